@@ -1,0 +1,1 @@
+//! The connector trait and its types.

@@ -1,0 +1,1292 @@
+//! The element tree to model processes, with every validation (the "lift" half).
+//!
+//! Structural checks (ids, references, boundaries, default flows) run on every process;
+//! execution checks (expressions, timers, implementations, reachability) only on executable
+//! ones, so descriptive models from modelling tools import without errors.
+
+use std::collections::{HashMap, HashSet};
+
+use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::visit::Dfs;
+use serde_json::{Map, Value};
+use sluice_feel::Expression;
+use sluice_feel::iso8601;
+
+use crate::ConnectorCatalog;
+use crate::model::*;
+use crate::report::Report;
+use crate::xml::{Doc, Node, Ns};
+
+/// A `calledElement` to resolve once every file of the import is lifted.
+pub(crate) struct Call {
+    pub called: String,
+    pub offset: usize,
+    pub element: String,
+}
+
+/// A lifted process, with what the cross-file checks need.
+pub(crate) struct Lifted {
+    pub process: Process,
+    pub offset: usize,
+    pub calls: Vec<Call>,
+}
+
+/// Where an expression's text sits, to point diagnostics into it.
+#[derive(Clone, Copy)]
+enum At {
+    /// In a node's text, starting at this offset of `Node::text`.
+    Text(usize, usize),
+    /// In an attribute value starting at this source offset.
+    Attr(usize),
+}
+
+struct Message {
+    name: String,
+    correlation_key: Option<Expression>,
+}
+
+/// Root-level definitions of one file, by id.
+struct Defs<'d> {
+    messages: HashMap<&'d str, Message>,
+    /// (code, name) of `error`s.
+    errors: HashMap<&'d str, (Option<&'d str>, Option<&'d str>)>,
+    escalations: HashMap<&'d str, (Option<&'d str>, Option<&'d str>)>,
+    signals: HashMap<&'d str, Option<&'d str>>,
+    /// Every BPMN id in the file, with the element's name (for data references).
+    names: HashMap<&'d str, Option<&'d str>>,
+    processes: HashSet<&'d str>,
+}
+
+/// Looks a reference up, accepting a QName prefix (`tns:foo`) that some tools add.
+fn lookup<'m, V>(map: &'m HashMap<&str, V>, r: &str) -> Option<&'m V> {
+    map.get(r).or_else(|| r.split_once(':').and_then(|(_, local)| map.get(local)))
+}
+
+fn lookup_owned<'m, V>(map: &'m HashMap<String, V>, r: &str) -> Option<&'m V> {
+    map.get(r).or_else(|| r.split_once(':').and_then(|(_, local)| map.get(local)))
+}
+
+/// Lifts every process of one parsed file.
+pub(crate) fn lift_file(
+    doc: &Doc<'_>,
+    rep: &mut Report<'_>,
+    connectors: Option<&dyn ConnectorCatalog>,
+) -> Vec<Lifted> {
+    let Some(root) = doc.root else {
+        rep.error(0, "xml-syntax", "the file holds no XML element", None);
+        return Vec::new();
+    };
+    let rn = doc.node(root);
+    if !rn.is(Ns::Bpmn, "definitions") {
+        rep.error(
+            rn.offset,
+            "not-bpmn",
+            format!(
+                "the root element is `{}`, not BPMN `definitions` (namespace {})",
+                rn.local,
+                crate::xml::NS_BPMN
+            ),
+            None,
+        );
+        return Vec::new();
+    }
+    let defs = collect_defs(doc, root, rep);
+    let mut out = Vec::new();
+    for (ci, c) in doc.children(root) {
+        if c.ns != Ns::Bpmn {
+            continue;
+        }
+        match c.local {
+            "process" => {
+                let exec = c.get("isExecutable").is_some_and(|v| v.trim() == "true");
+                let key = c.get_nonempty("id").unwrap_or("").to_owned();
+                let mut p = ProcLift {
+                    doc,
+                    rep: &mut *rep,
+                    defs: &defs,
+                    exec,
+                    connectors,
+                    elements: Vec::new(),
+                    nodes: Vec::new(),
+                    ids: HashMap::new(),
+                    flow_nodes: Vec::new(),
+                    flow_of: Vec::new(),
+                    calls: Vec::new(),
+                };
+                let process = p.lift(ci, key);
+                let calls = std::mem::take(&mut p.calls);
+                out.push(Lifted { process, offset: c.offset, calls });
+            }
+            "collaboration" => {
+                for (_, part) in doc.children(ci) {
+                    if part.is(Ns::Bpmn, "participant")
+                        && let Some(a) = part.attr("processRef")
+                    {
+                        let r = a.value.trim();
+                        let known = defs.processes.contains(r)
+                            || r.split_once(':').is_some_and(|(_, l)| defs.processes.contains(l));
+                        if !r.is_empty() && !known {
+                            rep.error(
+                                a.offset,
+                                "dangling-reference",
+                                format!("participant refers to process `{r}`, which does not exist in this file"),
+                                part.get("id"),
+                            );
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Reads messages, errors, escalations and signals, and checks ids are unique in the file.
+fn collect_defs<'d>(doc: &'d Doc<'_>, root: usize, rep: &mut Report<'_>) -> Defs<'d> {
+    let mut defs = Defs {
+        messages: HashMap::new(),
+        errors: HashMap::new(),
+        escalations: HashMap::new(),
+        signals: HashMap::new(),
+        names: HashMap::new(),
+        processes: HashSet::new(),
+    };
+    // Ids: walk every BPMN element, but not into extension elements (opaque vendor content).
+    let mut stack = vec![root];
+    while let Some(i) = stack.pop() {
+        let n = doc.node(i);
+        if n.ns != Ns::Bpmn {
+            continue;
+        }
+        if let Some(id) = n.get_nonempty("id") {
+            if defs.names.insert(id, n.get_nonempty("name")).is_some() {
+                rep.error(
+                    n.attr("id").map_or(n.offset, |a| a.offset),
+                    "duplicate-id",
+                    format!("id `{id}` is used by more than one element in this file"),
+                    Some(id),
+                );
+            }
+        }
+        if n.local != "extensionElements" {
+            stack.extend(n.children.iter().rev());
+        }
+    }
+    for (ci, c) in doc.children(root) {
+        if c.ns != Ns::Bpmn {
+            continue;
+        }
+        let Some(id) = c.get_nonempty("id") else { continue };
+        match c.local {
+            "message" => {
+                let name = c.get_nonempty("name").unwrap_or(id).to_owned();
+                let mut key = c.ext_attr(Ns::Sluice, "correlationKey").map(|a| (a.value.clone(), a.offset));
+                if key.is_none()
+                    && let Some((ei, _)) = doc.child(ci, Ns::Bpmn, "extensionElements")
+                    && let Some((_, sub)) = doc.child(ei, Ns::Zeebe, "subscription")
+                    && let Some(a) = sub.attr("correlationKey")
+                {
+                    key = Some((a.value.clone(), a.offset));
+                }
+                let correlation_key = key.and_then(|(src, off)| match Expression::parse(&src) {
+                    Ok(e) => Some(e),
+                    Err(e) => {
+                        rep.error(
+                            off + e.offset.min(src.len()),
+                            "invalid-expression",
+                            format!("correlation key of message `{name}` is not a valid expression: {}", e.message),
+                            Some(id),
+                        );
+                        None
+                    }
+                });
+                defs.messages.insert(id, Message { name, correlation_key });
+            }
+            "error" => {
+                defs.errors.insert(id, (c.get_nonempty("errorCode"), c.get_nonempty("name")));
+            }
+            "escalation" => {
+                defs.escalations.insert(id, (c.get_nonempty("escalationCode"), c.get_nonempty("name")));
+            }
+            "signal" => {
+                defs.signals.insert(id, c.get_nonempty("name"));
+            }
+            "process" => {
+                defs.processes.insert(id);
+            }
+            _ => {}
+        }
+    }
+    defs
+}
+
+const FLOW_NODES: &[&str] = &[
+    "startEvent",
+    "endEvent",
+    "intermediateCatchEvent",
+    "intermediateThrowEvent",
+    "boundaryEvent",
+    "implicitThrowEvent",
+    "task",
+    "userTask",
+    "manualTask",
+    "serviceTask",
+    "sendTask",
+    "receiveTask",
+    "scriptTask",
+    "businessRuleTask",
+    "subProcess",
+    "transaction",
+    "adHocSubProcess",
+    "callActivity",
+    "exclusiveGateway",
+    "parallelGateway",
+    "inclusiveGateway",
+    "eventBasedGateway",
+    "complexGateway",
+    "callChoreography",
+    "choreographyTask",
+    "subChoreography",
+];
+
+const EVENT_DEFINITIONS: &[&str] = &[
+    "messageEventDefinition",
+    "timerEventDefinition",
+    "errorEventDefinition",
+    "escalationEventDefinition",
+    "signalEventDefinition",
+    "linkEventDefinition",
+    "terminateEventDefinition",
+    "compensateEventDefinition",
+    "cancelEventDefinition",
+    "conditionalEventDefinition",
+];
+
+/// A name a person understands for an event definition.
+fn definition_label(local: &str) -> &str {
+    match local {
+        "messageEventDefinition" => "message",
+        "timerEventDefinition" => "timer",
+        "errorEventDefinition" => "error",
+        "escalationEventDefinition" => "escalation",
+        "signalEventDefinition" => "signal",
+        "linkEventDefinition" => "link",
+        "terminateEventDefinition" => "terminate",
+        "compensateEventDefinition" => "compensation",
+        "cancelEventDefinition" => "cancel",
+        "conditionalEventDefinition" => "conditional",
+        _ => "unknown",
+    }
+}
+
+/// True for the script formats Sluice runs: FEEL.
+fn is_feel_format(format: Option<&str>) -> bool {
+    match format.map(|f| f.trim().to_ascii_lowercase()) {
+        None => true,
+        Some(f) => {
+            f.is_empty() || matches!(f.as_str(), "feel" | "text/feel" | "text/x-feel" | "application/feel" | "x-feel")
+        }
+    }
+}
+
+struct ProcLift<'d, 'r, 't> {
+    doc: &'d Doc<'d>,
+    rep: &'r mut Report<'t>,
+    defs: &'d Defs<'d>,
+    exec: bool,
+    connectors: Option<&'d dyn ConnectorCatalog>,
+    elements: Vec<Element>,
+    /// The tree node of each element.
+    nodes: Vec<usize>,
+    ids: HashMap<String, ElementIdx>,
+    /// Sequence flow nodes with the sub-process they sit in.
+    flow_nodes: Vec<(usize, Option<ElementIdx>)>,
+    /// The tree node of each built flow (dangling flows are not built).
+    flow_of: Vec<usize>,
+    calls: Vec<Call>,
+}
+
+impl<'d> ProcLift<'d, '_, '_> {
+    fn node(&self, i: usize) -> &'d Node<'d> {
+        self.doc.node(i)
+    }
+
+    /// Structural problems: errors in executable processes; in descriptive ones only warnings,
+    /// since modelling tools export such models (Signavio puts flows in the wrong pool, Bizagi
+    /// refers to messages it did not export) and they must still import.
+    fn err(&mut self, offset: usize, code: &'static str, msg: impl Into<String>, el: &str) {
+        if self.exec {
+            self.rep.error(offset, code, msg, Some(el));
+        } else {
+            self.rep.warn(offset, code, msg, Some(el));
+        }
+    }
+
+    /// Errors in every process.
+    fn hard_err(&mut self, offset: usize, code: &'static str, msg: impl Into<String>, el: &str) {
+        self.rep.error(offset, code, msg, Some(el));
+    }
+
+    /// Errors that only matter when the process is meant to run.
+    fn exec_err(&mut self, offset: usize, code: &'static str, msg: impl Into<String>, el: &str) {
+        if self.exec {
+            self.rep.error(offset, code, msg, Some(el));
+        }
+    }
+
+    fn lift(&mut self, pi: usize, key: String) -> Process {
+        let pn = self.node(pi);
+        self.collect(pi, None);
+        for i in 0..self.elements.len() {
+            let kind = self.kind_of(ElementIdx::from(i));
+            self.elements[i].kind = kind;
+        }
+        for i in 0..self.elements.len() {
+            self.elements[i].looping = self.looping(ElementIdx::from(i));
+        }
+        let flows = self.flows();
+        self.default_flows(&flows);
+        let file = self.rep.file.clone();
+        let pos = self.rep.pos(pn.offset);
+        let elements = std::mem::take(&mut self.elements);
+        let process = Process::build(key, pn.get_nonempty("name").map(str::to_owned), self.exec, file, pos, elements, flows);
+        if self.exec {
+            self.check_executable(&process, pn);
+        }
+        process
+    }
+
+    /// Registers every flow node (recursively into sub-processes) and every sequence flow.
+    fn collect(&mut self, container: usize, parent: Option<ElementIdx>) {
+        let doc = self.doc;
+        for (ci, c) in doc.children(container) {
+            if c.ns != Ns::Bpmn {
+                continue;
+            }
+            if c.local == "sequenceFlow" {
+                self.flow_nodes.push((ci, parent));
+                continue;
+            }
+            if !FLOW_NODES.contains(&c.local) {
+                continue;
+            }
+            let idx = ElementIdx::from(self.elements.len());
+            let id = c.get_nonempty("id").map(str::to_owned).unwrap_or_else(|| format!("{}@{}", c.local, c.offset));
+            let pos = self.rep.pos(c.offset);
+            let mut e = Element::new(id.clone(), Kind::Unsupported { what: c.local.to_owned() }, pos);
+            e.name = c.get("name").map(str::to_owned);
+            e.parent = parent;
+            self.elements.push(e);
+            self.nodes.push(ci);
+            self.ids.entry(id).or_insert(idx);
+            if matches!(c.local, "subProcess" | "transaction" | "adHocSubProcess") {
+                self.collect(ci, Some(idx));
+            }
+        }
+    }
+
+    fn unsupported(&mut self, ni: usize, id: &str, what: String, hint: &str) -> Kind {
+        let off = self.node(ni).offset;
+        self.exec_err(off, "unsupported-element", format!("{what} is not supported by Sluice{hint}"), id);
+        Kind::Unsupported { what }
+    }
+
+    fn kind_of(&mut self, idx: ElementIdx) -> Kind {
+        let ni = self.nodes[idx.index()];
+        let n = self.node(ni);
+        let id = self.elements[idx.index()].id.clone();
+        let id = id.as_str();
+        match n.local {
+            "task" => Kind::Task(TaskKind::Plain),
+            "userTask" => Kind::Task(TaskKind::User),
+            "manualTask" => Kind::Task(TaskKind::Manual),
+            "serviceTask" | "sendTask" | "businessRuleTask" => self.service_like(ni, id),
+            "receiveTask" => match self.message_ref(ni, id, "receive task") {
+                Some(m) => Kind::Task(TaskKind::Receive(m)),
+                None => Kind::Unsupported { what: "receiveTask without a message".into() },
+            },
+            "scriptTask" => self.script(ni, id),
+            "subProcess" => Kind::SubProcess { triggered_by_event: n.get("triggeredByEvent").is_some_and(|v| v.trim() == "true") },
+            "callActivity" => self.call_activity(ni, id),
+            "exclusiveGateway" => Kind::Gateway(GatewayKind::Exclusive),
+            "parallelGateway" => Kind::Gateway(GatewayKind::Parallel),
+            "inclusiveGateway" => Kind::Gateway(GatewayKind::Inclusive),
+            "eventBasedGateway" => Kind::Gateway(GatewayKind::EventBased),
+            "complexGateway" => self.unsupported(ni, id, "complexGateway".into(), "; use an inclusive gateway"),
+            "transaction" => {
+                self.unsupported(ni, id, "transaction".into(), "; use a sub-process with error boundary events")
+            }
+            "adHocSubProcess" => self.unsupported(ni, id, "adHocSubProcess".into(), "; use a sub-process"),
+            "startEvent" | "endEvent" | "intermediateCatchEvent" | "intermediateThrowEvent" | "boundaryEvent" => {
+                self.event(idx, ni, id)
+            }
+            other => self.unsupported(ni, id, other.to_owned(), ""),
+        }
+    }
+
+    /// The event definitions of an event, in document order.
+    fn definitions(&self, ni: usize) -> Vec<usize> {
+        self.doc
+            .children(ni)
+            .filter(|(_, c)| c.ns == Ns::Bpmn && (EVENT_DEFINITIONS.contains(&c.local) || c.local == "eventDefinitionRef"))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    fn event(&mut self, idx: ElementIdx, ni: usize, id: &str) -> Kind {
+        let n = self.node(ni);
+        let defs = self.definitions(ni);
+        let kind_label = match n.local {
+            "startEvent" => "start event",
+            "endEvent" => "end event",
+            "intermediateCatchEvent" => "intermediate catch event",
+            "intermediateThrowEvent" => "intermediate throw event",
+            _ => "boundary event",
+        };
+        if defs.len() > 1 {
+            return self.unsupported(ni, id, format!("{kind_label} with several event definitions"), "");
+        }
+        let def = defs.first().map(|&d| (d, self.node(d)));
+        if let Some((_, d)) = def
+            && d.local == "eventDefinitionRef"
+        {
+            return self.unsupported(ni, id, format!("{kind_label} with a referenced event definition"), "");
+        }
+        let catching = matches!(n.local, "startEvent" | "intermediateCatchEvent" | "boundaryEvent");
+        if catching {
+            let trigger = match def {
+                None if n.local == "intermediateCatchEvent" => {
+                    return self.unsupported(ni, id, format!("{kind_label} without an event definition"), "");
+                }
+                None if n.local == "boundaryEvent" => {
+                    return self.unsupported(ni, id, format!("{kind_label} without an event definition"), "");
+                }
+                None => Trigger::None,
+                Some((di, d)) => match self.trigger(di, d, ni, id) {
+                    Ok(t) => t,
+                    Err(kind) => return kind,
+                },
+            };
+            // Which triggers make sense where: reject the combinations the runtime cannot run.
+            let allowed = match (&trigger, n.local) {
+                (Trigger::Link(_), "intermediateCatchEvent") => true,
+                (Trigger::Link(_), _) => false,
+                (Trigger::Error(_), "intermediateCatchEvent") | (Trigger::Escalation(_), "intermediateCatchEvent") => false,
+                _ => true,
+            };
+            if !allowed {
+                let label = def.map_or("none", |(_, d)| definition_label(d.local));
+                return self.unsupported(ni, id, format!("{kind_label} with a {label} definition"), "");
+            }
+            match n.local {
+                "startEvent" => Kind::StartEvent {
+                    trigger,
+                    interrupting: n.get("isInterrupting").is_none_or(|v| v.trim() != "false"),
+                },
+                "intermediateCatchEvent" => Kind::CatchEvent { trigger },
+                _ => self.boundary(idx, ni, id, trigger),
+            }
+        } else {
+            let result = match def {
+                None => Throw::None,
+                Some((di, d)) => match self.throw(di, d, ni, id, kind_label) {
+                    Ok(t) => t,
+                    Err(kind) => return kind,
+                },
+            };
+            match (n.local, &result) {
+                ("endEvent", Throw::Link(_)) | ("intermediateThrowEvent", Throw::Terminate) => {
+                    let label = def.map_or("none", |(_, d)| definition_label(d.local));
+                    self.unsupported(ni, id, format!("{kind_label} with a {label} definition"), "")
+                }
+                ("endEvent", _) => Kind::EndEvent { result },
+                _ => Kind::ThrowEvent { result },
+            }
+        }
+    }
+
+    fn boundary(&mut self, idx: ElementIdx, ni: usize, id: &str, trigger: Trigger) -> Kind {
+        let n = self.node(ni);
+        let interrupting = n.get("cancelActivity").is_none_or(|v| v.trim() != "false");
+        let Some(a) = n.attr("attachedToRef") else {
+            self.err(n.offset, "dangling-reference", format!("boundary event `{id}` has no `attachedToRef`"), id);
+            return Kind::Unsupported { what: "boundary event attached to nothing".into() };
+        };
+        let r = a.value.trim();
+        let Some(&host) = lookup_owned(&self.ids, r) else {
+            self.err(
+                a.offset,
+                "dangling-reference",
+                format!("boundary event `{id}` is attached to `{r}`, which does not exist in this process"),
+                id,
+            );
+            return Kind::Unsupported { what: "boundary event attached to nothing".into() };
+        };
+        let host_node = self.node(self.nodes[host.index()]);
+        let is_activity = matches!(
+            host_node.local,
+            "task"
+                | "userTask"
+                | "manualTask"
+                | "serviceTask"
+                | "sendTask"
+                | "receiveTask"
+                | "scriptTask"
+                | "businessRuleTask"
+                | "subProcess"
+                | "transaction"
+                | "adHocSubProcess"
+                | "callActivity"
+        );
+        if !is_activity || host == idx {
+            self.err(
+                a.offset,
+                "invalid-boundary",
+                format!("boundary event `{id}` is attached to `{r}`, a {}, but only activities can have boundary events", host_node.local),
+                id,
+            );
+            return Kind::Unsupported { what: "boundary event attached to a non-activity".into() };
+        }
+        Kind::BoundaryEvent { attached_to: host, trigger, interrupting }
+    }
+
+    /// A catching event definition. `Err` carries the kind to use instead (already reported).
+    fn trigger(&mut self, di: usize, d: &'d Node<'d>, ni: usize, id: &str) -> Result<Trigger, Kind> {
+        match d.local {
+            "messageEventDefinition" => match self.message_ref(di, id, "message event") {
+                Some(m) => Ok(Trigger::Message(m)),
+                None => Err(Kind::Unsupported { what: "message event without a message".into() }),
+            },
+            "timerEventDefinition" => self.timer(di, id).map(Trigger::Timer),
+            "signalEventDefinition" => Ok(Trigger::Signal(self.signal(d, id))),
+            "errorEventDefinition" => {
+                let code = d.get_nonempty("errorRef").and_then(|r| match lookup(&self.defs.errors, r) {
+                    Some((code, _)) => code.map(str::to_owned),
+                    None => Some(r.to_owned()),
+                });
+                Ok(Trigger::Error(code))
+            }
+            "escalationEventDefinition" => {
+                let code = d.get_nonempty("escalationRef").and_then(|r| match lookup(&self.defs.escalations, r) {
+                    Some((code, _)) => code.map(str::to_owned),
+                    None => Some(r.to_owned()),
+                });
+                Ok(Trigger::Escalation(code))
+            }
+            "linkEventDefinition" => Ok(Trigger::Link(self.link_name(d, id))),
+            other => {
+                let label = definition_label(other);
+                let what = format!("{} with a {label} definition", self.node(ni).local);
+                Err(self.unsupported(ni, id, what, ""))
+            }
+        }
+    }
+
+    fn throw(&mut self, di: usize, d: &'d Node<'d>, ni: usize, id: &str, kind_label: &str) -> Result<Throw, Kind> {
+        match d.local {
+            "terminateEventDefinition" => Ok(Throw::Terminate),
+            "messageEventDefinition" => match self.message_ref(di, id, "message event") {
+                Some(m) => Ok(Throw::Message(m)),
+                None => Err(Kind::Unsupported { what: "message event without a message".into() }),
+            },
+            "signalEventDefinition" => Ok(Throw::Signal(self.signal(d, id))),
+            "linkEventDefinition" => Ok(Throw::Link(self.link_name(d, id))),
+            "errorEventDefinition" => {
+                let r = d.get_nonempty("errorRef");
+                let found = r.and_then(|r| lookup(&self.defs.errors, r));
+                let (code, message) = match (r, found) {
+                    (Some(_), Some((code, name))) => {
+                        (code.or(*name).or(r).unwrap_or_default().to_owned(), name.map(str::to_owned))
+                    }
+                    (Some(r), None) => (r.to_owned(), None),
+                    // No `errorRef`: only catch-all catchers match it.
+                    (None, _) => (String::new(), None),
+                };
+                Ok(Throw::Error { code, message })
+            }
+            "escalationEventDefinition" => {
+                let r = d.get_nonempty("escalationRef");
+                let code = match r.map(|r| (r, lookup(&self.defs.escalations, r))) {
+                    Some((r, Some((code, name)))) => code.or(*name).unwrap_or(r).to_owned(),
+                    Some((r, None)) => r.to_owned(),
+                    None => String::new(),
+                };
+                Ok(Throw::Escalation(code))
+            }
+            other => {
+                let label = definition_label(other);
+                Err(self.unsupported(ni, id, format!("{kind_label} with a {label} definition"), ""))
+            }
+        }
+    }
+
+    fn signal(&self, d: &Node<'_>, id: &str) -> String {
+        match d.get_nonempty("signalRef") {
+            Some(r) => match lookup(&self.defs.signals, r) {
+                Some(Some(name)) => (*name).to_owned(),
+                _ => r.to_owned(),
+            },
+            // A signal without a reference: the element id is the best name there is.
+            None => id.to_owned(),
+        }
+    }
+
+    fn link_name(&self, d: &Node<'_>, id: &str) -> String {
+        d.get_nonempty("name").unwrap_or(id).to_owned()
+    }
+
+    /// The message a node's `messageRef` names; reports a missing or dangling reference.
+    fn message_ref(&mut self, ni: usize, id: &str, what: &str) -> Option<MessageRef> {
+        let n = self.node(ni);
+        let Some(a) = n.attr("messageRef").filter(|a| !a.value.trim().is_empty()) else {
+            self.exec_err(
+                n.offset,
+                "missing-message",
+                format!("{what} `{id}` names no message: add `messageRef` pointing to a `message`"),
+                id,
+            );
+            return None;
+        };
+        let r = a.value.trim();
+        match lookup(&self.defs.messages, r) {
+            Some(m) => Some(MessageRef { name: m.name.clone(), correlation_key: m.correlation_key.clone() }),
+            None => {
+                self.err(
+                    a.offset,
+                    "dangling-reference",
+                    format!("{what} `{id}` refers to message `{r}`, which does not exist in this file"),
+                    id,
+                );
+                None
+            }
+        }
+    }
+
+    fn timer(&mut self, di: usize, id: &str) -> Result<Timer, Kind> {
+        let doc = self.doc;
+        let parts = [("timeDuration", TimerKind::Duration), ("timeDate", TimerKind::Date), ("timeCycle", TimerKind::Cycle)];
+        let found = parts.iter().find_map(|&(name, kind)| doc.child(di, Ns::Bpmn, name).map(|(ci, c)| (ci, c, kind)));
+        let Some((ci, c, kind)) = found else {
+            self.exec_err(
+                doc.node(di).offset,
+                "invalid-timer",
+                format!("timer of `{id}` has no `timeDuration`, `timeDate` or `timeCycle`"),
+                id,
+            );
+            return Err(Kind::Unsupported { what: "timer without a value".into() });
+        };
+        let (text, start) = c.trimmed_text();
+        let bad = |what: &str| Kind::Unsupported { what: format!("timer with an invalid {what}") };
+        if text.starts_with('=') || text.starts_with("${") || text.starts_with("#{") {
+            return match self.expr(text, At::Text(ci, start), &format!("timer of `{id}`"), id) {
+                Some(expr) => Ok(Timer::Expr { kind, expr }),
+                None => Err(bad("expression")),
+            };
+        }
+        let parsed = match kind {
+            TimerKind::Duration => iso8601::parse_duration(text).map(TimerSpec::Duration),
+            TimerKind::Date => iso8601::parse_date_time(text).map(TimerSpec::Date),
+            TimerKind::Cycle => iso8601::parse_cycle(text).map(TimerSpec::Cycle),
+        };
+        match parsed {
+            Ok(spec) => Ok(Timer::Fixed(spec)),
+            Err(e) => {
+                let off = c.text_source_offset(start);
+                self.exec_err(off, "invalid-timer", format!("timer of `{id}`: `{text}` is not valid: {e}"), id);
+                Err(bad("value"))
+            }
+        }
+    }
+
+    /// Parses an expression; in executable processes a failure is reported at the exact place.
+    fn expr(&mut self, src: &str, at: At, what: &str, id: &str) -> Option<Expression> {
+        match Expression::parse(src) {
+            Ok(e) => Some(e),
+            Err(e) => {
+                let off = match at {
+                    At::Text(ni, start) => self.node(ni).text_source_offset(start + e.offset.min(src.len())),
+                    At::Attr(off) => off + e.offset.min(src.len()),
+                };
+                self.exec_err(off, "invalid-expression", format!("{what} is not a valid expression: {}", e.message), id);
+                None
+            }
+        }
+    }
+
+    /// An expression in a child element's text, e.g. `loopCardinality`.
+    fn child_expr(&mut self, parent: usize, name: &str, what: &str, id: &str) -> Option<Expression> {
+        let (ci, c) = self.doc.child(parent, Ns::Bpmn, name)?;
+        let (text, start) = c.trimmed_text();
+        if text.is_empty() {
+            return None;
+        }
+        self.expr(text, At::Text(ci, start), what, id)
+    }
+
+    fn attr_expr(&mut self, n: &Node<'_>, ns: Ns, name: &str, what: &str, id: &str) -> Option<Expression> {
+        let a = n.ext_attr(ns, name)?;
+        let v = a.value.trim();
+        if v.is_empty() {
+            return None;
+        }
+        let lead = a.value.len() - a.value.trim_start().len();
+        self.expr(v, At::Attr(a.offset + lead), what, id)
+    }
+
+    fn extension(&self, ni: usize) -> Option<usize> {
+        self.doc.child(ni, Ns::Bpmn, "extensionElements").map(|(i, _)| i)
+    }
+
+    fn service_like(&mut self, ni: usize, id: &str) -> Kind {
+        let doc = self.doc;
+        let n = self.node(ni);
+        let ext = self.extension(ni);
+        let mut connector = n
+            .attr("implementation")
+            .map(|a| a.value.trim())
+            .filter(|v| !v.is_empty() && !v.eq_ignore_ascii_case("##WebService") && !v.eq_ignore_ascii_case("##unspecified"))
+            .map(str::to_owned);
+        if connector.is_none()
+            && let Some(e) = ext
+            && let Some((_, td)) = doc.child(e, Ns::Zeebe, "taskDefinition")
+        {
+            connector = td.get_nonempty("type").map(str::to_owned);
+        }
+        let Some(connector) = connector else {
+            return match n.local {
+                "sendTask" if n.attr("messageRef").is_some() => match self.message_ref(ni, id, "send task") {
+                    Some(m) => Kind::Task(TaskKind::SendMessage(m)),
+                    None => Kind::Unsupported { what: "sendTask without a message".into() },
+                },
+                "sendTask" => {
+                    self.exec_err(
+                        n.offset,
+                        "missing-message",
+                        format!("send task `{id}` names neither a message (`messageRef`) nor a connector (`implementation`)"),
+                        id,
+                    );
+                    Kind::Unsupported { what: "sendTask without a message".into() }
+                }
+                "businessRuleTask" => self.unsupported(
+                    ni,
+                    id,
+                    "businessRuleTask without a connector".into(),
+                    "; set `implementation` to a connector type",
+                ),
+                _ => {
+                    let java = [("class", "a Java class"), ("delegateExpression", "a delegate expression"), ("expression", "an expression")]
+                        .iter()
+                        .find(|(a, _)| n.ext_attr(Ns::Camunda, a).is_some())
+                        .map(|(_, what)| format!(" (Camunda's {what} cannot run in Sluice)"))
+                        .unwrap_or_default();
+                    self.exec_err(
+                        n.offset,
+                        "missing-implementation",
+                        format!("service task `{id}` names no connector: set `implementation` to a connector type{java}"),
+                        id,
+                    );
+                    Kind::Unsupported { what: "serviceTask without a connector".into() }
+                }
+            };
+        };
+        let mut inputs = Map::new();
+        let mut result_variable = n
+            .ext(Ns::Sluice, "resultVariable")
+            .or_else(|| n.ext(Ns::Camunda, "resultVariable"))
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned);
+        if let Some(e) = ext {
+            for (_, inp) in doc.children(e).filter(|(_, c)| c.is(Ns::Sluice, "input")) {
+                let Some(name) = inp.get_nonempty("name") else {
+                    self.hard_err(inp.offset, "invalid-connector-config", format!("an input of `{id}` has no `name`"), id);
+                    continue;
+                };
+                let value = match inp.get("value") {
+                    Some(v) => v.to_owned(),
+                    None => input_text(&inp.text),
+                };
+                if name == "result_variable" {
+                    result_variable = Some(value.trim().to_owned()).filter(|v| !v.is_empty());
+                } else {
+                    inputs.insert(name.to_owned(), Value::String(value));
+                }
+            }
+        }
+        if let Some(a) = n.ext_attr(Ns::Pm, "config").filter(|a| !a.value.trim().is_empty()) {
+            match serde_json::from_str::<Value>(&a.value) {
+                Ok(Value::Object(map)) => {
+                    for (k, v) in map {
+                        if k == "result_variable" {
+                            if let Value::String(s) = &v {
+                                result_variable = Some(s.clone());
+                            }
+                        } else {
+                            inputs.entry(k).or_insert(v);
+                        }
+                    }
+                }
+                Ok(_) => self.hard_err(a.offset, "invalid-connector-config", format!("`pm:config` of `{id}` is not a JSON object"), id),
+                Err(e) => self.hard_err(
+                    a.offset,
+                    "invalid-connector-config",
+                    format!("`pm:config` of `{id}` is not valid JSON: {e}"),
+                    id,
+                ),
+            }
+        }
+        if self.exec
+            && let Some(cat) = self.connectors
+            && let Err(msg) = cat.validate(&connector, &inputs)
+        {
+            self.hard_err(n.offset, "invalid-connector", format!("connector task `{id}` (`{connector}`): {msg}"), id);
+        }
+        Kind::Task(TaskKind::Connector(ConnectorCall { connector, inputs, result_variable }))
+    }
+
+    fn script(&mut self, ni: usize, id: &str) -> Kind {
+        let doc = self.doc;
+        let n = self.node(ni);
+        let ext = self.extension(ni);
+        // Camunda 8 writes the script as a FEEL expression in `zeebe:script`.
+        if let Some(e) = ext
+            && let Some((_, zs)) = doc.child(e, Ns::Zeebe, "script")
+            && zs.attr("expression").is_some()
+        {
+            let result_variable = zs.get_nonempty("resultVariable").map(str::to_owned);
+            return match self.attr_expr(zs, Ns::None, "expression", &format!("script of `{id}`"), id) {
+                Some(script) => Kind::Task(TaskKind::Script { script, result_variable }),
+                None => Kind::Unsupported { what: "scriptTask with an invalid script".into() },
+            };
+        }
+        let format = n.get("scriptFormat");
+        if !is_feel_format(format) {
+            let f = format.unwrap_or_default().trim();
+            self.exec_err(
+                n.attr("scriptFormat").map_or(n.offset, |a| a.offset),
+                "unsupported-script-format",
+                format!("script task `{id}` is written in `{f}`; Sluice runs FEEL scripts only"),
+                id,
+            );
+            return Kind::Unsupported { what: format!("scriptTask in {f}") };
+        }
+        let result_variable = n
+            .ext(Ns::Sluice, "resultVariable")
+            .or_else(|| n.ext(Ns::Camunda, "resultVariable"))
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned);
+        let body = doc.child(ni, Ns::Bpmn, "script").map(|(si, s)| (si, s.trimmed_text()));
+        match body {
+            Some((si, (text, start))) if !text.is_empty() => {
+                match self.expr(text, At::Text(si, start), &format!("script of `{id}`"), id) {
+                    Some(script) => Kind::Task(TaskKind::Script { script, result_variable }),
+                    None => Kind::Unsupported { what: "scriptTask with an invalid script".into() },
+                }
+            }
+            // An empty script does nothing; nayra's test models are full of them.
+            _ => match Expression::parse("null") {
+                Ok(script) => Kind::Task(TaskKind::Script { script, result_variable }),
+                Err(_) => Kind::Unsupported { what: "scriptTask without a script".into() },
+            },
+        }
+    }
+
+    fn call_activity(&mut self, ni: usize, id: &str) -> Kind {
+        let doc = self.doc;
+        let n = self.node(ni);
+        let mut called = n.attr("calledElement").map(|a| (a.value.trim().to_owned(), a.offset));
+        if called.as_ref().is_none_or(|(c, _)| c.is_empty())
+            && let Some(e) = self.extension(ni)
+            && let Some((_, ce)) = doc.child(e, Ns::Zeebe, "calledElement")
+            && let Some(a) = ce.attr("processId")
+        {
+            called = Some((a.value.trim().to_owned(), a.offset));
+        }
+        let (called, offset) = called.unwrap_or((String::new(), n.offset));
+        if self.exec {
+            self.calls.push(Call { called: called.clone(), offset, element: id.to_owned() });
+        }
+        Kind::CallActivity(CallActivity { called_element: called })
+    }
+
+    fn looping(&mut self, idx: ElementIdx) -> Option<Loop> {
+        let doc = self.doc;
+        let ni = self.nodes[idx.index()];
+        let id = self.elements[idx.index()].id.clone();
+        let id = id.as_str();
+        if let Some((si, s)) = doc.child(ni, Ns::Bpmn, "standardLoopCharacteristics") {
+            let condition = self.child_expr(si, "loopCondition", &format!("loop condition of `{id}`"), id);
+            let test_before = s.get("testBefore").is_some_and(|v| v.trim() == "true");
+            let maximum = s.get_nonempty("loopMaximum").and_then(|v| v.parse::<u32>().ok());
+            return Some(Loop::Standard { condition, test_before, maximum });
+        }
+        let (mi, m) = doc.child(ni, Ns::Bpmn, "multiInstanceLoopCharacteristics")?;
+        let sequential = m.get("isSequential").is_some_and(|v| v.trim() == "true");
+        let cardinality = self.child_expr(mi, "loopCardinality", &format!("loop cardinality of `{id}`"), id);
+        let completion = self.child_expr(mi, "completionCondition", &format!("completion condition of `{id}`"), id);
+        let what_coll = format!("multi-instance collection of `{id}`");
+        let mut collection = None;
+        let mut element_variable = None;
+        let mut output_collection = None;
+        let mut output_element = None;
+        let name_attr = |n: &Node<'_>, ns: Ns, name: &str| n.ext(ns, name).map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
+        let node = doc.node(ni);
+        for holder in [m, node] {
+            if collection.is_none() && holder.ext_attr(Ns::Sluice, "collection").is_some() {
+                collection = self.attr_expr(holder, Ns::Sluice, "collection", &what_coll, id);
+                element_variable = name_attr(holder, Ns::Sluice, "elementVariable");
+                output_collection = name_attr(holder, Ns::Sluice, "outputCollection");
+                output_element = self.attr_expr(holder, Ns::Sluice, "outputElement", &format!("output element of `{id}`"), id);
+            }
+        }
+        if collection.is_none() && m.ext_attr(Ns::Camunda, "collection").is_some() {
+            collection = self.attr_expr(m, Ns::Camunda, "collection", &what_coll, id);
+            element_variable = name_attr(m, Ns::Camunda, "elementVariable");
+        }
+        if collection.is_none()
+            && let Some(e) = self.extension(mi)
+            && let Some((_, z)) = doc.child(e, Ns::Zeebe, "loopCharacteristics")
+        {
+            if z.attr("inputCollection").is_some() {
+                collection = self.attr_expr(z, Ns::None, "inputCollection", &what_coll, id);
+            }
+            element_variable = z.get_nonempty("inputElement").map(str::to_owned);
+            output_collection = z.get_nonempty("outputCollection").map(str::to_owned);
+            if z.attr("outputElement").is_some() {
+                output_element = self.attr_expr(z, Ns::None, "outputElement", &format!("output element of `{id}`"), id);
+            }
+        }
+        if collection.is_none()
+            && let Some((ri, r)) = doc.child(mi, Ns::Bpmn, "loopDataInputRef")
+        {
+            let (text, start) = r.trimmed_text();
+            if !text.is_empty() {
+                let name = self.data_name(text);
+                collection = match Expression::parse(&name) {
+                    Ok(e) => Some(e),
+                    Err(_) => self.expr(&name, At::Text(ri, start), &what_coll, id),
+                };
+            }
+            if let Some((_, item)) = doc.child(mi, Ns::Bpmn, "inputDataItem") {
+                element_variable = item.get_nonempty("name").or(item.get_nonempty("id")).map(str::to_owned);
+            }
+            if let Some((_, r)) = doc.child(mi, Ns::Bpmn, "loopDataOutputRef") {
+                let (text, _) = r.trimmed_text();
+                if !text.is_empty() {
+                    output_collection = Some(self.data_name(text));
+                }
+            }
+            if let Some((_, item)) = doc.child(mi, Ns::Bpmn, "outputDataItem")
+                && let Some(name) = item.get_nonempty("name").or(item.get_nonempty("id"))
+            {
+                output_element = Expression::parse(name).ok();
+            }
+        }
+        if self.exec && collection.is_none() && cardinality.is_none() {
+            self.exec_err(
+                m.offset,
+                "invalid-expression",
+                format!("multi-instance `{id}` has neither a loop cardinality nor an input collection"),
+                id,
+            );
+        }
+        Some(Loop::Multi(MultiInstance {
+            sequential,
+            cardinality,
+            collection,
+            element_variable,
+            output_collection,
+            output_element,
+            completion,
+        }))
+    }
+
+    /// The variable name a data reference (dataInput, property, dataObject) stands for.
+    fn data_name(&self, r: &str) -> String {
+        match lookup(&self.defs.names, r) {
+            Some(Some(name)) => (*name).to_owned(),
+            _ => r.to_owned(),
+        }
+    }
+
+    fn flows(&mut self) -> Vec<Flow> {
+        let doc = self.doc;
+        let mut flows = Vec::new();
+        let flow_nodes = std::mem::take(&mut self.flow_nodes);
+        for &(fi, parent) in &flow_nodes {
+            let f = doc.node(fi);
+            let fid = f.get_nonempty("id").map(str::to_owned);
+            let src = f.get("sourceRef").map(str::trim).unwrap_or_default();
+            let dst = f.get("targetRef").map(str::trim).unwrap_or_default();
+            let label = fid.clone().unwrap_or_else(|| format!("{src}->{dst}"));
+            let shown = fid.as_deref().map_or_else(|| format!("sequence flow from `{src}` to `{dst}`"), |i| format!("sequence flow `{i}`"));
+            let mut ends = [None, None];
+            for (k, (attr, r)) in [("sourceRef", src), ("targetRef", dst)].into_iter().enumerate() {
+                let at = f.attr(attr).map_or(f.offset, |a| a.offset);
+                if r.is_empty() {
+                    self.err(at, "dangling-reference", format!("{shown} has no `{attr}`"), &label);
+                    continue;
+                }
+                match lookup_owned(&self.ids, r) {
+                    Some(&e) => ends[k] = Some(e),
+                    None => {
+                        let verb = if k == 0 { "starts at" } else { "points to" };
+                        self.err(at, "dangling-reference", format!("{shown} {verb} `{r}`, which does not exist"), &label);
+                    }
+                }
+            }
+            let [Some(source), Some(target)] = ends else { continue };
+            for e in [source, target] {
+                let el_parent = self.elements[e.index()].parent;
+                if el_parent != parent {
+                    let other = &self.elements[e.index()].id;
+                    self.err(
+                        f.offset,
+                        "cross-scope-flow",
+                        format!("{shown} connects `{other}`, which sits in another (sub-)process; flows cannot cross a sub-process border"),
+                        &label,
+                    );
+                }
+            }
+            let mut condition = None;
+            if let Some((ci, c)) = doc.child(fi, Ns::Bpmn, "conditionExpression") {
+                let (text, start) = c.trimmed_text();
+                if !text.is_empty() && self.language_ok(c, text, &label) {
+                    condition = self.expr(text, At::Text(ci, start), &format!("condition of {shown}"), &label);
+                }
+            }
+            self.flow_of.push(fi);
+            flows.push(Flow {
+                id: fid,
+                name: f.get("name").map(str::to_owned),
+                source,
+                target,
+                condition,
+                pos: self.rep.pos(f.offset),
+            });
+        }
+        self.flow_nodes = flow_nodes;
+        flows
+    }
+
+    /// Whether an expression's `language` is one Sluice reads (FEEL, or JUEL-style `${...}`).
+    fn language_ok(&mut self, c: &Node<'_>, text: &str, label: &str) -> bool {
+        let Some(a) = c.attr("language") else { return true };
+        let lang = a.value.trim().to_ascii_lowercase();
+        let feel = lang.is_empty() || lang.contains("feel");
+        let juel = (text.starts_with("${") || text.starts_with("#{"))
+            && ["juel", "javascript", "groovy", "ecmascript", "js", "el", "uel"].iter().any(|l| lang.contains(l));
+        if feel || juel {
+            return true;
+        }
+        self.exec_err(
+            a.offset,
+            "unsupported-expression-language",
+            format!("expression language `{}` is not supported; write the condition in FEEL", a.value.trim()),
+            label,
+        );
+        false
+    }
+
+    fn default_flows(&mut self, flows: &[Flow]) {
+        for i in 0..self.elements.len() {
+            let n = self.node(self.nodes[i]);
+            let Some(a) = n.attr("default") else { continue };
+            let r = a.value.trim();
+            if r.is_empty() {
+                continue;
+            }
+            let id = self.elements[i].id.clone();
+            let found = flows
+                .iter()
+                .position(|f| f.id.as_deref() == Some(r))
+                .or_else(|| r.split_once(':').and_then(|(_, l)| flows.iter().position(|f| f.id.as_deref() == Some(l))));
+            match found {
+                None => self.err(
+                    a.offset,
+                    "dangling-reference",
+                    format!("default flow of `{id}` is `{r}`, which does not exist"),
+                    &id,
+                ),
+                Some(fi) if flows[fi].source.index() != i => self.err(
+                    a.offset,
+                    "invalid-default-flow",
+                    format!("default flow of `{id}` is `{r}`, which does not leave `{id}`"),
+                    &id,
+                ),
+                Some(fi) => {
+                    self.elements[i].default_flow = Some(FlowIdx::from(fi));
+                    if flows[fi].condition.is_some() && self.exec {
+                        self.rep.warn(
+                            self.rep_offset_of_flow(fi, flows),
+                            "condition-ignored",
+                            format!("`{r}` is the default flow of `{id}`, so its condition is never evaluated"),
+                            Some(r),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    fn rep_offset_of_flow(&self, fi: usize, _flows: &[Flow]) -> usize {
+        self.flow_of.get(fi).map_or(0, |&n| self.node(n).offset)
+    }
+
+    /// Checks that only matter for a process that is meant to run.
+    fn check_executable(&mut self, p: &Process, pn: &Node<'_>) {
+        if p.elements.is_empty() {
+            self.rep.warn(pn.offset, "empty-process", format!("process `{}` has no elements", p.key), Some(&p.key));
+            return;
+        }
+        // Starts, per scope.
+        for (si, s) in p.scopes.iter().enumerate() {
+            let (owner_id, offset) = match s.owner {
+                None => (p.key.clone(), pn.offset),
+                Some(o) => (p.element(o).id.clone(), self.node(self.nodes[o.index()]).offset),
+            };
+            let event_sub = s.owner.is_some_and(|o| matches!(p.element(o).kind, Kind::SubProcess { triggered_by_event: true }));
+            if event_sub {
+                let starts = s.children.iter().filter(|&&c| matches!(p.element(c).kind, Kind::StartEvent { .. })).count();
+                if s.event_starts.len() != 1 || starts != 1 {
+                    self.err(
+                        offset,
+                        "no-start-event",
+                        format!("event sub-process `{owner_id}` needs exactly one start event with a trigger (message, timer, signal, error or escalation)"),
+                        &owner_id,
+                    );
+                }
+            } else if s.none_starts.is_empty() && s.event_starts.is_empty() && s.implicit_starts.is_empty() {
+                let what = if si == 0 { "process" } else { "sub-process" };
+                self.err(offset, "no-start-event", format!("{what} `{owner_id}` has no start event"), &owner_id);
+            }
+        }
+        for (i, e) in p.elements.iter().enumerate() {
+            let eoff = self.node(self.nodes[i]).offset;
+            match &e.kind {
+                Kind::Gateway(g) => {
+                    if e.outgoing.is_empty() {
+                        let what = match g {
+                            GatewayKind::Exclusive => "exclusive",
+                            GatewayKind::Parallel => "parallel",
+                            GatewayKind::Inclusive => "inclusive",
+                            GatewayKind::EventBased => "event-based",
+                        };
+                        self.err(eoff, "gateway-without-outgoing", format!("{what} gateway `{}` has no outgoing sequence flow", e.id), &e.id);
+                    }
+                    if *g == GatewayKind::Parallel {
+                        for &f in &e.outgoing {
+                            if p.flow(f).condition.is_some() {
+                                let fl = p.flow(f);
+                                let label = flow_label(p, fl);
+                                let at = self.rep_offset_of_flow(f.index(), &p.flows);
+                                self.rep.warn(
+                                    at,
+                                    "condition-ignored",
+                                    format!("`{label}` leaves parallel gateway `{}`, which ignores conditions", e.id),
+                                    Some(&label),
+                                );
+                            }
+                        }
+                    }
+                    if *g == GatewayKind::EventBased {
+                        for &f in &e.outgoing {
+                            let fl = p.flow(f);
+                            let t = p.element(fl.target);
+                            let ok = matches!(
+                                &t.kind,
+                                Kind::CatchEvent { trigger: Trigger::Message(_) | Trigger::Timer(_) | Trigger::Signal(_) }
+                                    | Kind::Task(TaskKind::Receive(_))
+                            );
+                            let label = flow_label(p, fl);
+                            if !ok {
+                                self.err(
+                                    eoff,
+                                    "invalid-event-gateway",
+                                    format!("event-based gateway `{}` leads to `{}`, which is not a message, timer or signal catch event or a receive task", e.id, t.id),
+                                    &e.id,
+                                );
+                            }
+                            if fl.condition.is_some() {
+                                self.err(
+                                    eoff,
+                                    "invalid-event-gateway",
+                                    format!("`{label}` leaves event-based gateway `{}` and must not have a condition", e.id),
+                                    &e.id,
+                                );
+                            }
+                        }
+                    }
+                }
+                Kind::ThrowEvent { result: Throw::Link(name) } => {
+                    if !p.scope(e.scope).link_targets.contains_key(name) {
+                        self.err(eoff, "unmatched-link", format!("link `{name}` thrown by `{}` has no catching link event in the same scope", e.id), &e.id);
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.unreachable(p);
+    }
+
+    /// Warns about flow nodes no token can reach.
+    fn unreachable(&mut self, p: &Process) {
+        let n = p.elements.len();
+        // Node n is a virtual root: the process starting.
+        let mut g: DiGraph<(), ()> = DiGraph::with_capacity(n + 1, p.flows.len() + n);
+        for _ in 0..=n {
+            g.add_node(());
+        }
+        let root = NodeIndex::new(n);
+        for f in &p.flows {
+            g.add_edge(NodeIndex::new(f.source.index()), NodeIndex::new(f.target.index()), ());
+        }
+        for (si, s) in p.scopes.iter().enumerate() {
+            let from = match s.owner {
+                None if si == 0 => root,
+                None => continue,
+                Some(o) => NodeIndex::new(o.index()),
+            };
+            let starts = s.none_starts.iter().chain(&s.event_starts).chain(&s.implicit_starts).chain(&s.event_subprocesses);
+            for &c in starts {
+                g.add_edge(from, NodeIndex::new(c.index()), ());
+            }
+            // Link throws jump to the catch of the same name.
+            for &c in &s.children {
+                if let Kind::ThrowEvent { result: Throw::Link(name) } = &p.element(c).kind
+                    && let Some(&t) = s.link_targets.get(name)
+                {
+                    g.add_edge(NodeIndex::new(c.index()), NodeIndex::new(t.index()), ());
+                }
+            }
+        }
+        for (i, e) in p.elements.iter().enumerate() {
+            for &b in &e.boundaries {
+                g.add_edge(NodeIndex::new(i), NodeIndex::new(b.index()), ());
+            }
+        }
+        let mut seen = vec![false; n + 1];
+        let mut dfs = Dfs::new(&g, root);
+        while let Some(x) = dfs.next(&g) {
+            seen[x.index()] = true;
+        }
+        for (i, e) in p.elements.iter().enumerate() {
+            if !seen[i] {
+                let off = self.node(self.nodes[i]).offset;
+                self.rep.warn(off, "unreachable-element", format!("no token can ever reach `{}`", e.id), Some(&e.id));
+            }
+        }
+    }
+}
+
+fn flow_label(p: &Process, f: &Flow) -> String {
+    f.id.clone().unwrap_or_else(|| format!("{}->{}", p.element(f.source).id, p.element(f.target).id))
+}
+
+/// A `sluice:input` body: the text as written, minus leading and trailing blank lines and the
+/// whitespace around them, with CR LF read as LF.
+fn input_text(raw: &str) -> String {
+    raw.replace("\r\n", "\n").trim().to_owned()
+}

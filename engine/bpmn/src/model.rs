@@ -1,0 +1,518 @@
+//! The validated, immutable process definition: what the importer produces and the runtime executes.
+//!
+//! The importer fills in each element's own facts (kind, parent scope, position) and each sequence
+//! flow; [`Process::build`] derives everything else once (adjacency, scopes, the petgraph graph,
+//! inclusive-join reachability), so the runtime never searches the model at run time.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use petgraph::graph::{DiGraph, NodeIndex};
+use serde_json::{Map, Value};
+use sluice_feel::Expression;
+use sluice_feel::iso8601::{Cycle, IsoDuration};
+
+macro_rules! index_type {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub u32);
+
+        impl $name {
+            /// The position in the owning vector.
+            #[inline]
+            pub fn index(self) -> usize {
+                self.0 as usize
+            }
+        }
+
+        impl From<usize> for $name {
+            #[inline]
+            fn from(i: usize) -> Self {
+                // Models are bounded by the importer's input size limits, far below u32::MAX.
+                Self(i as u32)
+            }
+        }
+    };
+}
+
+index_type!(
+    /// A flow node of a [`Process`] (an index into `Process::elements`).
+    ElementIdx
+);
+index_type!(
+    /// A sequence flow of a [`Process`] (an index into `Process::flows`).
+    FlowIdx
+);
+index_type!(
+    /// A scope of a [`Process`]: 0 is the process itself, the others are sub-processes.
+    ScopeIdx
+);
+
+impl ScopeIdx {
+    /// The process-level scope.
+    pub const ROOT: ScopeIdx = ScopeIdx(0);
+}
+
+/// A place in a source file, 1-based.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct Pos {
+    pub line: u32,
+    pub column: u32,
+}
+
+/// One BPMN `process`, lifted and validated.
+#[derive(Debug)]
+pub struct Process {
+    /// The BPMN id of the process: the process key of the HTTP API.
+    pub key: String,
+    pub name: Option<String>,
+    pub executable: bool,
+    /// The file the process came from, as named at import.
+    pub file: Arc<str>,
+    pub pos: Pos,
+    pub elements: Vec<Element>,
+    pub flows: Vec<Flow>,
+    /// Index 0 is the process scope; sub-processes own the others.
+    pub scopes: Vec<Scope>,
+    /// Node `i` is element `i`, edge weights are the flows.
+    pub graph: DiGraph<ElementIdx, FlowIdx>,
+    ids: HashMap<String, ElementIdx>,
+    /// For each inclusive join, for each of its incoming flows (in `incoming` order): the elements
+    /// of its scope from which a token can still reach that flow without passing the join.
+    or_join_reach: HashMap<ElementIdx, Vec<BitSet>>,
+}
+
+/// A flow node: event, activity or gateway.
+#[derive(Debug, Clone)]
+pub struct Element {
+    pub id: String,
+    pub name: Option<String>,
+    pub kind: Kind,
+    /// The sub-process this element sits in directly; `None` for the process level.
+    pub parent: Option<ElementIdx>,
+    pub pos: Pos,
+    /// Taken only when no other outgoing flow's condition holds (gateways and activities).
+    pub default_flow: Option<FlowIdx>,
+    /// Multi-instance or standard loop (activities only).
+    pub looping: Option<Loop>,
+    // Derived by `Process::build`:
+    /// Incoming sequence flows, in document order.
+    pub incoming: Vec<FlowIdx>,
+    /// Outgoing sequence flows, in document order (the order conditions are tried in).
+    pub outgoing: Vec<FlowIdx>,
+    /// Boundary events attached to this activity.
+    pub boundaries: Vec<ElementIdx>,
+    /// The scope this element sits in.
+    pub scope: ScopeIdx,
+    /// For sub-processes: the scope they open.
+    pub inner_scope: Option<ScopeIdx>,
+}
+
+impl Element {
+    /// A new element with no derived facts yet; `Process::build` fills them in.
+    pub fn new(id: impl Into<String>, kind: Kind, pos: Pos) -> Self {
+        Self {
+            id: id.into(),
+            name: None,
+            kind,
+            parent: None,
+            pos,
+            default_flow: None,
+            looping: None,
+            incoming: Vec::new(),
+            outgoing: Vec::new(),
+            boundaries: Vec::new(),
+            scope: ScopeIdx::ROOT,
+            inner_scope: None,
+        }
+    }
+
+    /// The name if there is one, else the id: what people see in task lists and messages.
+    pub fn label(&self) -> &str {
+        self.name.as_deref().filter(|n| !n.trim().is_empty()).unwrap_or(&self.id)
+    }
+
+    pub fn is_activity(&self) -> bool {
+        matches!(self.kind, Kind::Task(_) | Kind::SubProcess { .. } | Kind::CallActivity(_))
+    }
+}
+
+/// What an element is.
+#[derive(Debug, Clone)]
+pub enum Kind {
+    StartEvent { trigger: Trigger, interrupting: bool },
+    EndEvent { result: Throw },
+    /// `intermediateCatchEvent`.
+    CatchEvent { trigger: Trigger },
+    /// `intermediateThrowEvent`.
+    ThrowEvent { result: Throw },
+    BoundaryEvent { attached_to: ElementIdx, trigger: Trigger, interrupting: bool },
+    Task(TaskKind),
+    /// An embedded sub-process; `triggered_by_event` makes it an event sub-process.
+    SubProcess { triggered_by_event: bool },
+    CallActivity(CallActivity),
+    Gateway(GatewayKind),
+    /// An element Sluice cannot execute (complex gateway, transaction, compensation, ...).
+    /// Only non-executable processes contain these (executable ones get a diagnostic instead);
+    /// a token that reaches one raises an incident that names it.
+    Unsupported { what: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GatewayKind {
+    Exclusive,
+    Parallel,
+    Inclusive,
+    EventBased,
+}
+
+#[derive(Debug, Clone)]
+pub enum TaskKind {
+    /// `task`: passes straight through.
+    Plain,
+    /// `userTask`: waits for a person.
+    User,
+    /// `manualTask`: waits for a person to say it is done.
+    Manual,
+    /// `serviceTask` (and `sendTask`/`businessRuleTask` with a connector): runs a connector.
+    Connector(ConnectorCall),
+    /// `sendTask` without a connector: publishes a message.
+    SendMessage(MessageRef),
+    /// `receiveTask`: waits for a message.
+    Receive(MessageRef),
+    /// `scriptTask`: one FEEL expression, its value stored under `result_variable`.
+    Script { script: Expression, result_variable: Option<String> },
+}
+
+/// A connector invocation as written in the model.
+#[derive(Debug, Clone)]
+pub struct ConnectorCall {
+    /// The connector type (`implementation`), e.g. `slack-notification`.
+    pub connector: String,
+    /// Input values: strings are templates over the Request's data; ProcessMaker's `pm:config`
+    /// may give other JSON types.
+    pub inputs: Map<String, Value>,
+    /// Where the connector's output is stored in the Request's data.
+    pub result_variable: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CallActivity {
+    /// The key (BPMN id) of the called process, in this deployment or an earlier one.
+    pub called_element: String,
+}
+
+/// What starts a start event, or triggers a catch or boundary event.
+#[derive(Debug, Clone)]
+pub enum Trigger {
+    None,
+    Timer(Timer),
+    Message(MessageRef),
+    Signal(String),
+    /// An error code; `None` catches every error.
+    Error(Option<String>),
+    /// An escalation code; `None` catches every escalation.
+    Escalation(Option<String>),
+    Link(String),
+}
+
+/// What an end or intermediate throw event does.
+#[derive(Debug, Clone)]
+pub enum Throw {
+    None,
+    Terminate,
+    Error { code: String, message: Option<String> },
+    Escalation(String),
+    Message(MessageRef),
+    Signal(String),
+    Link(String),
+}
+
+/// A message as events refer to it.
+#[derive(Debug, Clone)]
+pub struct MessageRef {
+    pub name: String,
+    /// Evaluated on the waiting Request's data when the subscription is opened; a published
+    /// message reaches the subscription whose key equals the message's correlation key.
+    pub correlation_key: Option<Expression>,
+}
+
+/// A timer event definition.
+#[derive(Debug, Clone)]
+pub enum Timer {
+    /// A literal value, parsed at deploy time.
+    Fixed(TimerSpec),
+    /// An expression evaluated when the timer is armed; its value is parsed then.
+    Expr { kind: TimerKind, expr: Expression },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimerKind {
+    Duration,
+    Date,
+    Cycle,
+}
+
+#[derive(Debug, Clone)]
+pub enum TimerSpec {
+    Duration(IsoDuration),
+    Date(chrono::DateTime<chrono::Utc>),
+    Cycle(Cycle),
+}
+
+/// Loop characteristics of an activity.
+#[derive(Debug, Clone)]
+pub enum Loop {
+    Multi(MultiInstance),
+    Standard { condition: Option<Expression>, test_before: bool, maximum: Option<u32> },
+}
+
+#[derive(Debug, Clone)]
+pub struct MultiInstance {
+    pub sequential: bool,
+    /// How many instances, when there is no collection.
+    pub cardinality: Option<Expression>,
+    /// One instance per item.
+    pub collection: Option<Expression>,
+    /// The name each instance sees its item under.
+    pub element_variable: Option<String>,
+    /// Collects each instance's `output_element`, by instance index.
+    pub output_collection: Option<String>,
+    pub output_element: Option<Expression>,
+    /// Checked after each instance completes; when true the rest are cancelled.
+    pub completion: Option<Expression>,
+}
+
+/// A sequence flow.
+#[derive(Debug, Clone)]
+pub struct Flow {
+    /// Sequence flows may lack an id in real files.
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub source: ElementIdx,
+    pub target: ElementIdx,
+    pub condition: Option<Expression>,
+    pub pos: Pos,
+}
+
+/// A process or sub-process body.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    /// The sub-process owning the scope; `None` for the process.
+    pub owner: Option<ElementIdx>,
+    /// Flow nodes directly inside, boundary events included.
+    pub children: Vec<ElementIdx>,
+    /// None start events: each starts a token when the scope starts.
+    pub none_starts: Vec<ElementIdx>,
+    /// Start events with a trigger (message, timer, signal): process-level event starts.
+    pub event_starts: Vec<ElementIdx>,
+    /// Nodes with no incoming flow that start implicitly when there is no none start event
+    /// (BPMN 2.0.2 §13.2.2): activities, gateways and intermediate events, never boundary or
+    /// start events nor event sub-processes.
+    pub implicit_starts: Vec<ElementIdx>,
+    /// Event sub-processes, armed while the scope is active.
+    pub event_subprocesses: Vec<ElementIdx>,
+    /// Link catch events by link name.
+    pub link_targets: HashMap<String, ElementIdx>,
+}
+
+/// A small fixed-size bit set over element indices.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BitSet(Vec<u64>);
+
+impl BitSet {
+    pub fn with_len(n: usize) -> Self {
+        Self(vec![0; n.div_ceil(64)])
+    }
+    pub fn insert(&mut self, i: usize) -> bool {
+        let (w, b) = (i / 64, i % 64);
+        let was = self.0[w] & (1 << b) != 0;
+        self.0[w] |= 1 << b;
+        !was
+    }
+    #[inline]
+    pub fn contains(&self, i: usize) -> bool {
+        self.0.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
+}
+
+impl Process {
+    /// Derives adjacency, scopes, the graph and join reachability from the importer's elements
+    /// and flows. Element and flow indices stay as given.
+    pub fn build(
+        key: String,
+        name: Option<String>,
+        executable: bool,
+        file: Arc<str>,
+        pos: Pos,
+        mut elements: Vec<Element>,
+        flows: Vec<Flow>,
+    ) -> Process {
+        for e in &mut elements {
+            e.incoming.clear();
+            e.outgoing.clear();
+            e.boundaries.clear();
+        }
+        for (i, f) in flows.iter().enumerate() {
+            elements[f.source.index()].outgoing.push(FlowIdx::from(i));
+            elements[f.target.index()].incoming.push(FlowIdx::from(i));
+        }
+        let mut graph = DiGraph::with_capacity(elements.len(), flows.len());
+        for i in 0..elements.len() {
+            graph.add_node(ElementIdx::from(i));
+        }
+        for (i, f) in flows.iter().enumerate() {
+            graph.add_edge(NodeIndex::new(f.source.index()), NodeIndex::new(f.target.index()), FlowIdx::from(i));
+        }
+
+        // Scopes: the process, then one per sub-process in element order.
+        let mut scopes = vec![Scope::default()];
+        for i in 0..elements.len() {
+            if matches!(elements[i].kind, Kind::SubProcess { .. }) {
+                elements[i].inner_scope = Some(ScopeIdx::from(scopes.len()));
+                scopes.push(Scope { owner: Some(ElementIdx::from(i)), ..Scope::default() });
+            }
+        }
+        for i in 0..elements.len() {
+            let scope = match elements[i].parent {
+                Some(p) => elements.get(p.index()).and_then(|p| p.inner_scope).unwrap_or(ScopeIdx::ROOT),
+                None => ScopeIdx::ROOT,
+            };
+            elements[i].scope = scope;
+            let idx = ElementIdx::from(i);
+            let e = &elements[i];
+            let s = &mut scopes[scope.index()];
+            s.children.push(idx);
+            match &e.kind {
+                Kind::StartEvent { trigger: Trigger::None, .. } => s.none_starts.push(idx),
+                Kind::StartEvent { .. } => s.event_starts.push(idx),
+                Kind::SubProcess { triggered_by_event: true } => s.event_subprocesses.push(idx),
+                Kind::BoundaryEvent { .. } => {}
+                Kind::CatchEvent { trigger: Trigger::Link(name) } => {
+                    s.link_targets.entry(name.clone()).or_insert(idx);
+                }
+                _ => {}
+            }
+        }
+        for i in 0..elements.len() {
+            if let Kind::BoundaryEvent { attached_to, .. } = elements[i].kind
+                && let Some(host) = elements.get_mut(attached_to.index())
+            {
+                host.boundaries.push(ElementIdx::from(i));
+            }
+        }
+        for i in 0..elements.len() {
+            let e = &elements[i];
+            let implicit = e.incoming.is_empty()
+                && match &e.kind {
+                    Kind::StartEvent { .. } | Kind::BoundaryEvent { .. } => false,
+                    Kind::SubProcess { triggered_by_event } => !triggered_by_event,
+                    // A link catch is entered by its throw, never on its own.
+                    Kind::CatchEvent { trigger: Trigger::Link(_) } => false,
+                    _ => true,
+                };
+            if implicit {
+                scopes[e.scope.index()].implicit_starts.push(ElementIdx::from(i));
+            }
+        }
+
+        let mut process = Process {
+            key,
+            name,
+            executable,
+            file,
+            pos,
+            elements,
+            flows,
+            scopes,
+            graph,
+            ids: HashMap::new(),
+            or_join_reach: HashMap::new(),
+        };
+        process.ids = process.elements.iter().enumerate().map(|(i, e)| (e.id.clone(), ElementIdx::from(i))).collect();
+        process.or_join_reach = process.compute_or_join_reach();
+        process
+    }
+
+    /// The element with this BPMN id.
+    pub fn element_by_id(&self, id: &str) -> Option<ElementIdx> {
+        self.ids.get(id).copied()
+    }
+
+    #[inline]
+    pub fn element(&self, idx: ElementIdx) -> &Element {
+        &self.elements[idx.index()]
+    }
+
+    #[inline]
+    pub fn flow(&self, idx: FlowIdx) -> &Flow {
+        &self.flows[idx.index()]
+    }
+
+    #[inline]
+    pub fn scope(&self, idx: ScopeIdx) -> &Scope {
+        &self.scopes[idx.index()]
+    }
+
+    /// For an inclusive join and one of its incoming flows (by position in `incoming`): the
+    /// elements from which a token can still reach that flow without passing the join.
+    pub fn or_join_reach(&self, join: ElementIdx, incoming_pos: usize) -> Option<&BitSet> {
+        self.or_join_reach.get(&join).and_then(|v| v.get(incoming_pos))
+    }
+
+    /// Reverse search from each incoming flow's source, never expanding through the join itself.
+    /// A token inside an activity can leave through its boundary events, so a boundary event's
+    /// host counts as reaching whatever the boundary event reaches.
+    fn compute_or_join_reach(&self) -> HashMap<ElementIdx, Vec<BitSet>> {
+        let mut out = HashMap::new();
+        for (gi, g) in self.elements.iter().enumerate() {
+            if !matches!(g.kind, Kind::Gateway(GatewayKind::Inclusive)) || g.incoming.len() < 2 {
+                continue;
+            }
+            let mut per_flow = Vec::with_capacity(g.incoming.len());
+            for &f in &g.incoming {
+                let mut seen = BitSet::with_len(self.elements.len());
+                let mut stack = Vec::new();
+                let src = self.flow(f).source;
+                if src.index() != gi {
+                    seen.insert(src.index());
+                    stack.push(src);
+                }
+                while let Some(n) = stack.pop() {
+                    let e = self.element(n);
+                    let mut preds: Vec<ElementIdx> = e.incoming.iter().map(|&fi| self.flow(fi).source).collect();
+                    if let Kind::BoundaryEvent { attached_to, .. } = e.kind {
+                        preds.push(attached_to);
+                    }
+                    for p in preds {
+                        if p.index() != gi && seen.insert(p.index()) {
+                            stack.push(p);
+                        }
+                    }
+                }
+                per_flow.push(seen);
+            }
+            out.insert(ElementIdx::from(gi), per_flow);
+        }
+        out
+    }
+}
+
+/// One deployment's worth of processes, as imported together.
+#[derive(Debug, Default, Clone)]
+pub struct Definitions {
+    pub processes: Vec<Arc<Process>>,
+}
+
+impl Definitions {
+    pub fn process(&self, key: &str) -> Option<&Arc<Process>> {
+        self.processes.iter().find(|p| p.key == key)
+    }
+
+    /// The executable processes, the ones a deploy registers.
+    pub fn executable(&self) -> impl Iterator<Item = &Arc<Process>> {
+        self.processes.iter().filter(|p| p.executable)
+    }
+}

@@ -1,0 +1,1145 @@
+//! Evaluation of the syntax tree over borrowed JSON: values read from the variables stay
+//! borrowed (`Val<'a>`) until the final result is converted to owned JSON, so a condition such as
+//! `amount > 100` allocates nothing.
+
+use std::borrow::Cow;
+use std::cmp::Ordering;
+
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeDelta, Timelike, Utc};
+use serde_json::{Map, Number, Value};
+
+use crate::ast::{ArOp, CmpOp, Expr, IterSrc, Lit, Test, TypeName};
+use crate::iso8601::{IsoDuration, format_date_time};
+use crate::{EvalError, Variables, builtins};
+
+/// Most loop iterations (`for`, `some`, `every`, filters, ranges) one evaluation may run; keeps
+/// a hostile or mistaken expression from eating the engine's memory and time.
+pub(crate) const MAX_STEPS: u64 = 1_000_000;
+
+/// A value during evaluation; JSON from the variables stays borrowed.
+#[derive(Debug, Clone)]
+pub(crate) enum Val<'a> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Num(f64),
+    Str(Cow<'a, str>),
+    JList(&'a [Value]),
+    JObj(&'a Map<String, Value>),
+    List(Vec<Val<'a>>),
+    Ctx(Vec<(Cow<'a, str>, Val<'a>)>),
+    DateTime(DateTime<Utc>),
+    Date(NaiveDate),
+    Time(NaiveTime),
+    Dur(IsoDuration),
+}
+
+pub(crate) fn err<T>(msg: impl Into<String>) -> Result<T, EvalError> {
+    Err(EvalError {
+        message: msg.into(),
+    })
+}
+
+/// Converts a float result to JSON, as an integer when it is one.
+pub(crate) fn num_json(f: f64) -> Value {
+    if f.is_finite() && f.fract() == 0.0 && f.abs() < 9.0e15 {
+        Value::from(f as i64)
+    } else {
+        Number::from_f64(f).map_or(Value::Null, Value::Number)
+    }
+}
+
+/// Makes a number value from a float, `null` when it is not finite (FEEL numbers always are).
+pub(crate) fn num(f: f64) -> Val<'static> {
+    if f.is_finite() { Val::Num(f) } else { Val::Null }
+}
+
+impl<'a> Val<'a> {
+    pub(crate) fn from_json(v: &'a Value) -> Val<'a> {
+        match v {
+            Value::Null => Val::Null,
+            Value::Bool(b) => Val::Bool(*b),
+            Value::Number(n) => match n.as_i64() {
+                Some(i) => Val::Int(i),
+                None => Val::Num(n.as_f64().unwrap_or(f64::NAN)),
+            },
+            Value::String(s) => Val::Str(Cow::Borrowed(s)),
+            Value::Array(a) => Val::JList(a),
+            Value::Object(o) => Val::JObj(o),
+        }
+    }
+
+    pub(crate) fn into_json(self) -> Value {
+        match self {
+            Val::Null => Value::Null,
+            Val::Bool(b) => Value::Bool(b),
+            Val::Int(i) => Value::from(i),
+            Val::Num(f) => num_json(f),
+            Val::Str(s) => Value::String(s.into_owned()),
+            Val::JList(a) => Value::Array(a.to_vec()),
+            Val::JObj(o) => Value::Object(o.clone()),
+            Val::List(l) => Value::Array(l.into_iter().map(Val::into_json).collect()),
+            Val::Ctx(c) => Value::Object(
+                c.into_iter()
+                    .map(|(k, v)| (k.into_owned(), v.into_json()))
+                    .collect(),
+            ),
+            Val::DateTime(t) => Value::String(format_date_time(&t)),
+            Val::Date(d) => Value::String(d.format("%Y-%m-%d").to_string()),
+            Val::Time(t) => Value::String(format_time(&t)),
+            Val::Dur(d) => Value::String(d.to_string()),
+        }
+    }
+
+    /// The kind of value, with an article, for messages ("a number").
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Val::Null => "null",
+            Val::Bool(_) => "a boolean",
+            Val::Int(_) | Val::Num(_) => "a number",
+            Val::Str(_) => "a string",
+            Val::JList(_) | Val::List(_) => "a list",
+            Val::JObj(_) | Val::Ctx(_) => "a context",
+            Val::DateTime(_) => "a date and time",
+            Val::Date(_) => "a date",
+            Val::Time(_) => "a time",
+            Val::Dur(_) => "a duration",
+        }
+    }
+
+    pub(crate) fn is_list(&self) -> bool {
+        matches!(self, Val::JList(_) | Val::List(_))
+    }
+
+    pub(crate) fn is_ctx(&self) -> bool {
+        matches!(self, Val::JObj(_) | Val::Ctx(_))
+    }
+
+    pub(crate) fn as_f64(&self) -> Option<f64> {
+        match self {
+            Val::Int(i) => Some(*i as f64),
+            Val::Num(f) => Some(*f),
+            _ => None,
+        }
+    }
+
+    /// The elements of a list (None for anything else).
+    pub(crate) fn items(self) -> Option<Vec<Val<'a>>> {
+        match self {
+            Val::JList(a) => Some(a.iter().map(Val::from_json).collect()),
+            Val::List(l) => Some(l),
+            _ => None,
+        }
+    }
+
+    /// The entry `key` of a context (None when absent or not a context).
+    pub(crate) fn get(&self, key: &str) -> Option<Val<'a>> {
+        match self {
+            Val::JObj(o) => o.get(key).map(Val::from_json),
+            Val::Ctx(c) => c.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.clone()),
+            _ => None,
+        }
+    }
+
+    /// The entries of a context (None for anything else).
+    pub(crate) fn entries(self) -> Option<Vec<(Cow<'a, str>, Val<'a>)>> {
+        match self {
+            Val::JObj(o) => Some(
+                o.iter()
+                    .map(|(k, v)| (Cow::Borrowed(k.as_str()), Val::from_json(v)))
+                    .collect(),
+            ),
+            Val::Ctx(c) => Some(c),
+            _ => None,
+        }
+    }
+}
+
+pub(crate) fn format_time(t: &NaiveTime) -> String {
+    if t.nanosecond() == 0 {
+        t.format("%H:%M:%S").to_string()
+    } else {
+        let s = t.format("%H:%M:%S%.9f").to_string();
+        s.trim_end_matches('0').to_string()
+    }
+}
+
+/// Deep equality for list membership and nested values: different kinds are simply unequal.
+pub(crate) fn loose_eq(a: &Val, b: &Val) -> bool {
+    match equals(a, b) {
+        Ok(Some(x)) => x,
+        _ => false,
+    }
+}
+
+/// `a = b`: null equals only null; values of incompatible kinds are an error (a Sluice choice,
+/// FEEL gives null), except inside lists and contexts where they are simply unequal.
+pub(crate) fn equals(a: &Val, b: &Val) -> Result<Option<bool>, EvalError> {
+    Ok(Some(match (a, b) {
+        (Val::Null, Val::Null) => true,
+        (Val::Null, _) | (_, Val::Null) => false,
+        (Val::Bool(x), Val::Bool(y)) => x == y,
+        (Val::Int(x), Val::Int(y)) => x == y,
+        (Val::Str(x), Val::Str(y)) => x == y,
+        (x, y) if x.as_f64().is_some() && y.as_f64().is_some() => x.as_f64() == y.as_f64(),
+        (x, y) if x.is_list() && y.is_list() => {
+            let (xs, ys) = (x.clone().items(), y.clone().items());
+            match (xs, ys) {
+                (Some(xs), Some(ys)) => {
+                    xs.len() == ys.len() && xs.iter().zip(&ys).all(|(p, q)| loose_eq(p, q))
+                }
+                _ => false,
+            }
+        }
+        (x, y) if x.is_ctx() && y.is_ctx() => {
+            let (xs, ys) = (x.clone().entries(), y.clone().entries());
+            match (xs, ys) {
+                (Some(xs), Some(ys)) => {
+                    xs.len() == ys.len()
+                        && xs
+                            .iter()
+                            .all(|(k, v)| y.get(k).is_some_and(|w| loose_eq(v, &w)))
+                }
+                _ => false,
+            }
+        }
+        (Val::Dur(_), Val::Dur(_))
+        | (Val::DateTime(_), Val::DateTime(_))
+        | (Val::Date(_), Val::Date(_))
+        | (Val::Time(_), Val::Time(_)) => return Ok(order(a, b)?.map(|o| o == Ordering::Equal)),
+        _ => {
+            return err(format!("cannot compare {} with {}", a.kind(), b.kind()));
+        }
+    }))
+}
+
+/// Ordering for `<`, `<=`, `>`, `>=`: None (null result) when either side is null.
+pub(crate) fn order(a: &Val, b: &Val) -> Result<Option<Ordering>, EvalError> {
+    Ok(match (a, b) {
+        (Val::Null, _) | (_, Val::Null) => None,
+        (Val::Int(x), Val::Int(y)) => Some(x.cmp(y)),
+        (Val::Str(x), Val::Str(y)) => Some(x.cmp(y)),
+        (Val::DateTime(x), Val::DateTime(y)) => Some(x.cmp(y)),
+        (Val::Date(x), Val::Date(y)) => Some(x.cmp(y)),
+        (Val::Time(x), Val::Time(y)) => Some(x.cmp(y)),
+        (Val::Dur(x), Val::Dur(y)) => {
+            let ym = |d: &IsoDuration| d.total_nanos() == 0;
+            let dt = |d: &IsoDuration| d.total_months() == 0;
+            if dt(x) && dt(y) {
+                Some(x.total_nanos().cmp(&y.total_nanos()))
+            } else if ym(x) && ym(y) {
+                Some(x.total_months().cmp(&y.total_months()))
+            } else {
+                return err(format!(
+                    "cannot compare the durations {x} and {y}: months have no fixed length in days"
+                ));
+            }
+        }
+        (x, y) => match (x.as_f64(), y.as_f64()) {
+            (Some(p), Some(q)) => p.partial_cmp(&q),
+            _ if matches!((x, y), (Val::Bool(_), Val::Bool(_))) => {
+                return err("booleans cannot be ordered with `<` or `>`");
+            }
+            _ if x.is_list() || x.is_ctx() || y.is_list() || y.is_ctx() => {
+                return err(format!("cannot order {} and {} with `<` or `>`", x.kind(), y.kind()));
+            }
+            _ => return err(format!("cannot compare {} with {}", x.kind(), y.kind())),
+        },
+    })
+}
+
+/// A three-valued condition result, or `Other` for a value that is not a boolean.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tri {
+    True,
+    False,
+    Null,
+    Other,
+}
+
+impl Tri {
+    fn from(b: bool) -> Tri {
+        if b { Tri::True } else { Tri::False }
+    }
+
+    fn of(v: &Val) -> Tri {
+        match v {
+            Val::Bool(b) => Tri::from(*b),
+            Val::Null => Tri::Null,
+            _ => Tri::Other,
+        }
+    }
+}
+
+/// An operand of a fast-path comparison.
+#[derive(Clone, Copy)]
+enum Scalar<'a> {
+    Json(&'a Value),
+    Lit(&'a Lit),
+    Missing,
+}
+
+/// Compares two scalars of the common kinds (numbers, strings, booleans, null); None for
+/// anything needing the general rules (temporal values, lists, errors for mismatched kinds).
+#[inline]
+fn scalar_cmp(op: CmpOp, x: Scalar, y: Scalar) -> Option<Tri> {
+    #[derive(Clone, Copy)]
+    enum K<'s> {
+        Null,
+        Int(i64),
+        Num(f64),
+        Str(&'s str),
+        Bool(bool),
+    }
+    fn kind<'s>(s: Scalar<'s>) -> Option<K<'s>> {
+        Some(match s {
+            Scalar::Missing | Scalar::Json(Value::Null) | Scalar::Lit(Lit::Null) => K::Null,
+            Scalar::Json(Value::Number(n)) => match n.as_i64() {
+                Some(i) => K::Int(i),
+                None => K::Num(n.as_f64()?),
+            },
+            Scalar::Json(Value::String(s)) => K::Str(s),
+            Scalar::Json(Value::Bool(b)) | Scalar::Lit(Lit::Bool(b)) => K::Bool(*b),
+            Scalar::Lit(Lit::Int(i)) => K::Int(*i),
+            Scalar::Lit(Lit::Num(f)) => K::Num(*f),
+            Scalar::Lit(Lit::Str(s)) => K::Str(s),
+            Scalar::Json(_) => return None,
+        })
+    }
+    let ord = match (kind(x)?, kind(y)?) {
+        (K::Null, K::Null) => Ordering::Equal,
+        (K::Null, _) | (_, K::Null) => {
+            return Some(match op {
+                CmpOp::Eq => Tri::False,
+                CmpOp::Ne => Tri::True,
+                _ => Tri::Null,
+            });
+        }
+        (K::Int(a), K::Int(b)) => a.cmp(&b),
+        (K::Int(a), K::Num(b)) => (a as f64).partial_cmp(&b)?,
+        (K::Num(a), K::Int(b)) => a.partial_cmp(&(b as f64))?,
+        (K::Num(a), K::Num(b)) => a.partial_cmp(&b)?,
+        (K::Str(a), K::Str(b)) => a.cmp(b),
+        (K::Bool(a), K::Bool(b)) if matches!(op, CmpOp::Eq | CmpOp::Ne) => a.cmp(&b),
+        _ => return None,
+    };
+    Some(Tri::from(holds(op, ord)))
+}
+
+/// Whether an ordering satisfies the comparison.
+fn holds(op: CmpOp, o: Ordering) -> bool {
+    match op {
+        CmpOp::Eq => o == Ordering::Equal,
+        CmpOp::Ne => o != Ordering::Equal,
+        CmpOp::Lt => o == Ordering::Less,
+        CmpOp::Le => o != Ordering::Greater,
+        CmpOp::Gt => o == Ordering::Greater,
+        CmpOp::Ge => o != Ordering::Less,
+    }
+}
+
+fn lit(l: &Lit) -> Val<'_> {
+    match l {
+        Lit::Null => Val::Null,
+        Lit::Bool(b) => Val::Bool(*b),
+        Lit::Int(i) => Val::Int(*i),
+        Lit::Num(f) => num(*f),
+        Lit::Str(s) => Val::Str(Cow::Borrowed(s)),
+    }
+}
+
+#[inline(never)]
+pub(crate) fn compare<'a>(op: CmpOp, a: &Val, b: &Val) -> Result<Val<'a>, EvalError> {
+    let r = match op {
+        CmpOp::Eq => equals(a, b)?,
+        CmpOp::Ne => equals(a, b)?.map(|x| !x),
+        _ => order(a, b)?.map(|o| holds(op, o)),
+    };
+    Ok(r.map_or(Val::Null, Val::Bool))
+}
+
+fn verb(op: ArOp) -> &'static str {
+    match op {
+        ArOp::Add => "add",
+        ArOp::Sub => "subtract",
+        ArOp::Mul => "multiply",
+        ArOp::Div => "divide",
+        ArOp::Pow => "raise to a power",
+        ArOp::Rem => "take the remainder of",
+    }
+}
+
+fn dur_scale(d: &IsoDuration, f: f64) -> Option<IsoDuration> {
+    let m = d.total_months() as f64 * f;
+    let n = d.total_nanos() as f64 * f;
+    if !m.is_finite() || !n.is_finite() || m.abs() > 1e9 || n.abs() > 1e28 {
+        return None;
+    }
+    IsoDuration::from_parts(m.round() as i64, n.round() as i128)
+}
+
+fn time_delta(d: &IsoDuration) -> Option<TimeDelta> {
+    let n = d.total_nanos();
+    let secs = i64::try_from(n.div_euclid(1_000_000_000)).ok()?;
+    TimeDelta::new(secs, n.rem_euclid(1_000_000_000) as u32)
+}
+
+fn delta_dur(d: TimeDelta) -> Option<IsoDuration> {
+    let n = i128::from(d.num_seconds()) * 1_000_000_000 + i128::from(d.subsec_nanos());
+    IsoDuration::from_parts(0, n)
+}
+
+/// Binary arithmetic: null in, null out; division by zero gives null (FEEL); incompatible kinds
+/// are an error (a Sluice choice, FEEL gives null).
+pub(crate) fn arith<'a>(op: ArOp, a: Val<'a>, b: Val<'a>) -> Result<Val<'a>, EvalError> {
+    use ArOp::*;
+    let out_of_range = || err("the resulting date or duration is out of range");
+    Ok(match (op, a, b) {
+        (_, Val::Null, _) | (_, _, Val::Null) => Val::Null,
+        (op, Val::Int(x), Val::Int(y)) => match op {
+            Add => x.checked_add(y).map_or_else(|| num(x as f64 + y as f64), Val::Int),
+            Sub => x.checked_sub(y).map_or_else(|| num(x as f64 - y as f64), Val::Int),
+            Mul => x.checked_mul(y).map_or_else(|| num(x as f64 * y as f64), Val::Int),
+            Div => {
+                if y == 0 {
+                    Val::Null
+                } else if x.checked_rem(y) == Some(0) {
+                    x.checked_div(y).map_or_else(|| num(x as f64 / y as f64), Val::Int)
+                } else {
+                    num(x as f64 / y as f64)
+                }
+            }
+            Pow => match u32::try_from(y).ok().and_then(|e| x.checked_pow(e)) {
+                Some(v) => Val::Int(v),
+                None => num((x as f64).powf(y as f64)),
+            },
+            Rem => {
+                if y == 0 {
+                    Val::Null
+                } else {
+                    x.checked_rem(y).map_or(Val::Int(0), Val::Int)
+                }
+            }
+        },
+        (op, x, y) if x.as_f64().is_some() && y.as_f64().is_some() => {
+            let (p, q) = (x.as_f64().unwrap_or(0.0), y.as_f64().unwrap_or(0.0));
+            match op {
+                Add => num(p + q),
+                Sub => num(p - q),
+                Mul => num(p * q),
+                Div | Rem if q == 0.0 => Val::Null,
+                Div => num(p / q),
+                Rem => num(p % q),
+                Pow => num(p.powf(q)),
+            }
+        }
+        (Add, Val::Str(x), Val::Str(y)) => {
+            let mut s = x.into_owned();
+            s.push_str(&y);
+            Val::Str(Cow::Owned(s))
+        }
+        (Add | Sub, Val::Dur(x), Val::Dur(y)) => {
+            let y = if op == Sub { y.negated() } else { y };
+            let m = x.total_months().checked_add(y.total_months());
+            let n = x.total_nanos().checked_add(y.total_nanos());
+            match m.zip(n).and_then(|(m, n)| IsoDuration::from_parts(m, n)) {
+                Some(d) => Val::Dur(d),
+                None => {
+                    return err(format!(
+                        "cannot {} the durations {x} and {y}: the result mixes months and days of opposite signs",
+                        verb(op)
+                    ));
+                }
+            }
+        }
+        (Mul, Val::Dur(d), n) | (Mul, n, Val::Dur(d)) if n.as_f64().is_some() => {
+            match dur_scale(&d, n.as_f64().unwrap_or(0.0)) {
+                Some(d) => Val::Dur(d),
+                None => return out_of_range(),
+            }
+        }
+        (Div, Val::Dur(d), n) if n.as_f64().is_some() => {
+            let f = n.as_f64().unwrap_or(0.0);
+            if f == 0.0 {
+                Val::Null
+            } else {
+                match dur_scale(&d, 1.0 / f) {
+                    Some(d) => Val::Dur(d),
+                    None => return out_of_range(),
+                }
+            }
+        }
+        (Div, Val::Dur(x), Val::Dur(y)) => {
+            if x.total_months() == 0 && y.total_months() == 0 {
+                if y.total_nanos() == 0 {
+                    Val::Null
+                } else {
+                    num(x.total_nanos() as f64 / y.total_nanos() as f64)
+                }
+            } else if x.total_nanos() == 0 && y.total_nanos() == 0 && y.total_months() != 0 {
+                num(x.total_months() as f64 / y.total_months() as f64)
+            } else {
+                return err(format!("cannot divide the durations {x} and {y}"));
+            }
+        }
+        (Add, Val::DateTime(t), Val::Dur(d)) | (Add, Val::Dur(d), Val::DateTime(t)) => {
+            match d.add_to(t) {
+                Some(t) => Val::DateTime(t),
+                None => return out_of_range(),
+            }
+        }
+        (Sub, Val::DateTime(t), Val::Dur(d)) => match d.negated().add_to(t) {
+            Some(t) => Val::DateTime(t),
+            None => return out_of_range(),
+        },
+        (Sub, Val::DateTime(x), Val::DateTime(y)) => match delta_dur(x - y) {
+            Some(d) => Val::Dur(d),
+            None => return out_of_range(),
+        },
+        (Add, Val::Date(t), Val::Dur(d)) | (Add, Val::Dur(d), Val::Date(t)) => {
+            match d.add_to_date(t) {
+                Some(t) => Val::Date(t),
+                None => return out_of_range(),
+            }
+        }
+        (Sub, Val::Date(t), Val::Dur(d)) => match d.negated().add_to_date(t) {
+            Some(t) => Val::Date(t),
+            None => return out_of_range(),
+        },
+        (Sub, Val::Date(x), Val::Date(y)) => match delta_dur(x - y) {
+            Some(d) => Val::Dur(d),
+            None => return out_of_range(),
+        },
+        (Add | Sub, Val::Time(t), Val::Dur(d)) | (Add, Val::Dur(d), Val::Time(t)) => {
+            let d = if op == Sub { d.negated() } else { d };
+            match time_delta(&d) {
+                Some(delta) => Val::Time(t.overflowing_add_signed(delta).0),
+                None => return out_of_range(),
+            }
+        }
+        (Sub, Val::Time(x), Val::Time(y)) => match delta_dur(x - y) {
+            Some(d) => Val::Dur(d),
+            None => return out_of_range(),
+        },
+        (op, x, y) => {
+            return err(format!("cannot {} {} and {}", verb(op), x.kind(), y.kind()));
+        }
+    })
+}
+
+enum Local<'a> {
+    Named(&'a str, Val<'a>),
+    /// The fields of a filtered element, visible by bare name.
+    Fields(Val<'a>),
+}
+
+pub(crate) struct Env<'a> {
+    vars: &'a dyn Variables,
+    locals: Vec<Local<'a>>,
+    steps: u64,
+}
+
+impl<'a> Env<'a> {
+    pub(crate) fn new(vars: &'a dyn Variables) -> Env<'a> {
+        Env {
+            vars,
+            locals: Vec::new(),
+            steps: 0,
+        }
+    }
+
+    fn tick(&mut self) -> Result<(), EvalError> {
+        self.steps += 1;
+        if self.steps > MAX_STEPS {
+            return err(format!(
+                "the expression runs too long (more than {MAX_STEPS} loop steps)"
+            ));
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn lookup(&self, n: &str) -> Option<Val<'a>> {
+        if self.locals.is_empty() {
+            return self.vars.get(n).map(Val::from_json);
+        }
+        for l in self.locals.iter().rev() {
+            match l {
+                Local::Named(k, v) if *k == n => return Some(v.clone()),
+                Local::Fields(v) => {
+                    if let Some(x) = v.get(n) {
+                        return Some(x);
+                    }
+                }
+                Local::Named(..) => {}
+            }
+        }
+        self.vars.get(n).map(Val::from_json)
+    }
+
+    fn push_item(&mut self, item: Val<'a>) {
+        if item.is_ctx() {
+            self.locals.push(Local::Fields(item.clone()));
+        }
+        self.locals.push(Local::Named("item", item));
+    }
+
+    fn pop_to(&mut self, len: usize) {
+        self.locals.truncate(len);
+    }
+
+    /// Evaluates a condition to a three-valued boolean. Conditions over variables and
+    /// literals (`amount > 100 and status = "open"`) are answered straight from the borrowed
+    /// JSON without building `Val`s, which keeps the engine's hottest path to a few dozen
+    /// nanoseconds; anything else goes through `eval`.
+    pub(crate) fn cond(&mut self, e: &'a Expr) -> Result<Tri, EvalError> {
+        match e {
+            Expr::Lit(Lit::Bool(b)) => Ok(Tri::from(*b)),
+            Expr::Cmp(op, a, b) => {
+                if let (Some(x), Some(y)) = (self.scalar(a), self.scalar(b))
+                    && let Some(t) = scalar_cmp(*op, x, y)
+                {
+                    return Ok(t);
+                }
+                let x = self.eval(a)?;
+                let y = self.eval(b)?;
+                Ok(Tri::of(&compare(*op, &x, &y)?))
+            }
+            Expr::And(all) => {
+                let mut saw_null = false;
+                for x in all {
+                    match self.cond(x)? {
+                        Tri::False => return Ok(Tri::False),
+                        Tri::True => {}
+                        Tri::Null => saw_null = true,
+                        Tri::Other => return self.and(all).map(|v| Tri::of(&v)),
+                    }
+                }
+                Ok(if saw_null { Tri::Null } else { Tri::True })
+            }
+            Expr::Or(all) => {
+                let mut saw_null = false;
+                for x in all {
+                    match self.cond(x)? {
+                        Tri::True => return Ok(Tri::True),
+                        Tri::False => {}
+                        Tri::Null => saw_null = true,
+                        Tri::Other => return self.or(all).map(|v| Tri::of(&v)),
+                    }
+                }
+                Ok(if saw_null { Tri::Null } else { Tri::False })
+            }
+            Expr::Name(_) | Expr::Path(..) => match self.scalar(e) {
+                Some(Scalar::Json(Value::Bool(b))) => Ok(Tri::from(*b)),
+                Some(Scalar::Json(Value::Null) | Scalar::Missing) => Ok(Tri::Null),
+                _ => Ok(Tri::of(&self.eval(e)?)),
+            },
+            _ => Ok(Tri::of(&self.eval(e)?)),
+        }
+    }
+
+    /// A variable, path or literal operand read without conversion; None when the operand has
+    /// another shape (or local names are in scope) and must be evaluated in full.
+    #[inline]
+    fn scalar(&self, e: &'a Expr) -> Option<Scalar<'a>> {
+        match e {
+            Expr::Lit(l) => Some(Scalar::Lit(l)),
+            Expr::Name(n) if self.locals.is_empty() => {
+                Some(self.vars.get(n).map_or(Scalar::Missing, Scalar::Json))
+            }
+            Expr::Path(base, key) => match self.scalar(base)? {
+                Scalar::Json(Value::Object(o)) => {
+                    Some(o.get(key.as_str()).map_or(Scalar::Missing, Scalar::Json))
+                }
+                Scalar::Json(Value::Null) | Scalar::Missing => Some(Scalar::Missing),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// Evaluates `e`. The common condition shapes (names, paths, literals, comparisons, `and`,
+    /// `or`) are handled here; everything else is in `eval_more`, kept out of line so this
+    /// function's stack frame stays small: it is the hot path of every token move.
+    pub(crate) fn eval(&mut self, e: &'a Expr) -> Result<Val<'a>, EvalError> {
+        match e {
+            Expr::Lit(l) => Ok(lit(l)),
+            Expr::Name(n) => Ok(self.lookup(n).unwrap_or(Val::Null)),
+            Expr::Path(base, key) => {
+                let b = self.eval(base)?;
+                match b {
+                    Val::JObj(o) => Ok(o.get(key.as_str()).map_or(Val::Null, Val::from_json)),
+                    Val::Null => Ok(Val::Null),
+                    b => path(b, key),
+                }
+            }
+            Expr::Cmp(op, a, b) => {
+                let x = self.eval(a)?;
+                let y = self.eval(b)?;
+                match (&x, &y) {
+                    (Val::Int(p), Val::Int(q)) => Ok(Val::Bool(holds(*op, p.cmp(q)))),
+                    _ => compare(*op, &x, &y),
+                }
+            }
+            Expr::And(all) => self.and(all),
+            Expr::Or(all) => self.or(all),
+            _ => self.eval_more(e),
+        }
+    }
+
+    fn and(&mut self, all: &'a [Expr]) -> Result<Val<'a>, EvalError> {
+        let mut saw_null = false;
+        for x in all {
+            match self.eval(x)? {
+                Val::Bool(false) => return Ok(Val::Bool(false)),
+                Val::Bool(true) => {}
+                Val::Null => saw_null = true,
+                other => return err(format!("`and` needs booleans but got {}", other.kind())),
+            }
+        }
+        Ok(if saw_null { Val::Null } else { Val::Bool(true) })
+    }
+
+    fn or(&mut self, all: &'a [Expr]) -> Result<Val<'a>, EvalError> {
+        let mut saw_null = false;
+        for x in all {
+            match self.eval(x)? {
+                Val::Bool(true) => return Ok(Val::Bool(true)),
+                Val::Bool(false) => {}
+                Val::Null => saw_null = true,
+                other => return err(format!("`or` needs booleans but got {}", other.kind())),
+            }
+        }
+        Ok(if saw_null { Val::Null } else { Val::Bool(false) })
+    }
+
+    #[inline(never)]
+    fn eval_more(&mut self, e: &'a Expr) -> Result<Val<'a>, EvalError> {
+        Ok(match e {
+            // Handled by `eval`; listed so the match stays exhaustive.
+            Expr::Lit(_)
+            | Expr::Name(_)
+            | Expr::Path(..)
+            | Expr::Cmp(..)
+            | Expr::And(_)
+            | Expr::Or(_) => return self.eval(e),
+            Expr::Filter(base, f) => {
+                let b = self.eval(base)?;
+                self.filter(b, f)?
+            }
+            Expr::JuelIndex(base, idx) => {
+                let b = self.eval(base)?;
+                let i = self.eval(idx)?;
+                match (&b, &i) {
+                    (Val::Null, _) | (_, Val::Null) => Val::Null,
+                    (Val::Str(_), _) | (_, Val::Str(_)) if b.is_ctx() => match &i {
+                        Val::Str(k) => b.get(k).unwrap_or(Val::Null),
+                        _ => Val::Null,
+                    },
+                    _ if b.is_list() => match i.as_f64() {
+                        Some(f) if f >= 0.0 && f.fract() == 0.0 => {
+                            b.items().and_then(|v| v.into_iter().nth(f as usize)).unwrap_or(Val::Null)
+                        }
+                        Some(_) => Val::Null,
+                        None => return err(format!("a list index must be a number, not {}", i.kind())),
+                    },
+                    _ => return err(format!("cannot index {} with {}", b.kind(), i.kind())),
+                }
+            }
+            Expr::Call(f, args) => {
+                let mut vals = Vec::with_capacity(args.len());
+                for a in args {
+                    vals.push(match a {
+                        Some(a) => Some(self.eval(a)?),
+                        None => None,
+                    });
+                }
+                builtins::call(*f, vals)?
+            }
+            Expr::IsDefined(x) => Val::Bool(self.defined(x)?),
+            Expr::Neg(x) => match self.eval(x)? {
+                Val::Null => Val::Null,
+                Val::Int(i) => i.checked_neg().map_or_else(|| num(-(i as f64)), Val::Int),
+                Val::Num(f) => Val::Num(-f),
+                Val::Dur(d) => Val::Dur(d.negated()),
+                other => return err(format!("cannot negate {}", other.kind())),
+            },
+            Expr::Not(x) => builtins::not(self.eval(x)?)?,
+            Expr::Empty(x) => match self.eval(x)? {
+                Val::Null => Val::Bool(true),
+                Val::Str(s) => Val::Bool(s.is_empty()),
+                Val::JList(a) => Val::Bool(a.is_empty()),
+                Val::List(a) => Val::Bool(a.is_empty()),
+                Val::JObj(o) => Val::Bool(o.is_empty()),
+                Val::Ctx(c) => Val::Bool(c.is_empty()),
+                _ => Val::Bool(false),
+            },
+            Expr::Arith(first, rest) => {
+                let mut acc = self.eval(first)?;
+                for (op, x) in rest {
+                    let v = self.eval(x)?;
+                    acc = arith(*op, acc, v)?;
+                }
+                acc
+            }
+            Expr::Between(x, lo, hi) => {
+                let v = self.eval(x)?;
+                let l = self.eval(lo)?;
+                let h = self.eval(hi)?;
+                match (order(&v, &l)?, order(&v, &h)?) {
+                    (Some(a), Some(b)) => Val::Bool(a != Ordering::Less && b != Ordering::Greater),
+                    _ => Val::Null,
+                }
+            }
+            Expr::In(x, tests) => {
+                let v = self.eval(x)?;
+                let mut saw_null = false;
+                for t in tests {
+                    match self.test(&v, t)? {
+                        Some(true) => return Ok(Val::Bool(true)),
+                        Some(false) => {}
+                        None => saw_null = true,
+                    }
+                }
+                if saw_null { Val::Null } else { Val::Bool(false) }
+            }
+            Expr::InstanceOf(x, t) => {
+                let v = self.eval(x)?;
+                Val::Bool(instance_of(&v, *t))
+            }
+            Expr::If(c, a, b) => match self.eval(c)? {
+                Val::Bool(true) => self.eval(a)?,
+                Val::Bool(false) | Val::Null => self.eval(b)?,
+                other => {
+                    return err(format!(
+                        "the `if` condition must be a boolean but it gave {}",
+                        other.kind()
+                    ));
+                }
+            },
+            Expr::For(iters, body) => {
+                let mut out = Vec::new();
+                self.for_rec(iters, body, &mut out)?;
+                Val::List(out)
+            }
+            Expr::Quant { every, iters, cond } => {
+                let found = self.quant_rec(*every, iters, cond)?;
+                Val::Bool(if *every { !found } else { found })
+            }
+            Expr::List(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for x in items {
+                    out.push(self.eval(x)?);
+                }
+                Val::List(out)
+            }
+            Expr::Context(entries) => {
+                // Later entries may refer to earlier ones by name.
+                let mark = self.locals.len();
+                let mut out: Vec<(Cow<'a, str>, Val<'a>)> = Vec::with_capacity(entries.len());
+                for (k, x) in entries {
+                    let v = match self.eval(x) {
+                        Ok(v) => v,
+                        Err(e) => {
+                            self.pop_to(mark);
+                            return Err(e);
+                        }
+                    };
+                    self.locals.push(Local::Named(k, v.clone()));
+                    match out.iter_mut().find(|(ek, _)| ek == k) {
+                        Some(slot) => slot.1 = v,
+                        None => out.push((Cow::Borrowed(k.as_str()), v)),
+                    }
+                }
+                self.pop_to(mark);
+                Val::Ctx(out)
+            }
+        })
+    }
+
+    /// `is defined(x)`: true when the variable (or path) exists, even with a null value.
+    fn defined(&mut self, e: &'a Expr) -> Result<bool, EvalError> {
+        Ok(match e {
+            Expr::Name(n) => self.lookup(n).is_some(),
+            Expr::Path(base, key) => {
+                if !self.defined(base)? {
+                    return Ok(false);
+                }
+                self.eval(base)?.get(key).is_some()
+            }
+            other => !matches!(self.eval(other)?, Val::Null),
+        })
+    }
+
+    fn test(&mut self, v: &Val<'a>, t: &'a Test) -> Result<Option<bool>, EvalError> {
+        Ok(match t {
+            Test::Value(x) => {
+                let w = self.eval(x)?;
+                if w.is_list() && !v.is_list() {
+                    let items = w.items().unwrap_or_default();
+                    Some(items.iter().any(|i| loose_eq(v, i)))
+                } else {
+                    equals(v, &w)?
+                }
+            }
+            Test::Cmp(op, x) => {
+                let w = self.eval(x)?;
+                match compare(*op, v, &w)? {
+                    Val::Bool(b) => Some(b),
+                    _ => None,
+                }
+            }
+            Test::Range {
+                lo,
+                lo_incl,
+                hi,
+                hi_incl,
+            } => {
+                let l = self.eval(lo)?;
+                let h = self.eval(hi)?;
+                match (order(v, &l)?, order(v, &h)?) {
+                    (Some(a), Some(b)) => Some(
+                        (a == Ordering::Greater || (*lo_incl && a == Ordering::Equal))
+                            && (b == Ordering::Less || (*hi_incl && b == Ordering::Equal)),
+                    ),
+                    _ => None,
+                }
+            }
+        })
+    }
+
+    fn filter(&mut self, base: Val<'a>, f: &'a Expr) -> Result<Val<'a>, EvalError> {
+        if matches!(base, Val::Null) {
+            return Ok(Val::Null);
+        }
+        // A non-list is filtered as a one-element list (FEEL).
+        let items = if base.is_list() {
+            base.items().unwrap_or_default()
+        } else {
+            vec![base]
+        };
+        let mark = self.locals.len();
+        if items.is_empty() {
+            let r = self.eval(f)?;
+            return Ok(if r.as_f64().is_some() { Val::Null } else { Val::List(Vec::new()) });
+        }
+        let mut out = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            self.tick()?;
+            self.push_item(item.clone());
+            let r = self.eval(f);
+            self.pop_to(mark);
+            match r? {
+                // A number (decided by the first element) makes the filter an index.
+                n if i == 0 && n.as_f64().is_some() => return Ok(index(items, n.as_f64().unwrap_or(0.0))),
+                Val::Bool(true) => out.push(item.clone()),
+                Val::Bool(false) | Val::Null => {}
+                other => {
+                    return err(format!(
+                        "a filter must be a condition or a number (index), but it gave {}",
+                        other.kind()
+                    ));
+                }
+            }
+        }
+        Ok(Val::List(out))
+    }
+
+    fn bind_list(&mut self, e: &'a Expr) -> Result<Vec<Val<'a>>, EvalError> {
+        let v = self.eval(e)?;
+        match v {
+            Val::Null => Ok(Vec::new()),
+            v if v.is_list() => Ok(v.items().unwrap_or_default()),
+            other => Ok(vec![other]),
+        }
+    }
+
+    fn for_rec(
+        &mut self,
+        iters: &'a [(String, IterSrc)],
+        body: &'a Expr,
+        out: &mut Vec<Val<'a>>,
+    ) -> Result<(), EvalError> {
+        let Some(((name, src), rest)) = iters.split_first() else {
+            self.tick()?;
+            out.push(self.eval(body)?);
+            return Ok(());
+        };
+        let values: Vec<Val<'a>> = match src {
+            IterSrc::List(e) => self.bind_list(e)?,
+            IterSrc::Range(a, b) => {
+                let (x, y) = (self.eval(a)?, self.eval(b)?);
+                let (Val::Int(x), Val::Int(y)) = (&x, &y) else {
+                    return err(format!(
+                        "a `for` range needs whole numbers but got {} and {}",
+                        x.kind(),
+                        y.kind()
+                    ));
+                };
+                let (x, y) = (*x, *y);
+                let len = x.abs_diff(y);
+                if len >= MAX_STEPS {
+                    return err(format!("the range {x}..{y} is too long"));
+                }
+                if x <= y {
+                    (x..=y).map(Val::Int).collect()
+                } else {
+                    (y..=x).rev().map(Val::Int).collect()
+                }
+            }
+        };
+        let mark = self.locals.len();
+        for v in values {
+            self.tick()?;
+            self.locals.push(Local::Named(name, v));
+            let r = self.for_rec(rest, body, out);
+            self.pop_to(mark);
+            r?;
+        }
+        Ok(())
+    }
+
+    /// Looks for a witness: for `some`, an element satisfying the condition; for `every`, one
+    /// that does not.
+    fn quant_rec(
+        &mut self,
+        every: bool,
+        iters: &'a [(String, Expr)],
+        cond: &'a Expr,
+    ) -> Result<bool, EvalError> {
+        let Some(((name, src), rest)) = iters.split_first() else {
+            return match self.eval(cond)? {
+                Val::Bool(b) => Ok(if every { !b } else { b }),
+                Val::Null => Ok(every),
+                other => err(format!(
+                    "the `satisfies` condition must be a boolean but it gave {}",
+                    other.kind()
+                )),
+            };
+        };
+        let values = self.bind_list(src)?;
+        let mark = self.locals.len();
+        for v in values {
+            self.tick()?;
+            self.locals.push(Local::Named(name, v));
+            let r = self.quant_rec(every, rest, cond);
+            self.pop_to(mark);
+            if r? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}
+
+/// `list[n]`: 1-based, negative counts from the end; out of range gives null.
+fn index(items: Vec<Val>, n: f64) -> Val {
+    if n.fract() != 0.0 {
+        return Val::Null;
+    }
+    let len = items.len() as f64;
+    let i = if n > 0.0 && n <= len {
+        n as usize - 1
+    } else if n < 0.0 && -n <= len {
+        (len + n) as usize
+    } else {
+        return Val::Null;
+    };
+    items.into_iter().nth(i).unwrap_or(Val::Null)
+}
+
+fn path<'a>(b: Val<'a>, key: &str) -> Result<Val<'a>, EvalError> {
+    Ok(match &b {
+        Val::Null => Val::Null,
+        Val::JObj(_) | Val::Ctx(_) => b.get(key).unwrap_or(Val::Null),
+        Val::JList(_) | Val::List(_) => {
+            // `orders.total` reads the key of every element (FEEL).
+            let items = b.items().unwrap_or_default();
+            let mut out = Vec::with_capacity(items.len());
+            for i in items {
+                out.push(match i {
+                    i if i.is_ctx() => i.get(key).unwrap_or(Val::Null),
+                    _ => Val::Null,
+                });
+            }
+            Val::List(out)
+        }
+        Val::DateTime(t) => match key {
+            "year" => Val::Int(i64::from(t.year())),
+            "month" => Val::Int(i64::from(t.month())),
+            "day" => Val::Int(i64::from(t.day())),
+            "hour" => Val::Int(i64::from(t.hour())),
+            "minute" => Val::Int(i64::from(t.minute())),
+            "second" => Val::Int(i64::from(t.second())),
+            "weekday" => Val::Int(i64::from(t.weekday().number_from_monday())),
+            _ => return no_prop(&b, key),
+        },
+        Val::Date(t) => match key {
+            "year" => Val::Int(i64::from(t.year())),
+            "month" => Val::Int(i64::from(t.month())),
+            "day" => Val::Int(i64::from(t.day())),
+            "weekday" => Val::Int(i64::from(t.weekday().number_from_monday())),
+            _ => return no_prop(&b, key),
+        },
+        Val::Time(t) => match key {
+            "hour" => Val::Int(i64::from(t.hour())),
+            "minute" => Val::Int(i64::from(t.minute())),
+            "second" => Val::Int(i64::from(t.second())),
+            _ => return no_prop(&b, key),
+        },
+        Val::Dur(d) => {
+            let sign = if d.is_negative() { -1 } else { 1 };
+            let m = d.total_months().abs();
+            let s = d.total_seconds().abs();
+            let v = match key {
+                "years" => m / 12,
+                "months" => m % 12,
+                "days" => s / 86_400,
+                "hours" => s % 86_400 / 3600,
+                "minutes" => s % 3600 / 60,
+                "seconds" => s % 60,
+                _ => return no_prop(&b, key),
+            };
+            Val::Int(sign * v)
+        }
+        other => {
+            return err(format!("cannot read `{key}` of {}: only contexts have entries", other.kind()));
+        }
+    })
+}
+
+fn no_prop<'a>(b: &Val, key: &str) -> Result<Val<'a>, EvalError> {
+    err(format!("{} has no property `{key}`", b.kind()))
+}
+
+pub(crate) fn instance_of(v: &Val, t: TypeName) -> bool {
+    match t {
+        TypeName::Any => !matches!(v, Val::Null),
+        TypeName::Null => matches!(v, Val::Null),
+        TypeName::Number => v.as_f64().is_some(),
+        TypeName::String => matches!(v, Val::Str(_)),
+        TypeName::Boolean => matches!(v, Val::Bool(_)),
+        TypeName::List => v.is_list(),
+        TypeName::Context => v.is_ctx(),
+        TypeName::Date => matches!(v, Val::Date(_)),
+        TypeName::Time => matches!(v, Val::Time(_)),
+        TypeName::DateTime => matches!(v, Val::DateTime(_)),
+        TypeName::Duration => matches!(v, Val::Dur(_)),
+        TypeName::DaysTimeDuration => matches!(v, Val::Dur(d) if d.total_months() == 0),
+        TypeName::YearsMonthsDuration => matches!(v, Val::Dur(d) if d.total_nanos() == 0),
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    #[test]
+    fn sizes() {
+        eprintln!(
+            "Val {} Result {} Expr {} Dur {}",
+            std::mem::size_of::<super::Val>(),
+            std::mem::size_of::<Result<super::Val, crate::EvalError>>(),
+            std::mem::size_of::<crate::ast::Expr>(),
+            std::mem::size_of::<crate::iso8601::IsoDuration>()
+        );
+    }
+}

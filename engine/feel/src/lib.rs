@@ -1,0 +1,285 @@
+//! FEEL expressions over a Request's data, and ISO 8601 timer values.
+//!
+//! The engine compiles each expression of a BPMN model once ([`Expression::parse`]) and evaluates
+//! it many times ([`Expression::eval`], [`Expression::eval_bool`]) against the Request's data.
+//! Evaluation is pure and deterministic: no clock (no `now()` / `today()`), no IO, no randomness.
+//!
+//! # Syntax accepted
+//! * FEEL (DMN 1.3, as used by Camunda 8), with an optional leading `=`.
+//! * Camunda 7 JUEL conditions `${...}` (or `#{...}`): `==`, `!=`, `<`, `>`, `<=`, `>=`, `eq`,
+//!   `ne`, `lt`, `gt`, `le`, `ge`, `&&`, `||`, `!`, `and`, `or`, `not`, `empty`, `? :`,
+//!   `+ - * / % div mod`, `'single'` or `"double"` quoted strings, `a.b`, `a[0]` (0-based),
+//!   `a['key']`. They compile to the same tree as FEEL. JUEL method calls are not supported.
+//!
+//! # FEEL subset
+//! * Literals: numbers (`1`, `-2.5`, `.5`), strings with `\" \\ \n \t \r \uXXXX` escapes,
+//!   `true`, `false`, `null`, lists `[1, 2]`, contexts `{a: 1, "b c": 2, d: a + 1}`.
+//! * Names: variables; `` `names with spaces` `` in backticks; paths `a.b.c` (on a list, the
+//!   key of each element); filters `items[1]` (1-based, negative from the end, out of range is
+//!   null) and `items[price > 10]` (the element is `item`, and its fields are visible by bare
+//!   name); temporal properties (`d.year`, `d.month`, `d.day`, `d.weekday`, `t.hour`, `t.minute`,
+//!   `t.second`, `dur.days`, `dur.hours`, ...).
+//! * Operators, loosest first: `if c then a else b`, `for x in l, y in 1..3 return e`,
+//!   `some/every x in l satisfies c`; `or`; `and`; `=`, `!=`, `<`, `<=`, `>`, `>=`,
+//!   `x between a and b`, `x in <tests>`, `x instance of <type>`; `+ -`; `* /`; `**`; unary `-`.
+//!   Unary minus binds tighter than `**` (`-2 ** 2` is 4), as in the DMN grammar.
+//!   `in` tests: a value (`x in 5`, `x in [1, 2]` which means membership), `< 5`, `>= a`,
+//!   ranges `[1..10]`, `(1..10]`, `]1..10[`, and a parenthesized list of tests `(1, 2, > 10)`.
+//! * Three-valued logic: `false and null` is false, `true or null` is true, `true and null` is
+//!   null. `if` takes the `else` branch for a null condition.
+//! * Null propagation: arithmetic and ordering with null give null; `x = null` and `x != null`
+//!   are booleans. Missing variables are null. Division by zero is null.
+//! * **Sluice deviation from FEEL:** where FEEL silently gives null for a type mismatch, Sluice
+//!   reports an [`EvalError`] so process designers see the mistake: comparing incompatible kinds
+//!   (`"5" < 3`, `"a" = 1`), arithmetic on incompatible kinds (`"a" + 1`), `and`/`or`/`not` on
+//!   non-booleans, functions given the wrong kind of argument, and malformed text given to
+//!   `number`, `date`, `date and time`, `time`, `duration`. Inside lists and contexts
+//!   (`[1] = ["1"]`, `list contains`, `x in [..]`) different kinds are simply unequal.
+//! * Built-in functions (positional or named arguments): `not`, `is defined` (true when the
+//!   variable or path exists, even if its value is null), `string`, `number`, `string length`,
+//!   `upper case`, `lower case`, `trim`, `substring`, `substring before`, `substring after`,
+//!   `contains`, `starts with`, `ends with`, `split` (the delimiter is plain text, not a regular
+//!   expression), `string join`, `count`, `sum`, `min`, `max`, `mean`, `all`, `any`,
+//!   `list contains`, `append`, `concatenate`, `distinct values`, `flatten`, `index of`,
+//!   `reverse`, `sort` (natural order), `sublist`, `remove`, `insert before`, `abs`, `floor`,
+//!   `ceiling`, `decimal` (half-even), `round up`, `round down`, `round half up`,
+//!   `round half down`, `modulo`, `sqrt`, `odd`, `even`, `get value`, `get entries`,
+//!   `date and time`, `date`, `time`, `duration`, `years and months duration`.
+//! * Temporal values: `date and time("2026-12-01T09:00:00Z")`, `date("2026-12-01")`,
+//!   `time("09:00:00")`, `duration("PT5M")`. Date-times are UTC (offsets are converted; see
+//!   [`iso8601`]). `date-time ± duration`, `date-time - date-time` (a duration), the same for
+//!   dates and times, `duration ± duration`, `duration * number`, `duration / number`,
+//!   comparisons. In results they become ISO 8601 strings (`"PT5M"`, `"2026-12-01T09:00:00Z"`).
+//! * Not supported: `matches`/`replace` (no regular expressions), user-defined functions and
+//!   function values, `now()`/`today()`, time zones by name, `@"..."` temporal literals.
+//!
+//! # Numbers
+//! Numbers are 64-bit integers when whole (results stay JSON integers: `1 + 1` gives `2`) and
+//! binary floating point (f64) otherwise; integer overflow falls back to floating point. So
+//! `5 / 2` is `2.5` and `3 / 5 >= 0.5` is true, but `0.1 + 0.2 = 0.3` is false (see README.md).
+//!
+//! # Limits
+//! Nesting deeper than 64 levels is a parse error; one evaluation runs at most 1,000,000 loop
+//! steps. Nothing panics on any input.
+
+pub mod iso8601;
+
+mod ast;
+mod builtins;
+mod eval;
+mod lexer;
+mod parser;
+
+pub use serde_json::Value;
+use serde_json::Map;
+
+use ast::{Expr, IterSrc, Test};
+use eval::{Env, Tri, Val};
+
+/// A compiled expression: parse once, evaluate many times.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expression {
+    source: String,
+    expr: Expr,
+}
+
+/// Variable lookup, innermost scope first; the engine implements this over its scopes.
+pub trait Variables {
+    /// The value of the variable `name`, or None when it does not exist.
+    fn get(&self, name: &str) -> Option<&Value>;
+}
+
+impl Variables for Map<String, Value> {
+    fn get(&self, name: &str) -> Option<&Value> {
+        Map::get(self, name)
+    }
+}
+
+/// Objects look up their keys; any other value has no variables.
+impl Variables for Value {
+    fn get(&self, name: &str) -> Option<&Value> {
+        match self {
+            Value::Object(o) => o.get(name),
+            _ => None,
+        }
+    }
+}
+
+/// Empty variables.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoVariables;
+
+impl Variables for NoVariables {
+    fn get(&self, _name: &str) -> Option<&Value> {
+        None
+    }
+}
+
+/// An expression that could not be read.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message} (at offset {offset})")]
+pub struct ParseError {
+    /// Byte offset into the source given to [`Expression::parse`].
+    pub offset: usize,
+    /// What was wrong, for a process designer.
+    pub message: String,
+}
+
+/// An expression that could not be evaluated.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct EvalError {
+    /// What was wrong, for a process designer.
+    pub message: String,
+}
+
+impl Expression {
+    /// Parses FEEL (leading `=` optional, surrounding whitespace trimmed) or a Camunda 7
+    /// `${...}` expression.
+    pub fn parse(src: &str) -> Result<Expression, ParseError> {
+        Ok(Expression {
+            source: src.to_string(),
+            expr: parser::parse_source(src)?,
+        })
+    }
+
+    /// The source text as given.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Evaluates against the variables.
+    pub fn eval(&self, vars: &dyn Variables) -> Result<Value, EvalError> {
+        Ok(Env::new(vars).eval(&self.expr)?.into_json())
+    }
+
+    /// Evaluates a condition: Ok(true/false) only for a boolean result; any other result (null
+    /// included) is an EvalError saying what was found.
+    pub fn eval_bool(&self, vars: &dyn Variables) -> Result<bool, EvalError> {
+        match Env::new(vars).cond(&self.expr)? {
+            Tri::True => return Ok(true),
+            Tri::False => return Ok(false),
+            Tri::Null | Tri::Other => {}
+        }
+        // Not a boolean: evaluate again (evaluation is pure) to describe what was found.
+        match Env::new(vars).eval(&self.expr)? {
+            Val::Bool(b) => Ok(b),
+            Val::Null => {
+                let unset: Vec<String> = self
+                    .variables()
+                    .into_iter()
+                    .filter(|n| vars.get(n).is_none_or(Value::is_null))
+                    .map(|n| format!("`{n}`"))
+                    .collect();
+                let hint = match unset.len() {
+                    0 => String::new(),
+                    1 => format!(": is {} set?", unset[0]),
+                    _ => format!(": are {} set?", unset.join(", ")),
+                };
+                Err(EvalError {
+                    message: format!("expected a boolean but the condition gave null{hint}"),
+                })
+            }
+            other => {
+                let kind = other.kind();
+                let mut shown = other.into_json().to_string();
+                if shown.chars().count() > 60 {
+                    shown = shown.chars().take(57).collect::<String>() + "...";
+                }
+                Err(EvalError {
+                    message: format!("expected a boolean but the condition gave {kind} ({shown})"),
+                })
+            }
+        }
+    }
+
+    /// The top-level variable names the expression reads (for diagnostics/docs), in order of
+    /// first use; may over-approximate (field names inside filters are included).
+    pub fn variables(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut bound = Vec::new();
+        collect_vars(&self.expr, &mut bound, &mut out);
+        out
+    }
+}
+
+fn collect_vars<'e>(e: &'e Expr, bound: &mut Vec<&'e str>, out: &mut Vec<String>) {
+    let mut walk = |x: &'e Expr, bound: &mut Vec<&'e str>| collect_vars(x, bound, out);
+    match e {
+        Expr::Lit(_) => {}
+        Expr::Name(n) => {
+            if !bound.contains(&n.as_str()) && !out.contains(n) {
+                out.push(n.clone());
+            }
+        }
+        Expr::Path(b, _) | Expr::IsDefined(b) | Expr::Neg(b) | Expr::Not(b) | Expr::Empty(b) => {
+            walk(b, bound)
+        }
+        Expr::InstanceOf(b, _) => walk(b, bound),
+        Expr::Filter(b, f) => {
+            walk(b, bound);
+            bound.push("item");
+            walk(f, bound);
+            bound.pop();
+        }
+        Expr::JuelIndex(a, b) | Expr::Cmp(_, a, b) => {
+            walk(a, bound);
+            walk(b, bound);
+        }
+        Expr::Call(_, args) => args.iter().flatten().for_each(|a| walk(a, bound)),
+        Expr::Arith(first, rest) => {
+            walk(first, bound);
+            rest.iter().for_each(|(_, x)| walk(x, bound));
+        }
+        Expr::And(all) | Expr::Or(all) | Expr::List(all) => all.iter().for_each(|x| walk(x, bound)),
+        Expr::Between(a, b, c) | Expr::If(a, b, c) => {
+            walk(a, bound);
+            walk(b, bound);
+            walk(c, bound);
+        }
+        Expr::In(x, tests) => {
+            walk(x, bound);
+            for t in tests {
+                match t {
+                    Test::Value(v) | Test::Cmp(_, v) => walk(v, bound),
+                    Test::Range { lo, hi, .. } => {
+                        walk(lo, bound);
+                        walk(hi, bound);
+                    }
+                }
+            }
+        }
+        Expr::For(iters, body) => {
+            let mark = bound.len();
+            for (n, src) in iters {
+                match src {
+                    IterSrc::List(x) => walk(x, bound),
+                    IterSrc::Range(a, b) => {
+                        walk(a, bound);
+                        walk(b, bound);
+                    }
+                }
+                bound.push(n);
+            }
+            walk(body, bound);
+            bound.truncate(mark);
+        }
+        Expr::Quant { iters, cond, .. } => {
+            let mark = bound.len();
+            for (n, src) in iters {
+                walk(src, bound);
+                bound.push(n);
+            }
+            walk(cond, bound);
+            bound.truncate(mark);
+        }
+        Expr::Context(entries) => {
+            let mark = bound.len();
+            for (k, x) in entries {
+                walk(x, bound);
+                bound.push(k);
+            }
+            bound.truncate(mark);
+        }
+    }
+}

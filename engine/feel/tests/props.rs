@@ -1,0 +1,90 @@
+//! Property tests: parsing and evaluation never panic, whatever the input.
+#![allow(clippy::unwrap_used)]
+
+use proptest::prelude::*;
+use serde_json::{Map, Value};
+use sluice_feel::Expression;
+use sluice_feel::iso8601::{parse_cycle, parse_date_time, parse_duration};
+
+const PIECES: &[&str] = &[
+    "x", "y", "item", "a.b", "1", "-1", "0", "2.5", "\"s\"", "null", "true", "false", "+", "-",
+    "*", "/", "**", "=", "!=", "<", ">=", "and", "or", "not(", "(", ")", "[", "]", "{", "}", ",",
+    ":", "..", ".", "if", "then", "else", "for", "in", "return", "some", "every", "satisfies",
+    "between", "instance of", "number", "count(", "sum(", "substring(", "string length(",
+    "date and time(", "duration(", "\"PT1H\"", "\"2026-01-01T00:00Z\"", "is defined(", "x[1]",
+    "x[item > 1]", "decimal(", "modulo(", "sort(", "${", "&&", "||", "!", "==", "9223372036854775807",
+    "sublist(", "flatten(", "min(", "?", "'q'", "empty",
+];
+
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        (-1e6f64..1e6).prop_map(Value::from),
+        "[a-z ]{0,4}".prop_map(Value::String),
+        Just(Value::String("PT1H".into())),
+        Just(Value::String("2026-01-01T00:00:00Z".into())),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::vec(("[abxy]", inner), 0..4)
+                .prop_map(|kv| Value::Object(kv.into_iter().collect::<Map<_, _>>())),
+        ]
+    })
+}
+
+fn vars() -> impl Strategy<Value = Value> {
+    (json_value(), json_value(), json_value()).prop_map(|(x, y, a)| {
+        serde_json::json!({"x": x, "y": y, "a": a, "item": 1})
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn parse_never_panics(s in ".{0,60}") {
+        let _ = Expression::parse(&s);
+        let _ = parse_duration(&s);
+        let _ = parse_date_time(&s);
+        let _ = parse_cycle(&s);
+    }
+
+    #[test]
+    fn token_soup_never_panics(toks in prop::collection::vec(prop::sample::select(PIECES), 0..14), v in vars()) {
+        let src = toks.join(" ");
+        if let Ok(e) = Expression::parse(&src) {
+            let _ = e.eval(&v);
+            let _ = e.eval_bool(&v);
+            let _ = e.variables();
+        }
+    }
+
+    #[test]
+    fn eval_never_panics_on_json(v in vars()) {
+        for src in [
+            "x + y", "x - y", "x * y", "x / y", "x ** y", "x < y", "x = y", "x in y", "x[y]",
+            "x[item > 0]", "x.a", "a.b", "count(x)", "sum(x)", "min(x)", "sort(x)", "flatten(x)",
+            "string(x)", "number(x)", "duration(x)", "date and time(x)", "x between y and 1",
+            "for i in x return i", "some i in x satisfies i = y", "distinct values(x)",
+            "decimal(x, y)", "modulo(x, y)", "substring(x, y)", "abs(x)", "get entries(x)",
+            "upper case(x)", "x and y", "x or y", "not(x)", "if x then y else 1", "${x == y}",
+            "${x[y]}", "${empty x}", "sublist(x, y)", "date and time(x) + duration(y)",
+            "x instance of number", "round half up(x, y)", "index of(x, y)", "list contains(x, y)",
+        ] {
+            let e = Expression::parse(src).unwrap();
+            let _ = e.eval(&v);
+            let _ = e.eval_bool(&v);
+        }
+    }
+
+    #[test]
+    fn durations_round_trip(y in 0u32..50, mo in 0u32..30, d in 0u32..400, h in 0u32..50, mi in 0u32..100, s in 0u32..100) {
+        let text = format!("P{y}Y{mo}M{d}DT{h}H{mi}M{s}S");
+        let dur = parse_duration(&text).unwrap();
+        let again = parse_duration(&dur.to_string()).unwrap();
+        prop_assert_eq!(dur, again);
+    }
+}

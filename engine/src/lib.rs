@@ -1,0 +1,6 @@
+//! Sluice's runtime: a pure state machine that moves a Request's tokens through a process.
+
+pub mod runtime;
+
+pub use runtime::{Command, Data, Incident, Input, Instance, Start, StartError, Status, StepError};
+pub mod sim;

@@ -1,0 +1,426 @@
+//! The pure runtime: one Request's state and the step function that moves its tokens.
+//!
+//! `Instance::start` and `Instance::step` take the immutable [`Process`], an input and the current
+//! time, change the instance and append [`Command`]s: history to record and effects for the worker
+//! (create a task, arm a timer, call a connector, start a child Request...). Nothing in here reads
+//! a clock, does IO or draws random numbers, so a step is deterministic, fast and replayable.
+
+mod exec;
+mod vars;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sluice_bpmn::{ElementIdx, FlowIdx, Process};
+
+pub use vars::ScopeVariables;
+
+/// A Request's data, and the data carried by messages, signals and task completions.
+pub type Data = Map<String, Value>;
+
+macro_rules! runtime_id {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub u32);
+    };
+}
+
+runtime_id!(
+    /// A token of one Request. A waiting user task is known by its token.
+    TokenId
+);
+runtime_id!(
+    /// A scope instance of one Request: the Request itself, a sub-process activation, a
+    /// multi-instance inner instance or an event sub-process activation.
+    ScopeId
+);
+runtime_id!(
+    /// A timer, message or signal subscription of one Request.
+    SubscriptionId
+);
+runtime_id!(
+    /// An incident of one Request.
+    IncidentId
+);
+
+/// Where a Request stands. An `Active` Request with open incidents is shown as `error`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Active,
+    Completed,
+    Canceled,
+}
+
+/// Something went wrong that a person has to look at; the token waits until it is retried.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    pub id: IncidentId,
+    pub element: ElementIdx,
+    pub token: TokenId,
+    /// A stable snake_case code: `no_outgoing_flow`, `expression_failed`, `uncaught_error`, ...
+    pub code: String,
+    pub message: String,
+}
+
+/// How a Request starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Start {
+    /// Through its none start events (or, without any, the elements with no incoming flow).
+    Default,
+    /// Through one message, timer or signal start event.
+    Event(ElementIdx),
+}
+
+/// What can happen to a running Request from outside.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Input {
+    /// A user or manual task was completed; its data is merged into the Request's data.
+    CompleteTask { token: TokenId, data: Data },
+    /// A waiting task or connector reports a BPMN error, caught by error boundary events.
+    ThrowError { token: TokenId, code: String, message: Option<String> },
+    ConnectorCompleted { token: TokenId, output: Value },
+    /// A connector failed for good (retries are the worker's business): an incident.
+    ConnectorFailed { token: TokenId, message: String },
+    TimerFired { subscription: SubscriptionId },
+    MessageReceived { subscription: SubscriptionId, data: Data },
+    SignalReceived { subscription: SubscriptionId, data: Data },
+    /// The child Request of a call activity completed with this data.
+    ChildCompleted { token: TokenId, data: Data },
+    /// The child Request of a call activity threw an error nothing in it caught.
+    ChildError { token: TokenId, code: String, message: Option<String> },
+    /// The child Request of a call activity threw an escalation nothing in it caught.
+    ChildEscalation { token: TokenId, code: String },
+    Cancel,
+    /// Resolve an incident and try the failed step again (after data was fixed, say).
+    Retry { incident: IncidentId },
+}
+
+/// History to record and effects for the worker, in the order they happened.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Command {
+    ElementActivated { token: TokenId, element: ElementIdx },
+    ElementCompleted { token: TokenId, element: ElementIdx },
+    /// An element was left unfinished: interrupted by an event, a terminate end or a cancel.
+    ElementTerminated { token: TokenId, element: ElementIdx },
+    /// A user or manual task now waits for a person; its id is the token's.
+    TaskCreated { token: TokenId, element: ElementIdx },
+    TaskCanceled { token: TokenId, element: ElementIdx },
+    /// Run the element's connector; `attempt` starts at 1 and grows with each retry.
+    InvokeConnector { token: TokenId, element: ElementIdx, attempt: u32 },
+    /// The connector's result is no longer wanted (its activity was interrupted).
+    CancelConnector { token: TokenId, element: ElementIdx },
+    ScheduleTimer { subscription: SubscriptionId, element: ElementIdx, due: DateTime<Utc> },
+    OpenMessageSubscription {
+        subscription: SubscriptionId,
+        element: ElementIdx,
+        name: String,
+        correlation_key: Option<String>,
+    },
+    OpenSignalSubscription { subscription: SubscriptionId, element: ElementIdx, name: String },
+    /// Close a timer, message or signal subscription.
+    CloseSubscription { subscription: SubscriptionId },
+    TimerFired { subscription: SubscriptionId, element: ElementIdx },
+    MessageReceived { subscription: SubscriptionId, element: ElementIdx, name: String },
+    SignalReceived { subscription: SubscriptionId, element: ElementIdx, name: String },
+    PublishMessage { element: ElementIdx, name: String, correlation_key: Option<String>, data: Data },
+    /// Broadcast to every signal subscription of every Request, this one's included.
+    BroadcastSignal { element: ElementIdx, name: String, data: Data },
+    /// Start a child Request of `process_key` for a call activity, with a copy of the data.
+    StartChild { token: TokenId, element: ElementIdx, process_key: String, data: Data },
+    CancelChild { token: TokenId, element: ElementIdx },
+    IncidentRaised(Incident),
+    IncidentResolved { incident: IncidentId },
+    /// This Request was called and threw an error nothing caught: the parent's call activity
+    /// gets it. The Request itself ends (as canceled).
+    ErrorToParent { code: String, message: Option<String> },
+    /// Likewise for an uncaught escalation; this Request carries on.
+    EscalationToParent { code: String },
+    RequestCompleted,
+    RequestCanceled,
+}
+
+/// Why an input could not be applied. Nothing has changed when one is returned.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StepError {
+    #[error("the Request has already ended")]
+    Ended,
+    #[error("no such token in this Request")]
+    UnknownToken,
+    #[error("the token is not waiting for this ({0})")]
+    NotWaiting(&'static str),
+    #[error("no such subscription in this Request")]
+    UnknownSubscription,
+    #[error("no such open incident in this Request")]
+    UnknownIncident,
+}
+
+/// Why a Request could not start. Nothing was created.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StartError {
+    #[error("process `{0}` is not executable")]
+    NotExecutable(String),
+    #[error("process `{0}` has no none start event: it starts through {1}")]
+    NeedsEvent(String, String),
+    #[error("process `{0}` has no start event and no element without incoming flows")]
+    NoStart(String),
+    #[error("`{0}` is not a start event of process `{1}`")]
+    NotAStartEvent(String, String),
+}
+
+/// A view of one waiting user or manual task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskView {
+    pub token: TokenId,
+    pub element: ElementIdx,
+}
+
+/// A view of one open subscription.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubscriptionView {
+    pub id: SubscriptionId,
+    pub element: ElementIdx,
+    pub kind: SubscriptionKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum SubscriptionKind {
+    Timer { due: DateTime<Utc>, armed_at: DateTime<Utc>, fired: u32 },
+    Message { name: String, correlation_key: Option<String> },
+    Signal { name: String },
+}
+
+/// A view of one token, for the API's Request view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenView {
+    pub id: TokenId,
+    pub element: ElementIdx,
+    /// `ready`, `waiting`, `joining` or `incident`.
+    pub state: &'static str,
+}
+
+// ---- state (serializable, so the store can keep it) ----
+
+/// One Request's state.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Instance {
+    status: Status,
+    /// Started by a call activity: uncaught errors go to the parent.
+    called: bool,
+    tokens: Vec<Token>,
+    scopes: Vec<ScopeInst>,
+    subscriptions: Vec<Subscription>,
+    incidents: Vec<Incident>,
+    next_token: u32,
+    next_scope: u32,
+    next_subscription: u32,
+    next_incident: u32,
+    /// Cumulative count of sequence flows taken, for benchmarks and metrics.
+    moves: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Token {
+    id: TokenId,
+    scope: ScopeId,
+    element: ElementIdx,
+    state: TokenState,
+    /// A multi-instance or loop inner instance: runs the activity itself, never its loop.
+    inner: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+enum TokenState {
+    /// Queued to enter `element`, having come along `via`.
+    Ready { via: Option<FlowIdx> },
+    /// Waiting at a converging gateway, having come along `via`.
+    Joining { via: FlowIdx },
+    /// A user or manual task.
+    Task,
+    Connector { attempt: u32 },
+    /// A catch event, receive task or event-based gateway, waiting on its subscriptions.
+    Event,
+    SubProcess { scope: ScopeId },
+    /// A multi-instance or loop activity.
+    Body(Box<LoopBody>),
+    /// A call activity's child Request runs.
+    Call,
+    Incident { id: IncidentId, retry: Retry },
+}
+
+/// What retrying an incident does.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+enum Retry {
+    Enter { via: Option<FlowIdx> },
+    Leave,
+    Connector { attempt: u32 },
+    Throw { code: String, message: Option<String> },
+    /// A loop's completion condition failed after an instance: the body waits here.
+    Loop { body: Box<LoopBody> },
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct LoopBody {
+    standard: bool,
+    sequential: bool,
+    total: u32,
+    next: u32,
+    active: u32,
+    completed: u32,
+    items: Option<Vec<Value>>,
+    outputs: Option<Vec<Value>>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct ScopeInst {
+    id: ScopeId,
+    parent: Option<ScopeId>,
+    /// The sub-process token or loop body token this scope belongs to.
+    owner: Option<TokenId>,
+    kind: ScopeKind,
+    vars: Data,
+    /// Tokens in this scope plus child scopes: the scope completes when it reaches zero.
+    active: u32,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+enum ScopeKind {
+    Root,
+    SubProcess { element: ElementIdx },
+    Instance { index: u32 },
+    EventSub { element: ElementIdx, token: TokenId },
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Subscription {
+    id: SubscriptionId,
+    owner: Owner,
+    /// The catching element: a catch event, receive task, boundary event or event start.
+    element: ElementIdx,
+    kind: SubscriptionKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+enum Owner {
+    Token(TokenId),
+    Scope(ScopeId),
+}
+
+impl Instance {
+    /// Starts a Request of `process` with `data`, running it until every token waits.
+    pub fn start(
+        process: &Process,
+        data: Data,
+        start: Start,
+        now: DateTime<Utc>,
+        out: &mut Vec<Command>,
+    ) -> Result<Instance, StartError> {
+        exec::start(process, data, start, false, now, out)
+    }
+
+    /// Starts a Request for a call activity: errors nothing catches go back to the parent.
+    pub fn start_called(
+        process: &Process,
+        data: Data,
+        now: DateTime<Utc>,
+        out: &mut Vec<Command>,
+    ) -> Result<Instance, StartError> {
+        exec::start(process, data, Start::Default, true, now, out)
+    }
+
+    /// Applies one input and runs until every token waits again.
+    pub fn step(
+        &mut self,
+        process: &Process,
+        input: Input,
+        now: DateTime<Utc>,
+        out: &mut Vec<Command>,
+    ) -> Result<(), StepError> {
+        exec::step(self, process, input, now, out)
+    }
+
+    pub fn status(&self) -> Status {
+        self.status
+    }
+
+    /// The Request's own data (its root scope's variables).
+    pub fn data(&self) -> &Data {
+        &self.scopes[0].vars
+    }
+
+    /// Replaces values in the Request's data, e.g. to fix what an incident complained about.
+    pub fn merge_data(&mut self, data: Data) {
+        self.scopes[0].vars.extend(data);
+    }
+
+    pub fn incidents(&self) -> &[Incident] {
+        &self.incidents
+    }
+
+    /// Sequence flows taken so far.
+    pub fn moves(&self) -> u64 {
+        self.moves
+    }
+
+    pub fn tokens(&self) -> Vec<TokenView> {
+        self.tokens
+            .iter()
+            .map(|t| TokenView {
+                id: t.id,
+                element: t.element,
+                state: match t.state {
+                    TokenState::Ready { .. } => "ready",
+                    TokenState::Joining { .. } => "joining",
+                    TokenState::Incident { .. } => "incident",
+                    _ => "waiting",
+                },
+            })
+            .collect()
+    }
+
+    /// User and manual tasks waiting for a person, oldest first.
+    pub fn tasks(&self) -> Vec<TaskView> {
+        self.tokens
+            .iter()
+            .filter(|t| matches!(t.state, TokenState::Task))
+            .map(|t| TaskView { token: t.id, element: t.element })
+            .collect()
+    }
+
+    /// Tokens waiting on a connector, with the attempt they wait for.
+    pub fn connector_calls(&self) -> Vec<(TokenId, ElementIdx, u32)> {
+        self.tokens
+            .iter()
+            .filter_map(|t| match t.state {
+                TokenState::Connector { attempt } => Some((t.id, t.element, attempt)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Tokens waiting on a child Request.
+    pub fn calls(&self) -> Vec<(TokenId, ElementIdx)> {
+        self.tokens.iter().filter(|t| matches!(t.state, TokenState::Call)).map(|t| (t.id, t.element)).collect()
+    }
+
+    pub fn subscriptions(&self) -> Vec<SubscriptionView> {
+        self.subscriptions
+            .iter()
+            .map(|s| SubscriptionView { id: s.id, element: s.element, kind: s.kind.clone() })
+            .collect()
+    }
+
+    /// The variables a token sees: its scopes' variables, innermost first, then the Request's.
+    pub fn variables_for(&self, token: TokenId) -> Option<ScopeVariables<'_>> {
+        let t = self.tokens.iter().find(|t| t.id == token)?;
+        Some(ScopeVariables::new(self, t.scope))
+    }
+
+    /// All variables a token sees, flattened (inner scopes win): what a connector or a child
+    /// Request gets.
+    pub fn flattened_variables(&self, token: TokenId) -> Data {
+        self.variables_for(token).map(|v| v.flatten()).unwrap_or_default()
+    }
+}

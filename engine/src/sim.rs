@@ -1,0 +1,429 @@
+//! An in-memory driver with a virtual clock: runs Requests (and their call-activity children)
+//! without a database, for `sluice run`, tests and benchmarks.
+//!
+//! It does what the durable worker does, synchronously: starts child Requests, correlates
+//! messages, broadcasts signals, calls connectors through a host callback, and fires timers when
+//! asked to move the clock. It records a trace of everything as JSON objects.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use sluice_bpmn::{ConnectorCall, Kind, Process, TaskKind, Trigger};
+
+use crate::runtime::{
+    Command, Data, Input, Instance, Start, StartError, Status, StepError, SubscriptionKind, TaskView, TokenId,
+};
+
+/// Index of a Request in a [`Sim`].
+pub type RequestNo = usize;
+
+/// What a connector call returned.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConnectorOutcome {
+    Completed(Value),
+    /// A BPMN error, caught by error boundary events.
+    BpmnError { code: String, message: Option<String> },
+    /// A failure for a person to fix: an incident.
+    Failed(String),
+}
+
+/// One connector invocation as the host sees it.
+pub struct ConnectorInvocation<'a> {
+    pub request: RequestNo,
+    pub process: &'a Process,
+    pub element_id: &'a str,
+    pub call: &'a ConnectorCall,
+    /// Every variable the task sees.
+    pub variables: &'a Data,
+    pub attempt: u32,
+}
+
+/// Runs connectors for the simulator.
+pub trait ConnectorHost {
+    fn invoke(&mut self, call: ConnectorInvocation<'_>) -> ConnectorOutcome;
+}
+
+/// Completes every connector task at once with an empty object: for dry runs of models whose
+/// connectors should not really be called.
+pub struct StubConnectors;
+
+impl ConnectorHost for StubConnectors {
+    fn invoke(&mut self, _call: ConnectorInvocation<'_>) -> ConnectorOutcome {
+        ConnectorOutcome::Completed(Value::Object(Data::new()))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("no process `{0}` is deployed")]
+    UnknownProcess(String),
+    #[error(transparent)]
+    Start(#[from] StartError),
+    #[error(transparent)]
+    Step(#[from] StepError),
+    #[error("no Request number {0}")]
+    UnknownRequest(RequestNo),
+}
+
+struct SimRequest {
+    process: Arc<Process>,
+    inst: Instance,
+    parent: Option<(RequestNo, TokenId)>,
+}
+
+/// A set of deployed processes and the Requests running on them.
+pub struct Sim {
+    processes: HashMap<String, Arc<Process>>,
+    now: DateTime<Utc>,
+    requests: Vec<SimRequest>,
+    /// Work produced by steps and not handled yet: (request, command).
+    pending: Vec<(RequestNo, Command)>,
+    trace: Vec<Value>,
+    /// When each open task was created, to hand tasks out oldest first.
+    task_seq: HashMap<(RequestNo, TokenId), u64>,
+    next_seq: u64,
+    /// Record `element_activated` lines too (off by default: traces stay readable).
+    pub trace_activations: bool,
+}
+
+impl Sim {
+    pub fn new(processes: impl IntoIterator<Item = Arc<Process>>, now: DateTime<Utc>) -> Self {
+        Self {
+            processes: processes.into_iter().map(|p| (p.key.clone(), p)).collect(),
+            now,
+            requests: Vec::new(),
+            pending: Vec::new(),
+            trace: Vec::new(),
+            task_seq: HashMap::new(),
+            next_seq: 0,
+            trace_activations: false,
+        }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.now
+    }
+
+    pub fn trace(&self) -> &[Value] {
+        &self.trace
+    }
+
+    pub fn process_of(&self, r: RequestNo) -> Option<&Arc<Process>> {
+        self.requests.get(r).map(|x| &x.process)
+    }
+
+    pub fn instance(&self, r: RequestNo) -> Option<&Instance> {
+        self.requests.get(r).map(|x| &x.inst)
+    }
+
+    pub fn requests(&self) -> usize {
+        self.requests.len()
+    }
+
+    /// Starts a Request through the process's none start event; run [`Sim::settle`] after.
+    pub fn start(&mut self, key: &str, data: Data) -> Result<RequestNo, SimError> {
+        self.start_at(key, data, Start::Default, None)
+    }
+
+    fn start_at(
+        &mut self,
+        key: &str,
+        data: Data,
+        start: Start,
+        parent: Option<(RequestNo, TokenId)>,
+    ) -> Result<RequestNo, SimError> {
+        let process = self.processes.get(key).cloned().ok_or_else(|| SimError::UnknownProcess(key.to_string()))?;
+        let mut out = Vec::new();
+        let inst = if parent.is_some() {
+            Instance::start_called(&process, data, self.now, &mut out)?
+        } else {
+            Instance::start(&process, data, start, self.now, &mut out)?
+        };
+        let no = self.requests.len();
+        self.requests.push(SimRequest { process, inst, parent });
+        self.record(no, json!({"event": "request_started", "process": key}));
+        self.absorb(no, out);
+        Ok(no)
+    }
+
+    /// Applies an input to a Request and records what it did.
+    pub fn step(&mut self, r: RequestNo, input: Input) -> Result<(), SimError> {
+        let req = self.requests.get_mut(r).ok_or(SimError::UnknownRequest(r))?;
+        let mut out = Vec::new();
+        let process = req.process.clone();
+        req.inst.step(&process, input, self.now, &mut out)?;
+        self.absorb(r, out);
+        Ok(())
+    }
+
+    fn absorb(&mut self, r: RequestNo, out: Vec<Command>) {
+        for c in out {
+            if let Command::TaskCreated { token, .. } = c {
+                self.task_seq.insert((r, token), self.next_seq);
+                self.next_seq += 1;
+            }
+            self.record_command(r, &c);
+            self.pending.push((r, c));
+        }
+    }
+
+    /// Handles internal work until nothing is left: children, messages, signals, connectors.
+    pub fn settle(&mut self, connectors: &mut dyn ConnectorHost) {
+        while !self.pending.is_empty() {
+            let batch = std::mem::take(&mut self.pending);
+            for (r, c) in batch {
+                self.handle(r, c, connectors);
+            }
+        }
+    }
+
+    fn handle(&mut self, r: RequestNo, c: Command, connectors: &mut dyn ConnectorHost) {
+        match c {
+            Command::InvokeConnector { token, element, attempt } => {
+                let Some(req) = self.requests.get(r) else { return };
+                let process = req.process.clone();
+                let vars = req.inst.flattened_variables(token);
+                let el = process.element(element);
+                let Kind::Task(TaskKind::Connector(call)) = &el.kind else { return };
+                let outcome = connectors.invoke(ConnectorInvocation {
+                    request: r,
+                    process: &process,
+                    element_id: &el.id,
+                    call,
+                    variables: &vars,
+                    attempt,
+                });
+                let input = match outcome {
+                    ConnectorOutcome::Completed(output) => Input::ConnectorCompleted { token, output },
+                    ConnectorOutcome::BpmnError { code, message } => Input::ThrowError { token, code, message },
+                    ConnectorOutcome::Failed(message) => Input::ConnectorFailed { token, message },
+                };
+                self.step_or_record(r, input);
+            }
+            Command::StartChild { token, process_key, data, .. } => {
+                if let Err(e) = self.start_at(&process_key, data, Start::Default, Some((r, token))) {
+                    self.record(r, json!({"event": "call_failed", "message": e.to_string()}));
+                    let input = Input::ChildError { token, code: "call_failed".into(), message: Some(e.to_string()) };
+                    self.step_or_record(r, input);
+                }
+            }
+            Command::CancelChild { token, .. } => {
+                if let Some(child) = self.child_of(r, token) {
+                    self.step_or_record(child, Input::Cancel);
+                }
+            }
+            Command::RequestCompleted => {
+                if let Some((parent, token)) = self.requests.get(r).and_then(|x| x.parent) {
+                    let data = self.requests[r].inst.data().clone();
+                    self.step_or_record(parent, Input::ChildCompleted { token, data });
+                }
+            }
+            Command::ErrorToParent { code, message } => {
+                if let Some((parent, token)) = self.requests.get(r).and_then(|x| x.parent) {
+                    self.step_or_record(parent, Input::ChildError { token, code, message });
+                }
+            }
+            Command::EscalationToParent { code } => {
+                if let Some((parent, token)) = self.requests.get(r).and_then(|x| x.parent) {
+                    self.step_or_record(parent, Input::ChildEscalation { token, code });
+                }
+            }
+            Command::PublishMessage { name, correlation_key, data, .. } => {
+                self.publish_message(&name, correlation_key.as_deref(), data);
+            }
+            Command::BroadcastSignal { name, data, .. } => self.broadcast_signal(&name, data),
+            _ => {}
+        }
+    }
+
+    fn step_or_record(&mut self, r: RequestNo, input: Input) {
+        if let Err(e) = self.step(r, input) {
+            self.record(r, json!({"event": "input_refused", "message": e.to_string()}));
+        }
+    }
+
+    fn child_of(&self, parent: RequestNo, token: TokenId) -> Option<RequestNo> {
+        self.requests.iter().position(|x| x.parent == Some((parent, token)) && x.inst.status() == Status::Active)
+    }
+
+    /// Delivers a message to the first open subscription it matches (or starts a Request at a
+    /// matching message start event). Returns the Requests it reached; a message that matches
+    /// nothing is recorded and dropped.
+    pub fn publish_message(&mut self, name: &str, key: Option<&str>, data: Data) -> Vec<RequestNo> {
+        let mut hit = None;
+        'outer: for (r, req) in self.requests.iter().enumerate() {
+            if req.inst.status() != Status::Active {
+                continue;
+            }
+            for s in req.inst.subscriptions() {
+                if let SubscriptionKind::Message { name: n, correlation_key } = &s.kind
+                    && n == name
+                    && (correlation_key.is_none() || correlation_key.as_deref() == key)
+                {
+                    hit = Some((r, s.id));
+                    break 'outer;
+                }
+            }
+        }
+        if let Some((r, subscription)) = hit {
+            self.step_or_record(r, Input::MessageReceived { subscription, data });
+            return vec![r];
+        }
+        let start = self.processes.values().find_map(|p| {
+            p.scope(sluice_bpmn::ScopeIdx::ROOT).event_starts.iter().find_map(|&e| match &p.element(e).kind {
+                Kind::StartEvent { trigger: Trigger::Message(m), .. } if m.name == name => Some((p.key.clone(), e)),
+                _ => None,
+            })
+        });
+        if let Some((key, e)) = start
+            && let Ok(r) = self.start_at(&key, data, Start::Event(e), None)
+        {
+            return vec![r];
+        }
+        self.trace.push(json!({"event": "message_unmatched", "name": name, "correlation_key": key}));
+        Vec::new()
+    }
+
+    /// Delivers a signal to every open subscription with its name, in every Request.
+    pub fn broadcast_signal(&mut self, name: &str, data: Data) {
+        let mut hits = Vec::new();
+        for (r, req) in self.requests.iter().enumerate() {
+            if req.inst.status() != Status::Active {
+                continue;
+            }
+            for s in req.inst.subscriptions() {
+                if matches!(&s.kind, SubscriptionKind::Signal { name: n } if n == name) {
+                    hits.push((r, s.id));
+                }
+            }
+        }
+        for (r, subscription) in hits {
+            // An earlier delivery may have closed this one (an interrupting boundary, say).
+            let open = self.requests[r].inst.subscriptions().iter().any(|s| s.id == subscription);
+            if open {
+                self.step_or_record(r, Input::SignalReceived { subscription, data: data.clone() });
+            }
+        }
+    }
+
+    /// Open user and manual tasks of every Request, oldest first.
+    pub fn tasks(&self) -> Vec<(RequestNo, TaskView)> {
+        let mut tasks: Vec<(RequestNo, TaskView)> = self
+            .requests
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.inst.status() == Status::Active)
+            .flat_map(|(n, r)| r.inst.tasks().into_iter().map(move |t| (n, t)))
+            .collect();
+        tasks.sort_by_key(|(r, t)| self.task_seq.get(&(*r, t.token)).copied().unwrap_or(u64::MAX));
+        tasks
+    }
+
+    /// The element id of a task.
+    pub fn element_id(&self, r: RequestNo, t: &TaskView) -> String {
+        self.requests.get(r).map(|x| x.process.element(t.element).id.clone()).unwrap_or_default()
+    }
+
+    pub fn complete_task(&mut self, r: RequestNo, token: TokenId, data: Data) -> Result<(), SimError> {
+        let element = self.requests.get(r).and_then(|x| {
+            x.inst.tasks().into_iter().find(|t| t.token == token).map(|t| x.process.element(t.element).id.clone())
+        });
+        if let Some(id) = element {
+            self.record(r, json!({"event": "task_completed", "element_id": id}));
+        }
+        self.step(r, Input::CompleteTask { token, data })
+    }
+
+    /// The earliest open timer of any Request.
+    pub fn next_timer(&self) -> Option<DateTime<Utc>> {
+        self.requests
+            .iter()
+            .filter(|r| r.inst.status() == Status::Active)
+            .flat_map(|r| r.inst.subscriptions())
+            .filter_map(|s| match s.kind {
+                SubscriptionKind::Timer { due, .. } => Some(due),
+                _ => None,
+            })
+            .min()
+    }
+
+    /// Moves the clock to `to`, firing every timer due by then in due order.
+    pub fn advance_to(&mut self, to: DateTime<Utc>, connectors: &mut dyn ConnectorHost) {
+        loop {
+            let next = self
+                .requests
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.inst.status() == Status::Active)
+                .flat_map(|(n, r)| r.inst.subscriptions().into_iter().map(move |s| (n, s)))
+                .filter_map(|(n, s)| match s.kind {
+                    SubscriptionKind::Timer { due, .. } if due <= to => Some((due, n, s.id)),
+                    _ => None,
+                })
+                .min_by_key(|(due, n, id)| (*due, *n, *id));
+            let Some((due, r, subscription)) = next else { break };
+            self.now = self.now.max(due);
+            self.step_or_record(r, Input::TimerFired { subscription });
+            self.settle(connectors);
+        }
+        self.now = self.now.max(to);
+    }
+
+    fn record(&mut self, r: RequestNo, mut v: Value) {
+        if r > 0
+            && let Value::Object(m) = &mut v
+        {
+            m.insert("request".into(), json!(r));
+        }
+        self.trace.push(v);
+    }
+
+    fn record_command(&mut self, r: RequestNo, c: &Command) {
+        let Some(req) = self.requests.get(r) else { return };
+        let p = req.process.clone();
+        let id = |e: sluice_bpmn::ElementIdx| p.elements.get(e.index()).map(|x| x.id.clone()).unwrap_or_default();
+        let line = match c {
+            Command::ElementActivated { element, .. } if self.trace_activations => {
+                json!({"event": "element_activated", "element_id": id(*element)})
+            }
+            Command::ElementCompleted { element, .. } => json!({"event": "element_completed", "element_id": id(*element)}),
+            Command::ElementTerminated { element, .. } => json!({"event": "element_terminated", "element_id": id(*element)}),
+            Command::TaskCreated { element, .. } => json!({"event": "task_created", "element_id": id(*element)}),
+            Command::InvokeConnector { element, attempt, .. } => {
+                json!({"event": "connector_invoked", "element_id": id(*element), "attempt": attempt})
+            }
+            Command::ScheduleTimer { element, due, .. } => {
+                json!({"event": "timer_scheduled", "element_id": id(*element), "due": due.to_rfc3339()})
+            }
+            Command::TimerFired { element, .. } => {
+                json!({"event": "timer_fired", "element_id": id(*element), "at": self.now.to_rfc3339()})
+            }
+            Command::MessageReceived { element, name, .. } => {
+                json!({"event": "message_received", "element_id": id(*element), "name": name})
+            }
+            Command::SignalReceived { element, name, .. } => {
+                json!({"event": "signal_received", "element_id": id(*element), "name": name})
+            }
+            Command::PublishMessage { element, name, correlation_key, .. } => {
+                json!({"event": "message_published", "element_id": id(*element), "name": name, "correlation_key": correlation_key})
+            }
+            Command::BroadcastSignal { element, name, .. } => {
+                json!({"event": "signal_broadcast", "element_id": id(*element), "name": name})
+            }
+            Command::StartChild { element, process_key, .. } => {
+                json!({"event": "call_started", "element_id": id(*element), "process": process_key})
+            }
+            Command::IncidentRaised(i) => {
+                json!({"event": "incident_raised", "element_id": id(i.element), "code": i.code, "message": i.message})
+            }
+            Command::IncidentResolved { .. } => json!({"event": "incident_resolved"}),
+            Command::ErrorToParent { code, .. } => json!({"event": "error_to_parent", "code": code}),
+            Command::RequestCompleted => json!({"event": "request_completed"}),
+            Command::RequestCanceled => json!({"event": "request_canceled"}),
+            _ => return,
+        };
+        self.record(r, line);
+    }
+}

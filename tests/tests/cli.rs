@@ -1,0 +1,151 @@
+//! `sluice check` and `sluice run`, driven through the real binary.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::Value;
+use sluice_tests::{scratch_dir, sluice, workspace};
+
+fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn check_accepts_every_example_process() {
+    let dir = workspace().join("processes");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "bpmn"))
+        .map(|p| p.display().to_string())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 5, "expected at least five example processes, found {files:?}");
+    let args: Vec<&str> = std::iter::once("check").chain(files.iter().map(String::as_str)).collect();
+    let out = sluice(&args);
+    assert!(out.status.success(), "check failed:\n{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+    assert!(!stdout(&out).contains("error["), "{}", stdout(&out));
+}
+
+const BROKEN: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="urn:t">
+  <bpmn:process id="p" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="nowhere"/>
+    <bpmn:exclusiveGateway id="gw"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="start" targetRef="gw">
+      <bpmn:conditionExpression>amount &gt;&gt; 3</bpmn:conditionExpression>
+    </bpmn:sequenceFlow>
+    <bpmn:userTask id="start"/>
+  </bpmn:process>
+</bpmn:definitions>
+"#;
+
+#[test]
+fn check_reports_every_problem_with_file_line_and_column() {
+    let dir = scratch_dir("check");
+    let file = dir.join("broken.bpmn");
+    std::fs::write(&file, BROKEN).unwrap();
+    let out = sluice(&["check", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let text = stdout(&out);
+    let f = file.display().to_string();
+    // One line per problem: FILE:LINE:COL: error[CODE]: message (element ID)
+    for line in text.lines().filter(|l| l.contains("error[")) {
+        assert!(line.starts_with(&format!("{f}:")), "{line}");
+        let rest = &line[f.len() + 1..];
+        let mut parts = rest.splitn(3, ':');
+        let (l, c) = (parts.next().unwrap(), parts.next().unwrap());
+        assert!(l.parse::<u32>().is_ok() && c.parse::<u32>().is_ok(), "{line}");
+    }
+    assert!(text.contains(&format!("{f}:5:")) && text.contains("error[dangling-reference]"), "{text}");
+    assert!(text.contains(&format!("{f}:10:")) && text.contains("error[duplicate-id]"), "{text}");
+    assert!(text.contains("error[gateway-without-outgoing]") && text.contains("(element gw)"), "{text}");
+    assert!(text.contains(&format!("{f}:8:")) && text.contains("error[invalid-expression]"), "{text}");
+}
+
+#[test]
+fn check_refuses_a_missing_file() {
+    let out = sluice(&["check", "/nonexistent/model.bpmn"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("/nonexistent/model.bpmn:1:1: error[unreadable-file]"), "{}", stdout(&out));
+}
+
+fn lines(out: &std::process::Output) -> Vec<Value> {
+    stdout(out).lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}"))).collect()
+}
+
+const TIMERS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:sluice="urn:sluice:bpmn:1" id="d" targetNamespace="urn:t">
+  <process id="wait_and_decide" isExecutable="true">
+    <startEvent id="start"/>
+    <sequenceFlow id="f1" sourceRef="start" targetRef="wait"/>
+    <intermediateCatchEvent id="wait"><timerEventDefinition><timeDuration>P30D</timeDuration></timerEventDefinition></intermediateCatchEvent>
+    <sequenceFlow id="f2" sourceRef="wait" targetRef="approve"/>
+    <userTask id="approve"/>
+    <sequenceFlow id="f3" sourceRef="approve" targetRef="score"/>
+    <scriptTask id="score" scriptFormat="feel" sluice:resultVariable="score"><script>= amount * 2</script></scriptTask>
+    <sequenceFlow id="f4" sourceRef="score" targetRef="gw"/>
+    <exclusiveGateway id="gw" default="f6"/>
+    <sequenceFlow id="f5" sourceRef="gw" targetRef="big"><conditionExpression>approved and score &gt; 100</conditionExpression></sequenceFlow>
+    <sequenceFlow id="f6" sourceRef="gw" targetRef="small"/>
+    <endEvent id="big"/>
+    <endEvent id="small"/>
+  </process>
+</definitions>
+"#;
+
+#[test]
+fn run_prints_a_trace_with_a_virtual_clock() {
+    let dir = scratch_dir("run");
+    let file = dir.join("timers.bpmn");
+    std::fs::write(&file, TIMERS).unwrap();
+    let out = sluice(&[
+        "run",
+        file.to_str().unwrap(),
+        "--data",
+        r#"{"amount": 60}"#,
+        "--task-data",
+        r#"approve={"approved": true}"#,
+        "--clock",
+        "2026-01-01T00:00:00Z",
+    ]);
+    assert!(out.status.success(), "{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+    let trace = lines(&out);
+    let completed: Vec<&str> = trace
+        .iter()
+        .filter(|l| l["event"] == "element_completed")
+        .map(|l| l["element_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(completed, ["start", "wait", "approve", "score", "gw", "big"]);
+    let fired = trace.iter().find(|l| l["event"] == "timer_fired").unwrap();
+    assert_eq!(fired["at"], "2026-01-31T00:00:00+00:00", "thirty days later on the virtual clock");
+    let last = trace.last().unwrap();
+    assert_eq!(last["event"], "request_finished");
+    assert_eq!(last["status"], "completed");
+    assert_eq!(last["data"]["score"], 120);
+    assert_eq!(last["data"]["approved"], true);
+}
+
+#[test]
+fn run_reports_an_incident_and_exits_1() {
+    let dir = scratch_dir("incident");
+    let file = dir.join("timers.bpmn");
+    std::fs::write(&file, TIMERS).unwrap();
+    // No data: the condition at `gw` gives null, and a condition that is not a boolean is an
+    // incident, never `false`.
+    let out = sluice(&["run", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let last = lines(&out).pop().unwrap();
+    assert_eq!(last["status"], "error");
+    assert_eq!(last["incidents"][0]["element_id"], "gw");
+    assert_eq!(last["incidents"][0]["code"], "expression_failed");
+}
+
+#[test]
+fn run_refuses_an_invalid_model() {
+    let dir = scratch_dir("run-broken");
+    let file = dir.join("broken.bpmn");
+    std::fs::write(&file, BROKEN).unwrap();
+    let out = sluice(&["run", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("error[dangling-reference]"));
+}

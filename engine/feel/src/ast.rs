@@ -193,9 +193,6 @@ builtins! {
 
 impl Builtin {
     pub(crate) fn name(self) -> &'static str {
-        BUILTINS
-            .iter()
-            .find(|b| b.0 == self)
-            .map_or("?", |b| b.1)
+        BUILTINS.iter().find(|b| b.0 == self).map_or("?", |b| b.1)
     }
 }

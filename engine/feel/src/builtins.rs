@@ -5,10 +5,10 @@ use std::borrow::Cow;
 
 use chrono::{Datelike, NaiveTime, TimeZone, Timelike, Utc};
 
+use crate::EvalError;
 use crate::ast::Builtin;
 use crate::eval::{Val, err, loose_eq, num, num_json, order};
 use crate::iso8601::{IsoDuration, parse_date, parse_date_time, parse_duration, parse_time};
-use crate::EvalError;
 
 type R<'a> = Result<Val<'a>, EvalError>;
 
@@ -239,7 +239,11 @@ pub(crate) fn call<'a>(f: Builtin, args: Vec<Option<Val<'a>>>) -> R<'a> {
             let chars: Vec<char> = s.chars().collect();
             let n = chars.len() as i64;
             // 1-based; negative counts from the end.
-            let from = if start > 0 { start - 1 } else { (n + start).max(0) };
+            let from = if start > 0 {
+                start - 1
+            } else {
+                (n + start).max(0)
+            };
             let from = from.min(n);
             let to = match len {
                 Some(l) if l < 0 => {
@@ -248,7 +252,9 @@ pub(crate) fn call<'a>(f: Builtin, args: Vec<Option<Val<'a>>>) -> R<'a> {
                 Some(l) => from.saturating_add(l).min(n),
                 None => n,
             };
-            Val::Str(Cow::Owned(chars[from as usize..to as usize].iter().collect()))
+            Val::Str(Cow::Owned(
+                chars[from as usize..to as usize].iter().collect(),
+            ))
         }
         B::SubstringBefore | B::SubstringAfter => {
             let (Some(s), Some(m)) = (a.string(0)?, a.string(1)?) else {
@@ -360,7 +366,11 @@ pub(crate) fn call<'a>(f: Builtin, args: Vec<Option<Val<'a>>>) -> R<'a> {
                     other => return a.wrong("a list of booleans", &other),
                 }
             }
-            if saw_null { Val::Null } else { Val::Bool(!decisive) }
+            if saw_null {
+                Val::Null
+            } else {
+                Val::Bool(!decisive)
+            }
         }
         B::ListContains => {
             let Some(items) = a.list(0)? else {
@@ -466,7 +476,13 @@ pub(crate) fn call<'a>(f: Builtin, args: Vec<Option<Val<'a>>>) -> R<'a> {
                 Some(l) => from.saturating_add(l).min(n),
                 None => n,
             };
-            Val::List(items.into_iter().skip(from as usize).take((to - from) as usize).collect())
+            Val::List(
+                items
+                    .into_iter()
+                    .skip(from as usize)
+                    .take((to - from) as usize)
+                    .collect(),
+            )
         }
         B::Remove | B::InsertBefore => {
             let (Some(mut items), Some(pos)) = (a.list(0)?, a.int(1)?) else {
@@ -485,7 +501,9 @@ pub(crate) fn call<'a>(f: Builtin, args: Vec<Option<Val<'a>>>) -> R<'a> {
             Val::List(items)
         }
         B::Abs => match a.number(0)? {
-            Some(Val::Int(i)) => i.checked_abs().map_or_else(|| num((i as f64).abs()), Val::Int),
+            Some(Val::Int(i)) => i
+                .checked_abs()
+                .map_or_else(|| num((i as f64).abs()), Val::Int),
             Some(v) => num(v.as_f64().unwrap_or(0.0).abs()),
             None => Val::Null,
         },
@@ -519,7 +537,11 @@ pub(crate) fn call<'a>(f: Builtin, args: Vec<Option<Val<'a>>>) -> R<'a> {
                 (Val::Int(x), Val::Int(y)) => {
                     let r = x.checked_rem(y).unwrap_or(0);
                     // The result takes the divisor's sign (FEEL: modulo(-12, 5) = 3).
-                    if r != 0 && (r < 0) != (y < 0) { Val::Int(r + y) } else { Val::Int(r) }
+                    if r != 0 && (r < 0) != (y < 0) {
+                        Val::Int(r + y)
+                    } else {
+                        Val::Int(r)
+                    }
                 }
                 (x, y) => {
                     let (p, q) = (x.as_f64().unwrap_or(0.0), y.as_f64().unwrap_or(0.0));

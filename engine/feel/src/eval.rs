@@ -51,7 +51,11 @@ pub(crate) fn num_json(f: f64) -> Value {
 
 /// Makes a number value from a float, `null` when it is not finite (FEEL numbers always are).
 pub(crate) fn num(f: f64) -> Val<'static> {
-    if f.is_finite() { Val::Num(f) } else { Val::Null }
+    if f.is_finite() {
+        Val::Num(f)
+    } else {
+        Val::Null
+    }
 }
 
 impl<'a> Val<'a> {
@@ -136,7 +140,11 @@ impl<'a> Val<'a> {
     pub(crate) fn get(&self, key: &str) -> Option<Val<'a>> {
         match self {
             Val::JObj(o) => o.get(key).map(Val::from_json),
-            Val::Ctx(c) => c.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.clone()),
+            Val::Ctx(c) => c
+                .iter()
+                .rev()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone()),
             _ => None,
         }
     }
@@ -241,7 +249,11 @@ pub(crate) fn order(a: &Val, b: &Val) -> Result<Option<Ordering>, EvalError> {
                 return err("booleans cannot be ordered with `<` or `>`");
             }
             _ if x.is_list() || x.is_ctx() || y.is_list() || y.is_ctx() => {
-                return err(format!("cannot order {} and {} with `<` or `>`", x.kind(), y.kind()));
+                return err(format!(
+                    "cannot order {} and {} with `<` or `>`",
+                    x.kind(),
+                    y.kind()
+                ));
             }
             _ => return err(format!("cannot compare {} with {}", x.kind(), y.kind())),
         },
@@ -277,6 +289,57 @@ enum Scalar<'a> {
     Json(&'a Value),
     Lit(&'a Lit),
     Missing,
+    /// A computed number.
+    Int(i64),
+    Num(f64),
+}
+
+impl Scalar<'_> {
+    /// The operand as a computed number, when it is a (non-null) number.
+    #[inline]
+    fn number(self) -> Option<Scalar<'static>> {
+        match self {
+            Scalar::Json(Value::Number(n)) => Some(match n.as_i64() {
+                Some(i) => Scalar::Int(i),
+                None => Scalar::Num(n.as_f64()?),
+            }),
+            Scalar::Lit(Lit::Int(i)) => Some(Scalar::Int(*i)),
+            Scalar::Int(i) => Some(Scalar::Int(i)),
+            Scalar::Lit(Lit::Num(f)) => Some(Scalar::Num(*f)),
+            Scalar::Num(f) => Some(Scalar::Num(f)),
+            _ => None,
+        }
+    }
+}
+
+/// Number arithmetic for the fast path; None (use the general path) on overflow, division
+/// by zero or a non-finite result, so those keep their one definition in `arith`.
+#[inline]
+fn num_op(op: ArOp, a: Scalar<'static>, b: Scalar<'static>) -> Option<Scalar<'static>> {
+    let f = |s: Scalar| match s {
+        Scalar::Int(i) => Some(i as f64),
+        Scalar::Num(f) => Some(f),
+        _ => None,
+    };
+    if let (Scalar::Int(x), Scalar::Int(y)) = (a, b) {
+        return match op {
+            ArOp::Add => x.checked_add(y).map(Scalar::Int),
+            ArOp::Sub => x.checked_sub(y).map(Scalar::Int),
+            ArOp::Mul => x.checked_mul(y).map(Scalar::Int),
+            ArOp::Div if y != 0 && x.checked_rem(y) == Some(0) => x.checked_div(y).map(Scalar::Int),
+            ArOp::Div if y != 0 => Some(Scalar::Num(x as f64 / y as f64)),
+            _ => None,
+        };
+    }
+    let (x, y) = (f(a)?, f(b)?);
+    let r = match op {
+        ArOp::Add => x + y,
+        ArOp::Sub => x - y,
+        ArOp::Mul => x * y,
+        ArOp::Div if y != 0.0 => x / y,
+        _ => return None,
+    };
+    r.is_finite().then_some(Scalar::Num(r))
 }
 
 /// Compares two scalars of the common kinds (numbers, strings, booleans, null); None for
@@ -301,13 +364,15 @@ fn scalar_cmp(op: CmpOp, x: Scalar, y: Scalar) -> Option<Tri> {
             Scalar::Json(Value::String(s)) => K::Str(s),
             Scalar::Json(Value::Bool(b)) | Scalar::Lit(Lit::Bool(b)) => K::Bool(*b),
             Scalar::Lit(Lit::Int(i)) => K::Int(*i),
+            Scalar::Int(i) => K::Int(i),
             Scalar::Lit(Lit::Num(f)) => K::Num(*f),
+            Scalar::Num(f) => K::Num(f),
             Scalar::Lit(Lit::Str(s)) => K::Str(s),
             Scalar::Json(_) => return None,
         })
     }
     let ord = match (kind(x)?, kind(y)?) {
-        (K::Null, K::Null) => Ordering::Equal,
+        (K::Null, K::Null) if matches!(op, CmpOp::Eq | CmpOp::Ne) => Ordering::Equal,
         (K::Null, _) | (_, K::Null) => {
             return Some(match op {
                 CmpOp::Eq => Tri::False,
@@ -397,14 +462,21 @@ pub(crate) fn arith<'a>(op: ArOp, a: Val<'a>, b: Val<'a>) -> Result<Val<'a>, Eva
     Ok(match (op, a, b) {
         (_, Val::Null, _) | (_, _, Val::Null) => Val::Null,
         (op, Val::Int(x), Val::Int(y)) => match op {
-            Add => x.checked_add(y).map_or_else(|| num(x as f64 + y as f64), Val::Int),
-            Sub => x.checked_sub(y).map_or_else(|| num(x as f64 - y as f64), Val::Int),
-            Mul => x.checked_mul(y).map_or_else(|| num(x as f64 * y as f64), Val::Int),
+            Add => x
+                .checked_add(y)
+                .map_or_else(|| num(x as f64 + y as f64), Val::Int),
+            Sub => x
+                .checked_sub(y)
+                .map_or_else(|| num(x as f64 - y as f64), Val::Int),
+            Mul => x
+                .checked_mul(y)
+                .map_or_else(|| num(x as f64 * y as f64), Val::Int),
             Div => {
                 if y == 0 {
                     Val::Null
                 } else if x.checked_rem(y) == Some(0) {
-                    x.checked_div(y).map_or_else(|| num(x as f64 / y as f64), Val::Int)
+                    x.checked_div(y)
+                        .map_or_else(|| num(x as f64 / y as f64), Val::Int)
                 } else {
                     num(x as f64 / y as f64)
                 }
@@ -654,6 +726,14 @@ impl<'a> Env<'a> {
                 Scalar::Json(Value::Null) | Scalar::Missing => Some(Scalar::Missing),
                 _ => None,
             },
+            // Plain number arithmetic such as `nrOfCompletedInstances / nrOfInstances`.
+            Expr::Arith(first, rest) => {
+                let mut acc = self.scalar(first)?.number()?;
+                for (op, x) in rest {
+                    acc = num_op(*op, acc, self.scalar(x)?.number()?)?;
+                }
+                Some(acc)
+            }
             _ => None,
         }
     }
@@ -710,7 +790,11 @@ impl<'a> Env<'a> {
                 other => return err(format!("`or` needs booleans but got {}", other.kind())),
             }
         }
-        Ok(if saw_null { Val::Null } else { Val::Bool(false) })
+        Ok(if saw_null {
+            Val::Null
+        } else {
+            Val::Bool(false)
+        })
     }
 
     #[inline(never)]
@@ -737,11 +821,14 @@ impl<'a> Env<'a> {
                         _ => Val::Null,
                     },
                     _ if b.is_list() => match i.as_f64() {
-                        Some(f) if f >= 0.0 && f.fract() == 0.0 => {
-                            b.items().and_then(|v| v.into_iter().nth(f as usize)).unwrap_or(Val::Null)
-                        }
+                        Some(f) if f >= 0.0 && f.fract() == 0.0 => b
+                            .items()
+                            .and_then(|v| v.into_iter().nth(f as usize))
+                            .unwrap_or(Val::Null),
                         Some(_) => Val::Null,
-                        None => return err(format!("a list index must be a number, not {}", i.kind())),
+                        None => {
+                            return err(format!("a list index must be a number, not {}", i.kind()));
+                        }
                     },
                     _ => return err(format!("cannot index {} with {}", b.kind(), i.kind())),
                 }
@@ -801,7 +888,11 @@ impl<'a> Env<'a> {
                         None => saw_null = true,
                     }
                 }
-                if saw_null { Val::Null } else { Val::Bool(false) }
+                if saw_null {
+                    Val::Null
+                } else {
+                    Val::Bool(false)
+                }
             }
             Expr::InstanceOf(x, t) => {
                 let v = self.eval(x)?;
@@ -921,7 +1012,11 @@ impl<'a> Env<'a> {
         let mark = self.locals.len();
         if items.is_empty() {
             let r = self.eval(f)?;
-            return Ok(if r.as_f64().is_some() { Val::Null } else { Val::List(Vec::new()) });
+            return Ok(if r.as_f64().is_some() {
+                Val::Null
+            } else {
+                Val::List(Vec::new())
+            });
         }
         let mut out = Vec::new();
         for (i, item) in items.iter().enumerate() {
@@ -931,7 +1026,9 @@ impl<'a> Env<'a> {
             self.pop_to(mark);
             match r? {
                 // A number (decided by the first element) makes the filter an index.
-                n if i == 0 && n.as_f64().is_some() => return Ok(index(items, n.as_f64().unwrap_or(0.0))),
+                n if i == 0 && n.as_f64().is_some() => {
+                    return Ok(index(items, n.as_f64().unwrap_or(0.0)));
+                }
                 Val::Bool(true) => out.push(item.clone()),
                 Val::Bool(false) | Val::Null => {}
                 other => {
@@ -1103,7 +1200,10 @@ fn path<'a>(b: Val<'a>, key: &str) -> Result<Val<'a>, EvalError> {
             Val::Int(sign * v)
         }
         other => {
-            return err(format!("cannot read `{key}` of {}: only contexts have entries", other.kind()));
+            return err(format!(
+                "cannot read `{key}` of {}: only contexts have entries",
+                other.kind()
+            ));
         }
     })
 }
@@ -1127,19 +1227,5 @@ pub(crate) fn instance_of(v: &Val, t: TypeName) -> bool {
         TypeName::Duration => matches!(v, Val::Dur(_)),
         TypeName::DaysTimeDuration => matches!(v, Val::Dur(d) if d.total_months() == 0),
         TypeName::YearsMonthsDuration => matches!(v, Val::Dur(d) if d.total_nanos() == 0),
-    }
-}
-
-#[cfg(test)]
-mod size_tests {
-    #[test]
-    fn sizes() {
-        eprintln!(
-            "Val {} Result {} Expr {} Dur {}",
-            std::mem::size_of::<super::Val>(),
-            std::mem::size_of::<Result<super::Val, crate::EvalError>>(),
-            std::mem::size_of::<crate::ast::Expr>(),
-            std::mem::size_of::<crate::iso8601::IsoDuration>()
-        );
     }
 }

@@ -253,7 +253,10 @@ pub fn parse_duration(s: &str) -> Result<IsoDuration, TimerParseError> {
             (false, b'H' | b'S') => {
                 return Err(dur_err(
                     text,
-                    &format!("hours, minutes and seconds must come after T (e.g. PT{number_text}{})", unit as char),
+                    &format!(
+                        "hours, minutes and seconds must come after T (e.g. PT{number_text}{})",
+                        unit as char
+                    ),
                 ));
             }
             (true, b'Y' | b'W' | b'D') => {
@@ -321,11 +324,21 @@ fn dt_err(s: &str, why: &str) -> TimerParseError {
     ))
 }
 
-fn take_digits<'s>(s: &'s str, n: usize, what: &str, whole: &str) -> Result<(u32, &'s str), TimerParseError> {
-    let head = s.get(..n).filter(|h| h.len() == n && h.bytes().all(|b| b.is_ascii_digit()));
+fn take_digits<'s>(
+    s: &'s str,
+    n: usize,
+    what: &str,
+    whole: &str,
+) -> Result<(u32, &'s str), TimerParseError> {
+    let head = s
+        .get(..n)
+        .filter(|h| h.len() == n && h.bytes().all(|b| b.is_ascii_digit()));
     match head {
         Some(h) => Ok((h.parse().unwrap_or(0), &s[n..])),
-        None => Err(dt_err(whole, &format!("expected {n} digits for the {what}"))),
+        None => Err(dt_err(
+            whole,
+            &format!("expected {n} digits for the {what}"),
+        )),
     }
 }
 
@@ -340,19 +353,29 @@ pub(crate) fn parse_date(s: &str) -> Result<NaiveDate, TimerParseError> {
 
 fn parse_date_prefix<'s>(s: &'s str, whole: &str) -> Result<(NaiveDate, &'s str), TimerParseError> {
     let (y, rest) = take_digits(s, 4, "year", whole)?;
-    let rest = rest.strip_prefix('-').ok_or_else(|| dt_err(whole, "expected `-` after the year"))?;
+    let rest = rest
+        .strip_prefix('-')
+        .ok_or_else(|| dt_err(whole, "expected `-` after the year"))?;
     let (m, rest) = take_digits(rest, 2, "month", whole)?;
-    let rest = rest.strip_prefix('-').ok_or_else(|| dt_err(whole, "expected `-` after the month"))?;
+    let rest = rest
+        .strip_prefix('-')
+        .ok_or_else(|| dt_err(whole, "expected `-` after the month"))?;
     let (d, rest) = take_digits(rest, 2, "day", whole)?;
-    let date = NaiveDate::from_ymd_opt(y as i32, m, d)
-        .ok_or_else(|| dt_err(whole, &format!("{y:04}-{m:02}-{d:02} is not a day of the calendar")))?;
+    let date = NaiveDate::from_ymd_opt(y as i32, m, d).ok_or_else(|| {
+        dt_err(
+            whole,
+            &format!("{y:04}-{m:02}-{d:02} is not a day of the calendar"),
+        )
+    })?;
     Ok((date, rest))
 }
 
 /// Parses a time of day `HH:MM[:SS[.fff]]`, returning what follows it.
 fn parse_time_prefix<'s>(s: &'s str, whole: &str) -> Result<(NaiveTime, &'s str), TimerParseError> {
     let (h, rest) = take_digits(s, 2, "hour", whole)?;
-    let rest = rest.strip_prefix(':').ok_or_else(|| dt_err(whole, "expected `:` after the hour"))?;
+    let rest = rest
+        .strip_prefix(':')
+        .ok_or_else(|| dt_err(whole, "expected `:` after the hour"))?;
     let (mi, mut rest) = take_digits(rest, 2, "minute", whole)?;
     let mut sec = 0;
     let mut nanos = 0;
@@ -370,8 +393,12 @@ fn parse_time_prefix<'s>(s: &'s str, whole: &str) -> Result<(NaiveTime, &'s str)
             rest = &r[n..];
         }
     }
-    let time = NaiveTime::from_hms_nano_opt(h, mi, sec, nanos)
-        .ok_or_else(|| dt_err(whole, &format!("{h:02}:{mi:02}:{sec:02} is not a time of day")))?;
+    let time = NaiveTime::from_hms_nano_opt(h, mi, sec, nanos).ok_or_else(|| {
+        dt_err(
+            whole,
+            &format!("{h:02}:{mi:02}:{sec:02} is not a time of day"),
+        )
+    })?;
     Ok((time, rest))
 }
 
@@ -413,7 +440,11 @@ pub fn parse_date_time(s: &str) -> Result<DateTime<Utc>, TimerParseError> {
             let z = &zone[1..];
             let (h, z) = take_digits(z, 2, "offset hours", text)?;
             let z = z.strip_prefix(':').unwrap_or(z);
-            let (m, z) = if z.is_empty() { (0, z) } else { take_digits(z, 2, "offset minutes", text)? };
+            let (m, z) = if z.is_empty() {
+                (0, z)
+            } else {
+                take_digits(z, 2, "offset minutes", text)?
+            };
             if !z.is_empty() || h > 23 || m > 59 {
                 return Err(dt_err(text, &format!("`{zone}` is not a valid offset")));
             }
@@ -466,17 +497,26 @@ pub fn parse_cycle(s: &str) -> Result<Cycle, TimerParseError> {
     let repetitions = if rep.is_empty() || rep == "-1" {
         None
     } else {
-        Some(rep.parse::<u32>().map_err(|_| {
-            cyc_err(text, &format!("`{rep}` is not a repetition count"))
-        })?)
+        Some(
+            rep.parse::<u32>()
+                .map_err(|_| cyc_err(text, &format!("`{rep}` is not a repetition count")))?,
+        )
     };
     let (start, interval, end) = match parts.len() {
         2 => (None, parse_duration(parts[1])?, None),
         3 => {
             if parts[1].trim_start().starts_with(['P', 'p', '-']) {
-                (None, parse_duration(parts[1])?, Some(parse_date_time(parts[2])?))
+                (
+                    None,
+                    parse_duration(parts[1])?,
+                    Some(parse_date_time(parts[2])?),
+                )
             } else {
-                (Some(parse_date_time(parts[1])?), parse_duration(parts[2])?, None)
+                (
+                    Some(parse_date_time(parts[1])?),
+                    parse_duration(parts[2])?,
+                    None,
+                )
             }
         }
         1 => return Err(cyc_err(text, "the interval is missing")),

@@ -76,12 +76,18 @@ pub(crate) fn lex(src: &str, base: usize, juel: bool) -> Result<Vec<Token>, Pars
             } else {
                 Tok::Num(text.parse::<f64>().unwrap_or(0.0))
             };
-            out.push(Token { tok, start: base + start });
+            out.push(Token {
+                tok,
+                start: base + start,
+            });
             continue;
         }
         if c == b'"' || (juel && c == b'\'') {
             let (s, next) = lex_string(src, i, base)?;
-            out.push(Token { tok: Tok::Str(s), start: base + start });
+            out.push(Token {
+                tok: Tok::Str(s),
+                start: base + start,
+            });
             i = next;
             continue;
         }
@@ -90,7 +96,10 @@ pub(crate) fn lex(src: &str, base: usize, juel: bool) -> Result<Vec<Token>, Pars
             match src[i + 1..].find('`') {
                 Some(end) => {
                     let name = src[i + 1..i + 1 + end].to_string();
-                    out.push(Token { tok: Tok::Name(name), start: base + start });
+                    out.push(Token {
+                        tok: Tok::Name(name),
+                        start: base + start,
+                    });
                     i = i + 2 + end;
                 }
                 None => return Err(perr(base + i, "this name is not closed with a backtick")),
@@ -116,7 +125,10 @@ pub(crate) fn lex(src: &str, base: usize, juel: bool) -> Result<Vec<Token>, Pars
         }
         match SYMS.iter().find(|s| src[i..].starts_with(**s)) {
             Some(s) => {
-                out.push(Token { tok: Tok::Sym(s), start: base + start });
+                out.push(Token {
+                    tok: Tok::Sym(s),
+                    start: base + start,
+                });
                 i += s.len();
             }
             None => return Err(perr(base + i, &format!("unexpected character `{ch}`"))),
@@ -132,7 +144,9 @@ pub(crate) fn lex(src: &str, base: usize, juel: bool) -> Result<Vec<Token>, Pars
 fn lex_string(src: &str, open: usize, base: usize) -> Result<(String, usize), ParseError> {
     let quote = src.as_bytes()[open] as char;
     let mut s = String::new();
-    let mut it = src[open + 1..].char_indices().map(|(k, c)| (open + 1 + k, c));
+    let mut it = src[open + 1..]
+        .char_indices()
+        .map(|(k, c)| (open + 1 + k, c));
     while let Some((k, c)) = it.next() {
         if c == quote {
             return Ok((s, k + 1));
@@ -153,22 +167,23 @@ fn lex_string(src: &str, open: usize, base: usize) -> Result<(String, usize), Pa
                     let d = it.next().and_then(|(_, h)| h.to_digit(16));
                     match d {
                         Some(d) => code = code * 16 + d,
-                        None => return Err(perr(base + k, "`\\u` must be followed by 4 hex digits")),
+                        None => {
+                            return Err(perr(base + k, "`\\u` must be followed by 4 hex digits"));
+                        }
                     }
                 }
                 // A UTF-16 surrogate pair is written as two escapes.
                 if (0xD800..0xDC00).contains(&code) {
                     let rest = &src[it.clone().next().map_or(src.len(), |(p, _)| p)..];
-                    if rest.starts_with("\\u") {
-                        if let Some(hex) = rest.get(2..6)
-                            && let Ok(lo) = u32::from_str_radix(hex, 16)
-                            && (0xDC00..0xE000).contains(&lo)
-                        {
-                            for _ in 0..6 {
-                                it.next();
-                            }
-                            code = 0x10000 + ((code - 0xD800) << 10) + (lo - 0xDC00);
+                    if rest.starts_with("\\u")
+                        && let Some(hex) = rest.get(2..6)
+                        && let Ok(lo) = u32::from_str_radix(hex, 16)
+                        && (0xDC00..0xE000).contains(&lo)
+                    {
+                        for _ in 0..6 {
+                            it.next();
                         }
+                        code = 0x10000 + ((code - 0xD800) << 10) + (lo - 0xDC00);
                     }
                 }
                 match char::from_u32(code) {
@@ -177,7 +192,10 @@ fn lex_string(src: &str, open: usize, base: usize) -> Result<(String, usize), Pa
                 }
             }
             other => {
-                return Err(perr(base + k, &format!("unknown escape `\\{other}` in a string")));
+                return Err(perr(
+                    base + k,
+                    &format!("unknown escape `\\{other}` in a string"),
+                ));
             }
         }
     }

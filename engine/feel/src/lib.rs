@@ -70,8 +70,8 @@ mod eval;
 mod lexer;
 mod parser;
 
-pub use serde_json::Value;
 use serde_json::Map;
+pub use serde_json::Value;
 
 use ast::{Expr, IterSrc, Test};
 use eval::{Env, Tri, Val};

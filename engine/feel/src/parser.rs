@@ -13,7 +13,16 @@ pub(crate) const MAX_DEPTH: usize = 64;
 
 /// Words that end a name: they cannot start a value.
 const KEYWORDS: &[&str] = &[
-    "then", "else", "return", "satisfies", "in", "and", "or", "between", "instance", "of",
+    "then",
+    "else",
+    "return",
+    "satisfies",
+    "in",
+    "and",
+    "or",
+    "between",
+    "instance",
+    "of",
 ];
 
 /// Parses a whole expression as given to `Expression::parse`.
@@ -23,16 +32,17 @@ pub(crate) fn parse_source(src: &str) -> Result<Expr, ParseError> {
     if body.is_empty() {
         return Err(perr(src.len(), "the expression is empty"));
     }
-    let (toks, juel) = if let Some(inner) = body.strip_prefix("${").or_else(|| body.strip_prefix("#{")) {
-        let Some(inner) = inner.strip_suffix('}') else {
-            return Err(perr(lead + body.len(), "expected `}` to close `${`"));
+    let (toks, juel) =
+        if let Some(inner) = body.strip_prefix("${").or_else(|| body.strip_prefix("#{")) {
+            let Some(inner) = inner.strip_suffix('}') else {
+                return Err(perr(lead + body.len(), "expected `}` to close `${`"));
+            };
+            (lex(inner, lead + 2, true)?, true)
+        } else if let Some(rest) = body.strip_prefix('=') {
+            (lex(rest, lead + 1, false)?, false)
+        } else {
+            (lex(body, lead, false)?, false)
         };
-        (lex(inner, lead + 2, true)?, true)
-    } else if let Some(rest) = body.strip_prefix('=') {
-        (lex(rest, lead + 1, false)?, false)
-    } else {
-        (lex(body, lead, false)?, false)
-    };
     let mut p = Parser {
         toks,
         pos: 0,
@@ -144,7 +154,10 @@ impl Parser {
         } else {
             Err(perr(
                 self.offset(),
-                &format!("expected `{s}` {context} but found {}", describe(self.peek())),
+                &format!(
+                    "expected `{s}` {context} but found {}",
+                    describe(self.peek())
+                ),
             ))
         }
     }
@@ -155,7 +168,10 @@ impl Parser {
         } else {
             Err(perr(
                 self.offset(),
-                &format!("expected `{kw}` {context} but found {}", describe(self.peek())),
+                &format!(
+                    "expected `{kw}` {context} but found {}",
+                    describe(self.peek())
+                ),
             ))
         }
     }
@@ -246,7 +262,10 @@ impl Parser {
                 None => {
                     return Err(perr(
                         self.offset(),
-                        &format!("expected a type name after `instance of` (number, string, boolean, list, context, date, time, date and time, duration) but found {}", describe(self.peek())),
+                        &format!(
+                            "expected a type name after `instance of` (number, string, boolean, list, context, date, time, date and time, duration) but found {}",
+                            describe(self.peek())
+                        ),
                     ));
                 }
             }
@@ -318,7 +337,10 @@ impl Parser {
             }
             t => Err(perr(
                 self.offset(),
-                &format!("expected `]` or `)` to close the range but found {}", describe(t)),
+                &format!(
+                    "expected `]` or `)` to close the range but found {}",
+                    describe(t)
+                ),
             )),
         }
     }
@@ -691,7 +713,10 @@ impl Parser {
             positional.into_iter().map(Some).collect()
         } else {
             if !positional.is_empty() {
-                return Err(perr(start, "use either positional or named arguments, not both"));
+                return Err(perr(
+                    start,
+                    "use either positional or named arguments, not both",
+                ));
             }
             let mut args: Vec<Option<Expr>> = vec![None; params.len()];
             for (pname, at, e) in named {
@@ -700,7 +725,11 @@ impl Parser {
                         at,
                         &format!(
                             "`{name}` has no parameter `{pname}` (its parameters are {})",
-                            params.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ")
+                            params
+                                .iter()
+                                .map(|p| format!("`{p}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         ),
                     ));
                 };
@@ -812,7 +841,11 @@ impl Parser {
         while self.eat_sym("||") || self.eat_kw("or") {
             all.push(self.j_and()?);
         }
-        Ok(if all.len() == 1 { all.remove(0) } else { Expr::Or(all) })
+        Ok(if all.len() == 1 {
+            all.remove(0)
+        } else {
+            Expr::Or(all)
+        })
     }
 
     fn j_and(&mut self) -> Result<Expr, ParseError> {
@@ -821,7 +854,11 @@ impl Parser {
         while self.eat_sym("&&") || self.eat_kw("and") {
             all.push(self.j_eq()?);
         }
-        Ok(if all.len() == 1 { all.remove(0) } else { Expr::And(all) })
+        Ok(if all.len() == 1 {
+            all.remove(0)
+        } else {
+            Expr::And(all)
+        })
     }
 
     fn j_cmp_chain(
@@ -839,7 +876,10 @@ impl Parser {
             };
             let Some(op) = op else { break Ok(left) };
             if op == CmpOp::Eq && self.is_sym("=") {
-                break Err(perr(self.offset(), "use `==` to compare in `${...}` expressions"));
+                break Err(perr(
+                    self.offset(),
+                    "use `==` to compare in `${...}` expressions",
+                ));
             }
             self.bump();
             if let Err(e) = self.enter() {

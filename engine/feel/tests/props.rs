@@ -7,13 +7,78 @@ use sluice_feel::Expression;
 use sluice_feel::iso8601::{parse_cycle, parse_date_time, parse_duration};
 
 const PIECES: &[&str] = &[
-    "x", "y", "item", "a.b", "1", "-1", "0", "2.5", "\"s\"", "null", "true", "false", "+", "-",
-    "*", "/", "**", "=", "!=", "<", ">=", "and", "or", "not(", "(", ")", "[", "]", "{", "}", ",",
-    ":", "..", ".", "if", "then", "else", "for", "in", "return", "some", "every", "satisfies",
-    "between", "instance of", "number", "count(", "sum(", "substring(", "string length(",
-    "date and time(", "duration(", "\"PT1H\"", "\"2026-01-01T00:00Z\"", "is defined(", "x[1]",
-    "x[item > 1]", "decimal(", "modulo(", "sort(", "${", "&&", "||", "!", "==", "9223372036854775807",
-    "sublist(", "flatten(", "min(", "?", "'q'", "empty",
+    "x",
+    "y",
+    "item",
+    "a.b",
+    "1",
+    "-1",
+    "0",
+    "2.5",
+    "\"s\"",
+    "null",
+    "true",
+    "false",
+    "+",
+    "-",
+    "*",
+    "/",
+    "**",
+    "=",
+    "!=",
+    "<",
+    ">=",
+    "and",
+    "or",
+    "not(",
+    "(",
+    ")",
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    ":",
+    "..",
+    ".",
+    "if",
+    "then",
+    "else",
+    "for",
+    "in",
+    "return",
+    "some",
+    "every",
+    "satisfies",
+    "between",
+    "instance of",
+    "number",
+    "count(",
+    "sum(",
+    "substring(",
+    "string length(",
+    "date and time(",
+    "duration(",
+    "\"PT1H\"",
+    "\"2026-01-01T00:00Z\"",
+    "is defined(",
+    "x[1]",
+    "x[item > 1]",
+    "decimal(",
+    "modulo(",
+    "sort(",
+    "${",
+    "&&",
+    "||",
+    "!",
+    "==",
+    "9223372036854775807",
+    "sublist(",
+    "flatten(",
+    "min(",
+    "?",
+    "'q'",
+    "empty",
 ];
 
 fn json_value() -> impl Strategy<Value = Value> {
@@ -36,9 +101,8 @@ fn json_value() -> impl Strategy<Value = Value> {
 }
 
 fn vars() -> impl Strategy<Value = Value> {
-    (json_value(), json_value(), json_value()).prop_map(|(x, y, a)| {
-        serde_json::json!({"x": x, "y": y, "a": a, "item": 1})
-    })
+    (json_value(), json_value(), json_value())
+        .prop_map(|(x, y, a)| serde_json::json!({"x": x, "y": y, "a": a, "item": 1}))
 }
 
 proptest! {
@@ -77,6 +141,22 @@ proptest! {
             let e = Expression::parse(src).unwrap();
             let _ = e.eval(&v);
             let _ = e.eval_bool(&v);
+        }
+    }
+
+    /// The allocation-free condition path agrees with full evaluation.
+    #[test]
+    fn fast_conditions_agree_with_eval(v in vars(), op in prop::sample::select(&["=", "!=", "<", "<=", ">", ">="][..]),
+                                       lhs in prop::sample::select(&["x", "y", "a.b", "x / y", "x + 1", "2.5", "\"s\"", "null", "true"][..]),
+                                       rhs in prop::sample::select(&["x", "y", "a.b", "y * 2", "1", "0.5", "\"s\"", "null", "false"][..])) {
+        let src = format!("{lhs} {op} {rhs} or {lhs} {op} 1");
+        let e = Expression::parse(&src).unwrap();
+        let full = e.eval(&v);
+        let fast = e.eval_bool(&v);
+        match (&full, &fast) {
+            (Ok(Value::Bool(a)), Ok(b)) => prop_assert_eq!(a, b, "{}", src),
+            (Ok(_), Err(_)) | (Err(_), Err(_)) => {}
+            _ => prop_assert!(false, "{}: eval {:?} but eval_bool {:?}", src, full, fast),
         }
     }
 

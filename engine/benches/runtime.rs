@@ -71,7 +71,9 @@ fn main() {
                 let engine = parts.next().unwrap_or("?");
                 let fields: Vec<(&str, &str)> = parts.filter_map(|p| p.split_once('=')).collect();
                 match fields.iter().find(|(k, _)| *k == "requests_per_sec").and_then(|(_, v)| v.parse::<f64>().ok()) {
-                    Some(theirs) => println!("  {engine:<14} {theirs:>10.1} Requests/s   sluice is {:.0}× faster", rps / theirs),
+                    Some(theirs) => {
+                        println!("  {engine:<14} {theirs:>10.1} Requests/s   sluice is {:.0}× faster", rps / theirs)
+                    }
                     None => println!("  {engine:<14} {line}"),
                 }
             }

@@ -24,7 +24,10 @@ pub type RequestNo = usize;
 pub enum ConnectorOutcome {
     Completed(Value),
     /// A BPMN error, caught by error boundary events.
-    BpmnError { code: String, message: Option<String> },
+    BpmnError {
+        code: String,
+        message: Option<String>,
+    },
     /// A failure for a person to fix: an incident.
     Failed(String),
 }
@@ -388,8 +391,12 @@ impl Sim {
             Command::ElementActivated { element, .. } if self.trace_activations => {
                 json!({"event": "element_activated", "element_id": id(*element)})
             }
-            Command::ElementCompleted { element, .. } => json!({"event": "element_completed", "element_id": id(*element)}),
-            Command::ElementTerminated { element, .. } => json!({"event": "element_terminated", "element_id": id(*element)}),
+            Command::ElementCompleted { element, .. } => {
+                json!({"event": "element_completed", "element_id": id(*element)})
+            }
+            Command::ElementTerminated { element, .. } => {
+                json!({"event": "element_terminated", "element_id": id(*element)})
+            }
             Command::TaskCreated { element, .. } => json!({"event": "task_created", "element_id": id(*element)}),
             Command::InvokeConnector { element, attempt, .. } => {
                 json!({"event": "connector_invoked", "element_id": id(*element), "attempt": attempt})

@@ -224,7 +224,11 @@ fn scenario(files: &[&str], data: Value, steps: &[Step<'_>]) {
                 sim.publish_message(name, None, Default::default());
                 sim.settle(&mut StubConnectors);
             }
-            Timers(k) => assert_eq!(count_subs(&sim, |k| matches!(k, SubscriptionKind::Timer { .. })), *k, "{ctx} step {n}: timers"),
+            Timers(k) => assert_eq!(
+                count_subs(&sim, |k| matches!(k, SubscriptionKind::Timer { .. })),
+                *k,
+                "{ctx} step {n}: timers"
+            ),
             MessageSubscriptions(k) => assert_eq!(
                 count_subs(&sim, |k| matches!(k, SubscriptionKind::Message { .. })),
                 *k,
@@ -277,58 +281,73 @@ fn exclusive_gateway_default_flow() {
 #[test]
 fn exclusive_gateway_without_true_condition_raises_an_incident() {
     // Camunda rolls the start back; the BPMN spec and Camunda 8 raise an incident (README).
-    scenario(&[&c("ExclusiveGatewayTest.testNoSequenceFlowSelected")], json!({"input": 4}), &[Incident(
-        "exclusiveGw",
-        "no_outgoing_flow",
-    )]);
+    scenario(
+        &[&c("ExclusiveGatewayTest.testNoSequenceFlowSelected")],
+        json!({"input": 4}),
+        &[Incident("exclusiveGw", "no_outgoing_flow")],
+    );
 }
 
 #[test]
 fn exclusive_gateway_merging_passes_every_token() {
-    scenario(&[&c("ExclusiveGatewayTest.testMergingExclusiveGateway")], json!({}), &[Tasks(&[
-        "my task", "my task", "my task",
-    ])]);
+    scenario(
+        &[&c("ExclusiveGatewayTest.testMergingExclusiveGateway")],
+        json!({}),
+        &[Tasks(&["my task", "my task", "my task"])],
+    );
 }
 
 #[test]
 fn parallel_fork_join() {
-    scenario(&[&c("ParallelGatewayTest.testForkJoin")], json!({}), &[
-        Tasks(&["Receive Payment", "Ship Order"]),
-        Complete("Receive Payment"),
-        Tasks(&["Ship Order"]),
-        Complete("Ship Order"),
-        Tasks(&["Archive Order"]),
-    ]);
+    scenario(
+        &[&c("ParallelGatewayTest.testForkJoin")],
+        json!({}),
+        &[
+            Tasks(&["Receive Payment", "Ship Order"]),
+            Complete("Receive Payment"),
+            Tasks(&["Ship Order"]),
+            Complete("Ship Order"),
+            Tasks(&["Archive Order"]),
+        ],
+    );
 }
 
 #[test]
 fn parallel_unbalanced_fork_join() {
-    scenario(&[&c("ParallelGatewayTest.testUnbalancedForkJoin")], json!({}), &[
-        Tasks(&["Task 1", "Task 2", "Task 3"]),
-        Complete("Task 1"),
-        Tasks(&["Task 2", "Task 3"]),
-        Complete("Task 2"),
-        Tasks(&["Task 3", "Task 4"]),
-        Complete("Task 3"),
-        Complete("Task 4"),
-        Ended,
-    ]);
+    scenario(
+        &[&c("ParallelGatewayTest.testUnbalancedForkJoin")],
+        json!({}),
+        &[
+            Tasks(&["Task 1", "Task 2", "Task 3"]),
+            Complete("Task 1"),
+            Tasks(&["Task 2", "Task 3"]),
+            Complete("Task 2"),
+            Tasks(&["Task 3", "Task 4"]),
+            Complete("Task 3"),
+            Complete("Task 4"),
+            Ended,
+        ],
+    );
 }
 
 #[test]
 fn parallel_nested_fork_join() {
-    scenario(&[&c("ParallelGatewayTest.testNestedForkJoin")], json!({}), &[
-        Tasks(&["Task 0"]),
-        Complete("Task 0"),
-        Tasks(&["Task A", "Task B"]),
-        Complete("Task A"),
-        Tasks(&["Task B"]),
-        Complete("Task B"),
-        Tasks(&["Task B1", "Task B2"]),
-        Complete("Task B1"),
-        Complete("Task B2"),
-        Tasks(&["Task C"]),
-    ]);
+    scenario(
+        &[&c("ParallelGatewayTest.testNestedForkJoin")],
+        json!({}),
+        &[
+            Tasks(&["Task 0"]),
+            Complete("Task 0"),
+            Tasks(&["Task A", "Task B"]),
+            Complete("Task A"),
+            Tasks(&["Task B"]),
+            Complete("Task B"),
+            Tasks(&["Task B1", "Task B2"]),
+            Complete("Task B1"),
+            Complete("Task B2"),
+            Tasks(&["Task C"]),
+        ],
+    );
 }
 
 #[test]
@@ -349,152 +368,174 @@ fn inclusive_gateway_default_flow() {
 
 #[test]
 fn inclusive_join_waits_for_tokens_that_can_still_arrive() {
-    scenario(&[&c("InclusiveGatewayTest.testPartialMergingInclusiveGateway")], json!({"input": 2}), &[
-        Tasks(&["partialTask"]),
-        Complete("partialTask"),
-        Tasks(&["theTask"]),
-    ]);
+    scenario(
+        &[&c("InclusiveGatewayTest.testPartialMergingInclusiveGateway")],
+        json!({"input": 2}),
+        &[Tasks(&["partialTask"]), Complete("partialTask"), Tasks(&["theTask"])],
+    );
 }
 
 #[test]
 fn sub_process_with_interrupting_timer() {
-    scenario(&[&c("SubProcessTest.testSimpleSubProcessWithTimer")], json!({}), &[
-        Tasks(&["Task in subprocess"]),
-        Advance("PT2H1S"),
-        Tasks(&["Fix escalated problem"]),
-    ]);
+    scenario(
+        &[&c("SubProcessTest.testSimpleSubProcessWithTimer")],
+        json!({}),
+        &[Tasks(&["Task in subprocess"]), Advance("PT2H1S"), Tasks(&["Fix escalated problem"])],
+    );
 }
 
 #[test]
 fn two_sub_processes_in_parallel() {
-    scenario(&[&c("SubProcessTest.testTwoSubProcessInParallel")], json!({}), &[
-        Tasks(&["Task in subprocess A", "Task in subprocess B"]),
-        Complete("Task in subprocess A"),
-        Tasks(&["Task after subprocess A", "Task in subprocess B"]),
-        Complete("Task in subprocess B"),
-        Tasks(&["Task after subprocess A", "Task after subprocess B"]),
-        Complete("Task after subprocess A"),
-        Complete("Task after subprocess B"),
-        Ended,
-    ]);
+    scenario(
+        &[&c("SubProcessTest.testTwoSubProcessInParallel")],
+        json!({}),
+        &[
+            Tasks(&["Task in subprocess A", "Task in subprocess B"]),
+            Complete("Task in subprocess A"),
+            Tasks(&["Task after subprocess A", "Task in subprocess B"]),
+            Complete("Task in subprocess B"),
+            Tasks(&["Task after subprocess A", "Task after subprocess B"]),
+            Complete("Task after subprocess A"),
+            Complete("Task after subprocess B"),
+            Ended,
+        ],
+    );
 }
 
 #[test]
 fn call_activity_runs_a_child_request() {
-    scenario(&[&c("CallActivity.testCallSimpleSubProcess"), &format!("{C}simpleSubProcess.bpmn20.xml")], json!({}), &[
-        Tasks(&["Task before subprocess"]),
-        Complete("Task before subprocess"),
-        Tasks(&["Task in subprocess"]),
-        Complete("Task in subprocess"),
-        Tasks(&["Task after subprocess"]),
-        Complete("Task after subprocess"),
-        Ended,
-    ]);
+    scenario(
+        &[&c("CallActivity.testCallSimpleSubProcess"), &format!("{C}simpleSubProcess.bpmn20.xml")],
+        json!({}),
+        &[
+            Tasks(&["Task before subprocess"]),
+            Complete("Task before subprocess"),
+            Tasks(&["Task in subprocess"]),
+            Complete("Task in subprocess"),
+            Tasks(&["Task after subprocess"]),
+            Complete("Task after subprocess"),
+            Ended,
+        ],
+    );
 }
 
 #[test]
 fn sequential_multi_instance_user_tasks() {
-    scenario(&[&c("MultiInstanceTest.sequentialUserTasks")], json!({"nrOfLoops": 3}), &[
-        Tasks(&["My Task"]),
-        Complete("My Task"),
-        Tasks(&["My Task"]),
-        Complete("My Task"),
-        Tasks(&["My Task"]),
-        Complete("My Task"),
-        Ended,
-    ]);
+    scenario(
+        &[&c("MultiInstanceTest.sequentialUserTasks")],
+        json!({"nrOfLoops": 3}),
+        &[
+            Tasks(&["My Task"]),
+            Complete("My Task"),
+            Tasks(&["My Task"]),
+            Complete("My Task"),
+            Tasks(&["My Task"]),
+            Complete("My Task"),
+            Ended,
+        ],
+    );
 }
 
 #[test]
 fn parallel_multi_instance_completion_condition() {
     let t = "My Task ${loopCounter}";
-    scenario(&[&c("MultiInstanceTest.testParallelUserTasksCompletionCondition")], json!({}), &[
-        Tasks(&[t, t, t, t, t]),
-        Complete(t),
-        Tasks(&[t, t, t, t]),
-        Complete(t),
-        Tasks(&[t, t, t]),
-        Complete(t),
-        Ended,
-    ]);
+    scenario(
+        &[&c("MultiInstanceTest.testParallelUserTasksCompletionCondition")],
+        json!({}),
+        &[
+            Tasks(&[t, t, t, t, t]),
+            Complete(t),
+            Tasks(&[t, t, t, t]),
+            Complete(t),
+            Tasks(&[t, t, t]),
+            Complete(t),
+            Ended,
+        ],
+    );
 }
 
 #[test]
 fn error_end_caught_on_embedded_sub_process() {
-    scenario(&[&c("BoundaryErrorEventTest.testCatchErrorOnEmbeddedSubprocess")], json!({}), &[
-        Tasks(&["subprocessTask"]),
-        Complete("subprocessTask"),
-        Tasks(&["task after catching the error"]),
-    ]);
+    scenario(
+        &[&c("BoundaryErrorEventTest.testCatchErrorOnEmbeddedSubprocess")],
+        json!({}),
+        &[Tasks(&["subprocessTask"]), Complete("subprocessTask"), Tasks(&["task after catching the error"])],
+    );
 }
 
 #[test]
 fn error_passes_a_non_matching_boundary_to_the_outer_one() {
-    scenario(&[&c("BoundaryErrorEventTest.testCatchErrorOfInnerSubprocessOnOuterSubprocess")], json!({}), &[
-        Tasks(&["Inner subprocess task 1", "Inner subprocess task 2"]),
-        Complete("Inner subprocess task 2"),
-        Tasks(&["task outside subprocess"]),
-    ]);
+    scenario(
+        &[&c("BoundaryErrorEventTest.testCatchErrorOfInnerSubprocessOnOuterSubprocess")],
+        json!({}),
+        &[
+            Tasks(&["Inner subprocess task 1", "Inner subprocess task 2"]),
+            Complete("Inner subprocess task 2"),
+            Tasks(&["task outside subprocess"]),
+        ],
+    );
 }
 
 #[test]
 fn first_of_several_interrupting_timers_wins() {
-    scenario(&[&c("BoundaryTimerEventTest.testMultipleTimersOnUserTask")], json!({}), &[
-        Timers(3),
-        Advance("PT1H5S"),
-        Timers(0),
-        Tasks(&["Third Task"]),
-    ]);
+    scenario(
+        &[&c("BoundaryTimerEventTest.testMultipleTimersOnUserTask")],
+        json!({}),
+        &[Timers(3), Advance("PT1H5S"), Timers(0), Tasks(&["Third Task"])],
+    );
 }
 
 #[test]
 fn non_interrupting_timers_leave_the_task_running() {
-    scenario(&[&c("BoundaryTimerNonInterruptingEventTest.testMultipleTimersOnUserTask")], json!({}), &[
-        Timers(2),
-        Advance("PT1H5S"),
-        Timers(1),
-        Tasks(&["First Task", "Escalation Task 1"]),
-        Complete("Escalation Task 1"),
-        Tasks(&["First Task"]),
-        Advance("PT1H"),
-        Timers(0),
-        Tasks(&["First Task", "Escalation Task 2"]),
-        Complete("First Task"),
-        Tasks(&["Escalation Task 2"]),
-        Complete("Escalation Task 2"),
-        Ended,
-    ]);
+    scenario(
+        &[&c("BoundaryTimerNonInterruptingEventTest.testMultipleTimersOnUserTask")],
+        json!({}),
+        &[
+            Timers(2),
+            Advance("PT1H5S"),
+            Timers(1),
+            Tasks(&["First Task", "Escalation Task 1"]),
+            Complete("Escalation Task 1"),
+            Tasks(&["First Task"]),
+            Advance("PT1H"),
+            Timers(0),
+            Tasks(&["First Task", "Escalation Task 2"]),
+            Complete("First Task"),
+            Tasks(&["Escalation Task 2"]),
+            Complete("Escalation Task 2"),
+            Ended,
+        ],
+    );
 }
 
 #[test]
 fn message_boundary_interrupts_or_is_withdrawn() {
     let f = c("MessageBoundaryEventTest.testSingleBoundaryMessageEvent");
-    scenario(&[&f], json!({}), &[
-        MessageSubscriptions(1),
-        Message("messageName"),
-        Tasks(&["taskAfterMessage"]),
-        Complete("taskAfterMessage"),
-        Ended,
-    ]);
-    scenario(&[&f], json!({}), &[
-        Complete("task"),
-        MessageSubscriptions(0),
-        Tasks(&["taskAfterTask"]),
-        Complete("taskAfterTask"),
-        Ended,
-    ]);
+    scenario(
+        &[&f],
+        json!({}),
+        &[
+            MessageSubscriptions(1),
+            Message("messageName"),
+            Tasks(&["taskAfterMessage"]),
+            Complete("taskAfterMessage"),
+            Ended,
+        ],
+    );
+    scenario(
+        &[&f],
+        json!({}),
+        &[Complete("task"), MessageSubscriptions(0), Tasks(&["taskAfterTask"]), Complete("taskAfterTask"), Ended],
+    );
 }
 
 #[test]
 fn intermediate_message_catch() {
-    scenario(&[&c("MessageIntermediateEventTest.testSingleIntermediateMessageEvent")], json!({}), &[
-        Tasks(&[]),
-        MessageSubscriptions(1),
-        Message("newInvoiceMessage"),
-        Tasks(&["Task"]),
-        Complete("Task"),
-        Ended,
-    ]);
+    scenario(
+        &[&c("MessageIntermediateEventTest.testSingleIntermediateMessageEvent")],
+        json!({}),
+        &[Tasks(&[]), MessageSubscriptions(1), Message("newInvoiceMessage"), Tasks(&["Task"]), Complete("Task"), Ended],
+    );
 }
 
 #[test]

@@ -21,7 +21,8 @@ struct ScriptedConnectors {
 
 impl ConnectorHost for ScriptedConnectors {
     fn invoke(&mut self, call: ConnectorInvocation<'_>) -> ConnectorOutcome {
-        self.calls.push(json!({"element_id": call.element_id, "connector": call.call.connector, "inputs": call.call.inputs}));
+        self.calls
+            .push(json!({"element_id": call.element_id, "connector": call.call.connector, "inputs": call.call.inputs}));
         // An array answers successive calls of that element in turn (the last one repeats).
         let calls_so_far = self.calls.iter().filter(|c| c["element_id"] == call.element_id).count();
         let answer = match self.outputs.get(call.element_id) {
@@ -203,7 +204,8 @@ fn run(s: &Scenario) -> (Status, String) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../processes").join(s.file);
     let processes = common::import(&[(s.file.to_string(), std::fs::read(&path).unwrap())]);
     let mut sim = Sim::new(processes, common::t0());
-    let mut host = ScriptedConnectors { outputs: serde_json::from_value(s.connectors.clone()).unwrap(), calls: Vec::new() };
+    let mut host =
+        ScriptedConnectors { outputs: serde_json::from_value(s.connectors.clone()).unwrap(), calls: Vec::new() };
     let mut messages: VecDeque<Value> = s.messages.as_array().unwrap().iter().cloned().collect();
     let root = sim.start(s.process, s.data.as_object().cloned().unwrap()).unwrap();
     for _ in 0..200 {
@@ -237,7 +239,10 @@ fn run(s: &Scenario) -> (Status, String) {
         text.push_str(&json!({"connector_call": call}).to_string());
         text.push('\n');
     }
-    text.push_str(&json!({"status": format!("{:?}", inst.status()), "data": inst.data(), "incidents": inst.incidents().len()}).to_string());
+    text.push_str(
+        &json!({"status": format!("{:?}", inst.status()), "data": inst.data(), "incidents": inst.incidents().len()})
+            .to_string(),
+    );
     text.push('\n');
     (inst.status(), text)
 }
@@ -260,8 +265,14 @@ fn example_processes_match_their_trace_snapshots() {
         }
         match std::fs::read_to_string(&snap) {
             Ok(want) if want == trace => {}
-            Ok(want) => failures.push(format!("{}: trace differs from {}\n--- want\n{want}--- got\n{trace}", s.name, snap.display())),
-            Err(_) => failures.push(format!("{}: no snapshot at {} (run with UPDATE_SNAPSHOTS=1)", s.name, snap.display())),
+            Ok(want) => failures.push(format!(
+                "{}: trace differs from {}\n--- want\n{want}--- got\n{trace}",
+                s.name,
+                snap.display()
+            )),
+            Err(_) => {
+                failures.push(format!("{}: no snapshot at {} (run with UPDATE_SNAPSHOTS=1)", s.name, snap.display()))
+            }
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

@@ -132,10 +132,15 @@ fn check_invariants(sim: &Sim, joins_once: &[String], ctx: &str) {
         let inst = sim.instance(r).unwrap();
         let tokens = inst.tokens();
         match inst.status() {
-            Status::Completed | Status::Canceled => assert!(tokens.is_empty(), "{ctx}: ended Request {r} holds tokens {tokens:?}"),
+            Status::Completed | Status::Canceled => {
+                assert!(tokens.is_empty(), "{ctx}: ended Request {r} holds tokens {tokens:?}")
+            }
             Status::Active => {
                 assert!(!tokens.is_empty(), "{ctx}: active Request {r} has no token left: lost");
-                assert!(tokens.iter().all(|t| t.state != "ready"), "{ctx}: Request {r} stopped with ready tokens {tokens:?}");
+                assert!(
+                    tokens.iter().all(|t| t.state != "ready"),
+                    "{ctx}: Request {r} stopped with ready tokens {tokens:?}"
+                );
             }
         }
     }
@@ -205,7 +210,10 @@ fn drive(processes: Vec<Arc<Process>>, key: &str, data: Value, script: &[Action]
     let inst = sim.instance(root).unwrap();
     if inst.status() == Status::Active {
         let waits_on_something = !inst.incidents().is_empty()
-            || inst.subscriptions().iter().any(|s| matches!(s.kind, SubscriptionKind::Message { .. } | SubscriptionKind::Signal { .. }));
+            || inst
+                .subscriptions()
+                .iter()
+                .any(|s| matches!(s.kind, SubscriptionKind::Message { .. } | SubscriptionKind::Signal { .. }));
         assert!(waits_on_something, "{ctx}: Request stuck with tokens {:?}", inst.tokens());
     }
 }
@@ -255,7 +263,10 @@ fn drive_loose(processes: Vec<Arc<Process>>, key: &str, data: Value, script: &[A
                 let tasks = sim.tasks();
                 if !tasks.is_empty() {
                     let (r, t) = tasks[i % tasks.len()].clone();
-                    let d = json!({"approved": flag, "valid": flag, "fraud": false, "priority": "high"}).as_object().cloned().unwrap();
+                    let d = json!({"approved": flag, "valid": flag, "fraud": false, "priority": "high"})
+                        .as_object()
+                        .cloned()
+                        .unwrap();
                     sim.complete_task(r, t.token, d).unwrap();
                 }
             }

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
 use sluice_bpmn::{Kind, Options, Process, Source};
@@ -137,7 +137,7 @@ fn dry_run(
         Some(k) => k.to_string(),
         None => main_process(&processes).context("the file has no executable process")?,
     };
-    let mut sim = Sim::new(processes, clock.unwrap_or_else(Utc::now));
+    let mut sim = Sim::new(processes, clock.unwrap_or_else(|| Utc::now().trunc_subsecs(0)));
     let mut connectors = DryRunConnectors { stub };
     let root = sim.start(&key, data)?;
     let mut printed = 0;

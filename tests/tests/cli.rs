@@ -110,11 +110,8 @@ fn run_prints_a_trace_with_a_virtual_clock() {
     ]);
     assert!(out.status.success(), "{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
     let trace = lines(&out);
-    let completed: Vec<&str> = trace
-        .iter()
-        .filter(|l| l["event"] == "element_completed")
-        .map(|l| l["element_id"].as_str().unwrap())
-        .collect();
+    let completed: Vec<&str> =
+        trace.iter().filter(|l| l["event"] == "element_completed").map(|l| l["element_id"].as_str().unwrap()).collect();
     assert_eq!(completed, ["start", "wait", "approve", "score", "gw", "big"]);
     let fired = trace.iter().find(|l| l["event"] == "timer_fired").unwrap();
     assert_eq!(fired["at"], "2026-01-31T00:00:00+00:00", "thirty days later on the virtual clock");

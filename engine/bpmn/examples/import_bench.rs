@@ -26,16 +26,15 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let print = args.iter().any(|a| a == "--print");
     let mut rest = args.iter().filter(|a| !a.starts_with("--"));
-    let dir = rest.next().map(PathBuf::from).unwrap_or_else(|| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/bpmn/conformance")
-    });
+    let dir = rest
+        .next()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/bpmn/conformance"));
     let n: usize = rest.next().and_then(|s| s.parse().ok()).unwrap_or(20);
     let mut paths = Vec::new();
     walk(&dir, &mut paths);
-    let files: Vec<(String, Vec<u8>)> = paths
-        .iter()
-        .filter_map(|p| std::fs::read(p).ok().map(|b| (p.display().to_string(), b)))
-        .collect();
+    let files: Vec<(String, Vec<u8>)> =
+        paths.iter().filter_map(|p| std::fs::read(p).ok().map(|b| (p.display().to_string(), b))).collect();
     if files.is_empty() {
         eprintln!("no .bpmn or .xml files under {}", dir.display());
         std::process::exit(1);

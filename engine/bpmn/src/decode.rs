@@ -75,7 +75,9 @@ pub(crate) fn decode(bytes: &[u8]) -> Decoded {
                 }
             }
         },
-        Encoding::Latin1 => Decoded { text: bytes.iter().map(|&b| char::from(b)).collect(), problem: None, fatal: false },
+        Encoding::Latin1 => {
+            Decoded { text: bytes.iter().map(|&b| char::from(b)).collect(), problem: None, fatal: false }
+        }
         Encoding::Windows1252 => Decoded {
             text: bytes
                 .iter()

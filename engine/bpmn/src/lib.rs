@@ -136,8 +136,6 @@ pub fn import(sources: &[Source<'_>], options: &Options<'_>) -> Imported {
         imported.definitions.processes.extend(f.lifted.into_iter().map(|l| Arc::new(l.process)));
     }
     imported.diagnostics.extend(extra);
-    imported
-        .diagnostics
-        .sort_by(|a, b| (&a.file, a.pos.line, a.pos.column).cmp(&(&b.file, b.pos.line, b.pos.column)));
+    imported.diagnostics.sort_by(|a, b| (&a.file, a.pos.line, a.pos.column).cmp(&(&b.file, b.pos.line, b.pos.column)));
     imported
 }

@@ -67,11 +67,7 @@ fn lookup_owned<'m, V>(map: &'m HashMap<String, V>, r: &str) -> Option<&'m V> {
 }
 
 /// Lifts every process of one parsed file.
-pub(crate) fn lift_file(
-    doc: &Doc<'_>,
-    rep: &mut Report<'_>,
-    connectors: Option<&dyn ConnectorCatalog>,
-) -> Vec<Lifted> {
+pub(crate) fn lift_file(doc: &Doc<'_>, rep: &mut Report<'_>, connectors: Option<&dyn ConnectorCatalog>) -> Vec<Lifted> {
     let Some(root) = doc.root else {
         rep.error(0, "xml-syntax", "the file holds no XML element", None);
         return Vec::new();
@@ -81,11 +77,7 @@ pub(crate) fn lift_file(
         rep.error(
             rn.offset,
             "not-bpmn",
-            format!(
-                "the root element is `{}`, not BPMN `definitions` (namespace {})",
-                rn.local,
-                crate::xml::NS_BPMN
-            ),
+            format!("the root element is `{}`, not BPMN `definitions` (namespace {})", rn.local, crate::xml::NS_BPMN),
             None,
         );
         return Vec::new();
@@ -159,15 +151,15 @@ fn collect_defs<'d>(doc: &'d Doc<'_>, root: usize, rep: &mut Report<'_>) -> Defs
         if n.ns != Ns::Bpmn {
             continue;
         }
-        if let Some(id) = n.get_nonempty("id") {
-            if defs.names.insert(id, n.get_nonempty("name")).is_some() {
-                rep.error(
-                    n.attr("id").map_or(n.offset, |a| a.offset),
-                    "duplicate-id",
-                    format!("id `{id}` is used by more than one element in this file"),
-                    Some(id),
-                );
-            }
+        if let Some(id) = n.get_nonempty("id")
+            && defs.names.insert(id, n.get_nonempty("name")).is_some()
+        {
+            rep.error(
+                n.attr("id").map_or(n.offset, |a| a.offset),
+                "duplicate-id",
+                format!("id `{id}` is used by more than one element in this file"),
+                Some(id),
+            );
         }
         if n.local != "extensionElements" {
             stack.extend(n.children.iter().rev());
@@ -350,7 +342,8 @@ impl<'d> ProcLift<'d, '_, '_> {
         let file = self.rep.file.clone();
         let pos = self.rep.pos(pn.offset);
         let elements = std::mem::take(&mut self.elements);
-        let process = Process::build(key, pn.get_nonempty("name").map(str::to_owned), self.exec, file, pos, elements, flows);
+        let process =
+            Process::build(key, pn.get_nonempty("name").map(str::to_owned), self.exec, file, pos, elements, flows);
         if self.exec {
             self.check_executable(&process, pn);
         }
@@ -407,7 +400,9 @@ impl<'d> ProcLift<'d, '_, '_> {
                 None => Kind::Unsupported { what: "receiveTask without a message".into() },
             },
             "scriptTask" => self.script(ni, id),
-            "subProcess" => Kind::SubProcess { triggered_by_event: n.get("triggeredByEvent").is_some_and(|v| v.trim() == "true") },
+            "subProcess" => {
+                Kind::SubProcess { triggered_by_event: n.get("triggeredByEvent").is_some_and(|v| v.trim() == "true") }
+            }
             "callActivity" => self.call_activity(ni, id),
             "exclusiveGateway" => Kind::Gateway(GatewayKind::Exclusive),
             "parallelGateway" => Kind::Gateway(GatewayKind::Parallel),
@@ -429,7 +424,9 @@ impl<'d> ProcLift<'d, '_, '_> {
     fn definitions(&self, ni: usize) -> Vec<usize> {
         self.doc
             .children(ni)
-            .filter(|(_, c)| c.ns == Ns::Bpmn && (EVENT_DEFINITIONS.contains(&c.local) || c.local == "eventDefinitionRef"))
+            .filter(|(_, c)| {
+                c.ns == Ns::Bpmn && (EVENT_DEFINITIONS.contains(&c.local) || c.local == "eventDefinitionRef")
+            })
             .map(|(i, _)| i)
             .collect()
     }
@@ -443,6 +440,15 @@ impl<'d> ProcLift<'d, '_, '_> {
             "intermediateCatchEvent" => "intermediate catch event",
             "intermediateThrowEvent" => "intermediate throw event",
             _ => "boundary event",
+        };
+        // Attachment first: a boundary event attached to nothing is that problem, whatever else.
+        let host = if n.local == "boundaryEvent" {
+            match self.host(idx, ni, id) {
+                Ok(h) => Some(h),
+                Err(kind) => return kind,
+            }
+        } else {
+            None
         };
         if defs.len() > 1 {
             return self.unsupported(ni, id, format!("{kind_label} with several event definitions"), "");
@@ -472,7 +478,9 @@ impl<'d> ProcLift<'d, '_, '_> {
             let allowed = match (&trigger, n.local) {
                 (Trigger::Link(_), "intermediateCatchEvent") => true,
                 (Trigger::Link(_), _) => false,
-                (Trigger::Error(_), "intermediateCatchEvent") | (Trigger::Escalation(_), "intermediateCatchEvent") => false,
+                (Trigger::Error(_), "intermediateCatchEvent") | (Trigger::Escalation(_), "intermediateCatchEvent") => {
+                    false
+                }
                 _ => true,
             };
             if !allowed {
@@ -485,7 +493,14 @@ impl<'d> ProcLift<'d, '_, '_> {
                     interrupting: n.get("isInterrupting").is_none_or(|v| v.trim() != "false"),
                 },
                 "intermediateCatchEvent" => Kind::CatchEvent { trigger },
-                _ => self.boundary(idx, ni, id, trigger),
+                _ => match host {
+                    Some(attached_to) => Kind::BoundaryEvent {
+                        attached_to,
+                        trigger,
+                        interrupting: n.get("cancelActivity").is_none_or(|v| v.trim() != "false"),
+                    },
+                    None => Kind::Unsupported { what: "boundary event attached to nothing".into() },
+                },
             }
         } else {
             let result = match def {
@@ -506,12 +521,12 @@ impl<'d> ProcLift<'d, '_, '_> {
         }
     }
 
-    fn boundary(&mut self, idx: ElementIdx, ni: usize, id: &str, trigger: Trigger) -> Kind {
+    /// The activity a boundary event is attached to; `Err` carries the kind to use instead.
+    fn host(&mut self, idx: ElementIdx, ni: usize, id: &str) -> Result<ElementIdx, Kind> {
         let n = self.node(ni);
-        let interrupting = n.get("cancelActivity").is_none_or(|v| v.trim() != "false");
         let Some(a) = n.attr("attachedToRef") else {
             self.err(n.offset, "dangling-reference", format!("boundary event `{id}` has no `attachedToRef`"), id);
-            return Kind::Unsupported { what: "boundary event attached to nothing".into() };
+            return Err(Kind::Unsupported { what: "boundary event attached to nothing".into() });
         };
         let r = a.value.trim();
         let Some(&host) = lookup_owned(&self.ids, r) else {
@@ -521,7 +536,7 @@ impl<'d> ProcLift<'d, '_, '_> {
                 format!("boundary event `{id}` is attached to `{r}`, which does not exist in this process"),
                 id,
             );
-            return Kind::Unsupported { what: "boundary event attached to nothing".into() };
+            return Err(Kind::Unsupported { what: "boundary event attached to nothing".into() });
         };
         let host_node = self.node(self.nodes[host.index()]);
         let is_activity = matches!(
@@ -543,12 +558,15 @@ impl<'d> ProcLift<'d, '_, '_> {
             self.err(
                 a.offset,
                 "invalid-boundary",
-                format!("boundary event `{id}` is attached to `{r}`, a {}, but only activities can have boundary events", host_node.local),
+                format!(
+                    "boundary event `{id}` is attached to `{r}` (a {}), but only activities can have boundary events",
+                    host_node.local
+                ),
                 id,
             );
-            return Kind::Unsupported { what: "boundary event attached to a non-activity".into() };
+            return Err(Kind::Unsupported { what: "boundary event attached to a non-activity".into() });
         }
-        Kind::BoundaryEvent { attached_to: host, trigger, interrupting }
+        Ok(host)
     }
 
     /// A catching event definition. `Err` carries the kind to use instead (already reported).
@@ -665,7 +683,8 @@ impl<'d> ProcLift<'d, '_, '_> {
 
     fn timer(&mut self, di: usize, id: &str) -> Result<Timer, Kind> {
         let doc = self.doc;
-        let parts = [("timeDuration", TimerKind::Duration), ("timeDate", TimerKind::Date), ("timeCycle", TimerKind::Cycle)];
+        let parts =
+            [("timeDuration", TimerKind::Duration), ("timeDate", TimerKind::Date), ("timeCycle", TimerKind::Cycle)];
         let found = parts.iter().find_map(|&(name, kind)| doc.child(di, Ns::Bpmn, name).map(|(ci, c)| (ci, c, kind)));
         let Some((ci, c, kind)) = found else {
             self.exec_err(
@@ -708,7 +727,12 @@ impl<'d> ProcLift<'d, '_, '_> {
                     At::Text(ni, start) => self.node(ni).text_source_offset(start + e.offset.min(src.len())),
                     At::Attr(off) => off + e.offset.min(src.len()),
                 };
-                self.exec_err(off, "invalid-expression", format!("{what} is not a valid expression: {}", e.message), id);
+                self.exec_err(
+                    off,
+                    "invalid-expression",
+                    format!("{what} is not a valid expression: {}", e.message),
+                    id,
+                );
                 None
             }
         }
@@ -745,7 +769,9 @@ impl<'d> ProcLift<'d, '_, '_> {
         let mut connector = n
             .attr("implementation")
             .map(|a| a.value.trim())
-            .filter(|v| !v.is_empty() && !v.eq_ignore_ascii_case("##WebService") && !v.eq_ignore_ascii_case("##unspecified"))
+            .filter(|v| {
+                !v.is_empty() && !v.eq_ignore_ascii_case("##WebService") && !v.eq_ignore_ascii_case("##unspecified")
+            })
             .map(str::to_owned);
         if connector.is_none()
             && let Some(e) = ext
@@ -763,7 +789,9 @@ impl<'d> ProcLift<'d, '_, '_> {
                     self.exec_err(
                         n.offset,
                         "missing-message",
-                        format!("send task `{id}` names neither a message (`messageRef`) nor a connector (`implementation`)"),
+                        format!(
+                            "send task `{id}` names neither a message (`messageRef`) nor a connector (`implementation`)"
+                        ),
                         id,
                     );
                     Kind::Unsupported { what: "sendTask without a message".into() }
@@ -775,15 +803,21 @@ impl<'d> ProcLift<'d, '_, '_> {
                     "; set `implementation` to a connector type",
                 ),
                 _ => {
-                    let java = [("class", "a Java class"), ("delegateExpression", "a delegate expression"), ("expression", "an expression")]
-                        .iter()
-                        .find(|(a, _)| n.ext_attr(Ns::Camunda, a).is_some())
-                        .map(|(_, what)| format!(" (Camunda's {what} cannot run in Sluice)"))
-                        .unwrap_or_default();
+                    let java = [
+                        ("class", "a Java class"),
+                        ("delegateExpression", "a delegate expression"),
+                        ("expression", "an expression"),
+                    ]
+                    .iter()
+                    .find(|(a, _)| n.ext_attr(Ns::Camunda, a).is_some())
+                    .map(|(_, what)| format!(" (Camunda's {what} cannot run in Sluice)"))
+                    .unwrap_or_default();
                     self.exec_err(
                         n.offset,
                         "missing-implementation",
-                        format!("service task `{id}` names no connector: set `implementation` to a connector type{java}"),
+                        format!(
+                            "service task `{id}` names no connector: set `implementation` to a connector type{java}"
+                        ),
                         id,
                     );
                     Kind::Unsupported { what: "serviceTask without a connector".into() }
@@ -800,7 +834,12 @@ impl<'d> ProcLift<'d, '_, '_> {
         if let Some(e) = ext {
             for (_, inp) in doc.children(e).filter(|(_, c)| c.is(Ns::Sluice, "input")) {
                 let Some(name) = inp.get_nonempty("name") else {
-                    self.hard_err(inp.offset, "invalid-connector-config", format!("an input of `{id}` has no `name`"), id);
+                    self.hard_err(
+                        inp.offset,
+                        "invalid-connector-config",
+                        format!("an input of `{id}` has no `name`"),
+                        id,
+                    );
                     continue;
                 };
                 let value = match inp.get("value") {
@@ -827,7 +866,12 @@ impl<'d> ProcLift<'d, '_, '_> {
                         }
                     }
                 }
-                Ok(_) => self.hard_err(a.offset, "invalid-connector-config", format!("`pm:config` of `{id}` is not a JSON object"), id),
+                Ok(_) => self.hard_err(
+                    a.offset,
+                    "invalid-connector-config",
+                    format!("`pm:config` of `{id}` is not a JSON object"),
+                    id,
+                ),
                 Err(e) => self.hard_err(
                     a.offset,
                     "invalid-connector-config",
@@ -931,14 +975,17 @@ impl<'d> ProcLift<'d, '_, '_> {
         let mut element_variable = None;
         let mut output_collection = None;
         let mut output_element = None;
-        let name_attr = |n: &Node<'_>, ns: Ns, name: &str| n.ext(ns, name).map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
+        let name_attr = |n: &Node<'_>, ns: Ns, name: &str| {
+            n.ext(ns, name).map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned)
+        };
         let node = doc.node(ni);
         for holder in [m, node] {
             if collection.is_none() && holder.ext_attr(Ns::Sluice, "collection").is_some() {
                 collection = self.attr_expr(holder, Ns::Sluice, "collection", &what_coll, id);
                 element_variable = name_attr(holder, Ns::Sluice, "elementVariable");
                 output_collection = name_attr(holder, Ns::Sluice, "outputCollection");
-                output_element = self.attr_expr(holder, Ns::Sluice, "outputElement", &format!("output element of `{id}`"), id);
+                output_element =
+                    self.attr_expr(holder, Ns::Sluice, "outputElement", &format!("output element of `{id}`"), id);
             }
         }
         if collection.is_none() && m.ext_attr(Ns::Camunda, "collection").is_some() {
@@ -1021,7 +1068,9 @@ impl<'d> ProcLift<'d, '_, '_> {
             let src = f.get("sourceRef").map(str::trim).unwrap_or_default();
             let dst = f.get("targetRef").map(str::trim).unwrap_or_default();
             let label = fid.clone().unwrap_or_else(|| format!("{src}->{dst}"));
-            let shown = fid.as_deref().map_or_else(|| format!("sequence flow from `{src}` to `{dst}`"), |i| format!("sequence flow `{i}`"));
+            let shown = fid
+                .as_deref()
+                .map_or_else(|| format!("sequence flow from `{src}` to `{dst}`"), |i| format!("sequence flow `{i}`"));
             let mut ends = [None, None];
             for (k, (attr, r)) in [("sourceRef", src), ("targetRef", dst)].into_iter().enumerate() {
                 let at = f.attr(attr).map_or(f.offset, |a| a.offset);
@@ -1033,7 +1082,12 @@ impl<'d> ProcLift<'d, '_, '_> {
                     Some(&e) => ends[k] = Some(e),
                     None => {
                         let verb = if k == 0 { "starts at" } else { "points to" };
-                        self.err(at, "dangling-reference", format!("{shown} {verb} `{r}`, which does not exist"), &label);
+                        self.err(
+                            at,
+                            "dangling-reference",
+                            format!("{shown} {verb} `{r}`, which does not exist"),
+                            &label,
+                        );
                     }
                 }
             }
@@ -1147,9 +1201,11 @@ impl<'d> ProcLift<'d, '_, '_> {
                 None => (p.key.clone(), pn.offset),
                 Some(o) => (p.element(o).id.clone(), self.node(self.nodes[o.index()]).offset),
             };
-            let event_sub = s.owner.is_some_and(|o| matches!(p.element(o).kind, Kind::SubProcess { triggered_by_event: true }));
+            let event_sub =
+                s.owner.is_some_and(|o| matches!(p.element(o).kind, Kind::SubProcess { triggered_by_event: true }));
             if event_sub {
-                let starts = s.children.iter().filter(|&&c| matches!(p.element(c).kind, Kind::StartEvent { .. })).count();
+                let starts =
+                    s.children.iter().filter(|&&c| matches!(p.element(c).kind, Kind::StartEvent { .. })).count();
                 if s.event_starts.len() != 1 || starts != 1 {
                     self.err(
                         offset,
@@ -1174,7 +1230,12 @@ impl<'d> ProcLift<'d, '_, '_> {
                             GatewayKind::Inclusive => "inclusive",
                             GatewayKind::EventBased => "event-based",
                         };
-                        self.err(eoff, "gateway-without-outgoing", format!("{what} gateway `{}` has no outgoing sequence flow", e.id), &e.id);
+                        self.err(
+                            eoff,
+                            "gateway-without-outgoing",
+                            format!("{what} gateway `{}` has no outgoing sequence flow", e.id),
+                            &e.id,
+                        );
                     }
                     if *g == GatewayKind::Parallel {
                         for &f in &e.outgoing {
@@ -1197,8 +1258,9 @@ impl<'d> ProcLift<'d, '_, '_> {
                             let t = p.element(fl.target);
                             let ok = matches!(
                                 &t.kind,
-                                Kind::CatchEvent { trigger: Trigger::Message(_) | Trigger::Timer(_) | Trigger::Signal(_) }
-                                    | Kind::Task(TaskKind::Receive(_))
+                                Kind::CatchEvent {
+                                    trigger: Trigger::Message(_) | Trigger::Timer(_) | Trigger::Signal(_)
+                                } | Kind::Task(TaskKind::Receive(_))
                             );
                             let label = flow_label(p, fl);
                             if !ok {
@@ -1213,17 +1275,23 @@ impl<'d> ProcLift<'d, '_, '_> {
                                 self.err(
                                     eoff,
                                     "invalid-event-gateway",
-                                    format!("`{label}` leaves event-based gateway `{}` and must not have a condition", e.id),
+                                    format!(
+                                        "`{label}` leaves event-based gateway `{}` and must not have a condition",
+                                        e.id
+                                    ),
                                     &e.id,
                                 );
                             }
                         }
                     }
                 }
-                Kind::ThrowEvent { result: Throw::Link(name) } => {
-                    if !p.scope(e.scope).link_targets.contains_key(name) {
-                        self.err(eoff, "unmatched-link", format!("link `{name}` thrown by `{}` has no catching link event in the same scope", e.id), &e.id);
-                    }
+                Kind::ThrowEvent { result: Throw::Link(name) } if !p.scope(e.scope).link_targets.contains_key(name) => {
+                    self.err(
+                        eoff,
+                        "unmatched-link",
+                        format!("link `{name}` thrown by `{}` has no catching link event in the same scope", e.id),
+                        &e.id,
+                    );
                 }
                 _ => {}
             }
@@ -1249,7 +1317,8 @@ impl<'d> ProcLift<'d, '_, '_> {
                 None => continue,
                 Some(o) => NodeIndex::new(o.index()),
             };
-            let starts = s.none_starts.iter().chain(&s.event_starts).chain(&s.implicit_starts).chain(&s.event_subprocesses);
+            let starts =
+                s.none_starts.iter().chain(&s.event_starts).chain(&s.implicit_starts).chain(&s.event_subprocesses);
             for &c in starts {
                 g.add_edge(from, NodeIndex::new(c.index()), ());
             }

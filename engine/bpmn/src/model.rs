@@ -142,22 +142,39 @@ impl Element {
 /// What an element is.
 #[derive(Debug, Clone)]
 pub enum Kind {
-    StartEvent { trigger: Trigger, interrupting: bool },
-    EndEvent { result: Throw },
+    StartEvent {
+        trigger: Trigger,
+        interrupting: bool,
+    },
+    EndEvent {
+        result: Throw,
+    },
     /// `intermediateCatchEvent`.
-    CatchEvent { trigger: Trigger },
+    CatchEvent {
+        trigger: Trigger,
+    },
     /// `intermediateThrowEvent`.
-    ThrowEvent { result: Throw },
-    BoundaryEvent { attached_to: ElementIdx, trigger: Trigger, interrupting: bool },
+    ThrowEvent {
+        result: Throw,
+    },
+    BoundaryEvent {
+        attached_to: ElementIdx,
+        trigger: Trigger,
+        interrupting: bool,
+    },
     Task(TaskKind),
     /// An embedded sub-process; `triggered_by_event` makes it an event sub-process.
-    SubProcess { triggered_by_event: bool },
+    SubProcess {
+        triggered_by_event: bool,
+    },
     CallActivity(CallActivity),
     Gateway(GatewayKind),
     /// An element Sluice cannot execute (complex gateway, transaction, compensation, ...).
     /// Only non-executable processes contain these (executable ones get a diagnostic instead);
     /// a token that reaches one raises an incident that names it.
-    Unsupported { what: String },
+    Unsupported {
+        what: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -263,6 +280,8 @@ pub enum TimerSpec {
 }
 
 /// Loop characteristics of an activity.
+// One per looping element of an immutable model: the size difference costs nothing worth a Box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Loop {
     Multi(MultiInstance),
@@ -369,9 +388,9 @@ impl Process {
 
         // Scopes: the process, then one per sub-process in element order.
         let mut scopes = vec![Scope::default()];
-        for i in 0..elements.len() {
-            if matches!(elements[i].kind, Kind::SubProcess { .. }) {
-                elements[i].inner_scope = Some(ScopeIdx::from(scopes.len()));
+        for (i, e) in elements.iter_mut().enumerate() {
+            if matches!(e.kind, Kind::SubProcess { .. }) {
+                e.inner_scope = Some(ScopeIdx::from(scopes.len()));
                 scopes.push(Scope { owner: Some(ElementIdx::from(i)), ..Scope::default() });
             }
         }
@@ -403,8 +422,7 @@ impl Process {
                 host.boundaries.push(ElementIdx::from(i));
             }
         }
-        for i in 0..elements.len() {
-            let e = &elements[i];
+        for (i, e) in elements.iter().enumerate() {
             let implicit = e.incoming.is_empty()
                 && match &e.kind {
                     Kind::StartEvent { .. } | Kind::BoundaryEvent { .. } => false,

@@ -22,7 +22,14 @@ impl<'t> Report<'t> {
         self.index.pos(self.text, offset)
     }
 
-    pub fn push(&mut self, severity: Severity, offset: usize, code: &'static str, message: String, element: Option<&str>) {
+    pub fn push(
+        &mut self,
+        severity: Severity,
+        offset: usize,
+        code: &'static str,
+        message: String,
+        element: Option<&str>,
+    ) {
         let pos = self.pos(offset);
         self.out.push(Diagnostic {
             file: self.file.clone(),

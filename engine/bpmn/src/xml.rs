@@ -311,7 +311,9 @@ fn resolve_ref(name: &str, at: usize, report: &mut Report<'_>) -> Cow<'static, s
             report.warn(
                 at,
                 "html-entity",
-                format!("`&{name};` is an HTML entity, not XML; read as U+{code:04X}. Write `&#{code};` to silence this"),
+                format!(
+                    "`&{name};` is an HTML entity, not XML; read as U+{code:04X}. Write `&#{code};` to silence this"
+                ),
                 None,
             );
             Cow::Owned(c.to_string())
@@ -342,7 +344,10 @@ fn unescape(raw: &str, at: usize, attribute: bool, report: &mut Report<'_>) -> S
         let c = rest.as_bytes()[i];
         if c == b'&' {
             let after = &rest[i + 1..];
-            match after.find(';').filter(|&j| j > 0 && after[..j].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'#')) {
+            match after
+                .find(';')
+                .filter(|&j| j > 0 && after[..j].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'#'))
+            {
                 Some(j) => {
                     out.push_str(&resolve_ref(&after[..j], pos + i, report));
                     pos += i + j + 2;
@@ -374,14 +379,14 @@ fn unescape(raw: &str, at: usize, attribute: bool, report: &mut Report<'_>) -> S
 fn html_entity(name: &str) -> Option<char> {
     // Latin-1 supplement, U+00A0..=U+00FF, in code point order.
     const LATIN1: [&str; 96] = [
-        "nbsp", "iexcl", "cent", "pound", "curren", "yen", "brvbar", "sect", "uml", "copy", "ordf", "laquo", "not", "shy",
-        "reg", "macr", "deg", "plusmn", "sup2", "sup3", "acute", "micro", "para", "middot", "cedil", "sup1", "ordm",
-        "raquo", "frac14", "frac12", "frac34", "iquest", "Agrave", "Aacute", "Acirc", "Atilde", "Auml", "Aring", "AElig",
-        "Ccedil", "Egrave", "Eacute", "Ecirc", "Euml", "Igrave", "Iacute", "Icirc", "Iuml", "ETH", "Ntilde", "Ograve",
-        "Oacute", "Ocirc", "Otilde", "Ouml", "times", "Oslash", "Ugrave", "Uacute", "Ucirc", "Uuml", "Yacute", "THORN",
-        "szlig", "agrave", "aacute", "acirc", "atilde", "auml", "aring", "aelig", "ccedil", "egrave", "eacute", "ecirc",
-        "euml", "igrave", "iacute", "icirc", "iuml", "eth", "ntilde", "ograve", "oacute", "ocirc", "otilde", "ouml",
-        "divide", "oslash", "ugrave", "uacute", "ucirc", "uuml", "yacute", "thorn", "yuml",
+        "nbsp", "iexcl", "cent", "pound", "curren", "yen", "brvbar", "sect", "uml", "copy", "ordf", "laquo", "not",
+        "shy", "reg", "macr", "deg", "plusmn", "sup2", "sup3", "acute", "micro", "para", "middot", "cedil", "sup1",
+        "ordm", "raquo", "frac14", "frac12", "frac34", "iquest", "Agrave", "Aacute", "Acirc", "Atilde", "Auml",
+        "Aring", "AElig", "Ccedil", "Egrave", "Eacute", "Ecirc", "Euml", "Igrave", "Iacute", "Icirc", "Iuml", "ETH",
+        "Ntilde", "Ograve", "Oacute", "Ocirc", "Otilde", "Ouml", "times", "Oslash", "Ugrave", "Uacute", "Ucirc",
+        "Uuml", "Yacute", "THORN", "szlig", "agrave", "aacute", "acirc", "atilde", "auml", "aring", "aelig", "ccedil",
+        "egrave", "eacute", "ecirc", "euml", "igrave", "iacute", "icirc", "iuml", "eth", "ntilde", "ograve", "oacute",
+        "ocirc", "otilde", "ouml", "divide", "oslash", "ugrave", "uacute", "ucirc", "uuml", "yacute", "thorn", "yuml",
     ];
     const OTHERS: [(&str, char); 35] = [
         ("OElig", '\u{152}'),

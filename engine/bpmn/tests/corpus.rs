@@ -59,8 +59,10 @@ const EXPECTED_ERRORS: &[(&str, &[&str])] = &[
 ];
 
 /// Files that must be imported together (a caller and its callee).
-const TOGETHER: &[(&str, &str)] =
-    &[("behaviour/camunda/CallActivity.testCallSimpleSubProcess.bpmn20.xml", "behaviour/camunda/simpleSubProcess.bpmn20.xml")];
+const TOGETHER: &[(&str, &str)] = &[(
+    "behaviour/camunda/CallActivity.testCallSimpleSubProcess.bpmn20.xml",
+    "behaviour/camunda/simpleSubProcess.bpmn20.xml",
+)];
 
 fn corpus() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("SLUICE_BPMN_CORPUS") {
@@ -119,8 +121,11 @@ fn every_corpus_file() {
         }
         let imported = import_files(&root, &group);
         let got = error_codes(&imported, &name);
-        let want: BTreeSet<&str> =
-            EXPECTED_ERRORS.iter().find(|(f, _)| *f == name).map(|(_, c)| c.iter().copied().collect()).unwrap_or_default();
+        let want: BTreeSet<&str> = EXPECTED_ERRORS
+            .iter()
+            .find(|(f, _)| *f == name)
+            .map(|(_, c)| c.iter().copied().collect())
+            .unwrap_or_default();
         if got != want {
             let all: Vec<String> = imported.diagnostics.iter().map(ToString::to_string).collect();
             failures.push(format!("{name}: expected errors {want:?}, got {got:?}\n  {}", all.join("\n  ")));

@@ -37,12 +37,7 @@ pub(crate) enum Test {
     /// `< 5`, `>= x`.
     Cmp(CmpOp, Expr),
     /// `[a..b]`, `(a..b)`, `]a..b[`.
-    Range {
-        lo: Expr,
-        lo_incl: bool,
-        hi: Expr,
-        hi_incl: bool,
-    },
+    Range { lo: Expr, lo_incl: bool, hi: Expr, hi_incl: bool },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

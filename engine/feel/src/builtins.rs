@@ -28,10 +28,7 @@ struct Args<'a> {
 
 impl<'a> Args<'a> {
     fn take(&mut self, i: usize) -> Val<'a> {
-        self.args
-            .get_mut(i)
-            .and_then(Option::take)
-            .unwrap_or(Val::Null)
+        self.args.get_mut(i).and_then(Option::take).unwrap_or(Val::Null)
     }
 
     fn given(&self, i: usize) -> bool {
@@ -39,11 +36,7 @@ impl<'a> Args<'a> {
     }
 
     fn wrong<T>(&self, what: &str, got: &Val) -> Result<T, EvalError> {
-        err(format!(
-            "`{}` expects {what} but got {}",
-            self.f.name(),
-            got.kind()
-        ))
+        err(format!("`{}` expects {what} but got {}", self.f.name(), got.kind()))
     }
 
     fn string(&mut self, i: usize) -> Result<Option<Cow<'a, str>>, EvalError> {
@@ -71,10 +64,7 @@ impl<'a> Args<'a> {
         match self.f64(i)? {
             None => Ok(None),
             Some(f) if f.fract() == 0.0 && f.abs() < 1e15 => Ok(Some(f as i64)),
-            Some(f) => err(format!(
-                "`{}` expects a whole number but got {f}",
-                self.f.name()
-            )),
+            Some(f) => err(format!("`{}` expects a whole number but got {f}", self.f.name())),
         }
     }
 
@@ -95,21 +85,12 @@ impl<'a> Args<'a> {
                 other => Ok(Some(vec![other])),
             };
         }
-        Ok(Some(
-            std::mem::take(&mut self.args)
-                .into_iter()
-                .map(|a| a.unwrap_or(Val::Null))
-                .collect(),
-        ))
+        Ok(Some(std::mem::take(&mut self.args).into_iter().map(|a| a.unwrap_or(Val::Null)).collect()))
     }
 }
 
 fn int_or_num<'a>(f: f64) -> Val<'a> {
-    if f.fract() == 0.0 && f.abs() < 9.0e15 {
-        Val::Int(f as i64)
-    } else {
-        num(f)
-    }
+    if f.fract() == 0.0 && f.abs() < 9.0e15 { Val::Int(f as i64) } else { num(f) }
 }
 
 /// Renders a value as FEEL's `string(..)` does.
@@ -200,9 +181,8 @@ pub(crate) fn call<'a>(f: Builtin, args: Vec<Option<Val<'a>>>) -> R<'a> {
             v if v.as_f64().is_some() => v,
             Val::Str(s) => {
                 let t = s.trim();
-                let plain = !t.is_empty()
-                    && t.bytes()
-                        .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-' || b == b'+');
+                let plain =
+                    !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'-' || b == b'+');
                 match (t.parse::<i64>(), t.parse::<f64>()) {
                     (Ok(i), _) => Val::Int(i),
                     (_, Ok(f)) if plain && f.is_finite() => Val::Num(f),
@@ -239,11 +219,7 @@ pub(crate) fn call<'a>(f: Builtin, args: Vec<Option<Val<'a>>>) -> R<'a> {
             let chars: Vec<char> = s.chars().collect();
             let n = chars.len() as i64;
             // 1-based; negative counts from the end.
-            let from = if start > 0 {
-                start - 1
-            } else {
-                (n + start).max(0)
-            };
+            let from = if start > 0 { start - 1 } else { (n + start).max(0) };
             let from = from.min(n);
             let to = match len {
                 Some(l) if l < 0 => {
@@ -252,9 +228,7 @@ pub(crate) fn call<'a>(f: Builtin, args: Vec<Option<Val<'a>>>) -> R<'a> {
                 Some(l) => from.saturating_add(l).min(n),
                 None => n,
             };
-            Val::Str(Cow::Owned(
-                chars[from as usize..to as usize].iter().collect(),
-            ))
+            Val::Str(Cow::Owned(chars[from as usize..to as usize].iter().collect()))
         }
         B::SubstringBefore | B::SubstringAfter => {
             let (Some(s), Some(m)) = (a.string(0)?, a.string(1)?) else {
@@ -284,11 +258,7 @@ pub(crate) fn call<'a>(f: Builtin, args: Vec<Option<Val<'a>>>) -> R<'a> {
             if d.is_empty() {
                 return err("`split` needs a non-empty delimiter");
             }
-            Val::List(
-                s.split(d.as_ref())
-                    .map(|p| Val::Str(Cow::Owned(p.to_string())))
-                    .collect(),
-            )
+            Val::List(s.split(d.as_ref()).map(|p| Val::Str(Cow::Owned(p.to_string()))).collect())
         }
         B::StringJoin => {
             let Some(items) = a.list(0)? else {
@@ -327,11 +297,7 @@ pub(crate) fn call<'a>(f: Builtin, args: Vec<Option<Val<'a>>>) -> R<'a> {
                 }
                 acc = crate::eval::arith(crate::ast::ArOp::Add, acc, i)?;
             }
-            if f == B::Mean {
-                crate::eval::arith(crate::ast::ArOp::Div, acc, Val::Int(n as i64))?
-            } else {
-                acc
-            }
+            if f == B::Mean { crate::eval::arith(crate::ast::ArOp::Div, acc, Val::Int(n as i64))? } else { acc }
         }
         B::Min | B::Max => {
             let Some(items) = a.list_or_varargs()? else {
@@ -366,11 +332,7 @@ pub(crate) fn call<'a>(f: Builtin, args: Vec<Option<Val<'a>>>) -> R<'a> {
                     other => return a.wrong("a list of booleans", &other),
                 }
             }
-            if saw_null {
-                Val::Null
-            } else {
-                Val::Bool(!decisive)
-            }
+            if saw_null { Val::Null } else { Val::Bool(!decisive) }
         }
         B::ListContains => {
             let Some(items) = a.list(0)? else {
@@ -454,12 +416,7 @@ pub(crate) fn call<'a>(f: Builtin, args: Vec<Option<Val<'a>>>) -> R<'a> {
                     order(first, i)?;
                 }
             }
-            items.sort_by(|x, y| {
-                order(x, y)
-                    .ok()
-                    .flatten()
-                    .unwrap_or(std::cmp::Ordering::Equal)
-            });
+            items.sort_by(|x, y| order(x, y).ok().flatten().unwrap_or(std::cmp::Ordering::Equal));
             Val::List(items)
         }
         B::Sublist => {
@@ -476,13 +433,7 @@ pub(crate) fn call<'a>(f: Builtin, args: Vec<Option<Val<'a>>>) -> R<'a> {
                 Some(l) => from.saturating_add(l).min(n),
                 None => n,
             };
-            Val::List(
-                items
-                    .into_iter()
-                    .skip(from as usize)
-                    .take((to - from) as usize)
-                    .collect(),
-            )
+            Val::List(items.into_iter().skip(from as usize).take((to - from) as usize).collect())
         }
         B::Remove | B::InsertBefore => {
             let (Some(mut items), Some(pos)) = (a.list(0)?, a.int(1)?) else {
@@ -501,9 +452,7 @@ pub(crate) fn call<'a>(f: Builtin, args: Vec<Option<Val<'a>>>) -> R<'a> {
             Val::List(items)
         }
         B::Abs => match a.number(0)? {
-            Some(Val::Int(i)) => i
-                .checked_abs()
-                .map_or_else(|| num((i as f64).abs()), Val::Int),
+            Some(Val::Int(i)) => i.checked_abs().map_or_else(|| num((i as f64).abs()), Val::Int),
             Some(v) => num(v.as_f64().unwrap_or(0.0).abs()),
             None => Val::Null,
         },
@@ -537,19 +486,11 @@ pub(crate) fn call<'a>(f: Builtin, args: Vec<Option<Val<'a>>>) -> R<'a> {
                 (Val::Int(x), Val::Int(y)) => {
                     let r = x.checked_rem(y).unwrap_or(0);
                     // The result takes the divisor's sign (FEEL: modulo(-12, 5) = 3).
-                    if r != 0 && (r < 0) != (y < 0) {
-                        Val::Int(r + y)
-                    } else {
-                        Val::Int(r)
-                    }
+                    if r != 0 && (r < 0) != (y < 0) { Val::Int(r + y) } else { Val::Int(r) }
                 }
                 (x, y) => {
                     let (p, q) = (x.as_f64().unwrap_or(0.0), y.as_f64().unwrap_or(0.0));
-                    if q == 0.0 {
-                        Val::Null
-                    } else {
-                        num(p - q * (p / q).floor())
-                    }
+                    if q == 0.0 { Val::Null } else { num(p - q * (p / q).floor()) }
                 }
             }
         }
@@ -582,12 +523,7 @@ pub(crate) fn call<'a>(f: Builtin, args: Vec<Option<Val<'a>>>) -> R<'a> {
                 m.entries()
                     .unwrap_or_default()
                     .into_iter()
-                    .map(|(k, v)| {
-                        Val::Ctx(vec![
-                            (Cow::Borrowed("key"), Val::Str(k)),
-                            (Cow::Borrowed("value"), v),
-                        ])
-                    })
+                    .map(|(k, v)| Val::Ctx(vec![(Cow::Borrowed("key"), Val::Str(k)), (Cow::Borrowed("value"), v)]))
                     .collect(),
             ),
             other => return a.wrong("a context", &other),
@@ -605,11 +541,8 @@ pub(crate) fn call<'a>(f: Builtin, args: Vec<Option<Val<'a>>>) -> R<'a> {
         B::Date => match a.take(0) {
             Val::Null => Val::Null,
             Val::Str(s) => {
-                let r = if s.contains(['T', 't']) {
-                    parse_date_time(&s).map(|t| t.date_naive())
-                } else {
-                    parse_date(&s)
-                };
+                let r =
+                    if s.contains(['T', 't']) { parse_date_time(&s).map(|t| t.date_naive()) } else { parse_date(&s) };
                 match r {
                     Ok(d) => Val::Date(d),
                     Err(e) => return err(e.0),
@@ -644,19 +577,16 @@ pub(crate) fn call<'a>(f: Builtin, args: Vec<Option<Val<'a>>>) -> R<'a> {
             // (year, month, rest-of-month position) of each end; dates are midnight.
             let parts = |v: &Val| match v {
                 Val::Date(d) => Some((d.year(), d.month(), (d.day(), 0u32, 0u32))),
-                Val::DateTime(t) => Some((
-                    t.year(),
-                    t.month(),
-                    (t.day(), t.num_seconds_from_midnight(), t.nanosecond()),
-                )),
+                Val::DateTime(t) => {
+                    Some((t.year(), t.month(), (t.day(), t.num_seconds_from_midnight(), t.nanosecond())))
+                }
                 _ => None,
             };
             match (&from, &to) {
                 (Val::Null, _) | (_, Val::Null) => Val::Null,
                 _ => match (parts(&from), parts(&to)) {
                     (Some((y1, m1, r1)), Some((y2, m2, r2))) => {
-                        let mut months =
-                            (i64::from(y2) - i64::from(y1)) * 12 + i64::from(m2) - i64::from(m1);
+                        let mut months = (i64::from(y2) - i64::from(y1)) * 12 + i64::from(m2) - i64::from(m1);
                         // Only whole months count.
                         if months > 0 && r2 < r1 {
                             months -= 1;

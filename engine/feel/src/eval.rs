@@ -35,9 +35,7 @@ pub(crate) enum Val<'a> {
 }
 
 pub(crate) fn err<T>(msg: impl Into<String>) -> Result<T, EvalError> {
-    Err(EvalError {
-        message: msg.into(),
-    })
+    Err(EvalError { message: msg.into() })
 }
 
 /// Converts a float result to JSON, as an integer when it is one.
@@ -51,11 +49,7 @@ pub(crate) fn num_json(f: f64) -> Value {
 
 /// Makes a number value from a float, `null` when it is not finite (FEEL numbers always are).
 pub(crate) fn num(f: f64) -> Val<'static> {
-    if f.is_finite() {
-        Val::Num(f)
-    } else {
-        Val::Null
-    }
+    if f.is_finite() { Val::Num(f) } else { Val::Null }
 }
 
 impl<'a> Val<'a> {
@@ -83,11 +77,7 @@ impl<'a> Val<'a> {
             Val::JList(a) => Value::Array(a.to_vec()),
             Val::JObj(o) => Value::Object(o.clone()),
             Val::List(l) => Value::Array(l.into_iter().map(Val::into_json).collect()),
-            Val::Ctx(c) => Value::Object(
-                c.into_iter()
-                    .map(|(k, v)| (k.into_owned(), v.into_json()))
-                    .collect(),
-            ),
+            Val::Ctx(c) => Value::Object(c.into_iter().map(|(k, v)| (k.into_owned(), v.into_json())).collect()),
             Val::DateTime(t) => Value::String(format_date_time(&t)),
             Val::Date(d) => Value::String(d.format("%Y-%m-%d").to_string()),
             Val::Time(t) => Value::String(format_time(&t)),
@@ -140,11 +130,7 @@ impl<'a> Val<'a> {
     pub(crate) fn get(&self, key: &str) -> Option<Val<'a>> {
         match self {
             Val::JObj(o) => o.get(key).map(Val::from_json),
-            Val::Ctx(c) => c
-                .iter()
-                .rev()
-                .find(|(k, _)| k == key)
-                .map(|(_, v)| v.clone()),
+            Val::Ctx(c) => c.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.clone()),
             _ => None,
         }
     }
@@ -152,11 +138,7 @@ impl<'a> Val<'a> {
     /// The entries of a context (None for anything else).
     pub(crate) fn entries(self) -> Option<Vec<(Cow<'a, str>, Val<'a>)>> {
         match self {
-            Val::JObj(o) => Some(
-                o.iter()
-                    .map(|(k, v)| (Cow::Borrowed(k.as_str()), Val::from_json(v)))
-                    .collect(),
-            ),
+            Val::JObj(o) => Some(o.iter().map(|(k, v)| (Cow::Borrowed(k.as_str()), Val::from_json(v))).collect()),
             Val::Ctx(c) => Some(c),
             _ => None,
         }
@@ -193,9 +175,7 @@ pub(crate) fn equals(a: &Val, b: &Val) -> Result<Option<bool>, EvalError> {
         (x, y) if x.is_list() && y.is_list() => {
             let (xs, ys) = (x.clone().items(), y.clone().items());
             match (xs, ys) {
-                (Some(xs), Some(ys)) => {
-                    xs.len() == ys.len() && xs.iter().zip(&ys).all(|(p, q)| loose_eq(p, q))
-                }
+                (Some(xs), Some(ys)) => xs.len() == ys.len() && xs.iter().zip(&ys).all(|(p, q)| loose_eq(p, q)),
                 _ => false,
             }
         }
@@ -203,10 +183,7 @@ pub(crate) fn equals(a: &Val, b: &Val) -> Result<Option<bool>, EvalError> {
             let (xs, ys) = (x.clone().entries(), y.clone().entries());
             match (xs, ys) {
                 (Some(xs), Some(ys)) => {
-                    xs.len() == ys.len()
-                        && xs
-                            .iter()
-                            .all(|(k, v)| y.get(k).is_some_and(|w| loose_eq(v, &w)))
+                    xs.len() == ys.len() && xs.iter().all(|(k, v)| y.get(k).is_some_and(|w| loose_eq(v, &w)))
                 }
                 _ => false,
             }
@@ -238,9 +215,7 @@ pub(crate) fn order(a: &Val, b: &Val) -> Result<Option<Ordering>, EvalError> {
             } else if ym(x) && ym(y) {
                 Some(x.total_months().cmp(&y.total_months()))
             } else {
-                return err(format!(
-                    "cannot compare the durations {x} and {y}: months have no fixed length in days"
-                ));
+                return err(format!("cannot compare the durations {x} and {y}: months have no fixed length in days"));
             }
         }
         (x, y) => match (x.as_f64(), y.as_f64()) {
@@ -249,11 +224,7 @@ pub(crate) fn order(a: &Val, b: &Val) -> Result<Option<Ordering>, EvalError> {
                 return err("booleans cannot be ordered with `<` or `>`");
             }
             _ if x.is_list() || x.is_ctx() || y.is_list() || y.is_ctx() => {
-                return err(format!(
-                    "cannot order {} and {} with `<` or `>`",
-                    x.kind(),
-                    y.kind()
-                ));
+                return err(format!("cannot order {} and {} with `<` or `>`", x.kind(), y.kind()));
             }
             _ => return err(format!("cannot compare {} with {}", x.kind(), y.kind())),
         },
@@ -462,21 +433,14 @@ pub(crate) fn arith<'a>(op: ArOp, a: Val<'a>, b: Val<'a>) -> Result<Val<'a>, Eva
     Ok(match (op, a, b) {
         (_, Val::Null, _) | (_, _, Val::Null) => Val::Null,
         (op, Val::Int(x), Val::Int(y)) => match op {
-            Add => x
-                .checked_add(y)
-                .map_or_else(|| num(x as f64 + y as f64), Val::Int),
-            Sub => x
-                .checked_sub(y)
-                .map_or_else(|| num(x as f64 - y as f64), Val::Int),
-            Mul => x
-                .checked_mul(y)
-                .map_or_else(|| num(x as f64 * y as f64), Val::Int),
+            Add => x.checked_add(y).map_or_else(|| num(x as f64 + y as f64), Val::Int),
+            Sub => x.checked_sub(y).map_or_else(|| num(x as f64 - y as f64), Val::Int),
+            Mul => x.checked_mul(y).map_or_else(|| num(x as f64 * y as f64), Val::Int),
             Div => {
                 if y == 0 {
                     Val::Null
                 } else if x.checked_rem(y) == Some(0) {
-                    x.checked_div(y)
-                        .map_or_else(|| num(x as f64 / y as f64), Val::Int)
+                    x.checked_div(y).map_or_else(|| num(x as f64 / y as f64), Val::Int)
                 } else {
                     num(x as f64 / y as f64)
                 }
@@ -543,23 +507,17 @@ pub(crate) fn arith<'a>(op: ArOp, a: Val<'a>, b: Val<'a>) -> Result<Val<'a>, Eva
         }
         (Div, Val::Dur(x), Val::Dur(y)) => {
             if x.total_months() == 0 && y.total_months() == 0 {
-                if y.total_nanos() == 0 {
-                    Val::Null
-                } else {
-                    num(x.total_nanos() as f64 / y.total_nanos() as f64)
-                }
+                if y.total_nanos() == 0 { Val::Null } else { num(x.total_nanos() as f64 / y.total_nanos() as f64) }
             } else if x.total_nanos() == 0 && y.total_nanos() == 0 && y.total_months() != 0 {
                 num(x.total_months() as f64 / y.total_months() as f64)
             } else {
                 return err(format!("cannot divide the durations {x} and {y}"));
             }
         }
-        (Add, Val::DateTime(t), Val::Dur(d)) | (Add, Val::Dur(d), Val::DateTime(t)) => {
-            match d.add_to(t) {
-                Some(t) => Val::DateTime(t),
-                None => return out_of_range(),
-            }
-        }
+        (Add, Val::DateTime(t), Val::Dur(d)) | (Add, Val::Dur(d), Val::DateTime(t)) => match d.add_to(t) {
+            Some(t) => Val::DateTime(t),
+            None => return out_of_range(),
+        },
         (Sub, Val::DateTime(t), Val::Dur(d)) => match d.negated().add_to(t) {
             Some(t) => Val::DateTime(t),
             None => return out_of_range(),
@@ -568,12 +526,10 @@ pub(crate) fn arith<'a>(op: ArOp, a: Val<'a>, b: Val<'a>) -> Result<Val<'a>, Eva
             Some(d) => Val::Dur(d),
             None => return out_of_range(),
         },
-        (Add, Val::Date(t), Val::Dur(d)) | (Add, Val::Dur(d), Val::Date(t)) => {
-            match d.add_to_date(t) {
-                Some(t) => Val::Date(t),
-                None => return out_of_range(),
-            }
-        }
+        (Add, Val::Date(t), Val::Dur(d)) | (Add, Val::Dur(d), Val::Date(t)) => match d.add_to_date(t) {
+            Some(t) => Val::Date(t),
+            None => return out_of_range(),
+        },
         (Sub, Val::Date(t), Val::Dur(d)) => match d.negated().add_to_date(t) {
             Some(t) => Val::Date(t),
             None => return out_of_range(),
@@ -613,19 +569,13 @@ pub(crate) struct Env<'a> {
 
 impl<'a> Env<'a> {
     pub(crate) fn new(vars: &'a dyn Variables) -> Env<'a> {
-        Env {
-            vars,
-            locals: Vec::new(),
-            steps: 0,
-        }
+        Env { vars, locals: Vec::new(), steps: 0 }
     }
 
     fn tick(&mut self) -> Result<(), EvalError> {
         self.steps += 1;
         if self.steps > MAX_STEPS {
-            return err(format!(
-                "the expression runs too long (more than {MAX_STEPS} loop steps)"
-            ));
+            return err(format!("the expression runs too long (more than {MAX_STEPS} loop steps)"));
         }
         Ok(())
     }
@@ -716,13 +666,9 @@ impl<'a> Env<'a> {
     fn scalar(&self, e: &'a Expr) -> Option<Scalar<'a>> {
         match e {
             Expr::Lit(l) => Some(Scalar::Lit(l)),
-            Expr::Name(n) if self.locals.is_empty() => {
-                Some(self.vars.get(n).map_or(Scalar::Missing, Scalar::Json))
-            }
+            Expr::Name(n) if self.locals.is_empty() => Some(self.vars.get(n).map_or(Scalar::Missing, Scalar::Json)),
             Expr::Path(base, key) => match self.scalar(base)? {
-                Scalar::Json(Value::Object(o)) => {
-                    Some(o.get(key.as_str()).map_or(Scalar::Missing, Scalar::Json))
-                }
+                Scalar::Json(Value::Object(o)) => Some(o.get(key.as_str()).map_or(Scalar::Missing, Scalar::Json)),
                 Scalar::Json(Value::Null) | Scalar::Missing => Some(Scalar::Missing),
                 _ => None,
             },
@@ -790,23 +736,16 @@ impl<'a> Env<'a> {
                 other => return err(format!("`or` needs booleans but got {}", other.kind())),
             }
         }
-        Ok(if saw_null {
-            Val::Null
-        } else {
-            Val::Bool(false)
-        })
+        Ok(if saw_null { Val::Null } else { Val::Bool(false) })
     }
 
     #[inline(never)]
     fn eval_more(&mut self, e: &'a Expr) -> Result<Val<'a>, EvalError> {
         Ok(match e {
             // Handled by `eval`; listed so the match stays exhaustive.
-            Expr::Lit(_)
-            | Expr::Name(_)
-            | Expr::Path(..)
-            | Expr::Cmp(..)
-            | Expr::And(_)
-            | Expr::Or(_) => return self.eval(e),
+            Expr::Lit(_) | Expr::Name(_) | Expr::Path(..) | Expr::Cmp(..) | Expr::And(_) | Expr::Or(_) => {
+                return self.eval(e);
+            }
             Expr::Filter(base, f) => {
                 let b = self.eval(base)?;
                 self.filter(b, f)?
@@ -821,10 +760,9 @@ impl<'a> Env<'a> {
                         _ => Val::Null,
                     },
                     _ if b.is_list() => match i.as_f64() {
-                        Some(f) if f >= 0.0 && f.fract() == 0.0 => b
-                            .items()
-                            .and_then(|v| v.into_iter().nth(f as usize))
-                            .unwrap_or(Val::Null),
+                        Some(f) if f >= 0.0 && f.fract() == 0.0 => {
+                            b.items().and_then(|v| v.into_iter().nth(f as usize)).unwrap_or(Val::Null)
+                        }
                         Some(_) => Val::Null,
                         None => {
                             return err(format!("a list index must be a number, not {}", i.kind()));
@@ -888,11 +826,7 @@ impl<'a> Env<'a> {
                         None => saw_null = true,
                     }
                 }
-                if saw_null {
-                    Val::Null
-                } else {
-                    Val::Bool(false)
-                }
+                if saw_null { Val::Null } else { Val::Bool(false) }
             }
             Expr::InstanceOf(x, t) => {
                 let v = self.eval(x)?;
@@ -902,10 +836,7 @@ impl<'a> Env<'a> {
                 Val::Bool(true) => self.eval(a)?,
                 Val::Bool(false) | Val::Null => self.eval(b)?,
                 other => {
-                    return err(format!(
-                        "the `if` condition must be a boolean but it gave {}",
-                        other.kind()
-                    ));
+                    return err(format!("the `if` condition must be a boolean but it gave {}", other.kind()));
                 }
             },
             Expr::For(iters, body) => {
@@ -980,12 +911,7 @@ impl<'a> Env<'a> {
                     _ => None,
                 }
             }
-            Test::Range {
-                lo,
-                lo_incl,
-                hi,
-                hi_incl,
-            } => {
+            Test::Range { lo, lo_incl, hi, hi_incl } => {
                 let l = self.eval(lo)?;
                 let h = self.eval(hi)?;
                 match (order(v, &l)?, order(v, &h)?) {
@@ -1004,19 +930,11 @@ impl<'a> Env<'a> {
             return Ok(Val::Null);
         }
         // A non-list is filtered as a one-element list (FEEL).
-        let items = if base.is_list() {
-            base.items().unwrap_or_default()
-        } else {
-            vec![base]
-        };
+        let items = if base.is_list() { base.items().unwrap_or_default() } else { vec![base] };
         let mark = self.locals.len();
         if items.is_empty() {
             let r = self.eval(f)?;
-            return Ok(if r.as_f64().is_some() {
-                Val::Null
-            } else {
-                Val::List(Vec::new())
-            });
+            return Ok(if r.as_f64().is_some() { Val::Null } else { Val::List(Vec::new()) });
         }
         let mut out = Vec::new();
         for (i, item) in items.iter().enumerate() {
@@ -1067,22 +985,14 @@ impl<'a> Env<'a> {
             IterSrc::Range(a, b) => {
                 let (x, y) = (self.eval(a)?, self.eval(b)?);
                 let (Val::Int(x), Val::Int(y)) = (&x, &y) else {
-                    return err(format!(
-                        "a `for` range needs whole numbers but got {} and {}",
-                        x.kind(),
-                        y.kind()
-                    ));
+                    return err(format!("a `for` range needs whole numbers but got {} and {}", x.kind(), y.kind()));
                 };
                 let (x, y) = (*x, *y);
                 let len = x.abs_diff(y);
                 if len >= MAX_STEPS {
                     return err(format!("the range {x}..{y} is too long"));
                 }
-                if x <= y {
-                    (x..=y).map(Val::Int).collect()
-                } else {
-                    (y..=x).rev().map(Val::Int).collect()
-                }
+                if x <= y { (x..=y).map(Val::Int).collect() } else { (y..=x).rev().map(Val::Int).collect() }
             }
         };
         let mark = self.locals.len();
@@ -1098,20 +1008,12 @@ impl<'a> Env<'a> {
 
     /// Looks for a witness: for `some`, an element satisfying the condition; for `every`, one
     /// that does not.
-    fn quant_rec(
-        &mut self,
-        every: bool,
-        iters: &'a [(String, Expr)],
-        cond: &'a Expr,
-    ) -> Result<bool, EvalError> {
+    fn quant_rec(&mut self, every: bool, iters: &'a [(String, Expr)], cond: &'a Expr) -> Result<bool, EvalError> {
         let Some(((name, src), rest)) = iters.split_first() else {
             return match self.eval(cond)? {
                 Val::Bool(b) => Ok(if every { !b } else { b }),
                 Val::Null => Ok(every),
-                other => err(format!(
-                    "the `satisfies` condition must be a boolean but it gave {}",
-                    other.kind()
-                )),
+                other => err(format!("the `satisfies` condition must be a boolean but it gave {}", other.kind())),
             };
         };
         let values = self.bind_list(src)?;
@@ -1200,10 +1102,7 @@ fn path<'a>(b: Val<'a>, key: &str) -> Result<Val<'a>, EvalError> {
             Val::Int(sign * v)
         }
         other => {
-            return err(format!(
-                "cannot read `{key}` of {}: only contexts have entries",
-                other.kind()
-            ));
+            return err(format!("cannot read `{key}` of {}: only contexts have entries", other.kind()));
         }
     })
 }

@@ -34,12 +34,7 @@ const MAX_SECONDS: u64 = 100_000 * 366 * 86_400;
 
 impl IsoDuration {
     /// The zero duration (`PT0S`).
-    pub const ZERO: IsoDuration = IsoDuration {
-        negative: false,
-        months: 0,
-        seconds: 0,
-        nanos: 0,
-    };
+    pub const ZERO: IsoDuration = IsoDuration { negative: false, months: 0, seconds: 0, nanos: 0 };
 
     /// Builds a duration from signed parts; None when the parts have different signs (such a
     /// duration has no ISO 8601 form) or are out of range (about 100,000 years).
@@ -92,10 +87,7 @@ impl IsoDuration {
 
     /// The same duration with the opposite sign.
     pub fn negated(&self) -> IsoDuration {
-        IsoDuration {
-            negative: !self.negative && !self.is_zero(),
-            ..*self
-        }
+        IsoDuration { negative: !self.negative && !self.is_zero(), ..*self }
     }
 
     /// This duration repeated `n` times; None on overflow.
@@ -115,11 +107,7 @@ impl IsoDuration {
             t.checked_add_months(Months::new(self.months))?
         };
         let delta = TimeDelta::new(self.seconds as i64, self.nanos)?;
-        if self.negative {
-            t.checked_sub_signed(delta)
-        } else {
-            t.checked_add_signed(delta)
-        }
+        if self.negative { t.checked_sub_signed(delta) } else { t.checked_add_signed(delta) }
     }
 
     /// Adds this duration to a calendar date; the day-and-time part counts whole days only.
@@ -171,9 +159,7 @@ impl fmt::Display for IsoDuration {
 }
 
 fn dur_err(s: &str, why: &str) -> TimerParseError {
-    TimerParseError(format!(
-        "`{s}` is not an ISO 8601 duration: {why} (expected e.g. PT5M, P1D or P1Y2M3DT4H)"
-    ))
+    TimerParseError(format!("`{s}` is not an ISO 8601 duration: {why} (expected e.g. PT5M, P1D or P1Y2M3DT4H)"))
 }
 
 /// Parses an ISO 8601 duration: `P1Y2M3W4DT5H6M7.5S` (any subset of the parts, in that order),
@@ -228,17 +214,11 @@ pub fn parse_duration(s: &str) -> Result<IsoDuration, TimerParseError> {
         }
         if int_part.is_empty() {
             let found = body[start..].chars().next().unwrap_or(' ');
-            return Err(dur_err(
-                text,
-                &format!("expected a number but found `{found}`"),
-            ));
+            return Err(dur_err(text, &format!("expected a number but found `{found}`")));
         }
         let number_text = &body[start..i];
         let Some(&unit) = bytes.get(i) else {
-            return Err(dur_err(
-                text,
-                &format!("the number {number_text} has no unit"),
-            ));
+            return Err(dur_err(text, &format!("the number {number_text} has no unit")));
         };
         i += 1;
         let unit = unit.to_ascii_uppercase();
@@ -253,23 +233,14 @@ pub fn parse_duration(s: &str) -> Result<IsoDuration, TimerParseError> {
             (false, b'H' | b'S') => {
                 return Err(dur_err(
                     text,
-                    &format!(
-                        "hours, minutes and seconds must come after T (e.g. PT{number_text}{})",
-                        unit as char
-                    ),
+                    &format!("hours, minutes and seconds must come after T (e.g. PT{number_text}{})", unit as char),
                 ));
             }
             (true, b'Y' | b'W' | b'D') => {
-                return Err(dur_err(
-                    text,
-                    "years, months, weeks and days must come before T",
-                ));
+                return Err(dur_err(text, "years, months, weeks and days must come before T"));
             }
             _ => {
-                return Err(dur_err(
-                    text,
-                    &format!("`{}` is not a duration unit", unit as char),
-                ));
+                return Err(dur_err(text, &format!("`{}` is not a duration unit", unit as char)));
             }
         };
         if unit_rank <= rank {
@@ -279,9 +250,7 @@ pub fn parse_duration(s: &str) -> Result<IsoDuration, TimerParseError> {
         if !frac_part.is_empty() && unit != b'S' {
             return Err(dur_err(text, "only seconds may have a fraction"));
         }
-        let value: u64 = int_part
-            .parse()
-            .map_err(|_| dur_err(text, &format!("the number {int_part} is too large")))?;
+        let value: u64 = int_part.parse().map_err(|_| dur_err(text, &format!("the number {int_part} is too large")))?;
         if factor_months > 0 {
             months = value
                 .checked_mul(factor_months)
@@ -319,26 +288,14 @@ pub fn parse_duration(s: &str) -> Result<IsoDuration, TimerParseError> {
 }
 
 fn dt_err(s: &str, why: &str) -> TimerParseError {
-    TimerParseError(format!(
-        "`{s}` is not an ISO 8601 date-time: {why} (expected e.g. 2026-01-01T09:00:00Z)"
-    ))
+    TimerParseError(format!("`{s}` is not an ISO 8601 date-time: {why} (expected e.g. 2026-01-01T09:00:00Z)"))
 }
 
-fn take_digits<'s>(
-    s: &'s str,
-    n: usize,
-    what: &str,
-    whole: &str,
-) -> Result<(u32, &'s str), TimerParseError> {
-    let head = s
-        .get(..n)
-        .filter(|h| h.len() == n && h.bytes().all(|b| b.is_ascii_digit()));
+fn take_digits<'s>(s: &'s str, n: usize, what: &str, whole: &str) -> Result<(u32, &'s str), TimerParseError> {
+    let head = s.get(..n).filter(|h| h.len() == n && h.bytes().all(|b| b.is_ascii_digit()));
     match head {
         Some(h) => Ok((h.parse().unwrap_or(0), &s[n..])),
-        None => Err(dt_err(
-            whole,
-            &format!("expected {n} digits for the {what}"),
-        )),
+        None => Err(dt_err(whole, &format!("expected {n} digits for the {what}"))),
     }
 }
 
@@ -353,29 +310,19 @@ pub(crate) fn parse_date(s: &str) -> Result<NaiveDate, TimerParseError> {
 
 fn parse_date_prefix<'s>(s: &'s str, whole: &str) -> Result<(NaiveDate, &'s str), TimerParseError> {
     let (y, rest) = take_digits(s, 4, "year", whole)?;
-    let rest = rest
-        .strip_prefix('-')
-        .ok_or_else(|| dt_err(whole, "expected `-` after the year"))?;
+    let rest = rest.strip_prefix('-').ok_or_else(|| dt_err(whole, "expected `-` after the year"))?;
     let (m, rest) = take_digits(rest, 2, "month", whole)?;
-    let rest = rest
-        .strip_prefix('-')
-        .ok_or_else(|| dt_err(whole, "expected `-` after the month"))?;
+    let rest = rest.strip_prefix('-').ok_or_else(|| dt_err(whole, "expected `-` after the month"))?;
     let (d, rest) = take_digits(rest, 2, "day", whole)?;
-    let date = NaiveDate::from_ymd_opt(y as i32, m, d).ok_or_else(|| {
-        dt_err(
-            whole,
-            &format!("{y:04}-{m:02}-{d:02} is not a day of the calendar"),
-        )
-    })?;
+    let date = NaiveDate::from_ymd_opt(y as i32, m, d)
+        .ok_or_else(|| dt_err(whole, &format!("{y:04}-{m:02}-{d:02} is not a day of the calendar")))?;
     Ok((date, rest))
 }
 
 /// Parses a time of day `HH:MM[:SS[.fff]]`, returning what follows it.
 fn parse_time_prefix<'s>(s: &'s str, whole: &str) -> Result<(NaiveTime, &'s str), TimerParseError> {
     let (h, rest) = take_digits(s, 2, "hour", whole)?;
-    let rest = rest
-        .strip_prefix(':')
-        .ok_or_else(|| dt_err(whole, "expected `:` after the hour"))?;
+    let rest = rest.strip_prefix(':').ok_or_else(|| dt_err(whole, "expected `:` after the hour"))?;
     let (mi, mut rest) = take_digits(rest, 2, "minute", whole)?;
     let mut sec = 0;
     let mut nanos = 0;
@@ -393,12 +340,8 @@ fn parse_time_prefix<'s>(s: &'s str, whole: &str) -> Result<(NaiveTime, &'s str)
             rest = &r[n..];
         }
     }
-    let time = NaiveTime::from_hms_nano_opt(h, mi, sec, nanos).ok_or_else(|| {
-        dt_err(
-            whole,
-            &format!("{h:02}:{mi:02}:{sec:02} is not a time of day"),
-        )
-    })?;
+    let time = NaiveTime::from_hms_nano_opt(h, mi, sec, nanos)
+        .ok_or_else(|| dt_err(whole, &format!("{h:02}:{mi:02}:{sec:02} is not a time of day")))?;
     Ok((time, rest))
 }
 
@@ -420,9 +363,8 @@ pub fn parse_date_time(s: &str) -> Result<DateTime<Utc>, TimerParseError> {
     if rest.is_empty() {
         return Ok(Utc.from_utc_datetime(&date.and_time(NaiveTime::MIN)));
     }
-    let rest = rest
-        .strip_prefix(['T', 't', ' '])
-        .ok_or_else(|| dt_err(text, "expected `T` between the date and the time"))?;
+    let rest =
+        rest.strip_prefix(['T', 't', ' ']).ok_or_else(|| dt_err(text, "expected `T` between the date and the time"))?;
     let (time, zone) = parse_time_prefix(rest, text)?;
     let offset_secs: i32 = match zone {
         "" | "Z" | "z" => 0,
@@ -431,20 +373,13 @@ pub fn parse_date_time(s: &str) -> Result<DateTime<Utc>, TimerParseError> {
                 b'+' => 1,
                 b'-' => -1,
                 _ => {
-                    return Err(dt_err(
-                        text,
-                        &format!("`{zone}` is not a zone (use Z or an offset like +02:00)"),
-                    ));
+                    return Err(dt_err(text, &format!("`{zone}` is not a zone (use Z or an offset like +02:00)")));
                 }
             };
             let z = &zone[1..];
             let (h, z) = take_digits(z, 2, "offset hours", text)?;
             let z = z.strip_prefix(':').unwrap_or(z);
-            let (m, z) = if z.is_empty() {
-                (0, z)
-            } else {
-                take_digits(z, 2, "offset minutes", text)?
-            };
+            let (m, z) = if z.is_empty() { (0, z) } else { take_digits(z, 2, "offset minutes", text)? };
             if !z.is_empty() || h > 23 || m > 59 {
                 return Err(dt_err(text, &format!("`{zone}` is not a valid offset")));
             }
@@ -497,26 +432,15 @@ pub fn parse_cycle(s: &str) -> Result<Cycle, TimerParseError> {
     let repetitions = if rep.is_empty() || rep == "-1" {
         None
     } else {
-        Some(
-            rep.parse::<u32>()
-                .map_err(|_| cyc_err(text, &format!("`{rep}` is not a repetition count")))?,
-        )
+        Some(rep.parse::<u32>().map_err(|_| cyc_err(text, &format!("`{rep}` is not a repetition count")))?)
     };
     let (start, interval, end) = match parts.len() {
         2 => (None, parse_duration(parts[1])?, None),
         3 => {
             if parts[1].trim_start().starts_with(['P', 'p', '-']) {
-                (
-                    None,
-                    parse_duration(parts[1])?,
-                    Some(parse_date_time(parts[2])?),
-                )
+                (None, parse_duration(parts[1])?, Some(parse_date_time(parts[2])?))
             } else {
-                (
-                    Some(parse_date_time(parts[1])?),
-                    parse_duration(parts[2])?,
-                    None,
-                )
+                (Some(parse_date_time(parts[1])?), parse_duration(parts[2])?, None)
             }
         }
         1 => return Err(cyc_err(text, "the interval is missing")),
@@ -525,12 +449,7 @@ pub fn parse_cycle(s: &str) -> Result<Cycle, TimerParseError> {
     if interval.is_zero() || interval.is_negative() {
         return Err(cyc_err(text, "the interval must be longer than zero"));
     }
-    Ok(Cycle {
-        repetitions,
-        start,
-        interval,
-        end,
-    })
+    Ok(Cycle { repetitions, start, interval, end })
 }
 
 impl Cycle {

@@ -24,8 +24,8 @@ pub(crate) struct Token {
 }
 
 const SYMS: &[&str] = &[
-    "**", "..", "!=", "<=", ">=", "==", "&&", "||", "(", ")", "[", "]", "{", "}", ",", ":", ".",
-    "+", "-", "*", "/", "=", "<", ">", "!", "?", "%",
+    "**", "..", "!=", "<=", ">=", "==", "&&", "||", "(", ")", "[", "]", "{", "}", ",", ":", ".", "+", "-", "*", "/",
+    "=", "<", ">", "!", "?", "%",
 ];
 
 /// Tokenizes `src` (a slice of the original text starting at byte `base`).
@@ -76,18 +76,12 @@ pub(crate) fn lex(src: &str, base: usize, juel: bool) -> Result<Vec<Token>, Pars
             } else {
                 Tok::Num(text.parse::<f64>().unwrap_or(0.0))
             };
-            out.push(Token {
-                tok,
-                start: base + start,
-            });
+            out.push(Token { tok, start: base + start });
             continue;
         }
         if c == b'"' || (juel && c == b'\'') {
             let (s, next) = lex_string(src, i, base)?;
-            out.push(Token {
-                tok: Tok::Str(s),
-                start: base + start,
-            });
+            out.push(Token { tok: Tok::Str(s), start: base + start });
             i = next;
             continue;
         }
@@ -96,10 +90,7 @@ pub(crate) fn lex(src: &str, base: usize, juel: bool) -> Result<Vec<Token>, Pars
             match src[i + 1..].find('`') {
                 Some(end) => {
                     let name = src[i + 1..i + 1 + end].to_string();
-                    out.push(Token {
-                        tok: Tok::Name(name),
-                        start: base + start,
-                    });
+                    out.push(Token { tok: Tok::Name(name), start: base + start });
                     i = i + 2 + end;
                 }
                 None => return Err(perr(base + i, "this name is not closed with a backtick")),
@@ -116,37 +107,26 @@ pub(crate) fn lex(src: &str, base: usize, juel: bool) -> Result<Vec<Token>, Pars
                     break;
                 }
             }
-            out.push(Token {
-                tok: Tok::Name(src[i..j].to_string()),
-                start: base + start,
-            });
+            out.push(Token { tok: Tok::Name(src[i..j].to_string()), start: base + start });
             i = j;
             continue;
         }
         match SYMS.iter().find(|s| src[i..].starts_with(**s)) {
             Some(s) => {
-                out.push(Token {
-                    tok: Tok::Sym(s),
-                    start: base + start,
-                });
+                out.push(Token { tok: Tok::Sym(s), start: base + start });
                 i += s.len();
             }
             None => return Err(perr(base + i, &format!("unexpected character `{ch}`"))),
         }
     }
-    out.push(Token {
-        tok: Tok::Eof,
-        start: base + b.len(),
-    });
+    out.push(Token { tok: Tok::Eof, start: base + b.len() });
     Ok(out)
 }
 
 fn lex_string(src: &str, open: usize, base: usize) -> Result<(String, usize), ParseError> {
     let quote = src.as_bytes()[open] as char;
     let mut s = String::new();
-    let mut it = src[open + 1..]
-        .char_indices()
-        .map(|(k, c)| (open + 1 + k, c));
+    let mut it = src[open + 1..].char_indices().map(|(k, c)| (open + 1 + k, c));
     while let Some((k, c)) = it.next() {
         if c == quote {
             return Ok((s, k + 1));
@@ -192,10 +172,7 @@ fn lex_string(src: &str, open: usize, base: usize) -> Result<(String, usize), Pa
                 }
             }
             other => {
-                return Err(perr(
-                    base + k,
-                    &format!("unknown escape `\\{other}` in a string"),
-                ));
+                return Err(perr(base + k, &format!("unknown escape `\\{other}` in a string")));
             }
         }
     }
@@ -203,8 +180,5 @@ fn lex_string(src: &str, open: usize, base: usize) -> Result<(String, usize), Pa
 }
 
 pub(crate) fn perr(offset: usize, msg: &str) -> ParseError {
-    ParseError {
-        offset,
-        message: msg.to_string(),
-    }
+    ParseError { offset, message: msg.to_string() }
 }

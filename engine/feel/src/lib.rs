@@ -137,10 +137,7 @@ impl Expression {
     /// Parses FEEL (leading `=` optional, surrounding whitespace trimmed) or a Camunda 7
     /// `${...}` expression.
     pub fn parse(src: &str) -> Result<Expression, ParseError> {
-        Ok(Expression {
-            source: src.to_string(),
-            expr: parser::parse_source(src)?,
-        })
+        Ok(Expression { source: src.to_string(), expr: parser::parse_source(src)? })
     }
 
     /// The source text as given.
@@ -176,9 +173,7 @@ impl Expression {
                     1 => format!(": is {} set?", unset[0]),
                     _ => format!(": are {} set?", unset.join(", ")),
                 };
-                Err(EvalError {
-                    message: format!("expected a boolean but the condition gave null{hint}"),
-                })
+                Err(EvalError { message: format!("expected a boolean but the condition gave null{hint}") })
             }
             other => {
                 let kind = other.kind();
@@ -186,9 +181,7 @@ impl Expression {
                 if shown.chars().count() > 60 {
                     shown = shown.chars().take(57).collect::<String>() + "...";
                 }
-                Err(EvalError {
-                    message: format!("expected a boolean but the condition gave {kind} ({shown})"),
-                })
+                Err(EvalError { message: format!("expected a boolean but the condition gave {kind} ({shown})") })
             }
         }
     }
@@ -212,9 +205,7 @@ fn collect_vars<'e>(e: &'e Expr, bound: &mut Vec<&'e str>, out: &mut Vec<String>
                 out.push(n.clone());
             }
         }
-        Expr::Path(b, _) | Expr::IsDefined(b) | Expr::Neg(b) | Expr::Not(b) | Expr::Empty(b) => {
-            walk(b, bound)
-        }
+        Expr::Path(b, _) | Expr::IsDefined(b) | Expr::Neg(b) | Expr::Not(b) | Expr::Empty(b) => walk(b, bound),
         Expr::InstanceOf(b, _) => walk(b, bound),
         Expr::Filter(b, f) => {
             walk(b, bound);

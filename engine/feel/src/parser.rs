@@ -12,18 +12,7 @@ use crate::lexer::{Tok, Token, lex, perr};
 pub(crate) const MAX_DEPTH: usize = 64;
 
 /// Words that end a name: they cannot start a value.
-const KEYWORDS: &[&str] = &[
-    "then",
-    "else",
-    "return",
-    "satisfies",
-    "in",
-    "and",
-    "or",
-    "between",
-    "instance",
-    "of",
-];
+const KEYWORDS: &[&str] = &["then", "else", "return", "satisfies", "in", "and", "or", "between", "instance", "of"];
 
 /// Parses a whole expression as given to `Expression::parse`.
 pub(crate) fn parse_source(src: &str) -> Result<Expr, ParseError> {
@@ -32,22 +21,17 @@ pub(crate) fn parse_source(src: &str) -> Result<Expr, ParseError> {
     if body.is_empty() {
         return Err(perr(src.len(), "the expression is empty"));
     }
-    let (toks, juel) =
-        if let Some(inner) = body.strip_prefix("${").or_else(|| body.strip_prefix("#{")) {
-            let Some(inner) = inner.strip_suffix('}') else {
-                return Err(perr(lead + body.len(), "expected `}` to close `${`"));
-            };
-            (lex(inner, lead + 2, true)?, true)
-        } else if let Some(rest) = body.strip_prefix('=') {
-            (lex(rest, lead + 1, false)?, false)
-        } else {
-            (lex(body, lead, false)?, false)
+    let (toks, juel) = if let Some(inner) = body.strip_prefix("${").or_else(|| body.strip_prefix("#{")) {
+        let Some(inner) = inner.strip_suffix('}') else {
+            return Err(perr(lead + body.len(), "expected `}` to close `${`"));
         };
-    let mut p = Parser {
-        toks,
-        pos: 0,
-        depth: 0,
+        (lex(inner, lead + 2, true)?, true)
+    } else if let Some(rest) = body.strip_prefix('=') {
+        (lex(rest, lead + 1, false)?, false)
+    } else {
+        (lex(body, lead, false)?, false)
     };
+    let mut p = Parser { toks, pos: 0, depth: 0 };
     if matches!(p.peek(), Tok::Eof) {
         return Err(perr(p.offset(), "the expression is empty"));
     }
@@ -142,23 +126,14 @@ impl Parser {
     }
 
     fn unexpected(&self, context: &str) -> ParseError {
-        perr(
-            self.offset(),
-            &format!("unexpected {} {context}", describe(self.peek())),
-        )
+        perr(self.offset(), &format!("unexpected {} {context}", describe(self.peek())))
     }
 
     fn expect_sym(&mut self, s: &str, context: &str) -> Result<(), ParseError> {
         if self.eat_sym(s) {
             Ok(())
         } else {
-            Err(perr(
-                self.offset(),
-                &format!(
-                    "expected `{s}` {context} but found {}",
-                    describe(self.peek())
-                ),
-            ))
+            Err(perr(self.offset(), &format!("expected `{s}` {context} but found {}", describe(self.peek()))))
         }
     }
 
@@ -166,13 +141,7 @@ impl Parser {
         if self.eat_kw(kw) {
             Ok(())
         } else {
-            Err(perr(
-                self.offset(),
-                &format!(
-                    "expected `{kw}` {context} but found {}",
-                    describe(self.peek())
-                ),
-            ))
+            Err(perr(self.offset(), &format!("expected `{kw}` {context} but found {}", describe(self.peek()))))
         }
     }
 
@@ -182,10 +151,7 @@ impl Parser {
                 self.bump();
                 Ok(n)
             }
-            t => Err(perr(
-                self.offset(),
-                &format!("expected {what} but found {}", describe(&t)),
-            )),
+            t => Err(perr(self.offset(), &format!("expected {what} but found {}", describe(&t)))),
         }
     }
 
@@ -275,10 +241,7 @@ impl Parser {
         if let Tok::Sym(s) = self.peek()
             && cmp_op(s).is_some()
         {
-            return Err(perr(
-                self.offset(),
-                "comparisons cannot be chained: combine them with `and`",
-            ));
+            return Err(perr(self.offset(), "comparisons cannot be chained: combine them with `and`"));
         }
         Ok(e)
     }
@@ -307,12 +270,7 @@ impl Parser {
             if self.eat_sym("..") {
                 let hi = self.expr()?;
                 let hi_incl = self.range_close()?;
-                return Ok(vec![Test::Range {
-                    lo: e,
-                    lo_incl: false,
-                    hi,
-                    hi_incl,
-                }]);
+                return Ok(vec![Test::Range { lo: e, lo_incl: false, hi, hi_incl }]);
             }
             let mut tests = vec![Test::Value(e)];
             while self.eat_sym(",") {
@@ -335,13 +293,7 @@ impl Parser {
                 self.bump();
                 Ok(false)
             }
-            t => Err(perr(
-                self.offset(),
-                &format!(
-                    "expected `]` or `)` to close the range but found {}",
-                    describe(t)
-                ),
-            )),
+            t => Err(perr(self.offset(), &format!("expected `]` or `)` to close the range but found {}", describe(t)))),
         }
     }
 
@@ -372,12 +324,7 @@ impl Parser {
             if self.eat_sym("..") {
                 let hi = self.expr()?;
                 let hi_incl = self.range_close()?;
-                return Ok(Test::Range {
-                    lo: e,
-                    lo_incl: open == "[",
-                    hi,
-                    hi_incl,
-                });
+                return Ok(Test::Range { lo: e, lo_incl: open == "[", hi, hi_incl });
             }
             match open {
                 "[" => {
@@ -415,11 +362,7 @@ impl Parser {
             self.bump();
             rest.push((op, next(self)?));
         }
-        Ok(if rest.is_empty() {
-            first
-        } else {
-            Expr::Arith(Box::new(first), rest)
-        })
+        Ok(if rest.is_empty() { first } else { Expr::Arith(Box::new(first), rest) })
     }
 
     fn additive(&mut self) -> Result<Expr, ParseError> {
@@ -472,10 +415,7 @@ impl Parser {
                 }
                 e = Expr::Filter(Box::new(e), Box::new(f));
             } else if self.is_sym("(") {
-                break Err(perr(
-                    self.offset(),
-                    "only built-in functions can be called, by name",
-                ));
+                break Err(perr(self.offset(), "only built-in functions can be called, by name"));
             } else {
                 break Ok(e);
             }
@@ -496,9 +436,7 @@ impl Parser {
 
     /// True when the tokens from `pos + k` spell the words of `name`.
     fn words_match(&self, name: &str, k: usize) -> bool {
-        name.split(' ')
-            .enumerate()
-            .all(|(i, w)| matches!(self.peek_at(k + i), Tok::Name(n) if n == w))
+        name.split(' ').enumerate().all(|(i, w)| matches!(self.peek_at(k + i), Tok::Name(n) if n == w))
     }
 
     fn primary(&mut self) -> Result<Expr, ParseError> {
@@ -538,10 +476,7 @@ impl Parser {
             }
             Tok::Sym("{") => self.context(),
             Tok::Name(n) => self.name_primary(n, start),
-            t => Err(perr(
-                start,
-                &format!("expected a value but found {}", describe(&t)),
-            )),
+            t => Err(perr(start, &format!("expected a value but found {}", describe(&t)))),
         }
     }
 
@@ -640,10 +575,7 @@ impl Parser {
             return Err(perr(start, &unknown_function(&words.join(" "))));
         }
         if KEYWORDS.contains(&n.as_str()) {
-            return Err(perr(
-                start,
-                &format!("expected a value but found the keyword `{n}`"),
-            ));
+            return Err(perr(start, &format!("expected a value but found the keyword `{n}`")));
         }
         self.bump();
         Ok(Expr::Name(n))
@@ -681,10 +613,7 @@ impl Parser {
                     named.push((words.join(" "), at, self.expr()?));
                 } else {
                     if !named.is_empty() {
-                        return Err(perr(
-                            self.offset(),
-                            "positional arguments cannot follow named ones",
-                        ));
+                        return Err(perr(self.offset(), "positional arguments cannot follow named ones"));
                     }
                     positional.push(self.expr()?);
                 }
@@ -705,18 +634,12 @@ impl Parser {
                 } else {
                     format!("{min} to {max} arguments")
                 };
-                return Err(perr(
-                    start,
-                    &format!("`{name}` takes {takes} but was given {n}"),
-                ));
+                return Err(perr(start, &format!("`{name}` takes {takes} but was given {n}")));
             }
             positional.into_iter().map(Some).collect()
         } else {
             if !positional.is_empty() {
-                return Err(perr(
-                    start,
-                    "use either positional or named arguments, not both",
-                ));
+                return Err(perr(start, "use either positional or named arguments, not both"));
             }
             let mut args: Vec<Option<Expr>> = vec![None; params.len()];
             for (pname, at, e) in named {
@@ -725,11 +648,7 @@ impl Parser {
                         at,
                         &format!(
                             "`{name}` has no parameter `{pname}` (its parameters are {})",
-                            params
-                                .iter()
-                                .map(|p| format!("`{p}`"))
-                                .collect::<Vec<_>>()
-                                .join(", ")
+                            params.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ")
                         ),
                     ));
                 };
@@ -739,10 +658,7 @@ impl Parser {
                 args[i] = Some(e);
             }
             if let Some(missing) = (0..min.min(params.len())).find(|i| args[*i].is_none()) {
-                return Err(perr(
-                    start,
-                    &format!("`{name}` needs the argument `{}`", params[missing]),
-                ));
+                return Err(perr(start, &format!("`{name}` needs the argument `{}`", params[missing])));
             }
             while args.last().is_some_and(Option::is_none) {
                 args.pop();
@@ -778,11 +694,7 @@ impl Parser {
             let n = self.name("a variable name after `for`")?;
             self.expect_kw("in", "after the `for` variable")?;
             let src = self.expr()?;
-            let src = if self.eat_sym("..") {
-                IterSrc::Range(src, self.expr()?)
-            } else {
-                IterSrc::List(src)
-            };
+            let src = if self.eat_sym("..") { IterSrc::Range(src, self.expr()?) } else { IterSrc::List(src) };
             iters.push((n, src));
             if !self.eat_sym(",") {
                 break;
@@ -810,11 +722,7 @@ impl Parser {
         self.expect_kw("satisfies", "after the list")?;
         let cond = self.expr()?;
         self.depth = saved;
-        Ok(Expr::Quant {
-            every,
-            iters,
-            cond: Box::new(cond),
-        })
+        Ok(Expr::Quant { every, iters, cond: Box::new(cond) })
     }
 
     // ---------------------------------------------------------------- JUEL
@@ -841,11 +749,7 @@ impl Parser {
         while self.eat_sym("||") || self.eat_kw("or") {
             all.push(self.j_and()?);
         }
-        Ok(if all.len() == 1 {
-            all.remove(0)
-        } else {
-            Expr::Or(all)
-        })
+        Ok(if all.len() == 1 { all.remove(0) } else { Expr::Or(all) })
     }
 
     fn j_and(&mut self) -> Result<Expr, ParseError> {
@@ -854,11 +758,7 @@ impl Parser {
         while self.eat_sym("&&") || self.eat_kw("and") {
             all.push(self.j_eq()?);
         }
-        Ok(if all.len() == 1 {
-            all.remove(0)
-        } else {
-            Expr::And(all)
-        })
+        Ok(if all.len() == 1 { all.remove(0) } else { Expr::And(all) })
     }
 
     fn j_cmp_chain(
@@ -876,10 +776,7 @@ impl Parser {
             };
             let Some(op) = op else { break Ok(left) };
             if op == CmpOp::Eq && self.is_sym("=") {
-                break Err(perr(
-                    self.offset(),
-                    "use `==` to compare in `${...}` expressions",
-                ));
+                break Err(perr(self.offset(), "use `==` to compare in `${...}` expressions"));
             }
             self.bump();
             if let Err(e) = self.enter() {
@@ -921,11 +818,7 @@ impl Parser {
             self.bump();
             rest.push((op, self.j_unary()?));
         }
-        Ok(if rest.is_empty() {
-            first
-        } else {
-            Expr::Arith(Box::new(first), rest)
-        })
+        Ok(if rest.is_empty() { first } else { Expr::Arith(Box::new(first), rest) })
     }
 
     fn j_unary(&mut self) -> Result<Expr, ParseError> {
@@ -973,10 +866,7 @@ impl Parser {
                 }
                 e = Expr::JuelIndex(Box::new(e), Box::new(i));
             } else if self.is_sym("(") {
-                break Err(perr(
-                    self.offset(),
-                    "method and function calls are not supported in `${...}` expressions",
-                ));
+                break Err(perr(self.offset(), "method and function calls are not supported in `${...}` expressions"));
             } else {
                 break Ok(e);
             }
@@ -1015,19 +905,13 @@ impl Parser {
                     _ => Expr::Name(n),
                 })
             }
-            t => Err(perr(
-                start,
-                &format!("expected a value but found {}", describe(&t)),
-            )),
+            t => Err(perr(start, &format!("expected a value but found {}", describe(&t)))),
         }
     }
 }
 
 fn unknown_function(n: &str) -> String {
-    let best = BUILTINS
-        .iter()
-        .map(|b| (levenshtein(n, b.1), b.1))
-        .min_by_key(|(d, _)| *d);
+    let best = BUILTINS.iter().map(|b| (levenshtein(n, b.1), b.1)).min_by_key(|(d, _)| *d);
     match best {
         Some((d, s)) if d <= 2.max(n.len() / 3) => {
             format!("unknown function `{n}` (did you mean `{s}`?)")

@@ -7,9 +7,7 @@ use sluice_feel::{Expression, NoVariables};
 #[track_caller]
 fn check(src: &str, vars: Value, expected: Value) {
     let e = Expression::parse(src).unwrap_or_else(|err| panic!("parse `{src}`: {err}"));
-    let got = e
-        .eval(&vars)
-        .unwrap_or_else(|err| panic!("eval `{src}`: {err}"));
+    let got = e.eval(&vars).unwrap_or_else(|err| panic!("eval `{src}`: {err}"));
     assert_eq!(got, expected, "`{src}` with {vars}");
 }
 
@@ -19,11 +17,7 @@ fn check_err(src: &str, vars: Value, needle: &str) {
     let e = Expression::parse(src).unwrap_or_else(|err| panic!("parse `{src}`: {err}"));
     match e.eval(&vars) {
         Ok(v) => panic!("`{src}` gave {v}, expected an error with `{needle}`"),
-        Err(err) => assert!(
-            err.message.contains(needle),
-            "`{src}`: message `{}` lacks `{needle}`",
-            err.message
-        ),
+        Err(err) => assert!(err.message.contains(needle), "`{src}`: message `{}` lacks `{needle}`", err.message),
     }
 }
 
@@ -33,11 +27,7 @@ fn check_parse_err(src: &str, offset: usize, needle: &str) {
     match Expression::parse(src) {
         Ok(e) => panic!("`{src}` parsed as {e:?}"),
         Err(err) => {
-            assert!(
-                err.message.contains(needle),
-                "`{src}`: message `{}` lacks `{needle}`",
-                err.message
-            );
+            assert!(err.message.contains(needle), "`{src}`: message `{}` lacks `{needle}`", err.message);
             assert_eq!(err.offset, offset, "`{src}`: {}", err.message);
         }
     }
@@ -53,10 +43,7 @@ fn literals() {
         ("1", json!(1)),
         ("-2.5", json!(-2.5)),
         (".5", json!(0.5)),
-        (
-            "\"a\\\"b\\\\c\\nd\\te\\u00e9\"",
-            json!("a\"b\\c\nd\te\u{e9}"),
-        ),
+        ("\"a\\\"b\\\\c\\nd\\te\\u00e9\"", json!("a\"b\\c\nd\te\u{e9}")),
         ("\"\\ud83d\\ude00\"", json!("\u{1F600}")),
         ("true", json!(true)),
         ("false", json!(false)),
@@ -133,11 +120,7 @@ fn comparisons() {
     check_err("\"a\" = 1", n(), "cannot compare a string with a number");
     check_err("true < false", n(), "booleans cannot be ordered");
     check_err("\"a\" + 1", n(), "cannot add a string and a number");
-    check_err(
-        "x - 1",
-        json!({"x": "s"}),
-        "cannot subtract a string and a number",
-    );
+    check_err("x - 1", json!({"x": "s"}), "cannot subtract a string and a number");
 }
 
 #[test]
@@ -161,10 +144,7 @@ fn logic() {
         ("if true then 1 else 2", json!(1)),
         ("if false then 1 else 2", json!(2)),
         ("if null then 1 else 2", json!(2)),
-        (
-            "if 1 > 2 then \"a\" else if 2 > 1 then \"b\" else \"c\"",
-            json!("b"),
-        ),
+        ("if 1 > 2 then \"a\" else if 2 > 1 then \"b\" else \"c\"", json!("b")),
         ("1 + if true then 1 else 2", json!(2)),
     ] {
         check(src, n(), exp);
@@ -209,14 +189,8 @@ fn between_in_instance_of() {
         ("\"a\" instance of number", json!(false)),
         ("[1] instance of list", json!(true)),
         ("{} instance of context", json!(true)),
-        (
-            "date and time(\"2026-01-01T00:00:00Z\") instance of date and time",
-            json!(true),
-        ),
-        (
-            "duration(\"P1D\") instance of days and time duration",
-            json!(true),
-        ),
+        ("date and time(\"2026-01-01T00:00:00Z\") instance of date and time", json!(true)),
+        ("duration(\"P1D\") instance of days and time duration", json!(true)),
         ("null instance of Null", json!(true)),
     ] {
         check(src, json!({"x": 2, "xs": [1, 2, 3]}), exp);
@@ -245,10 +219,7 @@ fn paths_and_filters() {
         ("nums[5]", json!(null)),
         ("nums[item > 2]", json!([3, 4])),
         ("nums[item > 10]", json!([])),
-        (
-            "items[price > 10]",
-            json!([{"price": 20, "name": "book"}, {"price": 15, "name": "cup"}]),
-        ),
+        ("items[price > 10]", json!([{"price": 20, "name": "book"}, {"price": 15, "name": "cup"}])),
         ("items[price > 10].name", json!(["book", "cup"])),
         ("items[item.price < 10][1].name", json!("pen")),
         ("items.price", json!([5, 20, 15])),
@@ -262,16 +233,8 @@ fn paths_and_filters() {
     ] {
         check(src, vars.clone(), exp);
     }
-    check_err(
-        "customer.name.first",
-        vars.clone(),
-        "cannot read `first` of a string",
-    );
-    check_err(
-        "nums[\"x\"]",
-        vars,
-        "a filter must be a condition or a number",
-    );
+    check_err("customer.name.first", vars.clone(), "cannot read `first` of a string");
+    check_err("nums[\"x\"]", vars, "a filter must be a condition or a number");
 }
 
 #[test]
@@ -279,10 +242,7 @@ fn loops_and_quantifiers() {
     let vars = json!({"xs": [1, 2, 3], "orders": [{"total": 10}, {"total": 30}]});
     for (src, exp) in [
         ("for x in xs return x * 2", json!([2, 4, 6])),
-        (
-            "for x in [1, 2], y in [10, 20] return x + y",
-            json!([11, 21, 12, 22]),
-        ),
+        ("for x in [1, 2], y in [10, 20] return x + y", json!([11, 21, 12, 22])),
         ("for i in 1..3 return i", json!([1, 2, 3])),
         ("for i in 3..1 return i", json!([3, 2, 1])),
         ("for x in [] return x", json!([])),
@@ -293,19 +253,12 @@ fn loops_and_quantifiers() {
         ("every x in [] satisfies x > 1", json!(true)),
         ("some o in orders satisfies o.total > 20", json!(true)),
         ("sum(for o in orders return o.total)", json!(40)),
-        (
-            "some x in [1, 2], y in [3, 4] satisfies x + y = 6",
-            json!(true),
-        ),
+        ("some x in [1, 2], y in [3, 4] satisfies x + y = 6", json!(true)),
     ] {
         check(src, vars.clone(), exp);
     }
     check_err("for i in 1..10000000 return i", n(), "too long");
-    check_err(
-        "for a in 1..999, b in 1..999, c in 1..999 return 1",
-        n(),
-        "runs too long",
-    );
+    check_err("for a in 1..999, b in 1..999, c in 1..999 return 1", n(), "runs too long");
 }
 
 #[test]
@@ -328,10 +281,7 @@ fn string_functions() {
         ("substring(\"foobar\", 3, 3)", json!("oba")),
         ("substring(\"foobar\", -2, 1)", json!("a")),
         ("substring(\"foobar\", 10)", json!("")),
-        (
-            "substring(string: \"foobar\", start position: 2, length: 2)",
-            json!("oo"),
-        ),
+        ("substring(string: \"foobar\", start position: 2, length: 2)", json!("oo")),
         ("substring before(\"foobar\", \"bar\")", json!("foo")),
         ("substring after(\"foobar\", \"ob\")", json!("ar")),
         ("substring after(\"foobar\", \"x\")", json!("")),
@@ -346,11 +296,7 @@ fn string_functions() {
     ] {
         check(src, n(), exp);
     }
-    check_err(
-        "upper case(1)",
-        n(),
-        "`upper case` expects a string but got a number",
-    );
+    check_err("upper case(1)", n(), "`upper case` expects a string but got a number");
     check_err("number(\"abc\")", n(), "cannot convert \"abc\" to a number");
     check_err("substring(\"abc\", 1.5)", n(), "whole number");
 }
@@ -394,11 +340,7 @@ fn list_functions() {
     ] {
         check(src, json!({"xs": [1, 2, 3]}), exp);
     }
-    check_err(
-        "sum([1, \"a\"])",
-        n(),
-        "`sum` expects a list of numbers but got a string",
-    );
+    check_err("sum([1, \"a\"])", n(), "`sum` expects a list of numbers but got a string");
     check_err("sort([1, \"a\"])", n(), "cannot compare");
     check_err("list contains(1, 2)", n(), "expects a list");
 }
@@ -468,35 +410,14 @@ fn temporal() {
         ("duration(\"PT5M\")", json!("PT5M")),
         ("duration(\"P2W\")", json!("P14D")),
         ("duration(\"PT90M\")", json!("PT1H30M")),
-        (
-            "date and time(\"2026-12-01T09:00:00Z\")",
-            json!("2026-12-01T09:00:00Z"),
-        ),
+        ("date and time(\"2026-12-01T09:00:00Z\")", json!("2026-12-01T09:00:00Z")),
         ("date and time(due)", json!("2026-12-01T08:00:00Z")),
-        (
-            "date and time(\"2026-12-01T09:00:00Z\") + duration(\"PT5M\")",
-            json!("2026-12-01T09:05:00Z"),
-        ),
-        (
-            "duration(\"PT5M\") + date and time(\"2026-12-01T09:00:00Z\")",
-            json!("2026-12-01T09:05:00Z"),
-        ),
-        (
-            "date and time(\"2026-12-01T09:00:00Z\") - duration(\"P1D\")",
-            json!("2026-11-30T09:00:00Z"),
-        ),
-        (
-            "date and time(start) + duration(\"P1M\")",
-            json!("2026-02-28T10:00:00Z"),
-        ),
-        (
-            "date and time(\"2026-12-02T10:00:00Z\") - date and time(\"2026-12-01T09:00:00Z\")",
-            json!("P1DT1H"),
-        ),
-        (
-            "date and time(\"2026-12-01T09:00:00Z\") - date and time(\"2026-12-01T10:00:00Z\")",
-            json!("-PT1H"),
-        ),
+        ("date and time(\"2026-12-01T09:00:00Z\") + duration(\"PT5M\")", json!("2026-12-01T09:05:00Z")),
+        ("duration(\"PT5M\") + date and time(\"2026-12-01T09:00:00Z\")", json!("2026-12-01T09:05:00Z")),
+        ("date and time(\"2026-12-01T09:00:00Z\") - duration(\"P1D\")", json!("2026-11-30T09:00:00Z")),
+        ("date and time(start) + duration(\"P1M\")", json!("2026-02-28T10:00:00Z")),
+        ("date and time(\"2026-12-02T10:00:00Z\") - date and time(\"2026-12-01T09:00:00Z\")", json!("P1DT1H")),
+        ("date and time(\"2026-12-01T09:00:00Z\") - date and time(\"2026-12-01T10:00:00Z\")", json!("-PT1H")),
         ("duration(\"PT1H\") > duration(\"PT59M\")", json!(true)),
         ("duration(\"P1D\") = duration(\"PT24H\")", json!(true)),
         ("duration(\"P1Y\") = duration(\"P12M\")", json!(true)),
@@ -506,20 +427,11 @@ fn temporal() {
         ("duration(\"PT1H\") / 2", json!("PT30M")),
         ("duration(\"PT1H\") / duration(\"PT30M\")", json!(2)),
         ("-duration(\"PT1H\")", json!("-PT1H")),
-        (
-            "date and time(\"2026-12-01T09:00:00Z\") < date and time(\"2026-12-01T09:00:01Z\")",
-            json!(true),
-        ),
+        ("date and time(\"2026-12-01T09:00:00Z\") < date and time(\"2026-12-01T09:00:01Z\")", json!(true)),
         ("date(\"2026-03-01\") - date(\"2026-02-01\")", json!("P28D")),
-        (
-            "date(\"2026-01-31\") + duration(\"P1M\")",
-            json!("2026-02-28"),
-        ),
+        ("date(\"2026-01-31\") + duration(\"P1M\")", json!("2026-02-28")),
         ("date(\"2026-01-31T10:00:00Z\")", json!("2026-01-31")),
-        (
-            "time(\"10:30:00\") + duration(\"PT45M\")",
-            json!("11:15:00"),
-        ),
+        ("time(\"10:30:00\") + duration(\"PT45M\")", json!("11:15:00")),
         ("time(\"23:30:00\") + duration(\"PT1H\")", json!("00:30:00")),
         ("date and time(\"2026-12-01T09:05:00Z\").hour", json!(9)),
         ("date and time(\"2026-12-01T09:05:00Z\").minute", json!(5)),
@@ -527,46 +439,22 @@ fn temporal() {
         ("date(\"2026-12-01\").weekday", json!(2)),
         ("duration(\"P1DT2H\").hours", json!(2)),
         ("duration(\"P1DT2H\").days", json!(1)),
-        (
-            "years and months duration(date(\"2026-01-15\"), date(\"2027-03-14\"))",
-            json!("P1Y1M"),
-        ),
-        (
-            "years and months duration(date(\"2026-01-15\"), date(\"2027-03-15\"))",
-            json!("P1Y2M"),
-        ),
-        (
-            "date and time(\"2026-01-01T09:00Z\")",
-            json!("2026-01-01T09:00:00Z"),
-        ),
-        (
-            "date and time(\"2026-01-01T09:00:00.250Z\")",
-            json!("2026-01-01T09:00:00.25Z"),
-        ),
+        ("years and months duration(date(\"2026-01-15\"), date(\"2027-03-14\"))", json!("P1Y1M")),
+        ("years and months duration(date(\"2026-01-15\"), date(\"2027-03-15\"))", json!("P1Y2M")),
+        ("date and time(\"2026-01-01T09:00Z\")", json!("2026-01-01T09:00:00Z")),
+        ("date and time(\"2026-01-01T09:00:00.250Z\")", json!("2026-01-01T09:00:00.25Z")),
     ] {
         check(src, vars.clone(), exp);
     }
     check_err("duration(\"PT5\")", n(), "the number 5 has no unit");
-    check_err(
-        "date and time(\"tomorrow\")",
-        n(),
-        "not an ISO 8601 date-time",
-    );
-    check_err(
-        "duration(\"P1M\") < duration(\"P30D\")",
-        n(),
-        "months have no fixed length",
-    );
+    check_err("date and time(\"tomorrow\")", n(), "not an ISO 8601 date-time");
+    check_err("duration(\"P1M\") < duration(\"P30D\")", n(), "months have no fixed length");
     check_err(
         "date(\"2026-01-01\") < date and time(\"2026-01-01T00:00:00Z\")",
         n(),
         "cannot compare a date with a date and time",
     );
-    check_err(
-        "duration(\"P1M\") - duration(\"P1D\")",
-        n(),
-        "opposite signs",
-    );
+    check_err("duration(\"P1M\") - duration(\"P1D\")", n(), "opposite signs");
 }
 
 #[test]
@@ -580,10 +468,7 @@ fn juel() {
         ("${input == 1}", json!(true)),
         ("${input != 1}", json!(false)),
         ("${a != 'x' && !(b || c)}", json!(true)),
-        (
-            "${nrOfCompletedInstances/nrOfInstances >= 0.5}",
-            json!(true),
-        ),
+        ("${nrOfCompletedInstances/nrOfInstances >= 0.5}", json!(true)),
         ("${nrOfCompletedInstances / nrOfInstances}", json!(0.6)),
         ("${5}", json!(5)),
         ("${nrOfLoops}", json!(4)),
@@ -618,56 +503,26 @@ fn eval_bool_messages() {
     assert!(e.eval_bool(&json!({"amount": 150})).unwrap());
     assert!(!e.eval_bool(&json!({"amount": 50})).unwrap());
     let err = e.eval_bool(&json!({})).unwrap_err();
-    assert_eq!(
-        err.message,
-        "expected a boolean but the condition gave null: is `amount` set?"
-    );
-    let err = Expression::parse("a + b")
-        .unwrap()
-        .eval_bool(&json!({"a": 1, "b": 2}))
-        .unwrap_err();
-    assert_eq!(
-        err.message,
-        "expected a boolean but the condition gave a number (3)"
-    );
-    let err = Expression::parse("a > b")
-        .unwrap()
-        .eval_bool(&NoVariables)
-        .unwrap_err();
+    assert_eq!(err.message, "expected a boolean but the condition gave null: is `amount` set?");
+    let err = Expression::parse("a + b").unwrap().eval_bool(&json!({"a": 1, "b": 2})).unwrap_err();
+    assert_eq!(err.message, "expected a boolean but the condition gave a number (3)");
+    let err = Expression::parse("a > b").unwrap().eval_bool(&NoVariables).unwrap_err();
     assert!(err.message.contains("are `a`, `b` set?"), "{}", err.message);
-    let err = Expression::parse("amount > 100")
-        .unwrap()
-        .eval_bool(&json!({"amount": "lots"}))
-        .unwrap_err();
+    let err = Expression::parse("amount > 100").unwrap().eval_bool(&json!({"amount": "lots"})).unwrap_err();
     assert_eq!(err.message, "cannot compare a string with a number");
 }
 
 #[test]
 fn variables_and_source() {
-    let e = Expression::parse(
-        "= a.b > 1 and count(items[price > x]) > 0 and (for i in xs return i + y) != []",
-    )
-    .unwrap();
+    let e =
+        Expression::parse("= a.b > 1 and count(items[price > x]) > 0 and (for i in xs return i + y) != []").unwrap();
     assert_eq!(e.variables(), vec!["a", "items", "price", "x", "xs", "y"]);
-    assert_eq!(
-        e.source(),
-        "= a.b > 1 and count(items[price > x]) > 0 and (for i in xs return i + y) != []"
-    );
+    assert_eq!(e.source(), "= a.b > 1 and count(items[price > x]) > 0 and (for i in xs return i + y) != []");
     let j = Expression::parse("${nrOfCompletedInstances/nrOfInstances >= 0.5}").unwrap();
-    assert_eq!(
-        j.variables(),
-        vec!["nrOfCompletedInstances", "nrOfInstances"]
-    );
-    let map: serde_json::Map<String, Value> =
-        serde_json::from_value(json!({"a": {"b": 2}})).unwrap();
-    assert_eq!(
-        Expression::parse("a.b").unwrap().eval(&map).unwrap(),
-        json!(2)
-    );
-    assert_eq!(
-        Expression::parse("x").unwrap().eval(&json!(5)).unwrap(),
-        json!(null)
-    );
+    assert_eq!(j.variables(), vec!["nrOfCompletedInstances", "nrOfInstances"]);
+    let map: serde_json::Map<String, Value> = serde_json::from_value(json!({"a": {"b": 2}})).unwrap();
+    assert_eq!(Expression::parse("a.b").unwrap().eval(&map).unwrap(), json!(2));
+    assert_eq!(Expression::parse("x").unwrap().eval(&json!(5)).unwrap(), json!(null));
     // Send + Sync + Clone + PartialEq.
     fn assert_traits<T: Send + Sync + Clone + PartialEq + std::fmt::Debug>() {}
     assert_traits::<Expression>();
@@ -678,21 +533,9 @@ fn parse_errors() {
     check_parse_err("", 0, "empty");
     check_parse_err("   ", 3, "empty");
     check_parse_err("=", 1, "empty");
-    check_parse_err(
-        "1 +",
-        3,
-        "expected a value but found the end of the expression",
-    );
-    check_parse_err(
-        "cont(xs)",
-        0,
-        "unknown function `cont` (did you mean `count`?)",
-    );
-    check_parse_err(
-        "x + string lenght(\"a\")",
-        4,
-        "unknown function `string lenght` (did you mean `string length`?)",
-    );
+    check_parse_err("1 +", 3, "expected a value but found the end of the expression");
+    check_parse_err("cont(xs)", 0, "unknown function `cont` (did you mean `count`?)");
+    check_parse_err("x + string lenght(\"a\")", 4, "unknown function `string lenght` (did you mean `string length`?)");
     check_parse_err("foo(1)", 0, "unknown function `foo`");
     check_parse_err("(1 + 2", 6, "expected `)`");
     check_parse_err("[1, 2", 5, "expected `,` or `]`");
@@ -700,16 +543,8 @@ fn parse_errors() {
     check_parse_err("1 # 2", 2, "unexpected character `#`");
     check_parse_err("a < b < c", 6, "cannot be chained");
     check_parse_err("if a then b", 11, "expected `else`");
-    check_parse_err(
-        "substring(\"a\")",
-        0,
-        "`substring` takes 2 to 3 arguments but was given 1",
-    );
-    check_parse_err(
-        "substring(string: \"a\", begin: 1)",
-        23,
-        "has no parameter `begin`",
-    );
+    check_parse_err("substring(\"a\")", 0, "`substring` takes 2 to 3 arguments but was given 1");
+    check_parse_err("substring(string: \"a\", begin: 1)", 23, "has no parameter `begin`");
     check_parse_err("1 2", 2, "unexpected the number 2 after the end");
     check_parse_err("${a == 1", 8, "expected `}`");
     check_parse_err("${a = 1}", 4, "use `==`");
@@ -731,8 +566,5 @@ fn parse_errors() {
 #[test]
 fn display_of_errors() {
     let err = Expression::parse("1 +").unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "expected a value but found the end of the expression (at offset 3)"
-    );
+    assert_eq!(err.to_string(), "expected a value but found the end of the expression (at offset 3)");
 }

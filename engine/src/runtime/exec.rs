@@ -63,7 +63,14 @@ pub(super) fn start(
         status: Status::Active,
         called,
         tokens: Vec::with_capacity(4),
-        scopes: vec![ScopeInst { id: ScopeId(0), parent: None, owner: None, kind: ScopeKind::Root, vars: data, active: 0 }],
+        scopes: vec![ScopeInst {
+            id: ScopeId(0),
+            parent: None,
+            owner: None,
+            kind: ScopeKind::Root,
+            vars: data,
+            active: 0,
+        }],
         subscriptions: Vec::new(),
         incidents: Vec::new(),
         next_token: 0,
@@ -142,7 +149,9 @@ impl<'a> Exec<'a> {
     fn model_scope(&self, s: ScopeId) -> Option<ScopeIdx> {
         match self.scope(s)?.kind {
             ScopeKind::Root => Some(ScopeIdx::ROOT),
-            ScopeKind::SubProcess { element } | ScopeKind::EventSub { element, .. } => self.p.element(element).inner_scope,
+            ScopeKind::SubProcess { element } | ScopeKind::EventSub { element, .. } => {
+                self.p.element(element).inner_scope
+            }
             ScopeKind::Instance { .. } => None,
         }
     }
@@ -372,7 +381,12 @@ impl<'a> Exec<'a> {
         self.scratch = flows;
     }
 
-    fn select_flows(&self, e: ElementIdx, scope: ScopeId, out: &mut Vec<FlowIdx>) -> Result<(), (&'static str, String)> {
+    fn select_flows(
+        &self,
+        e: ElementIdx,
+        scope: ScopeId,
+        out: &mut Vec<FlowIdx>,
+    ) -> Result<(), (&'static str, String)> {
         let el = self.p.element(e);
         let vars = self.vars(scope);
         let test = |f: FlowIdx| -> Result<bool, (&'static str, String)> {
@@ -383,7 +397,10 @@ impl<'a> Exec<'a> {
                     let name = flow.id.clone().unwrap_or_else(|| {
                         format!("{}->{}", self.p.element(flow.source).id, self.p.element(flow.target).id)
                     });
-                    ("expression_failed", format!("the condition `{}` of sequence flow `{name}` failed: {err}", c.source()))
+                    (
+                        "expression_failed",
+                        format!("the condition `{}` of sequence flow `{name}` failed: {err}", c.source()),
+                    )
                 }),
             }
         };
@@ -476,7 +493,12 @@ impl<'a> Exec<'a> {
         let p = self.p;
         let incoming = &p.element(g).incoming;
         // A token queued to arrive here is as good as on its incoming flow: wait for it.
-        if self.i.tokens.iter().any(|x| x.scope == scope && x.element == g && matches!(x.state, TokenState::Ready { .. })) {
+        if self
+            .i
+            .tokens
+            .iter()
+            .any(|x| x.scope == scope && x.element == g && matches!(x.state, TokenState::Ready { .. }))
+        {
             return false;
         }
         let mut chosen = Vec::with_capacity(incoming.len());
@@ -486,7 +508,9 @@ impl<'a> Exec<'a> {
                 None => {
                     let Some(reach) = p.or_join_reach(g, k) else { continue };
                     let blocked = self.i.tokens.iter().any(|x| {
-                        x.scope == scope && reach.contains(x.element.index()) && !(x.element == g && matches!(x.state, TokenState::Joining { .. }))
+                        x.scope == scope
+                            && reach.contains(x.element.index())
+                            && !(x.element == g && matches!(x.state, TokenState::Joining { .. }))
                     });
                     if blocked {
                         return false;
@@ -525,7 +549,12 @@ impl<'a> Exec<'a> {
         let mut fired = false;
         for (scope, g) in waiting {
             // An earlier firing this round may have consumed these tokens already.
-            if self.i.tokens.iter().any(|x| x.scope == scope && x.element == g && matches!(x.state, TokenState::Joining { .. })) {
+            if self
+                .i
+                .tokens
+                .iter()
+                .any(|x| x.scope == scope && x.element == g && matches!(x.state, TokenState::Joining { .. }))
+            {
                 fired |= self.try_or_join(scope, g);
             }
         }
@@ -616,7 +645,12 @@ impl<'a> Exec<'a> {
 
     /// What to subscribe to for a trigger, evaluated in `scope`; `None` for triggers that are not
     /// subscriptions (errors and escalations are matched when thrown).
-    fn subscription_kind(&self, scope: ScopeId, e: ElementIdx, trigger: &Trigger) -> Result<Option<SubscriptionKind>, String> {
+    fn subscription_kind(
+        &self,
+        scope: ScopeId,
+        e: ElementIdx,
+        trigger: &Trigger,
+    ) -> Result<Option<SubscriptionKind>, String> {
         Ok(match trigger {
             Trigger::Timer(timer) => {
                 let due = self.first_due(scope, e, timer)?;
@@ -636,7 +670,11 @@ impl<'a> Exec<'a> {
                     format!("the correlation key `{}` of message `{}` failed: {err}", expr.source(), m.name)
                 })?;
                 Some(key_string(&v).ok_or_else(|| {
-                    format!("the correlation key `{}` of message `{}` is null: is the variable set?", expr.source(), m.name)
+                    format!(
+                        "the correlation key `{}` of message `{}` is null: is the variable set?",
+                        expr.source(),
+                        m.name
+                    )
                 })?)
             }
         };
@@ -647,11 +685,15 @@ impl<'a> Exec<'a> {
         match timer {
             Timer::Fixed(spec) => Ok(spec.clone()),
             Timer::Expr { kind, expr } => {
-                let v = expr
-                    .eval(&self.vars(scope))
-                    .map_err(|err| format!("the timer `{}` of `{}` failed: {err}", expr.source(), self.p.element(e).id))?;
+                let v = expr.eval(&self.vars(scope)).map_err(|err| {
+                    format!("the timer `{}` of `{}` failed: {err}", expr.source(), self.p.element(e).id)
+                })?;
                 let Value::String(s) = v else {
-                    return Err(format!("the timer `{}` of `{}` gave {v}, not an ISO 8601 text", expr.source(), self.p.element(e).id));
+                    return Err(format!(
+                        "the timer `{}` of `{}` gave {v}, not an ISO 8601 text",
+                        expr.source(),
+                        self.p.element(e).id
+                    ));
                 };
                 let parsed = match kind {
                     TimerKind::Duration => iso8601::parse_duration(&s).map(TimerSpec::Duration),
@@ -703,7 +745,8 @@ impl<'a> Exec<'a> {
             match kind {
                 Ok(Some(k)) => kinds.push((target, k)),
                 Ok(None) => {
-                    let msg = format!("`{}` follows an event-based gateway but is no catch event", p.element(target).id);
+                    let msg =
+                        format!("`{}` follows an event-based gateway but is no catch event", p.element(target).id);
                     self.raise(t, "invalid_event_gateway", msg, Retry::Enter { via });
                     return;
                 }
@@ -748,12 +791,15 @@ impl<'a> Exec<'a> {
             self.start_loop(t, e, via);
             return;
         }
-        let instant = matches!(el.kind, Kind::Task(TaskKind::Plain | TaskKind::Script { .. } | TaskKind::SendMessage(_)));
-        if !inner && !instant && !el.boundaries.is_empty() {
-            if let Err(msg) = self.arm_boundaries(t, e, scope) {
-                self.raise(t, "expression_failed", msg, Retry::Enter { via });
-                return;
-            }
+        let instant =
+            matches!(el.kind, Kind::Task(TaskKind::Plain | TaskKind::Script { .. } | TaskKind::SendMessage(_)));
+        if !inner
+            && !instant
+            && !el.boundaries.is_empty()
+            && let Err(msg) = self.arm_boundaries(t, e, scope)
+        {
+            self.raise(t, "expression_failed", msg, Retry::Enter { via });
+            return;
         }
         match &el.kind {
             Kind::Task(TaskKind::Plain) => self.complete_activity(t),
@@ -977,18 +1023,31 @@ impl<'a> Exec<'a> {
                 let items = match (&mi.collection, &mi.cardinality) {
                     (Some(c), _) => match c.eval(&vars) {
                         Ok(Value::Array(items)) => Ok(Some(items)),
-                        Ok(Value::Null) => Err(format!("the collection `{}` of `{}` is null: is it set?", c.source(), el.id)),
-                        Ok(other) => Err(format!("the collection `{}` of `{}` gave {other}, not a list", c.source(), el.id)),
+                        Ok(Value::Null) => {
+                            Err(format!("the collection `{}` of `{}` is null: is it set?", c.source(), el.id))
+                        }
+                        Ok(other) => {
+                            Err(format!("the collection `{}` of `{}` gave {other}, not a list", c.source(), el.id))
+                        }
                         Err(err) => Err(format!("the collection `{}` of `{}` failed: {err}", c.source(), el.id)),
                     },
                     (None, Some(n)) => match n.eval(&vars) {
                         Ok(v) => match v.as_f64() {
-                            Some(x) if x >= 0.0 && x.fract() == 0.0 && x <= 10_000.0 => Ok(Some(vec![Value::Null; x as usize])),
-                            _ => Err(format!("the cardinality `{}` of `{}` gave {v}, not a whole number from 0 to 10000", n.source(), el.id)),
+                            Some(x) if x >= 0.0 && x.fract() == 0.0 && x <= 10_000.0 => {
+                                Ok(Some(vec![Value::Null; x as usize]))
+                            }
+                            _ => Err(format!(
+                                "the cardinality `{}` of `{}` gave {v}, not a whole number from 0 to 10000",
+                                n.source(),
+                                el.id
+                            )),
                         },
                         Err(err) => Err(format!("the cardinality `{}` of `{}` failed: {err}", n.source(), el.id)),
                     },
-                    (None, None) => Err(format!("the multi-instance activity `{}` has neither a collection nor a cardinality", el.id)),
+                    (None, None) => Err(format!(
+                        "the multi-instance activity `{}` has neither a collection nor a cardinality",
+                        el.id
+                    )),
                 };
                 let items = match items {
                     Ok(items) => items.unwrap_or_default(),
@@ -1107,7 +1166,11 @@ impl<'a> Exec<'a> {
                 if mi.output_collection.is_some() {
                     output = Some(match &mi.output_element {
                         Some(x) => x.eval(&self.vars(sid)).unwrap_or(Value::Null),
-                        None => mi.element_variable.as_ref().and_then(|n| self.vars(sid).get(n).cloned()).unwrap_or(Value::Null),
+                        None => mi
+                            .element_variable
+                            .as_ref()
+                            .and_then(|n| self.vars(sid).get(n).cloned())
+                            .unwrap_or(Value::Null),
                     });
                 }
                 if let Some(c) = &mi.completion {
@@ -1121,9 +1184,9 @@ impl<'a> Exec<'a> {
                     ];
                     let base = self.vars(sid);
                     let vars = Overlay { extra: &extra, base: &base };
-                    verdict = c
-                        .eval_bool(&vars)
-                        .map_err(|err| format!("the completion condition `{}` of `{}` failed: {err}", c.source(), el.id));
+                    verdict = c.eval_bool(&vars).map_err(|err| {
+                        format!("the completion condition `{}` of `{}` failed: {err}", c.source(), el.id)
+                    });
                 }
             }
             Some(Loop::Standard { condition, maximum, .. }) => {
@@ -1165,7 +1228,8 @@ impl<'a> Exec<'a> {
                 self.raise(owner, "expression_failed", msg, Retry::Loop { body });
             }
             Ok(true) => {
-                let rest: Vec<ScopeId> = self.i.scopes.iter().filter(|s| s.owner == Some(owner)).map(|s| s.id).collect();
+                let rest: Vec<ScopeId> =
+                    self.i.scopes.iter().filter(|s| s.owner == Some(owner)).map(|s| s.id).collect();
                 for s in rest {
                     self.cancel_scope(s);
                 }
@@ -1198,7 +1262,9 @@ impl<'a> Exec<'a> {
                         ("nrOfCompletedInstances", Value::from(body.completed)),
                     ];
                     let vars = Overlay { extra: &extra, base: &base };
-                    c.eval_bool(&vars).map_err(|err| format!("the completion condition `{}` of `{}` failed: {err}", c.source(), el.id))
+                    c.eval_bool(&vars).map_err(|err| {
+                        format!("the completion condition `{}` of `{}` failed: {err}", c.source(), el.id)
+                    })
                 }
                 None => Ok(false),
             },
@@ -1237,7 +1303,9 @@ impl<'a> Exec<'a> {
             return None;
         }
         self.p.element(tok.element).boundaries.iter().find_map(|&b| match &self.p.element(b).kind {
-            Kind::BoundaryEvent { trigger: Trigger::Error(c), .. } if !escalation && c.as_deref().is_none_or(|c| c == code) => {
+            Kind::BoundaryEvent { trigger: Trigger::Error(c), .. }
+                if !escalation && c.as_deref().is_none_or(|c| c == code) =>
+            {
                 Some((b, true))
             }
             Kind::BoundaryEvent { trigger: Trigger::Escalation(c), interrupting, .. }
@@ -1255,7 +1323,9 @@ impl<'a> Exec<'a> {
         p.scope(ms).event_subprocesses.iter().find_map(|&esp| {
             let inner = p.element(esp).inner_scope?;
             p.scope(inner).event_starts.iter().find_map(|&s| match &p.element(s).kind {
-                Kind::StartEvent { trigger: Trigger::Error(c), .. } if !escalation && c.as_deref().is_none_or(|c| c == code) => {
+                Kind::StartEvent { trigger: Trigger::Error(c), .. }
+                    if !escalation && c.as_deref().is_none_or(|c| c == code) =>
+                {
                     Some((s, true))
                 }
                 Kind::StartEvent { trigger: Trigger::Escalation(c), interrupting }
@@ -1317,7 +1387,8 @@ impl<'a> Exec<'a> {
             }
             None => {
                 let what = message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default();
-                let msg = format!("error `{code}`{what} was thrown at `{}` and nothing caught it", self.p.element(e).id);
+                let msg =
+                    format!("error `{code}`{what} was thrown at `{}` and nothing caught it", self.p.element(e).id);
                 self.raise(t, "uncaught_error", msg, Retry::Throw { code, message });
             }
         }
@@ -1532,7 +1603,9 @@ impl<'a> Exec<'a> {
         let sub = self.i.subscriptions.iter().find(|s| s.id == id).cloned().ok_or(StepError::UnknownSubscription)?;
         let matches_kind = matches!(
             (&sub.kind, what),
-            (SubscriptionKind::Timer { .. }, 'T') | (SubscriptionKind::Message { .. }, 'M') | (SubscriptionKind::Signal { .. }, 'S')
+            (SubscriptionKind::Timer { .. }, 'T')
+                | (SubscriptionKind::Message { .. }, 'M')
+                | (SubscriptionKind::Signal { .. }, 'S')
         );
         if !matches_kind {
             return Err(StepError::UnknownSubscription);
@@ -1541,8 +1614,12 @@ impl<'a> Exec<'a> {
         let e = sub.element;
         self.out.push(match &sub.kind {
             SubscriptionKind::Timer { .. } => Command::TimerFired { subscription: id, element: e },
-            SubscriptionKind::Message { name, .. } => Command::MessageReceived { subscription: id, element: e, name: name.clone() },
-            SubscriptionKind::Signal { name } => Command::SignalReceived { subscription: id, element: e, name: name.clone() },
+            SubscriptionKind::Message { name, .. } => {
+                Command::MessageReceived { subscription: id, element: e, name: name.clone() }
+            }
+            SubscriptionKind::Signal { name } => {
+                Command::SignalReceived { subscription: id, element: e, name: name.clone() }
+            }
         });
         match (&p.element(e).kind, sub.owner) {
             (Kind::StartEvent { interrupting, .. }, Owner::Scope(sid)) => {
@@ -1597,7 +1674,8 @@ impl<'a> Exec<'a> {
         let SubscriptionKind::Timer { armed_at, fired, .. } = sub.kind else { return };
         let p = self.p;
         let timer = match &p.element(sub.element).kind {
-            Kind::BoundaryEvent { trigger: Trigger::Timer(t), .. } | Kind::StartEvent { trigger: Trigger::Timer(t), .. } => t,
+            Kind::BoundaryEvent { trigger: Trigger::Timer(t), .. }
+            | Kind::StartEvent { trigger: Trigger::Timer(t), .. } => t,
             _ => {
                 self.close_subscription(sub.id);
                 return;
@@ -1607,12 +1685,10 @@ impl<'a> Exec<'a> {
             Owner::Token(t) => self.tok(t).map(|x| x.scope),
             Owner::Scope(s) => Some(s),
         };
-        let next = scope
-            .and_then(|s| self.timer_spec(s, sub.element, timer).ok())
-            .and_then(|spec| match spec {
-                TimerSpec::Cycle(c) => c.due(armed_at, fired + 1),
-                _ => None,
-            });
+        let next = scope.and_then(|s| self.timer_spec(s, sub.element, timer).ok()).and_then(|spec| match spec {
+            TimerSpec::Cycle(c) => c.due(armed_at, fired + 1),
+            _ => None,
+        });
         match next {
             Some(due) => {
                 if let Some(s) = self.i.subscriptions.iter_mut().find(|s| s.id == sub.id) {

@@ -78,66 +78,166 @@ pub enum Start {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Input {
     /// A user or manual task was completed; its data is merged into the Request's data.
-    CompleteTask { token: TokenId, data: Data },
+    CompleteTask {
+        token: TokenId,
+        data: Data,
+    },
     /// A waiting task or connector reports a BPMN error, caught by error boundary events.
-    ThrowError { token: TokenId, code: String, message: Option<String> },
-    ConnectorCompleted { token: TokenId, output: Value },
+    ThrowError {
+        token: TokenId,
+        code: String,
+        message: Option<String>,
+    },
+    ConnectorCompleted {
+        token: TokenId,
+        output: Value,
+    },
     /// A connector failed for good (retries are the worker's business): an incident.
-    ConnectorFailed { token: TokenId, message: String },
-    TimerFired { subscription: SubscriptionId },
-    MessageReceived { subscription: SubscriptionId, data: Data },
-    SignalReceived { subscription: SubscriptionId, data: Data },
+    ConnectorFailed {
+        token: TokenId,
+        message: String,
+    },
+    TimerFired {
+        subscription: SubscriptionId,
+    },
+    MessageReceived {
+        subscription: SubscriptionId,
+        data: Data,
+    },
+    SignalReceived {
+        subscription: SubscriptionId,
+        data: Data,
+    },
     /// The child Request of a call activity completed with this data.
-    ChildCompleted { token: TokenId, data: Data },
+    ChildCompleted {
+        token: TokenId,
+        data: Data,
+    },
     /// The child Request of a call activity threw an error nothing in it caught.
-    ChildError { token: TokenId, code: String, message: Option<String> },
+    ChildError {
+        token: TokenId,
+        code: String,
+        message: Option<String>,
+    },
     /// The child Request of a call activity threw an escalation nothing in it caught.
-    ChildEscalation { token: TokenId, code: String },
+    ChildEscalation {
+        token: TokenId,
+        code: String,
+    },
     Cancel,
     /// Resolve an incident and try the failed step again (after data was fixed, say).
-    Retry { incident: IncidentId },
+    Retry {
+        incident: IncidentId,
+    },
 }
 
 /// History to record and effects for the worker, in the order they happened.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Command {
-    ElementActivated { token: TokenId, element: ElementIdx },
-    ElementCompleted { token: TokenId, element: ElementIdx },
+    ElementActivated {
+        token: TokenId,
+        element: ElementIdx,
+    },
+    ElementCompleted {
+        token: TokenId,
+        element: ElementIdx,
+    },
     /// An element was left unfinished: interrupted by an event, a terminate end or a cancel.
-    ElementTerminated { token: TokenId, element: ElementIdx },
+    ElementTerminated {
+        token: TokenId,
+        element: ElementIdx,
+    },
     /// A user or manual task now waits for a person; its id is the token's.
-    TaskCreated { token: TokenId, element: ElementIdx },
-    TaskCanceled { token: TokenId, element: ElementIdx },
+    TaskCreated {
+        token: TokenId,
+        element: ElementIdx,
+    },
+    TaskCanceled {
+        token: TokenId,
+        element: ElementIdx,
+    },
     /// Run the element's connector; `attempt` starts at 1 and grows with each retry.
-    InvokeConnector { token: TokenId, element: ElementIdx, attempt: u32 },
+    InvokeConnector {
+        token: TokenId,
+        element: ElementIdx,
+        attempt: u32,
+    },
     /// The connector's result is no longer wanted (its activity was interrupted).
-    CancelConnector { token: TokenId, element: ElementIdx },
-    ScheduleTimer { subscription: SubscriptionId, element: ElementIdx, due: DateTime<Utc> },
+    CancelConnector {
+        token: TokenId,
+        element: ElementIdx,
+    },
+    ScheduleTimer {
+        subscription: SubscriptionId,
+        element: ElementIdx,
+        due: DateTime<Utc>,
+    },
     OpenMessageSubscription {
         subscription: SubscriptionId,
         element: ElementIdx,
         name: String,
         correlation_key: Option<String>,
     },
-    OpenSignalSubscription { subscription: SubscriptionId, element: ElementIdx, name: String },
+    OpenSignalSubscription {
+        subscription: SubscriptionId,
+        element: ElementIdx,
+        name: String,
+    },
     /// Close a timer, message or signal subscription.
-    CloseSubscription { subscription: SubscriptionId },
-    TimerFired { subscription: SubscriptionId, element: ElementIdx },
-    MessageReceived { subscription: SubscriptionId, element: ElementIdx, name: String },
-    SignalReceived { subscription: SubscriptionId, element: ElementIdx, name: String },
-    PublishMessage { element: ElementIdx, name: String, correlation_key: Option<String>, data: Data },
+    CloseSubscription {
+        subscription: SubscriptionId,
+    },
+    TimerFired {
+        subscription: SubscriptionId,
+        element: ElementIdx,
+    },
+    MessageReceived {
+        subscription: SubscriptionId,
+        element: ElementIdx,
+        name: String,
+    },
+    SignalReceived {
+        subscription: SubscriptionId,
+        element: ElementIdx,
+        name: String,
+    },
+    PublishMessage {
+        element: ElementIdx,
+        name: String,
+        correlation_key: Option<String>,
+        data: Data,
+    },
     /// Broadcast to every signal subscription of every Request, this one's included.
-    BroadcastSignal { element: ElementIdx, name: String, data: Data },
+    BroadcastSignal {
+        element: ElementIdx,
+        name: String,
+        data: Data,
+    },
     /// Start a child Request of `process_key` for a call activity, with a copy of the data.
-    StartChild { token: TokenId, element: ElementIdx, process_key: String, data: Data },
-    CancelChild { token: TokenId, element: ElementIdx },
+    StartChild {
+        token: TokenId,
+        element: ElementIdx,
+        process_key: String,
+        data: Data,
+    },
+    CancelChild {
+        token: TokenId,
+        element: ElementIdx,
+    },
     IncidentRaised(Incident),
-    IncidentResolved { incident: IncidentId },
+    IncidentResolved {
+        incident: IncidentId,
+    },
     /// This Request was called and threw an error nothing caught: the parent's call activity
     /// gets it. The Request itself ends (as canceled).
-    ErrorToParent { code: String, message: Option<String> },
+    ErrorToParent {
+        code: String,
+        message: Option<String>,
+    },
     /// Likewise for an uncaught escalation; this Request carries on.
-    EscalationToParent { code: String },
+    EscalationToParent {
+        code: String,
+    },
     RequestCompleted,
     RequestCanceled,
 }
@@ -234,31 +334,51 @@ struct Token {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 enum TokenState {
     /// Queued to enter `element`, having come along `via`.
-    Ready { via: Option<FlowIdx> },
+    Ready {
+        via: Option<FlowIdx>,
+    },
     /// Waiting at a converging gateway, having come along `via`.
-    Joining { via: FlowIdx },
+    Joining {
+        via: FlowIdx,
+    },
     /// A user or manual task.
     Task,
-    Connector { attempt: u32 },
+    Connector {
+        attempt: u32,
+    },
     /// A catch event, receive task or event-based gateway, waiting on its subscriptions.
     Event,
-    SubProcess { scope: ScopeId },
+    SubProcess {
+        scope: ScopeId,
+    },
     /// A multi-instance or loop activity.
     Body(Box<LoopBody>),
     /// A call activity's child Request runs.
     Call,
-    Incident { id: IncidentId, retry: Retry },
+    Incident {
+        id: IncidentId,
+        retry: Retry,
+    },
 }
 
 /// What retrying an incident does.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 enum Retry {
-    Enter { via: Option<FlowIdx> },
+    Enter {
+        via: Option<FlowIdx>,
+    },
     Leave,
-    Connector { attempt: u32 },
-    Throw { code: String, message: Option<String> },
+    Connector {
+        attempt: u32,
+    },
+    Throw {
+        code: String,
+        message: Option<String>,
+    },
     /// A loop's completion condition failed after an instance: the body waits here.
-    Loop { body: Box<LoopBody> },
+    Loop {
+        body: Box<LoopBody>,
+    },
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -1,0 +1,708 @@
+//! Data-driven importer tests: small models in, rendered diagnostics (or model facts) out.
+//!
+//! Update the expectations with `UPDATE_EXPECT=1 cargo test -p sluice-bpmn`, then review them.
+#![allow(clippy::unwrap_used)]
+
+use expect_test::{Expect, expect};
+use serde_json::{Map, Value};
+use sluice_bpmn::*;
+
+const HEAD: &str = r#"<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:sluice="urn:sluice:bpmn:1" xmlns:pm="http://processmaker.com/BPMN/2.0/Schema.xsd" xmlns:camunda="http://camunda.org/schema/1.0/bpmn" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="defs">"#;
+
+/// An executable process `p` around `body`; the body starts on line 3.
+fn exec(body: &str) -> String {
+    format!("{HEAD}\n<bpmn:process id=\"p\" isExecutable=\"true\">\n{body}\n</bpmn:process>\n</bpmn:definitions>\n")
+}
+
+fn render(imported: &Imported) -> String {
+    imported
+        .diagnostics
+        .iter()
+        .map(|d| {
+            let sev = if d.is_error() { "error" } else { "warning" };
+            let el = d.element.as_deref().map(|e| format!(" ({e})")).unwrap_or_default();
+            format!("{}:{} {sev}[{}] {}{el}\n", d.pos.line, d.pos.column, d.code, d.message)
+        })
+        .collect()
+}
+
+fn import_one(xml: &[u8]) -> Imported {
+    import(&[Source { name: "t.bpmn", bytes: xml }], &Options::default())
+}
+
+fn check(xml: &str, want: Expect) {
+    want.assert_eq(&render(&import_one(xml.as_bytes())));
+}
+
+fn check_bytes(xml: &[u8], want: Expect) {
+    want.assert_eq(&render(&import_one(xml)));
+}
+
+fn process(xml: &str) -> std::sync::Arc<Process> {
+    let imported = import_one(xml.as_bytes());
+    assert!(!imported.has_errors(), "{}", render(&imported));
+    imported.definitions.processes[0].clone()
+}
+
+fn element<'p>(p: &'p Process, id: &str) -> &'p Element {
+    p.element(p.element_by_id(id).unwrap())
+}
+
+const LINE: &str = r#"<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="t"/><bpmn:userTask id="t"/><bpmn:sequenceFlow id="f2" sourceRef="t" targetRef="e"/><bpmn:endEvent id="e"/>"#;
+
+#[test]
+fn clean_model() {
+    check(&exec(LINE), expect![[""]]);
+    let p = process(&exec(LINE));
+    assert_eq!(p.elements.len(), 3);
+    assert_eq!(p.flows.len(), 2);
+    assert!(matches!(element(&p, "t").kind, Kind::Task(TaskKind::User)));
+    assert_eq!(element(&p, "t").pos, Pos { line: 3, column: 82 });
+}
+
+#[test]
+fn xml_syntax() {
+    check(
+        &format!("{HEAD}\n<bpmn:process id=\"p\">\n  <bpmn:task id=\"a\">\n</bpmn:process>\n</bpmn:definitions>\n"),
+        expect![[r#"
+            4:1 error[xml-syntax] malformed XML: ill-formed document: expected `</bpmn:task>`, but `</bpmn:process>` was found
+        "#]],
+    );
+    check(
+        "<a><b></a>",
+        expect![[r#"
+        1:7 error[xml-syntax] malformed XML: ill-formed document: expected `</b>`, but `</a>` was found
+    "#]],
+    );
+    check(
+        "",
+        expect![[r#"
+        1:1 error[xml-syntax] the file holds no XML element
+    "#]],
+    );
+    check(
+        "<root/>",
+        expect![[r#"
+        1:1 error[not-bpmn] the root element is `root`, not BPMN `definitions` (namespace http://www.omg.org/spec/BPMN/20100524/MODEL)
+    "#]],
+    );
+}
+
+#[test]
+fn doctype_refused() {
+    check(
+        "<?xml version=\"1.0\"?>\n<!DOCTYPE lol [<!ENTITY lol \"lol\"><!ENTITY lol2 \"&lol;&lol;\">]>\n<bpmn:definitions xmlns:bpmn=\"http://www.omg.org/spec/BPMN/20100524/MODEL\">&lol2;</bpmn:definitions>",
+        expect![[r#"
+            2:1 error[doctype-not-allowed] a DOCTYPE (and with it entity declarations) is not allowed in BPMN files; remove it
+        "#]],
+    );
+}
+
+#[test]
+fn deep_nesting_refused() {
+    let mut xml = String::from(HEAD);
+    xml.push('\n');
+    for _ in 0..300 {
+        xml.push_str("<x>");
+    }
+    check(
+        &xml,
+        expect![[r#"
+        2:766 error[too-deeply-nested] elements are nested more than 256 deep; the rest of the file is not read
+    "#]],
+    );
+}
+
+#[test]
+fn encodings() {
+    // BOM, CRLF, and a position after a multi-byte character.
+    let mut bom = vec![0xEF, 0xBB, 0xBF];
+    bom.extend_from_slice(
+        exec("<bpmn:task id=\"é\" name=\"x\"/><bpmn:sequenceFlow sourceRef=\"é\" targetRef=\"nope\"/>")
+            .replace('\n', "\r\n")
+            .as_bytes(),
+    );
+    check_bytes(
+        &bom,
+        expect![[r#"
+        3:73 error[dangling-reference] sequence flow from `é` to `nope` points to `nope`, which does not exist (é->nope)
+    "#]],
+    );
+    // Latin-1 and windows-1252 declarations.
+    let latin1 = format!(
+        "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n{}",
+        exec("<bpmn:task id=\"t\" name=\"caf\u{FFFD}\"/>")
+    )
+    .replace('\u{FFFD}', "\u{1}");
+    let mut bytes = latin1.into_bytes();
+    for b in &mut bytes {
+        if *b == 1 {
+            *b = 0xE9;
+        }
+    }
+    let imported = import_one(&bytes);
+    assert_eq!(render(&imported), "");
+    assert_eq!(imported.definitions.processes[0].elements[0].name.as_deref(), Some("café"));
+    let mut cp =
+        format!("<?xml version=\"1.0\" encoding=\"windows-1252\"?>\n{}", exec("<bpmn:task id=\"t\" name=\"X\"/>"))
+            .into_bytes();
+    let at = cp.iter().rposition(|&b| b == b'X').unwrap();
+    cp[at] = 0x80;
+    let imported = import_one(&cp);
+    assert_eq!(imported.definitions.processes[0].elements[0].name.as_deref(), Some("\u{20AC}"));
+    // Bad UTF-8, and encodings Sluice does not read.
+    check_bytes(
+        b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<a>\n  caf\xE9</a>",
+        expect![[r#"
+        2:1 error[not-bpmn] the root element is `a`, not BPMN `definitions` (namespace http://www.omg.org/spec/BPMN/20100524/MODEL)
+        3:6 error[invalid-encoding] byte 0xE9 is not valid UTF-8, which the file declares (it looks like Latin-1: declare `encoding="ISO-8859-1"` or save the file as UTF-8)
+    "#]],
+    );
+    check_bytes(
+        b"<?xml version=\"1.0\" encoding=\"Shift_JIS\"?>\n<a/>",
+        expect![[r#"
+        1:1 error[unsupported-encoding] encoding `Shift_JIS` is not supported; save the file as UTF-8
+    "#]],
+    );
+    check_bytes(
+        b"\xFF\xFE<\x00a\x00/\x00>\x00",
+        expect![[r#"
+        1:1 error[unsupported-encoding] encoding `UTF-16` is not supported; save the file as UTF-8
+    "#]],
+    );
+    check_bytes(
+        b"<?xml version=\"1.0\" encoding=\"US-ASCII\"?>\n<a>\xE9</a>",
+        expect![[r#"
+        2:1 error[not-bpmn] the root element is `a`, not BPMN `definitions` (namespace http://www.omg.org/spec/BPMN/20100524/MODEL)
+        2:4 error[invalid-encoding] byte 0xE9 is not US-ASCII, as the XML declaration says the file is
+    "#]],
+    );
+}
+
+#[test]
+fn html_entities() {
+    let xml = exec(
+        "<bpmn:task id=\"t\" name=\"a&nbsp;b&eacute;\"><bpmn:documentation>&hellip;&amp;&#160;</bpmn:documentation></bpmn:task>",
+    );
+    check(
+        &xml,
+        expect![[r#"
+        3:26 warning[html-entity] `&nbsp;` is an HTML entity, not XML; read as U+00A0. Write `&#160;` to silence this
+        3:33 warning[html-entity] `&eacute;` is an HTML entity, not XML; read as U+00E9. Write `&#233;` to silence this
+        3:63 warning[html-entity] `&hellip;` is an HTML entity, not XML; read as U+2026. Write `&#8230;` to silence this
+    "#]],
+    );
+    let p = process(&xml);
+    assert_eq!(p.elements[0].name.as_deref(), Some("a\u{A0}bé"));
+    check(
+        &exec("<bpmn:task id=\"t\" name=\"&bogus;\"/>"),
+        expect![[r#"
+        3:25 error[undefined-entity] `&bogus;` is not defined in XML; write the character itself or a character reference
+    "#]],
+    );
+}
+
+#[test]
+fn namespaces_by_uri() {
+    // BPMN bound to an odd prefix, and a non-BPMN default namespace whose unprefixed children
+    // (inside an extension and outside) must not be read as BPMN.
+    let xml = r#"<sem:definitions xmlns:sem="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns="urn:other" id="d">
+<sem:process id="p" isExecutable="true">
+  <sem:startEvent id="s"/>
+  <sem:sequenceFlow id="f" sourceRef="s" targetRef="t"/>
+  <sem:task id="t"><sem:extensionElements><task id="fake"/></sem:extensionElements></sem:task>
+  <task id="also-fake"/>
+</sem:process>
+</sem:definitions>"#;
+    check(xml, expect![[""]]);
+    let p = process(xml);
+    assert_eq!(p.elements.len(), 2);
+    // The `camunda` prefix bound to another URI is not Camunda.
+    let xml = exec(
+        r#"<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f" sourceRef="s" targetRef="t"/><bpmn:serviceTask id="t" xmlns:camunda="http://activiti.org/bpmn" camunda:class="x"/>"#,
+    );
+    check(
+        &xml,
+        expect![[r#"
+        3:81 error[missing-implementation] service task `t` names no connector: set `implementation` to a connector type (t)
+    "#]],
+    );
+}
+
+#[test]
+fn dangling_and_duplicates() {
+    check(
+        &exec(
+            r#"<bpmn:startEvent id="s"/>
+<bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="task_9"/>
+<bpmn:sequenceFlow sourceRef="ghost" targetRef="s"/>
+<bpmn:task id="s"/>
+<bpmn:boundaryEvent id="b" attachedToRef="nowhere"/>
+<bpmn:intermediateCatchEvent id="m"><bpmn:messageEventDefinition messageRef="nomsg"/></bpmn:intermediateCatchEvent>"#,
+        ),
+        expect![[r#"
+            4:53 error[dangling-reference] sequence flow `f1` points to `task_9`, which does not exist (f1)
+            5:31 error[dangling-reference] sequence flow from `ghost` to `s` starts at `ghost`, which does not exist (ghost->s)
+            6:16 error[duplicate-id] id `s` is used by more than one element in this file (s)
+            7:43 error[dangling-reference] boundary event `b` is attached to `nowhere`, which does not exist in this process (b)
+            8:78 error[dangling-reference] message event `m` refers to message `nomsg`, which does not exist in this file (m)
+        "#]],
+    );
+    // Two processes with one key across an import.
+    let a = exec(LINE);
+    let imported = import(
+        &[Source { name: "a.bpmn", bytes: a.as_bytes() }, Source { name: "b.bpmn", bytes: a.as_bytes() }],
+        &Options::default(),
+    );
+    expect![[r#"
+        b.bpmn:2:1: error[duplicate-process]: process `p` is defined more than once in this import (element p)
+    "#]]
+    .assert_eq(&imported.diagnostics.iter().map(|d| format!("{d}\n")).collect::<String>());
+}
+
+#[test]
+fn starts_and_gateways() {
+    check(
+        &exec(
+            r#"<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f" sourceRef="s" targetRef="g"/><bpmn:exclusiveGateway id="g"/>"#,
+        ),
+        expect![[r#"
+        3:81 error[gateway-without-outgoing] exclusive gateway `g` has no outgoing sequence flow (g)
+    "#]],
+    );
+    check(
+        &exec(
+            r#"<bpmn:task id="a"/><bpmn:sequenceFlow id="f" sourceRef="a" targetRef="b"/><bpmn:task id="b"/><bpmn:sequenceFlow id="g" sourceRef="b" targetRef="a"/>"#,
+        ),
+        expect![[r#"
+            2:1 error[no-start-event] process `p` has no start event (p)
+            3:1 warning[unreachable-element] no token can ever reach `a` (a)
+            3:75 warning[unreachable-element] no token can ever reach `b` (b)
+        "#]],
+    );
+    check(
+        &exec(""),
+        expect![[r#"
+        2:1 warning[empty-process] process `p` has no elements (p)
+    "#]],
+    );
+    // An event sub-process needs exactly one triggered start event.
+    check(
+        &exec(&format!(
+            r#"{LINE}<bpmn:subProcess id="esp" triggeredByEvent="true"><bpmn:startEvent id="es"/></bpmn:subProcess>"#
+        )),
+        expect![[r#"
+            3:184 error[no-start-event] event sub-process `esp` needs exactly one start event with a trigger (message, timer, signal, error or escalation) (esp)
+        "#]],
+    );
+}
+
+#[test]
+fn unreachable_and_ignored_conditions() {
+    check(
+        &exec(
+            r#"<bpmn:startEvent id="s"/>
+<bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="pg"/>
+<bpmn:parallelGateway id="pg"/>
+<bpmn:sequenceFlow id="f2" sourceRef="pg" targetRef="x"><bpmn:conditionExpression>a &gt; 1</bpmn:conditionExpression></bpmn:sequenceFlow>
+<bpmn:exclusiveGateway id="x" default="f3"/>
+<bpmn:sequenceFlow id="f3" sourceRef="x" targetRef="e"><bpmn:conditionExpression>b</bpmn:conditionExpression></bpmn:sequenceFlow>
+<bpmn:endEvent id="e"/>
+<bpmn:task id="island"/><bpmn:sequenceFlow id="f4" sourceRef="island" targetRef="island2"/><bpmn:task id="island2"/><bpmn:sequenceFlow id="f5" sourceRef="island2" targetRef="island"/>"#,
+        ),
+        expect![[r#"
+            6:1 warning[condition-ignored] `f2` leaves parallel gateway `pg`, which ignores conditions (f2)
+            8:1 warning[condition-ignored] `f3` is the default flow of `x`, so its condition is never evaluated (f3)
+            10:1 warning[unreachable-element] no token can ever reach `island` (island)
+            10:92 warning[unreachable-element] no token can ever reach `island2` (island2)
+        "#]],
+    );
+}
+
+#[test]
+fn default_flows() {
+    check(
+        &exec(
+            r#"<bpmn:startEvent id="s"/>
+<bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="x"/>
+<bpmn:exclusiveGateway id="x" default="f1"/>
+<bpmn:sequenceFlow id="f2" sourceRef="x" targetRef="e"/>
+<bpmn:endEvent id="e"/>
+<bpmn:task id="t" default="nope"/>"#,
+        ),
+        expect![[r#"
+            5:40 error[invalid-default-flow] default flow of `x` is `f1`, which does not leave `x` (x)
+            8:28 error[dangling-reference] default flow of `t` is `nope`, which does not exist (t)
+        "#]],
+    );
+    let p = process(&exec(
+        r#"<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="x"/><bpmn:exclusiveGateway id="x" default="f3"/><bpmn:sequenceFlow id="f2" sourceRef="x" targetRef="e"><bpmn:conditionExpression>a</bpmn:conditionExpression></bpmn:sequenceFlow><bpmn:sequenceFlow id="f3" sourceRef="x" targetRef="e"/><bpmn:endEvent id="e"/>"#,
+    ));
+    let x = element(&p, "x");
+    assert_eq!(x.default_flow.map(|f| p.flow(f).id.clone()), Some(Some("f3".to_string())));
+}
+
+#[test]
+fn conditions() {
+    // The error points into the expression text, CDATA and whitespace included.
+    check(
+        &exec(
+            r#"<bpmn:startEvent id="s"/>
+<bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="x"/>
+<bpmn:exclusiveGateway id="x"/>
+<bpmn:sequenceFlow id="ok" sourceRef="x" targetRef="e"><bpmn:conditionExpression><![CDATA[
+   ${amount > 100 && !blocked}
+]]></bpmn:conditionExpression></bpmn:sequenceFlow>
+<bpmn:sequenceFlow sourceRef="x" targetRef="e"><bpmn:conditionExpression>
+    amount >
+  </bpmn:conditionExpression></bpmn:sequenceFlow>
+<bpmn:sequenceFlow id="js" sourceRef="x" targetRef="e"><bpmn:conditionExpression language="python">a</bpmn:conditionExpression></bpmn:sequenceFlow>
+<bpmn:sequenceFlow id="juel" sourceRef="x" targetRef="e"><bpmn:conditionExpression language="javascript">${a == 1}</bpmn:conditionExpression></bpmn:sequenceFlow>
+<bpmn:endEvent id="e"/>"#,
+        ),
+        expect![[r#"
+            10:13 error[invalid-expression] condition of sequence flow from `x` to `e` is not a valid expression: expected a value but found the end of the expression (x->e)
+            12:92 error[unsupported-expression-language] expression language `python` is not supported; write the condition in FEEL (js)
+        "#]],
+    );
+}
+
+#[test]
+fn timers() {
+    let xml = exec(
+        r#"<bpmn:startEvent id="s"><bpmn:timerEventDefinition><bpmn:timeCycle><![CDATA[ R3/PT10M ]]></bpmn:timeCycle></bpmn:timerEventDefinition></bpmn:startEvent>
+<bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="c1"/>
+<bpmn:intermediateCatchEvent id="c1"><bpmn:timerEventDefinition><bpmn:timeDuration>PT5M</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>
+<bpmn:sequenceFlow id="f2" sourceRef="c1" targetRef="c2"/>
+<bpmn:intermediateCatchEvent id="c2"><bpmn:timerEventDefinition><bpmn:timeDate>=deadline</bpmn:timeDate></bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>
+<bpmn:sequenceFlow id="f3" sourceRef="c2" targetRef="c3"/>
+<bpmn:intermediateCatchEvent id="c3"><bpmn:timerEventDefinition><bpmn:timeDate>2026-12-01T09:00:00Z</bpmn:timeDate></bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>"#,
+    );
+    check(&xml, expect![[""]]);
+    let p = process(&xml);
+    assert!(matches!(
+        element(&p, "s").kind,
+        Kind::StartEvent { trigger: Trigger::Timer(Timer::Fixed(TimerSpec::Cycle(_))), .. }
+    ));
+    assert!(matches!(
+        element(&p, "c1").kind,
+        Kind::CatchEvent { trigger: Trigger::Timer(Timer::Fixed(TimerSpec::Duration(_))) }
+    ));
+    assert!(matches!(
+        element(&p, "c2").kind,
+        Kind::CatchEvent { trigger: Trigger::Timer(Timer::Expr { kind: TimerKind::Date, .. }) }
+    ));
+    check(
+        &exec(
+            r#"<bpmn:startEvent id="s"><bpmn:timerEventDefinition><bpmn:timeDuration>five minutes</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:startEvent>
+<bpmn:intermediateCatchEvent id="c"><bpmn:timerEventDefinition><bpmn:timeDuration>=(</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>"#,
+        ),
+        expect![[r#"
+            3:71 error[invalid-timer] timer of `s`: `five minutes` is not valid: `five minutes` is not an ISO 8601 duration: it must start with P (expected e.g. PT5M, P1D or P1Y2M3DT4H) (s)
+            4:85 error[invalid-expression] timer of `c` is not a valid expression: expected a value but found the end of the expression (c)
+        "#]],
+    );
+}
+
+#[test]
+fn error_refs() {
+    let xml = format!(
+        "{HEAD}\n<bpmn:error id=\"E1\" errorCode=\"OOPS\" name=\"Oops\"/><bpmn:error id=\"E2\" name=\"NoCode\"/>\n<bpmn:process id=\"p\" isExecutable=\"true\">\n{}\n</bpmn:process></bpmn:definitions>",
+        r#"<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="t"/><bpmn:userTask id="t"/>
+<bpmn:boundaryEvent id="b1" attachedToRef="t"><bpmn:errorEventDefinition errorRef="E1"/></bpmn:boundaryEvent>
+<bpmn:boundaryEvent id="b2" attachedToRef="t"><bpmn:errorEventDefinition errorRef="E2"/></bpmn:boundaryEvent>
+<bpmn:boundaryEvent id="b3" attachedToRef="t"><bpmn:errorEventDefinition/></bpmn:boundaryEvent>
+<bpmn:boundaryEvent id="b4" attachedToRef="t" cancelActivity="false"><bpmn:errorEventDefinition errorRef="MISSING"/></bpmn:boundaryEvent>
+<bpmn:sequenceFlow id="f2" sourceRef="t" targetRef="e1"/><bpmn:endEvent id="e1"><bpmn:errorEventDefinition errorRef="E1"/></bpmn:endEvent>
+<bpmn:endEvent id="e2"><bpmn:errorEventDefinition errorRef="E2"/></bpmn:endEvent>
+<bpmn:endEvent id="e3"><bpmn:errorEventDefinition errorRef="RAW"/></bpmn:endEvent>"#
+    );
+    let p = process(&xml);
+    let trig = |id: &str| match &element(&p, id).kind {
+        Kind::BoundaryEvent { trigger: Trigger::Error(c), .. } => c.clone(),
+        k => panic!("{k:?}"),
+    };
+    assert_eq!(trig("b1"), Some("OOPS".into()));
+    assert_eq!(trig("b2"), None);
+    assert_eq!(trig("b3"), None);
+    assert_eq!(trig("b4"), Some("MISSING".into()));
+    let thrown = |id: &str| match &element(&p, id).kind {
+        Kind::EndEvent { result: Throw::Error { code, message } } => (code.clone(), message.clone()),
+        k => panic!("{k:?}"),
+    };
+    assert_eq!(thrown("e1"), ("OOPS".into(), Some("Oops".into())));
+    assert_eq!(thrown("e2"), ("NoCode".into(), Some("NoCode".into())));
+    assert_eq!(thrown("e3"), ("RAW".into(), None));
+    assert!(matches!(element(&p, "b1").kind, Kind::BoundaryEvent { interrupting: true, .. }));
+}
+
+#[test]
+fn boundaries_links_event_gateways() {
+    check(
+        &exec(
+            r#"<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="g"/>
+<bpmn:eventBasedGateway id="g"/>
+<bpmn:sequenceFlow id="f2" sourceRef="g" targetRef="t"><bpmn:conditionExpression>x</bpmn:conditionExpression></bpmn:sequenceFlow>
+<bpmn:userTask id="t"/>
+<bpmn:boundaryEvent id="b" attachedToRef="g"><bpmn:timerEventDefinition><bpmn:timeDuration>PT1M</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:boundaryEvent>
+<bpmn:sequenceFlow id="f3" sourceRef="t" targetRef="l"/>
+<bpmn:intermediateThrowEvent id="l"><bpmn:linkEventDefinition name="jump"/></bpmn:intermediateThrowEvent>"#,
+        ),
+        expect![[r#"
+            4:1 error[invalid-event-gateway] event-based gateway `g` leads to `t`, which is not a message, timer or signal catch event or a receive task (g)
+            4:1 error[invalid-event-gateway] `f2` leaves event-based gateway `g` and must not have a condition (g)
+            7:43 error[invalid-boundary] boundary event `b` is attached to `g` (a eventBasedGateway), but only activities can have boundary events (b)
+            9:1 error[unmatched-link] link `jump` thrown by `l` has no catching link event in the same scope (l)
+        "#]],
+    );
+}
+
+#[test]
+fn messages_and_unsupported() {
+    check(
+        &exec(
+            r#"<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="r"/>
+<bpmn:receiveTask id="r"/>
+<bpmn:sequenceFlow id="f2" sourceRef="r" targetRef="cg"/>
+<bpmn:complexGateway id="cg"/>
+<bpmn:sequenceFlow id="f3" sourceRef="cg" targetRef="st"/>
+<bpmn:serviceTask id="st"/>
+<bpmn:sequenceFlow id="f4" sourceRef="st" targetRef="sc"/>
+<bpmn:scriptTask id="sc" scriptFormat="groovy"><bpmn:script>x = 1</bpmn:script></bpmn:scriptTask>
+<bpmn:sequenceFlow id="f5" sourceRef="sc" targetRef="ca"/>
+<bpmn:callActivity id="ca" calledElement="elsewhere"/>
+<bpmn:sequenceFlow id="f6" sourceRef="ca" targetRef="tx"/>
+<bpmn:transaction id="tx"/>"#,
+        ),
+        expect![[r#"
+            4:1 error[missing-message] receive task `r` names no message: add `messageRef` pointing to a `message` (r)
+            6:1 error[unsupported-element] complexGateway is not supported by Sluice; use an inclusive gateway (cg)
+            8:1 error[missing-implementation] service task `st` names no connector: set `implementation` to a connector type (st)
+            10:40 error[unsupported-script-format] script task `sc` is written in `groovy`; Sluice runs FEEL scripts only (sc)
+            12:43 error[unknown-called-process] call activity `ca` calls process `elsewhere`, which is neither in this import nor deployed (ca)
+            14:1 error[unsupported-element] transaction is not supported by Sluice; use a sub-process with error boundary events (tx)
+        "#]],
+    );
+    // The same in a descriptive process: no errors at all.
+    let xml = format!(
+        "{HEAD}\n<bpmn:process id=\"p\" isExecutable=\"false\"><bpmn:receiveTask id=\"r\"/><bpmn:complexGateway id=\"cg\"/><bpmn:serviceTask id=\"st\"/><bpmn:callActivity id=\"ca\" calledElement=\"elsewhere\"/></bpmn:process></bpmn:definitions>"
+    );
+    check(&xml, expect![[""]]);
+    // A known process from an earlier deploy is fine.
+    let xml = exec(
+        r#"<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f" sourceRef="s" targetRef="ca"/><bpmn:callActivity id="ca" calledElement="billing"/>"#,
+    );
+    let imported = import(
+        &[Source { name: "t.bpmn", bytes: xml.as_bytes() }],
+        &Options { known_processes: &["billing"], connectors: None },
+    );
+    assert_eq!(render(&imported), "");
+}
+
+#[test]
+fn message_correlation() {
+    let xml = format!(
+        "{HEAD}\n<bpmn:message id=\"m1\" name=\"order-paid\" sluice:correlationKey=\"order.id\"/><bpmn:message id=\"m2\" name=\"shipped\"><bpmn:extensionElements><zeebe:subscription correlationKey=\"=orderId\"/></bpmn:extensionElements></bpmn:message><bpmn:message id=\"m3\"/>\n<bpmn:process id=\"p\" isExecutable=\"true\">\n{}\n</bpmn:process></bpmn:definitions>",
+        r#"<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="a"/>
+<bpmn:intermediateCatchEvent id="a"><bpmn:messageEventDefinition messageRef="m1"/></bpmn:intermediateCatchEvent><bpmn:sequenceFlow id="f2" sourceRef="a" targetRef="b"/>
+<bpmn:receiveTask id="b" messageRef="m2"/><bpmn:sequenceFlow id="f3" sourceRef="b" targetRef="c"/>
+<bpmn:sendTask id="c" messageRef="m3"/>"#
+    );
+    let p = process(&xml);
+    match &element(&p, "a").kind {
+        Kind::CatchEvent { trigger: Trigger::Message(m) } => {
+            assert_eq!(m.name, "order-paid");
+            assert!(m.correlation_key.is_some());
+        }
+        k => panic!("{k:?}"),
+    }
+    match &element(&p, "b").kind {
+        Kind::Task(TaskKind::Receive(m)) => {
+            assert_eq!((m.name.as_str(), m.correlation_key.is_some()), ("shipped", true))
+        }
+        k => panic!("{k:?}"),
+    }
+    match &element(&p, "c").kind {
+        Kind::Task(TaskKind::SendMessage(m)) => {
+            assert_eq!((m.name.as_str(), m.correlation_key.is_none()), ("m3", true))
+        }
+        k => panic!("{k:?}"),
+    }
+}
+
+fn connector(p: &Process, id: &str) -> ConnectorCall {
+    match &element(p, id).kind {
+        Kind::Task(TaskKind::Connector(c)) => c.clone(),
+        k => panic!("{k:?}"),
+    }
+}
+
+#[test]
+fn connector_inputs() {
+    let xml = exec(
+        r##"<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f" sourceRef="s" targetRef="n"/>
+<bpmn:serviceTask id="n" implementation="slack-notification">
+  <bpmn:extensionElements>
+    <sluice:input name="channel" value="#sales"/>
+    <sluice:input name="message">
+      New order {{ order_id }} &amp; more
+    </sluice:input>
+    <sluice:input name="result_variable" value="slack"/>
+  </bpmn:extensionElements>
+</bpmn:serviceTask>
+<bpmn:sequenceFlow id="g" sourceRef="n" targetRef="z"/>
+<bpmn:serviceTask id="z"><bpmn:extensionElements><zeebe:taskDefinition type="http-json"/></bpmn:extensionElements></bpmn:serviceTask>
+<bpmn:sequenceFlow id="h" sourceRef="z" targetRef="pm"/>
+<bpmn:serviceTask id="pm" implementation="slack-notification" pm:config="{&quot;channel&quot;: &quot;C0123&quot;, &quot;retries&quot;: 3}"/>"##,
+    );
+    let p = process(&xml);
+    let c = connector(&p, "n");
+    assert_eq!(c.connector, "slack-notification");
+    assert_eq!(c.inputs.get("channel"), Some(&Value::String("#sales".into())));
+    assert_eq!(c.inputs.get("message"), Some(&Value::String("New order {{ order_id }} & more".into())));
+    assert_eq!(c.result_variable.as_deref(), Some("slack"));
+    assert!(!c.inputs.contains_key("result_variable"));
+    assert_eq!(connector(&p, "z").connector, "http-json");
+    let c = connector(&p, "pm");
+    assert_eq!(c.inputs.get("retries"), Some(&Value::from(3)));
+    check(
+        &exec(
+            r#"<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f" sourceRef="s" targetRef="pm"/><bpmn:serviceTask id="pm" implementation="x" pm:config="{not json"/>"#,
+        ),
+        expect![[r#"
+            3:138 error[invalid-connector-config] `pm:config` of `pm` is not valid JSON: key must be a string at line 1 column 2 (pm)
+        "#]],
+    );
+}
+
+struct Catalog;
+impl ConnectorCatalog for Catalog {
+    fn validate(&self, connector: &str, inputs: &Map<String, Value>) -> Result<(), String> {
+        match connector {
+            "slack-notification" if inputs.contains_key("channel") => Ok(()),
+            "slack-notification" => Err("missing required input `channel`".into()),
+            other => Err(format!("unknown connector `{other}`")),
+        }
+    }
+}
+
+#[test]
+fn connector_catalog() {
+    let xml = exec(
+        r#"<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f" sourceRef="s" targetRef="a"/>
+<bpmn:serviceTask id="a" implementation="slack-notification"/><bpmn:sequenceFlow id="g" sourceRef="a" targetRef="b"/>
+<bpmn:sendTask id="b" implementation="smoke-signals"/>"#,
+    );
+    let imported = import(
+        &[Source { name: "t.bpmn", bytes: xml.as_bytes() }],
+        &Options { known_processes: &[], connectors: Some(&Catalog) },
+    );
+    expect![[r#"
+        4:1 error[invalid-connector] connector task `a` (`slack-notification`): missing required input `channel` (a)
+        5:1 error[invalid-connector] connector task `b` (`smoke-signals`): unknown connector `smoke-signals` (b)
+    "#]]
+    .assert_eq(&render(&imported));
+}
+
+fn multi(p: &Process, id: &str) -> MultiInstance {
+    match &element(p, id).looping {
+        Some(Loop::Multi(m)) => m.clone(),
+        l => panic!("{l:?}"),
+    }
+}
+
+#[test]
+fn multi_instance_variants() {
+    let xml = exec(
+        r#"<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f" sourceRef="s" targetRef="a"/>
+<bpmn:userTask id="a"><bpmn:multiInstanceLoopCharacteristics isSequential="true" sluice:collection="order.items" sluice:elementVariable="item" sluice:outputCollection="results" sluice:outputElement="item.price"><bpmn:completionCondition>${nrOfCompletedInstances/nrOfInstances >= 0.5}</bpmn:completionCondition></bpmn:multiInstanceLoopCharacteristics></bpmn:userTask>
+<bpmn:userTask id="b"><bpmn:multiInstanceLoopCharacteristics camunda:collection="${assignees}" camunda:elementVariable="assignee"/></bpmn:userTask>
+<bpmn:userTask id="c"><bpmn:multiInstanceLoopCharacteristics><bpmn:extensionElements><zeebe:loopCharacteristics inputCollection="=items" inputElement="item" outputCollection="out" outputElement="=result"/></bpmn:extensionElements></bpmn:multiInstanceLoopCharacteristics></bpmn:userTask>
+<bpmn:userTask id="d"><bpmn:ioSpecification><bpmn:dataInput id="di" name="users"/></bpmn:ioSpecification><bpmn:multiInstanceLoopCharacteristics><bpmn:loopDataInputRef>di</bpmn:loopDataInputRef><bpmn:inputDataItem id="x" name="user"/><bpmn:loopDataOutputRef>do</bpmn:loopDataOutputRef><bpmn:outputDataItem id="row"/></bpmn:multiInstanceLoopCharacteristics></bpmn:userTask>
+<bpmn:userTask id="e"><bpmn:multiInstanceLoopCharacteristics><bpmn:loopCardinality>3</bpmn:loopCardinality></bpmn:multiInstanceLoopCharacteristics></bpmn:userTask>
+<bpmn:userTask id="g"><bpmn:standardLoopCharacteristics testBefore="true" loopMaximum="5"><bpmn:loopCondition>count &lt; 3</bpmn:loopCondition></bpmn:standardLoopCharacteristics></bpmn:userTask>
+<bpmn:sequenceFlow id="f2" sourceRef="a" targetRef="b"/><bpmn:sequenceFlow id="f3" sourceRef="b" targetRef="c"/><bpmn:sequenceFlow id="f4" sourceRef="c" targetRef="d"/><bpmn:sequenceFlow id="f5" sourceRef="d" targetRef="e"/><bpmn:sequenceFlow id="f6" sourceRef="e" targetRef="g"/>"#,
+    );
+    let p = process(&xml);
+    let a = multi(&p, "a");
+    assert!(a.sequential && a.collection.is_some() && a.completion.is_some() && a.output_element.is_some());
+    assert_eq!((a.element_variable.as_deref(), a.output_collection.as_deref()), (Some("item"), Some("results")));
+    let b = multi(&p, "b");
+    assert!(!b.sequential && b.collection.is_some());
+    assert_eq!(b.element_variable.as_deref(), Some("assignee"));
+    let c = multi(&p, "c");
+    assert_eq!((c.element_variable.as_deref(), c.output_collection.as_deref()), (Some("item"), Some("out")));
+    assert!(c.output_element.is_some());
+    let d = multi(&p, "d");
+    assert_eq!(d.collection.as_ref().map(|e| e.source().to_string()), Some("users".into()));
+    assert_eq!((d.element_variable.as_deref(), d.output_collection.as_deref()), (Some("user"), Some("do")));
+    assert_eq!(d.output_element.as_ref().map(|e| e.source().to_string()), Some("row".into()));
+    assert!(multi(&p, "e").cardinality.is_some());
+    assert!(matches!(
+        &element(&p, "g").looping,
+        Some(Loop::Standard { test_before: true, maximum: Some(5), condition: Some(_) })
+    ));
+}
+
+#[test]
+fn scripts() {
+    let xml = exec(
+        r#"<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f" sourceRef="s" targetRef="a"/>
+<bpmn:scriptTask id="a" scriptFormat="FEEL" sluice:resultVariable="total"><bpmn:script>sum(items)</bpmn:script></bpmn:scriptTask>
+<bpmn:sequenceFlow id="g" sourceRef="a" targetRef="b"/>
+<bpmn:scriptTask id="b"><bpmn:extensionElements><zeebe:script expression="=a + 1" resultVariable="r"/></bpmn:extensionElements></bpmn:scriptTask>"#,
+    );
+    let p = process(&xml);
+    assert!(
+        matches!(&element(&p, "a").kind, Kind::Task(TaskKind::Script { result_variable: Some(v), .. }) if v == "total")
+    );
+    assert!(
+        matches!(&element(&p, "b").kind, Kind::Task(TaskKind::Script { result_variable: Some(v), .. }) if v == "r")
+    );
+    check(
+        &exec(
+            r#"<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f" sourceRef="s" targetRef="a"/><bpmn:scriptTask id="a" scriptFormat="javascript"><bpmn:script>x</bpmn:script></bpmn:scriptTask>"#,
+        ),
+        expect![[r#"
+            3:119 error[unsupported-script-format] script task `a` is written in `javascript`; Sluice runs FEEL scripts only (a)
+        "#]],
+    );
+}
+
+#[test]
+fn flows_without_ids_and_nested_scopes() {
+    let xml = exec(
+        r#"<bpmn:startEvent id="s"><bpmn:outgoing>wrong</bpmn:outgoing></bpmn:startEvent>
+<bpmn:sequenceFlow sourceRef="s" targetRef="sub"/>
+<bpmn:subProcess id="sub">
+  <bpmn:startEvent id="is"/><bpmn:sequenceFlow sourceRef="is" targetRef="it"/><bpmn:userTask id="it"/>
+</bpmn:subProcess>
+<bpmn:sequenceFlow sourceRef="sub" targetRef="e"/>
+<bpmn:endEvent id="e"/>
+<bpmn:sequenceFlow id="cross" sourceRef="s" targetRef="it"/>"#,
+    );
+    check(
+        &xml,
+        expect![[r#"
+        10:1 error[cross-scope-flow] sequence flow `cross` connects `it`, which sits in another (sub-)process; flows cannot cross a sub-process border (cross)
+    "#]],
+    );
+}
+
+#[test]
+fn several_problems_reported_at_once() {
+    check(
+        &exec(
+            r#"<bpmn:startEvent id="s"/>
+<bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="g"/>
+<bpmn:inclusiveGateway id="g"/>
+<bpmn:serviceTask id="st"/>
+<bpmn:sequenceFlow id="f2" sourceRef="st" targetRef="nowhere"/>"#,
+        ),
+        expect![[r#"
+            5:1 error[gateway-without-outgoing] inclusive gateway `g` has no outgoing sequence flow (g)
+            6:1 error[missing-implementation] service task `st` names no connector: set `implementation` to a connector type (st)
+            7:54 error[dangling-reference] sequence flow `f2` points to `nowhere`, which does not exist (f2)
+        "#]],
+    );
+}

@@ -130,6 +130,15 @@ impl Sim {
         self.start_at(key, data, Start::Default, None)
     }
 
+    /// Starts a Request through one start event (message, signal or timer start), by element id.
+    pub fn start_event(&mut self, key: &str, element_id: &str, data: Data) -> Result<RequestNo, SimError> {
+        let process = self.processes.get(key).cloned().ok_or_else(|| SimError::UnknownProcess(key.to_string()))?;
+        let e = process
+            .element_by_id(element_id)
+            .ok_or_else(|| SimError::Start(StartError::NotAStartEvent(element_id.to_string(), key.to_string())))?;
+        self.start_at(key, data, Start::Event(e), None)
+    }
+
     fn start_at(
         &mut self,
         key: &str,
@@ -149,6 +158,13 @@ impl Sim {
         self.record(no, json!({"event": "request_started", "process": key}));
         self.absorb(no, out);
         Ok(no)
+    }
+
+    /// Replaces values in a Request's data (to fix what an incident complained about, say).
+    pub fn merge_data(&mut self, r: RequestNo, data: Data) {
+        if let Some(req) = self.requests.get_mut(r) {
+            req.inst.merge_data(data);
+        }
     }
 
     /// Applies an input to a Request and records what it did.
@@ -307,6 +323,26 @@ impl Sim {
             let open = self.requests[r].inst.subscriptions().iter().any(|s| s.id == subscription);
             if open {
                 self.step_or_record(r, Input::SignalReceived { subscription, data: data.clone() });
+            }
+        }
+        // Every signal start event with this name starts a Request of its process.
+        let mut starts: Vec<(String, sluice_bpmn::ElementIdx)> = self
+            .processes
+            .values()
+            .filter(|p| p.executable)
+            .flat_map(|p| {
+                p.scope(sluice_bpmn::ScopeIdx::ROOT).event_starts.iter().filter_map(move |&e| {
+                    match &p.element(e).kind {
+                        Kind::StartEvent { trigger: Trigger::Signal(n), .. } if n == name => Some((p.key.clone(), e)),
+                        _ => None,
+                    }
+                })
+            })
+            .collect();
+        starts.sort();
+        for (key, e) in starts {
+            if let Err(err) = self.start_at(&key, data.clone(), Start::Event(e), None) {
+                self.trace.push(json!({"event": "start_failed", "process": key, "message": err.to_string()}));
             }
         }
     }

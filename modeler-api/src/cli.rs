@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use chrono::{DateTime, SubsecRound, Utc};
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
-use sluice_bpmn::{Kind, Options, Process, Source};
+use sluice_bpmn::{ElementIdx, Kind, Options, Process, Source, Timer, TimerSpec, Trigger};
 use sluice_engine::Status;
 use sluice_engine::sim::{ConnectorHost, ConnectorInvocation, ConnectorOutcome, Sim};
 
@@ -41,6 +41,10 @@ enum Command {
         /// Data a user task is completed with: ELEMENT=JSON (repeatable).
         #[arg(long = "task-data", value_name = "ELEMENT=JSON")]
         task_data: Vec<String>,
+        /// Start through this start event (a message, signal or timer start); a timer start
+        /// moves the virtual clock to its first due time. Default: the none start event.
+        #[arg(long, value_name = "ELEMENT")]
+        start: Option<String>,
         /// Complete connector tasks with `{}` instead of calling the connector.
         #[arg(long)]
         stub_connectors: bool,
@@ -53,8 +57,9 @@ enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Check { files } => check(&files),
-        Command::Run { file, data, process, task_data, stub_connectors, clock } => {
-            dry_run(&file, data.as_deref(), process.as_deref(), &task_data, stub_connectors, clock)
+        Command::Run { file, data, process, task_data, start, stub_connectors, clock } => {
+            let opts = RunOptions { process, task_data, start, stub: stub_connectors, clock };
+            dry_run(&file, data.as_deref(), &opts)
         }
     }
 }
@@ -100,14 +105,16 @@ impl ConnectorHost for DryRunConnectors {
     }
 }
 
-fn dry_run(
-    file: &PathBuf,
-    data: Option<&str>,
-    process: Option<&str>,
-    task_data: &[String],
+struct RunOptions {
+    process: Option<String>,
+    task_data: Vec<String>,
+    start: Option<String>,
     stub: bool,
     clock: Option<DateTime<Utc>>,
-) -> anyhow::Result<ExitCode> {
+}
+
+fn dry_run(file: &PathBuf, data: Option<&str>, opts: &RunOptions) -> anyhow::Result<ExitCode> {
+    let (process, task_data, stub, clock) = (opts.process.as_deref(), &opts.task_data, opts.stub, opts.clock);
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     let name = file.display().to_string();
     let imported = sluice_bpmn::import(&[Source { name: &name, bytes: &bytes }], &Options::default());
@@ -137,9 +144,19 @@ fn dry_run(
         Some(k) => k.to_string(),
         None => main_process(&processes).context("the file has no executable process")?,
     };
-    let mut sim = Sim::new(processes, clock.unwrap_or_else(|| Utc::now().trunc_subsecs(0)));
+    let mut sim = Sim::new(processes.clone(), clock.unwrap_or_else(|| Utc::now().trunc_subsecs(0)));
     let mut connectors = DryRunConnectors { stub };
-    let root = sim.start(&key, data)?;
+    let root = match &opts.start {
+        None => sim.start(&key, data)?,
+        Some(id) => {
+            let p =
+                processes.iter().find(|p| p.key == key).with_context(|| format!("no process `{key}` in the file"))?;
+            if let Some(due) = p.element_by_id(id).and_then(|e| first_due_of_timer_start(p, e, sim.now())) {
+                sim.advance_to(due, &mut connectors);
+            }
+            sim.start_event(&key, id, data)?
+        }
+    };
     let mut printed = 0;
     let mut stdout = std::io::stdout().lock();
     // Bounded, so an endless timer cycle cannot keep a dry run going forever.
@@ -198,4 +215,16 @@ fn main_process(processes: &[Arc<Process>]) -> Option<String> {
     let exec = processes.iter().filter(|p| p.executable);
     let mut candidates = exec.clone().filter(|p| !called.contains(&p.key.as_str()));
     candidates.next().or_else(|| processes.iter().find(|p| p.executable)).map(|p| p.key.clone())
+}
+
+/// When a timer start event first comes due, counted from `now`.
+fn first_due_of_timer_start(p: &Process, e: ElementIdx, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let Kind::StartEvent { trigger: Trigger::Timer(Timer::Fixed(spec)), .. } = &p.element(e).kind else {
+        return None;
+    };
+    match spec {
+        TimerSpec::Duration(d) => d.add_to(now),
+        TimerSpec::Date(d) => Some(*d),
+        TimerSpec::Cycle(c) => c.due(now, 0),
+    }
 }

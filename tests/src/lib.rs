@@ -2,15 +2,33 @@
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
+use std::sync::Once;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-/// The `sluice` binary cargo built beside this test executable (`target/<profile>/sluice`).
+/// The `sluice` binary beside this test executable (`target/<profile>/sluice`), built first so the
+/// tests never run a stale one (`cargo test -p sluice-tests` alone would not rebuild it).
 pub fn sluice_bin() -> PathBuf {
+    static BUILT: Once = Once::new();
     let exe = std::env::current_exe().unwrap_or_default();
     // target/<profile>/deps/<test-binary> → target/<profile>/sluice
     let dir = exe.parent().and_then(|d| d.parent()).map(PathBuf::from).unwrap_or_default();
+    BUILT.call_once(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "--quiet", "-p", "sluice-modeler-api", "--bin", "sluice"]);
+        if dir.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        if let Some(target) = dir.parent() {
+            cmd.env("CARGO_TARGET_DIR", target);
+        }
+        match cmd.status() {
+            Ok(s) if s.success() => {}
+            other => panic!("building the sluice binary failed: {other:?}"),
+        }
+    });
     let bin = dir.join(format!("sluice{}", std::env::consts::EXE_SUFFIX));
-    assert!(bin.exists(), "{} is missing: run `cargo test --workspace` (it builds the binary)", bin.display());
+    assert!(bin.exists(), "{} is missing after building it", bin.display());
     bin
 }
 

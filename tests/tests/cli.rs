@@ -146,3 +146,33 @@ fn run_refuses_an_invalid_model() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("error[dangling-reference]"));
 }
+
+const TIMER_START: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="urn:t">
+  <process id="nightly" isExecutable="true">
+    <startEvent id="at_nine"><timerEventDefinition><timeDate>2026-02-01T09:00:00Z</timeDate></timerEventDefinition></startEvent>
+    <sequenceFlow id="f1" sourceRef="at_nine" targetRef="done"/>
+    <endEvent id="done"/>
+  </process>
+</definitions>
+"#;
+
+#[test]
+fn run_starts_through_a_timer_start_event_on_the_virtual_clock() {
+    let dir = scratch_dir("timer-start");
+    let file = dir.join("nightly.bpmn");
+    std::fs::write(&file, TIMER_START).unwrap();
+    let f = file.to_str().unwrap();
+    // Without --start there is no none start event: a clear error, exit 1.
+    let out = sluice(&["run", f, "--clock", "2026-01-01T00:00:00Z"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("timer `at_nine`"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = sluice(&["run", f, "--start", "at_nine", "--clock", "2026-01-01T00:00:00Z"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+    let last = lines(&out).pop().unwrap();
+    assert_eq!(last["status"], "completed");
+}

@@ -252,7 +252,10 @@ impl<'a> Exec<'a> {
         let mut cur = scope;
         loop {
             let Some(s) = self.scope_mut(cur) else { return };
-            if s.parent.is_none() || matches!(s.kind, ScopeKind::Instance { .. }) || s.vars.contains_key(name) {
+            if s.parent.is_none()
+                || matches!(s.kind, ScopeKind::Instance { local: true, .. })
+                || s.vars.contains_key(name)
+            {
                 s.vars.insert(name.to_string(), value);
                 return;
             }
@@ -946,7 +949,7 @@ impl<'a> Exec<'a> {
                     self.complete_activity(owner);
                 }
             }
-            ScopeKind::Instance { index } => self.instance_done(sid, index),
+            ScopeKind::Instance { index, .. } => self.instance_done(sid, index),
             ScopeKind::EventSub { element, token } => {
                 let Some(removed) = self.remove_scope(sid) else { return };
                 self.out.push(Command::ElementCompleted { token, element });
@@ -1125,7 +1128,10 @@ impl<'a> Exec<'a> {
         body.active += 1;
         let (total, active, completed) = (body.total, body.active, body.completed);
         let item = body.items.as_ref().and_then(|items| items.get(index as usize).cloned());
-        let sid = self.open_scope(scope, Some(t), ScopeKind::Instance { index });
+        let local = matches!(p.element(e).looping, Some(Loop::Multi(_)));
+        // Iterations count as moves, so a loop that never ends trips the endless-loop guard.
+        self.moved += 1;
+        let sid = self.open_scope(scope, Some(t), ScopeKind::Instance { index, local });
         let mut vars = Data::new();
         vars.insert("loopCounter".into(), Value::from(index + 1));
         if let Some(Loop::Multi(mi)) = &p.element(e).looping {

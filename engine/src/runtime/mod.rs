@@ -408,9 +408,19 @@ struct ScopeInst {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 enum ScopeKind {
     Root,
-    SubProcess { element: ElementIdx },
-    Instance { index: u32 },
-    EventSub { element: ElementIdx, token: TokenId },
+    SubProcess {
+        element: ElementIdx,
+    },
+    /// A loop or multi-instance inner instance; `local` (multi-instance) keeps data written
+    /// inside it, while standard loop iterations write through.
+    Instance {
+        index: u32,
+        local: bool,
+    },
+    EventSub {
+        element: ElementIdx,
+        token: TokenId,
+    },
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

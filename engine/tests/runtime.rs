@@ -1,0 +1,513 @@
+//! Runtime features one small model at a time: each test drives a model through the simulator
+//! and checks what completed, what waits and what the data became.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use serde_json::{Value, json};
+use sluice_engine::runtime::SubscriptionKind;
+use sluice_engine::sim::{ConnectorHost, ConnectorInvocation, ConnectorOutcome, Sim, StubConnectors};
+use sluice_engine::{Input, Status, StepError};
+
+const HEAD: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:sluice="urn:sluice:bpmn:1" id="defs" targetNamespace="urn:t">"#;
+
+/// A file with extra definitions-level elements and one executable process `p` holding `body`.
+fn model(defs: &str, body: &str) -> String {
+    format!(r#"{HEAD}{defs}<process id="p" isExecutable="true">{body}</process></definitions>"#)
+}
+
+fn start(xml: &str, data: Value) -> Sim {
+    let processes = common::import_str(xml);
+    let mut sim = Sim::new(processes, common::t0());
+    sim.start("p", data.as_object().cloned().unwrap_or_default()).unwrap();
+    sim.settle(&mut StubConnectors);
+    sim
+}
+
+/// Element ids completed in Request `r`, in order.
+fn completed(sim: &Sim, r: usize) -> Vec<String> {
+    sim.trace()
+        .iter()
+        .filter(|l| {
+            l["event"] == "element_completed" && l.get("request").and_then(Value::as_u64).unwrap_or(0) as usize == r
+        })
+        .map(|l| l["element_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn tasks(sim: &Sim) -> Vec<String> {
+    let mut t: Vec<String> = sim.tasks().iter().map(|(r, t)| sim.element_id(*r, t)).collect();
+    t.sort();
+    t
+}
+
+fn complete(sim: &mut Sim, id: &str, data: Value) {
+    let (r, t) =
+        sim.tasks().into_iter().find(|(r, t)| sim.element_id(*r, t) == id).unwrap_or_else(|| panic!("no task {id}"));
+    sim.complete_task(r, t.token, data.as_object().cloned().unwrap_or_default()).unwrap();
+    sim.settle(&mut StubConnectors);
+}
+
+fn status(sim: &Sim) -> Status {
+    sim.instance(0).unwrap().status()
+}
+
+fn data(sim: &Sim) -> Value {
+    Value::Object(sim.instance(0).unwrap().data().clone())
+}
+
+fn next_timer(sim: &mut Sim) {
+    let due = sim.next_timer().expect("a timer");
+    sim.advance_to(due, &mut StubConnectors);
+}
+
+#[test]
+fn non_interrupting_escalation_lets_the_thrower_carry_on() {
+    let xml = model(
+        r#"<escalation id="esc" escalationCode="late"/>"#,
+        r#"<startEvent id="s"/><sequenceFlow id="f1" sourceRef="s" targetRef="sub"/>
+        <subProcess id="sub">
+          <startEvent id="ss"/><sequenceFlow id="g1" sourceRef="ss" targetRef="raise"/>
+          <intermediateThrowEvent id="raise"><escalationEventDefinition escalationRef="esc"/></intermediateThrowEvent>
+          <sequenceFlow id="g2" sourceRef="raise" targetRef="work"/><userTask id="work"/>
+          <sequenceFlow id="g3" sourceRef="work" targetRef="se"/><endEvent id="se"/>
+        </subProcess>
+        <boundaryEvent id="heard" attachedToRef="sub" cancelActivity="false"><escalationEventDefinition escalationRef="esc"/></boundaryEvent>
+        <sequenceFlow id="f2" sourceRef="heard" targetRef="tell"/><userTask id="tell"/>
+        <sequenceFlow id="f3" sourceRef="tell" targetRef="e1"/><endEvent id="e1"/>
+        <sequenceFlow id="f4" sourceRef="sub" targetRef="e2"/><endEvent id="e2"/>"#,
+    );
+    let mut sim = start(&xml, json!({}));
+    assert_eq!(tasks(&sim), ["tell", "work"]);
+    complete(&mut sim, "work", json!({}));
+    complete(&mut sim, "tell", json!({}));
+    assert_eq!(status(&sim), Status::Completed);
+}
+
+#[test]
+fn interrupting_escalation_cancels_the_sub_process_and_uncaught_ones_are_ignored() {
+    let body = |cancel: &str| {
+        format!(
+            r#"<startEvent id="s"/><sequenceFlow id="f1" sourceRef="s" targetRef="sub"/>
+        <subProcess id="sub">
+          <startEvent id="ss"/><sequenceFlow id="g0" sourceRef="ss" targetRef="fork"/><parallelGateway id="fork"/>
+          <sequenceFlow id="g1" sourceRef="fork" targetRef="raise"/><sequenceFlow id="g1b" sourceRef="fork" targetRef="other"/>
+          <userTask id="other"/><sequenceFlow id="g4" sourceRef="other" targetRef="se2"/><endEvent id="se2"/>
+          <endEvent id="raise"><escalationEventDefinition escalationRef="esc"/></endEvent>
+        </subProcess>
+        {cancel}
+        <sequenceFlow id="f4" sourceRef="sub" targetRef="e2"/><endEvent id="e2"/>"#
+        )
+    };
+    let caught = body(
+        r#"<boundaryEvent id="heard" attachedToRef="sub"><escalationEventDefinition/></boundaryEvent>
+        <sequenceFlow id="f2" sourceRef="heard" targetRef="e1"/><endEvent id="e1"/>"#,
+    );
+    let sim = start(&model(r#"<escalation id="esc" escalationCode="late"/>"#, &caught), json!({}));
+    assert_eq!(status(&sim), Status::Completed, "the interrupting catch-all boundary cancelled `other`");
+    assert!(completed(&sim, 0).contains(&"heard".to_string()));
+    assert!(!completed(&sim, 0).contains(&"other".to_string()));
+
+    let uncaught = body("");
+    let mut sim = start(&model(r#"<escalation id="esc" escalationCode="late"/>"#, &uncaught), json!({}));
+    assert_eq!(tasks(&sim), ["other"], "an uncaught escalation is ignored");
+    complete(&mut sim, "other", json!({}));
+    assert_eq!(status(&sim), Status::Completed);
+}
+
+#[test]
+fn error_event_sub_process_takes_over_its_scope() {
+    let xml = model(
+        r#"<error id="err" errorCode="no_stock"/>"#,
+        r#"<startEvent id="s"/><sequenceFlow id="f1" sourceRef="s" targetRef="fork"/><parallelGateway id="fork"/>
+        <sequenceFlow id="f2" sourceRef="fork" targetRef="wait"/><userTask id="wait"/>
+        <sequenceFlow id="f3" sourceRef="fork" targetRef="check"/><userTask id="check"/>
+        <sequenceFlow id="f4" sourceRef="check" targetRef="fail"/><endEvent id="fail"><errorEventDefinition errorRef="err"/></endEvent>
+        <sequenceFlow id="f5" sourceRef="wait" targetRef="ok"/><endEvent id="ok"/>
+        <subProcess id="on_error" triggeredByEvent="true">
+          <startEvent id="es"><errorEventDefinition errorRef="err"/></startEvent>
+          <sequenceFlow id="h1" sourceRef="es" targetRef="apologise"/><userTask id="apologise"/>
+          <sequenceFlow id="h2" sourceRef="apologise" targetRef="ee"/><endEvent id="ee"/>
+        </subProcess>"#,
+    );
+    let mut sim = start(&xml, json!({}));
+    complete(&mut sim, "check", json!({}));
+    assert_eq!(tasks(&sim), ["apologise"], "the interrupting event sub-process cancelled `wait`");
+    complete(&mut sim, "apologise", json!({}));
+    assert_eq!(status(&sim), Status::Completed);
+    assert!(completed(&sim, 0).ends_with(&["apologise".to_string(), "ee".to_string(), "on_error".to_string()]));
+}
+
+#[test]
+fn non_interrupting_message_event_sub_process_runs_beside_the_work() {
+    let xml = model(
+        r#"<message id="m" name="ping" sluice:correlationKey="= order_id"/>"#,
+        r#"<startEvent id="s"/><sequenceFlow id="f1" sourceRef="s" targetRef="work"/><userTask id="work"/>
+        <sequenceFlow id="f2" sourceRef="work" targetRef="e"/><endEvent id="e"/>
+        <subProcess id="on_ping" triggeredByEvent="true">
+          <startEvent id="es" isInterrupting="false"><messageEventDefinition messageRef="m"/></startEvent>
+          <sequenceFlow id="h1" sourceRef="es" targetRef="answer"/><userTask id="answer"/>
+          <sequenceFlow id="h2" sourceRef="answer" targetRef="ee"/><endEvent id="ee"/>
+        </subProcess>"#,
+    );
+    let mut sim = start(&xml, json!({"order_id": "A-1"}));
+    assert!(sim.publish_message("ping", Some("B-2"), Default::default()).is_empty(), "other key: no match");
+    assert_eq!(sim.publish_message("ping", Some("A-1"), json!({"note": "hi"}).as_object().cloned().unwrap()), [0]);
+    sim.settle(&mut StubConnectors);
+    sim.publish_message("ping", Some("A-1"), Default::default());
+    sim.settle(&mut StubConnectors);
+    assert_eq!(tasks(&sim), ["answer", "answer", "work"], "runs once per message, beside the work");
+    complete(&mut sim, "work", json!({}));
+    assert_eq!(status(&sim), Status::Active, "the scope waits for its event sub-processes");
+    complete(&mut sim, "answer", json!({}));
+    complete(&mut sim, "answer", json!({}));
+    assert_eq!(status(&sim), Status::Completed);
+}
+
+#[test]
+fn interrupting_timer_event_sub_process_cancels_the_work() {
+    let xml = model(
+        "",
+        r#"<startEvent id="s"/><sequenceFlow id="f1" sourceRef="s" targetRef="work"/><userTask id="work"/>
+        <sequenceFlow id="f2" sourceRef="work" targetRef="e"/><endEvent id="e"/>
+        <subProcess id="too_late" triggeredByEvent="true">
+          <startEvent id="es"><timerEventDefinition><timeDuration>P2D</timeDuration></timerEventDefinition></startEvent>
+          <sequenceFlow id="h1" sourceRef="es" targetRef="ee"/><endEvent id="ee"/>
+        </subProcess>"#,
+    );
+    let mut sim = start(&xml, json!({}));
+    next_timer(&mut sim);
+    assert_eq!(status(&sim), Status::Completed);
+    assert!(tasks(&sim).is_empty());
+    assert_eq!(sim.now(), common::t0() + chrono::Duration::days(2));
+}
+
+#[test]
+fn terminate_in_a_sub_process_ends_only_the_sub_process() {
+    let xml = model(
+        "",
+        r#"<startEvent id="s"/><sequenceFlow id="f1" sourceRef="s" targetRef="sub"/>
+        <subProcess id="sub">
+          <startEvent id="ss"/><sequenceFlow id="g0" sourceRef="ss" targetRef="fork"/><parallelGateway id="fork"/>
+          <sequenceFlow id="g1" sourceRef="fork" targetRef="slow"/><userTask id="slow"/>
+          <sequenceFlow id="g2" sourceRef="fork" targetRef="fast"/><userTask id="fast"/>
+          <sequenceFlow id="g3" sourceRef="fast" targetRef="stop"/><endEvent id="stop"><terminateEventDefinition/></endEvent>
+          <sequenceFlow id="g4" sourceRef="slow" targetRef="se"/><endEvent id="se"/>
+        </subProcess>
+        <sequenceFlow id="f2" sourceRef="sub" targetRef="after"/><userTask id="after"/>
+        <sequenceFlow id="f3" sourceRef="after" targetRef="e"/><endEvent id="e"/>"#,
+    );
+    let mut sim = start(&xml, json!({}));
+    complete(&mut sim, "fast", json!({}));
+    assert_eq!(tasks(&sim), ["after"]);
+    assert!(completed(&sim, 0).contains(&"sub".to_string()), "the sub-process completed normally");
+}
+
+#[test]
+fn link_events_jump_within_the_scope() {
+    let xml = model(
+        "",
+        r#"<startEvent id="s"/><sequenceFlow id="f1" sourceRef="s" targetRef="go"/>
+        <intermediateThrowEvent id="go"><linkEventDefinition name="page2"/></intermediateThrowEvent>
+        <intermediateCatchEvent id="land"><linkEventDefinition name="page2"/></intermediateCatchEvent>
+        <sequenceFlow id="f2" sourceRef="land" targetRef="e"/><endEvent id="e"/>"#,
+    );
+    let sim = start(&xml, json!({}));
+    assert_eq!(completed(&sim, 0), ["s", "go", "land", "e"]);
+    assert_eq!(status(&sim), Status::Completed);
+}
+
+#[test]
+fn signals_reach_every_waiting_catch_and_start_processes() {
+    let xml = format!(
+        r#"{HEAD}<signal id="sig" name="alarm"/>
+        <process id="p" isExecutable="true">
+          <startEvent id="s"/><sequenceFlow id="f1" sourceRef="s" targetRef="fork"/><parallelGateway id="fork"/>
+          <sequenceFlow id="f2" sourceRef="fork" targetRef="listen"/><sequenceFlow id="f3" sourceRef="fork" targetRef="work"/>
+          <intermediateCatchEvent id="listen"><signalEventDefinition signalRef="sig"/></intermediateCatchEvent>
+          <sequenceFlow id="f4" sourceRef="listen" targetRef="e1"/><endEvent id="e1"/>
+          <userTask id="work"/><sequenceFlow id="f5" sourceRef="work" targetRef="shout"/>
+          <endEvent id="shout"><signalEventDefinition signalRef="sig"/></endEvent>
+        </process>
+        <process id="q" isExecutable="true">
+          <startEvent id="qs"><signalEventDefinition signalRef="sig"/></startEvent>
+          <sequenceFlow id="q1" sourceRef="qs" targetRef="qe"/><endEvent id="qe"/>
+        </process></definitions>"#
+    );
+    let mut sim = start(&xml, json!({}));
+    complete(&mut sim, "work", json!({}));
+    assert_eq!(status(&sim), Status::Completed, "the throw reached the catch in the same Request");
+    assert_eq!(sim.requests(), 2, "the signal started a Request of `q`");
+    assert_eq!(sim.instance(1).unwrap().status(), Status::Completed);
+}
+
+#[test]
+fn message_start_event_starts_a_request() {
+    let xml = format!(
+        r#"{HEAD}<message id="m" name="order_placed"/>
+        <process id="p" isExecutable="true">
+          <startEvent id="s"><messageEventDefinition messageRef="m"/></startEvent>
+          <sequenceFlow id="f1" sourceRef="s" targetRef="t"/><userTask id="t"/>
+        </process></definitions>"#
+    );
+    let processes = common::import_str(&xml);
+    let mut sim = Sim::new(processes, common::t0());
+    let err = sim.start("p", Default::default()).unwrap_err().to_string();
+    assert!(err.contains("message `order_placed`"), "{err}");
+    assert_eq!(sim.publish_message("order_placed", None, json!({"n": 1}).as_object().cloned().unwrap()), [0]);
+    sim.settle(&mut StubConnectors);
+    assert_eq!(tasks(&sim), ["t"]);
+    assert_eq!(data(&sim)["n"], 1);
+}
+
+#[test]
+fn standard_loop_repeats_while_its_condition_holds_up_to_the_maximum() {
+    let body = |max: &str| {
+        format!(
+            r#"<startEvent id="s"/><sequenceFlow id="f1" sourceRef="s" targetRef="count"/>
+        <scriptTask id="count" sluice:resultVariable="n"><script>= n + 1</script>
+          <standardLoopCharacteristics testBefore="false" {max}><loopCondition>n &lt; 5</loopCondition></standardLoopCharacteristics>
+        </scriptTask>
+        <sequenceFlow id="f2" sourceRef="count" targetRef="e"/><endEvent id="e"/>"#
+        )
+    };
+    let sim = start(&model("", &body("")), json!({"n": 0}));
+    assert_eq!(data(&sim)["n"], 5);
+    let sim = start(&model("", &body(r#"loopMaximum="2""#)), json!({"n": 0}));
+    assert_eq!(data(&sim)["n"], 2);
+    assert_eq!(status(&sim), Status::Completed);
+}
+
+#[test]
+fn multi_instance_collects_outputs_by_index_not_completion_order() {
+    let xml = model(
+        "",
+        r#"<startEvent id="s"/><sequenceFlow id="f1" sourceRef="s" targetRef="vote"/>
+        <userTask id="vote">
+          <multiInstanceLoopCharacteristics sluice:collection="= voters" sluice:elementVariable="voter"
+              sluice:outputCollection="votes" sluice:outputElement="= voter + &quot;:&quot; + choice"/>
+        </userTask>
+        <sequenceFlow id="f2" sourceRef="vote" targetRef="e"/><endEvent id="e"/>"#,
+    );
+    let mut sim = start(&xml, json!({"voters": ["ana", "ben", "cy"]}));
+    let open = sim.tasks();
+    assert_eq!(open.len(), 3);
+    for (i, (r, t)) in open.into_iter().enumerate().rev() {
+        let choice = ["yes", "no", "maybe"][i];
+        sim.complete_task(r, t.token, json!({"choice": choice}).as_object().cloned().unwrap()).unwrap();
+        sim.settle(&mut StubConnectors);
+    }
+    assert_eq!(status(&sim), Status::Completed);
+    assert_eq!(data(&sim)["votes"], json!(["ana:yes", "ben:no", "cy:maybe"]));
+    assert!(data(&sim).get("choice").is_none(), "instance data stays in the instance");
+}
+
+#[test]
+fn multi_instance_over_nothing_passes_through_and_bad_collections_raise_incidents() {
+    let xml = model(
+        "",
+        r#"<startEvent id="s"/><sequenceFlow id="f1" sourceRef="s" targetRef="each"/>
+        <userTask id="each"><multiInstanceLoopCharacteristics isSequential="true" sluice:collection="= items"/></userTask>
+        <sequenceFlow id="f2" sourceRef="each" targetRef="e"/><endEvent id="e"/>"#,
+    );
+    let sim = start(&xml, json!({"items": []}));
+    assert_eq!(status(&sim), Status::Completed);
+    let sim = start(&xml, json!({"items": "oops"}));
+    let inc = &sim.instance(0).unwrap().incidents()[0];
+    assert_eq!(inc.code, "expression_failed");
+    assert!(inc.message.contains("not a list"), "{}", inc.message);
+}
+
+#[test]
+fn call_activity_passes_data_in_and_out_and_child_errors_reach_its_boundary() {
+    let xml = format!(
+        r#"{HEAD}<error id="e_bad" errorCode="bad_input"/>
+        <process id="p" isExecutable="true">
+          <startEvent id="s"/><sequenceFlow id="f1" sourceRef="s" targetRef="call"/>
+          <callActivity id="call" calledElement="child"/>
+          <boundaryEvent id="caught" attachedToRef="call"><errorEventDefinition errorRef="e_bad"/></boundaryEvent>
+          <sequenceFlow id="f2" sourceRef="call" targetRef="ok"/><endEvent id="ok"/>
+          <sequenceFlow id="f3" sourceRef="caught" targetRef="fixit"/><userTask id="fixit"/>
+        </process>
+        <process id="child" isExecutable="false">
+          <startEvent id="cs"/><sequenceFlow id="c1" sourceRef="cs" targetRef="double"/>
+          <scriptTask id="double" sluice:resultVariable="y"><script>= x * 2</script></scriptTask>
+          <sequenceFlow id="c2" sourceRef="double" targetRef="gw"/><exclusiveGateway id="gw" default="c4"/>
+          <sequenceFlow id="c3" sourceRef="gw" targetRef="boom"><conditionExpression>y &gt; 10</conditionExpression></sequenceFlow>
+          <sequenceFlow id="c4" sourceRef="gw" targetRef="ce"/><endEvent id="ce"/>
+          <endEvent id="boom"><errorEventDefinition errorRef="e_bad"/></endEvent>
+        </process></definitions>"#
+    );
+    let sim = start(&xml, json!({"x": 3}));
+    assert_eq!(status(&sim), Status::Completed);
+    assert_eq!(data(&sim)["y"], 6, "the child's variables come back out");
+    let sim = start(&xml, json!({"x": 30}));
+    assert_eq!(tasks(&sim), ["fixit"], "the child's uncaught error was caught at the call activity");
+    assert_eq!(sim.instance(1).unwrap().status(), Status::Canceled);
+}
+
+/// A connector host that fails the first call of each element, then answers `{"ok": true}`.
+struct Flaky(Vec<String>);
+
+impl ConnectorHost for Flaky {
+    fn invoke(&mut self, call: ConnectorInvocation<'_>) -> ConnectorOutcome {
+        if self.0.iter().any(|e| e == call.element_id) {
+            ConnectorOutcome::Completed(json!({"ok": true, "attempt": call.attempt}))
+        } else {
+            self.0.push(call.element_id.to_string());
+            ConnectorOutcome::Failed("the service said 503".into())
+        }
+    }
+}
+
+#[test]
+fn incidents_wait_for_a_retry() {
+    let xml = model(
+        "",
+        r#"<startEvent id="s"/><sequenceFlow id="f1" sourceRef="s" targetRef="call"/>
+        <serviceTask id="call" implementation="http">
+          <extensionElements><sluice:input name="url" value="http://x"/><sluice:input name="result_variable" value="answer"/></extensionElements>
+        </serviceTask>
+        <sequenceFlow id="f2" sourceRef="call" targetRef="gw"/><exclusiveGateway id="gw"/>
+        <sequenceFlow id="f3" sourceRef="gw" targetRef="e"><conditionExpression>limit &gt; 3</conditionExpression></sequenceFlow>
+        <endEvent id="e"/>"#,
+    );
+    let processes = common::import_str(&xml);
+    let mut sim = Sim::new(processes, common::t0());
+    let mut host = Flaky(Vec::new());
+    sim.start("p", Default::default()).unwrap();
+    sim.settle(&mut host);
+    let inc = sim.instance(0).unwrap().incidents()[0].clone();
+    assert_eq!((inc.code.as_str(), inc.message.as_str()), ("connector_failed", "the service said 503"));
+    sim.step(0, Input::Retry { incident: inc.id }).unwrap();
+    sim.settle(&mut host);
+    assert_eq!(data(&sim)["answer"], json!({"ok": true, "attempt": 2}));
+    // Now the condition lacks `limit`: an incident, not a silent `false`.
+    let inc = sim.instance(0).unwrap().incidents()[0].clone();
+    assert_eq!(inc.code, "expression_failed");
+    assert!(inc.message.contains("limit > 3"), "{}", inc.message);
+    assert_eq!(sim.step(0, Input::Retry { incident: inc.id }).map_err(|e| e.to_string()), Ok(()));
+    sim.settle(&mut host);
+    assert_eq!(sim.instance(0).unwrap().incidents().len(), 1, "still failing without data");
+    let inc = sim.instance(0).unwrap().incidents()[0].clone();
+    sim.merge_data(0, json!({"limit": 5}).as_object().cloned().unwrap());
+    sim.step(0, Input::Retry { incident: inc.id }).unwrap();
+    sim.settle(&mut host);
+    assert_eq!(status(&sim), Status::Completed);
+    assert!(matches!(
+        sim.step(0, Input::Retry { incident: inc.id }),
+        Err(sluice_engine::sim::SimError::Step(StepError::Ended))
+    ));
+}
+
+#[test]
+fn uncaught_errors_and_dead_end_gateways_are_incidents() {
+    let xml = model(
+        r#"<error id="err" errorCode="nope"/>"#,
+        r#"<startEvent id="s"/><sequenceFlow id="f1" sourceRef="s" targetRef="boom"/>
+        <endEvent id="boom"><errorEventDefinition errorRef="err"/></endEvent>"#,
+    );
+    let sim = start(&xml, json!({}));
+    let inc = &sim.instance(0).unwrap().incidents()[0];
+    assert_eq!(inc.code, "uncaught_error");
+    assert!(inc.message.contains("`nope`"), "{}", inc.message);
+    assert_eq!(status(&sim), Status::Active);
+}
+
+#[test]
+fn an_endless_loop_becomes_an_incident() {
+    let xml = model(
+        "",
+        r#"<startEvent id="s"/><sequenceFlow id="f1" sourceRef="s" targetRef="a"/>
+        <exclusiveGateway id="a"/><sequenceFlow id="f2" sourceRef="a" targetRef="b"/>
+        <task id="b"/><sequenceFlow id="f3" sourceRef="b" targetRef="a"/>"#,
+    );
+    let sim = start(&xml, json!({}));
+    let inc = &sim.instance(0).unwrap().incidents()[0];
+    assert_eq!(inc.code, "endless_loop");
+}
+
+#[test]
+fn cancel_withdraws_everything_and_bad_inputs_change_nothing() {
+    let xml = model(
+        "",
+        r#"<startEvent id="s"/><sequenceFlow id="f1" sourceRef="s" targetRef="t"/><userTask id="t"/>
+        <boundaryEvent id="late" attachedToRef="t"><timerEventDefinition><timeDuration>PT1H</timeDuration></timerEventDefinition></boundaryEvent>
+        <sequenceFlow id="f2" sourceRef="t" targetRef="e"/><endEvent id="e"/>
+        <sequenceFlow id="f3" sourceRef="late" targetRef="e"/>"#,
+    );
+    let mut sim = start(&xml, json!({}));
+    let before = sim.instance(0).unwrap().clone();
+    let t = sim.tasks()[0].1.token;
+    let bogus = sluice_engine::runtime::TokenId(t.0 + 100);
+    assert!(sim.step(0, Input::CompleteTask { token: bogus, data: Default::default() }).is_err());
+    assert!(
+        sim.step(0, Input::ConnectorCompleted { token: t, output: json!(1) }).is_err(),
+        "a task is not a connector"
+    );
+    assert_eq!(format!("{:?}", sim.instance(0).unwrap()), format!("{before:?}"), "refused inputs change nothing");
+    sim.step(0, Input::Cancel).unwrap();
+    assert_eq!(status(&sim), Status::Canceled);
+    assert!(sim.instance(0).unwrap().tokens().is_empty() && sim.instance(0).unwrap().subscriptions().is_empty());
+}
+
+#[test]
+fn timer_cycles_dates_and_expressions() {
+    let xml = model(
+        "",
+        r#"<startEvent id="s"/><sequenceFlow id="f1" sourceRef="s" targetRef="t"/><userTask id="t"/>
+        <boundaryEvent id="nag" attachedToRef="t" cancelActivity="false"><timerEventDefinition><timeCycle>R3/PT1H</timeCycle></timerEventDefinition></boundaryEvent>
+        <sequenceFlow id="f2" sourceRef="nag" targetRef="ne"/><endEvent id="ne"/>
+        <sequenceFlow id="f3" sourceRef="t" targetRef="until"/>
+        <intermediateCatchEvent id="until"><timerEventDefinition><timeDate>2026-03-01T09:00:00Z</timeDate></timerEventDefinition></intermediateCatchEvent>
+        <sequenceFlow id="f4" sourceRef="until" targetRef="pause"/>
+        <intermediateCatchEvent id="pause"><timerEventDefinition><timeDuration>= delay</timeDuration></timerEventDefinition></intermediateCatchEvent>
+        <sequenceFlow id="f5" sourceRef="pause" targetRef="e"/><endEvent id="e"/>"#,
+    );
+    let mut sim = start(&xml, json!({"delay": "PT5M"}));
+    for _ in 0..5 {
+        if sim.next_timer().is_some_and(|d| d <= common::t0() + chrono::Duration::hours(10)) {
+            next_timer(&mut sim);
+        }
+    }
+    let nags = completed(&sim, 0).iter().filter(|e| *e == "nag").count();
+    assert_eq!(nags, 3, "R3 fires three times");
+    complete(&mut sim, "t", json!({}));
+    next_timer(&mut sim);
+    assert_eq!(sim.now().to_rfc3339(), "2026-03-01T09:00:00+00:00");
+    next_timer(&mut sim);
+    assert_eq!(sim.now().to_rfc3339(), "2026-03-01T09:05:00+00:00");
+    assert_eq!(status(&sim), Status::Completed);
+}
+
+#[test]
+fn receive_tasks_and_event_gateways_correlate_by_key() {
+    let xml = model(
+        r#"<message id="paid" name="paid" sluice:correlationKey="= invoice"/><message id="cancel" name="cancel" sluice:correlationKey="= invoice"/>"#,
+        r#"<startEvent id="s"/><sequenceFlow id="f1" sourceRef="s" targetRef="race"/><eventBasedGateway id="race"/>
+        <sequenceFlow id="f2" sourceRef="race" targetRef="got_paid"/><sequenceFlow id="f3" sourceRef="race" targetRef="got_cancel"/>
+        <receiveTask id="got_paid" messageRef="paid"/>
+        <intermediateCatchEvent id="got_cancel"><messageEventDefinition messageRef="cancel"/></intermediateCatchEvent>
+        <sequenceFlow id="f4" sourceRef="got_paid" targetRef="e1"/><endEvent id="e1"/>
+        <sequenceFlow id="f5" sourceRef="got_cancel" targetRef="e2"/><endEvent id="e2"/>"#,
+    );
+    let mut sim = start(&xml, json!({"invoice": 42}));
+    let keys: Vec<Option<String>> = sim
+        .instance(0)
+        .unwrap()
+        .subscriptions()
+        .into_iter()
+        .filter_map(|s| match s.kind {
+            SubscriptionKind::Message { correlation_key, .. } => Some(correlation_key),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(keys, [Some("42".to_string()), Some("42".to_string())]);
+    sim.publish_message("paid", Some("42"), json!({"amount": 10}).as_object().cloned().unwrap());
+    sim.settle(&mut StubConnectors);
+    assert_eq!(status(&sim), Status::Completed);
+    assert_eq!(completed(&sim, 0), ["s", "race", "got_paid", "e1"]);
+    assert!(sim.instance(0).unwrap().subscriptions().is_empty(), "the losing branch was withdrawn");
+    assert_eq!(data(&sim)["amount"], 10);
+}

@@ -5,12 +5,14 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use chrono::{DateTime, SubsecRound, Utc};
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
-use sluice_bpmn::{ElementIdx, Kind, Options, Process, Source, Timer, TimerSpec, Trigger};
+use sluice_bpmn::{ConnectorCatalog, ElementIdx, Kind, Options, Process, Source, Timer, TimerSpec, Trigger};
+use sluice_connector_api::{ConnectorError, IdempotencyKey, Registry};
 use sluice_engine::Status;
 use sluice_engine::sim::{ConnectorHost, ConnectorInvocation, ConnectorOutcome, Sim};
 
@@ -21,6 +23,8 @@ pub struct Cli {
     command: Command,
 }
 
+// Parsed once per process: the size of the larger variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Validate BPMN files; prints one line per problem and exits 1 when any file is invalid.
@@ -32,6 +36,9 @@ enum Command {
     /// Run one Request in memory with a virtual clock and print its trace as JSON lines.
     Run {
         file: PathBuf,
+        /// More BPMN files whose processes the model calls (call activities), imported with it.
+        #[arg(long = "with", value_name = "FILE")]
+        with: Vec<PathBuf>,
         /// The Request's start data, a JSON object.
         #[arg(long)]
         data: Option<String>,
@@ -48,17 +55,34 @@ enum Command {
         /// Complete connector tasks with `{}` instead of calling the connector.
         #[arg(long)]
         stub_connectors: bool,
+        /// Base of the links connectors place in messages (`{{ request.url }}` is
+        /// `<PUBLIC_URL>/requests/dry-run` in a dry run).
+        #[arg(long, env = "SLUICE_PUBLIC_URL", default_value = "http://127.0.0.1:8080")]
+        public_url: String,
         /// The virtual clock's start (RFC 3339); defaults to now.
         #[arg(long)]
         clock: Option<DateTime<Utc>>,
+        #[command(flatten)]
+        slack: SlackArgs,
     },
+}
+
+/// How the Slack Notification connector reaches Slack.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct SlackArgs {
+    /// Base of the Slack Web API (tests point it at a local fake).
+    #[arg(long, env = "SLACK_API_URL", default_value = sluice_slack::client::DEFAULT_BASE_URL)]
+    slack_api_url: String,
+    /// A bot token, used as the Slack integration with alias `default`.
+    #[arg(long, env = "SLACK_BOT_TOKEN", hide_env_values = true)]
+    slack_bot_token: Option<String>,
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Check { files } => check(&files),
-        Command::Run { file, data, process, task_data, start, stub_connectors, clock } => {
-            let opts = RunOptions { process, task_data, start, stub: stub_connectors, clock };
+        Command::Run { file, with, data, process, task_data, start, stub_connectors, public_url, clock, slack } => {
+            let opts = RunOptions { with, process, task_data, start, stub: stub_connectors, public_url, clock, slack };
             dry_run(&file, data.as_deref(), &opts)
         }
     }
@@ -77,7 +101,10 @@ fn check(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
         }
     }
     let sources: Vec<Source<'_>> = contents.iter().map(|(name, bytes)| Source { name, bytes }).collect();
-    let imported = sluice_bpmn::import(&sources, &Options::default());
+    let registry =
+        connectors(&SlackArgs { slack_api_url: sluice_slack::client::DEFAULT_BASE_URL.into(), slack_bot_token: None })?;
+    let catalog = Catalog(&registry);
+    let imported = sluice_bpmn::import(&sources, &Options { connectors: Some(&catalog), ..Options::default() });
     let mut stdout = std::io::stdout().lock();
     for d in &imported.diagnostics {
         writeln!(stdout, "{d}")?;
@@ -86,38 +113,105 @@ fn check(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-/// Connector tasks in a dry run: no connector is compiled into this build yet, so each call
-/// either completes with `{}` (with `--stub-connectors`) or raises an incident that says so.
+/// The connectors compiled into this binary, registered explicitly.
+pub fn connectors(slack: &SlackArgs) -> anyhow::Result<Registry> {
+    let http = sluice_connector_http::Http::new().context("cannot set up the HTTP connector")?;
+    let client = sluice_slack::Client::new(slack.slack_api_url.as_str()).context("cannot set up the Slack client")?;
+    let mut tokens = sluice_slack::StaticTokens::new();
+    if let Some(token) = &slack.slack_bot_token {
+        tokens.insert(sluice_slack::tokens::DEFAULT_ALIAS, token.as_str());
+    }
+    Ok(Registry::default().with(http).with(sluice_slack::SlackNotification::new(client, tokens)))
+}
+
+/// The registry as the importer sees it: deploy-time checks of connector tasks.
+struct Catalog<'a>(&'a Registry);
+
+impl ConnectorCatalog for Catalog<'_> {
+    fn validate(&self, connector: &str, inputs: &serde_json::Map<String, Value>) -> Result<(), String> {
+        self.0.validate(connector, inputs)
+    }
+}
+
+/// How often a dry run tries a connector call that keeps failing with a retryable error.
+const DRY_RUN_RETRIES: u32 = 3;
+/// The longest a dry run waits before trying again, whatever the connector asks for.
+const DRY_RUN_MAX_WAIT: Duration = Duration::from_secs(2);
+
+/// Connector tasks in a dry run: the real connectors, called one at a time on a current-thread
+/// runtime; with `--stub-connectors`, every call completes at once with `{}`.
 struct DryRunConnectors {
+    registry: Registry,
+    runtime: tokio::runtime::Runtime,
     stub: bool,
+    request_url: String,
 }
 
 impl ConnectorHost for DryRunConnectors {
     fn invoke(&mut self, call: ConnectorInvocation<'_>) -> ConnectorOutcome {
         if self.stub {
-            ConnectorOutcome::Completed(Value::Object(Default::default()))
-        } else {
-            ConnectorOutcome::Failed(format!(
-                "no connector `{}` is registered in this build (run with --stub-connectors to skip connector calls)",
-                call.call.connector
-            ))
+            return ConnectorOutcome::Completed(Value::Object(Default::default()));
+        }
+        let connector = call.call.connector.as_str();
+        if !self.registry.contains(connector) {
+            return ConnectorOutcome::Failed(format!(
+                "no connector `{connector}` is registered in this build (run with --stub-connectors to skip connector calls)"
+            ));
+        }
+        let key = IdempotencyKey {
+            request_id: "dry-run".into(),
+            element_id: call.element_id.to_owned(),
+            attempt: call.attempt,
+        };
+        let cx = sluice_connector_api::Context::new(key, call.process.key.as_str(), self.request_url.as_str());
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let result =
+                self.runtime.block_on(self.registry.invoke(connector, &call.call.inputs, call.variables, cx.clone()));
+            match result {
+                Ok(output) => return ConnectorOutcome::Completed(output),
+                Err(ConnectorError::Bpmn { code, message }) => {
+                    return ConnectorOutcome::BpmnError { code, message: Some(message) };
+                }
+                Err(ConnectorError::Fatal { message }) => return ConnectorOutcome::Failed(message),
+                Err(ConnectorError::Retryable { message, retry_after }) => {
+                    if tries > DRY_RUN_RETRIES {
+                        return ConnectorOutcome::Failed(format!("{message} (gave up after {tries} tries)"));
+                    }
+                    let backoff = Duration::from_millis(250 << (tries - 1));
+                    let wait = retry_after.unwrap_or(backoff).min(DRY_RUN_MAX_WAIT);
+                    eprintln!("sluice: `{}`: {message}; trying again in {} ms", call.element_id, wait.as_millis());
+                    std::thread::sleep(wait);
+                }
+            }
         }
     }
 }
 
 struct RunOptions {
+    with: Vec<PathBuf>,
     process: Option<String>,
     task_data: Vec<String>,
     start: Option<String>,
     stub: bool,
+    public_url: String,
     clock: Option<DateTime<Utc>>,
+    slack: SlackArgs,
 }
 
 fn dry_run(file: &PathBuf, data: Option<&str>, opts: &RunOptions) -> anyhow::Result<ExitCode> {
     let (process, task_data, stub, clock) = (opts.process.as_deref(), &opts.task_data, opts.stub, opts.clock);
-    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let mut contents = Vec::new();
+    for f in std::iter::once(file).chain(&opts.with) {
+        let bytes = std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?;
+        contents.push((f.display().to_string(), bytes));
+    }
     let name = file.display().to_string();
-    let imported = sluice_bpmn::import(&[Source { name: &name, bytes: &bytes }], &Options::default());
+    let sources: Vec<Source<'_>> = contents.iter().map(|(n, b)| Source { name: n, bytes: b }).collect();
+    let registry = connectors(&opts.slack)?;
+    let catalog = Catalog(&registry);
+    let imported = sluice_bpmn::import(&sources, &Options { connectors: Some(&catalog), ..Options::default() });
     if imported.has_errors() {
         for d in &imported.diagnostics {
             eprintln!("{d}");
@@ -142,10 +236,22 @@ fn dry_run(file: &PathBuf, data: Option<&str>, opts: &RunOptions) -> anyhow::Res
     let processes: Vec<Arc<Process>> = imported.definitions.processes.clone();
     let key = match process {
         Some(k) => k.to_string(),
-        None => main_process(&processes).context("the file has no executable process")?,
+        None => {
+            let own: Vec<Arc<Process>> = processes.iter().filter(|p| *p.file == *name).cloned().collect();
+            main_process(&own).context("the file has no executable process")?
+        }
     };
     let mut sim = Sim::new(processes.clone(), clock.unwrap_or_else(|| Utc::now().trunc_subsecs(0)));
-    let mut connectors = DryRunConnectors { stub };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime for connector calls")?;
+    let mut connectors = DryRunConnectors {
+        registry,
+        runtime,
+        stub,
+        request_url: format!("{}/requests/dry-run", opts.public_url.trim_end_matches('/')),
+    };
     let root = match &opts.start {
         None => sim.start(&key, data)?,
         Some(id) => {
@@ -226,5 +332,142 @@ fn first_due_of_timer_start(p: &Process, e: ElementIdx, now: DateTime<Utc>) -> O
         TimerSpec::Duration(d) => d.add_to(now),
         TimerSpec::Date(d) => Some(*d),
         TimerSpec::Cycle(c) => c.due(now, 0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::io::{BufRead, BufReader, Read};
+    use std::net::TcpListener;
+
+    use super::*;
+
+    /// An HTTP server on 127.0.0.1 answering each request with the next canned answer (status,
+    /// extra header lines, body); returns its base URL.
+    fn server(answers: Vec<(u16, &'static str, &'static str)>) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for (status, headers, body) in answers {
+                let Ok((mut stream, _)) = listener.accept() else { return };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body_in = vec![0; length];
+                let _ = reader.read_exact(&mut body_in);
+                let answer = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n{headers}\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(answer.as_bytes());
+            }
+        });
+        base
+    }
+
+    const MODEL: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:sluice="urn:sluice:bpmn:1" id="d" targetNamespace="urn:t">
+  <error id="err" errorCode="invoice_unknown"/>
+  <process id="p" isExecutable="true">
+    <startEvent id="start"/>
+    <sequenceFlow id="f1" sourceRef="start" targetRef="call"/>
+    <serviceTask id="call" implementation="http">
+      <extensionElements>
+        <sluice:input name="method" value="POST"/>
+        <sluice:input name="url">{{ api }}/invoices</sluice:input>
+        <sluice:input name="body">{"id": "{{ id }}"}</sluice:input>
+        <sluice:input name="error_code" value="invoice_unknown"/>
+        <sluice:input name="result_variable" value="answer"/>
+      </extensionElements>
+    </serviceTask>
+    <boundaryEvent id="unknown" attachedToRef="call"><errorEventDefinition errorRef="err"/></boundaryEvent>
+    <sequenceFlow id="f2" sourceRef="call" targetRef="done"/>
+    <endEvent id="done"/>
+    <sequenceFlow id="f3" sourceRef="unknown" targetRef="caught"/>
+    <endEvent id="caught"/>
+  </process>
+</definitions>
+"#;
+
+    /// Runs MODEL against `api`; returns the trace and the final data.
+    fn dry_run_against(api: &str, stub: bool) -> (Vec<Value>, serde_json::Map<String, Value>) {
+        let imported = sluice_bpmn::import(&[Source { name: "m.bpmn", bytes: MODEL.as_bytes() }], &Options::default());
+        assert!(!imported.has_errors(), "{:?}", imported.diagnostics);
+        let mut sim = Sim::new(imported.definitions.processes.clone(), Utc::now());
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let mut host = DryRunConnectors {
+            registry: connectors(&SlackArgs::default()).unwrap(),
+            runtime,
+            stub,
+            request_url: "http://127.0.0.1:8080/requests/dry-run".into(),
+        };
+        let data = json!({"api": api, "id": "INV-1"}).as_object().unwrap().clone();
+        let r = sim.start("p", data).unwrap();
+        sim.settle(&mut host);
+        (sim.trace().to_vec(), sim.instance(r).unwrap().data().clone())
+    }
+
+    fn completed(trace: &[Value]) -> Vec<&str> {
+        trace.iter().filter(|e| e["event"] == "element_completed").filter_map(|e| e["element_id"].as_str()).collect()
+    }
+
+    #[test]
+    fn a_dry_run_calls_the_http_connector_and_stores_its_output() {
+        let api = server(vec![(201, "", r#"{"sent": true}"#)]);
+        let (trace, data) = dry_run_against(&api, false);
+        assert_eq!(completed(&trace), ["start", "call", "done"]);
+        assert_eq!(data["answer"]["status"], 201);
+        assert_eq!(data["answer"]["body"], json!({"sent": true}));
+    }
+
+    #[test]
+    fn a_client_error_with_error_code_is_caught_by_the_boundary_event() {
+        let api = server(vec![(404, "", "")]);
+        let (trace, _) = dry_run_against(&api, false);
+        assert_eq!(completed(&trace), ["start", "unknown", "caught"]);
+    }
+
+    #[test]
+    fn retryable_errors_are_retried_then_become_an_incident() {
+        let api = server(vec![(503, "retry-after: 0\r\n", ""), (200, "", "{}")]);
+        let (trace, data) = dry_run_against(&api, false);
+        assert_eq!(completed(&trace), ["start", "call", "done"]);
+        assert_eq!(data["answer"]["status"], 200);
+
+        let api = server(vec![(500, "retry-after: 0\r\n", "down"); 4]);
+        let (trace, _) = dry_run_against(&api, false);
+        let incident = trace.iter().find(|e| e["event"] == "incident_raised").unwrap();
+        assert_eq!(incident["message"], "the server answered 500 Internal Server Error: down (gave up after 4 tries)");
+    }
+
+    #[test]
+    fn stubbed_connectors_are_not_called() {
+        // Nothing listens on port 9 (discard): a real call would fail.
+        let (trace, data) = dry_run_against("http://127.0.0.1:9", true);
+        assert_eq!(completed(&trace), ["start", "call", "done"]);
+        assert_eq!(data["answer"], json!({}));
+    }
+
+    #[test]
+    fn check_validates_the_inputs_of_registered_connectors() {
+        let registry = connectors(&SlackArgs::default()).unwrap();
+        let catalog = Catalog(&registry);
+        let inputs = |v: Value| v.as_object().unwrap().clone();
+        assert_eq!(catalog.validate("http", &inputs(json!({"url": "{{ api }}/x"}))), Ok(()));
+        assert_eq!(catalog.validate("http", &inputs(json!({}))), Err("missing required input `url`".into()));
+        assert_eq!(catalog.validate("fax", &inputs(json!({}))), Err("no connector `fax` is registered".into()));
+        let slack = |v: Value| catalog.validate("slack-notification", &inputs(v));
+        assert_eq!(slack(json!({"channel": "#x", "message": "Hi {{ name }}"})), Ok(()));
+        assert_eq!(slack(json!({"channel": "#x"})), Err("missing required input `message`".into()));
     }
 }

@@ -1,14 +1,22 @@
 //! The connector trait that Sluice task types are written against, and its types.
 //!
-//! A connector author implements [`Connector`] with typed input and output; the registry (in this
-//! crate) erases it to JSON so the engine can call any connector by its `TYPE`.
+//! A connector author implements [`Connector`] with typed input and output; the [`Registry`] (in
+//! this crate) erases it to JSON so the engine can call any connector by its `TYPE`. The guide for
+//! connector authors is `docs/connector-guide.md`.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+
+mod registry;
+mod schema;
+pub mod template;
+
+pub use registry::{ConnectorInfo, DEFAULT_TIMEOUT, Registry};
 
 /// A task type. Implement this, then register it in `main` with `Registry::with`.
 pub trait Connector: Send + Sync + 'static {
@@ -49,8 +57,25 @@ pub enum ConnectorError {
     Fatal { message: String },
 }
 
+impl ConnectorError {
+    /// A [`ConnectorError::Retryable`] without a `retry_after` hint.
+    pub fn retryable(message: impl Into<String>) -> Self {
+        ConnectorError::Retryable { message: message.into(), retry_after: None }
+    }
+
+    /// A [`ConnectorError::Fatal`].
+    pub fn fatal(message: impl Into<String>) -> Self {
+        ConnectorError::Fatal { message: message.into() }
+    }
+
+    /// A [`ConnectorError::Bpmn`].
+    pub fn bpmn(code: impl Into<String>, message: impl Into<String>) -> Self {
+        ConnectorError::Bpmn { code: code.into(), message: message.into() }
+    }
+}
+
 /// Identifies one attempt of one step: (Request, element, attempt).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize)]
 pub struct IdempotencyKey {
     pub request_id: String,
     pub element_id: String,
@@ -66,17 +91,84 @@ impl IdempotencyKey {
 }
 
 /// What a connector knows about the call besides its input.
-#[derive(Debug, Clone)]
+///
+/// Build one with [`Context::new`] (or a struct literal ending in `..Default::default()`), so
+/// that fields added later don't break your code.
+#[derive(Debug, Clone, Default)]
 pub struct Context {
     pub key: IdempotencyKey,
     /// The Request's process key.
     pub process_key: String,
     /// A link to the Request for people (`SLUICE_PUBLIC_URL`-based).
     pub request_url: String,
+    /// Triggered by the engine when the activity is interrupted (a boundary event fired, the
+    /// Request was canceled): the result of the call will be thrown away.
+    pub cancellation: Cancellation,
 }
 
 impl Context {
+    pub fn new(key: IdempotencyKey, process_key: impl Into<String>, request_url: impl Into<String>) -> Self {
+        Context {
+            key,
+            process_key: process_key.into(),
+            request_url: request_url.into(),
+            cancellation: Cancellation::new(),
+        }
+    }
+
     pub fn idempotency_key(&self) -> &IdempotencyKey {
         &self.key
+    }
+
+    /// The Request's id (the first part of the idempotency key).
+    pub fn request_id(&self) -> &str {
+        &self.key.request_id
+    }
+
+    pub fn cancellation(&self) -> &Cancellation {
+        &self.cancellation
+    }
+
+    /// True once the engine has asked this call to stop.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancellation.is_cancelled()
+    }
+}
+
+/// A one-way signal from the engine to a running connector call: "stop, nobody wants the result".
+///
+/// Clones share the signal. The registry stops waiting for a call as soon as it is cancelled (and
+/// aborts the call's task at its next `.await`), so connectors only need to look at it to stop
+/// between steps of a long computation that does not `.await`.
+#[derive(Debug, Clone)]
+pub struct Cancellation {
+    tx: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl Default for Cancellation {
+    fn default() -> Self {
+        Cancellation::new()
+    }
+}
+
+impl Cancellation {
+    pub fn new() -> Self {
+        Cancellation { tx: Arc::new(tokio::sync::watch::Sender::new(false)) }
+    }
+
+    /// Triggers the signal; it stays triggered.
+    pub fn cancel(&self) {
+        self.tx.send_replace(true);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        *self.tx.borrow()
+    }
+
+    /// Completes once the signal is triggered (at once if it already is).
+    pub async fn cancelled(&self) {
+        let mut rx = self.tx.subscribe();
+        // The sender lives as long as `self`, so `wait_for` can only end by seeing `true`.
+        let _ = rx.wait_for(|cancelled| *cancelled).await;
     }
 }

@@ -1,0 +1,253 @@
+//! The registry: the connectors a binary is built with, called by type with JSON inputs.
+//!
+//! Behind it sits a private type-erased trait, so the engine deals in JSON and connector authors
+//! in their own typed `Input` and `Output`.
+
+use std::any::Any;
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::{Pin, pin};
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use schemars::generate::SchemaSettings;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::schema::Fields;
+use crate::template::{self, Vars};
+use crate::{Connector, ConnectorError, Context};
+
+/// How long a call may take before the registry gives up on it (a `Retryable` error).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// One connector as `GET /api/v1/connectors` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConnectorInfo {
+    #[serde(rename = "type")]
+    pub connector_type: &'static str,
+    pub name: &'static str,
+    /// The JSON Schema (draft 2020-12) of the connector's `Input`.
+    pub inputs_schema: Value,
+}
+
+/// The connectors a binary knows, by type.
+///
+/// ```text
+/// let registry = Registry::default().with(Http::new()).with(SlackNotification::new(cfg));
+/// ```
+#[derive(Clone)]
+pub struct Registry {
+    connectors: BTreeMap<&'static str, Arc<dyn Erased>>,
+    timeout: Duration,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry { connectors: BTreeMap::new(), timeout: DEFAULT_TIMEOUT }
+    }
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("types", &self.types().collect::<Vec<_>>())
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl Registry {
+    /// Adds a connector.
+    ///
+    /// # Panics
+    ///
+    /// When a connector of the same `TYPE` is already registered: two connectors answering to one
+    /// name is a bug in `main`, found the first time it runs.
+    #[must_use]
+    pub fn with<C: Connector>(mut self, connector: C) -> Self {
+        let erased = Arc::new(Typed::new(connector));
+        let previous = self.connectors.insert(C::TYPE, erased);
+        assert!(previous.is_none(), "two connectors are registered with the type `{}`", C::TYPE);
+        self
+    }
+
+    /// How long one call may take; past it the call is abandoned with a `Retryable` error.
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    pub fn contains(&self, connector_type: &str) -> bool {
+        self.connectors.contains_key(connector_type)
+    }
+
+    /// The registered types, sorted.
+    pub fn types(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.connectors.keys().copied()
+    }
+
+    /// Every connector with its inputs' JSON Schema, sorted by type.
+    pub fn list(&self) -> Vec<ConnectorInfo> {
+        self.connectors
+            .values()
+            .map(|c| {
+                let m = c.meta();
+                ConnectorInfo { connector_type: m.connector_type, name: m.name, inputs_schema: m.schema.clone() }
+            })
+            .collect()
+    }
+
+    /// Deploy-time check of a connector task's inputs as written in the model (before templates
+    /// are rendered): the connector exists, every required input is there, and each literal has
+    /// the right JSON type. A template is accepted wherever a string goes; where a number, a
+    /// boolean, an object or an array goes, its rendered text is read as JSON at run time, so only
+    /// the run can tell whether `{{ x }}` gives one.
+    pub fn validate(&self, connector_type: &str, raw_inputs: &Map<String, Value>) -> Result<(), String> {
+        let c = self.connectors.get(connector_type).ok_or_else(|| unknown(connector_type))?;
+        c.meta().fields.validate(raw_inputs)
+    }
+
+    /// Calls a connector: renders each string input as a template over `variables` (escaped by
+    /// the connector), reads the inputs into its `Input`, runs it, and returns its output as JSON.
+    ///
+    /// Must be called inside a tokio runtime with the time driver enabled. The call runs as its
+    /// own task: a panic becomes `Fatal` ("the connector panicked: …") instead of unwinding into
+    /// the caller, a call that outlasts the registry's timeout is abandoned as `Retryable`, and a
+    /// call whose `cx.cancellation` is triggered is abandoned as `Fatal`.
+    pub async fn invoke(
+        &self,
+        connector_type: &str,
+        raw_inputs: &Map<String, Value>,
+        variables: &Map<String, Value>,
+        cx: Context,
+    ) -> Result<Value, ConnectorError> {
+        let c = self.connectors.get(connector_type).ok_or_else(|| ConnectorError::fatal(unknown(connector_type)))?;
+        let meta = c.meta();
+        let vars = Vars::new(variables, &cx);
+        let escape = c.escape_fn();
+        let rendered: Map<String, Value> =
+            raw_inputs.iter().map(|(k, v)| (k.clone(), template::render_value(v, &vars, escape))).collect();
+        let inputs = meta
+            .fields
+            .coerce(rendered)
+            .map_err(|p| ConnectorError::fatal(format!("connector `{connector_type}`: {p}")))?;
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(ConnectorError::fatal("connectors must be invoked inside a tokio runtime"));
+        }
+        let call = c.clone().start(cx.clone(), Value::Object(inputs))?;
+        let task = tokio::task::spawn(call);
+        let abort = task.abort_handle();
+        let mut task = pin!(task);
+        let mut cancelled = pin!(cx.cancellation.cancelled());
+        let mut deadline = pin!(tokio::time::sleep(self.timeout));
+        let timeout = self.timeout;
+        std::future::poll_fn(|ctx| {
+            if let Poll::Ready(joined) = task.as_mut().poll(ctx) {
+                return Poll::Ready(match joined {
+                    Ok(result) => result,
+                    Err(e) if e.is_panic() => Err(ConnectorError::fatal(format!(
+                        "the connector panicked: {}",
+                        panic_message(e.into_panic().as_ref())
+                    ))),
+                    Err(_) => Err(ConnectorError::fatal("the connector call was aborted")),
+                });
+            }
+            if cancelled.as_mut().poll(ctx).is_ready() {
+                abort.abort();
+                return Poll::Ready(Err(ConnectorError::fatal("the connector call was cancelled")));
+            }
+            if deadline.as_mut().poll(ctx).is_ready() {
+                abort.abort();
+                return Poll::Ready(Err(ConnectorError::Retryable {
+                    message: format!("the connector did not answer within {}", human(timeout)),
+                    retry_after: None,
+                }));
+            }
+            Poll::Pending
+        })
+        .await
+    }
+}
+
+fn unknown(connector_type: &str) -> String {
+    format!("no connector `{connector_type}` is registered")
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s
+    } else {
+        "(no message)"
+    }
+}
+
+fn human(d: Duration) -> String {
+    if d.subsec_millis() == 0 { format!("{} s", d.as_secs()) } else { format!("{} ms", d.as_millis()) }
+}
+
+type Call = Pin<Box<dyn Future<Output = Result<Value, ConnectorError>> + Send>>;
+
+/// What the registry knows of a connector without its types.
+struct Meta {
+    connector_type: &'static str,
+    name: &'static str,
+    schema: Value,
+    fields: Fields,
+}
+
+/// The private, type-erased face of a [`Connector`]: JSON in, JSON out.
+trait Erased: Send + Sync + 'static {
+    fn meta(&self) -> &Meta;
+    fn escape_fn(&self) -> template::Escape;
+    /// Reads the input into the connector's type and returns the call, ready to be spawned.
+    fn start(self: Arc<Self>, cx: Context, input: Value) -> Result<Call, ConnectorError>;
+}
+
+struct Typed<C> {
+    connector: C,
+    meta: Meta,
+}
+
+impl<C: Connector> Typed<C> {
+    fn new(connector: C) -> Self {
+        let schema: Value =
+            SchemaSettings::draft2020_12().for_deserialize().into_generator().into_root_schema_for::<C::Input>().into();
+        let fields = Fields::from_schema(&schema);
+        Typed { connector, meta: Meta { connector_type: C::TYPE, name: C::NAME, schema, fields } }
+    }
+}
+
+impl<C: Connector> Erased for Typed<C> {
+    fn meta(&self) -> &Meta {
+        &self.meta
+    }
+
+    fn escape_fn(&self) -> template::Escape {
+        escape_of::<C>
+    }
+
+    fn start(self: Arc<Self>, cx: Context, input: Value) -> Result<Call, ConnectorError> {
+        let input: C::Input = serde_json::from_value(input)
+            .map_err(|e| ConnectorError::fatal(format!("connector `{}`: the inputs are not valid: {e}", C::TYPE)))?;
+        Ok(Box::pin(async move {
+            let output = self.connector.invoke(&cx, input).await?;
+            serde_json::to_value(output).map_err(|e| {
+                ConnectorError::fatal(format!("connector `{}` returned an output that is not JSON: {e}", C::TYPE))
+            })
+        }))
+    }
+}
+
+fn escape_of<C: Connector>(value: &str) -> Cow<'_, str> {
+    C::escape(value)
+}

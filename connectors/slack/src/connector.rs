@@ -1,0 +1,364 @@
+//! The Slack Notification connector: posts a message to a channel, at most once per step where
+//! Slack lets it check, paced per channel, with failures turned into incidents a person can act on.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sluice_connector_api::{Connector, ConnectorError, Context};
+
+use crate::client::{self, Client, HistoryRequest, ListRequest, Metadata, PostMessage};
+use crate::message;
+use crate::pacing::Pacer;
+use crate::tokens::{Integration, StaticTokens, TokenProvider};
+
+/// The metadata event type that tags every post with its step.
+pub const EVENT_TYPE: &str = "sluice_step";
+
+/// Error codes that mean the token no longer works.
+const TOKEN_CODES: &[&str] = &["invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"];
+
+/// How the connector paces and deduplicates.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Least time between two posts to one channel from this process. Slack allows about one
+    /// message a second per channel; a burst waits here instead of meeting 429s.
+    pub channel_interval: Duration,
+    /// How far back a retried step looks in the channel for its earlier post.
+    pub dedupe_window: Duration,
+    /// How many of the channel's messages a retried step reads at most while looking.
+    pub dedupe_scan_limit: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            channel_interval: Duration::from_secs(1),
+            dedupe_window: Duration::from_secs(24 * 60 * 60),
+            dedupe_scan_limit: 1000,
+        }
+    }
+}
+
+/// The task's inputs.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+pub struct Input {
+    /// The channel: an id such as `C0123ABC`, or a name such as `#sales`.
+    pub channel: String,
+    /// The message in Slack mrkdwn. Values from the Request's data are escaped before they are
+    /// placed in it, so they cannot mention `@channel` or disguise a link.
+    pub message: String,
+    /// The alias of the Slack integration (workspace) to post with. Default: the only
+    /// integration, or the one called `default`.
+    #[serde(default)]
+    pub integration: Option<String>,
+}
+
+/// What the step records: where the message went, so it can be found, threaded or updated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Output {
+    /// The channel's id (also when the task named the channel).
+    pub channel: String,
+    /// The message's timestamp, Slack's id for it within the channel.
+    pub ts: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permalink: Option<String>,
+}
+
+/// The `slack-notification` connector.
+#[derive(Debug)]
+pub struct SlackNotification<P = StaticTokens> {
+    client: Client,
+    tokens: P,
+    config: Config,
+    pacer: Pacer,
+    /// Channel ids learnt from posts, by (alias, channel name): history needs ids.
+    channel_ids: Mutex<HashMap<(String, String), String>>,
+}
+
+/// Why an earlier post could not be looked for.
+enum Lookup {
+    /// The channel's history cannot be read with this token: posting again may duplicate.
+    Unreadable(String),
+    /// Slack failed in a way that also stops a post (token, outage): give up this attempt.
+    Failed(client::Error),
+}
+
+impl<P: TokenProvider> SlackNotification<P> {
+    pub fn new(client: Client, tokens: P) -> Self {
+        SlackNotification::with_config(client, tokens, Config::default())
+    }
+
+    pub fn with_config(client: Client, tokens: P, config: Config) -> Self {
+        let pacer = Pacer::new(config.channel_interval);
+        SlackNotification { client, tokens, config, pacer, channel_ids: Mutex::new(HashMap::new()) }
+    }
+
+    async fn notify(&self, cx: &Context, input: Input) -> Result<Output, ConnectorError> {
+        let channel = input.channel.trim();
+        if channel.trim_start_matches('#').is_empty() {
+            return Err(fatal(
+                "the task names no Slack channel: set `channel` to an id such as C0123ABC or a name such as #sales"
+                    .into(),
+            ));
+        }
+        if input.message.trim().is_empty() {
+            return Err(fatal("the Slack message is empty: check the task's `message` template".into()));
+        }
+        let integration =
+            self.tokens.integration(input.integration.as_deref()).await.map_err(|e| fatal(e.to_string()))?;
+        let step = cx.idempotency_key().step();
+        let rendered = message::render(&input.message, &cx.request_url);
+        let post = PostMessage {
+            channel: channel.to_string(),
+            text: rendered.text,
+            blocks: Some(rendered.blocks),
+            metadata: Some(Metadata { event_type: EVENT_TYPE.into(), event_payload: json!({ "key": step }) }),
+            ..PostMessage::default()
+        };
+
+        if cx.idempotency_key().attempt > 1 {
+            match self.find_earlier_post(&integration, channel, &step).await {
+                Ok(Some(found)) => {
+                    tracing::info!(step, channel = found.channel, ts = found.ts, "an earlier attempt already posted");
+                    return Ok(found);
+                }
+                Ok(None) => {}
+                Err(Lookup::Unreadable(why)) => {
+                    tracing::warn!(
+                        step,
+                        channel,
+                        why,
+                        "cannot check for an earlier post; posting, which may duplicate"
+                    );
+                }
+                Err(Lookup::Failed(e)) => return Err(map_error(&e, &integration.alias, channel)),
+            }
+        }
+
+        let pace_key = self.pace_key(&integration.alias, channel);
+        self.pacer.wait(&pace_key).await;
+        match self.client.post_message(&integration.token, &post).await {
+            Ok(posted) => {
+                if !is_channel_id(channel) {
+                    self.remember(&integration.alias, channel, &posted.channel);
+                }
+                Ok(Output { channel: posted.channel, ts: posted.ts, permalink: None })
+            }
+            Err(e) if e.outcome_unknown() => {
+                // Slack may have posted: look before anyone tries again.
+                match self.find_earlier_post(&integration, channel, &step).await {
+                    Ok(Some(found)) => Ok(found),
+                    _ => Err(ConnectorError::Retryable {
+                        message: format!(
+                            "Slack did not confirm the post to `{channel}` ({e}); the next attempt checks the \
+                             channel before posting again"
+                        ),
+                        retry_after: None,
+                    }),
+                }
+            }
+            Err(e) => {
+                if let Some(wait) = e.retry_after() {
+                    self.pacer.hold(&pace_key, wait);
+                }
+                Err(map_error(&e, &integration.alias, channel))
+            }
+        }
+    }
+
+    /// Looks through the channel's recent history for a message tagged with `step`.
+    async fn find_earlier_post(
+        &self,
+        integration: &Integration,
+        channel: &str,
+        step: &str,
+    ) -> Result<Option<Output>, Lookup> {
+        let channel_id = self.channel_id(integration, channel).await?;
+        let oldest = SystemTime::now()
+            .checked_sub(self.config.dedupe_window)
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map(|d| d.as_secs().to_string());
+        let mut request = HistoryRequest {
+            channel: channel_id.clone(),
+            oldest,
+            limit: Some(200),
+            include_all_metadata: true,
+            ..HistoryRequest::default()
+        };
+        let mut scanned = 0;
+        loop {
+            let page =
+                self.client.conversations_history(&integration.token, &request).await.map_err(history_failure)?;
+            scanned += page.messages.len();
+            let found = page.messages.into_iter().find(|m| {
+                m.metadata.as_ref().is_some_and(|md| {
+                    md.event_type == EVENT_TYPE && md.event_payload.get("key").and_then(|k| k.as_str()) == Some(step)
+                })
+            });
+            if let Some(m) = found {
+                return Ok(Some(Output { channel: channel_id, ts: m.ts, permalink: None }));
+            }
+            match page.next_cursor {
+                Some(cursor) if scanned < self.config.dedupe_scan_limit => request.cursor = Some(cursor),
+                _ => return Ok(None),
+            }
+        }
+    }
+
+    /// The channel's id: as given, learnt from an earlier post, or found by name.
+    async fn channel_id(&self, integration: &Integration, channel: &str) -> Result<String, Lookup> {
+        if is_channel_id(channel) {
+            return Ok(channel.to_string());
+        }
+        let name = normalise(channel);
+        if let Some(id) = self.known_id(&integration.alias, &name) {
+            return Ok(id);
+        }
+        let channels = self
+            .client
+            .conversations_list_all(&integration.token, &ListRequest::default())
+            .await
+            .map_err(history_failure)?;
+        let id = channels
+            .into_iter()
+            .find(|c| c.name == name)
+            .map(|c| c.id)
+            .ok_or_else(|| Lookup::Unreadable(format!("no channel called #{name} is visible to the bot")))?;
+        self.remember(&integration.alias, channel, &id);
+        Ok(id)
+    }
+
+    fn known_id(&self, alias: &str, name: &str) -> Option<String> {
+        let ids = self.channel_ids.lock().unwrap_or_else(|e| e.into_inner());
+        ids.get(&(alias.to_string(), name.to_string())).cloned()
+    }
+
+    fn remember(&self, alias: &str, channel: &str, id: &str) {
+        let mut ids = self.channel_ids.lock().unwrap_or_else(|e| e.into_inner());
+        ids.insert((alias.to_string(), normalise(channel)), id.to_string());
+    }
+
+    fn pace_key(&self, alias: &str, channel: &str) -> String {
+        let channel = if is_channel_id(channel) {
+            channel.to_string()
+        } else {
+            let name = normalise(channel);
+            self.known_id(alias, &name).unwrap_or(name)
+        };
+        format!("{alias}/{channel}")
+    }
+}
+
+impl<P: TokenProvider> Connector for SlackNotification<P> {
+    const TYPE: &'static str = "slack-notification";
+    const NAME: &'static str = "Slack Notification";
+    type Input = Input;
+    type Output = Output;
+
+    fn escape(value: &str) -> Cow<'_, str> {
+        message::escape(value)
+    }
+
+    async fn invoke(&self, cx: &Context, input: Input) -> Result<Output, ConnectorError> {
+        self.notify(cx, input).await
+    }
+}
+
+fn fatal(message: String) -> ConnectorError {
+    ConnectorError::Fatal { message }
+}
+
+/// Slack channel ids are upper-case letters and digits starting with C, G or D; names are lower case.
+fn is_channel_id(channel: &str) -> bool {
+    let mut chars = channel.chars();
+    matches!(chars.next(), Some('C' | 'G' | 'D'))
+        && channel.len() >= 2
+        && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+}
+
+fn normalise(channel: &str) -> String {
+    channel.trim().trim_start_matches('#').to_lowercase()
+}
+
+fn history_failure(e: client::Error) -> Lookup {
+    match e.code() {
+        Some(code) if TOKEN_CODES.contains(&code) => Lookup::Failed(e),
+        _ if e.is_retryable() => Lookup::Failed(e),
+        _ => Lookup::Unreadable(e.to_string()),
+    }
+}
+
+/// What a failed post means for the step, in words for the person who has to fix it.
+fn map_error(e: &client::Error, alias: &str, channel: &str) -> ConnectorError {
+    let code = e.code().unwrap_or_default();
+    let message = match code {
+        "ratelimited" => {
+            return ConnectorError::Retryable {
+                message: format!("Slack is rate limiting posts to `{channel}`"),
+                retry_after: e.retry_after(),
+            };
+        }
+        c if TOKEN_CODES.contains(&c) => {
+            format!("the Slack integration `{alias}` must be reconnected (Slack said `{c}`)")
+        }
+        "channel_not_found" | "not_in_channel" => format!(
+            "check the channel `{channel}` and invite the bot to it (private channels answer channel_not_found \
+             until the bot is a member; Slack said `{code}`)"
+        ),
+        "is_archived" => {
+            format!(
+                "the channel `{channel}` is archived: unarchive it or choose another channel (Slack said `is_archived`)"
+            )
+        }
+        "msg_too_long" => {
+            "the message is too long for Slack: shorten the task's message (Slack said `msg_too_long`)".into()
+        }
+        "no_text" => "the message is empty (Slack said `no_text`): check the task's message template".into(),
+        "invalid_blocks" | "invalid_blocks_format" => {
+            let details = match e {
+                client::Error::Api { details, .. } if !details.is_empty() => format!(": {}", details.join("; ")),
+                _ => String::new(),
+            };
+            format!(
+                "Slack refused the message's layout (Slack said `{code}`{details}); check the message's mrkdwn, \
+                 and report it to the Sluice team if it looks right"
+            )
+        }
+        "missing_scope" => {
+            let needed = match e {
+                client::Error::Api { needed: Some(needed), .. } => needed.as_str(),
+                _ => "chat:write",
+            };
+            format!(
+                "the Slack app of integration `{alias}` lacks the scope `{needed}`: add it to the app and reinstall \
+                 the app to the workspace (Slack said `missing_scope`)"
+            )
+        }
+        _ if e.is_retryable() => {
+            return ConnectorError::Retryable {
+                message: format!("Slack is unavailable: {e}"),
+                retry_after: e.retry_after(),
+            };
+        }
+        "" => format!("Slack could not be reached as configured: {e}"),
+        c => format!("Slack refused the message to `{channel}` (Slack said `{c}`)"),
+    };
+    fatal(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_and_names() {
+        assert!(is_channel_id("C0123ABC") && is_channel_id("G0SECRET") && is_channel_id("D024BE91L"));
+        assert!(!is_channel_id("#sales") && !is_channel_id("sales") && !is_channel_id("C") && !is_channel_id("Cab"));
+        assert_eq!(normalise(" #Sales "), "sales");
+    }
+}

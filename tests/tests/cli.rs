@@ -176,3 +176,42 @@ fn run_starts_through_a_timer_start_event_on_the_virtual_clock() {
     let last = lines(&out).pop().unwrap();
     assert_eq!(last["status"], "completed");
 }
+
+const CALLER: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d1" targetNamespace="urn:t">
+  <process id="caller" isExecutable="true">
+    <startEvent id="s"/><sequenceFlow id="f1" sourceRef="s" targetRef="call"/>
+    <callActivity id="call" calledElement="pricing"/>
+    <sequenceFlow id="f2" sourceRef="call" targetRef="e"/><endEvent id="e"/>
+  </process>
+</definitions>
+"#;
+
+const CALLEE: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:sluice="urn:sluice:bpmn:1" id="d2" targetNamespace="urn:t">
+  <process id="pricing" isExecutable="true">
+    <startEvent id="ps"/><sequenceFlow id="p1" sourceRef="ps" targetRef="price"/>
+    <scriptTask id="price" sluice:resultVariable="price"><script>= quantity * 12.5</script></scriptTask>
+    <sequenceFlow id="p2" sourceRef="price" targetRef="pe"/><endEvent id="pe"/>
+  </process>
+</definitions>
+"#;
+
+#[test]
+fn run_with_resolves_call_activities_into_other_files() {
+    let dir = scratch_dir("with");
+    let (caller, callee) = (dir.join("caller.bpmn"), dir.join("pricing.bpmn"));
+    std::fs::write(&caller, CALLER).unwrap();
+    std::fs::write(&callee, CALLEE).unwrap();
+    // Alone, the called process is unknown: a diagnostic, exit 1.
+    let out = sluice(&["run", caller.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown-called-process"));
+    let out =
+        sluice(&["run", caller.to_str().unwrap(), "--with", callee.to_str().unwrap(), "--data", r#"{"quantity": 4}"#]);
+    assert!(out.status.success(), "{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+    let trace = lines(&out);
+    assert!(trace.iter().any(|l| l["event"] == "element_completed" && l["element_id"] == "price" && l["request"] == 1));
+    let last = trace.last().unwrap();
+    assert_eq!(last["data"]["price"], 50, "the child's variables come back to the caller");
+}

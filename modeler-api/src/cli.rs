@@ -133,6 +133,9 @@ impl ConnectorCatalog for Catalog<'_> {
     }
 }
 
+/// How many timers a dry run fires before it stops.
+const MAX_TIMER_FIRINGS: usize = 200;
+
 /// How often a dry run tries a connector call that keeps failing with a retryable error.
 const DRY_RUN_RETRIES: u32 = 3;
 /// The longest a dry run waits before trying again, whatever the connector asks for.
@@ -265,8 +268,10 @@ fn dry_run(file: &PathBuf, data: Option<&str>, opts: &RunOptions) -> anyhow::Res
     };
     let mut printed = 0;
     let mut stdout = std::io::stdout().lock();
-    // Bounded, so an endless timer cycle cannot keep a dry run going forever.
-    for _ in 0..10_000 {
+    // Bounded, so an endless timer cycle (say `R/P1D` while waiting for a message that a dry run
+    // never publishes) cannot keep a dry run, and its connector calls, going forever.
+    let mut fired = 0;
+    loop {
         sim.settle(&mut connectors);
         for line in &sim.trace()[printed..] {
             writeln!(stdout, "{line}")?;
@@ -281,10 +286,14 @@ fn dry_run(file: &PathBuf, data: Option<&str>, opts: &RunOptions) -> anyhow::Res
         if sim.instance(root).is_none_or(|i| i.status() != Status::Active) {
             break;
         }
-        match sim.next_timer() {
-            Some(due) => sim.advance_to(due, &mut connectors),
-            None => break,
+        let Some(due) = sim.next_timer() else { break };
+        if fired == MAX_TIMER_FIRINGS {
+            let why = format!("stopped after {MAX_TIMER_FIRINGS} timer firings; the next is due {}", due.to_rfc3339());
+            writeln!(stdout, "{}", json!({"event": "dry_run_stopped", "reason": why}))?;
+            break;
         }
+        fired += 1;
+        sim.advance_to(due, &mut connectors);
     }
     sim.settle(&mut connectors);
     for line in &sim.trace()[printed..] {

@@ -215,3 +215,28 @@ fn run_with_resolves_call_activities_into_other_files() {
     let last = trace.last().unwrap();
     assert_eq!(last["data"]["price"], 50, "the child's variables come back to the caller");
 }
+
+#[test]
+fn run_stops_an_endless_timer_cycle() {
+    let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="urn:t">
+  <message id="m" name="never"/>
+  <process id="nag" isExecutable="true">
+    <startEvent id="s"/><sequenceFlow id="f1" sourceRef="s" targetRef="wait"/>
+    <receiveTask id="wait" messageRef="m"/>
+    <boundaryEvent id="daily" attachedToRef="wait" cancelActivity="false">
+      <timerEventDefinition><timeCycle>R/P1D</timeCycle></timerEventDefinition>
+    </boundaryEvent>
+    <sequenceFlow id="f2" sourceRef="daily" targetRef="noted"/><endEvent id="noted"/>
+  </process>
+</definitions>"#;
+    let dir = scratch_dir("cycle");
+    let file = dir.join("nag.bpmn");
+    std::fs::write(&file, xml).unwrap();
+    let out = sluice(&["run", file.to_str().unwrap(), "--clock", "2026-01-01T00:00:00Z"]);
+    assert_eq!(out.status.code(), Some(1));
+    let trace = lines(&out);
+    assert_eq!(trace.iter().filter(|l| l["event"] == "timer_fired").count(), 200);
+    assert!(trace.iter().any(|l| l["event"] == "dry_run_stopped"));
+    assert_eq!(trace.last().unwrap()["status"], "active");
+}

@@ -161,17 +161,18 @@ impl ConnectorHost for DryRunConnectors {
                 "no connector `{connector}` is registered in this build (run with --stub-connectors to skip connector calls)"
             ));
         }
-        let key = IdempotencyKey {
-            request_id: "dry-run".into(),
-            element_id: call.element_id.to_owned(),
-            attempt: call.attempt,
-        };
-        let cx = sluice_connector_api::Context::new(key, call.process.key.as_str(), self.request_url.as_str());
         let mut tries = 0;
         loop {
             tries += 1;
-            let result =
-                self.runtime.block_on(self.registry.invoke(connector, &call.call.inputs, call.variables, cx.clone()));
+            // Each try is a new attempt, so a connector that cannot know whether an earlier try
+            // went through (a dropped connection) checks before doing the work again.
+            let key = IdempotencyKey {
+                request_id: "dry-run".into(),
+                element_id: call.element_id.to_owned(),
+                attempt: call.attempt + tries - 1,
+            };
+            let cx = sluice_connector_api::Context::new(key, call.process.key.as_str(), self.request_url.as_str());
+            let result = self.runtime.block_on(self.registry.invoke(connector, &call.call.inputs, call.variables, cx));
             match result {
                 Ok(output) => return ConnectorOutcome::Completed(output),
                 Err(ConnectorError::Bpmn { code, message }) => {

@@ -141,8 +141,14 @@ impl<P: TokenProvider> SlackNotification<P> {
         }
 
         let pace_key = self.pace_key(&integration.alias, channel);
-        self.pacer.wait(&pace_key).await;
-        match self.client.post_message(&integration.token, &post).await {
+        let mut turn = self.pacer.wait(&pace_key).await;
+        let result = self.client.post_message(&integration.token, &post).await;
+        if let Some(wait) = result.as_ref().err().and_then(client::Error::retry_after) {
+            turn.hold(wait);
+        }
+        // The channel's next post may go `channel_interval` after this answer.
+        drop(turn);
+        match result {
             Ok(posted) => {
                 if !is_channel_id(channel) {
                     self.remember(&integration.alias, channel, &posted.channel);
@@ -162,12 +168,7 @@ impl<P: TokenProvider> SlackNotification<P> {
                     }),
                 }
             }
-            Err(e) => {
-                if let Some(wait) = e.retry_after() {
-                    self.pacer.hold(&pace_key, wait);
-                }
-                Err(map_error(&e, &integration.alias, channel))
-            }
+            Err(e) => Err(map_error(&e, &integration.alias, channel)),
         }
     }
 

@@ -1,11 +1,14 @@
 //! The syntax tree that both FEEL and JUEL expressions compile to, and the built-in function table.
 
+use rust_decimal::Decimal;
+
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Lit {
     Null,
     Bool(bool),
     Int(i64),
-    Num(f64),
+    /// A number literal that is not an i64, exactly as written.
+    Num(Decimal),
     Str(String),
 }
 

@@ -4,11 +4,13 @@
 use std::borrow::Cow;
 
 use chrono::{Datelike, NaiveTime, TimeZone, Timelike, Utc};
+use rust_decimal::Decimal;
 
 use crate::EvalError;
 use crate::ast::Builtin;
-use crate::eval::{Val, err, loose_eq, num, num_json, order};
+use crate::eval::{Val, dec_val, err, loose_eq, order};
 use crate::iso8601::{IsoDuration, parse_date, parse_date_time, parse_duration, parse_time};
+use crate::num::{Round, dec_from_f64, dec_int, parse_dec, round, too_large};
 
 type R<'a> = Result<Val<'a>, EvalError>;
 
@@ -50,21 +52,19 @@ impl<'a> Args<'a> {
     fn number(&mut self, i: usize) -> Result<Option<Val<'a>>, EvalError> {
         match self.take(i) {
             Val::Null => Ok(None),
-            v if v.as_f64().is_some() => Ok(Some(v)),
+            v if v.is_number() => Ok(Some(v)),
             other => self.wrong("a number", &other),
         }
     }
 
-    fn f64(&mut self, i: usize) -> Result<Option<f64>, EvalError> {
-        Ok(self.number(i)?.and_then(|v| v.as_f64()))
-    }
-
     /// A whole number argument (positions, lengths, scales).
     fn int(&mut self, i: usize) -> Result<Option<i64>, EvalError> {
-        match self.f64(i)? {
+        match self.number(i)? {
             None => Ok(None),
-            Some(f) if f.fract() == 0.0 && f.abs() < 1e15 => Ok(Some(f as i64)),
-            Some(f) => err(format!("`{}` expects a whole number but got {f}", self.f.name())),
+            Some(v) => match v.as_int() {
+                Some(n) => Ok(Some(n)),
+                None => err(format!("`{}` expects a whole number but got {}", self.f.name(), to_text(v))),
+            },
         }
     }
 
@@ -89,80 +89,17 @@ impl<'a> Args<'a> {
     }
 }
 
-fn int_or_num<'a>(f: f64) -> Val<'a> {
-    if f.fract() == 0.0 && f.abs() < 9.0e15 { Val::Int(f as i64) } else { num(f) }
-}
-
-/// Renders a value as FEEL's `string(..)` does.
+/// Renders a value as FEEL's `string(..)` does; numbers without trailing zeros (`110`, `0.3`).
 pub(crate) fn to_text(v: Val) -> String {
     match v {
         Val::Str(s) => s.into_owned(),
         Val::Int(i) => i.to_string(),
-        Val::Num(f) => match num_json(f) {
-            serde_json::Value::Number(n) => n.to_string(),
-            _ => f.to_string(),
-        },
+        Val::Num(d) => d.normalize().to_string(),
         other => match other.into_json() {
             serde_json::Value::String(s) => s,
             j => j.to_string(),
         },
     }
-}
-
-/// Rounds `x` to `scale` decimal places with the given rule for the part dropped.
-/// Ties are detected with a small tolerance because binary floats cannot hold most decimal
-/// halves exactly (2.675 is stored as 2.67499999...).
-fn round_scaled(x: f64, scale: i64, mode: Builtin) -> Option<f64> {
-    let scale = scale.clamp(-300, 300) as i32;
-    let p = 10f64.powi(scale);
-    let y = x * p;
-    if !y.is_finite() {
-        return Some(x);
-    }
-    let t = y.trunc();
-    let frac = (y - t).abs();
-    let tie = (frac - 0.5).abs() < 1e-9;
-    let away = t + y.signum();
-    let r = match mode {
-        Builtin::RoundUp => {
-            if frac < 1e-9 {
-                t
-            } else {
-                away
-            }
-        }
-        Builtin::RoundDown => {
-            if 1.0 - frac < 1e-9 {
-                away
-            } else {
-                t
-            }
-        }
-        Builtin::RoundHalfUp => {
-            if tie || frac > 0.5 {
-                away
-            } else {
-                t
-            }
-        }
-        Builtin::RoundHalfDown => {
-            if !tie && frac > 0.5 {
-                away
-            } else {
-                t
-            }
-        }
-        // `decimal`: half to even.
-        _ => {
-            if tie {
-                if t % 2.0 == 0.0 { t } else { away }
-            } else {
-                y.round()
-            }
-        }
-    };
-    let out = r / p;
-    out.is_finite().then_some(out)
 }
 
 pub(crate) fn call<'a>(f: Builtin, args: Vec<Option<Val<'a>>>) -> R<'a> {
@@ -178,14 +115,22 @@ pub(crate) fn call<'a>(f: Builtin, args: Vec<Option<Val<'a>>>) -> R<'a> {
         },
         B::Number => match a.take(0) {
             Val::Null => Val::Null,
-            v if v.as_f64().is_some() => v,
+            v if v.is_number() => v,
             Val::Str(s) => {
                 let t = s.trim();
-                let plain =
-                    !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'-' || b == b'+');
-                match (t.parse::<i64>(), t.parse::<f64>()) {
+                let (neg, digits) = match t.strip_prefix('-') {
+                    Some(d) => (true, d),
+                    None => (false, t.strip_prefix('+').unwrap_or(t)),
+                };
+                match (t.parse::<i64>(), parse_dec(digits)) {
                     (Ok(i), _) => Val::Int(i),
-                    (_, Ok(f)) if plain && f.is_finite() => Val::Num(f),
+                    (_, Some(d)) => dec_val(if neg { -d } else { d }),
+                    _ if digits.bytes().any(|b| b.is_ascii_digit())
+                        && digits.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+                        && digits.bytes().filter(|&b| b == b'.').count() <= 1 =>
+                    {
+                        return err(format!("`number` cannot convert \"{s}\": number too large"));
+                    }
                     _ => return err(format!("`number` cannot convert \"{s}\" to a number")),
                 }
             }
@@ -289,7 +234,7 @@ pub(crate) fn call<'a>(f: Builtin, args: Vec<Option<Val<'a>>>) -> R<'a> {
             let n = items.len();
             let mut acc = Val::Int(0);
             for i in items {
-                if i.as_f64().is_none() {
+                if !i.is_number() {
                     if matches!(i, Val::Null) {
                         return Ok(Val::Null);
                     }
@@ -452,28 +397,40 @@ pub(crate) fn call<'a>(f: Builtin, args: Vec<Option<Val<'a>>>) -> R<'a> {
             Val::List(items)
         }
         B::Abs => match a.number(0)? {
-            Some(Val::Int(i)) => i.checked_abs().map_or_else(|| num((i as f64).abs()), Val::Int),
-            Some(v) => num(v.as_f64().unwrap_or(0.0).abs()),
-            None => Val::Null,
+            Some(Val::Int(i)) => i.checked_abs().map_or_else(|| Val::Num(Decimal::from(i).abs()), Val::Int),
+            Some(Val::Num(d)) => Val::Num(d.abs()),
+            Some(Val::Huge(x)) => Val::Huge(x.abs()),
+            _ => Val::Null,
         },
         B::Floor | B::Ceiling => match a.number(0)? {
-            Some(Val::Int(i)) => Val::Int(i),
-            Some(v) => {
-                let x = v.as_f64().unwrap_or(0.0);
-                int_or_num(if f == B::Floor { x.floor() } else { x.ceil() })
+            Some(Val::Num(d)) => {
+                let mode = if f == B::Floor { Round::Floor } else { Round::Ceiling };
+                match round(d, 0, mode) {
+                    Some(d) => dec_val(d),
+                    None => return too_large(),
+                }
             }
+            // Whole numbers already (every f64 beyond 2^53 is whole).
+            Some(v) => v,
             None => Val::Null,
         },
         B::Decimal | B::RoundUp | B::RoundDown | B::RoundHalfUp | B::RoundHalfDown => {
             let (Some(n), Some(scale)) = (a.number(0)?, a.int(1)?) else {
                 return Ok(Val::Null);
             };
+            let mode = match f {
+                B::RoundUp => Round::Up,
+                B::RoundDown => Round::Down,
+                B::RoundHalfUp => Round::HalfUp,
+                B::RoundHalfDown => Round::HalfDown,
+                _ => Round::HalfEven,
+            };
             match n {
-                Val::Int(i) if scale >= 0 => Val::Int(i),
-                v => match round_scaled(v.as_f64().unwrap_or(0.0), scale, f) {
-                    Some(x) if scale <= 0 => int_or_num(x),
-                    Some(x) => num(x),
-                    None => Val::Null,
+                Val::Int(_) | Val::Huge(_) if scale >= 0 => n,
+                v => match round(v.to_dec()?.unwrap_or_default(), scale, mode) {
+                    Some(d) if scale <= 0 => dec_val(d),
+                    Some(d) => Val::Num(d),
+                    None => return too_large(),
                 },
             }
         }
@@ -489,21 +446,46 @@ pub(crate) fn call<'a>(f: Builtin, args: Vec<Option<Val<'a>>>) -> R<'a> {
                     if r != 0 && (r < 0) != (y < 0) { Val::Int(r + y) } else { Val::Int(r) }
                 }
                 (x, y) => {
-                    let (p, q) = (x.as_f64().unwrap_or(0.0), y.as_f64().unwrap_or(0.0));
-                    if q == 0.0 { Val::Null } else { num(p - q * (p / q).floor()) }
+                    let (p, q) = (x.to_dec()?.unwrap_or_default(), y.to_dec()?.unwrap_or_default());
+                    if q.is_zero() {
+                        return Ok(Val::Null);
+                    }
+                    let Some(r) = p.checked_rem(q) else {
+                        return too_large();
+                    };
+                    if !r.is_zero() && r.is_sign_negative() != q.is_sign_negative() {
+                        match r.checked_add(q) {
+                            Some(r) => Val::Num(r),
+                            None => return too_large(),
+                        }
+                    } else {
+                        Val::Num(if r.is_zero() { Decimal::ZERO } else { r })
+                    }
                 }
             }
         }
-        B::Sqrt => match a.f64(0)? {
-            Some(x) if x >= 0.0 => num(x.sqrt()),
+        // Through f64: 15-17 significant digits.
+        B::Sqrt => match a.number(0)?.and_then(|v| v.as_f64()) {
+            Some(x) if x >= 0.0 => match dec_from_f64(x.sqrt()) {
+                Some(d) => dec_val(d),
+                None => return too_large(),
+            },
             _ => Val::Null,
         },
-        B::Odd | B::Even => match a.f64(0)? {
-            Some(x) if x.fract() == 0.0 => {
-                let odd = x % 2.0 != 0.0;
-                Val::Bool(if f == B::Odd { odd } else { !odd })
+        B::Odd | B::Even => match a.number(0)? {
+            Some(v) => {
+                let odd = match v {
+                    Val::Int(i) => Some(i % 2 != 0),
+                    Val::Num(d) if d.fract().is_zero() => Some(dec_int(d % Decimal::TWO).is_some_and(|r| r != 0)),
+                    // Every f64 beyond 2^53 is even.
+                    Val::Huge(_) => Some(false),
+                    _ => None,
+                };
+                match odd {
+                    Some(odd) => Val::Bool(if f == B::Odd { odd } else { !odd }),
+                    None => Val::Bool(false),
+                }
             }
-            Some(_) => Val::Bool(false),
             None => Val::Null,
         },
         B::GetValue => {

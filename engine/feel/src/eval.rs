@@ -6,10 +6,12 @@ use std::borrow::Cow;
 use std::cmp::Ordering;
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeDelta, Timelike, Utc};
+use rust_decimal::Decimal;
 use serde_json::{Map, Number, Value};
 
 use crate::ast::{ArOp, CmpOp, Expr, IterSrc, Lit, Test, TypeName};
 use crate::iso8601::{IsoDuration, format_date_time};
+use crate::num::{dec_cmp, dec_from_f64, dec_int, dec_to_f64, dec_trunc_i128, int_div, too_large};
 use crate::{EvalError, Variables, builtins};
 
 /// Most loop iterations (`for`, `some`, `every`, filters, ranges) one evaluation may run; keeps
@@ -21,8 +23,13 @@ pub(crate) const MAX_STEPS: u64 = 1_000_000;
 pub(crate) enum Val<'a> {
     Null,
     Bool(bool),
+    /// A whole number in the i64 range: the fast path, and how integers are read from JSON.
     Int(i64),
-    Num(f64),
+    /// Any other number, exact.
+    Num(Decimal),
+    /// A JSON number beyond the decimal range (|x| > 7.9e28): passes through unchanged and
+    /// compares by sign, but arithmetic on it is the error "number too large".
+    Huge(f64),
     Str(Cow<'a, str>),
     JList(&'a [Value]),
     JObj(&'a Map<String, Value>),
@@ -38,18 +45,46 @@ pub(crate) fn err<T>(msg: impl Into<String>) -> Result<T, EvalError> {
     Err(EvalError { message: msg.into() })
 }
 
-/// Converts a float result to JSON, as an integer when it is one.
-pub(crate) fn num_json(f: f64) -> Value {
-    if f.is_finite() && f.fract() == 0.0 && f.abs() < 9.0e15 {
-        Value::from(f as i64)
-    } else {
-        Number::from_f64(f).map_or(Value::Null, Value::Number)
+/// Converts a decimal to JSON: a JSON integer when it is a whole number in the i64 or u64
+/// range (`110.0` gives `110`), else the nearest f64 (`0.3`, `2.5`). Every decimal is within
+/// the f64 range.
+pub(crate) fn dec_json(d: Decimal) -> Value {
+    if let Some(i) = dec_int(d) {
+        return Value::from(i);
+    }
+    if d.is_sign_positive()
+        && d.fract().is_zero()
+        && let Ok(u) = u64::try_from(dec_trunc_i128(d))
+    {
+        return Value::from(u);
+    }
+    Number::from_f64(dec_to_f64(d)).map_or(Value::Null, Value::Number)
+}
+
+/// A JSON number as a FEEL number: integers exactly, other values through the shortest text
+/// that reads back as the same f64 (the JSON `0.1` is exactly 0.1).
+#[cold]
+#[inline(never)]
+pub(crate) fn json_num(n: &Number) -> Val<'static> {
+    if let Some(i) = n.as_i64() {
+        return Val::Int(i);
+    }
+    if let Some(u) = n.as_u64() {
+        return Val::Num(Decimal::from(u));
+    }
+    let f = n.as_f64().unwrap_or(0.0);
+    match dec_from_f64(f) {
+        Some(d) => Val::Num(d),
+        None => Val::Huge(f),
     }
 }
 
-/// Makes a number value from a float, `null` when it is not finite (FEEL numbers always are).
-pub(crate) fn num(f: f64) -> Val<'static> {
-    if f.is_finite() { Val::Num(f) } else { Val::Null }
+/// A number value from a decimal: an `Int` when it is a whole number in the i64 range.
+pub(crate) fn dec_val(d: Decimal) -> Val<'static> {
+    match dec_int(d) {
+        Some(i) => Val::Int(i),
+        None => Val::Num(d),
+    }
 }
 
 impl<'a> Val<'a> {
@@ -59,7 +94,7 @@ impl<'a> Val<'a> {
             Value::Bool(b) => Val::Bool(*b),
             Value::Number(n) => match n.as_i64() {
                 Some(i) => Val::Int(i),
-                None => Val::Num(n.as_f64().unwrap_or(f64::NAN)),
+                None => json_num(n),
             },
             Value::String(s) => Val::Str(Cow::Borrowed(s)),
             Value::Array(a) => Val::JList(a),
@@ -72,7 +107,8 @@ impl<'a> Val<'a> {
             Val::Null => Value::Null,
             Val::Bool(b) => Value::Bool(b),
             Val::Int(i) => Value::from(i),
-            Val::Num(f) => num_json(f),
+            Val::Num(d) => dec_json(d),
+            Val::Huge(f) => Number::from_f64(f).map_or(Value::Null, Value::Number),
             Val::Str(s) => Value::String(s.into_owned()),
             Val::JList(a) => Value::Array(a.to_vec()),
             Val::JObj(o) => Value::Object(o.clone()),
@@ -90,7 +126,7 @@ impl<'a> Val<'a> {
         match self {
             Val::Null => "null",
             Val::Bool(_) => "a boolean",
-            Val::Int(_) | Val::Num(_) => "a number",
+            Val::Int(_) | Val::Num(_) | Val::Huge(_) => "a number",
             Val::Str(_) => "a string",
             Val::JList(_) | Val::List(_) => "a list",
             Val::JObj(_) | Val::Ctx(_) => "a context",
@@ -109,10 +145,36 @@ impl<'a> Val<'a> {
         matches!(self, Val::JObj(_) | Val::Ctx(_))
     }
 
+    pub(crate) fn is_number(&self) -> bool {
+        matches!(self, Val::Int(_) | Val::Num(_) | Val::Huge(_))
+    }
+
+    /// The number as an f64 (nearest), for the functions computed in binary floating point.
     pub(crate) fn as_f64(&self) -> Option<f64> {
         match self {
             Val::Int(i) => Some(*i as f64),
-            Val::Num(f) => Some(*f),
+            Val::Num(d) => Some(dec_to_f64(*d)),
+            Val::Huge(f) => Some(*f),
+            _ => None,
+        }
+    }
+
+    /// The number as a decimal: None when not a number, "number too large" for a JSON number
+    /// beyond the decimal range.
+    pub(crate) fn to_dec(&self) -> Result<Option<Decimal>, EvalError> {
+        match self {
+            Val::Int(i) => Ok(Some(Decimal::from(*i))),
+            Val::Num(d) => Ok(Some(*d)),
+            Val::Huge(_) => too_large(),
+            _ => Ok(None),
+        }
+    }
+
+    /// The number as an i64 when it is a whole number in range (`3`, `3.0`).
+    pub(crate) fn as_int(&self) -> Option<i64> {
+        match self {
+            Val::Int(i) => Some(*i),
+            Val::Num(d) => dec_int(*d),
             _ => None,
         }
     }
@@ -171,7 +233,7 @@ pub(crate) fn equals(a: &Val, b: &Val) -> Result<Option<bool>, EvalError> {
         (Val::Bool(x), Val::Bool(y)) => x == y,
         (Val::Int(x), Val::Int(y)) => x == y,
         (Val::Str(x), Val::Str(y)) => x == y,
-        (x, y) if x.as_f64().is_some() && y.as_f64().is_some() => x.as_f64() == y.as_f64(),
+        (x, y) if x.is_number() && y.is_number() => num_cmp(x, y) == Some(Ordering::Equal),
         (x, y) if x.is_list() && y.is_list() => {
             let (xs, ys) = (x.clone().items(), y.clone().items());
             match (xs, ys) {
@@ -218,8 +280,8 @@ pub(crate) fn order(a: &Val, b: &Val) -> Result<Option<Ordering>, EvalError> {
                 return err(format!("cannot compare the durations {x} and {y}: months have no fixed length in days"));
             }
         }
-        (x, y) => match (x.as_f64(), y.as_f64()) {
-            (Some(p), Some(q)) => p.partial_cmp(&q),
+        (x, y) => match num_cmp(x, y) {
+            Some(o) => Some(o),
             _ if matches!((x, y), (Val::Bool(_), Val::Bool(_))) => {
                 return err("booleans cannot be ordered with `<` or `>`");
             }
@@ -229,6 +291,25 @@ pub(crate) fn order(a: &Val, b: &Val) -> Result<Option<Ordering>, EvalError> {
             _ => return err(format!("cannot compare {} with {}", x.kind(), y.kind())),
         },
     })
+}
+
+/// Exact ordering of two numbers; None when either is not a number.
+fn num_cmp(a: &Val, b: &Val) -> Option<Ordering> {
+    Some(match (a, b) {
+        (Val::Int(x), Val::Int(y)) => x.cmp(y),
+        (Val::Int(x), Val::Num(y)) => Decimal::from(*x).cmp(y),
+        (Val::Num(x), Val::Int(y)) => x.cmp(&Decimal::from(*y)),
+        (Val::Num(x), Val::Num(y)) => dec_cmp(x, y),
+        (Val::Huge(x), Val::Huge(y)) => x.total_cmp(y),
+        // A huge number is beyond every decimal: its sign decides.
+        (Val::Huge(x), y) if y.is_number() => huge_vs_dec(*x),
+        (x, Val::Huge(y)) if x.is_number() => huge_vs_dec(*y).reverse(),
+        _ => return None,
+    })
+}
+
+fn huge_vs_dec(x: f64) -> Ordering {
+    if x > 0.0 { Ordering::Greater } else { Ordering::Less }
 }
 
 /// A three-valued condition result, or `Other` for a value that is not a boolean.
@@ -262,7 +343,7 @@ enum Scalar<'a> {
     Missing,
     /// A computed number.
     Int(i64),
-    Num(f64),
+    Num(Decimal),
 }
 
 impl Scalar<'_> {
@@ -272,56 +353,93 @@ impl Scalar<'_> {
         match self {
             Scalar::Json(Value::Number(n)) => Some(match n.as_i64() {
                 Some(i) => Scalar::Int(i),
-                None => Scalar::Num(n.as_f64()?),
+                None => match json_num(n) {
+                    Val::Num(d) => Scalar::Num(d),
+                    _ => return None,
+                },
             }),
             Scalar::Lit(Lit::Int(i)) => Some(Scalar::Int(*i)),
             Scalar::Int(i) => Some(Scalar::Int(i)),
-            Scalar::Lit(Lit::Num(f)) => Some(Scalar::Num(*f)),
-            Scalar::Num(f) => Some(Scalar::Num(f)),
+            Scalar::Lit(Lit::Num(d)) => Some(Scalar::Num(*d)),
+            Scalar::Num(d) => Some(Scalar::Num(d)),
             _ => None,
         }
     }
 }
 
 /// Number arithmetic for the fast path; None (use the general path) on overflow, division
-/// by zero or a non-finite result, so those keep their one definition in `arith`.
+/// by zero, `**` and `%`, so those keep their one definition in `arith`.
 #[inline]
 fn num_op(op: ArOp, a: Scalar<'static>, b: Scalar<'static>) -> Option<Scalar<'static>> {
-    let f = |s: Scalar| match s {
-        Scalar::Int(i) => Some(i as f64),
-        Scalar::Num(f) => Some(f),
-        _ => None,
-    };
     if let (Scalar::Int(x), Scalar::Int(y)) = (a, b) {
         return match op {
             ArOp::Add => x.checked_add(y).map(Scalar::Int),
             ArOp::Sub => x.checked_sub(y).map(Scalar::Int),
             ArOp::Mul => x.checked_mul(y).map(Scalar::Int),
             ArOp::Div if y != 0 && x.checked_rem(y) == Some(0) => x.checked_div(y).map(Scalar::Int),
-            ArOp::Div if y != 0 => Some(Scalar::Num(x as f64 / y as f64)),
+            ArOp::Div if y != 0 => int_div(x, y).map(Scalar::Num),
             _ => None,
         };
     }
-    let (x, y) = (f(a)?, f(b)?);
-    let r = match op {
-        ArOp::Add => x + y,
-        ArOp::Sub => x - y,
-        ArOp::Mul => x * y,
-        ArOp::Div if y != 0.0 => x / y,
-        _ => return None,
+    num_op_dec(op, a, b)
+}
+
+#[inline(never)]
+fn num_op_dec(op: ArOp, a: Scalar<'static>, b: Scalar<'static>) -> Option<Scalar<'static>> {
+    let d = |s: Scalar| match s {
+        Scalar::Int(i) => Some(Decimal::from(i)),
+        Scalar::Num(d) => Some(d),
+        _ => None,
     };
-    r.is_finite().then_some(Scalar::Num(r))
+    let (x, y) = (d(a)?, d(b)?);
+    match op {
+        ArOp::Add => x.checked_add(y),
+        ArOp::Sub => x.checked_sub(y),
+        ArOp::Mul => x.checked_mul(y),
+        ArOp::Div if !y.is_zero() => x.checked_div(y),
+        _ => None,
+    }
+    .map(Scalar::Num)
 }
 
 /// Compares two scalars of the common kinds (numbers, strings, booleans, null); None for
 /// anything needing the general rules (temporal values, lists, errors for mismatched kinds).
+/// Whole numbers and strings are compared inline without touching decimals.
 #[inline]
 fn scalar_cmp(op: CmpOp, x: Scalar, y: Scalar) -> Option<Tri> {
+    #[inline]
+    fn int(s: Scalar) -> Option<i64> {
+        match s {
+            Scalar::Json(Value::Number(n)) => n.as_i64(),
+            Scalar::Lit(Lit::Int(i)) => Some(*i),
+            Scalar::Int(i) => Some(i),
+            _ => None,
+        }
+    }
+    #[inline]
+    fn text(s: Scalar<'_>) -> Option<&str> {
+        match s {
+            Scalar::Json(Value::String(s)) | Scalar::Lit(Lit::Str(s)) => Some(s),
+            _ => None,
+        }
+    }
+    if let (Some(a), Some(b)) = (int(x), int(y)) {
+        return Some(Tri::from(holds(op, a.cmp(&b))));
+    }
+    if let (Some(a), Some(b)) = (text(x), text(y)) {
+        return Some(Tri::from(holds(op, a.cmp(b))));
+    }
+    scalar_cmp_other(op, x, y)
+}
+
+/// `scalar_cmp` for everything but two whole numbers or two strings.
+#[inline(never)]
+fn scalar_cmp_other(op: CmpOp, x: Scalar, y: Scalar) -> Option<Tri> {
     #[derive(Clone, Copy)]
     enum K<'s> {
         Null,
         Int(i64),
-        Num(f64),
+        Num(Decimal),
         Str(&'s str),
         Bool(bool),
     }
@@ -330,14 +448,17 @@ fn scalar_cmp(op: CmpOp, x: Scalar, y: Scalar) -> Option<Tri> {
             Scalar::Missing | Scalar::Json(Value::Null) | Scalar::Lit(Lit::Null) => K::Null,
             Scalar::Json(Value::Number(n)) => match n.as_i64() {
                 Some(i) => K::Int(i),
-                None => K::Num(n.as_f64()?),
+                None => match json_num(n) {
+                    Val::Num(d) => K::Num(d),
+                    _ => return None,
+                },
             },
             Scalar::Json(Value::String(s)) => K::Str(s),
             Scalar::Json(Value::Bool(b)) | Scalar::Lit(Lit::Bool(b)) => K::Bool(*b),
             Scalar::Lit(Lit::Int(i)) => K::Int(*i),
             Scalar::Int(i) => K::Int(i),
-            Scalar::Lit(Lit::Num(f)) => K::Num(*f),
-            Scalar::Num(f) => K::Num(f),
+            Scalar::Lit(Lit::Num(d)) => K::Num(*d),
+            Scalar::Num(d) => K::Num(d),
             Scalar::Lit(Lit::Str(s)) => K::Str(s),
             Scalar::Json(_) => return None,
         })
@@ -352,9 +473,9 @@ fn scalar_cmp(op: CmpOp, x: Scalar, y: Scalar) -> Option<Tri> {
             });
         }
         (K::Int(a), K::Int(b)) => a.cmp(&b),
-        (K::Int(a), K::Num(b)) => (a as f64).partial_cmp(&b)?,
-        (K::Num(a), K::Int(b)) => a.partial_cmp(&(b as f64))?,
-        (K::Num(a), K::Num(b)) => a.partial_cmp(&b)?,
+        (K::Int(a), K::Num(b)) => Decimal::from(a).cmp(&b),
+        (K::Num(a), K::Int(b)) => a.cmp(&Decimal::from(b)),
+        (K::Num(a), K::Num(b)) => dec_cmp(&a, &b),
         (K::Str(a), K::Str(b)) => a.cmp(b),
         (K::Bool(a), K::Bool(b)) if matches!(op, CmpOp::Eq | CmpOp::Ne) => a.cmp(&b),
         _ => return None,
@@ -379,7 +500,7 @@ fn lit(l: &Lit) -> Val<'_> {
         Lit::Null => Val::Null,
         Lit::Bool(b) => Val::Bool(*b),
         Lit::Int(i) => Val::Int(*i),
-        Lit::Num(f) => num(*f),
+        Lit::Num(d) => Val::Num(*d),
         Lit::Str(s) => Val::Str(Cow::Borrowed(s)),
     }
 }
@@ -405,13 +526,88 @@ fn verb(op: ArOp) -> &'static str {
     }
 }
 
-fn dur_scale(d: &IsoDuration, f: f64) -> Option<IsoDuration> {
-    let m = d.total_months() as f64 * f;
-    let n = d.total_nanos() as f64 * f;
-    if !m.is_finite() || !n.is_finite() || m.abs() > 1e9 || n.abs() > 1e28 {
+/// A duration times (or divided by) a number, exactly, then rounded half away from zero to
+/// whole months and nanoseconds.
+fn dur_scale(d: &IsoDuration, f: Decimal, divide: bool) -> Option<IsoDuration> {
+    let m = Decimal::from(d.total_months());
+    let n = Decimal::try_from_i128_with_scale(d.total_nanos(), 0).ok()?;
+    let (m, n) = if divide { (m.checked_div(f)?, n.checked_div(f)?) } else { (m.checked_mul(f)?, n.checked_mul(f)?) };
+    let whole = |x: Decimal| crate::num::round(x, 0, crate::num::Round::HalfUp).map(dec_trunc_i128);
+    let (m, n) = (whole(m)?, whole(n)?);
+    if m.abs() > 1_000_000_000 {
         return None;
     }
-    IsoDuration::from_parts(m.round() as i64, n.round() as i128)
+    IsoDuration::from_parts(m as i64, n)
+}
+
+/// Exact decimal arithmetic; "number too large" when the result is beyond the range.
+fn dec_arith(op: ArOp, p: Decimal, q: Decimal) -> Result<Val<'static>, EvalError> {
+    use ArOp::*;
+    let r = match op {
+        Add => p.checked_add(q),
+        Sub => p.checked_sub(q),
+        Mul => p.checked_mul(q),
+        Div | Rem if q.is_zero() => return Ok(Val::Null),
+        Div => p.checked_div(q),
+        Rem => p.checked_rem(q),
+        Pow => return dec_pow(p, q),
+    };
+    match r {
+        Some(d) => Ok(Val::Num(d)),
+        None => too_large(),
+    }
+}
+
+/// `p ** q`: exact (repeated multiplication, rounded to the decimal's precision like any product)
+/// for a whole exponent; through f64 otherwise. `0 ** -1` is null (division by zero), as is a
+/// result that is not a real number (`(-8) ** 0.5`).
+fn dec_pow(p: Decimal, q: Decimal) -> Result<Val<'static>, EvalError> {
+    if let Some(e) = dec_int(q) {
+        let mut base = p;
+        let mut left = e.unsigned_abs();
+        let mut acc = Decimal::ONE;
+        let mut overflow = false;
+        while left > 0 {
+            if left & 1 == 1 {
+                match acc.checked_mul(base) {
+                    Some(v) => acc = v,
+                    None => {
+                        overflow = true;
+                        break;
+                    }
+                }
+            }
+            left >>= 1;
+            if left > 0 {
+                match base.checked_mul(base) {
+                    Some(v) => base = v,
+                    None => {
+                        overflow = true;
+                        break;
+                    }
+                }
+            }
+        }
+        return match (e < 0, overflow) {
+            // |p ** -e| beyond 7.9e28: its reciprocal rounds to 0 at 28 decimal places.
+            (true, true) => Ok(Val::Num(Decimal::ZERO)),
+            (false, true) => too_large(),
+            (true, false) if acc.is_zero() => Ok(Val::Null),
+            (true, false) => match Decimal::ONE.checked_div(acc) {
+                Some(d) => Ok(Val::Num(d)),
+                None => too_large(),
+            },
+            (false, false) => Ok(Val::Num(acc)),
+        };
+    }
+    let r = dec_to_f64(p).powf(dec_to_f64(q));
+    if r.is_nan() {
+        return Ok(Val::Null);
+    }
+    match dec_from_f64(r) {
+        Some(d) => Ok(Val::Num(d)),
+        None => too_large(),
+    }
 }
 
 fn time_delta(d: &IsoDuration) -> Option<TimeDelta> {
@@ -432,43 +628,32 @@ pub(crate) fn arith<'a>(op: ArOp, a: Val<'a>, b: Val<'a>) -> Result<Val<'a>, Eva
     let out_of_range = || err("the resulting date or duration is out of range");
     Ok(match (op, a, b) {
         (_, Val::Null, _) | (_, _, Val::Null) => Val::Null,
-        (op, Val::Int(x), Val::Int(y)) => match op {
-            Add => x.checked_add(y).map_or_else(|| num(x as f64 + y as f64), Val::Int),
-            Sub => x.checked_sub(y).map_or_else(|| num(x as f64 - y as f64), Val::Int),
-            Mul => x.checked_mul(y).map_or_else(|| num(x as f64 * y as f64), Val::Int),
-            Div => {
-                if y == 0 {
-                    Val::Null
-                } else if x.checked_rem(y) == Some(0) {
-                    x.checked_div(y).map_or_else(|| num(x as f64 / y as f64), Val::Int)
-                } else {
-                    num(x as f64 / y as f64)
-                }
-            }
-            Pow => match u32::try_from(y).ok().and_then(|e| x.checked_pow(e)) {
+        (op, Val::Int(x), Val::Int(y)) => {
+            // i64 while the result is a whole i64, exact decimals past that.
+            let int = match op {
+                Add => x.checked_add(y),
+                Sub => x.checked_sub(y),
+                Mul => x.checked_mul(y),
+                Div if y == 0 => return Ok(Val::Null),
+                Div if x.checked_rem(y) == Some(0) => x.checked_div(y),
+                Div => None,
+                Pow => u32::try_from(y).ok().and_then(|e| x.checked_pow(e)),
+                Rem if y == 0 => return Ok(Val::Null),
+                Rem => Some(x.checked_rem(y).unwrap_or(0)),
+            };
+            match int {
                 Some(v) => Val::Int(v),
-                None => num((x as f64).powf(y as f64)),
-            },
-            Rem => {
-                if y == 0 {
-                    Val::Null
-                } else {
-                    x.checked_rem(y).map_or(Val::Int(0), Val::Int)
-                }
-            }
-        },
-        (op, x, y) if x.as_f64().is_some() && y.as_f64().is_some() => {
-            let (p, q) = (x.as_f64().unwrap_or(0.0), y.as_f64().unwrap_or(0.0));
-            match op {
-                Add => num(p + q),
-                Sub => num(p - q),
-                Mul => num(p * q),
-                Div | Rem if q == 0.0 => Val::Null,
-                Div => num(p / q),
-                Rem => num(p % q),
-                Pow => num(p.powf(q)),
+                None if op == Div => match int_div(x, y) {
+                    Some(d) => Val::Num(d),
+                    None => return too_large(),
+                },
+                None => dec_arith(op, Decimal::from(x), Decimal::from(y))?,
             }
         }
+        (op, x, y) if x.is_number() && y.is_number() => match (x.to_dec()?, y.to_dec()?) {
+            (Some(p), Some(q)) => dec_arith(op, p, q)?,
+            _ => Val::Null,
+        },
         (Add, Val::Str(x), Val::Str(y)) => {
             let mut s = x.into_owned();
             s.push_str(&y);
@@ -488,28 +673,37 @@ pub(crate) fn arith<'a>(op: ArOp, a: Val<'a>, b: Val<'a>) -> Result<Val<'a>, Eva
                 }
             }
         }
-        (Mul, Val::Dur(d), n) | (Mul, n, Val::Dur(d)) if n.as_f64().is_some() => {
-            match dur_scale(&d, n.as_f64().unwrap_or(0.0)) {
+        (Mul, Val::Dur(d), n) | (Mul, n, Val::Dur(d)) if n.is_number() => {
+            match dur_scale(&d, n.to_dec()?.unwrap_or_default(), false) {
                 Some(d) => Val::Dur(d),
                 None => return out_of_range(),
             }
         }
-        (Div, Val::Dur(d), n) if n.as_f64().is_some() => {
-            let f = n.as_f64().unwrap_or(0.0);
-            if f == 0.0 {
+        (Div, Val::Dur(d), n) if n.is_number() => {
+            let f = n.to_dec()?.unwrap_or_default();
+            if f.is_zero() {
                 Val::Null
             } else {
-                match dur_scale(&d, 1.0 / f) {
+                match dur_scale(&d, f, true) {
                     Some(d) => Val::Dur(d),
                     None => return out_of_range(),
                 }
             }
         }
         (Div, Val::Dur(x), Val::Dur(y)) => {
+            let ratio = |p: i128, q: i128| -> Result<Val<'a>, EvalError> {
+                match (Decimal::try_from_i128_with_scale(p, 0), Decimal::try_from_i128_with_scale(q, 0)) {
+                    (Ok(p), Ok(q)) => Ok(match dec_arith(Div, p, q)? {
+                        Val::Num(d) => dec_val(d),
+                        v => v,
+                    }),
+                    _ => out_of_range(),
+                }
+            };
             if x.total_months() == 0 && y.total_months() == 0 {
-                if y.total_nanos() == 0 { Val::Null } else { num(x.total_nanos() as f64 / y.total_nanos() as f64) }
+                ratio(x.total_nanos(), y.total_nanos())?
             } else if x.total_nanos() == 0 && y.total_nanos() == 0 && y.total_months() != 0 {
-                num(x.total_months() as f64 / y.total_months() as f64)
+                ratio(i128::from(x.total_months()), i128::from(y.total_months()))?
             } else {
                 return err(format!("cannot divide the durations {x} and {y}"));
             }
@@ -759,12 +953,13 @@ impl<'a> Env<'a> {
                         Val::Str(k) => b.get(k).unwrap_or(Val::Null),
                         _ => Val::Null,
                     },
-                    _ if b.is_list() => match i.as_f64() {
-                        Some(f) if f >= 0.0 && f.fract() == 0.0 => {
-                            b.items().and_then(|v| v.into_iter().nth(f as usize)).unwrap_or(Val::Null)
-                        }
-                        Some(_) => Val::Null,
-                        None => {
+                    _ if b.is_list() => match i.as_int() {
+                        Some(n) if n >= 0 => b
+                            .items()
+                            .and_then(|v| v.into_iter().nth(usize::try_from(n).unwrap_or(usize::MAX)))
+                            .unwrap_or(Val::Null),
+                        _ if i.is_number() => Val::Null,
+                        _ => {
                             return err(format!("a list index must be a number, not {}", i.kind()));
                         }
                     },
@@ -784,8 +979,9 @@ impl<'a> Env<'a> {
             Expr::IsDefined(x) => Val::Bool(self.defined(x)?),
             Expr::Neg(x) => match self.eval(x)? {
                 Val::Null => Val::Null,
-                Val::Int(i) => i.checked_neg().map_or_else(|| num(-(i as f64)), Val::Int),
-                Val::Num(f) => Val::Num(-f),
+                Val::Int(i) => i.checked_neg().map_or_else(|| Val::Num(-Decimal::from(i)), Val::Int),
+                Val::Num(d) => Val::Num(-d),
+                Val::Huge(f) => Val::Huge(-f),
                 Val::Dur(d) => Val::Dur(d.negated()),
                 other => return err(format!("cannot negate {}", other.kind())),
             },
@@ -934,7 +1130,7 @@ impl<'a> Env<'a> {
         let mark = self.locals.len();
         if items.is_empty() {
             let r = self.eval(f)?;
-            return Ok(if r.as_f64().is_some() { Val::Null } else { Val::List(Vec::new()) });
+            return Ok(if r.is_number() { Val::Null } else { Val::List(Vec::new()) });
         }
         let mut out = Vec::new();
         for (i, item) in items.iter().enumerate() {
@@ -944,8 +1140,8 @@ impl<'a> Env<'a> {
             self.pop_to(mark);
             match r? {
                 // A number (decided by the first element) makes the filter an index.
-                n if i == 0 && n.as_f64().is_some() => {
-                    return Ok(index(items, n.as_f64().unwrap_or(0.0)));
+                n if i == 0 && n.is_number() => {
+                    return Ok(index(items, &n));
                 }
                 Val::Bool(true) => out.push(item.clone()),
                 Val::Bool(false) | Val::Null => {}
@@ -984,10 +1180,13 @@ impl<'a> Env<'a> {
             IterSrc::List(e) => self.bind_list(e)?,
             IterSrc::Range(a, b) => {
                 let (x, y) = (self.eval(a)?, self.eval(b)?);
-                let (Val::Int(x), Val::Int(y)) = (&x, &y) else {
-                    return err(format!("a `for` range needs whole numbers but got {} and {}", x.kind(), y.kind()));
+                let (Some(x), Some(y)) = (x.as_int(), y.as_int()) else {
+                    return err(format!(
+                        "a `for` range needs whole numbers but got {} and {}",
+                        describe_num(&x),
+                        describe_num(&y)
+                    ));
                 };
-                let (x, y) = (*x, *y);
                 let len = x.abs_diff(y);
                 if len >= MAX_STEPS {
                     return err(format!("the range {x}..{y} is too long"));
@@ -1031,20 +1230,28 @@ impl<'a> Env<'a> {
     }
 }
 
-/// `list[n]`: 1-based, negative counts from the end; out of range gives null.
-fn index(items: Vec<Val>, n: f64) -> Val {
-    if n.fract() != 0.0 {
+/// `list[n]`: 1-based, negative counts from the end; out of range (or not whole) gives null.
+fn index<'a>(items: Vec<Val<'a>>, n: &Val) -> Val<'a> {
+    let Some(n) = n.as_int() else {
         return Val::Null;
-    }
-    let len = items.len() as f64;
-    let i = if n > 0.0 && n <= len {
-        n as usize - 1
-    } else if n < 0.0 && -n <= len {
-        (len + n) as usize
+    };
+    let len = items.len() as i64;
+    let i = if n > 0 && n <= len {
+        n - 1
+    } else if n < 0 && n >= -len {
+        len + n
     } else {
         return Val::Null;
     };
-    items.into_iter().nth(i).unwrap_or(Val::Null)
+    items.into_iter().nth(i as usize).unwrap_or(Val::Null)
+}
+
+/// "a number (2.5)" for a number that is not whole, else the kind.
+fn describe_num(v: &Val) -> String {
+    match v {
+        Val::Num(_) | Val::Huge(_) => format!("{} ({})", v.kind(), v.clone().into_json()),
+        _ => v.kind().to_string(),
+    }
 }
 
 fn path<'a>(b: Val<'a>, key: &str) -> Result<Val<'a>, EvalError> {
@@ -1115,7 +1322,7 @@ pub(crate) fn instance_of(v: &Val, t: TypeName) -> bool {
     match t {
         TypeName::Any => !matches!(v, Val::Null),
         TypeName::Null => matches!(v, Val::Null),
-        TypeName::Number => v.as_f64().is_some(),
+        TypeName::Number => v.is_number(),
         TypeName::String => matches!(v, Val::Str(_)),
         TypeName::Boolean => matches!(v, Val::Bool(_)),
         TypeName::List => v.is_list(),

@@ -3,12 +3,16 @@
 //! Keywords are not separate tokens: FEEL keywords (`and`, `if`, `date and time`, ...) depend on
 //! context, so the parser looks at the text of `Name` tokens.
 
+use rust_decimal::Decimal;
+
 use crate::ParseError;
+use crate::num::parse_dec;
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Tok {
     Int(i64),
-    Num(f64),
+    /// A number that is not an i64: exact decimal.
+    Num(Decimal),
     Str(String),
     Name(String),
     /// Punctuation and operators, by their text.
@@ -68,13 +72,20 @@ pub(crate) fn lex(src: &str, base: usize, juel: bool) -> Result<Vec<Token>, Pars
                 }
             }
             let text = &src[start..i];
-            let tok = if is_int {
-                match text.parse::<i64>() {
-                    Ok(v) => Tok::Int(v),
-                    Err(_) => Tok::Num(text.parse::<f64>().unwrap_or(f64::INFINITY)),
-                }
-            } else {
-                Tok::Num(text.parse::<f64>().unwrap_or(0.0))
+            let int = if is_int { text.parse::<i64>().ok() } else { None };
+            let tok = match int {
+                Some(v) => Tok::Int(v),
+                None => match parse_dec(text) {
+                    Some(d) => Tok::Num(d),
+                    None => {
+                        return Err(ParseError {
+                            offset: base + start,
+                            message: "number too large: FEEL numbers are decimals of at most 28 digits \
+                                      (up to about 7.9e28)"
+                                .to_string(),
+                        });
+                    }
+                },
             };
             out.push(Token { tok, start: base + start });
             continue;

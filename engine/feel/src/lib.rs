@@ -54,9 +54,21 @@
 //!   function values, `now()`/`today()`, time zones by name, `@"..."` temporal literals.
 //!
 //! # Numbers
-//! Numbers are 64-bit integers when whole (results stay JSON integers: `1 + 1` gives `2`) and
-//! binary floating point (f64) otherwise; integer overflow falls back to floating point. So
-//! `5 / 2` is `2.5` and `3 / 5 >= 0.5` is true, but `0.1 + 0.2 = 0.3` is false (see README.md).
+//! Numbers are exact decimals, as FEEL specifies (see "Numbers" in README.md):
+//! * whole numbers in the i64 range are `i64` (integer conditions never touch a decimal), every
+//!   other number a `rust_decimal::Decimal`: 96-bit mantissa, at most 28 decimal places, 28-29
+//!   significant digits, range about ±7.9e28. `0.1 + 0.2 = 0.3` is true; `5 / 2` is `2.5`.
+//! * Beyond the range: the [`EvalError`] "number too large" (a literal beyond it is a
+//!   [`ParseError`]); never a panic or a wrap.
+//! * Division rounds to 28-29 significant digits when not exact (`1 / 3` has 28 places, so
+//!   `1 / 3 * 3 = 1` is false); division by zero is null. `**` with a whole exponent is exact,
+//!   a fractional exponent and `sqrt` go through f64. Rounding functions (`decimal`, `round ..`,
+//!   `floor`, `ceiling`) and comparisons are exact.
+//! * JSON integers are read exactly; other JSON numbers through their shortest round-trip text
+//!   (the JSON `0.1` is exactly 0.1), rounded to 28 decimal places. A JSON number beyond the
+//!   range passes through unchanged and compares by sign, and arithmetic on it is an error.
+//! * Results: a whole number in the i64 (or u64) range is a JSON integer (`100 * 1.1` gives
+//!   `110`), any other the nearest f64 (`0.1 * 3` gives `0.3`).
 //!
 //! # Limits
 //! Nesting deeper than 64 levels is a parse error; one evaluation runs at most 1,000,000 loop
@@ -68,6 +80,7 @@ mod ast;
 mod builtins;
 mod eval;
 mod lexer;
+mod num;
 mod parser;
 
 use serde_json::Map;

@@ -78,14 +78,16 @@ fn arithmetic_and_precedence() {
         ("-(1 + 2)", json!(-3)),
         ("- -3", json!(3)),
         ("1.5 + 1.5", json!(3)),
-        ("0.1 + 0.2 > 0.3", json!(true)),
+        ("0.1 + 0.2 = 0.3", json!(true)),
+        ("0.1 + 0.2", json!(0.3)),
         ("1 / 0", json!(null)),
         ("1 + null", json!(null)),
         ("null * 2", json!(null)),
         ("\"a\" + \"b\"", json!("ab")),
-        ("9223372036854775807 + 1", json!(9.223372036854776e18)),
+        // Past i64 the numbers are exact decimals; a whole u64 is still a JSON integer.
+        ("9223372036854775807 + 1", json!(9223372036854775808u64)),
         ("-9223372036854775807 - 10", json!(-9.223372036854776e18)),
-        ("2 ** 100", json!(1.2676506002282294e30)),
+        ("2 ** 90", json!(1.2379400392853803e27)),
         ("1 + 2 = 3", json!(true)),
         ("(1 < 2) = true", json!(true)),
     ] {
@@ -370,7 +372,10 @@ fn numeric_functions() {
         ("modulo(12, 5)", json!(2)),
         ("modulo(-12, 5)", json!(3)),
         ("modulo(12, -5)", json!(-3)),
-        ("modulo(10.1, 4.5)", json!(1.0999999999999996)),
+        ("modulo(10.1, 4.5)", json!(1.1)),
+        ("modulo(-10.1, 4.5)", json!(3.4)),
+        ("modulo(10.1, -4.5)", json!(-3.4)),
+        ("modulo(9, 4.5)", json!(0)),
         ("modulo(1, 0)", json!(null)),
         ("sqrt(16)", json!(4)),
         ("sqrt(-1)", json!(null)),
@@ -567,4 +572,244 @@ fn parse_errors() {
 fn display_of_errors() {
     let err = Expression::parse("1 +").unwrap_err();
     assert_eq!(err.to_string(), "expected a value but found the end of the expression (at offset 3)");
+}
+
+/// Numbers are exact decimals (see "Numbers" in README.md).
+#[test]
+fn exact_decimals() {
+    for (src, exp) in [
+        ("0.1 + 0.2 = 0.3", json!(true)),
+        ("0.1 * 3", json!(0.3)),
+        ("0.1 * 3 = 0.3", json!(true)),
+        ("1.1 + 2.2", json!(3.3)),
+        ("0.3 - 0.1 = 0.2", json!(true)),
+        ("sum([0.1, 0.2])", json!(0.3)),
+        ("sum([0.1, 0.2]) = 0.3", json!(true)),
+        ("mean([0.1, 0.2, 0.3])", json!(0.2)),
+        // A whole decimal result is a JSON integer.
+        ("100 * 1.1", json!(110)),
+        ("100 * 1.1 = 110", json!(true)),
+        ("string(100 * 1.1)", json!("110")),
+        ("string(0.1 + 0.2)", json!("0.3")),
+        ("string(1.50)", json!("1.5")),
+        ("10 / 4", json!(2.5)),
+        ("3 / 5 >= 0.5", json!(true)),
+        ("3 / 5 = 0.6", json!(true)),
+        // Division rounds to the decimal's precision: 28 decimal places here.
+        ("string(1 / 3)", json!("0.3333333333333333333333333333")),
+        ("string(2 / 3)", json!("0.6666666666666666666666666667")),
+        ("string(10 / 3)", json!("3.3333333333333333333333333333")),
+        ("1 / 3 * 3 = 1", json!(false)),
+        ("string(1 / 3 * 3)", json!("0.9999999999999999999999999999")),
+        ("decimal(1 / 3 * 3, 10) = 1", json!(true)),
+        ("1 / 3", json!(0.3333333333333333)),
+        // Exact comparison beyond f64's 17 digits.
+        ("0.12345678901234567890 < 0.12345678901234567891", json!(true)),
+        ("9007199254740993 > 9007199254740992.5", json!(true)),
+        ("12345678901234567890123456789 - 12345678901234567890123456788", json!(1)),
+        ("string(12345678901234567890123456789)", json!("12345678901234567890123456789")),
+        ("0.5 ** 2", json!(0.25)),
+        ("1.1 ** 2 = 1.21", json!(true)),
+        ("2 ** -2", json!(0.25)),
+        ("10 ** -40", json!(0)),
+        ("0 ** -1", json!(null)),
+        ("4 ** 0.5", json!(2)),
+        ("(-8) ** 0.5", json!(null)),
+        ("2 ** 0.5", json!(std::f64::consts::SQRT_2)),
+        ("sqrt(2)", json!(std::f64::consts::SQRT_2)),
+        ("-0.0", json!(0)),
+        ("string(-0.0)", json!("0")),
+        ("-0.0 = 0", json!(true)),
+        ("0.0 * -1 = 0", json!(true)),
+        // Literals with more than 28 decimal places are rounded.
+        ("0.00000000000000000000000000001 = 0", json!(true)),
+        ("1 = 1.000", json!(true)),
+        ("[1, 2][1.0]", json!(1)),
+        ("for i in 1..2.0 return i", json!([1, 2])),
+        ("${7.5 % 2}", json!(1.5)),
+        ("${-7.5 % 2}", json!(-1.5)),
+        ("duration(\"PT1S\") * 0.1", json!("PT0.1S")),
+        ("duration(\"PT1H\") / 3 * 3", json!("PT1H")),
+        ("duration(\"PT2H\") / duration(\"PT1H\")", json!(2)),
+        ("duration(\"PT1H\") / duration(\"PT2H\")", json!(0.5)),
+        ("number(\"0.1\") + number(\"0.2\") = 0.3", json!(true)),
+        ("number(\"-1.50\")", json!(-1.5)),
+        ("number(\"+7\")", json!(7)),
+        ("number(\"12345678901234567890.5\")", json!(12345678901234567890.5)),
+    ] {
+        check(src, n(), exp);
+    }
+    check_err("2 ** 100", n(), "number too large");
+    check_err("79228162514264337593543950335 + 1", n(), "number too large");
+    check_err("9223372036854775807 * 9223372036854775807", n(), "number too large");
+    check_err("-79228162514264337593543950335 - 1", n(), "number too large");
+    check_err("number(\"123456789012345678901234567890\")", n(), "number too large");
+    check_err("number(\"1.2.3\")", n(), "cannot convert");
+    check_err("sublist([1, 2], 1.5)", n(), "expects a whole number but got 1.5");
+    check_err("for i in 1..2.5 return i", n(), "whole numbers but got a number and a number (2.5)");
+    check_parse_err("x > 123456789012345678901234567890", 4, "number too large");
+}
+
+/// Rounding is exact: ties are real ties, with no tolerance.
+#[test]
+fn exact_rounding() {
+    for (src, exp) in [
+        ("decimal(2.675, 2)", json!(2.68)),
+        ("decimal(2.665, 2)", json!(2.66)),
+        ("decimal(0.125, 2)", json!(0.12)),
+        ("decimal(0.135, 2)", json!(0.14)),
+        ("decimal(-2.5, 0)", json!(-2)),
+        ("decimal(1234.5, -2)", json!(1200)),
+        ("decimal(1250, -2)", json!(1200)),
+        ("decimal(1350, -2)", json!(1400)),
+        ("decimal(5, 2)", json!(5)),
+        ("round half up(2.675, 2)", json!(2.68)),
+        ("round half up(2.6749999999999999, 2)", json!(2.67)),
+        ("round half up(-2.675, 2)", json!(-2.68)),
+        ("round half down(2.675, 2)", json!(2.67)),
+        ("round half down(2.6751, 2)", json!(2.68)),
+        ("round half down(-2.675, 2)", json!(-2.67)),
+        ("round up(1.0000000001, 2)", json!(1.01)),
+        ("round up(1.10, 1)", json!(1.1)),
+        ("round down(1.9999999999, 2)", json!(1.99)),
+        ("round up(-1.001, 0)", json!(-2)),
+        ("round up(150, -2)", json!(200)),
+        ("round down(-150, -2)", json!(-100)),
+        ("round half up(0.5, 0)", json!(1)),
+        ("round half up(0.4999999999999999999999999999, 0)", json!(0)),
+        ("round half down(0.5000000000000000000000000001, 0)", json!(1)),
+        ("round down(0.1, -40)", json!(0)),
+        ("round half up(0.1, -9223372036854775807 - 1)", json!(0)),
+        ("round half up(0.1, 9223372036854775807)", json!(0.1)),
+        ("round up(0, -9223372036854775807 - 1)", json!(0)),
+        ("floor(-0.0000000000000000000000000001)", json!(-1)),
+        ("ceiling(0.0000000000000000000000000001)", json!(1)),
+        ("floor(2.9999999999999999999999999999)", json!(2)),
+        ("ceiling(-2.5)", json!(-2)),
+        ("floor(-0.5)", json!(-1)),
+        ("ceiling(-0.5)", json!(0)),
+        ("string(ceiling(-0.5))", json!("0")),
+        ("odd(3.0)", json!(true)),
+        ("even(12345678901234567890)", json!(true)),
+        ("odd(2.5)", json!(false)),
+    ] {
+        check(src, n(), exp);
+    }
+    check_err("round up(70000000000000000000000000000, -29)", n(), "number too large");
+    check_err("round up(0.1, -9223372036854775807 - 1)", n(), "number too large");
+}
+
+/// JSON in, JSON out: integers stay integers, non-integers are read through their shortest text.
+#[test]
+fn json_numbers() {
+    let vars = json!({
+        "a": 0.1, "b": 0.2, "c": 0.3, "i": 3, "n": 5, "f": 150.0, "neg0": -0.0,
+        "big": 1e300, "nbig": -1e300, "tiny": 1e-300, "u": 18446744073709551615u64,
+        "min": i64::MIN, "max": i64::MAX, "third": 0.3333333333333333,
+    });
+    for (src, exp) in [
+        ("a + b = c", json!(true)),
+        ("a + b", json!(0.3)),
+        ("a * 3", json!(0.3)),
+        ("a", json!(0.1)),
+        ("i / n", json!(0.6)),
+        ("i / n >= 0.5", json!(true)),
+        ("f", json!(150)),
+        ("f = 150", json!(true)),
+        ("f + 0.5", json!(150.5)),
+        ("neg0", json!(0)),
+        ("neg0 = 0", json!(true)),
+        ("third * 3", json!(0.9999999999999999)),
+        // Beyond the decimal range: passes through, compares by sign.
+        ("big", json!(1e300)),
+        ("big > 79228162514264337593543950335", json!(true)),
+        ("nbig < -1", json!(true)),
+        ("big > nbig", json!(true)),
+        ("big = big", json!(true)),
+        ("abs(nbig)", json!(1e300)),
+        ("-big", json!(-1e300)),
+        ("floor(big)", json!(1e300)),
+        ("big instance of number", json!(true)),
+        ("[big][1]", json!(1e300)),
+        ("string(big)", json!("1e+300")),
+        // Smaller than 1e-28: rounded to 28 decimal places.
+        ("tiny", json!(0)),
+        ("tiny = 0", json!(true)),
+        ("u", json!(18446744073709551615u64)),
+        ("u + 0", json!(18446744073709551615u64)),
+        ("u - 1 > max", json!(true)),
+        ("min", json!(i64::MIN)),
+        ("min - 1", json!(-9.223372036854776e18)),
+        ("min - 1 < min", json!(true)),
+        ("-min", json!(9223372036854775808u64)),
+        ("abs(min)", json!(9223372036854775808u64)),
+        ("max + 1 - 1 = max", json!(true)),
+        ("max * 2 / 2", json!(i64::MAX)),
+        ("min / -1", json!(9223372036854775808u64)),
+        ("min / 10", json!(-922337203685477580.8)),
+        ("string(min / 10)", json!("-922337203685477580.8")),
+        // 29 significant digits: the product rounds back to exactly `min`.
+        ("min / 3 * 3 = min", json!(true)),
+        ("string(min / 3)", json!("-3074457345618258602.6666666667")),
+    ] {
+        check(src, vars.clone(), exp);
+    }
+    check_err("big + 1", vars.clone(), "number too large");
+    check_err("big * 0", vars.clone(), "number too large");
+    check_err("round half up(big, -1)", vars.clone(), "number too large");
+    // eval_bool agrees on the fast path.
+    for (src, exp) in [
+        ("a + b = c", true),
+        ("i / n >= 0.5", true),
+        ("a < b", true),
+        ("f > 149.9", true),
+        ("big > 1", true),
+        ("u > max", true),
+        ("min < -9223372036854775807", true),
+        ("neg0 >= 0", true),
+    ] {
+        let e = Expression::parse(src).unwrap();
+        assert_eq!(e.eval_bool(&vars).unwrap(), exp, "{src}");
+    }
+}
+
+/// Every finite f64 read from JSON comes back out as the same f64 (or its integer).
+#[test]
+fn json_round_trip() {
+    let e = Expression::parse("x").unwrap();
+    let plus_zero = Expression::parse("x + 0").unwrap();
+    for x in [
+        0.1,
+        -0.1,
+        2.5,
+        1.0 / 3.0,
+        123456.789,
+        1e-7,
+        1.5e-20,
+        9007199254740993.0,
+        1e20,
+        1.7976931348623157e308,
+        1.2345678901234567e-12,
+        -1234567890.0987654,
+        7.9e28,
+    ] {
+        let vars = json!({ "x": x });
+        let got = e.eval(&vars).unwrap();
+        assert_eq!(got.as_f64(), Some(x), "x = {x:e}: {got}");
+        if x.abs() < 7.9e28 {
+            let got = plus_zero.eval(&vars).unwrap();
+            assert_eq!(got.as_f64(), Some(x), "x + 0 with x = {x:e}: {got}");
+        }
+    }
+}
+
+/// Digits past the 28th decimal place are rounded away when read from JSON.
+#[test]
+fn json_tiny_numbers() {
+    let e = Expression::parse("x").unwrap();
+    for (x, exp) in
+        [(5e-324, json!(0)), (1e-29, json!(0)), (1e-28, json!(1e-28)), (f64::EPSILON, json!(2.22044604925e-16))]
+    {
+        assert_eq!(e.eval(&json!({ "x": x })).unwrap(), exp, "x = {x:e}");
+    }
 }

@@ -87,6 +87,7 @@ fn json_value() -> impl Strategy<Value = Value> {
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(Value::from),
         (-1e6f64..1e6).prop_map(Value::from),
+        number(),
         "[a-z ]{0,4}".prop_map(Value::String),
         Just(Value::String("PT1H".into())),
         Just(Value::String("2026-01-01T00:00:00Z".into())),
@@ -98,6 +99,29 @@ fn json_value() -> impl Strategy<Value = Value> {
                 .prop_map(|kv| Value::Object(kv.into_iter().collect::<Map<_, _>>())),
         ]
     })
+}
+
+/// Numbers at the edges: huge and tiny f64, i64 and u64 extremes, the decimal range's edge.
+fn number() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        any::<f64>().prop_filter_map("finite", |f| serde_json::Number::from_f64(f).map(Value::Number)),
+        prop::sample::select(vec![
+            f64::MAX,
+            f64::MIN,
+            f64::MIN_POSITIVE,
+            5e-324,
+            -5e-324,
+            -0.0,
+            7.922816251426434e28,
+            -7.922816251426434e28,
+            1e-28,
+            0.5e-28,
+            9007199254740993.0,
+        ])
+        .prop_map(Value::from),
+        prop::sample::select(vec![i64::MIN, i64::MAX, i64::MIN + 1, 0, -1]).prop_map(Value::from),
+        prop::sample::select(vec![u64::MAX, 1u64 << 63]).prop_map(Value::from),
+    ]
 }
 
 fn vars() -> impl Strategy<Value = Value> {
@@ -157,6 +181,51 @@ proptest! {
             (Ok(Value::Bool(a)), Ok(b)) => prop_assert_eq!(a, b, "{}", src),
             (Ok(_), Err(_)) | (Err(_), Err(_)) => {}
             _ => prop_assert!(false, "{}: eval {:?} but eval_bool {:?}", src, full, fast),
+        }
+    }
+
+    /// Arithmetic, comparisons and numeric functions on any two numbers never panic; overflow
+    /// is the error "number too large"; conditions agree with full evaluation.
+    #[test]
+    fn numbers_never_panic(x in number(), y in number()) {
+        let v = serde_json::json!({"x": x, "y": y});
+        for src in [
+            "x + y", "x - y", "x * y", "x / y", "x ** y", "y ** x", "x ** 2", "x ** -1", "x ** 0.5",
+            "-x", "abs(x)", "floor(x)", "ceiling(x)", "decimal(x, 2)", "decimal(x, -2)",
+            "round up(x, 0)", "round down(x, -30)", "round half up(x, 30)", "round half down(x, 1)",
+            "modulo(x, y)", "sqrt(x)", "odd(x)", "even(x)", "string(x)", "number(string(x))",
+            "sum([x, y])", "mean([x, y])", "min(x, y)", "max([x, y])", "sort([x, y, 1])",
+            "x in [y, 1]", "[1, 2, 3][x]", "${x % y}", "${x / y}", "duration(\"PT1H\") * x",
+            "duration(\"P1M\") / x", "x * 10 / 10 = x", "x between y and 1", "decimal(1.5, x)",
+            "round up(y, x)", "substring(\"abc\", x, y)", "sublist([1, 2], x, y)", "for i in x..y return i",
+        ] {
+            let e = Expression::parse(src).unwrap();
+            if let Err(err) = e.eval(&v) {
+                prop_assert!(!err.message.is_empty());
+            }
+        }
+        for op in ["=", "!=", "<", "<=", ">", ">="] {
+            for src in [format!("x {op} y"), format!("x / 3 {op} y"), format!("x {op} 0.5"), format!("x + 1 {op} y")] {
+                let e = Expression::parse(&src).unwrap();
+                match (e.eval(&v), e.eval_bool(&v)) {
+                    (Ok(Value::Bool(a)), Ok(b)) => prop_assert_eq!(a, b, "{}", src),
+                    (Ok(Value::Bool(_)), Err(err)) => prop_assert!(false, "{}: eval_bool failed: {}", src, err),
+                    (Ok(_) | Err(_), _) => {}
+                }
+            }
+        }
+    }
+
+    /// A JSON number comes out as the same f64 when its shortest digits fit 28 decimal places.
+    #[test]
+    fn json_numbers_round_trip(x in any::<f64>().prop_filter("finite", |f| f.is_finite())) {
+        let got = Expression::parse("x").unwrap().eval(&serde_json::json!({"x": x})).unwrap();
+        if x.abs() >= 1e-11 || x == 0.0 {
+            prop_assert_eq!(got.as_f64(), Some(x), "{:e} gave {}", x, got);
+        }
+        if (1e-11..7.9e28).contains(&x.abs()) {
+            let sum = Expression::parse("x + 0").unwrap().eval(&serde_json::json!({"x": x})).unwrap();
+            prop_assert_eq!(sum.as_f64(), Some(x), "{:e} + 0 gave {}", x, sum);
         }
     }
 

@@ -1,0 +1,187 @@
+//! A thin layer over the two concrete sqlx drivers, so every query is written once.
+//!
+//! Both backends take `$1, $2, …` placeholders (sqlx's SQLite driver binds `$N` by number), and
+//! the schema only uses types both decode the same way: 64-bit integers and text. Queries that
+//! must differ (`FOR UPDATE SKIP LOCKED`, advisory locks) check [`Conn::is_postgres`].
+
+use sqlx::postgres::{PgConnection, PgRow};
+use sqlx::sqlite::{SqliteConnection, SqliteRow};
+use sqlx::{Postgres, Row, Sqlite, Transaction};
+
+use crate::Error;
+
+/// A bind parameter.
+#[derive(Clone, Debug)]
+pub(crate) enum Arg {
+    Int(Option<i64>),
+    Text(Option<String>),
+}
+
+impl From<i64> for Arg {
+    fn from(v: i64) -> Self {
+        Arg::Int(Some(v))
+    }
+}
+impl From<Option<i64>> for Arg {
+    fn from(v: Option<i64>) -> Self {
+        Arg::Int(v)
+    }
+}
+impl From<String> for Arg {
+    fn from(v: String) -> Self {
+        Arg::Text(Some(v))
+    }
+}
+impl From<&str> for Arg {
+    fn from(v: &str) -> Self {
+        Arg::Text(Some(v.to_string()))
+    }
+}
+impl From<Option<String>> for Arg {
+    fn from(v: Option<String>) -> Self {
+        Arg::Text(v)
+    }
+}
+impl From<Option<&str>> for Arg {
+    fn from(v: Option<&str>) -> Self {
+        Arg::Text(v.map(str::to_string))
+    }
+}
+
+/// Builds a `Vec<Arg>` from values of mixed types.
+macro_rules! args {
+    ($($v:expr),* $(,)?) => { vec![$(crate::db::Arg::from($v)),*] };
+}
+pub(crate) use args;
+
+/// A connection (usually inside a transaction) of either backend.
+pub(crate) enum Conn<'a> {
+    Sqlite(&'a mut SqliteConnection),
+    Postgres(&'a mut PgConnection),
+}
+
+/// A row of either backend, read by column name.
+pub(crate) enum DbRow {
+    Sqlite(SqliteRow),
+    Postgres(PgRow),
+}
+
+fn bind_sqlite<'q>(
+    mut q: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    args: Vec<Arg>,
+) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    for a in args {
+        q = match a {
+            Arg::Int(v) => q.bind(v),
+            Arg::Text(v) => q.bind(v),
+        };
+    }
+    q
+}
+
+fn bind_pg<'q>(
+    mut q: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
+    args: Vec<Arg>,
+) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+    for a in args {
+        q = match a {
+            Arg::Int(v) => q.bind(v),
+            Arg::Text(v) => q.bind(v),
+        };
+    }
+    q
+}
+
+impl Conn<'_> {
+    pub(crate) fn is_postgres(&self) -> bool {
+        matches!(self, Conn::Postgres(_))
+    }
+
+    /// Runs one statement; returns the rows it affected.
+    pub(crate) async fn execute(&mut self, sql: &str, args: Vec<Arg>) -> Result<u64, Error> {
+        Ok(match self {
+            Conn::Sqlite(c) => bind_sqlite(sqlx::query(sql), args).execute(&mut **c).await?.rows_affected(),
+            Conn::Postgres(c) => bind_pg(sqlx::query(sql), args).execute(&mut **c).await?.rows_affected(),
+        })
+    }
+
+    pub(crate) async fn fetch_all(&mut self, sql: &str, args: Vec<Arg>) -> Result<Vec<DbRow>, Error> {
+        Ok(match self {
+            Conn::Sqlite(c) => {
+                bind_sqlite(sqlx::query(sql), args).fetch_all(&mut **c).await?.into_iter().map(DbRow::Sqlite).collect()
+            }
+            Conn::Postgres(c) => {
+                bind_pg(sqlx::query(sql), args).fetch_all(&mut **c).await?.into_iter().map(DbRow::Postgres).collect()
+            }
+        })
+    }
+
+    pub(crate) async fn fetch_optional(&mut self, sql: &str, args: Vec<Arg>) -> Result<Option<DbRow>, Error> {
+        Ok(match self {
+            Conn::Sqlite(c) => bind_sqlite(sqlx::query(sql), args).fetch_optional(&mut **c).await?.map(DbRow::Sqlite),
+            Conn::Postgres(c) => bind_pg(sqlx::query(sql), args).fetch_optional(&mut **c).await?.map(DbRow::Postgres),
+        })
+    }
+
+    /// Runs a script of several statements without parameters (migrations).
+    pub(crate) async fn execute_script(&mut self, sql: &str) -> Result<(), sqlx::Error> {
+        match self {
+            Conn::Sqlite(c) => sqlx::raw_sql(sql).execute(&mut **c).await.map(drop),
+            Conn::Postgres(c) => sqlx::raw_sql(sql).execute(&mut **c).await.map(drop),
+        }
+    }
+}
+
+impl DbRow {
+    pub(crate) fn int(&self, col: &str) -> Result<i64, Error> {
+        Ok(match self {
+            DbRow::Sqlite(r) => r.try_get(col)?,
+            DbRow::Postgres(r) => r.try_get(col)?,
+        })
+    }
+
+    pub(crate) fn opt_int(&self, col: &str) -> Result<Option<i64>, Error> {
+        Ok(match self {
+            DbRow::Sqlite(r) => r.try_get(col)?,
+            DbRow::Postgres(r) => r.try_get(col)?,
+        })
+    }
+
+    pub(crate) fn text(&self, col: &str) -> Result<String, Error> {
+        Ok(match self {
+            DbRow::Sqlite(r) => r.try_get(col)?,
+            DbRow::Postgres(r) => r.try_get(col)?,
+        })
+    }
+
+    pub(crate) fn opt_text(&self, col: &str) -> Result<Option<String>, Error> {
+        Ok(match self {
+            DbRow::Sqlite(r) => r.try_get(col)?,
+            DbRow::Postgres(r) => r.try_get(col)?,
+        })
+    }
+}
+
+/// An open transaction of either backend.
+pub(crate) enum Tx {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+impl Tx {
+    pub(crate) fn conn(&mut self) -> Conn<'_> {
+        match self {
+            Tx::Sqlite(t) => Conn::Sqlite(&mut *t),
+            Tx::Postgres(t) => Conn::Postgres(&mut *t),
+        }
+    }
+
+    /// Commits; dropping a `Tx` without committing rolls it back.
+    pub(crate) async fn commit(self) -> Result<(), Error> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,74 @@
+//! Sluice's durable store: deployed process versions, Requests, their history, user tasks, open
+//! subscriptions and the job outbox, on SQLite (the default) or PostgreSQL, through sqlx.
+//!
+//! This is the only crate that knows SQL. Every state change of a Request is one transaction: the
+//! new serialized [`sluice_engine::Instance`], its history events, task rows, subscriptions and the
+//! jobs it emits (an outbox) commit together or not at all. See `README.md` beside this file for
+//! the schema, the transaction boundaries and the durability settings.
+
+mod changes;
+mod db;
+mod migrate;
+mod store;
+mod types;
+
+pub use changes::{Changes, JobRemoval, NewEvent, NewJob, NewSubscription, NewTask, TaskClose};
+pub use migrate::SCHEMA_VERSION;
+pub use store::{Backend, Durability, NewRequest, StepOutcome, StepWrite, Store, StoreOptions};
+pub use types::{
+    EventId, EventRow, JobId, JobKind, JobRow, LoadedRequest, ProcessVersion, PruneStats, RequestFilter, RequestId,
+    RequestPage, RequestRow, RequestStatus, SubscriptionKind, SubscriptionRow, TaskId, TaskRow, TaskStatus,
+};
+
+/// What can go wrong in the store. Messages are written for the person running Sluice.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("unsupported database URL `{0}`: use sqlite://PATH, sqlite::memory: or postgres://…")]
+    UnsupportedUrl(String),
+    #[error("cannot open the database at {url}: {source}")]
+    Open {
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("the database at {url} has schema version {found}; this sluice knows up to {known}: upgrade sluice")]
+    SchemaTooNew { url: String, found: i64, known: i64 },
+    #[error("migrating the database at {url} to schema version {version} ({name}) failed: {source}")]
+    Migration {
+        url: String,
+        version: i64,
+        name: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    /// Someone else changed the Request since it was loaded: reload and step again.
+    #[error("Request {request} was changed concurrently (expected revision {expected}); nothing was written")]
+    Conflict { request: RequestId, expected: i64 },
+    #[error("no Request {0}")]
+    RequestNotFound(RequestId),
+    #[error("a Request {0} exists already")]
+    RequestExists(RequestId),
+    #[error("no process `{key}` version {version} is deployed")]
+    ProcessNotFound { key: String, version: i64 },
+    #[error("invalid pagination cursor `{0}`")]
+    BadCursor(String),
+    #[error("invalid id `{0}`: expected a UUID")]
+    BadId(String),
+    /// A row holds something this binary cannot read: a bug or a hand-edited database.
+    #[error("unreadable {what} in the database: {message}")]
+    Corrupt { what: &'static str, message: String },
+    #[error("cannot serialize {what}: {source}")]
+    Serialize {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+}
+
+impl Error {
+    pub(crate) fn corrupt(what: &'static str, message: impl std::fmt::Display) -> Self {
+        Error::Corrupt { what, message: message.to_string() }
+    }
+}

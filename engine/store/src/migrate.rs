@@ -1,0 +1,83 @@
+//! Embedded schema migrations, run at open, and the check that refuses a newer schema.
+//!
+//! Each backend has its own numbered SQL files under `migrations/`, compiled into the binary. The
+//! table `sluice_schema` logs one row per applied migration; the schema version is its highest
+//! `version`. All pending migrations run in one write transaction (on PostgreSQL under an advisory
+//! lock, so several `sluice serve` processes starting together migrate once).
+
+use chrono::Utc;
+
+use crate::db::{Tx, args};
+use crate::{Error, types::millis};
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "init",
+    sqlite: include_str!("../migrations/sqlite/0001_init.sql"),
+    postgres: include_str!("../migrations/postgres/0001_init.sql"),
+}];
+
+/// The newest schema version this build knows.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// An arbitrary constant for `pg_advisory_xact_lock`: "sluice migrations".
+const PG_MIGRATION_LOCK: i64 = 0x0005_11CE_0001;
+
+/// Brings the schema up to [`SCHEMA_VERSION`] inside `tx` (the caller commits), or refuses a
+/// database whose schema is newer. Returns the version now in force.
+pub(crate) async fn run(tx: &mut Tx, url: &str) -> Result<i64, Error> {
+    let mut c = tx.conn();
+    if c.is_postgres() {
+        c.execute("SELECT pg_advisory_xact_lock($1)", args![PG_MIGRATION_LOCK]).await?;
+    }
+    c.execute(
+        "CREATE TABLE IF NOT EXISTS sluice_schema (
+            version    BIGINT NOT NULL PRIMARY KEY,
+            name       TEXT   NOT NULL,
+            applied_at BIGINT NOT NULL
+        )",
+        args![],
+    )
+    .await?;
+    let row = c.fetch_optional("SELECT MAX(version) AS version FROM sluice_schema", args![]).await?;
+    let found = match row {
+        Some(r) => r.opt_int("version")?.unwrap_or(0),
+        None => 0,
+    };
+    if found > SCHEMA_VERSION {
+        return Err(Error::SchemaTooNew { url: url.to_string(), found, known: SCHEMA_VERSION });
+    }
+    for m in MIGRATIONS.iter().filter(|m| m.version > found) {
+        let sql = if c.is_postgres() { m.postgres } else { m.sqlite };
+        let fail =
+            |source: sqlx::Error| Error::Migration { url: url.to_string(), version: m.version, name: m.name, source };
+        c.execute_script(sql).await.map_err(fail)?;
+        c.execute(
+            "INSERT INTO sluice_schema (version, name, applied_at) VALUES ($1, $2, $3)",
+            args![m.version, m.name, millis(Utc::now())],
+        )
+        .await?;
+    }
+    Ok(SCHEMA_VERSION.max(found))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_numbered_in_order_and_end_at_the_known_version() {
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.version, i as i64 + 1, "migration {} is out of order", m.name);
+            assert!(!m.sqlite.trim().is_empty() && !m.postgres.trim().is_empty());
+        }
+        assert_eq!(MIGRATIONS.last().map(|m| m.version), Some(SCHEMA_VERSION));
+    }
+}

@@ -1,0 +1,1005 @@
+//! The store: opening either backend, the one-transaction writes and the reads.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sluice_engine::Instance;
+use sluice_engine::runtime::{Data, SubscriptionId, TokenId};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+use crate::Error;
+use crate::changes::{Changes, JobRemoval};
+use crate::db::{Conn, DbRow, Tx, args};
+use crate::migrate;
+use crate::types::{
+    EventId, EventRow, JobId, JobKind, JobRow, LoadedRequest, ProcessVersion, PruneStats, RequestFilter, RequestId,
+    RequestPage, RequestRow, RequestStatus, SubscriptionKind, SubscriptionRow, TaskId, TaskRow, TaskStatus,
+    from_millis, millis,
+};
+
+/// How hard a commit waits for the disk.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// A committed state change survives a power cut: SQLite `synchronous=FULL`, PostgreSQL
+    /// `synchronous_commit=on`. The default.
+    #[default]
+    Full,
+    /// Faster commits that may lose the last moments of work on a power cut (never corrupt the
+    /// database): SQLite `synchronous=NORMAL` (in WAL mode), PostgreSQL `synchronous_commit=off`.
+    Relaxed,
+}
+
+/// How to open a store. `Default` is what `sluice serve` uses.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    pub durability: Durability,
+    /// Connections in the pool. SQLite serializes writers anyway; readers run beside them (WAL).
+    pub max_connections: u32,
+    /// How long a SQLite writer waits for another writer's lock before failing.
+    pub busy_timeout: Duration,
+    /// PostgreSQL only: keep Sluice's tables in this schema (created if missing, set as the
+    /// connections' `search_path`). Tests give each test its own.
+    pub postgres_schema: Option<String>,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            durability: Durability::Full,
+            max_connections: 8,
+            busy_timeout: Duration::from_secs(5),
+            postgres_schema: None,
+        }
+    }
+}
+
+/// Which database a store runs on.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone, Debug)]
+enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// A handle on the database; cheap to clone (it is a connection pool).
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: Pool,
+    /// The URL without its password, for messages.
+    url: String,
+}
+
+/// A Request to create.
+#[derive(Clone, Copy, Debug)]
+pub struct NewRequest<'a> {
+    pub id: RequestId,
+    pub process_key: &'a str,
+    pub process_version: i64,
+    /// For a call activity's child: the parent Request and its call activity token.
+    pub parent: Option<(RequestId, TokenId)>,
+    pub state: &'a Instance,
+}
+
+/// One Request's state change, for [`Store::apply_steps`].
+#[derive(Clone, Copy, Debug)]
+pub struct StepWrite<'a> {
+    pub request: RequestId,
+    pub expected_revision: i64,
+    pub state: &'a Instance,
+    pub changes: &'a Changes,
+}
+
+/// What became of one write of a batch.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum StepOutcome {
+    /// Written; the Request is now at this revision.
+    Applied { revision: i64 },
+    /// The Request was changed by someone else since it was loaded (or is gone): nothing of this
+    /// write was written; the others of the batch were.
+    Conflict,
+}
+
+/// Hides a password in a database URL.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let Some((userinfo, host)) = rest.split_once('@') else { return url.to_string() };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
+}
+
+const REQUEST_COLUMNS: &str = "id, process_key, process_version, status, parent_request_id, parent_token, data, \
+     revision, created_at, updated_at, completed_at";
+const JOB_COLUMNS: &str = "id, request_id, kind, subscription, token, element_id, due_at, payload, attempts, last_error, locked_by, locked_until";
+const TASK_COLUMNS: &str = "id, request_id, token, element_id, name, status, created_at, completed_at";
+const SUBSCRIPTION_COLUMNS: &str = "request_id, subscription, kind, element_id, name, correlation_key";
+
+impl Store {
+    /// Opens (and on first use creates) the database at `url` and brings its schema up to date.
+    ///
+    /// - `sqlite://PATH` (or `sqlite:PATH`): the file is created if missing; WAL journal,
+    ///   `synchronous=FULL` unless relaxed, foreign keys on, `busy_timeout` as given. Every write
+    ///   transaction starts with `BEGIN IMMEDIATE` (sqlx's `Pool::begin_with`), so a writer takes
+    ///   the write lock up front and waits for it under `busy_timeout` instead of failing later
+    ///   with `SQLITE_BUSY` when a read transaction tries to upgrade.
+    /// - `sqlite::memory:`: a private in-memory database on one connection (tests).
+    /// - `postgres://…` (or `postgresql://…`): `synchronous_commit=on` unless relaxed.
+    ///
+    /// A database whose schema is newer than this build is refused with [`Error::SchemaTooNew`].
+    pub async fn open(url: &str, options: StoreOptions) -> Result<Store, Error> {
+        let shown = redact(url);
+        let open_err = |source: sqlx::Error| Error::Open { url: shown.clone(), source };
+        let pool = if url.starts_with("sqlite:") {
+            let memory = url.contains(":memory:") || url.contains("mode=memory");
+            let connect = SqliteConnectOptions::from_str(url)
+                .map_err(open_err)?
+                .create_if_missing(true)
+                .foreign_keys(true)
+                .busy_timeout(options.busy_timeout)
+                .journal_mode(if memory { SqliteJournalMode::Memory } else { SqliteJournalMode::Wal })
+                .synchronous(match options.durability {
+                    Durability::Full => SqliteSynchronous::Full,
+                    Durability::Relaxed => SqliteSynchronous::Normal,
+                });
+            let max = if memory { 1 } else { options.max_connections.max(1) };
+            let pool = SqlitePoolOptions::new()
+                .max_connections(max)
+                // An in-memory database lives as long as its one connection.
+                .idle_timeout(if memory { None } else { Some(Duration::from_secs(600)) })
+                .max_lifetime(if memory { None } else { Some(Duration::from_secs(1800)) })
+                .connect_with(connect)
+                .await
+                .map_err(open_err)?;
+            Pool::Sqlite(pool)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let mut connect = PgConnectOptions::from_str(url).map_err(open_err)?;
+            let sync = match options.durability {
+                Durability::Full => "on",
+                Durability::Relaxed => "off",
+            };
+            connect = connect.options([("synchronous_commit", sync)]);
+            if let Some(schema) = &options.postgres_schema {
+                if !schema.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || schema.is_empty() {
+                    return Err(Error::UnsupportedUrl(format!("{shown} (schema name `{schema}`)")));
+                }
+                let admin =
+                    PgPoolOptions::new().max_connections(1).connect_with(connect.clone()).await.map_err(open_err)?;
+                sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+                    .execute(&admin)
+                    .await
+                    .map_err(open_err)?;
+                admin.close().await;
+                connect = connect.options([("search_path", schema.as_str())]);
+            }
+            let pool = PgPoolOptions::new()
+                .max_connections(options.max_connections.max(1))
+                .connect_with(connect)
+                .await
+                .map_err(open_err)?;
+            Pool::Postgres(pool)
+        } else {
+            return Err(Error::UnsupportedUrl(shown));
+        };
+        let store = Store { pool, url: shown };
+        let mut tx = store.begin_write().await?;
+        migrate::run(&mut tx, &store.url).await?;
+        tx.commit().await?;
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.pool {
+            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Closes every connection (waits for the ones in use).
+    pub async fn close(&self) {
+        match &self.pool {
+            Pool::Sqlite(p) => p.close().await,
+            Pool::Postgres(p) => p.close().await,
+        }
+    }
+
+    /// The schema version of the database (this build's [`crate::SCHEMA_VERSION`] after a successful open).
+    pub async fn schema_version(&self) -> Result<i64, Error> {
+        let mut tx = self.begin_read().await?;
+        let row = tx.conn().fetch_optional("SELECT MAX(version) AS version FROM sluice_schema", args![]).await?;
+        Ok(match row {
+            Some(r) => r.opt_int("version")?.unwrap_or(0),
+            None => 0,
+        })
+    }
+
+    /// A write transaction: `BEGIN IMMEDIATE` on SQLite, a plain (read committed) one on PostgreSQL.
+    async fn begin_write(&self) -> Result<Tx, Error> {
+        Ok(match &self.pool {
+            Pool::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Pool::Postgres(p) => Tx::Postgres(p.begin().await?),
+        })
+    }
+
+    /// A read transaction: one consistent snapshot for reads of several statements.
+    async fn begin_read(&self) -> Result<Tx, Error> {
+        Ok(match &self.pool {
+            Pool::Sqlite(p) => Tx::Sqlite(p.begin().await?),
+            Pool::Postgres(p) => Tx::Postgres(p.begin().await?),
+        })
+    }
+
+    // ---- process versions ----
+
+    /// Records a deployed process. The same content hash as the latest version of `key` answers
+    /// that version (`created = false`); anything else becomes the next version.
+    pub async fn deploy_version(
+        &self,
+        key: &str,
+        name: Option<&str>,
+        xml: &str,
+        hash: &str,
+    ) -> Result<(i64, bool), Error> {
+        let mut tx = self.begin_write().await?;
+        let mut c = tx.conn();
+        if c.is_postgres() {
+            // Two nodes deploying the same key at once must not both take the next number.
+            c.execute("SELECT pg_advisory_xact_lock(hashtext($1))", args![key]).await?;
+        }
+        let latest = c
+            .fetch_optional(
+                "SELECT version, content_hash FROM process_versions WHERE process_key = $1 ORDER BY version DESC LIMIT 1",
+                args![key],
+            )
+            .await?;
+        let next = match latest {
+            Some(r) if r.text("content_hash")? == hash => return Ok((r.int("version")?, false)),
+            Some(r) => r.int("version")? + 1,
+            None => 1,
+        };
+        c.execute(
+            "INSERT INTO process_versions (process_key, version, name, xml, content_hash, deployed_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            args![key, next, name, xml, hash, millis(Utc::now())],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok((next, true))
+    }
+
+    /// The latest version of every process, by key.
+    pub async fn latest_processes(&self) -> Result<Vec<ProcessVersion>, Error> {
+        let mut tx = self.begin_read().await?;
+        let rows = tx
+            .conn()
+            .fetch_all(
+                "SELECT p.process_key, p.version, p.name, p.content_hash, p.deployed_at FROM process_versions p
+                 WHERE p.version = (SELECT MAX(q.version) FROM process_versions q WHERE q.process_key = p.process_key)
+                 ORDER BY p.process_key",
+                args![],
+            )
+            .await?;
+        rows.iter().map(process_row).collect()
+    }
+
+    /// Every version of one process, oldest first (empty when none is deployed).
+    pub async fn process_versions(&self, key: &str) -> Result<Vec<ProcessVersion>, Error> {
+        let mut tx = self.begin_read().await?;
+        let rows = tx
+            .conn()
+            .fetch_all(
+                "SELECT process_key, version, name, content_hash, deployed_at FROM process_versions
+                 WHERE process_key = $1 ORDER BY version",
+                args![key],
+            )
+            .await?;
+        rows.iter().map(process_row).collect()
+    }
+
+    /// The XML a process version was deployed with.
+    pub async fn process_xml(&self, key: &str, version: i64) -> Result<String, Error> {
+        let mut tx = self.begin_read().await?;
+        let row = tx
+            .conn()
+            .fetch_optional(
+                "SELECT xml FROM process_versions WHERE process_key = $1 AND version = $2",
+                args![key, version],
+            )
+            .await?;
+        match row {
+            Some(r) => r.text("xml"),
+            None => Err(Error::ProcessNotFound { key: key.to_string(), version }),
+        }
+    }
+
+    // ---- writes: one transaction per state change ----
+
+    /// Creates a Request at revision 1 with what its start emitted, in one transaction. Records a
+    /// `request_started` event before the events of `changes`.
+    pub async fn create_request(&self, new: &NewRequest<'_>, changes: &Changes) -> Result<(), Error> {
+        let mut tx = self.begin_write().await?;
+        insert_request(&mut tx.conn(), new, changes).await?;
+        tx.commit().await
+    }
+
+    /// Writes one step of a Request: its new state, status, data and revision, with `changes`, in
+    /// one transaction. Returns the new revision. If the Request is not at `expected_revision`,
+    /// nothing is written and [`Error::Conflict`] is returned.
+    pub async fn apply_step(
+        &self,
+        request: RequestId,
+        expected_revision: i64,
+        state: &Instance,
+        changes: &Changes,
+    ) -> Result<i64, Error> {
+        let write = StepWrite { request, expected_revision, state, changes };
+        let mut tx = self.begin_write().await?;
+        let outcome = write_step(&mut tx.conn(), &write).await?;
+        match outcome {
+            StepOutcome::Applied { revision } => {
+                tx.commit().await?;
+                Ok(revision)
+            }
+            StepOutcome::Conflict => {
+                drop(tx);
+                if self.request_row(request).await?.is_none() {
+                    return Err(Error::RequestNotFound(request));
+                }
+                Err(Error::Conflict { request, expected: expected_revision })
+            }
+        }
+    }
+
+    /// Writes many Requests' steps (and creations) in ONE transaction: the building block of group
+    /// commit. A stale revision skips that write alone ([`StepOutcome::Conflict`]); a database error
+    /// rolls back the whole batch.
+    pub async fn apply_steps(
+        &self,
+        creates: &[(NewRequest<'_>, &Changes)],
+        steps: &[StepWrite<'_>],
+    ) -> Result<Vec<StepOutcome>, Error> {
+        let mut tx = self.begin_write().await?;
+        let mut out = Vec::with_capacity(steps.len());
+        {
+            let mut c = tx.conn();
+            for (new, changes) in creates {
+                insert_request(&mut c, new, changes).await?;
+            }
+            for w in steps {
+                out.push(write_step(&mut c, w).await?);
+            }
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    // ---- reads ----
+
+    async fn request_row(&self, id: RequestId) -> Result<Option<RequestRow>, Error> {
+        let mut tx = self.begin_read().await?;
+        let sql = format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE id = $1");
+        let row = tx.conn().fetch_optional(&sql, args![id.to_string()]).await?;
+        row.as_ref().map(request_row).transpose()
+    }
+
+    /// A Request's listing row (no runtime state).
+    pub async fn request(&self, id: RequestId) -> Result<RequestRow, Error> {
+        self.request_row(id).await?.ok_or(Error::RequestNotFound(id))
+    }
+
+    /// A Request with its runtime state, to step it.
+    pub async fn load_request(&self, id: RequestId) -> Result<LoadedRequest, Error> {
+        let mut tx = self.begin_read().await?;
+        let sql = format!("SELECT {REQUEST_COLUMNS}, state FROM requests WHERE id = $1");
+        let row = tx.conn().fetch_optional(&sql, args![id.to_string()]).await?.ok_or(Error::RequestNotFound(id))?;
+        let meta = request_row(&row)?;
+        let instance: Instance =
+            serde_json::from_str(&row.text("state")?).map_err(|e| Error::corrupt("Request state", e))?;
+        Ok(LoadedRequest { instance, revision: meta.revision, meta })
+    }
+
+    /// Requests, newest first, `limit` per page. `cursor` is the `next_cursor` of the page before.
+    pub async fn list_requests(
+        &self,
+        filter: &RequestFilter,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<RequestPage, Error> {
+        let mut sql = format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE 1 = 1");
+        let mut a = args![];
+        if let Some(key) = &filter.process_key {
+            a.push(key.as_str().into());
+            sql.push_str(&format!(" AND process_key = ${}", a.len()));
+        }
+        if let Some(status) = filter.status {
+            a.push(status.as_str().into());
+            sql.push_str(&format!(" AND status = ${}", a.len()));
+        }
+        if let Some(cursor) = cursor {
+            let (at, id) = parse_cursor(cursor)?;
+            a.push(at.into());
+            a.push(id.into());
+            sql.push_str(&format!(
+                " AND (created_at < ${0} OR (created_at = ${0} AND id < ${1}))",
+                a.len() - 1,
+                a.len()
+            ));
+        }
+        let limit = i64::from(limit.max(1));
+        a.push((limit + 1).into());
+        sql.push_str(&format!(" ORDER BY created_at DESC, id DESC LIMIT ${}", a.len()));
+        let mut tx = self.begin_read().await?;
+        let rows = tx.conn().fetch_all(&sql, a).await?;
+        let mut requests = rows.iter().map(request_row).collect::<Result<Vec<_>, _>>()?;
+        let next_cursor = if requests.len() as i64 > limit {
+            requests.truncate(limit as usize);
+            requests.last().map(|r| format!("{}.{}", millis(r.created_at), r.id))
+        } else {
+            None
+        };
+        Ok(RequestPage { requests, next_cursor })
+    }
+
+    /// A Request's history, oldest first.
+    pub async fn request_events(&self, id: RequestId) -> Result<Vec<EventRow>, Error> {
+        let mut tx = self.begin_read().await?;
+        let rows = tx
+            .conn()
+            .fetch_all(
+                "SELECT id, request_id, at, type, element_id, payload FROM events WHERE request_id = $1
+                 ORDER BY revision, seq",
+                args![id.to_string()],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(EventRow {
+                    id: parse_id::<EventId>("event id", &r.text("id")?)?,
+                    request_id: parse_id("event request id", &r.text("request_id")?)?,
+                    at: from_millis("event time", r.int("at")?)?,
+                    kind: r.text("type")?,
+                    element_id: r.opt_text("element_id")?,
+                    payload: parse_json("event payload", &r.text("payload")?)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Tasks, oldest first, of one Request and/or in one status.
+    pub async fn tasks(&self, request: Option<RequestId>, status: Option<TaskStatus>) -> Result<Vec<TaskRow>, Error> {
+        let mut sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE 1 = 1");
+        let mut a = args![];
+        if let Some(r) = request {
+            a.push(r.to_string().into());
+            sql.push_str(&format!(" AND request_id = ${}", a.len()));
+        }
+        if let Some(s) = status {
+            a.push(s.as_str().into());
+            sql.push_str(&format!(" AND status = ${}", a.len()));
+        }
+        sql.push_str(" ORDER BY created_at, id");
+        let mut tx = self.begin_read().await?;
+        let rows = tx.conn().fetch_all(&sql, a).await?;
+        rows.iter().map(task_row).collect()
+    }
+
+    pub async fn task(&self, id: TaskId) -> Result<Option<TaskRow>, Error> {
+        let mut tx = self.begin_read().await?;
+        let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1");
+        let row = tx.conn().fetch_optional(&sql, args![id.to_string()]).await?;
+        row.as_ref().map(task_row).transpose()
+    }
+
+    /// Jobs due at `now` and not held by a live lease, soonest first. A plain read: with several
+    /// workers use [`Store::claim_jobs`].
+    pub async fn due_jobs(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<JobRow>, Error> {
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE due_at <= $1 AND (locked_until IS NULL OR locked_until <= $1)
+             ORDER BY due_at, id LIMIT $2"
+        );
+        let mut tx = self.begin_read().await?;
+        let rows = tx.conn().fetch_all(&sql, args![millis(now), i64::from(limit)]).await?;
+        rows.iter().map(job_row).collect()
+    }
+
+    /// Claims up to `limit` due jobs for `node` until `now + lease`, counting an attempt on each.
+    /// On PostgreSQL the candidates are locked `FOR UPDATE SKIP LOCKED`, so concurrent claimers
+    /// never get the same job; on SQLite the `BEGIN IMMEDIATE` write lock serializes claimers.
+    /// A job whose lease ran out (its worker died) is due again.
+    pub async fn claim_jobs(
+        &self,
+        node: &str,
+        now: DateTime<Utc>,
+        limit: u32,
+        lease: Duration,
+    ) -> Result<Vec<JobRow>, Error> {
+        let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+        let mut tx = self.begin_write().await?;
+        let lock = if tx.conn().is_postgres() { " FOR UPDATE SKIP LOCKED" } else { "" };
+        let sql = format!(
+            "UPDATE jobs SET locked_by = $1, locked_until = $2, attempts = attempts + 1
+             WHERE id IN (SELECT id FROM jobs WHERE due_at <= $3 AND (locked_until IS NULL OR locked_until <= $3)
+                          ORDER BY due_at, id LIMIT $4{lock})
+             RETURNING {JOB_COLUMNS}"
+        );
+        let rows = tx.conn().fetch_all(&sql, args![node, millis(until), millis(now), i64::from(limit)]).await?;
+        let mut jobs = rows.iter().map(job_row).collect::<Result<Vec<_>, _>>()?;
+        tx.commit().await?;
+        jobs.sort_by_key(|j| (j.due_at, j.id));
+        Ok(jobs)
+    }
+
+    /// Deletes a job that is done (when no state change goes with it; else use
+    /// [`Changes::complete_job`]). Returns whether it was still there.
+    pub async fn complete_job(&self, id: JobId) -> Result<bool, Error> {
+        let mut tx = self.begin_write().await?;
+        let n = tx.conn().execute("DELETE FROM jobs WHERE id = $1", args![id.to_string()]).await?;
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    /// Gives a claimed job back after a failure: due again at `retry_at`, with the error kept.
+    pub async fn release_job(&self, id: JobId, error: &str, retry_at: DateTime<Utc>) -> Result<bool, Error> {
+        let mut tx = self.begin_write().await?;
+        let n = tx
+            .conn()
+            .execute(
+                "UPDATE jobs SET locked_by = NULL, locked_until = NULL, last_error = $2, due_at = $3 WHERE id = $1",
+                args![id.to_string(), error, millis(retry_at)],
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    /// The oldest open message subscription named `name` whose correlation key is `key` (or that
+    /// has none).
+    pub async fn find_message_subscription(
+        &self,
+        name: &str,
+        key: Option<&str>,
+    ) -> Result<Option<SubscriptionRow>, Error> {
+        let sql = format!(
+            "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions
+             WHERE kind = 'message' AND name = $1 AND (correlation_key = $2 OR correlation_key IS NULL)
+             ORDER BY created_at, request_id, subscription LIMIT 1"
+        );
+        let mut tx = self.begin_read().await?;
+        let row = tx.conn().fetch_optional(&sql, args![name, key]).await?;
+        row.as_ref().map(subscription_row).transpose()
+    }
+
+    /// Every open signal subscription named `name`, oldest first.
+    pub async fn signal_subscriptions(&self, name: &str) -> Result<Vec<SubscriptionRow>, Error> {
+        let sql = format!(
+            "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE kind = 'signal' AND name = $1
+             ORDER BY created_at, request_id, subscription"
+        );
+        let mut tx = self.begin_read().await?;
+        let rows = tx.conn().fetch_all(&sql, args![name]).await?;
+        rows.iter().map(subscription_row).collect()
+    }
+
+    /// Deletes Requests that finished (completed or canceled) before `finished_before`, with their
+    /// history and tasks, in one transaction. Active Requests and their history are never touched.
+    pub async fn prune_history(&self, finished_before: DateTime<Utc>) -> Result<PruneStats, Error> {
+        let cutoff = millis(finished_before);
+        let finished = "SELECT id FROM requests WHERE completed_at IS NOT NULL AND completed_at < $1";
+        let mut tx = self.begin_write().await?;
+        let mut c = tx.conn();
+        let events = c.execute(&format!("DELETE FROM events WHERE request_id IN ({finished})"), args![cutoff]).await?;
+        c.execute(&format!("DELETE FROM tasks WHERE request_id IN ({finished})"), args![cutoff]).await?;
+        let requests = c
+            .execute("DELETE FROM requests WHERE completed_at IS NOT NULL AND completed_at < $1", args![cutoff])
+            .await?;
+        tx.commit().await?;
+        Ok(PruneStats { requests, events })
+    }
+}
+
+// ---- the write path ----
+
+fn json_text(what: &'static str, v: &impl serde::Serialize) -> Result<String, Error> {
+    serde_json::to_string(v).map_err(|source| Error::Serialize { what, source })
+}
+
+/// The columns of the Request row that follow from its state.
+struct StateColumns {
+    state: String,
+    data: String,
+    status: RequestStatus,
+}
+
+fn state_columns(state: &Instance) -> Result<StateColumns, Error> {
+    Ok(StateColumns {
+        state: json_text("Request state", state)?,
+        data: json_text("Request data", state.data())?,
+        status: RequestStatus::of(state),
+    })
+}
+
+async fn insert_request(c: &mut Conn<'_>, new: &NewRequest<'_>, changes: &Changes) -> Result<(), Error> {
+    let cols = state_columns(new.state)?;
+    let at = millis(changes.at);
+    let known = c
+        .fetch_optional(
+            "SELECT 1 AS one FROM process_versions WHERE process_key = $1 AND version = $2",
+            args![new.process_key, new.process_version],
+        )
+        .await?;
+    if known.is_none() {
+        return Err(Error::ProcessNotFound { key: new.process_key.to_string(), version: new.process_version });
+    }
+    let inserted = c
+        .execute(
+            "INSERT INTO requests (id, process_key, process_version, status, parent_request_id, parent_token, state,
+                                   data, revision, created_at, updated_at, completed_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9, $10)
+             ON CONFLICT (id) DO NOTHING",
+            args![
+                new.id.to_string(),
+                new.process_key,
+                new.process_version,
+                cols.status.as_str(),
+                new.parent.map(|(r, _)| r.to_string()),
+                new.parent.map(|(_, t)| i64::from(t.0)),
+                cols.state,
+                cols.data,
+                at,
+                cols.status.is_finished().then_some(at),
+            ],
+        )
+        .await?;
+    if inserted == 0 {
+        return Err(Error::RequestExists(new.id));
+    }
+    let started = serde_json::json!({"process_key": new.process_key, "process_version": new.process_version});
+    insert_event(c, new.id, 1, 0, at, "request_started", None, &started).await?;
+    apply_changes(c, new.id, 1, cols.status, changes, 1).await
+}
+
+/// Writes one step inside an open transaction; `Conflict` (nothing written) on a stale revision.
+async fn write_step(c: &mut Conn<'_>, w: &StepWrite<'_>) -> Result<StepOutcome, Error> {
+    let cols = state_columns(w.state)?;
+    let at = millis(w.changes.at);
+    let revision = w.expected_revision + 1;
+    // The revision check comes first, so a stale write touches nothing.
+    let updated = c
+        .execute(
+            "UPDATE requests SET state = $1, data = $2, status = $3, revision = $4, updated_at = $5,
+                    completed_at = COALESCE(completed_at, $6)
+             WHERE id = $7 AND revision = $8",
+            args![
+                cols.state,
+                cols.data,
+                cols.status.as_str(),
+                revision,
+                at,
+                cols.status.is_finished().then_some(at),
+                w.request.to_string(),
+                w.expected_revision,
+            ],
+        )
+        .await?;
+    if updated == 0 {
+        return Ok(StepOutcome::Conflict);
+    }
+    apply_changes(c, w.request, revision, cols.status, w.changes, 0).await?;
+    Ok(StepOutcome::Applied { revision })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn insert_event(
+    c: &mut Conn<'_>,
+    request: RequestId,
+    revision: i64,
+    seq: i64,
+    at: i64,
+    kind: &str,
+    element_id: Option<&str>,
+    payload: &Value,
+) -> Result<(), Error> {
+    c.execute(
+        "INSERT INTO events (id, request_id, revision, seq, at, type, element_id, payload)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        args![
+            EventId::new().to_string(),
+            request.to_string(),
+            revision,
+            seq,
+            at,
+            kind,
+            element_id,
+            json_text("event payload", payload)?
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Applies `changes` of `request` (now at `revision`) in the documented order. Event `seq`
+/// numbers start at `first_seq`.
+async fn apply_changes(
+    c: &mut Conn<'_>,
+    request: RequestId,
+    revision: i64,
+    status: RequestStatus,
+    changes: &Changes,
+    first_seq: i64,
+) -> Result<(), Error> {
+    let rid = request.to_string();
+    let at = millis(changes.at);
+
+    // 1. Rows of earlier steps that are done or no longer wanted.
+    for r in &changes.jobs_removed {
+        match r {
+            JobRemoval::Job(id) => c.execute("DELETE FROM jobs WHERE id = $1", args![id.to_string()]).await?,
+            JobRemoval::Timer(s) => {
+                c.execute(
+                    "DELETE FROM jobs WHERE request_id = $1 AND kind = 'timer' AND subscription = $2",
+                    args![rid.as_str(), i64::from(s.0)],
+                )
+                .await?
+            }
+            JobRemoval::Connector(t) => {
+                c.execute(
+                    "DELETE FROM jobs WHERE request_id = $1 AND kind = 'connector' AND token = $2",
+                    args![rid.as_str(), i64::from(t.0)],
+                )
+                .await?
+            }
+        };
+    }
+    for s in &changes.subscriptions_closed {
+        c.execute(
+            "DELETE FROM subscriptions WHERE request_id = $1 AND subscription = $2",
+            args![rid.as_str(), i64::from(s.0)],
+        )
+        .await?;
+    }
+    // Tasks this step completed, with where their `task_completed` events go.
+    let mut completed: Vec<(usize, TaskId, String, TokenId)> = Vec::new();
+    for t in &changes.tasks_closed {
+        let rows = c
+            .fetch_all(
+                "UPDATE tasks SET status = $1, completed_at = $2
+                 WHERE request_id = $3 AND token = $4 AND status = 'active'
+                 RETURNING id, element_id",
+                args![t.status.as_str(), at, rid.as_str(), i64::from(t.token.0)],
+            )
+            .await?;
+        if t.status == TaskStatus::Completed {
+            for r in rows {
+                completed.push((t.event_index, parse_id("task id", &r.text("id")?)?, r.text("element_id")?, t.token));
+            }
+        }
+    }
+    if status.is_finished() {
+        // A finished Request waits for nothing: no timers, no subscriptions, no open tasks.
+        c.execute("DELETE FROM jobs WHERE request_id = $1 AND kind IN ('timer', 'connector')", args![rid.as_str()])
+            .await?;
+        c.execute("DELETE FROM subscriptions WHERE request_id = $1", args![rid.as_str()]).await?;
+        c.execute(
+            "UPDATE tasks SET status = 'canceled', completed_at = $1 WHERE request_id = $2 AND status = 'active'",
+            args![at, rid.as_str()],
+        )
+        .await?;
+    }
+
+    // 2. New rows.
+    for t in &changes.tasks_created {
+        c.execute(
+            "INSERT INTO tasks (id, request_id, token, element_id, name, status, created_at, completed_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            args![
+                t.id.to_string(),
+                rid.as_str(),
+                i64::from(t.token.0),
+                t.element_id.as_str(),
+                t.name.as_deref(),
+                t.status.as_str(),
+                at,
+                (t.status != TaskStatus::Active).then_some(at),
+            ],
+        )
+        .await?;
+    }
+    if !status.is_finished() {
+        for s in &changes.subscriptions_opened {
+            c.execute(
+                "INSERT INTO subscriptions (request_id, subscription, kind, element_id, name, correlation_key, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                args![
+                    rid.as_str(),
+                    i64::from(s.subscription.0),
+                    s.kind.as_str(),
+                    s.element_id.as_str(),
+                    s.name.as_str(),
+                    s.correlation_key.as_deref(),
+                    at,
+                ],
+            )
+            .await?;
+        }
+    }
+    for j in &changes.jobs_added {
+        if status.is_finished() && matches!(j.kind, JobKind::Timer | JobKind::Connector) {
+            continue;
+        }
+        // Results for a parent are only written for a Request that has one.
+        let guard = if j.kind.for_parent() {
+            " WHERE EXISTS (SELECT 1 FROM requests WHERE id = $2 AND parent_request_id IS NOT NULL)"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "INSERT INTO jobs (id, request_id, kind, subscription, token, element_id, due_at, payload, created_at)
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9{guard}"
+        );
+        c.execute(
+            &sql,
+            args![
+                j.id.to_string(),
+                rid.as_str(),
+                j.kind.as_str(),
+                j.subscription.map(|s| i64::from(s.0)),
+                j.token.map(|t| i64::from(t.0)),
+                j.element_id.as_deref(),
+                millis(j.due_at),
+                json_text("job payload", &j.payload)?,
+                at,
+            ],
+        )
+        .await?;
+    }
+
+    // 3. History, in order, with `task_completed` placed where the step completed the task.
+    let mut seq = first_seq;
+    let mut completed = completed.into_iter().peekable();
+    for (i, e) in changes.events.iter().enumerate() {
+        while let Some((_, id, element, token)) = completed.next_if(|(idx, ..)| *idx <= i) {
+            let payload = serde_json::json!({"task_id": id.to_string(), "token": token.0});
+            insert_event(c, request, revision, seq, at, "task_completed", Some(&element), &payload).await?;
+            seq += 1;
+        }
+        let payload = Value::Object(e.payload.clone());
+        insert_event(c, request, revision, seq, millis(e.at), &e.kind, e.element_id.as_deref(), &payload).await?;
+        seq += 1;
+    }
+    for (_, id, element, token) in completed {
+        let payload = serde_json::json!({"task_id": id.to_string(), "token": token.0});
+        insert_event(c, request, revision, seq, at, "task_completed", Some(&element), &payload).await?;
+        seq += 1;
+    }
+    Ok(())
+}
+
+// ---- row decoding ----
+
+fn parse_id<T: FromStr<Err = Error>>(what: &'static str, s: &str) -> Result<T, Error> {
+    s.parse().map_err(|_| Error::corrupt(what, format!("`{s}` is not a UUID")))
+}
+
+fn parse_json(what: &'static str, s: &str) -> Result<Value, Error> {
+    serde_json::from_str(s).map_err(|e| Error::corrupt(what, e))
+}
+
+fn to_u32(what: &'static str, v: i64) -> Result<u32, Error> {
+    u32::try_from(v).map_err(|_| Error::corrupt(what, format!("{v} is out of range")))
+}
+
+fn parse_cursor(cursor: &str) -> Result<(i64, String), Error> {
+    let bad = || Error::BadCursor(cursor.to_string());
+    let (at, id) = cursor.split_once('.').ok_or_else(bad)?;
+    let at = at.parse::<i64>().map_err(|_| bad())?;
+    let id = id.parse::<RequestId>().map_err(|_| bad())?;
+    Ok((at, id.to_string()))
+}
+
+fn process_row(r: &DbRow) -> Result<ProcessVersion, Error> {
+    Ok(ProcessVersion {
+        key: r.text("process_key")?,
+        version: r.int("version")?,
+        name: r.opt_text("name")?,
+        content_hash: r.text("content_hash")?,
+        deployed_at: from_millis("deploy time", r.int("deployed_at")?)?,
+    })
+}
+
+fn request_row(r: &DbRow) -> Result<RequestRow, Error> {
+    let status = r.text("status")?;
+    let data: Data = serde_json::from_str(&r.text("data")?).map_err(|e| Error::corrupt("Request data", e))?;
+    let parent = match (r.opt_text("parent_request_id")?, r.opt_int("parent_token")?) {
+        (Some(p), Some(t)) => Some((parse_id("parent Request id", &p)?, TokenId(to_u32("parent token", t)?))),
+        _ => None,
+    };
+    Ok(RequestRow {
+        id: parse_id("Request id", &r.text("id")?)?,
+        process_key: r.text("process_key")?,
+        process_version: r.int("process_version")?,
+        status: RequestStatus::parse(&status).ok_or_else(|| Error::corrupt("Request status", &status))?,
+        parent,
+        data,
+        revision: r.int("revision")?,
+        created_at: from_millis("Request created_at", r.int("created_at")?)?,
+        updated_at: from_millis("Request updated_at", r.int("updated_at")?)?,
+        completed_at: r.opt_int("completed_at")?.map(|t| from_millis("Request completed_at", t)).transpose()?,
+    })
+}
+
+fn task_row(r: &DbRow) -> Result<TaskRow, Error> {
+    let status = r.text("status")?;
+    Ok(TaskRow {
+        id: parse_id("task id", &r.text("id")?)?,
+        request_id: parse_id("task request id", &r.text("request_id")?)?,
+        token: TokenId(to_u32("task token", r.int("token")?)?),
+        element_id: r.text("element_id")?,
+        name: r.opt_text("name")?,
+        status: TaskStatus::parse(&status).ok_or_else(|| Error::corrupt("task status", &status))?,
+        created_at: from_millis("task created_at", r.int("created_at")?)?,
+        completed_at: r.opt_int("completed_at")?.map(|t| from_millis("task completed_at", t)).transpose()?,
+    })
+}
+
+fn job_row(r: &DbRow) -> Result<JobRow, Error> {
+    let kind = r.text("kind")?;
+    Ok(JobRow {
+        id: parse_id::<JobId>("job id", &r.text("id")?)?,
+        request_id: r.opt_text("request_id")?.map(|s| parse_id("job request id", &s)).transpose()?,
+        kind: JobKind::parse(&kind).ok_or_else(|| Error::corrupt("job kind", &kind))?,
+        subscription: r
+            .opt_int("subscription")?
+            .map(|s| to_u32("job subscription", s).map(SubscriptionId))
+            .transpose()?,
+        token: r.opt_int("token")?.map(|t| to_u32("job token", t).map(TokenId)).transpose()?,
+        element_id: r.opt_text("element_id")?,
+        due_at: from_millis("job due_at", r.int("due_at")?)?,
+        payload: parse_json("job payload", &r.text("payload")?)?,
+        attempts: r.int("attempts")?,
+        last_error: r.opt_text("last_error")?,
+        locked_by: r.opt_text("locked_by")?,
+        locked_until: r.opt_int("locked_until")?.map(|t| from_millis("job locked_until", t)).transpose()?,
+    })
+}
+
+fn subscription_row(r: &DbRow) -> Result<SubscriptionRow, Error> {
+    let kind = r.text("kind")?;
+    Ok(SubscriptionRow {
+        request_id: parse_id("subscription request id", &r.text("request_id")?)?,
+        subscription: SubscriptionId(to_u32("subscription id", r.int("subscription")?)?),
+        kind: SubscriptionKind::parse(&kind).ok_or_else(|| Error::corrupt("subscription kind", &kind))?,
+        element_id: r.text("element_id")?,
+        name: r.text("name")?,
+        correlation_key: r.opt_text("correlation_key")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_appear_in_messages() {
+        assert_eq!(redact("postgres://sluice:secret@db:5432/x"), "postgres://sluice:***@db:5432/x");
+        assert_eq!(redact("postgres://sluice@db/x"), "postgres://sluice@db/x");
+        assert_eq!(redact("sqlite://sluice.db"), "sqlite://sluice.db");
+    }
+
+    #[test]
+    fn cursors_round_trip_and_bad_ones_are_refused() {
+        let id = RequestId::new();
+        let (at, parsed) = parse_cursor(&format!("1700000000000.{id}")).expect("valid cursor");
+        assert_eq!((at, parsed), (1_700_000_000_000, id.to_string()));
+        for bad in ["", "x", "12", "12.notauuid", "a.0190b4c4-0000-7000-8000-000000000000"] {
+            assert!(matches!(parse_cursor(bad), Err(Error::BadCursor(_))), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! Typed ids, statuses and the rows the store hands out.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sluice_engine::runtime::{Data, Instance, SubscriptionId, TokenId};
+
+use crate::Error;
+
+macro_rules! store_id {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(pub uuid::Uuid);
+
+        impl $name {
+            /// A fresh UUIDv7: time-ordered, so ids sort roughly by creation.
+            pub fn new() -> Self {
+                Self(uuid::Uuid::now_v7())
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.hyphenated().fmt(f)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = Error;
+            fn from_str(s: &str) -> Result<Self, Error> {
+                uuid::Uuid::parse_str(s).map(Self).map_err(|_| Error::BadId(s.to_string()))
+            }
+        }
+    };
+}
+
+store_id!(
+    /// A Request (process instance).
+    RequestId
+);
+store_id!(
+    /// A user or manual task.
+    TaskId
+);
+store_id!(
+    /// A job of the outbox.
+    JobId
+);
+store_id!(
+    /// A history event.
+    EventId
+);
+
+macro_rules! string_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+        pub enum $name { $($(#[$vmeta])* $variant),+ }
+
+        impl $name {
+            /// The text stored in the database (and shown by the API).
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            /// Reads the stored text.
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($text => Some($name::$variant),)+ _ => None }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+string_enum!(
+    /// A Request's status as the API shows it: an active Request with an open incident is `error`.
+    RequestStatus { Active = "active", Completed = "completed", Canceled = "canceled", Error = "error" }
+);
+
+impl RequestStatus {
+    /// The status a Request in this state is listed with.
+    pub fn of(instance: &Instance) -> Self {
+        match instance.status() {
+            sluice_engine::Status::Completed => RequestStatus::Completed,
+            sluice_engine::Status::Canceled => RequestStatus::Canceled,
+            sluice_engine::Status::Active if instance.incidents().is_empty() => RequestStatus::Active,
+            sluice_engine::Status::Active => RequestStatus::Error,
+        }
+    }
+
+    /// Completed or canceled: nothing will move in it again.
+    pub fn is_finished(self) -> bool {
+        matches!(self, RequestStatus::Completed | RequestStatus::Canceled)
+    }
+}
+
+string_enum!(
+    TaskStatus { Active = "active", Completed = "completed", Canceled = "canceled" }
+);
+
+string_enum!(
+    /// What a job asks the worker to do. Stored as text: renaming one breaks stored jobs.
+    JobKind {
+        /// Call the element's connector (payload: token, element_id, attempt, idempotency_key).
+        Connector = "connector",
+        /// Fire timer subscription `subscription` (step the Request with `TimerFired`).
+        Timer = "timer",
+        /// Correlate a published message to one subscription (payload: name, correlation_key, data).
+        Message = "message",
+        /// Broadcast a signal to every subscription (payload: name, data).
+        Signal = "signal",
+        /// Start a child Request for a call activity (payload: token, element_id, process_key, data).
+        StartChild = "start_child",
+        /// Cancel the child Request of a call activity's token.
+        CancelChild = "cancel_child",
+        /// A called Request completed: step the parent with `ChildCompleted` (its data is in the row).
+        ChildDone = "child_done",
+        /// A called Request threw an uncaught error: step the parent with `ChildError`.
+        ChildError = "child_error",
+        /// A called Request threw an uncaught escalation: step the parent with `ChildEscalation`.
+        ChildEscalation = "child_escalation",
+        /// Send a notification (Slack) about the Request; written by the worker/API, not the runtime.
+        Notification = "notification",
+    }
+);
+
+impl JobKind {
+    /// Jobs that only mean something for a Request with a parent: the store inserts them only then.
+    pub fn for_parent(self) -> bool {
+        matches!(self, JobKind::ChildDone | JobKind::ChildError | JobKind::ChildEscalation)
+    }
+}
+
+string_enum!(
+    /// The kind of an open subscription row (timers are jobs, not rows here).
+    SubscriptionKind { Message = "message", Signal = "signal" }
+);
+
+/// One deployed version of a process.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcessVersion {
+    pub key: String,
+    pub version: i64,
+    pub name: Option<String>,
+    pub content_hash: String,
+    pub deployed_at: DateTime<Utc>,
+}
+
+/// A Request as listed: everything but the runtime state.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RequestRow {
+    pub id: RequestId,
+    pub process_key: String,
+    pub process_version: i64,
+    pub status: RequestStatus,
+    /// The call activity token of the parent Request that started this one.
+    pub parent: Option<(RequestId, TokenId)>,
+    pub data: Data,
+    pub revision: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+/// A Request with its runtime state, ready to step.
+#[derive(Clone, Debug)]
+pub struct LoadedRequest {
+    pub instance: Instance,
+    /// Pass back as `expected_revision` when writing the next step.
+    pub revision: i64,
+    pub meta: RequestRow,
+}
+
+/// Which Requests to list.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RequestFilter {
+    pub process_key: Option<String>,
+    pub status: Option<RequestStatus>,
+}
+
+/// One page of Requests, newest first.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RequestPage {
+    pub requests: Vec<RequestRow>,
+    /// Pass to the next call for the following page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// One history event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventRow {
+    pub id: EventId,
+    pub request_id: RequestId,
+    pub at: DateTime<Utc>,
+    /// `request_started`, `element_completed`, … (CONTRACT.md's list and a few more).
+    pub kind: String,
+    pub element_id: Option<String>,
+    /// The event's other fields (an object).
+    pub payload: Value,
+}
+
+/// One user or manual task.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskRow {
+    pub id: TaskId,
+    pub request_id: RequestId,
+    pub token: TokenId,
+    pub element_id: String,
+    pub name: Option<String>,
+    pub status: TaskStatus,
+    pub created_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+/// One job of the outbox.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobRow {
+    pub id: JobId,
+    pub request_id: Option<RequestId>,
+    pub kind: JobKind,
+    pub subscription: Option<SubscriptionId>,
+    pub token: Option<TokenId>,
+    pub element_id: Option<String>,
+    pub due_at: DateTime<Utc>,
+    pub payload: Value,
+    /// How many times the job was claimed (a claim counts as an attempt).
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub locked_by: Option<String>,
+    pub locked_until: Option<DateTime<Utc>>,
+}
+
+/// One open message or signal subscription.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubscriptionRow {
+    pub request_id: RequestId,
+    pub subscription: SubscriptionId,
+    pub kind: SubscriptionKind,
+    pub element_id: String,
+    pub name: String,
+    pub correlation_key: Option<String>,
+}
+
+/// What [`crate::Store::prune_history`] removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PruneStats {
+    pub requests: u64,
+    pub events: u64,
+}
+
+/// Unix milliseconds: the one timestamp representation of both schemas.
+pub(crate) fn millis(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+pub(crate) fn from_millis(what: &'static str, ms: i64) -> Result<DateTime<Utc>, Error> {
+    DateTime::from_timestamp_millis(ms).ok_or_else(|| Error::corrupt(what, format!("timestamp {ms} out of range")))
+}

@@ -1,0 +1,690 @@
+//! Every store test runs twice: on SQLite (a temporary file) and on PostgreSQL
+//! (`SLUICE_TEST_POSTGRES_URL`, default `postgres://postgres@127.0.0.1:5432/test`, each test in a
+//! schema of its own). Set `SLUICE_TEST_SKIP_POSTGRES=1` to skip PostgreSQL where none runs.
+#![allow(clippy::unwrap_used)]
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde_json::json;
+use sluice_bpmn::{Options, Process, Source};
+use sluice_engine::runtime::{Data, SubscriptionId, TokenId};
+use sluice_engine::{Input, Instance, Start};
+use sluice_store::{
+    Changes, Error, JobKind, NewJob, NewRequest, NewSubscription, RequestFilter, RequestId, RequestStatus,
+    SCHEMA_VERSION, StepOutcome, StepWrite, Store, StoreOptions, SubscriptionKind, TaskStatus,
+};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::SqlitePoolOptions;
+
+const REVIEW: &str = include_str!("models/review.bpmn");
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kind {
+    Sqlite,
+    Postgres,
+}
+
+/// A database of its own for one test.
+struct TestDb {
+    kind: Kind,
+    url: String,
+    dir: Option<PathBuf>,
+    schema: Option<String>,
+}
+
+impl TestDb {
+    fn options(&self) -> StoreOptions {
+        StoreOptions { postgres_schema: self.schema.clone(), ..StoreOptions::default() }
+    }
+
+    async fn open(&self) -> Store {
+        Store::open(&self.url, self.options()).await.unwrap()
+    }
+
+    /// Runs SQL behind the store's back (to check rows, or to break things on purpose).
+    async fn exec(&self, sql: &str) {
+        match self.kind {
+            Kind::Sqlite => {
+                let pool = SqlitePoolOptions::new().max_connections(1).connect(&self.url).await.unwrap();
+                sqlx::raw_sql(sql).execute(&pool).await.unwrap();
+                pool.close().await;
+            }
+            Kind::Postgres => {
+                let pool = self.pg_pool().await;
+                sqlx::raw_sql(sql).execute(&pool).await.unwrap();
+                pool.close().await;
+            }
+        }
+    }
+
+    async fn count(&self, sql: &str) -> i64 {
+        match self.kind {
+            Kind::Sqlite => {
+                let pool = SqlitePoolOptions::new().max_connections(1).connect(&self.url).await.unwrap();
+                let n = sqlx::query_scalar::<_, i64>(sql).fetch_one(&pool).await.unwrap();
+                pool.close().await;
+                n
+            }
+            Kind::Postgres => {
+                let pool = self.pg_pool().await;
+                let n = sqlx::query_scalar::<_, i64>(sql).fetch_one(&pool).await.unwrap();
+                pool.close().await;
+                n
+            }
+        }
+    }
+
+    async fn pg_pool(&self) -> sqlx::PgPool {
+        let mut o = PgConnectOptions::from_str(&self.url).unwrap();
+        if let Some(s) = &self.schema {
+            o = o.options([("search_path", s.as_str())]);
+        }
+        PgPoolOptions::new().max_connections(1).connect_with(o).await.unwrap()
+    }
+}
+
+fn postgres_url() -> String {
+    std::env::var("SLUICE_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// Removes a test's database when the test ends, passed or panicked.
+struct Cleanup(Arc<TestDb>);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.0.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        if let Some(schema) = self.0.schema.clone() {
+            let url = self.0.url.clone();
+            // Drop runs outside any async context we could await in: use a runtime of its own.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                rt.block_on(async {
+                    let pool = PgPoolOptions::new().max_connections(1).connect(&url).await.unwrap();
+                    sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).execute(&pool).await.unwrap();
+                    pool.close().await;
+                })
+            })
+            .join();
+        }
+    }
+}
+
+/// Runs `test` on a fresh database of `kind`, then removes the database.
+async fn run<F, Fut>(kind: Kind, test: F)
+where
+    F: FnOnce(Arc<TestDb>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let unique = uuid::Uuid::now_v7().simple().to_string();
+    let db = match kind {
+        Kind::Sqlite => {
+            let dir = std::env::temp_dir().join(format!("sluice-store-{unique}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            let url = format!("sqlite://{}", dir.join("sluice.db").display());
+            TestDb { kind, url, dir: Some(dir), schema: None }
+        }
+        Kind::Postgres => {
+            let url = postgres_url();
+            if std::env::var("SLUICE_TEST_SKIP_POSTGRES").is_ok_and(|v| v == "1") {
+                eprintln!("SLUICE_TEST_SKIP_POSTGRES=1: skipping the PostgreSQL run");
+                return;
+            }
+            let probe =
+                PgPoolOptions::new().max_connections(1).acquire_timeout(Duration::from_secs(5)).connect(&url).await;
+            if let Err(e) = probe {
+                panic!(
+                    "PostgreSQL is not reachable at {url} ({e}). Start it, point SLUICE_TEST_POSTGRES_URL at one, \
+                     or set SLUICE_TEST_SKIP_POSTGRES=1 to run the SQLite half only."
+                );
+            }
+            TestDb { kind, url, dir: None, schema: Some(format!("t_{unique}")) }
+        }
+    };
+    let db = Arc::new(db);
+    let _cleanup = Cleanup(db.clone());
+    test(db).await;
+}
+
+/// Declares a test that runs on both backends, as `NAME::sqlite` and `NAME::postgres`.
+macro_rules! both {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::run(super::Kind::Sqlite, super::$name).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::run(super::Kind::Postgres, super::$name).await
+            }
+        }
+    };
+}
+
+// ---- helpers ----
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap()
+}
+
+fn review() -> Arc<Process> {
+    let imported =
+        sluice_bpmn::import(&[Source { name: "review.bpmn", bytes: REVIEW.as_bytes() }], &Options::default());
+    assert!(!imported.has_errors(), "{:?}", imported.diagnostics);
+    imported.definitions.process("review").unwrap().clone()
+}
+
+fn data(v: serde_json::Value) -> Data {
+    serde_json::from_value(v).unwrap()
+}
+
+/// Deploys the review model as version 1.
+async fn deploy(store: &Store) {
+    assert_eq!(store.deploy_version("review", Some("Review an order"), REVIEW, "h1").await.unwrap(), (1, true));
+}
+
+/// Starts a review Request for `order` at `at` and stores it; returns its id and state.
+async fn start(store: &Store, p: &Process, order: &str, at: DateTime<Utc>) -> (RequestId, Instance) {
+    let mut out = Vec::new();
+    let inst = Instance::start(p, data(json!({"order_id": order})), Start::Default, at, &mut out).unwrap();
+    let id = RequestId::new();
+    let changes = Changes::from_commands(p, id, &out, at);
+    let new = NewRequest { id, process_key: "review", process_version: 1, parent: None, state: &inst };
+    store.create_request(&new, &changes).await.unwrap();
+    (id, inst)
+}
+
+/// Loads, steps and writes one input; returns the new revision.
+async fn step(
+    store: &Store,
+    p: &Process,
+    id: RequestId,
+    input: Input,
+    at: DateTime<Utc>,
+    done: &[sluice_store::JobId],
+) -> i64 {
+    let mut loaded = store.load_request(id).await.unwrap();
+    let mut out = Vec::new();
+    loaded.instance.step(p, input, at, &mut out).unwrap();
+    let mut changes = Changes::from_commands(p, id, &out, at);
+    for j in done {
+        changes.complete_job(*j);
+    }
+    store.apply_step(id, loaded.revision, &loaded.instance, &changes).await.unwrap()
+}
+
+async fn event_types(store: &Store, id: RequestId) -> Vec<String> {
+    store.request_events(id).await.unwrap().into_iter().map(|e| e.kind).collect()
+}
+
+// ---- tests ----
+
+async fn migrations_run_and_a_newer_schema_is_refused(db: Arc<TestDb>) {
+    let store = db.open().await;
+    assert_eq!(store.schema_version().await.unwrap(), SCHEMA_VERSION);
+    store.close().await;
+    // Opening again finds nothing to do.
+    let store = db.open().await;
+    assert_eq!(store.schema_version().await.unwrap(), SCHEMA_VERSION);
+    store.close().await;
+
+    let newer = SCHEMA_VERSION + 4;
+    db.exec(&format!("INSERT INTO sluice_schema (version, name, applied_at) VALUES ({newer}, 'future', 0)")).await;
+    let err = Store::open(&db.url, db.options()).await.unwrap_err();
+    assert!(matches!(err, Error::SchemaTooNew { found, known, .. } if found == newer && known == SCHEMA_VERSION));
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!("has schema version {newer}; this sluice knows up to {SCHEMA_VERSION}: upgrade sluice")),
+        "{msg}"
+    );
+}
+both!(migrations_run_and_a_newer_schema_is_refused);
+
+async fn deploying_the_same_xml_answers_the_same_version(db: Arc<TestDb>) {
+    let store = db.open().await;
+    assert_eq!(store.deploy_version("review", Some("Review"), REVIEW, "h1").await.unwrap(), (1, true));
+    assert_eq!(store.deploy_version("review", Some("Review"), REVIEW, "h1").await.unwrap(), (1, false));
+    assert_eq!(store.deploy_version("review", Some("Review v2"), "<changed/>", "h2").await.unwrap(), (2, true));
+    assert_eq!(store.deploy_version("review", Some("Review v2"), "<changed/>", "h2").await.unwrap(), (2, false));
+    // Going back to the first file is a change too: the latest version counts.
+    assert_eq!(store.deploy_version("review", Some("Review"), REVIEW, "h1").await.unwrap(), (3, true));
+    assert_eq!(store.deploy_version("other", None, "<x/>", "h9").await.unwrap(), (1, true));
+
+    let versions = store.process_versions("review").await.unwrap();
+    assert_eq!(versions.iter().map(|v| v.version).collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert_eq!(versions[1].name.as_deref(), Some("Review v2"));
+    let latest = store.latest_processes().await.unwrap();
+    assert_eq!(
+        latest.iter().map(|v| (v.key.as_str(), v.version)).collect::<Vec<_>>(),
+        vec![("other", 1), ("review", 3)]
+    );
+    assert_eq!(store.process_xml("review", 2).await.unwrap(), "<changed/>");
+    assert!(matches!(store.process_xml("review", 7).await, Err(Error::ProcessNotFound { .. })));
+    assert!(store.process_versions("nothing").await.unwrap().is_empty());
+}
+both!(deploying_the_same_xml_answers_the_same_version);
+
+async fn a_request_runs_through_task_and_message_with_its_rows_in_step(db: Arc<TestDb>) {
+    let store = db.open().await;
+    deploy(&store).await;
+    let p = review();
+    let (id, _) = start(&store, &p, "ORD-1", t0()).await;
+
+    // After the start: one active task, one timer job due in an hour, no subscription yet.
+    let req = store.request(id).await.unwrap();
+    assert_eq!((req.status, req.revision, req.process_version), (RequestStatus::Active, 1, 1));
+    assert_eq!(req.data["order_id"], "ORD-1");
+    let tasks = store.tasks(Some(id), Some(TaskStatus::Active)).await.unwrap();
+    assert_eq!(tasks.len(), 1);
+    assert_eq!((tasks[0].element_id.as_str(), tasks[0].name.as_deref()), ("approve", Some("Approve the order")));
+    assert_eq!(store.task(tasks[0].id).await.unwrap().as_ref(), Some(&tasks[0]));
+    assert!(store.due_jobs(t0(), 10).await.unwrap().is_empty(), "the timer is not due yet");
+    let due = store.due_jobs(t0() + chrono::Duration::hours(1), 10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(
+        (due[0].kind, due[0].request_id, due[0].element_id.as_deref()),
+        (JobKind::Timer, Some(id), Some("too_late"))
+    );
+    let types = event_types(&store, id).await;
+    assert_eq!(types.first().map(String::as_str), Some("request_started"));
+    assert!(types.contains(&"task_created".to_string()) && types.contains(&"timer_scheduled".to_string()));
+
+    // The person completes the task: task closed, timer job gone, message subscription open.
+    let token = tasks[0].token;
+    let at = t0() + chrono::Duration::minutes(5);
+    assert_eq!(step(&store, &p, id, Input::CompleteTask { token, data: data(json!({"ok": true})) }, at, &[]).await, 2);
+    let task = store.task(tasks[0].id).await.unwrap().unwrap();
+    assert_eq!((task.status, task.completed_at), (TaskStatus::Completed, Some(at)));
+    assert!(store.due_jobs(t0() + chrono::Duration::days(1), 10).await.unwrap().is_empty());
+    let sub = store.find_message_subscription("paid", Some("ORD-1")).await.unwrap().unwrap();
+    assert_eq!((sub.request_id, sub.kind, sub.element_id.as_str()), (id, SubscriptionKind::Message, "wait_paid"));
+    assert!(store.find_message_subscription("paid", Some("ORD-2")).await.unwrap().is_none());
+    assert!(store.find_message_subscription("paid", None).await.unwrap().is_none());
+    let events = store.request_events(id).await.unwrap();
+    let done = events.iter().position(|e| e.kind == "task_completed").unwrap();
+    assert_eq!(events[done].element_id.as_deref(), Some("approve"));
+    assert_eq!(events[done].payload["task_id"], tasks[0].id.to_string());
+    assert_eq!(
+        (events[done + 1].kind.as_str(), events[done + 1].element_id.as_deref()),
+        ("element_completed", Some("approve"))
+    );
+
+    // The message arrives: the Request completes and waits for nothing.
+    let at2 = at + chrono::Duration::minutes(1);
+    let input = Input::MessageReceived { subscription: sub.subscription, data: data(json!({"paid": 42})) };
+    assert_eq!(step(&store, &p, id, input, at2, &[]).await, 3);
+    let req = store.request(id).await.unwrap();
+    assert_eq!(
+        (req.status, req.completed_at, req.data["paid"].clone()),
+        (RequestStatus::Completed, Some(at2), json!(42))
+    );
+    assert!(store.find_message_subscription("paid", Some("ORD-1")).await.unwrap().is_none());
+    let types = event_types(&store, id).await;
+    assert!(
+        types.ends_with(&[
+            "message_received".into(),
+            "element_completed".into(),
+            "element_activated".into(),
+            "element_completed".into(),
+            "request_completed".into()
+        ]),
+        "{types:?}"
+    );
+    // No parent: no `child_done` job.
+    assert_eq!(db.count("SELECT COUNT(*) FROM jobs").await, 0);
+    let loaded = store.load_request(id).await.unwrap();
+    assert_eq!((loaded.revision, loaded.instance.status()), (3, sluice_engine::Status::Completed));
+}
+both!(a_request_runs_through_task_and_message_with_its_rows_in_step);
+
+async fn a_fired_timer_job_is_completed_with_the_step_it_caused(db: Arc<TestDb>) {
+    let store = db.open().await;
+    deploy(&store).await;
+    let p = review();
+    let (id, inst) = start(&store, &p, "ORD-1", t0()).await;
+    let at = t0() + chrono::Duration::hours(1);
+    let jobs = store.claim_jobs("node-a", at, 10, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!((jobs[0].locked_by.as_deref(), jobs[0].attempts), (Some("node-a"), 1));
+    let subscription = jobs[0].subscription.unwrap();
+    assert_eq!(inst.subscriptions()[0].id, subscription);
+
+    step(&store, &p, id, Input::TimerFired { subscription }, at, &[jobs[0].id]).await;
+    assert_eq!(store.request(id).await.unwrap().status, RequestStatus::Completed);
+    let tasks = store.tasks(Some(id), None).await.unwrap();
+    assert_eq!(tasks.iter().map(|t| t.status).collect::<Vec<_>>(), vec![TaskStatus::Canceled]);
+    assert!(!store.complete_job(jobs[0].id).await.unwrap(), "the step already removed the job");
+    assert_eq!(db.count("SELECT COUNT(*) FROM jobs").await, 0);
+    assert!(event_types(&store, id).await.contains(&"timer_fired".to_string()));
+}
+both!(a_fired_timer_job_is_completed_with_the_step_it_caused);
+
+async fn a_stale_revision_is_refused_and_writes_nothing(db: Arc<TestDb>) {
+    let store = db.open().await;
+    deploy(&store).await;
+    let p = review();
+    let (id, _) = start(&store, &p, "ORD-1", t0()).await;
+    let (other, _) = start(&store, &p, "ORD-2", t0()).await;
+
+    // Two workers load revision 1; the first wins.
+    let loaded = store.load_request(id).await.unwrap();
+    let token = loaded.instance.tasks()[0].token;
+    let mut a = loaded.instance.clone();
+    let mut out = Vec::new();
+    a.step(&p, Input::CompleteTask { token, data: Data::new() }, t0(), &mut out).unwrap();
+    let changes = Changes::from_commands(&p, id, &out, t0());
+    assert_eq!(store.apply_step(id, 1, &a, &changes).await.unwrap(), 2);
+
+    let (events, tasks, jobs, subs) = (
+        db.count("SELECT COUNT(*) FROM events").await,
+        db.count("SELECT COUNT(*) FROM tasks WHERE status = 'active'").await,
+        db.count("SELECT COUNT(*) FROM jobs").await,
+        db.count("SELECT COUNT(*) FROM subscriptions").await,
+    );
+    let err = store.apply_step(id, 1, &a, &changes).await.unwrap_err();
+    assert!(matches!(err, Error::Conflict { request, expected: 1 } if request == id), "{err}");
+    assert!(matches!(store.apply_step(RequestId::new(), 1, &a, &changes).await, Err(Error::RequestNotFound(_))));
+    assert_eq!(store.request(id).await.unwrap().revision, 2);
+    assert_eq!(db.count("SELECT COUNT(*) FROM events").await, events);
+    assert_eq!(db.count("SELECT COUNT(*) FROM tasks WHERE status = 'active'").await, tasks);
+    assert_eq!(db.count("SELECT COUNT(*) FROM jobs").await, jobs);
+    assert_eq!(db.count("SELECT COUNT(*) FROM subscriptions").await, subs);
+
+    // In a batch, the stale write is skipped alone and the other commits.
+    let o = store.load_request(other).await.unwrap();
+    let mut b = o.instance.clone();
+    let mut out = Vec::new();
+    b.step(&p, Input::Cancel, t0(), &mut out).unwrap();
+    let cancel = Changes::from_commands(&p, other, &out, t0());
+    let outcome = store
+        .apply_steps(
+            &[],
+            &[
+                StepWrite { request: id, expected_revision: 1, state: &a, changes: &changes },
+                StepWrite { request: other, expected_revision: o.revision, state: &b, changes: &cancel },
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome, vec![StepOutcome::Conflict, StepOutcome::Applied { revision: 2 }]);
+    assert_eq!(store.request(other).await.unwrap().status, RequestStatus::Canceled);
+    assert_eq!(store.request(id).await.unwrap().revision, 2);
+}
+both!(a_stale_revision_is_refused_and_writes_nothing);
+
+async fn a_failing_statement_leaves_nothing_half_applied(db: Arc<TestDb>) {
+    let store = db.open().await;
+    deploy(&store).await;
+    let p = review();
+    let (id, inst) = start(&store, &p, "ORD-1", t0()).await;
+    let before = (
+        db.count("SELECT COUNT(*) FROM events").await,
+        db.count("SELECT COUNT(*) FROM jobs").await,
+        db.count("SELECT COUNT(*) FROM subscriptions").await,
+    );
+    // A well-formed change whose last subscription collides with the one before it.
+    let mut changes = Changes::new(t0());
+    changes.event("element_activated", Some("approve".into()), json!({}));
+    changes.jobs_added.push(NewJob {
+        id: sluice_store::JobId::new(),
+        kind: JobKind::Signal,
+        due_at: t0(),
+        subscription: None,
+        token: None,
+        element_id: None,
+        payload: json!({}),
+    });
+    let sub = NewSubscription {
+        subscription: SubscriptionId(90),
+        kind: SubscriptionKind::Signal,
+        element_id: "wait_paid".into(),
+        name: "go".into(),
+        correlation_key: None,
+    };
+    changes.subscriptions_opened = vec![sub.clone(), sub];
+    let err = store.apply_step(id, 1, &inst, &changes).await.unwrap_err();
+    assert!(matches!(err, Error::Db(_)), "{err}");
+    assert_eq!(store.request(id).await.unwrap().revision, 1);
+    let after = (
+        db.count("SELECT COUNT(*) FROM events").await,
+        db.count("SELECT COUNT(*) FROM jobs").await,
+        db.count("SELECT COUNT(*) FROM subscriptions").await,
+    );
+    assert_eq!(before, after);
+
+    // A batch with one broken creation writes none of its steps either.
+    let fresh = RequestId::new();
+    let new = NewRequest { id: fresh, process_key: "review", process_version: 1, parent: None, state: &inst };
+    let ok = Changes::new(t0());
+    let err = store.apply_steps(&[(new, &ok), (new, &ok)], &[]).await.unwrap_err();
+    assert!(matches!(err, Error::RequestExists(r) if r == fresh), "{err}");
+    assert!(matches!(store.request(fresh).await, Err(Error::RequestNotFound(_))));
+    // An unknown process version is refused before anything is written.
+    let bad = NewRequest { id: fresh, process_key: "review", process_version: 9, parent: None, state: &inst };
+    assert!(matches!(store.create_request(&bad, &ok).await, Err(Error::ProcessNotFound { .. })));
+}
+both!(a_failing_statement_leaves_nothing_half_applied);
+
+async fn a_reopened_database_has_everything(db: Arc<TestDb>) {
+    let p = review();
+    let store = db.open().await;
+    deploy(&store).await;
+    let (id, inst) = start(&store, &p, "ORD-1", t0()).await;
+    let events = store.request_events(id).await.unwrap();
+    store.close().await;
+    drop(store);
+
+    let store = db.open().await;
+    let loaded = store.load_request(id).await.unwrap();
+    assert_eq!(loaded.revision, 1);
+    assert_eq!(serde_json::to_value(&loaded.instance).unwrap(), serde_json::to_value(&inst).unwrap());
+    assert_eq!(store.request_events(id).await.unwrap(), events);
+    assert_eq!(store.tasks(Some(id), Some(TaskStatus::Active)).await.unwrap().len(), 1);
+    assert_eq!(store.due_jobs(t0() + chrono::Duration::hours(2), 10).await.unwrap().len(), 1);
+    assert_eq!(store.process_xml("review", 1).await.unwrap(), REVIEW);
+}
+both!(a_reopened_database_has_everything);
+
+async fn requests_page_newest_first_with_a_cursor(db: Arc<TestDb>) {
+    let store = db.open().await;
+    deploy(&store).await;
+    let p = review();
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let (id, _) = start(&store, &p, &format!("ORD-{i}"), t0() + chrono::Duration::seconds(i)).await;
+        ids.push(id);
+    }
+    // Two in the same millisecond are ordered by id.
+    let (same, _) = start(&store, &p, "ORD-same", t0() + chrono::Duration::seconds(4)).await;
+    let mut newest_first: Vec<RequestId> = ids.clone();
+    newest_first.push(same);
+    newest_first.sort_by_key(|id| {
+        std::cmp::Reverse((if *id == same { 4 } else { ids.iter().position(|x| x == id).unwrap() as i64 }, *id))
+    });
+
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let page = store.list_requests(&RequestFilter::default(), 4, cursor.as_deref()).await.unwrap();
+        pages += 1;
+        seen.extend(page.requests.iter().map(|r| r.id));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 2);
+    assert_eq!(seen, newest_first);
+
+    // Cancel one; filter by status and process.
+    let o = store.load_request(ids[0]).await.unwrap();
+    let mut inst = o.instance.clone();
+    let mut out = Vec::new();
+    inst.step(&p, Input::Cancel, t0(), &mut out).unwrap();
+    store.apply_step(ids[0], 1, &inst, &Changes::from_commands(&p, ids[0], &out, t0())).await.unwrap();
+    let canceled = RequestFilter { status: Some(RequestStatus::Canceled), ..Default::default() };
+    let page = store.list_requests(&canceled, 10, None).await.unwrap();
+    assert_eq!((page.requests.iter().map(|r| r.id).collect::<Vec<_>>(), page.next_cursor), (vec![ids[0]], None));
+    let active = RequestFilter { process_key: Some("review".into()), status: Some(RequestStatus::Active) };
+    assert_eq!(store.list_requests(&active, 10, None).await.unwrap().requests.len(), 5);
+    let none = RequestFilter { process_key: Some("other".into()), status: None };
+    assert!(store.list_requests(&none, 10, None).await.unwrap().requests.is_empty());
+    assert!(matches!(
+        store.list_requests(&RequestFilter::default(), 10, Some("garbage")).await,
+        Err(Error::BadCursor(_))
+    ));
+}
+both!(requests_page_newest_first_with_a_cursor);
+
+async fn subscriptions_are_found_by_name_and_key(db: Arc<TestDb>) {
+    let store = db.open().await;
+    deploy(&store).await;
+    let p = review();
+    let (a, inst_a) = start(&store, &p, "ORD-1", t0()).await;
+    let (b, inst_b) = start(&store, &p, "ORD-2", t0()).await;
+    let open = |id: u32, kind, name: &str, key: Option<&str>| NewSubscription {
+        subscription: SubscriptionId(id),
+        kind,
+        element_id: "wait_paid".into(),
+        name: name.into(),
+        correlation_key: key.map(str::to_string),
+    };
+    let mut ca = Changes::new(t0());
+    ca.subscriptions_opened =
+        vec![open(50, SubscriptionKind::Signal, "go", None), open(51, SubscriptionKind::Message, "any", None)];
+    store.apply_step(a, 1, &inst_a, &ca).await.unwrap();
+    let mut cb = Changes::new(t0() + chrono::Duration::seconds(1));
+    cb.subscriptions_opened =
+        vec![open(60, SubscriptionKind::Signal, "go", None), open(61, SubscriptionKind::Message, "keyed", Some("K"))];
+    store.apply_step(b, 1, &inst_b, &cb).await.unwrap();
+
+    let signals = store.signal_subscriptions("go").await.unwrap();
+    assert_eq!(
+        signals.iter().map(|s| (s.request_id, s.subscription)).collect::<Vec<_>>(),
+        vec![(a, SubscriptionId(50)), (b, SubscriptionId(60))]
+    );
+    assert!(store.signal_subscriptions("stop").await.unwrap().is_empty());
+    // A subscription without a key takes any message of its name.
+    assert_eq!(store.find_message_subscription("any", Some("whatever")).await.unwrap().map(|s| s.request_id), Some(a));
+    assert_eq!(store.find_message_subscription("any", None).await.unwrap().map(|s| s.request_id), Some(a));
+    assert_eq!(store.find_message_subscription("keyed", Some("K")).await.unwrap().map(|s| s.request_id), Some(b));
+    assert!(store.find_message_subscription("keyed", Some("L")).await.unwrap().is_none());
+    assert!(store.find_message_subscription("keyed", None).await.unwrap().is_none());
+
+    // Closing removes the row.
+    let mut close = Changes::new(t0());
+    close.subscriptions_closed.push(SubscriptionId(61));
+    store.apply_step(b, 2, &inst_b, &close).await.unwrap();
+    assert!(store.find_message_subscription("keyed", Some("K")).await.unwrap().is_none());
+}
+both!(subscriptions_are_found_by_name_and_key);
+
+async fn concurrent_claims_never_hand_out_a_job_twice(db: Arc<TestDb>) {
+    let store = db.open().await;
+    deploy(&store).await;
+    let p = review();
+    let (id, inst) = start(&store, &p, "ORD-1", t0()).await;
+    let mut changes = Changes::new(t0());
+    for i in 0..60u32 {
+        changes.jobs_added.push(NewJob {
+            id: sluice_store::JobId::new(),
+            kind: JobKind::Connector,
+            due_at: t0(),
+            subscription: None,
+            token: Some(TokenId(100 + i)),
+            element_id: Some("approve".into()),
+            payload: json!({"n": i}),
+        });
+    }
+    store.apply_step(id, 1, &inst, &changes).await.unwrap();
+
+    // Two processes' worth of pools claim at once.
+    let other = db.open().await;
+    let now = t0() + chrono::Duration::seconds(1);
+    let claim = |s: Store, node: &'static str| async move {
+        let mut got = Vec::new();
+        loop {
+            let jobs = s.claim_jobs(node, now, 4, Duration::from_secs(30)).await.unwrap();
+            if jobs.is_empty() {
+                break got;
+            }
+            got.extend(jobs.into_iter().map(|j| j.id));
+        }
+    };
+    let (a, b) = tokio::join!(tokio::spawn(claim(store.clone(), "a")), tokio::spawn(claim(other.clone(), "b")));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let mut all: Vec<_> = a.iter().chain(b.iter()).copied().collect();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), a.len() + b.len(), "a job was claimed twice");
+    // Every due job was claimed (the review's timer is not due yet).
+    assert_eq!(all.len(), 60, "claimed {} + {}", a.len(), b.len());
+}
+both!(concurrent_claims_never_hand_out_a_job_twice);
+
+async fn claims_respect_leases(db: Arc<TestDb>) {
+    let store = db.open().await;
+    deploy(&store).await;
+    let p = review();
+    let (_, _) = start(&store, &p, "ORD-1", t0()).await;
+    let due = t0() + chrono::Duration::hours(1);
+    let first = store.claim_jobs("a", due, 10, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert!(
+        store
+            .claim_jobs("b", due + chrono::Duration::seconds(10), 10, Duration::from_secs(30))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.due_jobs(due + chrono::Duration::seconds(10), 10).await.unwrap().is_empty());
+    // Node a died: after its lease ran out the job is handed out again, a second attempt.
+    let again = store.claim_jobs("b", due + chrono::Duration::seconds(31), 10, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(
+        (again.len(), again[0].id, again[0].attempts, again[0].locked_by.as_deref()),
+        (1, first[0].id, 2, Some("b"))
+    );
+    // A failure gives it back for later, with the error kept.
+    let retry = due + chrono::Duration::minutes(5);
+    assert!(store.release_job(again[0].id, "connection refused", retry).await.unwrap());
+    assert!(store.due_jobs(retry - chrono::Duration::seconds(1), 10).await.unwrap().is_empty());
+    let back = store.due_jobs(retry, 10).await.unwrap();
+    assert_eq!((back[0].last_error.as_deref(), back[0].locked_by.as_deref()), (Some("connection refused"), None));
+    assert!(store.complete_job(back[0].id).await.unwrap());
+    assert!(store.due_jobs(retry, 10).await.unwrap().is_empty());
+}
+both!(claims_respect_leases);
+
+async fn prune_removes_only_long_finished_requests(db: Arc<TestDb>) {
+    let store = db.open().await;
+    deploy(&store).await;
+    let p = review();
+    let (old, inst) = start(&store, &p, "ORD-1", t0()).await;
+    let (live, _) = start(&store, &p, "ORD-2", t0()).await;
+    let (recent, inst_r) = start(&store, &p, "ORD-3", t0()).await;
+    for (id, inst, at) in [(old, inst, t0()), (recent, inst_r, t0() + chrono::Duration::days(10))] {
+        let mut i = inst.clone();
+        let mut out = Vec::new();
+        i.step(&p, Input::Cancel, at, &mut out).unwrap();
+        store.apply_step(id, 1, &i, &Changes::from_commands(&p, id, &out, at)).await.unwrap();
+    }
+    let live_events = store.request_events(live).await.unwrap().len();
+    let stats = store.prune_history(t0() + chrono::Duration::days(1)).await.unwrap();
+    assert_eq!(stats.requests, 1);
+    assert!(stats.events > 0);
+    assert!(matches!(store.request(old).await, Err(Error::RequestNotFound(_))));
+    assert!(store.request_events(old).await.unwrap().is_empty());
+    assert!(store.tasks(Some(old), None).await.unwrap().is_empty());
+    assert_eq!(store.request_events(live).await.unwrap().len(), live_events);
+    assert_eq!(store.request(recent).await.unwrap().status, RequestStatus::Canceled);
+    assert_eq!(db.count(&format!("SELECT COUNT(*) FROM events WHERE request_id = '{old}'")).await, 0);
+}
+both!(prune_removes_only_long_finished_requests);

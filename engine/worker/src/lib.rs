@@ -1,0 +1,709 @@
+//! Sluice's durable engine: deploys processes, starts and steps Requests, and runs the job outbox
+//! (timers, connector calls, messages, signals, call activities) against `sluice-store`.
+//!
+//! Every state change is: load the Request, apply the input with [`Instance::step`], turn the
+//! commands into rows with [`Changes::from_commands`], and write them with
+//! [`Store::apply_step`] guarded by the Request's revision. The job that caused a step is
+//! completed in the same transaction. A conflict (someone else wrote the Request first) reloads
+//! and steps again, a bounded number of times. No database transaction is open while a
+//! connector runs. See `README.md` beside this file.
+
+mod backoff;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use sluice_bpmn::{ConnectorCatalog, Diagnostic, ElementIdx, Kind, Process, ScopeIdx, Source, TaskKind, Trigger};
+use sluice_connector_api::{ConnectorError, Context, IdempotencyKey, Registry};
+use sluice_engine::runtime::{Data, TokenId};
+use sluice_engine::{Input, Instance, Start, StartError, StepError};
+use sluice_store::{
+    Changes, JobId, JobKind, JobRow, LoadedRequest, NewRequest, RequestFilter, RequestId, RequestStatus, Store, TaskId,
+    TaskStatus,
+};
+
+pub use backoff::Backoff;
+
+/// How the engine runs.
+#[derive(Clone, Debug)]
+pub struct EngineOptions {
+    /// This node's name in job claims (`jobs.locked_by`).
+    pub node_id: String,
+    /// The public URL of the API; connectors get `<public_url>/requests/<id>` as the Request's URL.
+    pub public_url: String,
+    /// How often a connector call that fails with a retryable error is tried in all before it
+    /// becomes an incident.
+    pub max_attempts: u32,
+    /// The delay before retrying a retryable connector error.
+    pub backoff: Backoff,
+    /// How long a claimed job stays with this node; after that another claim may take it.
+    pub job_lease: Duration,
+    /// How often a step is redone after a concurrent write before giving up with [`Error::Busy`].
+    pub max_conflict_retries: u32,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self {
+            node_id: format!("node-{}", uuid::Uuid::now_v7().simple()),
+            public_url: "http://localhost:8080".into(),
+            max_attempts: 5,
+            backoff: Backoff::default(),
+            job_lease: Duration::from_secs(300),
+            max_conflict_retries: 20,
+        }
+    }
+}
+
+/// What can go wrong. Messages are written for the person using the API.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Store(#[from] sluice_store::Error),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("task {0} is not active")]
+    TaskNotActive(TaskId),
+    #[error(transparent)]
+    Start(#[from] StartError),
+    #[error("the input was refused: {0}")]
+    Step(#[from] StepError),
+    /// The stored XML of a deployed version no longer imports (a hand-edited database, or an
+    /// importer that became stricter).
+    #[error("process `{key}` version {version} cannot be loaded: {message}")]
+    BadProcess { key: String, version: i64, message: String },
+    #[error("Request {0} kept changing under us; try again")]
+    Busy(RequestId),
+}
+
+/// Why a deploy was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    /// The files have errors: nothing was deployed.
+    #[error("the models have errors: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<Diagnostic>),
+    /// The store keeps XML as text: a file in another encoding (ISO-8859-1, windows-1252) is
+    /// imported fine but cannot be stored yet.
+    #[error("`{0}` is not UTF-8: save it as UTF-8 to deploy it")]
+    NotUtf8(String),
+    #[error(transparent)]
+    Store(#[from] sluice_store::Error),
+}
+
+/// One process of a deploy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Deployed {
+    pub key: String,
+    pub version: i64,
+    pub name: Option<String>,
+    /// False when the XML was the same as the latest version's (that version is answered).
+    pub created: bool,
+}
+
+/// The durable engine: one per process (node); cheap to share behind an `Arc`.
+pub struct Engine {
+    store: Store,
+    registry: Registry,
+    options: EngineOptions,
+    /// Imported processes by (key, version): a deployed version never changes.
+    processes: Mutex<HashMap<(String, i64), Arc<Process>>>,
+    /// The jitter source (splitmix64 state).
+    rng: Mutex<u64>,
+}
+
+/// The registry as the importer sees it: deploy-time checks of connector tasks.
+struct Catalog<'a>(&'a Registry);
+
+impl ConnectorCatalog for Catalog<'_> {
+    fn validate(&self, connector: &str, inputs: &serde_json::Map<String, Value>) -> Result<(), String> {
+        self.0.validate(connector, inputs)
+    }
+}
+
+/// What became of an input sent to a Request.
+enum Stepped {
+    Applied,
+    /// The Request refused the input (the token no longer waits, the Request ended, …); nothing
+    /// was written, and the job that carried it (if any) was dropped.
+    Refused(StepError),
+}
+
+impl Engine {
+    pub async fn new(store: Store, registry: Registry, options: EngineOptions) -> Result<Engine, Error> {
+        let seed = options.backoff.seed;
+        Ok(Engine { store, registry, options, processes: Mutex::new(HashMap::new()), rng: Mutex::new(seed) })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn options(&self) -> &EngineOptions {
+        &self.options
+    }
+
+    // ---- deploy ----
+
+    /// Imports the files together, validates connector tasks against the registry, and stores a
+    /// new version of each executable process whose XML changed; unchanged XML answers the latest
+    /// version (`created: false`). With any error diagnostic nothing is stored.
+    ///
+    /// Each process version stores the XML of the file it came from.
+    pub async fn deploy(&self, files: &[(String, Vec<u8>)]) -> Result<Vec<Deployed>, DeployError> {
+        let known = self.store.latest_processes().await?;
+        let known: Vec<&str> = known.iter().map(|p| p.key.as_str()).collect();
+        let sources: Vec<Source<'_>> = files.iter().map(|(name, bytes)| Source { name, bytes }).collect();
+        let catalog = Catalog(&self.registry);
+        let options = sluice_bpmn::Options { known_processes: &known, connectors: Some(&catalog) };
+        let imported = sluice_bpmn::import(&sources, &options);
+        if imported.has_errors() {
+            return Err(DeployError::Invalid(imported.diagnostics));
+        }
+        // Check every file before storing anything.
+        let mut texts = HashMap::new();
+        for (name, bytes) in files {
+            match std::str::from_utf8(bytes) {
+                Ok(text) => texts.insert(name.as_str(), text),
+                Err(_) => return Err(DeployError::NotUtf8(name.clone())),
+            };
+        }
+        let mut out = Vec::new();
+        for p in imported.definitions.executable() {
+            let Some(xml) = texts.get(&*p.file) else { continue };
+            let hash = format!("{:x}", Sha256::digest(xml.as_bytes()));
+            let (version, created) = self.store.deploy_version(&p.key, p.name.as_deref(), xml, &hash).await?;
+            out.push(Deployed { key: p.key.clone(), version, name: p.name.clone(), created });
+        }
+        Ok(out)
+    }
+
+    /// The imported process of a deployed version (cached).
+    async fn process(&self, key: &str, version: i64) -> Result<Arc<Process>, Error> {
+        if let Some(p) = self.cached(key, version) {
+            return Ok(p);
+        }
+        let xml = self.store.process_xml(key, version).await?;
+        let known = self.store.latest_processes().await?;
+        let known: Vec<&str> = known.iter().map(|p| p.key.as_str()).collect();
+        let source = Source { name: key, bytes: xml.as_bytes() };
+        let imported =
+            sluice_bpmn::import(&[source], &sluice_bpmn::Options { known_processes: &known, connectors: None });
+        let bad = |message: String| Error::BadProcess { key: key.to_string(), version, message };
+        if imported.has_errors() {
+            let msgs: Vec<String> = imported.diagnostics.iter().map(ToString::to_string).collect();
+            return Err(bad(msgs.join("; ")));
+        }
+        let p =
+            imported.definitions.process(key).cloned().ok_or_else(|| bad("the process is not in its XML".into()))?;
+        if let Ok(mut cache) = self.processes.lock() {
+            cache.insert((key.to_string(), version), p.clone());
+        }
+        Ok(p)
+    }
+
+    fn cached(&self, key: &str, version: i64) -> Option<Arc<Process>> {
+        self.processes.lock().ok()?.get(&(key.to_string(), version)).cloned()
+    }
+
+    /// The latest deployed version of `key`.
+    async fn latest_version(&self, key: &str) -> Result<i64, Error> {
+        let versions = self.store.process_versions(key).await?;
+        versions.last().map(|v| v.version).ok_or_else(|| Error::NotFound(format!("no process `{key}` is deployed")))
+    }
+
+    // ---- the API ----
+
+    /// Starts a Request of `key` (the latest version unless one is given) through its none start
+    /// event.
+    pub async fn start_request(
+        &self,
+        key: &str,
+        version: Option<i64>,
+        data: Data,
+        now: DateTime<Utc>,
+    ) -> Result<RequestId, Error> {
+        let version = match version {
+            Some(v) => v,
+            None => self.latest_version(key).await?,
+        };
+        let process = self.process(key, version).await?;
+        self.create(&process, version, data, Start::Default, None, None, now).await
+    }
+
+    /// Completes an active user or manual task with `data`.
+    pub async fn complete_task(&self, task: TaskId, data: Data, now: DateTime<Utc>) -> Result<(), Error> {
+        let row = self.store.task(task).await?.ok_or_else(|| Error::NotFound(format!("no task {task}")))?;
+        if row.status != TaskStatus::Active {
+            return Err(Error::TaskNotActive(task));
+        }
+        let input = Input::CompleteTask { token: row.token, data };
+        match self.step(row.request_id, None, now, |_| Ok(vec![input.clone()])).await? {
+            Stepped::Applied => Ok(()),
+            // Completed or canceled by someone else between our read and our write.
+            Stepped::Refused(_) => Err(Error::TaskNotActive(task)),
+        }
+    }
+
+    /// Delivers a message now (see [`Engine::run_due_jobs`] for the rules); returns the Requests it
+    /// reached (none when nothing matched: the message is dropped).
+    pub async fn publish_message(
+        &self,
+        name: &str,
+        correlation_key: Option<&str>,
+        data: Data,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<RequestId>, Error> {
+        self.deliver_message(name, correlation_key, data, None, now).await
+    }
+
+    /// Cancels a Request (and, through `cancel_child` jobs, its children).
+    pub async fn cancel(&self, id: RequestId, now: DateTime<Utc>) -> Result<(), Error> {
+        match self.step(id, None, now, |_| Ok(vec![Input::Cancel])).await? {
+            Stepped::Applied => Ok(()),
+            Stepped::Refused(e) => Err(e.into()),
+        }
+    }
+
+    /// Retries every open incident of a Request (in one write).
+    pub async fn retry(&self, id: RequestId, now: DateTime<Utc>) -> Result<(), Error> {
+        let stepped = self
+            .step(id, None, now, |r| {
+                Ok(r.instance.incidents().iter().map(|i| Input::Retry { incident: i.id }).collect())
+            })
+            .await?;
+        match stepped {
+            Stepped::Applied => Ok(()),
+            Stepped::Refused(e) => Err(e.into()),
+        }
+    }
+
+    /// Claims the jobs due at `now` (up to `limit`) and runs them one after the other; returns how
+    /// many were handled. A job whose handling fails on a database or model error is given back,
+    /// due again after a backoff, and logged; the others still run.
+    pub async fn run_due_jobs(&self, now: DateTime<Utc>, limit: u32) -> Result<usize, Error> {
+        // The jobs of a claim run one after the other: the lease must outlast them all, or a
+        // connector job at the end of the batch could be claimed again by another node.
+        // TODO: renew leases with a heartbeat instead.
+        let calls = self.registry.timeout().saturating_mul(limit.saturating_add(1));
+        let lease = self.options.job_lease.max(calls);
+        let jobs = self.store.claim_jobs(&self.options.node_id, now, limit, lease).await?;
+        let mut handled = 0;
+        for job in jobs {
+            match self.run_job(&job, now).await {
+                Ok(()) => handled += 1,
+                Err(e) => {
+                    tracing::warn!(job = %job.id, kind = %job.kind, error = %e, "job failed; it will be tried again");
+                    let at = now + self.options.backoff.delay(job.attempts, 0.0);
+                    self.store.release_job(job.id, &e.to_string(), at).await?;
+                }
+            }
+        }
+        Ok(handled)
+    }
+
+    // ---- jobs ----
+
+    async fn run_job(&self, job: &JobRow, now: DateTime<Utc>) -> Result<(), Error> {
+        match job.kind {
+            JobKind::Timer => {
+                let (Some(id), Some(subscription)) = (job.request_id, job.subscription) else {
+                    return self.drop_job(job).await;
+                };
+                self.step_job(id, job, now, Input::TimerFired { subscription }).await
+            }
+            JobKind::Connector => self.run_connector(job, now).await,
+            JobKind::Message => {
+                let name = job.payload["name"].as_str().unwrap_or_default().to_string();
+                let key = job.payload["correlation_key"].as_str().map(str::to_string);
+                let data = object(&job.payload["data"]);
+                self.deliver_message(&name, key.as_deref(), data, Some(job.id), now).await?;
+                Ok(())
+            }
+            JobKind::Signal => {
+                let name = job.payload["name"].as_str().unwrap_or_default().to_string();
+                self.broadcast_signal(&name, object(&job.payload["data"]), now).await?;
+                self.drop_job(job).await
+            }
+            JobKind::StartChild => self.start_child(job, now).await,
+            JobKind::CancelChild => {
+                let (Some(parent), Some(token)) = (job.request_id, job_token(job)) else {
+                    return self.drop_job(job).await;
+                };
+                if let Some(child) = self.child_of(parent, token).await? {
+                    self.step(child, Some(job.id), now, |_| Ok(vec![Input::Cancel])).await?;
+                    Ok(())
+                } else {
+                    self.drop_job(job).await
+                }
+            }
+            JobKind::ChildDone | JobKind::ChildError | JobKind::ChildEscalation => self.child_result(job, now).await,
+            // Written by the API for a notifier that does not exist yet: leave nothing behind.
+            JobKind::Notification => self.drop_job(job).await,
+        }
+    }
+
+    async fn drop_job(&self, job: &JobRow) -> Result<(), Error> {
+        self.store.complete_job(job.id).await?;
+        Ok(())
+    }
+
+    /// Steps the job's Request with one input, completing the job with it (or dropping it when
+    /// the Request refuses the input).
+    async fn step_job(&self, id: RequestId, job: &JobRow, now: DateTime<Utc>, input: Input) -> Result<(), Error> {
+        self.step(id, Some(job.id), now, |_| Ok(vec![input.clone()])).await?;
+        Ok(())
+    }
+
+    async fn run_connector(&self, job: &JobRow, now: DateTime<Utc>) -> Result<(), Error> {
+        let (Some(id), Some(token)) = (job.request_id, job_token(job)) else { return self.drop_job(job).await };
+        let r = match self.store.load_request(id).await {
+            Ok(r) => r,
+            Err(sluice_store::Error::RequestNotFound(_)) => return self.drop_job(job).await,
+            Err(e) => return Err(e.into()),
+        };
+        let process = self.process(&r.meta.process_key, r.meta.process_version).await?;
+        let Some(&(_, element, attempt)) = r.instance.connector_calls().iter().find(|(t, _, _)| *t == token) else {
+            // The token no longer waits on its connector (canceled, interrupted): nothing to do.
+            return self.drop_job(job).await;
+        };
+        let el = process.element(element);
+        let Kind::Task(TaskKind::Connector(call)) = &el.kind else { return self.drop_job(job).await };
+        let variables = r.instance.flattened_variables(token);
+        let key = IdempotencyKey { request_id: id.to_string(), element_id: el.id.clone(), attempt };
+        let url = format!("{}/requests/{id}", self.options.public_url.trim_end_matches('/'));
+        let cx = Context::new(key, process.key.as_str(), url);
+        // No transaction is open here: the call may take as long as the registry allows.
+        let result = self.registry.invoke(&call.connector, &call.inputs, &variables, cx).await;
+        let input = match result {
+            Ok(output) => Input::ConnectorCompleted { token, output },
+            Err(ConnectorError::Bpmn { code, message }) => Input::ThrowError { token, code, message: Some(message) },
+            Err(ConnectorError::Fatal { message }) => Input::ConnectorFailed { token, message },
+            Err(ConnectorError::Retryable { message, retry_after }) => {
+                let attempts = job.attempts.max(1);
+                if attempts >= i64::from(self.options.max_attempts) {
+                    let message = format!("{message} (gave up after {attempts} attempts)");
+                    Input::ConnectorFailed { token, message }
+                } else {
+                    let jitter = self.next_unit();
+                    let mut delay = self.options.backoff.delay(attempts, jitter);
+                    if let Some(after) = retry_after.and_then(|d| chrono::Duration::from_std(d).ok()) {
+                        delay = delay.max(after);
+                    }
+                    self.store.release_job(job.id, &message, now + delay).await?;
+                    return Ok(());
+                }
+            }
+        };
+        self.step_job(id, job, now, input).await
+    }
+
+    /// Delivers a message to the oldest matching subscription; else starts a Request at a message
+    /// start event of that name (latest versions); else drops it.
+    async fn deliver_message(
+        &self,
+        name: &str,
+        key: Option<&str>,
+        data: Data,
+        job: Option<JobId>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<RequestId>, Error> {
+        for _ in 0..=self.options.max_conflict_retries {
+            let Some(sub) = self.store.find_message_subscription(name, key).await? else { break };
+            let input = Input::MessageReceived { subscription: sub.subscription, data: data.clone() };
+            // Refused: the subscription closed since we found it; look again (without dropping the job).
+            match self.step_inner(sub.request_id, job, now, |_| Ok(vec![input.clone()]), false).await? {
+                Stepped::Applied => return Ok(vec![sub.request_id]),
+                Stepped::Refused(_) => continue,
+            }
+        }
+        let starts = self.start_events(|t| matches!(t, Trigger::Message(m) if m.name == name)).await?;
+        if let Some((process, version, element)) = starts.into_iter().next() {
+            let id = self.create(&process, version, data, Start::Event(element), None, job, now).await?;
+            return Ok(vec![id]);
+        }
+        // Unmatched: dropped, nothing recorded (no buffering yet).
+        if let Some(job) = job {
+            self.store.complete_job(job).await?;
+        }
+        Ok(Vec::new())
+    }
+
+    /// Every open signal subscription of that name gets the signal, then every signal start event
+    /// of that name (latest versions) starts a Request.
+    async fn broadcast_signal(&self, name: &str, data: Data, now: DateTime<Utc>) -> Result<Vec<RequestId>, Error> {
+        let mut reached = Vec::new();
+        for sub in self.store.signal_subscriptions(name).await? {
+            let input = Input::SignalReceived { subscription: sub.subscription, data: data.clone() };
+            if let Stepped::Applied = self.step(sub.request_id, None, now, |_| Ok(vec![input.clone()])).await? {
+                reached.push(sub.request_id);
+            }
+        }
+        for (process, version, element) in self.start_events(|t| matches!(t, Trigger::Signal(n) if n == name)).await? {
+            match self.create(&process, version, data.clone(), Start::Event(element), None, None, now).await {
+                Ok(id) => reached.push(id),
+                Err(Error::Start(e)) => tracing::warn!(process = %process.key, error = %e, "signal start failed"),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(reached)
+    }
+
+    /// Start events of the latest version of every executable process whose trigger matches.
+    async fn start_events(
+        &self,
+        matches: impl Fn(&Trigger) -> bool,
+    ) -> Result<Vec<(Arc<Process>, i64, ElementIdx)>, Error> {
+        let mut out = Vec::new();
+        for v in self.store.latest_processes().await? {
+            let p = self.process(&v.key, v.version).await?;
+            if !p.executable {
+                continue;
+            }
+            for &e in &p.scope(ScopeIdx::ROOT).event_starts {
+                if let Kind::StartEvent { trigger, .. } = &p.element(e).kind
+                    && matches(trigger)
+                {
+                    out.push((p.clone(), v.version, e));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn start_child(&self, job: &JobRow, now: DateTime<Utc>) -> Result<(), Error> {
+        let (Some(parent), Some(token)) = (job.request_id, job_token(job)) else { return self.drop_job(job).await };
+        // The call activity may have been left since (the parent canceled, interrupted).
+        let waiting = match self.store.load_request(parent).await {
+            Ok(r) => r.instance.calls().iter().any(|(t, _)| *t == token),
+            Err(sluice_store::Error::RequestNotFound(_)) => false,
+            Err(e) => return Err(e.into()),
+        };
+        if !waiting {
+            return self.drop_job(job).await;
+        }
+        let key = job.payload["process_key"].as_str().unwrap_or_default().to_string();
+        let data = object(&job.payload["data"]);
+        let started = match self.latest_version(&key).await {
+            Ok(version) => {
+                let process = self.process(&key, version).await?;
+                self.create(&process, version, data, Start::Default, Some((parent, token)), Some(job.id), now).await
+            }
+            Err(e) => Err(e),
+        };
+        match started {
+            Ok(_) => Ok(()),
+            Err(e @ (Error::NotFound(_) | Error::Start(_))) => {
+                let input = Input::ChildError { token, code: "call_failed".into(), message: Some(e.to_string()) };
+                self.step_job(parent, job, now, input).await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `child_done`, `child_error`, `child_escalation`: the job belongs to the child; step its parent.
+    async fn child_result(&self, job: &JobRow, now: DateTime<Utc>) -> Result<(), Error> {
+        let Some(child) = job.request_id else { return self.drop_job(job).await };
+        let r = match self.store.load_request(child).await {
+            Ok(r) => r,
+            Err(sluice_store::Error::RequestNotFound(_)) => return self.drop_job(job).await,
+            Err(e) => return Err(e.into()),
+        };
+        let Some((parent, token)) = r.meta.parent else { return self.drop_job(job).await };
+        let p = &job.payload;
+        let input = match job.kind {
+            JobKind::ChildDone => Input::ChildCompleted { token, data: r.instance.data().clone() },
+            JobKind::ChildError => Input::ChildError {
+                token,
+                code: p["code"].as_str().unwrap_or_default().to_string(),
+                message: p["message"].as_str().map(str::to_string),
+            },
+            _ => Input::ChildEscalation { token, code: p["code"].as_str().unwrap_or_default().to_string() },
+        };
+        self.step_job(parent, job, now, input).await
+    }
+
+    /// The active child Request of a call activity token.
+    ///
+    /// TODO(store): a `child_of(parent, token)` query; this pages through unfinished Requests.
+    async fn child_of(&self, parent: RequestId, token: TokenId) -> Result<Option<RequestId>, Error> {
+        for status in [RequestStatus::Active, RequestStatus::Error] {
+            let filter = RequestFilter { process_key: None, status: Some(status) };
+            let mut cursor: Option<String> = None;
+            loop {
+                let page = self.store.list_requests(&filter, 500, cursor.as_deref()).await?;
+                if let Some(r) = page.requests.iter().find(|r| r.parent == Some((parent, token))) {
+                    return Ok(Some(r.id));
+                }
+                match page.next_cursor {
+                    Some(c) => cursor = Some(c),
+                    None => break,
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    // ---- writing ----
+
+    /// Starts and stores a Request; the job that caused it (if any) is completed with it.
+    #[allow(clippy::too_many_arguments)]
+    async fn create(
+        &self,
+        process: &Process,
+        version: i64,
+        data: Data,
+        start: Start,
+        parent: Option<(RequestId, TokenId)>,
+        job: Option<JobId>,
+        now: DateTime<Utc>,
+    ) -> Result<RequestId, Error> {
+        let mut out = Vec::new();
+        let instance = if parent.is_some() {
+            Instance::start_called(process, data, now, &mut out)?
+        } else {
+            Instance::start(process, data, start, now, &mut out)?
+        };
+        let id = RequestId::new();
+        let mut changes = Changes::from_commands(process, id, &out, now);
+        if let Some(job) = job {
+            changes.complete_job(job);
+        }
+        let new = NewRequest { id, process_key: &process.key, process_version: version, parent, state: &instance };
+        self.store.create_request(&new, &changes).await?;
+        Ok(id)
+    }
+
+    async fn step(
+        &self,
+        id: RequestId,
+        job: Option<JobId>,
+        now: DateTime<Utc>,
+        inputs: impl FnMut(&LoadedRequest) -> Result<Vec<Input>, Error>,
+    ) -> Result<Stepped, Error> {
+        self.step_inner(id, job, now, inputs, true).await
+    }
+
+    /// Loads the Request, applies the inputs, writes the result guarded by the revision (with the
+    /// job completed in the same transaction); on a conflict, reloads and does it again.
+    ///
+    /// When the Request refuses every input nothing is written; the job is dropped if
+    /// `drop_refused`. A missing Request counts as refusing ([`StepError::Ended`]).
+    async fn step_inner(
+        &self,
+        id: RequestId,
+        job: Option<JobId>,
+        now: DateTime<Utc>,
+        mut inputs: impl FnMut(&LoadedRequest) -> Result<Vec<Input>, Error>,
+        drop_refused: bool,
+    ) -> Result<Stepped, Error> {
+        for _ in 0..=self.options.max_conflict_retries {
+            let mut r = match self.store.load_request(id).await {
+                Ok(r) => r,
+                Err(sluice_store::Error::RequestNotFound(_)) if job.is_some() => {
+                    return self.refused(job, StepError::Ended, drop_refused).await;
+                }
+                Err(sluice_store::Error::RequestNotFound(_)) => {
+                    return Err(Error::NotFound(format!("no Request {id}")));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let process = self.process(&r.meta.process_key, r.meta.process_version).await?;
+            let mut out = Vec::new();
+            let mut applied = 0;
+            let mut refusal = None;
+            for input in inputs(&r)? {
+                match r.instance.step(&process, input, now, &mut out) {
+                    Ok(()) => applied += 1,
+                    Err(e) => refusal = refusal.or(Some(e)),
+                }
+            }
+            if applied == 0 {
+                return match refusal {
+                    Some(e) => self.refused(job, e, drop_refused).await,
+                    None => {
+                        // Nothing to do (a retry without incidents).
+                        if let Some(job) = job {
+                            self.store.complete_job(job).await?;
+                        }
+                        Ok(Stepped::Applied)
+                    }
+                };
+            }
+            let mut changes = Changes::from_commands(&process, id, &out, now);
+            if let Some(job) = job {
+                changes.complete_job(job);
+            }
+            match self.store.apply_step(id, r.revision, &r.instance, &changes).await {
+                Ok(_) => return Ok(Stepped::Applied),
+                Err(sluice_store::Error::Conflict { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::Busy(id))
+    }
+
+    async fn refused(&self, job: Option<JobId>, e: StepError, drop_job: bool) -> Result<Stepped, Error> {
+        if drop_job && let Some(job) = job {
+            self.store.complete_job(job).await?;
+        }
+        Ok(Stepped::Refused(e))
+    }
+
+    /// A number in [0, 1) from the seeded jitter source.
+    fn next_unit(&self) -> f64 {
+        match self.rng.lock() {
+            Ok(mut state) => splitmix(&mut state),
+            Err(_) => 0.0,
+        }
+    }
+}
+
+/// splitmix64, scaled to [0, 1): small, seedable and good enough for jitter.
+fn splitmix(state: &mut u64) -> f64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// The token a job is about (its column, else its payload).
+fn job_token(job: &JobRow) -> Option<TokenId> {
+    job.token.or_else(|| job.payload["token"].as_u64().and_then(|t| u32::try_from(t).ok()).map(TokenId))
+}
+
+fn object(v: &Value) -> Data {
+    match v {
+        Value::Object(m) => m.clone(),
+        _ => Data::new(),
+    }
+}
+
+/// The engine's futures can be spawned (the serve loop runs them on a multi-threaded runtime).
+#[allow(dead_code)]
+fn assert_send(e: &Engine, id: RequestId) {
+    fn is_send<T: Send>(_: T) {}
+    is_send(e.run_due_jobs(Utc::now(), 1));
+    is_send(e.retry(id, Utc::now()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_jitter_source_is_deterministic_per_seed_and_in_range() {
+        let draw = |seed: u64| {
+            let mut s = seed;
+            (0..1000).map(|_| splitmix(&mut s)).collect::<Vec<_>>()
+        };
+        assert_eq!(draw(42), draw(42));
+        assert_ne!(draw(42), draw(43));
+        assert!(draw(7).iter().all(|u| (0.0..1.0).contains(u)));
+    }
+}

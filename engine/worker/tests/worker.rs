@@ -1,0 +1,579 @@
+//! Every worker test runs twice: on SQLite (a temporary file) and on PostgreSQL
+//! (`SLUICE_TEST_POSTGRES_URL`, default `postgres://postgres@127.0.0.1:5432/test`, each test in a
+//! schema of its own). Set `SLUICE_TEST_SKIP_POSTGRES=1` to skip PostgreSQL where none runs.
+//! Time is passed explicitly: nothing sleeps.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde_json::{Value, json};
+use sluice_connector_api::{Connector, ConnectorError, Context, IdempotencyKey, Registry};
+use sluice_engine::runtime::Data;
+use sluice_store::{RequestId, RequestStatus, Store, StoreOptions, TaskStatus};
+use sluice_worker::{Backoff, DeployError, Engine, EngineOptions, Error};
+use sqlx::postgres::PgPoolOptions;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kind {
+    Sqlite,
+    Postgres,
+}
+
+/// A database of its own for one test.
+struct TestDb {
+    url: String,
+    dir: Option<PathBuf>,
+    schema: Option<String>,
+}
+
+impl TestDb {
+    async fn store(&self) -> Store {
+        let options = StoreOptions { postgres_schema: self.schema.clone(), ..StoreOptions::default() };
+        Store::open(&self.url, options).await.unwrap()
+    }
+
+    async fn engine(&self, script: &Script, options: EngineOptions) -> Engine {
+        let registry = Registry::default().with(script.clone());
+        Engine::new(self.store().await, registry, options).await.unwrap()
+    }
+}
+
+fn postgres_url() -> String {
+    std::env::var("SLUICE_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// Removes a test's database when the test ends, passed or panicked.
+struct Cleanup(Arc<TestDb>);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.0.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        if let Some(schema) = self.0.schema.clone() {
+            let url = self.0.url.clone();
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                rt.block_on(async {
+                    let pool = PgPoolOptions::new().max_connections(1).connect(&url).await.unwrap();
+                    sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).execute(&pool).await.unwrap();
+                    pool.close().await;
+                })
+            })
+            .join();
+        }
+    }
+}
+
+async fn run<F, Fut>(kind: Kind, test: F)
+where
+    F: FnOnce(Arc<TestDb>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let unique = uuid::Uuid::now_v7().simple().to_string();
+    let db = match kind {
+        Kind::Sqlite => {
+            let dir = std::env::temp_dir().join(format!("sluice-worker-{unique}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            let url = format!("sqlite://{}", dir.join("sluice.db").display());
+            TestDb { url, dir: Some(dir), schema: None }
+        }
+        Kind::Postgres => {
+            let url = postgres_url();
+            if std::env::var("SLUICE_TEST_SKIP_POSTGRES").is_ok_and(|v| v == "1") {
+                eprintln!("SLUICE_TEST_SKIP_POSTGRES=1: skipping the PostgreSQL run");
+                return;
+            }
+            let probe =
+                PgPoolOptions::new().max_connections(1).acquire_timeout(Duration::from_secs(5)).connect(&url).await;
+            if let Err(e) = probe {
+                panic!(
+                    "PostgreSQL is not reachable at {url} ({e}). Start it, point SLUICE_TEST_POSTGRES_URL at one, \
+                     or set SLUICE_TEST_SKIP_POSTGRES=1 to run the SQLite half only."
+                );
+            }
+            TestDb { url, dir: None, schema: Some(format!("w_{unique}")) }
+        }
+    };
+    let db = Arc::new(db);
+    let _cleanup = Cleanup(db.clone());
+    test(db).await;
+}
+
+/// Declares a test that runs on both backends, as `NAME::sqlite` and `NAME::postgres`.
+macro_rules! both {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::run(super::Kind::Sqlite, super::$name).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::run(super::Kind::Postgres, super::$name).await
+            }
+        }
+    };
+}
+
+// ---- the scripted test connector ----
+
+/// Counts its calls and answers with scripted outcomes, then `{"echo": order}`.
+#[derive(Clone, Default)]
+struct Script {
+    calls: Arc<AtomicUsize>,
+    keys: Arc<Mutex<Vec<IdempotencyKey>>>,
+    outcomes: Arc<Mutex<VecDeque<Result<Value, ConnectorError>>>>,
+}
+
+impl Script {
+    fn then(self, outcome: Result<Value, ConnectorError>) -> Self {
+        self.outcomes.lock().unwrap().push_back(outcome);
+        self
+    }
+
+    fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+}
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct ScriptInput {
+    order: String,
+}
+
+impl Connector for Script {
+    const TYPE: &'static str = "script";
+    const NAME: &'static str = "Scripted test connector";
+    type Input = ScriptInput;
+    type Output = Value;
+
+    fn invoke(&self, cx: &Context, input: ScriptInput) -> impl Future<Output = Result<Value, ConnectorError>> + Send {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.keys.lock().unwrap().push(cx.key.clone());
+        let next = self.outcomes.lock().unwrap().pop_front();
+        async move { next.unwrap_or_else(|| Ok(json!({"echo": input.order}))) }
+    }
+}
+
+// ---- helpers ----
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap()
+}
+
+fn secs(n: i64) -> chrono::Duration {
+    chrono::Duration::seconds(n)
+}
+
+fn data(v: Value) -> Data {
+    serde_json::from_value(v).unwrap()
+}
+
+fn options() -> EngineOptions {
+    EngineOptions {
+        backoff: Backoff { base: Duration::from_secs(10), max: Duration::from_secs(600), jitter: 0.0, seed: 7 },
+        ..EngineOptions::default()
+    }
+}
+
+fn file(name: &str) -> (String, Vec<u8>) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/models").join(name);
+    (name.to_string(), std::fs::read(path).unwrap())
+}
+
+async fn deploy(engine: &Engine, names: &[&str]) {
+    let files: Vec<_> = names.iter().map(|n| file(n)).collect();
+    engine.deploy(&files).await.unwrap();
+}
+
+/// Runs due jobs until none is left at `now`; returns how many ran.
+async fn drain(engine: &Engine, now: DateTime<Utc>) -> usize {
+    let mut total = 0;
+    for _ in 0..50 {
+        let n = engine.run_due_jobs(now, 10).await.unwrap();
+        if n == 0 {
+            return total;
+        }
+        total += n;
+    }
+    panic!("jobs keep coming at {now}");
+}
+
+async fn status(engine: &Engine, id: RequestId) -> RequestStatus {
+    engine.store().request(id).await.unwrap().status
+}
+
+async fn event_kinds(engine: &Engine, id: RequestId) -> Vec<String> {
+    let events = engine.store().request_events(id).await.unwrap();
+    events
+        .iter()
+        .map(|e| format!("{}{}", e.kind, e.element_id.as_ref().map(|x| format!(":{x}")).unwrap_or_default()))
+        .collect()
+}
+
+async fn only_task(engine: &Engine, id: RequestId) -> sluice_store::TaskId {
+    let tasks = engine.store().tasks(Some(id), Some(TaskStatus::Active)).await.unwrap();
+    assert_eq!(tasks.len(), 1, "{tasks:?}");
+    tasks[0].id
+}
+
+// ---- tests ----
+
+async fn deploy_versions_and_requests_keep_theirs(db: Arc<TestDb>) {
+    let engine = db.engine(&Script::default(), options()).await;
+    let first = engine.deploy(&[file("task.bpmn")]).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!((first[0].key.as_str(), first[0].version, first[0].created), ("approval", 1, true));
+    assert_eq!(first[0].name.as_deref(), Some("Approval"));
+    // The same XML again: the same version.
+    let again = engine.deploy(&[file("task.bpmn")]).await.unwrap();
+    assert_eq!((again[0].version, again[0].created), (1, false));
+
+    let old = engine.start_request("approval", None, Data::new(), t0()).await.unwrap();
+    let (name, bytes) = file("task.bpmn");
+    let changed = String::from_utf8(bytes).unwrap().replace("name=\"Approve\"", "name=\"Approve it\"");
+    let second = engine.deploy(&[(name, changed.into_bytes())]).await.unwrap();
+    assert_eq!((second[0].version, second[0].created), (2, true));
+
+    let new = engine.start_request("approval", None, Data::new(), t0()).await.unwrap();
+    let pinned = engine.start_request("approval", Some(1), Data::new(), t0()).await.unwrap();
+    let store = engine.store();
+    let version = |id| async move { store.request(id).await.unwrap().process_version };
+    assert_eq!((version(old).await, version(new).await, version(pinned).await), (1, 2, 1));
+    let name = |id| async move { store.tasks(Some(id), None).await.unwrap()[0].name.clone() };
+    assert_eq!(name(old).await.as_deref(), Some("Approve"));
+    assert_eq!(name(new).await.as_deref(), Some("Approve it"));
+
+    // The old Request still completes on its own version.
+    engine.complete_task(only_task(&engine, old).await, Data::new(), t0()).await.unwrap();
+    assert_eq!(status(&engine, old).await, RequestStatus::Completed);
+
+    // Invalid models are refused with their diagnostics, and nothing is stored.
+    let broken = ("broken.bpmn".to_string(), b"<definitions>".to_vec());
+    assert!(matches!(engine.deploy(&[broken]).await, Err(DeployError::Invalid(d)) if !d.is_empty()));
+    assert!(matches!(engine.start_request("nope", None, Data::new(), t0()).await, Err(Error::NotFound(_))));
+    // The importer reads ISO-8859-1, but the store keeps text: refused, nothing stored.
+    let (_, bytes) = file("task.bpmn");
+    let latin1 = String::from_utf8(bytes)
+        .unwrap()
+        .replace("encoding=\"UTF-8\"", "encoding=\"ISO-8859-1\"")
+        .replace("id=\"approval\"", "id=\"latin\"")
+        .replace("name=\"Approve\"", "name=\"Pr\u{fc}fen\"");
+    let bytes: Vec<u8> = latin1.chars().map(|c| u8::try_from(u32::from(c)).unwrap()).collect();
+    let refused = engine.deploy(&[("latin.bpmn".into(), bytes)]).await;
+    assert!(matches!(refused, Err(DeployError::NotUtf8(ref n)) if n == "latin.bpmn"), "{refused:?}");
+    assert!(engine.store().process_versions("latin").await.unwrap().is_empty());
+}
+both!(deploy_versions_and_requests_keep_theirs);
+
+async fn a_user_task_completes_the_request_with_history_in_order(db: Arc<TestDb>) {
+    let engine = db.engine(&Script::default(), options()).await;
+    deploy(&engine, &["task.bpmn"]).await;
+    let id = engine.start_request("approval", None, data(json!({"amount": 5})), t0()).await.unwrap();
+    assert_eq!(status(&engine, id).await, RequestStatus::Active);
+    let task = only_task(&engine, id).await;
+    engine.complete_task(task, data(json!({"approved": true})), t0() + secs(60)).await.unwrap();
+
+    let row = engine.store().request(id).await.unwrap();
+    assert_eq!(row.status, RequestStatus::Completed);
+    assert_eq!(Value::Object(row.data), json!({"amount": 5, "approved": true}));
+    assert_eq!(engine.store().task(task).await.unwrap().unwrap().status, TaskStatus::Completed);
+    assert_eq!(
+        event_kinds(&engine, id).await,
+        [
+            "request_started",
+            "element_activated:start",
+            "element_completed:start",
+            "element_activated:approve",
+            "task_created:approve",
+            "task_completed:approve",
+            "element_completed:approve",
+            "element_activated:done",
+            "element_completed:done",
+            "request_completed",
+        ]
+    );
+    // A task cannot be completed twice.
+    assert!(matches!(engine.complete_task(task, Data::new(), t0()).await, Err(Error::TaskNotActive(t)) if t == task));
+    let unknown = sluice_store::TaskId::new();
+    assert!(matches!(engine.complete_task(unknown, Data::new(), t0()).await, Err(Error::NotFound(_))));
+}
+both!(a_user_task_completes_the_request_with_history_in_order);
+
+async fn a_timer_fires_when_due_and_not_before(db: Arc<TestDb>) {
+    let engine = db.engine(&Script::default(), options()).await;
+    deploy(&engine, &["timer.bpmn"]).await;
+    let id = engine.start_request("reminder", None, Data::new(), t0()).await.unwrap();
+    assert_eq!(engine.run_due_jobs(t0() + secs(3599), 10).await.unwrap(), 0);
+    assert_eq!(status(&engine, id).await, RequestStatus::Active);
+    assert_eq!(engine.run_due_jobs(t0() + secs(3600), 10).await.unwrap(), 1);
+    assert_eq!(status(&engine, id).await, RequestStatus::Completed);
+    let kinds = event_kinds(&engine, id).await;
+    assert_eq!(kinds.iter().filter(|k| k.starts_with("timer_fired")).count(), 1, "{kinds:?}");
+    // The timer job went with the step: nothing fires again.
+    assert_eq!(engine.run_due_jobs(t0() + secs(7200), 10).await.unwrap(), 0);
+}
+both!(a_timer_fires_when_due_and_not_before);
+
+async fn a_timer_due_while_down_fires_after_reopening(db: Arc<TestDb>) {
+    let id = {
+        let engine = db.engine(&Script::default(), options()).await;
+        deploy(&engine, &["timer.bpmn"]).await;
+        let id = engine.start_request("reminder", None, Data::new(), t0()).await.unwrap();
+        engine.store().close().await;
+        id
+    };
+    // Hours later, a new engine (a new process) on the same database.
+    let engine = db.engine(&Script::default(), options()).await;
+    assert_eq!(status(&engine, id).await, RequestStatus::Active);
+    assert_eq!(engine.run_due_jobs(t0() + secs(5 * 3600), 10).await.unwrap(), 1);
+    assert_eq!(status(&engine, id).await, RequestStatus::Completed);
+}
+both!(a_timer_due_while_down_fires_after_reopening);
+
+async fn a_connector_result_is_stored_in_its_variable(db: Arc<TestDb>) {
+    let script = Script::default();
+    let engine = db.engine(&script, options()).await;
+    deploy(&engine, &["connector.bpmn"]).await;
+    let id = engine.start_request("invoice", None, data(json!({"order": "ORD-1"})), t0()).await.unwrap();
+    assert_eq!(script.calls(), 0, "connectors run from jobs, not inside the start");
+    assert_eq!(drain(&engine, t0()).await, 1);
+    assert_eq!(script.calls(), 1);
+    let row = engine.store().request(id).await.unwrap();
+    assert_eq!(row.status, RequestStatus::Completed);
+    assert_eq!(row.data["answer"], json!({"echo": "ORD-1"}));
+    let key = script.keys.lock().unwrap()[0].clone();
+    assert_eq!((key.request_id, key.element_id.as_str(), key.attempt), (id.to_string(), "call", 1));
+}
+both!(a_connector_result_is_stored_in_its_variable);
+
+async fn retryable_errors_back_off_then_succeed(db: Arc<TestDb>) {
+    let script = Script::default().then(Err(ConnectorError::retryable("busy"))).then(Err(ConnectorError::Retryable {
+        message: "slow down".into(),
+        retry_after: Some(Duration::from_secs(25)),
+    }));
+    let engine = db.engine(&script, options()).await;
+    deploy(&engine, &["connector.bpmn"]).await;
+    let id = engine.start_request("invoice", None, data(json!({"order": "ORD-2"})), t0()).await.unwrap();
+    assert_eq!(engine.run_due_jobs(t0(), 10).await.unwrap(), 1);
+    assert_eq!(script.calls(), 1);
+    // First backoff: 10 s.
+    assert_eq!(engine.run_due_jobs(t0() + secs(9), 10).await.unwrap(), 0);
+    assert_eq!(engine.run_due_jobs(t0() + secs(10), 10).await.unwrap(), 1);
+    assert_eq!(script.calls(), 2);
+    // Second: 20 s by backoff, but the connector asked for 25 s.
+    assert_eq!(engine.run_due_jobs(t0() + secs(34), 10).await.unwrap(), 0);
+    assert_eq!(status(&engine, id).await, RequestStatus::Active);
+    assert_eq!(engine.run_due_jobs(t0() + secs(35), 10).await.unwrap(), 1);
+    assert_eq!(script.calls(), 3);
+    let row = engine.store().request(id).await.unwrap();
+    assert_eq!(row.status, RequestStatus::Completed);
+    assert_eq!(row.data["answer"], json!({"echo": "ORD-2"}));
+    // Redeliveries of one job keep its idempotency key.
+    let keys = script.keys.lock().unwrap().clone();
+    assert!(keys.iter().all(|k| *k == keys[0]), "{keys:?}");
+}
+both!(retryable_errors_back_off_then_succeed);
+
+async fn retryable_errors_give_up_after_max_attempts(db: Arc<TestDb>) {
+    let script = Script::default()
+        .then(Err(ConnectorError::retryable("down")))
+        .then(Err(ConnectorError::retryable("still down")));
+    let engine = db.engine(&script, EngineOptions { max_attempts: 2, ..options() }).await;
+    deploy(&engine, &["connector.bpmn"]).await;
+    let id = engine.start_request("invoice", None, data(json!({"order": "ORD-3"})), t0()).await.unwrap();
+    assert_eq!(engine.run_due_jobs(t0(), 10).await.unwrap(), 1);
+    assert_eq!(engine.run_due_jobs(t0() + secs(10), 10).await.unwrap(), 1);
+    assert_eq!(script.calls(), 2);
+    let r = engine.store().load_request(id).await.unwrap();
+    assert_eq!(r.meta.status, RequestStatus::Error);
+    assert_eq!(r.instance.incidents()[0].message, "still down (gave up after 2 attempts)");
+    assert_eq!(engine.run_due_jobs(t0() + secs(3600), 10).await.unwrap(), 0);
+}
+both!(retryable_errors_give_up_after_max_attempts);
+
+async fn a_fatal_error_is_an_incident_until_retried(db: Arc<TestDb>) {
+    let script = Script::default().then(Err(ConnectorError::fatal("the token was revoked")));
+    let engine = db.engine(&script, options()).await;
+    deploy(&engine, &["connector.bpmn"]).await;
+    let id = engine.start_request("invoice", None, data(json!({"order": "ORD-4"})), t0()).await.unwrap();
+    drain(&engine, t0()).await;
+    let r = engine.store().load_request(id).await.unwrap();
+    assert_eq!(r.meta.status, RequestStatus::Error);
+    assert_eq!(r.instance.incidents().len(), 1);
+    assert_eq!(r.instance.incidents()[0].message, "the token was revoked");
+    assert_eq!(drain(&engine, t0() + secs(3600)).await, 0, "a fatal error is not retried by itself");
+
+    engine.retry(id, t0() + secs(3600)).await.unwrap();
+    drain(&engine, t0() + secs(3600)).await;
+    assert_eq!(script.calls(), 2);
+    let row = engine.store().request(id).await.unwrap();
+    assert_eq!(row.status, RequestStatus::Completed);
+    assert_eq!(row.data["answer"], json!({"echo": "ORD-4"}));
+    let kinds = event_kinds(&engine, id).await;
+    assert!(kinds.contains(&"incident_raised:call".to_string()) && kinds.contains(&"incident_resolved".to_string()));
+    // The second call is a new attempt with a new key.
+    assert_eq!(script.keys.lock().unwrap()[1].attempt, 2);
+}
+both!(a_fatal_error_is_an_incident_until_retried);
+
+async fn messages_correlate_by_key(db: Arc<TestDb>) {
+    let engine = db.engine(&Script::default(), options()).await;
+    deploy(&engine, &["message.bpmn"]).await;
+    let a = engine.start_request("payment", None, data(json!({"order_id": "A"})), t0()).await.unwrap();
+    let b = engine.start_request("payment", None, data(json!({"order_id": "B"})), t0()).await.unwrap();
+
+    let unmatched = engine.publish_message("paid", Some("C"), Data::new(), t0()).await.unwrap();
+    assert!(unmatched.is_empty());
+    let reached = engine.publish_message("paid", Some("B"), data(json!({"amount": 12})), t0()).await.unwrap();
+    assert_eq!(reached, vec![b]);
+    assert_eq!(status(&engine, a).await, RequestStatus::Active);
+    let row = engine.store().request(b).await.unwrap();
+    assert_eq!((row.status, &row.data["amount"]), (RequestStatus::Completed, &json!(12)));
+    // Its subscription is gone: the same message again reaches nobody.
+    assert!(engine.publish_message("paid", Some("B"), Data::new(), t0()).await.unwrap().is_empty());
+    assert_eq!(engine.publish_message("paid", Some("A"), Data::new(), t0()).await.unwrap(), vec![a]);
+    assert_eq!(status(&engine, a).await, RequestStatus::Completed);
+}
+both!(messages_correlate_by_key);
+
+async fn a_call_activity_child_completes_and_the_parent_continues(db: Arc<TestDb>) {
+    let engine = db.engine(&Script::default(), options()).await;
+    deploy(&engine, &["child.bpmn", "parent.bpmn"]).await;
+    let parent = engine.start_request("parent", None, data(json!({"customer": "ACME"})), t0()).await.unwrap();
+    assert_eq!(drain(&engine, t0()).await, 1, "start_child");
+    let page = engine.store().list_requests(&Default::default(), 10, None).await.unwrap();
+    let child = page.requests.iter().find(|r| r.process_key == "child").unwrap();
+    assert_eq!(child.parent.map(|(p, _)| p), Some(parent));
+    assert_eq!(child.data["customer"], "ACME");
+
+    engine.complete_task(only_task(&engine, child.id).await, data(json!({"checked": true})), t0()).await.unwrap();
+    assert_eq!(status(&engine, child.id).await, RequestStatus::Completed);
+    assert_eq!(drain(&engine, t0()).await, 1, "child_done");
+    let row = engine.store().request(parent).await.unwrap();
+    assert_eq!(row.status, RequestStatus::Active);
+    assert_eq!(row.data["checked"], true);
+    let tasks = engine.store().tasks(Some(parent), Some(TaskStatus::Active)).await.unwrap();
+    assert_eq!(tasks[0].element_id, "after");
+    engine.complete_task(tasks[0].id, Data::new(), t0()).await.unwrap();
+    assert_eq!(status(&engine, parent).await, RequestStatus::Completed);
+
+    // Canceling a parent cancels its running child.
+    let parent = engine.start_request("parent", None, Data::new(), t0()).await.unwrap();
+    drain(&engine, t0()).await;
+    engine.cancel(parent, t0()).await.unwrap();
+    drain(&engine, t0()).await;
+    let page = engine.store().list_requests(&Default::default(), 10, None).await.unwrap();
+    let child = page.requests.iter().find(|r| r.parent.map(|(p, _)| p) == Some(parent)).unwrap();
+    assert_eq!(child.status, RequestStatus::Canceled);
+}
+both!(a_call_activity_child_completes_and_the_parent_continues);
+
+async fn two_engines_never_apply_a_task_completion_twice(db: Arc<TestDb>) {
+    let a = db.engine(&Script::default(), options()).await;
+    let b = db.engine(&Script::default(), EngineOptions { node_id: "other".into(), ..options() }).await;
+    deploy(&a, &["task.bpmn"]).await;
+    for round in 0..5 {
+        let id = a.start_request("approval", None, Data::new(), t0()).await.unwrap();
+        let task = only_task(&a, id).await;
+        let (ra, rb) = tokio::join!(
+            a.complete_task(task, data(json!({"by": "a"})), t0()),
+            b.complete_task(task, data(json!({"by": "b"})), t0())
+        );
+        let ok = [ra.is_ok(), rb.is_ok()];
+        assert_eq!(ok.iter().filter(|x| **x).count(), 1, "round {round}: {ra:?} {rb:?}");
+        for r in [ra, rb] {
+            assert!(matches!(r, Ok(()) | Err(Error::TaskNotActive(_))), "{r:?}");
+        }
+        let kinds = event_kinds(&a, id).await;
+        assert_eq!(kinds.iter().filter(|k| k.starts_with("task_completed")).count(), 1, "{kinds:?}");
+        assert_eq!(kinds.iter().filter(|k| *k == "request_completed").count(), 1, "{kinds:?}");
+        let row = a.store().request(id).await.unwrap();
+        assert_eq!((row.status, row.revision), (RequestStatus::Completed, 2));
+    }
+}
+both!(two_engines_never_apply_a_task_completion_twice);
+
+async fn published_messages_and_message_starts_go_through_jobs(db: Arc<TestDb>) {
+    let engine = db.engine(&Script::default(), options()).await;
+    deploy(&engine, &["message.bpmn", "payer.bpmn"]).await;
+    let waiting = engine.start_request("payment", None, data(json!({"order_id": "A"})), t0()).await.unwrap();
+    let payer = engine.start_request("payer", None, data(json!({"order_id": "A"})), t0()).await.unwrap();
+    assert_eq!(status(&engine, payer).await, RequestStatus::Completed);
+    assert_eq!(status(&engine, waiting).await, RequestStatus::Active, "delivered by the message job");
+    assert_eq!(drain(&engine, t0()).await, 1);
+    assert_eq!(status(&engine, waiting).await, RequestStatus::Completed);
+
+    // No subscription, but a message start event: a new Request.
+    let started = engine.publish_message("order_placed", None, data(json!({"n": 1})), t0()).await.unwrap();
+    assert_eq!(started.len(), 1);
+    let row = engine.store().request(started[0]).await.unwrap();
+    assert_eq!((row.process_key.as_str(), &row.data["n"]), ("on_order", &json!(1)));
+    // A message job that matches nothing is dropped.
+    let payer = engine.start_request("payer", None, data(json!({"order_id": "Z"})), t0()).await.unwrap();
+    assert_eq!(drain(&engine, t0()).await, 1);
+    assert_eq!(engine.run_due_jobs(t0() + secs(3600), 10).await.unwrap(), 0);
+    assert_eq!(status(&engine, payer).await, RequestStatus::Completed);
+}
+both!(published_messages_and_message_starts_go_through_jobs);
+
+async fn a_signal_reaches_every_listener(db: Arc<TestDb>) {
+    let engine = db.engine(&Script::default(), options()).await;
+    deploy(&engine, &["signal.bpmn"]).await;
+    let l1 = engine.start_request("listener", None, Data::new(), t0()).await.unwrap();
+    let l2 = engine.start_request("listener", None, Data::new(), t0()).await.unwrap();
+    engine.start_request("broadcaster", None, data(json!({"loud": true})), t0()).await.unwrap();
+    assert_eq!(drain(&engine, t0()).await, 1);
+    for l in [l1, l2] {
+        let row = engine.store().request(l).await.unwrap();
+        assert_eq!((row.status, &row.data["loud"]), (RequestStatus::Completed, &json!(true)));
+    }
+}
+both!(a_signal_reaches_every_listener);
+
+async fn a_claimed_job_runs_once_across_engines(db: Arc<TestDb>) {
+    let script = Script::default();
+    let a = db.engine(&script, options()).await;
+    let b = db.engine(&script, EngineOptions { node_id: "other".into(), ..options() }).await;
+    deploy(&a, &["connector.bpmn"]).await;
+    for n in 0..6 {
+        a.start_request("invoice", None, data(json!({"order": format!("ORD-{n}")})), t0()).await.unwrap();
+    }
+    let (ra, rb) = tokio::join!(a.run_due_jobs(t0(), 10), b.run_due_jobs(t0(), 10));
+    assert_eq!(ra.unwrap() + rb.unwrap(), 6);
+    assert_eq!(script.calls(), 6);
+    let page = a.store().list_requests(&Default::default(), 10, None).await.unwrap();
+    assert!(page.requests.iter().all(|r| r.status == RequestStatus::Completed));
+}
+both!(a_claimed_job_runs_once_across_engines);
+
+async fn jobs_for_a_token_that_no_longer_waits_are_dropped(db: Arc<TestDb>) {
+    let engine = db.engine(&Script::default(), options()).await;
+    deploy(&engine, &["child.bpmn", "parent.bpmn"]).await;
+    let parent = engine.start_request("parent", None, Data::new(), t0()).await.unwrap();
+    drain(&engine, t0()).await;
+    let page = engine.store().list_requests(&Default::default(), 10, None).await.unwrap();
+    let child = page.requests.iter().find(|r| r.process_key == "child").unwrap().id;
+    // The child completes (a child_done job for the parent) and the parent is canceled (a
+    // cancel_child job for the child) before either job runs.
+    engine.complete_task(only_task(&engine, child).await, Data::new(), t0()).await.unwrap();
+    engine.cancel(parent, t0()).await.unwrap();
+    let before = (event_kinds(&engine, parent).await, event_kinds(&engine, child).await);
+    let store = engine.store();
+    let revisions = |id| async move { store.request(id).await.unwrap().revision };
+    let revs = (revisions(parent).await, revisions(child).await);
+    assert_eq!(drain(&engine, t0()).await, 2);
+    assert_eq!((event_kinds(&engine, parent).await, event_kinds(&engine, child).await), before);
+    assert_eq!((revisions(parent).await, revisions(child).await), revs);
+    assert_eq!(status(&engine, parent).await, RequestStatus::Canceled);
+    assert_eq!(status(&engine, child).await, RequestStatus::Completed);
+    assert_eq!(engine.run_due_jobs(t0() + secs(3600), 10).await.unwrap(), 0);
+}
+both!(jobs_for_a_token_that_no_longer_waits_are_dropped);

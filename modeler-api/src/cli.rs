@@ -1,4 +1,4 @@
-//! The command line: `sluice check` and `sluice run`.
+//! The command line: `sluice check`, `sluice run` and `sluice serve`.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -23,10 +23,19 @@ pub struct Cli {
     command: Command,
 }
 
+impl Cli {
+    /// `sluice serve`: the one subcommand that logs through `tracing`.
+    pub fn is_serve(&self) -> bool {
+        matches!(self.command, Command::Serve(_))
+    }
+}
+
 // Parsed once per process: the size of the larger variant does not matter.
 #[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run the engine and the HTTP API until SIGINT/SIGTERM.
+    Serve(crate::config::ServeArgs),
     /// Validate BPMN files; prints one line per problem and exits 1 when any file is invalid.
     Check {
         /// The files, checked together so call activities resolve across them.
@@ -72,14 +81,15 @@ enum Command {
 pub struct SlackArgs {
     /// Base of the Slack Web API (tests point it at a local fake).
     #[arg(long, env = "SLACK_API_URL", default_value = sluice_slack::client::DEFAULT_BASE_URL)]
-    slack_api_url: String,
+    pub slack_api_url: String,
     /// A bot token, used as the Slack integration with alias `default`.
     #[arg(long, env = "SLACK_BOT_TOKEN", hide_env_values = true)]
-    slack_bot_token: Option<String>,
+    pub slack_bot_token: Option<crate::config::Secret>,
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Serve(args) => crate::serve::run(args),
         Command::Check { files } => check(&files),
         Command::Run { file, with, data, process, task_data, start, stub_connectors, public_url, clock, slack } => {
             let opts = RunOptions { with, process, task_data, start, stub: stub_connectors, public_url, clock, slack };
@@ -119,7 +129,7 @@ pub fn connectors(slack: &SlackArgs) -> anyhow::Result<Registry> {
     let client = sluice_slack::Client::new(slack.slack_api_url.as_str()).context("cannot set up the Slack client")?;
     let mut tokens = sluice_slack::StaticTokens::new();
     if let Some(token) = &slack.slack_bot_token {
-        tokens.insert(sluice_slack::tokens::DEFAULT_ALIAS, token.as_str());
+        tokens.insert(sluice_slack::tokens::DEFAULT_ALIAS, token.expose());
     }
     Ok(Registry::default().with(http).with(sluice_slack::SlackNotification::new(client, tokens)))
 }

@@ -4,10 +4,20 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+mod api;
 mod cli;
+mod config;
+mod serve;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
+    if args.is_serve() {
+        // Only the server logs; `check` and `run` print their results on stdout.
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
+    }
     match cli::run(args) {
         Ok(code) => code,
         Err(e) => {

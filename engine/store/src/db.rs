@@ -15,6 +15,7 @@ use crate::Error;
 pub(crate) enum Arg {
     Int(Option<i64>),
     Text(Option<String>),
+    Bytes(Option<Vec<u8>>),
 }
 
 impl From<i64> for Arg {
@@ -40,6 +41,11 @@ impl From<&str> for Arg {
 impl From<Option<String>> for Arg {
     fn from(v: Option<String>) -> Self {
         Arg::Text(v)
+    }
+}
+impl From<Option<&[u8]>> for Arg {
+    fn from(v: Option<&[u8]>) -> Self {
+        Arg::Bytes(v.map(<[u8]>::to_vec))
     }
 }
 impl From<Option<&str>> for Arg {
@@ -74,6 +80,7 @@ fn bind_sqlite<'q>(
         q = match a {
             Arg::Int(v) => q.bind(v),
             Arg::Text(v) => q.bind(v),
+            Arg::Bytes(v) => q.bind(v),
         };
     }
     q
@@ -87,6 +94,7 @@ fn bind_pg<'q>(
         q = match a {
             Arg::Int(v) => q.bind(v),
             Arg::Text(v) => q.bind(v),
+            Arg::Bytes(v) => q.bind(v),
         };
     }
     q
@@ -148,6 +156,13 @@ impl DbRow {
     }
 
     pub(crate) fn text(&self, col: &str) -> Result<String, Error> {
+        Ok(match self {
+            DbRow::Sqlite(r) => r.try_get(col)?,
+            DbRow::Postgres(r) => r.try_get(col)?,
+        })
+    }
+
+    pub(crate) fn opt_bytes(&self, col: &str) -> Result<Option<Vec<u8>>, Error> {
         Ok(match self {
             DbRow::Sqlite(r) => r.try_get(col)?,
             DbRow::Postgres(r) => r.try_get(col)?,

@@ -239,8 +239,9 @@ impl Store {
 
     // ---- process versions ----
 
-    /// Records a deployed process. The same content hash as the latest version of `key` answers
-    /// that version (`created = false`); anything else becomes the next version.
+    /// Records a deployed process whose file is this UTF-8 `xml`. The same content hash as the
+    /// latest version of `key` answers that version (`created = false`); anything else becomes the
+    /// next version.
     pub async fn deploy_version(
         &self,
         key: &str,
@@ -248,6 +249,22 @@ impl Store {
         xml: &str,
         hash: &str,
     ) -> Result<(i64, bool), Error> {
+        self.deploy_source(key, name, xml, xml.as_bytes(), hash).await
+    }
+
+    /// Like [`Store::deploy_version`], for a file in any encoding: `source` is the file as
+    /// deployed (what [`Store::process_source`] answers, to import it from), `xml` its decoded
+    /// text (what [`Store::process_xml`] answers, for showing it). The bytes are only stored when
+    /// they differ from the UTF-8 text.
+    pub async fn deploy_source(
+        &self,
+        key: &str,
+        name: Option<&str>,
+        xml: &str,
+        source: &[u8],
+        hash: &str,
+    ) -> Result<(i64, bool), Error> {
+        let bytes = (source != xml.as_bytes()).then_some(source);
         let mut tx = self.begin_write().await?;
         let mut c = tx.conn();
         if c.is_postgres() {
@@ -266,9 +283,9 @@ impl Store {
             None => 1,
         };
         c.execute(
-            "INSERT INTO process_versions (process_key, version, name, xml, content_hash, deployed_at)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-            args![key, next, name, xml, hash, millis(Utc::now())],
+            "INSERT INTO process_versions (process_key, version, name, xml, xml_bytes, content_hash, deployed_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            args![key, next, name, xml, bytes, hash, millis(Utc::now())],
         )
         .await?;
         tx.commit().await?;
@@ -304,7 +321,8 @@ impl Store {
         rows.iter().map(process_row).collect()
     }
 
-    /// The XML a process version was deployed with.
+    /// The XML a process version was deployed with, as text (decoded from the file's encoding;
+    /// the XML declaration is left as it was).
     pub async fn process_xml(&self, key: &str, version: i64) -> Result<String, Error> {
         let mut tx = self.begin_read().await?;
         let row = tx
@@ -316,6 +334,26 @@ impl Store {
             .await?;
         match row {
             Some(r) => r.text("xml"),
+            None => Err(Error::ProcessNotFound { key: key.to_string(), version }),
+        }
+    }
+
+    /// The file a process version was deployed from, byte for byte (in its own encoding): what
+    /// the worker imports.
+    pub async fn process_source(&self, key: &str, version: i64) -> Result<Vec<u8>, Error> {
+        let mut tx = self.begin_read().await?;
+        let row = tx
+            .conn()
+            .fetch_optional(
+                "SELECT xml, xml_bytes FROM process_versions WHERE process_key = $1 AND version = $2",
+                args![key, version],
+            )
+            .await?;
+        match row {
+            Some(r) => match r.opt_bytes("xml_bytes")? {
+                Some(bytes) => Ok(bytes),
+                None => Ok(r.text("xml")?.into_bytes()),
+            },
             None => Err(Error::ProcessNotFound { key: key.to_string(), version }),
         }
     }
@@ -513,7 +551,9 @@ impl Store {
     /// Claims up to `limit` due jobs for `node` until `now + lease`, counting an attempt on each.
     /// On PostgreSQL the candidates are locked `FOR UPDATE SKIP LOCKED`, so concurrent claimers
     /// never get the same job; on SQLite the `BEGIN IMMEDIATE` write lock serializes claimers.
-    /// A job whose lease ran out (its worker died) is due again.
+    /// A job whose lease ran out (its worker died) is due again. Jobs of a Request another node
+    /// holds a live Request lease on (see [`Store::claim_request_leases`]) are left alone: they
+    /// stay due for that node.
     pub async fn claim_jobs(
         &self,
         node: &str,
@@ -527,6 +567,9 @@ impl Store {
         let sql = format!(
             "UPDATE jobs SET locked_by = $1, locked_until = $2, attempts = attempts + 1
              WHERE id IN (SELECT id FROM jobs WHERE due_at <= $3 AND (locked_until IS NULL OR locked_until <= $3)
+                            AND NOT EXISTS (SELECT 1 FROM requests r WHERE r.id = jobs.request_id
+                                            AND r.lease_owner IS NOT NULL AND r.lease_owner <> $1
+                                            AND r.lease_until >= $3)
                           ORDER BY due_at, id LIMIT $4{lock})
              RETURNING {JOB_COLUMNS}"
         );
@@ -535,6 +578,110 @@ impl Store {
         tx.commit().await?;
         jobs.sort_by_key(|j| (j.due_at, j.id));
         Ok(jobs)
+    }
+
+    /// Gives a claimed job back untouched, as if this claim never happened: unlocked, with the
+    /// attempt it counted taken back (only if `node` still holds it). Returns whether it did.
+    pub async fn unclaim_job(&self, id: JobId, node: &str) -> Result<bool, Error> {
+        let mut tx = self.begin_write().await?;
+        let n = tx
+            .conn()
+            .execute(
+                "UPDATE jobs SET locked_by = NULL, locked_until = NULL,
+                        attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END
+                 WHERE id = $1 AND locked_by = $2",
+                args![id.to_string(), node],
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    // ---- Request leases: one node steps a Request's jobs at a time ----
+
+    /// Takes or extends `node`'s lease on each of `ids` until `until`, where it is free (no
+    /// owner), already `node`'s, or expired (`lease_until < now`); returns the Requests `node`
+    /// now holds (unknown ids are left out). Each is one atomic `UPDATE … WHERE` (on PostgreSQL
+    /// the row lock makes a concurrent taker re-check and lose); rows are taken in id order so
+    /// two nodes never deadlock.
+    pub async fn claim_request_leases(
+        &self,
+        node: &str,
+        ids: &[RequestId],
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<RequestId>, Error> {
+        let mut ids = ids.to_vec();
+        ids.sort();
+        ids.dedup();
+        let mut granted = Vec::with_capacity(ids.len());
+        if ids.is_empty() {
+            return Ok(granted);
+        }
+        let mut tx = self.begin_write().await?;
+        {
+            let mut c = tx.conn();
+            for id in ids {
+                let n = c
+                    .execute(
+                        "UPDATE requests SET lease_owner = $1, lease_until = $2
+                         WHERE id = $3 AND (lease_owner IS NULL OR lease_owner = $1 OR lease_until < $4)",
+                        args![node, millis(until), id.to_string(), millis(now)],
+                    )
+                    .await?;
+                if n > 0 {
+                    granted.push(id);
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(granted)
+    }
+
+    /// The heartbeat: extends every lease `node` holds on an unfinished Request to `until`, and
+    /// lets go of its leases on finished ones. Returns how many it extended.
+    pub async fn renew_leases(&self, node: &str, until: DateTime<Utc>) -> Result<u64, Error> {
+        let mut tx = self.begin_write().await?;
+        let mut c = tx.conn();
+        let n = c
+            .execute(
+                "UPDATE requests SET lease_until = $2 WHERE lease_owner = $1 AND completed_at IS NULL",
+                args![node, millis(until)],
+            )
+            .await?;
+        c.execute(
+            "UPDATE requests SET lease_owner = NULL, lease_until = NULL
+             WHERE lease_owner = $1 AND completed_at IS NOT NULL",
+            args![node],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// Gives up every lease `node` holds (at shutdown), so other nodes take its Requests at once.
+    pub async fn release_leases(&self, node: &str) -> Result<u64, Error> {
+        let mut tx = self.begin_write().await?;
+        let n = tx
+            .conn()
+            .execute("UPDATE requests SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1", args![node])
+            .await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// Who holds the lease on a Request and until when (expired leases included), if anyone.
+    pub async fn request_lease(&self, id: RequestId) -> Result<Option<(String, DateTime<Utc>)>, Error> {
+        let mut tx = self.begin_read().await?;
+        let row = tx
+            .conn()
+            .fetch_optional("SELECT lease_owner, lease_until FROM requests WHERE id = $1", args![id.to_string()])
+            .await?
+            .ok_or(Error::RequestNotFound(id))?;
+        match (row.opt_text("lease_owner")?, row.opt_int("lease_until")?) {
+            (Some(owner), Some(until)) => Ok(Some((owner, from_millis("Request lease_until", until)?))),
+            _ => Ok(None),
+        }
     }
 
     /// Deletes a job that is done (when no state change goes with it; else use
@@ -602,6 +749,133 @@ impl Store {
             .await?;
         tx.commit().await?;
         Ok(PruneStats { requests, events })
+    }
+}
+
+impl Store {
+    // ---- API tokens and settings ----
+
+    /// Records an API token by its hash (the token itself is never stored). A hash that is
+    /// already recorded is a database error (unique constraint).
+    pub async fn add_api_token(&self, label: &str, token_hash: &str) -> Result<(), Error> {
+        let mut tx = self.begin_write().await?;
+        tx.conn()
+            .execute(
+                "INSERT INTO api_tokens (id, label, token_hash, created_at) VALUES ($1, $2, $3, $4)",
+                args![uuid::Uuid::now_v7().to_string(), label, token_hash, millis(Utc::now())],
+            )
+            .await?;
+        tx.commit().await
+    }
+
+    /// The hashes of every API token, oldest first.
+    pub async fn api_token_hashes(&self) -> Result<Vec<String>, Error> {
+        let mut tx = self.begin_read().await?;
+        let rows = tx.conn().fetch_all("SELECT token_hash FROM api_tokens ORDER BY created_at, id", args![]).await?;
+        rows.iter().map(|r| r.text("token_hash")).collect()
+    }
+
+    /// The value of a setting, if set.
+    pub async fn setting(&self, key: &str) -> Result<Option<String>, Error> {
+        let mut tx = self.begin_read().await?;
+        let row = tx.conn().fetch_optional("SELECT value FROM settings WHERE key = $1", args![key]).await?;
+        row.map(|r| r.text("value")).transpose()
+    }
+
+    /// Inserts only if absent; returns the value now stored (so two nodes starting together agree).
+    pub async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String, Error> {
+        let mut tx = self.begin_write().await?;
+        let mut c = tx.conn();
+        // On PostgreSQL a concurrent insert of the same key makes this wait for that transaction
+        // and then do nothing; the select below (a new statement) sees the winner's row.
+        c.execute(
+            "INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING",
+            args![key, value, millis(Utc::now())],
+        )
+        .await?;
+        let row = c.fetch_optional("SELECT value FROM settings WHERE key = $1", args![key]).await?;
+        let stored = match row {
+            Some(r) => r.text("value")?,
+            None => return Err(Error::corrupt("setting", format!("`{key}` vanished while it was inserted"))),
+        };
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    /// Sets a setting, replacing any value it had.
+    pub async fn set_setting(&self, key: &str, value: &str) -> Result<(), Error> {
+        let mut tx = self.begin_write().await?;
+        tx.conn()
+            .execute(
+                "INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                args![key, value, millis(Utc::now())],
+            )
+            .await?;
+        tx.commit().await
+    }
+
+    // ---- queries for the worker and /metrics ----
+
+    /// The unfinished (active or error) child Request of a call activity token, if any (the
+    /// newest, should there ever be several).
+    pub async fn child_of(&self, parent: RequestId, token: u32) -> Result<Option<RequestId>, Error> {
+        let mut tx = self.begin_read().await?;
+        let row = tx
+            .conn()
+            .fetch_optional(
+                "SELECT id FROM requests
+                 WHERE parent_request_id = $1 AND parent_token = $2 AND status IN ('active', 'error')
+                 ORDER BY created_at DESC, id DESC LIMIT 1",
+                args![parent.to_string(), i64::from(token)],
+            )
+            .await?;
+        row.map(|r| parse_id("Request id", &r.text("id")?)).transpose()
+    }
+
+    /// The earliest instant at which some job can be claimed: its `due_at`, or for a job held by
+    /// a claim lease, the later of `due_at` and `locked_until` (when that lease expires). `None`
+    /// when there are no jobs. For the serve loop's sleep.
+    pub async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>, Error> {
+        let mut tx = self.begin_read().await?;
+        let row = tx
+            .conn()
+            .fetch_optional(
+                "SELECT MIN(CASE WHEN locked_until IS NOT NULL AND locked_until > due_at THEN locked_until
+                                 ELSE due_at END) AS next FROM jobs",
+                args![],
+            )
+            .await?;
+        match row {
+            Some(r) => r.opt_int("next")?.map(|t| from_millis("job due_at", t)).transpose(),
+            None => Ok(None),
+        }
+    }
+
+    /// How many Requests there are, in all or with one status (`active`, `completed`,
+    /// `canceled`, `error`; any other string counts none).
+    pub async fn count_requests(&self, status: Option<&str>) -> Result<i64, Error> {
+        let mut tx = self.begin_read().await?;
+        let row = match status {
+            Some(s) => {
+                tx.conn().fetch_optional("SELECT COUNT(*) AS n FROM requests WHERE status = $1", args![s]).await?
+            }
+            None => tx.conn().fetch_optional("SELECT COUNT(*) AS n FROM requests", args![]).await?,
+        };
+        row.map_or(Ok(0), |r| r.int("n"))
+    }
+
+    /// How many jobs are due at `now` and not held by a live claim lease (the queue depth).
+    pub async fn count_due_jobs(&self, now: DateTime<Utc>) -> Result<i64, Error> {
+        let mut tx = self.begin_read().await?;
+        let row = tx
+            .conn()
+            .fetch_optional(
+                "SELECT COUNT(*) AS n FROM jobs WHERE due_at <= $1 AND (locked_until IS NULL OR locked_until <= $1)",
+                args![millis(now)],
+            )
+            .await?;
+        row.map_or(Ok(0), |r| r.int("n"))
     }
 }
 

@@ -688,3 +688,205 @@ async fn prune_removes_only_long_finished_requests(db: Arc<TestDb>) {
     assert_eq!(db.count(&format!("SELECT COUNT(*) FROM events WHERE request_id = '{old}'")).await, 0);
 }
 both!(prune_removes_only_long_finished_requests);
+
+// ---- schema 2: tokens, settings, worker queries ----
+
+const V1_SQLITE: &str = include_str!("../migrations/sqlite/0001_init.sql");
+const V1_POSTGRES: &str = include_str!("../migrations/postgres/0001_init.sql");
+
+async fn a_schema_1_database_migrates_to_2(db: Arc<TestDb>) {
+    // A database as schema 1 left it, with a deployed version and a Request, built by hand.
+    match db.kind {
+        Kind::Sqlite => {
+            let path = db.url.trim_start_matches("sqlite://");
+            std::fs::File::create(path).unwrap();
+        }
+        Kind::Postgres => db.exec(&format!("CREATE SCHEMA IF NOT EXISTS {}", db.schema.as_deref().unwrap())).await,
+    }
+    let v1 = if db.kind == Kind::Sqlite { V1_SQLITE } else { V1_POSTGRES };
+    db.exec(v1).await;
+    db.exec(
+        "CREATE TABLE sluice_schema (version BIGINT NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL);
+         INSERT INTO sluice_schema (version, name, applied_at) VALUES (1, 'init', 0);
+         INSERT INTO process_versions (process_key, version, name, xml, content_hash, deployed_at)
+         VALUES ('old', 1, 'Old', '<old/>', 'h0', 0);
+         INSERT INTO requests (id, process_key, process_version, status, state, data, revision, created_at, updated_at)
+         VALUES ('0190b4c4-0000-7000-8000-000000000001', 'old', 1, 'active', '{}', '{}', 1, 0, 0);",
+    )
+    .await;
+
+    let store = db.open().await;
+    assert_eq!(store.schema_version().await.unwrap(), 2);
+    assert_eq!(db.count("SELECT COUNT(*) FROM sluice_schema").await, 2);
+    // What schema 1 held is still there and readable.
+    assert_eq!(store.process_xml("old", 1).await.unwrap(), "<old/>");
+    assert_eq!(store.count_requests(None).await.unwrap(), 1);
+    assert_eq!(store.count_requests(Some("active")).await.unwrap(), 1);
+    // The new tables work.
+    assert_eq!(store.setting_or_insert("k", "v").await.unwrap(), "v");
+    store.add_api_token("ci", "hash-1").await.unwrap();
+    assert_eq!(store.api_token_hashes().await.unwrap(), vec!["hash-1".to_string()]);
+    store.close().await;
+    // And a newer schema than 2 is still refused.
+    db.exec("INSERT INTO sluice_schema (version, name, applied_at) VALUES (3, 'future', 0)").await;
+    let err = Store::open(&db.url, db.options()).await.unwrap_err();
+    assert!(matches!(err, Error::SchemaTooNew { found: 3, known: 2, .. }), "{err}");
+}
+both!(a_schema_1_database_migrates_to_2);
+
+async fn api_tokens_and_settings(db: Arc<TestDb>) {
+    let store = db.open().await;
+    assert!(store.api_token_hashes().await.unwrap().is_empty());
+    store.add_api_token("ci", "hash-a").await.unwrap();
+    store.add_api_token("laptop", "hash-b").await.unwrap();
+    assert_eq!(store.api_token_hashes().await.unwrap(), vec!["hash-a".to_string(), "hash-b".to_string()]);
+    // The same hash twice is refused (unique), and nothing else changes.
+    assert!(store.add_api_token("again", "hash-a").await.is_err());
+    assert_eq!(store.api_token_hashes().await.unwrap().len(), 2);
+
+    assert_eq!(store.setting("secret").await.unwrap(), None);
+    assert_eq!(store.setting_or_insert("secret", "first").await.unwrap(), "first");
+    assert_eq!(store.setting_or_insert("secret", "second").await.unwrap(), "first");
+    assert_eq!(store.setting("secret").await.unwrap().as_deref(), Some("first"));
+    store.set_setting("secret", "third").await.unwrap();
+    assert_eq!(store.setting("secret").await.unwrap().as_deref(), Some("third"));
+    store.set_setting("other", "x").await.unwrap();
+    assert_eq!(store.setting("other").await.unwrap().as_deref(), Some("x"));
+
+    // Two nodes starting together agree on one value.
+    let other = db.open().await;
+    let mut handles = Vec::new();
+    for i in 0..8 {
+        let s = if i % 2 == 0 { store.clone() } else { other.clone() };
+        handles.push(tokio::spawn(async move { s.setting_or_insert("node_secret", &format!("v{i}")).await.unwrap() }));
+    }
+    let mut values = Vec::new();
+    for h in handles {
+        values.push(h.await.unwrap());
+    }
+    values.dedup();
+    assert_eq!(values.len(), 1, "{values:?}");
+    assert_eq!(store.setting("node_secret").await.unwrap(), values.pop());
+}
+both!(api_tokens_and_settings);
+
+async fn worker_queries_find_children_due_times_and_counts(db: Arc<TestDb>) {
+    let store = db.open().await;
+    assert_eq!(store.next_due_at().await.unwrap(), None);
+    assert_eq!(store.count_requests(None).await.unwrap(), 0);
+    assert_eq!(store.count_due_jobs(t0()).await.unwrap(), 0);
+    deploy(&store).await;
+    let p = review();
+    let (parent, _) = start(&store, &p, "ORD-1", t0()).await;
+    let due = t0() + chrono::Duration::hours(1);
+    assert_eq!(store.next_due_at().await.unwrap(), Some(due));
+
+    // A child of the parent's token 7.
+    let mut out = Vec::new();
+    let child_inst = Instance::start(&p, data(json!({"order_id": "C"})), Start::Default, t0(), &mut out).unwrap();
+    let child = RequestId::new();
+    let changes = Changes::from_commands(&p, child, &out, t0());
+    let new = NewRequest {
+        id: child,
+        process_key: "review",
+        process_version: 1,
+        parent: Some((parent, TokenId(7))),
+        state: &child_inst,
+    };
+    store.create_request(&new, &changes).await.unwrap();
+    assert_eq!(store.child_of(parent, 7).await.unwrap(), Some(child));
+    assert_eq!(store.child_of(parent, 8).await.unwrap(), None);
+    assert_eq!(store.child_of(child, 7).await.unwrap(), None);
+    assert_eq!(store.count_requests(None).await.unwrap(), 2);
+    assert_eq!(store.count_due_jobs(due - chrono::Duration::seconds(1)).await.unwrap(), 0);
+    assert_eq!(store.count_due_jobs(due).await.unwrap(), 2);
+
+    // A claimed job counts again (and is next due) when its lease runs out.
+    let claimed = store.claim_jobs("a", due, 1, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(store.count_due_jobs(due).await.unwrap(), 1);
+    assert_eq!(store.count_due_jobs(due + chrono::Duration::seconds(30)).await.unwrap(), 2);
+    store.claim_jobs("a", due, 1, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(store.next_due_at().await.unwrap(), Some(due + chrono::Duration::seconds(30)));
+
+    // A finished child is no longer the token's child.
+    step(&store, &p, child, Input::Cancel, t0(), &[]).await;
+    assert_eq!(store.child_of(parent, 7).await.unwrap(), None);
+    assert_eq!(store.count_requests(Some("canceled")).await.unwrap(), 1);
+    assert_eq!(store.count_requests(Some("active")).await.unwrap(), 1);
+    assert_eq!(store.count_requests(Some("bogus")).await.unwrap(), 0);
+}
+both!(worker_queries_find_children_due_times_and_counts);
+
+async fn original_bytes_are_kept_beside_the_text(db: Arc<TestDb>) {
+    let store = db.open().await;
+    let bytes = b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><x n=\"Pr\xFCfen\"/>".to_vec();
+    let text = "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><x n=\"Pr\u{fc}fen\"/>";
+    assert_eq!(store.deploy_source("latin", None, text, &bytes, "h1").await.unwrap(), (1, true));
+    assert_eq!(store.deploy_source("latin", None, text, &bytes, "h1").await.unwrap(), (1, false));
+    assert_eq!(store.process_source("latin", 1).await.unwrap(), bytes);
+    assert_eq!(store.process_xml("latin", 1).await.unwrap(), text);
+    // UTF-8 files keep only their text; the source is that text's bytes.
+    store.deploy_version("plain", None, "<y/>", "h2").await.unwrap();
+    assert_eq!(store.process_source("plain", 1).await.unwrap(), b"<y/>".to_vec());
+    assert_eq!(db.count("SELECT COUNT(*) FROM process_versions WHERE xml_bytes IS NULL").await, 1);
+    assert!(matches!(store.process_source("nothing", 1).await, Err(Error::ProcessNotFound { .. })));
+    // Kept across a reopen.
+    store.close().await;
+    let store = db.open().await;
+    assert_eq!(store.process_source("latin", 1).await.unwrap(), bytes);
+}
+both!(original_bytes_are_kept_beside_the_text);
+
+async fn request_leases_are_taken_atomically_and_expire(db: Arc<TestDb>) {
+    let store = db.open().await;
+    deploy(&store).await;
+    let p = review();
+    let (r1, _) = start(&store, &p, "ORD-1", t0()).await;
+    let (r2, _) = start(&store, &p, "ORD-2", t0()).await;
+    let until = t0() + chrono::Duration::seconds(30);
+    assert_eq!(store.request_lease(r1).await.unwrap(), None);
+    let mut both = vec![r1, r2];
+    both.sort();
+    assert_eq!(store.claim_request_leases("a", &[r2, r1, r1, RequestId::new()], t0(), until).await.unwrap(), both);
+    assert_eq!(store.request_lease(r1).await.unwrap(), Some(("a".to_string(), until)));
+    // Another node gets nothing while a's leases live (up to and including lease_until)...
+    assert!(store.claim_request_leases("b", &[r1, r2], until, until).await.unwrap().is_empty());
+    // ...and its claims skip their jobs, which stay due.
+    let due = t0() + chrono::Duration::hours(1);
+    let later = until + chrono::Duration::hours(1);
+    assert_eq!(store.renew_leases("a", later).await.unwrap(), 2);
+    assert!(store.claim_jobs("b", due, 10, Duration::from_secs(30)).await.unwrap().is_empty());
+    assert_eq!(store.count_due_jobs(due).await.unwrap(), 2);
+    // a itself may claim them, and renew its own lease by claiming again.
+    let jobs = store.claim_jobs("a", due, 1, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(jobs.len(), 1);
+    // Giving a claim back undoes it: unlocked, no attempt counted; only the holder can.
+    assert!(!store.unclaim_job(jobs[0].id, "b").await.unwrap());
+    assert!(store.unclaim_job(jobs[0].id, "a").await.unwrap());
+    let back = store.due_jobs(due, 10).await.unwrap();
+    assert_eq!(back.len(), 2);
+    assert!(back.iter().all(|j| j.attempts == 0 && j.locked_by.is_none()), "{back:?}");
+    // Expired: b takes one atomically, the other stays a's once renewed.
+    let after = later + chrono::Duration::milliseconds(1);
+    assert_eq!(
+        store.claim_request_leases("b", &[r1], after, after + chrono::Duration::seconds(30)).await.unwrap(),
+        vec![r1]
+    );
+    assert_eq!(store.renew_leases("a", after + chrono::Duration::seconds(30)).await.unwrap(), 1);
+    assert_eq!(store.request_lease(r1).await.unwrap().map(|(o, _)| o), Some("b".to_string()));
+    assert_eq!(store.request_lease(r2).await.unwrap().map(|(o, _)| o), Some("a".to_string()));
+    // Racing takers of a free Request: exactly one wins.
+    assert_eq!(store.release_leases("b").await.unwrap(), 1);
+    let other = db.open().await;
+    let take = |s: Store, node: &'static str| async move {
+        s.claim_request_leases(node, &[r1], after, after + chrono::Duration::seconds(30)).await.unwrap()
+    };
+    let (x, y) = tokio::join!(tokio::spawn(take(store.clone(), "x")), tokio::spawn(take(other, "y")));
+    assert_eq!(x.unwrap().len() + y.unwrap().len(), 1);
+    // Releasing gives everything back at once.
+    assert_eq!(store.release_leases("a").await.unwrap(), 1);
+    assert_eq!(store.request_lease(r2).await.unwrap(), None);
+    assert!(matches!(store.request_lease(RequestId::new()).await, Err(Error::RequestNotFound(_))));
+}
+both!(request_leases_are_taken_atomically_and_expire);

@@ -9,6 +9,7 @@
 //! connector runs. See `README.md` beside this file.
 
 mod backoff;
+mod decode;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -21,10 +22,7 @@ use sluice_bpmn::{ConnectorCatalog, Diagnostic, ElementIdx, Kind, Process, Scope
 use sluice_connector_api::{ConnectorError, Context, IdempotencyKey, Registry};
 use sluice_engine::runtime::{Data, TokenId};
 use sluice_engine::{Input, Instance, Start, StartError, StepError};
-use sluice_store::{
-    Changes, JobId, JobKind, JobRow, LoadedRequest, NewRequest, RequestFilter, RequestId, RequestStatus, Store, TaskId,
-    TaskStatus,
-};
+use sluice_store::{Changes, JobId, JobKind, JobRow, LoadedRequest, NewRequest, RequestId, Store, TaskId, TaskStatus};
 
 pub use backoff::Backoff;
 
@@ -44,6 +42,10 @@ pub struct EngineOptions {
     pub job_lease: Duration,
     /// How often a step is redone after a concurrent write before giving up with [`Error::Busy`].
     pub max_conflict_retries: u32,
+    /// How long this node's lease on a Request lasts after `run_due_jobs` took it or
+    /// [`Engine::heartbeat`] renewed it; while it lasts no other node runs that Request's jobs.
+    /// Heartbeat well within it (a third is a good interval).
+    pub request_lease: Duration,
 }
 
 impl Default for EngineOptions {
@@ -55,6 +57,7 @@ impl Default for EngineOptions {
             backoff: Backoff::default(),
             job_lease: Duration::from_secs(300),
             max_conflict_retries: 20,
+            request_lease: Duration::from_secs(30),
         }
     }
 }
@@ -86,9 +89,10 @@ pub enum DeployError {
     /// The files have errors: nothing was deployed.
     #[error("the models have errors: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Invalid(Vec<Diagnostic>),
-    /// The store keeps XML as text: a file in another encoding (ISO-8859-1, windows-1252) is
-    /// imported fine but cannot be stored yet.
-    #[error("`{0}` is not UTF-8: save it as UTF-8 to deploy it")]
+    /// A file whose text cannot be decoded for storing. Files in the encodings the importer reads
+    /// (UTF-8, US-ASCII, ISO-8859-1, windows-1252) never get this: the importer refuses the others
+    /// first (as [`DeployError::Invalid`]).
+    #[error("`{0}` is not in a supported encoding: save it as UTF-8 to deploy it")]
     NotUtf8(String),
     #[error(transparent)]
     Store(#[from] sluice_store::Error),
@@ -152,7 +156,8 @@ impl Engine {
     /// new version of each executable process whose XML changed; unchanged XML answers the latest
     /// version (`created: false`). With any error diagnostic nothing is stored.
     ///
-    /// Each process version stores the XML of the file it came from.
+    /// Each process version stores the file it came from, byte for byte (UTF-8, US-ASCII,
+    /// ISO-8859-1 or windows-1252), and its decoded text; the content hash is of the bytes.
     pub async fn deploy(&self, files: &[(String, Vec<u8>)]) -> Result<Vec<Deployed>, DeployError> {
         let known = self.store.latest_processes().await?;
         let known: Vec<&str> = known.iter().map(|p| p.key.as_str()).collect();
@@ -163,19 +168,20 @@ impl Engine {
         if imported.has_errors() {
             return Err(DeployError::Invalid(imported.diagnostics));
         }
-        // Check every file before storing anything.
+        // Decode every file before storing anything: the store keeps the original bytes (to
+        // import from) and the text (for the API).
         let mut texts = HashMap::new();
         for (name, bytes) in files {
-            match std::str::from_utf8(bytes) {
-                Ok(text) => texts.insert(name.as_str(), text),
-                Err(_) => return Err(DeployError::NotUtf8(name.clone())),
+            match decode::decode(bytes) {
+                Some(text) => texts.insert(name.as_str(), (text, bytes.as_slice())),
+                None => return Err(DeployError::NotUtf8(name.clone())),
             };
         }
         let mut out = Vec::new();
         for p in imported.definitions.executable() {
-            let Some(xml) = texts.get(&*p.file) else { continue };
-            let hash = format!("{:x}", Sha256::digest(xml.as_bytes()));
-            let (version, created) = self.store.deploy_version(&p.key, p.name.as_deref(), xml, &hash).await?;
+            let Some((xml, bytes)) = texts.get(&*p.file) else { continue };
+            let hash = format!("{:x}", Sha256::digest(bytes));
+            let (version, created) = self.store.deploy_source(&p.key, p.name.as_deref(), xml, bytes, &hash).await?;
             out.push(Deployed { key: p.key.clone(), version, name: p.name.clone(), created });
         }
         Ok(out)
@@ -186,10 +192,10 @@ impl Engine {
         if let Some(p) = self.cached(key, version) {
             return Ok(p);
         }
-        let xml = self.store.process_xml(key, version).await?;
+        let source = self.store.process_source(key, version).await?;
         let known = self.store.latest_processes().await?;
         let known: Vec<&str> = known.iter().map(|p| p.key.as_str()).collect();
-        let source = Source { name: key, bytes: xml.as_bytes() };
+        let source = Source { name: key, bytes: &source };
         let imported =
             sluice_bpmn::import(&[source], &sluice_bpmn::Options { known_processes: &known, connectors: None });
         let bad = |message: String| Error::BadProcess { key: key.to_string(), version, message };
@@ -284,15 +290,42 @@ impl Engine {
     /// Claims the jobs due at `now` (up to `limit`) and runs them one after the other; returns how
     /// many were handled. A job whose handling fails on a database or model error is given back,
     /// due again after a backoff, and logged; the others still run.
+    ///
+    /// Only jobs of Requests this node holds a lease on, or can take one on (none, or expired),
+    /// run: the claim skips jobs of Requests another live node holds, and the leases of the
+    /// claimed jobs' Requests are then taken (until `now + request_lease`); a job whose Request
+    /// another node took in between is given back untouched (still due, no attempt counted).
     pub async fn run_due_jobs(&self, now: DateTime<Utc>, limit: u32) -> Result<usize, Error> {
         // The jobs of a claim run one after the other: the lease must outlast them all, or a
         // connector job at the end of the batch could be claimed again by another node.
-        // TODO: renew leases with a heartbeat instead.
+        // TODO: renew job leases with the heartbeat instead.
         let calls = self.registry.timeout().saturating_mul(limit.saturating_add(1));
         let lease = self.options.job_lease.max(calls);
-        let jobs = self.store.claim_jobs(&self.options.node_id, now, limit, lease).await?;
+        let node = self.options.node_id.as_str();
+        let jobs = self.store.claim_jobs(node, now, limit, lease).await?;
+        let requests: Vec<RequestId> = jobs.iter().filter_map(|j| j.request_id).collect();
+        let until = now + chrono::Duration::from_std(self.options.request_lease).unwrap_or(chrono::Duration::MAX);
+        let held = match self.store.claim_request_leases(node, &requests, now, until).await {
+            Ok(held) => held,
+            Err(e) => {
+                // Do not sit on the claimed jobs until their lease ends: give them back as they were.
+                for job in &jobs {
+                    if let Err(e) = self.store.unclaim_job(job.id, node).await {
+                        tracing::warn!(job = %job.id, error = %e, "cannot give a claimed job back");
+                    }
+                }
+                return Err(e.into());
+            }
+        };
         let mut handled = 0;
         for job in jobs {
+            if let Some(r) = job.request_id
+                && !held.contains(&r)
+            {
+                // Another node took this Request between our claim and our lease: its job.
+                self.store.unclaim_job(job.id, node).await?;
+                continue;
+            }
             match self.run_job(&job, now).await {
                 Ok(()) => handled += 1,
                 Err(e) => {
@@ -303,6 +336,20 @@ impl Engine {
             }
         }
         Ok(handled)
+    }
+
+    /// The heartbeat: extends this node's leases on its unfinished Requests to
+    /// `now + request_lease` (and lets go of finished ones). Call it regularly (e.g. every third
+    /// of `request_lease`), also while a long batch of `run_due_jobs` runs. Returns how many
+    /// leases it extended.
+    pub async fn heartbeat(&self, now: DateTime<Utc>) -> Result<u64, Error> {
+        let until = now + chrono::Duration::from_std(self.options.request_lease).unwrap_or(chrono::Duration::MAX);
+        Ok(self.store.renew_leases(&self.options.node_id, until).await?)
+    }
+
+    /// Gives up every Request lease of this node (at shutdown), so other nodes take over at once.
+    pub async fn release_leases(&self) -> Result<u64, Error> {
+        Ok(self.store.release_leases(&self.options.node_id).await?)
     }
 
     // ---- jobs ----
@@ -333,7 +380,7 @@ impl Engine {
                 let (Some(parent), Some(token)) = (job.request_id, job_token(job)) else {
                     return self.drop_job(job).await;
                 };
-                if let Some(child) = self.child_of(parent, token).await? {
+                if let Some(child) = self.store.child_of(parent, token.0).await? {
                     self.step(child, Some(job.id), now, |_| Ok(vec![Input::Cancel])).await?;
                     Ok(())
                 } else {
@@ -524,27 +571,6 @@ impl Engine {
             _ => Input::ChildEscalation { token, code: p["code"].as_str().unwrap_or_default().to_string() },
         };
         self.step_job(parent, job, now, input).await
-    }
-
-    /// The active child Request of a call activity token.
-    ///
-    /// TODO(store): a `child_of(parent, token)` query; this pages through unfinished Requests.
-    async fn child_of(&self, parent: RequestId, token: TokenId) -> Result<Option<RequestId>, Error> {
-        for status in [RequestStatus::Active, RequestStatus::Error] {
-            let filter = RequestFilter { process_key: None, status: Some(status) };
-            let mut cursor: Option<String> = None;
-            loop {
-                let page = self.store.list_requests(&filter, 500, cursor.as_deref()).await?;
-                if let Some(r) = page.requests.iter().find(|r| r.parent == Some((parent, token))) {
-                    return Ok(Some(r.id));
-                }
-                match page.next_cursor {
-                    Some(c) => cursor = Some(c),
-                    None => break,
-                }
-            }
-        }
-        Ok(None)
     }
 
     // ---- writing ----

@@ -259,17 +259,6 @@ async fn deploy_versions_and_requests_keep_theirs(db: Arc<TestDb>) {
     let broken = ("broken.bpmn".to_string(), b"<definitions>".to_vec());
     assert!(matches!(engine.deploy(&[broken]).await, Err(DeployError::Invalid(d)) if !d.is_empty()));
     assert!(matches!(engine.start_request("nope", None, Data::new(), t0()).await, Err(Error::NotFound(_))));
-    // The importer reads ISO-8859-1, but the store keeps text: refused, nothing stored.
-    let (_, bytes) = file("task.bpmn");
-    let latin1 = String::from_utf8(bytes)
-        .unwrap()
-        .replace("encoding=\"UTF-8\"", "encoding=\"ISO-8859-1\"")
-        .replace("id=\"approval\"", "id=\"latin\"")
-        .replace("name=\"Approve\"", "name=\"Pr\u{fc}fen\"");
-    let bytes: Vec<u8> = latin1.chars().map(|c| u8::try_from(u32::from(c)).unwrap()).collect();
-    let refused = engine.deploy(&[("latin.bpmn".into(), bytes)]).await;
-    assert!(matches!(refused, Err(DeployError::NotUtf8(ref n)) if n == "latin.bpmn"), "{refused:?}");
-    assert!(engine.store().process_versions("latin").await.unwrap().is_empty());
 }
 both!(deploy_versions_and_requests_keep_theirs);
 
@@ -577,3 +566,139 @@ async fn jobs_for_a_token_that_no_longer_waits_are_dropped(db: Arc<TestDb>) {
     assert_eq!(engine.run_due_jobs(t0() + secs(3600), 10).await.unwrap(), 0);
 }
 both!(jobs_for_a_token_that_no_longer_waits_are_dropped);
+
+/// `task.bpmn` re-encoded in a single-byte encoding, declared as `encoding`, with process id `id`
+/// and the task named `name` (which may hold characters outside ASCII).
+fn single_byte_file(encoding: &str, id: &str, name: &str, encode: impl Fn(char) -> u8) -> Vec<u8> {
+    let (_, bytes) = file("task.bpmn");
+    let text = String::from_utf8(bytes)
+        .unwrap()
+        .replace("encoding=\"UTF-8\"", &format!("encoding=\"{encoding}\""))
+        .replace("id=\"approval\"", &format!("id=\"{id}\""))
+        .replace("name=\"Approve\"", &format!("name=\"{name}\""));
+    text.chars().map(encode).collect()
+}
+
+async fn latin1_and_windows_1252_files_deploy_and_run(db: Arc<TestDb>) {
+    let script = Script::default();
+    let engine = db.engine(&script, options()).await;
+    let latin1 = single_byte_file("ISO-8859-1", "latin", "Pr\u{fc}fen", |c| u8::try_from(u32::from(c)).unwrap());
+    assert!(std::str::from_utf8(&latin1).is_err(), "the file really is not UTF-8");
+    let cp1252 = single_byte_file("windows-1252", "cp", "Pr\u{fc}fen \u{20ac}", |c| match c {
+        '\u{20ac}' => 0x80,
+        c => u8::try_from(u32::from(c)).unwrap(),
+    });
+    let deployed =
+        engine.deploy(&[("latin.bpmn".into(), latin1.clone()), ("cp.bpmn".into(), cp1252.clone())]).await.unwrap();
+    let mut keys: Vec<_> = deployed.iter().map(|d| (d.key.as_str(), d.version, d.created)).collect();
+    keys.sort();
+    assert_eq!(keys, vec![("cp", 1, true), ("latin", 1, true)]);
+
+    let store = engine.store();
+    // The original bytes are kept (and imported from); the text is decoded for the API.
+    assert_eq!(store.process_source("latin", 1).await.unwrap(), latin1);
+    assert_eq!(store.process_source("cp", 1).await.unwrap(), cp1252);
+    assert!(store.process_xml("latin", 1).await.unwrap().contains("name=\"Pr\u{fc}fen\""));
+    assert!(store.process_xml("cp", 1).await.unwrap().contains("name=\"Pr\u{fc}fen \u{20ac}\""));
+    // The same bytes again are the same version.
+    let again = engine.deploy(&[("latin.bpmn".into(), latin1.clone())]).await.unwrap();
+    assert_eq!((again[0].version, again[0].created), (1, false));
+
+    // A fresh engine (empty process cache) imports from the stored bytes and runs the Requests.
+    let other = db.engine(&script, options()).await;
+    for key in ["latin", "cp"] {
+        let id = other.start_request(key, None, Data::new(), t0()).await.unwrap();
+        let task = other.store().tasks(Some(id), None).await.unwrap().remove(0);
+        assert!(task.name.as_deref().unwrap().starts_with("Pr\u{fc}fen"), "{:?}", task.name);
+        other.complete_task(task.id, Data::new(), t0()).await.unwrap();
+        assert_eq!(status(&other, id).await, RequestStatus::Completed);
+    }
+    // A UTF-8 file is stored as text only and reads back byte for byte.
+    deploy(&engine, &["task.bpmn"]).await;
+    assert_eq!(store.process_source("approval", 1).await.unwrap(), file("task.bpmn").1);
+}
+both!(latin1_and_windows_1252_files_deploy_and_run);
+
+// ---- Request leases ----
+
+/// The Requests a script's connector calls were for.
+fn requests_run_by(script: &Script) -> std::collections::BTreeSet<String> {
+    script.keys.lock().unwrap().iter().map(|k| k.request_id.clone()).collect()
+}
+
+async fn two_engines_never_advance_one_request_from_both(db: Arc<TestDb>) {
+    // Each engine has its own scripted connector, so the calls show which engine ran what.
+    let (sa, sb) = (Script::default(), Script::default());
+    let a = db.engine(&sa, EngineOptions { node_id: "a".into(), ..options() }).await;
+    let b = db.engine(&sb, EngineOptions { node_id: "b".into(), ..options() }).await;
+    deploy(&a, &["chain.bpmn"]).await;
+    let mut ids = Vec::new();
+    for n in 0..6 {
+        ids.push(a.start_request("chain", None, data(json!({"order": format!("ORD-{n}")})), t0()).await.unwrap());
+    }
+    // Interleaved, one job at a time, then a few concurrent rounds.
+    let mut rounds = 0;
+    loop {
+        let na = a.run_due_jobs(t0(), 1).await.unwrap();
+        let nb = b.run_due_jobs(t0(), 1).await.unwrap();
+        rounds += 1;
+        assert!(rounds < 100, "jobs keep coming");
+        if na + nb == 0 {
+            break;
+        }
+        if rounds == 4 {
+            for _ in 0..3 {
+                let (ra, rb) = tokio::join!(a.run_due_jobs(t0(), 2), b.run_due_jobs(t0(), 2));
+                ra.unwrap();
+                rb.unwrap();
+            }
+        }
+    }
+    for id in &ids {
+        assert_eq!(status(&a, *id).await, RequestStatus::Completed);
+    }
+    assert_eq!(sa.calls() + sb.calls(), 18, "every call ran once");
+    let (ra, rb) = (requests_run_by(&sa), requests_run_by(&sb));
+    assert!(!ra.is_empty() && !rb.is_empty(), "both engines had work: {ra:?} {rb:?}");
+    assert!(ra.is_disjoint(&rb), "a Request was advanced by both engines: {:?}", ra.intersection(&rb));
+}
+both!(two_engines_never_advance_one_request_from_both);
+
+async fn a_dead_nodes_leases_expire_and_another_engine_takes_over(db: Arc<TestDb>) {
+    let (sa, sb) = (Script::default(), Script::default());
+    let lease = EngineOptions { request_lease: Duration::from_secs(30), ..options() };
+    let a = db.engine(&sa, EngineOptions { node_id: "a".into(), ..lease.clone() }).await;
+    let b = db.engine(&sb, EngineOptions { node_id: "b".into(), ..lease }).await;
+    deploy(&a, &["chain.bpmn"]).await;
+    let id = a.start_request("chain", None, data(json!({"order": "ORD-1"})), t0()).await.unwrap();
+    // a runs the first call and holds the Request until t0 + 30 s.
+    assert_eq!(a.run_due_jobs(t0(), 10).await.unwrap(), 1);
+    assert_eq!(a.store().request_lease(id).await.unwrap(), Some(("a".to_string(), t0() + secs(30))));
+    // b leaves the next job alone: it stays due, with no attempt counted.
+    assert_eq!(b.run_due_jobs(t0() + secs(10), 10).await.unwrap(), 0);
+    assert_eq!(b.store().count_due_jobs(t0() + secs(10)).await.unwrap(), 1);
+    assert!(b.store().due_jobs(t0() + secs(10), 10).await.unwrap().iter().all(|j| j.attempts == 0));
+    // a's heartbeat keeps it past the first expiry.
+    assert_eq!(a.heartbeat(t0() + secs(20)).await.unwrap(), 1);
+    assert_eq!(b.run_due_jobs(t0() + secs(40), 10).await.unwrap(), 0);
+    assert_eq!(b.run_due_jobs(t0() + secs(50), 10).await.unwrap(), 0, "a lease holds up to its lease_until");
+    // a died: after lease_until b takes the Request and finishes it.
+    assert_eq!(drain(&b, t0() + secs(51)).await, 2);
+    assert_eq!(status(&b, id).await, RequestStatus::Completed);
+    assert_eq!((sa.calls(), sb.calls()), (1, 2));
+    assert_eq!(b.store().request_lease(id).await.unwrap().map(|(o, _)| o), Some("b".to_string()));
+    // And a, back from the dead, does not get it back while b holds it.
+    assert_eq!(a.run_due_jobs(t0() + secs(52), 10).await.unwrap(), 0);
+    // The heartbeat lets go of finished Requests.
+    b.heartbeat(t0() + secs(52)).await.unwrap();
+    assert_eq!(b.store().request_lease(id).await.unwrap(), None);
+
+    // A node that shuts down cleanly releases its leases: the other takes over at once.
+    let id2 = a.start_request("chain", None, data(json!({"order": "ORD-2"})), t0() + secs(60)).await.unwrap();
+    assert_eq!(a.run_due_jobs(t0() + secs(60), 10).await.unwrap(), 1);
+    assert_eq!(b.run_due_jobs(t0() + secs(61), 10).await.unwrap(), 0);
+    assert_eq!(a.release_leases().await.unwrap(), 1);
+    assert_eq!(drain(&b, t0() + secs(61)).await, 2);
+    assert_eq!(status(&b, id2).await, RequestStatus::Completed);
+}
+both!(a_dead_nodes_leases_expire_and_another_engine_takes_over);

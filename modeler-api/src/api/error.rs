@@ -1,0 +1,107 @@
+//! The one error type of the HTTP API and the uniform error body it answers with.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+/// An error answered as `{"error": {"code", "message", …details}}`.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    /// Extra fields of the `error` object (`diagnostics` for `invalid_bpmn`).
+    pub details: Option<Box<(&'static str, Value)>>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError { status, code, message: message.into(), details: None }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, message)
+    }
+
+    /// A bug or an outage: logged here, once, and answered without details.
+    pub fn internal(error: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %error, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "internal error")
+    }
+
+    pub fn with(mut self, key: &'static str, value: Value) -> Self {
+        self.details = Some(Box::new((key, value)));
+        self
+    }
+
+    /// The code the uniform body carries for a status that no handler chose a code for (axum's
+    /// own rejections, unknown routes, wrong methods).
+    pub fn code_for(status: StatusCode) -> &'static str {
+        match status.as_u16() {
+            400 => "bad_request",
+            401 => "unauthorized",
+            404 => "not_found",
+            405 => "method_not_allowed",
+            408 => "request_timeout",
+            409 => "conflict",
+            413 => "payload_too_large",
+            415 => "unsupported_media_type",
+            422 => "unprocessable_entity",
+            500..=599 => "internal_error",
+            _ => "error",
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut error = json!({"code": self.code, "message": self.message});
+        if let (Some(details), Some(obj)) = (self.details, error.as_object_mut()) {
+            let (key, value) = *details;
+            obj.insert(key.to_string(), value);
+        }
+        (self.status, axum::Json(json!({ "error": error }))).into_response()
+    }
+}
+
+impl From<sluice_store::Error> for ApiError {
+    fn from(e: sluice_store::Error) -> Self {
+        use sluice_store::Error as E;
+        match e {
+            E::RequestNotFound(id) => ApiError::not_found("request_not_found", format!("no Request {id}")),
+            E::ProcessNotFound { key, version } => {
+                ApiError::not_found("process_not_found", format!("no process `{key}` version {version} is deployed"))
+            }
+            E::BadCursor(c) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_cursor", format!("invalid pagination cursor `{c}`"))
+            }
+            E::BadId(id) => ApiError::bad_request(format!("invalid id `{id}`: expected a UUID")),
+            other => ApiError::internal(&other),
+        }
+    }
+}
+
+impl From<sluice_worker::Error> for ApiError {
+    fn from(e: sluice_worker::Error) -> Self {
+        use sluice_worker::Error as E;
+        match e {
+            E::Store(s) => s.into(),
+            E::NotFound(message) => ApiError::not_found("not_found", message),
+            E::TaskNotActive(id) => {
+                ApiError::new(StatusCode::CONFLICT, "task_not_active", format!("task {id} is not active"))
+            }
+            E::Start(s) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "cannot_start", s.to_string()),
+            E::Step(s) => ApiError::new(StatusCode::CONFLICT, "request_not_active", s.to_string()),
+            E::Busy(id) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                format!("Request {id} kept changing concurrently; try again"),
+            ),
+            other @ E::BadProcess { .. } => ApiError::internal(&other),
+        }
+    }
+}

@@ -1,0 +1,295 @@
+//! The HTTP API: `app(state)` builds the whole router (handlers, auth, limits, uniform errors,
+//! metrics), so tests can drive it without a socket.
+
+mod error;
+mod handlers;
+mod metrics;
+pub mod openapi;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, FromRequest, MatchedPath, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use sluice_bpmn::Process;
+use sluice_connector_api::ConnectorInfo;
+use sluice_worker::Engine;
+use subtle::ConstantTimeEq;
+use tokio::sync::Notify;
+
+pub use error::ApiError;
+pub use metrics::Metrics;
+
+/// Request bodies larger than this are refused with 413.
+pub const BODY_LIMIT: usize = 10 * 1024 * 1024;
+/// A request still unanswered after this is answered 408.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What every handler shares; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: Arc<Engine>,
+    /// SHA-256 (lowercase hex) of every accepted API token.
+    token_hashes: Vec<String>,
+    /// Wakes the worker loop after a state change that may have emitted jobs.
+    wake: Arc<Notify>,
+    connectors: Vec<ConnectorInfo>,
+    metrics: Metrics,
+    /// Imported processes by (key, version), to name the elements of tokens and incidents.
+    processes: Mutex<HashMap<(String, i64), Arc<Process>>>,
+}
+
+impl AppState {
+    pub fn new(
+        engine: Arc<Engine>,
+        connectors: Vec<ConnectorInfo>,
+        token_hashes: Vec<String>,
+        wake: Arc<Notify>,
+    ) -> Self {
+        AppState {
+            inner: Arc::new(Inner {
+                engine,
+                token_hashes,
+                wake,
+                connectors,
+                metrics: Metrics::default(),
+                processes: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    fn store(&self) -> &sluice_store::Store {
+        self.inner.engine.store()
+    }
+
+    fn wake_worker(&self) {
+        self.inner.wake.notify_one();
+    }
+
+    /// The imported process of a deployed version (cached: a version never changes).
+    async fn process(&self, key: &str, version: i64) -> Result<Arc<Process>, ApiError> {
+        if let Some(p) = self.inner.processes.lock().ok().and_then(|c| c.get(&(key.to_string(), version)).cloned()) {
+            return Ok(p);
+        }
+        let xml = self.store().process_xml(key, version).await?;
+        let known = self.store().latest_processes().await?;
+        let known: Vec<&str> = known.iter().map(|p| p.key.as_str()).collect();
+        let source = sluice_bpmn::Source { name: key, bytes: xml.as_bytes() };
+        let options = sluice_bpmn::Options { known_processes: &known, connectors: None };
+        let imported = sluice_bpmn::import(&[source], &options);
+        let Some(p) = imported.definitions.process(key).cloned() else {
+            return Err(ApiError::internal(&format!("process `{key}` version {version} no longer imports")));
+        };
+        if let Ok(mut cache) = self.inner.processes.lock() {
+            cache.insert((key.to_string(), version), p.clone());
+        }
+        Ok(p)
+    }
+}
+
+/// SHA-256 of a token, lowercase hex: what the store keeps.
+pub fn token_hash(token: &str) -> String {
+    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The whole API.
+pub fn app(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/api/v1/processes", post(handlers::deploy).get(handlers::list_processes))
+        .route("/api/v1/processes/{key}", get(handlers::get_process))
+        .route("/api/v1/processes/{key}/requests", post(handlers::start_request))
+        .route("/api/v1/requests", get(handlers::list_requests))
+        .route("/api/v1/requests/{id}", get(handlers::get_request))
+        .route("/api/v1/requests/{id}/events", get(handlers::request_events))
+        .route("/api/v1/requests/{id}/cancel", post(handlers::cancel_request))
+        .route("/api/v1/requests/{id}/retry", post(handlers::retry_request))
+        .route("/api/v1/tasks", get(handlers::list_tasks))
+        .route("/api/v1/tasks/{id}/complete", post(handlers::complete_task))
+        .route("/api/v1/messages", post(handlers::publish_message))
+        .route("/api/v1/connectors", get(handlers::list_connectors))
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth));
+    let open = Router::new()
+        .route("/api/v1/openapi.json", get(openapi::serve))
+        .route("/healthz", get(handlers::healthz))
+        .route("/metrics", get(metrics::serve));
+    api.merge(open)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(middleware::from_fn(timeout))
+        .layer(middleware::from_fn(uniform_errors))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("route_not_found", "no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method")
+}
+
+/// Bearer auth: the token's SHA-256 is compared in constant time with every stored hash.
+async fn auth(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| token_hash(t.trim()));
+    let ok = match presented {
+        Some(hash) => {
+            let mut ok = subtle::Choice::from(0);
+            for known in &state.inner.token_hashes {
+                ok |= hash.as_bytes().ct_eq(known.as_bytes());
+            }
+            bool::from(ok)
+        }
+        None => false,
+    };
+    if !ok {
+        let mut resp = ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid `Authorization: Bearer <token>` is required",
+        )
+        .into_response();
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+        return resp;
+    }
+    next.run(req).await
+}
+
+async fn timeout(req: Request, next: Next) -> Response {
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => {
+            ApiError::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", "the request took too long").into_response()
+        }
+    }
+}
+
+/// Gives every error answer the uniform JSON body, including axum's own (rejections of paths and
+/// queries, unknown methods), whose text becomes the message.
+async fn uniform_errors(req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    if !(status.is_client_error() || status.is_server_error()) || is_json(resp.headers()) {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let message = if status.is_server_error() {
+        tracing::error!(%status, "an error answer without a body: a bug");
+        "internal error".to_string()
+    } else {
+        match axum::body::to_bytes(body, 64 * 1024).await {
+            Ok(b) if !b.is_empty() => String::from_utf8_lossy(&b).into_owned(),
+            _ => status.canonical_reason().unwrap_or("error").to_string(),
+        }
+    };
+    let mut fixed = ApiError::new(status, ApiError::code_for(status), message).into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            fixed.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    fixed
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("application/problem+json"))
+}
+
+fn content_type(headers: &HeaderMap) -> Option<String> {
+    let v = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    Some(v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
+}
+
+/// The body as bytes, with the body limit answered in the uniform shape.
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match Bytes::from_request(req, state).await {
+            Ok(b) => Ok(RawBody(b)),
+            Err(rejection) => {
+                let status = rejection.status();
+                let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                    format!("the body is larger than {BODY_LIMIT} bytes")
+                } else {
+                    rejection.body_text()
+                };
+                Err(ApiError::new(status, ApiError::code_for(status), message))
+            }
+        }
+    }
+}
+
+/// A JSON body: 415 for another content type, 400 naming the field for bad JSON. An empty body
+/// counts as `{}`, so bodies whose fields are all optional may be left out.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let ct = content_type(req.headers());
+        let RawBody(bytes) = RawBody::from_request(req, state).await?;
+        let bytes = if bytes.iter().all(u8::is_ascii_whitespace) { Bytes::from_static(b"{}") } else { bytes };
+        if bytes.as_ref() != b"{}" && !ct.as_deref().is_some_and(|c| c == "application/json" || c.ends_with("+json")) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "expected `Content-Type: application/json`",
+            ));
+        }
+        let de = &mut serde_json::Deserializer::from_slice(&bytes);
+        match serde_path_to_error::deserialize(de) {
+            Ok(v) => Ok(ApiJson(v)),
+            Err(e) => {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                let message = if path == "." || path.is_empty() {
+                    format!("invalid JSON body: {inner}")
+                } else {
+                    format!("invalid JSON body at `{path}`: {inner}")
+                };
+                Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", message)
+                    .with("field", if path == "." { serde_json::Value::Null } else { serde_json::Value::String(path) }))
+            }
+        }
+    }
+}
+
+/// Seconds since `start`, for the latency histogram.
+fn elapsed(start: Instant) -> f64 {
+    start.elapsed().as_secs_f64()
+}
+
+/// The route template a request matched (`/api/v1/requests/{id}`), or `unmatched`.
+fn route_of(req: &Request<Body>) -> String {
+    req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()).unwrap_or_else(|| "unmatched".into())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,82 @@
+//! The typed configuration of `sluice serve`: flags, each with its environment variable.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::cli::SlackArgs;
+
+/// A secret value whose `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_string()))
+    }
+}
+
+/// How hard a commit waits for the disk (see `sluice_store::Durability`).
+#[derive(clap::ValueEnum, Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub enum DurabilityArg {
+    #[default]
+    Full,
+    Relaxed,
+}
+
+impl From<DurabilityArg> for sluice_store::Durability {
+    fn from(d: DurabilityArg) -> Self {
+        match d {
+            DurabilityArg::Full => sluice_store::Durability::Full,
+            DurabilityArg::Relaxed => sluice_store::Durability::Relaxed,
+        }
+    }
+}
+
+/// `sluice serve`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Address of the HTTP API.
+    #[arg(long, env = "SLUICE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// `sqlite://PATH` (created if missing) or `postgres://…`.
+    #[arg(long, env = "SLUICE_DATABASE_URL", default_value = "sqlite://sluice.db", hide_env_values = true)]
+    pub database_url: Secret,
+    /// Bearer token for the API; without it a random one is generated at first start, stored
+    /// (hashed) and printed once.
+    #[arg(long, env = "SLUICE_API_TOKEN", hide_env_values = true)]
+    pub api_token: Option<Secret>,
+    /// A folder whose `*.bpmn` files are deployed at start.
+    #[arg(long, env = "SLUICE_PROCESSES")]
+    pub processes: Option<PathBuf>,
+    /// Base of links placed in notifications (default: `http://<listen>`).
+    #[arg(long, env = "SLUICE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// How hard a commit waits for the disk.
+    #[arg(long, value_enum, env = "SLUICE_DURABILITY", default_value = "full")]
+    pub durability: DurabilityArg,
+    #[command(flatten)]
+    pub slack: SlackArgs,
+}
+
+impl ServeArgs {
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.listen),
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! `sluice serve`: the durable engine, its worker loop and the HTTP API, until SIGINT/SIGTERM.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::Utc;
+use sluice_store::{Store, StoreOptions};
+use sluice_worker::{DeployError, Engine, EngineOptions};
+use tokio::sync::{Notify, watch};
+
+use crate::api::{self, AppState};
+use crate::cli;
+use crate::config::ServeArgs;
+
+/// Jobs claimed per batch of the worker loop.
+const BATCH: u32 = 50;
+/// The longest the worker sleeps when nothing wakes it (timers come due without a wake-up).
+const IDLE_POLL: Duration = Duration::from_millis(100);
+/// The wait after the worker loop failed (say the database is unreachable).
+const ERROR_PAUSE: Duration = Duration::from_secs(1);
+
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the runtime")?;
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let options = StoreOptions { durability: args.durability.into(), ..StoreOptions::default() };
+    let store = Store::open(args.database_url.expose(), options).await?;
+    let registry = cli::connectors(&args.slack)?;
+    let connectors = registry.list();
+    let engine_options = EngineOptions { public_url: args.public_url(), ..EngineOptions::default() };
+    let engine = Arc::new(Engine::new(store.clone(), registry, engine_options).await?);
+
+    if let Some(dir) = &args.processes
+        && !deploy_folder(&engine, dir).await?
+    {
+        return Ok(ExitCode::FAILURE);
+    }
+    let token_hashes = token_hashes(&store, &args).await?;
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr().unwrap_or(args.listen);
+    tracing::info!(%addr, "sluice is serving the API");
+
+    let wake = Arc::new(Notify::new());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let worker = tokio::spawn(worker_loop(engine.clone(), wake.clone(), stop_rx));
+
+    let state = AppState::new(engine.clone(), connectors, token_hashes, wake);
+    let served = axum::serve(listener, api::app(state)).with_graceful_shutdown(shutdown_signal()).await;
+    // In-flight HTTP requests are done; let the worker finish its batch (its jobs commit or stay
+    // due for the next start), then close the database.
+    let _ = stop_tx.send(true);
+    if let Err(e) = worker.await {
+        tracing::error!(error = %e, "the worker loop panicked");
+    }
+    store.close().await;
+    served.context("the HTTP server failed")?;
+    tracing::info!("sluice stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Deploys every `*.bpmn` of the folder together; false (diagnostics printed) when any is invalid.
+async fn deploy_folder(engine: &Engine, dir: &Path) -> anyhow::Result<bool> {
+    let mut paths = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read SLUICE_PROCESSES {}", dir.display()))? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "bpmn") {
+            paths.push(path);
+        }
+    }
+    paths.sort();
+    let mut files = Vec::new();
+    for p in &paths {
+        let bytes = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
+        files.push((p.display().to_string(), bytes));
+    }
+    if files.is_empty() {
+        tracing::warn!(dir = %dir.display(), "no *.bpmn files to deploy");
+        return Ok(true);
+    }
+    match engine.deploy(&files).await {
+        Ok(deployed) => {
+            for d in deployed {
+                tracing::info!(key = %d.key, version = d.version, new = d.created, "deployed");
+            }
+            Ok(true)
+        }
+        Err(DeployError::Invalid(diagnostics)) => {
+            for d in &diagnostics {
+                eprintln!("{d}");
+            }
+            eprintln!("sluice: the models in {} have errors; not starting", dir.display());
+            Ok(false)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The hashes of the accepted API tokens: the configured one, else the stored ones, else a new
+/// random token, stored by its hash and printed once.
+async fn token_hashes(store: &Store, args: &ServeArgs) -> anyhow::Result<Vec<String>> {
+    if let Some(token) = &args.api_token {
+        anyhow::ensure!(!token.expose().trim().is_empty(), "SLUICE_API_TOKEN is empty");
+        return Ok(vec![api::token_hash(token.expose().trim())]);
+    }
+    let stored = store.api_token_hashes().await?;
+    if !stored.is_empty() {
+        return Ok(stored);
+    }
+    let token = random_token().context("cannot generate an API token")?;
+    let hash = api::token_hash(&token);
+    store.add_api_token("generated at first start", &hash).await?;
+    eprintln!("API token (shown once): {token}");
+    Ok(vec![hash])
+}
+
+/// 32 random bytes from the operating system, as hex.
+fn random_token() -> std::io::Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Runs due jobs until told to stop: at once again after a full batch, else after a wake-up (a
+/// state change through the API) or a short poll.
+async fn worker_loop(engine: Arc<Engine>, wake: Arc<Notify>, mut stop: watch::Receiver<bool>) {
+    let mut last_beat = std::time::Instant::now();
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        // Keep this node's Request leases alive, so other nodes leave its Requests alone.
+        if last_beat.elapsed() >= HEARTBEAT {
+            if let Err(e) = engine.heartbeat(Utc::now()).await {
+                tracing::error!(error = %e, "cannot renew Request leases");
+            }
+            last_beat = std::time::Instant::now();
+        }
+        let pause = match engine.run_due_jobs(Utc::now(), BATCH).await {
+            Ok(n) if n as u32 >= BATCH => continue,
+            Ok(_) => IDLE_POLL,
+            Err(e) => {
+                tracing::error!(error = %e, "the worker loop failed; trying again");
+                ERROR_PAUSE
+            }
+        };
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(pause) => {}
+            _ = stop.changed() => break,
+        }
+    }
+    // Hand this node's Requests over at once instead of letting other nodes wait for the leases
+    // to run out.
+    if let Err(e) = engine.release_leases().await {
+        tracing::error!(error = %e, "cannot release Request leases");
+    }
+}
+
+/// How often the worker renews its Request leases (well inside their 30 s default).
+const HEARTBEAT: Duration = Duration::from_secs(5);
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

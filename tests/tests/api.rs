@@ -1,0 +1,501 @@
+//! The HTTP API end to end: the real `sluice serve` binary on a free port with SQLite in a scratch
+//! directory, its Slack connector pointed at the fake Slack Web API, driven over plain HTTP/1.1.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sluice_fake_slack::{self as fake, FakeSlack};
+use sluice_tests::{scratch_dir, sluice_bin, workspace};
+
+const TOKEN: &str = "test-token-0123456789";
+
+/// A running `sluice serve`; killed when dropped.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Server {
+    fn start(name: &str, slack_api_url: Option<&str>) -> Server {
+        let dir = scratch_dir(name);
+        let addr = free_port();
+        let mut cmd = Command::new(sluice_bin());
+        cmd.arg("serve")
+            .env("SLUICE_LISTEN", addr.to_string())
+            .env("SLUICE_DATABASE_URL", format!("sqlite://{}", dir.join("sluice.db").display()))
+            .env("SLUICE_API_TOKEN", TOKEN)
+            .env("SLUICE_PUBLIC_URL", "http://sluice.example")
+            .env_remove("SLUICE_PROCESSES")
+            .env_remove("SLACK_BOT_TOKEN")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        match slack_api_url {
+            Some(url) => cmd.env("SLACK_API_URL", url).env("SLACK_BOT_TOKEN", fake::DEFAULT_TOKEN),
+            None => cmd.env("SLACK_API_URL", "http://127.0.0.1:9"),
+        };
+        let child = cmd.spawn().expect("cannot start sluice serve");
+        let server = Server { child, addr };
+        server.wait_ready();
+        server
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if TcpStream::connect(self.addr).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("sluice serve did not listen on {}", self.addr);
+    }
+
+    /// Sends one request with the test token; the body parsed as JSON when it is JSON.
+    fn call(&self, method: &str, path: &str, content_type: Option<&str>, body: &[u8]) -> (u16, Value) {
+        let auth = format!("Bearer {TOKEN}");
+        self.call_as(Some(&auth), method, path, content_type, body)
+    }
+
+    fn json(&self, method: &str, path: &str, body: Value) -> (u16, Value) {
+        self.call(method, path, Some("application/json"), body.to_string().as_bytes())
+    }
+
+    fn get(&self, path: &str) -> (u16, Value) {
+        self.call("GET", path, None, b"")
+    }
+
+    fn call_as(
+        &self,
+        auth: Option<&str>,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> (u16, Value) {
+        let (status, text) = http(self.addr, auth, method, path, content_type, body);
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value)
+    }
+
+    fn deploy(&self, file: &str) -> (u16, Value) {
+        let xml = std::fs::read(workspace().join("processes").join(file)).unwrap();
+        self.call("POST", "/api/v1/processes", Some("application/xml"), &xml)
+    }
+
+    /// Polls the Request until `done` holds (the worker runs connector jobs in the background).
+    fn wait_request(&self, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let (status, r) = self.get(&format!("/api/v1/requests/{id}"));
+            assert_eq!(status, 200, "{r}");
+            if done(&r) {
+                return r;
+            }
+            assert!(Instant::now() < deadline, "the Request never got there: {r}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "sluice did not stop after SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+/// One HTTP/1.1 exchange on a fresh connection (`Connection: close`); the body is written from
+/// another thread so a server that answers before reading it all (413) is still heard.
+fn http(
+    addr: SocketAddr,
+    auth: Option<&str>,
+    method: &str,
+    path: &str,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some(a) = auth {
+        head.push_str(&format!("Authorization: {a}\r\n"));
+    }
+    if let Some(ct) = content_type {
+        head.push_str(&format!("Content-Type: {ct}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let body = body.to_vec();
+    let writing = std::thread::spawn(move || {
+        let _ = writer.write_all(&body);
+    });
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            // A reset after the answer arrived (the server closed with our body unread).
+            Err(_) if !raw.is_empty() => break,
+            Err(e) => panic!("reading the answer to {method} {path}: {e}"),
+        }
+    }
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+    let _ = writing.join();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status: u16 = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
+    let body = if chunked { dechunk(rest) } else { rest.to_string() };
+    (status, body)
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+fn error_code(v: &Value) -> &str {
+    v["error"]["code"].as_str().unwrap_or_default()
+}
+
+fn slack() -> (tokio::runtime::Runtime, FakeSlack) {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let config = fake::Config { post_interval: Duration::from_millis(10), ..fake::Config::default() };
+    let slack = rt.block_on(FakeSlack::start(config)).unwrap();
+    (rt, slack)
+}
+
+#[test]
+fn an_order_is_deployed_started_reviewed_and_announced_over_http() {
+    let (_rt, slack) = slack();
+    let server = Server::start("api-order", Some(&slack.api_url()));
+
+    let (status, body) = server.deploy("order_approval.bpmn");
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body, json!({"processes": [{"key": "order_approval", "version": 1, "name": "Order approval"}]}));
+    let (status, again) = server.deploy("order_approval.bpmn");
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again, body);
+
+    let (status, list) = server.get("/api/v1/processes");
+    assert_eq!(status, 200);
+    assert_eq!(list["processes"][0]["key"], "order_approval");
+    let (status, detail) = server.get("/api/v1/processes/order_approval");
+    assert_eq!(status, 200);
+    assert_eq!(detail["versions"].as_array().map(Vec::len), Some(1));
+    assert!(detail["xml"].as_str().unwrap().contains("order_approval"));
+
+    let data = json!({"order_id": "A-7", "customer": {"name": "Ann"}, "lines": [{"price": 600, "quantity": 2}]});
+    let (status, request) = server.json("POST", "/api/v1/processes/order_approval/requests", json!({"data": data}));
+    assert_eq!(status, 201, "{request}");
+    for field in ["id", "process_key", "process_version", "status", "data", "tokens", "incidents", "created_at"] {
+        assert!(request.get(field).is_some(), "the Request has no `{field}`: {request}");
+    }
+    assert_eq!(request["status"], "active");
+    assert_eq!(request["completed_at"], Value::Null);
+    assert_eq!(request["tokens"], json!([{"element_id": "review_order", "state": "waiting"}]));
+    let id = request["id"].as_str().unwrap().to_string();
+
+    let (status, listed) = server.get("/api/v1/requests?process=order_approval&status=active");
+    assert_eq!(status, 200);
+    assert_eq!(listed["requests"][0]["id"], id.as_str());
+
+    let (status, tasks) = server.get(&format!("/api/v1/tasks?request={id}&status=active"));
+    assert_eq!(status, 200, "{tasks}");
+    let tasks = tasks["tasks"].as_array().unwrap().clone();
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(tasks[0]["element_id"], "review_order");
+    assert_eq!(tasks[0]["request_id"], id.as_str());
+    let task = tasks[0]["id"].as_str().unwrap().to_string();
+
+    let complete = format!("/api/v1/tasks/{task}/complete");
+    let (status, done) = server.json("POST", &complete, json!({"data": {"approved": true}}));
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["status"], "completed");
+    let (status, twice) = server.json("POST", &complete, json!({"data": {"approved": true}}));
+    assert_eq!(status, 409, "{twice}");
+    assert_eq!(error_code(&twice), "task_not_active");
+
+    let finished = server.wait_request(&id, |r| r["status"] != "active");
+    assert_eq!(finished["status"], "completed", "{finished}");
+    assert!(finished["completed_at"].is_string());
+
+    let (status, events) = server.get(&format!("/api/v1/requests/{id}/events"));
+    assert_eq!(status, 200);
+    let events = events["events"].as_array().unwrap().clone();
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(types.first(), Some(&"request_started"), "{types:?}");
+    assert_eq!(types.last(), Some(&"request_completed"), "{types:?}");
+    let at = |t: &str| types.iter().position(|x| *x == t).unwrap_or_else(|| panic!("no `{t}` in {types:?}"));
+    assert!(at("task_created") < at("task_completed"));
+    assert!(at("task_completed") < at("request_completed"));
+    let completed: Vec<&str> =
+        events.iter().filter(|e| e["type"] == "element_completed").map(|e| e["element_id"].as_str().unwrap()).collect();
+    let pos = |el: &str| completed.iter().position(|x| *x == el).unwrap_or_else(|| panic!("{el} not in {completed:?}"));
+    assert!(pos("compute_total") < pos("review_order"));
+    assert!(pos("review_order") < pos("announce_order"));
+    assert!(pos("announce_order") < pos("order_approved"));
+
+    // Exactly one post, with the rendered text, even after the worker had time to run again.
+    std::thread::sleep(Duration::from_millis(300));
+    let posts = slack.all_messages();
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    assert_eq!(posts[0].channel, "C0SALES");
+    assert_eq!(
+        posts[0].text,
+        format!("New order A-7 from Ann for 1200 EUR approved. Details: http://sluice.example/requests/{id}")
+    );
+
+    let status = server.terminate();
+    assert!(status.success(), "sluice serve exited with {status:?} after SIGTERM");
+}
+
+#[test]
+fn errors_have_one_shape_and_the_open_endpoints_need_no_token() {
+    let server = Server::start("api-errors", None);
+
+    // Auth.
+    let (status, body) = server.call_as(None, "GET", "/api/v1/processes", None, b"");
+    assert_eq!(status, 401);
+    assert_eq!(error_code(&body), "unauthorized");
+    assert!(body["error"]["message"].is_string());
+    let (status, body) = server.call_as(Some("Bearer wrong"), "GET", "/api/v1/requests", None, b"");
+    assert_eq!((status, error_code(&body)), (401, "unauthorized"));
+
+    // Not found.
+    let (status, body) = server.json("POST", "/api/v1/processes/nope/requests", json!({"data": {}}));
+    assert_eq!((status, error_code(&body)), (404, "process_not_found"), "{body}");
+    let (status, body) = server.get("/api/v1/requests/01a20a24-f9a9-74e8-8fbe-9e76b2f8b724");
+    assert_eq!((status, error_code(&body)), (404, "request_not_found"), "{body}");
+    let (status, body) = server.get("/api/v1/nothing-here");
+    assert_eq!(status, 404);
+    assert!(body["error"]["code"].is_string(), "{body}");
+    let (status, body) = server.call("DELETE", "/api/v1/processes", None, b"");
+    assert_eq!((status, error_code(&body)), (405, "method_not_allowed"), "{body}");
+
+    // Bad bodies.
+    let broken =
+        br#"<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="urn:t">
+  <bpmn:process id="broken" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="missing"/>
+  </bpmn:process>
+</bpmn:definitions>"#;
+    let (status, body) = server.call("POST", "/api/v1/processes", Some("application/xml"), broken);
+    assert_eq!((status, error_code(&body)), (422, "invalid_bpmn"), "{body}");
+    let diagnostics = body["error"]["diagnostics"].as_array().unwrap();
+    assert!(!diagnostics.is_empty());
+    for d in diagnostics {
+        assert!(d["line"].is_u64() && d["column"].is_u64() && d["message"].is_string(), "{d}");
+        assert!(d.get("element").is_some(), "{d}");
+    }
+    assert!(diagnostics.iter().any(|d| d["element"] == "f1" && d["line"] == 4), "{diagnostics:?}");
+    let doctype = br#"<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e "e">]><bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d"/>"#;
+    let (status, body) = server.call("POST", "/api/v1/processes", Some("application/xml"), doctype);
+    assert_eq!((status, error_code(&body)), (422, "invalid_bpmn"), "{body}");
+    let (status, body) = server.call("POST", "/api/v1/processes", Some("text/plain"), broken);
+    assert_eq!((status, error_code(&body)), (415, "unsupported_media_type"), "{body}");
+
+    let (status, _) = server.deploy("order_approval.bpmn");
+    assert_eq!(status, 201);
+    let (status, body) = server.json("POST", "/api/v1/processes/order_approval/requests", json!({"data": 5}));
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("data"), "{body}");
+    let (status, body) =
+        server.call("POST", "/api/v1/processes/order_approval/requests", Some("application/json"), b"{\"data\": ");
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"]["code"].is_string());
+    let big = vec![b' '; 11 * 1024 * 1024];
+    let (status, body) = server.call("POST", "/api/v1/processes", Some("application/xml"), &big);
+    assert_eq!((status, error_code(&body)), (413, "payload_too_large"), "{body}");
+    let (status, body) = server.get("/api/v1/requests?cursor=garbage");
+    assert_eq!(status, 400, "{body}");
+
+    // The open endpoints.
+    let (status, _) = server.call_as(None, "GET", "/healthz", None, b"");
+    assert_eq!(status, 200);
+    let (status, metrics) = server.call_as(None, "GET", "/metrics", None, b"");
+    assert_eq!(status, 200);
+    let metrics = metrics.as_str().unwrap();
+    for name in [
+        "sluice_http_requests_total",
+        "sluice_http_request_duration_seconds_bucket",
+        "sluice_requests_active",
+        "sluice_jobs_due",
+        "sluice_requests_with_open_incidents",
+    ] {
+        assert!(metrics.contains(name), "/metrics has no {name}:\n{metrics}");
+    }
+    let (status, doc) = server.call_as(None, "GET", "/api/v1/openapi.json", None, b"");
+    assert_eq!(status, 200);
+    assert_eq!(doc["openapi"].as_str().map(|v| v.starts_with('3')), Some(true));
+    let routes = [
+        ("post", "/api/v1/processes"),
+        ("get", "/api/v1/processes"),
+        ("get", "/api/v1/processes/{key}"),
+        ("post", "/api/v1/processes/{key}/requests"),
+        ("get", "/api/v1/requests"),
+        ("get", "/api/v1/requests/{id}"),
+        ("get", "/api/v1/requests/{id}/events"),
+        ("post", "/api/v1/requests/{id}/cancel"),
+        ("post", "/api/v1/requests/{id}/retry"),
+        ("get", "/api/v1/tasks"),
+        ("post", "/api/v1/tasks/{id}/complete"),
+        ("post", "/api/v1/messages"),
+        ("get", "/api/v1/connectors"),
+        ("get", "/api/v1/openapi.json"),
+        ("get", "/healthz"),
+        ("get", "/metrics"),
+    ];
+    for (method, path) in routes {
+        assert!(doc["paths"][path][method].is_object(), "openapi.json lacks {method} {path}");
+    }
+
+    let (status, connectors) = server.get("/api/v1/connectors");
+    assert_eq!(status, 200);
+    let types: Vec<&str> =
+        connectors["connectors"].as_array().unwrap().iter().filter_map(|c| c["type"].as_str()).collect();
+    assert!(types.contains(&"slack-notification") && types.contains(&"http"), "{types:?}");
+    assert!(connectors["connectors"][0]["inputs_schema"].is_object());
+
+    let status = server.terminate();
+    assert!(status.success(), "{status:?}");
+}
+
+/// A billing API that accepts every call with `{}`.
+fn billing_api() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || answer_ok(stream));
+        }
+    });
+    addr
+}
+
+fn answer_ok(mut stream: TcpStream) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    // Read the head, then as much body as Content-Length says.
+    loop {
+        let Ok(n) = stream.read(&mut chunk) else { return };
+        if n == 0 {
+            return;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let len = text[..end]
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + len {
+                break;
+            }
+        }
+    }
+    let _ = stream.write_all(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+    );
+}
+
+#[test]
+fn a_published_message_reaches_the_waiting_invoice() {
+    let (_rt, slack) = slack();
+    let server = Server::start("api-messages", Some(&slack.api_url()));
+    let (status, body) = server.deploy("invoice_payment.bpmn");
+    assert_eq!(status, 201, "{body}");
+    let billing = format!("http://{}", billing_api());
+    let data = json!({
+        "invoice_id": "INV-1", "billing_api": billing, "amount": 120, "currency": "EUR",
+        "customer": {"name": "Bob", "email": "bob@example.com"},
+    });
+    let (status, request) = server.json("POST", "/api/v1/processes/invoice_payment/requests", json!({"data": data}));
+    assert_eq!(status, 201, "{request}");
+    let id = request["id"].as_str().unwrap().to_string();
+    let at_payment =
+        |r: &Value| r["tokens"].as_array().unwrap().iter().any(|t| t["element_id"] == "payment_or_timeout");
+    server.wait_request(&id, at_payment);
+
+    let (status, other) = server.json(
+        "POST",
+        "/api/v1/messages",
+        json!({"name": "payment_received", "correlation_key": "INV-2", "data": {}}),
+    );
+    assert_eq!(status, 200, "{other}");
+    assert_eq!(other["requests"], json!([]));
+
+    let message = json!({"name": "payment_received", "correlation_key": "INV-1",
+        "data": {"paid_amount": 120, "payment_reference": "R-1"}});
+    let (status, reached) = server.json("POST", "/api/v1/messages", message);
+    assert_eq!(status, 200, "{reached}");
+    let reached = reached["requests"].as_array().unwrap();
+    assert_eq!(reached.len(), 1);
+    assert_eq!(reached[0]["id"], id.as_str());
+    assert_eq!(reached[0]["data"]["payment_reference"], "R-1");
+    assert!(!at_payment(&reached[0]), "{}", reached[0]);
+
+    let (_, events) = server.get(&format!("/api/v1/requests/{id}/events"));
+    let events = events["events"].as_array().unwrap();
+    assert!(events.iter().any(|e| e["type"] == "message_received"), "{events:?}");
+
+    // The fake Slack has no #finance: the post fails into an incident (`error`); cancel ends it.
+    let held = server.wait_request(&id, |r| r["status"] != "active");
+    assert_eq!(held["status"], "error", "{held}");
+    assert_eq!(held["incidents"][0]["element_id"], "notify_finance_paid");
+    let (status, canceled) = server.call("POST", &format!("/api/v1/requests/{id}/cancel"), None, b"");
+    assert_eq!(status, 200, "{canceled}");
+    assert_eq!(canceled["status"], "canceled");
+}
+
+#[test]
+fn serve_refuses_to_start_with_an_invalid_model() {
+    let dir = scratch_dir("api-invalid-models");
+    std::fs::write(dir.join("bad.bpmn"), "<not-bpmn/>").unwrap();
+    let out = Command::new(sluice_bin())
+        .arg("serve")
+        .env("SLUICE_LISTEN", free_port().to_string())
+        .env("SLUICE_DATABASE_URL", format!("sqlite://{}", dir.join("sluice.db").display()))
+        .env("SLUICE_PROCESSES", &dir)
+        .env("SLUICE_API_TOKEN", TOKEN)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.bpmn"), "{out:?}");
+}

@@ -330,6 +330,38 @@ fn errors_have_one_shape_and_the_open_endpoints_need_no_token() {
     let (status, body) = server.call("POST", "/api/v1/processes", Some("text/plain"), broken);
     assert_eq!((status, error_code(&body)), (415, "unsupported_media_type"), "{body}");
 
+    // Connector tasks are checked against the connectors' input schemas at deploy time.
+    let connector_task = |implementation: &str, inputs: &str| {
+        format!(
+            r#"<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:sluice="urn:sluice:bpmn:1" id="d" targetNamespace="urn:t">
+  <bpmn:process id="notify" isExecutable="true">
+    <bpmn:startEvent id="start"/><bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="send"/>
+    <bpmn:serviceTask id="send" implementation="{implementation}"><bpmn:extensionElements>{inputs}</bpmn:extensionElements></bpmn:serviceTask>
+  </bpmn:process>
+</bpmn:definitions>"#
+        )
+    };
+    for (implementation, inputs, says) in [
+        ("fax", r##"<sluice:input name="number" value="1"/>"##, "no connector `fax`"),
+        (
+            "slack-notification",
+            r##"<sluice:input name="channel" value="#sales"/>"##,
+            "missing required input `message`",
+        ),
+        (
+            "http",
+            r##"<sluice:input name="url" value="http://x"/><sluice:input name="timeout_seconds" value="soon"/>"##,
+            "timeout_seconds",
+        ),
+    ] {
+        let xml = connector_task(implementation, inputs);
+        let (status, body) = server.call("POST", "/api/v1/processes", Some("application/xml"), xml.as_bytes());
+        assert_eq!((status, error_code(&body)), (422, "invalid_bpmn"), "{implementation}: {body}");
+        let d = &body["error"]["diagnostics"][0];
+        assert_eq!(d["element"], "send", "{body}");
+        assert!(d["message"].as_str().unwrap_or_default().contains(says), "{implementation}: {body}");
+    }
+
     let (status, _) = server.deploy("order_approval.bpmn");
     assert_eq!(status, 201);
     let (status, body) = server.json("POST", "/api/v1/processes/order_approval/requests", json!({"data": 5}));

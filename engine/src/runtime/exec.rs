@@ -1519,6 +1519,7 @@ impl<'a> Exec<'a> {
                     return Err(StepError::NotWaiting("a connector result"));
                 }
                 let (scope, e) = (tok.scope, tok.element);
+                self.out.push(Command::ConnectorCompleted { token, element: e, output: output.clone() });
                 if let Kind::Task(TaskKind::Connector(call)) = &self.p.element(e).kind
                     && let Some(name) = &call.result_variable
                 {

@@ -167,6 +167,12 @@ pub enum Command {
         token: TokenId,
         element: ElementIdx,
     },
+    /// History: a connector call succeeded with this output (a Slack post's channel and ts, say).
+    ConnectorCompleted {
+        token: TokenId,
+        element: ElementIdx,
+        output: Value,
+    },
     ScheduleTimer {
         subscription: SubscriptionId,
         element: ElementIdx,

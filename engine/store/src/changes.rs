@@ -195,6 +195,9 @@ impl Changes {
                     });
                     ch.event("connector_invoked", Some(eid), json!({"attempt": attempt, "job_id": id.to_string()}));
                 }
+                Command::ConnectorCompleted { element, output, .. } => {
+                    ch.event("connector_completed", Some(element_id(*element)), json!({"output": output}));
+                }
                 Command::CancelConnector { token, element } => {
                     let before = ch.jobs_added.len();
                     ch.jobs_added.retain(|j| !(j.kind == JobKind::Connector && j.token == Some(*token)));

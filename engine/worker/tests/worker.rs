@@ -338,6 +338,10 @@ async fn a_connector_result_is_stored_in_its_variable(db: Arc<TestDb>) {
     let row = engine.store().request(id).await.unwrap();
     assert_eq!(row.status, RequestStatus::Completed);
     assert_eq!(row.data["answer"], json!({"echo": "ORD-1"}));
+    // The result is in the history too (for Slack: the posted message's channel and ts).
+    let events = engine.store().request_events(id).await.unwrap();
+    let done = events.iter().find(|e| e.kind == "connector_completed").expect("a connector_completed event");
+    assert_eq!(done.payload["output"], json!({"echo": "ORD-1"}));
     let key = script.keys.lock().unwrap()[0].clone();
     assert_eq!((key.request_id, key.element_id.as_str(), key.attempt), (id.to_string(), "call", 1));
 }

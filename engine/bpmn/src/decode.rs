@@ -32,6 +32,14 @@ const CP1252_HIGH: [char; 32] = [
     '\u{203A}', '\u{0153}', '\u{009D}', '\u{017E}', '\u{0178}',
 ];
 
+/// The text of a BPMN file exactly as the importer reads it (BOM, declared encoding), or `None`
+/// when its bytes cannot be decoded faithfully (not what the declaration claims, or an encoding
+/// Sluice does not read). The store keeps this text beside the original bytes.
+pub fn decode_text(bytes: &[u8]) -> Option<String> {
+    let d = decode(bytes);
+    (d.problem.is_none() && !d.fatal).then_some(d.text)
+}
+
 /// Decodes a file's bytes, honouring a BOM and the XML declaration's `encoding`.
 pub(crate) fn decode(bytes: &[u8]) -> Decoded {
     if let Some(rest) = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]) {
@@ -204,5 +212,23 @@ mod tests {
         assert!(d.fatal);
         let d = decode(b"<a>\n\xE9</a>");
         assert_eq!(d.problem.as_ref().map(|p| p.2), Some(4));
+    }
+
+    #[test]
+    fn decode_text_honours_declared_encodings() {
+        assert_eq!(decode_text(b"<a>\xC3\xA9</a>").as_deref(), Some("<a>\u{e9}</a>"));
+        assert_eq!(decode_text(b"\xEF\xBB\xBF<a/>").as_deref(), Some("<a/>"));
+        let latin = b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><a>\xC3\xA9</a>";
+        assert_eq!(
+            decode_text(latin).as_deref(),
+            Some("<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><a>\u{c3}\u{a9}</a>")
+        );
+        let cp = b"<?xml version='1.0' encoding='windows-1252'?><a>\x80\xE9</a>";
+        assert_eq!(
+            decode_text(cp).as_deref(),
+            Some("<?xml version='1.0' encoding='windows-1252'?><a>\u{20ac}\u{e9}</a>")
+        );
+        assert_eq!(decode_text(b"<a>\xE9</a>"), None, "undeclared Latin-1 is not UTF-8");
+        assert_eq!(decode_text(b"<?xml version='1.0' encoding='koi8-r'?><a/>"), None);
     }
 }

@@ -15,6 +15,7 @@ mod xml;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+pub use decode::decode_text;
 pub use diagnostic::{Diagnostic, Severity};
 pub use model::*;
 

@@ -9,7 +9,6 @@
 //! connector runs. See `README.md` beside this file.
 
 mod backoff;
-mod decode;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -172,7 +171,7 @@ impl Engine {
         // import from) and the text (for the API).
         let mut texts = HashMap::new();
         for (name, bytes) in files {
-            match decode::decode(bytes) {
+            match sluice_bpmn::decode_text(bytes) {
                 Some(text) => texts.insert(name.as_str(), (text, bytes.as_slice())),
                 None => return Err(DeployError::NotUtf8(name.clone())),
             };

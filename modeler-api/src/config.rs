@@ -68,6 +68,10 @@ pub struct ServeArgs {
     /// How hard a commit waits for the disk.
     #[arg(long, value_enum, env = "SLUICE_DURABILITY", default_value = "full")]
     pub durability: DurabilityArg,
+    /// Days a finished (completed or canceled) Request and its history are kept; 0 keeps them
+    /// forever. Pruned in the background.
+    #[arg(long, env = "SLUICE_HISTORY_RETENTION_DAYS", default_value_t = 30)]
+    pub history_retention_days: u32,
     #[command(flatten)]
     pub slack: SlackArgs,
 }

@@ -16,7 +16,7 @@ use crate::cli;
 use crate::config::ServeArgs;
 
 /// Jobs claimed per batch of the worker loop.
-const BATCH: u32 = 50;
+const BATCH: u32 = 500;
 /// The longest the worker sleeps when nothing wakes it (timers come due without a wake-up).
 const IDLE_POLL: Duration = Duration::from_millis(100);
 /// The wait after the worker loop failed (say the database is unreachable).
@@ -51,7 +51,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
     let wake = Arc::new(Notify::new());
     let (stop_tx, stop_rx) = watch::channel(false);
-    let worker = tokio::spawn(worker_loop(engine.clone(), wake.clone(), stop_rx));
+    let worker = tokio::spawn(worker_loop(engine.clone(), wake.clone(), stop_rx.clone()));
+    if args.history_retention_days > 0 {
+        let retention = chrono::Duration::days(i64::from(args.history_retention_days));
+        tokio::spawn(prune_loop(store.clone(), retention, stop_rx));
+    }
 
     let state = AppState::new(engine.clone(), connectors, token_hashes, wake);
     let served = axum::serve(listener, api::app(state)).with_graceful_shutdown(shutdown_signal()).await;
@@ -133,17 +137,22 @@ fn random_token() -> std::io::Result<String> {
 /// Runs due jobs until told to stop: at once again after a full batch, else after a wake-up (a
 /// state change through the API) or a short poll.
 async fn worker_loop(engine: Arc<Engine>, wake: Arc<Notify>, mut stop: watch::Receiver<bool>) {
-    let mut last_beat = std::time::Instant::now();
+    // Keeps this node's claims and Request leases alive while its jobs run, however long a
+    // batch takes, so other nodes leave them alone; stops with the worker.
+    let beat = {
+        let engine = engine.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(HEARTBEAT).await;
+                if let Err(e) = engine.heartbeat(Utc::now()).await {
+                    tracing::error!(error = %e, "cannot renew Request leases");
+                }
+            }
+        })
+    };
     loop {
         if *stop.borrow() {
             break;
-        }
-        // Keep this node's Request leases alive, so other nodes leave its Requests alone.
-        if last_beat.elapsed() >= HEARTBEAT {
-            if let Err(e) = engine.heartbeat(Utc::now()).await {
-                tracing::error!(error = %e, "cannot renew Request leases");
-            }
-            last_beat = std::time::Instant::now();
         }
         let pause = match engine.run_due_jobs(Utc::now(), BATCH).await {
             Ok(n) if n as u32 >= BATCH => continue,
@@ -159,12 +168,33 @@ async fn worker_loop(engine: Arc<Engine>, wake: Arc<Notify>, mut stop: watch::Re
             _ = stop.changed() => break,
         }
     }
+    beat.abort();
     // Hand this node's Requests over at once instead of letting other nodes wait for the leases
     // to run out.
     if let Err(e) = engine.release_leases().await {
         tracing::error!(error = %e, "cannot release Request leases");
     }
 }
+
+/// Deletes finished Requests older than the retention, at start and then every ten minutes.
+async fn prune_loop(store: Store, retention: chrono::Duration, mut stop: watch::Receiver<bool>) {
+    loop {
+        match store.prune_history(Utc::now() - retention, 1000).await {
+            Ok(s) if s.requests > 0 => {
+                tracing::info!(requests = s.requests, events = s.events, "pruned finished Requests past retention")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "cannot prune finished Requests"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(PRUNE_EVERY) => {}
+            _ = stop.changed() => break,
+        }
+    }
+}
+
+/// How often finished Requests past their retention are deleted.
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
 /// How often the worker renews its Request leases (well inside their 30 s default).
 const HEARTBEAT: Duration = Duration::from_secs(5);

@@ -6,15 +6,23 @@
 //! jobs it emits (an outbox) commit together or not at all. See `README.md` beside this file for
 //! the schema, the transaction boundaries and the durability settings.
 
+mod batch;
 mod changes;
 mod db;
 mod migrate;
 mod store;
 mod types;
 
+pub use batch::{Committer, WriteOp, WriteResult};
 pub use changes::{Changes, JobRemoval, NewEvent, NewJob, NewSubscription, NewTask, TaskClose};
 pub use migrate::SCHEMA_VERSION;
-pub use store::{Backend, Durability, NewRequest, StepOutcome, StepWrite, Store, StoreOptions};
+
+/// How many transactions this process has committed (all stores together): read-only ones
+/// included. Benchmarks divide it by the work done; `/metrics` may export it.
+pub fn commit_count() -> u64 {
+    db::COMMITS.load(std::sync::atomic::Ordering::Relaxed)
+}
+pub use store::{Backend, Durability, NewRequest, StateColumns, StepOutcome, StepWrite, Store, StoreOptions};
 pub use types::{
     EventId, EventRow, JobId, JobKind, JobRow, LoadedRequest, ProcessVersion, PruneStats, RequestFilter, RequestId,
     RequestPage, RequestRow, RequestStatus, SubscriptionKind, SubscriptionRow, TaskId, TaskRow, TaskStatus,
@@ -63,6 +71,9 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// The group-commit writer task is gone (the runtime is shutting down).
+    #[error("the database writer has stopped; the server is shutting down")]
+    WriterStopped,
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
 }

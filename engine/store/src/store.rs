@@ -11,7 +11,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use crate::Error;
-use crate::changes::{Changes, JobRemoval};
+use crate::changes::{Changes, JobRemoval, NewJob};
 use crate::db::{Conn, DbRow, Tx, args};
 use crate::migrate;
 use crate::types::{
@@ -73,6 +73,8 @@ enum Pool {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: Pool,
+    /// SQLite: the write transactions of this process, one after the other (fairly).
+    write_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// The URL without its password, for messages.
     url: String,
 }
@@ -189,7 +191,7 @@ impl Store {
         } else {
             return Err(Error::UnsupportedUrl(shown));
         };
-        let store = Store { pool, url: shown };
+        let store = Store { pool, url: shown, write_lock: Default::default() };
         let mut tx = store.begin_write().await?;
         migrate::run(&mut tx, &store.url).await?;
         tx.commit().await?;
@@ -222,9 +224,15 @@ impl Store {
     }
 
     /// A write transaction: `BEGIN IMMEDIATE` on SQLite, a plain (read committed) one on PostgreSQL.
-    async fn begin_write(&self) -> Result<Tx, Error> {
+    pub(crate) async fn begin_write(&self) -> Result<Tx, Error> {
         Ok(match &self.pool {
-            Pool::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Pool::Sqlite(p) => {
+                // SQLite has one writer at a time and its lock is not fair: a writer polling
+                // under `busy_timeout` can starve behind back-to-back commits. Writers of this
+                // process queue here instead, first come first served.
+                let guard = self.write_lock.clone().lock_owned().await;
+                Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?, Some(guard))
+            }
             Pool::Postgres(p) => Tx::Postgres(p.begin().await?),
         })
     }
@@ -232,7 +240,7 @@ impl Store {
     /// A read transaction: one consistent snapshot for reads of several statements.
     async fn begin_read(&self) -> Result<Tx, Error> {
         Ok(match &self.pool {
-            Pool::Sqlite(p) => Tx::Sqlite(p.begin().await?),
+            Pool::Sqlite(p) => Tx::Sqlite(p.begin().await?, None),
             Pool::Postgres(p) => Tx::Postgres(p.begin().await?),
         })
     }
@@ -444,6 +452,27 @@ impl Store {
         Ok(LoadedRequest { instance, revision: meta.revision, meta })
     }
 
+    /// Several Requests with their runtime state, in one read (missing ids are left out).
+    pub async fn load_requests(&self, ids: &[RequestId]) -> Result<Vec<LoadedRequest>, Error> {
+        let mut out = Vec::with_capacity(ids.len());
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        let mut tx = self.begin_read().await?;
+        for chunk in ids.chunks(1000) {
+            let list = (1..=chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+            let sql = format!("SELECT {REQUEST_COLUMNS}, state FROM requests WHERE id IN ({list})");
+            let a = chunk.iter().map(|id| crate::db::Arg::from(id.to_string())).collect();
+            for row in tx.conn().fetch_all(&sql, a).await? {
+                let meta = request_row(&row)?;
+                let instance: Instance =
+                    serde_json::from_str(&row.text("state")?).map_err(|e| Error::corrupt("Request state", e))?;
+                out.push(LoadedRequest { instance, revision: meta.revision, meta });
+            }
+        }
+        Ok(out)
+    }
+
     /// Requests, newest first, `limit` per page. `cursor` is the `next_cursor` of the page before.
     pub async fn list_requests(
         &self,
@@ -621,28 +650,63 @@ impl Store {
         let mut tx = self.begin_write().await?;
         {
             let mut c = tx.conn();
-            for id in ids {
-                let n = c
-                    .execute(
-                        "UPDATE requests SET lease_owner = $1, lease_until = $2
-                         WHERE id = $3 AND (lease_owner IS NULL OR lease_owner = $1 OR lease_until < $4)",
-                        args![node, millis(until), id.to_string(), millis(now)],
-                    )
-                    .await?;
-                if n > 0 {
-                    granted.push(id);
+            // PostgreSQL: lock the rows in id order first, so two nodes never deadlock.
+            let lock = if c.is_postgres() { " ORDER BY id FOR UPDATE" } else { "" };
+            for chunk in ids.chunks(1000) {
+                let list = (5..5 + chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+                let sql = format!(
+                    "UPDATE requests SET lease_owner = $1, lease_until = $2
+                     WHERE id IN (SELECT id FROM requests
+                                  WHERE (lease_owner IS NULL OR lease_owner = $3 OR lease_until < $4)
+                                    AND id IN ({list}){lock})
+                     RETURNING id"
+                );
+                let mut a = args![node, millis(until), node, millis(now)];
+                a.extend(chunk.iter().map(|id| crate::db::Arg::from(id.to_string())));
+                for r in c.fetch_all(&sql, a).await? {
+                    granted.push(parse_id("Request id", &r.text("id")?)?);
                 }
             }
         }
         tx.commit().await?;
+        granted.sort();
         Ok(granted)
     }
 
+    /// Gives up `node`'s leases on these Requests (its batch of their jobs is done).
+    pub async fn release_request_leases(&self, node: &str, ids: &[RequestId]) -> Result<u64, Error> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.begin_write().await?;
+        let mut n = 0;
+        {
+            let mut c = tx.conn();
+            for chunk in ids.chunks(1000) {
+                let list = (2..2 + chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+                let sql = format!(
+                    "UPDATE requests SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1 AND id IN ({list})"
+                );
+                let mut a = args![node];
+                a.extend(chunk.iter().map(|id| crate::db::Arg::from(id.to_string())));
+                n += c.execute(&sql, a).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+
     /// The heartbeat: extends every lease `node` holds on an unfinished Request to `until`, and
-    /// lets go of its leases on finished ones. Returns how many it extended.
+    /// lets go of its leases on finished ones; the jobs `node` has claimed stay claimed until
+    /// `until` too. Returns how many Request leases it extended.
     pub async fn renew_leases(&self, node: &str, until: DateTime<Utc>) -> Result<u64, Error> {
         let mut tx = self.begin_write().await?;
         let mut c = tx.conn();
+        c.execute(
+            "UPDATE jobs SET locked_until = $2 WHERE locked_by = $1 AND locked_until IS NOT NULL AND locked_until < $2",
+            args![node, millis(until)],
+        )
+        .await?;
         let n = c
             .execute(
                 "UPDATE requests SET lease_until = $2 WHERE lease_owner = $1 AND completed_at IS NULL",
@@ -736,19 +800,33 @@ impl Store {
     }
 
     /// Deletes Requests that finished (completed or canceled) before `finished_before`, with their
-    /// history and tasks, in one transaction. Active Requests and their history are never touched.
-    pub async fn prune_history(&self, finished_before: DateTime<Utc>) -> Result<PruneStats, Error> {
+    /// history and tasks. Active Requests and their history are never touched. Works through the
+    /// backlog `limit` Requests per transaction (oldest first), so a large prune never holds the
+    /// write lock for long.
+    pub async fn prune_history(&self, finished_before: DateTime<Utc>, limit: u32) -> Result<PruneStats, Error> {
         let cutoff = millis(finished_before);
-        let finished = "SELECT id FROM requests WHERE completed_at IS NOT NULL AND completed_at < $1";
-        let mut tx = self.begin_write().await?;
-        let mut c = tx.conn();
-        let events = c.execute(&format!("DELETE FROM events WHERE request_id IN ({finished})"), args![cutoff]).await?;
-        c.execute(&format!("DELETE FROM tasks WHERE request_id IN ({finished})"), args![cutoff]).await?;
-        let requests = c
-            .execute("DELETE FROM requests WHERE completed_at IS NOT NULL AND completed_at < $1", args![cutoff])
-            .await?;
-        tx.commit().await?;
-        Ok(PruneStats { requests, events })
+        let mut total = PruneStats { requests: 0, events: 0 };
+        loop {
+            let mut tx = self.begin_write().await?;
+            let mut c = tx.conn();
+            let rows = c
+                .fetch_all(
+                    "SELECT id FROM requests WHERE completed_at IS NOT NULL AND completed_at < $1
+                     ORDER BY completed_at LIMIT $2",
+                    args![cutoff, i64::from(limit.max(1))],
+                )
+                .await?;
+            if rows.is_empty() {
+                return Ok(total);
+            }
+            let ids = rows.iter().map(|r| r.text("id")).collect::<Result<Vec<_>, _>>()?;
+            let list = (1..=ids.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+            let ids_args = || ids.iter().map(|id| crate::db::Arg::from(id.as_str())).collect::<Vec<_>>();
+            total.events += c.execute(&format!("DELETE FROM events WHERE request_id IN ({list})"), ids_args()).await?;
+            c.execute(&format!("DELETE FROM tasks WHERE request_id IN ({list})"), ids_args()).await?;
+            total.requests += c.execute(&format!("DELETE FROM requests WHERE id IN ({list})"), ids_args()).await?;
+            tx.commit().await?;
+        }
     }
 }
 
@@ -881,15 +959,33 @@ impl Store {
 
 // ---- the write path ----
 
-fn json_text(what: &'static str, v: &impl serde::Serialize) -> Result<String, Error> {
+pub(crate) fn json_text(what: &'static str, v: &impl serde::Serialize) -> Result<String, Error> {
     serde_json::to_string(v).map_err(|source| Error::Serialize { what, source })
 }
 
 /// The columns of the Request row that follow from its state.
-struct StateColumns {
-    state: String,
-    data: String,
-    status: RequestStatus,
+#[derive(Clone, Debug)]
+pub struct StateColumns {
+    pub(crate) state: String,
+    pub(crate) data: String,
+    pub(crate) status: RequestStatus,
+}
+
+impl StateColumns {
+    /// Serializes a Request's state for writing (done by the caller, outside the writer).
+    pub fn of(state: &Instance) -> Result<StateColumns, Error> {
+        state_columns(state)
+    }
+
+    pub fn status(&self) -> RequestStatus {
+        self.status
+    }
+}
+
+struct StepHead<'a> {
+    request: RequestId,
+    expected_revision: i64,
+    changes: &'a Changes,
 }
 
 fn state_columns(state: &Instance) -> Result<StateColumns, Error> {
@@ -902,6 +998,25 @@ fn state_columns(state: &Instance) -> Result<StateColumns, Error> {
 
 async fn insert_request(c: &mut Conn<'_>, new: &NewRequest<'_>, changes: &Changes) -> Result<(), Error> {
     let cols = state_columns(new.state)?;
+    let head =
+        NewHead { id: new.id, process_key: new.process_key, process_version: new.process_version, parent: new.parent };
+    insert_request_cols(c, &head, &cols, changes).await
+}
+
+/// A Request to create, without its state (already serialized to [`StateColumns`]).
+pub(crate) struct NewHead<'a> {
+    pub(crate) id: RequestId,
+    pub(crate) process_key: &'a str,
+    pub(crate) process_version: i64,
+    pub(crate) parent: Option<(RequestId, TokenId)>,
+}
+
+pub(crate) async fn insert_request_cols(
+    c: &mut Conn<'_>,
+    new: &NewHead<'_>,
+    cols: &StateColumns,
+    changes: &Changes,
+) -> Result<(), Error> {
     let at = millis(changes.at);
     let known = c
         .fetch_optional(
@@ -925,8 +1040,8 @@ async fn insert_request(c: &mut Conn<'_>, new: &NewRequest<'_>, changes: &Change
                 cols.status.as_str(),
                 new.parent.map(|(r, _)| r.to_string()),
                 new.parent.map(|(_, t)| i64::from(t.0)),
-                cols.state,
-                cols.data,
+                cols.state.as_str(),
+                cols.data.as_str(),
                 at,
                 cols.status.is_finished().then_some(at),
             ],
@@ -943,6 +1058,17 @@ async fn insert_request(c: &mut Conn<'_>, new: &NewRequest<'_>, changes: &Change
 /// Writes one step inside an open transaction; `Conflict` (nothing written) on a stale revision.
 async fn write_step(c: &mut Conn<'_>, w: &StepWrite<'_>) -> Result<StepOutcome, Error> {
     let cols = state_columns(w.state)?;
+    write_step_cols(c, w.request, w.expected_revision, &cols, w.changes).await
+}
+
+pub(crate) async fn write_step_cols(
+    c: &mut Conn<'_>,
+    request: RequestId,
+    expected_revision: i64,
+    cols: &StateColumns,
+    changes: &Changes,
+) -> Result<StepOutcome, Error> {
+    let w = StepHead { request, expected_revision, changes };
     let at = millis(w.changes.at);
     let revision = w.expected_revision + 1;
     // The revision check comes first, so a stale write touches nothing.
@@ -952,8 +1078,8 @@ async fn write_step(c: &mut Conn<'_>, w: &StepWrite<'_>) -> Result<StepOutcome, 
                     completed_at = COALESCE(completed_at, $6)
              WHERE id = $7 AND revision = $8",
             args![
-                cols.state,
-                cols.data,
+                cols.state.as_str(),
+                cols.data.as_str(),
                 cols.status.as_str(),
                 revision,
                 at,
@@ -1108,31 +1234,7 @@ async fn apply_changes(
         if status.is_finished() && matches!(j.kind, JobKind::Timer | JobKind::Connector) {
             continue;
         }
-        // Results for a parent are only written for a Request that has one.
-        let guard = if j.kind.for_parent() {
-            " WHERE EXISTS (SELECT 1 FROM requests WHERE id = $2 AND parent_request_id IS NOT NULL)"
-        } else {
-            ""
-        };
-        let sql = format!(
-            "INSERT INTO jobs (id, request_id, kind, subscription, token, element_id, due_at, payload, created_at)
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9{guard}"
-        );
-        c.execute(
-            &sql,
-            args![
-                j.id.to_string(),
-                rid.as_str(),
-                j.kind.as_str(),
-                j.subscription.map(|s| i64::from(s.0)),
-                j.token.map(|t| i64::from(t.0)),
-                j.element_id.as_deref(),
-                millis(j.due_at),
-                json_text("job payload", &j.payload)?,
-                at,
-            ],
-        )
-        .await?;
+        insert_job(c, &rid, j, at).await?;
     }
 
     // 3. History, in order, with `task_completed` placed where the step completed the task.
@@ -1153,6 +1255,36 @@ async fn apply_changes(
         insert_event(c, request, revision, seq, at, "task_completed", Some(&element), &payload).await?;
         seq += 1;
     }
+    Ok(())
+}
+
+/// Inserts one job of the Request `rid`; a result for a parent only if the Request has one.
+pub(crate) async fn insert_job(c: &mut Conn<'_>, rid: &str, j: &NewJob, at: i64) -> Result<(), Error> {
+    // Results for a parent are only written for a Request that has one.
+    let guard = if j.kind.for_parent() {
+        " WHERE EXISTS (SELECT 1 FROM requests WHERE id = $2 AND parent_request_id IS NOT NULL)"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "INSERT INTO jobs (id, request_id, kind, subscription, token, element_id, due_at, payload, created_at)
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9{guard}"
+    );
+    c.execute(
+        &sql,
+        args![
+            j.id.to_string(),
+            rid,
+            j.kind.as_str(),
+            j.subscription.map(|s| i64::from(s.0)),
+            j.token.map(|t| i64::from(t.0)),
+            j.element_id.as_deref(),
+            millis(j.due_at),
+            json_text("job payload", &j.payload)?,
+            at,
+        ],
+    )
+    .await?;
     Ok(())
 }
 

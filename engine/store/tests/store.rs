@@ -677,7 +677,7 @@ async fn prune_removes_only_long_finished_requests(db: Arc<TestDb>) {
         store.apply_step(id, 1, &i, &Changes::from_commands(&p, id, &out, at)).await.unwrap();
     }
     let live_events = store.request_events(live).await.unwrap().len();
-    let stats = store.prune_history(t0() + chrono::Duration::days(1)).await.unwrap();
+    let stats = store.prune_history(t0() + chrono::Duration::days(1), 1).await.unwrap();
     assert_eq!(stats.requests, 1);
     assert!(stats.events > 0);
     assert!(matches!(store.request(old).await, Err(Error::RequestNotFound(_))));
@@ -890,3 +890,183 @@ async fn request_leases_are_taken_atomically_and_expire(db: Arc<TestDb>) {
     assert!(matches!(store.request_lease(RequestId::new()).await, Err(Error::RequestNotFound(_))));
 }
 both!(request_leases_are_taken_atomically_and_expire);
+
+/// The rows of a table as text, one string per row, in a stable order (ids of events left out:
+/// they are fresh UUIDs on every write).
+async fn dump(db: &TestDb, store_schema: Option<&str>, sql: &str) -> Vec<String> {
+    match db.kind {
+        Kind::Sqlite => {
+            let url = match store_schema {
+                Some(file) => format!("sqlite://{}", db.dir.as_ref().unwrap().join(file).display()),
+                None => db.url.clone(),
+            };
+            let pool = SqlitePoolOptions::new().max_connections(1).connect(&url).await.unwrap();
+            let rows = sqlx::query_scalar::<_, String>(sql).fetch_all(&pool).await.unwrap();
+            pool.close().await;
+            rows
+        }
+        Kind::Postgres => {
+            let mut o = PgConnectOptions::from_str(&db.url).unwrap();
+            let schema = store_schema.map(str::to_string).or_else(|| db.schema.clone()).unwrap();
+            o = o.options([("search_path", schema.as_str())]);
+            let pool = PgPoolOptions::new().max_connections(1).connect_with(o).await.unwrap();
+            let rows = sqlx::query_scalar::<_, String>(sql).fetch_all(&pool).await.unwrap();
+            pool.close().await;
+            rows
+        }
+    }
+}
+
+const DUMPS: [&str; 5] = [
+    "SELECT id || '|' || process_key || '|' || CAST(process_version AS TEXT) || '|' || status || '|' || state || '|' \
+     || data || '|' || CAST(revision AS TEXT) || '|' || CAST(created_at AS TEXT) || '|' || CAST(updated_at AS TEXT) \
+     || '|' || COALESCE(CAST(completed_at AS TEXT), '-') FROM requests ORDER BY id",
+    "SELECT id || '|' || request_id || '|' || CAST(token AS TEXT) || '|' || element_id || '|' || status || '|' \
+     || CAST(created_at AS TEXT) || '|' || COALESCE(CAST(completed_at AS TEXT), '-') FROM tasks ORDER BY id",
+    "SELECT id || '|' || COALESCE(request_id, '-') || '|' || kind || '|' || COALESCE(CAST(subscription AS TEXT), '-') \
+     || '|' || CAST(due_at AS TEXT) || '|' || payload || '|' || CAST(attempts AS TEXT) FROM jobs ORDER BY id",
+    "SELECT request_id || '|' || CAST(subscription AS TEXT) || '|' || kind || '|' || name || '|' \
+     || COALESCE(correlation_key, '-') FROM subscriptions ORDER BY request_id, subscription",
+    "SELECT request_id || '|' || CAST(revision AS TEXT) || '|' || CAST(seq AS TEXT) || '|' || CAST(at AS TEXT) || '|' \
+     || type || '|' || COALESCE(element_id, '-') || '|' || payload FROM events ORDER BY request_id, revision, seq",
+];
+
+/// The same ops written one by one (`write_one`) and as batches (`write_batch`) leave the same
+/// rows; per-op refusals inside a batch (a stale revision, an unknown version) hold up nothing.
+async fn a_batch_writes_the_same_rows_as_one_op_at_a_time(db: Arc<TestDb>) {
+    use sluice_store::{StateColumns, WriteOp, WriteResult};
+    let one = db.open().await;
+    let (second, second_name) = match db.kind {
+        Kind::Sqlite => {
+            let url = format!("sqlite://{}", db.dir.as_ref().unwrap().join("batch.db").display());
+            (Store::open(&url, StoreOptions::default()).await.unwrap(), "batch.db".to_string())
+        }
+        Kind::Postgres => {
+            let schema = format!("{}_b", db.schema.as_ref().unwrap());
+            let options = StoreOptions { postgres_schema: Some(schema.clone()), ..StoreOptions::default() };
+            (Store::open(&db.url, options).await.unwrap(), schema)
+        }
+    };
+    let p = review();
+    for s in [&one, &second] {
+        deploy(s).await;
+    }
+    let ids: Vec<RequestId> = (0..6).map(|_| RequestId::new()).collect();
+    let mut states: Vec<Instance> = Vec::new();
+
+    // Phase 1: six creations and one of an unknown version.
+    let mut phase: Vec<WriteOp> = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        let mut out = Vec::new();
+        let at = t0() + chrono::Duration::seconds(i as i64);
+        let inst =
+            Instance::start(&p, data(json!({"order_id": format!("ORD-{i}")})), Start::Default, at, &mut out).unwrap();
+        let changes = Changes::from_commands(&p, *id, &out, at);
+        phase.push(WriteOp::Create {
+            id: *id,
+            process_key: "review".into(),
+            process_version: 1,
+            parent: None,
+            state: StateColumns::of(&inst).unwrap(),
+            changes,
+            require_latest: true,
+        });
+        states.push(inst);
+    }
+    let mut out = Vec::new();
+    let inst = Instance::start(&p, Data::new(), Start::Default, t0(), &mut out).unwrap();
+    let ghost = RequestId::new();
+    phase.push(WriteOp::Create {
+        id: ghost,
+        process_key: "review".into(),
+        process_version: 7,
+        parent: None,
+        state: StateColumns::of(&inst).unwrap(),
+        changes: Changes::from_commands(&p, ghost, &out, t0()),
+        require_latest: false,
+    });
+    let phases = [phase];
+
+    // Later phases are computed from the states, the same for both stores.
+    let tasks_of = |store: &Store| {
+        let store = store.clone();
+        async move { store.tasks(None, Some(TaskStatus::Active)).await.unwrap() }
+    };
+    let mut results_one = Vec::new();
+    for op in &phases[0] {
+        results_one.push(one.write_one(op).await.map_err(|e| e.to_string()));
+    }
+    let results_batch: Vec<Result<WriteResult, String>> =
+        second.write_batch(&phases[0]).await.unwrap().into_iter().map(|r| r.map_err(|e| e.to_string())).collect();
+    assert_eq!(results_one, results_batch);
+    assert_eq!(results_batch[..6], vec![Ok(WriteResult::Created); 6]);
+    assert!(results_batch[6].as_ref().unwrap_err().contains("version 7"), "{:?}", results_batch[6]);
+
+    // Phase 2: tasks 0..4 completed, Request 4 canceled, Request 5 written at a stale revision.
+    let tasks = tasks_of(&one).await;
+    let mut phase = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        let at = t0() + chrono::Duration::minutes(5 + i as i64);
+        let mut out = Vec::new();
+        let input = match i {
+            0..4 => {
+                let token = tasks.iter().find(|t| t.request_id == *id).unwrap().token;
+                Input::CompleteTask { token, data: data(json!({"ok": i})) }
+            }
+            _ => Input::Cancel,
+        };
+        states[i].step(&p, input, at, &mut out).unwrap();
+        let changes = Changes::from_commands(&p, *id, &out, at);
+        let expected_revision = if i == 5 { 7 } else { 1 };
+        phase.push(WriteOp::Step {
+            request: *id,
+            expected_revision,
+            state: StateColumns::of(&states[i]).unwrap(),
+            changes,
+        });
+    }
+    let mut results_one = Vec::new();
+    for op in &phase {
+        results_one.push(one.write_one(op).await.unwrap());
+    }
+    let results_batch = second.write_batch(&phase).await.unwrap().into_iter().map(Result::unwrap).collect::<Vec<_>>();
+    assert_eq!(results_one, results_batch);
+    assert_eq!(results_batch[5], WriteResult::Conflict);
+    assert_eq!(results_batch[0], WriteResult::Applied { revision: 2 });
+
+    // Phase 3: the payment messages reach Requests 0..2, which complete.
+    let mut phase = Vec::new();
+    for (i, id) in ids.iter().enumerate().take(3) {
+        let at = t0() + chrono::Duration::hours(1) + chrono::Duration::seconds(i as i64);
+        let sub = one.find_message_subscription("paid", Some(&format!("ORD-{i}"))).await.unwrap().unwrap();
+        let mut out = Vec::new();
+        let input = Input::MessageReceived { subscription: sub.subscription, data: data(json!({"paid": i})) };
+        states[i].step(&p, input, at, &mut out).unwrap();
+        let changes = Changes::from_commands(&p, *id, &out, at);
+        phase.push(WriteOp::Step {
+            request: *id,
+            expected_revision: 2,
+            state: StateColumns::of(&states[i]).unwrap(),
+            changes,
+        });
+    }
+    for op in &phase {
+        assert_eq!(one.write_one(op).await.unwrap(), WriteResult::Applied { revision: 3 });
+    }
+    for r in second.write_batch(&phase).await.unwrap() {
+        assert_eq!(r.unwrap(), WriteResult::Applied { revision: 3 });
+    }
+
+    for sql in DUMPS {
+        let a = dump(&db, None, sql).await;
+        let b = dump(&db, Some(&second_name), sql).await;
+        assert!(!a.is_empty() || sql.contains("subscriptions") || sql.contains("jobs"), "{sql}");
+        assert_eq!(a, b, "{sql}");
+    }
+    assert_eq!(one.count_requests(Some("completed")).await.unwrap(), 3);
+    second.close().await;
+    if db.kind == Kind::Postgres {
+        db.exec(&format!("DROP SCHEMA IF EXISTS {second_name} CASCADE")).await;
+    }
+}
+both!(a_batch_writes_the_same_rows_as_one_op_at_a_time);

@@ -21,7 +21,10 @@ use sluice_bpmn::{ConnectorCatalog, Diagnostic, ElementIdx, Kind, Process, Scope
 use sluice_connector_api::{ConnectorError, Context, IdempotencyKey, Registry};
 use sluice_engine::runtime::{Data, TokenId};
 use sluice_engine::{Input, Instance, Start, StartError, StepError};
-use sluice_store::{Changes, JobId, JobKind, JobRow, LoadedRequest, NewRequest, RequestId, Store, TaskId, TaskStatus};
+use sluice_store::{
+    Changes, Committer, JobId, JobKind, JobRow, LoadedRequest, RequestId, StateColumns, Store, TaskId, TaskStatus,
+    WriteOp, WriteResult,
+};
 
 pub use backoff::Backoff;
 
@@ -37,7 +40,9 @@ pub struct EngineOptions {
     pub max_attempts: u32,
     /// The delay before retrying a retryable connector error.
     pub backoff: Backoff,
-    /// How long a claimed job stays with this node; after that another claim may take it.
+    /// How long a claimed job stays with this node unless [`Engine::heartbeat`] extends it;
+    /// after that another node may claim it (this node died). Longer than a connector call may
+    /// take between two heartbeats.
     pub job_lease: Duration,
     /// How often a step is redone after a concurrent write before giving up with [`Error::Busy`].
     pub max_conflict_retries: u32,
@@ -45,6 +50,8 @@ pub struct EngineOptions {
     /// [`Engine::heartbeat`] renewed it; while it lasts no other node runs that Request's jobs.
     /// Heartbeat well within it (a third is a good interval).
     pub request_lease: Duration,
+    /// The most state changes one commit carries (group commit).
+    pub max_batch: usize,
 }
 
 impl Default for EngineOptions {
@@ -54,9 +61,10 @@ impl Default for EngineOptions {
             public_url: "http://localhost:8080".into(),
             max_attempts: 5,
             backoff: Backoff::default(),
-            job_lease: Duration::from_secs(300),
+            job_lease: Duration::from_secs(30),
             max_conflict_retries: 20,
             request_lease: Duration::from_secs(30),
+            max_batch: 1024,
         }
     }
 }
@@ -80,6 +88,9 @@ pub enum Error {
     BadProcess { key: String, version: i64, message: String },
     #[error("Request {0} kept changing under us; try again")]
     Busy(RequestId),
+    /// A newer version of the process was deployed while the Request was being created.
+    #[error("a newer version of the process was deployed meanwhile; try again")]
+    StaleVersion,
 }
 
 /// Why a deploy was refused.
@@ -110,6 +121,11 @@ pub struct Deployed {
 /// The durable engine: one per process (node); cheap to share behind an `Arc`.
 pub struct Engine {
     store: Store,
+    /// The group-commit writer: every state change goes through it.
+    writer: Committer,
+    /// The latest version of each process key as last seen; a creation that asks for the latest
+    /// version is refused by the writer when a newer one exists, and this is refreshed.
+    latest: Mutex<HashMap<String, i64>>,
     registry: Registry,
     options: EngineOptions,
     /// Imported processes by (key, version): a deployed version never changes.
@@ -138,7 +154,16 @@ enum Stepped {
 impl Engine {
     pub async fn new(store: Store, registry: Registry, options: EngineOptions) -> Result<Engine, Error> {
         let seed = options.backoff.seed;
-        Ok(Engine { store, registry, options, processes: Mutex::new(HashMap::new()), rng: Mutex::new(seed) })
+        let writer = Committer::start(store.clone(), options.max_batch);
+        Ok(Engine {
+            store,
+            writer,
+            latest: Mutex::new(HashMap::new()),
+            registry,
+            options,
+            processes: Mutex::new(HashMap::new()),
+            rng: Mutex::new(seed),
+        })
     }
 
     pub fn store(&self) -> &Store {
@@ -181,6 +206,7 @@ impl Engine {
             let Some((xml, bytes)) = texts.get(&*p.file) else { continue };
             let hash = format!("{:x}", Sha256::digest(bytes));
             let (version, created) = self.store.deploy_source(&p.key, p.name.as_deref(), xml, bytes, &hash).await?;
+            self.forget_latest(&p.key);
             out.push(Deployed { key: p.key.clone(), version, name: p.name.clone(), created });
         }
         Ok(out)
@@ -214,10 +240,31 @@ impl Engine {
         self.processes.lock().ok()?.get(&(key.to_string(), version)).cloned()
     }
 
-    /// The latest deployed version of `key`.
+    /// The latest deployed version of `key`, from the database.
     async fn latest_version(&self, key: &str) -> Result<i64, Error> {
         let versions = self.store.process_versions(key).await?;
-        versions.last().map(|v| v.version).ok_or_else(|| Error::NotFound(format!("no process `{key}` is deployed")))
+        let latest = versions
+            .last()
+            .map(|v| v.version)
+            .ok_or_else(|| Error::NotFound(format!("no process `{key}` is deployed")))?;
+        if let Ok(mut cache) = self.latest.lock() {
+            cache.insert(key.to_string(), latest);
+        }
+        Ok(latest)
+    }
+
+    /// The latest version of `key` as last seen (maybe stale: the writer checks it).
+    async fn latest_version_cached(&self, key: &str) -> Result<i64, Error> {
+        if let Some(v) = self.latest.lock().ok().and_then(|c| c.get(key).copied()) {
+            return Ok(v);
+        }
+        self.latest_version(key).await
+    }
+
+    fn forget_latest(&self, key: &str) {
+        if let Ok(mut cache) = self.latest.lock() {
+            cache.remove(key);
+        }
     }
 
     // ---- the API ----
@@ -231,12 +278,21 @@ impl Engine {
         data: Data,
         now: DateTime<Utc>,
     ) -> Result<RequestId, Error> {
-        let version = match version {
-            Some(v) => v,
-            None => self.latest_version(key).await?,
-        };
-        let process = self.process(key, version).await?;
-        self.create(&process, version, data, Start::Default, None, None, now).await
+        if let Some(version) = version {
+            let process = self.process(key, version).await?;
+            return self.create(&process, version, data, Start::Default, None, None, now).await;
+        }
+        // The latest version as last seen; the writer refuses it if a newer one was deployed
+        // since (maybe by another node), and then we look again.
+        for _ in 0..=self.options.max_conflict_retries {
+            let version = self.latest_version_cached(key).await?;
+            let process = self.process(key, version).await?;
+            match self.create_inner(&process, version, data.clone(), Start::Default, None, None, now, true).await {
+                Err(Error::StaleVersion) => self.forget_latest(key),
+                other => return other,
+            }
+        }
+        Err(Error::NotFound(format!("process `{key}` keeps getting new versions; try again")))
     }
 
     /// Completes an active user or manual task with `data`.
@@ -295,11 +351,8 @@ impl Engine {
     /// claimed jobs' Requests are then taken (until `now + request_lease`); a job whose Request
     /// another node took in between is given back untouched (still due, no attempt counted).
     pub async fn run_due_jobs(&self, now: DateTime<Utc>, limit: u32) -> Result<usize, Error> {
-        // The jobs of a claim run one after the other: the lease must outlast them all, or a
-        // connector job at the end of the batch could be claimed again by another node.
-        // TODO: renew job leases with the heartbeat instead.
-        let calls = self.registry.timeout().saturating_mul(limit.saturating_add(1));
-        let lease = self.options.job_lease.max(calls);
+        // The heartbeat keeps the claims of jobs in flight (and their Requests' leases) alive.
+        let lease = self.options.job_lease;
         let node = self.options.node_id.as_str();
         let jobs = self.store.claim_jobs(node, now, limit, lease).await?;
         let requests: Vec<RequestId> = jobs.iter().filter_map(|j| j.request_id).collect();
@@ -316,7 +369,10 @@ impl Engine {
                 return Err(e.into());
             }
         };
-        let mut handled = 0;
+        // Jobs of one Request run one after the other, in due order; different Requests' jobs run
+        // side by side, so their steps share commits (group commit).
+        let mut groups: Vec<Vec<JobRow>> = Vec::new();
+        let mut group_of: HashMap<RequestId, usize> = HashMap::new();
         for job in jobs {
             if let Some(r) = job.request_id
                 && !held.contains(&r)
@@ -325,7 +381,58 @@ impl Engine {
                 self.store.unclaim_job(job.id, node).await?;
                 continue;
             }
-            match self.run_job(&job, now).await {
+            // Jobs without a Request (messages, signals) each run on their own.
+            match job.request_id {
+                Some(r) => match group_of.get(&r) {
+                    Some(&g) => groups[g].push(job),
+                    None => {
+                        group_of.insert(r, groups.len());
+                        groups.push(vec![job]);
+                    }
+                },
+                None => groups.push(vec![job]),
+            }
+        }
+        // The Requests of connector jobs, read at once (each job would read its own otherwise).
+        let wanted: Vec<RequestId> = groups
+            .iter()
+            .filter_map(|g| g.first())
+            .filter(|j| j.kind == JobKind::Connector)
+            .filter_map(|j| j.request_id)
+            .collect();
+        let mut loaded: HashMap<RequestId, LoadedRequest> =
+            self.store.load_requests(&wanted).await?.into_iter().map(|r| (r.meta.id, r)).collect();
+        let runs = groups.into_iter().map(|group| {
+            let first = group.first().and_then(|j| j.request_id).and_then(|r| loaded.remove(&r));
+            self.run_group(group, first, now)
+        });
+        let handled = futures_util::future::join_all(runs).await;
+        // This batch's Requests are free again for whichever node claims their next jobs.
+        if let Err(e) = self.store.release_request_leases(node, &held).await {
+            tracing::warn!(error = %e, "cannot release Request leases; they run out by themselves");
+        }
+        let mut total = 0;
+        for h in handled {
+            total += h?;
+        }
+        Ok(total)
+    }
+
+    /// Runs one Request's claimed jobs in order; a job that fails is given back with a backoff.
+    async fn run_group(
+        &self,
+        jobs: Vec<JobRow>,
+        mut first: Option<LoadedRequest>,
+        now: DateTime<Utc>,
+    ) -> Result<usize, Error> {
+        let mut handled = 0;
+        for job in jobs {
+            // The preloaded Request serves the first job only; later ones read what it wrote.
+            let result = match (first.take(), job.kind) {
+                (Some(r), JobKind::Connector) => self.run_connector(&job, now, Some(r)).await,
+                _ => self.run_job(&job, now).await,
+            };
+            match result {
                 Ok(()) => handled += 1,
                 Err(e) => {
                     tracing::warn!(job = %job.id, kind = %job.kind, error = %e, "job failed; it will be tried again");
@@ -361,7 +468,7 @@ impl Engine {
                 };
                 self.step_job(id, job, now, Input::TimerFired { subscription }).await
             }
-            JobKind::Connector => self.run_connector(job, now).await,
+            JobKind::Connector => self.run_connector(job, now, None).await,
             JobKind::Message => {
                 let name = job.payload["name"].as_str().unwrap_or_default().to_string();
                 let key = job.payload["correlation_key"].as_str().map(str::to_string);
@@ -404,9 +511,18 @@ impl Engine {
         Ok(())
     }
 
-    async fn run_connector(&self, job: &JobRow, now: DateTime<Utc>) -> Result<(), Error> {
+    async fn run_connector(
+        &self,
+        job: &JobRow,
+        now: DateTime<Utc>,
+        preloaded: Option<LoadedRequest>,
+    ) -> Result<(), Error> {
         let (Some(id), Some(token)) = (job.request_id, job_token(job)) else { return self.drop_job(job).await };
-        let r = match self.store.load_request(id).await {
+        let loaded = match preloaded {
+            Some(r) if r.meta.id == id => Ok(r),
+            _ => self.store.load_request(id).await,
+        };
+        let r = match loaded {
             Ok(r) => r,
             Err(sluice_store::Error::RequestNotFound(_)) => return self.drop_job(job).await,
             Err(e) => return Err(e.into()),
@@ -444,7 +560,9 @@ impl Engine {
                 }
             }
         };
-        self.step_job(id, job, now, input).await
+        // The Request as read before the call: if nothing changed it meanwhile, no second read.
+        self.step_inner(id, Some(job.id), now, |_| Ok(vec![input.clone()]), true, Some(r)).await?;
+        Ok(())
     }
 
     /// Delivers a message to the oldest matching subscription; else starts a Request at a message
@@ -461,7 +579,7 @@ impl Engine {
             let Some(sub) = self.store.find_message_subscription(name, key).await? else { break };
             let input = Input::MessageReceived { subscription: sub.subscription, data: data.clone() };
             // Refused: the subscription closed since we found it; look again (without dropping the job).
-            match self.step_inner(sub.request_id, job, now, |_| Ok(vec![input.clone()]), false).await? {
+            match self.step_inner(sub.request_id, job, now, |_| Ok(vec![input.clone()]), false, None).await? {
                 Stepped::Applied => return Ok(vec![sub.request_id]),
                 Stepped::Refused(_) => continue,
             }
@@ -586,6 +704,21 @@ impl Engine {
         job: Option<JobId>,
         now: DateTime<Utc>,
     ) -> Result<RequestId, Error> {
+        self.create_inner(process, version, data, start, parent, job, now, false).await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn create_inner(
+        &self,
+        process: &Process,
+        version: i64,
+        data: Data,
+        start: Start,
+        parent: Option<(RequestId, TokenId)>,
+        job: Option<JobId>,
+        now: DateTime<Utc>,
+        require_latest: bool,
+    ) -> Result<RequestId, Error> {
         let mut out = Vec::new();
         let instance = if parent.is_some() {
             Instance::start_called(process, data, now, &mut out)?
@@ -597,9 +730,19 @@ impl Engine {
         if let Some(job) = job {
             changes.complete_job(job);
         }
-        let new = NewRequest { id, process_key: &process.key, process_version: version, parent, state: &instance };
-        self.store.create_request(&new, &changes).await?;
-        Ok(id)
+        let op = WriteOp::Create {
+            id,
+            process_key: process.key.clone(),
+            process_version: version,
+            parent,
+            state: StateColumns::of(&instance)?,
+            changes,
+            require_latest,
+        };
+        match self.writer.write(op).await? {
+            WriteResult::StaleVersion => Err(Error::StaleVersion),
+            _ => Ok(id),
+        }
     }
 
     async fn step(
@@ -609,7 +752,7 @@ impl Engine {
         now: DateTime<Utc>,
         inputs: impl FnMut(&LoadedRequest) -> Result<Vec<Input>, Error>,
     ) -> Result<Stepped, Error> {
-        self.step_inner(id, job, now, inputs, true).await
+        self.step_inner(id, job, now, inputs, true, None).await
     }
 
     /// Loads the Request, applies the inputs, writes the result guarded by the revision (with the
@@ -624,9 +767,15 @@ impl Engine {
         now: DateTime<Utc>,
         mut inputs: impl FnMut(&LoadedRequest) -> Result<Vec<Input>, Error>,
         drop_refused: bool,
+        mut preloaded: Option<LoadedRequest>,
     ) -> Result<Stepped, Error> {
         for _ in 0..=self.options.max_conflict_retries {
-            let mut r = match self.store.load_request(id).await {
+            // A Request the caller just read is used once; after a conflict it is read again.
+            let loaded = match preloaded.take() {
+                Some(r) => Ok(r),
+                None => self.store.load_request(id).await,
+            };
+            let mut r = match loaded {
                 Ok(r) => r,
                 Err(sluice_store::Error::RequestNotFound(_)) if job.is_some() => {
                     return self.refused(job, StepError::Ended, drop_refused).await;
@@ -662,10 +811,15 @@ impl Engine {
             if let Some(job) = job {
                 changes.complete_job(job);
             }
-            match self.store.apply_step(id, r.revision, &r.instance, &changes).await {
-                Ok(_) => return Ok(Stepped::Applied),
-                Err(sluice_store::Error::Conflict { .. }) => continue,
-                Err(e) => return Err(e.into()),
+            let op = WriteOp::Step {
+                request: id,
+                expected_revision: r.revision,
+                state: StateColumns::of(&r.instance)?,
+                changes,
+            };
+            match self.writer.write(op).await? {
+                WriteResult::Conflict => continue,
+                _ => return Ok(Stepped::Applied),
             }
         }
         Err(Error::Busy(id))

@@ -101,6 +101,11 @@ impl From<sluice_worker::Error> for ApiError {
                 "busy",
                 format!("Request {id} kept changing concurrently; try again"),
             ),
+            E::StaleVersion => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "a newer version of the process was being deployed; try again".to_string(),
+            ),
             other @ E::BadProcess { .. } => ApiError::internal(&other),
         }
     }

@@ -1,0 +1,318 @@
+//! The durable engine's throughput: start → serviceTask (a no-op connector) → end, on SQLite with
+//! full durability and on PostgreSQL. Prints completed Requests per second, commits per Request
+//! and CPU per Request (this process: engine, store client and, for SQLite, the database itself).
+//!
+//! ```text
+//! cargo bench -p sluice-worker --bench durable                 # both backends, 20,000 Requests
+//! BENCH_REQUESTS=50000 BENCH_BACKENDS=sqlite cargo bench -p sluice-worker --bench durable
+//! BENCH_SCENARIO=parked BENCH_REQUESTS=100000 cargo bench -p sluice-worker --bench durable
+//! ```
+//! The `parked` scenario parks the Requests at a message catch event, then publishes one
+//! message per Request (correlated by key) and prints the times and this process's peak memory
+//! (the engine runs in this process: it is the server).
+//! `SLUICE_TEST_POSTGRES_URL` names the PostgreSQL database (default
+//! `postgres://postgres@127.0.0.1:5432/test`; the benchmark works in a schema of its own and drops
+//! it). PostgreSQL's own CPU is not in "CPU per Request" (it is another process); the bench prints
+//! it from `/proc` when the server runs on this machine.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use sluice_connector_api::{Connector, ConnectorError, Context, Registry};
+use sluice_store::{Durability, Store, StoreOptions};
+use sluice_worker::{Engine, EngineOptions};
+
+const MODEL: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+                  xmlns:sluice="urn:sluice:bpmn:1" id="defs" targetNamespace="urn:bench">
+  <bpmn:process id="bench" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="call"/>
+    <bpmn:serviceTask id="call" implementation="noop">
+      <bpmn:extensionElements><sluice:input name="note" value="hello"/></bpmn:extensionElements>
+    </bpmn:serviceTask>
+    <bpmn:sequenceFlow id="f2" sourceRef="call" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+</bpmn:definitions>"#;
+
+const PARKED: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+                  xmlns:sluice="urn:sluice:bpmn:1" id="defs" targetNamespace="urn:bench">
+  <bpmn:message id="m_paid" name="paid" sluice:correlationKey="= order_id"/>
+  <bpmn:process id="parked" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="wait"/>
+    <bpmn:intermediateCatchEvent id="wait">
+      <bpmn:messageEventDefinition messageRef="m_paid"/>
+    </bpmn:intermediateCatchEvent>
+    <bpmn:sequenceFlow id="f2" sourceRef="wait" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+</bpmn:definitions>"#;
+
+#[derive(Deserialize, JsonSchema)]
+struct NoopInput {
+    #[allow(dead_code)]
+    note: Option<String>,
+}
+
+/// Does nothing and answers nothing.
+struct Noop;
+
+impl Connector for Noop {
+    const TYPE: &'static str = "noop";
+    const NAME: &'static str = "No-op";
+    type Input = NoopInput;
+    type Output = Value;
+
+    async fn invoke(&self, _cx: &Context, _input: NoopInput) -> Result<Value, ConnectorError> {
+        Ok(Value::Null)
+    }
+}
+
+/// User + system CPU time of this process, from `/proc/self/stat` (Linux), in seconds.
+fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+/// CPU seconds of every PostgreSQL server process on this machine (`postgres` in /proc).
+fn postgres_cpu_seconds() -> f64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return 0.0 };
+    let mut total = 0.0;
+    for e in dir.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if !name.chars().all(|c| c.is_ascii_digit()) {
+            continue;
+        }
+        let comm = std::fs::read_to_string(format!("/proc/{name}/comm")).unwrap_or_default();
+        if comm.trim() == "postgres" {
+            total += cpu_seconds(&name).unwrap_or(0.0);
+        }
+    }
+    total
+}
+
+struct Figures {
+    requests: usize,
+    seconds: f64,
+    commits: u64,
+    cpu: f64,
+    server_cpu: Option<f64>,
+}
+
+async fn run(store: Store, n: usize, starters: usize) -> Figures {
+    let registry = Registry::default().with(Noop);
+    let options = EngineOptions { node_id: "bench".into(), ..EngineOptions::default() };
+    let engine = Arc::new(Engine::new(store.clone(), registry, options).await.expect("engine"));
+    let deployed = engine.deploy(&[("bench.bpmn".into(), MODEL.as_bytes().to_vec())]).await.expect("deploy");
+    assert_eq!(deployed.len(), 1);
+
+    let commits0 = sluice_store::commit_count();
+    let cpu0 = cpu_seconds("self").unwrap_or(0.0);
+    let pg0 = postgres_cpu_seconds();
+    let t0 = Instant::now();
+
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..starters {
+        let (engine, next) = (engine.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            while next.fetch_add(1, Ordering::Relaxed) < n {
+                engine.start_request("bench", None, Map::new(), Utc::now()).await.expect("start");
+            }
+        }));
+    }
+    let done = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            let (engine, done) = (engine.clone(), done.clone());
+            tokio::spawn(async move {
+                while !done.load(Ordering::Relaxed) {
+                    match engine.run_due_jobs(Utc::now(), 1000).await {
+                        Ok(0) => tokio::time::sleep(Duration::from_millis(1)).await,
+                        Ok(_) => {}
+                        Err(e) => panic!("worker: {e}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("starter");
+    }
+    loop {
+        let completed = store.count_requests(Some("completed")).await.expect("count") as usize;
+        if completed >= n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let seconds = t0.elapsed().as_secs_f64();
+    done.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.await.expect("worker");
+    }
+    let commits = sluice_store::commit_count() - commits0;
+    let cpu = cpu_seconds("self").unwrap_or(0.0) - cpu0;
+    let server_cpu = match store.backend() {
+        sluice_store::Backend::Postgres => Some(postgres_cpu_seconds() - pg0),
+        sluice_store::Backend::Sqlite => None,
+    };
+    Figures { requests: n, seconds, commits, cpu, server_cpu }
+}
+
+/// Peak resident memory of this process (`VmHWM`), in MiB.
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Parks `n` Requests at a message catch event, then publishes one message to each.
+async fn parked(store: Store, n: usize, concurrency: usize) {
+    let registry = Registry::default().with(Noop);
+    let options = EngineOptions { node_id: "bench".into(), ..EngineOptions::default() };
+    let engine = Arc::new(Engine::new(store.clone(), registry, options).await.expect("engine"));
+    engine.deploy(&[("parked.bpmn".into(), PARKED.as_bytes().to_vec())]).await.expect("deploy");
+    let run = |publish: bool| {
+        let next = Arc::new(AtomicUsize::new(0));
+        let tasks: Vec<_> = (0..concurrency)
+            .map(|_| {
+                let (engine, next) = (engine.clone(), next.clone());
+                tokio::spawn(async move {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= n {
+                            break;
+                        }
+                        let key = format!("ORD-{i}");
+                        if publish {
+                            let reached = engine
+                                .publish_message("paid", Some(&key), Map::new(), Utc::now())
+                                .await
+                                .expect("publish");
+                            assert_eq!(reached.len(), 1, "message {key} reached {reached:?}");
+                        } else {
+                            let data = Map::from_iter([("order_id".to_string(), Value::from(key))]);
+                            engine.start_request("parked", None, data, Utc::now()).await.expect("start");
+                        }
+                    }
+                })
+            })
+            .collect();
+        async move {
+            for t in tasks {
+                t.await.expect("task");
+            }
+        }
+    };
+    let t0 = Instant::now();
+    run(false).await;
+    let parked = t0.elapsed().as_secs_f64();
+    let parked_rss = peak_rss_mib();
+    let t1 = Instant::now();
+    run(true).await;
+    let correlated = t1.elapsed().as_secs_f64();
+    let completed = store.count_requests(Some("completed")).await.expect("count") as usize;
+    assert_eq!(completed, n, "every parked Request completes");
+    println!(
+        "  {n} Requests parked in {parked:.2} s ({:.0}/s); {n} messages correlated in {correlated:.2} s ({:.0}/s); \
+         peak memory {:.1} MiB (after parking: {parked_rss:.1} MiB)",
+        n as f64 / parked,
+        n as f64 / correlated,
+        peak_rss_mib()
+    );
+}
+
+fn print(name: &str, f: &Figures) {
+    println!(
+        "{name:<22} {:>7} Requests in {:>6.2} s: {:>9.0} completed Requests/s, {:.4} commits/Request, {:>6.1} µs CPU/Request{}",
+        f.requests,
+        f.seconds,
+        f.requests as f64 / f.seconds,
+        f.commits as f64 / f.requests as f64,
+        f.cpu * 1e6 / f.requests as f64,
+        match f.server_cpu {
+            Some(s) => format!(" (+ {:.1} µs in PostgreSQL)", s * 1e6 / f.requests as f64),
+            None => String::new(),
+        }
+    );
+}
+
+fn main() {
+    let n: usize = std::env::var("BENCH_REQUESTS").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
+    let starters: usize = std::env::var("BENCH_STARTERS").ok().and_then(|v| v.parse().ok()).unwrap_or(256);
+    let backends = std::env::var("BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
+    let scenario = std::env::var("BENCH_SCENARIO").unwrap_or_else(|_| "throughput".into());
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    println!("start → serviceTask (no-op connector) → end; {starters} concurrent starters, {} cores", num_cpus());
+    for backend in backends.split(',') {
+        rt.block_on(async {
+            match backend.trim() {
+                "sqlite" => {
+                    let dir = std::env::temp_dir().join(format!("sluice-bench-{}", uuid::Uuid::now_v7().simple()));
+                    std::fs::create_dir_all(&dir).expect("temp dir");
+                    let url = format!("sqlite://{}", dir.join("bench.db").display());
+                    let options = StoreOptions { durability: Durability::Full, ..StoreOptions::default() };
+                    let store = Store::open(&url, options).await.expect("open sqlite");
+                    if scenario == "parked" {
+                        println!("SQLite (synchronous=FULL), parked at a message:");
+                        parked(store.clone(), n, starters).await;
+                    } else {
+                        let f = run(store.clone(), n, starters).await;
+                        print("SQLite (synchronous=FULL)", &f);
+                    }
+                    store.close().await;
+                    let _ = std::fs::remove_dir_all(&dir);
+                }
+                "postgres" => {
+                    let url = std::env::var("SLUICE_TEST_POSTGRES_URL")
+                        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+                    let schema = format!("bench_{}", uuid::Uuid::now_v7().simple());
+                    let options = StoreOptions {
+                        durability: Durability::Full,
+                        postgres_schema: Some(schema.clone()),
+                        max_connections: 16,
+                        ..StoreOptions::default()
+                    };
+                    let store = Store::open(&url, options).await.expect("open postgres");
+                    if scenario == "parked" {
+                        println!("PostgreSQL (sync commit), parked at a message:");
+                        parked(store.clone(), n, starters).await;
+                    } else {
+                        let f = run(store.clone(), n, starters).await;
+                        print("PostgreSQL (sync commit)", &f);
+                    }
+                    store.close().await;
+                    drop_schema(&url, &schema).await;
+                }
+                other => eprintln!("unknown backend `{other}` (sqlite, postgres)"),
+            }
+        });
+    }
+}
+
+fn num_cpus() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+async fn drop_schema(url: &str, schema: &str) {
+    use sqlx::Executor;
+    if let Ok(pool) = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(url).await {
+        let _ = pool.execute(format!("DROP SCHEMA IF EXISTS {schema} CASCADE").as_str()).await;
+        pool.close().await;
+    }
+}

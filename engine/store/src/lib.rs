@@ -8,11 +8,13 @@
 
 mod changes;
 mod db;
+mod integrations;
 mod migrate;
 mod store;
 mod types;
 
 pub use changes::{Changes, JobRemoval, NewEvent, NewJob, NewSubscription, NewTask, TaskClose};
+pub use integrations::{IntegrationSource, OAuthStateUse, SlackAppRow, SlackIntegrationRow, SlackIntegrationWrite};
 pub use migrate::SCHEMA_VERSION;
 pub use store::{Backend, Durability, NewRequest, StepOutcome, StepWrite, Store, StoreOptions};
 pub use types::{

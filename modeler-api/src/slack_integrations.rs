@@ -14,7 +14,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use sha2::{Digest, Sha256};
 use sluice_slack::Secret;
 use sluice_slack::client::{self, AppCredentials, Channel, Client, Grant, ListRequest};
-use sluice_slack::tokens::{self, DEFAULT_ALIAS, Integration, TokenProvider};
+use sluice_slack::tokens::{self, DEFAULT_ALIAS, Integration, StaticTokens, TokenProvider};
 use sluice_store::{IntegrationSource, OAuthStateUse, SlackIntegrationRow, SlackIntegrationWrite, Store};
 
 use crate::secret_key::{self, CHECK_SETTING, SecretKey};
@@ -161,8 +161,11 @@ struct Inner {
     fallback: Mutex<Option<Secret>>,
     /// One refresh at a time in this process (refresh tokens are single-use).
     refresh: tokio::sync::Mutex<()>,
-    channels: Mutex<HashMap<String, (Instant, Arc<Vec<Channel>>)>>,
+    channels: Mutex<HashMap<String, CachedChannels>>,
 }
+
+/// A channel listing of one alias and when it was read.
+type CachedChannels = (Instant, Arc<Vec<Channel>>);
 
 impl std::fmt::Debug for SlackIntegrations {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -436,8 +439,7 @@ impl SlackIntegrations {
                 return Err(Error::Slack { context: "cannot exchange the install's code with Slack".into(), source });
             }
         };
-        let team =
-            access.team.ok_or_else(|| Error::OAuthFailed("Slack's answer names no workspace (team)".into()))?;
+        let team = access.team.ok_or_else(|| Error::OAuthFailed("Slack's answer names no workspace (team)".into()))?;
         let sealed = self.key().seal(&token_purpose(&alias), access.access_token.expose().as_bytes())?;
         let refresh = match &access.refresh_token {
             Some(r) => Some(self.key().seal(&refresh_purpose(&alias), r.expose().as_bytes())?),
@@ -538,26 +540,17 @@ impl SlackIntegrations {
         let fallback = self.inner.fallback.lock().ok().and_then(|f| f.clone());
         if fallback.is_some() && !aliases.iter().any(|a| a == DEFAULT_ALIAS) {
             aliases.push(DEFAULT_ALIAS.to_string());
-            aliases.sort();
         }
-        let known = || aliases.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ");
-        let chosen = match alias.map(str::trim).filter(|a| !a.is_empty()) {
-            Some(a) if aliases.iter().any(|k| k == a) => a.to_string(),
-            Some(_) if aliases.is_empty() => return Err(tokens::Error::NoneConnected),
-            Some(a) => return Err(tokens::Error::Unknown { alias: a.to_string(), known: known() }),
-            None => match aliases.as_slice() {
-                [] => return Err(tokens::Error::NoneConnected),
-                [only] => only.clone(),
-                _ if aliases.iter().any(|a| a == DEFAULT_ALIAS) => DEFAULT_ALIAS.to_string(),
-                _ => return Err(tokens::Error::Ambiguous { known: known() }),
-            },
-        };
-        match self.token_of(&chosen).await {
-            Ok(token) => Ok(Integration { alias: chosen, token }),
-            Err(Error::NotFound(_)) if chosen == DEFAULT_ALIAS && fallback.is_some() => {
-                Ok(Integration { alias: chosen, token: fallback.unwrap_or_else(|| Secret::new("")) })
+        // The choosing rule is StaticTokens', applied to the aliases alone; only the chosen
+        // integration's token is opened.
+        let names: StaticTokens = aliases.iter().map(|a| (a.as_str(), Secret::new(""))).collect();
+        let chosen = names.choose(alias)?.alias;
+        match (self.token_of(&chosen).await, fallback) {
+            (Ok(token), _) => Ok(Integration { alias: chosen, token }),
+            (Err(Error::NotFound(_)), Some(token)) if chosen == DEFAULT_ALIAS => {
+                Ok(Integration { alias: chosen, token })
             }
-            Err(e) => Err(unavailable(e)),
+            (Err(e), _) => Err(unavailable(e)),
         }
     }
 
@@ -574,9 +567,12 @@ impl SlackIntegrations {
             return Ok(list);
         }
         let token = self.token_of(alias).await?;
-        let list = self.inner.client.conversations_list_all(&token, &ListRequest::default()).await.map_err(|source| {
-            Error::Slack { context: format!("cannot list the channels of `{alias}`"), source }
-        })?;
+        let list = self
+            .inner
+            .client
+            .conversations_list_all(&token, &ListRequest::default())
+            .await
+            .map_err(|source| Error::Slack { context: format!("cannot list the channels of `{alias}`"), source })?;
         let list = Arc::new(list);
         if let Ok(mut cache) = self.inner.channels.lock() {
             cache.insert(alias.to_string(), (Instant::now(), list.clone()));
@@ -601,10 +597,14 @@ impl TokenProvider for SlackIntegrations {
 /// What an `oauth.v2.access` error means for the admin.
 fn explain_oauth_error(code: &str) -> String {
     let hint = match code {
-        "bad_client_secret" => "the Slack app's client secret is wrong: set the right one with PUT /api/v1/admin/slack-app",
+        "bad_client_secret" => {
+            "the Slack app's client secret is wrong: set the right one with PUT /api/v1/admin/slack-app"
+        }
         "invalid_client_id" => "the Slack app's client id is wrong: set the right one with PUT /api/v1/admin/slack-app",
         "invalid_code" | "code_already_used" => "the code is unknown or was used already: start the install again",
-        "bad_redirect_uri" => "the redirect URI does not match the app's: check SLUICE_PUBLIC_URL and the app's redirect URLs",
+        "bad_redirect_uri" => {
+            "the redirect URI does not match the app's: check SLUICE_PUBLIC_URL and the app's redirect URLs"
+        }
         _ => "start the install again",
     };
     format!("Slack answered `{code}`: {hint}")

@@ -31,7 +31,11 @@ pub fn sluice_bin() -> PathBuf {
                 || name.starts_with("CARGO_MANIFEST_")
                 || matches!(
                     name.as_ref(),
-                    "OUT_DIR" | "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE" | "CARGO_TARGET_TMPDIR"
+                    "OUT_DIR"
+                        | "CARGO_CRATE_NAME"
+                        | "CARGO_BIN_NAME"
+                        | "CARGO_PRIMARY_PACKAGE"
+                        | "CARGO_TARGET_TMPDIR"
                         | "CARGO_RUSTC_CURRENT_DIR"
                 );
             if per_package {

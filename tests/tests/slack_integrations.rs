@@ -66,7 +66,8 @@ fn http(addr: SocketAddr, auth: bool, method: &str, path: &str, body: Option<&Va
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
-    let text = if headers.get("transfer-encoding").is_some_and(|v| v == "chunked") { dechunk(rest) } else { rest.into() };
+    let text =
+        if headers.get("transfer-encoding").is_some_and(|v| v == "chunked") { dechunk(rest) } else { rest.into() };
     Answer { status, headers, text }
 }
 
@@ -232,7 +233,8 @@ impl Drop for Server {
 /// limit on `conversations.list` unless a test sets one.
 fn fake_slack(tune: impl FnOnce(&mut fake::Config)) -> (tokio::runtime::Runtime, FakeSlack) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let mut config = fake::Config { post_interval: Duration::from_millis(10), list_rate_limit: None, ..Default::default() };
+    let mut config =
+        fake::Config { post_interval: Duration::from_millis(10), list_rate_limit: None, ..Default::default() };
     config.workspaces.push(
         fake::Workspace::new("T0OTHER", "Other Co")
             .bot("U0OTHERBOT", "B0OTHER")
@@ -304,7 +306,9 @@ fn an_oauth_install_goes_through_slack_and_its_state_is_single_use() {
     let code = query_of(&back)["code"].clone();
     let (nonce, tag) = state.split_once('.').unwrap();
     let flipped = format!("{nonce}.{}{}", if tag.starts_with('A') { "B" } else { "A" }, &tag[1..]);
-    for forged in [flipped.as_str(), "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "x", ""] {
+    for forged in
+        [flipped.as_str(), "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "x", ""]
+    {
         let a = server.callback(&format!("{CALLBACK}?code={code}&state={forged}"));
         assert_eq!((a.status, a.code().as_str()), (400, "invalid_oauth_state"), "{forged}: {}", a.text);
     }
@@ -415,7 +419,11 @@ fn channels_come_from_every_page_and_private_ones_only_with_the_bot() {
         }
     });
     let server = Server::start("slack-channels", &slack, |_| {});
-    let a = server.call("POST", "/api/v1/integrations/slack", Some(json!({"alias": "main", "bot_token": fake::DEFAULT_TOKEN})));
+    let a = server.call(
+        "POST",
+        "/api/v1/integrations/slack",
+        Some(json!({"alias": "main", "bot_token": fake::DEFAULT_TOKEN})),
+    );
     assert_eq!(a.status, 201, "{}", a.text);
 
     let a = server.channels("main", false);
@@ -542,7 +550,8 @@ fn set_up_secrets(server: &Server, slack: &FakeSlack) {
     slack.set_token_rotation(Some(Duration::from_secs(3600)));
     server.oauth_install("sales");
     let list = server.integrations();
-    let aliases: Vec<&str> = list["integrations"].as_array().unwrap().iter().map(|i| i["alias"].as_str().unwrap()).collect();
+    let aliases: Vec<&str> =
+        list["integrations"].as_array().unwrap().iter().map(|i| i["alias"].as_str().unwrap()).collect();
     assert_eq!(aliases, ["default", "ops", "sales"]);
 }
 
@@ -599,10 +608,8 @@ fn the_sqlite_files_hold_no_token_or_secret_in_plain_text() {
     }
 
     // Another key cannot read these secrets: the server says so and does not start.
-    let out = Server::command(&server.dir, free_port(), &slack)
-        .env("SLUICE_SECRET_KEY", "00".repeat(32))
-        .output()
-        .unwrap();
+    let out =
+        Server::command(&server.dir, free_port(), &slack).env("SLUICE_SECRET_KEY", "00".repeat(32)).output().unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("another key"), "{stderr}");
@@ -620,7 +627,8 @@ fn the_sqlite_files_hold_no_token_or_secret_in_plain_text() {
 }
 
 fn postgres_url(db: &str) -> String {
-    let base = std::env::var("SLUICE_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let base =
+        std::env::var("SLUICE_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
     match base.rsplit_once('/') {
         Some((server, _)) => format!("{server}/{db}"),
         None => base,
@@ -684,4 +692,16 @@ fn the_postgres_tables_hold_no_token_or_secret_in_plain_text() {
     assert_no_secret("the PostgreSQL dump", dump.as_bytes());
     drop(server);
     admin(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));
+}
+
+#[test]
+fn slack_unreachable_at_start_is_a_warning_not_a_failure() {
+    let (_rt, slack) = fake_slack(|_| {});
+    // SLACK_API_URL points at a closed port: SLACK_BOT_TOKEN cannot be checked, the server serves.
+    let server = Server::start("slack-down", &slack, |c| {
+        c.env("SLACK_API_URL", "http://127.0.0.1:9/api").env("SLACK_BOT_TOKEN", fake::DEFAULT_TOKEN);
+    });
+    assert!(server.integrations()["integrations"].as_array().unwrap().is_empty());
+    let a = server.call("POST", "/api/v1/integrations/slack", Some(json!({"alias": "x", "bot_token": "xoxb-1"})));
+    assert_eq!((a.status, a.code().as_str()), (502, "slack_unreachable"), "{}", a.text);
 }

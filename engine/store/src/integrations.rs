@@ -195,7 +195,8 @@ impl Store {
         let now = millis(Utc::now());
         let mut tx = self.begin_write().await?;
         let mut c = tx.conn();
-        let existed = c.fetch_optional("SELECT id FROM slack_integrations WHERE alias = $1", args![write.alias]).await?;
+        let existed =
+            c.fetch_optional("SELECT id FROM slack_integrations WHERE alias = $1", args![write.alias]).await?;
         // On PostgreSQL two first installs of one alias may race: the loser's insert becomes an
         // update of the winner's row, as a reinstall would.
         c.execute(
@@ -307,9 +308,10 @@ impl Store {
             )
             .await?;
         let row = c
-            .fetch_optional("SELECT alias, expires_at, used_at FROM slack_oauth_states WHERE nonce_hash = $1", args![
-                nonce_hash
-            ])
+            .fetch_optional(
+                "SELECT alias, expires_at, used_at FROM slack_oauth_states WHERE nonce_hash = $1",
+                args![nonce_hash],
+            )
             .await?;
         tx.commit().await?;
         let Some(row) = row else { return Ok(OAuthStateUse::Unknown) };

@@ -7,9 +7,7 @@ use std::future::Future;
 use std::str::FromStr;
 
 use chrono::{TimeDelta, Utc};
-use sluice_store::{
-    IntegrationSource, OAuthStateUse, SCHEMA_VERSION, SlackIntegrationWrite, Store, StoreOptions,
-};
+use sluice_store::{IntegrationSource, OAuthStateUse, SCHEMA_VERSION, SlackIntegrationWrite, Store, StoreOptions};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -104,7 +102,10 @@ async fn integrations_by_alias(store: Store, _other: Store) {
     assert!(store.slack_integrations().await.unwrap().is_empty());
     let (sales, created) = store.put_slack_integration(&write("sales", "T1", b"tok-1")).await.unwrap();
     assert!(created);
-    assert_eq!((sales.alias.as_str(), sales.team_id.as_str(), sales.bot_token.as_slice()), ("sales", "T1", &b"tok-1"[..]));
+    assert_eq!(
+        (sales.alias.as_str(), sales.team_id.as_str(), sales.bot_token.as_slice()),
+        ("sales", "T1", &b"tok-1"[..])
+    );
     assert!(uuid::Uuid::parse_str(&sales.id).is_ok());
     store.put_slack_integration(&write("ops", "T2", b"tok-2")).await.unwrap();
     let all = store.slack_integrations().await.unwrap();
@@ -128,7 +129,9 @@ async fn integrations_by_alias(store: Store, _other: Store) {
 
     // A refresh replaces the tokens only while the refresh token is the one it was made with.
     let later = expires + TimeDelta::hours(12);
-    assert!(store.replace_slack_tokens("sales", b"refresh-1", b"tok-4", Some(b"refresh-2"), Some(later)).await.unwrap());
+    assert!(
+        store.replace_slack_tokens("sales", b"refresh-1", b"tok-4", Some(b"refresh-2"), Some(later)).await.unwrap()
+    );
     assert!(!store.replace_slack_tokens("sales", b"refresh-1", b"tok-5", Some(b"refresh-3"), None).await.unwrap());
     let row = store.slack_integration("sales").await.unwrap().unwrap();
     assert_eq!((row.bot_token.as_slice(), row.refresh_token.as_deref()), (&b"tok-4"[..], Some(&b"refresh-2"[..])));

@@ -179,11 +179,9 @@ pub struct CallbackQuery {
 /// `GET /api/v1/integrations/slack/oauth/callback?code=…&state=…` (no API token: see the module).
 pub async fn oauth_callback(State(state): State<AppState>, Query(q): Query<CallbackQuery>) -> Result<Json<Value>> {
     let oauth_state = q.state.as_deref().filter(|s| !s.is_empty());
-    let oauth_state = oauth_state.ok_or_else(|| ApiError::new(
-        StatusCode::BAD_REQUEST,
-        "invalid_oauth_state",
-        "`state` is missing: start the install again",
-    ))?;
+    let oauth_state = oauth_state.ok_or_else(|| {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_oauth_state", "`state` is missing: start the install again")
+    })?;
     let (integration, created) =
         slack(&state)?.complete_install(q.code.as_deref(), q.error.as_deref(), oauth_state).await?;
     let mut body = info(&integration);

@@ -85,7 +85,8 @@ async fn handle(
 /// Slack's install page, approving at once: 302 back to `redirect_uri` with a fresh code and the
 /// `state` (or `error=access_denied` when installs are being denied); 400 for a bad client id.
 async fn authorize(State(shared): State<Shared>, RawQuery(query): RawQuery) -> Response {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.as_deref().unwrap_or_default()).unwrap_or_default();
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(query.as_deref().unwrap_or_default()).unwrap_or_default();
     let outcome = shared.lock().unwrap_or_else(|e| e.into_inner()).authorize(pairs.into_iter().collect());
     match outcome {
         Ok(location) => match HeaderValue::from_str(&location) {

@@ -53,6 +53,12 @@ pub enum Error {
          the key used before (or restore the key file)"
     )]
     WrongKey(String),
+    #[error(
+        "the database holds secrets encrypted with the key in {}, which is missing: restore that file \
+         or set SLUICE_SECRET_KEY to the key used before",
+        .0.display()
+    )]
+    MissingKeyFile(PathBuf),
     /// A sealed value did not open: another key, another row, or damaged bytes.
     #[error("a stored secret ({0}) cannot be decrypted with this SLUICE_SECRET_KEY")]
     Open(String),
@@ -141,7 +147,7 @@ impl SecretKey {
             Err(source) => return Err(Error::File { action: "read", path, source }),
         }
         if !may_create {
-            return Err(Error::WrongKey(format!("a new key file (the old {origin} is missing)")));
+            return Err(Error::MissingKeyFile(path));
         }
         let (key, hex) = SecretKey::generate(&origin)?;
         write_key_file(&path, &hex).map_err(|source| Error::File { action: "create", path: path.clone(), source })?;
@@ -312,7 +318,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let url = format!("sqlite://{}", dir.join("db.sqlite").display());
         let _ = std::fs::remove_file(dir.join("db.sqlite.key"));
-        assert!(matches!(SecretKey::load(None, &url, false), Err(Error::WrongKey(_))));
+        assert!(matches!(SecretKey::load(None, &url, false), Err(Error::MissingKeyFile(_))));
         let first = SecretKey::load(None, &url, true).unwrap();
         let second = SecretKey::load(None, &url, false).unwrap();
         let sealed = first.seal("p", b"v").unwrap();

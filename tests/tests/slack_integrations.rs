@@ -621,9 +621,21 @@ fn the_sqlite_files_hold_no_token_or_secret_in_plain_text() {
     // With its own key file, the restarted server reads them all back.
     let dir = server.dir.clone();
     drop(server);
-    let server = Server::start_in(dir, &slack, |_| {});
+    let server = Server::start_in(dir.clone(), &slack, |_| {});
     let a = server.channels("sales", true);
     assert_eq!(a.status, 200, "{}", a.text);
+    drop(server);
+
+    // A lost key file is not silently replaced by a new key.
+    std::fs::rename(&key, dir.join("moved.key")).unwrap();
+    let out = Server::command(&dir, free_port(), &slack).output().unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("which is missing"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!key.exists());
 }
 
 fn postgres_url(db: &str) -> String {

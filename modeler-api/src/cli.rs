@@ -125,12 +125,18 @@ fn check(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
 
 /// The connectors compiled into this binary, registered explicitly.
 pub fn connectors(slack: &SlackArgs) -> anyhow::Result<Registry> {
-    let http = sluice_connector_http::Http::new().context("cannot set up the HTTP connector")?;
-    let client = sluice_slack::Client::new(slack.slack_api_url.as_str()).context("cannot set up the Slack client")?;
     let mut tokens = sluice_slack::StaticTokens::new();
     if let Some(token) = &slack.slack_bot_token {
         tokens.insert(sluice_slack::tokens::DEFAULT_ALIAS, token.expose());
     }
+    connectors_with(slack, tokens)
+}
+
+/// The connectors, with the Slack Notification connector finding tokens through `tokens`
+/// (`sluice serve`: the stored integrations).
+pub fn connectors_with(slack: &SlackArgs, tokens: impl sluice_slack::TokenProvider) -> anyhow::Result<Registry> {
+    let http = sluice_connector_http::Http::new().context("cannot set up the HTTP connector")?;
+    let client = sluice_slack::Client::new(slack.slack_api_url.as_str()).context("cannot set up the Slack client")?;
     Ok(Registry::default().with(http).with(sluice_slack::SlackNotification::new(client, tokens)))
 }
 

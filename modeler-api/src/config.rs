@@ -74,6 +74,12 @@ pub struct ServeArgs {
     pub history_retention_days: u32,
     #[command(flatten)]
     pub slack: SlackArgs,
+    /// 32 random bytes (hex or base64) that encrypt Slack tokens and secrets at rest. SQLite:
+    /// generated at first start beside the database file (`<db>.key`); PostgreSQL: required.
+    #[arg(long, env = "SLUICE_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<Secret>,
+    #[command(flatten)]
+    pub slack_app: crate::slack_integrations::SlackAppArgs,
 }
 
 impl ServeArgs {

@@ -7,7 +7,9 @@ use clap::Parser;
 mod api;
 mod cli;
 mod config;
+mod secret_key;
 mod serve;
+mod slack_integrations;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();

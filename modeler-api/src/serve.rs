@@ -14,6 +14,8 @@ use tokio::sync::{Notify, watch};
 use crate::api::{self, AppState};
 use crate::cli;
 use crate::config::ServeArgs;
+use crate::secret_key::{self, SecretKey};
+use crate::slack_integrations::{self, SlackIntegrations};
 
 /// Jobs claimed per batch of the worker loop.
 const BATCH: u32 = 500;
@@ -31,7 +33,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let options = StoreOptions { durability: args.durability.into(), ..StoreOptions::default() };
     let store = Store::open(args.database_url.expose(), options).await?;
-    let registry = cli::connectors(&args.slack)?;
+    let slack = slack_integrations(&store, &args).await?;
+    let registry = cli::connectors_with(&args.slack, slack.clone())?;
     let connectors = registry.list();
     let engine_options = EngineOptions { public_url: args.public_url(), ..EngineOptions::default() };
     let engine = Arc::new(Engine::new(store.clone(), registry, engine_options).await?);
@@ -57,7 +60,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         tokio::spawn(prune_loop(store.clone(), retention, stop_rx));
     }
 
-    let state = AppState::new(engine.clone(), connectors, token_hashes, wake);
+    let state = AppState::new(engine.clone(), connectors, token_hashes, wake).with_slack(slack);
     let served = axum::serve(listener, api::app(state)).with_graceful_shutdown(shutdown_signal()).await;
     // In-flight HTTP requests are done; let the worker finish its batch (its jobs commit or stay
     // due for the next start), then close the database.
@@ -69,6 +72,28 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     served.context("the HTTP server failed")?;
     tracing::info!("sluice stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The Slack integrations over the store, with the secret key (checked against the database), the
+/// `SLACK_*` app settings stored and `SLACK_BOT_TOKEN` registered as `default`.
+async fn slack_integrations(store: &Store, args: &ServeArgs) -> anyhow::Result<SlackIntegrations> {
+    // A new key file may only be made for a database that holds no secrets yet.
+    let fresh = store.setting(secret_key::CHECK_SETTING).await?.is_none();
+    let key = SecretKey::load(args.secret_key.as_ref().map(|k| k.expose()), args.database_url.expose(), fresh)?;
+    let app = &args.slack_app;
+    let options = slack_integrations::Options {
+        public_url: args.public_url(),
+        authorize_url: app.slack_oauth_authorize_url.clone(),
+        state_ttl: Duration::from_secs(app.slack_oauth_state_ttl_secs),
+        refresh_margin: Duration::from_secs(app.slack_refresh_margin_secs),
+        channel_cache: Duration::from_secs(app.slack_channel_cache_secs),
+    };
+    let slack = SlackIntegrations::new(store.clone(), key, &args.slack.slack_api_url, options).await?;
+    slack.apply_startup_settings(app).await.context("cannot store the SLACK_* app settings")?;
+    if let Some(token) = &args.slack.slack_bot_token {
+        slack.register_startup_token(&sluice_slack::Secret::new(token.expose())).await;
+    }
+    Ok(slack)
 }
 
 /// Deploys every `*.bpmn` of the folder together; false (diagnostics printed) when any is invalid.

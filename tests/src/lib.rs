@@ -22,6 +22,26 @@ pub fn sluice_bin() -> PathBuf {
         if let Some(target) = dir.parent() {
             cmd.env("CARGO_TARGET_DIR", target);
         }
+        // `cargo test` gives this process the package variables of sluice-tests; some build
+        // scripts (ring's) rerun when those change, so passing them on would rebuild half the
+        // tree here and again at the next `cargo test`.
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            let per_package = name.starts_with("CARGO_PKG_")
+                || name.starts_with("CARGO_MANIFEST_")
+                || matches!(
+                    name.as_ref(),
+                    "OUT_DIR"
+                        | "CARGO_CRATE_NAME"
+                        | "CARGO_BIN_NAME"
+                        | "CARGO_PRIMARY_PACKAGE"
+                        | "CARGO_TARGET_TMPDIR"
+                        | "CARGO_RUSTC_CURRENT_DIR"
+                );
+            if per_package {
+                cmd.env_remove(name.as_ref());
+            }
+        }
         match cmd.status() {
             Ok(s) if s.success() => {}
             other => panic!("building the sluice binary failed: {other:?}"),

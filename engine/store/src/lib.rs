@@ -9,12 +9,14 @@
 mod batch;
 mod changes;
 mod db;
+mod integrations;
 mod migrate;
 mod store;
 mod types;
 
 pub use batch::{Committer, WriteOp, WriteResult};
 pub use changes::{Changes, JobRemoval, NewEvent, NewJob, NewSubscription, NewTask, TaskClose};
+pub use integrations::{IntegrationSource, OAuthStateUse, SlackAppRow, SlackIntegrationRow, SlackIntegrationWrite};
 pub use migrate::SCHEMA_VERSION;
 
 /// How many transactions this process has committed (all stores together): read-only ones

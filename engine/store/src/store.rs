@@ -238,7 +238,7 @@ impl Store {
     }
 
     /// A read transaction: one consistent snapshot for reads of several statements.
-    async fn begin_read(&self) -> Result<Tx, Error> {
+    pub(crate) async fn begin_read(&self) -> Result<Tx, Error> {
         Ok(match &self.pool {
             Pool::Sqlite(p) => Tx::Sqlite(p.begin().await?, None),
             Pool::Postgres(p) => Tx::Postgres(p.begin().await?),

@@ -5,9 +5,10 @@ mod error;
 mod handlers;
 mod metrics;
 pub mod openapi;
+mod slack_admin;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -16,7 +17,7 @@ use axum::extract::{DefaultBodyLimit, FromRequest, MatchedPath, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, put};
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use sluice_bpmn::Process;
@@ -49,6 +50,8 @@ struct Inner {
     metrics: Metrics,
     /// Imported processes by (key, version), to name the elements of tokens and incidents.
     processes: Mutex<HashMap<(String, i64), Arc<Process>>>,
+    /// The Slack integrations (set by `serve`; routes answer 503 without them).
+    slack: OnceLock<crate::slack_integrations::SlackIntegrations>,
 }
 
 impl AppState {
@@ -66,8 +69,19 @@ impl AppState {
                 connectors,
                 metrics: Metrics::default(),
                 processes: Mutex::new(HashMap::new()),
+                slack: OnceLock::new(),
             }),
         }
+    }
+
+    /// Serves the Slack integration routes with `slack`.
+    pub fn with_slack(self, slack: crate::slack_integrations::SlackIntegrations) -> Self {
+        let _ = self.inner.slack.set(slack);
+        self
+    }
+
+    fn slack(&self) -> Option<&crate::slack_integrations::SlackIntegrations> {
+        self.inner.slack.get()
     }
 
     fn engine(&self) -> &Engine {
@@ -123,9 +137,15 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/tasks/{id}/complete", post(handlers::complete_task))
         .route("/api/v1/messages", post(handlers::publish_message))
         .route("/api/v1/connectors", get(handlers::list_connectors))
+        .route("/api/v1/admin/slack-app", put(slack_admin::put_app))
+        .route("/api/v1/integrations/slack", get(slack_admin::list).post(slack_admin::register))
+        .route("/api/v1/integrations/slack/install", get(slack_admin::install))
+        .route("/api/v1/integrations/slack/{alias}", delete(slack_admin::delete))
+        .route("/api/v1/integrations/slack/{alias}/channels", get(slack_admin::channels))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth));
     let open = Router::new()
         .route("/api/v1/openapi.json", get(openapi::serve))
+        .route("/api/v1/integrations/slack/oauth/callback", get(slack_admin::oauth_callback))
         .route("/healthz", get(handlers::healthz))
         .route("/metrics", get(metrics::serve));
     api.merge(open)

@@ -48,6 +48,13 @@ pub const OPERATIONS: &[Operation] = &[
     op!("post" "/api/v1/tasks/{id}/complete" true 200 JSON, "Task", "Complete a task (409 task_not_active)"),
     op!("post" "/api/v1/messages" true 200 JSON, "Requests", "Publish a message; answers the Requests it reached"),
     op!("get" "/api/v1/connectors" true 200 None, "Connectors", "Connector types with their inputs' JSON Schema"),
+    op!("put" "/api/v1/admin/slack-app" true 200 JSON, "SlackApp", "Set the Slack app's client id, client secret and signing secret (stored encrypted, never returned)"),
+    op!("post" "/api/v1/integrations/slack" true 201 JSON, "SlackIntegration", "Register a Slack workspace with a bot token, checked by auth.test (422 slack_auth_failed)"),
+    op!("get" "/api/v1/integrations/slack" true 200 None, "SlackIntegrations", "The Slack integrations (never a token)"),
+    op!("get" "/api/v1/integrations/slack/install" true 302 None, "SlackInstall", "Start an OAuth install of ?alias=…: 302 to Slack's authorize page (signed, single-use state)"),
+    op!("get" "/api/v1/integrations/slack/oauth/callback" false 200 None, "SlackIntegration", "Slack's OAuth redirect (?code, ?state): exchanges the code and stores the integration; no API token, the state authorizes it"),
+    op!("get" "/api/v1/integrations/slack/{alias}/channels" true 200 None, "SlackChannels", "Public channels and the private ones the bot was invited to (every page; ?refresh=true skips the 30 s cache)"),
+    op!("delete" "/api/v1/integrations/slack/{alias}" true 204 None, "Any", "Remove a Slack integration (404 integration_not_found)"),
     op!("get" "/api/v1/openapi.json" false 200 None, "Any", "This document"),
     op!("get" "/healthz" false 200 None, "Any", "Liveness (no token)"),
     op!("get" "/metrics" false 200 None, "Any", "Prometheus metrics (no token)"),
@@ -87,6 +94,18 @@ fn schemas() -> Value {
         "Tasks": {"type": "object", "properties": {"tasks": {"type": "array", "items": r("Task")}}},
         "Connectors": {"type": "object", "properties": {"connectors": {"type": "array", "items": {"type": "object", "properties": {
             "type": {"type": "string"}, "name": {"type": "string"}, "inputs_schema": {"type": "object"}}}}}},
+        "SlackApp": {"type": "object", "properties": {"client_id": {"type": ["string", "null"]},
+            "client_secret_set": {"type": "boolean"}, "signing_secret_set": {"type": "boolean"}}},
+        "SlackIntegration": {"type": "object", "required": ["id", "alias", "team"], "properties": {
+            "id": {"type": "string", "format": "uuid"}, "alias": {"type": "string"},
+            "team": {"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string"}}},
+            "source": {"type": "string", "enum": ["oauth", "token"]},
+            "installed_at": {"type": "string", "format": "date-time"},
+            "token_expires_at": {"type": "string", "format": "date-time"}}},
+        "SlackIntegrations": {"type": "object", "properties": {"integrations": {"type": "array", "items": r("SlackIntegration")}}},
+        "SlackInstall": {"type": "object", "properties": {"url": {"type": "string", "format": "uri"}}},
+        "SlackChannels": {"type": "object", "properties": {"note": {"type": "string"}, "channels": {"type": "array", "items": {"type": "object", "properties": {
+            "id": {"type": "string"}, "name": {"type": "string"}, "is_private": {"type": "boolean"}, "is_member": {"type": "boolean"}}}}}},
         "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"],
             "properties": {"code": {"type": "string"}, "message": {"type": "string"},
                 "diagnostics": {"type": "array", "items": {"type": "object", "properties": {

@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+pub use crate::state::Authorization;
 use crate::state::Inner;
 
 /// The bot token of the default workspace, with every scope Sluice asks for.
@@ -325,6 +326,35 @@ impl FakeSlack {
 
     pub fn set_post_interval(&self, interval: Duration) {
         self.inner().config.post_interval = interval;
+    }
+
+    /// Slack's install page on this fake (`SLACK_OAUTH_AUTHORIZE_URL`): it approves at once,
+    /// redirecting to the `redirect_uri` with a fresh code and the `state`.
+    pub fn authorize_url(&self) -> String {
+        format!("http://{}/oauth/v2/authorize", self.addr)
+    }
+
+    /// Every visit of the install page, oldest first.
+    pub fn authorizations(&self) -> Vec<Authorization> {
+        self.inner().authorizations.clone()
+    }
+
+    /// The workspace installs go to (default: the first).
+    pub fn set_install_team(&self, team_id: &str) {
+        self.inner().install_team = Some(team_id.to_string());
+    }
+
+    /// From now on the install page answers `error=access_denied`, as when the admin cancels.
+    pub fn deny_installs(&self, deny: bool) {
+        self.inner().deny_installs = deny;
+    }
+
+    /// Turns token rotation on for tokens made by later installs and refreshes: they expire after
+    /// `lifetime` and come with a single-use refresh token.
+    pub fn set_token_rotation(&self, lifetime: Option<Duration>) {
+        if let Some(app) = self.inner().config.oauth.as_mut() {
+            app.token_rotation = lifetime;
+        }
     }
 
     /// Makes a single-use install code for `oauth.v2.access`, as Slack's redirect would carry.

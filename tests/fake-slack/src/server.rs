@@ -26,7 +26,10 @@ type Shared = Arc<Mutex<Inner>>;
 struct Hangup(Arc<Notify>);
 
 pub(crate) async fn serve(listener: TcpListener, shared: Shared) {
-    let app = Router::new().route("/api/{method}", any(handle)).with_state(shared);
+    let app = Router::new()
+        .route("/api/{method}", any(handle))
+        .route("/oauth/v2/authorize", axum::routing::get(authorize))
+        .with_state(shared);
     // Dropping the set (when the server task is aborted) closes every open connection.
     let mut connections = JoinSet::new();
     loop {
@@ -77,6 +80,21 @@ async fn handle(
         return std::future::pending::<Response>().await;
     }
     respond(reply)
+}
+
+/// Slack's install page, approving at once: 302 back to `redirect_uri` with a fresh code and the
+/// `state` (or `error=access_denied` when installs are being denied); 400 for a bad client id.
+async fn authorize(State(shared): State<Shared>, RawQuery(query): RawQuery) -> Response {
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(query.as_deref().unwrap_or_default()).unwrap_or_default();
+    let outcome = shared.lock().unwrap_or_else(|e| e.into_inner()).authorize(pairs.into_iter().collect());
+    match outcome {
+        Ok(location) => match HeaderValue::from_str(&location) {
+            Ok(value) => (StatusCode::FOUND, [(header::LOCATION, value)]).into_response(),
+            Err(_) => (StatusCode::BAD_REQUEST, "fake Slack: bad redirect_uri").into_response(),
+        },
+        Err(problem) => (StatusCode::BAD_REQUEST, format!("fake Slack: {problem}")).into_response(),
+    }
 }
 
 fn respond(reply: Reply) -> Response {

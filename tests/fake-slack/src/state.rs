@@ -14,6 +14,15 @@ const MAX_TEXT_CHARS: usize = 40_000;
 const MAX_BLOCKS: usize = 50;
 const MAX_SECTION_CHARS: usize = 3_000;
 
+/// A visit of the authorize page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authorization {
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    pub redirect_uri: String,
+    pub state: String,
+}
+
 /// One call as it arrived.
 pub(crate) struct Call {
     pub(crate) method: String,
@@ -119,6 +128,11 @@ pub(crate) struct Inner {
     list_calls: HashMap<usize, VecDeque<Instant>>,
     codes: HashMap<String, CodeGrant>,
     refresh_tokens: HashMap<String, usize>,
+    /// Every visit of the authorize page, oldest first.
+    pub(crate) authorizations: Vec<Authorization>,
+    /// The workspace the authorize page installs into, and whether it denies instead.
+    pub(crate) install_team: Option<String>,
+    pub(crate) deny_installs: bool,
     /// Microseconds of the last ts handed out, so every ts is unique and increasing.
     last_ts: u128,
     counter: u64,
@@ -142,6 +156,9 @@ impl Inner {
             list_calls: HashMap::new(),
             codes: HashMap::new(),
             refresh_tokens: HashMap::new(),
+            authorizations: Vec::new(),
+            install_team: None,
+            deny_installs: false,
             last_ts: 0,
             counter: 0,
             config: Config { workspaces: Vec::new(), ..config.clone() },
@@ -201,6 +218,36 @@ impl Inner {
         let team = self.teams.iter().position(|t| t.workspace.team_id == team_id).unwrap_or(0);
         self.codes.insert(code.clone(), CodeGrant { team, redirect_uri: redirect_uri.map(str::to_string) });
         code
+    }
+
+    /// The authorize page: checks the client id, records the visit and answers where to send the
+    /// browser back to.
+    pub(crate) fn authorize(&mut self, params: HashMap<String, String>) -> Result<String, String> {
+        let get = |k: &str| params.get(k).cloned().unwrap_or_default();
+        let app = self.config.oauth.clone().ok_or("no OAuth app is configured")?;
+        if get("client_id") != app.client_id {
+            return Err("invalid_client_id".into());
+        }
+        let redirect_uri = get("redirect_uri");
+        if redirect_uri.is_empty() {
+            return Err("bad_redirect_uri".into());
+        }
+        let scopes: Vec<String> = get("scope").split(',').filter(|s| !s.is_empty()).map(str::to_string).collect();
+        self.authorizations.push(Authorization {
+            client_id: get("client_id"),
+            scopes,
+            redirect_uri: redirect_uri.clone(),
+            state: get("state"),
+        });
+        let sep = if redirect_uri.contains('?') { '&' } else { '?' };
+        let state = serde_urlencoded::to_string([("state", get("state"))]).unwrap_or_default();
+        if self.deny_installs {
+            return Ok(format!("{redirect_uri}{sep}error=access_denied&{state}"));
+        }
+        let team = self.install_team.clone().or_else(|| self.teams.first().map(|t| t.workspace.team_id.clone()));
+        let code = self.issue_code(&team.unwrap_or_default(), Some(&redirect_uri));
+        let code = serde_urlencoded::to_string([("code", code)]).unwrap_or_default();
+        Ok(format!("{redirect_uri}{sep}{code}&{state}"))
     }
 
     pub(crate) fn handle(&mut self, call: Call) -> Reply {

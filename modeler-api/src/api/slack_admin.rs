@@ -1,0 +1,218 @@
+//! The Slack integration routes: the Slack app's settings, integrations by alias (OAuth installs
+//! and bot tokens) and their channels.
+//!
+//! Every route needs the API token except the OAuth callback: Slack sends the admin's browser there,
+//! which cannot carry the token; the signed, single-use, expiring `state` protects it instead.
+//! `/install` needs the token and answers 302 to Slack's authorize page, with the same URL in a
+//! JSON body (`{"url"}`) for a client that opens it in a browser itself.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sluice_slack::Secret;
+use sluice_slack::client;
+
+use super::{ApiError, ApiJson, AppState};
+use crate::slack_integrations::{Error, IntegrationInfo, PRIVATE_CHANNELS_NOTE, SlackIntegrations};
+
+type Result<T> = std::result::Result<T, SlackError>;
+
+/// An integration error, answered in the uniform shape (with `Retry-After` when Slack asked to
+/// wait).
+pub struct SlackError {
+    error: ApiError,
+    retry_after: Option<u64>,
+}
+
+impl From<ApiError> for SlackError {
+    fn from(error: ApiError) -> Self {
+        SlackError { error, retry_after: None }
+    }
+}
+
+impl From<sluice_store::Error> for SlackError {
+    fn from(e: sluice_store::Error) -> Self {
+        ApiError::from(e).into()
+    }
+}
+
+impl IntoResponse for SlackError {
+    fn into_response(self) -> Response {
+        let mut resp = self.error.into_response();
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        resp
+    }
+}
+
+impl From<Error> for SlackError {
+    fn from(e: Error) -> Self {
+        let message = e.to_string();
+        let api = |status: StatusCode, code: &'static str| ApiError::new(status, code, message.clone());
+        let error = match &e {
+            Error::InvalidAlias(_) => api(StatusCode::BAD_REQUEST, "invalid_alias"),
+            Error::Invalid(_) => api(StatusCode::BAD_REQUEST, "bad_request"),
+            Error::NotFound(_) => api(StatusCode::NOT_FOUND, "integration_not_found"),
+            Error::AppNotConfigured => api(StatusCode::CONFLICT, "slack_app_not_configured"),
+            Error::AuthFailed(_) => api(StatusCode::UNPROCESSABLE_ENTITY, "slack_auth_failed"),
+            Error::OAuthFailed(_) => api(StatusCode::UNPROCESSABLE_ENTITY, "slack_oauth_failed"),
+            Error::Denied(_) => api(StatusCode::BAD_REQUEST, "slack_install_denied"),
+            Error::ForgedState => api(StatusCode::BAD_REQUEST, "invalid_oauth_state"),
+            Error::UsedState => api(StatusCode::BAD_REQUEST, "oauth_state_used"),
+            Error::ExpiredState => api(StatusCode::BAD_REQUEST, "oauth_state_expired"),
+            Error::Slack { source, .. } => {
+                let error = match source {
+                    client::Error::RateLimited { retry_after } => {
+                        return SlackError {
+                            error: api(StatusCode::SERVICE_UNAVAILABLE, "slack_rate_limited"),
+                            retry_after: Some(retry_after.as_secs().max(1)),
+                        };
+                    }
+                    client::Error::Api { code, .. } if code == "missing_scope" => {
+                        api(StatusCode::UNPROCESSABLE_ENTITY, "slack_missing_scope")
+                    }
+                    client::Error::Api { code, .. }
+                        if matches!(
+                            code.as_str(),
+                            "invalid_auth" | "not_authed" | "token_revoked" | "token_expired" | "account_inactive"
+                        ) =>
+                    {
+                        ApiError::new(
+                            StatusCode::UNPROCESSABLE_ENTITY,
+                            "slack_auth_failed",
+                            format!("{message}: reconnect the workspace"),
+                        )
+                    }
+                    client::Error::Api { .. } => api(StatusCode::BAD_GATEWAY, "slack_error"),
+                    _ => api(StatusCode::BAD_GATEWAY, "slack_unreachable"),
+                };
+                tracing::warn!(error = %e, "a Slack call of the integrations API failed");
+                error
+            }
+            Error::Key(_) | Error::Store(_) => ApiError::internal(&e),
+        };
+        SlackError { error, retry_after: None }
+    }
+}
+
+fn slack(state: &AppState) -> Result<SlackIntegrations> {
+    state.slack().cloned().ok_or_else(|| {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "slack_unavailable", "Slack integrations are not set up").into()
+    })
+}
+
+fn info(i: &IntegrationInfo) -> Value {
+    serde_json::to_value(i).unwrap_or(Value::Null)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppBody {
+    client_id: String,
+    client_secret: Secret,
+    #[serde(default)]
+    signing_secret: Option<Secret>,
+}
+
+/// `PUT /api/v1/admin/slack-app`: the secrets are sealed and never answered again.
+pub async fn put_app(State(state): State<AppState>, ApiJson(body): ApiJson<AppBody>) -> Result<Json<Value>> {
+    let slack = slack(&state)?;
+    slack.set_app(&body.client_id, &body.client_secret, body.signing_secret.as_ref()).await?;
+    let app = slack.app().await?;
+    Ok(Json(json!({
+        "client_id": app.as_ref().map(|a| a.client_id.as_str()),
+        "client_secret_set": app.is_some(),
+        "signing_secret_set": app.as_ref().is_some_and(|a| a.signing_secret.is_some()),
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterBody {
+    alias: String,
+    bot_token: Secret,
+}
+
+/// `POST /api/v1/integrations/slack`: registers (or replaces) an alias with a bot token.
+pub async fn register(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<RegisterBody>,
+) -> Result<(StatusCode, Json<Value>)> {
+    let (integration, _created) = slack(&state)?.register_token(body.alias.trim(), &body.bot_token).await?;
+    Ok((StatusCode::CREATED, Json(info(&integration))))
+}
+
+/// `GET /api/v1/integrations/slack`: never a token.
+pub async fn list(State(state): State<AppState>) -> Result<Json<Value>> {
+    let list = slack(&state)?.list().await?;
+    Ok(Json(json!({ "integrations": list.iter().map(info).collect::<Vec<_>>() })))
+}
+
+#[derive(Deserialize)]
+pub struct InstallQuery {
+    alias: Option<String>,
+}
+
+/// `GET /api/v1/integrations/slack/install?alias=…`: 302 to Slack's authorize page.
+pub async fn install(State(state): State<AppState>, Query(q): Query<InstallQuery>) -> Result<Response> {
+    let alias = q.alias.as_deref().map(str::trim).filter(|a| !a.is_empty());
+    let alias = alias.ok_or_else(|| ApiError::bad_request("`alias` is missing: ?alias=<name of the integration>"))?;
+    let url = slack(&state)?.install_url(alias).await?;
+    let location = HeaderValue::from_str(&url).map_err(|e| ApiError::internal(&e))?;
+    let mut resp = (StatusCode::FOUND, Json(json!({ "url": url }))).into_response();
+    resp.headers_mut().insert(header::LOCATION, location);
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+#[derive(Deserialize)]
+pub struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+/// `GET /api/v1/integrations/slack/oauth/callback?code=…&state=…` (no API token: see the module).
+pub async fn oauth_callback(State(state): State<AppState>, Query(q): Query<CallbackQuery>) -> Result<Json<Value>> {
+    let oauth_state = q.state.as_deref().filter(|s| !s.is_empty());
+    let oauth_state = oauth_state.ok_or_else(|| {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_oauth_state", "`state` is missing: start the install again")
+    })?;
+    let (integration, created) =
+        slack(&state)?.complete_install(q.code.as_deref(), q.error.as_deref(), oauth_state).await?;
+    let mut body = info(&integration);
+    body["installed"] = json!(true);
+    body["replaced"] = json!(!created);
+    Ok(Json(body))
+}
+
+#[derive(Deserialize)]
+pub struct ChannelsQuery {
+    #[serde(default)]
+    refresh: bool,
+}
+
+/// `GET /api/v1/integrations/slack/{alias}/channels`: public channels and the private ones the
+/// bot was invited to (`?refresh=true` skips the short cache).
+pub async fn channels(
+    State(state): State<AppState>,
+    Path(alias): Path<String>,
+    Query(q): Query<ChannelsQuery>,
+) -> Result<Json<Value>> {
+    let list = slack(&state)?.channels(&alias, q.refresh).await?;
+    let channels: Vec<Value> = list
+        .iter()
+        .map(|c| json!({"id": c.id, "name": c.name, "is_private": c.is_private, "is_member": c.is_member}))
+        .collect();
+    Ok(Json(json!({ "channels": channels, "note": PRIVATE_CHANNELS_NOTE })))
+}
+
+/// `DELETE /api/v1/integrations/slack/{alias}`: 204.
+pub async fn delete(State(state): State<AppState>, Path(alias): Path<String>) -> Result<StatusCode> {
+    slack(&state)?.delete(&alias).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,719 @@
+//! Slack workspace integrations end to end: the real `sluice serve` binary with the fake Slack
+//! (Web API and install page): the Slack app's settings, OAuth installs and their states, bot
+//! tokens, rotating tokens, channel listings, and no secret in plain text in the database.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sluice_fake_slack::{self as fake, FakeSlack};
+use sluice_tests::{scratch_dir, sluice_bin};
+
+const TOKEN: &str = "test-token-0123456789";
+const PUBLIC_URL: &str = "http://sluice.example";
+const CALLBACK: &str = "/api/v1/integrations/slack/oauth/callback";
+const SIGNING_SECRET: &str = "plain-signing-secret-1234";
+/// A bot token of a second workspace of the fake.
+const OTHER_TOKEN: &str = "xoxb-other-workspace";
+
+/// An HTTP answer.
+struct Answer {
+    status: u16,
+    headers: HashMap<String, String>,
+    text: String,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|_| Value::String(self.text.clone()))
+    }
+
+    fn code(&self) -> String {
+        self.json()["error"]["code"].as_str().unwrap_or_default().to_string()
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(&name.to_ascii_lowercase()).map(String::as_str)
+    }
+}
+
+/// One HTTP/1.1 exchange on a fresh connection to `addr`.
+fn http(addr: SocketAddr, auth: bool, method: &str, path: &str, body: Option<&Value>) -> Answer {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(40))).unwrap();
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if auth {
+        head.push_str(&format!("Authorization: Bearer {TOKEN}\r\n"));
+    }
+    if !body.is_empty() {
+        head.push_str("Content-Type: application/json\r\n");
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let headers: HashMap<String, String> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let text =
+        if headers.get("transfer-encoding").is_some_and(|v| v == "chunked") { dechunk(rest) } else { rest.into() };
+    Answer { status, headers, text }
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// `scheme://host:port/path?query` → (addr, "/path?query").
+fn split_url(url: &str) -> (SocketAddr, String) {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
+    (host.parse().unwrap_or_else(|_| panic!("not an ip:port URL: {url}")), path)
+}
+
+fn query_of(url: &str) -> HashMap<String, String> {
+    let query = url.split_once('?').map(|(_, q)| q).unwrap_or_default();
+    serde_urlencoded::from_str::<Vec<(String, String)>>(query).unwrap().into_iter().collect()
+}
+
+fn free_port() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+}
+
+/// A running `sluice serve`; killed when dropped.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    dir: PathBuf,
+}
+
+impl Server {
+    fn command(dir: &Path, addr: SocketAddr, slack: &FakeSlack) -> Command {
+        let mut cmd = Command::new(sluice_bin());
+        cmd.arg("serve")
+            .env("SLUICE_LISTEN", addr.to_string())
+            .env("SLUICE_DATABASE_URL", format!("sqlite://{}", dir.join("sluice.db").display()))
+            .env("SLUICE_API_TOKEN", TOKEN)
+            .env("SLUICE_PUBLIC_URL", PUBLIC_URL)
+            .env("SLACK_API_URL", slack.api_url())
+            .env("SLACK_OAUTH_AUTHORIZE_URL", slack.authorize_url())
+            .env("RUST_LOG", "warn");
+        for var in [
+            "SLUICE_PROCESSES",
+            "SLUICE_SECRET_KEY",
+            "SLACK_BOT_TOKEN",
+            "SLACK_CLIENT_ID",
+            "SLACK_CLIENT_SECRET",
+            "SLACK_SIGNING_SECRET",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd
+    }
+
+    fn start(name: &str, slack: &FakeSlack, tune: impl FnOnce(&mut Command)) -> Server {
+        let dir = scratch_dir(name);
+        Server::start_in(dir, slack, tune)
+    }
+
+    fn start_in(dir: PathBuf, slack: &FakeSlack, tune: impl FnOnce(&mut Command)) -> Server {
+        let addr = free_port();
+        let mut cmd = Server::command(&dir, addr, slack);
+        tune(&mut cmd);
+        let child = cmd.stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().expect("cannot start sluice serve");
+        let mut server = Server { child, addr, dir };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(addr).is_err() {
+            if let Some(status) = server.child.try_wait().unwrap() {
+                panic!("sluice serve exited early: {status}");
+            }
+            assert!(Instant::now() < deadline, "sluice serve did not listen on {addr}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Answer {
+        http(self.addr, true, method, path, body.as_ref())
+    }
+
+    fn get(&self, path: &str) -> Answer {
+        self.call("GET", path, None)
+    }
+
+    fn set_app(&self, client_secret: &str) {
+        let body = json!({"client_id": fake::DEFAULT_CLIENT_ID, "client_secret": client_secret, "signing_secret": SIGNING_SECRET});
+        let a = self.call("PUT", "/api/v1/admin/slack-app", Some(body));
+        assert_eq!(a.status, 200, "{}", a.text);
+        assert!(!a.text.contains(client_secret) && !a.text.contains(SIGNING_SECRET), "a secret came back: {}", a.text);
+    }
+
+    /// Starts an install of `alias`; answers Slack's authorize URL from the 302.
+    fn install(&self, alias: &str) -> String {
+        let a = self.get(&format!("/api/v1/integrations/slack/install?alias={alias}"));
+        assert_eq!(a.status, 302, "{}", a.text);
+        let location = a.header("location").expect("a Location header").to_string();
+        assert_eq!(a.json()["url"], json!(location));
+        location
+    }
+
+    /// The admin's browser on Slack's install page: answers the callback path Slack sends it back to.
+    fn approve(&self, authorize_url: &str) -> String {
+        let (addr, path) = split_url(authorize_url);
+        let a = http(addr, false, "GET", &path, None);
+        assert_eq!(a.status, 302, "the fake's install page: {}", a.text);
+        let back = a.header("location").unwrap();
+        let path = back.strip_prefix(PUBLIC_URL).unwrap_or_else(|| panic!("redirected elsewhere: {back}"));
+        assert!(path.starts_with(CALLBACK), "{path}");
+        path.to_string()
+    }
+
+    /// The browser back at the callback: no API token.
+    fn callback(&self, path: &str) -> Answer {
+        http(self.addr, false, "GET", path, None)
+    }
+
+    fn oauth_install(&self, alias: &str) -> Value {
+        let url = self.install(alias);
+        let a = self.callback(&self.approve(&url));
+        assert_eq!(a.status, 200, "{}", a.text);
+        a.json()
+    }
+
+    fn integrations(&self) -> Value {
+        let a = self.get("/api/v1/integrations/slack");
+        assert_eq!(a.status, 200, "{}", a.text);
+        assert!(!a.text.contains("xox"), "a token came back: {}", a.text);
+        a.json()
+    }
+
+    fn channels(&self, alias: &str, refresh: bool) -> Answer {
+        self.get(&format!("/api/v1/integrations/slack/{alias}/channels{}", if refresh { "?refresh=true" } else { "" }))
+    }
+
+    fn terminate(&mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "sluice did not stop after SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The fake Slack on a runtime of its own: the default workspace plus a second one, no Tier 2
+/// limit on `conversations.list` unless a test sets one.
+fn fake_slack(tune: impl FnOnce(&mut fake::Config)) -> (tokio::runtime::Runtime, FakeSlack) {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let mut config =
+        fake::Config { post_interval: Duration::from_millis(10), list_rate_limit: None, ..Default::default() };
+    config.workspaces.push(
+        fake::Workspace::new("T0OTHER", "Other Co")
+            .bot("U0OTHERBOT", "B0OTHER")
+            .token(OTHER_TOKEN, fake::SLUICE_SCOPES)
+            .channel(fake::Channel::public("C0OTHER", "elsewhere").member()),
+    );
+    tune(&mut config);
+    let slack = rt.block_on(FakeSlack::start(config)).unwrap();
+    (rt, slack)
+}
+
+fn names(channels: &Value) -> Vec<String> {
+    channels["channels"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn an_oauth_install_goes_through_slack_and_its_state_is_single_use() {
+    let (_rt, slack) = fake_slack(|_| {});
+    let server = Server::start("slack-oauth", &slack, |_| {});
+
+    // Without the Slack app there is nothing to install with.
+    let a = server.get("/api/v1/integrations/slack/install?alias=sales");
+    assert_eq!((a.status, a.code().as_str()), (409, "slack_app_not_configured"), "{}", a.text);
+    server.set_app(fake::DEFAULT_CLIENT_SECRET);
+
+    // The install needs the API token; the answer sends the browser to Slack with everything.
+    let a = http(server.addr, false, "GET", "/api/v1/integrations/slack/install?alias=sales", None);
+    assert_eq!(a.status, 401);
+    let a = server.get("/api/v1/integrations/slack/install");
+    assert_eq!((a.status, a.code().as_str()), (400, "bad_request"), "{}", a.text);
+    let a = server.get("/api/v1/integrations/slack/install?alias=no%20spaces");
+    assert_eq!((a.status, a.code().as_str()), (400, "invalid_alias"), "{}", a.text);
+    let url = server.install("sales");
+    assert!(url.starts_with(&slack.authorize_url()), "{url}");
+    let q = query_of(&url);
+    assert_eq!(q["client_id"], fake::DEFAULT_CLIENT_ID);
+    assert_eq!(q["scope"], "chat:write,chat:write.public,channels:read,groups:read");
+    assert_eq!(q["redirect_uri"], format!("{PUBLIC_URL}{CALLBACK}"));
+    assert!(q["state"].len() >= 40, "{}", q["state"]);
+
+    // Slack approves and sends the browser back; the callback exchanges the code.
+    let back = server.approve(&url);
+    assert_eq!(query_of(&back)["state"], q["state"]);
+    let a = server.callback(&back);
+    assert_eq!(a.status, 200, "{}", a.text);
+    let installed = a.json();
+    assert_eq!(installed["alias"], "sales");
+    assert_eq!(installed["team"], json!({"id": fake::DEFAULT_TEAM_ID, "name": "Sluice Test"}));
+    assert_eq!(installed["source"], "oauth");
+    assert!(!a.text.contains("xox"), "{}", a.text);
+    assert_eq!(slack.calls("oauth.v2.access"), 1);
+    let auth = &slack.authorizations()[0];
+    assert_eq!(auth.scopes, ["chat:write", "chat:write.public", "channels:read", "groups:read"]);
+
+    let list = server.integrations();
+    assert_eq!(list["integrations"].as_array().unwrap().len(), 1);
+    assert_eq!(list["integrations"][0]["id"], installed["id"]);
+    assert_eq!(list["integrations"][0]["team"]["id"], fake::DEFAULT_TEAM_ID);
+
+    // The same redirect again: the state was used.
+    let a = server.callback(&back);
+    assert_eq!((a.status, a.code().as_str()), (400, "oauth_state_used"), "{}", a.text);
+    assert_eq!(slack.calls("oauth.v2.access"), 1, "a used state never reaches Slack");
+
+    // Forged states: not signed by this server, tampered, missing.
+    let url = server.install("sales");
+    let back = server.approve(&url);
+    let state = query_of(&back)["state"].clone();
+    let code = query_of(&back)["code"].clone();
+    let (nonce, tag) = state.split_once('.').unwrap();
+    let flipped = format!("{nonce}.{}{}", if tag.starts_with('A') { "B" } else { "A" }, &tag[1..]);
+    for forged in
+        [flipped.as_str(), "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "x", ""]
+    {
+        let a = server.callback(&format!("{CALLBACK}?code={code}&state={forged}"));
+        assert_eq!((a.status, a.code().as_str()), (400, "invalid_oauth_state"), "{forged}: {}", a.text);
+    }
+    let a = server.callback(&format!("{CALLBACK}?code={code}"));
+    assert_eq!((a.status, a.code().as_str()), (400, "invalid_oauth_state"), "{}", a.text);
+    assert_eq!(slack.calls("oauth.v2.access"), 1);
+
+    // An admin who cancels on Slack's page comes back with `error`, and the state is used up.
+    slack.deny_installs(true);
+    let back = server.approve(&server.install("sales"));
+    assert!(back.contains("error=access_denied"), "{back}");
+    let a = server.callback(&back);
+    assert_eq!((a.status, a.code().as_str()), (400, "slack_install_denied"), "{}", a.text);
+    assert_eq!(server.callback(&back).code(), "oauth_state_used");
+    slack.deny_installs(false);
+    assert_eq!(server.integrations()["integrations"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn an_expired_state_is_refused() {
+    let (_rt, slack) = fake_slack(|_| {});
+    let server = Server::start("slack-expired", &slack, |c| {
+        c.env("SLUICE_SLACK_OAUTH_STATE_TTL_SECS", "1");
+    });
+    server.set_app(fake::DEFAULT_CLIENT_SECRET);
+    let back = server.approve(&server.install("sales"));
+    std::thread::sleep(Duration::from_millis(1300));
+    let a = server.callback(&back);
+    assert_eq!((a.status, a.code().as_str()), (400, "oauth_state_expired"), "{}", a.text);
+    assert_eq!(slack.calls("oauth.v2.access"), 0);
+    assert!(server.integrations()["integrations"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn a_wrong_client_secret_is_refused_with_a_clear_error() {
+    let (_rt, slack) = fake_slack(|_| {});
+    let server = Server::start("slack-bad-secret", &slack, |_| {});
+    server.set_app("not-the-client-secret");
+    let back = server.approve(&server.install("sales"));
+    let a = server.callback(&back);
+    assert_eq!((a.status, a.code().as_str()), (422, "slack_oauth_failed"), "{}", a.text);
+    let message = a.json()["error"]["message"].as_str().unwrap().to_string();
+    assert!(message.contains("bad_client_secret") && message.contains("client secret is wrong"), "{message}");
+    assert!(server.integrations()["integrations"].as_array().unwrap().is_empty());
+
+    // With the right secret the next install goes through.
+    server.set_app(fake::DEFAULT_CLIENT_SECRET);
+    assert_eq!(server.oauth_install("sales")["team"]["id"], fake::DEFAULT_TEAM_ID);
+}
+
+#[test]
+fn bot_tokens_are_checked_and_reinstalling_an_alias_replaces_its_token() {
+    let (_rt, slack) = fake_slack(|_| {});
+    let server = Server::start("slack-tokens", &slack, |_| {});
+    let register = |alias: &str, token: &str| {
+        server.call("POST", "/api/v1/integrations/slack", Some(json!({"alias": alias, "bot_token": token})))
+    };
+
+    let a = register("ops", OTHER_TOKEN);
+    assert_eq!(a.status, 201, "{}", a.text);
+    let ops = a.json();
+    assert_eq!(ops["alias"], "ops");
+    assert_eq!(ops["team"], json!({"id": "T0OTHER", "name": "Other Co"}));
+    assert!(ops["id"].as_str().unwrap().len() == 36, "{ops}");
+    assert!(!a.text.contains("xox"), "{}", a.text);
+
+    let a = register("bad", "xoxb-nobody-knows");
+    assert_eq!((a.status, a.code().as_str()), (422, "slack_auth_failed"), "{}", a.text);
+    assert!(a.text.contains("invalid_auth"), "{}", a.text);
+    let a = register("bad", "");
+    assert_eq!(a.status, 400, "{}", a.text);
+    let a = register("bad alias", fake::DEFAULT_TOKEN);
+    assert_eq!((a.status, a.code().as_str()), (400, "invalid_alias"), "{}", a.text);
+    let a = server.call("POST", "/api/v1/integrations/slack", Some(json!({"alias": "x"})));
+    assert_eq!(a.status, 400, "{}", a.text);
+
+    // Reinstall `ops` through OAuth into the other workspace: same id, new team, new token.
+    server.set_app(fake::DEFAULT_CLIENT_SECRET);
+    let again = server.oauth_install("ops");
+    assert_eq!(again["id"], ops["id"]);
+    assert_eq!(again["replaced"], true);
+    assert_eq!(again["team"]["id"], fake::DEFAULT_TEAM_ID);
+    // The old token no longer matters: revoke it and the integration still works.
+    slack.revoke_token(OTHER_TOKEN);
+    let a = server.channels("ops", true);
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert!(names(&a.json()).contains(&"general".to_string()), "{}", a.text);
+    assert_eq!(server.integrations()["integrations"].as_array().unwrap().len(), 1);
+
+    // Delete: 204, then it is gone.
+    let a = server.call("DELETE", "/api/v1/integrations/slack/ops", None);
+    assert_eq!(a.status, 204, "{}", a.text);
+    let a = server.call("DELETE", "/api/v1/integrations/slack/ops", None);
+    assert_eq!((a.status, a.code().as_str()), (404, "integration_not_found"), "{}", a.text);
+    let a = server.channels("ops", false);
+    assert_eq!((a.status, a.code().as_str()), (404, "integration_not_found"), "{}", a.text);
+    assert!(server.integrations()["integrations"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn channels_come_from_every_page_and_private_ones_only_with_the_bot() {
+    let (_rt, slack) = fake_slack(|c| {
+        // Three channels looked at per page: the default workspace's six plus four more make four pages.
+        c.list_page_cap = 3;
+        let w = &mut c.workspaces[0];
+        for i in 0..4 {
+            w.channels.push(fake::Channel::public(format!("C0EXTRA{i}"), format!("extra-{i}")));
+        }
+    });
+    let server = Server::start("slack-channels", &slack, |_| {});
+    let a = server.call(
+        "POST",
+        "/api/v1/integrations/slack",
+        Some(json!({"alias": "main", "bot_token": fake::DEFAULT_TOKEN})),
+    );
+    assert_eq!(a.status, 201, "{}", a.text);
+
+    let a = server.channels("main", false);
+    assert_eq!(a.status, 200, "{}", a.text);
+    let body = a.json();
+    let mut got = names(&body);
+    got.sort();
+    // Public channels (joined or not), the private one the bot is in; not the hidden private one,
+    // not the archived one.
+    assert_eq!(got, ["extra-0", "extra-1", "extra-2", "extra-3", "general", "random", "sales", "secret"]);
+    let secret = body["channels"].as_array().unwrap().iter().find(|c| c["name"] == "secret").unwrap().clone();
+    assert_eq!(secret, json!({"id": "G0SECRET", "name": "secret", "is_private": true, "is_member": true}));
+    assert!(body["note"].as_str().unwrap().contains("invite"), "{body}");
+    assert_eq!(slack.calls("conversations.list"), 4, "every page was read");
+
+    // Cached for a while: no new call.
+    assert_eq!(server.channels("main", false).status, 200);
+    assert_eq!(slack.calls("conversations.list"), 4);
+
+    // Invited to the hidden private channel, the bot sees it; a 429 on the way is waited out.
+    slack.set_member("G0HIDDEN", true);
+    slack.fail_next("conversations.list", 1, fake::Failure::RateLimited { retry_after_secs: 1 });
+    let started = Instant::now();
+    let a = server.channels("main", true);
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert!(started.elapsed() >= Duration::from_millis(900), "Retry-After was honoured");
+    assert!(names(&a.json()).contains(&"hidden".to_string()), "{}", a.text);
+    assert_eq!(slack.rate_limited("conversations.list"), 1);
+    assert_eq!(slack.calls("conversations.list"), 4 + 1 + 4);
+
+    // Slack keeps limiting for longer than the API waits: 503 with Retry-After, not a hang.
+    slack.fail_next("conversations.list", 1, fake::Failure::RateLimited { retry_after_secs: 120 });
+    let a = server.channels("main", true);
+    assert_eq!((a.status, a.code().as_str()), (503, "slack_rate_limited"), "{}", a.text);
+    assert_eq!(a.header("retry-after"), Some("120"));
+    // A token Slack revoked asks to reconnect.
+    slack.revoke_token(fake::DEFAULT_TOKEN);
+    let a = server.channels("main", true);
+    assert_eq!((a.status, a.code().as_str()), (422, "slack_auth_failed"), "{}", a.text);
+}
+
+const NOTIFY: &str = r##"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:sluice="urn:sluice:bpmn:1"
+                  id="defs" targetNamespace="urn:test">
+  <bpmn:process id="notify" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="tell"/>
+    <bpmn:serviceTask id="tell" implementation="slack-notification">
+      <bpmn:extensionElements>
+        <sluice:input name="channel" value="#general"/>
+        <sluice:input name="message">Order {{ order_id }} is in</sluice:input>
+        <sluice:input name="integration" value="rotating"/>
+      </bpmn:extensionElements>
+    </bpmn:serviceTask>
+    <bpmn:sequenceFlow id="f2" sourceRef="tell" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+</bpmn:definitions>"##;
+
+#[test]
+fn rotating_tokens_are_refreshed_before_they_expire_and_notifications_use_them() {
+    let (_rt, slack) = fake_slack(|_| {});
+    slack.set_token_rotation(Some(Duration::from_secs(2)));
+    let server = Server::start("slack-rotation", &slack, |_| {});
+    server.set_app(fake::DEFAULT_CLIENT_SECRET);
+    let installed = server.oauth_install("rotating");
+    assert!(installed["token_expires_at"].is_string(), "{installed}");
+    assert_eq!(slack.calls("oauth.v2.access"), 1);
+
+    // The token the install gave expires in 2 s; well after that the integration still works,
+    // because the refresh happens before use.
+    std::thread::sleep(Duration::from_millis(2500));
+    let a = server.channels("rotating", true);
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert_eq!(slack.calls("oauth.v2.access"), 2, "one refresh");
+
+    // The Slack Notification connector finds the integration (and a fresh token) the same way.
+    std::thread::sleep(Duration::from_millis(2500));
+    let a = raw_post(server.addr, "/api/v1/processes", "application/xml", NOTIFY.as_bytes());
+    assert_eq!(a.status, 201, "{}", a.text);
+    let a = server.call("POST", "/api/v1/processes/notify/requests", Some(json!({"data": {"order_id": "ORD-7"}})));
+    assert_eq!(a.status, 201, "{}", a.text);
+    let id = a.json()["id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = server.get(&format!("/api/v1/requests/{id}")).json();
+        if r["status"] == "completed" {
+            break;
+        }
+        assert!(r["status"] == "active" && Instant::now() < deadline, "{r}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let posted = slack.messages("C0GENERAL");
+    assert_eq!(posted.len(), 1);
+    assert!(posted[0].text.contains("ORD-7"), "{:?}", posted[0]);
+    assert_eq!(slack.calls("oauth.v2.access"), 3, "refreshed again before posting");
+}
+
+fn raw_post(addr: SocketAddr, path: &str, content_type: &str, body: &[u8]) -> Answer {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
+    Answer { status, headers: HashMap::new(), text: if chunked { dechunk(rest) } else { rest.into() } }
+}
+
+/// Sets up every kind of secret: the app's client and signing secrets, a registered bot token,
+/// an OAuth install with a rotating token and its refresh token, `SLACK_BOT_TOKEN` as `default`.
+fn set_up_secrets(server: &Server, slack: &FakeSlack) {
+    server.set_app(fake::DEFAULT_CLIENT_SECRET);
+    let a = server.call("POST", "/api/v1/integrations/slack", Some(json!({"alias": "ops", "bot_token": OTHER_TOKEN})));
+    assert_eq!(a.status, 201, "{}", a.text);
+    slack.set_token_rotation(Some(Duration::from_secs(3600)));
+    server.oauth_install("sales");
+    let list = server.integrations();
+    let aliases: Vec<&str> =
+        list["integrations"].as_array().unwrap().iter().map(|i| i["alias"].as_str().unwrap()).collect();
+    assert_eq!(aliases, ["default", "ops", "sales"]);
+}
+
+/// The secrets as they must never appear: plain, and as hex (how PostgreSQL prints bytea).
+fn forbidden() -> Vec<(String, Vec<u8>)> {
+    let plain = ["xoxb-", "xoxe", fake::DEFAULT_CLIENT_SECRET, SIGNING_SECRET, OTHER_TOKEN, fake::DEFAULT_TOKEN];
+    let mut all = Vec::new();
+    for p in plain {
+        all.push((p.to_string(), p.as_bytes().to_vec()));
+        let hex: String = p.bytes().map(|b| format!("{b:02x}")).collect();
+        all.push((format!("{p} as hex"), hex.into_bytes()));
+    }
+    all
+}
+
+fn assert_no_secret(what: &str, bytes: &[u8]) {
+    for (name, needle) in forbidden() {
+        assert!(!bytes.windows(needle.len()).any(|w| w == needle.as_slice()), "{what} holds {name} in plain text");
+    }
+}
+
+#[test]
+fn the_sqlite_files_hold_no_token_or_secret_in_plain_text() {
+    let (_rt, slack) = fake_slack(|_| {});
+    let mut server = Server::start("slack-at-rest", &slack, |c| {
+        c.env("SLACK_BOT_TOKEN", fake::DEFAULT_TOKEN);
+    });
+    set_up_secrets(&server, &slack);
+    let db = server.dir.join("sluice.db");
+    let check_files = |when: &str| {
+        let mut all = Vec::new();
+        for suffix in ["", "-wal", "-shm"] {
+            let path = PathBuf::from(format!("{}{suffix}", db.display()));
+            if let Ok(bytes) = std::fs::read(&path) {
+                assert_no_secret(&format!("{} ({when})", path.display()), &bytes);
+                all.extend(bytes);
+            }
+        }
+        // The control: what is not secret is there to be found, in plain text.
+        assert!(all.windows(8).any(|w| w == b"T0SLUICE"), "the team id is not in the files ({when})");
+    };
+    check_files("while serving");
+    server.terminate();
+    check_files("after shutdown");
+
+    // The key sits beside the database, readable by its owner only.
+    let key = PathBuf::from(format!("{}.key", db.display()));
+    let text = std::fs::read_to_string(&key).unwrap();
+    assert_eq!(text.trim().len(), 64, "32 bytes as hex");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    // Another key cannot read these secrets: the server says so and does not start.
+    let out =
+        Server::command(&server.dir, free_port(), &slack).env("SLUICE_SECRET_KEY", "00".repeat(32)).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("another key"), "{stderr}");
+    // A malformed key is refused clearly.
+    let out = Server::command(&server.dir, free_port(), &slack).env("SLUICE_SECRET_KEY", "short").output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("32 random bytes"));
+
+    // With its own key file, the restarted server reads them all back.
+    let dir = server.dir.clone();
+    drop(server);
+    let server = Server::start_in(dir.clone(), &slack, |_| {});
+    let a = server.channels("sales", true);
+    assert_eq!(a.status, 200, "{}", a.text);
+    drop(server);
+
+    // A lost key file is not silently replaced by a new key.
+    std::fs::rename(&key, dir.join("moved.key")).unwrap();
+    let out = Server::command(&dir, free_port(), &slack).output().unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("which is missing"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!key.exists());
+}
+
+fn postgres_url(db: &str) -> String {
+    let base =
+        std::env::var("SLUICE_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    match base.rsplit_once('/') {
+        Some((server, _)) => format!("{server}/{db}"),
+        None => base,
+    }
+}
+
+#[test]
+fn the_postgres_tables_hold_no_token_or_secret_in_plain_text() {
+    if std::env::var("SLUICE_TEST_SKIP_POSTGRES").is_ok_and(|v| v == "1") {
+        eprintln!("SLUICE_TEST_SKIP_POSTGRES=1: skipping");
+        return;
+    }
+    let (rt, slack) = fake_slack(|_| {});
+    let db = format!("sluice_secrets_{}", std::process::id());
+    let admin_url = postgres_url("test");
+    let admin = |sql: String| {
+        let url = admin_url.clone();
+        rt.block_on(async move {
+            let pool = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(&url).await.unwrap();
+            sqlx::raw_sql(&sql).execute(&pool).await.unwrap();
+            pool.close().await;
+        })
+    };
+    admin(format!("DROP DATABASE IF EXISTS {db}"));
+    admin(format!("CREATE DATABASE {db}"));
+    let url = postgres_url(&db);
+
+    // Without SLUICE_SECRET_KEY the server refuses to start, saying why.
+    let dir = scratch_dir("slack-pg");
+    let out = Server::command(&dir, free_port(), &slack).env("SLUICE_DATABASE_URL", &url).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("SLUICE_SECRET_KEY is required with PostgreSQL"), "{stderr}");
+
+    let key = "11".repeat(32);
+    let server = Server::start_in(dir, &slack, |c| {
+        c.env("SLUICE_DATABASE_URL", &url).env("SLUICE_SECRET_KEY", &key).env("SLACK_BOT_TOKEN", fake::DEFAULT_TOKEN);
+    });
+    set_up_secrets(&server, &slack);
+
+    // Every row of every table, as PostgreSQL prints it.
+    let dump = rt.block_on(async {
+        let pool = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(&url).await.unwrap();
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        assert!(tables.iter().any(|t| t == "slack_integrations"), "{tables:?}");
+        let mut dump = String::new();
+        for t in &tables {
+            let rows: Vec<String> =
+                sqlx::query_scalar(&format!("SELECT CAST(t AS TEXT) FROM {t} t")).fetch_all(&pool).await.unwrap();
+            dump.push_str(&rows.join("\n"));
+        }
+        pool.close().await;
+        dump
+    });
+    assert!(dump.contains("T0SLUICE") && dump.contains("sales"), "the dump has the integrations");
+    assert_no_secret("the PostgreSQL dump", dump.as_bytes());
+    drop(server);
+    admin(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));
+}
+
+#[test]
+fn slack_unreachable_at_start_is_a_warning_not_a_failure() {
+    let (_rt, slack) = fake_slack(|_| {});
+    // SLACK_API_URL points at a closed port: SLACK_BOT_TOKEN cannot be checked, the server serves.
+    let server = Server::start("slack-down", &slack, |c| {
+        c.env("SLACK_API_URL", "http://127.0.0.1:9/api").env("SLACK_BOT_TOKEN", fake::DEFAULT_TOKEN);
+    });
+    assert!(server.integrations()["integrations"].as_array().unwrap().is_empty());
+    let a = server.call("POST", "/api/v1/integrations/slack", Some(json!({"alias": "x", "bot_token": "xoxb-1"})));
+    assert_eq!((a.status, a.code().as_str()), (502, "slack_unreachable"), "{}", a.text);
+}

@@ -9,11 +9,13 @@
 mod changes;
 mod db;
 mod migrate;
+mod notifications;
 mod store;
 mod types;
 
 pub use changes::{Changes, JobRemoval, NewEvent, NewJob, NewSubscription, NewTask, TaskClose};
 pub use migrate::SCHEMA_VERSION;
+pub use notifications::{MAX_CHANNELS_PER_EVENT, NotificationEvent, NotificationSettings};
 pub use store::{Backend, Durability, NewRequest, StepOutcome, StepWrite, Store, StoreOptions};
 pub use types::{
     EventId, EventRow, JobId, JobKind, JobRow, LoadedRequest, ProcessVersion, PruneStats, RequestFilter, RequestId,

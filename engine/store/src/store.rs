@@ -222,7 +222,7 @@ impl Store {
     }
 
     /// A write transaction: `BEGIN IMMEDIATE` on SQLite, a plain (read committed) one on PostgreSQL.
-    async fn begin_write(&self) -> Result<Tx, Error> {
+    pub(crate) async fn begin_write(&self) -> Result<Tx, Error> {
         Ok(match &self.pool {
             Pool::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
             Pool::Postgres(p) => Tx::Postgres(p.begin().await?),
@@ -230,7 +230,7 @@ impl Store {
     }
 
     /// A read transaction: one consistent snapshot for reads of several statements.
-    async fn begin_read(&self) -> Result<Tx, Error> {
+    pub(crate) async fn begin_read(&self) -> Result<Tx, Error> {
         Ok(match &self.pool {
             Pool::Sqlite(p) => Tx::Sqlite(p.begin().await?),
             Pool::Postgres(p) => Tx::Postgres(p.begin().await?),

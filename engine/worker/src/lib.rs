@@ -9,6 +9,7 @@
 //! connector runs. See `README.md` beside this file.
 
 mod backoff;
+mod notify;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -24,6 +25,7 @@ use sluice_engine::{Input, Instance, Start, StartError, StepError};
 use sluice_store::{Changes, JobId, JobKind, JobRow, LoadedRequest, NewRequest, RequestId, Store, TaskId, TaskStatus};
 
 pub use backoff::Backoff;
+pub use notify::{BoxFuture, CachedSettings, Delivered, Notification, Notifications, NotifyError, new_event};
 
 /// How the engine runs.
 #[derive(Clone, Debug)]
@@ -116,6 +118,8 @@ pub struct Engine {
     processes: Mutex<HashMap<(String, i64), Arc<Process>>>,
     /// The jitter source (splitmix64 state).
     rng: Mutex<u64>,
+    /// Plans and delivers notifications (see `notify.rs`); none without.
+    notifications: Option<Arc<dyn Notifications>>,
 }
 
 /// The registry as the importer sees it: deploy-time checks of connector tasks.
@@ -138,7 +142,14 @@ enum Stepped {
 impl Engine {
     pub async fn new(store: Store, registry: Registry, options: EngineOptions) -> Result<Engine, Error> {
         let seed = options.backoff.seed;
-        Ok(Engine { store, registry, options, processes: Mutex::new(HashMap::new()), rng: Mutex::new(seed) })
+        Ok(Engine {
+            store,
+            registry,
+            options,
+            processes: Mutex::new(HashMap::new()),
+            rng: Mutex::new(seed),
+            notifications: None,
+        })
     }
 
     pub fn store(&self) -> &Store {
@@ -387,8 +398,8 @@ impl Engine {
                 }
             }
             JobKind::ChildDone | JobKind::ChildError | JobKind::ChildEscalation => self.child_result(job, now).await,
-            // Written by the API for a notifier that does not exist yet: leave nothing behind.
-            JobKind::Notification => self.drop_job(job).await,
+            // notify.rs hook: deliver, then record `notification_sent`/`notification_failed`.
+            JobKind::Notification => self.run_notification(job, now).await,
         }
     }
 
@@ -594,6 +605,8 @@ impl Engine {
         };
         let id = RequestId::new();
         let mut changes = Changes::from_commands(process, id, &out, now);
+        // notify.rs hook: the notifications of this creation commit with it.
+        changes.jobs_added.extend(self.notification_jobs(process, id, true, &changes.events, now).await?);
         if let Some(job) = job {
             changes.complete_job(job);
         }
@@ -659,6 +672,8 @@ impl Engine {
                 };
             }
             let mut changes = Changes::from_commands(&process, id, &out, now);
+            // notify.rs hook: the notifications of this step commit with it.
+            changes.jobs_added.extend(self.notification_jobs(&process, id, false, &changes.events, now).await?);
             if let Some(job) = job {
                 changes.complete_job(job);
             }

@@ -70,6 +70,10 @@ pub struct ServeArgs {
     pub durability: DurabilityArg,
     #[command(flatten)]
     pub slack: SlackArgs,
+    /// The Slack app's signing secret: verifies interactivity requests (the Approve and Reject
+    /// buttons of notifications).
+    #[arg(long, env = "SLACK_SIGNING_SECRET", hide_env_values = true)]
+    pub slack_signing_secret: Option<Secret>,
 }
 
 impl ServeArgs {

@@ -8,6 +8,7 @@ mod api;
 mod cli;
 mod config;
 mod serve;
+mod slack_notify;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();

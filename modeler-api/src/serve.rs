@@ -14,6 +14,7 @@ use tokio::sync::{Notify, watch};
 use crate::api::{self, AppState};
 use crate::cli;
 use crate::config::ServeArgs;
+use crate::slack_notify::SlackNotifier;
 
 /// Jobs claimed per batch of the worker loop.
 const BATCH: u32 = 50;
@@ -34,7 +35,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let registry = cli::connectors(&args.slack)?;
     let connectors = registry.list();
     let engine_options = EngineOptions { public_url: args.public_url(), ..EngineOptions::default() };
-    let engine = Arc::new(Engine::new(store.clone(), registry, engine_options).await?);
+    let slack = Arc::new(
+        SlackNotifier::from_config(
+            store.clone(),
+            &args.slack.slack_api_url,
+            args.slack.slack_bot_token.as_ref().map(|t| t.expose()),
+            args.slack_signing_secret.as_ref().map(|s| s.expose()),
+        )
+        .context("cannot set up Slack notifications")?,
+    );
+    let engine =
+        Arc::new(Engine::new(store.clone(), registry, engine_options).await?.with_notifications(slack.clone()));
 
     if let Some(dir) = &args.processes
         && !deploy_folder(&engine, dir).await?
@@ -53,7 +64,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let worker = tokio::spawn(worker_loop(engine.clone(), wake.clone(), stop_rx));
 
-    let state = AppState::new(engine.clone(), connectors, token_hashes, wake);
+    let state = AppState::new(engine.clone(), connectors, token_hashes, wake).with_slack(slack);
     let served = axum::serve(listener, api::app(state)).with_graceful_shutdown(shutdown_signal()).await;
     // In-flight HTTP requests are done; let the worker finish its batch (its jobs commit or stay
     // due for the next start), then close the database.
@@ -123,7 +134,7 @@ async fn token_hashes(store: &Store, args: &ServeArgs) -> anyhow::Result<Vec<Str
 }
 
 /// 32 random bytes from the operating system, as hex.
-fn random_token() -> std::io::Result<String> {
+pub(crate) fn random_token() -> std::io::Result<String> {
     use std::io::Read;
     let mut bytes = [0u8; 32];
     std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;

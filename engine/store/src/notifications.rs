@@ -95,7 +95,12 @@ impl Store {
                  VALUES ($1, $2, $3, $4)
                  ON CONFLICT (process_key) DO UPDATE
                  SET integration = excluded.integration, events = excluded.events, updated_at = excluded.updated_at",
-                args![settings.process_key.as_str(), settings.integration.as_str(), events, millis(settings.updated_at)],
+                args![
+                    settings.process_key.as_str(),
+                    settings.integration.as_str(),
+                    events,
+                    millis(settings.updated_at)
+                ],
             )
             .await?;
         tx.commit().await
@@ -143,8 +148,9 @@ impl Store {
             c.execute("DELETE FROM jobs WHERE id = $1", args![job.to_string()]).await?;
         }
         let lock = if c.is_postgres() { " FOR UPDATE" } else { "" };
-        let row =
-            c.fetch_optional(&format!("SELECT revision FROM requests WHERE id = $1{lock}"), args![rid.as_str()]).await?;
+        let row = c
+            .fetch_optional(&format!("SELECT revision FROM requests WHERE id = $1{lock}"), args![rid.as_str()])
+            .await?;
         let Some(row) = row else {
             tx.commit().await?;
             return Ok(false);

@@ -102,8 +102,11 @@ pub trait Notifications: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Option<NotificationSettings>, sluice_store::Error>>;
 
     /// Delivers one notification. `attempt` counts from 1.
-    fn deliver<'a>(&'a self, notification: &'a Notification, attempt: u32)
-    -> BoxFuture<'a, Result<Delivered, NotifyError>>;
+    fn deliver<'a>(
+        &'a self,
+        notification: &'a Notification,
+        attempt: u32,
+    ) -> BoxFuture<'a, Result<Delivered, NotifyError>>;
 }
 
 /// Notification settings read from the store and kept for `ttl`, so that planning a step costs no
@@ -222,7 +225,9 @@ impl Engine {
     ) -> Result<Vec<NewJob>, Error> {
         let Some(n) = &self.notifications else { return Ok(Vec::new()) };
         let relevant = started
-            || events.iter().any(|e| matches!(e.kind.as_str(), "task_created" | "request_completed" | "incident_raised"));
+            || events
+                .iter()
+                .any(|e| matches!(e.kind.as_str(), "task_created" | "request_completed" | "incident_raised"));
         if !relevant {
             return Ok(Vec::new());
         }

@@ -4,10 +4,11 @@
 mod error;
 mod handlers;
 mod metrics;
+mod notifications;
 pub mod openapi;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -49,6 +50,8 @@ struct Inner {
     metrics: Metrics,
     /// Imported processes by (key, version), to name the elements of tokens and incidents.
     processes: Mutex<HashMap<(String, i64), Arc<Process>>>,
+    /// Slack notifications and interactivity (see `AppState::with_slack`).
+    slack: OnceLock<Arc<crate::slack_notify::SlackNotifier>>,
 }
 
 impl AppState {
@@ -66,8 +69,21 @@ impl AppState {
                 connectors,
                 metrics: Metrics::default(),
                 processes: Mutex::new(HashMap::new()),
+                slack: OnceLock::new(),
             }),
         }
+    }
+
+    /// Serves notification settings and Slack's interactivity through `slack`.
+    pub fn with_slack(self, slack: Arc<crate::slack_notify::SlackNotifier>) -> Self {
+        let _ = self.inner.slack.set(slack);
+        self
+    }
+
+    fn slack(&self) -> Result<&crate::slack_notify::SlackNotifier, ApiError> {
+        self.inner.slack.get().map(|s| &**s).ok_or_else(|| {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "slack_not_configured", "Slack is not set up on this node")
+        })
     }
 
     fn engine(&self) -> &Engine {
@@ -123,9 +139,12 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/tasks/{id}/complete", post(handlers::complete_task))
         .route("/api/v1/messages", post(handlers::publish_message))
         .route("/api/v1/connectors", get(handlers::list_connectors))
+        .route("/api/v1/processes/{key}/notifications", get(notifications::get).put(notifications::put))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth));
     let open = Router::new()
         .route("/api/v1/openapi.json", get(openapi::serve))
+        // Slack signs these instead of sending the bearer token (checked in the handler).
+        .route("/api/v1/slack/interactions", post(notifications::interactions))
         .route("/healthz", get(handlers::healthz))
         .route("/metrics", get(metrics::serve));
     api.merge(open)

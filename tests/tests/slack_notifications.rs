@@ -159,7 +159,8 @@ fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, String)], 
     let text = String::from_utf8_lossy(&raw).into_owned();
     let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(rest) } else { rest.into() };
+    let body =
+        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(rest) } else { rest.into() };
     (status, body)
 }
 
@@ -260,7 +261,8 @@ fn settings_are_validated_when_saved() {
     server.deploy(MODEL);
     let put = |key: &str, body: Value| server.api("PUT", &format!("/api/v1/processes/{key}/notifications"), Some(body));
 
-    let (status, body) = put("purchase", json!({"integration": "default", "events": {"request_started": ["C0GENERAL"]}}));
+    let (status, body) =
+        put("purchase", json!({"integration": "default", "events": {"request_started": ["C0GENERAL"]}}));
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["events"]["request_started"], json!(["C0GENERAL"]));
     assert_eq!(body["events"]["task_waiting"], json!([]));
@@ -464,7 +466,11 @@ fn python_sdk_signatures_are_accepted_and_bad_ones_refused() {
         .is_ok_and(|s| s.success());
     if !usable {
         let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-        assert!(!ci, "{} with slack_sdk is missing in CI: .ci/python-deps.sh should have installed it", python.display());
+        assert!(
+            !ci,
+            "{} with slack_sdk is missing in CI: .ci/python-deps.sh should have installed it",
+            python.display()
+        );
         eprintln!("note: skipping: no {} with slack_sdk (run .ci/python-deps.sh)", python.display());
         return;
     }
@@ -490,7 +496,8 @@ fn python_sdk_signatures_are_accepted_and_bad_ones_refused() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "the Python signature test failed:\n{stdout}\n{stderr}");
-    for case in ["a changed byte -> 401", "a stale timestamp -> 401", "no X-Slack-Signature -> 401", "a v1= signature -> 401"]
+    for case in
+        ["a changed byte -> 401", "a stale timestamp -> 401", "no X-Slack-Signature -> 401", "a v1= signature -> 401"]
     {
         assert!(stdout.contains(case), "{case} missing from:\n{stdout}");
     }

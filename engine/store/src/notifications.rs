@@ -162,11 +162,11 @@ impl Store {
                 args![rid.as_str(), revision],
             )
             .await?;
-        let mut seq = match last {
+        let first = match last {
             Some(r) => r.opt_int("seq")?.map_or(0, |s| s + 1),
             None => 0,
         };
-        for e in events {
+        for (seq, e) in (first..).zip(events) {
             let payload = serde_json::to_string(&Value::Object(e.payload.clone()))
                 .map_err(|source| Error::Serialize { what: "event payload", source })?;
             c.execute(
@@ -184,7 +184,6 @@ impl Store {
                 ],
             )
             .await?;
-            seq += 1;
         }
         tx.commit().await?;
         Ok(true)

@@ -373,7 +373,8 @@ mod tests {
             event("incident_raised", Some("review"), json!({"message": "boom"})),
         ];
         let jobs = plan(&settings, &process, id, "http://x/requests/1", true, &events, Utc::now());
-        let got: Vec<Notification> = jobs.iter().map(|j| serde_json::from_value(j.payload.clone()).unwrap()).collect();
+        let got: Vec<Notification> =
+            jobs.iter().map(|j| serde_json::from_value(j.payload.clone()).expect("a notification")).collect();
         let summary: Vec<(NotificationEvent, &str)> = got.iter().map(|n| (n.event, n.channel.as_str())).collect();
         // request_completed has no channels: nothing planned for it.
         assert_eq!(

@@ -11,8 +11,8 @@ use serde_json::{Map, json};
 use sluice_bpmn::{Options, Process, Source};
 use sluice_engine::{Input, Instance, Start};
 use sluice_store::{
-    Changes, EventId, JobId, JobKind, NewEvent, NewJob, NewRequest, NotificationEvent, NotificationSettings,
-    RequestId, Store, StoreOptions,
+    Changes, EventId, JobId, JobKind, NewEvent, NewJob, NewRequest, NotificationEvent, NotificationSettings, RequestId,
+    Store, StoreOptions,
 };
 use sqlx::postgres::PgPoolOptions;
 
@@ -166,7 +166,8 @@ async fn notifications_are_recorded_after_their_step_with_their_job_removed(stor
     let mut writers = Vec::new();
     for n in 2..12 {
         let s = store.clone();
-        writers.push(tokio::spawn(async move { s.record_notification(id, None, &[event("notification_sent", n)]).await }));
+        writers
+            .push(tokio::spawn(async move { s.record_notification(id, None, &[event("notification_sent", n)]).await }));
     }
     for w in writers {
         assert!(w.await.unwrap().unwrap());

@@ -24,7 +24,7 @@ const SIGNING_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
 const PUBLIC_URL: &str = "http://sluice.example";
 
 const MODEL: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="urn:t">
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:sluice="urn:sluice:bpmn:1" id="d" targetNamespace="urn:t">
   <bpmn:process id="purchase" name="Purchase &amp; pay" isExecutable="true">
     <bpmn:startEvent id="start"/>
     <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="review"/>
@@ -38,6 +38,18 @@ const MODEL: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
     <bpmn:userTask id="check" name="Check"/>
     <bpmn:sequenceFlow id="q2" sourceRef="check" targetRef="qend"/>
     <bpmn:endEvent id="qend"/>
+  </bpmn:process>
+  <bpmn:process id="failing" name="Failing" isExecutable="true">
+    <bpmn:startEvent id="fstart"/>
+    <bpmn:sequenceFlow id="g1" sourceRef="fstart" targetRef="tell"/>
+    <bpmn:serviceTask id="tell" name="Tell the hidden channel" implementation="slack-notification">
+      <bpmn:extensionElements>
+        <sluice:input name="channel" value="G0HIDDEN"/>
+        <sluice:input name="message">Hello</sluice:input>
+      </bpmn:extensionElements>
+    </bpmn:serviceTask>
+    <bpmn:sequenceFlow id="g2" sourceRef="tell" targetRef="fend"/>
+    <bpmn:endEvent id="fend"/>
   </bpmn:process>
 </bpmn:definitions>"#;
 
@@ -363,8 +375,10 @@ fn started_waiting_and_completed_messages_arrive_and_approve_in_slack_completes_
     assert_eq!(status, 400);
     assert_eq!(server.request(&id)["status"], "active");
 
-    // Approve.
+    // Approve. (How long Slack waits for the answer is printed, not asserted.)
+    let clicked = Instant::now();
     let (status, body) = server.interact(&approve, SIGNING_SECRET, now_secs());
+    eprintln!("figure: the Approve click was answered in {:?}", clicked.elapsed());
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["response_type"], "ephemeral");
     let done = wait_for("the Request to complete", || {
@@ -445,6 +459,18 @@ fn a_channel_the_bot_cannot_post_to_is_recorded_with_the_fix_and_the_request_goe
     wait_for("the request_completed message", || slack.messages("C0GENERAL").pop());
     assert_eq!(server.request(&id)["status"], "completed");
     assert!(slack.messages("G0HIDDEN").is_empty());
+
+    // request_error names the element that failed and why.
+    let settings = json!({"integration": "default", "events": {"request_error": ["C0RANDOM"]}});
+    let (status, body) = server.api("PUT", "/api/v1/processes/failing/notifications", Some(settings));
+    assert_eq!(status, 200, "{body}");
+    let id = server.start_request("failing");
+    let error = wait_for("the request_error message", || slack.messages("C0RANDOM").pop());
+    let shown = text_of(&error);
+    assert!(shown.contains("Tell the hidden channel failed"), "{shown}");
+    assert!(shown.contains("invite the bot"), "the incident's message is quoted: {shown}");
+    assert!(shown.contains(&format!("{PUBLIC_URL}/requests/{id}")), "{shown}");
+    assert_eq!(server.request(&id)["status"], "error");
 }
 
 /// The venv `.ci/python-deps.sh` installs `slack_sdk` into.

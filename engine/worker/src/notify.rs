@@ -289,7 +289,8 @@ impl Engine {
         };
         if event.kind == "notification_failed" {
             tracing::warn!(request = %request, channel = notification.channel, event = %notification.event,
-                message = ?event.payload.get("message"), "a notification could not be delivered");
+                message = event.payload.get("message").and_then(serde_json::Value::as_str).unwrap_or_default(),
+                "a notification could not be delivered");
         }
         self.store.record_notification(request, Some(job.id), &[event]).await?;
         Ok(())

@@ -10,6 +10,7 @@ mod config;
 mod secret_key;
 mod serve;
 mod slack_integrations;
+mod slack_notify;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();

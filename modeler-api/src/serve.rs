@@ -16,6 +16,7 @@ use crate::cli;
 use crate::config::ServeArgs;
 use crate::secret_key::{self, SecretKey};
 use crate::slack_integrations::{self, SlackIntegrations};
+use crate::slack_notify::SlackNotifier;
 
 /// Jobs claimed per batch of the worker loop.
 const BATCH: u32 = 500;
@@ -37,7 +38,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let registry = cli::connectors_with(&args.slack, slack.clone())?;
     let connectors = registry.list();
     let engine_options = EngineOptions { public_url: args.public_url(), ..EngineOptions::default() };
-    let engine = Arc::new(Engine::new(store.clone(), registry, engine_options).await?);
+    let notifier = Arc::new(
+        SlackNotifier::with_integrations(store.clone(), &args.slack.slack_api_url, slack.clone())
+            .context("cannot set up Slack notifications")?,
+    );
+    let engine =
+        Arc::new(Engine::new(store.clone(), registry, engine_options).await?.with_notifications(notifier.clone()));
 
     if let Some(dir) = &args.processes
         && !deploy_folder(&engine, dir).await?
@@ -60,7 +66,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         tokio::spawn(prune_loop(store.clone(), retention, stop_rx));
     }
 
-    let state = AppState::new(engine.clone(), connectors, token_hashes, wake).with_slack(slack);
+    let state = AppState::new(engine.clone(), connectors, token_hashes, wake).with_slack(slack).with_notifier(notifier);
     let served = axum::serve(listener, api::app(state)).with_graceful_shutdown(shutdown_signal()).await;
     // In-flight HTTP requests are done; let the worker finish its batch (its jobs commit or stay
     // due for the next start), then close the database.
@@ -152,7 +158,7 @@ async fn token_hashes(store: &Store, args: &ServeArgs) -> anyhow::Result<Vec<Str
 }
 
 /// 32 random bytes from the operating system, as hex.
-fn random_token() -> std::io::Result<String> {
+pub(crate) fn random_token() -> std::io::Result<String> {
     use std::io::Read;
     let mut bytes = [0u8; 32];
     std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;

@@ -294,8 +294,9 @@ fn history_failure(e: client::Error) -> Lookup {
     }
 }
 
-/// What a failed post means for the step, in words for the person who has to fix it.
-fn map_error(e: &client::Error, alias: &str, channel: &str) -> ConnectorError {
+/// What a failed post means for the step, in words for the person who has to fix it: `Retryable`
+/// (rate limits, outages) or `Fatal` with the fix. Also used for Sluice's own notifications.
+pub fn map_error(e: &client::Error, alias: &str, channel: &str) -> ConnectorError {
     let code = e.code().unwrap_or_default();
     let message = match code {
         "ratelimited" => {

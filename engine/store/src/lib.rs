@@ -11,6 +11,7 @@ mod changes;
 mod db;
 mod integrations;
 mod migrate;
+mod notifications;
 mod store;
 mod types;
 
@@ -24,6 +25,7 @@ pub use migrate::SCHEMA_VERSION;
 pub fn commit_count() -> u64 {
     db::COMMITS.load(std::sync::atomic::Ordering::Relaxed)
 }
+pub use notifications::{MAX_CHANNELS_PER_EVENT, NotificationEvent, NotificationSettings};
 pub use store::{Backend, Durability, NewRequest, StateColumns, StepOutcome, StepWrite, Store, StoreOptions};
 pub use types::{
     EventId, EventRow, JobId, JobKind, JobRow, LoadedRequest, ProcessVersion, PruneStats, RequestFilter, RequestId,

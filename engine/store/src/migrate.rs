@@ -38,10 +38,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0004_slack_integrations.sql"),
         postgres: include_str!("../migrations/postgres/0004_slack_integrations.sql"),
     },
+    Migration {
+        version: 5,
+        name: "notifications",
+        sqlite: include_str!("../migrations/sqlite/0005_notifications.sql"),
+        postgres: include_str!("../migrations/postgres/0005_notifications.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// An arbitrary constant for `pg_advisory_xact_lock`: "sluice migrations".
 const PG_MIGRATION_LOCK: i64 = 0x0005_11CE_0001;
@@ -70,6 +76,8 @@ pub(crate) async fn run(tx: &mut Tx, url: &str) -> Result<i64, Error> {
     if found > SCHEMA_VERSION {
         return Err(Error::SchemaTooNew { url: url.to_string(), found, known: SCHEMA_VERSION });
     }
+    // Numbers may have gaps (branches take numbers ahead of each other), so every known migration
+    // that is not logged as applied runs, in order, not just those above the highest.
     let applied: Vec<i64> = c
         .fetch_all("SELECT version FROM sluice_schema", args![])
         .await?

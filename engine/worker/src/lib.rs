@@ -9,6 +9,7 @@
 //! connector runs. See `README.md` beside this file.
 
 mod backoff;
+mod notify;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -27,6 +28,7 @@ use sluice_store::{
 };
 
 pub use backoff::Backoff;
+pub use notify::{BoxFuture, CachedSettings, Delivered, Notification, Notifications, NotifyError, new_event};
 
 /// How the engine runs.
 #[derive(Clone, Debug)]
@@ -132,6 +134,8 @@ pub struct Engine {
     processes: Mutex<HashMap<(String, i64), Arc<Process>>>,
     /// The jitter source (splitmix64 state).
     rng: Mutex<u64>,
+    /// Plans and delivers notifications (see `notify.rs`); none without.
+    notifications: Option<Arc<dyn Notifications>>,
 }
 
 /// The registry as the importer sees it: deploy-time checks of connector tasks.
@@ -163,6 +167,7 @@ impl Engine {
             options,
             processes: Mutex::new(HashMap::new()),
             rng: Mutex::new(seed),
+            notifications: None,
         })
     }
 
@@ -494,8 +499,8 @@ impl Engine {
                 }
             }
             JobKind::ChildDone | JobKind::ChildError | JobKind::ChildEscalation => self.child_result(job, now).await,
-            // Written by the API for a notifier that does not exist yet: leave nothing behind.
-            JobKind::Notification => self.drop_job(job).await,
+            // notify.rs hook: deliver, then record `notification_sent`/`notification_failed`.
+            JobKind::Notification => self.run_notification(job, now).await,
         }
     }
 
@@ -727,6 +732,8 @@ impl Engine {
         };
         let id = RequestId::new();
         let mut changes = Changes::from_commands(process, id, &out, now);
+        // notify.rs hook: the notifications of this creation commit with it.
+        changes.jobs_added.extend(self.notification_jobs(process, id, true, &changes.events, now).await?);
         if let Some(job) = job {
             changes.complete_job(job);
         }
@@ -808,6 +815,8 @@ impl Engine {
                 };
             }
             let mut changes = Changes::from_commands(&process, id, &out, now);
+            // notify.rs hook: the notifications of this step commit with it.
+            changes.jobs_added.extend(self.notification_jobs(&process, id, false, &changes.events, now).await?);
             if let Some(job) = job {
                 changes.complete_job(job);
             }

@@ -4,6 +4,7 @@
 mod error;
 mod handlers;
 mod metrics;
+mod notifications;
 pub mod openapi;
 mod slack_admin;
 
@@ -52,6 +53,8 @@ struct Inner {
     processes: Mutex<HashMap<(String, i64), Arc<Process>>>,
     /// The Slack integrations (set by `serve`; routes answer 503 without them).
     slack: OnceLock<crate::slack_integrations::SlackIntegrations>,
+    /// Slack notifications and interactivity (see `AppState::with_notifier`).
+    notifier: OnceLock<Arc<crate::slack_notify::SlackNotifier>>,
 }
 
 impl AppState {
@@ -70,6 +73,7 @@ impl AppState {
                 metrics: Metrics::default(),
                 processes: Mutex::new(HashMap::new()),
                 slack: OnceLock::new(),
+                notifier: OnceLock::new(),
             }),
         }
     }
@@ -80,8 +84,20 @@ impl AppState {
         self
     }
 
+    /// Serves notification settings and Slack's interactivity through `notifier`.
+    pub fn with_notifier(self, notifier: Arc<crate::slack_notify::SlackNotifier>) -> Self {
+        let _ = self.inner.notifier.set(notifier);
+        self
+    }
+
     fn slack(&self) -> Option<&crate::slack_integrations::SlackIntegrations> {
         self.inner.slack.get()
+    }
+
+    fn notifier(&self) -> Result<&crate::slack_notify::SlackNotifier, ApiError> {
+        self.inner.notifier.get().map(|s| &**s).ok_or_else(|| {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "slack_not_configured", "Slack is not set up on this node")
+        })
     }
 
     fn engine(&self) -> &Engine {
@@ -142,10 +158,13 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/integrations/slack/install", get(slack_admin::install))
         .route("/api/v1/integrations/slack/{alias}", delete(slack_admin::delete))
         .route("/api/v1/integrations/slack/{alias}/channels", get(slack_admin::channels))
+        .route("/api/v1/processes/{key}/notifications", get(notifications::get).put(notifications::put))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth));
     let open = Router::new()
         .route("/api/v1/openapi.json", get(openapi::serve))
         .route("/api/v1/integrations/slack/oauth/callback", get(slack_admin::oauth_callback))
+        // Slack signs these instead of sending the bearer token (checked in the handler).
+        .route("/api/v1/slack/interactions", post(notifications::interactions))
         .route("/healthz", get(handlers::healthz))
         .route("/metrics", get(metrics::serve));
     api.merge(open)

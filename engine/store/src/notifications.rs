@@ -1,0 +1,191 @@
+//! Notification settings per process, and the history a notification leaves in its Request.
+//!
+//! A notification is an outbox job ([`JobKind::Notification`](crate::JobKind)) planned with the
+//! step that caused it; what became of it (`notification_sent`, `notification_failed`, …) is
+//! appended to the Request's history together with the job's removal, in one transaction, by
+//! [`Store::record_notification`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::Error;
+use crate::changes::NewEvent;
+use crate::db::args;
+use crate::store::Store;
+use crate::types::{JobId, RequestId, from_millis, millis};
+
+/// Most channels one event of one process may notify.
+pub const MAX_CHANNELS_PER_EVENT: usize = 20;
+
+/// What a process can notify about.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationEvent {
+    /// A Request of the process started.
+    RequestStarted,
+    /// A Request of the process completed.
+    RequestCompleted,
+    /// An element of a Request failed (an incident was raised).
+    RequestError,
+    /// A user or manual task waits for a person.
+    TaskWaiting,
+}
+
+impl NotificationEvent {
+    pub const ALL: [NotificationEvent; 4] = [
+        NotificationEvent::RequestStarted,
+        NotificationEvent::RequestCompleted,
+        NotificationEvent::RequestError,
+        NotificationEvent::TaskWaiting,
+    ];
+
+    /// The name stored in the database and used by the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationEvent::RequestStarted => "request_started",
+            NotificationEvent::RequestCompleted => "request_completed",
+            NotificationEvent::RequestError => "request_error",
+            NotificationEvent::TaskWaiting => "task_waiting",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        NotificationEvent::ALL.into_iter().find(|e| e.as_str() == s)
+    }
+}
+
+impl fmt::Display for NotificationEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who is told what about the Requests of one process.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NotificationSettings {
+    pub process_key: String,
+    /// The alias of the Slack integration that posts.
+    pub integration: String,
+    /// The channel ids of each event; an event left out notifies nobody.
+    pub events: BTreeMap<NotificationEvent, Vec<String>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl NotificationSettings {
+    /// The channels of one event (empty when none).
+    pub fn channels(&self, event: NotificationEvent) -> &[String] {
+        self.events.get(&event).map(Vec::as_slice).unwrap_or_default()
+    }
+}
+
+impl Store {
+    /// Stores (or replaces) the notification settings of a process key. Checking them is the
+    /// caller's job (the API checks the integration and the channels).
+    pub async fn put_notification_settings(&self, settings: &NotificationSettings) -> Result<(), Error> {
+        let events = serde_json::to_string(&settings.events)
+            .map_err(|source| Error::Serialize { what: "notification settings", source })?;
+        let mut tx = self.begin_write().await?;
+        tx.conn()
+            .execute(
+                "INSERT INTO notification_settings (process_key, integration, events, updated_at)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (process_key) DO UPDATE
+                 SET integration = excluded.integration, events = excluded.events, updated_at = excluded.updated_at",
+                args![
+                    settings.process_key.as_str(),
+                    settings.integration.as_str(),
+                    events,
+                    millis(settings.updated_at)
+                ],
+            )
+            .await?;
+        tx.commit().await
+    }
+
+    /// The notification settings of a process key, if any were stored.
+    pub async fn notification_settings(&self, process_key: &str) -> Result<Option<NotificationSettings>, Error> {
+        let mut tx = self.begin_read().await?;
+        let row = tx
+            .conn()
+            .fetch_optional(
+                "SELECT process_key, integration, events, updated_at FROM notification_settings WHERE process_key = $1",
+                args![process_key],
+            )
+            .await?;
+        let Some(r) = row else { return Ok(None) };
+        let events = r.text("events")?;
+        let events = serde_json::from_str(&events).map_err(|e| Error::corrupt("notification settings", e))?;
+        Ok(Some(NotificationSettings {
+            process_key: r.text("process_key")?,
+            integration: r.text("integration")?,
+            events,
+            updated_at: from_millis("notification settings updated_at", r.int("updated_at")?)?,
+        }))
+    }
+
+    /// Appends `events` to a Request's history and deletes `job` (the notification job they
+    /// report on, if any), in one transaction. Returns false when the Request is gone (the job
+    /// is deleted all the same).
+    ///
+    /// The events are numbered after the last event of the Request's current revision: a step
+    /// writes its events under a new revision, so they cannot collide. On PostgreSQL the
+    /// Request's row is locked for the transaction, so a concurrent step or recording waits
+    /// instead of taking the same numbers; on SQLite the write transaction already excludes them.
+    pub async fn record_notification(
+        &self,
+        request: RequestId,
+        job: Option<JobId>,
+        events: &[NewEvent],
+    ) -> Result<bool, Error> {
+        let rid = request.to_string();
+        let mut tx = self.begin_write().await?;
+        let mut c = tx.conn();
+        if let Some(job) = job {
+            c.execute("DELETE FROM jobs WHERE id = $1", args![job.to_string()]).await?;
+        }
+        let lock = if c.is_postgres() { " FOR UPDATE" } else { "" };
+        let row = c
+            .fetch_optional(&format!("SELECT revision FROM requests WHERE id = $1{lock}"), args![rid.as_str()])
+            .await?;
+        let Some(row) = row else {
+            tx.commit().await?;
+            return Ok(false);
+        };
+        let revision = row.int("revision")?;
+        let last = c
+            .fetch_optional(
+                "SELECT MAX(seq) AS seq FROM events WHERE request_id = $1 AND revision = $2",
+                args![rid.as_str(), revision],
+            )
+            .await?;
+        let first = match last {
+            Some(r) => r.opt_int("seq")?.map_or(0, |s| s + 1),
+            None => 0,
+        };
+        for (seq, e) in (first..).zip(events) {
+            let payload = serde_json::to_string(&Value::Object(e.payload.clone()))
+                .map_err(|source| Error::Serialize { what: "event payload", source })?;
+            c.execute(
+                "INSERT INTO events (id, request_id, revision, seq, at, type, element_id, payload)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                args![
+                    e.id.to_string(),
+                    rid.as_str(),
+                    revision,
+                    seq,
+                    millis(e.at),
+                    e.kind.as_str(),
+                    e.element_id.as_deref(),
+                    payload
+                ],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+}

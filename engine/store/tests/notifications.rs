@@ -1,0 +1,187 @@
+//! Notification settings and the history notifications leave, on SQLite and on PostgreSQL
+//! (`SLUICE_TEST_POSTGRES_URL`, default `postgres://postgres@127.0.0.1:5432/test`, each test in a
+//! schema of its own; `SLUICE_TEST_SKIP_POSTGRES=1` skips PostgreSQL).
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{TimeZone, Utc};
+use serde_json::{Map, json};
+use sluice_bpmn::{Options, Process, Source};
+use sluice_engine::{Input, Instance, Start};
+use sluice_store::{
+    Changes, EventId, JobId, JobKind, NewEvent, NewJob, NewRequest, NotificationEvent, NotificationSettings, RequestId,
+    Store, StoreOptions,
+};
+use sqlx::postgres::PgPoolOptions;
+
+const REVIEW: &str = include_str!("models/review.bpmn");
+
+/// A fresh store of either backend; the database is removed when the guard drops.
+struct Db {
+    store: Store,
+    dir: Option<std::path::PathBuf>,
+    schema: Option<(String, String)>,
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        if let Some((url, schema)) = self.schema.clone() {
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                rt.block_on(async {
+                    let pool = PgPoolOptions::new().max_connections(1).connect(&url).await.unwrap();
+                    sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).execute(&pool).await.unwrap();
+                })
+            })
+            .join();
+        }
+    }
+}
+
+async fn open(postgres: bool) -> Option<Db> {
+    let unique = uuid::Uuid::now_v7().simple().to_string();
+    if postgres {
+        if std::env::var("SLUICE_TEST_SKIP_POSTGRES").is_ok_and(|v| v == "1") {
+            eprintln!("SLUICE_TEST_SKIP_POSTGRES=1: skipping the PostgreSQL run");
+            return None;
+        }
+        let url = std::env::var("SLUICE_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let schema = format!("n_{unique}");
+        let options = StoreOptions { postgres_schema: Some(schema.clone()), ..StoreOptions::default() };
+        let store = Store::open(&url, options).await.unwrap();
+        Some(Db { store, dir: None, schema: Some((url, schema)) })
+    } else {
+        let dir = std::env::temp_dir().join(format!("sluice-notify-{unique}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}", dir.join("sluice.db").display());
+        let store = Store::open(&url, StoreOptions::default()).await.unwrap();
+        Some(Db { store, dir: Some(dir), schema: None })
+    }
+}
+
+macro_rules! both {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                if let Some(db) = super::open(false).await {
+                    super::$name(&db.store).await
+                }
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(db) = super::open(true).await {
+                    super::$name(&db.store).await
+                }
+            }
+        }
+    };
+}
+
+fn review() -> Arc<Process> {
+    let imported =
+        sluice_bpmn::import(&[Source { name: "review.bpmn", bytes: REVIEW.as_bytes() }], &Options::default());
+    imported.definitions.process("review").unwrap().clone()
+}
+
+fn event(kind: &str, n: u32) -> NewEvent {
+    let mut payload = Map::new();
+    payload.insert("n".into(), json!(n));
+    NewEvent {
+        id: EventId::new(),
+        at: Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, n).unwrap(),
+        kind: kind.into(),
+        element_id: None,
+        payload,
+    }
+}
+
+both!(settings_are_stored_per_process_and_replaced);
+async fn settings_are_stored_per_process_and_replaced(store: &Store) {
+    assert_eq!(store.notification_settings("review").await.unwrap(), None);
+    let mut s = NotificationSettings {
+        process_key: "review".into(),
+        integration: "default".into(),
+        events: BTreeMap::from([
+            (NotificationEvent::RequestStarted, vec!["C1".to_string(), "C2".to_string()]),
+            (NotificationEvent::TaskWaiting, vec!["G3".to_string()]),
+        ]),
+        updated_at: Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap(),
+    };
+    store.put_notification_settings(&s).await.unwrap();
+    assert_eq!(store.notification_settings("review").await.unwrap().as_ref(), Some(&s));
+    assert_eq!(store.notification_settings("other").await.unwrap(), None);
+    s.integration = "sales".into();
+    s.events = BTreeMap::from([(NotificationEvent::RequestError, vec!["C9".to_string()])]);
+    store.put_notification_settings(&s).await.unwrap();
+    let got = store.notification_settings("review").await.unwrap().unwrap();
+    assert_eq!(got, s);
+    assert_eq!(got.channels(NotificationEvent::RequestStarted), &[] as &[String]);
+}
+
+both!(notifications_are_recorded_after_their_step_with_their_job_removed);
+async fn notifications_are_recorded_after_their_step_with_their_job_removed(store: &Store) {
+    let p = review();
+    store.deploy_version("review", Some("Review"), REVIEW, "h1").await.unwrap();
+    let t0 = Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap();
+    let mut out = Vec::new();
+    let mut inst = Instance::start(&p, Map::new(), Start::Default, t0, &mut out).unwrap();
+    let id = RequestId::new();
+    let mut changes = Changes::from_commands(&p, id, &out, t0);
+    let job = JobId::new();
+    changes.jobs_added.push(NewJob {
+        id: job,
+        kind: JobKind::Notification,
+        due_at: t0,
+        subscription: None,
+        token: None,
+        element_id: None,
+        payload: json!({"event": "request_started"}),
+    });
+    let new = NewRequest { id, process_key: "review", process_version: 1, parent: None, state: &inst };
+    store.create_request(&new, &changes).await.unwrap();
+    let jobs = |s: &Store| {
+        let s = s.clone();
+        async move { s.due_jobs(t0 + chrono::Duration::days(1), 100).await.unwrap() }
+    };
+    assert!(jobs(store).await.iter().any(|j| j.id == job && j.kind == JobKind::Notification));
+
+    assert!(store.record_notification(id, Some(job), &[event("notification_sent", 1)]).await.unwrap());
+    assert!(!jobs(store).await.iter().any(|j| j.id == job), "the job went with its record");
+
+    // A step after it (revision 2), then several notifications at once: none collides, and the
+    // history keeps the order in which they were written.
+    let r = store.load_request(id).await.unwrap();
+    let task = store.tasks(Some(id), None).await.unwrap()[0].token;
+    out.clear();
+    inst.step(&p, Input::CompleteTask { token: task, data: Map::new() }, t0, &mut out).unwrap();
+    let changes = Changes::from_commands(&p, id, &out, t0);
+    store.apply_step(id, r.revision, &inst, &changes).await.unwrap();
+    let mut writers = Vec::new();
+    for n in 2..12 {
+        let s = store.clone();
+        writers
+            .push(tokio::spawn(async move { s.record_notification(id, None, &[event("notification_sent", n)]).await }));
+    }
+    for w in writers {
+        assert!(w.await.unwrap().unwrap());
+    }
+    let history = store.request_events(id).await.unwrap();
+    let kinds: Vec<&str> = history.iter().map(|e| e.kind.as_str()).collect();
+    let first = kinds.iter().position(|k| *k == "notification_sent").unwrap();
+    assert_eq!(kinds[0], "request_started");
+    assert!(kinds[..first].contains(&"task_created"), "{kinds:?}");
+    assert!(kinds[first + 1..].contains(&"task_completed"), "the step came after the first record: {kinds:?}");
+    assert_eq!(kinds.iter().filter(|k| **k == "notification_sent").count(), 11);
+    let last = history.last().unwrap();
+    assert_eq!(last.kind, "notification_sent", "{kinds:?}");
+
+    // A Request that is gone: nothing recorded, the job removed all the same.
+    assert!(!store.record_notification(RequestId::new(), None, &[event("notification_sent", 0)]).await.unwrap());
+}

@@ -1,0 +1,400 @@
+//! Notifications about Requests (Slack messages when a Request starts, waits for a person,
+//! completes or fails), planned as outbox jobs with the step that caused them and delivered by
+//! the worker like any other job.
+//!
+//! The engine knows no Slack: a [`Notifications`] implementation (the binary's, over the Slack
+//! client) supplies each process's settings and delivers one [`Notification`]. What the engine
+//! does around it:
+//!
+//! - **Planning.** When a step (or a Request's creation) is written, its history events are
+//!   mapped to notification events (`request_started`; `task_created` → `task_waiting`;
+//!   `request_completed`; `incident_raised` → `request_error`) and each configured channel gets
+//!   one `notification` job, committed in the same transaction as the step. A crash between the
+//!   step and the post loses nothing.
+//! - **Delivery.** A retryable failure (rate limit, 5xx, timeout) gives the job back, due again
+//!   after the engine's backoff (at least `Retry-After`); after `max_attempts`, or at once for a
+//!   permanent failure (`channel_not_found`, `invalid_auth`, …), a `notification_failed` event
+//!   with Slack's error and what to do about it is recorded. A success records
+//!   `notification_sent` with the channel and the message's `ts`. Either record commits with
+//!   the job's removal.
+//! - **A failed notification never touches the Request**: it does not raise an incident, and the
+//!   Request goes on as if it had been delivered.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use sluice_bpmn::{Kind, Process, TaskKind};
+use sluice_store::{
+    EventId, JobId, JobKind, JobRow, NewEvent, NewJob, NotificationEvent, NotificationSettings, RequestId, Store,
+};
+
+use crate::{Engine, Error};
+
+/// A boxed future, so that [`Notifications`] can be used as `dyn`.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// One notification to deliver to one channel: the payload of a `notification` job.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    pub event: NotificationEvent,
+    /// The alias of the integration (Slack workspace) that posts.
+    pub integration: String,
+    /// A channel id.
+    pub channel: String,
+    pub request_id: String,
+    pub process_key: String,
+    #[serde(default)]
+    pub process_name: Option<String>,
+    /// The element concerned: the waiting task, the failed element.
+    #[serde(default)]
+    pub element_id: Option<String>,
+    #[serde(default)]
+    pub element_name: Option<String>,
+    /// For `task_waiting`: the task, so the message can carry buttons that complete it.
+    #[serde(default)]
+    pub task_id: Option<String>,
+    /// For `task_waiting`: whether the task is a user task (decided with Approve and Reject).
+    #[serde(default)]
+    pub user_task: bool,
+    /// For `request_error`: why the element failed.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// The Request's page: `<public_url>/requests/<id>`.
+    pub url: String,
+}
+
+/// Where a delivered notification went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivered {
+    /// The channel's id.
+    pub channel: String,
+    /// Slack's id of the message within the channel.
+    pub ts: String,
+}
+
+/// Why a notification was not delivered.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NotifyError {
+    /// Worth trying again later (rate limited, Slack unavailable, no answer in time).
+    #[error("{message}")]
+    Retryable { message: String, retry_after: Option<Duration> },
+    /// Will not work until someone changes something: `message` says what.
+    #[error("{message}")]
+    Failed {
+        /// The provider's error code (`channel_not_found`), when it gave one.
+        code: Option<String>,
+        message: String,
+    },
+}
+
+/// What the engine needs from a notification provider.
+pub trait Notifications: Send + Sync + 'static {
+    /// The notification settings of a process key (may be cached briefly: see [`CachedSettings`]).
+    fn settings<'a>(
+        &'a self,
+        process_key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<NotificationSettings>, sluice_store::Error>>;
+
+    /// Delivers one notification. `attempt` counts from 1.
+    fn deliver<'a>(
+        &'a self,
+        notification: &'a Notification,
+        attempt: u32,
+    ) -> BoxFuture<'a, Result<Delivered, NotifyError>>;
+}
+
+/// Notification settings read from the store and kept for `ttl`, so that planning a step costs no
+/// query most of the time. A change saved through this node is seen at once
+/// ([`CachedSettings::invalidate`]); one saved through another node within `ttl`.
+pub struct CachedSettings {
+    store: Store,
+    ttl: Duration,
+    cache: Mutex<HashMap<String, (Instant, Option<NotificationSettings>)>>,
+}
+
+impl CachedSettings {
+    pub fn new(store: Store, ttl: Duration) -> Self {
+        CachedSettings { store, ttl, cache: Mutex::new(HashMap::new()) }
+    }
+
+    pub async fn get(&self, process_key: &str) -> Result<Option<NotificationSettings>, sluice_store::Error> {
+        if let Ok(cache) = self.cache.lock()
+            && let Some((at, settings)) = cache.get(process_key)
+            && at.elapsed() < self.ttl
+        {
+            return Ok(settings.clone());
+        }
+        let settings = self.store.notification_settings(process_key).await?;
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.insert(process_key.to_string(), (Instant::now(), settings.clone()));
+        }
+        Ok(settings)
+    }
+
+    /// Forgets what is cached for a process key (after saving its settings).
+    pub fn invalidate(&self, process_key: &str) {
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.remove(process_key);
+        }
+    }
+}
+
+/// The notification jobs for what one step recorded: one per configured channel of each
+/// notification event among `events` (plus `request_started` when `started`), in event order.
+pub fn plan(
+    settings: &NotificationSettings,
+    process: &Process,
+    request: RequestId,
+    url: &str,
+    started: bool,
+    events: &[NewEvent],
+    now: DateTime<Utc>,
+) -> Vec<NewJob> {
+    let element = |id: Option<&str>| id.and_then(|id| process.element_by_id(id)).map(|e| process.element(e));
+    let mut planned: Vec<(NotificationEvent, Option<&NewEvent>)> = Vec::new();
+    if started {
+        planned.push((NotificationEvent::RequestStarted, None));
+    }
+    for e in events {
+        let event = match e.kind.as_str() {
+            "task_created" => NotificationEvent::TaskWaiting,
+            "request_completed" => NotificationEvent::RequestCompleted,
+            "incident_raised" => NotificationEvent::RequestError,
+            _ => continue,
+        };
+        planned.push((event, Some(e)));
+    }
+    let mut jobs = Vec::new();
+    for (event, source) in planned {
+        let element_id = source.and_then(|e| e.element_id.clone());
+        let el = element(element_id.as_deref());
+        let text = |key: &str| source.and_then(|e| e.payload.get(key)).and_then(Value::as_str).map(str::to_string);
+        for channel in settings.channels(event) {
+            let n = Notification {
+                event,
+                integration: settings.integration.clone(),
+                channel: channel.clone(),
+                request_id: request.to_string(),
+                process_key: process.key.clone(),
+                process_name: process.name.clone(),
+                element_id: element_id.clone(),
+                element_name: el.and_then(|e| e.name.clone()),
+                task_id: if event == NotificationEvent::TaskWaiting { text("task_id") } else { None },
+                user_task: event == NotificationEvent::TaskWaiting
+                    && el.is_some_and(|e| matches!(e.kind, Kind::Task(TaskKind::User))),
+                message: if event == NotificationEvent::RequestError { text("message") } else { None },
+                url: url.to_string(),
+            };
+            jobs.push(NewJob {
+                id: JobId::new(),
+                kind: JobKind::Notification,
+                due_at: now,
+                subscription: None,
+                token: None,
+                element_id: element_id.clone(),
+                payload: serde_json::to_value(&n).unwrap_or(Value::Null),
+            });
+        }
+    }
+    jobs
+}
+
+impl Engine {
+    /// Plans and delivers notifications through `notifications` (without, none are planned).
+    pub fn with_notifications(mut self, notifications: Arc<dyn Notifications>) -> Self {
+        self.notifications = Some(notifications);
+        self
+    }
+
+    /// The notification jobs of a step of `request` that recorded `events` (and, when `started`,
+    /// created the Request). A settings lookup that fails fails the step: it is tried again
+    /// rather than written without its notifications.
+    pub(crate) async fn notification_jobs(
+        &self,
+        process: &Process,
+        request: RequestId,
+        started: bool,
+        events: &[NewEvent],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<NewJob>, Error> {
+        let Some(n) = &self.notifications else { return Ok(Vec::new()) };
+        let relevant = started
+            || events
+                .iter()
+                .any(|e| matches!(e.kind.as_str(), "task_created" | "request_completed" | "incident_raised"));
+        if !relevant {
+            return Ok(Vec::new());
+        }
+        let Some(settings) = n.settings(&process.key).await? else { return Ok(Vec::new()) };
+        let url = format!("{}/requests/{request}", self.options.public_url.trim_end_matches('/'));
+        Ok(plan(&settings, process, request, &url, started, events, now))
+    }
+
+    /// Runs a `notification` job: delivers it, then records the outcome in the Request's history
+    /// with the job's removal, or gives the job back for a retry.
+    pub(crate) async fn run_notification(&self, job: &JobRow, now: DateTime<Utc>) -> Result<(), Error> {
+        let Some(request) = job.request_id else { return self.drop_job(job).await };
+        let notification: Notification = match serde_json::from_value(job.payload.clone()) {
+            Ok(n) => n,
+            Err(e) => {
+                let message = format!("the notification job cannot be read ({e}); nothing was sent");
+                let event = failed_event(None, job.element_id.clone(), None, &message, job.attempts, now);
+                self.store.record_notification(request, Some(job.id), &[event]).await?;
+                return Ok(());
+            }
+        };
+        let attempts = job.attempts.max(1);
+        let result = match &self.notifications {
+            Some(n) => n.deliver(&notification, u32::try_from(attempts).unwrap_or(u32::MAX)).await,
+            None => Err(NotifyError::Failed {
+                code: None,
+                message: "this node has no notification provider configured; nothing was sent".into(),
+            }),
+        };
+        let event = match result {
+            Ok(delivered) => {
+                let mut payload = base_payload(&notification);
+                payload.insert("channel".into(), json!(delivered.channel));
+                payload.insert("ts".into(), json!(delivered.ts));
+                payload.insert("attempts".into(), json!(attempts));
+                new_event("notification_sent", notification.element_id.clone(), payload, now)
+            }
+            Err(NotifyError::Retryable { message, retry_after }) => {
+                if attempts < i64::from(self.options.max_attempts) {
+                    let mut delay = self.options.backoff.delay(attempts, self.next_unit());
+                    if let Some(after) = retry_after.and_then(|d| chrono::Duration::from_std(d).ok()) {
+                        delay = delay.max(after);
+                    }
+                    tracing::info!(job = %job.id, channel = notification.channel, error = message, "notification will be retried");
+                    self.store.release_job(job.id, &message, now + delay).await?;
+                    return Ok(());
+                }
+                let message = format!("{message} (gave up after {attempts} attempts)");
+                failed_event(Some(&notification), notification.element_id.clone(), None, &message, attempts, now)
+            }
+            Err(NotifyError::Failed { code, message }) => failed_event(
+                Some(&notification),
+                notification.element_id.clone(),
+                code.as_deref(),
+                &message,
+                attempts,
+                now,
+            ),
+        };
+        if event.kind == "notification_failed" {
+            tracing::warn!(request = %request, channel = notification.channel, event = %notification.event,
+                message = event.payload.get("message").and_then(serde_json::Value::as_str).unwrap_or_default(),
+                "a notification could not be delivered");
+        }
+        self.store.record_notification(request, Some(job.id), &[event]).await?;
+        Ok(())
+    }
+}
+
+fn base_payload(n: &Notification) -> Map<String, Value> {
+    let mut payload = Map::new();
+    payload.insert("notification".into(), json!(n.event));
+    payload.insert("integration".into(), json!(n.integration));
+    payload.insert("channel".into(), json!(n.channel));
+    if let Some(task) = &n.task_id {
+        payload.insert("task_id".into(), json!(task));
+    }
+    payload
+}
+
+fn failed_event(
+    n: Option<&Notification>,
+    element_id: Option<String>,
+    code: Option<&str>,
+    message: &str,
+    attempts: i64,
+    now: DateTime<Utc>,
+) -> NewEvent {
+    let mut payload = n.map(base_payload).unwrap_or_default();
+    payload.insert("error".into(), json!(code));
+    payload.insert("message".into(), json!(message));
+    payload.insert("attempts".into(), json!(attempts));
+    new_event("notification_failed", element_id, payload, now)
+}
+
+/// A history event to record outside a step (see [`Store::record_notification`]).
+pub fn new_event(kind: &str, element_id: Option<String>, payload: Map<String, Value>, at: DateTime<Utc>) -> NewEvent {
+    NewEvent { id: EventId::new(), at, kind: kind.to_string(), element_id, payload }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use sluice_bpmn::{Options, Source};
+
+    use super::*;
+
+    const MODEL: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="urn:t">
+  <bpmn:process id="p" name="Purchase" isExecutable="true">
+    <bpmn:startEvent id="s"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="review"/>
+    <bpmn:userTask id="review" name="Review order"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="review" targetRef="e"/>
+    <bpmn:endEvent id="e"/>
+  </bpmn:process>
+</bpmn:definitions>"#;
+
+    fn event(kind: &str, element: Option<&str>, payload: Value) -> NewEvent {
+        let Value::Object(payload) = payload else { panic!("not an object") };
+        new_event(kind, element.map(str::to_string), payload, Utc::now())
+    }
+
+    #[test]
+    fn steps_are_mapped_to_one_job_per_configured_channel() {
+        let imported = sluice_bpmn::import(&[Source { name: "p.bpmn", bytes: MODEL.as_bytes() }], &Options::default());
+        let process = imported.definitions.process("p").cloned().expect("the model imports");
+        let settings = NotificationSettings {
+            process_key: "p".into(),
+            integration: "default".into(),
+            events: BTreeMap::from([
+                (NotificationEvent::RequestStarted, vec!["C1".to_string()]),
+                (NotificationEvent::TaskWaiting, vec!["C2".to_string(), "C3".to_string()]),
+                (NotificationEvent::RequestError, vec!["C4".to_string()]),
+            ]),
+            updated_at: Utc::now(),
+        };
+        let id = RequestId::new();
+        let events = [
+            event("element_completed", Some("s"), json!({})),
+            event("task_created", Some("review"), json!({"task_id": "t-1", "token": 1})),
+            event("request_completed", None, json!({})),
+            event("incident_raised", Some("review"), json!({"message": "boom"})),
+        ];
+        let jobs = plan(&settings, &process, id, "http://x/requests/1", true, &events, Utc::now());
+        let got: Vec<Notification> =
+            jobs.iter().map(|j| serde_json::from_value(j.payload.clone()).expect("a notification")).collect();
+        let summary: Vec<(NotificationEvent, &str)> = got.iter().map(|n| (n.event, n.channel.as_str())).collect();
+        // request_completed has no channels: nothing planned for it.
+        assert_eq!(
+            summary,
+            [
+                (NotificationEvent::RequestStarted, "C1"),
+                (NotificationEvent::TaskWaiting, "C2"),
+                (NotificationEvent::TaskWaiting, "C3"),
+                (NotificationEvent::RequestError, "C4"),
+            ]
+        );
+        assert!(jobs.iter().all(|j| j.kind == JobKind::Notification));
+        assert_eq!(got[1].task_id.as_deref(), Some("t-1"));
+        assert!(got[1].user_task);
+        assert_eq!(got[1].element_name.as_deref(), Some("Review order"));
+        assert_eq!(got[3].message.as_deref(), Some("boom"));
+        assert_eq!(got[0].process_name.as_deref(), Some("Purchase"));
+        assert_eq!(got[0].request_id, id.to_string());
+        // Nothing relevant, nothing planned.
+        assert!(plan(&settings, &process, id, "u", false, &events[..1], Utc::now()).is_empty());
+    }
+}

@@ -1,0 +1,247 @@
+//! Notification settings per process (`PUT`/`GET /api/v1/processes/{key}/notifications`) and
+//! Slack's interactivity requests (`POST /api/v1/slack/interactions`: the Approve and Reject
+//! buttons of waiting user tasks).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::{SecondsFormat, Utc};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use sluice_store::{MAX_CHANNELS_PER_EVENT, NotificationEvent, NotificationSettings};
+
+use super::{ApiError, ApiJson, AppState, RawBody};
+use crate::slack_notify::{Decision, verify_signature};
+
+/// How long the interaction endpoint waits for the task's completion before answering anyway:
+/// Slack wants an answer within 3 seconds.
+const DECISION_BUDGET: Duration = Duration::from_millis(2_500);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsBody {
+    integration: String,
+    #[serde(default)]
+    events: BTreeMap<String, Vec<String>>,
+}
+
+fn settings_json(s: &NotificationSettings) -> Value {
+    let events: Map<String, Value> =
+        NotificationEvent::ALL.iter().map(|e| (e.as_str().to_string(), json!(s.channels(*e)))).collect();
+    json!({
+        "process_key": s.process_key,
+        "integration": s.integration,
+        "events": events,
+        "updated_at": s.updated_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+    })
+}
+
+/// Slack channel ids: `C`, `G` or `D` and upper-case letters and digits.
+fn is_channel_id(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some('C' | 'G' | 'D'))
+        && (3..=32).contains(&s.len())
+        && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+}
+
+async fn known_process(state: &AppState, key: &str) -> Result<(), ApiError> {
+    if state.store().process_versions(key).await?.is_empty() {
+        return Err(ApiError::not_found("process_not_found", format!("no process `{key}` is deployed")));
+    }
+    Ok(())
+}
+
+pub async fn put(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    ApiJson(body): ApiJson<SettingsBody>,
+) -> Result<Json<Value>, ApiError> {
+    known_process(&state, &key).await?;
+    let slack = state.notifier()?;
+    let mut problems: Vec<Value> = Vec::new();
+    let mut problem = |field: String, message: String| problems.push(json!({"field": field, "message": message}));
+    let alias = body.integration.trim().to_string();
+    if alias.is_empty() {
+        problem("integration".into(), "name the Slack integration (its alias) that posts".into());
+    } else if let Err(e) = slack.integration(&alias).await {
+        problem("integration".into(), e.to_string());
+    }
+    let mut events = BTreeMap::new();
+    for (name, channels) in body.events {
+        let Some(event) = NotificationEvent::parse(&name) else {
+            let known: Vec<&str> = NotificationEvent::ALL.iter().map(|e| e.as_str()).collect();
+            problem(format!("events.{name}"), format!("unknown event `{name}`: use one of {}", known.join(", ")));
+            continue;
+        };
+        if channels.len() > MAX_CHANNELS_PER_EVENT {
+            problem(
+                format!("events.{name}"),
+                format!("{} channels listed; at most {MAX_CHANNELS_PER_EVENT} per event", channels.len()),
+            );
+        }
+        let mut seen: Vec<String> = Vec::new();
+        for (i, channel) in channels.iter().enumerate() {
+            let channel = channel.trim();
+            if !is_channel_id(channel) {
+                problem(
+                    format!("events.{name}[{i}]"),
+                    format!(
+                        "`{channel}` is not a Slack channel id: use the id (such as C0123ABC) shown in the channel's \
+                         details or by GET /api/v1/integrations/slack/{{alias}}/channels"
+                    ),
+                );
+            } else if seen.iter().any(|c| c == channel) {
+                problem(format!("events.{name}[{i}]"), format!("`{channel}` is listed twice"));
+            } else {
+                seen.push(channel.to_string());
+            }
+        }
+        events.insert(event, seen);
+    }
+    if !problems.is_empty() {
+        let message = problems
+            .iter()
+            .map(|p| {
+                format!("{}: {}", p["field"].as_str().unwrap_or_default(), p["message"].as_str().unwrap_or_default())
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_notification_settings", message)
+            .with("problems", Value::Array(problems)));
+    }
+    let settings = NotificationSettings { process_key: key, integration: alias, events, updated_at: Utc::now() };
+    slack.save_settings(&settings).await?;
+    Ok(Json(settings_json(&settings)))
+}
+
+pub async fn get(State(state): State<AppState>, Path(key): Path<String>) -> Result<Json<Value>, ApiError> {
+    known_process(&state, &key).await?;
+    match state.store().notification_settings(&key).await? {
+        Some(s) => Ok(Json(settings_json(&s))),
+        None => Err(ApiError::not_found(
+            "notifications_not_configured",
+            format!("process `{key}` has no notification settings"),
+        )),
+    }
+}
+
+fn unauthorized() -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "the request is not signed by Slack")
+}
+
+/// The polite answer Slack shows only to the person who clicked.
+fn ephemeral(text: &str) -> Response {
+    Json(json!({"response_type": "ephemeral", "replace_original": false, "text": text})).into_response()
+}
+
+pub async fn interactions(State(state): State<AppState>, headers: HeaderMap, RawBody(body): RawBody) -> Response {
+    match interact(&state, &headers, &body).await {
+        Ok(resp) => resp,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn interact(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, ApiError> {
+    let slack = state.notifier().map_err(|_| unauthorized())?;
+    let Some(secret) = slack.signing_secret().await else {
+        tracing::warn!("a Slack interaction arrived but no signing secret is configured (SLACK_SIGNING_SECRET)");
+        return Err(unauthorized());
+    };
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let signed = verify_signature(
+        secret.expose(),
+        header("x-slack-request-timestamp"),
+        header("x-slack-signature"),
+        body,
+        Utc::now().timestamp(),
+    );
+    if let Err(why) = signed {
+        tracing::info!(%why, "refused a request claiming to come from Slack");
+        return Err(unauthorized());
+    }
+
+    let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+        .map_err(|e| ApiError::bad_request(format!("the body is not a form: {e}")))?;
+    let payload = fields
+        .into_iter()
+        .find_map(|(k, v)| (k == "payload").then_some(v))
+        .ok_or_else(|| ApiError::bad_request("the form has no `payload` field"))?;
+    let payload: Value = serde_json::from_str(&payload)
+        .map_err(|e| ApiError::bad_request(format!("the `payload` field is not JSON: {e}")))?;
+    if payload["type"] != "block_actions" {
+        // Other interactions (shortcuts, modals) are not Sluice's: acknowledge them.
+        return Ok(StatusCode::OK.into_response());
+    }
+    let Some(value) = payload["actions"].as_array().and_then(|a| a.iter().find_map(|x| x["value"].as_str())) else {
+        return Ok(StatusCode::OK.into_response());
+    };
+    let decision = match slack.verify_decision(value).await {
+        Ok(Some(d)) => d,
+        Ok(None) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_action",
+                "the button is not one Sluice signed, or it was altered: nothing was done",
+            ));
+        }
+        Err(e) => return Err(ApiError::internal(&e)),
+    };
+    let user = payload["user"]["id"].as_str().unwrap_or_default().to_string();
+    if user.is_empty() {
+        return Err(ApiError::bad_request("the payload names no user"));
+    }
+    let channel = payload["container"]["channel_id"].as_str().or(payload["channel"]["id"].as_str()).map(str::to_string);
+    let ts = payload["container"]["message_ts"].as_str().or(payload["message"]["ts"].as_str()).map(str::to_string);
+    let message = payload["message"].clone();
+
+    // The completion and the message's update run on a task of their own: Slack gets its answer
+    // within the budget even if the database is slow, and the work still finishes.
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let task_state = state.clone();
+    let answer = decided_text(&decision);
+    tokio::spawn(async move {
+        let data: sluice_engine::runtime::Data =
+            serde_json::from_value(json!({"approved": decision.approved, "approved_by": user})).unwrap_or_default();
+        let result = task_state.engine().complete_task(decision.task, data, Utc::now()).await;
+        let done = result.is_ok();
+        if done {
+            task_state.wake_worker();
+        }
+        let _ = tx.send(result);
+        if done && let (Some(channel), Some(ts), Some(slack)) = (channel, ts, task_state.inner.notifier.get()) {
+            slack.mark_decided(&decision, &user, &channel, &ts, &message).await;
+        }
+    });
+    Ok(match tokio::time::timeout(DECISION_BUDGET, rx).await {
+        Ok(Ok(Ok(()))) => ephemeral(&answer),
+        Ok(Ok(Err(sluice_worker::Error::TaskNotActive(_) | sluice_worker::Error::NotFound(_)))) => {
+            ephemeral("This task was already decided (or the Request ended): nothing changed.")
+        }
+        Ok(Ok(Err(e))) => return Err(e.into()),
+        Ok(Err(_)) => return Err(ApiError::internal(&"the decision task ended without an answer")),
+        Err(_) => ephemeral("Your decision is being recorded."),
+    })
+}
+
+fn decided_text(d: &Decision) -> String {
+    if d.approved { "Approved. Thank you!".into() } else { "Rejected. Thank you!".into() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_channel_id;
+
+    #[test]
+    fn channel_ids() {
+        for ok in ["C0123ABC", "G0SECRET", "D024BE91L", "C12"] {
+            assert!(is_channel_id(ok), "{ok}");
+        }
+        for bad in ["", "C", "C1", "#sales", "sales", "c0123abc", "X0123", "C0123 ABC", "C01-23"] {
+            assert!(!is_channel_id(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,474 @@
+//! Slack notifications about Requests: the [`Notifications`] provider the engine delivers
+//! `notification` jobs through, the Block Kit messages, and the signed Approve/Reject buttons of a
+//! waiting user task that `POST /api/v1/slack/interactions` acts on.
+//!
+//! Tokens come from a [`TokenProvider`] (today `SLACK_BOT_TOKEN` as alias `default`), the
+//! signing secret from a [`SigningSecret`] (today `SLACK_SIGNING_SECRET`); both are traits so
+//! stored integrations and app settings can take their place.
+//!
+//! A button's `value` is `v1.<request>.<task>.<a|r>.<alias>.<hmac>`: HMAC-SHA256 under a random
+//! key generated once and kept in the `settings` table (the same on every node), so a payload
+//! that names another task, flips the decision or points at another workspace is refused.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+use sluice_connector_api::ConnectorError;
+use sluice_slack::client::{self, Client, Metadata, PostMessage, UpdateMessage};
+use sluice_slack::message::escape;
+use sluice_slack::tokens::{self, Integration, TokenProvider};
+use sluice_slack::Secret;
+use sluice_store::{NotificationEvent, NotificationSettings, RequestId, Store, TaskId};
+use sluice_worker::{BoxFuture, CachedSettings, Delivered, Notification, Notifications, NotifyError};
+use subtle::ConstantTimeEq;
+
+/// The `settings` key of the button-signing key.
+const BUTTON_KEY_SETTING: &str = "slack_button_key";
+/// How long a node keeps a process's notification settings before reading them again; a change
+/// saved through another node is seen after at most this long.
+pub const SETTINGS_TTL: Duration = Duration::from_secs(5);
+/// The metadata event type of Sluice's notification messages.
+pub const EVENT_TYPE: &str = "sluice_notification";
+/// Action ids of the buttons.
+pub const APPROVE_ACTION: &str = "sluice_approve";
+pub const REJECT_ACTION: &str = "sluice_reject";
+/// The longest incident text placed in a message (a section holds 3,000 characters).
+const MAX_DETAIL_CHARS: usize = 2_000;
+
+/// A [`TokenProvider`] as a trait object.
+pub trait Tokens: Send + Sync + 'static {
+    fn lookup<'a>(&'a self, alias: Option<&'a str>) -> BoxFuture<'a, Result<Integration, tokens::Error>>;
+}
+
+impl<P: TokenProvider> Tokens for P {
+    fn lookup<'a>(&'a self, alias: Option<&'a str>) -> BoxFuture<'a, Result<Integration, tokens::Error>> {
+        Box::pin(self.integration(alias))
+    }
+}
+
+/// Where the Slack app's signing secret comes from.
+pub trait SigningSecret: Send + Sync + 'static {
+    fn signing_secret(&self) -> BoxFuture<'_, Option<Secret>>;
+}
+
+/// The signing secret stored with the Slack app settings (API or `SLACK_SIGNING_SECRET`).
+impl SigningSecret for crate::slack_integrations::SlackIntegrations {
+    fn signing_secret(&self) -> BoxFuture<'_, Option<Secret>> {
+        Box::pin(async move {
+            match crate::slack_integrations::SlackIntegrations::signing_secret(self).await {
+                Ok(secret) => secret,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the Slack signing secret; refusing interactions");
+                    None
+                }
+            }
+        })
+    }
+}
+
+/// A decision carried by a button.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    pub request: RequestId,
+    pub task: TaskId,
+    pub approved: bool,
+    /// The integration that posted the message (to update it with the same token).
+    pub integration: String,
+}
+
+/// Slack notifications and buttons.
+pub struct SlackNotifier {
+    client: Client,
+    tokens: Arc<dyn Tokens>,
+    signing: Arc<dyn SigningSecret>,
+    settings: CachedSettings,
+    store: Store,
+    button_key: tokio::sync::OnceCell<Vec<u8>>,
+}
+
+impl SlackNotifier {
+    pub fn new(store: Store, client: Client, tokens: Arc<dyn Tokens>, signing: Arc<dyn SigningSecret>) -> Self {
+        SlackNotifier {
+            client,
+            tokens,
+            signing,
+            settings: CachedSettings::new(store.clone(), SETTINGS_TTL),
+            store,
+            button_key: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The notifier `sluice serve` uses: tokens and the signing secret from the stored Slack
+    /// integrations and app settings (`SLACK_BOT_TOKEN` and `SLACK_SIGNING_SECRET` end up there).
+    /// Rate limits are not waited out inside a call: the job goes back to the outbox until
+    /// `Retry-After` has passed, so the worker is not held up.
+    pub fn with_integrations(
+        store: Store,
+        api_url: &str,
+        integrations: crate::slack_integrations::SlackIntegrations,
+    ) -> Result<Self, client::Error> {
+        let mut config = client::Config::new(api_url);
+        config.rate_limit_retries = 0;
+        let client = Client::with_config(config)?;
+        let integrations = Arc::new(integrations);
+        Ok(SlackNotifier::new(store, client, integrations.clone(), integrations))
+    }
+
+    /// The integration called `alias`, or why there is none (for checking settings).
+    pub async fn integration(&self, alias: &str) -> Result<Integration, tokens::Error> {
+        self.tokens.lookup(Some(alias)).await
+    }
+
+    pub async fn signing_secret(&self) -> Option<Secret> {
+        self.signing.signing_secret().await
+    }
+
+    /// Saves a process's settings and forgets this node's cached copy.
+    pub async fn save_settings(&self, settings: &NotificationSettings) -> Result<(), sluice_store::Error> {
+        self.store.put_notification_settings(settings).await?;
+        self.settings.invalidate(&settings.process_key);
+        Ok(())
+    }
+
+    /// The key buttons are signed with: generated by the first node that needs it, then shared
+    /// through the database.
+    async fn button_key(&self) -> Result<&[u8], String> {
+        let key = self
+            .button_key
+            .get_or_try_init(|| async {
+                let fresh = crate::serve::random_token().map_err(|e| format!("cannot generate a key: {e}"))?;
+                let stored =
+                    self.store.setting_or_insert(BUTTON_KEY_SETTING, &fresh).await.map_err(|e| e.to_string())?;
+                Ok::<_, String>(stored.into_bytes())
+            })
+            .await?;
+        Ok(key.as_slice())
+    }
+
+    /// A button value for this decision.
+    pub async fn sign_decision(&self, d: &Decision) -> Result<String, String> {
+        let key = self.button_key().await?;
+        let body = decision_body(d);
+        Ok(format!("{body}.{}", hex(&mac(key, body.as_bytes()))))
+    }
+
+    /// The decision a button value carries, if its signature holds.
+    pub async fn verify_decision(&self, value: &str) -> Result<Option<Decision>, String> {
+        let key = self.button_key().await?;
+        Ok(verify_value(key, value))
+    }
+
+    /// Replaces a decided message's buttons with who decided; the outcome is recorded in the
+    /// Request's history (`notification_updated` or `notification_failed`).
+    pub async fn mark_decided(&self, d: &Decision, user: &str, channel: &str, ts: &str, original: &Value) {
+        let verdict = if d.approved { "✅ *Approved*" } else { "❌ *Rejected*" };
+        let line = format!("{verdict} by <@{}>", escape(user));
+        let mut blocks: Vec<Value> = original
+            .get("blocks")
+            .and_then(Value::as_array)
+            .map(|b| b.iter().filter(|b| b["type"] != "actions").cloned().collect())
+            .unwrap_or_default();
+        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": line}}));
+        let text = match original.get("text").and_then(Value::as_str) {
+            Some(t) if !t.is_empty() => format!("{t} — {}", if d.approved { "approved" } else { "rejected" }),
+            _ => line.clone(),
+        };
+        let update =
+            UpdateMessage { channel: channel.into(), ts: ts.into(), text, blocks: Some(blocks), metadata: None };
+        let result = match self.tokens.lookup(Some(&d.integration)).await {
+            Ok(integration) => self.client.update_message(&integration.token, &update).await.map_err(|e| {
+                let message = match sluice_slack::connector::map_error(&e, &d.integration, channel) {
+                    ConnectorError::Fatal { message }
+                    | ConnectorError::Retryable { message, .. }
+                    | ConnectorError::Bpmn { message, .. } => message,
+                };
+                (e.code().map(str::to_string), message)
+            }),
+            Err(e) => Err((None, e.to_string())),
+        };
+        let now = chrono::Utc::now();
+        let mut payload = serde_json::Map::new();
+        payload.insert("notification".into(), json!(NotificationEvent::TaskWaiting));
+        payload.insert("integration".into(), json!(d.integration));
+        payload.insert("channel".into(), json!(channel));
+        payload.insert("ts".into(), json!(ts));
+        payload.insert("task_id".into(), json!(d.task.to_string()));
+        let event = match result {
+            Ok(_) => {
+                payload.insert("decided_by".into(), json!(user));
+                payload.insert("approved".into(), json!(d.approved));
+                sluice_worker::new_event("notification_updated", None, payload, now)
+            }
+            Err((code, message)) => {
+                tracing::warn!(channel, ts, message, "cannot update the decided Slack message");
+                payload.insert("error".into(), json!(code));
+                payload.insert("message".into(), json!(format!("the message could not be updated: {message}")));
+                sluice_worker::new_event("notification_failed", None, payload, now)
+            }
+        };
+        if let Err(e) = self.store.record_notification(d.request, None, &[event]).await {
+            tracing::error!(error = %e, request = %d.request, "cannot record the update of a Slack message");
+        }
+    }
+
+    async fn post(&self, n: &Notification) -> Result<Delivered, NotifyError> {
+        let integration = self.tokens.lookup(Some(&n.integration)).await.map_err(|e| match e {
+            tokens::Error::Unavailable(_) => NotifyError::Retryable { message: e.to_string(), retry_after: None },
+            _ => NotifyError::Failed { code: None, message: e.to_string() },
+        })?;
+        let buttons = match (&n.task_id, n.user_task) {
+            (Some(task), true) if self.signing_secret().await.is_some() => {
+                let failed = |e: String| NotifyError::Retryable { message: e, retry_after: None };
+                let bad_id = |e: sluice_store::Error| failed(e.to_string());
+                let request: RequestId = n.request_id.parse().map_err(bad_id)?;
+                let task: TaskId = task.parse().map_err(bad_id)?;
+                let mut d = Decision { request, task, approved: true, integration: n.integration.clone() };
+                let approve = self.sign_decision(&d).await.map_err(failed)?;
+                d.approved = false;
+                let reject = self.sign_decision(&d).await.map_err(failed)?;
+                Some((approve, reject))
+            }
+            _ => None,
+        };
+        let (text, blocks) = render(n, buttons.as_ref());
+        let post = PostMessage {
+            channel: n.channel.clone(),
+            text,
+            blocks: Some(blocks),
+            metadata: Some(Metadata {
+                event_type: EVENT_TYPE.into(),
+                event_payload: json!({"request_id": n.request_id, "event": n.event, "task_id": n.task_id}),
+            }),
+            unfurl_links: Some(false),
+            unfurl_media: Some(false),
+            ..PostMessage::default()
+        };
+        match self.client.post_message(&integration.token, &post).await {
+            Ok(posted) => Ok(Delivered { channel: posted.channel, ts: posted.ts }),
+            Err(e) => Err(match sluice_slack::connector::map_error(&e, &integration.alias, &n.channel) {
+                ConnectorError::Retryable { message, retry_after } => NotifyError::Retryable { message, retry_after },
+                ConnectorError::Fatal { message } | ConnectorError::Bpmn { message, .. } => {
+                    NotifyError::Failed { code: e.code().map(str::to_string), message }
+                }
+            }),
+        }
+    }
+}
+
+impl Notifications for SlackNotifier {
+    fn settings<'a>(
+        &'a self,
+        process_key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<NotificationSettings>, sluice_store::Error>> {
+        Box::pin(self.settings.get(process_key))
+    }
+
+    fn deliver<'a>(&'a self, n: &'a Notification, _attempt: u32) -> BoxFuture<'a, Result<Delivered, NotifyError>> {
+        Box::pin(self.post(n))
+    }
+}
+
+/// The text fallback and Block Kit blocks of a notification. Names and messages come from models
+/// and Requests, so they are escaped for mrkdwn.
+pub fn render(n: &Notification, buttons: Option<&(String, String)>) -> (String, Vec<Value>) {
+    let process = escape(n.process_name.as_deref().unwrap_or(&n.process_key)).into_owned();
+    let element = escape(n.element_name.as_deref().or(n.element_id.as_deref()).unwrap_or("an element")).into_owned();
+    let (headline, text) = match n.event {
+        NotificationEvent::RequestStarted => {
+            (format!("▶️ *Request started* · {process}"), format!("Request started: {process}"))
+        }
+        NotificationEvent::RequestCompleted => {
+            (format!("✅ *Request completed* · {process}"), format!("Request completed: {process}"))
+        }
+        NotificationEvent::TaskWaiting => (
+            format!("⏳ *{element}* is waiting for a decision · {process}"),
+            format!("{element} is waiting in {process}"),
+        ),
+        NotificationEvent::RequestError => {
+            (format!("⚠️ *{element} failed* · {process}"), format!("{element} failed in {process}"))
+        }
+    };
+    let mut section = headline;
+    if let Some(message) = &n.message {
+        let message: String = message.chars().take(MAX_DETAIL_CHARS).collect();
+        let quoted = escape(&message).lines().map(|l| format!("> {l}")).collect::<Vec<_>>().join("\n");
+        section.push('\n');
+        section.push_str(&quoted);
+    }
+    let mut blocks = vec![json!({"type": "section", "text": {"type": "mrkdwn", "text": section}})];
+    if let Some((approve, reject)) = buttons {
+        blocks.push(json!({
+            "type": "actions",
+            "block_id": "sluice_decision",
+            "elements": [
+                {"type": "button", "action_id": APPROVE_ACTION, "style": "primary",
+                 "text": {"type": "plain_text", "text": "Approve"}, "value": approve},
+                {"type": "button", "action_id": REJECT_ACTION, "style": "danger",
+                 "text": {"type": "plain_text", "text": "Reject"}, "value": reject},
+            ],
+        }));
+    }
+    let link = format!("<{}|Open request> · `{}`", escape(&n.url), escape(&n.process_key));
+    blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": link}]}));
+    let text = format!("{text} — {}", n.url);
+    (text, blocks)
+}
+
+fn decision_body(d: &Decision) -> String {
+    let verdict = if d.approved { "a" } else { "r" };
+    format!("v1.{}.{}.{verdict}.{}", d.request, d.task, d.integration)
+}
+
+fn mac(key: &[u8], data: &[u8]) -> Vec<u8> {
+    // HMAC takes keys of any length: `new_from_slice` cannot fail for it.
+    match Hmac::<Sha256>::new_from_slice(key) {
+        Ok(mut m) => {
+            m.update(data);
+            m.finalize().into_bytes().to_vec()
+        }
+        Err(_) => Vec::new(),
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn verify_value(key: &[u8], value: &str) -> Option<Decision> {
+    let (body, sig) = value.rsplit_once('.')?;
+    let expected = hex(&mac(key, body.as_bytes()));
+    if !bool::from(expected.as_bytes().ct_eq(sig.as_bytes())) {
+        return None;
+    }
+    let mut parts = body.splitn(5, '.');
+    if parts.next()? != "v1" {
+        return None;
+    }
+    let request = parts.next()?.parse().ok()?;
+    let task = parts.next()?.parse().ok()?;
+    let approved = match parts.next()? {
+        "a" => true,
+        "r" => false,
+        _ => return None,
+    };
+    let integration = parts.next()?.to_string();
+    Some(Decision { request, task, approved, integration })
+}
+
+/// Why a request does not come from Slack. Answered 401 without these details.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    #[error("the X-Slack-Request-Timestamp or X-Slack-Signature header is missing")]
+    MissingHeader,
+    #[error("the timestamp is not a number")]
+    BadTimestamp,
+    #[error("the timestamp is more than 5 minutes away from now")]
+    Stale,
+    #[error("the signature is not a v0 signature")]
+    Version,
+    #[error("the signature does not match")]
+    Mismatch,
+}
+
+/// How far a request's timestamp may be from now, either way.
+pub const MAX_SKEW_SECS: i64 = 300;
+
+/// Checks Slack's `v0` signature: `v0=` + hex HMAC-SHA256(secret, `v0:{timestamp}:{raw body}`),
+/// compared in constant time, with the timestamp within 5 minutes of `now` (Unix seconds).
+pub fn verify_signature(
+    secret: &str,
+    timestamp: Option<&str>,
+    signature: Option<&str>,
+    body: &[u8],
+    now: i64,
+) -> Result<(), SignatureError> {
+    let (Some(timestamp), Some(signature)) = (timestamp, signature) else {
+        return Err(SignatureError::MissingHeader);
+    };
+    let ts: i64 = timestamp.trim().parse().map_err(|_| SignatureError::BadTimestamp)?;
+    if (now - ts).abs() > MAX_SKEW_SECS {
+        return Err(SignatureError::Stale);
+    }
+    let Some(presented) = signature.trim().strip_prefix("v0=") else { return Err(SignatureError::Version) };
+    let mut base = Vec::with_capacity(body.len() + 16);
+    base.extend_from_slice(b"v0:");
+    base.extend_from_slice(timestamp.trim().as_bytes());
+    base.push(b':');
+    base.extend_from_slice(body);
+    let expected = hex(&mac(secret.as_bytes(), &base));
+    if bool::from(expected.as_bytes().ct_eq(presented.as_bytes())) { Ok(()) } else { Err(SignatureError::Mismatch) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slack_signatures_are_checked_as_slack_documents() {
+        // Slack's documented example: secret, timestamp, body and signature.
+        let secret = "8f742231b10e8888abcd99yyyzzz85a5";
+        let ts = "1531420618";
+        let body = b"token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c";
+        let sig = "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503";
+        let now = 1_531_420_618;
+        assert_eq!(verify_signature(secret, Some(ts), Some(sig), body, now), Ok(()));
+        assert_eq!(verify_signature(secret, Some(ts), Some(sig), body, now + 300), Ok(()));
+        assert_eq!(verify_signature(secret, Some(ts), Some(sig), body, now - 300), Ok(()));
+        assert_eq!(verify_signature(secret, Some(ts), Some(sig), body, now + 301), Err(SignatureError::Stale));
+        assert_eq!(verify_signature(secret, Some(ts), Some(sig), body, now - 301), Err(SignatureError::Stale));
+        let mut changed = body.to_vec();
+        changed[10] ^= 1;
+        assert_eq!(verify_signature(secret, Some(ts), Some(sig), &changed, now), Err(SignatureError::Mismatch));
+        assert_eq!(verify_signature(secret, None, Some(sig), body, now), Err(SignatureError::MissingHeader));
+        assert_eq!(verify_signature(secret, Some(ts), None, body, now), Err(SignatureError::MissingHeader));
+        let v1 = sig.replacen("v0=", "v1=", 1);
+        assert_eq!(verify_signature(secret, Some(ts), Some(&v1), body, now), Err(SignatureError::Version));
+        assert_eq!(verify_signature("other", Some(ts), Some(sig), body, now), Err(SignatureError::Mismatch));
+        assert_eq!(verify_signature(secret, Some("soon"), Some(sig), body, now), Err(SignatureError::BadTimestamp));
+    }
+
+    #[test]
+    fn button_values_cannot_be_altered() {
+        let key = b"a key";
+        let d =
+            Decision { request: RequestId::new(), task: TaskId::new(), approved: true, integration: "sales.eu".into() };
+        let body = decision_body(&d);
+        let value = format!("{body}.{}", hex(&mac(key, body.as_bytes())));
+        assert_eq!(verify_value(key, &value), Some(d.clone()));
+        // Flipping the decision, naming another task or another key: refused.
+        assert_eq!(verify_value(key, &value.replacen(".a.", ".r.", 1)), None);
+        let other = value.replacen(&d.task.to_string(), &TaskId::new().to_string(), 1);
+        assert_eq!(verify_value(key, &other), None);
+        assert_eq!(verify_value(b"another key", &value), None);
+        assert_eq!(verify_value(key, "garbage"), None);
+        assert_eq!(verify_value(key, ""), None);
+    }
+
+    #[test]
+    fn messages_escape_data_and_link_the_request() {
+        let n = Notification {
+            event: NotificationEvent::RequestError,
+            integration: "default".into(),
+            channel: "C1".into(),
+            request_id: "r".into(),
+            process_key: "order".into(),
+            process_name: Some("Orders <!channel>".into()),
+            element_id: Some("pay".into()),
+            element_name: None,
+            task_id: None,
+            user_task: false,
+            message: Some("card declined & <@U1>".into()),
+            url: "http://sluice.example/requests/r".into(),
+        };
+        let (text, blocks) = render(&n, None);
+        assert!(text.contains("pay failed in Orders &lt;!channel&gt;"), "{text}");
+        assert!(text.contains("http://sluice.example/requests/r"));
+        let section = blocks[0]["text"]["text"].as_str().unwrap_or_default();
+        assert!(section.contains("*pay failed*") && section.contains("> card declined &amp; &lt;@U1&gt;"), "{section}");
+        let link = blocks[1]["elements"][0]["text"].as_str().unwrap_or_default();
+        assert!(link.starts_with("<http://sluice.example/requests/r|Open request>"), "{link}");
+    }
+}

@@ -1,0 +1,537 @@
+//! Slack notifications end to end: the real `sluice serve` binary with its Slack client pointed at
+//! the fake Slack Web API. A process's notification settings send `request_started`,
+//! `task_waiting` (with Approve and Reject buttons) and `request_completed` to different channels;
+//! a click on Approve, signed as Slack signs it, completes the task and the message is updated to
+//! say who decided; a channel the bot cannot post to leaves `notification_failed` with the fix in
+//! the Request's history without harming the Request. `python_sdk_signatures_are_accepted_and_bad_ones_refused`
+//! signs the interactions with Slack's own Python SDK (`tests/python/slack_signatures.py`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+use sluice_fake_slack::{self as fake, FakeSlack, Message};
+use sluice_tests::{scratch_dir, sluice_bin};
+
+const TOKEN: &str = "notify-test-token-0123456789";
+const SIGNING_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+const PUBLIC_URL: &str = "http://sluice.example";
+
+const MODEL: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:sluice="urn:sluice:bpmn:1" id="d" targetNamespace="urn:t">
+  <bpmn:process id="purchase" name="Purchase &amp; pay" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="review"/>
+    <bpmn:userTask id="review" name="Review order"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="review" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+  <bpmn:process id="quiet" name="Quiet" isExecutable="true">
+    <bpmn:startEvent id="qstart"/>
+    <bpmn:sequenceFlow id="q1" sourceRef="qstart" targetRef="check"/>
+    <bpmn:userTask id="check" name="Check"/>
+    <bpmn:sequenceFlow id="q2" sourceRef="check" targetRef="qend"/>
+    <bpmn:endEvent id="qend"/>
+  </bpmn:process>
+  <bpmn:process id="failing" name="Failing" isExecutable="true">
+    <bpmn:startEvent id="fstart"/>
+    <bpmn:sequenceFlow id="g1" sourceRef="fstart" targetRef="tell"/>
+    <bpmn:serviceTask id="tell" name="Tell the hidden channel" implementation="slack-notification">
+      <bpmn:extensionElements>
+        <sluice:input name="channel" value="G0HIDDEN"/>
+        <sluice:input name="message">Hello</sluice:input>
+      </bpmn:extensionElements>
+    </bpmn:serviceTask>
+    <bpmn:sequenceFlow id="g2" sourceRef="tell" targetRef="fend"/>
+    <bpmn:endEvent id="fend"/>
+  </bpmn:process>
+</bpmn:definitions>"#;
+
+/// A running `sluice serve`; killed when dropped.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Server {
+    fn start(slack_api_url: &str) -> Server {
+        let dir = scratch_dir("notify");
+        let addr = free_port();
+        let child = Command::new(sluice_bin())
+            .arg("serve")
+            .env("SLUICE_LISTEN", addr.to_string())
+            .env("SLUICE_DATABASE_URL", format!("sqlite://{}", dir.join("sluice.db").display()))
+            .env("SLUICE_API_TOKEN", TOKEN)
+            .env("SLUICE_PUBLIC_URL", PUBLIC_URL)
+            .env("SLACK_API_URL", slack_api_url)
+            .env("SLACK_BOT_TOKEN", fake::DEFAULT_TOKEN)
+            .env("SLACK_SIGNING_SECRET", SIGNING_SECRET)
+            .env_remove("SLUICE_PROCESSES")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("cannot start sluice serve");
+        let server = Server { child, addr };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(addr).is_err() {
+            assert!(Instant::now() < deadline, "sluice serve did not listen on {addr}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn call(&self, method: &str, path: &str, headers: &[(&str, String)], body: &[u8]) -> (u16, Value) {
+        let (status, text) = http(self.addr, method, path, headers, body);
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    fn api(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut headers = vec![("Authorization", format!("Bearer {TOKEN}"))];
+        let body = match body {
+            Some(b) => {
+                headers.push(("Content-Type", "application/json".into()));
+                b.to_string().into_bytes()
+            }
+            None => Vec::new(),
+        };
+        self.call(method, path, &headers, &body)
+    }
+
+    fn deploy(&self, xml: &str) {
+        let headers = [("Authorization", format!("Bearer {TOKEN}")), ("Content-Type", "application/xml".into())];
+        let (status, body) = self.call("POST", "/api/v1/processes", &headers, xml.as_bytes());
+        assert_eq!(status, 201, "{body}");
+    }
+
+    fn start_request(&self, key: &str) -> String {
+        let (status, r) = self.api("POST", &format!("/api/v1/processes/{key}/requests"), Some(json!({"data": {}})));
+        assert_eq!(status, 201, "{r}");
+        r["id"].as_str().unwrap().to_string()
+    }
+
+    fn request(&self, id: &str) -> Value {
+        let (status, r) = self.api("GET", &format!("/api/v1/requests/{id}"), None);
+        assert_eq!(status, 200, "{r}");
+        r
+    }
+
+    fn events(&self, id: &str) -> Vec<Value> {
+        let (status, r) = self.api("GET", &format!("/api/v1/requests/{id}/events"), None);
+        assert_eq!(status, 200, "{r}");
+        r["events"].as_array().unwrap().clone()
+    }
+
+    /// Sends a Slack interactivity request for `payload`, signed with `secret` at `timestamp`.
+    fn interact(&self, payload: &Value, secret: &str, timestamp: i64) -> (u16, Value) {
+        let body = form_body(payload);
+        let headers = [
+            ("Content-Type", "application/x-www-form-urlencoded".to_string()),
+            ("X-Slack-Request-Timestamp", timestamp.to_string()),
+            ("X-Slack-Signature", sign(secret, timestamp, body.as_bytes())),
+        ];
+        self.call("POST", "/api/v1/slack/interactions", &headers, body.as_bytes())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+}
+
+/// One HTTP/1.1 exchange on a fresh connection.
+fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, String)], body: &[u8]) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body =
+        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(rest) } else { rest.into() };
+    (status, body)
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+fn now_secs() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+/// Slack's v0 signature, computed as Slack documents it.
+fn sign(secret: &str, timestamp: i64, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("v0:{timestamp}:").as_bytes());
+    mac.update(body);
+    let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    format!("v0={hex}")
+}
+
+/// `payload=<JSON>`, form-encoded as Slack sends it.
+fn form_body(payload: &Value) -> String {
+    let mut out = String::from("payload=");
+    for b in payload.to_string().bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => out.push(b as char),
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// The `block_actions` payload Slack sends when `user` clicks the button `action_id` of `message`.
+fn click(message: &Message, action_id: &str, user: &str) -> Value {
+    let value = button(message, action_id);
+    json!({
+        "type": "block_actions",
+        "user": {"id": user, "username": "alice", "name": "alice", "team_id": fake::DEFAULT_TEAM_ID},
+        "api_app_id": "A0SLUICE",
+        "team": {"id": fake::DEFAULT_TEAM_ID, "domain": "sluice-test"},
+        "container": {"type": "message", "message_ts": message.ts, "channel_id": message.channel, "is_ephemeral": false},
+        "channel": {"id": message.channel, "name": "sales"},
+        "message": {"type": "message", "ts": message.ts, "text": message.text, "blocks": message.blocks},
+        "response_url": "https://hooks.slack.com/actions/T0SLUICE/1/abc",
+        "trigger_id": "1.2.3",
+        "actions": [{"action_id": action_id, "block_id": "sluice_decision", "value": value, "type": "button", "action_ts": "1.0"}],
+    })
+}
+
+fn button(message: &Message, action_id: &str) -> String {
+    let blocks = message.blocks.as_ref().and_then(Value::as_array).expect("the message has blocks");
+    let actions = blocks.iter().find(|b| b["type"] == "actions").expect("the message has buttons");
+    let b = actions["elements"].as_array().unwrap().iter().find(|e| e["action_id"] == action_id).unwrap();
+    b["value"].as_str().unwrap().to_string()
+}
+
+fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn slack() -> (tokio::runtime::Runtime, FakeSlack) {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let config = fake::Config { post_interval: Duration::from_millis(10), ..fake::Config::default() };
+    let slack = rt.block_on(FakeSlack::start(config)).unwrap();
+    (rt, slack)
+}
+
+fn of_kind<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    events.iter().filter(|e| e["type"] == kind).collect()
+}
+
+fn text_of(m: &Message) -> String {
+    let blocks = m.blocks.as_ref().map(Value::to_string).unwrap_or_default();
+    format!("{} {blocks}", m.text)
+}
+
+#[test]
+fn settings_are_validated_when_saved() {
+    let (_rt, slack) = slack();
+    let server = Server::start(&slack.api_url());
+    server.deploy(MODEL);
+    let put = |key: &str, body: Value| server.api("PUT", &format!("/api/v1/processes/{key}/notifications"), Some(body));
+
+    let (status, body) =
+        put("purchase", json!({"integration": "default", "events": {"request_started": ["C0GENERAL"]}}));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["events"]["request_started"], json!(["C0GENERAL"]));
+    assert_eq!(body["events"]["task_waiting"], json!([]));
+    let (status, got) = server.api("GET", "/api/v1/processes/purchase/notifications", None);
+    assert_eq!((status, &got["integration"]), (200, &json!("default")), "{got}");
+
+    let check = |key: &str, body: Value, status: u16, code: &str, mentions: &str| {
+        let (s, answer) = put(key, body.clone());
+        assert_eq!(s, status, "{body} → {answer}");
+        assert_eq!(answer["error"]["code"], code, "{answer}");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(message.contains(mentions), "{message:?} should mention {mentions:?}");
+    };
+    let too_many: Vec<String> = (0..21).map(|i| format!("C{i:04}")).collect();
+    check("purchase", json!({"integration": "sales"}), 422, "invalid_notification_settings", "integration `sales`");
+    check("purchase", json!({"integration": " "}), 422, "invalid_notification_settings", "integration");
+    check(
+        "purchase",
+        json!({"integration": "default", "events": {"request_started": ["#sales"]}}),
+        422,
+        "invalid_notification_settings",
+        "`#sales` is not a Slack channel id",
+    );
+    check(
+        "purchase",
+        json!({"integration": "default", "events": {"request_started": too_many}}),
+        422,
+        "invalid_notification_settings",
+        "at most 20",
+    );
+    check(
+        "purchase",
+        json!({"integration": "default", "events": {"request_finished": ["C0GENERAL"]}}),
+        422,
+        "invalid_notification_settings",
+        "unknown event `request_finished`",
+    );
+    check(
+        "purchase",
+        json!({"integration": "default", "events": {"task_waiting": ["C0SALES", "C0SALES"]}}),
+        422,
+        "invalid_notification_settings",
+        "listed twice",
+    );
+    check("nowhere", json!({"integration": "default"}), 404, "process_not_found", "nowhere");
+    let (status, body) = put("purchase", json!({"integration": "default", "extra": 1}));
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_json")), "{body}");
+    // Without the token: 401.
+    let (status, _) = server.call("PUT", "/api/v1/processes/purchase/notifications", &[], b"{}");
+    assert_eq!(status, 401);
+}
+
+#[test]
+fn started_waiting_and_completed_messages_arrive_and_approve_in_slack_completes_the_request() {
+    let (_rt, slack) = slack();
+    let server = Server::start(&slack.api_url());
+    server.deploy(MODEL);
+    let settings = json!({
+        "integration": "default",
+        "events": {
+            "request_started": ["C0GENERAL"],
+            "task_waiting": ["C0SALES"],
+            "request_completed": ["G0SECRET"],
+            "request_error": ["C0GENERAL"],
+        },
+    });
+    let (status, body) = server.api("PUT", "/api/v1/processes/purchase/notifications", Some(settings));
+    assert_eq!(status, 200, "{body}");
+
+    let id = server.start_request("purchase");
+    let url = format!("{PUBLIC_URL}/requests/{id}");
+    let started = wait_for("the request_started message", || slack.messages("C0GENERAL").pop());
+    let waiting = wait_for("the task_waiting message", || slack.messages("C0SALES").pop());
+    assert!(text_of(&started).contains("Request started") && text_of(&started).contains(&url), "{started:?}");
+    // Data from the model is escaped for mrkdwn.
+    assert!(text_of(&started).contains("Purchase &amp; pay"), "{started:?}");
+    assert!(text_of(&waiting).contains("Review order") && text_of(&waiting).contains(&url), "{waiting:?}");
+    assert!(!waiting.text.is_empty(), "a text fallback goes with the blocks");
+    assert!(slack.messages("G0SECRET").is_empty(), "completed too early");
+
+    let task = wait_for("the active task", || {
+        let (_, tasks) = server.api("GET", &format!("/api/v1/tasks?request={id}&status=active"), None);
+        tasks["tasks"].as_array().and_then(|t| t.first()).map(|t| t["id"].as_str().unwrap().to_string())
+    });
+
+    // Forgeries complete nothing: a wrong signature (401), an altered button (400), a button of
+    // this message pointed at another task (400).
+    let approve = click(&waiting, "sluice_approve", "U0ALICE");
+    let (status, body) = server.interact(&approve, "not-the-secret", now_secs());
+    assert_eq!((status, body["error"]["code"].as_str()), (401, Some("unauthorized")), "{body}");
+    let mut flipped = approve.clone();
+    flipped["actions"][0]["value"] = json!(button(&waiting, "sluice_reject").replacen(".r.", ".a.", 1));
+    let (status, body) = server.interact(&flipped, SIGNING_SECRET, now_secs());
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_action")), "{body}");
+    let mut elsewhere = approve.clone();
+    elsewhere["actions"][0]["value"] = json!(button(&waiting, "sluice_approve").replacen(&task, &id, 1));
+    let (status, _) = server.interact(&elsewhere, SIGNING_SECRET, now_secs());
+    assert_eq!(status, 400);
+    assert_eq!(server.request(&id)["status"], "active");
+
+    // Approve. (How long Slack waits for the answer is printed, not asserted.)
+    let clicked = Instant::now();
+    let (status, body) = server.interact(&approve, SIGNING_SECRET, now_secs());
+    eprintln!("figure: the Approve click was answered in {:?}", clicked.elapsed());
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["response_type"], "ephemeral");
+    let done = wait_for("the Request to complete", || {
+        let r = server.request(&id);
+        (r["status"] == "completed").then_some(r)
+    });
+    assert_eq!(done["data"]["approved"], json!(true), "{done}");
+    assert_eq!(done["data"]["approved_by"], json!("U0ALICE"), "{done}");
+    let completed = wait_for("the request_completed message", || slack.messages("G0SECRET").pop());
+    assert!(text_of(&completed).contains("Request completed") && text_of(&completed).contains(&url));
+
+    // The waiting message now says who decided and has no buttons left.
+    let updated = wait_for("the decided message", || slack.messages("C0SALES").pop().filter(|m| m.edited));
+    let shown = text_of(&updated);
+    assert!(shown.contains("Approved") && shown.contains("<@U0ALICE>"), "{shown}");
+    assert!(!shown.contains("\"actions\""), "{shown}");
+
+    // A second click (or Reject after Approve) is answered politely and changes nothing.
+    let reject = click(&waiting, "sluice_reject", "U0BOB");
+    let (status, body) = server.interact(&reject, SIGNING_SECRET, now_secs());
+    assert_eq!(status, 200, "{body}");
+    assert!(body["text"].as_str().unwrap().contains("already decided"), "{body}");
+    assert_eq!(server.request(&id)["data"]["approved"], json!(true));
+
+    // Exactly one message per event and channel; the history says where each went.
+    assert_eq!(slack.messages("C0GENERAL").len(), 1);
+    assert_eq!(slack.messages("C0SALES").len(), 1);
+    assert_eq!(slack.messages("G0SECRET").len(), 1);
+    let events = wait_for("notification_updated in the history", || {
+        let events = server.events(&id);
+        (of_kind(&events, "notification_sent").len() == 3 && of_kind(&events, "notification_updated").len() == 1)
+            .then_some(events)
+    });
+    let sent: Vec<(String, String)> = of_kind(&events, "notification_sent")
+        .iter()
+        .map(|e| (e["notification"].as_str().unwrap().to_string(), e["channel"].as_str().unwrap().to_string()))
+        .collect();
+    let expected = [("request_started", "C0GENERAL"), ("task_waiting", "C0SALES"), ("request_completed", "G0SECRET")];
+    assert_eq!(sent, expected.map(|(a, b)| (a.to_string(), b.to_string())));
+    let ts: Vec<&str> = of_kind(&events, "notification_sent").iter().map(|e| e["ts"].as_str().unwrap()).collect();
+    assert_eq!(ts, [started.ts.as_str(), waiting.ts.as_str(), completed.ts.as_str()]);
+    assert_eq!(of_kind(&events, "notification_updated")[0]["decided_by"], "U0ALICE");
+    assert!(of_kind(&events, "notification_failed").is_empty(), "{events:?}");
+}
+
+#[test]
+fn a_channel_the_bot_cannot_post_to_is_recorded_with_the_fix_and_the_request_goes_on() {
+    let (_rt, slack) = slack();
+    let server = Server::start(&slack.api_url());
+    server.deploy(MODEL);
+    // G0HIDDEN is private and the bot is not in it: Slack answers channel_not_found.
+    let settings = json!({"integration": "default", "events": {"request_started": ["G0HIDDEN"], "request_completed": ["C0GENERAL"]}});
+    let (status, body) = server.api("PUT", "/api/v1/processes/quiet/notifications", Some(settings));
+    assert_eq!(status, 200, "{body}");
+    // One 503 first: retried through the outbox, not given up.
+    slack.fail_next("chat.postMessage", 1, fake::Failure::Status(503));
+
+    let id = server.start_request("quiet");
+    let failed = wait_for("notification_failed", || {
+        let events = server.events(&id);
+        of_kind(&events, "notification_failed").first().map(|e| (*e).clone())
+    });
+    assert_eq!(failed["error"], "channel_not_found", "{failed}");
+    assert_eq!(failed["channel"], "G0HIDDEN");
+    let message = failed["message"].as_str().unwrap();
+    assert!(message.contains("invite the bot") && message.contains("G0HIDDEN"), "{message}");
+    assert_eq!(failed["attempts"], 2, "the 503 was retried once: {failed}");
+    // The Request is not harmed: it waits at its task, without incident.
+    let r = server.request(&id);
+    assert_eq!(r["status"], "active", "{r}");
+    assert_eq!(r["incidents"], json!([]));
+
+    let (_, tasks) = server.api("GET", &format!("/api/v1/tasks?request={id}&status=active"), None);
+    let task = tasks["tasks"][0]["id"].as_str().unwrap().to_string();
+    let (status, body) =
+        server.api("POST", &format!("/api/v1/tasks/{task}/complete"), Some(json!({"data": {"ok": true}})));
+    assert_eq!(status, 200, "{body}");
+    wait_for("the request_completed message", || slack.messages("C0GENERAL").pop());
+    assert_eq!(server.request(&id)["status"], "completed");
+    assert!(slack.messages("G0HIDDEN").is_empty());
+
+    // request_error names the element that failed and why.
+    let settings = json!({"integration": "default", "events": {"request_error": ["C0RANDOM"]}});
+    let (status, body) = server.api("PUT", "/api/v1/processes/failing/notifications", Some(settings));
+    assert_eq!(status, 200, "{body}");
+    let id = server.start_request("failing");
+    let error = wait_for("the request_error message", || slack.messages("C0RANDOM").pop());
+    let shown = text_of(&error);
+    assert!(shown.contains("Tell the hidden channel failed"), "{shown}");
+    assert!(shown.contains("invite the bot"), "the incident's message is quoted: {shown}");
+    assert!(shown.contains(&format!("{PUBLIC_URL}/requests/{id}")), "{shown}");
+    assert_eq!(server.request(&id)["status"], "error");
+}
+
+/// The venv `.ci/python-deps.sh` installs `slack_sdk` into.
+fn venv_python() -> PathBuf {
+    let cache = std::env::var_os("SLUICE_CI_CACHE").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache").join("sluice-ci")
+    });
+    cache.join("venv").join("bin").join("python")
+}
+
+#[test]
+fn python_sdk_signatures_are_accepted_and_bad_ones_refused() {
+    let python = venv_python();
+    let usable = Command::new(&python)
+        .args(["-c", "import slack_sdk.signature"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !usable {
+        let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+        assert!(
+            !ci,
+            "{} with slack_sdk is missing in CI: .ci/python-deps.sh should have installed it",
+            python.display()
+        );
+        eprintln!("note: skipping: no {} with slack_sdk (run .ci/python-deps.sh)", python.display());
+        return;
+    }
+    let (_rt, slack) = slack();
+    let server = Server::start(&slack.api_url());
+    server.deploy(MODEL);
+    let settings = json!({"integration": "default", "events": {"task_waiting": ["C0SALES"]}});
+    let (status, body) = server.api("PUT", "/api/v1/processes/purchase/notifications", Some(settings));
+    assert_eq!(status, 200, "{body}");
+    let id = server.start_request("purchase");
+    let waiting = wait_for("the task_waiting message", || slack.messages("C0SALES").pop());
+
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python").join("slack_signatures.py");
+    let out = Command::new(&python)
+        .arg(&script)
+        .env("SLUICE_URL", server.url())
+        .env("SLACK_SIGNING_SECRET", SIGNING_SECRET)
+        .env("SLUICE_BUTTON_VALUE", button(&waiting, "sluice_approve"))
+        .env("SLUICE_CHANNEL", &waiting.channel)
+        .env("SLUICE_MESSAGE_TS", &waiting.ts)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the Python signature test failed:\n{stdout}\n{stderr}");
+    for case in
+        ["a changed byte -> 401", "a stale timestamp -> 401", "no X-Slack-Signature -> 401", "a v1= signature -> 401"]
+    {
+        assert!(stdout.contains(case), "{case} missing from:\n{stdout}");
+    }
+    assert!(stdout.contains("a correctly signed request -> 200"), "{stdout}");
+    // The accepted request was the real click: the Request completes, approved by the SDK's user.
+    let done = wait_for("the Request to complete", || {
+        let r = server.request(&id);
+        (r["status"] == "completed").then_some(r)
+    });
+    assert_eq!(done["data"]["approved_by"], "U0PYTHON", "{done}");
+}

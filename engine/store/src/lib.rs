@@ -14,7 +14,7 @@ mod types;
 
 pub use changes::{Changes, JobRemoval, NewEvent, NewJob, NewSubscription, NewTask, TaskClose};
 pub use migrate::SCHEMA_VERSION;
-pub use store::{Backend, Durability, NewRequest, StepOutcome, StepWrite, Store, StoreOptions};
+pub use store::{Backend, CLAIM_GRACE, Durability, NewRequest, StepOutcome, StepWrite, Store, StoreOptions};
 pub use types::{
     EventId, EventRow, JobId, JobKind, JobRow, LoadedRequest, ProcessVersion, PruneStats, RequestFilter, RequestId,
     RequestPage, RequestRow, RequestStatus, SubscriptionKind, SubscriptionRow, TaskId, TaskRow, TaskStatus,

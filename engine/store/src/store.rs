@@ -20,6 +20,10 @@ use crate::types::{
     from_millis, millis,
 };
 
+/// How long the provisional Request lease taken with a job claim lasts (see
+/// [`Store::claim_jobs`]); the worker replaces it with its real lease right after the claim.
+pub const CLAIM_GRACE: Duration = Duration::from_secs(5);
+
 /// How hard a commit waits for the disk.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub enum Durability {
@@ -551,9 +555,18 @@ impl Store {
     /// Claims up to `limit` due jobs for `node` until `now + lease`, counting an attempt on each.
     /// On PostgreSQL the candidates are locked `FOR UPDATE SKIP LOCKED`, so concurrent claimers
     /// never get the same job; on SQLite the `BEGIN IMMEDIATE` write lock serializes claimers.
-    /// A job whose lease ran out (its worker died) is due again. Jobs of a Request another node
-    /// holds a live Request lease on (see [`Store::claim_request_leases`]) are left alone: they
-    /// stay due for that node.
+    ///
+    /// Jobs of a Request another node holds a live Request lease on (see
+    /// [`Store::claim_request_leases`]) are left alone: they stay due for that node. A claimed job
+    /// is free again when its lease runs out, or as soon as the node that claimed it no longer
+    /// holds a live lease on the job's Request: a node that stops heartbeating (it died) loses its
+    /// Requests' jobs together with its Request leases, not only when the much longer job lease
+    /// ends.
+    ///
+    /// In the same transaction `node` takes a provisional lease of [`CLAIM_GRACE`] on the
+    /// Requests of the claimed jobs that are free (or whose lease ran out), so that a node dying
+    /// between this claim and its [`Store::claim_request_leases`] leaves nothing locked for long;
+    /// a live lease of `node`'s own is never shortened.
     pub async fn claim_jobs(
         &self,
         node: &str,
@@ -562,11 +575,16 @@ impl Store {
         lease: Duration,
     ) -> Result<Vec<JobRow>, Error> {
         let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+        let grace = now + chrono::Duration::from_std(CLAIM_GRACE).unwrap_or(chrono::Duration::MAX);
         let mut tx = self.begin_write().await?;
         let lock = if tx.conn().is_postgres() { " FOR UPDATE SKIP LOCKED" } else { "" };
         let sql = format!(
             "UPDATE jobs SET locked_by = $1, locked_until = $2, attempts = attempts + 1
-             WHERE id IN (SELECT id FROM jobs WHERE due_at <= $3 AND (locked_until IS NULL OR locked_until <= $3)
+             WHERE id IN (SELECT id FROM jobs WHERE due_at <= $3
+                            AND (locked_until IS NULL OR locked_until <= $3
+                                 OR (request_id IS NOT NULL
+                                     AND NOT EXISTS (SELECT 1 FROM requests h WHERE h.id = jobs.request_id
+                                                     AND h.lease_owner = jobs.locked_by AND h.lease_until >= $3)))
                             AND NOT EXISTS (SELECT 1 FROM requests r WHERE r.id = jobs.request_id
                                             AND r.lease_owner IS NOT NULL AND r.lease_owner <> $1
                                             AND r.lease_until >= $3)
@@ -575,6 +593,20 @@ impl Store {
         );
         let rows = tx.conn().fetch_all(&sql, args![node, millis(until), millis(now), i64::from(limit)]).await?;
         let mut jobs = rows.iter().map(job_row).collect::<Result<Vec<_>, _>>()?;
+        let mut requests: Vec<RequestId> = jobs.iter().filter_map(|j| j.request_id).collect();
+        requests.sort();
+        requests.dedup();
+        {
+            let mut c = tx.conn();
+            for id in requests {
+                c.execute(
+                    "UPDATE requests SET lease_owner = $1, lease_until = $2
+                     WHERE id = $3 AND (lease_owner IS NULL OR lease_until < $4 OR (lease_owner = $1 AND lease_until < $2))",
+                    args![node, millis(grace), id.to_string(), millis(now)],
+                )
+                .await?;
+            }
+        }
         tx.commit().await?;
         jobs.sort_by_key(|j| (j.due_at, j.id));
         Ok(jobs)

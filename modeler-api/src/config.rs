@@ -68,11 +68,19 @@ pub struct ServeArgs {
     /// How hard a commit waits for the disk.
     #[arg(long, value_enum, env = "SLUICE_DURABILITY", default_value = "full")]
     pub durability: DurabilityArg,
+    /// Seconds a node's lease on a Request lasts without a heartbeat (renewed every third of
+    /// it): how soon other nodes take over the Requests of a node that died.
+    #[arg(long, env = "SLUICE_REQUEST_LEASE_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400), hide = true)]
+    pub request_lease_secs: u64,
     #[command(flatten)]
     pub slack: SlackArgs,
 }
 
 impl ServeArgs {
+    pub fn request_lease(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.request_lease_secs)
+    }
+
     pub fn public_url(&self) -> String {
         match &self.public_url {
             Some(u) => u.trim_end_matches('/').to_string(),

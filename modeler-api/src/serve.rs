@@ -33,7 +33,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let store = Store::open(args.database_url.expose(), options).await?;
     let registry = cli::connectors(&args.slack)?;
     let connectors = registry.list();
-    let engine_options = EngineOptions { public_url: args.public_url(), ..EngineOptions::default() };
+    let engine_options =
+        EngineOptions { public_url: args.public_url(), request_lease: args.request_lease(), ..EngineOptions::default() };
     let engine = Arc::new(Engine::new(store.clone(), registry, engine_options).await?);
 
     if let Some(dir) = &args.processes
@@ -51,6 +52,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
     let wake = Arc::new(Notify::new());
     let (stop_tx, stop_rx) = watch::channel(false);
+    let heartbeat = tokio::spawn(heartbeat_loop(engine.clone(), stop_rx.clone()));
     let worker = tokio::spawn(worker_loop(engine.clone(), wake.clone(), stop_rx));
 
     let state = AppState::new(engine.clone(), connectors, token_hashes, wake);
@@ -61,6 +63,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Err(e) = worker.await {
         tracing::error!(error = %e, "the worker loop panicked");
     }
+    let _ = heartbeat.await;
     store.close().await;
     served.context("the HTTP server failed")?;
     tracing::info!("sluice stopped");
@@ -133,17 +136,9 @@ fn random_token() -> std::io::Result<String> {
 /// Runs due jobs until told to stop: at once again after a full batch, else after a wake-up (a
 /// state change through the API) or a short poll.
 async fn worker_loop(engine: Arc<Engine>, wake: Arc<Notify>, mut stop: watch::Receiver<bool>) {
-    let mut last_beat = std::time::Instant::now();
     loop {
         if *stop.borrow() {
             break;
-        }
-        // Keep this node's Request leases alive, so other nodes leave its Requests alone.
-        if last_beat.elapsed() >= HEARTBEAT {
-            if let Err(e) = engine.heartbeat(Utc::now()).await {
-                tracing::error!(error = %e, "cannot renew Request leases");
-            }
-            last_beat = std::time::Instant::now();
         }
         let pause = match engine.run_due_jobs(Utc::now(), BATCH).await {
             Ok(n) if n as u32 >= BATCH => continue,
@@ -166,8 +161,20 @@ async fn worker_loop(engine: Arc<Engine>, wake: Arc<Notify>, mut stop: watch::Re
     }
 }
 
-/// How often the worker renews its Request leases (well inside their 30 s default).
-const HEARTBEAT: Duration = Duration::from_secs(5);
+/// Keeps this node's Request leases alive, every third of the lease, beside the worker loop (a
+/// batch of slow connector calls must not let them lapse), until told to stop.
+async fn heartbeat_loop(engine: Arc<Engine>, mut stop: watch::Receiver<bool>) {
+    let every = engine.options().request_lease / 3;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => break,
+        }
+        if let Err(e) = engine.heartbeat(Utc::now()).await {
+            tracing::error!(error = %e, "cannot renew Request leases");
+        }
+    }
+}
 
 async fn shutdown_signal() {
     let ctrl_c = async {

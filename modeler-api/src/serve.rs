@@ -33,8 +33,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let store = Store::open(args.database_url.expose(), options).await?;
     let registry = cli::connectors(&args.slack)?;
     let connectors = registry.list();
-    let engine_options =
-        EngineOptions { public_url: args.public_url(), request_lease: args.request_lease(), ..EngineOptions::default() };
+    let engine_options = EngineOptions {
+        public_url: args.public_url(),
+        request_lease: args.request_lease(),
+        ..EngineOptions::default()
+    };
     let engine = Arc::new(Engine::new(store.clone(), registry, engine_options).await?);
 
     if let Some(dir) = &args.processes

@@ -179,7 +179,11 @@ impl Serve {
                 return Err(format!("sluice serve exited with {status} before serving:\n{}", self.log_tail()));
             }
             if Instant::now() >= deadline {
-                return Err(format!("sluice serve did not serve on {} in {timeout:?}:\n{}", self.addr, self.log_tail()));
+                return Err(format!(
+                    "sluice serve did not serve on {} in {timeout:?}:\n{}",
+                    self.addr,
+                    self.log_tail()
+                ));
             }
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -126,11 +126,12 @@ struct Call {
     at: Instant,
 }
 
-/// An HTTP server that records every call and answers `{"call": n}`, a third of the calls after
+/// An HTTP server that records every call and answers `{"call": n}`, one call in six after
 /// 50–200 ms (so kills land while calls are in flight).
 struct Stub {
     addr: SocketAddr,
     calls: Arc<Mutex<Vec<Call>>>,
+    /// Slow calls that arrived and are not answered yet.
     in_flight: Arc<AtomicUsize>,
 }
 
@@ -185,7 +186,6 @@ fn answer(mut stream: TcpStream, calls: &Mutex<Vec<Call>>, in_flight: &AtomicUsi
     };
     let path = head.split(' ').nth(1).unwrap_or_default().to_string();
     let key = header(&head, "idempotency-key").unwrap_or_default();
-    in_flight.fetch_add(1, Ordering::SeqCst);
     let n = {
         let mut calls = calls.lock().unwrap();
         let n = calls.len() as u64 + 1;
@@ -194,9 +194,13 @@ fn answer(mut stream: TcpStream, calls: &Mutex<Vec<Call>>, in_flight: &AtomicUsi
     };
     let delay = {
         let mut rng = rng.lock().unwrap();
-        if rng.range(0, 3) == 0 { rng.ms(50, 200) } else { Duration::ZERO }
+        if rng.range(0, 6) == 0 { rng.ms(50, 200) } else { Duration::ZERO }
     };
-    std::thread::sleep(delay);
+    let slow = !delay.is_zero();
+    if slow {
+        in_flight.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(delay);
+    }
     let body = json!({"call": n}).to_string();
     let _ = stream.write_all(
         format!(
@@ -205,7 +209,9 @@ fn answer(mut stream: TcpStream, calls: &Mutex<Vec<Call>>, in_flight: &AtomicUsi
         )
         .as_bytes(),
     );
-    in_flight.fetch_sub(1, Ordering::SeqCst);
+    if slow {
+        in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 fn header(head: &str, name: &str) -> Option<String> {
@@ -385,15 +391,15 @@ fn deploy_and_start(apis: &[Api], stub: &Stub, n: usize) -> Vec<String> {
         .collect()
 }
 
-/// Kills `server` with SIGKILL: at a random moment, or (`in_flight`) a few ms after the stub saw
-/// a call arrive that it has not answered yet. Returns the kill and the calls in flight then.
+/// Kills `server` with SIGKILL: at a random moment, or (`in_flight`) within 40 ms after a slow
+/// call (50 ms or more) reached the stub. Returns the kill and the slow calls in flight then.
 fn kill_at_random(server: Serve, stub: &Stub, rng: &mut Rng, in_flight: bool) -> (Kill, usize) {
     if in_flight {
         let until = Instant::now() + Duration::from_secs(3);
         while stub.in_flight() == 0 && Instant::now() < until {
             std::thread::sleep(Duration::from_millis(1));
         }
-        std::thread::sleep(rng.ms(0, 30));
+        std::thread::sleep(rng.ms(0, 40));
     }
     let flying = stub.in_flight();
     (server.kill9(), flying)
@@ -592,10 +598,14 @@ fn kill_and_restart(db: &Db, name: &str) {
         eprintln!("{name}: kill {} at {:?} with {flying} calls in flight", i + 1, kill.sent - began);
     }
 
-    let all_done = wait_all_done(server.api(), Instant::now() + Duration::from_secs(45));
+    let all_done = wait_all_done(server.api(), Instant::now() + Duration::from_secs(120));
     let confirmed = completer.finish();
     if !all_done {
-        panic!("{name} (seed {seed}): {}\nlast server's log:\n{}", describe_stuck(server.api(), &all_requests(server.api())), server.log_tail());
+        panic!(
+            "{name} (seed {seed}): {}\nlast server's log:\n{}",
+            describe_stuck(server.api(), &all_requests(server.api())),
+            server.log_tail()
+        );
     }
     let found = verify(server.api(), &stub, &kills, &started, &confirmed);
     eprintln!(
@@ -647,10 +657,14 @@ fn two_servers_on_one_postgres_database_the_survivor_finishes_a_killed_ones_requ
     let calls_before = stub.calls().len();
     eprintln!("{name}: server one killed at {:?} with {flying} calls in flight", kill.sent - began);
 
-    let all_done = wait_all_done(two.api(), Instant::now() + Duration::from_secs(45));
+    let all_done = wait_all_done(two.api(), Instant::now() + Duration::from_secs(120));
     let confirmed = completer.finish();
     if !all_done {
-        panic!("{name} (seed {seed}): {}\nserver two's log:\n{}", describe_stuck(two.api(), &all_requests(two.api())), two.log_tail());
+        panic!(
+            "{name} (seed {seed}): {}\nserver two's log:\n{}",
+            describe_stuck(two.api(), &all_requests(two.api())),
+            two.log_tail()
+        );
     }
     let found = verify(two.api(), &stub, &[kill], &started, &confirmed);
     eprintln!(
@@ -744,7 +758,10 @@ fn a_timer_that_came_due_while_the_server_was_down_fires_right_after_start() {
         .map(|at| chrono::DateTime::parse_from_rfc3339(at).unwrap().with_timezone(&chrono::Utc))
         .expect("the timer's completion is not in the history");
     let after_ready = fired - ready;
-    eprintln!("{name}: the overdue timer fired {} ms after the restarted server was ready", after_ready.num_milliseconds());
+    eprintln!(
+        "{name}: the overdue timer fired {} ms after the restarted server was ready",
+        after_ready.num_milliseconds()
+    );
     assert!(after_ready < chrono::Duration::seconds(1), "fired {after_ready} after the restart");
     assert_eq!(stub.calls().len(), 1, "the call before the timer was made again");
 }

@@ -422,6 +422,21 @@ fn wait_all_done(api: Api, deadline: Instant) -> bool {
 
 // ---- the checks ----
 
+/// The warnings and errors of every server log in `dir` (for failure messages).
+fn problems_in_logs(dir: &std::path::Path) -> String {
+    let mut out = String::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "log") {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            for line in text.lines().filter(|l| l.contains("ERROR") || l.contains("WARN")) {
+                out.push_str(&format!("{}: {line}\n", path.display()));
+            }
+        }
+    }
+    out
+}
+
 /// Every Request of the crash process, paging through the list.
 fn all_requests(api: Api) -> Vec<Value> {
     let mut out = Vec::new();
@@ -602,9 +617,9 @@ fn kill_and_restart(db: &Db, name: &str) {
     let confirmed = completer.finish();
     if !all_done {
         panic!(
-            "{name} (seed {seed}): {}\nlast server's log:\n{}",
+            "{name} (seed {seed}): {}\nwarnings and errors of every start:\n{}",
             describe_stuck(server.api(), &all_requests(server.api())),
-            server.log_tail()
+            problems_in_logs(&config.log_dir)
         );
     }
     let found = verify(server.api(), &stub, &kills, &started, &confirmed);
@@ -661,9 +676,9 @@ fn two_servers_on_one_postgres_database_the_survivor_finishes_a_killed_ones_requ
     let confirmed = completer.finish();
     if !all_done {
         panic!(
-            "{name} (seed {seed}): {}\nserver two's log:\n{}",
+            "{name} (seed {seed}): {}\nwarnings and errors of both servers:\n{}",
             describe_stuck(two.api(), &all_requests(two.api())),
-            two.log_tail()
+            problems_in_logs(&config.log_dir)
         );
     }
     let found = verify(two.api(), &stub, &[kill], &started, &confirmed);

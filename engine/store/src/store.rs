@@ -558,10 +558,10 @@ impl Store {
     ///
     /// Jobs of a Request another node holds a live Request lease on (see
     /// [`Store::claim_request_leases`]) are left alone: they stay due for that node. A claimed job
-    /// is free again when its lease runs out, or as soon as the node that claimed it no longer
-    /// holds a live lease on the job's Request: a node that stops heartbeating (it died) loses its
+    /// is free again when its lease runs out, or as soon as the node that claimed it lets its
+    /// lease on the job's Request lapse: a node that stops heartbeating (it died) loses its
     /// Requests' jobs together with its Request leases, not only when the much longer job lease
-    /// ends.
+    /// ends. A job is never handed out twice while its claimer keeps its Request lease.
     ///
     /// In the same transaction `node` takes a provisional lease of [`CLAIM_GRACE`] on the
     /// Requests of the claimed jobs that are free (or whose lease ran out), so that a node dying
@@ -577,34 +577,56 @@ impl Store {
         let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
         let grace = now + chrono::Duration::from_std(CLAIM_GRACE).unwrap_or(chrono::Duration::MAX);
         let mut tx = self.begin_write().await?;
-        let lock = if tx.conn().is_postgres() { " FOR UPDATE SKIP LOCKED" } else { "" };
+        let pg = tx.conn().is_postgres();
+        // Claimable: due; free, or its job lease ended, or its claimer held the lease on its
+        // Request and let it lapse (it died); and no other node holds a live lease on its Request.
+        let claimable = "due_at <= $1
+            AND (locked_until IS NULL OR locked_until <= $1
+                 OR (request_id IS NOT NULL
+                     AND EXISTS (SELECT 1 FROM requests h WHERE h.id = jobs.request_id
+                                 AND h.lease_owner = jobs.locked_by AND h.lease_until < $1)))
+            AND NOT EXISTS (SELECT 1 FROM requests r WHERE r.id = jobs.request_id
+                            AND r.lease_owner IS NOT NULL AND r.lease_owner <> $2 AND r.lease_until >= $1)";
+        // Lock the candidates first; on PostgreSQL a row another claimer just took may still pass
+        // this statement's re-check (its subqueries read the statement's older snapshot), so the
+        // update below checks again with a fresh snapshot while the rows are ours.
+        let lock = if pg { " FOR UPDATE SKIP LOCKED" } else { "" };
+        let sql = format!("SELECT id FROM jobs WHERE {claimable} ORDER BY due_at, id LIMIT $3{lock}");
+        let candidates = tx.conn().fetch_all(&sql, args![millis(now), node, i64::from(limit)]).await?;
+        if candidates.is_empty() {
+            tx.commit().await?;
+            return Ok(Vec::new());
+        }
+        let mut a = args![millis(now), node, millis(until)];
+        let mut ids = Vec::with_capacity(candidates.len());
+        for row in &candidates {
+            a.push(row.text("id")?.into());
+            ids.push(format!("${}", a.len()));
+        }
         let sql = format!(
-            "UPDATE jobs SET locked_by = $1, locked_until = $2, attempts = attempts + 1
-             WHERE id IN (SELECT id FROM jobs WHERE due_at <= $3
-                            AND (locked_until IS NULL OR locked_until <= $3
-                                 OR (request_id IS NOT NULL
-                                     AND NOT EXISTS (SELECT 1 FROM requests h WHERE h.id = jobs.request_id
-                                                     AND h.lease_owner = jobs.locked_by AND h.lease_until >= $3)))
-                            AND NOT EXISTS (SELECT 1 FROM requests r WHERE r.id = jobs.request_id
-                                            AND r.lease_owner IS NOT NULL AND r.lease_owner <> $1
-                                            AND r.lease_until >= $3)
-                          ORDER BY due_at, id LIMIT $4{lock})
-             RETURNING {JOB_COLUMNS}"
+            "UPDATE jobs SET locked_by = $2, locked_until = $3, attempts = attempts + 1
+             WHERE id IN ({}) AND {claimable}
+             RETURNING {JOB_COLUMNS}",
+            ids.join(", ")
         );
-        let rows = tx.conn().fetch_all(&sql, args![node, millis(until), millis(now), i64::from(limit)]).await?;
+        let rows = tx.conn().fetch_all(&sql, a).await?;
         let mut jobs = rows.iter().map(job_row).collect::<Result<Vec<_>, _>>()?;
         let mut requests: Vec<RequestId> = jobs.iter().filter_map(|j| j.request_id).collect();
         requests.sort();
         requests.dedup();
+        // The provisional leases. On PostgreSQL a Request row another transaction holds (a step
+        // being written) is skipped rather than waited for: that transaction may be waiting for
+        // one of our job rows.
+        let lease_lock = if pg { " FOR UPDATE SKIP LOCKED" } else { "" };
+        let sql = format!(
+            "UPDATE requests SET lease_owner = $1, lease_until = $2
+             WHERE id IN (SELECT id FROM requests WHERE id = $3
+                          AND (lease_owner IS NULL OR lease_until < $4 OR (lease_owner = $1 AND lease_until < $2)){lease_lock})"
+        );
         {
             let mut c = tx.conn();
             for id in requests {
-                c.execute(
-                    "UPDATE requests SET lease_owner = $1, lease_until = $2
-                     WHERE id = $3 AND (lease_owner IS NULL OR lease_until < $4 OR (lease_owner = $1 AND lease_until < $2))",
-                    args![node, millis(grace), id.to_string(), millis(now)],
-                )
-                .await?;
+                c.execute(&sql, args![node, millis(grace), id.to_string(), millis(now)]).await?;
             }
         }
         tx.commit().await?;
@@ -671,19 +693,29 @@ impl Store {
     }
 
     /// The heartbeat: extends every lease `node` holds on an unfinished Request to `until`, and
-    /// lets go of its leases on finished ones. Returns how many it extended.
+    /// lets go of its leases on finished ones. Returns how many it extended. On PostgreSQL a
+    /// Request whose row another transaction is writing right then is left for the next beat.
     pub async fn renew_leases(&self, node: &str, until: DateTime<Utc>) -> Result<u64, Error> {
         let mut tx = self.begin_write().await?;
         let mut c = tx.conn();
+        // The heartbeat runs beside the worker: on PostgreSQL it skips a row another transaction
+        // holds right now (that Request's lease is renewed on the next beat) instead of waiting
+        // for it, so it never deadlocks with a claim taking leases in id order.
+        let lock = if c.is_postgres() { " FOR UPDATE SKIP LOCKED" } else { "" };
         let n = c
             .execute(
-                "UPDATE requests SET lease_until = $2 WHERE lease_owner = $1 AND completed_at IS NULL",
+                &format!(
+                    "UPDATE requests SET lease_until = $2 WHERE id IN
+                       (SELECT id FROM requests WHERE lease_owner = $1 AND completed_at IS NULL{lock})"
+                ),
                 args![node, millis(until)],
             )
             .await?;
         c.execute(
-            "UPDATE requests SET lease_owner = NULL, lease_until = NULL
-             WHERE lease_owner = $1 AND completed_at IS NOT NULL",
+            &format!(
+                "UPDATE requests SET lease_owner = NULL, lease_until = NULL WHERE id IN
+                   (SELECT id FROM requests WHERE lease_owner = $1 AND completed_at IS NOT NULL{lock})"
+            ),
             args![node],
         )
         .await?;

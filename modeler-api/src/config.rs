@@ -72,6 +72,10 @@ pub struct ServeArgs {
     /// forever. Pruned in the background.
     #[arg(long, env = "SLUICE_HISTORY_RETENTION_DAYS", default_value_t = 30)]
     pub history_retention_days: u32,
+    /// Seconds a node's lease on a Request lasts without a heartbeat (renewed every third of
+    /// it): how soon other nodes take over the Requests of a node that died.
+    #[arg(long, env = "SLUICE_REQUEST_LEASE_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400), hide = true)]
+    pub request_lease_secs: u64,
     #[command(flatten)]
     pub slack: SlackArgs,
     /// 32 random bytes (hex or base64) that encrypt Slack tokens and secrets at rest. SQLite:
@@ -83,6 +87,10 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
+    pub fn request_lease(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.request_lease_secs)
+    }
+
     pub fn public_url(&self) -> String {
         match &self.public_url {
             Some(u) => u.trim_end_matches('/').to_string(),

@@ -37,7 +37,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let slack = slack_integrations(&store, &args).await?;
     let registry = cli::connectors_with(&args.slack, slack.clone())?;
     let connectors = registry.list();
-    let engine_options = EngineOptions { public_url: args.public_url(), ..EngineOptions::default() };
+    let engine_options = EngineOptions {
+        public_url: args.public_url(),
+        request_lease: args.request_lease(),
+        ..EngineOptions::default()
+    };
     let notifier = Arc::new(
         SlackNotifier::with_integrations(store.clone(), &args.slack.slack_api_url, slack.clone())
             .context("cannot set up Slack notifications")?,
@@ -60,6 +64,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
     let wake = Arc::new(Notify::new());
     let (stop_tx, stop_rx) = watch::channel(false);
+    let heartbeat = tokio::spawn(heartbeat_loop(engine.clone(), stop_rx.clone()));
     let worker = tokio::spawn(worker_loop(engine.clone(), wake.clone(), stop_rx.clone()));
     if args.history_retention_days > 0 {
         let retention = chrono::Duration::days(i64::from(args.history_retention_days));
@@ -74,6 +79,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Err(e) = worker.await {
         tracing::error!(error = %e, "the worker loop panicked");
     }
+    let _ = heartbeat.await;
     store.close().await;
     served.context("the HTTP server failed")?;
     tracing::info!("sluice stopped");
@@ -168,19 +174,6 @@ pub(crate) fn random_token() -> std::io::Result<String> {
 /// Runs due jobs until told to stop: at once again after a full batch, else after a wake-up (a
 /// state change through the API) or a short poll.
 async fn worker_loop(engine: Arc<Engine>, wake: Arc<Notify>, mut stop: watch::Receiver<bool>) {
-    // Keeps this node's claims and Request leases alive while its jobs run, however long a
-    // batch takes, so other nodes leave them alone; stops with the worker.
-    let beat = {
-        let engine = engine.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(HEARTBEAT).await;
-                if let Err(e) = engine.heartbeat(Utc::now()).await {
-                    tracing::error!(error = %e, "cannot renew Request leases");
-                }
-            }
-        })
-    };
     loop {
         if *stop.borrow() {
             break;
@@ -199,7 +192,6 @@ async fn worker_loop(engine: Arc<Engine>, wake: Arc<Notify>, mut stop: watch::Re
             _ = stop.changed() => break,
         }
     }
-    beat.abort();
     // Hand this node's Requests over at once instead of letting other nodes wait for the leases
     // to run out.
     if let Err(e) = engine.release_leases().await {
@@ -227,8 +219,20 @@ async fn prune_loop(store: Store, retention: chrono::Duration, mut stop: watch::
 /// How often finished Requests past their retention are deleted.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
-/// How often the worker renews its Request leases (well inside their 30 s default).
-const HEARTBEAT: Duration = Duration::from_secs(5);
+/// Keeps this node's Request leases alive, every third of the lease, beside the worker loop (a
+/// batch of slow connector calls must not let them lapse), until told to stop.
+async fn heartbeat_loop(engine: Arc<Engine>, mut stop: watch::Receiver<bool>) {
+    let every = engine.options().request_lease / 3;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => break,
+        }
+        if let Err(e) = engine.heartbeat(Utc::now()).await {
+            tracing::error!(error = %e, "cannot renew Request leases");
+        }
+    }
+}
 
 async fn shutdown_signal() {
     let ctrl_c = async {

@@ -1,5 +1,7 @@
 //! Helpers for end-to-end tests: find the built `sluice` binary and run it.
 
+pub mod server;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::Once;
@@ -22,24 +24,25 @@ pub fn sluice_bin() -> PathBuf {
         if let Some(target) = dir.parent() {
             cmd.env("CARGO_TARGET_DIR", target);
         }
-        // `cargo test` gives this process the package variables of sluice-tests; some build
-        // scripts (ring's) rerun when those change, so passing them on would rebuild half the
-        // tree here and again at the next `cargo test`.
-        for (name, _) in std::env::vars_os() {
-            let name = name.to_string_lossy();
-            let per_package = name.starts_with("CARGO_PKG_")
-                || name.starts_with("CARGO_MANIFEST_")
+        // Cargo runs tests with this package's variables set (`CARGO_MANIFEST_DIR`, …); build
+        // scripts that watch them (ring's does) would see a change, rebuild, and make the next
+        // `cargo test` rebuild them back: build as from the shell.
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy();
+            let set_for_tests = key.starts_with("CARGO_PKG_")
+                || key.starts_with("CARGO_BIN_")
                 || matches!(
-                    name.as_ref(),
-                    "OUT_DIR"
+                    &*key,
+                    "CARGO_MANIFEST_DIR"
+                        | "CARGO_MANIFEST_PATH"
                         | "CARGO_CRATE_NAME"
-                        | "CARGO_BIN_NAME"
                         | "CARGO_PRIMARY_PACKAGE"
                         | "CARGO_TARGET_TMPDIR"
                         | "CARGO_RUSTC_CURRENT_DIR"
+                        | "OUT_DIR"
                 );
-            if per_package {
-                cmd.env_remove(name.as_ref());
+            if set_for_tests {
+                cmd.env_remove(&*key);
             }
         }
         match cmd.status() {

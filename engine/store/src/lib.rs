@@ -26,7 +26,9 @@ pub fn commit_count() -> u64 {
     db::COMMITS.load(std::sync::atomic::Ordering::Relaxed)
 }
 pub use notifications::{MAX_CHANNELS_PER_EVENT, NotificationEvent, NotificationSettings};
-pub use store::{Backend, Durability, NewRequest, StateColumns, StepOutcome, StepWrite, Store, StoreOptions};
+pub use store::{
+    Backend, CLAIM_GRACE, Durability, NewRequest, StateColumns, StepOutcome, StepWrite, Store, StoreOptions,
+};
 pub use types::{
     EventId, EventRow, JobId, JobKind, JobRow, LoadedRequest, ProcessVersion, PruneStats, RequestFilter, RequestId,
     RequestPage, RequestRow, RequestStatus, SubscriptionKind, SubscriptionRow, TaskId, TaskRow, TaskStatus,

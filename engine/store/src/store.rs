@@ -20,6 +20,10 @@ use crate::types::{
     from_millis, millis,
 };
 
+/// How long the provisional Request lease taken with a job claim lasts (see
+/// [`Store::claim_jobs`]); the worker replaces it with its real lease right after the claim.
+pub const CLAIM_GRACE: Duration = Duration::from_secs(5);
+
 /// How hard a commit waits for the disk.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub enum Durability {
@@ -580,9 +584,18 @@ impl Store {
     /// Claims up to `limit` due jobs for `node` until `now + lease`, counting an attempt on each.
     /// On PostgreSQL the candidates are locked `FOR UPDATE SKIP LOCKED`, so concurrent claimers
     /// never get the same job; on SQLite the `BEGIN IMMEDIATE` write lock serializes claimers.
-    /// A job whose lease ran out (its worker died) is due again. Jobs of a Request another node
-    /// holds a live Request lease on (see [`Store::claim_request_leases`]) are left alone: they
-    /// stay due for that node.
+    ///
+    /// Jobs of a Request another node holds a live Request lease on (see
+    /// [`Store::claim_request_leases`]) are left alone: they stay due for that node. A claimed job
+    /// is free again when its lease runs out, or as soon as the node that claimed it lets its
+    /// lease on the job's Request lapse: a node that stops heartbeating (it died) loses its
+    /// Requests' jobs together with its Request leases, not only when the much longer job lease
+    /// ends. A job is never handed out twice while its claimer keeps its Request lease.
+    ///
+    /// In the same transaction `node` takes a provisional lease of [`CLAIM_GRACE`] on the
+    /// Requests of the claimed jobs that are free (or whose lease ran out), so that a node dying
+    /// between this claim and its [`Store::claim_request_leases`] leaves nothing locked for long;
+    /// a live lease of `node`'s own is never shortened.
     pub async fn claim_jobs(
         &self,
         node: &str,
@@ -591,19 +604,60 @@ impl Store {
         lease: Duration,
     ) -> Result<Vec<JobRow>, Error> {
         let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+        let grace = now + chrono::Duration::from_std(CLAIM_GRACE).unwrap_or(chrono::Duration::MAX);
         let mut tx = self.begin_write().await?;
-        let lock = if tx.conn().is_postgres() { " FOR UPDATE SKIP LOCKED" } else { "" };
+        let pg = tx.conn().is_postgres();
+        // Claimable: due; free, or its job lease ended, or its claimer held the lease on its
+        // Request and let it lapse (it died); and no other node holds a live lease on its Request.
+        let claimable = "due_at <= $1
+            AND (locked_until IS NULL OR locked_until <= $1
+                 OR (request_id IS NOT NULL
+                     AND EXISTS (SELECT 1 FROM requests h WHERE h.id = jobs.request_id
+                                 AND h.lease_owner = jobs.locked_by AND h.lease_until < $1)))
+            AND NOT EXISTS (SELECT 1 FROM requests r WHERE r.id = jobs.request_id
+                            AND r.lease_owner IS NOT NULL AND r.lease_owner <> $2 AND r.lease_until >= $1)";
+        // Lock the candidates first; on PostgreSQL a row another claimer just took may still pass
+        // this statement's re-check (its subqueries read the statement's older snapshot), so the
+        // update below checks again with a fresh snapshot while the rows are ours.
+        let lock = if pg { " FOR UPDATE SKIP LOCKED" } else { "" };
+        let sql = format!("SELECT id FROM jobs WHERE {claimable} ORDER BY due_at, id LIMIT $3{lock}");
+        let candidates = tx.conn().fetch_all(&sql, args![millis(now), node, i64::from(limit)]).await?;
+        if candidates.is_empty() {
+            tx.commit().await?;
+            return Ok(Vec::new());
+        }
+        let mut a = args![millis(now), node, millis(until)];
+        let mut ids = Vec::with_capacity(candidates.len());
+        for row in &candidates {
+            a.push(row.text("id")?.into());
+            ids.push(format!("${}", a.len()));
+        }
         let sql = format!(
-            "UPDATE jobs SET locked_by = $1, locked_until = $2, attempts = attempts + 1
-             WHERE id IN (SELECT id FROM jobs WHERE due_at <= $3 AND (locked_until IS NULL OR locked_until <= $3)
-                            AND NOT EXISTS (SELECT 1 FROM requests r WHERE r.id = jobs.request_id
-                                            AND r.lease_owner IS NOT NULL AND r.lease_owner <> $1
-                                            AND r.lease_until >= $3)
-                          ORDER BY due_at, id LIMIT $4{lock})
-             RETURNING {JOB_COLUMNS}"
+            "UPDATE jobs SET locked_by = $2, locked_until = $3, attempts = attempts + 1
+             WHERE id IN ({}) AND {claimable}
+             RETURNING {JOB_COLUMNS}",
+            ids.join(", ")
         );
-        let rows = tx.conn().fetch_all(&sql, args![node, millis(until), millis(now), i64::from(limit)]).await?;
+        let rows = tx.conn().fetch_all(&sql, a).await?;
         let mut jobs = rows.iter().map(job_row).collect::<Result<Vec<_>, _>>()?;
+        let mut requests: Vec<RequestId> = jobs.iter().filter_map(|j| j.request_id).collect();
+        requests.sort();
+        requests.dedup();
+        // The provisional leases. On PostgreSQL a Request row another transaction holds (a step
+        // being written) is skipped rather than waited for: that transaction may be waiting for
+        // one of our job rows.
+        let lease_lock = if pg { " FOR UPDATE SKIP LOCKED" } else { "" };
+        let sql = format!(
+            "UPDATE requests SET lease_owner = $1, lease_until = $2
+             WHERE id IN (SELECT id FROM requests WHERE id = $3
+                          AND (lease_owner IS NULL OR lease_until < $4 OR (lease_owner = $1 AND lease_until < $2)){lease_lock})"
+        );
+        {
+            let mut c = tx.conn();
+            for id in requests {
+                c.execute(&sql, args![node, millis(grace), id.to_string(), millis(now)]).await?;
+            }
+        }
         tx.commit().await?;
         jobs.sort_by_key(|j| (j.due_at, j.id));
         Ok(jobs)
@@ -698,24 +752,37 @@ impl Store {
 
     /// The heartbeat: extends every lease `node` holds on an unfinished Request to `until`, and
     /// lets go of its leases on finished ones; the jobs `node` has claimed stay claimed until
-    /// `until` too. Returns how many Request leases it extended.
+    /// `until` too. Returns how many Request leases it extended. On PostgreSQL a Request whose row
+    /// another transaction is writing right then is left for the next beat.
     pub async fn renew_leases(&self, node: &str, until: DateTime<Utc>) -> Result<u64, Error> {
         let mut tx = self.begin_write().await?;
         let mut c = tx.conn();
+        // The heartbeat runs beside the worker: on PostgreSQL it skips a row another transaction
+        // holds right now (that Request's lease is renewed on the next beat) instead of waiting
+        // for it, so it never deadlocks with a claim taking leases in id order.
+        let lock = if c.is_postgres() { " FOR UPDATE SKIP LOCKED" } else { "" };
         c.execute(
-            "UPDATE jobs SET locked_until = $2 WHERE locked_by = $1 AND locked_until IS NOT NULL AND locked_until < $2",
+            &format!(
+                "UPDATE jobs SET locked_until = $2 WHERE id IN
+                   (SELECT id FROM jobs WHERE locked_by = $1 AND locked_until IS NOT NULL AND locked_until < $2{lock})"
+            ),
             args![node, millis(until)],
         )
         .await?;
         let n = c
             .execute(
-                "UPDATE requests SET lease_until = $2 WHERE lease_owner = $1 AND completed_at IS NULL",
+                &format!(
+                    "UPDATE requests SET lease_until = $2 WHERE id IN
+                       (SELECT id FROM requests WHERE lease_owner = $1 AND completed_at IS NULL{lock})"
+                ),
                 args![node, millis(until)],
             )
             .await?;
         c.execute(
-            "UPDATE requests SET lease_owner = NULL, lease_until = NULL
-             WHERE lease_owner = $1 AND completed_at IS NOT NULL",
+            &format!(
+                "UPDATE requests SET lease_owner = NULL, lease_until = NULL WHERE id IN
+                   (SELECT id FROM requests WHERE lease_owner = $1 AND completed_at IS NOT NULL{lock})"
+            ),
             args![node],
         )
         .await?;

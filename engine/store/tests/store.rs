@@ -634,27 +634,39 @@ async fn claims_respect_leases(db: Arc<TestDb>) {
     let store = db.open().await;
     deploy(&store).await;
     let p = review();
-    let (_, _) = start(&store, &p, "ORD-1", t0()).await;
+    let (id, _) = start(&store, &p, "ORD-1", t0()).await;
     let due = t0() + chrono::Duration::hours(1);
-    let first = store.claim_jobs("a", due, 10, Duration::from_secs(30)).await.unwrap();
+    let secs = chrono::Duration::seconds;
+    // Node a claims the job (a long job lease) and then leases its Request for 30 s, as the worker does.
+    let first = store.claim_jobs("a", due, 10, Duration::from_secs(600)).await.unwrap();
     assert_eq!(first.len(), 1);
-    assert!(
-        store
-            .claim_jobs("b", due + chrono::Duration::seconds(10), 10, Duration::from_secs(30))
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert!(store.due_jobs(due + chrono::Duration::seconds(10), 10).await.unwrap().is_empty());
-    // Node a died: after its lease ran out the job is handed out again, a second attempt.
-    let again = store.claim_jobs("b", due + chrono::Duration::seconds(31), 10, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(store.request_lease(id).await.unwrap(), Some(("a".to_string(), due + secs(5))), "provisional");
+    assert_eq!(store.claim_request_leases("a", &[id], due, due + secs(30)).await.unwrap(), vec![id]);
+    assert!(store.claim_jobs("b", due + secs(10), 10, Duration::from_secs(600)).await.unwrap().is_empty());
+    assert!(store.claim_jobs("a", due + secs(10), 10, Duration::from_secs(600)).await.unwrap().is_empty());
+    assert!(store.due_jobs(due + secs(10), 10).await.unwrap().is_empty());
+    // Node a died: once its Request lease ran out (long before the job lease) the job is handed
+    // out again, a second attempt, and the Request provisionally leased to b.
+    let again = store.claim_jobs("b", due + secs(31), 10, Duration::from_secs(600)).await.unwrap();
     assert_eq!(
         (again.len(), again[0].id, again[0].attempts, again[0].locked_by.as_deref()),
         (1, first[0].id, 2, Some("b"))
     );
+    assert_eq!(store.request_lease(id).await.unwrap(), Some(("b".to_string(), due + secs(36))));
+    // Node b dies before taking its real lease: the provisional one frees the job after 5 s.
+    assert!(store.claim_jobs("c", due + secs(36), 10, Duration::from_secs(600)).await.unwrap().is_empty());
+    let third = store.claim_jobs("c", due + secs(37), 10, Duration::from_secs(600)).await.unwrap();
+    assert_eq!((third.len(), third[0].attempts, third[0].locked_by.as_deref()), (1, 3, Some("c")));
+    // A claim never shortens the claimer's own live lease.
+    assert_eq!(store.claim_request_leases("c", &[id], due + secs(37), due + secs(100)).await.unwrap(), vec![id]);
+    assert!(store.unclaim_job(third[0].id, "c").await.unwrap());
+    assert_eq!(store.claim_jobs("c", due + secs(38), 10, Duration::from_secs(600)).await.unwrap().len(), 1);
+    assert_eq!(store.request_lease(id).await.unwrap(), Some(("c".to_string(), due + secs(100))));
+    // Nor does the holder claim its own job again while it holds it.
+    assert!(store.claim_jobs("c", due + secs(50), 10, Duration::from_secs(600)).await.unwrap().is_empty());
     // A failure gives it back for later, with the error kept.
     let retry = due + chrono::Duration::minutes(5);
-    assert!(store.release_job(again[0].id, "connection refused", retry).await.unwrap());
+    assert!(store.release_job(third[0].id, "connection refused", retry).await.unwrap());
     assert!(store.due_jobs(retry - chrono::Duration::seconds(1), 10).await.unwrap().is_empty());
     let back = store.due_jobs(retry, 10).await.unwrap();
     assert_eq!((back[0].last_error.as_deref(), back[0].locked_by.as_deref()), (Some("connection refused"), None));

@@ -1,0 +1,243 @@
+//! A `sluice serve` process for end-to-end tests that stop it any way they like (SIGKILL
+//! included), and a small HTTP/1.1 client that reports a dead server as an error instead of
+//! panicking.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::sluice_bin;
+
+/// The API token the test servers accept.
+pub const TOKEN: &str = "test-token-0123456789";
+
+/// A port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> SocketAddr {
+    match TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()) {
+        Ok(addr) => addr,
+        Err(e) => panic!("no free port on 127.0.0.1: {e}"),
+    }
+}
+
+/// One HTTP/1.1 exchange on a fresh connection (`Connection: close`): the status and the body
+/// (de-chunked). Any IO failure (refused, reset, timed out) is an error.
+pub fn http(
+    addr: SocketAddr,
+    auth: Option<&str>,
+    method: &str,
+    path: &str,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(30)))?;
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some(a) = auth {
+        head.push_str(&format!("Authorization: {a}\r\n"));
+    }
+    if let Some(ct) = content_type {
+        head.push_str(&format!("Content-Type: {ct}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body)?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let Some((head, rest)) = text.split_once("\r\n\r\n") else {
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("no complete answer to {method} {path}")));
+    };
+    let status: u16 = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
+    let body = if chunked { dechunk(rest) } else { rest.to_string() };
+    Ok((status, body))
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// The API of a server at `addr`, called with [`TOKEN`]. Bodies that are JSON come back parsed,
+/// others as a JSON string.
+#[derive(Copy, Clone, Debug)]
+pub struct Api {
+    pub addr: SocketAddr,
+}
+
+impl Api {
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> io::Result<(u16, serde_json::Value)> {
+        let auth = format!("Bearer {TOKEN}");
+        let (status, text) = http(self.addr, Some(&auth), method, path, content_type, body)?;
+        let value = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+        Ok((status, value))
+    }
+
+    pub fn get(&self, path: &str) -> io::Result<(u16, serde_json::Value)> {
+        self.call("GET", path, None, b"")
+    }
+
+    pub fn post_json(&self, path: &str, body: &serde_json::Value) -> io::Result<(u16, serde_json::Value)> {
+        self.call("POST", path, Some("application/json"), body.to_string().as_bytes())
+    }
+
+    pub fn deploy(&self, xml: &[u8]) -> io::Result<(u16, serde_json::Value)> {
+        self.call("POST", "/api/v1/processes", Some("application/xml"), xml)
+    }
+}
+
+/// How to start `sluice serve`.
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    /// `sqlite://…` or `postgres://…`.
+    pub database_url: String,
+    /// Where each start's stderr goes (`<name>-<n>.log`, appended).
+    pub log_dir: PathBuf,
+    /// More environment variables (`SLUICE_REQUEST_LEASE_SECS`, …).
+    pub env: Vec<(String, String)>,
+}
+
+/// A running `sluice serve` on a port of its own; killed (SIGKILL) when dropped.
+pub struct Serve {
+    child: Child,
+    pub addr: SocketAddr,
+    log: PathBuf,
+}
+
+/// When a SIGKILL was sent and when the process was seen dead: a call the process made arrived
+/// before `dead`; nothing it made arrives after it.
+#[derive(Copy, Clone, Debug)]
+pub struct Kill {
+    pub sent: Instant,
+    pub dead: Instant,
+}
+
+impl Serve {
+    /// Starts `sluice serve` on a fresh port (without waiting for it; see [`Serve::wait_ready`]).
+    pub fn spawn(config: &ServeConfig, name: &str) -> io::Result<Serve> {
+        let addr = free_port();
+        let log = config.log_dir.join(format!("{name}.log"));
+        let stderr = std::fs::OpenOptions::new().create(true).append(true).open(&log)?;
+        let mut cmd = Command::new(sluice_bin());
+        cmd.arg("serve")
+            .env("SLUICE_LISTEN", addr.to_string())
+            .env("SLUICE_DATABASE_URL", &config.database_url)
+            .env("SLUICE_API_TOKEN", TOKEN)
+            .env("SLUICE_PUBLIC_URL", "http://sluice.example")
+            .env_remove("SLUICE_PROCESSES")
+            .env_remove("SLACK_BOT_TOKEN")
+            .env("SLACK_API_URL", "http://127.0.0.1:9")
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(stderr));
+        for (k, v) in &config.env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn()?;
+        Ok(Serve { child, addr, log })
+    }
+
+    /// Starts it and waits until `/healthz` answers.
+    pub fn start(config: &ServeConfig, name: &str) -> Serve {
+        let mut s = match Serve::spawn(config, name) {
+            Ok(s) => s,
+            Err(e) => panic!("cannot start sluice serve: {e}"),
+        };
+        if let Err(e) = s.wait_ready(Duration::from_secs(30)) {
+            panic!("{e}");
+        }
+        s
+    }
+
+    /// Waits until `/healthz` answers 200; an error (with the server's log) if it exited or took
+    /// longer than `timeout`.
+    pub fn wait_ready(&mut self, timeout: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok((200, _)) = http(self.addr, None, "GET", "/healthz", None, b"") {
+                return Ok(());
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!("sluice serve exited with {status} before serving:\n{}", self.log_tail()));
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "sluice serve did not serve on {} in {timeout:?}:\n{}",
+                    self.addr,
+                    self.log_tail()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn api(&self) -> Api {
+        Api { addr: self.addr }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL, then waits for the process to be gone.
+    pub fn kill9(mut self) -> Kill {
+        let sent = Instant::now();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        Kill { sent, dead: Instant::now() }
+    }
+
+    /// SIGTERM, then waits (up to 30 s) for a graceful exit; the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        match Command::new("kill").args(["-TERM", &pid]).status() {
+            Ok(s) if s.success() => {}
+            other => panic!("cannot send SIGTERM to {pid}: {other:?}"),
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => return status,
+                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+                other => panic!("sluice did not stop after SIGTERM: {other:?}\n{}", self.log_tail()),
+            }
+        }
+    }
+
+    /// The last lines of this server's log.
+    pub fn log_tail(&self) -> String {
+        log_tail(&self.log, 40)
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The last `lines` lines of a file (empty if it cannot be read).
+pub fn log_tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}

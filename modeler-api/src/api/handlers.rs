@@ -262,6 +262,14 @@ pub async fn list_requests(
     Ok(Json(RequestPage { requests, next_cursor }))
 }
 
+/// The engine's errors about a Request, with its "not found" named `request_not_found`.
+fn request_error(id: RequestId, e: sluice_worker::Error) -> ApiError {
+    match e {
+        sluice_worker::Error::NotFound(_) => ApiError::not_found("request_not_found", format!("no Request {id}")),
+        other => other.into(),
+    }
+}
+
 /// One Request.
 #[utoipa::path(
     get, path = "/api/v1/requests/{id}", tag = "requests",
@@ -322,7 +330,7 @@ pub async fn request_events(State(state): State<AppState>, Path(id): Path<String
 )]
 pub async fn cancel_request(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<RequestView>> {
     let id = request_id(&id)?;
-    state.engine().cancel(id, Utc::now()).await?;
+    state.engine().cancel(id, Utc::now()).await.map_err(|e| request_error(id, e))?;
     state.wake_worker();
     Ok(Json(request_json(&state, id).await?))
 }
@@ -332,16 +340,16 @@ pub async fn cancel_request(State(state): State<AppState>, Path(id): Path<String
     post, path = "/api/v1/requests/{id}/retry", tag = "requests",
     params(("id" = String, Path, format = "uuid", description = "The Request id")),
     responses(
-        (status = 200, description = "The Request, resumed", body = RequestView),
+        (status = 200, description = "The Request, resumed (unchanged when it had no open incident)", body = RequestView),
         (status = 404, description = "`request_not_found`", body = ErrorBody),
-        (status = 409, description = "`request_not_active`: nothing to retry", body = ErrorBody),
+        (status = 409, description = "`request_not_active`: the incident was resolved concurrently", body = ErrorBody),
         (status = 503, description = "`busy`: the Request kept changing concurrently; try again", body = ErrorBody),
     ),
     security(("bearer" = [])),
 )]
 pub async fn retry_request(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<RequestView>> {
     let id = request_id(&id)?;
-    state.engine().retry(id, Utc::now()).await?;
+    state.engine().retry(id, Utc::now()).await.map_err(|e| request_error(id, e))?;
     state.wake_worker();
     Ok(Json(request_json(&state, id).await?))
 }

@@ -8,6 +8,7 @@
 # start → user task → end process, runs wrk for SECONDS (15) with CONNECTIONS (64) connections
 # each POSTing /api/v1/processes/bench/requests, then checks through the API (/metrics: Requests
 # active) that every 201 answer is a Request in the database. Installs wrk with apt-get if missing.
+# SLUICE_BENCH_DURABILITY=relaxed compares with SQLite synchronous=NORMAL.
 # Target on the 2-core reference machine: at least 5,000 started Requests/s with p99 under 25 ms.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -34,7 +35,7 @@ token="bench-$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
 env -u SLACK_BOT_TOKEN -u SLUICE_PROCESSES \
     SLUICE_LISTEN="127.0.0.1:$port" \
     SLUICE_DATABASE_URL="sqlite://$work/sluice.db" \
-    SLUICE_DURABILITY=full \
+    SLUICE_DURABILITY="${SLUICE_BENCH_DURABILITY:-full}" \
     SLUICE_API_TOKEN="$token" \
     SLACK_API_URL=http://127.0.0.1:9 \
     RUST_LOG="${RUST_LOG:-warn}" \
@@ -67,7 +68,7 @@ code="$(curl -s -o "$work/deploy.json" -w '%{http_code}' -X POST "$base/api/v1/p
     -H "Authorization: Bearer $token" -H 'Content-Type: application/xml' --data-binary @"$work/bench.bpmn")"
 [ "$code" = 201 ] || { echo "deploy answered $code: $(cat "$work/deploy.json")" >&2; exit 1; }
 
-echo "sluice serve (release, SQLite, durability full) on $base; wrk: ${seconds}s, $connections connections, $threads threads"
+echo "sluice serve (release, SQLite, durability ${SLUICE_BENCH_DURABILITY:-full}) on $base; wrk: ${seconds}s, $connections connections, $threads threads"
 SLUICE_BENCH_KEY=bench SLUICE_BENCH_TOKEN="$token" \
     wrk -t "$threads" -c "$connections" -d "${seconds}s" --latency --timeout 10s \
     -s modeler-api/benches/http_load.lua "$base" | tee "$work/wrk.out"

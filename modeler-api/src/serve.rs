@@ -43,8 +43,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         ..EngineOptions::default()
     };
     let notifier = Arc::new(
-        SlackNotifier::with_integrations(store.clone(), &args.slack.slack_api_url, slack.clone())
-            .context("cannot set up Slack notifications")?,
+        SlackNotifier::with_integrations(
+            store.clone(),
+            &args.slack.slack_api_url,
+            slack.clone(),
+            args.slack_app.slack_signing_secret.as_ref().map(|s| s.expose()),
+        )
+        .context("cannot set up Slack notifications")?,
     );
     let engine =
         Arc::new(Engine::new(store.clone(), registry, engine_options).await?.with_notifications(notifier.clone()));

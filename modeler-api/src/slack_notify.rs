@@ -54,12 +54,20 @@ pub trait SigningSecret: Send + Sync + 'static {
     fn signing_secret(&self) -> BoxFuture<'_, Option<Secret>>;
 }
 
-/// The signing secret stored with the Slack app settings (API or `SLACK_SIGNING_SECRET`).
-impl SigningSecret for crate::slack_integrations::SlackIntegrations {
+/// The signing secret stored with the Slack app settings (API or `SLACK_SIGNING_SECRET` with the
+/// app's client credentials), else `SLACK_SIGNING_SECRET` alone (a bot-token install without an
+/// OAuth app).
+pub struct StoredOrEnvSecret {
+    pub stored: crate::slack_integrations::SlackIntegrations,
+    pub env: Option<Secret>,
+}
+
+impl SigningSecret for StoredOrEnvSecret {
     fn signing_secret(&self) -> BoxFuture<'_, Option<Secret>> {
         Box::pin(async move {
-            match crate::slack_integrations::SlackIntegrations::signing_secret(self).await {
-                Ok(secret) => secret,
+            match self.stored.signing_secret().await {
+                Ok(Some(secret)) => Some(secret),
+                Ok(None) => self.env.clone(),
                 Err(e) => {
                     tracing::error!(error = %e, "cannot read the Slack signing secret; refusing interactions");
                     None
@@ -109,12 +117,14 @@ impl SlackNotifier {
         store: Store,
         api_url: &str,
         integrations: crate::slack_integrations::SlackIntegrations,
+        env_signing_secret: Option<&str>,
     ) -> Result<Self, client::Error> {
         let mut config = client::Config::new(api_url);
         config.rate_limit_retries = 0;
         let client = Client::with_config(config)?;
-        let integrations = Arc::new(integrations);
-        Ok(SlackNotifier::new(store, client, integrations.clone(), integrations))
+        let env = env_signing_secret.map(str::trim).filter(|s| !s.is_empty()).map(Secret::new);
+        let signing = Arc::new(StoredOrEnvSecret { stored: integrations.clone(), env });
+        Ok(SlackNotifier::new(store, client, Arc::new(integrations), signing))
     }
 
     /// The integration called `alias`, or why there is none (for checking settings).

@@ -531,3 +531,209 @@ fn serve_refuses_to_start_with_an_invalid_model() {
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad.bpmn"), "{out:?}");
 }
+
+/// A minimal BPMN file: start → user task → end, under the given process id.
+fn one_task_process(id: &str) -> String {
+    format!(
+        r#"<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="urn:t">
+  <bpmn:process id="{id}" name="One task" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="work"/>
+    <bpmn:userTask id="work" name="Work"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="work" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+</bpmn:definitions>"#
+    )
+}
+
+#[test]
+fn every_endpoint_answers_its_error_paths_over_http() {
+    let server = Server::start("api-error-paths", None);
+    let unknown = "01a20a24-f9a9-74e8-8fbe-9e76b2f8b724";
+
+    // 401 on every secured route, with and without a token, before anything else is looked at.
+    let secured = [
+        ("POST", "/api/v1/processes".to_string()),
+        ("GET", "/api/v1/processes".to_string()),
+        ("GET", "/api/v1/processes/any".to_string()),
+        ("POST", "/api/v1/processes/any/requests".to_string()),
+        ("GET", "/api/v1/requests".to_string()),
+        ("GET", format!("/api/v1/requests/{unknown}")),
+        ("GET", format!("/api/v1/requests/{unknown}/events")),
+        ("POST", format!("/api/v1/requests/{unknown}/cancel")),
+        ("POST", format!("/api/v1/requests/{unknown}/retry")),
+        ("GET", "/api/v1/tasks".to_string()),
+        ("POST", format!("/api/v1/tasks/{unknown}/complete")),
+        ("POST", "/api/v1/messages".to_string()),
+        ("GET", "/api/v1/connectors".to_string()),
+    ];
+    for (method, path) in &secured {
+        for auth in [None, Some("Bearer not-the-token"), Some(TOKEN)] {
+            let (status, body) = server.call_as(auth, method, path, Some("application/json"), b"{}");
+            assert_eq!((status, error_code(&body)), (401, "unauthorized"), "{method} {path} with {auth:?}: {body}");
+        }
+    }
+
+    // 404 for every kind of unknown thing.
+    for (method, path, code) in [
+        ("GET", "/api/v1/processes/nope".to_string(), "process_not_found"),
+        ("POST", "/api/v1/processes/nope/requests".to_string(), "process_not_found"),
+        ("GET", format!("/api/v1/requests/{unknown}"), "request_not_found"),
+        ("GET", "/api/v1/requests/not-a-uuid".to_string(), "request_not_found"),
+        ("GET", format!("/api/v1/requests/{unknown}/events"), "request_not_found"),
+        ("POST", format!("/api/v1/requests/{unknown}/cancel"), "request_not_found"),
+        ("POST", format!("/api/v1/requests/{unknown}/retry"), "request_not_found"),
+        ("POST", format!("/api/v1/tasks/{unknown}/complete"), "task_not_found"),
+        ("POST", "/api/v1/tasks/not-a-uuid/complete".to_string(), "task_not_found"),
+    ] {
+        let (status, body) = server.call(method, &path, None, b"");
+        assert_eq!((status, error_code(&body)), (404, code), "{method} {path}: {body}");
+        assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    }
+
+    let (status, body) =
+        server.call("POST", "/api/v1/processes", Some("application/xml"), one_task_process("one_task").as_bytes());
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = server.json("POST", "/api/v1/processes/one_task/requests", json!({"version": 2}));
+    assert_eq!((status, error_code(&body)), (404, "process_not_found"), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("version 2"), "{body}");
+
+    // 400: malformed JSON, a type error naming the field, a body that is not an object, nesting
+    // past the parser's limit, bad queries.
+    let start = "/api/v1/processes/one_task/requests";
+    for (body, field) in [
+        (&br#"{"data": "#[..], json!("data")),
+        (&br#"{"data": [1, 2]}"#[..], json!("data")),
+        (&br#"{"data": {}, "version": "two"}"#[..], json!("version")),
+        (&b"[]"[..], Value::Null),
+        (&b"42"[..], Value::Null),
+    ] {
+        let (status, answer) = server.call("POST", start, Some("application/json"), body);
+        assert_eq!((status, error_code(&answer)), (400, "invalid_json"), "{}: {answer}", String::from_utf8_lossy(body));
+        assert_eq!(answer["error"]["field"], field, "{answer}");
+    }
+    let deep = format!("{{\"data\": {{\"x\": {}{}}}}}", "[".repeat(100_000), "]".repeat(100_000));
+    let (status, answer) = server.call("POST", start, Some("application/json"), deep.as_bytes());
+    assert_eq!((status, error_code(&answer)), (400, "invalid_json"), "{answer}");
+    assert!(answer["error"]["message"].as_str().unwrap().contains("recursion limit"), "{answer}");
+    let (status, answer) = server.json("POST", "/api/v1/messages", json!({"name": 7}));
+    assert_eq!((status, answer["error"]["field"].as_str()), (400, Some("name")), "{answer}");
+    let (status, answer) = server.json("POST", "/api/v1/messages", json!({"data": {}}));
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer["error"]["message"].as_str().unwrap().contains("name"), "{answer}");
+    let (status, answer) = server.call("POST", start, Some("text/plain"), br#"{"data": {}}"#);
+    assert_eq!((status, error_code(&answer)), (415, "unsupported_media_type"), "{answer}");
+    for (query, field) in [
+        ("limit=0", "limit"),
+        ("limit=201", "limit"),
+        ("limit=ten", "limit"),
+        ("limit=-1", "limit"),
+        ("status=sleeping", "status"),
+    ] {
+        let (status, answer) = server.get(&format!("/api/v1/requests?{query}"));
+        assert_eq!((status, answer["error"]["field"].as_str()), (400, Some(field)), "{query}: {answer}");
+    }
+    for cursor in ["garbage", "123.not-a-uuid", "x.01a20a24-f9a9-74e8-8fbe-9e76b2f8b724"] {
+        let (status, answer) = server.get(&format!("/api/v1/requests?cursor={cursor}"));
+        assert_eq!((status, error_code(&answer)), (400, "invalid_cursor"), "{cursor}: {answer}");
+    }
+    for (query, field) in [("request=nope", "request"), ("status=done", "status")] {
+        let (status, answer) = server.get(&format!("/api/v1/tasks?{query}"));
+        assert_eq!((status, answer["error"]["field"].as_str()), (400, Some(field)), "{query}: {answer}");
+    }
+
+    // 413 on a JSON body too.
+    let mut big = b"{\"data\": {\"x\": \"".to_vec();
+    big.resize(BODY_LIMIT_PLUS, b'a');
+    big.extend_from_slice(b"\"}}");
+    let (status, answer) = server.call("POST", start, Some("application/json"), &big);
+    assert_eq!((status, error_code(&answer)), (413, "payload_too_large"), "{answer}");
+
+    // 409: a task completed twice, a Request canceled twice.
+    let (status, request) = server.json("POST", start, json!({"data": {"n": 1}}));
+    assert_eq!(status, 201, "{request}");
+    let id = request["id"].as_str().unwrap().to_string();
+    let (_, tasks) = server.get(&format!("/api/v1/tasks?request={id}&status=active"));
+    let task = tasks["tasks"][0]["id"].as_str().unwrap().to_string();
+    let complete = format!("/api/v1/tasks/{task}/complete");
+    let (status, body) = server.call("POST", &complete, None, b"");
+    assert_eq!((status, body["status"].as_str()), (200, Some("completed")), "{body}");
+    let (status, body) = server.json("POST", &complete, json!({"data": {}}));
+    assert_eq!((status, error_code(&body)), (409, "task_not_active"), "{body}");
+    // Nothing to retry: the Request as it is.
+    let done = server.wait_request(&id, |r| r["status"] == "completed");
+    let (status, body) = server.call("POST", &format!("/api/v1/requests/{id}/retry"), None, b"");
+    assert_eq!((status, &body), (200, &done), "{body}");
+    let (status, other) = server.json("POST", start, json!({}));
+    assert_eq!(status, 201, "{other}");
+    let cancel = format!("/api/v1/requests/{}/cancel", other["id"].as_str().unwrap());
+    let (status, body) = server.call("POST", &cancel, None, b"");
+    assert_eq!((status, body["status"].as_str()), (200, Some("canceled")), "{body}");
+    let (status, body) = server.call("POST", &cancel, None, b"");
+    assert_eq!((status, error_code(&body)), (409, "request_not_active"), "{body}");
+
+    let status = server.terminate();
+    assert!(status.success(), "{status:?}");
+}
+
+const BODY_LIMIT_PLUS: usize = 10 * 1024 * 1024 + 1;
+
+#[test]
+fn pages_of_requests_walk_every_request_once_newest_first() {
+    let server = Server::start("api-pages", None);
+    for key in ["paged_a", "paged_b"] {
+        let (status, body) =
+            server.call("POST", "/api/v1/processes", Some("application/xml"), one_task_process(key).as_bytes());
+        assert_eq!(status, 201, "{body}");
+    }
+    let mut started = Vec::new();
+    for i in 0..11 {
+        let key = if i % 3 == 0 { "paged_b" } else { "paged_a" };
+        let (status, r) = server.json("POST", &format!("/api/v1/processes/{key}/requests"), json!({"data": {"i": i}}));
+        assert_eq!(status, 201, "{r}");
+        started.push((key, r["id"].as_str().unwrap().to_string()));
+    }
+
+    let walk = |filter: &str, limit: usize| -> Vec<Value> {
+        let mut all = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..100 {
+            let mut path = format!("/api/v1/requests?limit={limit}{filter}");
+            if let Some(c) = &cursor {
+                path.push_str(&format!("&cursor={c}"));
+            }
+            let (status, page) = server.get(&path);
+            assert_eq!(status, 200, "{path}: {page}");
+            let requests = page["requests"].as_array().unwrap();
+            assert!(requests.len() <= limit, "{page}");
+            all.extend(requests.iter().cloned());
+            match page["next_cursor"].as_str() {
+                Some(c) => {
+                    assert_eq!(requests.len(), limit, "a page before the last is full: {page}");
+                    cursor = Some(c.to_string());
+                }
+                None => return all,
+            }
+        }
+        panic!("the pages never ended");
+    };
+
+    let newest_first: Vec<String> = started.iter().rev().map(|(_, id)| id.clone()).collect();
+    for limit in [1, 3, 4, 11, 50] {
+        let all = walk("", limit);
+        let ids: Vec<String> = all.iter().map(|r| r["id"].as_str().unwrap().to_string()).collect();
+        assert_eq!(ids, newest_first, "limit {limit}");
+        // The listing shows whole Requests, tokens included.
+        assert!(all.iter().all(|r| r["tokens"] == json!([{"element_id": "work", "state": "waiting"}])), "{all:?}");
+    }
+    let b: Vec<String> = started.iter().rev().filter(|(k, _)| *k == "paged_b").map(|(_, id)| id.clone()).collect();
+    let walked: Vec<String> =
+        walk("&process=paged_b&status=active", 2).iter().map(|r| r["id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(walked, b);
+    assert!(walk("&status=completed", 5).is_empty());
+    // An empty cursor is the first page.
+    let (status, page) = server.get("/api/v1/requests?limit=2&cursor=");
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["requests"][0]["id"], newest_first[0].as_str());
+}

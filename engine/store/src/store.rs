@@ -484,7 +484,42 @@ impl Store {
         limit: u32,
         cursor: Option<&str>,
     ) -> Result<RequestPage, Error> {
-        let mut sql = format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE 1 = 1");
+        let (rows, next_cursor) = self.request_page(REQUEST_COLUMNS, filter, limit, cursor).await?;
+        let requests = rows.iter().map(request_row).collect::<Result<Vec<_>, _>>()?;
+        Ok(RequestPage { requests, next_cursor })
+    }
+
+    /// Like [`Store::list_requests`], with each Request's runtime state, in one query (the API
+    /// shows tokens and incidents in its listing).
+    pub async fn list_loaded_requests(
+        &self,
+        filter: &RequestFilter,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<LoadedRequest>, Option<String>), Error> {
+        let columns = format!("{REQUEST_COLUMNS}, state");
+        let (rows, next_cursor) = self.request_page(&columns, filter, limit, cursor).await?;
+        let requests = rows
+            .iter()
+            .map(|row| {
+                let meta = request_row(row)?;
+                let instance: Instance =
+                    serde_json::from_str(&row.text("state")?).map_err(|e| Error::corrupt("Request state", e))?;
+                Ok(LoadedRequest { instance, revision: meta.revision, meta })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        Ok((requests, next_cursor))
+    }
+
+    /// One page of `requests` rows (the given columns), newest first, and the cursor of the next.
+    async fn request_page(
+        &self,
+        columns: &str,
+        filter: &RequestFilter,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<DbRow>, Option<String>), Error> {
+        let mut sql = format!("SELECT {columns} FROM requests WHERE 1 = 1");
         let mut a = args![];
         if let Some(key) = &filter.process_key {
             a.push(key.as_str().into());
@@ -508,15 +543,20 @@ impl Store {
         a.push((limit + 1).into());
         sql.push_str(&format!(" ORDER BY created_at DESC, id DESC LIMIT ${}", a.len()));
         let mut tx = self.begin_read().await?;
-        let rows = tx.conn().fetch_all(&sql, a).await?;
-        let mut requests = rows.iter().map(request_row).collect::<Result<Vec<_>, _>>()?;
-        let next_cursor = if requests.len() as i64 > limit {
-            requests.truncate(limit as usize);
-            requests.last().map(|r| format!("{}.{}", millis(r.created_at), r.id))
+        let mut rows = tx.conn().fetch_all(&sql, a).await?;
+        let next_cursor = if rows.len() as i64 > limit {
+            rows.truncate(limit as usize);
+            match rows.last() {
+                Some(last) => {
+                    let r = request_row(last)?;
+                    Some(format!("{}.{}", millis(r.created_at), r.id))
+                }
+                None => None,
+            }
         } else {
             None
         };
-        Ok(RequestPage { requests, next_cursor })
+        Ok((rows, next_cursor))
     }
 
     /// A Request's history, oldest first.

@@ -524,6 +524,18 @@ async fn requests_page_newest_first_with_a_cursor(db: Arc<TestDb>) {
     assert_eq!(pages, 2);
     assert_eq!(seen, newest_first);
 
+    // The same pages with each Request's state, as `load_request` gives it.
+    let (first, next) = store.list_loaded_requests(&RequestFilter::default(), 4, None).await.unwrap();
+    let (rest, last) = store.list_loaded_requests(&RequestFilter::default(), 4, next.as_deref()).await.unwrap();
+    assert_eq!(last, None);
+    let loaded: Vec<RequestId> = first.iter().chain(&rest).map(|r| r.meta.id).collect();
+    assert_eq!(loaded, newest_first);
+    for r in first.iter().chain(&rest) {
+        let one = store.load_request(r.meta.id).await.unwrap();
+        assert_eq!((&r.meta, r.revision), (&one.meta, one.revision));
+        assert_eq!(serde_json::to_value(&r.instance).unwrap(), serde_json::to_value(&one.instance).unwrap());
+    }
+
     // Cancel one; filter by status and process.
     let o = store.load_request(ids[0]).await.unwrap();
     let mut inst = o.instance.clone();

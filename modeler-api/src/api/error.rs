@@ -2,21 +2,34 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
 
-/// An error answered as `{"error": {"code", "message", …details}}`.
+use super::views::{DiagnosticView, ErrorBody, ErrorDetail};
+
+/// An error answered as `{"error": {"code", "message", …details}}` ([`ErrorBody`]).
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
-    /// Extra fields of the `error` object (`diagnostics` for `invalid_bpmn`).
-    pub details: Option<Box<(&'static str, Value)>>,
+    pub details: Details,
+}
+
+/// Extra fields of the `error` object.
+#[derive(Debug, Default)]
+pub enum Details {
+    #[default]
+    None,
+    /// `field`: the path of the input field that did not fit (null: the input as a whole).
+    Field(Option<String>),
+    /// `diagnostics`: every problem of an invalid BPMN model.
+    Diagnostics(Vec<DiagnosticView>),
+    /// `problems`: every problem of invalid settings (`{"field", "message"}` each).
+    Problems(Vec<serde_json::Value>),
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into(), details: None }
+        ApiError { status, code, message: message.into(), details: Details::None }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -33,8 +46,8 @@ impl ApiError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "internal error")
     }
 
-    pub fn with(mut self, key: &'static str, value: Value) -> Self {
-        self.details = Some(Box::new((key, value)));
+    pub fn with(mut self, details: Details) -> Self {
+        self.details = details;
         self
     }
 
@@ -59,12 +72,14 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut error = json!({"code": self.code, "message": self.message});
-        if let (Some(details), Some(obj)) = (self.details, error.as_object_mut()) {
-            let (key, value) = *details;
-            obj.insert(key.to_string(), value);
-        }
-        (self.status, axum::Json(json!({ "error": error }))).into_response()
+        let (field, diagnostics, problems) = match self.details {
+            Details::None => (None, None, None),
+            Details::Field(f) => (Some(f), None, None),
+            Details::Diagnostics(d) => (None, Some(d), None),
+            Details::Problems(p) => (None, None, Some(p)),
+        };
+        let error = ErrorDetail { code: self.code.to_string(), message: self.message, field, diagnostics, problems };
+        (self.status, axum::Json(ErrorBody { error })).into_response()
     }
 }
 

@@ -1,22 +1,22 @@
 //! The handlers of the API routes: each translates between JSON and one `Engine` or `Store` call.
+//! Each carries its `#[utoipa::path]`: the statuses it answers with, besides the ones every route
+//! of its kind shares (added by `openapi::Common`: 401, 400, 408, 413, 415).
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use chrono::{DateTime, SecondsFormat, Utc};
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
-use sluice_engine::runtime::Data;
-use sluice_store::{RequestFilter, RequestId, RequestStatus, TaskId, TaskRow, TaskStatus};
+use chrono::Utc;
+use sluice_store::{LoadedRequest, RequestFilter, RequestId, TaskId};
 use sluice_worker::DeployError;
 
-use super::{ApiError, ApiJson, AppState, RawBody, content_type};
+use super::views::{
+    CompleteBody, ConnectorList, ConnectorView, DiagnosticView, ErrorBody, EventList, EventView, Health, IncidentInfo,
+    ListQuery, MessageBody, ProcessDetail, ProcessList, ProcessSummary, RequestList, RequestPage, RequestView,
+    StartBody, TaskList, TaskQuery, TaskView, TokenInfo, TokenState, VersionView, time,
+};
+use super::{ApiError, ApiJson, ApiQuery, AppState, Details, RawBody, content_type};
 
 type ApiResult<T> = Result<T, ApiError>;
-
-fn time(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
 
 fn request_id(s: &str) -> ApiResult<RequestId> {
     s.parse().map_err(|_| ApiError::not_found("request_not_found", format!("no Request {s}")))
@@ -26,19 +26,46 @@ fn task_id(s: &str) -> ApiResult<TaskId> {
     s.parse().map_err(|_| ApiError::not_found("task_not_found", format!("no task {s}")))
 }
 
-pub async fn healthz(State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    // A read proves the database answers.
-    state.store().count_requests(Some("active")).await?;
-    Ok(Json(json!({"status": "ok"})))
+/// Liveness and readiness: 200 when the database answers a read.
+#[utoipa::path(
+    get, path = "/healthz", tag = "operations",
+    responses(
+        (status = 200, description = "The database answers", body = Health),
+        (status = 503, description = "`unavailable`: the database does not answer", body = ErrorBody),
+    ),
+)]
+pub async fn healthz(State(state): State<AppState>) -> ApiResult<Json<Health>> {
+    match state.store().count_requests(Some("active")).await {
+        Ok(_) => Ok(Json(Health { status: "ok".into() })),
+        Err(e) => {
+            tracing::warn!(error = %e, "health check: the database does not answer");
+            Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the database does not answer"))
+        }
+    }
 }
 
 // ---- processes ----
 
+fn invalid_bpmn(message: &str, diagnostics: Vec<DiagnosticView>) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_bpmn", message).with(Details::Diagnostics(diagnostics))
+}
+
+/// Deploys every executable process of a BPMN file, each as a new version unless unchanged.
+#[utoipa::path(
+    post, path = "/api/v1/processes", tag = "processes",
+    request_body(content = String, content_type = "application/xml", description = "BPMN 2.0 XML"),
+    responses(
+        (status = 201, description = "At least one process got a new version", body = ProcessList),
+        (status = 200, description = "The same XML again: nothing changed, the same versions", body = ProcessList),
+        (status = 422, description = "`invalid_bpmn`, with `diagnostics`", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn deploy(
     State(state): State<AppState>,
     headers: HeaderMap,
     RawBody(body): RawBody,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<ProcessList>)> {
     let ct = content_type(&headers);
     if !ct.as_deref().is_some_and(|c| c == "application/xml" || c == "text/xml" || c.ends_with("+xml")) {
         return Err(ApiError::new(
@@ -58,89 +85,94 @@ pub async fn deploy(
     let deployed = match result {
         Ok(d) => d,
         Err(DeployError::Invalid(diagnostics)) => {
-            let list: Vec<Value> = diagnostics
+            let list = diagnostics
                 .iter()
                 .filter(|d| d.is_error())
-                .map(|d| {
-                    json!({
-                        "line": d.pos.line,
-                        "column": d.pos.column,
-                        "element": d.element,
-                        "code": d.code,
-                        "message": d.message,
-                    })
+                .map(|d| DiagnosticView {
+                    line: d.pos.line,
+                    column: d.pos.column,
+                    element: d.element.clone(),
+                    code: d.code.to_string(),
+                    message: d.message.clone(),
                 })
                 .collect();
-            return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_bpmn", "the BPMN model has errors")
-                .with("diagnostics", Value::Array(list)));
+            return Err(invalid_bpmn("the BPMN model has errors", list));
         }
         Err(DeployError::NotUtf8(_)) => {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_bpmn",
-                "the model is not UTF-8: save it as UTF-8 to deploy it",
-            )
-            .with("diagnostics", json!([])));
+            return Err(invalid_bpmn("the model is not UTF-8: save it as UTF-8 to deploy it", Vec::new()));
         }
         Err(DeployError::Store(e)) => return Err(e.into()),
     };
     if deployed.is_empty() {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_bpmn",
-            "the model has no executable process",
-        )
-        .with("diagnostics", json!([])));
+        return Err(invalid_bpmn("the model has no executable process", Vec::new()));
     }
     state.wake_worker();
     let status = if deployed.iter().any(|d| d.created) { StatusCode::CREATED } else { StatusCode::OK };
-    let processes: Vec<Value> =
-        deployed.iter().map(|d| json!({"key": d.key, "version": d.version, "name": d.name})).collect();
-    Ok((status, Json(json!({ "processes": processes }))))
+    let processes =
+        deployed.into_iter().map(|d| ProcessSummary { key: d.key, version: d.version, name: d.name }).collect();
+    Ok((status, Json(ProcessList { processes })))
 }
 
-pub async fn list_processes(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+/// The latest version of every deployed process.
+#[utoipa::path(
+    get, path = "/api/v1/processes", tag = "processes",
+    responses((status = 200, description = "Latest versions, by key", body = ProcessList)),
+    security(("bearer" = [])),
+)]
+pub async fn list_processes(State(state): State<AppState>) -> ApiResult<Json<ProcessList>> {
     let latest = state.store().latest_processes().await?;
-    let processes: Vec<Value> =
-        latest.iter().map(|p| json!({"key": p.key, "version": p.version, "name": p.name})).collect();
-    Ok(Json(json!({ "processes": processes })))
+    Ok(Json(ProcessList { processes: latest.iter().map(ProcessSummary::from).collect() }))
 }
 
-pub async fn get_process(State(state): State<AppState>, Path(key): Path<String>) -> ApiResult<Json<Value>> {
+/// The latest version of a process, with every version and the latest XML.
+#[utoipa::path(
+    get, path = "/api/v1/processes/{key}", tag = "processes",
+    params(("key" = String, Path, description = "The process id of the BPMN file")),
+    responses(
+        (status = 200, description = "The process", body = ProcessDetail),
+        (status = 404, description = "`process_not_found`", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn get_process(State(state): State<AppState>, Path(key): Path<String>) -> ApiResult<Json<ProcessDetail>> {
     let versions = state.store().process_versions(&key).await?;
     let Some(latest) = versions.last() else {
         return Err(ApiError::not_found("process_not_found", format!("no process `{key}` is deployed")));
     };
     let xml = state.store().process_xml(&key, latest.version).await?;
-    let all: Vec<Value> = versions
+    let all = versions
         .iter()
-        .map(|v| json!({"version": v.version, "name": v.name, "deployed_at": time(v.deployed_at)}))
+        .map(|v| VersionView { version: v.version, name: v.name.clone(), deployed_at: time(v.deployed_at) })
         .collect();
-    Ok(Json(json!({
-        "key": latest.key,
-        "version": latest.version,
-        "name": latest.name,
-        "deployed_at": time(latest.deployed_at),
-        "versions": all,
-        "xml": xml,
-    })))
+    Ok(Json(ProcessDetail {
+        key: latest.key.clone(),
+        version: latest.version,
+        name: latest.name.clone(),
+        deployed_at: time(latest.deployed_at),
+        versions: all,
+        xml,
+    }))
 }
 
 // ---- requests ----
 
-#[derive(Deserialize)]
-pub struct StartBody {
-    #[serde(default)]
-    data: Data,
-    #[serde(default)]
-    version: Option<i64>,
-}
-
+/// Starts a Request of the latest (or the given) version of a process.
+#[utoipa::path(
+    post, path = "/api/v1/processes/{key}/requests", tag = "requests",
+    params(("key" = String, Path, description = "The process key")),
+    request_body(content = StartBody, description = "May be left out (same as `{}`)"),
+    responses(
+        (status = 201, description = "The new Request", body = RequestView),
+        (status = 404, description = "`process_not_found` (key or version)", body = ErrorBody),
+        (status = 422, description = "`cannot_start`: the process cannot be started this way", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn start_request(
     State(state): State<AppState>,
     Path(key): Path<String>,
     ApiJson(body): ApiJson<StartBody>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<RequestView>)> {
     let versions = state.store().process_versions(&key).await?;
     let known = match body.version {
         Some(v) => versions.iter().any(|p| p.version == v),
@@ -156,162 +188,213 @@ pub async fn start_request(
 }
 
 /// A Request as the API shows it (CONTRACT.md).
-async fn request_json(state: &AppState, id: RequestId) -> ApiResult<Value> {
+async fn request_json(state: &AppState, id: RequestId) -> ApiResult<RequestView> {
     let r = state.store().load_request(id).await?;
+    request_view(state, r).await
+}
+
+async fn request_view(state: &AppState, r: LoadedRequest) -> ApiResult<RequestView> {
     let process = state.process(&r.meta.process_key, r.meta.process_version).await?;
-    let tokens: Vec<Value> = r
+    let tokens = r
         .instance
         .tokens()
         .iter()
-        .map(|t| json!({"element_id": process.element(t.element).id, "state": t.state}))
+        .map(|t| TokenInfo {
+            element_id: process.element(t.element).id.to_string(),
+            state: TokenState::from_runtime(t.state),
+        })
         .collect();
-    let incidents: Vec<Value> = r
+    let incidents = r
         .instance
         .incidents()
         .iter()
-        .map(|i| {
-            json!({"id": i.id.0, "element_id": process.element(i.element).id, "code": i.code, "message": i.message})
+        .map(|i| IncidentInfo {
+            id: i.id.0,
+            element_id: process.element(i.element).id.to_string(),
+            code: i.code.clone(),
+            message: i.message.clone(),
         })
         .collect();
-    let m = &r.meta;
-    Ok(json!({
-        "id": m.id.to_string(),
-        "process_key": m.process_key,
-        "process_version": m.process_version,
-        "status": m.status.as_str(),
-        "data": m.data,
-        "tokens": tokens,
-        "incidents": incidents,
-        "created_at": time(m.created_at),
-        "completed_at": m.completed_at.map(time),
-    }))
-}
-
-#[derive(Deserialize)]
-pub struct ListQuery {
-    process: Option<String>,
-    status: Option<String>,
-    limit: Option<u32>,
-    cursor: Option<String>,
+    let m = r.meta;
+    Ok(RequestView {
+        id: m.id.to_string(),
+        process_key: m.process_key,
+        process_version: m.process_version,
+        status: m.status.into(),
+        data: m.data,
+        tokens,
+        incidents,
+        created_at: time(m.created_at),
+        completed_at: m.completed_at.map(time),
+    })
 }
 
 /// The most Requests one page holds.
 const MAX_PAGE: u32 = 200;
 
-pub async fn list_requests(State(state): State<AppState>, Query(q): Query<ListQuery>) -> ApiResult<Json<Value>> {
-    let status = match q.status.as_deref() {
-        Some(s) => Some(RequestStatus::parse(s).ok_or_else(|| {
-            ApiError::bad_request(format!("unknown status `{s}`: use active, completed, canceled or error"))
-        })?),
-        None => None,
-    };
+/// Requests, newest first, one page at a time.
+#[utoipa::path(
+    get, path = "/api/v1/requests", tag = "requests",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "One page", body = RequestPage),
+        (status = 400, description = "`invalid_query`, `bad_request` (limit) or `invalid_cursor`", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn list_requests(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<Json<RequestPage>> {
     let limit = q.limit.unwrap_or(50);
     if limit == 0 || limit > MAX_PAGE {
-        return Err(ApiError::bad_request(format!("`limit` must be between 1 and {MAX_PAGE}")));
+        return Err(ApiError::bad_request(format!("`limit` must be between 1 and {MAX_PAGE}"))
+            .with(Details::Field(Some("limit".into()))));
     }
-    let filter = RequestFilter { process_key: q.process, status };
-    let page = state.store().list_requests(&filter, limit, q.cursor.as_deref()).await?;
-    let mut requests = Vec::with_capacity(page.requests.len());
-    for r in &page.requests {
-        match request_json(&state, r.id).await {
-            Ok(v) => requests.push(v),
-            // Pruned between the listing and the load: leave it out.
-            Err(e) if e.status == StatusCode::NOT_FOUND => {}
-            Err(e) => return Err(e),
-        }
+    let filter = RequestFilter { process_key: q.process, status: q.status.map(Into::into) };
+    // An empty cursor is no cursor: the first page.
+    let cursor = q.cursor.as_deref().filter(|c| !c.is_empty());
+    let (loaded, next_cursor) = state.store().list_loaded_requests(&filter, limit, cursor).await?;
+    let mut requests = Vec::with_capacity(loaded.len());
+    for r in loaded {
+        requests.push(request_view(&state, r).await?);
     }
-    Ok(Json(json!({ "requests": requests, "next_cursor": page.next_cursor })))
+    Ok(Json(RequestPage { requests, next_cursor }))
 }
 
-pub async fn get_request(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+/// The engine's errors about a Request, with its "not found" named `request_not_found`.
+fn request_error(id: RequestId, e: sluice_worker::Error) -> ApiError {
+    match e {
+        sluice_worker::Error::NotFound(_) => ApiError::not_found("request_not_found", format!("no Request {id}")),
+        other => other.into(),
+    }
+}
+
+/// One Request.
+#[utoipa::path(
+    get, path = "/api/v1/requests/{id}", tag = "requests",
+    params(("id" = String, Path, format = "uuid", description = "The Request id")),
+    responses(
+        (status = 200, description = "The Request", body = RequestView),
+        (status = 404, description = "`request_not_found`", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn get_request(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<RequestView>> {
     Ok(Json(request_json(&state, request_id(&id)?).await?))
 }
 
-pub async fn request_events(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+/// A Request's history, oldest first.
+#[utoipa::path(
+    get, path = "/api/v1/requests/{id}/events", tag = "requests",
+    params(("id" = String, Path, format = "uuid", description = "The Request id")),
+    responses(
+        (status = 200, description = "The history", body = EventList),
+        (status = 404, description = "`request_not_found`", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn request_events(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<EventList>> {
     let id = request_id(&id)?;
     // 404 for an unknown Request rather than an empty history.
     state.store().request(id).await?;
     let events = state.store().request_events(id).await?;
-    let events: Vec<Value> = events
+    let events = events
         .into_iter()
         .map(|e| {
-            let mut obj = Map::new();
-            obj.insert("at".into(), Value::String(time(e.at)));
-            obj.insert("type".into(), Value::String(e.kind));
-            obj.insert("element_id".into(), e.element_id.map(Value::String).unwrap_or(Value::Null));
-            if let Value::Object(extra) = e.payload {
-                for (k, v) in extra {
-                    obj.entry(k).or_insert(v);
-                }
+            let mut extra = match e.payload {
+                serde_json::Value::Object(m) => m,
+                _ => serde_json::Map::new(),
+            };
+            // The fixed fields win over a payload's fields of the same name.
+            for fixed in ["at", "type", "element_id"] {
+                extra.remove(fixed);
             }
-            Value::Object(obj)
+            EventView { at: time(e.at), kind: e.kind, element_id: e.element_id, extra }
         })
         .collect();
-    Ok(Json(json!({ "events": events })))
+    Ok(Json(EventList { events }))
 }
 
-pub async fn cancel_request(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+/// Cancels a Request: its tokens, tasks, timers and subscriptions end.
+#[utoipa::path(
+    post, path = "/api/v1/requests/{id}/cancel", tag = "requests",
+    params(("id" = String, Path, format = "uuid", description = "The Request id")),
+    responses(
+        (status = 200, description = "The Request, now `canceled`", body = RequestView),
+        (status = 404, description = "`request_not_found`", body = ErrorBody),
+        (status = 409, description = "`request_not_active`: already completed or canceled", body = ErrorBody),
+        (status = 503, description = "`busy`: the Request kept changing concurrently; try again", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn cancel_request(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<RequestView>> {
     let id = request_id(&id)?;
-    state.engine().cancel(id, Utc::now()).await?;
+    state.engine().cancel(id, Utc::now()).await.map_err(|e| request_error(id, e))?;
     state.wake_worker();
     Ok(Json(request_json(&state, id).await?))
 }
 
-pub async fn retry_request(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+/// Retries every open incident of a Request.
+#[utoipa::path(
+    post, path = "/api/v1/requests/{id}/retry", tag = "requests",
+    params(("id" = String, Path, format = "uuid", description = "The Request id")),
+    responses(
+        (status = 200, description = "The Request, resumed (unchanged when it had no open incident)", body = RequestView),
+        (status = 404, description = "`request_not_found`", body = ErrorBody),
+        (status = 409, description = "`request_not_active`: the incident was resolved concurrently", body = ErrorBody),
+        (status = 503, description = "`busy`: the Request kept changing concurrently; try again", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn retry_request(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<RequestView>> {
     let id = request_id(&id)?;
-    state.engine().retry(id, Utc::now()).await?;
+    state.engine().retry(id, Utc::now()).await.map_err(|e| request_error(id, e))?;
     state.wake_worker();
     Ok(Json(request_json(&state, id).await?))
 }
 
 // ---- tasks ----
 
-#[derive(Deserialize)]
-pub struct TaskQuery {
-    request: Option<String>,
-    status: Option<String>,
-}
-
-fn task_json(t: &TaskRow) -> Value {
-    json!({
-        "id": t.id.to_string(),
-        "request_id": t.request_id.to_string(),
-        "element_id": t.element_id,
-        "name": t.name,
-        "status": t.status.as_str(),
-        "created_at": time(t.created_at),
-        "completed_at": t.completed_at.map(time),
-    })
-}
-
-pub async fn list_tasks(State(state): State<AppState>, Query(q): Query<TaskQuery>) -> ApiResult<Json<Value>> {
+/// User tasks, oldest first.
+#[utoipa::path(
+    get, path = "/api/v1/tasks", tag = "tasks",
+    params(TaskQuery),
+    responses(
+        (status = 200, description = "The tasks", body = TaskList),
+        (status = 400, description = "`invalid_query` or `bad_request` (not a Request id)", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn list_tasks(State(state): State<AppState>, ApiQuery(q): ApiQuery<TaskQuery>) -> ApiResult<Json<TaskList>> {
     let request = match q.request.as_deref() {
-        Some(r) => {
-            Some(r.parse::<RequestId>().map_err(|_| ApiError::bad_request(format!("invalid Request id `{r}`")))?)
-        }
-        None => None,
-    };
-    let status = match q.status.as_deref() {
-        Some(s) => Some(TaskStatus::parse(s).ok_or_else(|| {
-            ApiError::bad_request(format!("unknown task status `{s}`: use active, completed or canceled"))
+        Some(r) => Some(r.parse::<RequestId>().map_err(|_| {
+            ApiError::bad_request(format!("invalid Request id `{r}`")).with(Details::Field(Some("request".into())))
         })?),
         None => None,
     };
-    let tasks = state.store().tasks(request, status).await?;
-    Ok(Json(json!({ "tasks": tasks.iter().map(task_json).collect::<Vec<_>>() })))
+    let tasks = state.store().tasks(request, q.status.map(Into::into)).await?;
+    Ok(Json(TaskList { tasks: tasks.iter().map(TaskView::from).collect() }))
 }
 
-#[derive(Deserialize)]
-pub struct CompleteBody {
-    #[serde(default)]
-    data: Data,
-}
-
+/// Completes an active user task with data; the Request moves on.
+#[utoipa::path(
+    post, path = "/api/v1/tasks/{id}/complete", tag = "tasks",
+    params(("id" = String, Path, format = "uuid", description = "The task id")),
+    request_body(content = CompleteBody, description = "May be left out (same as `{}`)"),
+    responses(
+        (status = 200, description = "The task, now `completed`", body = TaskView),
+        (status = 404, description = "`task_not_found`", body = ErrorBody),
+        (status = 409, description = "`task_not_active`: already completed or canceled", body = ErrorBody),
+        (status = 503, description = "`busy`: the Request kept changing concurrently; try again", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn complete_task(
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<CompleteBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TaskView>> {
     let id = task_id(&id)?;
     match state.engine().complete_task(id, body.data, Utc::now()).await {
         Ok(()) => {}
@@ -323,24 +406,25 @@ pub async fn complete_task(
     state.wake_worker();
     let task =
         state.store().task(id).await?.ok_or_else(|| ApiError::not_found("task_not_found", format!("no task {id}")))?;
-    Ok(Json(task_json(&task)))
+    Ok(Json(TaskView::from(&task)))
 }
 
 // ---- messages and connectors ----
 
-#[derive(Deserialize)]
-pub struct MessageBody {
-    name: String,
-    #[serde(default)]
-    correlation_key: Option<String>,
-    #[serde(default)]
-    data: Data,
-}
-
+/// Publishes a message to the Requests waiting on it.
+#[utoipa::path(
+    post, path = "/api/v1/messages", tag = "requests",
+    request_body = MessageBody,
+    responses(
+        (status = 200, description = "The Requests the message reached (possibly none)", body = RequestList),
+        (status = 503, description = "`busy`: a Request kept changing concurrently; try again", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn publish_message(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<MessageBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<RequestList>> {
     let reached =
         state.engine().publish_message(&body.name, body.correlation_key.as_deref(), body.data, Utc::now()).await?;
     state.wake_worker();
@@ -348,15 +432,25 @@ pub async fn publish_message(
     for id in reached {
         requests.push(request_json(&state, id).await?);
     }
-    Ok(Json(json!({ "requests": requests })))
+    Ok(Json(RequestList { requests }))
 }
 
-pub async fn list_connectors(State(state): State<AppState>) -> Json<Value> {
-    let connectors: Vec<Value> = state
+/// The connector types this server knows, with the JSON Schema of their inputs.
+#[utoipa::path(
+    get, path = "/api/v1/connectors", tag = "connectors",
+    responses((status = 200, description = "The connectors", body = ConnectorList)),
+    security(("bearer" = [])),
+)]
+pub async fn list_connectors(State(state): State<AppState>) -> Json<ConnectorList> {
+    let connectors = state
         .inner
         .connectors
         .iter()
-        .map(|c| json!({"type": c.connector_type, "name": c.name, "inputs_schema": c.inputs_schema}))
+        .map(|c| ConnectorView {
+            connector_type: c.connector_type.to_string(),
+            name: c.name.to_string(),
+            inputs_schema: c.inputs_schema.clone(),
+        })
         .collect();
-    Json(json!({ "connectors": connectors }))
+    Json(ConnectorList { connectors })
 }

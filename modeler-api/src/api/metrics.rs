@@ -90,6 +90,11 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
     resp
 }
 
+/// Prometheus metrics: HTTP counts and latencies by route, engine gauges.
+#[utoipa::path(
+    get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format 0.0.4", body = String, content_type = "text/plain")),
+)]
 pub async fn serve(State(state): State<AppState>) -> Result<Response, ApiError> {
     let store = state.store();
     let active = store.count_requests(Some("active")).await?;

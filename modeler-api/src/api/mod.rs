@@ -7,6 +7,7 @@ mod metrics;
 mod notifications;
 pub mod openapi;
 mod slack_admin;
+mod views;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -14,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, FromRequest, MatchedPath, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, MatchedPath, Request, State};
+use axum::http::{HeaderMap, StatusCode, header, request::Parts};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
@@ -27,7 +28,7 @@ use sluice_worker::Engine;
 use subtle::ConstantTimeEq;
 use tokio::sync::Notify;
 
-pub use error::ApiError;
+pub use error::{ApiError, Details};
 pub use metrics::Metrics;
 
 /// Request bodies larger than this are refused with 413.
@@ -302,22 +303,38 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                 "expected `Content-Type: application/json`",
             ));
         }
-        let de = &mut serde_json::Deserializer::from_slice(&bytes);
-        match serde_path_to_error::deserialize(de) {
-            Ok(v) => Ok(ApiJson(v)),
-            Err(e) => {
-                let path = e.path().to_string();
-                let inner = e.into_inner();
-                let message = if path == "." || path.is_empty() {
-                    format!("invalid JSON body: {inner}")
-                } else {
-                    format!("invalid JSON body at `{path}`: {inner}")
-                };
-                Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", message)
-                    .with("field", if path == "." { serde_json::Value::Null } else { serde_json::Value::String(path) }))
-            }
+        // Every body of the API is an object; serde would take an array for a struct's fields.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", "the body must be a JSON object")
+                .with(Details::Field(None)));
         }
+        let de = &mut serde_json::Deserializer::from_slice(&bytes);
+        serde_path_to_error::deserialize(de).map(ApiJson).map_err(|e| invalid_input("invalid_json", "JSON body", e))
     }
+}
+
+/// The query string: 400 `invalid_query` naming the parameter that does not fit.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de).map(ApiQuery).map_err(|e| invalid_input("invalid_query", "query", e))
+    }
+}
+
+/// 400 for input that does not deserialize, naming the field when there is one.
+fn invalid_input<E: std::fmt::Display>(code: &'static str, what: &str, e: serde_path_to_error::Error<E>) -> ApiError {
+    let path = e.path().to_string();
+    let inner = e.into_inner();
+    let (message, field) = if path == "." || path.is_empty() {
+        (format!("invalid {what}: {inner}"), None)
+    } else {
+        (format!("invalid {what} at `{path}`: {inner}"), Some(path))
+    };
+    ApiError::new(StatusCode::BAD_REQUEST, code, message).with(Details::Field(field))
 }
 
 /// Seconds since `start`, for the latency histogram.

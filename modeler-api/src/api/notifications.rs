@@ -55,6 +55,16 @@ async fn known_process(state: &AppState, key: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+#[utoipa::path(
+    put, path = "/api/v1/processes/{key}/notifications", tag = "slack",
+    params(("key" = String, Path, description = "The process key")),
+    request_body(content = serde_json::Value, description = "`integration` and `events` (event → up to 20 channel ids)"),
+    responses((status = 200, description = "The settings", body = serde_json::Value),
+              (status = 404, description = "`process_not_found`", body = super::views::ErrorBody),
+              (status = 422, description = "`invalid_notification_settings` with `problems`", body = super::views::ErrorBody),
+              (status = 503, description = "Slack is not set up", body = super::views::ErrorBody)),
+    security(("bearer" = [])),
+)]
 pub async fn put(
     State(state): State<AppState>,
     Path(key): Path<String>,
@@ -111,13 +121,21 @@ pub async fn put(
             .collect::<Vec<_>>()
             .join("; ");
         return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_notification_settings", message)
-            .with("problems", Value::Array(problems)));
+            .with(super::error::Details::Problems(problems)));
     }
     let settings = NotificationSettings { process_key: key, integration: alias, events, updated_at: Utc::now() };
     slack.save_settings(&settings).await?;
     Ok(Json(settings_json(&settings)))
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/processes/{key}/notifications", tag = "slack",
+    params(("key" = String, Path, description = "The process key")),
+    responses((status = 200, description = "The settings", body = serde_json::Value),
+              (status = 404, description = "No process or no settings", body = super::views::ErrorBody),
+              (status = 503, description = "Slack is not set up", body = super::views::ErrorBody)),
+    security(("bearer" = [])),
+)]
 pub async fn get(State(state): State<AppState>, Path(key): Path<String>) -> Result<Json<Value>, ApiError> {
     known_process(&state, &key).await?;
     match state.store().notification_settings(&key).await? {
@@ -138,6 +156,13 @@ fn ephemeral(text: &str) -> Response {
     Json(json!({"response_type": "ephemeral", "replace_original": false, "text": text})).into_response()
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/slack/interactions", tag = "slack",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "Slack's signed `payload`"),
+    responses((status = 200, description = "Acknowledged (an ephemeral text)", body = serde_json::Value),
+              (status = 400, description = "A button value that is not ours", body = super::views::ErrorBody),
+              (status = 401, description = "No valid Slack signature", body = super::views::ErrorBody)),
+)]
 pub async fn interactions(State(state): State<AppState>, headers: HeaderMap, RawBody(body): RawBody) -> Response {
     match interact(&state, &headers, &body).await {
         Ok(resp) => resp,

@@ -119,6 +119,13 @@ pub struct AppBody {
 }
 
 /// `PUT /api/v1/admin/slack-app`: the secrets are sealed and never answered again.
+#[utoipa::path(
+    put, path = "/api/v1/admin/slack-app", tag = "slack",
+    request_body(content = serde_json::Value, description = "`client_id`, `client_secret`, optional `signing_secret`"),
+    responses((status = 200, description = "Stored (secrets are never returned)", body = serde_json::Value),
+              (status = 422, description = "Invalid settings", body = super::views::ErrorBody)),
+    security(("bearer" = [])),
+)]
 pub async fn put_app(State(state): State<AppState>, ApiJson(body): ApiJson<AppBody>) -> Result<Json<Value>> {
     let slack = slack(&state)?;
     slack.set_app(&body.client_id, &body.client_secret, body.signing_secret.as_ref()).await?;
@@ -138,6 +145,15 @@ pub struct RegisterBody {
 }
 
 /// `POST /api/v1/integrations/slack`: registers (or replaces) an alias with a bot token.
+#[utoipa::path(
+    post, path = "/api/v1/integrations/slack", tag = "slack",
+    request_body(content = serde_json::Value, description = "`alias` and `bot_token`"),
+    responses((status = 201, description = "The integration, checked with auth.test", body = serde_json::Value),
+              (status = 422, description = "`slack_auth_failed`, `invalid_alias`", body = super::views::ErrorBody),
+              (status = 502, description = "`slack_unreachable`", body = super::views::ErrorBody),
+              (status = 503, description = "Slack is not set up, or rate limited", body = super::views::ErrorBody)),
+    security(("bearer" = [])),
+)]
 pub async fn register(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<RegisterBody>,
@@ -147,6 +163,12 @@ pub async fn register(
 }
 
 /// `GET /api/v1/integrations/slack`: never a token.
+#[utoipa::path(
+    get, path = "/api/v1/integrations/slack", tag = "slack",
+    responses((status = 200, description = "The integrations (never a token)", body = serde_json::Value),
+              (status = 503, description = "Slack is not set up", body = super::views::ErrorBody)),
+    security(("bearer" = [])),
+)]
 pub async fn list(State(state): State<AppState>) -> Result<Json<Value>> {
     let list = slack(&state)?.list().await?;
     Ok(Json(json!({ "integrations": list.iter().map(info).collect::<Vec<_>>() })))
@@ -158,6 +180,14 @@ pub struct InstallQuery {
 }
 
 /// `GET /api/v1/integrations/slack/install?alias=…`: 302 to Slack's authorize page.
+#[utoipa::path(
+    get, path = "/api/v1/integrations/slack/install", tag = "slack",
+    params(("alias" = String, Query, description = "The integration's alias")),
+    responses((status = 302, description = "To Slack's authorize page (the URL also in the body)", body = serde_json::Value),
+              (status = 409, description = "`slack_app_not_configured`", body = super::views::ErrorBody),
+              (status = 503, description = "Slack is not set up", body = super::views::ErrorBody)),
+    security(("bearer" = [])),
+)]
 pub async fn install(State(state): State<AppState>, Query(q): Query<InstallQuery>) -> Result<Response> {
     let alias = q.alias.as_deref().map(str::trim).filter(|a| !a.is_empty());
     let alias = alias.ok_or_else(|| ApiError::bad_request("`alias` is missing: ?alias=<name of the integration>"))?;
@@ -177,6 +207,17 @@ pub struct CallbackQuery {
 }
 
 /// `GET /api/v1/integrations/slack/oauth/callback?code=…&state=…` (no API token: see the module).
+#[utoipa::path(
+    get, path = "/api/v1/integrations/slack/oauth/callback", tag = "slack",
+    params(("code" = Option<String>, Query, description = "From Slack"), ("state" = Option<String>, Query, description = "The signed single-use state"),
+           ("error" = Option<String>, Query, description = "Set when the install was denied")),
+    responses((status = 200, description = "The integration", body = serde_json::Value),
+              (status = 400, description = "A forged, used or expired state, or a denied install", body = super::views::ErrorBody),
+              (status = 409, description = "`slack_app_not_configured`", body = super::views::ErrorBody),
+              (status = 422, description = "`slack_oauth_failed`", body = super::views::ErrorBody),
+              (status = 502, description = "`slack_unreachable`", body = super::views::ErrorBody),
+              (status = 503, description = "Slack is not set up, or rate limited", body = super::views::ErrorBody)),
+)]
 pub async fn oauth_callback(State(state): State<AppState>, Query(q): Query<CallbackQuery>) -> Result<Json<Value>> {
     let oauth_state = q.state.as_deref().filter(|s| !s.is_empty());
     let oauth_state = oauth_state.ok_or_else(|| {
@@ -198,6 +239,17 @@ pub struct ChannelsQuery {
 
 /// `GET /api/v1/integrations/slack/{alias}/channels`: public channels and the private ones the
 /// bot was invited to (`?refresh=true` skips the short cache).
+#[utoipa::path(
+    get, path = "/api/v1/integrations/slack/{alias}/channels", tag = "slack",
+    params(("alias" = String, Path, description = "The integration's alias"),
+           ("refresh" = Option<bool>, Query, description = "Skip the cache")),
+    responses((status = 200, description = "Public channels and the private ones the bot is in", body = serde_json::Value),
+              (status = 404, description = "`integration_not_found`", body = super::views::ErrorBody),
+              (status = 422, description = "The token was refused", body = super::views::ErrorBody),
+              (status = 502, description = "`slack_unreachable`", body = super::views::ErrorBody),
+              (status = 503, description = "Slack is not set up, or rate limited", body = super::views::ErrorBody)),
+    security(("bearer" = [])),
+)]
 pub async fn channels(
     State(state): State<AppState>,
     Path(alias): Path<String>,
@@ -212,6 +264,14 @@ pub async fn channels(
 }
 
 /// `DELETE /api/v1/integrations/slack/{alias}`: 204.
+#[utoipa::path(
+    delete, path = "/api/v1/integrations/slack/{alias}", tag = "slack",
+    params(("alias" = String, Path, description = "The integration's alias")),
+    responses((status = 204, description = "Removed"),
+              (status = 404, description = "`integration_not_found`", body = super::views::ErrorBody),
+              (status = 503, description = "Slack is not set up", body = super::views::ErrorBody)),
+    security(("bearer" = [])),
+)]
 pub async fn delete(State(state): State<AppState>, Path(alias): Path<String>) -> Result<StatusCode> {
     slack(&state)?.delete(&alias).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -1,4 +1,5 @@
-//! Tests of the router without a socket (`app(state).oneshot(request)`).
+//! Tests of the router without a socket (`app(state).oneshot(request)`), and of the OpenAPI
+//! document against the router.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
@@ -12,10 +13,11 @@ use sluice_worker::{Engine, EngineOptions};
 use tokio::sync::Notify;
 use tower::ServiceExt;
 
-use super::openapi::{OPERATIONS, document};
+use super::openapi::{BEARER, document};
 use super::{AppState, app, token_hash};
 
 const TOKEN: &str = "unit-test-token";
+const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
 async fn state() -> AppState {
     let store = Store::open("sqlite::memory:", StoreOptions::default()).await.unwrap();
@@ -25,51 +27,113 @@ async fn state() -> AppState {
     AppState::new(Arc::new(engine), connectors, vec![token_hash(TOKEN)], Arc::new(Notify::new()))
 }
 
-async fn send(state: &AppState, method: &str, path: &str) -> (StatusCode, Value) {
-    let req = Request::builder()
-        .method(method.to_ascii_uppercase().as_str())
-        .uri(path)
-        .header("authorization", format!("Bearer {TOKEN}"))
-        .body(Body::empty())
-        .unwrap();
-    let resp = app(state.clone()).oneshot(req).await.unwrap();
+async fn send_as(state: &AppState, token: Option<&str>, method: &str, path: &str) -> (StatusCode, Value) {
+    let mut req = Request::builder().method(method.to_ascii_uppercase().as_str()).uri(path);
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let resp = app(state.clone()).oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
     let status = resp.status();
     let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
     (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
 
+async fn send(state: &AppState, method: &str, path: &str) -> (StatusCode, Value) {
+    send_as(state, Some(TOKEN), method, path).await
+}
+
+/// Every (method, path template) of the document.
+fn documented() -> Vec<(String, String, Value)> {
+    let doc = document();
+    let mut ops = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in METHODS {
+            if let Some(op) = item.get(method) {
+                ops.push((method.to_string(), path.clone(), op.clone()));
+            }
+        }
+    }
+    ops
+}
+
+fn concrete(path: &str) -> String {
+    path.replace("{key}", "k").replace("{id}", "01a20a24-f9a9-74e8-8fbe-9e76b2f8b724")
+}
+
 #[tokio::test]
-async fn every_documented_operation_is_routed() {
+async fn every_documented_operation_is_routed_and_secured_as_documented() {
     let state = state().await;
-    for op in OPERATIONS {
-        let path = op.path.replace("{key}", "k").replace("{id}", "01a20a24-f9a9-74e8-8fbe-9e76b2f8b724");
-        let (status, body) = send(&state, op.method, &path).await;
+    let ops = documented();
+    assert!(ops.len() >= 16, "{ops:?}");
+    for (method, path, op) in ops {
+        let url = concrete(&path);
+        let (status, body) = send(&state, &method, &url).await;
         let code = body["error"]["code"].as_str().unwrap_or_default();
         assert!(
             code != "route_not_found" && status != StatusCode::METHOD_NOT_ALLOWED,
-            "{} {} is documented but not routed ({status} {body})",
-            op.method,
-            op.path
+            "{method} {path} is documented but not routed ({status} {body})"
         );
+        let secured = op["security"].as_array().is_some_and(|s| s.iter().any(|r| r.get(BEARER).is_some()));
+        let (status, _) = send_as(&state, None, &method, &url).await;
+        if path == "/api/v1/slack/interactions" {
+            // Authenticated by Slack's signature instead of the bearer token: 401 without one.
+            assert!(!secured && status == StatusCode::UNAUTHORIZED, "{method} {path}: {status}");
+            assert!(op["responses"]["401"].is_object(), "{method} {path}: its 401 is documented");
+            continue;
+        }
+        assert_eq!(status == StatusCode::UNAUTHORIZED, secured, "{method} {path}: without a token it answers {status}");
+        assert_eq!(op["responses"]["401"].is_object(), secured, "{method} {path}: 401 documented iff secured");
     }
 }
 
 #[test]
 fn every_route_of_the_router_is_documented() {
-    let doc = document();
+    let documented: Vec<(String, String)> = documented().into_iter().map(|(m, p, _)| (m, p)).collect();
     // The routes as `app` registers them: `.route("PATH", get(…).post(…))`.
     let source = include_str!("mod.rs");
-    let mut seen = 0;
+    let mut routed = Vec::new();
     for line in source.lines().map(str::trim).filter(|l| l.starts_with(".route(\"")) {
         let path = line.trim_start_matches(".route(\"").split('"').next().unwrap();
-        for method in ["get", "post", "put", "patch", "delete"] {
+        for method in METHODS {
             if line.contains(&format!("{method}(")) {
-                assert!(doc["paths"][path][method].is_object(), "{method} {path} is routed but not in openapi.json");
-                seen += 1;
+                routed.push((method.to_string(), path.to_string()));
             }
         }
     }
-    assert_eq!(seen, OPERATIONS.len(), "the router and OPERATIONS differ in size");
+    for r in &routed {
+        assert!(documented.contains(r), "{r:?} is routed but not in openapi.json");
+    }
+    for d in &documented {
+        assert!(routed.contains(d), "{d:?} is in openapi.json but not routed");
+    }
+}
+
+#[test]
+fn the_document_describes_errors_bodies_and_parameters() {
+    let doc = document();
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert_eq!(doc["components"]["securitySchemes"][BEARER]["scheme"], "bearer");
+    let error = &doc["components"]["schemas"]["ErrorBody"];
+    assert_eq!(error["required"], serde_json::json!(["error"]), "{error}");
+    let deploy = &doc["paths"]["/api/v1/processes"]["post"];
+    assert!(deploy["requestBody"]["content"]["application/xml"].is_object(), "{deploy}");
+    for status in ["200", "201", "401", "408", "413", "415", "422"] {
+        let r = &deploy["responses"][status];
+        assert!(r.is_object(), "deploy lacks {status}: {deploy}");
+    }
+    assert_eq!(
+        deploy["responses"]["422"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/ErrorBody"
+    );
+    let list = &doc["paths"]["/api/v1/requests"]["get"];
+    let names: Vec<&str> = list["parameters"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["process", "status", "limit", "cursor"]);
+    let complete = &doc["paths"]["/api/v1/tasks/{id}/complete"]["post"];
+    for status in ["200", "400", "404", "409", "413", "415"] {
+        assert!(complete["responses"][status].is_object(), "complete lacks {status}: {complete}");
+    }
+    // The open routes carry no security requirement.
+    assert!(doc["paths"]["/healthz"]["get"]["security"].is_null());
 }
 
 #[tokio::test]
@@ -80,7 +144,13 @@ async fn errors_are_uniform() {
     assert_eq!(body["error"]["code"], "route_not_found");
     let (status, body) = send(&state, "get", "/api/v1/requests?limit=x").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(body["error"]["message"].as_str().unwrap().contains("limit"), "{body}");
+    assert_eq!(
+        (body["error"]["code"].as_str(), body["error"]["field"].as_str()),
+        (Some("invalid_query"), Some("limit"))
+    );
+    let (status, body) = send(&state, "get", "/api/v1/tasks?status=sleeping").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["field"], "status", "{body}");
     let (status, body) = send(&state, "post", "/api/v1/messages").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("name"), "{body}");

@@ -1,0 +1,399 @@
+//! The JSON the API reads and writes, as typed structs. Handlers build these, and the OpenAPI
+//! document derives its schemas from the same types, so the two cannot drift apart.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sluice_engine::runtime::Data;
+use sluice_store::{ProcessVersion, RequestStatus, TaskRow, TaskStatus};
+use utoipa::{IntoParams, ToSchema};
+
+/// RFC 3339 with milliseconds, UTC (`2026-01-31T12:00:00.000Z`).
+pub fn time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+// ---- errors ----
+
+/// Every error answer: `{"error": {"code", "message", …}}`.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// A stable snake_case code (`process_not_found`, `invalid_bpmn`, `task_not_active`, …).
+    pub code: String,
+    /// What went wrong, for a person.
+    pub message: String,
+    /// With `invalid_json` and `invalid_query`: the path of the field that did not fit
+    /// (`data`, `lines[0].price`), or null when the input as a whole is malformed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, nullable)]
+    pub field: Option<Option<String>>,
+    /// With `invalid_bpmn`: every problem of the model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Vec<DiagnosticView>, required = false)]
+    pub diagnostics: Option<Vec<DiagnosticView>>,
+    /// With `invalid_notification_settings`: every problem (`field`, `message`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Vec<Object>, required = false)]
+    pub problems: Option<Vec<serde_json::Value>>,
+}
+
+/// One problem of a BPMN model.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DiagnosticView {
+    /// 1-based line of the problem in the XML (0 when it concerns the file as a whole).
+    pub line: u32,
+    /// 1-based column (0 when it concerns the file as a whole).
+    pub column: u32,
+    /// The id of the element concerned.
+    #[schema(required = true)]
+    pub element: Option<String>,
+    /// A stable kebab-case code, e.g. `dangling-reference`.
+    pub code: String,
+    pub message: String,
+}
+
+// ---- processes ----
+
+/// One deployed version of a process.
+#[derive(Serialize, ToSchema)]
+pub struct ProcessSummary {
+    pub key: String,
+    #[schema(minimum = 1)]
+    pub version: i64,
+    #[schema(required = true)]
+    pub name: Option<String>,
+}
+
+impl From<&ProcessVersion> for ProcessSummary {
+    fn from(p: &ProcessVersion) -> Self {
+        ProcessSummary { key: p.key.clone(), version: p.version, name: p.name.clone() }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProcessList {
+    pub processes: Vec<ProcessSummary>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct VersionView {
+    #[schema(minimum = 1)]
+    pub version: i64,
+    #[schema(required = true)]
+    pub name: Option<String>,
+    #[schema(format = DateTime)]
+    pub deployed_at: String,
+}
+
+/// The latest version of a process, every version, and the XML of the latest.
+#[derive(Serialize, ToSchema)]
+pub struct ProcessDetail {
+    pub key: String,
+    #[schema(minimum = 1)]
+    pub version: i64,
+    #[schema(required = true)]
+    pub name: Option<String>,
+    #[schema(format = DateTime)]
+    pub deployed_at: String,
+    /// Oldest first.
+    pub versions: Vec<VersionView>,
+    /// The BPMN XML of the latest version, as deployed.
+    pub xml: String,
+}
+
+// ---- requests ----
+
+/// Where a Request is.
+#[derive(Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestState {
+    Active,
+    Completed,
+    Canceled,
+    /// An unresolved incident holds the Request; `POST /api/v1/requests/{id}/retry` resumes it.
+    Error,
+}
+
+impl From<RequestStatus> for RequestState {
+    fn from(s: RequestStatus) -> Self {
+        match s {
+            RequestStatus::Active => RequestState::Active,
+            RequestStatus::Completed => RequestState::Completed,
+            RequestStatus::Canceled => RequestState::Canceled,
+            RequestStatus::Error => RequestState::Error,
+        }
+    }
+}
+
+impl From<RequestState> for RequestStatus {
+    fn from(s: RequestState) -> Self {
+        match s {
+            RequestState::Active => RequestStatus::Active,
+            RequestState::Completed => RequestStatus::Completed,
+            RequestState::Canceled => RequestStatus::Canceled,
+            RequestState::Error => RequestStatus::Error,
+        }
+    }
+}
+
+/// What a token is doing.
+#[derive(Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenState {
+    /// Queued to enter its element.
+    Ready,
+    /// Waiting on a task, a connector, an event, a sub-process or a child Request.
+    Waiting,
+    /// Waiting at a converging gateway.
+    Joining,
+    /// Held by an incident.
+    Incident,
+}
+
+impl TokenState {
+    /// The runtime's names (`sluice_engine::runtime::TokenView::state`).
+    pub fn from_runtime(state: &str) -> TokenState {
+        match state {
+            "ready" => TokenState::Ready,
+            "joining" => TokenState::Joining,
+            "incident" => TokenState::Incident,
+            _ => TokenState::Waiting,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TokenInfo {
+    pub element_id: String,
+    pub state: TokenState,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct IncidentInfo {
+    pub id: u32,
+    pub element_id: String,
+    /// A stable snake_case code: `no_outgoing_flow`, `expression_failed`, `connector_failed`, …
+    pub code: String,
+    pub message: String,
+}
+
+/// A Request: one run of a process.
+#[derive(Serialize, ToSchema)]
+pub struct RequestView {
+    #[schema(format = "uuid")]
+    pub id: String,
+    pub process_key: String,
+    #[schema(minimum = 1)]
+    pub process_version: i64,
+    pub status: RequestState,
+    /// The Request's variables.
+    #[schema(value_type = Object)]
+    pub data: Data,
+    pub tokens: Vec<TokenInfo>,
+    pub incidents: Vec<IncidentInfo>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime, required = true)]
+    pub completed_at: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RequestPage {
+    /// Newest first.
+    pub requests: Vec<RequestView>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    #[schema(required = true)]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RequestList {
+    pub requests: Vec<RequestView>,
+}
+
+/// One entry of a Request's history. Events carry more fields depending on their type
+/// (`task_id`, `message`, `code`, …).
+#[derive(Serialize, ToSchema)]
+pub struct EventView {
+    #[schema(format = DateTime)]
+    pub at: String,
+    /// `request_started`, `element_activated`, `element_completed`, `task_created`,
+    /// `task_completed`, `timer_fired`, `message_received`, `connector_invoked`, `incident_raised`,
+    /// `incident_resolved`, `notification_sent`, `notification_failed`, `request_completed`,
+    /// `request_canceled` (more may be added).
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[schema(required = true)]
+    pub element_id: Option<String>,
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EventList {
+    /// Oldest first.
+    pub events: Vec<EventView>,
+}
+
+// ---- tasks ----
+
+/// Where a user task is.
+#[derive(Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskState {
+    Active,
+    Completed,
+    Canceled,
+}
+
+impl From<TaskStatus> for TaskState {
+    fn from(s: TaskStatus) -> Self {
+        match s {
+            TaskStatus::Active => TaskState::Active,
+            TaskStatus::Completed => TaskState::Completed,
+            TaskStatus::Canceled => TaskState::Canceled,
+        }
+    }
+}
+
+impl From<TaskState> for TaskStatus {
+    fn from(s: TaskState) -> Self {
+        match s {
+            TaskState::Active => TaskStatus::Active,
+            TaskState::Completed => TaskStatus::Completed,
+            TaskState::Canceled => TaskStatus::Canceled,
+        }
+    }
+}
+
+/// A user task waiting for (or done by) a person.
+#[derive(Serialize, ToSchema)]
+pub struct TaskView {
+    #[schema(format = "uuid")]
+    pub id: String,
+    #[schema(format = "uuid")]
+    pub request_id: String,
+    pub element_id: String,
+    #[schema(required = true)]
+    pub name: Option<String>,
+    pub status: TaskState,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime, required = true)]
+    pub completed_at: Option<String>,
+}
+
+impl From<&TaskRow> for TaskView {
+    fn from(t: &TaskRow) -> Self {
+        TaskView {
+            id: t.id.to_string(),
+            request_id: t.request_id.to_string(),
+            element_id: t.element_id.clone(),
+            name: t.name.clone(),
+            status: t.status.into(),
+            created_at: time(t.created_at),
+            completed_at: t.completed_at.map(time),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TaskList {
+    pub tasks: Vec<TaskView>,
+}
+
+// ---- connectors and health ----
+
+#[derive(Serialize, ToSchema)]
+pub struct ConnectorView {
+    /// What a `serviceTask`'s `implementation` names.
+    #[serde(rename = "type")]
+    pub connector_type: String,
+    pub name: String,
+    /// The JSON Schema (draft 2020-12) of the connector's inputs.
+    #[schema(value_type = Object)]
+    pub inputs_schema: Value,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ConnectorList {
+    pub connectors: Vec<ConnectorView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    /// Always `ok`: the answer is only given when the database answers.
+    pub status: String,
+}
+
+// ---- request bodies and queries ----
+
+/// Starts a Request. An empty body is the same as `{}`.
+#[derive(Deserialize, ToSchema)]
+pub struct StartBody {
+    /// The Request's initial variables.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub data: Data,
+    /// A deployed version; the latest when left out.
+    #[serde(default)]
+    #[schema(minimum = 1)]
+    pub version: Option<i64>,
+}
+
+/// Completes a user task. An empty body is the same as `{}`.
+#[derive(Deserialize, ToSchema)]
+pub struct CompleteBody {
+    /// Merged into the Request's variables.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub data: Data,
+}
+
+/// A message for the Requests waiting on it.
+#[derive(Deserialize, ToSchema)]
+pub struct MessageBody {
+    /// The BPMN message name.
+    pub name: String,
+    /// Must equal the waiting subscription's correlation key, when it has one.
+    #[serde(default)]
+    pub correlation_key: Option<String>,
+    /// Merged into the Requests' variables.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub data: Data,
+}
+
+/// Filters and page of `GET /api/v1/requests`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Only Requests of this process key.
+    pub process: Option<String>,
+    /// Only Requests in this status.
+    #[param(inline)]
+    pub status: Option<RequestState>,
+    /// Requests per page (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the page before.
+    pub cursor: Option<String>,
+}
+
+/// Filters of `GET /api/v1/tasks`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TaskQuery {
+    /// Only tasks of this Request.
+    #[param(format = "uuid")]
+    pub request: Option<String>,
+    /// Only tasks in this status.
+    #[param(inline)]
+    pub status: Option<TaskState>,
+}

@@ -140,6 +140,8 @@ impl Serve {
             .env("SLUICE_LISTEN", addr.to_string())
             .env("SLUICE_DATABASE_URL", &config.database_url)
             .env("SLUICE_API_TOKEN", TOKEN)
+            // The same on every node (PostgreSQL requires one; SQLite would generate a key file).
+            .env("SLUICE_SECRET_KEY", "5a1ce5a1ce5a1ce5a1ce5a1ce5a1ce5a1ce5a1ce5a1ce5a1ce5a1ce5a1ce5a1c")
             .env("SLUICE_PUBLIC_URL", "http://sluice.example")
             .env_remove("SLUICE_PROCESSES")
             .env_remove("SLACK_BOT_TOKEN")

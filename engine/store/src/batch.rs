@@ -1,9 +1,10 @@
 //! Group commit: many Requests' writes in one transaction, with multi-row statements.
 //!
-//! [`Store::write_batch`] is the fast path: one transaction for a whole batch of creations and
-//! steps, each kind of row written with a few multi-row statements. It gives the same rows as
-//! writing each op alone with [`Store::write_one`] (the reference path, also the fallback): a
-//! test checks that both leave identical tables.
+//! [`Store::write_batch`] is the store's one write path for Requests: one transaction for a whole
+//! batch of creations and steps, each kind of row written with a few multi-row statements.
+//! [`Store::write_one`] (the fallback of a failed batch) and the one-Request writes
+//! (`create_request`, `apply_step`, `apply_steps`) are batches too; a test checks that a batch of
+//! many leaves the same rows as batches of one.
 //!
 //! [`Committer`] is the writer task in front of it: callers hand it ops and wait for their
 //! outcome; while one batch commits, the next one gathers. One fsync then carries as many state
@@ -19,9 +20,9 @@ use tokio::sync::{mpsc, oneshot};
 use crate::Error;
 use crate::changes::{Changes, JobRemoval};
 use crate::db::{Arg, Conn, args};
-use crate::store::{NewHead, StateColumns, Store, insert_request_cols, json_text, write_step_cols};
+use crate::store;
+use crate::store::{StateColumns, Store, json_text};
 use crate::types::{EventId, JobKind, RequestId, RequestStatus, TaskId, TaskStatus, millis};
-use crate::{StepOutcome, store};
 
 /// The most bind parameters one statement gets (SQLite allows 32,766, PostgreSQL 65,535).
 const MAX_PARAMS: usize = 30_000;
@@ -68,34 +69,28 @@ pub enum WriteResult {
 }
 
 impl Store {
-    /// Writes one op in a transaction of its own, with the one-row statements (the reference
-    /// path, and the fallback of a failed batch).
+    /// Writes one op in a transaction of its own (the fallback of a failed batch, so one bad op
+    /// cannot fail the others).
     pub async fn write_one(&self, op: &WriteOp) -> Result<WriteResult, Error> {
         let mut tx = self.begin_write().await?;
         let result = {
             let mut c = tx.conn();
-            match op {
-                WriteOp::Create { id, process_key, process_version, parent, state, changes, require_latest } => {
-                    let latest = latest_versions(&mut c, &[process_key.as_str()]).await?;
-                    match check_version(&latest, process_key, *process_version, *require_latest) {
-                        Err(e) => return Err(e),
-                        Ok(Some(r)) => return Ok(r),
-                        Ok(None) => {}
-                    }
-                    let head = NewHead { id: *id, process_key, process_version: *process_version, parent: *parent };
-                    insert_request_cols(&mut c, &head, state, changes).await?;
-                    WriteResult::Created
-                }
-                WriteOp::Step { request, expected_revision, state, changes } => {
-                    match write_step_cols(&mut c, *request, *expected_revision, state, changes).await? {
-                        StepOutcome::Applied { revision } => WriteResult::Applied { revision },
-                        StepOutcome::Conflict => return Ok(WriteResult::Conflict),
-                    }
-                }
-            }
+            write_batch(&mut c, std::slice::from_ref(op)).await?.pop().unwrap_or(Ok(WriteResult::Conflict))?
         };
         tx.commit().await?;
         Ok(result)
+    }
+
+    /// Writes `ops` in one transaction, all or nothing: the first op refused for a reason of its
+    /// own (an existing Request, an unknown version) rolls the whole batch back and is the error.
+    pub(crate) async fn write_all(&self, ops: &[WriteOp]) -> Result<Vec<WriteResult>, Error> {
+        let mut tx = self.begin_write().await?;
+        let results = {
+            let mut c = tx.conn();
+            write_batch(&mut c, ops).await?.into_iter().collect::<Result<Vec<_>, _>>()?
+        };
+        tx.commit().await?;
+        Ok(results)
     }
 
     /// Writes many ops in ONE transaction. The outer error is a database failure of the whole
@@ -103,8 +98,9 @@ impl Store {
     /// for a reason of its own, like an unknown process version, writes nothing of itself and
     /// does not hold up the others).
     ///
-    /// At most one op per Request: the caller ([`Committer`]) keeps a second one for the next
-    /// batch.
+    /// At most one step per Request (the [`Committer`] keeps a second one for the next batch); a
+    /// creation whose id exists already, in the database or earlier in the batch, is refused with
+    /// [`Error::RequestExists`].
     pub async fn write_batch(&self, ops: &[WriteOp]) -> Result<Vec<Result<WriteResult, Error>>, Error> {
         let mut tx = self.begin_write().await?;
         let results = {
@@ -197,6 +193,8 @@ async fn for_ids(c: &mut Conn<'_>, sql: &str, extra: &[Arg], ids: &[String]) -> 
 
 /// One applied op, for the shared part of the write.
 struct Applied<'a> {
+    /// The op's index in the batch.
+    op: usize,
     rid: String,
     revision: i64,
     status: RequestStatus,
@@ -208,7 +206,6 @@ struct Applied<'a> {
 
 async fn write_batch(c: &mut Conn<'_>, ops: &[WriteOp]) -> Result<Vec<Result<WriteResult, Error>>, Error> {
     let mut results: Vec<Option<Result<WriteResult, Error>>> = (0..ops.len()).map(|_| None).collect();
-    debug_assert_eq!(ops.iter().map(WriteOp::request).collect::<HashSet<_>>().len(), ops.len());
 
     // 1. Creations: check the versions once per batch, insert the rows together.
     let keys: Vec<&str> = ops
@@ -223,6 +220,7 @@ async fn write_batch(c: &mut Conn<'_>, ops: &[WriteOp]) -> Result<Vec<Result<Wri
     let latest = if keys.is_empty() { HashMap::new() } else { latest_versions(c, &keys).await? };
     let mut applied: Vec<Applied<'_>> = Vec::with_capacity(ops.len());
     let mut request_rows = Vec::new();
+    let mut created: Vec<(usize, RequestId)> = Vec::new();
     for (i, op) in ops.iter().enumerate() {
         let WriteOp::Create { id, process_key, process_version, parent, state, changes, require_latest } = op else {
             continue;
@@ -253,8 +251,9 @@ async fn write_batch(c: &mut Conn<'_>, ops: &[WriteOp]) -> Result<Vec<Result<Wri
             at,
             state.status.is_finished().then_some(at),
         ]);
-        results[i] = Some(Ok(WriteResult::Created));
+        created.push((i, *id));
         applied.push(Applied {
+            op: i,
             rid: id.to_string(),
             revision: 1,
             status: state.status,
@@ -263,21 +262,36 @@ async fn write_batch(c: &mut Conn<'_>, ops: &[WriteOp]) -> Result<Vec<Result<Wri
             started: Some((process_key.as_str(), *process_version)),
         });
     }
-    let expected = request_rows.len() as u64;
-    let inserted = insert_rows(
-        c,
-        "INSERT INTO requests (id, process_key, process_version, status, parent_request_id, parent_token, state,
-                               data, revision, created_at, updated_at, completed_at)",
-        "",
-        12,
-        request_rows,
-    )
-    .await?;
-    if inserted != expected {
-        // Cannot happen with fresh UUIDv7s; the caller falls back to one op at a time, which
-        // names the Request that exists.
-        return Err(Error::corrupt("batch", "a Request of the batch exists already"));
+    // A Request id that exists already (or twice in the batch) is refused for that op alone.
+    let mut inserted: HashMap<String, usize> = HashMap::new();
+    let per = MAX_PARAMS / 12;
+    let mut rows = request_rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<Vec<Arg>> = rows.by_ref().take(per).collect();
+        let sql = format!(
+            "INSERT INTO requests (id, process_key, process_version, status, parent_request_id, parent_token, state,
+                                   data, revision, created_at, updated_at, completed_at)
+             VALUES {} ON CONFLICT (id) DO NOTHING RETURNING id",
+            values(chunk.len(), 12)
+        );
+        for r in c.fetch_all(&sql, chunk.into_iter().flatten().collect()).await? {
+            *inserted.entry(r.text("id")?).or_default() += 1;
+        }
     }
+    let mut refused = HashSet::new();
+    for (i, id) in created {
+        match inserted.get_mut(&id.to_string()) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                results[i] = Some(Ok(WriteResult::Created));
+            }
+            _ => {
+                results[i] = Some(Err(Error::RequestExists(id)));
+                refused.insert(i);
+            }
+        }
+    }
+    applied.retain(|a| !refused.contains(&a.op));
 
     // 2. Steps: one guarded UPDATE for all, returning the ones that were at their revision.
     let steps: Vec<(usize, RequestId, i64, &StateColumns, &Changes)> = ops
@@ -322,6 +336,7 @@ async fn write_batch(c: &mut Conn<'_>, ops: &[WriteOp]) -> Result<Vec<Result<Wri
         if written.contains(&rid) {
             results[i] = Some(Ok(WriteResult::Applied { revision: expected + 1 }));
             applied.push(Applied {
+                op: i,
                 rid,
                 revision: expected + 1,
                 status: state.status,
@@ -338,8 +353,8 @@ async fn write_batch(c: &mut Conn<'_>, ops: &[WriteOp]) -> Result<Vec<Result<Wri
     Ok(results.into_iter().map(|r| r.unwrap_or(Ok(WriteResult::Conflict))).collect())
 }
 
-/// `store::apply_changes` for many Requests at once, in the same order: removals, closes, the cleanup
-/// of finished Requests, new rows, history.
+/// The rows besides the Request's own, for many Requests at once, in the order `Changes` documents:
+/// removals, closes, the cleanup of finished Requests, new rows, history.
 async fn apply_all(c: &mut Conn<'_>, applied: &[Applied<'_>]) -> Result<(), Error> {
     // Ops with rare row kinds go through the one-Request path for those parts; the common ones
     // are gathered here.

@@ -11,7 +11,8 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use crate::Error;
-use crate::changes::{Changes, JobRemoval, NewJob};
+use crate::batch::{WriteOp, WriteResult};
+use crate::changes::{Changes, NewJob};
 use crate::db::{Conn, DbRow, Tx, args};
 use crate::migrate;
 use crate::types::{
@@ -370,14 +371,12 @@ impl Store {
         }
     }
 
-    // ---- writes: one transaction per state change ----
+    // ---- writes: one transaction per state change (see `batch.rs`) ----
 
     /// Creates a Request at revision 1 with what its start emitted, in one transaction. Records a
     /// `request_started` event before the events of `changes`.
     pub async fn create_request(&self, new: &NewRequest<'_>, changes: &Changes) -> Result<(), Error> {
-        let mut tx = self.begin_write().await?;
-        insert_request(&mut tx.conn(), new, changes).await?;
-        tx.commit().await
+        self.write_all(&[create_op(new, changes)?]).await.map(drop)
     }
 
     /// Writes one step of a Request: its new state, status, data and revision, with `changes`, in
@@ -391,15 +390,9 @@ impl Store {
         changes: &Changes,
     ) -> Result<i64, Error> {
         let write = StepWrite { request, expected_revision, state, changes };
-        let mut tx = self.begin_write().await?;
-        let outcome = write_step(&mut tx.conn(), &write).await?;
-        match outcome {
-            StepOutcome::Applied { revision } => {
-                tx.commit().await?;
-                Ok(revision)
-            }
-            StepOutcome::Conflict => {
-                drop(tx);
+        match self.write_all(&[step_op(&write)?]).await?.pop() {
+            Some(WriteResult::Applied { revision }) => Ok(revision),
+            _ => {
                 if self.request_row(request).await?.is_none() {
                     return Err(Error::RequestNotFound(request));
                 }
@@ -408,27 +401,29 @@ impl Store {
         }
     }
 
-    /// Writes many Requests' steps (and creations) in ONE transaction: the building block of group
-    /// commit. A stale revision skips that write alone ([`StepOutcome::Conflict`]); a database error
-    /// rolls back the whole batch.
+    /// Writes many Requests' steps (and creations) in ONE transaction. A stale revision skips that
+    /// write alone ([`StepOutcome::Conflict`]); a database error or a refused creation rolls back
+    /// the whole batch.
     pub async fn apply_steps(
         &self,
         creates: &[(NewRequest<'_>, &Changes)],
         steps: &[StepWrite<'_>],
     ) -> Result<Vec<StepOutcome>, Error> {
-        let mut tx = self.begin_write().await?;
-        let mut out = Vec::with_capacity(steps.len());
-        {
-            let mut c = tx.conn();
-            for (new, changes) in creates {
-                insert_request(&mut c, new, changes).await?;
-            }
-            for w in steps {
-                out.push(write_step(&mut c, w).await?);
-            }
+        let mut ops = Vec::with_capacity(creates.len() + steps.len());
+        for (new, changes) in creates {
+            ops.push(create_op(new, changes)?);
         }
-        tx.commit().await?;
-        Ok(out)
+        for w in steps {
+            ops.push(step_op(w)?);
+        }
+        let results = self.write_all(&ops).await?;
+        Ok(results[creates.len()..]
+            .iter()
+            .map(|r| match r {
+                WriteResult::Applied { revision } => StepOutcome::Applied { revision: *revision },
+                _ => StepOutcome::Conflict,
+            })
+            .collect())
     }
 
     // ---- reads ----
@@ -1089,12 +1084,6 @@ impl StateColumns {
     }
 }
 
-struct StepHead<'a> {
-    request: RequestId,
-    expected_revision: i64,
-    changes: &'a Changes,
-}
-
 fn state_columns(state: &Instance) -> Result<StateColumns, Error> {
     Ok(StateColumns {
         state: json_text("Request state", state)?,
@@ -1103,266 +1092,25 @@ fn state_columns(state: &Instance) -> Result<StateColumns, Error> {
     })
 }
 
-async fn insert_request(c: &mut Conn<'_>, new: &NewRequest<'_>, changes: &Changes) -> Result<(), Error> {
-    let cols = state_columns(new.state)?;
-    let head =
-        NewHead { id: new.id, process_key: new.process_key, process_version: new.process_version, parent: new.parent };
-    insert_request_cols(c, &head, &cols, changes).await
+fn create_op(new: &NewRequest<'_>, changes: &Changes) -> Result<WriteOp, Error> {
+    Ok(WriteOp::Create {
+        id: new.id,
+        process_key: new.process_key.to_string(),
+        process_version: new.process_version,
+        parent: new.parent,
+        state: state_columns(new.state)?,
+        changes: changes.clone(),
+        require_latest: false,
+    })
 }
 
-/// A Request to create, without its state (already serialized to [`StateColumns`]).
-pub(crate) struct NewHead<'a> {
-    pub(crate) id: RequestId,
-    pub(crate) process_key: &'a str,
-    pub(crate) process_version: i64,
-    pub(crate) parent: Option<(RequestId, TokenId)>,
-}
-
-pub(crate) async fn insert_request_cols(
-    c: &mut Conn<'_>,
-    new: &NewHead<'_>,
-    cols: &StateColumns,
-    changes: &Changes,
-) -> Result<(), Error> {
-    let at = millis(changes.at);
-    let known = c
-        .fetch_optional(
-            "SELECT 1 AS one FROM process_versions WHERE process_key = $1 AND version = $2",
-            args![new.process_key, new.process_version],
-        )
-        .await?;
-    if known.is_none() {
-        return Err(Error::ProcessNotFound { key: new.process_key.to_string(), version: new.process_version });
-    }
-    let inserted = c
-        .execute(
-            "INSERT INTO requests (id, process_key, process_version, status, parent_request_id, parent_token, state,
-                                   data, revision, created_at, updated_at, completed_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9, $10)
-             ON CONFLICT (id) DO NOTHING",
-            args![
-                new.id.to_string(),
-                new.process_key,
-                new.process_version,
-                cols.status.as_str(),
-                new.parent.map(|(r, _)| r.to_string()),
-                new.parent.map(|(_, t)| i64::from(t.0)),
-                cols.state.as_str(),
-                cols.data.as_str(),
-                at,
-                cols.status.is_finished().then_some(at),
-            ],
-        )
-        .await?;
-    if inserted == 0 {
-        return Err(Error::RequestExists(new.id));
-    }
-    let started = serde_json::json!({"process_key": new.process_key, "process_version": new.process_version});
-    insert_event(c, new.id, 1, 0, at, "request_started", None, &started).await?;
-    apply_changes(c, new.id, 1, cols.status, changes, 1).await
-}
-
-/// Writes one step inside an open transaction; `Conflict` (nothing written) on a stale revision.
-async fn write_step(c: &mut Conn<'_>, w: &StepWrite<'_>) -> Result<StepOutcome, Error> {
-    let cols = state_columns(w.state)?;
-    write_step_cols(c, w.request, w.expected_revision, &cols, w.changes).await
-}
-
-pub(crate) async fn write_step_cols(
-    c: &mut Conn<'_>,
-    request: RequestId,
-    expected_revision: i64,
-    cols: &StateColumns,
-    changes: &Changes,
-) -> Result<StepOutcome, Error> {
-    let w = StepHead { request, expected_revision, changes };
-    let at = millis(w.changes.at);
-    let revision = w.expected_revision + 1;
-    // The revision check comes first, so a stale write touches nothing.
-    let updated = c
-        .execute(
-            "UPDATE requests SET state = $1, data = $2, status = $3, revision = $4, updated_at = $5,
-                    completed_at = COALESCE(completed_at, $6)
-             WHERE id = $7 AND revision = $8",
-            args![
-                cols.state.as_str(),
-                cols.data.as_str(),
-                cols.status.as_str(),
-                revision,
-                at,
-                cols.status.is_finished().then_some(at),
-                w.request.to_string(),
-                w.expected_revision,
-            ],
-        )
-        .await?;
-    if updated == 0 {
-        return Ok(StepOutcome::Conflict);
-    }
-    apply_changes(c, w.request, revision, cols.status, w.changes, 0).await?;
-    Ok(StepOutcome::Applied { revision })
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn insert_event(
-    c: &mut Conn<'_>,
-    request: RequestId,
-    revision: i64,
-    seq: i64,
-    at: i64,
-    kind: &str,
-    element_id: Option<&str>,
-    payload: &Value,
-) -> Result<(), Error> {
-    c.execute(
-        "INSERT INTO events (id, request_id, revision, seq, at, type, element_id, payload)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        args![
-            EventId::new().to_string(),
-            request.to_string(),
-            revision,
-            seq,
-            at,
-            kind,
-            element_id,
-            json_text("event payload", payload)?
-        ],
-    )
-    .await?;
-    Ok(())
-}
-
-/// Applies `changes` of `request` (now at `revision`) in the documented order. Event `seq`
-/// numbers start at `first_seq`.
-async fn apply_changes(
-    c: &mut Conn<'_>,
-    request: RequestId,
-    revision: i64,
-    status: RequestStatus,
-    changes: &Changes,
-    first_seq: i64,
-) -> Result<(), Error> {
-    let rid = request.to_string();
-    let at = millis(changes.at);
-
-    // 1. Rows of earlier steps that are done or no longer wanted.
-    for r in &changes.jobs_removed {
-        match r {
-            JobRemoval::Job(id) => c.execute("DELETE FROM jobs WHERE id = $1", args![id.to_string()]).await?,
-            JobRemoval::Timer(s) => {
-                c.execute(
-                    "DELETE FROM jobs WHERE request_id = $1 AND kind = 'timer' AND subscription = $2",
-                    args![rid.as_str(), i64::from(s.0)],
-                )
-                .await?
-            }
-            JobRemoval::Connector(t) => {
-                c.execute(
-                    "DELETE FROM jobs WHERE request_id = $1 AND kind = 'connector' AND token = $2",
-                    args![rid.as_str(), i64::from(t.0)],
-                )
-                .await?
-            }
-        };
-    }
-    for s in &changes.subscriptions_closed {
-        c.execute(
-            "DELETE FROM subscriptions WHERE request_id = $1 AND subscription = $2",
-            args![rid.as_str(), i64::from(s.0)],
-        )
-        .await?;
-    }
-    // Tasks this step completed, with where their `task_completed` events go.
-    let mut completed: Vec<(usize, TaskId, String, TokenId)> = Vec::new();
-    for t in &changes.tasks_closed {
-        let rows = c
-            .fetch_all(
-                "UPDATE tasks SET status = $1, completed_at = $2
-                 WHERE request_id = $3 AND token = $4 AND status = 'active'
-                 RETURNING id, element_id",
-                args![t.status.as_str(), at, rid.as_str(), i64::from(t.token.0)],
-            )
-            .await?;
-        if t.status == TaskStatus::Completed {
-            for r in rows {
-                completed.push((t.event_index, parse_id("task id", &r.text("id")?)?, r.text("element_id")?, t.token));
-            }
-        }
-    }
-    if status.is_finished() {
-        // A finished Request waits for nothing: no timers, no subscriptions, no open tasks.
-        c.execute("DELETE FROM jobs WHERE request_id = $1 AND kind IN ('timer', 'connector')", args![rid.as_str()])
-            .await?;
-        c.execute("DELETE FROM subscriptions WHERE request_id = $1", args![rid.as_str()]).await?;
-        c.execute(
-            "UPDATE tasks SET status = 'canceled', completed_at = $1 WHERE request_id = $2 AND status = 'active'",
-            args![at, rid.as_str()],
-        )
-        .await?;
-    }
-
-    // 2. New rows.
-    for t in &changes.tasks_created {
-        c.execute(
-            "INSERT INTO tasks (id, request_id, token, element_id, name, status, created_at, completed_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            args![
-                t.id.to_string(),
-                rid.as_str(),
-                i64::from(t.token.0),
-                t.element_id.as_str(),
-                t.name.as_deref(),
-                t.status.as_str(),
-                at,
-                (t.status != TaskStatus::Active).then_some(at),
-            ],
-        )
-        .await?;
-    }
-    if !status.is_finished() {
-        for s in &changes.subscriptions_opened {
-            c.execute(
-                "INSERT INTO subscriptions (request_id, subscription, kind, element_id, name, correlation_key, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                args![
-                    rid.as_str(),
-                    i64::from(s.subscription.0),
-                    s.kind.as_str(),
-                    s.element_id.as_str(),
-                    s.name.as_str(),
-                    s.correlation_key.as_deref(),
-                    at,
-                ],
-            )
-            .await?;
-        }
-    }
-    for j in &changes.jobs_added {
-        if status.is_finished() && matches!(j.kind, JobKind::Timer | JobKind::Connector) {
-            continue;
-        }
-        insert_job(c, &rid, j, at).await?;
-    }
-
-    // 3. History, in order, with `task_completed` placed where the step completed the task.
-    let mut seq = first_seq;
-    let mut completed = completed.into_iter().peekable();
-    for (i, e) in changes.events.iter().enumerate() {
-        while let Some((_, id, element, token)) = completed.next_if(|(idx, ..)| *idx <= i) {
-            let payload = serde_json::json!({"task_id": id.to_string(), "token": token.0});
-            insert_event(c, request, revision, seq, at, "task_completed", Some(&element), &payload).await?;
-            seq += 1;
-        }
-        let payload = Value::Object(e.payload.clone());
-        insert_event(c, request, revision, seq, millis(e.at), &e.kind, e.element_id.as_deref(), &payload).await?;
-        seq += 1;
-    }
-    for (_, id, element, token) in completed {
-        let payload = serde_json::json!({"task_id": id.to_string(), "token": token.0});
-        insert_event(c, request, revision, seq, at, "task_completed", Some(&element), &payload).await?;
-        seq += 1;
-    }
-    Ok(())
+fn step_op(w: &StepWrite<'_>) -> Result<WriteOp, Error> {
+    Ok(WriteOp::Step {
+        request: w.request,
+        expected_revision: w.expected_revision,
+        state: state_columns(w.state)?,
+        changes: w.changes.clone(),
+    })
 }
 
 /// Inserts one job of the Request `rid`; a result for a parent only if the Request has one.

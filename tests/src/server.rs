@@ -2,6 +2,7 @@
 //! included), and a small HTTP/1.1 client that reports a dead server as an error instead of
 //! panicking.
 
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -21,8 +22,69 @@ pub fn free_port() -> SocketAddr {
     }
 }
 
-/// One HTTP/1.1 exchange on a fresh connection (`Connection: close`): the status and the body
-/// (de-chunked). Any IO failure (refused, reset, timed out) is an error.
+/// An HTTP answer: the status, the headers (names in lower case) and the de-chunked body.
+#[derive(Clone, Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: HashMap<String, String>,
+    pub body: String,
+}
+
+/// One HTTP/1.1 exchange on a fresh connection (`Connection: close`) with these request headers
+/// (`Host`, `Connection` and `Content-Length` are added). The body is written from another thread,
+/// so a server that answers before reading it all (413) is still heard. Any IO failure before an
+/// answer arrived (refused, reset, timed out) is an error.
+pub fn exchange(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> io::Result<Answer> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    stream.set_read_timeout(Some(Duration::from_secs(40)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(30)))?;
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    stream.write_all(head.as_bytes())?;
+    let mut writer = stream.try_clone()?;
+    let body = body.to_vec();
+    let writing = std::thread::spawn(move || {
+        let _ = writer.write_all(&body);
+    });
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    let read = loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break Ok(()),
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            // A reset after the answer arrived (the server closed with our body unread).
+            Err(_) if !raw.is_empty() => break Ok(()),
+            Err(e) => break Err(e),
+        }
+    };
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+    let _ = writing.join();
+    read?;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let Some((head, rest)) = text.split_once("\r\n\r\n") else {
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("no complete answer to {method} {path}")));
+    };
+    let mut lines = head.lines();
+    let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let headers: HashMap<String, String> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let chunked = headers.get("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
+    let body = if chunked { dechunk(rest) } else { rest.to_string() };
+    Ok(Answer { status, headers, body })
+}
+
+/// [`exchange`] with an optional `Authorization` value and `Content-Type`: the status and body.
 pub fn http(
     addr: SocketAddr,
     auth: Option<&str>,
@@ -31,29 +93,14 @@ pub fn http(
     content_type: Option<&str>,
     body: &[u8],
 ) -> io::Result<(u16, String)> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    stream.set_write_timeout(Some(Duration::from_secs(30)))?;
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    let mut headers = Vec::new();
     if let Some(a) = auth {
-        head.push_str(&format!("Authorization: {a}\r\n"));
+        headers.push(("Authorization", a));
     }
     if let Some(ct) = content_type {
-        head.push_str(&format!("Content-Type: {ct}\r\n"));
+        headers.push(("Content-Type", ct));
     }
-    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-    stream.write_all(head.as_bytes())?;
-    stream.write_all(body)?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let Some((head, rest)) = text.split_once("\r\n\r\n") else {
-        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("no complete answer to {method} {path}")));
-    };
-    let status: u16 = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
-    let body = if chunked { dechunk(rest) } else { rest.to_string() };
-    Ok((status, body))
+    exchange(addr, method, path, &headers, body).map(|a| (a.status, a.body))
 }
 
 fn dechunk(mut s: &str) -> String {

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use sluice_fake_slack::{self as fake, FakeSlack};
+use sluice_tests::server::{self, free_port};
 use sluice_tests::{scratch_dir, sluice_bin, workspace};
 
 const TOKEN: &str = "test-token-0123456789";
@@ -123,13 +124,7 @@ impl Drop for Server {
     }
 }
 
-fn free_port() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
-}
-
-/// One HTTP/1.1 exchange on a fresh connection (`Connection: close`); the body is written from
-/// another thread so a server that answers before reading it all (413) is still heard.
+/// One HTTP/1.1 exchange (see `sluice_tests::server::http`); a failure to get an answer fails the test.
 fn http(
     addr: SocketAddr,
     auth: Option<&str>,
@@ -138,54 +133,8 @@ fn http(
     content_type: Option<&str>,
     body: &[u8],
 ) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    if let Some(a) = auth {
-        head.push_str(&format!("Authorization: {a}\r\n"));
-    }
-    if let Some(ct) = content_type {
-        head.push_str(&format!("Content-Type: {ct}\r\n"));
-    }
-    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-    stream.write_all(head.as_bytes()).unwrap();
-    let mut writer = stream.try_clone().unwrap();
-    let body = body.to_vec();
-    let writing = std::thread::spawn(move || {
-        let _ = writer.write_all(&body);
-    });
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 16 * 1024];
-    loop {
-        match stream.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => raw.extend_from_slice(&buf[..n]),
-            // A reset after the answer arrived (the server closed with our body unread).
-            Err(_) if !raw.is_empty() => break,
-            Err(e) => panic!("reading the answer to {method} {path}: {e}"),
-        }
-    }
-    let _ = stream.shutdown(std::net::Shutdown::Both);
-    let _ = writing.join();
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status: u16 = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
-    let body = if chunked { dechunk(rest) } else { rest.to_string() };
-    (status, body)
-}
-
-fn dechunk(mut s: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = s.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if n == 0 || rest.len() < n {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        s = rest[n..].trim_start_matches("\r\n");
-    }
-    out
+    server::http(addr, auth, method, path, content_type, body)
+        .unwrap_or_else(|e| panic!("no answer to {method} {path}: {e}"))
 }
 
 fn error_code(v: &Value) -> &str {

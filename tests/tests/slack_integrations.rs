@@ -4,14 +4,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use sluice_fake_slack::{self as fake, FakeSlack};
+use sluice_tests::server::{self, free_port};
 use sluice_tests::{scratch_dir, sluice_bin};
 
 const TOKEN: &str = "test-token-0123456789";
@@ -42,46 +42,20 @@ impl Answer {
     }
 }
 
-/// One HTTP/1.1 exchange on a fresh connection to `addr`.
+/// One HTTP/1.1 exchange on a fresh connection to `addr` (see `sluice_tests::server::exchange`).
 fn http(addr: SocketAddr, auth: bool, method: &str, path: &str, body: Option<&Value>) -> Answer {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(40))).unwrap();
     let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    let bearer = format!("Bearer {TOKEN}");
+    let mut headers = Vec::new();
     if auth {
-        head.push_str(&format!("Authorization: Bearer {TOKEN}\r\n"));
+        headers.push(("Authorization", bearer.as_str()));
     }
     if !body.is_empty() {
-        head.push_str("Content-Type: application/json\r\n");
+        headers.push(("Content-Type", "application/json"));
     }
-    head.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-    stream.write_all(head.as_bytes()).unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let mut lines = head.lines();
-    let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let headers: HashMap<String, String> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let text =
-        if headers.get("transfer-encoding").is_some_and(|v| v == "chunked") { dechunk(rest) } else { rest.into() };
-    Answer { status, headers, text }
-}
-
-fn dechunk(mut s: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = s.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if n == 0 || rest.len() < n {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        s = rest[n..].trim_start_matches("\r\n");
-    }
-    out
+    let a = server::exchange(addr, method, path, &headers, body.as_bytes())
+        .unwrap_or_else(|e| panic!("no answer to {method} {path}: {e}"));
+    Answer { status: a.status, headers: a.headers, text: a.body }
 }
 
 /// `scheme://host:port/path?query` → (addr, "/path?query").
@@ -94,10 +68,6 @@ fn split_url(url: &str) -> (SocketAddr, String) {
 fn query_of(url: &str) -> HashMap<String, String> {
     let query = url.split_once('?').map(|(_, q)| q).unwrap_or_default();
     serde_urlencoded::from_str::<Vec<(String, String)>>(query).unwrap().into_iter().collect()
-}
-
-fn free_port() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
 }
 
 /// A running `sluice serve`; killed when dropped.
@@ -523,22 +493,11 @@ fn rotating_tokens_are_refreshed_before_they_expire_and_notifications_use_them()
 }
 
 fn raw_post(addr: SocketAddr, path: &str, content_type: &str, body: &[u8]) -> Answer {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAuthorization: Bearer {TOKEN}\r\n\
-         Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(body).unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
-    Answer { status, headers: HashMap::new(), text: if chunked { dechunk(rest) } else { rest.into() } }
+    let bearer = format!("Bearer {TOKEN}");
+    let headers = [("Authorization", bearer.as_str()), ("Content-Type", content_type)];
+    let a = server::exchange(addr, "POST", path, &headers, body)
+        .unwrap_or_else(|e| panic!("no answer to POST {path}: {e}"));
+    Answer { status: a.status, headers: a.headers, text: a.body }
 }
 
 /// Sets up every kind of secret: the app's client and signing secrets, a registered bot token,

@@ -95,6 +95,12 @@ impl From<sluice_store::Error> for ApiError {
                 ApiError::new(StatusCode::BAD_REQUEST, "invalid_cursor", format!("invalid pagination cursor `{c}`"))
             }
             E::BadId(id) => ApiError::bad_request(format!("invalid id `{id}`: expected a UUID")),
+            // Only while shutting down: nothing was written, the client may try another node.
+            E::WriterStopped => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shutting_down",
+                "the server is shutting down; nothing was written, try again",
+            ),
             other => ApiError::internal(&other),
         }
     }

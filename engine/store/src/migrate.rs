@@ -44,10 +44,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0005_notifications.sql"),
         postgres: include_str!("../migrations/postgres/0005_notifications.sql"),
     },
+    Migration {
+        version: 6,
+        name: "subscription_order",
+        sqlite: include_str!("../migrations/sqlite/0006_subscription_order.sql"),
+        postgres: include_str!("../migrations/postgres/0006_subscription_order.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// An arbitrary constant for `pg_advisory_xact_lock`: "sluice migrations".
 const PG_MIGRATION_LOCK: i64 = 0x0005_11CE_0001;

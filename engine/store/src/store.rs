@@ -880,10 +880,21 @@ impl Store {
         name: &str,
         key: Option<&str>,
     ) -> Result<Option<SubscriptionRow>, Error> {
+        // The oldest with this exact key and the oldest without a key, each one index step (an
+        // `OR` would walk every subscription of the name), then the older of the two.
+        let oldest = |key_test: &str| {
+            format!(
+                "SELECT * FROM (SELECT {SUBSCRIPTION_COLUMNS}, created_at FROM subscriptions
+                                WHERE kind = 'message' AND name = $1 AND {key_test}
+                                ORDER BY created_at, request_id, subscription LIMIT 1) AS {}",
+                if key_test.contains("IS NULL") { "keyless" } else { "keyed" }
+            )
+        };
         let sql = format!(
-            "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions
-             WHERE kind = 'message' AND name = $1 AND (correlation_key = $2 OR correlation_key IS NULL)
-             ORDER BY created_at, request_id, subscription LIMIT 1"
+            "SELECT {SUBSCRIPTION_COLUMNS} FROM ({} UNION ALL {}) AS found
+             ORDER BY created_at, request_id, subscription LIMIT 1",
+            oldest("correlation_key = $2"),
+            oldest("correlation_key IS NULL"),
         );
         let mut tx = self.begin_read().await?;
         let row = tx.conn().fetch_optional(&sql, args![name, key]).await?;

@@ -53,6 +53,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     );
     let engine =
         Arc::new(Engine::new(store.clone(), registry, engine_options).await?.with_notifications(notifier.clone()));
+    // Connector jobs run on the node that wrote them, right after the commit.
+    engine.enable_handoff();
 
     if let Some(dir) = &args.processes
         && !deploy_folder(&engine, dir).await?
@@ -197,8 +199,9 @@ async fn worker_loop(engine: Arc<Engine>, wake: Arc<Notify>, mut stop: watch::Re
             _ = stop.changed() => break,
         }
     }
-    // Hand this node's Requests over at once instead of letting other nodes wait for the leases
-    // to run out.
+    // Let the handed-off runs finish their connector calls and steps, then hand this node's
+    // Requests over at once instead of letting other nodes wait for the leases to run out.
+    engine.drain_handoffs().await;
     if let Err(e) = engine.release_leases().await {
         tracing::error!(error = %e, "cannot release Request leases");
     }

@@ -12,6 +12,7 @@
 //! at once (no timer, no waiting for company). If a batch fails as a whole (a database error),
 //! every op of it is written again alone, so one bad op cannot fail the others.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use sluice_engine::runtime::TokenId;
@@ -20,9 +21,11 @@ use tokio::sync::{mpsc, oneshot};
 use crate::Error;
 use crate::changes::{Changes, JobRemoval};
 use crate::db::{Arg, Conn, args};
+use crate::history::{self, Payload, StoredEvent};
 use crate::store;
 use crate::store::{StateColumns, Store, json_text};
-use crate::types::{EventId, JobKind, RequestId, RequestStatus, TaskId, TaskStatus, millis};
+use crate::types::{EventId, JobId, JobKind, RequestId, RequestStatus, TaskId, TaskStatus, millis};
+use chrono::{DateTime, Utc};
 
 /// The most bind parameters one statement gets (SQLite allows 32,766, PostgreSQL 65,535).
 const MAX_PARAMS: usize = 30_000;
@@ -41,9 +44,29 @@ pub enum WriteOp {
         /// Refuse with [`WriteResult::StaleVersion`] when `process_version` is no longer the
         /// latest version of `process_key` (a newer one was deployed, maybe by another node).
         require_latest: bool,
+        /// The Request's lease: [`LeaseChange::Take`] creates it leased, with its handed-off
+        /// jobs claimed.
+        lease: LeaseChange,
     },
     /// A step of a Request, guarded by its revision.
-    Step { request: RequestId, expected_revision: i64, state: StateColumns, changes: Changes },
+    Step { request: RequestId, expected_revision: i64, state: StateColumns, changes: Changes, lease: LeaseChange },
+}
+
+/// What a write does to its Request's lease (`requests.lease_owner`), so that the node writing
+/// a step can run the connector jobs it creates at once, without claiming them through the job
+/// table ("handoff"; see the worker's README).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum LeaseChange {
+    /// Leave the lease as it is.
+    #[default]
+    Keep,
+    /// Take the lease for `node` until `until`, unless another node holds a live one (a
+    /// creation always gets it); when taken, the jobs named in `jobs` are inserted claimed by
+    /// `node` until `jobs_until`, with their first attempt counted, and the result says
+    /// `leased: true`. Otherwise they are inserted unclaimed, for any node's worker.
+    Take { node: String, now: DateTime<Utc>, until: DateTime<Utc>, jobs_until: DateTime<Utc>, jobs: Vec<JobId> },
+    /// Let go of `node`'s lease (if it still holds it).
+    Release { node: String },
 }
 
 impl WriteOp {
@@ -53,15 +76,23 @@ impl WriteOp {
             WriteOp::Step { request, .. } => *request,
         }
     }
+
+    fn lease(&self) -> &LeaseChange {
+        match self {
+            WriteOp::Create { lease, .. } | WriteOp::Step { lease, .. } => lease,
+        }
+    }
 }
 
 /// What became of one [`WriteOp`].
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum WriteResult {
-    /// The Request was created (revision 1).
-    Created,
-    /// The step was written; the Request is at this revision now.
-    Applied { revision: i64 },
+    /// The Request was created (revision 1); `leased`: with the lease and claims of
+    /// [`LeaseChange::Take`].
+    Created { leased: bool },
+    /// The step was written; the Request is at this revision now. `leased`: the lease of
+    /// [`LeaseChange::Take`] was taken and its jobs are claimed.
+    Applied { revision: i64, leased: bool },
     /// The Request changed since it was loaded, or is gone: nothing of this op was written.
     Conflict,
     /// A newer version of the process exists: nothing was written (see `require_latest`).
@@ -145,6 +176,17 @@ fn check_version(
     }
 }
 
+/// The most rows one multi-row statement takes.
+const MAX_ROWS: usize = 256;
+
+/// How many of `left` rows the next statement takes: a power of two, at most `cap`. Statements
+/// then come in a few sizes only, so each size is prepared once and cached by the connection
+/// instead of being parsed again for every batch.
+fn chunk_len(left: usize, cap: usize) -> usize {
+    let floor_pow = |n: usize| 1usize << (usize::BITS - 1 - n.max(1).leading_zeros());
+    floor_pow(left).min(floor_pow(cap.clamp(1, MAX_ROWS)))
+}
+
 /// `(a, b, c), (d, e, f), …` for `rows` rows of `cols` placeholders, numbered from 1.
 fn values(rows: usize, cols: usize) -> String {
     let mut s = String::with_capacity(rows * cols * 5);
@@ -169,9 +211,12 @@ fn values(rows: usize, cols: usize) -> String {
 async fn insert_rows(c: &mut Conn<'_>, head: &str, tail: &str, cols: usize, rows: Vec<Vec<Arg>>) -> Result<u64, Error> {
     let per = (MAX_PARAMS / cols).max(1);
     let mut affected = 0;
+    let mut left = rows.len();
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
-        let chunk: Vec<Vec<Arg>> = rows.by_ref().take(per).collect();
+        let take = chunk_len(left, per);
+        left -= take;
+        let chunk: Vec<Vec<Arg>> = rows.by_ref().take(take).collect();
         let sql = format!("{head} VALUES {}{tail}", values(chunk.len(), cols));
         affected += c.execute(&sql, chunk.into_iter().flatten().collect()).await?;
     }
@@ -202,6 +247,8 @@ struct Applied<'a> {
     first_seq: i64,
     /// `request_started` goes first (creations).
     started: Option<(&'a str, i64)>,
+    /// The claim of handed-off jobs, when the op took its Request's lease.
+    claim: Option<(&'a str, i64, &'a [JobId])>,
 }
 
 async fn write_batch(c: &mut Conn<'_>, ops: &[WriteOp]) -> Result<Vec<Result<WriteResult, Error>>, Error> {
@@ -222,7 +269,8 @@ async fn write_batch(c: &mut Conn<'_>, ops: &[WriteOp]) -> Result<Vec<Result<Wri
     let mut request_rows = Vec::new();
     let mut created: Vec<(usize, RequestId)> = Vec::new();
     for (i, op) in ops.iter().enumerate() {
-        let WriteOp::Create { id, process_key, process_version, parent, state, changes, require_latest } = op else {
+        let WriteOp::Create { id, process_key, process_version, parent, state, changes, require_latest, lease } = op
+        else {
             continue;
         };
         match check_version(&latest, process_key, *process_version, *require_latest) {
@@ -250,6 +298,8 @@ async fn write_batch(c: &mut Conn<'_>, ops: &[WriteOp]) -> Result<Vec<Result<Wri
             at,
             at,
             state.status.is_finished().then_some(at),
+            take_owner(lease),
+            take_until(lease),
         ]);
         created.push((i, *id));
         applied.push(Applied {
@@ -260,19 +310,23 @@ async fn write_batch(c: &mut Conn<'_>, ops: &[WriteOp]) -> Result<Vec<Result<Wri
             changes,
             first_seq: 1,
             started: Some((process_key.as_str(), *process_version)),
+            claim: take_claim(lease),
         });
     }
     // A Request id that exists already (or twice in the batch) is refused for that op alone.
     let mut inserted: HashMap<String, usize> = HashMap::new();
-    let per = MAX_PARAMS / 12;
+    let per = MAX_PARAMS / 14;
+    let mut left = request_rows.len();
     let mut rows = request_rows.into_iter().peekable();
     while rows.peek().is_some() {
-        let chunk: Vec<Vec<Arg>> = rows.by_ref().take(per).collect();
+        let take = chunk_len(left, per);
+        left -= take;
+        let chunk: Vec<Vec<Arg>> = rows.by_ref().take(take).collect();
         let sql = format!(
             "INSERT INTO requests (id, process_key, process_version, status, parent_request_id, parent_token, state,
-                                   data, revision, created_at, updated_at, completed_at)
+                                   data, revision, created_at, updated_at, completed_at, lease_owner, lease_until)
              VALUES {} ON CONFLICT (id) DO NOTHING RETURNING id",
-            values(chunk.len(), 12)
+            values(chunk.len(), 14)
         );
         for r in c.fetch_all(&sql, chunk.into_iter().flatten().collect()).await? {
             *inserted.entry(r.text("id")?).or_default() += 1;
@@ -283,7 +337,8 @@ async fn write_batch(c: &mut Conn<'_>, ops: &[WriteOp]) -> Result<Vec<Result<Wri
         match inserted.get_mut(&id.to_string()) {
             Some(n) if *n > 0 => {
                 *n -= 1;
-                results[i] = Some(Ok(WriteResult::Created));
+                let leased = matches!(ops[i].lease(), LeaseChange::Take { .. });
+                results[i] = Some(Ok(WriteResult::Created { leased }));
             }
             _ => {
                 results[i] = Some(Err(Error::RequestExists(id)));
@@ -293,22 +348,33 @@ async fn write_batch(c: &mut Conn<'_>, ops: &[WriteOp]) -> Result<Vec<Result<Wri
     }
     applied.retain(|a| !refused.contains(&a.op));
 
-    // 2. Steps: one guarded UPDATE for all, returning the ones that were at their revision.
-    let steps: Vec<(usize, RequestId, i64, &StateColumns, &Changes)> = ops
+    // 2. Steps: one guarded UPDATE for all, returning the ones that were at their revision (and
+    //    who holds their lease now).
+    let steps: Vec<(usize, RequestId, i64, &StateColumns, &Changes, &LeaseChange)> = ops
         .iter()
         .enumerate()
         .filter_map(|(i, op)| match op {
-            WriteOp::Step { request, expected_revision, state, changes } => {
-                Some((i, *request, *expected_revision, state, changes))
+            WriteOp::Step { request, expected_revision, state, changes, lease } => {
+                Some((i, *request, *expected_revision, state, changes, lease))
             }
             WriteOp::Create { .. } => None,
         })
         .collect();
-    let mut written: HashSet<String> = HashSet::new();
-    for chunk in steps.chunks(MAX_PARAMS / 7) {
-        let mut a = Vec::with_capacity(chunk.len() * 7);
-        for (_, request, expected, state, changes) in chunk {
+    let mut written: HashMap<String, Option<String>> = HashMap::new();
+    let mut rest = &steps[..];
+    while !rest.is_empty() {
+        let (chunk, tail) = rest.split_at(chunk_len(rest.len(), MAX_PARAMS / 11));
+        rest = tail;
+        let mut a = Vec::with_capacity(chunk.len() * 11);
+        for (_, request, expected, state, changes, lease) in chunk {
             let at = millis(changes.at);
+            let (mode, node, now, until) = match lease {
+                LeaseChange::Keep => (0i64, None, None, None),
+                LeaseChange::Take { node, now, until, .. } => {
+                    (1, Some(node.as_str()), Some(millis(*now)), Some(millis(*until)))
+                }
+                LeaseChange::Release { node } => (2, Some(node.as_str()), None, None),
+            };
             a.extend(args![
                 request.to_string(),
                 *expected,
@@ -317,24 +383,44 @@ async fn write_batch(c: &mut Conn<'_>, ops: &[WriteOp]) -> Result<Vec<Result<Wri
                 state.status.as_str(),
                 at,
                 state.status.is_finished().then_some(at),
+                mode,
+                node,
+                now,
+                until,
             ]);
         }
+        // The lease: kept (0); taken (1) unless another node holds a live one; released (2) if
+        // still ours. Every SET expression reads the row as it was before the update.
         let sql = format!(
-            "WITH v (vid, expected, vstate, vdata, vstatus, vat, vcompleted) AS (VALUES {})
+            "WITH v (vid, expected, vstate, vdata, vstatus, vat, vcompleted, vmode, vnode, vnow, vuntil) AS (VALUES {})
              UPDATE requests SET state = v.vstate, data = v.vdata, status = v.vstatus, revision = v.expected + 1,
-                    updated_at = v.vat, completed_at = COALESCE(requests.completed_at, v.vcompleted)
+                    updated_at = v.vat, completed_at = COALESCE(requests.completed_at, v.vcompleted),
+                    lease_owner = CASE
+                        WHEN v.vmode = 1 AND (requests.lease_owner IS NULL OR requests.lease_owner = v.vnode
+                                              OR requests.lease_until < v.vnow) THEN v.vnode
+                        WHEN v.vmode = 2 AND requests.lease_owner = v.vnode THEN NULL
+                        ELSE requests.lease_owner END,
+                    lease_until = CASE
+                        WHEN v.vmode = 1 AND (requests.lease_owner IS NULL OR requests.lease_owner = v.vnode
+                                              OR requests.lease_until < v.vnow) THEN v.vuntil
+                        WHEN v.vmode = 2 AND requests.lease_owner = v.vnode THEN NULL
+                        ELSE requests.lease_until END
              FROM v WHERE requests.id = v.vid AND requests.revision = v.expected
-             RETURNING id",
-            values(chunk.len(), 7)
+             RETURNING id, lease_owner",
+            values(chunk.len(), 11)
         );
         for r in c.fetch_all(&sql, a).await? {
-            written.insert(r.text("id")?);
+            written.insert(r.text("id")?, r.opt_text("lease_owner")?);
         }
     }
-    for (i, request, expected, state, changes) in steps {
+    for (i, request, expected, state, changes, lease) in steps {
         let rid = request.to_string();
-        if written.contains(&rid) {
-            results[i] = Some(Ok(WriteResult::Applied { revision: expected + 1 }));
+        if let Some(owner) = written.get(&rid) {
+            let leased = match lease {
+                LeaseChange::Take { node, .. } => owner.as_deref() == Some(node.as_str()),
+                _ => false,
+            };
+            results[i] = Some(Ok(WriteResult::Applied { revision: expected + 1, leased }));
             applied.push(Applied {
                 op: i,
                 rid,
@@ -343,6 +429,7 @@ async fn write_batch(c: &mut Conn<'_>, ops: &[WriteOp]) -> Result<Vec<Result<Wri
                 changes,
                 first_seq: 0,
                 started: None,
+                claim: if leased { take_claim(lease) } else { None },
             });
         } else {
             results[i] = Some(Ok(WriteResult::Conflict));
@@ -353,9 +440,30 @@ async fn write_batch(c: &mut Conn<'_>, ops: &[WriteOp]) -> Result<Vec<Result<Wri
     Ok(results.into_iter().map(|r| r.unwrap_or(Ok(WriteResult::Conflict))).collect())
 }
 
+fn take_owner(lease: &LeaseChange) -> Option<&str> {
+    match lease {
+        LeaseChange::Take { node, .. } => Some(node.as_str()),
+        _ => None,
+    }
+}
+
+fn take_until(lease: &LeaseChange) -> Option<i64> {
+    match lease {
+        LeaseChange::Take { until, .. } => Some(millis(*until)),
+        _ => None,
+    }
+}
+
+fn take_claim(lease: &LeaseChange) -> Option<(&str, i64, &[JobId])> {
+    match lease {
+        LeaseChange::Take { node, jobs_until, jobs, .. } => Some((node.as_str(), millis(*jobs_until), jobs.as_slice())),
+        _ => None,
+    }
+}
+
 /// The rows besides the Request's own, for many Requests at once, in the order `Changes` documents:
 /// removals, closes, the cleanup of finished Requests, new rows, history.
-async fn apply_all(c: &mut Conn<'_>, applied: &[Applied<'_>]) -> Result<(), Error> {
+async fn apply_all<'a>(c: &mut Conn<'_>, applied: &[Applied<'a>]) -> Result<(), Error> {
     // Ops with rare row kinds go through the one-Request path for those parts; the common ones
     // are gathered here.
     let mut job_ids = Vec::new();
@@ -365,7 +473,7 @@ async fn apply_all(c: &mut Conn<'_>, applied: &[Applied<'_>]) -> Result<(), Erro
     let mut job_rows = Vec::new();
     let mut event_rows = Vec::new();
     for a in applied {
-        let ch = a.changes;
+        let ch: &'a Changes = a.changes;
         let at = millis(ch.at);
         for r in &ch.jobs_removed {
             match r {
@@ -448,6 +556,11 @@ async fn apply_all(c: &mut Conn<'_>, applied: &[Applied<'_>]) -> Result<(), Erro
                 store::insert_job(c, &a.rid, j, at).await?;
                 continue;
             }
+            // A handed-off job is claimed by the node that took the lease, its first attempt counted.
+            let (locked_by, locked_until, attempts) = match a.claim {
+                Some((node, until, jobs)) if jobs.contains(&j.id) => (Some(node), Some(until), 1i64),
+                _ => (None, None, 0),
+            };
             job_rows.push(args![
                 j.id.to_string(),
                 a.rid.as_str(),
@@ -458,41 +571,48 @@ async fn apply_all(c: &mut Conn<'_>, applied: &[Applied<'_>]) -> Result<(), Erro
                 millis(j.due_at),
                 json_text("job payload", &j.payload)?,
                 at,
+                locked_by,
+                locked_until,
+                attempts,
             ]);
         }
-        // History, in order, with `task_completed` placed where the step completed the task.
-        let mut push = |seq: i64, at: i64, kind: &str, element: Option<&str>, payload: String| {
-            event_rows.push(args![
-                EventId::new().to_string(),
-                a.rid.as_str(),
-                a.revision,
-                seq,
-                at,
-                kind,
-                element,
-                payload
-            ]);
+        // History, in order, with `task_completed` placed where the step completed the task: one
+        // row for the whole change.
+        let mut events: Vec<StoredEvent<'_>> = Vec::with_capacity(ch.events.len() + 2);
+        let mut push = |id: Option<EventId>,
+                        seq: i64,
+                        at: i64,
+                        kind: &'a str,
+                        element: Option<Cow<'a, str>>,
+                        payload: Payload<'a>| {
+            let id = id.unwrap_or_default().to_string();
+            events.push(StoredEvent { id, seq, at, kind, element_id: element, payload });
         };
         let mut seq = a.first_seq;
         if let Some((key, version)) = a.started {
             let started = serde_json::json!({"process_key": key, "process_version": version});
-            push(0, at, "request_started", None, json_text("event payload", &started)?);
+            push(None, 0, at, "request_started", None, Payload::Owned(started));
         }
         let mut completed = completed.into_iter().peekable();
         let task_completed = |id: TaskId, token: TokenId| {
-            json_text("event payload", &serde_json::json!({"task_id": id.to_string(), "token": token.0}))
+            Payload::Owned(serde_json::json!({"task_id": id.to_string(), "token": token.0}))
         };
         for (i, e) in ch.events.iter().enumerate() {
             while let Some((_, id, element, token)) = completed.next_if(|(idx, ..)| *idx <= i) {
-                push(seq, at, "task_completed", Some(&element), task_completed(id, token)?);
+                push(None, seq, at, "task_completed", Some(Cow::Owned(element)), task_completed(id, token));
                 seq += 1;
             }
-            push(seq, millis(e.at), &e.kind, e.element_id.as_deref(), json_text("event payload", &e.payload)?);
+            let element = e.element_id.as_deref().map(Cow::Borrowed);
+            push(Some(e.id), seq, millis(e.at), &e.kind, element, Payload::Borrowed(&e.payload));
             seq += 1;
         }
         for (_, id, element, token) in completed {
-            push(seq, at, "task_completed", Some(&element), task_completed(id, token)?);
+            push(None, seq, at, "task_completed", Some(Cow::Owned(element)), task_completed(id, token));
             seq += 1;
+        }
+        if !events.is_empty() {
+            let n = events.len() as i64;
+            event_rows.push(args![a.rid.as_str(), a.revision, 0i64, n, history::batch_text(&events)?]);
         }
     }
 
@@ -538,20 +658,14 @@ async fn apply_all(c: &mut Conn<'_>, applied: &[Applied<'_>]) -> Result<(), Erro
     .await?;
     insert_rows(
         c,
-        "INSERT INTO jobs (id, request_id, kind, subscription, token, element_id, due_at, payload, created_at)",
+        "INSERT INTO jobs (id, request_id, kind, subscription, token, element_id, due_at, payload, created_at,
+                           locked_by, locked_until, attempts)",
         "",
-        9,
+        12,
         job_rows,
     )
     .await?;
-    insert_rows(
-        c,
-        "INSERT INTO events (id, request_id, revision, seq, at, type, element_id, payload)",
-        "",
-        8,
-        event_rows,
-    )
-    .await?;
+    insert_rows(c, "INSERT INTO event_batches (request_id, revision, part, n, events)", "", 5, event_rows).await?;
     Ok(())
 }
 
@@ -635,5 +749,26 @@ async fn run(store: Store, mut rx: mpsc::Receiver<(WriteOp, Reply)>, max_batch: 
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MAX_ROWS, chunk_len};
+
+    #[test]
+    fn chunks_are_powers_of_two_that_add_up() {
+        for (rows, cap) in [(1, 100), (7, 100), (190, 2000), (1000, 300), (5, 3), (MAX_ROWS * 3 + 1, 30_000)] {
+            let mut left = rows;
+            let mut sizes = Vec::new();
+            while left > 0 {
+                let n = chunk_len(left, cap);
+                assert!(n.is_power_of_two() && n <= cap.min(MAX_ROWS) && n <= left, "{rows}/{cap}: {n}");
+                sizes.push(n);
+                left -= n;
+            }
+            assert_eq!(sizes.iter().sum::<usize>(), rows);
+        }
+        assert_eq!(chunk_len(190, 2000), 128);
     }
 }

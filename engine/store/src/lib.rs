@@ -9,13 +9,14 @@
 mod batch;
 mod changes;
 mod db;
+mod history;
 mod integrations;
 mod migrate;
 mod notifications;
 mod store;
 mod types;
 
-pub use batch::{Committer, WriteOp, WriteResult};
+pub use batch::{Committer, LeaseChange, WriteOp, WriteResult};
 pub use changes::{Changes, JobRemoval, NewEvent, NewJob, NewSubscription, NewTask, TaskClose};
 pub use integrations::{IntegrationSource, OAuthStateUse, SlackAppRow, SlackIntegrationRow, SlackIntegrationWrite};
 pub use migrate::SCHEMA_VERSION;

@@ -50,10 +50,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0006_subscription_order.sql"),
         postgres: include_str!("../migrations/postgres/0006_subscription_order.sql"),
     },
+    Migration {
+        version: 7,
+        name: "history_batches",
+        sqlite: include_str!("../migrations/sqlite/0007_history_batches.sql"),
+        postgres: include_str!("../migrations/postgres/0007_history_batches.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// An arbitrary constant for `pg_advisory_xact_lock`: "sluice migrations".
 const PG_MIGRATION_LOCK: i64 = 0x0005_11CE_0001;

@@ -10,11 +10,11 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::Error;
 use crate::changes::NewEvent;
 use crate::db::args;
+use crate::history::{Payload, StoredEvent, batch_text};
 use crate::store::Store;
 use crate::types::{JobId, RequestId, from_millis, millis};
 
@@ -156,32 +156,32 @@ impl Store {
             return Ok(false);
         };
         let revision = row.int("revision")?;
+        // The next part of this revision's history (the step's own events are part 0).
         let last = c
             .fetch_optional(
-                "SELECT MAX(seq) AS seq FROM events WHERE request_id = $1 AND revision = $2",
+                "SELECT MAX(part) AS part FROM event_batches WHERE request_id = $1 AND revision = $2",
                 args![rid.as_str(), revision],
             )
             .await?;
-        let first = match last {
-            Some(r) => r.opt_int("seq")?.map_or(0, |s| s + 1),
+        let part = match last {
+            Some(r) => r.opt_int("part")?.map_or(0, |p| p + 1),
             None => 0,
         };
-        for (seq, e) in (first..).zip(events) {
-            let payload = serde_json::to_string(&Value::Object(e.payload.clone()))
-                .map_err(|source| Error::Serialize { what: "event payload", source })?;
+        let stored: Vec<StoredEvent<'_>> = (0..)
+            .zip(events)
+            .map(|(seq, e)| StoredEvent {
+                id: e.id.to_string(),
+                seq,
+                at: millis(e.at),
+                kind: e.kind.as_str(),
+                element_id: e.element_id.as_deref().map(std::borrow::Cow::Borrowed),
+                payload: Payload::Borrowed(&e.payload),
+            })
+            .collect();
+        if !stored.is_empty() {
             c.execute(
-                "INSERT INTO events (id, request_id, revision, seq, at, type, element_id, payload)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                args![
-                    e.id.to_string(),
-                    rid.as_str(),
-                    revision,
-                    seq,
-                    millis(e.at),
-                    e.kind.as_str(),
-                    e.element_id.as_deref(),
-                    payload
-                ],
+                "INSERT INTO event_batches (request_id, revision, part, n, events) VALUES ($1, $2, $3, $4, $5)",
+                args![rid.as_str(), revision, part, stored.len() as i64, batch_text(&stored)?],
             )
             .await?;
         }

@@ -391,7 +391,7 @@ impl Store {
     ) -> Result<i64, Error> {
         let write = StepWrite { request, expected_revision, state, changes };
         match self.write_all(&[step_op(&write)?]).await?.pop() {
-            Some(WriteResult::Applied { revision }) => Ok(revision),
+            Some(WriteResult::Applied { revision, .. }) => Ok(revision),
             _ => {
                 if self.request_row(request).await?.is_none() {
                     return Err(Error::RequestNotFound(request));
@@ -420,7 +420,7 @@ impl Store {
         Ok(results[creates.len()..]
             .iter()
             .map(|r| match r {
-                WriteResult::Applied { revision } => StepOutcome::Applied { revision: *revision },
+                WriteResult::Applied { revision, .. } => StepOutcome::Applied { revision: *revision },
                 _ => StepOutcome::Conflict,
             })
             .collect())
@@ -556,27 +556,44 @@ impl Store {
 
     /// A Request's history, oldest first.
     pub async fn request_events(&self, id: RequestId) -> Result<Vec<EventRow>, Error> {
+        let rid = id.to_string();
         let mut tx = self.begin_read().await?;
-        let rows = tx
-            .conn()
+        let (old, batches) = {
+            let mut c = tx.conn();
+            // Rows of schemas before 7, one per event; then one row per state change.
+            let old = c
             .fetch_all(
-                "SELECT id, request_id, at, type, element_id, payload FROM events WHERE request_id = $1
-                 ORDER BY revision, seq",
-                args![id.to_string()],
+                "SELECT id, request_id, revision, seq, at, type, element_id, payload FROM events WHERE request_id = $1",
+                args![rid.as_str()],
             )
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(EventRow {
-                    id: parse_id::<EventId>("event id", &r.text("id")?)?,
-                    request_id: parse_id("event request id", &r.text("request_id")?)?,
-                    at: from_millis("event time", r.int("at")?)?,
-                    kind: r.text("type")?,
-                    element_id: r.opt_text("element_id")?,
-                    payload: parse_json("event payload", &r.text("payload")?)?,
-                })
-            })
-            .collect()
+            let batches = c
+                .fetch_all(
+                    "SELECT revision, part, events FROM event_batches WHERE request_id = $1 ORDER BY revision, part",
+                    args![rid.as_str()],
+                )
+                .await?;
+            (old, batches)
+        };
+        tx.commit().await?;
+        let mut ordered: Vec<((i64, i64, i64), Vec<EventRow>)> = Vec::with_capacity(old.len() + batches.len());
+        for r in &old {
+            let event = EventRow {
+                id: parse_id::<EventId>("event id", &r.text("id")?)?,
+                request_id: parse_id("event request id", &r.text("request_id")?)?,
+                at: from_millis("event time", r.int("at")?)?,
+                kind: r.text("type")?,
+                element_id: r.opt_text("element_id")?,
+                payload: parse_json("event payload", &r.text("payload")?)?,
+            };
+            ordered.push(((r.int("revision")?, 0, r.int("seq")?), vec![event]));
+        }
+        for r in &batches {
+            let events = crate::history::read_batch(id, &r.text("events")?)?;
+            ordered.push(((r.int("revision")?, 1, r.int("part")?), events));
+        }
+        ordered.sort_by_key(|(key, _)| *key);
+        Ok(ordered.into_iter().flat_map(|(_, events)| events).collect())
     }
 
     /// Tasks, oldest first, of one Request and/or in one status.
@@ -655,7 +672,24 @@ impl Store {
         // this statement's re-check (its subqueries read the statement's older snapshot), so the
         // update below checks again with a fresh snapshot while the rows are ours.
         let lock = if pg { " FOR UPDATE SKIP LOCKED" } else { "" };
-        let sql = format!("SELECT id FROM jobs WHERE {claimable} ORDER BY due_at, id LIMIT $3{lock}");
+        // The candidates come from three index walks that never pass over jobs claimed and
+        // running (with handoff, every job being run is such a row): free jobs in due order,
+        // claims that ran out, and claims whose claimer's Request lease lapsed.
+        let lease_free = "NOT EXISTS (SELECT 1 FROM requests r WHERE r.id = j.request_id
+                            AND r.lease_owner IS NOT NULL AND r.lease_owner <> $2 AND r.lease_until >= $1)";
+        let sql = format!(
+            "SELECT id FROM jobs WHERE id IN (
+                 SELECT id FROM (SELECT j.id FROM jobs j WHERE j.locked_by IS NULL AND j.due_at <= $1 AND {lease_free}
+                                 ORDER BY j.due_at, j.id LIMIT $3) AS free
+                 UNION
+                 SELECT id FROM (SELECT j.id FROM jobs j WHERE j.locked_by IS NOT NULL AND j.locked_until <= $1
+                                 AND j.due_at <= $1 AND {lease_free} ORDER BY j.locked_until LIMIT $3) AS expired
+                 UNION
+                 SELECT id FROM (SELECT j.id FROM requests h JOIN jobs j ON j.request_id = h.id AND j.locked_by = h.lease_owner
+                                 WHERE h.lease_owner IS NOT NULL AND h.lease_until < $1 AND j.due_at <= $1
+                                 LIMIT $3) AS lapsed)
+             AND {claimable} ORDER BY due_at, id LIMIT $3{lock}"
+        );
         let candidates = tx.conn().fetch_all(&sql, args![millis(now), node, i64::from(limit)]).await?;
         if candidates.is_empty() {
             tx.commit().await?;
@@ -935,6 +969,17 @@ impl Store {
             let ids = rows.iter().map(|r| r.text("id")).collect::<Result<Vec<_>, _>>()?;
             let list = (1..=ids.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
             let ids_args = || ids.iter().map(|id| crate::db::Arg::from(id.as_str())).collect::<Vec<_>>();
+            let batched = c
+                .fetch_optional(
+                    &format!("SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) AS n FROM event_batches WHERE request_id IN ({list})"),
+                    ids_args(),
+                )
+                .await?;
+            total.events += match batched {
+                Some(r) => u64::try_from(r.int("n")?).unwrap_or(0),
+                None => 0,
+            };
+            c.execute(&format!("DELETE FROM event_batches WHERE request_id IN ({list})"), ids_args()).await?;
             total.events += c.execute(&format!("DELETE FROM events WHERE request_id IN ({list})"), ids_args()).await?;
             c.execute(&format!("DELETE FROM tasks WHERE request_id IN ({list})"), ids_args()).await?;
             total.requests += c.execute(&format!("DELETE FROM requests WHERE id IN ({list})"), ids_args()).await?;
@@ -1112,6 +1157,7 @@ fn create_op(new: &NewRequest<'_>, changes: &Changes) -> Result<WriteOp, Error> 
         state: state_columns(new.state)?,
         changes: changes.clone(),
         require_latest: false,
+        lease: crate::LeaseChange::Keep,
     })
 }
 
@@ -1121,6 +1167,7 @@ fn step_op(w: &StepWrite<'_>) -> Result<WriteOp, Error> {
         expected_revision: w.expected_revision,
         state: state_columns(w.state)?,
         changes: w.changes.clone(),
+        lease: crate::LeaseChange::Keep,
     })
 }
 

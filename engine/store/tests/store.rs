@@ -383,7 +383,7 @@ async fn a_stale_revision_is_refused_and_writes_nothing(db: Arc<TestDb>) {
     assert_eq!(store.apply_step(id, 1, &a, &changes).await.unwrap(), 2);
 
     let (events, tasks, jobs, subs) = (
-        db.count("SELECT COUNT(*) FROM events").await,
+        db.count(EVENT_COUNT).await,
         db.count("SELECT COUNT(*) FROM tasks WHERE status = 'active'").await,
         db.count("SELECT COUNT(*) FROM jobs").await,
         db.count("SELECT COUNT(*) FROM subscriptions").await,
@@ -392,7 +392,7 @@ async fn a_stale_revision_is_refused_and_writes_nothing(db: Arc<TestDb>) {
     assert!(matches!(err, Error::Conflict { request, expected: 1 } if request == id), "{err}");
     assert!(matches!(store.apply_step(RequestId::new(), 1, &a, &changes).await, Err(Error::RequestNotFound(_))));
     assert_eq!(store.request(id).await.unwrap().revision, 2);
-    assert_eq!(db.count("SELECT COUNT(*) FROM events").await, events);
+    assert_eq!(db.count(EVENT_COUNT).await, events);
     assert_eq!(db.count("SELECT COUNT(*) FROM tasks WHERE status = 'active'").await, tasks);
     assert_eq!(db.count("SELECT COUNT(*) FROM jobs").await, jobs);
     assert_eq!(db.count("SELECT COUNT(*) FROM subscriptions").await, subs);
@@ -425,7 +425,7 @@ async fn a_failing_statement_leaves_nothing_half_applied(db: Arc<TestDb>) {
     let p = review();
     let (id, inst) = start(&store, &p, "ORD-1", t0()).await;
     let before = (
-        db.count("SELECT COUNT(*) FROM events").await,
+        db.count(EVENT_COUNT).await,
         db.count("SELECT COUNT(*) FROM jobs").await,
         db.count("SELECT COUNT(*) FROM subscriptions").await,
     );
@@ -453,7 +453,7 @@ async fn a_failing_statement_leaves_nothing_half_applied(db: Arc<TestDb>) {
     assert!(matches!(err, Error::Db(_)), "{err}");
     assert_eq!(store.request(id).await.unwrap().revision, 1);
     let after = (
-        db.count("SELECT COUNT(*) FROM events").await,
+        db.count(EVENT_COUNT).await,
         db.count("SELECT COUNT(*) FROM jobs").await,
         db.count("SELECT COUNT(*) FROM subscriptions").await,
     );
@@ -709,7 +709,7 @@ async fn prune_removes_only_long_finished_requests(db: Arc<TestDb>) {
     assert!(store.tasks(Some(old), None).await.unwrap().is_empty());
     assert_eq!(store.request_events(live).await.unwrap().len(), live_events);
     assert_eq!(store.request(recent).await.unwrap().status, RequestStatus::Canceled);
-    assert_eq!(db.count(&format!("SELECT COUNT(*) FROM events WHERE request_id = '{old}'")).await, 0);
+    assert_eq!(db.count(&format!("SELECT COUNT(*) FROM event_batches WHERE request_id = '{old}'")).await, 0);
 }
 both!(prune_removes_only_long_finished_requests);
 
@@ -956,14 +956,17 @@ const DUMPS: [&str; 5] = [
      || '|' || CAST(due_at AS TEXT) || '|' || payload || '|' || CAST(attempts AS TEXT) FROM jobs ORDER BY id",
     "SELECT request_id || '|' || CAST(subscription AS TEXT) || '|' || kind || '|' || name || '|' \
      || COALESCE(correlation_key, '-') FROM subscriptions ORDER BY request_id, subscription",
-    "SELECT request_id || '|' || CAST(revision AS TEXT) || '|' || CAST(seq AS TEXT) || '|' || CAST(at AS TEXT) || '|' \
-     || type || '|' || COALESCE(element_id, '-') || '|' || payload FROM events ORDER BY request_id, revision, seq",
+    "SELECT request_id || '|' || CAST(revision AS TEXT) || '|' || CAST(part AS TEXT) || '|' || CAST(n AS TEXT) \
+     FROM event_batches ORDER BY request_id, revision, part",
 ];
+
+/// How many history events the database holds (`event_batches` rows hold `n` each).
+const EVENT_COUNT: &str = "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM event_batches";
 
 /// The same ops written one by one (`write_one`) and as batches (`write_batch`) leave the same
 /// rows; per-op refusals inside a batch (a stale revision, an unknown version) hold up nothing.
 async fn a_batch_writes_the_same_rows_as_one_op_at_a_time(db: Arc<TestDb>) {
-    use sluice_store::{StateColumns, WriteOp, WriteResult};
+    use sluice_store::{LeaseChange, StateColumns, WriteOp, WriteResult};
     let one = db.open().await;
     let (second, second_name) = match db.kind {
         Kind::Sqlite => {
@@ -999,6 +1002,7 @@ async fn a_batch_writes_the_same_rows_as_one_op_at_a_time(db: Arc<TestDb>) {
             state: StateColumns::of(&inst).unwrap(),
             changes,
             require_latest: true,
+            lease: LeaseChange::Keep,
         });
         states.push(inst);
     }
@@ -1013,6 +1017,7 @@ async fn a_batch_writes_the_same_rows_as_one_op_at_a_time(db: Arc<TestDb>) {
         state: StateColumns::of(&inst).unwrap(),
         changes: Changes::from_commands(&p, ghost, &out, t0()),
         require_latest: false,
+        lease: LeaseChange::Keep,
     });
     let phases = [phase];
 
@@ -1028,7 +1033,7 @@ async fn a_batch_writes_the_same_rows_as_one_op_at_a_time(db: Arc<TestDb>) {
     let results_batch: Vec<Result<WriteResult, String>> =
         second.write_batch(&phases[0]).await.unwrap().into_iter().map(|r| r.map_err(|e| e.to_string())).collect();
     assert_eq!(results_one, results_batch);
-    assert_eq!(results_batch[..6], vec![Ok(WriteResult::Created); 6]);
+    assert_eq!(results_batch[..6], vec![Ok(WriteResult::Created { leased: false }); 6]);
     assert!(results_batch[6].as_ref().unwrap_err().contains("version 7"), "{:?}", results_batch[6]);
 
     // Phase 2: tasks 0..4 completed, Request 4 canceled, Request 5 written at a stale revision.
@@ -1052,6 +1057,7 @@ async fn a_batch_writes_the_same_rows_as_one_op_at_a_time(db: Arc<TestDb>) {
             expected_revision,
             state: StateColumns::of(&states[i]).unwrap(),
             changes,
+            lease: LeaseChange::Keep,
         });
     }
     let mut results_one = Vec::new();
@@ -1061,7 +1067,7 @@ async fn a_batch_writes_the_same_rows_as_one_op_at_a_time(db: Arc<TestDb>) {
     let results_batch = second.write_batch(&phase).await.unwrap().into_iter().map(Result::unwrap).collect::<Vec<_>>();
     assert_eq!(results_one, results_batch);
     assert_eq!(results_batch[5], WriteResult::Conflict);
-    assert_eq!(results_batch[0], WriteResult::Applied { revision: 2 });
+    assert_eq!(results_batch[0], WriteResult::Applied { revision: 2, leased: false });
 
     // Phase 3: the payment messages reach Requests 0..2, which complete.
     let mut phase = Vec::new();
@@ -1077,13 +1083,14 @@ async fn a_batch_writes_the_same_rows_as_one_op_at_a_time(db: Arc<TestDb>) {
             expected_revision: 2,
             state: StateColumns::of(&states[i]).unwrap(),
             changes,
+            lease: LeaseChange::Keep,
         });
     }
     for op in &phase {
-        assert_eq!(one.write_one(op).await.unwrap(), WriteResult::Applied { revision: 3 });
+        assert_eq!(one.write_one(op).await.unwrap(), WriteResult::Applied { revision: 3, leased: false });
     }
     for r in second.write_batch(&phase).await.unwrap() {
-        assert_eq!(r.unwrap(), WriteResult::Applied { revision: 3 });
+        assert_eq!(r.unwrap(), WriteResult::Applied { revision: 3, leased: false });
     }
 
     for sql in DUMPS {
@@ -1092,6 +1099,15 @@ async fn a_batch_writes_the_same_rows_as_one_op_at_a_time(db: Arc<TestDb>) {
         assert!(!a.is_empty() || sql.contains("subscriptions") || sql.contains("jobs"), "{sql}");
         assert_eq!(a, b, "{sql}");
     }
+    // The events themselves, but for their ids (fresh UUIDs on every write).
+    for id in &ids {
+        let strip = |events: Vec<sluice_store::EventRow>| {
+            events.into_iter().map(|e| (e.at, e.kind, e.element_id, e.payload)).collect::<Vec<_>>()
+        };
+        let a = strip(one.request_events(*id).await.unwrap());
+        assert!(!a.is_empty());
+        assert_eq!(a, strip(second.request_events(*id).await.unwrap()));
+    }
     assert_eq!(one.count_requests(Some("completed")).await.unwrap(), 3);
     second.close().await;
     if db.kind == Kind::Postgres {
@@ -1099,3 +1115,136 @@ async fn a_batch_writes_the_same_rows_as_one_op_at_a_time(db: Arc<TestDb>) {
     }
 }
 both!(a_batch_writes_the_same_rows_as_one_op_at_a_time);
+
+/// A connector job for the review Request (the store does not check that a token waits for it).
+fn connector_job(token: u32, due: DateTime<Utc>) -> NewJob {
+    NewJob {
+        id: sluice_store::JobId::new(),
+        kind: JobKind::Connector,
+        due_at: due,
+        subscription: None,
+        token: Some(TokenId(token)),
+        element_id: Some("approve".into()),
+        payload: json!({}),
+    }
+}
+
+async fn handed_off_writes_take_the_lease_and_claim_their_jobs(db: Arc<TestDb>) {
+    use sluice_store::{LeaseChange, StateColumns, WriteOp, WriteResult};
+    let store = db.open().await;
+    deploy(&store).await;
+    let p = review();
+    let secs = chrono::Duration::seconds;
+    let take = |node: &str, now: DateTime<Utc>, jobs: Vec<sluice_store::JobId>| LeaseChange::Take {
+        node: node.into(),
+        now,
+        until: now + secs(30),
+        jobs_until: now + secs(30),
+        jobs,
+    };
+
+    // A creation that hands its connector job off to node a: leased, the job claimed (attempt 1).
+    let mut out = Vec::new();
+    let inst = Instance::start(&p, data(json!({"order_id": "ORD-1"})), Start::Default, t0(), &mut out).unwrap();
+    let id = RequestId::new();
+    let mut changes = Changes::from_commands(&p, id, &out, t0());
+    let j1 = connector_job(100, t0());
+    let j1_id = j1.id;
+    changes.jobs_added.push(j1);
+    let state = || StateColumns::of(&inst).unwrap();
+    let created = store
+        .write_one(&WriteOp::Create {
+            id,
+            process_key: "review".into(),
+            process_version: 1,
+            parent: None,
+            state: state(),
+            changes,
+            require_latest: false,
+            lease: take("a", t0(), vec![j1_id]),
+        })
+        .await
+        .unwrap();
+    assert_eq!(created, WriteResult::Created { leased: true });
+    assert_eq!(store.request_lease(id).await.unwrap(), Some(("a".to_string(), t0() + secs(30))));
+    // Nobody claims it through the job table while a runs it, a included.
+    assert!(store.claim_jobs("b", t0() + secs(1), 10, Duration::from_secs(30)).await.unwrap().is_empty());
+    assert!(store.claim_jobs("a", t0() + secs(1), 10, Duration::from_secs(30)).await.unwrap().is_empty());
+
+    // Node b writes a step while a's lease lives: the lease stays a's and b's new job is left unclaimed.
+    let at = t0() + secs(2);
+    let mut changes = Changes::new(at);
+    let j2 = connector_job(101, at);
+    let j2_id = j2.id;
+    changes.jobs_added.push(j2);
+    let op =
+        WriteOp::Step { request: id, expected_revision: 1, state: state(), changes, lease: take("b", at, vec![j2_id]) };
+    assert_eq!(store.write_one(&op).await.unwrap(), WriteResult::Applied { revision: 2, leased: false });
+    assert_eq!(store.request_lease(id).await.unwrap().map(|(o, _)| o), Some("a".to_string()));
+    let claimed = store.claim_jobs("a", at, 10, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(claimed.iter().map(|j| (j.id, j.attempts)).collect::<Vec<_>>(), vec![(j2_id, 1)]);
+    assert!(store.unclaim_job(j2_id, "a").await.unwrap());
+
+    // Node a's chain ends: it lets go of the lease in the step itself; a release by b does nothing.
+    let at = t0() + secs(3);
+    let op = WriteOp::Step {
+        request: id,
+        expected_revision: 2,
+        state: state(),
+        changes: Changes::new(at),
+        lease: LeaseChange::Release { node: "b".into() },
+    };
+    assert_eq!(store.write_one(&op).await.unwrap(), WriteResult::Applied { revision: 3, leased: false });
+    assert_eq!(store.request_lease(id).await.unwrap().map(|(o, _)| o), Some("a".to_string()));
+    let op = WriteOp::Step {
+        request: id,
+        expected_revision: 3,
+        state: state(),
+        changes: Changes::new(at),
+        lease: LeaseChange::Release { node: "a".into() },
+    };
+    assert_eq!(store.write_one(&op).await.unwrap(), WriteResult::Applied { revision: 4, leased: false });
+    assert_eq!(store.request_lease(id).await.unwrap(), None);
+
+    // A free Request: b's step takes it and claims its job; a stale revision takes nothing.
+    let at = t0() + secs(4);
+    let mut changes = Changes::new(at);
+    let j3 = connector_job(102, at);
+    let j3_id = j3.id;
+    changes.jobs_added.push(j3);
+    let stale = WriteOp::Step {
+        request: id,
+        expected_revision: 3,
+        state: state(),
+        changes: changes.clone(),
+        lease: take("c", at, vec![j3_id]),
+    };
+    assert_eq!(store.write_one(&stale).await.unwrap(), WriteResult::Conflict);
+    assert_eq!(store.request_lease(id).await.unwrap(), None);
+    let op =
+        WriteOp::Step { request: id, expected_revision: 4, state: state(), changes, lease: take("b", at, vec![j3_id]) };
+    assert_eq!(store.write_one(&op).await.unwrap(), WriteResult::Applied { revision: 5, leased: true });
+    assert_eq!(store.request_lease(id).await.unwrap(), Some(("b".to_string(), at + secs(30))));
+    // b's job (claimed) and j2 (free, but the Request is b's) are not a's to claim.
+    assert!(store.claim_jobs("a", at, 10, Duration::from_secs(30)).await.unwrap().is_empty());
+
+    // b dies: once its lease has run out, a takes over its jobs, j3 as its second attempt (and
+    // j1, whose claim ran out long ago, as its second too).
+    let later = at + secs(31);
+    let mut taken = store.claim_jobs("a", later, 10, Duration::from_secs(30)).await.unwrap();
+    taken.sort_by_key(|j| j.token.map(|t| t.0));
+    assert_eq!(taken.iter().map(|j| (j.id, j.attempts)).collect::<Vec<_>>(), vec![(j1_id, 2), (j2_id, 1), (j3_id, 2)]);
+    // a's claim leased the Request provisionally (5 s); once that ran out, the next step that
+    // asks for the lease takes it.
+    let at = later + secs(6);
+    let op = WriteOp::Step {
+        request: id,
+        expected_revision: 5,
+        state: state(),
+        changes: Changes::new(at),
+        lease: take("c", at, vec![]),
+    };
+    assert_eq!(store.write_one(&op).await.unwrap(), WriteResult::Applied { revision: 6, leased: true });
+    assert_eq!(store.request_lease(id).await.unwrap().map(|(o, _)| o), Some("c".to_string()));
+}
+both!(handed_off_writes_take_the_lease_and_claim_their_jobs);

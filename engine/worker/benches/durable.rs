@@ -114,6 +114,9 @@ async fn run(store: Store, n: usize, starters: usize) -> Figures {
     let registry = Registry::default().with(Noop);
     let options = EngineOptions { node_id: "bench".into(), ..EngineOptions::default() };
     let engine = Arc::new(Engine::new(store.clone(), registry, options).await.expect("engine"));
+    if handoff() {
+        engine.enable_handoff();
+    }
     let deployed = engine.deploy(&[("bench.bpmn".into(), MODEL.as_bytes().to_vec())]).await.expect("deploy");
     assert_eq!(deployed.len(), 1);
 
@@ -139,7 +142,7 @@ async fn run(store: Store, n: usize, starters: usize) -> Figures {
             tokio::spawn(async move {
                 while !done.load(Ordering::Relaxed) {
                     match engine.run_due_jobs(Utc::now(), 1000).await {
-                        Ok(0) => tokio::time::sleep(Duration::from_millis(1)).await,
+                        Ok(0) => tokio::time::sleep(idle_poll()).await,
                         Ok(_) => {}
                         Err(e) => panic!("worker: {e}"),
                     }
@@ -186,6 +189,9 @@ async fn parked(store: Store, n: usize, concurrency: usize) {
     let registry = Registry::default().with(Noop);
     let options = EngineOptions { node_id: "bench".into(), ..EngineOptions::default() };
     let engine = Arc::new(Engine::new(store.clone(), registry, options).await.expect("engine"));
+    if handoff() {
+        engine.enable_handoff();
+    }
     engine.deploy(&[("parked.bpmn".into(), PARKED.as_bytes().to_vec())]).await.expect("deploy");
     let run = |publish: bool| {
         let next = Arc::new(AtomicUsize::new(0));
@@ -258,7 +264,11 @@ fn main() {
     let backends = std::env::var("BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
     let scenario = std::env::var("BENCH_SCENARIO").unwrap_or_else(|_| "throughput".into());
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
-    println!("start → serviceTask (no-op connector) → end; {starters} concurrent starters, {} cores", num_cpus());
+    println!(
+        "start → serviceTask (no-op connector) → end; {starters} concurrent starters, {} cores, handoff {}",
+        num_cpus(),
+        if handoff() { "on" } else { "off" }
+    );
     for backend in backends.split(',') {
         rt.block_on(async {
             match backend.trim() {
@@ -303,6 +313,17 @@ fn main() {
             }
         });
     }
+}
+
+/// Handoff (connector jobs run by the node that wrote them) as `sluice serve` runs; off with
+/// `BENCH_HANDOFF=0`, to measure the job-table path alone.
+fn handoff() -> bool {
+    std::env::var("BENCH_HANDOFF").map_or(true, |v| v != "0")
+}
+
+/// How long the worker loops sleep when they found nothing due: `BENCH_IDLE_POLL_MS`, else 1 ms.
+fn idle_poll() -> Duration {
+    Duration::from_millis(std::env::var("BENCH_IDLE_POLL_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(1))
 }
 
 fn num_cpus() -> usize {

@@ -12,7 +12,8 @@ mod backoff;
 mod notify;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -23,9 +24,10 @@ use sluice_connector_api::{ConnectorError, Context, IdempotencyKey, Registry};
 use sluice_engine::runtime::{Data, TokenId};
 use sluice_engine::{Input, Instance, Start, StartError, StepError};
 use sluice_store::{
-    Changes, Committer, JobId, JobKind, JobRow, LoadedRequest, RequestId, StateColumns, Store, TaskId, TaskStatus,
-    WriteOp, WriteResult,
+    Changes, Committer, JobId, JobKind, JobRow, LeaseChange, LoadedRequest, RequestId, RequestRow, StateColumns, Store,
+    TaskId, TaskStatus, WriteOp, WriteResult,
 };
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 pub use backoff::Backoff;
 pub use notify::{BoxFuture, CachedSettings, Delivered, Notification, Notifications, NotifyError, new_event};
@@ -54,6 +56,9 @@ pub struct EngineOptions {
     pub request_lease: Duration,
     /// The most state changes one commit carries (group commit).
     pub max_batch: usize,
+    /// With [`Engine::enable_handoff`]: how many Requests at most run handed-off connector jobs
+    /// at once; beyond that, new connector jobs wait in the job table for a worker.
+    pub handoff_capacity: usize,
 }
 
 impl Default for EngineOptions {
@@ -67,6 +72,7 @@ impl Default for EngineOptions {
             max_conflict_retries: 20,
             request_lease: Duration::from_secs(30),
             max_batch: 1024,
+            handoff_capacity: 1024,
         }
     }
 }
@@ -136,6 +142,44 @@ pub struct Engine {
     rng: Mutex<u64>,
     /// Plans and delivers notifications (see `notify.rs`); none without.
     notifications: Option<Arc<dyn Notifications>>,
+    /// Running connector jobs where they were written (see [`Engine::enable_handoff`]).
+    handoff: OnceLock<Handoff>,
+}
+
+/// The state of handoff: connector jobs a write creates, due at once, are claimed in that write
+/// (with the Request's lease) and run by this node straight away, from the state it just wrote,
+/// instead of waiting in the job table for a worker to claim them, load the Request and lease it.
+/// The rows are the same as for any claimed job, so a crash loses nothing: once the lease lapses,
+/// any node's worker takes the jobs over.
+struct Handoff {
+    /// The engine itself, for the spawned runs.
+    engine: Weak<Engine>,
+    /// One permit per Request whose handed-off jobs run now.
+    permits: Arc<Semaphore>,
+    capacity: u32,
+    /// False once draining began: writes hand nothing off any more.
+    open: AtomicBool,
+    /// How many runs of this node hold each Request's lease (a Request's lease is let go when its
+    /// last one ends).
+    running: Mutex<HashMap<RequestId, u32>>,
+}
+
+/// What a write planned for its Request's lease.
+struct Plan {
+    lease: LeaseChange,
+    /// The jobs to run when the lease was taken, and the permit to run them with.
+    handed: Option<(OwnedSemaphorePermit, Vec<JobRow>)>,
+}
+
+/// Where a write left the lease of the Request it stepped (for the run that held it).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum LeaseAfter {
+    /// Untouched: still held (or never held).
+    Held,
+    /// Let go by the write.
+    Released,
+    /// A new run took the Request's new jobs (and holds the lease).
+    Passed,
 }
 
 /// The registry as the importer sees it: deploy-time checks of connector tasks.
@@ -168,7 +212,34 @@ impl Engine {
             processes: Mutex::new(HashMap::new()),
             rng: Mutex::new(seed),
             notifications: None,
+            handoff: OnceLock::new(),
         })
+    }
+
+    /// Turns handoff on: from now on, a write that creates connector jobs due at once also claims
+    /// them (and leases the Request, unless another node holds it), and this node runs them right
+    /// after the commit, from the state it wrote, at most `handoff_capacity` Requests at a time.
+    /// Call [`Engine::drain_handoffs`] before shutting down.
+    pub fn enable_handoff(self: &Arc<Self>) {
+        let capacity = u32::try_from(self.options.handoff_capacity.clamp(1, 1 << 20)).unwrap_or(1024);
+        let _ = self.handoff.set(Handoff {
+            engine: Arc::downgrade(self),
+            permits: Arc::new(Semaphore::new(capacity as usize)),
+            capacity,
+            open: AtomicBool::new(true),
+            running: Mutex::new(HashMap::new()),
+        });
+    }
+
+    /// Stops handing off and waits until every handed-off run has ended (their steps committed,
+    /// or their jobs given back for a retry).
+    pub async fn drain_handoffs(&self) {
+        if let Some(h) = self.handoff.get() {
+            h.open.store(false, Ordering::SeqCst);
+            if let Ok(all) = h.permits.acquire_many(h.capacity).await {
+                drop(all);
+            }
+        }
     }
 
     pub fn store(&self) -> &Store {
@@ -412,7 +483,9 @@ impl Engine {
             self.run_group(group, first, now)
         });
         let handled = futures_util::future::join_all(runs).await;
-        // This batch's Requests are free again for whichever node claims their next jobs.
+        // This batch's Requests are free again for whichever node claims their next jobs (but
+        // those whose new jobs this node runs now: their runs let go when they end).
+        let held: Vec<RequestId> = held.into_iter().filter(|r| !self.running(r)).collect();
         if let Err(e) = self.store.release_request_leases(node, &held).await {
             tracing::warn!(error = %e, "cannot release Request leases; they run out by themselves");
         }
@@ -434,7 +507,7 @@ impl Engine {
         for job in jobs {
             // The preloaded Request serves the first job only; later ones read what it wrote.
             let result = match (first.take(), job.kind) {
-                (Some(r), JobKind::Connector) => self.run_connector(&job, now, Some(r)).await,
+                (Some(r), JobKind::Connector) => self.run_connector(&job, now, Some(r), None).await.map(drop),
                 _ => self.run_job(&job, now).await,
             };
             match result {
@@ -473,7 +546,7 @@ impl Engine {
                 };
                 self.step_job(id, job, now, Input::TimerFired { subscription }).await
             }
-            JobKind::Connector => self.run_connector(job, now, None).await,
+            JobKind::Connector => self.run_connector(job, now, None, None).await.map(drop),
             JobKind::Message => {
                 let name = job.payload["name"].as_str().unwrap_or_default().to_string();
                 let key = job.payload["correlation_key"].as_str().map(str::to_string);
@@ -516,29 +589,33 @@ impl Engine {
         Ok(())
     }
 
+    /// Runs a connector job and steps its Request with the result. `run_last`: the job runs in a
+    /// handed-off run that holds the Request's lease (and is its last job); see [`Engine::plan`].
     async fn run_connector(
         &self,
         job: &JobRow,
         now: DateTime<Utc>,
         preloaded: Option<LoadedRequest>,
-    ) -> Result<(), Error> {
-        let (Some(id), Some(token)) = (job.request_id, job_token(job)) else { return self.drop_job(job).await };
+        run_last: Option<bool>,
+    ) -> Result<LeaseAfter, Error> {
+        let dropped = async |job: &JobRow| self.drop_job(job).await.map(|()| LeaseAfter::Held);
+        let (Some(id), Some(token)) = (job.request_id, job_token(job)) else { return dropped(job).await };
         let loaded = match preloaded {
             Some(r) if r.meta.id == id => Ok(r),
             _ => self.store.load_request(id).await,
         };
         let r = match loaded {
             Ok(r) => r,
-            Err(sluice_store::Error::RequestNotFound(_)) => return self.drop_job(job).await,
+            Err(sluice_store::Error::RequestNotFound(_)) => return dropped(job).await,
             Err(e) => return Err(e.into()),
         };
         let process = self.process(&r.meta.process_key, r.meta.process_version).await?;
         let Some(&(_, element, attempt)) = r.instance.connector_calls().iter().find(|(t, _, _)| *t == token) else {
             // The token no longer waits on its connector (canceled, interrupted): nothing to do.
-            return self.drop_job(job).await;
+            return dropped(job).await;
         };
         let el = process.element(element);
-        let Kind::Task(TaskKind::Connector(call)) = &el.kind else { return self.drop_job(job).await };
+        let Kind::Task(TaskKind::Connector(call)) = &el.kind else { return dropped(job).await };
         let variables = r.instance.flattened_variables(token);
         let key = IdempotencyKey { request_id: id.to_string(), element_id: el.id.clone(), attempt };
         let url = format!("{}/requests/{id}", self.options.public_url.trim_end_matches('/'));
@@ -561,13 +638,14 @@ impl Engine {
                         delay = delay.max(after);
                     }
                     self.store.release_job(job.id, &message, now + delay).await?;
-                    return Ok(());
+                    return Ok(LeaseAfter::Held);
                 }
             }
         };
         // The Request as read before the call: if nothing changed it meanwhile, no second read.
-        self.step_inner(id, Some(job.id), now, |_| Ok(vec![input.clone()]), true, Some(r)).await?;
-        Ok(())
+        let (_, after) =
+            self.step_inner(id, Some(job.id), now, |_| Ok(vec![input.clone()]), true, Some(r), run_last).await?;
+        Ok(after)
     }
 
     /// Delivers a message to the oldest matching subscription; else starts a Request at a message
@@ -584,7 +662,7 @@ impl Engine {
             let Some(sub) = self.store.find_message_subscription(name, key).await? else { break };
             let input = Input::MessageReceived { subscription: sub.subscription, data: data.clone() };
             // Refused: the subscription closed since we found it; look again (without dropping the job).
-            match self.step_inner(sub.request_id, job, now, |_| Ok(vec![input.clone()]), false, None).await? {
+            match self.step_inner(sub.request_id, job, now, |_| Ok(vec![input.clone()]), false, None, None).await?.0 {
                 Stepped::Applied => return Ok(vec![sub.request_id]),
                 Stepped::Refused(_) => continue,
             }
@@ -737,19 +815,151 @@ impl Engine {
         if let Some(job) = job {
             changes.complete_job(job);
         }
+        let plan = self.plan(id, &changes, now, None);
+        let state = StateColumns::of(&instance)?;
+        let status = sluice_store::RequestStatus::of(&instance);
         let op = WriteOp::Create {
             id,
             process_key: process.key.clone(),
             process_version: version,
             parent,
-            state: StateColumns::of(&instance)?,
+            state,
             changes,
             require_latest,
+            lease: plan.lease,
         };
         match self.writer.write(op).await? {
             WriteResult::StaleVersion => Err(Error::StaleVersion),
+            WriteResult::Created { leased: true } => {
+                if let Some((permit, jobs)) = plan.handed {
+                    let meta = RequestRow {
+                        id,
+                        process_key: process.key.clone(),
+                        process_version: version,
+                        status,
+                        parent,
+                        data: instance.data().clone(),
+                        revision: 1,
+                        created_at: now,
+                        updated_at: now,
+                        completed_at: None,
+                    };
+                    self.spawn_run(permit, LoadedRequest { instance, revision: 1, meta }, jobs, now);
+                }
+                Ok(id)
+            }
             _ => Ok(id),
         }
+    }
+
+    /// What a write of `changes` to Request `id` does to its lease: with handoff on and a permit
+    /// free, it takes the lease and claims the connector jobs due by `now`; else a run that holds
+    /// the lease (`run_last`: it runs its last job) lets go of it when no other run holds it.
+    fn plan(&self, id: RequestId, changes: &Changes, now: DateTime<Utc>, run_last: Option<bool>) -> Plan {
+        let keep = Plan { lease: LeaseChange::Keep, handed: None };
+        let Some(h) = self.handoff.get() else { return keep };
+        let release = || {
+            let alone = h.running.lock().map(|r| r.get(&id).copied().unwrap_or(0) <= 1).unwrap_or(false);
+            if run_last == Some(true) && alone {
+                Plan { lease: LeaseChange::Release { node: self.options.node_id.clone() }, handed: None }
+            } else {
+                Plan { lease: LeaseChange::Keep, handed: None }
+            }
+        };
+        let due: Vec<&sluice_store::NewJob> =
+            changes.jobs_added.iter().filter(|j| j.kind == JobKind::Connector && j.due_at <= now).collect();
+        if due.is_empty() || !h.open.load(Ordering::SeqCst) {
+            return release();
+        }
+        let Ok(permit) = h.permits.clone().try_acquire_owned() else { return release() };
+        let node = self.options.node_id.clone();
+        let until = now + chrono::Duration::from_std(self.options.request_lease).unwrap_or(chrono::Duration::MAX);
+        let jobs_until = now + chrono::Duration::from_std(self.options.job_lease).unwrap_or(chrono::Duration::MAX);
+        let jobs: Vec<JobRow> = due
+            .iter()
+            .map(|j| JobRow {
+                id: j.id,
+                request_id: Some(id),
+                kind: j.kind,
+                subscription: j.subscription,
+                token: j.token,
+                element_id: j.element_id.clone(),
+                due_at: j.due_at,
+                payload: j.payload.clone(),
+                attempts: 1,
+                last_error: None,
+                locked_by: Some(node.clone()),
+                locked_until: Some(jobs_until),
+            })
+            .collect();
+        let ids = jobs.iter().map(|j| j.id).collect();
+        Plan { lease: LeaseChange::Take { node, now, until, jobs_until, jobs: ids }, handed: Some((permit, jobs)) }
+    }
+
+    /// Runs handed-off jobs of one Request on a task of their own.
+    fn spawn_run(&self, permit: OwnedSemaphorePermit, r: LoadedRequest, jobs: Vec<JobRow>, now: DateTime<Utc>) {
+        let Some(h) = self.handoff.get() else { return };
+        let Some(engine) = h.engine.upgrade() else { return };
+        let id = r.meta.id;
+        if let Ok(mut running) = h.running.lock() {
+            *running.entry(id).or_default() += 1;
+        }
+        tokio::spawn(async move { engine.run_handed_off(permit, r, jobs, now).await });
+    }
+
+    /// One Request's handed-off jobs, in order, the first from the state its write left; then the
+    /// Request's lease is let go (in the last step when it can be, else here) unless another run
+    /// of this node holds it.
+    async fn run_handed_off(
+        self: Arc<Self>,
+        permit: OwnedSemaphorePermit,
+        r: LoadedRequest,
+        jobs: Vec<JobRow>,
+        written: DateTime<Utc>,
+    ) {
+        let id = r.meta.id;
+        let mut first = Some(r);
+        let n = jobs.len();
+        let mut after = LeaseAfter::Held;
+        for (i, job) in jobs.into_iter().enumerate() {
+            // The write's time, or later: a run is not meant to go back in time.
+            let now = written.max(Utc::now());
+            after = match self.run_connector(&job, now, first.take(), Some(i + 1 == n)).await {
+                Ok(after) => after,
+                Err(e) => {
+                    tracing::warn!(job = %job.id, error = %e, "a handed-off job failed; it will be tried again");
+                    let at = now + self.options.backoff.delay(job.attempts, 0.0);
+                    if let Err(e) = self.store.release_job(job.id, &e.to_string(), at).await {
+                        tracing::warn!(job = %job.id, error = %e, "cannot give a job back; its claim runs out by itself");
+                    }
+                    LeaseAfter::Held
+                }
+            };
+        }
+        let others = match self.handoff.get().map(|h| h.running.lock()) {
+            Some(Ok(mut running)) => {
+                let left = running.get(&id).copied().unwrap_or(1).saturating_sub(1);
+                if left == 0 {
+                    running.remove(&id);
+                } else {
+                    running.insert(id, left);
+                }
+                left
+            }
+            _ => 0,
+        };
+        if after == LeaseAfter::Held
+            && others == 0
+            && let Err(e) = self.store.release_request_leases(&self.options.node_id, &[id]).await
+        {
+            tracing::warn!(request = %id, error = %e, "cannot let go of a Request's lease; it runs out by itself");
+        }
+        drop(permit);
+    }
+
+    /// Whether a handed-off run of this node holds the Request's lease now.
+    fn running(&self, id: &RequestId) -> bool {
+        self.handoff.get().and_then(|h| h.running.lock().ok().map(|r| r.contains_key(id))).unwrap_or(false)
     }
 
     async fn step(
@@ -759,7 +969,7 @@ impl Engine {
         now: DateTime<Utc>,
         inputs: impl FnMut(&LoadedRequest) -> Result<Vec<Input>, Error>,
     ) -> Result<Stepped, Error> {
-        self.step_inner(id, job, now, inputs, true, None).await
+        Ok(self.step_inner(id, job, now, inputs, true, None, None).await?.0)
     }
 
     /// Loads the Request, applies the inputs, writes the result guarded by the revision (with the
@@ -767,6 +977,10 @@ impl Engine {
     ///
     /// When the Request refuses every input nothing is written; the job is dropped if
     /// `drop_refused`. A missing Request counts as refusing ([`StepError::Ended`]).
+    ///
+    /// Connector jobs the step creates are handed off when they can be (see [`Engine::plan`];
+    /// `run_last` for a handed-off run), and the answer says where the lease was left.
+    #[allow(clippy::too_many_arguments)]
     async fn step_inner(
         &self,
         id: RequestId,
@@ -775,7 +989,9 @@ impl Engine {
         mut inputs: impl FnMut(&LoadedRequest) -> Result<Vec<Input>, Error>,
         drop_refused: bool,
         mut preloaded: Option<LoadedRequest>,
-    ) -> Result<Stepped, Error> {
+        run_last: Option<bool>,
+    ) -> Result<(Stepped, LeaseAfter), Error> {
+        let held = |s: Result<Stepped, Error>| s.map(|s| (s, LeaseAfter::Held));
         for _ in 0..=self.options.max_conflict_retries {
             // A Request the caller just read is used once; after a conflict it is read again.
             let loaded = match preloaded.take() {
@@ -785,7 +1001,7 @@ impl Engine {
             let mut r = match loaded {
                 Ok(r) => r,
                 Err(sluice_store::Error::RequestNotFound(_)) if job.is_some() => {
-                    return self.refused(job, StepError::Ended, drop_refused).await;
+                    return held(self.refused(job, StepError::Ended, drop_refused).await);
                 }
                 Err(sluice_store::Error::RequestNotFound(_)) => {
                     return Err(Error::NotFound(format!("no Request {id}")));
@@ -803,7 +1019,7 @@ impl Engine {
                 }
             }
             if applied == 0 {
-                return match refusal {
+                return held(match refusal {
                     Some(e) => self.refused(job, e, drop_refused).await,
                     None => {
                         // Nothing to do (a retry without incidents).
@@ -812,7 +1028,7 @@ impl Engine {
                         }
                         Ok(Stepped::Applied)
                     }
-                };
+                });
             }
             let mut changes = Changes::from_commands(&process, id, &out, now);
             // notify.rs hook: the notifications of this step commit with it.
@@ -820,15 +1036,30 @@ impl Engine {
             if let Some(job) = job {
                 changes.complete_job(job);
             }
+            let plan = self.plan(id, &changes, now, run_last);
+            let releases = matches!(plan.lease, LeaseChange::Release { .. });
             let op = WriteOp::Step {
                 request: id,
                 expected_revision: r.revision,
                 state: StateColumns::of(&r.instance)?,
                 changes,
+                lease: plan.lease,
             };
             match self.writer.write(op).await? {
                 WriteResult::Conflict => continue,
-                _ => return Ok(Stepped::Applied),
+                WriteResult::Applied { revision, leased: true } => {
+                    if let Some((permit, jobs)) = plan.handed {
+                        r.revision = revision;
+                        r.meta.revision = revision;
+                        r.meta.status = sluice_store::RequestStatus::of(&r.instance);
+                        r.meta.updated_at = now;
+                        self.spawn_run(permit, r, jobs, now);
+                        return Ok((Stepped::Applied, LeaseAfter::Passed));
+                    }
+                    return Ok((Stepped::Applied, LeaseAfter::Held));
+                }
+                _ if releases => return Ok((Stepped::Applied, LeaseAfter::Released)),
+                _ => return Ok((Stepped::Applied, LeaseAfter::Held)),
             }
         }
         Err(Error::Busy(id))

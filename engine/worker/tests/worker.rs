@@ -725,3 +725,88 @@ async fn a_dead_nodes_leases_expire_and_another_engine_takes_over(db: Arc<TestDb
     assert_eq!(status(&b, id2).await, RequestStatus::Completed);
 }
 both!(a_dead_nodes_leases_expire_and_another_engine_takes_over);
+
+// ---- handoff ----
+
+/// Waits (up to 10 s) until `done` holds.
+async fn eventually<F, Fut>(what: &str, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    for _ in 0..1000 {
+        if done().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+async fn handoff_runs_a_chain_of_connector_jobs_without_the_job_table(db: Arc<TestDb>) {
+    let script = Script::default();
+    let engine = Arc::new(db.engine(&script, options()).await);
+    engine.enable_handoff();
+    deploy(&engine, &["chain.bpmn"]).await;
+    let now = Utc::now();
+    let id = engine.start_request("chain", None, data(json!({"order": "ORD-1"})), now).await.unwrap();
+    // Nobody calls run_due_jobs: the node that wrote each step runs the next connector job.
+    eventually("the chain to complete", || async { status(&engine, id).await == RequestStatus::Completed }).await;
+    assert_eq!(script.calls(), 3);
+    let keys = script.keys.lock().unwrap().clone();
+    let elements: Vec<(&str, u32)> = keys.iter().map(|k| (k.element_id.as_str(), k.attempt)).collect();
+    assert_eq!(elements, vec![("first", 1), ("second", 1), ("third", 1)]);
+    let row = engine.store().request(id).await.unwrap();
+    assert_eq!((&row.data["one"], &row.data["three"]), (&json!({"echo": "ORD-1"}), &json!({"echo": "ORD-1"})));
+    // Nothing is left behind: no job, no lease.
+    eventually("the lease to be let go", || async { engine.store().request_lease(id).await.unwrap().is_none() }).await;
+    assert_eq!(engine.store().count_due_jobs(now + secs(3600)).await.unwrap(), 0);
+    assert_eq!(engine.run_due_jobs(now + secs(3600), 10).await.unwrap(), 0);
+    let kinds = event_kinds(&engine, id).await;
+    assert_eq!(kinds.iter().filter(|k| k.starts_with("connector_completed")).count(), 3, "{kinds:?}");
+    assert_eq!(kinds.last().map(String::as_str), Some("request_completed"));
+}
+both!(handoff_runs_a_chain_of_connector_jobs_without_the_job_table);
+
+async fn a_handed_off_job_that_fails_goes_back_to_the_job_table(db: Arc<TestDb>) {
+    let script = Script::default().then(Err(ConnectorError::retryable("busy")));
+    let engine = Arc::new(db.engine(&script, options()).await);
+    engine.enable_handoff();
+    deploy(&engine, &["connector.bpmn"]).await;
+    let now = Utc::now();
+    let id = engine.start_request("invoice", None, data(json!({"order": "ORD-2"})), now).await.unwrap();
+    eventually("the first call", || async { script.calls() == 1 }).await;
+    // The retry waits for its backoff (10 s) in the job table, the Request free for any node.
+    eventually("the lease to be let go", || async { engine.store().request_lease(id).await.unwrap().is_none() }).await;
+    assert_eq!(status(&engine, id).await, RequestStatus::Active);
+    let later = Utc::now() + secs(11);
+    assert_eq!(engine.store().count_due_jobs(later).await.unwrap(), 1);
+    assert_eq!(engine.run_due_jobs(later, 10).await.unwrap(), 1);
+    assert_eq!(script.calls(), 2);
+    assert_eq!(status(&engine, id).await, RequestStatus::Completed);
+    let keys = script.keys.lock().unwrap().clone();
+    assert!(keys.iter().all(|k| *k == keys[0]), "one idempotency key for both attempts: {keys:?}");
+}
+both!(a_handed_off_job_that_fails_goes_back_to_the_job_table);
+
+async fn after_draining_new_jobs_stay_in_the_job_table_for_any_node(db: Arc<TestDb>) {
+    // Node a is shutting down (drained): what it writes now is left for any node's worker.
+    // (A node killed while running handed-off jobs is covered by the crash tests of the real
+    // binary: its claims and lease run out and another node takes the jobs over.)
+    let script = Script::default();
+    let options = EngineOptions { node_id: "a".into(), ..options() };
+    let a = Arc::new(db.engine(&script, options.clone()).await);
+    a.enable_handoff();
+    deploy(&a, &["connector.bpmn"]).await;
+    a.drain_handoffs().await;
+    // Draining closed handoff: this write leaves its job in the table, unclaimed.
+    let now = Utc::now();
+    let id = a.start_request("invoice", None, data(json!({"order": "ORD-3"})), now).await.unwrap();
+    assert_eq!(a.store().request_lease(id).await.unwrap(), None);
+    drop(a);
+    let b = db.engine(&script, EngineOptions { node_id: "b".into(), ..options }).await;
+    assert_eq!(b.run_due_jobs(now, 10).await.unwrap(), 1);
+    assert_eq!(status(&b, id).await, RequestStatus::Completed);
+    assert_eq!(script.calls(), 1);
+}
+both!(after_draining_new_jobs_stay_in_the_job_table_for_any_node);

@@ -18,8 +18,9 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 use sluice_connector_api::ConnectorError;
 use sluice_slack::Secret;
-use sluice_slack::client::{self, Client, Metadata, PostMessage, UpdateMessage};
+use sluice_slack::client::{self, Client, PostMessage, UpdateMessage};
 use sluice_slack::message::escape;
+use sluice_slack::once::{self, Failed, Sent, Tag, Window};
 use sluice_slack::tokens::{self, Integration, TokenProvider};
 use sluice_store::{NotificationEvent, NotificationSettings, RequestId, Store, TaskId};
 use sluice_worker::{BoxFuture, CachedSettings, Delivered, Notification, Notifications, NotifyError};
@@ -77,6 +78,59 @@ impl SigningSecret for StoredOrEnvSecret {
     }
 }
 
+/// What Slack says of a channel that notifications would go to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChannelCheck {
+    /// The bot can post there.
+    Postable,
+    /// It cannot: why, and what to do, for the person saving the settings.
+    Refused(String),
+}
+
+/// Why a channel could not be checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Unchecked {
+    /// The integration cannot check (or post) at all: its token, or a missing scope.
+    Integration(String),
+    /// Slack is rate limiting or cannot be reached: try again after `retry_after`.
+    Unavailable { message: String, retry_after: Duration },
+}
+
+/// How long to wait before checking again when Slack failed without saying.
+const UNAVAILABLE_RETRY: Duration = Duration::from_secs(10);
+
+/// What a failed `conversations.info` means for the settings being checked.
+fn channel_check_failure(e: &client::Error, alias: &str, channel: &str) -> Result<ChannelCheck, Unchecked> {
+    let unavailable = |message: String| Unchecked::Unavailable {
+        message,
+        retry_after: e.retry_after().unwrap_or(UNAVAILABLE_RETRY).max(Duration::from_secs(1)),
+    };
+    match e {
+        client::Error::Api { code, .. } if code == "channel_not_found" => Ok(ChannelCheck::Refused(format!(
+            "the bot of integration `{alias}` cannot see a channel `{channel}`: if it is a private channel, invite the \
+             bot with /invite @your-app in the channel (Slack answers channel_not_found until then); otherwise check \
+             the id"
+        ))),
+        e if e.token_refused() => Err(Unchecked::Integration(format!(
+            "the Slack integration `{alias}` must be reconnected (Slack said `{}`)",
+            e.code().unwrap_or_default()
+        ))),
+        client::Error::Api { code, needed, .. } if code == "missing_scope" => Err(Unchecked::Integration(format!(
+            "the Slack app of integration `{alias}` lacks the scope `{}` needed to check channels: add it to the app \
+             and reinstall the app to the workspace",
+            needed.as_deref().unwrap_or("channels:read, groups:read")
+        ))),
+        client::Error::RateLimited { retry_after } => Err(unavailable(format!(
+            "Slack is rate limiting channel checks; nothing was saved, try again in {} s",
+            retry_after.as_secs().max(1)
+        ))),
+        client::Error::Api { code, .. } if !e.is_retryable() => {
+            Ok(ChannelCheck::Refused(format!("Slack refused to describe `{channel}` (Slack said `{code}`)")))
+        }
+        _ => Err(unavailable(format!("cannot check the channels with Slack ({e}); nothing was saved, try again"))),
+    }
+}
+
 /// A decision carried by a button.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Decision {
@@ -95,6 +149,8 @@ pub struct SlackNotifier {
     settings: CachedSettings,
     store: Store,
     button_key: tokio::sync::OnceCell<Vec<u8>>,
+    /// How far back a retried delivery looks for its earlier post.
+    window: Window,
 }
 
 impl SlackNotifier {
@@ -106,6 +162,7 @@ impl SlackNotifier {
             settings: CachedSettings::new(store.clone(), SETTINGS_TTL),
             store,
             button_key: tokio::sync::OnceCell::new(),
+            window: Window::default(),
         }
     }
 
@@ -134,6 +191,41 @@ impl SlackNotifier {
 
     pub async fn signing_secret(&self) -> Option<Secret> {
         self.signing.signing_secret().await
+    }
+
+    /// Asks Slack (`conversations.info` with the integration's token) whether the bot can post to
+    /// `channel`, for checking notification settings before they are saved.
+    pub async fn check_channel(&self, integration: &Integration, channel: &str) -> Result<ChannelCheck, Unchecked> {
+        let alias = &integration.alias;
+        let info = match self.client.conversations_info(&integration.token, channel).await {
+            Ok(info) => info,
+            Err(e) => return channel_check_failure(&e, alias, channel),
+        };
+        let has = |scope: &str| info.scopes.as_ref().is_none_or(|s| s.iter().any(|x| x == scope));
+        if !has("chat:write") {
+            return Err(Unchecked::Integration(format!(
+                "the Slack app of integration `{alias}` lacks the scope `chat:write` and cannot post: add it to the app \
+                 and reinstall the app to the workspace"
+            )));
+        }
+        let c = &info.channel;
+        let name = if c.name.is_empty() { String::new() } else { format!(" (#{})", c.name) };
+        let verdict = if c.is_archived {
+            ChannelCheck::Refused(format!("`{channel}`{name} is archived: unarchive it or choose another channel"))
+        } else if !c.is_member && (c.is_private || !has("chat:write.public")) {
+            ChannelCheck::Refused(format!(
+                "the bot of integration `{alias}` is not in `{channel}`{name}: invite the bot with /invite @your-app in \
+                 the channel{}",
+                if c.is_private {
+                    ""
+                } else {
+                    ", or add the scope chat:write.public to the Slack app and reinstall it"
+                }
+            ))
+        } else {
+            ChannelCheck::Postable
+        };
+        Ok(verdict)
     }
 
     /// Saves a process's settings and forgets this node's cached copy.
@@ -171,11 +263,21 @@ impl SlackNotifier {
         Ok(verify_value(key, value))
     }
 
-    /// Replaces a decided message's buttons with who decided; the outcome is recorded in the
-    /// Request's history (`notification_updated` or `notification_failed`).
-    pub async fn mark_decided(&self, d: &Decision, user: &str, channel: &str, ts: &str, original: &Value) {
+    /// Replaces a decided message's buttons with who decided (a mention of the Slack user `user`,
+    /// which Slack shows as their current name); the outcome is recorded in the Request's history
+    /// (`notification_updated` or `notification_failed`).
+    pub async fn mark_decided(
+        &self,
+        d: &Decision,
+        user: &str,
+        user_name: Option<&str>,
+        channel: &str,
+        ts: &str,
+        original: &Value,
+    ) {
         let verdict = if d.approved { "✅ *Approved*" } else { "❌ *Rejected*" };
-        let line = format!("{verdict} by <@{}>", escape(user));
+        let mention = format!("<@{}>", escape(user));
+        let line = format!("{verdict} by {mention}");
         let mut blocks: Vec<Value> = original
             .get("blocks")
             .and_then(Value::as_array)
@@ -183,7 +285,9 @@ impl SlackNotifier {
             .unwrap_or_default();
         blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": line}}));
         let text = match original.get("text").and_then(Value::as_str) {
-            Some(t) if !t.is_empty() => format!("{t} — {}", if d.approved { "approved" } else { "rejected" }),
+            Some(t) if !t.is_empty() => {
+                format!("{t} — {} by {mention}", if d.approved { "approved" } else { "rejected" })
+            }
             _ => line.clone(),
         };
         let update =
@@ -209,6 +313,7 @@ impl SlackNotifier {
         let event = match result {
             Ok(_) => {
                 payload.insert("decided_by".into(), json!(user));
+                payload.insert("decided_by_name".into(), json!(user_name));
                 payload.insert("approved".into(), json!(d.approved));
                 sluice_worker::new_event("notification_updated", None, payload, now)
             }
@@ -224,7 +329,7 @@ impl SlackNotifier {
         }
     }
 
-    async fn post(&self, n: &Notification) -> Result<Delivered, NotifyError> {
+    async fn post(&self, n: &Notification, attempt: u32) -> Result<Delivered, NotifyError> {
         let integration = self.tokens.lookup(Some(&n.integration)).await.map_err(|e| match e {
             tokens::Error::Unavailable(_) => NotifyError::Retryable { message: e.to_string(), retry_after: None },
             _ => NotifyError::Failed { code: None, message: e.to_string() },
@@ -244,25 +349,38 @@ impl SlackNotifier {
             _ => None,
         };
         let (text, blocks) = render(n, buttons.as_ref());
+        let key = notification_key(n);
+        let tag = Tag { event_type: EVENT_TYPE, key: &key };
         let post = PostMessage {
             channel: n.channel.clone(),
             text,
             blocks: Some(blocks),
-            metadata: Some(Metadata {
-                event_type: EVENT_TYPE.into(),
-                event_payload: json!({"request_id": n.request_id, "event": n.event, "task_id": n.task_id}),
-            }),
+            metadata: Some(tag.metadata(json!({"request_id": n.request_id, "event": n.event, "task_id": n.task_id}))),
             unfurl_links: Some(false),
             unfurl_media: Some(false),
             ..PostMessage::default()
         };
-        match self.client.post_message(&integration.token, &post).await {
-            Ok(posted) => Ok(Delivered { channel: posted.channel, ts: posted.ts }),
-            Err(e) => Err(match sluice_slack::connector::map_error(&e, &integration.alias, &n.channel) {
-                ConnectorError::Retryable { message, retry_after } => NotifyError::Retryable { message, retry_after },
-                ConnectorError::Fatal { message } | ConnectorError::Bpmn { message, .. } => {
-                    NotifyError::Failed { code: e.code().map(str::to_string), message }
-                }
+        let look = || once::find(&self.client, &integration.token, &n.channel, &tag, &self.window);
+        let send = || async {
+            let posted = self.client.post_message(&integration.token, &post).await?;
+            Ok(Sent { channel: posted.channel, ts: posted.ts })
+        };
+        let failed = |e: &client::Error| match sluice_slack::connector::map_error(e, &integration.alias, &n.channel) {
+            ConnectorError::Retryable { message, retry_after } => NotifyError::Retryable { message, retry_after },
+            ConnectorError::Fatal { message } | ConnectorError::Bpmn { message, .. } => {
+                NotifyError::Failed { code: e.code().map(str::to_string), message }
+            }
+        };
+        match once::post_once(attempt, &key, look, send).await {
+            Ok(sent) => Ok(Delivered { channel: sent.channel, ts: sent.ts }),
+            Err(Failed::Lookup(e) | Failed::Post(e)) => Err(failed(&e)),
+            Err(Failed::Unconfirmed(e)) => Err(NotifyError::Retryable {
+                message: format!(
+                    "Slack did not confirm the post to `{}` ({e}); the next attempt checks the channel before posting \
+                     again",
+                    n.channel
+                ),
+                retry_after: None,
             }),
         }
     }
@@ -276,9 +394,29 @@ impl Notifications for SlackNotifier {
         Box::pin(self.settings.get(process_key))
     }
 
-    fn deliver<'a>(&'a self, n: &'a Notification, _attempt: u32) -> BoxFuture<'a, Result<Delivered, NotifyError>> {
-        Box::pin(self.post(n))
+    /// Posts the notification at most once where Slack lets it check: a retry (`attempt` > 1),
+    /// or an attempt whose answer was lost, first looks for the post in the channel's history
+    /// (see [`sluice_slack::once`]).
+    fn deliver<'a>(&'a self, n: &'a Notification, attempt: u32) -> BoxFuture<'a, Result<Delivered, NotifyError>> {
+        Box::pin(self.post(n, attempt))
     }
+}
+
+/// What marks a notification's post in the channel, so that a retry finds it: the Request, the
+/// event and the channel, plus what makes one event of a Request differ from another of the same
+/// kind (the task of `task_waiting`, the element of `request_error`).
+pub fn notification_key(n: &Notification) -> String {
+    let mut key = format!("{}/{}/{}", n.request_id, n.event.as_str(), n.channel);
+    let detail = match n.event {
+        NotificationEvent::TaskWaiting => n.task_id.as_deref().or(n.element_id.as_deref()),
+        NotificationEvent::RequestError => n.element_id.as_deref(),
+        NotificationEvent::RequestStarted | NotificationEvent::RequestCompleted => None,
+    };
+    if let Some(detail) = detail {
+        key.push('/');
+        key.push_str(detail);
+    }
+    key
 }
 
 /// The text fallback and Block Kit blocks of a notification. Names and messages come from models
@@ -455,6 +593,33 @@ mod tests {
         assert_eq!(verify_value(b"another key", &value), None);
         assert_eq!(verify_value(key, "garbage"), None);
         assert_eq!(verify_value(key, ""), None);
+    }
+
+    #[test]
+    fn notification_keys_tell_events_of_one_request_apart() {
+        let n = Notification {
+            event: NotificationEvent::TaskWaiting,
+            integration: "default".into(),
+            channel: "C1".into(),
+            request_id: "r".into(),
+            process_key: "order".into(),
+            process_name: None,
+            element_id: Some("review".into()),
+            element_name: None,
+            task_id: Some("t1".into()),
+            user_task: true,
+            message: None,
+            url: "u".into(),
+        };
+        assert_eq!(notification_key(&n), "r/task_waiting/C1/t1");
+        let again = Notification { task_id: Some("t2".into()), ..n.clone() };
+        assert_ne!(notification_key(&n), notification_key(&again), "a task waiting again is another message");
+        let elsewhere = Notification { channel: "C2".into(), ..n.clone() };
+        assert_ne!(notification_key(&n), notification_key(&elsewhere));
+        let started = Notification { event: NotificationEvent::RequestStarted, task_id: None, ..n.clone() };
+        assert_eq!(notification_key(&started), "r/request_started/C1");
+        let failed = Notification { event: NotificationEvent::RequestError, task_id: None, ..n };
+        assert_eq!(notification_key(&failed), "r/request_error/C1/review");
     }
 
     #[test]

@@ -8,7 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -61,8 +61,17 @@ struct Server {
 
 impl Server {
     fn start(slack_api_url: &str) -> Server {
+        Server::start_with(slack_api_url, fake::DEFAULT_TOKEN, None)
+    }
+
+    /// `sluice serve` with `bot_token` as `SLACK_BOT_TOKEN`, its log in `log` when given.
+    fn start_with(slack_api_url: &str, bot_token: &str, log: Option<&Path>) -> Server {
         let dir = scratch_dir("notify");
         let addr = free_port();
+        let stderr = match log {
+            Some(path) => Stdio::from(std::fs::File::create(path).expect("cannot create the log file")),
+            None => Stdio::inherit(),
+        };
         let child = Command::new(sluice_bin())
             .arg("serve")
             .env("SLUICE_LISTEN", addr.to_string())
@@ -70,12 +79,12 @@ impl Server {
             .env("SLUICE_API_TOKEN", TOKEN)
             .env("SLUICE_PUBLIC_URL", PUBLIC_URL)
             .env("SLACK_API_URL", slack_api_url)
-            .env("SLACK_BOT_TOKEN", fake::DEFAULT_TOKEN)
+            .env("SLACK_BOT_TOKEN", bot_token)
             .env("SLACK_SIGNING_SECRET", SIGNING_SECRET)
             .env_remove("SLUICE_PROCESSES")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("cannot start sluice serve");
         let server = Server { child, addr };
@@ -92,8 +101,17 @@ impl Server {
     }
 
     fn call(&self, method: &str, path: &str, headers: &[(&str, String)], body: &[u8]) -> (u16, Value) {
-        let (status, text) = http(self.addr, method, path, headers, body);
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        let a = http(self.addr, method, path, headers, body);
+        (a.status, serde_json::from_str(&a.body).unwrap_or(Value::String(a.body)))
+    }
+
+    /// PUT of a process's notification settings: the status, the `Retry-After` header, the body.
+    fn put_settings(&self, key: &str, settings: &Value) -> (u16, Option<String>, Value) {
+        let headers = [("Authorization", format!("Bearer {TOKEN}")), ("Content-Type", "application/json".to_string())];
+        let path = format!("/api/v1/processes/{key}/notifications");
+        let a = http(self.addr, "PUT", &path, &headers, settings.to_string().as_bytes());
+        let body = serde_json::from_str(&a.body).unwrap_or(Value::String(a.body));
+        (a.status, a.headers.get("retry-after").cloned(), body)
     }
 
     fn api(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
@@ -152,11 +170,9 @@ impl Drop for Server {
 }
 
 /// One HTTP/1.1 exchange (see `sluice_tests::server::exchange`).
-fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, String)], body: &[u8]) -> (u16, String) {
+fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, String)], body: &[u8]) -> server::Answer {
     let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let a = server::exchange(addr, method, path, &headers, body)
-        .unwrap_or_else(|e| panic!("no answer to {method} {path}: {e}"));
-    (a.status, a.body)
+    server::exchange(addr, method, path, &headers, body).unwrap_or_else(|e| panic!("no answer to {method} {path}: {e}"))
 }
 
 fn now_secs() -> i64 {
@@ -298,6 +314,144 @@ fn settings_are_validated_when_saved() {
 }
 
 #[test]
+fn channels_are_checked_with_slack_when_settings_are_saved() {
+    let (_rt, slack) = slack();
+    let server = Server::start(&slack.api_url());
+    server.deploy(MODEL);
+    let settings = |channels: &[&str]| json!({"integration": "default", "events": {"task_waiting": channels}});
+    let refused = |channels: &[&str], field: &str, mentions: &[&str]| {
+        let (status, _, body) = server.put_settings("purchase", &settings(channels));
+        assert_eq!((status, body["error"]["code"].as_str()), (422, Some("invalid_notification_settings")), "{body}");
+        let problems = body["error"]["problems"].as_array().unwrap();
+        assert_eq!(problems.len(), 1, "{body}");
+        assert_eq!(problems[0]["field"], field, "{body}");
+        let message = problems[0]["message"].as_str().unwrap();
+        for part in mentions {
+            assert!(message.contains(part), "{message:?} should mention {part:?}");
+        }
+    };
+    let saved =
+        || server.api("GET", "/api/v1/processes/purchase/notifications", None).1["events"]["task_waiting"].clone();
+
+    // A public channel the bot is in, and one it is not in (the app has chat:write.public).
+    let (status, _, body) = server.put_settings("purchase", &settings(&["C0SALES", "C0RANDOM"]));
+    assert_eq!(status, 200, "{body}");
+    // An unknown channel, named by its field.
+    refused(&["C0SALES", "C0NOWHERE"], "events.task_waiting[1]", &["`C0NOWHERE`", "/invite", "check the id"]);
+    // A private channel without the bot looks the same to Slack: the fix says to invite the bot.
+    refused(&["G0HIDDEN"], "events.task_waiting[0]", &["`G0HIDDEN`", "invite the bot with /invite"]);
+    // An archived channel.
+    refused(&["C0OLD"], "events.task_waiting[0]", &["`C0OLD` (#old) is archived", "unarchive it"]);
+    assert_eq!(saved(), json!(["C0SALES", "C0RANDOM"]), "refused settings are not saved");
+    // Once the bot is invited, the private channel is accepted.
+    slack.set_member("G0HIDDEN", true);
+    let (status, _, body) = server.put_settings("purchase", &settings(&["G0HIDDEN"]));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(saved(), json!(["G0HIDDEN"]));
+    // Each channel is asked about once, however many events list it.
+    let before = slack.calls("conversations.info");
+    let both = json!({"integration": "default", "events": {"request_started": ["C0SALES"], "task_waiting": ["C0SALES", "G0SECRET"]}});
+    let (status, _, body) = server.put_settings("purchase", &both);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(slack.calls("conversations.info") - before, 2);
+
+    // Slack rate limiting or failing: 503 with Retry-After, and nothing is saved unchecked.
+    slack.fail_next("conversations.info", 1, fake::Failure::RateLimited { retry_after_secs: 7 });
+    let (status, retry_after, body) = server.put_settings("purchase", &settings(&["C0RANDOM"]));
+    assert_eq!((status, body["error"]["code"].as_str()), (503, Some("slack_unavailable")), "{body}");
+    assert_eq!(retry_after.as_deref(), Some("7"), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("rate limiting"), "{body}");
+    slack.fail_next("conversations.info", 1, fake::Failure::Status(502));
+    let (status, retry_after, body) = server.put_settings("purchase", &settings(&["C0RANDOM"]));
+    assert_eq!((status, body["error"]["code"].as_str()), (503, Some("slack_unavailable")), "{body}");
+    assert!(retry_after.is_some_and(|s| s.parse::<u64>().is_ok_and(|s| s >= 1)), "{body}");
+    assert_eq!(saved(), json!(["C0SALES", "G0SECRET"]));
+    // A token Slack refuses is the integration's problem, not the channel's.
+    slack.fail_next("conversations.info", 1, fake::Failure::Error("token_revoked".into()));
+    let (status, _, body) = server.put_settings("purchase", &settings(&["C0RANDOM"]));
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["problems"][0]["field"], "integration", "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("must be reconnected"), "{body}");
+}
+
+/// A token with the scopes an OAuth install asks for (no history scopes).
+const NO_HISTORY_TOKEN: &str = "xoxb-fake-no-history";
+
+#[test]
+fn a_notification_whose_answer_was_lost_is_found_not_posted_again() {
+    let (_rt, slack) = slack();
+    let server = Server::start(&slack.api_url());
+    server.deploy(MODEL);
+    for (key, channel) in [("purchase", "C0GENERAL"), ("quiet", "C0SALES")] {
+        let settings = json!({"integration": "default", "events": {"request_started": [channel]}});
+        let (status, _, body) = server.put_settings(key, &settings);
+        assert_eq!(status, 200, "{body}");
+    }
+    let sent_once = |id: &str| {
+        let events = wait_for("notification_sent", || {
+            let events = server.events(id);
+            (!of_kind(&events, "notification_sent").is_empty()).then_some(events)
+        });
+        assert!(of_kind(&events, "notification_failed").is_empty(), "{events:?}");
+        let sent = of_kind(&events, "notification_sent");
+        assert_eq!(sent.len(), 1, "{events:?}");
+        sent[0].clone()
+    };
+
+    // Slack stores the post, then a proxy answers 500; the look right after fails too (503), so
+    // the job goes back to the outbox. Attempt 2 finds the post and does not post again.
+    slack.fail_next("chat.postMessage", 1, fake::Failure::StatusAfterAccept(500));
+    slack.fail_next("conversations.history", 1, fake::Failure::Status(503));
+    let id = server.start_request("purchase");
+    let sent = sent_once(&id);
+    let messages = slack.messages("C0GENERAL");
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert_eq!((sent["ts"].as_str(), sent["attempts"].as_i64()), (Some(messages[0].ts.as_str()), Some(2)), "{sent}");
+    assert_eq!(slack.calls("chat.postMessage"), 1, "the retry found the post");
+    assert_eq!(slack.calls("conversations.history"), 2);
+    let key = &messages[0].metadata.as_ref().unwrap()["event_payload"]["key"];
+    assert_eq!(*key, json!(format!("{id}/request_started/C0GENERAL")));
+
+    // The connection drops after Slack stored the post: the look right after finds it.
+    slack.fail_next("chat.postMessage", 1, fake::Failure::DropAfterAccept);
+    let id = server.start_request("quiet");
+    let sent = sent_once(&id);
+    let messages = slack.messages("C0SALES");
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert_eq!((sent["ts"].as_str(), sent["attempts"].as_i64()), (Some(messages[0].ts.as_str()), Some(1)), "{sent}");
+    assert_eq!(slack.calls("chat.postMessage"), 2);
+}
+
+#[test]
+fn without_history_scopes_a_lost_answer_is_posted_again_and_the_log_says_so() {
+    let (_rt, slack) = slack();
+    let scopes = ["chat:write", "chat:write.public", "channels:read", "groups:read"];
+    slack.add_token(fake::DEFAULT_TEAM_ID, NO_HISTORY_TOKEN, &scopes);
+    let log = scratch_dir("notify-log").join("serve.log");
+    let server = Server::start_with(&slack.api_url(), NO_HISTORY_TOKEN, Some(&log));
+    server.deploy(MODEL);
+    let settings = json!({"integration": "default", "events": {"request_started": ["C0GENERAL"]}});
+    let (status, _, body) = server.put_settings("purchase", &settings);
+    assert_eq!(status, 200, "{body}");
+
+    slack.fail_next("chat.postMessage", 1, fake::Failure::StatusAfterAccept(500));
+    let id = server.start_request("purchase");
+    let sent = wait_for("notification_sent", || {
+        let events = server.events(&id);
+        of_kind(&events, "notification_sent").first().map(|e| (*e).clone())
+    });
+    // Slack cannot be asked (missing_scope), so at-least-once wins: a second post.
+    let messages = slack.messages("C0GENERAL");
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    assert_eq!((sent["ts"].as_str(), sent["attempts"].as_i64()), (Some(messages[1].ts.as_str()), Some(2)), "{sent}");
+    let logged = wait_for("the log line", || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        text.contains("cannot check the channel for an earlier attempt's post").then_some(text)
+    });
+    assert!(logged.contains("missing_scope") && logged.contains("may duplicate"), "{logged}");
+}
+
+#[test]
 fn started_waiting_and_completed_messages_arrive_and_approve_in_slack_completes_the_request() {
     let (_rt, slack) = slack();
     let server = Server::start(&slack.api_url());
@@ -356,14 +510,17 @@ fn started_waiting_and_completed_messages_arrive_and_approve_in_slack_completes_
         (r["status"] == "completed").then_some(r)
     });
     assert_eq!(done["data"]["approved"], json!(true), "{done}");
+    // The stable Slack user id, and the name people recognise.
     assert_eq!(done["data"]["approved_by"], json!("U0ALICE"), "{done}");
+    assert_eq!(done["data"]["approved_by_name"], json!("alice"), "{done}");
     let completed = wait_for("the request_completed message", || slack.messages("G0SECRET").pop());
     assert!(text_of(&completed).contains("Request completed") && text_of(&completed).contains(&url));
 
     // The waiting message now says who decided and has no buttons left.
     let updated = wait_for("the decided message", || slack.messages("C0SALES").pop().filter(|m| m.edited));
     let shown = text_of(&updated);
-    assert!(shown.contains("Approved") && shown.contains("<@U0ALICE>"), "{shown}");
+    assert!(shown.contains("Approved") && shown.contains("by <@U0ALICE>"), "{shown}");
+    assert!(updated.text.contains("approved by <@U0ALICE>"), "the text fallback names the decider: {updated:?}");
     assert!(!shown.contains("\"actions\""), "{shown}");
 
     // A second click (or Reject after Approve) is answered politely and changes nothing.
@@ -391,6 +548,7 @@ fn started_waiting_and_completed_messages_arrive_and_approve_in_slack_completes_
     let ts: Vec<&str> = of_kind(&events, "notification_sent").iter().map(|e| e["ts"].as_str().unwrap()).collect();
     assert_eq!(ts, [started.ts.as_str(), waiting.ts.as_str(), completed.ts.as_str()]);
     assert_eq!(of_kind(&events, "notification_updated")[0]["decided_by"], "U0ALICE");
+    assert_eq!(of_kind(&events, "notification_updated")[0]["decided_by_name"], "alice");
     assert!(of_kind(&events, "notification_failed").is_empty(), "{events:?}");
 }
 
@@ -399,10 +557,13 @@ fn a_channel_the_bot_cannot_post_to_is_recorded_with_the_fix_and_the_request_goe
     let (_rt, slack) = slack();
     let server = Server::start(&slack.api_url());
     server.deploy(MODEL);
-    // G0HIDDEN is private and the bot is not in it: Slack answers channel_not_found.
+    // G0HIDDEN is private; the bot is in it when the settings are saved (they are checked with
+    // Slack), then someone removes it: Slack answers channel_not_found to the post.
+    slack.set_member("G0HIDDEN", true);
     let settings = json!({"integration": "default", "events": {"request_started": ["G0HIDDEN"], "request_completed": ["C0GENERAL"]}});
     let (status, body) = server.api("PUT", "/api/v1/processes/quiet/notifications", Some(settings));
     assert_eq!(status, 200, "{body}");
+    slack.set_member("G0HIDDEN", false);
     // One 503 first: retried through the outbox, not given up.
     slack.fail_next("chat.postMessage", 1, fake::Failure::Status(503));
 
@@ -504,4 +665,5 @@ fn python_sdk_signatures_are_accepted_and_bad_ones_refused() {
         (r["status"] == "completed").then_some(r)
     });
     assert_eq!(done["data"]["approved_by"], "U0PYTHON", "{done}");
+    assert_eq!(done["data"]["approved_by_name"], "py", "{done}");
 }

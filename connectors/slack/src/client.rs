@@ -20,6 +20,9 @@ use crate::secret::Secret;
 /// Slack's own address; the binary passes `SLACK_API_URL` instead when it is set.
 pub const DEFAULT_BASE_URL: &str = "https://slack.com/api";
 
+/// Error codes that mean the token no longer works: the integration must be reconnected.
+pub const TOKEN_CODES: &[&str] = &["invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"];
+
 /// Error codes Slack documents as transient: the call may be tried again later.
 const RETRYABLE_CODES: &[&str] = &["internal_error", "fatal_error", "service_unavailable", "request_timeout"];
 
@@ -68,6 +71,12 @@ impl Error {
             Error::RateLimited { .. } => Some("ratelimited"),
             _ => None,
         }
+    }
+
+    /// Whether Slack refused the token itself (revoked, expired, unknown): nothing works with it
+    /// until the integration is reconnected.
+    pub fn token_refused(&self) -> bool {
+        matches!(self, Error::Api { code, .. } if TOKEN_CODES.contains(&code.as_str()))
     }
 
     /// Whether the same call may succeed later without anyone changing anything.
@@ -222,6 +231,15 @@ impl Client {
         Ok(ChannelPage { channels: raw.channels, next_cursor: next_cursor(raw.response_metadata) })
     }
 
+    /// `conversations.info`: one channel by id (scopes `channels:read` / `groups:read`; Tier 3).
+    /// A private channel the bot is not in answers `channel_not_found`, like an unknown id.
+    pub async fn conversations_info(&self, token: &Secret, channel: &str) -> Result<ChannelInfo, Error> {
+        let form = vec![("channel", channel.to_string())];
+        let (raw, scopes): (InfoRaw, _) =
+            self.call_with_scopes("conversations.info", Auth::Bearer(token), Body::Form(form)).await?;
+        Ok(ChannelInfo { channel: raw.channel, scopes })
+    }
+
     /// Every channel `conversations.list` shows, following `next_cursor` until Slack says there is
     /// no more (pages may be shorter than `limit`, even empty, while more remain).
     pub async fn conversations_list_all(&self, token: &Secret, request: &ListRequest) -> Result<Vec<Channel>, Error> {
@@ -259,6 +277,17 @@ impl Client {
 
     /// Calls `method`, waiting out 429s up to the configured number of times.
     async fn call<T: DeserializeOwned>(&self, method: &str, auth: Auth<'_>, body: Body) -> Result<T, Error> {
+        self.call_with_scopes(method, auth, body).await.map(|(answer, _)| answer)
+    }
+
+    /// [`Client::call`], also answering the token's scopes when Slack names them (its
+    /// `X-OAuth-Scopes` header).
+    async fn call_with_scopes<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        auth: Auth<'_>,
+        body: Body,
+    ) -> Result<(T, Option<Vec<String>>), Error> {
         let url = format!("{}/{}", self.config.base_url, method);
         let mut waited = 0;
         loop {
@@ -286,6 +315,7 @@ impl Client {
                 }
                 return Err(Error::RateLimited { retry_after });
             }
+            let scopes = oauth_scopes(response.headers());
             let bytes = response.bytes().await.map_err(|e| self.transport_error(e))?;
             let value: Value = match serde_json::from_slice(&bytes) {
                 Ok(value) => value,
@@ -293,7 +323,8 @@ impl Client {
                 Err(e) => return Err(Error::Decode(e.to_string())),
             };
             if value.get("ok").and_then(Value::as_bool) == Some(true) {
-                return serde_json::from_value(value).map_err(|e| Error::Decode(format!("{method}: {e}")));
+                let answer = serde_json::from_value(value).map_err(|e| Error::Decode(format!("{method}: {e}")))?;
+                return Ok((answer, scopes));
             }
             let error = api_error(&value);
             if let Error::Api { code, .. } = &error
@@ -347,6 +378,12 @@ fn push_opt(form: &mut Vec<(&'static str, String)>, name: &'static str, value: O
     if let Some(value) = value {
         form.push((name, value));
     }
+}
+
+/// The scopes of the call's token, from Slack's `X-OAuth-Scopes` header (comma-separated).
+fn oauth_scopes(headers: &HeaderMap) -> Option<Vec<String>> {
+    let text = headers.get("x-oauth-scopes")?.to_str().ok()?;
+    Some(text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect())
 }
 
 /// `Retry-After` in seconds, as Slack sends it.
@@ -562,6 +599,19 @@ pub struct Channel {
     pub is_member: bool,
     #[serde(default)]
     pub is_archived: bool,
+}
+
+#[derive(Deserialize)]
+struct InfoRaw {
+    channel: Channel,
+}
+
+/// What `conversations.info` answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelInfo {
+    pub channel: Channel,
+    /// The token's scopes, as Slack named them in `X-OAuth-Scopes` (`None` if it did not).
+    pub scopes: Option<Vec<String>>,
 }
 
 /// One page of `conversations.list`.

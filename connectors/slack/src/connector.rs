@@ -4,23 +4,21 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sluice_connector_api::{Connector, ConnectorError, Context};
 
-use crate::client::{self, Client, HistoryRequest, ListRequest, Metadata, PostMessage};
+use crate::client::{self, Client, ListRequest, PostMessage, TOKEN_CODES};
 use crate::message;
+use crate::once::{self, Failed, Lookup, Sent, Tag, Window};
 use crate::pacing::Pacer;
 use crate::tokens::{Integration, StaticTokens, TokenProvider};
 
 /// The metadata event type that tags every post with its step.
 pub const EVENT_TYPE: &str = "sluice_step";
-
-/// Error codes that mean the token no longer works.
-const TOKEN_CODES: &[&str] = &["invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"];
 
 /// How the connector paces and deduplicates.
 #[derive(Debug, Clone)]
@@ -36,10 +34,11 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
+        let window = Window::default();
         Config {
             channel_interval: Duration::from_secs(1),
-            dedupe_window: Duration::from_secs(24 * 60 * 60),
-            dedupe_scan_limit: 1000,
+            dedupe_window: window.age,
+            dedupe_scan_limit: window.scan_limit,
         }
     }
 }
@@ -80,14 +79,6 @@ pub struct SlackNotification<P = StaticTokens> {
     channel_ids: Mutex<HashMap<(String, String), String>>,
 }
 
-/// Why an earlier post could not be looked for.
-enum Lookup {
-    /// The channel's history cannot be read with this token: posting again may duplicate.
-    Unreadable(String),
-    /// Slack failed in a way that also stops a post (token, outage): give up this attempt.
-    Failed(client::Error),
-}
-
 impl<P: TokenProvider> SlackNotification<P> {
     pub fn new(client: Client, tokens: P) -> Self {
         SlackNotification::with_config(client, tokens, Config::default())
@@ -112,103 +103,54 @@ impl<P: TokenProvider> SlackNotification<P> {
         let integration =
             self.tokens.integration(input.integration.as_deref()).await.map_err(|e| fatal(e.to_string()))?;
         let step = cx.idempotency_key().step();
+        let tag = Tag { event_type: EVENT_TYPE, key: &step };
         let rendered = message::render(&input.message, &cx.request_url);
         let post = PostMessage {
             channel: channel.to_string(),
             text: rendered.text,
             blocks: Some(rendered.blocks),
-            metadata: Some(Metadata { event_type: EVENT_TYPE.into(), event_payload: json!({ "key": step }) }),
+            metadata: Some(tag.metadata(json!({}))),
             ..PostMessage::default()
         };
-
-        if cx.idempotency_key().attempt > 1 {
-            match self.find_earlier_post(&integration, channel, &step).await {
-                Ok(Some(found)) => {
-                    tracing::info!(step, channel = found.channel, ts = found.ts, "an earlier attempt already posted");
-                    return Ok(found);
-                }
-                Ok(None) => {}
-                Err(Lookup::Unreadable(why)) => {
-                    tracing::warn!(
-                        step,
-                        channel,
-                        why,
-                        "cannot check for an earlier post; posting, which may duplicate"
-                    );
-                }
-                Err(Lookup::Failed(e)) => return Err(map_error(&e, &integration.alias, channel)),
+        let look = || self.find_earlier_post(&integration, channel, &tag);
+        let send = || async {
+            let pace_key = self.pace_key(&integration.alias, channel);
+            let mut turn = self.pacer.wait(&pace_key).await;
+            let result = self.client.post_message(&integration.token, &post).await;
+            if let Some(wait) = result.as_ref().err().and_then(client::Error::retry_after) {
+                turn.hold(wait);
             }
-        }
-
-        let pace_key = self.pace_key(&integration.alias, channel);
-        let mut turn = self.pacer.wait(&pace_key).await;
-        let result = self.client.post_message(&integration.token, &post).await;
-        if let Some(wait) = result.as_ref().err().and_then(client::Error::retry_after) {
-            turn.hold(wait);
-        }
-        // The channel's next post may go `channel_interval` after this answer.
-        drop(turn);
-        match result {
-            Ok(posted) => {
-                if !is_channel_id(channel) {
-                    self.remember(&integration.alias, channel, &posted.channel);
-                }
-                Ok(Output { channel: posted.channel, ts: posted.ts, permalink: None })
+            // The channel's next post may go `channel_interval` after this answer.
+            drop(turn);
+            let posted = result?;
+            if !is_channel_id(channel) {
+                self.remember(&integration.alias, channel, &posted.channel);
             }
-            Err(e) if e.outcome_unknown() => {
-                // Slack may have posted: look before anyone tries again.
-                match self.find_earlier_post(&integration, channel, &step).await {
-                    Ok(Some(found)) => Ok(found),
-                    _ => Err(ConnectorError::Retryable {
-                        message: format!(
-                            "Slack did not confirm the post to `{channel}` ({e}); the next attempt checks the \
-                             channel before posting again"
-                        ),
-                        retry_after: None,
-                    }),
-                }
-            }
-            Err(e) => Err(map_error(&e, &integration.alias, channel)),
+            Ok(Sent { channel: posted.channel, ts: posted.ts })
+        };
+        match once::post_once(cx.idempotency_key().attempt, &step, look, send).await {
+            Ok(sent) => Ok(Output { channel: sent.channel, ts: sent.ts, permalink: None }),
+            Err(Failed::Lookup(e) | Failed::Post(e)) => Err(map_error(&e, &integration.alias, channel)),
+            Err(Failed::Unconfirmed(e)) => Err(ConnectorError::Retryable {
+                message: format!(
+                    "Slack did not confirm the post to `{channel}` ({e}); the next attempt checks the channel before \
+                     posting again"
+                ),
+                retry_after: None,
+            }),
         }
     }
 
-    /// Looks through the channel's recent history for a message tagged with `step`.
+    /// Looks through the channel's recent history for a message tagged with the step.
     async fn find_earlier_post(
         &self,
         integration: &Integration,
         channel: &str,
-        step: &str,
-    ) -> Result<Option<Output>, Lookup> {
+        tag: &Tag<'_>,
+    ) -> Result<Option<Sent>, Lookup> {
         let channel_id = self.channel_id(integration, channel).await?;
-        let oldest = SystemTime::now()
-            .checked_sub(self.config.dedupe_window)
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map(|d| d.as_secs().to_string());
-        let mut request = HistoryRequest {
-            channel: channel_id.clone(),
-            oldest,
-            limit: Some(200),
-            include_all_metadata: true,
-            ..HistoryRequest::default()
-        };
-        let mut scanned = 0;
-        loop {
-            let page =
-                self.client.conversations_history(&integration.token, &request).await.map_err(history_failure)?;
-            scanned += page.messages.len();
-            let found = page.messages.into_iter().find(|m| {
-                m.metadata.as_ref().is_some_and(|md| {
-                    md.event_type == EVENT_TYPE && md.event_payload.get("key").and_then(|k| k.as_str()) == Some(step)
-                })
-            });
-            if let Some(m) = found {
-                return Ok(Some(Output { channel: channel_id, ts: m.ts, permalink: None }));
-            }
-            match page.next_cursor {
-                Some(cursor) if scanned < self.config.dedupe_scan_limit => request.cursor = Some(cursor),
-                _ => return Ok(None),
-            }
-        }
+        let window = Window { age: self.config.dedupe_window, scan_limit: self.config.dedupe_scan_limit };
+        once::find(&self.client, &integration.token, &channel_id, tag, &window).await
     }
 
     /// The channel's id: as given, learnt from an earlier post, or found by name.
@@ -224,7 +166,7 @@ impl<P: TokenProvider> SlackNotification<P> {
             .client
             .conversations_list_all(&integration.token, &ListRequest::default())
             .await
-            .map_err(history_failure)?;
+            .map_err(Lookup::from)?;
         let id = channels
             .into_iter()
             .find(|c| c.name == name)
@@ -284,14 +226,6 @@ fn is_channel_id(channel: &str) -> bool {
 
 fn normalise(channel: &str) -> String {
     channel.trim().trim_start_matches('#').to_lowercase()
-}
-
-fn history_failure(e: client::Error) -> Lookup {
-    match e.code() {
-        Some(code) if TOKEN_CODES.contains(&code) => Lookup::Failed(e),
-        _ if e.is_retryable() => Lookup::Failed(e),
-        _ => Lookup::Unreadable(e.to_string()),
-    }
 }
 
 /// What a failed post means for the step, in words for the person who has to fix it: `Retryable`

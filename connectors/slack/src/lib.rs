@@ -9,6 +9,7 @@
 pub mod client;
 pub mod connector;
 pub mod message;
+pub mod once;
 mod pacing;
 pub mod secret;
 pub mod tokens;

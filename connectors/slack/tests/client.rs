@@ -241,3 +241,22 @@ async fn a_timeout_is_an_unknown_outcome() {
     assert!(matches!(err, Error::Timeout(_)) && err.outcome_unknown() && err.is_retryable(), "{err:?}");
     drop(listener);
 }
+
+#[tokio::test]
+async fn conversations_info_describes_one_channel_with_the_token_scopes() {
+    let (slack, client) = start(fake::Config::default()).await;
+    let info = client.conversations_info(&token(), "C0RANDOM").await.unwrap();
+    assert_eq!((info.channel.id.as_str(), info.channel.name.as_str()), ("C0RANDOM", "random"));
+    assert!(!info.channel.is_member && !info.channel.is_private && !info.channel.is_archived);
+    let scopes: Vec<String> = fake::SLUICE_SCOPES.iter().map(|s| s.to_string()).collect();
+    assert_eq!(info.scopes, Some(scopes));
+    assert!(client.conversations_info(&token(), "C0OLD").await.unwrap().channel.is_archived);
+    let hidden = client.conversations_info(&token(), "G0HIDDEN").await.unwrap_err();
+    assert_eq!(code_of(&hidden), "channel_not_found");
+    slack.set_member("G0HIDDEN", true);
+    let found = client.conversations_info(&token(), "G0HIDDEN").await.unwrap();
+    assert!(found.channel.is_private && found.channel.is_member);
+    slack.add_token(fake::DEFAULT_TEAM_ID, "xoxb-few", &["chat:write", "channels:read"]);
+    let few = client.conversations_info(&Secret::new("xoxb-few"), "C0SALES").await.unwrap();
+    assert_eq!(few.scopes, Some(vec!["chat:write".to_string(), "channels:read".to_string()]));
+}

@@ -12,6 +12,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub details: Details,
+    /// Seconds for a `Retry-After` header (a 503 that will pass).
+    pub retry_after: Option<u64>,
 }
 
 /// Extra fields of the `error` object.
@@ -29,7 +31,7 @@ pub enum Details {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into(), details: Details::None }
+        ApiError { status, code, message: message.into(), details: Details::None, retry_after: None }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -48,6 +50,12 @@ impl ApiError {
 
     pub fn with(mut self, details: Details) -> Self {
         self.details = details;
+        self
+    }
+
+    /// Answers with `Retry-After: secs` (at least 1).
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs.max(1));
         self
     }
 
@@ -79,7 +87,11 @@ impl IntoResponse for ApiError {
             Details::Problems(p) => (None, None, Some(p)),
         };
         let error = ErrorDetail { code: self.code.to_string(), message: self.message, field, diagnostics, problems };
-        (self.status, axum::Json(ErrorBody { error })).into_response()
+        let mut response = (self.status, axum::Json(ErrorBody { error })).into_response();
+        if let Some(secs) = self.retry_after {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(secs));
+        }
+        response
     }
 }
 

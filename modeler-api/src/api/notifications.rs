@@ -12,10 +12,11 @@ use axum::response::{IntoResponse, Response};
 use chrono::{SecondsFormat, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use sluice_slack::Integration;
 use sluice_store::{MAX_CHANNELS_PER_EVENT, NotificationEvent, NotificationSettings};
 
 use super::{ApiError, ApiJson, AppState, RawBody};
-use crate::slack_notify::{Decision, verify_signature};
+use crate::slack_notify::{ChannelCheck, Decision, SlackNotifier, Unchecked, verify_signature};
 
 /// How long the interaction endpoint waits for the task's completion before answering anyway:
 /// Slack wants an answer within 3 seconds.
@@ -61,8 +62,8 @@ async fn known_process(state: &AppState, key: &str) -> Result<(), ApiError> {
     request_body(content = serde_json::Value, description = "`integration` and `events` (event → up to 20 channel ids)"),
     responses((status = 200, description = "The settings", body = serde_json::Value),
               (status = 404, description = "`process_not_found`", body = super::views::ErrorBody),
-              (status = 422, description = "`invalid_notification_settings` with `problems`", body = super::views::ErrorBody),
-              (status = 503, description = "Slack is not set up", body = super::views::ErrorBody)),
+              (status = 422, description = "`invalid_notification_settings` with `problems`: also a channel the bot cannot post to (unknown, private without the bot, archived)", body = super::views::ErrorBody),
+              (status = 503, description = "Slack is not set up (`slack_not_configured`), or could not check the channels (`slack_unavailable`, with `Retry-After`)", body = super::views::ErrorBody)),
     security(("bearer" = [])),
 )]
 pub async fn put(
@@ -75,10 +76,14 @@ pub async fn put(
     let mut problems: Vec<Value> = Vec::new();
     let mut problem = |field: String, message: String| problems.push(json!({"field": field, "message": message}));
     let alias = body.integration.trim().to_string();
+    let mut integration = None;
     if alias.is_empty() {
         problem("integration".into(), "name the Slack integration (its alias) that posts".into());
-    } else if let Err(e) = slack.integration(&alias).await {
-        problem("integration".into(), e.to_string());
+    } else {
+        match slack.integration(&alias).await {
+            Ok(i) => integration = Some(i),
+            Err(e) => problem("integration".into(), e.to_string()),
+        }
     }
     let mut events = BTreeMap::new();
     for (name, channels) in body.events {
@@ -112,6 +117,12 @@ pub async fn put(
         }
         events.insert(event, seen);
     }
+    // Only settings that are right in themselves are checked with Slack: one call per channel.
+    if problems.is_empty()
+        && let Some(integration) = &integration
+    {
+        problems = check_channels(slack, integration, &events).await?;
+    }
     if !problems.is_empty() {
         let message = problems
             .iter()
@@ -126,6 +137,45 @@ pub async fn put(
     let settings = NotificationSettings { process_key: key, integration: alias, events, updated_at: Utc::now() };
     slack.save_settings(&settings).await?;
     Ok(Json(settings_json(&settings)))
+}
+
+/// Asks Slack whether the bot can post to every channel of `events` (each distinct channel once,
+/// through `conversations.info`), answering a problem for each place a refused channel is listed.
+/// Settings are not saved unchecked: when Slack is rate limiting or unreachable the answer is 503
+/// with `Retry-After`.
+async fn check_channels(
+    slack: &SlackNotifier,
+    integration: &Integration,
+    events: &BTreeMap<NotificationEvent, Vec<String>>,
+) -> Result<Vec<Value>, ApiError> {
+    let mut verdicts: BTreeMap<&str, ChannelCheck> = BTreeMap::new();
+    for channel in events.values().flatten() {
+        if verdicts.contains_key(channel.as_str()) {
+            continue;
+        }
+        match slack.check_channel(integration, channel).await {
+            Ok(verdict) => {
+                verdicts.insert(channel, verdict);
+            }
+            Err(Unchecked::Integration(message)) => {
+                return Ok(vec![json!({"field": "integration", "message": message})]);
+            }
+            Err(Unchecked::Unavailable { message, retry_after }) => {
+                tracing::warn!(channel, message, "cannot check notification channels with Slack");
+                return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "slack_unavailable", message)
+                    .with_retry_after(retry_after.as_secs()));
+            }
+        }
+    }
+    let mut problems = Vec::new();
+    for (event, channels) in events {
+        for (i, channel) in channels.iter().enumerate() {
+            if let Some(ChannelCheck::Refused(message)) = verdicts.get(channel.as_str()) {
+                problems.push(json!({"field": format!("events.{}[{i}]", event.as_str()), "message": message}));
+            }
+        }
+    }
+    Ok(problems)
 }
 
 #[utoipa::path(
@@ -219,6 +269,11 @@ async fn interact(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<
     if user.is_empty() {
         return Err(ApiError::bad_request("the payload names no user"));
     }
+    // The id is what stays true (names change); the name is for people reading the data.
+    let user_name = ["username", "name"]
+        .iter()
+        .find_map(|k| payload["user"][k].as_str().map(str::trim).filter(|n| !n.is_empty()))
+        .map(str::to_string);
     let channel = payload["container"]["channel_id"].as_str().or(payload["channel"]["id"].as_str()).map(str::to_string);
     let ts = payload["container"]["message_ts"].as_str().or(payload["message"]["ts"].as_str()).map(str::to_string);
     let message = payload["message"].clone();
@@ -229,8 +284,8 @@ async fn interact(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<
     let task_state = state.clone();
     let answer = decided_text(&decision);
     tokio::spawn(async move {
-        let data: sluice_engine::runtime::Data =
-            serde_json::from_value(json!({"approved": decision.approved, "approved_by": user})).unwrap_or_default();
+        let data = json!({"approved": decision.approved, "approved_by": user, "approved_by_name": user_name});
+        let data: sluice_engine::runtime::Data = serde_json::from_value(data).unwrap_or_default();
         let result = task_state.engine().complete_task(decision.task, data, Utc::now()).await;
         let done = result.is_ok();
         if done {
@@ -238,7 +293,7 @@ async fn interact(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<
         }
         let _ = tx.send(result);
         if done && let (Some(channel), Some(ts), Some(slack)) = (channel, ts, task_state.inner.notifier.get()) {
-            slack.mark_decided(&decision, &user, &channel, &ts, &message).await;
+            slack.mark_decided(&decision, &user, user_name.as_deref(), &channel, &ts, &message).await;
         }
     });
     Ok(match tokio::time::timeout(DECISION_BUDGET, rx).await {

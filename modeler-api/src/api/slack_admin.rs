@@ -18,42 +18,14 @@ use sluice_slack::client;
 use super::{ApiError, ApiJson, AppState};
 use crate::slack_integrations::{Error, IntegrationInfo, PRIVATE_CHANNELS_NOTE, SlackIntegrations};
 
-type Result<T> = std::result::Result<T, SlackError>;
+type Result<T> = std::result::Result<T, ApiError>;
 
-/// An integration error, answered in the uniform shape (with `Retry-After` when Slack asked to
-/// wait).
-pub struct SlackError {
-    error: ApiError,
-    retry_after: Option<u64>,
-}
-
-impl From<ApiError> for SlackError {
-    fn from(error: ApiError) -> Self {
-        SlackError { error, retry_after: None }
-    }
-}
-
-impl From<sluice_store::Error> for SlackError {
-    fn from(e: sluice_store::Error) -> Self {
-        ApiError::from(e).into()
-    }
-}
-
-impl IntoResponse for SlackError {
-    fn into_response(self) -> Response {
-        let mut resp = self.error.into_response();
-        if let Some(secs) = self.retry_after {
-            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
-        resp
-    }
-}
-
-impl From<Error> for SlackError {
+/// An integration error in the uniform shape, with `Retry-After` when Slack asked to wait.
+impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         let message = e.to_string();
         let api = |status: StatusCode, code: &'static str| ApiError::new(status, code, message.clone());
-        let error = match &e {
+        match &e {
             Error::InvalidAlias(_) => api(StatusCode::BAD_REQUEST, "invalid_alias"),
             Error::Invalid(_) => api(StatusCode::BAD_REQUEST, "bad_request"),
             Error::NotFound(_) => api(StatusCode::NOT_FOUND, "integration_not_found"),
@@ -67,26 +39,17 @@ impl From<Error> for SlackError {
             Error::Slack { source, .. } => {
                 let error = match source {
                     client::Error::RateLimited { retry_after } => {
-                        return SlackError {
-                            error: api(StatusCode::SERVICE_UNAVAILABLE, "slack_rate_limited"),
-                            retry_after: Some(retry_after.as_secs().max(1)),
-                        };
+                        return api(StatusCode::SERVICE_UNAVAILABLE, "slack_rate_limited")
+                            .with_retry_after(retry_after.as_secs());
                     }
                     client::Error::Api { code, .. } if code == "missing_scope" => {
                         api(StatusCode::UNPROCESSABLE_ENTITY, "slack_missing_scope")
                     }
-                    client::Error::Api { code, .. }
-                        if matches!(
-                            code.as_str(),
-                            "invalid_auth" | "not_authed" | "token_revoked" | "token_expired" | "account_inactive"
-                        ) =>
-                    {
-                        ApiError::new(
-                            StatusCode::UNPROCESSABLE_ENTITY,
-                            "slack_auth_failed",
-                            format!("{message}: reconnect the workspace"),
-                        )
-                    }
+                    refused if refused.token_refused() => ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "slack_auth_failed",
+                        format!("{message}: reconnect the workspace"),
+                    ),
                     client::Error::Api { .. } => api(StatusCode::BAD_GATEWAY, "slack_error"),
                     _ => api(StatusCode::BAD_GATEWAY, "slack_unreachable"),
                 };
@@ -94,14 +57,13 @@ impl From<Error> for SlackError {
                 error
             }
             Error::Key(_) | Error::Store(_) => ApiError::internal(&e),
-        };
-        SlackError { error, retry_after: None }
+        }
     }
 }
 
 fn slack(state: &AppState) -> Result<SlackIntegrations> {
     state.slack().cloned().ok_or_else(|| {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "slack_unavailable", "Slack integrations are not set up").into()
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "slack_unavailable", "Slack integrations are not set up")
     })
 }
 

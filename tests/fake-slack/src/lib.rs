@@ -2,7 +2,7 @@
 //!
 //! It answers HTTP 200 with `{"ok": false, "error": …}` for failures, 429 with `Retry-After` when a
 //! channel gets more than one message per interval, hides private channels from a bot that is not
-//! a member, and accepts JSON bodies (with a Bearer token) as well as forms (Slack's Node client
+//! a member, names the token's scopes in `X-OAuth-Scopes` as Slack does, and accepts JSON bodies (with a Bearer token) as well as forms (Slack's Node client
 //! sends `blocks` as a JSON string inside a form). Tests steer it and look inside through the
 //! [`FakeSlack`] handle; nothing here is reachable over HTTP except Slack's own methods.
 //!
@@ -116,6 +116,9 @@ pub enum Failure {
     /// Carries out the call, then closes the connection without answering: the caller cannot
     /// know whether it worked.
     DropAfterAccept,
+    /// Carries out the call, then answers this HTTP status with a non-JSON body (a proxy or
+    /// load balancer failing on the way back): the caller cannot know whether it worked.
+    StatusAfterAccept(u16),
     /// Closes the connection without doing anything.
     DropBeforeAccept,
 }

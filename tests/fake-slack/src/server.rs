@@ -74,12 +74,21 @@ async fn handle(
         Ok(call) => call,
         Err(reply) => return respond(reply),
     };
-    let reply = shared.lock().unwrap_or_else(|e| e.into_inner()).handle(call);
+    let (reply, scopes) = {
+        let mut inner = shared.lock().unwrap_or_else(|e| e.into_inner());
+        let scopes = inner.scopes_of(&call);
+        (inner.handle(call), scopes)
+    };
     if let Reply::Hangup = reply {
         hangup.0.notify_one();
         return std::future::pending::<Response>().await;
     }
-    respond(reply)
+    let mut response = respond(reply);
+    // Slack names the token's scopes on every answer to a call made with a token it knows.
+    if let Some(value) = scopes.and_then(|s| HeaderValue::from_str(&s).ok()) {
+        response.headers_mut().insert("x-oauth-scopes", value);
+    }
+    response
 }
 
 /// Slack's install page, approving at once: 302 back to `redirect_uri` with a fresh code and the

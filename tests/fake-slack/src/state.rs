@@ -253,7 +253,7 @@ impl Inner {
     pub(crate) fn handle(&mut self, call: Call) -> Reply {
         *self.calls.entry(call.method.clone()).or_default() += 1;
         let failure = self.failures.get_mut(&call.method).and_then(VecDeque::pop_front);
-        let hang_up_after = match failure {
+        let after_accept = match failure {
             Some(Failure::Status(status)) => return Reply::Status(status),
             Some(Failure::Error(code)) => return err(&code),
             Some(Failure::RateLimited { retry_after_secs }) => {
@@ -261,14 +261,16 @@ impl Inner {
                 return Reply::RateLimited { retry_after_secs };
             }
             Some(Failure::DropBeforeAccept) => return Reply::Hangup,
-            Some(Failure::DropAfterAccept) => true,
-            None => false,
+            Some(Failure::DropAfterAccept) => Some(Reply::Hangup),
+            Some(Failure::StatusAfterAccept(status)) => Some(Reply::Status(status)),
+            None => None,
         };
         let outcome = match call.method.as_str() {
             "chat.postMessage" => self.post_message(&call),
             "chat.update" => self.update(&call),
             "conversations.history" => self.history(&call),
             "conversations.list" => self.list(&call),
+            "conversations.info" => self.info(&call),
             "auth.test" => self.auth_test(&call),
             "oauth.v2.access" => self.oauth_access(&call),
             _ => Err(err("unknown_method")),
@@ -280,7 +282,14 @@ impl Inner {
         if let Reply::RateLimited { .. } = reply {
             *self.rate_limited.entry(call.method.clone()).or_default() += 1;
         }
-        if hang_up_after { Reply::Hangup } else { reply }
+        after_accept.unwrap_or(reply)
+    }
+
+    /// The scopes of the call's token, for the `X-OAuth-Scopes` header Slack adds to answers of
+    /// calls made with a token it knows.
+    pub(crate) fn scopes_of(&self, call: &Call) -> Option<String> {
+        let token = call.bearer.clone().or_else(|| if call.json { None } else { call.params.nonempty("token") })?;
+        self.tokens.get(&token).map(|info| info.scopes.join(","))
     }
 
     /// The team and scopes of the call's token, or Slack's refusal.
@@ -533,17 +542,28 @@ impl Inner {
             .map(|c| &c.info)
             .filter(|c| if c.is_private { private && c.bot_is_member } else { public })
             .filter(|c| !(exclude_archived && c.is_archived))
-            .map(|c| {
-                json!({
-                    "id": c.id, "name": c.name, "name_normalized": c.name,
-                    "is_channel": !c.is_private, "is_group": c.is_private, "is_im": false, "is_mpim": false,
-                    "is_private": c.is_private, "is_archived": c.is_archived, "is_member": c.bot_is_member,
-                    "is_general": c.name == "general",
-                })
-            })
+            .map(channel_json)
             .collect();
         let next_cursor = if end < channels.len() { encode_cursor(end) } else { String::new() };
         Ok(json!({"ok": true, "channels": page, "response_metadata": {"next_cursor": next_cursor}}))
+    }
+
+    /// `conversations.info`: one channel by id (Tier 3). A private channel the bot is not in does
+    /// not exist for it (`channel_not_found`), as in every other method; archived channels are
+    /// described, with `is_archived`.
+    fn info(&mut self, call: &Call) -> Outcome {
+        let (team, scopes) = self.authenticate(call)?;
+        let channel = call.params.nonempty("channel").ok_or_else(|| err("channel_not_found"))?;
+        // conversations.info takes ids only.
+        let channels = &self.teams[team].channels;
+        let index =
+            channels.iter().position(|c| c.info.id == channel.trim()).ok_or_else(|| err("channel_not_found"))?;
+        let info = &channels[index].info;
+        Self::require(&scopes, if info.is_private { "groups:read" } else { "channels:read" })?;
+        if info.is_private && !info.bot_is_member {
+            return Err(err("channel_not_found"));
+        }
+        Ok(json!({"ok": true, "channel": channel_json(info)}))
     }
 
     fn auth_test(&mut self, call: &Call) -> Outcome {
@@ -674,6 +694,16 @@ fn block_errors(blocks: &[Value]) -> Vec<String> {
         }
     }
     errors
+}
+
+/// A channel as `conversations.list` and `conversations.info` show it.
+fn channel_json(c: &Channel) -> Value {
+    json!({
+        "id": c.id, "name": c.name, "name_normalized": c.name,
+        "is_channel": !c.is_private, "is_group": c.is_private, "is_im": false, "is_mpim": false,
+        "is_private": c.is_private, "is_archived": c.is_archived, "is_member": c.bot_is_member,
+        "is_general": c.name == "general",
+    })
 }
 
 fn message_json(m: &Message, w: &Workspace, with_metadata: bool) -> Value {

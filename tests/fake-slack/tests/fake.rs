@@ -179,3 +179,64 @@ async fn history_needs_membership_and_hides_metadata_unless_asked() {
     assert!(history("false").await["messages"][0].get("metadata").is_none());
     assert_eq!(history("true").await["messages"][0]["metadata"], metadata);
 }
+
+#[tokio::test]
+async fn conversations_info_describes_what_the_bot_may_see_and_names_the_scopes() {
+    let (slack, http) = start(Config::default()).await;
+    let info = |channel: &'static str| {
+        let http = http.clone();
+        let url = format!("{}/conversations.info", slack.api_url());
+        async move {
+            let response =
+                http.post(url).bearer_auth(DEFAULT_TOKEN).form(&[("channel", channel)]).send().await.unwrap();
+            let scopes = response.headers().get("x-oauth-scopes").map(|v| v.to_str().unwrap().to_string());
+            (scopes, response.json::<Value>().await.unwrap())
+        }
+    };
+    let (scopes, answer) = info("C0RANDOM").await;
+    assert_eq!(scopes.as_deref(), Some(sluice_fake_slack::SLUICE_SCOPES.join(",").as_str()));
+    assert_eq!(answer["ok"], true, "{answer}");
+    let c = &answer["channel"];
+    assert_eq!(
+        (c["id"].as_str(), c["is_member"].as_bool(), c["is_private"].as_bool()),
+        (Some("C0RANDOM"), Some(false), Some(false))
+    );
+    assert_eq!(info("G0SECRET").await.1["channel"]["is_member"], true);
+    assert_eq!(info("C0OLD").await.1["channel"]["is_archived"], true);
+    // A private channel without the bot, an unknown id, and a name: channel_not_found.
+    for channel in ["G0HIDDEN", "C0NOWHERE", "#general"] {
+        assert_eq!(info(channel).await.1, json!({"ok": false, "error": "channel_not_found"}), "{channel}");
+    }
+    slack.set_member("G0HIDDEN", true);
+    assert_eq!(info("G0HIDDEN").await.1["channel"]["name"], "hidden");
+    // Private channels need groups:read.
+    slack.add_token(sluice_fake_slack::DEFAULT_TEAM_ID, "xoxb-public-only", &["channels:read"]);
+    let response = http
+        .post(format!("{}/conversations.info", slack.api_url()))
+        .bearer_auth("xoxb-public-only")
+        .form(&[("channel", "G0SECRET")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers().get("x-oauth-scopes").unwrap(), "channels:read");
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!((answer["error"].as_str(), answer["needed"].as_str()), (Some("missing_scope"), Some("groups:read")));
+}
+
+#[tokio::test]
+async fn a_status_after_accept_stores_the_message_and_answers_the_status() {
+    let (slack, http) = start(Config::default()).await;
+    slack.fail_next("chat.postMessage", 1, Failure::StatusAfterAccept(500));
+    let response = http
+        .post(format!("{}/chat.postMessage", slack.api_url()))
+        .bearer_auth(DEFAULT_TOKEN)
+        .form(&[("channel", "C0SALES"), ("text", "hi")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 500);
+    assert!(response.json::<Value>().await.is_err(), "the body is not Slack's JSON");
+    let stored = slack.messages("C0SALES");
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].text, "hi");
+}

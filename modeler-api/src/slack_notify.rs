@@ -407,6 +407,13 @@ impl Notifications for SlackNotifier {
 /// kind (the task of `task_waiting`, the element of `request_error`).
 pub fn notification_key(n: &Notification) -> String {
     let mut key = format!("{}/{}/{}", n.request_id, n.event.as_str(), n.channel);
+    // Planned with its job's id: that tells every notification apart (two incidents on one
+    // element included). Jobs planned before the id was carried fall back to what they say.
+    if let Some(job) = &n.job_id {
+        key.push('/');
+        key.push_str(job);
+        return key;
+    }
     let detail = match n.event {
         NotificationEvent::TaskWaiting => n.task_id.as_deref().or(n.element_id.as_deref()),
         NotificationEvent::RequestError => n.element_id.as_deref(),
@@ -610,8 +617,14 @@ mod tests {
             user_task: true,
             message: None,
             url: "u".into(),
+            job_id: None,
         };
         assert_eq!(notification_key(&n), "r/task_waiting/C1/t1");
+        // With the job's id (every job planned now): two jobs never share a key.
+        let job = Notification { job_id: Some("j1".into()), ..n.clone() };
+        let other_job = Notification { job_id: Some("j2".into()), ..n.clone() };
+        assert_eq!(notification_key(&job), "r/task_waiting/C1/j1");
+        assert_ne!(notification_key(&job), notification_key(&other_job));
         let again = Notification { task_id: Some("t2".into()), ..n.clone() };
         assert_ne!(notification_key(&n), notification_key(&again), "a task waiting again is another message");
         let elsewhere = Notification { channel: "C2".into(), ..n.clone() };
@@ -637,6 +650,7 @@ mod tests {
             user_task: false,
             message: Some("card declined & <@U1>".into()),
             url: "http://sluice.example/requests/r".into(),
+            job_id: None,
         };
         let (text, blocks) = render(&n, None);
         assert!(text.contains("pay failed in Orders &lt;!channel&gt;"), "{text}");

@@ -67,6 +67,10 @@ pub struct Notification {
     pub message: Option<String>,
     /// The Request's page: `<public_url>/requests/<id>`.
     pub url: String,
+    /// The notification job's id, set when it is planned: one message per job, however often
+    /// its delivery is tried (providers use it to find a message whose answer was lost).
+    #[serde(default)]
+    pub job_id: Option<String>,
 }
 
 /// Where a delivered notification went.
@@ -176,6 +180,7 @@ pub fn plan(
         let el = element(element_id.as_deref());
         let text = |key: &str| source.and_then(|e| e.payload.get(key)).and_then(Value::as_str).map(str::to_string);
         for channel in settings.channels(event) {
+            let job_id = JobId::new();
             let n = Notification {
                 event,
                 integration: settings.integration.clone(),
@@ -190,9 +195,10 @@ pub fn plan(
                     && el.is_some_and(|e| matches!(e.kind, Kind::Task(TaskKind::User))),
                 message: if event == NotificationEvent::RequestError { text("message") } else { None },
                 url: url.to_string(),
+                job_id: Some(job_id.to_string()),
             };
             jobs.push(NewJob {
-                id: JobId::new(),
+                id: job_id,
                 kind: JobKind::Notification,
                 due_at: now,
                 subscription: None,

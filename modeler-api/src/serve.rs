@@ -69,7 +69,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let addr = listener.local_addr().unwrap_or(args.listen);
     tracing::info!(%addr, "sluice is serving the API");
 
-    let wake = Arc::new(Notify::new());
+    // The engine says when a write left jobs due now for the worker (handed-off ones excepted).
+    let wake = engine.wakeup();
     let (stop_tx, stop_rx) = watch::channel(false);
     let heartbeat = tokio::spawn(heartbeat_loop(engine.clone(), stop_rx.clone()));
     let worker = tokio::spawn(worker_loop(engine.clone(), wake.clone(), stop_rx.clone()));
@@ -78,7 +79,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         tokio::spawn(prune_loop(store.clone(), retention, stop_rx));
     }
 
-    let state = AppState::new(engine.clone(), connectors, token_hashes, wake).with_slack(slack).with_notifier(notifier);
+    let state = AppState::new(engine.clone(), connectors, token_hashes).with_slack(slack).with_notifier(notifier);
     let served = axum::serve(listener, api::app(state)).with_graceful_shutdown(shutdown_signal()).await;
     // In-flight HTTP requests are done; let the worker finish its batch (its jobs commit or stay
     // due for the next start), then close the database.
@@ -179,7 +180,7 @@ pub(crate) fn random_token() -> std::io::Result<String> {
 }
 
 /// Runs due jobs until told to stop: at once again after a full batch, else after a wake-up (a
-/// state change through the API) or a short poll.
+/// write left jobs due now that no node runs yet) or a short poll.
 async fn worker_loop(engine: Arc<Engine>, wake: Arc<Notify>, mut stop: watch::Receiver<bool>) {
     loop {
         if *stop.borrow() {

@@ -139,11 +139,19 @@ async fn run(store: Store, n: usize, starters: usize) -> Figures {
     let workers: Vec<_> = (0..2)
         .map(|_| {
             let (engine, done) = (engine.clone(), done.clone());
+            // As `sluice serve`'s worker loop: again at once after a full batch, else when a write
+            // left jobs due for it, or after the idle poll.
+            let wake = engine.wakeup();
             tokio::spawn(async move {
                 while !done.load(Ordering::Relaxed) {
                     match engine.run_due_jobs(Utc::now(), 1000).await {
-                        Ok(0) => tokio::time::sleep(idle_poll()).await,
-                        Ok(_) => {}
+                        Ok(1000..) => {}
+                        Ok(_) => {
+                            tokio::select! {
+                                _ = wake.notified() => {}
+                                _ = tokio::time::sleep(idle_poll()) => {}
+                            }
+                        }
                         Err(e) => panic!("worker: {e}"),
                     }
                 }
@@ -321,9 +329,10 @@ fn handoff() -> bool {
     std::env::var("BENCH_HANDOFF").map_or(true, |v| v != "0")
 }
 
-/// How long the worker loops sleep when they found nothing due: `BENCH_IDLE_POLL_MS`, else 1 ms.
+/// How long the worker loops wait for a wake-up before they poll again: `BENCH_IDLE_POLL_MS`, else
+/// 100 ms, as `sluice serve`.
 fn idle_poll() -> Duration {
-    Duration::from_millis(std::env::var("BENCH_IDLE_POLL_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(1))
+    Duration::from_millis(std::env::var("BENCH_IDLE_POLL_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(100))
 }
 
 fn num_cpus() -> usize {

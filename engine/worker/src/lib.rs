@@ -144,6 +144,8 @@ pub struct Engine {
     notifications: Option<Arc<dyn Notifications>>,
     /// Running connector jobs where they were written (see [`Engine::enable_handoff`]).
     handoff: OnceLock<Handoff>,
+    /// Notified when a write left jobs due at once in the table (see [`Engine::wakeup`]).
+    wake: Arc<tokio::sync::Notify>,
 }
 
 /// The state of handoff: connector jobs a write creates, due at once, are claimed in that write
@@ -213,7 +215,22 @@ impl Engine {
             rng: Mutex::new(seed),
             notifications: None,
             handoff: OnceLock::new(),
+            wake: Arc::new(tokio::sync::Notify::new()),
         })
+    }
+
+    /// Notified whenever a write of this engine left jobs due at once for a worker to claim (the
+    /// handed-off ones are already running): a worker loop waits on it between polls instead of
+    /// polling after every write.
+    pub fn wakeup(&self) -> Arc<tokio::sync::Notify> {
+        self.wake.clone()
+    }
+
+    /// Whether a write of `changes` leaves jobs due by `now` for the worker, besides those `plan`
+    /// hands off.
+    fn needs_wake(&self, changes: &Changes, now: DateTime<Utc>, plan: &Plan) -> bool {
+        let handed: &[JobRow] = plan.handed.as_ref().map_or(&[], |(_, jobs)| jobs.as_slice());
+        changes.jobs_added.iter().any(|j| j.due_at <= now && !handed.iter().any(|h| h.id == j.id))
     }
 
     /// Turns handoff on: from now on, a write that creates connector jobs due at once also claims
@@ -816,6 +833,7 @@ impl Engine {
             changes.complete_job(job);
         }
         let plan = self.plan(id, &changes, now, None);
+        let wake = self.needs_wake(&changes, now, &plan);
         let state = StateColumns::of(&instance)?;
         let status = sluice_store::RequestStatus::of(&instance);
         let op = WriteOp::Create {
@@ -828,7 +846,11 @@ impl Engine {
             require_latest,
             lease: plan.lease,
         };
-        match self.writer.write(op).await? {
+        let written = self.writer.write(op).await?;
+        if wake && matches!(written, WriteResult::Created { .. }) {
+            self.wake.notify_one();
+        }
+        match written {
             WriteResult::StaleVersion => Err(Error::StaleVersion),
             WriteResult::Created { leased: true } => {
                 if let Some((permit, jobs)) = plan.handed {
@@ -1037,6 +1059,7 @@ impl Engine {
                 changes.complete_job(job);
             }
             let plan = self.plan(id, &changes, now, run_last);
+            let wake = self.needs_wake(&changes, now, &plan);
             let releases = matches!(plan.lease, LeaseChange::Release { .. });
             let op = WriteOp::Step {
                 request: id,
@@ -1045,7 +1068,14 @@ impl Engine {
                 changes,
                 lease: plan.lease,
             };
-            match self.writer.write(op).await? {
+            let written = self.writer.write(op).await?;
+            // A step that did not get the lease left the jobs it meant to hand off in the table.
+            if let WriteResult::Applied { leased, .. } = written
+                && (wake || (!leased && plan.handed.is_some()))
+            {
+                self.wake.notify_one();
+            }
+            match written {
                 WriteResult::Conflict => continue,
                 WriteResult::Applied { revision, leased: true } => {
                     if let Some((permit, jobs)) = plan.handed {

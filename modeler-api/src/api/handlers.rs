@@ -106,7 +106,6 @@ pub async fn deploy(
     if deployed.is_empty() {
         return Err(invalid_bpmn("the model has no executable process", Vec::new()));
     }
-    state.wake_worker();
     let status = if deployed.iter().any(|d| d.created) { StatusCode::CREATED } else { StatusCode::OK };
     let processes =
         deployed.into_iter().map(|d| ProcessSummary { key: d.key, version: d.version, name: d.name }).collect();
@@ -183,7 +182,6 @@ pub async fn start_request(
         return Err(ApiError::not_found("process_not_found", format!("no process `{key}`{which} is deployed")));
     }
     let id = state.engine().start_request(&key, body.version, body.data, Utc::now()).await?;
-    state.wake_worker();
     Ok((StatusCode::CREATED, Json(request_json(&state, id).await?)))
 }
 
@@ -331,7 +329,6 @@ pub async fn request_events(State(state): State<AppState>, Path(id): Path<String
 pub async fn cancel_request(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<RequestView>> {
     let id = request_id(&id)?;
     state.engine().cancel(id, Utc::now()).await.map_err(|e| request_error(id, e))?;
-    state.wake_worker();
     Ok(Json(request_json(&state, id).await?))
 }
 
@@ -350,7 +347,6 @@ pub async fn cancel_request(State(state): State<AppState>, Path(id): Path<String
 pub async fn retry_request(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<RequestView>> {
     let id = request_id(&id)?;
     state.engine().retry(id, Utc::now()).await.map_err(|e| request_error(id, e))?;
-    state.wake_worker();
     Ok(Json(request_json(&state, id).await?))
 }
 
@@ -403,7 +399,6 @@ pub async fn complete_task(
         }
         Err(e) => return Err(e.into()),
     }
-    state.wake_worker();
     let task =
         state.store().task(id).await?.ok_or_else(|| ApiError::not_found("task_not_found", format!("no task {id}")))?;
     Ok(Json(TaskView::from(&task)))
@@ -427,7 +422,6 @@ pub async fn publish_message(
 ) -> ApiResult<Json<RequestList>> {
     let reached =
         state.engine().publish_message(&body.name, body.correlation_key.as_deref(), body.data, Utc::now()).await?;
-    state.wake_worker();
     let mut requests = Vec::with_capacity(reached.len());
     for id in reached {
         requests.push(request_json(&state, id).await?);

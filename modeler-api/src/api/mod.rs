@@ -26,7 +26,6 @@ use sluice_bpmn::Process;
 use sluice_connector_api::ConnectorInfo;
 use sluice_worker::Engine;
 use subtle::ConstantTimeEq;
-use tokio::sync::Notify;
 
 pub use error::{ApiError, Details};
 pub use metrics::Metrics;
@@ -47,7 +46,6 @@ struct Inner {
     /// SHA-256 (lowercase hex) of every accepted API token.
     token_hashes: Vec<String>,
     /// Wakes the worker loop after a state change that may have emitted jobs.
-    wake: Arc<Notify>,
     connectors: Vec<ConnectorInfo>,
     metrics: Metrics,
     /// Imported processes by (key, version), to name the elements of tokens and incidents.
@@ -59,17 +57,11 @@ struct Inner {
 }
 
 impl AppState {
-    pub fn new(
-        engine: Arc<Engine>,
-        connectors: Vec<ConnectorInfo>,
-        token_hashes: Vec<String>,
-        wake: Arc<Notify>,
-    ) -> Self {
+    pub fn new(engine: Arc<Engine>, connectors: Vec<ConnectorInfo>, token_hashes: Vec<String>) -> Self {
         AppState {
             inner: Arc::new(Inner {
                 engine,
                 token_hashes,
-                wake,
                 connectors,
                 metrics: Metrics::default(),
                 processes: Mutex::new(HashMap::new()),
@@ -107,10 +99,6 @@ impl AppState {
 
     fn store(&self) -> &sluice_store::Store {
         self.inner.engine.store()
-    }
-
-    fn wake_worker(&self) {
-        self.inner.wake.notify_one();
     }
 
     /// The imported process of a deployed version (cached: a version never changes).

@@ -288,9 +288,6 @@ async fn interact(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<
         let data: sluice_engine::runtime::Data = serde_json::from_value(data).unwrap_or_default();
         let result = task_state.engine().complete_task(decision.task, data, Utc::now()).await;
         let done = result.is_ok();
-        if done {
-            task_state.wake_worker();
-        }
         let _ = tx.send(result);
         if done && let (Some(channel), Some(ts), Some(slack)) = (channel, ts, task_state.inner.notifier.get()) {
             slack.mark_decided(&decision, &user, user_name.as_deref(), &channel, &ts, &message).await;

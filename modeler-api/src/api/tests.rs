@@ -10,7 +10,6 @@ use serde_json::Value;
 use sluice_connector_api::Registry;
 use sluice_store::{Store, StoreOptions};
 use sluice_worker::{Engine, EngineOptions};
-use tokio::sync::Notify;
 use tower::ServiceExt;
 
 use super::openapi::{BEARER, document};
@@ -24,7 +23,7 @@ async fn state() -> AppState {
     let registry = Registry::default();
     let connectors = registry.list();
     let engine = Engine::new(store, registry, EngineOptions::default()).await.unwrap();
-    AppState::new(Arc::new(engine), connectors, vec![token_hash(TOKEN)], Arc::new(Notify::new()))
+    AppState::new(Arc::new(engine), connectors, vec![token_hash(TOKEN)])
 }
 
 async fn send_as(state: &AppState, token: Option<&str>, method: &str, path: &str) -> (StatusCode, Value) {

@@ -76,6 +76,10 @@ pub struct ServeArgs {
     /// it): how soon other nodes take over the Requests of a node that died.
     #[arg(long, env = "SLUICE_REQUEST_LEASE_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400), hide = true)]
     pub request_lease_secs: u64,
+    /// Seconds a client may take to send a request's headers before its connection is closed
+    /// (slow clients holding connections open); the body and the handling have their own limit.
+    #[arg(long, env = "SLUICE_HEADER_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub header_timeout_secs: u64,
     #[command(flatten)]
     pub slack: SlackArgs,
     /// 32 random bytes (hex or base64) that encrypt Slack tokens and secrets at rest. SQLite:

@@ -80,7 +80,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
 
     let state = AppState::new(engine.clone(), connectors, token_hashes).with_slack(slack).with_notifier(notifier);
-    let served = axum::serve(listener, api::app(state)).with_graceful_shutdown(shutdown_signal()).await;
+    let header_timeout = Duration::from_secs(args.header_timeout_secs);
+    let served = serve_http(listener, api::app(state), header_timeout, shutdown_signal()).await;
     // In-flight HTTP requests are done; let the worker finish its batch (its jobs commit or stay
     // due for the next start), then close the database.
     let _ = stop_tx.send(true);
@@ -92,6 +93,51 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     served.context("the HTTP server failed")?;
     tracing::info!("sluice stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Serves `app` on `listener` over HTTP/1.1 until `shutdown`, then stops accepting and waits for the
+/// connections in flight to finish their requests. A client that has not sent a request's headers
+/// within `header_timeout` (from connecting, or from the end of its previous request) is cut off,
+/// so slow clients cannot hold connections open; reading the body and handling the request are
+/// bounded by the API's request timeout.
+async fn serve_http(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    header_timeout: Duration,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(header_timeout);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a moment rather than spin.
+                    tracing::warn!(error = %e, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(app.clone());
+        let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "a connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 /// The Slack integrations over the store, with the secret key (checked against the database), the

@@ -686,3 +686,35 @@ fn pages_of_requests_walk_every_request_once_newest_first() {
     assert_eq!(status, 200, "{page}");
     assert_eq!(page["requests"][0]["id"], newest_first[0].as_str());
 }
+
+/// A client that connects and sends its headers too slowly (holding a connection open) is cut off
+/// after the header timeout, while other clients are served meanwhile.
+#[test]
+fn a_client_that_sends_its_headers_too_slowly_is_cut_off() {
+    let dir = scratch_dir("slow-client");
+    let config = server::ServeConfig {
+        database_url: format!("sqlite://{}", dir.join("sluice.db").display()),
+        log_dir: dir.clone(),
+        env: vec![("SLUICE_HEADER_TIMEOUT_SECS".into(), "1".into())],
+    };
+    let serve = server::Serve::start(&config, "slow-client");
+    let started = Instant::now();
+    let mut slow = TcpStream::connect(serve.addr).unwrap();
+    // The request line and one header, and then nothing: the headers never end.
+    slow.write_all(b"POST /api/v1/processes HTTP/1.1\r\nHost: sluice\r\n").unwrap();
+    let (status, _) = serve.api().get("/healthz").unwrap();
+    assert_eq!(status, 200, "another client is served meanwhile");
+    slow.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut answer = Vec::new();
+    let closed = slow.read_to_end(&mut answer);
+    let waited = started.elapsed();
+    assert!(closed.is_ok(), "the server never closed the connection: {closed:?}");
+    assert!(waited >= Duration::from_millis(900) && waited < Duration::from_secs(5), "closed after {waited:?}");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 408"), "{answer}");
+    // A client that keeps its connection open between requests gets the same limit for its next
+    // request's headers; one that sends in time is served.
+    let (status, _) = serve.api().get("/healthz").unwrap();
+    assert_eq!(status, 200);
+    assert!(serve.terminate().success(), "SIGTERM ends sluice with exit 0");
+}

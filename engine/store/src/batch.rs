@@ -106,7 +106,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let result = {
             let mut c = tx.conn();
-            write_batch(&mut c, std::slice::from_ref(op)).await?.pop().unwrap_or(Ok(WriteResult::Conflict))?
+            write_batch(&mut c, std::slice::from_ref(op), &[]).await?.pop().unwrap_or(Ok(WriteResult::Conflict))?
         };
         tx.commit().await?;
         Ok(result)
@@ -118,7 +118,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let results = {
             let mut c = tx.conn();
-            write_batch(&mut c, ops).await?.into_iter().collect::<Result<Vec<_>, _>>()?
+            write_batch(&mut c, ops, &[]).await?.into_iter().collect::<Result<Vec<_>, _>>()?
         };
         tx.commit().await?;
         Ok(results)
@@ -133,10 +133,20 @@ impl Store {
     /// creation whose id exists already, in the database or earlier in the batch, is refused with
     /// [`Error::RequestExists`].
     pub async fn write_batch(&self, ops: &[WriteOp]) -> Result<Vec<Result<WriteResult, Error>>, Error> {
+        self.write_prepared(ops, &[]).await
+    }
+
+    /// [`Store::write_batch`] with what the ops' senders prepared (by index; missing ones are
+    /// made in the transaction).
+    pub(crate) async fn write_prepared(
+        &self,
+        ops: &[WriteOp],
+        prepared: &[Prepared],
+    ) -> Result<Vec<Result<WriteResult, Error>>, Error> {
         let mut tx = self.begin_write().await?;
         let results = {
             let mut c = tx.conn();
-            write_batch(&mut c, ops).await?
+            write_batch(&mut c, ops, prepared).await?
         };
         tx.commit().await?;
         Ok(results)
@@ -251,7 +261,11 @@ struct Applied<'a> {
     claim: Option<(&'a str, i64, &'a [JobId])>,
 }
 
-async fn write_batch(c: &mut Conn<'_>, ops: &[WriteOp]) -> Result<Vec<Result<WriteResult, Error>>, Error> {
+async fn write_batch(
+    c: &mut Conn<'_>,
+    ops: &[WriteOp],
+    prepared: &[Prepared],
+) -> Result<Vec<Result<WriteResult, Error>>, Error> {
     let mut results: Vec<Option<Result<WriteResult, Error>>> = (0..ops.len()).map(|_| None).collect();
 
     // 1. Creations: check the versions once per batch, insert the rows together.
@@ -436,7 +450,7 @@ async fn write_batch(c: &mut Conn<'_>, ops: &[WriteOp]) -> Result<Vec<Result<Wri
         }
     }
 
-    apply_all(c, &applied).await?;
+    apply_all(c, &applied, prepared).await?;
     Ok(results.into_iter().map(|r| r.unwrap_or(Ok(WriteResult::Conflict))).collect())
 }
 
@@ -461,9 +475,87 @@ fn take_claim(lease: &LeaseChange) -> Option<(&str, i64, &[JobId])> {
     }
 }
 
+/// A completed task's `task_completed` event: where it goes among the change's events, the task,
+/// its element and token (read back from the database by the write).
+type CompletedTask = (usize, TaskId, String, TokenId);
+
+/// The history row of a change: how many events and their JSON, in order, with `task_completed`
+/// placed where the change completed the task (`None`: no events).
+fn history_row(
+    started: Option<(&str, i64)>,
+    first_seq: i64,
+    ch: &Changes,
+    completed: Vec<CompletedTask>,
+) -> Result<Option<(i64, String)>, Error> {
+    let at = millis(ch.at);
+    let mut events: Vec<StoredEvent<'_>> = Vec::with_capacity(ch.events.len() + 1 + completed.len());
+    let mut seq = first_seq;
+    if let Some((key, version)) = started {
+        let payload = Payload::Owned(serde_json::json!({"process_key": key, "process_version": version}));
+        let id = EventId::new().to_string();
+        events.push(StoredEvent { id, seq: 0, at, kind: "request_started", element_id: None, payload });
+    }
+    let task_completed = |seq: i64, (_, id, element, token): CompletedTask| StoredEvent {
+        id: EventId::new().to_string(),
+        seq,
+        at,
+        kind: "task_completed",
+        element_id: Some(Cow::Owned(element)),
+        payload: Payload::Owned(serde_json::json!({"task_id": id.to_string(), "token": token.0})),
+    };
+    let mut completed = completed.into_iter().peekable();
+    for (i, e) in ch.events.iter().enumerate() {
+        while let Some(t) = completed.next_if(|(idx, ..)| *idx <= i) {
+            events.push(task_completed(seq, t));
+            seq += 1;
+        }
+        events.push(StoredEvent {
+            id: e.id.to_string(),
+            seq,
+            at: millis(e.at),
+            kind: &e.kind,
+            element_id: e.element_id.as_deref().map(Cow::Borrowed),
+            payload: Payload::Borrowed(&e.payload),
+        });
+        seq += 1;
+    }
+    for t in completed {
+        events.push(task_completed(seq, t));
+        seq += 1;
+    }
+    if events.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some((events.len() as i64, history::batch_text(&events)?)))
+}
+
+/// What can be made of an op before it reaches the writer, by the task that hands it over (so
+/// that this work runs beside the commit in flight instead of inside the next one).
+#[derive(Debug, Default)]
+pub(crate) struct Prepared {
+    /// The history row, unless the write itself decides part of it (a completed task's id is
+    /// read back from the database).
+    history: Option<(i64, String)>,
+}
+
+impl Prepared {
+    fn of(op: &WriteOp) -> Result<Prepared, Error> {
+        let history = match op {
+            WriteOp::Create { process_key, process_version, changes, .. } => {
+                history_row(Some((process_key.as_str(), *process_version)), 1, changes, Vec::new())?
+            }
+            WriteOp::Step { changes, .. } if changes.tasks_closed.is_empty() => {
+                history_row(None, 0, changes, Vec::new())?
+            }
+            WriteOp::Step { .. } => None,
+        };
+        Ok(Prepared { history })
+    }
+}
+
 /// The rows besides the Request's own, for many Requests at once, in the order `Changes` documents:
 /// removals, closes, the cleanup of finished Requests, new rows, history.
-async fn apply_all<'a>(c: &mut Conn<'_>, applied: &[Applied<'a>]) -> Result<(), Error> {
+async fn apply_all<'a>(c: &mut Conn<'_>, applied: &[Applied<'a>], prepared: &[Prepared]) -> Result<(), Error> {
     // Ops with rare row kinds go through the one-Request path for those parts; the common ones
     // are gathered here.
     let mut job_ids = Vec::new();
@@ -502,7 +594,7 @@ async fn apply_all<'a>(c: &mut Conn<'_>, applied: &[Applied<'a>]) -> Result<(), 
             .await?;
         }
         // Tasks this step completed, with where their `task_completed` events go.
-        let mut completed: Vec<(usize, TaskId, String, TokenId)> = Vec::new();
+        let mut completed: Vec<CompletedTask> = Vec::new();
         for t in &ch.tasks_closed {
             let rows = c
                 .fetch_all(
@@ -576,43 +668,13 @@ async fn apply_all<'a>(c: &mut Conn<'_>, applied: &[Applied<'a>]) -> Result<(), 
                 attempts,
             ]);
         }
-        // History, in order, with `task_completed` placed where the step completed the task: one
-        // row for the whole change.
-        let mut events: Vec<StoredEvent<'_>> = Vec::with_capacity(ch.events.len() + 2);
-        let mut push = |id: Option<EventId>,
-                        seq: i64,
-                        at: i64,
-                        kind: &'a str,
-                        element: Option<Cow<'a, str>>,
-                        payload: Payload<'a>| {
-            let id = id.unwrap_or_default().to_string();
-            events.push(StoredEvent { id, seq, at, kind, element_id: element, payload });
+        // History: one row for the whole change, rendered before the batch when it could be.
+        let rendered = match prepared.get(a.op).and_then(|p| p.history.clone()) {
+            Some(r) => Some(r),
+            None => history_row(a.started, a.first_seq, ch, completed)?,
         };
-        let mut seq = a.first_seq;
-        if let Some((key, version)) = a.started {
-            let started = serde_json::json!({"process_key": key, "process_version": version});
-            push(None, 0, at, "request_started", None, Payload::Owned(started));
-        }
-        let mut completed = completed.into_iter().peekable();
-        let task_completed = |id: TaskId, token: TokenId| {
-            Payload::Owned(serde_json::json!({"task_id": id.to_string(), "token": token.0}))
-        };
-        for (i, e) in ch.events.iter().enumerate() {
-            while let Some((_, id, element, token)) = completed.next_if(|(idx, ..)| *idx <= i) {
-                push(None, seq, at, "task_completed", Some(Cow::Owned(element)), task_completed(id, token));
-                seq += 1;
-            }
-            let element = e.element_id.as_deref().map(Cow::Borrowed);
-            push(Some(e.id), seq, millis(e.at), &e.kind, element, Payload::Borrowed(&e.payload));
-            seq += 1;
-        }
-        for (_, id, element, token) in completed {
-            push(None, seq, at, "task_completed", Some(Cow::Owned(element)), task_completed(id, token));
-            seq += 1;
-        }
-        if !events.is_empty() {
-            let n = events.len() as i64;
-            event_rows.push(args![a.rid.as_str(), a.revision, 0i64, n, history::batch_text(&events)?]);
+        if let Some((n, text)) = rendered {
+            event_rows.push(args![a.rid.as_str(), a.revision, 0i64, n, text]);
         }
     }
 
@@ -673,35 +735,58 @@ async fn apply_all<'a>(c: &mut Conn<'_>, applied: &[Applied<'a>]) -> Result<(), 
 
 type Reply = oneshot::Sender<Result<WriteResult, Error>>;
 
+/// An op on its way to the writer, with what its sender prepared.
+type Queued = (WriteOp, Prepared, Reply);
+
 /// The group-commit writer of a store: see the module documentation. Cheap to clone; the task
 /// ends when every clone is dropped.
 #[derive(Clone, Debug)]
 pub struct Committer {
-    tx: mpsc::Sender<(WriteOp, Reply)>,
+    /// One writer task per partition of the Requests (by id).
+    partitions: Vec<mpsc::Sender<Queued>>,
 }
 
+/// Writer tasks on PostgreSQL: transactions of different Requests commit side by side there (the
+/// server has cores and connections for them), so one batch's commit does not wait for
+/// another's. Each task has its own Requests, so two never write the same rows. SQLite has one
+/// writer at a time anyway: one task.
+const POSTGRES_PARTITIONS: usize = 3;
+
 impl Committer {
-    /// Starts the writer task on the current tokio runtime. `max_batch` caps the ops of one
+    /// Starts the writer tasks on the current tokio runtime. `max_batch` caps the ops of one
     /// transaction.
     pub fn start(store: Store, max_batch: usize) -> Committer {
-        let (tx, rx) = mpsc::channel(max_batch.max(1) * 4);
-        tokio::spawn(run(store, rx, max_batch.max(1)));
-        Committer { tx }
+        let n = match store.backend() {
+            crate::Backend::Postgres => POSTGRES_PARTITIONS,
+            crate::Backend::Sqlite => 1,
+        };
+        let partitions = (0..n)
+            .map(|_| {
+                let (tx, rx) = mpsc::channel(max_batch.max(1) * 4);
+                tokio::spawn(run(store.clone(), rx, max_batch.max(1)));
+                tx
+            })
+            .collect();
+        Committer { partitions }
     }
 
     /// Writes `op` with whatever else is waiting, and answers its outcome once committed.
     pub async fn write(&self, op: WriteOp) -> Result<WriteResult, Error> {
+        // Rendered here, beside the commit in flight, not inside the next one.
+        let prepared = Prepared::of(&op)?;
         let (reply, answer) = oneshot::channel();
-        self.tx.send((op, reply)).await.map_err(|_| Error::WriterStopped)?;
+        let partition = (op.request().0.as_u128() % self.partitions.len() as u128) as usize;
+        let tx = self.partitions.get(partition).ok_or(Error::WriterStopped)?;
+        tx.send((op, prepared, reply)).await.map_err(|_| Error::WriterStopped)?;
         answer.await.map_err(|_| Error::WriterStopped)?
     }
 }
 
-async fn run(store: Store, mut rx: mpsc::Receiver<(WriteOp, Reply)>, max_batch: usize) {
+async fn run(store: Store, mut rx: mpsc::Receiver<Queued>, max_batch: usize) {
     // Ops on a Request that is in the current batch already wait for the next one.
-    let mut held: std::collections::VecDeque<(WriteOp, Reply)> = std::collections::VecDeque::new();
+    let mut held: std::collections::VecDeque<Queued> = std::collections::VecDeque::new();
     loop {
-        let mut batch: Vec<(WriteOp, Reply)> = Vec::new();
+        let mut batch: Vec<Queued> = Vec::new();
         let mut in_batch: HashSet<RequestId> = HashSet::new();
         let mut later = std::collections::VecDeque::new();
         while let Some(item) = held.pop_front() {
@@ -733,8 +818,15 @@ async fn run(store: Store, mut rx: mpsc::Receiver<(WriteOp, Reply)>, max_batch: 
                 Err(_) => break,
             }
         }
-        let (ops, replies): (Vec<WriteOp>, Vec<Reply>) = batch.into_iter().unzip();
-        match store.write_batch(&ops).await {
+        let mut ops = Vec::with_capacity(batch.len());
+        let mut prepared = Vec::with_capacity(batch.len());
+        let mut replies = Vec::with_capacity(batch.len());
+        for (op, p, reply) in batch {
+            ops.push(op);
+            prepared.push(p);
+            replies.push(reply);
+        }
+        match store.write_prepared(&ops, &prepared).await {
             Ok(results) => {
                 for (reply, result) in replies.into_iter().zip(results) {
                     let _ = reply.send(result);

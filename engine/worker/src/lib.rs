@@ -371,16 +371,44 @@ impl Engine {
         data: Data,
         now: DateTime<Utc>,
     ) -> Result<RequestId, Error> {
+        Ok(self.start(key, version, data, now, false).await?.0)
+    }
+
+    /// [`Engine::start_request`], answering the Request as it was written (revision 1) without
+    /// reading it back.
+    pub async fn start_request_loaded(
+        &self,
+        key: &str,
+        version: Option<i64>,
+        data: Data,
+        now: DateTime<Utc>,
+    ) -> Result<LoadedRequest, Error> {
+        let (id, loaded) = self.start(key, version, data, now, true).await?;
+        match loaded {
+            Some(r) => Ok(r),
+            None => Ok(self.store.load_request(id).await?),
+        }
+    }
+
+    async fn start(
+        &self,
+        key: &str,
+        version: Option<i64>,
+        data: Data,
+        now: DateTime<Utc>,
+        keep: bool,
+    ) -> Result<(RequestId, Option<LoadedRequest>), Error> {
         if let Some(version) = version {
             let process = self.process(key, version).await?;
-            return self.create(&process, version, data, Start::Default, None, None, now).await;
+            return self.create_inner(&process, version, data, Start::Default, None, None, now, false, keep).await;
         }
         // The latest version as last seen; the writer refuses it if a newer one was deployed
         // since (maybe by another node), and then we look again.
         for _ in 0..=self.options.max_conflict_retries {
             let version = self.latest_version_cached(key).await?;
             let process = self.process(key, version).await?;
-            match self.create_inner(&process, version, data.clone(), Start::Default, None, None, now, true).await {
+            match self.create_inner(&process, version, data.clone(), Start::Default, None, None, now, true, keep).await
+            {
                 Err(Error::StaleVersion) => self.forget_latest(key),
                 other => return other,
             }
@@ -804,7 +832,7 @@ impl Engine {
         job: Option<JobId>,
         now: DateTime<Utc>,
     ) -> Result<RequestId, Error> {
-        self.create_inner(process, version, data, start, parent, job, now, false).await
+        Ok(self.create_inner(process, version, data, start, parent, job, now, false, false).await?.0)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -818,7 +846,8 @@ impl Engine {
         job: Option<JobId>,
         now: DateTime<Utc>,
         require_latest: bool,
-    ) -> Result<RequestId, Error> {
+        keep: bool,
+    ) -> Result<(RequestId, Option<LoadedRequest>), Error> {
         let mut out = Vec::new();
         let instance = if parent.is_some() {
             Instance::start_called(process, data, now, &mut out)?
@@ -850,27 +879,40 @@ impl Engine {
         if wake && matches!(written, WriteResult::Created { .. }) {
             self.wake.notify_one();
         }
-        match written {
-            WriteResult::StaleVersion => Err(Error::StaleVersion),
-            WriteResult::Created { leased: true } => {
-                if let Some((permit, jobs)) = plan.handed {
-                    let meta = RequestRow {
-                        id,
-                        process_key: process.key.clone(),
-                        process_version: version,
-                        status,
-                        parent,
-                        data: instance.data().clone(),
-                        revision: 1,
-                        created_at: now,
-                        updated_at: now,
-                        completed_at: None,
-                    };
-                    self.spawn_run(permit, LoadedRequest { instance, revision: 1, meta }, jobs, now);
-                }
-                Ok(id)
+        if written == WriteResult::StaleVersion {
+            return Err(Error::StaleVersion);
+        }
+        let handed = match (written, plan.handed) {
+            (WriteResult::Created { leased: true }, Some(handed)) => Some(handed),
+            _ => None,
+        };
+        if handed.is_none() && !keep {
+            return Ok((id, None));
+        }
+        // The Request as written, for the handed-off run and/or the caller.
+        let meta = RequestRow {
+            id,
+            process_key: process.key.clone(),
+            process_version: version,
+            status,
+            parent,
+            data: instance.data().clone(),
+            revision: 1,
+            created_at: now,
+            updated_at: now,
+            completed_at: status.is_finished().then_some(now),
+        };
+        let loaded = LoadedRequest { instance, revision: 1, meta };
+        match handed {
+            Some((permit, jobs)) if keep => {
+                self.spawn_run(permit, loaded.clone(), jobs, now);
+                Ok((id, Some(loaded)))
             }
-            _ => Ok(id),
+            Some((permit, jobs)) => {
+                self.spawn_run(permit, loaded, jobs, now);
+                Ok((id, None))
+            }
+            None => Ok((id, Some(loaded))),
         }
     }
 

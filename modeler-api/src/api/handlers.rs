@@ -172,17 +172,13 @@ pub async fn start_request(
     Path(key): Path<String>,
     ApiJson(body): ApiJson<StartBody>,
 ) -> ApiResult<(StatusCode, Json<RequestView>)> {
-    let versions = state.store().process_versions(&key).await?;
-    let known = match body.version {
-        Some(v) => versions.iter().any(|p| p.version == v),
-        None => !versions.is_empty(),
+    // The Request as written (no second read); an unknown key or version is the engine's 404.
+    let started = state.engine().start_request_loaded(&key, body.version, body.data, Utc::now()).await;
+    let r = match started {
+        Err(sluice_worker::Error::NotFound(message)) => return Err(ApiError::not_found("process_not_found", message)),
+        other => other?,
     };
-    if !known {
-        let which = body.version.map(|v| format!(" version {v}")).unwrap_or_default();
-        return Err(ApiError::not_found("process_not_found", format!("no process `{key}`{which} is deployed")));
-    }
-    let id = state.engine().start_request(&key, body.version, body.data, Utc::now()).await?;
-    Ok((StatusCode::CREATED, Json(request_json(&state, id).await?)))
+    Ok((StatusCode::CREATED, Json(request_view(&state, r).await?)))
 }
 
 /// A Request as the API shows it (CONTRACT.md).

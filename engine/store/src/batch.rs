@@ -106,7 +106,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let result = {
             let mut c = tx.conn();
-            write_batch(&mut c, std::slice::from_ref(op), &[]).await?.pop().unwrap_or(Ok(WriteResult::Conflict))?
+            write_batch(&mut c, std::slice::from_ref(op), &mut []).await?.pop().unwrap_or(Ok(WriteResult::Conflict))?
         };
         tx.commit().await?;
         Ok(result)
@@ -118,7 +118,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let results = {
             let mut c = tx.conn();
-            write_batch(&mut c, ops, &[]).await?.into_iter().collect::<Result<Vec<_>, _>>()?
+            write_batch(&mut c, ops, &mut []).await?.into_iter().collect::<Result<Vec<_>, _>>()?
         };
         tx.commit().await?;
         Ok(results)
@@ -133,7 +133,7 @@ impl Store {
     /// creation whose id exists already, in the database or earlier in the batch, is refused with
     /// [`Error::RequestExists`].
     pub async fn write_batch(&self, ops: &[WriteOp]) -> Result<Vec<Result<WriteResult, Error>>, Error> {
-        self.write_prepared(ops, &[]).await
+        self.write_prepared(ops, &mut []).await
     }
 
     /// [`Store::write_batch`] with what the ops' senders prepared (by index; missing ones are
@@ -141,7 +141,7 @@ impl Store {
     pub(crate) async fn write_prepared(
         &self,
         ops: &[WriteOp],
-        prepared: &[Prepared],
+        prepared: &mut [Prepared],
     ) -> Result<Vec<Result<WriteResult, Error>>, Error> {
         let mut tx = self.begin_write().await?;
         let results = {
@@ -197,6 +197,18 @@ fn chunk_len(left: usize, cap: usize) -> usize {
     floor_pow(left).min(floor_pow(cap.clamp(1, MAX_ROWS)))
 }
 
+/// The statement sizes ([`chunk_len`]) that take `rows` rows, at most `cap` each, in order.
+fn chunk_sizes(rows: usize, cap: usize) -> impl Iterator<Item = usize> {
+    let mut left = rows;
+    std::iter::from_fn(move || {
+        (left > 0).then(|| {
+            let n = chunk_len(left, cap);
+            left -= n;
+            n
+        })
+    })
+}
+
 /// `(a, b, c), (d, e, f), …` for `rows` rows of `cols` placeholders, numbered from 1.
 fn values(rows: usize, cols: usize) -> String {
     let mut s = String::with_capacity(rows * cols * 5);
@@ -219,13 +231,10 @@ fn values(rows: usize, cols: usize) -> String {
 
 /// Runs `head VALUES (…), (…) tail` over `rows`, as many statements as the parameter limit needs.
 async fn insert_rows(c: &mut Conn<'_>, head: &str, tail: &str, cols: usize, rows: Vec<Vec<Arg>>) -> Result<u64, Error> {
-    let per = (MAX_PARAMS / cols).max(1);
     let mut affected = 0;
-    let mut left = rows.len();
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let take = chunk_len(left, per);
-        left -= take;
+    let sizes = chunk_sizes(rows.len(), MAX_PARAMS / cols);
+    let mut rows = rows.into_iter();
+    for take in sizes {
         let chunk: Vec<Vec<Arg>> = rows.by_ref().take(take).collect();
         let sql = format!("{head} VALUES {}{tail}", values(chunk.len(), cols));
         affected += c.execute(&sql, chunk.into_iter().flatten().collect()).await?;
@@ -264,7 +273,7 @@ struct Applied<'a> {
 async fn write_batch(
     c: &mut Conn<'_>,
     ops: &[WriteOp],
-    prepared: &[Prepared],
+    prepared: &mut [Prepared],
 ) -> Result<Vec<Result<WriteResult, Error>>, Error> {
     let mut results: Vec<Option<Result<WriteResult, Error>>> = (0..ops.len()).map(|_| None).collect();
 
@@ -329,12 +338,9 @@ async fn write_batch(
     }
     // A Request id that exists already (or twice in the batch) is refused for that op alone.
     let mut inserted: HashMap<String, usize> = HashMap::new();
-    let per = MAX_PARAMS / 14;
-    let mut left = request_rows.len();
-    let mut rows = request_rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let take = chunk_len(left, per);
-        left -= take;
+    let sizes = chunk_sizes(request_rows.len(), MAX_PARAMS / 14);
+    let mut rows = request_rows.into_iter();
+    for take in sizes {
         let chunk: Vec<Vec<Arg>> = rows.by_ref().take(take).collect();
         let sql = format!(
             "INSERT INTO requests (id, process_key, process_version, status, parent_request_id, parent_token, state,
@@ -376,8 +382,8 @@ async fn write_batch(
         .collect();
     let mut written: HashMap<String, Option<String>> = HashMap::new();
     let mut rest = &steps[..];
-    while !rest.is_empty() {
-        let (chunk, tail) = rest.split_at(chunk_len(rest.len(), MAX_PARAMS / 11));
+    for take in chunk_sizes(steps.len(), MAX_PARAMS / 11) {
+        let (chunk, tail) = rest.split_at(take);
         rest = tail;
         let mut a = Vec::with_capacity(chunk.len() * 11);
         for (_, request, expected, state, changes, lease) in chunk {
@@ -555,7 +561,7 @@ impl Prepared {
 
 /// The rows besides the Request's own, for many Requests at once, in the order `Changes` documents:
 /// removals, closes, the cleanup of finished Requests, new rows, history.
-async fn apply_all<'a>(c: &mut Conn<'_>, applied: &[Applied<'a>], prepared: &[Prepared]) -> Result<(), Error> {
+async fn apply_all<'a>(c: &mut Conn<'_>, applied: &[Applied<'a>], prepared: &mut [Prepared]) -> Result<(), Error> {
     // Ops with rare row kinds go through the one-Request path for those parts; the common ones
     // are gathered here.
     let mut job_ids = Vec::new();
@@ -669,7 +675,7 @@ async fn apply_all<'a>(c: &mut Conn<'_>, applied: &[Applied<'a>], prepared: &[Pr
             ]);
         }
         // History: one row for the whole change, rendered before the batch when it could be.
-        let rendered = match prepared.get(a.op).and_then(|p| p.history.clone()) {
+        let rendered = match prepared.get_mut(a.op).and_then(|p| p.history.take()) {
             Some(r) => Some(r),
             None => history_row(a.started, a.first_seq, ch, completed)?,
         };
@@ -826,7 +832,7 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Queued>, max_batch: usize) {
             prepared.push(p);
             replies.push(reply);
         }
-        match store.write_prepared(&ops, &prepared).await {
+        match store.write_prepared(&ops, &mut prepared).await {
             Ok(results) => {
                 for (reply, result) in replies.into_iter().zip(results) {
                     let _ = reply.send(result);
@@ -846,18 +852,14 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Queued>, max_batch: usize) {
 
 #[cfg(test)]
 mod tests {
-    use super::{MAX_ROWS, chunk_len};
+    use super::{MAX_ROWS, chunk_len, chunk_sizes};
 
     #[test]
     fn chunks_are_powers_of_two_that_add_up() {
         for (rows, cap) in [(1, 100), (7, 100), (190, 2000), (1000, 300), (5, 3), (MAX_ROWS * 3 + 1, 30_000)] {
-            let mut left = rows;
-            let mut sizes = Vec::new();
-            while left > 0 {
-                let n = chunk_len(left, cap);
-                assert!(n.is_power_of_two() && n <= cap.min(MAX_ROWS) && n <= left, "{rows}/{cap}: {n}");
-                sizes.push(n);
-                left -= n;
+            let sizes: Vec<usize> = chunk_sizes(rows, cap).collect();
+            for &n in &sizes {
+                assert!(n.is_power_of_two() && n <= cap.min(MAX_ROWS), "{rows}/{cap}: {n}");
             }
             assert_eq!(sizes.iter().sum::<usize>(), rows);
         }

@@ -864,7 +864,7 @@ impl Engine {
         let plan = self.plan(id, &changes, now, None);
         let wake = self.needs_wake(&changes, now, &plan);
         let state = StateColumns::of(&instance)?;
-        let status = sluice_store::RequestStatus::of(&instance);
+        let status = state.status();
         let op = WriteOp::Create {
             id,
             process_key: process.key.clone(),

@@ -6,7 +6,11 @@
 //! cargo bench -p sluice-worker --bench durable                 # both backends, 20,000 Requests
 //! BENCH_REQUESTS=50000 BENCH_BACKENDS=sqlite cargo bench -p sluice-worker --bench durable
 //! BENCH_SCENARIO=parked BENCH_REQUESTS=100000 cargo bench -p sluice-worker --bench durable
+//! BENCH_HANDOFF=0 cargo bench -p sluice-worker --bench durable  # every connector job claimed from the table
 //! ```
+//! The engine runs as `sluice serve` runs it: handoff on, and two worker loops that poll when a
+//! write left jobs for them or every `BENCH_IDLE_POLL_MS` (100); `BENCH_STARTERS` (256) tasks start
+//! Requests.
 //! The `parked` scenario parks the Requests at a message catch event, then publishes one
 //! message per Request (correlated by key) and prints the times and this process's peak memory
 //! (the engine runs in this process: it is the server).

@@ -61,6 +61,8 @@ pub fn exchange(
         match stream.read(&mut buf) {
             Ok(0) => break Ok(()),
             Ok(n) => raw.extend_from_slice(&buf[..n]),
+            // A signal to this process (a child that exited) interrupted the read: read on.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             // A reset after the answer arrived (the server closed with our body unread).
             Err(_) if !raw.is_empty() => break Ok(()),
             Err(e) => break Err(e),

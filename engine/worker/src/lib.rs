@@ -855,7 +855,7 @@ impl Engine {
             Instance::start(process, data, start, now, &mut out)?
         };
         let id = RequestId::new();
-        let mut changes = Changes::from_commands(process, id, &out, now);
+        let mut changes = changes_of(process, id, &out, now, parent.is_some());
         // notify.rs hook: the notifications of this creation commit with it.
         changes.jobs_added.extend(self.notification_jobs(process, id, true, &changes.events, now).await?);
         if let Some(job) = job {
@@ -1094,7 +1094,7 @@ impl Engine {
                     }
                 });
             }
-            let mut changes = Changes::from_commands(&process, id, &out, now);
+            let mut changes = changes_of(&process, id, &out, now, r.meta.parent.is_some());
             // notify.rs hook: the notifications of this step commit with it.
             changes.jobs_added.extend(self.notification_jobs(&process, id, false, &changes.events, now).await?);
             if let Some(job) = job {
@@ -1161,6 +1161,23 @@ fn splitmix(state: &mut u64) -> f64 {
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^= z >> 31;
     (z >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// The rows of a step's commands. A completion's result for a parent is only kept for a Request
+/// that has one: every finished Request would otherwise write a guarded insert of its own (the
+/// write checks again for those that have one: a parent may be gone).
+fn changes_of(
+    process: &Process,
+    id: RequestId,
+    out: &[sluice_engine::runtime::Command],
+    now: DateTime<Utc>,
+    has_parent: bool,
+) -> Changes {
+    let mut changes = Changes::from_commands(process, id, out, now);
+    if !has_parent {
+        changes.jobs_added.retain(|j| !j.kind.for_parent());
+    }
+    changes
 }
 
 /// The token a job is about (its column, else its payload).

@@ -12,6 +12,11 @@ mod serve;
 mod slack_integrations;
 mod slack_notify;
 
+/// mimalloc instead of glibc's malloc: Requests are built on one thread and their buffers freed on
+/// another (the writer, the connection threads), which glibc's arenas handle slowly.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     if args.is_serve() {

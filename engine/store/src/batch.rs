@@ -13,14 +13,14 @@
 //! every op of it is written again alone, so one bad op cannot fail the others.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use sluice_engine::runtime::TokenId;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::Error;
 use crate::changes::{Changes, JobRemoval};
-use crate::db::{Arg, Conn, args};
+use crate::db::{Arg, COMMITS, Conn, RawConn, args, raw_script};
 use crate::history::{self, Payload, StoredEvent};
 use crate::store;
 use crate::store::{StateColumns, Store, json_text};
@@ -31,7 +31,7 @@ use chrono::{DateTime, Utc};
 const MAX_PARAMS: usize = 30_000;
 
 /// One write for [`Store::write_batch`], owning its data (it crosses to the writer task).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum WriteOp {
     /// Creates a Request at revision 1 (with a `request_started` event before `changes`' events).
     Create {
@@ -693,19 +693,17 @@ async fn apply_all<'a>(c: &mut Conn<'_>, applied: &[Applied<'a>], prepared: &mut
         for_ids(c, "DELETE FROM jobs WHERE kind IN ('timer', 'connector') AND request_id IN ({ids})", &[], &ids)
             .await?;
         for_ids(c, "DELETE FROM subscriptions WHERE request_id IN ({ids})", &[], &ids).await?;
-        // Tasks canceled at each Request's own time: grouped by time (a batch has few).
-        let mut by_time: BTreeMap<i64, Vec<String>> = BTreeMap::new();
-        for (id, at) in finished {
-            by_time.entry(at).or_default().push(id);
-        }
-        for (at, ids) in by_time {
-            for_ids(
-                c,
-                "UPDATE tasks SET status = 'canceled', completed_at = $1 WHERE status = 'active' AND request_id IN ({ids})",
-                &[Arg::from(at)],
-                &ids,
-            )
-            .await?;
+        // Tasks canceled at each Request's own time, for all of them in one statement per chunk.
+        let mut rows = finished.into_iter();
+        for take in chunk_sizes(rows.len(), MAX_PARAMS / 2) {
+            let a: Vec<Arg> = rows.by_ref().take(take).flat_map(|(id, at)| args![id, at]).collect();
+            let sql = format!(
+                "WITH v (vid, vat) AS (VALUES {})
+                 UPDATE tasks SET status = 'canceled', completed_at = v.vat
+                 FROM v WHERE tasks.request_id = v.vid AND tasks.status = 'active'",
+                values(take, 2)
+            );
+            c.execute(&sql, a).await?;
         }
     }
     insert_rows(
@@ -759,8 +757,9 @@ pub struct Committer {
 const POSTGRES_PARTITIONS: usize = 3;
 
 impl Committer {
-    /// Starts the writer tasks on the current tokio runtime. `max_batch` caps the ops of one
-    /// transaction.
+    /// Starts the writer tasks: on the current tokio runtime, but for a SQLite file, whose writer
+    /// runs on a thread of its own (a one-thread runtime) with a connection of its own that runs
+    /// each statement right there ([`write_with`]). `max_batch` caps the ops of one transaction.
     pub fn start(store: Store, max_batch: usize) -> Committer {
         let n = match store.backend() {
             crate::Backend::Postgres => POSTGRES_PARTITIONS,
@@ -769,7 +768,26 @@ impl Committer {
         let partitions = (0..n)
             .map(|_| {
                 let (tx, rx) = mpsc::channel(max_batch.max(1) * 4);
-                tokio::spawn(run(store.clone(), rx, max_batch.max(1)));
+                let max = max_batch.max(1);
+                if store.has_own_writer() {
+                    let store = store.clone();
+                    let thread = std::thread::Builder::new().name("sluice-writer".into()).spawn(move || {
+                        let raw = store.open_raw_writer().unwrap_or_else(|e| {
+                            tracing::warn!(error = %e, "the SQLite writer writes through sqlx instead of its own connection");
+                            None
+                        });
+                        match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                            Ok(rt) => rt.block_on(run(store, rx, max, raw)),
+                            Err(e) => tracing::error!(error = %e, "no runtime for the SQLite writer; writes fail"),
+                        }
+                    });
+                    if let Err(e) = thread {
+                        // Writes then fail with `WriterStopped`.
+                        tracing::error!(error = %e, "cannot start the SQLite writer thread");
+                    }
+                } else {
+                    tokio::spawn(run(store.clone(), rx, max, None));
+                }
                 tx
             })
             .collect();
@@ -788,7 +806,44 @@ impl Committer {
     }
 }
 
-async fn run(store: Store, mut rx: mpsc::Receiver<Queued>, max_batch: usize) {
+/// Writes `ops` in one transaction: through `raw`, the writer thread's own SQLite connection, when
+/// it has one (each statement runs right here, on this thread: no round trip to a connection
+/// thread, no async machinery per row), else through the store's pool.
+async fn write_with(
+    store: &Store,
+    raw: Option<&RawConn>,
+    ops: &[WriteOp],
+    prepared: &mut [Prepared],
+) -> Result<Vec<Result<WriteResult, Error>>, Error> {
+    let Some(raw) = raw else { return store.write_prepared(ops, prepared).await };
+    // The process's other writers (claims, deploys, …) use the pool under this lock: one write
+    // transaction at a time, first come first served.
+    let _lock = store.writer_lock().await;
+    if store.is_closed() {
+        return Err(Error::WriterStopped);
+    }
+    raw_script(raw, "BEGIN IMMEDIATE")?;
+    let written = async {
+        let results = write_batch(&mut Conn::Raw(raw), ops, prepared).await?;
+        raw_script(raw, "COMMIT")?;
+        Ok(results)
+    }
+    .await;
+    match written {
+        Ok(results) => {
+            COMMITS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Ok(results)
+        }
+        Err(e) => {
+            if let Err(r) = raw_script(raw, "ROLLBACK") {
+                tracing::debug!(error = %r, "rolling back a failed batch");
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn run(store: Store, mut rx: mpsc::Receiver<Queued>, max_batch: usize, raw: Option<RawConn>) {
     // Ops on a Request that is in the current batch already wait for the next one.
     let mut held: std::collections::VecDeque<Queued> = std::collections::VecDeque::new();
     loop {
@@ -832,7 +887,7 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Queued>, max_batch: usize) {
             prepared.push(p);
             replies.push(reply);
         }
-        match store.write_prepared(&ops, &mut prepared).await {
+        match write_with(&store, raw.as_ref(), &ops, &mut prepared).await {
             Ok(results) => {
                 for (reply, result) in replies.into_iter().zip(results) {
                     let _ = reply.send(result);
@@ -843,7 +898,8 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Queued>, max_batch: usize) {
                     tracing::debug!(error = %e, ops = ops.len(), "a batch failed; writing its ops one by one");
                 }
                 for (op, reply) in ops.iter().zip(replies) {
-                    let _ = reply.send(store.write_one(op).await);
+                    let one = write_with(&store, raw.as_ref(), std::slice::from_ref(op), &mut []).await;
+                    let _ = reply.send(one.and_then(|mut r| r.pop().unwrap_or(Ok(WriteResult::Conflict))));
                 }
             }
         }

@@ -63,13 +63,130 @@ pub(crate) use args;
 /// A connection (usually inside a transaction) of either backend.
 pub(crate) enum Conn<'a> {
     Sqlite(&'a mut SqliteConnection),
+    /// The group-commit writer's own SQLite connection, driven synchronously on its thread
+    /// (`batch.rs`): no round trip to a connection thread per statement.
+    Raw(&'a RawConn),
     Postgres(&'a mut PgConnection),
 }
 
 /// A row of either backend, read by column name.
 pub(crate) enum DbRow {
     Sqlite(SqliteRow),
+    Raw(RawRow),
     Postgres(PgRow),
+}
+
+/// The writer's own SQLite connection. Behind a mutex only so that futures holding a [`Conn`]
+/// stay `Send` (a `rusqlite::Connection` is not `Sync`); one thread uses it, so it is never
+/// contended.
+pub(crate) type RawConn = std::sync::Mutex<rusqlite::Connection>;
+
+fn raw_lock(c: &RawConn) -> std::sync::MutexGuard<'_, rusqlite::Connection> {
+    // A panic while it was held cannot leave the connection half-changed: use it.
+    c.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A row read through [`Conn::Raw`]: its columns' names (shared by the rows of a statement) and
+/// values.
+pub(crate) struct RawRow {
+    names: std::sync::Arc<[String]>,
+    values: Vec<rusqlite::types::Value>,
+}
+
+impl RawRow {
+    fn get(&self, col: &str) -> Result<&rusqlite::types::Value, Error> {
+        self.names
+            .iter()
+            .position(|n| n == col)
+            .and_then(|i| self.values.get(i))
+            .ok_or_else(|| Error::corrupt("row", format!("no column `{col}`")))
+    }
+
+    fn opt_int(&self, col: &str) -> Result<Option<i64>, Error> {
+        match self.get(col)? {
+            rusqlite::types::Value::Null => Ok(None),
+            rusqlite::types::Value::Integer(i) => Ok(Some(*i)),
+            other => Err(Error::corrupt("row", format!("column `{col}` is {:?}, not an integer", other.data_type()))),
+        }
+    }
+
+    fn opt_text(&self, col: &str) -> Result<Option<String>, Error> {
+        match self.get(col)? {
+            rusqlite::types::Value::Null => Ok(None),
+            rusqlite::types::Value::Text(t) => Ok(Some(t.clone())),
+            other => Err(Error::corrupt("row", format!("column `{col}` is {:?}, not text", other.data_type()))),
+        }
+    }
+
+    fn opt_bytes(&self, col: &str) -> Result<Option<Vec<u8>>, Error> {
+        match self.get(col)? {
+            rusqlite::types::Value::Null => Ok(None),
+            rusqlite::types::Value::Blob(b) => Ok(Some(b.clone())),
+            rusqlite::types::Value::Text(t) => Ok(Some(t.clone().into_bytes())),
+            other => Err(Error::corrupt("row", format!("column `{col}` is {:?}, not bytes", other.data_type()))),
+        }
+    }
+}
+
+fn missing(col: &str) -> Error {
+    Error::corrupt("row", format!("column `{col}` is NULL"))
+}
+
+/// `$N` → `?N` (SQLite's numbered parameter, bound by index), for [`Conn::Raw`]; a `$` not
+/// followed by a digit stays.
+fn numbered(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        let param = c == '$' && chars.peek().is_some_and(char::is_ascii_digit);
+        out.push(if param { '?' } else { c });
+    }
+    out
+}
+
+/// Binds `args` to `st` by index (1-based, as `?N` numbers them).
+fn bind_raw(st: &mut rusqlite::CachedStatement<'_>, args: Vec<Arg>) -> Result<(), Error> {
+    for (i, a) in args.into_iter().enumerate() {
+        let r = match a {
+            Arg::Int(v) => st.raw_bind_parameter(i + 1, v),
+            Arg::Text(v) => st.raw_bind_parameter(i + 1, v),
+            Arg::Bytes(v) => st.raw_bind_parameter(i + 1, v),
+        };
+        r.map_err(Error::Sqlite)?;
+    }
+    Ok(())
+}
+
+/// Runs statements without parameters on the writer's own connection (`BEGIN`, `COMMIT`, …).
+pub(crate) fn raw_script(c: &RawConn, sql: &str) -> Result<(), Error> {
+    raw_lock(c).execute_batch(sql).map_err(Error::Sqlite)
+}
+
+fn raw_execute(c: &RawConn, sql: &str, args: Vec<Arg>) -> Result<u64, Error> {
+    let c = raw_lock(c);
+    let mut st = c.prepare_cached(&numbered(sql)).map_err(Error::Sqlite)?;
+    bind_raw(&mut st, args)?;
+    Ok(st.raw_execute().map_err(Error::Sqlite)? as u64)
+}
+
+fn raw_fetch(c: &RawConn, sql: &str, args: Vec<Arg>, limit: usize) -> Result<Vec<DbRow>, Error> {
+    let c = raw_lock(c);
+    let mut st = c.prepare_cached(&numbered(sql)).map_err(Error::Sqlite)?;
+    bind_raw(&mut st, args)?;
+    let names: std::sync::Arc<[String]> = st.column_names().into_iter().map(str::to_string).collect();
+    let n = names.len();
+    let mut rows = st.raw_query();
+    let mut out = Vec::new();
+    while out.len() < limit
+        && let Some(r) = rows.next().map_err(Error::Sqlite)?
+    {
+        let mut values = Vec::with_capacity(n);
+        for i in 0..n {
+            values.push(r.get::<_, rusqlite::types::Value>(i).map_err(Error::Sqlite)?);
+        }
+        out.push(DbRow::Raw(RawRow { names: names.clone(), values }));
+    }
+    Ok(out)
 }
 
 fn bind_sqlite<'q>(
@@ -154,6 +271,7 @@ impl Conn<'_> {
                 let sql = sqlite_sql(sql, &args);
                 bind_sqlite(sqlx::query(&sql), args).execute(&mut **c).await?.rows_affected()
             }
+            Conn::Raw(c) => raw_execute(c, sql, args)?,
             Conn::Postgres(c) => bind_pg(sqlx::query(sql), args).execute(&mut **c).await?.rows_affected(),
         })
     }
@@ -164,6 +282,7 @@ impl Conn<'_> {
                 let sql = sqlite_sql(sql, &args);
                 bind_sqlite(sqlx::query(&sql), args).fetch_all(&mut **c).await?.into_iter().map(DbRow::Sqlite).collect()
             }
+            Conn::Raw(c) => raw_fetch(c, sql, args, usize::MAX)?,
             Conn::Postgres(c) => {
                 bind_pg(sqlx::query(sql), args).fetch_all(&mut **c).await?.into_iter().map(DbRow::Postgres).collect()
             }
@@ -173,6 +292,7 @@ impl Conn<'_> {
     pub(crate) async fn fetch_optional(&mut self, sql: &str, args: Vec<Arg>) -> Result<Option<DbRow>, Error> {
         Ok(match self {
             Conn::Sqlite(c) => bind_sqlite(sqlx::query(sql), args).fetch_optional(&mut **c).await?.map(DbRow::Sqlite),
+            Conn::Raw(c) => raw_fetch(c, sql, args, 1)?.pop(),
             Conn::Postgres(c) => bind_pg(sqlx::query(sql), args).fetch_optional(&mut **c).await?.map(DbRow::Postgres),
         })
     }
@@ -181,6 +301,8 @@ impl Conn<'_> {
     pub(crate) async fn execute_script(&mut self, sql: &str) -> Result<(), sqlx::Error> {
         match self {
             Conn::Sqlite(c) => sqlx::raw_sql(sql).execute(&mut **c).await.map(drop),
+            // Migrations run on the pool's connections, never on the writer's raw one.
+            Conn::Raw(c) => raw_lock(c).execute_batch(sql).map_err(|e| sqlx::Error::Protocol(e.to_string())),
             Conn::Postgres(c) => sqlx::raw_sql(sql).execute(&mut **c).await.map(drop),
         }
     }
@@ -190,6 +312,7 @@ impl DbRow {
     pub(crate) fn int(&self, col: &str) -> Result<i64, Error> {
         Ok(match self {
             DbRow::Sqlite(r) => r.try_get(col)?,
+            DbRow::Raw(r) => r.opt_int(col)?.ok_or_else(|| missing(col))?,
             DbRow::Postgres(r) => r.try_get(col)?,
         })
     }
@@ -197,6 +320,7 @@ impl DbRow {
     pub(crate) fn opt_int(&self, col: &str) -> Result<Option<i64>, Error> {
         Ok(match self {
             DbRow::Sqlite(r) => r.try_get(col)?,
+            DbRow::Raw(r) => r.opt_int(col)?,
             DbRow::Postgres(r) => r.try_get(col)?,
         })
     }
@@ -204,6 +328,7 @@ impl DbRow {
     pub(crate) fn text(&self, col: &str) -> Result<String, Error> {
         Ok(match self {
             DbRow::Sqlite(r) => r.try_get(col)?,
+            DbRow::Raw(r) => r.opt_text(col)?.ok_or_else(|| missing(col))?,
             DbRow::Postgres(r) => r.try_get(col)?,
         })
     }
@@ -211,6 +336,7 @@ impl DbRow {
     pub(crate) fn opt_bytes(&self, col: &str) -> Result<Option<Vec<u8>>, Error> {
         Ok(match self {
             DbRow::Sqlite(r) => r.try_get(col)?,
+            DbRow::Raw(r) => r.opt_bytes(col)?,
             DbRow::Postgres(r) => r.try_get(col)?,
         })
     }
@@ -218,6 +344,7 @@ impl DbRow {
     pub(crate) fn opt_text(&self, col: &str) -> Result<Option<String>, Error> {
         Ok(match self {
             DbRow::Sqlite(r) => r.try_get(col)?,
+            DbRow::Raw(r) => r.opt_text(col)?,
             DbRow::Postgres(r) => r.try_get(col)?,
         })
     }
@@ -255,6 +382,12 @@ impl Tx {
 #[cfg(test)]
 mod tests {
     use super::positional;
+
+    #[test]
+    fn dollar_parameters_become_numbered_ones() {
+        assert_eq!(super::numbered("SELECT $1, $12 WHERE a = $1"), "SELECT ?1, ?12 WHERE a = ?1");
+        assert_eq!(super::numbered("SELECT '$' || x, '$.a'"), "SELECT '$' || x, '$.a'");
+    }
 
     #[test]
     fn in_order_parameters_become_positional_and_others_stay() {

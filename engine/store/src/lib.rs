@@ -83,6 +83,9 @@ pub enum Error {
     WriterStopped,
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
+    /// From the SQLite connection the group-commit writer drives directly.
+    #[error("database error: {0}")]
+    Sqlite(rusqlite::Error),
 }
 
 impl Error {

@@ -13,7 +13,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use crate::Error;
 use crate::batch::{WriteOp, WriteResult};
 use crate::changes::{Changes, NewJob};
-use crate::db::{Conn, DbRow, Tx, args};
+use crate::db::{Conn, DbRow, RawConn, Tx, args};
 use crate::migrate;
 use crate::types::{
     EventId, EventRow, JobId, JobKind, JobRow, LoadedRequest, ProcessVersion, PruneStats, RequestFilter, RequestId,
@@ -70,15 +70,29 @@ pub enum Backend {
 
 #[derive(Clone, Debug)]
 enum Pool {
-    Sqlite(SqlitePool),
+    /// SQLite; `raw`: a file, whose group-commit writer opens a connection of its own (an
+    /// in-memory database is the pool's one connection).
+    Sqlite {
+        pool: SqlitePool,
+        raw: Option<RawSpec>,
+    },
     Postgres(PgPool),
+}
+
+/// Where and how the group-commit writer opens its own SQLite connection.
+#[derive(Clone, Debug)]
+struct RawSpec {
+    path: std::path::PathBuf,
+    full: bool,
+    busy_timeout: Duration,
 }
 
 /// A handle on the database; cheap to clone (it is a connection pool).
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: Pool,
-    /// SQLite: the write transactions of this process, one after the other (fairly).
+    /// SQLite: the write transactions of this process, one after the other (fairly), on the pool
+    /// and on the group-commit writer's own connection alike.
     write_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// The URL without its password, for messages.
     url: String,
@@ -157,16 +171,22 @@ impl Store {
                     Durability::Full => SqliteSynchronous::Full,
                     Durability::Relaxed => SqliteSynchronous::Normal,
                 });
-            let max = if memory { 1 } else { options.max_connections.max(1) };
+            // A file on this machine: no connection to lose, so no ping before each use.
             let pool = SqlitePoolOptions::new()
-                .max_connections(max)
+                .max_connections(if memory { 1 } else { options.max_connections.max(1) })
+                .test_before_acquire(false)
                 // An in-memory database lives as long as its one connection.
                 .idle_timeout(if memory { None } else { Some(Duration::from_secs(600)) })
                 .max_lifetime(if memory { None } else { Some(Duration::from_secs(1800)) })
-                .connect_with(connect)
+                .connect_with(connect.clone())
                 .await
                 .map_err(open_err)?;
-            Pool::Sqlite(pool)
+            let raw = (!memory).then(|| RawSpec {
+                path: connect.get_filename().to_path_buf(),
+                full: options.durability == Durability::Full,
+                busy_timeout: options.busy_timeout,
+            });
+            Pool::Sqlite { pool, raw }
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let mut connect = PgConnectOptions::from_str(url).map_err(open_err)?;
             let sync = match options.durability {
@@ -203,9 +223,46 @@ impl Store {
         Ok(store)
     }
 
+    /// Whether the group-commit writer writes through a connection of its own (SQLite files),
+    /// from a thread of its own.
+    pub(crate) fn has_own_writer(&self) -> bool {
+        matches!(self.pool, Pool::Sqlite { raw: Some(_), .. })
+    }
+
+    /// SQLite files: a connection of its own for the group-commit writer's thread, which runs its
+    /// statements directly (see `batch.rs`), with the pool's pragmas.
+    pub(crate) fn open_raw_writer(&self) -> Result<Option<RawConn>, Error> {
+        let Pool::Sqlite { raw: Some(spec), .. } = &self.pool else { return Ok(None) };
+        let c = rusqlite::Connection::open(&spec.path).map_err(Error::Sqlite)?;
+        c.busy_timeout(spec.busy_timeout).map_err(Error::Sqlite)?;
+        c.execute_batch(if spec.full {
+            "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;"
+        } else {
+            "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;"
+        })
+        .map_err(Error::Sqlite)?;
+        // The batch's statements come in a few shapes and power-of-two sizes.
+        c.set_prepared_statement_cache_capacity(256);
+        Ok(Some(std::sync::Mutex::new(c)))
+    }
+
+    /// The SQLite writer lock, which every write transaction of this process holds (fair, first
+    /// come first served).
+    pub(crate) async fn writer_lock(&self) -> tokio::sync::OwnedMutexGuard<()> {
+        self.write_lock.clone().lock_owned().await
+    }
+
+    /// [`Store::close`] was called: no more writes.
+    pub(crate) fn is_closed(&self) -> bool {
+        match &self.pool {
+            Pool::Sqlite { pool, .. } => pool.is_closed(),
+            Pool::Postgres(p) => p.is_closed(),
+        }
+    }
+
     pub fn backend(&self) -> Backend {
         match self.pool {
-            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Sqlite { .. } => Backend::Sqlite,
             Pool::Postgres(_) => Backend::Postgres,
         }
     }
@@ -213,7 +270,7 @@ impl Store {
     /// Closes every connection (waits for the ones in use).
     pub async fn close(&self) {
         match &self.pool {
-            Pool::Sqlite(p) => p.close().await,
+            Pool::Sqlite { pool, .. } => pool.close().await,
             Pool::Postgres(p) => p.close().await,
         }
     }
@@ -231,12 +288,12 @@ impl Store {
     /// A write transaction: `BEGIN IMMEDIATE` on SQLite, a plain (read committed) one on PostgreSQL.
     pub(crate) async fn begin_write(&self) -> Result<Tx, Error> {
         Ok(match &self.pool {
-            Pool::Sqlite(p) => {
+            Pool::Sqlite { pool, .. } => {
                 // SQLite has one writer at a time and its lock is not fair: a writer polling
                 // under `busy_timeout` can starve behind back-to-back commits. Writers of this
                 // process queue here instead, first come first served.
-                let guard = self.write_lock.clone().lock_owned().await;
-                Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?, Some(guard))
+                let guard = self.writer_lock().await;
+                Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?, Some(guard))
             }
             Pool::Postgres(p) => Tx::Postgres(p.begin().await?),
         })
@@ -245,7 +302,7 @@ impl Store {
     /// A read transaction: one consistent snapshot for reads of several statements.
     pub(crate) async fn begin_read(&self) -> Result<Tx, Error> {
         Ok(match &self.pool {
-            Pool::Sqlite(p) => Tx::Sqlite(p.begin().await?, None),
+            Pool::Sqlite { pool, .. } => Tx::Sqlite(pool.begin().await?, None),
             Pool::Postgres(p) => Tx::Postgres(p.begin().await?),
         })
     }

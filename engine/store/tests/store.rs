@@ -965,22 +965,51 @@ const EVENT_COUNT: &str = "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM event
 
 /// The same ops written one by one (`write_one`) and as batches (`write_batch`) leave the same
 /// rows; per-op refusals inside a batch (a stale revision, an unknown version) hold up nothing.
-async fn a_batch_writes_the_same_rows_as_one_op_at_a_time(db: Arc<TestDb>) {
-    use sluice_store::{LeaseChange, StateColumns, WriteOp, WriteResult};
-    let one = db.open().await;
-    let (second, second_name) = match db.kind {
+/// Another empty store beside the test's (a file `<tag>.db`, or a schema `<schema>_<tag>`) and
+/// the name [`dump`] reads it by.
+async fn other_store(db: &TestDb, tag: &str) -> (Store, String) {
+    match db.kind {
         Kind::Sqlite => {
-            let url = format!("sqlite://{}", db.dir.as_ref().unwrap().join("batch.db").display());
-            (Store::open(&url, StoreOptions::default()).await.unwrap(), "batch.db".to_string())
+            let file = format!("{tag}.db");
+            let url = format!("sqlite://{}", db.dir.as_ref().unwrap().join(&file).display());
+            (Store::open(&url, StoreOptions::default()).await.unwrap(), file)
         }
         Kind::Postgres => {
-            let schema = format!("{}_b", db.schema.as_ref().unwrap());
+            let schema = format!("{}_{tag}", db.schema.as_ref().unwrap());
             let options = StoreOptions { postgres_schema: Some(schema.clone()), ..StoreOptions::default() };
             (Store::open(&db.url, options).await.unwrap(), schema)
         }
+    }
+}
+
+async fn a_batch_writes_the_same_rows_as_one_op_at_a_time(db: Arc<TestDb>) {
+    use sluice_store::{LeaseChange, StateColumns, WriteOp, WriteResult};
+    let one = db.open().await;
+    let (second, second_name) = other_store(&db, "b").await;
+    // A third store is written through the group-commit writer: on SQLite, it runs the
+    // statements on its own connection, not through sqlx.
+    let (third, third_name) = other_store(&db, "c").await;
+    let committer = sluice_store::Committer::start(third.clone(), 64);
+    // All of a phase's ops at once, so they share batches.
+    let committed = |ops: &[WriteOp]| {
+        let handles: Vec<_> = ops
+            .iter()
+            .cloned()
+            .map(|op| {
+                let c = committer.clone();
+                tokio::spawn(async move { c.write(op).await.map_err(|e| e.to_string()) })
+            })
+            .collect();
+        async move {
+            let mut out = Vec::new();
+            for h in handles {
+                out.push(h.await.unwrap());
+            }
+            out
+        }
     };
     let p = review();
-    for s in [&one, &second] {
+    for s in [&one, &second, &third] {
         deploy(s).await;
     }
     let ids: Vec<RequestId> = (0..6).map(|_| RequestId::new()).collect();
@@ -1033,6 +1062,7 @@ async fn a_batch_writes_the_same_rows_as_one_op_at_a_time(db: Arc<TestDb>) {
     let results_batch: Vec<Result<WriteResult, String>> =
         second.write_batch(&phases[0]).await.unwrap().into_iter().map(|r| r.map_err(|e| e.to_string())).collect();
     assert_eq!(results_one, results_batch);
+    assert_eq!(committed(&phases[0]).await, results_batch);
     assert_eq!(results_batch[..6], vec![Ok(WriteResult::Created { leased: false }); 6]);
     assert!(results_batch[6].as_ref().unwrap_err().contains("version 7"), "{:?}", results_batch[6]);
 
@@ -1066,6 +1096,7 @@ async fn a_batch_writes_the_same_rows_as_one_op_at_a_time(db: Arc<TestDb>) {
     }
     let results_batch = second.write_batch(&phase).await.unwrap().into_iter().map(Result::unwrap).collect::<Vec<_>>();
     assert_eq!(results_one, results_batch);
+    assert_eq!(committed(&phase).await, results_batch.iter().copied().map(Ok).collect::<Vec<_>>());
     assert_eq!(results_batch[5], WriteResult::Conflict);
     assert_eq!(results_batch[0], WriteResult::Applied { revision: 2, leased: false });
 
@@ -1092,12 +1123,16 @@ async fn a_batch_writes_the_same_rows_as_one_op_at_a_time(db: Arc<TestDb>) {
     for r in second.write_batch(&phase).await.unwrap() {
         assert_eq!(r.unwrap(), WriteResult::Applied { revision: 3, leased: false });
     }
+    for r in committed(&phase).await {
+        assert_eq!(r.unwrap(), WriteResult::Applied { revision: 3, leased: false });
+    }
 
     for sql in DUMPS {
         let a = dump(&db, None, sql).await;
         let b = dump(&db, Some(&second_name), sql).await;
         assert!(!a.is_empty() || sql.contains("subscriptions") || sql.contains("jobs"), "{sql}");
         assert_eq!(a, b, "{sql}");
+        assert_eq!(a, dump(&db, Some(&third_name), sql).await, "{sql} (through the group-commit writer)");
     }
     // The events themselves, but for their ids (fresh UUIDs on every write).
     for id in &ids {
@@ -1107,11 +1142,15 @@ async fn a_batch_writes_the_same_rows_as_one_op_at_a_time(db: Arc<TestDb>) {
         let a = strip(one.request_events(*id).await.unwrap());
         assert!(!a.is_empty());
         assert_eq!(a, strip(second.request_events(*id).await.unwrap()));
+        assert_eq!(a, strip(third.request_events(*id).await.unwrap()));
     }
     assert_eq!(one.count_requests(Some("completed")).await.unwrap(), 3);
     second.close().await;
+    drop(committer);
+    third.close().await;
     if db.kind == Kind::Postgres {
         db.exec(&format!("DROP SCHEMA IF EXISTS {second_name} CASCADE")).await;
+        db.exec(&format!("DROP SCHEMA IF EXISTS {third_name} CASCADE")).await;
     }
 }
 both!(a_batch_writes_the_same_rows_as_one_op_at_a_time);
@@ -1187,23 +1226,16 @@ async fn handed_off_writes_take_the_lease_and_claim_their_jobs(db: Arc<TestDb>) 
 
     // Node a's chain ends: it lets go of the lease in the step itself; a release by b does nothing.
     let at = t0() + secs(3);
-    let op = WriteOp::Step {
+    let release = |expected_revision: i64, node: &str| WriteOp::Step {
         request: id,
-        expected_revision: 2,
+        expected_revision,
         state: state(),
         changes: Changes::new(at),
-        lease: LeaseChange::Release { node: "b".into() },
+        lease: LeaseChange::Release { node: node.into() },
     };
-    assert_eq!(store.write_one(&op).await.unwrap(), WriteResult::Applied { revision: 3, leased: false });
+    assert_eq!(store.write_one(&release(2, "b")).await.unwrap(), WriteResult::Applied { revision: 3, leased: false });
     assert_eq!(store.request_lease(id).await.unwrap().map(|(o, _)| o), Some("a".to_string()));
-    let op = WriteOp::Step {
-        request: id,
-        expected_revision: 3,
-        state: state(),
-        changes: Changes::new(at),
-        lease: LeaseChange::Release { node: "a".into() },
-    };
-    assert_eq!(store.write_one(&op).await.unwrap(), WriteResult::Applied { revision: 4, leased: false });
+    assert_eq!(store.write_one(&release(3, "a")).await.unwrap(), WriteResult::Applied { revision: 4, leased: false });
     assert_eq!(store.request_lease(id).await.unwrap(), None);
 
     // A free Request: b's step takes it and claims its job; a stale revision takes nothing.

@@ -31,6 +31,10 @@ use sluice_connector_api::{Connector, ConnectorError, Context, Registry};
 use sluice_store::{Durability, Store, StoreOptions};
 use sluice_worker::{Engine, EngineOptions};
 
+/// The `sluice` binary's allocator (see its `main.rs`).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const MODEL: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
                   xmlns:sluice="urn:sluice:bpmn:1" id="defs" targetNamespace="urn:bench">

@@ -14,6 +14,8 @@
 //! The `parked` scenario parks the Requests at a message catch event, then publishes one
 //! message per Request (correlated by key) and prints the times and this process's peak memory
 //! (the engine runs in this process: it is the server).
+//! `BENCH_KEEP_DB=1` keeps the SQLite file (its path is printed) for a look at its pages, and a
+//! copy of its write-ahead log as the last commits left it (`bench.db-wal.last`).
 //! `SLUICE_TEST_POSTGRES_URL` names the PostgreSQL database (default
 //! `postgres://postgres@127.0.0.1:5432/test`; the benchmark works in a schema of its own and drops
 //! it). PostgreSQL's own CPU is not in "CPU per Request" (it is another process); the bench prints
@@ -301,8 +303,16 @@ fn main() {
                         let f = run(store.clone(), n, starters).await;
                         print("SQLite (synchronous=FULL)", &f);
                     }
+                    if std::env::var_os("BENCH_KEEP_DB").is_some() {
+                        // The write-ahead log as the last commits left it (closing checkpoints it).
+                        let _ = std::fs::copy(dir.join("bench.db-wal"), dir.join("bench.db-wal.last"));
+                    }
                     store.close().await;
-                    let _ = std::fs::remove_dir_all(&dir);
+                    if std::env::var_os("BENCH_KEEP_DB").is_some() {
+                        println!("kept {}", dir.join("bench.db").display());
+                    } else {
+                        let _ = std::fs::remove_dir_all(&dir);
+                    }
                 }
                 "postgres" => {
                     let url = std::env::var("SLUICE_TEST_POSTGRES_URL")

@@ -309,19 +309,34 @@ pub struct TokenView {
 
 // ---- state (serializable, so the store can keep it) ----
 
-/// One Request's state.
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// One Request's state. Stored as JSON with every field at its default (false, empty, zero, none)
+/// left out, so a Request's row stays small; a missing field reads as its default.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Instance {
     status: Status,
     /// Started by a call activity: uncaught errors go to the parent.
+    #[serde(default, skip_serializing_if = "is_false")]
     called: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     tokens: Vec<Token>,
     scopes: Vec<ScopeInst>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     subscriptions: Vec<Subscription>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     incidents: Vec<Incident>,
     next_token: u32,
     next_scope: u32,
+    #[serde(default, skip_serializing_if = "is_zero")]
     next_subscription: u32,
+    #[serde(default, skip_serializing_if = "is_zero")]
     next_incident: u32,
     /// Cumulative count of sequence flows taken, for benchmarks and metrics.
     moves: u64,
@@ -334,6 +349,7 @@ struct Token {
     element: ElementIdx,
     state: TokenState,
     /// A multi-instance or loop inner instance: runs the activity itself, never its loop.
+    #[serde(default, skip_serializing_if = "is_false")]
     inner: bool,
 }
 
@@ -402,10 +418,13 @@ struct LoopBody {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct ScopeInst {
     id: ScopeId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     parent: Option<ScopeId>,
     /// The sub-process token or loop body token this scope belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     owner: Option<TokenId>,
     kind: ScopeKind,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
     vars: Data,
     /// Tokens in this scope plus child scopes: the scope completes when it reaches zero.
     active: u32,

@@ -14,6 +14,7 @@
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
 
 use sluice_engine::runtime::TokenId;
 use tokio::sync::{mpsc, oneshot};
@@ -209,24 +210,39 @@ fn chunk_sizes(rows: usize, cap: usize) -> impl Iterator<Item = usize> {
     })
 }
 
-/// `(a, b, c), (d, e, f), …` for `rows` rows of `cols` placeholders, numbered from 1.
-fn values(rows: usize, cols: usize) -> String {
-    let mut s = String::with_capacity(rows * cols * 5);
-    for r in 0..rows {
-        if r > 0 {
-            s.push_str(", ");
-        }
-        s.push('(');
-        for c in 0..cols {
-            if c > 0 {
-                s.push_str(", ");
+/// A placeholder list, made once per shape and kept: statements come in a few shapes (see
+/// [`chunk_len`]), and the writer would otherwise format thousands of numbers per batch.
+fn shape(key: (bool, usize, usize), make: impl FnOnce() -> String) -> std::sync::Arc<str> {
+    type Shapes = std::sync::Mutex<HashMap<(bool, usize, usize), std::sync::Arc<str>>>;
+    static SHAPES: std::sync::OnceLock<Shapes> = std::sync::OnceLock::new();
+    let mut shapes = SHAPES.get_or_init(Default::default).lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    shapes.entry(key).or_insert_with(|| make().into()).clone()
+}
+
+/// `($1,$2,$3),($4,$5,$6),…` for `rows` rows of `cols` placeholders, numbered from 1.
+fn values(rows: usize, cols: usize) -> std::sync::Arc<str> {
+    shape((true, rows, cols), || {
+        let mut s = String::with_capacity(rows * cols * 6);
+        for r in 0..rows {
+            s.push_str(if r > 0 { ",(" } else { "(" });
+            for c in 0..cols {
+                let _ = write!(s, "{}${}", if c > 0 { "," } else { "" }, r * cols + c + 1);
             }
-            s.push('$');
-            s.push_str(&(r * cols + c + 1).to_string());
+            s.push(')');
         }
-        s.push(')');
-    }
-    s
+        s
+    })
+}
+
+/// `$first,…` for `n` placeholders.
+fn list(first: usize, n: usize) -> std::sync::Arc<str> {
+    shape((false, first, n), || {
+        let mut s = String::with_capacity(n * 6);
+        for i in first..first + n {
+            let _ = write!(s, "{}${i}", if i > first { "," } else { "" });
+        }
+        s
+    })
 }
 
 /// Runs `head VALUES (…), (…) tail` over `rows`, as many statements as the parameter limit needs.
@@ -245,9 +261,11 @@ async fn insert_rows(c: &mut Conn<'_>, head: &str, tail: &str, cols: usize, rows
 /// Runs `sql` with `{ids}` replaced by a placeholder list, over chunks of `ids`, each chunk's
 /// parameters being `extra` followed by the ids.
 async fn for_ids(c: &mut Conn<'_>, sql: &str, extra: &[Arg], ids: &[String]) -> Result<(), Error> {
-    for chunk in ids.chunks(MAX_PARAMS - extra.len()) {
-        let list: Vec<String> = (extra.len() + 1..=extra.len() + chunk.len()).map(|i| format!("${i}")).collect();
-        let sql = sql.replace("{ids}", &list.join(", "));
+    let mut rest = ids;
+    for take in chunk_sizes(ids.len(), MAX_PARAMS - extra.len()) {
+        let (chunk, tail) = rest.split_at(take);
+        rest = tail;
+        let sql = sql.replace("{ids}", &list(extra.len() + 1, take));
         let mut a = extra.to_vec();
         a.extend(chunk.iter().map(|id| Arg::from(id.as_str())));
         c.execute(&sql, a).await?;
@@ -263,7 +281,6 @@ struct Applied<'a> {
     revision: i64,
     status: RequestStatus,
     changes: &'a Changes,
-    first_seq: i64,
     /// `request_started` goes first (creations).
     started: Option<(&'a str, i64)>,
     /// The claim of handed-off jobs, when the op took its Request's lease.
@@ -331,7 +348,6 @@ async fn write_batch(
             revision: 1,
             status: state.status,
             changes,
-            first_seq: 1,
             started: Some((process_key.as_str(), *process_version)),
             claim: take_claim(lease),
         });
@@ -447,7 +463,6 @@ async fn write_batch(
                 revision: expected + 1,
                 status: state.status,
                 changes,
-                first_seq: 0,
                 started: None,
                 claim: if leased { take_claim(lease) } else { None },
             });
@@ -489,21 +504,18 @@ type CompletedTask = (usize, TaskId, String, TokenId);
 /// placed where the change completed the task (`None`: no events).
 fn history_row(
     started: Option<(&str, i64)>,
-    first_seq: i64,
     ch: &Changes,
     completed: Vec<CompletedTask>,
 ) -> Result<Option<(i64, String)>, Error> {
     let at = millis(ch.at);
     let mut events: Vec<StoredEvent<'_>> = Vec::with_capacity(ch.events.len() + 1 + completed.len());
-    let mut seq = first_seq;
     if let Some((key, version)) = started {
         let payload = Payload::Owned(serde_json::json!({"process_key": key, "process_version": version}));
         let id = EventId::new().to_string();
-        events.push(StoredEvent { id, seq: 0, at, kind: "request_started", element_id: None, payload });
+        events.push(StoredEvent { id, at, kind: "request_started", element_id: None, payload });
     }
-    let task_completed = |seq: i64, (_, id, element, token): CompletedTask| StoredEvent {
+    let task_completed = |(_, id, element, token): CompletedTask| StoredEvent {
         id: EventId::new().to_string(),
-        seq,
         at,
         kind: "task_completed",
         element_id: Some(Cow::Owned(element)),
@@ -512,22 +524,18 @@ fn history_row(
     let mut completed = completed.into_iter().peekable();
     for (i, e) in ch.events.iter().enumerate() {
         while let Some(t) = completed.next_if(|(idx, ..)| *idx <= i) {
-            events.push(task_completed(seq, t));
-            seq += 1;
+            events.push(task_completed(t));
         }
         events.push(StoredEvent {
             id: e.id.to_string(),
-            seq,
             at: millis(e.at),
             kind: &e.kind,
             element_id: e.element_id.as_deref().map(Cow::Borrowed),
             payload: Payload::Borrowed(&e.payload),
         });
-        seq += 1;
     }
     for t in completed {
-        events.push(task_completed(seq, t));
-        seq += 1;
+        events.push(task_completed(t));
     }
     if events.is_empty() {
         return Ok(None);
@@ -548,11 +556,9 @@ impl Prepared {
     fn of(op: &WriteOp) -> Result<Prepared, Error> {
         let history = match op {
             WriteOp::Create { process_key, process_version, changes, .. } => {
-                history_row(Some((process_key.as_str(), *process_version)), 1, changes, Vec::new())?
+                history_row(Some((process_key.as_str(), *process_version)), changes, Vec::new())?
             }
-            WriteOp::Step { changes, .. } if changes.tasks_closed.is_empty() => {
-                history_row(None, 0, changes, Vec::new())?
-            }
+            WriteOp::Step { changes, .. } if changes.tasks_closed.is_empty() => history_row(None, changes, Vec::new())?,
             WriteOp::Step { .. } => None,
         };
         Ok(Prepared { history })
@@ -677,7 +683,7 @@ async fn apply_all<'a>(c: &mut Conn<'_>, applied: &[Applied<'a>], prepared: &mut
         // History: one row for the whole change, rendered before the batch when it could be.
         let rendered = match prepared.get_mut(a.op).and_then(|p| p.history.take()) {
             Some(r) => Some(r),
-            None => history_row(a.started, a.first_seq, ch, completed)?,
+            None => history_row(a.started, ch, completed)?,
         };
         if let Some((n, text)) = rendered {
             event_rows.push(args![a.rid.as_str(), a.revision, 0i64, n, text]);
@@ -908,7 +914,7 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Queued>, max_batch: usize, raw
 
 #[cfg(test)]
 mod tests {
-    use super::{MAX_ROWS, chunk_len, chunk_sizes};
+    use super::{MAX_ROWS, chunk_len, chunk_sizes, list, values};
 
     #[test]
     fn chunks_are_powers_of_two_that_add_up() {
@@ -920,5 +926,15 @@ mod tests {
             assert_eq!(sizes.iter().sum::<usize>(), rows);
         }
         assert_eq!(chunk_len(190, 2000), 128);
+    }
+
+    #[test]
+    fn placeholder_lists_number_from_where_they_start() {
+        assert_eq!(&*values(2, 3), "($1,$2,$3),($4,$5,$6)");
+        assert_eq!(&*values(1, 1), "($1)");
+        assert_eq!(&*list(3, 3), "$3,$4,$5");
+        assert_eq!(&*list(1, 1), "$1");
+        // Kept: the same shape again is the same text.
+        assert!(std::sync::Arc::ptr_eq(&values(2, 3), &values(2, 3)));
     }
 }

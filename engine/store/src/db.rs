@@ -135,13 +135,14 @@ fn missing(col: &str) -> Error {
 /// `$N` → `?N` (SQLite's numbered parameter, bound by index), for [`Conn::Raw`]; a `$` not
 /// followed by a digit stays.
 fn numbered(sql: &str) -> String {
-    let mut out = String::with_capacity(sql.len());
-    let mut chars = sql.chars().peekable();
-    while let Some(c) = chars.next() {
-        let param = c == '$' && chars.peek().is_some_and(char::is_ascii_digit);
-        out.push(if param { '?' } else { c });
+    let mut out = sql.as_bytes().to_vec();
+    for i in 1..out.len() {
+        if out[i - 1] == b'$' && out[i].is_ascii_digit() {
+            out[i - 1] = b'?';
+        }
     }
-    out
+    // One ASCII byte replaced by another: still the UTF-8 it was.
+    String::from_utf8(out).unwrap_or_else(|_| sql.to_string())
 }
 
 /// Binds `args` to `st` by index (1-based, as `?N` numbers them).

@@ -56,10 +56,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0007_history_batches.sql"),
         postgres: include_str!("../migrations/postgres/0007_history_batches.sql"),
     },
+    Migration {
+        version: 8,
+        name: "history_append",
+        sqlite: include_str!("../migrations/sqlite/0008_history_append.sql"),
+        postgres: include_str!("../migrations/postgres/0008_history_append.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// An arbitrary constant for `pg_advisory_xact_lock`: "sluice migrations".
 const PG_MIGRATION_LOCK: i64 = 0x0005_11CE_0001;

@@ -167,11 +167,10 @@ impl Store {
             Some(r) => r.opt_int("part")?.map_or(0, |p| p + 1),
             None => 0,
         };
-        let stored: Vec<StoredEvent<'_>> = (0..)
-            .zip(events)
-            .map(|(seq, e)| StoredEvent {
+        let stored: Vec<StoredEvent<'_>> = events
+            .iter()
+            .map(|e| StoredEvent {
                 id: e.id.to_string(),
-                seq,
                 at: millis(e.at),
                 kind: e.kind.as_str(),
                 element_id: e.element_id.as_deref().map(std::borrow::Cow::Borrowed),

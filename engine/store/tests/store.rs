@@ -763,6 +763,117 @@ async fn a_schema_1_database_migrates_to_2(db: Arc<TestDb>) {
 }
 both!(a_schema_1_database_migrates_to_2);
 
+/// The migrations up to schema 7, as a database of that version ran them.
+const TO_V7: [(i64, &str, &str, &str); 6] = [
+    (1, "init", V1_SQLITE, V1_POSTGRES),
+    (
+        2,
+        "tokens_settings_sources",
+        include_str!("../migrations/sqlite/0002_tokens_settings_sources.sql"),
+        include_str!("../migrations/postgres/0002_tokens_settings_sources.sql"),
+    ),
+    (
+        4,
+        "slack_integrations",
+        include_str!("../migrations/sqlite/0004_slack_integrations.sql"),
+        include_str!("../migrations/postgres/0004_slack_integrations.sql"),
+    ),
+    (
+        5,
+        "notifications",
+        include_str!("../migrations/sqlite/0005_notifications.sql"),
+        include_str!("../migrations/postgres/0005_notifications.sql"),
+    ),
+    (
+        6,
+        "subscription_order",
+        include_str!("../migrations/sqlite/0006_subscription_order.sql"),
+        include_str!("../migrations/postgres/0006_subscription_order.sql"),
+    ),
+    (
+        7,
+        "history_batches",
+        include_str!("../migrations/sqlite/0007_history_batches.sql"),
+        include_str!("../migrations/postgres/0007_history_batches.sql"),
+    ),
+];
+
+async fn history_written_by_schema_7_reads_the_same_after_8(db: Arc<TestDb>) {
+    // A database as schema 7 left it, with a Request whose history rows carry every field (and
+    // the `seq` that schema 7 wrote).
+    match db.kind {
+        Kind::Sqlite => {
+            let path = db.url.trim_start_matches("sqlite://");
+            std::fs::File::create(path).unwrap();
+        }
+        Kind::Postgres => db.exec(&format!("CREATE SCHEMA IF NOT EXISTS {}", db.schema.as_deref().unwrap())).await,
+    }
+    db.exec("CREATE TABLE sluice_schema (version BIGINT NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)")
+        .await;
+    for (version, name, sqlite, postgres) in TO_V7 {
+        db.exec(if db.kind == Kind::Sqlite { sqlite } else { postgres }).await;
+        db.exec(&format!("INSERT INTO sluice_schema (version, name, applied_at) VALUES ({version}, '{name}', 0)"))
+            .await;
+    }
+    let rid = "0190b4c4-0000-7000-8000-000000000001";
+    let (e1, e2, e3) = (
+        "0190b4c4-0000-7000-8000-0000000000e1",
+        "0190b4c4-0000-7000-8000-0000000000e2",
+        "0190b4c4-0000-7000-8000-0000000000e3",
+    );
+    db.exec(&format!(
+        r#"INSERT INTO process_versions (process_key, version, name, xml, content_hash, deployed_at)
+           VALUES ('old', 1, 'Old', '<old/>', 'h0', 0);
+           INSERT INTO requests (id, process_key, process_version, status, state, data, revision, created_at, updated_at)
+           VALUES ('{rid}', 'old', 1, 'active', '{{}}', '{{}}', 2, 1000, 2000);
+           INSERT INTO event_batches (request_id, revision, part, n, events) VALUES
+           ('{rid}', 1, 0, 2, '[{{"id":"{e1}","seq":0,"at":1000,"type":"request_started","element_id":null,"payload":{{"process_key":"old","process_version":1}}}},{{"id":"{e2}","seq":1,"at":1000,"type":"element_activated","element_id":"start","payload":{{}}}}]'),
+           ('{rid}', 2, 0, 1, '[{{"id":"{e3}","seq":0,"at":2000,"type":"element_completed","element_id":"start","payload":{{}}}}]');"#
+    ))
+    .await;
+
+    let store = db.open().await;
+    assert_eq!(store.schema_version().await.unwrap(), SCHEMA_VERSION);
+    let events = store.request_events(rid.parse().unwrap()).await.unwrap();
+    let seen: Vec<_> = events
+        .iter()
+        .map(|e| {
+            (e.id.to_string(), e.at.timestamp_millis(), e.kind.as_str(), e.element_id.as_deref(), e.payload.clone())
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (e1.to_string(), 1000, "request_started", None, json!({"process_key": "old", "process_version": 1})),
+            (e2.to_string(), 1000, "element_activated", Some("start"), json!({})),
+            (e3.to_string(), 2000, "element_completed", Some("start"), json!({})),
+        ]
+    );
+
+    // A Request written now reads back with every field, though its rows leave the usual values
+    // out (an event without an element, `{}` payloads, the previous event's time).
+    deploy(&store).await;
+    let p = review();
+    let (id, _) = start(&store, &p, "A-1", t0()).await;
+    let events = store.request_events(id).await.unwrap();
+    assert_eq!(events[0].kind, "request_started");
+    assert_eq!(events[0].element_id, None);
+    assert_eq!(events[0].payload, json!({"process_key": "review", "process_version": 1}));
+    assert!(events.iter().all(|e| e.at == t0() && e.payload.is_object()), "{events:?}");
+    assert!(events.iter().skip(1).all(|e| e.element_id.is_some()), "{events:?}");
+    let ids: std::collections::HashSet<_> = events.iter().map(|e| e.id).collect();
+    assert_eq!(ids.len(), events.len());
+    let verbose = db
+        .count(&format!(
+            r#"SELECT COUNT(*) FROM event_batches WHERE request_id = '{id}'
+               AND (events LIKE '%"seq"%' OR events LIKE '%"element_id":null%' OR events LIKE '%"payload":{{}}%')"#
+        ))
+        .await;
+    assert_eq!(verbose, 0, "the usual values are left out of the rows");
+    store.close().await;
+}
+both!(history_written_by_schema_7_reads_the_same_after_8);
+
 async fn api_tokens_and_settings(db: Arc<TestDb>) {
     let store = db.open().await;
     assert!(store.api_token_hashes().await.unwrap().is_empty());

@@ -511,3 +511,39 @@ fn receive_tasks_and_event_gateways_correlate_by_key() {
     assert!(sim.instance(0).unwrap().subscriptions().is_empty(), "the losing branch was withdrawn");
     assert_eq!(data(&sim)["amount"], 10);
 }
+
+#[test]
+fn stored_state_leaves_defaults_out_and_reads_them_back() {
+    let xml = model(
+        "",
+        r#"<startEvent id="s"/><sequenceFlow id="f1" sourceRef="s" targetRef="t"/><userTask id="t"/>
+        <sequenceFlow id="f2" sourceRef="t" targetRef="e"/><endEvent id="e"/>"#,
+    );
+    let sim = start(&xml, json!({"a": 1}));
+    let compact = serde_json::to_value(sim.instance(0).unwrap()).unwrap();
+    for absent in ["called", "subscriptions", "incidents", "next_subscription", "next_incident"] {
+        assert!(compact.get(absent).is_none(), "{absent} is written: {compact}");
+    }
+    assert_eq!(compact["tokens"].as_array().map(Vec::len), Some(1), "{compact}");
+    assert!(compact["scopes"][0].get("parent").is_none() && compact["tokens"][0].get("inner").is_none(), "{compact}");
+
+    // A state stored by an earlier version, every field written out, reads as the same state.
+    let mut verbose = compact.clone();
+    for (field, value) in [
+        ("called", json!(false)),
+        ("subscriptions", json!([])),
+        ("incidents", json!([])),
+        ("next_subscription", json!(0)),
+        ("next_incident", json!(0)),
+    ] {
+        verbose[field] = value;
+    }
+    for scope in verbose["scopes"].as_array_mut().unwrap() {
+        scope["parent"] = Value::Null;
+        scope["owner"] = Value::Null;
+    }
+    verbose["tokens"][0]["inner"] = json!(false);
+    let back: sluice_engine::Instance = serde_json::from_value(verbose).unwrap();
+    assert_eq!(serde_json::to_value(&back).unwrap(), compact);
+    assert_eq!(back.data(), sim.instance(0).unwrap().data());
+}

@@ -550,6 +550,8 @@ pub(crate) struct Prepared {
     /// The history row, unless the write itself decides part of it (a completed task's id is
     /// read back from the database).
     history: Option<(i64, String)>,
+    /// The JSON of each added job's payload, in the order of `changes.jobs_added`.
+    job_payloads: Vec<Option<String>>,
 }
 
 impl Prepared {
@@ -561,7 +563,15 @@ impl Prepared {
             WriteOp::Step { changes, .. } if changes.tasks_closed.is_empty() => history_row(None, changes, Vec::new())?,
             WriteOp::Step { .. } => None,
         };
-        Ok(Prepared { history })
+        let changes = match op {
+            WriteOp::Create { changes, .. } | WriteOp::Step { changes, .. } => changes,
+        };
+        let job_payloads = changes
+            .jobs_added
+            .iter()
+            .map(|j| json_text("job payload", &j.payload).map(Some))
+            .collect::<Result<_, _>>()?;
+        Ok(Prepared { history, job_payloads })
     }
 }
 
@@ -651,7 +661,7 @@ async fn apply_all<'a>(c: &mut Conn<'_>, applied: &[Applied<'a>], prepared: &mut
                 ]);
             }
         }
-        for j in &ch.jobs_added {
+        for (k, j) in ch.jobs_added.iter().enumerate() {
             if a.status.is_finished() && matches!(j.kind, JobKind::Timer | JobKind::Connector) {
                 continue;
             }
@@ -673,7 +683,10 @@ async fn apply_all<'a>(c: &mut Conn<'_>, applied: &[Applied<'a>], prepared: &mut
                 j.token.map(|t| i64::from(t.0)),
                 j.element_id.as_deref(),
                 millis(j.due_at),
-                json_text("job payload", &j.payload)?,
+                match prepared.get_mut(a.op).and_then(|p| p.job_payloads.get_mut(k)).and_then(Option::take) {
+                    Some(text) => text,
+                    None => json_text("job payload", &j.payload)?,
+                },
                 at,
                 locked_by,
                 locked_until,
@@ -743,7 +756,9 @@ async fn apply_all<'a>(c: &mut Conn<'_>, applied: &[Applied<'a>], prepared: &mut
 
 // ---- the writer task ----
 
-type Reply = oneshot::Sender<Result<WriteResult, Error>>;
+/// The outcome, and the op itself back: its sender frees it, not the writer (whose thread is the
+/// SQLite bottleneck).
+type Reply = oneshot::Sender<(Result<WriteResult, Error>, WriteOp)>;
 
 /// An op on its way to the writer, with what its sender prepared.
 type Queued = (WriteOp, Prepared, Reply);
@@ -808,7 +823,8 @@ impl Committer {
         let partition = (op.request().0.as_u128() % self.partitions.len() as u128) as usize;
         let tx = self.partitions.get(partition).ok_or(Error::WriterStopped)?;
         tx.send((op, prepared, reply)).await.map_err(|_| Error::WriterStopped)?;
-        answer.await.map_err(|_| Error::WriterStopped)?
+        let (result, _op) = answer.await.map_err(|_| Error::WriterStopped)?;
+        result
     }
 }
 
@@ -895,17 +911,17 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Queued>, max_batch: usize, raw
         }
         match write_with(&store, raw.as_ref(), &ops, &mut prepared).await {
             Ok(results) => {
-                for (reply, result) in replies.into_iter().zip(results) {
-                    let _ = reply.send(result);
+                for ((reply, result), op) in replies.into_iter().zip(results).zip(ops) {
+                    let _ = reply.send((result, op));
                 }
             }
             Err(e) => {
                 if ops.len() > 1 {
                     tracing::debug!(error = %e, ops = ops.len(), "a batch failed; writing its ops one by one");
                 }
-                for (op, reply) in ops.iter().zip(replies) {
-                    let one = write_with(&store, raw.as_ref(), std::slice::from_ref(op), &mut []).await;
-                    let _ = reply.send(one.and_then(|mut r| r.pop().unwrap_or(Ok(WriteResult::Conflict))));
+                for (op, reply) in ops.into_iter().zip(replies) {
+                    let one = write_with(&store, raw.as_ref(), std::slice::from_ref(&op), &mut []).await;
+                    let _ = reply.send((one.and_then(|mut r| r.pop().unwrap_or(Ok(WriteResult::Conflict))), op));
                 }
             }
         }

@@ -62,10 +62,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0008_history_append.sql"),
         postgres: include_str!("../migrations/postgres/0008_history_append.sql"),
     },
+    Migration {
+        version: 9,
+        name: "fewer_indexes",
+        sqlite: include_str!("../migrations/sqlite/0009_fewer_indexes.sql"),
+        postgres: include_str!("../migrations/postgres/0009_fewer_indexes.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
 /// An arbitrary constant for `pg_advisory_xact_lock`: "sluice migrations".
 const PG_MIGRATION_LOCK: i64 = 0x0005_11CE_0001;

@@ -681,8 +681,13 @@ impl Store {
     /// Jobs due at `now` and not held by a live lease, soonest first. A plain read: with several
     /// workers use [`Store::claim_jobs`].
     pub async fn due_jobs(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<JobRow>, Error> {
+        // Free jobs in due order, and claims that ran out (few: the jobs being run).
         let sql = format!(
-            "SELECT {JOB_COLUMNS} FROM jobs WHERE due_at <= $1 AND (locked_until IS NULL OR locked_until <= $1)
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE id IN (
+                 SELECT id FROM (SELECT id FROM jobs WHERE locked_by IS NULL AND due_at <= $1
+                                 ORDER BY due_at, id LIMIT $2) AS free
+                 UNION ALL
+                 SELECT id FROM jobs WHERE locked_by IS NOT NULL AND locked_until <= $1 AND due_at <= $1)
              ORDER BY due_at, id LIMIT $2"
         );
         let mut tx = self.begin_read().await?;
@@ -1134,8 +1139,11 @@ impl Store {
         let row = tx
             .conn()
             .fetch_optional(
-                "SELECT MIN(CASE WHEN locked_until IS NOT NULL AND locked_until > due_at THEN locked_until
-                                 ELSE due_at END) AS next FROM jobs",
+                "SELECT MIN(next) AS next FROM (
+                     SELECT MIN(due_at) AS next FROM jobs WHERE locked_by IS NULL
+                     UNION ALL
+                     SELECT MIN(CASE WHEN locked_until > due_at THEN locked_until ELSE due_at END) AS next
+                     FROM jobs WHERE locked_by IS NOT NULL) AS soonest",
                 args![],
             )
             .await?;
@@ -1164,7 +1172,9 @@ impl Store {
         let row = tx
             .conn()
             .fetch_optional(
-                "SELECT COUNT(*) AS n FROM jobs WHERE due_at <= $1 AND (locked_until IS NULL OR locked_until <= $1)",
+                "SELECT (SELECT COUNT(*) FROM jobs WHERE locked_by IS NULL AND due_at <= $1)
+                      + (SELECT COUNT(*) FROM jobs WHERE locked_by IS NOT NULL AND locked_until <= $1 AND due_at <= $1)
+                      AS n",
                 args![millis(now)],
             )
             .await?;

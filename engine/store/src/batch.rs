@@ -511,11 +511,12 @@ fn history_row(
     let mut events: Vec<StoredEvent<'_>> = Vec::with_capacity(ch.events.len() + 1 + completed.len());
     if let Some((key, version)) = started {
         let payload = Payload::Owned(serde_json::json!({"process_key": key, "process_version": version}));
-        let id = EventId::new().to_string();
+        // Just before the step's own events, so they follow on from it.
+        let id = ch.events.first().and_then(|e| e.id.prev()).unwrap_or_default();
         events.push(StoredEvent { id, at, kind: "request_started", element_id: None, payload });
     }
     let task_completed = |(_, id, element, token): CompletedTask| StoredEvent {
-        id: EventId::new().to_string(),
+        id: EventId::new(),
         at,
         kind: "task_completed",
         element_id: Some(Cow::Owned(element)),
@@ -527,7 +528,7 @@ fn history_row(
             events.push(task_completed(t));
         }
         events.push(StoredEvent {
-            id: e.id.to_string(),
+            id: e.id,
             at: millis(e.at),
             kind: &e.kind,
             element_id: e.element_id.as_deref().map(Cow::Borrowed),

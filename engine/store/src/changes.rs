@@ -123,7 +123,9 @@ impl Changes {
             Value::Null => Map::new(),
             other => Map::from_iter([("value".to_string(), other)]),
         };
-        self.events.push(NewEvent { id: EventId::new(), at: self.at, kind: kind.to_string(), element_id, payload });
+        // A change's events have consecutive ids, which its history row stores once (history.rs).
+        let id = self.events.last().and_then(|e| e.id.next()).unwrap_or_else(EventId::first_of_run);
+        self.events.push(NewEvent { id, at: self.at, kind: kind.to_string(), element_id, payload });
     }
 
     /// Marks a job as done within this change (it is deleted in the same transaction).

@@ -3,8 +3,9 @@
 //! which is still read.
 //!
 //! An event's fields at their usual value are left out of the row, which keeps the history (the
-//! largest part of what a Request writes) small: `at` when it is the previous event's, `element_id`
-//! when there is none, `payload` when it is `{}`. Its position in the array is its order. Rows
+//! largest part of what a Request writes) small: `id` when it is the previous event's plus one (a
+//! step's events get consecutive ids, see `Changes::event`), `at` when it is the previous event's,
+//! `element_id` when there is none, `payload` when it is `{}`. Its position in the array is its order. Rows
 //! written before carry every field (and a `seq`, which reading ignores); both read the same.
 
 use serde::{Deserialize, Serialize};
@@ -15,7 +16,7 @@ use crate::types::{EventId, EventRow, RequestId, from_millis};
 
 /// One event to write into a batch.
 pub(crate) struct StoredEvent<'a> {
-    pub id: String,
+    pub id: EventId,
     pub at: i64,
     pub kind: &'a str,
     pub element_id: Option<std::borrow::Cow<'a, str>>,
@@ -25,7 +26,8 @@ pub(crate) struct StoredEvent<'a> {
 /// An event as it is in the row.
 #[derive(Serialize)]
 struct Wire<'e, 'a> {
-    id: &'e str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     at: Option<i64>,
     #[serde(rename = "type")]
@@ -57,7 +59,9 @@ impl Payload<'_> {
 /// One event as read from a batch.
 #[derive(Deserialize)]
 struct ReadEvent {
-    id: String,
+    /// Missing: the previous event's plus one.
+    #[serde(default)]
+    id: Option<String>,
     /// Missing: the previous event's.
     at: Option<i64>,
     #[serde(rename = "type")]
@@ -74,13 +78,14 @@ fn empty_payload() -> Value {
 
 /// The `events` text of a batch row.
 pub(crate) fn batch_text(events: &[StoredEvent<'_>]) -> Result<String, Error> {
-    let mut last = None;
+    let mut last: Option<(EventId, i64)> = None;
     let wire: Vec<Wire<'_, '_>> = events
         .iter()
         .map(|e| {
-            let at = (last != Some(e.at)).then_some(e.at);
-            last = Some(e.at);
-            Wire { id: &e.id, at, kind: e.kind, element_id: e.element_id.as_deref(), payload: &e.payload }
+            let id = (last.and_then(|(id, _)| id.next()) != Some(e.id)).then(|| e.id.to_string());
+            let at = (last.map(|(_, at)| at) != Some(e.at)).then_some(e.at);
+            last = Some((e.id, e.at));
+            Wire { id, at, kind: e.kind, element_id: e.element_id.as_deref(), payload: &e.payload }
         })
         .collect();
     serde_json::to_string(&wire).map_err(|source| Error::Serialize { what: "history events", source })
@@ -89,14 +94,25 @@ pub(crate) fn batch_text(events: &[StoredEvent<'_>]) -> Result<String, Error> {
 /// The events of a batch row, in order.
 pub(crate) fn read_batch(request_id: RequestId, text: &str) -> Result<Vec<EventRow>, Error> {
     let events: Vec<ReadEvent> = serde_json::from_str(text).map_err(|e| Error::corrupt("history events", e))?;
-    let mut last = None;
+    let mut last: Option<(EventId, i64)> = None;
     events
         .into_iter()
         .map(|e| {
-            let at = e.at.or(last).ok_or_else(|| Error::corrupt("history events", "the first event has no time"))?;
-            last = Some(at);
+            let id = match e.id {
+                Some(text) => text.parse::<EventId>().map_err(|_| Error::corrupt("event id", "not a UUID"))?,
+                None => last
+                    .and_then(|(id, _)| id.next())
+                    .ok_or_else(|| Error::corrupt("history events", "an event without an id has none before it"))?,
+            };
+            let at = match e.at {
+                Some(at) => at,
+                None => last
+                    .map(|(_, at)| at)
+                    .ok_or_else(|| Error::corrupt("history events", "the first event has no time"))?,
+            };
+            last = Some((id, at));
             Ok(EventRow {
-                id: e.id.parse::<EventId>().map_err(|_| Error::corrupt("event id", "not a UUID"))?,
+                id,
                 request_id,
                 at: from_millis("event time", at)?,
                 kind: e.kind,
@@ -105,4 +121,83 @@ pub(crate) fn read_batch(request_id: RequestId, text: &str) -> Result<Vec<EventR
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn event(
+        id: EventId,
+        at: i64,
+        kind: &'static str,
+        element: Option<&'static str>,
+        payload: Value,
+    ) -> StoredEvent<'static> {
+        StoredEvent { id, at, kind, element_id: element.map(Into::into), payload: Payload::Owned(payload) }
+    }
+
+    #[test]
+    fn a_row_leaves_out_what_follows_from_the_event_before_and_reads_back_whole() {
+        let first = EventId::first_of_run();
+        let second = first.next().unwrap();
+        let third = second.next().unwrap();
+        let other = EventId::new();
+        let events = [
+            event(first, 1000, "request_started", None, serde_json::json!({"process_key": "p"})),
+            event(second, 1000, "element_activated", Some("start"), serde_json::json!({})),
+            event(third, 1001, "element_completed", Some("start"), serde_json::json!({})),
+            event(other, 1001, "task_completed", Some("t"), serde_json::json!({"token": 1})),
+        ];
+        let text = batch_text(&events).unwrap();
+        // Only the first id and the one that does not follow on are written; the time twice.
+        assert_eq!(text.matches("\"id\"").count(), 2, "{text}");
+        assert_eq!(text.matches("\"at\"").count(), 2, "{text}");
+        assert!(!text.contains("null") && !text.contains("{}"), "{text}");
+
+        let request = RequestId::new();
+        let read = read_batch(request, &text).unwrap();
+        let seen: Vec<_> = read.iter().map(|e| (e.id, e.at.timestamp_millis(), e.kind.as_str())).collect();
+        assert_eq!(
+            seen,
+            vec![
+                (first, 1000, "request_started"),
+                (second, 1000, "element_activated"),
+                (third, 1001, "element_completed"),
+                (other, 1001, "task_completed")
+            ]
+        );
+        assert_eq!(read[1].payload, serde_json::json!({}));
+        assert_eq!(read[0].element_id, None);
+        assert!(read.iter().all(|e| e.request_id == request));
+    }
+
+    #[test]
+    fn a_run_of_ids_stays_uuid_v7() {
+        let first = EventId::first_of_run();
+        let mut id = first;
+        for _ in 0..1000 {
+            id = id.next().unwrap();
+            assert_eq!(id.0.get_version_num(), 7);
+            assert_eq!(id.0.get_variant(), uuid::Variant::RFC4122);
+        }
+        assert_eq!(first.next().unwrap().prev(), Some(first));
+        // At the end of `rand_b` a run stops instead of spilling into the variant bits.
+        let last = EventId(uuid::Uuid::from_u128(first.0.as_u128() | ((1 << 62) - 1)));
+        assert_eq!(last.next(), None);
+        let zero = EventId(uuid::Uuid::from_u128(first.0.as_u128() & !((1 << 62) - 1)));
+        assert_eq!(zero.prev(), None);
+    }
+
+    #[test]
+    fn a_row_of_schema_7_reads_with_its_seq_ignored() {
+        let text = r#"[{"id":"0190b4c4-0000-7000-8000-0000000000e1","seq":0,"at":5,"type":"x","element_id":null,"payload":{}}]"#;
+        let read = read_batch(RequestId::new(), text).unwrap();
+        assert_eq!(read.len(), 1);
+        assert_eq!(read[0].at.timestamp_millis(), 5);
+        // A row whose first event has no id or no time is corrupt, not a panic.
+        assert!(read_batch(RequestId::new(), r#"[{"at":5,"type":"x"}]"#).is_err());
+        assert!(read_batch(RequestId::new(), r#"[{"id":"0190b4c4-0000-7000-8000-0000000000e1","type":"x"}]"#).is_err());
+    }
 }

@@ -170,7 +170,7 @@ impl Store {
         let stored: Vec<StoredEvent<'_>> = events
             .iter()
             .map(|e| StoredEvent {
-                id: e.id.to_string(),
+                id: e.id,
                 at: millis(e.at),
                 kind: e.kind.as_str(),
                 element_id: e.element_id.as_deref().map(std::borrow::Cow::Borrowed),

@@ -60,6 +60,30 @@ store_id!(
     EventId
 );
 
+/// Bit 61 of a UUID: the top bit of a UUIDv7's `rand_b` (its low 62 bits).
+const RAND_B_TOP: u128 = 1 << 61;
+
+impl EventId {
+    /// A fresh UUIDv7 to start a run of consecutive ids ([`EventId::next`]): its `rand_b` has its
+    /// top bit clear, so counting up from it stays within `rand_b` (the id stays a UUIDv7).
+    pub fn first_of_run() -> Self {
+        Self(uuid::Uuid::from_u128(uuid::Uuid::now_v7().as_u128() & !RAND_B_TOP))
+    }
+
+    /// The id before this one in a run: one less, if that stays within `rand_b`.
+    pub fn prev(self) -> Option<Self> {
+        let n = self.0.as_u128();
+        (n & ((1 << 62) - 1) > 0).then(|| Self(uuid::Uuid::from_u128(n - 1)))
+    }
+
+    /// The id after this one in a run: one more, if that stays within `rand_b`.
+    pub fn next(self) -> Option<Self> {
+        let n = self.0.as_u128();
+        let rand_b = n & ((1 << 62) - 1);
+        (rand_b + 1 < (1 << 62)).then(|| Self(uuid::Uuid::from_u128(n + 1)))
+    }
+}
+
 macro_rules! string_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$meta])*

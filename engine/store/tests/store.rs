@@ -46,6 +46,19 @@ impl TestDb {
         Store::open(&self.url, self.options()).await.unwrap()
     }
 
+    /// An empty database (no tables), for a schema of an earlier version built by hand.
+    async fn create_empty(&self) {
+        match self.kind {
+            Kind::Sqlite => {
+                let path = self.url.trim_start_matches("sqlite://");
+                std::fs::File::create(path).unwrap();
+            }
+            Kind::Postgres => {
+                self.exec(&format!("CREATE SCHEMA IF NOT EXISTS {}", self.schema.as_deref().unwrap())).await
+            }
+        }
+    }
+
     /// Runs SQL behind the store's back (to check rows, or to break things on purpose).
     async fn exec(&self, sql: &str) {
         match self.kind {
@@ -720,13 +733,7 @@ const V1_POSTGRES: &str = include_str!("../migrations/postgres/0001_init.sql");
 
 async fn a_schema_1_database_migrates_to_2(db: Arc<TestDb>) {
     // A database as schema 1 left it, with a deployed version and a Request, built by hand.
-    match db.kind {
-        Kind::Sqlite => {
-            let path = db.url.trim_start_matches("sqlite://");
-            std::fs::File::create(path).unwrap();
-        }
-        Kind::Postgres => db.exec(&format!("CREATE SCHEMA IF NOT EXISTS {}", db.schema.as_deref().unwrap())).await,
-    }
+    db.create_empty().await;
     let v1 = if db.kind == Kind::Sqlite { V1_SQLITE } else { V1_POSTGRES };
     db.exec(v1).await;
     db.exec(
@@ -801,13 +808,7 @@ const TO_V7: [(i64, &str, &str, &str); 6] = [
 async fn history_written_by_schema_7_reads_the_same_after_8(db: Arc<TestDb>) {
     // A database as schema 7 left it, with a Request whose history rows carry every field (and
     // the `seq` that schema 7 wrote).
-    match db.kind {
-        Kind::Sqlite => {
-            let path = db.url.trim_start_matches("sqlite://");
-            std::fs::File::create(path).unwrap();
-        }
-        Kind::Postgres => db.exec(&format!("CREATE SCHEMA IF NOT EXISTS {}", db.schema.as_deref().unwrap())).await,
-    }
+    db.create_empty().await;
     db.exec("CREATE TABLE sluice_schema (version BIGINT NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)")
         .await;
     for (version, name, sqlite, postgres) in TO_V7 {

@@ -164,6 +164,10 @@ impl Store {
             let connect = SqliteConnectOptions::from_str(url)
                 .map_err(open_err)?
                 .create_if_missing(true)
+                // Statement journals and temporary b-trees (multi-row statements, RETURNING,
+                // sorting) in memory: as files, SQLite opened, wrote and deleted one in /var/tmp
+                // for many a statement (the durable bench's writer: +20 % Requests/s in memory).
+                .pragma("temp_store", "MEMORY")
                 .foreign_keys(true)
                 .busy_timeout(options.busy_timeout)
                 .journal_mode(if memory { SqliteJournalMode::Memory } else { SqliteJournalMode::Wal })
@@ -236,9 +240,9 @@ impl Store {
         let c = rusqlite::Connection::open(&spec.path).map_err(Error::Sqlite)?;
         c.busy_timeout(spec.busy_timeout).map_err(Error::Sqlite)?;
         c.execute_batch(if spec.full {
-            "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;"
+            "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY;"
         } else {
-            "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;"
+            "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;"
         })
         .map_err(Error::Sqlite)?;
         // The batch's statements come in a few shapes and power-of-two sizes.
@@ -1387,5 +1391,23 @@ mod tests {
         for bad in ["", "x", "12", "12.notauuid", "a.0190b4c4-0000-7000-8000-000000000000"] {
             assert!(matches!(parse_cursor(bad), Err(Error::BadCursor(_))), "{bad}");
         }
+    }
+
+    #[tokio::test]
+    async fn sqlite_connections_keep_temporary_data_in_memory() {
+        let dir = std::env::temp_dir().join(format!("sluice-pragmas-{}", uuid::Uuid::now_v7().simple()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let url = format!("sqlite://{}", dir.join("s.db").display());
+        let store = Store::open(&url, StoreOptions::default()).await.expect("open");
+        // 2 = MEMORY: no statement journal or temporary b-tree goes to a file in /var/tmp.
+        let mut tx = store.begin_read().await.expect("read");
+        let row = tx.conn().fetch_optional("PRAGMA temp_store", args![]).await.expect("pragma");
+        assert_eq!(row.expect("a row").int("temp_store").expect("int"), 2);
+        drop(tx);
+        let raw = store.open_raw_writer().expect("writer").expect("a file has a writer connection");
+        let writer: i64 = raw.lock().expect("lock").query_row("PRAGMA temp_store", [], |r| r.get(0)).expect("pragma");
+        assert_eq!(writer, 2);
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -5,8 +5,9 @@
 //! An event's fields at their usual value are left out of the row, which keeps the history (the
 //! largest part of what a Request writes) small: `id` when it is the previous event's plus one (a
 //! step's events get consecutive ids, see `Changes::event`), `at` when it is the previous event's,
-//! `element_id` when there is none, `payload` when it is `{}`. Its position in the array is its order. Rows
-//! written before carry every field (and a `seq`, which reading ignores); both read the same.
+//! `element_id` when there is none, `payload` when it is `{}`. Its position in the array is its
+//! order. Rows written before carry every field (and a `seq`, which reading ignores); both read
+//! the same.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

@@ -9,6 +9,7 @@
 
 use chrono::Utc;
 
+use crate::Backend;
 use crate::db::{Tx, args};
 use crate::{Error, types::millis};
 
@@ -69,6 +70,18 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0009_fewer_indexes.sql"),
     },
 ];
+
+/// Each embedded migration as (version, name, its SQL for `backend`), in order: what a database
+/// of an earlier schema has run (tests build such databases by hand).
+pub fn migration_scripts(backend: Backend) -> impl Iterator<Item = (i64, &'static str, &'static str)> {
+    MIGRATIONS.iter().map(move |m| {
+        let sql = match backend {
+            Backend::Sqlite => m.sqlite,
+            Backend::Postgres => m.postgres,
+        };
+        (m.version, m.name, sql)
+    })
+}
 
 /// The newest schema version this build knows.
 pub const SCHEMA_VERSION: i64 = 9;

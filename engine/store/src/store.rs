@@ -8,7 +8,7 @@ use serde_json::Value;
 use sluice_engine::Instance;
 use sluice_engine::runtime::{Data, SubscriptionId, TokenId};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
 use crate::Error;
 use crate::batch::{WriteOp, WriteResult};
@@ -83,8 +83,28 @@ enum Pool {
 #[derive(Clone, Debug)]
 struct RawSpec {
     path: std::path::PathBuf,
-    full: bool,
+    /// The pool's [`sqlite_pragmas`], as a script.
+    pragmas: String,
     busy_timeout: Duration,
+}
+
+/// The pragmas of every SQLite connection, the pool's and the group-commit writer's alike (the
+/// journal mode, WAL, is the database file's and set by the pool).
+fn sqlite_pragmas(durability: Durability) -> [(&'static str, &'static str); 3] {
+    [
+        ("foreign_keys", "ON"),
+        (
+            "synchronous",
+            match durability {
+                Durability::Full => "FULL",
+                Durability::Relaxed => "NORMAL",
+            },
+        ),
+        // Statement journals and temporary b-trees (multi-row statements, RETURNING, sorting) in
+        // memory: as files, SQLite opened, wrote and deleted one in /var/tmp for many a statement
+        // (the durable bench's writer: +8 to +20 % Requests/s in memory).
+        ("temp_store", "MEMORY"),
+    ]
 }
 
 /// A handle on the database; cheap to clone (it is a connection pool).
@@ -161,20 +181,15 @@ impl Store {
         let open_err = |source: sqlx::Error| Error::Open { url: shown.clone(), source };
         let pool = if url.starts_with("sqlite:") {
             let memory = url.contains(":memory:") || url.contains("mode=memory");
-            let connect = SqliteConnectOptions::from_str(url)
-                .map_err(open_err)?
-                .create_if_missing(true)
-                // Statement journals and temporary b-trees (multi-row statements, RETURNING,
-                // sorting) in memory: as files, SQLite opened, wrote and deleted one in /var/tmp
-                // for many a statement (the durable bench's writer: +20 % Requests/s in memory).
-                .pragma("temp_store", "MEMORY")
-                .foreign_keys(true)
-                .busy_timeout(options.busy_timeout)
-                .journal_mode(if memory { SqliteJournalMode::Memory } else { SqliteJournalMode::Wal })
-                .synchronous(match options.durability {
-                    Durability::Full => SqliteSynchronous::Full,
-                    Durability::Relaxed => SqliteSynchronous::Normal,
-                });
+            let pragmas = sqlite_pragmas(options.durability);
+            let connect = pragmas.iter().fold(
+                SqliteConnectOptions::from_str(url)
+                    .map_err(open_err)?
+                    .create_if_missing(true)
+                    .busy_timeout(options.busy_timeout)
+                    .journal_mode(if memory { SqliteJournalMode::Memory } else { SqliteJournalMode::Wal }),
+                |c, (key, value)| c.pragma(*key, *value),
+            );
             // A file on this machine: no connection to lose, so no ping before each use.
             let pool = SqlitePoolOptions::new()
                 .max_connections(if memory { 1 } else { options.max_connections.max(1) })
@@ -187,7 +202,7 @@ impl Store {
                 .map_err(open_err)?;
             let raw = (!memory).then(|| RawSpec {
                 path: connect.get_filename().to_path_buf(),
-                full: options.durability == Durability::Full,
+                pragmas: pragmas.iter().map(|(key, value)| format!("PRAGMA {key} = {value};")).collect(),
                 busy_timeout: options.busy_timeout,
             });
             Pool::Sqlite { pool, raw }
@@ -239,12 +254,7 @@ impl Store {
         let Pool::Sqlite { raw: Some(spec), .. } = &self.pool else { return Ok(None) };
         let c = rusqlite::Connection::open(&spec.path).map_err(Error::Sqlite)?;
         c.busy_timeout(spec.busy_timeout).map_err(Error::Sqlite)?;
-        c.execute_batch(if spec.full {
-            "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY;"
-        } else {
-            "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;"
-        })
-        .map_err(Error::Sqlite)?;
+        c.execute_batch(&spec.pragmas).map_err(Error::Sqlite)?;
         // The batch's statements come in a few shapes and power-of-two sizes.
         c.set_prepared_statement_cache_capacity(256);
         Ok(Some(std::sync::Mutex::new(c)))

@@ -60,7 +60,9 @@ store_id!(
     EventId
 );
 
-/// Bit 61 of a UUID: the top bit of a UUIDv7's `rand_b` (its low 62 bits).
+/// A UUIDv7's `rand_b`: its low 62 bits.
+const RAND_B: u128 = (1 << 62) - 1;
+/// The top bit of `rand_b`.
 const RAND_B_TOP: u128 = 1 << 61;
 
 impl EventId {
@@ -73,14 +75,13 @@ impl EventId {
     /// The id before this one in a run: one less, if that stays within `rand_b`.
     pub fn prev(self) -> Option<Self> {
         let n = self.0.as_u128();
-        (n & ((1 << 62) - 1) > 0).then(|| Self(uuid::Uuid::from_u128(n - 1)))
+        ((n & RAND_B) > 0).then(|| Self(uuid::Uuid::from_u128(n - 1)))
     }
 
     /// The id after this one in a run: one more, if that stays within `rand_b`.
     pub fn next(self) -> Option<Self> {
         let n = self.0.as_u128();
-        let rand_b = n & ((1 << 62) - 1);
-        (rand_b + 1 < (1 << 62)).then(|| Self(uuid::Uuid::from_u128(n + 1)))
+        ((n & RAND_B) < RAND_B).then(|| Self(uuid::Uuid::from_u128(n + 1)))
     }
 }
 

@@ -15,7 +15,7 @@ use sluice_bpmn::{Options, Process, Source};
 use sluice_engine::runtime::{Data, SubscriptionId, TokenId};
 use sluice_engine::{Input, Instance, Start};
 use sluice_store::{
-    Changes, Error, JobKind, NewJob, NewRequest, NewSubscription, RequestFilter, RequestId, RequestStatus,
+    Backend, Changes, Error, JobKind, NewJob, NewRequest, NewSubscription, RequestFilter, RequestId, RequestStatus,
     SCHEMA_VERSION, StepOutcome, StepWrite, Store, StoreOptions, SubscriptionKind, TaskStatus,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -770,49 +770,15 @@ async fn a_schema_1_database_migrates_to_2(db: Arc<TestDb>) {
 }
 both!(a_schema_1_database_migrates_to_2);
 
-/// The migrations up to schema 7, as a database of that version ran them.
-const TO_V7: [(i64, &str, &str, &str); 6] = [
-    (1, "init", V1_SQLITE, V1_POSTGRES),
-    (
-        2,
-        "tokens_settings_sources",
-        include_str!("../migrations/sqlite/0002_tokens_settings_sources.sql"),
-        include_str!("../migrations/postgres/0002_tokens_settings_sources.sql"),
-    ),
-    (
-        4,
-        "slack_integrations",
-        include_str!("../migrations/sqlite/0004_slack_integrations.sql"),
-        include_str!("../migrations/postgres/0004_slack_integrations.sql"),
-    ),
-    (
-        5,
-        "notifications",
-        include_str!("../migrations/sqlite/0005_notifications.sql"),
-        include_str!("../migrations/postgres/0005_notifications.sql"),
-    ),
-    (
-        6,
-        "subscription_order",
-        include_str!("../migrations/sqlite/0006_subscription_order.sql"),
-        include_str!("../migrations/postgres/0006_subscription_order.sql"),
-    ),
-    (
-        7,
-        "history_batches",
-        include_str!("../migrations/sqlite/0007_history_batches.sql"),
-        include_str!("../migrations/postgres/0007_history_batches.sql"),
-    ),
-];
-
 async fn history_written_by_schema_7_reads_the_same_after_8(db: Arc<TestDb>) {
     // A database as schema 7 left it, with a Request whose history rows carry every field (and
     // the `seq` that schema 7 wrote).
     db.create_empty().await;
     db.exec("CREATE TABLE sluice_schema (version BIGINT NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)")
         .await;
-    for (version, name, sqlite, postgres) in TO_V7 {
-        db.exec(if db.kind == Kind::Sqlite { sqlite } else { postgres }).await;
+    let backend = if db.kind == Kind::Sqlite { Backend::Sqlite } else { Backend::Postgres };
+    for (version, name, sql) in sluice_store::migration_scripts(backend).take_while(|(v, ..)| *v <= 7) {
+        db.exec(sql).await;
         db.exec(&format!("INSERT INTO sluice_schema (version, name, applied_at) VALUES ({version}, '{name}', 0)"))
             .await;
     }

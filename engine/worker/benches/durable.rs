@@ -303,12 +303,13 @@ fn main() {
                         let f = run(store.clone(), n, starters).await;
                         print("SQLite (synchronous=FULL)", &f);
                     }
-                    if std::env::var_os("BENCH_KEEP_DB").is_some() {
+                    let keep = std::env::var_os("BENCH_KEEP_DB").is_some();
+                    if keep {
                         // The write-ahead log as the last commits left it (closing checkpoints it).
                         let _ = std::fs::copy(dir.join("bench.db-wal"), dir.join("bench.db-wal.last"));
                     }
                     store.close().await;
-                    if std::env::var_os("BENCH_KEEP_DB").is_some() {
+                    if keep {
                         println!("kept {}", dir.join("bench.db").display());
                     } else {
                         let _ = std::fs::remove_dir_all(&dir);

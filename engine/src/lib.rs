@@ -1,6 +1,9 @@
 //! Sluice's runtime: a pure state machine that moves a Request's tokens through a process.
 
+pub mod history;
 pub mod runtime;
 
 pub use runtime::{Command, Data, Incident, Input, Instance, Start, StartError, Status, StepError};
 pub mod sim;
+
+pub use history::{HistoryEntry, HistoryEvent, NotificationEvent, NotificationRef};

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sluice_bpmn::{ConnectorCall, Kind, Process, TaskKind, Trigger};
 
+use crate::history::{HistoryEntry, HistoryEvent};
 use crate::runtime::{
     Command, Data, Input, Instance, Start, StartError, Status, StepError, SubscriptionKind, TaskView, TokenId,
 };
@@ -253,7 +254,26 @@ impl Sim {
                 self.publish_message(&name, correlation_key.as_deref(), data);
             }
             Command::BroadcastSignal { name, data, .. } => self.broadcast_signal(&name, data),
-            _ => {}
+            // History only (traced by `record_command`), or state the instance keeps itself:
+            // user tasks wait for `complete_task`, timers for `advance_to`, subscriptions are
+            // found in the instances when a message or signal comes.
+            Command::ElementActivated { .. }
+            | Command::ElementCompleted { .. }
+            | Command::ElementTerminated { .. }
+            | Command::TaskCreated { .. }
+            | Command::TaskCanceled { .. }
+            | Command::CancelConnector { .. }
+            | Command::ConnectorCompleted { .. }
+            | Command::ScheduleTimer { .. }
+            | Command::OpenMessageSubscription { .. }
+            | Command::OpenSignalSubscription { .. }
+            | Command::CloseSubscription { .. }
+            | Command::TimerFired { .. }
+            | Command::MessageReceived { .. }
+            | Command::SignalReceived { .. }
+            | Command::IncidentRaised(_)
+            | Command::IncidentResolved { .. }
+            | Command::RequestCanceled => {}
         }
     }
 
@@ -421,52 +441,59 @@ impl Sim {
 
     fn record_command(&mut self, r: RequestNo, c: &Command) {
         let Some(req) = self.requests.get(r) else { return };
-        let p = req.process.clone();
-        let id = |e: sluice_bpmn::ElementIdx| p.elements.get(e.index()).map(|x| x.id.clone()).unwrap_or_default();
-        let line = match c {
-            Command::ElementActivated { element, .. } if self.trace_activations => {
-                json!({"event": "element_activated", "element_id": id(*element)})
-            }
-            Command::ElementCompleted { element, .. } => {
-                json!({"event": "element_completed", "element_id": id(*element)})
-            }
-            Command::ElementTerminated { element, .. } => {
-                json!({"event": "element_terminated", "element_id": id(*element)})
-            }
-            Command::TaskCreated { element, .. } => json!({"event": "task_created", "element_id": id(*element)}),
-            Command::InvokeConnector { element, attempt, .. } => {
-                json!({"event": "connector_invoked", "element_id": id(*element), "attempt": attempt})
-            }
-            Command::ScheduleTimer { element, due, .. } => {
-                json!({"event": "timer_scheduled", "element_id": id(*element), "due": due.to_rfc3339()})
-            }
-            Command::TimerFired { element, .. } => {
-                json!({"event": "timer_fired", "element_id": id(*element), "at": self.now.to_rfc3339()})
-            }
-            Command::MessageReceived { element, name, .. } => {
-                json!({"event": "message_received", "element_id": id(*element), "name": name})
-            }
-            Command::SignalReceived { element, name, .. } => {
-                json!({"event": "signal_received", "element_id": id(*element), "name": name})
-            }
-            Command::PublishMessage { element, name, correlation_key, .. } => {
-                json!({"event": "message_published", "element_id": id(*element), "name": name, "correlation_key": correlation_key})
-            }
-            Command::BroadcastSignal { element, name, .. } => {
-                json!({"event": "signal_broadcast", "element_id": id(*element), "name": name})
-            }
-            Command::StartChild { element, process_key, .. } => {
-                json!({"event": "call_started", "element_id": id(*element), "process": process_key})
-            }
-            Command::IncidentRaised(i) => {
-                json!({"event": "incident_raised", "element_id": id(i.element), "code": i.code, "message": i.message})
-            }
-            Command::IncidentResolved { .. } => json!({"event": "incident_resolved"}),
-            Command::ErrorToParent { code, .. } => json!({"event": "error_to_parent", "code": code}),
-            Command::RequestCompleted => json!({"event": "request_completed"}),
-            Command::RequestCanceled => json!({"event": "request_canceled"}),
-            _ => return,
-        };
-        self.record(r, line);
+        let Some(entry) = HistoryEntry::of_command(&req.process, c, self.now) else { return };
+        if let Some(line) = trace_line(&entry, self.trace_activations) {
+            self.record(r, line);
+        }
     }
+}
+
+/// A history event as a trace line, or none for the events traces leave out (kept short to
+/// read: the stored history of a durable Request has them all). Every event is named here, so a
+/// new one must be decided on.
+fn trace_line(entry: &HistoryEntry, activations: bool) -> Option<Value> {
+    let at = |event: &str| json!({"event": event, "element_id": entry.element_id.clone().unwrap_or_default()});
+    let with = |event: &str, fields: Value| {
+        let mut line = at(event);
+        if let (Value::Object(line), Value::Object(fields)) = (&mut line, fields) {
+            line.extend(fields);
+        }
+        line
+    };
+    let e = &entry.event;
+    let name = e.name();
+    Some(match e {
+        HistoryEvent::ElementActivated if activations => at(name),
+        HistoryEvent::ElementCompleted | HistoryEvent::ElementTerminated | HistoryEvent::TaskCreated { .. } => at(name),
+        HistoryEvent::ConnectorInvoked { attempt, .. } => with(name, json!({"attempt": attempt})),
+        HistoryEvent::TimerScheduled { due } => with(name, json!({"due": due})),
+        HistoryEvent::TimerFired { at: fired, .. } => with(name, json!({"at": fired})),
+        HistoryEvent::MessageReceived { name: n } | HistoryEvent::SignalReceived { name: n } => {
+            with(name, json!({"name": n}))
+        }
+        HistoryEvent::MessagePublished { name: n, correlation_key } => {
+            with(name, json!({"name": n, "correlation_key": correlation_key}))
+        }
+        HistoryEvent::SignalBroadcast { name: n } => with(name, json!({"name": n})),
+        HistoryEvent::CallStarted { process_key } => with(name, json!({"process": process_key})),
+        HistoryEvent::IncidentRaised { code, message, .. } => with(name, json!({"code": code, "message": message})),
+        HistoryEvent::ErrorToParent { code, .. } => json!({"event": name, "code": code}),
+        HistoryEvent::IncidentResolved { .. } | HistoryEvent::RequestCompleted | HistoryEvent::RequestCanceled => {
+            json!({"event": name})
+        }
+        // Left out of traces: activations unless asked for, what follows from another line
+        // (a canceled task or connector, a canceled call, a connector's output), escalations.
+        HistoryEvent::ElementActivated
+        | HistoryEvent::TaskCanceled { .. }
+        | HistoryEvent::ConnectorCompleted { .. }
+        | HistoryEvent::ConnectorCanceled
+        | HistoryEvent::CallCanceled
+        | HistoryEvent::EscalationToParent { .. } => return None,
+        // The simulator writes its own lines for these; they never come from a command.
+        HistoryEvent::RequestStarted { .. }
+        | HistoryEvent::TaskCompleted { .. }
+        | HistoryEvent::NotificationSent { .. }
+        | HistoryEvent::NotificationUpdated { .. }
+        | HistoryEvent::NotificationFailed { .. } => return None,
+    })
 }

@@ -17,6 +17,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 use sluice_connector_api::ConnectorError;
+use sluice_engine::{HistoryEvent, NotificationRef};
 use sluice_slack::Secret;
 use sluice_slack::client::{self, Client, PostMessage, UpdateMessage};
 use sluice_slack::message::escape;
@@ -304,26 +305,32 @@ impl SlackNotifier {
             Err(e) => Err((None, e.to_string())),
         };
         let now = chrono::Utc::now();
-        let mut payload = serde_json::Map::new();
-        payload.insert("notification".into(), json!(NotificationEvent::TaskWaiting));
-        payload.insert("integration".into(), json!(d.integration));
-        payload.insert("channel".into(), json!(channel));
-        payload.insert("ts".into(), json!(ts));
-        payload.insert("task_id".into(), json!(d.task.to_string()));
+        let about = NotificationRef {
+            notification: NotificationEvent::TaskWaiting,
+            integration: d.integration.clone(),
+            channel: channel.to_string(),
+            task_id: Some(d.task.to_string()),
+        };
         let event = match result {
-            Ok(_) => {
-                payload.insert("decided_by".into(), json!(user));
-                payload.insert("decided_by_name".into(), json!(user_name));
-                payload.insert("approved".into(), json!(d.approved));
-                sluice_worker::new_event("notification_updated", None, payload, now)
-            }
+            Ok(_) => HistoryEvent::NotificationUpdated {
+                about,
+                ts: ts.to_string(),
+                decided_by: user.to_string(),
+                decided_by_name: user_name.map(str::to_string),
+                approved: d.approved,
+            },
             Err((code, message)) => {
                 tracing::warn!(channel, ts, message, "cannot update the decided Slack message");
-                payload.insert("error".into(), json!(code));
-                payload.insert("message".into(), json!(format!("the message could not be updated: {message}")));
-                sluice_worker::new_event("notification_failed", None, payload, now)
+                HistoryEvent::NotificationFailed {
+                    about: Some(about),
+                    ts: Some(ts.to_string()),
+                    error: code,
+                    message: format!("the message could not be updated: {message}"),
+                    attempts: None,
+                }
             }
         };
+        let event = sluice_store::NewEvent::new(None, event, now);
         if let Err(e) = self.store.record_notification(d.request, None, &[event]).await {
             tracing::error!(error = %e, request = %d.request, "cannot record the update of a Slack message");
         }

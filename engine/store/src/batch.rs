@@ -16,13 +16,14 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
+use sluice_engine::HistoryEvent;
 use sluice_engine::runtime::TokenId;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::Error;
 use crate::changes::{Changes, JobRemoval};
 use crate::db::{Arg, COMMITS, Conn, RawConn, args, raw_script};
-use crate::history::{self, Payload, StoredEvent};
+use crate::history::{self, StoredEvent};
 use crate::store;
 use crate::store::{StateColumns, Store, json_text};
 use crate::types::{EventId, JobId, JobKind, RequestId, RequestStatus, TaskId, TaskStatus, millis};
@@ -510,17 +511,16 @@ fn history_row(
     let at = millis(ch.at);
     let mut events: Vec<StoredEvent<'_>> = Vec::with_capacity(ch.events.len() + 1 + completed.len());
     if let Some((key, version)) = started {
-        let payload = Payload::Owned(serde_json::json!({"process_key": key, "process_version": version}));
+        let event = HistoryEvent::RequestStarted { process_key: key.to_string(), process_version: Some(version) };
         // Just before the step's own events, so they follow on from it.
         let id = ch.events.first().and_then(|e| e.id.prev()).unwrap_or_default();
-        events.push(StoredEvent { id, at, kind: "request_started", element_id: None, payload });
+        events.push(StoredEvent { id, at, element_id: None, event: Cow::Owned(event) });
     }
     let task_completed = |(_, id, element, token): CompletedTask| StoredEvent {
         id: EventId::new(),
         at,
-        kind: "task_completed",
         element_id: Some(Cow::Owned(element)),
-        payload: Payload::Owned(serde_json::json!({"task_id": id.to_string(), "token": token.0})),
+        event: Cow::Owned(HistoryEvent::TaskCompleted { task_id: Some(id.to_string()), token: Some(token.0) }),
     };
     let mut completed = completed.into_iter().peekable();
     for (i, e) in ch.events.iter().enumerate() {
@@ -530,9 +530,8 @@ fn history_row(
         events.push(StoredEvent {
             id: e.id,
             at: millis(e.at),
-            kind: &e.kind,
             element_id: e.element_id.as_deref().map(Cow::Borrowed),
-            payload: Payload::Borrowed(&e.payload),
+            event: Cow::Borrowed(&e.event),
         });
     }
     for t in completed {

@@ -12,6 +12,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use sluice_engine::HistoryEvent;
+
 use crate::Error;
 use crate::types::{EventId, EventRow, RequestId, from_millis};
 
@@ -19,42 +21,21 @@ use crate::types::{EventId, EventRow, RequestId, from_millis};
 pub(crate) struct StoredEvent<'a> {
     pub id: EventId,
     pub at: i64,
-    pub kind: &'a str,
     pub element_id: Option<std::borrow::Cow<'a, str>>,
-    pub payload: Payload<'a>,
+    pub event: std::borrow::Cow<'a, HistoryEvent>,
 }
 
-/// An event as it is in the row.
+/// An event as it is in the row: `type` and `payload` come from the typed event.
 #[derive(Serialize)]
-struct Wire<'e, 'a> {
+struct Wire<'e> {
     #[serde(skip_serializing_if = "Option::is_none")]
     id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     at: Option<i64>,
-    #[serde(rename = "type")]
-    kind: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     element_id: Option<&'e str>,
-    #[serde(skip_serializing_if = "Payload::is_empty")]
-    payload: &'e Payload<'a>,
-}
-
-/// An event's payload, borrowed from the change or made for the row.
-#[derive(Serialize)]
-#[serde(untagged)]
-pub(crate) enum Payload<'a> {
-    Borrowed(&'a Map<String, Value>),
-    Owned(Value),
-}
-
-impl Payload<'_> {
-    fn is_empty(&self) -> bool {
-        match self {
-            Payload::Borrowed(m) => m.is_empty(),
-            Payload::Owned(Value::Object(m)) => m.is_empty(),
-            Payload::Owned(_) => false,
-        }
-    }
+    #[serde(flatten)]
+    event: &'e HistoryEvent,
 }
 
 /// One event as read from a batch.
@@ -80,13 +61,13 @@ fn empty_payload() -> Value {
 /// The `events` text of a batch row.
 pub(crate) fn batch_text(events: &[StoredEvent<'_>]) -> Result<String, Error> {
     let mut last: Option<(EventId, i64)> = None;
-    let wire: Vec<Wire<'_, '_>> = events
+    let wire: Vec<Wire<'_>> = events
         .iter()
         .map(|e| {
             let id = (last.and_then(|(id, _)| id.next()) != Some(e.id)).then(|| e.id.to_string());
             let at = (last.map(|(_, at)| at) != Some(e.at)).then_some(e.at);
             last = Some((e.id, e.at));
-            Wire { id, at, kind: e.kind, element_id: e.element_id.as_deref(), payload: &e.payload }
+            Wire { id, at, element_id: e.element_id.as_deref(), event: &e.event }
         })
         .collect();
     serde_json::to_string(&wire).map_err(|source| Error::Serialize { what: "history events", source })
@@ -129,14 +110,8 @@ pub(crate) fn read_batch(request_id: RequestId, text: &str) -> Result<Vec<EventR
 mod tests {
     use super::*;
 
-    fn event(
-        id: EventId,
-        at: i64,
-        kind: &'static str,
-        element: Option<&'static str>,
-        payload: Value,
-    ) -> StoredEvent<'static> {
-        StoredEvent { id, at, kind, element_id: element.map(Into::into), payload: Payload::Owned(payload) }
+    fn event(id: EventId, at: i64, event: HistoryEvent, element: Option<&'static str>) -> StoredEvent<'static> {
+        StoredEvent { id, at, element_id: element.map(Into::into), event: std::borrow::Cow::Owned(event) }
     }
 
     #[test]
@@ -146,10 +121,10 @@ mod tests {
         let third = second.next().unwrap();
         let other = EventId::new();
         let events = [
-            event(first, 1000, "request_started", None, serde_json::json!({"process_key": "p"})),
-            event(second, 1000, "element_activated", Some("start"), serde_json::json!({})),
-            event(third, 1001, "element_completed", Some("start"), serde_json::json!({})),
-            event(other, 1001, "task_completed", Some("t"), serde_json::json!({"token": 1})),
+            event(first, 1000, HistoryEvent::RequestStarted { process_key: "p".into(), process_version: None }, None),
+            event(second, 1000, HistoryEvent::ElementActivated, Some("start")),
+            event(third, 1001, HistoryEvent::ElementCompleted, Some("start")),
+            event(other, 1001, HistoryEvent::TaskCompleted { task_id: None, token: Some(1) }, Some("t")),
         ];
         let text = batch_text(&events).unwrap();
         // Only the first id and the one that does not follow on are written; the time twice.

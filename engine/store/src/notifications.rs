@@ -6,63 +6,20 @@
 //! [`Store::record_notification`].
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 
 use crate::Error;
 use crate::changes::NewEvent;
 use crate::db::args;
-use crate::history::{Payload, StoredEvent, batch_text};
+use crate::history::{StoredEvent, batch_text};
 use crate::store::Store;
 use crate::types::{JobId, RequestId, from_millis, millis};
 
 /// Most channels one event of one process may notify.
 pub const MAX_CHANNELS_PER_EVENT: usize = 20;
 
-/// What a process can notify about.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NotificationEvent {
-    /// A Request of the process started.
-    RequestStarted,
-    /// A Request of the process completed.
-    RequestCompleted,
-    /// An element of a Request failed (an incident was raised).
-    RequestError,
-    /// A user or manual task waits for a person.
-    TaskWaiting,
-}
-
-impl NotificationEvent {
-    pub const ALL: [NotificationEvent; 4] = [
-        NotificationEvent::RequestStarted,
-        NotificationEvent::RequestCompleted,
-        NotificationEvent::RequestError,
-        NotificationEvent::TaskWaiting,
-    ];
-
-    /// The name stored in the database and used by the API.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NotificationEvent::RequestStarted => "request_started",
-            NotificationEvent::RequestCompleted => "request_completed",
-            NotificationEvent::RequestError => "request_error",
-            NotificationEvent::TaskWaiting => "task_waiting",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        NotificationEvent::ALL.into_iter().find(|e| e.as_str() == s)
-    }
-}
-
-impl fmt::Display for NotificationEvent {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use sluice_engine::NotificationEvent;
 
 /// Who is told what about the Requests of one process.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -172,9 +129,8 @@ impl Store {
             .map(|e| StoredEvent {
                 id: e.id,
                 at: millis(e.at),
-                kind: e.kind.as_str(),
                 element_id: e.element_id.as_deref().map(std::borrow::Cow::Borrowed),
-                payload: Payload::Borrowed(&e.payload),
+                event: std::borrow::Cow::Borrowed(&e.event),
             })
             .collect();
         if !stored.is_empty() {

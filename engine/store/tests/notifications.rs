@@ -9,10 +9,10 @@ use std::sync::Arc;
 use chrono::{TimeZone, Utc};
 use serde_json::{Map, json};
 use sluice_bpmn::{Options, Process, Source};
-use sluice_engine::{Input, Instance, Start};
+use sluice_engine::{HistoryEvent, Input, Instance, NotificationRef, Start};
 use sluice_store::{
-    Changes, EventId, JobId, JobKind, NewEvent, NewJob, NewRequest, NotificationEvent, NotificationSettings, RequestId,
-    Store, StoreOptions,
+    JobId, JobKind, NewEvent, NewJob, NewRequest, NotificationEvent, NotificationSettings, RequestId, Store,
+    StoreOptions,
 };
 use sqlx::postgres::PgPoolOptions;
 
@@ -90,16 +90,16 @@ fn review() -> Arc<Process> {
     imported.definitions.process("review").unwrap().clone()
 }
 
-fn event(kind: &str, n: u32) -> NewEvent {
-    let mut payload = Map::new();
-    payload.insert("n".into(), json!(n));
-    NewEvent {
-        id: EventId::new(),
-        at: Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, n).unwrap(),
-        kind: kind.into(),
-        element_id: None,
-        payload,
-    }
+/// A `notification_sent` event whose `attempts` is `n` (to tell the records apart).
+fn sent(n: u32) -> NewEvent {
+    let about = NotificationRef {
+        notification: NotificationEvent::TaskWaiting,
+        integration: "default".into(),
+        channel: "C1".into(),
+        task_id: None,
+    };
+    let event = HistoryEvent::NotificationSent { about, ts: "1.2".into(), attempts: i64::from(n) };
+    NewEvent::new(None, event, Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, n).unwrap())
 }
 
 both!(settings_are_stored_per_process_and_replaced);
@@ -133,7 +133,7 @@ async fn notifications_are_recorded_after_their_step_with_their_job_removed(stor
     let mut out = Vec::new();
     let mut inst = Instance::start(&p, Map::new(), Start::Default, t0, &mut out).unwrap();
     let id = RequestId::new();
-    let mut changes = Changes::from_commands(&p, id, &out, t0);
+    let mut changes = sluice_worker::from_commands(&p, id, &out, t0);
     let job = JobId::new();
     changes.jobs_added.push(NewJob {
         id: job,
@@ -152,7 +152,7 @@ async fn notifications_are_recorded_after_their_step_with_their_job_removed(stor
     };
     assert!(jobs(store).await.iter().any(|j| j.id == job && j.kind == JobKind::Notification));
 
-    assert!(store.record_notification(id, Some(job), &[event("notification_sent", 1)]).await.unwrap());
+    assert!(store.record_notification(id, Some(job), &[sent(1)]).await.unwrap());
     assert!(!jobs(store).await.iter().any(|j| j.id == job), "the job went with its record");
 
     // A step after it (revision 2), then several notifications at once: none collides, and the
@@ -161,13 +161,12 @@ async fn notifications_are_recorded_after_their_step_with_their_job_removed(stor
     let task = store.tasks(Some(id), None).await.unwrap()[0].token;
     out.clear();
     inst.step(&p, Input::CompleteTask { token: task, data: Map::new() }, t0, &mut out).unwrap();
-    let changes = Changes::from_commands(&p, id, &out, t0);
+    let changes = sluice_worker::from_commands(&p, id, &out, t0);
     store.apply_step(id, r.revision, &inst, &changes).await.unwrap();
     let mut writers = Vec::new();
     for n in 2..12 {
         let s = store.clone();
-        writers
-            .push(tokio::spawn(async move { s.record_notification(id, None, &[event("notification_sent", n)]).await }));
+        writers.push(tokio::spawn(async move { s.record_notification(id, None, &[sent(n)]).await }));
     }
     for w in writers {
         assert!(w.await.unwrap().unwrap());
@@ -183,5 +182,5 @@ async fn notifications_are_recorded_after_their_step_with_their_job_removed(stor
     assert_eq!(last.kind, "notification_sent", "{kinds:?}");
 
     // A Request that is gone: nothing recorded, the job removed all the same.
-    assert!(!store.record_notification(RequestId::new(), None, &[event("notification_sent", 0)]).await.unwrap());
+    assert!(!store.record_notification(RequestId::new(), None, &[sent(0)]).await.unwrap());
 }

@@ -208,7 +208,7 @@ async fn start(store: &Store, p: &Process, order: &str, at: DateTime<Utc>) -> (R
     let mut out = Vec::new();
     let inst = Instance::start(p, data(json!({"order_id": order})), Start::Default, at, &mut out).unwrap();
     let id = RequestId::new();
-    let changes = Changes::from_commands(p, id, &out, at);
+    let changes = sluice_worker::from_commands(p, id, &out, at);
     let new = NewRequest { id, process_key: "review", process_version: 1, parent: None, state: &inst };
     store.create_request(&new, &changes).await.unwrap();
     (id, inst)
@@ -226,7 +226,7 @@ async fn step(
     let mut loaded = store.load_request(id).await.unwrap();
     let mut out = Vec::new();
     loaded.instance.step(p, input, at, &mut out).unwrap();
-    let mut changes = Changes::from_commands(p, id, &out, at);
+    let mut changes = sluice_worker::from_commands(p, id, &out, at);
     for j in done {
         changes.complete_job(*j);
     }
@@ -392,7 +392,7 @@ async fn a_stale_revision_is_refused_and_writes_nothing(db: Arc<TestDb>) {
     let mut a = loaded.instance.clone();
     let mut out = Vec::new();
     a.step(&p, Input::CompleteTask { token, data: Data::new() }, t0(), &mut out).unwrap();
-    let changes = Changes::from_commands(&p, id, &out, t0());
+    let changes = sluice_worker::from_commands(&p, id, &out, t0());
     assert_eq!(store.apply_step(id, 1, &a, &changes).await.unwrap(), 2);
 
     let (events, tasks, jobs, subs) = (
@@ -415,7 +415,7 @@ async fn a_stale_revision_is_refused_and_writes_nothing(db: Arc<TestDb>) {
     let mut b = o.instance.clone();
     let mut out = Vec::new();
     b.step(&p, Input::Cancel, t0(), &mut out).unwrap();
-    let cancel = Changes::from_commands(&p, other, &out, t0());
+    let cancel = sluice_worker::from_commands(&p, other, &out, t0());
     let outcome = store
         .apply_steps(
             &[],
@@ -444,7 +444,10 @@ async fn a_failing_statement_leaves_nothing_half_applied(db: Arc<TestDb>) {
     );
     // A well-formed change whose last subscription collides with the one before it.
     let mut changes = Changes::new(t0());
-    changes.event("element_activated", Some("approve".into()), json!({}));
+    changes.record(sluice_engine::HistoryEntry::new(
+        Some("approve".into()),
+        sluice_engine::HistoryEvent::ElementActivated,
+    ));
     changes.jobs_added.push(NewJob {
         id: sluice_store::JobId::new(),
         kind: JobKind::Signal,
@@ -554,7 +557,7 @@ async fn requests_page_newest_first_with_a_cursor(db: Arc<TestDb>) {
     let mut inst = o.instance.clone();
     let mut out = Vec::new();
     inst.step(&p, Input::Cancel, t0(), &mut out).unwrap();
-    store.apply_step(ids[0], 1, &inst, &Changes::from_commands(&p, ids[0], &out, t0())).await.unwrap();
+    store.apply_step(ids[0], 1, &inst, &sluice_worker::from_commands(&p, ids[0], &out, t0())).await.unwrap();
     let canceled = RequestFilter { status: Some(RequestStatus::Canceled), ..Default::default() };
     let page = store.list_requests(&canceled, 10, None).await.unwrap();
     assert_eq!((page.requests.iter().map(|r| r.id).collect::<Vec<_>>(), page.next_cursor), (vec![ids[0]], None));
@@ -711,7 +714,7 @@ async fn prune_removes_only_long_finished_requests(db: Arc<TestDb>) {
         let mut i = inst.clone();
         let mut out = Vec::new();
         i.step(&p, Input::Cancel, at, &mut out).unwrap();
-        store.apply_step(id, 1, &i, &Changes::from_commands(&p, id, &out, at)).await.unwrap();
+        store.apply_step(id, 1, &i, &sluice_worker::from_commands(&p, id, &out, at)).await.unwrap();
     }
     let live_events = store.request_events(live).await.unwrap().len();
     let stats = store.prune_history(t0() + chrono::Duration::days(1), 1).await.unwrap();
@@ -892,7 +895,7 @@ async fn worker_queries_find_children_due_times_and_counts(db: Arc<TestDb>) {
     let mut out = Vec::new();
     let child_inst = Instance::start(&p, data(json!({"order_id": "C"})), Start::Default, t0(), &mut out).unwrap();
     let child = RequestId::new();
-    let changes = Changes::from_commands(&p, child, &out, t0());
+    let changes = sluice_worker::from_commands(&p, child, &out, t0());
     let new = NewRequest {
         id: child,
         process_key: "review",
@@ -1100,7 +1103,7 @@ async fn a_batch_writes_the_same_rows_as_one_op_at_a_time(db: Arc<TestDb>) {
         let at = t0() + chrono::Duration::seconds(i as i64);
         let inst =
             Instance::start(&p, data(json!({"order_id": format!("ORD-{i}")})), Start::Default, at, &mut out).unwrap();
-        let changes = Changes::from_commands(&p, *id, &out, at);
+        let changes = sluice_worker::from_commands(&p, *id, &out, at);
         phase.push(WriteOp::Create {
             id: *id,
             process_key: "review".into(),
@@ -1122,7 +1125,7 @@ async fn a_batch_writes_the_same_rows_as_one_op_at_a_time(db: Arc<TestDb>) {
         process_version: 7,
         parent: None,
         state: StateColumns::of(&inst).unwrap(),
-        changes: Changes::from_commands(&p, ghost, &out, t0()),
+        changes: sluice_worker::from_commands(&p, ghost, &out, t0()),
         require_latest: false,
         lease: LeaseChange::Keep,
     });
@@ -1158,7 +1161,7 @@ async fn a_batch_writes_the_same_rows_as_one_op_at_a_time(db: Arc<TestDb>) {
             _ => Input::Cancel,
         };
         states[i].step(&p, input, at, &mut out).unwrap();
-        let changes = Changes::from_commands(&p, *id, &out, at);
+        let changes = sluice_worker::from_commands(&p, *id, &out, at);
         let expected_revision = if i == 5 { 7 } else { 1 };
         phase.push(WriteOp::Step {
             request: *id,
@@ -1186,7 +1189,7 @@ async fn a_batch_writes_the_same_rows_as_one_op_at_a_time(db: Arc<TestDb>) {
         let mut out = Vec::new();
         let input = Input::MessageReceived { subscription: sub.subscription, data: data(json!({"paid": i})) };
         states[i].step(&p, input, at, &mut out).unwrap();
-        let changes = Changes::from_commands(&p, *id, &out, at);
+        let changes = sluice_worker::from_commands(&p, *id, &out, at);
         phase.push(WriteOp::Step {
             request: *id,
             expected_revision: 2,
@@ -1264,7 +1267,7 @@ async fn handed_off_writes_take_the_lease_and_claim_their_jobs(db: Arc<TestDb>) 
     let mut out = Vec::new();
     let inst = Instance::start(&p, data(json!({"order_id": "ORD-1"})), Start::Default, t0(), &mut out).unwrap();
     let id = RequestId::new();
-    let mut changes = Changes::from_commands(&p, id, &out, t0());
+    let mut changes = sluice_worker::from_commands(&p, id, &out, t0());
     let j1 = connector_job(100, t0());
     let j1_id = j1.id;
     changes.jobs_added.push(j1);

@@ -2,21 +2,25 @@
 //! (timers, connector calls, messages, signals, call activities) against `sluice-store`.
 //!
 //! Every state change is: load the Request, apply the input with [`Instance::step`], turn the
-//! commands into rows with [`Changes::from_commands`], and write them with
+//! commands into rows with [`from_commands`], and write them with
 //! [`Store::apply_step`] guarded by the Request's revision. The job that caused a step is
 //! completed in the same transaction. A conflict (someone else wrote the Request first) reloads
 //! and steps again, a bounded number of times. No database transaction is open while a
 //! connector runs. See `README.md` beside this file.
 
 mod backoff;
+mod changes;
 mod notify;
+pub mod payload;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
+use changes::changes_of;
 use chrono::{DateTime, Utc};
+use payload::{ChildErrorJob, ChildEscalationJob, MessageJob, SignalJob, StartChildJob};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use sluice_bpmn::{ConnectorCatalog, Diagnostic, ElementIdx, Kind, Process, ScopeIdx, Source, TaskKind, Trigger};
@@ -30,7 +34,8 @@ use sluice_store::{
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 pub use backoff::Backoff;
-pub use notify::{BoxFuture, CachedSettings, Delivered, Notification, Notifications, NotifyError, new_event};
+pub use changes::from_commands;
+pub use notify::{BoxFuture, CachedSettings, Delivered, Notification, Notifications, NotifyError};
 
 /// How the engine runs.
 #[derive(Clone, Debug)]
@@ -82,8 +87,15 @@ impl Default for EngineOptions {
 pub enum Error {
     #[error(transparent)]
     Store(#[from] sluice_store::Error),
-    #[error("{0}")]
-    NotFound(String),
+    #[error("no process `{0}` is deployed")]
+    ProcessNotFound(String),
+    #[error("no Request {0}")]
+    RequestNotFound(RequestId),
+    #[error("no task {0}")]
+    TaskNotFound(TaskId),
+    /// New versions of the process kept being deployed while a Request was being started.
+    #[error("process `{0}` keeps getting new versions; try again")]
+    VersionsChurning(String),
     #[error("task {0} is not active")]
     TaskNotActive(TaskId),
     #[error(transparent)]
@@ -99,6 +111,9 @@ pub enum Error {
     /// A newer version of the process was deployed while the Request was being created.
     #[error("a newer version of the process was deployed meanwhile; try again")]
     StaleVersion,
+    /// A job row whose payload this binary cannot read (a bug or a hand-edited database).
+    #[error("job {job} has an unreadable payload: {message}")]
+    BadJob { job: JobId, message: String },
 }
 
 /// Why a deploy was refused.
@@ -336,10 +351,7 @@ impl Engine {
     /// The latest deployed version of `key`, from the database.
     async fn latest_version(&self, key: &str) -> Result<i64, Error> {
         let versions = self.store.process_versions(key).await?;
-        let latest = versions
-            .last()
-            .map(|v| v.version)
-            .ok_or_else(|| Error::NotFound(format!("no process `{key}` is deployed")))?;
+        let latest = versions.last().map(|v| v.version).ok_or_else(|| Error::ProcessNotFound(key.to_string()))?;
         if let Ok(mut cache) = self.latest.lock() {
             cache.insert(key.to_string(), latest);
         }
@@ -413,12 +425,12 @@ impl Engine {
                 other => return other,
             }
         }
-        Err(Error::NotFound(format!("process `{key}` keeps getting new versions; try again")))
+        Err(Error::VersionsChurning(key.to_string()))
     }
 
     /// Completes an active user or manual task with `data`.
     pub async fn complete_task(&self, task: TaskId, data: Data, now: DateTime<Utc>) -> Result<(), Error> {
-        let row = self.store.task(task).await?.ok_or_else(|| Error::NotFound(format!("no task {task}")))?;
+        let row = self.store.task(task).await?.ok_or(Error::TaskNotFound(task))?;
         if row.status != TaskStatus::Active {
             return Err(Error::TaskNotActive(task));
         }
@@ -593,15 +605,13 @@ impl Engine {
             }
             JobKind::Connector => self.run_connector(job, now, None, None).await.map(drop),
             JobKind::Message => {
-                let name = job.payload["name"].as_str().unwrap_or_default().to_string();
-                let key = job.payload["correlation_key"].as_str().map(str::to_string);
-                let data = object(&job.payload["data"]);
-                self.deliver_message(&name, key.as_deref(), data, Some(job.id), now).await?;
+                let m: MessageJob = payload::read(job)?;
+                self.deliver_message(&m.name, m.correlation_key.as_deref(), m.data, Some(job.id), now).await?;
                 Ok(())
             }
             JobKind::Signal => {
-                let name = job.payload["name"].as_str().unwrap_or_default().to_string();
-                self.broadcast_signal(&name, object(&job.payload["data"]), now).await?;
+                let s: SignalJob = payload::read(job)?;
+                self.broadcast_signal(&s.name, s.data, now).await?;
                 self.drop_job(job).await
             }
             JobKind::StartChild => self.start_child(job, now).await,
@@ -777,8 +787,7 @@ impl Engine {
         if !waiting {
             return self.drop_job(job).await;
         }
-        let key = job.payload["process_key"].as_str().unwrap_or_default().to_string();
-        let data = object(&job.payload["data"]);
+        let StartChildJob { process_key: key, data, .. } = payload::read(job)?;
         let started = match self.latest_version(&key).await {
             Ok(version) => {
                 let process = self.process(&key, version).await?;
@@ -788,7 +797,7 @@ impl Engine {
         };
         match started {
             Ok(_) => Ok(()),
-            Err(e @ (Error::NotFound(_) | Error::Start(_))) => {
+            Err(e @ (Error::ProcessNotFound(_) | Error::Start(_))) => {
                 let input = Input::ChildError { token, code: "call_failed".into(), message: Some(e.to_string()) };
                 self.step_job(parent, job, now, input).await
             }
@@ -805,15 +814,16 @@ impl Engine {
             Err(e) => return Err(e.into()),
         };
         let Some((parent, token)) = r.meta.parent else { return self.drop_job(job).await };
-        let p = &job.payload;
         let input = match job.kind {
             JobKind::ChildDone => Input::ChildCompleted { token, data: r.instance.data().clone() },
-            JobKind::ChildError => Input::ChildError {
-                token,
-                code: p["code"].as_str().unwrap_or_default().to_string(),
-                message: p["message"].as_str().map(str::to_string),
-            },
-            _ => Input::ChildEscalation { token, code: p["code"].as_str().unwrap_or_default().to_string() },
+            JobKind::ChildError => {
+                let e: ChildErrorJob = payload::read(job)?;
+                Input::ChildError { token, code: e.code, message: e.message }
+            }
+            _ => {
+                let e: ChildEscalationJob = payload::read(job)?;
+                Input::ChildEscalation { token, code: e.code }
+            }
         };
         self.step_job(parent, job, now, input).await
     }
@@ -1068,7 +1078,7 @@ impl Engine {
                     return held(self.refused(job, StepError::Ended, drop_refused).await);
                 }
                 Err(sluice_store::Error::RequestNotFound(_)) => {
-                    return Err(Error::NotFound(format!("no Request {id}")));
+                    return Err(Error::RequestNotFound(id));
                 }
                 Err(e) => return Err(e.into()),
             };
@@ -1163,33 +1173,10 @@ fn splitmix(state: &mut u64) -> f64 {
     (z >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// The rows of a step's commands. A completion's result for a parent is only kept for a Request
-/// that has one: every finished Request would otherwise write a guarded insert of its own (the
-/// write checks again for those that have one: a parent may be gone).
-fn changes_of(
-    process: &Process,
-    id: RequestId,
-    out: &[sluice_engine::runtime::Command],
-    now: DateTime<Utc>,
-    has_parent: bool,
-) -> Changes {
-    let mut changes = Changes::from_commands(process, id, out, now);
-    if !has_parent {
-        changes.jobs_added.retain(|j| !j.kind.for_parent());
-    }
-    changes
-}
-
 /// The token a job is about (its column, else its payload).
 fn job_token(job: &JobRow) -> Option<TokenId> {
-    job.token.or_else(|| job.payload["token"].as_u64().and_then(|t| u32::try_from(t).ok()).map(TokenId))
-}
-
-fn object(v: &Value) -> Data {
-    match v {
-        Value::Object(m) => m.clone(),
-        _ => Data::new(),
-    }
+    job.token
+        .or_else(|| job.payload.get("token").and_then(Value::as_u64).and_then(|t| u32::try_from(t).ok()).map(TokenId))
 }
 
 /// The engine's futures can be spawned (the serve loop runs them on a multi-threaded runtime).

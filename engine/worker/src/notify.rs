@@ -28,10 +28,11 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 use sluice_bpmn::{Kind, Process, TaskKind};
+use sluice_engine::{HistoryEvent, NotificationRef};
 use sluice_store::{
-    EventId, JobId, JobKind, JobRow, NewEvent, NewJob, NotificationEvent, NotificationSettings, RequestId, Store,
+    JobId, JobKind, JobRow, NewEvent, NewJob, NotificationEvent, NotificationSettings, RequestId, Store,
 };
 
 use crate::{Engine, Error};
@@ -166,19 +167,22 @@ pub fn plan(
         planned.push((NotificationEvent::RequestStarted, None));
     }
     for e in events {
-        let event = match e.kind.as_str() {
-            "task_created" => NotificationEvent::TaskWaiting,
-            "request_completed" => NotificationEvent::RequestCompleted,
-            "incident_raised" => NotificationEvent::RequestError,
-            _ => continue,
-        };
-        planned.push((event, Some(e)));
+        if let Some(event) = e.event.notification() {
+            planned.push((event, Some(e)));
+        }
     }
     let mut jobs = Vec::new();
     for (event, source) in planned {
         let element_id = source.and_then(|e| e.element_id.clone());
         let el = element(element_id.as_deref());
-        let text = |key: &str| source.and_then(|e| e.payload.get(key)).and_then(Value::as_str).map(str::to_string);
+        let task_id = source.and_then(|e| match &e.event {
+            HistoryEvent::TaskCreated { task_id, .. } => task_id.clone(),
+            _ => None,
+        });
+        let message = source.and_then(|e| match &e.event {
+            HistoryEvent::IncidentRaised { message, .. } => Some(message.clone()),
+            _ => None,
+        });
         for channel in settings.channels(event) {
             let job_id = JobId::new();
             let n = Notification {
@@ -190,10 +194,10 @@ pub fn plan(
                 process_name: process.name.clone(),
                 element_id: element_id.clone(),
                 element_name: el.and_then(|e| e.name.clone()),
-                task_id: if event == NotificationEvent::TaskWaiting { text("task_id") } else { None },
+                task_id: task_id.clone(),
                 user_task: event == NotificationEvent::TaskWaiting
                     && el.is_some_and(|e| matches!(e.kind, Kind::Task(TaskKind::User))),
-                message: if event == NotificationEvent::RequestError { text("message") } else { None },
+                message: message.clone(),
                 url: url.to_string(),
                 job_id: Some(job_id.to_string()),
             };
@@ -230,10 +234,7 @@ impl Engine {
         now: DateTime<Utc>,
     ) -> Result<Vec<NewJob>, Error> {
         let Some(n) = &self.notifications else { return Ok(Vec::new()) };
-        let relevant = started
-            || events
-                .iter()
-                .any(|e| matches!(e.kind.as_str(), "task_created" | "request_completed" | "incident_raised"));
+        let relevant = started || events.iter().any(|e| e.event.notification().is_some());
         if !relevant {
             return Ok(Vec::new());
         }
@@ -265,11 +266,10 @@ impl Engine {
         };
         let event = match result {
             Ok(delivered) => {
-                let mut payload = base_payload(&notification);
-                payload.insert("channel".into(), json!(delivered.channel));
-                payload.insert("ts".into(), json!(delivered.ts));
-                payload.insert("attempts".into(), json!(attempts));
-                new_event("notification_sent", notification.element_id.clone(), payload, now)
+                let mut about = notification.about();
+                about.channel = delivered.channel;
+                let event = HistoryEvent::NotificationSent { about, ts: delivered.ts, attempts };
+                NewEvent::new(notification.element_id.clone(), event, now)
             }
             Err(NotifyError::Retryable { message, retry_after }) => {
                 if attempts < i64::from(self.options.max_attempts) {
@@ -293,25 +293,25 @@ impl Engine {
                 now,
             ),
         };
-        if event.kind == "notification_failed" {
+        if let HistoryEvent::NotificationFailed { message, .. } = &event.event {
             tracing::warn!(request = %request, channel = notification.channel, event = %notification.event,
-                message = event.payload.get("message").and_then(serde_json::Value::as_str).unwrap_or_default(),
-                "a notification could not be delivered");
+                message, "a notification could not be delivered");
         }
         self.store.record_notification(request, Some(job.id), &[event]).await?;
         Ok(())
     }
 }
 
-fn base_payload(n: &Notification) -> Map<String, Value> {
-    let mut payload = Map::new();
-    payload.insert("notification".into(), json!(n.event));
-    payload.insert("integration".into(), json!(n.integration));
-    payload.insert("channel".into(), json!(n.channel));
-    if let Some(task) = &n.task_id {
-        payload.insert("task_id".into(), json!(task));
+impl Notification {
+    /// Which notification this is, for the history events about it.
+    pub fn about(&self) -> NotificationRef {
+        NotificationRef {
+            notification: self.event,
+            integration: self.integration.clone(),
+            channel: self.channel.clone(),
+            task_id: self.task_id.clone(),
+        }
     }
-    payload
 }
 
 fn failed_event(
@@ -322,16 +322,14 @@ fn failed_event(
     attempts: i64,
     now: DateTime<Utc>,
 ) -> NewEvent {
-    let mut payload = n.map(base_payload).unwrap_or_default();
-    payload.insert("error".into(), json!(code));
-    payload.insert("message".into(), json!(message));
-    payload.insert("attempts".into(), json!(attempts));
-    new_event("notification_failed", element_id, payload, now)
-}
-
-/// A history event to record outside a step (see [`Store::record_notification`]).
-pub fn new_event(kind: &str, element_id: Option<String>, payload: Map<String, Value>, at: DateTime<Utc>) -> NewEvent {
-    NewEvent { id: EventId::new(), at, kind: kind.to_string(), element_id, payload }
+    let event = HistoryEvent::NotificationFailed {
+        about: n.map(Notification::about),
+        ts: None,
+        error: code.map(str::to_string),
+        message: message.to_string(),
+        attempts: Some(attempts),
+    };
+    NewEvent::new(element_id, event, now)
 }
 
 #[cfg(test)]
@@ -353,9 +351,8 @@ mod tests {
   </bpmn:process>
 </bpmn:definitions>"#;
 
-    fn event(kind: &str, element: Option<&str>, payload: Value) -> NewEvent {
-        let Value::Object(payload) = payload else { panic!("not an object") };
-        new_event(kind, element.map(str::to_string), payload, Utc::now())
+    fn event(event: HistoryEvent, element: Option<&str>) -> NewEvent {
+        NewEvent::new(element.map(str::to_string), event, Utc::now())
     }
 
     #[test]
@@ -374,10 +371,13 @@ mod tests {
         };
         let id = RequestId::new();
         let events = [
-            event("element_completed", Some("s"), json!({})),
-            event("task_created", Some("review"), json!({"task_id": "t-1", "token": 1})),
-            event("request_completed", None, json!({})),
-            event("incident_raised", Some("review"), json!({"message": "boom"})),
+            event(HistoryEvent::ElementCompleted, Some("s")),
+            event(HistoryEvent::TaskCreated { task_id: Some("t-1".into()), token: 1 }, Some("review")),
+            event(HistoryEvent::RequestCompleted, None),
+            event(
+                HistoryEvent::IncidentRaised { incident_id: 1, token: 1, code: "x".into(), message: "boom".into() },
+                Some("review"),
+            ),
         ];
         let jobs = plan(&settings, &process, id, "http://x/requests/1", true, &events, Utc::now());
         let got: Vec<Notification> =

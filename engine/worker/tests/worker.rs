@@ -277,7 +277,9 @@ async fn deploy_versions_and_requests_keep_theirs(db: Arc<TestDb>) {
     // Invalid models are refused with their diagnostics, and nothing is stored.
     let broken = ("broken.bpmn".to_string(), b"<definitions>".to_vec());
     assert!(matches!(engine.deploy(&[broken]).await, Err(DeployError::Invalid(d)) if !d.is_empty()));
-    assert!(matches!(engine.start_request("nope", None, Data::new(), t0()).await, Err(Error::NotFound(_))));
+    assert!(
+        matches!(engine.start_request("nope", None, Data::new(), t0()).await, Err(Error::ProcessNotFound(ref k)) if k == "nope")
+    );
 }
 both!(deploy_versions_and_requests_keep_theirs);
 
@@ -311,7 +313,9 @@ async fn a_user_task_completes_the_request_with_history_in_order(db: Arc<TestDb>
     // A task cannot be completed twice.
     assert!(matches!(engine.complete_task(task, Data::new(), t0()).await, Err(Error::TaskNotActive(t)) if t == task));
     let unknown = sluice_store::TaskId::new();
-    assert!(matches!(engine.complete_task(unknown, Data::new(), t0()).await, Err(Error::NotFound(_))));
+    assert!(
+        matches!(engine.complete_task(unknown, Data::new(), t0()).await, Err(Error::TaskNotFound(t)) if t == unknown)
+    );
 }
 both!(a_user_task_completes_the_request_with_history_in_order);
 

@@ -123,7 +123,16 @@ impl From<sluice_worker::Error> for ApiError {
         use sluice_worker::Error as E;
         match e {
             E::Store(s) => s.into(),
-            E::NotFound(message) => ApiError::not_found("not_found", message),
+            E::ProcessNotFound(key) => {
+                ApiError::not_found("process_not_found", format!("no process `{key}` is deployed"))
+            }
+            E::RequestNotFound(id) => ApiError::not_found("request_not_found", format!("no Request {id}")),
+            E::TaskNotFound(id) => ApiError::not_found("task_not_found", format!("no task {id}")),
+            E::VersionsChurning(key) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                format!("process `{key}` keeps getting new versions; try again"),
+            ),
             E::TaskNotActive(id) => {
                 ApiError::new(StatusCode::CONFLICT, "task_not_active", format!("task {id} is not active"))
             }
@@ -139,7 +148,7 @@ impl From<sluice_worker::Error> for ApiError {
                 "busy",
                 "a newer version of the process was being deployed; try again".to_string(),
             ),
-            other @ E::BadProcess { .. } => ApiError::internal(&other),
+            other @ (E::BadProcess { .. } | E::BadJob { .. }) => ApiError::internal(&other),
         }
     }
 }

@@ -173,11 +173,7 @@ pub async fn start_request(
     ApiJson(body): ApiJson<StartBody>,
 ) -> ApiResult<(StatusCode, Json<RequestView>)> {
     // The Request as written (no second read); an unknown key or version is the engine's 404.
-    let started = state.engine().start_request_loaded(&key, body.version, body.data, Utc::now()).await;
-    let r = match started {
-        Err(sluice_worker::Error::NotFound(message)) => return Err(ApiError::not_found("process_not_found", message)),
-        other => other?,
-    };
+    let r = state.engine().start_request_loaded(&key, body.version, body.data, Utc::now()).await?;
     Ok((StatusCode::CREATED, Json(request_view(&state, r).await?)))
 }
 
@@ -256,14 +252,6 @@ pub async fn list_requests(
     Ok(Json(RequestPage { requests, next_cursor }))
 }
 
-/// The engine's errors about a Request, with its "not found" named `request_not_found`.
-fn request_error(id: RequestId, e: sluice_worker::Error) -> ApiError {
-    match e {
-        sluice_worker::Error::NotFound(_) => ApiError::not_found("request_not_found", format!("no Request {id}")),
-        other => other.into(),
-    }
-}
-
 /// One Request.
 #[utoipa::path(
     get, path = "/api/v1/requests/{id}", tag = "requests",
@@ -324,7 +312,7 @@ pub async fn request_events(State(state): State<AppState>, Path(id): Path<String
 )]
 pub async fn cancel_request(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<RequestView>> {
     let id = request_id(&id)?;
-    state.engine().cancel(id, Utc::now()).await.map_err(|e| request_error(id, e))?;
+    state.engine().cancel(id, Utc::now()).await?;
     Ok(Json(request_json(&state, id).await?))
 }
 
@@ -342,7 +330,7 @@ pub async fn cancel_request(State(state): State<AppState>, Path(id): Path<String
 )]
 pub async fn retry_request(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<RequestView>> {
     let id = request_id(&id)?;
-    state.engine().retry(id, Utc::now()).await.map_err(|e| request_error(id, e))?;
+    state.engine().retry(id, Utc::now()).await?;
     Ok(Json(request_json(&state, id).await?))
 }
 
@@ -388,13 +376,7 @@ pub async fn complete_task(
     ApiJson(body): ApiJson<CompleteBody>,
 ) -> ApiResult<Json<TaskView>> {
     let id = task_id(&id)?;
-    match state.engine().complete_task(id, body.data, Utc::now()).await {
-        Ok(()) => {}
-        Err(sluice_worker::Error::NotFound(_)) => {
-            return Err(ApiError::not_found("task_not_found", format!("no task {id}")));
-        }
-        Err(e) => return Err(e.into()),
-    }
+    state.engine().complete_task(id, body.data, Utc::now()).await?;
     let task =
         state.store().task(id).await?.ok_or_else(|| ApiError::not_found("task_not_found", format!("no task {id}")))?;
     Ok(Json(TaskView::from(&task)))

@@ -295,7 +295,7 @@ async fn interact(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<
     });
     Ok(match tokio::time::timeout(DECISION_BUDGET, rx).await {
         Ok(Ok(Ok(()))) => ephemeral(&answer),
-        Ok(Ok(Err(sluice_worker::Error::TaskNotActive(_) | sluice_worker::Error::NotFound(_)))) => {
+        Ok(Ok(Err(sluice_worker::Error::TaskNotActive(_) | sluice_worker::Error::TaskNotFound(_)))) => {
             ephemeral("This task was already decided (or the Request ended): nothing changed.")
         }
         Ok(Ok(Err(e))) => return Err(e.into()),

@@ -1,0 +1,348 @@
+//! A Request's history, typed: every event Sluice records about a Request, defined once.
+//!
+//! The runtime's [`Command`]s become events through [`HistoryEntry::of_command`], which both
+//! drivers use: the durable worker (its events are stored as the Request's history) and the
+//! in-memory simulator behind `sluice run` (its events become trace lines). The match there names
+//! every command, so a new command that has no history decision does not compile.
+//!
+//! Events are serialized only at the edges. An event is `{"type": <name>, "payload": {…}}`
+//! (`payload` left out for events that carry nothing), with the element it concerns beside it;
+//! the store writes that form and the API shows it.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sluice_bpmn::{ElementIdx, Process};
+
+use crate::runtime::Command;
+
+/// What a process can notify about (each maps from a history event: see
+/// [`HistoryEvent::notification`]).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationEvent {
+    /// A Request of the process started.
+    RequestStarted,
+    /// A Request of the process completed.
+    RequestCompleted,
+    /// An element of a Request failed (an incident was raised).
+    RequestError,
+    /// A user or manual task waits for a person.
+    TaskWaiting,
+}
+
+impl NotificationEvent {
+    pub const ALL: [NotificationEvent; 4] = [
+        NotificationEvent::RequestStarted,
+        NotificationEvent::RequestCompleted,
+        NotificationEvent::RequestError,
+        NotificationEvent::TaskWaiting,
+    ];
+
+    /// The name stored in the database and used by the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationEvent::RequestStarted => "request_started",
+            NotificationEvent::RequestCompleted => "request_completed",
+            NotificationEvent::RequestError => "request_error",
+            NotificationEvent::TaskWaiting => "task_waiting",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        NotificationEvent::ALL.into_iter().find(|e| e.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for NotificationEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One event of a Request's history. Field order is the order in which they are written.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "payload", rename_all = "snake_case")]
+pub enum HistoryEvent {
+    RequestStarted {
+        process_key: String,
+        /// The deployed version (the simulator has none).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        process_version: Option<i64>,
+    },
+    ElementActivated,
+    ElementCompleted,
+    ElementTerminated,
+    TaskCreated {
+        /// The task's id (a durable Request's task row; the simulator has none).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        task_id: Option<String>,
+        token: u32,
+    },
+    TaskCompleted {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        task_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<u32>,
+    },
+    TaskCanceled {
+        token: u32,
+    },
+    ConnectorInvoked {
+        attempt: u32,
+        /// The outbox job that runs the call (durable Requests).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        job_id: Option<String>,
+    },
+    ConnectorCompleted {
+        output: Value,
+    },
+    ConnectorCanceled,
+    TimerScheduled {
+        due: String,
+    },
+    TimerFired {
+        subscription: u32,
+        at: String,
+    },
+    MessageReceived {
+        name: String,
+    },
+    SignalReceived {
+        name: String,
+    },
+    MessagePublished {
+        name: String,
+        correlation_key: Option<String>,
+    },
+    SignalBroadcast {
+        name: String,
+    },
+    CallStarted {
+        process_key: String,
+    },
+    CallCanceled,
+    IncidentRaised {
+        incident_id: u32,
+        token: u32,
+        code: String,
+        message: String,
+    },
+    IncidentResolved {
+        incident_id: u32,
+    },
+    ErrorToParent {
+        code: String,
+        message: Option<String>,
+    },
+    EscalationToParent {
+        code: String,
+    },
+    RequestCompleted,
+    RequestCanceled,
+    /// A notification was delivered (see the worker's notifications).
+    NotificationSent {
+        #[serde(flatten)]
+        about: NotificationRef,
+        ts: String,
+        attempts: i64,
+    },
+    /// A delivered notification's message was changed to say who decided its task.
+    NotificationUpdated {
+        #[serde(flatten)]
+        about: NotificationRef,
+        ts: String,
+        decided_by: String,
+        decided_by_name: Option<String>,
+        approved: bool,
+    },
+    /// A notification could not be delivered (or its message not updated).
+    NotificationFailed {
+        #[serde(flatten)]
+        about: Option<NotificationRef>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ts: Option<String>,
+        /// The provider's error code, when it gave one.
+        error: Option<String>,
+        message: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        attempts: Option<i64>,
+    },
+}
+
+/// Which notification a notification event is about.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationRef {
+    pub notification: NotificationEvent,
+    pub integration: String,
+    pub channel: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<String>,
+}
+
+impl HistoryEvent {
+    /// The event's name: its `type` in the stored history and the API.
+    pub fn name(&self) -> &'static str {
+        match self {
+            HistoryEvent::RequestStarted { .. } => "request_started",
+            HistoryEvent::ElementActivated => "element_activated",
+            HistoryEvent::ElementCompleted => "element_completed",
+            HistoryEvent::ElementTerminated => "element_terminated",
+            HistoryEvent::TaskCreated { .. } => "task_created",
+            HistoryEvent::TaskCompleted { .. } => "task_completed",
+            HistoryEvent::TaskCanceled { .. } => "task_canceled",
+            HistoryEvent::ConnectorInvoked { .. } => "connector_invoked",
+            HistoryEvent::ConnectorCompleted { .. } => "connector_completed",
+            HistoryEvent::ConnectorCanceled => "connector_canceled",
+            HistoryEvent::TimerScheduled { .. } => "timer_scheduled",
+            HistoryEvent::TimerFired { .. } => "timer_fired",
+            HistoryEvent::MessageReceived { .. } => "message_received",
+            HistoryEvent::SignalReceived { .. } => "signal_received",
+            HistoryEvent::MessagePublished { .. } => "message_published",
+            HistoryEvent::SignalBroadcast { .. } => "signal_broadcast",
+            HistoryEvent::CallStarted { .. } => "call_started",
+            HistoryEvent::CallCanceled => "call_canceled",
+            HistoryEvent::IncidentRaised { .. } => "incident_raised",
+            HistoryEvent::IncidentResolved { .. } => "incident_resolved",
+            HistoryEvent::ErrorToParent { .. } => "error_to_parent",
+            HistoryEvent::EscalationToParent { .. } => "escalation_to_parent",
+            HistoryEvent::RequestCompleted => "request_completed",
+            HistoryEvent::RequestCanceled => "request_canceled",
+            HistoryEvent::NotificationSent { .. } => "notification_sent",
+            HistoryEvent::NotificationUpdated { .. } => "notification_updated",
+            HistoryEvent::NotificationFailed { .. } => "notification_failed",
+        }
+    }
+
+    /// The notification this event is the occasion of, if any (`request_started` is not an
+    /// event of a step: the driver plans it with the Request's creation).
+    pub fn notification(&self) -> Option<NotificationEvent> {
+        match self {
+            HistoryEvent::TaskCreated { .. } => Some(NotificationEvent::TaskWaiting),
+            HistoryEvent::RequestCompleted => Some(NotificationEvent::RequestCompleted),
+            HistoryEvent::IncidentRaised { .. } => Some(NotificationEvent::RequestError),
+            _ => None,
+        }
+    }
+}
+
+/// A history event with the element it concerns.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HistoryEntry {
+    pub element_id: Option<String>,
+    pub event: HistoryEvent,
+}
+
+impl HistoryEntry {
+    pub fn new(element_id: Option<String>, event: HistoryEvent) -> Self {
+        HistoryEntry { element_id, event }
+    }
+
+    /// The history event a command leaves, if any, at `now`. Commands that only open or close
+    /// something (subscriptions) leave none; the driver keeps those as rows of their own.
+    /// Durable-only ids (`task_id`, `job_id`) are left empty for the driver to fill in.
+    pub fn of_command(process: &Process, command: &Command, now: DateTime<Utc>) -> Option<HistoryEntry> {
+        let id = |e: ElementIdx| {
+            Some(process.elements.get(e.index()).map(|x| x.id.clone()).unwrap_or_else(|| format!("#{}", e.index())))
+        };
+        let (element_id, event) = match command {
+            Command::ElementActivated { element, .. } => (id(*element), HistoryEvent::ElementActivated),
+            Command::ElementCompleted { element, .. } => (id(*element), HistoryEvent::ElementCompleted),
+            Command::ElementTerminated { element, .. } => (id(*element), HistoryEvent::ElementTerminated),
+            Command::TaskCreated { token, element } => {
+                (id(*element), HistoryEvent::TaskCreated { task_id: None, token: token.0 })
+            }
+            Command::TaskCanceled { token, element } => (id(*element), HistoryEvent::TaskCanceled { token: token.0 }),
+            Command::InvokeConnector { element, attempt, .. } => {
+                (id(*element), HistoryEvent::ConnectorInvoked { attempt: *attempt, job_id: None })
+            }
+            Command::ConnectorCompleted { element, output, .. } => {
+                (id(*element), HistoryEvent::ConnectorCompleted { output: output.clone() })
+            }
+            Command::CancelConnector { element, .. } => (id(*element), HistoryEvent::ConnectorCanceled),
+            Command::ScheduleTimer { element, due, .. } => {
+                (id(*element), HistoryEvent::TimerScheduled { due: due.to_rfc3339() })
+            }
+            Command::TimerFired { subscription, element } => {
+                (id(*element), HistoryEvent::TimerFired { subscription: subscription.0, at: now.to_rfc3339() })
+            }
+            Command::MessageReceived { element, name, .. } => {
+                (id(*element), HistoryEvent::MessageReceived { name: name.clone() })
+            }
+            Command::SignalReceived { element, name, .. } => {
+                (id(*element), HistoryEvent::SignalReceived { name: name.clone() })
+            }
+            Command::PublishMessage { element, name, correlation_key, .. } => (
+                id(*element),
+                HistoryEvent::MessagePublished { name: name.clone(), correlation_key: correlation_key.clone() },
+            ),
+            Command::BroadcastSignal { element, name, .. } => {
+                (id(*element), HistoryEvent::SignalBroadcast { name: name.clone() })
+            }
+            Command::StartChild { element, process_key, .. } => {
+                (id(*element), HistoryEvent::CallStarted { process_key: process_key.clone() })
+            }
+            Command::CancelChild { element, .. } => (id(*element), HistoryEvent::CallCanceled),
+            Command::IncidentRaised(i) => (
+                id(i.element),
+                HistoryEvent::IncidentRaised {
+                    incident_id: i.id.0,
+                    token: i.token.0,
+                    code: i.code.clone(),
+                    message: i.message.clone(),
+                },
+            ),
+            Command::IncidentResolved { incident } => {
+                (None, HistoryEvent::IncidentResolved { incident_id: incident.0 })
+            }
+            Command::ErrorToParent { code, message } => {
+                (None, HistoryEvent::ErrorToParent { code: code.clone(), message: message.clone() })
+            }
+            Command::EscalationToParent { code } => (None, HistoryEvent::EscalationToParent { code: code.clone() }),
+            Command::RequestCompleted => (None, HistoryEvent::RequestCompleted),
+            Command::RequestCanceled => (None, HistoryEvent::RequestCanceled),
+            // Subscriptions are kept as rows (durable) or in the instance (simulator), not history.
+            Command::OpenMessageSubscription { .. }
+            | Command::OpenSignalSubscription { .. }
+            | Command::CloseSubscription { .. } => return None,
+        };
+        Some(HistoryEntry { element_id, event })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn events_serialize_as_type_and_payload_and_read_back() {
+        let e = HistoryEvent::TaskCreated { task_id: Some("t-1".into()), token: 3 };
+        assert_eq!(
+            serde_json::to_value(&e).unwrap(),
+            json!({"type": "task_created", "payload": {"task_id": "t-1", "token": 3}})
+        );
+        let unit = HistoryEvent::RequestCompleted;
+        assert_eq!(serde_json::to_value(&unit).unwrap(), json!({"type": "request_completed"}));
+        for e in [e, unit] {
+            let back: HistoryEvent = serde_json::from_value(serde_json::to_value(&e).unwrap()).unwrap();
+            assert_eq!(back, e);
+            assert_eq!(serde_json::to_value(&e).unwrap()["type"], e.name());
+        }
+        let failed = HistoryEvent::NotificationFailed {
+            about: None,
+            ts: None,
+            error: None,
+            message: "the notification job cannot be read".into(),
+            attempts: Some(1),
+        };
+        let v = serde_json::to_value(&failed).unwrap();
+        assert_eq!(
+            v["payload"],
+            json!({"error": null, "message": "the notification job cannot be read", "attempts": 1})
+        );
+    }
+}

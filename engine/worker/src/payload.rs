@@ -1,0 +1,90 @@
+//! The payloads of outbox jobs, typed: written by [`crate::changes`] when a step plans a job and
+//! read back by the job's handler. Serialized only at the store's edge (the `jobs.payload`
+//! column). The notification job's payload is [`crate::Notification`].
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sluice_engine::runtime::Data;
+use sluice_store::JobRow;
+
+/// `connector`: run a connector task's call.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConnectorJob {
+    pub token: u32,
+    pub element_id: String,
+    pub attempt: u32,
+    /// `<request>:<element>:<attempt>:<job>`: stable across redeliveries of this job, new for
+    /// each runtime attempt and each time a loop re-enters the element.
+    pub idempotency_key: String,
+}
+
+/// `timer`: fire a timer subscription.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TimerJob {
+    pub subscription: u32,
+    pub element_id: String,
+}
+
+/// `message`: deliver a message thrown by a Request.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MessageJob {
+    pub name: String,
+    #[serde(default)]
+    pub correlation_key: Option<String>,
+    #[serde(default)]
+    pub data: Data,
+}
+
+/// `signal`: broadcast a signal thrown by a Request.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SignalJob {
+    pub name: String,
+    #[serde(default)]
+    pub data: Data,
+}
+
+/// `start_child`: start the called process of a call activity.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StartChildJob {
+    pub token: u32,
+    pub element_id: String,
+    pub process_key: String,
+    #[serde(default)]
+    pub data: Data,
+}
+
+/// `cancel_child`: cancel the child Request of a call activity.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CancelChildJob {
+    pub token: u32,
+}
+
+/// `child_error`: a called Request ended with an uncaught error.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChildErrorJob {
+    pub code: String,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// `child_escalation`: a called Request threw an escalation nobody caught.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChildEscalationJob {
+    pub code: String,
+}
+
+/// `child_done`: a called Request completed (its data is read from its row when the job runs).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChildDoneJob {}
+
+/// The JSON of a payload for the job row.
+pub(crate) fn to_value(payload: &impl Serialize) -> Value {
+    // These types serialize to JSON objects without fail (string keys, no non-finite floats
+    // outside `Data`, which is JSON already).
+    serde_json::to_value(payload).unwrap_or(Value::Null)
+}
+
+/// A job's payload as its type, or an error naming the job.
+pub(crate) fn read<T: serde::de::DeserializeOwned>(job: &JobRow) -> Result<T, crate::Error> {
+    T::deserialize(&job.payload).map_err(|e| crate::Error::BadJob { job: job.id, message: e.to_string() })
+}

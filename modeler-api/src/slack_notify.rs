@@ -2,9 +2,11 @@
 //! `notification` jobs through, the Block Kit messages, and the signed Approve/Reject buttons of a
 //! waiting user task that `POST /api/v1/slack/interactions` acts on.
 //!
-//! Tokens come from a [`TokenProvider`] (today `SLACK_BOT_TOKEN` as alias `default`), the
-//! signing secret from a [`SigningSecret`] (today `SLACK_SIGNING_SECRET`); both are traits so
-//! stored integrations and app settings can take their place.
+//! Tokens come from a [`TokenProvider`]: in `sluice serve`, the stored Slack integrations
+//! ([`SlackIntegrations`](crate::slack_integrations::SlackIntegrations), chosen by alias;
+//! `SLACK_BOT_TOKEN` is registered there as `default` at start). The signing secret comes from a
+//! [`SigningSecret`]: in `sluice serve`, [`StoredOrEnvSecret`], the one stored with the Slack app's
+//! settings, else `SLACK_SIGNING_SECRET`.
 //!
 //! A button's `value` is `v1.<request>.<task>.<a|r>.<alias>.<hmac>`: HMAC-SHA256 under a random
 //! key generated once and kept in the `settings` table (the same on every node), so a payload

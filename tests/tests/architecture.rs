@@ -3,7 +3,17 @@
 
 use sluice_tests::workspace;
 
-/// The names under `[dependencies]` of a crate's Cargo.toml (dev-dependencies don't count).
+/// HTTP servers, clients and middleware, and the OpenAPI generator.
+const HTTP: &[&str] = &["axum", "reqwest", "hyper", "hyper-util", "tower", "tower-http", "utoipa"];
+/// The concrete connectors (the Slack crate holds Slack's Web API client too) and the binary that
+/// wires them in.
+const CONCRETE: &[&str] = &["sluice-slack", "sluice-connector-http", "sluice-modeler-api"];
+/// An async runtime, the databases, randomness and ids drawn from it, HTTP: what the runtime
+/// leaves to its drivers.
+const IO: &[&str] = &["tokio", "sqlx", "rusqlite", "rand", "uuid", "reqwest"];
+
+/// The names under `[dependencies]` (and `[target.….dependencies]`) of a crate's Cargo.toml, a
+/// renamed one under its package's name (dev- and build-dependencies don't count).
 fn dependencies(krate: &str) -> Vec<String> {
     let text = std::fs::read_to_string(workspace().join(krate).join("Cargo.toml")).unwrap();
     let mut in_deps = false;
@@ -11,13 +21,29 @@ fn dependencies(krate: &str) -> Vec<String> {
     for line in text.lines() {
         let line = line.trim();
         if line.starts_with('[') {
-            in_deps = line == "[dependencies]";
+            let section = line.trim_start_matches('[').trim_end_matches(']');
+            let section = match section.strip_prefix("target.") {
+                // `[target.'cfg(…)'.dependencies]`, `[target.'cfg(…)'.dependencies.NAME]`
+                Some(t) => {
+                    t.rsplit_once(".dependencies").map_or(String::new(), |(_, rest)| format!("dependencies{rest}"))
+                }
+                None => section.to_string(),
+            };
+            in_deps = section == "dependencies";
+            // `[dependencies.NAME]`: one dependency as a table of its own.
+            if let Some(name) = section.strip_prefix("dependencies.") {
+                out.push(name.trim_matches('"').to_string());
+            }
             continue;
         }
-        if in_deps && let Some((name, _)) = line.split_once('=') {
+        if line.starts_with('#') {
+            continue;
+        }
+        if in_deps && let Some((name, value)) = line.split_once('=') {
             let name = name.trim().trim_end_matches(".workspace").trim();
-            if !name.is_empty() && !name.starts_with('#') {
-                out.push(name.to_string());
+            let package = value.split("package = \"").nth(1).and_then(|p| p.split('"').next());
+            if !name.is_empty() {
+                out.push(package.unwrap_or(name).to_string());
             }
         }
     }
@@ -31,21 +57,98 @@ fn assert_none_of(krate: &str, forbidden: &[&str]) {
     }
 }
 
+/// The directory of each workspace crate, by package name (`[workspace.dependencies]`' paths).
+fn workspace_crates() -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(workspace().join("Cargo.toml")).unwrap();
+    let mut out = Vec::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.starts_with('#')) {
+        if let Some((name, value)) = line.split_once('=')
+            && let Some(path) = value.split("path = \"").nth(1).and_then(|p| p.split('"').next())
+        {
+            out.push((name.trim().to_string(), path.to_string()));
+        }
+    }
+    out
+}
+
+/// `krate` and every workspace crate it depends on, directly or through another.
+fn with_workspace_dependencies(krate: &str) -> Vec<String> {
+    let known = workspace_crates();
+    let mut out = vec![krate.to_string()];
+    let mut i = 0;
+    while let Some(current) = out.get(i).cloned() {
+        for dep in dependencies(&current) {
+            if let Some((_, dir)) = known.iter().find(|(name, _)| *name == dep)
+                && !out.contains(dir)
+            {
+                out.push(dir.clone());
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Neither `krate` nor any workspace crate it depends on depends on one of `forbidden`.
+fn assert_none_of_even_through(krate: &str, forbidden: &[&str]) {
+    for through in with_workspace_dependencies(krate) {
+        let deps = dependencies(&through);
+        for f in forbidden {
+            assert!(
+                !deps.iter().any(|d| d == f),
+                "{krate} must not depend on {f}, but {} (it has {deps:?})",
+                if through == krate { "it does".to_string() } else { format!("it does through {through}") }
+            );
+        }
+    }
+}
+
+/// Every crate of the engine: `engine` and the directories under it that hold a crate.
+fn engine_crates() -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(workspace().join("engine"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("Cargo.toml").is_file())
+        .map(|e| format!("engine/{}", e.file_name().to_string_lossy()))
+        .collect();
+    out.push("engine".to_string());
+    out.sort();
+    out
+}
+
 #[test]
 fn the_engine_knows_nothing_of_http_slack_or_concrete_connectors() {
-    for krate in ["engine", "engine/bpmn", "engine/feel"] {
-        assert_none_of(
-            krate,
-            &["axum", "reqwest", "hyper", "tower", "tower-http", "sluice-slack", "sluice-modeler-api"],
-        );
+    // The runtime, the importer, FEEL, the store and the durable worker alike: HTTP lives in the
+    // binary and the connectors, Slack in its connector and the binary.
+    let crates = engine_crates();
+    for expected in ["engine", "engine/bpmn", "engine/feel", "engine/store", "engine/worker"] {
+        assert!(crates.iter().any(|c| c == expected), "{expected} not found among {crates:?}");
+    }
+    for krate in &crates {
+        assert_none_of_even_through(krate, &[HTTP, CONCRETE].concat());
     }
 }
 
 #[test]
-fn the_runtime_core_does_no_io() {
-    // The pure parts may not pull in an async runtime, a database or a clock source of their own.
-    for krate in ["engine/bpmn", "engine/feel"] {
-        assert_none_of(krate, &["tokio", "sqlx", "rand", "uuid"]);
+fn the_runtime_does_no_io() {
+    // The runtime crate and the pure parts it is built on may not pull in an async runtime, a
+    // database, a source of randomness or an HTTP client: its drivers do the IO.
+    for krate in ["engine", "engine/bpmn", "engine/feel"] {
+        assert_none_of_even_through(krate, IO);
+    }
+}
+
+#[test]
+fn the_rules_read_every_kind_of_dependency() {
+    // The checks above are only as good as the reading of Cargo.toml: the crates known to depend
+    // on what others may not must be seen to.
+    assert!(dependencies("engine/store").iter().any(|d| d == "rusqlite"));
+    assert!(dependencies("engine/worker").iter().any(|d| d == "tokio"));
+    assert!(dependencies("modeler-api").iter().any(|d| d == "utoipa"));
+    assert!(dependencies("modeler-api").iter().any(|d| d == "hyper-util"));
+    let built_on = with_workspace_dependencies("engine/worker");
+    for through in ["engine", "engine/bpmn", "engine/feel", "engine/store", "connectors/api"] {
+        assert!(built_on.iter().any(|c| c == through), "engine/worker is built on {through}: {built_on:?}");
     }
 }
 

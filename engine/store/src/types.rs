@@ -231,7 +231,7 @@ pub struct EventRow {
     pub id: EventId,
     pub request_id: RequestId,
     pub at: DateTime<Utc>,
-    /// `request_started`, `element_completed`, … (CONTRACT.md's list and a few more).
+    /// `request_started`, `element_completed`, … (the main ones are listed in docs/api.md, *History*).
     pub kind: String,
     pub element_id: Option<String>,
     /// The event's other fields (an object).

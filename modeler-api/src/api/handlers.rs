@@ -177,7 +177,7 @@ pub async fn start_request(
     Ok((StatusCode::CREATED, Json(request_view(&state, r).await?)))
 }
 
-/// A Request as the API shows it (CONTRACT.md).
+/// A Request as the API shows it.
 async fn request_json(state: &AppState, id: RequestId) -> ApiResult<RequestView> {
     let r = state.store().load_request(id).await?;
     request_view(state, r).await

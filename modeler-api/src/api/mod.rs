@@ -45,7 +45,7 @@ struct Inner {
     engine: Arc<Engine>,
     /// SHA-256 (lowercase hex) of every accepted API token.
     token_hashes: Vec<String>,
-    /// Wakes the worker loop after a state change that may have emitted jobs.
+    /// The connectors this server registered, for `GET /api/v1/connectors`.
     connectors: Vec<ConnectorInfo>,
     metrics: Metrics,
     /// Imported processes by (key, version), to name the elements of tokens and incidents.

@@ -1,5 +1,5 @@
-//! Tests of the router without a socket (`app(state).oneshot(request)`), and of the OpenAPI
-//! document against the router.
+//! Tests of the router without a socket (`app(state).oneshot(request)`), of the OpenAPI
+//! document against the router, and of the copy of the document the repository holds.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
@@ -155,4 +155,36 @@ async fn errors_are_uniform() {
     assert!(body["error"]["message"].as_str().unwrap().contains("name"), "{body}");
     let (status, body) = send(&state, "post", "/api/v1/tasks/01a20a24-f9a9-74e8-8fbe-9e76b2f8b724/complete").await;
     assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("task_not_found")), "{body}");
+}
+
+/// The repository's copy of the document: `docs/openapi.json`, pretty-printed.
+const COMMITTED_DOCUMENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.json");
+
+/// `docs/openapi.json` is the document the server serves (`GET /api/v1/openapi.json`), so the
+/// repository holds the API's reference. `UPDATE_OPENAPI=1 cargo test -p sluice-modeler-api
+/// openapi` writes it again from the code.
+#[test]
+fn docs_openapi_json_is_the_generated_document() {
+    let generated = serde_json::to_string_pretty(&document()).unwrap() + "\n";
+    if std::env::var("UPDATE_OPENAPI").is_ok_and(|v| v == "1") {
+        std::fs::write(COMMITTED_DOCUMENT, &generated).unwrap();
+        return;
+    }
+    let committed = std::fs::read_to_string(COMMITTED_DOCUMENT).unwrap_or_default();
+    if committed != generated {
+        let why = if committed.is_empty() {
+            "is missing".to_string()
+        } else {
+            let line = committed
+                .lines()
+                .zip(generated.lines())
+                .position(|(c, g)| c != g)
+                .unwrap_or(committed.lines().count().min(generated.lines().count()));
+            format!("differs from the OpenAPI document the code generates (first at line {})", line + 1)
+        };
+        panic!(
+            "docs/openapi.json {why}. Regenerate it with `UPDATE_OPENAPI=1 cargo test -p sluice-modeler-api openapi` \
+             and commit it."
+        );
+    }
 }

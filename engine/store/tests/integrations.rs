@@ -3,70 +3,9 @@
 //! schema of its own; `SLUICE_TEST_SKIP_POSTGRES=1` skips it), like `store.rs`.
 #![allow(clippy::unwrap_used)]
 
-use std::future::Future;
-use std::str::FromStr;
-
 use chrono::{TimeDelta, Utc};
-use sluice_store::{IntegrationSource, OAuthStateUse, SCHEMA_VERSION, SlackIntegrationWrite, Store, StoreOptions};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Kind {
-    Sqlite,
-    Postgres,
-}
-
-/// Opens a fresh database of `kind` (twice, as two nodes would), runs `test`, removes it.
-async fn run<F, Fut>(kind: Kind, test: F)
-where
-    F: FnOnce(Store, Store) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let unique = uuid::Uuid::now_v7().simple().to_string();
-    match kind {
-        Kind::Sqlite => {
-            let dir = std::env::temp_dir().join(format!("sluice-integrations-{unique}"));
-            std::fs::create_dir_all(&dir).unwrap();
-            let url = format!("sqlite://{}", dir.join("sluice.db").display());
-            let a = Store::open(&url, StoreOptions::default()).await.unwrap();
-            let b = Store::open(&url, StoreOptions::default()).await.unwrap();
-            test(a, b).await;
-            let _ = std::fs::remove_dir_all(&dir);
-        }
-        Kind::Postgres => {
-            if std::env::var("SLUICE_TEST_SKIP_POSTGRES").is_ok_and(|v| v == "1") {
-                eprintln!("SLUICE_TEST_SKIP_POSTGRES=1: skipping the PostgreSQL run");
-                return;
-            }
-            let url = std::env::var("SLUICE_TEST_POSTGRES_URL")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-            let schema = format!("i_{unique}");
-            let options = StoreOptions { postgres_schema: Some(schema.clone()), ..StoreOptions::default() };
-            let a = Store::open(&url, options.clone()).await.unwrap();
-            let b = Store::open(&url, options).await.unwrap();
-            test(a, b).await;
-            let connect = PgConnectOptions::from_str(&url).unwrap();
-            let pool = PgPoolOptions::new().max_connections(1).connect_with(connect).await.unwrap();
-            sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).execute(&pool).await.unwrap();
-            pool.close().await;
-        }
-    }
-}
-
-macro_rules! both {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::run(super::Kind::Sqlite, super::$name).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::run(super::Kind::Postgres, super::$name).await
-            }
-        }
-    };
-}
+use sluice_store::{IntegrationSource, OAuthStateUse, SCHEMA_VERSION, SlackIntegrationWrite, Store};
+use sluice_test_support::both;
 
 fn write<'a>(alias: &'a str, team: &'a str, token: &'a [u8]) -> SlackIntegrationWrite<'a> {
     SlackIntegrationWrite {
@@ -96,7 +35,7 @@ async fn slack_app_settings(store: Store, _other: Store) {
     assert_eq!(app.client_secret, b"\x01other");
     assert_eq!(app.signing_secret.as_deref(), Some(&b"\x01signing"[..]));
 }
-both!(slack_app_settings);
+both!(slack_app_settings, sluice_test_support::with_two_stores);
 
 async fn integrations_by_alias(store: Store, _other: Store) {
     assert!(store.slack_integrations().await.unwrap().is_empty());
@@ -141,7 +80,7 @@ async fn integrations_by_alias(store: Store, _other: Store) {
     assert_eq!(store.slack_integration("ops").await.unwrap(), None);
     assert_eq!(store.slack_integrations().await.unwrap().len(), 1);
 }
-both!(integrations_by_alias);
+both!(integrations_by_alias, sluice_test_support::with_two_stores);
 
 async fn oauth_states_are_single_use_across_nodes(store: Store, other: Store) {
     let now = Utc::now();
@@ -170,4 +109,4 @@ async fn oauth_states_are_single_use_across_nodes(store: Store, other: Store) {
     assert_eq!(taken, 1);
     assert_eq!(store.take_slack_oauth_state("hash-a", now).await.unwrap(), OAuthStateUse::Used);
 }
-both!(oauth_states_are_single_use_across_nodes);
+both!(oauth_states_are_single_use_across_nodes, sluice_test_support::with_two_stores);

@@ -8,86 +8,17 @@ use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
 use serde_json::{Map, json};
-use sluice_bpmn::{Options, Process, Source};
+use sluice_bpmn::Process;
 use sluice_engine::{HistoryEvent, Input, Instance, NotificationRef, Start};
 use sluice_store::{
     JobId, JobKind, NewEvent, NewJob, NewRequest, NotificationEvent, NotificationSettings, RequestId, Store,
-    StoreOptions,
 };
-use sqlx::postgres::PgPoolOptions;
+use sluice_test_support::{both, process, t0};
 
 const REVIEW: &str = include_str!("models/review.bpmn");
 
-/// A fresh store of either backend; the database is removed when the guard drops.
-struct Db {
-    store: Store,
-    dir: Option<std::path::PathBuf>,
-    schema: Option<(String, String)>,
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        if let Some(dir) = &self.dir {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-        if let Some((url, schema)) = self.schema.clone() {
-            let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-                rt.block_on(async {
-                    let pool = PgPoolOptions::new().max_connections(1).connect(&url).await.unwrap();
-                    sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).execute(&pool).await.unwrap();
-                })
-            })
-            .join();
-        }
-    }
-}
-
-async fn open(postgres: bool) -> Option<Db> {
-    let unique = uuid::Uuid::now_v7().simple().to_string();
-    if postgres {
-        if std::env::var("SLUICE_TEST_SKIP_POSTGRES").is_ok_and(|v| v == "1") {
-            eprintln!("SLUICE_TEST_SKIP_POSTGRES=1: skipping the PostgreSQL run");
-            return None;
-        }
-        let url = std::env::var("SLUICE_TEST_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-        let schema = format!("n_{unique}");
-        let options = StoreOptions { postgres_schema: Some(schema.clone()), ..StoreOptions::default() };
-        let store = Store::open(&url, options).await.unwrap();
-        Some(Db { store, dir: None, schema: Some((url, schema)) })
-    } else {
-        let dir = std::env::temp_dir().join(format!("sluice-notify-{unique}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let url = format!("sqlite://{}", dir.join("sluice.db").display());
-        let store = Store::open(&url, StoreOptions::default()).await.unwrap();
-        Some(Db { store, dir: Some(dir), schema: None })
-    }
-}
-
-macro_rules! both {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                if let Some(db) = super::open(false).await {
-                    super::$name(&db.store).await
-                }
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                if let Some(db) = super::open(true).await {
-                    super::$name(&db.store).await
-                }
-            }
-        }
-    };
-}
-
 fn review() -> Arc<Process> {
-    let imported =
-        sluice_bpmn::import(&[Source { name: "review.bpmn", bytes: REVIEW.as_bytes() }], &Options::default());
-    imported.definitions.process("review").unwrap().clone()
+    process(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/models"), "review.bpmn", "review")
 }
 
 /// A `notification_sent` event whose `attempts` is `n` (to tell the records apart).
@@ -102,7 +33,7 @@ fn sent(n: u32) -> NewEvent {
     NewEvent::new(None, event, Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, n).unwrap())
 }
 
-both!(settings_are_stored_per_process_and_replaced);
+both!(settings_are_stored_per_process_and_replaced, sluice_test_support::with_store);
 async fn settings_are_stored_per_process_and_replaced(store: &Store) {
     assert_eq!(store.notification_settings("review").await.unwrap(), None);
     let mut s = NotificationSettings {
@@ -112,7 +43,7 @@ async fn settings_are_stored_per_process_and_replaced(store: &Store) {
             (NotificationEvent::RequestStarted, vec!["C1".to_string(), "C2".to_string()]),
             (NotificationEvent::TaskWaiting, vec!["G3".to_string()]),
         ]),
-        updated_at: Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap(),
+        updated_at: t0(),
     };
     store.put_notification_settings(&s).await.unwrap();
     assert_eq!(store.notification_settings("review").await.unwrap().as_ref(), Some(&s));
@@ -125,11 +56,11 @@ async fn settings_are_stored_per_process_and_replaced(store: &Store) {
     assert_eq!(got.channels(NotificationEvent::RequestStarted), &[] as &[String]);
 }
 
-both!(notifications_are_recorded_after_their_step_with_their_job_removed);
+both!(notifications_are_recorded_after_their_step_with_their_job_removed, sluice_test_support::with_store);
 async fn notifications_are_recorded_after_their_step_with_their_job_removed(store: &Store) {
     let p = review();
     store.deploy_version("review", Some("Review"), REVIEW, "h1").await.unwrap();
-    let t0 = Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap();
+    let t0 = t0();
     let mut out = Vec::new();
     let mut inst = Instance::start(&p, Map::new(), Start::Default, t0, &mut out).unwrap();
     let id = RequestId::new();

@@ -3,199 +3,29 @@
 //! schema of its own). Set `SLUICE_TEST_SKIP_POSTGRES=1` to skip PostgreSQL where none runs.
 #![allow(clippy::unwrap_used)]
 
-use std::future::Future;
-use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::json;
-use sluice_bpmn::{Options, Process, Source};
+use sluice_bpmn::Process;
 use sluice_engine::runtime::{Data, SubscriptionId, TokenId};
 use sluice_engine::{Input, Instance, Start};
 use sluice_store::{
     Backend, Changes, Error, JobKind, NewJob, NewRequest, NewSubscription, RequestFilter, RequestId, RequestStatus,
     SCHEMA_VERSION, StepOutcome, StepWrite, Store, StoreOptions, SubscriptionKind, TaskStatus,
 };
+use sluice_test_support::{Kind, TestDb, both, data, process, t0};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::SqlitePoolOptions;
 
 const REVIEW: &str = include_str!("models/review.bpmn");
 
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Kind {
-    Sqlite,
-    Postgres,
-}
-
-/// A database of its own for one test.
-struct TestDb {
-    kind: Kind,
-    url: String,
-    dir: Option<PathBuf>,
-    schema: Option<String>,
-}
-
-impl TestDb {
-    fn options(&self) -> StoreOptions {
-        StoreOptions { postgres_schema: self.schema.clone(), ..StoreOptions::default() }
-    }
-
-    async fn open(&self) -> Store {
-        Store::open(&self.url, self.options()).await.unwrap()
-    }
-
-    /// An empty database (no tables), for a schema of an earlier version built by hand.
-    async fn create_empty(&self) {
-        match self.kind {
-            Kind::Sqlite => {
-                let path = self.url.trim_start_matches("sqlite://");
-                std::fs::File::create(path).unwrap();
-            }
-            Kind::Postgres => {
-                self.exec(&format!("CREATE SCHEMA IF NOT EXISTS {}", self.schema.as_deref().unwrap())).await
-            }
-        }
-    }
-
-    /// Runs SQL behind the store's back (to check rows, or to break things on purpose).
-    async fn exec(&self, sql: &str) {
-        match self.kind {
-            Kind::Sqlite => {
-                let pool = SqlitePoolOptions::new().max_connections(1).connect(&self.url).await.unwrap();
-                sqlx::raw_sql(sql).execute(&pool).await.unwrap();
-                pool.close().await;
-            }
-            Kind::Postgres => {
-                let pool = self.pg_pool().await;
-                sqlx::raw_sql(sql).execute(&pool).await.unwrap();
-                pool.close().await;
-            }
-        }
-    }
-
-    async fn count(&self, sql: &str) -> i64 {
-        match self.kind {
-            Kind::Sqlite => {
-                let pool = SqlitePoolOptions::new().max_connections(1).connect(&self.url).await.unwrap();
-                let n = sqlx::query_scalar::<_, i64>(sql).fetch_one(&pool).await.unwrap();
-                pool.close().await;
-                n
-            }
-            Kind::Postgres => {
-                let pool = self.pg_pool().await;
-                let n = sqlx::query_scalar::<_, i64>(sql).fetch_one(&pool).await.unwrap();
-                pool.close().await;
-                n
-            }
-        }
-    }
-
-    async fn pg_pool(&self) -> sqlx::PgPool {
-        let mut o = PgConnectOptions::from_str(&self.url).unwrap();
-        if let Some(s) = &self.schema {
-            o = o.options([("search_path", s.as_str())]);
-        }
-        PgPoolOptions::new().max_connections(1).connect_with(o).await.unwrap()
-    }
-}
-
-fn postgres_url() -> String {
-    std::env::var("SLUICE_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
-/// Removes a test's database when the test ends, passed or panicked.
-struct Cleanup(Arc<TestDb>);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        if let Some(dir) = &self.0.dir {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-        if let Some(schema) = self.0.schema.clone() {
-            let url = self.0.url.clone();
-            // Drop runs outside any async context we could await in: use a runtime of its own.
-            let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-                rt.block_on(async {
-                    let pool = PgPoolOptions::new().max_connections(1).connect(&url).await.unwrap();
-                    sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).execute(&pool).await.unwrap();
-                    pool.close().await;
-                })
-            })
-            .join();
-        }
-    }
-}
-
-/// Runs `test` on a fresh database of `kind`, then removes the database.
-async fn run<F, Fut>(kind: Kind, test: F)
-where
-    F: FnOnce(Arc<TestDb>) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let unique = uuid::Uuid::now_v7().simple().to_string();
-    let db = match kind {
-        Kind::Sqlite => {
-            let dir = std::env::temp_dir().join(format!("sluice-store-{unique}"));
-            std::fs::create_dir_all(&dir).unwrap();
-            let url = format!("sqlite://{}", dir.join("sluice.db").display());
-            TestDb { kind, url, dir: Some(dir), schema: None }
-        }
-        Kind::Postgres => {
-            let url = postgres_url();
-            if std::env::var("SLUICE_TEST_SKIP_POSTGRES").is_ok_and(|v| v == "1") {
-                eprintln!("SLUICE_TEST_SKIP_POSTGRES=1: skipping the PostgreSQL run");
-                return;
-            }
-            let probe =
-                PgPoolOptions::new().max_connections(1).acquire_timeout(Duration::from_secs(5)).connect(&url).await;
-            if let Err(e) = probe {
-                panic!(
-                    "PostgreSQL is not reachable at {url} ({e}). Start it, point SLUICE_TEST_POSTGRES_URL at one, \
-                     or set SLUICE_TEST_SKIP_POSTGRES=1 to run the SQLite half only."
-                );
-            }
-            TestDb { kind, url, dir: None, schema: Some(format!("t_{unique}")) }
-        }
-    };
-    let db = Arc::new(db);
-    let _cleanup = Cleanup(db.clone());
-    test(db).await;
-}
-
-/// Declares a test that runs on both backends, as `NAME::sqlite` and `NAME::postgres`.
-macro_rules! both {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::run(super::Kind::Sqlite, super::$name).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::run(super::Kind::Postgres, super::$name).await
-            }
-        }
-    };
-}
-
 // ---- helpers ----
 
-fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap()
-}
-
 fn review() -> Arc<Process> {
-    let imported =
-        sluice_bpmn::import(&[Source { name: "review.bpmn", bytes: REVIEW.as_bytes() }], &Options::default());
-    assert!(!imported.has_errors(), "{:?}", imported.diagnostics);
-    imported.definitions.process("review").unwrap().clone()
-}
-
-fn data(v: serde_json::Value) -> Data {
-    serde_json::from_value(v).unwrap()
+    process(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/models"), "review.bpmn", "review")
 }
 
 /// Deploys the review model as version 1.

@@ -316,8 +316,7 @@ fn main() {
                     }
                 }
                 "postgres" => {
-                    let url = std::env::var("SLUICE_TEST_POSTGRES_URL")
-                        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+                    let url = sluice_test_support::postgres_url();
                     let schema = format!("bench_{}", uuid::Uuid::now_v7().simple());
                     let options = StoreOptions {
                         durability: Durability::Full,

@@ -12,7 +12,8 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::Value;
 use sluice_connector_api::Registry;
-use sluice_store::{JobKind, NotificationEvent, NotificationSettings, RequestStatus, Store, StoreOptions, TaskStatus};
+use sluice_store::{JobKind, NotificationEvent, NotificationSettings, RequestStatus, TaskStatus};
+use sluice_test_support::{Kind, fresh};
 use sluice_worker::{Backoff, BoxFuture, Delivered, Engine, EngineOptions, Notification, Notifications, NotifyError};
 
 const TASK: &str = include_str!("models/task.bpmn");
@@ -61,10 +62,8 @@ fn t0() -> DateTime<Utc> {
 
 #[tokio::test]
 async fn notifications_go_through_the_outbox_and_never_touch_the_request() {
-    let dir = std::env::temp_dir().join(format!("sluice-notify-worker-{}", uuid::Uuid::now_v7().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let store =
-        Store::open(&format!("sqlite://{}", dir.join("s.db").display()), StoreOptions::default()).await.unwrap();
+    let db = fresh(Kind::Sqlite, "notify-worker").await.unwrap();
+    let store = db.open().await;
     let scripted = Arc::new(Scripted {
         answers: Mutex::new(HashMap::from([
             ("C1".to_string(), vec![retry(Some(10)), Ok(())]),
@@ -134,5 +133,4 @@ async fn notifications_go_through_the_outbox_and_never_touch_the_request() {
     // The Request went on as if every notification had arrived.
     let r = store.request(id).await.unwrap();
     assert_eq!(r.status, RequestStatus::Completed);
-    let _ = std::fs::remove_dir_all(&dir);
 }

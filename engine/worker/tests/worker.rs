@@ -6,120 +6,28 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sluice_connector_api::{Connector, ConnectorError, Context, IdempotencyKey, Registry};
 use sluice_engine::runtime::Data;
-use sluice_store::{RequestId, RequestStatus, Store, StoreOptions, TaskStatus};
+use sluice_store::{RequestId, RequestStatus, TaskStatus};
+use sluice_test_support::{TestDb, both, data, model_file, t0};
 use sluice_worker::{Backoff, DeployError, Engine, EngineOptions, Error};
-use sqlx::postgres::PgPoolOptions;
 
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Kind {
-    Sqlite,
-    Postgres,
+/// The tests' engine on a test's database, with a script as its one connector.
+trait EngineDb {
+    async fn engine(&self, script: &Script, options: EngineOptions) -> Engine;
 }
 
-/// A database of its own for one test.
-struct TestDb {
-    url: String,
-    dir: Option<PathBuf>,
-    schema: Option<String>,
-}
-
-impl TestDb {
-    async fn store(&self) -> Store {
-        let options = StoreOptions { postgres_schema: self.schema.clone(), ..StoreOptions::default() };
-        Store::open(&self.url, options).await.unwrap()
-    }
-
+impl EngineDb for TestDb {
     async fn engine(&self, script: &Script, options: EngineOptions) -> Engine {
         let registry = Registry::default().with(script.clone());
-        Engine::new(self.store().await, registry, options).await.unwrap()
+        Engine::new(self.open().await, registry, options).await.unwrap()
     }
-}
-
-fn postgres_url() -> String {
-    std::env::var("SLUICE_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
-/// Removes a test's database when the test ends, passed or panicked.
-struct Cleanup(Arc<TestDb>);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        if let Some(dir) = &self.0.dir {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-        if let Some(schema) = self.0.schema.clone() {
-            let url = self.0.url.clone();
-            let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-                rt.block_on(async {
-                    let pool = PgPoolOptions::new().max_connections(1).connect(&url).await.unwrap();
-                    sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).execute(&pool).await.unwrap();
-                    pool.close().await;
-                })
-            })
-            .join();
-        }
-    }
-}
-
-async fn run<F, Fut>(kind: Kind, test: F)
-where
-    F: FnOnce(Arc<TestDb>) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let unique = uuid::Uuid::now_v7().simple().to_string();
-    let db = match kind {
-        Kind::Sqlite => {
-            let dir = std::env::temp_dir().join(format!("sluice-worker-{unique}"));
-            std::fs::create_dir_all(&dir).unwrap();
-            let url = format!("sqlite://{}", dir.join("sluice.db").display());
-            TestDb { url, dir: Some(dir), schema: None }
-        }
-        Kind::Postgres => {
-            let url = postgres_url();
-            if std::env::var("SLUICE_TEST_SKIP_POSTGRES").is_ok_and(|v| v == "1") {
-                eprintln!("SLUICE_TEST_SKIP_POSTGRES=1: skipping the PostgreSQL run");
-                return;
-            }
-            let probe =
-                PgPoolOptions::new().max_connections(1).acquire_timeout(Duration::from_secs(5)).connect(&url).await;
-            if let Err(e) = probe {
-                panic!(
-                    "PostgreSQL is not reachable at {url} ({e}). Start it, point SLUICE_TEST_POSTGRES_URL at one, \
-                     or set SLUICE_TEST_SKIP_POSTGRES=1 to run the SQLite half only."
-                );
-            }
-            TestDb { url, dir: None, schema: Some(format!("w_{unique}")) }
-        }
-    };
-    let db = Arc::new(db);
-    let _cleanup = Cleanup(db.clone());
-    test(db).await;
-}
-
-/// Declares a test that runs on both backends, as `NAME::sqlite` and `NAME::postgres`.
-macro_rules! both {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::run(super::Kind::Sqlite, super::$name).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::run(super::Kind::Postgres, super::$name).await
-            }
-        }
-    };
 }
 
 // ---- the scripted test connector ----
@@ -183,16 +91,8 @@ impl Connector for Script {
 
 // ---- helpers ----
 
-fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap()
-}
-
 fn secs(n: i64) -> chrono::Duration {
     chrono::Duration::seconds(n)
-}
-
-fn data(v: Value) -> Data {
-    serde_json::from_value(v).unwrap()
 }
 
 fn options() -> EngineOptions {
@@ -203,8 +103,7 @@ fn options() -> EngineOptions {
 }
 
 fn file(name: &str) -> (String, Vec<u8>) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/models").join(name);
-    (name.to_string(), std::fs::read(path).unwrap())
+    model_file(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/models"), name)
 }
 
 async fn deploy(engine: &Engine, names: &[&str]) {

@@ -16,6 +16,9 @@ use sluice_connector_api::{ConnectorError, IdempotencyKey, Registry};
 use sluice_engine::Status;
 use sluice_engine::sim::{ConnectorHost, ConnectorInvocation, ConnectorOutcome, Sim};
 
+use crate::config::{ConnectorArgs, ServeArgs};
+use crate::connectors;
+
 #[derive(Parser, Debug)]
 #[command(name = "sluice", version, about = "A BPMN 2.0 process engine")]
 pub struct Cli {
@@ -35,7 +38,7 @@ impl Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the engine and the HTTP API until SIGINT/SIGTERM.
-    Serve(crate::config::ServeArgs),
+    Serve(ServeArgs),
     /// Validate BPMN files; prints one line per problem and exits 1 when any file is invalid.
     Check {
         /// The files, checked together so call activities resolve across them.
@@ -72,27 +75,28 @@ enum Command {
         #[arg(long)]
         clock: Option<DateTime<Utc>>,
         #[command(flatten)]
-        slack: SlackArgs,
+        connectors: ConnectorArgs,
     },
-}
-
-/// How the Slack Notification connector reaches Slack.
-#[derive(clap::Args, Debug, Clone, Default)]
-pub struct SlackArgs {
-    /// Base of the Slack Web API (tests point it at a local fake).
-    #[arg(long, env = "SLACK_API_URL", default_value = sluice_slack::client::DEFAULT_BASE_URL)]
-    pub slack_api_url: String,
-    /// A bot token, used as the Slack integration with alias `default`.
-    #[arg(long, env = "SLACK_BOT_TOKEN", hide_env_values = true)]
-    pub slack_bot_token: Option<crate::config::Secret>,
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => crate::serve::run(args),
         Command::Check { files } => check(&files),
-        Command::Run { file, with, data, process, task_data, start, stub_connectors, public_url, clock, slack } => {
-            let opts = RunOptions { with, process, task_data, start, stub: stub_connectors, public_url, clock, slack };
+        Command::Run {
+            file,
+            with,
+            data,
+            process,
+            task_data,
+            start,
+            stub_connectors,
+            public_url,
+            clock,
+            connectors,
+        } => {
+            let opts =
+                RunOptions { with, process, task_data, start, stub: stub_connectors, public_url, clock, connectors };
             dry_run(&file, data.as_deref(), &opts)
         }
     }
@@ -111,8 +115,8 @@ fn check(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
         }
     }
     let sources: Vec<Source<'_>> = contents.iter().map(|(name, bytes)| Source { name, bytes }).collect();
-    let registry =
-        connectors(&SlackArgs { slack_api_url: sluice_slack::client::DEFAULT_BASE_URL.into(), slack_bot_token: None })?;
+    // Checks need no Slack: the connectors' settings only matter when they are called.
+    let registry = connectors::registry(&ConnectorArgs::default())?;
     let catalog = Catalog(&registry);
     let imported = sluice_bpmn::import(&sources, &Options { connectors: Some(&catalog), ..Options::default() });
     let mut stdout = std::io::stdout().lock();
@@ -121,23 +125,6 @@ fn check(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
     }
     ok &= !imported.has_errors();
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
-}
-
-/// The connectors compiled into this binary, registered explicitly.
-pub fn connectors(slack: &SlackArgs) -> anyhow::Result<Registry> {
-    let mut tokens = sluice_slack::StaticTokens::new();
-    if let Some(token) = &slack.slack_bot_token {
-        tokens.insert(sluice_slack::tokens::DEFAULT_ALIAS, token.expose());
-    }
-    connectors_with(slack, tokens)
-}
-
-/// The connectors, with the Slack Notification connector finding tokens through `tokens`
-/// (`sluice serve`: the stored integrations).
-pub fn connectors_with(slack: &SlackArgs, tokens: impl sluice_slack::TokenProvider) -> anyhow::Result<Registry> {
-    let http = sluice_connector_http::Http::new().context("cannot set up the HTTP connector")?;
-    let client = sluice_slack::Client::new(slack.slack_api_url.as_str()).context("cannot set up the Slack client")?;
-    Ok(Registry::default().with(http).with(sluice_slack::SlackNotification::new(client, tokens)))
 }
 
 /// The registry as the importer sees it: deploy-time checks of connector tasks.
@@ -217,7 +204,7 @@ struct RunOptions {
     stub: bool,
     public_url: String,
     clock: Option<DateTime<Utc>>,
-    slack: SlackArgs,
+    connectors: ConnectorArgs,
 }
 
 fn dry_run(file: &PathBuf, data: Option<&str>, opts: &RunOptions) -> anyhow::Result<ExitCode> {
@@ -229,7 +216,7 @@ fn dry_run(file: &PathBuf, data: Option<&str>, opts: &RunOptions) -> anyhow::Res
     }
     let name = file.display().to_string();
     let sources: Vec<Source<'_>> = contents.iter().map(|(n, b)| Source { name: n, bytes: b }).collect();
-    let registry = connectors(&opts.slack)?;
+    let registry = connectors::registry(&opts.connectors)?;
     let catalog = Catalog(&registry);
     let imported = sluice_bpmn::import(&sources, &Options { connectors: Some(&catalog), ..Options::default() });
     if imported.has_errors() {
@@ -432,7 +419,7 @@ mod tests {
         let mut sim = Sim::new(imported.definitions.processes.clone(), Utc::now());
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let mut host = DryRunConnectors {
-            registry: connectors(&SlackArgs::default()).unwrap(),
+            registry: connectors::registry(&ConnectorArgs::default()).unwrap(),
             runtime,
             stub,
             request_url: "http://127.0.0.1:8080/requests/dry-run".into(),
@@ -486,7 +473,7 @@ mod tests {
 
     #[test]
     fn check_validates_the_inputs_of_registered_connectors() {
-        let registry = connectors(&SlackArgs::default()).unwrap();
+        let registry = connectors::registry(&ConnectorArgs::default()).unwrap();
         let catalog = Catalog(&registry);
         let inputs = |v: Value| v.as_object().unwrap().clone();
         assert_eq!(catalog.validate("http", &inputs(json!({"url": "{{ api }}/x"}))), Ok(()));

@@ -1,33 +1,11 @@
-//! The typed configuration of `sluice serve`: flags, each with its environment variable.
+//! The typed configuration of the `sluice` binary, in one place: every flag with its environment
+//! variable (`sluice serve`'s, and the connectors' settings that `sluice run` and `check` share).
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
-use crate::cli::SlackArgs;
-
-/// A secret value whose `Debug` never shows it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl std::str::FromStr for Secret {
-    type Err = std::convert::Infallible;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(Secret(s.to_string()))
-    }
-}
+pub use sluice_connector_api::Secret;
 
 /// How hard a commit waits for the disk (see `sluice_store::Durability`).
 #[derive(clap::ValueEnum, Copy, Clone, Debug, Default, PartialEq, Eq)]
@@ -81,13 +59,13 @@ pub struct ServeArgs {
     #[arg(long, env = "SLUICE_HEADER_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3_600))]
     pub header_timeout_secs: u64,
     #[command(flatten)]
-    pub slack: SlackArgs,
+    pub connectors: ConnectorArgs,
     /// 32 random bytes (hex or base64) that encrypt Slack tokens and secrets at rest. SQLite:
     /// generated at first start beside the database file (`<db>.key`); PostgreSQL: required.
     #[arg(long, env = "SLUICE_SECRET_KEY", hide_env_values = true)]
     pub secret_key: Option<Secret>,
     #[command(flatten)]
-    pub slack_app: crate::slack_integrations::SlackAppArgs,
+    pub slack_app: SlackAppArgs,
 }
 
 impl ServeArgs {
@@ -99,6 +77,79 @@ impl ServeArgs {
         match &self.public_url {
             Some(u) => u.trim_end_matches('/').to_string(),
             None => format!("http://{}", self.listen),
+        }
+    }
+}
+
+/// Every connector's settings, each connector's in a group of its own: a connector with settings
+/// adds its group here and takes it in `connectors::registry`.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ConnectorArgs {
+    #[command(flatten)]
+    pub slack: SlackArgs,
+}
+
+/// How the Slack Notification connector reaches Slack.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SlackArgs {
+    /// Base of the Slack Web API (tests point it at a local fake).
+    #[arg(long, env = "SLACK_API_URL", default_value = sluice_slack::client::DEFAULT_BASE_URL)]
+    pub slack_api_url: String,
+    /// A bot token, used as the Slack integration with alias `default`.
+    #[arg(long, env = "SLACK_BOT_TOKEN", hide_env_values = true)]
+    pub slack_bot_token: Option<Secret>,
+}
+
+impl Default for SlackArgs {
+    fn default() -> Self {
+        SlackArgs { slack_api_url: sluice_slack::client::DEFAULT_BASE_URL.into(), slack_bot_token: None }
+    }
+}
+
+/// The Slack app and OAuth settings of `sluice serve`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SlackAppArgs {
+    /// Slack's install page for OAuth v2.
+    #[arg(long, env = "SLACK_OAUTH_AUTHORIZE_URL", default_value = "https://slack.com/oauth/v2/authorize")]
+    pub slack_oauth_authorize_url: String,
+    /// The Slack app's client id (for OAuth installs; also settable through the admin API).
+    #[arg(long, env = "SLACK_CLIENT_ID")]
+    pub slack_client_id: Option<String>,
+    /// The Slack app's client secret.
+    #[arg(long, env = "SLACK_CLIENT_SECRET", hide_env_values = true)]
+    pub slack_client_secret: Option<Secret>,
+    /// The Slack app's signing secret (verifies requests from Slack).
+    #[arg(long, env = "SLACK_SIGNING_SECRET", hide_env_values = true)]
+    pub slack_signing_secret: Option<Secret>,
+    /// How long an OAuth install may take, in seconds.
+    #[arg(long, env = "SLUICE_SLACK_OAUTH_STATE_TTL_SECS", default_value_t = 600, hide = true)]
+    pub slack_oauth_state_ttl_secs: u64,
+    /// A rotating token is refreshed when it expires within this many seconds.
+    #[arg(long, env = "SLUICE_SLACK_REFRESH_MARGIN_SECS", default_value_t = 600, hide = true)]
+    pub slack_refresh_margin_secs: u64,
+    /// How long a channel listing is reused, in seconds.
+    #[arg(long, env = "SLUICE_SLACK_CHANNEL_CACHE_SECS", default_value_t = 30, hide = true)]
+    pub slack_channel_cache_secs: u64,
+}
+
+impl SlackAppArgs {
+    /// The settings the Slack app starts with.
+    pub fn settings(&self) -> sluice_slack_app::AppSettings {
+        sluice_slack_app::AppSettings {
+            client_id: self.slack_client_id.clone(),
+            client_secret: self.slack_client_secret.clone(),
+            signing_secret: self.slack_signing_secret.clone(),
+        }
+    }
+
+    /// How the integrations talk to Slack and send admins there.
+    pub fn options(&self, public_url: String) -> sluice_slack_app::integrations::Options {
+        sluice_slack_app::integrations::Options {
+            public_url,
+            authorize_url: self.slack_oauth_authorize_url.clone(),
+            state_ttl: Duration::from_secs(self.slack_oauth_state_ttl_secs),
+            refresh_margin: Duration::from_secs(self.slack_refresh_margin_secs),
+            channel_cache: Duration::from_secs(self.slack_channel_cache_secs),
         }
     }
 }

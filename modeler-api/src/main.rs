@@ -7,10 +7,8 @@ use clap::Parser;
 mod api;
 mod cli;
 mod config;
-mod secret_key;
+mod connectors;
 mod serve;
-mod slack_integrations;
-mod slack_notify;
 
 /// mimalloc instead of glibc's malloc: Requests are built on one thread and their buffers freed on
 /// another (the writer, the connection threads), which glibc's arenas handle slowly.

@@ -7,16 +7,15 @@ use std::time::Duration;
 
 use anyhow::Context;
 use chrono::Utc;
+use sluice_secrets::SecretKey;
+use sluice_slack_app::{SlackIntegrations, SlackNotifier};
 use sluice_store::{Store, StoreOptions};
 use sluice_worker::{DeployError, Engine, EngineOptions};
 use tokio::sync::{Notify, watch};
 
 use crate::api::{self, AppState};
-use crate::cli;
 use crate::config::ServeArgs;
-use crate::secret_key::{self, SecretKey};
-use crate::slack_integrations::{self, SlackIntegrations};
-use crate::slack_notify::SlackNotifier;
+use crate::connectors;
 
 /// Jobs claimed per batch of the worker loop.
 const BATCH: u32 = 500;
@@ -35,7 +34,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let options = StoreOptions { durability: args.durability.into(), ..StoreOptions::default() };
     let store = Store::open(args.database_url.expose(), options).await?;
     let slack = slack_integrations(&store, &args).await?;
-    let registry = cli::connectors_with(&args.slack, slack.clone())?;
+    let registry = connectors::registry_with(&args.connectors, slack.clone())?;
     let connectors = registry.list();
     let engine_options = EngineOptions {
         public_url: args.public_url(),
@@ -45,7 +44,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let notifier = Arc::new(
         SlackNotifier::with_integrations(
             store.clone(),
-            &args.slack.slack_api_url,
+            &args.connectors.slack.slack_api_url,
             slack.clone(),
             args.slack_app.slack_signing_secret.as_ref().map(|s| s.expose()),
         )
@@ -144,20 +143,13 @@ async fn serve_http(
 /// `SLACK_*` app settings stored and `SLACK_BOT_TOKEN` registered as `default`.
 async fn slack_integrations(store: &Store, args: &ServeArgs) -> anyhow::Result<SlackIntegrations> {
     // A new key file may only be made for a database that holds no secrets yet.
-    let fresh = store.setting(secret_key::CHECK_SETTING).await?.is_none();
+    let fresh = store.setting(sluice_secrets::CHECK_SETTING).await?.is_none();
     let key = SecretKey::load(args.secret_key.as_ref().map(|k| k.expose()), args.database_url.expose(), fresh)?;
-    let app = &args.slack_app;
-    let options = slack_integrations::Options {
-        public_url: args.public_url(),
-        authorize_url: app.slack_oauth_authorize_url.clone(),
-        state_ttl: Duration::from_secs(app.slack_oauth_state_ttl_secs),
-        refresh_margin: Duration::from_secs(app.slack_refresh_margin_secs),
-        channel_cache: Duration::from_secs(app.slack_channel_cache_secs),
-    };
-    let slack = SlackIntegrations::new(store.clone(), key, &args.slack.slack_api_url, options).await?;
-    slack.apply_startup_settings(app).await.context("cannot store the SLACK_* app settings")?;
-    if let Some(token) = &args.slack.slack_bot_token {
-        slack.register_startup_token(&sluice_slack::Secret::new(token.expose())).await;
+    let options = args.slack_app.options(args.public_url());
+    let slack = SlackIntegrations::new(store.clone(), key, &args.connectors.slack.slack_api_url, options).await?;
+    slack.apply_startup_settings(&args.slack_app.settings()).await.context("cannot store the SLACK_* app settings")?;
+    if let Some(token) = &args.connectors.slack.slack_bot_token {
+        slack.register_startup_token(token).await;
     }
     Ok(slack)
 }
@@ -210,19 +202,11 @@ async fn token_hashes(store: &Store, args: &ServeArgs) -> anyhow::Result<Vec<Str
     if !stored.is_empty() {
         return Ok(stored);
     }
-    let token = random_token().context("cannot generate an API token")?;
+    let token = sluice_secrets::random_hex().context("cannot generate an API token")?;
     let hash = api::token_hash(&token);
     store.add_api_token("generated at first start", &hash).await?;
     eprintln!("API token (shown once): {token}");
     Ok(vec![hash])
-}
-
-/// 32 random bytes from the operating system, as hex.
-pub(crate) fn random_token() -> std::io::Result<String> {
-    use std::io::Read;
-    let mut bytes = [0u8; 32];
-    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Runs due jobs until told to stop: at once again after a full batch, else after a wake-up (a

@@ -14,9 +14,11 @@ use serde::de::DeserializeOwned;
 
 mod registry;
 mod schema;
+mod secret;
 pub mod template;
 
 pub use registry::{ConnectorInfo, DEFAULT_TIMEOUT, Registry};
+pub use secret::Secret;
 
 /// A task type. Implement this, then register it in `main` with `Registry::with`.
 pub trait Connector: Send + Sync + 'static {

@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::secret::Secret;
+use sluice_connector_api::Secret;
 
 /// Slack's own address; the binary passes `SLACK_API_URL` instead when it is set.
 pub const DEFAULT_BASE_URL: &str = "https://slack.com/api";

@@ -11,10 +11,9 @@ pub mod connector;
 pub mod message;
 pub mod once;
 mod pacing;
-pub mod secret;
 pub mod tokens;
 
 pub use client::Client;
 pub use connector::{Config, Input, Output, SlackNotification};
-pub use secret::Secret;
+pub use sluice_connector_api::Secret;
 pub use tokens::{Integration, StaticTokens, TokenProvider};

@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 
 use crate::client::{self, Client, HistoryRequest, Metadata};
-use crate::secret::Secret;
+use sluice_connector_api::Secret;
 
 /// What marks a post as this one: the metadata event type and the key in its payload.
 #[derive(Debug, Clone, Copy)]

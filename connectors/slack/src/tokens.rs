@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 
-use crate::secret::Secret;
+use sluice_connector_api::Secret;
 
 /// The alias used when none is named and more than one integration exists.
 pub const DEFAULT_ALIAS: &str = "default";

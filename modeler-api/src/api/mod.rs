@@ -51,9 +51,9 @@ struct Inner {
     /// Imported processes by (key, version), to name the elements of tokens and incidents.
     processes: Mutex<HashMap<(String, i64), Arc<Process>>>,
     /// The Slack integrations (set by `serve`; routes answer 503 without them).
-    slack: OnceLock<crate::slack_integrations::SlackIntegrations>,
+    slack: OnceLock<sluice_slack_app::SlackIntegrations>,
     /// Slack notifications and interactivity (see `AppState::with_notifier`).
-    notifier: OnceLock<Arc<crate::slack_notify::SlackNotifier>>,
+    notifier: OnceLock<Arc<sluice_slack_app::SlackNotifier>>,
 }
 
 impl AppState {
@@ -72,22 +72,22 @@ impl AppState {
     }
 
     /// Serves the Slack integration routes with `slack`.
-    pub fn with_slack(self, slack: crate::slack_integrations::SlackIntegrations) -> Self {
+    pub fn with_slack(self, slack: sluice_slack_app::SlackIntegrations) -> Self {
         let _ = self.inner.slack.set(slack);
         self
     }
 
     /// Serves notification settings and Slack's interactivity through `notifier`.
-    pub fn with_notifier(self, notifier: Arc<crate::slack_notify::SlackNotifier>) -> Self {
+    pub fn with_notifier(self, notifier: Arc<sluice_slack_app::SlackNotifier>) -> Self {
         let _ = self.inner.notifier.set(notifier);
         self
     }
 
-    fn slack(&self) -> Option<&crate::slack_integrations::SlackIntegrations> {
+    fn slack(&self) -> Option<&sluice_slack_app::SlackIntegrations> {
         self.inner.slack.get()
     }
 
-    fn notifier(&self) -> Result<&crate::slack_notify::SlackNotifier, ApiError> {
+    fn notifier(&self) -> Result<&sluice_slack_app::SlackNotifier, ApiError> {
         self.inner.notifier.get().map(|s| &**s).ok_or_else(|| {
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "slack_not_configured", "Slack is not set up on this node")
         })

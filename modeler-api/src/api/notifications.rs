@@ -16,7 +16,7 @@ use sluice_slack::Integration;
 use sluice_store::{MAX_CHANNELS_PER_EVENT, NotificationEvent, NotificationSettings};
 
 use super::{ApiError, ApiJson, AppState, RawBody};
-use crate::slack_notify::{ChannelCheck, Decision, SlackNotifier, Unchecked, verify_signature};
+use sluice_slack_app::notifier::{ChannelCheck, Decision, SlackNotifier, Unchecked, verify_signature};
 
 /// How long the interaction endpoint waits for the task's completion before answering anyway:
 /// Slack wants an answer within 3 seconds.

@@ -16,7 +16,7 @@ use sluice_slack::Secret;
 use sluice_slack::client;
 
 use super::{ApiError, ApiJson, AppState};
-use crate::slack_integrations::{Error, IntegrationInfo, PRIVATE_CHANNELS_NOTE, SlackIntegrations};
+use sluice_slack_app::integrations::{Error, IntegrationInfo, PRIVATE_CHANNELS_NOTE, SlackIntegrations};
 
 type Result<T> = std::result::Result<T, ApiError>;
 

@@ -1,4 +1,6 @@
-//! A string that must not end up in logs: tokens and client secrets.
+//! A string that must not end up in logs: tokens, client secrets, passwords, database URLs.
+//! The one `Secret` type of Sluice: connectors take theirs from it, and the binary's configuration
+//! reads secret flags into it.
 
 use std::fmt;
 
@@ -18,6 +20,13 @@ impl Secret {
     /// The secret itself, for the one place that needs it.
     pub fn expose(&self) -> &str {
         &self.0
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_string()))
     }
 }
 

@@ -1,5 +1,6 @@
-//! `SLUICE_SECRET_KEY`: the key that encrypts Slack tokens and secrets at rest and signs OAuth
-//! states.
+//! `SLUICE_SECRET_KEY`: the key that encrypts secrets at rest (Slack tokens, client and signing
+//! secrets, the key that signs Slack buttons) and signs OAuth states; and [`random_bytes`], the
+//! one source of random bytes for secrets.
 //!
 //! The key is 32 random bytes, written as 64 hex characters or as base64 (standard or URL-safe,
 //! padded or not), e.g. `openssl rand -hex 32`. With SQLite and no `SLUICE_SECRET_KEY`, a key is
@@ -70,7 +71,6 @@ pub enum Error {
 pub struct SecretKey {
     aead: LessSafeKey,
     state_mac: hmac::Key,
-    rng: SystemRandom,
     /// Where it came from, for messages (never the key itself).
     origin: String,
 }
@@ -113,15 +113,13 @@ impl SecretKey {
             Err(_) => unreachable!("an AES-256 key is 32 bytes"),
         };
         let state_mac = hmac::Key::new(hmac::HMAC_SHA256, derive("sluice/v1/oauth-state").as_ref());
-        SecretKey { aead, state_mac, rng: SystemRandom::new(), origin: origin.to_string() }
+        SecretKey { aead, state_mac, origin: origin.to_string() }
     }
 
     /// A new random key and its hex text.
     pub fn generate(origin: &str) -> Result<(SecretKey, String), Error> {
-        let mut bytes = [0u8; 32];
-        SystemRandom::new().fill(&mut bytes).map_err(|_| Error::Random)?;
-        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        Ok((SecretKey::from_bytes(&bytes, origin), hex))
+        let bytes = random_bytes::<32>()?;
+        Ok((SecretKey::from_bytes(&bytes, origin), hex(&bytes)))
     }
 
     /// The key of `sluice serve`: `configured` (SLUICE_SECRET_KEY) if given; else, with SQLite, the
@@ -151,14 +149,13 @@ impl SecretKey {
         }
         let (key, hex) = SecretKey::generate(&origin)?;
         write_key_file(&path, &hex).map_err(|source| Error::File { action: "create", path: path.clone(), source })?;
-        tracing::info!(path = %origin, "generated the secret key that encrypts Slack tokens at rest; back it up with the database");
+        tracing::info!(path = %origin, "generated the secret key that encrypts secrets at rest; back it up with the database");
         Ok(key)
     }
 
     /// Seals `plaintext` for `purpose` (the associated data).
     pub fn seal(&self, purpose: &str, plaintext: &[u8]) -> Result<Vec<u8>, Error> {
-        let mut nonce = [0u8; NONCE_LEN];
-        self.rng.fill(&mut nonce).map_err(|_| Error::Random)?;
+        let nonce = random_bytes::<NONCE_LEN>()?;
         let mut in_out = plaintext.to_vec();
         let aad = aad(purpose);
         self.aead
@@ -213,13 +210,28 @@ impl SecretKey {
     pub fn verify_state(&self, data: &[u8], tag: &[u8]) -> bool {
         hmac::verify(&self.state_mac, data, tag).is_ok()
     }
+}
 
-    /// `N` random bytes.
-    pub fn random<const N: usize>(&self) -> Result<[u8; N], Error> {
-        let mut bytes = [0u8; N];
-        self.rng.fill(&mut bytes).map_err(|_| Error::Random)?;
-        Ok(bytes)
-    }
+/// `N` random bytes from the operating system: the one random source for secrets (keys, tokens,
+/// nonces) in Sluice.
+pub fn random_bytes<const N: usize>() -> Result<[u8; N], Error> {
+    let mut bytes = [0u8; N];
+    SystemRandom::new().fill(&mut bytes).map_err(|_| Error::Random)?;
+    Ok(bytes)
+}
+
+/// 32 random bytes as 64 hex characters (API tokens, generated keys).
+pub fn random_hex() -> Result<String, Error> {
+    Ok(hex(&random_bytes::<32>()?))
+}
+
+/// Bytes as lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }
 
 fn aad(purpose: &str) -> String {

@@ -3,7 +3,7 @@
 //! waiting user task that `POST /api/v1/slack/interactions` acts on.
 //!
 //! Tokens come from a [`TokenProvider`]: in `sluice serve`, the stored Slack integrations
-//! ([`SlackIntegrations`](crate::slack_integrations::SlackIntegrations), chosen by alias;
+//! ([`SlackIntegrations`](crate::integrations::SlackIntegrations), chosen by alias;
 //! `SLACK_BOT_TOKEN` is registered there as `default` at start). The signing secret comes from a
 //! [`SigningSecret`]: in `sluice serve`, [`StoredOrEnvSecret`], the one stored with the Slack app's
 //! settings, else `SLACK_SIGNING_SECRET`.
@@ -62,7 +62,7 @@ pub trait SigningSecret: Send + Sync + 'static {
 /// app's client credentials), else `SLACK_SIGNING_SECRET` alone (a bot-token install without an
 /// OAuth app).
 pub struct StoredOrEnvSecret {
-    pub stored: crate::slack_integrations::SlackIntegrations,
+    pub stored: crate::integrations::SlackIntegrations,
     pub env: Option<Secret>,
 }
 
@@ -176,7 +176,7 @@ impl SlackNotifier {
     pub fn with_integrations(
         store: Store,
         api_url: &str,
-        integrations: crate::slack_integrations::SlackIntegrations,
+        integrations: crate::integrations::SlackIntegrations,
         env_signing_secret: Option<&str>,
     ) -> Result<Self, client::Error> {
         let mut config = client::Config::new(api_url);
@@ -244,7 +244,7 @@ impl SlackNotifier {
         let key = self
             .button_key
             .get_or_try_init(|| async {
-                let fresh = crate::serve::random_token().map_err(|e| format!("cannot generate a key: {e}"))?;
+                let fresh = sluice_secrets::random_hex().map_err(|e| format!("cannot generate a key: {e}"))?;
                 let stored =
                     self.store.setting_or_insert(BUTTON_KEY_SETTING, &fresh).await.map_err(|e| e.to_string())?;
                 Ok::<_, String>(stored.into_bytes())
@@ -497,9 +497,7 @@ fn mac(key: &[u8], data: &[u8]) -> Vec<u8> {
     }
 }
 
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use sluice_secrets::hex;
 
 fn verify_value(key: &[u8], value: &str) -> Option<Decision> {
     let (body, sig) = value.rsplit_once('.')?;

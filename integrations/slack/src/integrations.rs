@@ -17,7 +17,7 @@ use sluice_slack::client::{self, AppCredentials, Channel, Client, Grant, ListReq
 use sluice_slack::tokens::{self, DEFAULT_ALIAS, Integration, StaticTokens, TokenProvider};
 use sluice_store::{IntegrationSource, OAuthStateUse, SlackIntegrationRow, SlackIntegrationWrite, Store};
 
-use crate::secret_key::{self, CHECK_SETTING, SecretKey};
+use sluice_secrets::{self as secret_key, CHECK_SETTING, SecretKey};
 
 /// The scopes an install asks for: post (also in public channels the bot has not joined) and
 /// list public and private channels.
@@ -28,30 +28,13 @@ pub const CALLBACK_PATH: &str = "/api/v1/integrations/slack/oauth/callback";
 pub const PRIVATE_CHANNELS_NOTE: &str =
     "Private channels appear once the bot is invited to them (/invite @your-bot in the channel).";
 
-/// The Slack app and OAuth settings of `sluice serve`.
-#[derive(clap::Args, Debug, Clone)]
-pub struct SlackAppArgs {
-    /// Slack's install page for OAuth v2.
-    #[arg(long, env = "SLACK_OAUTH_AUTHORIZE_URL", default_value = "https://slack.com/oauth/v2/authorize")]
-    pub slack_oauth_authorize_url: String,
-    /// The Slack app's client id (for OAuth installs; also settable through the admin API).
-    #[arg(long, env = "SLACK_CLIENT_ID")]
-    pub slack_client_id: Option<String>,
-    /// The Slack app's client secret.
-    #[arg(long, env = "SLACK_CLIENT_SECRET", hide_env_values = true)]
-    pub slack_client_secret: Option<crate::config::Secret>,
-    /// The Slack app's signing secret (verifies requests from Slack).
-    #[arg(long, env = "SLACK_SIGNING_SECRET", hide_env_values = true)]
-    pub slack_signing_secret: Option<crate::config::Secret>,
-    /// How long an OAuth install may take, in seconds.
-    #[arg(long, env = "SLUICE_SLACK_OAUTH_STATE_TTL_SECS", default_value_t = 600, hide = true)]
-    pub slack_oauth_state_ttl_secs: u64,
-    /// A rotating token is refreshed when it expires within this many seconds.
-    #[arg(long, env = "SLUICE_SLACK_REFRESH_MARGIN_SECS", default_value_t = 600, hide = true)]
-    pub slack_refresh_margin_secs: u64,
-    /// How long a channel listing is reused, in seconds.
-    #[arg(long, env = "SLUICE_SLACK_CHANNEL_CACHE_SECS", default_value_t = 30, hide = true)]
-    pub slack_channel_cache_secs: u64,
+/// The Slack app's settings given at start (`SLACK_CLIENT_ID`, `SLACK_CLIENT_SECRET`,
+/// `SLACK_SIGNING_SECRET`); they are stored, sealed, so the admin API can change them later.
+#[derive(Debug, Clone, Default)]
+pub struct AppSettings {
+    pub client_id: Option<String>,
+    pub client_secret: Option<Secret>,
+    pub signing_secret: Option<Secret>,
 }
 
 /// How the integrations talk to Slack and send admins there.
@@ -196,13 +179,13 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 fn hex_sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    sluice_secrets::hex(&Sha256::digest(bytes))
 }
 
 impl SlackIntegrations {
     /// Checks that `key` is the key the database's secrets were sealed with (recording it at first
     /// use), and sets up the Slack client for admin calls.
-    pub async fn new(store: Store, key: SecretKey, api_url: &str, options: Options) -> anyhow::Result<Self> {
+    pub async fn new(store: Store, key: SecretKey, api_url: &str, options: Options) -> Result<Self, Error> {
         let check = key.check_value()?;
         let stored = store.setting_or_insert(CHECK_SETTING, &check).await?;
         key.verify_check_value(&stored)?;
@@ -213,7 +196,8 @@ impl SlackIntegrations {
             rate_limit_retries: 5,
             max_rate_limit_wait: Duration::from_secs(15),
         };
-        let client = Client::with_config(config)?;
+        let client = Client::with_config(config)
+            .map_err(|source| Error::Slack { context: "cannot set up the Slack client".into(), source })?;
         Ok(SlackIntegrations {
             inner: Arc::new(Inner {
                 store,
@@ -279,10 +263,10 @@ impl SlackIntegrations {
     }
 
     /// Stores the `SLACK_*` app settings given at start (they replace what the API set before).
-    pub async fn apply_startup_settings(&self, args: &SlackAppArgs) -> Result<(), Error> {
-        let signing = args.slack_signing_secret.as_ref().map(|s| Secret::new(s.expose()));
-        match (&args.slack_client_id, &args.slack_client_secret) {
-            (Some(id), Some(secret)) => self.set_app(id, &Secret::new(secret.expose()), signing.as_ref()).await,
+    pub async fn apply_startup_settings(&self, settings: &AppSettings) -> Result<(), Error> {
+        let signing = settings.signing_secret.clone();
+        match (&settings.client_id, &settings.client_secret) {
+            (Some(id), Some(secret)) => self.set_app(id, secret, signing.as_ref()).await,
             (None, None) => match (signing, self.store().slack_app().await?) {
                 (Some(signing), Some(row)) => {
                     let sealed = self.key().seal(SIGNING_SECRET_PURPOSE, signing.expose().trim().as_bytes())?;
@@ -382,7 +366,7 @@ impl SlackIntegrations {
     pub async fn install_url(&self, alias: &str) -> Result<String, Error> {
         let alias = check_alias(alias)?;
         let app = self.app().await?.ok_or(Error::AppNotConfigured)?;
-        let nonce: [u8; 24] = self.key().random()?;
+        let nonce: [u8; 24] = sluice_secrets::random_bytes()?;
         let tag = self.key().sign_state(&nonce);
         let state = format!("{}.{}", b64(&nonce), b64(&tag));
         let ttl = TimeDelta::from_std(self.inner.options.state_ttl).unwrap_or(TimeDelta::minutes(10));

@@ -1,0 +1,27 @@
+//! The connectors compiled into this binary: the one place that registers concrete connectors,
+//! each with its own typed settings from [`ConnectorArgs`].
+
+use anyhow::Context;
+use sluice_connector_api::Registry;
+use sluice_slack::tokens::{DEFAULT_ALIAS, StaticTokens, TokenProvider};
+
+use crate::config::ConnectorArgs;
+
+/// The connectors for `sluice run` and `sluice check`: the Slack Notification connector uses
+/// `SLACK_BOT_TOKEN` as the integration `default`.
+pub fn registry(config: &ConnectorArgs) -> anyhow::Result<Registry> {
+    let mut tokens = StaticTokens::new();
+    if let Some(token) = &config.slack.slack_bot_token {
+        tokens.insert(DEFAULT_ALIAS, token.expose());
+    }
+    registry_with(config, tokens)
+}
+
+/// The connectors, with the Slack Notification connector finding tokens through `slack_tokens`
+/// (`sluice serve`: the stored integrations).
+pub fn registry_with(config: &ConnectorArgs, slack_tokens: impl TokenProvider) -> anyhow::Result<Registry> {
+    let http = sluice_connector_http::Http::new().context("cannot set up the HTTP connector")?;
+    let slack =
+        sluice_slack::Client::new(config.slack.slack_api_url.as_str()).context("cannot set up the Slack client")?;
+    Ok(Registry::default().with(http).with(sluice_slack::SlackNotification::new(slack, slack_tokens)))
+}

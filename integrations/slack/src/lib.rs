@@ -8,6 +8,7 @@
 //! - [`notifier`]: [`SlackNotifier`], the Slack implementation of the engine's notification port
 //!   ([`sluice_worker::Notifications`]): Block Kit messages, buttons, channel checks, the
 //!   signature check of requests from Slack.
+//! - [`interactions`]: a click on a button, read from Slack's interactivity request.
 //!
 //! The engine knows none of this: it plans notification jobs and hands each to the port. The
 //! rows (integrations, OAuth states, the app's settings, notification settings) are kept by
@@ -15,6 +16,7 @@
 //! routes stay in the binary (`modeler-api/src/api/slack_admin.rs`, `api/notifications.rs`).
 
 pub mod integrations;
+pub mod interactions;
 pub mod notifier;
 
 pub use integrations::{AppSettings, SlackIntegrations};

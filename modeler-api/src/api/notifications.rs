@@ -16,6 +16,7 @@ use sluice_slack::Integration;
 use sluice_store::{MAX_CHANNELS_PER_EVENT, NotificationEvent, NotificationSettings};
 
 use super::{ApiError, ApiJson, AppState, RawBody};
+use sluice_slack_app::interactions::{self, Click, is_channel_id};
 use sluice_slack_app::notifier::{ChannelCheck, Decision, SlackNotifier, Unchecked, verify_signature};
 
 /// How long the interaction endpoint waits for the task's completion before answering anyway:
@@ -39,14 +40,6 @@ fn settings_json(s: &NotificationSettings) -> Value {
         "events": events,
         "updated_at": s.updated_at.to_rfc3339_opts(SecondsFormat::Millis, true),
     })
-}
-
-/// Slack channel ids: `C`, `G` or `D` and upper-case letters and digits.
-fn is_channel_id(s: &str) -> bool {
-    let mut chars = s.chars();
-    matches!(chars.next(), Some('C' | 'G' | 'D'))
-        && (3..=32).contains(&s.len())
-        && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
 }
 
 async fn known_process(state: &AppState, key: &str) -> Result<(), ApiError> {
@@ -239,22 +232,13 @@ async fn interact(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<
         return Err(unauthorized());
     }
 
-    let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
-        .map_err(|e| ApiError::bad_request(format!("the body is not a form: {e}")))?;
-    let payload = fields
-        .into_iter()
-        .find_map(|(k, v)| (k == "payload").then_some(v))
-        .ok_or_else(|| ApiError::bad_request("the form has no `payload` field"))?;
-    let payload: Value = serde_json::from_str(&payload)
-        .map_err(|e| ApiError::bad_request(format!("the `payload` field is not JSON: {e}")))?;
-    if payload["type"] != "block_actions" {
+    let click = match interactions::parse(body) {
+        Ok(Some(click)) => click,
         // Other interactions (shortcuts, modals) are not Sluice's: acknowledge them.
-        return Ok(StatusCode::OK.into_response());
-    }
-    let Some(value) = payload["actions"].as_array().and_then(|a| a.iter().find_map(|x| x["value"].as_str())) else {
-        return Ok(StatusCode::OK.into_response());
+        Ok(None) => return Ok(StatusCode::OK.into_response()),
+        Err(e) => return Err(ApiError::bad_request(e.to_string())),
     };
-    let decision = match slack.verify_decision(value).await {
+    let decision = match slack.verify_decision(&click.value).await {
         Ok(Some(d)) => d,
         Ok(None) => {
             return Err(ApiError::new(
@@ -265,18 +249,7 @@ async fn interact(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<
         }
         Err(e) => return Err(ApiError::internal(&e)),
     };
-    let user = payload["user"]["id"].as_str().unwrap_or_default().to_string();
-    if user.is_empty() {
-        return Err(ApiError::bad_request("the payload names no user"));
-    }
-    // The id is what stays true (names change); the name is for people reading the data.
-    let user_name = ["username", "name"]
-        .iter()
-        .find_map(|k| payload["user"][k].as_str().map(str::trim).filter(|n| !n.is_empty()))
-        .map(str::to_string);
-    let channel = payload["container"]["channel_id"].as_str().or(payload["channel"]["id"].as_str()).map(str::to_string);
-    let ts = payload["container"]["message_ts"].as_str().or(payload["message"]["ts"].as_str()).map(str::to_string);
-    let message = payload["message"].clone();
+    let Click { user, user_name, channel, ts, message, .. } = click;
 
     // The completion and the message's update run on a task of their own: Slack gets its answer
     // within the budget even if the database is slow, and the work still finishes.
@@ -306,19 +279,4 @@ async fn interact(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<
 
 fn decided_text(d: &Decision) -> String {
     if d.approved { "Approved. Thank you!".into() } else { "Rejected. Thank you!".into() }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_channel_id;
-
-    #[test]
-    fn channel_ids() {
-        for ok in ["C0123ABC", "G0SECRET", "D024BE91L", "C12"] {
-            assert!(is_channel_id(ok), "{ok}");
-        }
-        for bad in ["", "C", "C1", "#sales", "sales", "c0123abc", "X0123", "C0123 ABC", "C01-23"] {
-            assert!(!is_channel_id(bad), "{bad}");
-        }
-    }
 }

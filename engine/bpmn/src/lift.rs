@@ -3,6 +3,11 @@
 //! Structural checks (ids, references, boundaries, default flows) run on every process;
 //! execution checks (expressions, timers, implementations, reachability) only on executable
 //! ones, so descriptive models from modelling tools import without errors.
+//!
+//! Why one file of this size: every check reads the same per-process lifting state (`ProcLift`:
+//! the element table, id lookups, the diagnostics sink with positions), and the checks are ordered
+//! (structure, then references, then execution); split by element kind they would pass that state
+//! across modules without making any one rule easier to find than a search for its code.
 
 use std::collections::{HashMap, HashSet};
 

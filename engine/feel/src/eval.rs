@@ -1,6 +1,10 @@
 //! Evaluation of the syntax tree over borrowed JSON: values read from the variables stay
 //! borrowed (`Val<'a>`) until the final result is converted to owned JSON, so a condition such as
 //! `amount > 100` allocates nothing.
+//!
+//! Why one file of this size: the borrowed values (`Val`), three-valued logic (`Tri`) and the
+//! evaluator (`Env`) are one unit whose lifetimes tie together; the built-in functions, which are
+//! separable, live in `builtins.rs`.
 
 use std::borrow::Cow;
 use std::cmp::Ordering;

@@ -3,6 +3,9 @@
 //! FEEL precedence, loosest first (DMN 1.3 grammar): `if`/`for`/`some`/`every`, `or`, `and`,
 //! comparisons (`=`, `!=`, `<`, `<=`, `>`, `>=`, `between`, `in`, `instance of`), `+ -`, `* /`,
 //! `**`, unary `-`, then postfix path `.x`, filter `[..]` and calls.
+//!
+//! Why one file of this size: the two grammars share the parser state, the depth guard and the
+//! error positions; each has a section of its own below (`FEEL`, `JUEL`).
 
 use crate::ParseError;
 use crate::ast::{ArOp, BUILTINS, Builtin, CmpOp, Expr, IterSrc, Lit, TYPE_NAMES, Test};

@@ -1,7 +1,9 @@
 //! Group commit: many Requests' writes in one transaction, with multi-row statements.
 //!
-//! [`Store::write_batch`] is the store's one write path for Requests: one transaction for a whole
-//! batch of creations and steps, each kind of row written with a few multi-row statements.
+//! [`Store::write_batch`] is the store's one write path for Requests' creations and steps (the
+//! job claims and leases, notification records and pruning are writes of their own, in `jobs.rs`,
+//! `notifications.rs` and `store.rs`): one transaction for a whole batch of creations and steps,
+//! each kind of row written with a few multi-row statements.
 //! [`Store::write_one`] (the fallback of a failed batch) and the one-Request writes
 //! (`create_request`, `apply_step`, `apply_steps`) are batches too; a test checks that a batch of
 //! many leaves the same rows as batches of one.
@@ -11,6 +13,10 @@
 //! changes as arrived meanwhile, so throughput grows with load while a lone write still commits
 //! at once (no timer, no waiting for company). If a batch fails as a whole (a database error),
 //! every op of it is written again alone, so one bad op cannot fail the others.
+//!
+//! Why one file of this size (about 930 lines before its tests): the statements of a batch, their
+//! chunking and the two drivers (sqlx on PostgreSQL, the SQLite writer's own connection) must
+//! write exactly the same rows; keeping them side by side is what keeps them the same.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};

@@ -11,8 +11,10 @@ mod changes;
 mod db;
 mod history;
 mod integrations;
+mod jobs;
 mod migrate;
 mod notifications;
+mod settings;
 mod store;
 mod types;
 

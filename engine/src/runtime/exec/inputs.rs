@@ -1,0 +1,217 @@
+//! The inputs a step applies: task completion, connector results, timers, messages, signals, children, retries, cancel.
+
+use super::*;
+
+impl Exec<'_> {
+    pub(super) fn apply(&mut self, input: Input) -> Result<(), StepError> {
+        match input {
+            Input::CompleteTask { token, data } => {
+                let tok = self.tok(token).ok_or(StepError::UnknownToken)?;
+                if !matches!(tok.state, TokenState::Task) {
+                    return Err(StepError::NotWaiting("task completion"));
+                }
+                let scope = tok.scope;
+                self.merge(scope, data);
+                self.complete_activity(token);
+            }
+            Input::ThrowError { token, code, message } => {
+                let tok = self.tok(token).ok_or(StepError::UnknownToken)?;
+                if !matches!(tok.state, TokenState::Task | TokenState::Connector { .. }) {
+                    return Err(StepError::NotWaiting("a task or connector error"));
+                }
+                self.throw_error(token, code, message, true);
+            }
+            Input::ConnectorCompleted { token, output } => {
+                let tok = self.tok(token).ok_or(StepError::UnknownToken)?;
+                if !matches!(tok.state, TokenState::Connector { .. }) {
+                    return Err(StepError::NotWaiting("a connector result"));
+                }
+                let (scope, e) = (tok.scope, tok.element);
+                self.out.push(Command::ConnectorCompleted { token, element: e, output: output.clone() });
+                if let Kind::Task(TaskKind::Connector(call)) = &self.p.element(e).kind
+                    && let Some(name) = &call.result_variable
+                {
+                    self.set_var(scope, name, output);
+                }
+                self.complete_activity(token);
+            }
+            Input::ConnectorFailed { token, message } => {
+                let tok = self.tok(token).ok_or(StepError::UnknownToken)?;
+                let TokenState::Connector { attempt } = tok.state else {
+                    return Err(StepError::NotWaiting("a connector result"));
+                };
+                self.raise(token, "connector_failed", message, Retry::Connector { attempt: attempt + 1 });
+            }
+            Input::TimerFired { subscription } => self.fire(subscription, Data::new(), 'T')?,
+            Input::MessageReceived { subscription, data } => self.fire(subscription, data, 'M')?,
+            Input::SignalReceived { subscription, data } => self.fire(subscription, data, 'S')?,
+            Input::ChildCompleted { token, data } => {
+                let tok = self.tok(token).ok_or(StepError::UnknownToken)?;
+                if !matches!(tok.state, TokenState::Call) {
+                    return Err(StepError::NotWaiting("a child Request"));
+                }
+                let scope = tok.scope;
+                self.merge(scope, data);
+                self.complete_activity(token);
+            }
+            Input::ChildError { token, code, message } => {
+                let tok = self.tok(token).ok_or(StepError::UnknownToken)?;
+                if !matches!(tok.state, TokenState::Call) {
+                    return Err(StepError::NotWaiting("a child Request"));
+                }
+                self.throw_error(token, code, message, true);
+            }
+            Input::ChildEscalation { token, code } => {
+                let tok = self.tok(token).ok_or(StepError::UnknownToken)?;
+                if !matches!(tok.state, TokenState::Call) {
+                    return Err(StepError::NotWaiting("a child Request"));
+                }
+                if let Some((b, interrupting)) = self.matching_boundary(token, true, &code) {
+                    self.catch_thrown(Catcher::Boundary { host: token, boundary: b, interrupting });
+                }
+            }
+            Input::Cancel => {
+                self.cancel_contents(ScopeId(0), None);
+                self.close_owned(Owner::Scope(ScopeId(0)));
+                self.i.status = Status::Canceled;
+                self.out.push(Command::RequestCanceled);
+            }
+            Input::Retry { incident } => {
+                let inc = self.i.incidents.iter().find(|x| x.id == incident).ok_or(StepError::UnknownIncident)?;
+                let t = inc.token;
+                let retry = match self.tok(t).map(|x| &x.state) {
+                    Some(TokenState::Incident { retry, .. }) => retry.clone(),
+                    _ => return Err(StepError::UnknownIncident),
+                };
+                self.resolve_incident(incident);
+                match retry {
+                    Retry::Enter { via } => {
+                        self.set_state(t, TokenState::Ready { via });
+                        self.queue.push_back(t);
+                    }
+                    Retry::Leave => {
+                        self.set_state(t, TokenState::Ready { via: None });
+                        self.leave(t);
+                    }
+                    Retry::Loop { body } => {
+                        self.set_state(t, TokenState::Body(body));
+                        let verdict = self.completion_in_body_scope(t);
+                        self.loop_decide(t, verdict);
+                    }
+                    Retry::Connector { attempt } => {
+                        let Some(e) = self.tok(t).map(|x| x.element) else { return Ok(()) };
+                        self.set_state(t, TokenState::Connector { attempt });
+                        self.out.push(Command::InvokeConnector { token: t, element: e, attempt });
+                    }
+                    Retry::Throw { code, message } => {
+                        let Some(e) = self.tok(t).map(|x| x.element) else { return Ok(()) };
+                        let from_activity = self.p.element(e).is_activity();
+                        self.throw_error(t, code, message, from_activity);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn fire(&mut self, id: SubscriptionId, data: Data, what: char) -> Result<(), StepError> {
+        let sub = self.i.subscriptions.iter().find(|s| s.id == id).cloned().ok_or(StepError::UnknownSubscription)?;
+        let matches_kind = matches!(
+            (&sub.kind, what),
+            (SubscriptionKind::Timer { .. }, 'T')
+                | (SubscriptionKind::Message { .. }, 'M')
+                | (SubscriptionKind::Signal { .. }, 'S')
+        );
+        if !matches_kind {
+            return Err(StepError::UnknownSubscription);
+        }
+        let p = self.p;
+        let e = sub.element;
+        self.out.push(match &sub.kind {
+            SubscriptionKind::Timer { .. } => Command::TimerFired { subscription: id, element: e },
+            SubscriptionKind::Message { name, .. } => {
+                Command::MessageReceived { subscription: id, element: e, name: name.clone() }
+            }
+            SubscriptionKind::Signal { name } => {
+                Command::SignalReceived { subscription: id, element: e, name: name.clone() }
+            }
+        });
+        match (&p.element(e).kind, sub.owner) {
+            (Kind::StartEvent { interrupting, .. }, Owner::Scope(sid)) => {
+                if !interrupting {
+                    self.rearm_or_close(&sub);
+                } else {
+                    self.close_subscription(id);
+                }
+                self.trigger_event_subprocess(sid, e, *interrupting, data);
+            }
+            (Kind::BoundaryEvent { interrupting, .. }, Owner::Token(host)) => {
+                let Some(scope) = self.tok(host).map(|x| x.scope) else { return Ok(()) };
+                self.merge(scope, data);
+                if *interrupting {
+                    self.interrupt_into(host, e);
+                } else {
+                    self.rearm_or_close(&sub);
+                    self.spawn(scope, e, None, false);
+                }
+            }
+            (_, Owner::Token(t)) => {
+                let Some(tok) = self.tok(t) else { return Ok(()) };
+                let (at, scope) = (tok.element, tok.scope);
+                self.merge(scope, data);
+                if at == e {
+                    // A catch event or receive task got what it waited for.
+                    self.close_subscription(id);
+                    if p.element(e).is_activity() {
+                        self.complete_activity(t);
+                    } else {
+                        self.leave(t);
+                    }
+                } else {
+                    // An event-based gateway: the first event wins, the others are withdrawn.
+                    self.close_owned(Owner::Token(t));
+                    self.out.push(Command::ElementCompleted { token: t, element: at });
+                    self.i.moves += 1;
+                    if let Some(tok) = self.tok_mut(t) {
+                        tok.element = e;
+                    }
+                    self.activated(t, e);
+                    self.leave(t);
+                }
+            }
+            (_, Owner::Scope(_)) => self.close_subscription(id),
+        }
+        Ok(())
+    }
+
+    /// Cycles fire again until their repetitions run out; everything else fires once.
+    pub(super) fn rearm_or_close(&mut self, sub: &Subscription) {
+        let SubscriptionKind::Timer { armed_at, fired, .. } = sub.kind else { return };
+        let p = self.p;
+        let timer = match &p.element(sub.element).kind {
+            Kind::BoundaryEvent { trigger: Trigger::Timer(t), .. }
+            | Kind::StartEvent { trigger: Trigger::Timer(t), .. } => t,
+            _ => {
+                self.close_subscription(sub.id);
+                return;
+            }
+        };
+        let scope = match sub.owner {
+            Owner::Token(t) => self.tok(t).map(|x| x.scope),
+            Owner::Scope(s) => Some(s),
+        };
+        let next = scope.and_then(|s| self.timer_spec(s, sub.element, timer).ok()).and_then(|spec| match spec {
+            TimerSpec::Cycle(c) => c.due(armed_at, fired + 1),
+            _ => None,
+        });
+        match next {
+            Some(due) => {
+                if let Some(s) = self.i.subscriptions.iter_mut().find(|s| s.id == sub.id) {
+                    s.kind = SubscriptionKind::Timer { due, armed_at, fired: fired + 1 };
+                }
+                self.out.push(Command::ScheduleTimer { subscription: sub.id, element: sub.element, due });
+            }
+            None => self.close_subscription(sub.id),
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! Converging gateways: parallel, exclusive and inclusive joins (BPMN 2.0.2 §13.3).
+
+use super::*;
+
+impl Exec<'_> {
+    pub(super) fn arrive_at_join(&mut self, t: TokenId, g: ElementIdx, via: Option<FlowIdx>, inclusive: bool) {
+        let Some(via) = via else {
+            // Started implicitly (no incoming token): nothing to join with.
+            self.activated(t, g);
+            self.leave(t);
+            return;
+        };
+        if let Some(tok) = self.tok_mut(t) {
+            tok.state = TokenState::Joining { via };
+        }
+        let Some(scope) = self.tok(t).map(|x| x.scope) else { return };
+        if inclusive {
+            self.try_or_join(scope, g);
+        } else {
+            self.try_and_join(scope, g);
+        }
+    }
+
+    /// The first joining token at `g` in `scope` that came along `f`.
+    pub(super) fn joining(&self, scope: ScopeId, g: ElementIdx, f: FlowIdx) -> Option<TokenId> {
+        self.i
+            .tokens
+            .iter()
+            .find(|x| x.scope == scope && x.element == g && matches!(x.state, TokenState::Joining { via } if via == f))
+            .map(|x| x.id)
+    }
+
+    pub(super) fn try_and_join(&mut self, scope: ScopeId, g: ElementIdx) -> bool {
+        let p = self.p;
+        let incoming = &p.element(g).incoming;
+        let mut chosen = Vec::with_capacity(incoming.len());
+        for &f in incoming {
+            match self.joining(scope, g, f) {
+                Some(t) => chosen.push(t),
+                None => return false,
+            }
+        }
+        self.fire_join(g, chosen);
+        true
+    }
+
+    /// BPMN 2.0.2 §13.3.4: fires when some incoming flow has a token and no flow without one can
+    /// still get one from a token elsewhere in the scope.
+    pub(super) fn try_or_join(&mut self, scope: ScopeId, g: ElementIdx) -> bool {
+        let p = self.p;
+        let incoming = &p.element(g).incoming;
+        // A token queued to arrive here is as good as on its incoming flow: wait for it.
+        if self
+            .i
+            .tokens
+            .iter()
+            .any(|x| x.scope == scope && x.element == g && matches!(x.state, TokenState::Ready { .. }))
+        {
+            return false;
+        }
+        let mut chosen = Vec::with_capacity(incoming.len());
+        for (k, &f) in incoming.iter().enumerate() {
+            match self.joining(scope, g, f) {
+                Some(t) => chosen.push(t),
+                None => {
+                    let Some(reach) = p.or_join_reach(g, k) else { continue };
+                    let blocked = self.i.tokens.iter().any(|x| {
+                        x.scope == scope
+                            && reach.contains(x.element.index())
+                            && !(x.element == g && matches!(x.state, TokenState::Joining { .. }))
+                    });
+                    if blocked {
+                        return false;
+                    }
+                }
+            }
+        }
+        if chosen.is_empty() {
+            return false;
+        }
+        self.fire_join(g, chosen);
+        true
+    }
+
+    pub(super) fn fire_join(&mut self, g: ElementIdx, chosen: Vec<TokenId>) {
+        let Some((&survivor, rest)) = chosen.split_first() else { return };
+        for &t in rest {
+            // The survivor keeps the scope alive, so this never completes it.
+            self.consume(t);
+        }
+        self.activated(survivor, g);
+        self.leave(survivor);
+    }
+
+    pub(super) fn check_or_joins(&mut self) -> bool {
+        let waiting: Vec<(ScopeId, ElementIdx)> = self
+            .i
+            .tokens
+            .iter()
+            .filter(|x| {
+                matches!(x.state, TokenState::Joining { .. })
+                    && matches!(self.p.element(x.element).kind, Kind::Gateway(GatewayKind::Inclusive))
+            })
+            .map(|x| (x.scope, x.element))
+            .collect();
+        let mut fired = false;
+        for (scope, g) in waiting {
+            // An earlier firing this round may have consumed these tokens already.
+            if self
+                .i
+                .tokens
+                .iter()
+                .any(|x| x.scope == scope && x.element == g && matches!(x.state, TokenState::Joining { .. }))
+            {
+                fired |= self.try_or_join(scope, g);
+            }
+        }
+        fired
+    }
+}

@@ -1,0 +1,480 @@
+//! The execution core: tokens through gateways, events, activities, scopes and loops.
+//!
+//! Everything runs to quiescence inside one call: a FIFO queue of ready tokens is drained, then
+//! waiting inclusive joins are re-checked (a token consumed elsewhere may have unblocked one), until
+//! nothing moves. Tokens are kept in creation order, so runs are deterministic.
+
+use std::collections::VecDeque;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sluice_bpmn::{
+    ElementIdx, FlowIdx, GatewayKind, Kind, Loop, MessageRef, Process, ScopeIdx, TaskKind, Throw, Timer, TimerKind,
+    TimerSpec, Trigger,
+};
+use sluice_feel::Variables;
+use sluice_feel::iso8601;
+
+use super::vars::Overlay;
+use super::*;
+
+mod activities;
+mod errors;
+mod events;
+mod inputs;
+mod joins;
+mod loops;
+
+/// Flows taken within one step before the Request is judged to loop forever.
+const MOVE_LIMIT: u32 = 100_000;
+
+struct Exec<'a> {
+    p: &'a Process,
+    i: &'a mut Instance,
+    now: DateTime<Utc>,
+    out: &'a mut Vec<Command>,
+    queue: VecDeque<TokenId>,
+    scratch: Vec<FlowIdx>,
+    moved: u32,
+}
+
+pub(super) fn start(
+    p: &Process,
+    data: Data,
+    start: Start,
+    called: bool,
+    now: DateTime<Utc>,
+    out: &mut Vec<Command>,
+) -> Result<Instance, StartError> {
+    if !p.executable && !called {
+        return Err(StartError::NotExecutable(p.key.clone()));
+    }
+    let root = p.scope(ScopeIdx::ROOT);
+    let entry: Vec<ElementIdx> = match start {
+        Start::Default if !root.none_starts.is_empty() => root.none_starts.clone(),
+        Start::Default if !root.implicit_starts.is_empty() => root.implicit_starts.clone(),
+        Start::Default if !root.event_starts.is_empty() => {
+            let how = root.event_starts.iter().map(|&e| describe_start(p, e)).collect::<Vec<_>>().join(" or ");
+            return Err(StartError::NeedsEvent(p.key.clone(), how));
+        }
+        Start::Default => return Err(StartError::NoStart(p.key.clone())),
+        Start::Event(e) => {
+            if !root.event_starts.contains(&e) && !root.none_starts.contains(&e) {
+                let id = p.elements.get(e.index()).map(|el| el.id.clone()).unwrap_or_default();
+                return Err(StartError::NotAStartEvent(id, p.key.clone()));
+            }
+            vec![e]
+        }
+    };
+    let mut inst = Instance {
+        status: Status::Active,
+        called,
+        tokens: Vec::with_capacity(4),
+        scopes: vec![ScopeInst {
+            id: ScopeId(0),
+            parent: None,
+            owner: None,
+            kind: ScopeKind::Root,
+            vars: data,
+            active: 0,
+        }],
+        subscriptions: Vec::new(),
+        incidents: Vec::new(),
+        next_token: 0,
+        next_scope: 1,
+        next_subscription: 0,
+        next_incident: 0,
+        moves: 0,
+    };
+    let mut ex = Exec::new(p, &mut inst, now, out);
+    ex.arm_event_subprocesses(ScopeId(0), ScopeIdx::ROOT);
+    for e in entry {
+        ex.spawn(ScopeId(0), e, None, false);
+    }
+    ex.run();
+    Ok(inst)
+}
+
+fn describe_start(p: &Process, e: ElementIdx) -> String {
+    let el = p.element(e);
+    match &el.kind {
+        Kind::StartEvent { trigger: Trigger::Message(m), .. } => format!("message `{}`", m.name),
+        Kind::StartEvent { trigger: Trigger::Signal(s), .. } => format!("signal `{s}`"),
+        Kind::StartEvent { trigger: Trigger::Timer(_), .. } => format!("timer `{}`", el.id),
+        _ => format!("`{}`", el.id),
+    }
+}
+
+pub(super) fn step(
+    inst: &mut Instance,
+    p: &Process,
+    input: Input,
+    now: DateTime<Utc>,
+    out: &mut Vec<Command>,
+) -> Result<(), StepError> {
+    if inst.status != Status::Active {
+        return Err(StepError::Ended);
+    }
+    let mut ex = Exec::new(p, inst, now, out);
+    ex.apply(input)?;
+    ex.run();
+    Ok(())
+}
+
+impl<'a> Exec<'a> {
+    fn new(p: &'a Process, i: &'a mut Instance, now: DateTime<Utc>, out: &'a mut Vec<Command>) -> Self {
+        Self { p, i, now, out, queue: VecDeque::new(), scratch: Vec::new(), moved: 0 }
+    }
+
+    // ---- lookups ----
+
+    fn pos(&self, t: TokenId) -> Option<usize> {
+        self.i.tokens.iter().position(|x| x.id == t)
+    }
+
+    fn tok(&self, t: TokenId) -> Option<&Token> {
+        self.i.tokens.iter().find(|x| x.id == t)
+    }
+
+    fn tok_mut(&mut self, t: TokenId) -> Option<&mut Token> {
+        self.i.tokens.iter_mut().find(|x| x.id == t)
+    }
+
+    fn scope(&self, s: ScopeId) -> Option<&ScopeInst> {
+        self.i.scopes.iter().find(|x| x.id == s)
+    }
+
+    fn scope_mut(&mut self, s: ScopeId) -> Option<&mut ScopeInst> {
+        self.i.scopes.iter_mut().find(|x| x.id == s)
+    }
+
+    fn vars(&self, s: ScopeId) -> ScopeVariables<'_> {
+        ScopeVariables::new(self.i, s)
+    }
+
+    /// The model scope whose children a scope instance runs.
+    fn model_scope(&self, s: ScopeId) -> Option<ScopeIdx> {
+        match self.scope(s)?.kind {
+            ScopeKind::Root => Some(ScopeIdx::ROOT),
+            ScopeKind::SubProcess { element } | ScopeKind::EventSub { element, .. } => {
+                self.p.element(element).inner_scope
+            }
+            ScopeKind::Instance { .. } => None,
+        }
+    }
+
+    // ---- token bookkeeping ----
+
+    fn new_token_id(&mut self) -> TokenId {
+        let id = TokenId(self.i.next_token);
+        self.i.next_token += 1;
+        id
+    }
+
+    fn spawn(&mut self, scope: ScopeId, element: ElementIdx, via: Option<FlowIdx>, inner: bool) -> TokenId {
+        let id = self.new_token_id();
+        self.i.tokens.push(Token { id, scope, element, state: TokenState::Ready { via }, inner });
+        if let Some(s) = self.scope_mut(scope) {
+            s.active += 1;
+        }
+        self.queue.push_back(id);
+        id
+    }
+
+    /// Removes a token that finished; its scope completes when nothing is left in it.
+    fn consume(&mut self, t: TokenId) {
+        let Some(pos) = self.pos(t) else { return };
+        let tok = self.i.tokens.remove(pos);
+        self.release(tok.scope);
+    }
+
+    /// One token or child scope fewer in `scope`.
+    fn release(&mut self, scope: ScopeId) {
+        let done = match self.scope_mut(scope) {
+            Some(s) => {
+                s.active = s.active.saturating_sub(1);
+                s.active == 0
+            }
+            None => false,
+        };
+        if done {
+            self.scope_done(scope);
+        }
+    }
+
+    fn new_subscription(&mut self, owner: Owner, element: ElementIdx, kind: SubscriptionKind) -> SubscriptionId {
+        let id = SubscriptionId(self.i.next_subscription);
+        self.i.next_subscription += 1;
+        let cmd = match &kind {
+            SubscriptionKind::Timer { due, .. } => Command::ScheduleTimer { subscription: id, element, due: *due },
+            SubscriptionKind::Message { name, correlation_key } => Command::OpenMessageSubscription {
+                subscription: id,
+                element,
+                name: name.clone(),
+                correlation_key: correlation_key.clone(),
+            },
+            SubscriptionKind::Signal { name } => {
+                Command::OpenSignalSubscription { subscription: id, element, name: name.clone() }
+            }
+        };
+        self.out.push(cmd);
+        self.i.subscriptions.push(Subscription { id, owner, element, kind });
+        id
+    }
+
+    fn close_subscription(&mut self, id: SubscriptionId) {
+        if let Some(pos) = self.i.subscriptions.iter().position(|s| s.id == id) {
+            self.i.subscriptions.remove(pos);
+            self.out.push(Command::CloseSubscription { subscription: id });
+        }
+    }
+
+    fn close_owned(&mut self, owner: Owner) {
+        let ids: Vec<_> = self.i.subscriptions.iter().filter(|s| s.owner == owner).map(|s| s.id).collect();
+        for id in ids {
+            self.close_subscription(id);
+        }
+    }
+
+    fn raise(&mut self, t: TokenId, code: &str, message: String, retry: Retry) {
+        let id = IncidentId(self.i.next_incident);
+        self.i.next_incident += 1;
+        let Some(tok) = self.tok_mut(t) else { return };
+        tok.state = TokenState::Incident { id, retry };
+        let incident = Incident { id, element: tok.element, token: t, code: code.to_string(), message };
+        self.i.incidents.push(incident.clone());
+        self.out.push(Command::IncidentRaised(incident));
+    }
+
+    fn resolve_incident(&mut self, id: IncidentId) {
+        if let Some(pos) = self.i.incidents.iter().position(|x| x.id == id) {
+            self.i.incidents.remove(pos);
+            self.out.push(Command::IncidentResolved { incident: id });
+        }
+    }
+
+    /// Writes a variable where it is defined, else in the innermost multi-instance instance (so
+    /// parallel instances don't overwrite each other), else in the Request's data.
+    fn set_var(&mut self, scope: ScopeId, name: &str, value: Value) {
+        let mut cur = scope;
+        loop {
+            let Some(s) = self.scope_mut(cur) else { return };
+            if s.parent.is_none()
+                || matches!(s.kind, ScopeKind::Instance { local: true, .. })
+                || s.vars.contains_key(name)
+            {
+                s.vars.insert(name.to_string(), value);
+                return;
+            }
+            let Some(parent) = s.parent else { return };
+            cur = parent;
+        }
+    }
+
+    fn merge(&mut self, scope: ScopeId, data: Data) {
+        for (k, v) in data {
+            self.set_var(scope, &k, v);
+        }
+    }
+
+    // ---- the loop ----
+
+    fn run(&mut self) {
+        loop {
+            while let Some(t) = self.queue.pop_front() {
+                if self.moved > MOVE_LIMIT {
+                    self.loop_limit(t);
+                    continue;
+                }
+                self.enter(t);
+            }
+            if !self.check_or_joins() {
+                break;
+            }
+        }
+    }
+
+    fn loop_limit(&mut self, t: TokenId) {
+        let via = match self.tok(t).map(|x| &x.state) {
+            Some(TokenState::Ready { via }) => *via,
+            _ => return,
+        };
+        let msg = format!("the Request took {MOVE_LIMIT} sequence flows without waiting: is there an endless loop?");
+        self.raise(t, "endless_loop", msg, Retry::Enter { via });
+    }
+
+    fn enter(&mut self, t: TokenId) {
+        let Some(tok) = self.tok(t) else { return };
+        let TokenState::Ready { via } = tok.state else { return };
+        let e = tok.element;
+        let p = self.p;
+        let el = p.element(e);
+        match &el.kind {
+            Kind::Gateway(GatewayKind::Parallel) if el.incoming.len() > 1 => self.arrive_at_join(t, e, via, false),
+            Kind::Gateway(GatewayKind::Inclusive) if el.incoming.len() > 1 => self.arrive_at_join(t, e, via, true),
+            Kind::Gateway(GatewayKind::EventBased) => {
+                self.activated(t, e);
+                self.arm_event_gateway(t, e, via);
+            }
+            Kind::Gateway(_) | Kind::StartEvent { .. } | Kind::BoundaryEvent { .. } => {
+                self.activated(t, e);
+                self.leave(t);
+            }
+            Kind::EndEvent { result } => {
+                self.activated(t, e);
+                self.end(t, e, result);
+            }
+            Kind::ThrowEvent { result } => {
+                self.activated(t, e);
+                self.intermediate_throw(t, e, result);
+            }
+            Kind::CatchEvent { trigger } => {
+                self.activated(t, e);
+                self.catch(t, e, trigger, via);
+            }
+            Kind::Task(_) | Kind::SubProcess { .. } | Kind::CallActivity(_) => {
+                self.activated(t, e);
+                self.activity(t, e, via);
+            }
+            Kind::Unsupported { what } => {
+                self.activated(t, e);
+                let msg = format!("`{}` is a {what}, which Sluice cannot execute", el.id);
+                self.raise(t, "unsupported_element", msg, Retry::Enter { via });
+            }
+        }
+    }
+
+    fn activated(&mut self, t: TokenId, e: ElementIdx) {
+        self.out.push(Command::ElementActivated { token: t, element: e });
+    }
+
+    // ---- leaving: sequence flow selection ----
+
+    /// Completes the token's element and sends it down the chosen outgoing flows.
+    fn leave(&mut self, t: TokenId) {
+        self.leave_with(t, true);
+    }
+
+    fn leave_with(&mut self, t: TokenId, emit_completed: bool) {
+        let Some(tok) = self.tok(t) else { return };
+        let (e, scope) = (tok.element, tok.scope);
+        let mut flows = std::mem::take(&mut self.scratch);
+        flows.clear();
+        if let Err((code, msg)) = self.select_flows(e, scope, &mut flows) {
+            self.scratch = flows;
+            self.raise(t, code, msg, Retry::Leave);
+            return;
+        }
+        if emit_completed {
+            self.out.push(Command::ElementCompleted { token: t, element: e });
+        }
+        if flows.is_empty() {
+            self.scratch = flows;
+            self.consume(t);
+            return;
+        }
+        for (n, &f) in flows.iter().enumerate() {
+            let target = self.p.flow(f).target;
+            self.i.moves += 1;
+            self.moved += 1;
+            if n == 0 {
+                if let Some(tok) = self.tok_mut(t) {
+                    tok.element = target;
+                    tok.state = TokenState::Ready { via: Some(f) };
+                    tok.inner = false;
+                }
+                self.queue.push_back(t);
+            } else {
+                self.spawn(scope, target, Some(f), false);
+            }
+        }
+        self.scratch = flows;
+    }
+
+    fn select_flows(
+        &self,
+        e: ElementIdx,
+        scope: ScopeId,
+        out: &mut Vec<FlowIdx>,
+    ) -> Result<(), (&'static str, String)> {
+        let el = self.p.element(e);
+        let vars = self.vars(scope);
+        let test = |f: FlowIdx| -> Result<bool, (&'static str, String)> {
+            match &self.p.flow(f).condition {
+                None => Ok(true),
+                Some(c) => c.eval_bool(&vars).map_err(|err| {
+                    let flow = self.p.flow(f);
+                    let name = flow.id.clone().unwrap_or_else(|| {
+                        format!("{}->{}", self.p.element(flow.source).id, self.p.element(flow.target).id)
+                    });
+                    (
+                        "expression_failed",
+                        format!("the condition `{}` of sequence flow `{name}` failed: {err}", c.source()),
+                    )
+                }),
+            }
+        };
+        match el.kind {
+            Kind::Gateway(GatewayKind::Parallel) => out.extend_from_slice(&el.outgoing),
+            Kind::Gateway(GatewayKind::Exclusive) => {
+                for &f in &el.outgoing {
+                    if Some(f) != el.default_flow && test(f)? {
+                        out.push(f);
+                        return Ok(());
+                    }
+                }
+                match el.default_flow {
+                    Some(d) => out.push(d),
+                    None => return Err(no_flow(el)),
+                }
+            }
+            _ => {
+                if el.outgoing.is_empty() {
+                    return Ok(());
+                }
+                let mut conditional = false;
+                for &f in &el.outgoing {
+                    if Some(f) == el.default_flow {
+                        continue;
+                    }
+                    conditional |= self.p.flow(f).condition.is_some();
+                    if test(f)? {
+                        out.push(f);
+                    }
+                }
+                if out.is_empty() {
+                    match el.default_flow {
+                        Some(d) => out.push(d),
+                        None if conditional || matches!(el.kind, Kind::Gateway(_)) => return Err(no_flow(el)),
+                        None => {}
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+enum Catcher {
+    Boundary { host: TokenId, boundary: ElementIdx, interrupting: bool },
+    EventSub { scope: ScopeId, start: ElementIdx, interrupting: bool },
+}
+
+fn no_flow(el: &sluice_bpmn::Element) -> (&'static str, String) {
+    if el.outgoing.is_empty() {
+        return ("no_outgoing_flow", format!("`{}` has no outgoing sequence flow", el.id));
+    }
+    (
+        "no_outgoing_flow",
+        format!("no condition of an outgoing sequence flow of `{}` is true, and it has no default flow", el.id),
+    )
+}
+
+/// A correlation key as text: strings as they are, numbers and the rest as JSON; null is none.
+fn key_string(v: &Value) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}

@@ -61,6 +61,10 @@ impl std::fmt::Display for NotificationEvent {
 }
 
 /// One event of a Request's history. Field order is the order in which they are written.
+///
+/// Several variants repeat a runtime [`Command`]'s fields (`ErrorToParent`, `RequestCompleted`, …):
+/// an event is the stored record of what a command did, a type of its own so that the history
+/// that is kept (and shown by the API) does not change when a command's shape does.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "payload", rename_all = "snake_case")]
 pub enum HistoryEvent {
@@ -181,7 +185,9 @@ pub struct NotificationRef {
 }
 
 impl HistoryEvent {
-    /// The event's name: its `type` in the stored history and the API.
+    /// The event's name: its `type` in the stored history and the API (serde's name of the
+    /// variant; a test checks that they agree). Spelled out rather than serialized to read it:
+    /// notification planning and traces ask for it on every event.
     pub fn name(&self) -> &'static str {
         match self {
             HistoryEvent::RequestStarted { .. } => "request_started",
@@ -344,5 +350,63 @@ mod tests {
             v["payload"],
             json!({"error": null, "message": "the notification job cannot be read", "attempts": 1})
         );
+    }
+
+    #[test]
+    fn every_name_is_the_serialized_type() {
+        let about = NotificationRef {
+            notification: NotificationEvent::TaskWaiting,
+            integration: "default".into(),
+            channel: "C1".into(),
+            task_id: None,
+        };
+        let s = String::new;
+        let all = [
+            HistoryEvent::RequestStarted { process_key: s(), process_version: Some(1) },
+            HistoryEvent::ElementActivated,
+            HistoryEvent::ElementCompleted,
+            HistoryEvent::ElementTerminated,
+            HistoryEvent::TaskCreated { task_id: None, token: 1 },
+            HistoryEvent::TaskCompleted { task_id: None, token: None },
+            HistoryEvent::TaskCanceled { token: 1 },
+            HistoryEvent::ConnectorInvoked { attempt: 1, job_id: None },
+            HistoryEvent::ConnectorCompleted { output: Value::Null },
+            HistoryEvent::ConnectorCanceled,
+            HistoryEvent::TimerScheduled { due: s() },
+            HistoryEvent::TimerFired { subscription: 1, at: s() },
+            HistoryEvent::MessageReceived { name: s() },
+            HistoryEvent::SignalReceived { name: s() },
+            HistoryEvent::MessagePublished { name: s(), correlation_key: None },
+            HistoryEvent::SignalBroadcast { name: s() },
+            HistoryEvent::CallStarted { process_key: s() },
+            HistoryEvent::CallCanceled,
+            HistoryEvent::IncidentRaised { incident_id: 1, token: 1, code: s(), message: s() },
+            HistoryEvent::IncidentResolved { incident_id: 1 },
+            HistoryEvent::ErrorToParent { code: s(), message: None },
+            HistoryEvent::EscalationToParent { code: s() },
+            HistoryEvent::RequestCompleted,
+            HistoryEvent::RequestCanceled,
+            HistoryEvent::NotificationSent { about: about.clone(), ts: s(), attempts: 1 },
+            HistoryEvent::NotificationUpdated {
+                about: about.clone(),
+                ts: s(),
+                decided_by: s(),
+                decided_by_name: None,
+                approved: true,
+            },
+            HistoryEvent::NotificationFailed {
+                about: Some(about),
+                ts: None,
+                error: None,
+                message: s(),
+                attempts: None,
+            },
+        ];
+        for e in all {
+            let v = serde_json::to_value(&e).unwrap();
+            assert_eq!(v["type"], e.name(), "{v}");
+            let back: HistoryEvent = serde_json::from_value(v).unwrap();
+            assert_eq!(back, e);
+        }
     }
 }

@@ -254,6 +254,8 @@ impl Sim {
                 self.publish_message(&name, correlation_key.as_deref(), data);
             }
             Command::BroadcastSignal { name, data, .. } => self.broadcast_signal(&name, data),
+            // Every command is named (the worker's `changes.rs` lists the same ones for its rows):
+            // a new command does not compile until each driver decides what to do with it.
             // History only (traced by `record_command`), or state the instance keeps itself:
             // user tasks wait for `complete_task`, timers for `advance_to`, subscriptions are
             // found in the instances when a message or signal comes.

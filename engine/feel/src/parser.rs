@@ -442,21 +442,24 @@ impl Parser {
         name.split(' ').enumerate().all(|(i, w)| matches!(self.peek_at(k + i), Tok::Name(n) if n == w))
     }
 
+    /// A number or string literal, shared by both grammars (`None`: not a literal, nothing read).
+    fn literal(&mut self) -> Option<Expr> {
+        let lit = match self.peek() {
+            Tok::Int(v) => Lit::Int(*v),
+            Tok::Num(v) => Lit::Num(*v),
+            Tok::Str(s) => Lit::Str(s.clone()),
+            _ => return None,
+        };
+        self.bump();
+        Some(Expr::Lit(lit))
+    }
+
     fn primary(&mut self) -> Result<Expr, ParseError> {
         let start = self.offset();
+        if let Some(lit) = self.literal() {
+            return Ok(lit);
+        }
         match self.peek().clone() {
-            Tok::Int(v) => {
-                self.bump();
-                Ok(Expr::Lit(Lit::Int(v)))
-            }
-            Tok::Num(v) => {
-                self.bump();
-                Ok(Expr::Lit(Lit::Num(v)))
-            }
-            Tok::Str(s) => {
-                self.bump();
-                Ok(Expr::Lit(Lit::Str(s)))
-            }
             Tok::Sym("(") => {
                 self.bump();
                 let e = self.expr()?;
@@ -880,19 +883,10 @@ impl Parser {
 
     fn j_primary(&mut self) -> Result<Expr, ParseError> {
         let start = self.offset();
+        if let Some(lit) = self.literal() {
+            return Ok(lit);
+        }
         match self.peek().clone() {
-            Tok::Int(v) => {
-                self.bump();
-                Ok(Expr::Lit(Lit::Int(v)))
-            }
-            Tok::Num(v) => {
-                self.bump();
-                Ok(Expr::Lit(Lit::Num(v)))
-            }
-            Tok::Str(s) => {
-                self.bump();
-                Ok(Expr::Lit(Lit::Str(s)))
-            }
             Tok::Sym("(") => {
                 self.bump();
                 let e = self.j_ternary()?;

@@ -20,55 +20,27 @@ struct Migration {
     postgres: &'static str,
 }
 
+/// One migration: its version, name and the script of each backend (same file name in each folder).
+macro_rules! migration {
+    ($version:literal, $name:literal, $file:literal) => {
+        Migration {
+            version: $version,
+            name: $name,
+            sqlite: include_str!(concat!("../migrations/sqlite/", $file)),
+            postgres: include_str!(concat!("../migrations/postgres/", $file)),
+        }
+    };
+}
+
 const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "init",
-        sqlite: include_str!("../migrations/sqlite/0001_init.sql"),
-        postgres: include_str!("../migrations/postgres/0001_init.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "tokens_settings_sources",
-        sqlite: include_str!("../migrations/sqlite/0002_tokens_settings_sources.sql"),
-        postgres: include_str!("../migrations/postgres/0002_tokens_settings_sources.sql"),
-    },
-    Migration {
-        version: 4,
-        name: "slack_integrations",
-        sqlite: include_str!("../migrations/sqlite/0004_slack_integrations.sql"),
-        postgres: include_str!("../migrations/postgres/0004_slack_integrations.sql"),
-    },
-    Migration {
-        version: 5,
-        name: "notifications",
-        sqlite: include_str!("../migrations/sqlite/0005_notifications.sql"),
-        postgres: include_str!("../migrations/postgres/0005_notifications.sql"),
-    },
-    Migration {
-        version: 6,
-        name: "subscription_order",
-        sqlite: include_str!("../migrations/sqlite/0006_subscription_order.sql"),
-        postgres: include_str!("../migrations/postgres/0006_subscription_order.sql"),
-    },
-    Migration {
-        version: 7,
-        name: "history_batches",
-        sqlite: include_str!("../migrations/sqlite/0007_history_batches.sql"),
-        postgres: include_str!("../migrations/postgres/0007_history_batches.sql"),
-    },
-    Migration {
-        version: 8,
-        name: "history_append",
-        sqlite: include_str!("../migrations/sqlite/0008_history_append.sql"),
-        postgres: include_str!("../migrations/postgres/0008_history_append.sql"),
-    },
-    Migration {
-        version: 9,
-        name: "fewer_indexes",
-        sqlite: include_str!("../migrations/sqlite/0009_fewer_indexes.sql"),
-        postgres: include_str!("../migrations/postgres/0009_fewer_indexes.sql"),
-    },
+    migration!(1, "init", "0001_init.sql"),
+    migration!(2, "tokens_settings_sources", "0002_tokens_settings_sources.sql"),
+    migration!(4, "slack_integrations", "0004_slack_integrations.sql"),
+    migration!(5, "notifications", "0005_notifications.sql"),
+    migration!(6, "subscription_order", "0006_subscription_order.sql"),
+    migration!(7, "history_batches", "0007_history_batches.sql"),
+    migration!(8, "history_append", "0008_history_append.sql"),
+    migration!(9, "fewer_indexes", "0009_fewer_indexes.sql"),
 ];
 
 /// Each embedded migration as (version, name, its SQL for `backend`), in order: what a database

@@ -176,7 +176,8 @@ pub fn from_commands(process: &Process, request: RequestId, commands: &[Command]
             }
             // The child's final data is read from its row when the job runs.
             Command::RequestCompleted => job(&mut ch, JobKind::ChildDone, None, None, to_value(&ChildDoneJob {})),
-            // History only.
+            // History only. Named one by one, as the simulator's driver does (`sim.rs`), so that a
+            // new command does not compile until it is decided here too.
             Command::ElementActivated { .. }
             | Command::ElementCompleted { .. }
             | Command::ElementTerminated { .. }

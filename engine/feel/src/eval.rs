@@ -22,6 +22,98 @@ use crate::{EvalError, Variables, builtins};
 /// a hostile or mistaken expression from eating the engine's memory and time.
 pub(crate) const MAX_STEPS: u64 = 1_000_000;
 
+/// The default of [`max_value_bytes`]: 4 MiB.
+pub const DEFAULT_MAX_VALUE_BYTES: usize = 4 << 20;
+
+static MAX_VALUE_BYTES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(DEFAULT_MAX_VALUE_BYTES);
+
+/// The most bytes (approximately: the JSON size) of values one evaluation may build with `for`,
+/// string concatenation, list and context literals and built-in functions: a hostile or mistaken
+/// expression (`for i in 1..100000 return long_text`) gets an error instead of the memory of
+/// the process. Values read from the variables and passed on unchanged do not count.
+pub fn max_value_bytes() -> usize {
+    MAX_VALUE_BYTES.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Sets [`max_value_bytes`] for the whole process (a server's configuration, read at start).
+pub fn set_max_value_bytes(bytes: usize) {
+    MAX_VALUE_BYTES.store(bytes.max(1), std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The JSON size of a value, roughly, counted up to `cap` (the walk stops there).
+fn approx_size(v: &Val<'_>, cap: usize) -> usize {
+    fn json(v: &Value, cap: usize) -> usize {
+        match v {
+            Value::String(s) => s.len() + 2,
+            Value::Array(a) => {
+                let mut n = 2;
+                for x in a {
+                    n += json(x, cap) + 1;
+                    if n >= cap {
+                        break;
+                    }
+                }
+                n
+            }
+            Value::Object(m) => {
+                let mut n = 2;
+                for (k, x) in m {
+                    n += k.len() + 4 + json(x, cap);
+                    if n >= cap {
+                        break;
+                    }
+                }
+                n
+            }
+            _ => 8,
+        }
+    }
+    match v {
+        Val::Str(s) => s.len() + 2,
+        Val::JList(a) => {
+            let mut n = 2;
+            for x in a.iter() {
+                n += json(x, cap) + 1;
+                if n >= cap {
+                    break;
+                }
+            }
+            n
+        }
+        Val::JObj(m) => {
+            let mut n = 2;
+            for (k, x) in m.iter() {
+                n += k.len() + 4 + json(x, cap);
+                if n >= cap {
+                    break;
+                }
+            }
+            n
+        }
+        Val::List(items) => {
+            let mut n = 2;
+            for x in items {
+                n += approx_size(x, cap) + 1;
+                if n >= cap {
+                    break;
+                }
+            }
+            n
+        }
+        Val::Ctx(entries) => {
+            let mut n = 2;
+            for (k, x) in entries {
+                n += k.len() + 4 + approx_size(x, cap);
+                if n >= cap {
+                    break;
+                }
+            }
+            n
+        }
+        _ => 8,
+    }
+}
+
 /// A value during evaluation; JSON from the variables stays borrowed.
 #[derive(Debug, Clone)]
 pub(crate) enum Val<'a> {
@@ -763,11 +855,26 @@ pub(crate) struct Env<'a> {
     vars: &'a dyn Variables,
     locals: Vec<Local<'a>>,
     steps: u64,
+    /// Bytes of values built so far (see [`max_value_bytes`]).
+    built: usize,
 }
 
 impl<'a> Env<'a> {
     pub(crate) fn new(vars: &'a dyn Variables) -> Env<'a> {
-        Env { vars, locals: Vec::new(), steps: 0 }
+        Env { vars, locals: Vec::new(), steps: 0, built: 0 }
+    }
+
+    /// Counts a value this evaluation built against [`max_value_bytes`].
+    fn charge(&mut self, v: &Val<'a>) -> Result<(), EvalError> {
+        let limit = max_value_bytes();
+        self.built = self.built.saturating_add(approx_size(v, limit.saturating_sub(self.built).saturating_add(1)));
+        if self.built > limit {
+            return err(format!(
+                "the expression builds values larger than the limit of {limit} bytes (max_value_bytes, \
+                 SLUICE_MAX_VALUE_BYTES)"
+            ));
+        }
+        Ok(())
     }
 
     fn tick(&mut self) -> Result<(), EvalError> {
@@ -978,7 +1085,9 @@ impl<'a> Env<'a> {
                         None => None,
                     });
                 }
-                builtins::call(*f, vals)?
+                let v = builtins::call(*f, vals)?;
+                self.charge(&v)?;
+                v
             }
             Expr::IsDefined(x) => Val::Bool(self.defined(x)?),
             Expr::Neg(x) => match self.eval(x)? {
@@ -1004,6 +1113,10 @@ impl<'a> Env<'a> {
                 for (op, x) in rest {
                     let v = self.eval(x)?;
                     acc = arith(*op, acc, v)?;
+                    // A concatenation builds a string.
+                    if let Val::Str(Cow::Owned(_)) = &acc {
+                        self.charge(&acc)?;
+                    }
                 }
                 acc
             }
@@ -1051,7 +1164,9 @@ impl<'a> Env<'a> {
             Expr::List(items) => {
                 let mut out = Vec::with_capacity(items.len());
                 for x in items {
-                    out.push(self.eval(x)?);
+                    let v = self.eval(x)?;
+                    self.charge(&v)?;
+                    out.push(v);
                 }
                 Val::List(out)
             }
@@ -1067,6 +1182,10 @@ impl<'a> Env<'a> {
                             return Err(e);
                         }
                     };
+                    if let Err(e) = self.charge(&v) {
+                        self.pop_to(mark);
+                        return Err(e);
+                    }
                     self.locals.push(Local::Named(k, v.clone()));
                     match out.iter_mut().find(|(ek, _)| ek == k) {
                         Some(slot) => slot.1 = v,
@@ -1177,7 +1296,9 @@ impl<'a> Env<'a> {
     ) -> Result<(), EvalError> {
         let Some(((name, src), rest)) = iters.split_first() else {
             self.tick()?;
-            out.push(self.eval(body)?);
+            let v = self.eval(body)?;
+            self.charge(&v)?;
+            out.push(v);
             return Ok(());
         };
         let values: Vec<Val<'a>> = match src {

@@ -83,6 +83,7 @@ mod lexer;
 mod num;
 mod parser;
 
+pub use eval::{DEFAULT_MAX_VALUE_BYTES, max_value_bytes, set_max_value_bytes};
 use serde_json::Map;
 pub use serde_json::Value;
 

@@ -813,3 +813,19 @@ fn json_tiny_numbers() {
         assert_eq!(e.eval(&json!({ "x": x })).unwrap(), exp, "x = {x:e}");
     }
 }
+
+#[test]
+fn an_expression_that_builds_too_much_is_an_error_not_the_memory_of_the_process() {
+    let text = "x".repeat(10_000);
+    let vars = json!({"text": text});
+    // 100,000 copies of 10 KB would be about 1 GB: the limit (4 MiB by default) stops it early.
+    let e = sluice_feel::Expression::parse("for i in 1..100000 return text").unwrap().eval(&vars).unwrap_err();
+    assert!(e.to_string().contains("larger than the limit"), "{e}");
+    // Concatenations inside a loop are counted too.
+    let e = sluice_feel::Expression::parse("string join(for i in 1..1000 return text + text)").unwrap().eval(&vars);
+    assert!(e.unwrap_err().to_string().contains("larger than the limit"));
+    // Honest expressions are not affected: a few hundred small items, a read of a large value.
+    let ok = sluice_feel::Expression::parse("for i in 1..500 return {n: i, s: \"item \" + string(i)}").unwrap();
+    assert_eq!(ok.eval(&vars).unwrap().as_array().unwrap().len(), 500);
+    assert_eq!(sluice_feel::Expression::parse("text").unwrap().eval(&vars).unwrap().as_str().unwrap().len(), 10_000);
+}

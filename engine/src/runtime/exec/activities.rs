@@ -143,7 +143,7 @@ impl Exec<'_> {
 
     pub(super) fn remove_scope(&mut self, sid: ScopeId) -> Option<ScopeInst> {
         self.close_owned(Owner::Scope(sid));
-        let pos = self.i.scopes.iter().position(|s| s.id == sid)?;
+        let pos = self.scope_pos(sid)?;
         Some(self.i.scopes.remove(pos))
     }
 

@@ -17,8 +17,40 @@ impl Exec<'_> {
         if inclusive {
             self.try_or_join(scope, g);
         } else {
-            self.try_and_join(scope, g);
+            self.try_and_join(scope, g, t, via);
         }
+    }
+
+    /// The waiting tokens of the parallel join `g` in `scope`: from this step's index, else
+    /// found once among the Request's tokens (they include `arrived`).
+    fn join_wait(&mut self, scope: ScopeId, g: ElementIdx, arrived: TokenId, via: FlowIdx) -> &mut JoinWait {
+        let p = self.p;
+        let tokens = &self.i.tokens;
+        let mut known = true;
+        let wait = self.joins.entry((scope, g)).or_insert_with(|| {
+            known = false;
+            let incoming = &p.element(g).incoming;
+            let flow_pos: HashMap<FlowIdx, usize> = incoming.iter().enumerate().map(|(k, &f)| (f, k)).collect();
+            let mut waiting = vec![BTreeSet::new(); incoming.len()];
+            for x in tokens {
+                if x.scope == scope
+                    && x.element == g
+                    && let TokenState::Joining { via } = x.state
+                    && let Some(&k) = flow_pos.get(&via)
+                {
+                    waiting[k].insert(x.id);
+                }
+            }
+            let filled = waiting.iter().filter(|w| !w.is_empty()).count();
+            JoinWait { flow_pos, waiting, filled }
+        });
+        if known && let Some(&k) = wait.flow_pos.get(&via) {
+            if wait.waiting[k].is_empty() {
+                wait.filled += 1;
+            }
+            wait.waiting[k].insert(arrived);
+        }
+        wait
     }
 
     /// The first joining token at `g` in `scope` that came along `f`.
@@ -30,16 +62,48 @@ impl Exec<'_> {
             .map(|x| x.id)
     }
 
-    pub(super) fn try_and_join(&mut self, scope: ScopeId, g: ElementIdx) -> bool {
-        let p = self.p;
-        let incoming = &p.element(g).incoming;
-        let mut chosen = Vec::with_capacity(incoming.len());
-        for &f in incoming {
-            match self.joining(scope, g, f) {
-                Some(t) => chosen.push(t),
-                None => return false,
+    /// Fires the parallel join `g` in `scope` when every incoming flow has a token waiting,
+    /// consuming the first (lowest id) of each; `arrived` just came along `via`.
+    pub(super) fn try_and_join(&mut self, scope: ScopeId, g: ElementIdx, arrived: TokenId, via: FlowIdx) -> bool {
+        let n = self.p.element(g).incoming.len();
+        if self.join_wait(scope, g, arrived, via).filled < n {
+            return false;
+        }
+        // Every flow has an entry: drop the stale ones (tokens that left another way).
+        let mut wait = match self.joins.remove(&(scope, g)) {
+            Some(w) => w,
+            None => return false,
+        };
+        let incoming = &self.p.element(g).incoming;
+        let mut chosen = Vec::with_capacity(n);
+        for (k, &f) in incoming.iter().enumerate() {
+            let w = &mut wait.waiting[k];
+            while let Some(&t) = w.first() {
+                let live = self.tok(t).is_some_and(|x| {
+                    x.scope == scope && x.element == g && matches!(x.state, TokenState::Joining { via } if via == f)
+                });
+                if live {
+                    break;
+                }
+                w.remove(&t);
+            }
+            match w.first() {
+                Some(&t) => chosen.push(t),
+                None => wait.filled -= 1,
             }
         }
+        if chosen.len() < n {
+            self.joins.insert((scope, g), wait);
+            return false;
+        }
+        for (k, t) in chosen.iter().enumerate() {
+            let w = &mut wait.waiting[k];
+            w.remove(t);
+            if w.is_empty() {
+                wait.filled -= 1;
+            }
+        }
+        self.joins.insert((scope, g), wait);
         self.fire_join(g, chosen);
         true
     }
@@ -84,10 +148,8 @@ impl Exec<'_> {
 
     pub(super) fn fire_join(&mut self, g: ElementIdx, chosen: Vec<TokenId>) {
         let Some((&survivor, rest)) = chosen.split_first() else { return };
-        for &t in rest {
-            // The survivor keeps the scope alive, so this never completes it.
-            self.consume(t);
-        }
+        // The survivor keeps the scope alive, so this never completes it.
+        self.consume_all(rest);
         self.activated(survivor, g);
         self.leave(survivor);
     }

@@ -4,7 +4,7 @@
 //! waiting inclusive joins are re-checked (a token consumed elsewhere may have unblocked one), until
 //! nothing moves. Tokens are kept in creation order, so runs are deterministic.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -36,6 +36,30 @@ struct Exec<'a> {
     queue: VecDeque<TokenId>,
     scratch: Vec<FlowIdx>,
     moved: u32,
+    /// Tokens waiting at parallel joins, by scope and gateway (see `joins.rs`).
+    joins: HashMap<(ScopeId, ElementIdx), JoinWait>,
+}
+
+/// The tokens waiting at one parallel join of one scope, per incoming flow (by its position in
+/// the gateway's `incoming`), lowest token id first. Built the first time a step looks at the
+/// join and kept up as tokens arrive and the join fires, so an arrival costs the same however
+/// many tokens wait elsewhere. An entry may be stale (its token left the join another way: an
+/// interrupting event, a cancel); entries are checked before the join fires.
+struct JoinWait {
+    flow_pos: HashMap<FlowIdx, usize>,
+    waiting: Vec<BTreeSet<TokenId>>,
+    /// How many flows have at least one (maybe stale) entry.
+    filled: usize,
+}
+
+/// The position of the item with id `id` in a list kept in ascending id order (tokens and
+/// scopes are only ever appended with a new, higher id, and removed): a binary search, with a
+/// scan as the fallback should the order ever not hold.
+fn position_by_id<T, K: Ord + Copy>(items: &[T], id: K, key: impl Fn(&T) -> K) -> Option<usize> {
+    match items.binary_search_by_key(&id, &key) {
+        Ok(pos) => Some(pos),
+        Err(_) => items.iter().position(|x| key(x) == id),
+    }
 }
 
 pub(super) fn start(
@@ -123,29 +147,33 @@ pub(super) fn step(
 
 impl<'a> Exec<'a> {
     fn new(p: &'a Process, i: &'a mut Instance, now: DateTime<Utc>, out: &'a mut Vec<Command>) -> Self {
-        Self { p, i, now, out, queue: VecDeque::new(), scratch: Vec::new(), moved: 0 }
+        Self { p, i, now, out, queue: VecDeque::new(), scratch: Vec::new(), moved: 0, joins: HashMap::new() }
     }
 
     // ---- lookups ----
 
     fn pos(&self, t: TokenId) -> Option<usize> {
-        self.i.tokens.iter().position(|x| x.id == t)
+        position_by_id(&self.i.tokens, t, |x| x.id)
     }
 
     fn tok(&self, t: TokenId) -> Option<&Token> {
-        self.i.tokens.iter().find(|x| x.id == t)
+        self.pos(t).map(|p| &self.i.tokens[p])
     }
 
     fn tok_mut(&mut self, t: TokenId) -> Option<&mut Token> {
-        self.i.tokens.iter_mut().find(|x| x.id == t)
+        self.pos(t).map(|p| &mut self.i.tokens[p])
+    }
+
+    fn scope_pos(&self, s: ScopeId) -> Option<usize> {
+        position_by_id(&self.i.scopes, s, |x| x.id)
     }
 
     fn scope(&self, s: ScopeId) -> Option<&ScopeInst> {
-        self.i.scopes.iter().find(|x| x.id == s)
+        self.scope_pos(s).map(|p| &self.i.scopes[p])
     }
 
     fn scope_mut(&mut self, s: ScopeId) -> Option<&mut ScopeInst> {
-        self.i.scopes.iter_mut().find(|x| x.id == s)
+        self.scope_pos(s).map(|p| &mut self.i.scopes[p])
     }
 
     fn vars(&self, s: ScopeId) -> ScopeVariables<'_> {
@@ -186,6 +214,29 @@ impl<'a> Exec<'a> {
         let Some(pos) = self.pos(t) else { return };
         let tok = self.i.tokens.remove(pos);
         self.release(tok.scope);
+    }
+
+    /// Removes many finished tokens in one pass over the list (a join of many flows), then
+    /// releases their scopes in the tokens' order.
+    fn consume_all(&mut self, ts: &[TokenId]) {
+        if ts.len() < 8 {
+            for &t in ts {
+                self.consume(t);
+            }
+            return;
+        }
+        let gone: std::collections::HashSet<TokenId> = ts.iter().copied().collect();
+        let mut scopes = Vec::with_capacity(ts.len());
+        self.i.tokens.retain(|x| {
+            let keep = !gone.contains(&x.id);
+            if !keep {
+                scopes.push(x.scope);
+            }
+            keep
+        });
+        for scope in scopes {
+            self.release(scope);
+        }
     }
 
     /// One token or child scope fewer in `scope`.

@@ -6,6 +6,7 @@ use sluice_store::{JobKind, JobRow};
 
 use crate::jobs::job_token;
 use crate::payload::{self, ChildErrorJob, ChildEscalationJob, StartChildJob};
+use crate::write::Creation;
 use crate::{Engine, Error};
 
 impl Engine {
@@ -24,7 +25,8 @@ impl Engine {
         let started = match self.latest_version(&key).await {
             Ok(version) => {
                 let process = self.process(&key, version).await?;
-                self.create(&process, version, data, Start::Default, Some((parent, token)), Some(job.id), now).await
+                let creation = Creation::new(&process, version, data, Start::Default);
+                self.create(Creation { parent: Some((parent, token)), job: Some(job.id), ..creation }, now).await
             }
             Err(e) => Err(e),
         };

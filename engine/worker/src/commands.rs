@@ -6,7 +6,7 @@ use sluice_engine::runtime::Data;
 use sluice_engine::{Input, Start};
 use sluice_store::{LoadedRequest, RequestId, TaskId, TaskStatus};
 
-use crate::write::Stepped;
+use crate::write::{Creation, Stepped};
 use crate::{Engine, Error};
 
 impl Engine {
@@ -48,15 +48,15 @@ impl Engine {
     ) -> Result<(RequestId, Option<LoadedRequest>), Error> {
         if let Some(version) = version {
             let process = self.process(key, version).await?;
-            return self.create_inner(&process, version, data, Start::Default, None, None, now, false, keep).await;
+            return self.create(Creation { keep, ..Creation::new(&process, version, data, Start::Default) }, now).await;
         }
         // The latest version as last seen; the writer refuses it if a newer one was deployed
         // since (maybe by another node), and then we look again.
         for _ in 0..=self.options.max_conflict_retries {
             let version = self.latest_version_cached(key).await?;
             let process = self.process(key, version).await?;
-            match self.create_inner(&process, version, data.clone(), Start::Default, None, None, now, true, keep).await
-            {
+            let creation = Creation::new(&process, version, data.clone(), Start::Default);
+            match self.create(Creation { require_latest: true, keep, ..creation }, now).await {
                 Err(Error::StaleVersion) => self.forget_latest(key),
                 other => return other,
             }

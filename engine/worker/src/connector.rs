@@ -9,6 +9,7 @@ use sluice_store::{JobRow, LoadedRequest};
 
 use crate::handoff::LeaseAfter;
 use crate::jobs::job_token;
+use crate::write::StepCall;
 use crate::{Engine, Error};
 
 impl Engine {
@@ -66,8 +67,8 @@ impl Engine {
             }
         };
         // The Request as read before the call: if nothing changed it meanwhile, no second read.
-        let (_, after) =
-            self.step_inner(id, Some(job.id), now, |_| Ok(vec![input.clone()]), true, Some(r), run_last).await?;
+        let call = StepCall { preloaded: Some(r), run_last, ..StepCall::job(Some(job.id)) };
+        let (_, after) = self.step_inner(id, now, call, |_| Ok(vec![input.clone()])).await?;
         Ok(after)
     }
 }

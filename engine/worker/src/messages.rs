@@ -9,7 +9,7 @@ use sluice_engine::runtime::Data;
 use sluice_engine::{Input, Start};
 use sluice_store::{JobId, RequestId};
 
-use crate::write::Stepped;
+use crate::write::{Creation, StepCall, Stepped};
 use crate::{Engine, Error};
 
 impl Engine {
@@ -27,14 +27,16 @@ impl Engine {
             let Some(sub) = self.store.find_message_subscription(name, key).await? else { break };
             let input = Input::MessageReceived { subscription: sub.subscription, data: data.clone() };
             // Refused: the subscription closed since we found it; look again (without dropping the job).
-            match self.step_inner(sub.request_id, job, now, |_| Ok(vec![input.clone()]), false, None, None).await?.0 {
+            let call = StepCall { drop_refused: false, ..StepCall::job(job) };
+            match self.step_inner(sub.request_id, now, call, |_| Ok(vec![input.clone()])).await?.0 {
                 Stepped::Applied => return Ok(vec![sub.request_id]),
                 Stepped::Refused(_) => continue,
             }
         }
         let starts = self.start_events(|t| matches!(t, Trigger::Message(m) if m.name == name)).await?;
         if let Some((process, version, element)) = starts.into_iter().next() {
-            let id = self.create(&process, version, data, Start::Event(element), None, job, now).await?;
+            let creation = Creation::new(&process, version, data, Start::Event(element));
+            let (id, _) = self.create(Creation { job, ..creation }, now).await?;
             return Ok(vec![id]);
         }
         // Unmatched: dropped, nothing recorded (no buffering yet).
@@ -60,8 +62,8 @@ impl Engine {
             }
         }
         for (process, version, element) in self.start_events(|t| matches!(t, Trigger::Signal(n) if n == name)).await? {
-            match self.create(&process, version, data.clone(), Start::Event(element), None, None, now).await {
-                Ok(id) => reached.push(id),
+            match self.create(Creation::new(&process, version, data.clone(), Start::Event(element)), now).await {
+                Ok((id, _)) => reached.push(id),
                 Err(Error::Start(e)) => tracing::warn!(process = %process.key, error = %e, "signal start failed"),
                 Err(e) => return Err(e),
             }

@@ -20,35 +20,57 @@ pub(crate) enum Stepped {
     Refused(StepError),
 }
 
+/// A Request to create (see [`Engine::create`]).
+pub(crate) struct Creation<'a> {
+    pub(crate) process: &'a Process,
+    pub(crate) version: i64,
+    pub(crate) data: Data,
+    pub(crate) start: Start,
+    /// The parent Request and its call activity's token, for a child Request.
+    pub(crate) parent: Option<(RequestId, TokenId)>,
+    /// The job that caused the creation, completed with it.
+    pub(crate) job: Option<JobId>,
+    /// Refused ([`Error::StaleVersion`]) by the writer when `version` is no longer the latest.
+    pub(crate) require_latest: bool,
+    /// Answer the Request as written.
+    pub(crate) keep: bool,
+}
+
+impl<'a> Creation<'a> {
+    /// A Request of `process` (`version`) started at `start`; nothing else asked.
+    pub(crate) fn new(process: &'a Process, version: i64, data: Data, start: Start) -> Self {
+        Creation { process, version, data, start, parent: None, job: None, require_latest: false, keep: false }
+    }
+}
+
+/// How [`Engine::step_inner`] steps a Request, besides the inputs.
+pub(crate) struct StepCall {
+    /// The job that carries the inputs, completed with the step.
+    pub(crate) job: Option<JobId>,
+    /// Drop the job when the Request refuses every input.
+    pub(crate) drop_refused: bool,
+    /// The Request as the caller just read it, used for the first try.
+    pub(crate) preloaded: Option<LoadedRequest>,
+    /// For a handed-off run that holds the Request's lease: whether it runs its last job.
+    pub(crate) run_last: Option<bool>,
+}
+
+impl StepCall {
+    /// A step for `job` (if any) that drops the job when refused.
+    pub(crate) fn job(job: Option<JobId>) -> Self {
+        StepCall { job, drop_refused: true, preloaded: None, run_last: None }
+    }
+}
+
 impl Engine {
-    /// Starts and stores a Request; the job that caused it (if any) is completed with it.
-    #[allow(clippy::too_many_arguments)]
+    /// Starts and stores a Request; the job that caused it (if any) is completed with it. Answers
+    /// the Request as written when it was asked to be kept or its connector jobs were handed off.
     pub(crate) async fn create(
         &self,
-        process: &Process,
-        version: i64,
-        data: Data,
-        start: Start,
-        parent: Option<(RequestId, TokenId)>,
-        job: Option<JobId>,
+        creation: Creation<'_>,
         now: DateTime<Utc>,
-    ) -> Result<RequestId, Error> {
-        Ok(self.create_inner(process, version, data, start, parent, job, now, false, false).await?.0)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) async fn create_inner(
-        &self,
-        process: &Process,
-        version: i64,
-        data: Data,
-        start: Start,
-        parent: Option<(RequestId, TokenId)>,
-        job: Option<JobId>,
-        now: DateTime<Utc>,
-        require_latest: bool,
-        keep: bool,
     ) -> Result<(RequestId, Option<LoadedRequest>), Error> {
+        let Creation { process, version, data, start, parent, job, require_latest, keep } = creation;
         let mut out = Vec::new();
         let instance = if parent.is_some() {
             Instance::start_called(process, data, now, &mut out)?
@@ -124,7 +146,7 @@ impl Engine {
         now: DateTime<Utc>,
         inputs: impl FnMut(&LoadedRequest) -> Result<Vec<Input>, Error>,
     ) -> Result<Stepped, Error> {
-        Ok(self.step_inner(id, job, now, inputs, true, None, None).await?.0)
+        Ok(self.step_inner(id, now, StepCall::job(job), inputs).await?.0)
     }
 
     /// Loads the Request, applies the inputs, writes the result guarded by the revision (with the
@@ -135,17 +157,14 @@ impl Engine {
     ///
     /// Connector jobs the step creates are handed off when they can be (see [`Engine::plan`];
     /// `run_last` for a handed-off run), and the answer says where the lease was left.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn step_inner(
         &self,
         id: RequestId,
-        job: Option<JobId>,
         now: DateTime<Utc>,
+        call: StepCall,
         mut inputs: impl FnMut(&LoadedRequest) -> Result<Vec<Input>, Error>,
-        drop_refused: bool,
-        mut preloaded: Option<LoadedRequest>,
-        run_last: Option<bool>,
     ) -> Result<(Stepped, LeaseAfter), Error> {
+        let StepCall { job, drop_refused, mut preloaded, run_last } = call;
         let held = |s: Result<Stepped, Error>| s.map(|s| (s, LeaseAfter::Held));
         for _ in 0..=self.options.max_conflict_retries {
             // A Request the caller just read is used once; after a conflict it is read again.

@@ -22,6 +22,7 @@
 //! - `children`: call activities' child Requests and their results.
 //! - `write`: creating and stepping Requests through the group-commit writer.
 //! - `handoff`: connector jobs run by the node that wrote them.
+//! - `loops`: the worker, heartbeat and pruning loops a server runs ([`LoopOptions`]).
 //! - `changes`: a step's commands as rows; `payload`: job payloads; `notify`: notifications;
 //!   `backoff`: retry delays and the jitter source.
 
@@ -33,6 +34,7 @@ mod connector;
 mod deploy;
 mod handoff;
 mod jobs;
+pub mod loops;
 mod messages;
 mod notify;
 pub mod payload;
@@ -53,6 +55,7 @@ use handoff::Handoff;
 pub use backoff::Backoff;
 pub use changes::from_commands;
 pub use deploy::{DeployError, Deployed};
+pub use loops::LoopOptions;
 pub use notify::{BoxFuture, CachedSettings, Delivered, Notification, Notifications, NotifyError};
 
 /// How the engine runs.

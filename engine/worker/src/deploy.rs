@@ -82,8 +82,8 @@ impl Engine {
         Ok(out)
     }
 
-    /// The imported process of a deployed version (cached).
-    pub(crate) async fn process(&self, key: &str, version: i64) -> Result<Arc<Process>, Error> {
+    /// The imported process of a deployed version (cached: a deployed version never changes).
+    pub async fn process(&self, key: &str, version: i64) -> Result<Arc<Process>, Error> {
         if let Some(p) = self.cached(key, version) {
             return Ok(p);
         }

@@ -11,10 +11,11 @@ use anyhow::{Context, bail};
 use chrono::{DateTime, SubsecRound, Utc};
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
-use sluice_bpmn::{ConnectorCatalog, ElementIdx, Kind, Options, Process, Source, Timer, TimerSpec, Trigger};
+use sluice_bpmn::{ElementIdx, Kind, Options, Process, Source, Timer, TimerSpec, Trigger};
 use sluice_connector_api::{ConnectorError, IdempotencyKey, Registry};
 use sluice_engine::Status;
 use sluice_engine::sim::{ConnectorHost, ConnectorInvocation, ConnectorOutcome, Sim};
+use sluice_worker::Catalog;
 
 #[derive(Parser, Debug)]
 #[command(name = "sluice", version, about = "A BPMN 2.0 process engine")]
@@ -138,15 +139,6 @@ pub fn connectors_with(slack: &SlackArgs, tokens: impl sluice_slack::TokenProvid
     let http = sluice_connector_http::Http::new().context("cannot set up the HTTP connector")?;
     let client = sluice_slack::Client::new(slack.slack_api_url.as_str()).context("cannot set up the Slack client")?;
     Ok(Registry::default().with(http).with(sluice_slack::SlackNotification::new(client, tokens)))
-}
-
-/// The registry as the importer sees it: deploy-time checks of connector tasks.
-struct Catalog<'a>(&'a Registry);
-
-impl ConnectorCatalog for Catalog<'_> {
-    fn validate(&self, connector: &str, inputs: &serde_json::Map<String, Value>) -> Result<(), String> {
-        self.0.validate(connector, inputs)
-    }
 }
 
 /// How many timers a dry run fires before it stops.
@@ -367,6 +359,8 @@ mod tests {
 
     use std::io::{BufRead, BufReader, Read};
     use std::net::TcpListener;
+
+    use sluice_bpmn::ConnectorCatalog;
 
     use super::*;
 

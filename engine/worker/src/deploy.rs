@@ -36,8 +36,9 @@ pub struct Deployed {
     pub created: bool,
 }
 
-/// The registry as the importer sees it: deploy-time checks of connector tasks.
-struct Catalog<'a>(&'a Registry);
+/// The registry as the importer sees it: deploy-time checks of connector tasks (for
+/// [`sluice_bpmn::Options::connectors`]).
+pub struct Catalog<'a>(pub &'a Registry);
 
 impl ConnectorCatalog for Catalog<'_> {
     fn validate(&self, connector: &str, inputs: &serde_json::Map<String, Value>) -> Result<(), String> {

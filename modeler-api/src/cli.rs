@@ -12,10 +12,10 @@ use chrono::{DateTime, SubsecRound, Utc};
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
 use sluice_bpmn::{ElementIdx, Kind, Options, Process, Source, Timer, TimerSpec, Trigger};
-use sluice_connector_api::{ConnectorError, IdempotencyKey, Registry};
+use sluice_connector_api::{IdempotencyKey, Registry};
 use sluice_engine::Status;
 use sluice_engine::sim::{ConnectorHost, ConnectorInvocation, ConnectorOutcome, Sim};
-use sluice_worker::Catalog;
+use sluice_worker::{Catalog, ConnectorVerdict};
 
 #[derive(Parser, Debug)]
 #[command(name = "sluice", version, about = "A BPMN 2.0 process engine")]
@@ -181,16 +181,9 @@ impl ConnectorHost for DryRunConnectors {
             };
             let cx = sluice_connector_api::Context::new(key, call.process.key.as_str(), self.request_url.as_str());
             let result = self.runtime.block_on(self.registry.invoke(connector, &call.call.inputs, call.variables, cx));
-            match result {
-                Ok(output) => return ConnectorOutcome::Completed(output),
-                Err(ConnectorError::Bpmn { code, message }) => {
-                    return ConnectorOutcome::BpmnError { code, message: Some(message) };
-                }
-                Err(ConnectorError::Fatal { message }) => return ConnectorOutcome::Failed(message),
-                Err(ConnectorError::Retryable { message, retry_after }) => {
-                    if tries > DRY_RUN_RETRIES {
-                        return ConnectorOutcome::Failed(format!("{message} (gave up after {tries} tries)"));
-                    }
+            match ConnectorVerdict::of(result, i64::from(tries), i64::from(DRY_RUN_RETRIES) + 1, "tries") {
+                ConnectorVerdict::Outcome(outcome) => return outcome,
+                ConnectorVerdict::Retry { message, retry_after } => {
                     let backoff = Duration::from_millis(250 << (tries - 1));
                     let wait = retry_after.unwrap_or(backoff).min(DRY_RUN_MAX_WAIT);
                     eprintln!("sluice: `{}`: {message}; trying again in {} ms", call.element_id, wait.as_millis());

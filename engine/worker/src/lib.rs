@@ -54,6 +54,7 @@ use handoff::Handoff;
 
 pub use backoff::Backoff;
 pub use changes::from_commands;
+pub use connector::ConnectorVerdict;
 pub use deploy::{Catalog, DeployError, Deployed};
 pub use loops::LoopOptions;
 pub use notify::{BoxFuture, CachedSettings, Delivered, Notification, Notifications, NotifyError};

@@ -33,6 +33,17 @@ pub enum ConnectorOutcome {
     Failed(String),
 }
 
+impl ConnectorOutcome {
+    /// The input that hands this outcome to the connector task of `token`.
+    pub fn into_input(self, token: TokenId) -> Input {
+        match self {
+            ConnectorOutcome::Completed(output) => Input::ConnectorCompleted { token, output },
+            ConnectorOutcome::BpmnError { code, message } => Input::ThrowError { token, code, message },
+            ConnectorOutcome::Failed(message) => Input::ConnectorFailed { token, message },
+        }
+    }
+}
+
 /// One connector invocation as the host sees it.
 pub struct ConnectorInvocation<'a> {
     pub request: RequestNo,
@@ -215,12 +226,7 @@ impl Sim {
                     variables: &vars,
                     attempt,
                 });
-                let input = match outcome {
-                    ConnectorOutcome::Completed(output) => Input::ConnectorCompleted { token, output },
-                    ConnectorOutcome::BpmnError { code, message } => Input::ThrowError { token, code, message },
-                    ConnectorOutcome::Failed(message) => Input::ConnectorFailed { token, message },
-                };
-                self.step_or_record(r, input);
+                self.step_or_record(r, outcome.into_input(token));
             }
             Command::StartChild { token, process_key, data, .. } => {
                 if let Err(e) = self.start_at(&process_key, data, Start::Default, Some((r, token))) {

@@ -11,10 +11,11 @@ use anyhow::{Context, bail};
 use chrono::{DateTime, SubsecRound, Utc};
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
-use sluice_bpmn::{ConnectorCatalog, ElementIdx, Kind, Options, Process, Source, Timer, TimerSpec, Trigger};
-use sluice_connector_api::{ConnectorError, IdempotencyKey, Registry};
+use sluice_bpmn::{ElementIdx, Kind, Options, Process, Source, Timer, TimerSpec, Trigger};
+use sluice_connector_api::{IdempotencyKey, Registry};
 use sluice_engine::Status;
 use sluice_engine::sim::{ConnectorHost, ConnectorInvocation, ConnectorOutcome, Sim};
+use sluice_worker::{Catalog, ConnectorVerdict};
 
 use crate::config::{ConnectorArgs, ServeArgs};
 use crate::connectors;
@@ -127,15 +128,6 @@ fn check(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-/// The registry as the importer sees it: deploy-time checks of connector tasks.
-struct Catalog<'a>(&'a Registry);
-
-impl ConnectorCatalog for Catalog<'_> {
-    fn validate(&self, connector: &str, inputs: &serde_json::Map<String, Value>) -> Result<(), String> {
-        self.0.validate(connector, inputs)
-    }
-}
-
 /// How many timers a dry run fires before it stops.
 const MAX_TIMER_FIRINGS: usize = 200;
 
@@ -176,16 +168,9 @@ impl ConnectorHost for DryRunConnectors {
             };
             let cx = sluice_connector_api::Context::new(key, call.process.key.as_str(), self.request_url.as_str());
             let result = self.runtime.block_on(self.registry.invoke(connector, &call.call.inputs, call.variables, cx));
-            match result {
-                Ok(output) => return ConnectorOutcome::Completed(output),
-                Err(ConnectorError::Bpmn { code, message }) => {
-                    return ConnectorOutcome::BpmnError { code, message: Some(message) };
-                }
-                Err(ConnectorError::Fatal { message }) => return ConnectorOutcome::Failed(message),
-                Err(ConnectorError::Retryable { message, retry_after }) => {
-                    if tries > DRY_RUN_RETRIES {
-                        return ConnectorOutcome::Failed(format!("{message} (gave up after {tries} tries)"));
-                    }
+            match ConnectorVerdict::of(result, i64::from(tries), i64::from(DRY_RUN_RETRIES) + 1, "tries") {
+                ConnectorVerdict::Outcome(outcome) => return outcome,
+                ConnectorVerdict::Retry { message, retry_after } => {
                     let backoff = Duration::from_millis(250 << (tries - 1));
                     let wait = retry_after.unwrap_or(backoff).min(DRY_RUN_MAX_WAIT);
                     eprintln!("sluice: `{}`: {message}; trying again in {} ms", call.element_id, wait.as_millis());
@@ -354,6 +339,8 @@ mod tests {
 
     use std::io::{BufRead, BufReader, Read};
     use std::net::TcpListener;
+
+    use sluice_bpmn::ConnectorCatalog;
 
     use super::*;
 

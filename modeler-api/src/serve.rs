@@ -6,23 +6,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use chrono::Utc;
 use sluice_secrets::SecretKey;
 use sluice_slack_app::{SlackIntegrations, SlackNotifier};
 use sluice_store::{Store, StoreOptions};
-use sluice_worker::{DeployError, Engine, EngineOptions};
-use tokio::sync::{Notify, watch};
+use sluice_worker::{DeployError, Engine, EngineOptions, LoopOptions, loops};
+use tokio::sync::watch;
 
 use crate::api::{self, AppState};
 use crate::config::ServeArgs;
 use crate::connectors;
-
-/// Jobs claimed per batch of the worker loop.
-const BATCH: u32 = 500;
-/// The longest the worker sleeps when nothing wakes it (timers come due without a wake-up).
-const IDLE_POLL: Duration = Duration::from_millis(100);
-/// The wait after the worker loop failed (say the database is unreachable).
-const ERROR_PAUSE: Duration = Duration::from_secs(1);
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let runtime =
@@ -71,11 +63,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     // The engine says when a write left jobs due now for the worker (handed-off ones excepted).
     let wake = engine.wakeup();
     let (stop_tx, stop_rx) = watch::channel(false);
-    let heartbeat = tokio::spawn(heartbeat_loop(engine.clone(), stop_rx.clone()));
-    let worker = tokio::spawn(worker_loop(engine.clone(), wake.clone(), stop_rx.clone()));
+    let heartbeat = tokio::spawn(loops::heartbeat_loop(engine.clone(), stop_rx.clone()));
+    let worker =
+        tokio::spawn(loops::worker_loop(engine.clone(), wake.clone(), LoopOptions::default(), stop_rx.clone()));
     if args.history_retention_days > 0 {
         let retention = chrono::Duration::days(i64::from(args.history_retention_days));
-        tokio::spawn(prune_loop(store.clone(), retention, stop_rx));
+        tokio::spawn(loops::prune_loop(store.clone(), retention, LoopOptions::default(), stop_rx));
     }
 
     let state = AppState::new(engine.clone(), connectors, token_hashes).with_slack(slack).with_notifier(notifier);
@@ -207,70 +200,6 @@ async fn token_hashes(store: &Store, args: &ServeArgs) -> anyhow::Result<Vec<Str
     store.add_api_token("generated at first start", &hash).await?;
     eprintln!("API token (shown once): {token}");
     Ok(vec![hash])
-}
-
-/// Runs due jobs until told to stop: at once again after a full batch, else after a wake-up (a
-/// write left jobs due now that no node runs yet) or a short poll.
-async fn worker_loop(engine: Arc<Engine>, wake: Arc<Notify>, mut stop: watch::Receiver<bool>) {
-    loop {
-        if *stop.borrow() {
-            break;
-        }
-        let pause = match engine.run_due_jobs(Utc::now(), BATCH).await {
-            Ok(n) if n as u32 >= BATCH => continue,
-            Ok(_) => IDLE_POLL,
-            Err(e) => {
-                tracing::error!(error = %e, "the worker loop failed; trying again");
-                ERROR_PAUSE
-            }
-        };
-        tokio::select! {
-            _ = wake.notified() => {}
-            _ = tokio::time::sleep(pause) => {}
-            _ = stop.changed() => break,
-        }
-    }
-    // Let the handed-off runs finish their connector calls and steps, then hand this node's
-    // Requests over at once instead of letting other nodes wait for the leases to run out.
-    engine.drain_handoffs().await;
-    if let Err(e) = engine.release_leases().await {
-        tracing::error!(error = %e, "cannot release Request leases");
-    }
-}
-
-/// Deletes finished Requests older than the retention, at start and then every ten minutes.
-async fn prune_loop(store: Store, retention: chrono::Duration, mut stop: watch::Receiver<bool>) {
-    loop {
-        match store.prune_history(Utc::now() - retention, 1000).await {
-            Ok(s) if s.requests > 0 => {
-                tracing::info!(requests = s.requests, events = s.events, "pruned finished Requests past retention")
-            }
-            Ok(_) => {}
-            Err(e) => tracing::error!(error = %e, "cannot prune finished Requests"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(PRUNE_EVERY) => {}
-            _ = stop.changed() => break,
-        }
-    }
-}
-
-/// How often finished Requests past their retention are deleted.
-const PRUNE_EVERY: Duration = Duration::from_secs(600);
-
-/// Keeps this node's Request leases alive, every third of the lease, beside the worker loop (a
-/// batch of slow connector calls must not let them lapse), until told to stop.
-async fn heartbeat_loop(engine: Arc<Engine>, mut stop: watch::Receiver<bool>) {
-    let every = engine.options().request_lease / 3;
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = stop.changed() => break,
-        }
-        if let Err(e) = engine.heartbeat(Utc::now()).await {
-            tracing::error!(error = %e, "cannot renew Request leases");
-        }
-    }
 }
 
 async fn shutdown_signal() {

@@ -22,7 +22,7 @@
 //! it from `/proc` when the server runs on this machine.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -31,7 +31,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use sluice_connector_api::{Connector, ConnectorError, Context, Registry};
 use sluice_store::{Durability, Store, StoreOptions};
-use sluice_worker::{Engine, EngineOptions};
+use sluice_worker::{Engine, EngineOptions, LoopOptions, loops};
+use tokio::sync::watch;
 
 /// The `sluice` binary's allocator (see its `main.rs`).
 #[global_allocator]
@@ -145,27 +146,14 @@ async fn run(store: Store, n: usize, starters: usize) -> Figures {
             }
         }));
     }
-    let done = Arc::new(AtomicBool::new(false));
+    // Two of `sluice serve`'s worker loops: again at once after a full batch, else when a write
+    // left jobs due for them, or after the idle poll.
+    let (stop, stopped) = watch::channel(false);
+    let loop_options = LoopOptions { batch: 1000, idle_poll: idle_poll(), ..LoopOptions::default() };
     let workers: Vec<_> = (0..2)
         .map(|_| {
-            let (engine, done) = (engine.clone(), done.clone());
-            // As `sluice serve`'s worker loop: again at once after a full batch, else when a write
-            // left jobs due for it, or after the idle poll.
             let wake = engine.wakeup();
-            tokio::spawn(async move {
-                while !done.load(Ordering::Relaxed) {
-                    match engine.run_due_jobs(Utc::now(), 1000).await {
-                        Ok(1000..) => {}
-                        Ok(_) => {
-                            tokio::select! {
-                                _ = wake.notified() => {}
-                                _ = tokio::time::sleep(idle_poll()) => {}
-                            }
-                        }
-                        Err(e) => panic!("worker: {e}"),
-                    }
-                }
-            })
+            tokio::spawn(loops::worker_loop(engine.clone(), wake, loop_options.clone(), stopped.clone()))
         })
         .collect();
     for t in tasks {
@@ -179,16 +167,17 @@ async fn run(store: Store, n: usize, starters: usize) -> Figures {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let seconds = t0.elapsed().as_secs_f64();
-    done.store(true, Ordering::Relaxed);
-    for w in workers {
-        w.await.expect("worker");
-    }
+    // Measured before the loops stop: their shutdown (giving up leases) is not the workload.
     let commits = sluice_store::commit_count() - commits0;
     let cpu = cpu_seconds("self").unwrap_or(0.0) - cpu0;
     let server_cpu = match store.backend() {
         sluice_store::Backend::Postgres => Some(postgres_cpu_seconds() - pg0),
         sluice_store::Backend::Sqlite => None,
     };
+    let _ = stop.send(true);
+    for w in workers {
+        w.await.expect("worker");
+    }
     Figures { requests: n, seconds, commits, cpu, server_cpu }
 }
 

@@ -35,6 +35,26 @@ impl Backoff {
     }
 }
 
+/// splitmix64, scaled to [0, 1): small, seedable and good enough for jitter.
+pub(crate) fn splitmix(state: &mut u64) -> f64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64
+}
+
+impl crate::Engine {
+    /// A number in [0, 1) from the seeded jitter source.
+    pub(crate) fn next_unit(&self) -> f64 {
+        match self.rng.lock() {
+            Ok(mut state) => splitmix(&mut state),
+            Err(_) => 0.0,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -47,5 +67,16 @@ mod tests {
         assert_eq!(ms(2, 0.5), 2500);
         assert_eq!(ms(100, 0.999), 14_995);
         assert_eq!(ms(0, 0.0), 1000);
+    }
+
+    #[test]
+    fn the_jitter_source_is_deterministic_per_seed_and_in_range() {
+        let draw = |seed: u64| {
+            let mut s = seed;
+            (0..1000).map(|_| splitmix(&mut s)).collect::<Vec<_>>()
+        };
+        assert_eq!(draw(42), draw(42));
+        assert_ne!(draw(42), draw(43));
+        assert!(draw(7).iter().all(|u| (0.0..1.0).contains(u)));
     }
 }

@@ -184,7 +184,8 @@ async fn request_json(state: &AppState, id: RequestId) -> ApiResult<RequestView>
 }
 
 async fn request_view(state: &AppState, r: LoadedRequest) -> ApiResult<RequestView> {
-    let process = state.process(&r.meta.process_key, r.meta.process_version).await?;
+    // The engine's cache of imported processes names the elements of tokens and incidents.
+    let process = state.engine().process(&r.meta.process_key, r.meta.process_version).await?;
     let tokens = r
         .instance
         .tokens()

@@ -9,8 +9,7 @@ pub mod openapi;
 mod slack_admin;
 mod views;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -22,7 +21,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
-use sluice_bpmn::Process;
 use sluice_connector_api::ConnectorInfo;
 use sluice_worker::Engine;
 use subtle::ConstantTimeEq;
@@ -48,8 +46,6 @@ struct Inner {
     /// The connectors this server registered, for `GET /api/v1/connectors`.
     connectors: Vec<ConnectorInfo>,
     metrics: Metrics,
-    /// Imported processes by (key, version), to name the elements of tokens and incidents.
-    processes: Mutex<HashMap<(String, i64), Arc<Process>>>,
     /// The Slack integrations (set by `serve`; routes answer 503 without them).
     slack: OnceLock<sluice_slack_app::SlackIntegrations>,
     /// Slack notifications and interactivity (see `AppState::with_notifier`).
@@ -64,7 +60,6 @@ impl AppState {
                 token_hashes,
                 connectors,
                 metrics: Metrics::default(),
-                processes: Mutex::new(HashMap::new()),
                 slack: OnceLock::new(),
                 notifier: OnceLock::new(),
             }),
@@ -99,26 +94,6 @@ impl AppState {
 
     fn store(&self) -> &sluice_store::Store {
         self.inner.engine.store()
-    }
-
-    /// The imported process of a deployed version (cached: a version never changes).
-    async fn process(&self, key: &str, version: i64) -> Result<Arc<Process>, ApiError> {
-        if let Some(p) = self.inner.processes.lock().ok().and_then(|c| c.get(&(key.to_string(), version)).cloned()) {
-            return Ok(p);
-        }
-        let xml = self.store().process_xml(key, version).await?;
-        let known = self.store().latest_processes().await?;
-        let known: Vec<&str> = known.iter().map(|p| p.key.as_str()).collect();
-        let source = sluice_bpmn::Source { name: key, bytes: xml.as_bytes() };
-        let options = sluice_bpmn::Options { known_processes: &known, connectors: None };
-        let imported = sluice_bpmn::import(&[source], &options);
-        let Some(p) = imported.definitions.process(key).cloned() else {
-            return Err(ApiError::internal(&format!("process `{key}` version {version} no longer imports")));
-        };
-        if let Ok(mut cache) = self.inner.processes.lock() {
-            cache.insert((key.to_string(), version), p.clone());
-        }
-        Ok(p)
     }
 }
 

@@ -1,0 +1,65 @@
+//! Call activities: starting child Requests, and stepping the parent with a child's result.
+
+use chrono::{DateTime, Utc};
+use sluice_engine::{Input, Start};
+use sluice_store::{JobKind, JobRow};
+
+use crate::jobs::job_token;
+use crate::payload::{self, ChildErrorJob, ChildEscalationJob, StartChildJob};
+use crate::write::Creation;
+use crate::{Engine, Error};
+
+impl Engine {
+    pub(crate) async fn start_child(&self, job: &JobRow, now: DateTime<Utc>) -> Result<(), Error> {
+        let (Some(parent), Some(token)) = (job.request_id, job_token(job)) else { return self.drop_job(job).await };
+        // The call activity may have been left since (the parent canceled, interrupted).
+        let waiting = match self.store.load_request(parent).await {
+            Ok(r) => r.instance.calls().iter().any(|(t, _)| *t == token),
+            Err(sluice_store::Error::RequestNotFound(_)) => false,
+            Err(e) => return Err(e.into()),
+        };
+        if !waiting {
+            return self.drop_job(job).await;
+        }
+        let StartChildJob { process_key: key, data, .. } = payload::read(job)?;
+        let started = match self.latest_version(&key).await {
+            Ok(version) => {
+                let process = self.process(&key, version).await?;
+                let creation = Creation::new(&process, version, data, Start::Default);
+                self.create(Creation { parent: Some((parent, token)), job: Some(job.id), ..creation }, now).await
+            }
+            Err(e) => Err(e),
+        };
+        match started {
+            Ok(_) => Ok(()),
+            Err(e @ (Error::ProcessNotFound(_) | Error::Start(_))) => {
+                let input = Input::ChildError { token, code: "call_failed".into(), message: Some(e.to_string()) };
+                self.step_job(parent, job, now, input).await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `child_done`, `child_error`, `child_escalation`: the job belongs to the child; step its parent.
+    pub(crate) async fn child_result(&self, job: &JobRow, now: DateTime<Utc>) -> Result<(), Error> {
+        let Some(child) = job.request_id else { return self.drop_job(job).await };
+        let r = match self.store.load_request(child).await {
+            Ok(r) => r,
+            Err(sluice_store::Error::RequestNotFound(_)) => return self.drop_job(job).await,
+            Err(e) => return Err(e.into()),
+        };
+        let Some((parent, token)) = r.meta.parent else { return self.drop_job(job).await };
+        let input = match job.kind {
+            JobKind::ChildDone => Input::ChildCompleted { token, data: r.instance.data().clone() },
+            JobKind::ChildError => {
+                let e: ChildErrorJob = payload::read(job)?;
+                Input::ChildError { token, code: e.code, message: e.message }
+            }
+            _ => {
+                let e: ChildEscalationJob = payload::read(job)?;
+                Input::ChildEscalation { token, code: e.code }
+            }
+        };
+        self.step_job(parent, job, now, input).await
+    }
+}

@@ -1,0 +1,125 @@
+//! Connector jobs: call the connector with no transaction open, then step the Request with the
+//! outcome, or give the job back for a retry.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sluice_bpmn::{Kind, TaskKind};
+use sluice_connector_api::{ConnectorError, Context, IdempotencyKey};
+use sluice_engine::sim::ConnectorOutcome;
+use sluice_store::{JobRow, LoadedRequest};
+
+use crate::handoff::LeaseAfter;
+use crate::jobs::job_token;
+use crate::write::StepCall;
+use crate::{Engine, Error};
+
+/// What becomes of a connector call's answer: the one mapping of [`ConnectorError`]s, for the
+/// durable worker and for dry runs (`sluice run`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConnectorVerdict {
+    /// The connector task gets this outcome.
+    Outcome(ConnectorOutcome),
+    /// A retryable error with tries left: call again later, not before `retry_after` when the
+    /// connector asked for that. How long to wait is the caller's (its backoff).
+    Retry { message: String, retry_after: Option<Duration> },
+}
+
+impl ConnectorVerdict {
+    /// The verdict on `result`, the answer to try number `tries` (1-based) of a call that is
+    /// tried `max_tries` times at most: a retryable error on the last try fails the task with
+    /// "… (gave up after `tries` `unit`)".
+    pub fn of(result: Result<Value, ConnectorError>, tries: i64, max_tries: i64, unit: &str) -> Self {
+        let outcome = match result {
+            Ok(output) => ConnectorOutcome::Completed(output),
+            Err(ConnectorError::Bpmn { code, message }) => ConnectorOutcome::BpmnError { code, message: Some(message) },
+            Err(ConnectorError::Fatal { message }) => ConnectorOutcome::Failed(message),
+            Err(ConnectorError::Retryable { message, retry_after }) if tries < max_tries => {
+                return ConnectorVerdict::Retry { message, retry_after };
+            }
+            Err(ConnectorError::Retryable { message, .. }) => {
+                ConnectorOutcome::Failed(format!("{message} (gave up after {tries} {unit})"))
+            }
+        };
+        ConnectorVerdict::Outcome(outcome)
+    }
+}
+
+impl Engine {
+    /// Runs a connector job and steps its Request with the result. `run_last`: the job runs in a
+    /// handed-off run that holds the Request's lease (and is its last job); see [`Engine::plan`].
+    pub(crate) async fn run_connector(
+        &self,
+        job: &JobRow,
+        now: DateTime<Utc>,
+        preloaded: Option<LoadedRequest>,
+        run_last: Option<bool>,
+    ) -> Result<LeaseAfter, Error> {
+        let dropped = async |job: &JobRow| self.drop_job(job).await.map(|()| LeaseAfter::Held);
+        let (Some(id), Some(token)) = (job.request_id, job_token(job)) else { return dropped(job).await };
+        let loaded = match preloaded {
+            Some(r) if r.meta.id == id => Ok(r),
+            _ => self.store.load_request(id).await,
+        };
+        let r = match loaded {
+            Ok(r) => r,
+            Err(sluice_store::Error::RequestNotFound(_)) => return dropped(job).await,
+            Err(e) => return Err(e.into()),
+        };
+        let process = self.process(&r.meta.process_key, r.meta.process_version).await?;
+        let Some(&(_, element, attempt)) = r.instance.connector_calls().iter().find(|(t, _, _)| *t == token) else {
+            // The token no longer waits on its connector (canceled, interrupted): nothing to do.
+            return dropped(job).await;
+        };
+        let el = process.element(element);
+        let Kind::Task(TaskKind::Connector(call)) = &el.kind else { return dropped(job).await };
+        let variables = r.instance.flattened_variables(token);
+        let key = IdempotencyKey { request_id: id.to_string(), element_id: el.id.clone(), attempt };
+        let url = format!("{}/requests/{id}", self.options.public_url.trim_end_matches('/'));
+        let cx = Context::new(key, process.key.as_str(), url);
+        // No transaction is open here: the call may take as long as the registry allows.
+        let result = self.registry.invoke(&call.connector, &call.inputs, &variables, cx).await;
+        let attempts = job.attempts.max(1);
+        let input = match ConnectorVerdict::of(result, attempts, i64::from(self.options.max_attempts), "attempts") {
+            ConnectorVerdict::Outcome(outcome) => outcome.into_input(token),
+            ConnectorVerdict::Retry { message, retry_after } => {
+                let jitter = self.next_unit();
+                let mut delay = self.options.backoff.delay(attempts, jitter);
+                if let Some(after) = retry_after.and_then(|d| chrono::Duration::from_std(d).ok()) {
+                    delay = delay.max(after);
+                }
+                self.store.release_job(job.id, &message, now + delay).await?;
+                return Ok(LeaseAfter::Held);
+            }
+        };
+        // The Request as read before the call: if nothing changed it meanwhile, no second read.
+        let call = StepCall { preloaded: Some(r), run_last, ..StepCall::job(Some(job.id)) };
+        let (_, after) = self.step_inner(id, now, call, |_| Ok(vec![input.clone()])).await?;
+        Ok(after)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn retryable() -> Result<Value, ConnectorError> {
+        Err(ConnectorError::Retryable { message: "busy".into(), retry_after: Some(Duration::from_secs(2)) })
+    }
+
+    #[test]
+    fn answers_map_to_outcomes_and_retryable_errors_retry_until_the_last_try() {
+        let of = |result, tries| ConnectorVerdict::of(result, tries, 3, "tries");
+        assert_eq!(of(Ok(Value::Null), 1), ConnectorVerdict::Outcome(ConnectorOutcome::Completed(Value::Null)));
+        let bpmn = Err(ConnectorError::Bpmn { code: "no".into(), message: "why".into() });
+        let caught = ConnectorOutcome::BpmnError { code: "no".into(), message: Some("why".into()) };
+        assert_eq!(of(bpmn, 1), ConnectorVerdict::Outcome(caught));
+        let fatal = Err(ConnectorError::Fatal { message: "bad".into() });
+        assert_eq!(of(fatal, 1), ConnectorVerdict::Outcome(ConnectorOutcome::Failed("bad".into())));
+        let retry = ConnectorVerdict::Retry { message: "busy".into(), retry_after: Some(Duration::from_secs(2)) };
+        assert_eq!(of(retryable(), 2), retry);
+        let gave_up = ConnectorOutcome::Failed("busy (gave up after 3 tries)".into());
+        assert_eq!(of(retryable(), 3), ConnectorVerdict::Outcome(gave_up));
+    }
+}

@@ -1,0 +1,137 @@
+//! Deploys, and the caches of what was deployed: imported processes by (key, version) and the
+//! latest version of each key.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use sluice_bpmn::{ConnectorCatalog, Diagnostic, Process, Source};
+use sluice_connector_api::Registry;
+
+use crate::{Engine, Error};
+
+/// Why a deploy was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    /// The files have errors: nothing was deployed.
+    #[error("the models have errors: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<Diagnostic>),
+    /// A file whose text cannot be decoded for storing. Files in the encodings the importer reads
+    /// (UTF-8, US-ASCII, ISO-8859-1, windows-1252) never get this: the importer refuses the others
+    /// first (as [`DeployError::Invalid`]).
+    #[error("`{0}` is not in a supported encoding: save it as UTF-8 to deploy it")]
+    NotUtf8(String),
+    #[error(transparent)]
+    Store(#[from] sluice_store::Error),
+}
+
+/// One process of a deploy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Deployed {
+    pub key: String,
+    pub version: i64,
+    pub name: Option<String>,
+    /// False when the XML was the same as the latest version's (that version is answered).
+    pub created: bool,
+}
+
+/// The registry as the importer sees it: deploy-time checks of connector tasks (for
+/// [`sluice_bpmn::Options::connectors`]).
+pub struct Catalog<'a>(pub &'a Registry);
+
+impl ConnectorCatalog for Catalog<'_> {
+    fn validate(&self, connector: &str, inputs: &serde_json::Map<String, Value>) -> Result<(), String> {
+        self.0.validate(connector, inputs)
+    }
+}
+
+impl Engine {
+    /// Imports the files together, validates connector tasks against the registry, and stores a
+    /// new version of each executable process whose XML changed; unchanged XML answers the latest
+    /// version (`created: false`). With any error diagnostic nothing is stored.
+    ///
+    /// Each process version stores the file it came from, byte for byte (UTF-8, US-ASCII,
+    /// ISO-8859-1 or windows-1252), and its decoded text; the content hash is of the bytes.
+    pub async fn deploy(&self, files: &[(String, Vec<u8>)]) -> Result<Vec<Deployed>, DeployError> {
+        let known = self.store.latest_processes().await?;
+        let known: Vec<&str> = known.iter().map(|p| p.key.as_str()).collect();
+        let sources: Vec<Source<'_>> = files.iter().map(|(name, bytes)| Source { name, bytes }).collect();
+        let catalog = Catalog(&self.registry);
+        let options = sluice_bpmn::Options { known_processes: &known, connectors: Some(&catalog) };
+        let imported = sluice_bpmn::import(&sources, &options);
+        if imported.has_errors() {
+            return Err(DeployError::Invalid(imported.diagnostics));
+        }
+        // Decode every file before storing anything: the store keeps the original bytes (to
+        // import from) and the text (for the API).
+        let mut texts = HashMap::new();
+        for (name, bytes) in files {
+            match sluice_bpmn::decode_text(bytes) {
+                Some(text) => texts.insert(name.as_str(), (text, bytes.as_slice())),
+                None => return Err(DeployError::NotUtf8(name.clone())),
+            };
+        }
+        let mut out = Vec::new();
+        for p in imported.definitions.executable() {
+            let Some((xml, bytes)) = texts.get(&*p.file) else { continue };
+            let hash = format!("{:x}", Sha256::digest(bytes));
+            let (version, created) = self.store.deploy_source(&p.key, p.name.as_deref(), xml, bytes, &hash).await?;
+            self.forget_latest(&p.key);
+            out.push(Deployed { key: p.key.clone(), version, name: p.name.clone(), created });
+        }
+        Ok(out)
+    }
+
+    /// The imported process of a deployed version (cached: a deployed version never changes).
+    pub async fn process(&self, key: &str, version: i64) -> Result<Arc<Process>, Error> {
+        if let Some(p) = self.cached(key, version) {
+            return Ok(p);
+        }
+        let source = self.store.process_source(key, version).await?;
+        let known = self.store.latest_processes().await?;
+        let known: Vec<&str> = known.iter().map(|p| p.key.as_str()).collect();
+        let source = Source { name: key, bytes: &source };
+        let imported =
+            sluice_bpmn::import(&[source], &sluice_bpmn::Options { known_processes: &known, connectors: None });
+        let bad = |message: String| Error::BadProcess { key: key.to_string(), version, message };
+        if imported.has_errors() {
+            let msgs: Vec<String> = imported.diagnostics.iter().map(ToString::to_string).collect();
+            return Err(bad(msgs.join("; ")));
+        }
+        let p =
+            imported.definitions.process(key).cloned().ok_or_else(|| bad("the process is not in its XML".into()))?;
+        if let Ok(mut cache) = self.processes.lock() {
+            cache.insert((key.to_string(), version), p.clone());
+        }
+        Ok(p)
+    }
+
+    fn cached(&self, key: &str, version: i64) -> Option<Arc<Process>> {
+        self.processes.lock().ok()?.get(&(key.to_string(), version)).cloned()
+    }
+
+    /// The latest deployed version of `key`, from the database.
+    pub(crate) async fn latest_version(&self, key: &str) -> Result<i64, Error> {
+        let versions = self.store.process_versions(key).await?;
+        let latest = versions.last().map(|v| v.version).ok_or_else(|| Error::ProcessNotFound(key.to_string()))?;
+        if let Ok(mut cache) = self.latest.lock() {
+            cache.insert(key.to_string(), latest);
+        }
+        Ok(latest)
+    }
+
+    /// The latest version of `key` as last seen (maybe stale: the writer checks it).
+    pub(crate) async fn latest_version_cached(&self, key: &str) -> Result<i64, Error> {
+        if let Some(v) = self.latest.lock().ok().and_then(|c| c.get(key).copied()) {
+            return Ok(v);
+        }
+        self.latest_version(key).await
+    }
+
+    pub(crate) fn forget_latest(&self, key: &str) {
+        if let Ok(mut cache) = self.latest.lock() {
+            cache.remove(key);
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! The job worker: claiming due jobs with their Requests' leases, running them by kind, and the
+//! heartbeat that keeps the leases alive.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sluice_engine::Input;
+use sluice_engine::runtime::TokenId;
+use sluice_store::{JobKind, JobRow, LoadedRequest, RequestId};
+
+use crate::payload::{self, MessageJob, SignalJob};
+use crate::{Engine, Error};
+
+/// The token a job is about (its column, else its payload).
+pub(crate) fn job_token(job: &JobRow) -> Option<TokenId> {
+    job.token
+        .or_else(|| job.payload.get("token").and_then(Value::as_u64).and_then(|t| u32::try_from(t).ok()).map(TokenId))
+}
+
+impl Engine {
+    /// Claims the jobs due at `now` (up to `limit`) and runs them one after the other; returns how
+    /// many were handled. A job whose handling fails on a database or model error is given back,
+    /// due again after a backoff, and logged; the others still run.
+    ///
+    /// Only jobs of Requests this node holds a lease on, or can take one on (none, or expired),
+    /// run: the claim skips jobs of Requests another live node holds, and the leases of the
+    /// claimed jobs' Requests are then taken (until `now + request_lease`); a job whose Request
+    /// another node took in between is given back untouched (still due, no attempt counted).
+    pub async fn run_due_jobs(&self, now: DateTime<Utc>, limit: u32) -> Result<usize, Error> {
+        // The heartbeat keeps the claims of jobs in flight (and their Requests' leases) alive.
+        let lease = self.options.job_lease;
+        let node = self.options.node_id.as_str();
+        let jobs = self.store.claim_jobs(node, now, limit, lease).await?;
+        let requests: Vec<RequestId> = jobs.iter().filter_map(|j| j.request_id).collect();
+        let until = now + chrono::Duration::from_std(self.options.request_lease).unwrap_or(chrono::Duration::MAX);
+        let held = match self.store.claim_request_leases(node, &requests, now, until).await {
+            Ok(held) => held,
+            Err(e) => {
+                // Do not sit on the claimed jobs until their lease ends: give them back as they were.
+                for job in &jobs {
+                    if let Err(e) = self.store.unclaim_job(job.id, node).await {
+                        tracing::warn!(job = %job.id, error = %e, "cannot give a claimed job back");
+                    }
+                }
+                return Err(e.into());
+            }
+        };
+        // Jobs of one Request run one after the other, in due order; different Requests' jobs run
+        // side by side, so their steps share commits (group commit).
+        let mut groups: Vec<Vec<JobRow>> = Vec::new();
+        let mut group_of: HashMap<RequestId, usize> = HashMap::new();
+        for job in jobs {
+            if let Some(r) = job.request_id
+                && !held.contains(&r)
+            {
+                // Another node took this Request between our claim and our lease: its job.
+                self.store.unclaim_job(job.id, node).await?;
+                continue;
+            }
+            // Jobs without a Request (messages, signals) each run on their own.
+            match job.request_id {
+                Some(r) => match group_of.get(&r) {
+                    Some(&g) => groups[g].push(job),
+                    None => {
+                        group_of.insert(r, groups.len());
+                        groups.push(vec![job]);
+                    }
+                },
+                None => groups.push(vec![job]),
+            }
+        }
+        // The Requests of connector jobs, read at once (each job would read its own otherwise).
+        let wanted: Vec<RequestId> = groups
+            .iter()
+            .filter_map(|g| g.first())
+            .filter(|j| j.kind == JobKind::Connector)
+            .filter_map(|j| j.request_id)
+            .collect();
+        let mut loaded: HashMap<RequestId, LoadedRequest> =
+            self.store.load_requests(&wanted).await?.into_iter().map(|r| (r.meta.id, r)).collect();
+        let runs = groups.into_iter().map(|group| {
+            let first = group.first().and_then(|j| j.request_id).and_then(|r| loaded.remove(&r));
+            self.run_group(group, first, now)
+        });
+        let handled = futures_util::future::join_all(runs).await;
+        // This batch's Requests are free again for whichever node claims their next jobs (but
+        // those whose new jobs this node runs now: their runs let go when they end).
+        let held: Vec<RequestId> = held.into_iter().filter(|r| !self.running(r)).collect();
+        if let Err(e) = self.store.release_request_leases(node, &held).await {
+            tracing::warn!(error = %e, "cannot release Request leases; they run out by themselves");
+        }
+        let mut total = 0;
+        for h in handled {
+            total += h?;
+        }
+        Ok(total)
+    }
+
+    /// Runs one Request's claimed jobs in order; a job that fails is given back with a backoff.
+    async fn run_group(
+        &self,
+        jobs: Vec<JobRow>,
+        mut first: Option<LoadedRequest>,
+        now: DateTime<Utc>,
+    ) -> Result<usize, Error> {
+        let mut handled = 0;
+        for job in jobs {
+            // The preloaded Request serves the first job only; later ones read what it wrote.
+            let result = match (first.take(), job.kind) {
+                (Some(r), JobKind::Connector) => self.run_connector(&job, now, Some(r), None).await.map(drop),
+                _ => self.run_job(&job, now).await,
+            };
+            match result {
+                Ok(()) => handled += 1,
+                Err(e) => {
+                    tracing::warn!(job = %job.id, kind = %job.kind, error = %e, "job failed; it will be tried again");
+                    let at = now + self.options.backoff.delay(job.attempts, 0.0);
+                    self.store.release_job(job.id, &e.to_string(), at).await?;
+                }
+            }
+        }
+        Ok(handled)
+    }
+
+    /// The heartbeat: extends this node's leases on its unfinished Requests to
+    /// `now + request_lease` (and lets go of finished ones). Call it regularly (e.g. every third
+    /// of `request_lease`), also while a long batch of `run_due_jobs` runs. Returns how many
+    /// leases it extended.
+    pub async fn heartbeat(&self, now: DateTime<Utc>) -> Result<u64, Error> {
+        let until = now + chrono::Duration::from_std(self.options.request_lease).unwrap_or(chrono::Duration::MAX);
+        Ok(self.store.renew_leases(&self.options.node_id, until).await?)
+    }
+
+    /// Gives up every Request lease of this node (at shutdown), so other nodes take over at once.
+    pub async fn release_leases(&self) -> Result<u64, Error> {
+        Ok(self.store.release_leases(&self.options.node_id).await?)
+    }
+
+    pub(crate) async fn run_job(&self, job: &JobRow, now: DateTime<Utc>) -> Result<(), Error> {
+        match job.kind {
+            JobKind::Timer => {
+                let (Some(id), Some(subscription)) = (job.request_id, job.subscription) else {
+                    return self.drop_job(job).await;
+                };
+                self.step_job(id, job, now, Input::TimerFired { subscription }).await
+            }
+            JobKind::Connector => self.run_connector(job, now, None, None).await.map(drop),
+            JobKind::Message => {
+                let m: MessageJob = payload::read(job)?;
+                self.deliver_message(&m.name, m.correlation_key.as_deref(), m.data, Some(job.id), now).await?;
+                Ok(())
+            }
+            JobKind::Signal => {
+                let s: SignalJob = payload::read(job)?;
+                self.broadcast_signal(&s.name, s.data, now).await?;
+                self.drop_job(job).await
+            }
+            JobKind::StartChild => self.start_child(job, now).await,
+            JobKind::CancelChild => {
+                let (Some(parent), Some(token)) = (job.request_id, job_token(job)) else {
+                    return self.drop_job(job).await;
+                };
+                if let Some(child) = self.store.child_of(parent, token.0).await? {
+                    self.step(child, Some(job.id), now, |_| Ok(vec![Input::Cancel])).await?;
+                    Ok(())
+                } else {
+                    self.drop_job(job).await
+                }
+            }
+            JobKind::ChildDone | JobKind::ChildError | JobKind::ChildEscalation => self.child_result(job, now).await,
+            // notify.rs hook: deliver, then record `notification_sent`/`notification_failed`.
+            JobKind::Notification => self.run_notification(job, now).await,
+        }
+    }
+
+    pub(crate) async fn drop_job(&self, job: &JobRow) -> Result<(), Error> {
+        self.store.complete_job(job.id).await?;
+        Ok(())
+    }
+
+    /// Steps the job's Request with one input, completing the job with it (or dropping it when
+    /// the Request refuses the input).
+    pub(crate) async fn step_job(
+        &self,
+        id: RequestId,
+        job: &JobRow,
+        now: DateTime<Utc>,
+        input: Input,
+    ) -> Result<(), Error> {
+        self.step(id, Some(job.id), now, |_| Ok(vec![input.clone()])).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,108 @@
+//! The loops a server runs beside its API (`sluice serve`): the worker, the heartbeat and the
+//! pruning of old history. Each runs until its stop signal turns true.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use sluice_store::Store;
+use tokio::sync::{Notify, watch};
+
+use crate::Engine;
+
+/// How the loops pace themselves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoopOptions {
+    /// Jobs claimed per batch of the worker loop.
+    pub batch: u32,
+    /// The longest the worker sleeps when nothing wakes it (timers come due without a wake-up).
+    pub idle_poll: Duration,
+    /// The wait after the worker loop failed (say the database is unreachable).
+    pub error_pause: Duration,
+    /// How often finished Requests past their retention are deleted.
+    pub prune_every: Duration,
+}
+
+impl Default for LoopOptions {
+    fn default() -> Self {
+        LoopOptions {
+            batch: 500,
+            idle_poll: Duration::from_millis(100),
+            error_pause: Duration::from_secs(1),
+            prune_every: Duration::from_secs(600),
+        }
+    }
+}
+
+/// Runs due jobs until told to stop: at once again after a full batch, else after a wake-up (a
+/// write left jobs due now that no node runs yet, see [`Engine::wakeup`]) or a short poll. Then
+/// lets the handed-off runs end and gives up this node's Request leases.
+pub async fn worker_loop(
+    engine: Arc<Engine>,
+    wake: Arc<Notify>,
+    options: LoopOptions,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let pause = match engine.run_due_jobs(Utc::now(), options.batch).await {
+            Ok(n) if n as u32 >= options.batch => continue,
+            Ok(_) => options.idle_poll,
+            Err(e) => {
+                tracing::error!(error = %e, "the worker loop failed; trying again");
+                options.error_pause
+            }
+        };
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(pause) => {}
+            _ = stop.changed() => break,
+        }
+    }
+    // Let the handed-off runs finish their connector calls and steps, then hand this node's
+    // Requests over at once instead of letting other nodes wait for the leases to run out.
+    engine.drain_handoffs().await;
+    if let Err(e) = engine.release_leases().await {
+        tracing::error!(error = %e, "cannot release Request leases");
+    }
+}
+
+/// Keeps this node's Request leases alive, every third of the lease, beside the worker loop (a
+/// batch of slow connector calls must not let them lapse), until told to stop.
+pub async fn heartbeat_loop(engine: Arc<Engine>, mut stop: watch::Receiver<bool>) {
+    let every = engine.options().request_lease / 3;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => break,
+        }
+        if let Err(e) = engine.heartbeat(Utc::now()).await {
+            tracing::error!(error = %e, "cannot renew Request leases");
+        }
+    }
+}
+
+/// Deletes finished Requests older than `retention`, at start and then every
+/// [`LoopOptions::prune_every`], until told to stop.
+pub async fn prune_loop(
+    store: Store,
+    retention: chrono::Duration,
+    options: LoopOptions,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        match store.prune_history(Utc::now() - retention, 1000).await {
+            Ok(s) if s.requests > 0 => {
+                tracing::info!(requests = s.requests, events = s.events, "pruned finished Requests past retention")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "cannot prune finished Requests"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(options.prune_every) => {}
+            _ = stop.changed() => break,
+        }
+    }
+}

@@ -92,7 +92,11 @@ fn main() {
             assert!(!imported.has_errors(), "{:?}", imported.diagnostics.first());
             took
         });
-        println!("import and validate a model of {n:>7} tasks ({:>5.1} MB): {:>9.3} ms", xml.len() as f64 / 1e6, took.as_secs_f64() * 1e3);
+        println!(
+            "import and validate a model of {n:>7} tasks ({:>5.1} MB): {:>9.3} ms",
+            xml.len() as f64 / 1e6,
+            took.as_secs_f64() * 1e3
+        );
         check.push(took);
     }
     println!("  10x the tasks took {:.1}x the time", check[1].as_secs_f64() / check[0].as_secs_f64());

@@ -340,6 +340,48 @@ pub struct Instance {
     next_incident: u32,
     /// Cumulative count of sequence flows taken, for benchmarks and metrics.
     moves: u64,
+    /// When the current activity window began (ms since the epoch; see [`limits`]).
+    #[serde(default, skip_serializing_if = "is_zero_i64")]
+    window_start: i64,
+    /// Sequence flows taken since `window_start`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    window_moves: u32,
+}
+
+fn is_zero_i64(n: &i64) -> bool {
+    *n == 0
+}
+
+/// Limits every Request lives within, for the whole process (a server's configuration, set at
+/// start; `sluice run` keeps the defaults). A breach is an incident naming the limit and the
+/// element, never a crash.
+pub mod limits {
+    use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+    /// Default of [`max_moves_per_window`]: 100,000 sequence flows...
+    pub const DEFAULT_MAX_MOVES_PER_WINDOW: u32 = 100_000;
+    /// ...within 10 minutes.
+    pub const DEFAULT_WINDOW_SECS: u64 = 600;
+
+    static MAX_MOVES: AtomicU32 = AtomicU32::new(DEFAULT_MAX_MOVES_PER_WINDOW);
+    static WINDOW_SECS: AtomicU64 = AtomicU64::new(DEFAULT_WINDOW_SECS);
+
+    /// How many sequence flows a Request may take within [`window_secs`], across all its steps:
+    /// a loop through a timer, a message or a retry that never ends is caught, not only a loop
+    /// without a wait state (which the per-step limit catches).
+    pub fn max_moves_per_window() -> u32 {
+        MAX_MOVES.load(Ordering::Relaxed)
+    }
+
+    pub fn window_secs() -> u64 {
+        WINDOW_SECS.load(Ordering::Relaxed)
+    }
+
+    /// Sets both (at least 1 each).
+    pub fn set_moves_per_window(moves: u32, window_secs: u64) {
+        MAX_MOVES.store(moves.max(1), Ordering::Relaxed);
+        WINDOW_SECS.store(window_secs.max(1), Ordering::Relaxed);
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

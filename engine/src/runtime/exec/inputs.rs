@@ -84,6 +84,9 @@ impl Exec<'_> {
                     _ => return Err(StepError::UnknownIncident),
                 };
                 self.resolve_incident(incident);
+                // A person let it go on: a new activity window from now.
+                self.i.window_start = self.now.timestamp_millis();
+                self.i.window_moves = 0;
                 match retry {
                     Retry::Enter { via } => {
                         self.set_state(t, TokenState::Ready { via });

@@ -119,6 +119,7 @@ impl Exec<'_> {
         let local = matches!(p.element(e).looping, Some(Loop::Multi(_)));
         // Iterations count as moves, so a loop that never ends trips the endless-loop guard.
         self.moved += 1;
+        self.i.window_moves = self.i.window_moves.saturating_add(1);
         let sid = self.open_scope(scope, Some(t), ScopeKind::Instance { index, local });
         let mut vars = Data::new();
         vars.insert("loopCounter".into(), Value::from(index + 1));

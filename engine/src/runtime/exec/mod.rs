@@ -109,6 +109,8 @@ pub(super) fn start(
         next_subscription: 0,
         next_incident: 0,
         moves: 0,
+        window_start: now.timestamp_millis(),
+        window_moves: 0,
     };
     let mut ex = Exec::new(p, &mut inst, now, out);
     ex.arm_event_subprocesses(ScopeId(0), ScopeIdx::ROOT);
@@ -147,6 +149,12 @@ pub(super) fn step(
 
 impl<'a> Exec<'a> {
     fn new(p: &'a Process, i: &'a mut Instance, now: DateTime<Utc>, out: &'a mut Vec<Command>) -> Self {
+        // A new activity window once the last one is over (see `limits`).
+        let window_ms = i64::try_from(limits::window_secs().saturating_mul(1000)).unwrap_or(i64::MAX);
+        if now.timestamp_millis().saturating_sub(i.window_start) >= window_ms {
+            i.window_start = now.timestamp_millis();
+            i.window_moves = 0;
+        }
         Self { p, i, now, out, queue: VecDeque::new(), scratch: Vec::new(), moved: 0, joins: HashMap::new() }
     }
 
@@ -337,6 +345,10 @@ impl<'a> Exec<'a> {
                     self.loop_limit(t);
                     continue;
                 }
+                if self.i.window_moves > limits::max_moves_per_window() {
+                    self.window_limit(t);
+                    continue;
+                }
                 self.enter(t);
             }
             if !self.check_or_joins() {
@@ -352,6 +364,20 @@ impl<'a> Exec<'a> {
         };
         let msg = format!("the Request took {MOVE_LIMIT} sequence flows without waiting: is there an endless loop?");
         self.raise(t, "endless_loop", msg, Retry::Enter { via });
+    }
+
+    fn window_limit(&mut self, t: TokenId) {
+        let via = match self.tok(t).map(|x| &x.state) {
+            Some(TokenState::Ready { via }) => *via,
+            _ => return,
+        };
+        let msg = format!(
+            "the Request took more than {} sequence flows within {} s (limit SLUICE_MAX_MOVES_PER_WINDOW): \
+             is there a loop through a timer or a message that never ends? Retry to let it go on",
+            limits::max_moves_per_window(),
+            limits::window_secs()
+        );
+        self.raise(t, "activity_limit", msg, Retry::Enter { via });
     }
 
     fn enter(&mut self, t: TokenId) {
@@ -427,6 +453,7 @@ impl<'a> Exec<'a> {
         for (n, &f) in flows.iter().enumerate() {
             let target = self.p.flow(f).target;
             self.i.moves += 1;
+            self.i.window_moves = self.i.window_moves.saturating_add(1);
             self.moved += 1;
             if n == 0 {
                 if let Some(tok) = self.tok_mut(t) {

@@ -1,9 +1,12 @@
-//! Notifications about Requests (Slack messages when a Request starts, waits for a person,
+//! The notification port: telling people about Requests (when one starts, waits for a person,
 //! completes or fails), planned as outbox jobs with the step that caused them and delivered by
 //! the worker like any other job.
 //!
-//! The engine knows no Slack: a [`Notifications`] implementation (the binary's, over the Slack
-//! client) supplies each process's settings and delivers one [`Notification`]. What the engine
+//! The engine knows no channel kind. A provider implements [`Notifications`]: it supplies each
+//! process's settings (which account of the provider posts, and where each event goes) and
+//! delivers one [`Notification`]. Slack is the provider today (`sluice-slack-app`'s
+//! `SlackNotifier`); another kind (e-mail, a chat other than Slack) implements the same trait with
+//! its own meaning of `integration` (an account) and `channel` (a destination). What the engine
 //! does around it:
 //!
 //! - **Planning.** When a step (or a Request's creation) is written, its history events are
@@ -13,8 +16,8 @@
 //!   step and the post loses nothing.
 //! - **Delivery.** A retryable failure (rate limit, 5xx, timeout) gives the job back, due again
 //!   after the engine's backoff (at least `Retry-After`); after `max_attempts`, or at once for a
-//!   permanent failure (`channel_not_found`, `invalid_auth`, …), a `notification_failed` event
-//!   with Slack's error and what to do about it is recorded. A success records
+//!   permanent failure (for Slack `channel_not_found`, `invalid_auth`, …), a
+//!   `notification_failed` event with the provider's error and what to do about it is recorded. A success records
 //!   `notification_sent` with the channel and the message's `ts`. Either record commits with
 //!   the job's removal.
 //! - **A failed notification never touches the Request**: it does not raise an incident, and the
@@ -44,9 +47,9 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Notification {
     pub event: NotificationEvent,
-    /// The alias of the integration (Slack workspace) that posts.
+    /// Which of the provider's accounts delivers it (for Slack: the integration's alias).
     pub integration: String,
-    /// A channel id.
+    /// Where it goes, in the provider's terms (for Slack: a channel id).
     pub channel: String,
     pub request_id: String,
     pub process_key: String,

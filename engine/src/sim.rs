@@ -160,8 +160,9 @@ impl Sim {
     ) -> Result<RequestNo, SimError> {
         let process = self.processes.get(key).cloned().ok_or_else(|| SimError::UnknownProcess(key.to_string()))?;
         let mut out = Vec::new();
-        let inst = if parent.is_some() {
-            Instance::start_called(&process, data, self.now, &mut out)?
+        let inst = if let Some((p, _)) = parent {
+            let depth = self.requests.get(p).map_or(0, |r| r.inst.call_depth());
+            Instance::start_called(&process, data, depth, self.now, &mut out)?
         } else {
             Instance::start(&process, data, start, self.now, &mut out)?
         };

@@ -62,3 +62,38 @@ fn a_loop_through_a_timer_is_an_incident_once_it_takes_too_many_flows_in_the_win
     // A Request that takes its flows slowly never trips it: a new window after 60 s.
     limits::set_moves_per_window(limits::DEFAULT_MAX_MOVES_PER_WINDOW, limits::DEFAULT_WINDOW_SECS);
 }
+
+/// A process that calls itself: every Request starts a child of the same process, forever.
+const SELF_CALL: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="urn:t">
+  <bpmn:process id="again" isExecutable="true">
+    <bpmn:startEvent id="s"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="call"/>
+    <bpmn:callActivity id="call" calledElement="again"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="call" targetRef="e"/>
+    <bpmn:endEvent id="e"/>
+  </bpmn:process>
+</bpmn:definitions>"#;
+
+#[test]
+fn a_process_that_calls_itself_stops_at_the_call_depth_limit() {
+    use sluice_engine::sim::{Sim, StubConnectors};
+    limits::set_calls(5, limits::DEFAULT_MAX_CHILDREN);
+    let imported =
+        sluice_bpmn::import(&[Source { name: "self.bpmn", bytes: SELF_CALL.as_bytes() }], &Options::default());
+    assert!(!imported.has_errors(), "{:?}", imported.diagnostics);
+    let mut sim = Sim::new(imported.definitions.processes.clone(), Utc::now());
+    sim.start("again", Default::default()).unwrap();
+    sim.settle(&mut StubConnectors);
+    // The root and five children; the fifth child's call is refused with an incident.
+    assert_eq!(sim.requests(), 6);
+    let last = sim.instance(5).unwrap();
+    assert_eq!(last.call_depth(), 5);
+    let incident = &last.incidents()[0];
+    assert_eq!(incident.code, "call_depth_limit");
+    assert!(incident.message.contains("6 deep (limit SLUICE_MAX_CALL_DEPTH: 5)"), "{}", incident.message);
+    for r in 0..5 {
+        assert!(sim.instance(r).unwrap().incidents().is_empty(), "Request {r} waits on its child");
+    }
+    limits::set_calls(limits::DEFAULT_MAX_CALL_DEPTH, limits::DEFAULT_MAX_CHILDREN);
+}

@@ -346,6 +346,13 @@ pub struct Instance {
     /// Sequence flows taken since `window_start`.
     #[serde(default, skip_serializing_if = "is_zero")]
     window_moves: u32,
+    /// How deep this Request is in a chain of call activities (0: started by a person or an
+    /// event; a child is its parent's depth + 1).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    depth: u32,
+    /// How many child Requests its call activities have started.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    children_started: u32,
 }
 
 fn is_zero_i64(n: &i64) -> bool {
@@ -381,6 +388,31 @@ pub mod limits {
     pub fn set_moves_per_window(moves: u32, window_secs: u64) {
         MAX_MOVES.store(moves.max(1), Ordering::Relaxed);
         WINDOW_SECS.store(window_secs.max(1), Ordering::Relaxed);
+    }
+
+    /// Default of [`max_call_depth`].
+    pub const DEFAULT_MAX_CALL_DEPTH: u32 = 32;
+    /// Default of [`max_children`].
+    pub const DEFAULT_MAX_CHILDREN: u32 = 10_000;
+
+    static MAX_DEPTH: AtomicU32 = AtomicU32::new(DEFAULT_MAX_CALL_DEPTH);
+    static MAX_CHILDREN: AtomicU32 = AtomicU32::new(DEFAULT_MAX_CHILDREN);
+
+    /// How deep call activities may nest Requests (a Request's ancestry): a process that calls
+    /// itself without end stops there.
+    pub fn max_call_depth() -> u32 {
+        MAX_DEPTH.load(Ordering::Relaxed)
+    }
+
+    /// How many child Requests one Request's call activities may start in all.
+    pub fn max_children() -> u32 {
+        MAX_CHILDREN.load(Ordering::Relaxed)
+    }
+
+    /// Sets both (at least 1 each).
+    pub fn set_calls(max_depth: u32, max_children: u32) {
+        MAX_DEPTH.store(max_depth.max(1), Ordering::Relaxed);
+        MAX_CHILDREN.store(max_children.max(1), Ordering::Relaxed);
     }
 }
 
@@ -514,17 +546,24 @@ impl Instance {
         now: DateTime<Utc>,
         out: &mut Vec<Command>,
     ) -> Result<Instance, StartError> {
-        exec::start(process, data, start, false, now, out)
+        exec::start(process, data, start, None, now, out)
     }
 
     /// Starts a Request for a call activity: errors nothing catches go back to the parent.
+    /// `parent_depth` is the calling Request's [`Instance::call_depth`].
     pub fn start_called(
         process: &Process,
         data: Data,
+        parent_depth: u32,
         now: DateTime<Utc>,
         out: &mut Vec<Command>,
     ) -> Result<Instance, StartError> {
-        exec::start(process, data, Start::Default, true, now, out)
+        exec::start(process, data, Start::Default, Some(parent_depth.saturating_add(1)), now, out)
+    }
+
+    /// How deep this Request is in a chain of call activities (0 when nothing called it).
+    pub fn call_depth(&self) -> u32 {
+        self.depth
     }
 
     /// Applies one input and runs until every token waits again.

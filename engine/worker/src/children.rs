@@ -13,20 +13,18 @@ impl Engine {
     pub(crate) async fn start_child(&self, job: &JobRow, now: DateTime<Utc>) -> Result<(), Error> {
         let (Some(parent), Some(token)) = (job.request_id, job_token(job)) else { return self.drop_job(job).await };
         // The call activity may have been left since (the parent canceled, interrupted).
-        let waiting = match self.store.load_request(parent).await {
-            Ok(r) => r.instance.calls().iter().any(|(t, _)| *t == token),
-            Err(sluice_store::Error::RequestNotFound(_)) => false,
+        let parent_depth = match self.store.load_request(parent).await {
+            Ok(r) if r.instance.calls().iter().any(|(t, _)| *t == token) => r.instance.call_depth(),
+            Ok(_) | Err(sluice_store::Error::RequestNotFound(_)) => return self.drop_job(job).await,
             Err(e) => return Err(e.into()),
         };
-        if !waiting {
-            return self.drop_job(job).await;
-        }
         let StartChildJob { process_key: key, data, .. } = payload::read(job)?;
         let started = match self.latest_version(&key).await {
             Ok(version) => {
                 let process = self.process(&key, version).await?;
                 let creation = Creation::new(&process, version, data, Start::Default);
-                self.create(Creation { parent: Some((parent, token)), job: Some(job.id), ..creation }, now).await
+                let child = Creation { parent: Some((parent, token)), parent_depth, job: Some(job.id), ..creation };
+                self.create(child, now).await
             }
             Err(e) => Err(e),
         };

@@ -28,6 +28,8 @@ pub(crate) struct Creation<'a> {
     pub(crate) start: Start,
     /// The parent Request and its call activity's token, for a child Request.
     pub(crate) parent: Option<(RequestId, TokenId)>,
+    /// The parent's call depth ([`Instance::call_depth`]), for a child Request.
+    pub(crate) parent_depth: u32,
     /// The job that caused the creation, completed with it.
     pub(crate) job: Option<JobId>,
     /// Refused ([`Error::StaleVersion`]) by the writer when `version` is no longer the latest.
@@ -39,7 +41,17 @@ pub(crate) struct Creation<'a> {
 impl<'a> Creation<'a> {
     /// A Request of `process` (`version`) started at `start`; nothing else asked.
     pub(crate) fn new(process: &'a Process, version: i64, data: Data, start: Start) -> Self {
-        Creation { process, version, data, start, parent: None, job: None, require_latest: false, keep: false }
+        Creation {
+            process,
+            version,
+            data,
+            start,
+            parent: None,
+            parent_depth: 0,
+            job: None,
+            require_latest: false,
+            keep: false,
+        }
     }
 }
 
@@ -70,10 +82,10 @@ impl Engine {
         creation: Creation<'_>,
         now: DateTime<Utc>,
     ) -> Result<(RequestId, Option<LoadedRequest>), Error> {
-        let Creation { process, version, data, start, parent, job, require_latest, keep } = creation;
+        let Creation { process, version, data, start, parent, parent_depth, job, require_latest, keep } = creation;
         let mut out = Vec::new();
         let instance = if parent.is_some() {
-            Instance::start_called(process, data, now, &mut out)?
+            Instance::start_called(process, data, parent_depth, now, &mut out)?
         } else {
             Instance::start(process, data, start, now, &mut out)?
         };

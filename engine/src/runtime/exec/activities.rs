@@ -65,6 +65,27 @@ impl Exec<'_> {
                 self.start_scope(child, ms);
             }
             Kind::CallActivity(call) => {
+                if self.i.depth >= limits::max_call_depth() {
+                    let msg = format!(
+                        "calling `{}` would nest Requests {} deep (limit SLUICE_MAX_CALL_DEPTH: {}): does a \
+                         process call itself without end?",
+                        call.called_element,
+                        self.i.depth.saturating_add(1),
+                        limits::max_call_depth()
+                    );
+                    self.raise(t, "call_depth_limit", msg, Retry::Enter { via });
+                    return;
+                }
+                if self.i.children_started >= limits::max_children() {
+                    let msg = format!(
+                        "this Request has started {} child Requests (limit SLUICE_MAX_CHILDREN): is a call \
+                         activity in a loop that never ends?",
+                        self.i.children_started
+                    );
+                    self.raise(t, "child_limit", msg, Retry::Enter { via });
+                    return;
+                }
+                self.i.children_started += 1;
                 let data = self.vars(scope).flatten();
                 self.set_state(t, TokenState::Call);
                 self.out.push(Command::StartChild {

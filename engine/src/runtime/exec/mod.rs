@@ -66,11 +66,12 @@ pub(super) fn start(
     p: &Process,
     data: Data,
     start: Start,
-    called: bool,
+    // The depth of a called Request (a call activity started it).
+    called: Option<u32>,
     now: DateTime<Utc>,
     out: &mut Vec<Command>,
 ) -> Result<Instance, StartError> {
-    if !p.executable && !called {
+    if !p.executable && called.is_none() {
         return Err(StartError::NotExecutable(p.key.clone()));
     }
     let root = p.scope(ScopeIdx::ROOT);
@@ -92,7 +93,7 @@ pub(super) fn start(
     };
     let mut inst = Instance {
         status: Status::Active,
-        called,
+        called: called.is_some(),
         tokens: Vec::with_capacity(4),
         scopes: vec![ScopeInst {
             id: ScopeId(0),
@@ -111,6 +112,8 @@ pub(super) fn start(
         moves: 0,
         window_start: now.timestamp_millis(),
         window_moves: 0,
+        depth: called.unwrap_or(0),
+        children_started: 0,
     };
     let mut ex = Exec::new(p, &mut inst, now, out);
     ex.arm_event_subprocesses(ScopeId(0), ScopeIdx::ROOT);

@@ -1,5 +1,6 @@
 //! Helpers for end-to-end tests: find the built `sluice` binary and run it.
 
+pub mod bpmn;
 pub mod server;
 
 use std::path::PathBuf;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use sluice_fake_slack::{self as fake, FakeSlack};
 use sluice_tests::server::{self, free_port};
-use sluice_tests::{scratch_dir, sluice_bin, workspace};
+use sluice_tests::{bpmn, scratch_dir, sluice_bin, workspace};
 
 const TOKEN: &str = "test-token-0123456789";
 
@@ -483,17 +483,7 @@ fn serve_refuses_to_start_with_an_invalid_model() {
 
 /// A minimal BPMN file: start → user task → end, under the given process id.
 fn one_task_process(id: &str) -> String {
-    format!(
-        r#"<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="urn:t">
-  <bpmn:process id="{id}" name="One task" isExecutable="true">
-    <bpmn:startEvent id="start"/>
-    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="work"/>
-    <bpmn:userTask id="work" name="Work"/>
-    <bpmn:sequenceFlow id="f2" sourceRef="work" targetRef="end"/>
-    <bpmn:endEvent id="end"/>
-  </bpmn:process>
-</bpmn:definitions>"#
-    )
+    bpmn::one_task(id, Some("One task"), bpmn::user_task("work", "Work"))
 }
 
 #[test]

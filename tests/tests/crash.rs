@@ -21,53 +21,39 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use sluice_tests::scratch_dir;
 use sluice_tests::server::{Api, Kill, Serve, ServeConfig};
+use sluice_tests::{bpmn, scratch_dir};
 
 /// The test process: fork → (POST to the stub) ‖ (PT1S timer → user task) → join → POST again.
 /// The stub's address comes from the Request's data.
-const PROCESS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:sluice="urn:sluice:bpmn:1" id="crash_definitions" targetNamespace="urn:sluice:tests">
-  <bpmn:process id="crash" name="Crash test" isExecutable="true">
-    <bpmn:startEvent id="start"/>
-    <bpmn:sequenceFlow id="f_start" sourceRef="start" targetRef="fork"/>
-    <bpmn:parallelGateway id="fork"/>
-    <bpmn:sequenceFlow id="f_a" sourceRef="fork" targetRef="call_a"/>
-    <bpmn:sequenceFlow id="f_wait" sourceRef="fork" targetRef="wait"/>
-    <bpmn:serviceTask id="call_a" name="First call" implementation="http">
-      <bpmn:extensionElements>
-        <sluice:input name="method" value="POST"/>
-        <sluice:input name="url">{{ stub }}/a</sluice:input>
-        <sluice:input name="body">{"n": {{ n }}}</sluice:input>
-        <sluice:input name="result_variable" value="a"/>
-      </bpmn:extensionElements>
-    </bpmn:serviceTask>
-    <bpmn:intermediateCatchEvent id="wait" name="One second">
-      <bpmn:timerEventDefinition>
-        <bpmn:timeDuration xsi:type="bpmn:tFormalExpression">PT1S</bpmn:timeDuration>
-      </bpmn:timerEventDefinition>
-    </bpmn:intermediateCatchEvent>
-    <bpmn:sequenceFlow id="f_review" sourceRef="wait" targetRef="review"/>
-    <bpmn:userTask id="review" name="Review"/>
-    <bpmn:sequenceFlow id="f_join_a" sourceRef="call_a" targetRef="join"/>
-    <bpmn:sequenceFlow id="f_join_review" sourceRef="review" targetRef="join"/>
-    <bpmn:parallelGateway id="join"/>
-    <bpmn:sequenceFlow id="f_b" sourceRef="join" targetRef="call_b"/>
-    <bpmn:serviceTask id="call_b" name="Second call" implementation="http">
-      <bpmn:extensionElements>
-        <sluice:input name="method" value="POST"/>
-        <sluice:input name="url">{{ stub }}/b</sluice:input>
-        <sluice:input name="body">{"n": {{ n }}, "reviewed": {{ reviewed }}}</sluice:input>
-        <sluice:input name="result_variable" value="b"/>
-      </bpmn:extensionElements>
-    </bpmn:serviceTask>
-    <bpmn:sequenceFlow id="f_end" sourceRef="call_b" targetRef="end"/>
-    <bpmn:endEvent id="end"/>
-  </bpmn:process>
-</bpmn:definitions>
-"#;
+fn process() -> String {
+    use bpmn::{end, flow, http_task, input, input_text, start, timer, user_task};
+    let call = |id: &str, name: &str, path: &str, body: &str, result: &str| {
+        let more = [input_text("body", body), input("result_variable", result)];
+        http_task(id, Some(name), "POST", &format!("{{{{ stub }}}}{path}"), &more).xml
+    };
+    let body = [
+        start("start").xml,
+        flow("f_start", "start", "fork"),
+        r#"<bpmn:parallelGateway id="fork"/>"#.to_string(),
+        flow("f_a", "fork", "call_a"),
+        flow("f_wait", "fork", "wait"),
+        call("call_a", "First call", "/a", r#"{"n": {{ n }}}"#, "a"),
+        timer("wait", Some("One second"), "PT1S").xml,
+        flow("f_review", "wait", "review"),
+        user_task("review", "Review").xml,
+        flow("f_join_a", "call_a", "join"),
+        flow("f_join_review", "review", "join"),
+        r#"<bpmn:parallelGateway id="join"/>"#.to_string(),
+        flow("f_b", "join", "call_b"),
+        call("call_b", "Second call", "/b", r#"{"n": {{ n }}, "reviewed": {{ reviewed }}}"#, "b"),
+        flow("f_end", "call_b", "end"),
+        end("end").xml,
+    ];
+    bpmn::definitions(&[bpmn::process("crash", Some("Crash test"), &body.join("\n"))])
+}
 
-/// Every element of [`PROCESS`]: each must complete exactly once per Request.
+/// Every element of [`process`]: each must complete exactly once per Request.
 const ELEMENTS: [&str; 8] = ["start", "fork", "call_a", "wait", "review", "join", "call_b", "end"];
 /// The connector tasks and the stub path each calls.
 const CONNECTORS: [(&str, &str); 2] = [("call_a", "/a"), ("call_b", "/b")];
@@ -378,7 +364,7 @@ impl Drop for Completer {
 
 /// Deploys [`PROCESS`] and starts `n` Requests, spread over `apis`; their ids by `n`.
 fn deploy_and_start(apis: &[Api], stub: &Stub, n: usize) -> Vec<String> {
-    let (status, body) = apis[0].deploy(PROCESS.as_bytes()).unwrap();
+    let (status, body) = apis[0].deploy(process().as_bytes()).unwrap();
     assert_eq!(status, 201, "{body}");
     (0..n)
         .map(|i| {
@@ -695,28 +681,16 @@ fn two_servers_on_one_postgres_database_the_survivor_finishes_a_killed_ones_requ
 }
 
 /// Start → POST to the stub → PT2S timer → end.
-const TIMER_PROCESS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:sluice="urn:sluice:bpmn:1" id="timer_definitions" targetNamespace="urn:sluice:tests">
-  <bpmn:process id="later" isExecutable="true">
-    <bpmn:startEvent id="start"/>
-    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="call"/>
-    <bpmn:serviceTask id="call" implementation="http">
-      <bpmn:extensionElements>
-        <sluice:input name="method" value="POST"/>
-        <sluice:input name="url">{{ stub }}/call</sluice:input>
-      </bpmn:extensionElements>
-    </bpmn:serviceTask>
-    <bpmn:sequenceFlow id="f2" sourceRef="call" targetRef="wait"/>
-    <bpmn:intermediateCatchEvent id="wait">
-      <bpmn:timerEventDefinition>
-        <bpmn:timeDuration xsi:type="bpmn:tFormalExpression">PT2S</bpmn:timeDuration>
-      </bpmn:timerEventDefinition>
-    </bpmn:intermediateCatchEvent>
-    <bpmn:sequenceFlow id="f3" sourceRef="wait" targetRef="end"/>
-    <bpmn:endEvent id="end"/>
-  </bpmn:process>
-</bpmn:definitions>
-"#;
+fn timer_process() -> String {
+    use bpmn::{end, http_task, start, timer};
+    let call = http_task("call", None, "POST", "{{ stub }}/call", &[]);
+    bpmn::definitions(&[bpmn::chain(
+        "later",
+        None,
+        &["f1", "f2", "f3"],
+        &[start("start"), call, timer("wait", None, "PT2S"), end("end")],
+    )])
+}
 
 #[test]
 fn a_timer_that_came_due_while_the_server_was_down_fires_right_after_start() {
@@ -726,7 +700,7 @@ fn a_timer_that_came_due_while_the_server_was_down_fires_right_after_start() {
     let config = config(&db, name);
     let server = Serve::start(&config, &format!("{name}-0"));
     let api = server.api();
-    let (status, body) = api.deploy(TIMER_PROCESS.as_bytes()).unwrap();
+    let (status, body) = api.deploy(timer_process().as_bytes()).unwrap();
     assert_eq!(status, 201, "{body}");
     let (status, r) =
         api.post_json("/api/v1/processes/later/requests", &json!({"data": {"stub": stub.url()}})).unwrap();

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use sluice_fake_slack::{self as fake, FakeSlack};
 use sluice_tests::server::{self, free_port};
-use sluice_tests::{scratch_dir, sluice_bin};
+use sluice_tests::{bpmn, scratch_dir, sluice_bin};
 
 const TOKEN: &str = "test-token-0123456789";
 const PUBLIC_URL: &str = "http://sluice.example";
@@ -435,23 +435,15 @@ fn channels_come_from_every_page_and_private_ones_only_with_the_bot() {
     assert_eq!((a.status, a.code().as_str()), (422, "slack_auth_failed"), "{}", a.text);
 }
 
-const NOTIFY: &str = r##"<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:sluice="urn:sluice:bpmn:1"
-                  id="defs" targetNamespace="urn:test">
-  <bpmn:process id="notify" isExecutable="true">
-    <bpmn:startEvent id="start"/>
-    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="tell"/>
-    <bpmn:serviceTask id="tell" implementation="slack-notification">
-      <bpmn:extensionElements>
-        <sluice:input name="channel" value="#general"/>
-        <sluice:input name="message">Order {{ order_id }} is in</sluice:input>
-        <sluice:input name="integration" value="rotating"/>
-      </bpmn:extensionElements>
-    </bpmn:serviceTask>
-    <bpmn:sequenceFlow id="f2" sourceRef="tell" targetRef="end"/>
-    <bpmn:endEvent id="end"/>
-  </bpmn:process>
-</bpmn:definitions>"##;
+/// start → a Slack Notification through the integration `rotating` → end.
+fn notify_model() -> String {
+    let integration = [bpmn::input("integration", "rotating")];
+    bpmn::one_task(
+        "notify",
+        None,
+        bpmn::slack_task("tell", None, "#general", "Order {{ order_id }} is in", &integration),
+    )
+}
 
 #[test]
 fn rotating_tokens_are_refreshed_before_they_expire_and_notifications_use_them() {
@@ -472,7 +464,7 @@ fn rotating_tokens_are_refreshed_before_they_expire_and_notifications_use_them()
 
     // The Slack Notification connector finds the integration (and a fresh token) the same way.
     std::thread::sleep(Duration::from_millis(2500));
-    let a = raw_post(server.addr, "/api/v1/processes", "application/xml", NOTIFY.as_bytes());
+    let a = raw_post(server.addr, "/api/v1/processes", "application/xml", notify_model().as_bytes());
     assert_eq!(a.status, 201, "{}", a.text);
     let a = server.call("POST", "/api/v1/processes/notify/requests", Some(json!({"data": {"order_id": "ORD-7"}})));
     assert_eq!(a.status, 201, "{}", a.text);

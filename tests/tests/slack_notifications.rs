@@ -17,41 +17,36 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 use sluice_fake_slack::{self as fake, FakeSlack, Message};
 use sluice_tests::server::{self, free_port};
-use sluice_tests::{scratch_dir, sluice_bin};
+use sluice_tests::{bpmn, scratch_dir, sluice_bin};
 
 const TOKEN: &str = "notify-test-token-0123456789";
 const SIGNING_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
 const PUBLIC_URL: &str = "http://sluice.example";
 
-const MODEL: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:sluice="urn:sluice:bpmn:1" id="d" targetNamespace="urn:t">
-  <bpmn:process id="purchase" name="Purchase &amp; pay" isExecutable="true">
-    <bpmn:startEvent id="start"/>
-    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="review"/>
-    <bpmn:userTask id="review" name="Review order"/>
-    <bpmn:sequenceFlow id="f2" sourceRef="review" targetRef="end"/>
-    <bpmn:endEvent id="end"/>
-  </bpmn:process>
-  <bpmn:process id="quiet" name="Quiet" isExecutable="true">
-    <bpmn:startEvent id="qstart"/>
-    <bpmn:sequenceFlow id="q1" sourceRef="qstart" targetRef="check"/>
-    <bpmn:userTask id="check" name="Check"/>
-    <bpmn:sequenceFlow id="q2" sourceRef="check" targetRef="qend"/>
-    <bpmn:endEvent id="qend"/>
-  </bpmn:process>
-  <bpmn:process id="failing" name="Failing" isExecutable="true">
-    <bpmn:startEvent id="fstart"/>
-    <bpmn:sequenceFlow id="g1" sourceRef="fstart" targetRef="tell"/>
-    <bpmn:serviceTask id="tell" name="Tell the hidden channel" implementation="slack-notification">
-      <bpmn:extensionElements>
-        <sluice:input name="channel" value="G0HIDDEN"/>
-        <sluice:input name="message">Hello</sluice:input>
-      </bpmn:extensionElements>
-    </bpmn:serviceTask>
-    <bpmn:sequenceFlow id="g2" sourceRef="tell" targetRef="fend"/>
-    <bpmn:endEvent id="fend"/>
-  </bpmn:process>
-</bpmn:definitions>"#;
+/// `purchase` and `quiet`: start → user task → end; `failing`: a Slack Notification to a private
+/// channel the bot is not in.
+fn model() -> String {
+    use bpmn::{chain, end, start, user_task};
+    bpmn::definitions(&[
+        chain(
+            "purchase",
+            Some("Purchase &amp; pay"),
+            &["f1", "f2"],
+            &[start("start"), user_task("review", "Review order"), end("end")],
+        ),
+        chain("quiet", Some("Quiet"), &["q1", "q2"], &[start("qstart"), user_task("check", "Check"), end("qend")]),
+        chain(
+            "failing",
+            Some("Failing"),
+            &["g1", "g2"],
+            &[
+                start("fstart"),
+                bpmn::slack_task("tell", Some("Tell the hidden channel"), "G0HIDDEN", "Hello", &[]),
+                end("fend"),
+            ],
+        ),
+    ])
+}
 
 /// A running `sluice serve`; killed when dropped.
 struct Server {
@@ -256,7 +251,7 @@ fn text_of(m: &Message) -> String {
 fn settings_are_validated_when_saved() {
     let (_rt, slack) = slack();
     let server = Server::start(&slack.api_url());
-    server.deploy(MODEL);
+    server.deploy(&model());
     let put = |key: &str, body: Value| server.api("PUT", &format!("/api/v1/processes/{key}/notifications"), Some(body));
 
     let (status, body) =
@@ -317,7 +312,7 @@ fn settings_are_validated_when_saved() {
 fn channels_are_checked_with_slack_when_settings_are_saved() {
     let (_rt, slack) = slack();
     let server = Server::start(&slack.api_url());
-    server.deploy(MODEL);
+    server.deploy(&model());
     let settings = |channels: &[&str]| json!({"integration": "default", "events": {"task_waiting": channels}});
     let refused = |channels: &[&str], field: &str, mentions: &[&str]| {
         let (status, _, body) = server.put_settings("purchase", &settings(channels));
@@ -381,7 +376,7 @@ const NO_HISTORY_TOKEN: &str = "xoxb-fake-no-history";
 fn a_notification_whose_answer_was_lost_is_found_not_posted_again() {
     let (_rt, slack) = slack();
     let server = Server::start(&slack.api_url());
-    server.deploy(MODEL);
+    server.deploy(&model());
     for (key, channel) in [("purchase", "C0GENERAL"), ("quiet", "C0SALES")] {
         let settings = json!({"integration": "default", "events": {"request_started": [channel]}});
         let (status, _, body) = server.put_settings(key, &settings);
@@ -432,7 +427,7 @@ fn without_history_scopes_a_lost_answer_is_posted_again_and_the_log_says_so() {
     slack.add_token(fake::DEFAULT_TEAM_ID, NO_HISTORY_TOKEN, &scopes);
     let log = scratch_dir("notify-log").join("serve.log");
     let server = Server::start_with(&slack.api_url(), NO_HISTORY_TOKEN, Some(&log));
-    server.deploy(MODEL);
+    server.deploy(&model());
     let settings = json!({"integration": "default", "events": {"request_started": ["C0GENERAL"]}});
     let (status, _, body) = server.put_settings("purchase", &settings);
     assert_eq!(status, 200, "{body}");
@@ -458,7 +453,7 @@ fn without_history_scopes_a_lost_answer_is_posted_again_and_the_log_says_so() {
 fn started_waiting_and_completed_messages_arrive_and_approve_in_slack_completes_the_request() {
     let (_rt, slack) = slack();
     let server = Server::start(&slack.api_url());
-    server.deploy(MODEL);
+    server.deploy(&model());
     let settings = json!({
         "integration": "default",
         "events": {
@@ -559,7 +554,7 @@ fn started_waiting_and_completed_messages_arrive_and_approve_in_slack_completes_
 fn a_channel_the_bot_cannot_post_to_is_recorded_with_the_fix_and_the_request_goes_on() {
     let (_rt, slack) = slack();
     let server = Server::start(&slack.api_url());
-    server.deploy(MODEL);
+    server.deploy(&model());
     // G0HIDDEN is private; the bot is in it when the settings are saved (they are checked with
     // Slack), then someone removes it: Slack answers channel_not_found to the post.
     slack.set_member("G0HIDDEN", true);
@@ -636,7 +631,7 @@ fn python_sdk_signatures_are_accepted_and_bad_ones_refused() {
     }
     let (_rt, slack) = slack();
     let server = Server::start(&slack.api_url());
-    server.deploy(MODEL);
+    server.deploy(&model());
     let settings = json!({"integration": "default", "events": {"task_waiting": ["C0SALES"]}});
     let (status, body) = server.api("PUT", "/api/v1/processes/purchase/notifications", Some(settings));
     assert_eq!(status, 200, "{body}");

@@ -17,6 +17,7 @@ use sluice_engine::sim::{ConnectorHost, ConnectorInvocation, ConnectorOutcome, R
 use sluice_engine::{Incident, Input, Status};
 use sluice_fake_slack::{self as fake, Failure, FakeSlack};
 use sluice_slack::{Client, SlackNotification, StaticTokens, client};
+use sluice_tests::bpmn;
 use tokio::runtime::Runtime;
 
 /// What the fake accepts per channel (Slack: about a second).
@@ -30,25 +31,24 @@ const HOST_RETRIES: u32 = 3;
 /// The longest the host waits between tries, whatever the connector asks for.
 const HOST_MAX_WAIT: Duration = Duration::from_secs(5);
 
-const MODEL: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:sluice="urn:sluice:bpmn:1" id="d" targetNamespace="urn:t">
-  <bpmn:process id="order" isExecutable="true">
-    <bpmn:startEvent id="start"/>
-    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="notify"/>
-    <bpmn:serviceTask id="notify" name="Tell the channel" implementation="slack-notification">
-      <bpmn:extensionElements>
-        <sluice:input name="channel" value="{{ channel }}"/>
-        <sluice:input name="message">Order {{ order_id }} needs approval</sluice:input>
-        <sluice:input name="result_variable" value="posted"/>
-      </bpmn:extensionElements>
-    </bpmn:serviceTask>
-    <bpmn:sequenceFlow id="f2" sourceRef="notify" targetRef="end"/>
-    <bpmn:endEvent id="end"/>
-  </bpmn:process>
-</bpmn:definitions>"#;
+/// start → Slack Notification (`channel`, `order_id` from the data) → end.
+fn model() -> String {
+    bpmn::one_task(
+        "order",
+        None,
+        bpmn::slack_task(
+            "notify",
+            Some("Tell the channel"),
+            "{{ channel }}",
+            "Order {{ order_id }} needs approval",
+            &[bpmn::input("result_variable", "posted")],
+        ),
+    )
+}
 
 fn process() -> Arc<Process> {
-    let imported = sluice_bpmn::import(&[Source { name: "order.bpmn", bytes: MODEL.as_bytes() }], &Options::default());
+    let imported =
+        sluice_bpmn::import(&[Source { name: "order.bpmn", bytes: model().as_bytes() }], &Options::default());
     assert!(!imported.has_errors(), "{:?}", imported.diagnostics);
     imported.definitions.processes[0].clone()
 }
@@ -136,23 +136,29 @@ impl ConnectorHost for Host<'_> {
             let url = format!("http://sluice.test/requests/r{}", call.request);
             let cx = Context::new(key, call.process.key.as_str(), url);
             let result = self.runtime.block_on(self.registry.invoke(connector, &call.call.inputs, call.variables, cx));
-            match result {
-                Ok(output) => return ConnectorOutcome::Completed(output),
-                Err(ConnectorError::Bpmn { code, message }) => {
-                    return ConnectorOutcome::BpmnError { code, message: Some(message) };
-                }
-                Err(ConnectorError::Fatal { message }) => return ConnectorOutcome::Failed(message),
-                Err(ConnectorError::Retryable { message, retry_after }) => {
-                    if tries > HOST_RETRIES {
-                        return ConnectorOutcome::Failed(format!("{message} (gave up after {tries} tries)"));
-                    }
-                    let backoff = Duration::from_millis(10 << (tries - 1));
-                    let wait = retry_after.unwrap_or(backoff).min(HOST_MAX_WAIT);
-                    self.retries.push((message, retry_after));
-                    std::thread::sleep(wait);
-                }
+            let (message, retry_after) = match outcome(result) {
+                Ok(done) => return done,
+                Err(retryable) => retryable,
+            };
+            if tries > HOST_RETRIES {
+                return ConnectorOutcome::Failed(format!("{message} (gave up after {tries} tries)"));
             }
+            let backoff = Duration::from_millis(10 << (tries - 1));
+            let wait = retry_after.unwrap_or(backoff).min(HOST_MAX_WAIT);
+            self.retries.push((message, retry_after));
+            std::thread::sleep(wait);
         }
+    }
+}
+
+/// What a worker makes of a connector's answer: the outcome, or (message, retry_after) of a
+/// Retryable error to wait out and try again.
+fn outcome(result: Result<Value, ConnectorError>) -> Result<ConnectorOutcome, (String, Option<Duration>)> {
+    match result {
+        Ok(output) => Ok(ConnectorOutcome::Completed(output)),
+        Err(ConnectorError::Bpmn { code, message }) => Ok(ConnectorOutcome::BpmnError { code, message: Some(message) }),
+        Err(ConnectorError::Fatal { message }) => Ok(ConnectorOutcome::Failed(message)),
+        Err(ConnectorError::Retryable { message, retry_after }) => Err((message, retry_after)),
     }
 }
 
@@ -233,7 +239,11 @@ fn a_post_completes_the_request_with_one_message_and_keeps_channel_and_ts() {
 }
 
 /// A token problem: an incident saying the integration must be reconnected, and nothing posted.
-fn assert_reconnect_incident(h: &Harness, run: &Run<'_>, code: &str) {
+/// The fake is prepared by `prepare`, then one Request posts with `token`.
+fn assert_reconnect_incident(token: &str, prepare: impl FnOnce(&FakeSlack), code: &str) {
+    let h = Harness::new();
+    prepare(&h.slack);
+    let run = h.run(h.registry(token), &["C0SALES"]);
     let incident = run.incident(run.first());
     assert_says(&incident, &["Slack integration `default` must be reconnected", code]);
     assert_eq!(h.slack.all_messages().len(), 0);
@@ -243,33 +253,23 @@ fn assert_reconnect_incident(h: &Harness, run: &Run<'_>, code: &str) {
 
 #[test]
 fn an_unknown_token_asks_to_reconnect_the_integration() {
-    let h = Harness::new();
-    let run = h.run(h.registry("xoxb-never-issued"), &["C0SALES"]);
-    assert_reconnect_incident(&h, &run, "invalid_auth");
+    assert_reconnect_incident("xoxb-never-issued", |_| {}, "invalid_auth");
 }
 
 #[test]
 fn a_revoked_token_asks_to_reconnect_the_integration() {
-    let h = Harness::new();
-    h.slack.revoke_token(fake::DEFAULT_TOKEN);
-    let run = h.run(h.registry(fake::DEFAULT_TOKEN), &["C0SALES"]);
-    assert_reconnect_incident(&h, &run, "token_revoked");
+    assert_reconnect_incident(fake::DEFAULT_TOKEN, |s| s.revoke_token(fake::DEFAULT_TOKEN), "token_revoked");
 }
 
 #[test]
 fn an_expired_token_asks_to_reconnect_the_integration() {
-    let h = Harness::new();
-    h.slack.expire_token(fake::DEFAULT_TOKEN);
-    let run = h.run(h.registry(fake::DEFAULT_TOKEN), &["C0SALES"]);
-    assert_reconnect_incident(&h, &run, "token_expired");
+    assert_reconnect_incident(fake::DEFAULT_TOKEN, |s| s.expire_token(fake::DEFAULT_TOKEN), "token_expired");
 }
 
 #[test]
 fn an_inactive_account_asks_to_reconnect_the_integration() {
-    let h = Harness::new();
-    h.slack.fail_next("chat.postMessage", 1, Failure::Error("account_inactive".into()));
-    let run = h.run(h.registry(fake::DEFAULT_TOKEN), &["C0SALES"]);
-    assert_reconnect_incident(&h, &run, "account_inactive");
+    let inactive = |s: &FakeSlack| s.fail_next("chat.postMessage", 1, Failure::Error("account_inactive".into()));
+    assert_reconnect_incident(fake::DEFAULT_TOKEN, inactive, "account_inactive");
 }
 
 #[test]

@@ -4,19 +4,19 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use sluice_fake_slack::{self as fake, FakeSlack};
-use sluice_tests::server::{self, free_port};
+use sluice_tests::server::{self, Spawned, free_port};
 use sluice_tests::{bpmn, scratch_dir, sluice_bin, workspace};
 
 const TOKEN: &str = "test-token-0123456789";
 
 /// A running `sluice serve`; killed when dropped.
 struct Server {
-    child: Child,
+    serve: Spawned,
     addr: SocketAddr,
 }
 
@@ -24,36 +24,13 @@ impl Server {
     fn start(name: &str, slack_api_url: Option<&str>) -> Server {
         let dir = scratch_dir(name);
         let addr = free_port();
-        let mut cmd = Command::new(sluice_bin());
-        cmd.arg("serve")
-            .env("SLUICE_LISTEN", addr.to_string())
-            .env("SLUICE_DATABASE_URL", format!("sqlite://{}", dir.join("sluice.db").display()))
-            .env("SLUICE_API_TOKEN", TOKEN)
-            .env("SLUICE_PUBLIC_URL", "http://sluice.example")
-            .env_remove("SLUICE_PROCESSES")
-            .env_remove("SLACK_BOT_TOKEN")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
+        let mut cmd = server::serve_command(&dir, addr, TOKEN);
+        cmd.env_remove("SLACK_BOT_TOKEN");
         match slack_api_url {
             Some(url) => cmd.env("SLACK_API_URL", url).env("SLACK_BOT_TOKEN", fake::DEFAULT_TOKEN),
             None => cmd.env("SLACK_API_URL", "http://127.0.0.1:9"),
         };
-        let child = cmd.spawn().expect("cannot start sluice serve");
-        let server = Server { child, addr };
-        server.wait_ready();
-        server
-    }
-
-    fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if TcpStream::connect(self.addr).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("sluice serve did not listen on {}", self.addr);
+        Server { serve: Spawned::start(&mut cmd, addr), addr }
     }
 
     /// Sends one request with the test token; the body parsed as JSON when it is JSON.
@@ -78,7 +55,8 @@ impl Server {
         content_type: Option<&str>,
         body: &[u8],
     ) -> (u16, Value) {
-        let (status, text) = http(self.addr, auth, method, path, content_type, body);
+        let (status, text) = server::http(self.addr, auth, method, path, content_type, body)
+            .unwrap_or_else(|e| panic!("no answer to {method} {path}: {e}"));
         let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
         (status, value)
     }
@@ -103,38 +81,8 @@ impl Server {
     }
 
     fn terminate(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        assert!(sent.success());
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "sluice did not stop after SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.serve.terminate()
     }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// One HTTP/1.1 exchange (see `sluice_tests::server::http`); a failure to get an answer fails the test.
-fn http(
-    addr: SocketAddr,
-    auth: Option<&str>,
-    method: &str,
-    path: &str,
-    content_type: Option<&str>,
-    body: &[u8],
-) -> (u16, String) {
-    server::http(addr, auth, method, path, content_type, body)
-        .unwrap_or_else(|e| panic!("no answer to {method} {path}: {e}"))
 }
 
 fn error_code(v: &Value) -> &str {

@@ -7,17 +7,17 @@
 //! signs the interactions with Slack's own Python SDK (`tests/python/slack_signatures.py`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 use sluice_fake_slack::{self as fake, FakeSlack, Message};
-use sluice_tests::server::{self, free_port};
-use sluice_tests::{bpmn, scratch_dir, sluice_bin};
+use sluice_tests::server::{self, Spawned, free_port};
+use sluice_tests::{bpmn, scratch_dir};
 
 const TOKEN: &str = "notify-test-token-0123456789";
 const SIGNING_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
@@ -50,7 +50,7 @@ fn model() -> String {
 
 /// A running `sluice serve`; killed when dropped.
 struct Server {
-    child: Child,
+    _serve: Spawned,
     addr: SocketAddr,
 }
 
@@ -63,32 +63,14 @@ impl Server {
     fn start_with(slack_api_url: &str, bot_token: &str, log: Option<&Path>) -> Server {
         let dir = scratch_dir("notify");
         let addr = free_port();
-        let stderr = match log {
-            Some(path) => Stdio::from(std::fs::File::create(path).expect("cannot create the log file")),
-            None => Stdio::inherit(),
-        };
-        let child = Command::new(sluice_bin())
-            .arg("serve")
-            .env("SLUICE_LISTEN", addr.to_string())
-            .env("SLUICE_DATABASE_URL", format!("sqlite://{}", dir.join("sluice.db").display()))
-            .env("SLUICE_API_TOKEN", TOKEN)
-            .env("SLUICE_PUBLIC_URL", PUBLIC_URL)
-            .env("SLACK_API_URL", slack_api_url)
+        let mut cmd = server::serve_command(&dir, addr, TOKEN);
+        cmd.env("SLACK_API_URL", slack_api_url)
             .env("SLACK_BOT_TOKEN", bot_token)
-            .env("SLACK_SIGNING_SECRET", SIGNING_SECRET)
-            .env_remove("SLUICE_PROCESSES")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .expect("cannot start sluice serve");
-        let server = Server { child, addr };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(addr).is_err() {
-            assert!(Instant::now() < deadline, "sluice serve did not listen on {addr}");
-            std::thread::sleep(Duration::from_millis(50));
+            .env("SLACK_SIGNING_SECRET", SIGNING_SECRET);
+        if let Some(path) = log {
+            cmd.stderr(std::fs::File::create(path).expect("cannot create the log file"));
         }
-        server
+        Server { _serve: Spawned::start(&mut cmd, addr), addr }
     }
 
     fn url(&self) -> String {
@@ -157,17 +139,10 @@ impl Server {
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// One HTTP/1.1 exchange (see `sluice_tests::server::exchange`).
 fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, String)], body: &[u8]) -> server::Answer {
     let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    server::exchange(addr, method, path, &headers, body).unwrap_or_else(|e| panic!("no answer to {method} {path}: {e}"))
+    server::must_exchange(addr, method, path, &headers, body)
 }
 
 fn now_secs() -> i64 {

@@ -238,15 +238,23 @@ fn a_post_completes_the_request_with_one_message_and_keeps_channel_and_ts() {
     assert!(run.host.retries.is_empty(), "{:?}", run.host.retries);
 }
 
+/// One Request posts to `channel` with `token`: an incident that says every one of `parts`, and
+/// nothing posted. The run, for more checks.
+fn assert_nothing_posted_and_incident_says<'h>(h: &'h Harness, token: &str, channel: &str, parts: &[&str]) -> Run<'h> {
+    let run = h.run(h.registry(token), &[channel]);
+    let incident = run.incident(run.first());
+    assert_says(&incident, parts);
+    assert_eq!(h.slack.all_messages().len(), 0);
+    run
+}
+
 /// A token problem: an incident saying the integration must be reconnected, and nothing posted.
 /// The fake is prepared by `prepare`, then one Request posts with `token`.
 fn assert_reconnect_incident(token: &str, prepare: impl FnOnce(&FakeSlack), code: &str) {
     let h = Harness::new();
     prepare(&h.slack);
-    let run = h.run(h.registry(token), &["C0SALES"]);
-    let incident = run.incident(run.first());
-    assert_says(&incident, &["Slack integration `default` must be reconnected", code]);
-    assert_eq!(h.slack.all_messages().len(), 0);
+    let parts = ["Slack integration `default` must be reconnected", code];
+    let run = assert_nothing_posted_and_incident_says(&h, token, "C0SALES", &parts);
     assert!(run.host.retries.is_empty(), "a token problem is not retried: {:?}", run.host.retries);
     assert_eq!(h.slack.calls("chat.postMessage"), 1);
 }
@@ -298,39 +306,47 @@ fn a_public_channel_the_bot_has_not_joined_without_chat_write_public_is_an_incid
     let token = "xoxb-fake-members-only";
     let scopes = ["chat:write", "channels:read", "groups:read", "channels:history", "groups:history"];
     h.slack.add_token(fake::DEFAULT_TEAM_ID, token, &scopes);
-    let run = h.run(h.registry(token), &["C0RANDOM"]);
-    let incident = run.incident(run.first());
-    assert_says(&incident, &["check the channel `C0RANDOM`", "invite the bot", "not_in_channel"]);
-    assert_eq!(h.slack.all_messages().len(), 0);
+    assert_nothing_posted_and_incident_says(
+        &h,
+        token,
+        "C0RANDOM",
+        &["check the channel `C0RANDOM`", "invite the bot", "not_in_channel"],
+    );
 }
 
 #[test]
 fn an_archived_channel_is_an_incident_that_says_so() {
     let h = Harness::new();
-    let run = h.run(h.registry(fake::DEFAULT_TOKEN), &["#old"]);
-    let incident = run.incident(run.first());
-    assert_says(&incident, &["the channel `#old` is archived", "unarchive it or choose another channel"]);
-    assert_eq!(h.slack.all_messages().len(), 0);
+    assert_nothing_posted_and_incident_says(
+        &h,
+        fake::DEFAULT_TOKEN,
+        "#old",
+        &["the channel `#old` is archived", "unarchive it or choose another channel"],
+    );
 }
 
 #[test]
 fn a_message_slack_finds_too_long_is_an_incident_that_says_so() {
     let h = Harness::new();
     h.slack.fail_next("chat.postMessage", 1, Failure::Error("msg_too_long".into()));
-    let run = h.run(h.registry(fake::DEFAULT_TOKEN), &["C0SALES"]);
-    let incident = run.incident(run.first());
-    assert_says(&incident, &["the message is too long for Slack", "shorten the task's message"]);
-    assert_eq!(h.slack.all_messages().len(), 0);
+    assert_nothing_posted_and_incident_says(
+        &h,
+        fake::DEFAULT_TOKEN,
+        "C0SALES",
+        &["the message is too long for Slack", "shorten the task's message"],
+    );
 }
 
 #[test]
 fn blocks_slack_refuses_are_an_incident_that_says_so() {
     let h = Harness::new();
     h.slack.fail_next("chat.postMessage", 1, Failure::Error("invalid_blocks".into()));
-    let run = h.run(h.registry(fake::DEFAULT_TOKEN), &["C0SALES"]);
-    let incident = run.incident(run.first());
-    assert_says(&incident, &["Slack refused the message's layout", "invalid_blocks", "check the message's mrkdwn"]);
-    assert_eq!(h.slack.all_messages().len(), 0);
+    assert_nothing_posted_and_incident_says(
+        &h,
+        fake::DEFAULT_TOKEN,
+        "C0SALES",
+        &["Slack refused the message's layout", "invalid_blocks", "check the message's mrkdwn"],
+    );
 }
 
 #[test]

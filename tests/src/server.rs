@@ -122,6 +122,42 @@ pub fn http(
     exchange(addr, method, path, &headers, body).map(|a| (a.status, a.body))
 }
 
+/// Reads one HTTP request from `stream`, as a stub server in a test does: the head (request line
+/// and headers) once it and as much body as `Content-Length` says have arrived; `None` if the
+/// connection ends or fails first.
+pub fn read_request(stream: &mut TcpStream) -> Option<String> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut chunk).ok().filter(|&n| n > 0)?;
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        let Some(end) = text.find("\r\n\r\n") else { continue };
+        let head = &text[..end];
+        let len = head
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
+            .and_then(|(_, v)| v.trim().parse::<usize>().ok())
+            .unwrap_or(0);
+        if buf.len() >= end + 4 + len {
+            return Some(head.to_string());
+        }
+    }
+}
+
+/// Answers `200 OK` with this JSON body and `Connection: close` (errors ignored: the caller may
+/// be gone).
+pub fn answer_json(stream: &mut TcpStream, body: &str) {
+    let _ = stream.write_all(
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    );
+}
+
 fn dechunk(mut s: &str) -> String {
     let mut out = String::new();
     while let Some((size, rest)) = s.split_once("\r\n") {

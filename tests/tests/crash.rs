@@ -14,14 +14,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use sluice_tests::server::{Api, Kill, Serve, ServeConfig};
+use sluice_tests::server::{self, Api, Kill, Serve, ServeConfig};
 use sluice_tests::{bpmn, scratch_dir};
 
 /// The test process: fork → (POST to the stub) ‖ (PT1S timer → user task) → join → POST again.
@@ -153,23 +152,7 @@ impl Stub {
 
 fn answer(mut stream: TcpStream, calls: &Mutex<Vec<Call>>, in_flight: &AtomicUsize, rng: &Mutex<Rng>) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let head = loop {
-        let Ok(n) = stream.read(&mut chunk) else { return };
-        if n == 0 {
-            return;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        let text = String::from_utf8_lossy(&buf).into_owned();
-        if let Some(end) = text.find("\r\n\r\n") {
-            let head = text[..end].to_string();
-            let len = header(&head, "content-length").and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
-            if buf.len() >= end + 4 + len {
-                break head;
-            }
-        }
-    };
+    let Some(head) = server::read_request(&mut stream) else { return };
     let path = head.split(' ').nth(1).unwrap_or_default().to_string();
     let key = header(&head, "idempotency-key").unwrap_or_default();
     let n = {
@@ -187,14 +170,7 @@ fn answer(mut stream: TcpStream, calls: &Mutex<Vec<Call>>, in_flight: &AtomicUsi
         in_flight.fetch_add(1, Ordering::SeqCst);
         std::thread::sleep(delay);
     }
-    let body = json!({"call": n}).to_string();
-    let _ = stream.write_all(
-        format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )
-        .as_bytes(),
-    );
+    server::answer_json(&mut stream, &json!({"call": n}).to_string());
     if slow {
         in_flight.fetch_sub(1, Ordering::SeqCst);
     }
@@ -601,13 +577,7 @@ fn kill_and_restart(db: &Db, name: &str) {
 
     let all_done = wait_all_done(server.api(), Instant::now() + Duration::from_secs(120));
     let confirmed = completer.finish();
-    if !all_done {
-        panic!(
-            "{name} (seed {seed}): {}\nwarnings and errors of every start:\n{}",
-            describe_stuck(server.api(), &all_requests(server.api())),
-            problems_in_logs(&config.log_dir)
-        );
-    }
+    assert_all_done(all_done, &format!("{name} (seed {seed})"), server.api(), "every start", &config);
     let found = verify(server.api(), &stub, &kills, &started, &confirmed);
     eprintln!(
         "{name}: {n} Requests completed exactly once in {:?} through {} kills ({in_flight_kills} with calls in \
@@ -621,6 +591,18 @@ fn kill_and_restart(db: &Db, name: &str) {
     assert!(in_flight_kills >= 1, "no kill landed while a connector call was in flight");
     let status = server.terminate();
     assert!(status.success(), "sluice serve exited with {status:?} after SIGTERM");
+}
+
+/// Fails the test, saying which Requests are stuck where and what the logs of `whose` starts
+/// warned about, unless every Request got done.
+fn assert_all_done(all_done: bool, run: &str, api: Api, whose: &str, config: &ServeConfig) {
+    if !all_done {
+        panic!(
+            "{run}: {}\nwarnings and errors of {whose}:\n{}",
+            describe_stuck(api, &all_requests(api)),
+            problems_in_logs(&config.log_dir)
+        );
+    }
 }
 
 #[test]
@@ -660,13 +642,7 @@ fn two_servers_on_one_postgres_database_the_survivor_finishes_a_killed_ones_requ
 
     let all_done = wait_all_done(two.api(), Instant::now() + Duration::from_secs(120));
     let confirmed = completer.finish();
-    if !all_done {
-        panic!(
-            "{name} (seed {seed}): {}\nwarnings and errors of both servers:\n{}",
-            describe_stuck(two.api(), &all_requests(two.api())),
-            problems_in_logs(&config.log_dir)
-        );
-    }
+    assert_all_done(all_done, &format!("{name} (seed {seed})"), two.api(), "both servers", &config);
     let found = verify(two.api(), &stub, &[kill], &started, &confirmed);
     eprintln!(
         "{name}: {n} Requests completed exactly once in {:?}; {} connector calls ({calls_before} before the kill), {} \

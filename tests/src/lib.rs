@@ -83,3 +83,12 @@ pub fn scratch_dir(name: &str) -> PathBuf {
     }
     dir
 }
+
+/// A file `name` holding `contents` in a fresh [`scratch_dir`] for the test `test`; its path.
+pub fn scratch_file(test: &str, name: &str, contents: &str) -> PathBuf {
+    let file = scratch_dir(test).join(name);
+    if let Err(e) = std::fs::write(&file, contents) {
+        panic!("cannot write {}: {e}", file.display());
+    }
+    file
+}

@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 use sluice_fake_slack::{Config, DEFAULT_TOKEN, FakeSlack};
-use sluice_tests::{bpmn, scratch_dir, sluice_bin};
+use sluice_tests::{bpmn, scratch_file, sluice_bin};
 
 fn model(channel: &str) -> String {
     bpmn::one_task(
@@ -23,9 +23,7 @@ fn model(channel: &str) -> String {
 
 /// Runs `sluice run` on a thread (the fake Slack keeps serving on this test's runtime meanwhile).
 async fn run(slack: &FakeSlack, channel: &str) -> (Option<i32>, Vec<Value>) {
-    let dir = scratch_dir("slack");
-    let file = dir.join("order.bpmn");
-    std::fs::write(&file, model(channel)).unwrap();
+    let file = scratch_file("slack", "order.bpmn", &model(channel));
     let api = slack.api_url();
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new(sluice_bin())

@@ -248,6 +248,14 @@ fn assert_nothing_posted_and_incident_says<'h>(h: &'h Harness, token: &str, chan
     run
 }
 
+/// Slack answers the post with the error `error`: an incident that says every one of `parts`,
+/// and nothing posted.
+fn assert_slack_error_is_an_incident_that_says(error: &str, parts: &[&str]) {
+    let h = Harness::new();
+    h.slack.fail_next("chat.postMessage", 1, Failure::Error(error.into()));
+    assert_nothing_posted_and_incident_says(&h, fake::DEFAULT_TOKEN, "C0SALES", parts);
+}
+
 /// A token problem: an incident saying the integration must be reconnected, and nothing posted.
 /// The fake is prepared by `prepare`, then one Request posts with `token`.
 fn assert_reconnect_incident(token: &str, prepare: impl FnOnce(&FakeSlack), code: &str) {
@@ -327,24 +335,16 @@ fn an_archived_channel_is_an_incident_that_says_so() {
 
 #[test]
 fn a_message_slack_finds_too_long_is_an_incident_that_says_so() {
-    let h = Harness::new();
-    h.slack.fail_next("chat.postMessage", 1, Failure::Error("msg_too_long".into()));
-    assert_nothing_posted_and_incident_says(
-        &h,
-        fake::DEFAULT_TOKEN,
-        "C0SALES",
+    assert_slack_error_is_an_incident_that_says(
+        "msg_too_long",
         &["the message is too long for Slack", "shorten the task's message"],
     );
 }
 
 #[test]
 fn blocks_slack_refuses_are_an_incident_that_says_so() {
-    let h = Harness::new();
-    h.slack.fail_next("chat.postMessage", 1, Failure::Error("invalid_blocks".into()));
-    assert_nothing_posted_and_incident_says(
-        &h,
-        fake::DEFAULT_TOKEN,
-        "C0SALES",
+    assert_slack_error_is_an_incident_that_says(
+        "invalid_blocks",
         &["Slack refused the message's layout", "invalid_blocks", "check the message's mrkdwn"],
     );
 }

@@ -33,6 +33,15 @@ impl Server {
         Server { serve: Spawned::start(&mut cmd, addr), addr }
     }
 
+    /// Starts a server using the fake Slack and deploys `file` of `processes/` to it, which must
+    /// be new (201); the server and the answer.
+    fn start_and_deploy(name: &str, slack: &FakeSlack, file: &str) -> (Server, Value) {
+        let server = Server::start(name, Some(&slack.api_url()));
+        let (status, body) = server.deploy(file);
+        assert_eq!(status, 201, "{body}");
+        (server, body)
+    }
+
     /// Sends one request with the test token; the body parsed as JSON when it is JSON.
     fn call(&self, method: &str, path: &str, content_type: Option<&str>, body: &[u8]) -> (u16, Value) {
         let auth = format!("Bearer {TOKEN}");
@@ -99,10 +108,7 @@ fn slack() -> (tokio::runtime::Runtime, FakeSlack) {
 #[test]
 fn an_order_is_deployed_started_reviewed_and_announced_over_http() {
     let (_rt, slack) = slack();
-    let server = Server::start("api-order", Some(&slack.api_url()));
-
-    let (status, body) = server.deploy("order_approval.bpmn");
-    assert_eq!(status, 201, "{body}");
+    let (server, body) = Server::start_and_deploy("api-order", &slack, "order_approval.bpmn");
     assert_eq!(body, json!({"processes": [{"key": "order_approval", "version": 1, "name": "Order approval"}]}));
     let (status, again) = server.deploy("order_approval.bpmn");
     assert_eq!(status, 200, "{again}");
@@ -346,9 +352,7 @@ fn answer_ok(mut stream: TcpStream) {
 #[test]
 fn a_published_message_reaches_the_waiting_invoice() {
     let (_rt, slack) = slack();
-    let server = Server::start("api-messages", Some(&slack.api_url()));
-    let (status, body) = server.deploy("invoice_payment.bpmn");
-    assert_eq!(status, 201, "{body}");
+    let (server, _) = Server::start_and_deploy("api-messages", &slack, "invoice_payment.bpmn");
     let billing = format!("http://{}", billing_api());
     let data = json!({
         "invoice_id": "INV-1", "billing_api": billing, "amount": 120, "currency": "EUR",

@@ -91,6 +91,15 @@ impl Harness {
         Registry::default().with(SlackNotification::with_config(client, tokens, config))
     }
 
+    /// Request `r` completed, and the channels hold one message in all: the one the Request's
+    /// data keeps (`posted`: the channel's id and the ts).
+    fn assert_completed_with_one_message(&self, run: &Run<'_>, r: RequestNo, channel: &str) {
+        run.assert_completed(r);
+        let messages = self.slack.all_messages();
+        assert_eq!(messages.len(), 1, "{messages:?}");
+        assert_eq!(run.data(r)["posted"], json!({"channel": channel, "ts": messages[0].ts}));
+    }
+
     /// Starts one Request per channel and settles the Sim (every connector call made).
     fn run(&self, registry: Registry, channels: &[&str]) -> Run<'_> {
         let clock = Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap();
@@ -300,10 +309,7 @@ fn a_private_channel_without_the_bot_waits_for_an_invite_then_retry_posts_once()
     // The person does what the incident says, then retries it.
     h.slack.set_member("G0HIDDEN", true);
     run.retry(r);
-    run.assert_completed(r);
-    let messages = h.slack.all_messages();
-    assert_eq!(messages.len(), 1, "{messages:?}");
-    assert_eq!(run.data(r)["posted"], json!({"channel": "G0HIDDEN", "ts": messages[0].ts}));
+    h.assert_completed_with_one_message(&run, r, "G0HIDDEN");
     // The retry is attempt 2: it looked for an earlier post before posting.
     assert_eq!(h.slack.calls("conversations.history"), 1);
 }
@@ -406,11 +412,8 @@ fn a_post_accepted_before_the_connection_dropped_is_found_not_repeated() {
     h.slack.fail_next("chat.postMessage", 1, Failure::DropAfterAccept);
     let run = h.run(h.registry(fake::DEFAULT_TOKEN), &["C0SALES"]);
     let r = run.first();
-    run.assert_completed(r);
-    let messages = h.slack.all_messages();
-    assert_eq!(messages.len(), 1, "{messages:?}");
     // The step's result is the message Slack accepted, found again through its metadata.
-    assert_eq!(run.data(r)["posted"], json!({"channel": "C0SALES", "ts": messages[0].ts}));
+    h.assert_completed_with_one_message(&run, r, "C0SALES");
     assert_eq!(h.slack.calls("chat.postMessage"), 1);
 }
 
@@ -422,10 +425,7 @@ fn a_dropped_post_that_cannot_be_checked_at_once_is_found_by_the_retry() {
     h.slack.fail_next("conversations.history", 1, Failure::Status(503));
     let run = h.run(h.registry(fake::DEFAULT_TOKEN), &["C0SALES"]);
     let r = run.first();
-    run.assert_completed(r);
-    let messages = h.slack.all_messages();
-    assert_eq!(messages.len(), 1, "{messages:?}");
-    assert_eq!(run.data(r)["posted"], json!({"channel": "C0SALES", "ts": messages[0].ts}));
+    h.assert_completed_with_one_message(&run, r, "C0SALES");
     assert_eq!(run.host.retries.len(), 1, "{:?}", run.host.retries);
     assert_eq!(h.slack.calls("chat.postMessage"), 1, "the retry found the post and did not post again");
     assert_eq!(h.slack.calls("conversations.history"), 2);

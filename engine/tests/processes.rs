@@ -41,7 +41,6 @@ impl ConnectorHost for ScriptedConnectors {
 }
 
 struct Scenario {
-    file: &'static str,
     name: &'static str,
     process: &'static str,
     data: Value,
@@ -50,6 +49,27 @@ struct Scenario {
     /// Published, in order, whenever the Request waits with no task open: [name, key, data].
     messages: Value,
     expect: Status,
+}
+
+impl Scenario {
+    /// `process` (in `processes/<process>.bpmn`) started with `data`: no task data, connector
+    /// answers or messages given, and expected to complete.
+    fn new(process: &'static str, name: &'static str, data: Value) -> Scenario {
+        Scenario {
+            name,
+            process,
+            data,
+            tasks: json!({}),
+            connectors: json!({}),
+            messages: json!([]),
+            expect: Status::Completed,
+        }
+    }
+
+    /// The model's file in `processes/`.
+    fn file(&self) -> String {
+        format!("{}.bpmn", self.process)
+    }
 }
 
 fn scenarios() -> Vec<Scenario> {
@@ -70,139 +90,71 @@ fn scenarios() -> Vec<Scenario> {
     no_receipts["receipts"] = json!([]);
     vec![
         Scenario {
-            file: "order_approval.bpmn",
-            name: "order_approval_approved",
-            process: "order_approval",
-            data: order.clone(),
             tasks: json!({"review_order": {"approved": true, "comment": "Known customer, fine"}}),
-            connectors: json!({}),
-            messages: json!([]),
-            expect: Status::Completed,
+            ..Scenario::new("order_approval", "order_approval_approved", order.clone())
         },
         Scenario {
-            file: "order_approval.bpmn",
-            name: "order_approval_rejected",
-            process: "order_approval",
-            data: order,
             tasks: json!({"review_order": {"approved": false, "comment": "Credit limit reached"}}),
-            connectors: json!({}),
-            messages: json!([]),
-            expect: Status::Completed,
+            ..Scenario::new("order_approval", "order_approval_rejected", order)
         },
+        Scenario::new("order_approval", "order_approval_small", small_order),
         Scenario {
-            file: "order_approval.bpmn",
-            name: "order_approval_small",
-            process: "order_approval",
-            data: small_order,
-            tasks: json!({}),
-            connectors: json!({}),
-            messages: json!([]),
-            expect: Status::Completed,
-        },
-        Scenario {
-            file: "invoice_payment.bpmn",
-            name: "invoice_payment_paid",
-            process: "invoice_payment",
-            data: invoice.clone(),
-            tasks: json!({}),
             connectors: json!({"send_invoice": {"status": 202}}),
             messages: json!([["payment_received", "INV-2026-0113", {"paid_amount": 4250.0, "payment_reference": "SEPA-77812"}]]),
-            expect: Status::Completed,
+            ..Scenario::new("invoice_payment", "invoice_payment_paid", invoice.clone())
         },
+        Scenario::new("invoice_payment", "invoice_payment_unpaid", invoice),
         Scenario {
-            file: "invoice_payment.bpmn",
-            name: "invoice_payment_unpaid",
-            process: "invoice_payment",
-            data: invoice,
-            tasks: json!({}),
-            connectors: json!({}),
-            messages: json!([]),
-            expect: Status::Completed,
-        },
-        Scenario {
-            file: "employee_onboarding.bpmn",
-            name: "employee_onboarding",
-            process: "employee_onboarding",
-            data: json!({"employee": {"name": "Jana Novak", "email": "jana.novak@example.com", "role": "backend engineer", "start_date": "2026-03-02"},
-                "manager": "Tomas Berg", "team_members": ["Alice", "Bogdan", "Chiara"]}),
             tasks: json!({"create_it_account": {"it_account": "jnovak"}, "order_equipment": {"laptop_serial": "PF3K9Q2"},
                 "complete_hr_paperwork": {"contract_signed": true, "payroll_id": "P-88121"}, "assign_desk": {"desk": "B2-14"},
                 "set_up_workstation": {"workstation_ready": true}, "meet_the_team": {"notes": "Coffee and a code walk-through"}}),
-            connectors: json!({}),
-            messages: json!([]),
-            expect: Status::Completed,
+            ..Scenario::new(
+                "employee_onboarding",
+                "employee_onboarding",
+                json!({"employee": {"name": "Jana Novak", "email": "jana.novak@example.com", "role": "backend engineer", "start_date": "2026-03-02"},
+                "manager": "Tomas Berg", "team_members": ["Alice", "Bogdan", "Chiara"]}),
+            )
         },
         Scenario {
-            file: "expense_report.bpmn",
-            name: "expense_report_approved",
-            process: "expense_report",
-            data: expense,
             tasks: json!({"finance_check": {"finance_ok": true, "cost_center": "CC-410"}, "manager_approval": {"manager_approved": true},
                 "check_receipts": {"receipts_valid": true}}),
             connectors: json!({"schedule_reimbursement": {"payment_id": "PAY-1"}}),
-            messages: json!([]),
-            expect: Status::Completed,
+            ..Scenario::new("expense_report", "expense_report_approved", expense)
         },
         Scenario {
-            file: "expense_report.bpmn",
-            name: "expense_report_receipts_missing",
-            process: "expense_report",
-            data: no_receipts,
             tasks: json!({"finance_check": {"finance_ok": true, "cost_center": "CC-410"}, "manager_approval": {"manager_approved": true},
                 "check_receipts": {"receipts_valid": false}}),
-            connectors: json!({}),
-            messages: json!([]),
-            expect: Status::Completed,
+            ..Scenario::new("expense_report", "expense_report_receipts_missing", no_receipts)
         },
         Scenario {
-            file: "support_ticket.bpmn",
-            name: "support_ticket_high_priority",
-            process: "support_ticket",
-            data: ticket.clone(),
             tasks: json!({"triage_ticket": {"priority": "high", "category": "outage"},
                 "investigate_incident": {"root_cause": "Expired TLS certificate", "resolution": "Certificate renewed"}}),
-            connectors: json!({}),
-            messages: json!([]),
-            expect: Status::Completed,
+            ..Scenario::new("support_ticket", "support_ticket_high_priority", ticket.clone())
         },
         Scenario {
-            file: "support_ticket.bpmn",
-            name: "support_ticket_withdrawn",
-            process: "support_ticket",
-            data: ticket,
             tasks: json!({"triage_ticket": {"priority": "low", "category": "question"}}),
-            connectors: json!({}),
             messages: json!([["ticket_withdrawn", "TCK-5520", {"reason": "Fixed on their side"}]]),
-            expect: Status::Completed,
+            ..Scenario::new("support_ticket", "support_ticket_withdrawn", ticket)
         },
         Scenario {
-            file: "loan_application.bpmn",
-            name: "loan_application_approved",
-            process: "loan_application",
-            data: loan.clone(),
             tasks: json!({"approve_loan": {"approved": true, "comment": "Within policy"}, "verify_identity": {"identity_verified": true},
                 "prepare_contract": {"contract_number": "LN-2026-0042"}}),
             connectors: json!({"check_credit": {"score": 712, "fraud_suspected": false}}),
-            messages: json!([]),
-            expect: Status::Completed,
+            ..Scenario::new("loan_application", "loan_application_approved", loan.clone())
         },
         Scenario {
-            file: "loan_application.bpmn",
-            name: "loan_application_credit_service_down",
-            process: "loan_application",
-            data: loan,
             tasks: json!({"approve_loan": {"approved": false, "comment": "Income too low"}, "verify_identity": {"identity_verified": true},
                 "retry_credit_check": {}}),
             connectors: json!({"check_credit": [{"bpmn_error": "credit_service_down"}, {"score": 640, "fraud_suspected": false}]}),
-            messages: json!([]),
-            expect: Status::Completed,
+            ..Scenario::new("loan_application", "loan_application_credit_service_down", loan)
         },
     ]
 }
 
 fn run(s: &Scenario) -> (Status, String) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../processes").join(s.file);
-    let processes = common::import(&[(s.file.to_string(), std::fs::read(&path).unwrap())]);
+    let file = s.file();
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../processes").join(&file);
+    let processes = common::import(&[(file, std::fs::read(&path).unwrap())]);
     let mut sim = Sim::new(processes, common::t0());
     let mut host =
         ScriptedConnectors { outputs: serde_json::from_value(s.connectors.clone()).unwrap(), calls: Vec::new() };
@@ -254,7 +206,7 @@ fn example_processes_match_their_trace_snapshots() {
     let mut failures = Vec::new();
     let mut files_covered = std::collections::BTreeSet::new();
     for s in scenarios() {
-        files_covered.insert(s.file);
+        files_covered.insert(s.file());
         let (status, trace) = run(&s);
         assert_eq!(status, s.expect, "{}: final status\n{trace}", s.name);
         let snap = dir.join(format!("{}.jsonl", s.name));

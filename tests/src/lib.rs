@@ -1,5 +1,6 @@
 //! Helpers for end-to-end tests: find the built `sluice` binary and run it.
 
+pub mod bpmn;
 pub mod server;
 
 use std::path::PathBuf;
@@ -81,4 +82,13 @@ pub fn scratch_dir(name: &str) -> PathBuf {
         panic!("cannot create {}: {e}", dir.display());
     }
     dir
+}
+
+/// A file `name` holding `contents` in a fresh [`scratch_dir`] for the test `test`; its path.
+pub fn scratch_file(test: &str, name: &str, contents: &str) -> PathBuf {
+    let file = scratch_dir(test).join(name);
+    if let Err(e) = std::fs::write(&file, contents) {
+        panic!("cannot write {}: {e}", file.display());
+    }
+    file
 }

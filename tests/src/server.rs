@@ -86,6 +86,23 @@ pub fn exchange(
     Ok(Answer { status, headers, body })
 }
 
+/// [`exchange`] in a test that needs an answer: no answer fails the test.
+pub fn must_exchange(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Answer {
+    exchange(addr, method, path, headers, body).unwrap_or_else(|e| panic!("no answer to {method} {path}: {e}"))
+}
+
+impl Answer {
+    /// The body as JSON, or as a JSON string when it is not JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|_| serde_json::Value::String(self.body.clone()))
+    }
+
+    /// A header's value (`name` in any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(&name.to_ascii_lowercase()).map(String::as_str)
+    }
+}
+
 /// [`exchange`] with an optional `Authorization` value and `Content-Type`: the status and body.
 pub fn http(
     addr: SocketAddr,
@@ -103,6 +120,42 @@ pub fn http(
         headers.push(("Content-Type", ct));
     }
     exchange(addr, method, path, &headers, body).map(|a| (a.status, a.body))
+}
+
+/// Reads one HTTP request from `stream`, as a stub server in a test does: the head (request line
+/// and headers) once it and as much body as `Content-Length` says have arrived; `None` if the
+/// connection ends or fails first.
+pub fn read_request(stream: &mut TcpStream) -> Option<String> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut chunk).ok().filter(|&n| n > 0)?;
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        let Some(end) = text.find("\r\n\r\n") else { continue };
+        let head = &text[..end];
+        let len = head
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
+            .and_then(|(_, v)| v.trim().parse::<usize>().ok())
+            .unwrap_or(0);
+        if buf.len() >= end + 4 + len {
+            return Some(head.to_string());
+        }
+    }
+}
+
+/// Answers `200 OK` with this JSON body and `Connection: close` (errors ignored: the caller may
+/// be gone).
+pub fn answer_json(stream: &mut TcpStream, body: &str) {
+    let _ = stream.write_all(
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    );
 }
 
 fn dechunk(mut s: &str) -> String {
@@ -149,6 +202,77 @@ impl Api {
 
     pub fn deploy(&self, xml: &[u8]) -> io::Result<(u16, serde_json::Value)> {
         self.call("POST", "/api/v1/processes", Some("application/xml"), xml)
+    }
+}
+
+/// The `sluice serve` command most end-to-end tests start: listening on `addr` with SQLite in
+/// `dir`, accepting the API token `token`, public at `http://sluice.example`, no processes from
+/// `SLUICE_PROCESSES`, `RUST_LOG=warn`. Tests add the rest.
+pub fn serve_command(dir: &Path, addr: SocketAddr, token: &str) -> Command {
+    let mut cmd = Command::new(sluice_bin());
+    cmd.arg("serve")
+        .env("SLUICE_LISTEN", addr.to_string())
+        .env("SLUICE_DATABASE_URL", format!("sqlite://{}", dir.join("sluice.db").display()))
+        .env("SLUICE_API_TOKEN", token)
+        .env("SLUICE_PUBLIC_URL", "http://sluice.example")
+        .env_remove("SLUICE_PROCESSES")
+        .env("RUST_LOG", "warn");
+    cmd
+}
+
+/// A `sluice serve` started from a command of the test's own (see [`serve_command`]); killed
+/// when dropped.
+pub struct Spawned {
+    child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Spawned {
+    /// Spawns `cmd`, which listens on `addr`, with its stdout discarded (stderr is the test's
+    /// unless `cmd` says otherwise), and waits until it accepts connections: a panic if it exits
+    /// first or does not listen within 30 s.
+    pub fn start(cmd: &mut Command, addr: SocketAddr) -> Spawned {
+        let child = cmd.stdout(Stdio::null()).spawn().unwrap_or_else(|e| panic!("cannot start sluice serve: {e}"));
+        let mut spawned = Spawned { child, addr };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(addr).is_err() {
+            if let Ok(Some(status)) = spawned.child.try_wait() {
+                panic!("sluice serve exited early: {status}");
+            }
+            assert!(Instant::now() < deadline, "sluice serve did not listen on {addr}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        spawned
+    }
+
+    /// SIGTERM, then waits (up to 20 s) for it to exit; the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        sigterm(&mut self.child, Duration::from_secs(20), String::new)
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends SIGTERM to `child` and waits up to `timeout` for it to exit; a panic (with `log()`) if
+/// it cannot be sent or the child lives on.
+fn sigterm(child: &mut Child, timeout: Duration, log: impl Fn() -> String) -> std::process::ExitStatus {
+    let pid = child.id().to_string();
+    match Command::new("kill").args(["-TERM", &pid]).status() {
+        Ok(s) if s.success() => {}
+        other => panic!("cannot send SIGTERM to {pid}: {other:?}"),
+    }
+    let deadline = Instant::now() + timeout;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return status,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            other => panic!("sluice did not stop after SIGTERM: {other:?}\n{}", log()),
+        }
     }
 }
 
@@ -258,19 +382,7 @@ impl Serve {
 
     /// SIGTERM, then waits (up to 30 s) for a graceful exit; the exit status.
     pub fn terminate(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        match Command::new("kill").args(["-TERM", &pid]).status() {
-            Ok(s) if s.success() => {}
-            other => panic!("cannot send SIGTERM to {pid}: {other:?}"),
-        }
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) => return status,
-                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
-                other => panic!("sluice did not stop after SIGTERM: {other:?}\n{}", self.log_tail()),
-            }
-        }
+        sigterm(&mut self.child, Duration::from_secs(30), || log_tail(&self.log, 40))
     }
 
     /// The last lines of this server's log.

@@ -4,19 +4,19 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use sluice_fake_slack::{self as fake, FakeSlack};
-use sluice_tests::server::{self, free_port};
-use sluice_tests::{scratch_dir, sluice_bin, workspace};
+use sluice_tests::server::{self, Spawned, free_port};
+use sluice_tests::{bpmn, scratch_dir, sluice_bin, workspace};
 
 const TOKEN: &str = "test-token-0123456789";
 
 /// A running `sluice serve`; killed when dropped.
 struct Server {
-    child: Child,
+    serve: Spawned,
     addr: SocketAddr,
 }
 
@@ -24,36 +24,22 @@ impl Server {
     fn start(name: &str, slack_api_url: Option<&str>) -> Server {
         let dir = scratch_dir(name);
         let addr = free_port();
-        let mut cmd = Command::new(sluice_bin());
-        cmd.arg("serve")
-            .env("SLUICE_LISTEN", addr.to_string())
-            .env("SLUICE_DATABASE_URL", format!("sqlite://{}", dir.join("sluice.db").display()))
-            .env("SLUICE_API_TOKEN", TOKEN)
-            .env("SLUICE_PUBLIC_URL", "http://sluice.example")
-            .env_remove("SLUICE_PROCESSES")
-            .env_remove("SLACK_BOT_TOKEN")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
+        let mut cmd = server::serve_command(&dir, addr, TOKEN);
+        cmd.env_remove("SLACK_BOT_TOKEN");
         match slack_api_url {
             Some(url) => cmd.env("SLACK_API_URL", url).env("SLACK_BOT_TOKEN", fake::DEFAULT_TOKEN),
             None => cmd.env("SLACK_API_URL", "http://127.0.0.1:9"),
         };
-        let child = cmd.spawn().expect("cannot start sluice serve");
-        let server = Server { child, addr };
-        server.wait_ready();
-        server
+        Server { serve: Spawned::start(&mut cmd, addr), addr }
     }
 
-    fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if TcpStream::connect(self.addr).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("sluice serve did not listen on {}", self.addr);
+    /// Starts a server using the fake Slack and deploys `file` of `processes/` to it, which must
+    /// be new (201); the server and the answer.
+    fn start_and_deploy(name: &str, slack: &FakeSlack, file: &str) -> (Server, Value) {
+        let server = Server::start(name, Some(&slack.api_url()));
+        let (status, body) = server.deploy(file);
+        assert_eq!(status, 201, "{body}");
+        (server, body)
     }
 
     /// Sends one request with the test token; the body parsed as JSON when it is JSON.
@@ -78,7 +64,8 @@ impl Server {
         content_type: Option<&str>,
         body: &[u8],
     ) -> (u16, Value) {
-        let (status, text) = http(self.addr, auth, method, path, content_type, body);
+        let (status, text) = server::http(self.addr, auth, method, path, content_type, body)
+            .unwrap_or_else(|e| panic!("no answer to {method} {path}: {e}"));
         let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
         (status, value)
     }
@@ -103,38 +90,8 @@ impl Server {
     }
 
     fn terminate(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        assert!(sent.success());
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "sluice did not stop after SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.serve.terminate()
     }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// One HTTP/1.1 exchange (see `sluice_tests::server::http`); a failure to get an answer fails the test.
-fn http(
-    addr: SocketAddr,
-    auth: Option<&str>,
-    method: &str,
-    path: &str,
-    content_type: Option<&str>,
-    body: &[u8],
-) -> (u16, String) {
-    server::http(addr, auth, method, path, content_type, body)
-        .unwrap_or_else(|e| panic!("no answer to {method} {path}: {e}"))
 }
 
 fn error_code(v: &Value) -> &str {
@@ -151,10 +108,7 @@ fn slack() -> (tokio::runtime::Runtime, FakeSlack) {
 #[test]
 fn an_order_is_deployed_started_reviewed_and_announced_over_http() {
     let (_rt, slack) = slack();
-    let server = Server::start("api-order", Some(&slack.api_url()));
-
-    let (status, body) = server.deploy("order_approval.bpmn");
-    assert_eq!(status, 201, "{body}");
+    let (server, body) = Server::start_and_deploy("api-order", &slack, "order_approval.bpmn");
     assert_eq!(body, json!({"processes": [{"key": "order_approval", "version": 1, "name": "Order approval"}]}));
     let (status, again) = server.deploy("order_approval.bpmn");
     assert_eq!(status, 200, "{again}");
@@ -390,38 +344,15 @@ fn billing_api() -> SocketAddr {
 }
 
 fn answer_ok(mut stream: TcpStream) {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    // Read the head, then as much body as Content-Length says.
-    loop {
-        let Ok(n) = stream.read(&mut chunk) else { return };
-        if n == 0 {
-            return;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        let text = String::from_utf8_lossy(&buf).to_ascii_lowercase();
-        if let Some(end) = text.find("\r\n\r\n") {
-            let len = text[..end]
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse::<usize>().ok())
-                .unwrap_or(0);
-            if buf.len() >= end + 4 + len {
-                break;
-            }
-        }
+    if server::read_request(&mut stream).is_some() {
+        server::answer_json(&mut stream, "{}");
     }
-    let _ = stream.write_all(
-        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
-    );
 }
 
 #[test]
 fn a_published_message_reaches_the_waiting_invoice() {
     let (_rt, slack) = slack();
-    let server = Server::start("api-messages", Some(&slack.api_url()));
-    let (status, body) = server.deploy("invoice_payment.bpmn");
-    assert_eq!(status, 201, "{body}");
+    let (server, _) = Server::start_and_deploy("api-messages", &slack, "invoice_payment.bpmn");
     let billing = format!("http://{}", billing_api());
     let data = json!({
         "invoice_id": "INV-1", "billing_api": billing, "amount": 120, "currency": "EUR",
@@ -483,17 +414,7 @@ fn serve_refuses_to_start_with_an_invalid_model() {
 
 /// A minimal BPMN file: start → user task → end, under the given process id.
 fn one_task_process(id: &str) -> String {
-    format!(
-        r#"<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="urn:t">
-  <bpmn:process id="{id}" name="One task" isExecutable="true">
-    <bpmn:startEvent id="start"/>
-    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="work"/>
-    <bpmn:userTask id="work" name="Work"/>
-    <bpmn:sequenceFlow id="f2" sourceRef="work" targetRef="end"/>
-    <bpmn:endEvent id="end"/>
-  </bpmn:process>
-</bpmn:definitions>"#
-    )
+    bpmn::one_task(id, Some("One task"), bpmn::user_task("work", "Work"))
 }
 
 #[test]

@@ -105,12 +105,7 @@ fn assert_none_of_even_through(krate: &str, forbidden: &[&str]) {
 
 /// Every crate of the engine: `engine` and the directories under it that hold a crate.
 fn engine_crates() -> Vec<String> {
-    let mut out: Vec<String> = std::fs::read_dir(workspace().join("engine"))
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().join("Cargo.toml").is_file())
-        .map(|e| format!("engine/{}", e.file_name().to_string_lossy()))
-        .collect();
+    let mut out = crates_under("engine");
     out.push("engine".to_string());
     out.sort();
     out
@@ -174,15 +169,20 @@ fn the_connector_api_stays_small() {
 
 /// Every connector crate: the directories under `connectors/` other than `api`.
 fn connector_crates() -> Vec<String> {
-    let mut out: Vec<String> = std::fs::read_dir(workspace().join("connectors"))
+    let mut out = crates_under("connectors");
+    out.retain(|c| c != "connectors/api");
+    out.sort();
+    out
+}
+
+/// The crates in the directories right under `dir` (`dir/<name>`, in no particular order).
+fn crates_under(dir: &str) -> Vec<String> {
+    std::fs::read_dir(workspace().join(dir))
         .unwrap()
         .filter_map(|e| e.ok())
         .filter(|e| e.path().join("Cargo.toml").is_file())
-        .map(|e| format!("connectors/{}", e.file_name().to_string_lossy()))
-        .filter(|c| c != "connectors/api")
-        .collect();
-    out.sort();
-    out
+        .map(|e| format!("{dir}/{}", e.file_name().to_string_lossy()))
+        .collect()
 }
 
 #[test]

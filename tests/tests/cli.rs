@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::Value;
-use sluice_tests::{scratch_dir, sluice, workspace};
+use sluice_tests::{scratch_dir, scratch_file, sluice, workspace};
 
 fn stdout(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
@@ -41,9 +41,7 @@ const BROKEN: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 
 #[test]
 fn check_reports_every_problem_with_file_line_and_column() {
-    let dir = scratch_dir("check");
-    let file = dir.join("broken.bpmn");
-    std::fs::write(&file, BROKEN).unwrap();
+    let file = scratch_file("check", "broken.bpmn", BROKEN);
     let out = sluice(&["check", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     let text = stdout(&out);
@@ -95,9 +93,7 @@ const TIMERS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 
 #[test]
 fn run_prints_a_trace_with_a_virtual_clock() {
-    let dir = scratch_dir("run");
-    let file = dir.join("timers.bpmn");
-    std::fs::write(&file, TIMERS).unwrap();
+    let file = scratch_file("run", "timers.bpmn", TIMERS);
     let out = sluice(&[
         "run",
         file.to_str().unwrap(),
@@ -124,9 +120,7 @@ fn run_prints_a_trace_with_a_virtual_clock() {
 
 #[test]
 fn run_reports_an_incident_and_exits_1() {
-    let dir = scratch_dir("incident");
-    let file = dir.join("timers.bpmn");
-    std::fs::write(&file, TIMERS).unwrap();
+    let file = scratch_file("incident", "timers.bpmn", TIMERS);
     // No data: the condition at `gw` gives null, and a condition that is not a boolean is an
     // incident, never `false`.
     let out = sluice(&["run", file.to_str().unwrap()]);
@@ -139,9 +133,7 @@ fn run_reports_an_incident_and_exits_1() {
 
 #[test]
 fn run_refuses_an_invalid_model() {
-    let dir = scratch_dir("run-broken");
-    let file = dir.join("broken.bpmn");
-    std::fs::write(&file, BROKEN).unwrap();
+    let file = scratch_file("run-broken", "broken.bpmn", BROKEN);
     let out = sluice(&["run", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("error[dangling-reference]"));
@@ -159,9 +151,7 @@ const TIMER_START: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 
 #[test]
 fn run_starts_through_a_timer_start_event_on_the_virtual_clock() {
-    let dir = scratch_dir("timer-start");
-    let file = dir.join("nightly.bpmn");
-    std::fs::write(&file, TIMER_START).unwrap();
+    let file = scratch_file("timer-start", "nightly.bpmn", TIMER_START);
     let f = file.to_str().unwrap();
     // Without --start there is no none start event: a clear error, exit 1.
     let out = sluice(&["run", f, "--clock", "2026-01-01T00:00:00Z"]);
@@ -230,9 +220,7 @@ fn run_stops_an_endless_timer_cycle() {
     <sequenceFlow id="f2" sourceRef="daily" targetRef="noted"/><endEvent id="noted"/>
   </process>
 </definitions>"#;
-    let dir = scratch_dir("cycle");
-    let file = dir.join("nag.bpmn");
-    std::fs::write(&file, xml).unwrap();
+    let file = scratch_file("cycle", "nag.bpmn", xml);
     let out = sluice(&["run", file.to_str().unwrap(), "--clock", "2026-01-01T00:00:00Z"]);
     assert_eq!(out.status.code(), Some(1));
     let trace = lines(&out);

@@ -14,60 +14,45 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use sluice_tests::scratch_dir;
-use sluice_tests::server::{Api, Kill, Serve, ServeConfig};
+use sluice_tests::server::{self, Api, Kill, Serve, ServeConfig};
+use sluice_tests::{bpmn, scratch_dir};
 
 /// The test process: fork → (POST to the stub) ‖ (PT1S timer → user task) → join → POST again.
 /// The stub's address comes from the Request's data.
-const PROCESS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:sluice="urn:sluice:bpmn:1" id="crash_definitions" targetNamespace="urn:sluice:tests">
-  <bpmn:process id="crash" name="Crash test" isExecutable="true">
-    <bpmn:startEvent id="start"/>
-    <bpmn:sequenceFlow id="f_start" sourceRef="start" targetRef="fork"/>
-    <bpmn:parallelGateway id="fork"/>
-    <bpmn:sequenceFlow id="f_a" sourceRef="fork" targetRef="call_a"/>
-    <bpmn:sequenceFlow id="f_wait" sourceRef="fork" targetRef="wait"/>
-    <bpmn:serviceTask id="call_a" name="First call" implementation="http">
-      <bpmn:extensionElements>
-        <sluice:input name="method" value="POST"/>
-        <sluice:input name="url">{{ stub }}/a</sluice:input>
-        <sluice:input name="body">{"n": {{ n }}}</sluice:input>
-        <sluice:input name="result_variable" value="a"/>
-      </bpmn:extensionElements>
-    </bpmn:serviceTask>
-    <bpmn:intermediateCatchEvent id="wait" name="One second">
-      <bpmn:timerEventDefinition>
-        <bpmn:timeDuration xsi:type="bpmn:tFormalExpression">PT1S</bpmn:timeDuration>
-      </bpmn:timerEventDefinition>
-    </bpmn:intermediateCatchEvent>
-    <bpmn:sequenceFlow id="f_review" sourceRef="wait" targetRef="review"/>
-    <bpmn:userTask id="review" name="Review"/>
-    <bpmn:sequenceFlow id="f_join_a" sourceRef="call_a" targetRef="join"/>
-    <bpmn:sequenceFlow id="f_join_review" sourceRef="review" targetRef="join"/>
-    <bpmn:parallelGateway id="join"/>
-    <bpmn:sequenceFlow id="f_b" sourceRef="join" targetRef="call_b"/>
-    <bpmn:serviceTask id="call_b" name="Second call" implementation="http">
-      <bpmn:extensionElements>
-        <sluice:input name="method" value="POST"/>
-        <sluice:input name="url">{{ stub }}/b</sluice:input>
-        <sluice:input name="body">{"n": {{ n }}, "reviewed": {{ reviewed }}}</sluice:input>
-        <sluice:input name="result_variable" value="b"/>
-      </bpmn:extensionElements>
-    </bpmn:serviceTask>
-    <bpmn:sequenceFlow id="f_end" sourceRef="call_b" targetRef="end"/>
-    <bpmn:endEvent id="end"/>
-  </bpmn:process>
-</bpmn:definitions>
-"#;
+fn process() -> String {
+    use bpmn::{end, flow, http_task, input, input_text, start, timer, user_task};
+    let call = |id: &str, name: &str, path: &str, body: &str, result: &str| {
+        let more = [input_text("body", body), input("result_variable", result)];
+        http_task(id, Some(name), "POST", &format!("{{{{ stub }}}}{path}"), &more).xml
+    };
+    let body = [
+        start("start").xml,
+        flow("f_start", "start", "fork"),
+        r#"<bpmn:parallelGateway id="fork"/>"#.to_string(),
+        flow("f_a", "fork", "call_a"),
+        flow("f_wait", "fork", "wait"),
+        call("call_a", "First call", "/a", r#"{"n": {{ n }}}"#, "a"),
+        timer("wait", Some("One second"), "PT1S").xml,
+        flow("f_review", "wait", "review"),
+        user_task("review", "Review").xml,
+        flow("f_join_a", "call_a", "join"),
+        flow("f_join_review", "review", "join"),
+        r#"<bpmn:parallelGateway id="join"/>"#.to_string(),
+        flow("f_b", "join", "call_b"),
+        call("call_b", "Second call", "/b", r#"{"n": {{ n }}, "reviewed": {{ reviewed }}}"#, "b"),
+        flow("f_end", "call_b", "end"),
+        end("end").xml,
+    ];
+    bpmn::definitions(&[bpmn::process("crash", Some("Crash test"), &body.join("\n"))])
+}
 
-/// Every element of [`PROCESS`]: each must complete exactly once per Request.
+/// Every element of [`process`]: each must complete exactly once per Request.
 const ELEMENTS: [&str; 8] = ["start", "fork", "call_a", "wait", "review", "join", "call_b", "end"];
 /// The connector tasks and the stub path each calls.
 const CONNECTORS: [(&str, &str); 2] = [("call_a", "/a"), ("call_b", "/b")];
@@ -167,23 +152,7 @@ impl Stub {
 
 fn answer(mut stream: TcpStream, calls: &Mutex<Vec<Call>>, in_flight: &AtomicUsize, rng: &Mutex<Rng>) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let head = loop {
-        let Ok(n) = stream.read(&mut chunk) else { return };
-        if n == 0 {
-            return;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        let text = String::from_utf8_lossy(&buf).into_owned();
-        if let Some(end) = text.find("\r\n\r\n") {
-            let head = text[..end].to_string();
-            let len = header(&head, "content-length").and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
-            if buf.len() >= end + 4 + len {
-                break head;
-            }
-        }
-    };
+    let Some(head) = server::read_request(&mut stream) else { return };
     let path = head.split(' ').nth(1).unwrap_or_default().to_string();
     let key = header(&head, "idempotency-key").unwrap_or_default();
     let n = {
@@ -201,14 +170,7 @@ fn answer(mut stream: TcpStream, calls: &Mutex<Vec<Call>>, in_flight: &AtomicUsi
         in_flight.fetch_add(1, Ordering::SeqCst);
         std::thread::sleep(delay);
     }
-    let body = json!({"call": n}).to_string();
-    let _ = stream.write_all(
-        format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )
-        .as_bytes(),
-    );
+    server::answer_json(&mut stream, &json!({"call": n}).to_string());
     if slow {
         in_flight.fetch_sub(1, Ordering::SeqCst);
     }
@@ -378,7 +340,7 @@ impl Drop for Completer {
 
 /// Deploys [`PROCESS`] and starts `n` Requests, spread over `apis`; their ids by `n`.
 fn deploy_and_start(apis: &[Api], stub: &Stub, n: usize) -> Vec<String> {
-    let (status, body) = apis[0].deploy(PROCESS.as_bytes()).unwrap();
+    let (status, body) = apis[0].deploy(process().as_bytes()).unwrap();
     assert_eq!(status, 201, "{body}");
     (0..n)
         .map(|i| {
@@ -615,13 +577,7 @@ fn kill_and_restart(db: &Db, name: &str) {
 
     let all_done = wait_all_done(server.api(), Instant::now() + Duration::from_secs(120));
     let confirmed = completer.finish();
-    if !all_done {
-        panic!(
-            "{name} (seed {seed}): {}\nwarnings and errors of every start:\n{}",
-            describe_stuck(server.api(), &all_requests(server.api())),
-            problems_in_logs(&config.log_dir)
-        );
-    }
+    assert_all_done(all_done, &format!("{name} (seed {seed})"), server.api(), "every start", &config);
     let found = verify(server.api(), &stub, &kills, &started, &confirmed);
     eprintln!(
         "{name}: {n} Requests completed exactly once in {:?} through {} kills ({in_flight_kills} with calls in \
@@ -635,6 +591,18 @@ fn kill_and_restart(db: &Db, name: &str) {
     assert!(in_flight_kills >= 1, "no kill landed while a connector call was in flight");
     let status = server.terminate();
     assert!(status.success(), "sluice serve exited with {status:?} after SIGTERM");
+}
+
+/// Fails the test, saying which Requests are stuck where and what the logs of `whose` starts
+/// warned about, unless every Request got done.
+fn assert_all_done(all_done: bool, run: &str, api: Api, whose: &str, config: &ServeConfig) {
+    if !all_done {
+        panic!(
+            "{run}: {}\nwarnings and errors of {whose}:\n{}",
+            describe_stuck(api, &all_requests(api)),
+            problems_in_logs(&config.log_dir)
+        );
+    }
 }
 
 #[test]
@@ -674,13 +642,7 @@ fn two_servers_on_one_postgres_database_the_survivor_finishes_a_killed_ones_requ
 
     let all_done = wait_all_done(two.api(), Instant::now() + Duration::from_secs(120));
     let confirmed = completer.finish();
-    if !all_done {
-        panic!(
-            "{name} (seed {seed}): {}\nwarnings and errors of both servers:\n{}",
-            describe_stuck(two.api(), &all_requests(two.api())),
-            problems_in_logs(&config.log_dir)
-        );
-    }
+    assert_all_done(all_done, &format!("{name} (seed {seed})"), two.api(), "both servers", &config);
     let found = verify(two.api(), &stub, &[kill], &started, &confirmed);
     eprintln!(
         "{name}: {n} Requests completed exactly once in {:?}; {} connector calls ({calls_before} before the kill), {} \
@@ -695,28 +657,16 @@ fn two_servers_on_one_postgres_database_the_survivor_finishes_a_killed_ones_requ
 }
 
 /// Start → POST to the stub → PT2S timer → end.
-const TIMER_PROCESS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:sluice="urn:sluice:bpmn:1" id="timer_definitions" targetNamespace="urn:sluice:tests">
-  <bpmn:process id="later" isExecutable="true">
-    <bpmn:startEvent id="start"/>
-    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="call"/>
-    <bpmn:serviceTask id="call" implementation="http">
-      <bpmn:extensionElements>
-        <sluice:input name="method" value="POST"/>
-        <sluice:input name="url">{{ stub }}/call</sluice:input>
-      </bpmn:extensionElements>
-    </bpmn:serviceTask>
-    <bpmn:sequenceFlow id="f2" sourceRef="call" targetRef="wait"/>
-    <bpmn:intermediateCatchEvent id="wait">
-      <bpmn:timerEventDefinition>
-        <bpmn:timeDuration xsi:type="bpmn:tFormalExpression">PT2S</bpmn:timeDuration>
-      </bpmn:timerEventDefinition>
-    </bpmn:intermediateCatchEvent>
-    <bpmn:sequenceFlow id="f3" sourceRef="wait" targetRef="end"/>
-    <bpmn:endEvent id="end"/>
-  </bpmn:process>
-</bpmn:definitions>
-"#;
+fn timer_process() -> String {
+    use bpmn::{end, http_task, start, timer};
+    let call = http_task("call", None, "POST", "{{ stub }}/call", &[]);
+    bpmn::definitions(&[bpmn::chain(
+        "later",
+        None,
+        &["f1", "f2", "f3"],
+        &[start("start"), call, timer("wait", None, "PT2S"), end("end")],
+    )])
+}
 
 #[test]
 fn a_timer_that_came_due_while_the_server_was_down_fires_right_after_start() {
@@ -726,7 +676,7 @@ fn a_timer_that_came_due_while_the_server_was_down_fires_right_after_start() {
     let config = config(&db, name);
     let server = Serve::start(&config, &format!("{name}-0"));
     let api = server.api();
-    let (status, body) = api.deploy(TIMER_PROCESS.as_bytes()).unwrap();
+    let (status, body) = api.deploy(timer_process().as_bytes()).unwrap();
     assert_eq!(status, 201, "{body}");
     let (status, r) =
         api.post_json("/api/v1/processes/later/requests", &json!({"data": {"stub": stub.url()}})).unwrap();

@@ -5,34 +5,25 @@
 
 use serde_json::Value;
 use sluice_fake_slack::{Config, DEFAULT_TOKEN, FakeSlack};
-use sluice_tests::{scratch_dir, sluice_bin};
+use sluice_tests::{bpmn, scratch_file, sluice_bin};
 
 fn model(channel: &str) -> String {
-    format!(
-        r#"<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:sluice="urn:sluice:bpmn:1" id="d" targetNamespace="urn:t">
-  <bpmn:process id="order" isExecutable="true">
-    <bpmn:startEvent id="start"/>
-    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="notify_sales"/>
-    <bpmn:serviceTask id="notify_sales" name="Tell sales" implementation="slack-notification">
-      <bpmn:extensionElements>
-        <sluice:input name="channel" value="{channel}"/>
-        <sluice:input name="message">New order {{{{ order_id }}}} from {{{{ customer.name }}}}</sluice:input>
-        <sluice:input name="result_variable" value="posted"/>
-      </bpmn:extensionElements>
-    </bpmn:serviceTask>
-    <bpmn:sequenceFlow id="f2" sourceRef="notify_sales" targetRef="end"/>
-    <bpmn:endEvent id="end"/>
-  </bpmn:process>
-</bpmn:definitions>"#
+    bpmn::one_task(
+        "order",
+        None,
+        bpmn::slack_task(
+            "notify_sales",
+            Some("Tell sales"),
+            channel,
+            "New order {{ order_id }} from {{ customer.name }}",
+            &[bpmn::input("result_variable", "posted")],
+        ),
     )
 }
 
 /// Runs `sluice run` on a thread (the fake Slack keeps serving on this test's runtime meanwhile).
 async fn run(slack: &FakeSlack, channel: &str) -> (Option<i32>, Vec<Value>) {
-    let dir = scratch_dir("slack");
-    let file = dir.join("order.bpmn");
-    std::fs::write(&file, model(channel)).unwrap();
+    let file = scratch_file("slack", "order.bpmn", &model(channel));
     let api = slack.api_url();
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new(sluice_bin())

@@ -4,15 +4,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use sluice_fake_slack::{self as fake, FakeSlack};
-use sluice_tests::server::{self, free_port};
-use sluice_tests::{scratch_dir, sluice_bin};
+use sluice_tests::server::{self, Answer, Spawned, free_port};
+use sluice_tests::{bpmn, scratch_dir};
 
 const TOKEN: &str = "test-token-0123456789";
 const PUBLIC_URL: &str = "http://sluice.example";
@@ -20,27 +20,6 @@ const CALLBACK: &str = "/api/v1/integrations/slack/oauth/callback";
 const SIGNING_SECRET: &str = "plain-signing-secret-1234";
 /// A bot token of a second workspace of the fake.
 const OTHER_TOKEN: &str = "xoxb-other-workspace";
-
-/// An HTTP answer.
-struct Answer {
-    status: u16,
-    headers: HashMap<String, String>,
-    text: String,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.text).unwrap_or_else(|_| Value::String(self.text.clone()))
-    }
-
-    fn code(&self) -> String {
-        self.json()["error"]["code"].as_str().unwrap_or_default().to_string()
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(&name.to_ascii_lowercase()).map(String::as_str)
-    }
-}
 
 /// One HTTP/1.1 exchange on a fresh connection to `addr` (see `sluice_tests::server::exchange`).
 fn http(addr: SocketAddr, auth: bool, method: &str, path: &str, body: Option<&Value>) -> Answer {
@@ -53,9 +32,12 @@ fn http(addr: SocketAddr, auth: bool, method: &str, path: &str, body: Option<&Va
     if !body.is_empty() {
         headers.push(("Content-Type", "application/json"));
     }
-    let a = server::exchange(addr, method, path, &headers, body.as_bytes())
-        .unwrap_or_else(|e| panic!("no answer to {method} {path}: {e}"));
-    Answer { status: a.status, headers: a.headers, text: a.body }
+    server::must_exchange(addr, method, path, &headers, body.as_bytes())
+}
+
+/// The error code of an API error answer.
+fn error_code(a: &Answer) -> String {
+    a.json()["error"]["code"].as_str().unwrap_or_default().to_string()
 }
 
 /// `scheme://host:port/path?query` → (addr, "/path?query").
@@ -72,30 +54,18 @@ fn query_of(url: &str) -> HashMap<String, String> {
 
 /// A running `sluice serve`; killed when dropped.
 struct Server {
-    child: Child,
+    serve: Spawned,
     addr: SocketAddr,
     dir: PathBuf,
 }
 
 impl Server {
     fn command(dir: &Path, addr: SocketAddr, slack: &FakeSlack) -> Command {
-        let mut cmd = Command::new(sluice_bin());
-        cmd.arg("serve")
-            .env("SLUICE_LISTEN", addr.to_string())
-            .env("SLUICE_DATABASE_URL", format!("sqlite://{}", dir.join("sluice.db").display()))
-            .env("SLUICE_API_TOKEN", TOKEN)
-            .env("SLUICE_PUBLIC_URL", PUBLIC_URL)
-            .env("SLACK_API_URL", slack.api_url())
-            .env("SLACK_OAUTH_AUTHORIZE_URL", slack.authorize_url())
-            .env("RUST_LOG", "warn");
-        for var in [
-            "SLUICE_PROCESSES",
-            "SLUICE_SECRET_KEY",
-            "SLACK_BOT_TOKEN",
-            "SLACK_CLIENT_ID",
-            "SLACK_CLIENT_SECRET",
-            "SLACK_SIGNING_SECRET",
-        ] {
+        let mut cmd = server::serve_command(dir, addr, TOKEN);
+        cmd.env("SLACK_API_URL", slack.api_url()).env("SLACK_OAUTH_AUTHORIZE_URL", slack.authorize_url());
+        for var in
+            ["SLUICE_SECRET_KEY", "SLACK_BOT_TOKEN", "SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "SLACK_SIGNING_SECRET"]
+        {
             cmd.env_remove(var);
         }
         cmd
@@ -110,17 +80,7 @@ impl Server {
         let addr = free_port();
         let mut cmd = Server::command(&dir, addr, slack);
         tune(&mut cmd);
-        let child = cmd.stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().expect("cannot start sluice serve");
-        let mut server = Server { child, addr, dir };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(addr).is_err() {
-            if let Some(status) = server.child.try_wait().unwrap() {
-                panic!("sluice serve exited early: {status}");
-            }
-            assert!(Instant::now() < deadline, "sluice serve did not listen on {addr}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        server
+        Server { serve: Spawned::start(&mut cmd, addr), addr, dir }
     }
 
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> Answer {
@@ -134,14 +94,14 @@ impl Server {
     fn set_app(&self, client_secret: &str) {
         let body = json!({"client_id": fake::DEFAULT_CLIENT_ID, "client_secret": client_secret, "signing_secret": SIGNING_SECRET});
         let a = self.call("PUT", "/api/v1/admin/slack-app", Some(body));
-        assert_eq!(a.status, 200, "{}", a.text);
-        assert!(!a.text.contains(client_secret) && !a.text.contains(SIGNING_SECRET), "a secret came back: {}", a.text);
+        assert_eq!(a.status, 200, "{}", a.body);
+        assert!(!a.body.contains(client_secret) && !a.body.contains(SIGNING_SECRET), "a secret came back: {}", a.body);
     }
 
     /// Starts an install of `alias`; answers Slack's authorize URL from the 302.
     fn install(&self, alias: &str) -> String {
         let a = self.get(&format!("/api/v1/integrations/slack/install?alias={alias}"));
-        assert_eq!(a.status, 302, "{}", a.text);
+        assert_eq!(a.status, 302, "{}", a.body);
         let location = a.header("location").expect("a Location header").to_string();
         assert_eq!(a.json()["url"], json!(location));
         location
@@ -151,7 +111,7 @@ impl Server {
     fn approve(&self, authorize_url: &str) -> String {
         let (addr, path) = split_url(authorize_url);
         let a = http(addr, false, "GET", &path, None);
-        assert_eq!(a.status, 302, "the fake's install page: {}", a.text);
+        assert_eq!(a.status, 302, "the fake's install page: {}", a.body);
         let back = a.header("location").unwrap();
         let path = back.strip_prefix(PUBLIC_URL).unwrap_or_else(|| panic!("redirected elsewhere: {back}"));
         assert!(path.starts_with(CALLBACK), "{path}");
@@ -166,14 +126,14 @@ impl Server {
     fn oauth_install(&self, alias: &str) -> Value {
         let url = self.install(alias);
         let a = self.callback(&self.approve(&url));
-        assert_eq!(a.status, 200, "{}", a.text);
+        assert_eq!(a.status, 200, "{}", a.body);
         a.json()
     }
 
     fn integrations(&self) -> Value {
         let a = self.get("/api/v1/integrations/slack");
-        assert_eq!(a.status, 200, "{}", a.text);
-        assert!(!a.text.contains("xox"), "a token came back: {}", a.text);
+        assert_eq!(a.status, 200, "{}", a.body);
+        assert!(!a.body.contains("xox"), "a token came back: {}", a.body);
         a.json()
     }
 
@@ -182,20 +142,7 @@ impl Server {
     }
 
     fn terminate(&mut self) {
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while self.child.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "sluice did not stop after SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.serve.terminate();
     }
 }
 
@@ -227,16 +174,16 @@ fn an_oauth_install_goes_through_slack_and_its_state_is_single_use() {
 
     // Without the Slack app there is nothing to install with.
     let a = server.get("/api/v1/integrations/slack/install?alias=sales");
-    assert_eq!((a.status, a.code().as_str()), (409, "slack_app_not_configured"), "{}", a.text);
+    assert_eq!((a.status, error_code(&a).as_str()), (409, "slack_app_not_configured"), "{}", a.body);
     server.set_app(fake::DEFAULT_CLIENT_SECRET);
 
     // The install needs the API token; the answer sends the browser to Slack with everything.
     let a = http(server.addr, false, "GET", "/api/v1/integrations/slack/install?alias=sales", None);
     assert_eq!(a.status, 401);
     let a = server.get("/api/v1/integrations/slack/install");
-    assert_eq!((a.status, a.code().as_str()), (400, "bad_request"), "{}", a.text);
+    assert_eq!((a.status, error_code(&a).as_str()), (400, "bad_request"), "{}", a.body);
     let a = server.get("/api/v1/integrations/slack/install?alias=no%20spaces");
-    assert_eq!((a.status, a.code().as_str()), (400, "invalid_alias"), "{}", a.text);
+    assert_eq!((a.status, error_code(&a).as_str()), (400, "invalid_alias"), "{}", a.body);
     let url = server.install("sales");
     assert!(url.starts_with(&slack.authorize_url()), "{url}");
     let q = query_of(&url);
@@ -249,12 +196,12 @@ fn an_oauth_install_goes_through_slack_and_its_state_is_single_use() {
     let back = server.approve(&url);
     assert_eq!(query_of(&back)["state"], q["state"]);
     let a = server.callback(&back);
-    assert_eq!(a.status, 200, "{}", a.text);
+    assert_eq!(a.status, 200, "{}", a.body);
     let installed = a.json();
     assert_eq!(installed["alias"], "sales");
     assert_eq!(installed["team"], json!({"id": fake::DEFAULT_TEAM_ID, "name": "Sluice Test"}));
     assert_eq!(installed["source"], "oauth");
-    assert!(!a.text.contains("xox"), "{}", a.text);
+    assert!(!a.body.contains("xox"), "{}", a.body);
     assert_eq!(slack.calls("oauth.v2.access"), 1);
     let auth = &slack.authorizations()[0];
     assert_eq!(auth.scopes, ["chat:write", "chat:write.public", "channels:read", "groups:read"]);
@@ -266,7 +213,7 @@ fn an_oauth_install_goes_through_slack_and_its_state_is_single_use() {
 
     // The same redirect again: the state was used.
     let a = server.callback(&back);
-    assert_eq!((a.status, a.code().as_str()), (400, "oauth_state_used"), "{}", a.text);
+    assert_eq!((a.status, error_code(&a).as_str()), (400, "oauth_state_used"), "{}", a.body);
     assert_eq!(slack.calls("oauth.v2.access"), 1, "a used state never reaches Slack");
 
     // Forged states: not signed by this server, tampered, missing.
@@ -280,10 +227,10 @@ fn an_oauth_install_goes_through_slack_and_its_state_is_single_use() {
         [flipped.as_str(), "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "x", ""]
     {
         let a = server.callback(&format!("{CALLBACK}?code={code}&state={forged}"));
-        assert_eq!((a.status, a.code().as_str()), (400, "invalid_oauth_state"), "{forged}: {}", a.text);
+        assert_eq!((a.status, error_code(&a).as_str()), (400, "invalid_oauth_state"), "{forged}: {}", a.body);
     }
     let a = server.callback(&format!("{CALLBACK}?code={code}"));
-    assert_eq!((a.status, a.code().as_str()), (400, "invalid_oauth_state"), "{}", a.text);
+    assert_eq!((a.status, error_code(&a).as_str()), (400, "invalid_oauth_state"), "{}", a.body);
     assert_eq!(slack.calls("oauth.v2.access"), 1);
 
     // An admin who cancels on Slack's page comes back with `error`, and the state is used up.
@@ -291,8 +238,8 @@ fn an_oauth_install_goes_through_slack_and_its_state_is_single_use() {
     let back = server.approve(&server.install("sales"));
     assert!(back.contains("error=access_denied"), "{back}");
     let a = server.callback(&back);
-    assert_eq!((a.status, a.code().as_str()), (400, "slack_install_denied"), "{}", a.text);
-    assert_eq!(server.callback(&back).code(), "oauth_state_used");
+    assert_eq!((a.status, error_code(&a).as_str()), (400, "slack_install_denied"), "{}", a.body);
+    assert_eq!(error_code(&server.callback(&back)), "oauth_state_used");
     slack.deny_installs(false);
     assert_eq!(server.integrations()["integrations"].as_array().unwrap().len(), 1);
 }
@@ -307,7 +254,7 @@ fn an_expired_state_is_refused() {
     let back = server.approve(&server.install("sales"));
     std::thread::sleep(Duration::from_millis(1300));
     let a = server.callback(&back);
-    assert_eq!((a.status, a.code().as_str()), (400, "oauth_state_expired"), "{}", a.text);
+    assert_eq!((a.status, error_code(&a).as_str()), (400, "oauth_state_expired"), "{}", a.body);
     assert_eq!(slack.calls("oauth.v2.access"), 0);
     assert!(server.integrations()["integrations"].as_array().unwrap().is_empty());
 }
@@ -319,7 +266,7 @@ fn a_wrong_client_secret_is_refused_with_a_clear_error() {
     server.set_app("not-the-client-secret");
     let back = server.approve(&server.install("sales"));
     let a = server.callback(&back);
-    assert_eq!((a.status, a.code().as_str()), (422, "slack_oauth_failed"), "{}", a.text);
+    assert_eq!((a.status, error_code(&a).as_str()), (422, "slack_oauth_failed"), "{}", a.body);
     let message = a.json()["error"]["message"].as_str().unwrap().to_string();
     assert!(message.contains("bad_client_secret") && message.contains("client secret is wrong"), "{message}");
     assert!(server.integrations()["integrations"].as_array().unwrap().is_empty());
@@ -338,22 +285,22 @@ fn bot_tokens_are_checked_and_reinstalling_an_alias_replaces_its_token() {
     };
 
     let a = register("ops", OTHER_TOKEN);
-    assert_eq!(a.status, 201, "{}", a.text);
+    assert_eq!(a.status, 201, "{}", a.body);
     let ops = a.json();
     assert_eq!(ops["alias"], "ops");
     assert_eq!(ops["team"], json!({"id": "T0OTHER", "name": "Other Co"}));
     assert!(ops["id"].as_str().unwrap().len() == 36, "{ops}");
-    assert!(!a.text.contains("xox"), "{}", a.text);
+    assert!(!a.body.contains("xox"), "{}", a.body);
 
     let a = register("bad", "xoxb-nobody-knows");
-    assert_eq!((a.status, a.code().as_str()), (422, "slack_auth_failed"), "{}", a.text);
-    assert!(a.text.contains("invalid_auth"), "{}", a.text);
+    assert_eq!((a.status, error_code(&a).as_str()), (422, "slack_auth_failed"), "{}", a.body);
+    assert!(a.body.contains("invalid_auth"), "{}", a.body);
     let a = register("bad", "");
-    assert_eq!(a.status, 400, "{}", a.text);
+    assert_eq!(a.status, 400, "{}", a.body);
     let a = register("bad alias", fake::DEFAULT_TOKEN);
-    assert_eq!((a.status, a.code().as_str()), (400, "invalid_alias"), "{}", a.text);
+    assert_eq!((a.status, error_code(&a).as_str()), (400, "invalid_alias"), "{}", a.body);
     let a = server.call("POST", "/api/v1/integrations/slack", Some(json!({"alias": "x"})));
-    assert_eq!(a.status, 400, "{}", a.text);
+    assert_eq!(a.status, 400, "{}", a.body);
 
     // Reinstall `ops` through OAuth into the other workspace: same id, new team, new token.
     server.set_app(fake::DEFAULT_CLIENT_SECRET);
@@ -364,17 +311,17 @@ fn bot_tokens_are_checked_and_reinstalling_an_alias_replaces_its_token() {
     // The old token no longer matters: revoke it and the integration still works.
     slack.revoke_token(OTHER_TOKEN);
     let a = server.channels("ops", true);
-    assert_eq!(a.status, 200, "{}", a.text);
-    assert!(names(&a.json()).contains(&"general".to_string()), "{}", a.text);
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(names(&a.json()).contains(&"general".to_string()), "{}", a.body);
     assert_eq!(server.integrations()["integrations"].as_array().unwrap().len(), 1);
 
     // Delete: 204, then it is gone.
     let a = server.call("DELETE", "/api/v1/integrations/slack/ops", None);
-    assert_eq!(a.status, 204, "{}", a.text);
+    assert_eq!(a.status, 204, "{}", a.body);
     let a = server.call("DELETE", "/api/v1/integrations/slack/ops", None);
-    assert_eq!((a.status, a.code().as_str()), (404, "integration_not_found"), "{}", a.text);
+    assert_eq!((a.status, error_code(&a).as_str()), (404, "integration_not_found"), "{}", a.body);
     let a = server.channels("ops", false);
-    assert_eq!((a.status, a.code().as_str()), (404, "integration_not_found"), "{}", a.text);
+    assert_eq!((a.status, error_code(&a).as_str()), (404, "integration_not_found"), "{}", a.body);
     assert!(server.integrations()["integrations"].as_array().unwrap().is_empty());
 }
 
@@ -394,10 +341,10 @@ fn channels_come_from_every_page_and_private_ones_only_with_the_bot() {
         "/api/v1/integrations/slack",
         Some(json!({"alias": "main", "bot_token": fake::DEFAULT_TOKEN})),
     );
-    assert_eq!(a.status, 201, "{}", a.text);
+    assert_eq!(a.status, 201, "{}", a.body);
 
     let a = server.channels("main", false);
-    assert_eq!(a.status, 200, "{}", a.text);
+    assert_eq!(a.status, 200, "{}", a.body);
     let body = a.json();
     let mut got = names(&body);
     got.sort();
@@ -418,40 +365,32 @@ fn channels_come_from_every_page_and_private_ones_only_with_the_bot() {
     slack.fail_next("conversations.list", 1, fake::Failure::RateLimited { retry_after_secs: 1 });
     let started = Instant::now();
     let a = server.channels("main", true);
-    assert_eq!(a.status, 200, "{}", a.text);
+    assert_eq!(a.status, 200, "{}", a.body);
     assert!(started.elapsed() >= Duration::from_millis(900), "Retry-After was honoured");
-    assert!(names(&a.json()).contains(&"hidden".to_string()), "{}", a.text);
+    assert!(names(&a.json()).contains(&"hidden".to_string()), "{}", a.body);
     assert_eq!(slack.rate_limited("conversations.list"), 1);
     assert_eq!(slack.calls("conversations.list"), 4 + 1 + 4);
 
     // Slack keeps limiting for longer than the API waits: 503 with Retry-After, not a hang.
     slack.fail_next("conversations.list", 1, fake::Failure::RateLimited { retry_after_secs: 120 });
     let a = server.channels("main", true);
-    assert_eq!((a.status, a.code().as_str()), (503, "slack_rate_limited"), "{}", a.text);
+    assert_eq!((a.status, error_code(&a).as_str()), (503, "slack_rate_limited"), "{}", a.body);
     assert_eq!(a.header("retry-after"), Some("120"));
     // A token Slack revoked asks to reconnect.
     slack.revoke_token(fake::DEFAULT_TOKEN);
     let a = server.channels("main", true);
-    assert_eq!((a.status, a.code().as_str()), (422, "slack_auth_failed"), "{}", a.text);
+    assert_eq!((a.status, error_code(&a).as_str()), (422, "slack_auth_failed"), "{}", a.body);
 }
 
-const NOTIFY: &str = r##"<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:sluice="urn:sluice:bpmn:1"
-                  id="defs" targetNamespace="urn:test">
-  <bpmn:process id="notify" isExecutable="true">
-    <bpmn:startEvent id="start"/>
-    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="tell"/>
-    <bpmn:serviceTask id="tell" implementation="slack-notification">
-      <bpmn:extensionElements>
-        <sluice:input name="channel" value="#general"/>
-        <sluice:input name="message">Order {{ order_id }} is in</sluice:input>
-        <sluice:input name="integration" value="rotating"/>
-      </bpmn:extensionElements>
-    </bpmn:serviceTask>
-    <bpmn:sequenceFlow id="f2" sourceRef="tell" targetRef="end"/>
-    <bpmn:endEvent id="end"/>
-  </bpmn:process>
-</bpmn:definitions>"##;
+/// start → a Slack Notification through the integration `rotating` → end.
+fn notify_model() -> String {
+    let integration = [bpmn::input("integration", "rotating")];
+    bpmn::one_task(
+        "notify",
+        None,
+        bpmn::slack_task("tell", None, "#general", "Order {{ order_id }} is in", &integration),
+    )
+}
 
 #[test]
 fn rotating_tokens_are_refreshed_before_they_expire_and_notifications_use_them() {
@@ -467,15 +406,15 @@ fn rotating_tokens_are_refreshed_before_they_expire_and_notifications_use_them()
     // because the refresh happens before use.
     std::thread::sleep(Duration::from_millis(2500));
     let a = server.channels("rotating", true);
-    assert_eq!(a.status, 200, "{}", a.text);
+    assert_eq!(a.status, 200, "{}", a.body);
     assert_eq!(slack.calls("oauth.v2.access"), 2, "one refresh");
 
     // The Slack Notification connector finds the integration (and a fresh token) the same way.
     std::thread::sleep(Duration::from_millis(2500));
-    let a = raw_post(server.addr, "/api/v1/processes", "application/xml", NOTIFY.as_bytes());
-    assert_eq!(a.status, 201, "{}", a.text);
+    let a = raw_post(server.addr, "/api/v1/processes", "application/xml", notify_model().as_bytes());
+    assert_eq!(a.status, 201, "{}", a.body);
     let a = server.call("POST", "/api/v1/processes/notify/requests", Some(json!({"data": {"order_id": "ORD-7"}})));
-    assert_eq!(a.status, 201, "{}", a.text);
+    assert_eq!(a.status, 201, "{}", a.body);
     let id = a.json()["id"].as_str().unwrap().to_string();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -495,9 +434,7 @@ fn rotating_tokens_are_refreshed_before_they_expire_and_notifications_use_them()
 fn raw_post(addr: SocketAddr, path: &str, content_type: &str, body: &[u8]) -> Answer {
     let bearer = format!("Bearer {TOKEN}");
     let headers = [("Authorization", bearer.as_str()), ("Content-Type", content_type)];
-    let a = server::exchange(addr, "POST", path, &headers, body)
-        .unwrap_or_else(|e| panic!("no answer to POST {path}: {e}"));
-    Answer { status: a.status, headers: a.headers, text: a.body }
+    server::must_exchange(addr, "POST", path, &headers, body)
 }
 
 /// Sets up every kind of secret: the app's client and signing secrets, a registered bot token,
@@ -505,7 +442,7 @@ fn raw_post(addr: SocketAddr, path: &str, content_type: &str, body: &[u8]) -> An
 fn set_up_secrets(server: &Server, slack: &FakeSlack) {
     server.set_app(fake::DEFAULT_CLIENT_SECRET);
     let a = server.call("POST", "/api/v1/integrations/slack", Some(json!({"alias": "ops", "bot_token": OTHER_TOKEN})));
-    assert_eq!(a.status, 201, "{}", a.text);
+    assert_eq!(a.status, 201, "{}", a.body);
     slack.set_token_rotation(Some(Duration::from_secs(3600)));
     server.oauth_install("sales");
     let list = server.integrations();
@@ -582,7 +519,7 @@ fn the_sqlite_files_hold_no_token_or_secret_in_plain_text() {
     drop(server);
     let server = Server::start_in(dir.clone(), &slack, |_| {});
     let a = server.channels("sales", true);
-    assert_eq!(a.status, 200, "{}", a.text);
+    assert_eq!(a.status, 200, "{}", a.body);
     drop(server);
 
     // A lost key file is not silently replaced by a new key.
@@ -674,5 +611,5 @@ fn slack_unreachable_at_start_is_a_warning_not_a_failure() {
     });
     assert!(server.integrations()["integrations"].as_array().unwrap().is_empty());
     let a = server.call("POST", "/api/v1/integrations/slack", Some(json!({"alias": "x", "bot_token": "xoxb-1"})));
-    assert_eq!((a.status, a.code().as_str()), (502, "slack_unreachable"), "{}", a.text);
+    assert_eq!((a.status, error_code(&a).as_str()), (502, "slack_unreachable"), "{}", a.body);
 }

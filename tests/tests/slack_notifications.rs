@@ -7,55 +7,50 @@
 //! signs the interactions with Slack's own Python SDK (`tests/python/slack_signatures.py`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 use sluice_fake_slack::{self as fake, FakeSlack, Message};
-use sluice_tests::server::{self, free_port};
-use sluice_tests::{scratch_dir, sluice_bin};
+use sluice_tests::server::{self, Spawned, free_port};
+use sluice_tests::{bpmn, scratch_dir};
 
 const TOKEN: &str = "notify-test-token-0123456789";
 const SIGNING_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
 const PUBLIC_URL: &str = "http://sluice.example";
 
-const MODEL: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:sluice="urn:sluice:bpmn:1" id="d" targetNamespace="urn:t">
-  <bpmn:process id="purchase" name="Purchase &amp; pay" isExecutable="true">
-    <bpmn:startEvent id="start"/>
-    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="review"/>
-    <bpmn:userTask id="review" name="Review order"/>
-    <bpmn:sequenceFlow id="f2" sourceRef="review" targetRef="end"/>
-    <bpmn:endEvent id="end"/>
-  </bpmn:process>
-  <bpmn:process id="quiet" name="Quiet" isExecutable="true">
-    <bpmn:startEvent id="qstart"/>
-    <bpmn:sequenceFlow id="q1" sourceRef="qstart" targetRef="check"/>
-    <bpmn:userTask id="check" name="Check"/>
-    <bpmn:sequenceFlow id="q2" sourceRef="check" targetRef="qend"/>
-    <bpmn:endEvent id="qend"/>
-  </bpmn:process>
-  <bpmn:process id="failing" name="Failing" isExecutable="true">
-    <bpmn:startEvent id="fstart"/>
-    <bpmn:sequenceFlow id="g1" sourceRef="fstart" targetRef="tell"/>
-    <bpmn:serviceTask id="tell" name="Tell the hidden channel" implementation="slack-notification">
-      <bpmn:extensionElements>
-        <sluice:input name="channel" value="G0HIDDEN"/>
-        <sluice:input name="message">Hello</sluice:input>
-      </bpmn:extensionElements>
-    </bpmn:serviceTask>
-    <bpmn:sequenceFlow id="g2" sourceRef="tell" targetRef="fend"/>
-    <bpmn:endEvent id="fend"/>
-  </bpmn:process>
-</bpmn:definitions>"#;
+/// `purchase` and `quiet`: start → user task → end; `failing`: a Slack Notification to a private
+/// channel the bot is not in.
+fn model() -> String {
+    use bpmn::{chain, end, start, user_task};
+    bpmn::definitions(&[
+        chain(
+            "purchase",
+            Some("Purchase &amp; pay"),
+            &["f1", "f2"],
+            &[start("start"), user_task("review", "Review order"), end("end")],
+        ),
+        chain("quiet", Some("Quiet"), &["q1", "q2"], &[start("qstart"), user_task("check", "Check"), end("qend")]),
+        chain(
+            "failing",
+            Some("Failing"),
+            &["g1", "g2"],
+            &[
+                start("fstart"),
+                bpmn::slack_task("tell", Some("Tell the hidden channel"), "G0HIDDEN", "Hello", &[]),
+                end("fend"),
+            ],
+        ),
+    ])
+}
 
 /// A running `sluice serve`; killed when dropped.
 struct Server {
-    child: Child,
+    _serve: Spawned,
     addr: SocketAddr,
 }
 
@@ -68,32 +63,14 @@ impl Server {
     fn start_with(slack_api_url: &str, bot_token: &str, log: Option<&Path>) -> Server {
         let dir = scratch_dir("notify");
         let addr = free_port();
-        let stderr = match log {
-            Some(path) => Stdio::from(std::fs::File::create(path).expect("cannot create the log file")),
-            None => Stdio::inherit(),
-        };
-        let child = Command::new(sluice_bin())
-            .arg("serve")
-            .env("SLUICE_LISTEN", addr.to_string())
-            .env("SLUICE_DATABASE_URL", format!("sqlite://{}", dir.join("sluice.db").display()))
-            .env("SLUICE_API_TOKEN", TOKEN)
-            .env("SLUICE_PUBLIC_URL", PUBLIC_URL)
-            .env("SLACK_API_URL", slack_api_url)
+        let mut cmd = server::serve_command(&dir, addr, TOKEN);
+        cmd.env("SLACK_API_URL", slack_api_url)
             .env("SLACK_BOT_TOKEN", bot_token)
-            .env("SLACK_SIGNING_SECRET", SIGNING_SECRET)
-            .env_remove("SLUICE_PROCESSES")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .expect("cannot start sluice serve");
-        let server = Server { child, addr };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(addr).is_err() {
-            assert!(Instant::now() < deadline, "sluice serve did not listen on {addr}");
-            std::thread::sleep(Duration::from_millis(50));
+            .env("SLACK_SIGNING_SECRET", SIGNING_SECRET);
+        if let Some(path) = log {
+            cmd.stderr(std::fs::File::create(path).expect("cannot create the log file"));
         }
-        server
+        Server { _serve: Spawned::start(&mut cmd, addr), addr }
     }
 
     fn url(&self) -> String {
@@ -162,17 +139,10 @@ impl Server {
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// One HTTP/1.1 exchange (see `sluice_tests::server::exchange`).
 fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, String)], body: &[u8]) -> server::Answer {
     let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    server::exchange(addr, method, path, &headers, body).unwrap_or_else(|e| panic!("no answer to {method} {path}: {e}"))
+    server::must_exchange(addr, method, path, &headers, body)
 }
 
 fn now_secs() -> i64 {
@@ -256,7 +226,7 @@ fn text_of(m: &Message) -> String {
 fn settings_are_validated_when_saved() {
     let (_rt, slack) = slack();
     let server = Server::start(&slack.api_url());
-    server.deploy(MODEL);
+    server.deploy(&model());
     let put = |key: &str, body: Value| server.api("PUT", &format!("/api/v1/processes/{key}/notifications"), Some(body));
 
     let (status, body) =
@@ -317,7 +287,7 @@ fn settings_are_validated_when_saved() {
 fn channels_are_checked_with_slack_when_settings_are_saved() {
     let (_rt, slack) = slack();
     let server = Server::start(&slack.api_url());
-    server.deploy(MODEL);
+    server.deploy(&model());
     let settings = |channels: &[&str]| json!({"integration": "default", "events": {"task_waiting": channels}});
     let refused = |channels: &[&str], field: &str, mentions: &[&str]| {
         let (status, _, body) = server.put_settings("purchase", &settings(channels));
@@ -381,7 +351,7 @@ const NO_HISTORY_TOKEN: &str = "xoxb-fake-no-history";
 fn a_notification_whose_answer_was_lost_is_found_not_posted_again() {
     let (_rt, slack) = slack();
     let server = Server::start(&slack.api_url());
-    server.deploy(MODEL);
+    server.deploy(&model());
     for (key, channel) in [("purchase", "C0GENERAL"), ("quiet", "C0SALES")] {
         let settings = json!({"integration": "default", "events": {"request_started": [channel]}});
         let (status, _, body) = server.put_settings(key, &settings);
@@ -432,7 +402,7 @@ fn without_history_scopes_a_lost_answer_is_posted_again_and_the_log_says_so() {
     slack.add_token(fake::DEFAULT_TEAM_ID, NO_HISTORY_TOKEN, &scopes);
     let log = scratch_dir("notify-log").join("serve.log");
     let server = Server::start_with(&slack.api_url(), NO_HISTORY_TOKEN, Some(&log));
-    server.deploy(MODEL);
+    server.deploy(&model());
     let settings = json!({"integration": "default", "events": {"request_started": ["C0GENERAL"]}});
     let (status, _, body) = server.put_settings("purchase", &settings);
     assert_eq!(status, 200, "{body}");
@@ -458,7 +428,7 @@ fn without_history_scopes_a_lost_answer_is_posted_again_and_the_log_says_so() {
 fn started_waiting_and_completed_messages_arrive_and_approve_in_slack_completes_the_request() {
     let (_rt, slack) = slack();
     let server = Server::start(&slack.api_url());
-    server.deploy(MODEL);
+    server.deploy(&model());
     let settings = json!({
         "integration": "default",
         "events": {
@@ -559,7 +529,7 @@ fn started_waiting_and_completed_messages_arrive_and_approve_in_slack_completes_
 fn a_channel_the_bot_cannot_post_to_is_recorded_with_the_fix_and_the_request_goes_on() {
     let (_rt, slack) = slack();
     let server = Server::start(&slack.api_url());
-    server.deploy(MODEL);
+    server.deploy(&model());
     // G0HIDDEN is private; the bot is in it when the settings are saved (they are checked with
     // Slack), then someone removes it: Slack answers channel_not_found to the post.
     slack.set_member("G0HIDDEN", true);
@@ -636,7 +606,7 @@ fn python_sdk_signatures_are_accepted_and_bad_ones_refused() {
     }
     let (_rt, slack) = slack();
     let server = Server::start(&slack.api_url());
-    server.deploy(MODEL);
+    server.deploy(&model());
     let settings = json!({"integration": "default", "events": {"task_waiting": ["C0SALES"]}});
     let (status, body) = server.api("PUT", "/api/v1/processes/purchase/notifications", Some(settings));
     assert_eq!(status, 200, "{body}");

@@ -17,6 +17,7 @@ use sluice_engine::sim::{ConnectorHost, ConnectorInvocation, ConnectorOutcome, R
 use sluice_engine::{Incident, Input, Status};
 use sluice_fake_slack::{self as fake, Failure, FakeSlack};
 use sluice_slack::{Client, SlackNotification, StaticTokens, client};
+use sluice_tests::bpmn;
 use tokio::runtime::Runtime;
 
 /// What the fake accepts per channel (Slack: about a second).
@@ -30,25 +31,24 @@ const HOST_RETRIES: u32 = 3;
 /// The longest the host waits between tries, whatever the connector asks for.
 const HOST_MAX_WAIT: Duration = Duration::from_secs(5);
 
-const MODEL: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:sluice="urn:sluice:bpmn:1" id="d" targetNamespace="urn:t">
-  <bpmn:process id="order" isExecutable="true">
-    <bpmn:startEvent id="start"/>
-    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="notify"/>
-    <bpmn:serviceTask id="notify" name="Tell the channel" implementation="slack-notification">
-      <bpmn:extensionElements>
-        <sluice:input name="channel" value="{{ channel }}"/>
-        <sluice:input name="message">Order {{ order_id }} needs approval</sluice:input>
-        <sluice:input name="result_variable" value="posted"/>
-      </bpmn:extensionElements>
-    </bpmn:serviceTask>
-    <bpmn:sequenceFlow id="f2" sourceRef="notify" targetRef="end"/>
-    <bpmn:endEvent id="end"/>
-  </bpmn:process>
-</bpmn:definitions>"#;
+/// start → Slack Notification (`channel`, `order_id` from the data) → end.
+fn model() -> String {
+    bpmn::one_task(
+        "order",
+        None,
+        bpmn::slack_task(
+            "notify",
+            Some("Tell the channel"),
+            "{{ channel }}",
+            "Order {{ order_id }} needs approval",
+            &[bpmn::input("result_variable", "posted")],
+        ),
+    )
+}
 
 fn process() -> Arc<Process> {
-    let imported = sluice_bpmn::import(&[Source { name: "order.bpmn", bytes: MODEL.as_bytes() }], &Options::default());
+    let imported =
+        sluice_bpmn::import(&[Source { name: "order.bpmn", bytes: model().as_bytes() }], &Options::default());
     assert!(!imported.has_errors(), "{:?}", imported.diagnostics);
     imported.definitions.processes[0].clone()
 }
@@ -89,6 +89,15 @@ impl Harness {
         let tokens = StaticTokens::new().with("default", token);
         let config = sluice_slack::connector::Config { channel_interval: PACING, ..Default::default() };
         Registry::default().with(SlackNotification::with_config(client, tokens, config))
+    }
+
+    /// Request `r` completed, and the channels hold one message in all: the one the Request's
+    /// data keeps (`posted`: the channel's id and the ts).
+    fn assert_completed_with_one_message(&self, run: &Run<'_>, r: RequestNo, channel: &str) {
+        run.assert_completed(r);
+        let messages = self.slack.all_messages();
+        assert_eq!(messages.len(), 1, "{messages:?}");
+        assert_eq!(run.data(r)["posted"], json!({"channel": channel, "ts": messages[0].ts}));
     }
 
     /// Starts one Request per channel and settles the Sim (every connector call made).
@@ -136,23 +145,29 @@ impl ConnectorHost for Host<'_> {
             let url = format!("http://sluice.test/requests/r{}", call.request);
             let cx = Context::new(key, call.process.key.as_str(), url);
             let result = self.runtime.block_on(self.registry.invoke(connector, &call.call.inputs, call.variables, cx));
-            match result {
-                Ok(output) => return ConnectorOutcome::Completed(output),
-                Err(ConnectorError::Bpmn { code, message }) => {
-                    return ConnectorOutcome::BpmnError { code, message: Some(message) };
-                }
-                Err(ConnectorError::Fatal { message }) => return ConnectorOutcome::Failed(message),
-                Err(ConnectorError::Retryable { message, retry_after }) => {
-                    if tries > HOST_RETRIES {
-                        return ConnectorOutcome::Failed(format!("{message} (gave up after {tries} tries)"));
-                    }
-                    let backoff = Duration::from_millis(10 << (tries - 1));
-                    let wait = retry_after.unwrap_or(backoff).min(HOST_MAX_WAIT);
-                    self.retries.push((message, retry_after));
-                    std::thread::sleep(wait);
-                }
+            let (message, retry_after) = match outcome(result) {
+                Ok(done) => return done,
+                Err(retryable) => retryable,
+            };
+            if tries > HOST_RETRIES {
+                return ConnectorOutcome::Failed(format!("{message} (gave up after {tries} tries)"));
             }
+            let backoff = Duration::from_millis(10 << (tries - 1));
+            let wait = retry_after.unwrap_or(backoff).min(HOST_MAX_WAIT);
+            self.retries.push((message, retry_after));
+            std::thread::sleep(wait);
         }
+    }
+}
+
+/// What a worker makes of a connector's answer: the outcome, or (message, retry_after) of a
+/// Retryable error to wait out and try again.
+fn outcome(result: Result<Value, ConnectorError>) -> Result<ConnectorOutcome, (String, Option<Duration>)> {
+    match result {
+        Ok(output) => Ok(ConnectorOutcome::Completed(output)),
+        Err(ConnectorError::Bpmn { code, message }) => Ok(ConnectorOutcome::BpmnError { code, message: Some(message) }),
+        Err(ConnectorError::Fatal { message }) => Ok(ConnectorOutcome::Failed(message)),
+        Err(ConnectorError::Retryable { message, retry_after }) => Err((message, retry_after)),
     }
 }
 
@@ -232,44 +247,54 @@ fn a_post_completes_the_request_with_one_message_and_keeps_channel_and_ts() {
     assert!(run.host.retries.is_empty(), "{:?}", run.host.retries);
 }
 
-/// A token problem: an incident saying the integration must be reconnected, and nothing posted.
-fn assert_reconnect_incident(h: &Harness, run: &Run<'_>, code: &str) {
+/// One Request posts to `channel` with `token`: an incident that says every one of `parts`, and
+/// nothing posted. The run, for more checks.
+fn assert_nothing_posted_and_incident_says<'h>(h: &'h Harness, token: &str, channel: &str, parts: &[&str]) -> Run<'h> {
+    let run = h.run(h.registry(token), &[channel]);
     let incident = run.incident(run.first());
-    assert_says(&incident, &["Slack integration `default` must be reconnected", code]);
+    assert_says(&incident, parts);
     assert_eq!(h.slack.all_messages().len(), 0);
+    run
+}
+
+/// Slack answers the post with the error `error`: an incident that says every one of `parts`,
+/// and nothing posted.
+fn assert_slack_error_is_an_incident_that_says(error: &str, parts: &[&str]) {
+    let h = Harness::new();
+    h.slack.fail_next("chat.postMessage", 1, Failure::Error(error.into()));
+    assert_nothing_posted_and_incident_says(&h, fake::DEFAULT_TOKEN, "C0SALES", parts);
+}
+
+/// A token problem: an incident saying the integration must be reconnected, and nothing posted.
+/// The fake is prepared by `prepare`, then one Request posts with `token`.
+fn assert_reconnect_incident(token: &str, prepare: impl FnOnce(&FakeSlack), code: &str) {
+    let h = Harness::new();
+    prepare(&h.slack);
+    let parts = ["Slack integration `default` must be reconnected", code];
+    let run = assert_nothing_posted_and_incident_says(&h, token, "C0SALES", &parts);
     assert!(run.host.retries.is_empty(), "a token problem is not retried: {:?}", run.host.retries);
     assert_eq!(h.slack.calls("chat.postMessage"), 1);
 }
 
 #[test]
 fn an_unknown_token_asks_to_reconnect_the_integration() {
-    let h = Harness::new();
-    let run = h.run(h.registry("xoxb-never-issued"), &["C0SALES"]);
-    assert_reconnect_incident(&h, &run, "invalid_auth");
+    assert_reconnect_incident("xoxb-never-issued", |_| {}, "invalid_auth");
 }
 
 #[test]
 fn a_revoked_token_asks_to_reconnect_the_integration() {
-    let h = Harness::new();
-    h.slack.revoke_token(fake::DEFAULT_TOKEN);
-    let run = h.run(h.registry(fake::DEFAULT_TOKEN), &["C0SALES"]);
-    assert_reconnect_incident(&h, &run, "token_revoked");
+    assert_reconnect_incident(fake::DEFAULT_TOKEN, |s| s.revoke_token(fake::DEFAULT_TOKEN), "token_revoked");
 }
 
 #[test]
 fn an_expired_token_asks_to_reconnect_the_integration() {
-    let h = Harness::new();
-    h.slack.expire_token(fake::DEFAULT_TOKEN);
-    let run = h.run(h.registry(fake::DEFAULT_TOKEN), &["C0SALES"]);
-    assert_reconnect_incident(&h, &run, "token_expired");
+    assert_reconnect_incident(fake::DEFAULT_TOKEN, |s| s.expire_token(fake::DEFAULT_TOKEN), "token_expired");
 }
 
 #[test]
 fn an_inactive_account_asks_to_reconnect_the_integration() {
-    let h = Harness::new();
-    h.slack.fail_next("chat.postMessage", 1, Failure::Error("account_inactive".into()));
-    let run = h.run(h.registry(fake::DEFAULT_TOKEN), &["C0SALES"]);
-    assert_reconnect_incident(&h, &run, "account_inactive");
+    let inactive = |s: &FakeSlack| s.fail_next("chat.postMessage", 1, Failure::Error("account_inactive".into()));
+    assert_reconnect_incident(fake::DEFAULT_TOKEN, inactive, "account_inactive");
 }
 
 #[test]
@@ -284,10 +309,7 @@ fn a_private_channel_without_the_bot_waits_for_an_invite_then_retry_posts_once()
     // The person does what the incident says, then retries it.
     h.slack.set_member("G0HIDDEN", true);
     run.retry(r);
-    run.assert_completed(r);
-    let messages = h.slack.all_messages();
-    assert_eq!(messages.len(), 1, "{messages:?}");
-    assert_eq!(run.data(r)["posted"], json!({"channel": "G0HIDDEN", "ts": messages[0].ts}));
+    h.assert_completed_with_one_message(&run, r, "G0HIDDEN");
     // The retry is attempt 2: it looked for an earlier post before posting.
     assert_eq!(h.slack.calls("conversations.history"), 1);
 }
@@ -298,39 +320,39 @@ fn a_public_channel_the_bot_has_not_joined_without_chat_write_public_is_an_incid
     let token = "xoxb-fake-members-only";
     let scopes = ["chat:write", "channels:read", "groups:read", "channels:history", "groups:history"];
     h.slack.add_token(fake::DEFAULT_TEAM_ID, token, &scopes);
-    let run = h.run(h.registry(token), &["C0RANDOM"]);
-    let incident = run.incident(run.first());
-    assert_says(&incident, &["check the channel `C0RANDOM`", "invite the bot", "not_in_channel"]);
-    assert_eq!(h.slack.all_messages().len(), 0);
+    assert_nothing_posted_and_incident_says(
+        &h,
+        token,
+        "C0RANDOM",
+        &["check the channel `C0RANDOM`", "invite the bot", "not_in_channel"],
+    );
 }
 
 #[test]
 fn an_archived_channel_is_an_incident_that_says_so() {
     let h = Harness::new();
-    let run = h.run(h.registry(fake::DEFAULT_TOKEN), &["#old"]);
-    let incident = run.incident(run.first());
-    assert_says(&incident, &["the channel `#old` is archived", "unarchive it or choose another channel"]);
-    assert_eq!(h.slack.all_messages().len(), 0);
+    assert_nothing_posted_and_incident_says(
+        &h,
+        fake::DEFAULT_TOKEN,
+        "#old",
+        &["the channel `#old` is archived", "unarchive it or choose another channel"],
+    );
 }
 
 #[test]
 fn a_message_slack_finds_too_long_is_an_incident_that_says_so() {
-    let h = Harness::new();
-    h.slack.fail_next("chat.postMessage", 1, Failure::Error("msg_too_long".into()));
-    let run = h.run(h.registry(fake::DEFAULT_TOKEN), &["C0SALES"]);
-    let incident = run.incident(run.first());
-    assert_says(&incident, &["the message is too long for Slack", "shorten the task's message"]);
-    assert_eq!(h.slack.all_messages().len(), 0);
+    assert_slack_error_is_an_incident_that_says(
+        "msg_too_long",
+        &["the message is too long for Slack", "shorten the task's message"],
+    );
 }
 
 #[test]
 fn blocks_slack_refuses_are_an_incident_that_says_so() {
-    let h = Harness::new();
-    h.slack.fail_next("chat.postMessage", 1, Failure::Error("invalid_blocks".into()));
-    let run = h.run(h.registry(fake::DEFAULT_TOKEN), &["C0SALES"]);
-    let incident = run.incident(run.first());
-    assert_says(&incident, &["Slack refused the message's layout", "invalid_blocks", "check the message's mrkdwn"]);
-    assert_eq!(h.slack.all_messages().len(), 0);
+    assert_slack_error_is_an_incident_that_says(
+        "invalid_blocks",
+        &["Slack refused the message's layout", "invalid_blocks", "check the message's mrkdwn"],
+    );
 }
 
 #[test]
@@ -390,11 +412,8 @@ fn a_post_accepted_before_the_connection_dropped_is_found_not_repeated() {
     h.slack.fail_next("chat.postMessage", 1, Failure::DropAfterAccept);
     let run = h.run(h.registry(fake::DEFAULT_TOKEN), &["C0SALES"]);
     let r = run.first();
-    run.assert_completed(r);
-    let messages = h.slack.all_messages();
-    assert_eq!(messages.len(), 1, "{messages:?}");
     // The step's result is the message Slack accepted, found again through its metadata.
-    assert_eq!(run.data(r)["posted"], json!({"channel": "C0SALES", "ts": messages[0].ts}));
+    h.assert_completed_with_one_message(&run, r, "C0SALES");
     assert_eq!(h.slack.calls("chat.postMessage"), 1);
 }
 
@@ -406,10 +425,7 @@ fn a_dropped_post_that_cannot_be_checked_at_once_is_found_by_the_retry() {
     h.slack.fail_next("conversations.history", 1, Failure::Status(503));
     let run = h.run(h.registry(fake::DEFAULT_TOKEN), &["C0SALES"]);
     let r = run.first();
-    run.assert_completed(r);
-    let messages = h.slack.all_messages();
-    assert_eq!(messages.len(), 1, "{messages:?}");
-    assert_eq!(run.data(r)["posted"], json!({"channel": "C0SALES", "ts": messages[0].ts}));
+    h.assert_completed_with_one_message(&run, r, "C0SALES");
     assert_eq!(run.host.retries.len(), 1, "{:?}", run.host.retries);
     assert_eq!(h.slack.calls("chat.postMessage"), 1, "the retry found the post and did not post again");
     assert_eq!(h.slack.calls("conversations.history"), 2);

@@ -118,32 +118,25 @@ async fn text_and_empty_answers() {
     assert_eq!((out["status"].clone(), out["body"].clone()), (json!(204), Value::Null));
 }
 
+/// The Retryable error that asks to wait `secs` seconds.
+fn retryable_after(message: &str, secs: u64) -> ConnectorError {
+    ConnectorError::Retryable { message: message.into(), retry_after: Some(Duration::from_secs(secs)) }
+}
+
 #[tokio::test]
 async fn server_errors_are_retryable() {
     let base = server().await;
     let err = call(json!({"url": format!("{base}/fail")}), json!({})).await.unwrap_err();
     assert_eq!(err, ConnectorError::retryable("the server answered 500 Internal Server Error: database is down"));
     let err = call(json!({"url": format!("{base}/unavailable")}), json!({})).await.unwrap_err();
-    assert_eq!(
-        err,
-        ConnectorError::Retryable {
-            message: "the server answered 503 Service Unavailable".into(),
-            retry_after: Some(Duration::from_secs(3))
-        }
-    );
+    assert_eq!(err, retryable_after("the server answered 503 Service Unavailable", 3));
 }
 
 #[tokio::test]
 async fn too_many_requests_honours_retry_after_even_with_an_error_code() {
     let base = server().await;
     let err = call(json!({"url": format!("{base}/busy"), "error_code": "rejected"}), json!({})).await.unwrap_err();
-    assert_eq!(
-        err,
-        ConnectorError::Retryable {
-            message: "the server answered 429 Too Many Requests: slow down".into(),
-            retry_after: Some(Duration::from_secs(7))
-        }
-    );
+    assert_eq!(err, retryable_after("the server answered 429 Too Many Requests: slow down", 7));
 }
 
 #[tokio::test]

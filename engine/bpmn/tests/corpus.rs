@@ -65,15 +65,13 @@ const TOGETHER: &[(&str, &str)] = &[(
 )];
 
 fn corpus() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("SLUICE_BPMN_CORPUS") {
-        return Some(PathBuf::from(dir));
-    }
     let fallback = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/bpmn");
-    if fallback.is_dir() {
-        return Some(fallback);
+    let dir =
+        std::env::var_os("SLUICE_BPMN_CORPUS").map(PathBuf::from).or_else(|| fallback.is_dir().then_some(fallback));
+    if dir.is_none() {
+        println!("SLUICE_BPMN_CORPUS not set and no ../shared/bpmn: corpus tests skipped");
     }
-    println!("SLUICE_BPMN_CORPUS not set and no ../shared/bpmn: corpus tests skipped");
-    None
+    dir
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -99,6 +97,15 @@ fn import_files(root: &Path, names: &[&str]) -> Imported {
     import(&sources, &Options::default())
 }
 
+/// `name`, imported together with its callee when it has one in [`TOGETHER`].
+fn import_with_callee(root: &Path, name: &str) -> Imported {
+    let mut group = vec![name];
+    if let Some((_, callee)) = TOGETHER.iter().find(|(caller, _)| *caller == name) {
+        group.push(callee);
+    }
+    import_files(root, &group)
+}
+
 fn error_codes(imported: &Imported, file: &str) -> BTreeSet<&'static str> {
     imported.diagnostics.iter().filter(|d| d.is_error() && &*d.file == file).map(|d| d.code).collect()
 }
@@ -115,11 +122,7 @@ fn every_corpus_file() {
     let mut failures = Vec::new();
     for p in &paths {
         let name = rel(&root, p);
-        let mut group = vec![name.as_str()];
-        if let Some((_, callee)) = TOGETHER.iter().find(|(caller, _)| *caller == name) {
-            group.push(callee);
-        }
-        let imported = import_files(&root, &group);
+        let imported = import_with_callee(&root, &name);
         let got = error_codes(&imported, &name);
         let want: BTreeSet<&str> = EXPECTED_ERRORS
             .iter()
@@ -178,11 +181,7 @@ fn camunda_behaviour_models_are_clean() {
     let mut executable = 0;
     for p in &paths {
         let name = rel(&root, p);
-        let mut group = vec![name.as_str()];
-        if let Some((_, callee)) = TOGETHER.iter().find(|(caller, _)| *caller == name) {
-            group.push(callee);
-        }
-        let imported = import_files(&root, &group);
+        let imported = import_with_callee(&root, &name);
         let shown: Vec<String> = imported.diagnostics.iter().map(ToString::to_string).collect();
         assert!(shown.is_empty(), "{shown:#?}");
         executable += imported.definitions.executable().count();

@@ -351,18 +351,7 @@ impl Inner {
         if !info.bot_is_member && !scopes.iter().any(|s| s == "chat:write.public") {
             return Err(err("not_in_channel"));
         }
-        let blocks = call.params.json("blocks").map_err(|()| err("invalid_blocks_format"))?;
-        let blocks = match blocks {
-            Some(Value::Array(blocks)) => Some(blocks),
-            Some(_) => return Err(err("invalid_blocks_format")),
-            None => None,
-        };
-        if let Some(blocks) = &blocks {
-            let errors = block_errors(blocks);
-            if !errors.is_empty() {
-                return Err(Reply::Json(json!({"ok": false, "error": "invalid_blocks", "errors": errors})));
-            }
-        }
+        let blocks = blocks(&call.params)?;
         let metadata = metadata(&call.params)?;
         let mut text = call.params.string("text").unwrap_or_default();
         let has_attachments = call.params.nonempty("attachments").is_some();
@@ -412,17 +401,7 @@ impl Inner {
         Self::require(&scopes, "chat:write")?;
         let index = self.find_channel(team, call.params.string("channel"))?;
         let ts = call.params.nonempty("ts").ok_or_else(|| err("message_not_found"))?;
-        let blocks = match call.params.json("blocks").map_err(|()| err("invalid_blocks_format"))? {
-            Some(Value::Array(blocks)) => Some(blocks),
-            Some(_) => return Err(err("invalid_blocks_format")),
-            None => None,
-        };
-        if let Some(blocks) = &blocks {
-            let errors = block_errors(blocks);
-            if !errors.is_empty() {
-                return Err(Reply::Json(json!({"ok": false, "error": "invalid_blocks", "errors": errors})));
-            }
-        }
+        let blocks = blocks(&call.params)?;
         let metadata = metadata(&call.params)?;
         let text = call.params.string("text");
         if text.as_deref().is_none_or(|t| t.trim().is_empty()) && blocks.is_none() {
@@ -629,6 +608,22 @@ impl Inner {
         }
         Ok(answer)
     }
+}
+
+/// The `blocks` argument: absent, or an array of blocks Slack would accept.
+fn blocks(params: &Params) -> Result<Option<Vec<Value>>, Reply> {
+    let blocks = match params.json("blocks").map_err(|()| err("invalid_blocks_format"))? {
+        Some(Value::Array(blocks)) => Some(blocks),
+        Some(_) => return Err(err("invalid_blocks_format")),
+        None => None,
+    };
+    if let Some(blocks) = &blocks {
+        let errors = block_errors(blocks);
+        if !errors.is_empty() {
+            return Err(Reply::Json(json!({"ok": false, "error": "invalid_blocks", "errors": errors})));
+        }
+    }
+    Ok(blocks)
 }
 
 fn metadata(params: &Params) -> Result<Option<Value>, Reply> {

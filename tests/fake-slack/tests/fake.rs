@@ -27,6 +27,21 @@ async fn post_json(http: &reqwest::Client, slack: &FakeSlack, method: &str, body
     (status, response.json().await.unwrap())
 }
 
+/// A form post to `method`, with `token` as a bearer token when given.
+async fn post_form(
+    http: &reqwest::Client,
+    slack: &FakeSlack,
+    method: &str,
+    token: Option<&str>,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut request = http.post(format!("{}/{method}", slack.api_url()));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.form(form).send().await.unwrap()
+}
+
 #[tokio::test]
 async fn accepts_forms_with_blocks_as_a_json_string_like_the_node_client() {
     let (slack, http) = start(Config::default()).await;
@@ -39,15 +54,7 @@ async fn accepts_forms_with_blocks_as_a_json_string_like_the_node_client() {
         ("blocks", &blocks),
         ("metadata", &metadata),
     ];
-    let answer: Value = http
-        .post(format!("{}/chat.postMessage", slack.api_url()))
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer: Value = post_form(&http, &slack, "chat.postMessage", None, &form).await.json().await.unwrap();
     assert_eq!(answer["ok"], true, "{answer}");
     assert_eq!(answer["channel"], "C0GENERAL");
     let m = &slack.messages("C0GENERAL")[0];
@@ -156,16 +163,8 @@ async fn history_needs_membership_and_hides_metadata_unless_asked() {
             .await;
     assert_eq!(posted["ok"], true, "chat:write.public posts without joining");
     let form = [("channel", "C0RANDOM")];
-    let answer: Value = http
-        .post(format!("{}/conversations.history", slack.api_url()))
-        .bearer_auth(DEFAULT_TOKEN)
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer: Value =
+        post_form(&http, &slack, "conversations.history", Some(DEFAULT_TOKEN), &form).await.json().await.unwrap();
     assert_eq!(answer["error"], "not_in_channel");
     slack.set_member("C0RANDOM", true);
     let history = |include: &'static str| {
@@ -211,13 +210,8 @@ async fn conversations_info_describes_what_the_bot_may_see_and_names_the_scopes(
     assert_eq!(info("G0HIDDEN").await.1["channel"]["name"], "hidden");
     // Private channels need groups:read.
     slack.add_token(sluice_fake_slack::DEFAULT_TEAM_ID, "xoxb-public-only", &["channels:read"]);
-    let response = http
-        .post(format!("{}/conversations.info", slack.api_url()))
-        .bearer_auth("xoxb-public-only")
-        .form(&[("channel", "G0SECRET")])
-        .send()
-        .await
-        .unwrap();
+    let response =
+        post_form(&http, &slack, "conversations.info", Some("xoxb-public-only"), &[("channel", "G0SECRET")]).await;
     assert_eq!(response.headers().get("x-oauth-scopes").unwrap(), "channels:read");
     let answer: Value = response.json().await.unwrap();
     assert_eq!((answer["error"].as_str(), answer["needed"].as_str()), (Some("missing_scope"), Some("groups:read")));
@@ -227,13 +221,9 @@ async fn conversations_info_describes_what_the_bot_may_see_and_names_the_scopes(
 async fn a_status_after_accept_stores_the_message_and_answers_the_status() {
     let (slack, http) = start(Config::default()).await;
     slack.fail_next("chat.postMessage", 1, Failure::StatusAfterAccept(500));
-    let response = http
-        .post(format!("{}/chat.postMessage", slack.api_url()))
-        .bearer_auth(DEFAULT_TOKEN)
-        .form(&[("channel", "C0SALES"), ("text", "hi")])
-        .send()
-        .await
-        .unwrap();
+    let response =
+        post_form(&http, &slack, "chat.postMessage", Some(DEFAULT_TOKEN), &[("channel", "C0SALES"), ("text", "hi")])
+            .await;
     assert_eq!(response.status().as_u16(), 500);
     assert!(response.json::<Value>().await.is_err(), "the body is not Slack's JSON");
     let stored = slack.messages("C0SALES");

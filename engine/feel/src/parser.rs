@@ -406,17 +406,10 @@ impl Parser {
                 }
             } else if self.is_sym("[") && !self.ends_open_range() {
                 self.bump();
-                if let Err(err) = self.enter() {
-                    break Err(err);
-                }
-                let f = match self.expr() {
-                    Ok(f) => f,
+                match self.bracketed(Self::expr, "to close the filter") {
+                    Ok(f) => e = Expr::Filter(Box::new(e), Box::new(f)),
                     Err(err) => break Err(err),
-                };
-                if let Err(err) = self.expect_sym("]", "to close the filter") {
-                    break Err(err);
                 }
-                e = Expr::Filter(Box::new(e), Box::new(f));
             } else if self.is_sym("(") {
                 break Err(perr(self.offset(), "only built-in functions can be called, by name"));
             } else {
@@ -440,6 +433,19 @@ impl Parser {
     /// True when the tokens from `pos + k` spell the words of `name`.
     fn words_match(&self, name: &str, k: usize) -> bool {
         name.split(' ').enumerate().all(|(i, w)| matches!(self.peek_at(k + i), Tok::Name(n) if n == w))
+    }
+
+    /// After a `[`: one level deeper, what `inner` parses, then the closing `]` (a FEEL filter, a
+    /// JUEL index).
+    fn bracketed(
+        &mut self,
+        inner: fn(&mut Self) -> Result<Expr, ParseError>,
+        closing: &str,
+    ) -> Result<Expr, ParseError> {
+        self.enter()?;
+        let e = inner(self)?;
+        self.expect_sym("]", closing)?;
+        Ok(e)
     }
 
     /// A number or string literal, shared by both grammars (`None`: not a literal, nothing read).
@@ -860,17 +866,10 @@ impl Parser {
                     Err(err) => break Err(err),
                 }
             } else if self.eat_sym("[") {
-                if let Err(err) = self.enter() {
-                    break Err(err);
-                }
-                let i = match self.j_ternary() {
-                    Ok(i) => i,
+                match self.bracketed(Self::j_ternary, "to close the index") {
+                    Ok(i) => e = Expr::JuelIndex(Box::new(e), Box::new(i)),
                     Err(err) => break Err(err),
-                };
-                if let Err(err) = self.expect_sym("]", "to close the index") {
-                    break Err(err);
                 }
-                e = Expr::JuelIndex(Box::new(e), Box::new(i));
             } else if self.is_sym("(") {
                 break Err(perr(self.offset(), "method and function calls are not supported in `${...}` expressions"));
             } else {

@@ -90,7 +90,9 @@ pub struct VersionView {
     pub deployed_at: String,
 }
 
-/// The latest version of a process, every version, and the XML of the latest.
+/// The latest version of a process, every version, and the XML of the latest. Its first fields
+/// repeat [`VersionView`]'s on purpose: the OpenAPI document lists each answer's fields flat, as
+/// the API sends them.
 #[derive(Serialize, ToSchema)]
 pub struct ProcessDetail {
     pub key: String,

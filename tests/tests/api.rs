@@ -550,6 +550,43 @@ fn every_endpoint_answers_its_error_paths_over_http() {
 const BODY_LIMIT_PLUS: usize = 10 * 1024 * 1024 + 1;
 
 #[test]
+fn a_page_of_whole_requests_stays_within_its_data_budget() {
+    let server = Server::start("api-budget", None);
+    let (status, body) =
+        server.call("POST", "/api/v1/processes", Some("application/xml"), one_task_process("big").as_bytes());
+    assert_eq!(status, 201, "{body}");
+    // Five Requests of about 3 MB of data each (in the data and again in the state).
+    let text = "x".repeat(3 << 20);
+    for i in 0..5 {
+        let (status, r) =
+            server.json("POST", "/api/v1/processes/big/requests", json!({"data": {"i": i, "text": text}}));
+        assert_eq!(status, 201, "{}", r["error"]);
+    }
+    // Summaries: all five on one small page.
+    let (status, page) = server.get("/api/v1/requests?process=big&limit=200");
+    assert_eq!(status, 200);
+    assert!(page.to_string().len() < 10_000, "{} bytes", page.to_string().len());
+    assert_eq!(page["requests"].as_array().unwrap().len(), 5);
+    // Whole Requests: about 6 MB each, so one per page within the 8 MiB budget, and the cursor
+    // goes on from there until every one was shown once.
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    for _ in 0..10 {
+        let (status, page) = server.get(&format!("/api/v1/requests?process=big&include=data&limit=200{cursor}"));
+        assert_eq!(status, 200);
+        let requests = page["requests"].as_array().unwrap();
+        assert_eq!(requests.len(), 1, "one Request fits the budget");
+        assert_eq!(requests[0]["data"]["text"].as_str().map(str::len), Some(3 << 20));
+        seen.push(requests[0]["data"]["i"].as_i64().unwrap());
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, vec![4, 3, 2, 1, 0]);
+}
+
+#[test]
 fn pages_of_requests_walk_every_request_once_newest_first() {
     let server = Server::start("api-pages", None);
     for key in ["paged_a", "paged_b"] {
@@ -594,9 +631,17 @@ fn pages_of_requests_walk_every_request_once_newest_first() {
         let all = walk("", limit);
         let ids: Vec<String> = all.iter().map(|r| r["id"].as_str().unwrap().to_string()).collect();
         assert_eq!(ids, newest_first, "limit {limit}");
-        // The listing shows whole Requests, tokens included.
-        assert!(all.iter().all(|r| r["tokens"] == json!([{"element_id": "work", "state": "waiting"}])), "{all:?}");
+        // The listing shows summaries: no data, tokens or incidents.
+        assert!(all.iter().all(|r| r.get("data").is_none() && r.get("tokens").is_none()), "{all:?}");
+        assert!(all.iter().all(|r| r["status"] == "active" && r["process_version"] == 1), "{all:?}");
     }
+    // `include=data`: whole Requests, tokens included.
+    let all = walk("&include=data", 4);
+    assert_eq!(all.len(), 11);
+    assert!(all.iter().all(|r| r["tokens"] == json!([{"element_id": "work", "state": "waiting"}])), "{all:?}");
+    assert!(all.iter().all(|r| r["data"]["i"].is_number()), "{all:?}");
+    let (status, body) = server.get("/api/v1/requests?include=everything");
+    assert_eq!(status, 400, "{body}");
     let b: Vec<String> = started.iter().rev().filter(|(k, _)| *k == "paged_b").map(|(_, id)| id.clone()).collect();
     let walked: Vec<String> =
         walk("&process=paged_b&status=active", 2).iter().map(|r| r["id"].as_str().unwrap().to_string()).collect();

@@ -404,7 +404,8 @@ fn all_requests(api: Api) -> Vec<Value> {
     let mut out = Vec::new();
     let mut cursor = String::new();
     loop {
-        let (status, page) = api.get(&format!("/api/v1/requests?process=crash&limit=200{cursor}")).unwrap();
+        let (status, page) =
+            api.get(&format!("/api/v1/requests?process=crash&include=data&limit=200{cursor}")).unwrap();
         assert_eq!(status, 200, "{page}");
         out.extend(page["requests"].as_array().unwrap().iter().cloned());
         match page["next_cursor"].as_str() {

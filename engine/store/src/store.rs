@@ -555,8 +555,33 @@ impl Store {
         Ok(RequestPage { requests, next_cursor })
     }
 
-    /// Like [`Store::list_requests`], with each Request's runtime state, in one query (the API
-    /// shows tokens and incidents in its listing).
+    /// One page of Requests without their data or state (`data` is left empty), each with the size
+    /// in bytes of its stored data and state: a listing costs the same however large the
+    /// Requests are, and a caller that wants them whole can load as many as its budget allows
+    /// ([`Store::load_requests`], [`Store::cursor_after`]).
+    pub async fn list_request_summaries(
+        &self,
+        filter: &RequestFilter,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<(RequestRow, u64)>, Option<String>), Error> {
+        let columns = "id, process_key, process_version, status, parent_request_id, parent_token, '{}' AS data, \
+                       revision, created_at, updated_at, completed_at, \
+                       CAST(LENGTH(state) + LENGTH(data) AS BIGINT) AS stored_bytes";
+        let (rows, next_cursor) = self.request_page(columns, filter, limit, cursor).await?;
+        let summaries = rows
+            .iter()
+            .map(|row| Ok((request_row(row)?, u64::try_from(row.int("stored_bytes")?).unwrap_or(0))))
+            .collect::<Result<Vec<_>, Error>>()?;
+        Ok((summaries, next_cursor))
+    }
+
+    /// The cursor of the page that continues after `row` (newest first).
+    pub fn cursor_after(row: &RequestRow) -> String {
+        format!("{}.{}", millis(row.created_at), row.id)
+    }
+
+    /// Like [`Store::list_requests`], with each Request's runtime state, in one query.
     pub async fn list_loaded_requests(
         &self,
         filter: &RequestFilter,
@@ -613,10 +638,7 @@ impl Store {
         let next_cursor = if rows.len() as i64 > limit {
             rows.truncate(limit as usize);
             match rows.last() {
-                Some(last) => {
-                    let r = request_row(last)?;
-                    Some(format!("{}.{}", millis(r.created_at), r.id))
-                }
+                Some(last) => Some(Store::cursor_after(&request_row(last)?)),
                 None => None,
             }
         } else {

@@ -2,17 +2,20 @@
 //! Each carries its `#[utoipa::path]`: the statuses it answers with, besides the ones every route
 //! of its kind shares (added by `openapi::Common`: 401, 400, 408, 413, 415).
 
+use std::collections::HashMap;
+
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use chrono::Utc;
-use sluice_store::{LoadedRequest, RequestFilter, RequestId, TaskId};
+use sluice_store::{LoadedRequest, RequestFilter, RequestId, RequestRow, Store, TaskId};
 use sluice_worker::DeployError;
 
 use super::views::{
     CompleteBody, ConnectorList, ConnectorView, DiagnosticView, ErrorBody, EventList, EventView, Health, IncidentInfo,
-    ListQuery, MessageBody, ProcessDetail, ProcessList, ProcessSummary, RequestList, RequestPage, RequestView,
-    StartBody, TaskList, TaskQuery, TaskView, TokenInfo, TokenState, VersionView, time,
+    Include, ListQuery, ListedRequest, MessageBody, ProcessDetail, ProcessList, ProcessSummary, RequestList,
+    RequestPage, RequestSummary, RequestView, StartBody, TaskList, TaskQuery, TaskView, TokenInfo, TokenState,
+    VersionView, time,
 };
 use super::{ApiError, ApiJson, ApiQuery, AppState, Details, RawBody, content_type};
 
@@ -245,12 +248,51 @@ pub async fn list_requests(
     let filter = RequestFilter { process_key: q.process, status: q.status.map(Into::into) };
     // An empty cursor is no cursor: the first page.
     let cursor = q.cursor.as_deref().filter(|c| !c.is_empty());
-    let (loaded, next_cursor) = state.store().list_loaded_requests(&filter, limit, cursor).await?;
-    let mut requests = Vec::with_capacity(loaded.len());
-    for r in loaded {
-        requests.push(request_view(&state, r).await?);
+    let (summaries, next_cursor) = state.store().list_request_summaries(&filter, limit, cursor).await?;
+    if q.include != Some(Include::Data) {
+        let requests = summaries.into_iter().map(|(r, _)| ListedRequest::Summary(summary(r))).collect();
+        return Ok(Json(RequestPage { requests, next_cursor }));
+    }
+    // Whole Requests, as many as fit in the budget (at least one), so that a page of large
+    // Requests cannot make an answer (and the memory behind it) of hundreds of megabytes.
+    let mut budget = LIST_DATA_BUDGET;
+    let mut taken = 0;
+    for (_, bytes) in &summaries {
+        if taken > 0 && *bytes > budget {
+            break;
+        }
+        budget = budget.saturating_sub(*bytes);
+        taken += 1;
+    }
+    let next_cursor = match summaries.get(taken) {
+        Some(_) => summaries.get(taken - 1).map(|(r, _)| Store::cursor_after(r)),
+        None => next_cursor,
+    };
+    let ids: Vec<RequestId> = summaries[..taken].iter().map(|(r, _)| r.id).collect();
+    let mut loaded: HashMap<RequestId, LoadedRequest> =
+        state.store().load_requests(&ids).await?.into_iter().map(|r| (r.meta.id, r)).collect();
+    let mut requests = Vec::with_capacity(ids.len());
+    for id in ids {
+        // A Request pruned between the two reads is left out.
+        if let Some(r) = loaded.remove(&id) {
+            requests.push(ListedRequest::Whole(request_view(&state, r).await?));
+        }
     }
     Ok(Json(RequestPage { requests, next_cursor }))
+}
+
+/// The most bytes of stored data and state one page of whole Requests loads (`include=data`).
+const LIST_DATA_BUDGET: u64 = 8 << 20;
+
+fn summary(r: RequestRow) -> RequestSummary {
+    RequestSummary {
+        id: r.id.to_string(),
+        process_key: r.process_key,
+        process_version: r.process_version,
+        status: r.status.into(),
+        created_at: time(r.created_at),
+        completed_at: r.completed_at.map(time),
+    }
 }
 
 /// One Request.

@@ -204,10 +204,35 @@ pub struct RequestView {
     pub completed_at: Option<String>,
 }
 
+/// A Request in a listing: what it is and where it stands, without its data, tokens and
+/// incidents (ask for them with `include=data`).
+#[derive(Serialize, ToSchema)]
+pub struct RequestSummary {
+    #[schema(format = "uuid")]
+    pub id: String,
+    pub process_key: String,
+    #[schema(minimum = 1)]
+    pub process_version: i64,
+    pub status: RequestState,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime, required = true)]
+    pub completed_at: Option<String>,
+}
+
+/// A listed Request: a summary, or the whole Request with `include=data`.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum ListedRequest {
+    Whole(RequestView),
+    Summary(RequestSummary),
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct RequestPage {
-    /// Newest first.
-    pub requests: Vec<RequestView>,
+    /// Newest first: summaries, or whole Requests with `include=data` (then a page holds as many
+    /// as fit in 8 MiB of data and state, at least one, and `next_cursor` goes on from there).
+    pub requests: Vec<ListedRequest>,
     /// Pass as `cursor` for the next page; null on the last page.
     #[schema(required = true)]
     pub next_cursor: Option<String>,
@@ -386,6 +411,16 @@ pub struct ListQuery {
     pub limit: Option<u32>,
     /// The `next_cursor` of the page before.
     pub cursor: Option<String>,
+    /// `data`: whole Requests (data, tokens, incidents) instead of summaries.
+    #[param(inline)]
+    pub include: Option<Include>,
+}
+
+/// What a listing includes besides the summaries.
+#[derive(Deserialize, ToSchema, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Include {
+    Data,
 }
 
 /// Filters of `GET /api/v1/tasks`.

@@ -102,6 +102,12 @@ pub enum HistoryEvent {
         output: Value,
     },
     ConnectorCanceled,
+    /// A placeholder in a connector input resolved to nothing (no such variable or field, as in
+    /// a typo `{{ order.nmae }}`) and was rendered empty. Recorded with the call's result.
+    TemplateWarning {
+        input: String,
+        path: String,
+    },
     TimerScheduled {
         due: String,
     },
@@ -200,6 +206,7 @@ impl HistoryEvent {
             HistoryEvent::ConnectorInvoked { .. } => "connector_invoked",
             HistoryEvent::ConnectorCompleted { .. } => "connector_completed",
             HistoryEvent::ConnectorCanceled => "connector_canceled",
+            HistoryEvent::TemplateWarning { .. } => "template_warning",
             HistoryEvent::TimerScheduled { .. } => "timer_scheduled",
             HistoryEvent::TimerFired { .. } => "timer_fired",
             HistoryEvent::MessageReceived { .. } => "message_received",
@@ -372,6 +379,7 @@ mod tests {
             HistoryEvent::ConnectorInvoked { attempt: 1, job_id: None },
             HistoryEvent::ConnectorCompleted { output: Value::Null },
             HistoryEvent::ConnectorCanceled,
+            HistoryEvent::TemplateWarning { input: s(), path: s() },
             HistoryEvent::TimerScheduled { due: s() },
             HistoryEvent::TimerFired { subscription: 1, at: s() },
             HistoryEvent::MessageReceived { name: s() },

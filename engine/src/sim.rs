@@ -501,6 +501,7 @@ fn trace_line(entry: &HistoryEntry, activations: bool) -> Option<Value> {
         // The simulator writes its own lines for these; they never come from a command.
         HistoryEvent::RequestStarted { .. }
         | HistoryEvent::TaskCompleted { .. }
+        | HistoryEvent::TemplateWarning { .. }
         | HistoryEvent::NotificationSent { .. }
         | HistoryEvent::NotificationUpdated { .. }
         | HistoryEvent::NotificationFailed { .. } => return None,

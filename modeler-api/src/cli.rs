@@ -52,14 +52,14 @@ enum Command {
         /// More BPMN files whose processes the model calls (call activities), imported with it.
         #[arg(long = "with", value_name = "FILE")]
         with: Vec<PathBuf>,
-        /// The Request's start data, a JSON object.
-        #[arg(long)]
+        /// The Request's start data, a JSON object, or `@FILE` to read it from a file.
+        #[arg(long, value_name = "JSON|@FILE")]
         data: Option<String>,
         /// The process to start, when the file holds several executable ones.
         #[arg(long)]
         process: Option<String>,
-        /// Data a user task is completed with: ELEMENT=JSON (repeatable).
-        #[arg(long = "task-data", value_name = "ELEMENT=JSON")]
+        /// Data a user task is completed with: ELEMENT=JSON or ELEMENT=@FILE (repeatable).
+        #[arg(long = "task-data", value_name = "ELEMENT=JSON|@FILE")]
         task_data: Vec<String>,
         /// Start through this start event (a message, signal or timer start); a timer start
         /// moves the virtual clock to its first due time. Default: the none start event.
@@ -167,7 +167,17 @@ impl ConnectorHost for DryRunConnectors {
                 attempt: call.attempt + tries - 1,
             };
             let cx = sluice_connector_api::Context::new(key, call.process.key.as_str(), self.request_url.as_str());
-            let result = self.runtime.block_on(self.registry.invoke(connector, &call.call.inputs, call.variables, cx));
+            let invoked =
+                self.runtime.block_on(self.registry.invoke_noting(connector, &call.call.inputs, call.variables, cx));
+            if tries == 1 {
+                for w in &invoked.warnings {
+                    eprintln!(
+                        "sluice: warning: `{}`: input `{}`: `{{{{ {} }}}}` resolves to nothing in the data; rendered empty",
+                        call.element_id, w.input, w.path
+                    );
+                }
+            }
+            let result = invoked.result;
             match ConnectorVerdict::of(result, i64::from(tries), i64::from(DRY_RUN_RETRIES) + 1, "tries") {
                 ConnectorVerdict::Outcome(outcome) => return outcome,
                 ConnectorVerdict::Retry { message, retry_after } => {
@@ -211,19 +221,13 @@ fn dry_run(file: &PathBuf, data: Option<&str>, opts: &RunOptions) -> anyhow::Res
         bail!("{name} is not a valid model");
     }
     let data = match data {
-        Some(s) => match serde_json::from_str::<Value>(s).context("--data is not JSON")? {
-            Value::Object(m) => m,
-            _ => bail!("--data must be a JSON object"),
-        },
+        Some(s) => json_object(s, "--data")?,
         None => Default::default(),
     };
     let mut per_task: HashMap<String, serde_json::Map<String, Value>> = HashMap::new();
     for td in task_data {
         let (el, js) = td.split_once('=').with_context(|| format!("--task-data `{td}` is not ELEMENT=JSON"))?;
-        match serde_json::from_str::<Value>(js).with_context(|| format!("--task-data for `{el}` is not JSON"))? {
-            Value::Object(m) => per_task.insert(el.to_string(), m),
-            _ => bail!("--task-data for `{el}` must be a JSON object"),
-        };
+        per_task.insert(el.to_string(), json_object(js, &format!("--task-data for `{el}`"))?);
     }
     let processes: Vec<Arc<Process>> = imported.definitions.processes.clone();
     let key = match process {
@@ -304,6 +308,22 @@ fn dry_run(file: &PathBuf, data: Option<&str>, opts: &RunOptions) -> anyhow::Res
     let last = json!({"event": "request_finished", "status": status, "data": inst.data(), "incidents": incidents});
     writeln!(stdout, "{last}")?;
     Ok(if inst.status() == Status::Completed { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// A JSON object given on the command line (`what` names the flag for errors): the text itself,
+/// or `@FILE` for the contents of FILE.
+fn json_object(arg: &str, what: &str) -> anyhow::Result<serde_json::Map<String, Value>> {
+    let (text, source) = match arg.strip_prefix('@') {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("{what}: cannot read {path}"))?;
+            (text, format!(" (from {path})"))
+        }
+        None => (arg.to_string(), String::new()),
+    };
+    match serde_json::from_str::<Value>(&text).with_context(|| format!("{what} is not JSON{source}"))? {
+        Value::Object(m) => Ok(m),
+        _ => bail!("{what} must be a JSON object{source}"),
+    }
 }
 
 /// The executable process no other process of the file calls: the one a person would start.

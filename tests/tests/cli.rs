@@ -119,6 +119,82 @@ fn run_prints_a_trace_with_a_virtual_clock() {
 }
 
 #[test]
+fn run_reads_data_and_task_data_from_files_given_as_at_file() {
+    let dir = scratch_dir("run-at-file");
+    let file = dir.join("timers.bpmn");
+    std::fs::write(&file, TIMERS).unwrap();
+    std::fs::write(dir.join("start.json"), r#"{"amount": 60}"#).unwrap();
+    std::fs::write(dir.join("approve.json"), r#"{"approved": true}"#).unwrap();
+    let data = format!("@{}", dir.join("start.json").display());
+    let task = format!("approve=@{}", dir.join("approve.json").display());
+    let out = sluice(&["run", file.to_str().unwrap(), "--data", &data, "--task-data", &task]);
+    assert!(out.status.success(), "{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+    let last = lines(&out).pop().unwrap();
+    assert_eq!(last["status"], "completed");
+    assert_eq!(last["data"]["score"], 120);
+    assert_eq!(last["data"]["approved"], true);
+
+    // A missing file, or one without a JSON object, is refused with the flag and the file named.
+    let missing = format!("@{}", dir.join("missing.json").display());
+    let out = sluice(&["run", file.to_str().unwrap(), "--data", &missing]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--data") && err.contains("missing.json"), "{err}");
+    std::fs::write(dir.join("list.json"), "[1, 2]").unwrap();
+    let list = format!("@{}", dir.join("list.json").display());
+    let out = sluice(&["run", file.to_str().unwrap(), "--data", &list]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--data must be a JSON object") && err.contains("list.json"), "{err}");
+}
+
+const SLACK_TYPO: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:sluice="urn:sluice:bpmn:1" id="d" targetNamespace="urn:t">
+  <process id="notify" isExecutable="true">
+    <startEvent id="start"/>
+    <sequenceFlow id="f1" sourceRef="start" targetRef="post"/>
+    <serviceTask id="post" implementation="slack-notification">
+      <extensionElements>
+        <sluice:input name="channel" value="{{ order.chanel }}"/>
+        <sluice:input name="message" value="Order {{ order.nmae }}"/>
+      </extensionElements>
+    </serviceTask>
+    <sequenceFlow id="f2" sourceRef="post" targetRef="done"/>
+    <endEvent id="done"/>
+  </process>
+</definitions>
+"#;
+
+#[test]
+fn run_warns_of_template_paths_that_resolve_to_nothing_and_an_empty_channel_is_an_incident() {
+    let dir = scratch_dir("run-template-warning");
+    let file = dir.join("notify.bpmn");
+    std::fs::write(&file, SLACK_TYPO).unwrap();
+    let out = sluice(&["run", file.to_str().unwrap(), "--data", r#"{"order": {"name": "ORD-1", "channel": "C1"}}"#]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("warning: `post`: input `channel`: `{{ order.chanel }}` resolves to nothing"), "{err}");
+    assert!(err.contains("input `message`: `{{ order.nmae }}` resolves to nothing"), "{err}");
+    // The channel rendered empty: an incident naming the input, not an empty post.
+    let last = lines(&out).pop().unwrap();
+    assert_eq!(last["status"], "error");
+    assert_eq!(last["incidents"][0]["element_id"], "post");
+    let message = last["incidents"][0]["message"].as_str().unwrap();
+    assert!(message.contains("input `channel` is empty"), "{message}");
+}
+
+#[test]
+fn check_refuses_a_connector_input_that_is_literally_empty() {
+    let dir = scratch_dir("check-empty-input");
+    let file = dir.join("empty.bpmn");
+    std::fs::write(&file, SLACK_TYPO.replace("{{ order.chanel }}", " ")).unwrap();
+    let out = sluice(&["check", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(text.contains("input `channel` is empty") && text.contains("(element post)"), "{text}");
+}
+
+#[test]
 fn run_reports_an_incident_and_exits_1() {
     let file = scratch_file("incident", "timers.bpmn", TIMERS);
     // No data: the condition at `gw` gives null, and a condition that is not a boolean is an

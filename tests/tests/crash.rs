@@ -9,7 +9,8 @@
 //! The randomness is seeded; the seed is printed (`SLUICE_CRASH_SEED=… cargo test -p sluice-tests
 //! --test crash` replays a run's kill schedule and stub delays, though not the OS's timing).
 //! PostgreSQL is at `$SLUICE_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`);
-//! `SLUICE_TEST_SKIP_POSTGRES=1` skips those runs. `SLUICE_CRASH_REQUESTS` changes how many
+//! without a server there the PostgreSQL runs pass as skipped (fail under `CI=true`), and
+//! `SLUICE_TEST_SKIP_POSTGRES=1` skips them. `SLUICE_CRASH_REQUESTS` changes how many
 //! Requests each run starts (default 300).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -196,10 +197,10 @@ impl Db {
         Db::Sqlite { dir: scratch_dir(name) }
     }
 
-    /// A fresh PostgreSQL database; `None` (with a note) under `SLUICE_TEST_SKIP_POSTGRES=1`.
+    /// A fresh PostgreSQL database; `None` (the test passes as skipped, saying so) when no
+    /// PostgreSQL is reachable outside CI, or under `SLUICE_TEST_SKIP_POSTGRES=1`.
     fn postgres(name: &str) -> Option<Db> {
-        if std::env::var("SLUICE_TEST_SKIP_POSTGRES").is_ok_and(|v| v == "1") {
-            eprintln!("SLUICE_TEST_SKIP_POSTGRES=1: skipping {name} on PostgreSQL");
+        if !sluice_test_support::postgres_or_skip(&format!("crash::{name}")) {
             return None;
         }
         let admin = std::env::var("SLUICE_TEST_POSTGRES_URL")
@@ -211,8 +212,8 @@ impl Db {
         let name = format!("sluice_crash_{}_{unique}", std::process::id());
         if let Err(e) = pg_exec(&admin, &format!("CREATE DATABASE {name}")) {
             panic!(
-                "cannot create a database at {admin} ({e}). Start PostgreSQL, point SLUICE_TEST_POSTGRES_URL at \
-                 one, or set SLUICE_TEST_SKIP_POSTGRES=1."
+                "cannot create a database at {admin} ({e}). Fix that PostgreSQL, point SLUICE_TEST_POSTGRES_URL \
+                 at another, or set SLUICE_TEST_SKIP_POSTGRES=1."
             );
         }
         let url = with_database(&admin, &name);

@@ -545,8 +545,9 @@ fn postgres_url(db: &str) -> String {
 
 #[test]
 fn the_postgres_tables_hold_no_token_or_secret_in_plain_text() {
-    if std::env::var("SLUICE_TEST_SKIP_POSTGRES").is_ok_and(|v| v == "1") {
-        eprintln!("SLUICE_TEST_SKIP_POSTGRES=1: skipping");
+    if !sluice_test_support::postgres_or_skip(
+        "slack_integrations::the_postgres_tables_hold_no_token_or_secret_in_plain_text",
+    ) {
         return;
     }
     let (rt, slack) = fake_slack(|_| {});

@@ -17,7 +17,7 @@ mod schema;
 mod secret;
 pub mod template;
 
-pub use registry::{ConnectorInfo, DEFAULT_TIMEOUT, Registry};
+pub use registry::{ConnectorInfo, DEFAULT_TIMEOUT, Invoked, Registry, TemplateWarning};
 pub use secret::Secret;
 
 /// A task type. Implement this, then register it in `main` with `Registry::with`.

@@ -33,6 +33,26 @@ pub struct ConnectorInfo {
     pub inputs_schema: Value,
 }
 
+/// A placeholder in a connector input that resolved to nothing (a typo such as
+/// `{{ order.nmae }}`, or data that is not there): it was rendered empty, and the caller should
+/// say so (the engine records a `template_warning` in the Request's history).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateWarning {
+    /// The input whose template it is.
+    pub input: String,
+    /// The placeholder's path, as written.
+    pub path: String,
+}
+
+/// A connector call's answer with the warnings its inputs' rendering gave
+/// ([`Registry::invoke_noting`]).
+#[derive(Debug)]
+pub struct Invoked {
+    pub result: Result<Value, ConnectorError>,
+    /// In input order, each input and path once.
+    pub warnings: Vec<TemplateWarning>,
+}
+
 /// The connectors a binary knows, by type.
 ///
 /// ```text
@@ -122,6 +142,10 @@ impl Registry {
     /// own task: a panic becomes `Fatal` ("the connector panicked: …") instead of unwinding into
     /// the caller, a call that outlasts the registry's timeout is abandoned as `Retryable`, and a
     /// call whose `cx.cancellation` is triggered is abandoned as `Fatal`.
+    ///
+    /// A text input whose schema asks for at least one character (`minLength`, see
+    /// `docs/connector-guide.md`) and whose template renders empty or blank fails the call
+    /// (`Fatal`, naming the input: an incident) rather than reaching the connector.
     pub async fn invoke(
         &self,
         connector_type: &str,
@@ -129,12 +153,55 @@ impl Registry {
         variables: &Map<String, Value>,
         cx: Context,
     ) -> Result<Value, ConnectorError> {
-        let c = self.connectors.get(connector_type).ok_or_else(|| ConnectorError::fatal(unknown(connector_type)))?;
-        let meta = c.meta();
+        self.invoke_noting(connector_type, raw_inputs, variables, cx).await.result
+    }
+
+    /// [`Registry::invoke`], also answering the placeholders that resolved to nothing.
+    pub async fn invoke_noting(
+        &self,
+        connector_type: &str,
+        raw_inputs: &Map<String, Value>,
+        variables: &Map<String, Value>,
+        cx: Context,
+    ) -> Invoked {
+        let mut warnings: Vec<TemplateWarning> = Vec::new();
+        let Some(c) = self.connectors.get(connector_type) else {
+            return Invoked { result: Err(ConnectorError::fatal(unknown(connector_type))), warnings };
+        };
         let vars = Vars::new(variables, &cx);
         let escape = c.escape_fn();
-        let rendered: Map<String, Value> =
-            raw_inputs.iter().map(|(k, v)| (k.clone(), template::render_value(v, &vars, escape))).collect();
+        let mut rendered = Map::new();
+        for (k, v) in raw_inputs {
+            let value = template::render_value_noting(v, &vars, escape, &mut |path| {
+                let w = TemplateWarning { input: k.clone(), path: path.to_string() };
+                if !warnings.contains(&w) {
+                    warnings.push(w);
+                }
+            });
+            rendered.insert(k.clone(), value);
+        }
+        let result = self.call(c, connector_type, rendered, cx).await;
+        Invoked { result, warnings }
+    }
+
+    async fn call(
+        &self,
+        c: &Arc<dyn Erased>,
+        connector_type: &str,
+        rendered: Map<String, Value>,
+        cx: Context,
+    ) -> Result<Value, ConnectorError> {
+        let meta = c.meta();
+        if let Some(f) =
+            meta.fields.fields.iter().find(|f| {
+                f.non_empty && rendered.get(&f.name).and_then(Value::as_str).is_some_and(|s| s.trim().is_empty())
+            })
+        {
+            return Err(ConnectorError::fatal(format!(
+                "connector `{connector_type}`: input `{}` is empty (its template rendered nothing)",
+                f.name
+            )));
+        }
         let inputs = meta
             .fields
             .coerce(rendered)

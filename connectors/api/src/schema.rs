@@ -91,6 +91,10 @@ pub(crate) struct Field {
     pub required: bool,
     /// The allowed values, when the schema lists them (`enum` or `const`).
     pub allowed: Option<Vec<Value>>,
+    /// The schema asks for text of at least one character (`minLength` ≥ 1; schemars:
+    /// `#[schemars(length(min = 1))]`): empty or blank text is refused, also when a template
+    /// renders it at run time.
+    pub non_empty: bool,
 }
 
 /// The inputs a connector takes.
@@ -120,6 +124,7 @@ impl Fields {
                         kinds: kinds(s, root, 0),
                         required: required.contains(&name.as_str()),
                         allowed: allowed(s, root, 0),
+                        non_empty: resolve(s, root, 0).get("minLength").and_then(Value::as_u64).is_some_and(|n| n >= 1),
                     })
                     .collect()
             })
@@ -206,6 +211,11 @@ impl Field {
                 // A template makes a string: fine wherever a string goes. For other types the
                 // rendered text is read as JSON at run time, which only the data can decide.
                 Ok(())
+            }
+            Value::String(s)
+                if (self.required || self.non_empty) && self.kinds.has(Kinds::STRING) && s.trim().is_empty() =>
+            {
+                Err(format!("input `{}` is empty", self.name))
             }
             Value::String(s) if !self.kinds.has(Kinds::STRING) => {
                 if s.trim().is_empty() {

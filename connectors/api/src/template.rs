@@ -9,7 +9,10 @@
 //!   objects and arrays as compact JSON (`{"a":1}`).
 //! - A missing value, or `null`, renders as the empty string, as in Mustache, Handlebars and Jinja:
 //!   optional fields (`{{ customer.note }}`) are common in messages and should not stop a Request.
-//!   `sluice check` cannot know the data, so nothing at deploy time would catch a typo either way.
+//!   `sluice check` cannot know the data, so nothing at deploy time would catch a typo either way;
+//!   but a path that resolves to nothing at all (no such variable or field, as in a typo
+//!   `{{ order.nmae }}`; not an explicit `null`) is reported to the caller of [`render_noting`],
+//!   and the engine records it in the Request's history as a `template_warning`.
 //! - Every inserted value passes through the connector's escape function (Slack escapes `&`, `<`,
 //!   `>`); the template's own text is never escaped.
 //! - Text that is not a placeholder stays as written: `{{` without a closing `}}`, or braces around
@@ -132,6 +135,17 @@ fn is_path(path: &str) -> bool {
 /// Renders a template: each placeholder is replaced by its value, escaped. Borrows the input when
 /// it has no placeholder.
 pub fn render<'t>(template: &'t str, vars: &Vars<'_>, escape: Escape) -> Cow<'t, str> {
+    render_noting(template, vars, escape, &mut |_| {})
+}
+
+/// [`render`], calling `missing` with the path of each placeholder that resolves to nothing (no
+/// such variable or field; an explicit `null` is a value). Such a placeholder still renders empty.
+pub fn render_noting<'t>(
+    template: &'t str,
+    vars: &Vars<'_>,
+    escape: Escape,
+    missing: &mut dyn FnMut(&str),
+) -> Cow<'t, str> {
     let mut found = placeholders(template).peekable();
     if found.peek().is_none() {
         return Cow::Borrowed(template);
@@ -142,7 +156,8 @@ pub fn render<'t>(template: &'t str, vars: &Vars<'_>, escape: Escape) -> Cow<'t,
     for p in found {
         out.push_str(&template[last..p.start]);
         match vars.lookup(p.path) {
-            None | Some(Lookup::Json(Value::Null)) => {}
+            None => missing(p.path),
+            Some(Lookup::Json(Value::Null)) => {}
             Some(Lookup::Text(s)) => out.push_str(&escape(s)),
             Some(Lookup::Json(Value::String(s))) => out.push_str(&escape(s)),
             Some(Lookup::Json(v)) => {
@@ -163,13 +178,22 @@ pub fn render<'t>(template: &'t str, vars: &Vars<'_>, escape: Escape) -> Cow<'t,
 /// Renders every string inside a JSON value (object values and array items too, for inputs that
 /// ProcessMaker's `pm:config` gives as JSON). Other values are kept.
 pub fn render_value(value: &Value, vars: &Vars<'_>, escape: Escape) -> Value {
+    render_value_noting(value, vars, escape, &mut |_| {})
+}
+
+/// [`render_value`], calling `missing` as [`render_noting`] does.
+pub fn render_value_noting(value: &Value, vars: &Vars<'_>, escape: Escape, missing: &mut dyn FnMut(&str)) -> Value {
     match value {
-        Value::String(s) => match render(s, vars, escape) {
+        Value::String(s) => match render_noting(s, vars, escape, missing) {
             Cow::Borrowed(_) => value.clone(),
             Cow::Owned(o) => Value::String(o),
         },
-        Value::Array(items) => Value::Array(items.iter().map(|v| render_value(v, vars, escape)).collect()),
-        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), render_value(v, vars, escape))).collect()),
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| render_value_noting(v, vars, escape, missing)).collect())
+        }
+        Value::Object(m) => {
+            Value::Object(m.iter().map(|(k, v)| (k.clone(), render_value_noting(v, vars, escape, missing))).collect())
+        }
         _ => value.clone(),
     }
 }
@@ -293,5 +317,25 @@ mod tests {
             render_value(&v, &Vars::new(&data, &cx), no_escape),
             json!({"h": {"X-Order": "ORD-1"}, "list": ["3", 7]})
         );
+    }
+
+    #[test]
+    fn paths_that_resolve_to_nothing_render_empty_and_are_reported() {
+        let (data, cx) = (data(), cx());
+        let vars = Vars::new(&data, &cx);
+        let mut missing = Vec::new();
+        let got = render_noting(
+            "{{ customer.nmae }}|{{ nothing }}|{{ order_id }}|{{ items.9 }}",
+            &vars,
+            no_escape,
+            &mut |p| missing.push(p.to_string()),
+        );
+        assert_eq!(got, "||ORD-1|");
+        // An explicit null is a value: only the paths with nothing there are reported.
+        assert_eq!(missing, ["customer.nmae", "items.9"]);
+        let mut nested = Vec::new();
+        let v = json!({"h": {"X-Order": "{{ order.id }}"}, "list": ["{{ count }}"]});
+        render_value_noting(&v, &vars, no_escape, &mut |p| nested.push(p.to_string()));
+        assert_eq!(nested, ["order.id"]);
     }
 }

@@ -22,6 +22,7 @@ enum Level {
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
 struct EchoInput {
+    #[schemars(length(min = 1))]
     text: String,
     count: u32,
     #[serde(default)]
@@ -148,6 +149,47 @@ fn validation_at_deploy_time() {
     // A template renders to text: fine for a string, only checkable at run time for a number.
     check_valid(json!({"text": "{{ name }}", "count": "{{ n }}"}), Ok(()));
     check_valid(json!({"text": "hi", "count": 1, "unknown": "x"}), Ok(()));
+}
+
+#[test]
+fn a_required_text_input_that_is_literally_empty_is_refused_at_deploy_time() {
+    check_valid(json!({"text": "", "count": 1}), Err("input `text` is empty"));
+    check_valid(json!({"text": "  \n\t", "count": 1}), Err("input `text` is empty"));
+    // Optional text may be empty; a template is only known at run time.
+    check_valid(json!({"text": "{{ who }}", "count": 1, "extra": ""}), Ok(()));
+    // Required without `minLength` (the guide's connector handles empty text itself): still a
+    // literal empty value is a mistake in the model.
+    let guide_like = Registry::default().with(Trouble);
+    assert_eq!(guide_like.validate("trouble", &map(json!({"what": " "}))), Err("input `what` is empty".into()));
+}
+
+#[tokio::test]
+async fn a_text_input_with_min_length_whose_template_renders_empty_fails_the_call_naming_it() {
+    let fatal = |m: &str| Err(ConnectorError::fatal(m));
+    let expected = "connector `echo`: input `text` is empty (its template rendered nothing)";
+    assert_eq!(call(json!({"text": "{{ who }}", "count": 1}), json!({})).await, fatal(expected));
+    assert_eq!(call(json!({"text": " {{ who }} ", "count": 1}), json!({"who": null})).await, fatal(expected));
+    assert_eq!(call(json!({"text": "{{ who }}", "count": 1}), json!({"who": "  "})).await, fatal(expected));
+    let out = call(json!({"text": "{{ who }}", "count": 1}), json!({"who": "Ada"})).await.unwrap();
+    assert_eq!(out["text"], "Ada");
+}
+
+#[tokio::test]
+async fn placeholders_that_resolve_to_nothing_come_back_as_warnings() {
+    use sluice_connector_api::TemplateWarning;
+    let inputs = map(json!({"text": "{{ order.nmae }} {{ order.id }} {{ order.nmae }}", "count": "{{ n }}",
+                            "extra": {"deep": "{{ gone }}", "null": "{{ nothing }}"}}));
+    let data = map(json!({"order": {"id": "O-1"}, "n": 2, "nothing": null}));
+    let invoked = registry().invoke_noting("echo", &inputs, &data, cx()).await;
+    let out = invoked.result.unwrap();
+    assert_eq!(out["text"], " O-1 ", "rendered empty as before");
+    let w = |input: &str, path: &str| TemplateWarning { input: input.into(), path: path.into() };
+    // Each input and path once; an explicit null is a value, not a warning.
+    assert_eq!(invoked.warnings, [w("text", "order.nmae"), w("extra", "gone")]);
+    // A call that fails still reports what it rendered.
+    let invoked = registry().invoke_noting("echo", &map(json!({"text": "{{ typo }}", "count": 1})), &data, cx()).await;
+    assert!(invoked.result.is_err());
+    assert_eq!(invoked.warnings, [w("text", "typo")]);
 }
 
 async fn call(inputs: Value, data: Value) -> Result<Value, ConnectorError> {

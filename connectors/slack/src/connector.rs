@@ -46,10 +46,13 @@ impl Default for Config {
 /// The task's inputs.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 pub struct Input {
-    /// The channel: an id such as `C0123ABC`, or a name such as `#sales`.
+    /// The channel: an id such as `C0123ABC`, or a name such as `#sales`. Never empty: an empty
+    /// value is refused at deploy time, and a template that renders empty raises an incident.
+    #[schemars(length(min = 1))]
     pub channel: String,
     /// The message in Slack mrkdwn. Values from the Request's data are escaped before they are
-    /// placed in it, so they cannot mention `@channel` or disguise a link.
+    /// placed in it, so they cannot mention `@channel` or disguise a link. Never empty, as `channel`.
+    #[schemars(length(min = 1))]
     pub message: String,
     /// The alias of the Slack integration (workspace) to post with. Default: the only
     /// integration, or the one called `default`.

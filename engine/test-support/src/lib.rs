@@ -6,8 +6,11 @@
 //! its own), as `NAME::sqlite` and `NAME::postgres`. The directory or schema is removed when the
 //! test ends, passed or panicked.
 //!
-//! Set `SLUICE_TEST_SKIP_POSTGRES=1` to skip the PostgreSQL runs where none runs; otherwise a
-//! PostgreSQL that cannot be reached fails the test, with a message that says how to go on.
+//! When no PostgreSQL server answers at that URL, each PostgreSQL run passes as skipped and says
+//! so on stderr (`SKIPPED (PostgreSQL unreachable at …): <test>`); the test binary
+//! `postgres_reachable_or_skipped` of this crate prints one line for the whole run that plain
+//! `cargo test` shows. With `CI=true` an unreachable PostgreSQL fails the test instead (see
+//! [`postgres_or_skip`]). `SLUICE_TEST_SKIP_POSTGRES=1` skips the PostgreSQL runs outright.
 //!
 //! Failures here are test failures: this crate panics (`expect`) rather than return errors.
 
@@ -15,7 +18,7 @@ use std::future::Future;
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -35,6 +38,58 @@ pub enum Kind {
 /// The PostgreSQL the tests use: `SLUICE_TEST_POSTGRES_URL`, else the local default.
 pub fn postgres_url() -> String {
     std::env::var("SLUICE_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// Whether `CI` says this is a CI run (`true` or `1`): there, an unreachable PostgreSQL fails.
+pub fn ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
+}
+
+/// `Ok(())` when a server accepts connections at [`postgres_url`]'s host and port, else why not.
+/// Checked once per test binary (a connection attempt of at most 3 s per address).
+pub fn postgres_reachability() -> &'static Result<(), String> {
+    static CHECKED: OnceLock<Result<(), String>> = OnceLock::new();
+    CHECKED.get_or_init(|| reachable(&postgres_url()))
+}
+
+fn reachable(url: &str) -> Result<(), String> {
+    let o = PgConnectOptions::from_str(url).map_err(|e| format!("not a PostgreSQL URL: {e}"))?;
+    let (host, port) = (o.get_host(), o.get_port());
+    if host.starts_with('/') {
+        let socket = format!("{host}/.s.PGSQL.{port}");
+        return std::os::unix::net::UnixStream::connect(&socket).map(drop).map_err(|e| format!("{socket}: {e}"));
+    }
+    let addrs = std::net::ToSocketAddrs::to_socket_addrs(&(host, port)).map_err(|e| format!("{host}:{port}: {e}"))?;
+    let mut last = format!("{host}:{port}: no address");
+    for addr in addrs {
+        match std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3)) {
+            Ok(_) => return Ok(()),
+            Err(e) => last = format!("{addr}: {e}"),
+        }
+    }
+    Err(last)
+}
+
+/// Whether the PostgreSQL test `test` runs: `false` (and a loud line on stderr) when
+/// `SLUICE_TEST_SKIP_POSTGRES=1`, or when no server is reachable and `CI` is not `true`. Panics
+/// when no server is reachable under `CI=true`: CI must not pass without its PostgreSQL half.
+pub fn postgres_or_skip(test: &str) -> bool {
+    let url = postgres_url();
+    if std::env::var("SLUICE_TEST_SKIP_POSTGRES").is_ok_and(|v| v == "1") {
+        eprintln!("SKIPPED (SLUICE_TEST_SKIP_POSTGRES=1): {test}");
+        return false;
+    }
+    match postgres_reachability() {
+        Ok(()) => true,
+        Err(why) if ci() => panic!(
+            "PostgreSQL is not reachable at {url} ({why}) and CI=true: start it or point SLUICE_TEST_POSTGRES_URL \
+             at one (outside CI the PostgreSQL tests are skipped instead)."
+        ),
+        Err(why) => {
+            eprintln!("SKIPPED (PostgreSQL unreachable at {url}: {why}): {test}");
+            false
+        }
+    }
 }
 
 /// A database of its own for one test: a SQLite file in `dir`, or a PostgreSQL schema.
@@ -157,9 +212,15 @@ impl Drop for Fresh {
 }
 
 /// A database of `kind` that no other test uses: SQLite in a new directory named after `label`
-/// (`sluice-<label>-<unique>`), PostgreSQL in a new schema. `None` when the PostgreSQL runs are
-/// skipped (`SLUICE_TEST_SKIP_POSTGRES=1`); panics when PostgreSQL cannot be reached otherwise.
+/// (`sluice-<label>-<unique>`), PostgreSQL in a new schema. `None` when the PostgreSQL run is
+/// skipped ([`postgres_or_skip`]: the test passes as skipped).
 pub async fn fresh(kind: Kind, label: &str) -> Option<Fresh> {
+    let test = std::thread::current().name().filter(|n| *n != "main").unwrap_or(label).to_string();
+    fresh_named(kind, label, &test).await
+}
+
+/// [`fresh`], with the test's name for the skip line.
+pub async fn fresh_named(kind: Kind, label: &str, test: &str) -> Option<Fresh> {
     let unique = uuid::Uuid::now_v7().simple().to_string();
     let db = match kind {
         Kind::Sqlite => {
@@ -170,16 +231,15 @@ pub async fn fresh(kind: Kind, label: &str) -> Option<Fresh> {
         }
         Kind::Postgres => {
             let url = postgres_url();
-            if std::env::var("SLUICE_TEST_SKIP_POSTGRES").is_ok_and(|v| v == "1") {
-                eprintln!("SLUICE_TEST_SKIP_POSTGRES=1: skipping the PostgreSQL run");
+            if !postgres_or_skip(test) {
                 return None;
             }
             let probe =
                 PgPoolOptions::new().max_connections(1).acquire_timeout(Duration::from_secs(5)).connect(&url).await;
             if let Err(e) = probe {
                 panic!(
-                    "PostgreSQL is not reachable at {url} ({e}). Start it, point SLUICE_TEST_POSTGRES_URL at one, \
-                     or set SLUICE_TEST_SKIP_POSTGRES=1 to run the SQLite half only."
+                    "PostgreSQL answers at {url} but cannot be used ({e}). Fix it, point SLUICE_TEST_POSTGRES_URL \
+                     at another, or set SLUICE_TEST_SKIP_POSTGRES=1 to run the SQLite half only."
                 );
             }
             TestDb { kind, url, dir: None, schema: Some(format!("t_{unique}")) }
@@ -195,6 +255,16 @@ where
     Fut: Future<Output = ()>,
 {
     let Some(db) = fresh(kind, label).await else { return };
+    test(Arc::clone(&db)).await;
+}
+
+/// [`run`] for [`both!`], which names the test for the skip line.
+pub async fn run_named<F, Fut>(kind: Kind, label: &str, name: &str, test: F)
+where
+    F: FnOnce(Arc<TestDb>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let Some(db) = fresh_named(kind, label, name).await else { return };
     test(Arc::clone(&db)).await;
 }
 
@@ -231,7 +301,13 @@ macro_rules! both {
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                $crate::run($crate::Kind::Postgres, env!("CARGO_CRATE_NAME"), $test).await
+                $crate::run_named(
+                    $crate::Kind::Postgres,
+                    env!("CARGO_CRATE_NAME"),
+                    concat!(module_path!(), "::postgres"),
+                    $test,
+                )
+                .await
             }
         }
     };

@@ -8,6 +8,7 @@ use serde_json::Value;
 use sluice_bpmn::{Kind, TaskKind};
 use sluice_connector_api::{ConnectorError, Context, IdempotencyKey};
 use sluice_engine::sim::ConnectorOutcome;
+use sluice_engine::{HistoryEntry, HistoryEvent};
 use sluice_store::{JobRow, LoadedRequest};
 
 use crate::handoff::LeaseAfter;
@@ -79,7 +80,8 @@ impl Engine {
         let url = format!("{}/requests/{id}", self.options.public_url.trim_end_matches('/'));
         let cx = Context::new(key, process.key.as_str(), url);
         // No transaction is open here: the call may take as long as the registry allows.
-        let result = self.registry.invoke(&call.connector, &call.inputs, &variables, cx).await;
+        let invoked = self.registry.invoke_noting(&call.connector, &call.inputs, &variables, cx).await;
+        let (result, warnings) = (invoked.result, invoked.warnings);
         let attempts = job.attempts.max(1);
         let input = match ConnectorVerdict::of(result, attempts, i64::from(self.options.max_attempts), "attempts") {
             ConnectorVerdict::Outcome(outcome) => outcome.into_input(token),
@@ -94,7 +96,15 @@ impl Engine {
             }
         };
         // The Request as read before the call: if nothing changed it meanwhile, no second read.
-        let call = StepCall { preloaded: Some(r), run_last, ..StepCall::job(Some(job.id)) };
+        // Placeholders that rendered empty because nothing was there: said in the history with
+        // the result (a retried call says it again with the attempt that completes).
+        let events = warnings
+            .into_iter()
+            .map(|w| {
+                HistoryEntry::new(Some(el.id.clone()), HistoryEvent::TemplateWarning { input: w.input, path: w.path })
+            })
+            .collect();
+        let call = StepCall { preloaded: Some(r), run_last, events, ..StepCall::job(Some(job.id)) };
         let (_, after) = self.step_inner(id, now, call, |_| Ok(vec![input.clone()])).await?;
         Ok(after)
     }

@@ -5,8 +5,10 @@
 use chrono::{DateTime, Utc};
 use sluice_bpmn::Process;
 use sluice_engine::runtime::{Data, TokenId};
-use sluice_engine::{Input, Instance, Start, StepError};
-use sluice_store::{JobId, LeaseChange, LoadedRequest, RequestId, RequestRow, StateColumns, WriteOp, WriteResult};
+use sluice_engine::{HistoryEntry, Input, Instance, Start, StepError};
+use sluice_store::{
+    JobId, LeaseChange, LoadedRequest, NewEvent, RequestId, RequestRow, StateColumns, WriteOp, WriteResult,
+};
 
 use crate::changes::changes_of;
 use crate::handoff::LeaseAfter;
@@ -65,12 +67,14 @@ pub(crate) struct StepCall {
     pub(crate) preloaded: Option<LoadedRequest>,
     /// For a handed-off run that holds the Request's lease: whether it runs its last job.
     pub(crate) run_last: Option<bool>,
+    /// History events the caller adds to the step (a connector call's template warnings).
+    pub(crate) events: Vec<HistoryEntry>,
 }
 
 impl StepCall {
     /// A step for `job` (if any) that drops the job when refused.
     pub(crate) fn job(job: Option<JobId>) -> Self {
-        StepCall { job, drop_refused: true, preloaded: None, run_last: None }
+        StepCall { job, drop_refused: true, preloaded: None, run_last: None, events: Vec::new() }
     }
 }
 
@@ -176,7 +180,7 @@ impl Engine {
         call: StepCall,
         mut inputs: impl FnMut(&LoadedRequest) -> Result<Vec<Input>, Error>,
     ) -> Result<(Stepped, LeaseAfter), Error> {
-        let StepCall { job, drop_refused, mut preloaded, run_last } = call;
+        let StepCall { job, drop_refused, mut preloaded, run_last, events } = call;
         let held = |s: Result<Stepped, Error>| s.map(|s| (s, LeaseAfter::Held));
         for _ in 0..=self.options.max_conflict_retries {
             // A Request the caller just read is used once; after a conflict it is read again.
@@ -217,6 +221,9 @@ impl Engine {
                 });
             }
             let mut changes = changes_of(&process, id, &out, now, r.meta.parent.is_some());
+            // Recorded before what the step did (the call's warnings come from rendering its inputs).
+            let extra = events.iter().map(|e| NewEvent::new(e.element_id.clone(), e.event.clone(), now));
+            changes.events.splice(0..0, extra);
             // notify.rs hook: the notifications of this step commit with it.
             changes.jobs_added.extend(self.notification_jobs(&process, id, false, &changes.events, now).await?);
             if let Some(job) = job {

@@ -269,6 +269,32 @@ async fn a_connector_result_is_stored_in_its_variable(db: Arc<TestDb>) {
 }
 both!(a_connector_result_is_stored_in_its_variable);
 
+async fn a_template_path_that_resolves_to_nothing_renders_empty_with_a_warning_in_the_history(db: Arc<TestDb>) {
+    let script = Script::default();
+    let engine = db.engine(&script, options()).await;
+    deploy(&engine, &["connector.bpmn"]).await;
+    // `{{ order }}` finds nothing: `ordr` is a typo in the data.
+    let id = engine.start_request("invoice", None, data(json!({"ordr": "ORD-1"})), t0()).await.unwrap();
+    drain(&engine, t0()).await;
+    let row = engine.store().request(id).await.unwrap();
+    assert_eq!(row.status, RequestStatus::Completed);
+    assert_eq!(row.data["answer"], json!({"echo": ""}), "rendered empty, as before");
+    let kinds = event_kinds(&engine, id).await;
+    let warned = kinds.iter().position(|k| k == "template_warning:call").expect("a template_warning event");
+    let completed = kinds.iter().position(|k| k == "connector_completed:call").unwrap();
+    assert!(warned < completed, "{kinds:?}");
+    assert_eq!(kinds.iter().filter(|k| k.starts_with("template_warning")).count(), 1, "{kinds:?}");
+    let events = engine.store().request_events(id).await.unwrap();
+    let w = events.iter().find(|e| e.kind == "template_warning").unwrap();
+    assert_eq!(w.payload, json!({"input": "order", "path": "order"}));
+
+    // With the data there, no warning.
+    let id = engine.start_request("invoice", None, data(json!({"order": "ORD-2"})), t0()).await.unwrap();
+    drain(&engine, t0()).await;
+    assert!(!event_kinds(&engine, id).await.iter().any(|k| k.starts_with("template_warning")));
+}
+both!(a_template_path_that_resolves_to_nothing_renders_empty_with_a_warning_in_the_history);
+
 async fn retryable_errors_back_off_then_succeed(db: Arc<TestDb>) {
     let script = Script::default().then(Err(ConnectorError::retryable("busy"))).then(Err(ConnectorError::Retryable {
         message: "slow down".into(),

@@ -415,7 +415,7 @@ pub async fn publish_message(
     request_body = SignalBody,
     responses(
         (status = 200, description = "The ids of the Requests the signal started and stepped (possibly none)", body = SignalReached),
-        (status = 400, description = "`bad_request`: the name is missing or empty", body = ErrorBody),
+        (status = 400, description = "`invalid_json`: the name is missing; `bad_request`: it is empty", body = ErrorBody),
         (status = 503, description = "`busy`: a Request kept changing concurrently; try again", body = ErrorBody),
     ),
     security(("bearer" = [])),

@@ -11,6 +11,11 @@
 //!   after the deployment. A firing whose due time passed while no worker ran (the server was
 //!   down) is not made up for: after a run, the next firing is the first one due at or after it.
 //!
+//! A job that was already running when a new version was deployed starts nothing: its creation
+//! asks for the latest version and is refused. If its creation checked the version just before
+//! the deploy committed, it starts the one Request of its due time on the old version and adds
+//! the old cycle's next firing, which is then refused and dropped when it comes due.
+//!
 //! A timer whose value is an expression is not scheduled (a start event has no variables to
 //! evaluate it with): the deploy logs a warning.
 //!

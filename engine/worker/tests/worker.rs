@@ -862,7 +862,7 @@ async fn two_engines_start_one_request_per_due_time(db: Arc<TestDb>) {
 }
 both!(two_engines_start_one_request_per_due_time);
 
-async fn a_timer_start_whose_claim_ran_out_starts_one_request(db: Arc<TestDb>) {
+async fn a_timer_start_job_claimed_twice_starts_one_request(db: Arc<TestDb>) {
     // A node claimed the job and died: once its claim runs out, one of two nodes starts the one
     // Request, and the cycle goes on.
     let a = db.engine(&Script::default(), EngineOptions { job_lease: Duration::from_secs(1), ..options() }).await;
@@ -874,8 +874,28 @@ async fn a_timer_start_whose_claim_ran_out_starts_one_request(db: Arc<TestDb>) {
     assert_eq!(ra.unwrap() + rb.unwrap(), 1);
     assert_eq!(requests_of(&a, "ticker").await.len(), 1);
     assert_eq!(timer_start_dues(&a).await, vec![t0() + secs(20)]);
+
+    // The dead node was only slow: it runs the job it claimed after the Request was written (here
+    // the row is put back as it was claimed). The Request has the job's id: no second one, and
+    // the cycle is not scheduled twice.
+    let job = &claimed[0];
+    let payload = job.payload.to_string().replace('\'', "''");
+    db.exec(&format!(
+        "INSERT INTO jobs (id, request_id, kind, element_id, due_at, payload, attempts, created_at)
+         VALUES ('{}', NULL, 'timer_start', 'tick', {}, '{payload}', 0, 0)",
+        job.id,
+        job.due_at.timestamp_millis()
+    ))
+    .await;
+    assert_eq!(drain(&a, t0() + secs(13)).await, 1);
+    assert_eq!(requests_of(&a, "ticker").await.len(), 1);
+    assert_eq!(timer_start_dues(&a).await, vec![t0() + secs(20)]);
+    // The cycle's second and last firing.
+    assert_eq!(drain(&b, t0() + secs(20)).await, 1);
+    assert_eq!(requests_of(&a, "ticker").await.len(), 2);
+    assert!(timer_start_dues(&a).await.is_empty());
 }
-both!(a_timer_start_whose_claim_ran_out_starts_one_request);
+both!(a_timer_start_job_claimed_twice_starts_one_request);
 
 async fn a_signal_from_outside_starts_and_reaches_requests(db: Arc<TestDb>) {
     let engine = db.engine(&Script::default(), options()).await;

@@ -396,6 +396,90 @@ fn a_published_message_reaches_the_waiting_invoice() {
     assert_eq!(canceled["status"], "canceled");
 }
 
+/// A listener waiting for the signal `go`, and a process started by it.
+const SIGNAL_MODELS: &str = r#"<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="urn:t">
+  <bpmn:signal id="s_go" name="go"/>
+  <bpmn:process id="listener" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="hear"/>
+    <bpmn:intermediateCatchEvent id="hear"><bpmn:signalEventDefinition signalRef="s_go"/></bpmn:intermediateCatchEvent>
+    <bpmn:sequenceFlow id="f2" sourceRef="hear" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+  <bpmn:process id="on_go" isExecutable="true">
+    <bpmn:startEvent id="go_start"><bpmn:signalEventDefinition signalRef="s_go"/></bpmn:startEvent>
+    <bpmn:sequenceFlow id="g1" sourceRef="go_start" targetRef="go_end"/>
+    <bpmn:endEvent id="go_end"/>
+  </bpmn:process>
+</bpmn:definitions>"#;
+
+#[test]
+fn a_signal_from_outside_reaches_waiting_requests_and_starts_processes() {
+    let server = Server::start("api-signals", None);
+    let (status, body) = server.call("POST", "/api/v1/processes", Some("application/xml"), SIGNAL_MODELS.as_bytes());
+    assert_eq!(status, 201, "{body}");
+    let (status, request) = server.json("POST", "/api/v1/processes/listener/requests", json!({"data": {}}));
+    assert_eq!(status, 201, "{request}");
+    let id = request["id"].as_str().unwrap().to_string();
+    assert_eq!(request["status"], "active", "{request}");
+
+    // Without a name (as every body missing a field), or with an empty one: 400 in the uniform
+    // shape, nothing reached.
+    let (status, body) = server.json("POST", "/api/v1/signals", json!({"data": {}}));
+    assert_eq!((status, error_code(&body)), (400, "invalid_json"), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("name"), "{body}");
+    let (status, body) = server.json("POST", "/api/v1/signals", json!({"name": " "}));
+    assert_eq!((status, error_code(&body)), (400, "bad_request"), "{body}");
+    assert_eq!(body["error"]["field"], "name", "{body}");
+    // Without the token: 401.
+    let (status, body) =
+        server.call_as(None, "POST", "/api/v1/signals", Some("application/json"), br#"{"name": "go"}"#);
+    assert_eq!((status, error_code(&body)), (401, "unauthorized"), "{body}");
+    // A signal nobody waits for reaches nothing.
+    let (status, body) = server.json("POST", "/api/v1/signals", json!({"name": "stop"}));
+    assert_eq!((status, &body), (200, &json!({"started": [], "stepped": []})));
+
+    let (status, reached) = server.json("POST", "/api/v1/signals", json!({"name": "go", "data": {"loud": true}}));
+    assert_eq!(status, 200, "{reached}");
+    assert_eq!(reached["stepped"], json!([id]), "{reached}");
+    let started = reached["started"].as_array().unwrap();
+    assert_eq!(started.len(), 1, "{reached}");
+    let listener = server.wait_request(&id, |r| r["status"] == "completed");
+    assert_eq!(listener["data"]["loud"], true, "{listener}");
+    let on_go = server.wait_request(started[0].as_str().unwrap(), |r| r["status"] == "completed");
+    assert_eq!((on_go["process_key"].as_str(), &on_go["data"]["loud"]), (Some("on_go"), &json!(true)), "{on_go}");
+}
+
+#[test]
+fn a_timer_cycle_start_event_starts_requests_on_the_server() {
+    let xml = r#"<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="urn:t">
+  <bpmn:process id="ticker" isExecutable="true">
+    <bpmn:startEvent id="tick"><bpmn:timerEventDefinition><bpmn:timeCycle>R3/PT1S</bpmn:timeCycle></bpmn:timerEventDefinition></bpmn:startEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="tick" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+</bpmn:definitions>"#;
+    let server = Server::start("api-timer-starts", None);
+    let (status, body) = server.call("POST", "/api/v1/processes", Some("application/xml"), xml.as_bytes());
+    assert_eq!(status, 201, "{body}");
+    // The same XML again: no new version, no second schedule.
+    let (status, body) = server.call("POST", "/api/v1/processes", Some("application/xml"), xml.as_bytes());
+    assert_eq!(status, 200, "{body}");
+    let count = || {
+        let (status, page) = server.get("/api/v1/requests?process=ticker&limit=100");
+        assert_eq!(status, 200, "{page}");
+        page["requests"].as_array().unwrap().len()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while count() < 3 {
+        assert!(Instant::now() < deadline, "the timer start did not start three Requests");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Three repetitions, and no more.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(count(), 3);
+}
+
 #[test]
 fn serve_refuses_to_start_with_an_invalid_model() {
     let dir = scratch_dir("api-invalid-models");

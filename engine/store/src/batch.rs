@@ -267,7 +267,7 @@ async fn insert_rows(c: &mut Conn<'_>, head: &str, tail: &str, cols: usize, rows
 
 /// Runs `sql` with `{ids}` replaced by a placeholder list, over chunks of `ids`, each chunk's
 /// parameters being `extra` followed by the ids.
-async fn for_ids(c: &mut Conn<'_>, sql: &str, extra: &[Arg], ids: &[String]) -> Result<(), Error> {
+pub(crate) async fn for_ids(c: &mut Conn<'_>, sql: &str, extra: &[Arg], ids: &[String]) -> Result<(), Error> {
     let mut rest = ids;
     for take in chunk_sizes(ids.len(), MAX_PARAMS - extra.len()) {
         let (chunk, tail) = rest.split_at(take);
@@ -673,7 +673,7 @@ async fn apply_all<'a>(c: &mut Conn<'_>, applied: &[Applied<'a>], prepared: &mut
             }
             if j.kind.for_parent() {
                 // Rare (a child's result) and guarded: one statement of its own.
-                store::insert_job(c, &a.rid, j, at).await?;
+                store::insert_job(c, Some(&a.rid), j, at).await?;
                 continue;
             }
             // A handed-off job is claimed by the node that took the lease, its first attempt counted.
@@ -683,7 +683,7 @@ async fn apply_all<'a>(c: &mut Conn<'_>, applied: &[Applied<'a>], prepared: &mut
             };
             job_rows.push(args![
                 j.id.to_string(),
-                a.rid.as_str(),
+                (!j.kind.without_request()).then_some(a.rid.as_str()),
                 j.kind.as_str(),
                 j.subscription.map(|s| i64::from(s.0)),
                 j.token.map(|t| i64::from(t.0)),

@@ -6,8 +6,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::Error;
+use crate::changes::NewJob;
 use crate::db::args;
-use crate::store::{CLAIM_GRACE, JOB_COLUMNS, SUBSCRIPTION_COLUMNS, Store, job_row, parse_id, subscription_row};
+use crate::store::{
+    CLAIM_GRACE, JOB_COLUMNS, SUBSCRIPTION_COLUMNS, Store, insert_job, job_row, parse_id, subscription_row,
+};
 use crate::types::{JobId, JobRow, RequestId, SubscriptionRow, from_millis, millis};
 
 impl Store {
@@ -286,6 +289,25 @@ impl Store {
         let n = tx.conn().execute("DELETE FROM jobs WHERE id = $1", args![id.to_string()]).await?;
         tx.commit().await?;
         Ok(n > 0)
+    }
+
+    /// Deletes a job that is done and, if it was still there, adds `next` (a job of no Request,
+    /// such as the next firing of a timer start cycle) in the same transaction. Returns whether
+    /// the job was still there.
+    pub async fn replace_job(&self, id: JobId, next: Option<&NewJob>, now: DateTime<Utc>) -> Result<bool, Error> {
+        let mut tx = self.begin_write().await?;
+        let done = {
+            let mut c = tx.conn();
+            let n = c.execute("DELETE FROM jobs WHERE id = $1", args![id.to_string()]).await?;
+            if n > 0
+                && let Some(next) = next
+            {
+                insert_job(&mut c, None, next, millis(now)).await?;
+            }
+            n > 0
+        };
+        tx.commit().await?;
+        Ok(done)
     }
 
     /// Gives a claimed job back after a failure: due again at `retry_at`, with the error kept.

@@ -11,7 +11,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
 use crate::Error;
-use crate::batch::{WriteOp, WriteResult};
+use crate::batch::{WriteOp, WriteResult, for_ids};
 use crate::changes::{Changes, NewJob};
 use crate::db::{Conn, DbRow, RawConn, Tx, args};
 use crate::migrate;
@@ -348,6 +348,25 @@ impl Store {
         source: &[u8],
         hash: &str,
     ) -> Result<(i64, bool), Error> {
+        self.deploy_source_with(key, name, xml, source, hash, |_| Vec::new()).await
+    }
+
+    /// [`Store::deploy_source`], replacing the process's timer start jobs
+    /// ([`JobKind::TimerStart`], found by their payload's `process_key`) with `timer_starts(v)`
+    /// when it stores a new version `v`, in the same transaction: the jobs are always those of
+    /// the latest version. Unchanged XML (no new version) leaves the jobs as they are.
+    pub async fn deploy_source_with<F>(
+        &self,
+        key: &str,
+        name: Option<&str>,
+        xml: &str,
+        source: &[u8],
+        hash: &str,
+        timer_starts: F,
+    ) -> Result<(i64, bool), Error>
+    where
+        F: FnOnce(i64) -> Vec<NewJob> + Send,
+    {
         let bytes = (source != xml.as_bytes()).then_some(source);
         let mut tx = self.begin_write().await?;
         let mut c = tx.conn();
@@ -372,6 +391,27 @@ impl Store {
             args![key, next, name, xml, bytes, hash, millis(Utc::now())],
         )
         .await?;
+        // The previous version's timer starts: few rows, found through `jobs_by_request`.
+        let rows = c
+            .fetch_all(
+                "SELECT id, payload FROM jobs WHERE request_id IS NULL AND kind = $1",
+                args![JobKind::TimerStart.as_str()],
+            )
+            .await?;
+        let mut old = Vec::new();
+        for r in rows {
+            let payload: Value = serde_json::from_str(&r.text("payload")?).unwrap_or(Value::Null);
+            if payload.get("process_key").and_then(Value::as_str) == Some(key) {
+                old.push(r.text("id")?);
+            }
+        }
+        if !old.is_empty() {
+            for_ids(&mut c, "DELETE FROM jobs WHERE id IN ({ids})", &[], &old).await?;
+        }
+        let at = millis(Utc::now());
+        for job in timer_starts(next) {
+            insert_job(&mut c, None, &job, at).await?;
+        }
         tx.commit().await?;
         Ok((next, true))
     }
@@ -813,7 +853,7 @@ fn step_op(w: &StepWrite<'_>) -> Result<WriteOp, Error> {
 }
 
 /// Inserts one job of the Request `rid`; a result for a parent only if the Request has one.
-pub(crate) async fn insert_job(c: &mut Conn<'_>, rid: &str, j: &NewJob, at: i64) -> Result<(), Error> {
+pub(crate) async fn insert_job(c: &mut Conn<'_>, rid: Option<&str>, j: &NewJob, at: i64) -> Result<(), Error> {
     // Results for a parent are only written for a Request that has one.
     let guard = if j.kind.for_parent() {
         " WHERE EXISTS (SELECT 1 FROM requests WHERE id = $2 AND parent_request_id IS NOT NULL)"

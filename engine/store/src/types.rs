@@ -160,6 +160,11 @@ string_enum!(
         ChildEscalation = "child_escalation",
         /// Send a notification (Slack) about the Request; written by the worker/API, not the runtime.
         Notification = "notification",
+        /// Start a Request through a timer start event of a deployed version. Belongs to no
+        /// Request (`request_id` is NULL, also when a Request's creation adds the next one of a
+        /// cycle). Its payload's `process_key` names the process: a new version of it replaces
+        /// these jobs (see [`Store::deploy_source_with`](crate::Store::deploy_source_with)).
+        TimerStart = "timer_start",
     }
 );
 
@@ -167,6 +172,12 @@ impl JobKind {
     /// Jobs that only mean something for a Request with a parent: the store inserts them only then.
     pub fn for_parent(self) -> bool {
         matches!(self, JobKind::ChildDone | JobKind::ChildError | JobKind::ChildEscalation)
+    }
+
+    /// Jobs that belong to no Request even when a Request's change adds them: the store writes
+    /// them with a NULL `request_id` (they outlive the Request, and no lease guards them).
+    pub fn without_request(self) -> bool {
+        matches!(self, JobKind::TimerStart)
     }
 }
 

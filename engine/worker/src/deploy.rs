@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use sluice_bpmn::{ConnectorCatalog, Diagnostic, Process, Source};
@@ -53,7 +54,19 @@ impl Engine {
     ///
     /// Each process version stores the file it came from, byte for byte (UTF-8, US-ASCII,
     /// ISO-8859-1 or windows-1252), and its decoded text; the content hash is of the bytes.
+    ///
+    /// A new version's timer start events are scheduled (see `timers.rs`), replacing those of the
+    /// previous version in the same commit.
     pub async fn deploy(&self, files: &[(String, Vec<u8>)]) -> Result<Vec<Deployed>, DeployError> {
+        self.deploy_at(files, Utc::now()).await
+    }
+
+    /// [`Engine::deploy`] at `now`: timer start events count their durations and cycles from it.
+    pub async fn deploy_at(
+        &self,
+        files: &[(String, Vec<u8>)],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Deployed>, DeployError> {
         let known = self.store.latest_processes().await?;
         let known: Vec<&str> = known.iter().map(|p| p.key.as_str()).collect();
         let sources: Vec<Source<'_>> = files.iter().map(|(name, bytes)| Source { name, bytes }).collect();
@@ -76,7 +89,10 @@ impl Engine {
         for p in imported.definitions.executable() {
             let Some((xml, bytes)) = texts.get(&*p.file) else { continue };
             let hash = format!("{:x}", Sha256::digest(bytes));
-            let (version, created) = self.store.deploy_source(&p.key, p.name.as_deref(), xml, bytes, &hash).await?;
+            // A new version replaces the timer start jobs of the previous one in the same commit.
+            let timer_starts = |version| crate::timers::first_jobs(p, version, now);
+            let (version, created) =
+                self.store.deploy_source_with(&p.key, p.name.as_deref(), xml, bytes, &hash, timer_starts).await?;
             self.forget_latest(&p.key);
             out.push(Deployed { key: p.key.clone(), version, name: p.name.clone(), created });
         }

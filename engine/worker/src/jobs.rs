@@ -157,6 +157,7 @@ impl Engine {
                 self.drop_job(job).await
             }
             JobKind::StartChild => self.start_child(job, now).await,
+            JobKind::TimerStart => self.run_timer_start(job, now).await,
             JobKind::CancelChild => {
                 let (Some(parent), Some(token)) = (job.request_id, job_token(job)) else {
                     return self.drop_job(job).await;

@@ -20,6 +20,7 @@
 //! - `connector`: connector jobs, and the one mapping of a connector's answer to an outcome.
 //! - `messages`: messages and signals, and the start events they trigger.
 //! - `children`: call activities' child Requests and their results.
+//! - `timers`: timer start events (jobs of no Request, scheduled at deploy).
 //! - `write`: creating and stepping Requests through the group-commit writer.
 //! - `handoff`: connector jobs run by the node that wrote them.
 //! - `loops`: the worker, heartbeat and pruning loops a server runs ([`LoopOptions`]).
@@ -38,6 +39,7 @@ pub mod loops;
 mod messages;
 mod notify;
 pub mod payload;
+mod timers;
 mod write;
 
 use std::collections::HashMap;
@@ -57,6 +59,7 @@ pub use changes::from_commands;
 pub use connector::ConnectorVerdict;
 pub use deploy::{Catalog, DeployError, Deployed};
 pub use loops::LoopOptions;
+pub use messages::Broadcast;
 pub use notify::{BoxFuture, CachedSettings, Delivered, Notification, Notifications, NotifyError};
 
 /// How the engine runs.

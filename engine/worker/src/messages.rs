@@ -12,6 +12,15 @@ use sluice_store::{JobId, RequestId};
 use crate::write::{Creation, StepCall, Stepped};
 use crate::{Engine, Error};
 
+/// What a signal reached.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Broadcast {
+    /// Requests started by a signal start event.
+    pub started: Vec<RequestId>,
+    /// Waiting Requests that caught it (a catch event or a boundary event), each once.
+    pub stepped: Vec<RequestId>,
+}
+
 impl Engine {
     /// Delivers a message to the oldest matching subscription; else starts a Request at a message
     /// start event of that name (latest versions); else drops it.
@@ -46,24 +55,22 @@ impl Engine {
         Ok(Vec::new())
     }
 
-    /// Every open signal subscription of that name gets the signal, then every signal start event
-    /// of that name (latest versions) starts a Request.
-    pub(crate) async fn broadcast_signal(
-        &self,
-        name: &str,
-        data: Data,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<RequestId>, Error> {
-        let mut reached = Vec::new();
+    /// Broadcasts a signal (thrown by a Request, or sent from outside through the API): every
+    /// open signal subscription of that name (catch and boundary events of waiting Requests) gets
+    /// it, then every signal start event of that name (latest versions) starts a Request.
+    pub async fn broadcast_signal(&self, name: &str, data: Data, now: DateTime<Utc>) -> Result<Broadcast, Error> {
+        let mut reached = Broadcast::default();
         for sub in self.store.signal_subscriptions(name).await? {
             let input = Input::SignalReceived { subscription: sub.subscription, data: data.clone() };
-            if let Stepped::Applied = self.step(sub.request_id, None, now, |_| Ok(vec![input.clone()])).await? {
-                reached.push(sub.request_id);
+            if let Stepped::Applied = self.step(sub.request_id, None, now, |_| Ok(vec![input.clone()])).await?
+                && !reached.stepped.contains(&sub.request_id)
+            {
+                reached.stepped.push(sub.request_id);
             }
         }
         for (process, version, element) in self.start_events(|t| matches!(t, Trigger::Signal(n) if n == name)).await? {
             match self.create(Creation::new(&process, version, data.clone(), Start::Event(element)), now).await {
-                Ok((id, _)) => reached.push(id),
+                Ok((id, _)) => reached.started.push(id),
                 Err(Error::Start(e)) => tracing::warn!(process = %process.key, error = %e, "signal start failed"),
                 Err(e) => return Err(e),
             }

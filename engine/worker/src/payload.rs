@@ -2,6 +2,7 @@
 //! read back by the job's handler. Serialized only at the store's edge (the `jobs.payload`
 //! column). The notification job's payload is [`crate::Notification`].
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sluice_engine::runtime::Data;
@@ -41,6 +42,21 @@ pub struct SignalJob {
     pub name: String,
     #[serde(default)]
     pub data: Data,
+}
+
+/// `timer_start`: start a Request through a timer start event of a deployed version (the job
+/// belongs to no Request; see `timers.rs`). The store reads `process_key` to replace these jobs
+/// when a new version is deployed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TimerStartJob {
+    pub process_key: String,
+    pub version: i64,
+    pub element_id: String,
+    /// Which firing this is, from 0 (a cycle's firings are numbered; other timers fire once).
+    pub firing: u32,
+    /// When the timer was armed: the deployment of the version; durations and cycles without a
+    /// start date count from it.
+    pub armed_at: DateTime<Utc>,
 }
 
 /// `start_child`: start the called process of a call activity.

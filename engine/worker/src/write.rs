@@ -38,6 +38,11 @@ pub(crate) struct Creation<'a> {
     pub(crate) require_latest: bool,
     /// Answer the Request as written.
     pub(crate) keep: bool,
+    /// The Request's id; a fresh one when `None`. A creation whose id exists is refused
+    /// (`RequestExists`): a job that starts a Request under its own id starts it once.
+    pub(crate) id: Option<RequestId>,
+    /// More jobs to add in the same commit (a timer start cycle's next firing).
+    pub(crate) jobs: Vec<sluice_store::NewJob>,
 }
 
 impl<'a> Creation<'a> {
@@ -53,6 +58,8 @@ impl<'a> Creation<'a> {
             job: None,
             require_latest: false,
             keep: false,
+            id: None,
+            jobs: Vec::new(),
         }
     }
 }
@@ -86,15 +93,17 @@ impl Engine {
         creation: Creation<'_>,
         now: DateTime<Utc>,
     ) -> Result<(RequestId, Option<LoadedRequest>), Error> {
-        let Creation { process, version, data, start, parent, parent_depth, job, require_latest, keep } = creation;
+        let Creation { process, version, data, start, parent, parent_depth, job, require_latest, keep, id, jobs } =
+            creation;
         let mut out = Vec::new();
         let instance = if parent.is_some() {
             Instance::start_called(process, data, parent_depth, now, &mut out)?
         } else {
             Instance::start(process, data, start, now, &mut out)?
         };
-        let id = RequestId::new();
+        let id = id.unwrap_or_default();
         let mut changes = changes_of(process, id, &out, now, parent.is_some());
+        changes.jobs_added.extend(jobs);
         // notify.rs hook: the notifications of this creation commit with it.
         changes.jobs_added.extend(self.notification_jobs(process, id, true, &changes.events, now).await?);
         if let Some(job) = job {

@@ -739,3 +739,209 @@ async fn after_draining_new_jobs_stay_in_the_job_table_for_any_node(db: Arc<Test
     assert_eq!(script.calls(), 1);
 }
 both!(after_draining_new_jobs_stay_in_the_job_table_for_any_node);
+
+// ---- timer start events ----
+
+/// A process `key` started by a timer start event of `kind` (`timeCycle`, `timeDate`,
+/// `timeDuration`) with `value`; with `value` None, a none start event instead.
+fn timer_start_model(key: &str, timer: Option<(&str, &str)>) -> (String, Vec<u8>) {
+    let start = match timer {
+        Some((kind, value)) => format!(
+            r#"<bpmn:startEvent id="tick"><bpmn:timerEventDefinition><bpmn:{kind}>{value}</bpmn:{kind}></bpmn:timerEventDefinition></bpmn:startEvent>"#
+        ),
+        None => r#"<bpmn:startEvent id="tick"/>"#.to_string(),
+    };
+    let xml = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="defs_{key}" targetNamespace="urn:sluice:test">
+  <bpmn:process id="{key}" isExecutable="true">
+    {start}
+    <bpmn:sequenceFlow id="f1" sourceRef="tick" targetRef="done"/>
+    <bpmn:endEvent id="done"/>
+  </bpmn:process>
+</bpmn:definitions>"#
+    );
+    (format!("{key}.bpmn"), xml.into_bytes())
+}
+
+/// The Requests of `key` as (version, status), oldest first.
+async fn requests_of(engine: &Engine, key: &str) -> Vec<(i64, RequestStatus)> {
+    let page = engine.store().list_requests(&Default::default(), 1000, None).await.unwrap();
+    let mut rows: Vec<_> = page.requests.into_iter().filter(|r| r.process_key == key).collect();
+    rows.sort_by_key(|r| (r.created_at, r.id));
+    rows.into_iter().map(|r| (r.process_version, r.status)).collect()
+}
+
+/// The due times of the timer start jobs in the table.
+async fn timer_start_dues(engine: &Engine) -> Vec<DateTime<Utc>> {
+    let jobs = engine.store().due_jobs(t0() + secs(10 * 365 * 86_400), 1000).await.unwrap();
+    jobs.iter().filter(|j| j.kind == sluice_store::JobKind::TimerStart).map(|j| j.due_at).collect()
+}
+
+async fn a_timer_cycle_starts_a_request_at_each_due_time(db: Arc<TestDb>) {
+    let engine = db.engine(&Script::default(), options()).await;
+    let file = timer_start_model("ticker", Some(("timeCycle", "R3/PT2S")));
+    engine.deploy_at(std::slice::from_ref(&file), t0()).await.unwrap();
+    assert_eq!(timer_start_dues(&engine).await, vec![t0() + secs(2)]);
+    // Not before the first due time.
+    assert_eq!(drain(&engine, t0() + secs(1)).await, 0);
+    assert!(requests_of(&engine, "ticker").await.is_empty());
+    // Deploying the same XML again (a restart of `sluice serve`) schedules nothing more.
+    engine.deploy_at(std::slice::from_ref(&file), t0() + secs(1)).await.unwrap();
+    assert_eq!(timer_start_dues(&engine).await, vec![t0() + secs(2)]);
+    for (n, at) in [(1, 2), (2, 4), (3, 6)] {
+        assert_eq!(drain(&engine, t0() + secs(at)).await, 1, "firing {n}");
+        assert_eq!(requests_of(&engine, "ticker").await.len(), n, "firing {n}");
+        // Running again at the same time starts nothing more.
+        assert_eq!(drain(&engine, t0() + secs(at)).await, 0, "firing {n}");
+    }
+    assert!(requests_of(&engine, "ticker").await.iter().all(|r| *r == (1, RequestStatus::Completed)));
+    // Three repetitions, then nothing is left.
+    assert!(timer_start_dues(&engine).await.is_empty());
+    assert_eq!(drain(&engine, t0() + secs(3600)).await, 0);
+    assert_eq!(requests_of(&engine, "ticker").await.len(), 3);
+}
+both!(a_timer_cycle_starts_a_request_at_each_due_time);
+
+async fn an_unbounded_cycle_with_a_start_date_counts_from_the_first_firing_to_come(db: Arc<TestDb>) {
+    let engine = db.engine(&Script::default(), options()).await;
+    // Daily at 08:00 since 2020: deployed on 2026-03-01 09:00, the next firing is the 2nd at 08:00.
+    let file = timer_start_model("daily", Some(("timeCycle", "R/2020-01-01T08:00:00Z/P1D")));
+    engine.deploy_at(&[file], t0()).await.unwrap();
+    let next = t0() + secs(23 * 3600);
+    assert_eq!(timer_start_dues(&engine).await, vec![next]);
+    assert_eq!(drain(&engine, next).await, 1);
+    assert_eq!(timer_start_dues(&engine).await, vec![next + secs(86_400)]);
+    // Down for three days: the missed firings are not made up for, one Request and on from now.
+    assert_eq!(drain(&engine, next + secs(3 * 86_400 + 60)).await, 1);
+    assert_eq!(timer_start_dues(&engine).await, vec![next + secs(4 * 86_400)]);
+    assert_eq!(requests_of(&engine, "daily").await.len(), 2);
+}
+both!(an_unbounded_cycle_with_a_start_date_counts_from_the_first_firing_to_come);
+
+async fn a_timer_date_starts_one_request(db: Arc<TestDb>) {
+    let engine = db.engine(&Script::default(), options()).await;
+    let file = timer_start_model("once", Some(("timeDate", "2026-03-01T10:00:00Z")));
+    engine.deploy_at(&[file], t0()).await.unwrap();
+    assert_eq!(drain(&engine, t0() + secs(3599)).await, 0);
+    assert_eq!(drain(&engine, t0() + secs(3600)).await, 1);
+    assert_eq!(drain(&engine, t0() + secs(86_400)).await, 0);
+    assert_eq!(requests_of(&engine, "once").await, vec![(1, RequestStatus::Completed)]);
+    assert!(timer_start_dues(&engine).await.is_empty());
+}
+both!(a_timer_date_starts_one_request);
+
+async fn a_timer_duration_starts_one_request_after_the_deployment(db: Arc<TestDb>) {
+    let engine = db.engine(&Script::default(), options()).await;
+    let deployed = t0() + secs(100);
+    let file = timer_start_model("later", Some(("timeDuration", "PT5M")));
+    engine.deploy_at(&[file], deployed).await.unwrap();
+    assert_eq!(timer_start_dues(&engine).await, vec![deployed + secs(300)]);
+    assert_eq!(drain(&engine, deployed + secs(299)).await, 0);
+    assert_eq!(drain(&engine, deployed + secs(300)).await, 1);
+    assert_eq!(drain(&engine, deployed + secs(86_400)).await, 0);
+    assert_eq!(requests_of(&engine, "later").await, vec![(1, RequestStatus::Completed)]);
+}
+both!(a_timer_duration_starts_one_request_after_the_deployment);
+
+async fn a_new_version_replaces_the_timer_starts_of_the_old(db: Arc<TestDb>) {
+    let engine = db.engine(&Script::default(), options()).await;
+    engine.deploy_at(&[timer_start_model("ticker", Some(("timeCycle", "R/PT10S")))], t0()).await.unwrap();
+    assert_eq!(drain(&engine, t0() + secs(10)).await, 1);
+    assert_eq!(timer_start_dues(&engine).await, vec![t0() + secs(20)]);
+    // Version 2 with another cycle: it counts from its own deployment, the old job is gone.
+    let v2 = t0() + secs(15);
+    engine.deploy_at(&[timer_start_model("ticker", Some(("timeCycle", "R/PT7S")))], v2).await.unwrap();
+    assert_eq!(timer_start_dues(&engine).await, vec![v2 + secs(7)]);
+    assert_eq!(drain(&engine, v2 + secs(7)).await, 1);
+    assert_eq!(
+        requests_of(&engine, "ticker").await,
+        vec![(1, RequestStatus::Completed), (2, RequestStatus::Completed)]
+    );
+    assert_eq!(timer_start_dues(&engine).await, vec![v2 + secs(14)]);
+    // Version 3 without a timer start: nothing is scheduled any more.
+    engine.deploy_at(&[timer_start_model("ticker", None)], v2 + secs(10)).await.unwrap();
+    assert!(timer_start_dues(&engine).await.is_empty());
+    assert_eq!(drain(&engine, v2 + secs(3600)).await, 0);
+    assert_eq!(requests_of(&engine, "ticker").await.len(), 2);
+    // Another process's timer starts are left alone by a deploy of this one.
+    engine.deploy_at(&[timer_start_model("other", Some(("timeDuration", "PT1M")))], v2).await.unwrap();
+    engine.deploy_at(&[timer_start_model("ticker", Some(("timeDuration", "PT2M")))], v2).await.unwrap();
+    assert_eq!(timer_start_dues(&engine).await.len(), 2);
+}
+both!(a_new_version_replaces_the_timer_starts_of_the_old);
+
+async fn two_engines_start_one_request_per_due_time(db: Arc<TestDb>) {
+    let a = db.engine(&Script::default(), options()).await;
+    let b = db.engine(&Script::default(), EngineOptions { node_id: "other".into(), ..options() }).await;
+    a.deploy_at(&[timer_start_model("ticker", Some(("timeCycle", "R5/PT1S")))], t0()).await.unwrap();
+    for n in 1..=5 {
+        let at = t0() + secs(n);
+        let (ra, rb) = tokio::join!(a.run_due_jobs(at, 10), b.run_due_jobs(at, 10));
+        let (ra, rb) = (ra.unwrap(), rb.unwrap());
+        assert_eq!(ra + rb, 1, "due time {n}");
+        let (ra, rb) = tokio::join!(a.run_due_jobs(at, 10), b.run_due_jobs(at, 10));
+        assert_eq!(ra.unwrap() + rb.unwrap(), 0, "due time {n}");
+        assert_eq!(requests_of(&a, "ticker").await.len() as i64, n, "due time {n}");
+    }
+    assert!(timer_start_dues(&a).await.is_empty());
+}
+both!(two_engines_start_one_request_per_due_time);
+
+async fn a_timer_start_job_claimed_twice_starts_one_request(db: Arc<TestDb>) {
+    // A node claimed the job and died: once its claim runs out, one of two nodes starts the one
+    // Request, and the cycle goes on.
+    let a = db.engine(&Script::default(), EngineOptions { job_lease: Duration::from_secs(1), ..options() }).await;
+    let b = db.engine(&Script::default(), EngineOptions { node_id: "other".into(), ..options() }).await;
+    a.deploy_at(&[timer_start_model("ticker", Some(("timeCycle", "R2/PT10S")))], t0()).await.unwrap();
+    let claimed = a.store().claim_jobs("gone", t0() + secs(10), 10, Duration::from_secs(1)).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    let (ra, rb) = tokio::join!(a.run_due_jobs(t0() + secs(12), 10), b.run_due_jobs(t0() + secs(12), 10));
+    assert_eq!(ra.unwrap() + rb.unwrap(), 1);
+    assert_eq!(requests_of(&a, "ticker").await.len(), 1);
+    assert_eq!(timer_start_dues(&a).await, vec![t0() + secs(20)]);
+
+    // The dead node was only slow: it runs the job it claimed after the Request was written (here
+    // the row is put back as it was claimed). The Request has the job's id: no second one, and
+    // the cycle is not scheduled twice.
+    let job = &claimed[0];
+    let payload = job.payload.to_string().replace('\'', "''");
+    db.exec(&format!(
+        "INSERT INTO jobs (id, request_id, kind, element_id, due_at, payload, attempts, created_at)
+         VALUES ('{}', NULL, 'timer_start', 'tick', {}, '{payload}', 0, 0)",
+        job.id,
+        job.due_at.timestamp_millis()
+    ))
+    .await;
+    assert_eq!(drain(&a, t0() + secs(13)).await, 1);
+    assert_eq!(requests_of(&a, "ticker").await.len(), 1);
+    assert_eq!(timer_start_dues(&a).await, vec![t0() + secs(20)]);
+    // The cycle's second and last firing.
+    assert_eq!(drain(&b, t0() + secs(20)).await, 1);
+    assert_eq!(requests_of(&a, "ticker").await.len(), 2);
+    assert!(timer_start_dues(&a).await.is_empty());
+}
+both!(a_timer_start_job_claimed_twice_starts_one_request);
+
+async fn a_signal_from_outside_starts_and_reaches_requests(db: Arc<TestDb>) {
+    let engine = db.engine(&Script::default(), options()).await;
+    deploy(&engine, &["signal.bpmn"]).await;
+    let (name, xml) = timer_start_model("unused", None);
+    let on_go = String::from_utf8(xml).unwrap().replace(
+        r#"<bpmn:startEvent id="tick"/>"#,
+        r#"<bpmn:startEvent id="tick"><bpmn:signalEventDefinition signalRef="s_go"/></bpmn:startEvent>"#,
+    );
+    let on_go =
+        on_go.replace(r#"<bpmn:process id="unused""#, r#"<bpmn:signal id="s_go" name="go"/><bpmn:process id="on_go""#);
+    engine.deploy(&[(name, on_go.into_bytes())]).await.unwrap();
+    let l1 = engine.start_request("listener", None, Data::new(), t0()).await.unwrap();
+    let reached = engine.broadcast_signal("go", data(json!({"loud": true})), t0()).await.unwrap();
+    assert_eq!(reached.stepped, vec![l1]);
+    assert_eq!(reached.started.len(), 1);
+    let started = engine.store().request(reached.started[0]).await.unwrap();
+    assert_eq!((started.process_key.as_str(), &started.data["loud"]), ("on_go", &json!(true)));
+    assert_eq!(status(&engine, l1).await, RequestStatus::Completed);
+    let none = engine.broadcast_signal("nobody listens", Data::new(), t0()).await.unwrap();
+    assert!(none.started.is_empty() && none.stepped.is_empty());
+}
+both!(a_signal_from_outside_starts_and_reaches_requests);

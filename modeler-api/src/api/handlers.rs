@@ -14,8 +14,8 @@ use sluice_worker::DeployError;
 use super::views::{
     CompleteBody, ConnectorList, ConnectorView, DiagnosticView, ErrorBody, EventList, EventView, Health, IncidentInfo,
     Include, ListQuery, ListedRequest, MessageBody, ProcessDetail, ProcessList, ProcessSummary, RequestList,
-    RequestPage, RequestSummary, RequestView, StartBody, TaskList, TaskQuery, TaskView, TokenInfo, TokenState,
-    VersionView, time,
+    RequestPage, RequestSummary, RequestView, SignalBody, SignalReached, StartBody, TaskList, TaskQuery, TaskView,
+    TokenInfo, TokenState, VersionView, time,
 };
 use super::{ApiError, ApiJson, ApiQuery, AppState, Details, RawBody, content_type};
 
@@ -448,6 +448,30 @@ pub async fn publish_message(
         requests.push(request_json(&state, id).await?);
     }
     Ok(Json(RequestList { requests }))
+}
+
+/// Broadcasts a signal: every Request waiting for it (signal catch and boundary events) gets it,
+/// and every process whose latest version has a signal start event of that name starts a Request.
+#[utoipa::path(
+    post, path = "/api/v1/signals", tag = "requests",
+    request_body = SignalBody,
+    responses(
+        (status = 200, description = "The ids of the Requests the signal started and stepped (possibly none)", body = SignalReached),
+        (status = 400, description = "`invalid_json`: the name is missing; `bad_request`: it is empty", body = ErrorBody),
+        (status = 503, description = "`busy`: a Request kept changing concurrently; try again", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn broadcast_signal(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<SignalBody>,
+) -> ApiResult<Json<SignalReached>> {
+    if body.name.trim().is_empty() {
+        return Err(ApiError::bad_request("the signal needs a name").with(Details::Field(Some("name".into()))));
+    }
+    let reached = state.engine().broadcast_signal(&body.name, body.data, Utc::now()).await?;
+    let ids = |ids: Vec<RequestId>| ids.into_iter().map(|id| id.to_string()).collect();
+    Ok(Json(SignalReached { started: ids(reached.started), stepped: ids(reached.stepped) }))
 }
 
 /// The connector types this server knows, with the JSON Schema of their inputs.

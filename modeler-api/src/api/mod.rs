@@ -116,6 +116,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/tasks", get(handlers::list_tasks))
         .route("/api/v1/tasks/{id}/complete", post(handlers::complete_task))
         .route("/api/v1/messages", post(handlers::publish_message))
+        .route("/api/v1/signals", post(handlers::broadcast_signal))
         .route("/api/v1/connectors", get(handlers::list_connectors))
         .route("/api/v1/admin/slack-app", put(slack_admin::put_app))
         .route("/api/v1/integrations/slack", get(slack_admin::list).post(slack_admin::register))

@@ -23,7 +23,7 @@ pub const BEARER: &str = "bearer";
 #[openapi(
     info(
         title = "Sluice API",
-        description = "Deploy BPMN processes, start and follow Requests, complete user tasks, publish messages. \
+        description = "Deploy BPMN processes, start and follow Requests, complete user tasks, publish messages, broadcast signals. \
             Every error answers `{\"error\": {\"code\", \"message\"}}`.",
     ),
     paths(
@@ -39,6 +39,7 @@ pub const BEARER: &str = "bearer";
         handlers::list_tasks,
         handlers::complete_task,
         handlers::publish_message,
+        handlers::broadcast_signal,
         handlers::list_connectors,
         super::slack_admin::put_app,
         super::slack_admin::register,

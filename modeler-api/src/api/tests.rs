@@ -153,6 +153,9 @@ async fn errors_are_uniform() {
     let (status, body) = send(&state, "post", "/api/v1/messages").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("name"), "{body}");
+    let (status, body) = send(&state, "post", "/api/v1/signals").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("name"), "{body}");
     let (status, body) = send(&state, "post", "/api/v1/tasks/01a20a24-f9a9-74e8-8fbe-9e76b2f8b724/complete").await;
     assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("task_not_found")), "{body}");
 }

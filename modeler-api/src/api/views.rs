@@ -397,6 +397,26 @@ pub struct MessageBody {
     pub data: Data,
 }
 
+/// A signal to broadcast.
+#[derive(Deserialize, ToSchema)]
+pub struct SignalBody {
+    /// The BPMN signal name (not empty).
+    pub name: String,
+    /// Merged into the variables of the Requests it reaches and starts.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub data: Data,
+}
+
+/// What a broadcast signal reached.
+#[derive(Serialize, ToSchema)]
+pub struct SignalReached {
+    /// The ids of the Requests started by a signal start event of that name (latest versions).
+    pub started: Vec<String>,
+    /// The ids of the waiting Requests that caught it (signal catch and boundary events), each once.
+    pub stepped: Vec<String>,
+}
+
 /// Filters and page of `GET /api/v1/requests`.
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -244,6 +244,14 @@ fn errors_have_one_shape_and_the_open_endpoints_need_no_token() {
     assert!(body["error"]["message"].is_string());
     let (status, body) = server.call_as(Some("Bearer wrong"), "GET", "/api/v1/requests", None, b"");
     assert_eq!((status, error_code(&body)), (401, "unauthorized"));
+    // The scheme is case-insensitive (RFC 9110): `bearer` and `BEARER` work as `Bearer` does.
+    for scheme in ["bearer", "BEARER", "beaRer"] {
+        let auth = format!("{scheme} {TOKEN}");
+        let (status, body) = server.call_as(Some(&auth), "GET", "/api/v1/requests", None, b"");
+        assert_eq!(status, 200, "{scheme}: {body}");
+    }
+    let (status, body) = server.call_as(Some(&format!("Basic {TOKEN}")), "GET", "/api/v1/requests", None, b"");
+    assert_eq!((status, error_code(&body)), (401, "unauthorized"), "another scheme is refused");
 
     // Not found.
     let (status, body) = server.json("POST", "/api/v1/processes/nope/requests", json!({"data": {}}));

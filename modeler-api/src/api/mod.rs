@@ -176,12 +176,8 @@ async fn method_not_allowed() -> ApiError {
 
 /// Bearer auth: the token's SHA-256 is compared in constant time with every stored hash.
 async fn auth(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let presented = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|t| token_hash(t.trim()));
+    let presented =
+        req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer_token).map(token_hash);
     let ok = match presented {
         Some(hash) => {
             let mut ok = subtle::Choice::from(0);
@@ -203,6 +199,14 @@ async fn auth(State(state): State<AppState>, req: Request, next: Next) -> Respon
         return resp;
     }
     next.run(req).await
+}
+
+/// The token of an `Authorization: Bearer <token>` value. The scheme is case-insensitive (RFC 9110
+/// §11.1) and may be followed by more than one space.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once([' ', '\t'])?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 async fn timeout(req: Request, next: Next) -> Response {

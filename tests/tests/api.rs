@@ -265,6 +265,12 @@ fn errors_have_one_shape_and_the_open_endpoints_need_no_token() {
     assert_eq!((status, error_code(&body)), (405, "method_not_allowed"), "{body}");
 
     // Bad bodies.
+    // An integer beyond 64 bits would be rounded to a float: refused, naming the field.
+    let body = br#"{"data": {"n": 123456789012345678901234567890, "s": "123456789012345678901234567890"}}"#;
+    let (status, body) = server.call("POST", "/api/v1/processes/nope/requests", Some("application/json"), body);
+    assert_eq!((status, error_code(&body)), (400, "invalid_json"), "{body}");
+    assert_eq!(body["error"]["field"], "data.n", "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("64 bits"), "{body}");
     let broken =
         br#"<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="urn:t">
   <bpmn:process id="broken" isExecutable="true">

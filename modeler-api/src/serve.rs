@@ -16,6 +16,7 @@ use tokio::sync::{Notify, watch};
 use crate::api::{self, AppState};
 use crate::config::ServeArgs;
 use crate::connectors;
+use crate::shaped_errors;
 
 /// Jobs claimed per batch of the worker loop.
 const BATCH: u32 = 500;
@@ -98,7 +99,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 /// connections in flight to finish their requests. A client that has not sent a request's headers
 /// within `header_timeout` (from connecting, or from the end of its previous request) is cut off,
 /// so slow clients cannot hold connections open; reading the body and handling the request are
-/// bounded by the API's request timeout.
+/// bounded by the API's request timeout. Request line and headers are limited to
+/// [`shaped_errors::HEADER_LIMIT`] bytes and [`shaped_errors::MAX_HEADERS`] fields (431); the
+/// answers hyper writes itself carry the uniform error body too.
 async fn serve_http(
     listener: tokio::net::TcpListener,
     app: axum::Router,
@@ -109,7 +112,10 @@ async fn serve_http(
     use hyper_util::service::TowerToHyperService;
 
     let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new()).header_read_timeout(header_timeout);
+    http.timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .max_header_size(shaped_errors::HEADER_LIMIT)
+        .max_headers(shaped_errors::MAX_HEADERS);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -126,7 +132,10 @@ async fn serve_http(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
+        // hyper's own answers (400, 414, 431 before the router sees a request) get the error body.
+        let exchanges = Arc::new(shaped_errors::Exchanges::default());
+        let service = shaped_errors::Counted::new(TowerToHyperService::new(app.clone()), exchanges.clone());
+        let stream = shaped_errors::Shaped::new(stream, exchanges);
         let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             if let Err(e) = conn.await {

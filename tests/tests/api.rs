@@ -732,3 +732,57 @@ fn a_client_that_sends_its_headers_too_slowly_is_cut_off() {
     assert_eq!(status, 200);
     assert!(serve.terminate().success(), "SIGTERM ends sluice with exit 0");
 }
+
+/// Sends raw bytes on a fresh connection and reads until the server closes it (or 10 s pass).
+fn raw_exchange(addr: SocketAddr, bytes: &[u8]) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    // The server may answer and close before it read everything: a failed write is fine.
+    let _ = stream.write_all(bytes);
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// The status and the JSON body of the last answer in `raw`.
+fn last_answer(raw: &str) -> (u16, Value) {
+    let start = raw.rfind("HTTP/1.1 ").unwrap_or_else(|| panic!("no answer: {raw:?}"));
+    let answer = &raw[start..];
+    let status = answer[9..12].parse().unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no end of head: {answer:?}"));
+    assert!(head.to_ascii_lowercase().contains("content-type: application/json"), "{head}");
+    (status, serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body:?}")))
+}
+
+/// The answers hyper writes before the router sees a request (headers too large, not HTTP) carry
+/// the uniform error body too, also after an earlier request on the same connection.
+#[test]
+fn requests_that_cannot_be_read_get_the_error_shape() {
+    let server = Server::start("api-unreadable", None);
+    let huge = "x".repeat(100 * 1024);
+    let oversized = format!("GET /healthz HTTP/1.1\r\nHost: sluice\r\nX-Big: {huge}\r\n\r\n");
+    let (status, body) = last_answer(&raw_exchange(server.addr, oversized.as_bytes()));
+    assert_eq!((status, error_code(&body)), (431, "headers_too_large"), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("too large"), "{body}");
+
+    let many: String = (0..150).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let too_many = format!("GET /healthz HTTP/1.1\r\nHost: sluice\r\n{many}\r\n");
+    let (status, body) = last_answer(&raw_exchange(server.addr, too_many.as_bytes()));
+    assert_eq!((status, error_code(&body)), (431, "headers_too_large"), "{body}");
+
+    let (status, body) = last_answer(&raw_exchange(server.addr, b"NOT HTTP AT ALL\r\n\r\n"));
+    assert_eq!((status, error_code(&body)), (400, "bad_request"), "{body}");
+
+    // A kept-alive connection: the first request is answered as usual, the second is too large.
+    let mut both = format!("GET /api/v1/requests HTTP/1.1\r\nHost: sluice\r\nAuthorization: Bearer {TOKEN}\r\n\r\n");
+    both.push_str(&oversized);
+    let raw = raw_exchange(server.addr, both.as_bytes());
+    assert!(raw.starts_with("HTTP/1.1 200 "), "{raw}");
+    assert_eq!(raw.matches("HTTP/1.1 ").count(), 2, "{raw}");
+    let (status, body) = last_answer(&raw);
+    assert_eq!((status, error_code(&body)), (431, "headers_too_large"), "{body}");
+
+    // Headers within the limit are served.
+    let (status, _) = server.get("/healthz");
+    assert_eq!(status, 200);
+}

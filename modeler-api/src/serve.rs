@@ -51,6 +51,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         )
         .context("cannot set up Slack notifications")?,
     );
+    // Generates the key of Slack buttons, or seals one an earlier version stored in plain text.
+    if let Err(e) = notifier.button_key().await {
+        anyhow::bail!("cannot read the Slack button key: {e}");
+    }
     let engine =
         Arc::new(Engine::new(store.clone(), registry, engine_options).await?.with_notifications(notifier.clone()));
     // Connector jobs run on the node that wrote them, right after the commit.

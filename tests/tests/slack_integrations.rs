@@ -1,6 +1,7 @@
 //! Slack workspace integrations end to end: the real `sluice serve` binary with the fake Slack
 //! (Web API and install page): the Slack app's settings, OAuth installs and their states, bot
-//! tokens, rotating tokens, channel listings, and no secret in plain text in the database.
+//! tokens, rotating tokens, channel listings, and no secret (the button key included) in plain
+//! text in the database.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
@@ -526,8 +527,26 @@ fn forbidden() -> Vec<(String, Vec<u8>)> {
     all
 }
 
-fn assert_no_secret(what: &str, bytes: &[u8]) {
-    for (name, needle) in forbidden() {
+/// The key of Slack buttons, read from the `settings` value `stored` and opened with the server's
+/// secret key (hex): it must be stored sealed, so its plain text must not be found either.
+fn open_button_key(stored: &str, secret_key: &str) -> String {
+    use base64::Engine;
+    let sealed =
+        stored.strip_prefix("sealed:v1:").unwrap_or_else(|| panic!("the button key is stored plain: {stored}"));
+    let sealed = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(sealed).unwrap();
+    let key = sluice_secrets::SecretKey::parse(secret_key, "the test").unwrap();
+    let plain = key.open_text("slack_notifications:button_key", &sealed).unwrap();
+    assert!(plain.len() >= 32, "{} bytes", plain.len());
+    plain
+}
+
+fn assert_no_secret(what: &str, bytes: &[u8], button_key: &str) {
+    let hex: String = button_key.bytes().map(|b| format!("{b:02x}")).collect();
+    let button = [
+        ("the button key".to_string(), button_key.as_bytes().to_vec()),
+        ("the button key as hex".into(), hex.into_bytes()),
+    ];
+    for (name, needle) in forbidden().into_iter().chain(button) {
         assert!(!bytes.windows(needle.len()).any(|w| w == needle.as_slice()), "{what} holds {name} in plain text");
     }
 }
@@ -540,12 +559,24 @@ fn the_sqlite_files_hold_no_token_or_secret_in_plain_text() {
     });
     set_up_secrets(&server, &slack);
     let db = server.dir.join("sluice.db");
+    let key_file = PathBuf::from(format!("{}.key", db.display()));
+    let stored = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+        let url = format!("sqlite://{}?mode=ro", db.display());
+        let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect(&url).await.unwrap();
+        let v: String = sqlx::query_scalar("SELECT value FROM settings WHERE key = 'slack_button_key'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        v
+    });
+    let button_key = open_button_key(&stored, &std::fs::read_to_string(&key_file).unwrap());
     let check_files = |when: &str| {
         let mut all = Vec::new();
         for suffix in ["", "-wal", "-shm"] {
             let path = PathBuf::from(format!("{}{suffix}", db.display()));
             if let Ok(bytes) = std::fs::read(&path) {
-                assert_no_secret(&format!("{} ({when})", path.display()), &bytes);
+                assert_no_secret(&format!("{} ({when})", path.display()), &bytes, &button_key);
                 all.extend(bytes);
             }
         }
@@ -656,11 +687,17 @@ fn the_postgres_tables_hold_no_token_or_secret_in_plain_text() {
                 sqlx::query_scalar(&format!("SELECT CAST(t AS TEXT) FROM {t} t")).fetch_all(&pool).await.unwrap();
             dump.push_str(&rows.join("\n"));
         }
+        let stored: String = sqlx::query_scalar("SELECT value FROM settings WHERE key = 'slack_button_key'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
         pool.close().await;
-        dump
+        (dump, stored)
     });
+    let (dump, stored) = dump;
+    let button_key = open_button_key(&stored, &key);
     assert!(dump.contains("T0SLUICE") && dump.contains("sales"), "the dump has the integrations");
-    assert_no_secret("the PostgreSQL dump", dump.as_bytes());
+    assert_no_secret("the PostgreSQL dump", dump.as_bytes(), &button_key);
     drop(server);
     admin(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));
 }

@@ -164,6 +164,8 @@ fn refresh_purpose(alias: &str) -> String {
     format!("slack_integration:{alias}:refresh_token")
 }
 const CLIENT_SECRET_PURPOSE: &str = "slack_app:client_secret";
+/// What a sealed value in the `settings` table starts with.
+pub const SEALED_PREFIX: &str = "sealed:v1:";
 const SIGNING_SECRET_PURPOSE: &str = "slack_app:signing_secret";
 
 /// Checks an alias: 1 to 64 of `[A-Za-z0-9_.-]`, not `install` or `oauth` (route names).
@@ -217,6 +219,22 @@ impl SlackIntegrations {
 
     fn key(&self) -> &SecretKey {
         &self.inner.key
+    }
+
+    /// Seals `plaintext` for `purpose` as text for the `settings` table: [`SEALED_PREFIX`] and
+    /// the sealed bytes in base64url.
+    pub fn seal_setting(&self, purpose: &str, plaintext: &[u8]) -> Result<String, Error> {
+        Ok(format!("{SEALED_PREFIX}{}", b64(&self.key().seal(purpose, plaintext)?)))
+    }
+
+    /// Opens a value of [`seal_setting`](Self::seal_setting); `None` when `text` is not sealed
+    /// (written by a version that stored it plain).
+    pub fn open_setting(&self, purpose: &str, text: &str) -> Result<Option<Vec<u8>>, Error> {
+        let Some(encoded) = text.strip_prefix(SEALED_PREFIX) else { return Ok(None) };
+        let sealed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(encoded)
+            .map_err(|_| secret_key::Error::Open(purpose.to_string()))?;
+        Ok(Some(self.key().open(purpose, &sealed)?))
     }
 
     // ---- the Slack app ----

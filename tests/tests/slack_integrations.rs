@@ -713,3 +713,94 @@ fn slack_unreachable_at_start_is_a_warning_not_a_failure() {
     let a = server.call("POST", "/api/v1/integrations/slack", Some(json!({"alias": "x", "bot_token": "xoxb-1"})));
     assert_eq!((a.status, a.code().as_str()), (502, "slack_unreachable"), "{}", a.text);
 }
+
+/// A model whose one Slack task (`task_id`) names `integration` (`None`: names none).
+fn slack_model(key: &str, task_id: &str, integration: Option<&str>) -> String {
+    let named = integration.map(|a| format!(r#"<sluice:input name="integration" value="{a}"/>"#)).unwrap_or_default();
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:sluice="urn:sluice:bpmn:1" id="d" targetNamespace="urn:t">
+  <bpmn:process id="{key}" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="{task_id}"/>
+    <bpmn:serviceTask id="{task_id}" implementation="slack-notification">
+      <bpmn:extensionElements>
+        <sluice:input name="channel" value="C0GENERAL"/>
+        <sluice:input name="message" value="hello"/>
+        {named}
+      </bpmn:extensionElements>
+    </bpmn:serviceTask>
+    <bpmn:sequenceFlow id="f2" sourceRef="{task_id}" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+</bpmn:definitions>"#
+    )
+}
+
+/// What models and notification settings use is not deleted (unless forced), and a second
+/// workspace is not connected while tasks that name no integration rely on the only one.
+#[test]
+fn integrations_that_models_rely_on_are_not_pulled_from_under_them() {
+    let (_rt, slack) = fake_slack(|_| {});
+    let server = Server::start("slack-reliance", &slack, |_| {});
+    let register = |alias: &str, token: &str| {
+        server.call("POST", "/api/v1/integrations/slack", Some(json!({"alias": alias, "bot_token": token})))
+    };
+    assert_eq!(register("ops", fake::DEFAULT_TOKEN).status, 201);
+    let bearer = format!("Bearer {TOKEN}");
+    let deploy = |xml: String| {
+        let headers = [("Authorization", bearer.as_str()), ("Content-Type", "application/xml")];
+        let a = server::exchange(server.addr, "POST", "/api/v1/processes", &headers, xml.as_bytes()).unwrap();
+        assert!(a.status == 200 || a.status == 201, "{}", a.body);
+    };
+    deploy(slack_model("order", "notify", None));
+    deploy(slack_model("invoice", "tell", Some("ops")));
+    let settings = json!({"integration": "ops", "events": {"request_started": ["C0GENERAL"]}});
+    let a = server.call("PUT", "/api/v1/processes/invoice/notifications", Some(settings));
+    assert_eq!(a.status, 200, "{}", a.text);
+
+    // A second workspace would leave `order`'s task (it names none) without one.
+    let a = register("sales", OTHER_TOKEN);
+    assert_eq!((a.status, a.code().as_str()), (409, "integration_name_needed"), "{}", a.text);
+    let message = a.json()["error"]["message"].as_str().unwrap().to_string();
+    for needle in ["`notify`", "`order`", "`ops`", "`default`"] {
+        assert!(message.contains(needle), "{needle}: {message}");
+    }
+    assert!(!message.contains("`invoice`"), "invoice names its integration: {message}");
+    server.set_app(fake::DEFAULT_CLIENT_SECRET);
+    let a = server.get("/api/v1/integrations/slack/install?alias=sales");
+    assert_eq!((a.status, a.code().as_str()), (409, "integration_name_needed"), "{}", a.text);
+    let aliases = |server: &Server| -> Vec<String> {
+        let list = server.integrations();
+        list["integrations"].as_array().unwrap().iter().map(|i| i["alias"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(aliases(&server), ["ops"]);
+    // Replacing the only one is fine.
+    assert_eq!(register("ops", fake::DEFAULT_TOKEN).status, 201);
+
+    // `ops` is in use by all three: the settings of `invoice` and the tasks of both.
+    let a = server.call("DELETE", "/api/v1/integrations/slack/ops", None);
+    assert_eq!((a.status, a.code().as_str()), (409, "integration_in_use"), "{}", a.text);
+    let message = a.json()["error"]["message"].as_str().unwrap().to_string();
+    for needle in ["notification settings of `invoice`", "`tell`", "`notify`", "`order`", "force=true"] {
+        assert!(message.contains(needle), "{needle}: {message}");
+    }
+    let a = server.call("DELETE", "/api/v1/integrations/slack/ops?force=perhaps", None);
+    assert_eq!((a.status, a.code().as_str()), (400, "invalid_query"), "{}", a.text);
+
+    // Connected as `default`, the second workspace is what nameless tasks use from then on.
+    assert_eq!(register("default", OTHER_TOKEN).status, 201, "`default` may always be connected");
+    let a = server.call("DELETE", "/api/v1/integrations/slack/ops", None);
+    assert_eq!(a.status, 409, "{}", a.text);
+    assert!(!a.text.contains("`order`"), "order's task now uses `default`: {}", a.text);
+    let a = server.call("DELETE", "/api/v1/integrations/slack/default", None);
+    assert_eq!((a.status, a.code().as_str()), (409, "integration_in_use"), "{}", a.text);
+    assert!(a.text.contains("`notify`") && !a.text.contains("`invoice`"), "{}", a.text);
+
+    // Forced, it goes; unknown aliases are still 404.
+    let a = server.call("DELETE", "/api/v1/integrations/slack/ops?force=true", None);
+    assert_eq!(a.status, 204, "{}", a.text);
+    assert_eq!(aliases(&server), ["default"]);
+    let a = server.call("DELETE", "/api/v1/integrations/slack/nope", None);
+    assert_eq!((a.status, a.code().as_str()), (404, "integration_not_found"), "{}", a.text);
+}

@@ -804,3 +804,45 @@ fn integrations_that_models_rely_on_are_not_pulled_from_under_them() {
     let a = server.call("DELETE", "/api/v1/integrations/slack/nope", None);
     assert_eq!((a.status, a.code().as_str()), (404, "integration_not_found"), "{}", a.text);
 }
+
+/// A database written by an earlier version holds the button key in plain text: the next start
+/// seals it in place (the same key, so the buttons already posted keep working).
+#[test]
+fn a_plain_button_key_of_an_earlier_version_is_sealed_at_start() {
+    let (_rt, slack) = fake_slack(|_| {});
+    let mut server = Server::start("slack-button-key", &slack, |_| {});
+    server.terminate();
+    let dir = server.dir.clone();
+    drop(server);
+    let db = dir.join("sluice.db");
+    let plain = "c0ffee".repeat(8);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let sql = |statement: String| -> Option<String> {
+        rt.block_on(async {
+            let url = format!("sqlite://{}", db.display());
+            let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect(&url).await.unwrap();
+            let value: Option<String> = sqlx::query_scalar(&statement).fetch_optional(&pool).await.unwrap();
+            pool.close().await;
+            value
+        })
+    };
+    // What the earlier version stored.
+    sql(format!("UPDATE settings SET value = '{plain}' WHERE key = 'slack_button_key' RETURNING value"));
+    let server = Server::start_in(dir.clone(), &slack, |_| {});
+    let stored = sql("SELECT value FROM settings WHERE key = 'slack_button_key'".into()).unwrap();
+    let key_file = PathBuf::from(format!("{}.key", db.display()));
+    assert_eq!(open_button_key(&stored, &std::fs::read_to_string(&key_file).unwrap()), plain, "the same key, sealed");
+    // Nor does the plain key linger in the files (free space, old pages), while serving or after.
+    let check_files = |when: &str| {
+        for suffix in ["", "-wal", "-shm"] {
+            let path = PathBuf::from(format!("{}{suffix}", db.display()));
+            if let Ok(bytes) = std::fs::read(&path) {
+                assert_no_secret(&format!("{} ({when})", path.display()), &bytes, &plain);
+            }
+        }
+    };
+    check_files("while serving");
+    let mut server = server;
+    server.terminate();
+    check_files("after shutdown");
+}

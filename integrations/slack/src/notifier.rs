@@ -280,7 +280,7 @@ impl SlackNotifier {
                 // Stored plain by an earlier version: the same key, sealed in place (nodes doing
                 // this together write the same key; which sealing stays does not matter).
                 self.store
-                    .set_setting(BUTTON_KEY_SETTING, &seal(stored.as_bytes())?)
+                    .replace_secret_setting(BUTTON_KEY_SETTING, &seal(stored.as_bytes())?)
                     .await
                     .map_err(|e| e.to_string())?;
                 tracing::info!("sealed the Slack button key that an earlier version stored in plain text");

@@ -134,8 +134,11 @@ enum Out {
     Pass,
     /// The start of one of hyper's own answers, held until its head is complete.
     Holding(Vec<u8>),
-    /// What is written instead, from `.1` on; anything hyper writes after it is dropped.
+    /// What is written instead, from `.1` on; anything hyper writes after the replacement of its
+    /// answer is dropped (it closes the connection next).
     Replacing(Vec<u8>, usize),
+    /// Bytes held that turned out not to be one of hyper's answers, from `.1` on; then `Pass`.
+    Releasing(Vec<u8>, usize),
 }
 
 impl<T> Shaped<T> {
@@ -163,20 +166,25 @@ impl<T: AsyncWrite + Unpin> Shaped<T> {
                     self.out = Out::Replacing(replacement, 0);
                 } else if held.len() > MAX_HELD {
                     // Not an answer of the expected form: let it through as it is.
-                    self.out = Out::Replacing(std::mem::take(held), 0);
+                    self.out = Out::Releasing(std::mem::take(held), 0);
                 }
                 true
             }
             Out::Replacing(..) => true,
+            Out::Releasing(held, _) => {
+                held.extend_from_slice(buf);
+                true
+            }
         }
     }
 
     /// Writes out what replaces hyper's answer (or a head held when hyper flushes).
     fn poll_replacement(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if let Out::Holding(held) = &mut self.out {
-            self.out = Out::Replacing(std::mem::take(held), 0);
+            // Flushed before its head was complete: not of the expected form, let it through.
+            self.out = Out::Releasing(std::mem::take(held), 0);
         }
-        if let Out::Replacing(bytes, at) = &mut self.out {
+        if let Out::Replacing(bytes, at) | Out::Releasing(bytes, at) = &mut self.out {
             while *at < bytes.len() {
                 let n = ready!(Pin::new(&mut self.inner).poll_write(cx, &bytes[*at..]))?;
                 if n == 0 {
@@ -184,6 +192,9 @@ impl<T: AsyncWrite + Unpin> Shaped<T> {
                 }
                 *at += n;
             }
+        }
+        if matches!(self.out, Out::Releasing(..)) {
+            self.out = Out::Pass;
         }
         Poll::Ready(Ok(()))
     }

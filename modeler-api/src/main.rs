@@ -9,6 +9,7 @@ mod cli;
 mod config;
 mod connectors;
 mod serve;
+mod shaped_errors;
 
 /// mimalloc instead of glibc's malloc: Requests are built on one thread and their buffers freed on
 /// another (the writer, the connection threads), which glibc's arenas handle slowly.

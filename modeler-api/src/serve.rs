@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use crate::api::{self, AppState};
 use crate::config::ServeArgs;
 use crate::connectors;
+use crate::shaped_errors;
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let runtime =
@@ -42,6 +43,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         )
         .context("cannot set up Slack notifications")?,
     );
+    // Generates the key of Slack buttons, or seals one an earlier version stored in plain text.
+    if let Err(e) = notifier.button_key().await {
+        anyhow::bail!("cannot read the Slack button key: {e}");
+    }
     let engine =
         Arc::new(Engine::new(store.clone(), registry, engine_options).await?.with_notifications(notifier.clone()));
     // Connector jobs run on the node that wrote them, right after the commit.
@@ -91,7 +96,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 /// connections in flight to finish their requests. A client that has not sent a request's headers
 /// within `header_timeout` (from connecting, or from the end of its previous request) is cut off,
 /// so slow clients cannot hold connections open; reading the body and handling the request are
-/// bounded by the API's request timeout.
+/// bounded by the API's request timeout. Request line and headers are limited to
+/// [`shaped_errors::HEADER_LIMIT`] bytes and [`shaped_errors::MAX_HEADERS`] fields (431); the
+/// answers hyper writes itself carry the uniform error body too.
 async fn serve_http(
     listener: tokio::net::TcpListener,
     app: axum::Router,
@@ -102,7 +109,10 @@ async fn serve_http(
     use hyper_util::service::TowerToHyperService;
 
     let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new()).header_read_timeout(header_timeout);
+    http.timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .max_header_size(shaped_errors::HEADER_LIMIT)
+        .max_headers(shaped_errors::MAX_HEADERS);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -119,7 +129,10 @@ async fn serve_http(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
+        // hyper's own answers (400, 414, 431 before the router sees a request) get the error body.
+        let exchanges = Arc::new(shaped_errors::Exchanges::default());
+        let service = shaped_errors::Counted::new(TowerToHyperService::new(app.clone()), exchanges.clone());
+        let stream = shaped_errors::Shaped::new(stream, exchanges);
         let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             if let Err(e) = conn.await {

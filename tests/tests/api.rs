@@ -198,6 +198,14 @@ fn errors_have_one_shape_and_the_open_endpoints_need_no_token() {
     assert!(body["error"]["message"].is_string());
     let (status, body) = server.call_as(Some("Bearer wrong"), "GET", "/api/v1/requests", None, b"");
     assert_eq!((status, error_code(&body)), (401, "unauthorized"));
+    // The scheme is case-insensitive (RFC 9110): `bearer` and `BEARER` work as `Bearer` does.
+    for scheme in ["bearer", "BEARER", "beaRer"] {
+        let auth = format!("{scheme} {TOKEN}");
+        let (status, body) = server.call_as(Some(&auth), "GET", "/api/v1/requests", None, b"");
+        assert_eq!(status, 200, "{scheme}: {body}");
+    }
+    let (status, body) = server.call_as(Some(&format!("Basic {TOKEN}")), "GET", "/api/v1/requests", None, b"");
+    assert_eq!((status, error_code(&body)), (401, "unauthorized"), "another scheme is refused");
 
     // Not found.
     let (status, body) = server.json("POST", "/api/v1/processes/nope/requests", json!({"data": {}}));
@@ -211,6 +219,12 @@ fn errors_have_one_shape_and_the_open_endpoints_need_no_token() {
     assert_eq!((status, error_code(&body)), (405, "method_not_allowed"), "{body}");
 
     // Bad bodies.
+    // An integer beyond 64 bits would be rounded to a float: refused, naming the field.
+    let body = br#"{"data": {"n": 123456789012345678901234567890, "s": "123456789012345678901234567890"}}"#;
+    let (status, body) = server.call("POST", "/api/v1/processes/nope/requests", Some("application/json"), body);
+    assert_eq!((status, error_code(&body)), (400, "invalid_json"), "{body}");
+    assert_eq!(body["error"]["field"], "data.n", "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("64 bits"), "{body}");
     let broken =
         br#"<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="urn:t">
   <bpmn:process id="broken" isExecutable="true">
@@ -767,4 +781,58 @@ fn a_client_that_sends_its_headers_too_slowly_is_cut_off() {
     let (status, _) = serve.api().get("/healthz").unwrap();
     assert_eq!(status, 200);
     assert!(serve.terminate().success(), "SIGTERM ends sluice with exit 0");
+}
+
+/// Sends raw bytes on a fresh connection and reads until the server closes it (or 10 s pass).
+fn raw_exchange(addr: SocketAddr, bytes: &[u8]) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    // The server may answer and close before it read everything: a failed write is fine.
+    let _ = stream.write_all(bytes);
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// The status and the JSON body of the last answer in `raw`.
+fn last_answer(raw: &str) -> (u16, Value) {
+    let start = raw.rfind("HTTP/1.1 ").unwrap_or_else(|| panic!("no answer: {raw:?}"));
+    let answer = &raw[start..];
+    let status = answer[9..12].parse().unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no end of head: {answer:?}"));
+    assert!(head.to_ascii_lowercase().contains("content-type: application/json"), "{head}");
+    (status, serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body:?}")))
+}
+
+/// The answers hyper writes before the router sees a request (headers too large, not HTTP) carry
+/// the uniform error body too, also after an earlier request on the same connection.
+#[test]
+fn requests_that_cannot_be_read_get_the_error_shape() {
+    let server = Server::start("api-unreadable", None);
+    let huge = "x".repeat(100 * 1024);
+    let oversized = format!("GET /healthz HTTP/1.1\r\nHost: sluice\r\nX-Big: {huge}\r\n\r\n");
+    let (status, body) = last_answer(&raw_exchange(server.addr, oversized.as_bytes()));
+    assert_eq!((status, error_code(&body)), (431, "headers_too_large"), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("too large"), "{body}");
+
+    let many: String = (0..150).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let too_many = format!("GET /healthz HTTP/1.1\r\nHost: sluice\r\n{many}\r\n");
+    let (status, body) = last_answer(&raw_exchange(server.addr, too_many.as_bytes()));
+    assert_eq!((status, error_code(&body)), (431, "headers_too_large"), "{body}");
+
+    let (status, body) = last_answer(&raw_exchange(server.addr, b"NOT HTTP AT ALL\r\n\r\n"));
+    assert_eq!((status, error_code(&body)), (400, "bad_request"), "{body}");
+
+    // A kept-alive connection: the first request is answered as usual, the second is too large.
+    let mut both = format!("GET /api/v1/requests HTTP/1.1\r\nHost: sluice\r\nAuthorization: Bearer {TOKEN}\r\n\r\n");
+    both.push_str(&oversized);
+    let raw = raw_exchange(server.addr, both.as_bytes());
+    assert!(raw.starts_with("HTTP/1.1 200 "), "{raw}");
+    assert_eq!(raw.matches("HTTP/1.1 ").count(), 2, "{raw}");
+    let (status, body) = last_answer(&raw);
+    assert_eq!((status, error_code(&body)), (431, "headers_too_large"), "{body}");
+
+    // Headers within the limit are served.
+    let (status, _) = server.get("/healthz");
+    assert_eq!(status, 200);
 }

@@ -1,6 +1,7 @@
 //! Slack workspace integrations end to end: the real `sluice serve` binary with the fake Slack
 //! (Web API and install page): the Slack app's settings, OAuth installs and their states, bot
-//! tokens, rotating tokens, channel listings, and no secret in plain text in the database.
+//! tokens, rotating tokens, channel listings, and no secret (the button key included) in plain
+//! text in the database.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
@@ -463,8 +464,26 @@ fn forbidden() -> Vec<(String, Vec<u8>)> {
     all
 }
 
-fn assert_no_secret(what: &str, bytes: &[u8]) {
-    for (name, needle) in forbidden() {
+/// The key of Slack buttons, read from the `settings` value `stored` and opened with the server's
+/// secret key (hex): it must be stored sealed, so its plain text must not be found either.
+fn open_button_key(stored: &str, secret_key: &str) -> String {
+    use base64::Engine;
+    let sealed =
+        stored.strip_prefix("sealed:v1:").unwrap_or_else(|| panic!("the button key is stored plain: {stored}"));
+    let sealed = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(sealed).unwrap();
+    let key = sluice_secrets::SecretKey::parse(secret_key, "the test").unwrap();
+    let plain = key.open_text("slack_notifications:button_key", &sealed).unwrap();
+    assert!(plain.len() >= 32, "{} bytes", plain.len());
+    plain
+}
+
+fn assert_no_secret(what: &str, bytes: &[u8], button_key: &str) {
+    let hex: String = button_key.bytes().map(|b| format!("{b:02x}")).collect();
+    let button = [
+        ("the button key".to_string(), button_key.as_bytes().to_vec()),
+        ("the button key as hex".into(), hex.into_bytes()),
+    ];
+    for (name, needle) in forbidden().into_iter().chain(button) {
         assert!(!bytes.windows(needle.len()).any(|w| w == needle.as_slice()), "{what} holds {name} in plain text");
     }
 }
@@ -477,12 +496,24 @@ fn the_sqlite_files_hold_no_token_or_secret_in_plain_text() {
     });
     set_up_secrets(&server, &slack);
     let db = server.dir.join("sluice.db");
+    let key_file = PathBuf::from(format!("{}.key", db.display()));
+    let stored = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+        let url = format!("sqlite://{}?mode=ro", db.display());
+        let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect(&url).await.unwrap();
+        let v: String = sqlx::query_scalar("SELECT value FROM settings WHERE key = 'slack_button_key'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        v
+    });
+    let button_key = open_button_key(&stored, &std::fs::read_to_string(&key_file).unwrap());
     let check_files = |when: &str| {
         let mut all = Vec::new();
         for suffix in ["", "-wal", "-shm"] {
             let path = PathBuf::from(format!("{}{suffix}", db.display()));
             if let Ok(bytes) = std::fs::read(&path) {
-                assert_no_secret(&format!("{} ({when})", path.display()), &bytes);
+                assert_no_secret(&format!("{} ({when})", path.display()), &bytes, &button_key);
                 all.extend(bytes);
             }
         }
@@ -594,11 +625,17 @@ fn the_postgres_tables_hold_no_token_or_secret_in_plain_text() {
                 sqlx::query_scalar(&format!("SELECT CAST(t AS TEXT) FROM {t} t")).fetch_all(&pool).await.unwrap();
             dump.push_str(&rows.join("\n"));
         }
+        let stored: String = sqlx::query_scalar("SELECT value FROM settings WHERE key = 'slack_button_key'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
         pool.close().await;
-        dump
+        (dump, stored)
     });
+    let (dump, stored) = dump;
+    let button_key = open_button_key(&stored, &key);
     assert!(dump.contains("T0SLUICE") && dump.contains("sales"), "the dump has the integrations");
-    assert_no_secret("the PostgreSQL dump", dump.as_bytes());
+    assert_no_secret("the PostgreSQL dump", dump.as_bytes(), &button_key);
     drop(server);
     admin(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));
 }
@@ -613,4 +650,137 @@ fn slack_unreachable_at_start_is_a_warning_not_a_failure() {
     assert!(server.integrations()["integrations"].as_array().unwrap().is_empty());
     let a = server.call("POST", "/api/v1/integrations/slack", Some(json!({"alias": "x", "bot_token": "xoxb-1"})));
     assert_eq!((a.status, error_code(&a).as_str()), (502, "slack_unreachable"), "{}", a.body);
+}
+
+/// A model whose one Slack task (`task_id`) names `integration` (`None`: names none).
+fn slack_model(key: &str, task_id: &str, integration: Option<&str>) -> String {
+    let named = integration.map(|a| format!(r#"<sluice:input name="integration" value="{a}"/>"#)).unwrap_or_default();
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:sluice="urn:sluice:bpmn:1" id="d" targetNamespace="urn:t">
+  <bpmn:process id="{key}" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="{task_id}"/>
+    <bpmn:serviceTask id="{task_id}" implementation="slack-notification">
+      <bpmn:extensionElements>
+        <sluice:input name="channel" value="C0GENERAL"/>
+        <sluice:input name="message" value="hello"/>
+        {named}
+      </bpmn:extensionElements>
+    </bpmn:serviceTask>
+    <bpmn:sequenceFlow id="f2" sourceRef="{task_id}" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+</bpmn:definitions>"#
+    )
+}
+
+/// What models and notification settings use is not deleted (unless forced), and a second
+/// workspace is not connected while tasks that name no integration rely on the only one.
+#[test]
+fn integrations_that_models_rely_on_are_not_pulled_from_under_them() {
+    let (_rt, slack) = fake_slack(|_| {});
+    let server = Server::start("slack-reliance", &slack, |_| {});
+    let register = |alias: &str, token: &str| {
+        server.call("POST", "/api/v1/integrations/slack", Some(json!({"alias": alias, "bot_token": token})))
+    };
+    assert_eq!(register("ops", fake::DEFAULT_TOKEN).status, 201);
+    let bearer = format!("Bearer {TOKEN}");
+    let deploy = |xml: String| {
+        let headers = [("Authorization", bearer.as_str()), ("Content-Type", "application/xml")];
+        let a = server::exchange(server.addr, "POST", "/api/v1/processes", &headers, xml.as_bytes()).unwrap();
+        assert!(a.status == 200 || a.status == 201, "{}", a.body);
+    };
+    deploy(slack_model("order", "notify", None));
+    deploy(slack_model("invoice", "tell", Some("ops")));
+    let settings = json!({"integration": "ops", "events": {"request_started": ["C0GENERAL"]}});
+    let a = server.call("PUT", "/api/v1/processes/invoice/notifications", Some(settings));
+    assert_eq!(a.status, 200, "{}", a.text);
+
+    // A second workspace would leave `order`'s task (it names none) without one.
+    let a = register("sales", OTHER_TOKEN);
+    assert_eq!((a.status, a.code().as_str()), (409, "integration_name_needed"), "{}", a.text);
+    let message = a.json()["error"]["message"].as_str().unwrap().to_string();
+    for needle in ["`notify`", "`order`", "`ops`", "`default`"] {
+        assert!(message.contains(needle), "{needle}: {message}");
+    }
+    assert!(!message.contains("`invoice`"), "invoice names its integration: {message}");
+    server.set_app(fake::DEFAULT_CLIENT_SECRET);
+    let a = server.get("/api/v1/integrations/slack/install?alias=sales");
+    assert_eq!((a.status, a.code().as_str()), (409, "integration_name_needed"), "{}", a.text);
+    let aliases = |server: &Server| -> Vec<String> {
+        let list = server.integrations();
+        list["integrations"].as_array().unwrap().iter().map(|i| i["alias"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(aliases(&server), ["ops"]);
+    // Replacing the only one is fine.
+    assert_eq!(register("ops", fake::DEFAULT_TOKEN).status, 201);
+
+    // `ops` is in use by all three: the settings of `invoice` and the tasks of both.
+    let a = server.call("DELETE", "/api/v1/integrations/slack/ops", None);
+    assert_eq!((a.status, a.code().as_str()), (409, "integration_in_use"), "{}", a.text);
+    let message = a.json()["error"]["message"].as_str().unwrap().to_string();
+    for needle in ["notification settings of `invoice`", "`tell`", "`notify`", "`order`", "force=true"] {
+        assert!(message.contains(needle), "{needle}: {message}");
+    }
+    let a = server.call("DELETE", "/api/v1/integrations/slack/ops?force=perhaps", None);
+    assert_eq!((a.status, a.code().as_str()), (400, "invalid_query"), "{}", a.text);
+
+    // Connected as `default`, the second workspace is what nameless tasks use from then on.
+    assert_eq!(register("default", OTHER_TOKEN).status, 201, "`default` may always be connected");
+    let a = server.call("DELETE", "/api/v1/integrations/slack/ops", None);
+    assert_eq!(a.status, 409, "{}", a.text);
+    assert!(!a.text.contains("`order`"), "order's task now uses `default`: {}", a.text);
+    let a = server.call("DELETE", "/api/v1/integrations/slack/default", None);
+    assert_eq!((a.status, a.code().as_str()), (409, "integration_in_use"), "{}", a.text);
+    assert!(a.text.contains("`notify`") && !a.text.contains("`invoice`"), "{}", a.text);
+
+    // Forced, it goes; unknown aliases are still 404.
+    let a = server.call("DELETE", "/api/v1/integrations/slack/ops?force=true", None);
+    assert_eq!(a.status, 204, "{}", a.text);
+    assert_eq!(aliases(&server), ["default"]);
+    let a = server.call("DELETE", "/api/v1/integrations/slack/nope", None);
+    assert_eq!((a.status, a.code().as_str()), (404, "integration_not_found"), "{}", a.text);
+}
+
+/// A database written by an earlier version holds the button key in plain text: the next start
+/// seals it in place (the same key, so the buttons already posted keep working).
+#[test]
+fn a_plain_button_key_of_an_earlier_version_is_sealed_at_start() {
+    let (_rt, slack) = fake_slack(|_| {});
+    let mut server = Server::start("slack-button-key", &slack, |_| {});
+    server.terminate();
+    let dir = server.dir.clone();
+    drop(server);
+    let db = dir.join("sluice.db");
+    let plain = "c0ffee".repeat(8);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let sql = |statement: String| -> Option<String> {
+        rt.block_on(async {
+            let url = format!("sqlite://{}", db.display());
+            let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect(&url).await.unwrap();
+            let value: Option<String> = sqlx::query_scalar(&statement).fetch_optional(&pool).await.unwrap();
+            pool.close().await;
+            value
+        })
+    };
+    // What the earlier version stored.
+    sql(format!("UPDATE settings SET value = '{plain}' WHERE key = 'slack_button_key' RETURNING value"));
+    let server = Server::start_in(dir.clone(), &slack, |_| {});
+    let stored = sql("SELECT value FROM settings WHERE key = 'slack_button_key'".into()).unwrap();
+    let key_file = PathBuf::from(format!("{}.key", db.display()));
+    assert_eq!(open_button_key(&stored, &std::fs::read_to_string(&key_file).unwrap()), plain, "the same key, sealed");
+    // Nor does the plain key linger in the files (free space, old pages), while serving or after.
+    let check_files = |when: &str| {
+        for suffix in ["", "-wal", "-shm"] {
+            let path = PathBuf::from(format!("{}{suffix}", db.display()));
+            if let Ok(bytes) = std::fs::read(&path) {
+                assert_no_secret(&format!("{} ({when})", path.display()), &bytes, &plain);
+            }
+        }
+    };
+    check_files("while serving");
+    let mut server = server;
+    server.terminate();
+    check_files("after shutdown");
 }

@@ -84,6 +84,19 @@ impl Store {
         }))
     }
 
+    /// The process keys whose notification settings post with the integration `alias`, sorted.
+    pub async fn notification_settings_using(&self, alias: &str) -> Result<Vec<String>, Error> {
+        let mut tx = self.begin_read().await?;
+        let rows = tx
+            .conn()
+            .fetch_all(
+                "SELECT process_key FROM notification_settings WHERE integration = $1 ORDER BY process_key",
+                args![alias],
+            )
+            .await?;
+        rows.iter().map(|r| r.text("process_key")).collect()
+    }
+
     /// Appends `events` to a Request's history and deletes `job` (the notification job they
     /// report on, if any), in one transaction. Returns false when the Request is gone (the job
     /// is deleted all the same).

@@ -57,6 +57,34 @@ impl Store {
         Ok(stored)
     }
 
+    /// Sets a setting whose old value must not linger in the database files: a secret an earlier
+    /// version stored in plain text, replaced by its sealed form. On SQLite the bytes the old
+    /// value leaves free are overwritten with zeros (`secure_delete`, for this write only) and
+    /// the log is checkpointed at once, so the database file's old page is overwritten too; on
+    /// PostgreSQL the old row version is unreachable and goes with the next vacuum.
+    pub async fn replace_secret_setting(&self, key: &str, value: &str) -> Result<(), Error> {
+        let mut tx = self.begin_write().await?;
+        let mut c = tx.conn();
+        let sqlite = !c.is_postgres();
+        if sqlite {
+            c.execute("PRAGMA secure_delete = ON", args![]).await?;
+        }
+        let written = c
+            .execute(
+                "INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                args![key, value, millis(Utc::now())],
+            )
+            .await;
+        if sqlite {
+            // SQLite's default; the connection goes back to the pool.
+            c.execute("PRAGMA secure_delete = OFF", args![]).await?;
+        }
+        written?;
+        tx.commit().await?;
+        self.checkpoint().await
+    }
+
     /// Sets a setting, replacing any value it had.
     pub async fn set_setting(&self, key: &str, value: &str) -> Result<(), Error> {
         let mut tx = self.begin_write().await?;

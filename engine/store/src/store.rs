@@ -313,6 +313,16 @@ impl Store {
         })
     }
 
+    /// SQLite: copies the write-ahead log into the database file now and empties the log, so a
+    /// value just overwritten is gone from both files (see `replace_secret_setting`).
+    pub(crate) async fn checkpoint(&self) -> Result<(), Error> {
+        if let Pool::Sqlite { pool, .. } = &self.pool {
+            let _guard = self.writer_lock().await;
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(pool).await?;
+        }
+        Ok(())
+    }
+
     /// A read transaction: one consistent snapshot for reads of several statements.
     pub(crate) async fn begin_read(&self) -> Result<Tx, Error> {
         Ok(match &self.pool {

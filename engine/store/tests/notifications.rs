@@ -56,6 +56,35 @@ async fn settings_are_stored_per_process_and_replaced(store: &Store) {
     assert_eq!(got.channels(NotificationEvent::RequestStarted), &[] as &[String]);
 }
 
+both!(settings_are_found_by_the_integration_they_use, sluice_test_support::with_store);
+async fn settings_are_found_by_the_integration_they_use(store: &Store) {
+    assert!(store.notification_settings_using("ops").await.unwrap().is_empty());
+    for (key, integration) in [("zeta", "ops"), ("alpha", "ops"), ("mid", "sales")] {
+        let s = NotificationSettings {
+            process_key: key.into(),
+            integration: integration.into(),
+            events: BTreeMap::from([(NotificationEvent::RequestStarted, vec!["C1".to_string()])]),
+            updated_at: t0(),
+        };
+        store.put_notification_settings(&s).await.unwrap();
+    }
+    assert_eq!(store.notification_settings_using("ops").await.unwrap(), ["alpha", "zeta"]);
+    assert_eq!(store.notification_settings_using("sales").await.unwrap(), ["mid"]);
+    assert!(store.notification_settings_using("Ops").await.unwrap().is_empty(), "aliases are exact");
+}
+
+both!(a_secret_setting_is_replaced, sluice_test_support::with_store);
+async fn a_secret_setting_is_replaced(store: &Store) {
+    store.replace_secret_setting("k", "sealed").await.unwrap();
+    assert_eq!(store.setting("k").await.unwrap().as_deref(), Some("sealed"));
+    store.set_setting("k", "plain").await.unwrap();
+    store.replace_secret_setting("k", "sealed again").await.unwrap();
+    assert_eq!(store.setting("k").await.unwrap().as_deref(), Some("sealed again"));
+    // The store goes on writing as before (secure_delete is off again on SQLite).
+    store.set_setting("other", "x").await.unwrap();
+    assert_eq!(store.setting("other").await.unwrap().as_deref(), Some("x"));
+}
+
 both!(notifications_are_recorded_after_their_step_with_their_job_removed, sluice_test_support::with_store);
 async fn notifications_are_recorded_after_their_step_with_their_job_removed(store: &Store) {
     let p = review();

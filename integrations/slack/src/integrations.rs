@@ -19,6 +19,8 @@ use sluice_store::{IntegrationSource, OAuthStateUse, SlackIntegrationRow, SlackI
 
 use sluice_secrets::{self as secret_key, CHECK_SETTING, SecretKey};
 
+use crate::reliance::{self, Reliance};
+
 /// The scopes an install asks for: post (also in public channels the bot has not joined) and
 /// list public and private channels.
 pub const SCOPES: &[&str] = &["chat:write", "chat:write.public", "channels:read", "groups:read"];
@@ -80,6 +82,23 @@ pub enum Error {
         #[source]
         source: client::Error,
     },
+    /// Deleting it would break what relies on it.
+    #[error(
+        "the Slack integration `{alias}` is in use by {}: change those to another integration first, or delete it \
+         anyway with ?force=true (they fail until then)",
+        reliance.describe()
+    )]
+    InUse { alias: String, reliance: Reliance },
+    /// Connecting `alias` next to the only integration would leave the tasks that name none
+    /// without one (the choosing rule picks the only one, else `default`).
+    #[error(
+        "connecting `{alias}` as a second Slack integration would break the deployed Slack tasks that name no \
+         integration, which use the only one, `{only}`, today: {}. Name the integration in those models (the task \
+         input `integration` set to `{only}`) and deploy them again, or connect the new workspace with the alias \
+         `default` (tasks that name no integration then post with it)",
+        reliance.describe()
+    )]
+    NamelessTasks { alias: String, only: String, reliance: Reliance },
     #[error(transparent)]
     Key(#[from] secret_key::Error),
     #[error(transparent)]
@@ -164,6 +183,8 @@ fn refresh_purpose(alias: &str) -> String {
     format!("slack_integration:{alias}:refresh_token")
 }
 const CLIENT_SECRET_PURPOSE: &str = "slack_app:client_secret";
+/// What a sealed value in the `settings` table starts with.
+pub const SEALED_PREFIX: &str = "sealed:v1:";
 const SIGNING_SECRET_PURPOSE: &str = "slack_app:signing_secret";
 
 /// Checks an alias: 1 to 64 of `[A-Za-z0-9_.-]`, not `install` or `oauth` (route names).
@@ -217,6 +238,22 @@ impl SlackIntegrations {
 
     fn key(&self) -> &SecretKey {
         &self.inner.key
+    }
+
+    /// Seals `plaintext` for `purpose` as text for the `settings` table: [`SEALED_PREFIX`] and
+    /// the sealed bytes in base64url.
+    pub fn seal_setting(&self, purpose: &str, plaintext: &[u8]) -> Result<String, Error> {
+        Ok(format!("{SEALED_PREFIX}{}", b64(&self.key().seal(purpose, plaintext)?)))
+    }
+
+    /// Opens a value of [`seal_setting`](Self::seal_setting); `None` when `text` is not sealed
+    /// (written by a version that stored it plain).
+    pub fn open_setting(&self, purpose: &str, text: &str) -> Result<Option<Vec<u8>>, Error> {
+        let Some(encoded) = text.strip_prefix(SEALED_PREFIX) else { return Ok(None) };
+        let sealed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(encoded)
+            .map_err(|_| secret_key::Error::Open(purpose.to_string()))?;
+        Ok(Some(self.key().open(purpose, &sealed)?))
     }
 
     // ---- the Slack app ----
@@ -306,6 +343,7 @@ impl SlackIntegrations {
             Err(e @ client::Error::Api { .. }) => return Err(Error::AuthFailed(e.code().unwrap_or("").to_string())),
             Err(source) => return Err(Error::Slack { context: "cannot check the token with Slack".into(), source }),
         };
+        self.check_connectable(alias).await?;
         let sealed = self.key().seal(&token_purpose(alias), token.expose().as_bytes())?;
         let write = SlackIntegrationWrite {
             alias,
@@ -348,8 +386,58 @@ impl SlackIntegrations {
         }
     }
 
-    /// Removes `alias`.
-    pub async fn delete(&self, alias: &str) -> Result<(), Error> {
+    /// What relies on `alias`: notification settings naming it, and the Slack tasks of the latest
+    /// deployed versions that name it or name none while the choosing rule picks it.
+    pub async fn reliance(&self, alias: &str) -> Result<Reliance, Error> {
+        let tasks = reliance::deployed_slack_tasks(self.store()).await?;
+        let settings = self.store().notification_settings_using(alias).await?;
+        let aliases = self.aliases().await?;
+        let names: StaticTokens = aliases.iter().map(|a| (a.as_str(), Secret::new(""))).collect();
+        let nameless = names.choose(None).ok().map(|i| i.alias);
+        Ok(reliance::reliance_on(alias, &tasks, settings, nameless.as_deref()))
+    }
+
+    /// Refuses to connect `alias` as a second integration while deployed Slack tasks that name no
+    /// integration use the only one (they would have none to pick): unless `alias` is `default`
+    /// (they pick it then), replaces an integration, or the only one is `default` already.
+    async fn check_connectable(&self, alias: &str) -> Result<(), Error> {
+        if alias == DEFAULT_ALIAS {
+            return Ok(());
+        }
+        let aliases = self.aliases().await?;
+        let [only] = aliases.as_slice() else { return Ok(()) };
+        if only == alias || only == DEFAULT_ALIAS {
+            return Ok(());
+        }
+        let tasks = reliance::deployed_slack_tasks(self.store()).await?;
+        let nameless = reliance::nameless(&tasks);
+        if nameless.is_empty() {
+            return Ok(());
+        }
+        Err(Error::NamelessTasks { alias: alias.to_string(), only: only.clone(), reliance: nameless })
+    }
+
+    /// The aliases the choosing rule chooses among: the stored integrations and `SLACK_BOT_TOKEN`
+    /// as `default` while it could not be registered.
+    async fn aliases(&self) -> Result<Vec<String>, Error> {
+        let rows = self.store().slack_integrations().await?;
+        let mut aliases: Vec<String> = rows.into_iter().map(|r| r.alias).collect();
+        let fallback = self.inner.fallback.lock().ok().is_some_and(|f| f.is_some());
+        if fallback && !aliases.iter().any(|a| a == DEFAULT_ALIAS) {
+            aliases.push(DEFAULT_ALIAS.to_string());
+        }
+        Ok(aliases)
+    }
+
+    /// Removes `alias`; unless `force`, refused while something relies on it
+    /// ([`reliance`](Self::reliance)).
+    pub async fn delete(&self, alias: &str, force: bool) -> Result<(), Error> {
+        if !force && self.store().slack_integration(alias).await?.is_some() {
+            let reliance = self.reliance(alias).await?;
+            if !reliance.is_empty() {
+                return Err(Error::InUse { alias: alias.to_string(), reliance });
+            }
+        }
         let deleted = self.store().delete_slack_integration(alias).await?;
         self.forget_channels(alias);
         if deleted { Ok(()) } else { Err(Error::NotFound(alias.to_string())) }
@@ -366,6 +454,7 @@ impl SlackIntegrations {
     pub async fn install_url(&self, alias: &str) -> Result<String, Error> {
         let alias = check_alias(alias)?;
         let app = self.app().await?.ok_or(Error::AppNotConfigured)?;
+        self.check_connectable(alias).await?;
         let nonce: [u8; 24] = sluice_secrets::random_bytes()?;
         let tag = self.key().sign_state(&nonce);
         let state = format!("{}.{}", b64(&nonce), b64(&tag));
@@ -412,6 +501,8 @@ impl SlackIntegrations {
         }
         let code = code.filter(|c| !c.trim().is_empty()).ok_or_else(|| Error::Invalid("`code` is missing".into()))?;
         let app = self.app().await?.ok_or(Error::AppNotConfigured)?;
+        // Checked again: models may have been deployed since the install started.
+        self.check_connectable(&alias).await?;
         let credentials = AppCredentials { client_id: app.client_id, client_secret: app.client_secret };
         let grant = Grant::Code { code: code.to_string(), redirect_uri: Some(self.redirect_uri()) };
         let access = match self.inner.client.oauth_v2_access(&credentials, &grant).await {
@@ -519,12 +610,8 @@ impl SlackIntegrations {
     /// The integration the choosing rule picks for `alias` (see [`TokenProvider`]).
     async fn choose(&self, alias: Option<&str>) -> Result<Integration, tokens::Error> {
         let unavailable = |e: Error| tokens::Error::Unavailable(e.to_string());
-        let rows = self.store().slack_integrations().await.map_err(|e| unavailable(e.into()))?;
-        let mut aliases: Vec<String> = rows.into_iter().map(|r| r.alias).collect();
+        let aliases = self.aliases().await.map_err(unavailable)?;
         let fallback = self.inner.fallback.lock().ok().and_then(|f| f.clone());
-        if fallback.is_some() && !aliases.iter().any(|a| a == DEFAULT_ALIAS) {
-            aliases.push(DEFAULT_ALIAS.to_string());
-        }
         // The choosing rule is StaticTokens', applied to the aliases alone; only the chosen
         // integration's token is opened.
         let names: StaticTokens = aliases.iter().map(|a| (a.as_str(), Secret::new(""))).collect();

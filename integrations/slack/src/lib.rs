@@ -9,6 +9,8 @@
 //!   ([`sluice_worker::Notifications`]): Block Kit messages, buttons, channel checks, the
 //!   signature check of requests from Slack.
 //! - [`interactions`]: a click on a button, read from Slack's interactivity request.
+//! - [`reliance`]: what relies on an integration (notification settings, deployed Slack tasks),
+//!   so deleting one or connecting a second one does not silently break them.
 //!
 //! The engine knows none of this: it plans notification jobs and hands each to the port. The
 //! rows (integrations, OAuth states, the app's settings, notification settings) are kept by
@@ -18,6 +20,7 @@
 pub mod integrations;
 pub mod interactions;
 pub mod notifier;
+pub mod reliance;
 
 pub use integrations::{AppSettings, SlackIntegrations};
 pub use notifier::SlackNotifier;

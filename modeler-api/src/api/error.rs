@@ -70,25 +70,42 @@ impl ApiError {
             408 => "request_timeout",
             409 => "conflict",
             413 => "payload_too_large",
+            414 => "uri_too_long",
             415 => "unsupported_media_type",
             422 => "unprocessable_entity",
+            431 => "headers_too_large",
             500..=599 => "internal_error",
             _ => "error",
         }
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+impl ApiError {
+    fn into_body(self) -> ErrorBody {
         let (field, diagnostics, problems) = match self.details {
             Details::None => (None, None, None),
             Details::Field(f) => (Some(f), None, None),
             Details::Diagnostics(d) => (None, Some(d), None),
             Details::Problems(p) => (None, None, Some(p)),
         };
-        let error = ErrorDetail { code: self.code.to_string(), message: self.message, field, diagnostics, problems };
-        let mut response = (self.status, axum::Json(ErrorBody { error })).into_response();
-        if let Some(secs) = self.retry_after {
+        ErrorBody {
+            error: ErrorDetail { code: self.code.to_string(), message: self.message, field, diagnostics, problems },
+        }
+    }
+
+    /// The uniform body as JSON bytes (for answers written outside axum).
+    pub fn body_json(self) -> Vec<u8> {
+        serde_json::to_vec(&self.into_body())
+            .unwrap_or_else(|_| br#"{"error":{"code":"error","message":"error"}}"#.to_vec())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status;
+        let retry_after = self.retry_after;
+        let mut response = (status, axum::Json(self.into_body())).into_response();
+        if let Some(secs) = retry_after {
             response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(secs));
         }
         response

@@ -1,6 +1,7 @@
 //! The HTTP API: `app(state)` builds the whole router (handlers, auth, limits, uniform errors,
 //! metrics), so tests can drive it without a socket.
 
+mod big_numbers;
 mod error;
 mod handlers;
 mod metrics;
@@ -152,12 +153,8 @@ async fn method_not_allowed() -> ApiError {
 
 /// Bearer auth: the token's SHA-256 is compared in constant time with every stored hash.
 async fn auth(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let presented = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|t| token_hash(t.trim()));
+    let presented =
+        req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer_token).map(token_hash);
     let ok = match presented {
         Some(hash) => {
             let mut ok = subtle::Choice::from(0);
@@ -179,6 +176,14 @@ async fn auth(State(state): State<AppState>, req: Request, next: Next) -> Respon
         return resp;
     }
     next.run(req).await
+}
+
+/// The token of an `Authorization: Bearer <token>` value. The scheme is case-insensitive (RFC 9110
+/// §11.1) and may be followed by more than one space.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once([' ', '\t'])?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 async fn timeout(req: Request, next: Next) -> Response {
@@ -250,8 +255,9 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
     }
 }
 
-/// A JSON body: 415 for another content type, 400 naming the field for bad JSON. An empty body
-/// counts as `{}`, so bodies whose fields are all optional may be left out.
+/// A JSON body: 415 for another content type, 400 naming the field for bad JSON and for integers
+/// beyond 64 bits (which serde_json would round). An empty body counts as `{}`, so bodies whose
+/// fields are all optional may be left out.
 pub struct ApiJson<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
@@ -271,6 +277,19 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
             return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", "the body must be a JSON object")
                 .with(Details::Field(None)));
+        }
+        // serde_json would round such an integer to a float without a word.
+        if let Some((path, literal)) = big_numbers::oversized_integer(&bytes) {
+            let shown = if literal.len() > 40 { format!("{}…", &literal[..40]) } else { literal };
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                format!(
+                    "invalid JSON body at `{path}`: the integer {shown} does not fit in 64 bits and would lose \
+                     precision; send it as a string"
+                ),
+            )
+            .with(Details::Field(Some(path))));
         }
         let de = &mut serde_json::Deserializer::from_slice(&bytes);
         serde_path_to_error::deserialize(de).map(ApiJson).map_err(|e| invalid_input("invalid_json", "JSON body", e))

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use sluice_slack::Secret;
 use sluice_slack::client;
 
-use super::{ApiError, ApiJson, AppState};
+use super::{ApiError, ApiJson, ApiQuery, AppState};
 use sluice_slack_app::integrations::{Error, IntegrationInfo, PRIVATE_CHANNELS_NOTE, SlackIntegrations};
 
 type Result<T> = std::result::Result<T, ApiError>;
@@ -30,6 +30,8 @@ impl From<Error> for ApiError {
             Error::Invalid(_) => api(StatusCode::BAD_REQUEST, "bad_request"),
             Error::NotFound(_) => api(StatusCode::NOT_FOUND, "integration_not_found"),
             Error::AppNotConfigured => api(StatusCode::CONFLICT, "slack_app_not_configured"),
+            Error::InUse { .. } => api(StatusCode::CONFLICT, "integration_in_use"),
+            Error::NamelessTasks { .. } => api(StatusCode::CONFLICT, "integration_name_needed"),
             Error::AuthFailed(_) => api(StatusCode::UNPROCESSABLE_ENTITY, "slack_auth_failed"),
             Error::OAuthFailed(_) => api(StatusCode::UNPROCESSABLE_ENTITY, "slack_oauth_failed"),
             Error::Denied(_) => api(StatusCode::BAD_REQUEST, "slack_install_denied"),
@@ -111,6 +113,7 @@ pub struct RegisterBody {
     post, path = "/api/v1/integrations/slack", tag = "slack",
     request_body(content = serde_json::Value, description = "`alias` and `bot_token`"),
     responses((status = 201, description = "The integration, checked with auth.test", body = serde_json::Value),
+              (status = 409, description = "`integration_name_needed`: deployed Slack tasks that name no integration use the only one; name it in those models, or connect this one as `default`", body = super::views::ErrorBody),
               (status = 422, description = "`slack_auth_failed`, `invalid_alias`", body = super::views::ErrorBody),
               (status = 502, description = "`slack_unreachable`", body = super::views::ErrorBody),
               (status = 503, description = "Slack is not set up, or rate limited", body = super::views::ErrorBody)),
@@ -146,7 +149,7 @@ pub struct InstallQuery {
     get, path = "/api/v1/integrations/slack/install", tag = "slack",
     params(("alias" = String, Query, description = "The integration's alias")),
     responses((status = 302, description = "To Slack's authorize page (the URL also in the body)", body = serde_json::Value),
-              (status = 409, description = "`slack_app_not_configured`", body = super::views::ErrorBody),
+              (status = 409, description = "`slack_app_not_configured`, or `integration_name_needed` (see `POST /api/v1/integrations/slack`)", body = super::views::ErrorBody),
               (status = 503, description = "Slack is not set up", body = super::views::ErrorBody)),
     security(("bearer" = [])),
 )]
@@ -175,7 +178,7 @@ pub struct CallbackQuery {
            ("error" = Option<String>, Query, description = "Set when the install was denied")),
     responses((status = 200, description = "The integration", body = serde_json::Value),
               (status = 400, description = "A forged, used or expired state, or a denied install", body = super::views::ErrorBody),
-              (status = 409, description = "`slack_app_not_configured`", body = super::views::ErrorBody),
+              (status = 409, description = "`slack_app_not_configured`, or `integration_name_needed` (see `POST /api/v1/integrations/slack`)", body = super::views::ErrorBody),
               (status = 422, description = "`slack_oauth_failed`", body = super::views::ErrorBody),
               (status = 502, description = "`slack_unreachable`", body = super::views::ErrorBody),
               (status = 503, description = "Slack is not set up, or rate limited", body = super::views::ErrorBody)),
@@ -225,16 +228,31 @@ pub async fn channels(
     Ok(Json(json!({ "channels": channels, "note": PRIVATE_CHANNELS_NOTE })))
 }
 
-/// `DELETE /api/v1/integrations/slack/{alias}`: 204.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteQuery {
+    #[serde(default)]
+    force: bool,
+}
+
+/// `DELETE /api/v1/integrations/slack/{alias}`: 204; 409 while notification settings or deployed
+/// Slack tasks use it, unless `?force=true`.
 #[utoipa::path(
     delete, path = "/api/v1/integrations/slack/{alias}", tag = "slack",
-    params(("alias" = String, Path, description = "The integration's alias")),
+    params(("alias" = String, Path, description = "The integration's alias"),
+           ("force" = Option<bool>, Query, description = "Delete even while notification settings or deployed Slack tasks use it (they fail until changed)")),
     responses((status = 204, description = "Removed"),
+              (status = 400, description = "`invalid_query`", body = super::views::ErrorBody),
               (status = 404, description = "`integration_not_found`", body = super::views::ErrorBody),
+              (status = 409, description = "`integration_in_use`: the message names the processes whose notification settings or Slack tasks (latest deployed version) use it", body = super::views::ErrorBody),
               (status = 503, description = "Slack is not set up", body = super::views::ErrorBody)),
     security(("bearer" = [])),
 )]
-pub async fn delete(State(state): State<AppState>, Path(alias): Path<String>) -> Result<StatusCode> {
-    slack(&state)?.delete(&alias).await?;
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(alias): Path<String>,
+    ApiQuery(q): ApiQuery<DeleteQuery>,
+) -> Result<StatusCode> {
+    slack(&state)?.delete(&alias, q.force).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -13,7 +13,7 @@ use sluice_worker::{Engine, EngineOptions};
 use tower::ServiceExt;
 
 use super::openapi::{BEARER, document};
-use super::{AppState, app, token_hash};
+use super::{AppState, app, bearer_token, token_hash};
 
 const TOKEN: &str = "unit-test-token";
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
@@ -189,5 +189,29 @@ fn docs_openapi_json_is_the_generated_document() {
             "docs/openapi.json {why}. Regenerate it with `UPDATE_OPENAPI=1 cargo test -p sluice-modeler-api openapi` \
              and commit it."
         );
+    }
+}
+
+#[test]
+fn the_bearer_scheme_is_read_case_insensitively() {
+    for value in ["Bearer abc", "bearer abc", "BEARER abc", "Bearer   abc ", "bearer\tabc"] {
+        assert_eq!(bearer_token(value), Some("abc"), "{value:?}");
+    }
+    for value in ["Bearer", "Bearer ", "Basic abc", "Bearerabc", "", "bear abc"] {
+        assert_eq!(bearer_token(value), None, "{value:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_lower_case_bearer_scheme_is_accepted() {
+    let state = state().await;
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let req = Request::builder()
+            .uri("/api/v1/requests")
+            .header("authorization", format!("{scheme} {TOKEN}"))
+            .body(Body::empty())
+            .unwrap();
+        let resp = app(state.clone()).oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{scheme}");
     }
 }

@@ -695,11 +695,11 @@ fn integrations_that_models_rely_on_are_not_pulled_from_under_them() {
     deploy(slack_model("invoice", "tell", Some("ops")));
     let settings = json!({"integration": "ops", "events": {"request_started": ["C0GENERAL"]}});
     let a = server.call("PUT", "/api/v1/processes/invoice/notifications", Some(settings));
-    assert_eq!(a.status, 200, "{}", a.text);
+    assert_eq!(a.status, 200, "{}", a.body);
 
     // A second workspace would leave `order`'s task (it names none) without one.
     let a = register("sales", OTHER_TOKEN);
-    assert_eq!((a.status, a.code().as_str()), (409, "integration_name_needed"), "{}", a.text);
+    assert_eq!((a.status, error_code(&a).as_str()), (409, "integration_name_needed"), "{}", a.body);
     let message = a.json()["error"]["message"].as_str().unwrap().to_string();
     for needle in ["`notify`", "`order`", "`ops`", "`default`"] {
         assert!(message.contains(needle), "{needle}: {message}");
@@ -707,7 +707,7 @@ fn integrations_that_models_rely_on_are_not_pulled_from_under_them() {
     assert!(!message.contains("`invoice`"), "invoice names its integration: {message}");
     server.set_app(fake::DEFAULT_CLIENT_SECRET);
     let a = server.get("/api/v1/integrations/slack/install?alias=sales");
-    assert_eq!((a.status, a.code().as_str()), (409, "integration_name_needed"), "{}", a.text);
+    assert_eq!((a.status, error_code(&a).as_str()), (409, "integration_name_needed"), "{}", a.body);
     let aliases = |server: &Server| -> Vec<String> {
         let list = server.integrations();
         list["integrations"].as_array().unwrap().iter().map(|i| i["alias"].as_str().unwrap().to_string()).collect()
@@ -718,29 +718,29 @@ fn integrations_that_models_rely_on_are_not_pulled_from_under_them() {
 
     // `ops` is in use by all three: the settings of `invoice` and the tasks of both.
     let a = server.call("DELETE", "/api/v1/integrations/slack/ops", None);
-    assert_eq!((a.status, a.code().as_str()), (409, "integration_in_use"), "{}", a.text);
+    assert_eq!((a.status, error_code(&a).as_str()), (409, "integration_in_use"), "{}", a.body);
     let message = a.json()["error"]["message"].as_str().unwrap().to_string();
     for needle in ["notification settings of `invoice`", "`tell`", "`notify`", "`order`", "force=true"] {
         assert!(message.contains(needle), "{needle}: {message}");
     }
     let a = server.call("DELETE", "/api/v1/integrations/slack/ops?force=perhaps", None);
-    assert_eq!((a.status, a.code().as_str()), (400, "invalid_query"), "{}", a.text);
+    assert_eq!((a.status, error_code(&a).as_str()), (400, "invalid_query"), "{}", a.body);
 
     // Connected as `default`, the second workspace is what nameless tasks use from then on.
     assert_eq!(register("default", OTHER_TOKEN).status, 201, "`default` may always be connected");
     let a = server.call("DELETE", "/api/v1/integrations/slack/ops", None);
-    assert_eq!(a.status, 409, "{}", a.text);
-    assert!(!a.text.contains("`order`"), "order's task now uses `default`: {}", a.text);
+    assert_eq!(a.status, 409, "{}", a.body);
+    assert!(!a.body.contains("`order`"), "order's task now uses `default`: {}", a.body);
     let a = server.call("DELETE", "/api/v1/integrations/slack/default", None);
-    assert_eq!((a.status, a.code().as_str()), (409, "integration_in_use"), "{}", a.text);
-    assert!(a.text.contains("`notify`") && !a.text.contains("`invoice`"), "{}", a.text);
+    assert_eq!((a.status, error_code(&a).as_str()), (409, "integration_in_use"), "{}", a.body);
+    assert!(a.body.contains("`notify`") && !a.body.contains("`invoice`"), "{}", a.body);
 
     // Forced, it goes; unknown aliases are still 404.
     let a = server.call("DELETE", "/api/v1/integrations/slack/ops?force=true", None);
-    assert_eq!(a.status, 204, "{}", a.text);
+    assert_eq!(a.status, 204, "{}", a.body);
     assert_eq!(aliases(&server), ["default"]);
     let a = server.call("DELETE", "/api/v1/integrations/slack/nope", None);
-    assert_eq!((a.status, a.code().as_str()), (404, "integration_not_found"), "{}", a.text);
+    assert_eq!((a.status, error_code(&a).as_str()), (404, "integration_not_found"), "{}", a.body);
 }
 
 /// A database written by an earlier version holds the button key in plain text: the next start

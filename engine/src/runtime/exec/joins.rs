@@ -2,6 +2,9 @@
 
 use super::*;
 
+/// Up to this many tokens in the Request, a parallel join scans them instead of indexing them.
+const SCAN_TOKENS: usize = 64;
+
 impl Exec<'_> {
     pub(super) fn arrive_at_join(&mut self, t: TokenId, g: ElementIdx, via: Option<FlowIdx>, inclusive: bool) {
         let Some(via) = via else {
@@ -27,23 +30,28 @@ impl Exec<'_> {
         let p = self.p;
         let tokens = &self.i.tokens;
         let mut known = true;
-        let wait = self.joins.entry((scope, g)).or_insert_with(|| {
-            known = false;
-            let incoming = &p.element(g).incoming;
-            let flow_pos: HashMap<FlowIdx, usize> = incoming.iter().enumerate().map(|(k, &f)| (f, k)).collect();
-            let mut waiting = vec![BTreeSet::new(); incoming.len()];
-            for x in tokens {
-                if x.scope == scope
-                    && x.element == g
-                    && let TokenState::Joining { via } = x.state
-                    && let Some(&k) = flow_pos.get(&via)
-                {
-                    waiting[k].insert(x.id);
+        let at = match self.joins.iter().position(|(k, _)| *k == (scope, g)) {
+            Some(at) => at,
+            None => {
+                known = false;
+                let incoming = &p.element(g).incoming;
+                let flow_pos: HashMap<FlowIdx, usize> = incoming.iter().enumerate().map(|(k, &f)| (f, k)).collect();
+                let mut waiting = vec![BTreeSet::new(); incoming.len()];
+                for x in tokens {
+                    if x.scope == scope
+                        && x.element == g
+                        && let TokenState::Joining { via } = x.state
+                        && let Some(&k) = flow_pos.get(&via)
+                    {
+                        waiting[k].insert(x.id);
+                    }
                 }
+                let filled = waiting.iter().filter(|w| !w.is_empty()).count();
+                self.joins.push(((scope, g), JoinWait { flow_pos, waiting, filled }));
+                self.joins.len() - 1
             }
-            let filled = waiting.iter().filter(|w| !w.is_empty()).count();
-            JoinWait { flow_pos, waiting, filled }
-        });
+        };
+        let wait = &mut self.joins[at].1;
         if known && let Some(&k) = wait.flow_pos.get(&via) {
             if wait.waiting[k].is_empty() {
                 wait.filled += 1;
@@ -66,14 +74,17 @@ impl Exec<'_> {
     /// consuming the first (lowest id) of each; `arrived` just came along `via`.
     pub(super) fn try_and_join(&mut self, scope: ScopeId, g: ElementIdx, arrived: TokenId, via: FlowIdx) -> bool {
         let n = self.p.element(g).incoming.len();
+        // A Request with few tokens is cheaper to scan than to index (the common case: a join of
+        // two or three branches); once this step indexed the join, the index stays the truth.
+        if self.i.tokens.len() <= SCAN_TOKENS && !self.joins.iter().any(|(k, _)| *k == (scope, g)) {
+            return self.try_and_join_by_scan(scope, g);
+        }
         if self.join_wait(scope, g, arrived, via).filled < n {
             return false;
         }
         // Every flow has an entry: drop the stale ones (tokens that left another way).
-        let mut wait = match self.joins.remove(&(scope, g)) {
-            Some(w) => w,
-            None => return false,
-        };
+        let Some(at) = self.joins.iter().position(|(k, _)| *k == (scope, g)) else { return false };
+        let (_, mut wait) = self.joins.swap_remove(at);
         let incoming = &self.p.element(g).incoming;
         let mut chosen = Vec::with_capacity(n);
         for (k, &f) in incoming.iter().enumerate() {
@@ -93,7 +104,7 @@ impl Exec<'_> {
             }
         }
         if chosen.len() < n {
-            self.joins.insert((scope, g), wait);
+            self.joins.push(((scope, g), wait));
             return false;
         }
         for (k, t) in chosen.iter().enumerate() {
@@ -103,7 +114,22 @@ impl Exec<'_> {
                 wait.filled -= 1;
             }
         }
-        self.joins.insert((scope, g), wait);
+        self.joins.push(((scope, g), wait));
+        self.fire_join(g, chosen);
+        true
+    }
+
+    /// [`Exec::try_and_join`] for a Request with few tokens: one scan per incoming flow.
+    fn try_and_join_by_scan(&mut self, scope: ScopeId, g: ElementIdx) -> bool {
+        let p = self.p;
+        let incoming = &p.element(g).incoming;
+        let mut chosen = Vec::with_capacity(incoming.len());
+        for &f in incoming {
+            match self.joining(scope, g, f) {
+                Some(t) => chosen.push(t),
+                None => return false,
+            }
+        }
         self.fire_join(g, chosen);
         true
     }

@@ -36,8 +36,11 @@ struct Exec<'a> {
     queue: VecDeque<TokenId>,
     scratch: Vec<FlowIdx>,
     moved: u32,
-    /// Tokens waiting at parallel joins, by scope and gateway (see `joins.rs`).
-    joins: HashMap<(ScopeId, ElementIdx), JoinWait>,
+    /// Tokens waiting at parallel joins, by scope and gateway (see `joins.rs`): the joins this
+    /// step indexed, few, so a list.
+    joins: Vec<((ScopeId, ElementIdx), JoinWait)>,
+    /// [`limits::max_moves_per_window`], read once per step.
+    window_limit: u32,
 }
 
 /// The tokens waiting at one parallel join of one scope, per incoming flow (by its position in
@@ -158,7 +161,8 @@ impl<'a> Exec<'a> {
             i.window_start = now.timestamp_millis();
             i.window_moves = 0;
         }
-        Self { p, i, now, out, queue: VecDeque::new(), scratch: Vec::new(), moved: 0, joins: HashMap::new() }
+        let window_limit = limits::max_moves_per_window();
+        Self { p, i, now, out, queue: VecDeque::new(), scratch: Vec::new(), moved: 0, joins: Vec::new(), window_limit }
     }
 
     // ---- lookups ----
@@ -348,7 +352,7 @@ impl<'a> Exec<'a> {
                     self.loop_limit(t);
                     continue;
                 }
-                if self.i.window_moves > limits::max_moves_per_window() {
+                if self.i.window_moves > self.window_limit {
                     self.window_limit(t);
                     continue;
                 }

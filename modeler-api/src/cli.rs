@@ -17,7 +17,7 @@ use sluice_engine::Status;
 use sluice_engine::sim::{ConnectorHost, ConnectorInvocation, ConnectorOutcome, Sim};
 use sluice_worker::{Catalog, ConnectorVerdict};
 
-use crate::config::{ConnectorArgs, ServeArgs};
+use crate::config::{ConnectorArgs, LimitArgs, ServeArgs};
 use crate::connectors;
 
 #[derive(Parser, Debug)]
@@ -77,6 +77,8 @@ enum Command {
         clock: Option<DateTime<Utc>>,
         #[command(flatten)]
         connectors: ConnectorArgs,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
 }
 
@@ -95,7 +97,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             public_url,
             clock,
             connectors,
+            limits,
         } => {
+            limits.apply();
             let opts =
                 RunOptions { with, process, task_data, start, stub: stub_connectors, public_url, clock, connectors };
             dry_run(&file, data.as_deref(), &opts)

@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use sluice_engine::runtime::limits;
+
 pub use sluice_connector_api::Secret;
 
 /// How hard a commit waits for the disk (see `sluice_store::Durability`).
@@ -60,6 +62,8 @@ pub struct ServeArgs {
     pub header_timeout_secs: u64,
     #[command(flatten)]
     pub connectors: ConnectorArgs,
+    #[command(flatten)]
+    pub limits: LimitArgs,
     /// 32 random bytes (hex or base64) that encrypt Slack tokens and secrets at rest. SQLite:
     /// generated at first start beside the database file (`<db>.key`); PostgreSQL: required.
     #[arg(long, env = "SLUICE_SECRET_KEY", hide_env_values = true)]
@@ -151,5 +155,36 @@ impl SlackAppArgs {
             refresh_margin: Duration::from_secs(self.slack_refresh_margin_secs),
             channel_cache: Duration::from_secs(self.slack_channel_cache_secs),
         }
+    }
+}
+
+/// The limits every Request lives within (`sluice serve` and `sluice run` alike). A breach is an
+/// incident that names the limit and the element, never a crash.
+#[derive(clap::Args, Debug, Clone)]
+pub struct LimitArgs {
+    /// The most bytes of values one expression evaluation may build.
+    #[arg(long, env = "SLUICE_MAX_VALUE_BYTES", default_value_t = sluice_feel::DEFAULT_MAX_VALUE_BYTES)]
+    pub max_value_bytes: usize,
+    /// The most sequence flows a Request may take within SLUICE_MOVES_WINDOW_SECS, across all its
+    /// steps (catches loops through timers and messages).
+    #[arg(long, env = "SLUICE_MAX_MOVES_PER_WINDOW", default_value_t = limits::DEFAULT_MAX_MOVES_PER_WINDOW)]
+    pub max_moves_per_window: u32,
+    /// The window of SLUICE_MAX_MOVES_PER_WINDOW, in seconds.
+    #[arg(long, env = "SLUICE_MOVES_WINDOW_SECS", default_value_t = limits::DEFAULT_WINDOW_SECS)]
+    pub moves_window_secs: u64,
+    /// How deep call activities may nest Requests.
+    #[arg(long, env = "SLUICE_MAX_CALL_DEPTH", default_value_t = limits::DEFAULT_MAX_CALL_DEPTH)]
+    pub max_call_depth: u32,
+    /// How many child Requests one Request may start in all.
+    #[arg(long, env = "SLUICE_MAX_CHILDREN", default_value_t = limits::DEFAULT_MAX_CHILDREN)]
+    pub max_children: u32,
+}
+
+impl LimitArgs {
+    /// Sets the limits for this process.
+    pub fn apply(&self) {
+        sluice_feel::set_max_value_bytes(self.max_value_bytes);
+        limits::set_moves_per_window(self.max_moves_per_window, self.moves_window_secs);
+        limits::set_calls(self.max_call_depth, self.max_children);
     }
 }

@@ -24,6 +24,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    args.limits.apply();
     let options = StoreOptions { durability: args.durability.into(), ..StoreOptions::default() };
     let store = Store::open(args.database_url.expose(), options).await?;
     let slack = slack_integrations(&store, &args).await?;

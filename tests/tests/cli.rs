@@ -304,3 +304,27 @@ fn run_stops_an_endless_timer_cycle() {
     assert!(trace.iter().any(|l| l["event"] == "dry_run_stopped"));
     assert_eq!(trace.last().unwrap()["status"], "active");
 }
+
+const SELF_CALL: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="urn:t">
+  <bpmn:process id="again" isExecutable="true">
+    <bpmn:startEvent id="s"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="call"/>
+    <bpmn:callActivity id="call" calledElement="again"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="call" targetRef="e"/>
+    <bpmn:endEvent id="e"/>
+  </bpmn:process>
+</bpmn:definitions>"#;
+
+#[test]
+fn run_stops_a_process_that_calls_itself_at_the_configured_depth() {
+    let file = scratch_file("run-self-call", "again.bpmn", SELF_CALL);
+    let out = sluice(&["run", file.to_str().unwrap(), "--max-call-depth", "3"]);
+    let trace = lines(&out);
+    let started = trace.iter().filter(|l| l["event"] == "request_started").count();
+    assert_eq!(started, 4, "the root and three children: {trace:?}");
+    let incident = trace.iter().find(|l| l["event"] == "incident_raised").expect("an incident");
+    assert_eq!((incident["element_id"].as_str(), incident["code"].as_str()), (Some("call"), Some("call_depth_limit")));
+    assert_eq!(incident["request"], 3, "{incident}");
+    assert!(incident["message"].as_str().unwrap().contains("SLUICE_MAX_CALL_DEPTH"), "{incident}");
+}

@@ -179,27 +179,29 @@ impl Parser {
     }
 
     fn disjunction(&mut self) -> Result<Expr, ParseError> {
-        let first = self.conjunction()?;
-        if !self.is_kw(0, "or") {
-            return Ok(first);
-        }
-        let mut all = vec![first];
-        while self.eat_kw("or") {
-            all.push(self.conjunction()?);
-        }
-        Ok(Expr::Or(all))
+        self.keyword_chain("or", Self::conjunction, Expr::Or)
     }
 
     fn conjunction(&mut self) -> Result<Expr, ParseError> {
-        let first = self.comparison()?;
-        if !self.is_kw(0, "and") {
+        self.keyword_chain("and", Self::comparison, Expr::And)
+    }
+
+    /// `next (kw next)*`: one `make` node of all the operands when the keyword appears at all.
+    fn keyword_chain(
+        &mut self,
+        kw: &str,
+        next: fn(&mut Self) -> Result<Expr, ParseError>,
+        make: fn(Vec<Expr>) -> Expr,
+    ) -> Result<Expr, ParseError> {
+        let first = next(self)?;
+        if !self.is_kw(0, kw) {
             return Ok(first);
         }
         let mut all = vec![first];
-        while self.eat_kw("and") {
-            all.push(self.comparison()?);
+        while self.eat_kw(kw) {
+            all.push(next(self)?);
         }
-        Ok(Expr::And(all))
+        Ok(make(all))
     }
 
     fn comparison(&mut self) -> Result<Expr, ParseError> {

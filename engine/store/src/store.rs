@@ -458,37 +458,24 @@ impl Store {
     /// The XML a process version was deployed with, as text (decoded from the file's encoding;
     /// the XML declaration is left as it was).
     pub async fn process_xml(&self, key: &str, version: i64) -> Result<String, Error> {
+        self.process_version_row("xml", key, version).await?.text("xml")
+    }
+
+    /// The given columns of one process version's row.
+    async fn process_version_row(&self, columns: &str, key: &str, version: i64) -> Result<DbRow, Error> {
         let mut tx = self.begin_read().await?;
-        let row = tx
-            .conn()
-            .fetch_optional(
-                "SELECT xml FROM process_versions WHERE process_key = $1 AND version = $2",
-                args![key, version],
-            )
-            .await?;
-        match row {
-            Some(r) => r.text("xml"),
-            None => Err(Error::ProcessNotFound { key: key.to_string(), version }),
-        }
+        let sql = format!("SELECT {columns} FROM process_versions WHERE process_key = $1 AND version = $2");
+        let row = tx.conn().fetch_optional(&sql, args![key, version]).await?;
+        row.ok_or_else(|| Error::ProcessNotFound { key: key.to_string(), version })
     }
 
     /// The file a process version was deployed from, byte for byte (in its own encoding): what
     /// the worker imports.
     pub async fn process_source(&self, key: &str, version: i64) -> Result<Vec<u8>, Error> {
-        let mut tx = self.begin_read().await?;
-        let row = tx
-            .conn()
-            .fetch_optional(
-                "SELECT xml, xml_bytes FROM process_versions WHERE process_key = $1 AND version = $2",
-                args![key, version],
-            )
-            .await?;
-        match row {
-            Some(r) => match r.opt_bytes("xml_bytes")? {
-                Some(bytes) => Ok(bytes),
-                None => Ok(r.text("xml")?.into_bytes()),
-            },
-            None => Err(Error::ProcessNotFound { key: key.to_string(), version }),
+        let r = self.process_version_row("xml, xml_bytes", key, version).await?;
+        match r.opt_bytes("xml_bytes")? {
+            Some(bytes) => Ok(bytes),
+            None => Ok(r.text("xml")?.into_bytes()),
         }
     }
 

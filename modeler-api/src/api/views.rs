@@ -207,6 +207,8 @@ pub struct RequestView {
 /// A Request in a listing: what it is and where it stands, without its data, tokens and
 /// incidents (ask for them with `include=data`).
 #[derive(Serialize, ToSchema)]
+// No other fields (additionalProperties: false), so a whole Request is not also a summary.
+#[serde(deny_unknown_fields)]
 pub struct RequestSummary {
     #[schema(format = "uuid")]
     pub id: String,

@@ -24,6 +24,8 @@ impl Exec<'_> {
         })
     }
 
+    // Like `matching_boundary` above, but over event sub-processes' start events, whose pattern is
+    // `Kind::StartEvent` rather than `Kind::BoundaryEvent`: the match arms name different variants.
     pub(super) fn matching_event_subprocess(
         &self,
         sid: ScopeId,

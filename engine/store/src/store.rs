@@ -903,6 +903,8 @@ fn parse_cursor(cursor: &str) -> Result<(i64, String), Error> {
     Ok((at, id.to_string()))
 }
 
+// Reads a row like `integration` in integrations.rs and the other row mappers: each maps its own
+// table's columns to its own type.
 fn process_row(r: &DbRow) -> Result<ProcessVersion, Error> {
     Ok(ProcessVersion {
         key: r.text("process_key")?,

@@ -141,6 +141,9 @@ pub enum HistoryEvent {
     IncidentResolved {
         incident_id: u32,
     },
+    // These last variants mirror `Command`'s in `runtime/mod.rs` field for field: the command is
+    // what the engine asks its driver to do, this is the stored record of it (serialized under its
+    // own names), so each enum lists its fields and a change to one is a decision for the other.
     ErrorToParent {
         code: String,
         message: Option<String>,

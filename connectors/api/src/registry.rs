@@ -156,6 +156,8 @@ impl Registry {
         self.invoke_noting(connector_type, raw_inputs, variables, cx).await.result
     }
 
+    // Its parameters repeat `invoke`'s, which answers only the result of this one; Rust has no
+    // default arguments or optional outputs to fold them into one signature.
     /// [`Registry::invoke`], also answering the placeholders that resolved to nothing.
     pub async fn invoke_noting(
         &self,

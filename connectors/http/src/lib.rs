@@ -47,6 +47,9 @@ pub enum Error {
     Client(#[from] reqwest::Error),
 }
 
+// Same shape as other serde structs of optional fields (the Slack client's `HistoryMessage`, the
+// worker's `Notification`): this is the `http` task's own input schema (also its JSON Schema), so
+// it lists its fields.
 /// The inputs of an `http` task.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 pub struct HttpInput {

@@ -478,6 +478,8 @@ pub struct Updated {
     pub text: Option<String>,
 }
 
+// A list of optional fields like the store's `NewJob`/`JobRow` and the model's `MultiInstance`:
+// these are the arguments of one Slack method, unrelated types that only look alike.
 /// Arguments of `conversations.history`.
 #[derive(Debug, Clone, Default)]
 pub struct HistoryRequest {
@@ -622,6 +624,9 @@ pub struct ChannelPage {
     pub next_cursor: Option<String>,
 }
 
+// Close to `AppSettings` in the Slack integration (integrations.rs), which holds the same ids as
+// they are given at start, all optional and with the signing secret; this one is what
+// `oauth.v2.access` needs, both fields present, so the client crate keeps its own type.
 /// A Slack app's client credentials, for `oauth.v2.access`.
 #[derive(Debug, Clone)]
 pub struct AppCredentials {
@@ -652,6 +657,9 @@ pub struct AuthedUser {
     pub id: String,
 }
 
+// Its run of `#[serde(default)]` optional fields looks like `HistoryMessage`'s here and the
+// worker's `Notification` (notify.rs): each is a different wire format's field list (what Slack
+// answers to `oauth.v2.access`), which serde reads from the struct, so nothing to share.
 /// What `oauth.v2.access` answers.
 #[derive(Debug, Clone, Deserialize)]
 pub struct OAuthAccess {

@@ -84,6 +84,8 @@ pub struct Process {
     or_join_reach: HashMap<ElementIdx, Vec<BitSet>>,
 }
 
+// Like `Process` above and the store's row types (`JobRow`, …), a list of fields of optional ids
+// and vectors: a different type of the model, only the shape is alike.
 /// A flow node: event, activity or gateway.
 #[derive(Debug, Clone)]
 pub struct Element {
@@ -316,6 +318,8 @@ pub struct Flow {
     pub pos: Pos,
 }
 
+// Its run of `Vec<ElementIdx>` fields looks like the store's `Changes` (a run of `Vec`s of rows to
+// write): different types, alike only in being lists of lists.
 /// A process or sub-process body.
 #[derive(Debug, Clone, Default)]
 pub struct Scope {

@@ -60,6 +60,8 @@ pub(crate) enum TypeName {
     YearsMonthsDuration,
 }
 
+// A lookup table, one row per `TypeName`, searched in order (the names of several words first,
+// so `date and time` is tried before `date`): the rows look alike because they are data.
 pub(crate) const TYPE_NAMES: &[(&str, TypeName)] = &[
     ("days and time duration", TypeName::DaysTimeDuration),
     ("years and months duration", TypeName::YearsMonthsDuration),

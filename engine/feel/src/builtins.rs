@@ -534,6 +534,8 @@ pub(crate) fn call<'a>(f: Builtin, args: Vec<Option<Val<'a>>>) -> R<'a> {
             Val::Date(d) => Val::Date(d),
             other => return a.wrong("a string", &other),
         },
+        // `date`, `time` and `duration` share this arm's shape but each calls its own parser and builds
+        // its own `Val` variant (and `date` also accepts a date-time text): nothing to share but the shape.
         B::Time => match a.take(0) {
             Val::Null => Val::Null,
             Val::Str(s) => match parse_time(&s) {

@@ -40,6 +40,9 @@ pub fn set_max_value_bytes(bytes: usize) {
     MAX_VALUE_BYTES.store(bytes.max(1), std::sync::atomic::Ordering::Relaxed);
 }
 
+// The inner `json` walks a `serde_json::Value` and the outer match a `Val` the same way (lists and
+// objects, stopping at `cap`): two different types with no common trait to walk, so the counting
+// is written once for each.
 /// The JSON size of a value, roughly, counted up to `cap` (the walk stops there).
 fn approx_size(v: &Val<'_>, cap: usize) -> usize {
     fn json(v: &Value, cap: usize) -> usize {

@@ -855,6 +855,9 @@ impl Parser {
         })
     }
 
+    // Same loop as the FEEL `postfix` above, kept apart because the grammars differ: JUEL's `[` is
+    // always an index (`JuelIndex`, no open range `]a..b[` to look ahead for) and its errors name
+    // JUEL's terms (properties, `${...}` calls); a shared loop would need a flag at each branch.
     fn j_postfix(&mut self) -> Result<Expr, ParseError> {
         let mut e = self.j_primary()?;
         let saved = self.depth;

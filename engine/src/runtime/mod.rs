@@ -390,6 +390,8 @@ pub mod limits {
         WINDOW_SECS.store(window_secs.max(1), Ordering::Relaxed);
     }
 
+    // Same shape as the moves-per-window pair above: two more process-wide limits, each an atomic
+    // with a getter and one setter for the pair; different settings, so each keeps its own names.
     /// Default of [`max_call_depth`].
     pub const DEFAULT_MAX_CALL_DEPTH: u32 = 32;
     /// Default of [`max_children`].

@@ -55,6 +55,8 @@ pub struct TaskClose {
     pub event_index: usize,
 }
 
+// Shares its fields with `JobRow` (types.rs), which is the row as read back: that one also has
+// the Request, the lock and the attempts, which a job to insert does not have yet.
 /// A job for the worker, committed with the state change (the outbox).
 #[derive(Clone, Debug, PartialEq)]
 pub struct NewJob {

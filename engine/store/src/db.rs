@@ -318,6 +318,8 @@ impl DbRow {
         })
     }
 
+    // Each accessor repeats the match over the three backends for its own column type: `sqlx`'s
+    // `try_get` is generic per type, but `Raw` rows answer through a method per type.
     pub(crate) fn opt_int(&self, col: &str) -> Result<Option<i64>, Error> {
         Ok(match self {
             DbRow::Sqlite(r) => r.try_get(col)?,

@@ -310,6 +310,8 @@ impl Store {
         Ok(done)
     }
 
+    // Same steps as `unclaim_job` (one `UPDATE jobs`, commit, answer whether a row changed), but a
+    // different statement: this one keeps the attempt and the error and moves `due_at`.
     /// Gives a claimed job back after a failure: due again at `retry_at`, with the error kept.
     pub async fn release_job(&self, id: JobId, error: &str, retry_at: DateTime<Utc>) -> Result<bool, Error> {
         let mut tx = self.begin_write().await?;

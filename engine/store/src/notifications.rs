@@ -84,6 +84,8 @@ impl Store {
         }))
     }
 
+    // Reads like `notification_settings` above, but a different query and answer (the keys only,
+    // all rows of an integration): only the read-transaction boilerplate is alike.
     /// The process keys whose notification settings post with the integration `alias`, sorted.
     pub async fn notification_settings_using(&self, alias: &str) -> Result<Vec<String>, Error> {
         let mut tx = self.begin_read().await?;

@@ -361,6 +361,8 @@ impl Store {
         self.deploy_source_with(key, name, xml, source, hash, |_| Vec::new()).await
     }
 
+    // Its parameters repeat `deploy_source`'s: that one is the plain entry point, without the
+    // `timer_starts` closure, and forwards to this one; Rust has no default arguments to merge them.
     /// [`Store::deploy_source`], replacing the process's timer start jobs
     /// ([`JobKind::TimerStart`], found by their payload's `process_key`) with `timer_starts(v)`
     /// when it stores a new version `v`, in the same transaction: the jobs are always those of
@@ -901,6 +903,8 @@ fn parse_cursor(cursor: &str) -> Result<(i64, String), Error> {
     Ok((at, id.to_string()))
 }
 
+// Reads a row like `integration` in integrations.rs and the other row mappers: each maps its own
+// table's columns to its own type.
 fn process_row(r: &DbRow) -> Result<ProcessVersion, Error> {
     Ok(ProcessVersion {
         key: r.text("process_key")?,

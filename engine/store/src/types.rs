@@ -249,6 +249,8 @@ pub struct EventRow {
     pub payload: Value,
 }
 
+// Row types (`ProcessVersion`, `RequestRow`, this one, `JobRow`) look alike because each lists its
+// table's columns; different tables, nothing to share.
 /// One user or manual task.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TaskRow {

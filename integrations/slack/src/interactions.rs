@@ -5,6 +5,8 @@
 
 use serde_json::Value;
 
+// Same shape as other field lists of ids and options (the store's `NewJob`, …): this is what a
+// Slack button click carries, its own type.
 /// A click on a button of a message (`block_actions`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Click {

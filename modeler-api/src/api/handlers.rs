@@ -359,6 +359,8 @@ pub async fn cancel_request(State(state): State<AppState>, Path(id): Path<String
     Ok(Json(request_json(&state, id).await?))
 }
 
+// Its OpenAPI attribute and body follow `cancel_request` above: utoipa wants each endpoint's
+// path and answers written out, and the engine call (`retry`, not `cancel`) is all that differs.
 /// Retries every open incident of a Request.
 #[utoipa::path(
     post, path = "/api/v1/requests/{id}/retry", tag = "requests",
@@ -400,6 +402,8 @@ pub async fn list_tasks(State(state): State<AppState>, ApiQuery(q): ApiQuery<Tas
     Ok(Json(TaskList { tasks: tasks.iter().map(TaskView::from).collect() }))
 }
 
+// Its attribute has the shape of every `#[utoipa::path]` here and in `slack_admin.rs`:
+// utoipa documents each endpoint from its own literal list of answers, which cannot be shared.
 /// Completes an active user task with data; the Request moves on.
 #[utoipa::path(
     post, path = "/api/v1/tasks/{id}/complete", tag = "tasks",

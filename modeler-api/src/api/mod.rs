@@ -103,6 +103,7 @@ pub fn token_hash(token: &str) -> String {
     Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
+// The `.route(...)` lines below are alike because they are the API's table of paths, one a line.
 /// The whole API.
 pub fn app(state: AppState) -> Router {
     let api = Router::new()

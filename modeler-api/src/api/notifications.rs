@@ -49,6 +49,8 @@ async fn known_process(state: &AppState, key: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+// This attribute has the shape of `slack_admin.rs`'s (`channels`, …): utoipa documents each
+// endpoint from its own literal list of answers, which cannot be shared between them.
 #[utoipa::path(
     put, path = "/api/v1/processes/{key}/notifications", tag = "slack",
     params(("key" = String, Path, description = "The process key")),

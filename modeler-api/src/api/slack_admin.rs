@@ -228,6 +228,8 @@ pub async fn channels(
     Ok(Json(json!({ "channels": channels, "note": PRIVATE_CHANNELS_NOTE })))
 }
 
+// Like `ChannelsQuery` above, one flag of a query string, for another endpoint (`force`, not
+// `refresh`); the `#[utoipa::path]` attributes below are per endpoint, as utoipa wants them.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteQuery {

@@ -201,6 +201,16 @@ impl Exec<'_> {
 
     /// Cancels every token and child scope in `sid` (but `except`), without completing anything.
     pub(super) fn cancel_contents(&mut self, sid: ScopeId, except: Option<TokenId>) {
+        self.cancel_tokens(sid, except);
+        let children: Vec<ScopeId> = self.i.scopes.iter().filter(|s| s.parent == Some(sid)).map(|s| s.id).collect();
+        for c in children {
+            self.cancel_scope(c);
+        }
+    }
+
+    /// Cancels and removes every token in `sid` (but `except`), each one taken off the scope's
+    /// active count; child scopes are left to the caller.
+    pub(super) fn cancel_tokens(&mut self, sid: ScopeId, except: Option<TokenId>) {
         let tokens: Vec<TokenId> =
             self.i.tokens.iter().filter(|x| x.scope == sid && Some(x.id) != except).map(|x| x.id).collect();
         for t in tokens {
@@ -211,10 +221,6 @@ impl Exec<'_> {
                     s.active = s.active.saturating_sub(1);
                 }
             }
-        }
-        let children: Vec<ScopeId> = self.i.scopes.iter().filter(|s| s.parent == Some(sid)).map(|s| s.id).collect();
-        for c in children {
-            self.cancel_scope(c);
         }
     }
 

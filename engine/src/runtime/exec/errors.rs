@@ -24,6 +24,8 @@ impl Exec<'_> {
         })
     }
 
+    // Like `matching_boundary` above, but over event sub-processes' start events, whose pattern is
+    // `Kind::StartEvent` rather than `Kind::BoundaryEvent`: the match arms name different variants.
     pub(super) fn matching_event_subprocess(
         &self,
         sid: ScopeId,
@@ -179,16 +181,7 @@ impl Exec<'_> {
         self.out.push(Command::ElementActivated { token: virtual_token, element: esp });
         if interrupting {
             // Everything else in the scope stops; the event sub-process takes over.
-            let others: Vec<TokenId> = self.i.tokens.iter().filter(|x| x.scope == sid).map(|x| x.id).collect();
-            for t in others {
-                self.cancel_activity(t);
-                if let Some(pos) = self.pos(t) {
-                    self.i.tokens.remove(pos);
-                    if let Some(s) = self.scope_mut(sid) {
-                        s.active = s.active.saturating_sub(1);
-                    }
-                }
-            }
+            self.cancel_tokens(sid, None);
             let siblings: Vec<ScopeId> =
                 self.i.scopes.iter().filter(|s| s.parent == Some(sid) && s.id != child).map(|s| s.id).collect();
             for s in siblings {

@@ -45,6 +45,8 @@ impl Exec<'_> {
             Input::TimerFired { subscription } => self.fire(subscription, Data::new(), 'T')?,
             Input::MessageReceived { subscription, data } => self.fire(subscription, data, 'M')?,
             Input::SignalReceived { subscription, data } => self.fire(subscription, data, 'S')?,
+            // Like `CompleteTask` above, but for a different wait state (`Call`, not `Task`) and message:
+            // each input checks the state it answers before completing the activity.
             Input::ChildCompleted { token, data } => {
                 let tok = self.tok(token).ok_or(StepError::UnknownToken)?;
                 if !matches!(tok.state, TokenState::Call) {

@@ -179,6 +179,8 @@ impl<'a> Exec<'a> {
         self.pos(t).map(|p| &mut self.i.tokens[p])
     }
 
+    // The scope lookups repeat the token lookups above for the other list of the instance
+    // (`scopes` by `ScopeId`, not `tokens` by `TokenId`); both already share `position_by_id`.
     fn scope_pos(&self, s: ScopeId) -> Option<usize> {
         position_by_id(&self.i.scopes, s, |x| x.id)
     }

@@ -14,6 +14,7 @@ mod integrations;
 mod jobs;
 mod migrate;
 mod notifications;
+mod reads;
 mod settings;
 mod store;
 mod types;

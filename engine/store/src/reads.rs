@@ -1,0 +1,226 @@
+//! Reads of Requests: one, many, a page of a listing (summaries or whole), their history and
+//! their tasks.
+
+use sluice_engine::Instance;
+
+use crate::Error;
+use crate::db::{DbRow, args};
+use crate::store::*;
+use crate::types::*;
+
+impl Store {
+    pub(crate) async fn request_row(&self, id: RequestId) -> Result<Option<RequestRow>, Error> {
+        let mut tx = self.begin_read().await?;
+        let sql = format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE id = $1");
+        let row = tx.conn().fetch_optional(&sql, args![id.to_string()]).await?;
+        row.as_ref().map(request_row).transpose()
+    }
+
+    /// A Request's listing row (no runtime state).
+    pub async fn request(&self, id: RequestId) -> Result<RequestRow, Error> {
+        self.request_row(id).await?.ok_or(Error::RequestNotFound(id))
+    }
+
+    /// A Request with its runtime state, to step it.
+    pub async fn load_request(&self, id: RequestId) -> Result<LoadedRequest, Error> {
+        let mut tx = self.begin_read().await?;
+        let sql = format!("SELECT {REQUEST_COLUMNS}, state FROM requests WHERE id = $1");
+        let row = tx.conn().fetch_optional(&sql, args![id.to_string()]).await?.ok_or(Error::RequestNotFound(id))?;
+        let meta = request_row(&row)?;
+        let instance: Instance =
+            serde_json::from_str(&row.text("state")?).map_err(|e| Error::corrupt("Request state", e))?;
+        Ok(LoadedRequest { instance, revision: meta.revision, meta })
+    }
+
+    /// Several Requests with their runtime state, in one read (missing ids are left out).
+    pub async fn load_requests(&self, ids: &[RequestId]) -> Result<Vec<LoadedRequest>, Error> {
+        let mut out = Vec::with_capacity(ids.len());
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        let mut tx = self.begin_read().await?;
+        for chunk in ids.chunks(1000) {
+            let list = (1..=chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+            let sql = format!("SELECT {REQUEST_COLUMNS}, state FROM requests WHERE id IN ({list})");
+            let a = chunk.iter().map(|id| crate::db::Arg::from(id.to_string())).collect();
+            for row in tx.conn().fetch_all(&sql, a).await? {
+                let meta = request_row(&row)?;
+                let instance: Instance =
+                    serde_json::from_str(&row.text("state")?).map_err(|e| Error::corrupt("Request state", e))?;
+                out.push(LoadedRequest { instance, revision: meta.revision, meta });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Requests, newest first, `limit` per page. `cursor` is the `next_cursor` of the page before.
+    pub async fn list_requests(
+        &self,
+        filter: &RequestFilter,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<RequestPage, Error> {
+        let (rows, next_cursor) = self.request_page(REQUEST_COLUMNS, filter, limit, cursor).await?;
+        let requests = rows.iter().map(request_row).collect::<Result<Vec<_>, _>>()?;
+        Ok(RequestPage { requests, next_cursor })
+    }
+
+    /// One page of Requests without their data or state (`data` is left empty), each with the size
+    /// in bytes of its stored data and state: a listing costs the same however large the
+    /// Requests are, and a caller that wants them whole can load as many as its budget allows
+    /// ([`Store::load_requests`], [`Store::cursor_after`]).
+    pub async fn list_request_summaries(
+        &self,
+        filter: &RequestFilter,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<(RequestRow, u64)>, Option<String>), Error> {
+        let columns = "id, process_key, process_version, status, parent_request_id, parent_token, '{}' AS data, \
+                       revision, created_at, updated_at, completed_at, \
+                       CAST(LENGTH(state) + LENGTH(data) AS BIGINT) AS stored_bytes";
+        let (rows, next_cursor) = self.request_page(columns, filter, limit, cursor).await?;
+        let summaries = rows
+            .iter()
+            .map(|row| Ok((request_row(row)?, u64::try_from(row.int("stored_bytes")?).unwrap_or(0))))
+            .collect::<Result<Vec<_>, Error>>()?;
+        Ok((summaries, next_cursor))
+    }
+
+    /// The cursor of the page that continues after `row` (newest first).
+    pub fn cursor_after(row: &RequestRow) -> String {
+        format!("{}.{}", millis(row.created_at), row.id)
+    }
+
+    /// Like [`Store::list_requests`], with each Request's runtime state, in one query.
+    pub async fn list_loaded_requests(
+        &self,
+        filter: &RequestFilter,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<LoadedRequest>, Option<String>), Error> {
+        let columns = format!("{REQUEST_COLUMNS}, state");
+        let (rows, next_cursor) = self.request_page(&columns, filter, limit, cursor).await?;
+        let requests = rows
+            .iter()
+            .map(|row| {
+                let meta = request_row(row)?;
+                let instance: Instance =
+                    serde_json::from_str(&row.text("state")?).map_err(|e| Error::corrupt("Request state", e))?;
+                Ok(LoadedRequest { instance, revision: meta.revision, meta })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        Ok((requests, next_cursor))
+    }
+
+    /// One page of `requests` rows (the given columns), newest first, and the cursor of the next.
+    async fn request_page(
+        &self,
+        columns: &str,
+        filter: &RequestFilter,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<DbRow>, Option<String>), Error> {
+        let mut sql = format!("SELECT {columns} FROM requests WHERE 1 = 1");
+        let mut a = args![];
+        if let Some(key) = &filter.process_key {
+            a.push(key.as_str().into());
+            sql.push_str(&format!(" AND process_key = ${}", a.len()));
+        }
+        if let Some(status) = filter.status {
+            a.push(status.as_str().into());
+            sql.push_str(&format!(" AND status = ${}", a.len()));
+        }
+        if let Some(cursor) = cursor {
+            let (at, id) = parse_cursor(cursor)?;
+            a.push(at.into());
+            a.push(id.into());
+            sql.push_str(&format!(
+                " AND (created_at < ${0} OR (created_at = ${0} AND id < ${1}))",
+                a.len() - 1,
+                a.len()
+            ));
+        }
+        let limit = i64::from(limit.max(1));
+        a.push((limit + 1).into());
+        sql.push_str(&format!(" ORDER BY created_at DESC, id DESC LIMIT ${}", a.len()));
+        let mut tx = self.begin_read().await?;
+        let mut rows = tx.conn().fetch_all(&sql, a).await?;
+        let next_cursor = if rows.len() as i64 > limit {
+            rows.truncate(limit as usize);
+            match rows.last() {
+                Some(last) => Some(Store::cursor_after(&request_row(last)?)),
+                None => None,
+            }
+        } else {
+            None
+        };
+        Ok((rows, next_cursor))
+    }
+
+    /// A Request's history, oldest first.
+    pub async fn request_events(&self, id: RequestId) -> Result<Vec<EventRow>, Error> {
+        let rid = id.to_string();
+        let mut tx = self.begin_read().await?;
+        let (old, batches) = {
+            let mut c = tx.conn();
+            // Rows of schemas before 7, one per event; then one row per state change.
+            let old = c
+            .fetch_all(
+                "SELECT id, request_id, revision, seq, at, type, element_id, payload FROM events WHERE request_id = $1",
+                args![rid.as_str()],
+            )
+            .await?;
+            let batches = c
+                .fetch_all(
+                    "SELECT revision, part, events FROM event_batches WHERE request_id = $1 ORDER BY revision, part",
+                    args![rid.as_str()],
+                )
+                .await?;
+            (old, batches)
+        };
+        tx.commit().await?;
+        let mut ordered: Vec<((i64, i64, i64), Vec<EventRow>)> = Vec::with_capacity(old.len() + batches.len());
+        for r in &old {
+            let event = EventRow {
+                id: parse_id::<EventId>("event id", &r.text("id")?)?,
+                request_id: parse_id("event request id", &r.text("request_id")?)?,
+                at: from_millis("event time", r.int("at")?)?,
+                kind: r.text("type")?,
+                element_id: r.opt_text("element_id")?,
+                payload: parse_json("event payload", &r.text("payload")?)?,
+            };
+            ordered.push(((r.int("revision")?, 0, r.int("seq")?), vec![event]));
+        }
+        for r in &batches {
+            let events = crate::history::read_batch(id, &r.text("events")?)?;
+            ordered.push(((r.int("revision")?, 1, r.int("part")?), events));
+        }
+        ordered.sort_by_key(|(key, _)| *key);
+        Ok(ordered.into_iter().flat_map(|(_, events)| events).collect())
+    }
+
+    /// Tasks, oldest first, of one Request and/or in one status.
+    pub async fn tasks(&self, request: Option<RequestId>, status: Option<TaskStatus>) -> Result<Vec<TaskRow>, Error> {
+        let mut sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE 1 = 1");
+        let mut a = args![];
+        if let Some(r) = request {
+            a.push(r.to_string().into());
+            sql.push_str(&format!(" AND request_id = ${}", a.len()));
+        }
+        if let Some(s) = status {
+            a.push(s.as_str().into());
+            sql.push_str(&format!(" AND status = ${}", a.len()));
+        }
+        sql.push_str(" ORDER BY created_at, id");
+        let mut tx = self.begin_read().await?;
+        let rows = tx.conn().fetch_all(&sql, a).await?;
+        rows.iter().map(task_row).collect()
+    }
+
+    pub async fn task(&self, id: TaskId) -> Result<Option<TaskRow>, Error> {
+        let mut tx = self.begin_read().await?;
+        let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1");
+        let row = tx.conn().fetch_optional(&sql, args![id.to_string()]).await?;
+        row.as_ref().map(task_row).transpose()
+    }
+}

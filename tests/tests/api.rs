@@ -836,3 +836,37 @@ fn requests_that_cannot_be_read_get_the_error_shape() {
     let (status, _) = server.get("/healthz");
     assert_eq!(status, 200);
 }
+
+#[test]
+fn task_lists_are_paginated_oldest_first() {
+    let server = Server::start("api-task-pages", None);
+    let (status, body) =
+        server.call("POST", "/api/v1/processes", Some("application/xml"), one_task_process("tasks").as_bytes());
+    assert_eq!(status, 201, "{body}");
+    let mut started = Vec::new();
+    for i in 0..5 {
+        let (status, r) = server.json("POST", "/api/v1/processes/tasks/requests", json!({"data": {"i": i}}));
+        assert_eq!(status, 201, "{r}");
+        started.push(r["id"].as_str().unwrap().to_string());
+    }
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    for _ in 0..10 {
+        let (status, page) = server.get(&format!("/api/v1/tasks?status=active&limit=2{cursor}"));
+        assert_eq!(status, 200, "{page}");
+        let tasks = page["tasks"].as_array().unwrap();
+        assert!(tasks.len() <= 2, "{page}");
+        seen.extend(tasks.iter().map(|t| t["request_id"].as_str().unwrap().to_string()));
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, started, "every task once, oldest first");
+    let (status, page) = server.get("/api/v1/tasks");
+    assert_eq!((status, page["tasks"].as_array().unwrap().len(), &page["next_cursor"]), (200, 5, &Value::Null));
+    let (status, body) = server.get("/api/v1/tasks?cursor=garbage");
+    assert_eq!((status, error_code(&body)), (400, "invalid_cursor"), "{body}");
+    let (status, body) = server.get("/api/v1/tasks?limit=0");
+    assert_eq!(status, 400, "{body}");
+}

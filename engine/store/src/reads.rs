@@ -200,7 +200,20 @@ impl Store {
     }
 
     /// Tasks, oldest first, of one Request and/or in one status.
+    /// Every task (of a Request, in a status), oldest first.
     pub async fn tasks(&self, request: Option<RequestId>, status: Option<TaskStatus>) -> Result<Vec<TaskRow>, Error> {
+        Ok(self.tasks_page(request, status, None, None).await?.0)
+    }
+
+    /// Tasks oldest first, `limit` per page (all without one); `cursor` is the `next_cursor` of
+    /// the page before (`<created_at ms>.<task id>`).
+    pub async fn tasks_page(
+        &self,
+        request: Option<RequestId>,
+        status: Option<TaskStatus>,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<TaskRow>, Option<String>), Error> {
         let mut sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE 1 = 1");
         let mut a = args![];
         if let Some(r) = request {
@@ -211,10 +224,35 @@ impl Store {
             a.push(s.as_str().into());
             sql.push_str(&format!(" AND status = ${}", a.len()));
         }
+        if let Some(cursor) = cursor {
+            let bad = || Error::BadCursor(cursor.to_string());
+            let (at, id) = cursor.split_once('.').ok_or_else(bad)?;
+            let at = at.parse::<i64>().map_err(|_| bad())?;
+            let id = id.parse::<TaskId>().map_err(|_| bad())?;
+            a.push(at.into());
+            a.push(id.to_string().into());
+            sql.push_str(&format!(
+                " AND (created_at > ${0} OR (created_at = ${0} AND id > ${1}))",
+                a.len() - 1,
+                a.len()
+            ));
+        }
         sql.push_str(" ORDER BY created_at, id");
+        if let Some(limit) = limit {
+            a.push((i64::from(limit.max(1)) + 1).into());
+            sql.push_str(&format!(" LIMIT ${}", a.len()));
+        }
         let mut tx = self.begin_read().await?;
         let rows = tx.conn().fetch_all(&sql, a).await?;
-        rows.iter().map(task_row).collect()
+        let mut tasks = rows.iter().map(task_row).collect::<Result<Vec<_>, _>>()?;
+        let next = match limit {
+            Some(limit) if tasks.len() > limit.max(1) as usize => {
+                tasks.truncate(limit.max(1) as usize);
+                tasks.last().map(|t| format!("{}.{}", millis(t.created_at), t.id))
+            }
+            _ => None,
+        };
+        Ok((tasks, next))
     }
 
     pub async fn task(&self, id: TaskId) -> Result<Option<TaskRow>, Error> {

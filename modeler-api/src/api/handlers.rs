@@ -381,13 +381,16 @@ pub async fn retry_request(State(state): State<AppState>, Path(id): Path<String>
 
 // ---- tasks ----
 
-/// User tasks, oldest first.
+/// The most tasks one page holds.
+const MAX_TASK_PAGE: u32 = 500;
+
+/// User tasks, oldest first, one page at a time.
 #[utoipa::path(
     get, path = "/api/v1/tasks", tag = "tasks",
     params(TaskQuery),
     responses(
         (status = 200, description = "The tasks", body = TaskList),
-        (status = 400, description = "`invalid_query` or `bad_request` (not a Request id)", body = ErrorBody),
+        (status = 400, description = "`invalid_query`, `bad_request` (not a Request id, limit) or `invalid_cursor`", body = ErrorBody),
     ),
     security(("bearer" = [])),
 )]
@@ -398,8 +401,14 @@ pub async fn list_tasks(State(state): State<AppState>, ApiQuery(q): ApiQuery<Tas
         })?),
         None => None,
     };
-    let tasks = state.store().tasks(request, q.status.map(Into::into)).await?;
-    Ok(Json(TaskList { tasks: tasks.iter().map(TaskView::from).collect() }))
+    let limit = q.limit.unwrap_or(100);
+    if limit == 0 || limit > MAX_TASK_PAGE {
+        return Err(ApiError::bad_request(format!("`limit` must be between 1 and {MAX_TASK_PAGE}"))
+            .with(Details::Field(Some("limit".into()))));
+    }
+    let cursor = q.cursor.as_deref().filter(|c| !c.is_empty());
+    let (tasks, next_cursor) = state.store().tasks_page(request, q.status.map(Into::into), Some(limit), cursor).await?;
+    Ok(Json(TaskList { tasks: tasks.iter().map(TaskView::from).collect(), next_cursor }))
 }
 
 // Its attribute has the shape of every `#[utoipa::path]` here and in `slack_admin.rs`:

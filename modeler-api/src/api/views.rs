@@ -334,7 +334,11 @@ impl From<&TaskRow> for TaskView {
 
 #[derive(Serialize, ToSchema)]
 pub struct TaskList {
+    /// Oldest first.
     pub tasks: Vec<TaskView>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    #[schema(required = true)]
+    pub next_cursor: Option<String>,
 }
 
 // ---- connectors and health ----
@@ -455,4 +459,9 @@ pub struct TaskQuery {
     /// Only tasks in this status.
     #[param(inline)]
     pub status: Option<TaskState>,
+    /// Tasks per page (default 100).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the page before.
+    pub cursor: Option<String>,
 }

@@ -838,7 +838,7 @@ fn requests_that_cannot_be_read_get_the_error_shape() {
 }
 
 #[test]
-fn task_lists_are_paginated_oldest_first() {
+fn task_lists_and_histories_are_paginated_oldest_first() {
     let server = Server::start("api-task-pages", None);
     let (status, body) =
         server.call("POST", "/api/v1/processes", Some("application/xml"), one_task_process("tasks").as_bytes());
@@ -869,4 +869,25 @@ fn task_lists_are_paginated_oldest_first() {
     assert_eq!((status, error_code(&body)), (400, "invalid_cursor"), "{body}");
     let (status, body) = server.get("/api/v1/tasks?limit=0");
     assert_eq!(status, 400, "{body}");
+
+    // A history is paged the same way: one event a page gives the whole history, in order.
+    let events = format!("/api/v1/requests/{}/events", started[0]);
+    let (status, whole) = server.get(&events);
+    assert_eq!((status, &whole["next_cursor"]), (200, &Value::Null), "{whole}");
+    let whole = whole["events"].as_array().unwrap().clone();
+    assert!(whole.len() >= 3, "{whole:?}");
+    let mut paged = Vec::new();
+    let mut cursor = String::new();
+    for _ in 0..=whole.len() {
+        let (status, page) = server.get(&format!("{events}?limit=1{cursor}"));
+        assert_eq!(status, 200, "{page}");
+        paged.extend(page["events"].as_array().unwrap().iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(paged, whole);
+    let (status, body) = server.get(&format!("{events}?cursor=nonsense"));
+    assert_eq!((status, error_code(&body)), (400, "invalid_cursor"), "{body}");
 }

@@ -200,6 +200,86 @@ impl Store {
     }
 
     /// Tasks, oldest first, of one Request and/or in one status.
+    /// A page of a Request's history, oldest first: at most `limit` events after `cursor` (the
+    /// `next_cursor` of the page before), and the cursor of the next page. Only the history rows
+    /// the page needs are read (a state change's events are one row: a page can end inside it,
+    /// and the cursor goes on from there). A Request whose history began under schema 6 or
+    /// earlier (one row per event) is read whole and cut, with a cursor of its own kind.
+    pub async fn request_events_page(
+        &self,
+        id: RequestId,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<EventRow>, Option<String>), Error> {
+        let limit = limit.max(1);
+        let bad = || Error::BadCursor(cursor.unwrap_or_default().to_string());
+        let rid = id.to_string();
+        let old = {
+            let mut tx = self.begin_read().await?;
+            let row = tx
+                .conn()
+                .fetch_optional("SELECT 1 AS one FROM events WHERE request_id = $1 LIMIT 1", args![rid.as_str()])
+                .await?;
+            tx.commit().await?;
+            row.is_some()
+        };
+        if old {
+            let start = match cursor {
+                None => 0,
+                Some(c) => c.strip_prefix("i").and_then(|n| n.parse::<usize>().ok()).ok_or_else(bad)?,
+            };
+            let all = self.request_events(id).await?;
+            let end = (start + limit).min(all.len());
+            let next = (end < all.len()).then(|| format!("i{end}"));
+            return Ok((all.into_iter().skip(start).take(limit).collect(), next));
+        }
+        // `<revision>.<part>.<index>`: the next event is that one of that row.
+        let (mut revision, mut part, mut index) = match cursor {
+            None => (i64::MIN, i64::MIN, 0usize),
+            Some(c) => {
+                let mut it = c.split('.');
+                let (Some(r), Some(p), Some(i), None) = (it.next(), it.next(), it.next(), it.next()) else {
+                    return Err(bad());
+                };
+                (r.parse().map_err(|_| bad())?, p.parse().map_err(|_| bad())?, i.parse().map_err(|_| bad())?)
+            }
+        };
+        let mut inside = cursor.is_some();
+        let mut out = Vec::with_capacity(limit.min(1024));
+        loop {
+            let mut tx = self.begin_read().await?;
+            // From the cursor's own row (a page may have ended inside it), then strictly after.
+            let from = if inside { ">=" } else { ">" };
+            let sql = format!(
+                "SELECT revision, part, events FROM event_batches WHERE request_id = $1 \
+                 AND (revision > $2 OR (revision = $2 AND part {from} $3)) ORDER BY revision, part LIMIT 64"
+            );
+            let rows = tx.conn().fetch_all(&sql, args![rid.as_str(), revision, part]).await?;
+            tx.commit().await?;
+            if rows.is_empty() {
+                return Ok((out, None));
+            }
+            for r in &rows {
+                let (rev, p) = (r.int("revision")?, r.int("part")?);
+                let events = crate::history::read_batch(id, &r.text("events")?)?;
+                let skip = if (rev, p) == (revision, part) { index } else { 0 };
+                let n = events.len();
+                for (k, e) in events.into_iter().enumerate().skip(skip) {
+                    if out.len() == limit {
+                        return Ok((out, Some(format!("{rev}.{p}.{k}"))));
+                    }
+                    out.push(e);
+                }
+                (revision, part, index) = (rev, p, n);
+            }
+            inside = false;
+            if out.len() == limit {
+                // The next page starts after the last row read (or is empty).
+                return Ok((out, Some(format!("{revision}.{part}.{index}"))));
+            }
+        }
+    }
+
     /// Every task (of a Request, in a status), oldest first.
     pub async fn tasks(&self, request: Option<RequestId>, status: Option<TaskStatus>) -> Result<Vec<TaskRow>, Error> {
         Ok(self.tasks_page(request, status, None, None).await?.0)

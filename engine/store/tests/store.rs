@@ -1191,3 +1191,37 @@ async fn handed_off_writes_take_the_lease_and_claim_their_jobs(db: Arc<TestDb>) 
     assert_eq!(store.request_lease(id).await.unwrap().map(|(o, _)| o), Some("c".to_string()));
 }
 both!(handed_off_writes_take_the_lease_and_claim_their_jobs);
+
+both!(a_history_read_in_pages_is_the_whole_history);
+
+async fn a_history_read_in_pages_is_the_whole_history(db: Arc<TestDb>) {
+    let store = db.open().await;
+    deploy(&store).await;
+    let p = review();
+    let (id, inst) = start(&store, &p, "ORD-9", t0()).await;
+    let token = inst.tasks()[0].token;
+    let at = t0() + chrono::Duration::minutes(5);
+    step(&store, &p, id, Input::CompleteTask { token, data: data(json!({"ok": true})) }, at, &[]).await;
+    // And two notifications recorded beside the steps (rows of their own under one revision).
+    for n in 0..2 {
+        let event = sluice_engine::HistoryEvent::IncidentResolved { incident_id: n };
+        store.record_notification(id, None, &[sluice_store::NewEvent::new(None, event, at)]).await.unwrap();
+    }
+    let whole = store.request_events(id).await.unwrap();
+    assert!(whole.len() >= 8, "{whole:?}");
+    for limit in 1..=whole.len() + 1 {
+        let mut paged = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..=whole.len() + 1 {
+            let (page, next) = store.request_events_page(id, limit, cursor.as_deref()).await.unwrap();
+            assert!(page.len() <= limit);
+            paged.extend(page);
+            match next {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(paged, whole, "limit {limit}");
+    }
+    assert!(matches!(store.request_events_page(id, 5, Some("x.y")).await, Err(sluice_store::Error::BadCursor(_))));
+}

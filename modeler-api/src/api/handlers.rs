@@ -12,10 +12,10 @@ use sluice_store::{LoadedRequest, RequestFilter, RequestId, RequestRow, Store, T
 use sluice_worker::DeployError;
 
 use super::views::{
-    CompleteBody, ConnectorList, ConnectorView, DiagnosticView, ErrorBody, EventList, EventView, Health, IncidentInfo,
-    Include, ListQuery, ListedRequest, MessageBody, ProcessDetail, ProcessList, ProcessSummary, RequestList,
-    RequestPage, RequestSummary, RequestView, SignalBody, SignalReached, StartBody, TaskList, TaskQuery, TaskView,
-    TokenInfo, TokenState, VersionView, time,
+    CompleteBody, ConnectorList, ConnectorView, DiagnosticView, ErrorBody, EventList, EventQuery, EventView, Health,
+    IncidentInfo, Include, ListQuery, ListedRequest, MessageBody, ProcessDetail, ProcessList, ProcessSummary,
+    RequestList, RequestPage, RequestSummary, RequestView, SignalBody, SignalReached, StartBody, TaskList, TaskQuery,
+    TaskView, TokenInfo, TokenState, VersionView, time,
 };
 use super::{ApiError, ApiJson, ApiQuery, AppState, Details, RawBody, content_type};
 
@@ -312,18 +312,29 @@ pub async fn get_request(State(state): State<AppState>, Path(id): Path<String>) 
 /// A Request's history, oldest first.
 #[utoipa::path(
     get, path = "/api/v1/requests/{id}/events", tag = "requests",
-    params(("id" = String, Path, format = "uuid", description = "The Request id")),
+    params(("id" = String, Path, format = "uuid", description = "The Request id"), EventQuery),
     responses(
-        (status = 200, description = "The history", body = EventList),
+        (status = 200, description = "One page of the history", body = EventList),
+        (status = 400, description = "`invalid_query`, `bad_request` (limit) or `invalid_cursor`", body = ErrorBody),
         (status = 404, description = "`request_not_found`", body = ErrorBody),
     ),
     security(("bearer" = [])),
 )]
-pub async fn request_events(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<EventList>> {
+pub async fn request_events(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<EventQuery>,
+) -> ApiResult<Json<EventList>> {
     let id = request_id(&id)?;
+    let limit = q.limit.unwrap_or(1000);
+    if limit == 0 || limit > MAX_EVENT_PAGE {
+        return Err(ApiError::bad_request(format!("`limit` must be between 1 and {MAX_EVENT_PAGE}"))
+            .with(Details::Field(Some("limit".into()))));
+    }
     // 404 for an unknown Request rather than an empty history.
     state.store().request(id).await?;
-    let events = state.store().request_events(id).await?;
+    let cursor = q.cursor.as_deref().filter(|c| !c.is_empty());
+    let (events, next_cursor) = state.store().request_events_page(id, limit as usize, cursor).await?;
     let events = events
         .into_iter()
         .map(|e| {
@@ -338,8 +349,11 @@ pub async fn request_events(State(state): State<AppState>, Path(id): Path<String
             EventView { at: time(e.at), kind: e.kind, element_id: e.element_id, extra }
         })
         .collect();
-    Ok(Json(EventList { events }))
+    Ok(Json(EventList { events, next_cursor }))
 }
+
+/// The most events one page of a history holds.
+const MAX_EVENT_PAGE: u32 = 10_000;
 
 /// Cancels a Request: its tokens, tasks, timers and subscriptions end.
 #[utoipa::path(

@@ -268,6 +268,20 @@ pub struct EventView {
 pub struct EventList {
     /// Oldest first.
     pub events: Vec<EventView>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    #[schema(required = true)]
+    pub next_cursor: Option<String>,
+}
+
+/// A page of a Request's history.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventQuery {
+    /// Events per page (default 1000).
+    #[param(minimum = 1, maximum = 10000)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the page before.
+    pub cursor: Option<String>,
 }
 
 // ---- tasks ----

@@ -63,17 +63,9 @@ fn a_loop_through_a_timer_is_an_incident_once_it_takes_too_many_flows_in_the_win
     limits::set_moves_per_window(limits::DEFAULT_MAX_MOVES_PER_WINDOW, limits::DEFAULT_WINDOW_SECS);
 }
 
-/// A process that calls itself: every Request starts a child of the same process, forever.
-const SELF_CALL: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="urn:t">
-  <bpmn:process id="again" isExecutable="true">
-    <bpmn:startEvent id="s"/>
-    <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="call"/>
-    <bpmn:callActivity id="call" calledElement="again"/>
-    <bpmn:sequenceFlow id="f2" sourceRef="call" targetRef="e"/>
-    <bpmn:endEvent id="e"/>
-  </bpmn:process>
-</bpmn:definitions>"#;
+/// A process that calls itself: every Request starts a child of the same process, forever (also
+/// run through `sluice run` by the end-to-end CLI tests).
+const SELF_CALL: &str = include_str!("models/self_call.bpmn");
 
 #[test]
 fn a_process_that_calls_itself_stops_at_the_call_depth_limit() {

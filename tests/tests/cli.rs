@@ -305,20 +305,10 @@ fn run_stops_an_endless_timer_cycle() {
     assert_eq!(trace.last().unwrap()["status"], "active");
 }
 
-const SELF_CALL: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="urn:t">
-  <bpmn:process id="again" isExecutable="true">
-    <bpmn:startEvent id="s"/>
-    <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="call"/>
-    <bpmn:callActivity id="call" calledElement="again"/>
-    <bpmn:sequenceFlow id="f2" sourceRef="call" targetRef="e"/>
-    <bpmn:endEvent id="e"/>
-  </bpmn:process>
-</bpmn:definitions>"#;
-
 #[test]
 fn run_stops_a_process_that_calls_itself_at_the_configured_depth() {
-    let file = scratch_file("run-self-call", "again.bpmn", SELF_CALL);
+    // The engine's own test model of a process that calls itself.
+    let file = workspace().join("engine/tests/models/self_call.bpmn");
     let out = sluice(&["run", file.to_str().unwrap(), "--max-call-depth", "3"]);
     let trace = lines(&out);
     let started = trace.iter().filter(|l| l["event"] == "request_started").count();

@@ -5,8 +5,11 @@ use sluice_engine::Instance;
 
 use crate::Error;
 use crate::db::{DbRow, args};
-use crate::store::*;
-use crate::types::*;
+use crate::store::{REQUEST_COLUMNS, Store, TASK_COLUMNS, parse_cursor, parse_id, parse_json, request_row, task_row};
+use crate::types::{
+    EventId, EventRow, LoadedRequest, RequestFilter, RequestId, RequestPage, RequestRow, TaskId, TaskRow, TaskStatus,
+    from_millis, millis,
+};
 
 impl Store {
     pub(crate) async fn request_row(&self, id: RequestId) -> Result<Option<RequestRow>, Error> {
@@ -65,20 +68,24 @@ impl Store {
         Ok(RequestPage { requests, next_cursor })
     }
 
-    /// One page of Requests without their data or state (`data` is left empty), each with the size
-    /// in bytes of its stored data and state: a listing costs the same however large the
-    /// Requests are, and a caller that wants them whole can load as many as its budget allows
-    /// ([`Store::load_requests`], [`Store::cursor_after`]).
+    /// One page of Requests without their data or state (`data` is left empty). With `sizes`,
+    /// each comes with the size in bytes of its stored data and state (0 without: measuring them
+    /// reads them), so that a caller that wants them whole can load as many as its budget allows
+    /// ([`Store::load_requests`], [`Store::cursor_after`]). A plain listing costs the same however
+    /// large the Requests are.
     pub async fn list_request_summaries(
         &self,
         filter: &RequestFilter,
         limit: u32,
         cursor: Option<&str>,
+        sizes: bool,
     ) -> Result<(Vec<(RequestRow, u64)>, Option<String>), Error> {
-        let columns = "id, process_key, process_version, status, parent_request_id, parent_token, '{}' AS data, \
-                       revision, created_at, updated_at, completed_at, \
-                       CAST(LENGTH(state) + LENGTH(data) AS BIGINT) AS stored_bytes";
-        let (rows, next_cursor) = self.request_page(columns, filter, limit, cursor).await?;
+        let size = if sizes { "CAST(LENGTH(state) + LENGTH(data) AS BIGINT)" } else { "CAST(0 AS BIGINT)" };
+        let columns = format!(
+            "id, process_key, process_version, status, parent_request_id, parent_token, '{{}}' AS data, \
+             revision, created_at, updated_at, completed_at, {size} AS stored_bytes"
+        );
+        let (rows, next_cursor) = self.request_page(&columns, filter, limit, cursor).await?;
         let summaries = rows
             .iter()
             .map(|row| Ok((request_row(row)?, u64::try_from(row.int("stored_bytes")?).unwrap_or(0))))
@@ -214,14 +221,16 @@ impl Store {
         let limit = limit.max(1);
         let bad = || Error::BadCursor(cursor.unwrap_or_default().to_string());
         let rid = id.to_string();
-        let old = {
-            let mut tx = self.begin_read().await?;
-            let row = tx
-                .conn()
-                .fetch_optional("SELECT 1 AS one FROM events WHERE request_id = $1 LIMIT 1", args![rid.as_str()])
-                .await?;
-            tx.commit().await?;
-            row.is_some()
+        // The cursor says which kind of history it walks; only the first page looks.
+        let old = match cursor {
+            Some(c) => c.starts_with('i'),
+            None => {
+                let mut tx = self.begin_read().await?;
+                let sql = "SELECT 1 AS one FROM events WHERE request_id = $1 LIMIT 1";
+                let row = tx.conn().fetch_optional(sql, args![rid.as_str()]).await?;
+                tx.commit().await?;
+                row.is_some()
+            }
         };
         if old {
             let start = match cursor {

@@ -248,8 +248,9 @@ pub async fn list_requests(
     let filter = RequestFilter { process_key: q.process, status: q.status.map(Into::into) };
     // An empty cursor is no cursor: the first page.
     let cursor = q.cursor.as_deref().filter(|c| !c.is_empty());
-    let (summaries, next_cursor) = state.store().list_request_summaries(&filter, limit, cursor).await?;
-    if q.include != Some(Include::Data) {
+    let whole = q.include == Some(Include::Data);
+    let (summaries, next_cursor) = state.store().list_request_summaries(&filter, limit, cursor, whole).await?;
+    if !whole {
         let requests = summaries.into_iter().map(|(r, _)| ListedRequest::Summary(summary(r))).collect();
         return Ok(Json(RequestPage { requests, next_cursor }));
     }

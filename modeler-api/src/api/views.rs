@@ -207,7 +207,9 @@ pub struct RequestView {
 /// A Request in a listing: what it is and where it stands, without its data, tokens and
 /// incidents (ask for them with `include=data`).
 #[derive(Serialize, ToSchema)]
-// No other fields (additionalProperties: false), so a whole Request is not also a summary.
+// No other fields (additionalProperties: false), so a whole Request is not also a summary. Its
+// fields repeat `RequestView`'s rather than being flattened into it: a flattened summary would
+// carry that `additionalProperties: false` into the whole Request's schema.
 #[serde(deny_unknown_fields)]
 pub struct RequestSummary {
     #[schema(format = "uuid")]

@@ -547,3 +547,60 @@ fn stored_state_leaves_defaults_out_and_reads_them_back() {
     assert_eq!(serde_json::to_value(&back).unwrap(), compact);
     assert_eq!(back.data(), sim.instance(0).unwrap().data());
 }
+
+/// An input whose handling kept killing the process is parked behind a `job_crashed` incident:
+/// nothing moves until a person retries it, and then it is applied as it would have been.
+#[test]
+fn a_parked_timer_waits_for_a_retry_and_then_fires() {
+    use sluice_engine::Instance;
+    let xml = model(
+        "",
+        r#"<startEvent id="s"/><sequenceFlow id="f1" sourceRef="s" targetRef="wait"/>
+           <intermediateCatchEvent id="wait"><timerEventDefinition><timeDuration>PT1H</timeDuration></timerEventDefinition></intermediateCatchEvent>
+           <sequenceFlow id="f2" sourceRef="wait" targetRef="review"/>
+           <userTask id="review"/>
+           <boundaryEvent id="late" attachedToRef="review"><timerEventDefinition><timeDuration>PT2H</timeDuration></timerEventDefinition></boundaryEvent>
+           <sequenceFlow id="f3" sourceRef="review" targetRef="e"/><endEvent id="e"/>
+           <sequenceFlow id="f4" sourceRef="late" targetRef="e2"/><endEvent id="e2"/>"#,
+    );
+    let p = common::import_str(&xml).remove(0);
+    let t0 = common::t0();
+    let mut out = Vec::new();
+    let mut inst = Instance::start(&p, Default::default(), sluice_engine::Start::Default, t0, &mut out).unwrap();
+    let timer = |inst: &Instance| inst.subscriptions().iter().map(|s| s.id).next().expect("a timer waits");
+    let park = |input: Input| Input::Park { input: Box::new(input), message: "started 2 times".into() };
+
+    let sub = timer(&inst);
+    inst.step(&p, park(Input::TimerFired { subscription: sub }), t0, &mut out).unwrap();
+    let incident = inst.incidents()[0].clone();
+    assert_eq!((incident.code.as_str(), incident.message.as_str()), ("job_crashed", "started 2 times"));
+    assert_eq!(p.element(incident.element).id, "wait");
+    // The token still waits on its timer; the Request state survives a round trip.
+    assert_eq!(inst.subscriptions().len(), 1);
+    let mut inst: Instance = serde_json::from_value(serde_json::to_value(&inst).unwrap()).unwrap();
+    assert_eq!(inst.incidents().len(), 1);
+
+    inst.step(&p, Input::Retry { incident: incident.id }, t0, &mut out).unwrap();
+    assert!(inst.incidents().is_empty());
+    let at: Vec<String> = inst.tokens().iter().map(|t| p.element(t.element).id.clone()).collect();
+    assert_eq!(at, ["review"], "the parked timer fired on retry");
+
+    // A parked boundary timer whose host completes: the incident goes with the subscription.
+    let late = timer(&inst);
+    inst.step(&p, park(Input::TimerFired { subscription: late }), t0, &mut out).unwrap();
+    assert_eq!(inst.incidents().len(), 1);
+    let review = inst.tokens()[0].id;
+    inst.step(&p, Input::CompleteTask { token: review, data: Default::default() }, t0, &mut out).unwrap();
+    assert!(inst.incidents().is_empty(), "{:?}", inst.incidents());
+    assert_eq!(inst.status(), Status::Completed);
+
+    // Only inputs a job carries can be parked, and only for what still waits.
+    let mut inst = Instance::start(&p, Default::default(), sluice_engine::Start::Default, t0, &mut out).unwrap();
+    assert!(inst.step(&p, park(Input::Cancel), t0, &mut out).is_err());
+    let gone = sluice_engine::runtime::SubscriptionId(99);
+    assert_eq!(
+        inst.step(&p, park(Input::TimerFired { subscription: gone }), t0, &mut out),
+        Err(StepError::UnknownSubscription)
+    );
+    assert!(inst.incidents().is_empty());
+}

@@ -64,6 +64,10 @@ pub struct ServeArgs {
     pub connectors: ConnectorArgs,
     #[command(flatten)]
     pub limits: LimitArgs,
+    /// The crash-loop guard: how many times a job may be cut short by the server stopping while
+    /// it runs (a job that kills the process) before it is no longer run but becomes an incident.
+    #[arg(long, env = "SLUICE_MAX_JOB_CRASHES", default_value_t = sluice_worker::DEFAULT_MAX_JOB_CRASHES, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub max_job_crashes: u32,
     /// 32 random bytes (hex or base64) that encrypt Slack tokens and secrets at rest. SQLite:
     /// generated at first start beside the database file (`<db>.key`); PostgreSQL: required.
     #[arg(long, env = "SLUICE_SECRET_KEY", hide_env_values = true)]

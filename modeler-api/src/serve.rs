@@ -33,6 +33,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let engine_options = EngineOptions {
         public_url: args.public_url(),
         request_lease: args.request_lease(),
+        max_job_crashes: args.max_job_crashes,
         ..EngineOptions::default()
     };
     let notifier = Arc::new(

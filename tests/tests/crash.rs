@@ -732,3 +732,104 @@ fn a_timer_that_came_due_while_the_server_was_down_fires_right_after_start() {
     assert!(after_ready < chrono::Duration::seconds(1), "fired {after_ready} after the restart");
     assert_eq!(stub.calls().len(), 1, "the call before the timer was made again");
 }
+
+// ---- the crash-loop guard ----
+
+/// A stub that takes every call and never answers: a job calling it is in flight until the server
+/// dies, as a job that kills the server would be.
+struct Hang {
+    addr: SocketAddr,
+    calls: Arc<AtomicUsize>,
+}
+
+impl Hang {
+    fn start() -> Hang {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counted = calls.clone();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in listener.incoming().flatten() {
+                counted.fetch_add(1, Ordering::SeqCst);
+                held.push(stream);
+            }
+        });
+        Hang { addr, calls }
+    }
+
+    fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    fn wait_calls(&self, n: usize, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.calls() < n {
+            assert!(Instant::now() < deadline, "{what}: the job never called (calls: {})", self.calls());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// A job that kills the server (here: the server is killed while the job runs) is run twice, and
+/// at the third start it is an incident instead of a third run.
+fn a_job_that_kills_the_server_twice_is_an_incident_at_the_third_start(db: Db, name: &str) {
+    let hang = Hang::start();
+    let config = config(&db, name);
+    let server = Serve::start(&config, &format!("{name}-0"));
+    let api = server.api();
+    let model = bpmn::one_task("deadly", None, bpmn::http_task("call", None, "POST", "{{ stub }}/hang", &[]));
+    let (status, body) = api.deploy(model.as_bytes()).unwrap();
+    assert_eq!(status, 201, "{body}");
+    let stub = format!("http://{}", hang.addr);
+    let (status, r) = api.post_json("/api/v1/processes/deadly/requests", &json!({"data": {"stub": stub}})).unwrap();
+    assert_eq!(status, 201, "{r}");
+    let id = r["id"].as_str().unwrap().to_string();
+    hang.wait_calls(1, "first start");
+    server.kill9();
+
+    let mut server = Serve::spawn(&config, &format!("{name}-1")).unwrap();
+    server.wait_ready(Duration::from_secs(30)).unwrap();
+    hang.wait_calls(2, "second start (once the dead server's lease ran out)");
+    server.kill9();
+
+    let mut server = Serve::spawn(&config, &format!("{name}-2")).unwrap();
+    server.wait_ready(Duration::from_secs(30)).unwrap();
+    let api = server.api();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let incident = loop {
+        let (_, r) = api.get(&format!("/api/v1/requests/{id}")).unwrap();
+        if let Some(i) = r["incidents"].as_array().and_then(|i| i.first()) {
+            break i.clone();
+        }
+        assert!(Instant::now() < deadline, "no incident at the third start: {r}\n{}", server.log_tail());
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(incident["code"], "connector_failed", "{incident}");
+    assert_eq!(incident["element_id"], "call", "{incident}");
+    let message = incident["message"].as_str().unwrap_or_default();
+    assert!(message.contains("started 2 times and the server stopped each time"), "{message}");
+    // No third call, and the server stays up and serves.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(hang.calls(), 2, "the job ran a third time");
+    let (status, _) = api.get("/healthz").unwrap();
+    assert_eq!(status, 200);
+    let (_, r) = api.get(&format!("/api/v1/requests/{id}")).unwrap();
+    assert_eq!(r["status"], "error", "{r}");
+    let status = server.terminate();
+    assert!(status.success(), "sluice serve exited with {status:?} after SIGTERM");
+}
+
+#[test]
+fn sqlite_a_job_that_kills_the_server_twice_is_an_incident_at_the_third_start() {
+    let name = "crash-loop-sqlite";
+    a_job_that_kills_the_server_twice_is_an_incident_at_the_third_start(Db::sqlite(name), name);
+}
+
+#[test]
+fn postgres_a_job_that_kills_the_server_twice_is_an_incident_at_the_third_start() {
+    let name = "crash-loop-postgres";
+    if let Some(db) = Db::postgres(name) {
+        a_job_that_kills_the_server_twice_is_an_incident_at_the_third_start(db, name);
+    }
+}

@@ -31,6 +31,12 @@ runtime_id!(
     /// A token of one Request. A waiting user task is known by its token.
     TokenId
 );
+
+impl TokenId {
+    /// The token of an incident that holds no token: a parked input for a subscription of the
+    /// Request's own scope (an event sub-process start event at the process level).
+    pub const NONE: TokenId = TokenId(u32::MAX);
+}
 runtime_id!(
     /// A scope instance of one Request: the Request itself, a sub-process activation, a
     /// multi-instance inner instance or an event sub-process activation.
@@ -75,7 +81,11 @@ pub enum Start {
 }
 
 /// What can happen to a running Request from outside.
-#[derive(Clone, Debug, PartialEq)]
+///
+/// Serializable because a parked input ([`Input::Park`]) is kept in the Request's state until a
+/// person retries it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Input {
     /// A user or manual task was completed; its data is merged into the Request's data.
     CompleteTask {
@@ -128,6 +138,15 @@ pub enum Input {
     /// Resolve an incident and try the failed step again (after data was fixed, say).
     Retry {
         incident: IncidentId,
+    },
+    /// Do not apply `input` now: raise a `job_crashed` incident with `message` at the element it
+    /// is for, and keep the input until the incident is retried, which applies it then. For an
+    /// input whose handling kept killing the process (a timer, message, signal or child result):
+    /// the token it is for stays as it is. Takes `TimerFired`, `MessageReceived`,
+    /// `SignalReceived`, `ChildCompleted`, `ChildError` and `ChildEscalation`.
+    Park {
+        input: Box<Input>,
+        message: String,
     },
 }
 
@@ -353,6 +372,16 @@ pub struct Instance {
     /// How many child Requests its call activities have started.
     #[serde(default, skip_serializing_if = "is_zero")]
     children_started: u32,
+    /// Inputs kept by `job_crashed` incidents ([`Input::Park`]) until they are retried.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    parked: Vec<ParkedInput>,
+}
+
+/// An input parked by an incident: retrying the incident applies it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct ParkedInput {
+    incident: IncidentId,
+    input: Input,
 }
 
 fn is_zero_i64(n: &i64) -> bool {

@@ -13,6 +13,12 @@ use crate::store::{
 };
 use crate::types::{JobId, JobRow, RequestId, SubscriptionRow, from_millis, millis};
 
+/// The due time of a parked job: the last millisecond of year 9999, never reached.
+pub const PARKED: DateTime<Utc> = match DateTime::from_timestamp_millis(253_402_300_799_999) {
+    Some(t) => t,
+    None => DateTime::UNIX_EPOCH,
+};
+
 impl Store {
     /// Jobs due at `now` and not held by a live lease, soonest first. A plain read: with several
     /// workers use [`Store::claim_jobs`].
@@ -312,14 +318,33 @@ impl Store {
 
     // Same steps as `unclaim_job` (one `UPDATE jobs`, commit, answer whether a row changed), but a
     // different statement: this one keeps the attempt and the error and moves `due_at`.
-    /// Gives a claimed job back after a failure: due again at `retry_at`, with the error kept.
+    /// Gives a claimed job back after a failure: due again at `retry_at`, with the error kept
+    /// and the attempt counted as ended.
     pub async fn release_job(&self, id: JobId, error: &str, retry_at: DateTime<Utc>) -> Result<bool, Error> {
         let mut tx = self.begin_write().await?;
         let n = tx
             .conn()
             .execute(
-                "UPDATE jobs SET locked_by = NULL, locked_until = NULL, last_error = $2, due_at = $3 WHERE id = $1",
+                "UPDATE jobs SET locked_by = NULL, locked_until = NULL, last_error = $2, due_at = $3,
+                        ended = ended + 1
+                 WHERE id = $1",
                 args![id.to_string(), error, millis(retry_at)],
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    /// Parks a claimed job that no Request can hold an incident for (a message, a signal, a
+    /// timer start): it stays, with `error`, unlocked and never due ([`PARKED`]), until a person
+    /// decides (see the crash-loop guard of the worker). Returns whether it was still there.
+    pub async fn park_job(&self, id: JobId, error: &str) -> Result<bool, Error> {
+        let mut tx = self.begin_write().await?;
+        let n = tx
+            .conn()
+            .execute(
+                "UPDATE jobs SET locked_by = NULL, locked_until = NULL, last_error = $2, due_at = $3 WHERE id = $1",
+                args![id.to_string(), error, millis(PARKED)],
             )
             .await?;
         tx.commit().await?;

@@ -22,6 +22,7 @@ mod types;
 pub use batch::{Committer, LeaseChange, WriteOp, WriteResult};
 pub use changes::{Changes, JobRemoval, NewEvent, NewJob, NewSubscription, NewTask, TaskClose};
 pub use integrations::{IntegrationSource, OAuthStateUse, SlackAppRow, SlackIntegrationRow, SlackIntegrationWrite};
+pub use jobs::PARKED;
 pub use migrate::{SCHEMA_VERSION, migration_scripts};
 
 /// How many transactions this process has committed (all stores together): read-only ones

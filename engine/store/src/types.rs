@@ -277,6 +277,11 @@ pub struct JobRow {
     pub payload: Value,
     /// How many times the job was claimed (a claim counts as an attempt).
     pub attempts: i64,
+    /// How many attempts ended with an error (given back with [`Store::release_job`]). The
+    /// others, but a running one, were cut short: the process died running the job.
+    ///
+    /// [`Store::release_job`]: crate::Store::release_job
+    pub ended: i64,
     pub last_error: Option<String>,
     pub locked_by: Option<String>,
     pub locked_until: Option<DateTime<Utc>>,

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use sluice_engine::{Input, Start};
-use sluice_store::{JobKind, JobRow};
+use sluice_store::{JobKind, JobRow, RequestId};
 
 use crate::jobs::job_token;
 use crate::payload::{self, ChildErrorJob, ChildEscalationJob, StartChildJob};
@@ -40,13 +40,22 @@ impl Engine {
 
     /// `child_done`, `child_error`, `child_escalation`: the job belongs to the child; step its parent.
     pub(crate) async fn child_result(&self, job: &JobRow, now: DateTime<Utc>) -> Result<(), Error> {
-        let Some(child) = job.request_id else { return self.drop_job(job).await };
+        match self.child_input(job).await? {
+            Some((parent, input)) => self.step_job(parent, job, now, input).await,
+            None => self.drop_job(job).await,
+        }
+    }
+
+    /// The parent and the input a child's result job brings it; `None` when the child or its
+    /// parent link is gone.
+    pub(crate) async fn child_input(&self, job: &JobRow) -> Result<Option<(RequestId, Input)>, Error> {
+        let Some(child) = job.request_id else { return Ok(None) };
         let r = match self.store.load_request(child).await {
             Ok(r) => r,
-            Err(sluice_store::Error::RequestNotFound(_)) => return self.drop_job(job).await,
+            Err(sluice_store::Error::RequestNotFound(_)) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        let Some((parent, token)) = r.meta.parent else { return self.drop_job(job).await };
+        let Some((parent, token)) = r.meta.parent else { return Ok(None) };
         let input = match job.kind {
             JobKind::ChildDone => Input::ChildCompleted { token, data: r.instance.data().clone() },
             JobKind::ChildError => {
@@ -58,6 +67,6 @@ impl Engine {
                 Input::ChildEscalation { token, code: e.code }
             }
         };
-        self.step_job(parent, job, now, input).await
+        Ok(Some((parent, input)))
     }
 }

@@ -115,6 +115,7 @@ impl Engine {
                 due_at: j.due_at,
                 payload: j.payload.clone(),
                 attempts: 1,
+                ended: 0,
                 last_error: None,
                 locked_by: Some(node.clone()),
                 locked_until: Some(jobs_until),

@@ -12,6 +12,12 @@ use sluice_store::{JobKind, JobRow, LoadedRequest, RequestId};
 use crate::payload::{self, MessageJob, SignalJob};
 use crate::{Engine, Error};
 
+/// How many runs of a claimed job were cut short: its attempts that never ended, but the one
+/// that just claimed it.
+pub(crate) fn crashes(job: &JobRow) -> i64 {
+    (job.attempts - job.ended - 1).max(0)
+}
+
 /// The token a job is about (its column, else its payload).
 pub(crate) fn job_token(job: &JobRow) -> Option<TokenId> {
     job.token
@@ -50,12 +56,17 @@ impl Engine {
         // side by side, so their steps share commits (group commit).
         let mut groups: Vec<Vec<JobRow>> = Vec::new();
         let mut group_of: HashMap<RequestId, usize> = HashMap::new();
+        let mut crashed = Vec::new();
         for job in jobs {
             if let Some(r) = job.request_id
                 && !held.contains(&r)
             {
                 // Another node took this Request between our claim and our lease: its job.
                 self.store.unclaim_job(job.id, node).await?;
+                continue;
+            }
+            if crashes(&job) >= i64::from(self.options.max_job_crashes.max(1)) {
+                crashed.push(job);
                 continue;
             }
             // Jobs without a Request (messages, signals) each run on their own.
@@ -83,7 +94,10 @@ impl Engine {
             let first = group.first().and_then(|j| j.request_id).and_then(|r| loaded.remove(&r));
             self.run_group(group, first, now)
         });
-        let handled = futures_util::future::join_all(runs).await;
+        let mut handled = futures_util::future::join_all(runs).await;
+        for job in crashed {
+            handled.push(self.give_up_crashed(&job, now).await.map(|()| 1));
+        }
         // This batch's Requests are free again for whichever node claims their next jobs (but
         // those whose new jobs this node runs now: their runs let go when they end).
         let held: Vec<RequestId> = held.into_iter().filter(|r| !self.running(r)).collect();
@@ -121,6 +135,49 @@ impl Engine {
             }
         }
         Ok(handled)
+    }
+
+    /// The crash-loop guard: `job` was started [`crashes`] times without finishing (the process
+    /// died each time), so it is not run again. A job a Request waits on becomes an incident of
+    /// that Request, which a retry runs again: a connector call fails with `connector_failed`; a
+    /// timer or a child's result is parked behind a `job_crashed` incident ([`Input::Park`]);
+    /// a child that could not be started is a `call_failed` error of the call activity. A job of
+    /// no Request (a message, a signal, a timer start) or a notification is parked in the job
+    /// table with the reason, and logged.
+    async fn give_up_crashed(&self, job: &JobRow, now: DateTime<Utc>) -> Result<(), Error> {
+        let message = format!(
+            "the `{}` job was started {} times and the server stopped each time before it finished \
+             (SLUICE_MAX_JOB_CRASHES = {}): it is not run again by itself; retry to run it once more",
+            job.kind,
+            crashes(job),
+            self.options.max_job_crashes.max(1)
+        );
+        tracing::error!(job = %job.id, kind = %job.kind, request = ?job.request_id, "{message}");
+        let park = |input: Input| Input::Park { input: Box::new(input), message: message.clone() };
+        let target = match (job.kind, job.request_id, job_token(job)) {
+            (JobKind::Connector, Some(r), Some(token)) => {
+                Some((r, Input::ConnectorFailed { token, message: message.clone() }))
+            }
+            (JobKind::Timer, Some(r), _) => {
+                job.subscription.map(|subscription| (r, park(Input::TimerFired { subscription })))
+            }
+            (JobKind::StartChild, Some(r), Some(token)) => {
+                let input = Input::ChildError { token, code: "call_failed".into(), message: Some(message.clone()) };
+                Some((r, input))
+            }
+            (JobKind::ChildDone | JobKind::ChildError | JobKind::ChildEscalation, _, _) => {
+                self.child_input(job).await?.map(|(parent, input)| (parent, park(input)))
+            }
+            _ => None,
+        };
+        match target {
+            // Completes the job with the step, or drops it if what it was for is gone.
+            Some((r, input)) => self.step_job(r, job, now, input).await,
+            None => {
+                self.store.park_job(job.id, &message).await?;
+                Ok(())
+            }
+        }
     }
 
     /// The heartbeat: extends this node's leases on its unfinished Requests to

@@ -62,6 +62,10 @@ pub use loops::LoopOptions;
 pub use messages::Broadcast;
 pub use notify::{BoxFuture, CachedSettings, Delivered, Notification, Notifications, NotifyError};
 
+/// The default of [`EngineOptions::max_job_crashes`]: a job that killed the process twice is not
+/// run a third time.
+pub const DEFAULT_MAX_JOB_CRASHES: u32 = 2;
+
 /// How the engine runs.
 #[derive(Clone, Debug)]
 pub struct EngineOptions {
@@ -89,6 +93,10 @@ pub struct EngineOptions {
     /// With [`Engine::enable_handoff`]: how many Requests at most run handed-off connector jobs
     /// at once; beyond that, new connector jobs wait in the job table for a worker.
     pub handoff_capacity: usize,
+    /// The crash-loop guard: how many runs of one job may be cut short (the process died while
+    /// running it) before the job is no longer run but becomes an incident of its Request (or is
+    /// parked, for a job of no Request). At least 1.
+    pub max_job_crashes: u32,
 }
 
 impl Default for EngineOptions {
@@ -103,6 +111,7 @@ impl Default for EngineOptions {
             request_lease: Duration::from_secs(30),
             max_batch: 1024,
             handoff_capacity: 1024,
+            max_job_crashes: DEFAULT_MAX_JOB_CRASHES,
         }
     }
 }

@@ -945,3 +945,90 @@ async fn a_signal_from_outside_starts_and_reaches_requests(db: Arc<TestDb>) {
     assert!(none.started.is_empty() && none.stepped.is_empty());
 }
 both!(a_signal_from_outside_starts_and_reaches_requests);
+
+// ---- the crash-loop guard ----
+
+/// Two nodes claim the due jobs at `at` and die running them (their claims run out a minute
+/// later), as a job that kills the process would make them.
+async fn crash_twice(engine: &Engine, at: DateTime<Utc>) {
+    for (n, node) in ["died-1", "died-2"].into_iter().enumerate() {
+        let when = at + secs(120 * n as i64);
+        let claimed = engine.store().claim_jobs(node, when, 10, Duration::from_secs(60)).await.unwrap();
+        assert_eq!(claimed.len(), 1, "{node} claims the job");
+        assert_eq!((claimed[0].attempts, claimed[0].ended), (n as i64 + 1, 0));
+    }
+}
+
+async fn a_timer_that_killed_the_process_twice_is_an_incident_then_fires_on_retry(db: Arc<TestDb>) {
+    let engine = db.engine(&Script::default(), options()).await;
+    deploy(&engine, &["timer.bpmn"]).await;
+    let id = engine.start_request("reminder", None, Data::new(), t0()).await.unwrap();
+    crash_twice(&engine, t0() + secs(3600)).await;
+    // The third start does not run it: an incident naming the job instead.
+    let later = t0() + secs(3600 + 600);
+    assert_eq!(engine.run_due_jobs(later, 10).await.unwrap(), 1);
+    let r = engine.store().load_request(id).await.unwrap();
+    assert_eq!(r.meta.status, RequestStatus::Error, "an Active Request with an incident");
+    let incident = &r.instance.incidents()[0];
+    assert_eq!(incident.code, "job_crashed");
+    assert!(incident.message.contains("`timer` job was started 2 times"), "{}", incident.message);
+    assert!(!event_kinds(&engine, id).await.iter().any(|k| k.starts_with("timer_fired")));
+    // Nothing runs by itself any more, even much later.
+    assert_eq!(drain(&engine, later + secs(86_400)).await, 0);
+    // A person retries: the timer fires as it would have.
+    engine.retry(id, later + secs(60)).await.unwrap();
+    assert_eq!(status(&engine, id).await, RequestStatus::Completed);
+    assert_eq!(event_kinds(&engine, id).await.iter().filter(|k| k.starts_with("timer_fired")).count(), 1);
+}
+both!(a_timer_that_killed_the_process_twice_is_an_incident_then_fires_on_retry);
+
+async fn a_connector_job_that_killed_the_process_twice_fails_without_a_third_call(db: Arc<TestDb>) {
+    let script = Script::default();
+    let engine = db.engine(&script, options()).await;
+    deploy(&engine, &["connector.bpmn"]).await;
+    let id = engine.start_request("invoice", None, data(json!({"order": "ORD-9"})), t0()).await.unwrap();
+    crash_twice(&engine, t0()).await;
+    assert_eq!(engine.run_due_jobs(t0() + secs(600), 10).await.unwrap(), 1);
+    assert_eq!(script.calls(), 0, "the connector is not called a third time");
+    let r = engine.store().load_request(id).await.unwrap();
+    let incident = &r.instance.incidents()[0];
+    assert_eq!(incident.code, "connector_failed");
+    assert!(incident.message.contains("server stopped each time"), "{}", incident.message);
+    // A retry calls it once more.
+    engine.retry(id, t0() + secs(700)).await.unwrap();
+    drain(&engine, t0() + secs(700)).await;
+    assert_eq!(script.calls(), 1);
+    assert_eq!(status(&engine, id).await, RequestStatus::Completed);
+}
+both!(a_connector_job_that_killed_the_process_twice_fails_without_a_third_call);
+
+async fn a_job_that_failed_with_an_error_is_not_counted_as_a_crash(db: Arc<TestDb>) {
+    // Errors end their attempts: five failures in a row are retries, not a crash loop.
+    let script = Script::default();
+    for _ in 0..3 {
+        script.outcomes.lock().unwrap().push_back(Err(ConnectorError::retryable("busy")));
+    }
+    let engine = db.engine(&script, options()).await;
+    deploy(&engine, &["connector.bpmn"]).await;
+    let id = engine.start_request("invoice", None, data(json!({"order": "ORD-3"})), t0()).await.unwrap();
+    for n in 0..4 {
+        drain(&engine, t0() + secs(3600 * n)).await;
+    }
+    assert_eq!(script.calls(), 4);
+    assert_eq!(status(&engine, id).await, RequestStatus::Completed);
+}
+both!(a_job_that_failed_with_an_error_is_not_counted_as_a_crash);
+
+async fn a_timer_start_job_that_killed_the_process_twice_is_parked(db: Arc<TestDb>) {
+    let engine = db.engine(&Script::default(), options()).await;
+    engine.deploy_at(&[timer_start_model("ticker", Some(("timeDate", "2026-03-01T10:00:00Z")))], t0()).await.unwrap();
+    let due = timer_start_dues(&engine).await[0];
+    crash_twice(&engine, due).await;
+    assert_eq!(engine.run_due_jobs(due + secs(600), 10).await.unwrap(), 1);
+    assert!(requests_of(&engine, "ticker").await.is_empty());
+    // Parked with its reason, never due.
+    let parked = "SELECT COUNT(*) FROM jobs WHERE kind = 'timer_start' AND last_error LIKE '%`timer_start` job was started 2 times%'";
+    assert_eq!(db.count(parked).await, 1);
+    assert!(timer_start_dues(&engine).await.is_empty());
+}
+both!(a_timer_start_job_that_killed_the_process_twice_is_parked);

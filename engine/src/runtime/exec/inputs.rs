@@ -78,7 +78,19 @@ impl Exec<'_> {
                 self.i.status = Status::Canceled;
                 self.out.push(Command::RequestCanceled);
             }
+            Input::Park { input, message } => self.park(*input, message)?,
             Input::Retry { incident } => {
+                if let Some(pos) = self.i.parked.iter().position(|x| x.incident == incident) {
+                    // A parked input: applied now. If what it was for is gone (the call activity
+                    // was left), the incident is resolved all the same, as a job carrying the
+                    // input would have been dropped.
+                    let parked = self.i.parked.remove(pos);
+                    self.resolve_incident(incident);
+                    self.i.window_start = self.now.timestamp_millis();
+                    self.i.window_moves = 0;
+                    let _refused = self.apply(parked.input);
+                    return Ok(());
+                }
                 let inc = self.i.incidents.iter().find(|x| x.id == incident).ok_or(StepError::UnknownIncident)?;
                 let t = inc.token;
                 let retry = match self.tok(t).map(|x| &x.state) {
@@ -117,6 +129,66 @@ impl Exec<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Parks `input` behind a `job_crashed` incident at the element it is for (see
+    /// [`Input::Park`]); the token it is for is left as it is.
+    fn park(&mut self, input: Input, message: String) -> Result<(), StepError> {
+        let (token, element) = match &input {
+            Input::TimerFired { subscription }
+            | Input::MessageReceived { subscription, .. }
+            | Input::SignalReceived { subscription, .. } => {
+                let sub = self
+                    .i
+                    .subscriptions
+                    .iter()
+                    .find(|s| s.id == *subscription)
+                    .ok_or(StepError::UnknownSubscription)?;
+                let token = match sub.owner {
+                    Owner::Token(t) => t,
+                    Owner::Scope(s) => self.scope(s).and_then(|s| s.owner).unwrap_or(TokenId::NONE),
+                };
+                (token, sub.element)
+            }
+            Input::ChildCompleted { token, .. }
+            | Input::ChildError { token, .. }
+            | Input::ChildEscalation { token, .. } => {
+                let tok = self.tok(*token).ok_or(StepError::UnknownToken)?;
+                if !matches!(tok.state, TokenState::Call) {
+                    return Err(StepError::NotWaiting("a child Request"));
+                }
+                (*token, tok.element)
+            }
+            _ => return Err(StepError::NotWaiting("a parked input")),
+        };
+        let id = IncidentId(self.i.next_incident);
+        self.i.next_incident += 1;
+        let incident = Incident { id, element, token, code: "job_crashed".to_string(), message };
+        self.i.incidents.push(incident.clone());
+        self.i.parked.push(ParkedInput { incident: id, input });
+        self.out.push(Command::IncidentRaised(incident));
+        Ok(())
+    }
+
+    /// Resolves the incidents of inputs parked for subscription `id` (it closed: the input would
+    /// be refused now).
+    pub(super) fn unpark_subscription(&mut self, id: SubscriptionId) {
+        let gone: Vec<IncidentId> = self
+            .i
+            .parked
+            .iter()
+            .filter(|p| {
+                matches!(p.input,
+                    Input::TimerFired { subscription }
+                    | Input::MessageReceived { subscription, .. }
+                    | Input::SignalReceived { subscription, .. } if subscription == id)
+            })
+            .map(|p| p.incident)
+            .collect();
+        for incident in gone {
+            self.i.parked.retain(|p| p.incident != incident);
+            self.resolve_incident(incident);
+        }
     }
 
     pub(super) fn fire(&mut self, id: SubscriptionId, data: Data, what: char) -> Result<(), StepError> {

@@ -117,6 +117,7 @@ pub(super) fn start(
         window_moves: 0,
         depth: called.unwrap_or(0),
         children_started: 0,
+        parked: Vec::new(),
     };
     let mut ex = Exec::new(p, &mut inst, now, out);
     ex.arm_event_subprocesses(ScopeId(0), ScopeIdx::ROOT);
@@ -294,6 +295,9 @@ impl<'a> Exec<'a> {
         if let Some(pos) = self.i.subscriptions.iter().position(|s| s.id == id) {
             self.i.subscriptions.remove(pos);
             self.out.push(Command::CloseSubscription { subscription: id });
+            if !self.i.parked.is_empty() {
+                self.unpark_subscription(id);
+            }
         }
     }
 

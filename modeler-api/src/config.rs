@@ -60,6 +60,10 @@ pub struct ServeArgs {
     /// (slow clients holding connections open); the body and the handling have their own limit.
     #[arg(long, env = "SLUICE_HEADER_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3_600))]
     pub header_timeout_secs: u64,
+    /// Seconds a request may take (reading its body and handling it) before it is answered 408;
+    /// a 408 means nothing was done. A request that began writing is finished and answered.
+    #[arg(long, env = "SLUICE_REQUEST_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3_600), hide = true)]
+    pub request_timeout_secs: u64,
     #[command(flatten)]
     pub connectors: ConnectorArgs,
     #[command(flatten)]

@@ -17,13 +17,29 @@ use crate::config::ServeArgs;
 use crate::connectors;
 use crate::shaped_errors;
 
+/// Two runtimes: the engine's (steps, connector calls, the worker loop) and the one that answers
+/// HTTP. A heavy step holds an engine thread, never one that answers `/healthz` or reads a
+/// Request; HTTP handlers hand engine calls over (`AppState::on_engine`).
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let runtime =
-        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the runtime")?;
-    runtime.block_on(serve(args))
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    let engine = tokio::runtime::Builder::new_multi_thread()
+        .thread_name("sluice-engine")
+        .worker_threads((2 * cores).max(4))
+        .enable_all()
+        .build()
+        .context("cannot start the engine's runtime")?;
+    let http = tokio::runtime::Builder::new_multi_thread()
+        .thread_name("sluice-http")
+        .worker_threads(cores.max(2))
+        .enable_all()
+        .build()
+        .context("cannot start the HTTP runtime")?;
+    let code = http.block_on(serve(args, engine.handle().clone()));
+    engine.shutdown_timeout(Duration::from_secs(10));
+    code
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+async fn serve(args: ServeArgs, engine_runtime: tokio::runtime::Handle) -> anyhow::Result<ExitCode> {
     args.limits.apply();
     let options = StoreOptions { durability: args.durability.into(), ..StoreOptions::default() };
     let store = Store::open(args.database_url.expose(), options).await?;
@@ -49,8 +65,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Err(e) = notifier.button_key().await {
         anyhow::bail!("cannot read the Slack button key: {e}");
     }
-    let engine =
-        Arc::new(Engine::new(store.clone(), registry, engine_options).await?.with_notifications(notifier.clone()));
+    // The engine's own tasks (its writer on PostgreSQL) start on its runtime.
+    let engine = engine_runtime
+        .spawn({
+            let (store, notifier) = (store.clone(), notifier.clone());
+            async move { Engine::new(store, registry, engine_options).await.map(|e| e.with_notifications(notifier)) }
+        })
+        .await
+        .context("the engine did not start")??;
+    let engine = Arc::new(engine);
     // Connector jobs run on the node that wrote them, right after the commit.
     engine.enable_handoff();
 
@@ -70,15 +93,23 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     // The engine says when a write left jobs due now for the worker (handed-off ones excepted).
     let wake = engine.wakeup();
     let (stop_tx, stop_rx) = watch::channel(false);
-    let heartbeat = tokio::spawn(loops::heartbeat_loop(engine.clone(), stop_rx.clone()));
-    let worker =
-        tokio::spawn(loops::worker_loop(engine.clone(), wake.clone(), LoopOptions::default(), stop_rx.clone()));
+    let heartbeat = engine_runtime.spawn(loops::heartbeat_loop(engine.clone(), stop_rx.clone()));
+    let worker = engine_runtime.spawn(loops::worker_loop(
+        engine.clone(),
+        wake.clone(),
+        LoopOptions::default(),
+        stop_rx.clone(),
+    ));
     if args.history_retention_days > 0 {
         let retention = chrono::Duration::days(i64::from(args.history_retention_days));
-        tokio::spawn(loops::prune_loop(store.clone(), retention, LoopOptions::default(), stop_rx));
+        engine_runtime.spawn(loops::prune_loop(store.clone(), retention, LoopOptions::default(), stop_rx));
     }
 
-    let state = AppState::new(engine.clone(), connectors, token_hashes).with_slack(slack).with_notifier(notifier);
+    let state = AppState::new(engine.clone(), connectors, token_hashes)
+        .with_slack(slack)
+        .with_notifier(notifier)
+        .with_engine_runtime(engine_runtime)
+        .with_request_timeout(Duration::from_secs(args.request_timeout_secs));
     let header_timeout = Duration::from_secs(args.header_timeout_secs);
     let served = serve_http(listener, api::app(state), header_timeout, shutdown_signal()).await;
     // In-flight HTTP requests are done; let the worker finish its batch (its jobs commit or stay

@@ -891,3 +891,48 @@ fn task_lists_and_histories_are_paginated_oldest_first() {
     let (status, body) = server.get(&format!("{events}?cursor=nonsense"));
     assert_eq!((status, error_code(&body)), (400, "invalid_cursor"), "{body}");
 }
+
+/// A chain of `n` plain tasks: a model whose import takes a while.
+fn long_chain(key: &str, n: usize) -> String {
+    let mut body = String::with_capacity(n * 80);
+    body.push_str(r#"<bpmn:startEvent id="t0"/>"#);
+    for i in 1..=n {
+        body.push_str(&format!(
+            r#"<bpmn:task id="t{i}"/><bpmn:sequenceFlow id="f{i}" sourceRef="t{}" targetRef="t{i}"/>"#,
+            i - 1
+        ));
+    }
+    bpmn::definitions(&[bpmn::process(key, None, &body)])
+}
+
+#[test]
+fn a_request_answered_408_did_nothing() {
+    // A one-second limit, and a deploy whose import takes longer than that.
+    let dir = scratch_dir("api-408");
+    let addr = free_port();
+    let mut cmd = server::serve_command(&dir, addr, TOKEN);
+    cmd.env("SLUICE_REQUEST_TIMEOUT_SECS", "1").env("SLACK_API_URL", "http://127.0.0.1:9");
+    let server = Server { serve: Spawned::start(&mut cmd, addr), addr };
+    let xml = long_chain("slow", 60_000);
+    let started = Instant::now();
+    let (status, body) = server.call("POST", "/api/v1/processes", Some("application/xml"), xml.as_bytes());
+    let took = started.elapsed();
+    if status == 201 {
+        // A machine fast enough to import it within the second: stored, as answered.
+        eprintln!("the deploy took {took:?}: within the limit on this machine");
+        assert_eq!(server.get("/api/v1/processes/slow").0, 200);
+        return;
+    }
+    assert_eq!(status, 408, "{body}");
+    assert_eq!(error_code(&body), "request_timeout", "{body}");
+    assert!(body["error"]["message"].as_str().unwrap_or_default().contains("nothing was done"), "{body}");
+    // The import went on in the background for a while: it must not store the model when done.
+    std::thread::sleep(took.max(Duration::from_secs(1)) * 10);
+    let (status, body) = server.get("/api/v1/processes/slow");
+    assert_eq!(status, 404, "a deploy answered 408 was stored: {body}");
+    // The server is fine, and a small deploy goes through.
+    let (status, body) =
+        server.call("POST", "/api/v1/processes", Some("application/xml"), long_chain("quick", 3).as_bytes());
+    assert_eq!(status, 201, "{body}");
+    drop(server.serve);
+}

@@ -25,6 +25,9 @@ pub enum DeployError {
     NotUtf8(String),
     #[error(transparent)]
     Store(#[from] sluice_store::Error),
+    /// The caller gave up (see [`crate::CommitGate`]) before anything was stored.
+    #[error("the deploy was given up before anything was stored")]
+    GaveUp,
 }
 
 /// One process of a deploy.
@@ -91,6 +94,7 @@ impl Engine {
             let hash = format!("{:x}", Sha256::digest(bytes));
             // A new version replaces the timer start jobs of the previous one in the same commit.
             let timer_starts = |version| crate::timers::first_jobs(p, version, now);
+            crate::gate::enter().map_err(|_| DeployError::GaveUp)?;
             let (version, created) =
                 self.store.deploy_source_with(&p.key, p.name.as_deref(), xml, bytes, &hash, timer_starts).await?;
             self.forget_latest(&p.key);

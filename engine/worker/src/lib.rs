@@ -33,6 +33,7 @@ mod children;
 mod commands;
 mod connector;
 mod deploy;
+mod gate;
 mod handoff;
 mod jobs;
 pub mod loops;
@@ -58,6 +59,7 @@ pub use backoff::Backoff;
 pub use changes::from_commands;
 pub use connector::ConnectorVerdict;
 pub use deploy::{Catalog, DeployError, Deployed};
+pub use gate::CommitGate;
 pub use loops::LoopOptions;
 pub use messages::Broadcast;
 pub use notify::{BoxFuture, CachedSettings, Delivered, Notification, Notifications, NotifyError};
@@ -145,6 +147,10 @@ pub enum Error {
     /// A newer version of the process was deployed while the Request was being created.
     #[error("a newer version of the process was deployed meanwhile; try again")]
     StaleVersion,
+    /// The caller gave up on this call (see [`CommitGate`]) before it wrote anything: nothing
+    /// was done.
+    #[error("the call was given up before it wrote anything: nothing was done")]
+    GaveUp,
     /// A job row whose payload this binary cannot read (a bug or a hand-edited database).
     #[error("job {job} has an unreadable payload: {message}")]
     BadJob { job: JobId, message: String },

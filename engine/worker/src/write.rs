@@ -123,6 +123,7 @@ impl Engine {
             require_latest,
             lease: plan.lease,
         };
+        crate::gate::enter()?;
         let written = self.writer.write(op).await?;
         if wake && matches!(written, WriteResult::Created { .. }) {
             self.wake.notify_one();
@@ -248,6 +249,7 @@ impl Engine {
                 changes,
                 lease: plan.lease,
             };
+            crate::gate::enter()?;
             let written = self.writer.write(op).await?;
             // A step that did not get the lease left the jobs it meant to hand off in the table.
             if let WriteResult::Applied { leased, .. } = written

@@ -43,6 +43,15 @@ impl ApiError {
     }
 
     /// A bug or an outage: logged here, once, and answered without details.
+    /// 408: the request ran out of time before anything was written; nothing was done.
+    pub fn timed_out() -> Self {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            "the request took too long and was stopped before anything was written: nothing was done",
+        )
+    }
+
     pub fn internal(error: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %error, "internal error");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "internal error")
@@ -165,6 +174,7 @@ impl From<sluice_worker::Error> for ApiError {
                 "busy",
                 "a newer version of the process was being deployed; try again".to_string(),
             ),
+            E::GaveUp => ApiError::timed_out(),
             other @ (E::BadProcess { .. } | E::BadJob { .. }) => ApiError::internal(&other),
         }
     }

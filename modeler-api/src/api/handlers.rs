@@ -9,7 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use chrono::Utc;
 use sluice_store::{LoadedRequest, RequestFilter, RequestId, RequestRow, Store, TaskId};
-use sluice_worker::DeployError;
+use sluice_worker::{CommitGate, DeployError};
 
 use super::views::{
     CompleteBody, ConnectorList, ConnectorView, DiagnosticView, ErrorBody, EventList, EventQuery, EventView, Health,
@@ -80,9 +80,11 @@ pub async fn deploy(
     let engine = state.inner.engine.clone();
     let files = vec![("model.bpmn".to_string(), body.to_vec())];
     // `Engine::deploy`'s future is not `Send` (the importer's options hold a `&dyn
-    // ConnectorCatalog`, which is not `Sync`), so it runs on a blocking thread of its own.
-    let handle = tokio::runtime::Handle::current();
-    let result = tokio::task::spawn_blocking(move || handle.block_on(engine.deploy(&files)))
+    // ConnectorCatalog`, which is not `Sync`), so it runs on a blocking thread of its own, in the
+    // engine's runtime, behind this request's commit gate (a 408 means nothing was stored).
+    let handle = state.engine_runtime();
+    let gate = CommitGate::current().unwrap_or_default();
+    let result = tokio::task::spawn_blocking(move || handle.block_on(gate.scope(engine.deploy(&files))))
         .await
         .map_err(|e| ApiError::internal(&e))?;
     let deployed = match result {
@@ -105,6 +107,7 @@ pub async fn deploy(
             return Err(invalid_bpmn("the model is not UTF-8: save it as UTF-8 to deploy it", Vec::new()));
         }
         Err(DeployError::Store(e)) => return Err(e.into()),
+        Err(DeployError::GaveUp) => return Err(ApiError::timed_out()),
     };
     if deployed.is_empty() {
         return Err(invalid_bpmn("the model has no executable process", Vec::new()));
@@ -176,7 +179,11 @@ pub async fn start_request(
     ApiJson(body): ApiJson<StartBody>,
 ) -> ApiResult<(StatusCode, Json<RequestView>)> {
     // The Request as written (no second read); an unknown key or version is the engine's 404.
-    let r = state.engine().start_request_loaded(&key, body.version, body.data, Utc::now()).await?;
+    let r = state
+        .on_engine(move |engine| async move {
+            engine.start_request_loaded(&key, body.version, body.data, Utc::now()).await
+        })
+        .await?;
     Ok((StatusCode::CREATED, Json(request_view(&state, r).await?)))
 }
 
@@ -188,7 +195,8 @@ async fn request_json(state: &AppState, id: RequestId) -> ApiResult<RequestView>
 
 async fn request_view(state: &AppState, r: LoadedRequest) -> ApiResult<RequestView> {
     // The engine's cache of imported processes names the elements of tokens and incidents.
-    let process = state.engine().process(&r.meta.process_key, r.meta.process_version).await?;
+    let (key, version) = (r.meta.process_key.clone(), r.meta.process_version);
+    let process = state.on_engine(move |engine| async move { engine.process(&key, version).await }).await?;
     let tokens = r
         .instance
         .tokens()
@@ -370,7 +378,7 @@ const MAX_EVENT_PAGE: u32 = 10_000;
 )]
 pub async fn cancel_request(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<RequestView>> {
     let id = request_id(&id)?;
-    state.engine().cancel(id, Utc::now()).await?;
+    state.on_engine(move |engine| async move { engine.cancel(id, Utc::now()).await }).await?;
     Ok(Json(request_json(&state, id).await?))
 }
 
@@ -390,7 +398,7 @@ pub async fn cancel_request(State(state): State<AppState>, Path(id): Path<String
 )]
 pub async fn retry_request(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<RequestView>> {
     let id = request_id(&id)?;
-    state.engine().retry(id, Utc::now()).await?;
+    state.on_engine(move |engine| async move { engine.retry(id, Utc::now()).await }).await?;
     Ok(Json(request_json(&state, id).await?))
 }
 
@@ -447,7 +455,7 @@ pub async fn complete_task(
     ApiJson(body): ApiJson<CompleteBody>,
 ) -> ApiResult<Json<TaskView>> {
     let id = task_id(&id)?;
-    state.engine().complete_task(id, body.data, Utc::now()).await?;
+    state.on_engine(move |engine| async move { engine.complete_task(id, body.data, Utc::now()).await }).await?;
     let task =
         state.store().task(id).await?.ok_or_else(|| ApiError::not_found("task_not_found", format!("no task {id}")))?;
     Ok(Json(TaskView::from(&task)))
@@ -469,8 +477,11 @@ pub async fn publish_message(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<MessageBody>,
 ) -> ApiResult<Json<RequestList>> {
-    let reached =
-        state.engine().publish_message(&body.name, body.correlation_key.as_deref(), body.data, Utc::now()).await?;
+    let reached = state
+        .on_engine(move |engine| async move {
+            engine.publish_message(&body.name, body.correlation_key.as_deref(), body.data, Utc::now()).await
+        })
+        .await?;
     let mut requests = Vec::with_capacity(reached.len());
     for id in reached {
         requests.push(request_json(&state, id).await?);
@@ -497,7 +508,8 @@ pub async fn broadcast_signal(
     if body.name.trim().is_empty() {
         return Err(ApiError::bad_request("the signal needs a name").with(Details::Field(Some("name".into()))));
     }
-    let reached = state.engine().broadcast_signal(&body.name, body.data, Utc::now()).await?;
+    let reached =
+        state.on_engine(move |engine| async move { engine.broadcast_signal(&body.name, body.data, Utc::now()).await }).await?;
     let ids = |ids: Vec<RequestId>| ids.into_iter().map(|id| id.to_string()).collect();
     Ok(Json(SignalReached { started: ids(reached.started), stepped: ids(reached.stepped) }))
 }

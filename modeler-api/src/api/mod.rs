@@ -23,7 +23,7 @@ use axum::routing::{delete, get, post, put};
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use sluice_connector_api::ConnectorInfo;
-use sluice_worker::Engine;
+use sluice_worker::{CommitGate, Engine};
 use subtle::ConstantTimeEq;
 
 pub use error::{ApiError, Details};
@@ -31,7 +31,8 @@ pub use metrics::Metrics;
 
 /// Request bodies larger than this are refused with 413.
 pub const BODY_LIMIT: usize = 10 * 1024 * 1024;
-/// A request still unanswered after this is answered 408.
+/// A request still unanswered after this is answered 408 (unless it began writing: see
+/// [`timeout`]); `SLUICE_REQUEST_TIMEOUT_SECS` changes it.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What every handler shares; cheap to clone.
@@ -51,6 +52,10 @@ struct Inner {
     slack: OnceLock<sluice_slack_app::SlackIntegrations>,
     /// Slack notifications and interactivity (see `AppState::with_notifier`).
     notifier: OnceLock<Arc<sluice_slack_app::SlackNotifier>>,
+    /// The runtime engine calls run on (see [`AppState::on_engine`]); the current one without.
+    engine_runtime: OnceLock<tokio::runtime::Handle>,
+    /// [`REQUEST_TIMEOUT`] unless set.
+    request_timeout: OnceLock<Duration>,
 }
 
 impl AppState {
@@ -63,6 +68,8 @@ impl AppState {
                 metrics: Metrics::default(),
                 slack: OnceLock::new(),
                 notifier: OnceLock::new(),
+                engine_runtime: OnceLock::new(),
+                request_timeout: OnceLock::new(),
             }),
         }
     }
@@ -77,6 +84,40 @@ impl AppState {
     pub fn with_notifier(self, notifier: Arc<sluice_slack_app::SlackNotifier>) -> Self {
         let _ = self.inner.notifier.set(notifier);
         self
+    }
+
+    /// Runs engine calls on `runtime`: a runtime of their own, so that a heavy step never holds a
+    /// thread that answers HTTP (`/healthz`, other Requests' calls).
+    pub fn with_engine_runtime(self, runtime: tokio::runtime::Handle) -> Self {
+        let _ = self.inner.engine_runtime.set(runtime);
+        self
+    }
+
+    /// Answers 408 after `timeout` instead of [`REQUEST_TIMEOUT`].
+    pub fn with_request_timeout(self, timeout: Duration) -> Self {
+        let _ = self.inner.request_timeout.set(timeout);
+        self
+    }
+
+    fn engine_runtime(&self) -> tokio::runtime::Handle {
+        self.inner.engine_runtime.get().cloned().unwrap_or_else(tokio::runtime::Handle::current)
+    }
+
+    /// Runs an engine call on the engine's runtime, behind this request's [`CommitGate`] (see
+    /// [`timeout`]). If the request is dropped (the client went away, or it timed out) before the
+    /// call wrote anything, the call is stopped; once it began writing it runs to its end.
+    async fn on_engine<T, F>(&self, call: impl FnOnce(Arc<Engine>) -> F) -> Result<T, ApiError>
+    where
+        F: Future<Output = Result<T, sluice_worker::Error>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let gate = CommitGate::current().unwrap_or_default();
+        let task = self.engine_runtime().spawn(gate.clone().scope(call(self.inner.engine.clone())));
+        let mut task = StopUnwritten { task, gate };
+        match (&mut task.task).await {
+            Ok(result) => Ok(result?),
+            Err(e) => Err(ApiError::internal(&e)),
+        }
     }
 
     fn slack(&self) -> Option<&sluice_slack_app::SlackIntegrations> {
@@ -95,6 +136,20 @@ impl AppState {
 
     fn store(&self) -> &sluice_store::Store {
         self.inner.engine.store()
+    }
+}
+
+/// An engine call's task, stopped when dropped unwaited if it had not begun writing.
+struct StopUnwritten<T> {
+    task: tokio::task::JoinHandle<T>,
+    gate: CommitGate,
+}
+
+impl<T> Drop for StopUnwritten<T> {
+    fn drop(&mut self) {
+        if !self.task.is_finished() && self.gate.close() {
+            self.task.abort();
+        }
     }
 }
 
@@ -138,7 +193,7 @@ pub fn app(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
-        .layer(middleware::from_fn(timeout))
+        .layer(middleware::from_fn_with_state(state.clone(), timeout))
         .layer(middleware::from_fn(uniform_errors))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
@@ -187,11 +242,20 @@ fn bearer_token(value: &str) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-async fn timeout(req: Request, next: Next) -> Response {
-    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+/// Answers 408 when a request is not done within [`REQUEST_TIMEOUT`], and 408 means nothing was
+/// done: the request's engine calls run behind a [`CommitGate`]. If no write began, the gate
+/// closes and the calls stop before writing; if one began, the request is finished and answered
+/// as it ends.
+async fn timeout(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let limit = state.inner.request_timeout.get().copied().unwrap_or(REQUEST_TIMEOUT);
+    let gate = CommitGate::new();
+    let mut run = std::pin::pin!(gate.clone().scope(next.run(req)));
+    match tokio::time::timeout(limit, &mut run).await {
         Ok(resp) => resp,
+        Err(_) if gate.close() => ApiError::timed_out().into_response(),
         Err(_) => {
-            ApiError::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", "the request took too long").into_response()
+            tracing::warn!("a request ran past the timeout while writing; answering when its write is done");
+            run.await
         }
     }
 }

@@ -258,7 +258,7 @@ async fn interact(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<
     let (tx, rx) = tokio::sync::oneshot::channel();
     let task_state = state.clone();
     let answer = decided_text(&decision);
-    tokio::spawn(async move {
+    state.engine_runtime().spawn(async move {
         let data = json!({"approved": decision.approved, "approved_by": user, "approved_by_name": user_name});
         let data: sluice_engine::runtime::Data = serde_json::from_value(data).unwrap_or_default();
         let result = task_state.engine().complete_task(decision.task, data, Utc::now()).await;

@@ -186,6 +186,9 @@ pub struct LimitArgs {
     /// How many child Requests one Request may start in all.
     #[arg(long, env = "SLUICE_MAX_CHILDREN", default_value_t = limits::DEFAULT_MAX_CHILDREN)]
     pub max_children: u32,
+    /// How large a Request's data (all its variables, as JSON text) may grow, in bytes.
+    #[arg(long, env = "SLUICE_MAX_DATA_BYTES", default_value_t = limits::DEFAULT_MAX_DATA_BYTES)]
+    pub max_data_bytes: u64,
 }
 
 impl LimitArgs {
@@ -194,5 +197,6 @@ impl LimitArgs {
         sluice_feel::set_max_value_bytes(self.max_value_bytes);
         limits::set_moves_per_window(self.max_moves_per_window, self.moves_window_secs);
         limits::set_calls(self.max_call_depth, self.max_children);
+        limits::set_max_data_bytes(self.max_data_bytes);
     }
 }

@@ -94,12 +94,8 @@ async fn serve(args: ServeArgs, engine_runtime: tokio::runtime::Handle) -> anyho
     let wake = engine.wakeup();
     let (stop_tx, stop_rx) = watch::channel(false);
     let heartbeat = engine_runtime.spawn(loops::heartbeat_loop(engine.clone(), stop_rx.clone()));
-    let worker = engine_runtime.spawn(loops::worker_loop(
-        engine.clone(),
-        wake.clone(),
-        LoopOptions::default(),
-        stop_rx.clone(),
-    ));
+    let worker =
+        engine_runtime.spawn(loops::worker_loop(engine.clone(), wake.clone(), LoopOptions::default(), stop_rx.clone()));
     if args.history_retention_days > 0 {
         let retention = chrono::Duration::days(i64::from(args.history_retention_days));
         engine_runtime.spawn(loops::prune_loop(store.clone(), retention, LoopOptions::default(), stop_rx));

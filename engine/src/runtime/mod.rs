@@ -293,6 +293,8 @@ pub enum StartError {
     NoStart(String),
     #[error("`{0}` is not a start event of process `{1}`")]
     NotAStartEvent(String, String),
+    #[error("the data is {size} bytes, over the limit of {limit} bytes for a Request's data (SLUICE_MAX_DATA_BYTES)")]
+    DataTooLarge { size: u64, limit: u64 },
 }
 
 /// A view of one waiting user or manual task.
@@ -375,6 +377,14 @@ pub struct Instance {
     /// Inputs kept by `job_crashed` incidents ([`Input::Park`]) until they are retried.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     parked: Vec<ParkedInput>,
+    /// The size of every scope's variables as JSON text (see [`vars::data_size`]), kept up to
+    /// date by each write; 0 in a state stored before it was kept (measured at the next step).
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    data_bytes: u64,
+}
+
+fn is_zero_u64(n: &u64) -> bool {
+    *n == 0
 }
 
 /// An input parked by an incident: retrying the incident applies it.
@@ -444,6 +454,23 @@ pub mod limits {
     pub fn set_calls(max_depth: u32, max_children: u32) {
         MAX_DEPTH.store(max_depth.max(1), Ordering::Relaxed);
         MAX_CHILDREN.store(max_children.max(1), Ordering::Relaxed);
+    }
+
+    /// Default of [`max_data_bytes`]: 8 MiB.
+    pub const DEFAULT_MAX_DATA_BYTES: u64 = 8 * 1024 * 1024;
+
+    static MAX_DATA: AtomicU64 = AtomicU64::new(DEFAULT_MAX_DATA_BYTES);
+
+    /// How large a Request's data may grow (all its variables, as JSON text): a Request is not
+    /// started with more, and a token that would move on while the data is larger stops with a
+    /// `data_limit` incident.
+    pub fn max_data_bytes() -> u64 {
+        MAX_DATA.load(Ordering::Relaxed)
+    }
+
+    /// Sets it (at least 1 KiB).
+    pub fn set_max_data_bytes(bytes: u64) {
+        MAX_DATA.store(bytes.max(1024), Ordering::Relaxed);
     }
 }
 
@@ -620,6 +647,12 @@ impl Instance {
     /// Replaces values in the Request's data, e.g. to fix what an incident complained about.
     pub fn merge_data(&mut self, data: Data) {
         self.scopes[0].vars.extend(data);
+        self.data_bytes = self.measure_data();
+    }
+
+    /// The size of all variables as JSON text, measured.
+    fn measure_data(&self) -> u64 {
+        self.scopes.iter().map(|s| vars::data_size(&s.vars)).sum()
     }
 
     pub fn incidents(&self) -> &[Incident] {

@@ -61,3 +61,25 @@ impl Variables for Overlay<'_> {
         self.extra.iter().find(|(k, _)| *k == name).map(|(_, v)| v).or_else(|| self.base.get(name))
     }
 }
+
+/// About the size of `value` as JSON text (strings without their escapes, numbers at most 20
+/// bytes): what a Request's data is measured in against [`super::limits::max_data_bytes`].
+pub(super) fn value_size(value: &Value) -> u64 {
+    match value {
+        Value::Null | Value::Bool(_) => 5,
+        Value::Number(_) => 20,
+        Value::String(s) => s.len() as u64 + 2,
+        Value::Array(items) => 2 + items.iter().map(|v| value_size(v) + 1).sum::<u64>(),
+        Value::Object(fields) => 2 + data_size(fields),
+    }
+}
+
+/// The size of a set of variables as JSON text (see [`value_size`]).
+pub(super) fn data_size(vars: &Data) -> u64 {
+    vars.iter().map(|(k, v)| entry_size(k, v)).sum()
+}
+
+/// One variable: `"name":value,`.
+pub(super) fn entry_size(name: &str, value: &Value) -> u64 {
+    name.len() as u64 + 4 + value_size(value)
+}

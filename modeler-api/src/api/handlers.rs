@@ -180,9 +180,9 @@ pub async fn start_request(
 ) -> ApiResult<(StatusCode, Json<RequestView>)> {
     // The Request as written (no second read); an unknown key or version is the engine's 404.
     let r = state
-        .on_engine(move |engine| async move {
-            engine.start_request_loaded(&key, body.version, body.data, Utc::now()).await
-        })
+        .on_engine(
+            move |engine| async move { engine.start_request_loaded(&key, body.version, body.data, Utc::now()).await },
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(request_view(&state, r).await?)))
 }
@@ -508,8 +508,9 @@ pub async fn broadcast_signal(
     if body.name.trim().is_empty() {
         return Err(ApiError::bad_request("the signal needs a name").with(Details::Field(Some("name".into()))));
     }
-    let reached =
-        state.on_engine(move |engine| async move { engine.broadcast_signal(&body.name, body.data, Utc::now()).await }).await?;
+    let reached = state
+        .on_engine(move |engine| async move { engine.broadcast_signal(&body.name, body.data, Utc::now()).await })
+        .await?;
     let ids = |ids: Vec<RequestId>| ids.into_iter().map(|id| id.to_string()).collect();
     Ok(Json(SignalReached { started: ids(reached.started), stepped: ids(reached.stepped) }))
 }

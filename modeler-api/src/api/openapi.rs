@@ -98,7 +98,10 @@ impl Modify for Common {
                     add("413", "`payload_too_large`: the body is over 10 MiB");
                     add("415", "`unsupported_media_type`: another `Content-Type`");
                 }
-                add("408", "`request_timeout`: the request took longer than 30 s and was stopped before it wrote anything: nothing was done (a request that began writing is finished and answered)");
+                add(
+                    "408",
+                    "`request_timeout`: the request took longer than 30 s and was stopped before it wrote anything: nothing was done (a request that began writing is finished and answered)",
+                );
             }
         }
     }

@@ -165,7 +165,9 @@ impl Exec<'_> {
     pub(super) fn remove_scope(&mut self, sid: ScopeId) -> Option<ScopeInst> {
         self.close_owned(Owner::Scope(sid));
         let pos = self.scope_pos(sid)?;
-        Some(self.i.scopes.remove(pos))
+        let removed = self.i.scopes.remove(pos);
+        self.i.data_bytes = self.i.data_bytes.saturating_sub(super::vars::data_size(&removed.vars));
+        Some(removed)
     }
 
     pub(super) fn scope_done(&mut self, sid: ScopeId) {

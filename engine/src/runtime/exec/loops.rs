@@ -137,6 +137,7 @@ impl Exec<'_> {
                 _ => {}
             }
         }
+        self.i.data_bytes += super::vars::data_size(&vars);
         if let Some(s) = self.scope_mut(sid) {
             s.vars = vars;
         }

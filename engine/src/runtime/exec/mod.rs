@@ -118,7 +118,13 @@ pub(super) fn start(
         depth: called.unwrap_or(0),
         children_started: 0,
         parked: Vec::new(),
+        data_bytes: 0,
     };
+    inst.data_bytes = inst.measure_data();
+    let limit = limits::max_data_bytes();
+    if inst.data_bytes > limit {
+        return Err(StartError::DataTooLarge { size: inst.data_bytes, limit });
+    }
     let mut ex = Exec::new(p, &mut inst, now, out);
     ex.arm_event_subprocesses(ScopeId(0), ScopeIdx::ROOT);
     for e in entry {
@@ -163,6 +169,10 @@ impl<'a> Exec<'a> {
             i.window_moves = 0;
         }
         let window_limit = limits::max_moves_per_window();
+        if i.data_bytes == 0 {
+            // A state stored before the size was kept (or one without data).
+            i.data_bytes = i.measure_data();
+        }
         Self { p, i, now, out, queue: VecDeque::new(), scratch: Vec::new(), moved: 0, joins: Vec::new(), window_limit }
     }
 
@@ -335,7 +345,9 @@ impl<'a> Exec<'a> {
                 || matches!(s.kind, ScopeKind::Instance { local: true, .. })
                 || s.vars.contains_key(name)
             {
-                s.vars.insert(name.to_string(), value);
+                let added = vars::entry_size(name, &value);
+                let removed = s.vars.insert(name.to_string(), value).map_or(0, |old| vars::entry_size(name, &old));
+                self.i.data_bytes = (self.i.data_bytes + added).saturating_sub(removed);
                 return;
             }
             let Some(parent) = s.parent else { return };
@@ -360,6 +372,10 @@ impl<'a> Exec<'a> {
                 }
                 if self.i.window_moves > self.window_limit {
                     self.window_limit(t);
+                    continue;
+                }
+                if self.i.data_bytes > limits::max_data_bytes() {
+                    self.data_limit(t);
                     continue;
                 }
                 self.enter(t);
@@ -391,6 +407,20 @@ impl<'a> Exec<'a> {
             limits::window_secs()
         );
         self.raise(t, "activity_limit", msg, Retry::Enter { via });
+    }
+
+    fn data_limit(&mut self, t: TokenId) {
+        let via = match self.tok(t).map(|x| &x.state) {
+            Some(TokenState::Ready { via }) => *via,
+            _ => return,
+        };
+        let msg = format!(
+            "the Request's data grew to {} bytes, over the limit of {} bytes (SLUICE_MAX_DATA_BYTES): \
+             the token stops before this element; make the data smaller, then retry",
+            self.i.data_bytes,
+            limits::max_data_bytes()
+        );
+        self.raise(t, "data_limit", msg, Retry::Enter { via });
     }
 
     fn enter(&mut self, t: TokenId) {

@@ -242,9 +242,9 @@ mod tests {
         // Several marks' worth of one line, with multi-byte characters before the positions.
         let t = format!("x\n{}é<a/>{}ü<b/>", "é".repeat(3000), "a".repeat(5000));
         let ix = LineIndex::new(&t);
-        let a = t.find("<a/>").unwrap();
+        let a = t.find("<a/>").expect("the text has <a/>");
         assert_eq!(ix.pos(&t, a), Pos { line: 2, column: 3002 });
-        let b = t.find("<b/>").unwrap();
+        let b = t.find("<b/>").expect("the text has <b/>");
         assert_eq!(ix.pos(&t, b), Pos { line: 2, column: 3002 + 4 + 5000 + 1 });
         // Every offset agrees with counting from the line's start.
         for off in (2..t.len()).filter(|&o| t.is_char_boundary(o)).step_by(97) {

@@ -68,9 +68,7 @@ impl Exec<'_> {
                 if !matches!(tok.state, TokenState::Call) {
                     return Err(StepError::NotWaiting("a child Request"));
                 }
-                if let Some((b, interrupting)) = self.matching_boundary(token, true, &code) {
-                    self.catch_thrown(Catcher::Boundary { host: token, boundary: b, interrupting });
-                }
+                self.child_escalation(token, code);
             }
             Input::Cancel => {
                 self.cancel_contents(ScopeId(0), None);

@@ -59,6 +59,8 @@ struct Defs<'d> {
     signals: HashMap<&'d str, Option<&'d str>>,
     /// Every BPMN id in the file, with the element's name (for data references).
     names: HashMap<&'d str, Option<&'d str>>,
+    /// Every BPMN id in the file, with its element's node (the first, should ids repeat).
+    nodes: HashMap<&'d str, usize>,
     processes: HashSet<&'d str>,
 }
 
@@ -147,6 +149,7 @@ fn collect_defs<'d>(doc: &'d Doc<'_>, root: usize, rep: &mut Report<'_>) -> Defs
         escalations: HashMap::new(),
         signals: HashMap::new(),
         names: HashMap::new(),
+        nodes: HashMap::new(),
         processes: HashSet::new(),
     };
     // Ids: walk every BPMN element, but not into extension elements (opaque vendor content).
@@ -155,6 +158,9 @@ fn collect_defs<'d>(doc: &'d Doc<'_>, root: usize, rep: &mut Report<'_>) -> Defs
         let n = doc.node(i);
         if n.ns != Ns::Bpmn {
             continue;
+        }
+        if let Some(id) = n.get_nonempty("id") {
+            defs.nodes.entry(id).or_insert(i);
         }
         if let Some(id) = n.get_nonempty("id")
             && defs.names.insert(id, n.get_nonempty("name")).is_some()
@@ -281,6 +287,14 @@ fn definition_label(local: &str) -> &str {
 fn with_article(label: &str) -> String {
     let vowel = label.starts_with(['a', 'e', 'i', 'o', 'u']);
     format!("{} {label}", if vowel { "an" } else { "a" })
+}
+
+/// What a data association's `sourceRef` or `targetRef` stands for.
+enum DataVar {
+    /// A variable, by name.
+    Name(String),
+    /// bpmn-js's `__targetRef_placeholder` property: a line in the drawing, no variable.
+    Placeholder,
 }
 
 /// What a flow node sits in directly, for the rules that depend on it.
@@ -433,6 +447,11 @@ impl<'d> ProcLift<'d, '_, '_> {
         }
         for i in 0..self.elements.len() {
             self.elements[i].looping = self.looping(ElementIdx::from(i));
+        }
+        if self.exec {
+            for i in 0..self.elements.len() {
+                self.data_associations(ElementIdx::from(i));
+            }
         }
         let flows = self.flows();
         self.default_flows(&flows);
@@ -1175,6 +1194,244 @@ impl<'d> ProcLift<'d, '_, '_> {
         }))
     }
 
+    /// Reads an element's data associations into its `inputs` and `outputs` (executable
+    /// processes only; a descriptive one keeps them as drawings). What Sluice cannot run is an
+    /// error at the association: a language other than FEEL, a target that is no variable, a
+    /// data store, an association on an event that would move data.
+    fn data_associations(&mut self, idx: ElementIdx) {
+        let doc = self.doc;
+        let ni = self.nodes[idx.index()];
+        let n = doc.node(ni);
+        let el_id = self.elements[idx.index()].id.clone();
+        let activity = is_activity_node(n.local);
+        for (ai, a) in doc.children(ni) {
+            if a.ns != Ns::Bpmn || !matches!(a.local, "dataInputAssociation" | "dataOutputAssociation") {
+                continue;
+            }
+            let input = a.local == "dataInputAssociation";
+            let label = a.get_nonempty("id").unwrap_or(&el_id).to_owned();
+            let mappings = self.association(ai, &label);
+            if mappings.is_empty() {
+                continue;
+            }
+            if !activity {
+                let which = if input { "input" } else { "output" };
+                self.exec_err(
+                    a.offset,
+                    "unsupported-data-association",
+                    format!("data {which} association `{label}` of event `{el_id}` would move data, which Sluice does not do on events (a message or signal caught brings its data in as variables as it is; one thrown carries every variable)"),
+                    &label,
+                );
+                continue;
+            }
+            let e = &mut self.elements[idx.index()];
+            if input { e.inputs.extend(mappings) } else { e.outputs.extend(mappings) }
+        }
+    }
+
+    /// The mappings of one data association, in the order the specification applies them: the
+    /// `transformation`, then each `assignment`; without either, a copy of the one `sourceRef`
+    /// into `targetRef`. A copy between two names for one variable, or an association that only
+    /// draws a line (bpmn-js targets a `__targetRef_placeholder` property for inputs and leaves
+    /// outputs without a source), moves nothing and gives none.
+    fn association(&mut self, ai: usize, label: &str) -> Vec<DataMapping> {
+        let doc = self.doc;
+        let refs = |name: &str| -> Vec<(usize, &str)> {
+            doc.children(ai)
+                .filter(|(_, c)| c.is(Ns::Bpmn, name))
+                .map(|(_, c)| {
+                    let (text, start) = c.trimmed_text();
+                    (c.text_source_offset(start), text)
+                })
+                .filter(|(_, t)| !t.is_empty())
+                .collect()
+        };
+        let sources = refs("sourceRef");
+        let target = refs("targetRef").into_iter().next();
+        let mut out = Vec::new();
+        let mapping = |target: String, source: DataSource| DataMapping { target, source, association: label.to_owned() };
+        if let Some((ti, t)) = doc.child(ai, Ns::Bpmn, "transformation") {
+            let (text, start) = t.trimmed_text();
+            let what = format!("transformation of data association `{label}`");
+            let to = target.and_then(|(off, r)| self.data_target(off, r, label));
+            if !text.is_empty()
+                && self.language_ok(t, text, label, "the transformation")
+                && let Some(expr) = self.expr(text, At::Text(ti, start), &what, label)
+            {
+                match to {
+                    Some(to) => out.push(mapping(to, DataSource::Expr(expr))),
+                    None if target.is_none() => self.exec_err(
+                        t.offset,
+                        "unsupported-data-association",
+                        format!("data association `{label}` transforms into nothing: it has no `targetRef`"),
+                        label,
+                    ),
+                    None => {}
+                }
+            }
+        }
+        let assignments: Vec<usize> =
+            doc.children(ai).filter(|(_, c)| c.is(Ns::Bpmn, "assignment")).map(|(i, _)| i).collect();
+        for &si in &assignments {
+            let from = doc.child(si, Ns::Bpmn, "from");
+            let to = doc.child(si, Ns::Bpmn, "to");
+            let (Some((fi, f)), Some((_, t))) = (from, to) else {
+                self.exec_err(
+                    doc.node(si).offset,
+                    "unsupported-data-association",
+                    format!("an assignment of data association `{label}` needs both `from` and `to`"),
+                    label,
+                );
+                continue;
+            };
+            let (text, start) = f.trimmed_text();
+            let (to_text, to_start) = t.trimmed_text();
+            let to_name = self.assignment_target(t.text_source_offset(to_start), to_text, label);
+            if text.is_empty() || !self.language_ok(f, text, label, "the assignment") {
+                if text.is_empty() {
+                    self.exec_err(
+                        f.offset,
+                        "unsupported-data-association",
+                        format!("an assignment of data association `{label}` has an empty `from`"),
+                        label,
+                    );
+                }
+                continue;
+            }
+            let what = format!("`from` of an assignment of data association `{label}`");
+            if let Some(expr) = self.expr(text, At::Text(fi, start), &what, label)
+                && let Some(to) = to_name
+            {
+                out.push(mapping(to, DataSource::Expr(expr)));
+            }
+        }
+        if !assignments.is_empty() || doc.child(ai, Ns::Bpmn, "transformation").is_some() {
+            return out;
+        }
+        // A plain copy.
+        let Some((toff, tref)) = target else { return out };
+        if sources.is_empty() {
+            return out;
+        }
+        if sources.len() > 1 {
+            self.exec_err(
+                sources[1].0,
+                "unsupported-data-association",
+                format!("data association `{label}` has several `sourceRef`s and no transformation to combine them; the specification needs one"),
+                label,
+            );
+            return out;
+        }
+        let (soff, sref) = sources[0];
+        let (Some(src), Some(dst)) = (self.data_variable(soff, sref, label), self.data_variable(toff, tref, label)) else {
+            return out;
+        };
+        match (src, dst) {
+            (DataVar::Name(src), DataVar::Name(dst)) if src != dst => out.push(mapping(dst, DataSource::Variable(src))),
+            // The same variable under two names, or a line drawn to a placeholder.
+            (DataVar::Name(_), DataVar::Name(_)) | (_, DataVar::Placeholder) | (DataVar::Placeholder, _) => {}
+        }
+        out
+    }
+
+    /// The variable a data association's `sourceRef` or `targetRef` (at `off`) stands for; reports
+    /// and gives `None` when Sluice has none for it.
+    fn data_variable(&mut self, off: usize, r: &str, label: &str) -> Option<DataVar> {
+        let found = lookup(&self.defs.nodes, r).map(|&ni| self.node(ni));
+        let Some(n) = found else {
+            self.exec_err(
+                off,
+                "dangling-reference",
+                format!("data association `{label}` refers to `{r}`, which does not exist in this file"),
+                label,
+            );
+            return None;
+        };
+        let name_or_id = |n: &Node<'_>| n.get_nonempty("name").or(n.get_nonempty("id")).unwrap_or(r).to_owned();
+        match n.local {
+            "property" if n.get("name").is_some_and(|v| v.trim() == "__targetRef_placeholder") => Some(DataVar::Placeholder),
+            "dataObject" | "dataInput" | "dataOutput" | "property" => Some(DataVar::Name(name_or_id(n))),
+            "dataObjectReference" => {
+                let object = n.get_nonempty("dataObjectRef").and_then(|o| lookup(&self.defs.nodes, o)).map(|&o| self.node(o));
+                let name = n.get_nonempty("name").or_else(|| object.and_then(|o| o.get_nonempty("name")));
+                let name = name.or_else(|| object.and_then(|o| o.get_nonempty("id"))).unwrap_or(r);
+                Some(DataVar::Name(name.to_owned()))
+            }
+            "dataStoreReference" | "dataStore" => {
+                self.exec_err(
+                    off,
+                    "unsupported-data-association",
+                    format!("data association `{label}` reads or writes data store `{r}`; Sluice keeps no data stores, only the Request's variables"),
+                    label,
+                );
+                None
+            }
+            other => {
+                self.exec_err(
+                    off,
+                    "unsupported-data-association",
+                    format!("data association `{label}` refers to `{r}`, a {other}, not a data object, data input or output, or property"),
+                    label,
+                );
+                None
+            }
+        }
+    }
+
+    /// The variable a `transformation` writes: `targetRef`'s, which a placeholder is not.
+    fn data_target(&mut self, off: usize, r: &str, label: &str) -> Option<String> {
+        match self.data_variable(off, r, label)? {
+            DataVar::Name(name) => Some(name),
+            DataVar::Placeholder => {
+                self.exec_err(
+                    off,
+                    "unsupported-data-association",
+                    format!("data association `{label}` writes to `{r}`, a placeholder with no variable; point `targetRef` at a data input"),
+                    label,
+                );
+                None
+            }
+        }
+    }
+
+    /// The variable an assignment's `to` (at `off`) names: a data element's id, or a variable
+    /// name, as written or as `${name}` / `=name`. A path or any other expression is reported.
+    fn assignment_target(&mut self, off: usize, text: &str, label: &str) -> Option<String> {
+        let bare = text
+            .strip_prefix("${")
+            .or_else(|| text.strip_prefix("#{"))
+            .and_then(|t| t.strip_suffix('}'))
+            .or_else(|| text.strip_prefix('='))
+            .unwrap_or(text)
+            .trim();
+        if lookup(&self.defs.nodes, bare).is_some() {
+            return match self.data_variable(off, bare, label)? {
+                DataVar::Name(name) => Some(name),
+                DataVar::Placeholder => {
+                    self.exec_err(
+                        off,
+                        "unsupported-data-association",
+                        format!("an assignment of data association `{label}` writes to `{bare}`, a placeholder with no variable; write to a variable name"),
+                        label,
+                    );
+                    None
+                }
+            };
+        }
+        let is_name = bare.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_')
+            && bare.chars().all(|c| c.is_alphanumeric() || c == '_');
+        if is_name {
+            return Some(bare.to_owned());
+        }
+        self.exec_err(
+            off,
+            "unsupported-data-association",
+            format!("the `to` of an assignment of data association `{label}` is `{text}`; Sluice writes to a variable: give its name, or the id of a data object, data input or output, or property"),
+            label,
+        );
+        None
+    }
+
     /// The variable name a data reference (dataInput, property, dataObject) stands for.
     fn data_name(&self, r: &str) -> String {
         match lookup(&self.defs.names, r) {
@@ -1232,7 +1489,7 @@ impl<'d> ProcLift<'d, '_, '_> {
             let mut condition = None;
             if let Some((ci, c)) = doc.child(fi, Ns::Bpmn, "conditionExpression") {
                 let (text, start) = c.trimmed_text();
-                if !text.is_empty() && self.language_ok(c, text, &label) {
+                if !text.is_empty() && self.language_ok(c, text, &label, "the condition") {
                     condition = self.expr(text, At::Text(ci, start), &format!("condition of {shown}"), &label);
                 }
             }
@@ -1251,7 +1508,7 @@ impl<'d> ProcLift<'d, '_, '_> {
     }
 
     /// Whether an expression's `language` is one Sluice reads (FEEL, or JUEL-style `${...}`).
-    fn language_ok(&mut self, c: &Node<'_>, text: &str, label: &str) -> bool {
+    fn language_ok(&mut self, c: &Node<'_>, text: &str, label: &str, what: &str) -> bool {
         let Some(a) = c.attr("language") else { return true };
         let lang = a.value.trim().to_ascii_lowercase();
         let feel = lang.is_empty() || lang.contains("feel");
@@ -1263,7 +1520,7 @@ impl<'d> ProcLift<'d, '_, '_> {
         self.exec_err(
             a.offset,
             "unsupported-expression-language",
-            format!("expression language `{}` is not supported; write the condition in FEEL", a.value.trim()),
+            format!("expression language `{}` is not supported; write {what} in FEEL", a.value.trim()),
             label,
         );
         false

@@ -898,3 +898,56 @@ fn links_defaults_event_gateways_boundaries_and_compensation() {
         26:1 error[unsupported-element] eventBasedGateway that starts the process (`instantiate="true"`) is not supported by Sluice; use message or signal start events (starter)
     "#]]);
 }
+
+#[test]
+fn data_associations_sluice_cannot_run_are_named() {
+    check(
+        &exec(
+            r#"<bpmn:startEvent id="s"/>
+<bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="t"/>
+<bpmn:userTask id="t">
+<bpmn:ioSpecification><bpmn:dataInput id="t_in" name="x"/><bpmn:dataOutput id="t_out" name="y"/></bpmn:ioSpecification>
+<bpmn:dataInputAssociation id="xslt"><bpmn:sourceRef>do</bpmn:sourceRef><bpmn:targetRef>t_in</bpmn:targetRef>
+<bpmn:transformation language="http://www.w3.org/1999/XSL/Transform">&lt;xsl:value-of select="."/&gt;</bpmn:transformation></bpmn:dataInputAssociation>
+<bpmn:dataInputAssociation id="xpath"><bpmn:assignment><bpmn:from>= 1</bpmn:from><bpmn:to>getDataInput('x')</bpmn:to></bpmn:assignment></bpmn:dataInputAssociation>
+<bpmn:dataInputAssociation id="bad_from"><bpmn:assignment><bpmn:from>= 1 +</bpmn:from><bpmn:to>t_in</bpmn:to></bpmn:assignment></bpmn:dataInputAssociation>
+<bpmn:dataInputAssociation id="store"><bpmn:sourceRef>ds</bpmn:sourceRef><bpmn:targetRef>t_in</bpmn:targetRef></bpmn:dataInputAssociation>
+<bpmn:dataInputAssociation id="ghost"><bpmn:sourceRef>nothing</bpmn:sourceRef><bpmn:targetRef>t_in</bpmn:targetRef></bpmn:dataInputAssociation>
+<bpmn:dataInputAssociation id="two"><bpmn:sourceRef>do</bpmn:sourceRef><bpmn:sourceRef>do2</bpmn:sourceRef><bpmn:targetRef>t_in</bpmn:targetRef></bpmn:dataInputAssociation>
+<bpmn:dataOutputAssociation id="ok"><bpmn:sourceRef>t_out</bpmn:sourceRef><bpmn:targetRef>do</bpmn:targetRef></bpmn:dataOutputAssociation>
+</bpmn:userTask>
+<bpmn:sequenceFlow id="f2" sourceRef="t" targetRef="e"/>
+<bpmn:endEvent id="e"><bpmn:dataInputAssociation id="on_event"><bpmn:sourceRef>do</bpmn:sourceRef><bpmn:targetRef>e_in</bpmn:targetRef></bpmn:dataInputAssociation><bpmn:dataInput id="e_in" name="payload"/></bpmn:endEvent>
+<bpmn:dataObject id="do" name="order"/><bpmn:dataObject id="do2" name="customer"/>
+<bpmn:dataStoreReference id="ds"/>"#,
+        ),
+        expect![[r#"
+            8:32 error[unsupported-expression-language] expression language `http://www.w3.org/1999/XSL/Transform` is not supported; write the transformation in FEEL (xslt)
+            9:91 error[unsupported-data-association] the `to` of an assignment of data association `xpath` is `getDataInput('x')`; Sluice writes to a variable: give its name, or the id of a data object, data input or output, or property (xpath)
+            10:75 error[invalid-expression] `from` of an assignment of data association `bad_from` is not a valid expression: expected a value but found the end of the expression (bad_from)
+            11:55 error[unsupported-data-association] data association `store` reads or writes data store `ds`; Sluice keeps no data stores, only the Request's variables (store)
+            12:55 error[dangling-reference] data association `ghost` refers to `nothing`, which does not exist in this file (ghost)
+            13:88 error[unsupported-data-association] data association `two` has several `sourceRef`s and no transformation to combine them; the specification needs one (two)
+            17:23 error[unsupported-data-association] data input association `on_event` of event `e` would move data, which Sluice does not do on events (a message or signal caught brings its data in as variables as it is; one thrown carries every variable) (on_event)
+        "#]],
+    );
+    let p = process(&exec(
+        r#"<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="t"/>
+<bpmn:userTask id="t"><bpmn:ioSpecification><bpmn:dataInput id="t_in" name="x"/><bpmn:dataOutput id="t_out" name="y"/></bpmn:ioSpecification>
+<bpmn:dataInputAssociation><bpmn:sourceRef>do</bpmn:sourceRef><bpmn:targetRef>t_in</bpmn:targetRef></bpmn:dataInputAssociation>
+<bpmn:dataOutputAssociation><bpmn:sourceRef>t_out</bpmn:sourceRef><bpmn:targetRef>do</bpmn:targetRef><bpmn:assignment><bpmn:from>${y}</bpmn:from><bpmn:to>total</bpmn:to></bpmn:assignment></bpmn:dataOutputAssociation>
+</bpmn:userTask><bpmn:dataObject id="do" name="order"/>"#,
+    ));
+    let t = element(&p, "t");
+    let shown = |m: &DataMapping| match &m.source {
+        DataSource::Variable(v) => format!("{} <- {v}", m.target),
+        DataSource::Expr(e) => format!("{} <- {}", m.target, e.source()),
+    };
+    assert_eq!(t.inputs.iter().map(shown).collect::<Vec<_>>(), ["x <- order"]);
+    assert_eq!(t.outputs.iter().map(shown).collect::<Vec<_>>(), ["total <- ${y}"]);
+    // A descriptive process keeps its data associations as drawings.
+    let xml = format!(
+        "{HEAD}\n<bpmn:process id=\"p\"><bpmn:task id=\"t\"><bpmn:dataInputAssociation><bpmn:sourceRef>x</bpmn:sourceRef><bpmn:targetRef>y</bpmn:targetRef><bpmn:transformation language=\"xslt\">?</bpmn:transformation></bpmn:dataInputAssociation></bpmn:task></bpmn:process></bpmn:definitions>"
+    );
+    check(&xml, expect![[""]]);
+}

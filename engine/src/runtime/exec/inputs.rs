@@ -118,6 +118,10 @@ impl Exec<'_> {
                         self.set_state(t, TokenState::Connector { attempt });
                         self.out.push(Command::InvokeConnector { token: t, element: e, attempt });
                     }
+                    Retry::Complete => {
+                        self.set_state(t, TokenState::Ready { via: None });
+                        self.complete_activity(t);
+                    }
                     Retry::Throw { code, message } => {
                         let Some(e) = self.tok(t).map(|x| x.element) else { return Ok(()) };
                         let from_activity = self.p.element(e).is_activity();

@@ -159,13 +159,7 @@ impl Sim {
         self.start_at(key, data, Start::Event(e), None)
     }
 
-    fn start_at(
-        &mut self,
-        key: &str,
-        data: Data,
-        start: Start,
-        parent: Option<Caller>,
-    ) -> Result<RequestNo, SimError> {
+    fn start_at(&mut self, key: &str, data: Data, start: Start, parent: Option<Caller>) -> Result<RequestNo, SimError> {
         let process = self.processes.get(key).cloned().ok_or_else(|| SimError::UnknownProcess(key.to_string()))?;
         let mut out = Vec::new();
         let inst = if let Some(caller) = parent {

@@ -119,7 +119,11 @@ fn a_missing_source_or_a_failing_expression_is_an_incident_and_a_retry_starts_ov
     complete_task(&mut sim, json!({"answer": "many"}));
     let inc = sim.instance(0).unwrap().incidents()[0].clone();
     assert_eq!(inc.code, "expression_failed");
-    assert!(inc.message.starts_with("data association `out1` of `work`: `= answer * 2` (for `doubled`) failed"), "{}", inc.message);
+    assert!(
+        inc.message.starts_with("data association `out1` of `work`: `= answer * 2` (for `doubled`) failed"),
+        "{}",
+        inc.message
+    );
     assert_eq!(sim.instance(0).unwrap().status(), Status::Active);
     sim.merge_data(0, json!({"answer": 21}).as_object().cloned().unwrap());
     retry_only_incident(&mut sim);

@@ -311,7 +311,12 @@ enum Container {
 /// this kind of event in this place (BPMN 2.0.2 §10.5.2 start, §10.5.3 end, §10.5.4
 /// intermediate and boundary events), or `None` when it does. Whether Sluice can run an allowed
 /// one (compensation, conditional, ...) is another question, answered by `unsupported-element`.
-fn misplaced_definition(event: &str, def: Option<&str>, container: Container, host_is_transaction: bool) -> Option<String> {
+fn misplaced_definition(
+    event: &str,
+    def: Option<&str>,
+    container: Container,
+    host_is_transaction: bool,
+) -> Option<String> {
     let cannot = |what: &str| format!("{what} cannot have {} definition", with_article(def.unwrap_or("none")));
     match (event, def) {
         ("startEvent", None) => None,
@@ -536,12 +541,9 @@ impl<'d> ProcLift<'d, '_, '_> {
                 "eventBasedGateway that starts the process (`instantiate=\"true\"`)".into(),
                 "; use message or signal start events",
             ),
-            "eventBasedGateway" if n.get("eventGatewayType").is_some_and(|v| v.trim() == "Parallel") => self.unsupported(
-                ni,
-                id,
-                "parallel eventBasedGateway (`eventGatewayType=\"Parallel\"`)".into(),
-                "",
-            ),
+            "eventBasedGateway" if n.get("eventGatewayType").is_some_and(|v| v.trim() == "Parallel") => {
+                self.unsupported(ni, id, "parallel eventBasedGateway (`eventGatewayType=\"Parallel\"`)".into(), "")
+            }
             "eventBasedGateway" => Kind::Gateway(GatewayKind::EventBased),
             "complexGateway" => self.unsupported(ni, id, "complexGateway".into(), "; use an inclusive gateway"),
             "transaction" => {
@@ -1249,7 +1251,8 @@ impl<'d> ProcLift<'d, '_, '_> {
         let sources = refs("sourceRef");
         let target = refs("targetRef").into_iter().next();
         let mut out = Vec::new();
-        let mapping = |target: String, source: DataSource| DataMapping { target, source, association: label.to_owned() };
+        let mapping =
+            |target: String, source: DataSource| DataMapping { target, source, association: label.to_owned() };
         if let Some((ti, t)) = doc.child(ai, Ns::Bpmn, "transformation") {
             let (text, start) = t.trimmed_text();
             let what = format!("transformation of data association `{label}`");
@@ -1323,7 +1326,8 @@ impl<'d> ProcLift<'d, '_, '_> {
             return out;
         }
         let (soff, sref) = sources[0];
-        let (Some(src), Some(dst)) = (self.data_variable(soff, sref, label), self.data_variable(toff, tref, label)) else {
+        let (Some(src), Some(dst)) = (self.data_variable(soff, sref, label), self.data_variable(toff, tref, label))
+        else {
             return out;
         };
         match (src, dst) {
@@ -1349,10 +1353,13 @@ impl<'d> ProcLift<'d, '_, '_> {
         };
         let name_or_id = |n: &Node<'_>| n.get_nonempty("name").or(n.get_nonempty("id")).unwrap_or(r).to_owned();
         match n.local {
-            "property" if n.get("name").is_some_and(|v| v.trim() == "__targetRef_placeholder") => Some(DataVar::Placeholder),
+            "property" if n.get("name").is_some_and(|v| v.trim() == "__targetRef_placeholder") => {
+                Some(DataVar::Placeholder)
+            }
             "dataObject" | "dataInput" | "dataOutput" | "property" => Some(DataVar::Name(name_or_id(n))),
             "dataObjectReference" => {
-                let object = n.get_nonempty("dataObjectRef").and_then(|o| lookup(&self.defs.nodes, o)).map(|&o| self.node(o));
+                let object =
+                    n.get_nonempty("dataObjectRef").and_then(|o| lookup(&self.defs.nodes, o)).map(|&o| self.node(o));
                 let name = n.get_nonempty("name").or_else(|| object.and_then(|o| o.get_nonempty("name")));
                 let name = name.or_else(|| object.and_then(|o| o.get_nonempty("id"))).unwrap_or(r);
                 Some(DataVar::Name(name.to_owned()))
@@ -1535,10 +1542,8 @@ impl<'d> ProcLift<'d, '_, '_> {
                 continue;
             }
             let id = self.elements[i].id.clone();
-            let may_have_default = matches!(
-                n.local,
-                "exclusiveGateway" | "inclusiveGateway" | "complexGateway"
-            ) || is_activity_node(n.local);
+            let may_have_default = matches!(n.local, "exclusiveGateway" | "inclusiveGateway" | "complexGateway")
+                || is_activity_node(n.local);
             if !may_have_default {
                 self.err(
                     a.offset,
@@ -1742,7 +1747,9 @@ impl<'d> ProcLift<'d, '_, '_> {
             "subProcess" if is_event_subprocess(n) => Some(format!(
                 "`{id}` is an event sub-process, which has no sequence flows in or out: its start event's trigger starts it, and when it ends its scope goes on without it"
             )),
-            "intermediateThrowEvent" if self.doc.child(self.nodes[e.index()], Ns::Bpmn, "linkEventDefinition").is_some() => {
+            "intermediateThrowEvent"
+                if self.doc.child(self.nodes[e.index()], Ns::Bpmn, "linkEventDefinition").is_some() =>
+            {
                 Some(format!("link throw event `{id}` jumps to its link catch event; no sequence flow leaves it"))
             }
             _ => None,
@@ -1755,14 +1762,18 @@ impl<'d> ProcLift<'d, '_, '_> {
         let id = &p.element(e).id;
         match n.local {
             "startEvent" => Some(format!("start event `{id}` begins its scope; no sequence flow enters it")),
-            "boundaryEvent" => Some(format!(
-                "boundary event `{id}` is triggered on its activity; no sequence flow enters it"
-            )),
+            "boundaryEvent" => {
+                Some(format!("boundary event `{id}` is triggered on its activity; no sequence flow enters it"))
+            }
             "subProcess" if is_event_subprocess(n) => Some(format!(
                 "`{id}` is an event sub-process, which has no sequence flows in or out: its start event's trigger starts it"
             )),
-            "intermediateCatchEvent" if self.doc.child(self.nodes[e.index()], Ns::Bpmn, "linkEventDefinition").is_some() => {
-                Some(format!("link catch event `{id}` is reached from its link throw event; no sequence flow enters it"))
+            "intermediateCatchEvent"
+                if self.doc.child(self.nodes[e.index()], Ns::Bpmn, "linkEventDefinition").is_some() =>
+            {
+                Some(format!(
+                    "link catch event `{id}` is reached from its link throw event; no sequence flow enters it"
+                ))
             }
             _ => None,
         }
@@ -1776,8 +1787,12 @@ impl<'d> ProcLift<'d, '_, '_> {
                 continue;
             }
             let esp = p.element(owner).id.clone();
-            let starts: Vec<ElementIdx> =
-                s.children.iter().copied().filter(|&c| self.node(self.nodes[c.index()]).local == "startEvent").collect();
+            let starts: Vec<ElementIdx> = s
+                .children
+                .iter()
+                .copied()
+                .filter(|&c| self.node(self.nodes[c.index()]).local == "startEvent")
+                .collect();
             let Some(&first) = starts.first() else {
                 let at = self.node(self.nodes[owner.index()]).offset;
                 self.err(
@@ -1829,7 +1844,8 @@ impl<'d> ProcLift<'d, '_, '_> {
                 .flat_map(|inner| p.scope(inner).event_starts.iter().copied())
                 .collect();
             if starts.len() > 1 {
-                let scope = s.owner.map_or_else(|| format!("process `{}`", p.key), |o| format!("`{}`", p.element(o).id));
+                let scope =
+                    s.owner.map_or_else(|| format!("process `{}`", p.key), |o| format!("`{}`", p.element(o).id));
                 groups.push((scope, starts));
             }
         }
@@ -1850,7 +1866,9 @@ impl<'d> ProcLift<'d, '_, '_> {
                 let what = if escalation { "escalation" } else { "error" };
                 let caught = code.map_or_else(|| format!("every {what}"), |code| format!("{what} `{code}`"));
                 let handler = |e: ElementIdx| match p.element(e).kind {
-                    Kind::StartEvent { .. } => p.element(e).parent.map_or_else(String::new, |esp| p.element(esp).id.clone()),
+                    Kind::StartEvent { .. } => {
+                        p.element(e).parent.map_or_else(String::new, |esp| p.element(esp).id.clone())
+                    }
                     _ => p.element(e).id.clone(),
                 };
                 let kind = match p.element(c).kind {

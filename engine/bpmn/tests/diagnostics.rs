@@ -842,7 +842,11 @@ fn one_handler_per_code_in_a_scope() {
 <bpmn:subProcess id="h2" triggeredByEvent="true"><bpmn:startEvent id="h2s" isInterrupting="false"><bpmn:escalationEventDefinition escalationRef="S1"/></bpmn:startEvent></bpmn:subProcess>
 <bpmn:subProcess id="h3" triggeredByEvent="true"><bpmn:startEvent id="h3s"><bpmn:errorEventDefinition errorRef="E1"/></bpmn:startEvent></bpmn:subProcess>"#
     );
-    let shown: String = render(&import_one(xml.as_bytes())).lines().filter(|l| !l.contains("warning")).map(|l| format!("{l}\n")).collect();
+    let shown: String = render(&import_one(xml.as_bytes()))
+        .lines()
+        .filter(|l| !l.contains("warning"))
+        .map(|l| format!("{l}\n"))
+        .collect();
     expect![[r#"
         6:1 error[duplicate-catch] boundary events `by_ref` and `by_code` of `t` both catch error `late`; keep one handler per code (a handler for the exact code is taken before a catch-all) (by_code)
         8:1 error[duplicate-catch] boundary events `any1` and `any2` of `t` both catch every escalation; keep one handler per code (a handler for the exact code is taken before a catch-all) (any2)
@@ -884,7 +888,9 @@ fn links_defaults_event_gateways_boundaries_and_compensation() {
 <bpmn:task id="undo" isForCompensation="true"/>
 <bpmn:eventBasedGateway id="starter" instantiate="true"/>"#
     );
-    check(&xml, expect![[r#"
+    check(
+        &xml,
+        expect![[r#"
         6:42 error[invalid-default-flow] `fork` is a parallelGateway and has no default flow; only exclusive, inclusive and complex gateways and activities do (fork)
         12:1 error[duplicate-link] link catch events `land1` and `land2` in one scope are both named `x`; a link throw jumps to one only, so give each its own name (land2)
         12:1 warning[unreachable-element] no token can ever reach `land2` (land2)
@@ -896,7 +902,8 @@ fn links_defaults_event_gateways_boundaries_and_compensation() {
         24:49 error[invalid-boundary] boundary event `outside` is attached to `inner`, which sits in another (sub-)process; a boundary event sits beside its activity (outside)
         25:1 error[unsupported-element] task for compensation (`isForCompensation="true"`) is not supported by Sluice (undo)
         26:1 error[unsupported-element] eventBasedGateway that starts the process (`instantiate="true"`) is not supported by Sluice; use message or signal start events (starter)
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]

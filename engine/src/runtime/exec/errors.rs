@@ -236,9 +236,7 @@ fn catches(trigger: &Trigger, escalation: bool, code: &str) -> Option<bool> {
 
 /// The handler of one scope that wins: the first one for the exact code, else the first
 /// catch-all.
-fn most_specific(
-    candidates: impl Iterator<Item = (bool, ElementIdx, bool)>,
-) -> Option<(ElementIdx, bool)> {
+fn most_specific(candidates: impl Iterator<Item = (bool, ElementIdx, bool)>) -> Option<(ElementIdx, bool)> {
     let mut catch_all = None;
     for (exact, e, interrupting) in candidates {
         if exact {

@@ -886,23 +886,25 @@ fn links_defaults_event_gateways_boundaries_and_compensation() {
 <bpmn:subProcess id="sub"><bpmn:task id="inner"/></bpmn:subProcess>
 <bpmn:boundaryEvent id="outside" attachedToRef="inner"><bpmn:timerEventDefinition><bpmn:timeDuration>PT1H</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:boundaryEvent>
 <bpmn:task id="undo" isForCompensation="true"/>
-<bpmn:eventBasedGateway id="starter" instantiate="true"/>"#
+<bpmn:eventBasedGateway id="starter" instantiate="true"/>
+<bpmn:eventBasedGateway id="both" eventGatewayType="Parallel"/>"#
     );
     check(
         &xml,
         expect![[r#"
-        6:42 error[invalid-default-flow] `fork` is a parallelGateway and has no default flow; only exclusive, inclusive and complex gateways and activities do (fork)
-        12:1 error[duplicate-link] link catch events `land1` and `land2` in one scope are both named `x`; a link throw jumps to one only, so give each its own name (land2)
-        12:1 warning[unreachable-element] no token can ever reach `land2` (land2)
-        14:1 warning[event-gateway-shape] event-based gateway `eg1` has one outgoing sequence flow; it is meant to choose among two or more events (eg1)
-        14:1 warning[event-gateway-shape] `r` follows event-based gateway `eg1` and has other incoming sequence flows; the specification has an event after the gateway entered from it alone (eg1)
-        16:1 error[invalid-event-gateway] receive task `r2` follows event-based gateway `eg2` and has boundary events, which would never be armed: the message that completes it is the one the gateway waits for (eg2)
-        16:1 warning[event-gateway-shape] event-based gateway `eg2` leads to receive task `r2` and to message catch event `mc`; the specification has one or the other (eg2)
-        21:1 warning[boundary-without-outgoing] boundary event `rb` has no outgoing sequence flow: when it triggers, its path ends at once (rb)
-        24:49 error[invalid-boundary] boundary event `outside` is attached to `inner`, which sits in another (sub-)process; a boundary event sits beside its activity (outside)
-        25:1 error[unsupported-element] task for compensation (`isForCompensation="true"`) is not supported by Sluice (undo)
-        26:1 error[unsupported-element] eventBasedGateway that starts the process (`instantiate="true"`) is not supported by Sluice; use message or signal start events (starter)
-    "#]],
+            6:42 error[invalid-default-flow] `fork` is a parallelGateway and has no default flow; only exclusive, inclusive and complex gateways and activities do (fork)
+            12:1 error[duplicate-link] link catch events `land1` and `land2` in one scope are both named `x`; a link throw jumps to one only, so give each its own name (land2)
+            12:1 warning[unreachable-element] no token can ever reach `land2` (land2)
+            14:1 warning[event-gateway-shape] event-based gateway `eg1` has one outgoing sequence flow; it is meant to choose among two or more events (eg1)
+            14:1 warning[event-gateway-shape] `r` follows event-based gateway `eg1` and has other incoming sequence flows; the specification has an event after the gateway entered from it alone (eg1)
+            16:1 error[invalid-event-gateway] receive task `r2` follows event-based gateway `eg2` and has boundary events, which would never be armed: the message that completes it is the one the gateway waits for (eg2)
+            16:1 warning[event-gateway-shape] event-based gateway `eg2` leads to receive task `r2` and to message catch event `mc`; the specification has one or the other (eg2)
+            21:1 warning[boundary-without-outgoing] boundary event `rb` has no outgoing sequence flow: when it triggers, its path ends at once (rb)
+            24:49 error[invalid-boundary] boundary event `outside` is attached to `inner`, which sits in another (sub-)process; a boundary event sits beside its activity (outside)
+            25:1 error[unsupported-element] task for compensation (`isForCompensation="true"`) is not supported by Sluice (undo)
+            26:1 error[unsupported-element] eventBasedGateway that starts the process (`instantiate="true"`) is not supported by Sluice; use message or signal start events (starter)
+            27:1 error[unsupported-element] parallel eventBasedGateway (`eventGatewayType="Parallel"`) is not supported by Sluice (both)
+        "#]],
     );
 }
 

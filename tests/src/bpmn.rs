@@ -23,6 +23,22 @@ pub fn user_task(id: &str, name: &str) -> Element {
     Element { id: id.into(), xml: format!(r#"<bpmn:userTask id="{id}" name="{name}"/>"#) }
 }
 
+/// `<bpmn:task>`: an activity that does nothing.
+pub fn task(id: &str) -> Element {
+    Element { id: id.into(), xml: format!(r#"<bpmn:task id="{id}"/>"#) }
+}
+
+/// `<bpmn:scriptTask>` evaluating the FEEL expression `script` (XML-escaped here) into the
+/// variable `result`.
+pub fn script_task(id: &str, script: &str, result: &str) -> Element {
+    let script = script.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    let xml = format!(
+        "<bpmn:scriptTask id=\"{id}\" scriptFormat=\"feel\" sluice:resultVariable=\"{result}\">\n\
+         <bpmn:script>{script}</bpmn:script>\n</bpmn:scriptTask>"
+    );
+    Element { id: id.into(), xml }
+}
+
 /// `<sluice:input name=… value=…/>`.
 pub fn input(name: &str, value: &str) -> String {
     format!(r#"<sluice:input name="{name}" value="{value}"/>"#)

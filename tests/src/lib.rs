@@ -1,6 +1,7 @@
 //! Helpers for end-to-end tests: find the built `sluice` binary and run it.
 
 pub mod bpmn;
+pub mod db;
 pub mod server;
 
 use std::path::PathBuf;

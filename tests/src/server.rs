@@ -285,6 +285,9 @@ pub struct ServeConfig {
     pub log_dir: PathBuf,
     /// More environment variables (`SLUICE_REQUEST_LEASE_SECS`, …).
     pub env: Vec<(String, String)>,
+    /// The most address space the server may map, in bytes (`RLIMIT_AS`, set by `ulimit -v` in
+    /// the shell that then becomes the server); `None`: no limit of the test's.
+    pub address_space: Option<u64>,
 }
 
 /// A running `sluice serve` on a port of its own; killed (SIGKILL) when dropped.
@@ -308,7 +311,20 @@ impl Serve {
         let addr = free_port();
         let log = config.log_dir.join(format!("{name}.log"));
         let stderr = std::fs::OpenOptions::new().create(true).append(true).open(&log)?;
-        let mut cmd = Command::new(sluice_bin());
+        let mut cmd = match config.address_space {
+            Some(bytes) => {
+                // `exec`: the limited shell becomes the server, so the pid is the server's.
+                let mut cmd = Command::new("bash");
+                cmd.arg("-c")
+                    .arg(format!("ulimit -v {} && exec \"$0\" \"$@\"", bytes / 1024))
+                    .arg(sluice_bin())
+                    // glibc reserves 64 MiB of address space for each malloc arena, up to eight
+                    // arenas a core: two keep the mapped size near what is used.
+                    .env("MALLOC_ARENA_MAX", "2");
+                cmd
+            }
+            None => Command::new(sluice_bin()),
+        };
         cmd.arg("serve")
             .env("SLUICE_LISTEN", addr.to_string())
             .env("SLUICE_DATABASE_URL", &config.database_url)
@@ -370,6 +386,11 @@ impl Serve {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// How it exited, or `None` while it runs.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
     }
 
     /// SIGKILL, then waits for the process to be gone.

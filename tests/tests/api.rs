@@ -760,6 +760,7 @@ fn a_client_that_sends_its_headers_too_slowly_is_cut_off() {
         database_url: format!("sqlite://{}", dir.join("sluice.db").display()),
         log_dir: dir.clone(),
         env: vec![("SLUICE_HEADER_TIMEOUT_SECS".into(), "1".into())],
+        address_space: None,
     };
     let serve = server::Serve::start(&config, "slow-client");
     let started = Instant::now();

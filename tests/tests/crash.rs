@@ -21,8 +21,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use sluice_tests::bpmn;
+use sluice_tests::db::Db;
 use sluice_tests::server::{self, Api, Kill, Serve, ServeConfig};
-use sluice_tests::{bpmn, scratch_dir};
 
 /// The test process: fork → (POST to the stub) ‖ (PT1S timer → user task) → join → POST again.
 /// The stub's address comes from the Request's data.
@@ -184,96 +185,6 @@ fn header(head: &str, name: &str) -> Option<String> {
     })
 }
 
-// ---- databases ----
-
-/// A database for one test, removed when dropped.
-enum Db {
-    Sqlite { dir: std::path::PathBuf },
-    Postgres { admin: String, name: String, url: String },
-}
-
-impl Db {
-    fn sqlite(name: &str) -> Db {
-        Db::Sqlite { dir: scratch_dir(name) }
-    }
-
-    /// A fresh PostgreSQL database; `None` (the test passes as skipped, saying so) when no
-    /// PostgreSQL is reachable outside CI, or under `SLUICE_TEST_SKIP_POSTGRES=1`.
-    fn postgres(name: &str) -> Option<Db> {
-        if !sluice_test_support::postgres_or_skip(&format!("crash::{name}")) {
-            return None;
-        }
-        let admin = std::env::var("SLUICE_TEST_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-        let unique = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default();
-        let name = format!("sluice_crash_{}_{unique}", std::process::id());
-        if let Err(e) = pg_exec(&admin, &format!("CREATE DATABASE {name}")) {
-            panic!(
-                "cannot create a database at {admin} ({e}). Fix that PostgreSQL, point SLUICE_TEST_POSTGRES_URL \
-                 at another, or set SLUICE_TEST_SKIP_POSTGRES=1."
-            );
-        }
-        let url = with_database(&admin, &name);
-        Some(Db::Postgres { admin, name, url })
-    }
-
-    fn url(&self) -> String {
-        match self {
-            Db::Sqlite { dir } => format!("sqlite://{}", dir.join("sluice.db").display()),
-            Db::Postgres { url, .. } => url.clone(),
-        }
-    }
-
-    fn log_dir(&self, name: &str) -> std::path::PathBuf {
-        match self {
-            Db::Sqlite { dir } => dir.clone(),
-            Db::Postgres { .. } => scratch_dir(name),
-        }
-    }
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        match self {
-            // Kept when the test failed, with the servers' logs beside it.
-            Db::Sqlite { dir } if !std::thread::panicking() => {
-                let _ = std::fs::remove_dir_all(dir);
-            }
-            Db::Sqlite { .. } => {}
-            Db::Postgres { admin, name, .. } => {
-                let _ = pg_exec(admin, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
-            }
-        }
-    }
-}
-
-/// `postgres://user@host:port/db?x` with another database name.
-fn with_database(url: &str, db: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, format!("?{q}")),
-        None => (url, String::new()),
-    };
-    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let host_end = base[scheme_end..].find('/').map(|i| scheme_end + i).unwrap_or(base.len());
-    format!("{}/{db}{query}", &base[..host_end])
-}
-
-fn pg_exec(url: &str, sql: &str) -> Result<(), String> {
-    use sqlx::Connection;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-    rt.block_on(async {
-        let mut conn = tokio::time::timeout(Duration::from_secs(10), sqlx::PgConnection::connect(url))
-            .await
-            .map_err(|_| "timed out connecting".to_string())?
-            .map_err(|e| e.to_string())?;
-        sqlx::query(sql).execute(&mut conn).await.map_err(|e| e.to_string())?;
-        conn.close().await.map_err(|e| e.to_string())
-    })
-}
-
 // ---- driving the servers ----
 
 fn config(db: &Db, name: &str) -> ServeConfig {
@@ -287,6 +198,7 @@ fn config(db: &Db, name: &str) -> ServeConfig {
             // guard stops (tested on its own below with the default).
             ("SLUICE_MAX_JOB_CRASHES".into(), "1000".into()),
         ],
+        address_space: None,
     }
 }
 
@@ -621,14 +533,14 @@ fn sqlite_requests_survive_kill_9_and_complete_exactly_once() {
 
 #[test]
 fn postgres_requests_survive_kill_9_and_complete_exactly_once() {
-    let Some(db) = Db::postgres("crash-postgres") else { return };
+    let Some(db) = Db::postgres("crash::postgres_requests_survive_kill_9_and_complete_exactly_once") else { return };
     kill_and_restart(&db, "crash-postgres");
 }
 
 #[test]
 fn two_servers_on_one_postgres_database_the_survivor_finishes_a_killed_ones_requests() {
     let name = "crash-two-nodes";
-    let Some(db) = Db::postgres(name) else { return };
+    let Some(db) = Db::postgres(&format!("crash::{name}")) else { return };
     let seed = seed(name);
     let mut rng = Rng(seed);
     let n = request_count();

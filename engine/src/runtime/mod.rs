@@ -652,6 +652,12 @@ impl Instance {
         self.data_bytes = self.measure_data();
     }
 
+    /// About how large all its variables are as JSON text (what [`limits::max_data_bytes`]
+    /// bounds).
+    pub fn data_size(&self) -> u64 {
+        self.data_bytes
+    }
+
     /// The size of all variables as JSON text, measured.
     fn measure_data(&self) -> u64 {
         self.scopes.iter().map(|s| vars::data_size(&s.vars)).sum()

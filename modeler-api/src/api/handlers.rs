@@ -6,7 +6,8 @@ use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use sluice_store::{LoadedRequest, RequestFilter, RequestId, RequestRow, Store, TaskId};
 use sluice_worker::{CommitGate, DeployError};
@@ -38,7 +39,7 @@ fn task_id(s: &str) -> ApiResult<TaskId> {
     ),
 )]
 pub async fn healthz(State(state): State<AppState>) -> ApiResult<Json<Health>> {
-    match state.store().count_requests(Some("active")).await {
+    match state.store().ping().await {
         Ok(_) => Ok(Json(Health { status: "ok".into() })),
         Err(e) => {
             tracing::warn!(error = %e, "health check: the database does not answer");
@@ -177,23 +178,49 @@ pub async fn start_request(
     State(state): State<AppState>,
     Path(key): Path<String>,
     ApiJson(body): ApiJson<StartBody>,
-) -> ApiResult<(StatusCode, Json<RequestView>)> {
+) -> ApiResult<Response> {
     // The Request as written (no second read); an unknown key or version is the engine's 404.
     let r = state
         .on_engine(
             move |engine| async move { engine.start_request_loaded(&key, body.version, body.data, Utc::now()).await },
         )
         .await?;
-    Ok((StatusCode::CREATED, Json(request_view(&state, r).await?)))
+    let (view, size) = request_view(&state, r).await?;
+    json_answer(StatusCode::CREATED, view, size).await
 }
 
-/// A Request as the API shows it.
-async fn request_json(state: &AppState, id: RequestId) -> ApiResult<RequestView> {
-    let r = state.store().load_request(id).await?;
+/// A Request as the API shows it, and about how large its data is. Read on the engine's runtime:
+/// a large Request's state is parsed there, not on a thread that answers HTTP.
+async fn request_json(state: &AppState, id: RequestId) -> ApiResult<(RequestView, u64)> {
+    let r = state.on_engine(move |engine| async move { Ok(engine.store().load_request(id).await?) }).await?;
     request_view(state, r).await
 }
 
-async fn request_view(state: &AppState, r: LoadedRequest) -> ApiResult<RequestView> {
+/// [`request_json`] as the answer.
+async fn request_answer(state: &AppState, id: RequestId) -> ApiResult<Response> {
+    let (view, size) = request_json(state, id).await?;
+    json_answer(StatusCode::OK, view, size).await
+}
+
+/// Serializes an answer on a blocking thread when it is large (`size`: about its bytes), so that
+/// a thread answering HTTP never spends long on one (whole Requests can hold megabytes of data).
+async fn json_answer<T: serde::Serialize + Send + 'static>(
+    status: StatusCode,
+    value: T,
+    size: u64,
+) -> ApiResult<Response> {
+    if size < super::OFFLOAD_BYTES {
+        return Ok((status, Json(value)).into_response());
+    }
+    let bytes = tokio::task::spawn_blocking(move || serde_json::to_vec(&value))
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok((status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response())
+}
+
+async fn request_view(state: &AppState, r: LoadedRequest) -> ApiResult<(RequestView, u64)> {
+    let size = r.instance.data_size();
     // The engine's cache of imported processes names the elements of tokens and incidents.
     let (key, version) = (r.meta.process_key.clone(), r.meta.process_version);
     let process = state.on_engine(move |engine| async move { engine.process(&key, version).await }).await?;
@@ -218,7 +245,7 @@ async fn request_view(state: &AppState, r: LoadedRequest) -> ApiResult<RequestVi
         })
         .collect();
     let m = r.meta;
-    Ok(RequestView {
+    let view = RequestView {
         id: m.id.to_string(),
         process_key: m.process_key,
         process_version: m.process_version,
@@ -228,7 +255,8 @@ async fn request_view(state: &AppState, r: LoadedRequest) -> ApiResult<RequestVi
         incidents,
         created_at: time(m.created_at),
         completed_at: m.completed_at.map(time),
-    })
+    };
+    Ok((view, size))
 }
 
 /// The most Requests one page holds.
@@ -244,10 +272,7 @@ const MAX_PAGE: u32 = 200;
     ),
     security(("bearer" = [])),
 )]
-pub async fn list_requests(
-    State(state): State<AppState>,
-    ApiQuery(q): ApiQuery<ListQuery>,
-) -> ApiResult<Json<RequestPage>> {
+pub async fn list_requests(State(state): State<AppState>, ApiQuery(q): ApiQuery<ListQuery>) -> ApiResult<Response> {
     let limit = q.limit.unwrap_or(50);
     if limit == 0 || limit > MAX_PAGE {
         return Err(ApiError::bad_request(format!("`limit` must be between 1 and {MAX_PAGE}"))
@@ -260,7 +285,7 @@ pub async fn list_requests(
     let (summaries, next_cursor) = state.store().list_request_summaries(&filter, limit, cursor, whole).await?;
     if !whole {
         let requests = summaries.into_iter().map(|(r, _)| ListedRequest::Summary(summary(r))).collect();
-        return Ok(Json(RequestPage { requests, next_cursor }));
+        return Ok(Json(RequestPage { requests, next_cursor }).into_response());
     }
     // Whole Requests, as many as fit in the budget (at least one), so that a page of large
     // Requests cannot make an answer (and the memory behind it) of hundreds of megabytes.
@@ -278,16 +303,24 @@ pub async fn list_requests(
         None => next_cursor,
     };
     let ids: Vec<RequestId> = summaries[..taken].iter().map(|(r, _)| r.id).collect();
-    let mut loaded: HashMap<RequestId, LoadedRequest> =
-        state.store().load_requests(&ids).await?.into_iter().map(|r| (r.meta.id, r)).collect();
+    let wanted = ids.clone();
+    let mut loaded: HashMap<RequestId, LoadedRequest> = state
+        .on_engine(move |engine| async move { Ok(engine.store().load_requests(&wanted).await?) })
+        .await?
+        .into_iter()
+        .map(|r| (r.meta.id, r))
+        .collect();
     let mut requests = Vec::with_capacity(ids.len());
+    let mut size = 0;
     for id in ids {
         // A Request pruned between the two reads is left out.
         if let Some(r) = loaded.remove(&id) {
-            requests.push(ListedRequest::Whole(request_view(&state, r).await?));
+            let (view, bytes) = request_view(&state, r).await?;
+            size += bytes;
+            requests.push(ListedRequest::Whole(view));
         }
     }
-    Ok(Json(RequestPage { requests, next_cursor }))
+    json_answer(StatusCode::OK, RequestPage { requests, next_cursor }, size).await
 }
 
 /// The most bytes of stored data and state one page of whole Requests loads (`include=data`).
@@ -314,8 +347,8 @@ fn summary(r: RequestRow) -> RequestSummary {
     ),
     security(("bearer" = [])),
 )]
-pub async fn get_request(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<RequestView>> {
-    Ok(Json(request_json(&state, request_id(&id)?).await?))
+pub async fn get_request(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    request_answer(&state, request_id(&id)?).await
 }
 
 /// A Request's history, oldest first.
@@ -376,10 +409,10 @@ const MAX_EVENT_PAGE: u32 = 10_000;
     ),
     security(("bearer" = [])),
 )]
-pub async fn cancel_request(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<RequestView>> {
+pub async fn cancel_request(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
     let id = request_id(&id)?;
     state.on_engine(move |engine| async move { engine.cancel(id, Utc::now()).await }).await?;
-    Ok(Json(request_json(&state, id).await?))
+    request_answer(&state, id).await
 }
 
 // Its OpenAPI attribute and body follow `cancel_request` above: utoipa wants each endpoint's
@@ -396,10 +429,10 @@ pub async fn cancel_request(State(state): State<AppState>, Path(id): Path<String
     ),
     security(("bearer" = [])),
 )]
-pub async fn retry_request(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<RequestView>> {
+pub async fn retry_request(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
     let id = request_id(&id)?;
     state.on_engine(move |engine| async move { engine.retry(id, Utc::now()).await }).await?;
-    Ok(Json(request_json(&state, id).await?))
+    request_answer(&state, id).await
 }
 
 // ---- tasks ----
@@ -476,17 +509,20 @@ pub async fn complete_task(
 pub async fn publish_message(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<MessageBody>,
-) -> ApiResult<Json<RequestList>> {
+) -> ApiResult<Response> {
     let reached = state
         .on_engine(move |engine| async move {
             engine.publish_message(&body.name, body.correlation_key.as_deref(), body.data, Utc::now()).await
         })
         .await?;
     let mut requests = Vec::with_capacity(reached.len());
+    let mut size = 0;
     for id in reached {
-        requests.push(request_json(&state, id).await?);
+        let (view, bytes) = request_json(&state, id).await?;
+        size += bytes;
+        requests.push(view);
     }
-    Ok(Json(RequestList { requests }))
+    json_answer(StatusCode::OK, RequestList { requests }, size).await
 }
 
 /// Broadcasts a signal: every Request waiting for it (signal catch and boundary events) gets it,

@@ -29,6 +29,10 @@ use subtle::ConstantTimeEq;
 pub use error::{ApiError, Details};
 pub use metrics::Metrics;
 
+/// JSON bodies and answers larger than this are parsed and written on blocking threads, not on
+/// the threads that answer HTTP.
+pub const OFFLOAD_BYTES: u64 = 64 * 1024;
+
 /// Request bodies larger than this are refused with 413.
 pub const BODY_LIMIT: usize = 10 * 1024 * 1024;
 /// A request still unanswered after this is answered 408 (unless it began writing: see
@@ -325,40 +329,53 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
 /// fields are all optional may be left out.
 pub struct ApiJson<T>(pub T);
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+impl<S: Send + Sync, T: DeserializeOwned + Send + 'static> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let ct = content_type(req.headers());
         let RawBody(bytes) = RawBody::from_request(req, state).await?;
-        let bytes = if bytes.iter().all(u8::is_ascii_whitespace) { Bytes::from_static(b"{}") } else { bytes };
-        if bytes.as_ref() != b"{}" && !ct.as_deref().is_some_and(|c| c == "application/json" || c.ends_with("+json")) {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "expected `Content-Type: application/json`",
-            ));
+        if (bytes.len() as u64) < OFFLOAD_BYTES {
+            return parse_json_body(ct, bytes).map(ApiJson);
         }
-        // Every body of the API is an object; serde would take an array for a struct's fields.
-        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-            return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", "the body must be a JSON object")
-                .with(Details::Field(None)));
-        }
-        // serde_json would round such an integer to a float without a word.
-        if let Some((path, literal)) = big_numbers::oversized_integer(&bytes) {
-            let shown = if literal.len() > 40 { format!("{}…", &literal[..40]) } else { literal };
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_json",
-                format!(
-                    "invalid JSON body at `{path}`: the integer {shown} does not fit in 64 bits and would lose \
-                     precision; send it as a string"
-                ),
-            )
-            .with(Details::Field(Some(path))));
-        }
-        let de = &mut serde_json::Deserializer::from_slice(&bytes);
-        serde_path_to_error::deserialize(de).map(ApiJson).map_err(|e| invalid_input("invalid_json", "JSON body", e))
+        // A large body is read on a blocking thread (see `OFFLOAD_BYTES`).
+        tokio::task::spawn_blocking(move || parse_json_body(ct, bytes))
+            .await
+            .map_err(|e| ApiError::internal(&e))?
+            .map(ApiJson)
     }
+}
+
+/// A JSON object body as `T`: 415 without a JSON content type (but for an empty body), 400
+/// naming what does not fit.
+fn parse_json_body<T: DeserializeOwned>(ct: Option<String>, bytes: Bytes) -> Result<T, ApiError> {
+    let bytes = if bytes.iter().all(u8::is_ascii_whitespace) { Bytes::from_static(b"{}") } else { bytes };
+    if bytes.as_ref() != b"{}" && !ct.as_deref().is_some_and(|c| c == "application/json" || c.ends_with("+json")) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "expected `Content-Type: application/json`",
+        ));
+    }
+    // Every body of the API is an object; serde would take an array for a struct's fields.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", "the body must be a JSON object")
+            .with(Details::Field(None)));
+    }
+    // serde_json would round such an integer to a float without a word.
+    if let Some((path, literal)) = big_numbers::oversized_integer(&bytes) {
+        let shown = if literal.len() > 40 { format!("{}…", &literal[..40]) } else { literal };
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!(
+                "invalid JSON body at `{path}`: the integer {shown} does not fit in 64 bits and would lose \
+                 precision; send it as a string"
+            ),
+        )
+        .with(Details::Field(Some(path))));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(&bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| invalid_input("invalid_json", "JSON body", e))
 }
 
 /// The query string: 400 `invalid_query` naming the parameter that does not fit.

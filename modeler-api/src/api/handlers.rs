@@ -3,6 +3,8 @@
 //! of its kind shares (added by `openapi::Common`: 401, 400, 408, 413, 415).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -39,12 +41,66 @@ fn task_id(s: &str) -> ApiResult<TaskId> {
     ),
 )]
 pub async fn healthz(State(state): State<AppState>) -> ApiResult<Json<Health>> {
-    match state.store().ping().await {
-        Ok(_) => Ok(Json(Health { status: "ok".into() })),
-        Err(e) => {
+    let ok = || Ok(Json(Health { status: "ok".into() }));
+    let health = &state.inner.health;
+    let age = health.age();
+    if age < HealthCache::FRESH {
+        return ok();
+    }
+    if age < HealthCache::STALE {
+        // Answer at once from the last ping and refresh it in the background: a probe never
+        // waits behind a busy database (a large commit, a full pool) that answered a moment ago.
+        if !health.checking.swap(true, Ordering::AcqRel) {
+            let state = state.clone();
+            tokio::spawn(async move {
+                let h = &state.inner.health;
+                if let Ok(Ok(())) = tokio::time::timeout(HealthCache::STALE, state.store().ping()).await {
+                    h.answered();
+                }
+                h.checking.store(false, Ordering::Release);
+            });
+        }
+        return ok();
+    }
+    match tokio::time::timeout(Duration::from_secs(2), state.store().ping()).await {
+        Ok(Ok(())) => {
+            health.answered();
+            ok()
+        }
+        Ok(Err(e)) => {
             tracing::warn!(error = %e, "health check: the database does not answer");
             Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the database does not answer"))
         }
+        Err(_) => {
+            tracing::warn!("health check: the database did not answer within 2 s");
+            Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the database does not answer"))
+        }
+    }
+}
+
+/// When the database last answered a health check's ping. A check within [`HealthCache::FRESH`]
+/// of it answers at once; within [`HealthCache::STALE`] it answers at once and pings in the
+/// background; later it waits for a ping (at most 2 s), so a database that stopped answering
+/// shows as 503 within about 10 s.
+#[derive(Default)]
+pub(super) struct HealthCache {
+    /// Milliseconds since the Unix epoch of the last answer; 0 for never.
+    last_ok: AtomicI64,
+    checking: AtomicBool,
+}
+
+impl HealthCache {
+    const FRESH: Duration = Duration::from_secs(1);
+    const STALE: Duration = Duration::from_secs(10);
+
+    fn age(&self) -> Duration {
+        let last = self.last_ok.load(Ordering::Acquire);
+        let now = Utc::now().timestamp_millis();
+        if last == 0 { Duration::MAX } else { Duration::from_millis(u64::try_from(now - last).unwrap_or(0)) }
+    }
+
+    fn answered(&self) {
+        self.last_ok.store(Utc::now().timestamp_millis(), Ordering::Release);
     }
 }
 

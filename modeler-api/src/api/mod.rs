@@ -60,6 +60,8 @@ struct Inner {
     engine_runtime: OnceLock<tokio::runtime::Handle>,
     /// [`REQUEST_TIMEOUT`] unless set.
     request_timeout: OnceLock<Duration>,
+    /// When the database last answered a health check's ping (see `handlers::healthz`).
+    health: handlers::HealthCache,
 }
 
 impl AppState {
@@ -74,6 +76,7 @@ impl AppState {
                 notifier: OnceLock::new(),
                 engine_runtime: OnceLock::new(),
                 request_timeout: OnceLock::new(),
+                health: handlers::HealthCache::default(),
             }),
         }
     }

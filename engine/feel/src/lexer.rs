@@ -29,11 +29,13 @@ pub(crate) struct Token {
 
 const SYMS: &[&str] = &[
     "**", "..", "!=", "<=", ">=", "==", "&&", "||", "(", ")", "[", "]", "{", "}", ",", ":", ".", "+", "-", "*", "/",
-    "=", "<", ">", "!", "?", "%",
+    "=", "<", ">", "!", "?", "%", "@",
 ];
 
-/// Tokenizes `src` (a slice of the original text starting at byte `base`).
-pub(crate) fn lex(src: &str, base: usize, juel: bool) -> Result<Vec<Token>, ParseError> {
+/// Tokenizes `src` (a slice of the original text starting at byte `base`). `names` are names
+/// known to be in scope that hold characters a name normally cannot (`Date-Time`, `a+b`): each
+/// is read as one name where it appears whole.
+pub(crate) fn lex(src: &str, base: usize, juel: bool, names: &[&str]) -> Result<Vec<Token>, ParseError> {
     let mut out = Vec::new();
     let b = src.as_bytes();
     let mut i = 0;
@@ -109,6 +111,13 @@ pub(crate) fn lex(src: &str, base: usize, juel: bool) -> Result<Vec<Token>, Pars
             continue;
         }
         let ch = src[i..].chars().next().unwrap_or(' ');
+        if (ch.is_alphabetic() || ch == '_')
+            && let Some(known) = known_name(&src[i..], names)
+        {
+            out.push(Token { tok: Tok::Name(known.to_string()), start: base + start });
+            i += known.len();
+            continue;
+        }
         if ch.is_alphabetic() || ch == '_' || ch == '$' {
             let mut j = i;
             for (k, ch) in src[i..].char_indices() {
@@ -132,6 +141,22 @@ pub(crate) fn lex(src: &str, base: usize, juel: bool) -> Result<Vec<Token>, Pars
     }
     out.push(Token { tok: Tok::Eof, start: base + b.len() });
     Ok(out)
+}
+
+/// The longest of `names` with unusual characters that `rest` starts with, whole.
+fn known_name<'n>(rest: &str, names: &[&'n str]) -> Option<&'n str> {
+    let mut best: Option<&str> = None;
+    for n in names {
+        let unusual = n.chars().any(|c| !(c.is_alphanumeric() || c == '_'));
+        if unusual
+            && rest.starts_with(*n)
+            && !rest[n.len()..].starts_with(|c: char| c.is_alphanumeric() || c == '_')
+            && best.is_none_or(|b| b.len() < n.len())
+        {
+            best = Some(n);
+        }
+    }
+    best
 }
 
 fn lex_string(src: &str, open: usize, base: usize) -> Result<(String, usize), ParseError> {

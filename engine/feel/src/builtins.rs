@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::cmp::Ordering;
 
-use chrono::{Datelike, NaiveDate, NaiveTime, Timelike};
+use chrono::{Datelike, NaiveDate, NaiveTime};
 use rust_decimal::Decimal;
 
 use crate::EvalError;
@@ -44,7 +44,7 @@ impl<'a> Args<'a> {
     }
 
     fn string(&mut self, i: usize) -> Result<Option<Cow<'a, str>>, EvalError> {
-        match self.take(i) {
+        match singleton(self.take(i)) {
             Val::Null => Ok(None),
             Val::Str(s) => Ok(Some(s)),
             other => self.wrong("a string", &other),
@@ -52,7 +52,7 @@ impl<'a> Args<'a> {
     }
 
     fn number(&mut self, i: usize) -> Result<Option<Val<'a>>, EvalError> {
-        match self.take(i) {
+        match singleton(self.take(i)) {
             Val::Null => Ok(None),
             v if v.is_number() => Ok(Some(v)),
             other => self.wrong("a number", &other),
@@ -63,18 +63,21 @@ impl<'a> Args<'a> {
     fn int(&mut self, i: usize) -> Result<Option<i64>, EvalError> {
         match self.number(i)? {
             None => Ok(None),
-            Some(v) => match v.as_int() {
+            // A fraction is dropped (`substring("abc", 1.8)` is `substring("abc", 1)`), as DMN does.
+            Some(v) => match v.to_dec()?.map(crate::num::dec_trunc_i128).and_then(|i| i64::try_from(i).ok()) {
                 Some(n) => Ok(Some(n)),
                 None => err(format!("`{}` expects a whole number but got {}", self.f.name(), to_text(v))),
             },
         }
     }
 
+    /// A list argument; any other value is read as a list of that one value (DMN 1.5).
     fn list(&mut self, i: usize) -> Result<Option<Vec<Val<'a>>>, EvalError> {
         match self.take(i) {
             Val::Null => Ok(None),
             v if v.is_list() => Ok(v.items()),
-            other => self.wrong("a list", &other),
+            Val::Func(_) => self.wrong("a list", &Val::Null),
+            other => Ok(Some(vec![other])),
         }
     }
 
@@ -88,6 +91,15 @@ impl<'a> Args<'a> {
             };
         }
         Ok(Some(std::mem::take(&mut self.args).into_iter().map(|a| a.unwrap_or(Val::Null)).collect()))
+    }
+}
+
+/// A list of one value given where a single value is expected is that value (DMN 1.5).
+fn singleton(v: Val) -> Val {
+    match v {
+        Val::List(mut l) if l.len() == 1 => l.pop().unwrap_or(Val::Null),
+        Val::JList(a) if a.len() == 1 => Val::from_json(&a[0]),
+        v => v,
     }
 }
 
@@ -289,6 +301,10 @@ pub(crate) fn call<'a>(env: &mut Env<'a>, f: Builtin, args: Vec<Option<Val<'a>>>
             }
             Val::List(items)
         }
+        B::Abs if matches!(a.args.first(), Some(Some(Val::Dur(_)))) => match a.take(0) {
+            Val::Dur(d) if d.is_negative() => Val::Dur(d.negated()),
+            d => d,
+        },
         B::Abs => match a.number(0)? {
             Some(Val::Int(i)) => i.checked_abs().map_or_else(|| Val::Num(Decimal::from(i).abs()), Val::Int),
             Some(Val::Num(d)) => Val::Num(d.abs()),
@@ -299,6 +315,9 @@ pub(crate) fn call<'a>(env: &mut Env<'a>, f: Builtin, args: Vec<Option<Val<'a>>>
             let (Some(n), Some(scale)) = (a.number(0)?, a.int(1)?) else {
                 return Ok(Val::Null);
             };
+            if !(-6111..=6176).contains(&scale) {
+                return err(format!("`{}`: the scale must be between -6111 and 6176", f.name()));
+            }
             let mode = match f {
                 B::RoundUp => Round::Up,
                 B::RoundDown => Round::Down,
@@ -701,7 +720,7 @@ pub(crate) fn call<'a>(env: &mut Env<'a>, f: Builtin, args: Vec<Option<Val<'a>>>
                 }
                 Val::Null => return Ok(Val::Null),
                 p => {
-                    let Some(pos) = p.as_int() else {
+                    let Some(pos) = p.to_dec()?.map(crate::num::dec_trunc_i128).and_then(|i| i64::try_from(i).ok()) else {
                         return a.wrong("a position or a function", &p);
                     };
                     let n = items.len() as i64;
@@ -826,10 +845,8 @@ pub(crate) fn call<'a>(env: &mut Env<'a>, f: Builtin, args: Vec<Option<Val<'a>>>
             }
         }
         B::ContextMerge => {
-            let list = match a.take(0) {
-                Val::Null => return Ok(Val::Null),
-                v if v.is_list() => v.items().unwrap_or_default(),
-                other => return a.wrong("a list of contexts", &other),
+            let Some(list) = a.list(0)? else {
+                return Ok(Val::Null);
             };
             let mut out: Vec<(Cow<'a, str>, Val<'a>)> = Vec::new();
             for c in list {
@@ -864,11 +881,9 @@ pub(crate) fn call<'a>(env: &mut Env<'a>, f: Builtin, args: Vec<Option<Val<'a>>>
             let to = a.take(1);
             // (year, month, rest-of-month position) of each end; dates are midnight.
             let parts = |v: &Val| match v {
-                Val::Date(d) => Some((d.year(), d.month(), (d.day(), 0u32, 0u32))),
-                Val::DateTime(t) => {
-                    let l = t.local;
-                    Some((l.year(), l.month(), (l.day(), l.num_seconds_from_midnight(), l.nanosecond())))
-                }
+                // Only the dates count (`2014-12-31T23:59:59` to `2016-12-31T00:00:01` is P2Y).
+                Val::Date(d) => Some((d.year(), d.month(), d.day())),
+                Val::DateTime(t) => Some((t.local.year(), t.local.month(), t.local.day())),
                 _ => None,
             };
             match (&from, &to) {
@@ -982,8 +997,8 @@ fn number<'a>(a: &mut Args<'a>) -> R<'a> {
     let decimal = a.take(2);
     let s = match v {
         Val::Null => return Ok(Val::Null),
-        v if v.is_number() => return Ok(v),
         Val::Str(s) => s,
+        v if v.is_number() && matches!((&grouping, &decimal), (Val::Null, Val::Null)) => return Ok(v),
         other => return a.wrong("a string", &other),
     };
     let mut text = s.trim().to_string();
@@ -1162,7 +1177,8 @@ fn date<'a>(a: &mut Args<'a>) -> R<'a> {
     }
     Ok(match a.take(0) {
         Val::Null => Val::Null,
-        Val::Str(s) => match temporal::parse_date(&s) {
+        // A date and time's text gives its date (a Sluice leniency).
+        Val::Str(s) => match temporal::parse_date(&s).or_else(|| temporal::parse_date_time(&s).map(|t| t.local.date())) {
             Some(d) => Val::Date(d),
             None => return err(format!("`date`: `{s}` is not a date (e.g. 2026-01-31)")),
         },
@@ -1232,10 +1248,22 @@ fn is_same(x: &Val, y: &Val) -> bool {
 
 /// `range("[1..10)")`: the text of a range literal or unary test, read as FEEL.
 fn parse_range<'a>(s: &str) -> R<'a> {
+    use Builtin as B;
     let bad = || err(format!("`range`: `{s}` is not a range such as [1..10] or < 5"));
     let Ok(expr) = crate::parser::parse_source(s, &[]) else { return bad() };
-    if !matches!(expr, Expr::Range { .. } | Expr::UnaryTest(..)) {
-        return bad();
+    // Only a range of literals: `[1..10]`, `("a".."z")`, `[@"2026-01-01"..@"2026-12-31"]`.
+    // Or a date, time or duration built from a string literal: `date("2026-01-01")`.
+    let literal = |e: &Option<Box<Expr>>| match e.as_deref() {
+        Some(Expr::Lit(crate::ast::Lit::Null)) | None => false,
+        Some(Expr::Lit(_)) => true,
+        Some(Expr::Call(B::Date | B::Time | B::DateAndTime | B::Duration, args)) => {
+            matches!(args.as_slice(), [Some(Expr::Lit(crate::ast::Lit::Str(_)))])
+        }
+        _ => false,
+    };
+    match &expr {
+        Expr::Range { lo, hi, .. } if literal(lo) && literal(hi) => {}
+        _ => return bad(),
     }
     let mut env = Env::new(&crate::NoVariables);
     let v = match env.eval(&expr) {
@@ -1243,17 +1271,7 @@ fn parse_range<'a>(s: &str) -> R<'a> {
         Err(_) => return bad(),
     };
     match v {
-        Some(v @ Val::Range(_)) => {
-            // The ends must be literals of one kind, not expressions.
-            if let Val::Range(r) = &v
-                && let RangeV::Interval { lo, hi, .. } = &**r
-                && lo.is_none()
-                && hi.is_none()
-            {
-                return bad();
-            }
-            Ok(v)
-        }
+        Some(v @ Val::Range(_)) => Ok(v),
         _ => bad(),
     }
 }

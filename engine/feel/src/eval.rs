@@ -816,8 +816,9 @@ fn dur_scale(d: &IsoDuration, f: Decimal, divide: bool) -> Option<IsoDuration> {
     let m = Decimal::from(d.total_months());
     let n = Decimal::try_from_i128_with_scale(d.total_nanos(), 0).ok()?;
     let (m, n) = if divide { (m.checked_div(f)?, n.checked_div(f)?) } else { (m.checked_mul(f)?, n.checked_mul(f)?) };
-    let whole = |x: Decimal| crate::num::round(x, 0, crate::num::Round::HalfUp).map(dec_trunc_i128);
-    let (m, n) = (whole(m)?, whole(n)?);
+    let whole = |x: Decimal, mode| crate::num::round(x, 0, mode).map(dec_trunc_i128);
+    // Whole months toward zero (`2.5 * P1Y11M` is P4Y9M), nanoseconds to the nearest.
+    let (m, n) = (whole(m, crate::num::Round::Down)?, whole(n, crate::num::Round::HalfUp)?);
     if m.abs() > 1_000_000_000 {
         return None;
     }
@@ -954,6 +955,14 @@ pub(crate) fn arith<'a>(op: ArOp, a: Val<'a>, b: Val<'a>) -> Result<Val<'a>, Eva
             Val::Str(Cow::Owned(s))
         }
         (Add | Sub, Val::Dur(x), Val::Dur(y)) => {
+            let ym = |d: &IsoDuration| d.total_nanos() == 0 && d.total_months() != 0;
+            let dt = |d: &IsoDuration| d.total_months() == 0 && d.total_nanos() != 0;
+            if (ym(&x) && dt(&y)) || (dt(&x) && ym(&y)) {
+                return err(format!(
+                    "cannot {} the durations {x} and {y}: one is in years and months, the other in days and time",
+                    verb(op)
+                ));
+            }
             let y = if op == Sub { y.negated() } else { y };
             let m = x.total_months().checked_add(y.total_months());
             let n = x.total_nanos().checked_add(y.total_nanos());
@@ -1185,6 +1194,13 @@ impl<'a> Env<'a> {
                 },
             }
         }
+        if positional > 0 && positional != bound.len() {
+            return err(format!(
+                "the function takes {} argument{} but was given {positional}",
+                bound.len(),
+                if bound.len() == 1 { "" } else { "s" }
+            ));
+        }
         if self.calls >= MAX_CALL_DEPTH {
             return err(format!("functions call each other too deeply (more than {MAX_CALL_DEPTH} calls)"));
         }
@@ -1202,10 +1218,12 @@ impl<'a> Env<'a> {
     }
 
     fn push_item(&mut self, item: Val<'a>) {
-        if item.is_ctx() {
-            self.locals.push(Local::Fields(item.clone()));
+        // The element's own fields come first: `[{item: 1}][item > 0]` reads the field.
+        let ctx = item.is_ctx();
+        self.locals.push(Local::Named("item", item.clone()));
+        if ctx {
+            self.locals.push(Local::Fields(item));
         }
-        self.locals.push(Local::Named("item", item));
     }
 
     fn pop_to(&mut self, len: usize) {
@@ -1633,6 +1651,21 @@ impl<'a> Env<'a> {
         match v {
             Val::Null => Ok(Vec::new()),
             v if v.is_list() => Ok(v.items().unwrap_or_default()),
+            // A range of whole numbers: its numbers.
+            Val::Range(r) => match &*r {
+                RangeV::Interval { lo: Some(l), lo_incl, hi: Some(h), hi_incl } => match (l.as_int(), h.as_int()) {
+                    (Some(a), Some(b)) => {
+                        let a = if *lo_incl { a } else { a.saturating_add(1) };
+                        let b = if *hi_incl { b } else { b.saturating_sub(1) };
+                        if a <= b && b.abs_diff(a) >= MAX_STEPS {
+                            return err(format!("the range {a}..{b} is too long"));
+                        }
+                        Ok((a..=b).map(Val::Int).collect())
+                    }
+                    _ => err("only a range of whole numbers can be iterated"),
+                },
+                _ => err("only a range of whole numbers with both ends can be iterated"),
+            },
             other => Ok(vec![other]),
         }
     }
@@ -1654,6 +1687,17 @@ impl<'a> Env<'a> {
             IterSrc::List(e) => self.bind_list(e)?,
             IterSrc::Range(a, b) => {
                 let (x, y) = (self.eval(a)?, self.eval(b)?);
+                if let (Val::Date(p), Val::Date(q)) = (&x, &y) {
+                    // Dates, a day at a time, either direction.
+                    let days = (*q - *p).num_days();
+                    if days.unsigned_abs() >= MAX_STEPS {
+                        return err("the range of dates is too long");
+                    }
+                    let step = if days >= 0 { 1 } else { -1 };
+                    (0..=days.abs())
+                        .filter_map(|k| p.checked_add_signed(TimeDelta::days(k * step)).map(Val::Date))
+                        .collect()
+                } else {
                 let (Some(x), Some(y)) = (x.as_int(), y.as_int()) else {
                     return err(format!(
                         "a `for` range needs whole numbers but got {} and {}",
@@ -1666,6 +1710,7 @@ impl<'a> Env<'a> {
                     return err(format!("the range {x}..{y} is too long"));
                 }
                 if x <= y { (x..=y).map(Val::Int).collect() } else { (y..=x).rev().map(Val::Int).collect() }
+                }
             }
         };
         let mark = self.locals.len();
@@ -1720,9 +1765,12 @@ pub(crate) fn range_value<'a>(lo: Option<Val<'a>>, lo_incl: bool, hi: Option<Val
         && !matches!(l, Val::Null)
         && !matches!(h, Val::Null)
     {
-        order(l, h).map_err(|_| EvalError {
+        let o = order(l, h).map_err(|_| EvalError {
             message: format!("the ends of a range must be of one kind, not {} and {}", l.kind(), h.kind()),
         })?;
+        if o == Some(Ordering::Greater) {
+            return err("a range must go up: its start is after its end");
+        }
     }
     for end in [&lo, &hi].into_iter().flatten() {
         if !matches!(
@@ -1820,13 +1868,16 @@ fn path<'a>(b: Val<'a>, key: &str) -> Result<Val<'a>, EvalError> {
             let sign = if d.is_negative() { -1 } else { 1 };
             let m = d.total_months().abs();
             let s = d.total_seconds().abs();
+            // A years-and-months duration has no days, a days-and-time one no years (DMN).
+            let ym = d.total_nanos() == 0 && d.total_months() != 0;
+            let dt = d.total_months() == 0 && d.total_nanos() != 0;
             let v = match key {
-                "years" => m / 12,
-                "months" => m % 12,
-                "days" => s / 86_400,
-                "hours" => s % 86_400 / 3600,
-                "minutes" => s % 3600 / 60,
-                "seconds" => s % 60,
+                "years" if !dt => m / 12,
+                "months" if !dt => m % 12,
+                "days" if !ym => s / 86_400,
+                "hours" if !ym => s % 86_400 / 3600,
+                "minutes" if !ym => s % 3600 / 60,
+                "seconds" if !ym => s % 60,
                 _ => return no_prop(&b, key),
             };
             Val::Int(sign * v)

@@ -604,28 +604,21 @@ impl Parser {
         match self.peek().clone() {
             Tok::Sym("(") => {
                 self.bump();
-                self.enter()?;
                 let e = self.expr()?;
                 if self.eat_sym("..") {
-                    let r = self.range_rest(e, false);
-                    self.depth -= 1;
-                    return r;
+                    return self.range_rest(e, false);
                 }
-                self.depth -= 1;
                 self.expect_sym(")", "to close the parenthesis")?;
                 Ok(e)
             }
             Tok::Sym("[") => {
                 self.bump();
-                self.enter()?;
                 let mut items = Vec::new();
                 if !self.eat_sym("]") {
                     loop {
                         let e = self.expr()?;
                         if items.is_empty() && self.eat_sym("..") {
-                            let r = self.range_rest(e, true);
-                            self.depth -= 1;
-                            return r;
+                            return self.range_rest(e, true);
                         }
                         items.push(e);
                         if self.eat_sym("]") {
@@ -634,18 +627,14 @@ impl Parser {
                         self.expect_sym(",", "or `]` in the list")?;
                     }
                 }
-                self.depth -= 1;
                 Ok(Expr::List(items))
             }
             Tok::Sym("]") => {
                 // `]a..b]`: a range open at its start.
                 self.bump();
-                self.enter()?;
                 let e = self.expr()?;
                 self.expect_sym("..", "in the range")?;
-                let r = self.range_rest(e, false);
-                self.depth -= 1;
-                r
+                self.range_rest(e, false)
             }
             Tok::Sym(s @ ("<" | "<=" | ">" | ">=" | "=" | "!=")) => {
                 // A unary test as a value: `< 10` is the range up to 10.
@@ -733,6 +722,9 @@ impl Parser {
                     ));
                 }
             };
+            if entries.iter().any(|(k, _): &(String, Expr)| *k == key) {
+                return Err(perr(self.offset(), &format!("the key `{key}` appears twice in the context")));
+            }
             self.expect_sym(":", "after the context key")?;
             self.bound.push(key.clone());
             let v = self.expr()?;
@@ -912,9 +904,11 @@ impl Parser {
                     return Err(perr(*at, &format!("the argument `{pname}` is given twice")));
                 }
             }
+            // The shortest signature that has every name given; a parameter not given is null.
             let fits = sigs
                 .iter()
-                .find(|(p, _)| p.len() == named.len() && named.iter().all(|(n, _, _)| p.contains(&n.as_str())));
+                .filter(|(p, _)| named.iter().all(|(n, _, _)| p.contains(&n.as_str())))
+                .min_by_key(|(p, _)| p.len());
             let Some((params, _)) = fits else {
                 let (pname, at, _) = named
                     .iter()
@@ -922,9 +916,14 @@ impl Parser {
                     .unwrap_or(&named[0]);
                 let all: Vec<String> =
                     sigs.iter().map(|(p, _)| format!("({})", p.join(", "))).collect();
-                let at = if sigs.iter().any(|(p, _)| p.contains(&pname.as_str())) { start } else { *at };
+                if !sigs.iter().any(|(p, _)| p.contains(&pname.as_str())) {
+                    return Err(perr(
+                        *at,
+                        &format!("`{name}` has no parameter `{pname}` (its parameters are {})", all.join(" or ")),
+                    ));
+                }
                 return Err(perr(
-                    at,
+                    start,
                     &format!("`{name}` cannot be called with these named arguments (its parameters are {})", all.join(" or ")),
                 ));
             };

@@ -10,10 +10,13 @@
 //!   letter (`[\p{L}_:]`, `[\p{L}\p{Nd}._:\-]`);
 //! * the flags `s`, `m`, `i`, `x` map to the crate's; `q` (the pattern is plain text) escapes it.
 //!
+//! * `.` matches any character but `\n` and `\r` (XPath), every character with the `s` flag;
+//! * the `x` flag drops whitespace outside character classes before compiling (XPath);
+//! * `\p{IsBasicLatin}` becomes `[\x00-\x7F]`.
+//!
 //! What the crate cannot do is an error when the pattern is read: back-references (`(a)\1`),
-//! Unicode block names (`\p{IsBasicLatin}`; categories such as `\p{Lu}` work). The `x` flag
-//! removes whitespace, as in XPath, but the crate also reads `#` to the end of a line as a
-//! comment there. A pattern compiles to at most 1 MiB of automaton (`size_limit`), so a
+//! other Unicode block names (`\p{IsGreek}`; categories such as `\p{Lu}` and scripts such as
+//! `\p{Greek}` work, the latter an extension). A pattern compiles to at most 1 MiB of automaton (`size_limit`), so a
 //! hostile pattern (`(a{1000}){1000}`) is an error rather than a memory spike.
 
 use regex::{Regex, RegexBuilder};
@@ -38,12 +41,10 @@ pub(crate) fn compile(pattern: &str, flags: &str) -> Result<Regex, String> {
             other => return Err(format!("`{other}` is not a regular expression flag (use s, m, i, x or q)")),
         }
     }
-    let text = if b_q { regex::escape(pattern) } else { translate(pattern)? };
+    let text = if b_q { regex::escape(pattern) } else { translate(pattern, b_s, b_x)? };
     RegexBuilder::new(&text)
-        .dot_matches_new_line(b_s)
         .multi_line(b_m)
         .case_insensitive(b_i)
-        .ignore_whitespace(b_x && !b_q)
         .size_limit(SIZE_LIMIT)
         .dfa_size_limit(SIZE_LIMIT)
         .nest_limit(64)
@@ -60,13 +61,40 @@ fn first_line(s: &str) -> String {
     })
 }
 
-/// XPath/XSD syntax to the `regex` crate's.
-fn translate(p: &str) -> Result<String, String> {
+/// XPath/XSD syntax to the `regex` crate's. `dot_all` is the `s` flag (else `.` matches
+/// neither `\n` nor `\r`, as in XPath); `extended` the `x` flag (whitespace outside character
+/// classes is dropped).
+fn translate(p: &str, dot_all: bool, extended: bool) -> Result<String, String> {
     let mut out = String::with_capacity(p.len() + 8);
+    let stripped: String;
+    let p = if extended {
+        let mut depth = 0usize;
+        let mut prev_backslash = false;
+        stripped = p
+            .chars()
+            .filter(|c| {
+                let keep = depth > 0 || !c.is_whitespace();
+                if !prev_backslash {
+                    match c {
+                        '[' => depth += 1,
+                        ']' => depth = depth.saturating_sub(1),
+                        _ => {}
+                    }
+                }
+                prev_backslash = *c == '\\' && !prev_backslash;
+                keep
+            })
+            .collect();
+        &stripped
+    } else {
+        p
+    };
     let mut chars = p.chars().peekable();
     let mut class_depth = 0usize;
     while let Some(c) = chars.next() {
         match c {
+            '.' if class_depth == 0 && !dot_all => out.push_str("[^\n\r]"),
+            '.' if class_depth == 0 => out.push_str("(?s:.)"),
             '\\' => {
                 let Some(e) = chars.next() else {
                     return Err(format!("`{p}` ends with a lone `\\`"));
@@ -78,6 +106,14 @@ fn translate(p: &str) -> Result<String, String> {
                     'C' => out.push_str(r"[^\p{L}\p{Nd}._:\-]"),
                     '1'..='9' if class_depth == 0 => {
                         return Err("back-references (`\\1`) are not supported".to_string());
+                    }
+                    // The one Unicode block used often: Basic Latin (ASCII).
+                    'p' | 'P' if chars.clone().collect::<String>().starts_with("{IsBasicLatin}") => {
+                        for _ in 0.."{IsBasicLatin}".len() {
+                            chars.next();
+                        }
+                        let neg = if e == 'P' { "^" } else { "" };
+                        out.push_str(if class_depth > 0 { "\\x00-\\x7F" } else if neg.is_empty() { "[\\x00-\\x7F]" } else { "[^\\x00-\\x7F]" });
                     }
                     _ => {
                         out.push('\\');

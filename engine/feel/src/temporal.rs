@@ -63,10 +63,16 @@ fn named_offset(name: &str) -> Option<i32> {
     }
 }
 
-/// Whether `name` looks like a zone name (`Area/Location`, or one of the fixed names).
+/// The areas of the IANA zone names (`Europe/Paris`).
+const AREAS: &[&str] =
+    &["Africa", "America", "Antarctica", "Arctic", "Asia", "Atlantic", "Australia", "Europe", "Indian", "Pacific", "Etc"];
+
+/// Whether `name` looks like a zone name (`Area/Location` of an IANA area, or one of the fixed
+/// names).
 fn plausible_zone(name: &str) -> bool {
     named_offset(name).is_some()
-        || (name.contains('/')
+        || (name.split('/').next().is_some_and(|a| AREAS.contains(&a))
+            && name.contains('/')
             && name.split('/').all(|p| {
                 !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+'))
             }))
@@ -133,10 +139,10 @@ impl fmt::Display for Time {
 /// `2026-01-02`, a year beyond four digits with its sign.
 pub(crate) fn fmt_date(d: &NaiveDate, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     let y = d.year();
-    if (0..=9999).contains(&y) {
+    if y >= 0 {
         write!(f, "{y:04}-{:02}-{:02}", d.month(), d.day())
     } else {
-        write!(f, "{y:+05}-{:02}-{:02}", d.month(), d.day())
+        write!(f, "-{:04}-{:02}-{:02}", y.unsigned_abs(), d.month(), d.day())
     }
 }
 
@@ -247,15 +253,11 @@ pub(crate) fn sub_date_time(a: &DateTime, b: &DateTime) -> Result<i128, String> 
             (Some(x), Some(y)) => (x, y),
             _ => return Err(unknown_zone(&a.zone, &b.zone)),
         },
-        // FEEL: a local value is taken to be at the other's offset.
-        (true, false) => match b.zone.offset() {
-            Some(_) => (a.local, b.local),
-            None => return Err(unknown_zone(&a.zone, &b.zone)),
-        },
-        (false, true) => match a.zone.offset() {
-            Some(_) => (a.local, b.local),
-            None => return Err(unknown_zone(&a.zone, &b.zone)),
-        },
+        _ => {
+            return Err("cannot subtract a date and time that has a time zone from one that has none (or the \
+                        other way round)"
+                .to_string());
+        }
     };
     let d = x - y;
     Ok(i128::from(d.num_seconds()) * 1_000_000_000 + i128::from(d.subsec_nanos()))
@@ -313,8 +315,11 @@ fn time_prefix(s: &str) -> Option<(NaiveTime, &str)> {
     let (h, rest) = digits(s, 2)?;
     let rest = rest.strip_prefix(':')?;
     let (mi, rest) = digits(rest, 2)?;
-    let rest = rest.strip_prefix(':')?;
-    let (sec, mut rest) = digits(rest, 2)?;
+    // Seconds may be left out (`09:00Z`), a Sluice leniency.
+    let (sec, mut rest) = match rest.strip_prefix(':') {
+        Some(r) => digits(r, 2)?,
+        None => (0, rest),
+    };
     let mut nanos = 0;
     if let Some(r) = rest.strip_prefix('.') {
         let n = r.bytes().take_while(u8::is_ascii_digit).count();

@@ -935,7 +935,7 @@ impl Parser {
             }
             args
         };
-        if let Some(pat) = self.pattern_arg(f, &args) {
+        if let Some(pat) = self.pattern_arg(f, &args, start) {
             args[1] = Some(Expr::Lit(Lit::Pattern(pat?)));
         }
         Ok(match f {
@@ -949,7 +949,7 @@ impl Parser {
 
     /// A regular expression given as a string literal (with literal flags, or none) to
     /// `matches`, `replace`, `split` or `extract`, compiled once here.
-    fn pattern_arg(&self, f: Builtin, args: &[Option<Expr>]) -> Option<Result<Arc<Pattern>, ParseError>> {
+    fn pattern_arg(&self, f: Builtin, args: &[Option<Expr>], start: usize) -> Option<Result<Arc<Pattern>, ParseError>> {
         let flags_at = match f {
             Builtin::Matches => Some(2),
             Builtin::Replace => Some(3),
@@ -963,9 +963,11 @@ impl Parser {
             Some(Some(Expr::Lit(Lit::Null))) => String::new(),
             Some(Some(_)) => return None,
         };
-        // A pattern that does not compile is left to the evaluation (an error there).
-        let re = crate::regexp::compile(text, &flags).ok()?;
-        Some(Ok(Arc::new(Pattern { text: text.clone(), flags, re })))
+        // A pattern that does not compile is found when the model is read.
+        Some(match crate::regexp::compile(text, &flags) {
+            Ok(re) => Ok(Arc::new(Pattern { text: text.clone(), flags, re })),
+            Err(m) => Err(perr(start, &m)),
+        })
     }
 
     fn if_expr(&mut self) -> Result<Expr, ParseError> {

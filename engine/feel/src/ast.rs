@@ -137,9 +137,10 @@ pub(crate) enum Expr {
     /// JUEL `a[0]` / `a['key']`: 0-based list index or context key.
     JuelIndex(Box<Expr>, Box<Expr>),
     /// A built-in function; the arguments in the order of the signature the call matched.
-    Call(Builtin, Vec<Option<Expr>>),
+    /// The last field is the call's byte offset in the source, for errors.
+    Call(Builtin, Vec<Option<Expr>>, usize),
     /// A call of a function value: `f(1)`, `f(x: 1)`, `(function(a) a + 1)(2)`.
-    Invoke(Box<Expr>, Vec<(Option<String>, Expr)>),
+    Invoke(Box<Expr>, Vec<(Option<String>, Expr)>, usize),
     /// `function(a, b) body`.
     FuncDef(Vec<String>, Box<Expr>),
     /// A range as a value: `[1..10]`, `(a..b]`, `< 10` (an end is None when open-ended).
@@ -155,6 +156,9 @@ pub(crate) enum Expr {
     /// A left-associative chain `a + b - c`, kept flat so long chains do not nest deeply.
     Arith(Box<Expr>, Vec<(ArOp, Expr)>),
     Cmp(CmpOp, Box<Expr>, Box<Expr>),
+    /// The byte offset of an operator (or a `between`, `in`, `instance of`) around its
+    /// operation, for errors; only where evaluation can fail there.
+    At(usize, Box<Expr>),
     And(Vec<Expr>),
     Or(Vec<Expr>),
     Between(Box<Expr>, Box<Expr>, Box<Expr>),

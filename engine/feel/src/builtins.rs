@@ -1256,7 +1256,7 @@ fn parse_range<'a>(s: &str) -> R<'a> {
     let literal = |e: &Option<Box<Expr>>| match e.as_deref() {
         Some(Expr::Lit(crate::ast::Lit::Null)) | None => false,
         Some(Expr::Lit(_)) => true,
-        Some(Expr::Call(B::Date | B::Time | B::DateAndTime | B::Duration, args)) => {
+        Some(Expr::Call(B::Date | B::Time | B::DateAndTime | B::Duration, args, _)) => {
             matches!(args.as_slice(), [Some(Expr::Lit(crate::ast::Lit::Str(_)))])
         }
         _ => false,

@@ -166,7 +166,7 @@ pub(crate) struct Func<'a> {
 }
 
 pub(crate) fn err<T>(msg: impl Into<String>) -> Result<T, EvalError> {
-    Err(EvalError { message: msg.into() })
+    Err(EvalError { message: msg.into(), offset: None })
 }
 
 /// Converts a decimal to JSON: a JSON integer when it is a whole number in the i64 or u64
@@ -583,6 +583,12 @@ fn num_cmp(a: &Val, b: &Val) -> Option<Ordering> {
 
 fn huge_vs_dec(x: f64) -> Ordering {
     if x > 0.0 { Ordering::Greater } else { Ordering::Less }
+}
+
+/// The error with `offset` when it has none yet (the innermost position wins).
+fn with_offset(mut e: EvalError, offset: usize) -> EvalError {
+    e.offset.get_or_insert(offset);
+    e
 }
 
 fn too_big<T>(limit: usize) -> Result<T, EvalError> {
@@ -1236,6 +1242,7 @@ impl<'a> Env<'a> {
     /// nanoseconds; anything else goes through `eval`.
     pub(crate) fn cond(&mut self, e: &'a Expr) -> Result<Tri, EvalError> {
         match e {
+            Expr::At(at, x) => self.cond(x).map_err(|err| with_offset(err, *at)),
             Expr::Lit(Lit::Bool(b)) => Ok(Tri::from(*b)),
             Expr::Cmp(op, a, b) => {
                 if let (Some(x), Some(y)) = (self.scalar(a), self.scalar(b))
@@ -1285,6 +1292,7 @@ impl<'a> Env<'a> {
     #[inline]
     fn scalar(&self, e: &'a Expr) -> Option<Scalar<'a>> {
         match e {
+            Expr::At(_, x) => self.scalar(x),
             Expr::Lit(l) => Some(Scalar::Lit(l)),
             Expr::Name(n) if self.locals.is_empty() && self.typed.is_empty() => {
                 Some(self.vars.get(n).map_or(Scalar::Missing, Scalar::Json))
@@ -1394,7 +1402,8 @@ impl<'a> Env<'a> {
                     _ => return err(format!("cannot index {} with {}", b.kind(), i.kind())),
                 }
             }
-            Expr::Call(f, args) => {
+            Expr::At(at, x) => return self.eval(x).map_err(|e| with_offset(e, *at)),
+            Expr::Call(f, args, at) => {
                 let mut vals = Vec::with_capacity(args.len());
                 for a in args {
                     vals.push(match a {
@@ -1406,17 +1415,17 @@ impl<'a> Env<'a> {
                     Some(Some(Expr::Lit(Lit::Pattern(p)))) => Some(&**p),
                     _ => None,
                 };
-                let v = builtins::call(self, *f, vals, pattern)?;
+                let v = builtins::call(self, *f, vals, pattern).map_err(|e| with_offset(e, *at))?;
                 self.charge(&v)?;
                 v
             }
-            Expr::Invoke(callee, args) => {
+            Expr::Invoke(callee, args, at) => {
                 let f = self.eval(callee)?;
                 let mut vals = Vec::with_capacity(args.len());
                 for (n, a) in args {
                     vals.push((n.as_deref(), self.eval(a)?));
                 }
-                let v = self.apply(&f, vals)?;
+                let v = self.apply(&f, vals).map_err(|e| with_offset(e, *at))?;
                 self.charge(&v)?;
                 v
             }
@@ -1767,6 +1776,7 @@ pub(crate) fn range_value<'a>(lo: Option<Val<'a>>, lo_incl: bool, hi: Option<Val
     {
         let o = order(l, h).map_err(|_| EvalError {
             message: format!("the ends of a range must be of one kind, not {} and {}", l.kind(), h.kind()),
+            offset: None,
         })?;
         if o == Some(Ordering::Greater) {
             return err("a range must go up: its start is after its end");

@@ -260,6 +260,8 @@ pub struct ParseError {
 pub struct EvalError {
     /// What was wrong, for a process designer.
     pub message: String,
+    /// Byte offset into the source of the function call or operator that failed, when known.
+    pub offset: Option<usize>,
 }
 
 impl Expression {
@@ -290,7 +292,7 @@ impl Expression {
         let v = Env::new(vars).eval(&self.expr)?;
         match v.into_static() {
             Some(v) => Ok(FeelValue(v)),
-            None => Err(EvalError { message: "the expression gives a function, which is not a value".to_string() }),
+            None => Err(EvalError { message: "the expression gives a function, which is not a value".to_string(), offset: None }),
         }
     }
 
@@ -317,7 +319,7 @@ impl Expression {
                     1 => format!(": is {} set?", unset[0]),
                     _ => format!(": are {} set?", unset.join(", ")),
                 };
-                Err(EvalError { message: format!("expected a boolean but the condition gave null{hint}") })
+                Err(EvalError { message: format!("expected a boolean but the condition gave null{hint}"), offset: None })
             }
             other => {
                 let kind = other.kind();
@@ -325,7 +327,7 @@ impl Expression {
                 if shown.chars().count() > 60 {
                     shown = shown.chars().take(57).collect::<String>() + "...";
                 }
-                Err(EvalError { message: format!("expected a boolean but the condition gave {kind} ({shown})") })
+                Err(EvalError { message: format!("expected a boolean but the condition gave {kind} ({shown})"), offset: None })
             }
         }
     }
@@ -356,7 +358,8 @@ fn collect_vars<'e>(e: &'e Expr, bound: &mut Vec<&'e str>, out: &mut Vec<String>
                 walk(x, bound);
             }
         }
-        Expr::Invoke(f, args) => {
+        Expr::At(_, x) => walk(x, bound),
+        Expr::Invoke(f, args, _) => {
             walk(f, bound);
             args.iter().for_each(|(_, a)| walk(a, bound));
         }
@@ -376,7 +379,7 @@ fn collect_vars<'e>(e: &'e Expr, bound: &mut Vec<&'e str>, out: &mut Vec<String>
             walk(a, bound);
             walk(b, bound);
         }
-        Expr::Call(_, args) => args.iter().flatten().for_each(|a| walk(a, bound)),
+        Expr::Call(_, args, _) => args.iter().flatten().for_each(|a| walk(a, bound)),
         Expr::Arith(first, rest) => {
             walk(first, bound);
             rest.iter().for_each(|(_, x)| walk(x, bound));

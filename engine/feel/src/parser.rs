@@ -212,6 +212,7 @@ impl Parser {
 
     fn comparison(&mut self) -> Result<Expr, ParseError> {
         let left = self.additive()?;
+        let at = self.offset();
         let e = if let Tok::Sym(s) = self.peek()
             && let Some(op) = cmp_op(s)
         {
@@ -237,7 +238,7 @@ impl Parser {
         {
             return Err(perr(self.offset(), "comparisons cannot be chained: combine them with `and`"));
         }
-        Ok(e)
+        Ok(Expr::At(at, Box::new(e)))
     }
 
     /// A type: `number`, `date and time`, `list<T>`, `range<T>`, `context<a: T, b: U>`,
@@ -436,6 +437,7 @@ impl Parser {
     ) -> Result<Expr, ParseError> {
         let first = next(self)?;
         let mut rest = Vec::new();
+        let at = self.offset();
         loop {
             let op = match self.peek() {
                 Tok::Sym(s) => ops.iter().find(|(t, _)| t == s).map(|(_, o)| *o),
@@ -445,7 +447,7 @@ impl Parser {
             self.bump();
             rest.push((op, next(self)?));
         }
-        Ok(if rest.is_empty() { first } else { Expr::Arith(Box::new(first), rest) })
+        Ok(if rest.is_empty() { first } else { Expr::At(at, Box::new(Expr::Arith(Box::new(first), rest))) })
     }
 
     fn additive(&mut self) -> Result<Expr, ParseError> {
@@ -509,7 +511,7 @@ impl Parser {
                     break Err(err);
                 }
                 match self.invoke_args() {
-                    Ok(args) => e = Expr::Invoke(Box::new(e), args),
+                    Ok(args) => e = Expr::Invoke(Box::new(e), args, self.toks[self.pos.saturating_sub(1)].start),
                     Err(err) => break Err(err),
                 }
             } else {
@@ -795,7 +797,7 @@ impl Parser {
             self.enter()?;
             let args = self.invoke_args()?;
             self.depth -= 1;
-            return Ok(Expr::Invoke(Box::new(Expr::Name(name)), args));
+            return Ok(Expr::Invoke(Box::new(Expr::Name(name)), args, start));
         }
         if let Some((f, fname, sigs)) = best {
             for _ in fname.split(' ') {
@@ -943,7 +945,7 @@ impl Parser {
                 Some(a) => Expr::IsDefined(Box::new(a)),
                 None => return Err(perr(start, "`is defined` needs an argument")),
             },
-            _ => Expr::Call(f, args),
+            _ => Expr::Call(f, args, start),
         })
     }
 

@@ -321,10 +321,12 @@ fn run_stops_a_process_that_calls_itself_at_the_configured_depth() {
 
 #[test]
 fn feel_prints_the_value_as_one_json_line_and_problems_with_their_column() {
-    let out = sluice(&["feel", "amount > 100 and matches(region, \"^E\")", "--data", r#"{"amount": 150, "region": "EU"}"#]);
+    let out =
+        sluice(&["feel", "amount > 100 and matches(region, \"^E\")", "--data", r#"{"amount": 150, "region": "EU"}"#]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(stdout(&out), "true\n");
-    let src = "[1.5, \"a\", null, {b: [date(\"2026-01-31\") + duration(\"P1M\"), @\"PT90M\", time(\"10:00:00+02:00\")]}]";
+    let src =
+        "[1.5, \"a\", null, {b: [date(\"2026-01-31\") + duration(\"P1M\"), @\"PT90M\", time(\"10:00:00+02:00\")]}]";
     let out = sluice(&["feel", src]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(stdout(&out), "[1.5,\"a\",null,{\"b\":[\"2026-02-28\",\"PT1H30M\",\"10:00:00+02:00\"]}]\n");
@@ -337,7 +339,10 @@ fn feel_prints_the_value_as_one_json_line_and_problems_with_their_column() {
     let out = sluice(&["feel", "x + (1 +"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout(&out).is_empty());
-    assert_eq!(String::from_utf8_lossy(&out.stderr), "error at column 9: expected a value but found the end of the expression\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error at column 9: expected a value but found the end of the expression\n"
+    );
     let out = sluice(&["feel", "1 + substring(x, 2)", "--data", r#"{"x": 5}"#]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);

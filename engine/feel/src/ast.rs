@@ -144,7 +144,12 @@ pub(crate) enum Expr {
     /// `function(a, b) body`.
     FuncDef(Vec<String>, Box<Expr>),
     /// A range as a value: `[1..10]`, `(a..b]`, `< 10` (an end is None when open-ended).
-    Range { lo: Option<Box<Expr>>, lo_incl: bool, hi: Option<Box<Expr>>, hi_incl: bool },
+    Range {
+        lo: Option<Box<Expr>>,
+        lo_incl: bool,
+        hi: Option<Box<Expr>>,
+        hi_incl: bool,
+    },
     /// `(= 10)` or `(!= 10)` as a value.
     UnaryTest(CmpOp, Box<Expr>),
     IsDefined(Box<Expr>),

@@ -691,11 +691,11 @@ pub(crate) fn call<'a>(env: &mut Env<'a>, f: Builtin, args: Vec<Option<Val<'a>>>
             };
             match a.take(1) {
                 Val::Null => Val::List(sort_natural(env, items)?),
-                f @ Val::Func(_) => Val::List(merge_sort(env, items, &mut |env, x, y| {
-                    match env.apply(&f, vec![(None, x.clone()), (None, y.clone())])? {
-                        Val::Bool(b) => Ok(b),
-                        other => err(format!("the `sort` function must give a boolean but gave {}", other.kind())),
-                    }
+                f @ Val::Func(_) => Val::List(merge_sort(env, items, &mut |env, x, y| match env
+                    .apply(&f, vec![(None, x.clone()), (None, y.clone())])?
+                {
+                    Val::Bool(b) => Ok(b),
+                    other => err(format!("the `sort` function must give a boolean but gave {}", other.kind())),
                 })?),
                 other => return a.wrong("a function as its second argument", &other),
             }
@@ -713,14 +713,18 @@ pub(crate) fn call<'a>(env: &mut Env<'a>, f: Builtin, args: Vec<Option<Val<'a>>>
                             Val::Bool(true) => *item = new.clone(),
                             Val::Bool(false) | Val::Null => {}
                             other => {
-                                return err(format!("the `list replace` function must give a boolean but gave {}", other.kind()));
+                                return err(format!(
+                                    "the `list replace` function must give a boolean but gave {}",
+                                    other.kind()
+                                ));
                             }
                         }
                     }
                 }
                 Val::Null => return Ok(Val::Null),
                 p => {
-                    let Some(pos) = p.to_dec()?.map(crate::num::dec_trunc_i128).and_then(|i| i64::try_from(i).ok()) else {
+                    let Some(pos) = p.to_dec()?.map(crate::num::dec_trunc_i128).and_then(|i| i64::try_from(i).ok())
+                    else {
                         return a.wrong("a position or a function", &p);
                     };
                     let n = items.len() as i64;
@@ -929,8 +933,18 @@ pub(crate) fn call<'a>(env: &mut Env<'a>, f: Builtin, args: Vec<Option<Val<'a>>>
                 )),
                 B::MonthOfYear => Val::Str(Cow::Borrowed(
                     [
-                        "January", "February", "March", "April", "May", "June", "July", "August", "September",
-                        "October", "November", "December",
+                        "January",
+                        "February",
+                        "March",
+                        "April",
+                        "May",
+                        "June",
+                        "July",
+                        "August",
+                        "September",
+                        "October",
+                        "November",
+                        "December",
                     ][d.month0() as usize],
                 )),
                 B::WeekOfYear => Val::Int(i64::from(d.iso_week().week())),
@@ -1098,7 +1112,12 @@ fn merge_sort<'a>(
     Ok(out)
 }
 
-fn flatten_into<'a>(env: &mut Env<'a>, items: Vec<Val<'a>>, out: &mut Vec<Val<'a>>, depth: u32) -> Result<(), EvalError> {
+fn flatten_into<'a>(
+    env: &mut Env<'a>,
+    items: Vec<Val<'a>>,
+    out: &mut Vec<Val<'a>>,
+    depth: u32,
+) -> Result<(), EvalError> {
     if depth > 64 {
         return err("`flatten`: the list is nested too deeply");
     }
@@ -1123,7 +1142,9 @@ fn context_put<'a>(c: Val<'a>, keys: &[Cow<'a, str>], v: Val<'a>) -> R<'a> {
         match entries.iter().find(|(k, _)| k == first).map(|(_, x)| x.clone()) {
             Some(x) if x.is_ctx() => context_put(x, rest, v)?,
             Some(Val::Null) | None => context_put(Val::Ctx(Vec::new()), rest, v)?,
-            Some(other) => return err(format!("`context put`: the entry `{first}` is {}, not a context", other.kind())),
+            Some(other) => {
+                return err(format!("`context put`: the entry `{first}` is {}, not a context", other.kind()));
+            }
         }
     };
     match entries.iter_mut().find(|(k, _)| k == first) {
@@ -1178,7 +1199,8 @@ fn date<'a>(a: &mut Args<'a>) -> R<'a> {
     Ok(match a.take(0) {
         Val::Null => Val::Null,
         // A date and time's text gives its date (a Sluice leniency).
-        Val::Str(s) => match temporal::parse_date(&s).or_else(|| temporal::parse_date_time(&s).map(|t| t.local.date())) {
+        Val::Str(s) => match temporal::parse_date(&s).or_else(|| temporal::parse_date_time(&s).map(|t| t.local.date()))
+        {
             Some(d) => Val::Date(d),
             None => return err(format!("`date`: `{s}` is not a date (e.g. 2026-01-31)")),
         },
@@ -1323,8 +1345,20 @@ fn range_fn<'a>(f: Builtin, x: &Val<'a>, y: &Val<'a>) -> R<'a> {
                     Ordering::Greater
                 }
             }
-            (None, Some(_)) => if a.1 { Ordering::Less } else { Ordering::Greater },
-            (Some(_), None) => if b.1 { Ordering::Greater } else { Ordering::Less },
+            (None, Some(_)) => {
+                if a.1 {
+                    Ordering::Less
+                } else {
+                    Ordering::Greater
+                }
+            }
+            (Some(_), None) => {
+                if b.1 {
+                    Ordering::Greater
+                } else {
+                    Ordering::Less
+                }
+            }
         })
     };
     let (s1, e1, s2, e2) = ((r1.lo, true), (r1.hi, false), (r2.lo, true), (r2.hi, false));
@@ -1343,9 +1377,7 @@ fn range_fn<'a>(f: Builtin, x: &Val<'a>, y: &Val<'a>) -> R<'a> {
         B::After => gt(s1, e2)? || ((!si1 || !ei2) && eq(s1, e2)?),
         B::Meets => ei1 && si2 && eq(e1, s2)?,
         B::MetBy => si1 && ei2 && eq(s1, e2)?,
-        B::Overlaps => {
-            (gt(e1, s2)? || (eq(e1, s2)? && ei1 && si2)) && (lt(s1, e2)? || (eq(s1, e2)? && si1 && ei2))
-        }
+        B::Overlaps => (gt(e1, s2)? || (eq(e1, s2)? && ei1 && si2)) && (lt(s1, e2)? || (eq(s1, e2)? && si1 && ei2)),
         B::OverlapsBefore => {
             (lt(s1, s2)? || (eq(s1, s2)? && si1 && !si2))
                 && (gt(e1, s2)? || (eq(e1, s2)? && ei1 && si2))
@@ -1360,18 +1392,12 @@ fn range_fn<'a>(f: Builtin, x: &Val<'a>, y: &Val<'a>) -> R<'a> {
         B::Finishes => ei1 == ei2 && eq(e1, e2)? && (gt(s1, s2)? || (eq(s1, s2)? && (!si1 || si2))),
         B::FinishedBy if !is_range(y) => ei1 && eq(e1, s2)?,
         B::FinishedBy => ei1 == ei2 && eq(e1, e2)? && (lt(s1, s2)? || (eq(s1, s2)? && (si1 || !si2))),
-        B::Includes if !is_range(y) => {
-            (lt(s1, s2)? && gt(e1, s2)?) || (eq(s1, s2)? && si1) || (eq(e1, s2)? && ei1)
-        }
+        B::Includes if !is_range(y) => (lt(s1, s2)? && gt(e1, s2)?) || (eq(s1, s2)? && si1) || (eq(e1, s2)? && ei1),
         B::Includes => {
             (lt(s1, s2)? || (eq(s1, s2)? && (si1 || !si2))) && (gt(e1, e2)? || (eq(e1, e2)? && (ei1 || !ei2)))
         }
-        B::During if !is_range(x) => {
-            (lt(s2, s1)? && gt(e2, s1)?) || (eq(s2, s1)? && si2) || (eq(e2, s1)? && ei2)
-        }
-        B::During => {
-            (lt(s2, s1)? || (eq(s2, s1)? && (si2 || !si1))) && (gt(e2, e1)? || (eq(e2, e1)? && (ei2 || !ei1)))
-        }
+        B::During if !is_range(x) => (lt(s2, s1)? && gt(e2, s1)?) || (eq(s2, s1)? && si2) || (eq(e2, s1)? && ei2),
+        B::During => (lt(s2, s1)? || (eq(s2, s1)? && (si2 || !si1))) && (gt(e2, e1)? || (eq(e2, e1)? && (ei2 || !ei1))),
         B::Starts if !is_range(x) => si2 && eq(s2, s1)?,
         B::Starts => eq(s1, s2)? && si1 == si2 && (lt(e1, e2)? || (eq(e1, e2)? && (!ei1 || ei2))),
         B::StartedBy if !is_range(y) => si1 && eq(s1, s2)?,

@@ -463,7 +463,9 @@ pub(crate) fn equals(a: &Val, b: &Val) -> Result<Option<bool>, EvalError> {
             if (x.total_months() == 0) != (y.total_months() == 0) && !(x.is_zero() && y.is_zero()) {
                 // A years-and-months duration against a days-and-time one.
                 if x.total_nanos() != 0 || y.total_nanos() != 0 {
-                    return err(format!("cannot compare the durations {x} and {y}: months have no fixed length in days"));
+                    return err(format!(
+                        "cannot compare the durations {x} and {y}: months have no fixed length in days"
+                    ));
                 }
             }
             return Ok(order(a, b)?.map(|o| o == Ordering::Equal));
@@ -1429,9 +1431,7 @@ impl<'a> Env<'a> {
                 self.charge(&v)?;
                 v
             }
-            Expr::FuncDef(params, body) => {
-                Val::Func(Rc::new(Func { params, body, captured: self.locals.clone() }))
-            }
+            Expr::FuncDef(params, body) => Val::Func(Rc::new(Func { params, body, captured: self.locals.clone() })),
             Expr::Range { lo, lo_incl, hi, hi_incl } => {
                 let lo = match lo {
                     Some(x) => Some(self.eval(x)?),
@@ -1707,18 +1707,18 @@ impl<'a> Env<'a> {
                         .filter_map(|k| p.checked_add_signed(TimeDelta::days(k * step)).map(Val::Date))
                         .collect()
                 } else {
-                let (Some(x), Some(y)) = (x.as_int(), y.as_int()) else {
-                    return err(format!(
-                        "a `for` range needs whole numbers but got {} and {}",
-                        describe_num(&x),
-                        describe_num(&y)
-                    ));
-                };
-                let len = x.abs_diff(y);
-                if len >= MAX_STEPS {
-                    return err(format!("the range {x}..{y} is too long"));
-                }
-                if x <= y { (x..=y).map(Val::Int).collect() } else { (y..=x).rev().map(Val::Int).collect() }
+                    let (Some(x), Some(y)) = (x.as_int(), y.as_int()) else {
+                        return err(format!(
+                            "a `for` range needs whole numbers but got {} and {}",
+                            describe_num(&x),
+                            describe_num(&y)
+                        ));
+                    };
+                    let len = x.abs_diff(y);
+                    if len >= MAX_STEPS {
+                        return err(format!("the range {x}..{y} is too long"));
+                    }
+                    if x <= y { (x..=y).map(Val::Int).collect() } else { (y..=x).rev().map(Val::Int).collect() }
                 }
             }
         };
@@ -1769,7 +1769,12 @@ fn list_of_scalars(w: &Val) -> bool {
 }
 
 /// A range from its ends; the ends must be of one kind that can be ordered.
-pub(crate) fn range_value<'a>(lo: Option<Val<'a>>, lo_incl: bool, hi: Option<Val<'a>>, hi_incl: bool) -> Result<Val<'a>, EvalError> {
+pub(crate) fn range_value<'a>(
+    lo: Option<Val<'a>>,
+    lo_incl: bool,
+    hi: Option<Val<'a>>,
+    hi_incl: bool,
+) -> Result<Val<'a>, EvalError> {
     if let (Some(l), Some(h)) = (&lo, &hi)
         && !matches!(l, Val::Null)
         && !matches!(h, Val::Null)
@@ -1785,7 +1790,15 @@ pub(crate) fn range_value<'a>(lo: Option<Val<'a>>, lo_incl: bool, hi: Option<Val
     for end in [&lo, &hi].into_iter().flatten() {
         if !matches!(
             end,
-            Val::Null | Val::Int(_) | Val::Num(_) | Val::Huge(_) | Val::Str(_) | Val::Date(_) | Val::Time(_) | Val::DateTime(_) | Val::Dur(_)
+            Val::Null
+                | Val::Int(_)
+                | Val::Num(_)
+                | Val::Huge(_)
+                | Val::Str(_)
+                | Val::Date(_)
+                | Val::Time(_)
+                | Val::DateTime(_)
+                | Val::Dur(_)
         ) {
             return err(format!("a range cannot end at {}", end.kind()));
         }
@@ -1936,10 +1949,9 @@ pub(crate) fn instance_of(v: &Val, t: &TypeExpr) -> bool {
         }
         TypeExpr::Range(inner) => match v {
             Val::Range(r) => match &**r {
-                RangeV::Interval { lo, hi, .. } => [lo, hi]
-                    .into_iter()
-                    .flatten()
-                    .all(|e| matches!(e, Val::Null) || instance_of(e, inner)),
+                RangeV::Interval { lo, hi, .. } => {
+                    [lo, hi].into_iter().flatten().all(|e| matches!(e, Val::Null) || instance_of(e, inner))
+                }
                 RangeV::Eq(x) | RangeV::Ne(x) => instance_of(x, inner),
             },
             _ => false,

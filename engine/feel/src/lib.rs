@@ -2,7 +2,8 @@
 //!
 //! The engine compiles each expression of a BPMN model once ([`Expression::parse`]) and evaluates
 //! it many times ([`Expression::eval`], [`Expression::eval_bool`]) against the Request's data.
-//! Evaluation is pure and deterministic: no clock (no `now()` / `today()`), no IO, no randomness.
+//! Evaluation is pure and deterministic: no clock of its own (`now()` and `today()` read the time
+//! the caller gives through [`Variables::now`]), no IO, no randomness.
 //!
 //! # Syntax accepted
 //! * FEEL (DMN 1.3, as used by Camunda 8), with an optional leading `=`.
@@ -35,23 +36,14 @@
 //!   non-booleans, functions given the wrong kind of argument, and malformed text given to
 //!   `number`, `date`, `date and time`, `time`, `duration`. Inside lists and contexts
 //!   (`[1] = ["1"]`, `list contains`, `x in [..]`) different kinds are simply unequal.
-//! * Built-in functions (positional or named arguments): `not`, `is defined` (true when the
-//!   variable or path exists, even if its value is null), `string`, `number`, `string length`,
-//!   `upper case`, `lower case`, `trim`, `substring`, `substring before`, `substring after`,
-//!   `contains`, `starts with`, `ends with`, `split` (the delimiter is plain text, not a regular
-//!   expression), `string join`, `count`, `sum`, `min`, `max`, `mean`, `all`, `any`,
-//!   `list contains`, `append`, `concatenate`, `distinct values`, `flatten`, `index of`,
-//!   `reverse`, `sort` (natural order), `sublist`, `remove`, `insert before`, `abs`, `floor`,
-//!   `ceiling`, `decimal` (half-even), `round up`, `round down`, `round half up`,
-//!   `round half down`, `modulo`, `sqrt`, `odd`, `even`, `get value`, `get entries`,
-//!   `date and time`, `date`, `time`, `duration`, `years and months duration`.
-//! * Temporal values: `date and time("2026-12-01T09:00:00Z")`, `date("2026-12-01")`,
-//!   `time("09:00:00")`, `duration("PT5M")`. Date-times are UTC (offsets are converted; see
-//!   [`iso8601`]). `date-time ± duration`, `date-time - date-time` (a duration), the same for
-//!   dates and times, `duration ± duration`, `duration * number`, `duration / number`,
-//!   comparisons. In results they become ISO 8601 strings (`"PT5M"`, `"2026-12-01T09:00:00Z"`).
-//! * Not supported: `matches`/`replace` (no regular expressions), user-defined functions and
-//!   function values, `now()`/`today()`, time zones by name, `@"..."` temporal literals.
+//! * Built-in functions: the DMN 1.5 set and Camunda's extensions (see README.md for the list),
+//!   positional or named arguments; user-defined functions (`function(x) x * 2`), ranges and
+//!   the range functions, `@"..."` temporal literals.
+//! * Temporal values keep their zone (local, an offset, or a zone name); see README.md for what
+//!   Sluice can do without a time-zone database. Results are ISO 8601 strings (`"PT5M"`,
+//!   `"2026-12-01T09:00:00+01:00"`).
+//! * Regular expressions (`matches`, `replace`, `split`, `extract`) run on the `regex` crate;
+//!   where its syntax differs from XPath's, see `regexp.rs` and README.md.
 //!
 //! # Numbers
 //! Numbers are exact decimals, as FEEL specifies (see "Numbers" in README.md):
@@ -72,7 +64,8 @@
 //!
 //! # Limits
 //! Nesting deeper than 64 levels is a parse error; one evaluation runs at most 1,000,000 loop
-//! steps. Nothing panics on any input.
+//! steps and nests user-defined functions at most 24 calls deep; what it builds counts against
+//! [`max_value_bytes`]. Nothing panics on any input.
 
 pub mod iso8601;
 
@@ -292,7 +285,10 @@ impl Expression {
         let v = Env::new(vars).eval(&self.expr)?;
         match v.into_static() {
             Some(v) => Ok(FeelValue(v)),
-            None => Err(EvalError { message: "the expression gives a function, which is not a value".to_string(), offset: None }),
+            None => Err(EvalError {
+                message: "the expression gives a function, which is not a value".to_string(),
+                offset: None,
+            }),
         }
     }
 
@@ -319,7 +315,10 @@ impl Expression {
                     1 => format!(": is {} set?", unset[0]),
                     _ => format!(": are {} set?", unset.join(", ")),
                 };
-                Err(EvalError { message: format!("expected a boolean but the condition gave null{hint}"), offset: None })
+                Err(EvalError {
+                    message: format!("expected a boolean but the condition gave null{hint}"),
+                    offset: None,
+                })
             }
             other => {
                 let kind = other.kind();
@@ -327,7 +326,10 @@ impl Expression {
                 if shown.chars().count() > 60 {
                     shown = shown.chars().take(57).collect::<String>() + "...";
                 }
-                Err(EvalError { message: format!("expected a boolean but the condition gave {kind} ({shown})"), offset: None })
+                Err(EvalError {
+                    message: format!("expected a boolean but the condition gave {kind} ({shown})"),
+                    offset: None,
+                })
             }
         }
     }

@@ -644,14 +644,14 @@ impl Parser {
                 self.enter()?;
                 let v = self.additive();
                 self.depth -= 1;
-                let v = Some(Box::new(v?));
+                let v = Box::new(v?);
                 Ok(match s {
-                    "<" => Expr::Range { lo: None, lo_incl: false, hi: v, hi_incl: false },
-                    "<=" => Expr::Range { lo: None, lo_incl: false, hi: v, hi_incl: true },
-                    ">" => Expr::Range { lo: v, lo_incl: false, hi: None, hi_incl: false },
-                    ">=" => Expr::Range { lo: v, lo_incl: true, hi: None, hi_incl: false },
-                    "=" => Expr::UnaryTest(CmpOp::Eq, v.unwrap_or_else(|| Box::new(Expr::Lit(Lit::Null)))),
-                    _ => Expr::UnaryTest(CmpOp::Ne, v.unwrap_or_else(|| Box::new(Expr::Lit(Lit::Null)))),
+                    "<" => Expr::Range { lo: None, lo_incl: false, hi: Some(v), hi_incl: false },
+                    "<=" => Expr::Range { lo: None, lo_incl: false, hi: Some(v), hi_incl: true },
+                    ">" => Expr::Range { lo: Some(v), lo_incl: false, hi: None, hi_incl: false },
+                    ">=" => Expr::Range { lo: Some(v), lo_incl: true, hi: None, hi_incl: false },
+                    "=" => Expr::UnaryTest(CmpOp::Eq, v),
+                    _ => Expr::UnaryTest(CmpOp::Ne, v),
                 })
             }
             Tok::Sym("@") => {
@@ -660,10 +660,7 @@ impl Parser {
                 match self.bump() {
                     Tok::Str(s) => match at_literal(&s) {
                         Some(l) => Ok(Expr::Lit(l)),
-                        None => Err(perr(
-                            at,
-                            &format!("`@\"{s}\"` is not a date, time, date and time or duration"),
-                        )),
+                        None => Err(perr(at, &format!("`@\"{s}\"` is not a date, time, date and time or duration"))),
                     },
                     t => Err(perr(at, &format!("expected a string after `@` but found {}", describe(&t)))),
                 }
@@ -790,7 +787,7 @@ impl Parser {
         }
         let called = matches!(self.peek_at(k), Tok::Sym("("));
         // A bound name (a function parameter, a context entry) wins over a built-in.
-        if called && self.bound.iter().any(|b| *b == name) {
+        if called && self.bound.contains(&name) {
             for _ in 0..k {
                 self.bump();
             }
@@ -916,8 +913,7 @@ impl Parser {
                     .iter()
                     .find(|(n, _, _)| !sigs.iter().any(|(p, _)| p.contains(&n.as_str())))
                     .unwrap_or(&named[0]);
-                let all: Vec<String> =
-                    sigs.iter().map(|(p, _)| format!("({})", p.join(", "))).collect();
+                let all: Vec<String> = sigs.iter().map(|(p, _)| format!("({})", p.join(", "))).collect();
                 if !sigs.iter().any(|(p, _)| p.contains(&pname.as_str())) {
                     return Err(perr(
                         *at,
@@ -926,7 +922,10 @@ impl Parser {
                 }
                 return Err(perr(
                     start,
-                    &format!("`{name}` cannot be called with these named arguments (its parameters are {})", all.join(" or ")),
+                    &format!(
+                        "`{name}` cannot be called with these named arguments (its parameters are {})",
+                        all.join(" or ")
+                    ),
                 ));
             };
             let mut args: Vec<Option<Expr>> = vec![None; params.len()];

@@ -51,14 +51,18 @@ pub(crate) fn compile(pattern: &str, flags: &str) -> Result<Regex, String> {
         .build()
         .map_err(|e| match e {
             regex::Error::CompiledTooBig(_) => "the regular expression is too large".to_string(),
-            other => format!("`{pattern}` is not a regular expression Sluice can use: {}", first_line(&other.to_string())),
+            other => {
+                format!("`{pattern}` is not a regular expression Sluice can use: {}", first_line(&other.to_string()))
+            }
         })
 }
 
 fn first_line(s: &str) -> String {
-    s.lines().filter(|l| l.trim_start().starts_with("error:")).map(|l| l.trim().to_string()).next().unwrap_or_else(|| {
-        s.lines().last().unwrap_or("").trim().to_string()
-    })
+    s.lines()
+        .filter(|l| l.trim_start().starts_with("error:"))
+        .map(|l| l.trim().to_string())
+        .next()
+        .unwrap_or_else(|| s.lines().last().unwrap_or("").trim().to_string())
 }
 
 /// XPath/XSD syntax to the `regex` crate's. `dot_all` is the `s` flag (else `.` matches
@@ -113,7 +117,13 @@ fn translate(p: &str, dot_all: bool, extended: bool) -> Result<String, String> {
                             chars.next();
                         }
                         let neg = if e == 'P' { "^" } else { "" };
-                        out.push_str(if class_depth > 0 { "\\x00-\\x7F" } else if neg.is_empty() { "[\\x00-\\x7F]" } else { "[^\\x00-\\x7F]" });
+                        out.push_str(if class_depth > 0 {
+                            "\\x00-\\x7F"
+                        } else if neg.is_empty() {
+                            "[\\x00-\\x7F]"
+                        } else {
+                            "[^\\x00-\\x7F]"
+                        });
                     }
                     _ => {
                         out.push('\\');

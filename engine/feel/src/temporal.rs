@@ -64,8 +64,19 @@ fn named_offset(name: &str) -> Option<i32> {
 }
 
 /// The areas of the IANA zone names (`Europe/Paris`).
-const AREAS: &[&str] =
-    &["Africa", "America", "Antarctica", "Arctic", "Asia", "Atlantic", "Australia", "Europe", "Indian", "Pacific", "Etc"];
+const AREAS: &[&str] = &[
+    "Africa",
+    "America",
+    "Antarctica",
+    "Arctic",
+    "Asia",
+    "Atlantic",
+    "Australia",
+    "Europe",
+    "Indian",
+    "Pacific",
+    "Etc",
+];
 
 /// Whether `name` looks like a zone name (`Area/Location` of an IANA area, or one of the fixed
 /// names).
@@ -73,9 +84,9 @@ fn plausible_zone(name: &str) -> bool {
     named_offset(name).is_some()
         || (name.split('/').next().is_some_and(|a| AREAS.contains(&a))
             && name.contains('/')
-            && name.split('/').all(|p| {
-                !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+'))
-            }))
+            && name
+                .split('/')
+                .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+'))))
 }
 
 fn fmt_zone(z: &Zone, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -275,9 +286,8 @@ pub(crate) fn sub_time(a: &Time, b: &Time) -> Result<i128, String> {
         }
         return Ok(shift(a)? - shift(b)?);
     }
-    let n = |t: &Time| {
-        i128::from(t.local.num_seconds_from_midnight()) * 1_000_000_000 + i128::from(t.local.nanosecond())
-    };
+    let n =
+        |t: &Time| i128::from(t.local.num_seconds_from_midnight()) * 1_000_000_000 + i128::from(t.local.nanosecond());
     Ok(n(a) - n(b))
 }
 

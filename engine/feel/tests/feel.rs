@@ -838,11 +838,7 @@ fn hostile_builtins_and_functions() {
             check_err("{f: function(n) f(n + 1), r: f(1)}.r", n(), "too deeply");
             let nested = format!("{}f(n + 1){}", "(".repeat(55), ")".repeat(55));
             check_err(&format!("{{f: function(n) {nested}, r: f(1)}}.r"), n(), "too deeply");
-            check_err(
-                "{f: function(n) sort([3, 2, 1], function(a, b) f(n + 1) = 0), r: f(1)}.r",
-                n(),
-                "too deeply",
-            );
+            check_err("{f: function(n) sort([3, 2, 1], function(a, b) f(n + 1) = 0), r: f(1)}.r", n(), "too deeply");
         })
         .unwrap();
     t.join().unwrap();

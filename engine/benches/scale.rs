@@ -3,7 +3,8 @@
 //! - a start through a parallel fork of N flows straight into a join (N = 1,000 and 10,000):
 //!   the time of `Instance::start` until the Request completes;
 //! - importing and validating (what `sluice check` does) a model of N tasks in a row
-//!   (N = 10,000 and 100,000).
+//!   (N = 10,000 and 100,000), written one element a line and all on one line (as some tools
+//!   save models: every diagnostic position is then a column on one long line).
 //!
 //! Prints each time and the ratio between the sizes (linear: about 10x for 10x the work).
 //!
@@ -82,9 +83,15 @@ fn main() {
     }
     println!("  10x the flows took {:.1}x the time", fork[1].as_secs_f64() / fork[0].as_secs_f64());
 
+    for one_line in [false, true] {
+        check_scaling(one_line);
+    }
+}
+
+fn check_scaling(one_line: bool) {
     let mut check = Vec::new();
     for n in [10_000, 100_000] {
-        let xml = chain(n);
+        let xml = if one_line { chain(n).replace('\n', "") } else { chain(n) };
         let took = best(3, || {
             let t = Instant::now();
             let imported = import(&xml);
@@ -93,8 +100,9 @@ fn main() {
             took
         });
         println!(
-            "import and validate a model of {n:>7} tasks ({:>5.1} MB): {:>9.3} ms",
+            "import and validate a model of {n:>7} tasks ({:>5.1} MB{}): {:>9.3} ms",
             xml.len() as f64 / 1e6,
+            if one_line { ", one line" } else { "" },
             took.as_secs_f64() * 1e3
         );
         check.push(took);

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use sluice_bpmn::{ConnectorCall, Kind, Process, TaskKind, Trigger};
+use sluice_bpmn::{ConnectorCall, ElementIdx, Kind, Process, TaskKind, Trigger};
 
 use crate::history::{HistoryEntry, HistoryEvent};
 use crate::runtime::{
@@ -85,7 +85,15 @@ pub enum SimError {
 struct SimRequest {
     process: Arc<Process>,
     inst: Instance,
-    parent: Option<(RequestNo, TokenId)>,
+    parent: Option<Caller>,
+}
+
+/// The call activity that started a child Request.
+#[derive(Clone, Copy)]
+struct Caller {
+    request: RequestNo,
+    token: TokenId,
+    element: ElementIdx,
 }
 
 /// A set of deployed processes and the Requests running on them.
@@ -151,17 +159,11 @@ impl Sim {
         self.start_at(key, data, Start::Event(e), None)
     }
 
-    fn start_at(
-        &mut self,
-        key: &str,
-        data: Data,
-        start: Start,
-        parent: Option<(RequestNo, TokenId)>,
-    ) -> Result<RequestNo, SimError> {
+    fn start_at(&mut self, key: &str, data: Data, start: Start, parent: Option<Caller>) -> Result<RequestNo, SimError> {
         let process = self.processes.get(key).cloned().ok_or_else(|| SimError::UnknownProcess(key.to_string()))?;
         let mut out = Vec::new();
-        let inst = if let Some((p, _)) = parent {
-            let depth = self.requests.get(p).map_or(0, |r| r.inst.call_depth());
+        let inst = if let Some(caller) = parent {
+            let depth = self.requests.get(caller.request).map_or(0, |r| r.inst.call_depth());
             Instance::start_called(&process, data, depth, self.now, &mut out)?
         } else {
             Instance::start(&process, data, start, self.now, &mut out)?
@@ -227,34 +229,38 @@ impl Sim {
                     variables: &vars,
                     attempt,
                 });
-                self.step_or_record(r, outcome.into_input(token));
+                self.step_or_record(r, outcome.into_input(token), Some(element));
             }
-            Command::StartChild { token, process_key, data, .. } => {
-                if let Err(e) = self.start_at(&process_key, data, Start::Default, Some((r, token))) {
+            Command::StartChild { token, element, process_key, data } => {
+                let caller = Caller { request: r, token, element };
+                if let Err(e) = self.start_at(&process_key, data, Start::Default, Some(caller)) {
                     self.record(r, json!({"event": "call_failed", "message": e.to_string()}));
                     let input = Input::ChildError { token, code: "call_failed".into(), message: Some(e.to_string()) };
-                    self.step_or_record(r, input);
+                    self.step_or_record(r, input, Some(element));
                 }
             }
             Command::CancelChild { token, .. } => {
                 if let Some(child) = self.child_of(r, token) {
-                    self.step_or_record(child, Input::Cancel);
+                    self.step_or_record(child, Input::Cancel, None);
                 }
             }
             Command::RequestCompleted => {
-                if let Some((parent, token)) = self.requests.get(r).and_then(|x| x.parent) {
+                if let Some(caller) = self.requests.get(r).and_then(|x| x.parent) {
                     let data = self.requests[r].inst.data().clone();
-                    self.step_or_record(parent, Input::ChildCompleted { token, data });
+                    let input = Input::ChildCompleted { token: caller.token, data };
+                    self.step_or_record(caller.request, input, Some(caller.element));
                 }
             }
             Command::ErrorToParent { code, message } => {
-                if let Some((parent, token)) = self.requests.get(r).and_then(|x| x.parent) {
-                    self.step_or_record(parent, Input::ChildError { token, code, message });
+                if let Some(caller) = self.requests.get(r).and_then(|x| x.parent) {
+                    let input = Input::ChildError { token: caller.token, code, message };
+                    self.step_or_record(caller.request, input, Some(caller.element));
                 }
             }
             Command::EscalationToParent { code } => {
-                if let Some((parent, token)) = self.requests.get(r).and_then(|x| x.parent) {
-                    self.step_or_record(parent, Input::ChildEscalation { token, code });
+                if let Some(caller) = self.requests.get(r).and_then(|x| x.parent) {
+                    let input = Input::ChildEscalation { token: caller.token, code };
+                    self.step_or_record(caller.request, input, Some(caller.element));
                 }
             }
             Command::PublishMessage { name, correlation_key, data, .. } => {
@@ -286,14 +292,26 @@ impl Sim {
         }
     }
 
-    fn step_or_record(&mut self, r: RequestNo, input: Input) {
+    /// Applies an input the simulator itself produced (a connector's answer, a child's end, a
+    /// timer, a message, a signal) for `element`; one the Request refuses is recorded as
+    /// `input_refused`, naming the element and the input, and dropped, as the worker drops it.
+    fn step_or_record(&mut self, r: RequestNo, input: Input, element: Option<ElementIdx>) {
+        let kind = input_kind(&input);
         if let Err(e) = self.step(r, input) {
-            self.record(r, json!({"event": "input_refused", "message": e.to_string()}));
+            let mut line = json!({"event": "input_refused", "input": kind, "message": e.to_string()});
+            if let (Some(e), Some(req), Value::Object(m)) = (element, self.requests.get(r), &mut line)
+                && let Some(el) = req.process.elements.get(e.index())
+            {
+                m.insert("element_id".into(), json!(el.id));
+            }
+            self.record(r, line);
         }
     }
 
     fn child_of(&self, parent: RequestNo, token: TokenId) -> Option<RequestNo> {
-        self.requests.iter().position(|x| x.parent == Some((parent, token)) && x.inst.status() == Status::Active)
+        self.requests.iter().position(|x| {
+            x.parent.is_some_and(|c| c.request == parent && c.token == token) && x.inst.status() == Status::Active
+        })
     }
 
     /// Delivers a message to the first open subscription it matches (or starts a Request at a
@@ -310,13 +328,13 @@ impl Sim {
                     && n == name
                     && (correlation_key.is_none() || correlation_key.as_deref() == key)
                 {
-                    hit = Some((r, s.id));
+                    hit = Some((r, s.id, s.element));
                     break 'outer;
                 }
             }
         }
-        if let Some((r, subscription)) = hit {
-            self.step_or_record(r, Input::MessageReceived { subscription, data });
+        if let Some((r, subscription, element)) = hit {
+            self.step_or_record(r, Input::MessageReceived { subscription, data }, Some(element));
             return vec![r];
         }
         let start = self.processes.values().find_map(|p| {
@@ -343,15 +361,16 @@ impl Sim {
             }
             for s in req.inst.subscriptions() {
                 if matches!(&s.kind, SubscriptionKind::Signal { name: n } if n == name) {
-                    hits.push((r, s.id));
+                    hits.push((r, s.id, s.element));
                 }
             }
         }
-        for (r, subscription) in hits {
+        for (r, subscription, element) in hits {
             // An earlier delivery may have closed this one (an interrupting boundary, say).
             let open = self.requests[r].inst.subscriptions().iter().any(|s| s.id == subscription);
             if open {
-                self.step_or_record(r, Input::SignalReceived { subscription, data: data.clone() });
+                let input = Input::SignalReceived { subscription, data: data.clone() };
+                self.step_or_record(r, input, Some(element));
             }
         }
         // Every signal start event with this name starts a Request of its process.
@@ -427,13 +446,13 @@ impl Sim {
                 .filter(|(_, r)| r.inst.status() == Status::Active)
                 .flat_map(|(n, r)| r.inst.subscriptions().into_iter().map(move |s| (n, s)))
                 .filter_map(|(n, s)| match s.kind {
-                    SubscriptionKind::Timer { due, .. } if due <= to => Some((due, n, s.id)),
+                    SubscriptionKind::Timer { due, .. } if due <= to => Some((due, n, s.id, s.element)),
                     _ => None,
                 })
-                .min_by_key(|(due, n, id)| (*due, *n, *id));
-            let Some((due, r, subscription)) = next else { break };
+                .min_by_key(|(due, n, id, _)| (*due, *n, *id));
+            let Some((due, r, subscription, element)) = next else { break };
             self.now = self.now.max(due);
-            self.step_or_record(r, Input::TimerFired { subscription });
+            self.step_or_record(r, Input::TimerFired { subscription }, Some(element));
             self.settle(connectors);
         }
         self.now = self.now.max(to);
@@ -454,6 +473,25 @@ impl Sim {
         if let Some(line) = trace_line(&entry, self.trace_activations) {
             self.record(r, line);
         }
+    }
+}
+
+/// An input's name, as it is serialized (`kind`): what an `input_refused` line says was refused.
+fn input_kind(input: &Input) -> &'static str {
+    match input {
+        Input::CompleteTask { .. } => "complete_task",
+        Input::ThrowError { .. } => "throw_error",
+        Input::ConnectorCompleted { .. } => "connector_completed",
+        Input::ConnectorFailed { .. } => "connector_failed",
+        Input::TimerFired { .. } => "timer_fired",
+        Input::MessageReceived { .. } => "message_received",
+        Input::SignalReceived { .. } => "signal_received",
+        Input::ChildCompleted { .. } => "child_completed",
+        Input::ChildError { .. } => "child_error",
+        Input::ChildEscalation { .. } => "child_escalation",
+        Input::Cancel => "cancel",
+        Input::Retry { .. } => "retry",
+        Input::Park { .. } => "park",
     }
 }
 
@@ -506,4 +544,37 @@ fn trace_line(entry: &HistoryEntry, activations: bool) -> Option<Value> {
         | HistoryEvent::NotificationUpdated { .. }
         | HistoryEvent::NotificationFailed { .. } => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use serde_json::Map;
+
+    use super::*;
+    use crate::runtime::{IncidentId, SubscriptionId};
+
+    #[test]
+    fn input_kinds_are_the_serialized_names() {
+        let (token, subscription) = (TokenId(1), SubscriptionId(2));
+        let inputs = [
+            Input::CompleteTask { token, data: Map::new() },
+            Input::ThrowError { token, code: "c".into(), message: None },
+            Input::ConnectorCompleted { token, output: Value::Null },
+            Input::ConnectorFailed { token, message: "m".into() },
+            Input::TimerFired { subscription },
+            Input::MessageReceived { subscription, data: Map::new() },
+            Input::SignalReceived { subscription, data: Map::new() },
+            Input::ChildCompleted { token, data: Map::new() },
+            Input::ChildError { token, code: "c".into(), message: None },
+            Input::ChildEscalation { token, code: "c".into() },
+            Input::Cancel,
+            Input::Retry { incident: IncidentId(3) },
+            Input::Park { input: Box::new(Input::TimerFired { subscription }), message: "m".into() },
+        ];
+        for input in inputs {
+            assert_eq!(serde_json::to_value(&input).unwrap()["kind"], input_kind(&input));
+        }
+    }
 }

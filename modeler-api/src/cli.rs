@@ -346,7 +346,16 @@ fn dry_run(file: &PathBuf, data: Option<&str>, opts: &RunOptions) -> anyhow::Res
         .iter()
         .map(|i| json!({"element_id": p.element(i.element).id, "code": i.code, "message": i.message}))
         .collect();
-    let last = json!({"event": "request_finished", "status": status, "data": inst.data(), "incidents": incidents});
+    // Where the Request waits, as the HTTP API's Request shows it.
+    let tokens: Vec<Value> =
+        inst.tokens().iter().map(|t| json!({"element_id": p.element(t.element).id, "state": t.state})).collect();
+    let last = json!({
+        "event": "request_finished",
+        "status": status,
+        "data": inst.data(),
+        "tokens": tokens,
+        "incidents": incidents,
+    });
     writeln!(stdout, "{last}")?;
     Ok(if inst.status() == Status::Completed { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

@@ -205,6 +205,7 @@ fn run_reports_an_incident_and_exits_1() {
     assert_eq!(last["status"], "error");
     assert_eq!(last["incidents"][0]["element_id"], "gw");
     assert_eq!(last["incidents"][0]["code"], "expression_failed");
+    assert_eq!(last["tokens"], serde_json::json!([{"element_id": "gw", "state": "incident"}]));
 }
 
 #[test]
@@ -303,6 +304,8 @@ fn run_stops_an_endless_timer_cycle() {
     assert_eq!(trace.iter().filter(|l| l["event"] == "timer_fired").count(), 200);
     assert!(trace.iter().any(|l| l["event"] == "dry_run_stopped"));
     assert_eq!(trace.last().unwrap()["status"], "active");
+    // Where it waits, as the HTTP API's Request says it.
+    assert_eq!(trace.last().unwrap()["tokens"], serde_json::json!([{"element_id": "wait", "state": "waiting"}]));
 }
 
 #[test]

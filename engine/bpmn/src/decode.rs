@@ -159,9 +159,19 @@ fn declared_encoding(bytes: &[u8]) -> Option<String> {
 }
 
 /// Maps byte offsets of a text to 1-based line and column (columns count characters).
+///
+/// A column costs at most [`MARK_EVERY`] bytes of counting, however long its line: a model
+/// written on one line (as some tools save them) would otherwise cost a count from the line's
+/// start for every element, quadratic in the file's size.
 pub(crate) struct LineIndex {
     starts: Vec<usize>,
+    /// `(byte offset, characters before it)` at char boundaries about every [`MARK_EVERY`] bytes;
+    /// empty when the text is ASCII (a column is then a byte difference).
+    marks: Vec<(usize, usize)>,
 }
+
+/// How far apart [`LineIndex`]'s character-count marks are, in bytes.
+const MARK_EVERY: usize = 1024;
 
 impl LineIndex {
     pub fn new(text: &str) -> Self {
@@ -173,7 +183,31 @@ impl LineIndex {
                 starts.push(i + 1);
             }
         }
-        Self { starts }
+        let mut marks = Vec::new();
+        if !text.is_ascii() {
+            let (mut at, mut chars) = (0, 0);
+            marks.push((0, 0));
+            while at < text.len() {
+                let mut next = (at + MARK_EVERY).min(text.len());
+                while !text.is_char_boundary(next) {
+                    next += 1;
+                }
+                chars += text[at..next].chars().count();
+                at = next;
+                marks.push((at, chars));
+            }
+        }
+        Self { starts, marks }
+    }
+
+    /// How many characters come before byte `offset` (a char boundary).
+    fn chars_before(&self, text: &str, offset: usize) -> usize {
+        if self.marks.is_empty() {
+            return offset;
+        }
+        let i = self.marks.partition_point(|&(at, _)| at <= offset).max(1);
+        let (at, chars) = self.marks[i - 1];
+        chars + text.get(at..offset).map_or(0, |s| s.chars().count())
     }
 
     pub fn pos(&self, text: &str, offset: usize) -> Pos {
@@ -183,7 +217,7 @@ impl LineIndex {
         }
         let line = self.starts.partition_point(|&s| s <= offset).max(1);
         let start = self.starts[line - 1];
-        let column = text.get(start..offset).map_or(0, |s| s.chars().count()) + 1;
+        let column = self.chars_before(text, offset) - self.chars_before(text, start) + 1;
         Pos { line: u32::try_from(line).unwrap_or(u32::MAX), column: u32::try_from(column).unwrap_or(u32::MAX) }
     }
 }
@@ -201,6 +235,21 @@ mod tests {
         assert_eq!(ix.pos(t, 7), Pos { line: 2, column: 3 });
         assert_eq!(ix.pos(t, 8), Pos { line: 3, column: 1 });
         assert_eq!(ix.pos(t, 10), Pos { line: 4, column: 1 });
+    }
+
+    #[test]
+    fn columns_on_a_long_line_count_characters() {
+        // Several marks' worth of one line, with multi-byte characters before the positions.
+        let t = format!("x\n{}é<a/>{}ü<b/>", "é".repeat(3000), "a".repeat(5000));
+        let ix = LineIndex::new(&t);
+        let a = t.find("<a/>").expect("the text has <a/>");
+        assert_eq!(ix.pos(&t, a), Pos { line: 2, column: 3002 });
+        let b = t.find("<b/>").expect("the text has <b/>");
+        assert_eq!(ix.pos(&t, b), Pos { line: 2, column: 3002 + 4 + 5000 + 1 });
+        // Every offset agrees with counting from the line's start.
+        for off in (2..t.len()).filter(|&o| t.is_char_boundary(o)).step_by(97) {
+            assert_eq!(ix.pos(&t, off).column as usize, t[2..off].chars().count() + 1, "offset {off}");
+        }
     }
 
     #[test]

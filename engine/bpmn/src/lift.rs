@@ -59,6 +59,8 @@ struct Defs<'d> {
     signals: HashMap<&'d str, Option<&'d str>>,
     /// Every BPMN id in the file, with the element's name (for data references).
     names: HashMap<&'d str, Option<&'d str>>,
+    /// Every BPMN id in the file, with its element's node (the first, should ids repeat).
+    nodes: HashMap<&'d str, usize>,
     processes: HashSet<&'d str>,
 }
 
@@ -147,6 +149,7 @@ fn collect_defs<'d>(doc: &'d Doc<'_>, root: usize, rep: &mut Report<'_>) -> Defs
         escalations: HashMap::new(),
         signals: HashMap::new(),
         names: HashMap::new(),
+        nodes: HashMap::new(),
         processes: HashSet::new(),
     };
     // Ids: walk every BPMN element, but not into extension elements (opaque vendor content).
@@ -155,6 +158,9 @@ fn collect_defs<'d>(doc: &'d Doc<'_>, root: usize, rep: &mut Report<'_>) -> Defs
         let n = doc.node(i);
         if n.ns != Ns::Bpmn {
             continue;
+        }
+        if let Some(id) = n.get_nonempty("id") {
+            defs.nodes.entry(id).or_insert(i);
         }
         if let Some(id) = n.get_nonempty("id")
             && defs.names.insert(id, n.get_nonempty("name")).is_some()
@@ -277,6 +283,111 @@ fn definition_label(local: &str) -> &str {
     }
 }
 
+/// `an error`, `a timer`: an event definition's label with its article.
+fn with_article(label: &str) -> String {
+    let vowel = label.starts_with(['a', 'e', 'i', 'o', 'u']);
+    format!("{} {label}", if vowel { "an" } else { "a" })
+}
+
+/// What a data association's `sourceRef` or `targetRef` stands for.
+enum DataVar {
+    /// A variable, by name.
+    Name(String),
+    /// bpmn-js's `__targetRef_placeholder` property: a line in the drawing, no variable.
+    Placeholder,
+}
+
+/// What a flow node sits in directly, for the rules that depend on it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Container {
+    Process,
+    /// An embedded or ad-hoc sub-process.
+    SubProcess,
+    EventSubProcess,
+    Transaction,
+}
+
+/// Why the BPMN specification does not allow an event definition (`None`: a none event) on
+/// this kind of event in this place (BPMN 2.0.2 §10.5.2 start, §10.5.3 end, §10.5.4
+/// intermediate and boundary events), or `None` when it does. Whether Sluice can run an allowed
+/// one (compensation, conditional, ...) is another question, answered by `unsupported-element`.
+fn misplaced_definition(
+    event: &str,
+    def: Option<&str>,
+    container: Container,
+    host_is_transaction: bool,
+) -> Option<String> {
+    let cannot = |what: &str| format!("{what} cannot have {} definition", with_article(def.unwrap_or("none")));
+    match (event, def) {
+        ("startEvent", None) => None,
+        ("startEvent", Some(d)) if container == Container::SubProcess || container == Container::Transaction => {
+            Some(format!(
+                "the start event of a sub-process is a none start event, not {} one; a start event with a trigger belongs in an event sub-process (`triggeredByEvent=\"true\"`)",
+                with_article(d)
+            ))
+        }
+        ("startEvent", Some("error" | "escalation" | "compensation")) if container == Container::Process => {
+            Some(format!("{} start event is allowed only in an event sub-process", with_article(def.unwrap_or_default())))
+        }
+        ("startEvent", Some("message" | "timer" | "signal" | "conditional" | "error" | "escalation" | "compensation")) => {
+            None
+        }
+        ("startEvent", Some(_)) => Some(cannot("a start event")),
+        ("endEvent", None | Some("message" | "error" | "escalation" | "signal" | "terminate" | "compensation")) => None,
+        ("endEvent", Some("cancel")) if container == Container::Transaction => None,
+        ("endEvent", Some("cancel")) => Some("a cancel end event is allowed only inside a transaction".into()),
+        ("endEvent", Some(_)) => Some(cannot("an end event")),
+        ("intermediateCatchEvent", Some("message" | "timer" | "signal" | "link" | "conditional")) => None,
+        ("intermediateCatchEvent", None) => Some(
+            "an intermediate catch event needs an event definition (message, timer, signal or link); without one it is a throw event".into(),
+        ),
+        ("intermediateCatchEvent", Some(d @ ("error" | "escalation" | "compensation"))) => Some(format!(
+            "an intermediate catch event cannot catch {}; catch it with a boundary event or an event sub-process",
+            with_article(d)
+        )),
+        ("intermediateCatchEvent", Some(_)) => Some(cannot("an intermediate catch event")),
+        ("intermediateThrowEvent", None | Some("message" | "signal" | "link" | "escalation" | "compensation")) => None,
+        ("intermediateThrowEvent", Some(d @ ("error" | "terminate"))) => {
+            Some(format!("an intermediate throw event cannot throw {0}; use {0} end event", with_article(d)))
+        }
+        ("intermediateThrowEvent", Some(d @ ("timer" | "conditional"))) => {
+            Some(format!("a {d} is caught, not thrown; use an intermediate catch event"))
+        }
+        ("intermediateThrowEvent", Some(_)) => Some(cannot("an intermediate throw event")),
+        (_, Some("message" | "timer" | "signal" | "error" | "escalation" | "conditional" | "compensation")) => None,
+        (_, Some("cancel")) if host_is_transaction => None,
+        (_, Some("cancel")) => Some("a cancel boundary event is allowed only on a transaction".into()),
+        (_, None) => Some(
+            "a boundary event needs an event definition (message, timer, signal, error or escalation)".into(),
+        ),
+        (_, Some(_)) => Some(cannot("a boundary event")),
+    }
+}
+
+/// True for the element names of activities.
+fn is_activity_node(local: &str) -> bool {
+    matches!(
+        local,
+        "task"
+            | "userTask"
+            | "manualTask"
+            | "serviceTask"
+            | "sendTask"
+            | "receiveTask"
+            | "scriptTask"
+            | "businessRuleTask"
+            | "subProcess"
+            | "transaction"
+            | "adHocSubProcess"
+            | "callActivity"
+    )
+}
+
+/// True for a `subProcess` with `triggeredByEvent="true"`.
+fn is_event_subprocess(n: &Node<'_>) -> bool {
+    n.local == "subProcess" && n.get("triggeredByEvent").is_some_and(|v| v.trim() == "true")
+}
+
 /// True for the script formats Sluice runs: FEEL.
 fn is_feel_format(format: Option<&str>) -> bool {
     match format.map(|f| f.trim().to_ascii_lowercase()) {
@@ -342,6 +453,11 @@ impl<'d> ProcLift<'d, '_, '_> {
         for i in 0..self.elements.len() {
             self.elements[i].looping = self.looping(ElementIdx::from(i));
         }
+        if self.exec {
+            for i in 0..self.elements.len() {
+                self.data_associations(ElementIdx::from(i));
+            }
+        }
         let flows = self.flows();
         self.default_flows(&flows);
         let file = self.rep.file.clone();
@@ -349,6 +465,7 @@ impl<'d> ProcLift<'d, '_, '_> {
         let elements = std::mem::take(&mut self.elements);
         let process =
             Process::build(key, pn.get_nonempty("name").map(str::to_owned), self.exec, file, pos, elements, flows);
+        self.check_structure(&process);
         if self.exec {
             self.check_executable(&process, pn);
         }
@@ -395,6 +512,12 @@ impl<'d> ProcLift<'d, '_, '_> {
         let n = self.node(ni);
         let id = self.elements[idx.index()].id.clone();
         let id = id.as_str();
+        // A compensation handler runs only when its activity is compensated, which Sluice does
+        // not do; taken as an ordinary activity it would run as soon as its scope starts.
+        if n.get("isForCompensation").is_some_and(|v| v.trim() == "true") {
+            let what = format!("{} for compensation (`isForCompensation=\"true\"`)", n.local);
+            return self.unsupported(ni, id, what, "");
+        }
         match n.local {
             "task" => Kind::Task(TaskKind::Plain),
             "userTask" => Kind::Task(TaskKind::User),
@@ -412,6 +535,15 @@ impl<'d> ProcLift<'d, '_, '_> {
             "exclusiveGateway" => Kind::Gateway(GatewayKind::Exclusive),
             "parallelGateway" => Kind::Gateway(GatewayKind::Parallel),
             "inclusiveGateway" => Kind::Gateway(GatewayKind::Inclusive),
+            "eventBasedGateway" if n.get("instantiate").is_some_and(|v| v.trim() == "true") => self.unsupported(
+                ni,
+                id,
+                "eventBasedGateway that starts the process (`instantiate=\"true\"`)".into(),
+                "; use message or signal start events",
+            ),
+            "eventBasedGateway" if n.get("eventGatewayType").is_some_and(|v| v.trim() == "Parallel") => {
+                self.unsupported(ni, id, "parallel eventBasedGateway (`eventGatewayType=\"Parallel\"`)".into(), "")
+            }
             "eventBasedGateway" => Kind::Gateway(GatewayKind::EventBased),
             "complexGateway" => self.unsupported(ni, id, "complexGateway".into(), "; use an inclusive gateway"),
             "transaction" => {
@@ -464,46 +596,44 @@ impl<'d> ProcLift<'d, '_, '_> {
         {
             return self.unsupported(ni, id, format!("{kind_label} with a referenced event definition"), "");
         }
+        // Where the specification allows which definition (BPMN 2.0.2 §10.5.2–10.5.4).
+        let label = def.map(|(_, d)| definition_label(d.local));
+        let host_is_transaction = host.is_some_and(|h| self.node(self.nodes[h.index()]).local == "transaction");
+        if let Some(why) = misplaced_definition(n.local, label, self.container(idx), host_is_transaction) {
+            let at = def.map_or(n.offset, |(_, d)| d.offset);
+            self.err(at, "invalid-event-definition", format!("`{id}`: {why}"), id);
+            let what = format!("{kind_label} with a {} definition", label.unwrap_or("none"));
+            return Kind::Unsupported { what };
+        }
         let catching = matches!(n.local, "startEvent" | "intermediateCatchEvent" | "boundaryEvent");
         if catching {
             let trigger = match def {
-                None if n.local == "intermediateCatchEvent" => {
-                    return self.unsupported(ni, id, format!("{kind_label} without an event definition"), "");
-                }
-                None if n.local == "boundaryEvent" => {
-                    return self.unsupported(ni, id, format!("{kind_label} without an event definition"), "");
-                }
                 None => Trigger::None,
                 Some((di, d)) => match self.trigger(di, d, ni, id) {
                     Ok(t) => t,
                     Err(kind) => return kind,
                 },
             };
-            // Which triggers make sense where: reject the combinations the runtime cannot run.
-            let allowed = match (&trigger, n.local) {
-                (Trigger::Link(_), "intermediateCatchEvent") => true,
-                (Trigger::Link(_), _) => false,
-                (Trigger::Error(_), "intermediateCatchEvent") | (Trigger::Escalation(_), "intermediateCatchEvent") => {
-                    false
-                }
-                _ => true,
-            };
-            if !allowed {
-                let label = def.map_or("none", |(_, d)| definition_label(d.local));
-                return self.unsupported(ni, id, format!("{kind_label} with a {label} definition"), "");
+            // An error catcher always interrupts (BPMN 2.0.2 §10.5.4: `cancelActivity` and
+            // `isInterrupting` must be true for errors).
+            let attr = if n.local == "startEvent" { "isInterrupting" } else { "cancelActivity" };
+            let interrupting = n.get(attr).is_none_or(|v| v.trim() != "false");
+            if !interrupting
+                && matches!(trigger, Trigger::Error(_))
+                && let Some(a) = n.attr(attr)
+            {
+                self.err(
+                    a.offset,
+                    "invalid-event-definition",
+                    format!("`{id}`: an error {kind_label} always interrupts; remove `{attr}=\"false\"`"),
+                    id,
+                );
             }
             match n.local {
-                "startEvent" => Kind::StartEvent {
-                    trigger,
-                    interrupting: n.get("isInterrupting").is_none_or(|v| v.trim() != "false"),
-                },
+                "startEvent" => Kind::StartEvent { trigger, interrupting },
                 "intermediateCatchEvent" => Kind::CatchEvent { trigger },
                 _ => match host {
-                    Some(attached_to) => Kind::BoundaryEvent {
-                        attached_to,
-                        trigger,
-                        interrupting: n.get("cancelActivity").is_none_or(|v| v.trim() != "false"),
-                    },
+                    Some(attached_to) => Kind::BoundaryEvent { attached_to, trigger, interrupting },
                     None => Kind::Unsupported { what: "boundary event attached to nothing".into() },
                 },
             }
@@ -515,14 +645,21 @@ impl<'d> ProcLift<'d, '_, '_> {
                     Err(kind) => return kind,
                 },
             };
-            match (n.local, &result) {
-                ("endEvent", Throw::Link(_)) | ("intermediateThrowEvent", Throw::Terminate) => {
-                    let label = def.map_or("none", |(_, d)| definition_label(d.local));
-                    self.unsupported(ni, id, format!("{kind_label} with a {label} definition"), "")
-                }
-                ("endEvent", _) => Kind::EndEvent { result },
+            match n.local {
+                "endEvent" => Kind::EndEvent { result },
                 _ => Kind::ThrowEvent { result },
             }
+        }
+    }
+
+    /// What element `idx` sits in directly.
+    fn container(&self, idx: ElementIdx) -> Container {
+        let Some(parent) = self.elements[idx.index()].parent else { return Container::Process };
+        let n = self.node(self.nodes[parent.index()]);
+        match n.local {
+            "transaction" => Container::Transaction,
+            "subProcess" if is_event_subprocess(n) => Container::EventSubProcess,
+            _ => Container::SubProcess,
         }
     }
 
@@ -544,21 +681,7 @@ impl<'d> ProcLift<'d, '_, '_> {
             return Err(Kind::Unsupported { what: "boundary event attached to nothing".into() });
         };
         let host_node = self.node(self.nodes[host.index()]);
-        let is_activity = matches!(
-            host_node.local,
-            "task"
-                | "userTask"
-                | "manualTask"
-                | "serviceTask"
-                | "sendTask"
-                | "receiveTask"
-                | "scriptTask"
-                | "businessRuleTask"
-                | "subProcess"
-                | "transaction"
-                | "adHocSubProcess"
-                | "callActivity"
-        );
+        let is_activity = is_activity_node(host_node.local);
         if !is_activity || host == idx {
             self.err(
                 a.offset,
@@ -570,6 +693,24 @@ impl<'d> ProcLift<'d, '_, '_> {
                 id,
             );
             return Err(Kind::Unsupported { what: "boundary event attached to a non-activity".into() });
+        }
+        if is_event_subprocess(host_node) {
+            self.err(
+                a.offset,
+                "invalid-boundary",
+                format!("boundary event `{id}` is attached to `{r}`, an event sub-process, which cannot have boundary events"),
+                id,
+            );
+            return Err(Kind::Unsupported { what: "boundary event attached to an event sub-process".into() });
+        }
+        if self.elements[host.index()].parent != self.elements[idx.index()].parent {
+            self.err(
+                a.offset,
+                "invalid-boundary",
+                format!("boundary event `{id}` is attached to `{r}`, which sits in another (sub-)process; a boundary event sits beside its activity"),
+                id,
+            );
+            return Err(Kind::Unsupported { what: "boundary event in another scope than its activity".into() });
         }
         Ok(host)
     }
@@ -988,6 +1129,10 @@ impl<'d> ProcLift<'d, '_, '_> {
             if collection.is_none() && holder.ext_attr(Ns::Sluice, "collection").is_some() {
                 collection = self.attr_expr(holder, Ns::Sluice, "collection", &what_coll, id);
                 element_variable = name_attr(holder, Ns::Sluice, "elementVariable");
+            }
+            // An output collection is filled whether the instances come from a collection or a
+            // cardinality.
+            if output_collection.is_none() && holder.ext_attr(Ns::Sluice, "outputCollection").is_some() {
                 output_collection = name_attr(holder, Ns::Sluice, "outputCollection");
                 output_element =
                     self.attr_expr(holder, Ns::Sluice, "outputElement", &format!("output element of `{id}`"), id);
@@ -1024,16 +1169,19 @@ impl<'d> ProcLift<'d, '_, '_> {
             if let Some((_, item)) = doc.child(mi, Ns::Bpmn, "inputDataItem") {
                 element_variable = item.get_nonempty("name").or(item.get_nonempty("id")).map(str::to_owned);
             }
-            if let Some((_, r)) = doc.child(mi, Ns::Bpmn, "loopDataOutputRef") {
-                let (text, _) = r.trimmed_text();
-                if !text.is_empty() {
-                    output_collection = Some(self.data_name(text));
+        }
+        // The standard output collection, with a collection or a cardinality.
+        if output_collection.is_none()
+            && let Some((_, r)) = doc.child(mi, Ns::Bpmn, "loopDataOutputRef")
+        {
+            let (text, _) = r.trimmed_text();
+            if !text.is_empty() {
+                output_collection = Some(self.data_name(text));
+                if let Some((_, item)) = doc.child(mi, Ns::Bpmn, "outputDataItem")
+                    && let Some(name) = item.get_nonempty("name").or(item.get_nonempty("id"))
+                {
+                    output_element = Expression::parse(name).ok();
                 }
-            }
-            if let Some((_, item)) = doc.child(mi, Ns::Bpmn, "outputDataItem")
-                && let Some(name) = item.get_nonempty("name").or(item.get_nonempty("id"))
-            {
-                output_element = Expression::parse(name).ok();
             }
         }
         if self.exec && collection.is_none() && cardinality.is_none() {
@@ -1053,6 +1201,249 @@ impl<'d> ProcLift<'d, '_, '_> {
             output_element,
             completion,
         }))
+    }
+
+    /// Reads an element's data associations into its `inputs` and `outputs` (executable
+    /// processes only; a descriptive one keeps them as drawings). What Sluice cannot run is an
+    /// error at the association: a language other than FEEL, a target that is no variable, a
+    /// data store, an association on an event that would move data.
+    fn data_associations(&mut self, idx: ElementIdx) {
+        let doc = self.doc;
+        let ni = self.nodes[idx.index()];
+        let n = doc.node(ni);
+        let el_id = self.elements[idx.index()].id.clone();
+        let activity = is_activity_node(n.local);
+        for (ai, a) in doc.children(ni) {
+            if a.ns != Ns::Bpmn || !matches!(a.local, "dataInputAssociation" | "dataOutputAssociation") {
+                continue;
+            }
+            let input = a.local == "dataInputAssociation";
+            let label = a.get_nonempty("id").unwrap_or(&el_id).to_owned();
+            let mappings = self.association(ai, &label);
+            if mappings.is_empty() {
+                continue;
+            }
+            if !activity {
+                let which = if input { "input" } else { "output" };
+                self.exec_err(
+                    a.offset,
+                    "unsupported-data-association",
+                    format!("data {which} association `{label}` of event `{el_id}` would move data, which Sluice does not do on events (a message or signal caught brings its data in as variables as it is; one thrown carries every variable)"),
+                    &label,
+                );
+                continue;
+            }
+            let e = &mut self.elements[idx.index()];
+            if input { e.inputs.extend(mappings) } else { e.outputs.extend(mappings) }
+        }
+    }
+
+    /// The mappings of one data association, in the order the specification applies them: the
+    /// `transformation`, then each `assignment`; without either, a copy of the one `sourceRef`
+    /// into `targetRef`. A copy between two names for one variable, or an association that only
+    /// draws a line (bpmn-js targets a `__targetRef_placeholder` property for inputs and leaves
+    /// outputs without a source), moves nothing and gives none.
+    fn association(&mut self, ai: usize, label: &str) -> Vec<DataMapping> {
+        let doc = self.doc;
+        let refs = |name: &str| -> Vec<(usize, &str)> {
+            doc.children(ai)
+                .filter(|(_, c)| c.is(Ns::Bpmn, name))
+                .map(|(_, c)| {
+                    let (text, start) = c.trimmed_text();
+                    (c.text_source_offset(start), text)
+                })
+                .filter(|(_, t)| !t.is_empty())
+                .collect()
+        };
+        let sources = refs("sourceRef");
+        let target = refs("targetRef").into_iter().next();
+        let mut out = Vec::new();
+        let mapping =
+            |target: String, source: DataSource| DataMapping { target, source, association: label.to_owned() };
+        if let Some((ti, t)) = doc.child(ai, Ns::Bpmn, "transformation") {
+            let (text, start) = t.trimmed_text();
+            let what = format!("transformation of data association `{label}`");
+            let to = target.and_then(|(off, r)| self.data_target(off, r, label));
+            if !text.is_empty()
+                && self.language_ok(t, text, label, "the transformation")
+                && let Some(expr) = self.expr(text, At::Text(ti, start), &what, label)
+            {
+                match to {
+                    Some(to) => out.push(mapping(to, DataSource::Expr(expr))),
+                    None if target.is_none() => self.exec_err(
+                        t.offset,
+                        "unsupported-data-association",
+                        format!("data association `{label}` transforms into nothing: it has no `targetRef`"),
+                        label,
+                    ),
+                    None => {}
+                }
+            }
+        }
+        let assignments: Vec<usize> =
+            doc.children(ai).filter(|(_, c)| c.is(Ns::Bpmn, "assignment")).map(|(i, _)| i).collect();
+        for &si in &assignments {
+            let from = doc.child(si, Ns::Bpmn, "from");
+            let to = doc.child(si, Ns::Bpmn, "to");
+            let (Some((fi, f)), Some((_, t))) = (from, to) else {
+                self.exec_err(
+                    doc.node(si).offset,
+                    "unsupported-data-association",
+                    format!("an assignment of data association `{label}` needs both `from` and `to`"),
+                    label,
+                );
+                continue;
+            };
+            let (text, start) = f.trimmed_text();
+            let (to_text, to_start) = t.trimmed_text();
+            let to_name = self.assignment_target(t.text_source_offset(to_start), to_text, label);
+            if text.is_empty() || !self.language_ok(f, text, label, "the assignment") {
+                if text.is_empty() {
+                    self.exec_err(
+                        f.offset,
+                        "unsupported-data-association",
+                        format!("an assignment of data association `{label}` has an empty `from`"),
+                        label,
+                    );
+                }
+                continue;
+            }
+            let what = format!("`from` of an assignment of data association `{label}`");
+            if let Some(expr) = self.expr(text, At::Text(fi, start), &what, label)
+                && let Some(to) = to_name
+            {
+                out.push(mapping(to, DataSource::Expr(expr)));
+            }
+        }
+        if !assignments.is_empty() || doc.child(ai, Ns::Bpmn, "transformation").is_some() {
+            return out;
+        }
+        // A plain copy.
+        let Some((toff, tref)) = target else { return out };
+        if sources.is_empty() {
+            return out;
+        }
+        if sources.len() > 1 {
+            self.exec_err(
+                sources[1].0,
+                "unsupported-data-association",
+                format!("data association `{label}` has several `sourceRef`s and no transformation to combine them; the specification needs one"),
+                label,
+            );
+            return out;
+        }
+        let (soff, sref) = sources[0];
+        let (Some(src), Some(dst)) = (self.data_variable(soff, sref, label), self.data_variable(toff, tref, label))
+        else {
+            return out;
+        };
+        match (src, dst) {
+            (DataVar::Name(src), DataVar::Name(dst)) if src != dst => out.push(mapping(dst, DataSource::Variable(src))),
+            // The same variable under two names, or a line drawn to a placeholder.
+            (DataVar::Name(_), DataVar::Name(_)) | (_, DataVar::Placeholder) | (DataVar::Placeholder, _) => {}
+        }
+        out
+    }
+
+    /// The variable a data association's `sourceRef` or `targetRef` (at `off`) stands for; reports
+    /// and gives `None` when Sluice has none for it.
+    fn data_variable(&mut self, off: usize, r: &str, label: &str) -> Option<DataVar> {
+        let found = lookup(&self.defs.nodes, r).map(|&ni| self.node(ni));
+        let Some(n) = found else {
+            self.exec_err(
+                off,
+                "dangling-reference",
+                format!("data association `{label}` refers to `{r}`, which does not exist in this file"),
+                label,
+            );
+            return None;
+        };
+        let name_or_id = |n: &Node<'_>| n.get_nonempty("name").or(n.get_nonempty("id")).unwrap_or(r).to_owned();
+        match n.local {
+            "property" if n.get("name").is_some_and(|v| v.trim() == "__targetRef_placeholder") => {
+                Some(DataVar::Placeholder)
+            }
+            "dataObject" | "dataInput" | "dataOutput" | "property" => Some(DataVar::Name(name_or_id(n))),
+            "dataObjectReference" => {
+                let object =
+                    n.get_nonempty("dataObjectRef").and_then(|o| lookup(&self.defs.nodes, o)).map(|&o| self.node(o));
+                let name = n.get_nonempty("name").or_else(|| object.and_then(|o| o.get_nonempty("name")));
+                let name = name.or_else(|| object.and_then(|o| o.get_nonempty("id"))).unwrap_or(r);
+                Some(DataVar::Name(name.to_owned()))
+            }
+            "dataStoreReference" | "dataStore" => {
+                self.exec_err(
+                    off,
+                    "unsupported-data-association",
+                    format!("data association `{label}` reads or writes data store `{r}`; Sluice keeps no data stores, only the Request's variables"),
+                    label,
+                );
+                None
+            }
+            other => {
+                self.exec_err(
+                    off,
+                    "unsupported-data-association",
+                    format!("data association `{label}` refers to `{r}`, a {other}, not a data object, data input or output, or property"),
+                    label,
+                );
+                None
+            }
+        }
+    }
+
+    /// The variable a `transformation` writes: `targetRef`'s, which a placeholder is not.
+    fn data_target(&mut self, off: usize, r: &str, label: &str) -> Option<String> {
+        match self.data_variable(off, r, label)? {
+            DataVar::Name(name) => Some(name),
+            DataVar::Placeholder => {
+                self.exec_err(
+                    off,
+                    "unsupported-data-association",
+                    format!("data association `{label}` writes to `{r}`, a placeholder with no variable; point `targetRef` at a data input"),
+                    label,
+                );
+                None
+            }
+        }
+    }
+
+    /// The variable an assignment's `to` (at `off`) names: a data element's id, or a variable
+    /// name, as written or as `${name}` / `=name`. A path or any other expression is reported.
+    fn assignment_target(&mut self, off: usize, text: &str, label: &str) -> Option<String> {
+        let bare = text
+            .strip_prefix("${")
+            .or_else(|| text.strip_prefix("#{"))
+            .and_then(|t| t.strip_suffix('}'))
+            .or_else(|| text.strip_prefix('='))
+            .unwrap_or(text)
+            .trim();
+        if lookup(&self.defs.nodes, bare).is_some() {
+            return match self.data_variable(off, bare, label)? {
+                DataVar::Name(name) => Some(name),
+                DataVar::Placeholder => {
+                    self.exec_err(
+                        off,
+                        "unsupported-data-association",
+                        format!("an assignment of data association `{label}` writes to `{bare}`, a placeholder with no variable; write to a variable name"),
+                        label,
+                    );
+                    None
+                }
+            };
+        }
+        let is_name = bare.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_')
+            && bare.chars().all(|c| c.is_alphanumeric() || c == '_');
+        if is_name {
+            return Some(bare.to_owned());
+        }
+        self.exec_err(
+            off,
+            "unsupported-data-association",
+            format!("the `to` of an assignment of data association `{label}` is `{text}`; Sluice writes to a variable: give its name, or the id of a data object, data input or output, or property"),
+            label,
+        );
+        None
     }
 
     /// The variable name a data reference (dataInput, property, dataObject) stands for.
@@ -1112,7 +1503,7 @@ impl<'d> ProcLift<'d, '_, '_> {
             let mut condition = None;
             if let Some((ci, c)) = doc.child(fi, Ns::Bpmn, "conditionExpression") {
                 let (text, start) = c.trimmed_text();
-                if !text.is_empty() && self.language_ok(c, text, &label) {
+                if !text.is_empty() && self.language_ok(c, text, &label, "the condition") {
                     condition = self.expr(text, At::Text(ci, start), &format!("condition of {shown}"), &label);
                 }
             }
@@ -1131,7 +1522,7 @@ impl<'d> ProcLift<'d, '_, '_> {
     }
 
     /// Whether an expression's `language` is one Sluice reads (FEEL, or JUEL-style `${...}`).
-    fn language_ok(&mut self, c: &Node<'_>, text: &str, label: &str) -> bool {
+    fn language_ok(&mut self, c: &Node<'_>, text: &str, label: &str, what: &str) -> bool {
         let Some(a) = c.attr("language") else { return true };
         let lang = a.value.trim().to_ascii_lowercase();
         let feel = lang.is_empty() || lang.contains("feel");
@@ -1143,7 +1534,7 @@ impl<'d> ProcLift<'d, '_, '_> {
         self.exec_err(
             a.offset,
             "unsupported-expression-language",
-            format!("expression language `{}` is not supported; write the condition in FEEL", a.value.trim()),
+            format!("expression language `{}` is not supported; write {what} in FEEL", a.value.trim()),
             label,
         );
         false
@@ -1158,6 +1549,20 @@ impl<'d> ProcLift<'d, '_, '_> {
                 continue;
             }
             let id = self.elements[i].id.clone();
+            let may_have_default = matches!(n.local, "exclusiveGateway" | "inclusiveGateway" | "complexGateway")
+                || is_activity_node(n.local);
+            if !may_have_default {
+                self.err(
+                    a.offset,
+                    "invalid-default-flow",
+                    format!(
+                        "`{id}` is a {} and has no default flow; only exclusive, inclusive and complex gateways and activities do",
+                        n.local
+                    ),
+                    &id,
+                );
+                continue;
+            }
             let found = flows
                 .iter()
                 .position(|f| f.id.as_deref() == Some(r))
@@ -1208,18 +1613,8 @@ impl<'d> ProcLift<'d, '_, '_> {
             };
             let event_sub =
                 s.owner.is_some_and(|o| matches!(p.element(o).kind, Kind::SubProcess { triggered_by_event: true }));
-            if event_sub {
-                let starts =
-                    s.children.iter().filter(|&&c| matches!(p.element(c).kind, Kind::StartEvent { .. })).count();
-                if s.event_starts.len() != 1 || starts != 1 {
-                    self.err(
-                        offset,
-                        "no-start-event",
-                        format!("event sub-process `{owner_id}` needs exactly one start event with a trigger (message, timer, signal, error or escalation)"),
-                        &owner_id,
-                    );
-                }
-            } else if s.none_starts.is_empty() && s.event_starts.is_empty() && s.implicit_starts.is_empty() {
+            // An event sub-process's start is checked with the structure (`check_event_subprocesses`).
+            if !event_sub && s.none_starts.is_empty() && s.event_starts.is_empty() && s.implicit_starts.is_empty() {
                 let what = if si == 0 { "process" } else { "sub-process" };
                 self.err(offset, "no-start-event", format!("{what} `{owner_id}` has no start event"), &owner_id);
             }
@@ -1257,7 +1652,16 @@ impl<'d> ProcLift<'d, '_, '_> {
                             }
                         }
                     }
+                    if *g != GatewayKind::EventBased && e.incoming.len() <= 1 && e.outgoing.len() == 1 {
+                        self.rep.warn(
+                            eoff,
+                            "gateway-pass-through",
+                            format!("gateway `{}` neither splits nor joins (one flow in, one out); BPMN asks a gateway to do one or the other", e.id),
+                            Some(&e.id),
+                        );
+                    }
                     if *g == GatewayKind::EventBased {
+                        self.check_event_gateway(p, e, eoff);
                         for &f in &e.outgoing {
                             let fl = p.flow(f);
                             let t = p.element(fl.target);
@@ -1290,6 +1694,14 @@ impl<'d> ProcLift<'d, '_, '_> {
                         }
                     }
                 }
+                Kind::BoundaryEvent { .. } if e.outgoing.is_empty() => {
+                    self.rep.warn(
+                        eoff,
+                        "boundary-without-outgoing",
+                        format!("boundary event `{}` has no outgoing sequence flow: when it triggers, its path ends at once", e.id),
+                        Some(&e.id),
+                    );
+                }
                 Kind::ThrowEvent { result: Throw::Link(name) } if !p.scope(e.scope).link_targets.contains_key(name) => {
                     self.err(
                         eoff,
@@ -1302,6 +1714,259 @@ impl<'d> ProcLift<'d, '_, '_> {
             }
         }
         self.unreachable(p);
+    }
+
+    /// The specification's structural rules that hold for every process, runnable or not
+    /// (errors in executable processes, warnings in descriptive ones): which elements sequence
+    /// flows may enter and leave, an event sub-process's one triggered start, one handler per
+    /// error or escalation code in a scope, one link catch event per name in a scope.
+    fn check_structure(&mut self, p: &Process) {
+        self.check_flow_ends(p);
+        self.check_event_subprocesses(p);
+        self.check_duplicate_catches(p);
+        self.check_duplicate_links(p);
+    }
+
+    /// Sequence flows never enter a start event, a boundary event, an event sub-process or a link
+    /// catch event, and never leave an end event, an event sub-process or a link throw event
+    /// (BPMN 2.0.2 §10.5.2–10.5.4, §10.3.5 Event Sub-Process).
+    fn check_flow_ends(&mut self, p: &Process) {
+        for (fi, f) in p.flows.iter().enumerate() {
+            let label = flow_label(p, f);
+            let shown = match &f.id {
+                Some(id) => format!("sequence flow `{id}`"),
+                None => format!("sequence flow from `{}` to `{}`", p.element(f.source).id, p.element(f.target).id),
+            };
+            let at = self.rep_offset_of_flow(fi, &p.flows);
+            let problems = [self.cannot_leave(p, f.source), self.cannot_enter(p, f.target)];
+            for why in problems.into_iter().flatten() {
+                self.err(at, "invalid-flow", format!("{shown}: {why}"), &label);
+            }
+        }
+    }
+
+    /// Why no sequence flow may leave `e`, if none may.
+    fn cannot_leave(&self, p: &Process, e: ElementIdx) -> Option<String> {
+        let n = self.node(self.nodes[e.index()]);
+        let id = &p.element(e).id;
+        match n.local {
+            "endEvent" => Some(format!("end event `{id}` ends its path; no sequence flow leaves it")),
+            "subProcess" if is_event_subprocess(n) => Some(format!(
+                "`{id}` is an event sub-process, which has no sequence flows in or out: its start event's trigger starts it, and when it ends its scope goes on without it"
+            )),
+            "intermediateThrowEvent"
+                if self.doc.child(self.nodes[e.index()], Ns::Bpmn, "linkEventDefinition").is_some() =>
+            {
+                Some(format!("link throw event `{id}` jumps to its link catch event; no sequence flow leaves it"))
+            }
+            _ => None,
+        }
+    }
+
+    /// Why no sequence flow may enter `e`, if none may.
+    fn cannot_enter(&self, p: &Process, e: ElementIdx) -> Option<String> {
+        let n = self.node(self.nodes[e.index()]);
+        let id = &p.element(e).id;
+        match n.local {
+            "startEvent" => Some(format!("start event `{id}` begins its scope; no sequence flow enters it")),
+            "boundaryEvent" => {
+                Some(format!("boundary event `{id}` is triggered on its activity; no sequence flow enters it"))
+            }
+            "subProcess" if is_event_subprocess(n) => Some(format!(
+                "`{id}` is an event sub-process, which has no sequence flows in or out: its start event's trigger starts it"
+            )),
+            "intermediateCatchEvent"
+                if self.doc.child(self.nodes[e.index()], Ns::Bpmn, "linkEventDefinition").is_some() =>
+            {
+                Some(format!(
+                    "link catch event `{id}` is reached from its link throw event; no sequence flow enters it"
+                ))
+            }
+            _ => None,
+        }
+    }
+
+    /// An event sub-process has exactly one start event, and it has a trigger.
+    fn check_event_subprocesses(&mut self, p: &Process) {
+        for s in &p.scopes {
+            let Some(owner) = s.owner else { continue };
+            if !matches!(p.element(owner).kind, Kind::SubProcess { triggered_by_event: true }) {
+                continue;
+            }
+            let esp = p.element(owner).id.clone();
+            let starts: Vec<ElementIdx> = s
+                .children
+                .iter()
+                .copied()
+                .filter(|&c| self.node(self.nodes[c.index()]).local == "startEvent")
+                .collect();
+            let Some(&first) = starts.first() else {
+                let at = self.node(self.nodes[owner.index()]).offset;
+                self.err(
+                    at,
+                    "no-start-event",
+                    format!("event sub-process `{esp}` has no start event: it needs one, with the trigger that starts it (message, timer, signal, error or escalation)"),
+                    &esp,
+                );
+                continue;
+            };
+            for &extra in &starts[1..] {
+                let (first_id, id) = (p.element(first).id.clone(), p.element(extra).id.clone());
+                let at = self.node(self.nodes[extra.index()]).offset;
+                self.err(
+                    at,
+                    "invalid-event-subprocess",
+                    format!("event sub-process `{esp}` has a second start event `{id}` besides `{first_id}`; it has exactly one, with the trigger that starts it"),
+                    &id,
+                );
+            }
+            if let Kind::StartEvent { trigger: Trigger::None, .. } = p.element(first).kind {
+                let id = p.element(first).id.clone();
+                let at = self.node(self.nodes[first.index()]).offset;
+                self.err(
+                    at,
+                    "invalid-event-subprocess",
+                    format!("the start event `{id}` of event sub-process `{esp}` has no trigger; give it the message, timer, signal, error or escalation that starts the event sub-process"),
+                    &id,
+                );
+            }
+        }
+    }
+
+    /// One handler per error or escalation code (and one catch-all) among an activity's boundary
+    /// events, and among the event sub-processes of one scope: the runtime takes the handler for
+    /// the exact code, and two of them would leave the choice to the order in the file.
+    fn check_duplicate_catches(&mut self, p: &Process) {
+        let mut groups: Vec<(String, Vec<ElementIdx>)> = Vec::new();
+        for e in &p.elements {
+            if !e.boundaries.is_empty() {
+                groups.push((format!("`{}`", e.id), e.boundaries.clone()));
+            }
+        }
+        for s in &p.scopes {
+            let starts: Vec<ElementIdx> = s
+                .event_subprocesses
+                .iter()
+                .filter_map(|&esp| p.element(esp).inner_scope)
+                .flat_map(|inner| p.scope(inner).event_starts.iter().copied())
+                .collect();
+            if starts.len() > 1 {
+                let scope =
+                    s.owner.map_or_else(|| format!("process `{}`", p.key), |o| format!("`{}`", p.element(o).id));
+                groups.push((scope, starts));
+            }
+        }
+        for (owner, catchers) in groups {
+            let mut seen: Vec<((bool, Option<&str>), ElementIdx)> = Vec::new();
+            for c in catchers {
+                let (escalation, code) = match &p.element(c).kind {
+                    Kind::BoundaryEvent { trigger: Trigger::Error(code), .. }
+                    | Kind::StartEvent { trigger: Trigger::Error(code), .. } => (false, code.as_deref()),
+                    Kind::BoundaryEvent { trigger: Trigger::Escalation(code), .. }
+                    | Kind::StartEvent { trigger: Trigger::Escalation(code), .. } => (true, code.as_deref()),
+                    _ => continue,
+                };
+                let Some(&(_, first)) = seen.iter().find(|(k, _)| *k == (escalation, code)) else {
+                    seen.push(((escalation, code), c));
+                    continue;
+                };
+                let what = if escalation { "escalation" } else { "error" };
+                let caught = code.map_or_else(|| format!("every {what}"), |code| format!("{what} `{code}`"));
+                let handler = |e: ElementIdx| match p.element(e).kind {
+                    Kind::StartEvent { .. } => {
+                        p.element(e).parent.map_or_else(String::new, |esp| p.element(esp).id.clone())
+                    }
+                    _ => p.element(e).id.clone(),
+                };
+                let kind = match p.element(c).kind {
+                    Kind::StartEvent { .. } => "event sub-processes",
+                    _ => "boundary events",
+                };
+                let (a, b) = (handler(first), handler(c));
+                let at = self.node(self.nodes[c.index()]).offset;
+                let id = p.element(c).id.clone();
+                self.err(
+                    at,
+                    "duplicate-catch",
+                    format!("{kind} `{a}` and `{b}` of {owner} both catch {caught}; keep one handler per code (a handler for the exact code is taken before a catch-all)"),
+                    &id,
+                );
+            }
+        }
+    }
+
+    /// One link catch event per name in a scope: a link throw jumps to exactly one.
+    fn check_duplicate_links(&mut self, p: &Process) {
+        for s in &p.scopes {
+            let mut seen: HashMap<&str, ElementIdx> = HashMap::new();
+            for &c in &s.children {
+                let Kind::CatchEvent { trigger: Trigger::Link(name) } = &p.element(c).kind else { continue };
+                let Some(&first) = seen.get(name.as_str()) else {
+                    seen.insert(name, c);
+                    continue;
+                };
+                let (a, b) = (p.element(first).id.clone(), p.element(c).id.clone());
+                let at = self.node(self.nodes[c.index()]).offset;
+                self.err(
+                    at,
+                    "duplicate-link",
+                    format!("link catch events `{a}` and `{b}` in one scope are both named `{name}`; a link throw jumps to one only, so give each its own name"),
+                    &b,
+                );
+            }
+        }
+    }
+
+    /// The event-based gateway rules beyond what may follow it (BPMN 2.0.2 §10.6.6): two or more
+    /// outgoing flows, its targets entered from it alone, receive tasks or message catch events
+    /// but not both (warnings: Sluice runs such a gateway as drawn); no boundary events on a
+    /// receive task that follows it (an error: they would never be armed).
+    fn check_event_gateway(&mut self, p: &Process, g: &Element, at: usize) {
+        if g.outgoing.len() == 1 {
+            self.rep.warn(
+                at,
+                "event-gateway-shape",
+                format!("event-based gateway `{}` has one outgoing sequence flow; it is meant to choose among two or more events", g.id),
+                Some(&g.id),
+            );
+        }
+        let (mut receive, mut message) = (None, None);
+        for &f in &g.outgoing {
+            let t = p.element(p.flow(f).target);
+            if t.incoming.len() > 1 {
+                self.rep.warn(
+                    at,
+                    "event-gateway-shape",
+                    format!("`{}` follows event-based gateway `{}` and has other incoming sequence flows; the specification has an event after the gateway entered from it alone", t.id, g.id),
+                    Some(&g.id),
+                );
+            }
+            match &t.kind {
+                Kind::Task(TaskKind::Receive(_)) => {
+                    receive.get_or_insert(t.id.clone());
+                    if !t.boundaries.is_empty() {
+                        self.err(
+                            at,
+                            "invalid-event-gateway",
+                            format!("receive task `{}` follows event-based gateway `{}` and has boundary events, which would never be armed: the message that completes it is the one the gateway waits for", t.id, g.id),
+                            &g.id,
+                        );
+                    }
+                }
+                Kind::CatchEvent { trigger: Trigger::Message(_) } => {
+                    message.get_or_insert(t.id.clone());
+                }
+                _ => {}
+            }
+        }
+        if let (Some(r), Some(m)) = (receive, message) {
+            self.rep.warn(
+                at,
+                "event-gateway-shape",
+                format!("event-based gateway `{}` leads to receive task `{r}` and to message catch event `{m}`; the specification has one or the other", g.id),
+                Some(&g.id),
+            );
+        }
     }
 
     /// Warns about flow nodes no token can reach.

@@ -99,6 +99,11 @@ pub struct Element {
     pub default_flow: Option<FlowIdx>,
     /// Multi-instance or standard loop (activities only).
     pub looping: Option<Loop>,
+    /// What the activity's data input associations write before it runs, in document order
+    /// (activities only; for a loop, each instance).
+    pub inputs: Vec<DataMapping>,
+    /// What its data output associations write when it completes, in document order.
+    pub outputs: Vec<DataMapping>,
     // Derived by `Process::build`:
     /// Incoming sequence flows, in document order.
     pub incoming: Vec<FlowIdx>,
@@ -123,6 +128,8 @@ impl Element {
             pos,
             default_flow: None,
             looping: None,
+            inputs: Vec::new(),
+            outputs: Vec::new(),
             incoming: Vec::new(),
             outgoing: Vec::new(),
             boundaries: Vec::new(),
@@ -304,6 +311,27 @@ pub struct MultiInstance {
     pub output_element: Option<Expression>,
     /// Checked after each instance completes; when true the rest are cancelled.
     pub completion: Option<Expression>,
+}
+
+/// One value a data association writes (`dataInputAssociation` before its activity runs,
+/// `dataOutputAssociation` when it completes). Data objects, properties and data inputs and
+/// outputs are all variables, named by their `name` (else id); see the crate README.
+#[derive(Debug, Clone)]
+pub struct DataMapping {
+    /// The variable written.
+    pub target: String,
+    pub source: DataSource,
+    /// The association's id (or its activity's), for incidents.
+    pub association: String,
+}
+
+/// Where a [`DataMapping`]'s value comes from.
+#[derive(Debug, Clone)]
+pub enum DataSource {
+    /// The value of this variable, which must be set: a plain `sourceRef` to `targetRef` copy.
+    Variable(String),
+    /// An assignment's `from`, or a `transformation`, evaluated over the variables in view.
+    Expr(Expression),
 }
 
 /// A sequence flow.

@@ -14,10 +14,18 @@ const EXPECTED_ERRORS: &[(&str, &[&str])] = &[
     // Broken on purpose: declares UTF-8, holds a Latin-1 byte.
     ("conformance/miwg-genmymodel-0.47/C.1.0-export.bpmn", &["invalid-encoding"]),
     // Yaoqiang marks this descriptive model executable: C# script, a .NET timer expression,
-    // a send task and a service task with no implementation.
+    // a send task and a service task with no implementation, start events that map their data
+    // outputs into process properties (one through an NCalc transformation).
     (
         "conformance/bpmn-moddle/yaoqiang-event-definitions.bpmn",
-        &["invalid-timer", "missing-implementation", "missing-message", "unsupported-script-format"],
+        &[
+            "invalid-timer",
+            "missing-implementation",
+            "missing-message",
+            "unsupported-data-association",
+            "unsupported-expression-language",
+            "unsupported-script-format",
+        ],
     ),
     // Camunda Modeler marks processes executable by default; these MIWG drawings are not runnable:
     // an empty collapsed sub-process, message events without messages, a conditional event, ...
@@ -35,10 +43,11 @@ const EXPECTED_ERRORS: &[(&str, &[&str])] = &[
         ],
     ),
     // Executable MIWG models: XPath-style `bpmn:getDataObject('approved')` conditions, a Java
-    // delegate service task, natural-language conditions, calls to processes not in the file.
+    // delegate service task, natural-language conditions, calls to processes not in the file,
+    // data output associations transformed by DMN literal expressions (C.8.1).
     ("conformance/miwg-reference/C.1.1.bpmn", &["invalid-expression", "missing-implementation"]),
     ("conformance/miwg-reference/C.3.0.bpmn", &["invalid-expression", "no-start-event"]),
-    ("conformance/miwg-reference/C.8.1.bpmn", &["invalid-expression"]),
+    ("conformance/miwg-reference/C.8.1.bpmn", &["invalid-expression", "unsupported-expression-language"]),
     ("conformance/miwg-reference/C.9.0.bpmn", &["missing-message", "unknown-called-process", "unsupported-element"]),
     ("conformance/miwg-reference/C.9.2.bpmn", &["unknown-called-process"]),
     // ProcessMaker: conditions in its own expression language (`action == 'exit'`), and a PHP

@@ -292,7 +292,7 @@ fn starts_and_gateways() {
             r#"{LINE}<bpmn:subProcess id="esp" triggeredByEvent="true"><bpmn:startEvent id="es"/></bpmn:subProcess>"#
         )),
         expect![[r#"
-            3:184 error[no-start-event] event sub-process `esp` needs exactly one start event with a trigger (message, timer, signal, error or escalation) (esp)
+            3:234 error[invalid-event-subprocess] the start event `es` of event sub-process `esp` has no trigger; give it the message, timer, signal, error or escalation that starts the event sub-process (es)
         "#]],
     );
 }
@@ -311,7 +311,9 @@ fn unreachable_and_ignored_conditions() {
 <bpmn:task id="island"/><bpmn:sequenceFlow id="f4" sourceRef="island" targetRef="island2"/><bpmn:task id="island2"/><bpmn:sequenceFlow id="f5" sourceRef="island2" targetRef="island"/>"#,
         ),
         expect![[r#"
+            5:1 warning[gateway-pass-through] gateway `pg` neither splits nor joins (one flow in, one out); BPMN asks a gateway to do one or the other (pg)
             6:1 warning[condition-ignored] `f2` leaves parallel gateway `pg`, which ignores conditions (f2)
+            7:1 warning[gateway-pass-through] gateway `x` neither splits nor joins (one flow in, one out); BPMN asks a gateway to do one or the other (x)
             8:1 warning[condition-ignored] `f3` is the default flow of `x`, so its condition is never evaluated (f3)
             10:1 warning[unreachable-element] no token can ever reach `island` (island)
             10:92 warning[unreachable-element] no token can ever reach `island2` (island2)
@@ -331,6 +333,7 @@ fn default_flows() {
 <bpmn:task id="t" default="nope"/>"#,
         ),
         expect![[r#"
+            5:1 warning[gateway-pass-through] gateway `x` neither splits nor joins (one flow in, one out); BPMN asks a gateway to do one or the other (x)
             5:40 error[invalid-default-flow] default flow of `x` is `f1`, which does not leave `x` (x)
             8:28 error[dangling-reference] default flow of `t` is `nope`, which does not exist (t)
         "#]],
@@ -411,9 +414,10 @@ fn error_refs() {
         r#"<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="t"/><bpmn:userTask id="t"/>
 <bpmn:boundaryEvent id="b1" attachedToRef="t"><bpmn:errorEventDefinition errorRef="E1"/></bpmn:boundaryEvent>
 <bpmn:boundaryEvent id="b2" attachedToRef="t"><bpmn:errorEventDefinition errorRef="E2"/></bpmn:boundaryEvent>
-<bpmn:boundaryEvent id="b3" attachedToRef="t"><bpmn:errorEventDefinition/></bpmn:boundaryEvent>
-<bpmn:boundaryEvent id="b4" attachedToRef="t" cancelActivity="false"><bpmn:errorEventDefinition errorRef="MISSING"/></bpmn:boundaryEvent>
-<bpmn:sequenceFlow id="f2" sourceRef="t" targetRef="e1"/><bpmn:endEvent id="e1"><bpmn:errorEventDefinition errorRef="E1"/></bpmn:endEvent>
+<bpmn:boundaryEvent id="b3" attachedToRef="t2"><bpmn:errorEventDefinition/></bpmn:boundaryEvent>
+<bpmn:boundaryEvent id="b4" attachedToRef="t"><bpmn:errorEventDefinition errorRef="MISSING"/></bpmn:boundaryEvent>
+<bpmn:sequenceFlow id="f2" sourceRef="t" targetRef="t2"/><bpmn:userTask id="t2"/>
+<bpmn:sequenceFlow id="f3" sourceRef="t2" targetRef="e1"/><bpmn:endEvent id="e1"><bpmn:errorEventDefinition errorRef="E1"/></bpmn:endEvent>
 <bpmn:endEvent id="e2"><bpmn:errorEventDefinition errorRef="E2"/></bpmn:endEvent>
 <bpmn:endEvent id="e3"><bpmn:errorEventDefinition errorRef="RAW"/></bpmn:endEvent>"#
     );
@@ -449,6 +453,7 @@ fn boundaries_links_event_gateways() {
 <bpmn:intermediateThrowEvent id="l"><bpmn:linkEventDefinition name="jump"/></bpmn:intermediateThrowEvent>"#,
         ),
         expect![[r#"
+            4:1 warning[event-gateway-shape] event-based gateway `g` has one outgoing sequence flow; it is meant to choose among two or more events (g)
             4:1 error[invalid-event-gateway] event-based gateway `g` leads to `t`, which is not a message, timer or signal catch event or a receive task (g)
             4:1 error[invalid-event-gateway] `f2` leaves event-based gateway `g` and must not have a condition (g)
             7:43 error[invalid-boundary] boundary event `b` is attached to `g` (a eventBasedGateway), but only activities can have boundary events (b)
@@ -705,4 +710,253 @@ fn several_problems_reported_at_once() {
             7:54 error[dangling-reference] sequence flow `f2` points to `nowhere`, which does not exist (f2)
         "#]],
     );
+}
+
+#[test]
+fn sequence_flows_only_where_the_spec_allows_them() {
+    check(
+        &exec(
+            r#"<bpmn:startEvent id="s"/>
+<bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="t"/>
+<bpmn:userTask id="t"/>
+<bpmn:sequenceFlow id="back" sourceRef="t" targetRef="s"/>
+<bpmn:sequenceFlow id="f2" sourceRef="t" targetRef="e"/>
+<bpmn:endEvent id="e"/>
+<bpmn:sequenceFlow id="after_end" sourceRef="e" targetRef="t"/>
+<bpmn:boundaryEvent id="b" attachedToRef="t"><bpmn:timerEventDefinition><bpmn:timeDuration>PT1H</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:boundaryEvent>
+<bpmn:sequenceFlow id="into_boundary" sourceRef="t" targetRef="b"/>
+<bpmn:sequenceFlow id="f3" sourceRef="b" targetRef="e"/>
+<bpmn:subProcess id="esp" triggeredByEvent="true"><bpmn:startEvent id="es"><bpmn:timerEventDefinition><bpmn:timeDuration>PT2H</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:startEvent></bpmn:subProcess>
+<bpmn:sequenceFlow id="into_esp" sourceRef="t" targetRef="esp"/>
+<bpmn:sequenceFlow id="out_of_esp" sourceRef="esp" targetRef="e"/>"#,
+        ),
+        expect![[r#"
+            6:1 error[invalid-flow] sequence flow `back`: start event `s` begins its scope; no sequence flow enters it (back)
+            9:1 error[invalid-flow] sequence flow `after_end`: end event `e` ends its path; no sequence flow leaves it (after_end)
+            11:1 error[invalid-flow] sequence flow `into_boundary`: boundary event `b` is triggered on its activity; no sequence flow enters it (into_boundary)
+            14:1 error[invalid-flow] sequence flow `into_esp`: `esp` is an event sub-process, which has no sequence flows in or out: its start event's trigger starts it (into_esp)
+            15:1 error[invalid-flow] sequence flow `out_of_esp`: `esp` is an event sub-process, which has no sequence flows in or out: its start event's trigger starts it, and when it ends its scope goes on without it (out_of_esp)
+        "#]],
+    );
+    // Link events: the throw jumps, the catch is jumped to.
+    check(
+        &exec(
+            r#"<bpmn:startEvent id="s"/>
+<bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="go"/>
+<bpmn:intermediateThrowEvent id="go"><bpmn:linkEventDefinition name="x"/></bpmn:intermediateThrowEvent>
+<bpmn:sequenceFlow id="ignored" sourceRef="go" targetRef="land"/>
+<bpmn:intermediateCatchEvent id="land"><bpmn:linkEventDefinition name="x"/></bpmn:intermediateCatchEvent>
+<bpmn:sequenceFlow id="f2" sourceRef="land" targetRef="e"/>
+<bpmn:endEvent id="e"/>"#,
+        ),
+        expect![[r#"
+            6:1 error[invalid-flow] sequence flow `ignored`: link throw event `go` jumps to its link catch event; no sequence flow leaves it (ignored)
+            6:1 error[invalid-flow] sequence flow `ignored`: link catch event `land` is reached from its link throw event; no sequence flow enters it (ignored)
+        "#]],
+    );
+}
+
+#[test]
+fn event_sub_processes_have_one_triggered_start_and_no_boundaries() {
+    check(
+        &exec(&format!(
+            r#"{LINE}
+<bpmn:subProcess id="none" triggeredByEvent="true">
+</bpmn:subProcess>
+<bpmn:subProcess id="two" triggeredByEvent="true">
+<bpmn:startEvent id="two_a"><bpmn:signalEventDefinition signalRef="x"/></bpmn:startEvent>
+<bpmn:startEvent id="two_b"><bpmn:signalEventDefinition signalRef="y"/></bpmn:startEvent>
+</bpmn:subProcess>
+<bpmn:subProcess id="untriggered" triggeredByEvent="true">
+<bpmn:startEvent id="plain"/>
+</bpmn:subProcess>
+<bpmn:boundaryEvent id="b" attachedToRef="two"><bpmn:signalEventDefinition signalRef="z"/></bpmn:boundaryEvent>
+<bpmn:subProcess id="lenient" triggeredByEvent="true">
+<bpmn:startEvent id="err" isInterrupting="false"><bpmn:errorEventDefinition/></bpmn:startEvent>
+</bpmn:subProcess>"#
+        )),
+        expect![[r#"
+            4:1 error[no-start-event] event sub-process `none` has no start event: it needs one, with the trigger that starts it (message, timer, signal, error or escalation) (none)
+            8:1 error[invalid-event-subprocess] event sub-process `two` has a second start event `two_b` besides `two_a`; it has exactly one, with the trigger that starts it (two_b)
+            11:1 error[invalid-event-subprocess] the start event `plain` of event sub-process `untriggered` has no trigger; give it the message, timer, signal, error or escalation that starts the event sub-process (plain)
+            13:43 error[invalid-boundary] boundary event `b` is attached to `two`, an event sub-process, which cannot have boundary events (b)
+            15:43 error[invalid-event-definition] `err`: an error start event always interrupts; remove `isInterrupting="false"` (err)
+        "#]],
+    );
+}
+
+#[test]
+fn event_definitions_only_where_the_spec_allows_them() {
+    check(
+        &exec(
+            r#"<bpmn:startEvent id="s"/>
+<bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="sub"/>
+<bpmn:subProcess id="sub">
+<bpmn:startEvent id="sub_start"><bpmn:messageEventDefinition messageRef="m"/></bpmn:startEvent>
+<bpmn:sequenceFlow id="g1" sourceRef="sub_start" targetRef="cancel_end"/>
+<bpmn:endEvent id="cancel_end"><bpmn:cancelEventDefinition/></bpmn:endEvent>
+</bpmn:subProcess>
+<bpmn:boundaryEvent id="cancel_b" attachedToRef="sub"><bpmn:cancelEventDefinition/></bpmn:boundaryEvent>
+<bpmn:boundaryEvent id="bare_b" attachedToRef="sub"/>
+<bpmn:boundaryEvent id="lenient_b" attachedToRef="sub" cancelActivity="false"><bpmn:errorEventDefinition/></bpmn:boundaryEvent>
+<bpmn:sequenceFlow id="f2" sourceRef="sub" targetRef="catch_err"/>
+<bpmn:intermediateCatchEvent id="catch_err"><bpmn:errorEventDefinition/></bpmn:intermediateCatchEvent>
+<bpmn:sequenceFlow id="f3" sourceRef="catch_err" targetRef="bare_catch"/>
+<bpmn:intermediateCatchEvent id="bare_catch"/>
+<bpmn:sequenceFlow id="f4" sourceRef="bare_catch" targetRef="throw_err"/>
+<bpmn:intermediateThrowEvent id="throw_err"><bpmn:errorEventDefinition/></bpmn:intermediateThrowEvent>
+<bpmn:sequenceFlow id="f5" sourceRef="throw_err" targetRef="throw_timer"/>
+<bpmn:intermediateThrowEvent id="throw_timer"><bpmn:timerEventDefinition/></bpmn:intermediateThrowEvent>
+<bpmn:sequenceFlow id="f6" sourceRef="throw_timer" targetRef="timer_end"/>
+<bpmn:endEvent id="timer_end"><bpmn:timerEventDefinition/></bpmn:endEvent>
+<bpmn:startEvent id="error_start"><bpmn:errorEventDefinition/></bpmn:startEvent>"#,
+        ),
+        expect![[r#"
+            6:33 error[invalid-event-definition] `sub_start`: the start event of a sub-process is a none start event, not a message one; a start event with a trigger belongs in an event sub-process (`triggeredByEvent="true"`) (sub_start)
+            8:32 error[invalid-event-definition] `cancel_end`: a cancel end event is allowed only inside a transaction (cancel_end)
+            10:55 error[invalid-event-definition] `cancel_b`: a cancel boundary event is allowed only on a transaction (cancel_b)
+            11:1 error[invalid-event-definition] `bare_b`: a boundary event needs an event definition (message, timer, signal, error or escalation) (bare_b)
+            12:1 warning[boundary-without-outgoing] boundary event `lenient_b` has no outgoing sequence flow: when it triggers, its path ends at once (lenient_b)
+            12:72 error[invalid-event-definition] `lenient_b`: an error boundary event always interrupts; remove `cancelActivity="false"` (lenient_b)
+            14:45 error[invalid-event-definition] `catch_err`: an intermediate catch event cannot catch an error; catch it with a boundary event or an event sub-process (catch_err)
+            16:1 error[invalid-event-definition] `bare_catch`: an intermediate catch event needs an event definition (message, timer, signal or link); without one it is a throw event (bare_catch)
+            18:45 error[invalid-event-definition] `throw_err`: an intermediate throw event cannot throw an error; use an error end event (throw_err)
+            20:47 error[invalid-event-definition] `throw_timer`: a timer is caught, not thrown; use an intermediate catch event (throw_timer)
+            22:31 error[invalid-event-definition] `timer_end`: an end event cannot have a timer definition (timer_end)
+            23:35 error[invalid-event-definition] `error_start`: an error start event is allowed only in an event sub-process (error_start)
+        "#]],
+    );
+}
+
+#[test]
+fn one_handler_per_code_in_a_scope() {
+    let xml = format!(
+        "{HEAD}\n<bpmn:error id=\"E1\" errorCode=\"late\"/><bpmn:escalation id=\"S1\" escalationCode=\"slow\"/>\n<bpmn:process id=\"p\" isExecutable=\"true\">\n{}\n</bpmn:process></bpmn:definitions>",
+        r#"<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="t"/><bpmn:userTask id="t"/><bpmn:sequenceFlow id="f2" sourceRef="t" targetRef="e"/><bpmn:endEvent id="e"/>
+<bpmn:boundaryEvent id="by_ref" attachedToRef="t"><bpmn:errorEventDefinition errorRef="E1"/></bpmn:boundaryEvent>
+<bpmn:boundaryEvent id="by_code" attachedToRef="t"><bpmn:errorEventDefinition errorRef="late"/></bpmn:boundaryEvent>
+<bpmn:boundaryEvent id="any1" attachedToRef="t"><bpmn:escalationEventDefinition/></bpmn:boundaryEvent>
+<bpmn:boundaryEvent id="any2" attachedToRef="t" cancelActivity="false"><bpmn:escalationEventDefinition/></bpmn:boundaryEvent>
+<bpmn:boundaryEvent id="other" attachedToRef="t"><bpmn:escalationEventDefinition escalationRef="S1"/></bpmn:boundaryEvent>
+<bpmn:subProcess id="h1" triggeredByEvent="true"><bpmn:startEvent id="h1s"><bpmn:escalationEventDefinition escalationRef="S1"/></bpmn:startEvent></bpmn:subProcess>
+<bpmn:subProcess id="h2" triggeredByEvent="true"><bpmn:startEvent id="h2s" isInterrupting="false"><bpmn:escalationEventDefinition escalationRef="S1"/></bpmn:startEvent></bpmn:subProcess>
+<bpmn:subProcess id="h3" triggeredByEvent="true"><bpmn:startEvent id="h3s"><bpmn:errorEventDefinition errorRef="E1"/></bpmn:startEvent></bpmn:subProcess>"#
+    );
+    let shown: String = render(&import_one(xml.as_bytes()))
+        .lines()
+        .filter(|l| !l.contains("warning"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    expect![[r#"
+        6:1 error[duplicate-catch] boundary events `by_ref` and `by_code` of `t` both catch error `late`; keep one handler per code (a handler for the exact code is taken before a catch-all) (by_code)
+        8:1 error[duplicate-catch] boundary events `any1` and `any2` of `t` both catch every escalation; keep one handler per code (a handler for the exact code is taken before a catch-all) (any2)
+        11:50 error[duplicate-catch] event sub-processes `h1` and `h2` of process `p` both catch escalation `slow`; keep one handler per code (a handler for the exact code is taken before a catch-all) (h2s)
+    "#]]
+    .assert_eq(&shown);
+    // In a descriptive process the same is a warning.
+    let descriptive = xml.replace("isExecutable=\"true\"", "isExecutable=\"false\"");
+    let imported = import_one(descriptive.as_bytes());
+    assert!(!imported.has_errors());
+    assert_eq!(imported.diagnostics.iter().filter(|d| d.code == "duplicate-catch").count(), 3);
+}
+
+#[test]
+fn links_defaults_event_gateways_boundaries_and_compensation() {
+    let xml = format!(
+        "{HEAD}\n<bpmn:message id=\"m\" name=\"m\"/>\n<bpmn:process id=\"p\" isExecutable=\"true\">\n{}\n</bpmn:process></bpmn:definitions>",
+        r#"<bpmn:startEvent id="s"/>
+<bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="fork"/>
+<bpmn:parallelGateway id="fork" default="f2"/>
+<bpmn:sequenceFlow id="f2" sourceRef="fork" targetRef="go"/>
+<bpmn:sequenceFlow id="f3" sourceRef="fork" targetRef="eg1"/>
+<bpmn:sequenceFlow id="f4" sourceRef="fork" targetRef="eg2"/>
+<bpmn:intermediateThrowEvent id="go"><bpmn:linkEventDefinition name="x"/></bpmn:intermediateThrowEvent>
+<bpmn:intermediateCatchEvent id="land1"><bpmn:linkEventDefinition name="x"/></bpmn:intermediateCatchEvent>
+<bpmn:intermediateCatchEvent id="land2"><bpmn:linkEventDefinition name="x"/></bpmn:intermediateCatchEvent>
+<bpmn:sequenceFlow id="f5" sourceRef="land1" targetRef="r"/>
+<bpmn:eventBasedGateway id="eg1"/>
+<bpmn:sequenceFlow id="f6" sourceRef="eg1" targetRef="r"/>
+<bpmn:eventBasedGateway id="eg2"/>
+<bpmn:sequenceFlow id="f7" sourceRef="eg2" targetRef="r2"/>
+<bpmn:sequenceFlow id="f8" sourceRef="eg2" targetRef="mc"/>
+<bpmn:receiveTask id="r" messageRef="m"/>
+<bpmn:receiveTask id="r2" messageRef="m"/>
+<bpmn:boundaryEvent id="rb" attachedToRef="r2"><bpmn:timerEventDefinition><bpmn:timeDuration>PT1H</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:boundaryEvent>
+<bpmn:intermediateCatchEvent id="mc"><bpmn:messageEventDefinition messageRef="m"/></bpmn:intermediateCatchEvent>
+<bpmn:subProcess id="sub"><bpmn:task id="inner"/></bpmn:subProcess>
+<bpmn:boundaryEvent id="outside" attachedToRef="inner"><bpmn:timerEventDefinition><bpmn:timeDuration>PT1H</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:boundaryEvent>
+<bpmn:task id="undo" isForCompensation="true"/>
+<bpmn:eventBasedGateway id="starter" instantiate="true"/>
+<bpmn:eventBasedGateway id="both" eventGatewayType="Parallel"/>"#
+    );
+    check(
+        &xml,
+        expect![[r#"
+            6:42 error[invalid-default-flow] `fork` is a parallelGateway and has no default flow; only exclusive, inclusive and complex gateways and activities do (fork)
+            12:1 error[duplicate-link] link catch events `land1` and `land2` in one scope are both named `x`; a link throw jumps to one only, so give each its own name (land2)
+            12:1 warning[unreachable-element] no token can ever reach `land2` (land2)
+            14:1 warning[event-gateway-shape] event-based gateway `eg1` has one outgoing sequence flow; it is meant to choose among two or more events (eg1)
+            14:1 warning[event-gateway-shape] `r` follows event-based gateway `eg1` and has other incoming sequence flows; the specification has an event after the gateway entered from it alone (eg1)
+            16:1 error[invalid-event-gateway] receive task `r2` follows event-based gateway `eg2` and has boundary events, which would never be armed: the message that completes it is the one the gateway waits for (eg2)
+            16:1 warning[event-gateway-shape] event-based gateway `eg2` leads to receive task `r2` and to message catch event `mc`; the specification has one or the other (eg2)
+            21:1 warning[boundary-without-outgoing] boundary event `rb` has no outgoing sequence flow: when it triggers, its path ends at once (rb)
+            24:49 error[invalid-boundary] boundary event `outside` is attached to `inner`, which sits in another (sub-)process; a boundary event sits beside its activity (outside)
+            25:1 error[unsupported-element] task for compensation (`isForCompensation="true"`) is not supported by Sluice (undo)
+            26:1 error[unsupported-element] eventBasedGateway that starts the process (`instantiate="true"`) is not supported by Sluice; use message or signal start events (starter)
+            27:1 error[unsupported-element] parallel eventBasedGateway (`eventGatewayType="Parallel"`) is not supported by Sluice (both)
+        "#]],
+    );
+}
+
+#[test]
+fn data_associations_sluice_cannot_run_are_named() {
+    check(
+        &exec(
+            r#"<bpmn:startEvent id="s"/>
+<bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="t"/>
+<bpmn:userTask id="t">
+<bpmn:ioSpecification><bpmn:dataInput id="t_in" name="x"/><bpmn:dataOutput id="t_out" name="y"/></bpmn:ioSpecification>
+<bpmn:dataInputAssociation id="xslt"><bpmn:sourceRef>do</bpmn:sourceRef><bpmn:targetRef>t_in</bpmn:targetRef>
+<bpmn:transformation language="http://www.w3.org/1999/XSL/Transform">&lt;xsl:value-of select="."/&gt;</bpmn:transformation></bpmn:dataInputAssociation>
+<bpmn:dataInputAssociation id="xpath"><bpmn:assignment><bpmn:from>= 1</bpmn:from><bpmn:to>getDataInput('x')</bpmn:to></bpmn:assignment></bpmn:dataInputAssociation>
+<bpmn:dataInputAssociation id="bad_from"><bpmn:assignment><bpmn:from>= 1 +</bpmn:from><bpmn:to>t_in</bpmn:to></bpmn:assignment></bpmn:dataInputAssociation>
+<bpmn:dataInputAssociation id="store"><bpmn:sourceRef>ds</bpmn:sourceRef><bpmn:targetRef>t_in</bpmn:targetRef></bpmn:dataInputAssociation>
+<bpmn:dataInputAssociation id="ghost"><bpmn:sourceRef>nothing</bpmn:sourceRef><bpmn:targetRef>t_in</bpmn:targetRef></bpmn:dataInputAssociation>
+<bpmn:dataInputAssociation id="two"><bpmn:sourceRef>do</bpmn:sourceRef><bpmn:sourceRef>do2</bpmn:sourceRef><bpmn:targetRef>t_in</bpmn:targetRef></bpmn:dataInputAssociation>
+<bpmn:dataOutputAssociation id="ok"><bpmn:sourceRef>t_out</bpmn:sourceRef><bpmn:targetRef>do</bpmn:targetRef></bpmn:dataOutputAssociation>
+</bpmn:userTask>
+<bpmn:sequenceFlow id="f2" sourceRef="t" targetRef="e"/>
+<bpmn:endEvent id="e"><bpmn:dataInputAssociation id="on_event"><bpmn:sourceRef>do</bpmn:sourceRef><bpmn:targetRef>e_in</bpmn:targetRef></bpmn:dataInputAssociation><bpmn:dataInput id="e_in" name="payload"/></bpmn:endEvent>
+<bpmn:dataObject id="do" name="order"/><bpmn:dataObject id="do2" name="customer"/>
+<bpmn:dataStoreReference id="ds"/>"#,
+        ),
+        expect![[r#"
+            8:32 error[unsupported-expression-language] expression language `http://www.w3.org/1999/XSL/Transform` is not supported; write the transformation in FEEL (xslt)
+            9:91 error[unsupported-data-association] the `to` of an assignment of data association `xpath` is `getDataInput('x')`; Sluice writes to a variable: give its name, or the id of a data object, data input or output, or property (xpath)
+            10:75 error[invalid-expression] `from` of an assignment of data association `bad_from` is not a valid expression: expected a value but found the end of the expression (bad_from)
+            11:55 error[unsupported-data-association] data association `store` reads or writes data store `ds`; Sluice keeps no data stores, only the Request's variables (store)
+            12:55 error[dangling-reference] data association `ghost` refers to `nothing`, which does not exist in this file (ghost)
+            13:88 error[unsupported-data-association] data association `two` has several `sourceRef`s and no transformation to combine them; the specification needs one (two)
+            17:23 error[unsupported-data-association] data input association `on_event` of event `e` would move data, which Sluice does not do on events (a message or signal caught brings its data in as variables as it is; one thrown carries every variable) (on_event)
+        "#]],
+    );
+    let p = process(&exec(
+        r#"<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="t"/>
+<bpmn:userTask id="t"><bpmn:ioSpecification><bpmn:dataInput id="t_in" name="x"/><bpmn:dataOutput id="t_out" name="y"/></bpmn:ioSpecification>
+<bpmn:dataInputAssociation><bpmn:sourceRef>do</bpmn:sourceRef><bpmn:targetRef>t_in</bpmn:targetRef></bpmn:dataInputAssociation>
+<bpmn:dataOutputAssociation><bpmn:sourceRef>t_out</bpmn:sourceRef><bpmn:targetRef>do</bpmn:targetRef><bpmn:assignment><bpmn:from>${y}</bpmn:from><bpmn:to>total</bpmn:to></bpmn:assignment></bpmn:dataOutputAssociation>
+</bpmn:userTask><bpmn:dataObject id="do" name="order"/>"#,
+    ));
+    let t = element(&p, "t");
+    let shown = |m: &DataMapping| match &m.source {
+        DataSource::Variable(v) => format!("{} <- {v}", m.target),
+        DataSource::Expr(e) => format!("{} <- {}", m.target, e.source()),
+    };
+    assert_eq!(t.inputs.iter().map(shown).collect::<Vec<_>>(), ["x <- order"]);
+    assert_eq!(t.outputs.iter().map(shown).collect::<Vec<_>>(), ["total <- ${y}"]);
+    // A descriptive process keeps its data associations as drawings.
+    let xml = format!(
+        "{HEAD}\n<bpmn:process id=\"p\"><bpmn:task id=\"t\"><bpmn:dataInputAssociation><bpmn:sourceRef>x</bpmn:sourceRef><bpmn:targetRef>y</bpmn:targetRef><bpmn:transformation language=\"xslt\">?</bpmn:transformation></bpmn:dataInputAssociation></bpmn:task></bpmn:process></bpmn:definitions>"
+    );
+    check(&xml, expect![[""]]);
 }

@@ -529,6 +529,8 @@ enum Retry {
         code: String,
         message: Option<String>,
     },
+    /// An activity's data outputs failed as it completed: complete it again.
+    Complete,
     /// A loop's completion condition failed after an instance: the body waits here.
     Loop {
         body: Box<LoopBody>,

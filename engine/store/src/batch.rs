@@ -42,6 +42,10 @@ const MAX_PARAMS: usize = 30_000;
 #[derive(Clone, Debug)]
 pub enum WriteOp {
     /// Creates a Request at revision 1 (with a `request_started` event before `changes`' events).
+    /// A child (`parent` set) is refused with [`Error::ParentEnded`] when its parent, or a
+    /// Request further up its chain of callers, has finished or is gone, and with
+    /// [`Error::JobGone`] when the job it completes (its `start_child` job) is no longer in the
+    /// outbox: nothing is written.
     Create {
         id: RequestId,
         process_key: String,
@@ -179,6 +183,76 @@ async fn latest_versions(c: &mut Conn<'_>, keys: &[&str]) -> Result<HashMap<Stri
     Ok(out)
 }
 
+/// The jobs a change completes (the job that caused it).
+fn completed_jobs(changes: &Changes) -> impl Iterator<Item = JobId> + '_ {
+    changes.jobs_removed.iter().filter_map(|r| match r {
+        JobRemoval::Job(id) => Some(*id),
+        _ => None,
+    })
+}
+
+/// Which of the jobs `ids` are still in the outbox, locked until the end of the transaction on
+/// PostgreSQL (SQLite's write lock covers it): a child's creation that completes its
+/// `start_child` job commits only while that job exists, so a child is created once per job, and
+/// once the job is seen gone, any child it made is seen too ([`Store::call_child`]). Claims and
+/// the heartbeat skip locked job rows; rows are locked in id order (`ids` comes sorted).
+async fn lock_jobs(c: &mut Conn<'_>, ids: &[String]) -> Result<HashSet<String>, Error> {
+    let lock = if c.is_postgres() { " FOR UPDATE" } else { "" };
+    let mut present = HashSet::new();
+    let mut rest = ids;
+    for take in chunk_sizes(ids.len(), MAX_ROWS) {
+        let (chunk, tail) = rest.split_at(take);
+        rest = tail;
+        let sql = format!("SELECT id FROM jobs WHERE id IN ({}) ORDER BY id{lock}", list(1, take));
+        for r in c.fetch_all(&sql, chunk.iter().map(|id| Arg::from(id.as_str())).collect()).await? {
+            present.insert(r.text("id")?);
+        }
+    }
+    Ok(present)
+}
+
+/// How far [`ended_callers`] walks up a chain of callers: deeper than any call-depth limit in use
+/// (32 by default); only a cycle of parent links, which the engine never writes, gets there.
+const MAX_CALLER_WALK: i64 = 10_000;
+
+/// The Requests among `ids` under which no child may be created: gone, finished, or called
+/// (directly or further up) by a finished Request. A Request's caller finishes before it only
+/// when that Request is being canceled (its caller canceled it, or left the call), so a whole
+/// canceled tree stops growing as soon as its root's cancel commits, not when the cancel has
+/// come down to its leaves.
+///
+/// One statement, so one snapshot on both backends. On SQLite the write lock makes it exact; on
+/// PostgreSQL a cancel that commits after this read lets the creation through, and the
+/// parent's `cancel_child` job, which waits while the `start_child` job exists
+/// ([`Store::call_child`]), cancels that child.
+async fn ended_callers(c: &mut Conn<'_>, ids: &[String]) -> Result<HashSet<String>, Error> {
+    let mut live: HashMap<String, bool> = HashMap::new();
+    let mut rest = ids;
+    for take in chunk_sizes(ids.len(), MAX_ROWS) {
+        let (chunk, tail) = rest.split_at(take);
+        rest = tail;
+        let sql = format!(
+            "WITH RECURSIVE up (start, parent, status, depth) AS (
+                 SELECT id, parent_request_id, status, 0 FROM requests WHERE id IN ({})
+                 UNION ALL
+                 SELECT up.start, r.parent_request_id, r.status, up.depth + 1
+                 FROM up JOIN requests r ON r.id = up.parent
+                 WHERE up.depth < {MAX_CALLER_WALK}
+             )
+             SELECT start, status FROM up",
+            list(1, take)
+        );
+        let rows = c.fetch_all(&sql, chunk.iter().map(|id| Arg::from(id.as_str())).collect()).await?;
+        for r in rows {
+            let status = r.text("status")?;
+            let status = RequestStatus::parse(&status).ok_or_else(|| Error::corrupt("Request status", status))?;
+            let unfinished = !status.is_finished();
+            *live.entry(r.text("start")?).or_insert(true) &= unfinished;
+        }
+    }
+    Ok(ids.iter().filter(|id| !live.get(*id).copied().unwrap_or(false)).cloned().collect())
+}
+
 /// `Ok(None)`: go ahead. Versions of a key are numbered 1, 2, … without gaps.
 fn check_version(
     latest: &HashMap<String, i64>,
@@ -312,6 +386,31 @@ async fn write_batch(
         .into_iter()
         .collect();
     let latest = if keys.is_empty() { HashMap::new() } else { latest_versions(c, &keys).await? };
+    // A child is created only by the transaction that deletes the job that starts it (locked
+    // here, so a concurrent run of the same job, or a drop of it, waits or is seen gone) ...
+    let starts: Vec<String> = ops
+        .iter()
+        .filter_map(|op| match op {
+            WriteOp::Create { parent: Some(_), changes, .. } => Some(completed_jobs(changes)),
+            _ => None,
+        })
+        .flatten()
+        .map(|j| j.to_string())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let present = if starts.is_empty() { HashSet::new() } else { lock_jobs(c, &starts).await? };
+    // ... and only under a parent whose whole ancestry is unfinished: cancel is final.
+    let parents: Vec<String> = ops
+        .iter()
+        .filter_map(|op| match op {
+            WriteOp::Create { parent: Some((p, _)), .. } => Some(p.to_string()),
+            _ => None,
+        })
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let ended = if parents.is_empty() { HashSet::new() } else { ended_callers(c, &parents).await? };
     let mut applied: Vec<Applied<'_>> = Vec::with_capacity(ops.len());
     let mut request_rows = Vec::new();
     let mut created: Vec<(usize, RequestId)> = Vec::new();
@@ -320,6 +419,18 @@ async fn write_batch(
         else {
             continue;
         };
+        if parent.is_some()
+            && let Some(gone) = completed_jobs(changes).find(|j| !present.contains(&j.to_string()))
+        {
+            results[i] = Some(Err(Error::JobGone(gone)));
+            continue;
+        }
+        if let Some((p, _)) = parent
+            && ended.contains(&p.to_string())
+        {
+            results[i] = Some(Err(Error::ParentEnded(*p)));
+            continue;
+        }
         match check_version(&latest, process_key, *process_version, *require_latest) {
             Err(e) => {
                 results[i] = Some(Err(e));

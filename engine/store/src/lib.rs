@@ -31,6 +31,7 @@ pub fn commit_count() -> u64 {
     db::COMMITS.load(std::sync::atomic::Ordering::Relaxed)
 }
 pub use notifications::{MAX_CHANNELS_PER_EVENT, NotificationEvent, NotificationSettings};
+pub use settings::CallChild;
 pub use store::{
     Backend, CLAIM_GRACE, Durability, NewRequest, StateColumns, StepOutcome, StepWrite, Store, StoreOptions,
 };
@@ -67,6 +68,14 @@ pub enum Error {
     RequestNotFound(RequestId),
     #[error("a Request {0} exists already")]
     RequestExists(RequestId),
+    /// A child Request was not created: its parent, or a Request further up that called it, has
+    /// finished (canceled, completed) or is gone. Cancel is final: a canceled tree grows no more.
+    #[error("Request {0} or a Request that called it has ended: it starts no new child Request")]
+    ParentEnded(RequestId),
+    /// A child Request was not created: the `start_child` job it completes is no longer in the
+    /// outbox (another run of it created the child, or dropped the job).
+    #[error("job {0} is no longer in the outbox: its child Request is not created")]
+    JobGone(JobId),
     #[error("no process `{key}` version {version} is deployed")]
     ProcessNotFound { key: String, version: i64 },
     #[error("invalid pagination cursor `{0}`")]

@@ -7,6 +7,23 @@ use crate::db::args;
 use crate::store::{Store, parse_id};
 use crate::types::{RequestId, from_millis, millis};
 
+/// The newest unfinished child of a call token (`$1` the parent, `$2` the token).
+const CHILD_OF: &str = "SELECT id FROM requests
+     WHERE parent_request_id = $1 AND parent_token = $2 AND status IN ('active', 'error')
+     ORDER BY created_at DESC, id DESC LIMIT 1";
+
+/// What became of a call activity token's child Request ([`Store::call_child`]).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum CallChild {
+    /// The child runs (active, or waiting on an incident).
+    Running(RequestId),
+    /// The token's `start_child` job is still in the outbox, due or being run: a child may yet
+    /// be created for it.
+    Starting,
+    /// No child runs and none is being started (none was, or it finished).
+    None,
+}
+
 impl Store {
     // ---- API tokens and settings ----
 
@@ -104,16 +121,33 @@ impl Store {
     /// newest, should there ever be several).
     pub async fn child_of(&self, parent: RequestId, token: u32) -> Result<Option<RequestId>, Error> {
         let mut tx = self.begin_read().await?;
-        let row = tx
-            .conn()
+        let row = tx.conn().fetch_optional(CHILD_OF, args![parent.to_string(), i64::from(token)]).await?;
+        row.map(|r| parse_id("Request id", &r.text("id")?)).transpose()
+    }
+
+    /// What a `cancel_child` job of `parent`'s call `token` finds: the token's unfinished child,
+    /// or its `start_child` job still in the outbox (the child may yet be created), or neither.
+    ///
+    /// The job is looked for first, the child second: a creation deletes its `start_child` job in
+    /// the transaction that inserts the child, so once the job is seen gone the child (if one was
+    /// created) is seen too, on PostgreSQL's per-statement snapshots as on SQLite's one.
+    pub async fn call_child(&self, parent: RequestId, token: u32) -> Result<CallChild, Error> {
+        let mut tx = self.begin_read().await?;
+        let mut c = tx.conn();
+        let a = || args![parent.to_string(), i64::from(token)];
+        let starting = c
             .fetch_optional(
-                "SELECT id FROM requests
-                 WHERE parent_request_id = $1 AND parent_token = $2 AND status IN ('active', 'error')
-                 ORDER BY created_at DESC, id DESC LIMIT 1",
-                args![parent.to_string(), i64::from(token)],
+                "SELECT id FROM jobs WHERE request_id = $1 AND kind = 'start_child' AND token = $2 LIMIT 1",
+                a(),
             )
             .await?;
-        row.map(|r| parse_id("Request id", &r.text("id")?)).transpose()
+        if starting.is_some() {
+            return Ok(CallChild::Starting);
+        }
+        match c.fetch_optional(CHILD_OF, a()).await? {
+            Some(r) => Ok(CallChild::Running(parse_id("Request id", &r.text("id")?)?)),
+            None => Ok(CallChild::None),
+        }
     }
 
     /// The earliest instant at which some job can be claimed: its `due_at`, or for a job held by

@@ -540,7 +540,8 @@ impl Store {
     /// Deletes Requests that finished (completed or canceled) before `finished_before`, with their
     /// history and tasks. Active Requests and their history are never touched. Works through the
     /// backlog `limit` Requests per transaction (oldest first), so a large prune never holds the
-    /// write lock for long.
+    /// write lock for long. A Request whose `cancel_child` jobs have not run yet is kept until they
+    /// have: deleting it would delete them too, and its children would never be canceled.
     pub async fn prune_history(&self, finished_before: DateTime<Utc>, limit: u32) -> Result<PruneStats, Error> {
         let cutoff = millis(finished_before);
         let mut total = PruneStats { requests: 0, events: 0 };
@@ -550,6 +551,7 @@ impl Store {
             let rows = c
                 .fetch_all(
                     "SELECT id FROM requests WHERE completed_at IS NOT NULL AND completed_at < $1
+                     AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.request_id = requests.id AND jobs.kind = 'cancel_child')
                      ORDER BY completed_at LIMIT $2",
                     args![cutoff, i64::from(limit.max(1))],
                 )

@@ -13,8 +13,8 @@ use sluice_bpmn::Process;
 use sluice_engine::runtime::{Data, SubscriptionId, TokenId};
 use sluice_engine::{Input, Instance, Start};
 use sluice_store::{
-    Backend, Changes, Error, JobKind, NewJob, NewRequest, NewSubscription, RequestFilter, RequestId, RequestStatus,
-    SCHEMA_VERSION, StepOutcome, StepWrite, Store, StoreOptions, SubscriptionKind, TaskStatus,
+    Backend, CallChild, Changes, Error, JobKind, NewJob, NewRequest, NewSubscription, RequestFilter, RequestId,
+    RequestStatus, SCHEMA_VERSION, StepOutcome, StepWrite, Store, StoreOptions, SubscriptionKind, TaskStatus,
 };
 use sluice_test_support::{Kind, TestDb, both, data, process, t0};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -757,6 +757,113 @@ async fn worker_queries_find_children_due_times_and_counts(db: Arc<TestDb>) {
     assert_eq!(store.count_requests(Some("bogus")).await.unwrap(), 0);
 }
 both!(worker_queries_find_children_due_times_and_counts);
+
+/// A review Request called by `parent`'s `token`, as a creation op (completing `job`, if any).
+fn child_op(p: &Process, parent: RequestId, token: u32, job: Option<sluice_store::JobId>) -> sluice_store::WriteOp {
+    let mut out = Vec::new();
+    let inst = Instance::start_called(p, data(json!({"order_id": "C"})), 0, t0(), &mut out).unwrap();
+    let id = RequestId::new();
+    let mut changes = sluice_worker::from_commands(p, id, &out, t0());
+    if let Some(job) = job {
+        changes.complete_job(job);
+    }
+    sluice_store::WriteOp::Create {
+        id,
+        process_key: "review".into(),
+        process_version: 1,
+        parent: Some((parent, TokenId(token))),
+        state: sluice_store::StateColumns::of(&inst).unwrap(),
+        changes,
+        require_latest: false,
+        lease: sluice_store::LeaseChange::Keep,
+    }
+}
+
+fn op_id(op: &sluice_store::WriteOp) -> RequestId {
+    match op {
+        sluice_store::WriteOp::Create { id, .. } => *id,
+        sluice_store::WriteOp::Step { request, .. } => *request,
+    }
+}
+
+/// A job of `request` for its `token` (`start_child` or `cancel_child`), written with a step that
+/// changes nothing else.
+async fn add_call_job(
+    store: &Store,
+    p: &Process,
+    request: RequestId,
+    kind: JobKind,
+    token: u32,
+) -> sluice_store::JobId {
+    let loaded = store.load_request(request).await.unwrap();
+    let mut changes = sluice_worker::from_commands(p, request, &[], t0());
+    let id = sluice_store::JobId::new();
+    changes.jobs_added.push(NewJob {
+        id,
+        kind,
+        due_at: t0(),
+        subscription: None,
+        token: Some(TokenId(token)),
+        element_id: None,
+        payload: json!({"token": token}),
+    });
+    store.apply_step(request, loaded.revision, &loaded.instance, &changes).await.unwrap();
+    id
+}
+
+/// Cancel is final: a child is created only under callers that are all unfinished, and only by
+/// the write that completes its `start_child` job while that job is still there; what a
+/// `cancel_child` job finds of a call; a Request is not pruned before its `cancel_child` jobs ran.
+async fn children_are_created_only_under_unfinished_callers(db: Arc<TestDb>) {
+    let store = db.open().await;
+    deploy(&store).await;
+    let p = review();
+    let (root, _) = start(&store, &p, "ROOT", t0()).await;
+    let (other, _) = start(&store, &p, "OTHER", t0()).await;
+    // root → mid (token 7), started by a start_child job of root's.
+    let job = add_call_job(&store, &p, root, JobKind::StartChild, 7).await;
+    assert_eq!(store.call_child(root, 7).await.unwrap(), CallChild::Starting);
+    let mid_op = child_op(&p, root, 7, Some(job));
+    let mid = op_id(&mid_op);
+    assert_eq!(store.write_one(&mid_op).await.unwrap(), sluice_store::WriteResult::Created { leased: false });
+    assert_eq!(store.call_child(root, 7).await.unwrap(), CallChild::Running(mid));
+    assert_eq!(store.call_child(root, 8).await.unwrap(), CallChild::None);
+    // The same job again (a second run of it): its child exists already, no second one.
+    let again = store.write_one(&child_op(&p, root, 7, Some(job))).await;
+    assert!(matches!(again, Err(Error::JobGone(j)) if j == job), "{again:?}");
+
+    // The root is canceled; mid itself is still active (its cancel_child job has not run).
+    step(&store, &p, root, Input::Cancel, t0(), &[]).await;
+    let requests = || async { db.count("SELECT COUNT(*) FROM requests").await };
+    assert_eq!(requests().await, 3);
+    for (parent, why) in
+        [(root, "the parent ended"), (mid, "a caller further up ended"), (RequestId::new(), "no parent")]
+    {
+        let refused = store.write_one(&child_op(&p, parent, 1, None)).await;
+        assert!(matches!(refused, Err(Error::ParentEnded(r)) if r == parent), "{why}: {refused:?}");
+    }
+    let job = add_call_job(&store, &p, mid, JobKind::StartChild, 2).await;
+    let refused = store.write_one(&child_op(&p, mid, 2, Some(job))).await;
+    assert!(matches!(refused, Err(Error::ParentEnded(r)) if r == mid), "{refused:?}");
+    assert_eq!(store.call_child(mid, 2).await.unwrap(), CallChild::Starting, "the job is left to the worker");
+    // In a batch, a refused child holds up nothing.
+    let fine = child_op(&p, other, 1, None);
+    let fine_id = op_id(&fine);
+    let results = store.write_batch(&[child_op(&p, mid, 3, None), fine]).await.unwrap();
+    assert!(matches!(results[0], Err(Error::ParentEnded(_))), "{:?}", results[0]);
+    assert_eq!(results[1].as_ref().unwrap(), &sluice_store::WriteResult::Created { leased: false });
+    assert_eq!(store.request(fine_id).await.unwrap().parent, Some((other, TokenId(1))));
+    assert_eq!(requests().await, 4);
+
+    // The canceled root is kept while a cancel_child job of its waits, then pruned.
+    let cancel = add_call_job(&store, &p, root, JobKind::CancelChild, 7).await;
+    let later = t0() + chrono::Duration::days(2);
+    assert_eq!(store.prune_history(later, 10).await.unwrap().requests, 0);
+    store.complete_job(cancel).await.unwrap();
+    assert_eq!(store.prune_history(later, 10).await.unwrap().requests, 1);
+    assert!(matches!(store.request(root).await, Err(Error::RequestNotFound(_))));
+}
+both!(children_are_created_only_under_unfinished_callers);
 
 async fn original_bytes_are_kept_beside_the_text(db: Arc<TestDb>) {
     let store = db.open().await;

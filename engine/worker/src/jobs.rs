@@ -215,17 +215,7 @@ impl Engine {
             }
             JobKind::StartChild => self.start_child(job, now).await,
             JobKind::TimerStart => self.run_timer_start(job, now).await,
-            JobKind::CancelChild => {
-                let (Some(parent), Some(token)) = (job.request_id, job_token(job)) else {
-                    return self.drop_job(job).await;
-                };
-                if let Some(child) = self.store.child_of(parent, token.0).await? {
-                    self.step(child, Some(job.id), now, |_| Ok(vec![Input::Cancel])).await?;
-                    Ok(())
-                } else {
-                    self.drop_job(job).await
-                }
-            }
+            JobKind::CancelChild => self.cancel_child(job, now).await,
             JobKind::ChildDone | JobKind::ChildError | JobKind::ChildEscalation => self.child_result(job, now).await,
             // notify.rs hook: deliver, then record `notification_sent`/`notification_failed`.
             JobKind::Notification => self.run_notification(job, now).await,

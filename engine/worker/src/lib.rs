@@ -19,7 +19,8 @@
 //!   and [`Engine::heartbeat`].
 //! - `connector`: connector jobs, and the one mapping of a connector's answer to an outcome.
 //! - `messages`: messages and signals, and the start events they trigger.
-//! - `children`: call activities' child Requests and their results.
+//! - `children`: call activities' child Requests, their cancel (cancel is final) and their
+//!   results.
 //! - `timers`: timer start events (jobs of no Request, scheduled at deploy).
 //! - `write`: creating and stepping Requests through the group-commit writer.
 //! - `handoff`: connector jobs run by the node that wrote them.

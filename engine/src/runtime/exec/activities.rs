@@ -1,5 +1,7 @@
 //! Activities: tasks, connector calls, call activities, sub-processes, and the scopes they open and complete.
 
+use sluice_bpmn::{DataMapping, DataSource};
+
 use super::*;
 
 impl Exec<'_> {
@@ -10,6 +12,12 @@ impl Exec<'_> {
         let (inner, scope) = (tok.inner, tok.scope);
         if !inner && el.looping.is_some() {
             self.start_loop(t, e, via);
+            return;
+        }
+        if !el.inputs.is_empty()
+            && let Err((code, msg)) = self.write_mappings(scope, e, &el.inputs)
+        {
+            self.raise(t, code, msg, Retry::Enter { via });
             return;
         }
         let instant =
@@ -121,9 +129,21 @@ impl Exec<'_> {
         Ok(())
     }
 
-    /// The activity is done: disarm its boundary events and move on (or, for a loop's inner
-    /// instance, finish the instance).
+    /// The activity is done: write its data outputs, disarm its boundary events and move on (or,
+    /// for a loop's inner instance, finish the instance). Outputs that fail leave the activity
+    /// waiting on an incident, its boundary events still armed; a retry completes it again.
     pub(super) fn complete_activity(&mut self, t: TokenId) {
+        let Some(tok) = self.tok(t) else { return };
+        let (e, scope) = (tok.element, tok.scope);
+        let el = self.p.element(e);
+        // A loop writes its outputs per instance (the inner token), not again for the whole.
+        if (tok.inner || el.looping.is_none())
+            && !el.outputs.is_empty()
+            && let Err((code, msg)) = self.write_mappings(scope, e, &el.outputs)
+        {
+            self.raise(t, code, msg, Retry::Complete);
+            return;
+        }
         self.close_owned(Owner::Token(t));
         let Some(tok) = self.tok(t) else { return };
         if tok.inner {
@@ -133,6 +153,49 @@ impl Exec<'_> {
         } else {
             self.leave(t);
         }
+    }
+
+    /// Evaluates the data association mappings of activity `e` over the variables of `scope`,
+    /// then writes them all there (as any write: where the variable is defined, else the
+    /// innermost multi-instance instance, else the Request). When one fails nothing is written,
+    /// so a retry starts over; the error is the incident's code and message.
+    pub(super) fn write_mappings(
+        &mut self,
+        scope: ScopeId,
+        e: ElementIdx,
+        mappings: &[DataMapping],
+    ) -> Result<(), (&'static str, String)> {
+        let id = &self.p.element(e).id;
+        let values = {
+            let vars = self.vars(scope);
+            let mut values = Vec::with_capacity(mappings.len());
+            for m in mappings {
+                let value = match &m.source {
+                    DataSource::Variable(name) => vars.get(name).cloned().ok_or_else(|| {
+                        let msg = format!(
+                            "data association `{}` of `{id}` copies `{name}` into `{}`, but `{name}` is not set",
+                            m.association, m.target
+                        );
+                        ("data_missing", msg)
+                    })?,
+                    DataSource::Expr(expr) => expr.eval(&vars).map_err(|err| {
+                        let msg = format!(
+                            "data association `{}` of `{id}`: `{}` (for `{}`) failed: {err}",
+                            m.association,
+                            expr.source(),
+                            m.target
+                        );
+                        ("expression_failed", msg)
+                    })?,
+                };
+                values.push(value);
+            }
+            values
+        };
+        for (m, value) in mappings.iter().zip(values) {
+            self.set_var(scope, &m.target, value);
+        }
+        Ok(())
     }
 
     // ---- scopes ----

@@ -3,29 +3,25 @@
 use super::*;
 
 impl Exec<'_> {
-    /// Boundary events of `a` that catch `what`.
+    /// The boundary event of `a` that catches the error (or escalation) `code`, and whether it
+    /// interrupts (an error catcher always does): one for the exact code beats a catch-all,
+    /// whatever their order in the file (validation refuses two for one code).
     pub(super) fn matching_boundary(&self, a: TokenId, escalation: bool, code: &str) -> Option<(ElementIdx, bool)> {
         let tok = self.tok(a)?;
         if tok.inner {
             return None;
         }
-        self.p.element(tok.element).boundaries.iter().find_map(|&b| match &self.p.element(b).kind {
-            Kind::BoundaryEvent { trigger: Trigger::Error(c), .. }
-                if !escalation && c.as_deref().is_none_or(|c| c == code) =>
-            {
-                Some((b, true))
-            }
-            Kind::BoundaryEvent { trigger: Trigger::Escalation(c), interrupting, .. }
-                if escalation && c.as_deref().is_none_or(|c| c == code) =>
-            {
-                Some((b, *interrupting))
+        let p = self.p;
+        most_specific(p.element(tok.element).boundaries.iter().filter_map(|&b| match &p.element(b).kind {
+            Kind::BoundaryEvent { trigger, interrupting, .. } => {
+                catches(trigger, escalation, code).map(|exact| (exact, b, !escalation || *interrupting))
             }
             _ => None,
-        })
+        }))
     }
 
-    // Like `matching_boundary` above, but over event sub-processes' start events, whose pattern is
-    // `Kind::StartEvent` rather than `Kind::BoundaryEvent`: the match arms name different variants.
+    /// The event sub-process start event of scope `sid` that catches `what`, by the same rule as
+    /// [`Self::matching_boundary`]: exact code first, then a catch-all.
     pub(super) fn matching_event_subprocess(
         &self,
         sid: ScopeId,
@@ -34,22 +30,18 @@ impl Exec<'_> {
     ) -> Option<(ElementIdx, bool)> {
         let ms = self.model_scope(sid)?;
         let p = self.p;
-        p.scope(ms).event_subprocesses.iter().find_map(|&esp| {
-            let inner = p.element(esp).inner_scope?;
-            p.scope(inner).event_starts.iter().find_map(|&s| match &p.element(s).kind {
-                Kind::StartEvent { trigger: Trigger::Error(c), .. }
-                    if !escalation && c.as_deref().is_none_or(|c| c == code) =>
-                {
-                    Some((s, true))
-                }
-                Kind::StartEvent { trigger: Trigger::Escalation(c), interrupting }
-                    if escalation && c.as_deref().is_none_or(|c| c == code) =>
-                {
-                    Some((s, *interrupting))
-                }
-                _ => None,
-            })
-        })
+        let starts = p
+            .scope(ms)
+            .event_subprocesses
+            .iter()
+            .filter_map(|&esp| p.element(esp).inner_scope)
+            .flat_map(|inner| p.scope(inner).event_starts.iter().copied());
+        most_specific(starts.filter_map(|s| match &p.element(s).kind {
+            Kind::StartEvent { trigger, interrupting } => {
+                catches(trigger, escalation, code).map(|exact| (exact, s, !escalation || *interrupting))
+            }
+            _ => None,
+        }))
     }
 
     /// Finds the nearest catcher, from the thrower outwards: its own boundary events (when the
@@ -89,17 +81,21 @@ impl Exec<'_> {
         }
     }
 
+    /// Throws error `code` at token `t`: an activity reporting it (`from_activity`) or an error
+    /// end event, which ends there and is traced once, as completed.
     pub(super) fn throw_error(&mut self, t: TokenId, code: String, message: Option<String>, from_activity: bool) {
         let Some(e) = self.tok(t).map(|x| x.element) else { return };
         match self.find_catcher(t, from_activity, false, &code) {
             Some(catcher) => {
                 if !from_activity {
                     self.out.push(Command::ElementCompleted { token: t, element: e });
+                    self.detach(t);
                 }
                 self.catch_thrown(catcher);
             }
             None if self.i.called => {
                 self.out.push(Command::ElementCompleted { token: t, element: e });
+                self.detach(t);
                 self.out.push(Command::ErrorToParent { code, message });
                 self.cancel_contents(ScopeId(0), None);
                 self.i.status = Status::Canceled;
@@ -114,6 +110,9 @@ impl Exec<'_> {
         }
     }
 
+    /// Throws escalation `code` at token `t`, an escalation end event (`from_end`) or
+    /// intermediate throw event. An interrupting catcher ends the thrower's scope (the end event
+    /// is traced once, as completed); otherwise the thrower carries on.
     pub(super) fn throw_escalation(&mut self, t: TokenId, code: String, from_end: bool) {
         let Some(e) = self.tok(t).map(|x| x.element) else { return };
         let catcher = self.find_catcher(t, false, true, &code);
@@ -127,6 +126,7 @@ impl Exec<'_> {
         if interrupting {
             if from_end {
                 self.out.push(Command::ElementCompleted { token: t, element: e });
+                self.detach(t);
             }
             if let Some(c) = catcher {
                 self.catch_thrown(c);
@@ -142,6 +142,28 @@ impl Exec<'_> {
             self.consume(t);
         } else {
             self.leave(t);
+        }
+    }
+
+    /// An escalation a called Request did not catch, thrown at its call activity `t`: caught
+    /// like one the call activity threw itself (its boundary events, then outwards); uncaught,
+    /// it goes on to this Request's own parent, and the call activity carries on.
+    pub(super) fn child_escalation(&mut self, t: TokenId, code: String) {
+        match self.find_catcher(t, true, true, &code) {
+            Some(catcher) => self.catch_thrown(catcher),
+            None if self.i.called => self.out.push(Command::EscalationToParent { code }),
+            None => {}
+        }
+    }
+
+    /// Removes an end event's token that threw, without completing its scope: every catcher of
+    /// an error (or interrupting escalation) cancels that scope or takes it over, so the token
+    /// must not complete it first, nor be traced again as terminated.
+    fn detach(&mut self, t: TokenId) {
+        let Some(pos) = self.pos(t) else { return };
+        let tok = self.i.tokens.remove(pos);
+        if let Some(s) = self.scope_mut(tok.scope) {
+            s.active = s.active.saturating_sub(1);
         }
     }
 
@@ -197,4 +219,30 @@ impl Exec<'_> {
         self.arm_event_subprocesses(child, ms);
         self.spawn(child, start, None, false);
     }
+}
+
+/// Whether a catching trigger catches an error (or escalation) with `code`: `Some(true)` for the
+/// exact code, `Some(false)` as a catch-all, `None` not at all.
+fn catches(trigger: &Trigger, escalation: bool, code: &str) -> Option<bool> {
+    let wanted = match (trigger, escalation) {
+        (Trigger::Error(c), false) | (Trigger::Escalation(c), true) => c,
+        _ => return None,
+    };
+    match wanted.as_deref() {
+        None => Some(false),
+        Some(c) => (c == code).then_some(true),
+    }
+}
+
+/// The handler of one scope that wins: the first one for the exact code, else the first
+/// catch-all.
+fn most_specific(candidates: impl Iterator<Item = (bool, ElementIdx, bool)>) -> Option<(ElementIdx, bool)> {
+    let mut catch_all = None;
+    for (exact, e, interrupting) in candidates {
+        if exact {
+            return Some((e, interrupting));
+        }
+        catch_all = catch_all.or(Some((e, interrupting)));
+    }
+    catch_all
 }

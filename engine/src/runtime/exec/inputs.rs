@@ -68,9 +68,7 @@ impl Exec<'_> {
                 if !matches!(tok.state, TokenState::Call) {
                     return Err(StepError::NotWaiting("a child Request"));
                 }
-                if let Some((b, interrupting)) = self.matching_boundary(token, true, &code) {
-                    self.catch_thrown(Catcher::Boundary { host: token, boundary: b, interrupting });
-                }
+                self.child_escalation(token, code);
             }
             Input::Cancel => {
                 self.cancel_contents(ScopeId(0), None);
@@ -119,6 +117,10 @@ impl Exec<'_> {
                         let Some(e) = self.tok(t).map(|x| x.element) else { return Ok(()) };
                         self.set_state(t, TokenState::Connector { attempt });
                         self.out.push(Command::InvokeConnector { token: t, element: e, attempt });
+                    }
+                    Retry::Complete => {
+                        self.set_state(t, TokenState::Ready { via: None });
+                        self.complete_activity(t);
                     }
                     Retry::Throw { code, message } => {
                         let Some(e) = self.tok(t).map(|x| x.element) else { return Ok(()) };

@@ -507,6 +507,14 @@ impl Parser {
                     Err(err) => break Err(err),
                 }
             } else if self.is_sym("(") {
+                // Process data is JSON and holds no functions: only a function defined in the
+                // expression (bound by name, or written out) can be called besides the built-ins.
+                if !self.may_be_function(&e) {
+                    break Err(perr(
+                        self.offset(),
+                        "only built-in functions and functions defined in the expression can be called",
+                    ));
+                }
                 if let Err(err) = self.enter() {
                     break Err(err);
                 }
@@ -529,6 +537,16 @@ impl Parser {
             Tok::Eof | Tok::Sym(")" | "]" | "," | "}") => true,
             Tok::Name(n) => KEYWORDS.contains(&n.as_str()),
             _ => false,
+        }
+    }
+
+    /// Whether `e` could give a function value: not a literal nor a variable of the process data.
+    fn may_be_function(&self, e: &Expr) -> bool {
+        match e {
+            Expr::Lit(_) | Expr::List(_) => false,
+            Expr::Name(n) => self.bound.contains(n),
+            Expr::Path(b, _) | Expr::Filter(b, _) | Expr::At(_, b) => self.may_be_function(b),
+            _ => true,
         }
     }
 

@@ -217,6 +217,10 @@ impl Parser {
             && let Some(op) = cmp_op(s)
         {
             self.bump();
+            // `a >> 3`, `a <= < 3`: a unary test right after a comparison needs parentheses.
+            if self.is_cmp_sym() {
+                return Err(self.unexpected("after a comparison (write a unary test in parentheses)"));
+            }
             let right = self.additive()?;
             Expr::Cmp(op, Box::new(left), Box::new(right))
         } else if self.eat_kw("between") {

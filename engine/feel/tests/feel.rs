@@ -547,6 +547,7 @@ fn parse_errors() {
     check_parse_err("\"abc", 0, "not closed");
     check_parse_err("1 # 2", 2, "unexpected character `#`");
     check_parse_err("a < b < c", 6, "cannot be chained");
+    check_parse_err("amount >> 3", 8, "after a comparison");
     check_parse_err("if a then b", 11, "expected `else`");
     check_parse_err("substring(\"a\")", 0, "`substring` takes 2 or 3 arguments but was given 1");
     check_parse_err("substring(string: \"a\", begin: 1)", 23, "has no parameter `begin`");

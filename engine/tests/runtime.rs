@@ -605,6 +605,26 @@ fn a_parked_timer_waits_for_a_retry_and_then_fires() {
     assert!(inst.incidents().is_empty());
 }
 
+#[test]
+fn feel_now_is_the_time_of_the_step_on_the_virtual_clock() {
+    let xml = model(
+        "",
+        r#"<startEvent id="s"/><sequenceFlow id="f1" sourceRef="s" targetRef="first"/>
+        <scriptTask id="first" sluice:resultVariable="started"><script>= now()</script></scriptTask>
+        <sequenceFlow id="f2" sourceRef="first" targetRef="wait"/>
+        <intermediateCatchEvent id="wait"><timerEventDefinition><timeDuration>P2D</timeDuration></timerEventDefinition></intermediateCatchEvent>
+        <sequenceFlow id="f3" sourceRef="wait" targetRef="gw"/><exclusiveGateway id="gw"/>
+        <sequenceFlow id="late" sourceRef="gw" targetRef="e1"><conditionExpression>= today() &gt; date(started)</conditionExpression></sequenceFlow>
+        <sequenceFlow id="early" sourceRef="gw" targetRef="e2"><conditionExpression>= today() = date(started)</conditionExpression></sequenceFlow>
+        <endEvent id="e1"/><endEvent id="e2"/>"#,
+    );
+    let mut sim = start(&xml, json!({}));
+    assert_eq!(data(&sim)["started"], json!("2026-01-01T00:00:00Z"));
+    next_timer(&mut sim);
+    assert_eq!(status(&sim), Status::Completed);
+    assert!(completed(&sim, 0).contains(&"e1".to_string()), "{:?}", completed(&sim, 0));
+}
+
 /// A multi-instance script task or sub-process over `items` (or a cardinality of 3), sequential or
 /// parallel, each instance adding its item (or its counter) to the Request's `total` and setting
 /// `tmp`, with an output collection.

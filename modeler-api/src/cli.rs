@@ -1,4 +1,4 @@
-//! The command line: `sluice check`, `sluice run` and `sluice serve`.
+//! The command line: `sluice check`, `sluice run`, `sluice feel` and `sluice serve`.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -17,7 +17,7 @@ use sluice_engine::Status;
 use sluice_engine::sim::{ConnectorHost, ConnectorInvocation, ConnectorOutcome, Sim};
 use sluice_worker::{Catalog, ConnectorVerdict};
 
-use crate::config::{ConnectorArgs, LimitArgs, ServeArgs};
+use crate::config::{ConnectorArgs, FeelArgs, LimitArgs, ServeArgs};
 use crate::connectors;
 
 #[derive(Parser, Debug)]
@@ -46,6 +46,10 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Evaluate one FEEL expression as a condition would (the data as its context, `now()` the
+    /// current time) and print the result as one JSON value; a problem goes to stderr with its
+    /// column, exit 1.
+    Feel(FeelArgs),
     /// Run one Request in memory with a virtual clock and print its trace as JSON lines.
     Run {
         file: PathBuf,
@@ -86,6 +90,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => crate::serve::run(args),
         Command::Check { files } => check(&files),
+        Command::Feel(args) => feel(&args),
         Command::Run {
             file,
             with,
@@ -103,6 +108,38 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let opts =
                 RunOptions { with, process, task_data, start, stub: stub_connectors, public_url, clock, connectors };
             dry_run(&file, data.as_deref(), &opts)
+        }
+    }
+}
+
+/// `sluice feel EXPRESSION [--data JSON]`.
+fn feel(args: &FeelArgs) -> anyhow::Result<ExitCode> {
+    args.limits.apply();
+    let data = match args.data.as_deref() {
+        None => Value::Object(serde_json::Map::new()),
+        Some(text) => Value::Object(json_object(text, "--data")?),
+    };
+    let src = &args.expression;
+    // Columns count characters from 1; an offset past the end points just after the text.
+    let column = |offset: usize| src.get(..offset.min(src.len())).map_or(1, |s| s.chars().count() + 1);
+    let expr = match sluice_feel::Expression::parse(src) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error at column {}: {}", column(e.offset), e.message);
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let now = args.now.unwrap_or_else(Utc::now);
+    match expr.eval(&sluice_feel::WithNow { vars: &data, now }) {
+        Ok(v) => {
+            println!("{v}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            // An error no operation claims is the whole expression's: its first column.
+            let at = e.offset.unwrap_or(src.len() - src.trim_start().len());
+            eprintln!("error at column {}: {}", column(at), e.message);
+            Ok(ExitCode::FAILURE)
         }
     }
 }

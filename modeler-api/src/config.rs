@@ -93,6 +93,21 @@ impl ServeArgs {
     }
 }
 
+/// `sluice feel`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct FeelArgs {
+    /// The FEEL expression (a leading `=` is allowed).
+    pub expression: String,
+    /// The variables, a JSON object, or `@FILE` to read it from a file.
+    #[arg(long, value_name = "JSON|@FILE")]
+    pub data: Option<String>,
+    /// What `now()` and `today()` give (RFC 3339); defaults to the current time.
+    #[arg(long)]
+    pub now: Option<chrono::DateTime<chrono::Utc>>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
 /// Every connector's settings, each connector's in a group of its own: a connector with settings
 /// adds its group here and takes it in `connectors::registry`.
 #[derive(clap::Args, Debug, Clone, Default)]

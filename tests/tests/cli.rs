@@ -1,4 +1,4 @@
-//! `sluice check` and `sluice run`, driven through the real binary.
+//! `sluice check`, `sluice run` and `sluice feel`, driven through the real binary.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::Value;
@@ -320,4 +320,34 @@ fn run_stops_a_process_that_calls_itself_at_the_configured_depth() {
     assert_eq!((incident["element_id"].as_str(), incident["code"].as_str()), (Some("call"), Some("call_depth_limit")));
     assert_eq!(incident["request"], 3, "{incident}");
     assert!(incident["message"].as_str().unwrap().contains("SLUICE_MAX_CALL_DEPTH"), "{incident}");
+}
+
+#[test]
+fn feel_prints_the_value_as_one_json_line_and_problems_with_their_column() {
+    let out =
+        sluice(&["feel", "amount > 100 and matches(region, \"^E\")", "--data", r#"{"amount": 150, "region": "EU"}"#]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout(&out), "true\n");
+    let src =
+        "[1.5, \"a\", null, {b: [date(\"2026-01-31\") + duration(\"P1M\"), @\"PT90M\", time(\"10:00:00+02:00\")]}]";
+    let out = sluice(&["feel", src]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout(&out), "[1.5,\"a\",null,{\"b\":[\"2026-02-28\",\"PT1H30M\",\"10:00:00+02:00\"]}]\n");
+    // `now()` is the current time (or --now).
+    let out = sluice(&["feel", "now() > @\"2020-01-01T00:00:00Z\""]);
+    assert_eq!(stdout(&out), "true\n", "{}", String::from_utf8_lossy(&out.stderr));
+    let out = sluice(&["feel", "string(today())", "--now", "2026-03-04T05:06:07Z"]);
+    assert_eq!(stdout(&out), "\"2026-03-04\"\n");
+    // A parse error and an evaluation error: stderr, with the column, exit 1.
+    let out = sluice(&["feel", "x + (1 +"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).is_empty());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error at column 9: expected a value but found the end of the expression\n"
+    );
+    let out = sluice(&["feel", "1 + substring(x, 2)", "--data", r#"{"x": 5}"#]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("error at column 5: `substring` expects a string"), "{err}");
 }

@@ -8,15 +8,17 @@
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
+use std::rc::Rc;
 
-use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeDelta, Timelike, Utc};
+use chrono::{Datelike, NaiveDate, TimeDelta, Timelike, Utc};
 use rust_decimal::Decimal;
 use serde_json::{Map, Number, Value};
 
-use crate::ast::{ArOp, CmpOp, Expr, IterSrc, Lit, Test, TypeName};
-use crate::iso8601::{IsoDuration, format_date_time};
+use crate::ast::{ArOp, CmpOp, Expr, IterSrc, Lit, Test, TypeExpr, TypeName};
+use crate::iso8601::IsoDuration;
 use crate::num::{dec_cmp, dec_from_f64, dec_int, dec_to_f64, dec_trunc_i128, int_div, too_large};
-use crate::{EvalError, Variables, builtins};
+use crate::temporal::{self, DateTime, Time, Zone};
+use crate::{EvalError, FeelValue, Variables, builtins};
 
 /// Most loop iterations (`for`, `some`, `every`, filters, ranges) one evaluation may run; keeps
 /// a hostile or mistaken expression from eating the engine's memory and time.
@@ -134,14 +136,37 @@ pub(crate) enum Val<'a> {
     JObj(&'a Map<String, Value>),
     List(Vec<Val<'a>>),
     Ctx(Vec<(Cow<'a, str>, Val<'a>)>),
-    DateTime(DateTime<Utc>),
+    DateTime(DateTime),
     Date(NaiveDate),
-    Time(NaiveTime),
+    Time(Time),
     Dur(IsoDuration),
+    /// A range (`[1..10]`, `< 5`) or a unary test kept as a value (`(= 5)`).
+    Range(Rc<RangeV<'a>>),
+    /// A function value (`function(x) x + 1`).
+    Func(Rc<Func<'a>>),
+}
+
+/// A range value.
+#[derive(Debug, Clone)]
+pub(crate) enum RangeV<'a> {
+    /// The ends (None: open-ended, as in `< 5`), each included or not.
+    Interval { lo: Option<Val<'a>>, lo_incl: bool, hi: Option<Val<'a>>, hi_incl: bool },
+    /// `(= x)`.
+    Eq(Val<'a>),
+    /// `(!= x)`.
+    Ne(Val<'a>),
+}
+
+/// A user-defined function: its parameters, body and the local names it saw where defined.
+#[derive(Debug)]
+pub(crate) struct Func<'a> {
+    pub params: &'a [String],
+    pub body: &'a Expr,
+    captured: Vec<Local<'a>>,
 }
 
 pub(crate) fn err<T>(msg: impl Into<String>) -> Result<T, EvalError> {
-    Err(EvalError { message: msg.into() })
+    Err(EvalError { message: msg.into(), offset: None })
 }
 
 /// Converts a decimal to JSON: a JSON integer when it is a whole number in the i64 or u64
@@ -213,10 +238,12 @@ impl<'a> Val<'a> {
             Val::JObj(o) => Value::Object(o.clone()),
             Val::List(l) => Value::Array(l.into_iter().map(Val::into_json).collect()),
             Val::Ctx(c) => Value::Object(c.into_iter().map(|(k, v)| (k.into_owned(), v.into_json())).collect()),
-            Val::DateTime(t) => Value::String(format_date_time(&t)),
-            Val::Date(d) => Value::String(d.format("%Y-%m-%d").to_string()),
-            Val::Time(t) => Value::String(format_time(&t)),
+            Val::DateTime(t) => Value::String(t.to_string()),
+            Val::Date(d) => Value::String(temporal::date_text(&d)),
+            Val::Time(t) => Value::String(t.to_string()),
             Val::Dur(d) => Value::String(d.to_string()),
+            Val::Range(r) => Value::String(range_text(&r)),
+            Val::Func(_) => Value::Null,
         }
     }
 
@@ -233,7 +260,72 @@ impl<'a> Val<'a> {
             Val::Date(_) => "a date",
             Val::Time(_) => "a time",
             Val::Dur(_) => "a duration",
+            Val::Range(_) => "a range",
+            Val::Func(_) => "a function",
         }
+    }
+
+    /// The FEEL type name (`date and time`, `days and time duration`).
+    pub(crate) fn type_name(&self) -> &'static str {
+        match self {
+            Val::Null => "Null",
+            Val::Bool(_) => "boolean",
+            Val::Int(_) | Val::Num(_) | Val::Huge(_) => "number",
+            Val::Str(_) => "string",
+            Val::JList(_) | Val::List(_) => "list",
+            Val::JObj(_) | Val::Ctx(_) => "context",
+            Val::DateTime(_) => "date and time",
+            Val::Date(_) => "date",
+            Val::Time(_) => "time",
+            Val::Dur(d) if d.total_nanos() == 0 && d.total_months() != 0 => "years and months duration",
+            Val::Dur(_) => "days and time duration",
+            Val::Range(_) => "range",
+            Val::Func(_) => "function",
+        }
+    }
+
+    /// The value with nothing borrowed (None for a function, which borrows its body).
+    pub(crate) fn into_static(self) -> Option<Val<'static>> {
+        Some(match self {
+            Val::Null => Val::Null,
+            Val::Bool(b) => Val::Bool(b),
+            Val::Int(i) => Val::Int(i),
+            Val::Num(d) => Val::Num(d),
+            Val::Huge(f) => Val::Huge(f),
+            Val::Str(s) => Val::Str(Cow::Owned(s.into_owned())),
+            Val::JList(a) => Val::List(a.iter().map(|v| Val::from_json(v).into_static()).collect::<Option<_>>()?),
+            Val::JObj(o) => Val::Ctx(
+                o.iter()
+                    .map(|(k, v)| Val::from_json(v).into_static().map(|v| (Cow::Owned(k.clone()), v)))
+                    .collect::<Option<_>>()?,
+            ),
+            Val::List(l) => Val::List(l.into_iter().map(Val::into_static).collect::<Option<_>>()?),
+            Val::Ctx(c) => Val::Ctx(
+                c.into_iter()
+                    .map(|(k, v)| v.into_static().map(|v| (Cow::Owned(k.into_owned()), v)))
+                    .collect::<Option<_>>()?,
+            ),
+            Val::DateTime(t) => Val::DateTime(t),
+            Val::Date(d) => Val::Date(d),
+            Val::Time(t) => Val::Time(t),
+            Val::Dur(d) => Val::Dur(d),
+            Val::Range(r) => {
+                let st = |v: &Option<Val<'a>>| -> Option<Option<Val<'static>>> {
+                    match v {
+                        None => Some(None),
+                        Some(v) => v.clone().into_static().map(Some),
+                    }
+                };
+                Val::Range(Rc::new(match &*r {
+                    RangeV::Interval { lo, lo_incl, hi, hi_incl } => {
+                        RangeV::Interval { lo: st(lo)?, lo_incl: *lo_incl, hi: st(hi)?, hi_incl: *hi_incl }
+                    }
+                    RangeV::Eq(v) => RangeV::Eq(v.clone().into_static()?),
+                    RangeV::Ne(v) => RangeV::Ne(v.clone().into_static()?),
+                }))
+            }
+            Val::Func(_) => return None,
+        })
     }
 
     pub(crate) fn is_list(&self) -> bool {
@@ -306,12 +398,30 @@ impl<'a> Val<'a> {
     }
 }
 
-pub(crate) fn format_time(t: &NaiveTime) -> String {
-    if t.nanosecond() == 0 {
-        t.format("%H:%M:%S").to_string()
-    } else {
-        let s = t.format("%H:%M:%S%.9f").to_string();
-        s.trim_end_matches('0').to_string()
+/// A range as FEEL text: `[1..10)`, `< 5`, `(= 5)`.
+pub(crate) fn range_text(r: &RangeV) -> String {
+    let show = |v: &Val| builtins::to_text(v.clone());
+    let shown = |v: &Val| match v {
+        Val::Str(s) => format!("\"{s}\""),
+        Val::Date(_) | Val::Time(_) | Val::DateTime(_) | Val::Dur(_) => format!("@\"{}\"", show(v)),
+        _ => show(v),
+    };
+    match r {
+        RangeV::Interval { lo: None, hi: Some(h), hi_incl, .. } => {
+            format!("{} {}", if *hi_incl { "<=" } else { "<" }, shown(h))
+        }
+        RangeV::Interval { lo: Some(l), lo_incl, hi: None, .. } => {
+            format!("{} {}", if *lo_incl { ">=" } else { ">" }, shown(l))
+        }
+        RangeV::Interval { lo, lo_incl, hi, hi_incl } => format!(
+            "{}{}..{}{}",
+            if *lo_incl { "[" } else { "(" },
+            lo.as_ref().map_or("null".to_string(), shown),
+            hi.as_ref().map_or("null".to_string(), shown),
+            if *hi_incl { "]" } else { ")" }
+        ),
+        RangeV::Eq(v) => format!("= {}", shown(v)),
+        RangeV::Ne(v) => format!("!= {}", shown(v)),
     }
 }
 
@@ -349,14 +459,74 @@ pub(crate) fn equals(a: &Val, b: &Val) -> Result<Option<bool>, EvalError> {
                 _ => false,
             }
         }
-        (Val::Dur(_), Val::Dur(_))
-        | (Val::DateTime(_), Val::DateTime(_))
-        | (Val::Date(_), Val::Date(_))
-        | (Val::Time(_), Val::Time(_)) => return Ok(order(a, b)?.map(|o| o == Ordering::Equal)),
+        (Val::Dur(x), Val::Dur(y)) => {
+            if (x.total_months() == 0) != (y.total_months() == 0) && !(x.is_zero() && y.is_zero()) {
+                // A years-and-months duration against a days-and-time one.
+                if x.total_nanos() != 0 || y.total_nanos() != 0 {
+                    return err(format!(
+                        "cannot compare the durations {x} and {y}: months have no fixed length in days"
+                    ));
+                }
+            }
+            return Ok(order(a, b)?.map(|o| o == Ordering::Equal));
+        }
+        (Val::DateTime(x), Val::DateTime(y)) => match temporal::cmp_date_time(x, y) {
+            Ok(o) => o == Ordering::Equal,
+            // A zoned and a local value are simply not the same (FEEL).
+            Err(_) if x.zone.is_local() != y.zone.is_local() => false,
+            Err(m) => return err(m),
+        },
+        (Val::Time(x), Val::Time(y)) => match temporal::cmp_time(x, y) {
+            Ok(o) => o == Ordering::Equal,
+            Err(_) if x.zone.is_local() != y.zone.is_local() => false,
+            Err(m) => return err(m),
+        },
+        (Val::Date(_), Val::Date(_)) => return Ok(order(a, b)?.map(|o| o == Ordering::Equal)),
+        (Val::Range(x), Val::Range(y)) => range_eq(x, y),
+        (Val::Func(x), Val::Func(y)) => Rc::ptr_eq(x, y),
         _ => {
             return err(format!("cannot compare {} with {}", a.kind(), b.kind()));
         }
     }))
+}
+
+fn range_eq(x: &RangeV, y: &RangeV) -> bool {
+    let end = |a: &Option<Val>, b: &Option<Val>| match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => loose_eq(a, b),
+        _ => false,
+    };
+    match (x, y) {
+        (
+            RangeV::Interval { lo: l1, lo_incl: li1, hi: h1, hi_incl: hi1 },
+            RangeV::Interval { lo: l2, lo_incl: li2, hi: h2, hi_incl: hi2 },
+        ) => end(l1, l2) && end(h1, h2) && (l1.is_none() || li1 == li2) && (h1.is_none() || hi1 == hi2),
+        (RangeV::Eq(a), RangeV::Eq(b)) | (RangeV::Ne(a), RangeV::Ne(b)) => loose_eq(a, b),
+        _ => false,
+    }
+}
+
+/// Whether `v` is in the range: Some(true/false), None when an end is null (unknown).
+pub(crate) fn in_range(v: &Val, r: &RangeV) -> Result<Option<bool>, EvalError> {
+    match r {
+        RangeV::Interval { lo, lo_incl, hi, hi_incl } => {
+            let lo_ok = match lo {
+                None => Some(true),
+                Some(l) => order(v, l)?.map(|o| o == Ordering::Greater || (*lo_incl && o == Ordering::Equal)),
+            };
+            let hi_ok = match hi {
+                None => Some(true),
+                Some(h) => order(v, h)?.map(|o| o == Ordering::Less || (*hi_incl && o == Ordering::Equal)),
+            };
+            Ok(match (lo_ok, hi_ok) {
+                (Some(false), _) | (_, Some(false)) => Some(false),
+                (Some(true), Some(true)) => Some(true),
+                _ => None,
+            })
+        }
+        RangeV::Eq(x) => equals(v, x),
+        RangeV::Ne(x) => Ok(equals(v, x)?.map(|b| !b)),
+    }
 }
 
 /// Ordering for `<`, `<=`, `>`, `>=`: None (null result) when either side is null.
@@ -365,9 +535,15 @@ pub(crate) fn order(a: &Val, b: &Val) -> Result<Option<Ordering>, EvalError> {
         (Val::Null, _) | (_, Val::Null) => None,
         (Val::Int(x), Val::Int(y)) => Some(x.cmp(y)),
         (Val::Str(x), Val::Str(y)) => Some(x.cmp(y)),
-        (Val::DateTime(x), Val::DateTime(y)) => Some(x.cmp(y)),
+        (Val::DateTime(x), Val::DateTime(y)) => match temporal::cmp_date_time(x, y) {
+            Ok(o) => Some(o),
+            Err(m) => return err(m),
+        },
         (Val::Date(x), Val::Date(y)) => Some(x.cmp(y)),
-        (Val::Time(x), Val::Time(y)) => Some(x.cmp(y)),
+        (Val::Time(x), Val::Time(y)) => match temporal::cmp_time(x, y) {
+            Ok(o) => Some(o),
+            Err(m) => return err(m),
+        },
         (Val::Dur(x), Val::Dur(y)) => {
             let ym = |d: &IsoDuration| d.total_nanos() == 0;
             let dt = |d: &IsoDuration| d.total_months() == 0;
@@ -409,6 +585,18 @@ fn num_cmp(a: &Val, b: &Val) -> Option<Ordering> {
 
 fn huge_vs_dec(x: f64) -> Ordering {
     if x > 0.0 { Ordering::Greater } else { Ordering::Less }
+}
+
+/// The error with `offset` when it has none yet (the innermost position wins).
+fn with_offset(mut e: EvalError, offset: usize) -> EvalError {
+    e.offset.get_or_insert(offset);
+    e
+}
+
+fn too_big<T>(limit: usize) -> Result<T, EvalError> {
+    err(format!(
+        "the expression builds values larger than the limit of {limit} bytes (max_value_bytes, SLUICE_MAX_VALUE_BYTES)"
+    ))
 }
 
 /// A three-valued condition result, or `Other` for a value that is not a boolean.
@@ -559,7 +747,7 @@ fn scalar_cmp_other(op: CmpOp, x: Scalar, y: Scalar) -> Option<Tri> {
             Scalar::Lit(Lit::Num(d)) => K::Num(*d),
             Scalar::Num(d) => K::Num(d),
             Scalar::Lit(Lit::Str(s)) => K::Str(s),
-            Scalar::Json(_) => return None,
+            Scalar::Json(_) | Scalar::Lit(_) => return None,
         })
     }
     let ord = match (kind(x)?, kind(y)?) {
@@ -601,6 +789,11 @@ fn lit(l: &Lit) -> Val<'_> {
         Lit::Int(i) => Val::Int(*i),
         Lit::Num(d) => Val::Num(*d),
         Lit::Str(s) => Val::Str(Cow::Borrowed(s)),
+        Lit::Pattern(p) => Val::Str(Cow::Borrowed(&p.text)),
+        Lit::Date(d) => Val::Date(*d),
+        Lit::Time(t) => Val::Time(t.clone()),
+        Lit::DateTime(t) => Val::DateTime(t.clone()),
+        Lit::Dur(d) => Val::Dur(*d),
     }
 }
 
@@ -631,8 +824,9 @@ fn dur_scale(d: &IsoDuration, f: Decimal, divide: bool) -> Option<IsoDuration> {
     let m = Decimal::from(d.total_months());
     let n = Decimal::try_from_i128_with_scale(d.total_nanos(), 0).ok()?;
     let (m, n) = if divide { (m.checked_div(f)?, n.checked_div(f)?) } else { (m.checked_mul(f)?, n.checked_mul(f)?) };
-    let whole = |x: Decimal| crate::num::round(x, 0, crate::num::Round::HalfUp).map(dec_trunc_i128);
-    let (m, n) = (whole(m)?, whole(n)?);
+    let whole = |x: Decimal, mode| crate::num::round(x, 0, mode).map(dec_trunc_i128);
+    // Whole months toward zero (`2.5 * P1Y11M` is P4Y9M), nanoseconds to the nearest.
+    let (m, n) = (whole(m, crate::num::Round::Down)?, whole(n, crate::num::Round::HalfUp)?);
     if m.abs() > 1_000_000_000 {
         return None;
     }
@@ -709,15 +903,25 @@ fn dec_pow(p: Decimal, q: Decimal) -> Result<Val<'static>, EvalError> {
     }
 }
 
-fn time_delta(d: &IsoDuration) -> Option<TimeDelta> {
-    let n = d.total_nanos();
-    let secs = i64::try_from(n.div_euclid(1_000_000_000)).ok()?;
-    TimeDelta::new(secs, n.rem_euclid(1_000_000_000) as u32)
-}
-
 fn delta_dur(d: TimeDelta) -> Option<IsoDuration> {
     let n = i128::from(d.num_seconds()) * 1_000_000_000 + i128::from(d.subsec_nanos());
     IsoDuration::from_parts(0, n)
+}
+
+fn nanos_dur(n: i128) -> Option<IsoDuration> {
+    IsoDuration::from_parts(0, n)
+}
+
+/// A date as a date and time: midnight UTC (FEEL, when it meets a date and time).
+fn date_midnight(d: NaiveDate) -> DateTime {
+    DateTime::utc(d.and_time(chrono::NaiveTime::MIN))
+}
+
+/// A time plus a duration: only the day-and-time part counts, around the clock.
+fn time_plus(t: &Time, d: &IsoDuration) -> Option<Time> {
+    let n = d.total_nanos().rem_euclid(86_400 * 1_000_000_000);
+    let delta = TimeDelta::new(i64::try_from(n / 1_000_000_000).ok()?, (n % 1_000_000_000) as u32)?;
+    Some(Time { local: t.local.overflowing_add_signed(delta).0, zone: t.zone.clone() })
 }
 
 /// Binary arithmetic: null in, null out; division by zero gives null (FEEL); incompatible kinds
@@ -759,6 +963,14 @@ pub(crate) fn arith<'a>(op: ArOp, a: Val<'a>, b: Val<'a>) -> Result<Val<'a>, Eva
             Val::Str(Cow::Owned(s))
         }
         (Add | Sub, Val::Dur(x), Val::Dur(y)) => {
+            let ym = |d: &IsoDuration| d.total_nanos() == 0 && d.total_months() != 0;
+            let dt = |d: &IsoDuration| d.total_months() == 0 && d.total_nanos() != 0;
+            if (ym(&x) && dt(&y)) || (dt(&x) && ym(&y)) {
+                return err(format!(
+                    "cannot {} the durations {x} and {y}: one is in years and months, the other in days and time",
+                    verb(op)
+                ));
+            }
             let y = if op == Sub { y.negated() } else { y };
             let m = x.total_months().checked_add(y.total_months());
             let n = x.total_nanos().checked_add(y.total_nanos());
@@ -807,17 +1019,28 @@ pub(crate) fn arith<'a>(op: ArOp, a: Val<'a>, b: Val<'a>) -> Result<Val<'a>, Eva
                 return err(format!("cannot divide the durations {x} and {y}"));
             }
         }
-        (Add, Val::DateTime(t), Val::Dur(d)) | (Add, Val::Dur(d), Val::DateTime(t)) => match d.add_to(t) {
+        (Add, Val::DateTime(t), Val::Dur(d)) | (Add, Val::Dur(d), Val::DateTime(t)) => match t.plus(&d) {
             Some(t) => Val::DateTime(t),
             None => return out_of_range(),
         },
-        (Sub, Val::DateTime(t), Val::Dur(d)) => match d.negated().add_to(t) {
+        (Sub, Val::DateTime(t), Val::Dur(d)) => match t.plus(&d.negated()) {
             Some(t) => Val::DateTime(t),
             None => return out_of_range(),
         },
-        (Sub, Val::DateTime(x), Val::DateTime(y)) => match delta_dur(x - y) {
-            Some(d) => Val::Dur(d),
-            None => return out_of_range(),
+        (Sub, Val::DateTime(x), Val::DateTime(y)) => match temporal::sub_date_time(&x, &y).map(nanos_dur) {
+            Ok(Some(d)) => Val::Dur(d),
+            Ok(None) => return out_of_range(),
+            Err(m) => return err(m),
+        },
+        (Sub, Val::DateTime(x), Val::Date(y)) => match temporal::sub_date_time(&x, &date_midnight(y)).map(nanos_dur) {
+            Ok(Some(d)) => Val::Dur(d),
+            Ok(None) => return out_of_range(),
+            Err(m) => return err(m),
+        },
+        (Sub, Val::Date(x), Val::DateTime(y)) => match temporal::sub_date_time(&date_midnight(x), &y).map(nanos_dur) {
+            Ok(Some(d)) => Val::Dur(d),
+            Ok(None) => return out_of_range(),
+            Err(m) => return err(m),
         },
         (Add, Val::Date(t), Val::Dur(d)) | (Add, Val::Dur(d), Val::Date(t)) => match d.add_to_date(t) {
             Some(t) => Val::Date(t),
@@ -832,15 +1055,19 @@ pub(crate) fn arith<'a>(op: ArOp, a: Val<'a>, b: Val<'a>) -> Result<Val<'a>, Eva
             None => return out_of_range(),
         },
         (Add | Sub, Val::Time(t), Val::Dur(d)) | (Add, Val::Dur(d), Val::Time(t)) => {
+            if d.total_months() != 0 {
+                return err("cannot add a years and months duration to a time");
+            }
             let d = if op == Sub { d.negated() } else { d };
-            match time_delta(&d) {
-                Some(delta) => Val::Time(t.overflowing_add_signed(delta).0),
+            match time_plus(&t, &d) {
+                Some(t) => Val::Time(t),
                 None => return out_of_range(),
             }
         }
-        (Sub, Val::Time(x), Val::Time(y)) => match delta_dur(x - y) {
-            Some(d) => Val::Dur(d),
-            None => return out_of_range(),
+        (Sub, Val::Time(x), Val::Time(y)) => match temporal::sub_time(&x, &y).map(nanos_dur) {
+            Ok(Some(d)) => Val::Dur(d),
+            Ok(None) => return out_of_range(),
+            Err(m) => return err(m),
         },
         (op, x, y) => {
             return err(format!("cannot {} {} and {}", verb(op), x.kind(), y.kind()));
@@ -848,23 +1075,32 @@ pub(crate) fn arith<'a>(op: ArOp, a: Val<'a>, b: Val<'a>) -> Result<Val<'a>, Eva
     })
 }
 
+#[derive(Debug, Clone)]
 enum Local<'a> {
     Named(&'a str, Val<'a>),
     /// The fields of a filtered element, visible by bare name.
     Fields(Val<'a>),
 }
 
+/// How deeply user-defined functions may call each other (recursion included): keeps a
+/// runaway recursion from the end of the stack.
+const MAX_CALL_DEPTH: u32 = 24;
+
 pub(crate) struct Env<'a> {
     vars: &'a dyn Variables,
+    /// Typed values given besides the JSON variables (see `Variables::values`).
+    typed: &'a [(String, FeelValue)],
     locals: Vec<Local<'a>>,
     steps: u64,
     /// Bytes of values built so far (see [`max_value_bytes`]).
     built: usize,
+    /// User-defined functions being called, innermost last.
+    calls: u32,
 }
 
 impl<'a> Env<'a> {
     pub(crate) fn new(vars: &'a dyn Variables) -> Env<'a> {
-        Env { vars, locals: Vec::new(), steps: 0, built: 0 }
+        Env { vars, typed: vars.values(), locals: Vec::new(), steps: 0, built: 0, calls: 0 }
     }
 
     /// Counts a value this evaluation built against [`max_value_bytes`].
@@ -872,15 +1108,27 @@ impl<'a> Env<'a> {
         let limit = max_value_bytes();
         self.built = self.built.saturating_add(approx_size(v, limit.saturating_sub(self.built).saturating_add(1)));
         if self.built > limit {
-            return err(format!(
-                "the expression builds values larger than the limit of {limit} bytes (max_value_bytes, \
-                 SLUICE_MAX_VALUE_BYTES)"
-            ));
+            return too_big(limit);
         }
         Ok(())
     }
 
-    fn tick(&mut self) -> Result<(), EvalError> {
+    /// Bytes this evaluation may still build.
+    pub(crate) fn room(&self) -> usize {
+        max_value_bytes().saturating_sub(self.built)
+    }
+
+    /// The error for a value that would not fit in [`Env::room`].
+    pub(crate) fn no_room<T>(&self) -> Result<T, EvalError> {
+        too_big(max_value_bytes())
+    }
+
+    /// The size of `v` when it fits in what may still be built; the limit's error otherwise.
+    pub(crate) fn fits(&self, bytes: usize) -> Result<(), EvalError> {
+        if bytes > self.room() { self.no_room() } else { Ok(()) }
+    }
+
+    pub(crate) fn tick(&mut self) -> Result<(), EvalError> {
         self.steps += 1;
         if self.steps > MAX_STEPS {
             return err(format!("the expression runs too long (more than {MAX_STEPS} loop steps)"));
@@ -888,9 +1136,26 @@ impl<'a> Env<'a> {
         Ok(())
     }
 
+    /// Counts `n` steps of work at once (a built-in's inner loop).
+    pub(crate) fn ticks(&mut self, n: u64) -> Result<(), EvalError> {
+        self.steps = self.steps.saturating_add(n);
+        if self.steps > MAX_STEPS {
+            return err(format!("the expression runs too long (more than {MAX_STEPS} loop steps)"));
+        }
+        Ok(())
+    }
+
+    /// The time `now()` gives.
+    pub(crate) fn now(&self) -> Result<chrono::DateTime<Utc>, EvalError> {
+        match self.vars.now() {
+            Some(t) => Ok(t),
+            None => err("`now()` and `today()` need the current time, and this evaluation was not given one"),
+        }
+    }
+
     #[inline]
     fn lookup(&self, n: &str) -> Option<Val<'a>> {
-        if self.locals.is_empty() {
+        if self.locals.is_empty() && self.typed.is_empty() {
             return self.vars.get(n).map(Val::from_json);
         }
         for l in self.locals.iter().rev() {
@@ -904,14 +1169,69 @@ impl<'a> Env<'a> {
                 Local::Named(..) => {}
             }
         }
+        if let Some((_, v)) = self.typed.iter().find(|(k, _)| k == n) {
+            return Some(v.0.clone());
+        }
         self.vars.get(n).map(Val::from_json)
     }
 
-    fn push_item(&mut self, item: Val<'a>) {
-        if item.is_ctx() {
-            self.locals.push(Local::Fields(item.clone()));
+    /// Calls a function value with positional or named arguments.
+    pub(crate) fn apply(&mut self, f: &Val<'a>, args: Vec<(Option<&str>, Val<'a>)>) -> Result<Val<'a>, EvalError> {
+        let Val::Func(func) = f else {
+            return err(format!("cannot call {}: it is not a function", f.kind()));
+        };
+        let func = Rc::clone(func);
+        let mut bound: Vec<Val<'a>> = vec![Val::Null; func.params.len()];
+        let mut positional = 0;
+        for (name, v) in args {
+            match name {
+                None => {
+                    if positional >= bound.len() {
+                        return err(format!(
+                            "the function takes {} argument{} but was given more",
+                            bound.len(),
+                            if bound.len() == 1 { "" } else { "s" }
+                        ));
+                    }
+                    bound[positional] = v;
+                    positional += 1;
+                }
+                Some(n) => match func.params.iter().position(|p| p == n) {
+                    Some(i) => bound[i] = v,
+                    None => return err(format!("the function has no parameter `{n}`")),
+                },
+            }
         }
-        self.locals.push(Local::Named("item", item));
+        if positional > 0 && positional != bound.len() {
+            return err(format!(
+                "the function takes {} argument{} but was given {positional}",
+                bound.len(),
+                if bound.len() == 1 { "" } else { "s" }
+            ));
+        }
+        if self.calls >= MAX_CALL_DEPTH {
+            return err(format!("functions call each other too deeply (more than {MAX_CALL_DEPTH} calls)"));
+        }
+        self.tick()?;
+        self.calls += 1;
+        let mark = self.locals.len();
+        self.locals.extend(func.captured.iter().cloned());
+        for (p, v) in func.params.iter().zip(bound) {
+            self.locals.push(Local::Named(p, v));
+        }
+        let r = self.eval(func.body);
+        self.pop_to(mark);
+        self.calls -= 1;
+        r
+    }
+
+    fn push_item(&mut self, item: Val<'a>) {
+        // The element's own fields come first: `[{item: 1}][item > 0]` reads the field.
+        let ctx = item.is_ctx();
+        self.locals.push(Local::Named("item", item.clone()));
+        if ctx {
+            self.locals.push(Local::Fields(item));
+        }
     }
 
     fn pop_to(&mut self, len: usize) {
@@ -924,6 +1244,7 @@ impl<'a> Env<'a> {
     /// nanoseconds; anything else goes through `eval`.
     pub(crate) fn cond(&mut self, e: &'a Expr) -> Result<Tri, EvalError> {
         match e {
+            Expr::At(at, x) => self.cond(x).map_err(|err| with_offset(err, *at)),
             Expr::Lit(Lit::Bool(b)) => Ok(Tri::from(*b)),
             Expr::Cmp(op, a, b) => {
                 if let (Some(x), Some(y)) = (self.scalar(a), self.scalar(b))
@@ -973,8 +1294,11 @@ impl<'a> Env<'a> {
     #[inline]
     fn scalar(&self, e: &'a Expr) -> Option<Scalar<'a>> {
         match e {
+            Expr::At(_, x) => self.scalar(x),
             Expr::Lit(l) => Some(Scalar::Lit(l)),
-            Expr::Name(n) if self.locals.is_empty() => Some(self.vars.get(n).map_or(Scalar::Missing, Scalar::Json)),
+            Expr::Name(n) if self.locals.is_empty() && self.typed.is_empty() => {
+                Some(self.vars.get(n).map_or(Scalar::Missing, Scalar::Json))
+            }
             Expr::Path(base, key) => match self.scalar(base)? {
                 Scalar::Json(Value::Object(o)) => Some(o.get(key.as_str()).map_or(Scalar::Missing, Scalar::Json)),
                 Scalar::Json(Value::Null) | Scalar::Missing => Some(Scalar::Missing),
@@ -1080,7 +1404,8 @@ impl<'a> Env<'a> {
                     _ => return err(format!("cannot index {} with {}", b.kind(), i.kind())),
                 }
             }
-            Expr::Call(f, args) => {
+            Expr::At(at, x) => return self.eval(x).map_err(|e| with_offset(e, *at)),
+            Expr::Call(f, args, at) => {
                 let mut vals = Vec::with_capacity(args.len());
                 for a in args {
                     vals.push(match a {
@@ -1088,9 +1413,39 @@ impl<'a> Env<'a> {
                         None => None,
                     });
                 }
-                let v = builtins::call(*f, vals)?;
+                let pattern = match args.get(1) {
+                    Some(Some(Expr::Lit(Lit::Pattern(p)))) => Some(&**p),
+                    _ => None,
+                };
+                let v = builtins::call(self, *f, vals, pattern).map_err(|e| with_offset(e, *at))?;
                 self.charge(&v)?;
                 v
+            }
+            Expr::Invoke(callee, args, at) => {
+                let f = self.eval(callee)?;
+                let mut vals = Vec::with_capacity(args.len());
+                for (n, a) in args {
+                    vals.push((n.as_deref(), self.eval(a)?));
+                }
+                let v = self.apply(&f, vals).map_err(|e| with_offset(e, *at))?;
+                self.charge(&v)?;
+                v
+            }
+            Expr::FuncDef(params, body) => Val::Func(Rc::new(Func { params, body, captured: self.locals.clone() })),
+            Expr::Range { lo, lo_incl, hi, hi_incl } => {
+                let lo = match lo {
+                    Some(x) => Some(self.eval(x)?),
+                    None => None,
+                };
+                let hi = match hi {
+                    Some(x) => Some(self.eval(x)?),
+                    None => None,
+                };
+                range_value(lo, *lo_incl, hi, *hi_incl)?
+            }
+            Expr::UnaryTest(op, x) => {
+                let v = self.eval(x)?;
+                Val::Range(Rc::new(if *op == CmpOp::Eq { RangeV::Eq(v) } else { RangeV::Ne(v) }))
             }
             Expr::IsDefined(x) => Val::Bool(self.defined(x)?),
             Expr::Neg(x) => match self.eval(x)? {
@@ -1146,7 +1501,7 @@ impl<'a> Env<'a> {
             }
             Expr::InstanceOf(x, t) => {
                 let v = self.eval(x)?;
-                Val::Bool(instance_of(&v, *t))
+                Val::Bool(instance_of(&v, t))
             }
             Expr::If(c, a, b) => match self.eval(c)? {
                 Val::Bool(true) => self.eval(a)?,
@@ -1219,11 +1574,29 @@ impl<'a> Env<'a> {
         Ok(match t {
             Test::Value(x) => {
                 let w = self.eval(x)?;
-                if w.is_list() && !v.is_list() {
-                    let items = w.items().unwrap_or_default();
-                    Some(items.iter().any(|i| loose_eq(v, i)))
-                } else {
-                    equals(v, &w)?
+                match w {
+                    Val::Range(r) => in_range(v, &r)?,
+                    w if w.is_list() && !(v.is_list() && w.is_list() && list_of_scalars(&w)) => {
+                        // Membership; a range in the list is a test of its own.
+                        let items = w.items().unwrap_or_default();
+                        let mut saw_null = false;
+                        for i in &items {
+                            match i {
+                                Val::Range(r) => match in_range(v, r)? {
+                                    Some(true) => return Ok(Some(true)),
+                                    Some(false) => {}
+                                    None => saw_null = true,
+                                },
+                                i => {
+                                    if loose_eq(v, i) {
+                                        return Ok(Some(true));
+                                    }
+                                }
+                            }
+                        }
+                        if saw_null { None } else { Some(false) }
+                    }
+                    w => equals(v, &w)?,
                 }
             }
             Test::Cmp(op, x) => {
@@ -1287,6 +1660,21 @@ impl<'a> Env<'a> {
         match v {
             Val::Null => Ok(Vec::new()),
             v if v.is_list() => Ok(v.items().unwrap_or_default()),
+            // A range of whole numbers: its numbers.
+            Val::Range(r) => match &*r {
+                RangeV::Interval { lo: Some(l), lo_incl, hi: Some(h), hi_incl } => match (l.as_int(), h.as_int()) {
+                    (Some(a), Some(b)) => {
+                        let a = if *lo_incl { a } else { a.saturating_add(1) };
+                        let b = if *hi_incl { b } else { b.saturating_sub(1) };
+                        if a <= b && b.abs_diff(a) >= MAX_STEPS {
+                            return err(format!("the range {a}..{b} is too long"));
+                        }
+                        Ok((a..=b).map(Val::Int).collect())
+                    }
+                    _ => err("only a range of whole numbers can be iterated"),
+                },
+                _ => err("only a range of whole numbers with both ends can be iterated"),
+            },
             other => Ok(vec![other]),
         }
     }
@@ -1308,18 +1696,30 @@ impl<'a> Env<'a> {
             IterSrc::List(e) => self.bind_list(e)?,
             IterSrc::Range(a, b) => {
                 let (x, y) = (self.eval(a)?, self.eval(b)?);
-                let (Some(x), Some(y)) = (x.as_int(), y.as_int()) else {
-                    return err(format!(
-                        "a `for` range needs whole numbers but got {} and {}",
-                        describe_num(&x),
-                        describe_num(&y)
-                    ));
-                };
-                let len = x.abs_diff(y);
-                if len >= MAX_STEPS {
-                    return err(format!("the range {x}..{y} is too long"));
+                if let (Val::Date(p), Val::Date(q)) = (&x, &y) {
+                    // Dates, a day at a time, either direction.
+                    let days = (*q - *p).num_days();
+                    if days.unsigned_abs() >= MAX_STEPS {
+                        return err("the range of dates is too long");
+                    }
+                    let step = if days >= 0 { 1 } else { -1 };
+                    (0..=days.abs())
+                        .filter_map(|k| p.checked_add_signed(TimeDelta::days(k * step)).map(Val::Date))
+                        .collect()
+                } else {
+                    let (Some(x), Some(y)) = (x.as_int(), y.as_int()) else {
+                        return err(format!(
+                            "a `for` range needs whole numbers but got {} and {}",
+                            describe_num(&x),
+                            describe_num(&y)
+                        ));
+                    };
+                    let len = x.abs_diff(y);
+                    if len >= MAX_STEPS {
+                        return err(format!("the range {x}..{y} is too long"));
+                    }
+                    if x <= y { (x..=y).map(Val::Int).collect() } else { (y..=x).rev().map(Val::Int).collect() }
                 }
-                if x <= y { (x..=y).map(Val::Int).collect() } else { (y..=x).rev().map(Val::Int).collect() }
             }
         };
         let mark = self.locals.len();
@@ -1356,6 +1756,54 @@ impl<'a> Env<'a> {
         }
         Ok(false)
     }
+}
+
+/// True for a list none of whose items is a list or range (`[1, 2]`): `[1, 2] in [1, 2]` then
+/// compares the lists rather than looking for the list among the items.
+fn list_of_scalars(w: &Val) -> bool {
+    match w {
+        Val::JList(a) => a.iter().all(|x| !x.is_array()),
+        Val::List(l) => l.iter().all(|x| !x.is_list() && !matches!(x, Val::Range(_))),
+        _ => false,
+    }
+}
+
+/// A range from its ends; the ends must be of one kind that can be ordered.
+pub(crate) fn range_value<'a>(
+    lo: Option<Val<'a>>,
+    lo_incl: bool,
+    hi: Option<Val<'a>>,
+    hi_incl: bool,
+) -> Result<Val<'a>, EvalError> {
+    if let (Some(l), Some(h)) = (&lo, &hi)
+        && !matches!(l, Val::Null)
+        && !matches!(h, Val::Null)
+    {
+        let o = order(l, h).map_err(|_| EvalError {
+            message: format!("the ends of a range must be of one kind, not {} and {}", l.kind(), h.kind()),
+            offset: None,
+        })?;
+        if o == Some(Ordering::Greater) {
+            return err("a range must go up: its start is after its end");
+        }
+    }
+    for end in [&lo, &hi].into_iter().flatten() {
+        if !matches!(
+            end,
+            Val::Null
+                | Val::Int(_)
+                | Val::Num(_)
+                | Val::Huge(_)
+                | Val::Str(_)
+                | Val::Date(_)
+                | Val::Time(_)
+                | Val::DateTime(_)
+                | Val::Dur(_)
+        ) {
+            return err(format!("a range cannot end at {}", end.kind()));
+        }
+    }
+    Ok(Val::Range(Rc::new(RangeV::Interval { lo, lo_incl, hi, hi_incl })))
 }
 
 /// `list[n]`: 1-based, negative counts from the end; out of range (or not whole) gives null.
@@ -1399,13 +1847,15 @@ fn path<'a>(b: Val<'a>, key: &str) -> Result<Val<'a>, EvalError> {
             Val::List(out)
         }
         Val::DateTime(t) => match key {
-            "year" => Val::Int(i64::from(t.year())),
-            "month" => Val::Int(i64::from(t.month())),
-            "day" => Val::Int(i64::from(t.day())),
-            "hour" => Val::Int(i64::from(t.hour())),
-            "minute" => Val::Int(i64::from(t.minute())),
-            "second" => Val::Int(i64::from(t.second())),
-            "weekday" => Val::Int(i64::from(t.weekday().number_from_monday())),
+            "year" => Val::Int(i64::from(t.local.year())),
+            "month" => Val::Int(i64::from(t.local.month())),
+            "day" => Val::Int(i64::from(t.local.day())),
+            "hour" => Val::Int(i64::from(t.local.hour())),
+            "minute" => Val::Int(i64::from(t.local.minute())),
+            "second" => Val::Int(i64::from(t.local.second())),
+            "weekday" => Val::Int(i64::from(t.local.weekday().number_from_monday())),
+            "time offset" => offset_of(&t.zone),
+            "timezone" => zone_name(&t.zone),
             _ => return no_prop(&b, key),
         },
         Val::Date(t) => match key {
@@ -1416,22 +1866,41 @@ fn path<'a>(b: Val<'a>, key: &str) -> Result<Val<'a>, EvalError> {
             _ => return no_prop(&b, key),
         },
         Val::Time(t) => match key {
-            "hour" => Val::Int(i64::from(t.hour())),
-            "minute" => Val::Int(i64::from(t.minute())),
-            "second" => Val::Int(i64::from(t.second())),
+            "hour" => Val::Int(i64::from(t.local.hour())),
+            "minute" => Val::Int(i64::from(t.local.minute())),
+            "second" => Val::Int(i64::from(t.local.second())),
+            "time offset" => offset_of(&t.zone),
+            "timezone" => zone_name(&t.zone),
             _ => return no_prop(&b, key),
         },
+        Val::Range(r) => {
+            let (lo, lo_incl, hi, hi_incl) = match &**r {
+                RangeV::Interval { lo, lo_incl, hi, hi_incl } => (lo.clone(), *lo_incl, hi.clone(), *hi_incl),
+                RangeV::Eq(v) => (Some(v.clone()), true, Some(v.clone()), true),
+                RangeV::Ne(_) => return no_prop(&b, key),
+            };
+            match key {
+                "start" => lo.unwrap_or(Val::Null),
+                "end" => hi.unwrap_or(Val::Null),
+                "start included" => Val::Bool(lo.is_some() && lo_incl),
+                "end included" => Val::Bool(hi.is_some() && hi_incl),
+                _ => return no_prop(&b, key),
+            }
+        }
         Val::Dur(d) => {
             let sign = if d.is_negative() { -1 } else { 1 };
             let m = d.total_months().abs();
             let s = d.total_seconds().abs();
+            // A years-and-months duration has no days, a days-and-time one no years (DMN).
+            let ym = d.total_nanos() == 0 && d.total_months() != 0;
+            let dt = d.total_months() == 0 && d.total_nanos() != 0;
             let v = match key {
-                "years" => m / 12,
-                "months" => m % 12,
-                "days" => s / 86_400,
-                "hours" => s % 86_400 / 3600,
-                "minutes" => s % 3600 / 60,
-                "seconds" => s % 60,
+                "years" if !dt => m / 12,
+                "months" if !dt => m % 12,
+                "days" if !ym => s / 86_400,
+                "hours" if !ym => s % 86_400 / 3600,
+                "minutes" if !ym => s % 3600 / 60,
+                "seconds" if !ym => s % 60,
                 _ => return no_prop(&b, key),
             };
             Val::Int(sign * v)
@@ -1442,11 +1911,59 @@ fn path<'a>(b: Val<'a>, key: &str) -> Result<Val<'a>, EvalError> {
     })
 }
 
+/// `.time offset`: a days-and-time duration, null for a local value or an unknown zone.
+fn offset_of(z: &Zone) -> Val<'static> {
+    match z.offset().and_then(|s| IsoDuration::from_parts(0, i128::from(s) * 1_000_000_000)) {
+        Some(d) if !z.is_local() => Val::Dur(d),
+        _ => Val::Null,
+    }
+}
+
+/// `.timezone`: the zone's name, null unless the value has a named zone.
+fn zone_name(z: &Zone) -> Val<'static> {
+    match z {
+        Zone::Named(n) => Val::Str(Cow::Owned(n.to_string())),
+        _ => Val::Null,
+    }
+}
+
 fn no_prop<'a>(b: &Val, key: &str) -> Result<Val<'a>, EvalError> {
     err(format!("{} has no property `{key}`", b.kind()))
 }
 
-pub(crate) fn instance_of(v: &Val, t: TypeName) -> bool {
+pub(crate) fn instance_of(v: &Val, t: &TypeExpr) -> bool {
+    match t {
+        TypeExpr::Named(t) => instance_of_name(v, *t),
+        TypeExpr::List(inner) => match v {
+            Val::JList(a) => a.iter().all(|x| instance_of(&Val::from_json(x), inner) || x.is_null()),
+            Val::List(l) => l.iter().all(|x| matches!(x, Val::Null) || instance_of(x, inner)),
+            _ => false,
+        },
+        TypeExpr::Context(entries) => {
+            v.is_ctx()
+                && entries.iter().all(|(k, t)| match v.get(k) {
+                    Some(Val::Null) => true,
+                    Some(x) => instance_of(&x, t),
+                    None => false,
+                })
+        }
+        TypeExpr::Range(inner) => match v {
+            Val::Range(r) => match &**r {
+                RangeV::Interval { lo, hi, .. } => {
+                    [lo, hi].into_iter().flatten().all(|e| matches!(e, Val::Null) || instance_of(e, inner))
+                }
+                RangeV::Eq(x) | RangeV::Ne(x) => instance_of(x, inner),
+            },
+            _ => false,
+        },
+        TypeExpr::Function(params, _) => match v {
+            Val::Func(f) => f.params.len() == params.len(),
+            _ => false,
+        },
+    }
+}
+
+fn instance_of_name(v: &Val, t: TypeName) -> bool {
     match t {
         TypeName::Any => !matches!(v, Val::Null),
         TypeName::Null => matches!(v, Val::Null),
@@ -1461,5 +1978,7 @@ pub(crate) fn instance_of(v: &Val, t: TypeName) -> bool {
         TypeName::Duration => matches!(v, Val::Dur(_)),
         TypeName::DaysTimeDuration => matches!(v, Val::Dur(d) if d.total_months() == 0),
         TypeName::YearsMonthsDuration => matches!(v, Val::Dur(d) if d.total_nanos() == 0),
+        TypeName::Range => matches!(v, Val::Range(_)),
+        TypeName::Function => matches!(v, Val::Func(_)),
     }
 }

@@ -299,15 +299,6 @@ fn take_digits<'s>(s: &'s str, n: usize, what: &str, whole: &str) -> Result<(u32
     }
 }
 
-/// Parses a calendar date `YYYY-MM-DD` (four-digit year).
-pub(crate) fn parse_date(s: &str) -> Result<NaiveDate, TimerParseError> {
-    let (d, rest) = parse_date_prefix(s.trim(), s)?;
-    if !rest.is_empty() {
-        return Err(dt_err(s, &format!("unexpected `{rest}` after the date")));
-    }
-    Ok(d)
-}
-
 fn parse_date_prefix<'s>(s: &'s str, whole: &str) -> Result<(NaiveDate, &'s str), TimerParseError> {
     let (y, rest) = take_digits(s, 4, "year", whole)?;
     let rest = rest.strip_prefix('-').ok_or_else(|| dt_err(whole, "expected `-` after the year"))?;
@@ -343,15 +334,6 @@ fn parse_time_prefix<'s>(s: &'s str, whole: &str) -> Result<(NaiveTime, &'s str)
     let time = NaiveTime::from_hms_nano_opt(h, mi, sec, nanos)
         .ok_or_else(|| dt_err(whole, &format!("{h:02}:{mi:02}:{sec:02} is not a time of day")))?;
     Ok((time, rest))
-}
-
-/// Parses a time of day (`HH:MM[:SS[.fff]]`), as used by FEEL's `time(..)`.
-pub(crate) fn parse_time(s: &str) -> Result<NaiveTime, TimerParseError> {
-    let (t, rest) = parse_time_prefix(s.trim(), s)?;
-    if !rest.is_empty() && rest != "Z" {
-        return Err(dt_err(s, &format!("unexpected `{rest}` after the time")));
-    }
-    Ok(t)
 }
 
 /// Parses an ISO 8601 / RFC 3339 date-time such as `2026-01-01T09:00:00Z`,

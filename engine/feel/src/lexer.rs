@@ -29,11 +29,13 @@ pub(crate) struct Token {
 
 const SYMS: &[&str] = &[
     "**", "..", "!=", "<=", ">=", "==", "&&", "||", "(", ")", "[", "]", "{", "}", ",", ":", ".", "+", "-", "*", "/",
-    "=", "<", ">", "!", "?", "%",
+    "=", "<", ">", "!", "?", "%", "@",
 ];
 
-/// Tokenizes `src` (a slice of the original text starting at byte `base`).
-pub(crate) fn lex(src: &str, base: usize, juel: bool) -> Result<Vec<Token>, ParseError> {
+/// Tokenizes `src` (a slice of the original text starting at byte `base`). `names` are names
+/// known to be in scope that hold characters a name normally cannot (`Date-Time`, `a+b`): each
+/// is read as one name where it appears whole.
+pub(crate) fn lex(src: &str, base: usize, juel: bool, names: &[&str]) -> Result<Vec<Token>, ParseError> {
     let mut out = Vec::new();
     let b = src.as_bytes();
     let mut i = 0;
@@ -71,6 +73,42 @@ pub(crate) fn lex(src: &str, base: usize, juel: bool) -> Result<Vec<Token>, Pars
                     i += 1;
                 }
             }
+            // An exponent: `1.23e4`, `1e-3`.
+            let mut exp: i32 = 0;
+            if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
+                let mut j = i + 1;
+                let neg = b.get(j) == Some(&b'-');
+                if matches!(b.get(j), Some(b'+' | b'-')) {
+                    j += 1;
+                }
+                let d0 = j;
+                while j < b.len() && b[j].is_ascii_digit() {
+                    j += 1;
+                }
+                if j > d0 && !b.get(j).is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_') {
+                    let e: i32 = src[d0..j].parse().unwrap_or(i32::MAX);
+                    exp = if neg { -e.min(1000) } else { e.min(1000) };
+                    let mantissa_end = i;
+                    i = j;
+                    let tok = match parse_dec(&src[start..mantissa_end]).and_then(|d| scale_pow10(d, exp)) {
+                        Some(d) => match crate::num::dec_int(d) {
+                            Some(v) => Tok::Int(v),
+                            None => Tok::Num(d),
+                        },
+                        None => {
+                            return Err(ParseError {
+                                offset: base + start,
+                                message: "number too large: FEEL numbers are decimals of at most 28 digits \
+                                          (up to about 7.9e28)"
+                                    .to_string(),
+                            });
+                        }
+                    };
+                    out.push(Token { tok, start: base + start });
+                    continue;
+                }
+            }
+            let _ = exp;
             let text = &src[start..i];
             let int = if is_int { text.parse::<i64>().ok() } else { None };
             let tok = match int {
@@ -109,10 +147,17 @@ pub(crate) fn lex(src: &str, base: usize, juel: bool) -> Result<Vec<Token>, Pars
             continue;
         }
         let ch = src[i..].chars().next().unwrap_or(' ');
-        if ch.is_alphabetic() || ch == '_' || ch == '$' {
+        if (ch.is_alphabetic() || ch == '_')
+            && let Some(known) = known_name(&src[i..], names)
+        {
+            out.push(Token { tok: Tok::Name(known.to_string()), start: base + start });
+            i += known.len();
+            continue;
+        }
+        if name_start(ch) {
             let mut j = i;
             for (k, ch) in src[i..].char_indices() {
-                if ch.is_alphanumeric() || ch == '_' || ch == '$' || (!juel && ch == '?') {
+                if name_start(ch) || ch.is_alphanumeric() || (!juel && ch == '?') {
                     j = i + k + ch.len_utf8();
                 } else {
                     break;
@@ -134,6 +179,37 @@ pub(crate) fn lex(src: &str, base: usize, juel: bool) -> Result<Vec<Token>, Pars
     Ok(out)
 }
 
+/// Characters a name may start with: letters, `_`, `$`, and anything beyond ASCII that is not
+/// a space or punctuation (FEEL allows emoji in names).
+fn name_start(ch: char) -> bool {
+    ch.is_alphabetic() || ch == '_' || ch == '$' || (!ch.is_ascii() && !ch.is_whitespace() && !ch.is_control())
+}
+
+/// `d * 10^exp`, None when beyond the decimal range.
+fn scale_pow10(d: Decimal, exp: i32) -> Option<Decimal> {
+    let mut d = d;
+    for _ in 0..exp.unsigned_abs().min(60) {
+        d = if exp > 0 { d.checked_mul(Decimal::TEN)? } else { d / Decimal::TEN };
+    }
+    Some(d)
+}
+
+/// The longest of `names` with unusual characters that `rest` starts with, whole.
+fn known_name<'n>(rest: &str, names: &[&'n str]) -> Option<&'n str> {
+    let mut best: Option<&str> = None;
+    for n in names {
+        let unusual = n.chars().any(|c| !(c.is_alphanumeric() || c == '_'));
+        if unusual
+            && rest.starts_with(*n)
+            && !rest[n.len()..].starts_with(|c: char| c.is_alphanumeric() || c == '_')
+            && best.is_none_or(|b| b.len() < n.len())
+        {
+            best = Some(n);
+        }
+    }
+    best
+}
+
 fn lex_string(src: &str, open: usize, base: usize) -> Result<(String, usize), ParseError> {
     let quote = src.as_bytes()[open] as char;
     let mut s = String::new();
@@ -152,9 +228,10 @@ fn lex_string(src: &str, open: usize, base: usize) -> Result<(String, usize), Pa
             't' => s.push('\t'),
             'r' => s.push('\r'),
             '\\' | '"' | '\'' | '/' => s.push(e),
-            'u' => {
+            'u' | 'U' => {
+                let digits = if e == 'U' { 6 } else { 4 };
                 let mut code = 0u32;
-                for _ in 0..4 {
+                for _ in 0..digits {
                     let d = it.next().and_then(|(_, h)| h.to_digit(16));
                     match d {
                         Some(d) => code = code * 16 + d,
@@ -182,8 +259,10 @@ fn lex_string(src: &str, open: usize, base: usize) -> Result<(String, usize), Pa
                     None => return Err(perr(base + k, "this `\\u` escape is not a character")),
                 }
             }
+            // Any other backslash stays (`"\d+"` is a regular expression's `\d+`).
             other => {
-                return Err(perr(base + k, &format!("unknown escape `\\{other}` in a string")));
+                s.push('\\');
+                s.push(other);
             }
         }
     }

@@ -2,7 +2,8 @@
 //!
 //! The engine compiles each expression of a BPMN model once ([`Expression::parse`]) and evaluates
 //! it many times ([`Expression::eval`], [`Expression::eval_bool`]) against the Request's data.
-//! Evaluation is pure and deterministic: no clock (no `now()` / `today()`), no IO, no randomness.
+//! Evaluation is pure and deterministic: no clock of its own (`now()` and `today()` read the time
+//! the caller gives through [`Variables::now`]), no IO, no randomness.
 //!
 //! # Syntax accepted
 //! * FEEL (DMN 1.3, as used by Camunda 8), with an optional leading `=`.
@@ -35,23 +36,14 @@
 //!   non-booleans, functions given the wrong kind of argument, and malformed text given to
 //!   `number`, `date`, `date and time`, `time`, `duration`. Inside lists and contexts
 //!   (`[1] = ["1"]`, `list contains`, `x in [..]`) different kinds are simply unequal.
-//! * Built-in functions (positional or named arguments): `not`, `is defined` (true when the
-//!   variable or path exists, even if its value is null), `string`, `number`, `string length`,
-//!   `upper case`, `lower case`, `trim`, `substring`, `substring before`, `substring after`,
-//!   `contains`, `starts with`, `ends with`, `split` (the delimiter is plain text, not a regular
-//!   expression), `string join`, `count`, `sum`, `min`, `max`, `mean`, `all`, `any`,
-//!   `list contains`, `append`, `concatenate`, `distinct values`, `flatten`, `index of`,
-//!   `reverse`, `sort` (natural order), `sublist`, `remove`, `insert before`, `abs`, `floor`,
-//!   `ceiling`, `decimal` (half-even), `round up`, `round down`, `round half up`,
-//!   `round half down`, `modulo`, `sqrt`, `odd`, `even`, `get value`, `get entries`,
-//!   `date and time`, `date`, `time`, `duration`, `years and months duration`.
-//! * Temporal values: `date and time("2026-12-01T09:00:00Z")`, `date("2026-12-01")`,
-//!   `time("09:00:00")`, `duration("PT5M")`. Date-times are UTC (offsets are converted; see
-//!   [`iso8601`]). `date-time ± duration`, `date-time - date-time` (a duration), the same for
-//!   dates and times, `duration ± duration`, `duration * number`, `duration / number`,
-//!   comparisons. In results they become ISO 8601 strings (`"PT5M"`, `"2026-12-01T09:00:00Z"`).
-//! * Not supported: `matches`/`replace` (no regular expressions), user-defined functions and
-//!   function values, `now()`/`today()`, time zones by name, `@"..."` temporal literals.
+//! * Built-in functions: the DMN 1.5 set and Camunda's extensions (see README.md for the list),
+//!   positional or named arguments; user-defined functions (`function(x) x * 2`), ranges and
+//!   the range functions, `@"..."` temporal literals.
+//! * Temporal values keep their zone (local, an offset, or a zone name); see README.md for what
+//!   Sluice can do without a time-zone database. Results are ISO 8601 strings (`"PT5M"`,
+//!   `"2026-12-01T09:00:00+01:00"`).
+//! * Regular expressions (`matches`, `replace`, `split`, `extract`) run on the `regex` crate;
+//!   where its syntax differs from XPath's, see `regexp.rs` and README.md.
 //!
 //! # Numbers
 //! Numbers are exact decimals, as FEEL specifies (see "Numbers" in README.md):
@@ -72,7 +64,8 @@
 //!
 //! # Limits
 //! Nesting deeper than 64 levels is a parse error; one evaluation runs at most 1,000,000 loop
-//! steps. Nothing panics on any input.
+//! steps and nests user-defined functions at most 24 calls deep; what it builds counts against
+//! [`max_value_bytes`]. Nothing panics on any input.
 
 pub mod iso8601;
 
@@ -82,7 +75,12 @@ mod eval;
 mod lexer;
 mod num;
 mod parser;
+mod regexp;
+mod temporal;
 
+use std::fmt;
+
+use chrono::{DateTime, Utc};
 pub use eval::{DEFAULT_MAX_VALUE_BYTES, max_value_bytes, set_max_value_bytes};
 use serde_json::Map;
 pub use serde_json::Value;
@@ -101,6 +99,116 @@ pub struct Expression {
 pub trait Variables {
     /// The value of the variable `name`, or None when it does not exist.
     fn get(&self, name: &str) -> Option<&Value>;
+
+    /// The current time, for `now()` and `today()`. None (the default): those functions are an
+    /// error, so an evaluation never reads a clock of its own. The engine gives the time of the
+    /// step (the virtual clock in `sluice run`); `sluice feel` gives the real time.
+    fn now(&self) -> Option<DateTime<Utc>> {
+        None
+    }
+
+    /// Typed FEEL values (dates, durations, exact numbers, ...) by name, looked up before
+    /// [`Variables::get`]: for callers whose data is not JSON, such as the DMN TCK runner.
+    fn values(&self) -> &[(String, FeelValue)] {
+        &[]
+    }
+}
+
+/// Other variables with the current time for `now()` and `today()`.
+pub struct WithNow<'v> {
+    /// The variables.
+    pub vars: &'v dyn Variables,
+    /// What `now()` gives.
+    pub now: DateTime<Utc>,
+}
+
+impl Variables for WithNow<'_> {
+    fn get(&self, name: &str) -> Option<&Value> {
+        self.vars.get(name)
+    }
+
+    fn now(&self) -> Option<DateTime<Utc>> {
+        Some(self.now)
+    }
+
+    fn values(&self) -> &[(String, FeelValue)] {
+        self.vars.values()
+    }
+}
+
+/// A FEEL value with its type (a date stays a date, a number keeps all its digits), for
+/// callers that need more than the JSON form. Functions are not values of this kind.
+#[derive(Debug, Clone)]
+pub struct FeelValue(Val<'static>);
+
+impl FeelValue {
+    /// The JSON form (dates, times and durations as ISO 8601 text, ranges as FEEL text).
+    pub fn to_json(&self) -> Value {
+        self.0.clone().into_json()
+    }
+
+    /// A value from JSON: null, booleans, numbers, strings, lists and contexts.
+    pub fn from_json(v: &Value) -> FeelValue {
+        FeelValue(Val::from_json(v).into_static().unwrap_or(Val::Null))
+    }
+
+    /// A list of values.
+    pub fn list(items: Vec<FeelValue>) -> FeelValue {
+        FeelValue(Val::List(items.into_iter().map(|v| v.0).collect()))
+    }
+
+    /// A context of entries, in order.
+    pub fn context(entries: Vec<(String, FeelValue)>) -> FeelValue {
+        FeelValue(Val::Ctx(entries.into_iter().map(|(k, v)| (std::borrow::Cow::Owned(k), v.0)).collect()))
+    }
+
+    /// The FEEL type: `Null`, `number`, `string`, `boolean`, `list`, `context`, `date`, `time`,
+    /// `date and time`, `days and time duration`, `years and months duration`, `range`.
+    pub fn type_name(&self) -> &'static str {
+        self.0.type_name()
+    }
+
+    /// The items of a list.
+    pub fn items(&self) -> Option<Vec<FeelValue>> {
+        let items = self.0.clone().items()?;
+        Some(items.into_iter().filter_map(|v| v.into_static().map(FeelValue)).collect())
+    }
+
+    /// The entries of a context, in order.
+    pub fn entries(&self) -> Option<Vec<(String, FeelValue)>> {
+        let entries = self.0.clone().entries()?;
+        Some(entries.into_iter().filter_map(|(k, v)| v.into_static().map(|v| (k.into_owned(), FeelValue(v)))).collect())
+    }
+
+    /// The number, exactly, as decimal text (`0.1`, `2`).
+    pub fn number_text(&self) -> Option<String> {
+        match &self.0 {
+            Val::Int(i) => Some(i.to_string()),
+            Val::Num(d) => Some(d.normalize().to_string()),
+            Val::Huge(f) => Some(f.to_string()),
+            _ => None,
+        }
+    }
+
+    /// FEEL's `=` (null equals only null; numbers exactly; dates and times by instant);
+    /// None when the two cannot be compared.
+    pub fn feel_eq(&self, other: &FeelValue) -> Option<bool> {
+        eval::equals(&self.0, &other.0).ok().flatten()
+    }
+
+    /// Whether the value is of the FEEL type written as `ty` (`list<string>`, `context<a:
+    /// number>`, `date and time`, `Any`). The type text must parse.
+    pub fn is_instance_of(&self, ty: &str) -> Result<bool, ParseError> {
+        let t = parser::parse_type(ty)?;
+        Ok(eval::instance_of(&self.0, &t))
+    }
+}
+
+/// FEEL's `string()` of the value.
+impl fmt::Display for FeelValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&builtins::to_text(self.0.clone()))
+    }
 }
 
 impl Variables for Map<String, Value> {
@@ -145,13 +253,21 @@ pub struct ParseError {
 pub struct EvalError {
     /// What was wrong, for a process designer.
     pub message: String,
+    /// Byte offset into the source of the function call or operator that failed, when known.
+    pub offset: Option<usize>,
 }
 
 impl Expression {
     /// Parses FEEL (leading `=` optional, surrounding whitespace trimmed) or a Camunda 7
     /// `${...}` expression.
     pub fn parse(src: &str) -> Result<Expression, ParseError> {
-        Ok(Expression { source: src.to_string(), expr: parser::parse_source(src)? })
+        Ok(Expression { source: src.to_string(), expr: parser::parse_source(src, &[])? })
+    }
+
+    /// Parses FEEL whose names may hold characters that otherwise separate names (`Date-Time`,
+    /// `a+b`, `Full Name`): each of `names` is read as one name wherever it appears whole.
+    pub fn parse_with_names(src: &str, names: &[&str]) -> Result<Expression, ParseError> {
+        Ok(Expression { source: src.to_string(), expr: parser::parse_source(src, names)? })
     }
 
     /// The source text as given.
@@ -162,6 +278,18 @@ impl Expression {
     /// Evaluates against the variables.
     pub fn eval(&self, vars: &dyn Variables) -> Result<Value, EvalError> {
         Ok(Env::new(vars).eval(&self.expr)?.into_json())
+    }
+
+    /// Evaluates to a typed value (a date stays a date).
+    pub fn eval_value(&self, vars: &dyn Variables) -> Result<FeelValue, EvalError> {
+        let v = Env::new(vars).eval(&self.expr)?;
+        match v.into_static() {
+            Some(v) => Ok(FeelValue(v)),
+            None => Err(EvalError {
+                message: "the expression gives a function, which is not a value".to_string(),
+                offset: None,
+            }),
+        }
     }
 
     /// Evaluates a condition: Ok(true/false) only for a boolean result; any other result (null
@@ -187,7 +315,10 @@ impl Expression {
                     1 => format!(": is {} set?", unset[0]),
                     _ => format!(": are {} set?", unset.join(", ")),
                 };
-                Err(EvalError { message: format!("expected a boolean but the condition gave null{hint}") })
+                Err(EvalError {
+                    message: format!("expected a boolean but the condition gave null{hint}"),
+                    offset: None,
+                })
             }
             other => {
                 let kind = other.kind();
@@ -195,7 +326,10 @@ impl Expression {
                 if shown.chars().count() > 60 {
                     shown = shown.chars().take(57).collect::<String>() + "...";
                 }
-                Err(EvalError { message: format!("expected a boolean but the condition gave {kind} ({shown})") })
+                Err(EvalError {
+                    message: format!("expected a boolean but the condition gave {kind} ({shown})"),
+                    offset: None,
+                })
             }
         }
     }
@@ -220,7 +354,23 @@ fn collect_vars<'e>(e: &'e Expr, bound: &mut Vec<&'e str>, out: &mut Vec<String>
             }
         }
         Expr::Path(b, _) | Expr::IsDefined(b) | Expr::Neg(b) | Expr::Not(b) | Expr::Empty(b) => walk(b, bound),
-        Expr::InstanceOf(b, _) => walk(b, bound),
+        Expr::InstanceOf(b, _) | Expr::UnaryTest(_, b) => walk(b, bound),
+        Expr::Range { lo, hi, .. } => {
+            for x in [lo, hi].into_iter().flatten() {
+                walk(x, bound);
+            }
+        }
+        Expr::At(_, x) => walk(x, bound),
+        Expr::Invoke(f, args, _) => {
+            walk(f, bound);
+            args.iter().for_each(|(_, a)| walk(a, bound));
+        }
+        Expr::FuncDef(params, body) => {
+            let mark = bound.len();
+            bound.extend(params.iter().map(String::as_str));
+            walk(body, bound);
+            bound.truncate(mark);
+        }
         Expr::Filter(b, f) => {
             walk(b, bound);
             bound.push("item");
@@ -231,7 +381,7 @@ fn collect_vars<'e>(e: &'e Expr, bound: &mut Vec<&'e str>, out: &mut Vec<String>
             walk(a, bound);
             walk(b, bound);
         }
-        Expr::Call(_, args) => args.iter().flatten().for_each(|a| walk(a, bound)),
+        Expr::Call(_, args, _) => args.iter().flatten().for_each(|a| walk(a, bound)),
         Expr::Arith(first, rest) => {
             walk(first, bound);
             rest.iter().for_each(|(_, x)| walk(x, bound));

@@ -11,6 +11,7 @@ use crate::EvalError;
 pub(crate) fn too_large<T>() -> Result<T, EvalError> {
     Err(EvalError {
         message: "number too large: FEEL numbers are decimals of at most 28 digits (up to about ±7.9e28)".to_string(),
+        offset: None,
     })
 }
 

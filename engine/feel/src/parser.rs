@@ -8,7 +8,9 @@
 //! error positions; each has a section of its own below (`FEEL`, `JUEL`).
 
 use crate::ParseError;
-use crate::ast::{ArOp, BUILTINS, Builtin, CmpOp, Expr, IterSrc, Lit, TYPE_NAMES, Test};
+use std::sync::Arc;
+
+use crate::ast::{ArOp, BUILTINS, Builtin, CmpOp, Expr, IterSrc, Lit, Pattern, TYPE_NAMES, Test, TypeExpr, signature};
 use crate::lexer::{Tok, Token, lex, perr};
 
 /// Deepest nesting accepted; keeps evaluation recursion (and `Drop`) far from the stack limit.
@@ -18,7 +20,7 @@ pub(crate) const MAX_DEPTH: usize = 64;
 const KEYWORDS: &[&str] = &["then", "else", "return", "satisfies", "in", "and", "or", "between", "instance", "of"];
 
 /// Parses a whole expression as given to `Expression::parse`.
-pub(crate) fn parse_source(src: &str) -> Result<Expr, ParseError> {
+pub(crate) fn parse_source(src: &str, names: &[&str]) -> Result<Expr, ParseError> {
     let lead = src.len() - src.trim_start().len();
     let body = src.trim();
     if body.is_empty() {
@@ -28,13 +30,13 @@ pub(crate) fn parse_source(src: &str) -> Result<Expr, ParseError> {
         let Some(inner) = inner.strip_suffix('}') else {
             return Err(perr(lead + body.len(), "expected `}` to close `${`"));
         };
-        (lex(inner, lead + 2, true)?, true)
+        (lex(inner, lead + 2, true, &[])?, true)
     } else if let Some(rest) = body.strip_prefix('=') {
-        (lex(rest, lead + 1, false)?, false)
+        (lex(rest, lead + 1, false, names)?, false)
     } else {
-        (lex(body, lead, false)?, false)
+        (lex(body, lead, false, names)?, false)
     };
-    let mut p = Parser { toks, pos: 0, depth: 0 };
+    let mut p = Parser { toks, pos: 0, depth: 0, bound: Vec::new() };
     if matches!(p.peek(), Tok::Eof) {
         return Err(perr(p.offset(), "the expression is empty"));
     }
@@ -49,6 +51,10 @@ struct Parser {
     toks: Vec<Token>,
     pos: usize,
     depth: usize,
+    /// Names bound around the current position (context entries, function parameters, loop
+    /// variables): only these can hold a function, so only these can be called besides the
+    /// built-ins.
+    bound: Vec<String>,
 }
 
 fn describe(t: &Tok) -> String {
@@ -206,10 +212,15 @@ impl Parser {
 
     fn comparison(&mut self) -> Result<Expr, ParseError> {
         let left = self.additive()?;
+        let at = self.offset();
         let e = if let Tok::Sym(s) = self.peek()
             && let Some(op) = cmp_op(s)
         {
             self.bump();
+            // `a >> 3`, `a <= < 3`: a unary test right after a comparison needs parentheses.
+            if self.is_cmp_sym() {
+                return Err(self.unexpected("after a comparison (write a unary test in parentheses)"));
+            }
             let right = self.additive()?;
             Expr::Cmp(op, Box::new(left), Box::new(right))
         } else if self.eat_kw("between") {
@@ -222,24 +233,7 @@ impl Parser {
         } else if self.is_kw(0, "instance") && self.is_kw(1, "of") {
             self.bump();
             self.bump();
-            let found = TYPE_NAMES.iter().find(|(n, _)| self.words_match(n, 0));
-            match found {
-                Some((n, t)) => {
-                    for _ in n.split(' ') {
-                        self.bump();
-                    }
-                    Expr::InstanceOf(Box::new(left), *t)
-                }
-                None => {
-                    return Err(perr(
-                        self.offset(),
-                        &format!(
-                            "expected a type name after `instance of` (number, string, boolean, list, context, date, time, date and time, duration) but found {}",
-                            describe(self.peek())
-                        ),
-                    ));
-                }
-            }
+            Expr::InstanceOf(Box::new(left), self.type_expr()?)
         } else {
             return Ok(left);
         };
@@ -248,7 +242,96 @@ impl Parser {
         {
             return Err(perr(self.offset(), "comparisons cannot be chained: combine them with `and`"));
         }
-        Ok(e)
+        Ok(Expr::At(at, Box::new(e)))
+    }
+
+    /// A type: `number`, `date and time`, `list<T>`, `range<T>`, `context<a: T, b: U>`,
+    /// `function<T, U> -> V`.
+    fn type_expr(&mut self) -> Result<TypeExpr, ParseError> {
+        self.enter()?;
+        let r = self.type_expr_inner();
+        self.depth -= 1;
+        r
+    }
+
+    fn type_expr_inner(&mut self) -> Result<TypeExpr, ParseError> {
+        let generic = matches!(self.peek_at(1), Tok::Sym("<"));
+        if generic && let Tok::Name(n) = self.peek().clone() {
+            match n.as_str() {
+                "list" | "range" => {
+                    self.bump();
+                    self.bump();
+                    let inner = self.type_expr()?;
+                    self.expect_sym(">", "to close the type")?;
+                    return Ok(if n == "list" {
+                        TypeExpr::List(Box::new(inner))
+                    } else {
+                        TypeExpr::Range(Box::new(inner))
+                    });
+                }
+                "context" => {
+                    self.bump();
+                    self.bump();
+                    let mut entries = Vec::new();
+                    if !self.eat_sym(">") {
+                        loop {
+                            let mut words = Vec::new();
+                            while let Tok::Name(w) = self.peek().clone() {
+                                self.bump();
+                                words.push(w);
+                            }
+                            if words.is_empty()
+                                && let Tok::Str(s) = self.peek().clone()
+                            {
+                                self.bump();
+                                words.push(s);
+                            }
+                            self.expect_sym(":", "after the entry name in the context type")?;
+                            entries.push((words.join(" "), self.type_expr()?));
+                            if self.eat_sym(">") {
+                                break;
+                            }
+                            self.expect_sym(",", "or `>` in the context type")?;
+                        }
+                    }
+                    return Ok(TypeExpr::Context(entries));
+                }
+                "function" => {
+                    self.bump();
+                    self.bump();
+                    let mut params = Vec::new();
+                    if !self.eat_sym(">") {
+                        loop {
+                            params.push(self.type_expr()?);
+                            if self.eat_sym(">") {
+                                break;
+                            }
+                            self.expect_sym(",", "or `>` in the function type")?;
+                        }
+                    }
+                    self.expect_sym("-", "(`->`) after the function's parameter types")?;
+                    self.expect_sym(">", "(`->`) after the function's parameter types")?;
+                    return Ok(TypeExpr::Function(params, Box::new(self.type_expr()?)));
+                }
+                _ => {}
+            }
+        }
+        let found = TYPE_NAMES.iter().find(|(n, _)| self.words_match(n, 0));
+        match found {
+            Some((n, t)) => {
+                for _ in n.split(' ') {
+                    self.bump();
+                }
+                Ok(TypeExpr::Named(*t))
+            }
+            None => Err(perr(
+                self.offset(),
+                &format!(
+                    "expected a type name after `instance of` (number, string, boolean, list, context, date, time, date and time, duration, range, function, list<T>, context<a: T>) but found {}",
+                    describe(self.peek())
+                ),
+            )),
+        }
     }
 
     fn is_cmp_sym(&self) -> bool {
@@ -358,6 +441,7 @@ impl Parser {
     ) -> Result<Expr, ParseError> {
         let first = next(self)?;
         let mut rest = Vec::new();
+        let at = self.offset();
         loop {
             let op = match self.peek() {
                 Tok::Sym(s) => ops.iter().find(|(t, _)| t == s).map(|(_, o)| *o),
@@ -367,7 +451,7 @@ impl Parser {
             self.bump();
             rest.push((op, next(self)?));
         }
-        Ok(if rest.is_empty() { first } else { Expr::Arith(Box::new(first), rest) })
+        Ok(if rest.is_empty() { first } else { Expr::At(at, Box::new(Expr::Arith(Box::new(first), rest))) })
     }
 
     fn additive(&mut self) -> Result<Expr, ParseError> {
@@ -403,17 +487,45 @@ impl Parser {
                     break Err(err);
                 }
                 match self.name("a name after `.`") {
-                    Ok(n) => e = Expr::Path(Box::new(e), n),
+                    Ok(n) => {
+                        let mut n = n;
+                        // Properties and entries may have spaces: `.time offset`.
+                        while let Tok::Name(w) = self.peek()
+                            && !self.ends_name(w)
+                        {
+                            n.push(' ');
+                            n.push_str(w);
+                            self.bump();
+                        }
+                        e = Expr::Path(Box::new(e), n);
+                    }
                     Err(err) => break Err(err),
                 }
             } else if self.is_sym("[") && !self.ends_open_range() {
                 self.bump();
-                match self.bracketed(Self::expr, "to close the filter") {
+                self.bound.push("item".to_string());
+                let f = self.bracketed(Self::expr, "to close the filter");
+                self.bound.pop();
+                match f {
                     Ok(f) => e = Expr::Filter(Box::new(e), Box::new(f)),
                     Err(err) => break Err(err),
                 }
             } else if self.is_sym("(") {
-                break Err(perr(self.offset(), "only built-in functions can be called, by name"));
+                // Process data is JSON and holds no functions: only a function defined in the
+                // expression (bound by name, or written out) can be called besides the built-ins.
+                if !self.may_be_function(&e) {
+                    break Err(perr(
+                        self.offset(),
+                        "only built-in functions and functions defined in the expression can be called",
+                    ));
+                }
+                if let Err(err) = self.enter() {
+                    break Err(err);
+                }
+                match self.invoke_args() {
+                    Ok(args) => e = Expr::Invoke(Box::new(e), args, self.toks[self.pos.saturating_sub(1)].start),
+                    Err(err) => break Err(err),
+                }
             } else {
                 break Ok(e);
             }
@@ -429,6 +541,52 @@ impl Parser {
             Tok::Eof | Tok::Sym(")" | "]" | "," | "}") => true,
             Tok::Name(n) => KEYWORDS.contains(&n.as_str()),
             _ => false,
+        }
+    }
+
+    /// Whether `e` could give a function value: not a literal nor a variable of the process data.
+    fn may_be_function(&self, e: &Expr) -> bool {
+        match e {
+            Expr::Lit(_) | Expr::List(_) => false,
+            Expr::Name(n) => self.bound.contains(n),
+            Expr::Path(b, _) | Expr::Filter(b, _) | Expr::At(_, b) => self.may_be_function(b),
+            _ => true,
+        }
+    }
+
+    /// True when the word `w` (just ahead) cannot continue a name of several words: a keyword.
+    fn ends_name(&self, w: &str) -> bool {
+        (KEYWORDS.contains(&w) && w != "of") || (w == "instance" && self.is_kw(1, "of"))
+    }
+
+    /// The arguments of a call of a function value, after its `(`: positional or named.
+    fn invoke_args(&mut self) -> Result<Vec<(Option<String>, Expr)>, ParseError> {
+        self.bump(); // `(`
+        let mut args = Vec::new();
+        if self.eat_sym(")") {
+            return Ok(args);
+        }
+        loop {
+            let mut k = 0;
+            while matches!(self.peek_at(k), Tok::Name(_)) {
+                k += 1;
+            }
+            if k > 0 && matches!(self.peek_at(k), Tok::Sym(":")) {
+                let mut words = Vec::new();
+                for _ in 0..k {
+                    if let Tok::Name(w) = self.bump() {
+                        words.push(w);
+                    }
+                }
+                self.bump();
+                args.push((Some(words.join(" ")), self.expr()?));
+            } else {
+                args.push((None, self.expr()?));
+            }
+            if self.eat_sym(")") {
+                return Ok(args);
+            }
+            self.expect_sym(",", "or `)` after the argument")?;
         }
     }
 
@@ -471,6 +629,9 @@ impl Parser {
             Tok::Sym("(") => {
                 self.bump();
                 let e = self.expr()?;
+                if self.eat_sym("..") {
+                    return self.range_rest(e, false);
+                }
                 self.expect_sym(")", "to close the parenthesis")?;
                 Ok(e)
             }
@@ -479,7 +640,11 @@ impl Parser {
                 let mut items = Vec::new();
                 if !self.eat_sym("]") {
                     loop {
-                        items.push(self.expr()?);
+                        let e = self.expr()?;
+                        if items.is_empty() && self.eat_sym("..") {
+                            return self.range_rest(e, true);
+                        }
+                        items.push(e);
                         if self.eat_sym("]") {
                             break;
                         }
@@ -488,10 +653,51 @@ impl Parser {
                 }
                 Ok(Expr::List(items))
             }
+            Tok::Sym("]") => {
+                // `]a..b]`: a range open at its start.
+                self.bump();
+                let e = self.expr()?;
+                self.expect_sym("..", "in the range")?;
+                self.range_rest(e, false)
+            }
+            Tok::Sym(s @ ("<" | "<=" | ">" | ">=" | "=" | "!=")) => {
+                // A unary test as a value: `< 10` is the range up to 10.
+                self.bump();
+                self.enter()?;
+                let v = self.additive();
+                self.depth -= 1;
+                let v = Box::new(v?);
+                Ok(match s {
+                    "<" => Expr::Range { lo: None, lo_incl: false, hi: Some(v), hi_incl: false },
+                    "<=" => Expr::Range { lo: None, lo_incl: false, hi: Some(v), hi_incl: true },
+                    ">" => Expr::Range { lo: Some(v), lo_incl: false, hi: None, hi_incl: false },
+                    ">=" => Expr::Range { lo: Some(v), lo_incl: true, hi: None, hi_incl: false },
+                    "=" => Expr::UnaryTest(CmpOp::Eq, v),
+                    _ => Expr::UnaryTest(CmpOp::Ne, v),
+                })
+            }
+            Tok::Sym("@") => {
+                self.bump();
+                let at = self.offset();
+                match self.bump() {
+                    Tok::Str(s) => match at_literal(&s) {
+                        Some(l) => Ok(Expr::Lit(l)),
+                        None => Err(perr(at, &format!("`@\"{s}\"` is not a date, time, date and time or duration"))),
+                    },
+                    t => Err(perr(at, &format!("expected a string after `@` but found {}", describe(&t)))),
+                }
+            }
             Tok::Sym("{") => self.context(),
             Tok::Name(n) => self.name_primary(n, start),
             t => Err(perr(start, &format!("expected a value but found {}", describe(&t)))),
         }
+    }
+
+    /// The rest of a range after `lo ..`: the end and the closing bracket.
+    fn range_rest(&mut self, lo: Expr, lo_incl: bool) -> Result<Expr, ParseError> {
+        let hi = self.expr()?;
+        let hi_incl = self.range_close()?;
+        Ok(Expr::Range { lo: Some(Box::new(lo)), lo_incl, hi: Some(Box::new(hi)), hi_incl })
     }
 
     fn context(&mut self) -> Result<Expr, ParseError> {
@@ -507,12 +713,28 @@ impl Parser {
                     s
                 }
                 Tok::Name(_) => {
-                    let mut words = Vec::new();
-                    while let Tok::Name(w) = self.peek().clone() {
+                    // Words, and the operator characters FEEL names may hold (`foo+bar`).
+                    let mut key = String::new();
+                    let mut last_word = false;
+                    loop {
+                        match self.peek().clone() {
+                            Tok::Name(w) => {
+                                if last_word {
+                                    key.push(' ');
+                                }
+                                key.push_str(&w);
+                                last_word = true;
+                            }
+                            Tok::Int(i) if !last_word => key.push_str(&i.to_string()),
+                            Tok::Sym(s @ ("+" | "-" | "*" | "/" | "." | "?")) => {
+                                key.push_str(s);
+                                last_word = false;
+                            }
+                            _ => break,
+                        }
                         self.bump();
-                        words.push(w);
                     }
-                    words.join(" ")
+                    key
                 }
                 t => {
                     return Err(perr(
@@ -521,7 +743,11 @@ impl Parser {
                     ));
                 }
             };
+            if entries.iter().any(|(k, _): &(String, Expr)| *k == key) {
+                return Err(perr(self.offset(), &format!("the key `{key}` appears twice in the context")));
+            }
             self.expect_sym(":", "after the context key")?;
+            self.bound.push(key.clone());
             let v = self.expr()?;
             entries.push((key, v));
             if self.eat_sym("}") {
@@ -529,6 +755,7 @@ impl Parser {
             }
             self.expect_sym(",", "or `}` in the context")?;
         }
+        self.bound.truncate(self.bound.len() - entries.len());
         Ok(Expr::Context(entries))
     }
 
@@ -554,12 +781,12 @@ impl Parser {
                 return self.quantified(n == "every");
             }
             "function" if matches!(self.peek_at(1), Tok::Sym("(")) => {
-                return Err(perr(start, "function definitions are not supported"));
+                return self.function_def();
             }
             _ => {}
         }
         // Longest built-in name first, so `string length(` is not read as `string`.
-        let mut best: Option<(Builtin, &str, usize, usize, &[&str])> = None;
+        let mut best: Option<(Builtin, &str, &[&str])> = None;
         for b in BUILTINS {
             let words = b.1.split(' ').count();
             if self.words_match(b.1, 0)
@@ -569,41 +796,85 @@ impl Parser {
                 best = Some(*b);
             }
         }
-        if let Some((f, name, min, max, params)) = best {
-            for _ in name.split(' ') {
-                self.bump();
-            }
-            return self.call(f, name, min, max, params, start);
-        }
-        // `name words(`: an unknown (possibly multi-word) function name.
-        let mut k = 0;
-        let mut words = Vec::new();
+        // A name of several words (`Full Name`), up to a keyword.
+        let mut k = 1;
+        let mut name = n.clone();
         while let Tok::Name(w) = self.peek_at(k) {
-            if k > 0 && KEYWORDS.contains(&w.as_str()) {
+            if self.ends_name_at(k, w) {
                 break;
             }
-            words.push(w.clone());
+            name.push(' ');
+            name.push_str(w);
             k += 1;
         }
-        if matches!(self.peek_at(k), Tok::Sym("(")) {
-            return Err(perr(start, &unknown_function(&words.join(" "))));
+        let called = matches!(self.peek_at(k), Tok::Sym("("));
+        // A bound name (a function parameter, a context entry) wins over a built-in.
+        if called && self.bound.contains(&name) {
+            for _ in 0..k {
+                self.bump();
+            }
+            self.enter()?;
+            let args = self.invoke_args()?;
+            self.depth -= 1;
+            return Ok(Expr::Invoke(Box::new(Expr::Name(name)), args, start));
+        }
+        if let Some((f, fname, sigs)) = best {
+            for _ in fname.split(' ') {
+                self.bump();
+            }
+            return self.call(f, fname, sigs, start);
+        }
+        if called {
+            return Err(perr(start, &unknown_function(&name)));
         }
         if KEYWORDS.contains(&n.as_str()) {
             return Err(perr(start, &format!("expected a value but found the keyword `{n}`")));
         }
-        self.bump();
-        Ok(Expr::Name(n))
+        for _ in 0..k {
+            self.bump();
+        }
+        Ok(Expr::Name(name))
     }
 
-    fn call(
-        &mut self,
-        f: Builtin,
-        name: &str,
-        min: usize,
-        max: usize,
-        params: &[&str],
-        start: usize,
-    ) -> Result<Expr, ParseError> {
+    /// `ends_name` for the word `k` tokens ahead.
+    fn ends_name_at(&self, k: usize, w: &str) -> bool {
+        (KEYWORDS.contains(&w) && w != "of") || (w == "instance" && self.is_kw(k + 1, "of"))
+    }
+
+    /// `function(a, b) body`.
+    fn function_def(&mut self) -> Result<Expr, ParseError> {
+        self.bump(); // `function`
+        self.bump(); // `(`
+        let mut params = Vec::new();
+        if !self.eat_sym(")") {
+            loop {
+                let mut p = self.name("a parameter name")?;
+                while let Tok::Name(w) = self.peek().clone() {
+                    self.bump();
+                    p.push(' ');
+                    p.push_str(&w);
+                }
+                // A parameter type (`function(a: number)`) is accepted and not checked.
+                if self.eat_sym(":") {
+                    self.type_expr()?;
+                }
+                params.push(p);
+                if self.eat_sym(")") {
+                    break;
+                }
+                self.expect_sym(",", "or `)` after the parameter")?;
+            }
+        }
+        let mark = self.bound.len();
+        self.bound.extend(params.iter().cloned());
+        self.enter()?;
+        let body = self.expr();
+        self.depth -= 1;
+        self.bound.truncate(mark);
+        Ok(Expr::FuncDef(params, Box::new(body?)))
+    }
+
+    fn call(&mut self, f: Builtin, name: &str, sigs: &[&str], start: usize) -> Result<Expr, ParseError> {
         self.bump(); // `(`
         self.enter()?;
         let mut positional: Vec<Expr> = Vec::new();
@@ -638,53 +909,87 @@ impl Parser {
             }
         }
         self.depth -= 1;
-        let args: Vec<Option<Expr>> = if named.is_empty() {
+        let sigs: Vec<(Vec<&str>, bool)> = sigs.iter().map(|s| signature(s)).collect();
+        let mut args: Vec<Option<Expr>> = if named.is_empty() {
             let n = positional.len();
-            if n < min || n > max {
-                let takes = if min == max {
-                    format!("{min} argument{}", if min == 1 { "" } else { "s" })
-                } else if max == usize::MAX {
-                    format!("at least {min} argument{}", if min == 1 { "" } else { "s" })
-                } else {
-                    format!("{min} to {max} arguments")
-                };
-                return Err(perr(start, &format!("`{name}` takes {takes} but was given {n}")));
+            if !sigs.iter().any(|(p, var)| n == p.len() || (*var && n >= p.len())) {
+                return Err(perr(start, &format!("`{name}` takes {} but was given {n}", arities(&sigs))));
             }
             positional.into_iter().map(Some).collect()
         } else {
             if !positional.is_empty() {
                 return Err(perr(start, "use either positional or named arguments, not both"));
             }
-            let mut args: Vec<Option<Expr>> = vec![None; params.len()];
-            for (pname, at, e) in named {
-                let Some(i) = params.iter().position(|p| *p == pname) else {
-                    return Err(perr(
-                        at,
-                        &format!(
-                            "`{name}` has no parameter `{pname}` (its parameters are {})",
-                            params.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ")
-                        ),
-                    ));
-                };
-                if args[i].is_some() {
-                    return Err(perr(at, &format!("the argument `{pname}` is given twice")));
+            for (i, (pname, at, _)) in named.iter().enumerate() {
+                if named[..i].iter().any(|(p, _, _)| p == pname) {
+                    return Err(perr(*at, &format!("the argument `{pname}` is given twice")));
                 }
-                args[i] = Some(e);
             }
-            if let Some(missing) = (0..min.min(params.len())).find(|i| args[*i].is_none()) {
-                return Err(perr(start, &format!("`{name}` needs the argument `{}`", params[missing])));
-            }
-            while args.last().is_some_and(Option::is_none) {
-                args.pop();
+            // The shortest signature that has every name given; a parameter not given is null.
+            let fits = sigs
+                .iter()
+                .filter(|(p, _)| named.iter().all(|(n, _, _)| p.contains(&n.as_str())))
+                .min_by_key(|(p, _)| p.len());
+            let Some((params, _)) = fits else {
+                let (pname, at, _) = named
+                    .iter()
+                    .find(|(n, _, _)| !sigs.iter().any(|(p, _)| p.contains(&n.as_str())))
+                    .unwrap_or(&named[0]);
+                let all: Vec<String> = sigs.iter().map(|(p, _)| format!("({})", p.join(", "))).collect();
+                if !sigs.iter().any(|(p, _)| p.contains(&pname.as_str())) {
+                    return Err(perr(
+                        *at,
+                        &format!("`{name}` has no parameter `{pname}` (its parameters are {})", all.join(" or ")),
+                    ));
+                }
+                return Err(perr(
+                    start,
+                    &format!(
+                        "`{name}` cannot be called with these named arguments (its parameters are {})",
+                        all.join(" or ")
+                    ),
+                ));
+            };
+            let mut args: Vec<Option<Expr>> = vec![None; params.len()];
+            for (pname, _, e) in named {
+                if let Some(i) = params.iter().position(|p| *p == pname) {
+                    args[i] = Some(e);
+                }
             }
             args
         };
+        if let Some(pat) = self.pattern_arg(f, &args, start) {
+            args[1] = Some(Expr::Lit(Lit::Pattern(pat?)));
+        }
         Ok(match f {
             Builtin::IsDefined => match args.into_iter().next().flatten() {
                 Some(a) => Expr::IsDefined(Box::new(a)),
                 None => return Err(perr(start, "`is defined` needs an argument")),
             },
-            _ => Expr::Call(f, args),
+            _ => Expr::Call(f, args, start),
+        })
+    }
+
+    /// A regular expression given as a string literal (with literal flags, or none) to
+    /// `matches`, `replace`, `split` or `extract`, compiled once here.
+    fn pattern_arg(&self, f: Builtin, args: &[Option<Expr>], start: usize) -> Option<Result<Arc<Pattern>, ParseError>> {
+        let flags_at = match f {
+            Builtin::Matches => Some(2),
+            Builtin::Replace => Some(3),
+            Builtin::Split | Builtin::Extract => None,
+            _ => return None,
+        };
+        let Some(Some(Expr::Lit(Lit::Str(text)))) = args.get(1) else { return None };
+        let flags = match flags_at.and_then(|i| args.get(i)) {
+            None | Some(None) => String::new(),
+            Some(Some(Expr::Lit(Lit::Str(fl)))) => fl.clone(),
+            Some(Some(Expr::Lit(Lit::Null))) => String::new(),
+            Some(Some(_)) => return None,
+        };
+        // A pattern that does not compile is found when the model is read.
+        Some(match crate::regexp::compile(text, &flags) {
+            Ok(re) => Ok(Arc::new(Pattern { text: text.clone(), flags, re })),
+            Err(m) => Err(perr(start, &m)),
         })
     }
 
@@ -709,13 +1014,16 @@ impl Parser {
             self.expect_kw("in", "after the `for` variable")?;
             let src = self.expr()?;
             let src = if self.eat_sym("..") { IterSrc::Range(src, self.expr()?) } else { IterSrc::List(src) };
+            self.bound.push(n.clone());
             iters.push((n, src));
             if !self.eat_sym(",") {
                 break;
             }
         }
         self.expect_kw("return", "in the `for` expression")?;
+        self.bound.push("partial".to_string());
         let body = self.expr()?;
+        self.bound.truncate(self.bound.len() - iters.len() - 1);
         self.depth = saved;
         Ok(Expr::For(iters, Box::new(body)))
     }
@@ -728,13 +1036,16 @@ impl Parser {
             self.enter()?;
             let n = self.name("a variable name")?;
             self.expect_kw("in", "after the variable")?;
-            iters.push((n, self.expr()?));
+            let src = self.expr()?;
+            self.bound.push(n.clone());
+            iters.push((n, src));
             if !self.eat_sym(",") {
                 break;
             }
         }
         self.expect_kw("satisfies", "after the list")?;
         let cond = self.expr()?;
+        self.bound.truncate(self.bound.len() - iters.len());
         self.depth = saved;
         Ok(Expr::Quant { every, iters, cond: Box::new(cond) })
     }
@@ -909,6 +1220,51 @@ impl Parser {
             t => Err(perr(start, &format!("expected a value but found {}", describe(&t)))),
         }
     }
+}
+
+/// Parses a type as written after `instance of` (`list<number>`).
+pub(crate) fn parse_type(src: &str) -> Result<TypeExpr, ParseError> {
+    let toks = lex(src, 0, false, &[])?;
+    let mut p = Parser { toks, pos: 0, depth: 0, bound: Vec::new() };
+    let t = p.type_expr()?;
+    if !matches!(p.peek(), Tok::Eof) {
+        return Err(p.unexpected("after the type"));
+    }
+    Ok(t)
+}
+
+/// "1 argument", "1 or 3 arguments", "at least 1 argument".
+fn arities(sigs: &[(Vec<&str>, bool)]) -> String {
+    let mut counts: Vec<usize> = sigs.iter().map(|(p, _)| p.len()).collect();
+    counts.sort_unstable();
+    counts.dedup();
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    if let Some((p, true)) = sigs.first() {
+        return format!("at least {} argument{}", p.len(), plural(p.len()));
+    }
+    let last = counts.last().copied().unwrap_or(0);
+    let text: Vec<String> = counts.iter().map(ToString::to_string).collect();
+    match text.len() {
+        0 | 1 => format!("{last} argument{}", plural(last)),
+        _ => format!("{} or {} arguments", text[..text.len() - 1].join(", "), last),
+    }
+}
+
+/// The value of an `@"…"` literal: a date, time, date and time or duration.
+fn at_literal(s: &str) -> Option<Lit> {
+    if let Some(d) = crate::temporal::parse_date(s) {
+        return Some(Lit::Date(d));
+    }
+    if let Some(t) = crate::temporal::parse_date_time(s) {
+        return Some(Lit::DateTime(t));
+    }
+    if let Some(t) = crate::temporal::parse_time(s) {
+        return Some(Lit::Time(t));
+    }
+    if s.starts_with(['P', '-']) {
+        return crate::iso8601::parse_duration(s).ok().map(Lit::Dur);
+    }
+    None
 }
 
 fn unknown_function(n: &str) -> String {

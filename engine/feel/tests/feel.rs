@@ -300,7 +300,7 @@ fn string_functions() {
     }
     check_err("upper case(1)", n(), "`upper case` expects a string but got a number");
     check_err("number(\"abc\")", n(), "cannot convert \"abc\" to a number");
-    check_err("substring(\"abc\", 1.5)", n(), "whole number");
+    check("substring(\"abc\", 1.5)", n(), json!("abc"));
 }
 
 #[test]
@@ -344,7 +344,7 @@ fn list_functions() {
     }
     check_err("sum([1, \"a\"])", n(), "`sum` expects a list of numbers but got a string");
     check_err("sort([1, \"a\"])", n(), "cannot compare");
-    check_err("list contains(1, 2)", n(), "expects a list");
+    check("list contains(1, 2)", n(), json!(false));
 }
 
 #[test]
@@ -416,7 +416,7 @@ fn temporal() {
         ("duration(\"P2W\")", json!("P14D")),
         ("duration(\"PT90M\")", json!("PT1H30M")),
         ("date and time(\"2026-12-01T09:00:00Z\")", json!("2026-12-01T09:00:00Z")),
-        ("date and time(due)", json!("2026-12-01T08:00:00Z")),
+        ("date and time(due)", json!("2026-12-01T09:00:00+01:00")),
         ("date and time(\"2026-12-01T09:00:00Z\") + duration(\"PT5M\")", json!("2026-12-01T09:05:00Z")),
         ("duration(\"PT5M\") + date and time(\"2026-12-01T09:00:00Z\")", json!("2026-12-01T09:05:00Z")),
         ("date and time(\"2026-12-01T09:00:00Z\") - duration(\"P1D\")", json!("2026-11-30T09:00:00Z")),
@@ -452,14 +452,14 @@ fn temporal() {
         check(src, vars.clone(), exp);
     }
     check_err("duration(\"PT5\")", n(), "the number 5 has no unit");
-    check_err("date and time(\"tomorrow\")", n(), "not an ISO 8601 date-time");
+    check_err("date and time(\"tomorrow\")", n(), "is not a date and time");
     check_err("duration(\"P1M\") < duration(\"P30D\")", n(), "months have no fixed length");
     check_err(
         "date(\"2026-01-01\") < date and time(\"2026-01-01T00:00:00Z\")",
         n(),
         "cannot compare a date with a date and time",
     );
-    check_err("duration(\"P1M\") - duration(\"P1D\")", n(), "opposite signs");
+    check_err("duration(\"P1M\") - duration(\"P1D\")", n(), "one is in years and months");
 }
 
 #[test]
@@ -547,16 +547,15 @@ fn parse_errors() {
     check_parse_err("\"abc", 0, "not closed");
     check_parse_err("1 # 2", 2, "unexpected character `#`");
     check_parse_err("a < b < c", 6, "cannot be chained");
+    check_parse_err("amount >> 3", 8, "after a comparison");
     check_parse_err("if a then b", 11, "expected `else`");
-    check_parse_err("substring(\"a\")", 0, "`substring` takes 2 to 3 arguments but was given 1");
+    check_parse_err("substring(\"a\")", 0, "`substring` takes 2 or 3 arguments but was given 1");
     check_parse_err("substring(string: \"a\", begin: 1)", 23, "has no parameter `begin`");
     check_parse_err("1 2", 2, "unexpected the number 2 after the end");
     check_parse_err("${a == 1", 8, "expected `}`");
     check_parse_err("${a = 1}", 4, "use `==`");
     check_parse_err("${a.size()}", 8, "not supported");
     check_parse_err("  = 1 +", 7, "expected a value");
-    check_parse_err("\"\\q\"", 1, "unknown escape");
-    check_parse_err("function(x) x", 0, "not supported");
     let deep = format!("{}1{}", "(".repeat(100), ")".repeat(100));
     check_parse_err(&deep, 64, "nested too deeply");
     let neg = format!("{}1", "-".repeat(200));
@@ -645,7 +644,7 @@ fn exact_decimals() {
     check_err("-79228162514264337593543950335 - 1", n(), "number too large");
     check_err("number(\"123456789012345678901234567890\")", n(), "number too large");
     check_err("number(\"1.2.3\")", n(), "cannot convert");
-    check_err("sublist([1, 2], 1.5)", n(), "expects a whole number but got 1.5");
+    check("sublist([1, 2], 1.5)", n(), json!([1, 2]));
     check_err("for i in 1..2.5 return i", n(), "whole numbers but got a number and a number (2.5)");
     check_parse_err("x > 123456789012345678901234567890", 4, "number too large");
 }
@@ -679,9 +678,8 @@ fn exact_rounding() {
         ("round half up(0.4999999999999999999999999999, 0)", json!(0)),
         ("round half down(0.5000000000000000000000000001, 0)", json!(1)),
         ("round down(0.1, -40)", json!(0)),
-        ("round half up(0.1, -9223372036854775807 - 1)", json!(0)),
-        ("round half up(0.1, 9223372036854775807)", json!(0.1)),
-        ("round up(0, -9223372036854775807 - 1)", json!(0)),
+        ("round half up(0.1, 6176)", json!(0.1)),
+        ("round up(0, -6111)", json!(0)),
         ("floor(-0.0000000000000000000000000001)", json!(-1)),
         ("ceiling(0.0000000000000000000000000001)", json!(1)),
         ("floor(2.9999999999999999999999999999)", json!(2)),
@@ -696,7 +694,7 @@ fn exact_rounding() {
         check(src, n(), exp);
     }
     check_err("round up(70000000000000000000000000000, -29)", n(), "number too large");
-    check_err("round up(0.1, -9223372036854775807 - 1)", n(), "number too large");
+    check_err("round up(0.1, -9223372036854775807 - 1)", n(), "the scale must be between");
 }
 
 /// JSON in, JSON out: integers stay integers, non-integers are read through their shortest text.
@@ -828,4 +826,96 @@ fn an_expression_that_builds_too_much_is_an_error_not_the_memory_of_the_process(
     let ok = sluice_feel::Expression::parse("for i in 1..500 return {n: i, s: \"item \" + string(i)}").unwrap();
     assert_eq!(ok.eval(&vars).unwrap().as_array().unwrap().len(), 500);
     assert_eq!(sluice_feel::Expression::parse("text").unwrap().eval(&vars).unwrap().as_str().unwrap().len(), 10_000);
+}
+
+/// What an expression may build or how deep it may call stays bounded with the new built-ins
+/// and user-defined functions: errors, never a crash or an unbounded allocation.
+#[test]
+fn hostile_builtins_and_functions() {
+    // Runs on a thread with the 2 MiB stack of a tokio worker.
+    let t = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(|| {
+            check_err("{f: function(n) f(n + 1), r: f(1)}.r", n(), "too deeply");
+            let nested = format!("{}f(n + 1){}", "(".repeat(55), ")".repeat(55));
+            check_err(&format!("{{f: function(n) {nested}, r: f(1)}}.r"), n(), "too deeply");
+            check_err("{f: function(n) sort([3, 2, 1], function(a, b) f(n + 1) = 0), r: f(1)}.r", n(), "too deeply");
+        })
+        .unwrap();
+    t.join().unwrap();
+    let big = json!({"d": "x".repeat(1 << 20), "xs": (0..100_000).collect::<Vec<_>>()});
+    check_err("string join(for i in 1..1000 return \"a\", d)", big.clone(), "max_value_bytes");
+    check_err("replace(d, \"x\", \"$0$0$0$0$0$0\")", big.clone(), "max_value_bytes");
+    check_err("concatenate(xs, xs, xs, xs, xs, xs, xs, xs, xs, xs, xs, xs, xs)", big.clone(), "max_value_bytes");
+    check_err("to base64(string join([d, d, d, d]))", big.clone(), "max_value_bytes");
+    check_err("distinct values(xs)", big.clone(), "runs too long");
+    check_parse_err("matches(\"a\", \"(a{1000}){1000}\")", 0, "too large");
+    check("count(partition(xs, 7))", big, json!(14286));
+}
+
+#[test]
+fn functions_ranges_and_new_builtins() {
+    for (src, exp) in [
+        ("(function(x) x * 2)(21)", json!(42)),
+        ("{double: function(x) x * 2, r: double(4)}.r", json!(8)),
+        ("{add: function(a, b) a + b, r: add(b: 1, a: 2)}.r", json!(3)),
+        ("{fact: function(n) if n <= 1 then 1 else n * fact(n - 1), r: fact(5)}.r", json!(120)),
+        ("sort([3, 1, 2], function(x, y) x > y)", json!([3, 2, 1])),
+        ("sort([\"b\", \"a\"])", json!(["a", "b"])),
+        ("matches(\"EU-1\", \"^E\")", json!(true)),
+        ("replace(\"abc\", \"b\", \"[$0]\")", json!("a[b]c")),
+        ("split(\"a1b22c\", \"\\d+\")", json!(["a", "b", "c"])),
+        ("extract(\"a1b22c\", \"\\d+\")", json!(["1", "22"])),
+        ("string join([\"a\", null, \"b\"], \", \", \"[\", \"]\")", json!("[a, b]")),
+        ("is blank(\"  \")", json!(true)),
+        ("from base64(to base64(\"héllo\"))", json!("héllo")),
+        ("from json(\"{\\\"a\\\": [1, 2]}\").a[2]", json!(2)),
+        ("to json({a: [1, \"x\"]})", json!("{\"a\":[1,\"x\"]}")),
+        ("product([2, 3, 4])", json!(24)),
+        ("median([8, 2, 5, 7])", json!(6)),
+        ("mode([3, 6, 1, 9, 6, 1, 3])", json!([1, 3, 6])),
+        ("union([1, 2], [2, 3])", json!([1, 2, 3])),
+        ("duplicate values([1, 2, 1, 3, 2])", json!([1, 2])),
+        ("flatten([[1, [2]], 3])", json!([1, 2, 3])),
+        ("is empty([])", json!(true)),
+        ("partition([1, 2, 3], 2)", json!([[1, 2], [3]])),
+        ("list replace([1, 2, 3], 2, 9)", json!([1, 9, 3])),
+        ("get value({a: 1}, \"a\")", json!(1)),
+        ("context put({a: 1}, \"b\", 2)", json!({"a": 1, "b": 2})),
+        ("context put({a: {b: 1}}, [\"a\", \"c\"], 2)", json!({"a": {"b": 1, "c": 2}})),
+        ("context merge([{a: 1}, {a: 2, b: 3}])", json!({"a": 2, "b": 3})),
+        ("5 in [1..10]", json!(true)),
+        ("5 in (5..10]", json!(false)),
+        ("before(1, [2..5])", json!(true)),
+        ("overlaps([1..5], [4..8])", json!(true)),
+        ("includes([1..10], 10)", json!(true)),
+        ("[1..10].end", json!(10)),
+        ("@\"2026-03-01\" - @\"2026-02-01\"", json!("P28D")),
+        ("@\"2026-01-31T10:00:00+02:00\"", json!("2026-01-31T10:00:00+02:00")),
+        ("day of week(@\"2026-05-01\")", json!("Friday")),
+        ("day of year(@\"2026-02-01\")", json!(32)),
+        ("week of year(@\"2026-01-01\")", json!(1)),
+        ("month of year(@\"2026-05-01\")", json!("May")),
+        ("last day of month(@\"2028-02-10\")", json!("2028-02-29")),
+        ("[1, 2] instance of list<number>", json!(true)),
+        ("{a: 1} instance of context<a: string>", json!(false)),
+        ("(function(x) x) instance of function<Any> -> Any", json!(true)),
+        ("number(\"1.000,5\", \".\", \",\")", json!(1000.5)),
+        ("time(10, 30, 0, duration(\"PT2H\"))", json!("10:30:00+02:00")),
+        ("date(2026, 2, 28) + duration(\"P1D\")", json!("2026-03-01")),
+        ("is(@\"10:00:00Z\", @\"10:00:00Z\")", json!(true)),
+    ] {
+        check(src, n(), exp);
+    }
+    check_err("now()", n(), "not given one");
+    let at = chrono::DateTime::from_timestamp(1_767_225_600, 0).unwrap();
+    let vars = json!({});
+    let with_now = sluice_feel::WithNow { vars: &vars, now: at };
+    let e = Expression::parse("now()").unwrap();
+    assert_eq!(e.eval(&with_now).unwrap(), json!("2026-01-01T00:00:00Z"));
+    let e = Expression::parse("today() + duration(\"P1D\")").unwrap();
+    assert_eq!(e.eval(&with_now).unwrap(), json!("2026-01-02"));
+    check_parse_err("foo(1)", 0, "unknown function `foo`");
+    check_parse_err("matches(\"a\", \"(\")", 0, "not a regular expression");
+    check_err("matches(\"a\", p)", json!({"p": "("}), "not a regular expression");
 }

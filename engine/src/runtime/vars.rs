@@ -1,5 +1,6 @@
 //! Variable lookup through a token's scopes, innermost first, as FEEL sees it.
 
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sluice_feel::Variables;
 
@@ -10,11 +11,18 @@ use super::{Data, Instance, ScopeId};
 pub struct ScopeVariables<'a> {
     inst: &'a Instance,
     scope: ScopeId,
+    /// What FEEL's `now()` gives: the time of the step (None outside a step).
+    now: Option<DateTime<Utc>>,
 }
 
 impl<'a> ScopeVariables<'a> {
     pub(super) fn new(inst: &'a Instance, scope: ScopeId) -> Self {
-        Self { inst, scope }
+        Self { inst, scope, now: None }
+    }
+
+    /// The same variables, with `now()` giving `now` (the step's time, never a clock read).
+    pub(super) fn at(self, now: DateTime<Utc>) -> Self {
+        Self { now: Some(now), ..self }
     }
 
     /// Every visible variable, inner scopes shadowing outer ones.
@@ -48,6 +56,10 @@ impl Variables for ScopeVariables<'_> {
         }
         None
     }
+
+    fn now(&self) -> Option<DateTime<Utc>> {
+        self.now
+    }
 }
 
 /// A few extra names (loop counters, say) in front of other variables.
@@ -59,6 +71,10 @@ pub(super) struct Overlay<'a> {
 impl Variables for Overlay<'_> {
     fn get(&self, name: &str) -> Option<&Value> {
         self.extra.iter().find(|(k, _)| *k == name).map(|(_, v)| v).or_else(|| self.base.get(name))
+    }
+
+    fn now(&self) -> Option<DateTime<Utc>> {
+        self.base.now()
     }
 }
 

@@ -204,8 +204,9 @@ impl<'a> Exec<'a> {
         self.scope_pos(s).map(|p| &mut self.i.scopes[p])
     }
 
+    /// The variables a scope sees, with FEEL's `now()` at the step's time.
     fn vars(&self, s: ScopeId) -> ScopeVariables<'_> {
-        ScopeVariables::new(self.i, s)
+        ScopeVariables::new(self.i, s).at(self.now)
     }
 
     /// The model scope whose children a scope instance runs.

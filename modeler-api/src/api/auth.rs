@@ -255,7 +255,9 @@ pub const RULES: &[(&str, &str, Rule)] = &[
 pub fn rule_for(method: &Method, route: &str) -> Option<Rule> {
     static TABLE: OnceLock<HashMap<(&'static str, &'static str), Rule>> = OnceLock::new();
     let table = TABLE.get_or_init(|| RULES.iter().map(|(m, p, r)| ((*m, *p), *r)).collect());
-    table.get(&(method.as_str(), route)).copied()
+    // A HEAD is answered by the route's GET.
+    let method = if method == Method::HEAD { "GET" } else { method.as_str() };
+    table.get(&(method, route)).copied()
 }
 
 /// Why `caller` may not call a route of `rule` (`None`: they may).
@@ -315,22 +317,19 @@ pub async fn auth(State(state): State<AppState>, mut req: Request, next: Next) -
         )
         .into_response();
     }
-    let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()).unwrap_or_default();
-    match rule_for(&method, &route) {
-        None => {
-            tracing::error!(%method, route, "a route without a permission rule was refused: add it to auth::RULES");
-            return ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                format!("{method} {route} has no permission rule"),
-            )
-            .into_response();
-        }
-        Some(rule) => {
-            if let Some(e) = refusal(&caller, rule, &method, &route) {
-                return e.into_response();
+    let refused = {
+        let route = req.extensions().get::<MatchedPath>().map(MatchedPath::as_str).unwrap_or_default();
+        match rule_for(&method, route) {
+            None => {
+                tracing::error!(%method, route, "a route without a permission rule was refused: add it to auth::RULES");
+                let message = format!("{method} {route} has no permission rule");
+                Some(ApiError::new(StatusCode::FORBIDDEN, "forbidden", message))
             }
+            Some(rule) => refusal(&caller, rule, &method, route),
         }
+    };
+    if let Some(e) = refused {
+        return e.into_response();
     }
     req.extensions_mut().insert(caller);
     next.run(req).await

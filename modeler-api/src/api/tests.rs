@@ -629,3 +629,15 @@ async fn failed_sign_ins_look_alike_are_limited_and_audited_without_secrets() {
     }
     assert!(text.contains("user_created"), "{text}");
 }
+
+#[tokio::test]
+async fn head_is_ruled_like_get_and_an_unknown_method_is_still_405() {
+    let state = state().await;
+    let (status, _, _) = call(&state, "head", "/api/v1/requests", &[("authorization", &bearer(TOKEN))], None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, participant) = user_with_token(&state, "ann", &["participant"]).await;
+    let (status, _, _) = call(&state, "head", "/api/v1/users", &[("authorization", &bearer(&participant))], None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, body) = call(&state, "post", "/api/v1/me", &[("authorization", &bearer(TOKEN))], None).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{body}");
+}

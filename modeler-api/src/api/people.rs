@@ -560,6 +560,7 @@ pub async fn audit(State(state): State<AppState>, ApiQuery(q): ApiQuery<AuditQue
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

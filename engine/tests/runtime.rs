@@ -604,3 +604,99 @@ fn a_parked_timer_waits_for_a_retry_and_then_fires() {
     );
     assert!(inst.incidents().is_empty());
 }
+
+/// A multi-instance script task or sub-process over `items` (or a cardinality of 3), sequential or
+/// parallel, each instance adding its item (or its counter) to the Request's `total` and setting
+/// `tmp`, with an output collection.
+fn summing(sub_process: bool, sequential: bool, cardinality: bool) -> String {
+    let looping = format!(
+        r#"<multiInstanceLoopCharacteristics isSequential="{sequential}" {}
+              sluice:outputCollection="outs" sluice:outputElement="= loopCounter * 10">{}</multiInstanceLoopCharacteristics>"#,
+        if cardinality { "" } else { r#"sluice:collection="= items" sluice:elementVariable="x""# },
+        if cardinality { "<loopCardinality>3</loopCardinality>" } else { "" },
+    );
+    let add = if cardinality { "loopCounter" } else { "x" };
+    let scripts = format!(
+        r#"<scriptTask id="add" sluice:resultVariable="total"><script>= total + {add}</script></scriptTask>
+           <sequenceFlow id="a1" sourceRef="add" targetRef="tmp"/>
+           <scriptTask id="tmp" sluice:resultVariable="tmp"><script>= {add}</script></scriptTask>"#
+    );
+    let body = if sub_process {
+        format!(
+            r#"<subProcess id="each">{looping}
+                 <startEvent id="ss"/><sequenceFlow id="s1" sourceRef="ss" targetRef="add"/>{scripts}
+                 <sequenceFlow id="s2" sourceRef="tmp" targetRef="se"/><endEvent id="se"/>
+               </subProcess>"#
+        )
+    } else {
+        // One script task: the sum only (a task has one result variable).
+        format!(
+            r#"<scriptTask id="each" sluice:resultVariable="total"><script>= total + {add}</script>{looping}</scriptTask>"#
+        )
+    };
+    model(
+        "",
+        &format!(
+            r#"<startEvent id="s"/><sequenceFlow id="f1" sourceRef="s" targetRef="each"/>{body}
+               <sequenceFlow id="f2" sourceRef="each" targetRef="e"/><endEvent id="e"/>"#
+        ),
+    )
+}
+
+#[test]
+fn multi_instance_writes_reach_variables_defined_outside_and_outputs_fill_with_a_cardinality() {
+    for sub_process in [false, true] {
+        for sequential in [true, false] {
+            for cardinality in [false, true] {
+                let case = format!("sub-process {sub_process}, sequential {sequential}, cardinality {cardinality}");
+                let sim =
+                    start(&summing(sub_process, sequential, cardinality), json!({"items": [1, 2, 4], "total": 100}));
+                assert_eq!(status(&sim), Status::Completed, "{case}");
+                let d = data(&sim);
+                // 1 + 2 + 4 from the items, or 1 + 2 + 3 from the counters: every instance's
+                // write reached the Request's `total`.
+                let sum = if cardinality { 106 } else { 107 };
+                assert_eq!(d["total"], json!(sum), "{case}: {d}");
+                // The output collection, by instance, with a collection or a cardinality.
+                assert_eq!(d["outs"], json!([10, 20, 30]), "{case}: {d}");
+                // A variable defined nowhere outside stayed in each instance.
+                assert!(d.get("tmp").is_none(), "{case}: {d}");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_standard_output_collection_is_filled_with_a_cardinality_too() {
+    let xml = model(
+        "",
+        r#"<startEvent id="s"/><sequenceFlow id="f1" sourceRef="s" targetRef="each"/>
+        <scriptTask id="each" sluice:resultVariable="r"><script>= loopCounter * 2</script>
+          <multiInstanceLoopCharacteristics>
+            <loopCardinality>3</loopCardinality>
+            <loopDataOutputRef>doubled</loopDataOutputRef>
+            <outputDataItem name="r"/>
+          </multiInstanceLoopCharacteristics>
+        </scriptTask>
+        <sequenceFlow id="f2" sourceRef="each" targetRef="e"/><endEvent id="e"/>"#,
+    );
+    let sim = start(&xml, json!({}));
+    assert_eq!(status(&sim), Status::Completed);
+    assert_eq!(data(&sim)["doubled"], json!([2, 4, 6]));
+}
+
+#[test]
+fn a_timer_expression_that_gives_a_negative_duration_is_an_incident_naming_it() {
+    let xml = model(
+        "",
+        r#"<startEvent id="s"/><sequenceFlow id="f1" sourceRef="s" targetRef="wait"/>
+        <intermediateCatchEvent id="wait"><timerEventDefinition><timeDuration>= delay</timeDuration></timerEventDefinition></intermediateCatchEvent>
+        <sequenceFlow id="f2" sourceRef="wait" targetRef="e"/><endEvent id="e"/>"#,
+    );
+    let sim = start(&xml, json!({"delay": "-PT5M"}));
+    assert_eq!(status(&sim), Status::Active, "not an instant fire");
+    let inc = &sim.instance(0).unwrap().incidents()[0];
+    assert_eq!(inc.code, "expression_failed");
+    assert!(inc.message.contains("`= delay`") || inc.message.contains("`delay`"), "{}", inc.message);
+    assert!(inc.message.contains("negative duration `-PT5M`"), "{}", inc.message);
+}

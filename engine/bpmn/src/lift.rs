@@ -1129,6 +1129,10 @@ impl<'d> ProcLift<'d, '_, '_> {
             if collection.is_none() && holder.ext_attr(Ns::Sluice, "collection").is_some() {
                 collection = self.attr_expr(holder, Ns::Sluice, "collection", &what_coll, id);
                 element_variable = name_attr(holder, Ns::Sluice, "elementVariable");
+            }
+            // An output collection is filled whether the instances come from a collection or a
+            // cardinality.
+            if output_collection.is_none() && holder.ext_attr(Ns::Sluice, "outputCollection").is_some() {
                 output_collection = name_attr(holder, Ns::Sluice, "outputCollection");
                 output_element =
                     self.attr_expr(holder, Ns::Sluice, "outputElement", &format!("output element of `{id}`"), id);
@@ -1165,16 +1169,19 @@ impl<'d> ProcLift<'d, '_, '_> {
             if let Some((_, item)) = doc.child(mi, Ns::Bpmn, "inputDataItem") {
                 element_variable = item.get_nonempty("name").or(item.get_nonempty("id")).map(str::to_owned);
             }
-            if let Some((_, r)) = doc.child(mi, Ns::Bpmn, "loopDataOutputRef") {
-                let (text, _) = r.trimmed_text();
-                if !text.is_empty() {
-                    output_collection = Some(self.data_name(text));
+        }
+        // The standard output collection, with a collection or a cardinality.
+        if output_collection.is_none()
+            && let Some((_, r)) = doc.child(mi, Ns::Bpmn, "loopDataOutputRef")
+        {
+            let (text, _) = r.trimmed_text();
+            if !text.is_empty() {
+                output_collection = Some(self.data_name(text));
+                if let Some((_, item)) = doc.child(mi, Ns::Bpmn, "outputDataItem")
+                    && let Some(name) = item.get_nonempty("name").or(item.get_nonempty("id"))
+                {
+                    output_element = Expression::parse(name).ok();
                 }
-            }
-            if let Some((_, item)) = doc.child(mi, Ns::Bpmn, "outputDataItem")
-                && let Some(name) = item.get_nonempty("name").or(item.get_nonempty("id"))
-            {
-                output_element = Expression::parse(name).ok();
             }
         }
         if self.exec && collection.is_none() && cardinality.is_none() {

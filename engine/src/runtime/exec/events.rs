@@ -136,7 +136,17 @@ impl Exec<'_> {
                     ));
                 };
                 let parsed = match kind {
-                    TimerKind::Duration => iso8601::parse_duration(&s).map(TimerSpec::Duration),
+                    TimerKind::Duration => match iso8601::parse_duration(&s) {
+                        // Not an instant fire: a duration that points back in time is a mistake.
+                        Ok(d) if d.is_negative() => {
+                            return Err(format!(
+                                "the timer `{}` of `{}` gave the negative duration `{s}`: a timer waits forward in time",
+                                expr.source(),
+                                self.p.element(e).id
+                            ));
+                        }
+                        other => other.map(TimerSpec::Duration),
+                    },
                     TimerKind::Date => iso8601::parse_date_time(&s).map(TimerSpec::Date),
                     TimerKind::Cycle => iso8601::parse_cycle(&s).map(TimerSpec::Cycle),
                 };

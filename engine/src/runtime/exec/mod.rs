@@ -335,24 +335,34 @@ impl<'a> Exec<'a> {
         }
     }
 
-    /// Writes a variable where it is defined, else in the innermost multi-instance instance (so
-    /// parallel instances don't overwrite each other), else in the Request's data.
+    /// Writes a variable (a script's or a connector's result, a task's completion data, a
+    /// message's or a child's data) as Camunda 7 and 8 do: into the innermost scope, from
+    /// `scope` outwards to the Request, that already defines it (so a multi-instance instance
+    /// updates a variable of the Request or an enclosing sub-process, and every instance sees the
+    /// update); a variable defined nowhere stays in the innermost multi-instance instance (its
+    /// own, like its item and `loopCounter`), else goes into the Request's data.
     fn set_var(&mut self, scope: ScopeId, name: &str, value: Value) {
-        let mut cur = scope;
-        loop {
-            let Some(s) = self.scope_mut(cur) else { return };
-            if s.parent.is_none()
-                || matches!(s.kind, ScopeKind::Instance { local: true, .. })
-                || s.vars.contains_key(name)
-            {
-                let added = vars::entry_size(name, &value);
-                let removed = s.vars.insert(name.to_string(), value).map_or(0, |old| vars::entry_size(name, &old));
-                self.i.data_bytes = (self.i.data_bytes + added).saturating_sub(removed);
-                return;
+        let mut cur = Some(scope);
+        let (mut defined, mut instance, mut root) = (None, None, None);
+        while let Some(id) = cur {
+            let Some(s) = self.scope(id) else { break };
+            if s.vars.contains_key(name) {
+                defined = Some(id);
+                break;
             }
-            let Some(parent) = s.parent else { return };
-            cur = parent;
+            if instance.is_none() && matches!(s.kind, ScopeKind::Instance { local: true, .. }) {
+                instance = Some(id);
+            }
+            if s.parent.is_none() {
+                root = Some(id);
+            }
+            cur = s.parent;
         }
+        let Some(target) = defined.or(instance).or(root) else { return };
+        let Some(s) = self.scope_mut(target) else { return };
+        let added = vars::entry_size(name, &value);
+        let removed = s.vars.insert(name.to_string(), value).map_or(0, |old| vars::entry_size(name, &old));
+        self.i.data_bytes = (self.i.data_bytes + added).saturating_sub(removed);
     }
 
     fn merge(&mut self, scope: ScopeId, data: Data) {

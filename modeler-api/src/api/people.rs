@@ -205,7 +205,7 @@ pub async fn get_user(State(state): State<AppState>, Path(id): Path<String>) -> 
     request_body = UserPatchBody,
     responses(
         (status = 200, description = "The user as changed", body = UserView),
-        (status = 400, description = "`bad_request` naming the `field`", body = ErrorBody),
+        (status = 400, description = "`bad_request` naming the `field`, or a body that changes nothing", body = ErrorBody),
         (status = 404, description = "`user_not_found`", body = ErrorBody),
         (status = 409, description = "`builtin_user`: the built-in `admin` keeps the role `admin`", body = ErrorBody),
     ),
@@ -241,6 +241,12 @@ pub async fn update_user(
         if set {
             changed.push(field);
         }
+    }
+    if changed.is_empty() {
+        return Err(ApiError::bad_request(
+            "the body changes nothing: give one of `name`, `email`, `password`, `roles`, `groups`, `slack_user_ids`",
+        )
+        .with(Details::Field(None)));
     }
     if state.store().user(&id).await?.is_none() {
         return Err(user_not_found(&id));

@@ -641,3 +641,16 @@ async fn head_is_ruled_like_get_and_an_unknown_method_is_still_405() {
     let (status, _, body) = call(&state, "post", "/api/v1/me", &[("authorization", &bearer(TOKEN))], None).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{body}");
 }
+
+#[tokio::test]
+async fn a_patch_that_changes_nothing_is_refused() {
+    let state = state().await;
+    let path = format!("/api/v1/users/{}", sluice_store::BUILTIN_ADMIN_ID);
+    let (status, _, body) = call(&state, "patch", &path, &[("authorization", &bearer(TOKEN))], None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let patch = serde_json::json!({"roles": ["designer"]});
+    let (status, _, body) = call(&state, "patch", &path, &[("authorization", &bearer(TOKEN))], Some(patch)).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("builtin_user")), "{body}");
+    let (status, _, body) = call(&state, "delete", &path, &[("authorization", &bearer(TOKEN))], None).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("builtin_user")), "{body}");
+}

@@ -23,9 +23,15 @@ if ! command -v wrk >/dev/null 2>&1; then
     apt-get install -y -q wrk >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q wrk >/dev/null; }
 fi
 
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/sluice/target}"
-cargo build -q --release --locked -p sluice-modeler-api --bin sluice
-bin="$CARGO_TARGET_DIR/release/sluice"
+# SLUICE_BENCH_BIN: run this (release) binary instead of building one, e.g. a build of the code
+# before a change, to compare the two back to back.
+if [ -n "${SLUICE_BENCH_BIN:-}" ]; then
+    bin="$SLUICE_BENCH_BIN"
+else
+    export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/sluice/target}"
+    cargo build -q --release --locked -p sluice-modeler-api --bin sluice
+    bin="$CARGO_TARGET_DIR/release/sluice"
+fi
 
 work="$(mktemp -d)"
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"

@@ -82,7 +82,7 @@ async fn serve(args: ServeArgs, engine_runtime: tokio::runtime::Handle) -> anyho
     {
         return Ok(ExitCode::FAILURE);
     }
-    let token_hashes = token_hashes(&store, &args).await?;
+    let configured_tokens = api_tokens(&store, &args).await?;
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -101,7 +101,9 @@ async fn serve(args: ServeArgs, engine_runtime: tokio::runtime::Handle) -> anyho
         engine_runtime.spawn(loops::prune_loop(store.clone(), retention, LoopOptions::default(), stop_rx));
     }
 
-    let state = AppState::new(engine.clone(), connectors, token_hashes)
+    let secure_cookies = args.public_url().starts_with("https://");
+    let state = AppState::new(engine.clone(), connectors, configured_tokens)
+        .with_secure_cookies(secure_cookies)
         .with_slack(slack)
         .with_notifier(notifier)
         .with_engine_runtime(engine_runtime)
@@ -145,9 +147,9 @@ async fn serve_http(
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok((stream, peer)) => (stream, peer),
                 Err(e) => {
                     // Out of file descriptors and the like: wait a moment rather than spin.
                     tracing::warn!(error = %e, "cannot accept a connection");
@@ -160,7 +162,7 @@ async fn serve_http(
         let _ = stream.set_nodelay(true);
         // hyper's own answers (400, 414, 431 before the router sees a request) get the error body.
         let exchanges = Arc::new(shaped_errors::Exchanges::default());
-        let service = shaped_errors::Counted::new(TowerToHyperService::new(app.clone()), exchanges.clone());
+        let service = shaped_errors::Counted::new(TowerToHyperService::new(app.clone()), exchanges.clone(), Some(peer));
         let stream = shaped_errors::Shaped::new(stream, exchanges);
         let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
@@ -226,22 +228,23 @@ async fn deploy_folder(engine: &Engine, dir: &Path) -> anyhow::Result<bool> {
     }
 }
 
-/// The hashes of the accepted API tokens: the configured one, else the stored ones, else a new
-/// random token, stored by its hash and printed once.
-async fn token_hashes(store: &Store, args: &ServeArgs) -> anyhow::Result<Vec<String>> {
+/// The built-in `admin`'s token: the hash of the configured one (`SLUICE_API_TOKEN`, never stored),
+/// else none, and then the startup token stored at first start is accepted; when there is none, a
+/// new random token is stored by its hash and printed once. The tokens users create through the
+/// API are accepted either way.
+async fn api_tokens(store: &Store, args: &ServeArgs) -> anyhow::Result<Vec<String>> {
     if let Some(token) = &args.api_token {
         anyhow::ensure!(!token.expose().trim().is_empty(), "SLUICE_API_TOKEN is empty");
         return Ok(vec![api::token_hash(token.expose().trim())]);
     }
-    let stored = store.api_token_hashes().await?;
-    if !stored.is_empty() {
-        return Ok(stored);
+    if store.has_startup_token().await? {
+        return Ok(Vec::new());
     }
     let token = sluice_secrets::random_hex().context("cannot generate an API token")?;
     let hash = api::token_hash(&token);
     store.add_api_token("generated at first start", &hash).await?;
     eprintln!("API token (shown once): {token}");
-    Ok(vec![hash])
+    Ok(Vec::new())
 }
 
 async fn shutdown_signal() {

@@ -55,11 +55,13 @@ impl Exchanges {
 pub struct Counted<S> {
     inner: S,
     exchanges: Arc<Exchanges>,
+    /// The connection's client, given to every request (`ClientAddr`).
+    peer: Option<crate::api::ClientAddr>,
 }
 
 impl<S> Counted<S> {
-    pub fn new(inner: S, exchanges: Arc<Exchanges>) -> Self {
-        Counted { inner, exchanges }
+    pub fn new(inner: S, exchanges: Arc<Exchanges>, peer: Option<std::net::SocketAddr>) -> Self {
+        Counted { inner, exchanges, peer: peer.map(crate::api::ClientAddr) }
     }
 }
 
@@ -74,7 +76,10 @@ where
     type Error = S::Error;
     type Future = BoxFuture<Result<Response<Body>, S::Error>>;
 
-    fn call(&self, req: Request<Incoming>) -> Self::Future {
+    fn call(&self, mut req: Request<Incoming>) -> Self::Future {
+        if let Some(peer) = self.peer {
+            req.extensions_mut().insert(peer);
+        }
         self.exchanges.started.fetch_add(1, Ordering::AcqRel);
         let done = Done(self.exchanges.clone());
         let answer = self.inner.call(req);

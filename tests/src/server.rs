@@ -26,7 +26,10 @@ pub fn free_port() -> SocketAddr {
 #[derive(Clone, Debug)]
 pub struct Answer {
     pub status: u16,
+    /// The last value of each header.
     pub headers: HashMap<String, String>,
+    /// Every `Set-Cookie` value, in order (a header that may come more than once).
+    pub set_cookies: Vec<String>,
     pub body: String,
 }
 
@@ -77,13 +80,15 @@ pub fn exchange(
     };
     let mut lines = head.lines();
     let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let headers: HashMap<String, String> = lines
+    let fields: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
+    let set_cookies = fields.iter().filter(|(k, _)| k == "set-cookie").map(|(_, v)| v.clone()).collect();
+    let headers: HashMap<String, String> = fields.into_iter().collect();
     let chunked = headers.get("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
     let body = if chunked { dechunk(rest) } else { rest.to_string() };
-    Ok(Answer { status, headers, body })
+    Ok(Answer { status, headers, set_cookies, body })
 }
 
 /// [`exchange`] in a test that needs an answer: no answer fails the test.

@@ -458,6 +458,7 @@ async fn write_batch(
             state.status.is_finished().then_some(at),
             take_owner(lease),
             take_until(lease),
+            changes.actor.as_deref(),
         ]);
         created.push((i, *id));
         applied.push(Applied {
@@ -472,15 +473,16 @@ async fn write_batch(
     }
     // A Request id that exists already (or twice in the batch) is refused for that op alone.
     let mut inserted: HashMap<String, usize> = HashMap::new();
-    let sizes = chunk_sizes(request_rows.len(), MAX_PARAMS / 14);
+    let sizes = chunk_sizes(request_rows.len(), MAX_PARAMS / 15);
     let mut rows = request_rows.into_iter();
     for take in sizes {
         let chunk: Vec<Vec<Arg>> = rows.by_ref().take(take).collect();
         let sql = format!(
             "INSERT INTO requests (id, process_key, process_version, status, parent_request_id, parent_token, state,
-                                   data, revision, created_at, updated_at, completed_at, lease_owner, lease_until)
+                                   data, revision, created_at, updated_at, completed_at, lease_owner, lease_until,
+                                   started_by)
              VALUES {} ON CONFLICT (id) DO NOTHING RETURNING id",
-            values(chunk.len(), 14)
+            values(chunk.len(), 15)
         );
         for r in c.fetch_all(&sql, chunk.into_iter().flatten().collect()).await? {
             *inserted.entry(r.text("id")?).or_default() += 1;
@@ -735,12 +737,13 @@ async fn apply_all<'a>(c: &mut Conn<'_>, applied: &[Applied<'a>], prepared: &mut
         // Tasks this step completed, with where their `task_completed` events go.
         let mut completed: Vec<CompletedTask> = Vec::new();
         for t in &ch.tasks_closed {
+            let by = if t.status == TaskStatus::Completed { ch.actor.as_deref() } else { None };
             let rows = c
                 .fetch_all(
-                    "UPDATE tasks SET status = $1, completed_at = $2
-                     WHERE request_id = $3 AND token = $4 AND status = 'active'
+                    "UPDATE tasks SET status = $1, completed_at = $2, completed_by = $3
+                     WHERE request_id = $4 AND token = $5 AND status = 'active'
                      RETURNING id, element_id",
-                    args![t.status.as_str(), at, a.rid.as_str(), i64::from(t.token.0)],
+                    args![t.status.as_str(), at, by, a.rid.as_str(), i64::from(t.token.0)],
                 )
                 .await?;
             if t.status == TaskStatus::Completed {

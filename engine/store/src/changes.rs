@@ -103,6 +103,10 @@ pub struct Changes {
     pub jobs_removed: Vec<JobRemoval>,
     pub subscriptions_opened: Vec<NewSubscription>,
     pub subscriptions_closed: Vec<SubscriptionId>,
+    /// The username of the person whose call caused this change: the Request's `started_by` on a
+    /// creation, and the `completed_by` of the tasks it completes. `None` for the engine's own
+    /// changes (jobs, timers, messages).
+    pub actor: Option<String>,
 }
 
 impl Changes {
@@ -117,6 +121,7 @@ impl Changes {
             jobs_removed: Vec::new(),
             subscriptions_opened: Vec::new(),
             subscriptions_closed: Vec::new(),
+            actor: None,
         }
     }
 

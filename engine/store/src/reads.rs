@@ -83,7 +83,7 @@ impl Store {
         let size = if sizes { "CAST(LENGTH(state) + LENGTH(data) AS BIGINT)" } else { "CAST(0 AS BIGINT)" };
         let columns = format!(
             "id, process_key, process_version, status, parent_request_id, parent_token, '{{}}' AS data, \
-             revision, created_at, updated_at, completed_at, {size} AS stored_bytes"
+             revision, created_at, updated_at, completed_at, started_by, {size} AS stored_bytes"
         );
         let (rows, next_cursor) = self.request_page(&columns, filter, limit, cursor).await?;
         let summaries = rows
@@ -136,6 +136,13 @@ impl Store {
         if let Some(status) = filter.status {
             a.push(status.as_str().into());
             sql.push_str(&format!(" AND status = ${}", a.len()));
+        }
+        if let Some(user) = &filter.visible_to {
+            a.push(user.as_str().into());
+            sql.push_str(&format!(
+                " AND (started_by = ${0} OR id IN (SELECT request_id FROM tasks WHERE completed_by = ${0}))",
+                a.len()
+            ));
         }
         if let Some(cursor) = cursor {
             let (at, id) = parse_cursor(cursor)?;
@@ -291,20 +298,27 @@ impl Store {
 
     /// Every task (of a Request, in a status), oldest first.
     pub async fn tasks(&self, request: Option<RequestId>, status: Option<TaskStatus>) -> Result<Vec<TaskRow>, Error> {
-        Ok(self.tasks_page(request, status, None, None).await?.0)
+        Ok(self.tasks_page(request, status, None, None, None).await?.0)
     }
 
     /// Tasks oldest first, `limit` per page (all without one); `cursor` is the `next_cursor` of
-    /// the page before (`<created_at ms>.<task id>`).
+    /// the page before (`<created_at ms>.<task id>`). With `visible_to`, only the tasks that
+    /// username may see as a participant: those of the Requests they started and those they
+    /// completed.
     pub async fn tasks_page(
         &self,
         request: Option<RequestId>,
         status: Option<TaskStatus>,
         limit: Option<u32>,
         cursor: Option<&str>,
+        visible_to: Option<&str>,
     ) -> Result<(Vec<TaskRow>, Option<String>), Error> {
         let mut sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE 1 = 1");
         let mut a = args![];
+        if let Some(user) = visible_to {
+            a.push(user.into());
+            sql.push_str(" AND (completed_by = $1 OR request_id IN (SELECT id FROM requests WHERE started_by = $1))");
+        }
         if let Some(r) = request {
             a.push(r.to_string().into());
             sql.push_str(&format!(" AND request_id = ${}", a.len()));
@@ -342,6 +356,21 @@ impl Store {
             _ => None,
         };
         Ok((tasks, next))
+    }
+
+    /// Whether `username` started the Request or completed one of its tasks (what a participant
+    /// may see).
+    pub async fn took_part(&self, id: RequestId, username: &str) -> Result<bool, Error> {
+        let mut tx = self.begin_read().await?;
+        let row = tx
+            .conn()
+            .fetch_optional(
+                "SELECT 1 AS one FROM requests WHERE id = $1 AND (started_by = $2
+                     OR EXISTS (SELECT 1 FROM tasks WHERE tasks.request_id = $1 AND tasks.completed_by = $2))",
+                args![id.to_string(), username],
+            )
+            .await?;
+        Ok(row.is_some())
     }
 
     pub async fn task(&self, id: TaskId) -> Result<Option<TaskRow>, Error> {

@@ -27,14 +27,22 @@ pub enum CallChild {
 impl Store {
     // ---- API tokens and settings ----
 
-    /// Records an API token by its hash (the token itself is never stored). A hash that is
-    /// already recorded is a database error (unique constraint).
+    /// Records a startup API token of the built-in `admin` by its hash (the token itself is never
+    /// stored): the one generated at first start. A hash that is already recorded is a database
+    /// error (unique constraint). Tokens of users: [`Store::add_user_token`].
     pub async fn add_api_token(&self, label: &str, token_hash: &str) -> Result<(), Error> {
         let mut tx = self.begin_write().await?;
         tx.conn()
             .execute(
-                "INSERT INTO api_tokens (id, label, token_hash, created_at) VALUES ($1, $2, $3, $4)",
-                args![uuid::Uuid::now_v7().to_string(), label, token_hash, millis(Utc::now())],
+                "INSERT INTO api_tokens (id, label, token_hash, created_at, user_id, startup)
+                 VALUES ($1, $2, $3, $4, $5, 1)",
+                args![
+                    uuid::Uuid::now_v7().to_string(),
+                    label,
+                    token_hash,
+                    millis(Utc::now()),
+                    crate::people::BUILTIN_ADMIN_ID
+                ],
             )
             .await?;
         tx.commit().await

@@ -160,9 +160,10 @@ fn redact(url: &str) -> String {
 }
 
 pub(crate) const REQUEST_COLUMNS: &str = "id, process_key, process_version, status, parent_request_id, parent_token, data, \
-     revision, created_at, updated_at, completed_at";
+     revision, created_at, updated_at, completed_at, started_by";
 pub(crate) const JOB_COLUMNS: &str = "id, request_id, kind, subscription, token, element_id, due_at, payload, attempts, ended, last_error, locked_by, locked_until";
-pub(crate) const TASK_COLUMNS: &str = "id, request_id, token, element_id, name, status, created_at, completed_at";
+pub(crate) const TASK_COLUMNS: &str =
+    "id, request_id, token, element_id, name, status, created_at, completed_at, completed_by";
 pub(crate) const SUBSCRIPTION_COLUMNS: &str = "request_id, subscription, kind, element_id, name, correlation_key";
 
 impl Store {
@@ -719,6 +720,7 @@ pub(crate) fn request_row(r: &DbRow) -> Result<RequestRow, Error> {
         created_at: from_millis("Request created_at", r.int("created_at")?)?,
         updated_at: from_millis("Request updated_at", r.int("updated_at")?)?,
         completed_at: r.opt_int("completed_at")?.map(|t| from_millis("Request completed_at", t)).transpose()?,
+        started_by: r.opt_text("started_by")?,
     })
 }
 
@@ -733,6 +735,7 @@ pub(crate) fn task_row(r: &DbRow) -> Result<TaskRow, Error> {
         status: TaskStatus::parse(&status).ok_or_else(|| Error::corrupt("task status", &status))?,
         created_at: from_millis("task created_at", r.int("created_at")?)?,
         completed_at: r.opt_int("completed_at")?.map(|t| from_millis("task completed_at", t)).transpose()?,
+        completed_by: r.opt_text("completed_by")?,
     })
 }
 

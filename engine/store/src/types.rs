@@ -210,6 +210,9 @@ pub struct RequestRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
+    /// The username of the person who started it through the API; `None` for Requests the engine
+    /// started (timers, messages, signals, call activities) and those of earlier schemas.
+    pub started_by: Option<String>,
 }
 
 /// A Request with its runtime state, ready to step.
@@ -226,6 +229,9 @@ pub struct LoadedRequest {
 pub struct RequestFilter {
     pub process_key: Option<String>,
     pub status: Option<RequestStatus>,
+    /// Only the Requests this username may see as a participant: those they started, and those
+    /// with a task they completed.
+    pub visible_to: Option<String>,
 }
 
 /// One page of Requests, newest first.
@@ -262,6 +268,9 @@ pub struct TaskRow {
     pub status: TaskStatus,
     pub created_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
+    /// The username of the person who completed it (`None`: not completed by a person, or
+    /// before schema 12).
+    pub completed_by: Option<String>,
 }
 
 /// One job of the outbox.

@@ -391,9 +391,10 @@ async fn requests_page_newest_first_with_a_cursor(db: Arc<TestDb>) {
     let canceled = RequestFilter { status: Some(RequestStatus::Canceled), ..Default::default() };
     let page = store.list_requests(&canceled, 10, None).await.unwrap();
     assert_eq!((page.requests.iter().map(|r| r.id).collect::<Vec<_>>(), page.next_cursor), (vec![ids[0]], None));
-    let active = RequestFilter { process_key: Some("review".into()), status: Some(RequestStatus::Active) };
+    let active =
+        RequestFilter { process_key: Some("review".into()), status: Some(RequestStatus::Active), ..Default::default() };
     assert_eq!(store.list_requests(&active, 10, None).await.unwrap().requests.len(), 5);
-    let none = RequestFilter { process_key: Some("other".into()), status: None };
+    let none = RequestFilter { process_key: Some("other".into()), ..Default::default() };
     assert!(store.list_requests(&none, 10, None).await.unwrap().requests.is_empty());
     assert!(matches!(
         store.list_requests(&RequestFilter::default(), 10, Some("garbage")).await,

@@ -6,7 +6,7 @@ use sluice_engine::runtime::Data;
 use sluice_engine::{Input, Start};
 use sluice_store::{LoadedRequest, RequestId, TaskId, TaskStatus};
 
-use crate::write::{Creation, Stepped};
+use crate::write::{Creation, StepCall, Stepped};
 use crate::{Engine, Error};
 
 impl Engine {
@@ -19,7 +19,7 @@ impl Engine {
         data: Data,
         now: DateTime<Utc>,
     ) -> Result<RequestId, Error> {
-        Ok(self.start(key, version, data, now, false).await?.0)
+        Ok(self.start(key, version, data, None, now, false).await?.0)
     }
 
     /// [`Engine::start_request`], answering the Request as it was written (revision 1) without
@@ -31,7 +31,20 @@ impl Engine {
         data: Data,
         now: DateTime<Utc>,
     ) -> Result<LoadedRequest, Error> {
-        let (id, loaded) = self.start(key, version, data, now, true).await?;
+        self.start_request_by(key, version, data, None, now).await
+    }
+
+    /// [`Engine::start_request_loaded`] for a person: the Request records `started_by` (their
+    /// username).
+    pub async fn start_request_by(
+        &self,
+        key: &str,
+        version: Option<i64>,
+        data: Data,
+        started_by: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<LoadedRequest, Error> {
+        let (id, loaded) = self.start(key, version, data, started_by, now, true).await?;
         match loaded {
             Some(r) => Ok(r),
             None => Ok(self.store.load_request(id).await?),
@@ -43,12 +56,14 @@ impl Engine {
         key: &str,
         version: Option<i64>,
         data: Data,
+        started_by: Option<String>,
         now: DateTime<Utc>,
         keep: bool,
     ) -> Result<(RequestId, Option<LoadedRequest>), Error> {
         if let Some(version) = version {
             let process = self.process(key, version).await?;
-            return self.create(Creation { keep, ..Creation::new(&process, version, data, Start::Default) }, now).await;
+            let creation = Creation { keep, started_by, ..Creation::new(&process, version, data, Start::Default) };
+            return self.create(creation, now).await;
         }
         // The latest version as last seen; the writer refuses it if a newer one was deployed
         // since (maybe by another node), and then we look again.
@@ -56,7 +71,8 @@ impl Engine {
             let version = self.latest_version_cached(key).await?;
             let process = self.process(key, version).await?;
             let creation = Creation::new(&process, version, data.clone(), Start::Default);
-            match self.create(Creation { require_latest: true, keep, ..creation }, now).await {
+            let creation = Creation { require_latest: true, keep, started_by: started_by.clone(), ..creation };
+            match self.create(creation, now).await {
                 Err(Error::StaleVersion) => self.forget_latest(key),
                 other => return other,
             }
@@ -66,12 +82,24 @@ impl Engine {
 
     /// Completes an active user or manual task with `data`.
     pub async fn complete_task(&self, task: TaskId, data: Data, now: DateTime<Utc>) -> Result<(), Error> {
+        self.complete_task_by(task, data, None, now).await
+    }
+
+    /// [`Engine::complete_task`] for a person: the task records `completed_by` (their username).
+    pub async fn complete_task_by(
+        &self,
+        task: TaskId,
+        data: Data,
+        completed_by: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
         let row = self.store.task(task).await?.ok_or(Error::TaskNotFound(task))?;
         if row.status != TaskStatus::Active {
             return Err(Error::TaskNotActive(task));
         }
         let input = Input::CompleteTask { token: row.token, data };
-        match self.step(row.request_id, None, now, |_| Ok(vec![input.clone()])).await? {
+        let call = StepCall { actor: completed_by, ..StepCall::job(None) };
+        match self.step_inner(row.request_id, now, call, |_| Ok(vec![input.clone()])).await?.0 {
             Stepped::Applied => Ok(()),
             // Completed or canceled by someone else between our read and our write.
             Stepped::Refused(_) => Err(Error::TaskNotActive(task)),

@@ -43,6 +43,8 @@ pub(crate) struct Creation<'a> {
     pub(crate) id: Option<RequestId>,
     /// More jobs to add in the same commit (a timer start cycle's next firing).
     pub(crate) jobs: Vec<sluice_store::NewJob>,
+    /// The username of the person who starts it (`started_by`).
+    pub(crate) started_by: Option<String>,
 }
 
 impl<'a> Creation<'a> {
@@ -60,6 +62,7 @@ impl<'a> Creation<'a> {
             keep: false,
             id: None,
             jobs: Vec::new(),
+            started_by: None,
         }
     }
 }
@@ -76,12 +79,14 @@ pub(crate) struct StepCall {
     pub(crate) run_last: Option<bool>,
     /// History events the caller adds to the step (a connector call's template warnings).
     pub(crate) events: Vec<HistoryEntry>,
+    /// The username of the person whose call this is (`completed_by` of the tasks it completes).
+    pub(crate) actor: Option<String>,
 }
 
 impl StepCall {
     /// A step for `job` (if any) that drops the job when refused.
     pub(crate) fn job(job: Option<JobId>) -> Self {
-        StepCall { job, drop_refused: true, preloaded: None, run_last: None, events: Vec::new() }
+        StepCall { job, drop_refused: true, preloaded: None, run_last: None, events: Vec::new(), actor: None }
     }
 }
 
@@ -93,8 +98,20 @@ impl Engine {
         creation: Creation<'_>,
         now: DateTime<Utc>,
     ) -> Result<(RequestId, Option<LoadedRequest>), Error> {
-        let Creation { process, version, data, start, parent, parent_depth, job, require_latest, keep, id, jobs } =
-            creation;
+        let Creation {
+            process,
+            version,
+            data,
+            start,
+            parent,
+            parent_depth,
+            job,
+            require_latest,
+            keep,
+            id,
+            jobs,
+            started_by,
+        } = creation;
         let mut out = Vec::new();
         let instance = if parent.is_some() {
             Instance::start_called(process, data, parent_depth, now, &mut out)?
@@ -104,6 +121,7 @@ impl Engine {
         let id = id.unwrap_or_default();
         let mut changes = changes_of(process, id, &out, now, parent.is_some());
         changes.jobs_added.extend(jobs);
+        changes.actor = started_by.clone();
         // notify.rs hook: the notifications of this creation commit with it.
         changes.jobs_added.extend(self.notification_jobs(process, id, true, &changes.events, now).await?);
         if let Some(job) = job {
@@ -150,6 +168,7 @@ impl Engine {
             created_at: now,
             updated_at: now,
             completed_at: status.is_finished().then_some(now),
+            started_by,
         };
         let loaded = LoadedRequest { instance, revision: 1, meta };
         match handed {
@@ -190,7 +209,7 @@ impl Engine {
         call: StepCall,
         mut inputs: impl FnMut(&LoadedRequest) -> Result<Vec<Input>, Error>,
     ) -> Result<(Stepped, LeaseAfter), Error> {
-        let StepCall { job, drop_refused, mut preloaded, run_last, events } = call;
+        let StepCall { job, drop_refused, mut preloaded, run_last, events, actor } = call;
         let held = |s: Result<Stepped, Error>| s.map(|s| (s, LeaseAfter::Held));
         for _ in 0..=self.options.max_conflict_retries {
             // A Request the caller just read is used once; after a conflict it is read again.
@@ -231,6 +250,7 @@ impl Engine {
                 });
             }
             let mut changes = changes_of(&process, id, &out, now, r.meta.parent.is_some());
+            changes.actor = actor.clone();
             // Recorded before what the step did (the call's warnings come from rendering its inputs).
             let extra = events.iter().map(|e| NewEvent::new(e.element_id.clone(), e.event.clone(), now));
             changes.events.splice(0..0, extra);

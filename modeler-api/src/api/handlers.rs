@@ -20,7 +20,7 @@ use super::views::{
     RequestList, RequestPage, RequestSummary, RequestView, SignalBody, SignalReached, StartBody, TaskList, TaskQuery,
     TaskView, TokenInfo, TokenState, VersionView, time,
 };
-use super::{ApiError, ApiJson, ApiQuery, AppState, Details, RawBody, content_type};
+use super::{ApiError, ApiJson, ApiQuery, AppState, Caller, Client, Details, RawBody, content_type};
 
 type ApiResult<T> = Result<T, ApiError>;
 
@@ -123,6 +123,8 @@ fn invalid_bpmn(message: &str, diagnostics: Vec<DiagnosticView>) -> ApiError {
 )]
 pub async fn deploy(
     State(state): State<AppState>,
+    caller: Caller,
+    client: Client,
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> ApiResult<(StatusCode, Json<ProcessList>)> {
@@ -170,6 +172,15 @@ pub async fn deploy(
         return Err(invalid_bpmn("the model has no executable process", Vec::new()));
     }
     let status = if deployed.iter().any(|d| d.created) { StatusCode::CREATED } else { StatusCode::OK };
+    if status == StatusCode::CREATED {
+        let keys = deployed.iter().map(|d| d.key.as_str()).collect::<Vec<_>>().join(",");
+        let versions: Vec<serde_json::Value> = deployed
+            .iter()
+            .map(|d| serde_json::json!({"key": d.key, "version": d.version, "new": d.created}))
+            .collect();
+        let details = serde_json::json!({"processes": versions});
+        state.audit(Some(&caller), &client, "process_deployed", Some(keys), details).await;
+    }
     let processes =
         deployed.into_iter().map(|d| ProcessSummary { key: d.key, version: d.version, name: d.name }).collect();
     Ok((status, Json(ProcessList { processes })))
@@ -232,13 +243,15 @@ pub async fn get_process(State(state): State<AppState>, Path(key): Path<String>)
 )]
 pub async fn start_request(
     State(state): State<AppState>,
+    caller: Caller,
     Path(key): Path<String>,
     ApiJson(body): ApiJson<StartBody>,
 ) -> ApiResult<Response> {
     // The Request as written (no second read); an unknown key or version is the engine's 404.
+    let by = Some(caller.username.clone());
     let r = state
         .on_engine(
-            move |engine| async move { engine.start_request_loaded(&key, body.version, body.data, Utc::now()).await },
+            move |engine| async move { engine.start_request_by(&key, body.version, body.data, by, Utc::now()).await },
         )
         .await?;
     let (view, size) = request_view(&state, r).await?;
@@ -256,6 +269,16 @@ async fn request_json(state: &AppState, id: RequestId) -> ApiResult<(RequestView
 async fn request_answer(state: &AppState, id: RequestId) -> ApiResult<Response> {
     let (view, size) = request_json(state, id).await?;
     json_answer(StatusCode::OK, view, size).await
+}
+
+/// 404 `request_not_found` unless the caller may see the Request: operators and admins see every
+/// one, participants those they started or took part in (completed a task of).
+async fn may_see_request(state: &AppState, caller: &Caller, id: RequestId) -> ApiResult<()> {
+    let Some(username) = caller.visible_to() else { return Ok(()) };
+    if state.store().took_part(id, &username).await? {
+        return Ok(());
+    }
+    Err(ApiError::not_found("request_not_found", format!("no Request {id}")))
 }
 
 /// Serializes an answer on a blocking thread when it is large (`size`: about its bytes), so that
@@ -311,6 +334,7 @@ async fn request_view(state: &AppState, r: LoadedRequest) -> ApiResult<(RequestV
         incidents,
         created_at: time(m.created_at),
         completed_at: m.completed_at.map(time),
+        started_by: m.started_by,
     };
     Ok((view, size))
 }
@@ -328,13 +352,18 @@ const MAX_PAGE: u32 = 200;
     ),
     security(("bearer" = [])),
 )]
-pub async fn list_requests(State(state): State<AppState>, ApiQuery(q): ApiQuery<ListQuery>) -> ApiResult<Response> {
+pub async fn list_requests(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<Response> {
     let limit = q.limit.unwrap_or(50);
     if limit == 0 || limit > MAX_PAGE {
         return Err(ApiError::bad_request(format!("`limit` must be between 1 and {MAX_PAGE}"))
             .with(Details::Field(Some("limit".into()))));
     }
-    let filter = RequestFilter { process_key: q.process, status: q.status.map(Into::into) };
+    let filter =
+        RequestFilter { process_key: q.process, status: q.status.map(Into::into), visible_to: caller.visible_to() };
     // An empty cursor is no cursor: the first page.
     let cursor = q.cursor.as_deref().filter(|c| !c.is_empty());
     let whole = q.include == Some(Include::Data);
@@ -390,6 +419,7 @@ fn summary(r: RequestRow) -> RequestSummary {
         status: r.status.into(),
         created_at: time(r.created_at),
         completed_at: r.completed_at.map(time),
+        started_by: r.started_by,
     }
 }
 
@@ -403,8 +433,10 @@ fn summary(r: RequestRow) -> RequestSummary {
     ),
     security(("bearer" = [])),
 )]
-pub async fn get_request(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
-    request_answer(&state, request_id(&id)?).await
+pub async fn get_request(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+    let id = request_id(&id)?;
+    may_see_request(&state, &caller, id).await?;
+    request_answer(&state, id).await
 }
 
 /// A Request's history, oldest first.
@@ -420,10 +452,12 @@ pub async fn get_request(State(state): State<AppState>, Path(id): Path<String>) 
 )]
 pub async fn request_events(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<EventQuery>,
 ) -> ApiResult<Json<EventList>> {
     let id = request_id(&id)?;
+    may_see_request(&state, &caller, id).await?;
     let limit = q.limit.unwrap_or(1000);
     if limit == 0 || limit > MAX_EVENT_PAGE {
         return Err(ApiError::bad_request(format!("`limit` must be between 1 and {MAX_EVENT_PAGE}"))
@@ -465,9 +499,15 @@ const MAX_EVENT_PAGE: u32 = 10_000;
     ),
     security(("bearer" = [])),
 )]
-pub async fn cancel_request(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+pub async fn cancel_request(
+    State(state): State<AppState>,
+    caller: Caller,
+    client: Client,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     let id = request_id(&id)?;
     state.on_engine(move |engine| async move { engine.cancel(id, Utc::now()).await }).await?;
+    state.audit(Some(&caller), &client, "request_canceled", Some(id.to_string()), serde_json::json!({})).await;
     request_answer(&state, id).await
 }
 
@@ -485,9 +525,15 @@ pub async fn cancel_request(State(state): State<AppState>, Path(id): Path<String
     ),
     security(("bearer" = [])),
 )]
-pub async fn retry_request(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+pub async fn retry_request(
+    State(state): State<AppState>,
+    caller: Caller,
+    client: Client,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     let id = request_id(&id)?;
     state.on_engine(move |engine| async move { engine.retry(id, Utc::now()).await }).await?;
+    state.audit(Some(&caller), &client, "request_retried", Some(id.to_string()), serde_json::json!({})).await;
     request_answer(&state, id).await
 }
 
@@ -506,7 +552,11 @@ const MAX_TASK_PAGE: u32 = 500;
     ),
     security(("bearer" = [])),
 )]
-pub async fn list_tasks(State(state): State<AppState>, ApiQuery(q): ApiQuery<TaskQuery>) -> ApiResult<Json<TaskList>> {
+pub async fn list_tasks(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<TaskQuery>,
+) -> ApiResult<Json<TaskList>> {
     let request = match q.request.as_deref() {
         Some(r) => Some(r.parse::<RequestId>().map_err(|_| {
             ApiError::bad_request(format!("invalid Request id `{r}`")).with(Details::Field(Some("request".into())))
@@ -519,7 +569,9 @@ pub async fn list_tasks(State(state): State<AppState>, ApiQuery(q): ApiQuery<Tas
             .with(Details::Field(Some("limit".into()))));
     }
     let cursor = q.cursor.as_deref().filter(|c| !c.is_empty());
-    let (tasks, next_cursor) = state.store().tasks_page(request, q.status.map(Into::into), Some(limit), cursor).await?;
+    let visible_to = caller.visible_to();
+    let (tasks, next_cursor) =
+        state.store().tasks_page(request, q.status.map(Into::into), Some(limit), cursor, visible_to.as_deref()).await?;
     Ok(Json(TaskList { tasks: tasks.iter().map(TaskView::from).collect(), next_cursor }))
 }
 
@@ -540,13 +592,25 @@ pub async fn list_tasks(State(state): State<AppState>, ApiQuery(q): ApiQuery<Tas
 )]
 pub async fn complete_task(
     State(state): State<AppState>,
+    caller: Caller,
+    client: Client,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<CompleteBody>,
 ) -> ApiResult<Json<TaskView>> {
     let id = task_id(&id)?;
-    state.on_engine(move |engine| async move { engine.complete_task(id, body.data, Utc::now()).await }).await?;
-    let task =
-        state.store().task(id).await?.ok_or_else(|| ApiError::not_found("task_not_found", format!("no task {id}")))?;
+    let not_found = || ApiError::not_found("task_not_found", format!("no task {id}"));
+    // A participant works the tasks of the Requests they started (task assignment comes later).
+    if let Some(username) = caller.visible_to() {
+        let task = state.store().task(id).await?.ok_or_else(not_found)?;
+        if state.store().request(task.request_id).await?.started_by.as_deref() != Some(username.as_str()) {
+            return Err(not_found());
+        }
+    }
+    let by = Some(caller.username.clone());
+    state.on_engine(move |engine| async move { engine.complete_task_by(id, body.data, by, Utc::now()).await }).await?;
+    let task = state.store().task(id).await?.ok_or_else(not_found)?;
+    let details = serde_json::json!({"request": task.request_id.to_string(), "element_id": task.element_id});
+    state.audit(Some(&caller), &client, "task_completed", Some(id.to_string()), details).await;
     Ok(Json(TaskView::from(&task)))
 }
 

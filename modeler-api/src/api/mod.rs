@@ -1,12 +1,14 @@
 //! The HTTP API: `app(state)` builds the whole router (handlers, auth, limits, uniform errors,
 //! metrics), so tests can drive it without a socket.
 
+pub mod auth;
 mod big_numbers;
 mod error;
 mod handlers;
 mod metrics;
 mod notifications;
 pub mod openapi;
+mod people;
 mod slack_admin;
 mod views;
 
@@ -24,7 +26,8 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use sluice_connector_api::ConnectorInfo;
 use sluice_worker::{CommitGate, Engine};
-use subtle::ConstantTimeEq;
+
+pub use auth::{Caller, Client, ClientAddr};
 
 pub use error::{ApiError, Details};
 pub use metrics::Metrics;
@@ -47,8 +50,10 @@ pub struct AppState {
 
 struct Inner {
     engine: Arc<Engine>,
-    /// SHA-256 (lowercase hex) of every accepted API token.
-    token_hashes: Vec<String>,
+    /// Tokens, sessions, sign-in limits and password hashing.
+    people: auth::People,
+    /// Session cookies are `Secure` (the public URL is https).
+    secure_cookies: OnceLock<bool>,
     /// The connectors this server registered, for `GET /api/v1/connectors`.
     connectors: Vec<ConnectorInfo>,
     metrics: Metrics,
@@ -65,11 +70,15 @@ struct Inner {
 }
 
 impl AppState {
-    pub fn new(engine: Arc<Engine>, connectors: Vec<ConnectorInfo>, token_hashes: Vec<String>) -> Self {
+    /// `configured_tokens`: the SHA-256 of the `SLUICE_API_TOKEN` tokens, which belong to the
+    /// built-in `admin`. Without one, the startup token stored at first start is accepted too.
+    pub fn new(engine: Arc<Engine>, connectors: Vec<ConnectorInfo>, configured_tokens: Vec<String>) -> Self {
+        let accept_startup = configured_tokens.is_empty();
         AppState {
             inner: Arc::new(Inner {
                 engine,
-                token_hashes,
+                people: auth::People::new(configured_tokens, accept_startup),
+                secure_cookies: OnceLock::new(),
                 connectors,
                 metrics: Metrics::default(),
                 slack: OnceLock::new(),
@@ -98,6 +107,55 @@ impl AppState {
     pub fn with_engine_runtime(self, runtime: tokio::runtime::Handle) -> Self {
         let _ = self.inner.engine_runtime.set(runtime);
         self
+    }
+
+    /// Marks session cookies `Secure` (for an https public URL).
+    pub fn with_secure_cookies(self, secure: bool) -> Self {
+        let _ = self.inner.secure_cookies.set(secure);
+        self
+    }
+
+    fn secure_cookies(&self) -> bool {
+        self.inner.secure_cookies.get().copied().unwrap_or(false)
+    }
+
+    fn people(&self) -> &auth::People {
+        &self.inner.people
+    }
+
+    /// Appends to the audit log what `caller` did. A failure to write it is logged, not answered:
+    /// the action itself is done.
+    async fn audit(
+        &self,
+        caller: Option<&Caller>,
+        client: &Client,
+        action: &str,
+        target: Option<String>,
+        details: serde_json::Value,
+    ) {
+        self.audit_as(caller.map(|c| c.username.clone()), client, action, target, details).await;
+    }
+
+    /// [`AppState::audit`] with the actor named.
+    async fn audit_as(
+        &self,
+        actor: Option<String>,
+        client: &Client,
+        action: &str,
+        target: Option<String>,
+        details: serde_json::Value,
+    ) {
+        let entry = sluice_store::AuditEntry {
+            at: chrono::Utc::now(),
+            actor,
+            action: action.to_string(),
+            target,
+            client: client.0.clone(),
+            details,
+        };
+        if let Err(e) = self.store().append_audit(&entry).await {
+            tracing::error!(error = %e, action, "cannot write to the audit log");
+        }
     }
 
     /// Answers 408 after `timeout` instead of [`REQUEST_TIMEOUT`].
@@ -188,9 +246,18 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/integrations/slack/{alias}", delete(slack_admin::delete))
         .route("/api/v1/integrations/slack/{alias}/channels", get(slack_admin::channels))
         .route("/api/v1/processes/{key}/notifications", get(notifications::get).put(notifications::put))
-        .route_layer(middleware::from_fn_with_state(state.clone(), auth));
+        .route("/api/v1/users", get(people::list_users).post(people::create_user))
+        .route("/api/v1/users/{id}", get(people::get_user).patch(people::update_user).delete(people::delete_user))
+        .route("/api/v1/users/{id}/tokens", get(people::list_tokens).post(people::create_token))
+        .route("/api/v1/tokens/{id}", delete(people::revoke_token))
+        .route("/api/v1/me", get(people::me))
+        .route("/api/v1/session", delete(people::sign_out))
+        .route("/api/v1/audit", get(people::audit))
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::auth));
     let open = Router::new()
         .route("/api/v1/openapi.json", get(openapi::serve))
+        // Signing in needs no credentials (its limits are per username and address).
+        .route("/api/v1/session", post(people::sign_in))
         .route("/api/v1/integrations/slack/oauth/callback", get(slack_admin::oauth_callback))
         // Slack signs these instead of sending the bearer token (checked in the handler).
         .route("/api/v1/slack/interactions", post(notifications::interactions))
@@ -212,33 +279,6 @@ async fn not_found() -> ApiError {
 
 async fn method_not_allowed() -> ApiError {
     ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method")
-}
-
-/// Bearer auth: the token's SHA-256 is compared in constant time with every stored hash.
-async fn auth(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let presented =
-        req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer_token).map(token_hash);
-    let ok = match presented {
-        Some(hash) => {
-            let mut ok = subtle::Choice::from(0);
-            for known in &state.inner.token_hashes {
-                ok |= hash.as_bytes().ct_eq(known.as_bytes());
-            }
-            bool::from(ok)
-        }
-        None => false,
-    };
-    if !ok {
-        let mut resp = ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "a valid `Authorization: Bearer <token>` is required",
-        )
-        .into_response();
-        resp.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
-        return resp;
-    }
-    next.run(req).await
 }
 
 /// The token of an `Authorization: Bearer <token>` value. The scheme is case-insensitive (RFC 9110

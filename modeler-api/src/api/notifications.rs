@@ -63,6 +63,8 @@ async fn known_process(state: &AppState, key: &str) -> Result<(), ApiError> {
 )]
 pub async fn put(
     State(state): State<AppState>,
+    caller: super::Caller,
+    client: super::Client,
     Path(key): Path<String>,
     ApiJson(body): ApiJson<SettingsBody>,
 ) -> Result<Json<Value>, ApiError> {
@@ -131,7 +133,10 @@ pub async fn put(
     }
     let settings = NotificationSettings { process_key: key, integration: alias, events, updated_at: Utc::now() };
     slack.save_settings(&settings).await?;
-    Ok(Json(settings_json(&settings)))
+    let saved = settings_json(&settings);
+    let details = json!({"integration": saved["integration"], "events": saved["events"]});
+    state.audit(Some(&caller), &client, "notifications_updated", Some(settings.process_key.clone()), details).await;
+    Ok(Json(saved))
 }
 
 /// Asks Slack whether the bot can post to every channel of `events` (each distinct channel once,
@@ -208,14 +213,24 @@ fn ephemeral(text: &str) -> Response {
               (status = 400, description = "A button value that is not ours", body = super::views::ErrorBody),
               (status = 401, description = "No valid Slack signature", body = super::views::ErrorBody)),
 )]
-pub async fn interactions(State(state): State<AppState>, headers: HeaderMap, RawBody(body): RawBody) -> Response {
-    match interact(&state, &headers, &body).await {
+pub async fn interactions(
+    State(state): State<AppState>,
+    client: super::Client,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Response {
+    match interact(&state, &client, &headers, &body).await {
         Ok(resp) => resp,
         Err(e) => e.into_response(),
     }
 }
 
-async fn interact(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, ApiError> {
+async fn interact(
+    state: &AppState,
+    client: &super::Client,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, ApiError> {
     let slack = state.notifier().map_err(|_| unauthorized())?;
     let Some(secret) = slack.signing_secret().await else {
         tracing::warn!("a Slack interaction arrived but no signing secret is configured (SLACK_SIGNING_SECRET)");
@@ -258,12 +273,20 @@ async fn interact(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<
     let (tx, rx) = tokio::sync::oneshot::channel();
     let task_state = state.clone();
     let answer = decided_text(&decision);
+    let client = client.clone();
     state.engine_runtime().spawn(async move {
         let data = json!({"approved": decision.approved, "approved_by": user, "approved_by_name": user_name});
         let data: sluice_engine::runtime::Data = serde_json::from_value(data).unwrap_or_default();
         let result = task_state.engine().complete_task(decision.task, data, Utc::now()).await;
         let done = result.is_ok();
         let _ = tx.send(result);
+        if done {
+            // Who clicked is a Slack user (linking them to Sluice's users comes later).
+            let details =
+                json!({"request": decision.request.to_string(), "approved": decision.approved, "via": "slack"});
+            let target = Some(decision.task.to_string());
+            task_state.audit_as(Some(format!("slack:{user}")), &client, "task_completed", target, details).await;
+        }
         if done && let (Some(channel), Some(ts), Some(slack)) = (channel, ts, task_state.inner.notifier.get()) {
             slack.mark_decided(&decision, &user, user_name.as_deref(), &channel, &ts, &message).await;
         }

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
@@ -16,15 +16,19 @@ use super::handlers;
 use super::metrics;
 use super::views::ErrorBody;
 
-/// The security scheme every `/api/v1` route but this document requires.
+/// The security scheme every `/api/v1` route but the open ones requires.
 pub const BEARER: &str = "bearer";
+/// The web app's session cookie, accepted wherever the bearer token is.
+pub const SESSION: &str = "session";
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Sluice API",
         description = "Deploy BPMN processes, start and follow Requests, complete user tasks, publish messages, broadcast signals. \
-            Every error answers `{\"error\": {\"code\", \"message\"}}`.",
+            Every error answers `{\"error\": {\"code\", \"message\"}}`. \
+            Every route but the open ones needs a bearer token or a session cookie (`sluice_session`, from `POST /api/v1/session`; \
+            writes with it must echo the CSRF token in `X-CSRF-Token`) and a role: `admin`, `designer`, `operator`, `participant`, `worker`.",
     ),
     paths(
         handlers::deploy,
@@ -51,6 +55,18 @@ pub const BEARER: &str = "bearer";
         super::notifications::put,
         super::notifications::get,
         super::notifications::interactions,
+        super::people::create_user,
+        super::people::list_users,
+        super::people::get_user,
+        super::people::update_user,
+        super::people::delete_user,
+        super::people::create_token,
+        super::people::list_tokens,
+        super::people::revoke_token,
+        super::people::me,
+        super::people::sign_in,
+        super::people::sign_out,
+        super::people::audit,
         serve,
         handlers::healthz,
         metrics::serve,
@@ -63,6 +79,7 @@ pub const BEARER: &str = "bearer";
         (name = "tasks", description = "User tasks"),
         (name = "connectors", description = "What service tasks can call"),
         (name = "slack", description = "Slack workspaces, notification settings and interactivity"),
+        (name = "people", description = "Users, their roles, groups and API tokens, web app sessions, the audit log"),
         (name = "operations", description = "Health, metrics and this document (no token)"),
     ),
 )]
@@ -75,10 +92,15 @@ impl Modify for Common {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(BEARER, SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+        components
+            .add_security_scheme(SESSION, SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("sluice_session"))));
         for item in openapi.paths.paths.values_mut() {
             let ops = [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete];
             for op in ops.into_iter().flatten() {
                 let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+                if let Some(security) = op.security.as_mut().filter(|_| secured) {
+                    security.push(SecurityRequirement::new(SESSION, Vec::<String>::new()));
+                }
                 let (has_body, json_body) = match &op.request_body {
                     Some(RefOr::T(b)) => (true, b.content.keys().any(|c| c == "application/json")),
                     _ => (false, false),
@@ -89,7 +111,14 @@ impl Modify for Common {
                     responses.entry(status.to_string()).or_insert_with(|| error_response(description));
                 };
                 if secured {
-                    add("401", "`unauthorized`: a missing or wrong bearer token");
+                    add(
+                        "401",
+                        "`unauthorized`: no valid bearer token or session cookie (also an expired or revoked token, an ended session)",
+                    );
+                    add(
+                        "403",
+                        "`forbidden`: the caller lacks the role the route needs (the message names it); `csrf`: a write with a session cookie without its `X-CSRF-Token`",
+                    );
                 }
                 if json_body || has_params {
                     add("400", "`invalid_json` or `invalid_query` (naming the `field`), or a malformed path");

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use sluice_slack::Secret;
 use sluice_slack::client;
 
-use super::{ApiError, ApiJson, ApiQuery, AppState};
+use super::{ApiError, ApiJson, ApiQuery, AppState, Caller, Client};
 use sluice_slack_app::integrations::{Error, IntegrationInfo, PRIVATE_CHANNELS_NOTE, SlackIntegrations};
 
 type Result<T> = std::result::Result<T, ApiError>;
@@ -90,9 +90,16 @@ pub struct AppBody {
               (status = 422, description = "Invalid settings", body = super::views::ErrorBody)),
     security(("bearer" = [])),
 )]
-pub async fn put_app(State(state): State<AppState>, ApiJson(body): ApiJson<AppBody>) -> Result<Json<Value>> {
+pub async fn put_app(
+    State(state): State<AppState>,
+    caller: Caller,
+    client: Client,
+    ApiJson(body): ApiJson<AppBody>,
+) -> Result<Json<Value>> {
     let slack = slack(&state)?;
     slack.set_app(&body.client_id, &body.client_secret, body.signing_secret.as_ref()).await?;
+    let details = json!({"client_id": body.client_id, "signing_secret_set": body.signing_secret.is_some()});
+    state.audit(Some(&caller), &client, "slack_app_updated", None, details).await;
     let app = slack.app().await?;
     Ok(Json(json!({
         "client_id": app.as_ref().map(|a| a.client_id.as_str()),
@@ -121,9 +128,14 @@ pub struct RegisterBody {
 )]
 pub async fn register(
     State(state): State<AppState>,
+    caller: Caller,
+    client: Client,
     ApiJson(body): ApiJson<RegisterBody>,
 ) -> Result<(StatusCode, Json<Value>)> {
-    let (integration, _created) = slack(&state)?.register_token(body.alias.trim(), &body.bot_token).await?;
+    let (integration, created) = slack(&state)?.register_token(body.alias.trim(), &body.bot_token).await?;
+    let details = json!({"team": integration.team, "replaced": !created});
+    let alias = Some(integration.alias.clone());
+    state.audit(Some(&caller), &client, "integration_added", alias, details).await;
     Ok((StatusCode::CREATED, Json(info(&integration))))
 }
 
@@ -183,13 +195,21 @@ pub struct CallbackQuery {
               (status = 502, description = "`slack_unreachable`", body = super::views::ErrorBody),
               (status = 503, description = "Slack is not set up, or rate limited", body = super::views::ErrorBody)),
 )]
-pub async fn oauth_callback(State(state): State<AppState>, Query(q): Query<CallbackQuery>) -> Result<Json<Value>> {
+pub async fn oauth_callback(
+    State(state): State<AppState>,
+    client: Client,
+    Query(q): Query<CallbackQuery>,
+) -> Result<Json<Value>> {
     let oauth_state = q.state.as_deref().filter(|s| !s.is_empty());
     let oauth_state = oauth_state.ok_or_else(|| {
         ApiError::new(StatusCode::BAD_REQUEST, "invalid_oauth_state", "`state` is missing: start the install again")
     })?;
     let (integration, created) =
         slack(&state)?.complete_install(q.code.as_deref(), q.error.as_deref(), oauth_state).await?;
+    // Slack sends the admin's browser back without credentials: the signed state vouched for it.
+    let details = json!({"team": integration.team, "replaced": !created});
+    let alias = Some(integration.alias.clone());
+    state.audit(None, &client, "integration_installed", alias, details).await;
     let mut body = info(&integration);
     body["installed"] = json!(true);
     body["replaced"] = json!(!created);
@@ -252,9 +272,12 @@ pub struct DeleteQuery {
 )]
 pub async fn delete(
     State(state): State<AppState>,
+    caller: Caller,
+    client: Client,
     Path(alias): Path<String>,
     ApiQuery(q): ApiQuery<DeleteQuery>,
 ) -> Result<StatusCode> {
     slack(&state)?.delete(&alias, q.force).await?;
+    state.audit(Some(&caller), &client, "integration_deleted", Some(alias), json!({"force": q.force})).await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -202,6 +202,10 @@ pub struct RequestView {
     pub created_at: String,
     #[schema(format = DateTime, required = true)]
     pub completed_at: Option<String>,
+    /// The username of who started it through the API; null for Requests the engine started
+    /// (timers, messages, signals, call activities).
+    #[schema(required = true)]
+    pub started_by: Option<String>,
 }
 
 /// A Request in a listing: what it is and where it stands, without its data, tokens and
@@ -222,6 +226,9 @@ pub struct RequestSummary {
     pub created_at: String,
     #[schema(format = DateTime, required = true)]
     pub completed_at: Option<String>,
+    /// The username of who started it through the API; null for Requests the engine started.
+    #[schema(required = true)]
+    pub started_by: Option<String>,
 }
 
 /// A listed Request: a summary, or the whole Request with `include=data`.
@@ -332,6 +339,9 @@ pub struct TaskView {
     pub created_at: String,
     #[schema(format = DateTime, required = true)]
     pub completed_at: Option<String>,
+    /// The username of who completed it (null: not completed by a signed-in person).
+    #[schema(required = true)]
+    pub completed_by: Option<String>,
 }
 
 impl From<&TaskRow> for TaskView {
@@ -344,6 +354,7 @@ impl From<&TaskRow> for TaskView {
             status: t.status.into(),
             created_at: time(t.created_at),
             completed_at: t.completed_at.map(time),
+            completed_by: t.completed_by.clone(),
         }
     }
 }
@@ -477,6 +488,226 @@ pub struct TaskQuery {
     pub status: Option<TaskState>,
     /// Tasks per page (default 100).
     #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the page before.
+    pub cursor: Option<String>,
+}
+
+// ---- people ----
+
+/// A user (never a password or its hash).
+#[derive(Serialize, ToSchema)]
+pub struct UserView {
+    #[schema(format = "uuid")]
+    pub id: String,
+    /// Lower case; never changes.
+    pub username: String,
+    pub name: String,
+    pub email: String,
+    /// `admin`, `designer`, `operator`, `participant`, `worker`.
+    pub roles: Vec<String>,
+    /// Sorted.
+    pub groups: Vec<String>,
+    /// Slack integration alias → Slack user id (for approvers' checks and direct messages).
+    #[schema(value_type = Object)]
+    pub slack_user_ids: std::collections::BTreeMap<String, String>,
+    /// Whether the user can sign in to the web app with a password.
+    pub has_password: bool,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+}
+
+impl From<sluice_store::UserRow> for UserView {
+    fn from(u: sluice_store::UserRow) -> Self {
+        UserView {
+            id: u.id,
+            username: u.username,
+            name: u.name,
+            email: u.email,
+            roles: u.roles,
+            groups: u.groups,
+            slack_user_ids: u.slack_user_ids,
+            has_password: u.has_password,
+            created_at: time(u.created_at),
+            updated_at: time(u.updated_at),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UserList {
+    /// By username.
+    pub users: Vec<UserView>,
+}
+
+/// A user to create.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUserBody {
+    /// 1–64 characters of `a-z 0-9 . _ - @` (upper case is taken as lower case); never changes.
+    pub username: String,
+    pub name: String,
+    pub email: String,
+    /// At least 12 characters; without one the user cannot sign in to the web app (API tokens
+    /// only).
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Slack integration alias → Slack user id (`U…` or `W…`).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub slack_user_ids: std::collections::BTreeMap<String, String>,
+}
+
+/// Changes to a user: only the fields given change. `password: null` removes the password.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatchBody {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default, with = "double_option")]
+    #[schema(value_type = Option<String>, nullable)]
+    pub password: Option<Option<String>>,
+    #[serde(default)]
+    pub roles: Option<Vec<String>>,
+    #[serde(default)]
+    pub groups: Option<Vec<String>>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub slack_user_ids: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// Tells a field set to `null` (`Some(None)`) from a field left out (`None`).
+mod double_option {
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(d).map(Some)
+    }
+}
+
+/// A new API token.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTokenBody {
+    /// What the token is for (1–100 characters).
+    pub name: String,
+    /// When it stops working (RFC 3339, in the future); never when left out.
+    #[serde(default)]
+    #[schema(format = DateTime)]
+    pub expires_at: Option<String>,
+}
+
+/// An API token as listed: never the token.
+#[derive(Serialize, ToSchema)]
+pub struct TokenView {
+    #[schema(format = "uuid")]
+    pub id: String,
+    pub name: String,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime, required = true)]
+    pub expires_at: Option<String>,
+}
+
+impl From<sluice_store::TokenRow> for TokenView {
+    fn from(t: sluice_store::TokenRow) -> Self {
+        TokenView { id: t.id, name: t.name, created_at: time(t.created_at), expires_at: t.expires_at.map(time) }
+    }
+}
+
+/// A token just created: `token` is shown this once (only its SHA-256 is stored).
+#[derive(Serialize, ToSchema)]
+pub struct CreatedToken {
+    #[schema(format = "uuid")]
+    pub id: String,
+    pub name: String,
+    /// Send as `Authorization: Bearer <token>`.
+    pub token: String,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime, required = true)]
+    pub expires_at: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TokenList {
+    /// Oldest first.
+    pub tokens: Vec<TokenView>,
+}
+
+/// Signs in to the web app.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignInBody {
+    pub username: String,
+    pub password: String,
+}
+
+/// A session: the cookie `sluice_session` is set (HttpOnly); every write with it must send
+/// `csrf_token` in `X-CSRF-Token` (also in the readable cookie `sluice_csrf`).
+#[derive(Serialize, ToSchema)]
+pub struct SessionView {
+    pub user: UserView,
+    pub csrf_token: String,
+    #[schema(format = DateTime)]
+    pub expires_at: String,
+}
+
+/// One entry of the audit log.
+#[derive(Serialize, ToSchema)]
+pub struct AuditEntryView {
+    #[schema(format = "uuid")]
+    pub id: String,
+    #[schema(format = DateTime)]
+    pub at: String,
+    /// The username of who did it (null: nobody signed in, e.g. a failed sign-in of an unknown
+    /// name; `slack:U…` for a Slack button).
+    #[schema(required = true)]
+    pub actor: Option<String>,
+    /// `sign_in`, `sign_in_failed`, `sign_out`, `token_created`, `token_revoked`, `user_created`,
+    /// `user_updated`, `user_deleted`, `slack_app_updated`, `integration_added`,
+    /// `integration_installed`, `integration_deleted`, `notifications_updated`,
+    /// `process_deployed`, `request_canceled`, `request_retried`, `task_completed`.
+    pub action: String,
+    /// What it was done to: a user, token, Request or task id, a process key, an alias.
+    #[schema(required = true)]
+    pub target: Option<String>,
+    /// The client's address.
+    #[schema(required = true)]
+    pub client: Option<String>,
+    /// More about it (never a password, token or secret).
+    #[schema(value_type = Object)]
+    pub details: Value,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AuditPage {
+    /// Newest first.
+    pub entries: Vec<AuditEntryView>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    #[schema(required = true)]
+    pub next_cursor: Option<String>,
+}
+
+/// Filters and page of `GET /api/v1/audit`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// Only entries of this actor (a username).
+    pub actor: Option<String>,
+    /// Only entries of this action.
+    pub action: Option<String>,
+    /// Entries per page (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// The `next_cursor` of the page before.
     pub cursor: Option<String>,

@@ -1,5 +1,10 @@
 //! The built-in FEEL functions. A null argument gives a null result (FEEL); an argument of the
 //! wrong kind is an error naming the function and what it expected.
+//!
+//! Why one file of this size: `call` is one exhaustive match over [`Builtin`], so a function added
+//! to the enum does not compile until it is implemented here, and every arm shares the argument
+//! reader (`Args`), the value limits of `Env` and the null rule; the helpers below it serve
+//! several arms (sorting, ranges, date and time constructors).
 
 use std::borrow::Cow;
 use std::cmp::Ordering;

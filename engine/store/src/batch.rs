@@ -8,6 +8,11 @@
 //! (`create_request`, `apply_step`, `apply_steps`) are batches too; a test checks that a batch of
 //! many leaves the same rows as batches of one.
 //!
+//! Why one file of this size: the batch's statements (Requests, tasks, subscriptions, jobs,
+//! history, the guards of child creations) fill shared row buffers in one pass over the ops and
+//! must run in one fixed order inside one transaction; split, that order would be spread over
+//! files that each depend on it.
+//!
 //! [`Committer`] is the writer task in front of it: callers hand it ops and wait for their
 //! outcome; while one batch commits, the next one gathers. One fsync then carries as many state
 //! changes as arrived meanwhile, so throughput grows with load while a lone write still commits

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use sluice_store::{LoadedRequest, RequestFilter, RequestId, RequestRow, Store, TaskId};
-use sluice_worker::{CommitGate, DeployError};
+use sluice_worker::{CommitGate, DeployError, Engine};
 
 use super::views::{
     CompleteBody, ConnectorList, ConnectorView, DiagnosticView, ErrorBody, EventList, EventQuery, EventView, Health,
@@ -249,20 +249,25 @@ pub async fn start_request(
 ) -> ApiResult<Response> {
     // The Request as written (no second read); an unknown key or version is the engine's 404.
     let by = Some(caller.username.clone());
-    let r = state
-        .on_engine(
-            move |engine| async move { engine.start_request_by(&key, body.version, body.data, by, Utc::now()).await },
-        )
+    let (view, size) = state
+        .on_engine(move |engine| async move {
+            let r = engine.start_request_by(&key, body.version, body.data, by, Utc::now()).await?;
+            request_view(&engine, r).await
+        })
         .await?;
-    let (view, size) = request_view(&state, r).await?;
     json_answer(StatusCode::CREATED, view, size).await
 }
 
-/// A Request as the API shows it, and about how large its data is. Read on the engine's runtime:
-/// a large Request's state is parsed there, not on a thread that answers HTTP.
+/// A Request as the API shows it, and about how large its data is. Read and shaped on the
+/// engine's runtime, in one hop: a large Request's state is parsed there, not on a thread that
+/// answers HTTP.
 async fn request_json(state: &AppState, id: RequestId) -> ApiResult<(RequestView, u64)> {
-    let r = state.on_engine(move |engine| async move { Ok(engine.store().load_request(id).await?) }).await?;
-    request_view(state, r).await
+    state
+        .on_engine(move |engine| async move {
+            let r = engine.store().load_request(id).await?;
+            request_view(&engine, r).await
+        })
+        .await
 }
 
 /// [`request_json`] as the answer.
@@ -298,11 +303,11 @@ async fn json_answer<T: serde::Serialize + Send + 'static>(
     Ok((status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response())
 }
 
-async fn request_view(state: &AppState, r: LoadedRequest) -> ApiResult<(RequestView, u64)> {
+/// The view of a Request and about how large its data is (run on the engine's runtime).
+async fn request_view(engine: &Engine, r: LoadedRequest) -> Result<(RequestView, u64), sluice_worker::Error> {
     let size = r.instance.data_size();
     // The engine's cache of imported processes names the elements of tokens and incidents.
-    let (key, version) = (r.meta.process_key.clone(), r.meta.process_version);
-    let process = state.on_engine(move |engine| async move { engine.process(&key, version).await }).await?;
+    let process = engine.process(&r.meta.process_key, r.meta.process_version).await?;
     let tokens = r
         .instance
         .tokens()
@@ -388,23 +393,23 @@ pub async fn list_requests(
         None => next_cursor,
     };
     let ids: Vec<RequestId> = summaries[..taken].iter().map(|(r, _)| r.id).collect();
-    let wanted = ids.clone();
-    let mut loaded: HashMap<RequestId, LoadedRequest> = state
-        .on_engine(move |engine| async move { Ok(engine.store().load_requests(&wanted).await?) })
-        .await?
-        .into_iter()
-        .map(|r| (r.meta.id, r))
-        .collect();
-    let mut requests = Vec::with_capacity(ids.len());
-    let mut size = 0;
-    for id in ids {
-        // A Request pruned between the two reads is left out.
-        if let Some(r) = loaded.remove(&id) {
-            let (view, bytes) = request_view(&state, r).await?;
-            size += bytes;
-            requests.push(ListedRequest::Whole(view));
-        }
-    }
+    let (requests, size) = state
+        .on_engine(move |engine| async move {
+            let mut loaded: HashMap<RequestId, LoadedRequest> =
+                engine.store().load_requests(&ids).await?.into_iter().map(|r| (r.meta.id, r)).collect();
+            let mut requests = Vec::with_capacity(ids.len());
+            let mut size = 0;
+            for id in ids {
+                // A Request pruned between the two reads is left out.
+                if let Some(r) = loaded.remove(&id) {
+                    let (view, bytes) = request_view(&engine, r).await?;
+                    size += bytes;
+                    requests.push(ListedRequest::Whole(view));
+                }
+            }
+            Ok((requests, size))
+        })
+        .await?;
     json_answer(StatusCode::OK, RequestPage { requests, next_cursor }, size).await
 }
 

@@ -41,6 +41,10 @@ pub struct Options<'a> {
     pub known_processes: &'a [&'a str],
     /// When set, every connector task of an executable process is checked against it.
     pub connectors: Option<&'a dyn ConnectorCatalog>,
+    /// When set, the decision ids known (deployed, or in `.dmn` files given with the models): a
+    /// business rule task naming another decision gets an `unknown-decision` warning (it may be
+    /// deployed later; until then the task raises an incident).
+    pub known_decisions: Option<&'a [&'a str]>,
 }
 
 /// The result of an import: the processes built, and every diagnostic.
@@ -124,6 +128,20 @@ pub fn import(sources: &[Source<'_>], options: &Options<'_>) -> Imported {
                             c.element, c.called
                         ),
                         Some(&c.element),
+                    );
+                }
+            }
+            if let Some(known) = options.known_decisions {
+                for d in l.decisions.iter().filter(|d| !known.contains(&d.called.as_str())) {
+                    rep.warn(
+                        d.offset,
+                        "unknown-decision",
+                        format!(
+                            "business rule task `{}` evaluates decision `{}`, which is neither in the given files nor \
+                             deployed: deploy it before a Request reaches the task",
+                            d.element, d.called
+                        ),
+                        Some(&d.element),
                     );
                 }
             }

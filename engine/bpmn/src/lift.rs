@@ -34,6 +34,8 @@ pub(crate) struct Lifted {
     pub process: Process,
     pub offset: usize,
     pub calls: Vec<Call>,
+    /// The decisions its business rule tasks evaluate (`called` is the decision id).
+    pub decisions: Vec<Call>,
 }
 
 /// Where an expression's text sits, to point diagnostics into it.
@@ -111,10 +113,12 @@ pub(crate) fn lift_file(doc: &Doc<'_>, rep: &mut Report<'_>, connectors: Option<
                     flow_nodes: Vec::new(),
                     flow_of: Vec::new(),
                     calls: Vec::new(),
+                    decisions: Vec::new(),
                 };
                 let process = p.lift(ci, key);
                 let calls = std::mem::take(&mut p.calls);
-                out.push(Lifted { process, offset: c.offset, calls });
+                let decisions = std::mem::take(&mut p.decisions);
+                out.push(Lifted { process, offset: c.offset, calls, decisions });
             }
             "collaboration" => {
                 for (_, part) in doc.children(ci) {
@@ -413,6 +417,7 @@ struct ProcLift<'d, 'r, 't> {
     /// The tree node of each built flow (dangling flows are not built).
     flow_of: Vec<usize>,
     calls: Vec<Call>,
+    decisions: Vec<Call>,
 }
 
 impl<'d> ProcLift<'d, '_, '_> {
@@ -522,6 +527,7 @@ impl<'d> ProcLift<'d, '_, '_> {
             "task" => Kind::Task(TaskKind::Plain),
             "userTask" => Kind::Task(TaskKind::User),
             "manualTask" => Kind::Task(TaskKind::Manual),
+            "businessRuleTask" if self.names_decision(ni) => self.decision_task(ni, id),
             "serviceTask" | "sendTask" | "businessRuleTask" => self.service_like(ni, id),
             "receiveTask" => match self.message_ref(ni, id, "receive task") {
                 Some(m) => Kind::Task(TaskKind::Receive(m)),
@@ -1081,6 +1087,175 @@ impl<'d> ProcLift<'d, '_, '_> {
                 Err(_) => Kind::Unsupported { what: "scriptTask without a script".into() },
             },
         }
+    }
+
+    /// A business rule task names a decision (rather than a connector).
+    fn names_decision(&self, ni: usize) -> bool {
+        let n = self.node(ni);
+        n.ext_attr(Ns::Sluice, "decisionRef").is_some()
+            || n.ext_attr(Ns::Camunda, "decisionRef").is_some()
+            || self.extension(ni).is_some_and(|e| self.doc.child(e, Ns::Zeebe, "calledDecision").is_some())
+    }
+
+    /// A business rule task evaluating a DMN decision: Sluice's `sluice:decisionRef`
+    /// (`sluice:resultVariable`, `sluice:decisionVersion`, `sluice:decisionVersionTag`), Camunda
+    /// 7's `camunda:decisionRef` (`camunda:resultVariable`, `camunda:mapDecisionResult`,
+    /// `camunda:decisionRefBinding` with `camunda:decisionRefVersion` or
+    /// `camunda:decisionRefVersionTag`), Camunda 8's `zeebe:calledDecision` (`decisionId`,
+    /// `resultVariable`, `bindingType`, `versionTag`).
+    fn decision_task(&mut self, ni: usize, id: &str) -> Kind {
+        let doc = self.doc;
+        let n = self.node(ni);
+        let unsupported = || Kind::Unsupported { what: "businessRuleTask with an invalid decision reference".into() };
+        let trimmed = |v: &str| Some(v.trim().to_owned()).filter(|v| !v.is_empty());
+        // (decision id, its offset, result variable, binding, result mapping, dialect)
+        let (decision, offset, result_variable, binding, result, dialect);
+        if let Some(a) = n.ext_attr(Ns::Sluice, "decisionRef") {
+            (decision, offset, dialect) = (a.value.trim().to_owned(), a.offset, "sluice");
+            result_variable = n.ext(Ns::Sluice, "resultVariable").and_then(trimmed);
+            result = DecisionResult::Value;
+            binding = match (n.ext_attr(Ns::Sluice, "decisionVersion"), n.ext(Ns::Sluice, "decisionVersionTag")) {
+                (Some(v), _) => match v.value.trim().parse::<i64>() {
+                    Ok(version) if version >= 1 => DecisionBinding::Version(version),
+                    _ => {
+                        let msg = format!(
+                            "`sluice:decisionVersion` of `{id}` is `{}`, not a version number (1, 2, ...)",
+                            v.value.trim()
+                        );
+                        self.exec_err(v.offset, "invalid-decision-reference", msg, id);
+                        return unsupported();
+                    }
+                },
+                (None, Some(tag)) if !tag.trim().is_empty() => DecisionBinding::VersionTag(tag.trim().to_owned()),
+                _ => DecisionBinding::Latest,
+            };
+        } else if let Some(a) = n.ext_attr(Ns::Camunda, "decisionRef") {
+            (decision, offset, dialect) = (a.value.trim().to_owned(), a.offset, "camunda");
+            result_variable = n.ext(Ns::Camunda, "resultVariable").and_then(trimmed);
+            result = match n.ext(Ns::Camunda, "mapDecisionResult").map(str::trim) {
+                None | Some("" | "resultList") => DecisionResult::ResultList,
+                Some("singleResult") => DecisionResult::SingleResult,
+                Some("singleEntry") => DecisionResult::SingleEntry,
+                Some("collectEntries") => DecisionResult::CollectEntries,
+                Some(other) => {
+                    let off = n.ext_attr(Ns::Camunda, "mapDecisionResult").map_or(n.offset, |a| a.offset);
+                    let msg = format!(
+                        "`camunda:mapDecisionResult` of `{id}` is `{other}`; it is one of singleEntry, \
+                         singleResult, collectEntries, resultList"
+                    );
+                    self.exec_err(off, "invalid-decision-reference", msg, id);
+                    return unsupported();
+                }
+            };
+            let bind_at = n.ext_attr(Ns::Camunda, "decisionRefBinding").map_or(n.offset, |a| a.offset);
+            binding = match n.ext(Ns::Camunda, "decisionRefBinding").map(str::trim) {
+                None | Some("" | "latest") => DecisionBinding::Latest,
+                Some("version") => match n.ext(Ns::Camunda, "decisionRefVersion").map(str::trim) {
+                    Some(v) if let Some(version) = v.parse::<i64>().ok().filter(|v| *v >= 1) => {
+                        DecisionBinding::Version(version)
+                    }
+                    v => {
+                        let msg = format!(
+                            "`{id}` binds its decision by version but `camunda:decisionRefVersion` is {}; \
+                             give a version number (1, 2, ...)",
+                            v.map_or("missing".to_owned(), |v| format!("`{v}`"))
+                        );
+                        self.exec_err(bind_at, "invalid-decision-reference", msg, id);
+                        return unsupported();
+                    }
+                },
+                Some("versionTag") => match n.ext(Ns::Camunda, "decisionRefVersionTag").and_then(trimmed) {
+                    Some(tag) => DecisionBinding::VersionTag(tag),
+                    None => {
+                        let msg = format!(
+                            "`{id}` binds its decision by version tag but has no `camunda:decisionRefVersionTag`"
+                        );
+                        self.exec_err(bind_at, "invalid-decision-reference", msg, id);
+                        return unsupported();
+                    }
+                },
+                Some(other) => {
+                    let msg = format!(
+                        "`camunda:decisionRefBinding` of `{id}` is `{other}`; Sluice binds a decision by \
+                         `latest`, `version` or `versionTag`"
+                    );
+                    self.exec_err(bind_at, "invalid-decision-reference", msg, id);
+                    return unsupported();
+                }
+            };
+        } else if let Some(e) = self.extension(ni)
+            && let Some((_, cd)) = doc.child(e, Ns::Zeebe, "calledDecision")
+        {
+            let a = cd.attr("decisionId");
+            (decision, offset, dialect) =
+                (a.map(|a| a.value.trim().to_owned()).unwrap_or_default(), a.map_or(cd.offset, |a| a.offset), "zeebe");
+            result_variable = cd.get_nonempty("resultVariable").map(str::to_owned);
+            result = DecisionResult::Value;
+            binding = match cd.get_nonempty("bindingType") {
+                None | Some("latest") => DecisionBinding::Latest,
+                Some("versionTag") => match cd.get_nonempty("versionTag") {
+                    Some(tag) => DecisionBinding::VersionTag(tag.to_owned()),
+                    None => {
+                        let msg = format!("`{id}` binds its decision by version tag but has no `versionTag`");
+                        self.exec_err(cd.offset, "invalid-decision-reference", msg, id);
+                        return unsupported();
+                    }
+                },
+                Some(other) => {
+                    let msg = format!(
+                        "`bindingType` of `{id}` is `{other}`; Sluice binds a decision by `latest` or `versionTag`"
+                    );
+                    self.exec_err(cd.offset, "invalid-decision-reference", msg, id);
+                    return unsupported();
+                }
+            };
+        } else {
+            return unsupported();
+        }
+        if decision.is_empty() {
+            self.exec_err(
+                offset,
+                "invalid-decision-reference",
+                format!("business rule task `{id}` names no decision"),
+                id,
+            );
+            return unsupported();
+        }
+        if decision.starts_with('=') || decision.contains("${") || decision.contains("#{") {
+            let msg = format!(
+                "business rule task `{id}` computes its decision id (`{decision}`); Sluice evaluates a decision \
+                 named by its id only: write the id itself"
+            );
+            self.exec_err(offset, "invalid-decision-reference", msg, id);
+            return unsupported();
+        }
+        if result_variable.is_none() {
+            let (code, attr) = match dialect {
+                "sluice" => ("missing-result-variable", "`sluice:resultVariable`"),
+                "zeebe" => ("missing-result-variable", "`resultVariable` on `zeebe:calledDecision`"),
+                _ => ("", "`camunda:resultVariable`"),
+            };
+            let msg = format!(
+                "business rule task `{id}` evaluates decision `{decision}` but names no result variable ({attr})"
+            );
+            if code.is_empty() {
+                if self.exec {
+                    self.rep.warn(
+                        offset,
+                        "missing-result-variable",
+                        format!("{msg}: its result is not kept"),
+                        Some(id),
+                    );
+                }
+            } else {
+                self.exec_err(offset, code, msg, id);
+                return unsupported();
+            }
+        }
+        if self.exec {
+            self.decisions.push(Call { called: decision.clone(), offset, element: id.to_owned() });
+        }
+        Kind::Task(TaskKind::Decision(DecisionCall { decision_id: decision, binding, result_variable, result }))
     }
 
     fn call_activity(&mut self, ni: usize, id: &str) -> Kind {

@@ -210,6 +210,60 @@ pub enum TaskKind {
     Receive(MessageRef),
     /// `scriptTask`: one FEEL expression, its value stored under `result_variable`.
     Script { script: Expression, result_variable: Option<String> },
+    /// `businessRuleTask` naming a DMN decision: evaluated at once when a token enters it.
+    Decision(DecisionCall),
+}
+
+/// A business rule task's decision, as written in the model (`sluice:decisionRef`, Camunda 7's
+/// `camunda:decisionRef`, Camunda 8's `zeebe:calledDecision`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecisionCall {
+    /// The id of the decision (its DMN `decision` element), deployed with a `.dmn` file.
+    pub decision_id: String,
+    /// Which deployed version of it runs.
+    pub binding: DecisionBinding,
+    /// Where the result is stored; `None` only for a Camunda 7 model without one (a warning).
+    pub result_variable: Option<String>,
+    /// How the decision's result becomes the variable's value.
+    pub result: DecisionResult,
+}
+
+/// Which version of a decision a business rule task evaluates.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum DecisionBinding {
+    /// The newest version deployed when the token enters the task.
+    Latest,
+    /// That version number.
+    Version(i64),
+    /// The newest version whose `versionTag` is this.
+    VersionTag(String),
+}
+
+impl std::fmt::Display for DecisionBinding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DecisionBinding::Latest => f.write_str("latest version"),
+            DecisionBinding::Version(v) => write!(f, "version {v}"),
+            DecisionBinding::VersionTag(t) => write!(f, "version tag `{t}`"),
+        }
+    }
+}
+
+/// How a decision's result becomes the result variable's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecisionResult {
+    /// The decision's value as DMN defines it (Sluice and Camunda 8): a single-output table's
+    /// output, a context of several outputs, a list for a multiple-hit policy, an aggregate.
+    Value,
+    /// Camunda 7 `resultList` (its default): a list with one object of outputs per matched rule.
+    ResultList,
+    /// Camunda 7 `singleResult`: the one matched rule's object of outputs (null when none matched;
+    /// more than one is an incident).
+    SingleResult,
+    /// Camunda 7 `singleEntry`: the one output of the one matched rule (null when none matched).
+    SingleEntry,
+    /// Camunda 7 `collectEntries`: the one output of every matched rule, as a list.
+    CollectEntries,
 }
 
 /// A connector invocation as written in the model.
@@ -494,6 +548,20 @@ impl Process {
     #[inline]
     pub fn element(&self, idx: ElementIdx) -> &Element {
         &self.elements[idx.index()]
+    }
+
+    /// The decisions its business rule tasks evaluate, each (id, binding) once, in element order:
+    /// what a driver looks up before a step (see `sluice_engine::Decisions`).
+    pub fn decision_calls(&self) -> Vec<&DecisionCall> {
+        let mut out: Vec<&DecisionCall> = Vec::new();
+        for el in &self.elements {
+            if let Kind::Task(TaskKind::Decision(call)) = &el.kind
+                && !out.iter().any(|c| c.decision_id == call.decision_id && c.binding == call.binding)
+            {
+                out.push(call);
+            }
+        }
+        out
     }
 
     #[inline]

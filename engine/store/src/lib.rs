@@ -9,6 +9,7 @@
 mod batch;
 mod changes;
 mod db;
+mod decisions;
 mod history;
 mod integrations;
 mod jobs;
@@ -22,6 +23,7 @@ mod types;
 
 pub use batch::{Committer, LeaseChange, WriteOp, WriteResult};
 pub use changes::{Changes, JobRemoval, NewEvent, NewJob, NewSubscription, NewTask, TaskClose};
+pub use decisions::{DecisionVersion, NewDecision, NewDecisionFile};
 pub use integrations::{IntegrationSource, OAuthStateUse, SlackAppRow, SlackIntegrationRow, SlackIntegrationWrite};
 pub use jobs::PARKED;
 pub use migrate::{SCHEMA_VERSION, migration_scripts};
@@ -80,6 +82,8 @@ pub enum Error {
     JobGone(JobId),
     #[error("no process `{key}` version {version} is deployed")]
     ProcessNotFound { key: String, version: i64 },
+    #[error("no decision `{decision_id}` version {version} is deployed")]
+    DecisionNotFound { decision_id: String, version: i64 },
     #[error("invalid pagination cursor `{0}`")]
     BadCursor(String),
     #[error("invalid id `{0}`: expected a UUID")]

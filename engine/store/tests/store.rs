@@ -114,6 +114,59 @@ async fn deploying_the_same_xml_answers_the_same_version(db: Arc<TestDb>) {
 }
 both!(deploying_the_same_xml_answers_the_same_version);
 
+async fn decisions_are_versioned_per_id_and_the_same_file_is_the_same_version(db: Arc<TestDb>) {
+    use sluice_store::{NewDecision, NewDecisionFile};
+    let store = db.open().await;
+    let file = |xml: &'static str, hash: &'static str, tag: Option<&'static str>| NewDecisionFile {
+        file_name: "orders.dmn",
+        definitions_id: "orders",
+        xml,
+        hash,
+        decisions: vec![
+            NewDecision { decision_id: "discount", name: Some("Discount"), version_tag: tag },
+            NewDecision { decision_id: "level", name: None, version_tag: None },
+        ],
+    };
+    assert_eq!(store.deploy_decisions(&file("<a/>", "h1", Some("2026-q1"))).await.unwrap(), vec![(1, true), (1, true)]);
+    // The same content again: no new version.
+    assert_eq!(
+        store.deploy_decisions(&file("<a/>", "h1", Some("2026-q1"))).await.unwrap(),
+        vec![(1, false), (1, false)]
+    );
+    assert_eq!(store.deploy_decisions(&file("<b/>", "h2", None)).await.unwrap(), vec![(2, true), (2, true)]);
+    let other = NewDecisionFile {
+        file_name: "other.dmn",
+        definitions_id: "other",
+        xml: "<c/>",
+        hash: "h3",
+        decisions: vec![NewDecision { decision_id: "approval", name: Some("Approval"), version_tag: None }],
+    };
+    assert_eq!(store.deploy_decisions(&other).await.unwrap(), vec![(1, true)]);
+
+    let latest = store.latest_decisions().await.unwrap();
+    assert_eq!(
+        latest.iter().map(|d| (d.decision_id.as_str(), d.version)).collect::<Vec<_>>(),
+        vec![("approval", 1), ("discount", 2), ("level", 2)]
+    );
+    let versions = store.decision_versions("discount").await.unwrap();
+    assert_eq!(versions.iter().map(|d| d.version).collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!(versions[0].version_tag.as_deref(), Some("2026-q1"));
+    assert_eq!((versions[0].definitions_id.as_str(), versions[0].file_name.as_str()), ("orders", "orders.dmn"));
+    assert_eq!(versions[1].version_tag, None);
+
+    // Bindings: the newest, the newest with a tag, nothing for an unknown id or tag.
+    assert_eq!(store.decision_version_for("discount", None).await.unwrap(), Some(2));
+    assert_eq!(store.decision_version_for("discount", Some("2026-q1")).await.unwrap(), Some(1));
+    assert_eq!(store.decision_version_for("discount", Some("nope")).await.unwrap(), None);
+    assert_eq!(store.decision_version_for("nothing", None).await.unwrap(), None);
+
+    let (v, xml) = store.decision_xml("discount", 1).await.unwrap();
+    assert_eq!((v.version, xml.as_str(), v.name.as_deref()), (1, "<a/>", Some("Discount")));
+    assert!(matches!(store.decision_xml("discount", 9).await, Err(Error::DecisionNotFound { .. })));
+    assert!(store.decision_versions("nothing").await.unwrap().is_empty());
+}
+both!(decisions_are_versioned_per_id_and_the_same_file_is_the_same_version);
+
 async fn a_request_runs_through_task_and_message_with_its_rows_in_step(db: Arc<TestDb>) {
     let store = db.open().await;
     deploy(&store).await;

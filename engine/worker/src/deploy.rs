@@ -74,7 +74,8 @@ impl Engine {
         let known: Vec<&str> = known.iter().map(|p| p.key.as_str()).collect();
         let sources: Vec<Source<'_>> = files.iter().map(|(name, bytes)| Source { name, bytes }).collect();
         let catalog = Catalog(&self.registry);
-        let options = sluice_bpmn::Options { known_processes: &known, connectors: Some(&catalog) };
+        let options =
+            sluice_bpmn::Options { known_processes: &known, connectors: Some(&catalog), known_decisions: None };
         let imported = sluice_bpmn::import(&sources, &options);
         if imported.has_errors() {
             return Err(DeployError::Invalid(imported.diagnostics));
@@ -112,8 +113,10 @@ impl Engine {
         let known = self.store.latest_processes().await?;
         let known: Vec<&str> = known.iter().map(|p| p.key.as_str()).collect();
         let source = Source { name: key, bytes: &source };
-        let imported =
-            sluice_bpmn::import(&[source], &sluice_bpmn::Options { known_processes: &known, connectors: None });
+        let imported = sluice_bpmn::import(
+            &[source],
+            &sluice_bpmn::Options { known_processes: &known, connectors: None, known_decisions: None },
+        );
         let bad = |message: String| Error::BadProcess { key: key.to_string(), version, message };
         if imported.has_errors() {
             let msgs: Vec<String> = imported.diagnostics.iter().map(ToString::to_string).collect();

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sluice_bpmn::{ElementIdx, Process};
 
-use crate::runtime::Command;
+use crate::runtime::{Command, DecisionMatch};
 
 /// What a process can notify about (each maps from a history event: see
 /// [`HistoryEvent::notification`]).
@@ -132,6 +132,14 @@ pub enum HistoryEvent {
         process_key: String,
     },
     CallCanceled,
+    /// A business rule task evaluated its decision: the version, every table's matched rules,
+    /// and the value stored in the result variable.
+    DecisionEvaluated {
+        decision_id: String,
+        version: i64,
+        matched: Vec<DecisionMatch>,
+        output: Value,
+    },
     IncidentRaised {
         incident_id: u32,
         token: u32,
@@ -218,6 +226,7 @@ impl HistoryEvent {
             HistoryEvent::SignalBroadcast { .. } => "signal_broadcast",
             HistoryEvent::CallStarted { .. } => "call_started",
             HistoryEvent::CallCanceled => "call_canceled",
+            HistoryEvent::DecisionEvaluated { .. } => "decision_evaluated",
             HistoryEvent::IncidentRaised { .. } => "incident_raised",
             HistoryEvent::IncidentResolved { .. } => "incident_resolved",
             HistoryEvent::ErrorToParent { .. } => "error_to_parent",
@@ -299,6 +308,15 @@ impl HistoryEntry {
                 (id(*element), HistoryEvent::CallStarted { process_key: process_key.clone() })
             }
             Command::CancelChild { element, .. } => (id(*element), HistoryEvent::CallCanceled),
+            Command::DecisionEvaluated { element, decision_id, version, matched, output, .. } => (
+                id(*element),
+                HistoryEvent::DecisionEvaluated {
+                    decision_id: decision_id.clone(),
+                    version: *version,
+                    matched: matched.clone(),
+                    output: output.clone(),
+                },
+            ),
             Command::IncidentRaised(i) => (
                 id(i.element),
                 HistoryEvent::IncidentRaised {
@@ -391,6 +409,17 @@ mod tests {
             HistoryEvent::SignalBroadcast { name: s() },
             HistoryEvent::CallStarted { process_key: s() },
             HistoryEvent::CallCanceled,
+            HistoryEvent::DecisionEvaluated {
+                decision_id: s(),
+                version: 1,
+                matched: vec![DecisionMatch {
+                    decision_id: s(),
+                    rule_ids: vec![s()],
+                    rule_indexes: vec![1],
+                    output: Value::Null,
+                }],
+                output: Value::Null,
+            },
             HistoryEvent::IncidentRaised { incident_id: 1, token: 1, code: s(), message: s() },
             HistoryEvent::IncidentResolved { incident_id: 1 },
             HistoryEvent::ErrorToParent { code: s(), message: None },

@@ -14,7 +14,8 @@ use sluice_bpmn::{ConnectorCall, ElementIdx, Kind, Process, TaskKind, Trigger};
 
 use crate::history::{HistoryEntry, HistoryEvent};
 use crate::runtime::{
-    Command, Data, Input, Instance, Start, StartError, Status, StepError, SubscriptionKind, TaskView, TokenId,
+    Command, Data, Decisions, FoundDecision, Input, Instance, Start, StartError, Status, StepError, SubscriptionKind,
+    TaskView, TokenId,
 };
 
 /// Index of a Request in a [`Sim`].
@@ -96,9 +97,38 @@ struct Caller {
     element: ElementIdx,
 }
 
+/// The decisions of a dry run: each decision of the given `.dmn` files as version 1 (a version
+/// tag binding picks it when its `versionTag` is that tag).
+#[derive(Default)]
+pub struct SimDecisions {
+    by_id: HashMap<String, (Arc<sluice_dmn::Definitions>, Option<String>)>,
+}
+
+impl SimDecisions {
+    /// Every decision of `definitions`; a later file's decision of the same id wins.
+    pub fn add(&mut self, definitions: Arc<sluice_dmn::Definitions>) {
+        for d in definitions.decisions() {
+            self.by_id.insert(d.id, (definitions.clone(), d.version_tag));
+        }
+    }
+}
+
+impl Decisions for SimDecisions {
+    fn find(&self, decision_id: &str, binding: &sluice_bpmn::DecisionBinding) -> Option<FoundDecision<'_>> {
+        let (definitions, tag) = self.by_id.get(decision_id)?;
+        let fits = match binding {
+            sluice_bpmn::DecisionBinding::Latest | sluice_bpmn::DecisionBinding::Version(1) => true,
+            sluice_bpmn::DecisionBinding::Version(_) => false,
+            sluice_bpmn::DecisionBinding::VersionTag(t) => tag.as_deref() == Some(t.as_str()),
+        };
+        fits.then_some(FoundDecision { definitions, version: 1 })
+    }
+}
+
 /// A set of deployed processes and the Requests running on them.
 pub struct Sim {
     processes: HashMap<String, Arc<Process>>,
+    decisions: SimDecisions,
     now: DateTime<Utc>,
     requests: Vec<SimRequest>,
     /// Work produced by steps and not handled yet: (request, command).
@@ -115,6 +145,7 @@ impl Sim {
     pub fn new(processes: impl IntoIterator<Item = Arc<Process>>, now: DateTime<Utc>) -> Self {
         Self {
             processes: processes.into_iter().map(|p| (p.key.clone(), p)).collect(),
+            decisions: SimDecisions::default(),
             now,
             requests: Vec::new(),
             pending: Vec::new(),
@@ -123,6 +154,11 @@ impl Sim {
             next_seq: 0,
             trace_activations: false,
         }
+    }
+
+    /// Deploys the decisions of a `.dmn` file (each as version 1), for business rule tasks.
+    pub fn add_decisions(&mut self, definitions: Arc<sluice_dmn::Definitions>) {
+        self.decisions.add(definitions);
     }
 
     pub fn now(&self) -> DateTime<Utc> {
@@ -164,9 +200,9 @@ impl Sim {
         let mut out = Vec::new();
         let inst = if let Some(caller) = parent {
             let depth = self.requests.get(caller.request).map_or(0, |r| r.inst.call_depth());
-            Instance::start_called(&process, data, depth, self.now, &mut out)?
+            Instance::start_called_with(&process, &self.decisions, data, depth, self.now, &mut out)?
         } else {
-            Instance::start(&process, data, start, self.now, &mut out)?
+            Instance::start_with(&process, &self.decisions, data, start, self.now, &mut out)?
         };
         let no = self.requests.len();
         self.requests.push(SimRequest { process, inst, parent });
@@ -187,7 +223,7 @@ impl Sim {
         let req = self.requests.get_mut(r).ok_or(SimError::UnknownRequest(r))?;
         let mut out = Vec::new();
         let process = req.process.clone();
-        req.inst.step(&process, input, self.now, &mut out)?;
+        req.inst.step_with(&process, &self.decisions, input, self.now, &mut out)?;
         self.absorb(r, out);
         Ok(())
     }
@@ -286,6 +322,7 @@ impl Sim {
             | Command::TimerFired { .. }
             | Command::MessageReceived { .. }
             | Command::SignalReceived { .. }
+            | Command::DecisionEvaluated { .. }
             | Command::IncidentRaised(_)
             | Command::IncidentResolved { .. }
             | Command::RequestCanceled => {}
@@ -523,6 +560,11 @@ fn trace_line(entry: &HistoryEntry, activations: bool) -> Option<Value> {
         }
         HistoryEvent::SignalBroadcast { name: n } => with(name, json!({"name": n})),
         HistoryEvent::CallStarted { process_key } => with(name, json!({"process": process_key})),
+        HistoryEvent::DecisionEvaluated { decision_id, matched, output, .. } => {
+            let rules: Vec<Value> =
+                matched.iter().map(|m| json!({"decision": m.decision_id, "rules": m.rule_ids})).collect();
+            with(name, json!({"decision": decision_id, "matched": rules, "output": output}))
+        }
         HistoryEvent::IncidentRaised { code, message, .. } => with(name, json!({"code": code, "message": message})),
         HistoryEvent::ErrorToParent { code, .. } => json!({"event": name, "code": code}),
         HistoryEvent::IncidentResolved { .. } | HistoryEvent::RequestCompleted | HistoryEvent::RequestCanceled => {

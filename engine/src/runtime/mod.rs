@@ -5,6 +5,7 @@
 //! (create a task, arm a timer, call a connector, start a child Request...). Nothing in here reads
 //! a clock, does IO or draws random numbers, so a step is deterministic, fast and replayable.
 
+mod decisions;
 mod exec;
 mod vars;
 
@@ -13,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sluice_bpmn::{ElementIdx, FlowIdx, Process};
 
+pub use decisions::{DecisionMatch, DecisionSet, Decisions, FoundDecision, NoDecisions};
 pub use vars::ScopeVariables;
 
 /// A Request's data, and the data carried by messages, signals and task completions.
@@ -248,6 +250,16 @@ pub enum Command {
     CancelChild {
         token: TokenId,
         element: ElementIdx,
+    },
+    /// History: a business rule task evaluated its decision; `output` is what was stored in the
+    /// result variable (after Camunda 7's `mapDecisionResult`), `matched` every table evaluated.
+    DecisionEvaluated {
+        token: TokenId,
+        element: ElementIdx,
+        decision_id: String,
+        version: i64,
+        matched: Vec<DecisionMatch>,
+        output: Value,
     },
     IncidentRaised(Incident),
     IncidentResolved {
@@ -606,7 +618,19 @@ impl Instance {
         now: DateTime<Utc>,
         out: &mut Vec<Command>,
     ) -> Result<Instance, StartError> {
-        exec::start(process, data, start, None, now, out)
+        exec::start(process, &NoDecisions, data, start, None, now, out)
+    }
+
+    /// [`Instance::start`] with the decisions its business rule tasks may evaluate.
+    pub fn start_with(
+        process: &Process,
+        decisions: &dyn Decisions,
+        data: Data,
+        start: Start,
+        now: DateTime<Utc>,
+        out: &mut Vec<Command>,
+    ) -> Result<Instance, StartError> {
+        exec::start(process, decisions, data, start, None, now, out)
     }
 
     /// Starts a Request for a call activity: errors nothing catches go back to the parent.
@@ -618,7 +642,19 @@ impl Instance {
         now: DateTime<Utc>,
         out: &mut Vec<Command>,
     ) -> Result<Instance, StartError> {
-        exec::start(process, data, Start::Default, Some(parent_depth.saturating_add(1)), now, out)
+        Self::start_called_with(process, &NoDecisions, data, parent_depth, now, out)
+    }
+
+    /// [`Instance::start_called`] with the decisions its business rule tasks may evaluate.
+    pub fn start_called_with(
+        process: &Process,
+        decisions: &dyn Decisions,
+        data: Data,
+        parent_depth: u32,
+        now: DateTime<Utc>,
+        out: &mut Vec<Command>,
+    ) -> Result<Instance, StartError> {
+        exec::start(process, decisions, data, Start::Default, Some(parent_depth.saturating_add(1)), now, out)
     }
 
     /// How deep this Request is in a chain of call activities (0 when nothing called it).
@@ -634,7 +670,20 @@ impl Instance {
         now: DateTime<Utc>,
         out: &mut Vec<Command>,
     ) -> Result<(), StepError> {
-        exec::step(self, process, input, now, out)
+        exec::step(self, process, &NoDecisions, input, now, out)
+    }
+
+    /// [`Instance::step`] with the decisions its business rule tasks may evaluate (a business
+    /// rule task whose decision is not among them raises a `decision_not_found` incident).
+    pub fn step_with(
+        &mut self,
+        process: &Process,
+        decisions: &dyn Decisions,
+        input: Input,
+        now: DateTime<Utc>,
+        out: &mut Vec<Command>,
+    ) -> Result<(), StepError> {
+        exec::step(self, process, decisions, input, now, out)
     }
 
     pub fn status(&self) -> Status {

@@ -185,6 +185,7 @@ pub fn from_commands(process: &Process, request: RequestId, commands: &[Command]
             | Command::TimerFired { .. }
             | Command::MessageReceived { .. }
             | Command::SignalReceived { .. }
+            | Command::DecisionEvaluated { .. }
             | Command::IncidentRaised(_)
             | Command::IncidentResolved { .. }
             | Command::RequestCanceled => {}

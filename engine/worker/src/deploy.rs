@@ -1,5 +1,10 @@
-//! Deploys, and the caches of what was deployed: imported processes by (key, version) and the
-//! latest version of each key.
+//! Deploys, and the caches of what was deployed: imported processes by (key, version), the
+//! latest version of each key, and parsed DMN decisions by (decision id, version).
+//!
+//! A deploy takes BPMN and DMN files together (told apart by their root element): every
+//! decision of a `.dmn` file is versioned by its id, as a process is by its key. Before a step,
+//! the decisions its process's business rule tasks name are looked up here
+//! ([`Engine::decisions_for`]), so the runtime evaluates them without IO.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -7,7 +12,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use sluice_bpmn::{ConnectorCatalog, Diagnostic, Process, Source};
+use sluice_bpmn::{ConnectorCatalog, DecisionBinding, Diagnostic, Process, Source};
+use sluice_engine::runtime::DecisionSet;
+use sluice_store::{NewDecision, NewDecisionFile};
 use sluice_connector_api::Registry;
 
 use crate::{Engine, Error};
@@ -30,14 +37,24 @@ pub enum DeployError {
     GaveUp,
 }
 
-/// One process of a deploy.
+/// One process or decision of a deploy.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Deployed {
+    /// The process key, or the decision id.
     pub key: String,
     pub version: i64,
     pub name: Option<String>,
     /// False when the XML was the same as the latest version's (that version is answered).
     pub created: bool,
+    pub kind: DeployedKind,
+}
+
+/// What a [`Deployed`] is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeployedKind {
+    Process,
+    /// A decision of a `.dmn` file, whose `definitions` has this id.
+    Decision { definitions_id: String, version_tag: Option<String> },
 }
 
 /// The registry as the importer sees it: deploy-time checks of connector tasks (for
@@ -83,7 +100,7 @@ impl Engine {
         // Decode every file before storing anything: the store keeps the original bytes (to
         // import from) and the text (for the API).
         let mut texts = HashMap::new();
-        for (name, bytes) in files {
+        for (name, bytes) in &bpmn {
             match sluice_bpmn::decode_text(bytes) {
                 Some(text) => texts.insert(name.as_str(), (text, bytes.as_slice())),
                 None => return Err(DeployError::NotUtf8(name.clone())),
@@ -99,9 +116,92 @@ impl Engine {
             let (version, created) =
                 self.store.deploy_source_with(&p.key, p.name.as_deref(), xml, bytes, &hash, timer_starts).await?;
             self.forget_latest(&p.key);
-            out.push(Deployed { key: p.key.clone(), version, name: p.name.clone(), created });
+            out.push(Deployed {
+                key: p.key.clone(),
+                version,
+                name: p.name.clone(),
+                created,
+                kind: DeployedKind::Process,
+            });
+        }
+        for (name, text, bytes, defs) in parsed_dmn {
+            let hash = format!("{:x}", Sha256::digest(bytes));
+            let infos = defs.decisions();
+            let file = NewDecisionFile {
+                file_name: name,
+                definitions_id: defs.id(),
+                xml: &text,
+                hash: &hash,
+                decisions: infos
+                    .iter()
+                    .map(|d| NewDecision {
+                        decision_id: &d.id,
+                        name: d.name.as_deref(),
+                        version_tag: d.version_tag.as_deref(),
+                    })
+                    .collect(),
+            };
+            crate::gate::enter().map_err(|_| DeployError::GaveUp)?;
+            let versions = self.store.deploy_decisions(&file).await?;
+            for (d, (version, created)) in infos.iter().zip(versions) {
+                out.push(Deployed {
+                    key: d.id.clone(),
+                    version,
+                    name: d.name.clone(),
+                    created,
+                    kind: DeployedKind::Decision {
+                        definitions_id: defs.id().to_owned(),
+                        version_tag: d.version_tag.clone(),
+                    },
+                });
+            }
         }
         Ok(out)
+    }
+
+    /// The decisions `process`'s business rule tasks name, as their bindings pick them now (the
+    /// newest version, or the pinned one): looked up before a step, so the runtime evaluates
+    /// them without IO. A decision with no such version is left out (the task raises a
+    /// `decision_not_found` incident; a retry after its deploy finds it).
+    pub async fn decisions_for(&self, process: &Process) -> Result<DecisionSet, Error> {
+        let mut set = DecisionSet::new();
+        for call in process.decision_calls() {
+            let id = call.decision_id.as_str();
+            let version = match &call.binding {
+                DecisionBinding::Latest => self.store.decision_version_for(id, None).await?,
+                DecisionBinding::VersionTag(tag) => self.store.decision_version_for(id, Some(tag)).await?,
+                DecisionBinding::Version(v) => Some(*v),
+            };
+            let Some(version) = version else { continue };
+            if let Some(defs) = self.decision(id, version).await? {
+                set.insert(id, call.binding.clone(), version, defs);
+            }
+        }
+        Ok(set)
+    }
+
+    /// The parsed DMN file holding a deployed decision version (cached: a deployed version never
+    /// changes); `None` when there is no such version.
+    pub async fn decision(&self, id: &str, version: i64) -> Result<Option<Arc<sluice_dmn::Definitions>>, Error> {
+        if let Some(d) = self.decisions.lock().ok().and_then(|c| c.get(&(id.to_string(), version)).cloned()) {
+            return Ok(Some(d));
+        }
+        let (row, xml) = match self.store.decision_xml(id, version).await {
+            Ok(found) => found,
+            Err(sluice_store::Error::DecisionNotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let parsed = sluice_dmn::parse(sluice_dmn::Source { file: &row.file_name, text: &xml });
+        let bad = |message: String| Error::BadDecision { id: id.to_string(), version, message };
+        let Some(defs) = parsed.definitions else {
+            let msgs: Vec<String> = parsed.diagnostics.iter().map(ToString::to_string).collect();
+            return Err(bad(msgs.join("; ")));
+        };
+        let defs = Arc::new(defs);
+        if let Ok(mut cache) = self.decisions.lock() {
+            cache.insert((id.to_string(), version), defs.clone());
+        }
+        Ok(Some(defs))
     }
 
     /// The imported process of a deployed version (cached: a deployed version never changes).

@@ -12,7 +12,8 @@
 //! The modules, one concern each (all of them add to [`Engine`]):
 //!
 //! - `lib.rs`: [`Engine`], [`EngineOptions`], [`Error`] and the re-exports.
-//! - `deploy`: [`Engine::deploy`], the imported-process cache and the latest-version cache.
+//! - `deploy`: [`Engine::deploy`] (BPMN and DMN), the imported-process cache, the latest-version
+//!   cache and the decisions a step may evaluate ([`Engine::decisions_for`]).
 //! - `commands`: what the API asks: start a Request, complete a task, publish a message, cancel,
 //!   retry.
 //! - `jobs`: [`Engine::run_due_jobs`] (claims, leases, one Request's jobs in order), the job kinds,
@@ -59,7 +60,7 @@ use handoff::Handoff;
 pub use backoff::Backoff;
 pub use changes::from_commands;
 pub use connector::ConnectorVerdict;
-pub use deploy::{Catalog, DeployError, Deployed};
+pub use deploy::{Catalog, DeployError, Deployed, DeployedKind};
 pub use gate::CommitGate;
 pub use loops::LoopOptions;
 pub use messages::Broadcast;
@@ -143,6 +144,9 @@ pub enum Error {
     /// importer that became stricter).
     #[error("process `{key}` version {version} cannot be loaded: {message}")]
     BadProcess { key: String, version: i64, message: String },
+    /// The stored XML of a deployed decision version no longer parses.
+    #[error("decision `{id}` version {version} cannot be loaded: {message}")]
+    BadDecision { id: String, version: i64, message: String },
     #[error("Request {0} kept changing under us; try again")]
     Busy(RequestId),
     /// A newer version of the process was deployed while the Request was being created.
@@ -169,6 +173,8 @@ pub struct Engine {
     options: EngineOptions,
     /// Imported processes by (key, version): a deployed version never changes.
     processes: Mutex<HashMap<(String, i64), Arc<Process>>>,
+    /// Parsed DMN files by (decision id, version): a deployed version never changes.
+    decisions: Mutex<HashMap<(String, i64), Arc<sluice_dmn::Definitions>>>,
     /// The jitter source (splitmix64 state).
     rng: Mutex<u64>,
     /// Plans and delivers notifications (see `notify.rs`); none without.
@@ -190,6 +196,7 @@ impl Engine {
             registry,
             options,
             processes: Mutex::new(HashMap::new()),
+            decisions: Mutex::new(HashMap::new()),
             rng: Mutex::new(seed),
             notifications: None,
             handoff: OnceLock::new(),

@@ -113,10 +113,11 @@ impl Engine {
             started_by,
         } = creation;
         let mut out = Vec::new();
+        let decisions = self.decisions_for(process).await?;
         let instance = if parent.is_some() {
-            Instance::start_called(process, data, parent_depth, now, &mut out)?
+            Instance::start_called_with(process, &decisions, data, parent_depth, now, &mut out)?
         } else {
-            Instance::start(process, data, start, now, &mut out)?
+            Instance::start_with(process, &decisions, data, start, now, &mut out)?
         };
         let id = id.unwrap_or_default();
         let mut changes = changes_of(process, id, &out, now, parent.is_some());
@@ -228,11 +229,12 @@ impl Engine {
                 Err(e) => return Err(e.into()),
             };
             let process = self.process(&r.meta.process_key, r.meta.process_version).await?;
+            let decisions = self.decisions_for(&process).await?;
             let mut out = Vec::new();
             let mut applied = 0;
             let mut refusal = None;
             for input in inputs(&r)? {
-                match r.instance.step(&process, input, now, &mut out) {
+                match r.instance.step_with(&process, &decisions, input, now, &mut out) {
                     Ok(()) => applied += 1,
                     Err(e) => refusal = refusal.or(Some(e)),
                 }

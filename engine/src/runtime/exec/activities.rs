@@ -21,7 +21,10 @@ impl Exec<'_> {
             return;
         }
         let instant =
-            matches!(el.kind, Kind::Task(TaskKind::Plain | TaskKind::Script { .. } | TaskKind::SendMessage(_)));
+            matches!(
+            el.kind,
+            Kind::Task(TaskKind::Plain | TaskKind::Script { .. } | TaskKind::SendMessage(_) | TaskKind::Decision(_))
+        );
         if !inner
             && !instant
             && !el.boundaries.is_empty()
@@ -65,6 +68,10 @@ impl Exec<'_> {
                     let msg = format!("the script `{}` of `{}` failed: {err}", script.source(), el.id);
                     self.raise(t, "expression_failed", msg, Retry::Enter { via });
                 }
+            },
+            Kind::Task(TaskKind::Decision(call)) => match self.decide(t, e, scope, call) {
+                Ok(()) => self.complete_activity(t),
+                Err((code, msg)) => self.raise(t, code, msg, Retry::Enter { via }),
             },
             Kind::SubProcess { .. } => {
                 let Some(ms) = el.inner_scope else { return };

@@ -19,6 +19,7 @@ use super::vars::Overlay;
 use super::*;
 
 mod activities;
+mod decide;
 mod errors;
 mod events;
 mod inputs;
@@ -30,6 +31,8 @@ const MOVE_LIMIT: u32 = 100_000;
 
 struct Exec<'a> {
     p: &'a Process,
+    /// The decisions business rule tasks may evaluate (found by the driver before the step).
+    decisions: &'a dyn Decisions,
     i: &'a mut Instance,
     now: DateTime<Utc>,
     out: &'a mut Vec<Command>,
@@ -67,6 +70,7 @@ fn position_by_id<T, K: Ord + Copy>(items: &[T], id: K, key: impl Fn(&T) -> K) -
 
 pub(super) fn start(
     p: &Process,
+    decisions: &dyn Decisions,
     data: Data,
     start: Start,
     // The depth of a called Request (a call activity started it).
@@ -125,7 +129,7 @@ pub(super) fn start(
     if inst.data_bytes > limit {
         return Err(StartError::DataTooLarge { size: inst.data_bytes, limit });
     }
-    let mut ex = Exec::new(p, &mut inst, now, out);
+    let mut ex = Exec::new(p, decisions, &mut inst, now, out);
     ex.arm_event_subprocesses(ScopeId(0), ScopeIdx::ROOT);
     for e in entry {
         ex.spawn(ScopeId(0), e, None, false);
@@ -147,6 +151,7 @@ fn describe_start(p: &Process, e: ElementIdx) -> String {
 pub(super) fn step(
     inst: &mut Instance,
     p: &Process,
+    decisions: &dyn Decisions,
     input: Input,
     now: DateTime<Utc>,
     out: &mut Vec<Command>,
@@ -154,14 +159,20 @@ pub(super) fn step(
     if inst.status != Status::Active {
         return Err(StepError::Ended);
     }
-    let mut ex = Exec::new(p, inst, now, out);
+    let mut ex = Exec::new(p, decisions, inst, now, out);
     ex.apply(input)?;
     ex.run();
     Ok(())
 }
 
 impl<'a> Exec<'a> {
-    fn new(p: &'a Process, i: &'a mut Instance, now: DateTime<Utc>, out: &'a mut Vec<Command>) -> Self {
+    fn new(
+        p: &'a Process,
+        decisions: &'a dyn Decisions,
+        i: &'a mut Instance,
+        now: DateTime<Utc>,
+        out: &'a mut Vec<Command>,
+    ) -> Self {
         // A new activity window once the last one is over (see `limits`).
         let window_ms = i64::try_from(limits::window_secs().saturating_mul(1000)).unwrap_or(i64::MAX);
         if now.timestamp_millis().saturating_sub(i.window_start) >= window_ms {
@@ -173,7 +184,18 @@ impl<'a> Exec<'a> {
             // A state stored before the size was kept (or one without data).
             i.data_bytes = i.measure_data();
         }
-        Self { p, i, now, out, queue: VecDeque::new(), scratch: Vec::new(), moved: 0, joins: Vec::new(), window_limit }
+        Self {
+            p,
+            decisions,
+            i,
+            now,
+            out,
+            queue: VecDeque::new(),
+            scratch: Vec::new(),
+            moved: 0,
+            joins: Vec::new(),
+            window_limit,
+        }
     }
 
     // ---- lookups ----

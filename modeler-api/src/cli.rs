@@ -40,9 +40,11 @@ impl Cli {
 enum Command {
     /// Run the engine and the HTTP API until SIGINT/SIGTERM.
     Serve(ServeArgs),
-    /// Validate BPMN files; prints one line per problem and exits 1 when any file is invalid.
+    /// Validate BPMN and DMN files; prints one line per problem and exits 1 when any file is
+    /// invalid.
     Check {
-        /// The files, checked together so call activities resolve across them.
+        /// The files, checked together so call activities and business rule tasks resolve across
+        /// them.
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
@@ -53,7 +55,8 @@ enum Command {
     /// Run one Request in memory with a virtual clock and print its trace as JSON lines.
     Run {
         file: PathBuf,
-        /// More BPMN files whose processes the model calls (call activities), imported with it.
+        /// More BPMN files whose processes the model calls (call activities), imported with it, and
+        /// DMN files whose decisions its business rule tasks evaluate.
         #[arg(long = "with", value_name = "FILE")]
         with: Vec<PathBuf>,
         /// The Request's start data, a JSON object, or `@FILE` to read it from a file.
@@ -156,17 +159,54 @@ fn check(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    let sources: Vec<Source<'_>> = contents.iter().map(|(name, bytes)| Source { name, bytes }).collect();
+    let (bpmn, dmn) = split_dmn(&contents);
+    let mut stdout = std::io::stdout().lock();
+    let mut decision_ids = Vec::new();
+    for file in &dmn {
+        for d in &file.diagnostics {
+            writeln!(stdout, "{d}")?;
+        }
+        ok &= !file.diagnostics.iter().any(sluice_bpmn::Diagnostic::is_error);
+        decision_ids.extend(file.definitions.iter().flat_map(|d| d.decisions()).map(|d| d.id));
+    }
+    let sources: Vec<Source<'_>> = bpmn.iter().map(|(name, bytes)| Source { name, bytes }).collect();
     // Checks need no Slack: the connectors' settings only matter when they are called.
     let registry = connectors::registry(&ConnectorArgs::default())?;
     let catalog = Catalog(&registry);
-    let imported = sluice_bpmn::import(&sources, &Options { connectors: Some(&catalog), ..Options::default() });
-    let mut stdout = std::io::stdout().lock();
+    // A business rule task's decision may be in none of the files: a warning (it may be deployed
+    // on its own).
+    let known: Vec<&str> = decision_ids.iter().map(String::as_str).collect();
+    let options = Options { connectors: Some(&catalog), known_decisions: Some(&known), ..Options::default() };
+    let imported = sluice_bpmn::import(&sources, &options);
     for d in &imported.diagnostics {
         writeln!(stdout, "{d}")?;
     }
     ok &= !imported.has_errors();
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// A `.dmn` file given to `check` or `run`, parsed.
+struct DmnFile {
+    definitions: Option<sluice_dmn::Definitions>,
+    diagnostics: Vec<sluice_bpmn::Diagnostic>,
+}
+
+/// The files apart: BPMN ones (name, bytes) and DMN ones, parsed (told by their root element, as
+/// a deploy tells them).
+fn split_dmn(contents: &[(String, Vec<u8>)]) -> (Vec<&(String, Vec<u8>)>, Vec<DmnFile>) {
+    let mut bpmn = Vec::new();
+    let mut dmn = Vec::new();
+    for file in contents {
+        let (name, bytes) = file;
+        match sluice_bpmn::decode_text(bytes).filter(|text| sluice_dmn::is_dmn(text)) {
+            Some(text) => {
+                let parsed = sluice_dmn::parse(sluice_dmn::Source { file: name, text: &text });
+                dmn.push(DmnFile { definitions: parsed.definitions, diagnostics: parsed.diagnostics });
+            }
+            None => bpmn.push(file),
+        }
+    }
+    (bpmn, dmn)
 }
 
 /// How many timers a dry run fires before it stops.
@@ -251,7 +291,18 @@ fn dry_run(file: &PathBuf, data: Option<&str>, opts: &RunOptions) -> anyhow::Res
         contents.push((f.display().to_string(), bytes));
     }
     let name = file.display().to_string();
-    let sources: Vec<Source<'_>> = contents.iter().map(|(n, b)| Source { name: n, bytes: b }).collect();
+    let (bpmn, dmn) = split_dmn(&contents);
+    let mut decisions = Vec::new();
+    for file in dmn {
+        if file.diagnostics.iter().any(sluice_bpmn::Diagnostic::is_error) || file.definitions.is_none() {
+            for d in &file.diagnostics {
+                eprintln!("{d}");
+            }
+            bail!("a decision file given with --with is not valid");
+        }
+        decisions.extend(file.definitions.map(Arc::new));
+    }
+    let sources: Vec<Source<'_>> = bpmn.iter().map(|(n, b)| Source { name: n, bytes: b }).collect();
     let registry = connectors::registry(&opts.connectors)?;
     let catalog = Catalog(&registry);
     let imported = sluice_bpmn::import(&sources, &Options { connectors: Some(&catalog), ..Options::default() });
@@ -279,6 +330,9 @@ fn dry_run(file: &PathBuf, data: Option<&str>, opts: &RunOptions) -> anyhow::Res
         }
     };
     let mut sim = Sim::new(processes.clone(), clock.unwrap_or_else(|| Utc::now().trunc_subsecs(0)));
+    for d in decisions {
+        sim.add_decisions(d);
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

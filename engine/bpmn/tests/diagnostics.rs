@@ -499,7 +499,7 @@ fn messages_and_unsupported() {
     );
     let imported = import(
         &[Source { name: "t.bpmn", bytes: xml.as_bytes() }],
-        &Options { known_processes: &["billing"], connectors: None },
+        &Options { known_processes: &["billing"], connectors: None, known_decisions: None },
     );
     assert_eq!(render(&imported), "");
 }
@@ -600,7 +600,7 @@ fn connector_catalog() {
     );
     let imported = import(
         &[Source { name: "t.bpmn", bytes: xml.as_bytes() }],
-        &Options { known_processes: &[], connectors: Some(&Catalog) },
+        &Options { known_processes: &[], connectors: Some(&Catalog), known_decisions: None },
     );
     expect![[r#"
         4:1 error[invalid-connector] connector task `a` (`slack-notification`): missing required input `channel` (a)

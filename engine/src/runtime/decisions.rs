@@ -80,6 +80,11 @@ pub struct DecisionMatch {
 
 impl From<sluice_dmn::Matched> for DecisionMatch {
     fn from(m: sluice_dmn::Matched) -> Self {
-        DecisionMatch { decision_id: m.decision_id, rule_ids: m.rule_ids, rule_indexes: m.rule_indexes, output: m.output }
+        DecisionMatch {
+            decision_id: m.decision_id,
+            rule_ids: m.rule_ids,
+            rule_indexes: m.rule_indexes,
+            output: m.output,
+        }
     }
 }

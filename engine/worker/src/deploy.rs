@@ -13,9 +13,9 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use sluice_bpmn::{ConnectorCatalog, DecisionBinding, Diagnostic, Process, Source};
+use sluice_connector_api::Registry;
 use sluice_engine::runtime::DecisionSet;
 use sluice_store::{NewDecision, NewDecisionFile};
-use sluice_connector_api::Registry;
 
 use crate::{Engine, Error};
 
@@ -54,7 +54,10 @@ pub struct Deployed {
 pub enum DeployedKind {
     Process,
     /// A decision of a `.dmn` file, whose `definitions` has this id.
-    Decision { definitions_id: String, version_tag: Option<String> },
+    Decision {
+        definitions_id: String,
+        version_tag: Option<String>,
+    },
 }
 
 /// The registry as the importer sees it: deploy-time checks of connector tasks (for
@@ -87,15 +90,30 @@ impl Engine {
         files: &[(String, Vec<u8>)],
         now: DateTime<Utc>,
     ) -> Result<Vec<Deployed>, DeployError> {
+        // DMN files apart: each is parsed on its own (its decisions are checked there).
+        let (dmn, bpmn): (Vec<_>, Vec<_>) = files
+            .iter()
+            .partition(|(_, bytes)| sluice_bpmn::decode_text(bytes).is_some_and(|text| sluice_dmn::is_dmn(&text)));
+        let mut diagnostics = Vec::new();
+        let mut parsed_dmn = Vec::new();
+        for (name, bytes) in &dmn {
+            let text = sluice_bpmn::decode_text(bytes).unwrap_or_default();
+            let parsed = sluice_dmn::parse(sluice_dmn::Source { file: name, text: &text });
+            diagnostics.extend(parsed.diagnostics.iter().filter(|d| d.is_error()).cloned());
+            if let Some(defs) = parsed.definitions {
+                parsed_dmn.push((name.as_str(), text, bytes.as_slice(), defs));
+            }
+        }
         let known = self.store.latest_processes().await?;
         let known: Vec<&str> = known.iter().map(|p| p.key.as_str()).collect();
-        let sources: Vec<Source<'_>> = files.iter().map(|(name, bytes)| Source { name, bytes }).collect();
+        let sources: Vec<Source<'_>> = bpmn.iter().map(|(name, bytes)| Source { name, bytes }).collect();
         let catalog = Catalog(&self.registry);
         let options =
             sluice_bpmn::Options { known_processes: &known, connectors: Some(&catalog), known_decisions: None };
         let imported = sluice_bpmn::import(&sources, &options);
-        if imported.has_errors() {
-            return Err(DeployError::Invalid(imported.diagnostics));
+        if imported.has_errors() || !diagnostics.is_empty() {
+            diagnostics.extend(imported.diagnostics);
+            return Err(DeployError::Invalid(diagnostics));
         }
         // Decode every file before storing anything: the store keeps the original bytes (to
         // import from) and the text (for the API).

@@ -89,7 +89,7 @@ pub async fn deployed_slack_tasks(store: &Store) -> Result<Vec<SlackTask>, sluic
 /// The Slack Notification tasks of `models` (key, version, BPMN XML).
 fn slack_tasks(models: &[(String, i64, String)]) -> Vec<SlackTask> {
     let known: Vec<&str> = models.iter().map(|(key, _, _)| key.as_str()).collect();
-    let options = sluice_bpmn::Options { known_processes: &known, connectors: None };
+    let options = sluice_bpmn::Options { known_processes: &known, connectors: None, known_decisions: None };
     let mut out = Vec::new();
     for (key, version, xml) in models {
         let source = sluice_bpmn::Source { name: key, bytes: xml.as_bytes() };

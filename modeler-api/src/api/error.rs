@@ -129,6 +129,10 @@ impl From<sluice_store::Error> for ApiError {
             E::ProcessNotFound { key, version } => {
                 ApiError::not_found("process_not_found", format!("no process `{key}` version {version} is deployed"))
             }
+            E::DecisionNotFound { decision_id, version } => ApiError::not_found(
+                "decision_not_found",
+                format!("no decision `{decision_id}` version {version} is deployed"),
+            ),
             E::BadCursor(c) => {
                 ApiError::new(StatusCode::BAD_REQUEST, "invalid_cursor", format!("invalid pagination cursor `{c}`"))
             }
@@ -175,7 +179,7 @@ impl From<sluice_worker::Error> for ApiError {
                 "a newer version of the process was being deployed; try again".to_string(),
             ),
             E::GaveUp => ApiError::timed_out(),
-            other @ (E::BadProcess { .. } | E::BadJob { .. }) => ApiError::internal(&other),
+            other @ (E::BadProcess { .. } | E::BadDecision { .. } | E::BadJob { .. }) => ApiError::internal(&other),
         }
     }
 }

@@ -20,8 +20,7 @@ impl Exec<'_> {
             self.raise(t, code, msg, Retry::Enter { via });
             return;
         }
-        let instant =
-            matches!(
+        let instant = matches!(
             el.kind,
             Kind::Task(TaskKind::Plain | TaskKind::Script { .. } | TaskKind::SendMessage(_) | TaskKind::Decision(_))
         );

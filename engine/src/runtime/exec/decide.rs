@@ -31,7 +31,8 @@ impl Exec<'_> {
             .evaluate(&call.decision_id, &self.vars(scope))
             .map_err(|err| ("decision_failed", format!("business rule task `{el_id}`: {err} (version {version})")))?;
         let output = shape(call.result, &evaluation).map_err(|msg| {
-            let msg = format!("business rule task `{el_id}`: decision `{}` (version {version}): {msg}", call.decision_id);
+            let msg =
+                format!("business rule task `{el_id}`: decision `{}` (version {version}): {msg}", call.decision_id);
             ("decision_failed", msg)
         })?;
         let matched = evaluation.matched.into_iter().map(DecisionMatch::from).collect();

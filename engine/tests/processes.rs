@@ -49,6 +49,8 @@ struct Scenario {
     /// Published, in order, whenever the Request waits with no task open: [name, key, data].
     messages: Value,
     expect: Status,
+    /// `.dmn` files in `processes/` whose decisions the model's business rule tasks evaluate.
+    decisions: &'static [&'static str],
 }
 
 impl Scenario {
@@ -63,6 +65,7 @@ impl Scenario {
             connectors: json!({}),
             messages: json!([]),
             expect: Status::Completed,
+            decisions: &[],
         }
     }
 
@@ -84,6 +87,10 @@ fn scenarios() -> Vec<Scenario> {
         "amount": 25000, "term_months": 60, "approvers": ["risk_officer", "branch_manager"], "credit_api": "https://credit.example.com/api"});
     let ticket = json!({"ticket_id": "TCK-5520", "subject": "Checkout page returns 502",
         "customer": {"name": "Helios Retail", "email": "ops@helios.example", "tier": "enterprise"}});
+    let discount_order = json!({"order_id": "ORD-2210", "customer": {"name": "Acme GmbH", "tier": "gold"},
+        "lines": [{"sku": "PUMP-200", "price": 450.0, "quantity": 12}]});
+    let small_discount_order = json!({"order_id": "ORD-2211", "customer": {"name": "Brightwell Ltd", "tier": "silver"},
+        "lines": [{"sku": "SEAL-KIT", "price": 35.5, "quantity": 20}]});
     let mut small_order = order.clone();
     small_order["lines"] = json!([{"sku": "SEAL-KIT", "price": 35.5, "quantity": 2}]);
     let mut no_receipts = expense.clone();
@@ -148,6 +155,20 @@ fn scenarios() -> Vec<Scenario> {
             connectors: json!({"check_credit": [{"bpmn_error": "credit_service_down"}, {"score": 640, "fraud_suspected": false}]}),
             ..Scenario::new("loan_application", "loan_application_credit_service_down", loan)
         },
+        Scenario {
+            tasks: json!({"approve_discount": {"discount_approved_by": "Maria Keller"}}),
+            decisions: &["order_discount.dmn"],
+            ..Scenario::new("order_discount", "order_discount_manager", discount_order.clone())
+        },
+        Scenario {
+            decisions: &["order_discount.dmn"],
+            ..Scenario::new("order_discount", "order_discount_automatic", small_discount_order)
+        },
+        Scenario {
+            // Without its decision deployed the business rule task raises an incident naming it.
+            expect: Status::Active,
+            ..Scenario::new("order_discount", "order_discount_not_deployed", discount_order)
+        },
     ]
 }
 
@@ -156,6 +177,13 @@ fn run(s: &Scenario) -> (Status, String) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../processes").join(&file);
     let processes = common::import(&[(file, std::fs::read(&path).unwrap())]);
     let mut sim = Sim::new(processes, common::t0());
+    for dmn in s.decisions {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../processes").join(dmn);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let parsed = sluice_dmn::parse(sluice_dmn::Source { file: dmn, text: &text });
+        assert!(!parsed.has_errors(), "{dmn}: {:?}", parsed.diagnostics);
+        sim.add_decisions(std::sync::Arc::new(parsed.definitions.unwrap()));
+    }
     let mut host =
         ScriptedConnectors { outputs: serde_json::from_value(s.connectors.clone()).unwrap(), calls: Vec::new() };
     let mut messages: VecDeque<Value> = s.messages.as_array().unwrap().iter().cloned().collect();

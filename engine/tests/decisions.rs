@@ -129,10 +129,8 @@ fn a_decision_error_is_an_incident_naming_decision_and_rule_and_a_retry_after_a_
 
 #[test]
 fn a_pinned_version_tag_picks_only_that_version() {
-    let pinned = model(
-        r#"sluice:decisionRef="level" sluice:decisionVersionTag="2026-q2" sluice:resultVariable="approver""#,
-        "",
-    );
+    let pinned =
+        model(r#"sluice:decisionRef="level" sluice:decisionVersionTag="2026-q2" sluice:resultVariable="approver""#, "");
     let (sim, r) = run(&pinned, Some(&levels("2026-q1", "\"board\"")), json!({"amount": 5}));
     let incident = &sim.instance(r).unwrap().incidents()[0];
     assert_eq!(incident.code, "decision_not_found");

@@ -952,7 +952,7 @@ impl<'d> ProcLift<'d, '_, '_> {
                     ni,
                     id,
                     "businessRuleTask without a connector".into(),
-                    "; set `implementation` to a connector type",
+                    "; set `implementation` to a connector type or name a decision (`sluice:decisionRef`)",
                 ),
                 _ => {
                     let java = [

@@ -960,3 +960,100 @@ fn data_associations_sluice_cannot_run_are_named() {
     );
     check(&xml, expect![[""]]);
 }
+
+/// A business rule task `b` with these attributes (and extension elements) between a start and
+/// an end event.
+fn rule_task(attrs: &str, ext: &str) -> String {
+    exec(&format!(
+        r#"<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="b"/>
+<bpmn:businessRuleTask id="b" {attrs}>{ext}</bpmn:businessRuleTask><bpmn:sequenceFlow id="f2" sourceRef="b" targetRef="e"/><bpmn:endEvent id="e"/>"#
+    ))
+}
+
+#[test]
+fn business_rule_tasks_name_a_decision_in_each_dialect() {
+    let call = |xml: &str| match &element(&process(xml), "b").kind {
+        Kind::Task(TaskKind::Decision(c)) => c.clone(),
+        other => panic!("not a decision task: {other:?}"),
+    };
+    let c = call(&rule_task(r#"sluice:decisionRef="level" sluice:resultVariable="r" sluice:decisionVersion="3""#, ""));
+    assert_eq!(
+        (c.decision_id.as_str(), &c.binding, c.result_variable.as_deref(), c.result),
+        ("level", &DecisionBinding::Version(3), Some("r"), DecisionResult::Value)
+    );
+    let c = call(&rule_task(
+        r#"camunda:decisionRef="level" camunda:resultVariable="r" camunda:mapDecisionResult="collectEntries" camunda:decisionRefBinding="versionTag" camunda:decisionRefVersionTag="q2""#,
+        "",
+    ));
+    assert_eq!((&c.binding, c.result), (&DecisionBinding::VersionTag("q2".into()), DecisionResult::CollectEntries));
+    let c = call(&rule_task(
+        "",
+        r#"<bpmn:extensionElements><zeebe:calledDecision decisionId="level" resultVariable="r"/></bpmn:extensionElements>"#,
+    ));
+    assert_eq!(
+        (c.decision_id.as_str(), &c.binding, c.result),
+        ("level", &DecisionBinding::Latest, DecisionResult::Value)
+    );
+    assert_eq!(
+        process(&rule_task(r#"sluice:decisionRef="level" sluice:resultVariable="r""#, "")).decision_calls().len(),
+        1
+    );
+}
+
+#[test]
+fn business_rule_task_mistakes_are_reported() {
+    check(
+        &rule_task(r#"sluice:decisionRef="level""#, ""),
+        expect![[r#"
+            4:51 error[missing-result-variable] business rule task `b` evaluates decision `level` but names no result variable (`sluice:resultVariable`) (b)
+        "#]],
+    );
+    // Camunda 7 keeps no result without a variable: a warning, not a refusal.
+    check(
+        &rule_task(r#"camunda:decisionRef="level""#, ""),
+        expect![[r#"
+            4:52 warning[missing-result-variable] business rule task `b` evaluates decision `level` but names no result variable (`camunda:resultVariable`): its result is not kept (b)
+        "#]],
+    );
+    check(
+        &rule_task(
+            r#"camunda:decisionRef="level" camunda:resultVariable="r" camunda:mapDecisionResult="firstEntry""#,
+            "",
+        ),
+        expect![[r#"
+            4:113 error[invalid-decision-reference] `camunda:mapDecisionResult` of `b` is `firstEntry`; it is one of singleEntry, singleResult, collectEntries, resultList (b)
+        "#]],
+    );
+    check(
+        &rule_task(
+            "",
+            r#"<bpmn:extensionElements><zeebe:calledDecision decisionId="=levelId" resultVariable="r"/></bpmn:extensionElements>"#,
+        ),
+        expect![[r#"
+            4:90 error[invalid-decision-reference] business rule task `b` computes its decision id (`=levelId`); Sluice evaluates a decision named by its id only: write the id itself (b)
+        "#]],
+    );
+    check(
+        &rule_task(r#"sluice:decisionRef="level" sluice:resultVariable="r" sluice:decisionVersion="latest""#, ""),
+        expect![[r#"
+            4:108 error[invalid-decision-reference] `sluice:decisionVersion` of `b` is `latest`, not a version number (1, 2, ...) (b)
+        "#]],
+    );
+    // A business rule task without a decision still needs a connector.
+    check(
+        &rule_task("", ""),
+        expect![[r#"
+            4:1 error[unsupported-element] businessRuleTask without a connector is not supported by Sluice; set `implementation` to a connector type or name a decision (`sluice:decisionRef`) (b)
+        "#]],
+    );
+    // A decision none of the known ones: a warning (it may be deployed later).
+    let xml = rule_task(r#"sluice:decisionRef="level" sluice:resultVariable="r""#, "");
+    let imported = import(
+        &[Source { name: "t.bpmn", bytes: xml.as_bytes() }],
+        &Options { known_decisions: Some(&["discount"]), ..Options::default() },
+    );
+    expect![[r#"
+        4:51 warning[unknown-decision] business rule task `b` evaluates decision `level`, which is neither in the given files nor deployed: deploy it before a Request reaches the task (b)
+    "#]]
+    .assert_eq(&render(&imported));
+}

@@ -39,7 +39,7 @@ pub struct ServeArgs {
     /// (hashed) and printed once.
     #[arg(long, env = "SLUICE_API_TOKEN", hide_env_values = true)]
     pub api_token: Option<Secret>,
-    /// A folder whose `*.bpmn` files are deployed at start.
+    /// A folder whose `*.bpmn` and `*.dmn` files are deployed at start.
     #[arg(long, env = "SLUICE_PROCESSES")]
     pub processes: Option<PathBuf>,
     /// Base of links placed in notifications (default: `http://<listen>`).

@@ -196,7 +196,7 @@ async fn deploy_folder(engine: &Engine, dir: &Path) -> anyhow::Result<bool> {
     let mut paths = Vec::new();
     for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read SLUICE_PROCESSES {}", dir.display()))? {
         let path = entry?.path();
-        if path.extension().is_some_and(|e| e == "bpmn") {
+        if path.extension().is_some_and(|e| e == "bpmn" || e == "dmn") {
             paths.push(path);
         }
     }
@@ -207,13 +207,14 @@ async fn deploy_folder(engine: &Engine, dir: &Path) -> anyhow::Result<bool> {
         files.push((p.display().to_string(), bytes));
     }
     if files.is_empty() {
-        tracing::warn!(dir = %dir.display(), "no *.bpmn files to deploy");
+        tracing::warn!(dir = %dir.display(), "no *.bpmn or *.dmn files to deploy");
         return Ok(true);
     }
     match engine.deploy(&files).await {
         Ok(deployed) => {
             for d in deployed {
-                tracing::info!(key = %d.key, version = d.version, new = d.created, "deployed");
+                let kind = if d.kind == sluice_worker::DeployedKind::Process { "process" } else { "decision" };
+                tracing::info!(kind, key = %d.key, version = d.version, new = d.created, "deployed");
             }
             Ok(true)
         }

@@ -27,6 +27,8 @@ pub enum Details {
     Diagnostics(Vec<DiagnosticView>),
     /// `problems`: every problem of invalid settings (`{"field", "message"}` each).
     Problems(Vec<serde_json::Value>),
+    /// `decision` and `rule`: where a decision's evaluation failed (the rule, when one is to blame).
+    Decision { decision: String, rule: Option<String> },
 }
 
 impl ApiError {
@@ -91,14 +93,24 @@ impl ApiError {
 
 impl ApiError {
     fn into_body(self) -> ErrorBody {
-        let (field, diagnostics, problems) = match self.details {
-            Details::None => (None, None, None),
-            Details::Field(f) => (Some(f), None, None),
-            Details::Diagnostics(d) => (None, Some(d), None),
-            Details::Problems(p) => (None, None, Some(p)),
-        };
+        let (mut field, mut diagnostics, mut problems, mut decision, mut rule) = (None, None, None, None, None);
+        match self.details {
+            Details::None => {}
+            Details::Field(f) => field = Some(f),
+            Details::Diagnostics(d) => diagnostics = Some(d),
+            Details::Problems(p) => problems = Some(p),
+            Details::Decision { decision: d, rule: r } => (decision, rule) = (Some(d), Some(r)),
+        }
         ErrorBody {
-            error: ErrorDetail { code: self.code.to_string(), message: self.message, field, diagnostics, problems },
+            error: ErrorDetail {
+                code: self.code.to_string(),
+                message: self.message,
+                field,
+                diagnostics,
+                problems,
+                decision,
+                rule,
+            },
         }
     }
 

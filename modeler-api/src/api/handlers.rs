@@ -12,13 +12,13 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use sluice_store::{LoadedRequest, RequestFilter, RequestId, RequestRow, Store, TaskId};
-use sluice_worker::{CommitGate, DeployError, Engine};
+use sluice_worker::{CommitGate, DeployError, DeployedKind, Engine};
 
 use super::views::{
-    CompleteBody, ConnectorList, ConnectorView, DiagnosticView, ErrorBody, EventList, EventQuery, EventView, Health,
-    IncidentInfo, Include, ListQuery, ListedRequest, MessageBody, ProcessDetail, ProcessList, ProcessSummary,
-    RequestList, RequestPage, RequestSummary, RequestView, SignalBody, SignalReached, StartBody, TaskList, TaskQuery,
-    TaskView, TokenInfo, TokenState, VersionView, time,
+    CompleteBody, ConnectorList, ConnectorView, DeployedDecision, DiagnosticView, ErrorBody, EventList, EventQuery,
+    EventView, Health, IncidentInfo, Include, ListQuery, ListedRequest, MessageBody, ProcessDetail, ProcessList,
+    ProcessSummary, RequestList, RequestPage, RequestSummary, RequestView, SignalBody, SignalReached, StartBody,
+    TaskList, TaskQuery, TaskView, TokenInfo, TokenState, VersionView, time,
 };
 use super::{ApiError, ApiJson, ApiQuery, AppState, Caller, Client, Details, RawBody, content_type};
 
@@ -110,12 +110,13 @@ fn invalid_bpmn(message: &str, diagnostics: Vec<DiagnosticView>) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_bpmn", message).with(Details::Diagnostics(diagnostics))
 }
 
-/// Deploys every executable process of a BPMN file, each as a new version unless unchanged.
+/// Deploys every executable process of a BPMN file, or every decision of a DMN file (told apart
+/// by the root element), each as a new version unless unchanged.
 #[utoipa::path(
     post, path = "/api/v1/processes", tag = "processes",
-    request_body(content = String, content_type = "application/xml", description = "BPMN 2.0 XML"),
+    request_body(content = String, content_type = "application/xml", description = "BPMN 2.0 XML, or DMN 1.3–1.5 XML"),
     responses(
-        (status = 201, description = "At least one process got a new version", body = ProcessList),
+        (status = 201, description = "At least one process or decision got a new version", body = ProcessList),
         (status = 200, description = "The same XML again: nothing changed, the same versions", body = ProcessList),
         (status = 422, description = "`invalid_bpmn`, with `diagnostics`", body = ErrorBody),
     ),
@@ -137,7 +138,11 @@ pub async fn deploy(
         ));
     }
     let engine = state.inner.engine.clone();
-    let files = vec![("model.bpmn".to_string(), body.to_vec())];
+    // BPMN and DMN are told apart by the root element (as `Engine::deploy` does); the name is
+    // the one a stored decision's `file` shows.
+    let dmn = sluice_bpmn::decode_text(&body).is_some_and(|text| sluice_dmn::is_dmn(&text));
+    let name = if dmn { "decisions.dmn" } else { "model.bpmn" };
+    let files = vec![(name.to_string(), body.to_vec())];
     // `Engine::deploy`'s future is not `Send` (the importer's options hold a `&dyn
     // ConnectorCatalog`, which is not `Sync`), so it runs on a blocking thread of its own, in the
     // engine's runtime, behind this request's commit gate (a 408 means nothing was stored).
@@ -176,14 +181,28 @@ pub async fn deploy(
         let keys = deployed.iter().map(|d| d.key.as_str()).collect::<Vec<_>>().join(",");
         let versions: Vec<serde_json::Value> = deployed
             .iter()
-            .map(|d| serde_json::json!({"key": d.key, "version": d.version, "new": d.created}))
+            .map(|d| {
+                let kind = if d.kind == DeployedKind::Process { "process" } else { "decision" };
+                serde_json::json!({"key": d.key, "version": d.version, "new": d.created, "kind": kind})
+            })
             .collect();
         let details = serde_json::json!({"processes": versions});
         state.audit(Some(&caller), &client, "process_deployed", Some(keys), details).await;
     }
-    let processes =
-        deployed.into_iter().map(|d| ProcessSummary { key: d.key, version: d.version, name: d.name }).collect();
-    Ok((status, Json(ProcessList { processes })))
+    let (mut processes, mut decisions) = (Vec::new(), Vec::new());
+    for d in deployed {
+        match d.kind {
+            DeployedKind::Process => processes.push(ProcessSummary { key: d.key, version: d.version, name: d.name }),
+            DeployedKind::Decision { definitions_id, version_tag } => decisions.push(DeployedDecision {
+                id: d.key,
+                version: d.version,
+                name: d.name,
+                version_tag,
+                definitions_id,
+            }),
+        }
+    }
+    Ok((status, Json(ProcessList { processes, decisions })))
 }
 
 /// The latest version of every deployed process.
@@ -194,7 +213,7 @@ pub async fn deploy(
 )]
 pub async fn list_processes(State(state): State<AppState>) -> ApiResult<Json<ProcessList>> {
     let latest = state.store().latest_processes().await?;
-    Ok(Json(ProcessList { processes: latest.iter().map(ProcessSummary::from).collect() }))
+    Ok(Json(ProcessList { processes: latest.iter().map(ProcessSummary::from).collect(), decisions: Vec::new() }))
 }
 
 /// The latest version of a process, with every version and the latest XML.

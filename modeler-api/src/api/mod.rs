@@ -3,6 +3,7 @@
 
 pub mod auth;
 mod big_numbers;
+mod decisions;
 mod error;
 mod handlers;
 mod metrics;
@@ -240,6 +241,9 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/messages", post(handlers::publish_message))
         .route("/api/v1/signals", post(handlers::broadcast_signal))
         .route("/api/v1/connectors", get(handlers::list_connectors))
+        .route("/api/v1/decisions", get(decisions::list))
+        .route("/api/v1/decisions/{id}", get(decisions::get))
+        .route("/api/v1/decisions/{id}/evaluate", post(decisions::evaluate))
         .route("/api/v1/admin/slack-app", put(slack_admin::put_app))
         .route("/api/v1/integrations/slack", get(slack_admin::list).post(slack_admin::register))
         .route("/api/v1/integrations/slack/install", get(slack_admin::install))

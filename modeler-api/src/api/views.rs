@@ -40,6 +40,14 @@ pub struct ErrorDetail {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Vec<Object>, required = false)]
     pub problems: Option<Vec<serde_json::Value>>,
+    /// With `decision_failed`: the decision whose evaluation failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String, required = false)]
+    pub decision: Option<String>,
+    /// With `decision_failed`: the rule to blame, or null when no one rule is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, nullable, required = false)]
+    pub rule: Option<Option<String>>,
 }
 
 /// One problem of a BPMN model.
@@ -78,6 +86,24 @@ impl From<&ProcessVersion> for ProcessSummary {
 #[derive(Serialize, ToSchema)]
 pub struct ProcessList {
     pub processes: Vec<ProcessSummary>,
+    /// The decisions a deploy of `.dmn` files stored (left out when it had none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(required = false)]
+    pub decisions: Vec<DeployedDecision>,
+}
+
+/// One decision of a deploy: its id and version.
+#[derive(Serialize, ToSchema)]
+pub struct DeployedDecision {
+    pub id: String,
+    #[schema(minimum = 1)]
+    pub version: i64,
+    #[schema(required = true)]
+    pub name: Option<String>,
+    #[schema(required = true)]
+    pub version_tag: Option<String>,
+    /// The `id` of its file's `definitions` element.
+    pub definitions_id: String,
 }
 
 #[derive(Serialize, ToSchema)]

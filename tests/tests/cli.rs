@@ -14,15 +14,74 @@ fn check_accepts_every_example_process() {
     let mut files: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "bpmn"))
+        .filter(|p| p.extension().is_some_and(|e| e == "bpmn" || e == "dmn"))
         .map(|p| p.display().to_string())
         .collect();
     files.sort();
     assert!(files.len() >= 5, "expected at least five example processes, found {files:?}");
+    assert!(files.iter().any(|f| f.ends_with(".dmn")), "expected an example decision, found {files:?}");
     let args: Vec<&str> = std::iter::once("check").chain(files.iter().map(String::as_str)).collect();
     let out = sluice(&args);
     assert!(out.status.success(), "check failed:\n{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
     assert!(!stdout(&out).contains("error["), "{}", stdout(&out));
+    // Given together, every business rule task's decision is found.
+    assert!(!stdout(&out).contains("unknown-decision"), "{}", stdout(&out));
+}
+
+const LEVELS_DMN: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="https://www.omg.org/spec/DMN/20191111/MODEL/" id="levels" name="Levels" namespace="urn:t">
+  <decision id="level" name="Approval level">
+    <decisionTable id="t" hitPolicy="UNIQUE">
+      <input id="i1"><inputExpression id="e1" typeRef="number"><text>amount</text></inputExpression></input>
+      <output id="o1" name="level" typeRef="string"/>
+      <rule id="small"><inputEntry id="r1i"><text>&lt; 1000 +</text></inputEntry><outputEntry id="r1o"><text>"clerk"</text></outputEntry></rule>
+      <rule id="large"><inputEntry id="r2i"><text>&gt;= 1000</text></inputEntry><outputEntry id="r2o"><text>"board"</text></outputEntry></rule>
+    </decisionTable>
+  </decision>
+</definitions>
+"#;
+
+const DECIDING: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:sluice="urn:sluice:bpmn:1" id="d" targetNamespace="urn:t">
+  <process id="deciding" isExecutable="true">
+    <startEvent id="start"/>
+    <sequenceFlow id="f1" sourceRef="start" targetRef="decide"/>
+    <businessRuleTask id="decide" sluice:decisionRef="level" sluice:resultVariable="approver"/>
+    <sequenceFlow id="f2" sourceRef="decide" targetRef="end"/>
+    <endEvent id="end"/>
+  </process>
+</definitions>
+"#;
+
+#[test]
+fn check_reports_dmn_problems_and_decisions_found_in_no_file() {
+    let dir = scratch_dir("check-dmn");
+    let (dmn, bpmn) = (dir.join("levels.dmn"), dir.join("deciding.bpmn"));
+    std::fs::write(&dmn, LEVELS_DMN).unwrap();
+    std::fs::write(&bpmn, DECIDING).unwrap();
+    let out = sluice(&["check", dmn.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let want = format!("{}:7:62: error[invalid-feel]:", dmn.display());
+    assert!(stdout(&out).starts_with(&want), "{}", stdout(&out));
+    assert!(stdout(&out).contains("(element small)"), "{}", stdout(&out));
+
+    // The model alone: its decision is in none of the files, a warning (it may be deployed).
+    let out = sluice(&["check", bpmn.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let want = format!("{}:6:", bpmn.display());
+    assert!(stdout(&out).starts_with(&want) && stdout(&out).contains("warning[unknown-decision]"), "{}", stdout(&out));
+
+    // Fixed and given together: nothing to say, and `run --with` evaluates it.
+    std::fs::write(&dmn, LEVELS_DMN.replace("&lt; 1000 +", "&lt; 1000")).unwrap();
+    let out = sluice(&["check", bpmn.to_str().unwrap(), dmn.to_str().unwrap()]);
+    assert_eq!((out.status.code(), stdout(&out).as_str()), (Some(0), ""));
+    let out =
+        sluice(&["run", bpmn.to_str().unwrap(), "--with", dmn.to_str().unwrap(), "--data", r#"{"amount": 5000}"#]);
+    assert!(out.status.success(), "{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+    let trace = lines(&out);
+    let decided = trace.iter().find(|l| l["event"] == "decision_evaluated").unwrap();
+    assert_eq!(decided["matched"], serde_json::json!([{"decision": "level", "rules": ["large"]}]));
+    assert_eq!(trace.last().unwrap()["data"]["approver"], "board");
 }
 
 const BROKEN: &str = r#"<?xml version="1.0" encoding="UTF-8"?>

@@ -290,7 +290,12 @@ fn table(
 
     let multi = matches!(t.hit, HitPolicy::Collect(None) | HitPolicy::RuleOrder | HitPolicy::OutputOrder);
     let value = if hits.is_empty() {
-        defaults(d, t, vars, &row_value)?.map_or_else(null, |v| if multi { FeelValue::list(vec![v]) } else { v })
+        match defaults(d, t, vars, &row_value)? {
+            Some(v) if multi => FeelValue::list(vec![v]),
+            Some(v) => v,
+            None if t.hit == HitPolicy::Collect(Some(Aggregation::Count)) => FeelValue::from_json(&Value::from(0)),
+            None => null(),
+        }
     } else if let HitPolicy::Collect(Some(agg)) = t.hit {
         aggregate(d, t, agg, hits.iter().map(|h| row_value(&h.values)).collect())?
     } else if multi {

@@ -28,6 +28,8 @@ pub(crate) struct Decision {
     /// Indexes of the decisions it requires, in document order.
     pub required: Vec<usize>,
     pub logic: Logic,
+    /// Byte offset of the decision's element in the file.
+    pub offset: usize,
 }
 
 #[derive(Debug)]
@@ -72,6 +74,8 @@ pub(crate) struct Input {
     /// The input's label, else its expression's text: how errors name it.
     pub label: String,
     pub expr: Expression,
+    /// The input expression's declared type, resolved to a FEEL type.
+    pub type_ref: Option<String>,
     /// `inputValues`: an input outside them is an evaluation error.
     pub values: Option<UnaryTests>,
 }
@@ -91,6 +95,8 @@ pub(crate) struct Output {
 pub(crate) struct Rule {
     /// The rule's id, else `rule-N` (1-based).
     pub id: String,
+    /// Byte offset of the rule's element in the file.
+    pub offset: usize,
     pub entries: Vec<UnaryTests>,
     pub outputs: Vec<Expression>,
 }

@@ -85,7 +85,10 @@ impl<'d, 'a, 'r, 't> Reader<'d, 'a, 'r, 't> {
     }
 
     fn definitions(&mut self) -> Option<Model> {
-        let root = self.doc.root?;
+        let Some(root) = self.doc.root else {
+            self.rep.error(0, "not-dmn", "the file has no root element; a DMN file's is `definitions`", None);
+            return None;
+        };
         let rn = self.doc.node(root);
         if !rn.is(Ns::Dmn, "definitions") {
             self.rep.error(
@@ -145,12 +148,10 @@ impl<'d, 'a, 'r, 't> Reader<'d, 'a, 'r, 't> {
         let input_ids: Vec<&str> =
             kids.iter().filter(|(_, n)| n.local == "inputData").filter_map(|(_, n)| n.get_nonempty("id")).collect();
         let mut decisions = Vec::with_capacity(decision_nodes.len());
-        let mut offsets = Vec::with_capacity(decision_nodes.len());
         for &(di, n) in &decision_nodes {
-            offsets.push(n.offset);
             decisions.push(self.decision(di, n, &by_id, &input_ids));
         }
-        self.check_cycles(&decisions, &offsets);
+        self.check_cycles(&decisions);
         Some(Model { id, name, decisions, by_id })
     }
 
@@ -324,7 +325,7 @@ impl<'d, 'a, 'r, 't> Reader<'d, 'a, 'r, 't> {
                 Logic::Unsupported("no decision logic".to_string())
             }
         };
-        Decision { id, name, version_tag, var_name, type_ref, required, logic }
+        Decision { id, name, version_tag, var_name, type_ref, required, logic, offset: n.offset }
     }
 
     /// The FEEL text of child `text` of node `i`, compiled; a diagnostic when it is missing or
@@ -453,10 +454,10 @@ impl<'d, 'a, 'r, 't> Reader<'d, 'a, 'r, 't> {
                 .or_else(|| doc.child(ei, Ns::Dmn, "text").map(|(_, t)| t.text.trim().to_string()))
                 .unwrap_or_else(|| el.clone());
             let expr = self.feel_child(ei, "text", &el, &format!("input `{label}`"));
-            let _ = ex;
+            let type_ref = ex.attr("typeRef").and_then(|a| self.type_ref(&a.value, a.offset, Some(&el)));
             let values = self.values(ii, "inputValues", &el, &format!("the input values of `{label}`"));
             if let Some(expr) = expr {
-                inputs.push(Input { label, expr, values });
+                inputs.push(Input { label, expr, type_ref, values });
             }
         }
         let mut outputs = Vec::new();
@@ -546,7 +547,7 @@ impl<'d, 'a, 'r, 't> Reader<'d, 'a, 'r, 't> {
                     outputs_e.push(x);
                 }
             }
-            rules.push(Rule { id: rid, entries, outputs: outputs_e });
+            rules.push(Rule { id: rid, offset: r.offset, entries, outputs: outputs_e });
         }
         let errors_after = self.rep.out.iter().filter(|d| d.is_error()).count();
         let aggregator = match hit {
@@ -559,7 +560,7 @@ impl<'d, 'a, 'r, 't> Reader<'d, 'a, 'r, 't> {
     }
 
     /// Reports each requirement cycle once, at the first decision on it.
-    fn check_cycles(&mut self, decisions: &[Decision], offsets: &[usize]) {
+    fn check_cycles(&mut self, decisions: &[Decision]) {
         // 0: unvisited, 1: on the stack, 2: done.
         let mut state = vec![0u8; decisions.len()];
         for start in 0..decisions.len() {
@@ -584,7 +585,7 @@ impl<'d, 'a, 'r, 't> Reader<'d, 'a, 'r, 't> {
                                 .chain([decisions[r].id.as_str()])
                                 .collect();
                             self.rep.error(
-                                offsets[r],
+                                decisions[r].offset,
                                 "requirement-cycle",
                                 format!("decisions require each other in a cycle: {}", path.join(" → ")),
                                 Some(&decisions[r].id),

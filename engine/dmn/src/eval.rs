@@ -62,7 +62,7 @@ pub(crate) fn evaluate(model: &Model, decision_id: &str, vars: &dyn Variables) -
 
 impl Run<'_, '_> {
     /// The decision's value, and (for the top decision) the rows of its table.
-    fn decide(&mut self, k: usize, top: bool) -> Result<(FeelValue, Vec<Map<String, Value>>), EvalError> {
+    fn decide(&mut self, k: usize, top: bool) -> Result<(FeelValue, Rows), EvalError> {
         let model = self.model;
         let d = &model.decisions[k];
         if let Some(v) = &self.done[k] {
@@ -130,6 +130,9 @@ fn shown(v: &FeelValue) -> String {
     s
 }
 
+/// The matched rules' outputs by output name, in hit order.
+type Rows = Vec<Map<String, Value>>;
+
 /// One matched rule's outputs.
 struct Hit {
     /// 0-based rule index.
@@ -137,11 +140,7 @@ struct Hit {
     values: Vec<FeelValue>,
 }
 
-fn table(
-    d: &Decision,
-    t: &Table,
-    vars: &Layer<'_>,
-) -> Result<(FeelValue, Vec<Map<String, Value>>, Matched), EvalError> {
+fn table(d: &Decision, t: &Table, vars: &Layer<'_>) -> Result<(FeelValue, Rows, Matched), EvalError> {
     let mut inputs = Vec::with_capacity(t.inputs.len());
     for inp in &t.inputs {
         let v =

@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 use sluice_feel::{FeelValue, Variables};
 
-use crate::model::{Aggregation, Decision, HitPolicy, Logic, Model, Table};
+use crate::model::{Aggregation, Decision, Entry, HitPolicy, Logic, Model, Table};
 use crate::{EvalError, Evaluation, Matched};
 
 /// The caller's variables plus typed values: the results of required decisions (by name) and
@@ -166,7 +166,7 @@ fn table(d: &Decision, t: &Table, vars: &Layer<'_>) -> Result<(FeelValue, Rows, 
     for (ri, rule) in t.rules.iter().enumerate() {
         let mut all = true;
         for (entry, input) in rule.entries.iter().zip(&inputs) {
-            let ok = entry.test(input, vars).map_err(|e| {
+            let ok = entry_passes(entry, input, vars).map_err(|e| {
                 fail(d, Some(&rule.id), format!("rule {}: input entry `{}`: {}", ri + 1, entry.source(), e.message))
             })?;
             if !ok {
@@ -309,6 +309,19 @@ fn table(d: &Decision, t: &Table, vars: &Layer<'_>) -> Result<(FeelValue, Rows, 
         output: value.to_json(),
     };
     Ok((value, rows, matched))
+}
+
+/// Whether the input passes an input entry.
+fn entry_passes(entry: &Entry, input: &FeelValue, vars: &Layer<'_>) -> Result<bool, sluice_feel::EvalError> {
+    match entry {
+        Entry::Tests(t) => t.test(input, vars),
+        Entry::Juel(e) => {
+            let mut values = Vec::with_capacity(vars.values.len() + 1);
+            values.push(("cellInput".to_string(), input.clone()));
+            values.extend(vars.values.iter().cloned());
+            e.eval_bool(&Layer { outer: vars.outer, values })
+        }
+    }
 }
 
 /// The default output entries when no rule matches: None when no output has one.

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use sluice_feel::{Expression, UnaryTests};
+use sluice_feel::{Expression, TestsShape, UnaryTests};
 
 use crate::{DecisionInfo, DecisionKind};
 
@@ -97,8 +97,33 @@ pub(crate) struct Rule {
     pub id: String,
     /// Byte offset of the rule's element in the file.
     pub offset: usize,
-    pub entries: Vec<UnaryTests>,
+    pub entries: Vec<Entry>,
     pub outputs: Vec<Expression>,
+}
+
+/// An input entry.
+#[derive(Debug)]
+pub(crate) enum Entry {
+    /// DMN unary tests (an empty entry, as Camunda's modeler writes an empty cell, is `-`).
+    Tests(UnaryTests),
+    /// A Camunda 7 JUEL condition `${...}` over `cellInput`, the input's value.
+    Juel(Expression),
+}
+
+impl Entry {
+    pub fn source(&self) -> &str {
+        match self {
+            Entry::Tests(t) => t.source(),
+            Entry::Juel(e) => e.source(),
+        }
+    }
+
+    pub fn shape(&self) -> TestsShape {
+        match self {
+            Entry::Tests(t) => t.shape(),
+            Entry::Juel(_) => TestsShape::Opaque,
+        }
+    }
 }
 
 impl Decision {

@@ -11,7 +11,7 @@ use sluice_bpmn::report::Report;
 use sluice_bpmn::xml::{self, Doc, NS_DMN, Node, Ns};
 use sluice_feel::{Expression, UnaryTests};
 
-use crate::model::{Aggregation, Decision, HitPolicy, Input, Logic, Model, Output, Rule, Table};
+use crate::model::{Aggregation, Decision, Entry, HitPolicy, Input, Logic, Model, Output, Rule, Table};
 use crate::{Definitions, Parsed, Source};
 
 pub(crate) fn is_dmn(text: &str) -> bool {
@@ -536,14 +536,26 @@ impl<'d, 'a, 'r, 't> Reader<'d, 'a, 'r, 't> {
                     self.rep.error(doc.node(e).offset, "missing-text", format!("{what} has no `<text>`"), Some(&rid));
                     continue;
                 };
-                if let Some(u) = self.tests(text, &rid, &what) {
-                    entries.push(u);
+                let (src, _) = text.trimmed_text();
+                if src.is_empty() {
+                    // Camunda's modeler writes an empty cell for "any value".
+                    entries.push(Entry::Tests(UnaryTests::parse("-").ok()?));
+                } else if src.starts_with("${") || src.starts_with("#{") {
+                    if let Some(x) = self.feel(text, &rid, &what) {
+                        entries.push(Entry::Juel(x));
+                    }
+                } else if let Some(u) = self.tests(text, &rid, &what) {
+                    entries.push(Entry::Tests(u));
                 }
             }
             let mut outputs_e = Vec::with_capacity(outs.len());
             for (col, &oe) in outs.iter().enumerate() {
                 let what = format!("rule {} (`{rid}`), output entry {}", k + 1, col + 1);
-                if let Some(x) = self.feel_child(oe, "text", &rid, &what) {
+                let empty = doc.child(oe, Ns::Dmn, "text").is_some_and(|(_, t)| t.text.trim().is_empty());
+                if empty {
+                    // An empty cell, as Camunda's modeler writes it: the output is null.
+                    outputs_e.push(Expression::parse("null").ok()?);
+                } else if let Some(x) = self.feel_child(oe, "text", &rid, &what) {
                     outputs_e.push(x);
                 }
             }

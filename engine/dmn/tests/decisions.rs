@@ -478,3 +478,38 @@ fn bad_input_never_panics() {
         }
     }
 }
+
+/// A Camunda 7 model as its modeler writes it: DMN 1.1, an empty cell, a JUEL input entry over
+/// `cellInput`, a JUEL output entry, `camunda:versionTag`.
+const CAMUNDA7: &str = r##"<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="http://www.omg.org/spec/DMN/20151101/dmn.xsd" xmlns:camunda="http://camunda.org/schema/1.0/dmn" id="dish" name="Dish" namespace="http://camunda.org/schema/1.0/dmn">
+  <decision id="decision" name="Dish" camunda:versionTag="3">
+    <decisionTable id="t" hitPolicy="FIRST">
+      <input id="i1" label="Season"><inputExpression id="e1" typeRef="string"><text>season</text></inputExpression></input>
+      <input id="i2" label="Guests"><inputExpression id="e2" typeRef="integer"><text>guestCount</text></inputExpression></input>
+      <output id="o1" label="Dish" name="desiredDish" typeRef="string"/>
+      <rule id="r1"><inputEntry><text>"Fall"</text></inputEntry><inputEntry><text>${cellInput &lt;= 8}</text></inputEntry><outputEntry><text>"Spareribs"</text></outputEntry></rule>
+      <rule id="r2"><inputEntry><text>"Winter"</text></inputEntry><inputEntry><text></text></inputEntry><outputEntry><text>${"Roastbeef"}</text></outputEntry></rule>
+      <rule id="r3"><inputEntry><text></text></inputEntry><inputEntry><text></text></inputEntry><outputEntry><text></text></outputEntry></rule>
+    </decisionTable>
+  </decision>
+</definitions>
+"##;
+
+#[test]
+fn camunda_7_models_run() {
+    let p = parsed(CAMUNDA7);
+    assert!(p.diagnostics.is_empty(), "{:#?}", p.diagnostics);
+    let d = p.definitions.unwrap();
+    assert_eq!(d.decisions()[0].version_tag.as_deref(), Some("3"));
+    let run = |data: Value| d.evaluate("decision", &data).unwrap();
+    assert_eq!(run(json!({"season": "Fall", "guestCount": 4})).value, json!("Spareribs"));
+    assert_eq!(run(json!({"season": "Fall", "guestCount": 12})).value, Value::Null);
+    assert_eq!(run(json!({"season": "Fall", "guestCount": 12})).matched[0].rule_ids, ["r3"]);
+    let e = run(json!({"season": "Winter", "guestCount": 12}));
+    assert_eq!(e.value, json!("Roastbeef"));
+    assert_eq!(e.rows[0].get("desiredDish"), Some(&json!("Roastbeef")));
+    // A JUEL entry that does not give a boolean is an error naming the rule.
+    let err = d.evaluate("decision", &json!({"season": "Fall"})).unwrap_err();
+    assert_eq!(err.rule_id.as_deref(), Some("r1"));
+}

@@ -56,25 +56,56 @@ pub(crate) fn evaluate(model: &Model, decision_id: &str, vars: &dyn Variables) -
     };
     let n = model.decisions.len();
     let mut run = Run { model, vars, done: vec![None; n], active: vec![false; n], matched: Vec::new() };
-    let (value, rows) = run.decide(k, true)?;
+    let (value, rows) = run.decide(k)?;
     Ok(Evaluation { decision_id: decision_id.to_string(), value: value.to_json(), rows, matched: run.matched })
 }
 
 impl Run<'_, '_> {
-    /// The decision's value, and (for the top decision) the rows of its table.
-    fn decide(&mut self, k: usize, top: bool) -> Result<(FeelValue, Rows), EvalError> {
+    /// The decision's value and the rows of its table, its required decisions evaluated first
+    /// (in post-order, without recursion, so a long chain of requirements cannot exhaust the
+    /// stack).
+    fn decide(&mut self, top: usize) -> Result<(FeelValue, Rows), EvalError> {
+        let model = self.model;
+        let mut stack = vec![(top, false)];
+        let mut top_rows = Vec::new();
+        while let Some((k, expanded)) = stack.pop() {
+            if self.done[k].is_some() {
+                continue;
+            }
+            if expanded {
+                let rows = self.decide_one(k)?;
+                if k == top {
+                    top_rows = rows;
+                }
+                continue;
+            }
+            if self.active[k] {
+                // Parse refuses requirement cycles; this guards the walk all the same.
+                return Err(fail(
+                    &model.decisions[k],
+                    None,
+                    "the decision requires itself through its required decisions",
+                ));
+            }
+            self.active[k] = true;
+            stack.push((k, true));
+            for &r in model.decisions[k].required.iter().rev() {
+                if self.done[r].is_none() {
+                    stack.push((r, false));
+                }
+            }
+        }
+        let value = self.done[top].clone().unwrap_or_else(null);
+        Ok((value, top_rows))
+    }
+
+    /// Evaluates one decision whose required decisions are done.
+    fn decide_one(&mut self, k: usize) -> Result<Rows, EvalError> {
         let model = self.model;
         let d = &model.decisions[k];
-        if let Some(v) = &self.done[k] {
-            return Ok((v.clone(), Vec::new()));
-        }
-        if self.active[k] {
-            return Err(fail(d, None, "the decision requires itself through its required decisions"));
-        }
-        self.active[k] = true;
         let mut layer = Layer { outer: self.vars, values: Vec::new() };
         for &r in &d.required {
-            let (v, _) = self.decide(r, false)?;
+            let v = self.done[r].clone().unwrap_or_else(null);
             layer.values.push((model.decisions[r].var_name.clone(), v));
         }
         layer.values.extend(self.vars.values().iter().cloned());
@@ -86,7 +117,7 @@ impl Run<'_, '_> {
             Logic::Table(t) => {
                 let (v, rows, m) = table(d, t, &layer)?;
                 self.matched.push(m);
-                (v, if top { rows } else { Vec::new() })
+                (v, rows)
             }
             Logic::Unsupported(what) => {
                 return Err(fail(d, None, format!("the decision cannot be evaluated: its logic is {what}")));
@@ -96,9 +127,8 @@ impl Run<'_, '_> {
             Some(ty) => conform(value, ty).map_err(|m| fail(d, None, m))?,
             None => value,
         };
-        self.active[k] = false;
-        self.done[k] = Some(value.clone());
-        Ok((value, rows))
+        self.done[k] = Some(value);
+        Ok(rows)
     }
 }
 

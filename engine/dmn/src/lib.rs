@@ -74,8 +74,8 @@ pub enum DecisionKind {
 pub struct DecisionInfo {
     pub id: String,
     pub name: Option<String>,
-    /// `versionTag` (Camunda's `camunda:versionTag`, or DMN 1.5's none: Sluice reads the
-    /// Camunda attribute and a plain `versionTag`).
+    /// The decision's `versionTag` attribute (Camunda's `camunda:versionTag`, or one in any
+    /// other namespace or none: DMN itself has no such attribute).
     pub version_tag: Option<String>,
     pub kind: DecisionKind,
     /// The ids of the decisions it requires, in document order.

@@ -118,6 +118,9 @@ impl<'d, 'a, 'r, 't> Reader<'d, 'a, 'r, 't> {
         for &(i, n) in &kids {
             if matches!(n.local, "inputData" | "decision")
                 && let Some(name) = var_name(self.doc, i)
+                // Plain names lex as names anyway; only the others need the hint.
+                && name.chars().any(|c| !(c.is_alphanumeric() || c == '_'))
+                && !self.names.contains(&name)
             {
                 self.names.push(name);
             }

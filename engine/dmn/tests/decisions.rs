@@ -513,3 +513,40 @@ fn camunda_7_models_run() {
     let err = d.evaluate("decision", &json!({"season": "Fall"})).unwrap_err();
     assert_eq!(err.rule_id.as_deref(), Some("r1"));
 }
+
+#[test]
+fn a_long_chain_of_requirements_evaluates_without_recursion() {
+    // 5,000 literal decisions, each adding one to the one it requires.
+    let mut x = format!("<definitions xmlns=\"{NS}\" id=\"chain\">\n");
+    x += "<decision id=\"d0\" name=\"v0\"><literalExpression><text>0</text></literalExpression></decision>\n";
+    for i in 1..5000 {
+        x += &format!(
+            "<decision id=\"d{i}\" name=\"v{i}\"><informationRequirement><requiredDecision href=\"#d{}\"/></informationRequirement><literalExpression><text>v{} + 1</text></literalExpression></decision>\n",
+            i - 1,
+            i - 1
+        );
+    }
+    x += "</definitions>\n";
+    let d = defs(&x);
+    assert_eq!(d.evaluate("d4999", &json!({})).unwrap().value, json!(4999));
+}
+
+#[test]
+fn mutated_models_never_panic() {
+    // Every position of a valid model overwritten with characters that break XML or FEEL.
+    let base = DRG.to_string();
+    for (i, _) in base.char_indices().step_by(3) {
+        for c in ['<', '"', '&', 'x', '-', ']'] {
+            let mut m = base.clone();
+            m.replace_range(i..i + base[i..].chars().next().map_or(0, char::len_utf8), &c.to_string());
+            let p = parsed(&m);
+            if let Some(d) = p.definitions {
+                for info in d.decisions() {
+                    let _ = d.evaluate(&info.id, &json!({"Loan Amount": 20000}));
+                }
+            } else {
+                assert!(p.diagnostics.iter().any(|d| d.is_error()), "refused without an error: {m}");
+            }
+        }
+    }
+}

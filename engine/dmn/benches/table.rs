@@ -59,6 +59,14 @@ fn main() {
         Value::Object(m) => m,
         _ => Map::new(),
     };
+    // Baseline: one FEEL condition, to tell the machine's speed of the moment apart (the
+    // machine is shared; sluice-feel's README gives about 32 ns for it on a quiet one).
+    if let Ok(cond) = sluice_feel::Expression::parse("order.amount > 100") {
+        let ns = fastest_n(200_000, || {
+            black_box(cond.eval_bool(black_box(&vars)).ok());
+        });
+        println!("{ns:8.1} ns/eval  (baseline: the FEEL condition `order.amount > 100`)");
+    }
     for hit in ["UNIQUE", "FIRST", "COLLECT"] {
         let text = model(hit);
         let parsed = parse(Source { file: "bench.dmn", text: &text });

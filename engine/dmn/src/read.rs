@@ -54,6 +54,9 @@ struct Reader<'d, 'a, 'r, 't> {
     names: Vec<String>,
 }
 
+/// Longer type texts are not checked (an item definition nesting others many times over).
+const MAX_TYPE_LEN: usize = 4096;
+
 /// The FEEL type of a DMN built-in type name, or None.
 fn builtin_type(name: &str) -> Option<&'static str> {
     let n = name.strip_prefix("feel:").unwrap_or(name);
@@ -110,8 +113,9 @@ impl<'d, 'a, 'r, 't> Reader<'d, 'a, 'r, 't> {
         let items: Vec<usize> = kids.iter().filter(|(_, n)| n.local == "itemDefinition").map(|&(i, _)| i).collect();
         let raw: HashMap<String, usize> =
             items.iter().filter_map(|&i| self.doc.node(i).get_nonempty("name").map(|n| (n.to_string(), i))).collect();
+        let mut memo = HashMap::new();
         for (n, &i) in &raw {
-            if let Some(t) = self.item_type(i, &raw, 0) {
+            if let Some(t) = self.item_type(i, &raw, 0, &mut memo) {
                 self.types.insert(n.clone(), t);
             }
         }
@@ -158,8 +162,31 @@ impl<'d, 'a, 'r, 't> Reader<'d, 'a, 'r, 't> {
         Some(Model { id, name, decisions, by_id })
     }
 
-    /// The FEEL type of an item definition.
-    fn item_type(&mut self, i: usize, raw: &HashMap<String, usize>, depth: usize) -> Option<String> {
+    /// The FEEL type of an item definition (None: not checked). `memo` keeps each named item's
+    /// type once worked out, and a type longer than [`MAX_TYPE_LEN`] is not checked, so items
+    /// that nest each other many times over cost linear work, not exponential.
+    fn item_type(
+        &mut self,
+        i: usize,
+        raw: &HashMap<String, usize>,
+        depth: usize,
+        memo: &mut HashMap<usize, Option<String>>,
+    ) -> Option<String> {
+        if let Some(t) = memo.get(&i) {
+            return t.clone();
+        }
+        let t = self.item_type_uncached(i, raw, depth, memo).filter(|t| t.len() <= MAX_TYPE_LEN);
+        memo.insert(i, t.clone());
+        t
+    }
+
+    fn item_type_uncached(
+        &mut self,
+        i: usize,
+        raw: &HashMap<String, usize>,
+        depth: usize,
+        memo: &mut HashMap<usize, Option<String>>,
+    ) -> Option<String> {
         if depth > 16 {
             return None;
         }
@@ -170,7 +197,7 @@ impl<'d, 'a, 'r, 't> Reader<'d, 'a, 'r, 't> {
             match builtin_type(&name) {
                 Some(b) => b.to_string(),
                 None => match raw.get(&name) {
-                    Some(&j) if j != i => self.item_type(j, raw, depth + 1)?,
+                    Some(&j) if j != i => self.item_type(j, raw, depth + 1, memo)?,
                     _ => return None,
                 },
             }
@@ -183,8 +210,11 @@ impl<'d, 'a, 'r, 't> Reader<'d, 'a, 'r, 't> {
             let mut parts = Vec::new();
             for c in comps {
                 let cname = self.doc.node(c).get_nonempty("name")?.to_string();
-                let ct = self.item_type(c, raw, depth + 1).unwrap_or_else(|| "Any".to_string());
+                let ct = self.item_type(c, raw, depth + 1, memo).unwrap_or_else(|| "Any".to_string());
                 parts.push(format!("{}: {ct}", type_key(&cname)));
+                if parts.iter().map(String::len).sum::<usize>() > MAX_TYPE_LEN {
+                    return None;
+                }
             }
             format!("context<{}>", parts.join(", "))
         };

@@ -54,28 +54,33 @@ pub(crate) fn evaluate(model: &Model, decision_id: &str, vars: &dyn Variables) -
             message: format!("the model `{}` has no decision with this id", model.id),
         });
     };
-    let n = model.decisions.len();
-    let mut run = Run { model, vars, done: vec![None; n], active: vec![false; n], matched: Vec::new() };
+    let mut run = Run { model, vars, done: Vec::new(), active: Vec::new(), matched: Vec::new() };
     let (value, rows) = run.decide(k)?;
-    Ok(Evaluation { decision_id: decision_id.to_string(), value: value.to_json(), rows, matched: run.matched })
+    Ok(Evaluation { decision_id: decision_id.to_string(), value, rows, matched: run.matched })
 }
 
 impl Run<'_, '_> {
     /// The decision's value and the rows of its table, its required decisions evaluated first
     /// (in post-order, without recursion, so a long chain of requirements cannot exhaust the
     /// stack).
-    fn decide(&mut self, top: usize) -> Result<(FeelValue, Rows), EvalError> {
+    fn decide(&mut self, top: usize) -> Result<(Value, Rows), EvalError> {
         let model = self.model;
+        if model.decisions[top].required.is_empty() {
+            // The common case: one table or expression, nothing to walk.
+            return Ok(self.decide_one(top, true)?.unwrap_or_default());
+        }
+        let n = model.decisions.len();
+        self.done = vec![None; n];
+        self.active = vec![false; n];
         let mut stack = vec![(top, false)];
-        let mut top_rows = Vec::new();
+        let mut result = (Value::Null, Vec::new());
         while let Some((k, expanded)) = stack.pop() {
             if self.done[k].is_some() {
                 continue;
             }
             if expanded {
-                let rows = self.decide_one(k)?;
-                if k == top {
-                    top_rows = rows;
+                if let Some(r) = self.decide_one(k, k == top)? {
+                    result = r;
                 }
                 continue;
             }
@@ -95,29 +100,28 @@ impl Run<'_, '_> {
                 }
             }
         }
-        let value = self.done[top].clone().unwrap_or_else(null);
-        Ok((value, top_rows))
+        Ok(result)
     }
 
-    /// Evaluates one decision whose required decisions are done.
-    fn decide_one(&mut self, k: usize) -> Result<Rows, EvalError> {
+    /// Evaluates one decision whose required decisions are done; for the top one, its value as
+    /// JSON and its table's rows.
+    fn decide_one(&mut self, k: usize, top: bool) -> Result<Option<(Value, Rows)>, EvalError> {
         let model = self.model;
         let d = &model.decisions[k];
         let mut layer = Layer { outer: self.vars, values: Vec::new() };
         for &r in &d.required {
-            let v = self.done[r].clone().unwrap_or_else(null);
+            let v = self.done.get(r).cloned().flatten().unwrap_or_else(null);
             layer.values.push((model.decisions[r].var_name.clone(), v));
         }
         layer.values.extend(self.vars.values().iter().cloned());
-        let (value, rows) = match &d.logic {
+        let (value, rows, matched) = match &d.logic {
             Logic::Literal(e) => {
                 let v = e.eval_value(&layer).map_err(|e| fail(d, None, e.message))?;
-                (v, Vec::new())
+                (v, Vec::new(), None)
             }
             Logic::Table(t) => {
-                let (v, rows, m) = table(d, t, &layer)?;
-                self.matched.push(m);
-                (v, rows)
+                let (v, rows, m) = table(d, t, &layer, top)?;
+                (v, rows, Some(m))
             }
             Logic::Unsupported(what) => {
                 return Err(fail(d, None, format!("the decision cannot be evaluated: its logic is {what}")));
@@ -127,8 +131,15 @@ impl Run<'_, '_> {
             Some(ty) => conform(value, ty).map_err(|m| fail(d, None, m))?,
             None => value,
         };
-        self.done[k] = Some(value);
-        Ok(rows)
+        let json = (top || matched.is_some()).then(|| value.to_json());
+        if let Some(mut m) = matched {
+            m.output = json.clone().unwrap_or(Value::Null);
+            self.matched.push(m);
+        }
+        if let Some(slot) = self.done.get_mut(k) {
+            *slot = Some(value);
+        }
+        Ok(if top { json.map(|j| (j, rows)) } else { None })
     }
 }
 
@@ -170,7 +181,9 @@ struct Hit {
     values: Vec<FeelValue>,
 }
 
-fn table(d: &Decision, t: &Table, vars: &Layer<'_>) -> Result<(FeelValue, Rows, Matched), EvalError> {
+/// The table's value, its rows (when `want_rows`) and the rules it matched (`output` left for
+/// the caller, after the decision's type conversion).
+fn table(d: &Decision, t: &Table, vars: &Layer<'_>, want_rows: bool) -> Result<(FeelValue, Rows, Matched), EvalError> {
     let mut inputs = Vec::with_capacity(t.inputs.len());
     for inp in &t.inputs {
         let v =
@@ -308,6 +321,7 @@ fn table(d: &Decision, t: &Table, vars: &Layer<'_>) -> Result<(FeelValue, Rows, 
     };
     let rows: Vec<Map<String, Value>> = hits
         .iter()
+        .filter(|_| want_rows)
         .map(|h| {
             t.outputs
                 .iter()
@@ -336,7 +350,7 @@ fn table(d: &Decision, t: &Table, vars: &Layer<'_>) -> Result<(FeelValue, Rows, 
         decision_id: d.id.clone(),
         rule_ids: hits.iter().map(|h| rule_id(h).to_string()).collect(),
         rule_indexes: hits.iter().map(|h| h.rule + 1).collect(),
-        output: value.to_json(),
+        output: Value::Null,
     };
     Ok((value, rows, matched))
 }

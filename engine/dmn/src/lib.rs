@@ -103,7 +103,7 @@ pub struct Matched {
     pub rule_ids: Vec<String>,
     /// 1-based positions of the same rules.
     pub rule_indexes: Vec<usize>,
-    /// The table's result (after the hit policy and any aggregation).
+    /// The decision's result (after the hit policy, any aggregation and its type conversion).
     pub output: serde_json::Value,
 }
 

@@ -222,14 +222,16 @@ fn table(d: &Decision, t: &Table, vars: &Layer<'_>, want_rows: bool) -> Result<(
         }
         let mut values = Vec::with_capacity(rule.outputs.len());
         for (oi, (x, out)) in rule.outputs.iter().zip(&t.outputs).enumerate() {
-            let what =
-                if out.name.is_empty() { format!("output entry {}", oi + 1) } else { format!("output `{}`", out.name) };
+            // Built only for an error message.
+            let what = || {
+                if out.name.is_empty() { format!("output entry {}", oi + 1) } else { format!("output `{}`", out.name) }
+            };
             let v = x
                 .eval_value(vars)
-                .map_err(|e| fail(d, Some(&rule.id), format!("rule {}: {what}: {}", ri + 1, e.message)))?;
+                .map_err(|e| fail(d, Some(&rule.id), format!("rule {}: {}: {}", ri + 1, what(), e.message)))?;
             let v = match &out.type_ref {
                 Some(ty) => {
-                    conform(v, ty).map_err(|m| fail(d, Some(&rule.id), format!("rule {}: {what}: {m}", ri + 1)))?
+                    conform(v, ty).map_err(|m| fail(d, Some(&rule.id), format!("rule {}: {}: {m}", ri + 1, what())))?
                 }
                 None => v,
             };
@@ -240,8 +242,9 @@ fn table(d: &Decision, t: &Table, vars: &Layer<'_>, want_rows: bool) -> Result<(
                     d,
                     Some(&rule.id),
                     format!(
-                        "rule {}: {what} gives {}, which is not one of its output values ({})",
+                        "rule {}: {} gives {}, which is not one of its output values ({})",
                         ri + 1,
+                        what(),
                         shown(&v),
                         allowed.source()
                     ),

@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 use sluice_feel::{FeelValue, Variables};
 
-use crate::model::{Aggregation, Decision, HitPolicy, Logic, Model, Table};
+use crate::model::{Aggregation, Decision, Entry, HitPolicy, Logic, Model, Table};
 use crate::{EvalError, Evaluation, Matched};
 
 /// The caller's variables plus typed values: the results of required decisions (by name) and
@@ -54,39 +54,74 @@ pub(crate) fn evaluate(model: &Model, decision_id: &str, vars: &dyn Variables) -
             message: format!("the model `{}` has no decision with this id", model.id),
         });
     };
-    let n = model.decisions.len();
-    let mut run = Run { model, vars, done: vec![None; n], active: vec![false; n], matched: Vec::new() };
-    let (value, rows) = run.decide(k, true)?;
-    Ok(Evaluation { decision_id: decision_id.to_string(), value: value.to_json(), rows, matched: run.matched })
+    let mut run = Run { model, vars, done: Vec::new(), active: Vec::new(), matched: Vec::new() };
+    let (value, rows) = run.decide(k)?;
+    Ok(Evaluation { decision_id: decision_id.to_string(), value, rows, matched: run.matched })
 }
 
 impl Run<'_, '_> {
-    /// The decision's value, and (for the top decision) the rows of its table.
-    fn decide(&mut self, k: usize, top: bool) -> Result<(FeelValue, Vec<Map<String, Value>>), EvalError> {
+    /// The decision's value and the rows of its table, its required decisions evaluated first
+    /// (in post-order, without recursion, so a long chain of requirements cannot exhaust the
+    /// stack).
+    fn decide(&mut self, top: usize) -> Result<(Value, Rows), EvalError> {
+        let model = self.model;
+        if model.decisions[top].required.is_empty() {
+            // The common case: one table or expression, nothing to walk.
+            return Ok(self.decide_one(top, true)?.unwrap_or_default());
+        }
+        let n = model.decisions.len();
+        self.done = vec![None; n];
+        self.active = vec![false; n];
+        let mut stack = vec![(top, false)];
+        let mut result = (Value::Null, Vec::new());
+        while let Some((k, expanded)) = stack.pop() {
+            if self.done[k].is_some() {
+                continue;
+            }
+            if expanded {
+                if let Some(r) = self.decide_one(k, k == top)? {
+                    result = r;
+                }
+                continue;
+            }
+            if self.active[k] {
+                // Parse refuses requirement cycles; this guards the walk all the same.
+                return Err(fail(
+                    &model.decisions[k],
+                    None,
+                    "the decision requires itself through its required decisions",
+                ));
+            }
+            self.active[k] = true;
+            stack.push((k, true));
+            for &r in model.decisions[k].required.iter().rev() {
+                if self.done[r].is_none() {
+                    stack.push((r, false));
+                }
+            }
+        }
+        Ok(result)
+    }
+
+    /// Evaluates one decision whose required decisions are done; for the top one, its value as
+    /// JSON and its table's rows.
+    fn decide_one(&mut self, k: usize, top: bool) -> Result<Option<(Value, Rows)>, EvalError> {
         let model = self.model;
         let d = &model.decisions[k];
-        if let Some(v) = &self.done[k] {
-            return Ok((v.clone(), Vec::new()));
-        }
-        if self.active[k] {
-            return Err(fail(d, None, "the decision requires itself through its required decisions"));
-        }
-        self.active[k] = true;
         let mut layer = Layer { outer: self.vars, values: Vec::new() };
         for &r in &d.required {
-            let (v, _) = self.decide(r, false)?;
+            let v = self.done.get(r).cloned().flatten().unwrap_or_else(null);
             layer.values.push((model.decisions[r].var_name.clone(), v));
         }
         layer.values.extend(self.vars.values().iter().cloned());
-        let (value, rows) = match &d.logic {
+        let (value, rows, matched) = match &d.logic {
             Logic::Literal(e) => {
                 let v = e.eval_value(&layer).map_err(|e| fail(d, None, e.message))?;
-                (v, Vec::new())
+                (v, Vec::new(), None)
             }
             Logic::Table(t) => {
-                let (v, rows, m) = table(d, t, &layer)?;
-                self.matched.push(m);
-                (v, if top { rows } else { Vec::new() })
+                let (v, rows, m) = table(d, t, &layer, top)?;
+                (v, rows, Some(m))
             }
             Logic::Unsupported(what) => {
                 return Err(fail(d, None, format!("the decision cannot be evaluated: its logic is {what}")));
@@ -96,9 +131,15 @@ impl Run<'_, '_> {
             Some(ty) => conform(value, ty).map_err(|m| fail(d, None, m))?,
             None => value,
         };
-        self.active[k] = false;
-        self.done[k] = Some(value.clone());
-        Ok((value, rows))
+        let json = (top || matched.is_some()).then(|| value.to_json());
+        if let Some(mut m) = matched {
+            m.output = json.clone().unwrap_or(Value::Null);
+            self.matched.push(m);
+        }
+        if let Some(slot) = self.done.get_mut(k) {
+            *slot = Some(value);
+        }
+        Ok(if top { json.map(|j| (j, rows)) } else { None })
     }
 }
 
@@ -130,6 +171,9 @@ fn shown(v: &FeelValue) -> String {
     s
 }
 
+/// The matched rules' outputs by output name, in hit order.
+type Rows = Vec<Map<String, Value>>;
+
 /// One matched rule's outputs.
 struct Hit {
     /// 0-based rule index.
@@ -137,11 +181,9 @@ struct Hit {
     values: Vec<FeelValue>,
 }
 
-fn table(
-    d: &Decision,
-    t: &Table,
-    vars: &Layer<'_>,
-) -> Result<(FeelValue, Vec<Map<String, Value>>, Matched), EvalError> {
+/// The table's value, its rows (when `want_rows`) and the rules it matched (`output` left for
+/// the caller, after the decision's type conversion).
+fn table(d: &Decision, t: &Table, vars: &Layer<'_>, want_rows: bool) -> Result<(FeelValue, Rows, Matched), EvalError> {
     let mut inputs = Vec::with_capacity(t.inputs.len());
     for inp in &t.inputs {
         let v =
@@ -167,7 +209,7 @@ fn table(
     for (ri, rule) in t.rules.iter().enumerate() {
         let mut all = true;
         for (entry, input) in rule.entries.iter().zip(&inputs) {
-            let ok = entry.test(input, vars).map_err(|e| {
+            let ok = entry_passes(entry, input, vars).map_err(|e| {
                 fail(d, Some(&rule.id), format!("rule {}: input entry `{}`: {}", ri + 1, entry.source(), e.message))
             })?;
             if !ok {
@@ -180,14 +222,16 @@ fn table(
         }
         let mut values = Vec::with_capacity(rule.outputs.len());
         for (oi, (x, out)) in rule.outputs.iter().zip(&t.outputs).enumerate() {
-            let what =
-                if out.name.is_empty() { format!("output entry {}", oi + 1) } else { format!("output `{}`", out.name) };
+            // Built only for an error message.
+            let what = || {
+                if out.name.is_empty() { format!("output entry {}", oi + 1) } else { format!("output `{}`", out.name) }
+            };
             let v = x
                 .eval_value(vars)
-                .map_err(|e| fail(d, Some(&rule.id), format!("rule {}: {what}: {}", ri + 1, e.message)))?;
+                .map_err(|e| fail(d, Some(&rule.id), format!("rule {}: {}: {}", ri + 1, what(), e.message)))?;
             let v = match &out.type_ref {
                 Some(ty) => {
-                    conform(v, ty).map_err(|m| fail(d, Some(&rule.id), format!("rule {}: {what}: {m}", ri + 1)))?
+                    conform(v, ty).map_err(|m| fail(d, Some(&rule.id), format!("rule {}: {}: {m}", ri + 1, what())))?
                 }
                 None => v,
             };
@@ -198,8 +242,9 @@ fn table(
                     d,
                     Some(&rule.id),
                     format!(
-                        "rule {}: {what} gives {}, which is not one of its output values ({})",
+                        "rule {}: {} gives {}, which is not one of its output values ({})",
                         ri + 1,
+                        what(),
                         shown(&v),
                         allowed.source()
                     ),
@@ -279,6 +324,7 @@ fn table(
     };
     let rows: Vec<Map<String, Value>> = hits
         .iter()
+        .filter(|_| want_rows)
         .map(|h| {
             t.outputs
                 .iter()
@@ -290,7 +336,12 @@ fn table(
 
     let multi = matches!(t.hit, HitPolicy::Collect(None) | HitPolicy::RuleOrder | HitPolicy::OutputOrder);
     let value = if hits.is_empty() {
-        defaults(d, t, vars, &row_value)?.map_or_else(null, |v| if multi { FeelValue::list(vec![v]) } else { v })
+        match defaults(d, t, vars, &row_value)? {
+            Some(v) if multi => FeelValue::list(vec![v]),
+            Some(v) => v,
+            None if t.hit == HitPolicy::Collect(Some(Aggregation::Count)) => FeelValue::from_json(&Value::from(0)),
+            None => null(),
+        }
     } else if let HitPolicy::Collect(Some(agg)) = t.hit {
         aggregate(d, t, agg, hits.iter().map(|h| row_value(&h.values)).collect())?
     } else if multi {
@@ -302,9 +353,22 @@ fn table(
         decision_id: d.id.clone(),
         rule_ids: hits.iter().map(|h| rule_id(h).to_string()).collect(),
         rule_indexes: hits.iter().map(|h| h.rule + 1).collect(),
-        output: value.to_json(),
+        output: Value::Null,
     };
     Ok((value, rows, matched))
+}
+
+/// Whether the input passes an input entry.
+fn entry_passes(entry: &Entry, input: &FeelValue, vars: &Layer<'_>) -> Result<bool, sluice_feel::EvalError> {
+    match entry {
+        Entry::Tests(t) => t.test(input, vars),
+        Entry::Juel(e) => {
+            let mut values = Vec::with_capacity(vars.values.len() + 1);
+            values.push(("cellInput".to_string(), input.clone()));
+            values.extend(vars.values.iter().cloned());
+            e.eval_bool(&Layer { outer: vars.outer, values })
+        }
+    }
 }
 
 /// The default output entries when no rule matches: None when no output has one.

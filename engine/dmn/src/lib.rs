@@ -74,8 +74,8 @@ pub enum DecisionKind {
 pub struct DecisionInfo {
     pub id: String,
     pub name: Option<String>,
-    /// `versionTag` (Camunda's `camunda:versionTag`, or DMN 1.5's none: Sluice reads the
-    /// Camunda attribute and a plain `versionTag`).
+    /// The decision's `versionTag` attribute (Camunda's `camunda:versionTag`, or one in any
+    /// other namespace or none: DMN itself has no such attribute).
     pub version_tag: Option<String>,
     pub kind: DecisionKind,
     /// The ids of the decisions it requires, in document order.
@@ -103,7 +103,7 @@ pub struct Matched {
     pub rule_ids: Vec<String>,
     /// 1-based positions of the same rules.
     pub rule_indexes: Vec<usize>,
-    /// The table's result (after the hit policy and any aggregation).
+    /// The decision's result (after the hit policy, any aggregation and its type conversion).
     pub output: serde_json::Value,
 }
 

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use sluice_feel::{Expression, UnaryTests};
+use sluice_feel::{Expression, TestsShape, UnaryTests};
 
 use crate::{DecisionInfo, DecisionKind};
 
@@ -28,6 +28,8 @@ pub(crate) struct Decision {
     /// Indexes of the decisions it requires, in document order.
     pub required: Vec<usize>,
     pub logic: Logic,
+    /// Byte offset of the decision's element in the file.
+    pub offset: usize,
 }
 
 #[derive(Debug)]
@@ -72,6 +74,8 @@ pub(crate) struct Input {
     /// The input's label, else its expression's text: how errors name it.
     pub label: String,
     pub expr: Expression,
+    /// The input expression's declared type, resolved to a FEEL type.
+    pub type_ref: Option<String>,
     /// `inputValues`: an input outside them is an evaluation error.
     pub values: Option<UnaryTests>,
 }
@@ -91,8 +95,35 @@ pub(crate) struct Output {
 pub(crate) struct Rule {
     /// The rule's id, else `rule-N` (1-based).
     pub id: String,
-    pub entries: Vec<UnaryTests>,
+    /// Byte offset of the rule's element in the file.
+    pub offset: usize,
+    pub entries: Vec<Entry>,
     pub outputs: Vec<Expression>,
+}
+
+/// An input entry.
+#[derive(Debug)]
+pub(crate) enum Entry {
+    /// DMN unary tests (an empty entry, as Camunda's modeler writes an empty cell, is `-`).
+    Tests(UnaryTests),
+    /// A Camunda 7 JUEL condition `${...}` over `cellInput`, the input's value.
+    Juel(Expression),
+}
+
+impl Entry {
+    pub fn source(&self) -> &str {
+        match self {
+            Entry::Tests(t) => t.source(),
+            Entry::Juel(e) => e.source(),
+        }
+    }
+
+    pub fn shape(&self) -> TestsShape {
+        match self {
+            Entry::Tests(t) => t.shape(),
+            Entry::Juel(_) => TestsShape::Opaque,
+        }
+    }
 }
 
 impl Decision {

@@ -11,7 +11,7 @@ use sluice_bpmn::report::Report;
 use sluice_bpmn::xml::{self, Doc, NS_DMN, Node, Ns};
 use sluice_feel::{Expression, UnaryTests};
 
-use crate::model::{Aggregation, Decision, HitPolicy, Input, Logic, Model, Output, Rule, Table};
+use crate::model::{Aggregation, Decision, Entry, HitPolicy, Input, Logic, Model, Output, Rule, Table};
 use crate::{Definitions, Parsed, Source};
 
 pub(crate) fn is_dmn(text: &str) -> bool {
@@ -54,6 +54,9 @@ struct Reader<'d, 'a, 'r, 't> {
     names: Vec<String>,
 }
 
+/// Longer type texts are not checked (an item definition nesting others many times over).
+const MAX_TYPE_LEN: usize = 4096;
+
 /// The FEEL type of a DMN built-in type name, or None.
 fn builtin_type(name: &str) -> Option<&'static str> {
     let n = name.strip_prefix("feel:").unwrap_or(name);
@@ -85,7 +88,10 @@ impl<'d, 'a, 'r, 't> Reader<'d, 'a, 'r, 't> {
     }
 
     fn definitions(&mut self) -> Option<Model> {
-        let root = self.doc.root?;
+        let Some(root) = self.doc.root else {
+            self.rep.error(0, "not-dmn", "the file has no root element; a DMN file's is `definitions`", None);
+            return None;
+        };
         let rn = self.doc.node(root);
         if !rn.is(Ns::Dmn, "definitions") {
             self.rep.error(
@@ -107,14 +113,18 @@ impl<'d, 'a, 'r, 't> Reader<'d, 'a, 'r, 't> {
         let items: Vec<usize> = kids.iter().filter(|(_, n)| n.local == "itemDefinition").map(|&(i, _)| i).collect();
         let raw: HashMap<String, usize> =
             items.iter().filter_map(|&i| self.doc.node(i).get_nonempty("name").map(|n| (n.to_string(), i))).collect();
+        let mut memo = HashMap::new();
         for (n, &i) in &raw {
-            if let Some(t) = self.item_type(i, &raw, 0) {
+            if let Some(t) = self.item_type(i, &raw, 0, &mut memo) {
                 self.types.insert(n.clone(), t);
             }
         }
         for &(i, n) in &kids {
             if matches!(n.local, "inputData" | "decision")
                 && let Some(name) = var_name(self.doc, i)
+                // Plain names lex as names anyway; only the others need the hint.
+                && name.chars().any(|c| !(c.is_alphanumeric() || c == '_'))
+                && !self.names.contains(&name)
             {
                 self.names.push(name);
             }
@@ -145,17 +155,38 @@ impl<'d, 'a, 'r, 't> Reader<'d, 'a, 'r, 't> {
         let input_ids: Vec<&str> =
             kids.iter().filter(|(_, n)| n.local == "inputData").filter_map(|(_, n)| n.get_nonempty("id")).collect();
         let mut decisions = Vec::with_capacity(decision_nodes.len());
-        let mut offsets = Vec::with_capacity(decision_nodes.len());
         for &(di, n) in &decision_nodes {
-            offsets.push(n.offset);
             decisions.push(self.decision(di, n, &by_id, &input_ids));
         }
-        self.check_cycles(&decisions, &offsets);
+        self.check_cycles(&decisions);
         Some(Model { id, name, decisions, by_id })
     }
 
-    /// The FEEL type of an item definition.
-    fn item_type(&mut self, i: usize, raw: &HashMap<String, usize>, depth: usize) -> Option<String> {
+    /// The FEEL type of an item definition (None: not checked). `memo` keeps each named item's
+    /// type once worked out, and a type longer than [`MAX_TYPE_LEN`] is not checked, so items
+    /// that nest each other many times over cost linear work, not exponential.
+    fn item_type(
+        &mut self,
+        i: usize,
+        raw: &HashMap<String, usize>,
+        depth: usize,
+        memo: &mut HashMap<usize, Option<String>>,
+    ) -> Option<String> {
+        if let Some(t) = memo.get(&i) {
+            return t.clone();
+        }
+        let t = self.item_type_uncached(i, raw, depth, memo).filter(|t| t.len() <= MAX_TYPE_LEN);
+        memo.insert(i, t.clone());
+        t
+    }
+
+    fn item_type_uncached(
+        &mut self,
+        i: usize,
+        raw: &HashMap<String, usize>,
+        depth: usize,
+        memo: &mut HashMap<usize, Option<String>>,
+    ) -> Option<String> {
         if depth > 16 {
             return None;
         }
@@ -166,7 +197,7 @@ impl<'d, 'a, 'r, 't> Reader<'d, 'a, 'r, 't> {
             match builtin_type(&name) {
                 Some(b) => b.to_string(),
                 None => match raw.get(&name) {
-                    Some(&j) if j != i => self.item_type(j, raw, depth + 1)?,
+                    Some(&j) if j != i => self.item_type(j, raw, depth + 1, memo)?,
                     _ => return None,
                 },
             }
@@ -179,8 +210,11 @@ impl<'d, 'a, 'r, 't> Reader<'d, 'a, 'r, 't> {
             let mut parts = Vec::new();
             for c in comps {
                 let cname = self.doc.node(c).get_nonempty("name")?.to_string();
-                let ct = self.item_type(c, raw, depth + 1).unwrap_or_else(|| "Any".to_string());
+                let ct = self.item_type(c, raw, depth + 1, memo).unwrap_or_else(|| "Any".to_string());
                 parts.push(format!("{}: {ct}", type_key(&cname)));
+                if parts.iter().map(String::len).sum::<usize>() > MAX_TYPE_LEN {
+                    return None;
+                }
             }
             format!("context<{}>", parts.join(", "))
         };
@@ -324,7 +358,7 @@ impl<'d, 'a, 'r, 't> Reader<'d, 'a, 'r, 't> {
                 Logic::Unsupported("no decision logic".to_string())
             }
         };
-        Decision { id, name, version_tag, var_name, type_ref, required, logic }
+        Decision { id, name, version_tag, var_name, type_ref, required, logic, offset: n.offset }
     }
 
     /// The FEEL text of child `text` of node `i`, compiled; a diagnostic when it is missing or
@@ -453,10 +487,10 @@ impl<'d, 'a, 'r, 't> Reader<'d, 'a, 'r, 't> {
                 .or_else(|| doc.child(ei, Ns::Dmn, "text").map(|(_, t)| t.text.trim().to_string()))
                 .unwrap_or_else(|| el.clone());
             let expr = self.feel_child(ei, "text", &el, &format!("input `{label}`"));
-            let _ = ex;
+            let type_ref = ex.attr("typeRef").and_then(|a| self.type_ref(&a.value, a.offset, Some(&el)));
             let values = self.values(ii, "inputValues", &el, &format!("the input values of `{label}`"));
             if let Some(expr) = expr {
-                inputs.push(Input { label, expr, values });
+                inputs.push(Input { label, expr, type_ref, values });
             }
         }
         let mut outputs = Vec::new();
@@ -535,18 +569,30 @@ impl<'d, 'a, 'r, 't> Reader<'d, 'a, 'r, 't> {
                     self.rep.error(doc.node(e).offset, "missing-text", format!("{what} has no `<text>`"), Some(&rid));
                     continue;
                 };
-                if let Some(u) = self.tests(text, &rid, &what) {
-                    entries.push(u);
+                let (src, _) = text.trimmed_text();
+                if src.is_empty() {
+                    // Camunda's modeler writes an empty cell for "any value".
+                    entries.push(Entry::Tests(UnaryTests::parse("-").ok()?));
+                } else if src.starts_with("${") || src.starts_with("#{") {
+                    if let Some(x) = self.feel(text, &rid, &what) {
+                        entries.push(Entry::Juel(x));
+                    }
+                } else if let Some(u) = self.tests(text, &rid, &what) {
+                    entries.push(Entry::Tests(u));
                 }
             }
             let mut outputs_e = Vec::with_capacity(outs.len());
             for (col, &oe) in outs.iter().enumerate() {
                 let what = format!("rule {} (`{rid}`), output entry {}", k + 1, col + 1);
-                if let Some(x) = self.feel_child(oe, "text", &rid, &what) {
+                let empty = doc.child(oe, Ns::Dmn, "text").is_some_and(|(_, t)| t.text.trim().is_empty());
+                if empty {
+                    // An empty cell, as Camunda's modeler writes it: the output is null.
+                    outputs_e.push(Expression::parse("null").ok()?);
+                } else if let Some(x) = self.feel_child(oe, "text", &rid, &what) {
                     outputs_e.push(x);
                 }
             }
-            rules.push(Rule { id: rid, entries, outputs: outputs_e });
+            rules.push(Rule { id: rid, offset: r.offset, entries, outputs: outputs_e });
         }
         let errors_after = self.rep.out.iter().filter(|d| d.is_error()).count();
         let aggregator = match hit {
@@ -559,7 +605,7 @@ impl<'d, 'a, 'r, 't> Reader<'d, 'a, 'r, 't> {
     }
 
     /// Reports each requirement cycle once, at the first decision on it.
-    fn check_cycles(&mut self, decisions: &[Decision], offsets: &[usize]) {
+    fn check_cycles(&mut self, decisions: &[Decision]) {
         // 0: unvisited, 1: on the stack, 2: done.
         let mut state = vec![0u8; decisions.len()];
         for start in 0..decisions.len() {
@@ -584,7 +630,7 @@ impl<'d, 'a, 'r, 't> Reader<'d, 'a, 'r, 't> {
                                 .chain([decisions[r].id.as_str()])
                                 .collect();
                             self.rep.error(
-                                offsets[r],
+                                decisions[r].offset,
                                 "requirement-cycle",
                                 format!("decisions require each other in a cycle: {}", path.join(" → ")),
                                 Some(&decisions[r].id),

@@ -152,8 +152,7 @@ fn a_pinned_version_tag_picks_only_that_version() {
 fn a_decision_sees_the_variables_of_its_scope() {
     // Inside a multi-instance sub-process each instance's item is the decision's input; the
     // result is collected per instance.
-    let xml = format!(
-        r#"<?xml version="1.0" encoding="UTF-8"?>
+    let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
 <definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:sluice="urn:sluice:bpmn:1" id="d" targetNamespace="urn:t">
   <process id="p" isExecutable="true">
     <startEvent id="start"/>
@@ -170,9 +169,8 @@ fn a_decision_sees_the_variables_of_its_scope() {
     <sequenceFlow id="f2" sourceRef="each" targetRef="end"/>
     <endEvent id="end"/>
   </process>
-</definitions>"#
-    );
-    let (sim, r) = run(&xml, Some(&levels("v1", "\"board\"")), json!({"orders": [10, 5000, 50000]}));
+</definitions>"#;
+    let (sim, r) = run(xml, Some(&levels("v1", "\"board\"")), json!({"orders": [10, 5000, 50000]}));
     assert_eq!(sim.instance(r).unwrap().status(), Status::Completed, "{:?}", sim.trace());
     assert_eq!(data_of(&sim, r)["levels"], json!(["clerk", "manager", "board"]));
 }

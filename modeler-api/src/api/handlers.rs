@@ -165,7 +165,8 @@ pub async fn deploy(
                     message: d.message.clone(),
                 })
                 .collect();
-            return Err(invalid_bpmn("the BPMN model has errors", list));
+            let what = if dmn { "the DMN model has errors" } else { "the BPMN model has errors" };
+            return Err(invalid_bpmn(what, list));
         }
         Err(DeployError::NotUtf8(_)) => {
             return Err(invalid_bpmn("the model is not UTF-8: save it as UTF-8 to deploy it", Vec::new()));

@@ -200,3 +200,25 @@ fn decisions_over_http_on_postgres() {
     };
     run("decisions-postgres", &db);
 }
+
+#[test]
+fn sluice_processes_deploys_the_dmn_files_beside_the_bpmn_ones() {
+    let name = "decisions-folder";
+    let db = Db::sqlite(name);
+    let dir = sluice_tests::scratch_dir("decisions-folder-models");
+    for file in ["order_discount.bpmn", "order_discount.dmn"] {
+        std::fs::write(dir.join(file), example(file)).unwrap();
+    }
+    let env = vec![("SLUICE_PROCESSES".to_string(), dir.display().to_string())];
+    let config = ServeConfig { database_url: db.url(), log_dir: db.log_dir(name), env, address_space: None };
+    let serve = Serve::start(&config, name);
+    let api = serve.api();
+    let (status, list) = api.get("/api/v1/decisions").unwrap();
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["decisions"][0]["id"], "order_discount", "{list}");
+    assert_eq!(list["decisions"][0]["file"], dir.join("order_discount.dmn").display().to_string());
+    let order = json!({"customer": {"tier": "silver"}, "lines": [{"price": 35.5, "quantity": 20}]});
+    let id = start(&api, "order_discount", order);
+    let r = wait(&api, &id, |r| r["status"] == "completed");
+    assert_eq!(r["data"]["pricing"]["discount"], 0.05);
+}

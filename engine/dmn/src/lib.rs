@@ -8,6 +8,7 @@
 //! time the caller gives (`Variables::now`); no IO, no clock, no randomness. See README.md for
 //! what is supported and the diagnostic codes.
 
+mod entry_types;
 mod eval;
 mod model;
 mod overlap;

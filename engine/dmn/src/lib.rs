@@ -14,7 +14,7 @@ mod model;
 mod overlap;
 mod read;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use sluice_bpmn::{Diagnostic, Pos, Severity};
 
@@ -59,7 +59,7 @@ pub struct Definitions {
 }
 
 /// What kind of logic a decision has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DecisionKind {
     /// A decision table.
@@ -71,7 +71,7 @@ pub enum DecisionKind {
 }
 
 /// A decision of the model, as listed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DecisionInfo {
     pub id: String,
     pub name: Option<String>,
@@ -84,7 +84,7 @@ pub struct DecisionInfo {
 }
 
 /// The result of evaluating a decision.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evaluation {
     pub decision_id: String,
     /// The decision's result as JSON (FEEL values as `sluice-feel` writes them).
@@ -97,7 +97,7 @@ pub struct Evaluation {
 }
 
 /// The rules one table matched.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Matched {
     pub decision_id: String,
     /// Ids of the matched rules in hit order (a rule without an id is `rule-N`).

@@ -110,7 +110,7 @@ pub struct Matched {
 
 /// A decision that could not be evaluated: names the decision and, where one is to blame, the
 /// rule.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub struct EvalError {
     pub decision_id: String,
     pub rule_id: Option<String>,

@@ -3,8 +3,8 @@
 #[rustfmt::skip]
 pub const FILES: &[(&str, &[u8], bool)] = &[
     ("THIRD-PARTY.txt", include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/web-dist/THIRD-PARTY.txt")), false),
-    ("assets/app-3Y6JONON.css", include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/web-dist/assets/app-3Y6JONON.css")), true),
-    ("assets/main-S4SC7CU2.js", include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/web-dist/assets/main-S4SC7CU2.js")), true),
+    ("assets/app-RR6N64YP.css", include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/web-dist/assets/app-RR6N64YP.css")), true),
+    ("assets/main-3G5PYMJV.js", include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/web-dist/assets/main-3G5PYMJV.js")), true),
     ("assets/vendor/bpmn-js-18.31.1/LICENSE", include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/web-dist/assets/vendor/bpmn-js-18.31.1/LICENSE")), false),
     ("assets/vendor/bpmn-js-18.31.1/bpmn-js.css", include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/web-dist/assets/vendor/bpmn-js-18.31.1/bpmn-js.css")), true),
     ("assets/vendor/bpmn-js-18.31.1/bpmn-navigated-viewer.production.min.js", include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/web-dist/assets/vendor/bpmn-js-18.31.1/bpmn-navigated-viewer.production.min.js")), true),

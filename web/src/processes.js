@@ -170,7 +170,7 @@ export async function processPage(_me, key) {
       h('pre', { class: 'xml', id: 'xml-text' }, v.xml),
     );
     try {
-      await diagram.show(v.xml);
+      await diagram.show(v.xml, key);
     } catch (e) {
       fill(canvas, errorBox(e));
     }

@@ -29,7 +29,7 @@ export async function requestPage(_me, id) {
   const diagram = new Diagram(canvas);
   let drawn = false;
   try {
-    await diagram.show(process.xml);
+    await diagram.show(process.xml, request.process_key);
     drawn = true;
     if (diagram.laidOut) canvas.append(h('p', { class: 'note' }, 'This model has no diagram: it was laid out automatically.'));
   } catch (e) {

@@ -221,9 +221,22 @@ def scenario_deploy_follow_a_request_and_complete_its_task_from_the_inbox(ctx):
     expect(page.locator("#data")).to_contain_text('"approved": true')
     expect(page.locator('#request-diagram .badge-token')).to_have_count(0)
     ctx.shot(page, "request-completed")
-    # The process page: versions, the XML and its download.
+    # A second version, deployed by dropping its file on the page.
+    page.goto(f"{ctx.server.base}/processes")
+    v2 = APPROVAL.replace('name="Approve"', 'name="Approve it"')
+    dropped = page.evaluate_handle(
+        """(xml) => { const dt = new DataTransfer();
+            dt.items.add(new File([xml], 'approval-v2.bpmn', { type: 'application/xml' })); return dt; }""",
+        v2,
+    )
+    page.dispatch_event("#dropzone", "drop", {"dataTransfer": dropped})
+    expect(page.locator("#deployed")).to_contain_text("approval v2")
+    # The process page: versions, the XML of each and its download.
     page.goto(f"{ctx.server.base}/processes/approval")
-    expect(page.locator("#xml-text")).to_contain_text('<bpmn:userTask id="approve"')
+    expect(page.locator("#xml-text")).to_contain_text('name="Approve it"')
+    expect(page.locator("#download")).to_have_attribute("download", "approval-v2.bpmn")
+    page.select_option("#version", "1")
+    expect(page.locator("#xml-text")).to_contain_text('<bpmn:userTask id="approve" name="Approve"/>')
     expect(page.locator("#download")).to_have_attribute("download", "approval-v1.bpmn")
     expect(page.locator("#requests")).to_contain_text(rid)
     expect(page.locator('#process-diagram .djs-element[data-element-id="approve"]')).to_have_count(1)
@@ -269,6 +282,11 @@ def scenario_a_request_links_to_its_parent_and_children(ctx):
     expect(page.locator("#parent")).to_have_text(parent)
     expect(page.locator('#request-diagram .badge-token[data-element="kid_task"]')).to_contain_text("1 waiting")
     ctx.shot(page, "request-child")
+    # Cancel, once confirmed, ends the child Request.
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#cancel")
+    expect(page.locator("#status")).to_have_text("canceled")
+    expect(page.locator("#cancel")).to_have_count(0)
 
 
 def scenario_the_policy_check_sees_a_violation(ctx):

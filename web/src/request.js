@@ -51,6 +51,7 @@ export async function requestPage(_me, id) {
   };
 
   let last = '';
+  let lastRequest = '';
   const refresh = async (have) => {
     if (!have) request = await api('GET', path);
     const [events, open, children] = await Promise.all([
@@ -58,6 +59,7 @@ export async function requestPage(_me, id) {
       api('GET', `/api/v1/tasks?request=${encodeURIComponent(id)}&status=active`),
       api('GET', `/api/v1/requests?parent=${encodeURIComponent(id)}&limit=200`),
     ]);
+    lastRequest = JSON.stringify(request);
     const key = JSON.stringify([request, events.length, open.tasks, children.requests.map((r) => [r.id, r.status])]);
     if (key === last) return;
     last = key;
@@ -76,12 +78,26 @@ export async function requestPage(_me, id) {
     if (drawn) decorate(diagram, request, events, retry);
   };
   await refresh(true);
-  const timer = setInterval(() => {
+  // Each poll reads the Request; its history, tasks and children are read again when it changed
+  // (and every tenth poll, for what changes around it: child Requests, notifications).
+  let polls = 0;
+  let busy = false;
+  const timer = setInterval(async () => {
+    if (busy) return;
     if (request.status === 'completed' || request.status === 'canceled') {
       clearInterval(timer);
       return;
     }
-    refresh(false).catch((e) => fill(message, errorBox(e)));
+    busy = true;
+    try {
+      request = await api('GET', path);
+      polls += 1;
+      if (JSON.stringify(request) !== lastRequest || polls % 10 === 0) await refresh(true);
+    } catch (e) {
+      fill(message, errorBox(e));
+    } finally {
+      busy = false;
+    }
   }, POLL_MS);
 }
 

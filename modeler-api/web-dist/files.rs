@@ -3,7 +3,7 @@
 #[rustfmt::skip]
 pub const FILES: &[(&str, &[u8], bool)] = &[
     ("THIRD-PARTY.txt", include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/web-dist/THIRD-PARTY.txt")), false),
-    ("assets/app-RR6N64YP.css", include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/web-dist/assets/app-RR6N64YP.css")), true),
+    ("assets/app-EQHMRD4C.css", include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/web-dist/assets/app-EQHMRD4C.css")), true),
     ("assets/main-7A5CINKM.js", include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/web-dist/assets/main-7A5CINKM.js")), true),
     ("assets/vendor/bpmn-js-18.31.1/LICENSE", include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/web-dist/assets/vendor/bpmn-js-18.31.1/LICENSE")), false),
     ("assets/vendor/bpmn-js-18.31.1/bpmn-js.css", include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/web-dist/assets/vendor/bpmn-js-18.31.1/bpmn-js.css")), true),

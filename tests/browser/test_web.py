@@ -164,6 +164,10 @@ def scenario_sign_in_and_sign_out(ctx):
     assert cookies["sluice_session"]["httpOnly"], cookies
     # The app keeps no token in storage.
     assert page.evaluate("Object.keys(localStorage).length + Object.keys(sessionStorage).length") == 0
+    # Signed in, the sign-in page goes straight on to `next` (a link from another site, such as
+    # Slack's, arrives without the SameSite=Strict cookie and is sent there first).
+    page.goto(f"{ctx.server.base}/login?next=%2Fprocesses")
+    expect(page).to_have_url(f"{ctx.server.base}/processes")
     page.click("#sign-out")
     expect(page).to_have_url(re.compile(r"/login"))
     page.goto(f"{ctx.server.base}/tasks")

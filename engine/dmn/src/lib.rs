@@ -8,12 +8,13 @@
 //! time the caller gives (`Variables::now`); no IO, no clock, no randomness. See README.md for
 //! what is supported and the diagnostic codes.
 
+mod entry_types;
 mod eval;
 mod model;
 mod overlap;
 mod read;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use sluice_bpmn::{Diagnostic, Pos, Severity};
 
@@ -58,7 +59,7 @@ pub struct Definitions {
 }
 
 /// What kind of logic a decision has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DecisionKind {
     /// A decision table.
@@ -70,7 +71,7 @@ pub enum DecisionKind {
 }
 
 /// A decision of the model, as listed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DecisionInfo {
     pub id: String,
     pub name: Option<String>,
@@ -83,7 +84,7 @@ pub struct DecisionInfo {
 }
 
 /// The result of evaluating a decision.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evaluation {
     pub decision_id: String,
     /// The decision's result as JSON (FEEL values as `sluice-feel` writes them).
@@ -96,7 +97,7 @@ pub struct Evaluation {
 }
 
 /// The rules one table matched.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Matched {
     pub decision_id: String,
     /// Ids of the matched rules in hit order (a rule without an id is `rule-N`).
@@ -109,7 +110,7 @@ pub struct Matched {
 
 /// A decision that could not be evaluated: names the decision and, where one is to blame, the
 /// rule.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub struct EvalError {
     pub decision_id: String,
     pub rule_id: Option<String>,

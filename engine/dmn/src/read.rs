@@ -34,6 +34,7 @@ pub(crate) fn parse(src: Source<'_>) -> Parsed {
     let model = xml::parse(src.text, &mut rep).and_then(|doc| Reader::new(&doc, &mut rep).definitions());
     if let Some(m) = &model {
         crate::overlap::check(m, &mut rep);
+        crate::entry_types::check(m, &mut rep);
     }
     let mut diagnostics = std::mem::take(&mut rep.out);
     diagnostics.sort_by_key(|d| (d.pos.line, d.pos.column));
@@ -159,6 +160,20 @@ impl<'d, 'a, 'r, 't> Reader<'d, 'a, 'r, 't> {
             decisions.push(self.decision(di, n, &by_id, &input_ids));
         }
         self.check_cycles(&decisions);
+        let mut names: HashMap<&str, &str> = HashMap::new();
+        for d in &decisions {
+            if let Some(first) = names.insert(&d.var_name, &d.id) {
+                self.rep.warn(
+                    d.offset,
+                    "duplicate-name",
+                    format!(
+                        "decisions `{first}` and `{}` are both named `{}`: a decision requiring both sees one of them under that name",
+                        d.id, d.var_name
+                    ),
+                    Some(&d.id),
+                );
+            }
+        }
         Some(Model { id, name, decisions, by_id })
     }
 

@@ -578,3 +578,32 @@ fn item_definitions_nesting_each_other_cost_linear_work() {
     let e = d.evaluate("e", &json!({})).unwrap_err();
     assert!(e.message.contains("declared type"), "{e}");
 }
+
+#[test]
+fn entries_of_another_kind_than_the_declared_input_are_a_warning() {
+    let x = table_xml(
+        "hitPolicy=\"FIRST\"",
+        &[In("n", None)],
+        &[Out("r", None)],
+        &[(&["> 5"], &["1"]), (&["\"high\""], &["2"])],
+    )
+    .replace("<inputExpression>", "<inputExpression typeRef=\"number\">");
+    let p = parsed(&x);
+    let w: Vec<_> = p.diagnostics.iter().filter(|d| d.code == "entry-type-mismatch").collect();
+    assert_eq!(w.len(), 1, "{:#?}", p.diagnostics);
+    assert_eq!(w[0].element.as_deref(), Some("r2"));
+    assert!(w[0].message.contains("tests a string but input `n` is declared `number`"), "{}", w[0]);
+    // The warning is right: evaluating it on a number is an error.
+    assert!(p.definitions.unwrap().evaluate("d", &json!({"n": 1})).is_err());
+    // Undeclared inputs, or entries of the declared kind, get none.
+    let x = table_xml("hitPolicy=\"FIRST\"", &[In("n", None)], &[Out("r", None)], &[(&["\"high\""], &["2"])]);
+    assert!(parsed(&x).diagnostics.is_empty());
+}
+
+#[test]
+fn two_decisions_of_one_name_are_a_warning() {
+    let x = DRG.replace("name=\"Approval\"", "name=\"Risk Level\"");
+    let p = parsed(&x);
+    let d = p.diagnostics.iter().find(|d| d.code == "duplicate-name").expect("a duplicate-name warning");
+    assert_eq!(d.element.as_deref(), Some("approval"));
+}

@@ -82,6 +82,8 @@ pub struct Process {
     /// For each inclusive join, for each of its incoming flows (in `incoming` order): the elements
     /// of its scope from which a token can still reach that flow without passing the join.
     or_join_reach: HashMap<ElementIdx, Vec<BitSet>>,
+    /// The business rule tasks that evaluate a decision, each (decision id, binding) once.
+    decision_tasks: Vec<ElementIdx>,
 }
 
 // Like `Process` above and the store's row types (`JobRow`, …), a list of fields of optional ids
@@ -534,9 +536,11 @@ impl Process {
             graph,
             ids: HashMap::new(),
             or_join_reach: HashMap::new(),
+            decision_tasks: Vec::new(),
         };
         process.ids = process.elements.iter().enumerate().map(|(i, e)| (e.id.clone(), ElementIdx::from(i))).collect();
         process.or_join_reach = process.compute_or_join_reach();
+        process.decision_tasks = process.compute_decision_tasks();
         process
     }
 
@@ -551,14 +555,26 @@ impl Process {
     }
 
     /// The decisions its business rule tasks evaluate, each (id, binding) once, in element order:
-    /// what a driver looks up before a step (see `sluice_engine::Decisions`).
-    pub fn decision_calls(&self) -> Vec<&DecisionCall> {
-        let mut out: Vec<&DecisionCall> = Vec::new();
-        for el in &self.elements {
-            if let Kind::Task(TaskKind::Decision(call)) = &el.kind
-                && !out.iter().any(|c| c.decision_id == call.decision_id && c.binding == call.binding)
-            {
-                out.push(call);
+    /// what a driver looks up before a step (see `sluice_engine::Decisions`). Found once, at
+    /// build: a step of a process without any costs nothing.
+    pub fn decision_calls(&self) -> impl Iterator<Item = &DecisionCall> {
+        self.decision_tasks.iter().filter_map(|&e| match &self.element(e).kind {
+            Kind::Task(TaskKind::Decision(call)) => Some(call),
+            _ => None,
+        })
+    }
+
+    fn compute_decision_tasks(&self) -> Vec<ElementIdx> {
+        let mut out: Vec<ElementIdx> = Vec::new();
+        for (i, el) in self.elements.iter().enumerate() {
+            if let Kind::Task(TaskKind::Decision(call)) = &el.kind {
+                let seen = out.iter().any(|&e| match &self.element(e).kind {
+                    Kind::Task(TaskKind::Decision(c)) => c.decision_id == call.decision_id && c.binding == call.binding,
+                    _ => false,
+                });
+                if !seen {
+                    out.push(ElementIdx::from(i));
+                }
             }
         }
         out

@@ -995,7 +995,7 @@ fn business_rule_tasks_name_a_decision_in_each_dialect() {
         ("level", &DecisionBinding::Latest, DecisionResult::Value)
     );
     assert_eq!(
-        process(&rule_task(r#"sluice:decisionRef="level" sluice:resultVariable="r""#, "")).decision_calls().len(),
+        process(&rule_task(r#"sluice:decisionRef="level" sluice:resultVariable="r""#, "")).decision_calls().count(),
         1
     );
 }

@@ -90,23 +90,26 @@ impl Engine {
         files: &[(String, Vec<u8>)],
         now: DateTime<Utc>,
     ) -> Result<Vec<Deployed>, DeployError> {
-        // DMN files apart: each is parsed on its own (its decisions are checked there).
-        let (dmn, bpmn): (Vec<_>, Vec<_>) = files
-            .iter()
-            .partition(|(_, bytes)| sluice_bpmn::decode_text(bytes).is_some_and(|text| sluice_dmn::is_dmn(&text)));
+        // Each file decoded once: the store keeps the original bytes (to import from) and the
+        // text (for the API). DMN files apart: each is parsed on its own (its decisions are
+        // checked there).
+        let decoded: Vec<(&String, &[u8], Option<String>)> =
+            files.iter().map(|(name, bytes)| (name, bytes.as_slice(), sluice_bpmn::decode_text(bytes))).collect();
+        let (dmn, bpmn): (Vec<_>, Vec<_>) =
+            decoded.into_iter().partition(|(_, _, text)| text.as_deref().is_some_and(sluice_dmn::is_dmn));
         let mut diagnostics = Vec::new();
         let mut parsed_dmn = Vec::new();
-        for (name, bytes) in &dmn {
-            let text = sluice_bpmn::decode_text(bytes).unwrap_or_default();
+        for (name, bytes, text) in dmn {
+            let text = text.unwrap_or_default();
             let parsed = sluice_dmn::parse(sluice_dmn::Source { file: name, text: &text });
             diagnostics.extend(parsed.diagnostics.iter().filter(|d| d.is_error()).cloned());
             if let Some(defs) = parsed.definitions {
-                parsed_dmn.push((name.as_str(), text, bytes.as_slice(), defs));
+                parsed_dmn.push((name.as_str(), text, bytes, defs));
             }
         }
         let known = self.store.latest_processes().await?;
         let known: Vec<&str> = known.iter().map(|p| p.key.as_str()).collect();
-        let sources: Vec<Source<'_>> = bpmn.iter().map(|(name, bytes)| Source { name, bytes }).collect();
+        let sources: Vec<Source<'_>> = bpmn.iter().map(|(name, bytes, _)| Source { name, bytes }).collect();
         let catalog = Catalog(&self.registry);
         let options =
             sluice_bpmn::Options { known_processes: &known, connectors: Some(&catalog), known_decisions: None };
@@ -115,12 +118,11 @@ impl Engine {
             diagnostics.extend(imported.diagnostics);
             return Err(DeployError::Invalid(diagnostics));
         }
-        // Decode every file before storing anything: the store keeps the original bytes (to
-        // import from) and the text (for the API).
+        // Every file's text before storing anything.
         let mut texts = HashMap::new();
-        for (name, bytes) in &bpmn {
-            match sluice_bpmn::decode_text(bytes) {
-                Some(text) => texts.insert(name.as_str(), (text, bytes.as_slice())),
+        for (name, bytes, text) in bpmn {
+            match text {
+                Some(text) => texts.insert(name.as_str(), (text, bytes)),
                 None => return Err(DeployError::NotUtf8(name.clone())),
             };
         }

@@ -138,19 +138,21 @@ pub async fn deploy(
         ));
     }
     let engine = state.inner.engine.clone();
-    // BPMN and DMN are told apart by the root element (as `Engine::deploy` does); the name is
-    // the one a stored decision's `file` shows.
-    let dmn = sluice_bpmn::decode_text(&body).is_some_and(|text| sluice_dmn::is_dmn(&text));
-    let name = if dmn { "decisions.dmn" } else { "model.bpmn" };
-    let files = vec![(name.to_string(), body.to_vec())];
     // `Engine::deploy`'s future is not `Send` (the importer's options hold a `&dyn
     // ConnectorCatalog`, which is not `Sync`), so it runs on a blocking thread of its own, in the
     // engine's runtime, behind this request's commit gate (a 408 means nothing was stored).
     let handle = state.engine_runtime();
     let gate = CommitGate::current().unwrap_or_default();
-    let result = tokio::task::spawn_blocking(move || handle.block_on(gate.scope(engine.deploy(&files))))
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
+    let (dmn, result) = tokio::task::spawn_blocking(move || {
+        // BPMN and DMN are told apart by the root element (as `Engine::deploy` does); the name
+        // is the one a stored decision's `file` shows. Decoded here, off the threads that answer.
+        let dmn = sluice_bpmn::decode_text(&body).is_some_and(|text| sluice_dmn::is_dmn(&text));
+        let name = if dmn { "decisions.dmn" } else { "model.bpmn" };
+        let files = vec![(name.to_string(), body.to_vec())];
+        (dmn, handle.block_on(gate.scope(engine.deploy(&files))))
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))?;
     let deployed = match result {
         Ok(d) => d,
         Err(DeployError::Invalid(diagnostics)) => {

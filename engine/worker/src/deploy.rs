@@ -60,6 +60,14 @@ pub enum DeployedKind {
     },
 }
 
+/// Whether a deployed file is DMN rather than BPMN: its root element is DMN `definitions`. Reads
+/// the first 256 KiB only (the root element's start tag comes before any content), so a large
+/// model is not decoded to be told apart; a file that is not UTF-8 there is BPMN's to judge.
+pub fn is_dmn_file(bytes: &[u8]) -> bool {
+    let head = &bytes[..bytes.len().min(256 * 1024)];
+    sluice_dmn::is_dmn(&String::from_utf8_lossy(head))
+}
+
 /// The registry as the importer sees it: deploy-time checks of connector tasks (for
 /// [`sluice_bpmn::Options::connectors`]).
 pub struct Catalog<'a>(pub &'a Registry);
@@ -90,26 +98,22 @@ impl Engine {
         files: &[(String, Vec<u8>)],
         now: DateTime<Utc>,
     ) -> Result<Vec<Deployed>, DeployError> {
-        // Each file decoded once: the store keeps the original bytes (to import from) and the
-        // text (for the API). DMN files apart: each is parsed on its own (its decisions are
-        // checked there).
-        let decoded: Vec<(&String, &[u8], Option<String>)> =
-            files.iter().map(|(name, bytes)| (name, bytes.as_slice(), sluice_bpmn::decode_text(bytes))).collect();
-        let (dmn, bpmn): (Vec<_>, Vec<_>) =
-            decoded.into_iter().partition(|(_, _, text)| text.as_deref().is_some_and(sluice_dmn::is_dmn));
+        // DMN files apart (told by their root element): each is parsed on its own (its decisions
+        // are checked there).
+        let (dmn, bpmn): (Vec<_>, Vec<_>) = files.iter().partition(|(_, bytes)| is_dmn_file(bytes));
         let mut diagnostics = Vec::new();
         let mut parsed_dmn = Vec::new();
-        for (name, bytes, text) in dmn {
-            let text = text.unwrap_or_default();
+        for (name, bytes) in dmn {
+            let Some(text) = sluice_bpmn::decode_text(bytes) else { return Err(DeployError::NotUtf8(name.clone())) };
             let parsed = sluice_dmn::parse(sluice_dmn::Source { file: name, text: &text });
             diagnostics.extend(parsed.diagnostics.iter().filter(|d| d.is_error()).cloned());
             if let Some(defs) = parsed.definitions {
-                parsed_dmn.push((name.as_str(), text, bytes, defs));
+                parsed_dmn.push((name.as_str(), text, bytes.as_slice(), defs));
             }
         }
         let known = self.store.latest_processes().await?;
         let known: Vec<&str> = known.iter().map(|p| p.key.as_str()).collect();
-        let sources: Vec<Source<'_>> = bpmn.iter().map(|(name, bytes, _)| Source { name, bytes }).collect();
+        let sources: Vec<Source<'_>> = bpmn.iter().map(|(name, bytes)| Source { name, bytes }).collect();
         let catalog = Catalog(&self.registry);
         let options =
             sluice_bpmn::Options { known_processes: &known, connectors: Some(&catalog), known_decisions: None };
@@ -118,11 +122,12 @@ impl Engine {
             diagnostics.extend(imported.diagnostics);
             return Err(DeployError::Invalid(diagnostics));
         }
-        // Every file's text before storing anything.
+        // Decode every file before storing anything: the store keeps the original bytes (to
+        // import from) and the text (for the API).
         let mut texts = HashMap::new();
-        for (name, bytes, text) in bpmn {
-            match text {
-                Some(text) => texts.insert(name.as_str(), (text, bytes)),
+        for (name, bytes) in bpmn {
+            match sluice_bpmn::decode_text(bytes) {
+                Some(text) => texts.insert(name.as_str(), (text, bytes.as_slice())),
                 None => return Err(DeployError::NotUtf8(name.clone())),
             };
         }

@@ -143,16 +143,14 @@ pub async fn deploy(
     // engine's runtime, behind this request's commit gate (a 408 means nothing was stored).
     let handle = state.engine_runtime();
     let gate = CommitGate::current().unwrap_or_default();
-    let (dmn, result) = tokio::task::spawn_blocking(move || {
-        // BPMN and DMN are told apart by the root element (as `Engine::deploy` does); the name
-        // is the one a stored decision's `file` shows. Decoded here, off the threads that answer.
-        let dmn = sluice_bpmn::decode_text(&body).is_some_and(|text| sluice_dmn::is_dmn(&text));
-        let name = if dmn { "decisions.dmn" } else { "model.bpmn" };
-        let files = vec![(name.to_string(), body.to_vec())];
-        (dmn, handle.block_on(gate.scope(engine.deploy(&files))))
-    })
-    .await
-    .map_err(|e| ApiError::internal(&e))?;
+    // BPMN and DMN are told apart by the root element (as `Engine::deploy` does); the name is
+    // the one a stored decision's `file` shows.
+    let dmn = sluice_worker::is_dmn_file(&body);
+    let name = if dmn { "decisions.dmn" } else { "model.bpmn" };
+    let files = vec![(name.to_string(), body.to_vec())];
+    let result = tokio::task::spawn_blocking(move || handle.block_on(gate.scope(engine.deploy(&files))))
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
     let deployed = match result {
         Ok(d) => d,
         Err(DeployError::Invalid(diagnostics)) => {

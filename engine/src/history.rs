@@ -308,13 +308,13 @@ impl HistoryEntry {
                 (id(*element), HistoryEvent::CallStarted { process_key: process_key.clone() })
             }
             Command::CancelChild { element, .. } => (id(*element), HistoryEvent::CallCanceled),
-            Command::DecisionEvaluated { element, decision_id, version, matched, output, .. } => (
+            Command::DecisionEvaluated { element, outcome, .. } => (
                 id(*element),
                 HistoryEvent::DecisionEvaluated {
-                    decision_id: decision_id.clone(),
-                    version: *version,
-                    matched: matched.clone(),
-                    output: output.clone(),
+                    decision_id: outcome.decision_id.clone(),
+                    version: outcome.version,
+                    matched: outcome.matched.clone(),
+                    output: outcome.output.clone(),
                 },
             ),
             Command::IncidentRaised(i) => (

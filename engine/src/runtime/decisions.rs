@@ -66,6 +66,17 @@ impl Decisions for DecisionSet {
     }
 }
 
+/// What a business rule task's evaluation gave: the decision and version evaluated, every table's
+/// matched rules, and `output`, what was stored in the result variable (after Camunda 7's
+/// `mapDecisionResult`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DecisionOutcome {
+    pub decision_id: String,
+    pub version: i64,
+    pub matched: Vec<DecisionMatch>,
+    pub output: Value,
+}
+
 /// The rules one decision table matched, as recorded in the Request's history.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DecisionMatch {

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sluice_bpmn::{ElementIdx, FlowIdx, Process};
 
-pub use decisions::{DecisionMatch, DecisionSet, Decisions, FoundDecision, NoDecisions};
+pub use decisions::{DecisionMatch, DecisionOutcome, DecisionSet, Decisions, FoundDecision, NoDecisions};
 pub use vars::ScopeVariables;
 
 /// A Request's data, and the data carried by messages, signals and task completions.
@@ -251,15 +251,12 @@ pub enum Command {
         token: TokenId,
         element: ElementIdx,
     },
-    /// History: a business rule task evaluated its decision; `output` is what was stored in the
-    /// result variable (after Camunda 7's `mapDecisionResult`), `matched` every table evaluated.
+    /// History: a business rule task evaluated its decision (boxed: a rare command should not
+    /// make every command larger).
     DecisionEvaluated {
         token: TokenId,
         element: ElementIdx,
-        decision_id: String,
-        version: i64,
-        matched: Vec<DecisionMatch>,
-        output: Value,
+        outcome: Box<DecisionOutcome>,
     },
     IncidentRaised(Incident),
     IncidentResolved {

@@ -9,7 +9,8 @@ use super::*;
 impl Exec<'_> {
     /// Evaluates the task's decision with the variables `scope` sees (`now()` at the step's time),
     /// records it and stores the result. Err: the incident's code and message, naming the
-    /// decision (and the rule, when one is to blame).
+    /// decision (and the rule, when one is to blame). Kept out of line: the token loop stays small.
+    #[inline(never)]
     pub(super) fn decide(
         &mut self,
         t: TokenId,
@@ -36,14 +37,9 @@ impl Exec<'_> {
             ("decision_failed", msg)
         })?;
         let matched = evaluation.matched.into_iter().map(DecisionMatch::from).collect();
-        self.out.push(Command::DecisionEvaluated {
-            token: t,
-            element: e,
-            decision_id: call.decision_id.clone(),
-            version,
-            matched,
-            output: output.clone(),
-        });
+        let outcome =
+            DecisionOutcome { decision_id: call.decision_id.clone(), version, matched, output: output.clone() };
+        self.out.push(Command::DecisionEvaluated { token: t, element: e, outcome: Box::new(outcome) });
         if let Some(name) = &call.result_variable {
             self.set_var(scope, name, output);
         }

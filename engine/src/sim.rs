@@ -277,6 +277,7 @@ impl Sim {
             | Command::ElementTerminated { .. }
             | Command::TaskCreated { .. }
             | Command::TaskCanceled { .. }
+            | Command::TaskOverdue { .. }
             | Command::CancelConnector { .. }
             | Command::ConnectorCompleted { .. }
             | Command::ScheduleTimer { .. }
@@ -513,7 +514,7 @@ fn trace_line(entry: &HistoryEntry, activations: bool) -> Option<Value> {
         HistoryEvent::ElementActivated if activations => at(name),
         HistoryEvent::ElementCompleted | HistoryEvent::ElementTerminated | HistoryEvent::TaskCreated { .. } => at(name),
         HistoryEvent::ConnectorInvoked { attempt, .. } => with(name, json!({"attempt": attempt})),
-        HistoryEvent::TimerScheduled { due } => with(name, json!({"due": due})),
+        HistoryEvent::TimerScheduled { due } | HistoryEvent::TaskOverdue { due, .. } => with(name, json!({"due": due})),
         HistoryEvent::TimerFired { at: fired, .. } => with(name, json!({"at": fired})),
         HistoryEvent::MessageReceived { name: n } | HistoryEvent::SignalReceived { name: n } => {
             with(name, json!({"name": n}))

@@ -18,6 +18,7 @@ mod people;
 mod reads;
 mod settings;
 mod store;
+mod tasks;
 mod types;
 
 pub use batch::{Committer, LeaseChange, WriteOp, WriteResult};
@@ -34,6 +35,7 @@ pub fn commit_count() -> u64 {
 pub use notifications::{MAX_CHANNELS_PER_EVENT, NotificationEvent, NotificationSettings};
 pub use people::{AuditEntry, AuditRow, BUILTIN_ADMIN_ID, NewUser, Principal, TokenRow, UserChange, UserRow};
 pub use settings::CallChild;
+pub use tasks::{TaskChange, TaskOrder, TaskQuery, TaskRefusal, Viewer};
 pub use store::{
     Backend, CLAIM_GRACE, Durability, NewRequest, StateColumns, StepOutcome, StepWrite, Store, StoreOptions,
 };

@@ -43,6 +43,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(9, "fewer_indexes", "0009_fewer_indexes.sql"),
     migration!(10, "job_ends", "0010_job_ends.sql"),
     migration!(12, "people", "0012_people.sql"),
+    migration!(14, "task_assignment", "0014_task_assignment.sql"),
 ];
 
 /// Each embedded migration as (version, name, its SQL for `backend`), in order: what a database

@@ -375,7 +375,10 @@ mod tests {
         let id = RequestId::new();
         let events = [
             event(HistoryEvent::ElementCompleted, Some("s")),
-            event(HistoryEvent::TaskCreated { task_id: Some("t-1".into()), token: 1 }, Some("review")),
+            event(
+                HistoryEvent::TaskCreated { task_id: Some("t-1".into()), token: 1, assignment: Default::default() },
+                Some("review"),
+            ),
             event(HistoryEvent::RequestCompleted, None),
             event(
                 HistoryEvent::IncidentRaised { incident_id: 1, token: 1, code: "x".into(), message: "boom".into() },

@@ -1,0 +1,255 @@
+//! Tasks for people: listings by assignee, candidate, group and process, and the changes of
+//! who works a task (claim, unclaim, assign, delegate, resolve). Completing a task is a step of
+//! its Request and goes through `batch.rs`; these change only the task's row.
+
+use crate::Error;
+use crate::db::{Arg, args};
+use crate::store::{Store, TASK_COLUMNS, task_row};
+use crate::types::{RequestId, TaskId, TaskRow, TaskStatus, millis};
+
+/// A person as a listing sees them: their username and groups.
+#[derive(Clone, Copy, Debug)]
+pub struct Viewer<'a> {
+    pub username: &'a str,
+    pub groups: &'a [String],
+}
+
+impl Viewer<'_> {
+    /// Their keys in `task_candidates`.
+    fn candidate_keys(&self) -> Vec<String> {
+        let mut keys = vec![format!("u:{}", self.username)];
+        keys.extend(self.groups.iter().map(|g| format!("g:{g}")));
+        keys
+    }
+}
+
+/// How a task listing is ordered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TaskOrder {
+    /// Oldest first.
+    #[default]
+    Created,
+    /// Earliest due date first; tasks without one last.
+    Due,
+}
+
+/// What a task listing asks for; every filter given must hold, except that `assignee` and
+/// `candidate` together mean either (the caller's tasks and those they may claim).
+#[derive(Clone, Debug, Default)]
+pub struct TaskQuery<'a> {
+    pub request: Option<RequestId>,
+    pub status: Option<TaskStatus>,
+    /// Tasks assigned to this username.
+    pub assignee: Option<&'a str>,
+    /// Open, unassigned tasks this person may claim (a candidate user, or in a candidate group).
+    pub candidate: Option<Viewer<'a>>,
+    /// Open tasks with this candidate group.
+    pub group: Option<&'a str>,
+    pub process: Option<&'a str>,
+    pub order: TaskOrder,
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the page before.
+    pub cursor: Option<&'a str>,
+    /// Only the tasks a participant may see: assigned to, delegated by, completed by them, of
+    /// the Requests they started, or open with them among the candidates.
+    pub visible_to: Option<Viewer<'a>>,
+}
+
+/// Who works a task, changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TaskChange {
+    /// The user takes an unassigned task (or one already theirs).
+    Claim(String),
+    /// The task is unassigned again.
+    Unclaim,
+    /// The task is assigned to this user (or to nobody).
+    Assign(Option<String>),
+    /// The assignee (`by`) hands the task to `to`, who resolves it back (Camunda's delegation):
+    /// the owner becomes the assignee before the delegation, else `by`.
+    Delegate { by: String, to: String },
+    /// A delegated task goes back to its owner.
+    Resolve,
+}
+
+/// Why a [`TaskChange`] was not made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TaskRefusal {
+    NotFound,
+    /// The task is completed or canceled.
+    NotActive,
+    /// Someone else claimed it first.
+    ClaimedBy(String),
+    /// `Resolve` of a task that is not delegated.
+    NotDelegated,
+}
+
+/// `$a, $b, …` for `n` placeholders after the first `from` (1-based).
+fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+impl Store {
+    /// A page of tasks and the cursor of the next (`<key>.<task id>`: the key is the created or
+    /// due time in ms, `-` for a task without a due date).
+    pub async fn list_tasks(&self, q: &TaskQuery<'_>) -> Result<(Vec<TaskRow>, Option<String>), Error> {
+        let mut sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE 1 = 1");
+        let mut a: Vec<Arg> = args![];
+        let push = |a: &mut Vec<Arg>, v: Arg| {
+            a.push(v);
+            a.len()
+        };
+        let candidates_in = |a: &mut Vec<Arg>, viewer: &Viewer<'_>| {
+            let keys = viewer.candidate_keys();
+            let from = a.len() + 1;
+            let n = keys.len();
+            a.extend(keys.into_iter().map(Arg::from));
+            format!("id IN (SELECT task_id FROM task_candidates WHERE candidate IN ({}))", placeholders(from, n))
+        };
+        if let Some(v) = &q.visible_to {
+            let u = push(&mut a, v.username.into());
+            let cand = candidates_in(&mut a, v);
+            sql.push_str(&format!(
+                " AND (assignee = ${u} OR completed_by = ${u} OR owner = ${u}
+                       OR request_id IN (SELECT id FROM requests WHERE started_by = ${u}) OR {cand})"
+            ));
+        }
+        match (q.assignee, &q.candidate) {
+            (Some(user), Some(v)) => {
+                let u = push(&mut a, user.into());
+                let cand = candidates_in(&mut a, v);
+                sql.push_str(&format!(
+                    " AND (assignee = ${u} OR (status = 'active' AND assignee IS NULL AND {cand}))"
+                ));
+            }
+            (Some(user), None) => {
+                let u = push(&mut a, user.into());
+                sql.push_str(&format!(" AND assignee = ${u}"));
+            }
+            (None, Some(v)) => {
+                let cand = candidates_in(&mut a, v);
+                sql.push_str(&format!(" AND status = 'active' AND assignee IS NULL AND {cand}"));
+            }
+            (None, None) => {}
+        }
+        if let Some(g) = q.group {
+            let i = push(&mut a, format!("g:{g}").into());
+            sql.push_str(&format!(" AND id IN (SELECT task_id FROM task_candidates WHERE candidate = ${i})"));
+        }
+        if let Some(r) = q.request {
+            let i = push(&mut a, r.to_string().into());
+            sql.push_str(&format!(" AND request_id = ${i}"));
+        }
+        if let Some(s) = q.status {
+            let i = push(&mut a, s.as_str().into());
+            sql.push_str(&format!(" AND status = ${i}"));
+        }
+        if let Some(p) = q.process {
+            let i = push(&mut a, p.into());
+            sql.push_str(&format!(" AND process_key = ${i}"));
+        }
+        if let Some(cursor) = q.cursor {
+            let bad = || Error::BadCursor(cursor.to_string());
+            let (key, id) = cursor.split_once('.').ok_or_else(bad)?;
+            let id = id.parse::<TaskId>().map_err(|_| bad())?;
+            let key = if key == "-" { None } else { Some(key.parse::<i64>().map_err(|_| bad())?) };
+            let col = match q.order {
+                TaskOrder::Created => "created_at",
+                TaskOrder::Due => "due_at",
+            };
+            match key {
+                Some(k) => {
+                    let ki = push(&mut a, k.into());
+                    let ii = push(&mut a, id.to_string().into());
+                    let nulls = if q.order == TaskOrder::Due { format!(" OR {col} IS NULL") } else { String::new() };
+                    sql.push_str(&format!(" AND ({col} > ${ki} OR ({col} = ${ki} AND id > ${ii}){nulls})"));
+                }
+                None if q.order == TaskOrder::Due => {
+                    let ii = push(&mut a, id.to_string().into());
+                    sql.push_str(&format!(" AND {col} IS NULL AND id > ${ii}"));
+                }
+                None => return Err(bad()),
+            }
+        }
+        sql.push_str(match q.order {
+            TaskOrder::Created => " ORDER BY created_at, id",
+            TaskOrder::Due => " ORDER BY due_at IS NULL, due_at, id",
+        });
+        if let Some(limit) = q.limit {
+            let i = push(&mut a, (i64::from(limit.max(1)) + 1).into());
+            sql.push_str(&format!(" LIMIT ${i}"));
+        }
+        let mut tx = self.begin_read().await?;
+        let rows = tx.conn().fetch_all(&sql, a).await?;
+        let mut tasks = rows.iter().map(task_row).collect::<Result<Vec<_>, _>>()?;
+        let next = match q.limit {
+            Some(limit) if tasks.len() > limit.max(1) as usize => {
+                tasks.truncate(limit.max(1) as usize);
+                tasks.last().map(|t| {
+                    let key = match q.order {
+                        TaskOrder::Created => millis(t.created_at).to_string(),
+                        TaskOrder::Due => t.due.map_or_else(|| "-".to_string(), |d| millis(d).to_string()),
+                    };
+                    format!("{key}.{}", t.id)
+                })
+            }
+            _ => None,
+        };
+        Ok((tasks, next))
+    }
+
+    /// Whether `username` is a candidate of open task `id` (as a user or through `groups`).
+    pub async fn is_candidate(&self, id: TaskId, viewer: Viewer<'_>) -> Result<bool, Error> {
+        let keys = viewer.candidate_keys();
+        let sql = format!(
+            "SELECT 1 AS one FROM task_candidates WHERE task_id = $1 AND candidate IN ({})",
+            placeholders(2, keys.len())
+        );
+        let mut a = args![id.to_string()];
+        a.extend(keys.into_iter().map(Arg::from));
+        let mut tx = self.begin_read().await?;
+        Ok(tx.conn().fetch_optional(&sql, a).await?.is_some())
+    }
+
+    /// Changes who works an active task; the task as it is now, or why not.
+    pub async fn change_task(&self, id: TaskId, change: &TaskChange) -> Result<Result<TaskRow, TaskRefusal>, Error> {
+        let (set, guard, mut a): (&str, &str, Vec<Arg>) = match change {
+            TaskChange::Claim(user) => {
+                ("assignee = $2", " AND (assignee IS NULL OR assignee = $2)", args![id.to_string(), user.as_str()])
+            }
+            TaskChange::Unclaim => ("assignee = NULL, delegation = NULL, owner = NULL", "", args![id.to_string()]),
+            TaskChange::Assign(user) => {
+                ("assignee = $2, delegation = NULL, owner = NULL", "", args![id.to_string(), user.as_deref()])
+            }
+            TaskChange::Delegate { by, to } => (
+                "owner = COALESCE(assignee, $2), assignee = $3, delegation = 'pending'",
+                "",
+                args![id.to_string(), by.as_str(), to.as_str()],
+            ),
+            TaskChange::Resolve => ("assignee = owner, delegation = 'resolved'", " AND delegation = 'pending'", args![id.to_string()]),
+        };
+        let sql = format!("UPDATE tasks SET {set} WHERE id = $1 AND status = 'active'{guard} RETURNING {TASK_COLUMNS}");
+        let mut tx = self.begin_write().await?;
+        let row = tx.conn().fetch_optional(&sql, std::mem::take(&mut a)).await?;
+        let out = match row {
+            Some(r) => Ok(task_row(&r)?),
+            None => {
+                let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1");
+                match tx.conn().fetch_optional(&sql, args![id.to_string()]).await? {
+                    None => Err(TaskRefusal::NotFound),
+                    Some(r) => {
+                        let t = task_row(&r)?;
+                        if t.status != TaskStatus::Active {
+                            Err(TaskRefusal::NotActive)
+                        } else if matches!(change, TaskChange::Resolve) {
+                            Err(TaskRefusal::NotDelegated)
+                        } else {
+                            Err(TaskRefusal::ClaimedBy(t.assignee.unwrap_or_default()))
+                        }
+                    }
+                }
+            }
+        };
+        tx.commit().await?;
+        Ok(out)
+    }
+}

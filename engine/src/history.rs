@@ -354,7 +354,8 @@ mod tests {
 
     #[test]
     fn events_serialize_as_type_and_payload_and_read_back() {
-        let e = HistoryEvent::TaskCreated { task_id: Some("t-1".into()), token: 3, assignment: TaskAssignment::default() };
+        let e =
+            HistoryEvent::TaskCreated { task_id: Some("t-1".into()), token: 3, assignment: TaskAssignment::default() };
         assert_eq!(
             serde_json::to_value(&e).unwrap(),
             json!({"type": "task_created", "payload": {"task_id": "t-1", "token": 3}})

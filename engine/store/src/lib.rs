@@ -35,10 +35,10 @@ pub fn commit_count() -> u64 {
 pub use notifications::{MAX_CHANNELS_PER_EVENT, NotificationEvent, NotificationSettings};
 pub use people::{AuditEntry, AuditRow, BUILTIN_ADMIN_ID, NewUser, Principal, TokenRow, UserChange, UserRow};
 pub use settings::CallChild;
-pub use tasks::{TaskChange, TaskOrder, TaskQuery, TaskRefusal, Viewer};
 pub use store::{
     Backend, CLAIM_GRACE, Durability, NewRequest, StateColumns, StepOutcome, StepWrite, Store, StoreOptions,
 };
+pub use tasks::{TaskChange, TaskOrder, TaskQuery, TaskRefusal, Viewer};
 pub use types::{
     EventId, EventRow, JobId, JobKind, JobRow, LoadedRequest, ProcessVersion, PruneStats, RequestFilter, RequestId,
     RequestPage, RequestRow, RequestStatus, SubscriptionKind, SubscriptionRow, TaskId, TaskRow, TaskStatus,

@@ -117,9 +117,7 @@ impl Store {
             (Some(user), Some(v)) => {
                 let u = push(&mut a, user.into());
                 let cand = candidates_in(&mut a, v);
-                sql.push_str(&format!(
-                    " AND (assignee = ${u} OR (status = 'active' AND assignee IS NULL AND {cand}))"
-                ));
+                sql.push_str(&format!(" AND (assignee = ${u} OR (status = 'active' AND assignee IS NULL AND {cand}))"));
             }
             (Some(user), None) => {
                 let u = push(&mut a, user.into());
@@ -225,7 +223,9 @@ impl Store {
                 "",
                 args![id.to_string(), by.as_str(), to.as_str()],
             ),
-            TaskChange::Resolve => ("assignee = owner, delegation = 'resolved'", " AND delegation = 'pending'", args![id.to_string()]),
+            TaskChange::Resolve => {
+                ("assignee = owner, delegation = 'resolved'", " AND delegation = 'pending'", args![id.to_string()])
+            }
         };
         let sql = format!("UPDATE tasks SET {set} WHERE id = $1 AND status = 'active'{guard} RETURNING {TASK_COLUMNS}");
         let mut tx = self.begin_write().await?;

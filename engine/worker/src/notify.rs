@@ -11,7 +11,7 @@
 //!
 //! - **Planning.** When a step (or a Request's creation) is written, its history events are
 //!   mapped to notification events (`request_started`; `task_created` → `task_waiting`;
-//!   `request_completed`; `incident_raised` → `request_error`) and each configured channel gets
+//!   `task_overdue`; `request_completed`; `incident_raised` → `request_error`) and each configured channel gets
 //!   one `notification` job, committed in the same transaction as the step. A crash between the
 //!   step and the post loses nothing.
 //! - **Delivery.** A retryable failure (rate limit, 5xx, timeout) gives the job back, due again
@@ -184,6 +184,7 @@ pub fn plan(
         });
         let message = source.and_then(|e| match &e.event {
             HistoryEvent::IncidentRaised { message, .. } => Some(message.clone()),
+            HistoryEvent::TaskOverdue { due, .. } => Some(format!("It was due {due}.")),
             _ => None,
         });
         for channel in settings.channels(event) {

@@ -96,9 +96,9 @@ impl<'d> ProcLift<'d, '_, '_> {
             if c.ns != Ns::Bpmn || !matches!(c.local, "humanPerformer" | "potentialOwner" | "performer") {
                 continue;
             }
-            let formal = doc
-                .child(ci, Ns::Bpmn, "resourceAssignmentExpression")
-                .and_then(|(ri, _)| doc.child(ri, Ns::Bpmn, "formalExpression").or_else(|| doc.child(ri, Ns::Bpmn, "expression")));
+            let formal = doc.child(ci, Ns::Bpmn, "resourceAssignmentExpression").and_then(|(ri, _)| {
+                doc.child(ri, Ns::Bpmn, "formalExpression").or_else(|| doc.child(ri, Ns::Bpmn, "expression"))
+            });
             let Some((fi, f)) = formal else {
                 if self.exec {
                     self.rep.warn(
@@ -171,7 +171,9 @@ impl<'d> ProcLift<'d, '_, '_> {
             "" => {}
             // `requestor` is how some ProcessMaker exports spell it.
             "requester" | "requestor" => match Expression::parse("requester") {
-                Ok(e) => h.assignee = Some(AssignValue { attribute: "pm:assignment".into(), value: AssignSource::Expr(e) }),
+                Ok(e) => {
+                    h.assignee = Some(AssignValue { attribute: "pm:assignment".into(), value: AssignSource::Expr(e) })
+                }
                 Err(e) => self.hard_err(a.offset, "invalid-assignment", e.message, id),
             },
             "user" => {
@@ -223,7 +225,15 @@ impl<'d> ProcLift<'d, '_, '_> {
         Some(AssignValue { attribute: what.to_owned(), value: src })
     }
 
-    fn source(&mut self, v: &str, at: At, what: &str, dialect: Dialect, literal: Literal, id: &str) -> Option<AssignSource> {
+    fn source(
+        &mut self,
+        v: &str,
+        at: At,
+        what: &str,
+        dialect: Dialect,
+        literal: Literal,
+        id: &str,
+    ) -> Option<AssignSource> {
         let label = format!("`{what}` of `{id}`");
         if v.starts_with('=') {
             return self.expr(v, at, &label, id).map(AssignSource::Expr);

@@ -88,7 +88,10 @@ impl Exec<'_> {
         if let Some(v) = &h.priority {
             a.priority = match eval(v, &vars).map_err(|e| fail(v, e))? {
                 Value::Null => None,
-                Value::Number(n) => match n.as_i64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9e15).map(|f| f as i64)) {
+                Value::Number(n) => match n
+                    .as_i64()
+                    .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9e15).map(|f| f as i64))
+                {
                     Some(p) => Some(p),
                     None => return Err(fail(v, format!("gave {n}, not a whole number"))),
                 },

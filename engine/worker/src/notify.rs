@@ -410,4 +410,26 @@ mod tests {
         // Nothing relevant, nothing planned.
         assert!(plan(&settings, &process, id, "u", false, &events[..1], Utc::now()).is_empty());
     }
+
+    #[test]
+    fn an_overdue_task_is_notified_with_its_due_date() {
+        let imported = sluice_bpmn::import(&[Source { name: "p.bpmn", bytes: MODEL.as_bytes() }], &Options::default());
+        let process = imported.definitions.process("p").cloned().expect("the model imports");
+        let settings = NotificationSettings {
+            process_key: "p".into(),
+            integration: "default".into(),
+            events: BTreeMap::from([(NotificationEvent::TaskOverdue, vec!["C9".to_string()])]),
+            updated_at: Utc::now(),
+        };
+        let due = "2026-12-05T09:00:00+00:00".to_string();
+        let events = [event(HistoryEvent::TaskOverdue { token: 1, due: due.clone() }, Some("review"))];
+        let jobs = plan(&settings, &process, RequestId::new(), "http://x/requests/1", false, &events, Utc::now());
+        let got: Vec<Notification> =
+            jobs.iter().map(|j| serde_json::from_value(j.payload.clone()).expect("a notification")).collect();
+        assert_eq!(got.len(), 1);
+        assert_eq!((got[0].event, got[0].channel.as_str()), (NotificationEvent::TaskOverdue, "C9"));
+        assert_eq!(got[0].element_name.as_deref(), Some("Review order"));
+        assert_eq!(got[0].message, Some(format!("It was due {due}.")));
+        assert_eq!(NotificationEvent::parse("task_overdue"), Some(NotificationEvent::TaskOverdue));
+    }
 }

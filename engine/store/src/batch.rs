@@ -790,7 +790,8 @@ async fn apply_all<'a>(c: &mut Conn<'_>, applied: &[Applied<'a>], prepared: &mut
                 asg.priority,
                 t.documentation.as_deref(),
             ]);
-            if t.status == TaskStatus::Active && !a.status.is_finished() {
+            // Candidates may claim only what nobody has: an assigned task gets its rows when unclaimed.
+            if t.status == TaskStatus::Active && !a.status.is_finished() && asg.assignee.is_none() {
                 let users = asg.candidate_users.iter().map(|u| format!("u:{u}"));
                 let groups = asg.candidate_groups.iter().map(|g| format!("g:{g}"));
                 for candidate in users.chain(groups) {

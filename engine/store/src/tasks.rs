@@ -92,6 +92,16 @@ impl Store {
     /// A page of tasks and the cursor of the next (`<key>.<task id>`: the key is the created or
     /// due time in ms, `-` for a task without a due date).
     pub async fn list_tasks(&self, q: &TaskQuery<'_>) -> Result<(Vec<TaskRow>, Option<String>), Error> {
+        if let Some(v) = &q.candidate
+            && q.assignee.is_none()
+            && q.group.is_none()
+            && q.process.is_none()
+            && q.request.is_none()
+            && q.order == TaskOrder::Created
+            && matches!(q.status, None | Some(TaskStatus::Active))
+        {
+            return self.claimable(v, q.limit, q.cursor).await;
+        }
         let mut sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE 1 = 1");
         let mut a: Vec<Arg> = args![];
         let push = |a: &mut Vec<Arg>, v: Arg| {
@@ -176,14 +186,71 @@ impl Store {
             let i = push(&mut a, (i64::from(limit.max(1)) + 1).into());
             sql.push_str(&format!(" LIMIT ${i}"));
         }
+        self.page(&sql, a, q.limit, q.order).await
+    }
+
+    /// What `candidate=me` lists, oldest first: the first `limit` of each of the person's keys in
+    /// `task_candidates` (each an ordered range of its primary key), merged and cut to `limit`.
+    /// Its cost grows with the page and the person's groups, not with the number of tasks.
+    async fn claimable(
+        &self,
+        v: &Viewer<'_>,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<TaskRow>, Option<String>), Error> {
+        let mut a: Vec<Arg> = args![];
+        let after = match cursor {
+            Some(cursor) => {
+                let bad = || Error::BadCursor(cursor.to_string());
+                let (key, id) = cursor.split_once('.').ok_or_else(bad)?;
+                let id = id.parse::<TaskId>().map_err(|_| bad())?;
+                let key = key.parse::<i64>().map_err(|_| bad())?;
+                a.push(key.into());
+                a.push(id.to_string().into());
+                " AND (created_at > $1 OR (created_at = $1 AND task_id > $2))"
+            }
+            None => "",
+        };
+        let take = limit.map_or(i64::MAX, |l| i64::from(l.max(1)) + 1);
+        a.push(take.into());
+        let lim = a.len();
+        let arms: Vec<String> = v
+            .candidate_keys()
+            .into_iter()
+            .enumerate()
+            .map(|(i, key)| {
+                a.push(key.into());
+                format!(
+                    "SELECT task_id FROM (SELECT task_id FROM task_candidates WHERE candidate = ${}{after}
+                     ORDER BY created_at, task_id LIMIT ${lim}) AS k{i}",
+                    a.len()
+                )
+            })
+            .collect();
+        let sql = format!(
+            "SELECT {TASK_COLUMNS} FROM tasks WHERE id IN ({}) AND status = 'active' AND assignee IS NULL
+             ORDER BY created_at, id LIMIT ${lim}",
+            arms.join(" UNION ALL ")
+        );
+        self.page(&sql, a, limit, TaskOrder::Created).await
+    }
+
+    /// Runs a listing and cuts it to `limit`, with the cursor of the next page.
+    async fn page(
+        &self,
+        sql: &str,
+        a: Vec<Arg>,
+        limit: Option<u32>,
+        order: TaskOrder,
+    ) -> Result<(Vec<TaskRow>, Option<String>), Error> {
         let mut tx = self.begin_read().await?;
-        let rows = tx.conn().fetch_all(&sql, a).await?;
+        let rows = tx.conn().fetch_all(sql, a).await?;
         let mut tasks = rows.iter().map(task_row).collect::<Result<Vec<_>, _>>()?;
-        let next = match q.limit {
+        let next = match limit {
             Some(limit) if tasks.len() > limit.max(1) as usize => {
                 tasks.truncate(limit.max(1) as usize);
                 tasks.last().map(|t| {
-                    let key = match q.order {
+                    let key = match order {
                         TaskOrder::Created => millis(t.created_at).to_string(),
                         TaskOrder::Due => t.due.map_or_else(|| "-".to_string(), |d| millis(d).to_string()),
                     };
@@ -193,19 +260,6 @@ impl Store {
             _ => None,
         };
         Ok((tasks, next))
-    }
-
-    /// Whether `username` is a candidate of open task `id` (as a user or through `groups`).
-    pub async fn is_candidate(&self, id: TaskId, viewer: Viewer<'_>) -> Result<bool, Error> {
-        let keys = viewer.candidate_keys();
-        let sql = format!(
-            "SELECT 1 AS one FROM task_candidates WHERE task_id = $1 AND candidate IN ({})",
-            placeholders(2, keys.len())
-        );
-        let mut a = args![id.to_string()];
-        a.extend(keys.into_iter().map(Arg::from));
-        let mut tx = self.begin_read().await?;
-        Ok(tx.conn().fetch_optional(&sql, a).await?.is_some())
     }
 
     /// Changes who works an active task; the task as it is now, or why not.
@@ -231,7 +285,30 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let row = tx.conn().fetch_optional(&sql, std::mem::take(&mut a)).await?;
         let out = match row {
-            Some(r) => Ok(task_row(&r)?),
+            Some(r) => {
+                let t = task_row(&r)?;
+                // `task_candidates` holds the claimable: none while someone has the task.
+                let mut c = tx.conn();
+                c.execute("DELETE FROM task_candidates WHERE task_id = $1", args![t.id.to_string()]).await?;
+                if t.assignee.is_none() {
+                    let users = t.candidate_users.iter().map(|u| format!("u:{u}"));
+                    for key in users.chain(t.candidate_groups.iter().map(|g| format!("g:{g}"))) {
+                        c.execute(
+                            "INSERT INTO task_candidates (candidate, created_at, task_id, request_id, token)
+                             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                            args![
+                                key,
+                                millis(t.created_at),
+                                t.id.to_string(),
+                                t.request_id.to_string(),
+                                i64::from(t.token.0)
+                            ],
+                        )
+                        .await?;
+                    }
+                }
+                Ok(t)
+            }
             None => {
                 let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1");
                 match tx.conn().fetch_optional(&sql, args![id.to_string()]).await? {

@@ -96,8 +96,6 @@ async fn tasks_are_listed_for_the_people_they_are_for(db: Arc<TestDb>) {
     assert_eq!(ids(&found), [anns]);
     let (found, _) = store.list_tasks(&TaskQuery { visible_to: Some(sam), ..Default::default() }).await.unwrap();
     assert_eq!(ids(&found), [sales, sams]);
-    assert!(store.is_candidate(sales, sam).await.unwrap());
-    assert!(!store.is_candidate(support, sam).await.unwrap());
 
     // Claims: the first one wins; the task leaves `candidate` listings and joins `assignee` ones.
     let claimed = store.change_task(sales, &TaskChange::Claim("sam".into())).await.unwrap().unwrap();
@@ -120,6 +118,26 @@ async fn tasks_are_listed_for_the_people_they_are_for(db: Arc<TestDb>) {
     assert_eq!(store.change_task(sales, &TaskChange::Resolve).await.unwrap(), Err(TaskRefusal::NotDelegated));
     let u = store.change_task(sales, &TaskChange::Unclaim).await.unwrap().unwrap();
     assert_eq!(u.assignee, None);
+    let (found, _) = store.list_tasks(&q(Some(sam), None)).await.unwrap();
+    assert_eq!(ids(&found), [sales, sams], "unclaimed, it may be claimed again");
+    // Assigned by an operator, it leaves the candidates' listings; assigned to nobody, it is back.
+    store.change_task(sales, &TaskChange::Assign(Some("sue".into()))).await.unwrap().unwrap();
+    let (found, _) = store.list_tasks(&q(Some(sam), None)).await.unwrap();
+    assert_eq!(ids(&found), [sams]);
+    store.change_task(sales, &TaskChange::Assign(None)).await.unwrap().unwrap();
+    // Pages of one through the candidate listing.
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = TaskQuery { candidate: Some(sam), limit: Some(1), cursor: cursor.as_deref(), ..Default::default() };
+        let (found, next) = store.list_tasks(&page).await.unwrap();
+        seen.extend(ids(&found));
+        match next {
+            Some(n) => cursor = Some(n),
+            None => break,
+        }
+    }
+    assert_eq!(seen, [sales, sams]);
     assert_eq!(store.change_task(TaskId::new(), &TaskChange::Unclaim).await.unwrap(), Err(TaskRefusal::NotFound));
 
     // Completed, the task leaves the candidates' listings and refuses changes.
@@ -130,7 +148,8 @@ async fn tasks_are_listed_for_the_people_they_are_for(db: Arc<TestDb>) {
     loaded.instance.step(&p, Input::CompleteTask { token: t.token, data: data(json!({})) }, at, &mut out).unwrap();
     let changes = sluice_worker::from_commands(&p, r_sales, &out, at);
     store.apply_step(r_sales, loaded.revision, &loaded.instance, &changes).await.unwrap();
-    assert!(!store.is_candidate(sales, sam).await.unwrap());
+    let (found, _) = store.list_tasks(&q(Some(sam), None)).await.unwrap();
+    assert_eq!(ids(&found), [sams]);
     let (found, _) = store.list_tasks(&TaskQuery { group: Some("sales"), ..Default::default() }).await.unwrap();
     assert!(found.is_empty());
     assert_eq!(store.change_task(sales, &TaskChange::Claim("sam".into())).await.unwrap(), Err(TaskRefusal::NotActive));

@@ -17,8 +17,9 @@ UPDATE tasks SET process_key = (SELECT process_key FROM requests WHERE requests.
 CREATE INDEX tasks_by_assignee ON tasks (assignee, status, created_at, id) WHERE assignee IS NOT NULL;
 CREATE INDEX tasks_by_process ON tasks (process_key, status, created_at, id);
 
--- One row per candidate ('u:<username>' or 'g:<group>') of each active task; deleted when the
--- task closes, so a listing of what a person may claim reads only open tasks.
+-- One row per candidate ('u:<username>' or 'g:<group>') of each task that may be claimed (open
+-- and unassigned): deleted when the task is claimed, assigned or closed, written again when it is
+-- unclaimed. `candidate=me` reads the caller's keys in primary-key order, whatever the table's size.
 CREATE TABLE task_candidates (
     candidate  TEXT    NOT NULL,
     created_at INTEGER NOT NULL,

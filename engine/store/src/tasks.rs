@@ -227,10 +227,23 @@ impl Store {
                 )
             })
             .collect();
+        // From the few candidate rows to the tasks by primary key, in that order whatever the
+        // planner's statistics say (without them, both databases would rather scan every active
+        // task): SQLite keeps the order of a `CROSS JOIN`; PostgreSQL cannot turn a `LATERAL`
+        // subquery behind `OFFSET 0` around.
+        let columns = TASK_COLUMNS.split(", ").map(|c| format!("t.{c}")).collect::<Vec<_>>().join(", ");
+        let tasks = match self.backend() {
+            crate::Backend::Sqlite => "CROSS JOIN tasks AS t WHERE t.id = c.task_id AND".to_string(),
+            crate::Backend::Postgres => {
+                format!(
+                    "CROSS JOIN LATERAL (SELECT {TASK_COLUMNS} FROM tasks WHERE id = c.task_id OFFSET 0) AS t WHERE"
+                )
+            }
+        };
         let sql = format!(
-            "SELECT {TASK_COLUMNS} FROM tasks WHERE id IN ({}) AND status = 'active' AND assignee IS NULL
-             ORDER BY created_at, id LIMIT ${lim}",
-            arms.join(" UNION ALL ")
+            "SELECT {columns} FROM ({}) AS c {tasks} t.status = 'active' AND t.assignee IS NULL
+             ORDER BY t.created_at, t.id LIMIT ${lim}",
+            arms.join(" UNION ")
         );
         self.page(&sql, a, limit, TaskOrder::Created).await
     }

@@ -169,9 +169,9 @@ fn run(name: &str, db: &Db) {
         // Both members may claim it; the non-member neither sees nor claims it.
         for token in [&sam, &sue] {
             let (_, mine) = c.call(token, "GET", &format!("/api/v1/tasks?candidate=me&process={key}"), None);
-            assert_eq!(ids(&mine), [id.clone()], "{key}");
+            assert_eq!(ids(&mine), [id.as_str()], "{key}");
             let (_, by_group) = c.call(token, "GET", &format!("/api/v1/tasks?group=sales&process={key}"), None);
-            assert_eq!(ids(&by_group), [id.clone()], "{key}");
+            assert_eq!(ids(&by_group), [id.as_str()], "{key}");
         }
         let (_, theirs) = c.call(&nick, "GET", &format!("/api/v1/tasks?candidate=me&process={key}"), None);
         assert!(ids(&theirs).is_empty(), "{key}: {theirs}");
@@ -188,7 +188,7 @@ fn run(name: &str, db: &Db) {
         let (status, e) = c.call(&sue, "POST", &format!("/api/v1/tasks/{id}/complete"), Some(json!({})));
         assert_eq!((status, e["error"]["code"].as_str()), (403, Some("forbidden")), "{key}: {e}");
         let (_, mine) = c.call(&sam, "GET", "/api/v1/tasks?assignee=me&status=active", None);
-        assert_eq!(ids(&mine), [id.clone()], "{key}");
+        assert_eq!(ids(&mine), [id.as_str()], "{key}");
         let (status, done) = c.call(&sam, "POST", &format!("/api/v1/tasks/{id}/complete"), Some(json!({})));
         assert_eq!((status, done["completed_by"].as_str()), (200, Some("sam")), "{key}: {done}");
         let (_, r) = c.call(TOKEN, "GET", &format!("/api/v1/requests/{request}"), None);

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sluice_bpmn::{ElementIdx, Process};
 
-use crate::runtime::{Command, DecisionMatch};
+use crate::runtime::{Command, DecisionMatch, TaskAssignment};
 
 /// What a process can notify about (each maps from a history event: see
 /// [`HistoryEvent::notification`]).
@@ -29,14 +29,17 @@ pub enum NotificationEvent {
     RequestError,
     /// A user or manual task waits for a person.
     TaskWaiting,
+    /// A task's due date passed while it was open.
+    TaskOverdue,
 }
 
 impl NotificationEvent {
-    pub const ALL: [NotificationEvent; 4] = [
+    pub const ALL: [NotificationEvent; 5] = [
         NotificationEvent::RequestStarted,
         NotificationEvent::RequestCompleted,
         NotificationEvent::RequestError,
         NotificationEvent::TaskWaiting,
+        NotificationEvent::TaskOverdue,
     ];
 
     /// The name stored in the database and used by the API.
@@ -46,6 +49,7 @@ impl NotificationEvent {
             NotificationEvent::RequestCompleted => "request_completed",
             NotificationEvent::RequestError => "request_error",
             NotificationEvent::TaskWaiting => "task_waiting",
+            NotificationEvent::TaskOverdue => "task_overdue",
         }
     }
 
@@ -82,6 +86,14 @@ pub enum HistoryEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         task_id: Option<String>,
         token: u32,
+        /// Who the task is for and when it is due (left out when the model says nothing).
+        #[serde(default, flatten)]
+        assignment: TaskAssignment,
+    },
+    /// The task's due date passed while it was open (once per task).
+    TaskOverdue {
+        token: u32,
+        due: String,
     },
     TaskCompleted {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -212,6 +224,7 @@ impl HistoryEvent {
             HistoryEvent::ElementCompleted => "element_completed",
             HistoryEvent::ElementTerminated => "element_terminated",
             HistoryEvent::TaskCreated { .. } => "task_created",
+            HistoryEvent::TaskOverdue { .. } => "task_overdue",
             HistoryEvent::TaskCompleted { .. } => "task_completed",
             HistoryEvent::TaskCanceled { .. } => "task_canceled",
             HistoryEvent::ConnectorInvoked { .. } => "connector_invoked",
@@ -244,6 +257,7 @@ impl HistoryEvent {
     pub fn notification(&self) -> Option<NotificationEvent> {
         match self {
             HistoryEvent::TaskCreated { .. } => Some(NotificationEvent::TaskWaiting),
+            HistoryEvent::TaskOverdue { .. } => Some(NotificationEvent::TaskOverdue),
             HistoryEvent::RequestCompleted => Some(NotificationEvent::RequestCompleted),
             HistoryEvent::IncidentRaised { .. } => Some(NotificationEvent::RequestError),
             _ => None,
@@ -274,8 +288,12 @@ impl HistoryEntry {
             Command::ElementActivated { element, .. } => (id(*element), HistoryEvent::ElementActivated),
             Command::ElementCompleted { element, .. } => (id(*element), HistoryEvent::ElementCompleted),
             Command::ElementTerminated { element, .. } => (id(*element), HistoryEvent::ElementTerminated),
-            Command::TaskCreated { token, element } => {
-                (id(*element), HistoryEvent::TaskCreated { task_id: None, token: token.0 })
+            Command::TaskCreated { token, element, assignment } => (
+                id(*element),
+                HistoryEvent::TaskCreated { task_id: None, token: token.0, assignment: (**assignment).clone() },
+            ),
+            Command::TaskOverdue { token, element, due } => {
+                (id(*element), HistoryEvent::TaskOverdue { token: token.0, due: due.to_rfc3339() })
             }
             Command::TaskCanceled { token, element } => (id(*element), HistoryEvent::TaskCanceled { token: token.0 }),
             Command::InvokeConnector { element, attempt, .. } => {
@@ -354,7 +372,8 @@ mod tests {
 
     #[test]
     fn events_serialize_as_type_and_payload_and_read_back() {
-        let e = HistoryEvent::TaskCreated { task_id: Some("t-1".into()), token: 3 };
+        let e =
+            HistoryEvent::TaskCreated { task_id: Some("t-1".into()), token: 3, assignment: TaskAssignment::default() };
         assert_eq!(
             serde_json::to_value(&e).unwrap(),
             json!({"type": "task_created", "payload": {"task_id": "t-1", "token": 3}})
@@ -394,7 +413,7 @@ mod tests {
             HistoryEvent::ElementActivated,
             HistoryEvent::ElementCompleted,
             HistoryEvent::ElementTerminated,
-            HistoryEvent::TaskCreated { task_id: None, token: 1 },
+            HistoryEvent::TaskCreated { task_id: None, token: 1, assignment: TaskAssignment::default() },
             HistoryEvent::TaskCompleted { task_id: None, token: None },
             HistoryEvent::TaskCanceled { token: 1 },
             HistoryEvent::ConnectorInvoked { attempt: 1, job_id: None },

@@ -202,7 +202,7 @@ impl Sim {
             let depth = self.requests.get(caller.request).map_or(0, |r| r.inst.call_depth());
             Instance::start_called_with(&process, &self.decisions, data, depth, self.now, &mut out)?
         } else {
-            Instance::start_with(&process, &self.decisions, data, start, self.now, &mut out)?
+            Instance::start_with(&process, &self.decisions, data, start, None, self.now, &mut out)?
         };
         let no = self.requests.len();
         self.requests.push(SimRequest { process, inst, parent });
@@ -313,6 +313,7 @@ impl Sim {
             | Command::ElementTerminated { .. }
             | Command::TaskCreated { .. }
             | Command::TaskCanceled { .. }
+            | Command::TaskOverdue { .. }
             | Command::CancelConnector { .. }
             | Command::ConnectorCompleted { .. }
             | Command::ScheduleTimer { .. }
@@ -550,7 +551,7 @@ fn trace_line(entry: &HistoryEntry, activations: bool) -> Option<Value> {
         HistoryEvent::ElementActivated if activations => at(name),
         HistoryEvent::ElementCompleted | HistoryEvent::ElementTerminated | HistoryEvent::TaskCreated { .. } => at(name),
         HistoryEvent::ConnectorInvoked { attempt, .. } => with(name, json!({"attempt": attempt})),
-        HistoryEvent::TimerScheduled { due } => with(name, json!({"due": due})),
+        HistoryEvent::TimerScheduled { due } | HistoryEvent::TaskOverdue { due, .. } => with(name, json!({"due": due})),
         HistoryEvent::TimerFired { at: fired, .. } => with(name, json!({"at": fired})),
         HistoryEvent::MessageReceived { name: n } | HistoryEvent::SignalReceived { name: n } => {
             with(name, json!({"name": n}))

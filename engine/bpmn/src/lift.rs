@@ -22,6 +22,8 @@ use crate::model::*;
 use crate::report::Report;
 use crate::xml::{Doc, Node, Ns};
 
+mod assign;
+
 /// A `calledElement` to resolve once every file of the import is lifted.
 pub(crate) struct Call {
     pub called: String,
@@ -457,6 +459,9 @@ impl<'d> ProcLift<'d, '_, '_> {
         }
         for i in 0..self.elements.len() {
             self.elements[i].looping = self.looping(ElementIdx::from(i));
+            if matches!(self.elements[i].kind, Kind::Task(TaskKind::User | TaskKind::Manual)) {
+                self.elements[i].human = self.human(ElementIdx::from(i));
+            }
         }
         if self.exec {
             for i in 0..self.elements.len() {
@@ -524,6 +529,8 @@ impl<'d> ProcLift<'d, '_, '_> {
             return self.unsupported(ni, id, what, "");
         }
         match n.local {
+            // A ProcessMaker form task (a `task` showing a screen) waits for a person.
+            "task" if n.ext_attr(Ns::Pm, "screenRef").is_some() => Kind::Task(TaskKind::User),
             "task" => Kind::Task(TaskKind::Plain),
             "userTask" => Kind::Task(TaskKind::User),
             "manualTask" => Kind::Task(TaskKind::Manual),

@@ -106,6 +106,9 @@ pub struct Element {
     pub inputs: Vec<DataMapping>,
     /// What its data output associations write when it completes, in document order.
     pub outputs: Vec<DataMapping>,
+    /// For user tasks (and ProcessMaker form tasks): who the task is for, when it is due, its
+    /// documentation. `None` for every other element.
+    pub human: Option<Box<HumanTask>>,
     // Derived by `Process::build`:
     /// Incoming sequence flows, in document order.
     pub incoming: Vec<FlowIdx>,
@@ -132,6 +135,7 @@ impl Element {
             looping: None,
             inputs: Vec::new(),
             outputs: Vec::new(),
+            human: None,
             incoming: Vec::new(),
             outgoing: Vec::new(),
             boundaries: Vec::new(),
@@ -388,6 +392,98 @@ pub enum DataSource {
     Variable(String),
     /// An assignment's `from`, or a `transformation`, evaluated over the variables in view.
     Expr(Expression),
+}
+
+/// Who a user task is for and when it is due, as the model writes it in any dialect
+/// (`camunda:assignee`, `zeebe:assignmentDefinition`, `humanPerformer`/`potentialOwner`,
+/// `pm:assignment`, …). Each value is evaluated when the task is created.
+#[derive(Debug, Clone, Default)]
+pub struct HumanTask {
+    pub assignee: Option<AssignValue>,
+    /// Each value gives one or more usernames (a list, or text separated by commas).
+    pub candidate_users: Vec<AssignValue>,
+    /// Each value gives one or more group names.
+    pub candidate_groups: Vec<AssignValue>,
+    /// `potentialOwner` expressions: `user(x)` is a candidate user, `group(x)` or a bare name a
+    /// candidate group (Camunda 7's reading).
+    pub owners: Vec<AssignValue>,
+    /// A date-time (ISO 8601; without an offset, UTC), or a duration counted from the task's
+    /// creation (`PT2H`).
+    pub due: Option<AssignValue>,
+    pub follow_up: Option<AssignValue>,
+    /// A whole number.
+    pub priority: Option<AssignValue>,
+    /// The task's `documentation`, as written.
+    pub documentation: Option<String>,
+}
+
+impl HumanTask {
+    /// Whether the model says nothing about who the task is for or when it is due.
+    pub fn is_empty(&self) -> bool {
+        self.assignee.is_none()
+            && self.candidate_users.is_empty()
+            && self.candidate_groups.is_empty()
+            && self.owners.is_empty()
+            && self.due.is_none()
+            && self.follow_up.is_none()
+            && self.priority.is_none()
+            && self.documentation.is_none()
+    }
+}
+
+/// One assignment value and the attribute it was written in (named by incidents).
+#[derive(Debug, Clone)]
+pub struct AssignValue {
+    /// Where it was written, as a person would search for it: `camunda:assignee`,
+    /// `zeebe:assignmentDefinition assignee`, `potentialOwner`, `pm:assignment`.
+    pub attribute: String,
+    pub value: AssignSource,
+}
+
+/// How an assignment value is written.
+#[derive(Debug, Clone)]
+pub enum AssignSource {
+    /// Plain text, taken as it is.
+    Text(String),
+    /// A FEEL expression (`= requester`) or a whole Camunda 7 `${...}` expression.
+    Expr(Expression),
+    /// Text with Camunda 7 `${...}` expressions inside (`kermit_${loopCounter}`).
+    Template(Vec<TemplatePart>),
+}
+
+/// A piece of an [`AssignSource::Template`].
+#[derive(Debug, Clone)]
+pub enum TemplatePart {
+    Text(String),
+    Expr(Expression),
+}
+
+/// A due or follow-up date as text: an ISO 8601 date-time (UTC without an offset), a date
+/// (midnight UTC), or a duration from `now`.
+pub fn parse_when(v: &str) -> Option<When> {
+    let v = v.trim();
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {
+        return Some(When::At(t.with_timezone(&chrono::Utc)));
+    }
+    for f in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"] {
+        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(v, f) {
+            return Some(When::At(t.and_utc()));
+        }
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d") {
+        return d.and_hms_opt(0, 0, 0).map(|t| When::At(t.and_utc()));
+    }
+    if v.starts_with('P') || v.starts_with("-P") {
+        return sluice_feel::iso8601::parse_duration(v).ok().map(When::After);
+    }
+    None
+}
+
+/// What [`parse_when`] read.
+#[derive(Clone, Debug, PartialEq)]
+pub enum When {
+    At(chrono::DateTime<chrono::Utc>),
+    After(IsoDuration),
 }
 
 /// A sequence flow.

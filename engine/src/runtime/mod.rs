@@ -168,10 +168,18 @@ pub enum Command {
         token: TokenId,
         element: ElementIdx,
     },
-    /// A user or manual task now waits for a person; its id is the token's.
+    /// A user or manual task now waits for a person; its id is the token's. `assignment` is the
+    /// model's assignment, evaluated (empty when the model gives none).
     TaskCreated {
         token: TokenId,
         element: ElementIdx,
+        assignment: Box<TaskAssignment>,
+    },
+    /// A task's due date passed while it was still open (once per task).
+    TaskOverdue {
+        token: TokenId,
+        element: ElementIdx,
+        due: DateTime<Utc>,
     },
     TaskCanceled {
         token: TokenId,
@@ -328,6 +336,29 @@ pub enum SubscriptionKind {
     Signal { name: String },
 }
 
+/// Who a task is for and when it is due, evaluated from the model when the task is created.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskAssignment {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub candidate_users: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub candidate_groups: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow_up: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i64>,
+}
+
+impl TaskAssignment {
+    pub fn is_empty(&self) -> bool {
+        *self == TaskAssignment::default()
+    }
+}
+
 /// A view of one token, for the API's Request view.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenView {
@@ -390,6 +421,10 @@ pub struct Instance {
     /// date by each write; 0 in a state stored before it was kept (measured at the next step).
     #[serde(default, skip_serializing_if = "is_zero_u64")]
     data_bytes: u64,
+    /// The username of the person who started the Request: `requester` in assignment
+    /// expressions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    requester: Option<String>,
 }
 
 fn is_zero_u64(n: &u64) -> bool {
@@ -615,19 +650,34 @@ impl Instance {
         now: DateTime<Utc>,
         out: &mut Vec<Command>,
     ) -> Result<Instance, StartError> {
-        exec::start(process, &NoDecisions, data, start, None, now, out)
+        exec::start(process, &NoDecisions, data, start, None, None, now, out)
     }
 
-    /// [`Instance::start`] with the decisions its business rule tasks may evaluate.
+    /// [`Instance::start`] with the decisions its business rule tasks may evaluate, for a person:
+    /// `requester` (their username) is what assignment expressions call `requester`.
     pub fn start_with(
         process: &Process,
         decisions: &dyn Decisions,
         data: Data,
         start: Start,
+        requester: Option<String>,
         now: DateTime<Utc>,
         out: &mut Vec<Command>,
     ) -> Result<Instance, StartError> {
-        exec::start(process, decisions, data, start, None, now, out)
+        exec::start(process, decisions, data, start, None, requester, now, out)
+    }
+
+    /// [`Instance::start`] for a person, without decisions: `requester` (their username) is what
+    /// assignment expressions call `requester`.
+    pub fn start_as(
+        process: &Process,
+        data: Data,
+        start: Start,
+        requester: Option<String>,
+        now: DateTime<Utc>,
+        out: &mut Vec<Command>,
+    ) -> Result<Instance, StartError> {
+        exec::start(process, &NoDecisions, data, start, None, requester, now, out)
     }
 
     /// Starts a Request for a call activity: errors nothing catches go back to the parent.
@@ -651,7 +701,7 @@ impl Instance {
         now: DateTime<Utc>,
         out: &mut Vec<Command>,
     ) -> Result<Instance, StartError> {
-        exec::start(process, decisions, data, Start::Default, Some(parent_depth.saturating_add(1)), now, out)
+        exec::start(process, decisions, data, Start::Default, Some(parent_depth.saturating_add(1)), None, now, out)
     }
 
     /// How deep this Request is in a chain of call activities (0 when nothing called it).

@@ -707,6 +707,7 @@ async fn apply_all<'a>(c: &mut Conn<'_>, applied: &[Applied<'a>], prepared: &mut
     let mut job_ids = Vec::new();
     let mut finished: Vec<(String, i64)> = Vec::new();
     let mut task_rows = Vec::new();
+    let mut candidate_rows = Vec::new();
     let mut sub_rows = Vec::new();
     let mut job_rows = Vec::new();
     let mut event_rows = Vec::new();
@@ -742,6 +743,11 @@ async fn apply_all<'a>(c: &mut Conn<'_>, applied: &[Applied<'a>], prepared: &mut
         // Tasks this step completed, with where their `task_completed` events go.
         let mut completed: Vec<CompletedTask> = Vec::new();
         for t in &ch.tasks_closed {
+            c.execute(
+                "DELETE FROM task_candidates WHERE request_id = $1 AND token = $2",
+                args![a.rid.as_str(), i64::from(t.token.0)],
+            )
+            .await?;
             let by = if t.status == TaskStatus::Completed { ch.actor.as_deref() } else { None };
             let rows = c
                 .fetch_all(
@@ -762,6 +768,10 @@ async fn apply_all<'a>(c: &mut Conn<'_>, applied: &[Applied<'a>], prepared: &mut
             finished.push((a.rid.clone(), at));
         }
         for t in &ch.tasks_created {
+            let asg = &t.assignment;
+            let names = |v: &Vec<String>| -> Result<Option<String>, Error> {
+                if v.is_empty() { Ok(None) } else { json_text("task candidates", &serde_json::json!(v)).map(Some) }
+            };
             task_rows.push(args![
                 t.id.to_string(),
                 a.rid.as_str(),
@@ -771,7 +781,23 @@ async fn apply_all<'a>(c: &mut Conn<'_>, applied: &[Applied<'a>], prepared: &mut
                 t.status.as_str(),
                 at,
                 (t.status != TaskStatus::Active).then_some(at),
+                t.process_key.as_str(),
+                asg.assignee.as_deref(),
+                names(&asg.candidate_users)?,
+                names(&asg.candidate_groups)?,
+                asg.due.map(millis),
+                asg.follow_up.map(millis),
+                asg.priority,
+                t.documentation.as_deref(),
             ]);
+            // Candidates may claim only what nobody has: an assigned task gets its rows when unclaimed.
+            if t.status == TaskStatus::Active && !a.status.is_finished() && asg.assignee.is_none() {
+                let users = asg.candidate_users.iter().map(|u| format!("u:{u}"));
+                let groups = asg.candidate_groups.iter().map(|g| format!("g:{g}"));
+                for candidate in users.chain(groups) {
+                    candidate_rows.push(args![candidate, at, t.id.to_string(), a.rid.as_str(), i64::from(t.token.0)]);
+                }
+            }
         }
         if !a.status.is_finished() {
             for s in &ch.subscriptions_opened {
@@ -837,6 +863,7 @@ async fn apply_all<'a>(c: &mut Conn<'_>, applied: &[Applied<'a>], prepared: &mut
         for_ids(c, "DELETE FROM jobs WHERE kind IN ('timer', 'connector') AND request_id IN ({ids})", &[], &ids)
             .await?;
         for_ids(c, "DELETE FROM subscriptions WHERE request_id IN ({ids})", &[], &ids).await?;
+        for_ids(c, "DELETE FROM task_candidates WHERE request_id IN ({ids})", &[], &ids).await?;
         // Tasks canceled at each Request's own time, for all of them in one statement per chunk.
         let mut rows = finished.into_iter();
         for take in chunk_sizes(rows.len(), MAX_PARAMS / 2) {
@@ -852,10 +879,19 @@ async fn apply_all<'a>(c: &mut Conn<'_>, applied: &[Applied<'a>], prepared: &mut
     }
     insert_rows(
         c,
-        "INSERT INTO tasks (id, request_id, token, element_id, name, status, created_at, completed_at)",
+        "INSERT INTO tasks (id, request_id, token, element_id, name, status, created_at, completed_at, process_key,
+                            assignee, candidate_users, candidate_groups, due_at, follow_up_at, priority, documentation)",
         "",
-        8,
+        16,
         task_rows,
+    )
+    .await?;
+    insert_rows(
+        c,
+        "INSERT INTO task_candidates (candidate, created_at, task_id, request_id, token)",
+        " ON CONFLICT DO NOTHING",
+        5,
+        candidate_rows,
     )
     .await?;
     insert_rows(

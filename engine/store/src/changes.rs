@@ -12,7 +12,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sluice_engine::runtime::{SubscriptionId, TokenId};
-use sluice_engine::{HistoryEntry, HistoryEvent};
+use sluice_engine::{HistoryEntry, HistoryEvent, TaskAssignment};
 
 use crate::types::{EventId, JobId, JobKind, SubscriptionKind, TaskId, TaskStatus};
 
@@ -41,6 +41,11 @@ pub struct NewTask {
     pub name: Option<String>,
     /// `Active`, or `Canceled` when the task was canceled within the same step.
     pub status: TaskStatus,
+    /// The key of the Request's process (tasks are listed by it).
+    pub process_key: String,
+    /// Who the task is for and when it is due, as the model's assignment evaluated.
+    pub assignment: TaskAssignment,
+    pub documentation: Option<String>,
 }
 
 /// Closes the active task of a token, if it has one.

@@ -19,6 +19,7 @@ mod people;
 mod reads;
 mod settings;
 mod store;
+mod tasks;
 mod types;
 
 pub use batch::{Committer, LeaseChange, WriteOp, WriteResult};
@@ -39,6 +40,7 @@ pub use settings::CallChild;
 pub use store::{
     Backend, CLAIM_GRACE, Durability, NewRequest, StateColumns, StepOutcome, StepWrite, Store, StoreOptions,
 };
+pub use tasks::{TaskChange, TaskOrder, TaskQuery, TaskRefusal, Viewer};
 pub use types::{
     EventId, EventRow, JobId, JobKind, JobRow, LoadedRequest, ProcessVersion, PruneStats, RequestFilter, RequestId,
     RequestPage, RequestRow, RequestStatus, SubscriptionKind, SubscriptionRow, TaskId, TaskRow, TaskStatus,

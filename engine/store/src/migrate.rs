@@ -44,6 +44,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(10, "job_ends", "0010_job_ends.sql"),
     migration!(12, "people", "0012_people.sql"),
     migration!(13, "decisions", "0013_decisions.sql"),
+    migration!(14, "task_assignment", "0014_task_assignment.sql"),
 ];
 
 /// Each embedded migration as (version, name, its SQL for `backend`), in order: what a database
@@ -59,7 +60,7 @@ pub fn migration_scripts(backend: Backend) -> impl Iterator<Item = (i64, &'stati
 }
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 13;
+pub const SCHEMA_VERSION: i64 = 14;
 
 /// An arbitrary constant for `pg_advisory_xact_lock`: "sluice migrations".
 const PG_MIGRATION_LOCK: i64 = 0x0005_11CE_0001;

@@ -144,7 +144,8 @@ impl Store {
         if let Some(user) = &filter.visible_to {
             a.push(user.as_str().into());
             sql.push_str(&format!(
-                " AND (started_by = ${0} OR id IN (SELECT request_id FROM tasks WHERE completed_by = ${0}))",
+                " AND (started_by = ${0} OR id IN (SELECT request_id FROM tasks WHERE completed_by = ${0})
+                   OR id IN (SELECT request_id FROM tasks WHERE assignee = ${0}))",
                 a.len()
             ));
         }
@@ -317,49 +318,15 @@ impl Store {
         cursor: Option<&str>,
         visible_to: Option<&str>,
     ) -> Result<(Vec<TaskRow>, Option<String>), Error> {
-        let mut sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE 1 = 1");
-        let mut a = args![];
-        if let Some(user) = visible_to {
-            a.push(user.into());
-            sql.push_str(" AND (completed_by = $1 OR request_id IN (SELECT id FROM requests WHERE started_by = $1))");
-        }
-        if let Some(r) = request {
-            a.push(r.to_string().into());
-            sql.push_str(&format!(" AND request_id = ${}", a.len()));
-        }
-        if let Some(s) = status {
-            a.push(s.as_str().into());
-            sql.push_str(&format!(" AND status = ${}", a.len()));
-        }
-        if let Some(cursor) = cursor {
-            let bad = || Error::BadCursor(cursor.to_string());
-            let (at, id) = cursor.split_once('.').ok_or_else(bad)?;
-            let at = at.parse::<i64>().map_err(|_| bad())?;
-            let id = id.parse::<TaskId>().map_err(|_| bad())?;
-            a.push(at.into());
-            a.push(id.to_string().into());
-            sql.push_str(&format!(
-                " AND (created_at > ${0} OR (created_at = ${0} AND id > ${1}))",
-                a.len() - 1,
-                a.len()
-            ));
-        }
-        sql.push_str(" ORDER BY created_at, id");
-        if let Some(limit) = limit {
-            a.push((i64::from(limit.max(1)) + 1).into());
-            sql.push_str(&format!(" LIMIT ${}", a.len()));
-        }
-        let mut tx = self.begin_read().await?;
-        let rows = tx.conn().fetch_all(&sql, a).await?;
-        let mut tasks = rows.iter().map(task_row).collect::<Result<Vec<_>, _>>()?;
-        let next = match limit {
-            Some(limit) if tasks.len() > limit.max(1) as usize => {
-                tasks.truncate(limit.max(1) as usize);
-                tasks.last().map(|t| format!("{}.{}", millis(t.created_at), t.id))
-            }
-            _ => None,
+        let q = crate::tasks::TaskQuery {
+            request,
+            status,
+            limit,
+            cursor,
+            visible_to: visible_to.map(|username| crate::tasks::Viewer { username, groups: &[] }),
+            ..Default::default()
         };
-        Ok((tasks, next))
+        self.list_tasks(&q).await
     }
 
     /// Whether `username` started the Request or completed one of its tasks (what a participant
@@ -370,7 +337,8 @@ impl Store {
             .conn()
             .fetch_optional(
                 "SELECT 1 AS one FROM requests WHERE id = $1 AND (started_by = $2
-                     OR EXISTS (SELECT 1 FROM tasks WHERE tasks.request_id = $1 AND tasks.completed_by = $2))",
+                     OR EXISTS (SELECT 1 FROM tasks WHERE tasks.request_id = $1
+                                AND (tasks.completed_by = $2 OR tasks.assignee = $2 OR tasks.owner = $2)))",
                 args![id.to_string(), username],
             )
             .await?;

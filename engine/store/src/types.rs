@@ -273,6 +273,20 @@ pub struct TaskRow {
     /// The username of the person who completed it (`None`: not completed by a person, or
     /// before schema 12).
     pub completed_by: Option<String>,
+    /// The key of its Request's process (`None` only for tasks from before schema 14).
+    pub process_key: Option<String>,
+    /// The username the task is assigned to (by the model, a claim, an assignment).
+    pub assignee: Option<String>,
+    pub candidate_users: Vec<String>,
+    pub candidate_groups: Vec<String>,
+    pub due: Option<DateTime<Utc>>,
+    pub follow_up: Option<DateTime<Utc>>,
+    pub priority: Option<i64>,
+    pub documentation: Option<String>,
+    /// Who delegated it (while or after `delegation` is `pending`).
+    pub owner: Option<String>,
+    /// `pending` (delegated, to be resolved back to the owner) or `resolved`.
+    pub delegation: Option<String>,
 }
 
 /// One job of the outbox.

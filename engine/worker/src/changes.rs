@@ -57,14 +57,18 @@ pub fn from_commands(process: &Process, request: RequestId, commands: &[Command]
             Command::ElementTerminated { token, element } if is_task(*element) => {
                 close_task(&mut ch, *token, TaskStatus::Canceled);
             }
-            Command::TaskCreated { token, element } => {
+            Command::TaskCreated { token, element, assignment } => {
                 let id = TaskId::new();
+                let el = process.elements.get(element.index());
                 ch.tasks_created.push(NewTask {
                     id,
                     token: *token,
                     element_id: element_id(*element),
-                    name: process.elements.get(element.index()).and_then(|x| x.name.clone()),
+                    name: el.and_then(|x| x.name.clone()),
                     status: TaskStatus::Active,
+                    process_key: process.key.clone(),
+                    assignment: (**assignment).clone(),
+                    documentation: el.and_then(|x| x.human.as_ref()).and_then(|h| h.documentation.clone()),
                 });
                 if let Some(HistoryEntry { event: HistoryEvent::TaskCreated { task_id, .. }, .. }) = &mut entry {
                     *task_id = Some(id.to_string());
@@ -182,6 +186,7 @@ pub fn from_commands(process: &Process, request: RequestId, commands: &[Command]
             | Command::ElementCompleted { .. }
             | Command::ElementTerminated { .. }
             | Command::ConnectorCompleted { .. }
+            | Command::TaskOverdue { .. }
             | Command::TimerFired { .. }
             | Command::MessageReceived { .. }
             | Command::SignalReceived { .. }
@@ -320,7 +325,7 @@ mod tests {
         let p = review();
         let (task, timer, wait) = (el(&p, "approve"), el(&p, "too_late"), el(&p, "wait_paid"));
         let cmds = vec![
-            Command::TaskCreated { token: TokenId(1), element: task },
+            Command::TaskCreated { token: TokenId(1), element: task, assignment: Box::default() },
             Command::ScheduleTimer { subscription: SubscriptionId(1), element: timer, due: t0() },
             Command::OpenMessageSubscription {
                 subscription: SubscriptionId(2),
@@ -375,7 +380,7 @@ mod tests {
         check(Command::ElementActivated { token: t, element: task }, "element_activated", None);
         check(Command::ElementCompleted { token: t, element: wait }, "element_completed", None);
         check(Command::ElementTerminated { token: t, element: wait }, "element_terminated", None);
-        check(Command::TaskCreated { token: t, element: task }, "task_created", None);
+        check(Command::TaskCreated { token: t, element: task, assignment: Box::default() }, "task_created", None);
         check(Command::TaskCanceled { token: t, element: task }, "task_canceled", None);
         check(
             Command::InvokeConnector { token: t, element: task, attempt: 2 },

@@ -11,7 +11,7 @@
 //!
 //! - **Planning.** When a step (or a Request's creation) is written, its history events are
 //!   mapped to notification events (`request_started`; `task_created` → `task_waiting`;
-//!   `request_completed`; `incident_raised` → `request_error`) and each configured channel gets
+//!   `task_overdue`; `request_completed`; `incident_raised` → `request_error`) and each configured channel gets
 //!   one `notification` job, committed in the same transaction as the step. A crash between the
 //!   step and the post loses nothing.
 //! - **Delivery.** A retryable failure (rate limit, 5xx, timeout) gives the job back, due again
@@ -184,6 +184,7 @@ pub fn plan(
         });
         let message = source.and_then(|e| match &e.event {
             HistoryEvent::IncidentRaised { message, .. } => Some(message.clone()),
+            HistoryEvent::TaskOverdue { due, .. } => Some(format!("It was due {due}.")),
             _ => None,
         });
         for channel in settings.channels(event) {
@@ -375,7 +376,10 @@ mod tests {
         let id = RequestId::new();
         let events = [
             event(HistoryEvent::ElementCompleted, Some("s")),
-            event(HistoryEvent::TaskCreated { task_id: Some("t-1".into()), token: 1 }, Some("review")),
+            event(
+                HistoryEvent::TaskCreated { task_id: Some("t-1".into()), token: 1, assignment: Default::default() },
+                Some("review"),
+            ),
             event(HistoryEvent::RequestCompleted, None),
             event(
                 HistoryEvent::IncidentRaised { incident_id: 1, token: 1, code: "x".into(), message: "boom".into() },
@@ -405,5 +409,27 @@ mod tests {
         assert_eq!(got[0].request_id, id.to_string());
         // Nothing relevant, nothing planned.
         assert!(plan(&settings, &process, id, "u", false, &events[..1], Utc::now()).is_empty());
+    }
+
+    #[test]
+    fn an_overdue_task_is_notified_with_its_due_date() {
+        let imported = sluice_bpmn::import(&[Source { name: "p.bpmn", bytes: MODEL.as_bytes() }], &Options::default());
+        let process = imported.definitions.process("p").cloned().expect("the model imports");
+        let settings = NotificationSettings {
+            process_key: "p".into(),
+            integration: "default".into(),
+            events: BTreeMap::from([(NotificationEvent::TaskOverdue, vec!["C9".to_string()])]),
+            updated_at: Utc::now(),
+        };
+        let due = "2026-12-05T09:00:00+00:00".to_string();
+        let events = [event(HistoryEvent::TaskOverdue { token: 1, due: due.clone() }, Some("review"))];
+        let jobs = plan(&settings, &process, RequestId::new(), "http://x/requests/1", false, &events, Utc::now());
+        let got: Vec<Notification> =
+            jobs.iter().map(|j| serde_json::from_value(j.payload.clone()).expect("a notification")).collect();
+        assert_eq!(got.len(), 1);
+        assert_eq!((got[0].event, got[0].channel.as_str()), (NotificationEvent::TaskOverdue, "C9"));
+        assert_eq!(got[0].element_name.as_deref(), Some("Review order"));
+        assert_eq!(got[0].message, Some(format!("It was due {due}.")));
+        assert_eq!(NotificationEvent::parse("task_overdue"), Some(NotificationEvent::TaskOverdue));
     }
 }

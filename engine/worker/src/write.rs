@@ -117,7 +117,7 @@ impl Engine {
         let instance = if parent.is_some() {
             Instance::start_called_with(process, &decisions, data, parent_depth, now, &mut out)?
         } else {
-            Instance::start_with(process, &decisions, data, start, now, &mut out)?
+            Instance::start_with(process, &decisions, data, start, started_by.clone(), now, &mut out)?
         };
         let id = id.unwrap_or_default();
         let mut changes = changes_of(process, id, &out, now, parent.is_some());

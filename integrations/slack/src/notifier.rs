@@ -461,7 +461,7 @@ pub fn notification_key(n: &Notification) -> String {
     }
     let detail = match n.event {
         NotificationEvent::TaskWaiting => n.task_id.as_deref().or(n.element_id.as_deref()),
-        NotificationEvent::RequestError => n.element_id.as_deref(),
+        NotificationEvent::RequestError | NotificationEvent::TaskOverdue => n.element_id.as_deref(),
         NotificationEvent::RequestStarted | NotificationEvent::RequestCompleted => None,
     };
     if let Some(detail) = detail {
@@ -489,6 +489,9 @@ pub fn render(n: &Notification, buttons: Option<&(String, String)>) -> (String, 
         ),
         NotificationEvent::RequestError => {
             (format!("⚠️ *{element} failed* · {process}"), format!("{element} failed in {process}"))
+        }
+        NotificationEvent::TaskOverdue => {
+            (format!("⏰ *{element}* is overdue · {process}"), format!("{element} is overdue in {process}"))
         }
     };
     let mut section = headline;

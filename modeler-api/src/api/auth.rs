@@ -133,8 +133,7 @@ pub struct Who {
     pub user_id: String,
     pub username: String,
     pub roles: Roles,
-    /// For task assignment to groups (candidate groups).
-    #[expect(dead_code, reason = "read by task assignment to candidate groups, the next part of issue 14")]
+    /// The groups they are in (candidate groups of tasks).
     pub groups: Vec<String>,
     pub credential: Credential,
 }
@@ -227,6 +226,11 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     ("POST", "/api/v1/requests/{id}/retry", Rule::AnyOf(&[Operator])),
     ("GET", "/api/v1/tasks", Rule::AnyOf(&[Participant, Operator])),
     ("POST", "/api/v1/tasks/{id}/complete", Rule::AnyOf(&[Participant, Operator])),
+    ("POST", "/api/v1/tasks/{id}/claim", Rule::AnyOf(&[Participant, Operator])),
+    ("POST", "/api/v1/tasks/{id}/unclaim", Rule::AnyOf(&[Participant, Operator])),
+    ("POST", "/api/v1/tasks/{id}/assign", Rule::AnyOf(&[Operator])),
+    ("POST", "/api/v1/tasks/{id}/delegate", Rule::AnyOf(&[Participant, Operator])),
+    ("POST", "/api/v1/tasks/{id}/resolve", Rule::AnyOf(&[Participant, Operator])),
     ("POST", "/api/v1/messages", Rule::AnyOf(&[Operator])),
     ("POST", "/api/v1/signals", Rule::AnyOf(&[Operator])),
     ("GET", "/api/v1/connectors", Rule::AnyOf(&[Designer, Operator])),

@@ -11,14 +11,14 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use sluice_store::{LoadedRequest, RequestFilter, RequestId, RequestRow, Store, TaskId};
+use sluice_store::{LoadedRequest, RequestFilter, RequestId, RequestRow, Store};
 use sluice_worker::{CommitGate, DeployError, DeployedKind, Engine};
 
 use super::views::{
-    CompleteBody, ConnectorList, ConnectorView, DeployedDecision, DiagnosticView, ErrorBody, EventList, EventQuery,
-    EventView, Health, IncidentInfo, Include, ListQuery, ListedRequest, MessageBody, ProcessDetail, ProcessList,
-    ProcessQuery, ProcessSummary, RequestList, RequestPage, RequestSummary, RequestView, SignalBody, SignalReached,
-    StartBody, TaskList, TaskQuery, TaskView, TokenInfo, TokenState, VersionView, time,
+    ConnectorList, ConnectorView, DeployedDecision, DiagnosticView, ErrorBody, EventList, EventQuery, EventView,
+    Health, IncidentInfo, Include, ListQuery, ListedRequest, MessageBody, ProcessDetail, ProcessList, ProcessQuery,
+    ProcessSummary, RequestList, RequestPage, RequestSummary, RequestView, SignalBody, SignalReached, StartBody,
+    TokenInfo, TokenState, VersionView, time,
 };
 use super::{ApiError, ApiJson, ApiQuery, AppState, Caller, Client, Details, RawBody, content_type};
 
@@ -26,10 +26,6 @@ type ApiResult<T> = Result<T, ApiError>;
 
 fn request_id(s: &str) -> ApiResult<RequestId> {
     s.parse().map_err(|_| ApiError::not_found("request_not_found", format!("no Request {s}")))
-}
-
-fn task_id(s: &str) -> ApiResult<TaskId> {
-    s.parse().map_err(|_| ApiError::not_found("task_not_found", format!("no task {s}")))
 }
 
 /// Liveness and readiness: 200 when the database answers a read.
@@ -584,83 +580,6 @@ pub async fn retry_request(
     state.on_engine(move |engine| async move { engine.retry(id, Utc::now()).await }).await?;
     state.audit(Some(&caller), &client, "request_retried", Some(id.to_string()), serde_json::json!({})).await;
     request_answer(&state, id).await
-}
-
-// ---- tasks ----
-
-/// The most tasks one page holds.
-const MAX_TASK_PAGE: u32 = 500;
-
-/// User tasks, oldest first, one page at a time.
-#[utoipa::path(
-    get, path = "/api/v1/tasks", tag = "tasks",
-    params(TaskQuery),
-    responses(
-        (status = 200, description = "The tasks", body = TaskList),
-        (status = 400, description = "`invalid_query`, `bad_request` (not a Request id, limit) or `invalid_cursor`", body = ErrorBody),
-    ),
-    security(("bearer" = [])),
-)]
-pub async fn list_tasks(
-    State(state): State<AppState>,
-    caller: Caller,
-    ApiQuery(q): ApiQuery<TaskQuery>,
-) -> ApiResult<Json<TaskList>> {
-    let request = match q.request.as_deref() {
-        Some(r) => Some(r.parse::<RequestId>().map_err(|_| {
-            ApiError::bad_request(format!("invalid Request id `{r}`")).with(Details::Field(Some("request".into())))
-        })?),
-        None => None,
-    };
-    let limit = q.limit.unwrap_or(100);
-    if limit == 0 || limit > MAX_TASK_PAGE {
-        return Err(ApiError::bad_request(format!("`limit` must be between 1 and {MAX_TASK_PAGE}"))
-            .with(Details::Field(Some("limit".into()))));
-    }
-    let cursor = q.cursor.as_deref().filter(|c| !c.is_empty());
-    let visible_to = caller.visible_to();
-    let (tasks, next_cursor) =
-        state.store().tasks_page(request, q.status.map(Into::into), Some(limit), cursor, visible_to.as_deref()).await?;
-    Ok(Json(TaskList { tasks: tasks.iter().map(TaskView::from).collect(), next_cursor }))
-}
-
-// Its attribute has the shape of every `#[utoipa::path]` here and in `slack_admin.rs`:
-// utoipa documents each endpoint from its own literal list of answers, which cannot be shared.
-/// Completes an active user task with data; the Request moves on.
-#[utoipa::path(
-    post, path = "/api/v1/tasks/{id}/complete", tag = "tasks",
-    params(("id" = String, Path, format = "uuid", description = "The task id")),
-    request_body(content = CompleteBody, description = "May be left out (same as `{}`)"),
-    responses(
-        (status = 200, description = "The task, now `completed`", body = TaskView),
-        (status = 404, description = "`task_not_found`", body = ErrorBody),
-        (status = 409, description = "`task_not_active`: already completed or canceled", body = ErrorBody),
-        (status = 503, description = "`busy`: the Request kept changing concurrently; try again", body = ErrorBody),
-    ),
-    security(("bearer" = [])),
-)]
-pub async fn complete_task(
-    State(state): State<AppState>,
-    caller: Caller,
-    client: Client,
-    Path(id): Path<String>,
-    ApiJson(body): ApiJson<CompleteBody>,
-) -> ApiResult<Json<TaskView>> {
-    let id = task_id(&id)?;
-    let not_found = || ApiError::not_found("task_not_found", format!("no task {id}"));
-    // A participant works the tasks of the Requests they started (task assignment comes later).
-    if let Some(username) = caller.visible_to() {
-        let task = state.store().task(id).await?.ok_or_else(not_found)?;
-        if state.store().request(task.request_id).await?.started_by.as_deref() != Some(username.as_str()) {
-            return Err(not_found());
-        }
-    }
-    let by = Some(caller.username.clone());
-    state.on_engine(move |engine| async move { engine.complete_task_by(id, body.data, by, Utc::now()).await }).await?;
-    let task = state.store().task(id).await?.ok_or_else(not_found)?;
-    let details = serde_json::json!({"request": task.request_id.to_string(), "element_id": task.element_id});
-    state.audit(Some(&caller), &client, "task_completed", Some(id.to_string()), details).await;
-    Ok(Json(TaskView::from(&task)))
 }
 
 // ---- messages and connectors ----

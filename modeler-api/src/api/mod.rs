@@ -11,6 +11,7 @@ mod notifications;
 pub mod openapi;
 mod people;
 mod slack_admin;
+mod tasks;
 mod views;
 pub mod web;
 
@@ -237,8 +238,13 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/requests/{id}/events", get(handlers::request_events))
         .route("/api/v1/requests/{id}/cancel", post(handlers::cancel_request))
         .route("/api/v1/requests/{id}/retry", post(handlers::retry_request))
-        .route("/api/v1/tasks", get(handlers::list_tasks))
-        .route("/api/v1/tasks/{id}/complete", post(handlers::complete_task))
+        .route("/api/v1/tasks", get(tasks::list_tasks))
+        .route("/api/v1/tasks/{id}/complete", post(tasks::complete_task))
+        .route("/api/v1/tasks/{id}/claim", post(tasks::claim_task))
+        .route("/api/v1/tasks/{id}/unclaim", post(tasks::unclaim_task))
+        .route("/api/v1/tasks/{id}/assign", post(tasks::assign_task))
+        .route("/api/v1/tasks/{id}/delegate", post(tasks::delegate_task))
+        .route("/api/v1/tasks/{id}/resolve", post(tasks::resolve_task))
         .route("/api/v1/messages", post(handlers::publish_message))
         .route("/api/v1/signals", post(handlers::broadcast_signal))
         .route("/api/v1/connectors", get(handlers::list_connectors))

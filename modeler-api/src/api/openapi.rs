@@ -14,6 +14,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::handlers;
 use super::metrics;
+use super::tasks;
 use super::views::ErrorBody;
 
 /// The security scheme every `/api/v1` route but the open ones requires.
@@ -40,8 +41,13 @@ pub const SESSION: &str = "session";
         handlers::request_events,
         handlers::cancel_request,
         handlers::retry_request,
-        handlers::list_tasks,
-        handlers::complete_task,
+        tasks::list_tasks,
+        tasks::complete_task,
+        tasks::claim_task,
+        tasks::unclaim_task,
+        tasks::assign_task,
+        tasks::delegate_task,
+        tasks::resolve_task,
         handlers::publish_message,
         handlers::broadcast_signal,
         handlers::list_connectors,

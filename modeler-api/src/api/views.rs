@@ -382,6 +382,32 @@ pub struct TaskView {
     /// The username of who completed it (null: not completed by a signed-in person).
     #[schema(required = true)]
     pub completed_by: Option<String>,
+    /// The key of the Request's process.
+    #[schema(required = true)]
+    pub process_key: Option<String>,
+    /// The username the task is assigned to (null: nobody; candidates may claim it).
+    #[schema(required = true)]
+    pub assignee: Option<String>,
+    /// Usernames who may claim it.
+    pub candidate_users: Vec<String>,
+    /// Groups whose members may claim it.
+    pub candidate_groups: Vec<String>,
+    /// When it is due; past it, `task_overdue` is raised once.
+    #[schema(format = DateTime, required = true)]
+    pub due: Option<String>,
+    #[schema(format = DateTime, required = true)]
+    pub follow_up: Option<String>,
+    #[schema(required = true)]
+    pub priority: Option<i64>,
+    /// The task's `documentation` in the model.
+    #[schema(required = true)]
+    pub documentation: Option<String>,
+    /// Who delegated it (see `delegation`).
+    #[schema(required = true)]
+    pub owner: Option<String>,
+    /// `pending`: delegated to the assignee, who resolves it back to the owner; `resolved`.
+    #[schema(required = true)]
+    pub delegation: Option<String>,
 }
 
 impl From<&TaskRow> for TaskView {
@@ -395,6 +421,16 @@ impl From<&TaskRow> for TaskView {
             created_at: time(t.created_at),
             completed_at: t.completed_at.map(time),
             completed_by: t.completed_by.clone(),
+            process_key: t.process_key.clone(),
+            assignee: t.assignee.clone(),
+            candidate_users: t.candidate_users.clone(),
+            candidate_groups: t.candidate_groups.clone(),
+            due: t.due.map(time),
+            follow_up: t.follow_up.map(time),
+            priority: t.priority,
+            documentation: t.documentation.clone(),
+            owner: t.owner.clone(),
+            delegation: t.delegation.clone(),
         }
     }
 }
@@ -534,6 +570,32 @@ pub struct TaskQuery {
     pub limit: Option<u32>,
     /// The `next_cursor` of the page before.
     pub cursor: Option<String>,
+    /// `me`: the caller's tasks (with `candidate=me`: those and the ones they may claim).
+    pub assignee: Option<String>,
+    /// `me`: open, unassigned tasks the caller may claim (a candidate user or in a candidate group).
+    pub candidate: Option<String>,
+    /// Open tasks with this candidate group.
+    pub group: Option<String>,
+    /// Only tasks of this process key.
+    pub process: Option<String>,
+    /// `created` (oldest first, the default) or `due` (earliest due first, tasks without a due date last).
+    #[param(inline)]
+    pub order: Option<TaskOrderParam>,
+}
+
+/// How `GET /api/v1/tasks` orders.
+#[derive(Deserialize, ToSchema, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskOrderParam {
+    Created,
+    Due,
+}
+
+/// A user to assign or delegate a task to.
+#[derive(Deserialize, ToSchema)]
+pub struct TaskUserBody {
+    /// A username (`assign` also takes null: nobody).
+    pub user: Option<String>,
 }
 
 // ---- people ----

@@ -34,10 +34,23 @@ impl Exec<'_> {
         }
         match &el.kind {
             Kind::Task(TaskKind::Plain) => self.complete_activity(t),
-            Kind::Task(TaskKind::User | TaskKind::Manual) => {
-                self.set_state(t, TokenState::Task);
-                self.out.push(Command::TaskCreated { token: t, element: e });
-            }
+            Kind::Task(TaskKind::User | TaskKind::Manual) => match self.assignment(scope, el) {
+                Ok(assignment) => {
+                    self.set_state(t, TokenState::Task);
+                    let due = assignment.due;
+                    self.out.push(Command::TaskCreated { token: t, element: e, assignment: Box::new(assignment) });
+                    if let Some(due) = due {
+                        // The due date is a timer of the task's own token: it closes with the
+                        // task and fires once (`task_overdue`, see `inputs.rs`).
+                        let kind = SubscriptionKind::Timer { due, armed_at: self.now, fired: 0 };
+                        self.new_subscription(Owner::Token(t), e, kind);
+                    }
+                }
+                Err(msg) => {
+                    self.close_owned(Owner::Token(t));
+                    self.raise(t, "expression_failed", msg, Retry::Enter { via });
+                }
+            },
             Kind::Task(TaskKind::Connector(_)) => {
                 self.set_state(t, TokenState::Connector { attempt: 1 });
                 self.out.push(Command::InvokeConnector { token: t, element: e, attempt: 1 });

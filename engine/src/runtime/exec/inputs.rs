@@ -206,6 +206,16 @@ impl Exec<'_> {
         }
         let p = self.p;
         let e = sub.element;
+        if let (SubscriptionKind::Timer { due, .. }, Owner::Token(t)) = (&sub.kind, sub.owner)
+            && matches!(p.element(e).kind, Kind::Task(TaskKind::User | TaskKind::Manual))
+            && self.tok(t).is_some_and(|x| x.element == e && matches!(x.state, TokenState::Task))
+        {
+            // A task's due date: it stays open, and is overdue once.
+            let due = *due;
+            self.close_subscription(id);
+            self.out.push(Command::TaskOverdue { token: t, element: e, due });
+            return Ok(());
+        }
         self.out.push(match &sub.kind {
             SubscriptionKind::Timer { .. } => Command::TimerFired { subscription: id, element: e },
             SubscriptionKind::Message { name, .. } => {

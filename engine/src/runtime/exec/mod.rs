@@ -19,6 +19,7 @@ use super::vars::Overlay;
 use super::*;
 
 mod activities;
+mod assign;
 mod decide;
 mod errors;
 mod events;
@@ -75,6 +76,7 @@ pub(super) fn start(
     start: Start,
     // The depth of a called Request (a call activity started it).
     called: Option<u32>,
+    requester: Option<String>,
     now: DateTime<Utc>,
     out: &mut Vec<Command>,
 ) -> Result<Instance, StartError> {
@@ -123,6 +125,7 @@ pub(super) fn start(
         children_started: 0,
         parked: Vec::new(),
         data_bytes: 0,
+        requester,
     };
     inst.data_bytes = inst.measure_data();
     let limit = limits::max_data_bytes();

@@ -9,6 +9,7 @@ mod metrics;
 mod notifications;
 pub mod openapi;
 mod people;
+mod secrets;
 mod slack_admin;
 mod views;
 
@@ -240,6 +241,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/messages", post(handlers::publish_message))
         .route("/api/v1/signals", post(handlers::broadcast_signal))
         .route("/api/v1/connectors", get(handlers::list_connectors))
+        .route("/api/v1/secrets", get(secrets::list))
+        .route("/api/v1/secrets/{name}", put(secrets::put).delete(secrets::delete))
         .route("/api/v1/admin/slack-app", put(slack_admin::put_app))
         .route("/api/v1/integrations/slack", get(slack_admin::list).post(slack_admin::register))
         .route("/api/v1/integrations/slack/install", get(slack_admin::install))

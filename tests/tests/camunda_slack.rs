@@ -150,16 +150,16 @@ fn start(api: &Api, key: &str, data: Value) -> String {
     r["id"].as_str().unwrap().to_string()
 }
 
-/// Waits until the Request is no longer running; its view.
+/// Waits until the Request is no longer active; its view.
 fn settled(api: &Api, id: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let (status, r) = api.get(&format!("/api/v1/requests/{id}")).unwrap();
         assert_eq!(status, 200, "{r}");
-        if r["status"] != "running" {
+        if r["status"] != "active" {
             return r;
         }
-        assert!(Instant::now() < deadline, "Request {id} still running: {r}");
+        assert!(Instant::now() < deadline, "Request {id} still active: {r}");
         std::thread::sleep(Duration::from_millis(50));
     }
 }

@@ -269,10 +269,9 @@ async fn a_literal_token_and_an_unsupported_method_are_refused_naming_the_line()
     let dir = scratch_dir("camunda-slack-deploy");
     let (_serve, api) = tokio::task::block_in_place(|| serve(&dir, &slack, &[]));
     tokio::task::block_in_place(|| {
-        for (xml, line, words) in [
-            (&literal, token_line, "store it as a secret"),
-            (&method, method_line, "is not supported"),
-        ] {
+        for (xml, line, words) in
+            [(&literal, token_line, "store it as a secret"), (&method, method_line, "is not supported")]
+        {
             let (status, body) = api.deploy(xml.as_bytes()).unwrap();
             assert_eq!(status, 422, "{body}");
             let diagnostics = body["error"]["diagnostics"].as_array().unwrap();

@@ -18,8 +18,8 @@ mod secret;
 pub mod template;
 
 pub use registry::{Call, ConnectorInfo, DEFAULT_TIMEOUT, Invoked, Registry, TemplateWarning};
-pub use template::Secrets;
 pub use secret::Secret;
+pub use template::Secrets;
 
 /// A task type. Implement this, then register it in `main` with `Registry::with`.
 pub trait Connector: Send + Sync + 'static {

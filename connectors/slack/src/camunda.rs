@@ -133,7 +133,8 @@ impl<P: TokenProvider> CamundaSlack<P> {
     async fn choose(&self, token: &Secret, secret: Option<&str>) -> Result<Chosen, ConnectorError> {
         let tokens = self.inner.tokens();
         if let Some(alias) = secret.and_then(|s| self.secret_aliases.get(s)) {
-            let integration = tokens.integration(Some(alias)).await.map_err(|e| ConnectorError::fatal(e.to_string()))?;
+            let integration =
+                tokens.integration(Some(alias)).await.map_err(|e| ConnectorError::fatal(e.to_string()))?;
             return Ok(Chosen { integration, raw_secret: None });
         }
         match tokens.integration_with_token(token).await {
@@ -254,7 +255,8 @@ pub fn check_inputs(raw: &Map<String, Value>) -> Vec<(String, String)> {
     }
     let data = raw.get("data").and_then(Value::as_object);
     let field = |k: &str| data.and_then(|d| d.get(k)).filter(|v| v.as_str().is_none_or(|s| !s.trim().is_empty()));
-    if raw.contains_key("method") && raw.get("method").and_then(Value::as_str).map(str::trim) == Some("chat.postMessage")
+    if raw.contains_key("method")
+        && raw.get("method").and_then(Value::as_str).map(str::trim) == Some("chat.postMessage")
     {
         if field("channel").is_none() {
             problems.push((
@@ -263,7 +265,8 @@ pub fn check_inputs(raw: &Map<String, Value>) -> Vec<(String, String)> {
             ));
         }
         if field("text").is_none() && field("blockContent").is_none() {
-            problems.push(("data".to_string(), "the message is missing: set `data.text` or `data.blockContent`".into()));
+            problems
+                .push(("data".to_string(), "the message is missing: set `data.text` or `data.blockContent`".into()));
         }
         if let Some(Value::String(blocks)) = field("blockContent")
             && !is_feel(blocks)
@@ -351,6 +354,8 @@ fn parse_blocks(raw: &Value) -> Result<Vec<Value>, String> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
     use serde_json::json;
 
@@ -368,8 +373,12 @@ mod tests {
         assert_eq!(literal.len(), 1);
         assert_eq!(literal[0].0, "token");
         assert!(literal[0].1.contains("store it as a secret") && !literal[0].1.contains("xoxb-123"));
-        assert_eq!(problems(json!({"token": "=\"xoxp-1\"", "method": "chat.postMessage",
-                                   "data": {"channel": "C1", "text": "x"}}))[0].0, "token");
+        assert_eq!(
+            problems(json!({"token": "=\"xoxp-1\"", "method": "chat.postMessage",
+                                   "data": {"channel": "C1", "text": "x"}}))[0]
+                .0,
+            "token"
+        );
         let method = problems(json!({"token": "{{ secrets.T }}", "method": "conversations.create", "data": {}}));
         assert_eq!(method.len(), 1);
         assert!(method[0].1.contains("`conversations.create` is not supported"), "{method:?}");

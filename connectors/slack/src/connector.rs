@@ -157,7 +157,7 @@ impl<P: TokenProvider> SlackNotification<P> {
             metadata: Some(tag.metadata(json!({}))),
             ..PostMessage::default()
         };
-        let look = || self.find_earlier_post(&integration, channel, &tag);
+        let look = || self.find_earlier_post(integration, channel, &tag);
         let send = || async {
             let pace_key = self.pace_key(&integration.alias, channel);
             let mut turn = self.pacer.wait(&pace_key).await;

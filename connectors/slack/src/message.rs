@@ -154,17 +154,15 @@ pub fn check_blocks(blocks: &[Value]) -> Result<(), String> {
         match kind {
             "header" => match b.get("text").and_then(text_len) {
                 Some(len) if (1..=MAX_HEADER_CHARS).contains(&len) => {}
-                Some(len) => problems.push(format!(
-                    "block {n} (header): its text has {len} characters (1 to {MAX_HEADER_CHARS})"
-                )),
+                Some(len) => problems
+                    .push(format!("block {n} (header): its text has {len} characters (1 to {MAX_HEADER_CHARS})")),
                 None => problems.push(format!("block {n} (header) has no `text.text`")),
             },
             "section" => {
                 let fields = b.get("fields").and_then(Value::as_array);
                 match b.get("text").map(text_len) {
-                    Some(Some(len)) if !(1..=MAX_SECTION_CHARS).contains(&len) => problems.push(format!(
-                        "block {n} (section): its text has {len} characters (1 to {MAX_SECTION_CHARS})"
-                    )),
+                    Some(Some(len)) if !(1..=MAX_SECTION_CHARS).contains(&len) => problems
+                        .push(format!("block {n} (section): its text has {len} characters (1 to {MAX_SECTION_CHARS})")),
                     Some(None) => problems.push(format!("block {n} (section): `text` has no `text`")),
                     None if fields.is_none() => {
                         problems.push(format!("block {n} (section) has neither `text` nor `fields`"));
@@ -173,7 +171,8 @@ pub fn check_blocks(blocks: &[Value]) -> Result<(), String> {
                 }
                 if let Some(fields) = fields {
                     if fields.len() > MAX_FIELDS {
-                        problems.push(format!("block {n} (section) has {} fields (at most {MAX_FIELDS})", fields.len()));
+                        problems
+                            .push(format!("block {n} (section) has {} fields (at most {MAX_FIELDS})", fields.len()));
                     }
                     for f in fields {
                         if text_len(f).is_some_and(|len| len > MAX_FIELD_CHARS) {
@@ -228,11 +227,17 @@ pub fn fallback_text(blocks: &[Value]) -> String {
         }
     }
     let text = lines.join("\n");
-    if text.trim().is_empty() { "(a message with Block Kit content)".to_string() } else { truncate(&text, MAX_TEXT_CHARS) }
+    if text.trim().is_empty() {
+        "(a message with Block Kit content)".to_string()
+    } else {
+        truncate(&text, MAX_TEXT_CHARS)
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]

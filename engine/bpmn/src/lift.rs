@@ -1080,7 +1080,8 @@ impl<'d> ProcLift<'d, '_, '_> {
                         let feel = value.strip_prefix('=').unwrap_or(value);
                         let skip = usize::from(value.starts_with('='));
                         let what = format!("the result expression of `{id}`");
-                        result_expression = self.expr(feel, At::Attr(attr.offset + lead + skip), &what, id);
+                        result_expression =
+                            self.expr(feel, At::Attr(attr.offset + lead + skip), &what, id).map(Box::new);
                     }
                     _ => {}
                 }
@@ -1090,20 +1091,25 @@ impl<'d> ProcLift<'d, '_, '_> {
             && let Some(cat) = self.connectors
         {
             if let Err(msg) = cat.validate(&connector, &written) {
-                self.hard_err(n.offset, "invalid-connector", format!("connector task `{id}` (`{connector}`): {msg}"), id);
+                self.hard_err(
+                    n.offset,
+                    "invalid-connector",
+                    format!("connector task `{id}` (`{connector}`): {msg}"),
+                    id,
+                );
             }
             for (input, msg) in cat.problems(&connector, &written) {
                 let at = input_at.get(&input).copied().unwrap_or(n.offset);
                 self.hard_err(at, "invalid-connector", format!("connector task `{id}` (`{connector}`): {msg}"), id);
             }
         }
-        Kind::Task(TaskKind::Connector(ConnectorCall {
+        Kind::Task(TaskKind::Connector(Box::new(ConnectorCall {
             connector,
             inputs,
             result_variable,
             computed,
             result_expression,
-        }))
+        })))
     }
 
     fn script(&mut self, ni: usize, id: &str) -> Kind {

@@ -203,7 +203,7 @@ pub enum TaskKind {
     /// `manualTask`: waits for a person to say it is done.
     Manual,
     /// `serviceTask` (and `sendTask`/`businessRuleTask` with a connector): runs a connector.
-    Connector(ConnectorCall),
+    Connector(Box<ConnectorCall>),
     /// `sendTask` without a connector: publishes a message.
     SendMessage(MessageRef),
     /// `receiveTask`: waits for a message.
@@ -227,7 +227,7 @@ pub struct ConnectorCall {
     pub computed: Vec<ComputedInput>,
     /// Camunda 8's `resultExpression`: evaluated over the output (its fields, and the whole of it
     /// as `response`); the entries of the context it gives become variables.
-    pub result_expression: Option<Expression>,
+    pub result_expression: Option<Box<Expression>>,
 }
 
 /// One input whose value a FEEL expression gives at run time.
@@ -251,7 +251,8 @@ impl ConnectorCall {
         if self.computed.is_empty() {
             return Ok(Vec::new());
         }
-        let escaped: Map<String, Value> = variables.iter().map(|(k, v)| (k.clone(), escape_strings(v, escape))).collect();
+        let escaped: Map<String, Value> =
+            variables.iter().map(|(k, v)| (k.clone(), escape_strings(v, escape))).collect();
         self.computed
             .iter()
             .map(|c| {

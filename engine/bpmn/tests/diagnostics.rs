@@ -537,7 +537,7 @@ fn message_correlation() {
 
 fn connector(p: &Process, id: &str) -> ConnectorCall {
     match &element(p, id).kind {
-        Kind::Task(TaskKind::Connector(c)) => c.clone(),
+        Kind::Task(TaskKind::Connector(c)) => (**c).clone(),
         k => panic!("{k:?}"),
     }
 }

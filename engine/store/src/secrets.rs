@@ -44,7 +44,8 @@ impl Store {
         }
         let mut tx = self.begin_read().await?;
         for name in names {
-            let row = tx.conn().fetch_optional("SELECT value FROM secrets WHERE name = $1", args![name.as_str()]).await?;
+            let row =
+                tx.conn().fetch_optional("SELECT value FROM secrets WHERE name = $1", args![name.as_str()]).await?;
             if let Some(r) = row {
                 let value = r.opt_bytes("value")?.ok_or_else(|| Error::corrupt("secret", "`value` is NULL"))?;
                 out.push((name.clone(), value));

@@ -12,8 +12,8 @@ use sluice_engine::{HistoryEntry, HistoryEvent};
 use sluice_store::{JobRow, LoadedRequest};
 
 use crate::handoff::LeaseAfter;
-use crate::secrets::{SecretsProblem, invoke_task, secrets_named};
 use crate::jobs::job_token;
+use crate::secrets::{SecretsProblem, invoke_task, secrets_named};
 use crate::write::StepCall;
 use crate::{Engine, Error};
 

@@ -83,7 +83,9 @@ impl Engine {
     }
 
     fn secret_key(&self) -> Result<&SecretKey, Error> {
-        self.secret_key.as_deref().ok_or_else(|| Error::Invalid("this server has no SLUICE_SECRET_KEY for secrets".into()))
+        self.secret_key
+            .as_deref()
+            .ok_or_else(|| Error::Invalid("this server has no SLUICE_SECRET_KEY for secrets".into()))
     }
 
     /// Stores `value` as the secret `name`, sealed; true when the secret is new.

@@ -7,8 +7,8 @@ use axum::http::StatusCode;
 use serde_json::json;
 
 use super::views::{ErrorBody, SecretBody, SecretList, SecretView, time};
-use super::{Caller, Client};
 use super::{ApiError, ApiJson, AppState};
+use super::{Caller, Client};
 
 type ApiResult<T> = Result<T, ApiError>;
 

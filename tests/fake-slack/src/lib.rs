@@ -92,7 +92,12 @@ pub struct User {
 }
 
 impl User {
-    pub fn new(id: impl Into<String>, name: impl Into<String>, real_name: impl Into<String>, email: impl Into<String>) -> Self {
+    pub fn new(
+        id: impl Into<String>,
+        name: impl Into<String>,
+        real_name: impl Into<String>,
+        email: impl Into<String>,
+    ) -> Self {
         User { id: id.into(), name: name.into(), real_name: real_name.into(), email: email.into() }
     }
 }

@@ -32,8 +32,9 @@ pub const DEFAULT_TOKEN: &str = "xoxb-fake-default";
 /// scope of [`SLUICE_SCOPES`] and of [`DM_SCOPES`].
 pub const DM_TOKEN: &str = "xoxb-fake-direct";
 /// The scopes that reaching a user takes: `users.list` (`users:read`), `users.lookupByEmail`
-/// (`users:read.email`) and `conversations.open` (`im:write`).
-pub const DM_SCOPES: &[&str] = &["users:read", "users:read.email", "im:write"];
+/// (`users:read.email`), `conversations.open` (`im:write`) and, to read a direct message's history
+/// (how a retried post finds its earlier one), `im:history`.
+pub const DM_SCOPES: &[&str] = &["users:read", "users:read.email", "im:write", "im:history"];
 /// The default workspace's team id.
 pub const DEFAULT_TEAM_ID: &str = "T0SLUICE";
 /// The default workspace's bot user.

@@ -444,7 +444,12 @@ impl Inner {
         }
         let index = self.find_channel(team, channel)?;
         let channel = &self.teams[team].channels[index];
-        Self::require(&scopes, if channel.info.is_private { "groups:history" } else { "channels:history" })?;
+        let needed = match (&channel.info.im_user, channel.info.is_private) {
+            (Some(_), _) => "im:history",
+            (None, true) => "groups:history",
+            (None, false) => "channels:history",
+        };
+        Self::require(&scopes, needed)?;
         if !channel.info.bot_is_member {
             return Err(err("not_in_channel"));
         }

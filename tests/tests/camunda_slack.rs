@@ -3,8 +3,8 @@
 //! API on 127.0.0.1. The token is `{{secrets.SLACK_OAUTH_TOKEN}}`: an environment variable in a dry
 //! run, a stored secret (`PUT /api/v1/secrets/…`) in the server. Also: a token written in the
 //! model and an unsupported method are refused at deploy and by `sluice check`, naming the line;
-//! an unknown secret is an incident naming it; secret values appear in no answer, audit entry or
-//! database file.
+//! an unknown secret is an incident naming it; secret values appear in no answer, audit entry,
+//! history, database file or log line.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
@@ -127,11 +127,23 @@ async fn a_dry_run_without_the_secret_is_an_incident_naming_it() {
 
 /// A `sluice serve` on SQLite in `dir` with the fake Slack connected as `default`.
 fn serve(dir: &Path, slack: &FakeSlack, extra: &[(&str, &str)]) -> (Spawned, Api) {
+    serve_with(dir, slack, extra, None)
+}
+
+/// [`serve`] with the server's log (stderr) written to `log`.
+fn serve_logged(dir: &Path, slack: &FakeSlack, extra: &[(&str, &str)], log: &Path) -> (Spawned, Api) {
+    serve_with(dir, slack, extra, Some(log))
+}
+
+fn serve_with(dir: &Path, slack: &FakeSlack, extra: &[(&str, &str)], log: Option<&Path>) -> (Spawned, Api) {
     let addr = free_port();
     let mut cmd = server::serve_command(dir, addr, server::TOKEN);
     cmd.env("SLACK_API_URL", slack.api_url()).env("SLACK_BOT_TOKEN", fake::DEFAULT_TOKEN);
     for (k, v) in extra {
         cmd.env(k, v);
+    }
+    if let Some(path) = log {
+        cmd.stderr(std::fs::File::create(path).unwrap());
     }
     (Spawned::start(&mut cmd, addr), Api { addr })
 }
@@ -168,7 +180,9 @@ fn settled(api: &Api, id: &str) -> Value {
 async fn every_compat_model_runs_over_http_with_a_stored_secret() {
     let slack = fake_slack().await;
     let dir = scratch_dir("camunda-slack-serve");
-    let (_serve, api) = tokio::task::block_in_place(|| serve(&dir, &slack, &[]));
+    // Its log, at debug level, is read back below.
+    let log = dir.join("serve.log");
+    let (serve, api) = tokio::task::block_in_place(|| serve_logged(&dir, &slack, &[("RUST_LOG", "debug")], &log));
     tokio::task::block_in_place(|| {
         assert_eq!(put_secret(&api, "SLACK_OAUTH_TOKEN", SECRET_VALUE), 204);
         for (name, data, channel, text) in cases() {
@@ -208,7 +222,9 @@ async fn every_compat_model_runs_over_http_with_a_stored_secret() {
         // A bad name is refused with the reason.
         assert_eq!(put_secret(&api, "with%20space", "x"), 422);
     });
-    // The sealed value is the only trace in the database files.
+    drop(serve);
+    // The sealed value is the only trace in the database files, and none is in the log.
+    assert!(std::fs::metadata(&log).unwrap().len() > 0, "the server logged nothing");
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         let bytes = std::fs::read(&path).unwrap();

@@ -81,8 +81,10 @@ pub struct CamundaSlack<P> {
 /// The integration a task posts with, and how it was found (for messages).
 struct Chosen {
     integration: Integration,
-    /// The secret whose token is used as it is (no integration has it), if so.
-    raw_secret: Option<String>,
+    /// True when the token is used as it is (no integration has it).
+    raw: bool,
+    /// The secret the token came from, if it did.
+    secret: Option<String>,
 }
 
 impl<P: TokenProvider> CamundaSlack<P> {
@@ -121,8 +123,8 @@ impl<P: TokenProvider> CamundaSlack<P> {
                 ts: sent.ts.clone(),
                 message: CamundaMessage { kind: "message".into(), text, ts: sent.ts, channel: sent.channel },
             }),
-            Err(Failed::Post(e) | Failed::Lookup(e)) if e.token_refused() && chosen.raw_secret.is_some() => {
-                Err(token_refused(&e, chosen.raw_secret.as_deref()))
+            Err(Failed::Post(e) | Failed::Lookup(e)) if e.token_refused() && chosen.raw => {
+                Err(token_refused(&e, chosen.secret.as_deref()))
             }
             Err(failed) => Err(failed_error(failed, &chosen.integration.alias, &channel)),
         }
@@ -135,19 +137,21 @@ impl<P: TokenProvider> CamundaSlack<P> {
         if let Some(alias) = secret.and_then(|s| self.secret_aliases.get(s)) {
             let integration =
                 tokens.integration(Some(alias)).await.map_err(|e| ConnectorError::fatal(e.to_string()))?;
-            return Ok(Chosen { integration, raw_secret: None });
+            return Ok(Chosen { integration, raw: false, secret: secret.map(str::to_owned) });
         }
         match tokens.integration_with_token(token).await {
-            Ok(Some(integration)) => return Ok(Chosen { integration, raw_secret: None }),
+            Ok(Some(integration)) => {
+                return Ok(Chosen { integration, raw: false, secret: secret.map(str::to_owned) });
+            }
             Ok(None) => {}
             Err(e) => return Err(ConnectorError::retryable(e.to_string())),
         }
-        let name = secret.unwrap_or("token").to_string();
         let alias = match secret {
             Some(s) => format!("secret:{s}"),
             None => "token".to_string(),
         };
-        Ok(Chosen { integration: Integration { alias, token: token.clone() }, raw_secret: Some(name) })
+        let integration = Integration { alias, token: token.clone() };
+        Ok(Chosen { integration, raw: true, secret: secret.map(str::to_owned) })
     }
 
     /// The channel to post to: as given for a channel, a direct message's id for a user.
@@ -202,8 +206,8 @@ impl<P: TokenProvider> CamundaSlack<P> {
     }
 
     fn slack_error(&self, e: &client::Error, chosen: &Chosen, channel: &str) -> ConnectorError {
-        if e.token_refused() && chosen.raw_secret.is_some() {
-            return token_refused(e, chosen.raw_secret.as_deref());
+        if e.token_refused() && chosen.raw {
+            return token_refused(e, chosen.secret.as_deref());
         }
         map_error(e, &chosen.integration.alias, channel)
     }
@@ -289,12 +293,17 @@ fn unsupported(method: &str) -> String {
 
 fn token_refused(e: &client::Error, secret: Option<&str>) -> ConnectorError {
     let code = e.code().unwrap_or_default();
-    let name = secret.unwrap_or("SLACK_OAUTH_TOKEN");
-    ConnectorError::fatal(format!(
-        "Slack refused the token in the secret `{name}` (Slack said `{code}`): store a valid bot token (admin: `PUT \
-         /api/v1/secrets/{name}`), or connect the workspace as a Slack integration and map the secret to it \
-         (SLUICE_SLACK_SECRET_ALIASES), then retry"
-    ))
+    ConnectorError::fatal(match secret {
+        Some(name) => format!(
+            "Slack refused the token in the secret `{name}` (Slack said `{code}`): store a valid bot token (admin: \
+             `PUT /api/v1/secrets/{name}`), or connect the workspace as a Slack integration and map the secret to \
+             it (SLUICE_SLACK_SECRET_ALIASES), then retry"
+        ),
+        None => format!(
+            "Slack refused the task's token (Slack said `{code}`): set `token` to `{{{{secrets.NAME}}}}` with a valid \
+             bot token stored as that secret, then retry"
+        ),
+    })
 }
 
 fn text_of(data: &Map<String, Value>, key: &str) -> Option<String> {

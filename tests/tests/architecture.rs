@@ -128,7 +128,7 @@ fn the_engine_knows_nothing_of_http_slack_or_concrete_connectors() {
 fn the_runtime_does_no_io() {
     // The runtime crate and the pure parts it is built on may not pull in an async runtime, a
     // database, a source of randomness or an HTTP client: its drivers do the IO.
-    for krate in ["engine", "engine/bpmn", "engine/feel"] {
+    for krate in ["engine", "engine/bpmn", "engine/feel", "engine/dmn"] {
         assert_none_of_even_through(krate, IO);
     }
 }

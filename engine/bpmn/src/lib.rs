@@ -9,8 +9,8 @@ mod decode;
 pub mod diagnostic;
 mod lift;
 pub mod model;
-mod report;
-mod xml;
+pub mod report;
+pub mod xml;
 
 use std::collections::HashMap;
 use std::sync::Arc;

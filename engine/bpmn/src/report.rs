@@ -6,7 +6,7 @@ use crate::decode::LineIndex;
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::model::Pos;
 
-pub(crate) struct Report<'t> {
+pub struct Report<'t> {
     pub file: Arc<str>,
     pub text: &'t str,
     index: LineIndex,

@@ -4,6 +4,8 @@
 //! the offsets of their values, direct text with a map back to source offsets, and children.
 //! Entity references are resolved here so that HTML entities (which ProcessMaker writes) can be
 //! recovered with a warning, and DOCTYPEs are refused before anything could expand.
+//!
+//! Public so that `sluice-dmn` reads DMN files with the same reader, positions and diagnostics.
 
 use std::borrow::Cow;
 
@@ -15,18 +17,26 @@ use crate::report::Report;
 
 /// Deeper nesting than this is refused: no real model comes close, and it bounds the work an
 /// adversarial file can cause.
-pub(crate) const MAX_DEPTH: usize = 256;
+pub const MAX_DEPTH: usize = 256;
 
-pub(crate) const NS_BPMN: &str = "http://www.omg.org/spec/BPMN/20100524/MODEL";
-pub(crate) const NS_SLUICE: &str = "urn:sluice:bpmn:1";
-pub(crate) const NS_PM: &str = "http://processmaker.com/BPMN/2.0/Schema.xsd";
-pub(crate) const NS_CAMUNDA: &str = "http://camunda.org/schema/1.0/bpmn";
-pub(crate) const NS_ZEEBE: &str = "http://camunda.org/schema/zeebe/1.0";
-pub(crate) const NS_XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
+pub const NS_BPMN: &str = "http://www.omg.org/spec/BPMN/20100524/MODEL";
+pub const NS_SLUICE: &str = "urn:sluice:bpmn:1";
+pub const NS_PM: &str = "http://processmaker.com/BPMN/2.0/Schema.xsd";
+pub const NS_CAMUNDA: &str = "http://camunda.org/schema/1.0/bpmn";
+pub const NS_ZEEBE: &str = "http://camunda.org/schema/zeebe/1.0";
+pub const NS_XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
+/// The DMN model namespaces, 1.1 to 1.5 (matched by URI, as BPMN's).
+pub const NS_DMN: [&str; 5] = [
+    "http://www.omg.org/spec/DMN/20151101/dmn.xsd",
+    "http://www.omg.org/spec/DMN/20180521/MODEL/",
+    "https://www.omg.org/spec/DMN/20191111/MODEL/",
+    "https://www.omg.org/spec/DMN/20211108/MODEL/",
+    "https://www.omg.org/spec/DMN/20230324/MODEL/",
+];
 
 /// The namespaces the importer understands; everything else is `Other` and opaque.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum Ns {
+pub enum Ns {
     None,
     Bpmn,
     Sluice,
@@ -34,11 +44,13 @@ pub(crate) enum Ns {
     Camunda,
     Zeebe,
     Xsi,
+    /// Any of [`NS_DMN`].
+    Dmn,
     Other,
 }
 
 impl Ns {
-    fn from_uri(uri: &str) -> Ns {
+    pub fn from_uri(uri: &str) -> Ns {
         match uri {
             NS_BPMN => Ns::Bpmn,
             NS_SLUICE => Ns::Sluice,
@@ -46,6 +58,7 @@ impl Ns {
             NS_CAMUNDA => Ns::Camunda,
             NS_ZEEBE => Ns::Zeebe,
             NS_XSI => Ns::Xsi,
+            _ if NS_DMN.contains(&uri) => Ns::Dmn,
             _ => Ns::Other,
         }
     }
@@ -60,7 +73,7 @@ impl Ns {
     }
 }
 
-pub(crate) struct Attr<'a> {
+pub struct Attr<'a> {
     pub ns: Ns,
     pub local: &'a str,
     pub value: String,
@@ -68,7 +81,7 @@ pub(crate) struct Attr<'a> {
     pub offset: usize,
 }
 
-pub(crate) struct Node<'a> {
+pub struct Node<'a> {
     pub ns: Ns,
     pub local: &'a str,
     /// Byte offset of the `<` of the start tag.
@@ -86,9 +99,9 @@ impl<'a> Node<'a> {
         self.ns == ns && self.local == local
     }
 
-    /// A plain (unprefixed) attribute; BPMN attributes carry no namespace.
+    /// A plain (unprefixed) attribute; BPMN and DMN attributes carry no namespace.
     pub fn attr(&self, name: &str) -> Option<&Attr<'a>> {
-        self.attrs.iter().find(|a| a.local == name && matches!(a.ns, Ns::None | Ns::Bpmn))
+        self.attrs.iter().find(|a| a.local == name && matches!(a.ns, Ns::None | Ns::Bpmn | Ns::Dmn))
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -124,7 +137,7 @@ impl<'a> Node<'a> {
     }
 }
 
-pub(crate) struct Doc<'a> {
+pub struct Doc<'a> {
     pub nodes: Vec<Node<'a>>,
     pub root: Option<usize>,
 }
@@ -152,7 +165,7 @@ fn offset_in(whole: &str, part: &str) -> Option<usize> {
 
 /// Parses `text` into a tree. Syntax errors are reported and end the parse; the nodes read so
 /// far are kept, so callers must expect partial trees.
-pub(crate) fn parse<'a>(text: &'a str, report: &mut Report<'_>) -> Option<Doc<'a>> {
+pub fn parse<'a>(text: &'a str, report: &mut Report<'_>) -> Option<Doc<'a>> {
     let mut reader = NsReader::from_str(text);
     let mut nodes: Vec<Node<'a>> = Vec::new();
     let mut root = None;

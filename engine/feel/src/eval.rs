@@ -1570,7 +1570,16 @@ impl<'a> Env<'a> {
         })
     }
 
-    fn test(&mut self, v: &Val<'a>, t: &'a Test) -> Result<Option<bool>, EvalError> {
+    /// Evaluates `e` with `name` bound to `v` (the `?` of a unary test).
+    pub(crate) fn eval_with(&mut self, name: &'a str, v: Val<'a>, e: &'a Expr) -> Result<Val<'a>, EvalError> {
+        let mark = self.locals.len();
+        self.locals.push(Local::Named(name, v));
+        let r = self.eval(e);
+        self.pop_to(mark);
+        r
+    }
+
+    pub(crate) fn test(&mut self, v: &Val<'a>, t: &'a Test) -> Result<Option<bool>, EvalError> {
         Ok(match t {
             Test::Value(x) => {
                 let w = self.eval(x)?;

@@ -77,6 +77,7 @@ mod num;
 mod parser;
 mod regexp;
 mod temporal;
+mod unary;
 
 use std::fmt;
 
@@ -84,6 +85,7 @@ use chrono::{DateTime, Utc};
 pub use eval::{DEFAULT_MAX_VALUE_BYTES, max_value_bytes, set_max_value_bytes};
 use serde_json::Map;
 pub use serde_json::Value;
+pub use unary::{ConstTest, TestsShape, UnaryTests};
 
 use ast::{Expr, IterSrc, Test};
 use eval::{Env, Tri, Val};

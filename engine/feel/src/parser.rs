@@ -47,6 +47,57 @@ pub(crate) fn parse_source(src: &str, names: &[&str]) -> Result<Expr, ParseError
     Ok(e)
 }
 
+/// One test of DMN unary tests: a FEEL test of the input, or a boolean expression over `?`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum UTest {
+    Test(Test),
+    Cond(Expr),
+}
+
+/// Parses DMN unary tests: `-`, `not(t1, t2)` or `t1, t2, …`, each test a comparison
+/// (`< 5`), a range (`[1..10]`), a boolean expression using `?`, or an expression the input
+/// must equal (or be in, for a list or a range). None stands for `-`.
+pub(crate) fn parse_unary_tests(src: &str, names: &[&str]) -> Result<Option<(bool, Vec<UTest>)>, ParseError> {
+    let lead = src.len() - src.trim_start().len();
+    let body = src.trim();
+    if body == "-" {
+        return Ok(None);
+    }
+    if body.is_empty() {
+        return Err(perr(src.len(), "the unary tests are empty (write `-` for any value)"));
+    }
+    let toks = lex(body, lead, false, names)?;
+    let mut p = Parser { toks, pos: 0, depth: 0, bound: Vec::new() };
+    if matches!(p.peek(), Tok::Name(n) if n == "not") && matches!(p.peek_at(1), Tok::Sym("(")) {
+        p.bump();
+        p.bump();
+        let negated = p.unary_test_list().and_then(|tests| {
+            p.expect_sym(")", "to close `not(`")?;
+            Ok(tests)
+        });
+        match negated {
+            Ok(tests) if matches!(p.peek(), Tok::Eof) => return Ok(Some((true, tests))),
+            // `not(x) = y` and the like: an expression that starts with a call of `not`.
+            _ => {
+                p.pos = 0;
+                p.depth = 0;
+            }
+        }
+    }
+    let tests = p.unary_test_list()?;
+    if !matches!(p.peek(), Tok::Eof) {
+        return Err(p.unexpected("after the unary tests (separate tests with `,`)"));
+    }
+    Ok(Some((false, tests)))
+}
+
+/// Whether the expression reads `?`, the input of a unary test.
+fn uses_input(e: &Expr) -> bool {
+    let mut vars = Vec::new();
+    crate::collect_vars(e, &mut Vec::new(), &mut vars);
+    vars.iter().any(|v| v == "?")
+}
+
 struct Parser {
     toks: Vec<Token>,
     pos: usize,
@@ -371,6 +422,37 @@ impl Parser {
         result
     }
 
+    /// Comma-separated unary tests.
+    fn unary_test_list(&mut self) -> Result<Vec<UTest>, ParseError> {
+        let mut tests = vec![self.unary_test()?];
+        while self.eat_sym(",") {
+            tests.push(self.unary_test()?);
+        }
+        Ok(tests)
+    }
+
+    fn unary_test(&mut self) -> Result<UTest, ParseError> {
+        if self.is_cmp_sym() {
+            return Ok(UTest::Test(self.single_test()?));
+        }
+        if matches!(self.peek(), Tok::Sym("[" | "]" | "(")) {
+            // A range or a list; an expression such as `(a + b) * 2` when more follows.
+            let (pos, depth) = (self.pos, self.depth);
+            if let Ok(t) = self.single_test()
+                && matches!(self.peek(), Tok::Sym(",") | Tok::Sym(")") | Tok::Eof)
+            {
+                return Ok(match t {
+                    Test::Value(e) if uses_input(&e) => UTest::Cond(e),
+                    t => UTest::Test(t),
+                });
+            }
+            self.pos = pos;
+            self.depth = depth;
+        }
+        let e = self.expr()?;
+        if uses_input(&e) { Ok(UTest::Cond(e)) } else { Ok(UTest::Test(Test::Value(e))) }
+    }
+
     fn range_close(&mut self) -> Result<bool, ParseError> {
         match self.peek() {
             Tok::Sym("]") => {
@@ -688,6 +770,11 @@ impl Parser {
                 }
             }
             Tok::Sym("{") => self.context(),
+            Tok::Sym("?") => {
+                // The input of a DMN unary test (`? > 5 and ? < 10`).
+                self.bump();
+                Ok(Expr::Name("?".to_string()))
+            }
             Tok::Name(n) => self.name_primary(n, start),
             t => Err(perr(start, &format!("expected a value but found {}", describe(&t)))),
         }

@@ -3,8 +3,8 @@
 
 use proptest::prelude::*;
 use serde_json::{Map, Value};
-use sluice_feel::Expression;
 use sluice_feel::iso8601::{parse_cycle, parse_date_time, parse_duration};
+use sluice_feel::{Expression, FeelValue, UnaryTests};
 
 const PIECES: &[&str] = &[
     "x",
@@ -147,6 +147,19 @@ proptest! {
             let _ = e.eval(&v);
             let _ = e.eval_bool(&v);
             let _ = e.variables();
+        }
+    }
+
+    #[test]
+    fn unary_tests_never_panic(toks in prop::collection::vec(prop::sample::select(PIECES), 0..14), v in vars()) {
+        // The same soup, with the pieces unary tests add, as a decision table's input entry.
+        let src = toks.join(" ").replace("item", "?").replace("a.b", "not(").replace("y", ",");
+        let _ = UnaryTests::parse(&src);
+        if let Ok(t) = UnaryTests::parse(&src) {
+            let input = FeelValue::from_json(&v);
+            let _ = t.test(&input, &v);
+            let _ = t.position(&input, &v);
+            let _ = t.shape();
         }
     }
 

@@ -137,6 +137,10 @@ impl Store {
             a.push(status.as_str().into());
             sql.push_str(&format!(" AND status = ${}", a.len()));
         }
+        if let Some(parent) = filter.parent {
+            a.push(parent.to_string().into());
+            sql.push_str(&format!(" AND parent_request_id = ${}", a.len()));
+        }
         if let Some(user) = &filter.visible_to {
             a.push(user.as_str().into());
             sql.push_str(&format!(

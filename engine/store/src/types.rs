@@ -232,6 +232,8 @@ pub struct RequestFilter {
     /// Only the Requests this username may see as a participant: those they started, and those
     /// with a task they completed.
     pub visible_to: Option<String>,
+    /// Only the Requests this Request started (its call activities' children).
+    pub parent: Option<RequestId>,
 }
 
 /// One page of Requests, newest first.

@@ -738,6 +738,15 @@ async fn worker_queries_find_children_due_times_and_counts(db: Arc<TestDb>) {
     assert_eq!(store.child_of(parent, 7).await.unwrap(), Some(child));
     assert_eq!(store.child_of(parent, 8).await.unwrap(), None);
     assert_eq!(store.child_of(child, 7).await.unwrap(), None);
+    // Listing a Request's children (the web app's links), finished or not.
+    let children = RequestFilter { parent: Some(parent), ..Default::default() };
+    let listed = store.list_requests(&children, 10, None).await.unwrap();
+    assert_eq!(
+        listed.requests.iter().map(|r| (r.id, r.parent)).collect::<Vec<_>>(),
+        [(child, Some((parent, TokenId(7))))]
+    );
+    let of_child = RequestFilter { parent: Some(child), ..Default::default() };
+    assert!(store.list_requests(&of_child, 10, None).await.unwrap().requests.is_empty());
     assert_eq!(store.count_requests(None).await.unwrap(), 2);
     assert_eq!(store.count_due_jobs(due - chrono::Duration::seconds(1)).await.unwrap(), 0);
     assert_eq!(store.count_due_jobs(due).await.unwrap(), 2);

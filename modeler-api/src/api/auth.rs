@@ -356,6 +356,17 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, R
     }
 }
 
+/// The user of a request's session cookie, for the web app's pages (`None`: no cookie, or its
+/// session ended). Pages take no bearer token: a browser has none.
+pub(super) async fn session_caller(state: &AppState, headers: &HeaderMap) -> Result<Option<Caller>, ApiError> {
+    let Some(secret) = cookie(headers, SESSION_COOKIE) else { return Ok(None) };
+    match state.people().by_session(state.store(), &token_hash(secret)).await {
+        Ok(caller) => Ok(Some(caller)),
+        Err(Refused::Unauthorized(_)) => Ok(None),
+        Err(Refused::Error(e)) => Err(e),
+    }
+}
+
 fn is_write(method: &Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }

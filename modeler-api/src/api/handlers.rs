@@ -16,9 +16,9 @@ use sluice_worker::{CommitGate, DeployError, Engine};
 
 use super::views::{
     CompleteBody, ConnectorList, ConnectorView, DiagnosticView, ErrorBody, EventList, EventQuery, EventView, Health,
-    IncidentInfo, Include, ListQuery, ListedRequest, MessageBody, ProcessDetail, ProcessList, ProcessSummary,
-    RequestList, RequestPage, RequestSummary, RequestView, SignalBody, SignalReached, StartBody, TaskList, TaskQuery,
-    TaskView, TokenInfo, TokenState, VersionView, time,
+    IncidentInfo, Include, ListQuery, ListedRequest, MessageBody, ProcessDetail, ProcessList, ProcessQuery,
+    ProcessSummary, RequestList, RequestPage, RequestSummary, RequestView, SignalBody, SignalReached, StartBody,
+    TaskList, TaskQuery, TaskView, TokenInfo, TokenState, VersionView, time,
 };
 use super::{ApiError, ApiJson, ApiQuery, AppState, Caller, Client, Details, RawBody, content_type};
 
@@ -197,31 +197,44 @@ pub async fn list_processes(State(state): State<AppState>) -> ApiResult<Json<Pro
     Ok(Json(ProcessList { processes: latest.iter().map(ProcessSummary::from).collect() }))
 }
 
-/// The latest version of a process, with every version and the latest XML.
+/// A process: its latest version (or the one asked for), every version, and that version's XML.
 #[utoipa::path(
     get, path = "/api/v1/processes/{key}", tag = "processes",
-    params(("key" = String, Path, description = "The process id of the BPMN file")),
+    params(("key" = String, Path, description = "The process id of the BPMN file"), ProcessQuery),
     responses(
         (status = 200, description = "The process", body = ProcessDetail),
-        (status = 404, description = "`process_not_found`", body = ErrorBody),
+        (status = 400, description = "`invalid_query`", body = ErrorBody),
+        (status = 404, description = "`process_not_found` (key or version)", body = ErrorBody),
     ),
     security(("bearer" = [])),
 )]
-pub async fn get_process(State(state): State<AppState>, Path(key): Path<String>) -> ApiResult<Json<ProcessDetail>> {
+pub async fn get_process(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    ApiQuery(q): ApiQuery<ProcessQuery>,
+) -> ApiResult<Json<ProcessDetail>> {
     let versions = state.store().process_versions(&key).await?;
-    let Some(latest) = versions.last() else {
-        return Err(ApiError::not_found("process_not_found", format!("no process `{key}` is deployed")));
+    let chosen = match q.version {
+        None => versions.last(),
+        Some(n) => versions.iter().find(|v| v.version == n),
     };
-    let xml = state.store().process_xml(&key, latest.version).await?;
+    let Some(chosen) = chosen else {
+        let message = match q.version {
+            None => format!("no process `{key}` is deployed"),
+            Some(n) => format!("no process `{key}` version {n} is deployed"),
+        };
+        return Err(ApiError::not_found("process_not_found", message));
+    };
+    let xml = state.store().process_xml(&key, chosen.version).await?;
     let all = versions
         .iter()
         .map(|v| VersionView { version: v.version, name: v.name.clone(), deployed_at: time(v.deployed_at) })
         .collect();
     Ok(Json(ProcessDetail {
-        key: latest.key.clone(),
-        version: latest.version,
-        name: latest.name.clone(),
-        deployed_at: time(latest.deployed_at),
+        key: chosen.key.clone(),
+        version: chosen.version,
+        name: chosen.name.clone(),
+        deployed_at: time(chosen.deployed_at),
         versions: all,
         xml,
     }))
@@ -340,6 +353,7 @@ async fn request_view(engine: &Engine, r: LoadedRequest) -> Result<(RequestView,
         created_at: time(m.created_at),
         completed_at: m.completed_at.map(time),
         started_by: m.started_by,
+        parent_request_id: m.parent.map(|(id, _)| id.to_string()),
     };
     Ok((view, size))
 }
@@ -353,7 +367,7 @@ const MAX_PAGE: u32 = 200;
     params(ListQuery),
     responses(
         (status = 200, description = "One page", body = RequestPage),
-        (status = 400, description = "`invalid_query`, `bad_request` (limit) or `invalid_cursor`", body = ErrorBody),
+        (status = 400, description = "`invalid_query`, `bad_request` (limit, parent) or `invalid_cursor`", body = ErrorBody),
     ),
     security(("bearer" = [])),
 )]
@@ -367,8 +381,18 @@ pub async fn list_requests(
         return Err(ApiError::bad_request(format!("`limit` must be between 1 and {MAX_PAGE}"))
             .with(Details::Field(Some("limit".into()))));
     }
-    let filter =
-        RequestFilter { process_key: q.process, status: q.status.map(Into::into), visible_to: caller.visible_to() };
+    let parent = match q.parent.as_deref() {
+        Some(p) => Some(p.parse::<RequestId>().map_err(|_| {
+            ApiError::bad_request(format!("invalid Request id `{p}`")).with(Details::Field(Some("parent".into())))
+        })?),
+        None => None,
+    };
+    let filter = RequestFilter {
+        process_key: q.process,
+        status: q.status.map(Into::into),
+        visible_to: caller.visible_to(),
+        parent,
+    };
     // An empty cursor is no cursor: the first page.
     let cursor = q.cursor.as_deref().filter(|c| !c.is_empty());
     let whole = q.include == Some(Include::Data);

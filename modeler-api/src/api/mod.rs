@@ -12,6 +12,7 @@ mod people;
 mod secrets;
 mod slack_admin;
 mod views;
+pub mod web;
 
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -225,7 +226,7 @@ pub fn token_hash(token: &str) -> String {
 }
 
 // The `.route(...)` lines below are alike because they are the API's table of paths, one a line.
-/// The whole API.
+/// The whole API, and the web app's pages and assets (`web.rs`).
 pub fn app(state: AppState) -> Router {
     let api = Router::new()
         .route("/api/v1/processes", post(handlers::deploy).get(handlers::list_processes))
@@ -267,6 +268,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(handlers::healthz))
         .route("/metrics", get(metrics::serve));
     api.merge(open)
+        .merge(web::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), metrics::track))

@@ -15,10 +15,10 @@ use tower::ServiceExt;
 use super::openapi::{BEARER, document};
 use super::{AppState, app, bearer_token, token_hash};
 
-const TOKEN: &str = "unit-test-token";
+pub(super) const TOKEN: &str = "unit-test-token";
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
-async fn state() -> AppState {
+pub(super) async fn state() -> AppState {
     let store = Store::open("sqlite::memory:", StoreOptions::default()).await.unwrap();
     let registry = Registry::default();
     let connectors = registry.list();
@@ -132,7 +132,7 @@ fn the_document_describes_errors_bodies_and_parameters() {
     );
     let list = &doc["paths"]["/api/v1/requests"]["get"];
     let names: Vec<&str> = list["parameters"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["process", "status", "limit", "cursor", "include"]);
+    assert_eq!(names, ["process", "status", "limit", "cursor", "include", "parent"]);
     let complete = &doc["paths"]["/api/v1/tasks/{id}/complete"]["post"];
     for status in ["200", "400", "404", "409", "413", "415"] {
         assert!(complete["responses"][status].is_object(), "complete lacks {status}: {complete}");
@@ -267,7 +267,7 @@ const MATRIX: &[(&str, &str, Option<&[&str]>)] = &[
 ];
 
 /// One request with any headers and a JSON body (or none): status, headers and JSON body.
-async fn call(
+pub(super) async fn call(
     state: &AppState,
     method: &str,
     path: &str,
@@ -292,7 +292,7 @@ async fn call(
     (status, headers, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
 
-fn bearer(token: &str) -> String {
+pub(super) fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
 
@@ -402,7 +402,7 @@ async fn every_route_answers_every_role_as_the_permission_matrix_says() {
     }
 }
 
-const ONE_TASK: &str = r#"<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="urn:t">
+pub(super) const ONE_TASK: &str = r#"<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="urn:t">
   <bpmn:process id="leave" isExecutable="true">
     <bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="t"/>
     <bpmn:userTask id="t" name="Approve"/><bpmn:sequenceFlow id="f2" sourceRef="t" targetRef="e"/>
@@ -410,7 +410,7 @@ const ONE_TASK: &str = r#"<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/
   </bpmn:process>
 </bpmn:definitions>"#;
 
-async fn deploy_one_task(state: &AppState) {
+pub(super) async fn deploy_one_task(state: &AppState) {
     let req = Request::builder()
         .method("POST")
         .uri("/api/v1/processes")

@@ -104,8 +104,19 @@ pub struct ProcessDetail {
     pub deployed_at: String,
     /// Oldest first.
     pub versions: Vec<VersionView>,
-    /// The BPMN XML of the latest version, as deployed.
+    /// The BPMN XML of this version (the latest, or the one asked for with `version`), as
+    /// deployed.
     pub xml: String,
+}
+
+/// Which version of a process `GET /api/v1/processes/{key}` answers.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessQuery {
+    /// A deployed version (the latest when left out).
+    #[param(minimum = 1)]
+    pub version: Option<i64>,
 }
 
 // ---- requests ----
@@ -206,6 +217,9 @@ pub struct RequestView {
     /// (timers, messages, signals, call activities).
     #[schema(required = true)]
     pub started_by: Option<String>,
+    /// The Request whose call activity started this one (null: none did).
+    #[schema(format = "uuid", required = true)]
+    pub parent_request_id: Option<String>,
 }
 
 /// A Request in a listing: what it is and where it stands, without its data, tokens and
@@ -467,6 +481,9 @@ pub struct ListQuery {
     /// `data`: whole Requests (data, tokens, incidents) instead of summaries.
     #[param(inline)]
     pub include: Option<Include>,
+    /// Only the Requests this Request started (its call activities' children).
+    #[param(format = "uuid")]
+    pub parent: Option<String>,
 }
 
 /// What a listing includes besides the summaries.

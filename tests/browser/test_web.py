@@ -1,0 +1,348 @@
+"""Browser tests of the web app: a real `sluice serve`, Debian's Chromium driven by Playwright.
+
+Run by .ci/browser.sh (`python tests/browser/test_web.py BINARY`). Each scenario is a function
+`scenario_*`; the last line counts them like a cargo test result. Screenshots of every page go
+to $SLUICE_SCREENSHOTS (default: $CARGO_TARGET_DIR/screenshots).
+"""
+
+import os
+import re
+import sys
+import tempfile
+import time
+import traceback
+import uuid
+
+from playwright.sync_api import expect, sync_playwright
+
+from harness import ADMIN, CHROMIUM, PASSWORD, Server, switch_service
+
+SHOTS = os.environ.get("SLUICE_SCREENSHOTS") or os.path.join(
+    os.environ.get("CARGO_TARGET_DIR", "target"), "screenshots"
+)
+TIMEOUT_MS = 15_000
+
+DI_NS = (
+    'xmlns:bpmndi="http://www.omg.org/spec/BPMN/20100524/DI" '
+    'xmlns:dc="http://www.omg.org/spec/DD/20100524/DC" xmlns:di="http://www.omg.org/spec/DD/20100524/DI"'
+)
+
+# A user task between a start and an end event, with its diagram.
+APPROVAL = f"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" {DI_NS} id="defs" targetNamespace="urn:sluice:test">
+  <bpmn:process id="approval" name="Approval" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="approve"/>
+    <bpmn:userTask id="approve" name="Approve"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="approve" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+  <bpmndi:BPMNDiagram id="diagram">
+    <bpmndi:BPMNPlane id="plane" bpmnElement="approval">
+      <bpmndi:BPMNShape id="start_di" bpmnElement="start"><dc:Bounds x="100" y="100" width="36" height="36"/></bpmndi:BPMNShape>
+      <bpmndi:BPMNShape id="approve_di" bpmnElement="approve"><dc:Bounds x="200" y="78" width="100" height="80"/></bpmndi:BPMNShape>
+      <bpmndi:BPMNShape id="end_di" bpmnElement="end"><dc:Bounds x="370" y="100" width="36" height="36"/></bpmndi:BPMNShape>
+      <bpmndi:BPMNEdge id="f1_di" bpmnElement="f1"><di:waypoint x="136" y="118"/><di:waypoint x="200" y="118"/></bpmndi:BPMNEdge>
+      <bpmndi:BPMNEdge id="f2_di" bpmnElement="f2"><di:waypoint x="300" y="118"/><di:waypoint x="370" y="118"/></bpmndi:BPMNEdge>
+    </bpmndi:BPMNPlane>
+  </bpmndi:BPMNDiagram>
+</bpmn:definitions>
+"""
+
+# A timer whose duration is no ISO 8601 duration (and no diagram: it is laid out).
+INVALID = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="urn:sluice:test">
+  <bpmn:process id="broken" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="wait"/>
+    <bpmn:intermediateCatchEvent id="wait" name="Wait">
+      <bpmn:timerEventDefinition><bpmn:timeDuration>not a duration</bpmn:timeDuration></bpmn:timerEventDefinition>
+    </bpmn:intermediateCatchEvent>
+    <bpmn:sequenceFlow id="f2" sourceRef="wait" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+# A parent process whose call activity starts the child process (both in one file, no diagram).
+FAMILY = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="urn:sluice:test">
+  <bpmn:process id="kid" isExecutable="true">
+    <bpmn:startEvent id="kid_start"/>
+    <bpmn:sequenceFlow id="k1" sourceRef="kid_start" targetRef="kid_task"/>
+    <bpmn:userTask id="kid_task" name="Child work"/>
+    <bpmn:sequenceFlow id="k2" sourceRef="kid_task" targetRef="kid_end"/>
+    <bpmn:endEvent id="kid_end"/>
+  </bpmn:process>
+  <bpmn:process id="family" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="call_kid"/>
+    <bpmn:callActivity id="call_kid" name="Run the child" calledElement="kid"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="call_kid" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def calling(url):
+    """An HTTP connector task calling `url`, written without a diagram (laid out by the page)."""
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:sluice="urn:sluice:bpmn:1" id="d" targetNamespace="urn:sluice:test">
+  <bpmn:process id="lookup" name="Lookup" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="call"/>
+    <bpmn:serviceTask id="call" name="Ask the service" implementation="http">
+      <bpmn:extensionElements><sluice:input name="url" value="{url}/check"/></bpmn:extensionElements>
+    </bpmn:serviceTask>
+    <bpmn:sequenceFlow id="f2" sourceRef="call" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+class Ctx:
+    def __init__(self, server, browser):
+        self.server = server
+        self.browser = browser
+        self.csp_violations = []
+
+    def page(self):
+        """A new page of a new browser context (no cookies)."""
+        context = self.browser.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        page.on("console", lambda m: self._console(m.text))
+        page.on("pageerror", lambda e: self.csp_violations.append(f"page error: {e}"))
+        return page
+
+    def _console(self, text):
+        if "Content Security Policy" in text or "Refused to" in text:
+            self.csp_violations.append(text)
+
+    def signed_in(self, next_path="/processes"):
+        page = self.page()
+        page.goto(self.server.base + next_path)
+        expect(page).to_have_url(re.compile(r"/login\?next="))
+        page.fill("#username", ADMIN)
+        page.fill("#password", PASSWORD)
+        page.click("button[type=submit]")
+        expect(page).to_have_url(self.server.base + next_path)
+        return page
+
+    def shot(self, page, name):
+        os.makedirs(SHOTS, exist_ok=True)
+        page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=True)
+
+
+def scenario_a_page_without_a_session_goes_to_the_sign_in_page(ctx):
+    page = ctx.page()
+    rid = str(uuid.uuid4())
+    page.goto(f"{ctx.server.base}/requests/{rid}")
+    expect(page).to_have_url(f"{ctx.server.base}/login?next=%2Frequests%2F{rid}")
+    expect(page.locator("#login-form")).to_be_visible()
+    ctx.shot(page, "login")
+    # A wrong password is refused on the page.
+    page.fill("#username", ADMIN)
+    page.fill("#password", "not the password at all")
+    page.click("button[type=submit]")
+    expect(page.locator("#login-error .error")).to_contain_text("wrong username or password")
+    # An address of another site as `next` is not followed.
+    page.goto(f"{ctx.server.base}/login?next=//evil.example/x")
+    page.fill("#username", ADMIN)
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page).to_have_url(f"{ctx.server.base}/processes")
+
+
+def scenario_sign_in_and_sign_out(ctx):
+    page = ctx.signed_in("/tasks")
+    expect(page.locator("#who .username")).to_have_text(ADMIN)
+    cookies = {c["name"]: c for c in page.context.cookies()}
+    assert cookies["sluice_session"]["httpOnly"], cookies
+    # The app keeps no token in storage.
+    assert page.evaluate("Object.keys(localStorage).length + Object.keys(sessionStorage).length") == 0
+    # Signed in, the sign-in page goes straight on to `next` (a link from another site, such as
+    # Slack's, arrives without the SameSite=Strict cookie and is sent there first).
+    page.goto(f"{ctx.server.base}/login?next=%2Fprocesses")
+    expect(page).to_have_url(f"{ctx.server.base}/processes")
+    page.click("#sign-out")
+    expect(page).to_have_url(re.compile(r"/login"))
+    page.goto(f"{ctx.server.base}/tasks")
+    expect(page).to_have_url(f"{ctx.server.base}/login?next=%2Ftasks")
+
+
+def upload(page, name, xml):
+    path = os.path.join(tempfile.mkdtemp(prefix="sluice-upload-"), name)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(xml)
+    page.set_input_files("#deploy-file", path)
+
+
+def scenario_an_invalid_model_shows_its_diagnostics_and_markers(ctx):
+    page = ctx.signed_in("/processes")
+    upload(page, "broken.bpmn", INVALID)
+    item = page.locator("#diagnostics li").first
+    expect(item).to_contain_text("line 7, column")
+    expect(item).to_contain_text("invalid-timer")
+    expect(item).to_contain_text("wait")
+    # The diagram is laid out (no BPMNDI) and the element is marked.
+    expect(page.locator('#diagnostics-diagram .djs-element.diag-error[data-element-id="wait"]')).to_have_count(1)
+    expect(page.locator("#diagnostics-diagram .badge-error")).to_have_count(1)
+    ctx.shot(page, "deploy-diagnostics")
+
+
+def scenario_deploy_follow_a_request_and_complete_its_task_from_the_inbox(ctx):
+    page = ctx.signed_in("/processes")
+    upload(page, "approval.bpmn", APPROVAL)
+    expect(page.locator("#deployed")).to_contain_text("approval v1")
+    expect(page.locator("#process-list")).to_contain_text("approval")
+    ctx.shot(page, "processes")
+    request = ctx.server.start("approval", {"amount": 120})
+    rid = request["id"]
+    page.goto(f"{ctx.server.base}/requests/{rid}")
+    expect(page.locator("#status")).to_have_text("active")
+    token = page.locator('#request-diagram .badge-token[data-element="approve"]')
+    expect(token).to_contain_text("1 waiting")
+    expect(page.locator('#request-diagram .djs-element.el-token-waiting[data-element-id="approve"]')).to_have_count(1)
+    expect(page.locator("#tasks")).to_contain_text("Approve")
+    expect(page.locator("#data")).to_contain_text('"amount": 120')
+    expect(page.locator("#timeline")).to_contain_text("task created")
+    ctx.shot(page, "request-waiting")
+    # The inbox completes the task with data.
+    inbox = page.context.new_page()
+    inbox.goto(f"{ctx.server.base}/tasks")
+    card = inbox.locator('article.task[data-element="approve"]')
+    expect(card).to_have_count(1)
+    ctx.shot(inbox, "tasks")
+    card.locator("textarea").fill('{"approved": true}')
+    card.locator("button.complete").click()
+    expect(inbox.locator("#no-tasks")).to_be_visible()
+    # The Request's page, still open, follows the Request to its end.
+    expect(page.locator("#status")).to_have_text("completed")
+    expect(page.locator("#data")).to_contain_text('"approved": true')
+    expect(page.locator('#request-diagram .badge-token')).to_have_count(0)
+    ctx.shot(page, "request-completed")
+    # A second version, deployed by dropping its file on the page.
+    page.goto(f"{ctx.server.base}/processes")
+    v2 = APPROVAL.replace('name="Approve"', 'name="Approve it"')
+    dropped = page.evaluate_handle(
+        """(xml) => { const dt = new DataTransfer();
+            dt.items.add(new File([xml], 'approval-v2.bpmn', { type: 'application/xml' })); return dt; }""",
+        v2,
+    )
+    page.dispatch_event("#dropzone", "drop", {"dataTransfer": dropped})
+    expect(page.locator("#deployed")).to_contain_text("approval v2")
+    # The process page: versions, the XML of each and its download.
+    page.goto(f"{ctx.server.base}/processes/approval")
+    expect(page.locator("#xml-text")).to_contain_text('name="Approve it"')
+    expect(page.locator("#download")).to_have_attribute("download", "approval-v2.bpmn")
+    page.select_option("#version", "1")
+    expect(page.locator("#xml-text")).to_contain_text('<bpmn:userTask id="approve" name="Approve"/>')
+    expect(page.locator("#download")).to_have_attribute("download", "approval-v1.bpmn")
+    expect(page.locator("#requests")).to_contain_text(rid)
+    expect(page.locator('#process-diagram .djs-element[data-element-id="approve"]')).to_have_count(1)
+    ctx.shot(page, "process")
+
+
+def scenario_an_incident_is_shown_on_its_element_and_retried_from_the_page(ctx):
+    url, service, httpd = switch_service()
+    try:
+        ctx.server.deploy(calling(url))
+        rid = ctx.server.start("lookup")["id"]
+        deadline = time.time() + 15
+        while ctx.server.api("GET", f"/api/v1/requests/{rid}")[1]["status"] != "error":
+            assert time.time() < deadline, "the Request did not reach an incident"
+            time.sleep(0.2)
+        page = ctx.signed_in(f"/requests/{rid}")
+        expect(page.locator("#status")).to_have_text("error")
+        overlay = page.locator('#request-diagram .incident-overlay[data-element="call"]')
+        expect(overlay).to_contain_text("404")
+        expect(page.locator('#request-diagram .djs-element.el-incident[data-element-id="call"]')).to_have_count(1)
+        expect(page.locator("#request-diagram .note")).to_contain_text("laid out automatically")
+        ctx.shot(page, "request-incident")
+        service.ok = True
+        overlay.locator("button.retry-overlay").click()
+        expect(page.locator("#status")).to_have_text("completed")
+        expect(page.locator("#request-diagram .incident-overlay")).to_have_count(0)
+        expect(page.locator("#timeline")).to_contain_text("incident resolved")
+        assert service.calls >= 2, service.calls
+        ctx.shot(page, "request-retried")
+    finally:
+        httpd.shutdown()
+
+
+def scenario_a_request_links_to_its_parent_and_children(ctx):
+    ctx.server.deploy(FAMILY)
+    parent = ctx.server.start("family")["id"]
+    page = ctx.signed_in(f"/requests/{parent}")
+    expect(page.locator('#request-diagram .badge-token[data-element="call_kid"]')).to_contain_text("1 waiting")
+    child_link = page.locator("#family table a").first
+    expect(child_link).to_be_visible()
+    child_link.click()
+    expect(page.locator("h1")).not_to_contain_text(parent)
+    expect(page.locator("#parent")).to_have_text(parent)
+    expect(page.locator('#request-diagram .badge-token[data-element="kid_task"]')).to_contain_text("1 waiting")
+    ctx.shot(page, "request-child")
+    # Cancel, once confirmed, ends the child Request.
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#cancel")
+    expect(page.locator("#status")).to_have_text("canceled")
+    expect(page.locator("#cancel")).to_have_count(0)
+
+
+def scenario_the_policy_check_sees_a_violation(ctx):
+    # The other scenarios fail on any CSP violation the console reports: this one shows that an
+    # inline style attribute written as HTML is refused and reported.
+    page = ctx.signed_in("/processes")
+    before = len(ctx.csp_violations)
+    page.evaluate("document.body.insertAdjacentHTML('beforeend', '<div style=\"color: red\">x</div>')")
+    deadline = time.time() + 5
+    while len(ctx.csp_violations) == before and time.time() < deadline:
+        page.wait_for_timeout(100)
+    seen = ctx.csp_violations[before:]
+    del ctx.csp_violations[before:]
+    assert any("style" in v for v in seen), seen
+
+
+def main():
+    binary = sys.argv[1]
+    scenarios = [(n, f) for n, f in globals().items() if n.startswith("scenario_") and callable(f)]
+    wanted = os.environ.get("SLUICE_BROWSER_ONLY")
+    if wanted:
+        scenarios = [(n, f) for n, f in scenarios if wanted in n]
+    server = Server(binary)
+    passed = failed = 0
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+            ctx = Ctx(server, browser)
+            for name, scenario in scenarios:
+                before = len(ctx.csp_violations)
+                try:
+                    scenario(ctx)
+                    new = ctx.csp_violations[before:]
+                    assert not new, f"the page broke its Content-Security-Policy or threw: {new}"
+                    passed += 1
+                    print(f"test {name} ... ok", flush=True)
+                except Exception:  # noqa: BLE001 (every failure is reported and counted)
+                    failed += 1
+                    print(f"test {name} ... FAILED", flush=True)
+                    traceback.print_exc()
+            browser.close()
+    finally:
+        code = server.stop()
+        if code != 0:
+            print(f"sluice serve exited with {code} after SIGTERM", flush=True)
+            failed += 1
+        if failed:
+            print(server.server_log(), file=sys.stderr)
+    verdict = "ok" if failed == 0 else "FAILED"
+    print(f"test result: {verdict}. {passed} passed; {failed} failed (browser: the web app in Chromium)")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

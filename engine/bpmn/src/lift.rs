@@ -1030,11 +1030,12 @@ impl<'d> ProcLift<'d, '_, '_> {
         // FEEL, evaluated when the connector runs) and the connector's result headers.
         let mut computed = Vec::new();
         let mut result_expression = None;
-        let mut written = inputs.clone();
+        // The inputs as written, FEEL sources included, for the deploy-time checks: only built
+        // when there is an `ioMapping` (most tasks have none; a deploy may hold 100,000).
+        let io_mapping = ext.and_then(|e| doc.child(e, Ns::Zeebe, "ioMapping")).map(|(mi, _)| mi);
+        let mut written = io_mapping.map(|_| inputs.clone());
         let mut input_at: HashMap<String, usize> = HashMap::new();
-        if let Some(e) = ext
-            && let Some((mi, _)) = doc.child(e, Ns::Zeebe, "ioMapping")
-        {
+        if let (Some(mi), Some(written)) = (io_mapping, written.as_mut()) {
             for (_, inp) in doc.children(mi).filter(|(_, c)| c.is(Ns::Zeebe, "input")) {
                 let target = inp.get("target").map(str::trim).unwrap_or_default();
                 let path: Vec<String> = target.split('.').map(|s| s.trim().to_owned()).collect();
@@ -1058,10 +1059,10 @@ impl<'d> ProcLift<'d, '_, '_> {
                     if let Some(expr) = self.expr(feel, At::Attr(source_at + lead + 1), &what, id) {
                         computed.push(ComputedInput { target: path.clone(), expr });
                     }
-                    insert_at(&mut written, &path, Value::String(source.trim().to_owned()));
+                    insert_at(written, &path, Value::String(source.trim().to_owned()));
                 } else {
                     insert_at(&mut inputs, &path, Value::String(source.to_owned()));
-                    insert_at(&mut written, &path, Value::String(source.to_owned()));
+                    insert_at(written, &path, Value::String(source.to_owned()));
                 }
             }
         }
@@ -1090,7 +1091,8 @@ impl<'d> ProcLift<'d, '_, '_> {
         if self.exec
             && let Some(cat) = self.connectors
         {
-            if let Err(msg) = cat.validate(&connector, &written) {
+            let written = written.as_ref().unwrap_or(&inputs);
+            if let Err(msg) = cat.validate(&connector, written) {
                 self.hard_err(
                     n.offset,
                     "invalid-connector",
@@ -1098,7 +1100,7 @@ impl<'d> ProcLift<'d, '_, '_> {
                     id,
                 );
             }
-            for (input, msg) in cat.problems(&connector, &written) {
+            for (input, msg) in cat.problems(&connector, written) {
                 let at = input_at.get(&input).copied().unwrap_or(n.offset);
                 self.hard_err(at, "invalid-connector", format!("connector task `{id}` (`{connector}`): {msg}"), id);
             }

@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 
 use crate::schema::Fields;
 use crate::template::{self, Secrets, Vars};
-use crate::{Connector, ConnectorError, Context};
+use crate::{Connector, ConnectorError, Context, Secret};
 
 /// How long a call may take before the registry gives up on it (a `Retryable` error).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -35,6 +35,39 @@ pub struct Call<'a> {
     pub computed: Vec<(Vec<String>, Value)>,
     /// The secrets `{{ secrets.NAME }}` may name.
     pub secrets: &'a Secrets,
+}
+
+/// What stands for a secret's value that a connector repeated.
+pub const REDACTED: &str = "***";
+
+fn redact_text(text: &str, secrets: &[&str]) -> String {
+    secrets.iter().fold(text.to_string(), |t, s| t.replace(s, REDACTED))
+}
+
+fn redact_value(v: Value, secrets: &[&str]) -> Value {
+    match v {
+        Value::String(s) if secrets.iter().any(|x| s.contains(x)) => Value::String(redact_text(&s, secrets)),
+        Value::Array(a) => Value::Array(a.into_iter().map(|x| redact_value(x, secrets)).collect()),
+        Value::Object(m) => {
+            Value::Object(m.into_iter().map(|(k, x)| (redact_text(&k, secrets), redact_value(x, secrets))).collect())
+        }
+        other => other,
+    }
+}
+
+fn redact_result(result: Result<Value, ConnectorError>, secrets: &[&str]) -> Result<Value, ConnectorError> {
+    match result {
+        Ok(v) => Ok(redact_value(v, secrets)),
+        Err(ConnectorError::Retryable { message, retry_after }) => {
+            Err(ConnectorError::Retryable { message: redact_text(&message, secrets), retry_after })
+        }
+        Err(ConnectorError::Bpmn { code, message }) => {
+            Err(ConnectorError::Bpmn { code, message: redact_text(&message, secrets) })
+        }
+        Err(ConnectorError::Fatal { message }) => {
+            Err(ConnectorError::Fatal { message: redact_text(&message, secrets) })
+        }
+    }
 }
 
 /// Puts `value` at `path` inside `map`, making objects on the way.
@@ -237,7 +270,18 @@ impl Registry {
         for (target, value) in call.computed {
             insert_at(&mut rendered, &target, value);
         }
-        let result = self.call(c, connector_type, rendered, cx).await;
+        let used: Vec<&str> = cx
+            .secret_inputs
+            .values()
+            .flatten()
+            .filter_map(|n| call.secrets.get(n.as_str()))
+            .map(Secret::expose)
+            .filter(|v| !v.is_empty())
+            .collect();
+        let result = self.call(c, connector_type, rendered, cx.clone()).await;
+        // A connector that repeats a secret it was given (an error quoting a URL, an answer
+        // echoing a header) does not carry it into the Request's data, history or incidents.
+        let result = if used.is_empty() { result } else { redact_result(result, &used) };
         Invoked { result, warnings }
     }
 

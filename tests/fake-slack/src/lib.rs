@@ -4,7 +4,10 @@
 //! channel gets more than one message per interval, hides private channels from a bot that is not
 //! a member, names the token's scopes in `X-OAuth-Scopes` as Slack does, and accepts JSON bodies (with a Bearer token) as well as forms (Slack's Node client
 //! sends `blocks` as a JSON string inside a form). Tests steer it and look inside through the
-//! [`FakeSlack`] handle; nothing here is reachable over HTTP except Slack's own methods.
+//! [`FakeSlack`] handle; nothing here is reachable over HTTP except Slack's own methods. Users
+//! (`users.list`, `users.lookupByEmail`, which answers `users_not_found` for an unknown address)
+//! get a direct message from `conversations.open` (`D` + the user id without its `U`), whose
+//! history needs `im:history`, as Slack's does.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {

@@ -12,9 +12,10 @@ use chrono::{DateTime, SubsecRound, Utc};
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
 use sluice_bpmn::{ElementIdx, Kind, Options, Process, Source, Timer, TimerSpec, Trigger};
-use sluice_connector_api::{IdempotencyKey, Registry};
+use sluice_connector_api::{IdempotencyKey, Registry, Secret, Secrets};
 use sluice_engine::Status;
 use sluice_engine::sim::{ConnectorHost, ConnectorInvocation, ConnectorOutcome, Sim};
+use sluice_worker::secrets::{invoke_task, secrets_named};
 use sluice_worker::{Catalog, ConnectorVerdict};
 
 use crate::config::{ConnectorArgs, FeelArgs, LimitArgs, ServeArgs};
@@ -248,8 +249,8 @@ impl ConnectorHost for DryRunConnectors {
                 attempt: call.attempt + tries - 1,
             };
             let cx = sluice_connector_api::Context::new(key, call.process.key.as_str(), self.request_url.as_str());
-            let invoked =
-                self.runtime.block_on(self.registry.invoke_noting(connector, &call.call.inputs, call.variables, cx));
+            let secrets = secrets_from_env(&secrets_named(call.call));
+            let invoked = self.runtime.block_on(invoke_task(&self.registry, call.call, call.variables, &secrets, cx));
             if tries == 1 {
                 for w in &invoked.warnings {
                     eprintln!(
@@ -270,6 +271,12 @@ impl ConnectorHost for DryRunConnectors {
             }
         }
     }
+}
+
+/// The secrets of a dry run: `{{ secrets.NAME }}` is the environment variable `NAME`, as in
+/// Camunda's self-managed connector runtime. One not set stays missing (an incident naming it).
+fn secrets_from_env(names: &[String]) -> Secrets {
+    names.iter().filter_map(|n| std::env::var(n).ok().map(|v| (n.clone(), Secret::new(v)))).collect()
 }
 
 struct RunOptions {

@@ -125,11 +125,38 @@ pub struct SlackArgs {
     /// A bot token, used as the Slack integration with alias `default`.
     #[arg(long, env = "SLACK_BOT_TOKEN", hide_env_values = true)]
     pub slack_bot_token: Option<Secret>,
+    /// Camunda 8 Slack tasks: which integration a token secret stands for, as
+    /// `SECRET=alias,OTHER=alias` (say `SLACK_OAUTH_TOKEN=sales`). A task whose `token` is
+    /// `{{secrets.SECRET}}` posts through that integration; other tokens post through the
+    /// integration that has the same bot token, else with the token itself.
+    #[arg(long, env = "SLUICE_SLACK_SECRET_ALIASES", value_parser = parse_secret_aliases, default_value = "")]
+    pub slack_secret_aliases: SecretAliases,
+}
+
+/// Secret name → Slack integration alias (`SLUICE_SLACK_SECRET_ALIASES`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SecretAliases(pub std::collections::BTreeMap<String, String>);
+
+fn parse_secret_aliases(text: &str) -> Result<SecretAliases, String> {
+    let mut map = std::collections::BTreeMap::new();
+    for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (secret, alias) = pair
+            .split_once('=')
+            .map(|(s, a)| (s.trim(), a.trim()))
+            .filter(|(s, a)| !s.is_empty() && !a.is_empty())
+            .ok_or_else(|| format!("`{pair}` is not SECRET=alias (say SLACK_OAUTH_TOKEN=sales)"))?;
+        map.insert(secret.to_string(), alias.to_string());
+    }
+    Ok(SecretAliases(map))
 }
 
 impl Default for SlackArgs {
     fn default() -> Self {
-        SlackArgs { slack_api_url: sluice_slack::client::DEFAULT_BASE_URL.into(), slack_bot_token: None }
+        SlackArgs {
+            slack_api_url: sluice_slack::client::DEFAULT_BASE_URL.into(),
+            slack_bot_token: None,
+            slack_secret_aliases: SecretAliases::default(),
+        }
     }
 }
 

@@ -19,9 +19,13 @@ pub fn registry(config: &ConnectorArgs) -> anyhow::Result<Registry> {
 
 /// The connectors, with the Slack Notification connector finding tokens through `slack_tokens`
 /// (`sluice serve`: the stored integrations).
-pub fn registry_with(config: &ConnectorArgs, slack_tokens: impl TokenProvider) -> anyhow::Result<Registry> {
+/// Camunda 8's Slack tasks (`io.camunda:slack:1`) post through the same connector (its pacing and
+/// channel ids), with `SLUICE_SLACK_SECRET_ALIASES`.
+pub fn registry_with(config: &ConnectorArgs, slack_tokens: impl TokenProvider + Clone) -> anyhow::Result<Registry> {
     let http = sluice_connector_http::Http::new().context("cannot set up the HTTP connector")?;
     let slack =
         sluice_slack::Client::new(config.slack.slack_api_url.as_str()).context("cannot set up the Slack client")?;
-    Ok(Registry::default().with(http).with(sluice_slack::SlackNotification::new(slack, slack_tokens)))
+    let slack = sluice_slack::SlackNotification::new(slack, slack_tokens);
+    let camunda = slack.camunda(config.slack.slack_secret_aliases.0.clone());
+    Ok(Registry::default().with(http).with(slack).with(camunda))
 }

@@ -44,6 +44,8 @@ async fn serve(args: ServeArgs, engine_runtime: tokio::runtime::Handle) -> anyho
     let options = StoreOptions { durability: args.durability.into(), ..StoreOptions::default() };
     let store = Store::open(args.database_url.expose(), options).await?;
     let slack = slack_integrations(&store, &args).await?;
+    // The same key again (the Slack integrations keep theirs): connector secrets are sealed with it.
+    let secret_key = SecretKey::load(args.secret_key.as_ref().map(|k| k.expose()), args.database_url.expose(), false)?;
     let registry = connectors::registry_with(&args.connectors, slack.clone())?;
     let connectors = registry.list();
     let engine_options = EngineOptions {
@@ -69,7 +71,11 @@ async fn serve(args: ServeArgs, engine_runtime: tokio::runtime::Handle) -> anyho
     let engine = engine_runtime
         .spawn({
             let (store, notifier) = (store.clone(), notifier.clone());
-            async move { Engine::new(store, registry, engine_options).await.map(|e| e.with_notifications(notifier)) }
+            async move {
+                Engine::new(store, registry, engine_options)
+                    .await
+                    .map(|e| e.with_notifications(notifier).with_secret_key(secret_key))
+            }
         })
         .await
         .context("the engine did not start")??;

@@ -17,8 +17,9 @@ mod schema;
 mod secret;
 pub mod template;
 
-pub use registry::{ConnectorInfo, DEFAULT_TIMEOUT, Invoked, Registry, TemplateWarning};
+pub use registry::{Call, ConnectorInfo, DEFAULT_TIMEOUT, Invoked, Registry, TemplateWarning};
 pub use secret::Secret;
+pub use template::Secrets;
 
 /// A task type. Implement this, then register it in `main` with `Registry::with`.
 pub trait Connector: Send + Sync + 'static {
@@ -34,6 +35,13 @@ pub trait Connector: Send + Sync + 'static {
     /// connector's inputs (Slack escapes `&`, `<`, `>` for mrkdwn). Default: unchanged.
     fn escape(value: &str) -> std::borrow::Cow<'_, str> {
         std::borrow::Cow::Borrowed(value)
+    }
+
+    /// Deploy-time checks of the inputs as written in the model, beyond their schema (which the
+    /// registry checks): each problem with the top-level input it concerns. A FEEL input
+    /// (Camunda 8's `=…`) appears as its source text starting with `=`. Default: none.
+    fn check(_raw_inputs: &serde_json::Map<String, serde_json::Value>) -> Vec<(String, String)> {
+        Vec::new()
     }
 
     /// Does the work. Called at least once per step: use `cx.idempotency_key()` to make repeated
@@ -106,6 +114,9 @@ pub struct Context {
     /// Triggered by the engine when the activity is interrupted (a boundary event fired, the
     /// Request was canceled): the result of the call will be thrown away.
     pub cancellation: Cancellation,
+    /// The secrets each input refers to (`{{ secrets.NAME }}`), by input; filled in by the
+    /// registry. Names only: the values are already in the rendered inputs.
+    pub secret_inputs: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 impl Context {
@@ -115,6 +126,7 @@ impl Context {
             process_key: process_key.into(),
             request_url: request_url.into(),
             cancellation: Cancellation::new(),
+            secret_inputs: std::collections::BTreeMap::new(),
         }
     }
 

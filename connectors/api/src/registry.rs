@@ -17,11 +17,73 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::schema::Fields;
-use crate::template::{self, Vars};
-use crate::{Connector, ConnectorError, Context};
+use crate::template::{self, Secrets, Vars};
+use crate::{Connector, ConnectorError, Context, Secret};
 
 /// How long a call may take before the registry gives up on it (a `Retryable` error).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// One call's inputs for [`Registry::invoke_with`].
+#[derive(Debug)]
+pub struct Call<'a> {
+    /// The inputs as written: strings are templates.
+    pub raw_inputs: &'a Map<String, Value>,
+    /// The Request's data the templates read.
+    pub variables: &'a Map<String, Value>,
+    /// Values computed by the caller, put at their (dotted) target after rendering; never
+    /// rendered as templates.
+    pub computed: Vec<(Vec<String>, Value)>,
+    /// The secrets `{{ secrets.NAME }}` may name.
+    pub secrets: &'a Secrets,
+}
+
+/// What stands for a secret's value that a connector repeated.
+pub const REDACTED: &str = "***";
+
+fn redact_text(text: &str, secrets: &[&str]) -> String {
+    secrets.iter().fold(text.to_string(), |t, s| t.replace(s, REDACTED))
+}
+
+fn redact_value(v: Value, secrets: &[&str]) -> Value {
+    match v {
+        Value::String(s) if secrets.iter().any(|x| s.contains(x)) => Value::String(redact_text(&s, secrets)),
+        Value::Array(a) => Value::Array(a.into_iter().map(|x| redact_value(x, secrets)).collect()),
+        Value::Object(m) => {
+            Value::Object(m.into_iter().map(|(k, x)| (redact_text(&k, secrets), redact_value(x, secrets))).collect())
+        }
+        other => other,
+    }
+}
+
+fn redact_result(result: Result<Value, ConnectorError>, secrets: &[&str]) -> Result<Value, ConnectorError> {
+    match result {
+        Ok(v) => Ok(redact_value(v, secrets)),
+        Err(ConnectorError::Retryable { message, retry_after }) => {
+            Err(ConnectorError::Retryable { message: redact_text(&message, secrets), retry_after })
+        }
+        Err(ConnectorError::Bpmn { code, message }) => {
+            Err(ConnectorError::Bpmn { code, message: redact_text(&message, secrets) })
+        }
+        Err(ConnectorError::Fatal { message }) => {
+            Err(ConnectorError::Fatal { message: redact_text(&message, secrets) })
+        }
+    }
+}
+
+/// Puts `value` at `path` inside `map`, making objects on the way.
+fn insert_at(map: &mut Map<String, Value>, path: &[String], value: Value) {
+    let Some((last, parents)) = path.split_last() else { return };
+    let mut cur = map;
+    for seg in parents {
+        let slot = cur.entry(seg.clone()).or_insert_with(|| Value::Object(Map::new()));
+        if !slot.is_object() {
+            *slot = Value::Object(Map::new());
+        }
+        let Value::Object(next) = slot else { return };
+        cur = next;
+    }
+    cur.insert(last.clone(), value);
+}
 
 /// One connector as `GET /api/v1/connectors` shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -166,14 +228,37 @@ impl Registry {
         variables: &Map<String, Value>,
         cx: Context,
     ) -> Invoked {
+        let call = Call { raw_inputs, variables, computed: Vec::new(), secrets: &Secrets::new() };
+        self.invoke_with(connector_type, call, cx).await
+    }
+
+    /// [`Registry::invoke_noting`] with inputs computed by the caller (FEEL) and the secrets the
+    /// inputs may name. A `{{ secrets.NAME }}` whose secret is not given fails the call (`Fatal`,
+    /// naming it) before the connector runs: a secret never renders as an empty string.
+    pub async fn invoke_with(&self, connector_type: &str, call: Call<'_>, mut cx: Context) -> Invoked {
         let mut warnings: Vec<TemplateWarning> = Vec::new();
         let Some(c) = self.connectors.get(connector_type) else {
             return Invoked { result: Err(ConnectorError::fatal(unknown(connector_type))), warnings };
         };
-        let vars = Vars::new(variables, &cx);
+        let mut used = BTreeMap::new();
+        for (k, v) in call.raw_inputs {
+            let names = template::secret_names(v);
+            if let Some(name) = names.iter().find(|n| !call.secrets.contains_key(n.as_str())) {
+                let message = format!(
+                    "the input `{k}` uses the secret `{name}`, which is not set: store it (admin: `PUT \
+                     /api/v1/secrets/{name}`), then retry"
+                );
+                return Invoked { result: Err(ConnectorError::fatal(message)), warnings };
+            }
+            if !names.is_empty() {
+                used.insert(k.clone(), names);
+            }
+        }
+        cx.secret_inputs = used;
+        let vars = Vars::new(call.variables, &cx).with_secrets(call.secrets);
         let escape = c.escape_fn();
         let mut rendered = Map::new();
-        for (k, v) in raw_inputs {
+        for (k, v) in call.raw_inputs {
             let value = template::render_value_noting(v, &vars, escape, &mut |path| {
                 let w = TemplateWarning { input: k.clone(), path: path.to_string() };
                 if !warnings.contains(&w) {
@@ -182,8 +267,33 @@ impl Registry {
             });
             rendered.insert(k.clone(), value);
         }
-        let result = self.call(c, connector_type, rendered, cx).await;
+        for (target, value) in call.computed {
+            insert_at(&mut rendered, &target, value);
+        }
+        let used: Vec<&str> = cx
+            .secret_inputs
+            .values()
+            .flatten()
+            .filter_map(|n| call.secrets.get(n.as_str()))
+            .map(Secret::expose)
+            .filter(|v| !v.is_empty())
+            .collect();
+        let result = self.call(c, connector_type, rendered, cx.clone()).await;
+        // A connector that repeats a secret it was given (an error quoting a URL, an answer
+        // echoing a header) does not carry it into the Request's data, history or incidents.
+        let result = if used.is_empty() { result } else { redact_result(result, &used) };
         Invoked { result, warnings }
+    }
+
+    /// How a connector escapes data placed in its inputs (for callers that compute inputs
+    /// themselves, such as FEEL inputs); unchanged for an unknown type.
+    pub fn escape_of(&self, connector_type: &str) -> template::Escape {
+        self.connectors.get(connector_type).map_or(template::no_escape, |c| c.escape_fn())
+    }
+
+    /// The connector's own deploy-time checks ([`Connector::check`]), each with its input.
+    pub fn problems(&self, connector_type: &str, raw_inputs: &Map<String, Value>) -> Vec<(String, String)> {
+        self.connectors.get(connector_type).map(|c| c.check(raw_inputs)).unwrap_or_default()
     }
 
     async fn call(
@@ -264,7 +374,7 @@ fn human(d: Duration) -> String {
     if d.subsec_millis() == 0 { format!("{} s", d.as_secs()) } else { format!("{} ms", d.as_millis()) }
 }
 
-type Call = Pin<Box<dyn Future<Output = Result<Value, ConnectorError>> + Send>>;
+type Running = Pin<Box<dyn Future<Output = Result<Value, ConnectorError>> + Send>>;
 
 /// What the registry knows of a connector without its types.
 struct Meta {
@@ -278,8 +388,9 @@ struct Meta {
 trait Erased: Send + Sync + 'static {
     fn meta(&self) -> &Meta;
     fn escape_fn(&self) -> template::Escape;
+    fn check(&self, raw_inputs: &Map<String, Value>) -> Vec<(String, String)>;
     /// Reads the input into the connector's type and returns the call, ready to be spawned.
-    fn start(self: Arc<Self>, cx: Context, input: Value) -> Result<Call, ConnectorError>;
+    fn start(self: Arc<Self>, cx: Context, input: Value) -> Result<Running, ConnectorError>;
 }
 
 struct Typed<C> {
@@ -305,7 +416,11 @@ impl<C: Connector> Erased for Typed<C> {
         escape_of::<C>
     }
 
-    fn start(self: Arc<Self>, cx: Context, input: Value) -> Result<Call, ConnectorError> {
+    fn check(&self, raw_inputs: &Map<String, Value>) -> Vec<(String, String)> {
+        C::check(raw_inputs)
+    }
+
+    fn start(self: Arc<Self>, cx: Context, input: Value) -> Result<Running, ConnectorError> {
         let input: C::Input = serde_json::from_value(input)
             .map_err(|e| ConnectorError::fatal(format!("connector `{}`: the inputs are not valid: {e}", C::TYPE)))?;
         Ok(Box::pin(async move {

@@ -5,6 +5,10 @@
 //!   optional. An array element is addressed by its 0-based index as a segment: `{{ items.0.sku }}`.
 //! - `{{ request.id }}`, `{{ request.url }}`, `{{ process.key }}`: the call's [`Context`]. These
 //!   three exact paths win over data variables of the same name.
+//! - `{{ secrets.NAME }}` (Camunda 8 writes `{{secrets.NAME}}`): the stored secret `NAME`, given
+//!   by the caller ([`Vars::secrets`]) and inserted as it is (not escaped: it is no data). Data
+//!   cannot reach a secret: a value inserted into a template is never read as a template again.
+//!   [`secret_names`] lists the names a set of inputs refers to.
 //! - Strings are inserted as they are, numbers and booleans as JSON text (`3`, `4.5`, `true`),
 //!   objects and arrays as compact JSON (`{"a":1}`).
 //! - A missing value, or `null`, renders as the empty string, as in Mustache, Handlebars and Jinja:
@@ -19,10 +23,11 @@
 //!   something that is not a path (`{{ }}`, `{{ a b }}`, `{{{ x }}}`'s outer braces).
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use crate::Context;
+use crate::{Context, Secret};
 
 /// Escapes one inserted value (a connector's [`crate::Connector::escape`]).
 pub type Escape = fn(&str) -> Cow<'_, str>;
@@ -32,6 +37,12 @@ pub fn no_escape(value: &str) -> Cow<'_, str> {
     Cow::Borrowed(value)
 }
 
+/// The secrets a call may use, by name.
+pub type Secrets = BTreeMap<String, Secret>;
+
+/// The prefix of a secret's placeholder path.
+pub const SECRETS_PREFIX: &str = "secrets.";
+
 /// What a template can refer to.
 #[derive(Debug, Clone, Copy)]
 pub struct Vars<'a> {
@@ -39,11 +50,26 @@ pub struct Vars<'a> {
     pub request_id: &'a str,
     pub request_url: &'a str,
     pub process_key: &'a str,
+    /// `{{ secrets.NAME }}`; none by default.
+    pub secrets: Option<&'a Secrets>,
 }
 
 impl<'a> Vars<'a> {
     pub fn new(data: &'a Map<String, Value>, cx: &'a Context) -> Self {
-        Vars { data, request_id: &cx.key.request_id, request_url: &cx.request_url, process_key: &cx.process_key }
+        Vars {
+            data,
+            request_id: &cx.key.request_id,
+            request_url: &cx.request_url,
+            process_key: &cx.process_key,
+            secrets: None,
+        }
+    }
+
+    /// These variables with `secrets` for `{{ secrets.NAME }}`.
+    #[must_use]
+    pub fn with_secrets(mut self, secrets: &'a Secrets) -> Self {
+        self.secrets = Some(secrets);
+        self
     }
 
     /// The value at a dotted path, if there is one. Context values are strings.
@@ -53,6 +79,9 @@ impl<'a> Vars<'a> {
             "request.url" => return Some(Lookup::Text(self.request_url)),
             "process.key" => return Some(Lookup::Text(self.process_key)),
             _ => {}
+        }
+        if let Some(name) = path.strip_prefix(SECRETS_PREFIX) {
+            return self.secrets.and_then(|s| s.get(name)).map(|s| Lookup::Secret(s.expose()));
         }
         let mut segments = path.split('.');
         let mut cur = self.data.get(segments.next()?)?;
@@ -71,6 +100,8 @@ impl<'a> Vars<'a> {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Lookup<'a> {
     Text(&'a str),
+    /// A secret's value: inserted unescaped.
+    Secret(&'a str),
     Json(&'a Value),
 }
 
@@ -125,6 +156,40 @@ impl<'t> Iterator for Placeholders<'t> {
     }
 }
 
+/// The names of the secrets (`{{ secrets.NAME }}`) that the strings in `value` refer to, each
+/// once, in order.
+pub fn secret_names(value: &Value) -> Vec<String> {
+    let mut names = Vec::new();
+    collect_secret_names(value, &mut names);
+    names
+}
+
+fn collect_secret_names(value: &Value, names: &mut Vec<String>) {
+    match value {
+        Value::String(s) => {
+            for p in placeholders(s) {
+                if let Some(name) = p.path.strip_prefix(SECRETS_PREFIX)
+                    && !names.iter().any(|n| n == name)
+                {
+                    names.push(name.to_string());
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_secret_names(v, names)),
+        Value::Object(m) => m.values().for_each(|v| collect_secret_names(v, names)),
+        _ => {}
+    }
+}
+
+/// The secret a text refers to when it is nothing but one placeholder `{{ secrets.NAME }}`
+/// (surrounding blanks allowed).
+pub fn only_secret(text: &str) -> Option<&str> {
+    let t = text.trim();
+    let p = placeholders(t).next()?;
+    (p.start == 0 && p.end == t.len()).then_some(())?;
+    p.path.strip_prefix(SECRETS_PREFIX).filter(|n| !n.is_empty())
+}
+
 fn is_path(path: &str) -> bool {
     !path.is_empty()
         && path
@@ -159,6 +224,7 @@ pub fn render_noting<'t>(
             None => missing(p.path),
             Some(Lookup::Json(Value::Null)) => {}
             Some(Lookup::Text(s)) => out.push_str(&escape(s)),
+            Some(Lookup::Secret(s)) => out.push_str(s),
             Some(Lookup::Json(Value::String(s))) => out.push_str(&escape(s)),
             Some(Lookup::Json(v)) => {
                 buf.clear();
@@ -293,6 +359,29 @@ mod tests {
         check_with("<b>{{ customer.name }}</b>", slack_escape, "<b>Acme &lt;GmbH&gt; &amp; Co</b>");
         check_with("{{ request.url }}", slack_escape, "https://sluice.example/requests/r-42");
         check_with("{{ count }} & {{ order_id }}", slack_escape, "3 & ORD-1");
+    }
+
+    #[test]
+    fn secrets_are_inserted_unescaped_and_data_never_reaches_one() {
+        let mut data = data();
+        data.insert("sneaky".into(), json!("{{ secrets.TOKEN }}"));
+        let cx = cx();
+        let secrets: Secrets = [("TOKEN".to_string(), Secret::new("xoxb-<1>&"))].into_iter().collect();
+        let vars = Vars::new(&data, &cx).with_secrets(&secrets);
+        assert_eq!(render("Bearer {{secrets.TOKEN}}", &vars, slack_escape), "Bearer xoxb-<1>&");
+        assert_eq!(render("{{ sneaky }}", &vars, slack_escape), "{{ secrets.TOKEN }}");
+        let mut missing = Vec::new();
+        render_noting("{{ secrets.OTHER }}", &vars, no_escape, &mut |p| missing.push(p.to_string()));
+        assert_eq!(missing, ["secrets.OTHER"]);
+        // Without secrets given, none resolves.
+        assert_eq!(render("[{{ secrets.TOKEN }}]", &Vars::new(&data, &cx), no_escape), "[]");
+        let v = json!({"token": "{{secrets.A}}", "data": {"x": "{{ secrets.B }} {{secrets.A}}", "y": "{{ a }}"}});
+        assert_eq!(secret_names(&v), ["A", "B"]);
+        assert_eq!(only_secret(" {{secrets.SLACK_OAUTH_TOKEN}} "), Some("SLACK_OAUTH_TOKEN"));
+        assert_eq!(only_secret("{{ secrets.X }}"), Some("X"));
+        assert_eq!(only_secret("Bearer {{ secrets.X }}"), None);
+        assert_eq!(only_secret("xoxb-123"), None);
+        assert_eq!(only_secret("{{ token }}"), None);
     }
 
     #[test]

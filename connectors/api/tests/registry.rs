@@ -8,7 +8,7 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use sluice_connector_api::{Connector, ConnectorError, Context, IdempotencyKey, Registry};
+use sluice_connector_api::{Call, Connector, ConnectorError, Context, IdempotencyKey, Registry, Secret, Secrets};
 
 /// Echoes its inputs back, for checking what a connector receives.
 struct Echo;
@@ -77,6 +77,7 @@ impl Connector for Trouble {
                 Err(ConnectorError::Retryable { message: "busy".into(), retry_after: Some(Duration::from_secs(7)) })
             }
             "bpmn" => Err(ConnectorError::bpmn("not_found", "no such thing")),
+            w if w.starts_with("fail:") => Err(ConnectorError::fatal(format!("cannot reach {w}"))),
             _ => Ok(json!({"request": cx.request_id(), "attempt": cx.key.attempt})),
         }
     }
@@ -296,4 +297,41 @@ fn futures_lite_block_on<F: std::future::Future>(fut: F) -> F::Output {
             return v;
         }
     }
+}
+
+fn secrets() -> Secrets {
+    [("API_KEY".to_string(), Secret::new("s3cr3t<&>"))].into_iter().collect()
+}
+
+async fn with_secrets(connector: &str, inputs: Value, computed: Vec<(Vec<String>, Value)>) -> Result<Value, String> {
+    let (raw, secrets) = (map(inputs), secrets());
+    let data = map(json!({"name": "<b>"}));
+    let call = Call { raw_inputs: &raw, variables: &data, computed, secrets: &secrets };
+    registry().invoke_with(connector, call, cx()).await.result.map_err(|e| e.to_string())
+}
+
+#[tokio::test]
+async fn secrets_are_given_unescaped_and_never_come_back() {
+    // The connector gets the value (unescaped, data still escaped); what it repeats is redacted.
+    let out = with_secrets("echo", json!({"text": "key {{ secrets.API_KEY }} for {{ name }}", "count": "1"}), vec![])
+        .await
+        .unwrap();
+    assert_eq!(out["text"], "key *** for &lt;b>");
+    let err = with_secrets("trouble", json!({"what": "fail:https://x/?key={{secrets.API_KEY}}"}), vec![]).await;
+    assert_eq!(err.unwrap_err(), "cannot reach fail:https://x/?key=***");
+    // A secret that is not given stops the call before the connector runs, naming it.
+    let missing = with_secrets("echo", json!({"text": "{{ secrets.OTHER }}", "count": "1"}), vec![]).await;
+    let missing = missing.unwrap_err();
+    assert!(missing.contains("secret `OTHER`") && missing.contains("not set"), "{missing}");
+}
+
+#[tokio::test]
+async fn computed_inputs_are_placed_at_their_target_unrendered() {
+    let computed = vec![
+        (vec!["text".to_string()], json!("{{ name }} stays")),
+        (vec!["extra".to_string(), "deep".to_string(), "x".to_string()], json!(5)),
+    ];
+    let out = with_secrets("echo", json!({"text": "overwritten", "count": "2"}), computed).await.unwrap();
+    assert_eq!(out["text"], "{{ name }} stays");
+    assert_eq!(out["extra"], json!({"deep": {"x": 5}}));
 }

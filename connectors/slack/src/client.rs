@@ -240,6 +240,30 @@ impl Client {
         Ok(ChannelInfo { channel: raw.channel, scopes })
     }
 
+    /// `users.lookupByEmail`: the user with this email (scope `users:read.email`); Slack answers
+    /// `users_not_found` when there is none.
+    pub async fn users_lookup_by_email(&self, token: &Secret, email: &str) -> Result<User, Error> {
+        let form = vec![("email", email.to_string())];
+        let raw: UserRaw = self.call("users.lookupByEmail", Auth::Bearer(token), Body::Form(form)).await?;
+        Ok(raw.user)
+    }
+
+    /// `users.list`, one page (scope `users:read`; Tier 2).
+    pub async fn users_list(&self, token: &Secret, cursor: Option<&str>) -> Result<UserPage, Error> {
+        let mut form = vec![("limit", "200".to_string())];
+        push_opt(&mut form, "cursor", cursor.map(str::to_owned));
+        let raw: UsersRaw = self.call("users.list", Auth::Bearer(token), Body::Form(form)).await?;
+        Ok(UserPage { members: raw.members, next_cursor: next_cursor(raw.response_metadata) })
+    }
+
+    /// `conversations.open`: the direct message with one user (scope `im:write`), opened if it
+    /// was not; answers its channel id (`D…`).
+    pub async fn conversations_open(&self, token: &Secret, user: &str) -> Result<String, Error> {
+        let form = vec![("users", user.to_string())];
+        let raw: OpenRaw = self.call("conversations.open", Auth::Bearer(token), Body::Form(form)).await?;
+        Ok(raw.channel.id)
+    }
+
     /// Every channel `conversations.list` shows, following `next_cursor` until Slack says there is
     /// no more (pages may be shorter than `limit`, even empty, while more remain).
     pub async fn conversations_list_all(&self, token: &Secret, request: &ListRequest) -> Result<Vec<Channel>, Error> {
@@ -601,6 +625,63 @@ pub struct Channel {
     pub is_member: bool,
     #[serde(default)]
     pub is_archived: bool,
+}
+
+#[derive(Deserialize)]
+struct UserRaw {
+    user: User,
+}
+
+#[derive(Deserialize)]
+struct UsersRaw {
+    #[serde(default)]
+    members: Vec<User>,
+    #[serde(default)]
+    response_metadata: Option<ResponseMetadata>,
+}
+
+#[derive(Deserialize)]
+struct OpenRaw {
+    channel: OpenedChannel,
+}
+
+#[derive(Deserialize)]
+struct OpenedChannel {
+    id: String,
+}
+
+/// A user as `users.list` and `users.lookupByEmail` show one.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct User {
+    pub id: String,
+    /// The user's handle (`@name`).
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub real_name: Option<String>,
+    #[serde(default)]
+    pub deleted: bool,
+    #[serde(default)]
+    pub profile: UserProfile,
+}
+
+/// The parts of a user's profile Sluice reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct UserProfile {
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub real_name: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+/// One page of `users.list`.
+#[derive(Debug, Clone)]
+pub struct UserPage {
+    pub members: Vec<User>,
+    /// `None` when there is nothing more.
+    pub next_cursor: Option<String>,
 }
 
 #[derive(Deserialize)]

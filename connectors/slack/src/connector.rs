@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use schemars::JsonSchema;
@@ -77,9 +77,10 @@ pub struct SlackNotification<P = StaticTokens> {
     client: Client,
     tokens: P,
     config: Config,
-    pacer: Pacer,
+    /// Shared with [`SlackNotification::camunda`]'s connector: one pace per channel.
+    pacer: Arc<Pacer>,
     /// Channel ids learnt from posts, by (alias, channel name): history needs ids.
-    channel_ids: Mutex<HashMap<(String, String), String>>,
+    channel_ids: Arc<Mutex<HashMap<(String, String), String>>>,
 }
 
 impl<P: TokenProvider> SlackNotification<P> {
@@ -88,8 +89,33 @@ impl<P: TokenProvider> SlackNotification<P> {
     }
 
     pub fn with_config(client: Client, tokens: P, config: Config) -> Self {
-        let pacer = Pacer::new(config.channel_interval);
-        SlackNotification { client, tokens, config, pacer, channel_ids: Mutex::new(HashMap::new()) }
+        let pacer = Arc::new(Pacer::new(config.channel_interval));
+        SlackNotification { client, tokens, config, pacer, channel_ids: Arc::new(Mutex::new(HashMap::new())) }
+    }
+
+    /// The connector for Camunda 8's Slack tasks (`io.camunda:slack:1`), posting through this
+    /// one (same client, tokens, pacing and channel ids). `secret_aliases` maps a secret's name
+    /// to the integration a token `{{secrets.NAME}}` stands for.
+    pub fn camunda(&self, secret_aliases: std::collections::BTreeMap<String, String>) -> crate::CamundaSlack<P>
+    where
+        P: Clone,
+    {
+        let twin = SlackNotification {
+            client: self.client.clone(),
+            tokens: self.tokens.clone(),
+            config: self.config.clone(),
+            pacer: self.pacer.clone(),
+            channel_ids: self.channel_ids.clone(),
+        };
+        crate::CamundaSlack::new(twin, secret_aliases)
+    }
+
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub(crate) fn tokens(&self) -> &P {
+        &self.tokens
     }
 
     async fn notify(&self, cx: &Context, input: Input) -> Result<Output, ConnectorError> {
@@ -105,17 +131,33 @@ impl<P: TokenProvider> SlackNotification<P> {
         }
         let integration =
             self.tokens.integration(input.integration.as_deref()).await.map_err(|e| fatal(e.to_string()))?;
+        let rendered = message::render(&input.message, &cx.request_url);
+        match self.deliver(cx, &integration, channel, rendered.text, rendered.blocks).await {
+            Ok(sent) => Ok(Output { channel: sent.channel, ts: sent.ts, permalink: None }),
+            Err(failed) => Err(failed_error(failed, &integration.alias, channel)),
+        }
+    }
+
+    /// Posts one message for the step, paced per channel and at most once where Slack lets it
+    /// check (the message carries the step's tag).
+    pub(crate) async fn deliver(
+        &self,
+        cx: &Context,
+        integration: &Integration,
+        channel: &str,
+        text: String,
+        blocks: Vec<serde_json::Value>,
+    ) -> Result<Sent, Failed> {
         let step = cx.idempotency_key().step();
         let tag = Tag { event_type: EVENT_TYPE, key: &step };
-        let rendered = message::render(&input.message, &cx.request_url);
         let post = PostMessage {
             channel: channel.to_string(),
-            text: rendered.text,
-            blocks: Some(rendered.blocks),
+            text,
+            blocks: Some(blocks),
             metadata: Some(tag.metadata(json!({}))),
             ..PostMessage::default()
         };
-        let look = || self.find_earlier_post(&integration, channel, &tag);
+        let look = || self.find_earlier_post(integration, channel, &tag);
         let send = || async {
             let pace_key = self.pace_key(&integration.alias, channel);
             let mut turn = self.pacer.wait(&pace_key).await;
@@ -131,17 +173,7 @@ impl<P: TokenProvider> SlackNotification<P> {
             }
             Ok(Sent { channel: posted.channel, ts: posted.ts })
         };
-        match once::post_once(cx.idempotency_key().attempt, &step, look, send).await {
-            Ok(sent) => Ok(Output { channel: sent.channel, ts: sent.ts, permalink: None }),
-            Err(Failed::Lookup(e) | Failed::Post(e)) => Err(map_error(&e, &integration.alias, channel)),
-            Err(Failed::Unconfirmed(e)) => Err(ConnectorError::Retryable {
-                message: format!(
-                    "Slack did not confirm the post to `{channel}` ({e}); the next attempt checks the channel before \
-                     posting again"
-                ),
-                retry_after: None,
-            }),
-        }
+        once::post_once(cx.idempotency_key().attempt, &step, look, send).await
     }
 
     /// Looks through the channel's recent history for a message tagged with the step.
@@ -212,6 +244,20 @@ impl<P: TokenProvider> Connector for SlackNotification<P> {
 
     async fn invoke(&self, cx: &Context, input: Input) -> Result<Output, ConnectorError> {
         self.notify(cx, input).await
+    }
+}
+
+/// What a failed [`SlackNotification::deliver`] means for the step.
+pub(crate) fn failed_error(failed: Failed, alias: &str, channel: &str) -> ConnectorError {
+    match failed {
+        Failed::Lookup(e) | Failed::Post(e) => map_error(&e, alias, channel),
+        Failed::Unconfirmed(e) => ConnectorError::Retryable {
+            message: format!(
+                "Slack did not confirm the post to `{channel}` ({e}); the next attempt checks the channel before \
+                 posting again"
+            ),
+            retry_after: None,
+        },
     }
 }
 

@@ -6,6 +6,7 @@
 //! [`ConnectorError`](sluice_connector_api::ConnectorError)s a person can act on, paces posts per
 //! channel and makes retried steps post at most once where Slack lets it find out (see README.md).
 
+pub mod camunda;
 pub mod client;
 pub mod connector;
 pub mod message;
@@ -13,6 +14,7 @@ pub mod once;
 mod pacing;
 pub mod tokens;
 
+pub use camunda::{CAMUNDA_SLACK_TYPE, CamundaSlack};
 pub use client::Client;
 pub use connector::{Config, Input, Output, SlackNotification};
 pub use sluice_connector_api::Secret;

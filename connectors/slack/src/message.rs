@@ -124,8 +124,120 @@ fn push_piece(pieces: &mut Vec<String>, piece: &str) {
     }
 }
 
+/// A header's text holds at most this many characters.
+pub const MAX_HEADER_CHARS: usize = 150;
+/// A section holds at most this many fields, each of at most [`MAX_FIELD_CHARS`].
+pub const MAX_FIELDS: usize = 10;
+pub const MAX_FIELD_CHARS: usize = 2_000;
+
+/// Checks Block Kit content given by a model against Slack's limits (the ones Sluice's own
+/// messages are kept within): at most 50 blocks, each an object with a `type`; header text
+/// ≤ 150 characters; section text 1–3,000; ≤ 10 fields of ≤ 2,000; buttons' text ≤ 75, `value`
+/// ≤ 2,000, `url` ≤ 3,000; `action_id` and `block_id` ≤ 255. Every problem is named, with the
+/// block's position (1-based).
+pub fn check_blocks(blocks: &[Value]) -> Result<(), String> {
+    let mut problems = Vec::new();
+    if blocks.is_empty() {
+        problems.push("there are no blocks".to_string());
+    }
+    if blocks.len() > MAX_BLOCKS {
+        problems.push(format!("{} blocks (Slack takes at most {MAX_BLOCKS})", blocks.len()));
+    }
+    for (i, b) in blocks.iter().enumerate() {
+        let n = i + 1;
+        let Some(kind) = b.get("type").and_then(Value::as_str) else {
+            problems.push(format!("block {n} is not an object with a `type`"));
+            continue;
+        };
+        let text_len = |v: &Value| v.get("text").and_then(Value::as_str).map(|t| t.chars().count());
+        limit(&mut problems, n, "block_id", b.get("block_id"), 255);
+        match kind {
+            "header" => match b.get("text").and_then(text_len) {
+                Some(len) if (1..=MAX_HEADER_CHARS).contains(&len) => {}
+                Some(len) => problems
+                    .push(format!("block {n} (header): its text has {len} characters (1 to {MAX_HEADER_CHARS})")),
+                None => problems.push(format!("block {n} (header) has no `text.text`")),
+            },
+            "section" => {
+                let fields = b.get("fields").and_then(Value::as_array);
+                match b.get("text").map(text_len) {
+                    Some(Some(len)) if !(1..=MAX_SECTION_CHARS).contains(&len) => problems
+                        .push(format!("block {n} (section): its text has {len} characters (1 to {MAX_SECTION_CHARS})")),
+                    Some(None) => problems.push(format!("block {n} (section): `text` has no `text`")),
+                    None if fields.is_none() => {
+                        problems.push(format!("block {n} (section) has neither `text` nor `fields`"));
+                    }
+                    _ => {}
+                }
+                if let Some(fields) = fields {
+                    if fields.len() > MAX_FIELDS {
+                        problems
+                            .push(format!("block {n} (section) has {} fields (at most {MAX_FIELDS})", fields.len()));
+                    }
+                    for f in fields {
+                        if text_len(f).is_some_and(|len| len > MAX_FIELD_CHARS) {
+                            problems.push(format!("block {n} (section): a field is over {MAX_FIELD_CHARS} characters"));
+                        }
+                    }
+                }
+                if let Some(acc) = b.get("accessory") {
+                    check_element(&mut problems, n, acc);
+                }
+            }
+            "actions" => {
+                for e in b.get("elements").and_then(Value::as_array).into_iter().flatten() {
+                    check_element(&mut problems, n, e);
+                }
+            }
+            _ => {}
+        }
+    }
+    if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) }
+}
+
+fn check_element(problems: &mut Vec<String>, n: usize, e: &Value) {
+    if e.get("type").and_then(Value::as_str) == Some("button") {
+        limit(problems, n, "button text", e.get("text").and_then(|t| t.get("text")), 75);
+        limit(problems, n, "button value", e.get("value"), 2_000);
+        limit(problems, n, "button url", e.get("url"), 3_000);
+    }
+    limit(problems, n, "action_id", e.get("action_id"), 255);
+}
+
+fn limit(problems: &mut Vec<String>, n: usize, what: &str, v: Option<&Value>, max: usize) {
+    if let Some(len) = v.and_then(Value::as_str).map(|s| s.chars().count())
+        && len > max
+    {
+        problems.push(format!("block {n}: the {what} has {len} characters (at most {max})"));
+    }
+}
+
+/// A notification text for blocks that come without one: their header, section and context texts,
+/// one a line, within Slack's limit.
+pub fn fallback_text(blocks: &[Value]) -> String {
+    let mut lines = Vec::new();
+    for b in blocks {
+        if let Some(t) = b.get("text").and_then(|t| t.get("text")).and_then(Value::as_str) {
+            lines.push(t.to_string());
+        }
+        for e in b.get("elements").and_then(Value::as_array).into_iter().flatten() {
+            if let Some(t) = e.get("text").and_then(Value::as_str) {
+                lines.push(t.to_string());
+            }
+        }
+    }
+    let text = lines.join("\n");
+    if text.trim().is_empty() {
+        "(a message with Block Kit content)".to_string()
+    } else {
+        truncate(&text, MAX_TEXT_CHARS)
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]
@@ -171,6 +283,31 @@ mod tests {
         assert!(r.text.ends_with(ELLIPSIS));
         let last_section = r.blocks[MAX_BLOCKS - 2]["text"]["text"].as_str().unwrap_or_default();
         assert!(last_section.ends_with(ELLIPSIS) && last_section.chars().count() <= MAX_SECTION_CHARS);
+    }
+
+    #[test]
+    fn blocks_are_checked_against_slacks_limits() {
+        let ok = vec![
+            json!({"type": "header", "text": {"type": "plain_text", "text": "Order"}}),
+            json!({"type": "section", "text": {"type": "mrkdwn", "text": "*A-17*"}}),
+            json!({"type": "actions", "elements": [{"type": "button", "text": {"type": "plain_text", "text": "Open"}, "url": "https://x"}]}),
+        ];
+        assert_eq!(check_blocks(&ok), Ok(()));
+        assert_eq!(fallback_text(&ok), "Order\n*A-17*");
+        let bad = vec![
+            json!({"type": "header", "text": {"type": "plain_text", "text": "h".repeat(151)}}),
+            json!({"type": "section", "text": {"type": "mrkdwn", "text": ""}}),
+            json!("not a block"),
+            json!({"type": "actions", "elements": [{"type": "button", "text": {"type": "plain_text", "text": "b".repeat(76)}}]}),
+        ];
+        let err = check_blocks(&bad).unwrap_err();
+        for part in ["block 1 (header)", "block 2 (section)", "block 3 is not an object", "block 4: the button text"] {
+            assert!(err.contains(part), "{err}");
+        }
+        assert!(check_blocks(&[]).is_err());
+        let many: Vec<Value> = (0..51).map(|_| json!({"type": "divider"})).collect();
+        assert!(check_blocks(&many).unwrap_err().contains("51 blocks"));
+        assert_eq!(fallback_text(&[json!({"type": "divider"})]), "(a message with Block Kit content)");
     }
 
     #[test]

@@ -38,6 +38,16 @@ pub trait TokenProvider: Send + Sync + 'static {
     /// The integration called `alias`; without an alias, the only one, else the one called
     /// [`DEFAULT_ALIAS`].
     fn integration(&self, alias: Option<&str>) -> impl Future<Output = Result<Integration, Error>> + Send;
+
+    /// The connected integration whose token is `token`, if one is (Camunda 8 models name a
+    /// token, not an integration). Default: none.
+    fn integration_with_token(
+        &self,
+        token: &Secret,
+    ) -> impl Future<Output = Result<Option<Integration>, Error>> + Send {
+        let _ = token;
+        async { Ok(None) }
+    }
 }
 
 /// A fixed map from alias to token.
@@ -99,6 +109,14 @@ impl<A: Into<String>, T: Into<Secret>> FromIterator<(A, T)> for StaticTokens {
 impl TokenProvider for StaticTokens {
     async fn integration(&self, alias: Option<&str>) -> Result<Integration, Error> {
         self.choose(alias)
+    }
+
+    async fn integration_with_token(&self, token: &Secret) -> Result<Option<Integration>, Error> {
+        Ok(self
+            .tokens
+            .iter()
+            .find(|(_, t)| *t == token)
+            .map(|(alias, t)| Integration { alias: alias.clone(), token: t.clone() }))
     }
 }
 

@@ -32,6 +32,16 @@ pub struct Source<'a> {
 pub trait ConnectorCatalog {
     /// Err(message) when the connector is unknown or its inputs are wrong.
     fn validate(&self, connector: &str, inputs: &serde_json::Map<String, serde_json::Value>) -> Result<(), String>;
+
+    /// The connector's own checks of the inputs as written (say, a literal where a secret must
+    /// go), each with the top-level input it concerns, so a diagnostic can point at its line.
+    fn problems(
+        &self,
+        _connector: &str,
+        _inputs: &serde_json::Map<String, serde_json::Value>,
+    ) -> Vec<(String, String)> {
+        Vec::new()
+    }
 }
 
 /// What the importer should know beyond the files themselves.

@@ -1039,13 +1039,92 @@ impl<'d> ProcLift<'d, '_, '_> {
                 ),
             }
         }
+        // Camunda 8: `zeebe:ioMapping` inputs (dotted targets build nested inputs; `=` sources are
+        // FEEL, evaluated when the connector runs) and the connector's result headers.
+        let mut computed = Vec::new();
+        let mut result_expression = None;
+        // The inputs as written, FEEL sources included, for the deploy-time checks: only built
+        // when there is an `ioMapping` (most tasks have none; a deploy may hold 100,000).
+        let io_mapping = ext.and_then(|e| doc.child(e, Ns::Zeebe, "ioMapping")).map(|(mi, _)| mi);
+        let mut written = io_mapping.map(|_| inputs.clone());
+        let mut input_at: HashMap<String, usize> = HashMap::new();
+        if let (Some(mi), Some(written)) = (io_mapping, written.as_mut()) {
+            for (_, inp) in doc.children(mi).filter(|(_, c)| c.is(Ns::Zeebe, "input")) {
+                let target = inp.get("target").map(str::trim).unwrap_or_default();
+                let path: Vec<String> = target.split('.').map(|s| s.trim().to_owned()).collect();
+                if path.iter().any(String::is_empty) {
+                    self.hard_err(
+                        inp.offset,
+                        "invalid-connector-config",
+                        format!("a `zeebe:input` of `{id}` has no valid `target` (`{target}`)"),
+                        id,
+                    );
+                    continue;
+                }
+                input_at.entry(path[0].clone()).or_insert(inp.offset);
+                let (source, source_at) = match inp.attr("source") {
+                    Some(a) => (a.value.as_str(), a.offset),
+                    None => ("", inp.offset),
+                };
+                let lead = source.len() - source.trim_start().len();
+                if let Some(feel) = source.trim_start().strip_prefix('=') {
+                    let what = format!("the input `{target}` of `{id}`");
+                    if let Some(expr) = self.expr(feel, At::Attr(source_at + lead + 1), &what, id) {
+                        computed.push(ComputedInput { target: path.clone(), expr });
+                    }
+                    insert_at(written, &path, Value::String(source.trim().to_owned()));
+                } else {
+                    insert_at(&mut inputs, &path, Value::String(source.to_owned()));
+                    insert_at(written, &path, Value::String(source.to_owned()));
+                }
+            }
+        }
+        if let Some(e) = ext
+            && let Some((hi, _)) = doc.child(e, Ns::Zeebe, "taskHeaders")
+        {
+            for (_, h) in doc.children(hi).filter(|(_, c)| c.is(Ns::Zeebe, "header")) {
+                let Some(attr) = h.attr("value") else { continue };
+                let value = attr.value.trim();
+                match h.get("key").map(str::trim) {
+                    Some("resultVariable") if !value.is_empty() && result_variable.is_none() => {
+                        result_variable = Some(value.to_owned());
+                    }
+                    Some("resultExpression") if !value.is_empty() => {
+                        let lead = attr.value.len() - attr.value.trim_start().len();
+                        let feel = value.strip_prefix('=').unwrap_or(value);
+                        let skip = usize::from(value.starts_with('='));
+                        let what = format!("the result expression of `{id}`");
+                        result_expression =
+                            self.expr(feel, At::Attr(attr.offset + lead + skip), &what, id).map(Box::new);
+                    }
+                    _ => {}
+                }
+            }
+        }
         if self.exec
             && let Some(cat) = self.connectors
-            && let Err(msg) = cat.validate(&connector, &inputs)
         {
-            self.hard_err(n.offset, "invalid-connector", format!("connector task `{id}` (`{connector}`): {msg}"), id);
+            let written = written.as_ref().unwrap_or(&inputs);
+            if let Err(msg) = cat.validate(&connector, written) {
+                self.hard_err(
+                    n.offset,
+                    "invalid-connector",
+                    format!("connector task `{id}` (`{connector}`): {msg}"),
+                    id,
+                );
+            }
+            for (input, msg) in cat.problems(&connector, written) {
+                let at = input_at.get(&input).copied().unwrap_or(n.offset);
+                self.hard_err(at, "invalid-connector", format!("connector task `{id}` (`{connector}`): {msg}"), id);
+            }
         }
-        Kind::Task(TaskKind::Connector(ConnectorCall { connector, inputs, result_variable }))
+        Kind::Task(TaskKind::Connector(Box::new(ConnectorCall {
+            connector,
+            inputs,
+            result_variable,
+            computed,
+            result_expression,
+        })))
     }
 
     fn script(&mut self, ni: usize, id: &str) -> Kind {
@@ -2204,6 +2283,22 @@ impl<'d> ProcLift<'d, '_, '_> {
 
 fn flow_label(p: &Process, f: &Flow) -> String {
     f.id.clone().unwrap_or_else(|| format!("{}->{}", p.element(f.source).id, p.element(f.target).id))
+}
+
+/// Puts `value` at a dotted target inside `map`, making the objects on the way (as Camunda does:
+/// `data.channel` gives `{"data": {"channel": …}}`); a non-object in the way is replaced.
+fn insert_at(map: &mut Map<String, Value>, path: &[String], value: Value) {
+    let Some((last, parents)) = path.split_last() else { return };
+    let mut cur = map;
+    for seg in parents {
+        let slot = cur.entry(seg.clone()).or_insert_with(|| Value::Object(Map::new()));
+        if !slot.is_object() {
+            *slot = Value::Object(Map::new());
+        }
+        let Value::Object(next) = slot else { return };
+        cur = next;
+    }
+    cur.insert(last.clone(), value);
 }
 
 /// A `sluice:input` body: the text as written, minus leading and trailing blank lines and the

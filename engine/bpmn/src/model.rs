@@ -209,7 +209,7 @@ pub enum TaskKind {
     /// `manualTask`: waits for a person to say it is done.
     Manual,
     /// `serviceTask` (and `sendTask`/`businessRuleTask` with a connector): runs a connector.
-    Connector(ConnectorCall),
+    Connector(Box<ConnectorCall>),
     /// `sendTask` without a connector: publishes a message.
     SendMessage(MessageRef),
     /// `receiveTask`: waits for a message.
@@ -282,6 +282,55 @@ pub struct ConnectorCall {
     pub inputs: Map<String, Value>,
     /// Where the connector's output is stored in the Request's data.
     pub result_variable: Option<String>,
+    /// Inputs computed by FEEL when the connector runs (Camunda 8's `zeebe:input source="=…"`),
+    /// placed into `inputs` at their target; never rendered as templates.
+    pub computed: Vec<ComputedInput>,
+    /// Camunda 8's `resultExpression`: evaluated over the output (its fields, and the whole of it
+    /// as `response`); the entries of the context it gives become variables.
+    pub result_expression: Option<Box<Expression>>,
+}
+
+/// One input whose value a FEEL expression gives at run time.
+#[derive(Debug, Clone)]
+pub struct ComputedInput {
+    /// Where it goes: Camunda's dotted target `data.channel` is `["data", "channel"]`.
+    pub target: Vec<String>,
+    pub expr: Expression,
+}
+
+impl ConnectorCall {
+    /// The values of the FEEL inputs over `variables`, each string of the data first passed
+    /// through `escape` (the connector's escaping, so data placed in a message by an expression is
+    /// escaped as it is by a template, while the expression's own text is not). An expression that
+    /// fails is an error naming its target.
+    pub fn computed_inputs(
+        &self,
+        variables: &Map<String, Value>,
+        escape: fn(&str) -> std::borrow::Cow<'_, str>,
+    ) -> Result<Vec<(Vec<String>, Value)>, String> {
+        if self.computed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let escaped: Map<String, Value> =
+            variables.iter().map(|(k, v)| (k.clone(), escape_strings(v, escape))).collect();
+        self.computed
+            .iter()
+            .map(|c| {
+                c.expr.eval(&escaped).map(|v| (c.target.clone(), v)).map_err(|e| {
+                    format!("the input `{}` (`={}`) cannot be evaluated: {e}", c.target.join("."), c.expr.source())
+                })
+            })
+            .collect()
+    }
+}
+
+fn escape_strings(v: &Value, escape: fn(&str) -> std::borrow::Cow<'_, str>) -> Value {
+    match v {
+        Value::String(s) => Value::String(escape(s).into_owned()),
+        Value::Array(a) => Value::Array(a.iter().map(|x| escape_strings(x, escape)).collect()),
+        Value::Object(o) => Value::Object(o.iter().map(|(k, x)| (k.clone(), escape_strings(x, escape))).collect()),
+        other => other.clone(),
+    }
 }
 
 #[derive(Debug, Clone)]

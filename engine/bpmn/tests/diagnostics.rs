@@ -537,7 +537,7 @@ fn message_correlation() {
 
 fn connector(p: &Process, id: &str) -> ConnectorCall {
     match &element(p, id).kind {
-        Kind::Task(TaskKind::Connector(c)) => c.clone(),
+        Kind::Task(TaskKind::Connector(c)) => (**c).clone(),
         k => panic!("{k:?}"),
     }
 }
@@ -1056,4 +1056,39 @@ fn business_rule_task_mistakes_are_reported() {
         4:51 warning[unknown-decision] business rule task `b` evaluates decision `level`, which is neither in the given files nor deployed: deploy it before a Request reaches the task (b)
     "#]]
     .assert_eq(&render(&imported));
+}
+
+#[test]
+fn zeebe_io_mapping_builds_nested_inputs_and_compiles_feel_and_result_headers() {
+    let task = r##"<bpmn:serviceTask id="t"><bpmn:extensionElements>
+<zeebe:taskDefinition type="io.camunda:slack:1" retries="3"/>
+<zeebe:ioMapping>
+<zeebe:input source="{{secrets.SLACK_OAUTH_TOKEN}}" target="token"/>
+<zeebe:input source="chat.postMessage" target="method"/>
+<zeebe:input source="#sales" target="data.channel"/>
+<zeebe:input source="=&quot;Order &quot; + order_id" target="data.text"/>
+</zeebe:ioMapping>
+<zeebe:taskHeaders><zeebe:header key="resultVariable" value="slack"/><zeebe:header key="resultExpression" value="={ts: response.ts}"/></zeebe:taskHeaders>
+</bpmn:extensionElements></bpmn:serviceTask>"##;
+    let p = process(&exec(&LINE.replace(r#"<bpmn:userTask id="t"/>"#, task)));
+    let Kind::Task(TaskKind::Connector(call)) = &element(&p, "t").kind else { panic!("not a connector task") };
+    assert_eq!(call.connector, "io.camunda:slack:1");
+    let inputs = Value::Object(call.inputs.clone());
+    assert_eq!(
+        inputs,
+        serde_json::json!({"token": "{{secrets.SLACK_OAUTH_TOKEN}}", "method": "chat.postMessage", "data": {"channel": "#sales"}})
+    );
+    assert_eq!(call.computed.len(), 1);
+    assert_eq!(call.computed[0].target, ["data", "text"]);
+    assert_eq!(call.result_variable.as_deref(), Some("slack"));
+    assert_eq!(call.result_expression.as_ref().map(|e| e.source()), Some("{ts: response.ts}"));
+    let data: Map<String, Value> = serde_json::from_str(r#"{"order_id": "<A&1>"}"#).unwrap();
+    let escape = |s: &str| std::borrow::Cow::Owned(s.replace('<', "&lt;").replace('>', "&gt;"));
+    let computed = call.computed_inputs(&data, escape).unwrap();
+    assert_eq!(computed, vec![(vec!["data".to_string(), "text".to_string()], Value::from("Order &lt;A&1&gt;"))]);
+    // A broken FEEL source is reported where it is written.
+    let bad = task.replace("=&quot;Order &quot; + order_id", "=1 +");
+    let imported = import_one(exec(&LINE.replace(r#"<bpmn:userTask id="t"/>"#, &bad)).as_bytes());
+    let text = render(&imported);
+    assert!(text.starts_with("9:") && text.contains("the input `data.text` of `t`"), "{text}");
 }

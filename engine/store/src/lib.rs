@@ -17,6 +17,7 @@ mod migrate;
 mod notifications;
 mod people;
 mod reads;
+mod secrets;
 mod settings;
 mod store;
 mod tasks;
@@ -36,6 +37,7 @@ pub fn commit_count() -> u64 {
 }
 pub use notifications::{MAX_CHANNELS_PER_EVENT, NotificationEvent, NotificationSettings};
 pub use people::{AuditEntry, AuditRow, BUILTIN_ADMIN_ID, NewUser, Principal, TokenRow, UserChange, UserRow};
+pub use secrets::SecretInfo;
 pub use settings::CallChild;
 pub use store::{
     Backend, CLAIM_GRACE, Durability, NewRequest, StateColumns, StepOutcome, StepWrite, Store, StoreOptions,

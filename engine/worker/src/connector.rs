@@ -6,13 +6,14 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sluice_bpmn::{Kind, TaskKind};
-use sluice_connector_api::{ConnectorError, Context, IdempotencyKey};
+use sluice_connector_api::{ConnectorError, Context, IdempotencyKey, Invoked};
 use sluice_engine::sim::ConnectorOutcome;
 use sluice_engine::{HistoryEntry, HistoryEvent};
 use sluice_store::{JobRow, LoadedRequest};
 
 use crate::handoff::LeaseAfter;
 use crate::jobs::job_token;
+use crate::secrets::{SecretsProblem, invoke_task, secrets_named};
 use crate::write::StepCall;
 use crate::{Engine, Error};
 
@@ -79,8 +80,15 @@ impl Engine {
         let key = IdempotencyKey { request_id: id.to_string(), element_id: el.id.clone(), attempt };
         let url = format!("{}/requests/{id}", self.options.public_url.trim_end_matches('/'));
         let cx = Context::new(key, process.key.as_str(), url);
-        // No transaction is open here: the call may take as long as the registry allows.
-        let invoked = self.registry.invoke_noting(&call.connector, &call.inputs, &variables, cx).await;
+        // Secrets are opened for this call only; a value that does not open is an incident.
+        let invoked = match self.open_secrets(&secrets_named(call)).await {
+            // No transaction is open here: the call may take as long as the registry allows.
+            Ok(secrets) => invoke_task(&self.registry, call, &variables, &secrets, cx).await,
+            Err(SecretsProblem::Store(e)) => return Err(e),
+            Err(SecretsProblem::Fatal(message)) => {
+                Invoked { result: Err(ConnectorError::fatal(message)), warnings: Vec::new() }
+            }
+        };
         let (result, warnings) = (invoked.result, invoked.warnings);
         let attempts = job.attempts.max(1);
         let input = match ConnectorVerdict::of(result, attempts, i64::from(self.options.max_attempts), "attempts") {

@@ -76,6 +76,10 @@ impl ConnectorCatalog for Catalog<'_> {
     fn validate(&self, connector: &str, inputs: &serde_json::Map<String, Value>) -> Result<(), String> {
         self.0.validate(connector, inputs)
     }
+
+    fn problems(&self, connector: &str, inputs: &serde_json::Map<String, Value>) -> Vec<(String, String)> {
+        self.0.problems(connector, inputs)
+    }
 }
 
 impl Engine {

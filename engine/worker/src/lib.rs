@@ -42,6 +42,7 @@ pub mod loops;
 mod messages;
 mod notify;
 pub mod payload;
+pub mod secrets;
 mod timers;
 mod write;
 
@@ -156,6 +157,9 @@ pub enum Error {
     /// was done.
     #[error("the call was given up before it wrote anything: nothing was done")]
     GaveUp,
+    /// The caller's input was refused (a secret's name or value), with the reason.
+    #[error("{0}")]
+    Invalid(String),
     /// A job row whose payload this binary cannot read (a bug or a hand-edited database).
     #[error("job {job} has an unreadable payload: {message}")]
     BadJob { job: JobId, message: String },
@@ -183,6 +187,8 @@ pub struct Engine {
     handoff: OnceLock<Handoff>,
     /// Notified when a write left jobs due at once in the table (see [`Engine::wakeup`]).
     wake: Arc<tokio::sync::Notify>,
+    /// Seals and opens connector secrets (see `secrets.rs`); none without.
+    secret_key: Option<Arc<sluice_secrets::SecretKey>>,
 }
 
 impl Engine {
@@ -201,6 +207,7 @@ impl Engine {
             notifications: None,
             handoff: OnceLock::new(),
             wake: Arc::new(tokio::sync::Notify::new()),
+            secret_key: None,
         })
     }
 

@@ -663,6 +663,22 @@ impl TokenProvider for SlackIntegrations {
     async fn integration(&self, alias: Option<&str>) -> Result<Integration, tokens::Error> {
         self.choose(alias).await
     }
+
+    /// Opens each stored integration's token until one is `token` (a Camunda 8 task's secret
+    /// holding a connected workspace's bot token); `SLACK_BOT_TOKEN` while it waits to be stored
+    /// counts as `default`.
+    async fn integration_with_token(&self, token: &Secret) -> Result<Option<Integration>, tokens::Error> {
+        let unavailable = |e: Error| tokens::Error::Unavailable(e.to_string());
+        for alias in self.aliases().await.map_err(unavailable)? {
+            match self.token_of(&alias).await {
+                Ok(t) if t == *token => return Ok(Some(Integration { alias, token: t })),
+                Ok(_) | Err(Error::NotFound(_)) => {}
+                Err(e) => return Err(unavailable(e)),
+            }
+        }
+        let fallback = self.inner.fallback.lock().ok().and_then(|f| f.clone());
+        Ok(fallback.filter(|f| f == token).map(|t| Integration { alias: DEFAULT_ALIAS.to_string(), token: t }))
+    }
 }
 
 /// What an `oauth.v2.access` error means for the admin.

@@ -191,6 +191,7 @@ impl From<sluice_worker::Error> for ApiError {
                 "a newer version of the process was being deployed; try again".to_string(),
             ),
             E::GaveUp => ApiError::timed_out(),
+            E::Invalid(message) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", message),
             other @ (E::BadProcess { .. } | E::BadDecision { .. } | E::BadJob { .. }) => ApiError::internal(&other),
         }
     }

@@ -10,6 +10,7 @@ mod metrics;
 mod notifications;
 pub mod openapi;
 mod people;
+mod secrets;
 mod slack_admin;
 mod tasks;
 mod views;
@@ -251,6 +252,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/decisions", get(decisions::list))
         .route("/api/v1/decisions/{id}", get(decisions::get))
         .route("/api/v1/decisions/{id}/evaluate", post(decisions::evaluate))
+        .route("/api/v1/secrets", get(secrets::list))
+        .route("/api/v1/secrets/{name}", put(secrets::put).delete(secrets::delete))
         .route("/api/v1/admin/slack-app", put(slack_admin::put_app))
         .route("/api/v1/integrations/slack", get(slack_admin::list).post(slack_admin::register))
         .route("/api/v1/integrations/slack/install", get(slack_admin::install))

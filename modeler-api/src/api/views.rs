@@ -817,3 +817,27 @@ pub struct AuditQuery {
     /// The `next_cursor` of the page before.
     pub cursor: Option<String>,
 }
+
+/// A secret's value (`PUT /api/v1/secrets/{name}`). Not `Debug`: it is never printed.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecretBody {
+    /// The value (1 byte to 64 KiB), sealed at rest and never answered.
+    pub value: String,
+}
+
+/// A secret as listed: never its value.
+#[derive(Serialize, ToSchema)]
+pub struct SecretView {
+    pub name: String,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+}
+
+/// `GET /api/v1/secrets`.
+#[derive(Serialize, ToSchema)]
+pub struct SecretList {
+    pub secrets: Vec<SecretView>,
+}

@@ -4,7 +4,10 @@
 //! channel gets more than one message per interval, hides private channels from a bot that is not
 //! a member, names the token's scopes in `X-OAuth-Scopes` as Slack does, and accepts JSON bodies (with a Bearer token) as well as forms (Slack's Node client
 //! sends `blocks` as a JSON string inside a form). Tests steer it and look inside through the
-//! [`FakeSlack`] handle; nothing here is reachable over HTTP except Slack's own methods.
+//! [`FakeSlack`] handle; nothing here is reachable over HTTP except Slack's own methods. Users
+//! (`users.list`, `users.lookupByEmail`, which answers `users_not_found` for an unknown address)
+//! get a direct message from `conversations.open` (`D` + the user id without its `U`), whose
+//! history needs `im:history`, as Slack's does.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -28,6 +31,13 @@ use crate::state::Inner;
 
 /// The bot token of the default workspace, with every scope Sluice asks for.
 pub const DEFAULT_TOKEN: &str = "xoxb-fake-default";
+/// A second bot token of the default workspace, which may also open direct messages: every
+/// scope of [`SLUICE_SCOPES`] and of [`DM_SCOPES`].
+pub const DM_TOKEN: &str = "xoxb-fake-direct";
+/// The scopes that reaching a user takes: `users.list` (`users:read`), `users.lookupByEmail`
+/// (`users:read.email`), `conversations.open` (`im:write`) and, to read a direct message's history
+/// (how a retried post finds its earlier one), `im:history`.
+pub const DM_SCOPES: &[&str] = &["users:read", "users:read.email", "im:write", "im:history"];
 /// The default workspace's team id.
 pub const DEFAULT_TEAM_ID: &str = "T0SLUICE";
 /// The default workspace's bot user.
@@ -72,6 +82,28 @@ pub struct Workspace {
     pub bot_id: String,
     pub tokens: Vec<BotToken>,
     pub channels: Vec<Channel>,
+    pub users: Vec<User>,
+}
+
+/// A person in a workspace, whom `users.list` lists and `users.lookupByEmail` finds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: String,
+    /// The handle (`@name`).
+    pub name: String,
+    pub real_name: String,
+    pub email: String,
+}
+
+impl User {
+    pub fn new(
+        id: impl Into<String>,
+        name: impl Into<String>,
+        real_name: impl Into<String>,
+        email: impl Into<String>,
+    ) -> Self {
+        User { id: id.into(), name: name.into(), real_name: real_name.into(), email: email.into() }
+    }
 }
 
 /// A bot token and the scopes granted with it.
@@ -90,6 +122,8 @@ pub struct Channel {
     pub is_private: bool,
     pub is_archived: bool,
     pub bot_is_member: bool,
+    /// For a direct message (`D…`, made by `conversations.open`): the user it is with.
+    pub im_user: Option<String>,
 }
 
 /// The Slack app that OAuth exchanges are made for.
@@ -150,12 +184,18 @@ impl Default for Config {
     /// | `G0SECRET` | secret | private | member |
     /// | `G0HIDDEN` | hidden | private | not a member |
     /// | `C0OLD` | old | public, archived | member |
+    ///
+    /// and [`DM_TOKEN`], and the users `U0ALICE` (`alice`, Alice Example, alice@example.com) and
+    /// `U0BOB` (`bob`, Bob Example, bob@example.com).
     fn default() -> Self {
         Config {
             workspaces: vec![
                 Workspace::new(DEFAULT_TEAM_ID, "Sluice Test")
                     .bot(DEFAULT_BOT_USER, "B0BOT")
                     .token(DEFAULT_TOKEN, SLUICE_SCOPES)
+                    .token(DM_TOKEN, &[SLUICE_SCOPES, DM_SCOPES].concat())
+                    .user(User::new("U0ALICE", "alice", "Alice Example", "alice@example.com"))
+                    .user(User::new("U0BOB", "bob", "Bob Example", "bob@example.com"))
                     .channel(Channel::public("C0GENERAL", "general").member())
                     .channel(Channel::public("C0SALES", "sales").member())
                     .channel(Channel::public("C0RANDOM", "random"))
@@ -189,7 +229,13 @@ impl Workspace {
             bot_id: "B0BOT".into(),
             tokens: Vec::new(),
             channels: Vec::new(),
+            users: Vec::new(),
         }
+    }
+
+    pub fn user(mut self, user: User) -> Self {
+        self.users.push(user);
+        self
     }
 
     pub fn bot(mut self, user_id: impl Into<String>, bot_id: impl Into<String>) -> Self {
@@ -211,7 +257,14 @@ impl Workspace {
 
 impl Channel {
     pub fn public(id: impl Into<String>, name: impl Into<String>) -> Self {
-        Channel { id: id.into(), name: name.into(), is_private: false, is_archived: false, bot_is_member: false }
+        Channel {
+            id: id.into(),
+            name: name.into(),
+            is_private: false,
+            is_archived: false,
+            bot_is_member: false,
+            im_user: None,
+        }
     }
 
     pub fn private(id: impl Into<String>, name: impl Into<String>) -> Self {

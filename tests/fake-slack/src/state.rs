@@ -272,6 +272,9 @@ impl Inner {
             "conversations.list" => self.list(&call),
             "conversations.info" => self.info(&call),
             "auth.test" => self.auth_test(&call),
+            "users.list" => self.users_list(&call),
+            "users.lookupByEmail" => self.lookup_by_email(&call),
+            "conversations.open" => self.open(&call),
             "oauth.v2.access" => self.oauth_access(&call),
             _ => Err(err("unknown_method")),
         };
@@ -441,7 +444,12 @@ impl Inner {
         }
         let index = self.find_channel(team, channel)?;
         let channel = &self.teams[team].channels[index];
-        Self::require(&scopes, if channel.info.is_private { "groups:history" } else { "channels:history" })?;
+        let needed = match (&channel.info.im_user, channel.info.is_private) {
+            (Some(_), _) => "im:history",
+            (None, true) => "groups:history",
+            (None, false) => "channels:history",
+        };
+        Self::require(&scopes, needed)?;
         if !channel.info.bot_is_member {
             return Err(err("not_in_channel"));
         }
@@ -519,6 +527,7 @@ impl Inner {
             .unwrap_or_default()
             .iter()
             .map(|c| &c.info)
+            .filter(|c| c.im_user.is_none())
             .filter(|c| if c.is_private { private && c.bot_is_member } else { public })
             .filter(|c| !(exclude_archived && c.is_archived))
             .map(channel_json)
@@ -543,6 +552,63 @@ impl Inner {
             return Err(err("channel_not_found"));
         }
         Ok(json!({"ok": true, "channel": channel_json(info)}))
+    }
+
+    /// `users.list` (scope `users:read`), in pages of `limit` (default 100) with a cursor.
+    fn users_list(&mut self, call: &Call) -> Outcome {
+        let (team, scopes) = self.authenticate(call)?;
+        Self::require(&scopes, "users:read")?;
+        let (users, team_id) = (&self.teams[team].workspace.users, &self.teams[team].workspace.team_id);
+        let limit = call.params.number("limit").unwrap_or(100).clamp(1, 1000) as usize;
+        let offset = call.params.nonempty("cursor").and_then(|c| decode_cursor(&c)).unwrap_or(0);
+        let end = (offset + limit).min(users.len());
+        let with_email = scopes.iter().any(|s| s == "users:read.email");
+        let page: Vec<Value> =
+            users.get(offset..end).unwrap_or_default().iter().map(|u| user_json(u, team_id, with_email)).collect();
+        let next_cursor = if end < users.len() { encode_cursor(end) } else { String::new() };
+        Ok(json!({"ok": true, "members": page, "response_metadata": {"next_cursor": next_cursor}}))
+    }
+
+    /// `users.lookupByEmail` (scope `users:read.email`); `users_not_found` when nobody has it.
+    fn lookup_by_email(&mut self, call: &Call) -> Outcome {
+        let (team, scopes) = self.authenticate(call)?;
+        Self::require(&scopes, "users:read.email")?;
+        let email = call.params.nonempty("email").ok_or_else(|| err("invalid_arguments"))?;
+        let w = &self.teams[team].workspace;
+        let user = w
+            .users
+            .iter()
+            .find(|u| u.email.eq_ignore_ascii_case(email.trim()))
+            .ok_or_else(|| err("users_not_found"))?;
+        Ok(json!({"ok": true, "user": user_json(user, &w.team_id, true)}))
+    }
+
+    /// `conversations.open` with one user (scope `im:write`): the direct message with them, made
+    /// on first use (`D…`, the bot a member).
+    fn open(&mut self, call: &Call) -> Outcome {
+        let (team, scopes) = self.authenticate(call)?;
+        Self::require(&scopes, "im:write")?;
+        let users = call.params.nonempty("users").ok_or_else(|| err("users_list_not_supplied"))?;
+        let user = users.trim();
+        if user.contains(',') {
+            return Err(err("not_supported_in_this_fake"));
+        }
+        if !self.teams[team].workspace.users.iter().any(|u| u.id == user) {
+            return Err(err("user_not_found"));
+        }
+        let channels = &mut self.teams[team].channels;
+        let existing = channels.iter().find(|c| c.info.im_user.as_deref() == Some(user)).map(|c| c.info.id.clone());
+        let id = match existing {
+            Some(id) => id,
+            None => {
+                let id = format!("D{}", user.trim_start_matches('U'));
+                let mut info = Channel::private(id.clone(), user.to_lowercase()).member();
+                info.im_user = Some(user.to_string());
+                channels.push(ChannelState { info, messages: Vec::new() });
+                id
+            }
+        };
+        Ok(json!({"ok": true, "channel": {"id": id}}))
     }
 
     fn auth_test(&mut self, call: &Call) -> Outcome {
@@ -691,11 +757,23 @@ fn block_errors(blocks: &[Value]) -> Vec<String> {
     errors
 }
 
+/// A user as `users.list` and `users.lookupByEmail` show one (the email only with
+/// `users:read.email`).
+fn user_json(u: &crate::User, team_id: &str, with_email: bool) -> Value {
+    let mut profile = json!({"real_name": u.real_name, "display_name": u.name});
+    if with_email {
+        profile["email"] = json!(u.email);
+    }
+    json!({"id": u.id, "team_id": team_id, "name": u.name, "real_name": u.real_name,
+           "deleted": false, "is_bot": false, "profile": profile})
+}
+
 /// A channel as `conversations.list` and `conversations.info` show it.
 fn channel_json(c: &Channel) -> Value {
     json!({
         "id": c.id, "name": c.name, "name_normalized": c.name,
-        "is_channel": !c.is_private, "is_group": c.is_private, "is_im": false, "is_mpim": false,
+        "is_channel": !c.is_private && c.im_user.is_none(), "is_group": c.is_private && c.im_user.is_none(),
+        "is_im": c.im_user.is_some(), "is_mpim": false,
         "is_private": c.is_private, "is_archived": c.is_archived, "is_member": c.bot_is_member,
         "is_general": c.name == "general",
     })

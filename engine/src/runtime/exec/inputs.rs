@@ -27,11 +27,33 @@ impl Exec<'_> {
                     return Err(StepError::NotWaiting("a connector result"));
                 }
                 let (scope, e) = (tok.scope, tok.element);
+                let TokenState::Connector { attempt } = tok.state else {
+                    return Err(StepError::NotWaiting("a connector result"));
+                };
                 self.out.push(Command::ConnectorCompleted { token, element: e, output: output.clone() });
-                if let Kind::Task(TaskKind::Connector(call)) = &self.p.element(e).kind
-                    && let Some(name) = &call.result_variable
-                {
+                let p = self.p;
+                let Kind::Task(TaskKind::Connector(call)) = &p.element(e).kind else {
+                    self.complete_activity(token);
+                    return Ok(());
+                };
+                // Camunda 8's result expression, computed before anything is written: a failure
+                // is an incident whose retry calls the connector again.
+                let entries = match &call.result_expression {
+                    Some(expr) => match result_entries(expr, &output, self.now) {
+                        Ok(entries) => entries,
+                        Err(msg) => {
+                            let msg = format!("the result expression of `{}` failed: {msg}", p.element(e).id);
+                            self.raise(token, "expression_failed", msg, Retry::Connector { attempt: attempt + 1 });
+                            return Ok(());
+                        }
+                    },
+                    None => Vec::new(),
+                };
+                if let Some(name) = &call.result_variable {
                     self.set_var(scope, name, output);
+                }
+                for (name, value) in entries {
+                    self.set_var(scope, &name, value);
                 }
                 self.complete_activity(token);
             }
@@ -302,5 +324,26 @@ impl Exec<'_> {
             }
             None => self.close_subscription(sub.id),
         }
+    }
+}
+
+/// The variables a result expression gives: it sees the connector's output as `response` and,
+/// when the output is an object, each of its fields by name (Camunda 8's connectors offer both
+/// readings); it must give a context (its entries become variables) or null (nothing).
+fn result_entries(
+    expr: &sluice_feel::Expression,
+    output: &serde_json::Value,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<(String, serde_json::Value)>, String> {
+    let mut ctx = match output {
+        serde_json::Value::Object(m) => m.clone(),
+        _ => serde_json::Map::new(),
+    };
+    ctx.insert("response".into(), output.clone());
+    let vars = sluice_feel::WithNow { vars: &ctx, now };
+    match expr.eval(&vars).map_err(|e| e.to_string())? {
+        serde_json::Value::Object(m) => Ok(m.into_iter().collect()),
+        serde_json::Value::Null => Ok(Vec::new()),
+        other => Err(format!("`{}` gave {other}, not a context such as `{{ts: response.ts}}`", expr.source())),
     }
 }

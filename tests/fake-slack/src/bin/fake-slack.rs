@@ -7,7 +7,8 @@ use clap::Parser;
 use sluice_fake_slack::{Config, DEFAULT_TEAM_ID, FakeSlack, SLUICE_SCOPES};
 
 /// A fake Slack Web API (chat.postMessage, chat.update, conversations.history, conversations.list,
-/// conversations.info, auth.test, oauth.v2.access) with the default workspace of
+/// conversations.info, conversations.open, users.list, users.lookupByEmail, auth.test,
+/// oauth.v2.access) with the default workspace of
 /// `sluice_fake_slack::Config`.
 #[derive(Parser)]
 struct Args {

@@ -261,6 +261,9 @@ const MATRIX: &[(&str, &str, Option<&[&str]>)] = &[
     ("get", "/api/v1/me", None),
     ("delete", "/api/v1/session", None),
     ("get", "/api/v1/audit", Some(&[])),
+    ("get", "/api/v1/auth/oidc", Some(&[])),
+    ("put", "/api/v1/auth/oidc", Some(&[])),
+    ("delete", "/api/v1/auth/oidc", Some(&[])),
 ];
 
 /// One request with any headers and a JSON body (or none): status, headers and JSON body.

@@ -285,7 +285,7 @@ pub fn app(state: AppState) -> Router {
         // single-use state bound to it protects the callback.
         .route("/api/v1/auth/methods", get(oidc::methods))
         .route("/api/v1/auth/oidc/start", get(oidc::start))
-        .route(oidc::CALLBACK_PATH, get(oidc::callback))
+        .route("/api/v1/auth/oidc/callback", get(oidc::callback))
         .route("/api/v1/integrations/slack/oauth/callback", get(slack_admin::oauth_callback))
         // Slack signs these instead of sending the bearer token (checked in the handler).
         .route("/api/v1/slack/interactions", post(notifications::interactions))

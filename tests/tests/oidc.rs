@@ -2,8 +2,9 @@
 //! against a local provider the test starts (`sluice_tests::oidc_provider`): an admin configures
 //! it; a browser's way (start → provider → callback) is followed hop by hop, each redirect checked
 //! before it is taken; the session works like a password sign-in's, the groups come from the
-//! claim; a tampered or replayed state, a wrong nonce, a bad signature, an expired token, a wrong
-//! audience and an unknown key are each refused and audited; nothing secret is answered or logged.
+//! claim (the email only when verified); a tampered or replayed state, a wrong nonce, a bad
+//! signature, an expired token, a wrong audience and an unknown key are each refused and audited;
+//! nothing secret is answered or logged.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
@@ -186,12 +187,16 @@ fn run(name: &str, db: &Db) {
 
     // The next sign-in is the same user, with the groups the claim has now; `next` to another
     // site goes home instead.
+    // An email the provider did not verify is not taken.
     provider.shared().user["groups"] = json!(["ops"]);
+    provider.shared().user["email"] = json!("someone-else@evil.example");
+    provider.shared().user["email_verified"] = json!(false);
     let again = flow.sign_in("//evil.example/");
     assert_eq!((again.status, again.header("location")), (303, Some("/")), "{}", again.body);
     let (session, _) = cookie(&again, "sluice_session").unwrap();
     let me = send(addr, "GET", "/api/v1/me", &[("Cookie", &session)], None).json();
     assert_eq!((me["id"].clone(), me["groups"].clone()), (got_id(&addr, "olivia"), json!(["ops"])));
+    assert_eq!(me["email"], "olivia@corp.example");
 
     // A state changed on the way, one this browser did not start, and one used before.
     let (callback, state_cookie) = flow.start("/");

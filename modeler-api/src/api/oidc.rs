@@ -558,7 +558,9 @@ async fn user_for(
 ) -> Result<UserRow, Refusal> {
     let store = state.store();
     let subject = claims.get("sub").and_then(Value::as_str).unwrap_or_default();
-    let claimed_email = claims.get("email").and_then(Value::as_str).and_then(|e| email(e).ok());
+    // An address the provider says it did not verify is not taken: Slack users are linked by email.
+    let verified = claims.get("email_verified").and_then(Value::as_bool) != Some(false);
+    let claimed_email = claims.get("email").and_then(Value::as_str).filter(|_| verified).and_then(|e| email(e).ok());
     let claimed_name = claims.get("name").and_then(Value::as_str).and_then(|n| display_name(n).ok());
     let claimed_groups = s.groups_claim.as_deref().map(|c| claimed_groups(claims, c));
     let conflict = |why: &str| {

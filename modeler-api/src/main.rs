@@ -8,6 +8,7 @@ mod api;
 mod cli;
 mod config;
 mod connectors;
+mod oidc;
 mod serve;
 mod shaped_errors;
 

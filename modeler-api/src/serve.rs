@@ -110,6 +110,7 @@ async fn serve(args: ServeArgs, engine_runtime: tokio::runtime::Handle) -> anyho
     let secure_cookies = args.public_url().starts_with("https://");
     let state = AppState::new(engine.clone(), connectors, configured_tokens)
         .with_secure_cookies(secure_cookies)
+        .with_public_url(args.public_url())
         .with_slack(slack)
         .with_notifier(notifier)
         .with_engine_runtime(engine_runtime)

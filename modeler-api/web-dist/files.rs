@@ -3,8 +3,8 @@
 #[rustfmt::skip]
 pub const FILES: &[(&str, &[u8], bool)] = &[
     ("THIRD-PARTY.txt", include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/web-dist/THIRD-PARTY.txt")), false),
-    ("assets/app-EQHMRD4C.css", include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/web-dist/assets/app-EQHMRD4C.css")), true),
-    ("assets/main-7A5CINKM.js", include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/web-dist/assets/main-7A5CINKM.js")), true),
+    ("assets/app-UFWTS7CZ.css", include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/web-dist/assets/app-UFWTS7CZ.css")), true),
+    ("assets/main-BD4H6CO6.js", include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/web-dist/assets/main-BD4H6CO6.js")), true),
     ("assets/vendor/bpmn-js-18.31.1/LICENSE", include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/web-dist/assets/vendor/bpmn-js-18.31.1/LICENSE")), false),
     ("assets/vendor/bpmn-js-18.31.1/bpmn-js.css", include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/web-dist/assets/vendor/bpmn-js-18.31.1/bpmn-js.css")), true),
     ("assets/vendor/bpmn-js-18.31.1/bpmn-navigated-viewer.production.min.js", include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/web-dist/assets/vendor/bpmn-js-18.31.1/bpmn-navigated-viewer.production.min.js")), true),

@@ -16,6 +16,7 @@ import uuid
 from playwright.sync_api import expect, sync_playwright
 
 from harness import ADMIN, CHROMIUM, PASSWORD, Server, switch_service
+from oidc_provider import Provider
 
 SHOTS = os.environ.get("SLUICE_SCREENSHOTS") or os.path.join(
     os.environ.get("CARGO_TARGET_DIR", "target"), "screenshots"
@@ -172,6 +173,35 @@ def scenario_sign_in_and_sign_out(ctx):
     expect(page).to_have_url(re.compile(r"/login"))
     page.goto(f"{ctx.server.base}/tasks")
     expect(page).to_have_url(f"{ctx.server.base}/login?next=%2Ftasks")
+
+
+def scenario_sign_in_with_the_identity_provider(ctx):
+    provider = Provider("sluice-web", "web-client-secret", {
+        "sub": "subject-quinn", "preferred_username": "quinn", "email": "quinn@corp.example",
+        "email_verified": True, "name": "Quinn Q", "groups": ["finance"],
+    })
+    try:
+        status, body = ctx.server.api("PUT", "/api/v1/auth/oidc", {
+            "discovery_url": provider.base, "client_id": "sluice-web", "client_secret": "web-client-secret",
+            "groups_claim": "groups", "name": "Test IdP",
+        })
+        assert status == 200, body
+        page = ctx.page()
+        page.goto(ctx.server.base + "/tasks")
+        expect(page).to_have_url(re.compile(r"/login\?next="))
+        page.click("#oidc-sign-in")
+        # To the provider (another site), straight back, and on to the page asked for, signed in.
+        expect(page).to_have_url(ctx.server.base + "/tasks")
+        me = page.evaluate("fetch('/api/v1/me').then(r => r.json())")
+        assert (me["username"], me["groups"], me["roles"]) == ("quinn", ["finance"], ["participant"]), me
+        ctx.shot(page, "oidc-signed-in")
+        # A refused sign-in comes back to the sign-in page, which says why.
+        page = ctx.page()
+        page.goto(ctx.server.base + "/login?oidc_error=invalid_id_token")
+        expect(page.locator("#login-error .error")).to_contain_text("could not be verified")
+    finally:
+        ctx.server.api("DELETE", "/api/v1/auth/oidc")
+        provider.stop()
 
 
 def upload(page, name, xml):

@@ -2,6 +2,7 @@
 
 pub mod bpmn;
 pub mod db;
+pub mod oidc_provider;
 pub mod server;
 
 use std::path::PathBuf;

@@ -15,6 +15,7 @@ mod integrations;
 mod jobs;
 mod migrate;
 mod notifications;
+mod oidc;
 mod people;
 mod reads;
 mod secrets;
@@ -36,6 +37,7 @@ pub fn commit_count() -> u64 {
     db::COMMITS.load(std::sync::atomic::Ordering::Relaxed)
 }
 pub use notifications::{MAX_CHANNELS_PER_EVENT, NotificationEvent, NotificationSettings};
+pub use oidc::{OidcLogin, OidcLoginUse};
 pub use people::{AuditEntry, AuditRow, BUILTIN_ADMIN_ID, NewUser, Principal, TokenRow, UserChange, UserRow};
 pub use secrets::SecretInfo;
 pub use settings::CallChild;

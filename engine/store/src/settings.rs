@@ -123,6 +123,14 @@ impl Store {
         tx.commit().await
     }
 
+    /// Removes a setting; false when it was not set.
+    pub async fn delete_setting(&self, key: &str) -> Result<bool, Error> {
+        let mut tx = self.begin_write().await?;
+        let n = tx.conn().execute("DELETE FROM settings WHERE key = $1", args![key]).await?;
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
     // ---- queries for the worker and /metrics ----
 
     /// The unfinished (active or error) child Request of a call activity token, if any (the

@@ -259,6 +259,9 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     ("GET", "/api/v1/me", Rule::SignedIn),
     ("DELETE", "/api/v1/session", Rule::SignedIn),
     ("GET", "/api/v1/audit", Rule::AnyOf(&[Admin])),
+    ("GET", "/api/v1/auth/oidc", Rule::AnyOf(&[Admin])),
+    ("PUT", "/api/v1/auth/oidc", Rule::AnyOf(&[Admin])),
+    ("DELETE", "/api/v1/auth/oidc", Rule::AnyOf(&[Admin])),
 ];
 
 /// The rule of a route (`None`: it has none, and is refused).

@@ -8,6 +8,7 @@ mod error;
 mod handlers;
 mod metrics;
 mod notifications;
+mod oidc;
 pub mod openapi;
 mod people;
 mod secrets;
@@ -71,6 +72,10 @@ struct Inner {
     request_timeout: OnceLock<Duration>,
     /// When the database last answered a health check's ping (see `handlers::healthz`).
     health: handlers::HealthCache,
+    /// The OpenID Connect provider's documents, cached.
+    oidc: crate::oidc::Provider,
+    /// The URL people reach this server at (redirect URIs); `http://localhost` unless set.
+    public_url: OnceLock<String>,
 }
 
 impl AppState {
@@ -90,6 +95,8 @@ impl AppState {
                 engine_runtime: OnceLock::new(),
                 request_timeout: OnceLock::new(),
                 health: handlers::HealthCache::default(),
+                oidc: crate::oidc::Provider::default(),
+                public_url: OnceLock::new(),
             }),
         }
     }
@@ -117,6 +124,20 @@ impl AppState {
     pub fn with_secure_cookies(self, secure: bool) -> Self {
         let _ = self.inner.secure_cookies.set(secure);
         self
+    }
+
+    /// The URL people reach this server at, without a trailing `/` (OpenID Connect's redirect URI).
+    pub fn with_public_url(self, url: String) -> Self {
+        let _ = self.inner.public_url.set(url.trim_end_matches('/').to_string());
+        self
+    }
+
+    fn public_url(&self) -> &str {
+        self.inner.public_url.get().map_or("http://localhost", String::as_str)
+    }
+
+    fn oidc(&self) -> &crate::oidc::Provider {
+        &self.inner.oidc
     }
 
     fn secure_cookies(&self) -> bool {
@@ -267,11 +288,17 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/me", get(people::me))
         .route("/api/v1/session", delete(people::sign_out))
         .route("/api/v1/audit", get(people::audit))
+        .route("/api/v1/auth/oidc", get(oidc::get_config).put(oidc::put_config).delete(oidc::delete_config))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::auth));
     let open = Router::new()
         .route("/api/v1/openapi.json", get(openapi::serve))
         // Signing in needs no credentials (its limits are per username and address).
         .route("/api/v1/session", post(people::sign_in))
+        // OpenID Connect sign-in: a browser on its way to sign in has no credentials; the
+        // single-use state bound to it protects the callback.
+        .route("/api/v1/auth/methods", get(oidc::methods))
+        .route("/api/v1/auth/oidc/start", get(oidc::start))
+        .route("/api/v1/auth/oidc/callback", get(oidc::callback))
         .route("/api/v1/integrations/slack/oauth/callback", get(slack_admin::oauth_callback))
         // Slack signs these instead of sending the bearer token (checked in the handler).
         .route("/api/v1/slack/interactions", post(notifications::interactions))

@@ -24,7 +24,7 @@ use super::{ApiError, ApiJson, ApiQuery, AppState, Details, token_hash};
 
 type ApiResult<T> = Result<T, ApiError>;
 
-fn field_error(field: &str, message: impl Into<String>) -> ApiError {
+pub(super) fn field_error(field: &str, message: impl Into<String>) -> ApiError {
     ApiError::bad_request(message).with(Details::Field(Some(field.to_string())))
 }
 
@@ -35,7 +35,7 @@ fn user_not_found(id: &str) -> ApiError {
 // ---- validation ----
 
 /// A username in its stored form (lower case), or 400 naming `username`.
-fn username(raw: &str) -> ApiResult<String> {
+pub(super) fn username(raw: &str) -> ApiResult<String> {
     let name = raw.trim().to_lowercase();
     let ok = (1..=64).contains(&name.chars().count())
         && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-' | '@'));
@@ -45,7 +45,7 @@ fn username(raw: &str) -> ApiResult<String> {
     Ok(name)
 }
 
-fn display_name(raw: &str) -> ApiResult<String> {
+pub(super) fn display_name(raw: &str) -> ApiResult<String> {
     let name = raw.trim();
     if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
         return Err(field_error("name", "a name is 1 to 200 characters, without control characters"));
@@ -53,7 +53,7 @@ fn display_name(raw: &str) -> ApiResult<String> {
     Ok(name.to_string())
 }
 
-fn email(raw: &str) -> ApiResult<String> {
+pub(super) fn email(raw: &str) -> ApiResult<String> {
     let email = raw.trim();
     let ok = email.len() <= 254
         && email.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty())
@@ -89,7 +89,7 @@ fn roles(raw: &[String]) -> ApiResult<Vec<String>> {
     Ok(out)
 }
 
-fn groups(raw: &[String]) -> ApiResult<Vec<String>> {
+pub(super) fn groups(raw: &[String]) -> ApiResult<Vec<String>> {
     let mut out: Vec<String> = Vec::new();
     for (i, g) in raw.iter().enumerate() {
         let g = g.trim();
@@ -491,23 +491,39 @@ pub async fn sign_in(
         }
     };
     people.limiter.succeeded(&name);
+    let (view, cookies) = open_session(&state, user, &client, "password").await?;
+    let mut resp = (StatusCode::OK, Json(view)).into_response();
+    let headers = resp.headers_mut();
+    for c in cookies {
+        headers.append(header::SET_COOKIE, c);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+/// Starts a web app session for `user` signed in by `method` (`password`, `oidc`): stores it,
+/// audits `sign_in`, and gives the session's view and its two cookies (the session, HttpOnly, and
+/// the CSRF token), the same whatever the method.
+pub(super) async fn open_session(
+    state: &AppState,
+    user: sluice_store::UserRow,
+    client: &Client,
+    method: &str,
+) -> ApiResult<(SessionView, [HeaderValue; 2])> {
     let secret = sluice_secrets::random_hex().map_err(|e| ApiError::internal(&e))?;
     let lifetime = chrono::Duration::from_std(SESSION_LIFETIME).map_err(|e| ApiError::internal(&e))?;
     let expires_at = Utc::now() + lifetime;
     let session = state.store().create_session(&user.id, &token_hash(&secret), client.0.as_deref(), expires_at).await?;
-    state
-        .audit_as(Some(user.username.clone()), &client, "sign_in", Some(user.id.clone()), json!({"session": session}))
-        .await;
+    let details = json!({"session": session, "method": method});
+    state.audit_as(Some(user.username.clone()), client, "sign_in", Some(user.id.clone()), details).await;
     let csrf = auth::csrf_token(&secret);
     let secure = state.secure_cookies();
     let max_age = SESSION_LIFETIME.as_secs();
-    let view = SessionView { user: user.into(), csrf_token: csrf.clone(), expires_at: time(expires_at) };
-    let mut resp = (StatusCode::OK, Json(view)).into_response();
-    let headers = resp.headers_mut();
-    headers.append(header::SET_COOKIE, cookie_header(SESSION_COOKIE, &secret, true, max_age, secure)?);
-    headers.append(header::SET_COOKIE, cookie_header(CSRF_COOKIE, &csrf, false, max_age, secure)?);
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(resp)
+    let cookies = [
+        cookie_header(SESSION_COOKIE, &secret, true, max_age, secure)?,
+        cookie_header(CSRF_COOKIE, &csrf, false, max_age, secure)?,
+    ];
+    Ok((SessionView { user: user.into(), csrf_token: csrf, expires_at: time(expires_at) }, cookies))
 }
 
 /// Signs out: the session ends on the server and the cookies are cleared. With a bearer token

@@ -8,7 +8,8 @@ import { Diagram } from './diagram.js';
 export async function processesPage() {
   const list = h('div', { id: 'process-list' }, h('p', { class: 'muted' }, 'Loading…'));
   const result = h('section', { id: 'deploy-result' });
-  page('Processes', deployForm(list, result), result, h('h2', {}, 'Deployed'), list);
+  const create = h('p', {}, h('a', { class: 'button', href: '/modeller', id: 'new-model' }, 'Draw a new model'));
+  page('Processes', create, deployForm(list, result), result, h('h2', {}, 'Deployed'), list);
   await refreshList(list);
 }
 
@@ -175,8 +176,12 @@ export async function processPage(_me, key) {
       fill(canvas, errorBox(e));
     }
   };
-  select.addEventListener('change', () => showVersion(Number(select.value)).catch((e) => fill(xmlBox, errorBox(e))));
-  fill(versionsBox, h('label', { for: 'version' }, 'Version '), select, ` · ${detail.versions.length} version(s)`);
+  const edit = h('a', { id: 'edit', class: 'button', href: `/modeller/${encodeURIComponent(key)}` }, 'Edit in the modeller');
+  select.addEventListener('change', () => {
+    edit.setAttribute('href', `/modeller/${encodeURIComponent(key)}?version=${select.value}`);
+    showVersion(Number(select.value)).catch((e) => fill(xmlBox, errorBox(e)));
+  });
+  fill(versionsBox, h('label', { for: 'version' }, 'Version '), select, ` · ${detail.versions.length} version(s) · `, edit);
   await showVersion(detail.version);
   try {
     const page1 = await api('GET', `/api/v1/requests?process=${encodeURIComponent(key)}&limit=50`);

@@ -4,7 +4,7 @@
 pub const FILES: &[(&str, &[u8], bool)] = &[
     ("THIRD-PARTY.txt", include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/web-dist/THIRD-PARTY.txt")), false),
     ("assets/app-7LTRE57V.css", include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/web-dist/assets/app-7LTRE57V.css")), true),
-    ("assets/main-535TOGQE.js", include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/web-dist/assets/main-535TOGQE.js")), true),
+    ("assets/main-YOWF5EFP.js", include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/web-dist/assets/main-YOWF5EFP.js")), true),
     ("assets/vendor/bpmn-js-18.31.1/LICENSE", include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/web-dist/assets/vendor/bpmn-js-18.31.1/LICENSE")), false),
     ("assets/vendor/bpmn-js-18.31.1/bpmn-font/css/bpmn.css", include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/web-dist/assets/vendor/bpmn-js-18.31.1/bpmn-font/css/bpmn.css")), true),
     ("assets/vendor/bpmn-js-18.31.1/bpmn-font/font/bpmn.eot", include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/web-dist/assets/vendor/bpmn-js-18.31.1/bpmn-font/font/bpmn.eot")), true),

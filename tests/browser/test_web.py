@@ -1,7 +1,8 @@
 """Browser tests of the web app: a real `sluice serve`, Debian's Chromium driven by Playwright.
 
-Run by .ci/browser.sh (`python tests/browser/test_web.py BINARY`). Each scenario is a function
-`scenario_*`; the last line counts them like a cargo test result. Screenshots of every page go
+Run by .ci/browser.sh (`python tests/browser/test_web.py SLUICE_BINARY FAKE_SLACK_BINARY`). Each
+scenario is a function `scenario_*` (here and in modeller_scenarios.py); the last line counts them
+like a cargo test result. Screenshots of every page go
 to $SLUICE_SCREENSHOTS (default: $CARGO_TARGET_DIR/screenshots).
 """
 
@@ -15,7 +16,8 @@ import uuid
 
 from playwright.sync_api import expect, sync_playwright
 
-from harness import ADMIN, CHROMIUM, PASSWORD, Server, switch_service
+import modeller_scenarios
+from harness import ADMIN, CHROMIUM, PASSWORD, FakeSlack, Server, switch_service
 
 SHOTS = os.environ.get("SLUICE_SCREENSHOTS") or os.path.join(
     os.environ.get("CARGO_TARGET_DIR", "target"), "screenshots"
@@ -104,9 +106,10 @@ def calling(url):
 
 
 class Ctx:
-    def __init__(self, server, browser):
+    def __init__(self, server, browser, slack):
         self.server = server
         self.browser = browser
+        self.slack = slack
         self.csp_violations = []
 
     def page(self):
@@ -308,17 +311,19 @@ def scenario_the_policy_check_sees_a_violation(ctx):
 
 
 def main():
-    binary = sys.argv[1]
-    scenarios = [(n, f) for n, f in globals().items() if n.startswith("scenario_") and callable(f)]
+    binary, fake_slack = sys.argv[1], sys.argv[2]
+    found = list(globals().items()) + list(vars(modeller_scenarios).items())
+    scenarios = [(n, f) for n, f in found if n.startswith("scenario_") and callable(f)]
     wanted = os.environ.get("SLUICE_BROWSER_ONLY")
     if wanted:
         scenarios = [(n, f) for n, f in scenarios if wanted in n]
-    server = Server(binary)
+    slack = FakeSlack(fake_slack)
+    server = Server(binary, slack.api_url)
     passed = failed = 0
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-            ctx = Ctx(server, browser)
+            ctx = Ctx(server, browser, slack)
             for name, scenario in scenarios:
                 before = len(ctx.csp_violations)
                 try:
@@ -334,6 +339,7 @@ def main():
             browser.close()
     finally:
         code = server.stop()
+        slack.stop()
         if code != 0:
             print(f"sluice serve exited with {code} after SIGTERM", flush=True)
             failed += 1

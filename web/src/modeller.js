@@ -164,6 +164,8 @@ export async function modellerPage(_me, key) {
 
   save.addEventListener('click', async () => {
     save.disabled = true;
+    // The draft is written here, now: no pending write may bring it back after a deploy.
+    clearTimeout(timer);
     fill(status, h('p', { class: 'muted' }, 'Checking and deploying…'));
     try {
       const { xml } = await modeler.saveXML({ format: true });

@@ -43,6 +43,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(9, "fewer_indexes", "0009_fewer_indexes.sql"),
     migration!(10, "job_ends", "0010_job_ends.sql"),
     migration!(12, "people", "0012_people.sql"),
+    migration!(17, "open_requests_by_version", "0017_open_requests_by_version.sql"),
 ];
 
 /// Each embedded migration as (version, name, its SQL for `backend`), in order: what a database
@@ -58,7 +59,7 @@ pub fn migration_scripts(backend: Backend) -> impl Iterator<Item = (i64, &'stati
 }
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 12;
+pub const SCHEMA_VERSION: i64 = 17;
 
 /// An arbitrary constant for `pg_advisory_xact_lock`: "sluice migrations".
 const PG_MIGRATION_LOCK: i64 = 0x0005_11CE_0001;

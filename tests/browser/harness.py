@@ -29,7 +29,7 @@ def free_port():
 class Server:
     """`sluice serve` (the binary at `binary`) on a fresh SQLite database in a temporary folder."""
 
-    def __init__(self, binary, slack_api_url="http://127.0.0.1:9"):
+    def __init__(self, binary, slack_api_url="http://127.0.0.1:9", database_url=None, extra_env=None):
         self.dir = tempfile.TemporaryDirectory(prefix="sluice-browser-")
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -37,7 +37,7 @@ class Server:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}
         env.update(
             SLUICE_LISTEN=f"127.0.0.1:{self.port}",
-            SLUICE_DATABASE_URL=f"sqlite://{self.dir.name}/sluice.db",
+            SLUICE_DATABASE_URL=database_url or f"sqlite://{self.dir.name}/sluice.db",
             SLUICE_API_TOKEN=self.token,
             SLUICE_PUBLIC_URL=self.base,
             # The fake Slack, or a closed local port: nothing reaches outside this machine.
@@ -45,6 +45,7 @@ class Server:
             RUST_LOG=os.environ.get("RUST_LOG", "warn"),
         )
         env.pop("SLUICE_PROCESSES", None)
+        env.update(extra_env or {})
         self.log = open(os.path.join(self.dir.name, "server.log"), "wb")
         self.proc = subprocess.Popen([binary, "serve"], env=env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 30

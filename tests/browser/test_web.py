@@ -266,6 +266,13 @@ def scenario_an_incident_is_shown_on_its_element_and_retried_from_the_page(ctx):
         expect(page.locator('#request-diagram .djs-element.el-incident[data-element-id="call"]')).to_have_count(1)
         expect(page.locator("#request-diagram .note")).to_contain_text("laid out automatically")
         ctx.shot(page, "request-incident")
+        # The process's page counts the incident on its element.
+        counts = page.context.new_page()
+        counts.goto(f"{ctx.server.base}/processes/lookup")
+        expect(counts.locator('#process-diagram .counts[data-element="call"] .count-incidents')).to_have_text("1")
+        expect(counts.locator('#process-diagram .djs-element.el-incident[data-element-id="call"]')).to_have_count(1)
+        ctx.shot(counts, "process-incident-counts")
+        counts.close()
         service.ok = True
         overlay.locator("button.retry-overlay").click()
         expect(page.locator("#status")).to_have_text("completed")

@@ -3,8 +3,8 @@
 #[rustfmt::skip]
 pub const FILES: &[(&str, &[u8], bool)] = &[
     ("THIRD-PARTY.txt", include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/web-dist/THIRD-PARTY.txt")), false),
-    ("assets/app-OAFZIC5A.css", include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/web-dist/assets/app-OAFZIC5A.css")), true),
-    ("assets/main-AVDM5NO2.js", include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/web-dist/assets/main-AVDM5NO2.js")), true),
+    ("assets/app-NOMLPXGP.css", include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/web-dist/assets/app-NOMLPXGP.css")), true),
+    ("assets/main-VJMAJFGK.js", include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/web-dist/assets/main-VJMAJFGK.js")), true),
     ("assets/vendor/bpmn-js-18.31.1/LICENSE", include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/web-dist/assets/vendor/bpmn-js-18.31.1/LICENSE")), false),
     ("assets/vendor/bpmn-js-18.31.1/bpmn-font/css/bpmn.css", include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/web-dist/assets/vendor/bpmn-js-18.31.1/bpmn-font/css/bpmn.css")), true),
     ("assets/vendor/bpmn-js-18.31.1/bpmn-font/font/bpmn.eot", include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/web-dist/assets/vendor/bpmn-js-18.31.1/bpmn-font/font/bpmn.eot")), true),

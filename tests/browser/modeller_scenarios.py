@@ -199,3 +199,58 @@ def scenario_a_refused_save_marks_the_diagram_and_the_draft_survives_a_reload(ct
     expect(page.locator("#draft-restored")).to_have_count(0)
     expect(page.locator('#modeller .djs-element[data-element-id="unfinished"]')).to_have_count(0)
     assert page.evaluate("localStorage.getItem('sluice.draft.new')") is None
+
+
+ROUTED = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="urn:sluice:test">
+  <bpmn:process id="routed" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def scenario_slack_settings_connect_by_token_and_route_with_a_bad_channel(ctx):
+    ctx.server.deploy(ROUTED)
+    page = ctx.signed_in("/settings/slack")
+    expect(page.locator("#slack-app")).to_be_visible()
+    # A refused token is shown next to the token field.
+    page.fill("#connect-alias", "ops")
+    page.fill("#connect-token", "xoxb-not-a-token-slack-knows")
+    page.click("#connect-token-button")
+    expect(page.locator('#connect-form .field-problem[data-field="bot_token"]')).not_to_be_empty()
+    # The right token connects; the workspace is listed, healthy.
+    page.fill("#connect-token", ctx.slack.TOKEN)
+    page.click("#connect-token-button")
+    row = page.locator('#workspaces tr[data-alias="ops"]')
+    expect(row).to_contain_text("Sluice Test")
+    expect(row.locator(".health")).to_contain_text("connected")
+    ctx.shot(page, "slack-settings")
+    # Routing for a process: one channel picked from the list, one that does not exist.
+    page.select_option("#routing-process", "routed")
+    page.select_option("#routing-integration", "ops")
+    started = page.locator('.event[data-event="request_started"]')
+    started.locator(".add-channel").click()
+    started.locator(".channel-pick").first.select_option(label="#general")
+    expect(started.locator("input.channel").first).to_have_value("C0GENERAL")
+    started.locator(".add-channel").click()
+    started.locator("input.channel").nth(1).fill("C0NOSUCH")
+    page.click("#routing-save")
+    bad = started.locator(".channel-row").nth(1).locator(".field-problem")
+    expect(bad).not_to_be_empty()
+    expect(started.locator(".channel-row").first.locator(".field-problem")).to_be_empty()
+    expect(page.locator("#routing-status")).to_contain_text("Not saved")
+    ctx.shot(page, "slack-settings-bad-channel")
+    # Without it, the settings save.
+    started.locator(".channel-row").nth(1).get_by_role("button", name="Remove").click()
+    page.click("#routing-save")
+    expect(page.locator("#routing-saved")).to_be_visible()
+    status, saved = ctx.server.api("GET", "/api/v1/processes/routed/notifications")
+    assert status == 200 and saved["events"]["request_started"] == ["C0GENERAL"], saved
+    # Removing a workspace still in use is refused with the processes, unless forced.
+    row.locator("button.remove").click()
+    expect(row.locator(".remove-problem")).to_contain_text("routed")
+    row.locator(".force-remove").click()
+    expect(page.locator('#workspaces tr[data-alias="ops"]')).to_have_count(0)

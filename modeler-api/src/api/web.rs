@@ -32,6 +32,7 @@ pub const PAGES: &[(&str, bool)] = &[
     ("/tasks", true),
     ("/modeller", true),
     ("/modeller/{key}", true),
+    ("/settings/slack", true),
 ];
 
 /// What the pages may load: only this origin's scripts, styles, images (and `data:` images, which

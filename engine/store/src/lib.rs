@@ -38,8 +38,8 @@ pub use store::{
     Backend, CLAIM_GRACE, Durability, NewRequest, StateColumns, StepOutcome, StepWrite, Store, StoreOptions,
 };
 pub use types::{
-    ElementCount, EventId, EventRow, JobId, JobKind, JobRow, LoadedRequest, ProcessVersion, PruneStats, RequestFilter, RequestId,
-    RequestPage, RequestRow, RequestStatus, SubscriptionKind, SubscriptionRow, TaskId, TaskRow, TaskStatus,
+    ElementCount, EventId, EventRow, JobId, JobKind, JobRow, LoadedRequest, ProcessVersion, PruneStats, RequestFilter,
+    RequestId, RequestPage, RequestRow, RequestStatus, SubscriptionKind, SubscriptionRow, TaskId, TaskRow, TaskStatus,
 };
 
 /// What can go wrong in the store. Messages are written for the person running Sluice.

@@ -7,8 +7,8 @@ use crate::Error;
 use crate::db::{DbRow, args};
 use crate::store::{REQUEST_COLUMNS, Store, TASK_COLUMNS, parse_cursor, parse_id, parse_json, request_row, task_row};
 use crate::types::{
-    ElementCount, EventId, EventRow, LoadedRequest, RequestFilter, RequestId, RequestPage, RequestRow, TaskId, TaskRow, TaskStatus,
-    from_millis, millis,
+    ElementCount, EventId, EventRow, LoadedRequest, RequestFilter, RequestId, RequestPage, RequestRow, TaskId, TaskRow,
+    TaskStatus, from_millis, millis,
 };
 
 impl Store {
@@ -393,7 +393,9 @@ impl Store {
         );
         let rows = c.fetch_all(&sql, args![process_key, version]).await?;
         rows.iter()
-            .map(|r| Ok(ElementCount { element: r.int("el")?, active: r.int("active")?, incidents: r.int("incidents")? }))
+            .map(|r| {
+                Ok(ElementCount { element: r.int("el")?, active: r.int("active")?, incidents: r.int("incidents")? })
+            })
             .collect()
     }
 

@@ -25,7 +25,10 @@ async fn start(store: &Store, p: &Process, version: i64, x: i64) -> (RequestId, 
 async fn tokens_and_incidents_per_element(db: Arc<TestDb>) {
     let store = db.open().await;
     assert_eq!(store.deploy_version("gate", None, GATE, "h1").await.unwrap(), (1, true));
-    assert_eq!(store.deploy_version("gate", None, &GATE.replace("x &gt; 1", "x &gt; 2"), "h2").await.unwrap(), (2, true));
+    assert_eq!(
+        store.deploy_version("gate", None, &GATE.replace("x &gt; 1", "x &gt; 2"), "h2").await.unwrap(),
+        (2, true)
+    );
     let p = process(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/models"), "gate.bpmn", "gate");
     let idx = |id: &str| i64::try_from(p.element_by_id(id).unwrap().index()).unwrap();
     assert_eq!(store.element_counts("gate", 1).await.unwrap(), []);

@@ -254,3 +254,45 @@ def scenario_slack_settings_connect_by_token_and_route_with_a_bad_channel(ctx):
     expect(row.locator(".remove-problem")).to_contain_text("routed")
     row.locator(".force-remove").click()
     expect(page.locator('#workspaces tr[data-alias="ops"]')).to_have_count(0)
+
+
+# Written by another tool: no diagram, Camunda's own extension next to Sluice's.
+FOREIGN = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:sluice="urn:sluice:bpmn:1"
+  xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="urn:sluice:test">
+  <bpmn:process id="foreign" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="ask"/>
+    <bpmn:userTask id="ask" name="Ask" camunda:assignee="ann">
+      <bpmn:extensionElements><camunda:properties><camunda:property name="k" value="v"/></camunda:properties></bpmn:extensionElements>
+    </bpmn:userTask>
+    <bpmn:sequenceFlow id="f2" sourceRef="ask" targetRef="call"/>
+    <bpmn:serviceTask id="call" name="Call" implementation="http">
+      <bpmn:extensionElements><sluice:input name="url" value="http://127.0.0.1:9/check"/><sluice:input name="body">line one
+line two</sluice:input></bpmn:extensionElements>
+    </bpmn:serviceTask>
+    <bpmn:sequenceFlow id="f3" sourceRef="call" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def scenario_a_model_without_a_diagram_opens_laid_out_and_keeps_what_it_does_not_edit(ctx):
+    ctx.server.deploy(FOREIGN)
+    page = ctx.signed_in("/modeller/foreign")
+    expect(page.locator('#modeller .djs-element[data-element-id="call"]')).to_have_count(1)
+    select_element(page, "call")
+    expect(page.locator("#input-url")).to_have_value("http://127.0.0.1:9/check")
+    expect(page.locator("#input-body")).to_have_value("line one\nline two")
+    set_field(page, "#input-url", "http://127.0.0.1:9/other")
+    select_element(page, "ask")
+    set_field(page, "#prop-name", "Ask again")
+    page.click("#save")
+    expect(page.locator("#saved")).to_contain_text("foreign v2")
+    status, v2 = ctx.server.api("GET", "/api/v1/processes/foreign")
+    xml = v2["xml"]
+    assert 'camunda:assignee="ann"' in xml and '<camunda:property name="k" value="v"' in xml, xml
+    assert '<sluice:input name="url" value="http://127.0.0.1:9/other"' in xml, xml
+    assert "line one\nline two</sluice:input>" in xml, xml
+    assert 'name="Ask again"' in xml and "<bpmndi:BPMNShape" in xml, xml

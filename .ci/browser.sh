@@ -18,9 +18,9 @@ fi
 bash .ci/python-deps.sh
 venv="${SLUICE_CI_CACHE:-$HOME/.cache/sluice-ci}/venv"
 
-cargo build -q --locked -p sluice-modeler-api --bin sluice
+cargo build -q --locked -p sluice-modeler-api -p sluice-fake-slack --bin sluice --bin fake-slack
 export SLUICE_SCREENSHOTS="$CARGO_TARGET_DIR/screenshots"
 status=0
-"$venv/bin/python" tests/browser/test_web.py "$CARGO_TARGET_DIR/debug/sluice" || status=$?
+"$venv/bin/python" tests/browser/test_web.py "$CARGO_TARGET_DIR/debug/sluice" "$CARGO_TARGET_DIR/debug/fake-slack" || status=$?
 echo "screenshots: $SLUICE_SCREENSHOTS"
 exit "$status"

@@ -1,5 +1,5 @@
 // The web app's build (run by build.sh after `npm ci`): bundles src/ with esbuild into hashed
-// files, copies bpmn-js's prebuilt viewer and CSS into a folder named after its version, records
+// files, copies bpmn-js's prebuilt viewer, modeler, CSS and icon font into a folder named after its version, records
 // every third-party file's version and SHA-256 (and the licenses), writes the page shell with the
 // hashed names, and the table of files the binary embeds (files.rs).
 import { createHash } from 'node:crypto';
@@ -24,12 +24,18 @@ const vendor = join(assets, 'vendor', `bpmn-js-${bpmnJs.version}`);
 const bpmnDist = join(here, 'node_modules', 'bpmn-js', 'dist');
 const vendored = [
   ['bpmn-navigated-viewer.production.min.js', join(bpmnDist, 'bpmn-navigated-viewer.production.min.js')],
+  // The modeller's page loads the modeler bundle (palette, editing) and its icon font on demand.
+  ['bpmn-modeler.production.min.js', join(bpmnDist, 'bpmn-modeler.production.min.js')],
   ['diagram-js.css', join(bpmnDist, 'assets', 'diagram-js.css')],
   ['bpmn-js.css', join(bpmnDist, 'assets', 'bpmn-js.css')],
+  ['bpmn-font/css/bpmn.css', join(bpmnDist, 'assets', 'bpmn-font', 'css', 'bpmn.css')],
+  ...['eot', 'svg', 'ttf', 'woff', 'woff2'].map((ext) => [`bpmn-font/font/bpmn.${ext}`, join(bpmnDist, 'assets', 'bpmn-font', 'font', `bpmn.${ext}`)]),
   ['LICENSE', join(here, 'node_modules', 'bpmn-js', 'LICENSE')],
 ];
-mkdirSync(vendor, { recursive: true });
-for (const [name, from] of vendored) cpSync(from, join(vendor, name));
+for (const [name, from] of vendored) {
+  mkdirSync(dirname(join(vendor, name)), { recursive: true });
+  cpSync(from, join(vendor, name));
+}
 
 // The app's own code and style, bundled with what it imports from npm (bpmn-auto-layout and its
 // dependencies), under names carrying their content's hash.

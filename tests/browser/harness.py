@@ -12,6 +12,7 @@ import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 CHROMIUM = os.environ.get("SLUICE_CHROMIUM", "/usr/bin/chromium")
@@ -28,7 +29,7 @@ def free_port():
 class Server:
     """`sluice serve` (the binary at `binary`) on a fresh SQLite database in a temporary folder."""
 
-    def __init__(self, binary):
+    def __init__(self, binary, slack_api_url="http://127.0.0.1:9", database_url=None, extra_env=None):
         self.dir = tempfile.TemporaryDirectory(prefix="sluice-browser-")
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -36,14 +37,15 @@ class Server:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}
         env.update(
             SLUICE_LISTEN=f"127.0.0.1:{self.port}",
-            SLUICE_DATABASE_URL=f"sqlite://{self.dir.name}/sluice.db",
+            SLUICE_DATABASE_URL=database_url or f"sqlite://{self.dir.name}/sluice.db",
             SLUICE_API_TOKEN=self.token,
             SLUICE_PUBLIC_URL=self.base,
-            # A closed local port: nothing reaches outside this machine.
-            SLACK_API_URL="http://127.0.0.1:9",
+            # The fake Slack, or a closed local port: nothing reaches outside this machine.
+            SLACK_API_URL=slack_api_url,
             RUST_LOG=os.environ.get("RUST_LOG", "warn"),
         )
         env.pop("SLUICE_PROCESSES", None)
+        env.update(extra_env or {})
         self.log = open(os.path.join(self.dir.name, "server.log"), "wb")
         self.proc = subprocess.Popen([binary, "serve"], env=env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 30
@@ -133,3 +135,48 @@ def switch_service():
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     return f"http://127.0.0.1:{httpd.server_address[1]}", handler, httpd
+
+
+class FakeSlack:
+    """The fake Slack Web API (`tests/fake-slack`'s binary) on a free local port, with its default
+    workspace (token `xoxb-fake-default`; channels general, sales, random, secret, hidden, old)."""
+
+    TOKEN = "xoxb-fake-default"
+
+    def __init__(self, binary):
+        self.proc = subprocess.Popen(
+            [binary, "--port", "0", "--post-interval-ms", "10", "--no-list-limit"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        line = self.proc.stdout.readline()
+        prefix = "fake Slack listening: SLACK_API_URL="
+        if not line.startswith(prefix):
+            self.proc.kill()
+            raise RuntimeError(f"the fake Slack did not start: {line!r}")
+        self.api_url = line[len(prefix):].strip()
+        # Its further output is read (and dropped) so it never blocks on a full pipe.
+        threading.Thread(target=self.proc.stdout.read, daemon=True).start()
+
+    def call(self, method, **params):
+        """A Web API method, as a bot would call it: the parsed answer."""
+        data = urllib.parse.urlencode(params).encode()
+        req = urllib.request.Request(
+            f"{self.api_url}/{method}", data=data, method="POST",
+            headers={"Authorization": f"Bearer {self.TOKEN}", "Content-Type": "application/x-www-form-urlencoded"},
+        )
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.loads(resp.read())
+
+    def messages(self, channel):
+        """The messages of a channel, newest first."""
+        answer = self.call("conversations.history", channel=channel)
+        assert answer.get("ok"), answer
+        return answer["messages"]
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()

@@ -1,7 +1,8 @@
 """Browser tests of the web app: a real `sluice serve`, Debian's Chromium driven by Playwright.
 
-Run by .ci/browser.sh (`python tests/browser/test_web.py BINARY`). Each scenario is a function
-`scenario_*`; the last line counts them like a cargo test result. Screenshots of every page go
+Run by .ci/browser.sh (`python tests/browser/test_web.py SLUICE_BINARY FAKE_SLACK_BINARY`). Each
+scenario is a function `scenario_*` (here and in modeller_scenarios.py); the last line counts them
+like a cargo test result. Screenshots of every page go
 to $SLUICE_SCREENSHOTS (default: $CARGO_TARGET_DIR/screenshots).
 """
 
@@ -15,7 +16,8 @@ import uuid
 
 from playwright.sync_api import expect, sync_playwright
 
-from harness import ADMIN, CHROMIUM, PASSWORD, Server, switch_service
+import modeller_scenarios
+from harness import ADMIN, CHROMIUM, PASSWORD, FakeSlack, Server, switch_service
 from oidc_provider import Provider
 
 SHOTS = os.environ.get("SLUICE_SCREENSHOTS") or os.path.join(
@@ -105,9 +107,10 @@ def calling(url):
 
 
 class Ctx:
-    def __init__(self, server, browser):
+    def __init__(self, server, browser, slack):
         self.server = server
         self.browser = browser
+        self.slack = slack
         self.csp_violations = []
 
     def page(self):
@@ -293,6 +296,13 @@ def scenario_an_incident_is_shown_on_its_element_and_retried_from_the_page(ctx):
         expect(page.locator('#request-diagram .djs-element.el-incident[data-element-id="call"]')).to_have_count(1)
         expect(page.locator("#request-diagram .note")).to_contain_text("laid out automatically")
         ctx.shot(page, "request-incident")
+        # The process's page counts the incident on its element.
+        counts = page.context.new_page()
+        counts.goto(f"{ctx.server.base}/processes/lookup")
+        expect(counts.locator('#process-diagram .counts[data-element="call"] .count-incidents')).to_have_text("1")
+        expect(counts.locator('#process-diagram .djs-element.el-incident[data-element-id="call"]')).to_have_count(1)
+        ctx.shot(counts, "process-incident-counts")
+        counts.close()
         service.ok = True
         overlay.locator("button.retry-overlay").click()
         expect(page.locator("#status")).to_have_text("completed")
@@ -338,17 +348,19 @@ def scenario_the_policy_check_sees_a_violation(ctx):
 
 
 def main():
-    binary = sys.argv[1]
-    scenarios = [(n, f) for n, f in globals().items() if n.startswith("scenario_") and callable(f)]
+    binary, fake_slack = sys.argv[1], sys.argv[2]
+    found = list(globals().items()) + list(vars(modeller_scenarios).items())
+    scenarios = [(n, f) for n, f in found if n.startswith("scenario_") and callable(f)]
     wanted = os.environ.get("SLUICE_BROWSER_ONLY")
     if wanted:
         scenarios = [(n, f) for n, f in scenarios if wanted in n]
-    server = Server(binary)
+    slack = FakeSlack(fake_slack)
+    server = Server(binary, slack.api_url)
     passed = failed = 0
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-            ctx = Ctx(server, browser)
+            ctx = Ctx(server, browser, slack)
             for name, scenario in scenarios:
                 before = len(ctx.csp_violations)
                 try:
@@ -364,6 +376,7 @@ def main():
             browser.close()
     finally:
         code = server.stop()
+        slack.stop()
         if code != 0:
             print(f"sluice serve exited with {code} after SIGTERM", flush=True)
             failed += 1

@@ -3,6 +3,8 @@
 import { api } from './api.js';
 import { h, fill, page, errorBox } from './dom.js';
 import { loginPage } from './login.js';
+import { modellerPage } from './modeller.js';
+import { slackSettingsPage } from './slack-settings.js';
 import { processesPage, processPage } from './processes.js';
 import { requestPage } from './request.js';
 import { tasksPage } from './tasks.js';
@@ -37,8 +39,12 @@ async function route() {
   const me = await signedIn();
   if (path === '/' || path === '/processes') return processesPage(me);
   if (path === '/tasks') return tasksPage(me);
+  if (path === '/modeller') return modellerPage(me, null);
+  if (path === '/settings/slack') return slackSettingsPage(me);
   let m = path.match(/^\/processes\/([^/]+)$/);
   if (m) return processPage(me, decodeURIComponent(m[1]));
+  m = path.match(/^\/modeller\/([^/]+)$/);
+  if (m) return modellerPage(me, decodeURIComponent(m[1]));
   m = path.match(/^\/requests\/([^/]+)$/);
   if (m) return requestPage(me, decodeURIComponent(m[1]));
   page('Not found', h('p', {}, 'There is no page here.'));

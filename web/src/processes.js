@@ -8,7 +8,8 @@ import { Diagram } from './diagram.js';
 export async function processesPage() {
   const list = h('div', { id: 'process-list' }, h('p', { class: 'muted' }, 'Loading…'));
   const result = h('section', { id: 'deploy-result' });
-  page('Processes', deployForm(list, result), result, h('h2', {}, 'Deployed'), list);
+  const create = h('p', {}, h('a', { class: 'button', href: '/modeller', id: 'new-model' }, 'Draw a new model'));
+  page('Processes', create, deployForm(list, result), result, h('h2', {}, 'Deployed'), list);
   await refreshList(list);
 }
 
@@ -147,9 +148,10 @@ function showDiagnostics(result, name, xml, e) {
 export async function processPage(_me, key) {
   const versionsBox = h('div', { id: 'versions' });
   const canvas = h('div', { class: 'diagram', id: 'process-diagram' });
+  const countsNote = h('p', { class: 'note', id: 'counts-note' });
   const xmlBox = h('div', { id: 'xml' });
   const requests = h('div', { id: 'requests' });
-  page(key, versionsBox, canvas, xmlBox, h('h2', {}, 'Requests'), requests);
+  page(key, versionsBox, canvas, countsNote, h('h2', {}, 'Requests'), requests, xmlBox);
   const detail = await api('GET', `/api/v1/processes/${encodeURIComponent(key)}`);
   document.title = `${detail.name || key} · Sluice`;
   const diagram = new Diagram(canvas);
@@ -173,17 +175,85 @@ export async function processPage(_me, key) {
       await diagram.show(v.xml, key);
     } catch (e) {
       fill(canvas, errorBox(e));
+      return;
     }
+    await showCounts(diagram, countsNote, key, v.version);
   };
-  select.addEventListener('change', () => showVersion(Number(select.value)).catch((e) => fill(xmlBox, errorBox(e))));
-  fill(versionsBox, h('label', { for: 'version' }, 'Version '), select, ` · ${detail.versions.length} version(s)`);
+  const edit = h('a', { id: 'edit', class: 'button', href: `/modeller/${encodeURIComponent(key)}` }, 'Edit in the modeller');
+  const filters = requestFilters(key, select, requests);
+  select.addEventListener('change', () => {
+    edit.setAttribute('href', `/modeller/${encodeURIComponent(key)}?version=${select.value}`);
+    showVersion(Number(select.value)).catch((e) => fill(xmlBox, errorBox(e)));
+    filters.reload();
+  });
+  fill(versionsBox, h('label', { for: 'version' }, 'Version '), select, ` · ${detail.versions.length} version(s) · `, edit);
+  requests.before(filters.form);
   await showVersion(detail.version);
+  await filters.reload();
+}
+
+/** Per element of the version shown: its active tokens and open incidents over all its Requests. */
+async function showCounts(diagram, note, key, version) {
+  let counts;
   try {
-    const page1 = await api('GET', `/api/v1/requests?process=${encodeURIComponent(key)}&limit=50`);
-    fill(requests, requestTable(page1.requests));
+    counts = await api('GET', `/api/v1/processes/${encodeURIComponent(key)}/counts?version=${version}`);
   } catch (e) {
-    fill(requests, errorBox(e));
+    // A participant may read the process but not the figures over everyone's Requests.
+    fill(note, e.status === 403 ? '' : `Counts: ${e.message}`);
+    diagram.decorate([], []);
+    return;
   }
+  const marks = [];
+  const overlays = [];
+  let active = 0;
+  let incidents = 0;
+  for (const [id, c] of Object.entries(counts.elements)) {
+    active += c.active;
+    incidents += c.incidents;
+    if (c.incidents > 0) marks.push({ id, cls: 'el-incident' });
+    const badges = [];
+    if (c.active > 0) badges.push(h('span', { class: 'badge badge-token count-active', title: `${c.active} active token(s)` }, String(c.active)));
+    if (c.incidents > 0) badges.push(h('span', { class: 'badge badge-error count-incidents', title: `${c.incidents} open incident(s)` }, String(c.incidents)));
+    overlays.push({ id, position: { bottom: 10, left: -8 }, el: h('div', { class: 'counts', dataset: { element: id } }, badges) });
+  }
+  diagram.decorate(marks, overlays);
+  fill(note, `v${version}: ${active} active token(s), ${incidents} open incident(s) over its open Requests.`);
+}
+
+const STATUSES = ['active', 'error', 'completed', 'canceled'];
+
+/** The Requests of the process, newest first, with a status filter and pages. */
+function requestFilters(key, versionSelect, box) {
+  const status = h('select', { id: 'filter-status' }, h('option', { value: '' }, 'any status'), STATUSES.map((s) => h('option', { value: s }, s)));
+  const onlyVersion = h('input', { type: 'checkbox', id: 'filter-version' });
+  const more = h('button', { type: 'button', class: 'secondary', id: 'more-requests', hidden: true }, 'More');
+  let cursor = null;
+  let rows = [];
+  const load = async (next) => {
+    const q = new URLSearchParams({ process: key, limit: '50' });
+    if (status.value) q.set('status', status.value);
+    if (next) q.set('cursor', next);
+    const pageOf = await api('GET', `/api/v1/requests?${q}`);
+    const version = Number(versionSelect.value);
+    const kept = onlyVersion.checked ? pageOf.requests.filter((r) => r.process_version === version) : pageOf.requests;
+    rows = next ? [...rows, ...kept] : kept;
+    cursor = pageOf.next_cursor || null;
+    more.hidden = !cursor;
+    fill(box, requestTable(rows), more);
+  };
+  const reload = () => load(null).catch((e) => fill(box, errorBox(e)));
+  status.addEventListener('change', reload);
+  onlyVersion.addEventListener('change', reload);
+  more.addEventListener('click', () => load(cursor).catch((e) => fill(box, errorBox(e))));
+  const form = h(
+    'div',
+    { class: 'filters', id: 'request-filters' },
+    h('label', { for: 'filter-status' }, 'Status '),
+    status,
+    ' ',
+    h('label', { class: 'check' }, onlyVersion, ' only the version shown'),
+  );
+  return { form, reload };
 }
 
 export function requestTable(list) {
@@ -191,7 +261,7 @@ export function requestTable(list) {
   return h(
     'table',
     {},
-    h('thead', {}, h('tr', {}, h('th', {}, 'Request'), h('th', {}, 'Version'), h('th', {}, 'Status'), h('th', {}, 'Started'))),
+    h('thead', {}, h('tr', {}, h('th', {}, 'Request'), h('th', {}, 'Version'), h('th', {}, 'Status'), h('th', {}, 'Started'), h('th', {}, 'By'))),
     h(
       'tbody',
       {},
@@ -203,6 +273,7 @@ export function requestTable(list) {
           h('td', {}, `v${r.process_version}`),
           h('td', {}, h('span', { class: `status status-${r.status}` }, r.status)),
           h('td', {}, when(r.created_at)),
+          h('td', {}, r.started_by || ''),
         ),
       ),
     ),

@@ -47,6 +47,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(14, "task_assignment", "0014_task_assignment.sql"),
     migration!(15, "secrets", "0015_secrets.sql"),
     migration!(16, "oidc", "0016_oidc.sql"),
+    migration!(17, "open_requests_by_version", "0017_open_requests_by_version.sql"),
 ];
 
 /// Each embedded migration as (version, name, its SQL for `backend`), in order: what a database
@@ -62,7 +63,7 @@ pub fn migration_scripts(backend: Backend) -> impl Iterator<Item = (i64, &'stati
 }
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 16;
+pub const SCHEMA_VERSION: i64 = 17;
 
 /// An arbitrary constant for `pg_advisory_xact_lock`: "sluice migrations".
 const PG_MIGRATION_LOCK: i64 = 0x0005_11CE_0001;

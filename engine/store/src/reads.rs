@@ -7,8 +7,8 @@ use crate::Error;
 use crate::db::{DbRow, args};
 use crate::store::{REQUEST_COLUMNS, Store, TASK_COLUMNS, parse_cursor, parse_id, parse_json, request_row, task_row};
 use crate::types::{
-    EventId, EventRow, LoadedRequest, RequestFilter, RequestId, RequestPage, RequestRow, TaskId, TaskRow, TaskStatus,
-    from_millis, millis,
+    ElementCount, EventId, EventRow, LoadedRequest, RequestFilter, RequestId, RequestPage, RequestRow, TaskId, TaskRow,
+    TaskStatus, from_millis, millis,
 };
 
 impl Store {
@@ -327,6 +327,45 @@ impl Store {
             ..Default::default()
         };
         self.list_tasks(&q).await
+    }
+
+    /// Per element (its index in the process graph, as the Request state stores it): the tokens
+    /// on it and its open incidents, over every open Request of one process version. One aggregate
+    /// over the open Requests' state (index `requests_open_by_version`), finished ones unread.
+    pub async fn element_counts(&self, process_key: &str, version: i64) -> Result<Vec<ElementCount>, Error> {
+        let mut tx = self.begin_read().await?;
+        let mut c = tx.conn();
+        let pg = c.is_postgres();
+        // PostgreSQL: `json`, not `jsonb`: only two keys are read, and building jsonb's tree for
+        // each state costs about half as much again.
+        let (tokens, incidents) = if pg {
+            (
+                "json_array_elements(r.state::json -> 'tokens') AS t(value)",
+                "json_array_elements(r.state::json -> 'incidents') AS i(value)",
+            )
+        } else {
+            ("json_each(r.state, '$.tokens') AS t", "json_each(r.state, '$.incidents') AS i")
+        };
+        let element = |v: &str| {
+            if pg { format!("CAST({v} ->> 'element' AS BIGINT)") } else { format!("json_extract({v}, '$.element')") }
+        };
+        let sql = format!(
+            "SELECT el, CAST(SUM(active) AS BIGINT) AS active, CAST(SUM(incidents) AS BIGINT) AS incidents FROM (
+                 SELECT {te} AS el, 1 AS active, 0 AS incidents FROM requests r, {tokens}
+                  WHERE r.process_key = $1 AND r.process_version = $2 AND r.status IN ('active', 'error')
+                 UNION ALL
+                 SELECT {ie} AS el, 0 AS active, 1 AS incidents FROM requests r, {incidents}
+                  WHERE r.process_key = $1 AND r.process_version = $2 AND r.status = 'error'
+             ) AS counted GROUP BY el ORDER BY el",
+            te = element("t.value"),
+            ie = element("i.value"),
+        );
+        let rows = c.fetch_all(&sql, args![process_key, version]).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ElementCount { element: r.int("el")?, active: r.int("active")?, incidents: r.int("incidents")? })
+            })
+            .collect()
     }
 
     /// Whether `username` started the Request or completed one of its tasks (what a participant

@@ -257,6 +257,16 @@ pub struct EventRow {
     pub payload: Value,
 }
 
+/// One element's tokens and open incidents over the open Requests of a process version
+/// ([`crate::Store::element_counts`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ElementCount {
+    /// The element's index in the process graph (as the Request state stores it).
+    pub element: i64,
+    pub active: i64,
+    pub incidents: i64,
+}
+
 // Row types (`ProcessVersion`, `RequestRow`, this one, `JobRow`) look alike because each lists its
 // table's columns; different tables, nothing to share.
 /// One user or manual task.

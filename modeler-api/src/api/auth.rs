@@ -218,6 +218,8 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     ("POST", "/api/v1/processes", Rule::AnyOf(&[Designer])),
     ("GET", "/api/v1/processes", Rule::AnyOf(&[Designer, Operator, Participant])),
     ("GET", "/api/v1/processes/{key}", Rule::AnyOf(&[Designer, Operator, Participant])),
+    // Over every Request of the process: not for a participant, who sees only their own.
+    ("GET", "/api/v1/processes/{key}/counts", Rule::AnyOf(&[Designer, Operator])),
     ("POST", "/api/v1/processes/{key}/requests", Rule::AnyOf(&[Participant, Operator])),
     ("GET", "/api/v1/requests", Rule::AnyOf(&[Participant, Operator])),
     ("GET", "/api/v1/requests/{id}", Rule::AnyOf(&[Participant, Operator])),

@@ -3,6 +3,7 @@
 
 pub mod auth;
 mod big_numbers;
+mod counts;
 mod decisions;
 mod error;
 mod handlers;
@@ -254,6 +255,7 @@ pub fn app(state: AppState) -> Router {
     let api = Router::new()
         .route("/api/v1/processes", post(handlers::deploy).get(handlers::list_processes))
         .route("/api/v1/processes/{key}", get(handlers::get_process))
+        .route("/api/v1/processes/{key}/counts", get(counts::element_counts))
         .route("/api/v1/processes/{key}/requests", post(handlers::start_request))
         .route("/api/v1/requests", get(handlers::list_requests))
         .route("/api/v1/requests/{id}", get(handlers::get_request))

@@ -35,6 +35,7 @@ pub const SESSION: &str = "session";
         handlers::deploy,
         handlers::list_processes,
         handlers::get_process,
+        super::counts::element_counts,
         handlers::start_request,
         handlers::list_requests,
         handlers::get_request,

@@ -238,6 +238,7 @@ const MATRIX: &[(&str, &str, Option<&[&str]>)] = &[
     ("post", "/api/v1/processes", Some(&["designer"])),
     ("get", "/api/v1/processes", Some(&["designer", "operator", "participant"])),
     ("get", "/api/v1/processes/{key}", Some(&["designer", "operator", "participant"])),
+    ("get", "/api/v1/processes/{key}/counts", Some(&["designer", "operator"])),
     ("post", "/api/v1/processes/{key}/requests", Some(&["participant", "operator"])),
     ("get", "/api/v1/requests", Some(&["participant", "operator"])),
     ("get", "/api/v1/requests/{id}", Some(&["participant", "operator"])),

@@ -30,6 +30,9 @@ pub const PAGES: &[(&str, bool)] = &[
     ("/processes/{key}", true),
     ("/requests/{id}", true),
     ("/tasks", true),
+    ("/modeller", true),
+    ("/modeller/{key}", true),
+    ("/settings/slack", true),
 ];
 
 /// What the pages may load: only this origin's scripts, styles, images (and `data:` images, which
@@ -83,6 +86,7 @@ pub fn content_type_of(path: &str) -> &'static str {
         "woff2" => "font/woff2",
         "woff" => "font/woff",
         "ttf" => "font/ttf",
+        "eot" => "application/vnd.ms-fontobject",
         "json" => "application/json",
         // License texts (`LICENSE`), `THIRD-PARTY.txt`.
         _ => "text/plain; charset=utf-8",

@@ -120,6 +120,12 @@ async fn every_asset_is_served_with_its_type_caching_and_etag() {
         let expected = match path.rsplit_once('.').map(|(_, e)| e) {
             Some("js") => "text/javascript; charset=utf-8",
             Some("css") => "text/css; charset=utf-8",
+            // bpmn-js's icon font (the modeller's), in every format its CSS names.
+            Some("svg") => "image/svg+xml",
+            Some("woff2") => "font/woff2",
+            Some("woff") => "font/woff",
+            Some("ttf") => "font/ttf",
+            Some("eot") => "application/vnd.ms-fontobject",
             _ => "text/plain; charset=utf-8",
         };
         assert_eq!(ct, expected, "{url}");

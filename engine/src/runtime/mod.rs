@@ -650,7 +650,7 @@ impl Instance {
         now: DateTime<Utc>,
         out: &mut Vec<Command>,
     ) -> Result<Instance, StartError> {
-        exec::start(process, &NoDecisions, data, start, None, None, now, out)
+        exec::start(process, &NoDecisions, data, start, exec::Origin::Started { requester: None }, now, out)
     }
 
     /// [`Instance::start`] with the decisions its business rule tasks may evaluate, for a person:
@@ -664,7 +664,7 @@ impl Instance {
         now: DateTime<Utc>,
         out: &mut Vec<Command>,
     ) -> Result<Instance, StartError> {
-        exec::start(process, decisions, data, start, None, requester, now, out)
+        exec::start(process, decisions, data, start, exec::Origin::Started { requester }, now, out)
     }
 
     /// [`Instance::start`] for a person, without decisions: `requester` (their username) is what
@@ -677,7 +677,7 @@ impl Instance {
         now: DateTime<Utc>,
         out: &mut Vec<Command>,
     ) -> Result<Instance, StartError> {
-        exec::start(process, &NoDecisions, data, start, None, requester, now, out)
+        exec::start(process, &NoDecisions, data, start, exec::Origin::Started { requester }, now, out)
     }
 
     /// Starts a Request for a call activity: errors nothing catches go back to the parent.
@@ -701,7 +701,8 @@ impl Instance {
         now: DateTime<Utc>,
         out: &mut Vec<Command>,
     ) -> Result<Instance, StartError> {
-        exec::start(process, decisions, data, Start::Default, Some(parent_depth.saturating_add(1)), None, now, out)
+        let depth = parent_depth.saturating_add(1);
+        exec::start(process, decisions, data, Start::Default, exec::Origin::Called { depth }, now, out)
     }
 
     /// How deep this Request is in a chain of call activities (0 when nothing called it).

@@ -69,17 +69,27 @@ fn position_by_id<T, K: Ord + Copy>(items: &[T], id: K, key: impl Fn(&T) -> K) -
     }
 }
 
+/// Who starts a Request.
+pub(super) enum Origin {
+    /// A person or a client: `requester` is what assignment expressions call `requester`.
+    Started { requester: Option<String> },
+    /// A call activity: the new Request's depth in the chain of calls.
+    Called { depth: u32 },
+}
+
 pub(super) fn start(
     p: &Process,
     decisions: &dyn Decisions,
     data: Data,
     start: Start,
-    // The depth of a called Request (a call activity started it).
-    called: Option<u32>,
-    requester: Option<String>,
+    origin: Origin,
     now: DateTime<Utc>,
     out: &mut Vec<Command>,
 ) -> Result<Instance, StartError> {
+    let (called, requester) = match origin {
+        Origin::Started { requester } => (None, requester),
+        Origin::Called { depth } => (Some(depth), None),
+    };
     if !p.executable && called.is_none() {
         return Err(StartError::NotExecutable(p.key.clone()));
     }

@@ -89,6 +89,46 @@ FAMILY = """<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
+# Review (a Camunda 7 form of typed fields, for candidate users) then an approval (a Sluice form,
+# assigned), then a gateway on `approved`. No diagram: laid out by the page.
+WORK = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:camunda="http://camunda.org/schema/1.0/bpmn" xmlns:sluice="urn:sluice:bpmn:1" id="d" targetNamespace="urn:sluice:test">
+  <bpmn:process id="work" name="Work" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="review"/>
+    <bpmn:userTask id="review" name="Review the order" camunda:candidateUsers="webadmin, bob">
+      <bpmn:documentation>Check the amount against the quote.</bpmn:documentation>
+      <bpmn:extensionElements>
+        <camunda:formData>
+          <camunda:formField id="amount" label="Amount" type="long">
+            <camunda:validation><camunda:constraint name="required"/></camunda:validation>
+          </camunda:formField>
+          <camunda:formField id="note" label="Note" type="string" defaultValue="none"/>
+          <camunda:formField id="size" label="Size" type="enum" defaultValue="m">
+            <camunda:value id="s" name="Small"/><camunda:value id="m" name="Medium"/><camunda:value id="l" name="Large"/>
+          </camunda:formField>
+          <camunda:formField id="urgent" label="Urgent" type="boolean"/>
+          <camunda:formField id="ship" label="Ship on" type="date"/>
+        </camunda:formData>
+      </bpmn:extensionElements>
+    </bpmn:userTask>
+    <bpmn:sequenceFlow id="f2" sourceRef="review" targetRef="decide"/>
+    <bpmn:userTask id="decide" name="Decide" camunda:assignee="webadmin">
+      <bpmn:extensionElements>
+        <sluice:form approval="true"><sluice:field id="reason" label="Reason" type="string"/></sluice:form>
+      </bpmn:extensionElements>
+    </bpmn:userTask>
+    <bpmn:sequenceFlow id="f3" sourceRef="decide" targetRef="gw"/>
+    <bpmn:exclusiveGateway id="gw"/>
+    <bpmn:sequenceFlow id="f_yes" sourceRef="gw" targetRef="done"><bpmn:conditionExpression>= approved</bpmn:conditionExpression></bpmn:sequenceFlow>
+    <bpmn:sequenceFlow id="f_no" sourceRef="gw" targetRef="refused"><bpmn:conditionExpression>= not(approved)</bpmn:conditionExpression></bpmn:sequenceFlow>
+    <bpmn:endEvent id="done"/>
+    <bpmn:endEvent id="refused"/>
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
 def calling(url):
     """An HTTP connector task calling `url`, written without a diagram (laid out by the page)."""
     return f"""<?xml version="1.0" encoding="UTF-8"?>
@@ -135,6 +175,14 @@ class Ctx:
         page.click("button[type=submit]")
         expect(page).to_have_url(self.server.base + next_path)
         return page
+
+    def page_of(self, page):
+        """Another page in the same browser context (signed in as `page` is)."""
+        other = page.context.new_page()
+        other.set_default_timeout(TIMEOUT_MS)
+        other.on("console", lambda m: self._console(m.text))
+        other.on("pageerror", lambda e: self.csp_violations.append(f"page error: {e}"))
+        return other
 
     def shot(self, page, name):
         os.makedirs(SHOTS, exist_ok=True)
@@ -331,6 +379,100 @@ def scenario_a_request_links_to_its_parent_and_children(ctx):
     page.click("#cancel")
     expect(page.locator("#status")).to_have_text("canceled")
     expect(page.locator("#cancel")).to_have_count(0)
+
+
+def scenario_claim_a_task_fill_its_typed_form_and_go_on_to_the_next_one(ctx):
+    ctx.server.deploy(WORK)
+    rid = ctx.server.start("work", {"customer": "Acme"})["id"]
+    page = ctx.signed_in("/tasks")
+    # A candidate's task is in "may claim"; claimed it is mine, unclaimed it goes back.
+    claimable = page.locator('#claimable-tasks article.task[data-element="review"]')
+    expect(claimable).to_have_count(1)
+    expect(claimable).to_contain_text("may be claimed by webadmin, bob")
+    ctx.shot(page, "inbox")
+    claimable.locator("button.claim").click()
+    mine = page.locator('#my-tasks article.task[data-element="review"]')
+    expect(mine).to_contain_text("assigned to webadmin")
+    expect(page.locator('#claimable-tasks article.task[data-element="review"]')).to_have_count(0)
+    mine.locator("button.unclaim").click()
+    expect(page.locator('#claimable-tasks article.task[data-element="review"]')).to_have_count(1)
+    expect(page.locator('#my-tasks article.task[data-element="review"]')).to_have_count(0)
+    # The Request's page says who the waiting task is for.
+    request = ctx.page_of(page)
+    request.goto(f"{ctx.server.base}/requests/{rid}")
+    waiting = request.locator('#tasks .waiting-task[data-element="review"]')
+    expect(waiting).to_contain_text("may be claimed by webadmin, bob")
+    # The task's page: documentation, who it is for, claim, the form of the model's fields.
+    page.locator('#claimable-tasks article.task[data-element="review"] a.open-task').click()
+    expect(page).to_have_url(re.compile(r"/tasks/[0-9a-f-]+$"))
+    expect(page.locator("#documentation")).to_contain_text("Check the amount against the quote.")
+    expect(page.locator("#task-for")).to_contain_text("may be claimed by webadmin, bob")
+    expect(page.locator("#request-data")).to_contain_text('"customer": "Acme"')
+    expect(page.locator("#field-note")).to_have_value("none")
+    expect(page.locator("#field-size")).to_have_value("m")
+    page.click("#claim")
+    expect(page.locator("#task-for")).to_contain_text("assigned to webadmin")
+    expect(page.locator("#unclaim")).to_be_visible()
+    expect(waiting).to_contain_text("assigned to webadmin")
+    # Validation: a required field left empty, then a number that is not whole; nothing is sent.
+    page.click("#complete")
+    expect(page.locator("#field-amount-error")).to_have_text("Amount is required")
+    page.fill("#field-amount", "12.5")
+    page.click("#complete")
+    expect(page.locator("#field-amount-error")).to_have_text("Amount must be a whole number")
+    expect(page.locator("#task-status")).to_have_text("active")
+    ctx.shot(page, "task-form")
+    page.fill("#field-amount", "1200")
+    page.select_option("#field-size", "l")
+    page.check("#field-urgent")
+    page.fill("#field-ship", "2026-12-24")
+    page.click("#complete")
+    # On to the next task of the same Request: an approval.
+    expect(page).to_have_url(re.compile(r"/tasks/[0-9a-f-]+\?after="))
+    expect(page.locator("h1")).to_have_text("Decide")
+    expect(page.locator("#approve")).to_be_visible()
+    expect(page.locator("#reject")).to_be_visible()
+    page.fill("#field-reason", "too expensive")
+    ctx.shot(page, "task-approval")
+    page.click("#reject")
+    # No next task: the Request's page, completed down the rejecting flow.
+    expect(page).to_have_url(f"{ctx.server.base}/requests/{rid}")
+    expect(page.locator("#status")).to_have_text("completed")
+    data = page.locator("#data")
+    for text in ['"amount": 1200', '"size": "l"', '"urgent": true', '"ship": "2026-12-24"', '"note": "none"',
+                 '"approved": false', '"reason": "too expensive"']:
+        expect(data).to_contain_text(text)
+    taken = '#request-diagram .djs-connection.flow-taken[data-element-id="{}"]'
+    for flow in ("f1", "f2", "f3", "f_no"):
+        expect(page.locator(taken.format(flow))).to_have_count(1)
+    expect(page.locator(taken.format("f_yes"))).to_have_count(0)
+    ctx.shot(page, "request-flows-taken")
+    request.close()
+
+
+def scenario_approve_an_approval_task(ctx):
+    ctx.server.deploy(WORK)
+    rid = ctx.server.start("work")["id"]
+    _, listed = ctx.server.api("GET", f"/api/v1/tasks?request={rid}&status=active")
+    review = listed["tasks"][0]
+    # The API gives the form the model declares.
+    status, detail = ctx.server.api("GET", f"/api/v1/tasks/{review['id']}")
+    assert status == 200, detail
+    assert [f["id"] for f in detail["form"]["fields"]] == ["amount", "note", "size", "urgent", "ship"], detail
+    assert detail["form"]["fields"][0]["required"] is True and detail["form"]["approval"] is False, detail
+    status, _ = ctx.server.api("POST", f"/api/v1/tasks/{review['id']}/complete", {"data": {"amount": 5}})
+    assert status == 200
+    _, listed = ctx.server.api("GET", f"/api/v1/tasks?request={rid}&status=active")
+    decide = listed["tasks"][0]
+    page = ctx.signed_in(f"/tasks/{decide['id']}")
+    expect(page.locator("#task-for")).to_contain_text("assigned to webadmin")
+    page.click("#approve")
+    expect(page).to_have_url(f"{ctx.server.base}/requests/{rid}")
+    expect(page.locator("#status")).to_have_text("completed")
+    expect(page.locator("#data")).to_contain_text('"approved": true')
+    taken = '#request-diagram .djs-connection.flow-taken[data-element-id="{}"]'
+    expect(page.locator(taken.format("f_yes"))).to_have_count(1)
+    expect(page.locator(taken.format("f_no"))).to_have_count(0)
 
 
 def scenario_the_policy_check_sees_a_violation(ctx):

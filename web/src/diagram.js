@@ -102,6 +102,14 @@ export class Diagram {
     return Boolean(id && this.viewer.get('elementRegistry').get(id));
   }
 
+  /** The sequence flows drawn: [{id, source, target}]. */
+  flows() {
+    return this.viewer
+      .get('elementRegistry')
+      .filter((e) => e.type === 'bpmn:SequenceFlow')
+      .map((e) => ({ id: e.id, source: e.businessObject.sourceRef?.id, target: e.businessObject.targetRef?.id }));
+  }
+
   /** Replaces every marker and overlay with these: `marks` [{id, cls}], `overlays` [{id, el, position?}]. */
   decorate(marks, overlays) {
     const canvas = this.viewer.get('canvas');

@@ -7,7 +7,7 @@ import { modellerPage } from './modeller.js';
 import { slackSettingsPage } from './slack-settings.js';
 import { processesPage, processPage } from './processes.js';
 import { requestPage } from './request.js';
-import { tasksPage } from './tasks.js';
+import { tasksPage, taskPage } from './tasks.js';
 
 async function signedIn() {
   const me = await api('GET', '/api/v1/me');
@@ -45,6 +45,8 @@ async function route() {
   if (m) return processPage(me, decodeURIComponent(m[1]));
   m = path.match(/^\/modeller\/([^/]+)$/);
   if (m) return modellerPage(me, decodeURIComponent(m[1]));
+  m = path.match(/^\/tasks\/([^/]+)$/);
+  if (m) return taskPage(me, decodeURIComponent(m[1]));
   m = path.match(/^\/requests\/([^/]+)$/);
   if (m) return requestPage(me, decodeURIComponent(m[1]));
   page('Not found', h('p', {}, 'There is no page here.'));

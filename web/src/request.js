@@ -1,6 +1,6 @@
 // A Request's page (where every Slack link points): its diagram with tokens, incidents (with a
 // Retry button) and the elements done; its waiting tasks, data, history, parent and children;
-// Cancel. It polls while the Request can still move.
+// Cancel. It polls (the Request and its open tasks) while the Request can still move.
 import { api } from './api.js';
 import { h, fill, page, when, errorBox, jsonBlock } from './dom.js';
 import { Diagram } from './diagram.js';
@@ -21,6 +21,7 @@ export async function requestPage(_me, id) {
   page(`Request ${id}`, summary, actions, message, canvas, incidents, tasks, family, h('div', { class: 'columns' }, data, history));
 
   const path = `/api/v1/requests/${encodeURIComponent(id)}`;
+  const tasksPath = `/api/v1/tasks?request=${encodeURIComponent(id)}&status=active`;
   let request = await api('GET', path);
   const process = await api(
     'GET',
@@ -56,10 +57,10 @@ export async function requestPage(_me, id) {
     if (!have) request = await api('GET', path);
     const [events, open, children] = await Promise.all([
       allEvents(path),
-      api('GET', `/api/v1/tasks?request=${encodeURIComponent(id)}&status=active`),
+      api('GET', tasksPath),
       api('GET', `/api/v1/requests?parent=${encodeURIComponent(id)}&limit=200`),
     ]);
-    lastRequest = JSON.stringify(request);
+    lastRequest = JSON.stringify([request, open.tasks]);
     const key = JSON.stringify([request, events.length, open.tasks, children.requests.map((r) => [r.id, r.status])]);
     if (key === last) return;
     last = key;
@@ -90,9 +91,11 @@ export async function requestPage(_me, id) {
     }
     busy = true;
     try {
-      request = await api('GET', path);
+      // The open tasks too: a claim changes who a task is for, not the Request.
+      const [now, open] = await Promise.all([api('GET', path), api('GET', tasksPath)]);
+      request = now;
       polls += 1;
-      if (JSON.stringify(request) !== lastRequest || polls % 10 === 0) await refresh(true);
+      if (JSON.stringify([request, open.tasks]) !== lastRequest || polls % 10 === 0) await refresh(true);
     } catch (e) {
       fill(message, errorBox(e));
     } finally {
@@ -150,6 +153,13 @@ function renderIncidents(el, r, retry) {
   );
 }
 
+/** Who a task is for: its assignee, else its candidate users and groups, else anyone who may see it. */
+export function taskFor(t) {
+  if (t.assignee) return `assigned to ${t.assignee}`;
+  const who = [...t.candidate_users, ...t.candidate_groups.map((g) => `group ${g}`)];
+  return who.length > 0 ? `may be claimed by ${who.join(', ')}` : 'not assigned (its requester or an operator works it)';
+}
+
 function renderTasks(el, list) {
   if (list.length === 0) {
     fill(el);
@@ -161,7 +171,16 @@ function renderTasks(el, list) {
     h(
       'ul',
       {},
-      list.map((t) => h('li', {}, h('a', { href: `/tasks#${t.id}` }, t.name || t.element_id), ` since ${when(t.created_at)}`)),
+      list.map((t) =>
+        h(
+          'li',
+          { class: 'waiting-task', dataset: { element: t.element_id } },
+          h('a', { href: `/tasks/${t.id}` }, t.name || t.element_id),
+          ' ',
+          h('span', { class: 'task-for' }, taskFor(t)),
+          ` · since ${when(t.created_at)}`,
+        ),
+      ),
     ),
   );
 }
@@ -211,6 +230,22 @@ function decorate(diagram, r, events, retry) {
     counts.set(k, (counts.get(k) || 0) + 1);
   }
   const marks = [...done].map((id) => ({ id, cls: 'el-done' }));
+  // The flows taken, derived from the history (the runtime records no event per flow): a flow
+  // whose source completed and whose target was then reached. A target reached through another
+  // flow as well can mark both.
+  const completedAt = new Map();
+  const lastAt = new Map();
+  events.forEach((e, i) => {
+    if (!e.element_id) return;
+    if (e.type === 'element_completed' && !completedAt.has(e.element_id)) completedAt.set(e.element_id, i);
+    lastAt.set(e.element_id, i);
+  });
+  for (const t of r.tokens) lastAt.set(t.element_id, events.length);
+  for (const f of diagram.flows()) {
+    const from = completedAt.get(f.source);
+    if (from === undefined) continue;
+    if ((lastAt.get(f.target) ?? -1) > from) marks.push({ id: f.id, cls: 'flow-taken' });
+  }
   const overlays = [];
   for (const [k, n] of counts) {
     const [id, state] = k.split('\u0000');

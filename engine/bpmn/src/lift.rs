@@ -23,6 +23,7 @@ use crate::report::Report;
 use crate::xml::{Doc, Node, Ns};
 
 mod assign;
+mod form;
 
 /// A `calledElement` to resolve once every file of the import is lifted.
 pub(crate) struct Call {
@@ -461,6 +462,9 @@ impl<'d> ProcLift<'d, '_, '_> {
             self.elements[i].looping = self.looping(ElementIdx::from(i));
             if matches!(self.elements[i].kind, Kind::Task(TaskKind::User | TaskKind::Manual)) {
                 self.elements[i].human = self.human(ElementIdx::from(i));
+            }
+            if matches!(self.elements[i].kind, Kind::Task(TaskKind::User)) {
+                self.elements[i].form = self.form(ElementIdx::from(i));
             }
         }
         if self.exec {

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use petgraph::graph::{DiGraph, NodeIndex};
+use serde::Serialize;
 use serde_json::{Map, Value};
 use sluice_feel::Expression;
 use sluice_feel::iso8601::{Cycle, IsoDuration};
@@ -109,6 +110,9 @@ pub struct Element {
     /// For user tasks (and ProcessMaker form tasks): who the task is for, when it is due, its
     /// documentation. `None` for every other element.
     pub human: Option<Box<HumanTask>>,
+    /// For user tasks: the form a person fills in to complete it (`camunda:formData` or
+    /// `sluice:form`), and whether it is an approval. `None`: the model declares no form.
+    pub form: Option<Box<TaskForm>>,
     // Derived by `Process::build`:
     /// Incoming sequence flows, in document order.
     pub incoming: Vec<FlowIdx>,
@@ -136,6 +140,7 @@ impl Element {
             inputs: Vec::new(),
             outputs: Vec::new(),
             human: None,
+            form: None,
             incoming: Vec::new(),
             outgoing: Vec::new(),
             boundaries: Vec::new(),
@@ -478,6 +483,64 @@ impl HumanTask {
             && self.priority.is_none()
             && self.documentation.is_none()
     }
+}
+
+/// The completion form of a user task, as the model declares it (Camunda 7's
+/// `camunda:formData`/`camunda:formField`, or `sluice:form`/`sluice:field`). Sluice does not
+/// run it: it is shown to people by the web app, and each field's value is completion data.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TaskForm {
+    /// An approval task: the web app shows Approve and Reject, which complete it with
+    /// `approved` true or false (`sluice:approval="true"` on the task or its `sluice:form`, or
+    /// a boolean field named `approved`).
+    pub approval: bool,
+    pub fields: Vec<FormField>,
+}
+
+/// One field of a task's form: its value is written to the Request's data under `id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FormField {
+    pub id: String,
+    /// What a person reads; the id when the model gives none.
+    pub label: String,
+    /// `string`, `long`, `boolean`, `date` or `enum`.
+    #[serde(rename = "type")]
+    pub kind: FieldKind,
+    /// The value shown at first, as written (not evaluated).
+    pub default: Option<String>,
+    pub required: bool,
+    /// For `enum`: the choices, `(id, name)`.
+    pub values: Vec<FieldValue>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldKind {
+    String,
+    Long,
+    Boolean,
+    Date,
+    Enum,
+}
+
+impl FieldKind {
+    pub fn parse(s: &str) -> Option<FieldKind> {
+        Some(match s {
+            "string" => FieldKind::String,
+            "long" => FieldKind::Long,
+            "boolean" => FieldKind::Boolean,
+            "date" => FieldKind::Date,
+            "enum" => FieldKind::Enum,
+            _ => return None,
+        })
+    }
+}
+
+/// One choice of an `enum` field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldValue {
+    pub id: String,
+    pub name: String,
 }
 
 /// One assignment value and the attribute it was written in (named by incidents).

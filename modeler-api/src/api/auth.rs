@@ -227,6 +227,7 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     ("POST", "/api/v1/requests/{id}/cancel", Rule::AnyOf(&[Operator])),
     ("POST", "/api/v1/requests/{id}/retry", Rule::AnyOf(&[Operator])),
     ("GET", "/api/v1/tasks", Rule::AnyOf(&[Participant, Operator])),
+    ("GET", "/api/v1/tasks/{id}", Rule::AnyOf(&[Participant, Operator])),
     ("POST", "/api/v1/tasks/{id}/complete", Rule::AnyOf(&[Participant, Operator])),
     ("POST", "/api/v1/tasks/{id}/claim", Rule::AnyOf(&[Participant, Operator])),
     ("POST", "/api/v1/tasks/{id}/unclaim", Rule::AnyOf(&[Participant, Operator])),

@@ -263,6 +263,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/requests/{id}/cancel", post(handlers::cancel_request))
         .route("/api/v1/requests/{id}/retry", post(handlers::retry_request))
         .route("/api/v1/tasks", get(tasks::list_tasks))
+        .route("/api/v1/tasks/{id}", get(tasks::get_task))
         .route("/api/v1/tasks/{id}/complete", post(tasks::complete_task))
         .route("/api/v1/tasks/{id}/claim", post(tasks::claim_task))
         .route("/api/v1/tasks/{id}/unclaim", post(tasks::unclaim_task))

@@ -43,6 +43,7 @@ pub const SESSION: &str = "session";
         handlers::cancel_request,
         handlers::retry_request,
         tasks::list_tasks,
+        tasks::get_task,
         tasks::complete_task,
         tasks::claim_task,
         tasks::unclaim_task,

@@ -19,7 +19,9 @@ use chrono::Utc;
 use sluice_store::{RequestId, TaskChange, TaskId, TaskOrder, TaskRefusal, TaskRow, TaskStatus, Viewer};
 
 use super::auth::Role;
-use super::views::{CompleteBody, ErrorBody, TaskList, TaskOrderParam, TaskQuery, TaskUserBody, TaskView};
+use super::views::{
+    CompleteBody, ErrorBody, TaskDetail, TaskFormView, TaskList, TaskOrderParam, TaskQuery, TaskUserBody, TaskView,
+};
 use super::{ApiError, ApiJson, ApiQuery, AppState, Caller, Client, Details};
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -51,6 +53,8 @@ struct Access {
     candidate: bool,
     /// They started the Request of a task with no assignee and no candidates.
     requester: bool,
+    /// The version of the Request's process.
+    version: i64,
 }
 
 impl Access {
@@ -74,7 +78,8 @@ async fn access(state: &AppState, caller: &Caller, id: TaskId) -> ApiResult<Acce
         && (task.candidate_users.iter().any(|u| u == me)
             || task.candidate_groups.iter().any(|g| caller.groups.contains(g)));
     let unassigned = task.assignee.is_none() && task.candidate_users.is_empty() && task.candidate_groups.is_empty();
-    let started = state.store().request(task.request_id).await?.started_by.as_deref() == Some(me);
+    let request = state.store().request(task.request_id).await?;
+    let started = request.started_by.as_deref() == Some(me);
     let sees = operator
         || assignee
         || candidate
@@ -84,7 +89,8 @@ async fn access(state: &AppState, caller: &Caller, id: TaskId) -> ApiResult<Acce
     if !sees {
         return Err(not_found(id));
     }
-    Ok(Access { task, operator, assignee, candidate, requester: started && unassigned })
+    let version = request.process_version;
+    Ok(Access { task, operator, assignee, candidate, requester: started && unassigned, version })
 }
 
 fn refused(id: TaskId, r: TaskRefusal) -> ApiError {
@@ -170,6 +176,44 @@ pub async fn list_tasks(
     };
     let (tasks, next_cursor) = state.store().list_tasks(&query).await?;
     Ok(Json(TaskList { tasks: tasks.iter().map(TaskView::from).collect(), next_cursor }))
+}
+
+/// One task, with the completion form its model declares and what the caller may do with it.
+#[utoipa::path(
+    get, path = "/api/v1/tasks/{id}", tag = "tasks",
+    params(("id" = String, Path, format = "uuid", description = "The task id")),
+    responses(
+        (status = 200, description = "The task", body = TaskDetail),
+        (status = 404, description = "`task_not_found` (or one the caller may not see)", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn get_task(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<TaskDetail>> {
+    let id = task_id(&id)?;
+    let a = access(&state, &caller, id).await?;
+    let form = match a.task.process_key.clone() {
+        Some(key) => {
+            let version = a.version;
+            let process = state.on_engine(move |engine| async move { engine.process(&key, version).await }).await?;
+            process
+                .element_by_id(&a.task.element_id)
+                .and_then(|e| process.element(e).form.as_deref().map(TaskFormView::from))
+        }
+        None => None,
+    };
+    let active = a.task.status == TaskStatus::Active;
+    let pending = a.task.delegation.as_deref() == Some("pending");
+    Ok(Json(TaskDetail {
+        may_claim: active && a.task.assignee.is_none() && a.may_claim(),
+        may_unclaim: active && a.task.assignee.is_some() && (a.assignee || a.operator) && !pending,
+        may_complete: active && a.may_complete() && !pending,
+        form,
+        task: TaskView::from(&a.task),
+    }))
 }
 
 // Each route's attribute lists its own answers: utoipa documents an endpoint from a literal list.

@@ -435,6 +435,82 @@ impl From<&TaskRow> for TaskView {
     }
 }
 
+/// One task with its form and what the caller may do with it (`GET /api/v1/tasks/{id}`).
+#[derive(Serialize, ToSchema)]
+pub struct TaskDetail {
+    #[serde(flatten)]
+    pub task: TaskView,
+    /// The completion form the model declares (`camunda:formData` or `sluice:form`); null: none.
+    #[schema(required = true)]
+    pub form: Option<TaskFormView>,
+    /// The caller may claim it (unassigned, and they are a candidate, its requester or an operator).
+    pub may_claim: bool,
+    /// The caller may unclaim it (it is theirs, or they are an operator, and it is assigned).
+    pub may_unclaim: bool,
+    /// The caller may complete it now.
+    pub may_complete: bool,
+}
+
+/// A task's completion form. Each field's value goes into the completion data under its id.
+#[derive(Serialize, ToSchema)]
+pub struct TaskFormView {
+    /// An approval task: Approve and Reject complete it with `approved` true or false.
+    pub approval: bool,
+    pub fields: Vec<FormFieldView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FormFieldView {
+    pub id: String,
+    pub label: String,
+    /// `string`, `long`, `boolean`, `date` (ISO 8601) or `enum` (one of `values`' ids).
+    #[serde(rename = "type")]
+    #[schema(rename = "type")]
+    pub kind: String,
+    /// The value shown at first, as the model writes it.
+    #[schema(required = true)]
+    pub default: Option<String>,
+    pub required: bool,
+    /// For `enum`: the choices.
+    pub values: Vec<FormValueView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FormValueView {
+    pub id: String,
+    pub name: String,
+}
+
+impl From<&sluice_bpmn::TaskForm> for TaskFormView {
+    fn from(f: &sluice_bpmn::TaskForm) -> Self {
+        let kind = |k: sluice_bpmn::FieldKind| {
+            match k {
+                sluice_bpmn::FieldKind::String => "string",
+                sluice_bpmn::FieldKind::Long => "long",
+                sluice_bpmn::FieldKind::Boolean => "boolean",
+                sluice_bpmn::FieldKind::Date => "date",
+                sluice_bpmn::FieldKind::Enum => "enum",
+            }
+            .to_owned()
+        };
+        TaskFormView {
+            approval: f.approval,
+            fields: f
+                .fields
+                .iter()
+                .map(|x| FormFieldView {
+                    id: x.id.clone(),
+                    label: x.label.clone(),
+                    kind: kind(x.kind),
+                    default: x.default.clone(),
+                    required: x.required,
+                    values: x.values.iter().map(|v| FormValueView { id: v.id.clone(), name: v.name.clone() }).collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct TaskList {
     /// Oldest first.

@@ -30,6 +30,7 @@ pub const PAGES: &[(&str, bool)] = &[
     ("/processes/{key}", true),
     ("/requests/{id}", true),
     ("/tasks", true),
+    ("/tasks/{id}", true),
     ("/modeller", true),
     ("/modeller/{key}", true),
     ("/settings/slack", true),

@@ -4,6 +4,7 @@
 //! `candidate=me`, claims and completes it; a non-member gets 403 (or 404 when they may not see
 //! it); a FEEL assignee `= requester` lands on the starter; the requester sees their Request and
 //! not another's; a short due date raises `task_overdue` once.
+//! `GET /api/v1/tasks/{id}` gives the form the model declares and what the caller may do.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
@@ -283,4 +284,104 @@ fn task_assignment_over_http_on_postgres() {
         return;
     };
     run("tasks-postgres", &db);
+}
+
+/// `GET /api/v1/tasks/{id}`: the form the model declares and what the caller may do now.
+fn run_form(name: &str, db: &Db) {
+    let config = ServeConfig { database_url: db.url(), log_dir: db.log_dir(name), env: vec![], address_space: None };
+    let serve = Serve::start(&config, name);
+    let c = Client { addr: serve.addr };
+    let xml = process(
+        "form",
+        r#"<bpmn:userTask id="review" name="Review" camunda:candidateGroups="sales">
+      <bpmn:extensionElements><camunda:formData>
+        <camunda:formField id="amount" label="Amount" type="long">
+          <camunda:validation><camunda:constraint name="required"/></camunda:validation>
+        </camunda:formField>
+        <camunda:formField id="size" type="enum" defaultValue="m"><camunda:value id="m" name="Medium"/></camunda:formField>
+        <camunda:formField id="approved" label="Approved" type="boolean"/>
+      </camunda:formData></bpmn:extensionElements>
+    </bpmn:userTask>"#,
+    );
+    let plain = process("plain", r#"<bpmn:userTask id="review" name="Plain"/>"#);
+    for xml in [xml, plain] {
+        let a = must_exchange(
+            serve.addr,
+            "POST",
+            "/api/v1/processes",
+            &[("Authorization", &format!("Bearer {TOKEN}")), ("Content-Type", "application/xml")],
+            xml.as_bytes(),
+        );
+        assert_eq!(a.status, 201, "{}", a.body);
+    }
+    let sam = c.user("sam", &["participant"], &["sales"]);
+    let sue = c.user("sue", &["participant"], &["sales"]);
+    let nick = c.user("nick", &["participant"], &["support"]);
+    let request = c.start(TOKEN, "form");
+    let id = c.task_of(&request)["id"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/tasks/{id}");
+    let (status, t) = c.call(&sam, "GET", &path, None);
+    assert_eq!(status, 200, "{t}");
+    assert_eq!(t["id"], id.as_str());
+    assert_eq!(t["candidate_groups"], json!(["sales"]));
+    assert_eq!(
+        t["form"],
+        json!({"approval": true, "fields": [
+            {"id": "amount", "label": "Amount", "type": "long", "default": null, "required": true, "values": []},
+            {"id": "size", "label": "size", "type": "enum", "default": "m", "required": false,
+             "values": [{"id": "m", "name": "Medium"}]},
+            {"id": "approved", "label": "Approved", "type": "boolean", "default": null, "required": false, "values": []},
+        ]})
+    );
+    assert_eq!(
+        (t["may_claim"].clone(), t["may_unclaim"].clone(), t["may_complete"].clone()),
+        (json!(true), json!(false), json!(true))
+    );
+    // Not a candidate: the task is not theirs to see.
+    let (status, e) = c.call(&nick, "GET", &path, None);
+    assert_eq!(status, 404, "{e}");
+    assert_eq!(e["error"]["code"], "task_not_found");
+    let (status, e) = c.call(&sam, "GET", "/api/v1/tasks/not-a-task", None);
+    assert_eq!(status, 404, "{e}");
+    // Claimed by sam: sam may unclaim and complete, sue (same group) may do neither.
+    let (status, _) = c.call(&sam, "POST", &format!("{path}/claim"), None);
+    assert_eq!(status, 200);
+    let (_, t) = c.call(&sam, "GET", &path, None);
+    assert_eq!(
+        (t["may_claim"].clone(), t["may_unclaim"].clone(), t["may_complete"].clone()),
+        (json!(false), json!(true), json!(true))
+    );
+    let (status, t) = c.call(&sue, "GET", &path, None);
+    assert_eq!(status, 200, "{t}");
+    assert_eq!(
+        (t["may_claim"].clone(), t["may_unclaim"].clone(), t["may_complete"].clone()),
+        (json!(false), json!(false), json!(false))
+    );
+    // Completed: nothing more to do; a task whose model declares no form has `form: null`.
+    let (status, _) = c.call(&sam, "POST", &format!("{path}/complete"), Some(json!({"data": {"amount": 3}})));
+    assert_eq!(status, 200);
+    let (_, t) = c.call(&sam, "GET", &path, None);
+    assert_eq!(
+        (t["status"].clone(), t["may_complete"].clone(), t["may_unclaim"].clone()),
+        (json!("completed"), json!(false), json!(false))
+    );
+    let other = c.start(TOKEN, "plain");
+    let plain_id = c.task_of(&other)["id"].as_str().unwrap().to_string();
+    let (status, t) = c.call(TOKEN, "GET", &format!("/api/v1/tasks/{plain_id}"), None);
+    assert_eq!(status, 200, "{t}");
+    assert_eq!(t["form"], Value::Null);
+}
+
+#[test]
+fn task_form_over_http_on_sqlite() {
+    let name = "task-form-sqlite";
+    run_form(name, &Db::sqlite(name));
+}
+
+#[test]
+fn task_form_over_http_on_postgres() {
+    let Some(db) = Db::postgres("tasks::task_form_over_http_on_postgres") else {
+        return;
+    };
+    run_form("task-form-postgres", &db);
 }

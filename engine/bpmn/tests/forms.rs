@@ -27,7 +27,14 @@ fn form(task: &str) -> Option<TaskForm> {
 }
 
 fn field(id: &str, label: &str, kind: FieldKind, default: Option<&str>, required: bool) -> FormField {
-    FormField { id: id.into(), label: label.into(), kind, default: default.map(Into::into), required, values: Vec::new() }
+    FormField {
+        id: id.into(),
+        label: label.into(),
+        kind,
+        default: default.map(Into::into),
+        required,
+        values: Vec::new(),
+    }
 }
 
 #[test]
@@ -47,10 +54,8 @@ fn camunda_7_form_fields_are_read_as_camunda_modeler_writes_them() {
     .unwrap();
     assert!(!f.approval);
     let mut size = field("size", "Size", FieldKind::Enum, Some("m"), false);
-    size.values = vec![
-        FieldValue { id: "s".into(), name: "Small".into() },
-        FieldValue { id: "m".into(), name: "m".into() },
-    ];
+    size.values =
+        vec![FieldValue { id: "s".into(), name: "Small".into() }, FieldValue { id: "m".into(), name: "m".into() }];
     assert_eq!(
         f.fields,
         vec![
@@ -74,7 +79,10 @@ fn a_sluice_form_and_what_makes_an_approval_task() {
     assert!(!f.approval);
     assert_eq!(
         f.fields,
-        vec![field("reason", "Reason", FieldKind::String, Some("-"), true), field("ok", "ok", FieldKind::Boolean, None, false)]
+        vec![
+            field("reason", "Reason", FieldKind::String, Some("-"), true),
+            field("ok", "ok", FieldKind::Boolean, None, false)
+        ]
     );
     // On the form, on the task (with no form at all), or a boolean field named `approved`.
     let on_form = r#"<bpmn:userTask id="t"><bpmn:extensionElements><sluice:form approval="true"/></bpmn:extensionElements></bpmn:userTask>"#;

@@ -637,11 +637,18 @@ mod tests {
     #[test]
     fn check_validates_the_inputs_of_registered_connectors() {
         let registry = connectors::registry(&ConnectorArgs::default()).unwrap();
-        let catalog = Catalog(&registry);
+        let catalog = Catalog(&registry, &JobTypes::None);
         let inputs = |v: Value| v.as_object().unwrap().clone();
         assert_eq!(catalog.validate("http", &inputs(json!({"url": "{{ api }}/x"}))), Ok(()));
         assert_eq!(catalog.validate("http", &inputs(json!({}))), Err("missing required input `url`".into()));
-        assert_eq!(catalog.validate("fax", &inputs(json!({}))), Err("no connector `fax` is registered".into()));
+        let fax = catalog.validate("fax", &inputs(json!({}))).unwrap_err();
+        assert!(fax.starts_with("no connector `fax` is registered, and `fax` is not a job type"), "{fax}");
+        assert!(fax.contains("`http`, `io.camunda:slack:1`, `slack-notification`"), "{fax}");
+        // A job type workers may take passes; a connector is still checked by its schema.
+        let jobs = JobTypes::parse("fax");
+        let with_jobs = Catalog(&registry, &jobs);
+        assert_eq!(with_jobs.validate("fax", &inputs(json!({}))), Ok(()));
+        assert_eq!(with_jobs.validate("http", &inputs(json!({}))), Err("missing required input `url`".into()));
         let slack = |v: Value| catalog.validate("slack-notification", &inputs(v));
         assert_eq!(slack(json!({"channel": "#x", "message": "Hi {{ name }}"})), Ok(()));
         assert_eq!(slack(json!({"channel": "#x"})), Err("missing required input `message`".into()));

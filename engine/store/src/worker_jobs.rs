@@ -53,7 +53,7 @@ pub struct WorkerJobRow {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Held {
     /// The activation is still the job's: the call was applied.
-    Yes(WorkerJobRow),
+    Yes(Box<WorkerJobRow>),
     /// The job was activated again since (its lock ran out): the call changed nothing.
     LockLost,
     /// No such job (done, or its task was left).
@@ -179,7 +179,7 @@ impl Store {
             )
             .await?;
         let held = match r {
-            Some(r) => Held::Yes(row(&r)?),
+            Some(r) => Held::Yes(Box::new(row(&r)?)),
             None => self.why_not_held(&mut tx, id).await?,
         };
         tx.commit().await?;
@@ -210,7 +210,7 @@ impl Store {
             )
             .await?;
         let held = match r {
-            Some(r) => Held::Yes(row(&r)?),
+            Some(r) => Held::Yes(Box::new(row(&r)?)),
             None => self.why_not_held(&mut tx, id).await?,
         };
         tx.commit().await?;

@@ -220,7 +220,7 @@ impl Engine {
             _ => return Err(Error::JobNotFound(key.to_owned())),
         }
         match self.store.hold_worker_job(id, generation, until(Utc::now(), d)).await? {
-            Held::Yes(row) => Ok(row),
+            Held::Yes(row) => Ok(*row),
             Held::LockLost => Err(Error::JobLockLost(key.to_owned())),
             Held::Gone => Err(Error::JobNotFound(key.to_owned())),
         }
@@ -351,7 +351,7 @@ mod tests {
     #[test]
     fn keys_name_a_job_and_an_activation() {
         let id = JobId::new();
-        assert_eq!(parse_key(&format!("{id}.3")).unwrap(), (id, 3));
+        assert!(matches!(parse_key(&format!("{id}.3")), Ok((k, 3)) if k == id));
         assert!(matches!(parse_key("nope"), Err(Error::JobNotFound(_))));
         assert!(matches!(parse_key(&format!("{id}.x")), Err(Error::JobNotFound(_))));
     }

@@ -25,6 +25,8 @@ pub type RequestNo = usize;
 #[derive(Debug, Clone, PartialEq)]
 pub enum ConnectorOutcome {
     Completed(Value),
+    /// A job worker's completion (a job task in a dry run): the data is merged into the Request's.
+    JobCompleted(Data),
     /// A BPMN error, caught by error boundary events.
     BpmnError {
         code: String,
@@ -39,6 +41,7 @@ impl ConnectorOutcome {
     pub fn into_input(self, token: TokenId) -> Input {
         match self {
             ConnectorOutcome::Completed(output) => Input::ConnectorCompleted { token, output },
+            ConnectorOutcome::JobCompleted(data) => Input::JobCompleted { token, data },
             ConnectorOutcome::BpmnError { code, message } => Input::ThrowError { token, code, message },
             ConnectorOutcome::Failed(message) => Input::ConnectorFailed { token, message },
         }
@@ -520,6 +523,7 @@ fn input_kind(input: &Input) -> &'static str {
         Input::CompleteTask { .. } => "complete_task",
         Input::ThrowError { .. } => "throw_error",
         Input::ConnectorCompleted { .. } => "connector_completed",
+        Input::JobCompleted { .. } => "job_completed",
         Input::ConnectorFailed { .. } => "connector_failed",
         Input::TimerFired { .. } => "timer_fired",
         Input::MessageReceived { .. } => "message_received",

@@ -16,9 +16,9 @@ use sluice_connector_api::{IdempotencyKey, Registry, Secret, Secrets};
 use sluice_engine::Status;
 use sluice_engine::sim::{ConnectorHost, ConnectorInvocation, ConnectorOutcome, Sim};
 use sluice_worker::secrets::{invoke_task, secrets_named};
-use sluice_worker::{Catalog, ConnectorVerdict};
+use sluice_worker::{Catalog, ConnectorVerdict, JobTypes};
 
-use crate::config::{ConnectorArgs, FeelArgs, LimitArgs, ServeArgs};
+use crate::config::{ConnectorArgs, FeelArgs, JobTypeArgs, LimitArgs, ServeArgs};
 use crate::connectors;
 
 #[derive(Parser, Debug)]
@@ -48,6 +48,8 @@ enum Command {
         /// them.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        #[command(flatten)]
+        job_types: JobTypeArgs,
     },
     /// Evaluate one FEEL expression as a condition would (the data as its context, `now()` the
     /// current time) and print the result as one JSON value; a problem goes to stderr with its
@@ -76,6 +78,13 @@ enum Command {
         /// Complete connector tasks with `{}` instead of calling the connector.
         #[arg(long)]
         stub_connectors: bool,
+        /// What a job task (a type for workers, see `--job-types`) completes with in a dry run:
+        /// ELEMENT=JSON or ELEMENT=@FILE (repeatable), merged into the data as a worker's
+        /// completion. A job task without one completes with no data.
+        #[arg(long = "job-result", value_name = "ELEMENT=JSON|@FILE")]
+        job_result: Vec<String>,
+        #[command(flatten)]
+        job_types: JobTypeArgs,
         /// Base of the links connectors place in messages (`{{ request.url }}` is
         /// `<PUBLIC_URL>/requests/dry-run` in a dry run).
         #[arg(long, env = "SLUICE_PUBLIC_URL", default_value = "http://127.0.0.1:8080")]
@@ -93,7 +102,7 @@ enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => crate::serve::run(args),
-        Command::Check { files } => check(&files),
+        Command::Check { files, job_types } => check(&files, &job_types.job_types()),
         Command::Feel(args) => feel(&args),
         Command::Run {
             file,
@@ -103,14 +112,26 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             task_data,
             start,
             stub_connectors,
+            job_result,
+            job_types,
             public_url,
             clock,
             connectors,
             limits,
         } => {
             limits.apply();
-            let opts =
-                RunOptions { with, process, task_data, start, stub: stub_connectors, public_url, clock, connectors };
+            let opts = RunOptions {
+                with,
+                process,
+                task_data,
+                start,
+                stub: stub_connectors,
+                public_url,
+                clock,
+                connectors,
+                job_results: job_result,
+                job_types: job_types.job_types(),
+            };
             dry_run(&file, data.as_deref(), &opts)
         }
     }
@@ -148,7 +169,7 @@ fn feel(args: &FeelArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn check(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
+fn check(files: &[PathBuf], job_types: &JobTypes) -> anyhow::Result<ExitCode> {
     let mut contents = Vec::new();
     let mut ok = true;
     for f in files {
@@ -173,7 +194,7 @@ fn check(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
     let sources: Vec<Source<'_>> = bpmn.iter().map(|(name, bytes)| Source { name, bytes }).collect();
     // Checks need no Slack: the connectors' settings only matter when they are called.
     let registry = connectors::registry(&ConnectorArgs::default())?;
-    let catalog = Catalog(&registry);
+    let catalog = Catalog(&registry, job_types);
     // A business rule task's decision may be in none of the files: a warning (it may be deployed
     // on its own).
     let known: Vec<&str> = decision_ids.iter().map(String::as_str).collect();
@@ -225,6 +246,9 @@ struct DryRunConnectors {
     runtime: tokio::runtime::Runtime,
     stub: bool,
     request_url: String,
+    /// Job tasks (no connector, a type workers may take): what each completes with, by element.
+    job_types: JobTypes,
+    job_results: HashMap<String, sluice_engine::runtime::Data>,
 }
 
 impl ConnectorHost for DryRunConnectors {
@@ -233,6 +257,16 @@ impl ConnectorHost for DryRunConnectors {
             return ConnectorOutcome::Completed(Value::Object(Default::default()));
         }
         let connector = call.call.connector.as_str();
+        if !self.registry.contains(connector) && self.job_types.allows(connector) {
+            // No worker in a dry run: the job completes at once, with `--job-result`'s data.
+            let data = self.job_results.get(call.element_id).cloned().unwrap_or_default();
+            eprintln!(
+                "sluice: `{}`: job of type `{connector}` completed without a worker ({})",
+                call.element_id,
+                if data.is_empty() { "no data; give some with --job-result" } else { "--job-result" }
+            );
+            return ConnectorOutcome::JobCompleted(data);
+        }
         if !self.registry.contains(connector) {
             return ConnectorOutcome::Failed(format!(
                 "no connector `{connector}` is registered in this build (run with --stub-connectors to skip connector calls)"
@@ -288,6 +322,8 @@ struct RunOptions {
     public_url: String,
     clock: Option<DateTime<Utc>>,
     connectors: ConnectorArgs,
+    job_results: Vec<String>,
+    job_types: JobTypes,
 }
 
 fn dry_run(file: &PathBuf, data: Option<&str>, opts: &RunOptions) -> anyhow::Result<ExitCode> {
@@ -311,7 +347,7 @@ fn dry_run(file: &PathBuf, data: Option<&str>, opts: &RunOptions) -> anyhow::Res
     }
     let sources: Vec<Source<'_>> = bpmn.iter().map(|(n, b)| Source { name: n, bytes: b }).collect();
     let registry = connectors::registry(&opts.connectors)?;
-    let catalog = Catalog(&registry);
+    let catalog = Catalog(&registry, &opts.job_types);
     let imported = sluice_bpmn::import(&sources, &Options { connectors: Some(&catalog), ..Options::default() });
     if imported.has_errors() {
         for d in &imported.diagnostics {
@@ -327,6 +363,11 @@ fn dry_run(file: &PathBuf, data: Option<&str>, opts: &RunOptions) -> anyhow::Res
     for td in task_data {
         let (el, js) = td.split_once('=').with_context(|| format!("--task-data `{td}` is not ELEMENT=JSON"))?;
         per_task.insert(el.to_string(), json_object(js, &format!("--task-data for `{el}`"))?);
+    }
+    let mut job_results = HashMap::new();
+    for jr in &opts.job_results {
+        let (el, js) = jr.split_once('=').with_context(|| format!("--job-result `{jr}` is not ELEMENT=JSON"))?;
+        job_results.insert(el.to_string(), json_object(js, &format!("--job-result for `{el}`"))?);
     }
     let processes: Vec<Arc<Process>> = imported.definitions.processes.clone();
     let key = match process {
@@ -349,6 +390,8 @@ fn dry_run(file: &PathBuf, data: Option<&str>, opts: &RunOptions) -> anyhow::Res
         runtime,
         stub,
         request_url: format!("{}/requests/dry-run", opts.public_url.trim_end_matches('/')),
+        job_types: opts.job_types.clone(),
+        job_results,
     };
     let root = match &opts.start {
         None => sim.start(&key, data)?,
@@ -541,6 +584,8 @@ mod tests {
             runtime,
             stub,
             request_url: "http://127.0.0.1:8080/requests/dry-run".into(),
+            job_types: JobTypes::None,
+            job_results: HashMap::new(),
         };
         let data = json!({"api": api, "id": "INV-1"}).as_object().unwrap().clone();
         let r = sim.start("p", data).unwrap();
@@ -592,11 +637,18 @@ mod tests {
     #[test]
     fn check_validates_the_inputs_of_registered_connectors() {
         let registry = connectors::registry(&ConnectorArgs::default()).unwrap();
-        let catalog = Catalog(&registry);
+        let catalog = Catalog(&registry, &JobTypes::None);
         let inputs = |v: Value| v.as_object().unwrap().clone();
         assert_eq!(catalog.validate("http", &inputs(json!({"url": "{{ api }}/x"}))), Ok(()));
         assert_eq!(catalog.validate("http", &inputs(json!({}))), Err("missing required input `url`".into()));
-        assert_eq!(catalog.validate("fax", &inputs(json!({}))), Err("no connector `fax` is registered".into()));
+        let fax = catalog.validate("fax", &inputs(json!({}))).unwrap_err();
+        assert!(fax.starts_with("no connector `fax` is registered, and `fax` is not a job type"), "{fax}");
+        assert!(fax.contains("`http`, `io.camunda:slack:1`, `slack-notification`"), "{fax}");
+        // A job type workers may take passes; a connector is still checked by its schema.
+        let jobs = JobTypes::parse("fax");
+        let with_jobs = Catalog(&registry, &jobs);
+        assert_eq!(with_jobs.validate("fax", &inputs(json!({}))), Ok(()));
+        assert_eq!(with_jobs.validate("http", &inputs(json!({}))), Err("missing required input `url`".into()));
         let slack = |v: Value| catalog.validate("slack-notification", &inputs(v));
         assert_eq!(slack(json!({"channel": "#x", "message": "Hi {{ name }}"})), Ok(()));
         assert_eq!(slack(json!({"channel": "#x"})), Err("missing required input `message`".into()));

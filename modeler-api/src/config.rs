@@ -67,6 +67,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub connectors: ConnectorArgs,
     #[command(flatten)]
+    pub job_types: JobTypeArgs,
+    #[command(flatten)]
     pub limits: LimitArgs,
     /// The crash-loop guard: how many times a job may be cut short by the server stopping while
     /// it runs (a job that kills the process) before it is no longer run but becomes an incident.
@@ -106,6 +108,22 @@ pub struct FeelArgs {
     pub now: Option<chrono::DateTime<chrono::Utc>>,
     #[command(flatten)]
     pub limits: LimitArgs,
+}
+
+/// Which job types external workers may take besides the connectors (issue 17).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct JobTypeArgs {
+    /// The job types service tasks may name besides the connectors, comma-separated (`*`: any):
+    /// such a task's job waits for a worker (`POST /api/v1/jobs/activate`). A type that is
+    /// neither a connector nor listed is refused at deploy and by `sluice check`.
+    #[arg(long, env = "SLUICE_JOB_TYPES", default_value = "")]
+    pub job_types: String,
+}
+
+impl JobTypeArgs {
+    pub fn job_types(&self) -> sluice_worker::JobTypes {
+        sluice_worker::JobTypes::parse(&self.job_types)
+    }
 }
 
 /// Every connector's settings, each connector's in a group of its own: a connector with settings

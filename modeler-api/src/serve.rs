@@ -52,6 +52,7 @@ async fn serve(args: ServeArgs, engine_runtime: tokio::runtime::Handle) -> anyho
         public_url: args.public_url(),
         request_lease: args.request_lease(),
         max_job_crashes: args.max_job_crashes,
+        job_types: args.job_types.job_types(),
         ..EngineOptions::default()
     };
     let notifier = Arc::new(

@@ -942,6 +942,13 @@ impl<'d> ProcLift<'d, '_, '_> {
         {
             connector = td.get_nonempty("type").map(str::to_owned);
         }
+        // Camunda 7's external task: its topic is the job type workers fetch.
+        if connector.is_none()
+            && n.ext(Ns::Camunda, "type").is_some_and(|t| t.trim() == "external")
+            && let Some(topic) = n.ext(Ns::Camunda, "topic").map(str::trim).filter(|t| !t.is_empty())
+        {
+            connector = Some(topic.to_owned());
+        }
         let Some(connector) = connector else {
             return match n.local {
                 "sendTask" if n.attr("messageRef").is_some() => match self.message_ref(ni, id, "send task") {
@@ -1047,6 +1054,7 @@ impl<'d> ProcLift<'d, '_, '_> {
         // FEEL, evaluated when the connector runs) and the connector's result headers.
         let mut computed = Vec::new();
         let mut result_expression = None;
+        let mut headers = Map::new();
         // The inputs as written, FEEL sources included, for the deploy-time checks: only built
         // when there is an `ioMapping` (most tasks have none; a deploy may hold 100,000).
         let io_mapping = ext.and_then(|e| doc.child(e, Ns::Zeebe, "ioMapping")).map(|(mi, _)| mi);
@@ -1101,6 +1109,9 @@ impl<'d> ProcLift<'d, '_, '_> {
                         result_expression =
                             self.expr(feel, At::Attr(attr.offset + lead + skip), &what, id).map(Box::new);
                     }
+                    Some(key) if !key.is_empty() => {
+                        headers.insert(key.to_owned(), Value::String(attr.value.clone()));
+                    }
                     _ => {}
                 }
             }
@@ -1128,6 +1139,7 @@ impl<'d> ProcLift<'d, '_, '_> {
             result_variable,
             computed,
             result_expression,
+            headers,
         })))
     }
 

@@ -293,6 +293,9 @@ pub struct ConnectorCall {
     /// Camunda 8's `resultExpression`: evaluated over the output (its fields, and the whole of it
     /// as `response`); the entries of the context it gives become variables.
     pub result_expression: Option<Box<Expression>>,
+    /// Camunda 8's `zeebe:taskHeaders` other than `resultVariable` and `resultExpression`, as
+    /// written: handed to a job worker with the job (`headers`).
+    pub headers: Map<String, Value>,
 }
 
 /// One input whose value a FEEL expression gives at run time.

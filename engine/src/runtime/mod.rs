@@ -104,6 +104,12 @@ pub enum Input {
         token: TokenId,
         output: Value,
     },
+    /// A job worker completed the job of a service task waiting as a connector (`token`): `data`
+    /// is merged into the Request's data like a task's completion data.
+    JobCompleted {
+        token: TokenId,
+        data: Data,
+    },
     /// A connector failed for good (retries are the worker's business): an incident.
     ConnectorFailed {
         token: TokenId,

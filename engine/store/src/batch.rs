@@ -726,7 +726,7 @@ async fn apply_all<'a>(c: &mut Conn<'_>, applied: &[Applied<'a>], prepared: &mut
                 }
                 JobRemoval::Connector(t) => {
                     c.execute(
-                        "DELETE FROM jobs WHERE request_id = $1 AND kind = 'connector' AND token = $2",
+                        "DELETE FROM jobs WHERE request_id = $1 AND kind IN ('connector', 'worker') AND token = $2",
                         args![a.rid.as_str(), i64::from(t.0)],
                     )
                     .await?;
@@ -813,7 +813,12 @@ async fn apply_all<'a>(c: &mut Conn<'_>, applied: &[Applied<'a>], prepared: &mut
             }
         }
         for (k, j) in ch.jobs_added.iter().enumerate() {
-            if a.status.is_finished() && matches!(j.kind, JobKind::Timer | JobKind::Connector) {
+            if a.status.is_finished() && matches!(j.kind, JobKind::Timer | JobKind::Connector | JobKind::Worker) {
+                continue;
+            }
+            if j.kind == JobKind::Worker {
+                // Its own columns (type, retries, back-off): one statement of its own.
+                crate::worker_jobs::insert_worker_job(c, &a.rid, j, at).await?;
                 continue;
             }
             if j.kind.for_parent() {
@@ -860,8 +865,13 @@ async fn apply_all<'a>(c: &mut Conn<'_>, applied: &[Applied<'a>], prepared: &mut
     if !finished.is_empty() {
         // A finished Request waits for nothing: no timers, no subscriptions, no open tasks.
         let ids: Vec<String> = finished.iter().map(|(id, _)| id.clone()).collect();
-        for_ids(c, "DELETE FROM jobs WHERE kind IN ('timer', 'connector') AND request_id IN ({ids})", &[], &ids)
-            .await?;
+        for_ids(
+            c,
+            "DELETE FROM jobs WHERE kind IN ('timer', 'connector', 'worker') AND request_id IN ({ids})",
+            &[],
+            &ids,
+        )
+        .await?;
         for_ids(c, "DELETE FROM subscriptions WHERE request_id IN ({ids})", &[], &ids).await?;
         for_ids(c, "DELETE FROM task_candidates WHERE request_id IN ({ids})", &[], &ids).await?;
         // Tasks canceled at each Request's own time, for all of them in one statement per chunk.

@@ -23,6 +23,7 @@ mod settings;
 mod store;
 mod tasks;
 mod types;
+mod worker_jobs;
 
 pub use batch::{Committer, LeaseChange, WriteOp, WriteResult};
 pub use changes::{Changes, JobRemoval, NewEvent, NewJob, NewSubscription, NewTask, TaskClose};
@@ -30,6 +31,7 @@ pub use decisions::{DecisionVersion, NewDecision, NewDecisionFile};
 pub use integrations::{IntegrationSource, OAuthStateUse, SlackAppRow, SlackIntegrationRow, SlackIntegrationWrite};
 pub use jobs::PARKED;
 pub use migrate::{SCHEMA_VERSION, migration_scripts};
+pub use worker_jobs::{Held, WorkerJobRow};
 
 /// How many transactions this process has committed (all stores together): read-only ones
 /// included. Benchmarks divide it by the work done; `/metrics` may export it.

@@ -48,6 +48,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(15, "secrets", "0015_secrets.sql"),
     migration!(16, "oidc", "0016_oidc.sql"),
     migration!(17, "open_requests_by_version", "0017_open_requests_by_version.sql"),
+    migration!(18, "worker_jobs", "0018_worker_jobs.sql"),
 ];
 
 /// Each embedded migration as (version, name, its SQL for `backend`), in order: what a database
@@ -63,7 +64,7 @@ pub fn migration_scripts(backend: Backend) -> impl Iterator<Item = (i64, &'stati
 }
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 17;
+pub const SCHEMA_VERSION: i64 = 18;
 
 /// An arbitrary constant for `pg_advisory_xact_lock`: "sluice migrations".
 const PG_MIGRATION_LOCK: i64 = 0x0005_11CE_0001;

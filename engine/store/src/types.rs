@@ -165,6 +165,9 @@ string_enum!(
         /// cycle). Its payload's `process_key` names the process: a new version of it replaces
         /// these jobs (see [`Store::deploy_source_with`](crate::Store::deploy_source_with)).
         TimerStart = "timer_start",
+        /// A service task's job for external workers (issue 17): activated over HTTP by its type,
+        /// never claimed by a node (see `worker_jobs.rs`). Payload: the worker's `WorkerJob`.
+        Worker = "worker",
     }
 );
 

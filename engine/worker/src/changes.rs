@@ -17,7 +17,7 @@ use sluice_store::{
 
 use crate::payload::{
     CancelChildJob, ChildDoneJob, ChildErrorJob, ChildEscalationJob, ConnectorJob, MessageJob, SignalJob,
-    StartChildJob, TimerJob, to_value,
+    StartChildJob, TimerJob, WorkerJob, to_value,
 };
 
 /// The rows of a step's commands. A completion's result for a parent is only kept for a Request
@@ -29,12 +29,40 @@ pub(crate) fn changes_of(
     commands: &[Command],
     now: DateTime<Utc>,
     has_parent: bool,
+    registry: &sluice_connector_api::Registry,
 ) -> Changes {
     let mut changes = from_commands(process, id, commands, now);
+    to_workers(process, &mut changes, |t| !registry.contains(t));
     if !has_parent {
         changes.jobs_added.retain(|j| !j.kind.for_parent());
     }
     changes
+}
+
+/// The retries a worker job starts with (Camunda 8's default).
+pub const DEFAULT_JOB_RETRIES: i64 = 3;
+
+/// Turns the connector jobs of tasks whose type `is_job_type` (no registered connector runs it;
+/// the deploy made sure workers may take it) into jobs for external workers: written with the
+/// step like any job, never run by a node.
+pub(crate) fn to_workers(process: &Process, changes: &mut Changes, is_job_type: impl Fn(&str) -> bool) {
+    for j in changes.jobs_added.iter_mut().filter(|j| j.kind == JobKind::Connector) {
+        let Ok(c) = serde_json::from_value::<ConnectorJob>(j.payload.clone()) else { continue };
+        let Some(el) = process.element_by_id(&c.element_id) else { continue };
+        let Kind::Task(TaskKind::Connector(call)) = &process.element(el).kind else { continue };
+        if !is_job_type(&call.connector) {
+            continue;
+        }
+        let payload = WorkerJob {
+            token: c.token,
+            element_id: c.element_id,
+            attempt: c.attempt,
+            job_type: call.connector.clone(),
+            retries: DEFAULT_JOB_RETRIES,
+        };
+        j.kind = JobKind::Worker;
+        j.payload = to_value(&payload);
+    }
 }
 
 /// Translates what one `start` or `step` of `request` emitted into rows and events.
@@ -97,7 +125,8 @@ pub fn from_commands(process: &Process, request: RequestId, commands: &[Command]
             }
             Command::CancelConnector { token, .. } => {
                 let before = ch.jobs_added.len();
-                ch.jobs_added.retain(|j| !(j.kind == JobKind::Connector && j.token == Some(*token)));
+                ch.jobs_added
+                    .retain(|j| !(matches!(j.kind, JobKind::Connector | JobKind::Worker) && j.token == Some(*token)));
                 if ch.jobs_added.len() == before {
                     ch.jobs_removed.push(JobRemoval::Connector(*token));
                 }

@@ -17,6 +17,7 @@ use sluice_connector_api::Registry;
 use sluice_engine::runtime::DecisionSet;
 use sluice_store::{NewDecision, NewDecisionFile};
 
+use crate::job_workers::JobTypes;
 use crate::{Engine, Error};
 
 /// Why a deploy was refused.
@@ -68,16 +69,34 @@ pub fn is_dmn_file(bytes: &[u8]) -> bool {
     sluice_dmn::is_dmn(&String::from_utf8_lossy(head))
 }
 
-/// The registry as the importer sees it: deploy-time checks of connector tasks (for
-/// [`sluice_bpmn::Options::connectors`]).
-pub struct Catalog<'a>(pub &'a Registry);
+/// The registry as the importer sees it, with the job types workers may take: deploy-time checks
+/// of connector tasks (for [`sluice_bpmn::Options::connectors`]). A task whose type is a
+/// registered connector is checked by it; else its type must be an allowed job type.
+pub struct Catalog<'a>(pub &'a Registry, pub &'a JobTypes);
 
 impl ConnectorCatalog for Catalog<'_> {
     fn validate(&self, connector: &str, inputs: &serde_json::Map<String, Value>) -> Result<(), String> {
-        self.0.validate(connector, inputs)
+        if !self.0.contains(connector) && self.1.allows(connector) {
+            return Ok(());
+        }
+        self.0.validate(connector, inputs).map_err(|e| {
+            if self.0.contains(connector) {
+                return e;
+            }
+            let mut known: Vec<&str> = self.0.types().collect();
+            known.sort_unstable();
+            format!(
+                "{e}, and `{connector}` is not a job type workers may take ({}); the connectors are {}",
+                self.1.describe(),
+                known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+            )
+        })
     }
 
     fn problems(&self, connector: &str, inputs: &serde_json::Map<String, Value>) -> Vec<(String, String)> {
+        if !self.0.contains(connector) {
+            return Vec::new();
+        }
         self.0.problems(connector, inputs)
     }
 }
@@ -118,7 +137,7 @@ impl Engine {
         let known = self.store.latest_processes().await?;
         let known: Vec<&str> = known.iter().map(|p| p.key.as_str()).collect();
         let sources: Vec<Source<'_>> = bpmn.iter().map(|(name, bytes)| Source { name, bytes }).collect();
-        let catalog = Catalog(&self.registry);
+        let catalog = Catalog(&self.registry, &self.options.job_types);
         let options =
             sluice_bpmn::Options { known_processes: &known, connectors: Some(&catalog), known_decisions: None };
         let imported = sluice_bpmn::import(&sources, &options);

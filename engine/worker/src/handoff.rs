@@ -51,7 +51,11 @@ impl Engine {
     /// hands off.
     pub(crate) fn needs_wake(&self, changes: &Changes, now: DateTime<Utc>, plan: &Plan) -> bool {
         let handed: &[JobRow] = plan.handed.as_ref().map_or(&[], |(_, jobs)| jobs.as_slice());
-        changes.jobs_added.iter().any(|j| j.due_at <= now && !handed.iter().any(|h| h.id == j.id))
+        // Worker jobs are for external workers (see `job_workers.rs`), not this node's loop.
+        changes
+            .jobs_added
+            .iter()
+            .any(|j| j.kind != JobKind::Worker && j.due_at <= now && !handed.iter().any(|h| h.id == j.id))
     }
 
     /// Turns handoff on: from now on, a write that creates connector jobs due at once also claims

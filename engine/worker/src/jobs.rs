@@ -219,6 +219,8 @@ impl Engine {
             JobKind::ChildDone | JobKind::ChildError | JobKind::ChildEscalation => self.child_result(job, now).await,
             // notify.rs hook: deliver, then record `notification_sent`/`notification_failed`.
             JobKind::Notification => self.run_notification(job, now).await,
+            // Never due for a node (`job_workers.rs`): left to the external workers.
+            JobKind::Worker => Ok(()),
         }
     }
 

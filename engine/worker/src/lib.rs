@@ -37,6 +37,7 @@ mod connector;
 mod deploy;
 mod gate;
 mod handoff;
+mod job_workers;
 mod jobs;
 pub mod loops;
 mod messages;
@@ -63,6 +64,7 @@ pub use changes::from_commands;
 pub use connector::ConnectorVerdict;
 pub use deploy::{Catalog, DeployError, Deployed, DeployedKind, is_dmn_file};
 pub use gate::CommitGate;
+pub use job_workers::{ActivatedJob, Activation, JobTypes};
 pub use loops::LoopOptions;
 pub use messages::Broadcast;
 pub use notify::{BoxFuture, CachedSettings, Delivered, Notification, Notifications, NotifyError};
@@ -102,6 +104,9 @@ pub struct EngineOptions {
     /// running it) before the job is no longer run but becomes an incident of its Request (or is
     /// parked, for a job of no Request). At least 1.
     pub max_job_crashes: u32,
+    /// The job types external workers may take besides the connectors (`SLUICE_JOB_TYPES`): a
+    /// service task of another type is refused at deploy.
+    pub job_types: JobTypes,
 }
 
 impl Default for EngineOptions {
@@ -117,6 +122,7 @@ impl Default for EngineOptions {
             max_batch: 1024,
             handoff_capacity: 1024,
             max_job_crashes: DEFAULT_MAX_JOB_CRASHES,
+            job_types: JobTypes::default(),
         }
     }
 }
@@ -160,6 +166,13 @@ pub enum Error {
     /// The caller's input was refused (a secret's name or value), with the reason.
     #[error("{0}")]
     Invalid(String),
+    /// No job with this key (done, its task was left, or a type the caller may not take).
+    #[error("no job `{0}` (it was completed, its task was left, or the key is wrong)")]
+    JobNotFound(String),
+    /// The job was activated again after this activation's lock ran out: the caller's work is
+    /// not taken (another worker's is).
+    #[error("job `{0}`: the lock was lost (it ran out and the job was activated again); nothing was done")]
+    JobLockLost(String),
     /// A job row whose payload this binary cannot read (a bug or a hand-edited database).
     #[error("job {job} has an unreadable payload: {message}")]
     BadJob { job: JobId, message: String },
@@ -189,6 +202,9 @@ pub struct Engine {
     wake: Arc<tokio::sync::Notify>,
     /// Seals and opens connector secrets (see `secrets.rs`); none without.
     secret_key: Option<Arc<sluice_secrets::SecretKey>>,
+    /// Notified (all waiters) when a write of this engine added jobs for external workers: the
+    /// activations waiting for jobs look again (see `job_workers.rs`).
+    job_written: Arc<tokio::sync::Notify>,
 }
 
 impl Engine {
@@ -208,6 +224,7 @@ impl Engine {
             handoff: OnceLock::new(),
             wake: Arc::new(tokio::sync::Notify::new()),
             secret_key: None,
+            job_written: Arc::new(tokio::sync::Notify::new()),
         })
     }
 

@@ -19,6 +19,20 @@ pub struct ConnectorJob {
     pub idempotency_key: String,
 }
 
+/// `worker`: a service task's job for external workers (see `job_workers.rs`). The store reads
+/// `job_type` and `retries` into their columns when it inserts the row.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WorkerJob {
+    pub token: u32,
+    pub element_id: String,
+    /// The runtime's attempt at the task: a completion applies only while the task still waits on
+    /// this attempt.
+    pub attempt: u32,
+    pub job_type: String,
+    /// The retries the job starts with.
+    pub retries: i64,
+}
+
 /// `timer`: fire a timer subscription.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TimerJob {

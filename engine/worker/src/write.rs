@@ -120,7 +120,8 @@ impl Engine {
             Instance::start_with(process, &decisions, data, start, started_by.clone(), now, &mut out)?
         };
         let id = id.unwrap_or_default();
-        let mut changes = changes_of(process, id, &out, now, parent.is_some());
+        let mut changes = changes_of(process, id, &out, now, parent.is_some(), &self.registry);
+        let workers = has_worker_jobs(&changes);
         changes.jobs_added.extend(jobs);
         changes.actor = started_by.clone();
         // notify.rs hook: the notifications of this creation commit with it.
@@ -146,6 +147,9 @@ impl Engine {
         let written = self.writer.write(op).await?;
         if wake && matches!(written, WriteResult::Created { .. }) {
             self.wake.notify_one();
+        }
+        if workers && matches!(written, WriteResult::Created { .. }) {
+            self.job_written.notify_waiters();
         }
         if written == WriteResult::StaleVersion {
             return Err(Error::StaleVersion);
@@ -251,7 +255,8 @@ impl Engine {
                     }
                 });
             }
-            let mut changes = changes_of(&process, id, &out, now, r.meta.parent.is_some());
+            let mut changes = changes_of(&process, id, &out, now, r.meta.parent.is_some(), &self.registry);
+            let workers = has_worker_jobs(&changes);
             changes.actor = actor.clone();
             // Recorded before what the step did (the call's warnings come from rendering its inputs).
             let extra = events.iter().map(|e| NewEvent::new(e.element_id.clone(), e.event.clone(), now));
@@ -279,6 +284,9 @@ impl Engine {
             {
                 self.wake.notify_one();
             }
+            if workers && matches!(written, WriteResult::Applied { .. }) {
+                self.job_written.notify_waiters();
+            }
             match written {
                 WriteResult::Conflict => continue,
                 WriteResult::Applied { revision, leased: true } => {
@@ -305,4 +313,9 @@ impl Engine {
         }
         Ok(Stepped::Refused(e))
     }
+}
+
+/// Whether a change writes jobs for external workers (whose activations wait for them).
+fn has_worker_jobs(changes: &sluice_store::Changes) -> bool {
+    changes.jobs_added.iter().any(|j| j.kind == sluice_store::JobKind::Worker)
 }

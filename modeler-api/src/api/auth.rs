@@ -65,7 +65,8 @@ pub enum Role {
     Operator,
     /// Starts Requests; sees and works their tasks and the Requests they started or took part in.
     Participant,
-    /// Job workers (reserved: no route needs it yet).
+    /// Job workers: may only activate and finish jobs (`/api/v1/jobs…`), of the types their
+    /// groups name (`jobs:T`, `jobs:*`; see `api/jobs.rs`).
     Worker,
 }
 
@@ -210,7 +211,7 @@ pub enum Rule {
     AnyOf(&'static [Role]),
 }
 
-use Role::{Admin, Designer, Operator, Participant};
+use Role::{Admin, Designer, Operator, Participant, Worker};
 
 /// The rule of every authenticated route, by method and route template. A route missing here is
 /// refused to everyone (and fails the permission matrix test).
@@ -241,6 +242,12 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     ("GET", "/api/v1/decisions/{id}", Rule::AnyOf(&[Designer, Operator, Participant])),
     ("POST", "/api/v1/decisions/{id}/evaluate", Rule::AnyOf(&[Designer])),
     ("PUT", "/api/v1/admin/slack-app", Rule::AnyOf(&[Admin])),
+    // Workers, and operators (any type); which types a worker may take is the handler's.
+    ("POST", "/api/v1/jobs/activate", Rule::AnyOf(&[Worker, Operator])),
+    ("POST", "/api/v1/jobs/{id}/complete", Rule::AnyOf(&[Worker, Operator])),
+    ("POST", "/api/v1/jobs/{id}/fail", Rule::AnyOf(&[Worker, Operator])),
+    ("POST", "/api/v1/jobs/{id}/error", Rule::AnyOf(&[Worker, Operator])),
+    ("POST", "/api/v1/jobs/{id}/extend", Rule::AnyOf(&[Worker, Operator])),
     ("GET", "/api/v1/secrets", Rule::AnyOf(&[Admin])),
     ("PUT", "/api/v1/secrets/{name}", Rule::AnyOf(&[Admin])),
     ("DELETE", "/api/v1/secrets/{name}", Rule::AnyOf(&[Admin])),

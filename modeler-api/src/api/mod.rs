@@ -7,6 +7,7 @@ mod counts;
 mod decisions;
 mod error;
 mod handlers;
+mod jobs;
 mod metrics;
 mod notifications;
 mod oidc;
@@ -190,6 +191,11 @@ impl AppState {
         self
     }
 
+    /// How long a request may take before it is answered 408.
+    fn request_timeout(&self) -> Duration {
+        self.inner.request_timeout.get().copied().unwrap_or(REQUEST_TIMEOUT)
+    }
+
     fn engine_runtime(&self) -> tokio::runtime::Handle {
         self.inner.engine_runtime.get().cloned().unwrap_or_else(tokio::runtime::Handle::current)
     }
@@ -276,6 +282,11 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/decisions", get(decisions::list))
         .route("/api/v1/decisions/{id}", get(decisions::get))
         .route("/api/v1/decisions/{id}/evaluate", post(decisions::evaluate))
+        .route("/api/v1/jobs/activate", post(jobs::activate))
+        .route("/api/v1/jobs/{id}/complete", post(jobs::complete))
+        .route("/api/v1/jobs/{id}/fail", post(jobs::fail))
+        .route("/api/v1/jobs/{id}/error", post(jobs::error))
+        .route("/api/v1/jobs/{id}/extend", post(jobs::extend))
         .route("/api/v1/secrets", get(secrets::list))
         .route("/api/v1/secrets/{name}", put(secrets::put).delete(secrets::delete))
         .route("/api/v1/admin/slack-app", put(slack_admin::put_app))

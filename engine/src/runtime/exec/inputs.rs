@@ -57,6 +57,25 @@ impl Exec<'_> {
                 }
                 self.complete_activity(token);
             }
+            Input::JobCompleted { token, data } => {
+                let tok = self.tok(token).ok_or(StepError::UnknownToken)?;
+                if !matches!(tok.state, TokenState::Connector { .. }) {
+                    return Err(StepError::NotWaiting("a job's completion"));
+                }
+                let (scope, e) = (tok.scope, tok.element);
+                let output = Value::Object(data.clone());
+                self.out.push(Command::ConnectorCompleted { token, element: e, output: output.clone() });
+                // A worker's variables are merged like a task's completion data (Camunda 8's job
+                // completion); a result variable also gets them as one object.
+                self.merge(scope, data);
+                let p = self.p;
+                if let Kind::Task(TaskKind::Connector(call)) = &p.element(e).kind
+                    && let Some(name) = &call.result_variable
+                {
+                    self.set_var(scope, name, output);
+                }
+                self.complete_activity(token);
+            }
             Input::ConnectorFailed { token, message } => {
                 let tok = self.tok(token).ok_or(StepError::UnknownToken)?;
                 let TokenState::Connector { attempt } = tok.state else {

@@ -250,7 +250,11 @@ impl ConnectorHost for DryRunConnectors {
             };
             let cx = sluice_connector_api::Context::new(key, call.process.key.as_str(), self.request_url.as_str());
             let secrets = secrets_from_env(&secrets_named(call.call));
-            let invoked = self.runtime.block_on(invoke_task(&self.registry, call.call, call.variables, &secrets, cx));
+            let mut variables = call.variables.clone();
+            variables.entry("_request").or_insert_with(|| {
+                sluice_worker::magic_request("dry-run", call.process, 1, "active", "", &self.request_url)
+            });
+            let invoked = self.runtime.block_on(invoke_task(&self.registry, call.call, &variables, &secrets, cx));
             if tries == 1 {
                 for w in &invoked.warnings {
                     eprintln!(

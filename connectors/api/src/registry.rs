@@ -360,7 +360,10 @@ impl Registry {
     /// "no connector `X` is registered", with the known ones and the closest to `X`.
     fn unknown(&self, connector_type: &str) -> String {
         let known: Vec<&str> = self.types().collect();
-        format!("no connector `{connector_type}` is registered{}", crate::schema::known_and_closest(connector_type, &known))
+        format!(
+            "no connector `{connector_type}` is registered{}",
+            crate::schema::known_and_closest(connector_type, &known)
+        )
     }
 }
 

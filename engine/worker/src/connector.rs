@@ -53,7 +53,14 @@ impl ConnectorVerdict {
 /// person who started the Request: `id`, `username`, `email`, `name`, `fullname`, `firstname`,
 /// `lastname`). Given to the call only, never stored in the Request's data; a variable of the
 /// Request with the same name wins.
-pub fn magic_request(id: &str, process: &sluice_bpmn::Process, version: i64, status: &str, created_at: &str, url: &str) -> Value {
+pub fn magic_request(
+    id: &str,
+    process: &sluice_bpmn::Process,
+    version: i64,
+    status: &str,
+    created_at: &str,
+    url: &str,
+) -> Value {
     serde_json::json!({
         "id": id,
         "name": process.name.clone().unwrap_or_else(|| process.key.clone()),

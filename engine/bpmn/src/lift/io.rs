@@ -29,7 +29,12 @@ impl ProcLift<'_, '_, '_> {
         let doc = self.doc;
         let (ci, c) = doc.child(ext, Ns::Camunda, "connector")?;
         let Some((_, cid)) = doc.child(ci, Ns::Camunda, "connectorId") else {
-            self.exec_err(c.offset, "invalid-connector", format!("the `camunda:connector` of `{id}` has no `camunda:connectorId`"), id);
+            self.exec_err(
+                c.offset,
+                "invalid-connector",
+                format!("the `camunda:connector` of `{id}` has no `camunda:connectorId`"),
+                id,
+            );
             return None;
         };
         let name = cid.text.trim().to_owned();
@@ -50,7 +55,12 @@ impl ProcLift<'_, '_, '_> {
         for (pi, p) in doc.children(ioi) {
             let Some(name) = p.get_nonempty("name") else {
                 if p.is(Ns::Camunda, "inputParameter") || p.is(Ns::Camunda, "outputParameter") {
-                    self.hard_err(p.offset, "invalid-connector-config", format!("a parameter of `{id}` has no `name`"), id);
+                    self.hard_err(
+                        p.offset,
+                        "invalid-connector-config",
+                        format!("a parameter of `{id}` has no `name`"),
+                        id,
+                    );
                 }
                 continue;
             };
@@ -84,7 +94,13 @@ impl ProcLift<'_, '_, '_> {
 
     /// A Camunda 7 parameter's value. `path`: where it goes among the inputs (None inside a
     /// list, where an expression other than a variable's path cannot be placed).
-    fn c7_value(&mut self, ni: usize, id: &str, path: Option<&[String]>, computed: &mut Vec<ComputedInput>) -> Option<Value> {
+    fn c7_value(
+        &mut self,
+        ni: usize,
+        id: &str,
+        path: Option<&[String]>,
+        computed: &mut Vec<ComputedInput>,
+    ) -> Option<Value> {
         let doc = self.doc;
         let n = doc.node(ni);
         if let Some((li, _)) = doc.child(ni, Ns::Camunda, "list") {
@@ -124,12 +140,15 @@ impl ProcLift<'_, '_, '_> {
                 self.exec_err(
                     n.offset,
                     "unsupported-vendor-setting",
-                    format!("`{text}` in a `camunda:list` of `{id}`: only a variable's path (`${{name}}`) is read there"),
+                    format!(
+                        "`{text}` in a `camunda:list` of `{id}`: only a variable's path (`${{name}}`) is read there"
+                    ),
                     id,
                 );
                 return None;
             };
-            let expr: Expression = self.expr(text, At::Text(ni, start), &format!("the input `{}` of `{id}`", path.join(".")), id)?;
+            let expr: Expression =
+                self.expr(text, At::Text(ni, start), &format!("the input `{}` of `{id}`", path.join(".")), id)?;
             computed.push(ComputedInput { target: path.to_vec(), expr });
             return Some(Value::String(text.to_owned()));
         }
@@ -163,7 +182,12 @@ impl ProcLift<'_, '_, '_> {
             let target = o.get("target").map(str::trim).unwrap_or_default();
             let path: Vec<String> = target.split('.').map(|s| s.trim().to_owned()).collect();
             if path.iter().any(String::is_empty) {
-                self.hard_err(o.offset, "invalid-connector-config", format!("a `zeebe:output` of `{id}` has no valid `target` (`{target}`)"), id);
+                self.hard_err(
+                    o.offset,
+                    "invalid-connector-config",
+                    format!("a `zeebe:output` of `{id}` has no valid `target` (`{target}`)"),
+                    id,
+                );
                 continue;
             }
             let (source, at) = match o.attr("source") {
@@ -186,7 +210,9 @@ impl ProcLift<'_, '_, '_> {
 
 /// `${…}` or `#{…}` as the whole text.
 fn is_c7_expr(text: &str) -> bool {
-    (text.starts_with("${") || text.starts_with("#{")) && text.ends_with('}') && text[2..].find('}') == Some(text.len() - 3)
+    (text.starts_with("${") || text.starts_with("#{"))
+        && text.ends_with('}')
+        && text[2..].find('}') == Some(text.len() - 3)
 }
 
 /// A variable's dotted path, such as `order.customer.name`.

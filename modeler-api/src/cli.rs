@@ -600,7 +600,10 @@ mod tests {
         let inputs = |v: Value| v.as_object().unwrap().clone();
         assert_eq!(catalog.validate("http", &inputs(json!({"url": "{{ api }}/x"}))), Ok(()));
         assert_eq!(catalog.validate("http", &inputs(json!({}))), Err("missing required input `url`".into()));
-        assert_eq!(catalog.validate("fax", &inputs(json!({}))), Err("no connector `fax` is registered".into()));
+        assert_eq!(
+            catalog.validate("fax", &inputs(json!({}))),
+            Err("no connector `fax` is registered (known: http, io.camunda:slack:1, slack-notification)".into())
+        );
         let slack = |v: Value| catalog.validate("slack-notification", &inputs(v));
         assert_eq!(slack(json!({"channel": "#x", "message": "Hi {{ name }}"})), Ok(()));
         assert_eq!(slack(json!({"channel": "#x"})), Err("missing required input `message`".into()));

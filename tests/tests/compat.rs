@@ -133,6 +133,19 @@ fn run(name: &str, db: &Db, slack: &FakeSlack) {
     assert_eq!(status, 201, "{token}");
     let token = token["token"].as_str().unwrap().to_string();
 
+    // The Slack app manifest: admins only; this server's URLs.
+    let (status, m) = api.get("/api/v1/integrations/slack/manifest").unwrap();
+    assert_eq!(status, 200, "{m}");
+    assert_eq!(m["settings"]["interactivity"]["request_url"], "http://sluice.example/api/v1/slack/interactions");
+    assert_eq!(m["oauth_config"]["redirect_urls"][0], "http://sluice.example/api/v1/integrations/slack/oauth/callback");
+    let bot = m["oauth_config"]["scopes"]["bot"].as_array().unwrap();
+    for scope in ["chat:write", "channels:read", "groups:read", "users:read.email", "im:write"] {
+        assert!(bot.iter().any(|s| s == scope), "{scope}: {m}");
+    }
+    let auth = format!("Bearer {token}");
+    let (status, _) = http(addr, Some(&auth), "GET", "/api/v1/integrations/slack/manifest", None, b"").unwrap();
+    assert_eq!(status, 403);
+
     for m in ["camunda7_http_connector", "camunda8_http_outputs", "processmaker_magic_variables"] {
         let (status, body) = api.deploy(&model(m)).unwrap();
         assert_eq!(status, 201, "{m}: {body}");

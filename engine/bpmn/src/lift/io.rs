@@ -11,7 +11,10 @@ use crate::model::{ComputedInput, OutputMapping, OutputSource};
 use crate::xml::Ns;
 
 /// Camunda 7 connector ids Sluice runs, with the Sluice connector and its input names.
-pub(super) const CAMUNDA7_CONNECTORS: &[(&str, &str, &[(&str, &str)])] =
+/// A Camunda 7 connector id, the Sluice connector it runs, and its input names (Camunda's → Sluice's).
+type Mapped = (&'static str, &'static str, &'static [(&'static str, &'static str)]);
+
+pub(super) const CAMUNDA7_CONNECTORS: &[Mapped] =
     &[("http-connector", "http", &[("url", "url"), ("method", "method"), ("headers", "headers"), ("payload", "body")])];
 
 /// What Camunda 7 `camunda:inputOutput` blocks give a connector task.

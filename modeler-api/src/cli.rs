@@ -284,7 +284,11 @@ impl ConnectorHost for DryRunConnectors {
             };
             let cx = sluice_connector_api::Context::new(key, call.process.key.as_str(), self.request_url.as_str());
             let secrets = secrets_from_env(&secrets_named(call.call));
-            let invoked = self.runtime.block_on(invoke_task(&self.registry, call.call, call.variables, &secrets, cx));
+            let mut variables = call.variables.clone();
+            variables.entry("_request").or_insert_with(|| {
+                sluice_worker::magic_request("dry-run", call.process, 1, "active", "", &self.request_url)
+            });
+            let invoked = self.runtime.block_on(invoke_task(&self.registry, call.call, &variables, &secrets, cx));
             if tries == 1 {
                 for w in &invoked.warnings {
                     eprintln!(
@@ -642,8 +646,11 @@ mod tests {
         assert_eq!(catalog.validate("http", &inputs(json!({"url": "{{ api }}/x"}))), Ok(()));
         assert_eq!(catalog.validate("http", &inputs(json!({}))), Err("missing required input `url`".into()));
         let fax = catalog.validate("fax", &inputs(json!({}))).unwrap_err();
-        assert!(fax.starts_with("no connector `fax` is registered, and `fax` is not a job type"), "{fax}");
-        assert!(fax.contains("`http`, `io.camunda:slack:1`, `slack-notification`"), "{fax}");
+        assert!(
+            fax.starts_with("no connector `fax` is registered (known: http, io.camunda:slack:1, slack-notification)"),
+            "{fax}"
+        );
+        assert!(fax.contains("nor is `fax` a job type workers may take"), "{fax}");
         // A job type workers may take passes; a connector is still checked by its schema.
         let jobs = JobTypes::parse("fax");
         let with_jobs = Catalog(&registry, &jobs);

@@ -193,7 +193,7 @@ impl Registry {
     /// boolean, an object or an array goes, its rendered text is read as JSON at run time, so only
     /// the run can tell whether `{{ x }}` gives one.
     pub fn validate(&self, connector_type: &str, raw_inputs: &Map<String, Value>) -> Result<(), String> {
-        let c = self.connectors.get(connector_type).ok_or_else(|| unknown(connector_type))?;
+        let c = self.connectors.get(connector_type).ok_or_else(|| self.unknown(connector_type))?;
         c.meta().fields.validate(raw_inputs)
     }
 
@@ -238,7 +238,7 @@ impl Registry {
     pub async fn invoke_with(&self, connector_type: &str, call: Call<'_>, mut cx: Context) -> Invoked {
         let mut warnings: Vec<TemplateWarning> = Vec::new();
         let Some(c) = self.connectors.get(connector_type) else {
-            return Invoked { result: Err(ConnectorError::fatal(unknown(connector_type))), warnings };
+            return Invoked { result: Err(ConnectorError::fatal(self.unknown(connector_type))), warnings };
         };
         let mut used = BTreeMap::new();
         for (k, v) in call.raw_inputs {
@@ -356,8 +356,15 @@ impl Registry {
     }
 }
 
-fn unknown(connector_type: &str) -> String {
-    format!("no connector `{connector_type}` is registered")
+impl Registry {
+    /// "no connector `X` is registered", with the known ones and the closest to `X`.
+    fn unknown(&self, connector_type: &str) -> String {
+        let known: Vec<&str> = self.types().collect();
+        format!(
+            "no connector `{connector_type}` is registered{}",
+            crate::schema::known_and_closest(connector_type, &known)
+        )
+    }
 }
 
 fn panic_message(payload: &(dyn Any + Send)) -> &str {

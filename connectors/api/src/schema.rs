@@ -154,8 +154,9 @@ impl Fields {
             }
         }
         if !self.open {
+            let known: Vec<&str> = self.fields.iter().map(|f| f.name.as_str()).collect();
             for k in raw.keys().filter(|k| self.get(k).is_none()) {
-                problems.push(format!("unknown input `{k}`"));
+                problems.push(format!("unknown input `{k}`{}", known_and_closest(k, &known)));
             }
         }
         if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) }
@@ -317,4 +318,52 @@ fn kinds(schema: &Value, root: &Value, depth: usize) -> Kinds {
         return Kinds::ARRAY;
     }
     Kinds::ANY
+}
+
+/// " (known: a, b, c; did you mean `b`?)": the known names, and the closest to `name` when it is
+/// within a third of its length in edits.
+pub(crate) fn known_and_closest(name: &str, known: &[&str]) -> String {
+    if known.is_empty() {
+        return String::new();
+    }
+    let closest = known
+        .iter()
+        .map(|k| (edit_distance(&name.to_lowercase(), &k.to_lowercase()), *k))
+        .min()
+        .filter(|(d, k)| *d <= k.chars().count().max(name.chars().count()).div_ceil(3));
+    let mut out = format!(" (known: {}", known.join(", "));
+    if let Some((_, k)) = closest {
+        out.push_str(&format!("; did you mean `{k}`?"));
+    }
+    out.push(')');
+    out
+}
+
+/// Levenshtein distance over characters.
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod closest_tests {
+    use super::*;
+
+    #[test]
+    fn suggests_the_closest_known_name() {
+        assert_eq!(edit_distance("chanel", "channel"), 1);
+        assert_eq!(
+            known_and_closest("chanel", &["channel", "message"]),
+            " (known: channel, message; did you mean `channel`?)"
+        );
+        assert_eq!(known_and_closest("zzzzzz", &["channel", "message"]), " (known: channel, message)");
+    }
 }

@@ -124,7 +124,10 @@ fn check_valid(inputs: Value, expected: Result<(), &str>) {
 
 #[test]
 fn validation_at_deploy_time() {
-    assert_eq!(registry().validate("nope", &Map::new()), Err("no connector `nope` is registered".into()));
+    assert_eq!(
+        registry().validate("nope", &Map::new()),
+        Err("no connector `nope` is registered (known: echo, trouble)".into())
+    );
     check_valid(json!({"text": "hi", "count": "3"}), Ok(()));
     check_valid(json!({"text": "hi", "count": 3, "loud": true, "ratio": 0.5}), Ok(()));
     check_valid(json!({"text": "hi"}), Err("missing required input `count`"));
@@ -229,7 +232,7 @@ async fn bad_inputs_at_run_time_are_fatal_and_name_the_input() {
     let out = call(json!({"text": "x", "count": 1, "ratio": "{{ r }}"}), json!({})).await.unwrap();
     assert_eq!(out["ratio"], Value::Null);
     let unknown = registry().invoke("nope", &Map::new(), &Map::new(), cx()).await;
-    assert_eq!(unknown, fatal("no connector `nope` is registered"));
+    assert_eq!(unknown, fatal("no connector `nope` is registered (known: echo, trouble)"));
 }
 
 async fn trouble(what: &str, registry: &Registry, cx: Context) -> Result<Value, ConnectorError> {

@@ -24,6 +24,7 @@ use crate::xml::{Doc, Node, Ns};
 
 mod assign;
 mod form;
+mod io;
 
 /// A `calledElement` to resolve once every file of the import is lifted.
 pub(crate) struct Call {
@@ -942,6 +943,14 @@ impl<'d> ProcLift<'d, '_, '_> {
         {
             connector = td.get_nonempty("type").map(str::to_owned);
         }
+        let mut camunda_connector = None;
+        if connector.is_none()
+            && let Some(e) = ext
+            && let Some((c, ci)) = self.camunda_connector(e, id)
+        {
+            connector = Some(c);
+            camunda_connector = Some(ci);
+        }
         // Camunda 7's external task: its topic is the job type workers fetch.
         if connector.is_none()
             && n.ext(Ns::Camunda, "type").is_some_and(|t| t.trim() == "external")
@@ -1050,9 +1059,21 @@ impl<'d> ProcLift<'d, '_, '_> {
                 ),
             }
         }
+        // Camunda 7: `camunda:inputOutput` on the task and on its `camunda:connector`.
+        let mut c7 = io::CamundaIo::default();
+        if let Some(ci) = camunda_connector {
+            self.camunda_io(ci, id, Some(&connector), &mut c7);
+        }
+        if let Some(e) = ext {
+            self.camunda_io(e, id, None, &mut c7);
+        }
+        for (k, v) in c7.inputs {
+            inputs.entry(k).or_insert(v);
+        }
+        let mut outputs = c7.outputs;
         // Camunda 8: `zeebe:ioMapping` inputs (dotted targets build nested inputs; `=` sources are
         // FEEL, evaluated when the connector runs) and the connector's result headers.
-        let mut computed = Vec::new();
+        let mut computed = c7.computed;
         let mut result_expression = None;
         let mut headers = Map::new();
         // The inputs as written, FEEL sources included, for the deploy-time checks: only built
@@ -1091,6 +1112,9 @@ impl<'d> ProcLift<'d, '_, '_> {
                 }
             }
         }
+        if let Some(mi) = io_mapping {
+            self.zeebe_outputs(mi, id, &mut outputs);
+        }
         if let Some(e) = ext
             && let Some((hi, _)) = doc.child(e, Ns::Zeebe, "taskHeaders")
         {
@@ -1109,6 +1133,15 @@ impl<'d> ProcLift<'d, '_, '_> {
                         result_expression =
                             self.expr(feel, At::Attr(attr.offset + lead + skip), &what, id).map(Box::new);
                     }
+                    Some(key @ ("errorExpression" | "retryBackoff" | "retries")) => self.rep.warn(
+                        h.offset,
+                        "unsupported-vendor-setting",
+                        format!(
+                            "the task header `{key}` of `{id}` is not honoured by Sluice: connector errors follow \
+                             Sluice's retries (SLUICE_MAX_ATTEMPTS) and a connector's BPMN errors"
+                        ),
+                        Some(id),
+                    ),
                     Some(key) if !key.is_empty() => {
                         headers.insert(key.to_owned(), Value::String(attr.value.clone()));
                     }
@@ -1140,6 +1173,7 @@ impl<'d> ProcLift<'d, '_, '_> {
             computed,
             result_expression,
             headers,
+            outputs,
         })))
     }
 

@@ -296,6 +296,33 @@ pub struct ConnectorCall {
     /// Camunda 8's `zeebe:taskHeaders` other than `resultVariable` and `resultExpression`, as
     /// written: handed to a job worker with the job (`headers`).
     pub headers: Map<String, Value>,
+    /// Output mappings (Camunda 8's `zeebe:output`, Camunda 7's `camunda:outputParameter`):
+    /// when there is at least one, only these are written into the Request's data, as Camunda
+    /// does (the result variable and the result expression's entries are then seen by the
+    /// mappings only).
+    pub outputs: Vec<OutputMapping>,
+}
+
+/// One output mapping of a connector task: a value computed from the connector's result.
+#[derive(Debug, Clone)]
+pub struct OutputMapping {
+    /// Where it goes in the Request's data: `a.b` is `["a", "b"]`.
+    pub target: Vec<String>,
+    pub source: OutputSource,
+    /// Camunda 7's names: `response` is the result's `body` when it has one (its http-connector
+    /// gives the answer's body as `response`).
+    pub camunda7: bool,
+}
+
+/// What an output mapping gives.
+#[derive(Debug, Clone)]
+pub enum OutputSource {
+    /// An expression (FEEL `=…`, or Camunda 7's `${…}`) over the result: its fields, the whole
+    /// result as `response` (and its `status` as `statusCode`), the result variable, the result
+    /// expression's entries and the outputs mapped before it, in front of the Request's data.
+    Expr(Expression),
+    /// A literal value.
+    Literal(Value),
 }
 
 /// One input whose value a FEEL expression gives at run time.

@@ -48,7 +48,74 @@ impl ConnectorVerdict {
     }
 }
 
+/// ProcessMaker's "Magic Variables" a connector's inputs may name: `_request` (`id`, `name`,
+/// `process_id`, `process_version`, `status`, `created_at`, `url`, `user_id`) and `_user` (the
+/// person who started the Request: `id`, `username`, `email`, `name`, `fullname`, `firstname`,
+/// `lastname`). Given to the call only, never stored in the Request's data; a variable of the
+/// Request with the same name wins.
+pub fn magic_request(
+    id: &str,
+    process: &sluice_bpmn::Process,
+    version: i64,
+    status: &str,
+    created_at: &str,
+    url: &str,
+) -> Value {
+    serde_json::json!({
+        "id": id,
+        "name": process.name.clone().unwrap_or_else(|| process.key.clone()),
+        "process_id": process.key,
+        "process_version": version,
+        "status": status,
+        "created_at": created_at,
+        "url": url,
+    })
+}
+
+/// `_user` for a person (see [`magic_request`]).
+pub fn magic_user(id: &str, username: &str, email: &str, name: &str) -> Value {
+    let (first, last) = name.split_once(' ').unwrap_or((name, ""));
+    serde_json::json!({
+        "id": id,
+        "username": username,
+        "email": email,
+        "name": name,
+        "fullname": name,
+        "firstname": first,
+        "lastname": last,
+    })
+}
+
+/// Whether a connector task's inputs name `_user` (a user is only looked up for those).
+fn names_user(call: &sluice_bpmn::ConnectorCall) -> bool {
+    serde_json::to_string(&call.inputs).is_ok_and(|s| s.contains("_user"))
+        || call.computed.iter().any(|c| c.expr.source().contains("_user"))
+}
+
 impl Engine {
+    async fn add_magic_variables(
+        &self,
+        variables: &mut serde_json::Map<String, Value>,
+        call: &sluice_bpmn::ConnectorCall,
+        r: &LoadedRequest,
+        process: &sluice_bpmn::Process,
+    ) -> Result<(), Error> {
+        let id = r.meta.id.to_string();
+        let url = format!("{}/requests/{id}", self.options.public_url.trim_end_matches('/'));
+        let status = format!("{:?}", r.meta.status).to_lowercase();
+        let mut request =
+            magic_request(&id, process, r.meta.process_version, &status, &r.meta.created_at.to_rfc3339(), &url);
+        if let Some(username) = &r.meta.started_by
+            && names_user(call)
+            && let Some((u, _)) = self.store.user_for_sign_in(username).await?
+        {
+            request["user_id"] = Value::String(u.id.clone());
+            variables.entry("_user").or_insert_with(|| magic_user(&u.id, &u.username, &u.email, &u.name));
+        }
+        variables.entry("_request").or_insert(request);
+        Ok(())
+    }
+
     /// Runs a connector job and steps its Request with the result. `run_last`: the job runs in a
     /// handed-off run that holds the Request's lease (and is its last job); see [`Engine::plan`].
     pub(crate) async fn run_connector(
@@ -76,7 +143,8 @@ impl Engine {
         };
         let el = process.element(element);
         let Kind::Task(TaskKind::Connector(call)) = &el.kind else { return dropped(job).await };
-        let variables = r.instance.flattened_variables(token);
+        let mut variables = r.instance.flattened_variables(token);
+        self.add_magic_variables(&mut variables, call, &r, &process).await?;
         let key = IdempotencyKey { request_id: id.to_string(), element_id: el.id.clone(), attempt };
         let url = format!("{}/requests/{id}", self.options.public_url.trim_end_matches('/'));
         let cx = Context::new(key, process.key.as_str(), url);

@@ -83,13 +83,7 @@ impl ConnectorCatalog for Catalog<'_> {
             if self.0.contains(connector) {
                 return e;
             }
-            let mut known: Vec<&str> = self.0.types().collect();
-            known.sort_unstable();
-            format!(
-                "{e}, and `{connector}` is not a job type workers may take ({}); the connectors are {}",
-                self.1.describe(),
-                known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
-            )
+            format!("{e}; nor is `{connector}` a job type workers may take ({})", self.1.describe())
         })
     }
 

@@ -61,7 +61,7 @@ use handoff::Handoff;
 
 pub use backoff::Backoff;
 pub use changes::from_commands;
-pub use connector::ConnectorVerdict;
+pub use connector::{ConnectorVerdict, magic_request, magic_user};
 pub use deploy::{Catalog, DeployError, Deployed, DeployedKind, is_dmn_file};
 pub use gate::CommitGate;
 pub use job_workers::{ActivatedJob, Activation, JobTypes};

@@ -19,6 +19,7 @@
 
 pub mod integrations;
 pub mod interactions;
+pub mod manifest;
 pub mod notifier;
 pub mod reliance;
 

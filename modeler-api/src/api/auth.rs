@@ -254,6 +254,7 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     ("GET", "/api/v1/integrations/slack", Rule::AnyOf(&[Designer])),
     ("POST", "/api/v1/integrations/slack", Rule::AnyOf(&[Admin])),
     ("GET", "/api/v1/integrations/slack/install", Rule::AnyOf(&[Admin])),
+    ("GET", "/api/v1/integrations/slack/manifest", Rule::AnyOf(&[Admin])),
     ("DELETE", "/api/v1/integrations/slack/{alias}", Rule::AnyOf(&[Admin])),
     ("GET", "/api/v1/integrations/slack/{alias}/channels", Rule::AnyOf(&[Designer])),
     ("GET", "/api/v1/processes/{key}/notifications", Rule::AnyOf(&[Designer])),

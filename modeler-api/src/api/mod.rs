@@ -134,7 +134,7 @@ impl AppState {
         self
     }
 
-    fn public_url(&self) -> &str {
+    pub(crate) fn public_url(&self) -> &str {
         self.inner.public_url.get().map_or("http://localhost", String::as_str)
     }
 
@@ -292,6 +292,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/admin/slack-app", put(slack_admin::put_app))
         .route("/api/v1/integrations/slack", get(slack_admin::list).post(slack_admin::register))
         .route("/api/v1/integrations/slack/install", get(slack_admin::install))
+        .route("/api/v1/integrations/slack/manifest", get(slack_admin::manifest))
         .route("/api/v1/integrations/slack/{alias}", delete(slack_admin::delete))
         .route("/api/v1/integrations/slack/{alias}/channels", get(slack_admin::channels))
         .route("/api/v1/processes/{key}/notifications", get(notifications::get).put(notifications::put))

@@ -68,6 +68,7 @@ pub const SESSION: &str = "session";
         super::slack_admin::register,
         super::slack_admin::list,
         super::slack_admin::install,
+        super::slack_admin::manifest,
         super::slack_admin::oauth_callback,
         super::slack_admin::channels,
         super::slack_admin::delete,

@@ -281,3 +281,13 @@ pub async fn delete(
     state.audit(Some(&caller), &client, "integration_deleted", Some(alias), json!({"force": q.force})).await;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// `GET /api/v1/integrations/slack/manifest`: the Slack app manifest for this server.
+#[utoipa::path(
+    get, path = "/api/v1/integrations/slack/manifest", tag = "slack",
+    responses((status = 200, description = "The Slack app manifest (JSON): bot scopes, the interactivity URL and the OAuth redirect URL of this server (`SLUICE_PUBLIC_URL`)", body = serde_json::Value)),
+    security(("bearer" = [])),
+)]
+pub async fn manifest(State(state): State<AppState>) -> Json<Value> {
+    Json(sluice_slack_app::manifest::manifest(state.public_url(), "Sluice"))
+}

@@ -271,6 +271,7 @@ const MATRIX: &[(&str, &str, Option<&[&str]>)] = &[
     ("get", "/api/v1/integrations/slack", Some(&["designer"])),
     ("post", "/api/v1/integrations/slack", Some(&[])),
     ("get", "/api/v1/integrations/slack/install", Some(&[])),
+    ("get", "/api/v1/integrations/slack/manifest", Some(&[])),
     ("delete", "/api/v1/integrations/slack/{alias}", Some(&[])),
     ("get", "/api/v1/integrations/slack/{alias}/channels", Some(&["designer"])),
     ("get", "/api/v1/processes/{key}/notifications", Some(&["designer"])),

@@ -49,6 +49,22 @@ impl Exec<'_> {
                     },
                     None => Vec::new(),
                 };
+                if !call.outputs.is_empty() {
+                    // Output mappings (Camunda's): only they are written, all computed first.
+                    let mapped = match self.mapped_outputs(scope, call, &output, entries) {
+                        Ok(mapped) => mapped,
+                        Err(msg) => {
+                            let msg = format!("an output mapping of `{}` failed: {msg}", p.element(e).id);
+                            self.raise(token, "expression_failed", msg, Retry::Connector { attempt: attempt + 1 });
+                            return Ok(());
+                        }
+                    };
+                    for (target, value) in mapped {
+                        self.set_path(scope, &target, value);
+                    }
+                    self.complete_activity(token);
+                    return Ok(());
+                }
                 if let Some(name) = &call.result_variable {
                     self.set_var(scope, name, output);
                 }
@@ -349,6 +365,79 @@ impl Exec<'_> {
 /// The variables a result expression gives: it sees the connector's output as `response` and,
 /// when the output is an object, each of its fields by name (Camunda 8's connectors offer both
 /// readings); it must give a context (its entries become variables) or null (nothing).
+impl Exec<'_> {
+    /// The values of a connector task's output mappings (see [`sluice_bpmn::OutputSource`]).
+    fn mapped_outputs(
+        &self,
+        scope: ScopeId,
+        call: &sluice_bpmn::ConnectorCall,
+        output: &serde_json::Value,
+        entries: Vec<(String, serde_json::Value)>,
+    ) -> Result<Vec<(Vec<String>, serde_json::Value)>, String> {
+        let mut locals = serde_json::Map::new();
+        if let serde_json::Value::Object(m) = output {
+            locals.extend(m.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        locals.insert("response".into(), output.clone());
+        if let Some(status) = output.get("status") {
+            locals.insert("statusCode".into(), status.clone());
+        }
+        if let Some(name) = &call.result_variable {
+            locals.insert(name.clone(), output.clone());
+        }
+        locals.extend(entries);
+        let base = self.vars(scope);
+        let mut mapped = Vec::with_capacity(call.outputs.len());
+        for m in &call.outputs {
+            let value = match &m.source {
+                sluice_bpmn::OutputSource::Literal(v) => v.clone(),
+                sluice_bpmn::OutputSource::Expr(expr) => {
+                    let mut extra: Vec<(&str, serde_json::Value)> =
+                        locals.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+                    if m.camunda7
+                        && let Some(body) = output.get("body")
+                    {
+                        extra.insert(0, ("response", body.clone()));
+                    }
+                    let vars = Overlay { extra: &extra, base: &base };
+                    expr.eval(&vars).map_err(|err| format!("`{}` → `{}`: {err}", expr.source(), m.target.join(".")))?
+                }
+            };
+            if let [name] = m.target.as_slice() {
+                locals.insert(name.clone(), value.clone());
+            }
+            mapped.push((m.target.clone(), value));
+        }
+        Ok(mapped)
+    }
+
+    /// Sets a variable, or a field inside one (`a.b`: the object `a` gets `b`, made when absent).
+    fn set_path(&mut self, scope: ScopeId, target: &[String], value: serde_json::Value) {
+        let Some((first, rest)) = target.split_first() else { return };
+        if rest.is_empty() {
+            self.set_var(scope, first, value);
+            return;
+        }
+        let mut root = match self.vars(scope).get(first) {
+            Some(v @ serde_json::Value::Object(_)) => v.clone(),
+            _ => serde_json::Value::Object(serde_json::Map::new()),
+        };
+        let mut cur = &mut root;
+        for seg in &rest[..rest.len() - 1] {
+            let serde_json::Value::Object(m) = cur else { return };
+            let slot = m.entry(seg.clone()).or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
+            if !slot.is_object() {
+                *slot = serde_json::Value::Object(serde_json::Map::new());
+            }
+            cur = slot;
+        }
+        if let serde_json::Value::Object(m) = cur {
+            m.insert(rest[rest.len() - 1].clone(), value);
+        }
+        self.set_var(scope, first, root);
+    }
+}
+
 fn result_entries(
     expr: &sluice_feel::Expression,
     output: &serde_json::Value,

@@ -94,7 +94,7 @@ fn run(name: &str, db: &Db) {
     );
     refused(api.post_json("/api/v1/signals", &json!({"name": "s", "payload": {}})).unwrap(), "payload", None);
     // The task was not completed by the refused call.
-    let (_, t) = api.get(&format!("/api/v1/tasks?limit=3&status=active")).unwrap();
+    let (_, t) = api.get("/api/v1/tasks?limit=3&status=active").unwrap();
     assert_eq!(ids(&t, "tasks").len(), 3, "{t}");
 }
 

@@ -15,6 +15,7 @@ pub mod openapi;
 mod people;
 mod secrets;
 mod slack_admin;
+mod strict;
 mod tasks;
 mod views;
 pub mod web;
@@ -304,6 +305,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/session", delete(people::sign_out))
         .route("/api/v1/audit", get(people::audit))
         .route("/api/v1/auth/oidc", get(oidc::get_config).put(oidc::put_config).delete(oidc::delete_config))
+        // Checked after the caller is known (a route's layers run last-added first).
+        .route_layer(middleware::from_fn(strict::strict_query))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::auth));
     let open = Router::new()
         .route("/api/v1/openapi.json", get(openapi::serve))
@@ -318,7 +321,8 @@ pub fn app(state: AppState) -> Router {
         // Slack signs these instead of sending the bearer token (checked in the handler).
         .route("/api/v1/slack/interactions", post(notifications::interactions))
         .route("/healthz", get(handlers::healthz))
-        .route("/metrics", get(metrics::serve));
+        .route("/metrics", get(metrics::serve))
+        .route_layer(middleware::from_fn(strict::strict_query));
     api.merge(open)
         .merge(web::routes())
         .fallback(not_found)
@@ -494,6 +498,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
 fn invalid_input<E: std::fmt::Display>(code: &'static str, what: &str, e: serde_path_to_error::Error<E>) -> ApiError {
     let path = e.path().to_string();
     let inner = e.into_inner();
+    if let Some(unknown) = strict::unknown_field(&path, &inner.to_string()) {
+        return unknown;
+    }
     let (message, field) = if path == "." || path.is_empty() {
         (format!("invalid {what}: {inner}"), None)
     } else {

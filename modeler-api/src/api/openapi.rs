@@ -148,8 +148,14 @@ impl Modify for Common {
                         "`forbidden`: the caller lacks the role the route needs (the message names it); `csrf`: a write with a session cookie without its `X-CSRF-Token`",
                     );
                 }
+                // Every route refuses a query parameter it does not document (`strict.rs`).
                 if json_body || has_params {
-                    add("400", "`invalid_json` or `invalid_query` (naming the `field`), or a malformed path");
+                    add(
+                        "400",
+                        "`invalid_json` or `invalid_query` (naming the `field`), `bad_request` for an unknown query parameter or body field (naming it in `field`), or a malformed path",
+                    );
+                } else {
+                    add("400", "`bad_request`: a query parameter this route does not take (named in `field`)");
                 }
                 if has_body {
                     add("413", "`payload_too_large`: the body is over 10 MiB");

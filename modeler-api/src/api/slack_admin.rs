@@ -152,6 +152,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Value>> {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct InstallQuery {
     alias: Option<String>,
 }
@@ -165,7 +166,7 @@ pub struct InstallQuery {
               (status = 503, description = "Slack is not set up", body = super::views::ErrorBody)),
     security(("bearer" = [])),
 )]
-pub async fn install(State(state): State<AppState>, Query(q): Query<InstallQuery>) -> Result<Response> {
+pub async fn install(State(state): State<AppState>, ApiQuery(q): ApiQuery<InstallQuery>) -> Result<Response> {
     let alias = q.alias.as_deref().map(str::trim).filter(|a| !a.is_empty());
     let alias = alias.ok_or_else(|| ApiError::bad_request("`alias` is missing: ?alias=<name of the integration>"))?;
     let url = slack(&state)?.install_url(alias).await?;
@@ -217,6 +218,7 @@ pub async fn oauth_callback(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ChannelsQuery {
     #[serde(default)]
     refresh: bool,
@@ -238,7 +240,7 @@ pub struct ChannelsQuery {
 pub async fn channels(
     State(state): State<AppState>,
     Path(alias): Path<String>,
-    Query(q): Query<ChannelsQuery>,
+    ApiQuery(q): ApiQuery<ChannelsQuery>,
 ) -> Result<Json<Value>> {
     let list = slack(&state)?.channels(&alias, q.refresh).await?;
     let channels: Vec<Value> = list

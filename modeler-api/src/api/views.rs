@@ -325,6 +325,7 @@ pub struct EventList {
 /// A page of a Request's history.
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct EventQuery {
     /// Events per page (default 1000).
     #[param(minimum = 1, maximum = 10000)]
@@ -548,6 +549,7 @@ pub struct Health {
 
 /// Starts a Request. An empty body is the same as `{}`.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct StartBody {
     /// The Request's initial variables.
     #[serde(default)]
@@ -561,6 +563,7 @@ pub struct StartBody {
 
 /// Completes a user task. An empty body is the same as `{}`.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CompleteBody {
     /// Merged into the Request's variables.
     #[serde(default)]
@@ -570,6 +573,7 @@ pub struct CompleteBody {
 
 /// A message for the Requests waiting on it.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct MessageBody {
     /// The BPMN message name.
     pub name: String,
@@ -584,6 +588,7 @@ pub struct MessageBody {
 
 /// A signal to broadcast.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SignalBody {
     /// The BPMN signal name (not empty).
     pub name: String,
@@ -605,6 +610,7 @@ pub struct SignalReached {
 /// Filters and page of `GET /api/v1/requests`.
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Only Requests of this process key.
     pub process: Option<String>,
@@ -634,6 +640,7 @@ pub enum Include {
 /// Filters of `GET /api/v1/tasks`.
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct TaskQuery {
     /// Only tasks of this Request.
     #[param(format = "uuid")]
@@ -669,6 +676,7 @@ pub enum TaskOrderParam {
 
 /// A user to assign or delegate a task to.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TaskUserBody {
     /// A username (`assign` also takes null: nobody).
     pub user: Option<String>,

@@ -60,6 +60,7 @@ use handoff::Handoff;
 
 pub use backoff::Backoff;
 pub use changes::from_commands;
+pub use commands::Repair;
 pub use connector::ConnectorVerdict;
 pub use deploy::{Catalog, DeployError, Deployed, DeployedKind, is_dmn_file};
 pub use gate::CommitGate;

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sluice_bpmn::{ElementIdx, Process};
 
-use crate::runtime::{Command, DecisionMatch, TaskAssignment};
+use crate::runtime::{Command, DecisionMatch, ModifyChange, TaskAssignment};
 
 /// What a process can notify about (each maps from a history event: see
 /// [`HistoryEvent::notification`]).
@@ -173,6 +173,12 @@ pub enum HistoryEvent {
     },
     RequestCompleted,
     RequestCanceled,
+    /// An operator repaired the Request: one change (`cancel`, `start_before`, `start_after`) at
+    /// the element, with the tokens it canceled or started.
+    RequestModified {
+        change: ModifyChange,
+        tokens: Vec<u32>,
+    },
     /// A notification was delivered (see the worker's notifications).
     NotificationSent {
         #[serde(flatten)]
@@ -246,6 +252,7 @@ impl HistoryEvent {
             HistoryEvent::EscalationToParent { .. } => "escalation_to_parent",
             HistoryEvent::RequestCompleted => "request_completed",
             HistoryEvent::RequestCanceled => "request_canceled",
+            HistoryEvent::RequestModified { .. } => "request_modified",
             HistoryEvent::NotificationSent { .. } => "notification_sent",
             HistoryEvent::NotificationUpdated { .. } => "notification_updated",
             HistoryEvent::NotificationFailed { .. } => "notification_failed",
@@ -353,6 +360,10 @@ impl HistoryEntry {
             Command::EscalationToParent { code } => (None, HistoryEvent::EscalationToParent { code: code.clone() }),
             Command::RequestCompleted => (None, HistoryEvent::RequestCompleted),
             Command::RequestCanceled => (None, HistoryEvent::RequestCanceled),
+            Command::Modified { change, element, tokens } => (
+                id(*element),
+                HistoryEvent::RequestModified { change: *change, tokens: tokens.iter().map(|t| t.0).collect() },
+            ),
             // Subscriptions are kept as rows (durable) or in the instance (simulator), not history.
             Command::OpenMessageSubscription { .. }
             | Command::OpenSignalSubscription { .. }
@@ -445,6 +456,7 @@ mod tests {
             HistoryEvent::EscalationToParent { code: s() },
             HistoryEvent::RequestCompleted,
             HistoryEvent::RequestCanceled,
+            HistoryEvent::RequestModified { change: ModifyChange::StartBefore, tokens: vec![1] },
             HistoryEvent::NotificationSent { about: about.clone(), ts: s(), attempts: 1 },
             HistoryEvent::NotificationUpdated {
                 about: about.clone(),

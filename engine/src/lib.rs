@@ -3,7 +3,10 @@
 pub mod history;
 pub mod runtime;
 
-pub use runtime::{Command, Data, Incident, Input, Instance, Start, StartError, Status, StepError, TaskAssignment};
+pub use runtime::{
+    Command, Data, Incident, Input, Instance, Modification, ModifyChange, Start, StartAt, StartError, Status,
+    StepError, TaskAssignment,
+};
 pub mod sim;
 
 pub use history::{HistoryEntry, HistoryEvent, NotificationEvent, NotificationRef};

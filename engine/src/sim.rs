@@ -329,7 +329,8 @@ impl Sim {
             | Command::DecisionEvaluated { .. }
             | Command::IncidentRaised(_)
             | Command::IncidentResolved { .. }
-            | Command::RequestCanceled => {}
+            | Command::RequestCanceled
+            | Command::Modified { .. } => {}
         }
     }
 
@@ -534,6 +535,7 @@ fn input_kind(input: &Input) -> &'static str {
         Input::Cancel => "cancel",
         Input::Retry { .. } => "retry",
         Input::Park { .. } => "park",
+        Input::Modify(_) => "modify",
     }
 }
 
@@ -575,6 +577,7 @@ fn trace_line(entry: &HistoryEntry, activations: bool) -> Option<Value> {
         HistoryEvent::IncidentResolved { .. } | HistoryEvent::RequestCompleted | HistoryEvent::RequestCanceled => {
             json!({"event": name})
         }
+        HistoryEvent::RequestModified { change, .. } => with(name, json!({"change": change.as_str()})),
         // Left out of traces: activations unless asked for, what follows from another line
         // (a canceled task or connector, a canceled call, a connector's output), escalations.
         HistoryEvent::ElementActivated

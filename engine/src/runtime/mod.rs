@@ -156,6 +156,54 @@ pub enum Input {
         input: Box<Input>,
         message: String,
     },
+    /// An operator repairs the Request (boxed: a rare input should not make every input
+    /// larger): see [`Modification`].
+    Modify(Box<Modification>),
+}
+
+/// A repair of one Request, applied all or nothing in one step: the tokens at each `cancel`
+/// element are canceled (with their tasks, timers, subscriptions, boundary events and child
+/// Requests), then a token is started before each `start_before` element (it enters the element)
+/// and after each `start_after` element (it takes the element's outgoing flows), each with its
+/// `data` set in the scope it starts in. A start into a converging parallel or inclusive gateway
+/// (the middle of a join) is refused unless `allow_join`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Modification {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cancel: Vec<ElementIdx>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub start_before: Vec<StartAt>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub start_after: Vec<StartAt>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub allow_join: bool,
+}
+
+/// Where a repair starts a token, and the data it sets in the token's scope.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StartAt {
+    pub element: ElementIdx,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub data: Data,
+}
+
+/// One change of a [`Modification`], as recorded in the history.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModifyChange {
+    Cancel,
+    StartBefore,
+    StartAfter,
+}
+
+impl ModifyChange {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModifyChange::Cancel => "cancel",
+            ModifyChange::StartBefore => "start_before",
+            ModifyChange::StartAfter => "start_after",
+        }
+    }
 }
 
 /// History to record and effects for the worker, in the order they happened.
@@ -288,6 +336,13 @@ pub enum Command {
     },
     RequestCompleted,
     RequestCanceled,
+    /// History: one change of an operator's [`Modification`] (`tokens`: those it canceled or
+    /// started).
+    Modified {
+        change: ModifyChange,
+        element: ElementIdx,
+        tokens: Vec<TokenId>,
+    },
 }
 
 /// Why an input could not be applied. Nothing has changed when one is returned.
@@ -303,6 +358,9 @@ pub enum StepError {
     UnknownSubscription,
     #[error("no such open incident in this Request")]
     UnknownIncident,
+    /// A [`Modification`] the model's rules do not allow, with the reason (naming the element).
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// Why a Request could not start. Nothing was created.

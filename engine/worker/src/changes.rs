@@ -222,7 +222,8 @@ pub fn from_commands(process: &Process, request: RequestId, commands: &[Command]
             | Command::DecisionEvaluated { .. }
             | Command::IncidentRaised(_)
             | Command::IncidentResolved { .. }
-            | Command::RequestCanceled => {}
+            | Command::RequestCanceled
+            | Command::Modified { .. } => {}
         }
         if let Some(entry) = entry {
             ch.record(entry);

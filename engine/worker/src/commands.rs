@@ -1,9 +1,9 @@
-//! What the API asks of the engine: start Requests, complete tasks, publish messages, cancel and
-//! retry.
+//! What the API asks of the engine: start Requests, complete tasks, publish messages, cancel,
+//! retry and repair.
 
 use chrono::{DateTime, Utc};
 use sluice_engine::runtime::Data;
-use sluice_engine::{Input, Start};
+use sluice_engine::{Input, Modification, Start, StartAt};
 use sluice_store::{LoadedRequest, RequestId, TaskId, TaskStatus};
 
 use crate::write::{Creation, StepCall, Stepped};
@@ -138,4 +138,70 @@ impl Engine {
             Stepped::Refused(e) => Err(e.into()),
         }
     }
+
+    /// Repairs a Request (see [`Repair`]) in one step through the revision-guarded write path:
+    /// every change or none. An element id not in the Request's version is refused
+    /// ([`Error::Invalid`]), as is a change the model's rules do not allow
+    /// ([`sluice_engine::StepError::Refused`]) or a finished Request
+    /// ([`sluice_engine::StepError::Ended`]).
+    pub async fn modify(
+        &self,
+        id: RequestId,
+        repair: Repair,
+        actor: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        if repair.cancel.is_empty() && repair.start_before.is_empty() && repair.start_after.is_empty() {
+            return Err(Error::Invalid(
+                "the repair changes nothing: give `cancel`, `start_before` or `start_after`".to_string(),
+            ));
+        }
+        let r = match self.store.load_request(id).await {
+            Ok(r) => r,
+            Err(sluice_store::Error::RequestNotFound(_)) => return Err(Error::RequestNotFound(id)),
+            Err(e) => return Err(e.into()),
+        };
+        let version = r.meta.process_version;
+        let process = self.process(&r.meta.process_key, version).await?;
+        let lookup = |e: &str| {
+            process.element_by_id(e).ok_or_else(|| {
+                Error::Invalid(format!("`{e}` is not an element of process `{}` version {version}", process.key))
+            })
+        };
+        let starts = |list: &[(String, Data)]| -> Result<Vec<StartAt>, Error> {
+            list.iter().map(|(e, data)| Ok(StartAt { element: lookup(e)?, data: data.clone() })).collect()
+        };
+        let modification = Modification {
+            cancel: repair.cancel.iter().map(|e| lookup(e)).collect::<Result<_, _>>()?,
+            start_before: starts(&repair.start_before)?,
+            start_after: starts(&repair.start_after)?,
+            allow_join: repair.allow_join,
+        };
+        let call = StepCall { actor, preloaded: Some(r), ..StepCall::job(None) };
+        let stepped = self
+            .step_inner(id, now, call, |r| {
+                // Migrated meanwhile: the element ids were resolved against another version.
+                if r.meta.process_version != version {
+                    return Err(Error::Busy(id));
+                }
+                Ok(vec![Input::Modify(Box::new(modification.clone()))])
+            })
+            .await?
+            .0;
+        match stepped {
+            Stepped::Applied => Ok(()),
+            Stepped::Refused(e) => Err(e.into()),
+        }
+    }
+}
+
+/// An operator's repair of one Request by element ids: cancel the tokens at `cancel`, start a
+/// token before (it enters the element) or after (it takes the outgoing flows) each element
+/// with the data set in its scope; `allow_join` lets a token start before a joining gateway.
+#[derive(Clone, Debug, Default)]
+pub struct Repair {
+    pub cancel: Vec<String>,
+    pub start_before: Vec<(String, Data)>,
+    pub start_after: Vec<(String, Data)>,
+    pub allow_join: bool,
 }

@@ -61,6 +61,7 @@ use handoff::Handoff;
 
 pub use backoff::Backoff;
 pub use changes::from_commands;
+pub use commands::Repair;
 pub use connector::{ConnectorVerdict, magic_request, magic_user};
 pub use deploy::{Catalog, DeployError, Deployed, DeployedKind, is_dmn_file};
 pub use gate::CommitGate;

@@ -179,6 +179,9 @@ impl From<sluice_worker::Error> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, "task_not_active", format!("task {id} is not active"))
             }
             E::Start(s) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "cannot_start", s.to_string()),
+            E::Step(sluice_engine::StepError::Refused(why)) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "modification_invalid", why)
+            }
             E::Step(s) => ApiError::new(StatusCode::CONFLICT, "request_not_active", s.to_string()),
             E::Busy(id) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -16,9 +16,9 @@ use sluice_worker::{CommitGate, DeployError, DeployedKind, Engine};
 
 use super::views::{
     ConnectorList, ConnectorView, DeployedDecision, DiagnosticView, ErrorBody, EventList, EventQuery, EventView,
-    Health, IncidentInfo, Include, ListQuery, ListedRequest, MessageBody, ProcessDetail, ProcessList, ProcessQuery,
-    ProcessSummary, RequestList, RequestPage, RequestSummary, RequestView, SignalBody, SignalReached, StartBody,
-    TokenInfo, TokenState, VersionView, time,
+    Health, IncidentInfo, Include, ListQuery, ListedRequest, MessageBody, ModifyBody, ProcessDetail, ProcessList,
+    ProcessQuery, ProcessSummary, RequestList, RequestPage, RequestSummary, RequestView, SignalBody, SignalReached,
+    StartAtBody, StartBody, TokenInfo, TokenState, VersionView, time,
 };
 use super::{ApiError, ApiJson, ApiQuery, AppState, Caller, Client, Details, RawBody, content_type};
 
@@ -579,6 +579,50 @@ pub async fn retry_request(
     let id = request_id(&id)?;
     state.on_engine(move |engine| async move { engine.retry(id, Utc::now()).await }).await?;
     state.audit(Some(&caller), &client, "request_retried", Some(id.to_string()), serde_json::json!({})).await;
+    request_answer(&state, id).await
+}
+
+/// Repairs a Request: cancels the tokens at elements and starts tokens before or after elements,
+/// in one step (all or nothing), one history entry (`request_modified`) per change.
+#[utoipa::path(
+    post, path = "/api/v1/requests/{id}/modify", tag = "requests",
+    params(("id" = String, Path, format = "uuid", description = "The Request id")),
+    request_body = ModifyBody,
+    responses(
+        (status = 200, description = "The Request after the change", body = RequestView),
+        (status = 400, description = "`bad_request`: an unknown field or a malformed body", body = ErrorBody),
+        (status = 404, description = "`request_not_found`", body = ErrorBody),
+        (status = 409, description = "`request_not_active`: the Request has ended", body = ErrorBody),
+        (status = 422, description = "`invalid_input` (an element id not in the Request's version, or nothing to change) \
+            or `modification_invalid` (the model's rules refuse it: no token to cancel, a start into a join, \
+            into a sub-process with no active instance), naming the element", body = ErrorBody),
+        (status = 503, description = "`busy`: the Request kept changing concurrently; try again", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn modify_request(
+    State(state): State<AppState>,
+    caller: Caller,
+    client: Client,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ModifyBody>,
+) -> ApiResult<Response> {
+    let id = request_id(&id)?;
+    let detail = serde_json::json!({
+        "cancel": body.cancel,
+        "start_before": body.start_before.iter().map(|s| &s.element_id).collect::<Vec<_>>(),
+        "start_after": body.start_after.iter().map(|s| &s.element_id).collect::<Vec<_>>(),
+    });
+    let starts = |list: Vec<StartAtBody>| list.into_iter().map(|s| (s.element_id, s.data)).collect();
+    let repair = sluice_worker::Repair {
+        cancel: body.cancel,
+        start_before: starts(body.start_before),
+        start_after: starts(body.start_after),
+        allow_join: body.allow_join,
+    };
+    let actor = Some(caller.username.clone());
+    state.on_engine(move |engine| async move { engine.modify(id, repair, actor, Utc::now()).await }).await?;
+    state.audit(Some(&caller), &client, "request_modified", Some(id.to_string()), detail).await;
     request_answer(&state, id).await
 }
 

@@ -269,6 +269,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/requests/{id}/events", get(handlers::request_events))
         .route("/api/v1/requests/{id}/cancel", post(handlers::cancel_request))
         .route("/api/v1/requests/{id}/retry", post(handlers::retry_request))
+        .route("/api/v1/requests/{id}/modify", post(handlers::modify_request))
         .route("/api/v1/tasks", get(tasks::list_tasks))
         .route("/api/v1/tasks/{id}", get(tasks::get_task))
         .route("/api/v1/tasks/{id}/complete", post(tasks::complete_task))

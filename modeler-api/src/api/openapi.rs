@@ -42,6 +42,7 @@ pub const SESSION: &str = "session";
         handlers::request_events,
         handlers::cancel_request,
         handlers::retry_request,
+        handlers::modify_request,
         tasks::list_tasks,
         tasks::get_task,
         tasks::complete_task,

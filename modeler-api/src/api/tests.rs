@@ -245,6 +245,7 @@ const MATRIX: &[(&str, &str, Option<&[&str]>)] = &[
     ("get", "/api/v1/requests/{id}/events", Some(&["participant", "operator"])),
     ("post", "/api/v1/requests/{id}/cancel", Some(&["operator"])),
     ("post", "/api/v1/requests/{id}/retry", Some(&["operator"])),
+    ("post", "/api/v1/requests/{id}/modify", Some(&["operator"])),
     ("get", "/api/v1/tasks", Some(&["participant", "operator"])),
     ("get", "/api/v1/tasks/{id}", Some(&["participant", "operator"])),
     ("post", "/api/v1/tasks/{id}/complete", Some(&["participant", "operator"])),

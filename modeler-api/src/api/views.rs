@@ -571,6 +571,38 @@ pub struct CompleteBody {
     pub data: Data,
 }
 
+/// A repair of one Request: cancel the tokens at elements, start tokens before or after
+/// elements (a move is a cancel and a start in one call). All or nothing.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModifyBody {
+    /// Element ids whose tokens are canceled (with their tasks, timers, subscriptions, boundary
+    /// events and child Requests).
+    #[serde(default)]
+    pub cancel: Vec<String>,
+    /// Elements a token is started before: it enters the element.
+    #[serde(default)]
+    pub start_before: Vec<StartAtBody>,
+    /// Elements a token is started after: it takes the element's outgoing flows.
+    #[serde(default)]
+    pub start_after: Vec<StartAtBody>,
+    /// Allow a start before a joining (parallel or inclusive) gateway; the gateway then lets the
+    /// token through at once.
+    #[serde(default)]
+    pub allow_join: bool,
+}
+
+/// Where a repair starts a token.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartAtBody {
+    pub element_id: String,
+    /// Set in the scope the token starts in (the Request's data, or its sub-process's).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub data: Data,
+}
+
 /// A message for the Requests waiting on it.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -134,6 +134,7 @@ impl Exec<'_> {
                 self.out.push(Command::RequestCanceled);
             }
             Input::Park { input, message } => self.park(*input, message)?,
+            Input::Modify(m) => self.modify(*m)?,
             Input::Retry { incident } => {
                 if let Some(pos) = self.i.parked.iter().position(|x| x.incident == incident) {
                     // A parked input: applied now. If what it was for is gone (the call activity

@@ -26,6 +26,7 @@ mod events;
 mod inputs;
 mod joins;
 mod loops;
+mod modify;
 
 /// Flows taken within one step before the Request is judged to loop forever.
 const MOVE_LIMIT: u32 = 100_000;

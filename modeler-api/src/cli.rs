@@ -30,8 +30,12 @@ pub struct Cli {
 
 impl Cli {
     /// `sluice serve`: the one subcommand that logs through `tracing`.
-    pub fn is_serve(&self) -> bool {
-        matches!(self.command, Command::Serve(_))
+    /// The log format of a command that logs (`serve`); `None` for the others.
+    pub fn log_format(&self) -> Option<crate::logs::LogFormat> {
+        match &self.command {
+            Command::Serve(a) => Some(a.log_format),
+            _ => None,
+        }
     }
 }
 

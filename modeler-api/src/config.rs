@@ -80,6 +80,10 @@ pub struct ServeArgs {
     pub secret_key: Option<Secret>,
     #[command(flatten)]
     pub slack_app: SlackAppArgs,
+    /// `text` (default) or `json`: one JSON object per line on stderr, with the `request_id` and
+    /// `element_id` of the work it is about.
+    #[arg(long, value_enum, env = "SLUICE_LOG_FORMAT", default_value = "text")]
+    pub log_format: crate::logs::LogFormat,
 }
 
 impl ServeArgs {

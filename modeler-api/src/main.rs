@@ -8,6 +8,7 @@ mod api;
 mod cli;
 mod config;
 mod connectors;
+mod logs;
 mod oidc;
 mod serve;
 mod shaped_errors;
@@ -19,12 +20,9 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    if args.is_serve() {
+    if let Some(format) = args.log_format() {
         // Only the server logs; `check` and `run` print their results on stdout.
-        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-        let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-        tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
+        logs::init(format);
     }
     match cli::run(args) {
         Ok(code) => code,

@@ -1080,7 +1080,12 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Queued>, max_batch: usize, raw
             prepared.push(p);
             replies.push(reply);
         }
-        match write_with(&store, raw.as_ref(), &ops, &mut prepared).await {
+        let started = std::time::Instant::now();
+        let written = write_with(&store, raw.as_ref(), &ops, &mut prepared).await;
+        let m = crate::metrics::engine_metrics();
+        m.commit_duration.observe(started.elapsed().as_secs_f64());
+        m.commit_batch_size.observe(ops.len() as f64);
+        match written {
             Ok(results) => {
                 for ((reply, result), op) in replies.into_iter().zip(results).zip(ops) {
                     let _ = reply.send((result, op));

@@ -13,6 +13,7 @@ mod decisions;
 mod history;
 mod integrations;
 mod jobs;
+pub mod metrics;
 mod migrate;
 mod notifications;
 mod oidc;

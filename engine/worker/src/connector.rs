@@ -10,6 +10,7 @@ use sluice_connector_api::{ConnectorError, Context, IdempotencyKey, Invoked};
 use sluice_engine::sim::ConnectorOutcome;
 use sluice_engine::{HistoryEntry, HistoryEvent};
 use sluice_store::{JobRow, LoadedRequest};
+use tracing::Instrument;
 
 use crate::handoff::LeaseAfter;
 use crate::jobs::job_token;
@@ -149,15 +150,28 @@ impl Engine {
         let url = format!("{}/requests/{id}", self.options.public_url.trim_end_matches('/'));
         let cx = Context::new(key, process.key.as_str(), url);
         // Secrets are opened for this call only; a value that does not open is an incident.
-        let invoked = match self.open_secrets(&secrets_named(call)).await {
+        let span =
+            tracing::info_span!("connector_call", request_id = %id, element_id = %el.id, connector = %call.connector);
+        let started = std::time::Instant::now();
+        let invoked = match self.open_secrets(&secrets_named(call)).instrument(span.clone()).await {
             // No transaction is open here: the call may take as long as the registry allows.
-            Ok(secrets) => invoke_task(&self.registry, call, &variables, &secrets, cx).await,
+            Ok(secrets) => invoke_task(&self.registry, call, &variables, &secrets, cx).instrument(span.clone()).await,
             Err(SecretsProblem::Store(e)) => return Err(e),
             Err(SecretsProblem::Fatal(message)) => {
                 Invoked { result: Err(ConnectorError::fatal(message)), warnings: Vec::new() }
             }
         };
         let (result, warnings) = (invoked.result, invoked.warnings);
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(ConnectorError::Retryable { .. }) => "retryable",
+            Err(ConnectorError::Bpmn { .. }) => "bpmn_error",
+            Err(_) => "incident",
+        };
+        let m = sluice_store::metrics::engine_metrics();
+        m.connector_calls.inc(&[&call.connector, outcome]);
+        m.connector_duration.observe(&[&call.connector], started.elapsed().as_secs_f64());
+        span.in_scope(|| tracing::debug!(outcome, "connector call answered"));
         let attempts = job.attempts.max(1);
         let input = match ConnectorVerdict::of(result, attempts, i64::from(self.options.max_attempts), "attempts") {
             ConnectorVerdict::Outcome(outcome) => outcome.into_input(token),
@@ -167,6 +181,7 @@ impl Engine {
                 if let Some(after) = retry_after.and_then(|d| chrono::Duration::from_std(d).ok()) {
                     delay = delay.max(after);
                 }
+                m.count(&m.jobs_retried, 1);
                 self.store.release_job(job.id, &message, now + delay).await?;
                 return Ok(LeaseAfter::Held);
             }

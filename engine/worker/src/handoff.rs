@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, Weak};
 use chrono::{DateTime, Utc};
 use sluice_store::{Changes, JobKind, JobRow, LeaseChange, LoadedRequest, RequestId};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tracing::Instrument;
 
 use crate::Engine;
 
@@ -163,7 +164,11 @@ impl Engine {
         for (i, job) in jobs.into_iter().enumerate() {
             // The write's time, or later: a run is not meant to go back in time.
             let now = written.max(Utc::now());
-            after = match self.run_connector(&job, now, first.take(), Some(i + 1 == n)).await {
+            after = match self
+                .run_connector(&job, now, first.take(), Some(i + 1 == n))
+                .instrument(crate::jobs::job_span(&job))
+                .await
+            {
                 Ok(after) => after,
                 Err(e) => {
                     tracing::warn!(job = %job.id, error = %e, "a handed-off job failed; it will be tried again");

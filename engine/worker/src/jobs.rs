@@ -8,9 +8,17 @@ use serde_json::Value;
 use sluice_engine::Input;
 use sluice_engine::runtime::TokenId;
 use sluice_store::{JobKind, JobRow, LoadedRequest, RequestId};
+use tracing::Instrument;
 
 use crate::payload::{self, MessageJob, SignalJob};
 use crate::{Engine, Error};
+
+/// The span of one job's run: every log line of it carries the Request's and element's ids.
+pub(crate) fn job_span(job: &JobRow) -> tracing::Span {
+    let request_id = job.request_id.map(|r| r.to_string()).unwrap_or_default();
+    let element_id = job.element_id.as_deref().unwrap_or("");
+    tracing::info_span!("job", request_id, element_id, kind = %job.kind, job_id = %job.id)
+}
 
 /// How many runs of a claimed job were cut short: its attempts that never ended, but the one
 /// that just claimed it.
@@ -38,6 +46,8 @@ impl Engine {
         let lease = self.options.job_lease;
         let node = self.options.node_id.as_str();
         let jobs = self.store.claim_jobs(node, now, limit, lease).await?;
+        let m = sluice_store::metrics::engine_metrics();
+        m.count(&m.jobs_claimed, jobs.len() as u64);
         let requests: Vec<RequestId> = jobs.iter().filter_map(|j| j.request_id).collect();
         let until = now + chrono::Duration::from_std(self.options.request_lease).unwrap_or(chrono::Duration::MAX);
         let held = match self.store.claim_request_leases(node, &requests, now, until).await {
@@ -121,13 +131,18 @@ impl Engine {
         let mut handled = 0;
         for job in jobs {
             // The preloaded Request serves the first job only; later ones read what it wrote.
+            let span = job_span(&job);
             let result = match (first.take(), job.kind) {
-                (Some(r), JobKind::Connector) => self.run_connector(&job, now, Some(r), None).await.map(drop),
-                _ => self.run_job(&job, now).await,
+                (Some(r), JobKind::Connector) => {
+                    self.run_connector(&job, now, Some(r), None).instrument(span).await.map(drop)
+                }
+                _ => self.run_job(&job, now).instrument(span).await,
             };
             match result {
                 Ok(()) => handled += 1,
                 Err(e) => {
+                    let m = sluice_store::metrics::engine_metrics();
+                    m.count(&m.jobs_failed, 1);
                     tracing::warn!(job = %job.id, kind = %job.kind, error = %e, "job failed; it will be tried again");
                     let at = now + self.options.backoff.delay(job.attempts, 0.0);
                     self.store.release_job(job.id, &e.to_string(), at).await?;
@@ -195,6 +210,13 @@ impl Engine {
     }
 
     pub(crate) async fn run_job(&self, job: &JobRow, now: DateTime<Utc>) -> Result<(), Error> {
+        if matches!(job.kind, JobKind::Timer | JobKind::TimerStart) {
+            // Lag: when it fires (now, not the claim's time) minus when it was due.
+            let m = sluice_store::metrics::engine_metrics();
+            m.count(&m.timers_fired, 1);
+            let lag = (Utc::now() - job.due_at).num_microseconds().unwrap_or(i64::MAX);
+            m.timer_lag.observe(lag as f64 / 1e6);
+        }
         match job.kind {
             JobKind::Timer => {
                 let (Some(id), Some(subscription)) = (job.request_id, job.subscription) else {

@@ -26,6 +26,7 @@
 //! - `write`: creating and stepping Requests through the group-commit writer.
 //! - `handoff`: connector jobs run by the node that wrote them.
 //! - `loops`: the worker, heartbeat and pruning loops a server runs ([`LoopOptions`]).
+//! - `observe`: lifecycle metrics and log lines of a committed write.
 //! - `changes`: a step's commands as rows; `payload`: job payloads; `notify`: notifications;
 //!   `backoff`: retry delays and the jitter source.
 
@@ -42,6 +43,7 @@ mod jobs;
 pub mod loops;
 mod messages;
 mod notify;
+mod observe;
 pub mod payload;
 pub mod secrets;
 mod timers;

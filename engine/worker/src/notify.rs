@@ -268,6 +268,13 @@ impl Engine {
                 message: "this node has no notification provider configured; nothing was sent".into(),
             }),
         };
+        let posts = &sluice_store::metrics::engine_metrics().slack_posts;
+        match &result {
+            Ok(_) => posts.inc(&["sent"]),
+            Err(NotifyError::Retryable { retry_after: Some(_), .. }) => posts.inc(&["rate_limited"]),
+            Err(NotifyError::Retryable { .. }) => posts.inc(&["retryable"]),
+            Err(NotifyError::Failed { .. }) => posts.inc(&["failed"]),
+        }
         let event = match result {
             Ok(delivered) => {
                 let mut about = notification.about();

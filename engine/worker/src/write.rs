@@ -12,6 +12,7 @@ use sluice_store::{
 
 use crate::changes::changes_of;
 use crate::handoff::LeaseAfter;
+use crate::observe::Lifecycle;
 use crate::{Engine, Error};
 
 /// What became of an input sent to a Request.
@@ -131,6 +132,7 @@ impl Engine {
         }
         let plan = self.plan(id, &changes, now, None);
         let wake = self.needs_wake(&changes, now, &plan);
+        let lifecycle = Lifecycle::of(&changes.events);
         let state = StateColumns::of(&instance)?;
         let status = state.status();
         let op = WriteOp::Create {
@@ -145,8 +147,11 @@ impl Engine {
         };
         crate::gate::enter()?;
         let written = self.writer.write(op).await?;
-        if wake && matches!(written, WriteResult::Created { .. }) {
-            self.wake.notify_one();
+        if matches!(written, WriteResult::Created { .. }) {
+            lifecycle.committed(&process.key, version, id, true);
+            if wake {
+                self.wake.notify_one();
+            }
         }
         if workers && matches!(written, WriteResult::Created { .. }) {
             self.job_written.notify_waiters();
@@ -269,6 +274,7 @@ impl Engine {
             let plan = self.plan(id, &changes, now, run_last);
             let wake = self.needs_wake(&changes, now, &plan);
             let releases = matches!(plan.lease, LeaseChange::Release { .. });
+            let lifecycle = Lifecycle::of(&changes.events);
             let op = WriteOp::Step {
                 request: id,
                 expected_revision: r.revision,
@@ -278,6 +284,9 @@ impl Engine {
             };
             crate::gate::enter()?;
             let written = self.writer.write(op).await?;
+            if matches!(written, WriteResult::Applied { .. }) {
+                lifecycle.committed(&r.meta.process_key, r.meta.process_version, id, false);
+            }
             // A step that did not get the lease left the jobs it meant to hand off in the table.
             if let WriteResult::Applied { leased, .. } = written
                 && (wake || (!leased && plan.handed.is_some()))

@@ -1,5 +1,6 @@
-//! `GET /metrics`: Prometheus text with HTTP counts and latencies per route, and engine gauges
-//! read from the store.
+//! `GET /metrics`: Prometheus text with HTTP counts and latencies per route, engine gauges read
+//! from the store, and the engine's own counters and histograms (`sluice_store::metrics`, recorded
+//! by the worker and the group-commit writer).
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -111,6 +112,10 @@ pub async fn serve(State(state): State<AppState>) -> Result<Response, ApiError> 
         let _ = writeln!(out, "# TYPE {name} gauge");
         let _ = writeln!(out, "{name} {value}");
     }
+    let _ = writeln!(out, "# HELP sluice_incidents_open Requests held by an unresolved incident.");
+    let _ = writeln!(out, "# TYPE sluice_incidents_open gauge");
+    let _ = writeln!(out, "sluice_incidents_open {error}");
+    sluice_store::metrics::engine_metrics().render(&mut out);
     state.inner.metrics.render(&mut out);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response())
 }

@@ -1,0 +1,64 @@
+//! What the engine tells operators about a Request's life: the lifecycle counters of
+//! [`sluice_store::metrics`] and one `info` log line per lifecycle event (started, completed,
+//! canceled, incident), each carrying `request_id` (and `element_id` where there is one).
+
+use sluice_engine::HistoryEvent;
+use sluice_store::metrics::engine_metrics;
+use sluice_store::{NewEvent, RequestId};
+
+/// The lifecycle events of one write, read from its history events before the write takes them.
+#[derive(Default)]
+pub(crate) struct Lifecycle {
+    completed: bool,
+    canceled: bool,
+    /// (element id, incident code, message) of each incident raised.
+    incidents: Vec<(Option<String>, String, String)>,
+}
+
+impl Lifecycle {
+    pub(crate) fn of(events: &[NewEvent]) -> Self {
+        let mut l = Lifecycle::default();
+        for e in events {
+            match &e.event {
+                HistoryEvent::RequestCompleted => l.completed = true,
+                HistoryEvent::RequestCanceled => l.canceled = true,
+                HistoryEvent::IncidentRaised { code, message, .. } => {
+                    l.incidents.push((e.element_id.clone(), code.clone(), message.clone()));
+                }
+                _ => {}
+            }
+        }
+        l
+    }
+
+    /// Records the write's lifecycle events once it committed; `started` for a creation.
+    pub(crate) fn committed(&self, process: &str, version: i64, id: RequestId, started: bool) {
+        let m = engine_metrics();
+        let request_id = id.to_string();
+        if started {
+            m.requests_started.inc(&[process]);
+            tracing::info!(request_id, process, version, event = "request_started", "Request started");
+        }
+        for (element_id, code, message) in &self.incidents {
+            m.requests_failed.inc(&[process]);
+            let element_id = element_id.as_deref().unwrap_or("");
+            tracing::info!(
+                request_id,
+                element_id,
+                process,
+                code,
+                message,
+                event = "incident_raised",
+                "incident raised"
+            );
+        }
+        if self.completed {
+            m.requests_completed.inc(&[process]);
+            tracing::info!(request_id, process, version, event = "request_completed", "Request completed");
+        }
+        if self.canceled {
+            m.requests_canceled.inc(&[process]);
+            tracing::info!(request_id, process, version, event = "request_canceled", "Request canceled");
+        }
+    }
+}

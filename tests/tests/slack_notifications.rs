@@ -277,7 +277,8 @@ fn settings_are_validated_when_saved() {
     );
     check("nowhere", json!({"integration": "default"}), 404, "process_not_found", "nowhere");
     let (status, body) = put("purchase", json!({"integration": "default", "extra": 1}));
-    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_json")), "{body}");
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("bad_request")), "{body}");
+    assert_eq!(body["error"]["field"], "extra", "{body}");
     // Without the token: 401.
     let (status, _) = server.call("PUT", "/api/v1/processes/purchase/notifications", &[], b"{}");
     assert_eq!(status, 401);

@@ -13,6 +13,7 @@ mod decisions;
 mod history;
 mod integrations;
 mod jobs;
+mod messages;
 pub mod metrics;
 mod migrate;
 mod notifications;
@@ -39,6 +40,7 @@ pub use worker_jobs::{Held, WorkerJobRow};
 pub fn commit_count() -> u64 {
     db::COMMITS.load(std::sync::atomic::Ordering::Relaxed)
 }
+pub use messages::{KeptMessage, MESSAGE_ID_MEMORY};
 pub use notifications::{MAX_CHANNELS_PER_EVENT, NotificationEvent, NotificationSettings};
 pub use oidc::{OidcLogin, OidcLoginUse};
 pub use people::{AuditEntry, AuditRow, BUILTIN_ADMIN_ID, NewUser, Principal, TokenRow, UserChange, UserRow};

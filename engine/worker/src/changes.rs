@@ -177,8 +177,12 @@ pub fn from_commands(process: &Process, request: RequestId, commands: &[Command]
                 }
             }
             Command::PublishMessage { element, name, correlation_key, data } => {
-                let payload =
-                    MessageJob { name: name.clone(), correlation_key: correlation_key.clone(), data: data.clone() };
+                let payload = MessageJob {
+                    name: name.clone(),
+                    correlation_key: correlation_key.clone(),
+                    data: data.clone(),
+                    expires_at: None,
+                };
                 job(&mut ch, JobKind::Message, Some(element_id(*element)), None, to_value(&payload));
             }
             Command::BroadcastSignal { element, name, data } => {

@@ -115,7 +115,7 @@ impl Engine {
         data: Data,
         now: DateTime<Utc>,
     ) -> Result<Vec<RequestId>, Error> {
-        self.deliver_message(name, correlation_key, data, None, now).await
+        Ok(self.deliver_message(name, correlation_key, data, None, None, now).await?.0)
     }
 
     /// Cancels a Request (and, through `cancel_child` jobs, its children).

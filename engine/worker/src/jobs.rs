@@ -45,6 +45,7 @@ impl Engine {
         // The heartbeat keeps the claims of jobs in flight (and their Requests' leases) alive.
         let lease = self.options.job_lease;
         let node = self.options.node_id.as_str();
+        self.sweep_kept_messages(now).await?;
         let jobs = self.store.claim_jobs(node, now, limit, lease).await?;
         let m = sluice_store::metrics::engine_metrics();
         m.count(&m.jobs_claimed, jobs.len() as u64);
@@ -227,7 +228,9 @@ impl Engine {
             JobKind::Connector => self.run_connector(job, now, None, None).await.map(drop),
             JobKind::Message => {
                 let m: MessageJob = payload::read(job)?;
-                self.deliver_message(&m.name, m.correlation_key.as_deref(), m.data, Some(job.id), now).await?;
+                let keep_until = m.expires_at.and_then(DateTime::from_timestamp_millis);
+                self.deliver_message(&m.name, m.correlation_key.as_deref(), m.data, Some(job.id), keep_until, now)
+                    .await?;
                 Ok(())
             }
             JobKind::Signal => {

@@ -69,7 +69,7 @@ pub use deploy::{Catalog, DeployError, Deployed, DeployedKind, is_dmn_file};
 pub use gate::CommitGate;
 pub use job_workers::{ActivatedJob, Activation, JobTypes};
 pub use loops::LoopOptions;
-pub use messages::Broadcast;
+pub use messages::{Broadcast, Publish, Published};
 pub use notify::{BoxFuture, CachedSettings, Delivered, Notification, Notifications, NotifyError};
 
 /// The default of [`EngineOptions::max_job_crashes`]: a job that killed the process twice is not
@@ -208,6 +208,9 @@ pub struct Engine {
     /// Notified (all waiters) when a write of this engine added jobs for external workers: the
     /// activations waiting for jobs look again (see `job_workers.rs`).
     job_written: Arc<tokio::sync::Notify>,
+    /// When kept messages were last matched against subscriptions, and whether this node knows
+    /// some are kept (see `messages.rs`).
+    kept_sweep: Mutex<messages::KeptSweep>,
 }
 
 impl Engine {
@@ -228,6 +231,7 @@ impl Engine {
             wake: Arc::new(tokio::sync::Notify::new()),
             secret_key: None,
             job_written: Arc::new(tokio::sync::Notify::new()),
+            kept_sweep: Mutex::new(messages::KeptSweep::default()),
         })
     }
 

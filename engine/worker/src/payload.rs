@@ -48,6 +48,10 @@ pub struct MessageJob {
     pub correlation_key: Option<String>,
     #[serde(default)]
     pub data: Data,
+    /// A kept message (a publish's time to live) handed on to a subscription: until when (Unix
+    /// milliseconds) it is kept again if the subscription went away before it arrived.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
 }
 
 /// `signal`: broadcast a signal thrown by a Request.

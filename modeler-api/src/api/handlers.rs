@@ -16,8 +16,8 @@ use sluice_worker::{CommitGate, DeployError, DeployedKind, Engine};
 
 use super::views::{
     ConnectorList, ConnectorView, DeployedDecision, DiagnosticView, ErrorBody, EventList, EventQuery, EventView,
-    Health, IncidentInfo, Include, ListQuery, ListedRequest, MessageBody, ModifyBody, ProcessDetail, ProcessList,
-    ProcessQuery, ProcessSummary, RequestList, RequestPage, RequestSummary, RequestView, SignalBody, SignalReached,
+    Health, IncidentInfo, Include, ListQuery, ListedRequest, MessageAnswer, MessageBody, ModifyBody, ProcessDetail,
+    ProcessList, ProcessQuery, ProcessSummary, RequestPage, RequestSummary, RequestView, SignalBody, SignalReached,
     StartAtBody, StartBody, TokenInfo, TokenState, VersionView, time,
 };
 use super::{ApiError, ApiJson, ApiQuery, AppState, Caller, Client, Details, RawBody, content_type};
@@ -628,12 +628,18 @@ pub async fn modify_request(
 
 // ---- messages and connectors ----
 
-/// Publishes a message to the Requests waiting on it.
+/// The longest time to live a message may have: 90 days.
+const MAX_MESSAGE_TTL_MS: u64 = 90 * 24 * 3600 * 1000;
+
+/// Publishes a message: to the oldest Request waiting on it, else to a message start event; else
+/// it is kept for its `time_to_live` (or dropped). A `message_id` published before is not
+/// published again.
 #[utoipa::path(
     post, path = "/api/v1/messages", tag = "requests",
     request_body = MessageBody,
     responses(
-        (status = 200, description = "The Requests the message reached (possibly none)", body = RequestList),
+        (status = 200, description = "The Requests the message reached (possibly none), until when it is kept, and whether it was a duplicate", body = MessageAnswer),
+        (status = 400, description = "`bad_request`: an empty name or message id, or a time to live over 90 days", body = ErrorBody),
         (status = 503, description = "`busy`: a Request kept changing concurrently; try again", body = ErrorBody),
     ),
     security(("bearer" = [])),
@@ -642,19 +648,37 @@ pub async fn publish_message(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<MessageBody>,
 ) -> ApiResult<Response> {
-    let reached = state
-        .on_engine(move |engine| async move {
-            engine.publish_message(&body.name, body.correlation_key.as_deref(), body.data, Utc::now()).await
-        })
-        .await?;
-    let mut requests = Vec::with_capacity(reached.len());
+    if body.name.trim().is_empty() {
+        return Err(ApiError::bad_request("the message needs a name").with(Details::Field(Some("name".into()))));
+    }
+    if body.time_to_live > MAX_MESSAGE_TTL_MS {
+        return Err(ApiError::bad_request(format!(
+            "`time_to_live` is {} ms; at most {MAX_MESSAGE_TTL_MS} (90 days)",
+            body.time_to_live
+        ))
+        .with(Details::Field(Some("time_to_live".into()))));
+    }
+    if body.message_id.as_deref().is_some_and(|id| id.trim().is_empty()) {
+        return Err(ApiError::bad_request("`message_id` is empty: leave it out or give an id")
+            .with(Details::Field(Some("message_id".into()))));
+    }
+    let publish = sluice_worker::Publish {
+        name: body.name,
+        correlation_key: body.correlation_key,
+        data: body.data,
+        time_to_live: std::time::Duration::from_millis(body.time_to_live),
+        message_id: body.message_id,
+    };
+    let published = state.on_engine(move |engine| async move { engine.publish(publish, Utc::now()).await }).await?;
+    let mut requests = Vec::with_capacity(published.reached.len());
     let mut size = 0;
-    for id in reached {
+    for id in published.reached {
         let (view, bytes) = request_json(&state, id).await?;
         size += bytes;
         requests.push(view);
     }
-    json_answer(StatusCode::OK, RequestList { requests }, size).await
+    let answer = MessageAnswer { requests, kept_until: published.kept_until.map(time), duplicate: published.duplicate };
+    json_answer(StatusCode::OK, answer, size).await
 }
 
 /// Broadcasts a signal: every Request waiting for it (signal catch and boundary events) gets it,

@@ -289,11 +289,6 @@ pub struct RequestPage {
     pub next_cursor: Option<String>,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct RequestList {
-    pub requests: Vec<RequestView>,
-}
-
 /// One entry of a Request's history. Events carry more fields depending on their type
 /// (`task_id`, `message`, `code`, …).
 #[derive(Serialize, ToSchema)]
@@ -616,6 +611,28 @@ pub struct MessageBody {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub data: Data,
+    /// Milliseconds to keep the message when nothing waits for it now: the first matching
+    /// subscription that opens within it gets it (at most 90 days). 0 (the default) drops it.
+    #[serde(default)]
+    pub time_to_live: u64,
+    /// Makes publishing idempotent: a message with the same name and id published again while
+    /// the id is remembered (its time to live, at least an hour) is not published twice.
+    #[serde(default)]
+    pub message_id: Option<String>,
+}
+
+/// What a publish did.
+#[derive(Serialize, ToSchema)]
+pub struct MessageAnswer {
+    /// The Requests the message reached now (the one whose subscription took it, or the one a
+    /// message start event started).
+    pub requests: Vec<RequestView>,
+    /// Until when the message is kept (RFC 3339), when nothing took it now and it has a time
+    /// to live.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kept_until: Option<String>,
+    /// The `message_id` was published before: nothing was done this time.
+    pub duplicate: bool,
 }
 
 /// A signal to broadcast.

@@ -18,7 +18,7 @@ use sluice_engine::sim::{ConnectorHost, ConnectorInvocation, ConnectorOutcome, S
 use sluice_worker::secrets::{invoke_task, secrets_named};
 use sluice_worker::{Catalog, ConnectorVerdict, JobTypes};
 
-use crate::config::{ConnectorArgs, FeelArgs, JobTypeArgs, LimitArgs, ServeArgs};
+use crate::config::{ConnectorArgs, ExportArgs, FeelArgs, JobTypeArgs, LimitArgs, ServeArgs};
 use crate::connectors;
 
 #[derive(Parser, Debug)]
@@ -59,6 +59,9 @@ enum Command {
     /// current time) and print the result as one JSON value; a problem goes to stderr with its
     /// column, exit 1.
     Feel(FeelArgs),
+    /// Write finished Requests with their history as JSON lines (one Request a line), oldest
+    /// first, and with `--prune` delete them once written: history kept outside before pruning.
+    Export(ExportArgs),
     /// Run one Request in memory with a virtual clock and print its trace as JSON lines.
     Run {
         file: PathBuf,
@@ -108,6 +111,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => crate::serve::run(args),
         Command::Check { files, job_types } => check(&files, &job_types.job_types()),
         Command::Feel(args) => feel(&args),
+        Command::Export(args) => crate::export::run(&args),
         Command::Run {
             file,
             with,

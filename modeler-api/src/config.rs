@@ -114,6 +114,30 @@ pub struct FeelArgs {
     pub limits: LimitArgs,
 }
 
+/// `sluice export`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ExportArgs {
+    /// `sqlite://PATH` or `postgres://…`: the database `sluice serve` uses.
+    #[arg(long, env = "SLUICE_DATABASE_URL", default_value = "sqlite://sluice.db", hide_env_values = true)]
+    pub database_url: Secret,
+    /// Export the Requests that finished before this time (RFC 3339).
+    #[arg(long, conflicts_with = "older_than_days", required_unless_present = "older_than_days")]
+    pub finished_before: Option<chrono::DateTime<chrono::Utc>>,
+    /// Export the Requests that finished more than this many days ago (what
+    /// `SLUICE_HISTORY_RETENTION_DAYS` prunes).
+    #[arg(long)]
+    pub older_than_days: Option<u32>,
+    /// The JSON lines file to write (appended to); default: standard output.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Delete each batch of exported Requests once it is written and flushed to disk.
+    #[arg(long)]
+    pub prune: bool,
+    /// Requests read (and pruned) per batch.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub batch: u32,
+}
+
 /// Which job types external workers may take besides the connectors (issue 17).
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct JobTypeArgs {

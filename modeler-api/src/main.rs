@@ -8,6 +8,7 @@ mod api;
 mod cli;
 mod config;
 mod connectors;
+mod export;
 mod logs;
 mod oidc;
 mod serve;

@@ -1,6 +1,7 @@
 //! Reads of Requests: one, many, a page of a listing (summaries or whole), their history and
 //! their tasks.
 
+use chrono::{DateTime, Utc};
 use sluice_engine::Instance;
 
 use crate::Error;
@@ -91,6 +92,31 @@ impl Store {
             .map(|row| Ok((request_row(row)?, u64::try_from(row.int("stored_bytes")?).unwrap_or(0))))
             .collect::<Result<Vec<_>, Error>>()?;
         Ok((summaries, next_cursor))
+    }
+
+    /// Finished (completed or canceled) Requests that finished before `finished_before`, oldest
+    /// finish first, `limit` at a time, after `after` (the last one of the page before): what
+    /// `sluice export` writes out before pruning.
+    pub async fn finished_requests(
+        &self,
+        finished_before: DateTime<Utc>,
+        limit: u32,
+        after: Option<&RequestRow>,
+    ) -> Result<Vec<RequestRow>, Error> {
+        let mut sql =
+            format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE completed_at IS NOT NULL AND completed_at < $1");
+        let mut a = args![millis(finished_before)];
+        if let Some(last) = after {
+            let at = last.completed_at.map(millis).unwrap_or(i64::MIN);
+            a.push(at.into());
+            a.push(last.id.to_string().into());
+            sql.push_str(" AND (completed_at > $2 OR (completed_at = $2 AND id > $3))");
+        }
+        a.push(i64::from(limit.max(1)).into());
+        sql.push_str(&format!(" ORDER BY completed_at, id LIMIT ${}", a.len()));
+        let mut tx = self.begin_read().await?;
+        let rows = tx.conn().fetch_all(&sql, a).await?;
+        rows.iter().map(request_row).collect()
     }
 
     /// The cursor of the page that continues after `row` (newest first).

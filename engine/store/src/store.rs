@@ -544,6 +544,17 @@ impl Store {
     /// write lock for long. A Request whose `cancel_child` jobs have not run yet is kept until they
     /// have: deleting it would delete them too, and its children would never be canceled.
     pub async fn prune_history(&self, finished_before: DateTime<Utc>, limit: u32) -> Result<PruneStats, Error> {
+        self.prune_history_paced(finished_before, limit, std::time::Duration::ZERO).await
+    }
+
+    /// [`Store::prune_history`] with a `pause` after each batch, so that a long prune leaves the
+    /// Requests' writes room between its transactions (the server's pruning loop).
+    pub async fn prune_history_paced(
+        &self,
+        finished_before: DateTime<Utc>,
+        limit: u32,
+        pause: std::time::Duration,
+    ) -> Result<PruneStats, Error> {
         let cutoff = millis(finished_before);
         let mut total = PruneStats { requests: 0, events: 0 };
         loop {
@@ -561,26 +572,68 @@ impl Store {
                 return Ok(total);
             }
             let ids = rows.iter().map(|r| r.text("id")).collect::<Result<Vec<_>, _>>()?;
-            let list = (1..=ids.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
-            let ids_args = || ids.iter().map(|id| crate::db::Arg::from(id.as_str())).collect::<Vec<_>>();
-            let batched = c
-                .fetch_optional(
-                    &format!("SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) AS n FROM event_batches WHERE request_id IN ({list})"),
-                    ids_args(),
-                )
-                .await?;
-            total.events += match batched {
-                Some(r) => u64::try_from(r.int("n")?).unwrap_or(0),
-                None => 0,
-            };
-            c.execute(&format!("DELETE FROM event_batches WHERE request_id IN ({list})"), ids_args()).await?;
-            total.events += c.execute(&format!("DELETE FROM events WHERE request_id IN ({list})"), ids_args()).await?;
-            c.execute(&format!("DELETE FROM task_candidates WHERE request_id IN ({list})"), ids_args()).await?;
-            c.execute(&format!("DELETE FROM tasks WHERE request_id IN ({list})"), ids_args()).await?;
-            total.requests += c.execute(&format!("DELETE FROM requests WHERE id IN ({list})"), ids_args()).await?;
+            let stats = delete_requests(&mut c, &ids).await?;
             tx.commit().await?;
+            total.requests += stats.requests;
+            total.events += stats.events;
+            if !pause.is_zero() {
+                tokio::time::sleep(pause).await;
+            }
         }
     }
+
+    /// Deletes the given Requests with their history and tasks, those of them that are finished
+    /// and whose `cancel_child` jobs have run (as [`Store::prune_history`]); the others stay.
+    /// `sluice export --prune` deletes what it exported with it.
+    pub async fn prune_requests(&self, ids: &[RequestId]) -> Result<PruneStats, Error> {
+        let mut total = PruneStats { requests: 0, events: 0 };
+        for chunk in ids.chunks(500) {
+            let mut tx = self.begin_write().await?;
+            let mut c = tx.conn();
+            let list = (1..=chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+            let args = chunk.iter().map(|id| crate::db::Arg::from(id.to_string())).collect::<Vec<_>>();
+            let rows = c
+                .fetch_all(
+                    &format!(
+                        "SELECT id FROM requests WHERE id IN ({list}) AND completed_at IS NOT NULL
+                         AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.request_id = requests.id AND jobs.kind = 'cancel_child')"
+                    ),
+                    args,
+                )
+                .await?;
+            let finished = rows.iter().map(|r| r.text("id")).collect::<Result<Vec<_>, _>>()?;
+            if !finished.is_empty() {
+                let stats = delete_requests(&mut c, &finished).await?;
+                total.requests += stats.requests;
+                total.events += stats.events;
+            }
+            tx.commit().await?;
+        }
+        Ok(total)
+    }
+}
+
+/// Deletes Requests by id with their history, tasks and candidates; counts what went.
+async fn delete_requests(c: &mut Conn<'_>, ids: &[String]) -> Result<PruneStats, Error> {
+    let mut total = PruneStats { requests: 0, events: 0 };
+    let list = (1..=ids.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+    let ids_args = || ids.iter().map(|id| crate::db::Arg::from(id.as_str())).collect::<Vec<_>>();
+    let batched = c
+        .fetch_optional(
+            &format!("SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) AS n FROM event_batches WHERE request_id IN ({list})"),
+            ids_args(),
+        )
+        .await?;
+    total.events += match batched {
+        Some(r) => u64::try_from(r.int("n")?).unwrap_or(0),
+        None => 0,
+    };
+    c.execute(&format!("DELETE FROM event_batches WHERE request_id IN ({list})"), ids_args()).await?;
+    total.events += c.execute(&format!("DELETE FROM events WHERE request_id IN ({list})"), ids_args()).await?;
+    c.execute(&format!("DELETE FROM task_candidates WHERE request_id IN ({list})"), ids_args()).await?;
+    c.execute(&format!("DELETE FROM tasks WHERE request_id IN ({list})"), ids_args()).await?;
+    total.requests += c.execute(&format!("DELETE FROM requests WHERE id IN ({list})"), ids_args()).await?;
+    Ok(total)
 }
 
 // ---- the write path ----

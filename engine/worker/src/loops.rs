@@ -84,6 +84,11 @@ pub async fn heartbeat_loop(engine: Arc<Engine>, mut stop: watch::Receiver<bool>
     }
 }
 
+/// Finished Requests one pruning transaction deletes.
+const PRUNE_BATCH: u32 = 200;
+/// The pause between two pruning transactions.
+const PRUNE_PAUSE: Duration = Duration::from_millis(5);
+
 /// Deletes finished Requests older than `retention`, at start and then every
 /// [`LoopOptions::prune_every`], until told to stop.
 pub async fn prune_loop(
@@ -93,7 +98,8 @@ pub async fn prune_loop(
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
-        match store.prune_history(Utc::now() - retention, 1000).await {
+        // Small transactions with a pause between them: the Requests' writes go on meanwhile.
+        match store.prune_history_paced(Utc::now() - retention, PRUNE_BATCH, PRUNE_PAUSE).await {
             Ok(s) if s.requests > 0 => {
                 tracing::info!(requests = s.requests, events = s.events, "pruned finished Requests past retention")
             }

@@ -39,6 +39,7 @@ pub use auth::{Caller, Client, ClientAddr};
 
 pub use error::{ApiError, Details};
 pub use metrics::Metrics;
+pub use views::time;
 
 /// JSON bodies and answers larger than this are parsed and written on blocking threads, not on
 /// the threads that answer HTTP.

@@ -62,6 +62,14 @@ enum Command {
     /// Write finished Requests with their history as JSON lines (one Request a line), oldest
     /// first, and with `--prune` delete them once written: history kept outside before pruning.
     Export(ExportArgs),
+    /// Write element templates for Camunda Modeler (Camunda 8 and Camunda 7), one file per
+    /// dialect, made from the connectors' JSON Schemas.
+    Templates {
+        /// The folder to write them to (created if missing), e.g. Camunda Modeler's
+        /// `resources/element-templates`.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// Run one Request in memory with a virtual clock and print its trace as JSON lines.
     Run {
         file: PathBuf,
@@ -112,6 +120,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check { files, job_types } => check(&files, &job_types.job_types()),
         Command::Feel(args) => feel(&args),
         Command::Export(args) => crate::export::run(&args),
+        Command::Templates { out } => templates(&out),
         Command::Run {
             file,
             with,
@@ -143,6 +152,20 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             dry_run(&file, data.as_deref(), &opts)
         }
     }
+}
+
+/// `sluice templates --out DIR`.
+fn templates(out: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let registry = connectors::registry(&ConnectorArgs::default())?;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    for dialect in crate::templates::Dialect::ALL {
+        let path = out.join(dialect.file_name());
+        let templates = crate::templates::element_templates(&registry.list(), dialect);
+        let text = serde_json::to_string_pretty(&templates)?;
+        std::fs::write(&path, text + "\n").with_context(|| format!("cannot write {}", path.display()))?;
+        println!("{}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `sluice feel EXPRESSION [--data JSON]`.

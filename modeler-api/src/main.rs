@@ -13,6 +13,7 @@ mod logs;
 mod oidc;
 mod serve;
 mod shaped_errors;
+mod templates;
 
 /// mimalloc instead of glibc's malloc: Requests are built on one thread and their buffers freed on
 /// another (the writer, the connection threads), which glibc's arenas handle slowly.

@@ -14,6 +14,14 @@
 //! The `parked` scenario parks the Requests at a message catch event, then publishes one
 //! message per Request (correlated by key) and prints the times and this process's peak memory
 //! (the engine runs in this process: it is the server).
+//! The `timers` scenario (`BENCH_TIMER_SPREAD_S`, default 100) starts the Requests each waiting at
+//! a timer due at a moment spread evenly over the next that many seconds (the starts themselves
+//! must take less), then waits until every one has fired and prints timers fired per second, the
+//! lag (when the Request completed, right as its timer fired, minus its due time) at p50, p99 and
+//! max, that every timer fired once, and this process's memory while they wait and at the end.
+//! The first timer is due `BENCH_TIMER_DELAY_S` after the starts begin (default 5 s + 1 s per
+//! 10,000 Requests), so that every Request waits before the first fires.
+//! `BENCH_METRICS=0` turns the engine's metrics off (compare the throughput with and without).
 //! `BENCH_KEEP_DB=1` keeps the SQLite file (its path is printed) for a look at its pages, and a
 //! copy of its write-ahead log as the last commits left it (`bench.db-wal.last`).
 //! `SLUICE_TEST_POSTGRES_URL` names the PostgreSQL database (default
@@ -61,6 +69,19 @@ const PARKED: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
     <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="wait"/>
     <bpmn:intermediateCatchEvent id="wait">
       <bpmn:messageEventDefinition messageRef="m_paid"/>
+    </bpmn:intermediateCatchEvent>
+    <bpmn:sequenceFlow id="f2" sourceRef="wait" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+</bpmn:definitions>"#;
+
+const TIMERS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="defs" targetNamespace="urn:bench">
+  <bpmn:process id="timers" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="wait"/>
+    <bpmn:intermediateCatchEvent id="wait">
+      <bpmn:timerEventDefinition><bpmn:timeDate>= due</bpmn:timeDate></bpmn:timerEventDefinition>
     </bpmn:intermediateCatchEvent>
     <bpmn:sequenceFlow id="f2" sourceRef="wait" targetRef="end"/>
     <bpmn:endEvent id="end"/>
@@ -250,6 +271,112 @@ async fn parked(store: Store, n: usize, concurrency: usize) {
     );
 }
 
+/// Resident memory of this process now (`VmRSS`), in MiB.
+fn rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// `n` Requests each waiting at a timer due within the next `spread`, fired by two worker loops.
+async fn timers(store: Store, n: usize, concurrency: usize, spread: Duration) {
+    let options = EngineOptions { node_id: "bench".into(), ..EngineOptions::default() };
+    let engine = Arc::new(Engine::new(store.clone(), Registry::default(), options).await.expect("engine"));
+    engine.deploy(&[("timers.bpmn".into(), TIMERS.as_bytes().to_vec())]).await.expect("deploy");
+    let (stop, stopped) = watch::channel(false);
+    let loop_options = LoopOptions { batch: 1000, idle_poll: idle_poll(), ..LoopOptions::default() };
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            tokio::spawn(loops::worker_loop(engine.clone(), engine.wakeup(), loop_options.clone(), stopped.clone()))
+        })
+        .collect();
+    let fired0 = sluice_store::metrics::engine_metrics().timers_fired.load(Ordering::Relaxed);
+    // Due times from after the starts end (`BENCH_TIMER_DELAY_S`, else 5 s + 1 s per 10,000
+    // Requests), evenly over `spread`.
+    let delay = std::env::var("BENCH_TIMER_DELAY_S").ok().and_then(|v| v.parse().ok()).unwrap_or(5 + n as i64 / 10_000);
+    let first_due = Utc::now() + chrono::Duration::seconds(delay);
+    let step = spread.as_secs_f64() / n as f64;
+    let t0 = Instant::now();
+    let next = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (engine, next) = (engine.clone(), next.clone());
+            tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n {
+                        break;
+                    }
+                    let due = first_due + chrono::Duration::microseconds((i as f64 * step * 1e6) as i64);
+                    let due = due.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+                    let data = Map::from_iter([("due".to_string(), Value::from(due))]);
+                    engine.start_request("timers", None, data, Utc::now()).await.expect("start");
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("starter");
+    }
+    let started = t0.elapsed().as_secs_f64();
+    let waiting_rss = rss_mib();
+    let mut max_rss = waiting_rss;
+    let fire0 = Instant::now();
+    loop {
+        let completed = store.count_requests(Some("completed")).await.expect("count") as usize;
+        max_rss = max_rss.max(rss_mib());
+        if completed >= n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let _ = stop.send(true);
+    for w in workers {
+        w.await.expect("worker");
+    }
+    let fired = sluice_store::metrics::engine_metrics().timers_fired.load(Ordering::Relaxed) - fired0;
+    // Lag: completion (the same step as the firing) minus due time, from every Request's row.
+    let mut lags = Vec::with_capacity(n);
+    let mut cursor: Option<String> = None;
+    let filter = sluice_store::RequestFilter::default();
+    loop {
+        let page = store.list_requests(&filter, 1000, cursor.as_deref()).await.expect("list");
+        for r in &page.requests {
+            let due = r.data.get("due").and_then(Value::as_str).expect("due");
+            let due = chrono::DateTime::parse_from_rfc3339(due).expect("due time").with_timezone(&Utc);
+            let done = r.completed_at.expect("completed");
+            lags.push((done - due).num_milliseconds());
+        }
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    lags.sort_unstable();
+    let at = |q: f64| lags[((lags.len() as f64 * q) as usize).min(lags.len() - 1)];
+    let last_due = first_due + chrono::Duration::microseconds((n as f64 * step * 1e6) as i64);
+    let firing = (last_due - first_due).num_milliseconds().max(1) as f64 / 1000.0;
+    println!(
+        "  {n} Requests waiting on timers (started in {started:.1} s, {:.0}/s); fired: {fired} (every timer once: {}), \
+         {:.0} timers/s over {firing:.0} s of due times (all done {:.1} s after the starts)",
+        n as f64 / started,
+        fired as usize == n && lags.len() == n,
+        n as f64 / firing,
+        fire0.elapsed().as_secs_f64(),
+    );
+    println!(
+        "  lag (completion − due): p50 {} ms, p99 {} ms, max {} ms, earliest {} ms; memory {waiting_rss:.1} MiB when all waited, \
+         max {max_rss:.1} MiB while they fired",
+        at(0.5),
+        at(0.99),
+        lags.last().copied().unwrap_or(0),
+        lags.first().copied().unwrap_or(0),
+    );
+}
+
 fn print(name: &str, f: &Figures) {
     println!(
         "{name:<22} {:>7} Requests in {:>6.2} s: {:>9.0} completed Requests/s, {:.4} commits/Request, {:>6.1} µs CPU/Request{}",
@@ -271,6 +398,9 @@ fn main() {
     let backends = std::env::var("BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
     let scenario = std::env::var("BENCH_SCENARIO").unwrap_or_else(|_| "throughput".into());
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let metrics = std::env::var("BENCH_METRICS").map_or(true, |v| v != "0");
+    sluice_store::metrics::set_enabled(metrics);
+    println!("engine metrics {}", if metrics { "on" } else { "off (BENCH_METRICS=0)" });
     println!(
         "start → serviceTask (no-op connector) → end; {starters} concurrent starters, {} cores, handoff {}",
         num_cpus(),
@@ -288,6 +418,9 @@ fn main() {
                     if scenario == "parked" {
                         println!("SQLite (synchronous=FULL), parked at a message:");
                         parked(store.clone(), n, starters).await;
+                    } else if scenario == "timers" {
+                        println!("SQLite (synchronous=FULL), waiting on timers:");
+                        timers(store.clone(), n, starters, timer_spread()).await;
                     } else {
                         let f = run(store.clone(), n, starters).await;
                         print("SQLite (synchronous=FULL)", &f);
@@ -317,6 +450,9 @@ fn main() {
                     if scenario == "parked" {
                         println!("PostgreSQL (sync commit), parked at a message:");
                         parked(store.clone(), n, starters).await;
+                    } else if scenario == "timers" {
+                        println!("PostgreSQL (sync commit), waiting on timers:");
+                        timers(store.clone(), n, starters, timer_spread()).await;
                     } else {
                         let f = run(store.clone(), n, starters).await;
                         print("PostgreSQL (sync commit)", &f);
@@ -340,6 +476,11 @@ fn handoff() -> bool {
 /// 100 ms, as `sluice serve`.
 fn idle_poll() -> Duration {
     Duration::from_millis(std::env::var("BENCH_IDLE_POLL_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(100))
+}
+
+/// The window the timers' due times are spread over: `BENCH_TIMER_SPREAD_S`, else 100 s.
+fn timer_spread() -> Duration {
+    Duration::from_secs(std::env::var("BENCH_TIMER_SPREAD_S").ok().and_then(|v| v.parse().ok()).unwrap_or(100))
 }
 
 fn num_cpus() -> usize {

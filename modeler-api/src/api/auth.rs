@@ -239,6 +239,7 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     ("POST", "/api/v1/messages", Rule::AnyOf(&[Operator])),
     ("POST", "/api/v1/signals", Rule::AnyOf(&[Operator])),
     ("GET", "/api/v1/connectors", Rule::AnyOf(&[Designer, Operator])),
+    ("GET", "/api/v1/connectors/templates", Rule::AnyOf(&[Designer, Operator])),
     ("GET", "/api/v1/decisions", Rule::AnyOf(&[Designer, Operator, Participant])),
     ("GET", "/api/v1/decisions/{id}", Rule::AnyOf(&[Designer, Operator, Participant])),
     ("POST", "/api/v1/decisions/{id}/evaluate", Rule::AnyOf(&[Designer])),

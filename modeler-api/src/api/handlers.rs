@@ -18,7 +18,7 @@ use super::views::{
     ConnectorList, ConnectorView, DeployedDecision, DiagnosticView, ErrorBody, EventList, EventQuery, EventView,
     Health, IncidentInfo, Include, ListQuery, ListedRequest, MessageAnswer, MessageBody, ModifyBody, ProcessDetail,
     ProcessList, ProcessQuery, ProcessSummary, RequestPage, RequestSummary, RequestView, SignalBody, SignalReached,
-    StartAtBody, StartBody, TokenInfo, TokenState, VersionView, time,
+    StartAtBody, StartBody, TemplateQuery, TokenInfo, TokenState, VersionView, time,
 };
 use super::{ApiError, ApiJson, ApiQuery, AppState, Caller, Client, Details, RawBody, content_type};
 
@@ -705,6 +705,25 @@ pub async fn broadcast_signal(
         .await?;
     let ids = |ids: Vec<RequestId>| ids.into_iter().map(|id| id.to_string()).collect();
     Ok(Json(SignalReached { started: ids(reached.started), stepped: ids(reached.stepped) }))
+}
+
+/// Element templates for Camunda Modeler made from the connectors' JSON Schemas: save the answer
+/// as a `.json` file in Camunda Modeler's `resources/element-templates` folder.
+#[utoipa::path(
+    get, path = "/api/v1/connectors/templates", tag = "connectors",
+    params(TemplateQuery),
+    responses(
+        (status = 200, description = "A JSON array of element templates, one per connector (Camunda's own connectors left out)", body = Vec<Object>),
+        (status = 400, description = "`bad_request`: an unknown dialect", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn connector_templates(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<TemplateQuery>,
+) -> Json<serde_json::Value> {
+    let dialect = q.dialect.unwrap_or(crate::templates::Dialect::Camunda8);
+    Json(crate::templates::element_templates(&state.inner.connectors, dialect))
 }
 
 /// The connector types this server knows, with the JSON Schema of their inputs.

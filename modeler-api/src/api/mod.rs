@@ -282,6 +282,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/messages", post(handlers::publish_message))
         .route("/api/v1/signals", post(handlers::broadcast_signal))
         .route("/api/v1/connectors", get(handlers::list_connectors))
+        .route("/api/v1/connectors/templates", get(handlers::connector_templates))
         .route("/api/v1/decisions", get(decisions::list))
         .route("/api/v1/decisions/{id}", get(decisions::get))
         .route("/api/v1/decisions/{id}/evaluate", post(decisions::evaluate))

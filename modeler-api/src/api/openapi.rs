@@ -54,6 +54,7 @@ pub const SESSION: &str = "session";
         handlers::publish_message,
         handlers::broadcast_signal,
         handlers::list_connectors,
+        handlers::connector_templates,
         super::decisions::list,
         super::decisions::get,
         super::decisions::evaluate,

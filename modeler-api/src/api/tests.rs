@@ -257,6 +257,7 @@ const MATRIX: &[(&str, &str, Option<&[&str]>)] = &[
     ("post", "/api/v1/messages", Some(&["operator"])),
     ("post", "/api/v1/signals", Some(&["operator"])),
     ("get", "/api/v1/connectors", Some(&["designer", "operator"])),
+    ("get", "/api/v1/connectors/templates", Some(&["designer", "operator"])),
     ("get", "/api/v1/decisions", Some(&["designer", "operator", "participant"])),
     ("get", "/api/v1/decisions/{id}", Some(&["designer", "operator", "participant"])),
     ("post", "/api/v1/decisions/{id}/evaluate", Some(&["designer"])),

@@ -529,6 +529,16 @@ pub struct ConnectorView {
     pub inputs_schema: Value,
 }
 
+/// Which element templates `GET /api/v1/connectors/templates` answers.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateQuery {
+    /// `camunda8` (the default: `zeebe:taskDefinition` and `zeebe:input`) or `camunda7`
+    /// (`camunda:connector` and `camunda:inputParameter`).
+    pub dialect: Option<crate::templates::Dialect>,
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct ConnectorList {
     pub connectors: Vec<ConnectorView>,

@@ -304,16 +304,18 @@ impl ConnectorHost for DryRunConnectors {
             ));
         }
         let mut tries = 0;
+        let mut unconfirmed = false;
         loop {
             tries += 1;
-            // Each try is a new attempt, so a connector that cannot know whether an earlier try
-            // went through (a dropped connection) checks before doing the work again.
+            // Each try is a new attempt; after a try whose answer was lost the connector is told,
+            // so that it checks before doing the work again.
             let key = IdempotencyKey {
                 request_id: "dry-run".into(),
                 element_id: call.element_id.to_owned(),
                 attempt: call.attempt + tries - 1,
             };
-            let cx = sluice_connector_api::Context::new(key, call.process.key.as_str(), self.request_url.as_str());
+            let mut cx = sluice_connector_api::Context::new(key, call.process.key.as_str(), self.request_url.as_str());
+            cx.maybe_done_before = unconfirmed;
             let secrets = secrets_from_env(&secrets_named(call.call));
             let mut variables = call.variables.clone();
             variables.entry("_request").or_insert_with(|| {
@@ -331,7 +333,8 @@ impl ConnectorHost for DryRunConnectors {
             let result = invoked.result;
             match ConnectorVerdict::of(result, i64::from(tries), i64::from(DRY_RUN_RETRIES) + 1, "tries") {
                 ConnectorVerdict::Outcome(outcome) => return outcome,
-                ConnectorVerdict::Retry { message, retry_after } => {
+                ConnectorVerdict::Retry { message, retry_after, unconfirmed: lost } => {
+                    unconfirmed = lost;
                     let backoff = Duration::from_millis(250 << (tries - 1));
                     let wait = retry_after.unwrap_or(backoff).min(DRY_RUN_MAX_WAIT);
                     eprintln!("sluice: `{}`: {message}; trying again in {} ms", call.element_id, wait.as_millis());

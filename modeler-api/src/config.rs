@@ -177,6 +177,10 @@ pub struct SlackArgs {
     /// integration that has the same bot token, else with the token itself.
     #[arg(long, env = "SLUICE_SLACK_SECRET_ALIASES", value_parser = parse_secret_aliases, default_value = "")]
     pub slack_secret_aliases: SecretAliases,
+    /// Milliseconds between two reads of one workspace's channel history (to find a post whose
+    /// answer was lost): Slack allows apps outside its Marketplace one a minute.
+    #[arg(long, env = "SLUICE_SLACK_HISTORY_INTERVAL_MS", default_value_t = 60_000, hide = true)]
+    pub slack_history_interval_ms: u64,
 }
 
 /// Secret name → Slack integration alias (`SLUICE_SLACK_SECRET_ALIASES`).
@@ -202,6 +206,7 @@ impl Default for SlackArgs {
             slack_api_url: sluice_slack::client::DEFAULT_BASE_URL.into(),
             slack_bot_token: None,
             slack_secret_aliases: SecretAliases::default(),
+            slack_history_interval_ms: 60_000,
         }
     }
 }

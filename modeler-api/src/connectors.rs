@@ -25,7 +25,9 @@ pub fn registry_with(config: &ConnectorArgs, slack_tokens: impl TokenProvider + 
     let http = sluice_connector_http::Http::new().context("cannot set up the HTTP connector")?;
     let slack =
         sluice_slack::Client::new(config.slack.slack_api_url.as_str()).context("cannot set up the Slack client")?;
-    let slack = sluice_slack::SlackNotification::new(slack, slack_tokens);
+    let history_interval = std::time::Duration::from_millis(config.slack.slack_history_interval_ms);
+    let slack_config = sluice_slack::Config { history_interval, ..sluice_slack::Config::default() };
+    let slack = sluice_slack::SlackNotification::with_config(slack, slack_tokens, slack_config);
     let camunda = slack.camunda(config.slack.slack_secret_aliases.0.clone());
     Ok(Registry::default().with(http).with(slack).with(camunda))
 }

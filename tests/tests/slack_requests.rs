@@ -87,7 +87,12 @@ impl Harness {
 
     fn registry_with(&self, token: &str, client: Client) -> Registry {
         let tokens = StaticTokens::new().with("default", token);
-        let config = sluice_slack::connector::Config { channel_interval: PACING, ..Default::default() };
+        // History may be read at once again here (the once-a-minute gate has tests of its own).
+        let config = sluice_slack::connector::Config {
+            channel_interval: PACING,
+            history_interval: Duration::ZERO,
+            ..Default::default()
+        };
         Registry::default().with(SlackNotification::with_config(client, tokens, config))
     }
 
@@ -132,6 +137,7 @@ impl ConnectorHost for Host<'_> {
     fn invoke(&mut self, call: ConnectorInvocation<'_>) -> ConnectorOutcome {
         let connector = call.call.connector.as_str();
         let mut tries = 0;
+        let mut unconfirmed = false;
         loop {
             tries += 1;
             let last = self.attempts.entry((call.request, call.element_id.to_string())).or_default();
@@ -143,12 +149,14 @@ impl ConnectorHost for Host<'_> {
                 attempt,
             };
             let url = format!("http://sluice.test/requests/r{}", call.request);
-            let cx = Context::new(key, call.process.key.as_str(), url);
+            let mut cx = Context::new(key, call.process.key.as_str(), url);
+            cx.maybe_done_before = unconfirmed;
             let result = self.runtime.block_on(self.registry.invoke(connector, &call.call.inputs, call.variables, cx));
-            let (message, retry_after) = match outcome(result) {
+            let (message, retry_after, lost) = match outcome(result) {
                 Ok(done) => return done,
                 Err(retryable) => retryable,
             };
+            unconfirmed = lost;
             if tries > HOST_RETRIES {
                 return ConnectorOutcome::Failed(format!("{message} (gave up after {tries} tries)"));
             }
@@ -160,14 +168,15 @@ impl ConnectorHost for Host<'_> {
     }
 }
 
-/// What a worker makes of a connector's answer: the outcome, or (message, retry_after) of a
-/// Retryable error to wait out and try again.
-fn outcome(result: Result<Value, ConnectorError>) -> Result<ConnectorOutcome, (String, Option<Duration>)> {
+/// What a worker makes of a connector's answer: the outcome, or (message, retry_after, whether the
+/// answer was lost) of a retryable error to wait out and try again.
+fn outcome(result: Result<Value, ConnectorError>) -> Result<ConnectorOutcome, (String, Option<Duration>, bool)> {
     match result {
         Ok(output) => Ok(ConnectorOutcome::Completed(output)),
         Err(ConnectorError::Bpmn { code, message }) => Ok(ConnectorOutcome::BpmnError { code, message: Some(message) }),
         Err(ConnectorError::Fatal { message }) => Ok(ConnectorOutcome::Failed(message)),
-        Err(ConnectorError::Retryable { message, retry_after }) => Err((message, retry_after)),
+        Err(ConnectorError::Retryable { message, retry_after }) => Err((message, retry_after, false)),
+        Err(ConnectorError::Unconfirmed { message, retry_after }) => Err((message, retry_after, true)),
     }
 }
 

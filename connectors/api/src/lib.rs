@@ -59,6 +59,12 @@ pub enum ConnectorError {
     /// Worth trying again (after `retry_after` when given), with backoff.
     #[error("{message}")]
     Retryable { message: String, retry_after: Option<Duration> },
+    /// Worth trying again as [`ConnectorError::Retryable`], but the call may have taken effect
+    /// (its answer was lost: a timeout, a broken connection, a 5xx). The engine records that
+    /// durably with the retry, and the next attempt gets [`Context::maybe_done_before`] set, so
+    /// it checks before doing the work again.
+    #[error("{message}")]
+    Unconfirmed { message: String, retry_after: Option<Duration> },
     /// A BPMN error with a code, caught by error boundary events.
     #[error("BPMN error `{code}`: {message}")]
     Bpmn { code: String, message: String },
@@ -117,6 +123,10 @@ pub struct Context {
     /// The secrets each input refers to (`{{ secrets.NAME }}`), by input; filled in by the
     /// registry. Names only: the values are already in the rendered inputs.
     pub secret_inputs: std::collections::BTreeMap<String, Vec<String>>,
+    /// An earlier run of this same call may have done the work: its answer was lost
+    /// ([`ConnectorError::Unconfirmed`]) or the server stopped while it ran. A connector whose
+    /// work must happen at most once checks here (and only here) before doing it again.
+    pub maybe_done_before: bool,
 }
 
 impl Context {
@@ -127,6 +137,7 @@ impl Context {
             request_url: request_url.into(),
             cancellation: Cancellation::new(),
             secret_inputs: std::collections::BTreeMap::new(),
+            maybe_done_before: false,
         }
     }
 

@@ -61,6 +61,9 @@ fn redact_result(result: Result<Value, ConnectorError>, secrets: &[&str]) -> Res
         Err(ConnectorError::Retryable { message, retry_after }) => {
             Err(ConnectorError::Retryable { message: redact_text(&message, secrets), retry_after })
         }
+        Err(ConnectorError::Unconfirmed { message, retry_after }) => {
+            Err(ConnectorError::Unconfirmed { message: redact_text(&message, secrets), retry_after })
+        }
         Err(ConnectorError::Bpmn { code, message }) => {
             Err(ConnectorError::Bpmn { code, message: redact_text(&message, secrets) })
         }

@@ -13,7 +13,7 @@ use sluice_connector_api::{Connector, ConnectorError, Context};
 
 use crate::client::{self, Client, ListRequest, PostMessage, TOKEN_CODES};
 use crate::message;
-use crate::once::{self, Failed, Lookup, Sent, Tag, Window};
+use crate::once::{self, Failed, HistoryGate, Lookup, Sent, Tag, Window};
 use crate::pacing::Pacer;
 use crate::tokens::{Integration, StaticTokens, TokenProvider};
 
@@ -30,6 +30,9 @@ pub struct Config {
     pub dedupe_window: Duration,
     /// How many of the channel's messages a retried step reads at most while looking.
     pub dedupe_scan_limit: usize,
+    /// Least time between two history looks in one workspace: a minute, Slack's 2025 limit for
+    /// apps outside the Slack Marketplace (`SLUICE_SLACK_HISTORY_INTERVAL_MS`).
+    pub history_interval: Duration,
 }
 
 impl Default for Config {
@@ -39,6 +42,7 @@ impl Default for Config {
             channel_interval: Duration::from_secs(1),
             dedupe_window: window.age,
             dedupe_scan_limit: window.scan_limit,
+            history_interval: once::HISTORY_EVERY,
         }
     }
 }
@@ -81,6 +85,8 @@ pub struct SlackNotification<P = StaticTokens> {
     pacer: Arc<Pacer>,
     /// Channel ids learnt from posts, by (alias, channel name): history needs ids.
     channel_ids: Arc<Mutex<HashMap<(String, String), String>>>,
+    /// One history look a minute per workspace (Slack's 2025 limit outside the Marketplace).
+    history_gate: Arc<HistoryGate>,
 }
 
 impl<P: TokenProvider> SlackNotification<P> {
@@ -90,7 +96,15 @@ impl<P: TokenProvider> SlackNotification<P> {
 
     pub fn with_config(client: Client, tokens: P, config: Config) -> Self {
         let pacer = Arc::new(Pacer::new(config.channel_interval));
-        SlackNotification { client, tokens, config, pacer, channel_ids: Arc::new(Mutex::new(HashMap::new())) }
+        let history_gate = Arc::new(HistoryGate::new(config.history_interval));
+        SlackNotification {
+            client,
+            tokens,
+            config,
+            pacer,
+            channel_ids: Arc::new(Mutex::new(HashMap::new())),
+            history_gate,
+        }
     }
 
     /// The connector for Camunda 8's Slack tasks (`io.camunda:slack:1`), posting through this
@@ -106,6 +120,7 @@ impl<P: TokenProvider> SlackNotification<P> {
             config: self.config.clone(),
             pacer: self.pacer.clone(),
             channel_ids: self.channel_ids.clone(),
+            history_gate: self.history_gate.clone(),
         };
         crate::CamundaSlack::new(twin, secret_aliases)
     }
@@ -173,7 +188,10 @@ impl<P: TokenProvider> SlackNotification<P> {
             }
             Ok(Sent { channel: posted.channel, ts: posted.ts })
         };
-        once::post_once(cx.idempotency_key().attempt, &step, look, send).await
+        // Look first only when an earlier run may have posted: its answer was lost, the server
+        // stopped during it, or a person retried the step after an incident.
+        let check_first = cx.maybe_done_before || cx.idempotency_key().attempt > 1;
+        once::post_once_checked(check_first, &step, look, send).await
     }
 
     /// Looks through the channel's recent history for a message tagged with the step.
@@ -184,6 +202,10 @@ impl<P: TokenProvider> SlackNotification<P> {
         tag: &Tag<'_>,
     ) -> Result<Option<Sent>, Lookup> {
         let channel_id = self.channel_id(integration, channel).await?;
+        if let Err(wait) = self.history_gate.take(&integration.alias) {
+            // Not skipped: the attempt is tried again when the workspace's minute is over.
+            return Err(Lookup::Failed(client::Error::RateLimited { retry_after: wait }));
+        }
         let window = Window { age: self.config.dedupe_window, scan_limit: self.config.dedupe_scan_limit };
         once::find(&self.client, &integration.token, &channel_id, tag, &window).await
     }
@@ -250,8 +272,18 @@ impl<P: TokenProvider> Connector for SlackNotification<P> {
 /// What a failed [`SlackNotification::deliver`] means for the step.
 pub(crate) fn failed_error(failed: Failed, alias: &str, channel: &str) -> ConnectorError {
     match failed {
-        Failed::Lookup(e) | Failed::Post(e) => map_error(&e, alias, channel),
-        Failed::Unconfirmed(e) => ConnectorError::Retryable {
+        // The look an unconfirmed earlier post needs could not be made now: still unconfirmed.
+        Failed::Lookup(e) => match map_error(&e, alias, channel) {
+            ConnectorError::Retryable { message, retry_after } => ConnectorError::Unconfirmed {
+                message: format!(
+                    "{message}; an earlier attempt may have posted, so the next one checks the channel first"
+                ),
+                retry_after,
+            },
+            other => other,
+        },
+        Failed::Post(e) => map_error(&e, alias, channel),
+        Failed::Unconfirmed(e) => ConnectorError::Unconfirmed {
             message: format!(
                 "Slack did not confirm the post to `{channel}` ({e}); the next attempt checks the channel before \
                  posting again"

@@ -1,12 +1,22 @@
 //! Posting at most once where Slack lets Sluice check.
 //!
 //! Slack's `chat.postMessage` takes no idempotency key. Instead every post carries message
-//! metadata, an event type and a `key` in its payload ([`Tag`]); an attempt that may repeat an
-//! earlier one (a retry, or one whose answer was lost: a timeout, a broken connection, a 5xx)
-//! reads the channel's recent history (`conversations.history` with `include_all_metadata`) for
-//! that key before posting ([`post_once`]). Reading history needs `channels:history` /
-//! `groups:history` and the bot in the channel; without them the post goes ahead, which may
-//! duplicate, and a log line says so.
+//! metadata, an event type and a `key` in its payload ([`Tag`]). Whether a post went through is
+//! known from its answer, and the engine records that answer with the step before anything else
+//! happens; only when an answer was lost (a timeout, a broken connection, a 5xx, or the server
+//! stopped during the call: the engine tells the next attempt, see
+//! `Context::maybe_done_before`) does an attempt read the channel's recent history
+//! (`conversations.history` with `include_all_metadata`) for that key before posting
+//! ([`post_once_checked`]).
+//!
+//! Since 2025 Slack allows apps outside the Slack Marketplace one `conversations.history` call a
+//! minute and 15 messages per call. So a look reads one page of at most 15 messages (the
+//! [`Window`]), and at most one look a minute is made per workspace ([`HistoryGate`]); a look
+//! that must wait is not skipped: the attempt is retried when the minute is over, still marked
+//! as unconfirmed. A post not among the channel's 15 newest messages is not found, and the
+//! attempt posts again (a duplicate is possible in a channel busier than that); reading history
+//! also needs `channels:history` / `groups:history` and the bot in the channel: without them the
+//! post goes ahead, which may duplicate, and a log line says so.
 //!
 //! Used by the Slack Notification connector (key: the step) and by Sluice's own notifications
 //! about Requests (key: the notification).
@@ -51,9 +61,52 @@ pub struct Window {
 }
 
 impl Default for Window {
-    /// A day, at most 1,000 messages.
+    /// A day, at most 15 messages (one call, within Slack's 2025 limit for apps outside the
+    /// Marketplace).
     fn default() -> Self {
-        Window { age: Duration::from_secs(24 * 60 * 60), scan_limit: 1000 }
+        Window { age: Duration::from_secs(24 * 60 * 60), scan_limit: HISTORY_PAGE }
+    }
+}
+
+/// Messages per `conversations.history` call: Slack's 2025 limit for apps outside the Slack
+/// Marketplace.
+pub const HISTORY_PAGE: usize = 15;
+
+/// How often one workspace's history may be read: once a minute (Slack's 2025 limit for apps
+/// outside the Slack Marketplace).
+pub const HISTORY_EVERY: Duration = Duration::from_secs(60);
+
+/// At most one history look per workspace per interval ([`HISTORY_EVERY`] by default), in
+/// this process.
+#[derive(Debug)]
+pub struct HistoryGate {
+    every: Duration,
+    last: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+}
+
+impl Default for HistoryGate {
+    fn default() -> Self {
+        HistoryGate::new(HISTORY_EVERY)
+    }
+}
+
+impl HistoryGate {
+    pub fn new(every: Duration) -> Self {
+        HistoryGate { every, last: std::sync::Mutex::new(std::collections::HashMap::new()) }
+    }
+
+    /// Takes the workspace's turn to read history now, or says how long until it may.
+    pub fn take(&self, workspace: &str) -> Result<(), Duration> {
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let now = std::time::Instant::now();
+        if let Some(at) = last.get(workspace) {
+            let since = now.duration_since(*at);
+            if since < self.every {
+                return Err(self.every - since);
+            }
+        }
+        last.insert(workspace.to_string(), now);
+        Ok(())
     }
 }
 
@@ -96,7 +149,7 @@ pub async fn find(
     let mut request = HistoryRequest {
         channel: channel_id.to_string(),
         oldest,
-        limit: Some(200),
+        limit: Some(window.scan_limit.clamp(1, 200) as u32),
         include_all_metadata: true,
         ..HistoryRequest::default()
     };
@@ -136,23 +189,34 @@ where
     P: FnOnce() -> PF,
     PF: Future<Output = Result<Sent, client::Error>>,
 {
-    if attempt > 1 {
+    post_once_checked(attempt > 1, what, look, post).await
+}
+
+/// [`post_once`], told by the caller whether an earlier attempt may have posted (`check_first`):
+/// only then does it `look` before posting.
+pub async fn post_once_checked<L, LF, P, PF>(check_first: bool, what: &str, look: L, post: P) -> Result<Sent, Failed>
+where
+    L: Fn() -> LF,
+    LF: Future<Output = Result<Option<Sent>, Lookup>>,
+    P: FnOnce() -> PF,
+    PF: Future<Output = Result<Sent, client::Error>>,
+{
+    if check_first {
         match look().await {
             Ok(Some(found)) => {
-                tracing::info!(
-                    what,
-                    channel = found.channel,
-                    ts = found.ts,
-                    attempt,
-                    "an earlier attempt already posted"
-                );
+                tracing::info!(what, channel = found.channel, ts = found.ts, "an earlier attempt already posted");
                 return Ok(found);
             }
-            Ok(None) => {}
+            Ok(None) => {
+                tracing::info!(
+                    what,
+                    "no earlier post among the channel's newest messages (Slack lets an app outside its Marketplace \
+                     read 15 a minute); posting"
+                );
+            }
             Err(Lookup::Unreadable(why)) => {
                 tracing::warn!(
                     what,
-                    attempt,
                     why,
                     "cannot check the channel for an earlier attempt's post (give the Slack app channels:history and \
                      groups:history and invite the bot); posting, which may duplicate"

@@ -19,6 +19,12 @@ fn cx(element: &str, attempt: u32) -> Context {
     Context::new(key, "order", REQUEST_URL)
 }
 
+/// `cx` as the engine gives it after a run whose answer was lost.
+fn told(mut cx: Context) -> Context {
+    cx.maybe_done_before = true;
+    cx
+}
+
 fn input(channel: &str, message: &str) -> Input {
     Input { channel: channel.into(), message: message.into(), integration: None }
 }
@@ -33,7 +39,8 @@ fn client(slack: &FakeSlack) -> Client {
 async fn setup_with(config: fake::Config, token: &str, interval: Duration) -> (FakeSlack, Notifier) {
     let slack = FakeSlack::start(config).await.unwrap();
     let tokens = StaticTokens::new().with("default", token);
-    let config = Config { channel_interval: interval, ..Config::default() };
+    // History may be read at once again: the once-a-minute gate has a test of its own.
+    let config = Config { channel_interval: interval, history_interval: Duration::ZERO, ..Config::default() };
     let notifier = SlackNotification::with_config(client(&slack), tokens, config);
     (slack, notifier)
 }
@@ -87,6 +94,8 @@ async fn values_from_data_cannot_mention_or_disguise_links() {
 enum Kind {
     Fatal,
     Retryable,
+    /// Retryable, and Slack may have posted (its answer was lost).
+    Unconfirmed,
 }
 
 /// One error path: how the fake is set up, what the task asks, what the step gets, and how many
@@ -106,6 +115,7 @@ async fn check(
     let (got_kind, message) = match &err {
         ConnectorError::Fatal { message } => (Kind::Fatal, message),
         ConnectorError::Retryable { message, .. } => (Kind::Retryable, message),
+        ConnectorError::Unconfirmed { message, .. } => (Kind::Unconfirmed, message),
         other => panic!("unexpected {other:?}"),
     };
     assert_eq!(got_kind, kind, "{message}");
@@ -191,11 +201,12 @@ async fn message_problems_are_named_plainly() {
 async fn outages_are_retryable_and_post_nothing() {
     let t = fake::DEFAULT_TOKEN;
     let status = |s: &FakeSlack| s.fail_next("chat.postMessage", 1, Failure::Status(503));
-    check(t, status, input("#sales", "hi"), Kind::Retryable, "Slack did not confirm the post to `#sales`", 0).await;
+    check(t, status, input("#sales", "hi"), Kind::Unconfirmed, "Slack did not confirm the post to `#sales`", 0).await;
     let internal = |s: &FakeSlack| s.fail_next("chat.postMessage", 1, Failure::Error("internal_error".into()));
-    check(t, internal, input("C0SALES", "hi"), Kind::Retryable, "internal_error", 0).await;
+    // Slack's docs: these may come after the work was done.
+    check(t, internal, input("C0SALES", "hi"), Kind::Unconfirmed, "internal_error", 0).await;
     let unavailable = |s: &FakeSlack| s.fail_next("chat.postMessage", 1, Failure::Error("service_unavailable".into()));
-    check(t, unavailable, input("C0SALES", "hi"), Kind::Retryable, "service_unavailable", 0).await;
+    check(t, unavailable, input("C0SALES", "hi"), Kind::Unconfirmed, "service_unavailable", 0).await;
 }
 
 #[tokio::test]
@@ -281,9 +292,10 @@ async fn a_dropped_connection_before_slack_posted_is_retried_and_posts_once() {
     let (slack, notifier) = setup().await;
     slack.fail_next("chat.postMessage", 1, Failure::DropBeforeAccept);
     let err = notifier.invoke(&cx("notify", 1), input("C0SALES", "hi")).await.unwrap_err();
-    assert!(matches!(err, ConnectorError::Retryable { .. }), "{err:?}");
+    // Slack may have posted: the engine records that, and tells the next attempt.
+    assert!(matches!(err, ConnectorError::Unconfirmed { .. }), "{err:?}");
     assert_eq!(slack.all_messages().len(), 0);
-    let out = notifier.invoke(&cx("notify", 2), input("C0SALES", "hi")).await.unwrap();
+    let out = notifier.invoke(&told(cx("notify", 1)), input("C0SALES", "hi")).await.unwrap();
     assert_eq!(slack.messages("C0SALES").len(), 1);
     assert_eq!(out.ts, slack.messages("C0SALES")[0].ts);
 }
@@ -360,4 +372,62 @@ fn type_name_and_schema() {
     let required: Vec<&str> = schema["required"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     assert_eq!(required, ["channel", "message"]);
     assert!(schema["properties"]["integration"].is_object());
+}
+
+#[tokio::test]
+async fn history_is_read_only_when_an_answer_was_lost() {
+    let slack = FakeSlack::start(fake::Config { post_interval: Duration::from_millis(10), ..fake::Config::default() })
+        .await
+        .unwrap();
+    // A 429 goes to the engine at once (no waiting inside the call).
+    let mut http = client::Config::new(slack.api_url());
+    http.rate_limit_retries = 0;
+    let tokens = StaticTokens::new().with("default", fake::DEFAULT_TOKEN);
+    let config = Config { channel_interval: Duration::ZERO, history_interval: Duration::ZERO, ..Config::default() };
+    let notifier = SlackNotification::with_config(Client::with_config(http).unwrap(), tokens, config);
+    // A first attempt, and a retry after a plain failure (a 429 beyond the wait), post without
+    // reading history: their outcome is known.
+    notifier.invoke(&cx("notify", 1), input("C0SALES", "hi")).await.unwrap();
+    slack.fail_next("chat.postMessage", 1, Failure::RateLimited { retry_after_secs: 1 });
+    let err = notifier.invoke(&cx("other", 1), input("C0SALES", "again")).await.unwrap_err();
+    assert!(matches!(err, ConnectorError::Retryable { .. }), "{err:?}");
+    notifier.invoke(&cx("other", 1), input("C0SALES", "again")).await.unwrap();
+    assert_eq!(slack.calls("conversations.history"), 0);
+    assert_eq!(slack.messages("C0SALES").len(), 2);
+    // Told that an earlier run may have posted (the server stopped during it): one look, which
+    // finds the post, and nothing posted again.
+    let first = slack.messages("C0SALES")[0].ts.clone();
+    let again = notifier.invoke(&told(cx("notify", 1)), input("C0SALES", "hi")).await.unwrap();
+    assert_eq!(again.ts, first);
+    assert_eq!(slack.calls("conversations.history"), 1);
+    assert_eq!(slack.messages("C0SALES").len(), 2);
+}
+
+#[tokio::test]
+async fn history_is_read_once_a_minute_per_workspace_and_a_look_that_must_wait_is_retried() {
+    // Slack's 2025 limit for apps outside its Marketplace: one conversations.history call a
+    // minute (the default gate).
+    let slack = FakeSlack::start(fake::Config { post_interval: Duration::from_millis(10), ..fake::Config::default() })
+        .await
+        .unwrap();
+    let tokens = StaticTokens::new().with("default", fake::DEFAULT_TOKEN);
+    let config = Config { channel_interval: Duration::ZERO, ..Config::default() };
+    assert_eq!(config.history_interval, Duration::from_secs(60));
+    let notifier = SlackNotification::with_config(client(&slack), tokens, config);
+    notifier.invoke(&cx("a", 1), input("C0SALES", "a")).await.unwrap();
+    let found = notifier.invoke(&told(cx("a", 1)), input("C0SALES", "a")).await.unwrap();
+    assert_eq!(found.ts, slack.messages("C0SALES")[0].ts);
+    assert_eq!(slack.calls("conversations.history"), 1);
+    // A second look within the minute is not made, and the post is not risked either: the
+    // attempt is handed back, still unconfirmed, to be tried when the minute is over.
+    let err = notifier.invoke(&told(cx("b", 1)), input("C0SALES", "b")).await.unwrap_err();
+    match err {
+        ConnectorError::Unconfirmed { retry_after: Some(wait), message } => {
+            assert!(wait <= Duration::from_secs(60) && wait > Duration::from_secs(50), "{wait:?}");
+            assert!(message.contains("checks the channel first"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(slack.calls("conversations.history"), 1);
+    assert_eq!(slack.messages("C0SALES").len(), 1, "nothing posted while it could not check");
 }

@@ -321,14 +321,36 @@ impl Store {
     /// Gives a claimed job back after a failure: due again at `retry_at`, with the error kept
     /// and the attempt counted as ended.
     pub async fn release_job(&self, id: JobId, error: &str, retry_at: DateTime<Utc>) -> Result<bool, Error> {
+        self.release_job_marked(id, error, retry_at, false).await
+    }
+
+    /// [`Store::release_job`] after a call that may have taken effect although its answer was
+    /// lost: the job's next run (on any node) is told so ([`JobRow::unconfirmed`]) and checks
+    /// before doing it again. A later plain release clears the mark.
+    pub async fn release_unconfirmed_job(
+        &self,
+        id: JobId,
+        error: &str,
+        retry_at: DateTime<Utc>,
+    ) -> Result<bool, Error> {
+        self.release_job_marked(id, error, retry_at, true).await
+    }
+
+    async fn release_job_marked(
+        &self,
+        id: JobId,
+        error: &str,
+        retry_at: DateTime<Utc>,
+        unconfirmed: bool,
+    ) -> Result<bool, Error> {
         let mut tx = self.begin_write().await?;
         let n = tx
             .conn()
             .execute(
                 "UPDATE jobs SET locked_by = NULL, locked_until = NULL, last_error = $2, due_at = $3,
-                        ended = ended + 1
+                        ended = ended + 1, unconfirmed = $4
                  WHERE id = $1",
-                args![id.to_string(), error, millis(retry_at)],
+                args![id.to_string(), error, millis(retry_at), i64::from(unconfirmed)],
             )
             .await?;
         tx.commit().await?;

@@ -161,7 +161,7 @@ fn redact(url: &str) -> String {
 
 pub(crate) const REQUEST_COLUMNS: &str = "id, process_key, process_version, status, parent_request_id, parent_token, data, \
      revision, created_at, updated_at, completed_at, started_by";
-pub(crate) const JOB_COLUMNS: &str = "id, request_id, kind, subscription, token, element_id, due_at, payload, attempts, ended, last_error, locked_by, locked_until";
+pub(crate) const JOB_COLUMNS: &str = "id, request_id, kind, subscription, token, element_id, due_at, payload, attempts, ended, last_error, locked_by, locked_until, unconfirmed";
 pub(crate) const TASK_COLUMNS: &str = "id, request_id, token, element_id, name, status, created_at, completed_at, completed_by, process_key, assignee, \
      candidate_users, candidate_groups, due_at, follow_up_at, priority, documentation, owner, delegation";
 pub(crate) const SUBSCRIPTION_COLUMNS: &str = "request_id, subscription, kind, element_id, name, correlation_key";
@@ -828,6 +828,7 @@ pub(crate) fn job_row(r: &DbRow) -> Result<JobRow, Error> {
         attempts: r.int("attempts")?,
         ended: r.int("ended")?,
         last_error: r.opt_text("last_error")?,
+        unconfirmed: r.int("unconfirmed")? != 0,
         locked_by: r.opt_text("locked_by")?,
         locked_until: r.opt_int("locked_until")?.map(|t| from_millis("job locked_until", t)).transpose()?,
     })

@@ -321,6 +321,11 @@ pub struct JobRow {
     /// [`Store::release_job`]: crate::Store::release_job
     pub ended: i64,
     pub last_error: Option<String>,
+    /// The last run ended with a call that may have taken effect although its answer was lost
+    /// (see [`Store::release_unconfirmed_job`]): the next run checks before doing it again.
+    ///
+    /// [`Store::release_unconfirmed_job`]: crate::Store::release_unconfirmed_job
+    pub unconfirmed: bool,
     pub locked_by: Option<String>,
     pub locked_until: Option<DateTime<Utc>>,
 }

@@ -26,7 +26,8 @@ pub enum ConnectorVerdict {
     Outcome(ConnectorOutcome),
     /// A retryable error with tries left: call again later, not before `retry_after` when the
     /// connector asked for that. How long to wait is the caller's (its backoff).
-    Retry { message: String, retry_after: Option<Duration> },
+    /// `unconfirmed`: the call may have taken effect (its answer was lost); the retry says so.
+    Retry { message: String, retry_after: Option<Duration>, unconfirmed: bool },
 }
 
 impl ConnectorVerdict {
@@ -39,9 +40,12 @@ impl ConnectorVerdict {
             Err(ConnectorError::Bpmn { code, message }) => ConnectorOutcome::BpmnError { code, message: Some(message) },
             Err(ConnectorError::Fatal { message }) => ConnectorOutcome::Failed(message),
             Err(ConnectorError::Retryable { message, retry_after }) if tries < max_tries => {
-                return ConnectorVerdict::Retry { message, retry_after };
+                return ConnectorVerdict::Retry { message, retry_after, unconfirmed: false };
             }
-            Err(ConnectorError::Retryable { message, .. }) => {
+            Err(ConnectorError::Unconfirmed { message, retry_after }) if tries < max_tries => {
+                return ConnectorVerdict::Retry { message, retry_after, unconfirmed: true };
+            }
+            Err(ConnectorError::Retryable { message, .. } | ConnectorError::Unconfirmed { message, .. }) => {
                 ConnectorOutcome::Failed(format!("{message} (gave up after {tries} {unit})"))
             }
         };
@@ -148,7 +152,9 @@ impl Engine {
         self.add_magic_variables(&mut variables, call, &r, &process).await?;
         let key = IdempotencyKey { request_id: id.to_string(), element_id: el.id.clone(), attempt };
         let url = format!("{}/requests/{id}", self.options.public_url.trim_end_matches('/'));
-        let cx = Context::new(key, process.key.as_str(), url);
+        let mut cx = Context::new(key, process.key.as_str(), url);
+        // The answer of an earlier run was lost, or the server stopped while it ran.
+        cx.maybe_done_before = job.unconfirmed || crate::jobs::crashes(job) > 0;
         // Secrets are opened for this call only; a value that does not open is an incident.
         let span =
             tracing::info_span!("connector_call", request_id = %id, element_id = %el.id, connector = %call.connector);
@@ -164,7 +170,7 @@ impl Engine {
         let (result, warnings) = (invoked.result, invoked.warnings);
         let outcome = match &result {
             Ok(_) => "ok",
-            Err(ConnectorError::Retryable { .. }) => "retryable",
+            Err(ConnectorError::Retryable { .. } | ConnectorError::Unconfirmed { .. }) => "retryable",
             Err(ConnectorError::Bpmn { .. }) => "bpmn_error",
             Err(_) => "incident",
         };
@@ -175,14 +181,18 @@ impl Engine {
         let attempts = job.attempts.max(1);
         let input = match ConnectorVerdict::of(result, attempts, i64::from(self.options.max_attempts), "attempts") {
             ConnectorVerdict::Outcome(outcome) => outcome.into_input(token),
-            ConnectorVerdict::Retry { message, retry_after } => {
+            ConnectorVerdict::Retry { message, retry_after, unconfirmed } => {
                 let jitter = self.next_unit();
                 let mut delay = self.options.backoff.delay(attempts, jitter);
                 if let Some(after) = retry_after.and_then(|d| chrono::Duration::from_std(d).ok()) {
                     delay = delay.max(after);
                 }
                 m.count(&m.jobs_retried, 1);
-                self.store.release_job(job.id, &message, now + delay).await?;
+                if unconfirmed {
+                    self.store.release_unconfirmed_job(job.id, &message, now + delay).await?;
+                } else {
+                    self.store.release_job(job.id, &message, now + delay).await?;
+                }
                 return Ok(LeaseAfter::Held);
             }
         };
@@ -218,7 +228,11 @@ mod tests {
         assert_eq!(of(bpmn, 1), ConnectorVerdict::Outcome(caught));
         let fatal = Err(ConnectorError::Fatal { message: "bad".into() });
         assert_eq!(of(fatal, 1), ConnectorVerdict::Outcome(ConnectorOutcome::Failed("bad".into())));
-        let retry = ConnectorVerdict::Retry { message: "busy".into(), retry_after: Some(Duration::from_secs(2)) };
+        let retry = ConnectorVerdict::Retry {
+            message: "busy".into(),
+            retry_after: Some(Duration::from_secs(2)),
+            unconfirmed: false,
+        };
         assert_eq!(of(retryable(), 2), retry);
         let gave_up = ConnectorOutcome::Failed("busy (gave up after 3 tries)".into());
         assert_eq!(of(retryable(), 3), ConnectorVerdict::Outcome(gave_up));

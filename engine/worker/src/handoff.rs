@@ -122,6 +122,7 @@ impl Engine {
                 attempts: 1,
                 ended: 0,
                 last_error: None,
+                unconfirmed: false,
                 locked_by: Some(node.clone()),
                 locked_until: Some(jobs_until),
             })

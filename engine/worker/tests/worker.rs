@@ -37,6 +37,8 @@ impl EngineDb for TestDb {
 struct Script {
     calls: Arc<AtomicUsize>,
     keys: Arc<Mutex<Vec<IdempotencyKey>>>,
+    /// `Context::maybe_done_before` of each call.
+    told: Arc<Mutex<Vec<bool>>>,
     outcomes: Arc<Mutex<VecDeque<Result<Value, ConnectorError>>>>,
     /// Requests with a call in flight (shared between scripts to watch two engines at once),
     /// and the Requests that had two calls in flight at the same time.
@@ -74,6 +76,7 @@ impl Connector for Script {
     fn invoke(&self, cx: &Context, input: ScriptInput) -> impl Future<Output = Result<Value, ConnectorError>> + Send {
         self.calls.fetch_add(1, Ordering::SeqCst);
         self.keys.lock().unwrap().push(cx.key.clone());
+        self.told.lock().unwrap().push(cx.maybe_done_before);
         let next = self.outcomes.lock().unwrap().pop_front();
         let request = cx.key.request_id.clone();
         if !self.in_flight.lock().unwrap().insert(request.clone()) {
@@ -322,6 +325,32 @@ async fn retryable_errors_back_off_then_succeed(db: Arc<TestDb>) {
     assert!(keys.iter().all(|k| *k == keys[0]), "{keys:?}");
 }
 both!(retryable_errors_back_off_then_succeed);
+
+async fn a_call_whose_answer_was_lost_tells_the_next_run_and_only_it(db: Arc<TestDb>) {
+    let lost = || ConnectorError::Unconfirmed { message: "no answer".into(), retry_after: None };
+    let script = Script::default().then(Err(lost())).then(Err(ConnectorError::retryable("busy")));
+    let engine = db.engine(&script, options()).await;
+    deploy(&engine, &["connector.bpmn"]).await;
+    let id = engine.start_request("invoice", None, data(json!({"order": "ORD-9"})), t0()).await.unwrap();
+    // Run 1: the answer is lost. Run 2 is told (the mark is in the job's row, for any node);
+    // it fails plainly, so run 3 is not told.
+    assert_eq!(engine.run_due_jobs(t0(), 10).await.unwrap(), 1);
+    let due = engine.store().due_jobs(t0() + secs(3600), 10).await.unwrap();
+    assert!(due[0].unconfirmed, "{due:?}");
+    assert_eq!(engine.run_due_jobs(t0() + secs(10), 10).await.unwrap(), 1);
+    assert_eq!(engine.run_due_jobs(t0() + secs(30), 10).await.unwrap(), 1);
+    assert_eq!(*script.told.lock().unwrap(), [false, true, false]);
+    assert_eq!(engine.store().request(id).await.unwrap().status, RequestStatus::Completed);
+
+    // A run cut short (the server stopped during it: claimed, never given back) tells the next.
+    let id = engine.start_request("invoice", None, data(json!({"order": "ORD-10"})), t0()).await.unwrap();
+    let claimed = engine.store().claim_jobs("dead-node", t0(), 10, std::time::Duration::from_secs(5)).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(engine.run_due_jobs(t0() + secs(60), 10).await.unwrap(), 1);
+    assert_eq!(script.told.lock().unwrap().last(), Some(&true));
+    assert_eq!(engine.store().request(id).await.unwrap().status, RequestStatus::Completed);
+}
+both!(a_call_whose_answer_was_lost_tells_the_next_run_and_only_it);
 
 async fn retryable_errors_give_up_after_max_attempts(db: Arc<TestDb>) {
     let script = Script::default()

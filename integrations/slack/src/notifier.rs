@@ -336,6 +336,7 @@ impl SlackNotifier {
                 let message = match sluice_slack::connector::map_error(&e, &d.integration, channel) {
                     ConnectorError::Fatal { message }
                     | ConnectorError::Retryable { message, .. }
+                    | ConnectorError::Unconfirmed { message, .. }
                     | ConnectorError::Bpmn { message, .. } => message,
                 };
                 (e.code().map(str::to_string), message)
@@ -411,7 +412,8 @@ impl SlackNotifier {
             Ok(Sent { channel: posted.channel, ts: posted.ts })
         };
         let failed = |e: &client::Error| match sluice_slack::connector::map_error(e, &integration.alias, &n.channel) {
-            ConnectorError::Retryable { message, retry_after } => NotifyError::Retryable { message, retry_after },
+            ConnectorError::Retryable { message, retry_after }
+            | ConnectorError::Unconfirmed { message, retry_after } => NotifyError::Retryable { message, retry_after },
             ConnectorError::Fatal { message } | ConnectorError::Bpmn { message, .. } => {
                 NotifyError::Failed { code: e.code().map(str::to_string), message }
             }

@@ -179,6 +179,13 @@ pub enum HistoryEvent {
         change: ModifyChange,
         tokens: Vec<u32>,
     },
+    /// An operator changed the Request's data with a JSON merge patch: the patch, the top-level
+    /// keys it changed, and who (`by`).
+    DataChanged {
+        patch: serde_json::Map<String, Value>,
+        changed: Vec<String>,
+        by: Option<String>,
+    },
     /// A notification was delivered (see the worker's notifications).
     NotificationSent {
         #[serde(flatten)]
@@ -253,6 +260,7 @@ impl HistoryEvent {
             HistoryEvent::RequestCompleted => "request_completed",
             HistoryEvent::RequestCanceled => "request_canceled",
             HistoryEvent::RequestModified { .. } => "request_modified",
+            HistoryEvent::DataChanged { .. } => "data_changed",
             HistoryEvent::NotificationSent { .. } => "notification_sent",
             HistoryEvent::NotificationUpdated { .. } => "notification_updated",
             HistoryEvent::NotificationFailed { .. } => "notification_failed",
@@ -364,6 +372,9 @@ impl HistoryEntry {
                 id(*element),
                 HistoryEvent::RequestModified { change: *change, tokens: tokens.iter().map(|t| t.0).collect() },
             ),
+            Command::DataChanged { patch, changed, by } => {
+                (None, HistoryEvent::DataChanged { patch: patch.clone(), changed: changed.clone(), by: by.clone() })
+            }
             // Subscriptions are kept as rows (durable) or in the instance (simulator), not history.
             Command::OpenMessageSubscription { .. }
             | Command::OpenSignalSubscription { .. }

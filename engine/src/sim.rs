@@ -330,7 +330,8 @@ impl Sim {
             | Command::IncidentRaised(_)
             | Command::IncidentResolved { .. }
             | Command::RequestCanceled
-            | Command::Modified { .. } => {}
+            | Command::Modified { .. }
+            | Command::DataChanged { .. } => {}
         }
     }
 
@@ -536,6 +537,7 @@ fn input_kind(input: &Input) -> &'static str {
         Input::Retry { .. } => "retry",
         Input::Park { .. } => "park",
         Input::Modify(_) => "modify",
+        Input::PatchData { .. } => "patch_data",
     }
 }
 
@@ -578,6 +580,7 @@ fn trace_line(entry: &HistoryEntry, activations: bool) -> Option<Value> {
             json!({"event": name})
         }
         HistoryEvent::RequestModified { change, .. } => with(name, json!({"change": change.as_str()})),
+        HistoryEvent::DataChanged { changed, .. } => json!({"event": name, "changed": changed}),
         // Left out of traces: activations unless asked for, what follows from another line
         // (a canceled task or connector, a canceled call, a connector's output), escalations.
         HistoryEvent::ElementActivated

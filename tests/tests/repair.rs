@@ -158,8 +158,57 @@ fn run(name: &str, db: &Db) {
     let (status, r) = modify(&api, &id, json!({"start_before": [{"element_id": "join"}], "allow_join": true}));
     assert_eq!(status, 200, "{r}");
     assert_eq!(at(&r), ["a", "c"], "{r}");
+    data_patches(&api);
     // Unknown Request.
     let (status, e) = modify(&api, "00000000-0000-0000-0000-000000000000", json!({"cancel": ["a"]}));
+    assert_eq!((status, e["error"]["code"].as_str()), (404, Some("request_not_found")), "{e}");
+}
+
+fn patch(api: &Api, id: &str, content_type: &str, body: &str) -> (u16, Value) {
+    api.call("PATCH", &format!("/api/v1/requests/{id}/data"), Some(content_type), body.as_bytes()).unwrap()
+}
+
+/// `PATCH /api/v1/requests/{id}/data`: a JSON merge patch, kept in the history with who sent
+/// it; refused (changing nothing) when it is not an object, not JSON, or the Request is finished.
+fn data_patches(api: &Api) {
+    let id = start(api);
+    let merge = "application/merge-patch+json";
+    let body = json!({"n": null, "customer": {"name": "Acme", "tier": "gold"}, "amount": 1200});
+    let (status, r) = patch(api, &id, merge, &body.to_string());
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["data"], json!({"customer": {"name": "Acme", "tier": "gold"}, "amount": 1200}), "{r}");
+    // Nested: `null` removes a key inside an object, the rest of the object stays.
+    let (status, r) = patch(api, &id, "application/json", r#"{"customer": {"tier": null, "since": 2020}}"#);
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["data"], json!({"customer": {"name": "Acme", "since": 2020}, "amount": 1200}), "{r}");
+    let changes = events(api, &id, "data_changed");
+    assert_eq!(changes.len(), 2, "{changes:?}");
+    assert_eq!(changes[0]["patch"], body, "{changes:?}");
+    let mut changed: Vec<&str> = changes[0]["changed"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    changed.sort_unstable();
+    assert_eq!(changed, ["amount", "customer", "n"], "{changes:?}");
+    assert!(changes.iter().all(|c| c["by"].as_str().is_some_and(|by| !by.is_empty())), "{changes:?}");
+    // The work goes on with the new data.
+    assert_eq!(at(&get(api, &id)), ["a"]);
+
+    // Refusals change nothing.
+    let before = get(api, &id);
+    for (content_type, body, want, code) in [
+        ("application/json", "[1]", 400, "invalid_json"),
+        ("application/json", "{\"a\": ", 400, "invalid_json"),
+        ("text/plain", "{\"a\": 1}", 415, "unsupported_media_type"),
+    ] {
+        let (status, e) = patch(api, &id, content_type, body);
+        assert_eq!((status, e["error"]["code"].as_str()), (want, Some(code)), "{body}: {e}");
+    }
+    assert_eq!(get(api, &id)["data"], before["data"]);
+    let (status, r) = api.post_json(&format!("/api/v1/requests/{id}/cancel"), &json!({})).unwrap();
+    assert_eq!(status, 200, "{r}");
+    let (status, e) = patch(api, &id, merge, r#"{"amount": 1}"#);
+    assert_eq!((status, e["error"]["code"].as_str()), (409, Some("request_not_active")), "{e}");
+    assert_eq!(get(api, &id)["data"], before["data"]);
+    assert_eq!(events(api, &id, "data_changed").len(), 2);
+    let (status, e) = patch(api, "00000000-0000-0000-0000-000000000000", merge, "{}");
     assert_eq!((status, e["error"]["code"].as_str()), (404, Some("request_not_found")), "{e}");
 }
 

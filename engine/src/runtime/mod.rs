@@ -159,6 +159,13 @@ pub enum Input {
     /// An operator repairs the Request (boxed: a rare input should not make every input
     /// larger): see [`Modification`].
     Modify(Box<Modification>),
+    /// An operator changes the Request's data with a JSON merge patch (RFC 7396) applied to
+    /// the Request's own variables: a `null` removes a key, an object merges into an object,
+    /// anything else replaces. `by` is who asked, kept in the history.
+    PatchData {
+        patch: Data,
+        by: Option<String>,
+    },
 }
 
 /// A repair of one Request, applied all or nothing in one step: the tokens at each `cancel`
@@ -342,6 +349,12 @@ pub enum Command {
         change: ModifyChange,
         element: ElementIdx,
         tokens: Vec<TokenId>,
+    },
+    /// History: an operator's [`Input::PatchData`], with the top-level keys it changed.
+    DataChanged {
+        patch: Data,
+        changed: Vec<String>,
+        by: Option<String>,
     },
 }
 

@@ -227,7 +227,8 @@ pub fn from_commands(process: &Process, request: RequestId, commands: &[Command]
             | Command::IncidentRaised(_)
             | Command::IncidentResolved { .. }
             | Command::RequestCanceled
-            | Command::Modified { .. } => {}
+            | Command::Modified { .. }
+            | Command::DataChanged { .. } => {}
         }
         if let Some(entry) = entry {
             ch.record(entry);

@@ -139,6 +139,25 @@ impl Engine {
         }
     }
 
+    /// Changes a Request's data with a JSON merge patch (see [`Input::PatchData`]), recorded in
+    /// its history with `actor`. A finished Request is refused
+    /// ([`sluice_engine::StepError::Ended`]).
+    pub async fn patch_data(
+        &self,
+        id: RequestId,
+        patch: Data,
+        actor: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        let by = actor.clone();
+        let call = StepCall { actor, ..StepCall::job(None) };
+        let input = Input::PatchData { patch, by };
+        match self.step_inner(id, now, call, |_| Ok(vec![input.clone()])).await?.0 {
+            Stepped::Applied => Ok(()),
+            Stepped::Refused(e) => Err(e.into()),
+        }
+    }
+
     /// Repairs a Request (see [`Repair`]) in one step through the revision-guarded write path:
     /// every change or none. An element id not in the Request's version is refused
     /// ([`Error::Invalid`]), as is a change the model's rules do not allow

@@ -626,6 +626,38 @@ pub async fn modify_request(
     request_answer(&state, id).await
 }
 
+/// Changes a Request's data with a JSON merge patch (RFC 7396): a key set to `null` is removed,
+/// an object merges into an object, anything else replaces. Recorded in the history
+/// (`data_changed`, with the patch and who sent it) and in the audit log.
+#[utoipa::path(
+    patch, path = "/api/v1/requests/{id}/data", tag = "requests",
+    params(("id" = String, Path, format = "uuid", description = "The Request id")),
+    request_body(content = Object, description = "A JSON merge patch of the Request's data", content_type = "application/merge-patch+json"),
+    responses(
+        (status = 200, description = "The Request with its new data", body = RequestView),
+        (status = 400, description = "`invalid_json`: not a JSON object", body = ErrorBody),
+        (status = 404, description = "`request_not_found`", body = ErrorBody),
+        (status = 409, description = "`request_not_active`: the Request is finished", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: not JSON", body = ErrorBody),
+        (status = 503, description = "`busy`: the Request kept changing concurrently; try again", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn patch_request_data(
+    State(state): State<AppState>,
+    caller: Caller,
+    client: Client,
+    Path(id): Path<String>,
+    ApiJson(patch): ApiJson<serde_json::Map<String, serde_json::Value>>,
+) -> ApiResult<Response> {
+    let id = request_id(&id)?;
+    let detail = serde_json::json!({"keys": patch.keys().collect::<Vec<_>>()});
+    let actor = Some(caller.username.clone());
+    state.on_engine(move |engine| async move { engine.patch_data(id, patch, actor, Utc::now()).await }).await?;
+    state.audit(Some(&caller), &client, "request_data_changed", Some(id.to_string()), detail).await;
+    request_answer(&state, id).await
+}
+
 // ---- messages and connectors ----
 
 /// The longest time to live a message may have: 90 days.

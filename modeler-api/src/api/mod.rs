@@ -29,7 +29,7 @@ use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, MatchedPath
 use axum::http::{HeaderMap, StatusCode, header, request::Parts};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, put};
+use axum::routing::{delete, get, patch, post, put};
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use sluice_connector_api::ConnectorInfo;
@@ -271,6 +271,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/requests/{id}/cancel", post(handlers::cancel_request))
         .route("/api/v1/requests/{id}/retry", post(handlers::retry_request))
         .route("/api/v1/requests/{id}/modify", post(handlers::modify_request))
+        .route("/api/v1/requests/{id}/data", patch(handlers::patch_request_data))
         .route("/api/v1/tasks", get(tasks::list_tasks))
         .route("/api/v1/tasks/{id}", get(tasks::get_task))
         .route("/api/v1/tasks/{id}/complete", post(tasks::complete_task))

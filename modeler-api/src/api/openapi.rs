@@ -43,6 +43,7 @@ pub const SESSION: &str = "session";
         handlers::cancel_request,
         handlers::retry_request,
         handlers::modify_request,
+        handlers::patch_request_data,
         tasks::list_tasks,
         tasks::get_task,
         tasks::complete_task,

@@ -246,6 +246,7 @@ const MATRIX: &[(&str, &str, Option<&[&str]>)] = &[
     ("post", "/api/v1/requests/{id}/cancel", Some(&["operator"])),
     ("post", "/api/v1/requests/{id}/retry", Some(&["operator"])),
     ("post", "/api/v1/requests/{id}/modify", Some(&["operator"])),
+    ("patch", "/api/v1/requests/{id}/data", Some(&["operator"])),
     ("get", "/api/v1/tasks", Some(&["participant", "operator"])),
     ("get", "/api/v1/tasks/{id}", Some(&["participant", "operator"])),
     ("post", "/api/v1/tasks/{id}/complete", Some(&["participant", "operator"])),

@@ -135,6 +135,7 @@ impl Exec<'_> {
             }
             Input::Park { input, message } => self.park(*input, message)?,
             Input::Modify(m) => self.modify(*m)?,
+            Input::PatchData { patch, by } => self.patch_data(patch, by),
             Input::Retry { incident } => {
                 if let Some(pos) = self.i.parked.iter().position(|x| x.incident == incident) {
                     // A parked input: applied now. If what it was for is gone (the call activity

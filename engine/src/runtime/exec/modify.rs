@@ -142,6 +142,68 @@ impl Exec<'_> {
     }
 }
 
+impl Exec<'_> {
+    /// An operator's JSON merge patch (RFC 7396) on the Request's own variables (the root
+    /// scope): `null` removes a key, an object merged into an object merges key by key, any
+    /// other value replaces. Leaves one `DataChanged` command naming the keys that changed (none when nothing did).
+    pub(super) fn patch_data(&mut self, patch: Data, by: Option<String>) {
+        let mut changed = Vec::new();
+        for (name, value) in &patch {
+            let Some(root) = self.scope_mut(ScopeId(0)) else { return };
+            let old = root.vars.get(name).cloned();
+            let new = match (&old, value) {
+                (_, Value::Null) => None,
+                (Some(Value::Object(_)), Value::Object(_)) => {
+                    let mut merged = old.clone().unwrap_or(Value::Null);
+                    merge_patch(&mut merged, value);
+                    Some(merged)
+                }
+                (_, v) => {
+                    let mut fresh = Value::Null;
+                    merge_patch(&mut fresh, v);
+                    Some(fresh)
+                }
+            };
+            if old == new {
+                continue;
+            }
+            let removed = old.as_ref().map_or(0, |v| vars::entry_size(name, v));
+            let added = new.as_ref().map_or(0, |v| vars::entry_size(name, v));
+            match new {
+                Some(v) => root.vars.insert(name.clone(), v),
+                None => root.vars.remove(name),
+            };
+            self.i.data_bytes = (self.i.data_bytes + added).saturating_sub(removed);
+            changed.push(name.clone());
+        }
+        // A patch that changes nothing leaves no history entry.
+        if !changed.is_empty() {
+            self.out.push(Command::DataChanged { patch, changed, by });
+        }
+    }
+}
+
+/// RFC 7396 applied to `target` in place: an object patch merges key by key (`null` removes),
+/// anything else replaces the target (with the `null`s inside objects of the patch dropped).
+fn merge_patch(target: &mut Value, patch: &Value) {
+    let Value::Object(p) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(Data::new());
+    }
+    if let Value::Object(t) = target {
+        for (k, v) in p {
+            if v.is_null() {
+                t.remove(k);
+            } else {
+                merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
+            }
+        }
+    }
+}
+
 fn is_event_sub(p: &Process, sp: ElementIdx) -> bool {
     matches!(p.element(sp).kind, Kind::SubProcess { triggered_by_event: true, .. })
 }

@@ -89,6 +89,15 @@ async fn serve(args: ServeArgs, engine_runtime: tokio::runtime::Handle) -> anyho
     {
         return Ok(ExitCode::FAILURE);
     }
+    // Before the worker steps anything: incidents opened before they were kept as rows.
+    match engine.index_open_incidents().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(requests = n, "indexed the open incidents of Requests from an older schema"),
+        Err(e) => tracing::warn!(
+            error = %e,
+            "could not index older open incidents (GET /api/v1/incidents may miss some); trying again at the next start"
+        ),
+    }
     let configured_tokens = api_tokens(&store, &args).await?;
 
     let listener = tokio::net::TcpListener::bind(args.listen)

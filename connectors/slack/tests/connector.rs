@@ -391,6 +391,8 @@ async fn history_is_read_only_when_an_answer_was_lost() {
     slack.fail_next("chat.postMessage", 1, Failure::RateLimited { retry_after_secs: 1 });
     let err = notifier.invoke(&cx("other", 1), input("C0SALES", "again")).await.unwrap_err();
     assert!(matches!(err, ConnectorError::Retryable { .. }), "{err:?}");
+    // The channel is paced for the Retry-After Slack gave: the retry comes after it.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     notifier.invoke(&cx("other", 1), input("C0SALES", "again")).await.unwrap();
     assert_eq!(slack.calls("conversations.history"), 0);
     assert_eq!(slack.messages("C0SALES").len(), 2);

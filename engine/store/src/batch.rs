@@ -740,6 +740,33 @@ async fn apply_all<'a>(c: &mut Conn<'_>, applied: &[Applied<'a>], prepared: &mut
             )
             .await?;
         }
+        // Incidents are rare: a statement each.
+        for i in &ch.incidents_resolved {
+            c.execute(
+                "DELETE FROM incidents WHERE request_id = $1 AND incident = $2",
+                args![a.rid.as_str(), i64::from(*i)],
+            )
+            .await?;
+        }
+        if !a.status.is_finished() {
+            for i in &ch.incidents_raised {
+                c.execute(
+                    "INSERT INTO incidents (request_id, incident, process_key, element_id, token, code, message, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    args![
+                        a.rid.as_str(),
+                        i64::from(i.incident),
+                        i.process_key.as_str(),
+                        i.element_id.as_str(),
+                        i64::from(i.token.0),
+                        i.code.as_str(),
+                        i.message.as_str(),
+                        at,
+                    ],
+                )
+                .await?;
+            }
+        }
         // Tasks this step completed, with where their `task_completed` events go.
         let mut completed: Vec<CompletedTask> = Vec::new();
         for t in &ch.tasks_closed {
@@ -874,6 +901,7 @@ async fn apply_all<'a>(c: &mut Conn<'_>, applied: &[Applied<'a>], prepared: &mut
         .await?;
         for_ids(c, "DELETE FROM subscriptions WHERE request_id IN ({ids})", &[], &ids).await?;
         for_ids(c, "DELETE FROM task_candidates WHERE request_id IN ({ids})", &[], &ids).await?;
+        for_ids(c, "DELETE FROM incidents WHERE request_id IN ({ids})", &[], &ids).await?;
         // Tasks canceled at each Request's own time, for all of them in one statement per chunk.
         let mut rows = finished.into_iter();
         for take in chunk_sizes(rows.len(), MAX_PARAMS / 2) {

@@ -1,8 +1,9 @@
 //! What one state change of a Request writes besides its new state.
 //!
 //! A [`Changes`] is applied by the store in this order, inside the Request's transaction:
-//! 1. `jobs_removed`, `subscriptions_closed`, `tasks_closed` (rows written by earlier steps);
-//! 2. `tasks_created`, `subscriptions_opened`, `jobs_added`;
+//! 1. `jobs_removed`, `subscriptions_closed`, `tasks_closed`, `incidents_resolved` (rows written by
+//!    earlier steps);
+//! 2. `tasks_created`, `subscriptions_opened`, `jobs_added`, `incidents_raised`;
 //! 3. `events`, numbered in order after the Request's new revision.
 //!
 //! The worker translates the runtime's commands into a `Changes` (netting out what opens and
@@ -96,6 +97,19 @@ pub struct NewSubscription {
     pub correlation_key: Option<String>,
 }
 
+/// An incident the step opened: a row of `incidents` while it stays open.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewIncident {
+    /// Its number within the Request.
+    pub incident: u32,
+    /// The key of the Request's process (incidents are listed by it).
+    pub process_key: String,
+    pub element_id: String,
+    pub token: TokenId,
+    pub code: String,
+    pub message: String,
+}
+
 /// Everything one state change writes besides the Request row itself.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Changes {
@@ -108,6 +122,10 @@ pub struct Changes {
     pub jobs_removed: Vec<JobRemoval>,
     pub subscriptions_opened: Vec<NewSubscription>,
     pub subscriptions_closed: Vec<SubscriptionId>,
+    /// Incidents opened by this step (rows written unless the Request finished).
+    pub incidents_raised: Vec<NewIncident>,
+    /// Incidents resolved by this step that an earlier step opened.
+    pub incidents_resolved: Vec<u32>,
     /// The username of the person whose call caused this change: the Request's `started_by` on a
     /// creation, and the `completed_by` of the tasks it completes. `None` for the engine's own
     /// changes (jobs, timers, messages).
@@ -126,6 +144,8 @@ impl Changes {
             jobs_removed: Vec::new(),
             subscriptions_opened: Vec::new(),
             subscriptions_closed: Vec::new(),
+            incidents_raised: Vec::new(),
+            incidents_resolved: Vec::new(),
             actor: None,
         }
     }

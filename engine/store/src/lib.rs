@@ -11,6 +11,7 @@ mod changes;
 mod db;
 mod decisions;
 mod history;
+mod incidents;
 mod integrations;
 mod jobs;
 mod messages;
@@ -28,8 +29,9 @@ mod types;
 mod worker_jobs;
 
 pub use batch::{Committer, LeaseChange, WriteOp, WriteResult};
-pub use changes::{Changes, JobRemoval, NewEvent, NewJob, NewSubscription, NewTask, TaskClose};
+pub use changes::{Changes, JobRemoval, NewEvent, NewIncident, NewJob, NewSubscription, NewTask, TaskClose};
 pub use decisions::{DecisionVersion, NewDecision, NewDecisionFile};
+pub use incidents::{IncidentFilter, IncidentRow, IndexedIncident};
 pub use integrations::{IntegrationSource, OAuthStateUse, SlackAppRow, SlackIntegrationRow, SlackIntegrationWrite};
 pub use jobs::PARKED;
 pub use migrate::{SCHEMA_VERSION, migration_scripts};

@@ -631,6 +631,7 @@ async fn delete_requests(c: &mut Conn<'_>, ids: &[String]) -> Result<PruneStats,
     c.execute(&format!("DELETE FROM event_batches WHERE request_id IN ({list})"), ids_args()).await?;
     total.events += c.execute(&format!("DELETE FROM events WHERE request_id IN ({list})"), ids_args()).await?;
     c.execute(&format!("DELETE FROM task_candidates WHERE request_id IN ({list})"), ids_args()).await?;
+    c.execute(&format!("DELETE FROM incidents WHERE request_id IN ({list})"), ids_args()).await?;
     c.execute(&format!("DELETE FROM tasks WHERE request_id IN ({list})"), ids_args()).await?;
     total.requests += c.execute(&format!("DELETE FROM requests WHERE id IN ({list})"), ids_args()).await?;
     Ok(total)

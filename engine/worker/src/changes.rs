@@ -11,8 +11,8 @@ use sluice_bpmn::{ElementIdx, Kind, Process, TaskKind};
 use sluice_engine::runtime::TokenId;
 use sluice_engine::{Command, HistoryEntry, HistoryEvent};
 use sluice_store::{
-    Changes, JobId, JobKind, JobRemoval, NewJob, NewSubscription, NewTask, RequestId, SubscriptionKind, TaskClose,
-    TaskId, TaskStatus,
+    Changes, JobId, JobKind, JobRemoval, NewIncident, NewJob, NewSubscription, NewTask, RequestId, SubscriptionKind,
+    TaskClose, TaskId, TaskStatus,
 };
 
 use crate::payload::{
@@ -211,6 +211,22 @@ pub fn from_commands(process: &Process, request: RequestId, commands: &[Command]
                 let payload = ChildEscalationJob { code: code.clone() };
                 job(&mut ch, JobKind::ChildEscalation, None, None, to_value(&payload));
             }
+            Command::IncidentRaised(i) => ch.incidents_raised.push(NewIncident {
+                incident: i.id.0,
+                process_key: process.key.clone(),
+                element_id: element_id(i.element),
+                token: i.token,
+                code: i.code.clone(),
+                message: i.message.clone(),
+            }),
+            Command::IncidentResolved { incident } => {
+                // Opened and resolved within this step: no row at all.
+                let opened = ch.incidents_raised.len();
+                ch.incidents_raised.retain(|i| i.incident != incident.0);
+                if ch.incidents_raised.len() == opened {
+                    ch.incidents_resolved.push(incident.0);
+                }
+            }
             // The child's final data is read from its row when the job runs.
             Command::RequestCompleted => job(&mut ch, JobKind::ChildDone, None, None, to_value(&ChildDoneJob {})),
             // History only. Named one by one, as the simulator's driver does (`sim.rs`), so that a
@@ -224,8 +240,6 @@ pub fn from_commands(process: &Process, request: RequestId, commands: &[Command]
             | Command::MessageReceived { .. }
             | Command::SignalReceived { .. }
             | Command::DecisionEvaluated { .. }
-            | Command::IncidentRaised(_)
-            | Command::IncidentResolved { .. }
             | Command::RequestCanceled
             | Command::Modified { .. }
             | Command::DataChanged { .. } => {}

@@ -3,8 +3,9 @@
 
 use chrono::{DateTime, Utc};
 use sluice_engine::runtime::Data;
+use sluice_engine::runtime::IncidentId;
 use sluice_engine::{Input, Modification, Start, StartAt};
-use sluice_store::{LoadedRequest, RequestId, TaskId, TaskStatus};
+use sluice_store::{IndexedIncident, LoadedRequest, RequestId, TaskId, TaskStatus};
 
 use crate::write::{Creation, StepCall, Stepped};
 use crate::{Engine, Error};
@@ -156,6 +157,58 @@ impl Engine {
             Stepped::Applied => Ok(()),
             Stepped::Refused(e) => Err(e.into()),
         }
+    }
+
+    /// Retries one open incident of a Request (`incident`: its number within the Request).
+    pub async fn retry_incident(&self, id: RequestId, incident: u32, now: DateTime<Utc>) -> Result<(), Error> {
+        let input = Input::Retry { incident: IncidentId(incident) };
+        match self.step(id, None, now, |_| Ok(vec![input.clone()])).await? {
+            Stepped::Applied => Ok(()),
+            Stepped::Refused(e) => Err(e.into()),
+        }
+    }
+
+    /// Indexes the incidents opened before the store kept them as rows (schema 25), once per
+    /// database: Requests with open incidents and no incident rows, 200 at a time. Returns how
+    /// many Requests it indexed. Runs at start, before the worker steps anything.
+    pub async fn index_open_incidents(&self) -> Result<u64, Error> {
+        const DONE: &str = "incidents_indexed";
+        if self.store.setting(DONE).await?.is_some() {
+            return Ok(0);
+        }
+        let mut indexed = 0;
+        let mut seen = std::collections::HashSet::new();
+        loop {
+            let ids: Vec<RequestId> =
+                self.store.unindexed_incident_requests(200).await?.into_iter().filter(|id| seen.insert(*id)).collect();
+            if ids.is_empty() {
+                break;
+            }
+            for r in self.store.load_requests(&ids).await? {
+                let process = self.process(&r.meta.process_key, r.meta.process_version).await?;
+                let rows: Vec<IndexedIncident> = r
+                    .instance
+                    .incidents()
+                    .iter()
+                    .map(|i| IndexedIncident {
+                        incident: i.id.0,
+                        element_id: process
+                            .elements
+                            .get(i.element.index())
+                            .map_or_else(|| format!("#{}", i.element.index()), |e| e.id.clone()),
+                        token: i.token.0,
+                        code: i.code.clone(),
+                        message: i.message.clone(),
+                    })
+                    .collect();
+                let at = r.meta.updated_at;
+                if self.store.index_incidents(r.meta.id, r.revision, &r.meta.process_key, at, &rows).await? {
+                    indexed += 1;
+                }
+            }
+        }
+        self.store.set_setting(DONE, "1").await?;
+        Ok(indexed)
     }
 
     /// Repairs a Request (see [`Repair`]) in one step through the revision-guarded write path:

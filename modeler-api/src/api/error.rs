@@ -92,6 +92,11 @@ impl ApiError {
 }
 
 impl ApiError {
+    /// The `error` object this error answers with, to report inside another answer.
+    pub(crate) fn detail(self) -> super::views::ErrorDetail {
+        self.into_body().error
+    }
+
     fn into_body(self) -> ErrorBody {
         let (mut field, mut diagnostics, mut problems, mut decision, mut rule) = (None, None, None, None, None);
         match self.details {

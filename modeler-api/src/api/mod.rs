@@ -7,6 +7,7 @@ mod counts;
 mod decisions;
 mod error;
 mod handlers;
+mod incidents;
 mod jobs;
 mod metrics;
 mod notifications;
@@ -272,6 +273,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/requests/{id}/retry", post(handlers::retry_request))
         .route("/api/v1/requests/{id}/modify", post(handlers::modify_request))
         .route("/api/v1/requests/{id}/data", patch(handlers::patch_request_data))
+        .route("/api/v1/incidents", get(incidents::list))
+        .route("/api/v1/incidents/retry", post(incidents::retry))
         .route("/api/v1/tasks", get(tasks::list_tasks))
         .route("/api/v1/tasks/{id}", get(tasks::get_task))
         .route("/api/v1/tasks/{id}/complete", post(tasks::complete_task))

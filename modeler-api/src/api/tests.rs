@@ -247,6 +247,8 @@ const MATRIX: &[(&str, &str, Option<&[&str]>)] = &[
     ("post", "/api/v1/requests/{id}/retry", Some(&["operator"])),
     ("post", "/api/v1/requests/{id}/modify", Some(&["operator"])),
     ("patch", "/api/v1/requests/{id}/data", Some(&["operator"])),
+    ("get", "/api/v1/incidents", Some(&["operator"])),
+    ("post", "/api/v1/incidents/retry", Some(&["operator"])),
     ("get", "/api/v1/tasks", Some(&["participant", "operator"])),
     ("get", "/api/v1/tasks/{id}", Some(&["participant", "operator"])),
     ("post", "/api/v1/tasks/{id}/complete", Some(&["participant", "operator"])),

@@ -52,6 +52,11 @@ pub struct ServeArgs {
     /// forever. Pruned in the background.
     #[arg(long, env = "SLUICE_HISTORY_RETENTION_DAYS", default_value_t = 30)]
     pub history_retention_days: u32,
+    /// Data paths Requests are often searched by (`customer.name,amount`): each gets an index,
+    /// built at start, so that `GET /api/v1/requests?data.customer.name=Acme` reads only the
+    /// matching Requests. Other paths can be searched too, by reading every Request.
+    #[arg(long, env = "SLUICE_SEARCH_FIELDS", value_delimiter = ',')]
+    pub search_fields: Vec<String>,
     /// Seconds a node's lease on a Request lasts without a heartbeat (renewed every third of
     /// it): how soon other nodes take over the Requests of a node that died.
     #[arg(long, env = "SLUICE_REQUEST_LEASE_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400), hide = true)]

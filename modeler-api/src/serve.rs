@@ -89,6 +89,11 @@ async fn serve(args: ServeArgs, engine_runtime: tokio::runtime::Handle) -> anyho
     {
         return Ok(ExitCode::FAILURE);
     }
+    let fields: Vec<String> =
+        args.search_fields.iter().map(|f| f.trim().to_string()).filter(|f| !f.is_empty()).collect();
+    for created in store.ensure_search_indexes(&fields).await.context("cannot index the search fields")? {
+        tracing::info!(path = %created, "indexed a data path for searching Requests");
+    }
     // Before the worker steps anything: incidents opened before they were kept as rows.
     match engine.index_open_incidents().await {
         Ok(0) => {}

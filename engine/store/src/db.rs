@@ -14,6 +14,7 @@ use crate::Error;
 #[derive(Clone, Debug)]
 pub(crate) enum Arg {
     Int(Option<i64>),
+    Real(Option<f64>),
     Text(Option<String>),
     Bytes(Option<Vec<u8>>),
 }
@@ -21,6 +22,11 @@ pub(crate) enum Arg {
 impl From<i64> for Arg {
     fn from(v: i64) -> Self {
         Arg::Int(Some(v))
+    }
+}
+impl From<f64> for Arg {
+    fn from(v: f64) -> Self {
+        Arg::Real(Some(v))
     }
 }
 impl From<Option<i64>> for Arg {
@@ -150,6 +156,7 @@ fn bind_raw(st: &mut rusqlite::CachedStatement<'_>, args: Vec<Arg>) -> Result<()
     for (i, a) in args.into_iter().enumerate() {
         let r = match a {
             Arg::Int(v) => st.raw_bind_parameter(i + 1, v),
+            Arg::Real(v) => st.raw_bind_parameter(i + 1, v),
             Arg::Text(v) => st.raw_bind_parameter(i + 1, v),
             Arg::Bytes(v) => st.raw_bind_parameter(i + 1, v),
         };
@@ -197,6 +204,7 @@ fn bind_sqlite<'q>(
     for a in args {
         q = match a {
             Arg::Int(v) => q.bind(v),
+            Arg::Real(v) => q.bind(v),
             Arg::Text(v) => q.bind(v),
             Arg::Bytes(v) => q.bind(v),
         };
@@ -211,6 +219,7 @@ fn bind_pg<'q>(
     for a in args {
         q = match a {
             Arg::Int(v) => q.bind(v),
+            Arg::Real(v) => q.bind(v),
             Arg::Text(v) => q.bind(v),
             Arg::Bytes(v) => q.bind(v),
         };

@@ -21,6 +21,7 @@ mod notifications;
 mod oidc;
 mod people;
 mod reads;
+mod search;
 mod secrets;
 mod settings;
 mod store;
@@ -46,6 +47,7 @@ pub use messages::{KeptMessage, MESSAGE_ID_MEMORY};
 pub use notifications::{MAX_CHANNELS_PER_EVENT, NotificationEvent, NotificationSettings};
 pub use oidc::{OidcLogin, OidcLoginUse};
 pub use people::{AuditEntry, AuditRow, BUILTIN_ADMIN_ID, NewUser, Principal, TokenRow, UserChange, UserRow};
+pub use search::{DataCondition, DataOp, MAX_PATH_DEPTH, parse_path};
 pub use secrets::SecretInfo;
 pub use settings::CallChild;
 pub use store::{
@@ -99,6 +101,10 @@ pub enum Error {
     DecisionNotFound { decision_id: String, version: i64 },
     #[error("invalid pagination cursor `{0}`")]
     BadCursor(String),
+    /// A search the store cannot run: a path that is not one, an order comparison with a value
+    /// that has no order.
+    #[error("invalid search: {0}")]
+    BadSearch(String),
     #[error("invalid id `{0}`: expected a UUID")]
     BadId(String),
     /// A row holds something this binary cannot read: a bug or a hand-edited database.

@@ -153,6 +153,8 @@ impl Store {
         limit: u32,
         cursor: Option<&str>,
     ) -> Result<(Vec<DbRow>, Option<String>), Error> {
+        let mut tx = self.begin_read().await?;
+        let postgres = tx.conn().is_postgres();
         let mut sql = format!("SELECT {columns} FROM requests WHERE 1 = 1");
         let mut a = args![];
         if let Some(key) = &filter.process_key {
@@ -175,6 +177,41 @@ impl Store {
                 a.len()
             ));
         }
+        if let Some(version) = filter.version {
+            a.push(version.into());
+            sql.push_str(&format!(" AND process_version = ${}", a.len()));
+        }
+        if let Some(user) = &filter.started_by {
+            a.push(user.as_str().into());
+            sql.push_str(&format!(" AND started_by = ${}", a.len()));
+        }
+        if let Some(after) = filter.created_after {
+            a.push(millis(after).into());
+            sql.push_str(&format!(" AND created_at >= ${}", a.len()));
+        }
+        if let Some(before) = filter.created_before {
+            a.push(millis(before).into());
+            sql.push_str(&format!(" AND created_at < ${}", a.len()));
+        }
+        if let Some(element) = &filter.waiting_at {
+            // Where a token waits: an open task, a message or signal catch, a timer, a connector
+            // or job, an incident (each kept as rows of its own).
+            a.push(element.as_str().into());
+            sql.push_str(&format!(
+                " AND (id IN (SELECT request_id FROM tasks WHERE element_id = ${0} AND status = 'active')
+                   OR id IN (SELECT request_id FROM subscriptions WHERE element_id = ${0})
+                   OR id IN (SELECT request_id FROM jobs WHERE element_id = ${0}
+                             AND kind IN ('timer', 'connector', 'worker'))
+                   OR id IN (SELECT request_id FROM incidents WHERE element_id = ${0}))",
+                a.len()
+            ));
+        }
+        match filter.incident {
+            Some(true) => sql.push_str(" AND id IN (SELECT request_id FROM incidents)"),
+            Some(false) => sql.push_str(" AND id NOT IN (SELECT request_id FROM incidents)"),
+            None => {}
+        }
+        crate::search::push_conditions(&filter.data, postgres, &mut sql, &mut a)?;
         if let Some(cursor) = cursor {
             let (at, id) = parse_cursor(cursor)?;
             a.push(at.into());
@@ -188,7 +225,6 @@ impl Store {
         let limit = i64::from(limit.max(1));
         a.push((limit + 1).into());
         sql.push_str(&format!(" ORDER BY created_at DESC, id DESC LIMIT ${}", a.len()));
-        let mut tx = self.begin_read().await?;
         let mut rows = tx.conn().fetch_all(&sql, a).await?;
         let next_cursor = if rows.len() as i64 > limit {
             rows.truncate(limit as usize);

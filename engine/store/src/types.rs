@@ -237,6 +237,20 @@ pub struct RequestFilter {
     pub visible_to: Option<String>,
     /// Only the Requests this Request started (its call activities' children).
     pub parent: Option<RequestId>,
+    /// Only Requests on this version of their process.
+    pub version: Option<i64>,
+    /// Only Requests started by this username.
+    pub started_by: Option<String>,
+    /// Only Requests created at or after / before these times.
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+    /// Only Requests with a token waiting at this element id (an open task, a message or signal
+    /// catch, a timer, a connector or job, an incident).
+    pub waiting_at: Option<String>,
+    /// Only Requests with (`true`) or without (`false`) an open incident.
+    pub incident: Option<bool>,
+    /// Conditions on the Request's data, all of which must hold.
+    pub data: Vec<crate::search::DataCondition>,
 }
 
 /// One page of Requests, newest first.

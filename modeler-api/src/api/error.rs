@@ -154,6 +154,7 @@ impl From<sluice_store::Error> for ApiError {
                 ApiError::new(StatusCode::BAD_REQUEST, "invalid_cursor", format!("invalid pagination cursor `{c}`"))
             }
             E::BadId(id) => ApiError::bad_request(format!("invalid id `{id}`: expected a UUID")),
+            E::BadSearch(why) => ApiError::bad_request(format!("invalid search: {why}")),
             // Only while shutting down: nothing was written, the client may try another node.
             E::WriterStopped => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,

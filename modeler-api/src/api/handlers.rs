@@ -10,7 +10,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sluice_store::{LoadedRequest, RequestFilter, RequestId, RequestRow, Store};
 use sluice_worker::{CommitGate, DeployError, DeployedKind, Engine};
 
@@ -20,7 +20,7 @@ use super::views::{
     ProcessList, ProcessQuery, ProcessSummary, RequestPage, RequestSummary, RequestView, SignalBody, SignalReached,
     StartAtBody, StartBody, TemplateQuery, TokenInfo, TokenState, VersionView, time,
 };
-use super::{ApiError, ApiJson, ApiQuery, AppState, Caller, Client, Details, RawBody, content_type};
+use super::{ApiError, ApiJson, ApiQuery, AppState, Caller, Client, Details, RawBody, SearchQuery, content_type};
 
 type ApiResult<T> = Result<T, ApiError>;
 
@@ -377,20 +377,28 @@ async fn request_view(engine: &Engine, r: LoadedRequest) -> Result<(RequestView,
 /// The most Requests one page holds.
 const MAX_PAGE: u32 = 200;
 
-/// Requests, newest first, one page at a time.
+/// Requests, newest first, one page at a time, found by process, version, status, starter,
+/// creation time, where a token waits, open incidents and data.
+///
+/// Data conditions are parameters `data.PATH` (a dotted path of object keys) with an operator:
+/// `data.customer.name=Acme`, `data.amount>=1000` (encoded `data.amount%3E=1000`), `>`, `<`,
+/// `<=`, `!=`. A value that reads as a JSON number, `true`, `false`, `null` or a quoted string is
+/// that value (`data.code="1000"` is the string); anything else is text. Every condition must
+/// hold. Paths named in `SLUICE_SEARCH_FIELDS` are indexed; others are searched by reading
+/// every Request the other filters leave.
 #[utoipa::path(
     get, path = "/api/v1/requests", tag = "requests",
     params(ListQuery),
     responses(
         (status = 200, description = "One page", body = RequestPage),
-        (status = 400, description = "`invalid_query`, `bad_request` (limit, parent) or `invalid_cursor`", body = ErrorBody),
+        (status = 400, description = "`invalid_query`, `bad_request` (limit, parent, a time, a data condition that is not one) or `invalid_cursor`", body = ErrorBody),
     ),
     security(("bearer" = [])),
 )]
 pub async fn list_requests(
     State(state): State<AppState>,
     caller: Caller,
-    ApiQuery(q): ApiQuery<ListQuery>,
+    SearchQuery { query: q, data }: SearchQuery<ListQuery>,
 ) -> ApiResult<Response> {
     let limit = q.limit.unwrap_or(50);
     if limit == 0 || limit > MAX_PAGE {
@@ -403,11 +411,27 @@ pub async fn list_requests(
         })?),
         None => None,
     };
+    let at = |name: &str, v: Option<String>| -> ApiResult<Option<DateTime<Utc>>> {
+        match v.filter(|s| !s.is_empty()) {
+            None => Ok(None),
+            Some(s) => DateTime::parse_from_rfc3339(&s).map(|t| Some(t.with_timezone(&Utc))).map_err(|_| {
+                ApiError::bad_request(format!("`{name}` must be an RFC 3339 time, not `{s}`"))
+                    .with(Details::Field(Some(name.into())))
+            }),
+        }
+    };
     let filter = RequestFilter {
         process_key: q.process,
         status: q.status.map(Into::into),
         visible_to: caller.visible_to(),
         parent,
+        version: q.version,
+        started_by: q.started_by.filter(|s| !s.is_empty()),
+        created_after: at("created_after", q.created_after)?,
+        created_before: at("created_before", q.created_before)?,
+        waiting_at: q.element.filter(|s| !s.is_empty()),
+        incident: q.incident,
+        data,
     };
     // An empty cursor is no cursor: the first page.
     let cursor = q.cursor.as_deref().filter(|c| !c.is_empty());

@@ -14,6 +14,7 @@ mod notifications;
 mod oidc;
 pub mod openapi;
 mod people;
+mod search;
 mod secrets;
 mod slack_admin;
 mod strict;
@@ -495,9 +496,37 @@ pub struct ApiQuery<T>(pub T);
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
-        let query = parts.uri.query().unwrap_or_default();
-        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
-        serde_path_to_error::deserialize(de).map(ApiQuery).map_err(|e| invalid_input("invalid_query", "query", e))
+        parse_query(parts.uri.query().unwrap_or_default()).map(ApiQuery)
+    }
+}
+
+/// A query string as `T`: 400 `invalid_query` naming the parameter that does not fit.
+fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+    serde_path_to_error::deserialize(de).map_err(|e| invalid_input("invalid_query", "query", e))
+}
+
+/// The query of a Request search: the `data.PATH…` conditions apart, the rest as `T`.
+pub struct SearchQuery<T> {
+    pub query: T,
+    pub data: Vec<sluice_store::DataCondition>,
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for SearchQuery<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let raw = parts.uri.query().unwrap_or_default();
+        let mut rest = form_urlencoded::Serializer::new(String::new());
+        let mut data = Vec::new();
+        for (key, value) in form_urlencoded::parse(raw.as_bytes()) {
+            match key.strip_prefix("data.") {
+                Some(condition) => data.push(search::data_condition(&key, condition, &value)?),
+                None => {
+                    rest.append_pair(&key, &value);
+                }
+            }
+        }
+        Ok(SearchQuery { query: parse_query(&rest.finish())?, data })
     }
 }
 

@@ -139,7 +139,21 @@ fn the_document_describes_errors_bodies_and_parameters() {
     );
     let list = &doc["paths"]["/api/v1/requests"]["get"];
     let names: Vec<&str> = list["parameters"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["process", "status", "limit", "cursor", "include", "parent"]);
+    let expected = [
+        "process",
+        "status",
+        "limit",
+        "cursor",
+        "include",
+        "parent",
+        "version",
+        "started_by",
+        "created_after",
+        "created_before",
+        "element",
+        "incident",
+    ];
+    assert_eq!(names, expected);
     let complete = &doc["paths"]["/api/v1/tasks/{id}/complete"]["post"];
     for status in ["200", "400", "404", "409", "413", "415"] {
         assert!(complete["responses"][status].is_object(), "complete lacks {status}: {complete}");

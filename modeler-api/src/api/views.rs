@@ -687,6 +687,22 @@ pub struct ListQuery {
     /// Only the Requests this Request started (its call activities' children).
     #[param(format = "uuid")]
     pub parent: Option<String>,
+    /// Only Requests on this version of their process.
+    #[param(minimum = 1)]
+    pub version: Option<i64>,
+    /// Only Requests started by this username.
+    pub started_by: Option<String>,
+    /// Only Requests created at or after this time (RFC 3339).
+    #[param(format = "date-time")]
+    pub created_after: Option<String>,
+    /// Only Requests created before this time (RFC 3339).
+    #[param(format = "date-time")]
+    pub created_before: Option<String>,
+    /// Only Requests with a token waiting at this element id (an open task, a message or signal
+    /// catch, a timer, a connector or job, an incident).
+    pub element: Option<String>,
+    /// `true`: only Requests with an open incident; `false`: only those without.
+    pub incident: Option<bool>,
 }
 
 /// What a listing includes besides the summaries.

@@ -170,19 +170,21 @@ impl Store {
     }
 }
 
-/// The latest version of each key (keys without versions are missing).
-async fn latest_versions(c: &mut Conn<'_>, keys: &[&str]) -> Result<HashMap<String, i64>, Error> {
+/// The latest version of each key and whether the process is suspended (keys without versions
+/// are missing).
+async fn latest_versions(c: &mut Conn<'_>, keys: &[&str]) -> Result<HashMap<String, (i64, bool)>, Error> {
     let mut out = HashMap::new();
     for chunk in keys.chunks(1000) {
         let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
         let sql = format!(
-            "SELECT process_key, MAX(version) AS version FROM process_versions WHERE process_key IN ({})
-             GROUP BY process_key",
+            "SELECT v.process_key, MAX(v.version) AS version, COUNT(s.process_key) AS suspended
+             FROM process_versions v LEFT JOIN suspended_processes s ON s.process_key = v.process_key
+             WHERE v.process_key IN ({}) GROUP BY v.process_key",
             marks.join(", ")
         );
         let rows = c.fetch_all(&sql, chunk.iter().map(|k| Arg::from(*k)).collect()).await?;
         for r in rows {
-            out.insert(r.text("process_key")?, r.int("version")?);
+            out.insert(r.text("process_key")?, (r.int("version")?, r.int("suspended")? > 0));
         }
     }
     Ok(out)
@@ -260,13 +262,14 @@ async fn ended_callers(c: &mut Conn<'_>, ids: &[String]) -> Result<HashSet<Strin
 
 /// `Ok(None)`: go ahead. Versions of a key are numbered 1, 2, … without gaps.
 fn check_version(
-    latest: &HashMap<String, i64>,
+    latest: &HashMap<String, (i64, bool)>,
     key: &str,
     version: i64,
     require_latest: bool,
 ) -> Result<Option<WriteResult>, Error> {
     match latest.get(key) {
-        Some(&max) if version >= 1 && version <= max => {
+        Some(&(_, true)) => Err(Error::ProcessSuspended(key.to_string())),
+        Some(&(max, false)) if version >= 1 && version <= max => {
             Ok((require_latest && version < max).then_some(WriteResult::StaleVersion))
         }
         _ => Err(Error::ProcessNotFound { key: key.to_string(), version }),

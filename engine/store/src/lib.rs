@@ -25,6 +25,7 @@ mod search;
 mod secrets;
 mod settings;
 mod store;
+mod suspend;
 mod tasks;
 mod types;
 mod worker_jobs;
@@ -53,6 +54,7 @@ pub use settings::CallChild;
 pub use store::{
     Backend, CLAIM_GRACE, Durability, NewRequest, StateColumns, StepOutcome, StepWrite, Store, StoreOptions,
 };
+pub use suspend::Suspension;
 pub use tasks::{TaskChange, TaskOrder, TaskQuery, TaskRefusal, Viewer};
 pub use types::{
     ElementCount, EventId, EventRow, JobId, JobKind, JobRow, LoadedRequest, ProcessVersion, PruneStats, RequestFilter,
@@ -97,6 +99,8 @@ pub enum Error {
     JobGone(JobId),
     #[error("no process `{key}` version {version} is deployed")]
     ProcessNotFound { key: String, version: i64 },
+    #[error("process `{0}` is suspended: it starts no Request until it is resumed")]
+    ProcessSuspended(String),
     #[error("no decision `{decision_id}` version {version} is deployed")]
     DecisionNotFound { decision_id: String, version: i64 },
     #[error("invalid pagination cursor `{0}`")]

@@ -53,7 +53,11 @@ impl Engine {
             Err(Error::Store(sluice_store::Error::ParentEnded(_))) => self.drop_job(job).await,
             // Another run of this job created the child or dropped the job meanwhile.
             Err(Error::Store(sluice_store::Error::JobGone(_))) => Ok(()),
-            Err(e @ (Error::ProcessNotFound(_) | Error::Start(_))) => {
+            Err(
+                e @ (Error::ProcessNotFound(_)
+                | Error::Start(_)
+                | Error::Store(sluice_store::Error::ProcessSuspended(_))),
+            ) => {
                 let input = Input::ChildError { token, code: "call_failed".into(), message: Some(e.to_string()) };
                 self.step_job(parent, job, now, input).await
             }

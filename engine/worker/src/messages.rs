@@ -126,10 +126,16 @@ impl Engine {
             }
         }
         let starts = self.start_events(|t| matches!(t, Trigger::Message(m) if m.name == name)).await?;
-        if let Some((process, version, element)) = starts.into_iter().next() {
-            let creation = Creation::new(&process, version, data, Start::Event(element));
-            let (id, _) = self.create(Creation { job, ..creation }, now).await?;
-            return Ok((vec![id], None));
+        // A suspended process starts nothing: the message is kept or dropped as unmatched.
+        let suspended = if starts.is_empty() { Default::default() } else { self.store.suspended_processes().await? };
+        if let Some((process, version, element)) = starts.into_iter().find(|(p, _, _)| !suspended.contains(&p.key)) {
+            let creation = Creation::new(&process, version, data.clone(), Start::Event(element));
+            match self.create(Creation { job, ..creation }, now).await {
+                Ok((id, _)) => return Ok((vec![id], None)),
+                // Suspended since we looked.
+                Err(Error::Store(sluice_store::Error::ProcessSuspended(_))) => {}
+                Err(e) => return Err(e),
+            }
         }
         if let Some(until) = keep_until.filter(|until| *until > now) {
             // Kept for its time to live: the worker hands it to the first subscription that opens.
@@ -168,6 +174,8 @@ impl Engine {
             match self.create(Creation::new(&process, version, data.clone(), Start::Event(element)), now).await {
                 Ok((id, _)) => reached.started.push(id),
                 Err(Error::Start(e)) => tracing::warn!(process = %process.key, error = %e, "signal start failed"),
+                // A suspended process starts nothing.
+                Err(Error::Store(sluice_store::Error::ProcessSuspended(_))) => {}
                 Err(e) => return Err(e),
             }
         }

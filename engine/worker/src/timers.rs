@@ -181,6 +181,12 @@ impl Engine {
             Err(Error::StaleVersion) => self.drop_job(job).await,
             // An earlier run of this job started the Request (and scheduled the next firing).
             Err(Error::Store(sluice_store::Error::RequestExists(_))) => self.drop_job(job).await,
+            // A suspended process starts nothing: this firing is skipped, the cycle goes on.
+            Err(Error::Store(sluice_store::Error::ProcessSuspended(_))) => {
+                tracing::info!(process = %t.process_key, element = %t.element_id, "timer start skipped: the process is suspended");
+                self.store.replace_job(job.id, next.as_ref(), now).await?;
+                Ok(())
+            }
             // The start event refused to start: this firing is lost, the cycle goes on.
             Err(Error::Start(e)) => {
                 tracing::warn!(process = %t.process_key, element = %t.element_id, error = %e, "timer start failed");

@@ -222,6 +222,8 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     // Over every Request of the process: not for a participant, who sees only their own.
     ("GET", "/api/v1/processes/{key}/counts", Rule::AnyOf(&[Designer, Operator])),
     ("POST", "/api/v1/processes/{key}/requests", Rule::AnyOf(&[Participant, Operator])),
+    ("POST", "/api/v1/processes/{key}/suspend", Rule::AnyOf(&[Designer, Operator])),
+    ("POST", "/api/v1/processes/{key}/resume", Rule::AnyOf(&[Designer, Operator])),
     ("GET", "/api/v1/requests", Rule::AnyOf(&[Participant, Operator])),
     ("GET", "/api/v1/requests/{id}", Rule::AnyOf(&[Participant, Operator])),
     ("GET", "/api/v1/requests/{id}/events", Rule::AnyOf(&[Participant, Operator])),

@@ -155,6 +155,11 @@ impl From<sluice_store::Error> for ApiError {
             }
             E::BadId(id) => ApiError::bad_request(format!("invalid id `{id}`: expected a UUID")),
             E::BadSearch(why) => ApiError::bad_request(format!("invalid search: {why}")),
+            E::ProcessSuspended(key) => ApiError::new(
+                StatusCode::CONFLICT,
+                "process_suspended",
+                format!("process `{key}` is suspended: it starts no Request until it is resumed"),
+            ),
             // Only while shutting down: nothing was written, the client may try another node.
             E::WriterStopped => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,

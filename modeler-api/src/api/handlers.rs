@@ -242,6 +242,7 @@ pub async fn get_process(
         return Err(ApiError::not_found("process_not_found", message));
     };
     let xml = state.store().process_xml(&key, chosen.version).await?;
+    let suspension = state.store().process_suspension(&key).await?;
     let all = versions
         .iter()
         .map(|v| VersionView { version: v.version, name: v.name.clone(), deployed_at: time(v.deployed_at) })
@@ -253,7 +254,61 @@ pub async fn get_process(
         deployed_at: time(chosen.deployed_at),
         versions: all,
         xml,
+        suspended: suspension.is_some(),
+        suspended_at: suspension.as_ref().map(|s| time(s.at)),
+        suspended_by: suspension.and_then(|s| s.by),
     }))
+}
+
+/// Suspends a process: it starts no Request (by the API, a message, a signal, a timer or a call
+/// activity) until it is resumed; its running Requests go on.
+#[utoipa::path(
+    post, path = "/api/v1/processes/{key}/suspend", tag = "processes",
+    params(("key" = String, Path, description = "The process key")),
+    responses(
+        (status = 200, description = "The process, suspended", body = ProcessDetail),
+        (status = 404, description = "`process_not_found`", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn suspend_process(
+    State(state): State<AppState>,
+    caller: Caller,
+    client: Client,
+    Path(key): Path<String>,
+) -> ApiResult<Json<ProcessDetail>> {
+    let changed = match state.store().suspend_process(&key, Some(&caller.username), Utc::now()).await {
+        Err(sluice_store::Error::ProcessNotFound { .. }) => {
+            return Err(ApiError::not_found("process_not_found", format!("no process `{key}` is deployed")));
+        }
+        other => other?,
+    };
+    if changed {
+        state.audit(Some(&caller), &client, "process_suspended", Some(key.clone()), serde_json::json!({})).await;
+    }
+    get_process(State(state), Path(key), ApiQuery(ProcessQuery { version: None })).await
+}
+
+/// Resumes a suspended process: it starts Requests again.
+#[utoipa::path(
+    post, path = "/api/v1/processes/{key}/resume", tag = "processes",
+    params(("key" = String, Path, description = "The process key")),
+    responses(
+        (status = 200, description = "The process, no longer suspended", body = ProcessDetail),
+        (status = 404, description = "`process_not_found`", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn resume_process(
+    State(state): State<AppState>,
+    caller: Caller,
+    client: Client,
+    Path(key): Path<String>,
+) -> ApiResult<Json<ProcessDetail>> {
+    if state.store().resume_process(&key).await? {
+        state.audit(Some(&caller), &client, "process_resumed", Some(key.clone()), serde_json::json!({})).await;
+    }
+    get_process(State(state), Path(key), ApiQuery(ProcessQuery { version: None })).await
 }
 
 // ---- requests ----
@@ -266,6 +321,7 @@ pub async fn get_process(
     responses(
         (status = 201, description = "The new Request", body = RequestView),
         (status = 404, description = "`process_not_found` (key or version)", body = ErrorBody),
+        (status = 409, description = "`process_suspended`: the process is suspended", body = ErrorBody),
         (status = 422, description = "`cannot_start`: the process cannot be started this way", body = ErrorBody),
     ),
     security(("bearer" = [])),

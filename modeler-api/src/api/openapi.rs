@@ -44,6 +44,8 @@ pub const SESSION: &str = "session";
         handlers::retry_request,
         handlers::modify_request,
         handlers::patch_request_data,
+        handlers::suspend_process,
+        handlers::resume_process,
         super::incidents::list,
         super::incidents::retry,
         tasks::list_tasks,

@@ -254,6 +254,8 @@ const MATRIX: &[(&str, &str, Option<&[&str]>)] = &[
     ("get", "/api/v1/processes/{key}", Some(&["designer", "operator", "participant"])),
     ("get", "/api/v1/processes/{key}/counts", Some(&["designer", "operator"])),
     ("post", "/api/v1/processes/{key}/requests", Some(&["participant", "operator"])),
+    ("post", "/api/v1/processes/{key}/suspend", Some(&["designer", "operator"])),
+    ("post", "/api/v1/processes/{key}/resume", Some(&["designer", "operator"])),
     ("get", "/api/v1/requests", Some(&["participant", "operator"])),
     ("get", "/api/v1/requests/{id}", Some(&["participant", "operator"])),
     ("get", "/api/v1/requests/{id}/events", Some(&["participant", "operator"])),

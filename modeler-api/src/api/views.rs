@@ -133,6 +133,14 @@ pub struct ProcessDetail {
     /// The BPMN XML of this version (the latest, or the one asked for with `version`), as
     /// deployed.
     pub xml: String,
+    /// Whether the process is suspended: it starts no Request (its running ones go on).
+    pub suspended: bool,
+    /// Since when and by whom, when it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
+    pub suspended_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suspended_by: Option<String>,
 }
 
 /// Which version of a process `GET /api/v1/processes/{key}` answers.

@@ -1,0 +1,146 @@
+//! Suspending and resuming a process over HTTP with the real binary, on SQLite and on
+//! PostgreSQL: a suspended process starts no Request (the API answers 409 `process_suspended`,
+//! a message start event starts nothing, a call activity fails), its running Requests go on,
+//! and once resumed it starts Requests again.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::{Value, json};
+use sluice_tests::db::Db;
+use sluice_tests::server::{Api, Serve, ServeConfig};
+
+const MODEL: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" id="defs" targetNamespace="urn:lifecycle">
+<message id="m_go" name="go"/>
+<process id="work" isExecutable="true">
+  <startEvent id="s"/>
+  <sequenceFlow id="f1" sourceRef="s" targetRef="task"/>
+  <userTask id="task"/>
+  <sequenceFlow id="f2" sourceRef="task" targetRef="e"/>
+  <endEvent id="e"/>
+</process>
+<process id="by_message" isExecutable="true">
+  <startEvent id="ms"><messageEventDefinition messageRef="m_go"/></startEvent>
+  <sequenceFlow id="g1" sourceRef="ms" targetRef="mtask"/>
+  <userTask id="mtask"/>
+  <sequenceFlow id="g2" sourceRef="mtask" targetRef="me"/>
+  <endEvent id="me"/>
+</process>
+<process id="caller" isExecutable="true">
+  <startEvent id="cs"/>
+  <sequenceFlow id="h1" sourceRef="cs" targetRef="call"/>
+  <callActivity id="call" calledElement="work"/>
+  <sequenceFlow id="h2" sourceRef="call" targetRef="ce"/>
+  <endEvent id="ce"/>
+</process>
+</definitions>"#;
+
+fn start(api: &Api, key: &str) -> (u16, Value) {
+    api.post_json(&format!("/api/v1/processes/{key}/requests"), &json!({})).unwrap()
+}
+
+fn get(api: &Api, path: &str) -> Value {
+    let (status, v) = api.get(path).unwrap();
+    assert_eq!(status, 200, "{path}: {v}");
+    v
+}
+
+/// Waits until `check` holds for the Request (the worker runs call activities in the background).
+fn wait_for(api: &Api, id: &str, check: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let r = get(api, &format!("/api/v1/requests/{id}"));
+        if check(&r) {
+            return r;
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out: {r}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+fn complete_task(api: &Api, id: &str) -> Value {
+    let tasks = get(api, &format!("/api/v1/tasks?request={id}&status=active"));
+    let task = tasks["tasks"][0]["id"].as_str().unwrap().to_string();
+    let (status, r) = api.post_json(&format!("/api/v1/tasks/{task}/complete"), &json!({})).unwrap();
+    assert_eq!(status, 200, "{r}");
+    r
+}
+
+fn run(name: &str, db: &Db) {
+    let config = ServeConfig { database_url: db.url(), log_dir: db.log_dir(name), env: vec![], address_space: None };
+    let serve = Serve::start(&config, name);
+    let api = serve.api();
+    let (status, d) = api.deploy(MODEL.as_bytes()).unwrap();
+    assert_eq!(status, 201, "{d}");
+    let (status, running) = start(&api, "work");
+    assert_eq!(status, 201, "{running}");
+    let running = running["id"].as_str().unwrap().to_string();
+    assert_eq!(get(&api, "/api/v1/processes/work")["suspended"], false);
+
+    // Suspended: no start by the API, nor by a call activity; the running Request goes on.
+    let (status, p) = api.post_json("/api/v1/processes/work/suspend", &json!({})).unwrap();
+    assert_eq!(status, 200, "{p}");
+    assert_eq!(p["suspended"], true, "{p}");
+    assert!(p["suspended_at"].as_str().is_some_and(|t| t.ends_with('Z')), "{p}");
+    assert!(p["suspended_by"].as_str().is_some(), "{p}");
+    let (status, again) = api.post_json("/api/v1/processes/work/suspend", &json!({})).unwrap();
+    assert_eq!((status, &again["suspended_at"]), (200, &p["suspended_at"]), "suspending twice changes nothing");
+    let (status, e) = start(&api, "work");
+    assert_eq!((status, e["error"]["code"].as_str()), (409, Some("process_suspended")), "{e}");
+    let (status, c) = start(&api, "caller");
+    assert_eq!(status, 201, "{c}");
+    let caller = c["id"].as_str().unwrap().to_string();
+    let c = wait_for(&api, &caller, |r| r["status"] == "error");
+    assert!(c["incidents"][0]["message"].as_str().unwrap().contains("suspended"), "{c}");
+    assert_eq!(complete_task(&api, &running)["status"], "completed");
+
+    // A message start event of a suspended process starts nothing.
+    let (status, p) = api.post_json("/api/v1/processes/by_message/suspend", &json!({})).unwrap();
+    assert_eq!(status, 200, "{p}");
+    let (status, m) = api.post_json("/api/v1/messages", &json!({"name": "go"})).unwrap();
+    assert_eq!(status, 200, "{m}");
+    assert_eq!(m["requests"], json!([]), "{m}");
+    assert_eq!(get(&api, "/api/v1/requests?process=by_message")["requests"], json!([]));
+
+    // Resumed: it starts Requests again, by each way.
+    for key in ["work", "by_message"] {
+        let (status, p) = api.post_json(&format!("/api/v1/processes/{key}/resume"), &json!({})).unwrap();
+        assert_eq!(status, 200, "{p}");
+        assert_eq!(p["suspended"], false, "{p}");
+        assert!(p.get("suspended_at").is_none(), "{p}");
+    }
+    let (status, r) = start(&api, "work");
+    assert_eq!(status, 201, "{r}");
+    let (status, m) = api.post_json("/api/v1/messages", &json!({"name": "go"})).unwrap();
+    assert_eq!(status, 200, "{m}");
+    assert_eq!(m["requests"].as_array().unwrap().len(), 1, "{m}");
+    // A call activity starts it again: the child Request is there.
+    let (status, c) = start(&api, "caller");
+    assert_eq!(status, 201, "{c}");
+    let caller = c["id"].as_str().unwrap().to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while get(&api, &format!("/api/v1/requests?parent={caller}"))["requests"].as_array().unwrap().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no child Request");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(get(&api, &format!("/api/v1/requests/{caller}"))["status"], "active");
+
+    // Unknown processes.
+    for action in ["suspend", "resume"] {
+        let (status, e) = api.post_json(&format!("/api/v1/processes/nope/{action}"), &json!({})).unwrap();
+        assert_eq!((status, e["error"]["code"].as_str()), (404, Some("process_not_found")), "{action}: {e}");
+    }
+}
+
+#[test]
+fn suspend_and_resume_on_sqlite() {
+    let name = "lifecycle-sqlite";
+    run(name, &Db::sqlite(name));
+}
+
+#[test]
+fn suspend_and_resume_on_postgres() {
+    let Some(db) = Db::postgres("lifecycle::suspend_and_resume_on_postgres") else {
+        return;
+    };
+    run("lifecycle-postgres", &db);
+}

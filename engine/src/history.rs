@@ -179,6 +179,13 @@ pub enum HistoryEvent {
         change: ModifyChange,
         tokens: Vec<u32>,
     },
+    /// The Request moved to another version of its process; `renamed`: the elements whose id
+    /// changed on the way, old to new.
+    RequestMigrated {
+        from_version: i64,
+        to_version: i64,
+        renamed: std::collections::BTreeMap<String, String>,
+    },
     /// An operator changed the Request's data with a JSON merge patch: the patch, the top-level
     /// keys it changed, and who (`by`).
     DataChanged {
@@ -261,6 +268,7 @@ impl HistoryEvent {
             HistoryEvent::RequestCanceled => "request_canceled",
             HistoryEvent::RequestModified { .. } => "request_modified",
             HistoryEvent::DataChanged { .. } => "data_changed",
+            HistoryEvent::RequestMigrated { .. } => "request_migrated",
             HistoryEvent::NotificationSent { .. } => "notification_sent",
             HistoryEvent::NotificationUpdated { .. } => "notification_updated",
             HistoryEvent::NotificationFailed { .. } => "notification_failed",
@@ -371,6 +379,14 @@ impl HistoryEntry {
             Command::Modified { change, element, tokens } => (
                 id(*element),
                 HistoryEvent::RequestModified { change: *change, tokens: tokens.iter().map(|t| t.0).collect() },
+            ),
+            Command::Migrated { from_version, to_version, renamed } => (
+                None,
+                HistoryEvent::RequestMigrated {
+                    from_version: *from_version,
+                    to_version: *to_version,
+                    renamed: renamed.iter().cloned().collect(),
+                },
             ),
             Command::DataChanged { patch, changed, by } => {
                 (None, HistoryEvent::DataChanged { patch: patch.clone(), changed: changed.clone(), by: by.clone() })

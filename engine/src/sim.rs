@@ -331,7 +331,8 @@ impl Sim {
             | Command::IncidentResolved { .. }
             | Command::RequestCanceled
             | Command::Modified { .. }
-            | Command::DataChanged { .. } => {}
+            | Command::DataChanged { .. }
+            | Command::Migrated { .. } => {}
         }
     }
 
@@ -581,6 +582,7 @@ fn trace_line(entry: &HistoryEntry, activations: bool) -> Option<Value> {
         }
         HistoryEvent::RequestModified { change, .. } => with(name, json!({"change": change.as_str()})),
         HistoryEvent::DataChanged { changed, .. } => json!({"event": name, "changed": changed}),
+        HistoryEvent::RequestMigrated { to_version, .. } => json!({"event": name, "to_version": to_version}),
         // Left out of traces: activations unless asked for, what follows from another line
         // (a canceled task or connector, a canceled call, a connector's output), escalations.
         HistoryEvent::ElementActivated

@@ -350,12 +350,30 @@ pub enum Command {
         element: ElementIdx,
         tokens: Vec<TokenId>,
     },
+    /// History: the Request moved from one version of its process to another; `renamed`: the
+    /// elements whose id changed on the way (old, new).
+    Migrated {
+        from_version: i64,
+        to_version: i64,
+        renamed: Vec<(String, String)>,
+    },
     /// History: an operator's [`Input::PatchData`], with the top-level keys it changed.
     DataChanged {
         patch: Data,
         changed: Vec<String>,
         by: Option<String>,
     },
+}
+
+/// A migration of a Request from `old` (version `from_version`) to `new` (`to_version`), another
+/// version of its process; `mapping` maps element ids of the old version to the new (an element
+/// left out maps to the one with its own id).
+pub struct MigrationPlan<'a> {
+    pub old: &'a Process,
+    pub new: &'a Process,
+    pub from_version: i64,
+    pub to_version: i64,
+    pub mapping: &'a std::collections::HashMap<String, String>,
 }
 
 /// Why an input could not be applied. Nothing has changed when one is returned.
@@ -813,6 +831,22 @@ impl Instance {
 
     pub fn status(&self) -> Status {
         self.status
+    }
+
+    /// Moves the Request to another version of its process (see [`MigrationPlan`]): each
+    /// element where the Request has something goes to the element the plan's mapping names,
+    /// else to the one with its own id. The whole plan is checked first; a plan that does not
+    /// fit is refused with every element that does not, and nothing changes. Timer, message and
+    /// signal subscriptions are re-created from the new version. Returns the elements whose id
+    /// changed (old, new).
+    pub fn migrate(
+        &mut self,
+        plan: &MigrationPlan<'_>,
+        decisions: &dyn Decisions,
+        now: DateTime<Utc>,
+        out: &mut Vec<Command>,
+    ) -> Result<Vec<(String, String)>, String> {
+        exec::migrate(self, plan, decisions, now, out)
     }
 
     /// The Request's own data (its root scope's variables).

@@ -743,6 +743,22 @@ async fn apply_all<'a>(c: &mut Conn<'_>, applied: &[Applied<'a>], prepared: &mut
             )
             .await?;
         }
+        // A migration (rare): the Request's version, and the element ids its rows name.
+        if let Some(m) = &ch.migrated {
+            c.execute("UPDATE requests SET process_version = $1 WHERE id = $2", args![m.version, a.rid.as_str()])
+                .await?;
+            for (old, new) in &m.renamed {
+                // Open tasks only: a finished task was done at the old version's element.
+                for table in ["tasks", "jobs", "incidents"] {
+                    let open = if table == "tasks" { " AND status = 'active'" } else { "" };
+                    c.execute(
+                        &format!("UPDATE {table} SET element_id = $1 WHERE request_id = $2 AND element_id = $3{open}"),
+                        args![new.as_str(), a.rid.as_str(), old.as_str()],
+                    )
+                    .await?;
+                }
+            }
+        }
         // Incidents are rare: a statement each.
         for i in &ch.incidents_resolved {
             c.execute(

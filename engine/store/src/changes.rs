@@ -110,6 +110,15 @@ pub struct NewIncident {
     pub message: String,
 }
 
+/// A migration's change to the Request row and to the rows that name its elements.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Migrated {
+    /// The Request's new process version.
+    pub version: i64,
+    /// Elements whose id changed (old, new): its open tasks, jobs and incidents follow.
+    pub renamed: Vec<(String, String)>,
+}
+
 /// Everything one state change writes besides the Request row itself.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Changes {
@@ -126,6 +135,8 @@ pub struct Changes {
     pub incidents_raised: Vec<NewIncident>,
     /// Incidents resolved by this step that an earlier step opened.
     pub incidents_resolved: Vec<u32>,
+    /// The step moved the Request to another version of its process (a migration).
+    pub migrated: Option<Migrated>,
     /// The username of the person whose call caused this change: the Request's `started_by` on a
     /// creation, and the `completed_by` of the tasks it completes. `None` for the engine's own
     /// changes (jobs, timers, messages).
@@ -146,6 +157,7 @@ impl Changes {
             subscriptions_closed: Vec::new(),
             incidents_raised: Vec::new(),
             incidents_resolved: Vec::new(),
+            migrated: None,
             actor: None,
         }
     }

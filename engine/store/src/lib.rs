@@ -31,7 +31,7 @@ mod types;
 mod worker_jobs;
 
 pub use batch::{Committer, LeaseChange, WriteOp, WriteResult};
-pub use changes::{Changes, JobRemoval, NewEvent, NewIncident, NewJob, NewSubscription, NewTask, TaskClose};
+pub use changes::{Changes, JobRemoval, Migrated, NewEvent, NewIncident, NewJob, NewSubscription, NewTask, TaskClose};
 pub use decisions::{DecisionVersion, NewDecision, NewDecisionFile};
 pub use incidents::{IncidentFilter, IncidentRow, IndexedIncident};
 pub use integrations::{IntegrationSource, OAuthStateUse, SlackAppRow, SlackIntegrationRow, SlackIntegrationWrite};

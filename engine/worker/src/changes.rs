@@ -242,7 +242,8 @@ pub fn from_commands(process: &Process, request: RequestId, commands: &[Command]
             | Command::DecisionEvaluated { .. }
             | Command::RequestCanceled
             | Command::Modified { .. }
-            | Command::DataChanged { .. } => {}
+            | Command::DataChanged { .. }
+            | Command::Migrated { .. } => {}
         }
         if let Some(entry) = entry {
             ch.record(entry);

@@ -42,6 +42,7 @@ mod job_workers;
 mod jobs;
 pub mod loops;
 mod messages;
+mod migrate;
 mod notify;
 mod observe;
 pub mod payload;
@@ -70,6 +71,7 @@ pub use gate::CommitGate;
 pub use job_workers::{ActivatedJob, Activation, JobTypes};
 pub use loops::LoopOptions;
 pub use messages::{Broadcast, Publish, Published};
+pub use migrate::Migration;
 pub use notify::{BoxFuture, CachedSettings, Delivered, Notification, Notifications, NotifyError};
 
 /// The default of [`EngineOptions::max_job_crashes`]: a job that killed the process twice is not
@@ -169,6 +171,9 @@ pub enum Error {
     /// The caller's input was refused (a secret's name or value), with the reason.
     #[error("{0}")]
     Invalid(String),
+    /// A migration plan that does not fit the Request, with every element that does not.
+    #[error("the Request cannot be migrated: {0}")]
+    MigrationInvalid(String),
     /// No job with this key (done, its task was left, or a type the caller may not take).
     #[error("no job `{0}` (it was completed, its task was left, or the key is wrong)")]
     JobNotFound(String),

@@ -231,6 +231,7 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     ("POST", "/api/v1/requests/{id}/retry", Rule::AnyOf(&[Operator])),
     ("POST", "/api/v1/requests/{id}/modify", Rule::AnyOf(&[Operator])),
     ("PATCH", "/api/v1/requests/{id}/data", Rule::AnyOf(&[Operator])),
+    ("POST", "/api/v1/requests/{id}/migrate", Rule::AnyOf(&[Operator])),
     ("GET", "/api/v1/incidents", Rule::AnyOf(&[Operator])),
     ("POST", "/api/v1/incidents/retry", Rule::AnyOf(&[Operator])),
     ("GET", "/api/v1/tasks", Rule::AnyOf(&[Participant, Operator])),

@@ -206,6 +206,9 @@ impl From<sluice_worker::Error> for ApiError {
             ),
             E::GaveUp => ApiError::timed_out(),
             E::Invalid(message) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", message),
+            e @ E::MigrationInvalid(_) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "migration_invalid", e.to_string())
+            }
             e @ E::JobNotFound(_) => ApiError::not_found("job_not_found", e.to_string()),
             e @ E::JobLockLost(_) => ApiError::new(StatusCode::CONFLICT, "job_lock_lost", e.to_string()),
             other @ (E::BadProcess { .. } | E::BadDecision { .. } | E::BadJob { .. }) => ApiError::internal(&other),

@@ -16,9 +16,9 @@ use sluice_worker::{CommitGate, DeployError, DeployedKind, Engine};
 
 use super::views::{
     ConnectorList, ConnectorView, DeployedDecision, DiagnosticView, ErrorBody, EventList, EventQuery, EventView,
-    Health, IncidentInfo, Include, ListQuery, ListedRequest, MessageAnswer, MessageBody, ModifyBody, ProcessDetail,
-    ProcessList, ProcessQuery, ProcessSummary, RequestPage, RequestSummary, RequestView, SignalBody, SignalReached,
-    StartAtBody, StartBody, TemplateQuery, TokenInfo, TokenState, VersionView, time,
+    Health, IncidentInfo, Include, ListQuery, ListedRequest, MessageAnswer, MessageBody, MigrateBody, ModifyBody,
+    ProcessDetail, ProcessList, ProcessQuery, ProcessSummary, RequestPage, RequestSummary, RequestView, SignalBody,
+    SignalReached, StartAtBody, StartBody, TemplateQuery, TokenInfo, TokenState, VersionView, time,
 };
 use super::{ApiError, ApiJson, ApiQuery, AppState, Caller, Client, Details, RawBody, SearchQuery, content_type};
 
@@ -703,6 +703,46 @@ pub async fn modify_request(
     let actor = Some(caller.username.clone());
     state.on_engine(move |engine| async move { engine.modify(id, repair, actor, Utc::now()).await }).await?;
     state.audit(Some(&caller), &client, "request_modified", Some(id.to_string()), detail).await;
+    request_answer(&state, id).await
+}
+
+/// Migrates a Request to another version of its process: each element where it has something
+/// goes to the element the mapping names, else to the one with its own id; timers, message and
+/// signal subscriptions and boundary events are re-created on the new version's elements. All or
+/// nothing; a Request already on that version is answered as it is.
+#[utoipa::path(
+    post, path = "/api/v1/requests/{id}/migrate", tag = "requests",
+    params(("id" = String, Path, format = "uuid", description = "The Request id")),
+    request_body = MigrateBody,
+    responses(
+        (status = 200, description = "The Request on the new version", body = RequestView),
+        (status = 400, description = "`bad_request`: an unknown field", body = ErrorBody),
+        (status = 404, description = "`request_not_found`", body = ErrorBody),
+        (status = 422, description = "`migration_invalid`: the plan does not fit, naming every element that does not (or no such version, or a finished Request)", body = ErrorBody),
+        (status = 503, description = "`busy`: the Request kept changing concurrently; try again", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn migrate_request(
+    State(state): State<AppState>,
+    caller: Caller,
+    client: Client,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<MigrateBody>,
+) -> ApiResult<Response> {
+    let id = request_id(&id)?;
+    let actor = Some(caller.username.clone());
+    let version = body.version;
+    let mapping = body.mapping;
+    let detail = serde_json::json!({"version": version, "mapping": mapping});
+    let done = state
+        .on_engine(move |engine| async move { engine.migrate(id, version, &mapping, actor, Utc::now()).await })
+        .await?;
+    if let sluice_worker::Migration::Moved { from } = done {
+        let mut detail = detail;
+        detail["from_version"] = serde_json::json!(from);
+        state.audit(Some(&caller), &client, "request_migrated", Some(id.to_string()), detail).await;
+    }
     request_answer(&state, id).await
 }
 

@@ -276,6 +276,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/requests/{id}/retry", post(handlers::retry_request))
         .route("/api/v1/requests/{id}/modify", post(handlers::modify_request))
         .route("/api/v1/requests/{id}/data", patch(handlers::patch_request_data))
+        .route("/api/v1/requests/{id}/migrate", post(handlers::migrate_request))
         .route("/api/v1/incidents", get(incidents::list))
         .route("/api/v1/incidents/retry", post(incidents::retry))
         .route("/api/v1/tasks", get(tasks::list_tasks))

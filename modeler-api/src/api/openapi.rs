@@ -44,6 +44,7 @@ pub const SESSION: &str = "session";
         handlers::retry_request,
         handlers::modify_request,
         handlers::patch_request_data,
+        handlers::migrate_request,
         handlers::suspend_process,
         handlers::resume_process,
         super::incidents::list,

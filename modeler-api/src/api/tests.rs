@@ -263,6 +263,7 @@ const MATRIX: &[(&str, &str, Option<&[&str]>)] = &[
     ("post", "/api/v1/requests/{id}/retry", Some(&["operator"])),
     ("post", "/api/v1/requests/{id}/modify", Some(&["operator"])),
     ("patch", "/api/v1/requests/{id}/data", Some(&["operator"])),
+    ("post", "/api/v1/requests/{id}/migrate", Some(&["operator"])),
     ("get", "/api/v1/incidents", Some(&["operator"])),
     ("post", "/api/v1/incidents/retry", Some(&["operator"])),
     ("get", "/api/v1/tasks", Some(&["participant", "operator"])),

@@ -584,6 +584,19 @@ pub struct CompleteBody {
     pub data: Data,
 }
 
+/// A migration of one Request to another version of its process.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MigrateBody {
+    /// The version to move to.
+    #[schema(minimum = 1)]
+    pub version: i64,
+    /// Element ids of the Request's version mapped to element ids of the new one; an element
+    /// left out maps to the element with its own id.
+    #[serde(default)]
+    pub mapping: std::collections::HashMap<String, String>,
+}
+
 /// A repair of one Request: cancel the tokens at elements, start tokens before or after
 /// elements (a move is a cancel and a start in one call). All or nothing.
 #[derive(Deserialize, ToSchema)]

@@ -26,6 +26,7 @@ mod events;
 mod inputs;
 mod joins;
 mod loops;
+mod migrate;
 mod modify;
 
 /// Flows taken within one step before the Request is judged to loop forever.
@@ -161,6 +162,8 @@ fn describe_start(p: &Process, e: ElementIdx) -> String {
         _ => format!("`{}`", el.id),
     }
 }
+
+pub(in crate::runtime) use migrate::migrate;
 
 pub(super) fn step(
     inst: &mut Instance,

@@ -57,6 +57,10 @@ pub struct ServeArgs {
     /// matching Requests. Other paths can be searched too, by reading every Request.
     #[arg(long, env = "SLUICE_SEARCH_FIELDS", value_delimiter = ',')]
     pub search_fields: Vec<String>,
+    /// Milliseconds a background operation (`POST /api/v1/operations`) pauses after each
+    /// Request, so that a large migration leaves room for the Requests' own work.
+    #[arg(long, env = "SLUICE_OPERATION_PACE_MS", default_value_t = 0, hide = true)]
+    pub operation_pace_ms: u64,
     /// Seconds a node's lease on a Request lasts without a heartbeat (renewed every third of
     /// it): how soon other nodes take over the Requests of a node that died.
     #[arg(long, env = "SLUICE_REQUEST_LEASE_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400), hide = true)]

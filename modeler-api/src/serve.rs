@@ -115,6 +115,13 @@ async fn serve(args: ServeArgs, engine_runtime: tokio::runtime::Handle) -> anyho
     let wake = engine.wakeup();
     let (stop_tx, stop_rx) = watch::channel(false);
     let heartbeat = engine_runtime.spawn(loops::heartbeat_loop(engine.clone(), stop_rx.clone()));
+    let pace = Duration::from_millis(args.operation_pace_ms);
+    let operations = engine_runtime.spawn(sluice_worker::operations_loop(
+        engine.clone(),
+        Duration::from_millis(500),
+        pace,
+        stop_rx.clone(),
+    ));
     let worker =
         engine_runtime.spawn(loops::worker_loop(engine.clone(), wake.clone(), LoopOptions::default(), stop_rx.clone()));
     if args.history_retention_days > 0 {
@@ -139,6 +146,9 @@ async fn serve(args: ServeArgs, engine_runtime: tokio::runtime::Handle) -> anyho
         tracing::error!(error = %e, "the worker loop panicked");
     }
     let _ = heartbeat.await;
+    // A running operation stops where it is: its cursor says where the next start goes on.
+    operations.abort();
+    let _ = operations.await;
     store.close().await;
     served.context("the HTTP server failed")?;
     tracing::info!("sluice stopped");

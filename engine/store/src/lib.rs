@@ -19,6 +19,7 @@ pub mod metrics;
 mod migrate;
 mod notifications;
 mod oidc;
+mod operations;
 mod people;
 mod reads;
 mod search;
@@ -47,6 +48,7 @@ pub fn commit_count() -> u64 {
 pub use messages::{KeptMessage, MESSAGE_ID_MEMORY};
 pub use notifications::{MAX_CHANNELS_PER_EVENT, NotificationEvent, NotificationSettings};
 pub use oidc::{OidcLogin, OidcLoginUse};
+pub use operations::{MAX_FAILURES_KEPT, OperationFilter, OperationRow};
 pub use people::{AuditEntry, AuditRow, BUILTIN_ADMIN_ID, NewUser, Principal, TokenRow, UserChange, UserRow};
 pub use search::{DataCondition, DataOp, MAX_PATH_DEPTH, parse_path};
 pub use secrets::SecretInfo;

@@ -155,63 +155,8 @@ impl Store {
     ) -> Result<(Vec<DbRow>, Option<String>), Error> {
         let mut tx = self.begin_read().await?;
         let postgres = tx.conn().is_postgres();
-        let mut sql = format!("SELECT {columns} FROM requests WHERE 1 = 1");
-        let mut a = args![];
-        if let Some(key) = &filter.process_key {
-            a.push(key.as_str().into());
-            sql.push_str(&format!(" AND process_key = ${}", a.len()));
-        }
-        if let Some(status) = filter.status {
-            a.push(status.as_str().into());
-            sql.push_str(&format!(" AND status = ${}", a.len()));
-        }
-        if let Some(parent) = filter.parent {
-            a.push(parent.to_string().into());
-            sql.push_str(&format!(" AND parent_request_id = ${}", a.len()));
-        }
-        if let Some(user) = &filter.visible_to {
-            a.push(user.as_str().into());
-            sql.push_str(&format!(
-                " AND (started_by = ${0} OR id IN (SELECT request_id FROM tasks WHERE completed_by = ${0})
-                   OR id IN (SELECT request_id FROM tasks WHERE assignee = ${0}))",
-                a.len()
-            ));
-        }
-        if let Some(version) = filter.version {
-            a.push(version.into());
-            sql.push_str(&format!(" AND process_version = ${}", a.len()));
-        }
-        if let Some(user) = &filter.started_by {
-            a.push(user.as_str().into());
-            sql.push_str(&format!(" AND started_by = ${}", a.len()));
-        }
-        if let Some(after) = filter.created_after {
-            a.push(millis(after).into());
-            sql.push_str(&format!(" AND created_at >= ${}", a.len()));
-        }
-        if let Some(before) = filter.created_before {
-            a.push(millis(before).into());
-            sql.push_str(&format!(" AND created_at < ${}", a.len()));
-        }
-        if let Some(element) = &filter.waiting_at {
-            // Where a token waits: an open task, a message or signal catch, a timer, a connector
-            // or job, an incident (each kept as rows of its own).
-            a.push(element.as_str().into());
-            sql.push_str(&format!(
-                " AND (id IN (SELECT request_id FROM tasks WHERE element_id = ${0} AND status = 'active')
-                   OR id IN (SELECT request_id FROM subscriptions WHERE element_id = ${0})
-                   OR id IN (SELECT request_id FROM jobs WHERE element_id = ${0}
-                             AND kind IN ('timer', 'connector', 'worker'))
-                   OR id IN (SELECT request_id FROM incidents WHERE element_id = ${0}))",
-                a.len()
-            ));
-        }
-        match filter.incident {
-            Some(true) => sql.push_str(" AND id IN (SELECT request_id FROM incidents)"),
-            Some(false) => sql.push_str(" AND id NOT IN (SELECT request_id FROM incidents)"),
-            None => {}
-        }
-        crate::search::push_conditions(&filter.data, postgres, &mut sql, &mut a)?;
+        let (conditions, mut a) = filter_sql(filter, postgres)?;
+        let mut sql = format!("SELECT {columns} FROM requests WHERE 1 = 1{conditions}");
         if let Some(cursor) = cursor {
             let (at, id) = parse_cursor(cursor)?;
             a.push(at.into());
@@ -452,4 +397,66 @@ impl Store {
         let row = tx.conn().fetch_optional(&sql, args![id.to_string()]).await?;
         row.as_ref().map(task_row).transpose()
     }
+}
+
+/// The ` AND …` conditions of `filter` over `requests` and their arguments (numbered from 1).
+pub(crate) fn filter_sql(filter: &RequestFilter, postgres: bool) -> Result<(String, Vec<crate::db::Arg>), Error> {
+    let mut sql = String::new();
+    let mut a = args![];
+    if let Some(key) = &filter.process_key {
+        a.push(key.as_str().into());
+        sql.push_str(&format!(" AND process_key = ${}", a.len()));
+    }
+    if let Some(status) = filter.status {
+        a.push(status.as_str().into());
+        sql.push_str(&format!(" AND status = ${}", a.len()));
+    }
+    if let Some(parent) = filter.parent {
+        a.push(parent.to_string().into());
+        sql.push_str(&format!(" AND parent_request_id = ${}", a.len()));
+    }
+    if let Some(user) = &filter.visible_to {
+        a.push(user.as_str().into());
+        sql.push_str(&format!(
+            " AND (started_by = ${0} OR id IN (SELECT request_id FROM tasks WHERE completed_by = ${0})
+               OR id IN (SELECT request_id FROM tasks WHERE assignee = ${0}))",
+            a.len()
+        ));
+    }
+    if let Some(version) = filter.version {
+        a.push(version.into());
+        sql.push_str(&format!(" AND process_version = ${}", a.len()));
+    }
+    if let Some(user) = &filter.started_by {
+        a.push(user.as_str().into());
+        sql.push_str(&format!(" AND started_by = ${}", a.len()));
+    }
+    if let Some(after) = filter.created_after {
+        a.push(millis(after).into());
+        sql.push_str(&format!(" AND created_at >= ${}", a.len()));
+    }
+    if let Some(before) = filter.created_before {
+        a.push(millis(before).into());
+        sql.push_str(&format!(" AND created_at < ${}", a.len()));
+    }
+    if let Some(element) = &filter.waiting_at {
+        // Where a token waits: an open task, a message or signal catch, a timer, a connector
+        // or job, an incident (each kept as rows of its own).
+        a.push(element.as_str().into());
+        sql.push_str(&format!(
+            " AND (id IN (SELECT request_id FROM tasks WHERE element_id = ${0} AND status = 'active')
+               OR id IN (SELECT request_id FROM subscriptions WHERE element_id = ${0})
+               OR id IN (SELECT request_id FROM jobs WHERE element_id = ${0}
+                         AND kind IN ('timer', 'connector', 'worker'))
+               OR id IN (SELECT request_id FROM incidents WHERE element_id = ${0}))",
+            a.len()
+        ));
+    }
+    match filter.incident {
+        Some(true) => sql.push_str(" AND id IN (SELECT request_id FROM incidents)"),
+        Some(false) => sql.push_str(" AND id NOT IN (SELECT request_id FROM incidents)"),
+        None => {}
+    }
+    crate::search::push_conditions(&filter.data, postgres, &mut sql, &mut a)?;
+    Ok((sql, a))
 }

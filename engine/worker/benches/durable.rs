@@ -21,6 +21,9 @@
 //! max, that every timer fired once, and this process's memory while they wait and at the end.
 //! The first timer is due `BENCH_TIMER_DELAY_S` after the starts begin (default 5 s + 1 s per
 //! 10,000 Requests), so that every Request waits before the first fires.
+//! The `migrate` scenario parks the Requests at a message catch event, deploys a second version
+//! and migrates them to it: half concurrently (`BENCH_STARTERS` tasks), half one after the other
+//! as a background operation does; it prints Requests migrated per second for each.
 //! `BENCH_METRICS=0` turns the engine's metrics off (compare the throughput with and without).
 //! `BENCH_KEEP_DB=1` keeps the SQLite file (its path is printed) for a look at its pages, and a
 //! copy of its write-ahead log as the last commits left it (`bench.db-wal.last`).
@@ -271,6 +274,57 @@ async fn parked(store: Store, n: usize, concurrency: usize) {
     );
 }
 
+/// `n` Requests parked at a message catch, then migrated to a second version of the process
+/// (which names the process): half by `concurrency` tasks at once, half one after the other
+/// (as a background operation runs them). Each migration re-creates the message subscription.
+async fn migrations(store: Store, n: usize, concurrency: usize) {
+    let options = EngineOptions { node_id: "bench".into(), ..EngineOptions::default() };
+    let engine = Arc::new(Engine::new(store.clone(), Registry::default(), options).await.expect("engine"));
+    engine.deploy(&[("parked.bpmn".into(), PARKED.as_bytes().to_vec())]).await.expect("deploy");
+    let ids: Vec<_> = {
+        let mut ids = Vec::with_capacity(n);
+        for i in 0..n {
+            let data = Map::from_iter([("order_id".to_string(), Value::from(format!("ORD-{i}")))]);
+            ids.push(engine.start_request("parked", None, data, Utc::now()).await.expect("start"));
+        }
+        ids
+    };
+    let v2 = PARKED.replace(r#"id="parked" isExecutable"#, r#"id="parked" name="Parked, version 2" isExecutable"#);
+    engine.deploy(&[("parked.bpmn".into(), v2.into_bytes())]).await.expect("deploy v2");
+    let mapping = std::collections::HashMap::new();
+    let (together, alone) = ids.split_at(n / 2);
+    let t0 = Instant::now();
+    let next = Arc::new(AtomicUsize::new(0));
+    let together = Arc::new(together.to_vec());
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (engine, next, ids, mapping) = (engine.clone(), next.clone(), together.clone(), mapping.clone());
+            tokio::spawn(async move {
+                while let Some(id) = ids.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    engine.migrate(*id, 2, &mapping, None, Utc::now()).await.expect("migrate");
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("task");
+    }
+    let concurrent = t0.elapsed().as_secs_f64();
+    let t1 = Instant::now();
+    for id in alone {
+        engine.migrate(*id, 2, &mapping, None, Utc::now()).await.expect("migrate");
+    }
+    let sequential = t1.elapsed().as_secs_f64();
+    println!(
+        "  {} Requests migrated by {concurrency} tasks in {concurrent:.2} s ({:.0}/s); {} one after the other in \
+         {sequential:.2} s ({:.0}/s)",
+        together.len(),
+        together.len() as f64 / concurrent,
+        alone.len(),
+        alone.len() as f64 / sequential
+    );
+}
+
 /// Resident memory of this process now (`VmRSS`), in MiB.
 fn rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -418,6 +472,9 @@ fn main() {
                     if scenario == "parked" {
                         println!("SQLite (synchronous=FULL), parked at a message:");
                         parked(store.clone(), n, starters).await;
+                    } else if scenario == "migrate" {
+                        println!("SQLite (synchronous=FULL), migrating Requests parked at a message:");
+                        migrations(store.clone(), n, starters).await;
                     } else if scenario == "timers" {
                         println!("SQLite (synchronous=FULL), waiting on timers:");
                         timers(store.clone(), n, starters, timer_spread()).await;
@@ -450,6 +507,9 @@ fn main() {
                     if scenario == "parked" {
                         println!("PostgreSQL (sync commit), parked at a message:");
                         parked(store.clone(), n, starters).await;
+                    } else if scenario == "migrate" {
+                        println!("PostgreSQL (sync commit), migrating Requests parked at a message:");
+                        migrations(store.clone(), n, starters).await;
                     } else if scenario == "timers" {
                         println!("PostgreSQL (sync commit), waiting on timers:");
                         timers(store.clone(), n, starters, timer_spread()).await;

@@ -45,6 +45,7 @@ mod messages;
 mod migrate;
 mod notify;
 mod observe;
+mod operations;
 pub mod payload;
 pub mod secrets;
 mod timers;
@@ -73,6 +74,7 @@ pub use loops::LoopOptions;
 pub use messages::{Broadcast, Publish, Published};
 pub use migrate::Migration;
 pub use notify::{BoxFuture, CachedSettings, Delivered, Notification, Notifications, NotifyError};
+pub use operations::operations_loop;
 
 /// The default of [`EngineOptions::max_job_crashes`]: a job that killed the process twice is not
 /// run a third time.

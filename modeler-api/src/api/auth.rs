@@ -233,6 +233,8 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     ("PATCH", "/api/v1/requests/{id}/data", Rule::AnyOf(&[Operator])),
     ("POST", "/api/v1/requests/{id}/migrate", Rule::AnyOf(&[Operator])),
     ("GET", "/api/v1/incidents", Rule::AnyOf(&[Operator])),
+    ("POST", "/api/v1/operations", Rule::AnyOf(&[Operator])),
+    ("GET", "/api/v1/operations/{id}", Rule::AnyOf(&[Operator])),
     ("POST", "/api/v1/incidents/retry", Rule::AnyOf(&[Operator])),
     ("GET", "/api/v1/tasks", Rule::AnyOf(&[Participant, Operator])),
     ("GET", "/api/v1/tasks/{id}", Rule::AnyOf(&[Participant, Operator])),

@@ -13,6 +13,7 @@ mod metrics;
 mod notifications;
 mod oidc;
 pub mod openapi;
+mod operations;
 mod people;
 mod search;
 mod secrets;
@@ -278,6 +279,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/requests/{id}/data", patch(handlers::patch_request_data))
         .route("/api/v1/requests/{id}/migrate", post(handlers::migrate_request))
         .route("/api/v1/incidents", get(incidents::list))
+        .route("/api/v1/operations", post(operations::create))
+        .route("/api/v1/operations/{id}", get(operations::get))
         .route("/api/v1/incidents/retry", post(incidents::retry))
         .route("/api/v1/tasks", get(tasks::list_tasks))
         .route("/api/v1/tasks/{id}", get(tasks::get_task))

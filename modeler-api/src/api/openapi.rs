@@ -49,6 +49,8 @@ pub const SESSION: &str = "session";
         handlers::resume_process,
         super::incidents::list,
         super::incidents::retry,
+        super::operations::create,
+        super::operations::get,
         tasks::list_tasks,
         tasks::get_task,
         tasks::complete_task,

@@ -265,6 +265,8 @@ const MATRIX: &[(&str, &str, Option<&[&str]>)] = &[
     ("patch", "/api/v1/requests/{id}/data", Some(&["operator"])),
     ("post", "/api/v1/requests/{id}/migrate", Some(&["operator"])),
     ("get", "/api/v1/incidents", Some(&["operator"])),
+    ("post", "/api/v1/operations", Some(&["operator"])),
+    ("get", "/api/v1/operations/{id}", Some(&["operator"])),
     ("post", "/api/v1/incidents/retry", Some(&["operator"])),
     ("get", "/api/v1/tasks", Some(&["participant", "operator"])),
     ("get", "/api/v1/tasks/{id}", Some(&["participant", "operator"])),

@@ -1,7 +1,8 @@
 //! Suspending and resuming a process over HTTP with the real binary, on SQLite and on
 //! PostgreSQL: a suspended process starts no Request (the API answers 409 `process_suspended`,
 //! a message start event starts nothing, a call activity fails), its running Requests go on,
-//! and once resumed it starts Requests again.
+//! and once resumed it starts Requests again. Deleting a version: only one no Request uses
+//! and that is not the latest.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::{Value, json};
@@ -124,11 +125,57 @@ fn run(name: &str, db: &Db) {
     }
     assert_eq!(get(&api, &format!("/api/v1/requests/{caller}"))["status"], "active");
 
+    versions(&api);
+
     // Unknown processes.
     for action in ["suspend", "resume"] {
         let (status, e) = api.post_json(&format!("/api/v1/processes/nope/{action}"), &json!({})).unwrap();
         assert_eq!((status, e["error"]["code"].as_str()), (404, Some("process_not_found")), "{action}: {e}");
     }
+}
+
+/// `DELETE /api/v1/processes/{key}/versions/{version}`: only a version no Request uses and that
+/// is not the latest.
+fn versions(api: &Api) {
+    let model = |name: &str| {
+        format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="urn:versions">
+<process id="versioned" name="{name}" isExecutable="true">
+  <startEvent id="s"/><sequenceFlow id="f" sourceRef="s" targetRef="t"/><userTask id="t"/>
+</process>
+</definitions>"#
+        )
+    };
+    for name in ["one", "two"] {
+        let (status, d) = api.deploy(model(name).as_bytes()).unwrap();
+        assert_eq!(status, 201, "{d}");
+    }
+    let body = json!({"version": 1});
+    let (status, r) = api.post_json("/api/v1/processes/versioned/requests", &body).unwrap();
+    assert_eq!(status, 201, "{r}");
+    let delete = |version: &str| {
+        api.call("DELETE", &format!("/api/v1/processes/versioned/versions/{version}"), None, b"").unwrap()
+    };
+    let (status, e) = delete("1");
+    assert_eq!((status, e["error"]["code"].as_str()), (409, Some("version_in_use")), "{e}");
+    let (status, e) = delete("2");
+    assert_eq!((status, e["error"]["code"].as_str()), (409, Some("version_is_latest")), "{e}");
+    let (status, d) = api.deploy(model("three").as_bytes()).unwrap();
+    assert_eq!(status, 201, "{d}");
+    let (status, e) = delete("2");
+    assert_eq!(status, 204, "{e}");
+    let p = get(api, "/api/v1/processes/versioned");
+    let listed: Vec<i64> = p["versions"].as_array().unwrap().iter().filter_map(|v| v["version"].as_i64()).collect();
+    assert_eq!(listed, [1, 3], "{p}");
+    let (status, e) = api.post_json("/api/v1/processes/versioned/requests", &json!({"version": 2})).unwrap();
+    assert_eq!((status, e["error"]["code"].as_str()), (404, Some("process_not_found")), "{e}");
+    for version in ["2", "9", "x"] {
+        let (status, e) = delete(version);
+        assert_eq!((status, e["error"]["code"].as_str()), (404, Some("process_not_found")), "{version}: {e}");
+    }
+    let (status, r) = api.post_json("/api/v1/processes/versioned/requests", &json!({})).unwrap();
+    assert_eq!((status, &r["process_version"]), (201, &json!(3)), "{r}");
 }
 
 #[test]

@@ -103,6 +103,10 @@ pub enum Error {
     ProcessNotFound { key: String, version: i64 },
     #[error("process `{0}` is suspended: it starts no Request until it is resumed")]
     ProcessSuspended(String),
+    #[error("process `{key}` version {version} is used by {requests} Request(s): it cannot be deleted")]
+    VersionInUse { key: String, version: i64, requests: i64 },
+    #[error("process `{key}` version {version} is its latest: deploy a newer one before deleting it")]
+    VersionIsLatest { key: String, version: i64 },
     #[error("no decision `{decision_id}` version {version} is deployed")]
     DecisionNotFound { decision_id: String, version: i64 },
     #[error("invalid pagination cursor `{0}`")]

@@ -66,6 +66,47 @@ impl Store {
         .transpose()
     }
 
+    /// Deletes a version of a process that no Request uses (of any status) and that is not its
+    /// latest (the latest starts Requests and holds the timer start events; its number is
+    /// never taken again).
+    pub async fn delete_process_version(&self, key: &str, version: i64) -> Result<(), Error> {
+        let mut tx = self.begin_write().await?;
+        let mut c = tx.conn();
+        let latest = c
+            .fetch_optional("SELECT MAX(version) AS v FROM process_versions WHERE process_key = $1", args![key])
+            .await?
+            .and_then(|r| r.opt_int("v").transpose())
+            .transpose()?;
+        let exists = c
+            .fetch_optional(
+                "SELECT 1 AS one FROM process_versions WHERE process_key = $1 AND version = $2",
+                args![key, version],
+            )
+            .await?
+            .is_some();
+        if !exists {
+            return Err(Error::ProcessNotFound { key: key.to_string(), version });
+        }
+        if latest == Some(version) {
+            return Err(Error::VersionIsLatest { key: key.to_string(), version });
+        }
+        let requests = c
+            .fetch_optional(
+                "SELECT COUNT(*) AS n FROM requests WHERE process_key = $1 AND process_version = $2",
+                args![key, version],
+            )
+            .await?
+            .map(|r| r.int("n"))
+            .transpose()?
+            .unwrap_or(0);
+        if requests > 0 {
+            return Err(Error::VersionInUse { key: key.to_string(), version, requests });
+        }
+        c.execute("DELETE FROM process_versions WHERE process_key = $1 AND version = $2", args![key, version]).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// The keys of every suspended process.
     pub async fn suspended_processes(&self) -> Result<HashSet<String>, Error> {
         let mut tx = self.begin_read().await?;

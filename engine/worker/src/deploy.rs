@@ -272,6 +272,16 @@ impl Engine {
         Ok(p)
     }
 
+    /// Deletes a version no Request uses and that is not the latest (see
+    /// [`sluice_store::Store::delete_process_version`]), and forgets it here.
+    pub async fn delete_version(&self, key: &str, version: i64) -> Result<(), Error> {
+        self.store.delete_process_version(key, version).await?;
+        if let Ok(mut cache) = self.processes.lock() {
+            cache.remove(&(key.to_string(), version));
+        }
+        Ok(())
+    }
+
     fn cached(&self, key: &str, version: i64) -> Option<Arc<Process>> {
         self.processes.lock().ok()?.get(&(key.to_string(), version)).cloned()
     }

@@ -224,6 +224,7 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     ("POST", "/api/v1/processes/{key}/requests", Rule::AnyOf(&[Participant, Operator])),
     ("POST", "/api/v1/processes/{key}/suspend", Rule::AnyOf(&[Designer, Operator])),
     ("POST", "/api/v1/processes/{key}/resume", Rule::AnyOf(&[Designer, Operator])),
+    ("DELETE", "/api/v1/processes/{key}/versions/{version}", Rule::AnyOf(&[Designer])),
     ("GET", "/api/v1/requests", Rule::AnyOf(&[Participant, Operator])),
     ("GET", "/api/v1/requests/{id}", Rule::AnyOf(&[Participant, Operator])),
     ("GET", "/api/v1/requests/{id}/events", Rule::AnyOf(&[Participant, Operator])),

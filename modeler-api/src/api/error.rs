@@ -155,6 +155,8 @@ impl From<sluice_store::Error> for ApiError {
             }
             E::BadId(id) => ApiError::bad_request(format!("invalid id `{id}`: expected a UUID")),
             E::BadSearch(why) => ApiError::bad_request(format!("invalid search: {why}")),
+            e @ E::VersionInUse { .. } => ApiError::new(StatusCode::CONFLICT, "version_in_use", e.to_string()),
+            e @ E::VersionIsLatest { .. } => ApiError::new(StatusCode::CONFLICT, "version_is_latest", e.to_string()),
             E::ProcessSuspended(key) => ApiError::new(
                 StatusCode::CONFLICT,
                 "process_suspended",

@@ -289,6 +289,38 @@ pub async fn suspend_process(
     get_process(State(state), Path(key), ApiQuery(ProcessQuery { version: None })).await
 }
 
+/// Deletes a version of a process that no Request uses and that is not its latest.
+#[utoipa::path(
+    delete, path = "/api/v1/processes/{key}/versions/{version}", tag = "processes",
+    params(
+        ("key" = String, Path, description = "The process key"),
+        ("version" = i64, Path, minimum = 1, description = "The version to delete"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "`process_not_found` (key or version)", body = ErrorBody),
+        (status = 409, description = "`version_in_use`: Requests use it (migrate them or let them be pruned first); `version_is_latest`: deploy a newer version first", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn delete_version(
+    State(state): State<AppState>,
+    caller: Caller,
+    client: Client,
+    Path((key, version)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let missing =
+        || ApiError::not_found("process_not_found", format!("no process `{key}` version {version} is deployed"));
+    let n: i64 = version.parse().map_err(|_| missing())?;
+    let k = key.clone();
+    match state.on_engine(move |engine| async move { engine.delete_version(&k, n).await }).await {
+        Err(e) if e.code == "process_not_found" => return Err(missing()),
+        other => other?,
+    }
+    state.audit(Some(&caller), &client, "process_version_deleted", Some(key), serde_json::json!({"version": n})).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// Resumes a suspended process: it starts Requests again.
 #[utoipa::path(
     post, path = "/api/v1/processes/{key}/resume", tag = "processes",

@@ -270,6 +270,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/processes/{key}/requests", post(handlers::start_request))
         .route("/api/v1/processes/{key}/suspend", post(handlers::suspend_process))
         .route("/api/v1/processes/{key}/resume", post(handlers::resume_process))
+        .route("/api/v1/processes/{key}/versions/{version}", delete(handlers::delete_version))
         .route("/api/v1/requests", get(handlers::list_requests))
         .route("/api/v1/requests/{id}", get(handlers::get_request))
         .route("/api/v1/requests/{id}/events", get(handlers::request_events))

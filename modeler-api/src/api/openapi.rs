@@ -47,6 +47,7 @@ pub const SESSION: &str = "session";
         handlers::migrate_request,
         handlers::suspend_process,
         handlers::resume_process,
+        handlers::delete_version,
         super::incidents::list,
         super::incidents::retry,
         super::operations::create,

@@ -256,6 +256,7 @@ const MATRIX: &[(&str, &str, Option<&[&str]>)] = &[
     ("post", "/api/v1/processes/{key}/requests", Some(&["participant", "operator"])),
     ("post", "/api/v1/processes/{key}/suspend", Some(&["designer", "operator"])),
     ("post", "/api/v1/processes/{key}/resume", Some(&["designer", "operator"])),
+    ("delete", "/api/v1/processes/{key}/versions/{version}", Some(&["designer"])),
     ("get", "/api/v1/requests", Some(&["participant", "operator"])),
     ("get", "/api/v1/requests/{id}", Some(&["participant", "operator"])),
     ("get", "/api/v1/requests/{id}/events", Some(&["participant", "operator"])),

@@ -179,6 +179,9 @@ pub enum HistoryEvent {
         change: ModifyChange,
         tokens: Vec<u32>,
     },
+    /// An operator suspended the Request (its jobs wait), or resumed it.
+    RequestSuspended,
+    RequestResumed,
     /// The Request moved to another version of its process; `renamed`: the elements whose id
     /// changed on the way, old to new.
     RequestMigrated {
@@ -269,6 +272,8 @@ impl HistoryEvent {
             HistoryEvent::RequestModified { .. } => "request_modified",
             HistoryEvent::DataChanged { .. } => "data_changed",
             HistoryEvent::RequestMigrated { .. } => "request_migrated",
+            HistoryEvent::RequestSuspended => "request_suspended",
+            HistoryEvent::RequestResumed => "request_resumed",
             HistoryEvent::NotificationSent { .. } => "notification_sent",
             HistoryEvent::NotificationUpdated { .. } => "notification_updated",
             HistoryEvent::NotificationFailed { .. } => "notification_failed",
@@ -380,6 +385,8 @@ impl HistoryEntry {
                 id(*element),
                 HistoryEvent::RequestModified { change: *change, tokens: tokens.iter().map(|t| t.0).collect() },
             ),
+            Command::Suspended => (None, HistoryEvent::RequestSuspended),
+            Command::Resumed => (None, HistoryEvent::RequestResumed),
             Command::Migrated { from_version, to_version, renamed } => (
                 None,
                 HistoryEvent::RequestMigrated {

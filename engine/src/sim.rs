@@ -332,7 +332,9 @@ impl Sim {
             | Command::RequestCanceled
             | Command::Modified { .. }
             | Command::DataChanged { .. }
-            | Command::Migrated { .. } => {}
+            | Command::Migrated { .. }
+            | Command::Suspended
+            | Command::Resumed => {}
         }
     }
 
@@ -539,6 +541,8 @@ fn input_kind(input: &Input) -> &'static str {
         Input::Park { .. } => "park",
         Input::Modify(_) => "modify",
         Input::PatchData { .. } => "patch_data",
+        Input::Suspend => "suspend",
+        Input::Resume => "resume",
     }
 }
 
@@ -583,6 +587,7 @@ fn trace_line(entry: &HistoryEntry, activations: bool) -> Option<Value> {
         HistoryEvent::RequestModified { change, .. } => with(name, json!({"change": change.as_str()})),
         HistoryEvent::DataChanged { changed, .. } => json!({"event": name, "changed": changed}),
         HistoryEvent::RequestMigrated { to_version, .. } => json!({"event": name, "to_version": to_version}),
+        HistoryEvent::RequestSuspended | HistoryEvent::RequestResumed => json!({"event": name}),
         // Left out of traces: activations unless asked for, what follows from another line
         // (a canceled task or connector, a canceled call, a connector's output), escalations.
         HistoryEvent::ElementActivated

@@ -126,6 +126,7 @@ fn run(name: &str, db: &Db) {
     assert_eq!(get(&api, &format!("/api/v1/requests/{caller}"))["status"], "active");
 
     versions(&api);
+    suspended_requests(&api);
 
     // Unknown processes.
     for action in ["suspend", "resume"] {
@@ -176,6 +177,74 @@ fn versions(api: &Api) {
     }
     let (status, r) = api.post_json("/api/v1/processes/versioned/requests", &json!({})).unwrap();
     assert_eq!((status, &r["process_version"]), (201, &json!(3)), "{r}");
+}
+
+/// A suspended Request takes nothing but resume and cancel, and its timer waits.
+fn suspended_requests(api: &Api) {
+    let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:sluice="urn:sluice:bpmn:1" id="d" targetNamespace="urn:held">
+<message id="m_poke" name="poke" sluice:correlationKey="= key"/>
+<process id="held" isExecutable="true">
+  <startEvent id="s"/>
+  <sequenceFlow id="f0" sourceRef="s" targetRef="fork"/>
+  <parallelGateway id="fork"/>
+  <sequenceFlow id="f1" sourceRef="fork" targetRef="timer"/>
+  <intermediateCatchEvent id="timer"><timerEventDefinition><timeDuration>PT1S</timeDuration></timerEventDefinition></intermediateCatchEvent>
+  <sequenceFlow id="f1b" sourceRef="timer" targetRef="after_timer"/>
+  <userTask id="after_timer"/>
+  <sequenceFlow id="f2" sourceRef="fork" targetRef="task"/>
+  <userTask id="task"/>
+  <sequenceFlow id="f3" sourceRef="fork" targetRef="poked"/>
+  <intermediateCatchEvent id="poked"><messageEventDefinition messageRef="m_poke"/></intermediateCatchEvent>
+</process>
+</definitions>"#;
+    let (status, d) = api.deploy(xml.as_bytes()).unwrap();
+    assert_eq!(status, 201, "{d}");
+    let (status, r) = api.post_json("/api/v1/processes/held/requests", &json!({"data": {"key": "k1"}})).unwrap();
+    assert_eq!(status, 201, "{r}");
+    let id = r["id"].as_str().unwrap().to_string();
+    let (status, r) = api.post_json(&format!("/api/v1/requests/{id}/suspend"), &json!({})).unwrap();
+    assert_eq!((status, &r["suspended"]), (200, &json!(true)), "{r}");
+    let (status, again) = api.post_json(&format!("/api/v1/requests/{id}/suspend"), &json!({})).unwrap();
+    assert_eq!((status, &again["suspended"]), (200, &json!(true)), "{again}");
+    // Its timer waits past its due time; its task cannot be completed; a message passes it by.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let r = get(api, &format!("/api/v1/requests/{id}"));
+    let at = |r: &Value| {
+        let mut v: Vec<String> =
+            r["tokens"].as_array().unwrap().iter().map(|t| t["element_id"].as_str().unwrap().to_string()).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(at(&r), ["poked", "task", "timer"], "{r}");
+    let tasks = get(api, &format!("/api/v1/tasks?request={id}&status=active"));
+    let task = tasks["tasks"][0]["id"].as_str().unwrap().to_string();
+    let (status, e) = api.post_json(&format!("/api/v1/tasks/{task}/complete"), &json!({})).unwrap();
+    assert_eq!((status, e["error"]["code"].as_str()), (409, Some("request_suspended")), "{e}");
+    let (status, m) = api.post_json("/api/v1/messages", &json!({"name": "poke", "correlation_key": "k1"})).unwrap();
+    assert_eq!((status, &m["requests"]), (200, &json!([])), "{m}");
+
+    // Resumed: the timer that came due fires, the task completes, a message correlates.
+    let (status, r) = api.post_json(&format!("/api/v1/requests/{id}/resume"), &json!({})).unwrap();
+    assert_eq!(status, 200, "{r}");
+    assert!(r.get("suspended").is_none(), "{r}");
+    wait_for(api, &id, |r| at(r).contains(&"after_timer".to_string()));
+    let (status, r) = api.post_json(&format!("/api/v1/tasks/{task}/complete"), &json!({})).unwrap();
+    assert_eq!(status, 200, "{r}");
+    let (status, m) = api.post_json("/api/v1/messages", &json!({"name": "poke", "correlation_key": "k1"})).unwrap();
+    assert_eq!((status, m["requests"].as_array().unwrap().len()), (200, 1), "{m}");
+    assert_eq!(at(&get(api, &format!("/api/v1/requests/{id}"))), ["after_timer"]);
+    let h = get(api, &format!("/api/v1/requests/{id}/events?limit=1000"));
+    let kinds: Vec<&str> = h["events"].as_array().unwrap().iter().filter_map(|e| e["type"].as_str()).collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "request_suspended").count(), 1, "{h}");
+    assert_eq!(kinds.iter().filter(|k| **k == "request_resumed").count(), 1, "{h}");
+    // A suspended Request can be canceled; a finished one cannot be suspended.
+    let (status, r) = api.post_json(&format!("/api/v1/requests/{id}/suspend"), &json!({})).unwrap();
+    assert_eq!(status, 200, "{r}");
+    let (status, r) = api.post_json(&format!("/api/v1/requests/{id}/cancel"), &json!({})).unwrap();
+    assert_eq!((status, &r["status"]), (200, &json!("canceled")), "{r}");
+    let (status, e) = api.post_json(&format!("/api/v1/requests/{id}/suspend"), &json!({})).unwrap();
+    assert_eq!((status, e["error"]["code"].as_str()), (409, Some("request_not_active")), "{e}");
 }
 
 #[test]

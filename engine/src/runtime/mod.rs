@@ -166,6 +166,10 @@ pub enum Input {
         patch: Data,
         by: Option<String>,
     },
+    /// An operator suspends the Request: until [`Input::Resume`] it takes no input but resume
+    /// and cancel, and its driver holds its jobs (timers, connector calls).
+    Suspend,
+    Resume,
 }
 
 /// A repair of one Request, applied all or nothing in one step: the tokens at each `cancel`
@@ -357,6 +361,9 @@ pub enum Command {
         to_version: i64,
         renamed: Vec<(String, String)>,
     },
+    /// The Request was suspended (its driver holds its jobs) or resumed (gives them back).
+    Suspended,
+    Resumed,
     /// History: an operator's [`Input::PatchData`], with the top-level keys it changed.
     DataChanged {
         patch: Data,
@@ -389,6 +396,9 @@ pub enum StepError {
     UnknownSubscription,
     #[error("no such open incident in this Request")]
     UnknownIncident,
+    /// The Request is suspended: it takes nothing but resume and cancel.
+    #[error("the Request is suspended: resume it first")]
+    Suspended,
     /// A [`Modification`] the model's rules do not allow, with the reason (naming the element).
     #[error("{0}")]
     Refused(String),
@@ -520,6 +530,9 @@ pub struct Instance {
     /// expressions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     requester: Option<String>,
+    /// Suspended by an operator ([`Input::Suspend`]).
+    #[serde(default, skip_serializing_if = "is_false")]
+    suspended: bool,
 }
 
 fn is_zero_u64(n: &u64) -> bool {
@@ -831,6 +844,11 @@ impl Instance {
 
     pub fn status(&self) -> Status {
         self.status
+    }
+
+    /// Whether an operator suspended it (see [`Input::Suspend`]).
+    pub fn is_suspended(&self) -> bool {
+        self.suspended
     }
 
     /// Moves the Request to another version of its process (see [`MigrationPlan`]): each

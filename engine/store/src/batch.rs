@@ -759,6 +759,32 @@ async fn apply_all<'a>(c: &mut Conn<'_>, applied: &[Applied<'a>], prepared: &mut
                 }
             }
         }
+        // Suspended (rare): its jobs wait with their due time kept; resumed: they get it back.
+        match ch.suspension {
+            Some(true) => {
+                c.execute("UPDATE requests SET suspended = 1 WHERE id = $1", args![a.rid.as_str()]).await?;
+                c.execute(
+                    "UPDATE jobs SET held_due = CASE WHEN kind = 'worker' THEN available_at ELSE due_at END,
+                            due_at = CASE WHEN kind = 'worker' THEN due_at ELSE $2 END,
+                            available_at = CASE WHEN kind = 'worker' THEN $2 ELSE available_at END
+                     WHERE request_id = $1 AND held_due IS NULL AND kind IN ('timer', 'connector', 'worker', 'start_child')",
+                    args![a.rid.as_str(), crate::jobs::HELD_UNTIL],
+                )
+                .await?;
+            }
+            Some(false) => {
+                c.execute("UPDATE requests SET suspended = 0 WHERE id = $1", args![a.rid.as_str()]).await?;
+                c.execute(
+                    "UPDATE jobs SET due_at = CASE WHEN kind = 'worker' THEN due_at ELSE held_due END,
+                            available_at = CASE WHEN kind = 'worker' THEN held_due ELSE available_at END,
+                            held_due = NULL
+                     WHERE request_id = $1 AND held_due IS NOT NULL",
+                    args![a.rid.as_str()],
+                )
+                .await?;
+            }
+            None => {}
+        }
         // Incidents are rare: a statement each.
         for i in &ch.incidents_resolved {
             c.execute(

@@ -137,6 +137,9 @@ pub struct Changes {
     pub incidents_resolved: Vec<u32>,
     /// The step moved the Request to another version of its process (a migration).
     pub migrated: Option<Migrated>,
+    /// The step suspended (`Some(true)`: its jobs are held) or resumed (`Some(false)`: given
+    /// back) the Request.
+    pub suspension: Option<bool>,
     /// The username of the person whose call caused this change: the Request's `started_by` on a
     /// creation, and the `completed_by` of the tasks it completes. `None` for the engine's own
     /// changes (jobs, timers, messages).
@@ -158,6 +161,7 @@ impl Changes {
             incidents_raised: Vec::new(),
             incidents_resolved: Vec::new(),
             migrated: None,
+            suspension: None,
             actor: None,
         }
     }

@@ -19,6 +19,9 @@ pub const PARKED: DateTime<Utc> = match DateTime::from_timestamp_millis(253_402_
     None => DateTime::UNIX_EPOCH,
 };
 
+/// The due time of a held job (a suspended Request's): 9999-12-31, never due.
+pub(crate) const HELD_UNTIL: i64 = 253_402_300_799_000;
+
 impl Store {
     /// Jobs due at `now` and not held by a live lease, soonest first. A plain read: with several
     /// workers use [`Store::claim_jobs`].
@@ -375,6 +378,34 @@ impl Store {
 
     /// The oldest open message subscription named `name` whose correlation key is `key` (or that
     /// has none).
+    /// Holds a job of a suspended Request that a run took before the suspension committed (its
+    /// step was refused): it waits with the others, due at once when the Request is resumed. If
+    /// the Request was resumed meanwhile, the job is given back due now.
+    pub async fn hold_job(&self, id: JobId, now: DateTime<Utc>) -> Result<(), Error> {
+        let mut tx = self.begin_write().await?;
+        let mut c = tx.conn();
+        let held = c
+            .execute(
+                "UPDATE jobs SET held_due = $2,
+                        due_at = CASE WHEN kind = 'worker' THEN due_at ELSE $3 END,
+                        available_at = CASE WHEN kind = 'worker' THEN $3 ELSE available_at END,
+                        locked_by = NULL, locked_until = NULL
+                 WHERE id = $1 AND held_due IS NULL
+                   AND EXISTS (SELECT 1 FROM requests r WHERE r.id = jobs.request_id AND r.suspended = 1)",
+                args![id.to_string(), millis(now), HELD_UNTIL],
+            )
+            .await?;
+        if held == 0 {
+            c.execute(
+                "UPDATE jobs SET locked_by = NULL, locked_until = NULL, due_at = $2 WHERE id = $1 AND held_due IS NULL",
+                args![id.to_string(), millis(now)],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     pub async fn find_message_subscription(
         &self,
         name: &str,
@@ -386,6 +417,8 @@ impl Store {
             format!(
                 "SELECT * FROM (SELECT {SUBSCRIPTION_COLUMNS}, created_at FROM subscriptions
                                 WHERE kind = 'message' AND name = $1 AND {key_test}
+                                  AND NOT EXISTS (SELECT 1 FROM requests r
+                                                  WHERE r.id = subscriptions.request_id AND r.suspended = 1)
                                 ORDER BY created_at, request_id, subscription LIMIT 1) AS {}",
                 if key_test.contains("IS NULL") { "keyless" } else { "keyed" }
             )

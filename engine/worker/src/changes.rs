@@ -244,6 +244,8 @@ pub fn from_commands(process: &Process, request: RequestId, commands: &[Command]
             | Command::Modified { .. }
             | Command::DataChanged { .. }
             | Command::Migrated { .. } => {}
+            Command::Suspended => ch.suspension = Some(true),
+            Command::Resumed => ch.suspension = Some(false),
         }
         if let Some(entry) = entry {
             ch.record(entry);

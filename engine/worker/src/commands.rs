@@ -103,6 +103,7 @@ impl Engine {
         match self.step_inner(row.request_id, now, call, |_| Ok(vec![input.clone()])).await?.0 {
             Stepped::Applied => Ok(()),
             // Completed or canceled by someone else between our read and our write.
+            Stepped::Refused(sluice_engine::StepError::Suspended) => Err(sluice_engine::StepError::Suspended.into()),
             Stepped::Refused(_) => Err(Error::TaskNotActive(task)),
         }
     }
@@ -122,6 +123,23 @@ impl Engine {
     /// Cancels a Request (and, through `cancel_child` jobs, its children).
     pub async fn cancel(&self, id: RequestId, now: DateTime<Utc>) -> Result<(), Error> {
         match self.step(id, None, now, |_| Ok(vec![Input::Cancel])).await? {
+            Stepped::Applied => Ok(()),
+            Stepped::Refused(e) => Err(e.into()),
+        }
+    }
+
+    /// Suspends a Request (`suspend`) or resumes it: while suspended it takes no input but
+    /// resume and cancel, and its jobs (timers, connector calls, job worker jobs) wait.
+    pub async fn suspend(
+        &self,
+        id: RequestId,
+        suspend: bool,
+        actor: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        let input = if suspend { Input::Suspend } else { Input::Resume };
+        let call = StepCall { actor, ..StepCall::job(None) };
+        match self.step_inner(id, now, call, |_| Ok(vec![input.clone()])).await?.0 {
             Stepped::Applied => Ok(()),
             Stepped::Refused(e) => Err(e.into()),
         }

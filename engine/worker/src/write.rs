@@ -317,6 +317,13 @@ impl Engine {
     }
 
     async fn refused(&self, job: Option<JobId>, e: StepError, drop_job: bool) -> Result<Stepped, Error> {
+        // A suspended Request's job waits with its other jobs until it is resumed.
+        if e == StepError::Suspended
+            && let Some(job) = job
+        {
+            self.store.hold_job(job, chrono::Utc::now()).await?;
+            return Ok(Stepped::Refused(e));
+        }
         if drop_job && let Some(job) = job {
             self.store.complete_job(job).await?;
         }

@@ -233,6 +233,8 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     ("POST", "/api/v1/requests/{id}/modify", Rule::AnyOf(&[Operator])),
     ("PATCH", "/api/v1/requests/{id}/data", Rule::AnyOf(&[Operator])),
     ("POST", "/api/v1/requests/{id}/migrate", Rule::AnyOf(&[Operator])),
+    ("POST", "/api/v1/requests/{id}/suspend", Rule::AnyOf(&[Operator])),
+    ("POST", "/api/v1/requests/{id}/resume", Rule::AnyOf(&[Operator])),
     ("GET", "/api/v1/incidents", Rule::AnyOf(&[Operator])),
     ("POST", "/api/v1/operations", Rule::AnyOf(&[Operator])),
     ("GET", "/api/v1/operations/{id}", Rule::AnyOf(&[Operator])),

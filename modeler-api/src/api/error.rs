@@ -195,6 +195,11 @@ impl From<sluice_worker::Error> for ApiError {
             E::Step(sluice_engine::StepError::Refused(why)) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "modification_invalid", why)
             }
+            E::Step(sluice_engine::StepError::Suspended) => ApiError::new(
+                StatusCode::CONFLICT,
+                "request_suspended",
+                "the Request is suspended: resume it first".to_string(),
+            ),
             E::Step(s) => ApiError::new(StatusCode::CONFLICT, "request_not_active", s.to_string()),
             E::Busy(id) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,

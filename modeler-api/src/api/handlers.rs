@@ -445,6 +445,7 @@ async fn request_view(engine: &Engine, r: LoadedRequest) -> Result<(RequestView,
             message: i.message.clone(),
         })
         .collect();
+    let suspended = r.instance.is_suspended();
     let m = r.meta;
     let view = RequestView {
         id: m.id.to_string(),
@@ -458,6 +459,7 @@ async fn request_view(engine: &Engine, r: LoadedRequest) -> Result<(RequestView,
         completed_at: m.completed_at.map(time),
         started_by: m.started_by,
         parent_request_id: m.parent.map(|(id, _)| id.to_string()),
+        suspended,
     };
     Ok((view, size))
 }
@@ -775,6 +777,63 @@ pub async fn migrate_request(
         detail["from_version"] = serde_json::json!(from);
         state.audit(Some(&caller), &client, "request_migrated", Some(id.to_string()), detail).await;
     }
+    request_answer(&state, id).await
+}
+
+/// Suspends a Request: it takes no input but resume and cancel (completing its tasks is 409
+/// `request_suspended`, messages do not correlate to it), and its jobs (timers, connector calls,
+/// job worker jobs) wait; a timer that comes due meanwhile fires right after the resume.
+#[utoipa::path(
+    post, path = "/api/v1/requests/{id}/suspend", tag = "requests",
+    params(("id" = String, Path, format = "uuid", description = "The Request id")),
+    responses(
+        (status = 200, description = "The Request, suspended", body = RequestView),
+        (status = 404, description = "`request_not_found`", body = ErrorBody),
+        (status = 409, description = "`request_not_active`: it is finished", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn suspend_request(
+    State(state): State<AppState>,
+    caller: Caller,
+    client: Client,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    suspend_or_resume(state, caller, client, id, true).await
+}
+
+/// Resumes a suspended Request: its jobs are due again as they were.
+#[utoipa::path(
+    post, path = "/api/v1/requests/{id}/resume", tag = "requests",
+    params(("id" = String, Path, format = "uuid", description = "The Request id")),
+    responses(
+        (status = 200, description = "The Request, running again", body = RequestView),
+        (status = 404, description = "`request_not_found`", body = ErrorBody),
+        (status = 409, description = "`request_not_active`: it is finished", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn resume_request(
+    State(state): State<AppState>,
+    caller: Caller,
+    client: Client,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    suspend_or_resume(state, caller, client, id, false).await
+}
+
+async fn suspend_or_resume(
+    state: AppState,
+    caller: Caller,
+    client: Client,
+    id: String,
+    suspend: bool,
+) -> ApiResult<Response> {
+    let id = request_id(&id)?;
+    let actor = Some(caller.username.clone());
+    state.on_engine(move |engine| async move { engine.suspend(id, suspend, actor, Utc::now()).await }).await?;
+    let action = if suspend { "request_suspended" } else { "request_resumed" };
+    state.audit(Some(&caller), &client, action, Some(id.to_string()), serde_json::json!({})).await;
     request_answer(&state, id).await
 }
 

@@ -279,6 +279,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/requests/{id}/modify", post(handlers::modify_request))
         .route("/api/v1/requests/{id}/data", patch(handlers::patch_request_data))
         .route("/api/v1/requests/{id}/migrate", post(handlers::migrate_request))
+        .route("/api/v1/requests/{id}/suspend", post(handlers::suspend_request))
+        .route("/api/v1/requests/{id}/resume", post(handlers::resume_request))
         .route("/api/v1/incidents", get(incidents::list))
         .route("/api/v1/operations", post(operations::create))
         .route("/api/v1/operations/{id}", get(operations::get))

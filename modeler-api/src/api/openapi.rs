@@ -45,6 +45,8 @@ pub const SESSION: &str = "session";
         handlers::modify_request,
         handlers::patch_request_data,
         handlers::migrate_request,
+        handlers::suspend_request,
+        handlers::resume_request,
         handlers::suspend_process,
         handlers::resume_process,
         handlers::delete_version,

@@ -265,6 +265,8 @@ const MATRIX: &[(&str, &str, Option<&[&str]>)] = &[
     ("post", "/api/v1/requests/{id}/modify", Some(&["operator"])),
     ("patch", "/api/v1/requests/{id}/data", Some(&["operator"])),
     ("post", "/api/v1/requests/{id}/migrate", Some(&["operator"])),
+    ("post", "/api/v1/requests/{id}/suspend", Some(&["operator"])),
+    ("post", "/api/v1/requests/{id}/resume", Some(&["operator"])),
     ("get", "/api/v1/incidents", Some(&["operator"])),
     ("post", "/api/v1/operations", Some(&["operator"])),
     ("get", "/api/v1/operations/{id}", Some(&["operator"])),

@@ -254,6 +254,10 @@ pub struct RequestView {
     /// The Request whose call activity started this one (null: none did).
     #[schema(format = "uuid", required = true)]
     pub parent_request_id: Option<String>,
+    /// Suspended by an operator: it takes no input but resume and cancel, its jobs wait (left
+    /// out when not).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub suspended: bool,
 }
 
 /// A Request in a listing: what it is and where it stands, without its data, tokens and

@@ -128,6 +128,10 @@ impl Exec<'_> {
                 self.child_escalation(token, code);
             }
             Input::Cancel => {
+                if self.i.suspended {
+                    self.i.suspended = false;
+                    self.out.push(Command::Resumed);
+                }
                 self.cancel_contents(ScopeId(0), None);
                 self.close_owned(Owner::Scope(ScopeId(0)));
                 self.i.status = Status::Canceled;
@@ -136,6 +140,16 @@ impl Exec<'_> {
             Input::Park { input, message } => self.park(*input, message)?,
             Input::Modify(m) => self.modify(*m)?,
             Input::PatchData { patch, by } => self.patch_data(patch, by),
+            // Suspending a suspended Request (or resuming a running one) changes nothing.
+            Input::Suspend if !self.i.suspended => {
+                self.i.suspended = true;
+                self.out.push(Command::Suspended);
+            }
+            Input::Resume if self.i.suspended => {
+                self.i.suspended = false;
+                self.out.push(Command::Resumed);
+            }
+            Input::Suspend | Input::Resume => {}
             Input::Retry { incident } => {
                 if let Some(pos) = self.i.parked.iter().position(|x| x.incident == incident) {
                     // A parked input: applied now. If what it was for is gone (the call activity

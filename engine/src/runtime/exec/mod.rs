@@ -138,6 +138,7 @@ pub(super) fn start(
         parked: Vec::new(),
         data_bytes: 0,
         requester,
+        suspended: false,
     };
     inst.data_bytes = inst.measure_data();
     let limit = limits::max_data_bytes();
@@ -175,6 +176,9 @@ pub(super) fn step(
 ) -> Result<(), StepError> {
     if inst.status != Status::Active {
         return Err(StepError::Ended);
+    }
+    if inst.suspended && !matches!(input, Input::Resume | Input::Suspend | Input::Cancel) {
+        return Err(StepError::Suspended);
     }
     let mut ex = Exec::new(p, decisions, inst, now, out);
     ex.apply(input)?;

@@ -501,8 +501,12 @@ pub async fn list_requests(
         })?),
         None => None,
     };
+    if let Some(v) = q.version.filter(|v| *v < 1) {
+        return Err(ApiError::bad_request(format!("`version` must be 1 or more, not {v}"))
+            .with(Details::Field(Some("version".into()))));
+    }
     let at = |name: &str, v: Option<String>| -> ApiResult<Option<DateTime<Utc>>> {
-        match v.filter(|s| !s.is_empty()) {
+        match v {
             None => Ok(None),
             Some(s) => DateTime::parse_from_rfc3339(&s).map(|t| Some(t.with_timezone(&Utc))).map_err(|_| {
                 ApiError::bad_request(format!("`{name}` must be an RFC 3339 time, not `{s}`"))

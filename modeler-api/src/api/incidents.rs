@@ -149,7 +149,7 @@ pub async fn list(
 /// one that cannot be retried does not stop the rest): after the cause was fixed, say.
 #[utoipa::path(
     post, path = "/api/v1/incidents/retry", tag = "requests",
-    request_body = RetryBody,
+    request_body(content = Option<RetryBody>, description = "May be left out (same as `{}`: every open incident, up to 1000)"),
     responses(
         (status = 200, description = "How many matched, were retried and failed", body = RetryAnswer),
         (status = 400, description = "`bad_request`: an unknown field, a limit, time or Request id that does not parse", body = ErrorBody),
@@ -218,14 +218,14 @@ fn filter(
     created_after: Option<String>,
 ) -> ApiResult<IncidentFilter> {
     let at = |name: &str, v: Option<String>| -> ApiResult<Option<DateTime<Utc>>> {
-        match v.filter(|s| !s.is_empty()) {
+        match v {
             None => Ok(None),
             Some(s) => DateTime::parse_from_rfc3339(&s)
                 .map(|t| Some(t.with_timezone(&Utc)))
                 .map_err(|_| bad(name, format!("`{name}` must be an RFC 3339 time, not `{s}`"))),
         }
     };
-    let request = match request.filter(|s| !s.is_empty()) {
+    let request = match request {
         None => None,
         Some(r) => Some(r.parse::<RequestId>().map_err(|_| bad("request", format!("invalid Request id `{r}`")))?),
     };

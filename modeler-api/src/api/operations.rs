@@ -176,7 +176,7 @@ pub async fn create(
     ApiJson(body): ApiJson<OperationBody>,
 ) -> ApiResult<Response> {
     let at = |name: &str, v: Option<String>| -> ApiResult<Option<DateTime<Utc>>> {
-        match v.filter(|s| !s.is_empty()) {
+        match v {
             None => Ok(None),
             Some(s) => DateTime::parse_from_rfc3339(&s)
                 .map(|t| Some(t.with_timezone(&Utc)))
@@ -184,6 +184,9 @@ pub async fn create(
         }
     };
     let f = body.filter;
+    if let Some(v) = f.version.filter(|v| *v < 1) {
+        return Err(bad("filter.version", format!("`version` must be 1 or more, not {v}")));
+    }
     let filter = OperationFilter {
         process: f.process.filter(|s| !s.is_empty()),
         version: f.version,

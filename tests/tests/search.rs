@@ -3,7 +3,8 @@
 //! `data.amount%3E=1000`, as a browser encodes it; on indexed
 //! paths from `SLUICE_SEARCH_FIELDS` and on any other path), by version, starter, creation
 //! time, the element a token waits at and open incidents, all combined with AND and paged; and
-//! the refused searches, each naming the parameter.
+//! the refused searches, each naming the parameter. Tasks are searched by their Request's data
+//! the same way.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
@@ -136,6 +137,18 @@ fn run(name: &str, db: &Db) {
     assert_eq!(found(&api, "?incident=true"), set(&[&acme_small, &coded]));
     assert_eq!(found(&api, "?incident=true&data.customer.name=Acme"), set(&[&acme_small]));
     assert_eq!(found(&api, "?incident=false&process=orders").len(), 4);
+
+    // Tasks by their Request's data, likewise.
+    let tasks = |query: &str| -> BTreeSet<String> {
+        let (status, l) = api.get(&format!("/api/v1/tasks?status=active&{query}")).unwrap();
+        assert_eq!(status, 200, "{query}: {l}");
+        l["tasks"].as_array().unwrap().iter().map(|t| t["request_id"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(tasks("data.customer.name=Acme"), set(&[&acme_big, &acme_mid]));
+    assert_eq!(tasks("data.amount%3E=1000&process=orders"), set(&[&acme_big, &acme_mid, &globex]));
+    assert_eq!(tasks("data.customer.tier=gold&data.amount%3C2000"), set(&[&globex]));
+    let (status, e) = api.get("/api/v1/tasks?data.a..b=1").unwrap();
+    assert_eq!((status, e["error"]["field"].as_str()), (400, Some("data.a..b")), "{e}");
 
     // Refused searches name the parameter.
     for (query, field) in [

@@ -53,6 +53,9 @@ pub struct TaskQuery<'a> {
     /// Only the tasks a participant may see: assigned to, delegated by, completed by them, of
     /// the Requests they started, or open with them among the candidates.
     pub visible_to: Option<Viewer<'a>>,
+    /// Conditions on the data of the task's Request (`data.PATH…` of a search), all of which
+    /// must hold.
+    pub data: &'a [crate::search::DataCondition],
 }
 
 /// Who works a task, changed.
@@ -93,6 +96,7 @@ impl Store {
     /// due time in ms, `-` for a task without a due date).
     pub async fn list_tasks(&self, q: &TaskQuery<'_>) -> Result<(Vec<TaskRow>, Option<String>), Error> {
         if let Some(v) = &q.candidate
+            && q.data.is_empty()
             && q.assignee.is_none()
             && q.group.is_none()
             && q.process.is_none()
@@ -154,6 +158,12 @@ impl Store {
         if let Some(p) = q.process {
             let i = push(&mut a, p.into());
             sql.push_str(&format!(" AND process_key = ${i}"));
+        }
+        if !q.data.is_empty() {
+            let mut conditions = String::new();
+            let postgres = self.backend() == crate::Backend::Postgres;
+            crate::search::push_conditions(q.data, postgres, &mut conditions, &mut a)?;
+            sql.push_str(&format!(" AND request_id IN (SELECT id FROM requests WHERE 1 = 1{conditions})"));
         }
         if let Some(cursor) = q.cursor {
             let bad = || Error::BadCursor(cursor.to_string());

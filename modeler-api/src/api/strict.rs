@@ -87,10 +87,10 @@ pub async fn strict_query(req: Request, next: Next) -> Result<Response, ApiError
     Ok(next.run(req).await)
 }
 
-/// Parameters a route takes beyond its fixed ones: the data conditions of a Request search
+/// Parameters a route takes beyond its fixed ones: the data conditions of a Request or task search
 /// (`data.PATH…`, checked by the handler).
 fn extra_allowed(path: &str, name: &str) -> bool {
-    path == "/api/v1/requests" && name.starts_with("data.")
+    (path == "/api/v1/requests" || path == "/api/v1/tasks") && name.starts_with("data.")
 }
 
 /// The 400 for an unknown `what` (`query parameter`, `field`) named `name`, suggesting the

@@ -22,7 +22,7 @@ use super::auth::Role;
 use super::views::{
     CompleteBody, ErrorBody, TaskDetail, TaskFormView, TaskList, TaskOrderParam, TaskQuery, TaskUserBody, TaskView,
 };
-use super::{ApiError, ApiJson, ApiQuery, AppState, Caller, Client, Details};
+use super::{ApiError, ApiJson, AppState, Caller, Client, Details, SearchQuery};
 
 type ApiResult<T> = Result<T, ApiError>;
 
@@ -128,6 +128,8 @@ async fn change(
 }
 
 /// Tasks, one page at a time: all of them for operators, those they may see for participants.
+/// Data conditions on the task's Request (`data.customer.name=Acme`, `data.amount>=1000`) work
+/// as for `GET /api/v1/requests`.
 #[utoipa::path(
     get, path = "/api/v1/tasks", tag = "tasks",
     params(TaskQuery),
@@ -140,7 +142,7 @@ async fn change(
 pub async fn list_tasks(
     State(state): State<AppState>,
     caller: Caller,
-    ApiQuery(q): ApiQuery<TaskQuery>,
+    SearchQuery { query: q, data }: SearchQuery<TaskQuery>,
 ) -> ApiResult<Json<TaskList>> {
     let field = |name: &str, message: String| ApiError::bad_request(message).with(Details::Field(Some(name.into())));
     let request = match q.request.as_deref() {
@@ -173,6 +175,7 @@ pub async fn list_tasks(
         limit: Some(limit),
         cursor: q.cursor.as_deref().filter(|c| !c.is_empty()),
         visible_to: (!caller.sees_everything()).then(|| viewer(&caller)),
+        data: &data,
     };
     let (tasks, next_cursor) = state.store().list_tasks(&query).await?;
     Ok(Json(TaskList { tasks: tasks.iter().map(TaskView::from).collect(), next_cursor }))

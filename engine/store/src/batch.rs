@@ -743,75 +743,8 @@ async fn apply_all<'a>(c: &mut Conn<'_>, applied: &[Applied<'a>], prepared: &mut
             )
             .await?;
         }
-        // A migration (rare): the Request's version, and the element ids its rows name.
-        if let Some(m) = &ch.migrated {
-            c.execute("UPDATE requests SET process_version = $1 WHERE id = $2", args![m.version, a.rid.as_str()])
-                .await?;
-            for (old, new) in &m.renamed {
-                // Open tasks only: a finished task was done at the old version's element.
-                for table in ["tasks", "jobs", "incidents"] {
-                    let open = if table == "tasks" { " AND status = 'active'" } else { "" };
-                    c.execute(
-                        &format!("UPDATE {table} SET element_id = $1 WHERE request_id = $2 AND element_id = $3{open}"),
-                        args![new.as_str(), a.rid.as_str(), old.as_str()],
-                    )
-                    .await?;
-                }
-            }
-        }
-        // Suspended (rare): its jobs wait with their due time kept; resumed: they get it back.
-        match ch.suspension {
-            Some(true) => {
-                c.execute("UPDATE requests SET suspended = 1 WHERE id = $1", args![a.rid.as_str()]).await?;
-                c.execute(
-                    "UPDATE jobs SET held_due = CASE WHEN kind = 'worker' THEN available_at ELSE due_at END,
-                            due_at = CASE WHEN kind = 'worker' THEN due_at ELSE $2 END,
-                            available_at = CASE WHEN kind = 'worker' THEN $2 ELSE available_at END
-                     WHERE request_id = $1 AND held_due IS NULL AND kind IN ('timer', 'connector', 'worker', 'start_child')",
-                    args![a.rid.as_str(), crate::jobs::HELD_UNTIL],
-                )
-                .await?;
-            }
-            Some(false) => {
-                c.execute("UPDATE requests SET suspended = 0 WHERE id = $1", args![a.rid.as_str()]).await?;
-                c.execute(
-                    "UPDATE jobs SET due_at = CASE WHEN kind = 'worker' THEN due_at ELSE held_due END,
-                            available_at = CASE WHEN kind = 'worker' THEN held_due ELSE available_at END,
-                            held_due = NULL
-                     WHERE request_id = $1 AND held_due IS NOT NULL",
-                    args![a.rid.as_str()],
-                )
-                .await?;
-            }
-            None => {}
-        }
-        // Incidents are rare: a statement each.
-        for i in &ch.incidents_resolved {
-            c.execute(
-                "DELETE FROM incidents WHERE request_id = $1 AND incident = $2",
-                args![a.rid.as_str(), i64::from(*i)],
-            )
-            .await?;
-        }
-        if !a.status.is_finished() {
-            for i in &ch.incidents_raised {
-                c.execute(
-                    "INSERT INTO incidents (request_id, incident, process_key, element_id, token, code, message, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                    args![
-                        a.rid.as_str(),
-                        i64::from(i.incident),
-                        i.process_key.as_str(),
-                        i.element_id.as_str(),
-                        i64::from(i.token.0),
-                        i.code.as_str(),
-                        i.message.as_str(),
-                        at,
-                    ],
-                )
-                .await?;
-            }
-        }
+        // Migrations, suspensions and incidents: rare, a statement each (rare_rows.rs).
+        crate::rare_rows::write(c, &a.rid, a.status.is_finished(), ch, at).await?;
         // Tasks this step completed, with where their `task_completed` events go.
         let mut completed: Vec<CompletedTask> = Vec::new();
         for t in &ch.tasks_closed {
@@ -946,7 +879,6 @@ async fn apply_all<'a>(c: &mut Conn<'_>, applied: &[Applied<'a>], prepared: &mut
         .await?;
         for_ids(c, "DELETE FROM subscriptions WHERE request_id IN ({ids})", &[], &ids).await?;
         for_ids(c, "DELETE FROM task_candidates WHERE request_id IN ({ids})", &[], &ids).await?;
-        for_ids(c, "DELETE FROM incidents WHERE request_id IN ({ids})", &[], &ids).await?;
         // Tasks canceled at each Request's own time, for all of them in one statement per chunk.
         let mut rows = finished.into_iter();
         for take in chunk_sizes(rows.len(), MAX_PARAMS / 2) {

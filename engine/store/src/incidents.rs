@@ -185,8 +185,8 @@ fn where_clause(filter: &IncidentFilter, postgres: bool) -> (String, Vec<Arg>) {
     if let Some(text) = &filter.message {
         a.push(text.as_str().into());
         // Substring, without LIKE's wildcards.
-        let find = if postgres { "strpos(message, ${})" } else { "instr(message, ${})" };
-        sql.push_str(&format!(" AND {} > 0", find.replace("${}", &format!("${}", a.len()))));
+        let find = if postgres { "strpos" } else { "instr" };
+        sql.push_str(&format!(" AND {find}(message, ${}) > 0", a.len()));
     }
     if let Some(before) = filter.created_before {
         a.push(millis(before).into());

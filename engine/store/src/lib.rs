@@ -21,6 +21,7 @@ mod notifications;
 mod oidc;
 mod operations;
 mod people;
+mod rare_rows;
 mod reads;
 mod search;
 mod secrets;

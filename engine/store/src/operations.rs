@@ -208,33 +208,48 @@ impl Store {
     ) -> Result<bool, Error> {
         let mut tx = self.begin_write().await?;
         let mut c = tx.conn();
-        let row = c
-            .fetch_optional("SELECT failures FROM operations WHERE id = $1 AND owner = $2", args![op.to_string(), node])
-            .await?;
-        let Some(row) = row else { return Ok(false) };
-        let mut failures: Vec<Value> = serde_json::from_str(&row.text("failures")?).unwrap_or_default();
-        let failed = i64::from(failure.is_some());
-        if let Some(f) = failure
-            && failures.len() < MAX_FAILURES_KEPT
-        {
-            failures.push(f);
+        let (op_id, cursor) = (op.to_string(), request.to_string());
+        let n = match failure {
+            None => {
+                c.execute(
+                    "UPDATE operations SET done = done + 1, cursor = $1, updated_at = $2, owner_until = $3
+                     WHERE id = $4 AND owner = $5",
+                    args![cursor, millis(now), millis(until), op_id.as_str(), node],
+                )
+                .await?
+            }
+            Some(f) => {
+                // The failures kept are read, one added (up to the most kept), written back.
+                let row = c
+                    .fetch_optional(
+                        "SELECT failures FROM operations WHERE id = $1 AND owner = $2",
+                        args![op_id.as_str(), node],
+                    )
+                    .await?;
+                let Some(row) = row else { return Ok(false) };
+                let mut failures: Vec<Value> = serde_json::from_str(&row.text("failures")?).unwrap_or_default();
+                if failures.len() < MAX_FAILURES_KEPT {
+                    failures.push(f);
+                }
+                c.execute(
+                    "UPDATE operations SET failed = failed + 1, cursor = $1, failures = $2, updated_at = $3,
+                            owner_until = $4
+                     WHERE id = $5 AND owner = $6",
+                    args![
+                        cursor,
+                        json_text("operation failures", &failures)?,
+                        millis(now),
+                        millis(until),
+                        op_id.as_str(),
+                        node
+                    ],
+                )
+                .await?
+            }
+        };
+        if n == 0 {
+            return Ok(false);
         }
-        c.execute(
-            "UPDATE operations SET done = done + $1, failed = failed + $2, cursor = $3, failures = $4,
-                    updated_at = $5, owner_until = $6
-             WHERE id = $7 AND owner = $8",
-            args![
-                1 - failed,
-                failed,
-                request.to_string(),
-                json_text("operation failures", &failures)?,
-                millis(now),
-                millis(until),
-                op.to_string(),
-                node,
-            ],
-        )
-        .await?;
         tx.commit().await?;
         Ok(true)
     }

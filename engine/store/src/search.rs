@@ -83,9 +83,14 @@ pub(crate) fn expression(path: &[String], postgres: bool) -> String {
         let keys: Vec<String> = path.iter().map(|k| format!("\"{k}\"")).collect();
         format!("(data::jsonb #> '{{{}}}')", keys.join(","))
     } else {
-        let keys: String = path.iter().map(|k| format!(".\"{k}\"")).collect();
-        format!("json_extract(data, '${keys}')")
+        format!("json_extract(data, '{}')", sqlite_path(path))
     }
+}
+
+/// SQLite: the JSON path of the keys (`$."customer"."name"`).
+fn sqlite_path(path: &[String]) -> String {
+    let keys: String = path.iter().map(|k| format!(".\"{k}\"")).collect();
+    format!("${keys}")
 }
 
 /// The JSON type test of the value at `path` matching `value`'s kind, for the order comparisons.
@@ -98,8 +103,7 @@ fn kind_test(path: &[String], value: &Value, postgres: bool) -> Option<String> {
     Some(if postgres {
         format!("jsonb_typeof({}) {pg}", expression(path, true))
     } else {
-        let keys: String = path.iter().map(|k| format!(".\"{k}\"")).collect();
-        format!("json_type(data, '${keys}') {sqlite}")
+        format!("json_type(data, '{}') {sqlite}", sqlite_path(path))
     })
 }
 
@@ -171,10 +175,10 @@ fn sqlite_value(value: &Value, a: &mut Vec<Arg>) -> String {
 /// SQLite: the value at `path` equals `value` (json_extract gives SQL values, so the JSON
 /// kinds without one are tested by `json_type`).
 fn sqlite_equal(expr: &str, path: &[String], value: &Value, a: &mut Vec<Arg>) -> String {
-    let keys: String = path.iter().map(|k| format!(".\"{k}\"")).collect();
+    let keys = sqlite_path(path);
     match value {
-        Value::Null => format!("json_type(data, '${keys}') = 'null'"),
-        Value::Bool(b) => format!("json_type(data, '${keys}') = '{b}'"),
+        Value::Null => format!("json_type(data, '{keys}') = 'null'"),
+        Value::Bool(b) => format!("json_type(data, '{keys}') = '{b}'"),
         Value::String(_) | Value::Number(_) => {
             let kind = kind_test(path, value, false).unwrap_or_default();
             format!("{kind} AND {expr} = {}", sqlite_value(value, a))

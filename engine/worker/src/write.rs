@@ -242,6 +242,7 @@ impl Engine {
             let mut out = Vec::new();
             let mut applied = 0;
             let mut refusal = None;
+            let open_before: Vec<u32> = r.instance.incidents().iter().map(|i| i.id.0).collect();
             for input in inputs(&r)? {
                 match r.instance.step_with(&process, &decisions, input, now, &mut out) {
                     Ok(()) => applied += 1,
@@ -261,6 +262,15 @@ impl Engine {
                 });
             }
             let mut changes = changes_of(&process, id, &out, now, r.meta.parent.is_some(), &self.registry);
+            if r.instance.status() != sluice_engine::Status::Active {
+                // A finished Request's incidents go with it: their rows are deleted by this step.
+                let open_now = r.instance.incidents().iter().map(|i| i.id.0);
+                let mut gone: Vec<u32> = open_before.iter().copied().chain(open_now).collect();
+                gone.sort_unstable();
+                gone.dedup();
+                gone.retain(|i| !changes.incidents_resolved.contains(i));
+                changes.incidents_resolved.extend(gone);
+            }
             let workers = has_worker_jobs(&changes);
             changes.actor = actor.clone();
             // Recorded before what the step did (the call's warnings come from rendering its inputs).

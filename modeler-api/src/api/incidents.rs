@@ -4,7 +4,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use sluice_store::{IncidentFilter, IncidentRow, RequestId};
 use utoipa::{IntoParams, ToSchema};
@@ -217,14 +217,6 @@ fn filter(
     created_before: Option<String>,
     created_after: Option<String>,
 ) -> ApiResult<IncidentFilter> {
-    let at = |name: &str, v: Option<String>| -> ApiResult<Option<DateTime<Utc>>> {
-        match v {
-            None => Ok(None),
-            Some(s) => DateTime::parse_from_rfc3339(&s)
-                .map(|t| Some(t.with_timezone(&Utc)))
-                .map_err(|_| bad(name, format!("`{name}` must be an RFC 3339 time, not `{s}`"))),
-        }
-    };
     let request = match request {
         None => None,
         Some(r) => Some(r.parse::<RequestId>().map_err(|_| bad("request", format!("invalid Request id `{r}`")))?),
@@ -235,8 +227,8 @@ fn filter(
         element_id: some(element),
         code: some(code),
         message: some(message),
-        created_before: at("created_before", created_before)?,
-        created_after: at("created_after", created_after)?,
+        created_before: super::rfc3339("created_before", created_before)?,
+        created_after: super::rfc3339("created_after", created_after)?,
         request,
     })
 }

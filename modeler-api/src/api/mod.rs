@@ -9,6 +9,7 @@ mod error;
 mod handlers;
 mod incidents;
 mod jobs;
+mod lifecycle;
 mod metrics;
 mod notifications;
 mod oidc;
@@ -268,19 +269,19 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/processes/{key}", get(handlers::get_process))
         .route("/api/v1/processes/{key}/counts", get(counts::element_counts))
         .route("/api/v1/processes/{key}/requests", post(handlers::start_request))
-        .route("/api/v1/processes/{key}/suspend", post(handlers::suspend_process))
-        .route("/api/v1/processes/{key}/resume", post(handlers::resume_process))
-        .route("/api/v1/processes/{key}/versions/{version}", delete(handlers::delete_version))
+        .route("/api/v1/processes/{key}/suspend", post(lifecycle::suspend_process))
+        .route("/api/v1/processes/{key}/resume", post(lifecycle::resume_process))
+        .route("/api/v1/processes/{key}/versions/{version}", delete(lifecycle::delete_version))
         .route("/api/v1/requests", get(handlers::list_requests))
         .route("/api/v1/requests/{id}", get(handlers::get_request))
         .route("/api/v1/requests/{id}/events", get(handlers::request_events))
         .route("/api/v1/requests/{id}/cancel", post(handlers::cancel_request))
         .route("/api/v1/requests/{id}/retry", post(handlers::retry_request))
         .route("/api/v1/requests/{id}/modify", post(handlers::modify_request))
-        .route("/api/v1/requests/{id}/data", patch(handlers::patch_request_data))
-        .route("/api/v1/requests/{id}/migrate", post(handlers::migrate_request))
-        .route("/api/v1/requests/{id}/suspend", post(handlers::suspend_request))
-        .route("/api/v1/requests/{id}/resume", post(handlers::resume_request))
+        .route("/api/v1/requests/{id}/data", patch(lifecycle::patch_request_data))
+        .route("/api/v1/requests/{id}/migrate", post(lifecycle::migrate_request))
+        .route("/api/v1/requests/{id}/suspend", post(lifecycle::suspend_request))
+        .route("/api/v1/requests/{id}/resume", post(lifecycle::resume_request))
         .route("/api/v1/incidents", get(incidents::list))
         .route("/api/v1/operations", post(operations::create))
         .route("/api/v1/operations/{id}", get(operations::get))
@@ -513,6 +514,16 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
 fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
     let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
     serde_path_to_error::deserialize(de).map_err(|e| invalid_input("invalid_query", "query", e))
+}
+
+/// A time the caller gave for `field` (a query parameter or a body field, named as the caller
+/// wrote it): 400 naming the field when it is not RFC 3339.
+fn rfc3339(field: &str, value: Option<String>) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
+    let Some(text) = value else { return Ok(None) };
+    chrono::DateTime::parse_from_rfc3339(&text).map(|t| Some(t.with_timezone(&chrono::Utc))).map_err(|_| {
+        ApiError::bad_request(format!("`{field}` must be an RFC 3339 time, not `{text}`"))
+            .with(Details::Field(Some(field.to_string())))
+    })
 }
 
 /// The query of a Request search: the `data.PATH…` conditions apart, the rest as `T`.

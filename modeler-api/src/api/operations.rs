@@ -9,7 +9,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use sluice_store::{OperationFilter, OperationRow, RequestId};
 use utoipa::ToSchema;
@@ -175,14 +175,6 @@ pub async fn create(
     client: Client,
     ApiJson(body): ApiJson<OperationBody>,
 ) -> ApiResult<Response> {
-    let at = |name: &str, v: Option<String>| -> ApiResult<Option<DateTime<Utc>>> {
-        match v {
-            None => Ok(None),
-            Some(s) => DateTime::parse_from_rfc3339(&s)
-                .map(|t| Some(t.with_timezone(&Utc)))
-                .map_err(|_| bad(&format!("filter.{name}"), format!("`{name}` must be an RFC 3339 time, not `{s}`"))),
-        }
-    };
     let f = body.filter;
     if let Some(v) = f.version.filter(|v| *v < 1) {
         return Err(bad("filter.version", format!("`version` must be 1 or more, not {v}")));
@@ -194,8 +186,8 @@ pub async fn create(
         started_by: f.started_by.filter(|s| !s.is_empty()),
         element: f.element.filter(|s| !s.is_empty()),
         incident: f.incident,
-        created_after: at("created_after", f.created_after)?,
-        created_before: at("created_before", f.created_before)?,
+        created_after: super::rfc3339("filter.created_after", f.created_after)?,
+        created_before: super::rfc3339("filter.created_before", f.created_before)?,
     };
     filter.to_request_filter().map_err(|why| bad("filter.status", why))?;
     let params = match body.kind {

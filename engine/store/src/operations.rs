@@ -86,6 +86,8 @@ pub struct OperationRow {
     /// The first [`MAX_FAILURES_KEPT`] failures: `[{"request_id", "error"}]`.
     pub failures: Value,
     pub cursor: Option<RequestId>,
+    /// The page of Requests being handled, in id order (see [`Store::set_operation_page`]).
+    pub page: Vec<RequestId>,
     pub error: Option<String>,
     pub created_by: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -93,7 +95,7 @@ pub struct OperationRow {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-const COLUMNS: &str = "id, kind, status, filter, params, total, done, failed, failures, cursor, error, created_by, \
+const COLUMNS: &str = "id, kind, status, filter, params, total, done, failed, failures, cursor, page, error, created_by, \
                        created_at, updated_at, finished_at";
 
 impl Store {
@@ -192,6 +194,24 @@ impl Store {
         sql.push_str(&format!(" ORDER BY id LIMIT ${}", a.len()));
         let rows = c.fetch_all(&sql, a).await?;
         rows.iter().map(|r| parse_id("Request id", &r.text("id")?)).collect()
+    }
+
+    /// Records the page of Requests `node` is about to handle, before the first of them is: a
+    /// node that takes the operation over finishes that page by id (the Requests after the
+    /// cursor in it), even those the action has taken out of the filter. `false`: `node` no
+    /// longer holds the operation.
+    pub async fn set_operation_page(&self, op: RequestId, node: &str, page: &[RequestId]) -> Result<bool, Error> {
+        let ids: Vec<String> = page.iter().map(ToString::to_string).collect();
+        let mut tx = self.begin_write().await?;
+        let n = tx
+            .conn()
+            .execute(
+                "UPDATE operations SET page = $1 WHERE id = $2 AND owner = $3",
+                args![json_text("operation page", &ids)?, op.to_string(), node],
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(n > 0)
     }
 
     /// Records the outcome for one Request (`failure`: its error) and moves the cursor past it,
@@ -294,6 +314,11 @@ fn operation_row(r: &DbRow) -> Result<OperationRow, Error> {
         failed: r.int("failed")?,
         failures: json("operation failures", r.text("failures")?)?,
         cursor: r.opt_text("cursor")?.map(|c| parse_id("operation cursor", &c)).transpose()?,
+        page: serde_json::from_str::<Vec<String>>(&r.text("page")?)
+            .map_err(|e| Error::corrupt("operation page", e))?
+            .iter()
+            .map(|id| parse_id("operation page", id))
+            .collect::<Result<_, _>>()?,
         error: r.opt_text("error")?,
         created_by: r.opt_text("created_by")?,
         created_at: from_millis("operation time", r.int("created_at")?)?,

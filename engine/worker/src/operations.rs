@@ -2,9 +2,11 @@
 //! operation, takes its Requests a page at a time after its cursor, does the action on each in
 //! the Request's own transaction, and records the outcome (and the cursor) in another. A node
 //! that dies leaves its claim to run out; the next node to look goes on after the cursor.
-//! Doing an action again is a no-op, so a Request handled but not yet recorded when a node died
-//! ends up handled once: migrated (then "already there"), retried (then nothing to retry),
-//! canceled (then finished).
+//! Each page's ids are recorded before its first Request is handled, so the node that takes over
+//! finishes that page by id, and a Request handled but not yet recorded when a node died (which
+//! may no longer match the filter: a migration moves it off the filtered version) is handled
+//! again. Doing an action again is a no-op: migrated (then "already there"), retried (then
+//! nothing to retry), canceled (then finished).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -64,12 +66,24 @@ impl Engine {
         };
         tracing::info!(operation = %op.id, kind = %op.kind, total = op.total, done = op.done, "running an operation");
         loop {
-            let page = self.store.operation_requests(&op, PAGE).await?;
-            if page.is_empty() {
-                self.store.finish_operation(op.id, &node, None, Utc::now()).await?;
-                tracing::info!(operation = %op.id, "operation done");
-                return Ok(true);
-            }
+            // The rest of a page a node was handling when it stopped, else the next page.
+            let rest: Vec<RequestId> = op.page.iter().copied().filter(|id| op.cursor.is_none_or(|c| *id > c)).collect();
+            let page = if rest.is_empty() {
+                let page = self.store.operation_requests(&op, PAGE).await?;
+                if page.is_empty() {
+                    self.store.finish_operation(op.id, &node, None, Utc::now()).await?;
+                    tracing::info!(operation = %op.id, "operation done");
+                    return Ok(true);
+                }
+                if !self.store.set_operation_page(op.id, &node, &page).await? {
+                    tracing::warn!(operation = %op.id, "another node took the operation over");
+                    return Ok(true);
+                }
+                page
+            } else {
+                rest
+            };
+            op.page.clear();
             for id in page {
                 let failure = self.act(&action, id, op.created_by.clone()).await?;
                 let now = Utc::now();

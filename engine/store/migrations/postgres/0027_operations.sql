@@ -3,6 +3,9 @@
 -- Request handled (Requests are taken in id order, created up to `created_at`), written after
 -- each one, so a node that takes the operation over after a crash goes on from there; an
 -- action done again is a no-op (a Request already migrated, without incidents, finished).
+-- `page`: the ids of the page of Requests being handled (JSON), written before the first of
+-- them is: a node that takes over finishes that page by id, even the Requests the action took out
+-- of the filter before it could record them (a migration moves them off the filtered version).
 -- `owner` / `owner_until`: the node running it, and until when its claim holds.
 CREATE TABLE operations (
     id          TEXT   NOT NULL PRIMARY KEY,
@@ -15,6 +18,7 @@ CREATE TABLE operations (
     failed      BIGINT NOT NULL DEFAULT 0,
     failures    TEXT   NOT NULL DEFAULT '[]',
     cursor      TEXT,
+    page        TEXT   NOT NULL DEFAULT '[]',
     error       TEXT,
     created_by  TEXT,
     created_at  BIGINT NOT NULL,

@@ -720,3 +720,37 @@ fn a_timer_expression_that_gives_a_negative_duration_is_an_incident_naming_it() 
     assert!(inc.message.contains("`= delay`") || inc.message.contains("`delay`"), "{}", inc.message);
     assert!(inc.message.contains("negative duration `-PT5M`"), "{}", inc.message);
 }
+
+/// An element that waits across steps reports how long it waited when it completes (the element
+/// duration metric reads it); elements passed within one step report nothing. The entry time
+/// survives the state's round trip through storage.
+#[test]
+fn a_waiting_element_reports_how_long_it_waited() {
+    use sluice_engine::{Command, Instance};
+    let xml = model(
+        "",
+        r#"<startEvent id="s"/><sequenceFlow id="f1" sourceRef="s" targetRef="review"/>
+           <userTask id="review"/><sequenceFlow id="f2" sourceRef="review" targetRef="e"/><endEvent id="e"/>"#,
+    );
+    let p = common::import_str(&xml).remove(0);
+    let t0 = common::t0();
+    let mut out = Vec::new();
+    let inst = Instance::start(&p, Default::default(), sluice_engine::Start::Default, t0, &mut out).unwrap();
+    let waited = |out: &[Command]| -> Vec<(String, Option<u64>)> {
+        out.iter()
+            .filter_map(|c| match c {
+                Command::ElementCompleted { element, waited_us, .. } => {
+                    Some((p.element(*element).id.clone(), *waited_us))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(waited(&out), [("s".to_string(), None)]);
+    let mut inst: Instance = serde_json::from_value(serde_json::to_value(&inst).unwrap()).unwrap();
+    let token = inst.tokens()[0].id;
+    let mut out = Vec::new();
+    let later = t0 + chrono::Duration::milliseconds(90_500);
+    inst.step(&p, Input::CompleteTask { token, data: Default::default() }, later, &mut out).unwrap();
+    assert_eq!(waited(&out), [("review".to_string(), Some(90_500_000)), ("e".to_string(), None)]);
+}

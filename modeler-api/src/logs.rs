@@ -14,6 +14,7 @@ use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Record};
 use tracing::{Event, Id, Subscriber};
 use tracing_subscriber::Layer;
+use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::time::FormatTime;
 use tracing_subscriber::layer::{Context, SubscriberExt};
@@ -41,24 +42,57 @@ impl FormatTime for Rfc3339Millis {
     }
 }
 
-/// Installs the process's logger (stderr), filtered by `RUST_LOG` (default `info`).
-pub fn init(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+/// Installs the process's logger (stderr), filtered by `RUST_LOG` (default `info`), and, when the
+/// `OTEL_*` environment asks for it, the trace exporter (see `otlp.rs`). A malformed `OTEL_*`
+/// value is an error naming it.
+pub fn init(format: LogFormat) -> Result<(), String> {
+    let rust_log = std::env::var("RUST_LOG").unwrap_or_default();
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // The spans that exist for traces only stay out of the logs unless asked for by name.
+    if !rust_log.contains(crate::otlp::TRACE_TARGET)
+        && let Ok(off) = format!("{}=off", crate::otlp::TRACE_TARGET).parse()
+    {
+        filter = filter.add_directive(off);
+    }
+    let otlp = match crate::otlp::Config::from_env()? {
+        Some(config) => {
+            let unsupported = config.unsupported_protocol.clone();
+            let url = config.url.clone();
+            Some((crate::otlp::start(config)?, url, unsupported))
+        }
+        None => None,
+    };
+    let (otlp_layer, said) = match otlp {
+        Some((layer, url, unsupported)) => {
+            (Some(layer.with_filter(filter_fn(crate::otlp::OtlpLayer::wants))), Some((url, unsupported)))
+        }
+        None => (None, None),
+    };
     match format {
         LogFormat::Text => {
             let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-            tracing_subscriber::fmt()
-                .with_env_filter(filter)
+            let text = tracing_subscriber::fmt::layer()
                 .with_ansi(ansi)
                 .with_timer(Rfc3339Millis)
                 .with_writer(std::io::stderr)
-                .init();
+                .with_filter(filter);
+            tracing_subscriber::registry().with(otlp_layer).with(text).init();
         }
         LogFormat::Json => {
-            tracing_subscriber::registry().with(filter).with(JsonLines).init();
+            tracing_subscriber::registry().with(otlp_layer).with(JsonLines.with_filter(filter)).init();
         }
     }
+    if let Some((url, unsupported)) = said {
+        tracing::info!(%url, "exporting traces over OTLP (http/json)");
+        if let Some(protocol) = unsupported {
+            tracing::warn!(
+                protocol,
+                "OTEL_EXPORTER_OTLP_PROTOCOL asks for a protocol Sluice does not speak; traces are exported as http/json"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Writes each event as one JSON object on stderr.

@@ -11,6 +11,7 @@ mod connectors;
 mod export;
 mod logs;
 mod oidc;
+mod otlp;
 mod serve;
 mod shaped_errors;
 mod templates;
@@ -24,13 +25,19 @@ fn main() -> ExitCode {
     let args = cli::Cli::parse();
     if let Some(format) = args.log_format() {
         // Only the server logs; `check` and `run` print their results on stdout.
-        logs::init(format);
+        if let Err(e) = logs::init(format) {
+            eprintln!("sluice: {e}");
+            return ExitCode::FAILURE;
+        }
     }
-    match cli::run(args) {
+    let code = match cli::run(args) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("sluice: {e:#}");
             ExitCode::FAILURE
         }
-    }
+    };
+    // The spans of the last moments reach the collector before the process ends.
+    otlp::shutdown(std::time::Duration::from_secs(5));
+    code
 }

@@ -3,6 +3,7 @@
 pub mod bpmn;
 pub mod db;
 pub mod oidc_provider;
+pub mod otlp_collector;
 pub mod server;
 
 use std::path::PathBuf;

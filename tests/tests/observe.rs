@@ -1,6 +1,7 @@
 //! Seeing what the engine does, end to end with the real binary on SQLite and PostgreSQL: a
 //! scenario over HTTP (timers, a user task completed, a Request canceled, a connector call that
-//! becomes an incident), then `/metrics` shows the engine's counters moved by exactly that, and
+//! becomes an incident), then `/metrics` shows the engine's counters (and the durations of the
+//! elements that waited) moved by exactly that, and
 //! with `SLUICE_LOG_FORMAT=json` every stderr line is one JSON object with an RFC 3339 UTC
 //! millisecond timestamp, the lifecycle lines carry `request_id`, the connector's lines its
 //! `element_id`, and a secret's value appears nowhere.
@@ -116,6 +117,18 @@ fn run(name: &str, db: &Db) {
     assert!(moved("sluice_store_commit_batch_size_sum") >= 5.0, "{after}");
     assert_eq!(sample(&after, "sluice_incidents_open"), 1.0, "{after}");
     assert!(after.contains("# TYPE sluice_timer_lag_seconds histogram"), "{after}");
+    // Element durations: both timers waited their 0.2 s; the task that was completed took the
+    // time until its completion; the canceled Request's task was terminated, not completed.
+    let wait = "sluice_element_duration_seconds_count{process=\"observed\",element=\"wait\"}";
+    assert_eq!(moved(wait), 2.0, "{after}");
+    let waited = moved("sluice_element_duration_seconds_sum{process=\"observed\",element=\"wait\"}");
+    assert!(waited >= 0.4, "two timers of 0.2 s waited {waited} s in all: {after}");
+    let quick = "sluice_element_duration_seconds_bucket{process=\"observed\",element=\"wait\",le=\"0.1\"}";
+    assert_eq!(moved(quick), 0.0, "{after}");
+    let review = "sluice_element_duration_seconds_count{process=\"observed\",element=\"review\"}";
+    assert_eq!(moved(review), 1.0, "{after}");
+    // Elements passed within one step (the start and end events) are not timed.
+    assert!(!after.contains("element=\"start\""), "{after}");
 
     let log = log_dir.join(format!("{name}.log"));
     drop(server);

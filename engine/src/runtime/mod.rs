@@ -227,6 +227,10 @@ pub enum Command {
     ElementCompleted {
         token: TokenId,
         element: ElementIdx,
+        /// How long the element waited, in microseconds, when it was activated by an earlier
+        /// step (a task, a catch event, a connector call, a sub-process); `None` for an element
+        /// passed within one step. Feeds the element duration metric, not the history.
+        waited_us: Option<u64>,
     },
     /// An element was left unfinished: interrupted by an event, a terminate end or a cancel.
     ElementTerminated {
@@ -635,6 +639,10 @@ struct Token {
     /// A multi-instance or loop inner instance: runs the activity itself, never its loop.
     #[serde(default, skip_serializing_if = "is_false")]
     inner: bool,
+    /// When the token entered `element` (the step's time, microseconds since the epoch); states
+    /// written before it was kept have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    since: Option<i64>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

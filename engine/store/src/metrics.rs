@@ -7,8 +7,9 @@
 //! recording off (the durable benchmark measures the difference).
 //!
 //! Cardinality: labels are the process key, the connector type and an outcome out of a fixed
-//! set (never a Request or element id). A deployment with many
-//! process keys has that many series per labelled metric, and no more.
+//! set, never a Request id. Element durations alone are labelled by element id too: their
+//! number is bounded by the deployed models (elements that wait), not by traffic. A deployment
+//! with many process keys has that many series per labelled metric, and no more.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -19,6 +20,9 @@ use std::sync::{Mutex, OnceLock};
 pub const LATENCY_BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 /// Upper bounds (seconds) of timer lag buckets: 10 ms to 5 min.
 pub const LAG_BUCKETS: &[f64] = &[0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0];
+/// Upper bounds (seconds) of element durations: 10 ms to a week (a person's task takes days).
+pub const DURATION_BUCKETS: &[f64] =
+    &[0.01, 0.1, 1.0, 10.0, 60.0, 300.0, 1800.0, 3600.0, 14_400.0, 86_400.0, 604_800.0];
 /// Upper bounds of the commit batch size (ops per transaction).
 pub const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0];
 
@@ -174,6 +178,9 @@ pub struct EngineMetrics {
     pub jobs_retried: AtomicU64,
     pub connector_calls: Counters,
     pub connector_duration: Histograms,
+    /// Activation to completion of elements that waited (tasks, catch events, connector calls,
+    /// sub-processes), by process and element id.
+    pub element_duration: Histograms,
     pub slack_posts: Counters,
     pub timer_lag: Histogram,
     pub timers_fired: AtomicU64,
@@ -193,6 +200,7 @@ impl Default for EngineMetrics {
             jobs_retried: AtomicU64::new(0),
             connector_calls: Counters::new(&["type", "outcome"]),
             connector_duration: Histograms::new(&["type"], LATENCY_BUCKETS),
+            element_duration: Histograms::new(&["process", "element"], DURATION_BUCKETS),
             slack_posts: Counters::new(&["outcome"]),
             timer_lag: Histogram::new(LAG_BUCKETS),
             timers_fired: AtomicU64::new(0),
@@ -252,6 +260,13 @@ impl EngineMetrics {
         }
         head(out, "sluice_connector_call_duration_seconds", "histogram", "Connector call latency by type.");
         self.connector_duration.render(out, "sluice_connector_call_duration_seconds");
+        head(
+            out,
+            "sluice_element_duration_seconds",
+            "histogram",
+            "Activation to completion of elements that waited (tasks, catch events, connector calls, sub-processes), by process and element.",
+        );
+        self.element_duration.render(out, "sluice_element_duration_seconds");
         let single: [(&str, &str, &Histogram); 3] = [
             ("sluice_timer_lag_seconds", "Fire time minus due time of timer jobs.", &self.timer_lag),
             ("sluice_store_commit_duration_seconds", "Group-commit transaction latency.", &self.commit_duration),

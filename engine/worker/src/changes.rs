@@ -78,7 +78,7 @@ pub fn from_commands(process: &Process, request: RequestId, commands: &[Command]
         let mut entry = HistoryEntry::of_command(process, c, now);
         // The rows a command writes besides its history event; the event's durable ids.
         match c {
-            Command::ElementCompleted { token, element } if is_task(*element) => {
+            Command::ElementCompleted { token, element, .. } if is_task(*element) => {
                 // A user or manual task completes only through its person: close its row.
                 close_task(&mut ch, *token, TaskStatus::Completed);
             }
@@ -430,7 +430,7 @@ mod tests {
         let data = Data::new();
         let (t, s) = (TokenId(1), SubscriptionId(1));
         check(Command::ElementActivated { token: t, element: task }, "element_activated", None);
-        check(Command::ElementCompleted { token: t, element: wait }, "element_completed", None);
+        check(Command::ElementCompleted { token: t, element: wait, waited_us: None }, "element_completed", None);
         check(Command::ElementTerminated { token: t, element: wait }, "element_terminated", None);
         check(Command::TaskCreated { token: t, element: task, assignment: Box::default() }, "task_created", None);
         check(Command::TaskCanceled { token: t, element: task }, "task_canceled", None);

@@ -156,8 +156,7 @@ impl Engine {
         // The answer of an earlier run was lost, or the server stopped while it ran.
         cx.maybe_done_before = job.unconfirmed || crate::jobs::crashes(job) > 0;
         // Secrets are opened for this call only; a value that does not open is an incident.
-        let span =
-            tracing::info_span!("connector_call", request_id = %id, element_id = %el.id, connector = %call.connector);
+        let span = tracing::info_span!("connector_call", request_id = %id, element_id = %el.id, connector = %call.connector, outcome = tracing::field::Empty, error = tracing::field::Empty);
         let started = std::time::Instant::now();
         let invoked = match self.open_secrets(&secrets_named(call)).instrument(span.clone()).await {
             // No transaction is open here: the call may take as long as the registry allows.
@@ -177,6 +176,12 @@ impl Engine {
         let m = sluice_store::metrics::engine_metrics();
         m.connector_calls.inc(&[&call.connector, outcome]);
         m.connector_duration.observe(&[&call.connector], started.elapsed().as_secs_f64());
+        span.record("outcome", outcome);
+        if let Err(e) = &result
+            && outcome == "incident"
+        {
+            span.record("error", tracing::field::display(e));
+        }
         span.in_scope(|| tracing::debug!(outcome, "connector call answered"));
         let attempts = job.attempts.max(1);
         let input = match ConnectorVerdict::of(result, attempts, i64::from(self.options.max_attempts), "attempts") {

@@ -145,7 +145,9 @@ impl Engine {
         if let Ok(mut running) = h.running.lock() {
             *running.entry(id).or_default() += 1;
         }
-        tokio::spawn(async move { engine.run_handed_off(permit, r, jobs, now).await });
+        // The run's job spans are children of the step that handed the jobs off (its trace).
+        let parent = tracing::Span::current();
+        tokio::spawn(async move { engine.run_handed_off(permit, r, jobs, now, parent).await });
     }
 
     /// One Request's handed-off jobs, in order, the first from the state its write left; then the
@@ -157,6 +159,7 @@ impl Engine {
         r: LoadedRequest,
         jobs: Vec<JobRow>,
         written: DateTime<Utc>,
+        parent: tracing::Span,
     ) {
         let id = r.meta.id;
         let mut first = Some(r);
@@ -167,7 +170,7 @@ impl Engine {
             let now = written.max(Utc::now());
             after = match self
                 .run_connector(&job, now, first.take(), Some(i + 1 == n))
-                .instrument(crate::jobs::job_span(&job))
+                .instrument(crate::jobs::job_span_in(&job, &parent))
                 .await
             {
                 Ok(after) => after,

@@ -20,6 +20,13 @@ pub(crate) fn job_span(job: &JobRow) -> tracing::Span {
     tracing::info_span!("job", request_id, element_id, kind = %job.kind, job_id = %job.id)
 }
 
+/// [`job_span`] as a child of `parent` (the step that handed the job off).
+pub(crate) fn job_span_in(job: &JobRow, parent: &tracing::Span) -> tracing::Span {
+    let request_id = job.request_id.map(|r| r.to_string()).unwrap_or_default();
+    let element_id = job.element_id.as_deref().unwrap_or("");
+    tracing::info_span!(parent: parent, "job", request_id, element_id, kind = %job.kind, job_id = %job.id)
+}
+
 /// How many runs of a claimed job were cut short: its attempts that never ended, but the one
 /// that just claimed it.
 pub(crate) fn crashes(job: &JobRow) -> i64 {

@@ -1,8 +1,10 @@
 //! What the engine tells operators about a Request's life: the lifecycle counters of
 //! [`sluice_store::metrics`] and one `info` log line per lifecycle event (started, completed,
-//! canceled, incident), each carrying `request_id` (and `element_id` where there is one).
+//! canceled, incident), each carrying `request_id` (and `element_id` where there is one), and
+//! how long each element that waited took.
 
-use sluice_engine::HistoryEvent;
+use sluice_bpmn::Process;
+use sluice_engine::{Command, HistoryEvent};
 use sluice_store::metrics::engine_metrics;
 use sluice_store::{NewEvent, RequestId};
 
@@ -13,11 +15,20 @@ pub(crate) struct Lifecycle {
     canceled: bool,
     /// (element id, incident code, message) of each incident raised.
     incidents: Vec<(Option<String>, String, String)>,
+    /// (element id, seconds) of each element that completed after waiting since an earlier step.
+    waited: Vec<(String, f64)>,
 }
 
 impl Lifecycle {
-    pub(crate) fn of(events: &[NewEvent]) -> Self {
+    pub(crate) fn of(events: &[NewEvent], commands: &[Command], process: &Process) -> Self {
         let mut l = Lifecycle::default();
+        for c in commands {
+            if let Command::ElementCompleted { element, waited_us: Some(us), .. } = c
+                && let Some(el) = process.elements.get(element.index())
+            {
+                l.waited.push((el.id.clone(), *us as f64 / 1e6));
+            }
+        }
         for e in events {
             match &e.event {
                 HistoryEvent::RequestCompleted => l.completed = true,
@@ -51,6 +62,9 @@ impl Lifecycle {
                 event = "incident_raised",
                 "incident raised"
             );
+        }
+        for (element, seconds) in &self.waited {
+            m.element_duration.observe(&[process, element], *seconds);
         }
         if self.completed {
             m.requests_completed.inc(&[process]);

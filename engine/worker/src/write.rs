@@ -14,6 +14,7 @@ use crate::changes::changes_of;
 use crate::handoff::LeaseAfter;
 use crate::observe::Lifecycle;
 use crate::{Engine, Error};
+use tracing::Instrument;
 
 /// What became of an input sent to a Request.
 pub(crate) enum Stepped {
@@ -99,6 +100,23 @@ impl Engine {
         creation: Creation<'_>,
         now: DateTime<Utc>,
     ) -> Result<(RequestId, Option<LoadedRequest>), Error> {
+        // Trace only (the `sluice_trace` target stays out of the logs): a Request's first step.
+        let span = tracing::info_span!(
+            target: "sluice_trace",
+            "start",
+            process = %creation.process.key,
+            version = creation.version,
+            request_id = tracing::field::Empty,
+        );
+        self.create_in(creation, now, &span).instrument(span.clone()).await
+    }
+
+    async fn create_in(
+        &self,
+        creation: Creation<'_>,
+        now: DateTime<Utc>,
+        span: &tracing::Span,
+    ) -> Result<(RequestId, Option<LoadedRequest>), Error> {
         let Creation {
             process,
             version,
@@ -121,6 +139,7 @@ impl Engine {
             Instance::start_with(process, &decisions, data, start, started_by.clone(), now, &mut out)?
         };
         let id = id.unwrap_or_default();
+        span.record("request_id", tracing::field::display(id));
         let mut changes = changes_of(process, id, &out, now, parent.is_some(), &self.registry);
         let workers = has_worker_jobs(&changes);
         changes.jobs_added.extend(jobs);
@@ -132,7 +151,7 @@ impl Engine {
         }
         let plan = self.plan(id, &changes, now, None);
         let wake = self.needs_wake(&changes, now, &plan);
-        let lifecycle = Lifecycle::of(&changes.events);
+        let lifecycle = Lifecycle::of(&changes.events, &out, process);
         let state = StateColumns::of(&instance)?;
         let status = state.status();
         let op = WriteOp::Create {
@@ -217,6 +236,18 @@ impl Engine {
         id: RequestId,
         now: DateTime<Utc>,
         call: StepCall,
+        inputs: impl FnMut(&LoadedRequest) -> Result<Vec<Input>, Error>,
+    ) -> Result<(Stepped, LeaseAfter), Error> {
+        // Trace only (the `sluice_trace` target stays out of the logs): one step of a Request.
+        let span = tracing::info_span!(target: "sluice_trace", "step", request_id = %id);
+        self.step_in(id, now, call, inputs).instrument(span).await
+    }
+
+    async fn step_in(
+        &self,
+        id: RequestId,
+        now: DateTime<Utc>,
+        call: StepCall,
         mut inputs: impl FnMut(&LoadedRequest) -> Result<Vec<Input>, Error>,
     ) -> Result<(Stepped, LeaseAfter), Error> {
         let StepCall { job, drop_refused, mut preloaded, run_last, events, actor } = call;
@@ -284,7 +315,7 @@ impl Engine {
             let plan = self.plan(id, &changes, now, run_last);
             let wake = self.needs_wake(&changes, now, &plan);
             let releases = matches!(plan.lease, LeaseChange::Release { .. });
-            let lifecycle = Lifecycle::of(&changes.events);
+            let lifecycle = Lifecycle::of(&changes.events, &out, &process);
             let op = WriteOp::Step {
                 request: id,
                 expected_revision: r.revision,

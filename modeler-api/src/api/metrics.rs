@@ -12,6 +12,7 @@ use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
+use tracing::Instrument;
 
 use super::{ApiError, AppState, elapsed, route_of};
 
@@ -81,13 +82,30 @@ fn escape(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
-/// Records every answer (after routing, so the label is the route template).
+/// Records every answer (after routing, so the label is the route template), in the trace span of
+/// the call (exported over OTLP when traces are on; a caller's `traceparent` is its parent).
 pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = req.method().to_string();
     let route = route_of(&req);
-    let resp = next.run(req).await;
-    state.inner.metrics.record(&method, &route, resp.status().as_u16(), elapsed(start));
+    let traceparent = req.headers().get("traceparent").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let span = tracing::info_span!(
+        target: "sluice_trace",
+        "http",
+        otel.name = %format_args!("{method} {route}"),
+        http.request.method = %method,
+        http.route = %route,
+        http.response.status_code = tracing::field::Empty,
+        error = tracing::field::Empty,
+        traceparent,
+    );
+    let resp = next.run(req).instrument(span.clone()).await;
+    let status = resp.status().as_u16();
+    span.record("http.response.status_code", status);
+    if status >= 500 {
+        span.record("error", format!("answered {status}"));
+    }
+    state.inner.metrics.record(&method, &route, status, elapsed(start));
     resp
 }
 

@@ -215,7 +215,9 @@ impl AppState {
         T: Send + 'static,
     {
         let gate = CommitGate::current().unwrap_or_default();
-        let task = self.engine_runtime().spawn(gate.clone().scope(call(self.inner.engine.clone())));
+        // The engine's work is part of the HTTP call's trace.
+        let work = gate.clone().scope(call(self.inner.engine.clone()));
+        let task = self.engine_runtime().spawn(tracing::Instrument::in_current_span(work));
         let mut task = StopUnwritten { task, gate };
         match (&mut task.task).await {
             Ok(result) => Ok(result?),

@@ -167,7 +167,7 @@ impl Exec<'_> {
         let Some(tok) = self.tok(t) else { return };
         if tok.inner {
             let e = tok.element;
-            self.out.push(Command::ElementCompleted { token: t, element: e });
+            self.completed(t, e);
             self.consume(t);
         } else {
             self.leave(t);
@@ -275,7 +275,7 @@ impl Exec<'_> {
             ScopeKind::Instance { index, .. } => self.instance_done(sid, index),
             ScopeKind::EventSub { element, token } => {
                 let Some(removed) = self.remove_scope(sid) else { return };
-                self.out.push(Command::ElementCompleted { token, element });
+                self.completed(token, element);
                 if let Some(parent) = removed.parent {
                     self.release(parent);
                 }

@@ -88,13 +88,13 @@ impl Exec<'_> {
         match self.find_catcher(t, from_activity, false, &code) {
             Some(catcher) => {
                 if !from_activity {
-                    self.out.push(Command::ElementCompleted { token: t, element: e });
+                    self.completed(t, e);
                     self.detach(t);
                 }
                 self.catch_thrown(catcher);
             }
             None if self.i.called => {
-                self.out.push(Command::ElementCompleted { token: t, element: e });
+                self.completed(t, e);
                 self.detach(t);
                 self.out.push(Command::ErrorToParent { code, message });
                 self.cancel_contents(ScopeId(0), None);
@@ -125,7 +125,7 @@ impl Exec<'_> {
         }
         if interrupting {
             if from_end {
-                self.out.push(Command::ElementCompleted { token: t, element: e });
+                self.completed(t, e);
                 self.detach(t);
             }
             if let Some(c) = catcher {
@@ -138,7 +138,7 @@ impl Exec<'_> {
         }
         // Not interrupted: the thrower carries on.
         if from_end {
-            self.out.push(Command::ElementCompleted { token: t, element: e });
+            self.completed(t, e);
             self.consume(t);
         } else {
             self.leave(t);

@@ -6,23 +6,23 @@ impl Exec<'_> {
     pub(super) fn end(&mut self, t: TokenId, e: ElementIdx, result: &Throw) {
         match result {
             Throw::None | Throw::Link(_) => {
-                self.out.push(Command::ElementCompleted { token: t, element: e });
+                self.completed(t, e);
                 self.consume(t);
             }
             Throw::Terminate => {
-                self.out.push(Command::ElementCompleted { token: t, element: e });
+                self.completed(t, e);
                 let Some(scope) = self.tok(t).map(|x| x.scope) else { return };
                 self.cancel_contents(scope, Some(t));
                 self.consume(t);
             }
             Throw::Message(m) => {
                 self.publish(t, e, m);
-                self.out.push(Command::ElementCompleted { token: t, element: e });
+                self.completed(t, e);
                 self.consume(t);
             }
             Throw::Signal(name) => {
                 self.broadcast(t, e, name);
-                self.out.push(Command::ElementCompleted { token: t, element: e });
+                self.completed(t, e);
                 self.consume(t);
             }
             Throw::Error { code, message } => self.throw_error(t, code.clone(), message.clone(), false),
@@ -46,7 +46,7 @@ impl Exec<'_> {
                 let scope = p.element(e).scope;
                 match p.scope(scope).link_targets.get(name) {
                     Some(&target) => {
-                        self.out.push(Command::ElementCompleted { token: t, element: e });
+                        self.completed(t, e);
                         if let Some(tok) = self.tok_mut(t) {
                             tok.element = target;
                             tok.state = TokenState::Ready { via: None };

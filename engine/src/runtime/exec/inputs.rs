@@ -332,7 +332,7 @@ impl Exec<'_> {
                 } else {
                     // An event-based gateway: the first event wins, the others are withdrawn.
                     self.close_owned(Owner::Token(t));
-                    self.out.push(Command::ElementCompleted { token: t, element: at });
+                    self.completed(t, at);
                     self.i.moves += 1;
                     if let Some(tok) = self.tok_mut(t) {
                         tok.element = e;

@@ -273,7 +273,7 @@ impl<'a> Exec<'a> {
 
     fn spawn(&mut self, scope: ScopeId, element: ElementIdx, via: Option<FlowIdx>, inner: bool) -> TokenId {
         let id = self.new_token_id();
-        self.i.tokens.push(Token { id, scope, element, state: TokenState::Ready { via }, inner });
+        self.i.tokens.push(Token { id, scope, element, state: TokenState::Ready { via }, inner, since: None });
         if let Some(s) = self.scope_mut(scope) {
             s.active += 1;
         }
@@ -519,7 +519,23 @@ impl<'a> Exec<'a> {
     }
 
     fn activated(&mut self, t: TokenId, e: ElementIdx) {
+        let now = self.now.timestamp_micros();
+        if let Some(tok) = self.tok_mut(t) {
+            tok.since = Some(now);
+        }
         self.out.push(Command::ElementActivated { token: t, element: e });
+    }
+
+    /// Records that token `t` completed element `e`, with how long it waited there when it was
+    /// activated by an earlier step.
+    fn completed(&mut self, t: TokenId, e: ElementIdx) {
+        let now = self.now.timestamp_micros();
+        let waited_us = self
+            .tok(t)
+            .and_then(|tok| tok.since)
+            .filter(|since| *since != now)
+            .map(|since| now.saturating_sub(since).max(0) as u64);
+        self.out.push(Command::ElementCompleted { token: t, element: e, waited_us });
     }
 
     // ---- leaving: sequence flow selection ----
@@ -540,7 +556,7 @@ impl<'a> Exec<'a> {
             return;
         }
         if emit_completed {
-            self.out.push(Command::ElementCompleted { token: t, element: e });
+            self.completed(t, e);
         }
         if flows.is_empty() {
             self.scratch = flows;

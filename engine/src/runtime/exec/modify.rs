@@ -64,6 +64,7 @@ impl Exec<'_> {
                         element: e,
                         state: TokenState::Ready { via: None },
                         inner: false,
+                        since: None,
                     });
                     if let Some(s) = self.scope_mut(scope) {
                         s.active += 1;

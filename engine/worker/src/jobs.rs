@@ -11,6 +11,7 @@ use sluice_store::{JobKind, JobRow, LoadedRequest, RequestId};
 use tracing::Instrument;
 
 use crate::payload::{self, MessageJob, SignalJob};
+use crate::write::StepCall;
 use crate::{Engine, Error};
 
 /// The span of one job's run: every log line of it carries the Request's and element's ids.
@@ -99,11 +100,12 @@ impl Engine {
                 None => groups.push(vec![job]),
             }
         }
-        // The Requests of connector jobs, read at once (each job would read its own otherwise).
+        // The Requests of connector and timer jobs, read at once (each job would read its own
+        // otherwise: a query per timer, which bounded how many timers a second fired).
         let wanted: Vec<RequestId> = groups
             .iter()
             .filter_map(|g| g.first())
-            .filter(|j| j.kind == JobKind::Connector)
+            .filter(|j| matches!(j.kind, JobKind::Connector | JobKind::Timer))
             .filter_map(|j| j.request_id)
             .collect();
         let mut loaded: HashMap<RequestId, LoadedRequest> =
@@ -144,6 +146,7 @@ impl Engine {
                 (Some(r), JobKind::Connector) => {
                     self.run_connector(&job, now, Some(r), None).instrument(span).await.map(drop)
                 }
+                (Some(r), JobKind::Timer) => self.fire_timer(&job, now, Some(r)).instrument(span).await,
                 _ => self.run_job(&job, now).instrument(span).await,
             };
             match result {
@@ -218,20 +221,8 @@ impl Engine {
     }
 
     pub(crate) async fn run_job(&self, job: &JobRow, now: DateTime<Utc>) -> Result<(), Error> {
-        if matches!(job.kind, JobKind::Timer | JobKind::TimerStart) {
-            // Lag: when it fires (now, not the claim's time) minus when it was due.
-            let m = sluice_store::metrics::engine_metrics();
-            m.count(&m.timers_fired, 1);
-            let lag = (Utc::now() - job.due_at).num_microseconds().unwrap_or(i64::MAX);
-            m.timer_lag.observe(lag as f64 / 1e6);
-        }
         match job.kind {
-            JobKind::Timer => {
-                let (Some(id), Some(subscription)) = (job.request_id, job.subscription) else {
-                    return self.drop_job(job).await;
-                };
-                self.step_job(id, job, now, Input::TimerFired { subscription }).await
-            }
+            JobKind::Timer => self.fire_timer(job, now, None).await,
             JobKind::Connector => self.run_connector(job, now, None, None).await.map(drop),
             JobKind::Message => {
                 let m: MessageJob = payload::read(job)?;
@@ -246,7 +237,10 @@ impl Engine {
                 self.drop_job(job).await
             }
             JobKind::StartChild => self.start_child(job, now).await,
-            JobKind::TimerStart => self.run_timer_start(job, now).await,
+            JobKind::TimerStart => {
+                timer_fired(job);
+                self.run_timer_start(job, now).await
+            }
             JobKind::CancelChild => self.cancel_child(job, now).await,
             JobKind::ChildDone | JobKind::ChildError | JobKind::ChildEscalation => self.child_result(job, now).await,
             // notify.rs hook: deliver, then record `notification_sent`/`notification_failed`.
@@ -254,6 +248,23 @@ impl Engine {
             // Never due for a node (`job_workers.rs`): left to the external workers.
             JobKind::Worker => Ok(()),
         }
+    }
+
+    /// Fires a timer job: steps its Request (`preloaded` when the batch read it already).
+    async fn fire_timer(
+        &self,
+        job: &JobRow,
+        now: DateTime<Utc>,
+        preloaded: Option<LoadedRequest>,
+    ) -> Result<(), Error> {
+        timer_fired(job);
+        let (Some(id), Some(subscription)) = (job.request_id, job.subscription) else {
+            return self.drop_job(job).await;
+        };
+        let input = Input::TimerFired { subscription };
+        let call = StepCall { preloaded, ..StepCall::job(Some(job.id)) };
+        self.step_inner(id, now, call, |_| Ok(vec![input.clone()])).await?;
+        Ok(())
     }
 
     pub(crate) async fn drop_job(&self, job: &JobRow) -> Result<(), Error> {
@@ -273,4 +284,13 @@ impl Engine {
         self.step(id, Some(job.id), now, |_| Ok(vec![input.clone()])).await?;
         Ok(())
     }
+}
+
+/// Counts a timer job that fires, and its lag: when it fires (now, not the claim's time) minus
+/// when it was due.
+fn timer_fired(job: &JobRow) {
+    let m = sluice_store::metrics::engine_metrics();
+    m.count(&m.timers_fired, 1);
+    let lag = (Utc::now() - job.due_at).num_microseconds().unwrap_or(i64::MAX);
+    m.timer_lag.observe(lag as f64 / 1e6);
 }

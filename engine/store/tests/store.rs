@@ -1001,6 +1001,29 @@ async fn request_leases_are_taken_atomically_and_expire(db: Arc<TestDb>) {
 }
 both!(request_leases_are_taken_atomically_and_expire);
 
+/// The worker's claim: jobs and the leases of their Requests in one write, the lease taken
+/// whole (not the provisional grace of a bare claim), and a Request another node holds left out
+/// of both.
+async fn jobs_and_their_request_leases_are_claimed_in_one_write(db: Arc<TestDb>) {
+    let store = db.open().await;
+    deploy(&store).await;
+    let p = review();
+    let (r1, _) = start(&store, &p, "ORD-1", t0()).await;
+    let (r2, _) = start(&store, &p, "ORD-2", t0()).await;
+    let due = t0() + chrono::Duration::hours(1);
+    let until = due + chrono::Duration::seconds(30);
+    assert_eq!(store.claim_request_leases("b", &[r2], t0(), until).await.unwrap(), vec![r2]);
+    let (jobs, held) = store.claim_jobs_leased("a", due, 10, Duration::from_secs(30), until).await.unwrap();
+    assert_eq!(jobs.iter().map(|j| j.request_id).collect::<Vec<_>>(), vec![Some(r1)]);
+    assert_eq!(held, vec![r1]);
+    assert_eq!(store.request_lease(r1).await.unwrap(), Some(("a".to_string(), until)));
+    assert_eq!(store.request_lease(r2).await.unwrap(), Some(("b".to_string(), until)));
+    // Nothing else is claimable now: r1's job is claimed, r2's Request is b's.
+    let (none, held) = store.claim_jobs_leased("c", due, 10, Duration::from_secs(30), until).await.unwrap();
+    assert!(none.is_empty() && held.is_empty());
+}
+both!(jobs_and_their_request_leases_are_claimed_in_one_write);
+
 /// The rows of a table as text, one string per row, in a stable order (ids of events left out:
 /// they are fresh UUIDs on every write).
 async fn dump(db: &TestDb, store_schema: Option<&str>, sql: &str) -> Vec<String> {

@@ -394,6 +394,9 @@ async fn timers(store: Store, n: usize, concurrency: usize, spread: Duration) {
     let fired = sluice_store::metrics::engine_metrics().timers_fired.load(Ordering::Relaxed) - fired0;
     // Lag: completion (the same step as the firing) minus due time, from every Request's row.
     let mut lags = Vec::with_capacity(n);
+    // The lags by tenth of the window of due times (when in the firing the lag was).
+    let mut tenths: Vec<Vec<i64>> = vec![Vec::new(); 10];
+    let window_ms = spread.as_millis().max(1) as i64;
     let mut cursor: Option<String> = None;
     let filter = sluice_store::RequestFilter::default();
     loop {
@@ -403,6 +406,8 @@ async fn timers(store: Store, n: usize, concurrency: usize, spread: Duration) {
             let due = chrono::DateTime::parse_from_rfc3339(due).expect("due time").with_timezone(&Utc);
             let done = r.completed_at.expect("completed");
             lags.push((done - due).num_milliseconds());
+            let tenth = ((due - first_due).num_milliseconds() * 10 / window_ms).clamp(0, 9) as usize;
+            tenths[tenth].push((done - due).num_milliseconds());
         }
         match page.next_cursor {
             Some(c) => cursor = Some(c),
@@ -429,6 +434,17 @@ async fn timers(store: Store, n: usize, concurrency: usize, spread: Duration) {
         lags.last().copied().unwrap_or(0),
         lags.first().copied().unwrap_or(0),
     );
+    let by_tenth: Vec<String> = tenths
+        .iter_mut()
+        .map(|t| {
+            t.sort_unstable();
+            match t.len() {
+                0 => "-".to_string(),
+                len => format!("{}/{}", t[len / 2], t[((len as f64 * 0.99) as usize).min(len - 1)]),
+            }
+        })
+        .collect();
+    println!("  lag p50/p99 ms by tenth of the due window: {}", by_tenth.join(" "));
 }
 
 fn print(name: &str, f: &Figures) {

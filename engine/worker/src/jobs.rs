@@ -47,30 +47,18 @@ impl Engine {
     ///
     /// Only jobs of Requests this node holds a lease on, or can take one on (none, or expired),
     /// run: the claim skips jobs of Requests another live node holds, and the leases of the
-    /// claimed jobs' Requests are then taken (until `now + request_lease`); a job whose Request
+    /// claimed jobs' Requests are taken in the same write (until `now + request_lease`); a job whose Request
     /// another node took in between is given back untouched (still due, no attempt counted).
     pub async fn run_due_jobs(&self, now: DateTime<Utc>, limit: u32) -> Result<usize, Error> {
         // The heartbeat keeps the claims of jobs in flight (and their Requests' leases) alive.
         let lease = self.options.job_lease;
         let node = self.options.node_id.as_str();
         self.sweep_kept_messages(now).await?;
-        let jobs = self.store.claim_jobs(node, now, limit, lease).await?;
+        // The jobs and their Requests' leases in one write (a failure leaves neither taken).
+        let until = now + chrono::Duration::from_std(self.options.request_lease).unwrap_or(chrono::Duration::MAX);
+        let (jobs, held) = self.store.claim_jobs_leased(node, now, limit, lease, until).await?;
         let m = sluice_store::metrics::engine_metrics();
         m.count(&m.jobs_claimed, jobs.len() as u64);
-        let requests: Vec<RequestId> = jobs.iter().filter_map(|j| j.request_id).collect();
-        let until = now + chrono::Duration::from_std(self.options.request_lease).unwrap_or(chrono::Duration::MAX);
-        let held = match self.store.claim_request_leases(node, &requests, now, until).await {
-            Ok(held) => held,
-            Err(e) => {
-                // Do not sit on the claimed jobs until their lease ends: give them back as they were.
-                for job in &jobs {
-                    if let Err(e) = self.store.unclaim_job(job.id, node).await {
-                        tracing::warn!(job = %job.id, error = %e, "cannot give a claimed job back");
-                    }
-                }
-                return Err(e.into());
-            }
-        };
         // Jobs of one Request run one after the other, in due order; different Requests' jobs run
         // side by side, so their steps share commits (group commit).
         let mut groups: Vec<Vec<JobRow>> = Vec::new();
@@ -78,7 +66,7 @@ impl Engine {
         let mut crashed = Vec::new();
         for job in jobs {
             if let Some(r) = job.request_id
-                && !held.contains(&r)
+                && held.binary_search(&r).is_err()
             {
                 // Another node took this Request between our claim and our lease: its job.
                 self.store.unclaim_job(job.id, node).await?;

@@ -101,34 +101,43 @@ struct JsonLines;
 /// A span's fields, kept in its extensions.
 struct SpanFields(Map<String, Value>);
 
-struct Fields<'a>(&'a mut Map<String, Value>);
+/// A span's or event's fields as JSON values, each handed to the closure (the JSON log lines and
+/// the OTLP spans read fields this one way).
+pub struct Values<F: FnMut(&Field, Value)>(pub F);
 
-impl Visit for Fields<'_> {
+impl<F: FnMut(&Field, Value)> Visit for Values<F> {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.0.insert(field.name().to_string(), Value::String(format!("{value:?}")));
+        (self.0)(field, Value::String(format!("{value:?}")));
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().to_string(), Value::String(value.to_string()));
+        (self.0)(field, Value::String(value.to_string()));
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.0.insert(field.name().to_string(), Value::from(value));
+        (self.0)(field, Value::from(value));
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.0.insert(field.name().to_string(), Value::from(value));
+        (self.0)(field, Value::from(value));
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.0.insert(field.name().to_string(), Value::from(value));
+        (self.0)(field, Value::from(value));
     }
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.0.insert(field.name().to_string(), Value::from(value));
+        (self.0)(field, Value::from(value));
     }
+}
+
+/// Records fields into `map` by name.
+fn into_map(map: &mut Map<String, Value>) -> Values<impl FnMut(&Field, Value) + '_> {
+    Values(move |field: &Field, value| {
+        map.insert(field.name().to_string(), value);
+    })
 }
 
 impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for JsonLines {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
         let mut fields = Map::new();
-        attrs.record(&mut Fields(&mut fields));
+        attrs.record(&mut into_map(&mut fields));
         span.extensions_mut().insert(SpanFields(fields));
     }
 
@@ -136,7 +145,7 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for JsonLines {
         let Some(span) = ctx.span(id) else { return };
         let mut ext = span.extensions_mut();
         if let Some(SpanFields(fields)) = ext.get_mut::<SpanFields>() {
-            values.record(&mut Fields(fields));
+            values.record(&mut into_map(fields));
         }
     }
 
@@ -152,7 +161,7 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for JsonLines {
                 }
             }
         }
-        event.record(&mut Fields(&mut line));
+        event.record(&mut into_map(&mut line));
         let mut text = Value::Object(line).to_string();
         text.push('\n');
         let _ = std::io::stderr().lock().write_all(text.as_bytes());

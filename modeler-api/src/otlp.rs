@@ -36,12 +36,15 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
-use tracing::field::{Field, Visit};
+use sluice_secrets::hex;
+use tracing::field::Field;
 use tracing::span::{Attributes, Record};
 use tracing::{Event, Id, Level, Metadata, Subscriber};
 use tracing_subscriber::Layer;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
+
+use crate::logs::Values;
 
 /// The target of spans that exist only for traces (the HTTP call, the step): the logs leave it out
 /// unless `RUST_LOG` names it.
@@ -346,30 +349,6 @@ impl Fields {
     }
 }
 
-impl Visit for Fields {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.put(field, Value::String(format!("{value:?}")));
-    }
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.put(field, Value::String(value.to_string()));
-    }
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.put(field, Value::from(value));
-    }
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.put(field, Value::from(value));
-    }
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.put(field, Value::from(value));
-    }
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.put(field, Value::from(value));
-    }
-    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.put(field, Value::String(value.to_string()));
-    }
-}
-
 /// `00-<trace id>-<parent id>-<flags>` (W3C Trace Context, version 00).
 fn parse_traceparent(text: &str) -> Option<([u8; 16], [u8; 8], bool)> {
     let parts: Vec<&str> = text.trim().split('-').collect();
@@ -397,15 +376,11 @@ fn unhex(text: &str, out: &mut [u8]) -> Option<()> {
     Some(())
 }
 
-fn hex(bytes: &[u8]) -> String {
-    sluice_secrets::hex(bytes)
-}
-
 impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for OtlpLayer {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
         let mut fields = Fields::default();
-        attrs.record(&mut fields);
+        attrs.record(&mut Values(|f: &Field, v| fields.put(f, v)));
         let from_parent = span
             .parent()
             .and_then(|p| p.extensions().get::<Live>().map(|live| (live.trace_id, live.span_id, live.sampled)));
@@ -451,7 +426,7 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for OtlpLayer {
         let mut ext = span.extensions_mut();
         let Some(live) = ext.get_mut::<Live>() else { return };
         let mut fields = Fields { attributes: std::mem::take(&mut live.attributes), ..Fields::default() };
-        values.record(&mut fields);
+        values.record(&mut Values(|f: &Field, v| fields.put(f, v)));
         live.attributes = fields.attributes;
         if let Some(name) = fields.name {
             live.name = Cow::Owned(name);
@@ -467,7 +442,7 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for OtlpLayer {
         }
         let Some(span) = ctx.event_span(event) else { return };
         let mut fields = Fields::default();
-        event.record(&mut fields);
+        event.record(&mut Values(|f: &Field, v| fields.put(f, v)));
         if let Some(live) = span.extensions_mut().get_mut::<Live>() {
             live.error = fields.error.or(fields.message).or_else(|| Some("error".to_string()));
         }

@@ -3,6 +3,11 @@
 //! The importer fills in each element's own facts (kind, parent scope, position) and each sequence
 //! flow; [`Process::build`] derives everything else once (adjacency, scopes, the petgraph graph,
 //! inclusive-join reachability), so the runtime never searches the model at run time.
+//!
+//! Why one file of this size: it is the model's vocabulary (element kinds, tasks, events, data
+//! settings) and `Process::build`, which derives from all of them at once; every other module of
+//! the crate and the runtime read these types together, and split apart they would import each
+//! other file by file.
 
 use std::collections::HashMap;
 use std::sync::Arc;

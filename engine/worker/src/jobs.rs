@@ -16,9 +16,7 @@ use crate::{Engine, Error};
 
 /// The span of one job's run: every log line of it carries the Request's and element's ids.
 pub(crate) fn job_span(job: &JobRow) -> tracing::Span {
-    let request_id = job.request_id.map(|r| r.to_string()).unwrap_or_default();
-    let element_id = job.element_id.as_deref().unwrap_or("");
-    tracing::info_span!("job", request_id, element_id, kind = %job.kind, job_id = %job.id)
+    job_span_in(job, &tracing::Span::current())
 }
 
 /// [`job_span`] as a child of `parent` (the step that handed the job off).

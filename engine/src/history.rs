@@ -212,6 +212,20 @@ pub enum HistoryEvent {
         decided_by_name: Option<String>,
         approved: bool,
     },
+    /// A click on Approve or Reject in Slack that did not count: the Slack user is linked to no
+    /// Sluice user, or to one who may not complete the task. The task stays open.
+    SlackClickRefused {
+        task_id: String,
+        /// The Slack user id of who clicked, and the integration the message came from.
+        slack_user: String,
+        integration: String,
+        /// Their Sluice username, when they have one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user: Option<String>,
+        approved: bool,
+        /// Why, as the ephemeral reply said it.
+        reason: String,
+    },
     /// A notification could not be delivered (or its message not updated).
     NotificationFailed {
         #[serde(flatten)]
@@ -276,6 +290,7 @@ impl HistoryEvent {
             HistoryEvent::RequestResumed => "request_resumed",
             HistoryEvent::NotificationSent { .. } => "notification_sent",
             HistoryEvent::NotificationUpdated { .. } => "notification_updated",
+            HistoryEvent::SlackClickRefused { .. } => "slack_click_refused",
             HistoryEvent::NotificationFailed { .. } => "notification_failed",
         }
     }
@@ -498,6 +513,14 @@ mod tests {
                 decided_by: s(),
                 decided_by_name: None,
                 approved: true,
+            },
+            HistoryEvent::SlackClickRefused {
+                task_id: s(),
+                slack_user: s(),
+                integration: s(),
+                user: None,
+                approved: false,
+                reason: s(),
             },
             HistoryEvent::NotificationFailed {
                 about: Some(about),

@@ -602,6 +602,7 @@ fn trace_line(entry: &HistoryEntry, activations: bool) -> Option<Value> {
         | HistoryEvent::TemplateWarning { .. }
         | HistoryEvent::NotificationSent { .. }
         | HistoryEvent::NotificationUpdated { .. }
+        | HistoryEvent::SlackClickRefused { .. }
         | HistoryEvent::NotificationFailed { .. } => return None,
     })
 }

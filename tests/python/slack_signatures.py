@@ -35,7 +35,7 @@ def body() -> str:
         "container": {"type": "message", "message_ts": TS, "channel_id": CHANNEL, "is_ephemeral": False},
         "channel": {"id": CHANNEL, "name": "sales"},
         "message": {"type": "message", "ts": TS, "text": "waiting", "blocks": []},
-        "response_url": "https://hooks.slack.com/actions/T0SLUICE/1/x",
+        "response_url": os.environ.get("SLUICE_RESPONSE_URL", "https://hooks.slack.com/actions/T0SLUICE/1/x"),
         "trigger_id": "1.2.3",
         "actions": [
             {

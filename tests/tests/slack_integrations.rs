@@ -189,7 +189,11 @@ fn an_oauth_install_goes_through_slack_and_its_state_is_single_use() {
     assert!(url.starts_with(&slack.authorize_url()), "{url}");
     let q = query_of(&url);
     assert_eq!(q["client_id"], fake::DEFAULT_CLIENT_ID);
-    assert_eq!(q["scope"], "chat:write,chat:write.public,channels:read,groups:read");
+    assert_eq!(
+        q["scope"],
+        "chat:write,chat:write.public,channels:read,groups:read,channels:history,groups:history,im:history,\
+         im:write,users:read,users:read.email"
+    );
     assert_eq!(q["redirect_uri"], format!("{PUBLIC_URL}{CALLBACK}"));
     assert!(q["state"].len() >= 40, "{}", q["state"]);
 
@@ -205,7 +209,9 @@ fn an_oauth_install_goes_through_slack_and_its_state_is_single_use() {
     assert!(!a.body.contains("xox"), "{}", a.body);
     assert_eq!(slack.calls("oauth.v2.access"), 1);
     let auth = &slack.authorizations()[0];
-    assert_eq!(auth.scopes, ["chat:write", "chat:write.public", "channels:read", "groups:read"]);
+    let asked = "chat:write,chat:write.public,channels:read,groups:read,channels:history,groups:history,im:history,\
+                 im:write,users:read,users:read.email";
+    assert_eq!(auth.scopes, asked.split(',').collect::<Vec<_>>());
 
     let list = server.integrations();
     assert_eq!(list["integrations"].as_array().unwrap().len(), 1);

@@ -172,7 +172,7 @@ fn form_body(payload: &Value) -> String {
 }
 
 /// The `block_actions` payload Slack sends when `user` clicks the button `action_id` of `message`.
-fn click(message: &Message, action_id: &str, user: &str) -> Value {
+fn click(slack: &FakeSlack, message: &Message, action_id: &str, user: &str) -> Value {
     let value = button(message, action_id);
     json!({
         "type": "block_actions",
@@ -182,7 +182,7 @@ fn click(message: &Message, action_id: &str, user: &str) -> Value {
         "container": {"type": "message", "message_ts": message.ts, "channel_id": message.channel, "is_ephemeral": false},
         "channel": {"id": message.channel, "name": "sales"},
         "message": {"type": "message", "ts": message.ts, "text": message.text, "blocks": message.blocks},
-        "response_url": "https://hooks.slack.com/actions/T0SLUICE/1/abc",
+        "response_url": slack.response_url(user),
         "trigger_id": "1.2.3",
         "actions": [{"action_id": action_id, "block_id": "sluice_decision", "value": value, "type": "button", "action_ts": "1.0"}],
     })
@@ -442,6 +442,12 @@ fn started_waiting_and_completed_messages_arrive_and_approve_in_slack_completes_
     let (status, body) = server.api("PUT", "/api/v1/processes/purchase/notifications", Some(settings));
     assert_eq!(status, 200, "{body}");
 
+    // Alice decides: an operator, linked to her Slack user by an admin.
+    let alice = json!({"username": "alice", "name": "Alice", "email": "alice@example.com", "roles": ["operator"],
+                       "groups": [], "slack_user_ids": {"default": "U0ALICE"}});
+    let (status, body) = server.api("POST", "/api/v1/users", Some(alice));
+    assert_eq!(status, 201, "{body}");
+
     let id = server.start_request("purchase");
     let url = format!("{PUBLIC_URL}/requests/{id}");
     let started = wait_for("the request_started message", || slack.messages("C0GENERAL").pop());
@@ -460,7 +466,7 @@ fn started_waiting_and_completed_messages_arrive_and_approve_in_slack_completes_
 
     // Forgeries complete nothing: a wrong signature (401), an altered button (400), a button of
     // this message pointed at another task (400).
-    let approve = click(&waiting, "sluice_approve", "U0ALICE");
+    let approve = click(&slack, &waiting, "sluice_approve", "U0ALICE");
     let (status, body) = server.interact(&approve, "not-the-secret", now_secs());
     assert_eq!((status, body["error"]["code"].as_str()), (401, Some("unauthorized")), "{body}");
     let mut flipped = approve.clone();
@@ -487,6 +493,7 @@ fn started_waiting_and_completed_messages_arrive_and_approve_in_slack_completes_
     // The stable Slack user id, and the name people recognise.
     assert_eq!(done["data"]["approved_by"], json!("U0ALICE"), "{done}");
     assert_eq!(done["data"]["approved_by_name"], json!("alice"), "{done}");
+    assert_eq!(done["data"]["approved_by_user"], json!("alice"), "the Sluice user: {done}");
     let completed = wait_for("the request_completed message", || slack.messages("G0SECRET").pop());
     assert!(text_of(&completed).contains("Request completed") && text_of(&completed).contains(&url));
 
@@ -498,7 +505,7 @@ fn started_waiting_and_completed_messages_arrive_and_approve_in_slack_completes_
     assert!(!shown.contains("\"actions\""), "{shown}");
 
     // A second click (or Reject after Approve) is answered politely and changes nothing.
-    let reject = click(&waiting, "sluice_reject", "U0BOB");
+    let reject = click(&slack, &waiting, "sluice_reject", "U0BOB");
     let (status, body) = server.interact(&reject, SIGNING_SECRET, now_secs());
     assert_eq!(status, 200, "{body}");
     assert!(body["text"].as_str().unwrap().contains("already decided"), "{body}");
@@ -611,6 +618,11 @@ fn python_sdk_signatures_are_accepted_and_bad_ones_refused() {
     let settings = json!({"integration": "default", "events": {"task_waiting": ["C0SALES"]}});
     let (status, body) = server.api("PUT", "/api/v1/processes/purchase/notifications", Some(settings));
     assert_eq!(status, 200, "{body}");
+    // The SDK's clicker is an operator linked by an admin.
+    let py = json!({"username": "py", "name": "Py", "email": "py@example.com", "roles": ["operator"],
+                    "groups": [], "slack_user_ids": {"default": "U0PYTHON"}});
+    let (status, body) = server.api("POST", "/api/v1/users", Some(py));
+    assert_eq!(status, 201, "{body}");
     let id = server.start_request("purchase");
     let waiting = wait_for("the task_waiting message", || slack.messages("C0SALES").pop());
 
@@ -622,6 +634,7 @@ fn python_sdk_signatures_are_accepted_and_bad_ones_refused() {
         .env("SLUICE_BUTTON_VALUE", button(&waiting, "sluice_approve"))
         .env("SLUICE_CHANNEL", &waiting.channel)
         .env("SLUICE_MESSAGE_TS", &waiting.ts)
+        .env("SLUICE_RESPONSE_URL", slack.response_url("python"))
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -640,4 +653,183 @@ fn python_sdk_signatures_are_accepted_and_bad_ones_refused() {
     });
     assert_eq!(done["data"]["approved_by"], "U0PYTHON", "{done}");
     assert_eq!(done["data"]["approved_by_name"], "py", "{done}");
+    assert_eq!(done["data"]["approved_by_user"], "py", "{done}");
+}
+
+/// An expense whose approval is for the group `approvers`, then a confirmation assigned to
+/// `alice`.
+const APPROVAL_MODEL: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="urn:sluice:test">
+  <bpmn:process id="expense" name="Expense" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="approve"/>
+    <bpmn:userTask id="approve" name="Approve expense" camunda:candidateGroups="approvers">
+      <bpmn:documentation>Check the receipt first.</bpmn:documentation>
+    </bpmn:userTask>
+    <bpmn:sequenceFlow id="f2" sourceRef="approve" targetRef="confirm"/>
+    <bpmn:userTask id="confirm" name="Confirm payment" camunda:assignee="alice"/>
+    <bpmn:sequenceFlow id="f3" sourceRef="confirm" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+</bpmn:definitions>"#;
+
+/// Signs an interaction body with Slack's Python SDK when the CI venv has it (always in CI),
+/// else as Slack documents it.
+fn sdk_sign(secret: &str, timestamp: i64, body: &str) -> String {
+    let python = venv_python();
+    let script = "import sys; from slack_sdk.signature import SignatureVerifier as V; \
+                  print(V(sys.argv[1]).generate_signature(timestamp=sys.argv[2], body=sys.stdin.read()))";
+    let out = Command::new(&python)
+        .args(["-c", script, secret, &timestamp.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(body.as_bytes())?;
+            child.wait_with_output()
+        });
+    match out {
+        Ok(out) if out.status.success() => String::from_utf8(out.stdout).unwrap().trim().to_string(),
+        _ => {
+            let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+            assert!(!ci, "{} with slack_sdk is missing in CI", python.display());
+            sign(secret, timestamp, body.as_bytes())
+        }
+    }
+}
+
+#[test]
+fn only_people_allowed_to_decide_can_approve_from_slack_and_a_task_for_one_person_goes_to_them() {
+    let (_rt, slack) = slack();
+    // A bot that may read emails and open direct messages.
+    let server = Server::start_with(&slack.api_url(), fake::DM_TOKEN, None);
+    server.deploy(APPROVAL_MODEL);
+    for (name, groups) in [("alice", vec!["approvers"]), ("bob", vec![])] {
+        // Not linked to Slack: found by their email.
+        let user = json!({"username": name, "name": name, "email": format!("{name}@example.com"),
+                          "roles": ["participant"], "groups": groups});
+        let (status, body) = server.api("POST", "/api/v1/users", Some(user));
+        assert_eq!(status, 201, "{body}");
+    }
+    let settings = json!({
+        "integration": "default",
+        "events": {"task_waiting": ["C0SALES"]},
+        "direct_message": "also",
+        "templates": {"task_waiting": "Amount: *{{ amount }}* for {{ customer.name }}{{ customer.missing }}"},
+    });
+    let (status, body) = server.api("PUT", "/api/v1/processes/expense/notifications", Some(settings));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["direct_message"], "also", "{body}");
+    let bad = json!({"integration": "default", "direct_message": "sometimes", "templates": {"nope": "x"}});
+    let (status, body) = server.api("PUT", "/api/v1/processes/expense/notifications", Some(bad));
+    assert_eq!(status, 422, "{body}");
+    let problems = body["error"]["problems"].to_string();
+    assert!(problems.contains("direct_message") && problems.contains("templates.nope"), "{body}");
+
+    let (status, r) = server.api(
+        "POST",
+        "/api/v1/processes/expense/requests",
+        Some(json!({"data": {"amount": 1200, "customer": {"name": "Acme <&> Co"}}})),
+    );
+    assert_eq!(status, 201, "{r}");
+    let id = r["id"].as_str().unwrap().to_string();
+
+    // What the approver sees: the documentation, who it is for, the process's fields, escaped.
+    let waiting = wait_for("the task_waiting message", || slack.messages("C0SALES").pop());
+    let shown = text_of(&waiting);
+    assert!(shown.contains("Approve expense") && shown.contains("Check the receipt first."), "{shown}");
+    assert!(shown.contains("*For:* group `approvers`"), "{shown}");
+    assert!(shown.contains("Amount: *1200* for Acme &lt;&amp;&gt; Co"), "{shown}");
+    assert!(shown.contains(&format!("{PUBLIC_URL}/requests/{id}")), "{shown}");
+    assert!(slack.messages("D0ALICE").is_empty(), "a task for a group is not sent to anyone directly");
+
+    let send = |user: &str| {
+        let payload = click(&slack, &waiting, "sluice_approve", user);
+        let body = form_body(&payload);
+        let ts = now_secs();
+        let headers = [
+            ("Content-Type", "application/x-www-form-urlencoded".to_string()),
+            ("X-Slack-Request-Timestamp", ts.to_string()),
+            ("X-Slack-Signature", sdk_sign(SIGNING_SECRET, ts, &body)),
+        ];
+        server.call("POST", "/api/v1/slack/interactions", &headers, body.as_bytes())
+    };
+    let task_status = || {
+        let (_, tasks) = server.api("GET", &format!("/api/v1/tasks?request={id}"), None);
+        tasks["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| (t["element_id"].clone(), t["status"].clone()))
+            .collect::<Vec<_>>()
+    };
+
+    // Someone Slack knows but Sluice does not, and someone Slack does not know: nothing changes,
+    // they are told why (only they see it), and the attempt is in the history.
+    slack.add_user(fake::DEFAULT_TEAM_ID, fake::User::new("U0EVE", "eve", "Eve", "eve@elsewhere.example"));
+    for (user, says) in [("U0EVE", "no Sluice user has the email"), ("U0GHOST", "Slack does not know your account")] {
+        let (status, body) = send(user);
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["response_type"], "ephemeral", "{body}");
+        assert!(body["text"].as_str().unwrap().contains(says), "{body}");
+        let replies = wait_for("the ephemeral reply", || Some(slack.responses(user)).filter(|r| !r.is_empty()));
+        assert_eq!(replies.len(), 1, "{replies:?}");
+        assert_eq!(
+            (replies[0]["response_type"].as_str(), replies[0]["replace_original"].as_bool()),
+            (Some("ephemeral"), Some(false))
+        );
+        assert!(replies[0]["text"].as_str().unwrap().contains("Nothing changed"), "{replies:?}");
+    }
+    // Bob is linked by his email, but the task is not his to decide.
+    let (status, body) = send("U0BOB");
+    assert_eq!(status, 200, "{body}");
+    assert!(body["text"].as_str().unwrap().contains("You (`bob`) may not decide this task"), "{body}");
+    assert!(body["text"].as_str().unwrap().contains("group `approvers`"), "{body}");
+    assert_eq!(task_status(), [(json!("approve"), json!("active"))]);
+    let events = server.events(&id);
+    let refused: Vec<(&str, Option<&str>)> = of_kind(&events, "slack_click_refused")
+        .iter()
+        .map(|e| (e["slack_user"].as_str().unwrap(), e["user"].as_str()))
+        .collect();
+    assert_eq!(refused, [("U0EVE", None), ("U0GHOST", None), ("U0BOB", Some("bob"))], "{events:?}");
+    assert!(
+        of_kind(&events, "slack_click_refused").iter().all(|e| e["reason"].as_str().is_some_and(|r| !r.is_empty()))
+    );
+    let (_, users) = server.api("GET", "/api/v1/users", None);
+    let bob = users["users"].as_array().unwrap().iter().find(|u| u["username"] == "bob").unwrap().clone();
+    assert_eq!(bob["slack_user_ids"], json!({"default": "U0BOB"}), "linked by email: {bob}");
+    let (_, audit) = server.api("GET", "/api/v1/audit?action=slack_click_refused", None);
+    assert_eq!(audit["entries"].as_array().map(Vec::len), Some(3), "{audit}");
+
+    // Alice is a candidate (group approvers): her click claims and completes the task.
+    let (status, body) = send("U0ALICE");
+    assert_eq!(status, 200, "{body}");
+    assert!(body["text"].as_str().unwrap().contains("Approved"), "{body}");
+    wait_for("the approval to complete", || {
+        task_status().contains(&(json!("approve"), json!("completed"))).then_some(())
+    });
+    let (_, tasks) = server.api("GET", &format!("/api/v1/tasks?request={id}&status=completed"), None);
+    assert_eq!(tasks["tasks"][0]["completed_by"], "alice", "{tasks}");
+    assert_eq!(server.request(&id)["data"]["approved_by_user"], "alice");
+
+    // The confirmation is alice's alone: it goes to the channel and to her directly, mentioning her.
+    let direct = wait_for("the direct message", || slack.messages("D0ALICE").pop());
+    let shown = text_of(&direct);
+    assert!(shown.contains("Confirm payment") && shown.contains("*Assignee:* <@U0ALICE>"), "{shown}");
+    let in_channel = wait_for("the second channel message", || {
+        let m = slack.messages("C0SALES");
+        (m.len() == 2).then(|| m[1].clone())
+    });
+    assert!(text_of(&in_channel).contains("*Assignee:* <@U0ALICE>"), "{in_channel:?}");
+    let events = wait_for("both notifications sent", || {
+        let events = server.events(&id);
+        (of_kind(&events, "notification_sent").len() == 3).then_some(events)
+    });
+    let mut channels: Vec<&str> =
+        of_kind(&events, "notification_sent").iter().map(|e| e["channel"].as_str().unwrap()).collect();
+    channels.sort_unstable();
+    assert_eq!(channels, ["C0SALES", "C0SALES", "D0ALICE"], "{events:?}");
 }

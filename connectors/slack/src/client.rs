@@ -188,6 +188,24 @@ impl Client {
         &self.config
     }
 
+    /// Posts `body` to an interaction's `response_url` (an ephemeral reply, or a change of the
+    /// message). Slack answers 200 with `ok`; anything else is an error. The caller checks that
+    /// the URL is Slack's.
+    pub async fn post_response_url(&self, url: &str, body: &Value) -> Result<(), Error> {
+        let sent = self.http.post(url).json(body).send().await;
+        let answer = sent.map_err(|e| {
+            if e.is_timeout() {
+                Error::Timeout(self.config.timeout)
+            } else if e.is_connect() {
+                Error::Connect(e.to_string())
+            } else {
+                Error::Transport(e.to_string())
+            }
+        })?;
+        let status = answer.status().as_u16();
+        if (200..300).contains(&status) { Ok(()) } else { Err(Error::Status { status }) }
+    }
+
     /// `chat.postMessage`: posts a message (scope `chat:write`).
     pub async fn post_message(&self, token: &Secret, message: &PostMessage) -> Result<Posted, Error> {
         self.call("chat.postMessage", Auth::Bearer(token), json_body(message)?).await
@@ -245,6 +263,14 @@ impl Client {
     pub async fn users_lookup_by_email(&self, token: &Secret, email: &str) -> Result<User, Error> {
         let form = vec![("email", email.to_string())];
         let raw: UserRaw = self.call("users.lookupByEmail", Auth::Bearer(token), Body::Form(form)).await?;
+        Ok(raw.user)
+    }
+
+    /// `users.info`: one user by id (scope `users:read`; the profile's email only with
+    /// `users:read.email`).
+    pub async fn users_info(&self, token: &Secret, user: &str) -> Result<User, Error> {
+        let form = vec![("user", user.to_string())];
+        let raw: UserRaw = self.call("users.info", Auth::Bearer(token), Body::Form(form)).await?;
         Ok(raw.user)
     }
 

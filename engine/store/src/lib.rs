@@ -47,7 +47,10 @@ pub fn commit_count() -> u64 {
     db::COMMITS.load(std::sync::atomic::Ordering::Relaxed)
 }
 pub use messages::{KeptMessage, MESSAGE_ID_MEMORY};
-pub use notifications::{MAX_CHANNELS_PER_EVENT, NotificationEvent, NotificationSettings};
+pub use notifications::{
+    DirectMessage, MAX_CHANNELS_PER_EVENT, MAX_TEMPLATE_CHARS, NotificationEvent, NotificationOptions,
+    NotificationSettings,
+};
 pub use oidc::{OidcLogin, OidcLoginUse};
 pub use operations::{MAX_FAILURES_KEPT, OperationFilter, OperationRow};
 pub use people::{AuditEntry, AuditRow, BUILTIN_ADMIN_ID, NewUser, Principal, TokenRow, UserChange, UserRow};

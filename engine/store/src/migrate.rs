@@ -55,6 +55,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(26, "suspended_processes", "0026_suspended_processes.sql"),
     migration!(27, "operations", "0027_operations.sql"),
     migration!(28, "suspended_requests", "0028_suspended_requests.sql"),
+    migration!(29, "notification_options", "0029_notification_options.sql"),
 ];
 
 /// Each embedded migration as (version, name, its SQL for `backend`), in order: what a database
@@ -70,7 +71,7 @@ pub fn migration_scripts(backend: Backend) -> impl Iterator<Item = (i64, &'stati
 }
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 28;
+pub const SCHEMA_VERSION: i64 = 29;
 
 /// An arbitrary constant for `pg_advisory_xact_lock`: "sluice migrations".
 const PG_MIGRATION_LOCK: i64 = 0x0005_11CE_0001;

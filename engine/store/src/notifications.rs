@@ -29,7 +29,52 @@ pub struct NotificationSettings {
     pub integration: String,
     /// The channel ids of each event; an event left out notifies nobody.
     pub events: BTreeMap<NotificationEvent, Vec<String>>,
+    /// Direct messages and message templates.
+    pub options: NotificationOptions,
     pub updated_at: DateTime<Utc>,
+}
+
+/// Longest message template of one event, in characters (a Slack section holds 3,000).
+pub const MAX_TEMPLATE_CHARS: usize = 2_000;
+
+/// What a process's notifications say and where a task meant for one person goes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct NotificationOptions {
+    /// Whether `task_waiting` of a task meant for one person (an assignee, or a single candidate
+    /// user and no group) goes to them as a direct message.
+    pub direct_message: DirectMessage,
+    /// Per event, a text shown in the message, written as a template over the Request's data
+    /// (`{{ customer.name }}`, escaped as the Slack connector escapes data).
+    pub templates: BTreeMap<NotificationEvent, String>,
+}
+
+/// Where `task_waiting` of a task meant for one person goes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DirectMessage {
+    /// Only to the event's channels.
+    #[default]
+    Off,
+    /// To the channels and to the person.
+    Also,
+    /// To the person instead of the channels (to the channels when it is meant for nobody in
+    /// particular).
+    Only,
+}
+
+impl DirectMessage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DirectMessage::Off => "off",
+            DirectMessage::Also => "also",
+            DirectMessage::Only => "only",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<DirectMessage> {
+        [DirectMessage::Off, DirectMessage::Also, DirectMessage::Only].into_iter().find(|d| d.as_str() == s)
+    }
 }
 
 impl NotificationSettings {
@@ -45,17 +90,21 @@ impl Store {
     pub async fn put_notification_settings(&self, settings: &NotificationSettings) -> Result<(), Error> {
         let events = serde_json::to_string(&settings.events)
             .map_err(|source| Error::Serialize { what: "notification settings", source })?;
+        let options = serde_json::to_string(&settings.options)
+            .map_err(|source| Error::Serialize { what: "notification options", source })?;
         let mut tx = self.begin_write().await?;
         tx.conn()
             .execute(
-                "INSERT INTO notification_settings (process_key, integration, events, updated_at)
-                 VALUES ($1, $2, $3, $4)
+                "INSERT INTO notification_settings (process_key, integration, events, options, updated_at)
+                 VALUES ($1, $2, $3, $4, $5)
                  ON CONFLICT (process_key) DO UPDATE
-                 SET integration = excluded.integration, events = excluded.events, updated_at = excluded.updated_at",
+                 SET integration = excluded.integration, events = excluded.events, options = excluded.options,
+                     updated_at = excluded.updated_at",
                 args![
                     settings.process_key.as_str(),
                     settings.integration.as_str(),
                     events,
+                    options,
                     millis(settings.updated_at)
                 ],
             )
@@ -69,7 +118,8 @@ impl Store {
         let row = tx
             .conn()
             .fetch_optional(
-                "SELECT process_key, integration, events, updated_at FROM notification_settings WHERE process_key = $1",
+                "SELECT process_key, integration, events, options, updated_at FROM notification_settings
+                 WHERE process_key = $1",
                 args![process_key],
             )
             .await?;
@@ -80,6 +130,8 @@ impl Store {
             process_key: r.text("process_key")?,
             integration: r.text("integration")?,
             events,
+            options: serde_json::from_str(&r.text("options")?)
+                .map_err(|e| Error::corrupt("notification options", e))?,
             updated_at: from_millis("notification settings updated_at", r.int("updated_at")?)?,
         }))
     }

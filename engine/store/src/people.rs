@@ -265,6 +265,76 @@ impl Store {
         Ok(Some((user_row(&r, groups)?, hash)))
     }
 
+    /// A user (not deleted) by username.
+    pub async fn user_by_username(&self, username: &str) -> Result<Option<UserRow>, Error> {
+        Ok(self.user_for_sign_in(username).await?.map(|(user, _)| user))
+    }
+
+    /// The user (not deleted) linked to the Slack user `slack_user` of the integration `alias`.
+    pub async fn user_by_slack_id(&self, alias: &str, slack_user: &str) -> Result<Option<UserRow>, Error> {
+        // Slack ids are letters and digits: the pattern only narrows, the map decides.
+        if slack_user.is_empty() || !slack_user.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Ok(None);
+        }
+        let mut tx = self.begin_read().await?;
+        let mut c = tx.conn();
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE deleted_at IS NULL AND slack_user_ids LIKE $1 ORDER BY username"
+        );
+        let rows = c.fetch_all(&sql, args![format!("%\"{slack_user}\"%")]).await?;
+        for r in &rows {
+            let ids: BTreeMap<String, String> = serde_json::from_str(&r.text("slack_user_ids")?)
+                .map_err(|e| Error::corrupt("user slack_user_ids", e))?;
+            if ids.get(alias).is_some_and(|id| id == slack_user) {
+                let groups = groups_of(&mut c, &r.text("id")?).await?;
+                return user_row(r, groups).map(Some);
+            }
+        }
+        Ok(None)
+    }
+
+    /// The one user (not deleted) with this email, compared without case; `None` when nobody or
+    /// several people have it (an email that names two people links neither).
+    pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRow>, Error> {
+        let email = email.trim();
+        if email.is_empty() {
+            return Ok(None);
+        }
+        let mut tx = self.begin_read().await?;
+        let mut c = tx.conn();
+        let sql =
+            format!("SELECT {USER_COLUMNS} FROM users WHERE deleted_at IS NULL AND lower(email) = lower($1) LIMIT 2");
+        let rows = c.fetch_all(&sql, args![email]).await?;
+        let [r] = rows.as_slice() else { return Ok(None) };
+        let groups = groups_of(&mut c, &r.text("id")?).await?;
+        user_row(r, groups).map(Some)
+    }
+
+    /// Links a user to the Slack user `slack_user` of the integration `alias`, unless the user
+    /// already has a Slack user there (an admin's choice stays) or someone else is linked to that
+    /// Slack user. True when the link was made.
+    pub async fn link_slack_user(&self, user_id: &str, alias: &str, slack_user: &str) -> Result<bool, Error> {
+        if self.user_by_slack_id(alias, slack_user).await?.is_some() {
+            return Ok(false);
+        }
+        let mut tx = self.begin_write().await?;
+        {
+            let mut c = tx.conn();
+            let sql = "SELECT slack_user_ids FROM users WHERE id = $1 AND deleted_at IS NULL";
+            let Some(r) = c.fetch_optional(sql, args![user_id]).await? else { return Ok(false) };
+            let mut ids: BTreeMap<String, String> = serde_json::from_str(&r.text("slack_user_ids")?)
+                .map_err(|e| Error::corrupt("user slack_user_ids", e))?;
+            if ids.contains_key(alias) {
+                return Ok(false);
+            }
+            ids.insert(alias.to_string(), slack_user.to_string());
+            let text = json_text("user slack_user_ids", &ids)?;
+            c.execute("UPDATE users SET slack_user_ids = $1 WHERE id = $2", args![text, user_id]).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// Changes a user (not deleted); `None` when there is no such user.
     pub async fn update_user(&self, id: &str, change: &UserChange) -> Result<Option<UserRow>, Error> {
         let mut tx = self.begin_write().await?;

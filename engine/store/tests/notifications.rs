@@ -11,7 +11,8 @@ use serde_json::{Map, json};
 use sluice_bpmn::Process;
 use sluice_engine::{HistoryEvent, Input, Instance, NotificationRef, Start};
 use sluice_store::{
-    JobId, JobKind, NewEvent, NewJob, NewRequest, NotificationEvent, NotificationSettings, RequestId, Store,
+    DirectMessage, JobId, JobKind, NewEvent, NewJob, NewRequest, NotificationEvent, NotificationOptions,
+    NotificationSettings, RequestId, Store,
 };
 use sluice_test_support::{both, process, t0};
 
@@ -43,6 +44,10 @@ async fn settings_are_stored_per_process_and_replaced(store: &Store) {
             (NotificationEvent::RequestStarted, vec!["C1".to_string(), "C2".to_string()]),
             (NotificationEvent::TaskWaiting, vec!["G3".to_string()]),
         ]),
+        options: NotificationOptions {
+            direct_message: DirectMessage::Also,
+            templates: BTreeMap::from([(NotificationEvent::TaskWaiting, "Amount: {{ amount }}".to_string())]),
+        },
         updated_at: t0(),
     };
     store.put_notification_settings(&s).await.unwrap();
@@ -50,6 +55,7 @@ async fn settings_are_stored_per_process_and_replaced(store: &Store) {
     assert_eq!(store.notification_settings("other").await.unwrap(), None);
     s.integration = "sales".into();
     s.events = BTreeMap::from([(NotificationEvent::RequestError, vec!["C9".to_string()])]);
+    s.options = NotificationOptions::default();
     store.put_notification_settings(&s).await.unwrap();
     let got = store.notification_settings("review").await.unwrap().unwrap();
     assert_eq!(got, s);
@@ -64,6 +70,7 @@ async fn settings_are_found_by_the_integration_they_use(store: &Store) {
             process_key: key.into(),
             integration: integration.into(),
             events: BTreeMap::from([(NotificationEvent::RequestStarted, vec!["C1".to_string()])]),
+            options: NotificationOptions::default(),
             updated_at: t0(),
         };
         store.put_notification_settings(&s).await.unwrap();

@@ -186,3 +186,40 @@ async fn requests_record_who_started_them_and_tasks_who_completed_them(db: Arc<T
     store.close().await;
 }
 both!(requests_record_who_started_them_and_tasks_who_completed_them);
+
+async fn slack_users_are_linked_once_and_found_by_id_and_email(db: Arc<TestDb>) {
+    let store = db.open().await;
+    let mut ann = user("ann", &["participant"], &["sales"]);
+    ann.email = "Ann@Example.com".into();
+    ann.slack_user_ids = BTreeMap::new();
+    let ann = store.create_user(&ann).await.unwrap().unwrap();
+    let mut bob = user("bob", &["participant"], &[]);
+    bob.email = "bob@example.com".into();
+    bob.slack_user_ids = BTreeMap::from([("default".to_string(), "U0BOB".to_string())]);
+    let bob = store.create_user(&bob).await.unwrap().unwrap();
+
+    // By email, without case; by a linked Slack id, only in its integration.
+    assert_eq!(store.user_by_email("ann@example.COM").await.unwrap().map(|u| u.username), Some("ann".into()));
+    assert_eq!(store.user_by_email("nobody@example.com").await.unwrap(), None);
+    assert_eq!(store.user_by_email(" ").await.unwrap(), None);
+    assert_eq!(store.user_by_slack_id("default", "U0BOB").await.unwrap().map(|u| u.id), Some(bob.id.clone()));
+    assert_eq!(store.user_by_slack_id("other", "U0BOB").await.unwrap(), None);
+    assert_eq!(store.user_by_slack_id("default", "U0B").await.unwrap(), None, "a prefix is not an id");
+    assert_eq!(store.user_by_slack_id("default", "%").await.unwrap(), None);
+
+    // A link is made once: not over an admin's choice, not to a Slack user someone else has.
+    assert!(store.link_slack_user(&ann.id, "default", "U0ANN").await.unwrap());
+    let found = store.user_by_slack_id("default", "U0ANN").await.unwrap().unwrap();
+    assert_eq!((found.username.as_str(), found.groups.as_slice()), ("ann", ["sales".to_string()].as_slice()));
+    assert!(!store.link_slack_user(&ann.id, "default", "U0OTHER").await.unwrap(), "ann is linked already");
+    assert!(!store.link_slack_user(&bob.id, "default", "U0NEW").await.unwrap(), "an admin linked bob");
+    let mut carl = user("carl", &[], &[]);
+    carl.email = "ann@example.com".into();
+    let carl = store.create_user(&carl).await.unwrap().unwrap();
+    assert!(!store.link_slack_user(&carl.id, "default", "U0ANN").await.unwrap(), "U0ANN is ann's");
+    // Two people with one email: neither is found by it.
+    assert_eq!(store.user_by_email("ann@example.com").await.unwrap(), None);
+    assert_eq!(store.user_by_username("carl").await.unwrap().map(|u| u.id), Some(carl.id));
+    store.close().await;
+}
+both!(slack_users_are_linked_once_and_found_by_id_and_email);

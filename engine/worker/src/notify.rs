@@ -33,9 +33,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sluice_bpmn::{Kind, Process, TaskKind};
-use sluice_engine::{HistoryEvent, NotificationRef};
+use sluice_engine::{HistoryEvent, NotificationRef, TaskAssignment};
 use sluice_store::{
-    JobId, JobKind, JobRow, NewEvent, NewJob, NotificationEvent, NotificationSettings, RequestId, Store,
+    DirectMessage, JobId, JobKind, JobRow, NewEvent, NewJob, NotificationEvent, NotificationSettings, RequestId, Store,
 };
 
 use crate::{Engine, Error};
@@ -75,6 +75,25 @@ pub struct Notification {
     /// its delivery is tried (providers use it to find a message whose answer was lost).
     #[serde(default)]
     pub job_id: Option<String>,
+    /// For `task_waiting` and `task_overdue`: the task's documentation, who it is for and when it
+    /// is due, as the step that created it evaluated them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub documentation: Option<String>,
+    #[serde(default, flatten)]
+    pub assignment: TaskAssignment,
+    /// A direct message to this Sluice user (by username) instead of `channel`: the provider
+    /// finds the person's account and opens the conversation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direct_to: Option<String>,
+}
+
+/// The person a task is meant for: its assignee, else its only candidate user when it has no
+/// candidate group. `None` when it is for a group or for nobody in particular.
+pub fn meant_for(a: &TaskAssignment) -> Option<&str> {
+    a.assignee.as_deref().or(match (a.candidate_users.as_slice(), a.candidate_groups.is_empty()) {
+        ([only], true) => Some(only.as_str()),
+        _ => None,
+    })
 }
 
 /// Where a delivered notification went.
@@ -187,7 +206,24 @@ pub fn plan(
             HistoryEvent::TaskOverdue { due, .. } => Some(format!("It was due {due}.")),
             _ => None,
         });
-        for channel in settings.channels(event) {
+        let assignment = source
+            .and_then(|e| match &e.event {
+                HistoryEvent::TaskCreated { assignment, .. } => Some(assignment.clone()),
+                _ => None,
+            })
+            .unwrap_or_default();
+        let documentation = el.and_then(|e| e.human.as_ref()).and_then(|h| h.documentation.clone());
+        // A task meant for one person may go to them directly, besides or instead of the channels.
+        let person = (event == NotificationEvent::TaskWaiting).then(|| meant_for(&assignment)).flatten();
+        let direct = settings.options.direct_message;
+        let mut targets: Vec<(String, Option<String>)> = Vec::new();
+        if !(direct == DirectMessage::Only && person.is_some()) {
+            targets.extend(settings.channels(event).iter().map(|c| (c.clone(), None)));
+        }
+        if let (Some(person), DirectMessage::Also | DirectMessage::Only) = (person, direct) {
+            targets.push((format!("@{person}"), Some(person.to_string())));
+        }
+        for (channel, direct_to) in targets {
             let job_id = JobId::new();
             let n = Notification {
                 event,
@@ -204,6 +240,9 @@ pub fn plan(
                 message: message.clone(),
                 url: url.to_string(),
                 job_id: Some(job_id.to_string()),
+                documentation: documentation.clone(),
+                assignment: assignment.clone(),
+                direct_to,
             };
             jobs.push(NewJob {
                 id: job_id,
@@ -367,6 +406,45 @@ mod tests {
     }
 
     #[test]
+    fn a_task_meant_for_one_person_goes_to_them_directly_as_the_settings_say() {
+        let imported = sluice_bpmn::import(&[Source { name: "p.bpmn", bytes: MODEL.as_bytes() }], &Options::default());
+        let process = imported.definitions.process("p").cloned().expect("the model imports");
+        let created = |assignment: TaskAssignment| {
+            [event(HistoryEvent::TaskCreated { task_id: Some("t-1".into()), token: 1, assignment }, Some("review"))]
+        };
+        let for_ann = TaskAssignment { assignee: Some("ann".into()), ..Default::default() };
+        let only_bob = TaskAssignment { candidate_users: vec!["bob".into()], ..Default::default() };
+        let group = TaskAssignment {
+            candidate_users: vec!["bob".into()],
+            candidate_groups: vec!["sales".into()],
+            ..Default::default()
+        };
+        let targets = |direct: DirectMessage, a: &TaskAssignment| {
+            let settings = NotificationSettings {
+                process_key: "p".into(),
+                integration: "default".into(),
+                events: BTreeMap::from([(NotificationEvent::TaskWaiting, vec!["C1".to_string()])]),
+                options: sluice_store::NotificationOptions { direct_message: direct, ..Default::default() },
+                updated_at: Utc::now(),
+            };
+            plan(&settings, &process, RequestId::new(), "u", false, &created(a.clone()), Utc::now())
+                .iter()
+                .map(|j| serde_json::from_value::<Notification>(j.payload.clone()).expect("a notification"))
+                .map(|n| (n.channel, n.direct_to, n.assignment))
+                .collect::<Vec<_>>()
+        };
+        let channel = |a: &TaskAssignment| ("C1".to_string(), None, a.clone());
+        let direct = |who: &str, a: &TaskAssignment| (format!("@{who}"), Some(who.to_string()), a.clone());
+        assert_eq!(targets(DirectMessage::Off, &for_ann), [channel(&for_ann)]);
+        assert_eq!(targets(DirectMessage::Also, &for_ann), [channel(&for_ann), direct("ann", &for_ann)]);
+        assert_eq!(targets(DirectMessage::Only, &for_ann), [direct("ann", &for_ann)]);
+        assert_eq!(targets(DirectMessage::Only, &only_bob), [direct("bob", &only_bob)]);
+        // A task for a group is for nobody in particular: the channels only.
+        assert_eq!(targets(DirectMessage::Only, &group), [channel(&group)]);
+        assert_eq!(targets(DirectMessage::Also, &TaskAssignment::default()), [channel(&TaskAssignment::default())]);
+    }
+
+    #[test]
     fn steps_are_mapped_to_one_job_per_configured_channel() {
         let imported = sluice_bpmn::import(&[Source { name: "p.bpmn", bytes: MODEL.as_bytes() }], &Options::default());
         let process = imported.definitions.process("p").cloned().expect("the model imports");
@@ -378,6 +456,7 @@ mod tests {
                 (NotificationEvent::TaskWaiting, vec!["C2".to_string(), "C3".to_string()]),
                 (NotificationEvent::RequestError, vec!["C4".to_string()]),
             ]),
+            options: Default::default(),
             updated_at: Utc::now(),
         };
         let id = RequestId::new();
@@ -426,6 +505,7 @@ mod tests {
             process_key: "p".into(),
             integration: "default".into(),
             events: BTreeMap::from([(NotificationEvent::TaskOverdue, vec!["C9".to_string()])]),
+            options: Default::default(),
             updated_at: Utc::now(),
         };
         let due = "2026-12-05T09:00:00+00:00".to_string();

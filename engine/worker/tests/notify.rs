@@ -37,6 +37,7 @@ impl Notifications for Scripted {
                 (NotificationEvent::TaskWaiting, vec!["C2".to_string()]),
                 (NotificationEvent::RequestCompleted, vec!["C3".to_string()]),
             ]),
+            options: Default::default(),
             updated_at: Utc::now(),
         };
         Box::pin(std::future::ready(Ok(Some(settings))))

@@ -21,9 +21,22 @@ use sluice_secrets::{self as secret_key, CHECK_SETTING, SecretKey};
 
 use crate::reliance::{self, Reliance};
 
-/// The scopes an install asks for: post (also in public channels the bot has not joined) and
-/// list public and private channels.
-pub const SCOPES: &[&str] = &["chat:write", "chat:write.public", "channels:read", "groups:read"];
+/// The scopes an install asks for: post (also in public channels the bot has not joined), list
+/// public and private channels, read a channel's recent history (whether a post whose answer was
+/// lost went through), open direct messages, and find people (who clicked a button, the Slack
+/// user with a Sluice user's email).
+pub const SCOPES: &[&str] = &[
+    "chat:write",
+    "chat:write.public",
+    "channels:read",
+    "groups:read",
+    "channels:history",
+    "groups:history",
+    "im:history",
+    "im:write",
+    "users:read",
+    "users:read.email",
+];
 /// Where Slack sends the admin back after an install, under `SLUICE_PUBLIC_URL`.
 pub const CALLBACK_PATH: &str = "/api/v1/integrations/slack/oauth/callback";
 /// Said with every channel listing.

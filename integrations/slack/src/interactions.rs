@@ -21,6 +21,9 @@ pub struct Click {
     pub ts: Option<String>,
     /// The message as Slack has it.
     pub message: Value,
+    /// Where replies to this click go (`https://hooks.slack.com/actions/…`, valid for 30
+    /// minutes and 5 replies): an ephemeral reply reaches only who clicked.
+    pub response_url: Option<String>,
 }
 
 /// Why an interaction could not be read.
@@ -66,6 +69,7 @@ pub fn parse(body: &[u8]) -> Result<Option<Click>, BadInteraction> {
         channel: text(&payload["container"]["channel_id"], &payload["channel"]["id"]),
         ts: text(&payload["container"]["message_ts"], &payload["message"]["ts"]),
         message: payload["message"].clone(),
+        response_url: payload["response_url"].as_str().filter(|u| !u.is_empty()).map(str::to_string),
     }))
 }
 
@@ -97,6 +101,7 @@ mod tests {
             "actions": [{"action_id": "sluice_approve", "value": "v1.x"}],
             "container": {"channel_id": "C1", "message_ts": "1.2"},
             "message": {"ts": "9.9", "text": "hi"},
+            "response_url": "https://hooks.slack.com/actions/T1/2/x",
         });
         let click = parse(&form(&payload)).unwrap().unwrap();
         assert_eq!(
@@ -105,6 +110,7 @@ mod tests {
         );
         assert_eq!((click.channel.as_deref(), click.ts.as_deref()), (Some("C1"), Some("1.2")));
         assert_eq!(click.message["text"], "hi");
+        assert_eq!(click.response_url.as_deref(), Some("https://hooks.slack.com/actions/T1/2/x"));
     }
 
     #[test]

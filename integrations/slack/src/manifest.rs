@@ -19,8 +19,11 @@ pub const BOT_SCOPES: &[(&str, &str)] = &[
     ("groups:history", "the same, in private channels"),
     ("im:history", "the same, in direct messages"),
     ("im:write", "conversations.open: direct messages to a person"),
-    ("users:read", "users.list: people by Slack user id"),
-    ("users:read.email", "users.lookupByEmail: a person by e-mail (Camunda's Slack connector, assignees)"),
+    ("users:read", "users.list and users.info: who clicked a button, people by Slack user id"),
+    (
+        "users:read.email",
+        "users.lookupByEmail and users.info's email: linking Slack users to Sluice users (approvers, assignees)",
+    ),
 ];
 
 /// The manifest for a server reachable at `public_url` (`SLUICE_PUBLIC_URL`), named `name`.

@@ -160,6 +160,35 @@ pub struct SlackNotifier {
     button_key: tokio::sync::OnceCell<Vec<u8>>,
     /// How far back a retried delivery looks for its earlier post.
     window: Window,
+    /// Sluice users Slack found no account for, by integration and username, and when: asked
+    /// again only after [`NOT_IN_SLACK_TTL`].
+    not_in_slack: std::sync::Mutex<std::collections::HashMap<(String, String), std::time::Instant>>,
+    /// Where response URLs may point besides Slack's own (`https://hooks.slack.com/`): the Slack
+    /// API's origin (a test's fake Slack).
+    api_origin: String,
+}
+
+/// How long a Sluice user whom Slack does not know (by email) is not looked up again.
+const NOT_IN_SLACK_TTL: Duration = Duration::from_secs(600);
+/// Most people mentioned by name in one message.
+const MAX_MENTIONS: usize = 10;
+
+/// Who clicked a button, as Sluice knows them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Clicker {
+    /// The Sluice user linked to the Slack user (by an admin, or found by their email).
+    User(sluice_store::UserRow),
+    /// No Sluice user: why, for the ephemeral reply.
+    Unknown(String),
+}
+
+/// What a message shows besides its event: who the task is for, the process's template.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Extras {
+    /// Who the task is for, with Slack mentions where the person is known there.
+    pub people: Option<String>,
+    /// The process's template for this event, rendered over the Request's data.
+    pub fields: Option<String>,
 }
 
 impl SlackNotifier {
@@ -179,6 +208,8 @@ impl SlackNotifier {
             secrets,
             button_key: tokio::sync::OnceCell::new(),
             window: Window::default(),
+            not_in_slack: std::sync::Mutex::new(std::collections::HashMap::new()),
+            api_origin: String::new(),
         }
     }
 
@@ -197,7 +228,187 @@ impl SlackNotifier {
         let client = Client::with_config(config)?;
         let env = env_signing_secret.map(str::trim).filter(|s| !s.is_empty()).map(Secret::new);
         let signing = Arc::new(StoredOrEnvSecret { stored: integrations.clone(), env });
-        Ok(SlackNotifier::new(store, client, Arc::new(integrations.clone()), signing, integrations))
+        let mut notifier = SlackNotifier::new(store, client, Arc::new(integrations.clone()), signing, integrations);
+        notifier.api_origin = origin(api_url);
+        Ok(notifier)
+    }
+
+    /// Whether an interaction's `response_url` may be posted to: Slack's own hooks when this
+    /// server talks to Slack's API, else only the origin of the API it talks to (a stand-in such
+    /// as a test's fake Slack), so a server pointed away from Slack never calls Slack.
+    pub fn response_url_allowed(&self, url: &str) -> bool {
+        if self.api_origin == "https://slack.com" || self.api_origin.is_empty() {
+            url.starts_with("https://hooks.slack.com/")
+        } else {
+            url.starts_with(&format!("{}/", self.api_origin))
+        }
+    }
+
+    /// Posts an ephemeral reply to an interaction's `response_url` (Slack shows it only to who
+    /// clicked; the HTTP answer to a `block_actions` request is not shown).
+    pub async fn reply_ephemeral(&self, response_url: &str, text: &str) -> Result<(), String> {
+        if !self.response_url_allowed(response_url) {
+            return Err(format!("the response URL `{response_url}` is not Slack's: not posted"));
+        }
+        let body = json!({"response_type": "ephemeral", "replace_original": false, "text": text});
+        self.client.post_response_url(response_url, &body).await.map_err(|e| e.to_string())
+    }
+
+    /// The Sluice user behind the Slack user `slack_user` of the integration `alias`: the one
+    /// linked to them, else the one whose email Slack gives for them (`users.info`, scope
+    /// `users:read.email`), then linked for next time.
+    pub async fn clicker(&self, alias: &str, slack_user: &str) -> Result<Clicker, String> {
+        if let Some(user) = self.store.user_by_slack_id(alias, slack_user).await.map_err(|e| e.to_string())? {
+            return Ok(Clicker::User(user));
+        }
+        let integration = self.tokens.lookup(Some(alias)).await.map_err(|e| e.to_string())?;
+        let info = match self.client.users_info(&integration.token, slack_user).await {
+            Ok(info) => info,
+            Err(e) if e.code() == Some("missing_scope") => {
+                return Ok(Clicker::Unknown(format!(
+                    "your Slack account is not linked to a Sluice user, and the Slack app cannot read emails to \
+                     link it (it lacks the scope `{}`): ask an admin to link you",
+                    match &e {
+                        client::Error::Api { needed: Some(n), .. } => n.as_str(),
+                        _ => "users:read.email",
+                    }
+                )));
+            }
+            Err(e) if e.code() == Some("user_not_found") => {
+                return Ok(Clicker::Unknown("Slack does not know your account here".into()));
+            }
+            Err(e) => return Err(format!("cannot ask Slack who clicked: {e}")),
+        };
+        let email = info.profile.email.as_deref().map(str::trim).filter(|e| !e.is_empty());
+        let Some(email) = email else {
+            return Ok(Clicker::Unknown(
+                "your Slack account is not linked to a Sluice user and Slack gives no email to link it by: ask an \
+                 admin to link you"
+                    .into(),
+            ));
+        };
+        let Some(user) = self.store.user_by_email(email).await.map_err(|e| e.to_string())? else {
+            return Ok(Clicker::Unknown(
+                "no Sluice user has the email of your Slack account: ask an admin to add or link you".into(),
+            ));
+        };
+        if let Err(e) = self.store.link_slack_user(&user.id, alias, slack_user).await {
+            tracing::warn!(error = %e, user = user.username, "cannot record the link to a Slack user");
+        }
+        // Read again: an admin's link to another Slack user wins over the email.
+        match self.store.user_by_slack_id(alias, slack_user).await.map_err(|e| e.to_string())? {
+            Some(linked) => Ok(Clicker::User(linked)),
+            None if !user.slack_user_ids.contains_key(alias) => Ok(Clicker::User(user)),
+            None => Ok(Clicker::Unknown(
+                "your Slack account is not the one linked to the Sluice user with your email: ask an admin".into(),
+            )),
+        }
+    }
+
+    /// The Slack user id of the Sluice user `username` in the integration: their link, else the
+    /// Slack user with their email (`users.lookupByEmail`), linked for next time. `Ok(None)`: no
+    /// such user, or Slack knows nobody with their email.
+    pub async fn slack_id_of(
+        &self,
+        integration: &Integration,
+        username: &str,
+    ) -> Result<Option<String>, client::Error> {
+        let alias = integration.alias.as_str();
+        let Ok(Some(user)) = self.store.user_by_username(username).await else { return Ok(None) };
+        if let Some(id) = user.slack_user_ids.get(alias) {
+            return Ok(Some(id.clone()));
+        }
+        let key = (alias.to_string(), username.to_string());
+        let recently_missing = self
+            .not_in_slack
+            .lock()
+            .map(|m| m.get(&key).is_some_and(|at| at.elapsed() < NOT_IN_SLACK_TTL))
+            .unwrap_or(false);
+        if user.email.trim().is_empty() || recently_missing {
+            return Ok(None);
+        }
+        match self.client.users_lookup_by_email(&integration.token, user.email.trim()).await {
+            Ok(found) if !found.deleted => {
+                if let Err(e) = self.store.link_slack_user(&user.id, alias, &found.id).await {
+                    tracing::warn!(error = %e, user = username, "cannot record the link to a Slack user");
+                }
+                Ok(Some(found.id))
+            }
+            Ok(_) => Ok(None),
+            Err(e) if e.code() == Some("users_not_found") => {
+                if let Ok(mut m) = self.not_in_slack.lock() {
+                    m.retain(|_, at| at.elapsed() < NOT_IN_SLACK_TTL);
+                    m.insert(key, std::time::Instant::now());
+                }
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Who a task is for, as a line of the message: mentions of people Slack knows (a name
+    /// otherwise), groups by name, and the due date.
+    async fn people_line(&self, integration: &Integration, n: &Notification) -> Option<String> {
+        let a = &n.assignment;
+        let mut mentioned = 0;
+        let mut mention = async |username: &str| -> String {
+            mentioned += 1;
+            if mentioned > MAX_MENTIONS {
+                return format!("`{}`", escape(username));
+            }
+            match self.slack_id_of(integration, username).await {
+                Ok(Some(id)) => format!("<@{}>", escape(&id)),
+                Ok(None) => format!("`{}`", escape(username)),
+                Err(e) => {
+                    tracing::debug!(error = %e, username, "cannot find a Slack user to mention");
+                    format!("`{}`", escape(username))
+                }
+            }
+        };
+        let mut parts = Vec::new();
+        if let Some(assignee) = &a.assignee {
+            parts.push(format!("*Assignee:* {}", mention(assignee).await));
+        } else if !a.candidate_users.is_empty() || !a.candidate_groups.is_empty() {
+            let mut who = Vec::new();
+            for u in &a.candidate_users {
+                who.push(mention(u).await);
+            }
+            who.extend(a.candidate_groups.iter().map(|g| format!("group `{}`", escape(g))));
+            parts.push(format!("*For:* {}", who.join(", ")));
+        }
+        if let Some(due) = a.due {
+            parts.push(format!(
+                "*Due:* <!date^{}^{{date_short_pretty}} {{time}}|{}>",
+                due.timestamp(),
+                due.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ));
+        }
+        (!parts.is_empty()).then(|| parts.join(" · "))
+    }
+
+    /// The process's template for the notification's event, rendered over the Request's data
+    /// (as it is when the message is sent), with the Slack connector's escaping.
+    async fn fields(&self, n: &Notification) -> Option<String> {
+        let settings = self.settings.get(&n.process_key).await.ok().flatten()?;
+        let template = settings.options.templates.get(&n.event)?;
+        let request: RequestId = n.request_id.parse().ok()?;
+        let data = match self.store.request(request).await {
+            Ok(row) => row.data,
+            Err(e) => {
+                tracing::warn!(error = %e, request = %request, "cannot read a Request's data for its message");
+                return None;
+            }
+        };
+        let key = sluice_connector_api::IdempotencyKey {
+            request_id: n.request_id.clone(),
+            element_id: n.element_id.clone().unwrap_or_default(),
+            attempt: 1,
+        };
+        let cx = sluice_connector_api::Context::new(key, n.process_key.clone(), n.url.clone());
+        let vars = sluice_connector_api::template::Vars::new(&data, &cx);
+        let text = sluice_connector_api::template::render(template, &vars, escape).into_owned();
+        let text: String = text.chars().take(MAX_DETAIL_CHARS).collect();
+        (!text.trim().is_empty()).then_some(text)
     }
 
     /// The integration called `alias`, or why there is none (for checking settings).
@@ -375,6 +586,41 @@ impl SlackNotifier {
         }
     }
 
+    /// The direct message with the Sluice user `username` (`conversations.open`, scope
+    /// `im:write`), their Slack user found by [`SlackNotifier::slack_id_of`].
+    async fn direct_channel(&self, integration: &Integration, username: &str) -> Result<String, NotifyError> {
+        let alias = &integration.alias;
+        let slack_failed = |e: client::Error, what: &str| {
+            if e.is_retryable() {
+                NotifyError::Retryable { message: format!("{what}: {e}"), retry_after: e.retry_after() }
+            } else {
+                let hint = if e.code() == Some("missing_scope") {
+                    " (add the scopes users:read.email and im:write to the Slack app and reinstall it)"
+                } else {
+                    ""
+                };
+                NotifyError::Failed { code: e.code().map(str::to_string), message: format!("{what}: {e}{hint}") }
+            }
+        };
+        let user = self
+            .slack_id_of(integration, username)
+            .await
+            .map_err(|e| slack_failed(e, &format!("cannot find the Slack user of `{username}`")))?;
+        let Some(user) = user else {
+            return Err(NotifyError::Failed {
+                code: None,
+                message: format!(
+                    "`{username}` has no Slack user in integration `{alias}`: Slack knows nobody with their email; an \
+                     admin can link them (PATCH /api/v1/users/{{id}} with slack_user_ids)"
+                ),
+            });
+        };
+        self.client
+            .conversations_open(&integration.token, &user)
+            .await
+            .map_err(|e| slack_failed(e, &format!("cannot open a direct message with `{username}`")))
+    }
+
     async fn post(&self, n: &Notification, attempt: u32) -> Result<Delivered, NotifyError> {
         let integration = self.tokens.lookup(Some(&n.integration)).await.map_err(|e| match e {
             tokens::Error::Unavailable(_) => NotifyError::Retryable { message: e.to_string(), retry_after: None },
@@ -394,11 +640,24 @@ impl SlackNotifier {
             }
             _ => None,
         };
-        let (text, blocks) = render(n, buttons.as_ref());
+        let channel = match &n.direct_to {
+            Some(username) => self.direct_channel(&integration, username).await?,
+            None => n.channel.clone(),
+        };
+        let extras = Extras {
+            people: match n.event {
+                NotificationEvent::TaskWaiting | NotificationEvent::TaskOverdue => {
+                    self.people_line(&integration, n).await
+                }
+                _ => None,
+            },
+            fields: self.fields(n).await,
+        };
+        let (text, blocks) = render(n, buttons.as_ref(), &extras);
         let key = notification_key(n);
         let tag = Tag { event_type: EVENT_TYPE, key: &key };
         let post = PostMessage {
-            channel: n.channel.clone(),
+            channel: channel.clone(),
             text,
             blocks: Some(blocks),
             metadata: Some(tag.metadata(json!({"request_id": n.request_id, "event": n.event, "task_id": n.task_id}))),
@@ -406,12 +665,12 @@ impl SlackNotifier {
             unfurl_media: Some(false),
             ..PostMessage::default()
         };
-        let look = || once::find(&self.client, &integration.token, &n.channel, &tag, &self.window);
+        let look = || once::find(&self.client, &integration.token, &channel, &tag, &self.window);
         let send = || async {
             let posted = self.client.post_message(&integration.token, &post).await?;
             Ok(Sent { channel: posted.channel, ts: posted.ts })
         };
-        let failed = |e: &client::Error| match sluice_slack::connector::map_error(e, &integration.alias, &n.channel) {
+        let failed = |e: &client::Error| match sluice_slack::connector::map_error(e, &integration.alias, &channel) {
             ConnectorError::Retryable { message, retry_after }
             | ConnectorError::Unconfirmed { message, retry_after } => NotifyError::Retryable { message, retry_after },
             ConnectorError::Fatal { message } | ConnectorError::Bpmn { message, .. } => {
@@ -423,9 +682,8 @@ impl SlackNotifier {
             Err(Failed::Lookup(e) | Failed::Post(e)) => Err(failed(&e)),
             Err(Failed::Unconfirmed(e)) => Err(NotifyError::Retryable {
                 message: format!(
-                    "Slack did not confirm the post to `{}` ({e}); the next attempt checks the channel before posting \
-                     again",
-                    n.channel
+                    "Slack did not confirm the post to `{channel}` ({e}); the next attempt checks the channel before \
+                     posting again"
                 ),
                 retry_after: None,
             }),
@@ -475,7 +733,7 @@ pub fn notification_key(n: &Notification) -> String {
 
 /// The text fallback and Block Kit blocks of a notification. Names and messages come from models
 /// and Requests, so they are escaped for mrkdwn.
-pub fn render(n: &Notification, buttons: Option<&(String, String)>) -> (String, Vec<Value>) {
+pub fn render(n: &Notification, buttons: Option<&(String, String)>, extras: &Extras) -> (String, Vec<Value>) {
     let process = escape(n.process_name.as_deref().unwrap_or(&n.process_key)).into_owned();
     let element = escape(n.element_name.as_deref().or(n.element_id.as_deref()).unwrap_or("an element")).into_owned();
     let (headline, text) = match n.event {
@@ -503,7 +761,18 @@ pub fn render(n: &Notification, buttons: Option<&(String, String)>) -> (String, 
         section.push('\n');
         section.push_str(&quoted);
     }
+    if let Some(doc) = n.documentation.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
+        let doc: String = doc.chars().take(MAX_DETAIL_CHARS / 2).collect();
+        section.push('\n');
+        section.push_str(&escape(&doc));
+    }
     let mut blocks = vec![json!({"type": "section", "text": {"type": "mrkdwn", "text": section}})];
+    if let Some(people) = &extras.people {
+        blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": people}]}));
+    }
+    if let Some(fields) = &extras.fields {
+        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": fields}}));
+    }
     if let Some((approve, reject)) = buttons {
         blocks.push(json!({
             "type": "actions",
@@ -539,6 +808,13 @@ fn mac(key: &[u8], data: &[u8]) -> Vec<u8> {
 }
 
 pub use sluice_secrets::hex;
+
+/// `scheme://host:port` of a URL (empty when it has none).
+fn origin(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return String::new() };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if host.is_empty() { String::new() } else { format!("{scheme}://{host}") }
+}
 
 fn verify_value(key: &[u8], value: &str) -> Option<Decision> {
     let (body, sig) = value.rsplit_once('.')?;
@@ -726,6 +1002,9 @@ mod tests {
             message: None,
             url: "u".into(),
             job_id: None,
+            documentation: None,
+            assignment: Default::default(),
+            direct_to: None,
         };
         assert_eq!(notification_key(&n), "r/task_waiting/C1/t1");
         // With the job's id (every job planned now): two jobs never share a key.
@@ -759,8 +1038,11 @@ mod tests {
             message: Some("card declined & <@U1>".into()),
             url: "http://sluice.example/requests/r".into(),
             job_id: None,
+            documentation: None,
+            assignment: Default::default(),
+            direct_to: None,
         };
-        let (text, blocks) = render(&n, None);
+        let (text, blocks) = render(&n, None, &Extras::default());
         assert!(text.contains("pay failed in Orders &lt;!channel&gt;"), "{text}");
         assert!(text.contains("http://sluice.example/requests/r"));
         let section = blocks[0]["text"]["text"].as_str().unwrap_or_default();

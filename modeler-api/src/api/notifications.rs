@@ -13,11 +13,16 @@ use chrono::{SecondsFormat, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use sluice_slack::Integration;
-use sluice_store::{MAX_CHANNELS_PER_EVENT, NotificationEvent, NotificationSettings};
+use sluice_store::{
+    DirectMessage, MAX_CHANNELS_PER_EVENT, MAX_TEMPLATE_CHARS, NotificationEvent, NotificationOptions,
+    NotificationSettings,
+};
 
 use super::{ApiError, ApiJson, AppState, RawBody};
 use sluice_slack_app::interactions::{self, Click, is_channel_id};
-use sluice_slack_app::notifier::{ChannelCheck, Decision, SlackNotifier, Unchecked, verify_signature};
+use sluice_slack_app::notifier::{ChannelCheck, Clicker, Decision, SlackNotifier, Unchecked, verify_signature};
+
+use super::tasks::Access;
 
 /// How long the interaction endpoint waits for the task's completion before answering anyway:
 /// Slack wants an answer within 3 seconds.
@@ -29,6 +34,13 @@ pub struct SettingsBody {
     integration: String,
     #[serde(default)]
     events: BTreeMap<String, Vec<String>>,
+    /// `off` (default), `also` or `only`: a task meant for one person goes to them as a direct
+    /// message besides or instead of the `task_waiting` channels.
+    #[serde(default)]
+    direct_message: Option<String>,
+    /// Event → a text shown in its messages, a template over the Request's data.
+    #[serde(default)]
+    templates: BTreeMap<String, String>,
 }
 
 fn settings_json(s: &NotificationSettings) -> Value {
@@ -38,6 +50,8 @@ fn settings_json(s: &NotificationSettings) -> Value {
         "process_key": s.process_key,
         "integration": s.integration,
         "events": events,
+        "direct_message": s.options.direct_message.as_str(),
+        "templates": s.options.templates.iter().map(|(e, t)| (e.as_str().to_string(), json!(t))).collect::<Map<_, _>>(),
         "updated_at": s.updated_at.to_rfc3339_opts(SecondsFormat::Millis, true),
     })
 }
@@ -54,7 +68,7 @@ async fn known_process(state: &AppState, key: &str) -> Result<(), ApiError> {
 #[utoipa::path(
     put, path = "/api/v1/processes/{key}/notifications", tag = "slack",
     params(("key" = String, Path, description = "The process key")),
-    request_body(content = serde_json::Value, description = "`integration` and `events` (event → up to 20 channel ids)"),
+    request_body(content = serde_json::Value, description = "`integration`, `events` (event → up to 20 channel ids), optional `direct_message` (`off`, `also`, `only`: a task meant for one person goes to them directly) and `templates` (event → text over the Request's data, `{{ path }}`)"),
     responses((status = 200, description = "The settings", body = serde_json::Value),
               (status = 404, description = "`process_not_found`", body = super::views::ErrorBody),
               (status = 422, description = "`invalid_notification_settings` with `problems`: also a channel the bot cannot post to (unknown, private without the bot, archived)", body = super::views::ErrorBody),
@@ -114,6 +128,27 @@ pub async fn put(
         }
         events.insert(event, seen);
     }
+    let mut options = NotificationOptions::default();
+    match body.direct_message.as_deref().map(str::trim) {
+        None | Some("") => {}
+        Some(d) => match DirectMessage::parse(d) {
+            Some(d) => options.direct_message = d,
+            None => problem("direct_message".into(), format!("`{d}` is not one of off, also, only")),
+        },
+    }
+    for (name, template) in body.templates {
+        let Some(event) = NotificationEvent::parse(&name) else {
+            let known: Vec<&str> = NotificationEvent::ALL.iter().map(|e| e.as_str()).collect();
+            problem(format!("templates.{name}"), format!("unknown event `{name}`: use one of {}", known.join(", ")));
+            continue;
+        };
+        let chars = template.chars().count();
+        if chars > MAX_TEMPLATE_CHARS {
+            problem(format!("templates.{name}"), format!("{chars} characters; at most {MAX_TEMPLATE_CHARS}"));
+        } else if !template.trim().is_empty() {
+            options.templates.insert(event, template);
+        }
+    }
     // Only settings that are right in themselves are checked with Slack: one call per channel.
     if problems.is_empty()
         && let Some(integration) = &integration
@@ -131,10 +166,12 @@ pub async fn put(
         return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_notification_settings", message)
             .with(super::error::Details::Problems(problems)));
     }
-    let settings = NotificationSettings { process_key: key, integration: alias, events, updated_at: Utc::now() };
+    let settings =
+        NotificationSettings { process_key: key, integration: alias, events, options, updated_at: Utc::now() };
     slack.save_settings(&settings).await?;
     let saved = settings_json(&settings);
-    let details = json!({"integration": saved["integration"], "events": saved["events"]});
+    let details = json!({"integration": saved["integration"], "events": saved["events"],
+                         "direct_message": saved["direct_message"]});
     state.audit(Some(&caller), &client, "notifications_updated", Some(settings.process_key.clone()), details).await;
     Ok(Json(saved))
 }
@@ -266,40 +303,174 @@ async fn interact(
         }
         Err(e) => return Err(ApiError::internal(&e)),
     };
-    let Click { user, user_name, channel, ts, message, .. } = click;
-
-    // The completion and the message's update run on a task of their own: Slack gets its answer
-    // within the budget even if the database is slow, and the work still finishes.
+    // Who clicked is checked, the task completed and the message updated on a task of their own:
+    // Slack gets its answer within the budget even if Slack or the database is slow, and the work
+    // still finishes.
     let (tx, rx) = tokio::sync::oneshot::channel();
     let task_state = state.clone();
-    let answer = decided_text(&decision);
     let client = client.clone();
+    let answer = decided_text(&decision);
     state.engine_runtime().spawn(async move {
-        let data = json!({"approved": decision.approved, "approved_by": user, "approved_by_name": user_name});
-        let data: sluice_engine::runtime::Data = serde_json::from_value(data).unwrap_or_default();
-        let result = task_state.engine().complete_task(decision.task, data, Utc::now()).await;
-        let done = result.is_ok();
-        let _ = tx.send(result);
-        if done {
-            // Who clicked is a Slack user (linking them to Sluice's users comes later).
-            let details =
-                json!({"request": decision.request.to_string(), "approved": decision.approved, "via": "slack"});
-            let target = Some(decision.task.to_string());
-            task_state.audit_as(Some(format!("slack:{user}")), &client, "task_completed", target, details).await;
-        }
-        if done && let (Some(channel), Some(ts), Some(slack)) = (channel, ts, task_state.inner.notifier.get()) {
-            slack.mark_decided(&decision, &user, user_name.as_deref(), &channel, &ts, &message).await;
+        let outcome = decide(&task_state, &client, &decision, &click).await;
+        let refusal = match &outcome {
+            Ok(Outcome::Refused(text)) => Some(text.clone()),
+            _ => None,
+        };
+        let _ = tx.send(outcome);
+        if let (Some(text), Some(url), Some(slack)) =
+            (refusal, click.response_url.as_deref(), task_state.inner.notifier.get())
+            && let Err(e) = slack.reply_ephemeral(url, &text).await
+        {
+            tracing::warn!(error = %e, "cannot send the ephemeral reply to a refused Slack click");
         }
     });
     Ok(match tokio::time::timeout(DECISION_BUDGET, rx).await {
-        Ok(Ok(Ok(()))) => ephemeral(&answer),
-        Ok(Ok(Err(sluice_worker::Error::TaskNotActive(_) | sluice_worker::Error::TaskNotFound(_)))) => {
+        Ok(Ok(Ok(Outcome::Decided))) => ephemeral(&answer),
+        Ok(Ok(Ok(Outcome::Refused(text)))) => ephemeral(&text),
+        Ok(Ok(Ok(Outcome::AlreadyDecided)))
+        | Ok(Ok(Err(sluice_worker::Error::TaskNotActive(_) | sluice_worker::Error::TaskNotFound(_)))) => {
             ephemeral("This task was already decided (or the Request ended): nothing changed.")
         }
         Ok(Ok(Err(e))) => return Err(e.into()),
         Ok(Err(_)) => return Err(ApiError::internal(&"the decision task ended without an answer")),
         Err(_) => ephemeral("Your decision is being recorded."),
     })
+}
+
+/// What became of a click.
+enum Outcome {
+    /// The task was completed with the decision.
+    Decided,
+    /// The clicker may not decide it: the reply that says why (the task stays open).
+    Refused(String),
+    /// The task is no longer waiting.
+    AlreadyDecided,
+}
+
+/// Decides a click: completes the task when the Slack user is linked to a Sluice user who may
+/// complete it (the rule of `POST /api/v1/tasks/{id}/complete`: its assignee, a candidate of an
+/// unassigned task who then claims it, its requester when it is for nobody, or an operator);
+/// otherwise records the refused attempt in the Request's history and the audit log.
+async fn decide(
+    state: &AppState,
+    client: &super::Client,
+    decision: &Decision,
+    click: &Click,
+) -> Result<Outcome, sluice_worker::Error> {
+    let store = state.store();
+    let Some(task) = store.task(decision.task).await? else { return Ok(Outcome::AlreadyDecided) };
+    if task.status != sluice_store::TaskStatus::Active {
+        return Ok(Outcome::AlreadyDecided);
+    }
+    let Some(slack) = state.inner.notifier.get() else {
+        return Ok(Outcome::Refused("Slack is not set up on this Sluice server: nothing changed.".into()));
+    };
+    let clicker = match slack.clicker(&decision.integration, &click.user).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, slack_user = click.user, "cannot tell who clicked in Slack");
+            // Not a refusal of the person: nothing is recorded; they can click again.
+            return Ok(Outcome::Refused(format!(
+                "Sluice could not check who you are ({e}); nothing changed, try again."
+            )));
+        }
+    };
+    let request = store.request(task.request_id).await?;
+    let who_for = match (&task.assignee, task.candidate_users.is_empty() && task.candidate_groups.is_empty()) {
+        (Some(a), _) => format!("`{a}`"),
+        (None, false) => {
+            let mut names: Vec<String> = task.candidate_users.iter().map(|u| format!("`{u}`")).collect();
+            names.extend(task.candidate_groups.iter().map(|g| format!("group `{g}`")));
+            names.join(", ")
+        }
+        (None, true) => "its requester and operators".to_string(),
+    };
+    let (user, reason) = match clicker {
+        Clicker::Unknown(reason) => (None, format!("{reason}. Nothing changed: this task is for {who_for}.")),
+        Clicker::User(user) => {
+            let roles = super::auth::Roles::from_names(&user.roles);
+            let operator = roles.contains(super::auth::Role::Admin) || roles.contains(super::auth::Role::Operator);
+            let delegated = task.delegation.as_deref() == Some("pending");
+            let access = Access::of(
+                task.clone(),
+                request.started_by.as_deref(),
+                request.process_version,
+                &user.username,
+                &user.groups,
+                operator,
+            );
+            match access {
+                Some(a) if a.may_complete() && !delegated => {
+                    return complete(state, client, decision, click, &user.username, &a).await;
+                }
+                _ => {
+                    let why = if delegated { " and it is delegated" } else { "" };
+                    let reason = format!(
+                        "You (`{}`) may not decide this task: it is for {who_for}{why}. Nothing changed.",
+                        user.username
+                    );
+                    (Some(user.username), reason)
+                }
+            }
+        }
+    };
+    let event = sluice_engine::HistoryEvent::SlackClickRefused {
+        task_id: decision.task.to_string(),
+        slack_user: click.user.clone(),
+        integration: decision.integration.clone(),
+        user: user.clone(),
+        approved: decision.approved,
+        reason: reason.clone(),
+    };
+    let event = sluice_store::NewEvent::new(Some(task.element_id.clone()), event, Utc::now());
+    store.record_notification(decision.request, None, &[event]).await?;
+    let details = json!({
+        "request": decision.request.to_string(), "approved": decision.approved, "via": "slack",
+        "slack_user": click.user, "user": user,
+    });
+    let actor = Some(user.unwrap_or_else(|| format!("slack:{}", click.user)));
+    state.audit_as(actor, client, "slack_click_refused", Some(decision.task.to_string()), details).await;
+    Ok(Outcome::Refused(reason))
+}
+
+/// Completes the task for `username` (claiming it first when it is unassigned and they are not
+/// an operator, as the API does), then updates the message to say who decided.
+async fn complete(
+    state: &AppState,
+    client: &super::Client,
+    decision: &Decision,
+    click: &Click,
+    username: &str,
+    access: &Access,
+) -> Result<Outcome, sluice_worker::Error> {
+    let id = decision.task;
+    if access.task.assignee.is_none() && !access.operator {
+        let claimed = state.store().change_task(id, &sluice_store::TaskChange::Claim(username.to_string())).await?;
+        if let Err(refusal) = claimed {
+            tracing::info!(?refusal, task = %id, "a Slack click lost the claim");
+            return Ok(match refusal {
+                sluice_store::TaskRefusal::ClaimedBy(other) => {
+                    Outcome::Refused(format!("`{other}` took this task first: nothing changed."))
+                }
+                _ => Outcome::AlreadyDecided,
+            });
+        }
+    }
+    let data = json!({
+        "approved": decision.approved,
+        "approved_by": click.user,
+        "approved_by_name": click.user_name,
+        "approved_by_user": username,
+    });
+    let data: sluice_engine::runtime::Data = serde_json::from_value(data).unwrap_or_default();
+    state.engine().complete_task_by(id, data, Some(username.to_string()), Utc::now()).await?;
+    let details = json!({"request": decision.request.to_string(), "approved": decision.approved, "via": "slack",
+                         "slack_user": click.user});
+    state.audit_as(Some(username.to_string()), client, "task_completed", Some(id.to_string()), details).await;
+    if let (Some(channel), Some(ts), Some(slack)) = (&click.channel, &click.ts, state.inner.notifier.get()) {
+        slack.mark_decided(decision, &click.user, click.user_name.as_deref(), channel, ts, &click.message).await;
+    }
+    Ok(Outcome::Decided)
 }
 
 fn decided_text(d: &Decision) -> String {

@@ -45,25 +45,51 @@ fn viewer(caller: &Caller) -> Viewer<'_> {
     Viewer { username: &caller.username, groups: &caller.groups }
 }
 
-/// What the caller may do with one task.
-struct Access {
-    task: TaskRow,
-    operator: bool,
-    assignee: bool,
-    candidate: bool,
+/// What someone may do with one task.
+pub(crate) struct Access {
+    pub(crate) task: TaskRow,
+    pub(crate) operator: bool,
+    pub(crate) assignee: bool,
+    pub(crate) candidate: bool,
     /// They started the Request of a task with no assignee and no candidates.
-    requester: bool,
+    pub(crate) requester: bool,
     /// The version of the Request's process.
-    version: i64,
+    pub(crate) version: i64,
 }
 
 impl Access {
+    /// What the person `username` (in `groups`, an operator or not) may do with `task` of a
+    /// Request started by `started_by`; `None` when they may not even see it. The API's callers
+    /// and Slack's clickers are judged by this one rule.
+    pub(crate) fn of(
+        task: TaskRow,
+        started_by: Option<&str>,
+        version: i64,
+        username: &str,
+        groups: &[String],
+        operator: bool,
+    ) -> Option<Access> {
+        let assignee = task.assignee.as_deref() == Some(username);
+        let candidate = task.status == TaskStatus::Active
+            && (task.candidate_users.iter().any(|u| u == username)
+                || task.candidate_groups.iter().any(|g| groups.contains(g)));
+        let unassigned = task.assignee.is_none() && task.candidate_users.is_empty() && task.candidate_groups.is_empty();
+        let started = started_by == Some(username);
+        let sees = operator
+            || assignee
+            || candidate
+            || started
+            || task.owner.as_deref() == Some(username)
+            || task.completed_by.as_deref() == Some(username);
+        sees.then_some(Access { task, operator, assignee, candidate, requester: started && unassigned, version })
+    }
+
     /// Claim it, or complete it claiming it.
-    fn may_claim(&self) -> bool {
+    pub(crate) fn may_claim(&self) -> bool {
         self.operator || (self.task.assignee.is_none() && (self.candidate || self.requester))
     }
 
-    fn may_complete(&self) -> bool {
+    pub(crate) fn may_complete(&self) -> bool {
         self.operator || self.assignee || self.may_claim()
     }
 }
@@ -71,26 +97,10 @@ impl Access {
 /// The task and what the caller may do with it; 404 for a task a participant may not see.
 async fn access(state: &AppState, caller: &Caller, id: TaskId) -> ApiResult<Access> {
     let task = state.store().task(id).await?.ok_or_else(|| not_found(id))?;
-    let me = caller.username.as_str();
-    let operator = caller.has(Role::Operator);
-    let assignee = task.assignee.as_deref() == Some(me);
-    let candidate = task.status == TaskStatus::Active
-        && (task.candidate_users.iter().any(|u| u == me)
-            || task.candidate_groups.iter().any(|g| caller.groups.contains(g)));
-    let unassigned = task.assignee.is_none() && task.candidate_users.is_empty() && task.candidate_groups.is_empty();
     let request = state.store().request(task.request_id).await?;
-    let started = request.started_by.as_deref() == Some(me);
-    let sees = operator
-        || assignee
-        || candidate
-        || started
-        || task.owner.as_deref() == Some(me)
-        || task.completed_by.as_deref() == Some(me);
-    if !sees {
-        return Err(not_found(id));
-    }
-    let version = request.process_version;
-    Ok(Access { task, operator, assignee, candidate, requester: started && unassigned, version })
+    let operator = caller.has(Role::Operator);
+    Access::of(task, request.started_by.as_deref(), request.process_version, &caller.username, &caller.groups, operator)
+        .ok_or_else(|| not_found(id))
 }
 
 fn refused(id: TaskId, r: TaskRefusal) -> ApiError {

@@ -309,7 +309,7 @@ pub struct EventView {
     pub at: String,
     /// `request_started`, `element_activated`, `element_completed`, `task_created`,
     /// `task_completed`, `timer_fired`, `message_received`, `connector_invoked`, `incident_raised`,
-    /// `incident_resolved`, `decision_evaluated`, `notification_sent`, `notification_failed`, `request_completed`,
+    /// `incident_resolved`, `decision_evaluated`, `notification_sent`, `notification_failed`, `slack_click_refused`, `request_completed`,
     /// `request_canceled` (more may be added).
     #[serde(rename = "type")]
     pub kind: String,

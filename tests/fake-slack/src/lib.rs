@@ -7,7 +7,8 @@
 //! [`FakeSlack`] handle; nothing here is reachable over HTTP except Slack's own methods. Users
 //! (`users.list`, `users.lookupByEmail`, which answers `users_not_found` for an unknown address)
 //! get a direct message from `conversations.open` (`D` + the user id without its `U`), whose
-//! history needs `im:history`, as Slack's does.
+//! history needs `im:history`, as Slack's does. `users.info` gives one user (the email with
+//! `users:read.email`), and interactions' response URLs point at the fake (`/response/{key}`).
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -329,6 +330,17 @@ impl FakeSlack {
         self.inner().messages(None)
     }
 
+    /// A response URL of an interaction, as Slack puts in a `block_actions` payload; what is
+    /// posted to it is kept ([`FakeSlack::responses`]).
+    pub fn response_url(&self, key: &str) -> String {
+        format!("http://{}/response/{key}", self.addr())
+    }
+
+    /// The bodies posted to the response URL `key`, oldest first.
+    pub fn responses(&self, key: &str) -> Vec<Value> {
+        self.inner().responses.iter().filter(|(k, _)| k == key).map(|(_, v)| v.clone()).collect()
+    }
+
     /// How many calls of `method` were made (including failed ones).
     pub fn calls(&self, method: &str) -> u64 {
         self.inner().calls.get(method).copied().unwrap_or(0)
@@ -378,6 +390,11 @@ impl FakeSlack {
     /// Adds a channel to a workspace.
     pub fn add_channel(&self, team_id: &str, channel: Channel) {
         self.inner().add_channel(team_id, channel);
+    }
+
+    /// Adds a person to a workspace.
+    pub fn add_user(&self, team_id: &str, user: User) {
+        self.inner().add_user(team_id, user);
     }
 
     pub fn set_post_interval(&self, interval: Duration) {

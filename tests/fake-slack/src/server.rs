@@ -29,6 +29,7 @@ pub(crate) async fn serve(listener: TcpListener, shared: Shared) {
     let app = Router::new()
         .route("/api/{method}", any(handle))
         .route("/oauth/v2/authorize", axum::routing::get(authorize))
+        .route("/response/{key}", axum::routing::post(response_url))
         .with_state(shared);
     // Dropping the set (when the server task is aborted) closes every open connection.
     let mut connections = JoinSet::new();
@@ -60,6 +61,16 @@ async fn connection(stream: TcpStream, app: Router) {
         _ = conn => {}
         _ = hangup.notified() => {}
     }
+}
+
+/// A response URL of an interaction (Slack's `hooks.slack.com/actions/…`): what is posted there is
+/// kept for the test to read.
+async fn response_url(State(shared): State<Shared>, Path(key): Path<String>, body: Bytes) -> Response {
+    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+        return (StatusCode::BAD_REQUEST, "invalid_payload").into_response();
+    };
+    shared.lock().unwrap_or_else(|e| e.into_inner()).responses.push((key, body));
+    (StatusCode::OK, "ok").into_response()
 }
 
 async fn handle(

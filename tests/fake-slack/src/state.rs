@@ -136,6 +136,8 @@ pub(crate) struct Inner {
     /// Microseconds of the last ts handed out, so every ts is unique and increasing.
     last_ts: u128,
     counter: u64,
+    /// What was posted to response URLs (`/response/{key}`), oldest first: the key and the body.
+    pub(crate) responses: Vec<(String, Value)>,
 }
 
 fn err(code: &str) -> Reply {
@@ -161,6 +163,7 @@ impl Inner {
             deny_installs: false,
             last_ts: 0,
             counter: 0,
+            responses: Vec::new(),
             config: Config { workspaces: Vec::new(), ..config.clone() },
         };
         for workspace in config.workspaces {
@@ -209,6 +212,12 @@ impl Inner {
     pub(crate) fn add_channel(&mut self, team_id: &str, channel: Channel) {
         if let Some(team) = self.teams.iter_mut().find(|t| t.workspace.team_id == team_id) {
             team.channels.push(ChannelState { info: channel, messages: Vec::new() });
+        }
+    }
+
+    pub(crate) fn add_user(&mut self, team_id: &str, user: crate::User) {
+        if let Some(team) = self.teams.iter_mut().find(|t| t.workspace.team_id == team_id) {
+            team.workspace.users.push(user);
         }
     }
 
@@ -274,6 +283,7 @@ impl Inner {
             "auth.test" => self.auth_test(&call),
             "users.list" => self.users_list(&call),
             "users.lookupByEmail" => self.lookup_by_email(&call),
+            "users.info" => self.users_info(&call),
             "conversations.open" => self.open(&call),
             "oauth.v2.access" => self.oauth_access(&call),
             _ => Err(err("unknown_method")),
@@ -567,6 +577,18 @@ impl Inner {
             users.get(offset..end).unwrap_or_default().iter().map(|u| user_json(u, team_id, with_email)).collect();
         let next_cursor = if end < users.len() { encode_cursor(end) } else { String::new() };
         Ok(json!({"ok": true, "members": page, "response_metadata": {"next_cursor": next_cursor}}))
+    }
+
+    /// `users.info` (scope `users:read`; the profile's email only with `users:read.email`);
+    /// `user_not_found` for an id the workspace does not have.
+    fn users_info(&mut self, call: &Call) -> Outcome {
+        let (team, scopes) = self.authenticate(call)?;
+        Self::require(&scopes, "users:read")?;
+        let id = call.params.nonempty("user").ok_or_else(|| err("invalid_arguments"))?;
+        let w = &self.teams[team].workspace;
+        let user = w.users.iter().find(|u| u.id == id.trim()).ok_or_else(|| err("user_not_found"))?;
+        let with_email = scopes.iter().any(|s| s == "users:read.email");
+        Ok(json!({"ok": true, "user": user_json(user, &w.team_id, with_email)}))
     }
 
     /// `users.lookupByEmail` (scope `users:read.email`); `users_not_found` when nobody has it.

@@ -673,13 +673,16 @@ fn multi_instance_outputs_nothing_collects_are_warned() {
 <bpmn:userTask id="g"><bpmn:multiInstanceLoopCharacteristics><bpmn:loopCardinality>2</bpmn:loopCardinality><bpmn:loopDataOutputRef>rows</bpmn:loopDataOutputRef><bpmn:outputDataItem name="a b +"/></bpmn:multiInstanceLoopCharacteristics></bpmn:userTask>
 <bpmn:sequenceFlow id="f2" sourceRef="a" targetRef="b"/><bpmn:sequenceFlow id="f3" sourceRef="b" targetRef="c"/><bpmn:sequenceFlow id="f4" sourceRef="c" targetRef="d"/><bpmn:sequenceFlow id="f5" sourceRef="d" targetRef="g"/>"#,
     );
-    check(&xml, expect![[r#"
+    check(
+        &xml,
+        expect![[r#"
         4:110 warning[multi-instance-output] multi-instance `a` has `sluice:outputElement` but no output collection: the instances' outputs are not collected (a)
         5:153 warning[multi-instance-output] multi-instance `b` has `outputElement` on `zeebe:loopCharacteristics` but no output collection: the instances' outputs are not collected (b)
         6:108 warning[multi-instance-output] multi-instance `c` has an `outputDataItem` but no output collection: the instances' outputs are not collected (c)
         7:108 warning[multi-instance-output] multi-instance `d` fills the output collection `rows` but names no `outputDataItem` (and no element variable) to collect: every item is null (d)
         8:193 error[invalid-expression] the name of the `outputDataItem` of `g` is not a valid expression: expected a value but found the end of the expression (g)
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]

@@ -706,6 +706,124 @@ fn the_standard_output_collection_is_filled_with_a_cardinality_too() {
 }
 
 #[test]
+fn a_multi_instance_user_tasks_completion_data_updates_the_requests_variable_and_keeps_its_own() {
+    let xml = model(
+        "",
+        r#"<startEvent id="s"/><sequenceFlow id="f1" sourceRef="s" targetRef="vote"/>
+        <userTask id="vote">
+          <multiInstanceLoopCharacteristics sluice:collection="= voters" sluice:elementVariable="voter"
+              sluice:outputCollection="notes" sluice:outputElement="= note + &quot;@&quot; + string(count)"/>
+        </userTask>
+        <sequenceFlow id="f2" sourceRef="vote" targetRef="e"/><endEvent id="e"/>"#,
+    );
+    let mut sim = start(&xml, json!({"voters": ["ana", "ben", "cy"], "count": 0}));
+    for (i, voter) in ["ana", "ben", "cy"].into_iter().enumerate() {
+        let (r, t) = sim.tasks().into_iter().next().unwrap();
+        let done = json!({"count": i + 1, "note": voter});
+        sim.complete_task(r, t.token, done.as_object().cloned().unwrap()).unwrap();
+        sim.settle(&mut StubConnectors);
+        // The Request's `count` was updated at once, for the instances still open to see.
+        assert_eq!(data(&sim)["count"], json!(i + 1));
+    }
+    assert_eq!(status(&sim), Status::Completed);
+    let d = data(&sim);
+    assert_eq!(d["notes"], json!(["ana@1", "ben@2", "cy@3"]), "{d}");
+    assert!(d.get("note").is_none(), "`note`, defined nowhere outside, stayed in each instance: {d}");
+}
+
+/// A connector host that answers with the Request's `total` plus the instance's item `x`, and
+/// with the item as `seen`.
+struct Adder;
+
+impl ConnectorHost for Adder {
+    fn invoke(&mut self, call: ConnectorInvocation<'_>) -> ConnectorOutcome {
+        let n = |k: &str| call.variables.get(k).and_then(Value::as_i64).unwrap_or(0);
+        match call.element_id {
+            "add" => ConnectorOutcome::Completed(json!(n("total") + n("x"))),
+            _ => ConnectorOutcome::Completed(json!(n("x"))),
+        }
+    }
+}
+
+#[test]
+fn a_multi_instance_connectors_result_updates_the_requests_variable_and_keeps_its_own() {
+    let task = |id: &str, result: &str, outputs: &str| {
+        format!(
+            r#"<serviceTask id="{id}" implementation="http">
+              <extensionElements><sluice:input name="url" value="http://x"/><sluice:input name="result_variable" value="{result}"/></extensionElements>
+              <multiInstanceLoopCharacteristics isSequential="true" sluice:collection="= items" sluice:elementVariable="x" {outputs}/>
+            </serviceTask>"#
+        )
+    };
+    let xml = model(
+        "",
+        &format!(
+            r#"<startEvent id="s"/><sequenceFlow id="f1" sourceRef="s" targetRef="add"/>{}
+            <sequenceFlow id="f2" sourceRef="add" targetRef="see"/>{}
+            <sequenceFlow id="f3" sourceRef="see" targetRef="e"/><endEvent id="e"/>"#,
+            task("add", "total", ""),
+            task("see", "seen", r#"sluice:outputCollection="seens" sluice:outputElement="= seen * 10""#),
+        ),
+    );
+    let processes = common::import_str(&xml);
+    let mut sim = Sim::new(processes, common::t0());
+    sim.start("p", json!({"items": [1, 2, 4], "total": 100}).as_object().cloned().unwrap()).unwrap();
+    sim.settle(&mut Adder);
+    assert_eq!(status(&sim), Status::Completed);
+    let d = data(&sim);
+    assert_eq!(d["total"], json!(107), "each result reached the Request's `total`: {d}");
+    assert_eq!(d["seens"], json!([10, 20, 40]), "{d}");
+    assert!(d.get("seen").is_none(), "`seen`, defined nowhere outside, stayed in each instance: {d}");
+}
+
+#[test]
+fn camunda_8_loop_characteristics_fill_their_output_collection() {
+    let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:sluice="urn:sluice:bpmn:1" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="defs" targetNamespace="urn:t">
+<process id="p" isExecutable="true">
+  <startEvent id="s"/><sequenceFlow id="f1" sourceRef="s" targetRef="each"/>
+  <scriptTask id="each" sluice:resultVariable="doubled"><script>= x * 2</script>
+    <multiInstanceLoopCharacteristics>
+      <extensionElements><zeebe:loopCharacteristics inputCollection="= items" inputElement="x" outputCollection="results" outputElement="= {item: x, doubled: doubled}"/></extensionElements>
+    </multiInstanceLoopCharacteristics>
+  </scriptTask>
+  <sequenceFlow id="f2" sourceRef="each" targetRef="e"/><endEvent id="e"/>
+</process></definitions>"#;
+    let sim = start(xml, json!({"items": [1, 2, 3]}));
+    assert_eq!(status(&sim), Status::Completed);
+    let d = data(&sim);
+    assert_eq!(
+        d["results"],
+        json!([{"item": 1, "doubled": 2}, {"item": 2, "doubled": 4}, {"item": 3, "doubled": 6}]),
+        "{d}"
+    );
+    assert!(d.get("doubled").is_none(), "{d}");
+}
+
+#[test]
+fn an_output_element_that_fails_is_an_incident_a_retry_evaluates_again() {
+    let xml = model(
+        "",
+        r#"<startEvent id="s"/><sequenceFlow id="f1" sourceRef="s" targetRef="each"/>
+        <scriptTask id="each" sluice:resultVariable="r"><script>= x</script>
+          <multiInstanceLoopCharacteristics isSequential="true" sluice:collection="= items" sluice:elementVariable="x"
+              sluice:outputCollection="outs" sluice:outputElement="= r * factor"/>
+        </scriptTask>
+        <sequenceFlow id="f2" sourceRef="each" targetRef="e"/><endEvent id="e"/>"#,
+    );
+    let mut sim = start(&xml, json!({"items": [1, 2], "factor": "ten"}));
+    assert_eq!(status(&sim), Status::Active, "not a silent null");
+    let inc = sim.instance(0).unwrap().incidents()[0].clone();
+    assert_eq!(inc.code, "expression_failed");
+    assert!(inc.message.contains("output element `= r * factor` of `each`"), "{}", inc.message);
+    sim.merge_data(0, json!({"factor": 10}).as_object().cloned().unwrap());
+    sim.step(0, Input::Retry { incident: inc.id }).unwrap();
+    sim.settle(&mut StubConnectors);
+    assert_eq!(status(&sim), Status::Completed);
+    assert_eq!(data(&sim)["outs"], json!([10, 20]));
+}
+
+#[test]
 fn a_timer_expression_that_gives_a_negative_duration_is_an_incident_naming_it() {
     let xml = model(
         "",

@@ -41,6 +41,23 @@ const LEVELS_DMN: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 </definitions>
 "#;
 
+#[test]
+fn check_prints_a_unique_overlap_warning_where_the_rule_is() {
+    let dir = scratch_dir("check-dmn-overlap");
+    let dmn = dir.join("levels.dmn");
+    // Fixed, but the second rule now starts at 500: both rules match 500 to 999.
+    let overlapping = LEVELS_DMN.replace("&lt; 1000 +", "&lt; 1000").replace("&gt;= 1000", "&gt;= 500");
+    std::fs::write(&dmn, overlapping).unwrap();
+    let out = sluice(&["check", dmn.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "a warning does not fail the check: {}", stdout(&out));
+    // Line 8, column 7: the `<rule id="large">` element.
+    let want = format!("{}:8:7: warning[unique-overlap]:", dmn.display());
+    assert!(stdout(&out).starts_with(&want), "{}", stdout(&out));
+    assert!(stdout(&out).contains("rules 1 (`small`) and 2 (`large`)"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("amount = 500"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("(element large)"), "{}", stdout(&out));
+}
+
 const DECIDING: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:sluice="urn:sluice:bpmn:1" id="d" targetNamespace="urn:t">
   <process id="deciding" isExecutable="true">

@@ -873,6 +873,12 @@ impl<'d> ProcLift<'d, '_, '_> {
             TimerKind::Cycle => iso8601::parse_cycle(text).map(TimerSpec::Cycle),
         };
         match parsed {
+            Ok(TimerSpec::Duration(d)) if d.is_negative() => {
+                let off = c.text_source_offset(start);
+                let msg = format!("timer of `{id}`: `{text}` is a negative duration: a timer waits forward in time");
+                self.exec_err(off, "invalid-timer", msg, id);
+                Err(bad("value"))
+            }
             Ok(spec) => Ok(Timer::Fixed(spec)),
             Err(e) => {
                 let off = c.text_source_offset(start);
@@ -1432,6 +1438,8 @@ impl<'d> ProcLift<'d, '_, '_> {
         let mut element_variable = None;
         let mut output_collection = None;
         let mut output_element = None;
+        // Where an output element was given (offset, what), to warn when nothing collects it.
+        let mut element_at: Option<(usize, String)> = None;
         let name_attr = |n: &Node<'_>, ns: Ns, name: &str| {
             n.ext(ns, name).map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned)
         };
@@ -1448,6 +1456,12 @@ impl<'d> ProcLift<'d, '_, '_> {
                 output_element =
                     self.attr_expr(holder, Ns::Sluice, "outputElement", &format!("output element of `{id}`"), id);
             }
+            if element_at.is_none()
+                && let Some(a) = holder.ext_attr(Ns::Sluice, "outputElement")
+                && !a.value.trim().is_empty()
+            {
+                element_at = Some((a.offset, "`sluice:outputElement`".to_owned()));
+            }
         }
         if collection.is_none() && m.ext_attr(Ns::Camunda, "collection").is_some() {
             collection = self.attr_expr(m, Ns::Camunda, "collection", &what_coll, id);
@@ -1461,9 +1475,14 @@ impl<'d> ProcLift<'d, '_, '_> {
                 collection = self.attr_expr(z, Ns::None, "inputCollection", &what_coll, id);
             }
             element_variable = z.get_nonempty("inputElement").map(str::to_owned);
-            output_collection = z.get_nonempty("outputCollection").map(str::to_owned);
-            if z.attr("outputElement").is_some() {
+            if output_collection.is_none() {
+                output_collection = z.get_nonempty("outputCollection").map(str::to_owned);
+            }
+            if let Some(a) = z.attr("outputElement")
+                && !a.value.trim().is_empty()
+            {
                 output_element = self.attr_expr(z, Ns::None, "outputElement", &format!("output element of `{id}`"), id);
+                element_at = Some((a.offset, "`outputElement` on `zeebe:loopCharacteristics`".to_owned()));
             }
         }
         if collection.is_none()
@@ -1482,18 +1501,45 @@ impl<'d> ProcLift<'d, '_, '_> {
             }
         }
         // The standard output collection, with a collection or a cardinality.
-        if output_collection.is_none()
-            && let Some((_, r)) = doc.child(mi, Ns::Bpmn, "loopDataOutputRef")
-        {
-            let (text, _) = r.trimmed_text();
-            if !text.is_empty() {
-                output_collection = Some(self.data_name(text));
-                if let Some((_, item)) = doc.child(mi, Ns::Bpmn, "outputDataItem")
-                    && let Some(name) = item.get_nonempty("name").or(item.get_nonempty("id"))
-                {
-                    output_element = Expression::parse(name).ok();
+        let output_item = doc.child(mi, Ns::Bpmn, "outputDataItem");
+        if output_collection.is_none() {
+            let output_ref = doc.child(mi, Ns::Bpmn, "loopDataOutputRef").map(|(_, r)| r);
+            match output_ref.map(Node::trimmed_text) {
+                Some((text, _)) if !text.is_empty() => {
+                    output_collection = Some(self.data_name(text));
+                    let item_name = output_item.and_then(|(_, item)| item.attr("name").or(item.attr("id")));
+                    match item_name {
+                        Some(a) if !a.value.trim().is_empty() => {
+                            let lead = a.value.len() - a.value.trim_start().len();
+                            let what = format!("the name of the `outputDataItem` of `{id}`");
+                            output_element = self.expr(a.value.trim(), At::Attr(a.offset + lead), &what, id);
+                        }
+                        _ if element_variable.is_none() && self.exec => {
+                            let off = output_ref.map_or(m.offset, |r| r.offset);
+                            let msg = format!(
+                                "multi-instance `{id}` fills the output collection `{text}` but names no \
+                                 `outputDataItem` (and no element variable) to collect: every item is null"
+                            );
+                            self.rep.warn(off, "multi-instance-output", msg, Some(id));
+                        }
+                        _ => {}
+                    }
+                }
+                _ => {
+                    if let Some((_, item)) = output_item {
+                        element_at = Some((item.offset, "an `outputDataItem`".to_owned()));
+                    }
                 }
             }
+        }
+        if output_collection.is_none()
+            && self.exec
+            && let Some((off, what)) = element_at
+        {
+            let msg = format!(
+                "multi-instance `{id}` has {what} but no output collection: the instances' outputs are not collected"
+            );
+            self.rep.warn(off, "multi-instance-output", msg, Some(id));
         }
         if self.exec && collection.is_none() && cardinality.is_none() {
             self.exec_err(

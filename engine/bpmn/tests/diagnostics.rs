@@ -408,6 +408,19 @@ fn timers() {
 }
 
 #[test]
+fn a_literal_negative_duration_is_refused() {
+    check(
+        &exec(
+            r#"<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="c"/>
+<bpmn:intermediateCatchEvent id="c"><bpmn:timerEventDefinition><bpmn:timeDuration> -PT5M</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>"#,
+        ),
+        expect![[r#"
+            4:84 error[invalid-timer] timer of `c`: `-PT5M` is a negative duration: a timer waits forward in time (c)
+        "#]],
+    );
+}
+
+#[test]
 fn error_refs() {
     let xml = format!(
         "{HEAD}\n<bpmn:error id=\"E1\" errorCode=\"OOPS\" name=\"Oops\"/><bpmn:error id=\"E2\" name=\"NoCode\"/>\n<bpmn:process id=\"p\" isExecutable=\"true\">\n{}\n</bpmn:process></bpmn:definitions>",
@@ -647,6 +660,29 @@ fn multi_instance_variants() {
         &element(&p, "g").looping,
         Some(Loop::Standard { test_before: true, maximum: Some(5), condition: Some(_) })
     ));
+}
+
+#[test]
+fn multi_instance_outputs_nothing_collects_are_warned() {
+    let xml = exec(
+        r#"<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f" sourceRef="s" targetRef="a"/>
+<bpmn:userTask id="a"><bpmn:multiInstanceLoopCharacteristics sluice:collection="items" sluice:outputElement="item.price"/></bpmn:userTask>
+<bpmn:userTask id="b"><bpmn:multiInstanceLoopCharacteristics><bpmn:extensionElements><zeebe:loopCharacteristics inputCollection="=items" outputElement="=result"/></bpmn:extensionElements></bpmn:multiInstanceLoopCharacteristics></bpmn:userTask>
+<bpmn:userTask id="c"><bpmn:multiInstanceLoopCharacteristics><bpmn:loopCardinality>2</bpmn:loopCardinality><bpmn:outputDataItem id="row"/></bpmn:multiInstanceLoopCharacteristics></bpmn:userTask>
+<bpmn:userTask id="d"><bpmn:multiInstanceLoopCharacteristics><bpmn:loopCardinality>2</bpmn:loopCardinality><bpmn:loopDataOutputRef>rows</bpmn:loopDataOutputRef></bpmn:multiInstanceLoopCharacteristics></bpmn:userTask>
+<bpmn:userTask id="g"><bpmn:multiInstanceLoopCharacteristics><bpmn:loopCardinality>2</bpmn:loopCardinality><bpmn:loopDataOutputRef>rows</bpmn:loopDataOutputRef><bpmn:outputDataItem name="a b +"/></bpmn:multiInstanceLoopCharacteristics></bpmn:userTask>
+<bpmn:sequenceFlow id="f2" sourceRef="a" targetRef="b"/><bpmn:sequenceFlow id="f3" sourceRef="b" targetRef="c"/><bpmn:sequenceFlow id="f4" sourceRef="c" targetRef="d"/><bpmn:sequenceFlow id="f5" sourceRef="d" targetRef="g"/>"#,
+    );
+    check(
+        &xml,
+        expect![[r#"
+        4:110 warning[multi-instance-output] multi-instance `a` has `sluice:outputElement` but no output collection: the instances' outputs are not collected (a)
+        5:153 warning[multi-instance-output] multi-instance `b` has `outputElement` on `zeebe:loopCharacteristics` but no output collection: the instances' outputs are not collected (b)
+        6:108 warning[multi-instance-output] multi-instance `c` has an `outputDataItem` but no output collection: the instances' outputs are not collected (c)
+        7:108 warning[multi-instance-output] multi-instance `d` fills the output collection `rows` but names no `outputDataItem` (and no element variable) to collect: every item is null (d)
+        8:193 error[invalid-expression] the name of the `outputDataItem` of `g` is not a valid expression: expected a value but found the end of the expression (g)
+    "#]],
+    );
 }
 
 #[test]

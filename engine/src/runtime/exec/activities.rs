@@ -153,15 +153,31 @@ impl Exec<'_> {
     /// waiting on an incident, its boundary events still armed; a retry completes it again.
     pub(super) fn complete_activity(&mut self, t: TokenId) {
         let Some(tok) = self.tok(t) else { return };
-        let (e, scope) = (tok.element, tok.scope);
+        let (e, scope, inner) = (tok.element, tok.scope, tok.inner);
         let el = self.p.element(e);
         // A loop writes its outputs per instance (the inner token), not again for the whole.
-        if (tok.inner || el.looping.is_none())
+        if (inner || el.looping.is_none())
             && !el.outputs.is_empty()
             && let Err((code, msg)) = self.write_mappings(scope, e, &el.outputs)
         {
             self.raise(t, code, msg, Retry::Complete);
             return;
+        }
+        // A multi-instance instance's output element, evaluated as it completes (as Zeebe does):
+        // one that fails waits on an incident here, and a retry evaluates it again.
+        if inner
+            && let Some(Loop::Multi(mi)) = &el.looping
+            && mi.output_collection.is_some()
+            && let Some(x) = &mi.output_element
+        {
+            match x.eval(&self.vars(scope)) {
+                Ok(v) => self.set_instance_output(scope, v),
+                Err(err) => {
+                    let msg = format!("the output element `{}` of `{}` failed: {err}", x.source(), el.id);
+                    self.raise(t, "expression_failed", msg, Retry::Complete);
+                    return;
+                }
+            }
         }
         self.close_owned(Owner::Token(t));
         let Some(tok) = self.tok(t) else { return };

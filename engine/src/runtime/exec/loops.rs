@@ -108,6 +108,19 @@ impl Exec<'_> {
         }
     }
 
+    /// Puts `value` in the output collection slot of the multi-instance instance `sid`.
+    pub(super) fn set_instance_output(&mut self, sid: ScopeId, value: Value) {
+        let Some(s) = self.scope(sid) else { return };
+        let (ScopeKind::Instance { index, .. }, Some(owner)) = (&s.kind, s.owner) else { return };
+        let index = *index as usize;
+        if let Some(body) = self.body_mut(owner)
+            && let Some(outputs) = &mut body.outputs
+            && let Some(slot) = outputs.get_mut(index)
+        {
+            *slot = value;
+        }
+    }
+
     pub(super) fn spawn_instance(&mut self, t: TokenId, e: ElementIdx, scope: ScopeId) {
         let p = self.p;
         let Some(body) = self.body_mut(t) else { return };
@@ -159,15 +172,15 @@ impl Exec<'_> {
         let mut verdict: Result<bool, String> = Ok(false);
         match &el.looping {
             Some(Loop::Multi(mi)) => {
-                if mi.output_collection.is_some() {
-                    output = Some(match &mi.output_element {
-                        Some(x) => x.eval(&self.vars(sid)).unwrap_or(Value::Null),
-                        None => mi
-                            .element_variable
+                // An output element was evaluated as the instance's activity completed
+                // (`complete_activity`); without one, the element variable is collected as it is now.
+                if mi.output_collection.is_some() && mi.output_element.is_none() {
+                    output = Some(
+                        mi.element_variable
                             .as_ref()
                             .and_then(|n| self.vars(sid).get(n).cloned())
                             .unwrap_or(Value::Null),
-                    });
+                    );
                 }
                 if let Some(c) = &mi.completion {
                     let extra = [

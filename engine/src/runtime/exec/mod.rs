@@ -379,12 +379,14 @@ impl<'a> Exec<'a> {
         }
     }
 
-    /// Writes a variable (a script's or a connector's result, a task's completion data, a
-    /// message's or a child's data) as Camunda 7 and 8 do: into the innermost scope, from
-    /// `scope` outwards to the Request, that already defines it (so a multi-instance instance
-    /// updates a variable of the Request or an enclosing sub-process, and every instance sees the
-    /// update); a variable defined nowhere stays in the innermost multi-instance instance (its
-    /// own, like its item and `loopCounter`), else goes into the Request's data.
+    /// Writes a variable (a script's, connector's or decision's result, a task's completion data,
+    /// a message's or a child's data) as Camunda 7 and 8 do: into the innermost scope, from
+    /// `scope` outwards to the Request, that already defines it (so an instance of a
+    /// multi-instance activity updates a variable of the Request or of an enclosing sub-process,
+    /// and the next instance sees it); a variable defined nowhere stays in the innermost
+    /// multi-instance instance (like its item and `loopCounter`), else goes into the Request's
+    /// data. The rule of ARCHITECTURE.md ("Variables are read from the innermost scope
+    /// outwards"), which lives here alone.
     fn set_var(&mut self, scope: ScopeId, name: &str, value: Value) {
         let mut cur = Some(scope);
         let (mut defined, mut instance, mut root) = (None, None, None);

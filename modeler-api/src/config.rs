@@ -52,6 +52,9 @@ pub struct ServeArgs {
     /// forever. Pruned in the background.
     #[arg(long, env = "SLUICE_HISTORY_RETENTION_DAYS", default_value_t = 30)]
     pub history_retention_days: u32,
+    /// Days an audit log entry is kept; 0 keeps them forever. Pruned in the background.
+    #[arg(long, env = "SLUICE_AUDIT_RETENTION_DAYS", default_value_t = 365)]
+    pub audit_retention_days: u32,
     /// Data paths Requests are often searched by (`customer.name,amount`): each gets an index,
     /// built at start, so that `GET /api/v1/requests?data.customer.name=Acme` reads only the
     /// matching Requests. Other paths can be searched too, by reading every Request.

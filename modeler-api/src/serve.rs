@@ -124,9 +124,11 @@ async fn serve(args: ServeArgs, engine_runtime: tokio::runtime::Handle) -> anyho
     ));
     let worker =
         engine_runtime.spawn(loops::worker_loop(engine.clone(), wake.clone(), LoopOptions::default(), stop_rx.clone()));
-    if args.history_retention_days > 0 {
-        let retention = chrono::Duration::days(i64::from(args.history_retention_days));
-        engine_runtime.spawn(loops::prune_loop(store.clone(), retention, LoopOptions::default(), stop_rx));
+    let days = |d: u32| (d > 0).then(|| chrono::Duration::days(i64::from(d)));
+    let (retention, audit_retention) = (days(args.history_retention_days), days(args.audit_retention_days));
+    if retention.is_some() || audit_retention.is_some() {
+        let prune = loops::prune_loop(store.clone(), retention, audit_retention, LoopOptions::default(), stop_rx);
+        engine_runtime.spawn(prune);
     }
 
     let secure_cookies = args.public_url().starts_with("https://");

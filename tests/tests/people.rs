@@ -189,6 +189,31 @@ fn run(name: &str, db: &Db) {
         "the session ended on the server"
     );
 
+    // Changing one's own password: the current one is needed; the other sessions end, this one
+    // stays; the new password signs in and the old one no longer does.
+    let open = |password: &str| {
+        let s = sign_in("ann", password);
+        assert_eq!(s.status, 200, "{}", s.body);
+        let cookie = s.set_cookies.iter().find(|c| c.starts_with("sluice_session=")).unwrap();
+        (cookie.split(';').next().unwrap().to_string(), s.json()["csrf_token"].as_str().unwrap().to_string())
+    };
+    let (here, here_csrf) = open(PASSWORD);
+    let (other, _) = open(PASSWORD);
+    let change = |current: &str, new: &str| {
+        let body = json!({"current_password": current, "new_password": new}).to_string();
+        let headers = [("Cookie", here.as_str()), ("X-CSRF-Token", here_csrf.as_str())];
+        c.send("PUT", "/api/v1/me/password", &headers, Some(("application/json", body.as_bytes())))
+    };
+    let wrong = change("not ann's passphrase", "a brand new passphrase");
+    assert_eq!((wrong.status, wrong.json()["error"]["code"].as_str()), (403, Some("wrong_password")), "{}", wrong.body);
+    let short = change(PASSWORD, "short");
+    assert_eq!((short.status, short.json()["error"]["field"].as_str()), (400, Some("new_password")), "{}", short.body);
+    assert_eq!(change(PASSWORD, "a brand new passphrase").status, 204);
+    assert_eq!(c.send("GET", "/api/v1/me", &[("Cookie", &other)], None).status, 401, "the other session ended");
+    assert_eq!(c.send("GET", "/api/v1/me", &[("Cookie", &here)], None).status, 200, "this session stays");
+    assert_eq!(sign_in("ann", PASSWORD).status, 401);
+    let _ = open("a brand new passphrase");
+
     // Wrong passwords: the same answer as an unknown user, then 429 with Retry-After.
     let unknown = sign_in("nobody", PASSWORD);
     let wrong = sign_in("bob", "not bob's passphrase");
@@ -218,6 +243,8 @@ fn run(name: &str, db: &Db) {
         "sign_in",
         "sign_out",
         "sign_in_failed",
+        "password_changed",
+        "password_change_failed",
     ] {
         assert!(actions.contains(&action), "{action} is not in the audit log: {actions:?}");
     }
@@ -225,7 +252,9 @@ fn run(name: &str, db: &Db) {
     assert_eq!((deployed["actor"].as_str(), deployed["target"].as_str()), (Some("dora"), Some("leave")));
     assert!(deployed["client"].as_str().is_some_and(|a| a == "127.0.0.1"), "{deployed}");
     let text = audit.to_string();
-    for secret in [PASSWORD, TOKEN, designer.as_str(), ann.as_str(), bob.as_str(), csrf.as_str()] {
+    for secret in
+        ["a brand new passphrase", PASSWORD, TOKEN, designer.as_str(), ann.as_str(), bob.as_str(), csrf.as_str()]
+    {
         assert!(!text.contains(secret), "the audit log holds a secret: {text}");
     }
     let (_, by_dora) = c.admin("GET", "/api/v1/audit?actor=dora", None);

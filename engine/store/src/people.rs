@@ -525,7 +525,31 @@ impl Store {
         Ok(n > 0)
     }
 
+    /// Ends every session of a user but `except` (their password changed); how many ended.
+    pub async fn end_user_sessions(&self, user_id: &str, except: Option<&str>) -> Result<u64, Error> {
+        let mut tx = self.begin_write().await?;
+        let n = tx
+            .conn()
+            .execute("DELETE FROM sessions WHERE user_id = $1 AND id <> $2", args![user_id, except.unwrap_or("")])
+            .await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
     // ---- the audit log ----
+    /// Deletes up to `limit` audit entries older than `before`, oldest first; how many went.
+    pub async fn prune_audit(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, Error> {
+        let mut tx = self.begin_write().await?;
+        let n = tx
+            .conn()
+            .execute(
+                "DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE at < $1 ORDER BY at LIMIT $2)",
+                args![millis(before), i64::from(limit)],
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(n)
+    }
 
     /// Appends an entry to the audit log.
     pub async fn append_audit(&self, entry: &AuditEntry) -> Result<(), Error> {

@@ -223,3 +223,27 @@ async fn slack_users_are_linked_once_and_found_by_id_and_email(db: Arc<TestDb>) 
     store.close().await;
 }
 both!(slack_users_are_linked_once_and_found_by_id_and_email);
+
+async fn old_audit_entries_are_pruned_in_batches(db: Arc<TestDb>) {
+    let store = db.open().await;
+    for i in 0..5 {
+        let entry = AuditEntry {
+            at: t0() + Duration::days(i),
+            actor: Some("ann".into()),
+            action: "sign_in".into(),
+            target: None,
+            client: None,
+            details: json!({"day": i}),
+        };
+        store.append_audit(&entry).await.unwrap();
+    }
+    let before = t0() + Duration::days(3);
+    assert_eq!(store.prune_audit(before, 2).await.unwrap(), 2, "at most a batch");
+    assert_eq!(store.prune_audit(before, 2).await.unwrap(), 1);
+    assert_eq!(store.prune_audit(before, 2).await.unwrap(), 0);
+    let (left, _) = store.audit_page(None, None, 10, None).await.unwrap();
+    let days: Vec<i64> = left.iter().map(|r| r.entry.details["day"].as_i64().unwrap()).collect();
+    assert_eq!(days, [4, 3], "the newer entries stay");
+    store.close().await;
+}
+both!(old_audit_entries_are_pruned_in_batches);

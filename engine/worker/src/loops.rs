@@ -89,22 +89,51 @@ const PRUNE_BATCH: u32 = 200;
 /// The pause between two pruning transactions.
 const PRUNE_PAUSE: Duration = Duration::from_millis(5);
 
-/// Deletes finished Requests older than `retention`, at start and then every
-/// [`LoopOptions::prune_every`], until told to stop.
+/// Audit entries one pruning transaction deletes.
+const AUDIT_PRUNE_BATCH: u32 = 1_000;
+
+/// Deletes finished Requests older than `retention` and, when `audit_retention` is given, audit
+/// entries older than that, at start and then every [`LoopOptions::prune_every`], until told to
+/// stop.
 pub async fn prune_loop(
     store: Store,
-    retention: chrono::Duration,
+    retention: Option<chrono::Duration>,
+    audit_retention: Option<chrono::Duration>,
     options: LoopOptions,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
         // Small transactions with a pause between them: the Requests' writes go on meanwhile.
-        match store.prune_history_paced(Utc::now() - retention, PRUNE_BATCH, PRUNE_PAUSE).await {
-            Ok(s) if s.requests > 0 => {
-                tracing::info!(requests = s.requests, events = s.events, "pruned finished Requests past retention")
+        if let Some(retention) = retention {
+            match store.prune_history_paced(Utc::now() - retention, PRUNE_BATCH, PRUNE_PAUSE).await {
+                Ok(s) if s.requests > 0 => {
+                    tracing::info!(requests = s.requests, events = s.events, "pruned finished Requests past retention")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "cannot prune finished Requests"),
             }
-            Ok(_) => {}
-            Err(e) => tracing::error!(error = %e, "cannot prune finished Requests"),
+        }
+        if let Some(audit_retention) = audit_retention {
+            let before = Utc::now() - audit_retention;
+            let mut pruned = 0;
+            loop {
+                match store.prune_audit(before, AUDIT_PRUNE_BATCH).await {
+                    Ok(n) => {
+                        pruned += n;
+                        if n < u64::from(AUDIT_PRUNE_BATCH) {
+                            break;
+                        }
+                        tokio::time::sleep(PRUNE_PAUSE).await;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot prune the audit log");
+                        break;
+                    }
+                }
+            }
+            if pruned > 0 {
+                tracing::info!(entries = pruned, "pruned audit entries past retention");
+            }
         }
         tokio::select! {
             _ = tokio::time::sleep(options.prune_every) => {}

@@ -281,6 +281,7 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     ("POST", "/api/v1/users/{id}/tokens", Rule::SignedIn),
     ("DELETE", "/api/v1/tokens/{id}", Rule::SignedIn),
     ("GET", "/api/v1/me", Rule::SignedIn),
+    ("PUT", "/api/v1/me/password", Rule::SignedIn),
     ("DELETE", "/api/v1/session", Rule::SignedIn),
     ("GET", "/api/v1/audit", Rule::AnyOf(&[Admin])),
     ("GET", "/api/v1/auth/oidc", Rule::AnyOf(&[Admin])),

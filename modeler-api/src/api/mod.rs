@@ -322,6 +322,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/users/{id}/tokens", get(people::list_tokens).post(people::create_token))
         .route("/api/v1/tokens/{id}", delete(people::revoke_token))
         .route("/api/v1/me", get(people::me))
+        .route("/api/v1/me/password", put(people::change_password))
         .route("/api/v1/session", delete(people::sign_out))
         .route("/api/v1/audit", get(people::audit))
         .route("/api/v1/auth/oidc", get(oidc::get_config).put(oidc::put_config).delete(oidc::delete_config))

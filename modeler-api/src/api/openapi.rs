@@ -97,6 +97,7 @@ pub const SESSION: &str = "session";
         super::people::list_tokens,
         super::people::revoke_token,
         super::people::me,
+        super::people::change_password,
         super::people::sign_in,
         super::people::sign_out,
         super::people::audit,

@@ -17,8 +17,8 @@ use super::auth::{
     SESSION_LIFETIME,
 };
 use super::views::{
-    AuditEntryView, AuditPage, AuditQuery, CreatedToken, ErrorBody, NewTokenBody, NewUserBody, SessionView, SignInBody,
-    TokenList, TokenView, UserList, UserPatchBody, UserView, time,
+    AuditEntryView, AuditPage, AuditQuery, CreatedToken, ErrorBody, NewTokenBody, NewUserBody, PasswordBody,
+    SessionView, SignInBody, TokenList, TokenView, UserList, UserPatchBody, UserView, time,
 };
 use super::{ApiError, ApiJson, ApiQuery, AppState, Details, token_hash};
 
@@ -315,6 +315,62 @@ pub async fn delete_user(
 pub async fn me(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<UserView>> {
     let user = state.store().user(&caller.user_id).await?.ok_or_else(auth::unauthorized)?;
     Ok(Json(user.into()))
+}
+
+/// Changes the caller's own password: the current one is needed when they have one, the new one
+/// follows the password policy. Their other sessions end; this one (or the token used) stays.
+#[utoipa::path(
+    put, path = "/api/v1/me/password", tag = "people",
+    request_body = PasswordBody,
+    responses(
+        (status = 204, description = "Changed; the caller's other sessions ended"),
+        (status = 400, description = "`invalid_field`: the new password breaks the policy", body = ErrorBody),
+        (status = 403, description = "`wrong_password`: the current password is not theirs", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`, with `Retry-After`, after repeated wrong passwords", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn change_password(
+    State(state): State<AppState>,
+    caller: Caller,
+    client: Client,
+    ApiJson(body): ApiJson<PasswordBody>,
+) -> ApiResult<StatusCode> {
+    let people = state.people();
+    if let Err(wait) = people.limiter.check(&caller.username, client.0.as_deref()) {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            "too many wrong passwords for this user or from this address: wait and try again",
+        )
+        .with_retry_after(wait.as_secs().max(1)));
+    }
+    let (user, hash) = state.store().user_for_sign_in(&caller.username).await?.ok_or_else(auth::unauthorized)?;
+    if hash.is_some() {
+        let current = body.current_password.unwrap_or_default();
+        if !people.verify_password(current, hash).await? {
+            people.limiter.failed(&caller.username, client.0.as_deref());
+            let details = json!({"reason": "wrong current password"});
+            state.audit(Some(&caller), &client, "password_change_failed", Some(user.id.clone()), details).await;
+            return Err(ApiError::new(StatusCode::FORBIDDEN, "wrong_password", "the current password is wrong"));
+        }
+    }
+    password(&body.new_password).map_err(|_| {
+        field_error(
+            "new_password",
+            format!("a password has {MIN_PASSWORD_CHARS} characters at least and {MAX_PASSWORD_BYTES} bytes at most"),
+        )
+    })?;
+    let new_hash = people.hash_password(body.new_password).await?;
+    let change = UserChange { password_hash: Some(Some(new_hash)), ..Default::default() };
+    state.store().update_user(&user.id, &change).await?;
+    let keep = match &caller.credential {
+        Credential::Session { id } => Some(id.as_str()),
+        _ => None,
+    };
+    let ended = state.store().end_user_sessions(&user.id, keep).await?;
+    state.audit(Some(&caller), &client, "password_changed", Some(user.id), json!({"sessions_ended": ended})).await;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 // ---- tokens ----

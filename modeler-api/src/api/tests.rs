@@ -312,6 +312,7 @@ const MATRIX: &[(&str, &str, Option<&[&str]>)] = &[
     ("post", "/api/v1/users/{id}/tokens", None),
     ("delete", "/api/v1/tokens/{id}", None),
     ("get", "/api/v1/me", None),
+    ("put", "/api/v1/me/password", None),
     ("delete", "/api/v1/session", None),
     ("get", "/api/v1/audit", Some(&[])),
     ("get", "/api/v1/auth/oidc", Some(&[])),

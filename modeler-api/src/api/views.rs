@@ -940,6 +940,16 @@ pub struct SignInBody {
     pub password: String,
 }
 
+/// Changes the caller's own password.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordBody {
+    /// The password they have now (needed when they have one).
+    #[serde(default)]
+    pub current_password: Option<String>,
+    pub new_password: String,
+}
+
 /// A session: the cookie `sluice_session` is set (HttpOnly); every write with it must send
 /// `csrf_token` in `X-CSRF-Token` (also in the readable cookie `sluice_csrf`).
 #[derive(Serialize, ToSchema)]

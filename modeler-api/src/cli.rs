@@ -690,6 +690,19 @@ mod tests {
         let with_jobs = Catalog(&registry, &jobs);
         assert_eq!(with_jobs.validate("fax", &inputs(json!({}))), Ok(()));
         assert_eq!(with_jobs.validate("http", &inputs(json!({}))), Err("missing required input `url`".into()));
+        // A mistyped job type: the closest declared type (or connector) is suggested.
+        let jobs = JobTypes::parse("ship-order, greet");
+        let with_jobs = Catalog(&registry, &jobs);
+        assert_eq!(
+            with_jobs.validate("ship-ordr", &inputs(json!({}))),
+            Err("no connector `ship-ordr` is registered (known: http, io.camunda:slack:1, slack-notification); nor \
+                 is `ship-ordr` a job type workers may take (SLUICE_JOB_TYPES allows `ship-order`, `greet`); did you \
+                 mean `ship-order`?"
+                .into())
+        );
+        let far = with_jobs.validate("invoice", &inputs(json!({}))).unwrap_err();
+        assert!(!far.contains("did you mean"), "{far}");
+        assert!(with_jobs.validate("htp", &inputs(json!({}))).unwrap_err().ends_with("; did you mean `http`?"));
         let slack = |v: Value| catalog.validate("slack-notification", &inputs(v));
         assert_eq!(slack(json!({"channel": "#x", "message": "Hi {{ name }}"})), Ok(()));
         assert_eq!(slack(json!({"channel": "#x"})), Err("missing required input `message`".into()));

@@ -97,6 +97,10 @@ impl ConnectorCatalog for Catalog<'_> {
         ))
     }
 
+    fn is_connector(&self, connector: &str) -> bool {
+        self.0.contains(connector)
+    }
+
     fn problems(&self, connector: &str, inputs: &serde_json::Map<String, Value>) -> Vec<(String, String)> {
         if !self.0.contains(connector) {
             return Vec::new();

@@ -17,8 +17,8 @@ mod schema;
 mod secret;
 pub mod template;
 
-pub use schema::closest_name;
 pub use registry::{Call, ConnectorInfo, DEFAULT_TIMEOUT, Invoked, Registry, TemplateWarning};
+pub use schema::closest_name;
 pub use secret::Secret;
 pub use template::Secrets;
 

@@ -22,9 +22,7 @@ impl ProcLift<'_, '_, '_> {
                 "asyncBefore" | "asyncAfter" | "async" if a.value.trim() == "true" => {
                     "Sluice adds no asynchronous continuation there (no extra wait state or transaction boundary)"
                 }
-                "jobPriority" | "taskPriority" => {
-                    "connector calls and worker jobs have no priority in Sluice"
-                }
+                "jobPriority" | "taskPriority" => "connector calls and worker jobs have no priority in Sluice",
                 _ => continue,
             };
             self.rep.warn(

@@ -54,7 +54,8 @@ pub fn run(name: &str, out: Option<&Path>, api: Option<&Path>) -> anyhow::Result
     }
     let krate = crate_name(name);
     println!(
-        "\nNext (docs/connector-guide.md, \"Register it\"): `cargo test` in {dir}; then, to run it in sluice:\n\
+        "\nNext (docs/connector-guide.md, \"Register it\"); inside a checkout the crate builds once it is a \
+         member (`cargo test -p {krate}`), on its own at once (`cargo test` in {dir}):\n\
          - Cargo.toml (the workspace's): add \"{dir}\" to `members` and `{krate} = {{ path = \"{dir}\" }}` to \
            `[workspace.dependencies]`;\n\
          - modeler-api/Cargo.toml: `{krate}.workspace = true` under `[dependencies]`;\n\

@@ -25,7 +25,8 @@ pub type RequestNo = usize;
 #[derive(Debug, Clone, PartialEq)]
 pub enum ConnectorOutcome {
     Completed(Value),
-    /// A job worker's completion (a job task in a dry run): the data is merged into the Request's.
+    /// A job worker's completion (a job task in a dry run): the data is the task's result, mapped
+    /// by its outputs or merged into the Request's (`Input::JobCompleted`).
     JobCompleted(Data),
     /// A BPMN error, caught by error boundary events.
     BpmnError {

@@ -872,3 +872,69 @@ fn a_waiting_element_reports_how_long_it_waited() {
     inst.step(&p, Input::CompleteTask { token, data: Default::default() }, later, &mut out).unwrap();
     assert_eq!(waited(&out), [("review".to_string(), Some(90_500_000)), ("e".to_string(), None)]);
 }
+
+/// A job worker host: every task's job completes with the same variables.
+struct Worker(Value);
+
+impl ConnectorHost for Worker {
+    fn invoke(&mut self, _call: ConnectorInvocation<'_>) -> ConnectorOutcome {
+        ConnectorOutcome::JobCompleted(self.0.as_object().cloned().unwrap_or_default())
+    }
+}
+
+#[test]
+fn a_job_workers_variables_go_through_the_tasks_output_mappings() {
+    let head = r#"<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:sluice="urn:sluice:bpmn:1"
+  xmlns:camunda="http://camunda.org/schema/1.0/bpmn" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d" targetNamespace="urn:t">"#;
+    let run = |task: &str| {
+        let xml = format!(
+            r#"{head}<process id="p" isExecutable="true"><startEvent id="s"/><sequenceFlow id="f1" sourceRef="s" targetRef="ship"/>
+            {task}<sequenceFlow id="f2" sourceRef="ship" targetRef="e"/><endEvent id="e"/></process></definitions>"#
+        );
+        let processes = common::import_str(&xml);
+        let mut sim = Sim::new(processes, common::t0());
+        sim.start("p", json!({"order": "A-1"}).as_object().cloned().unwrap()).unwrap();
+        sim.settle(&mut Worker(json!({"tracking": "T-9", "internal": {"cost": 4}})));
+        assert_eq!(status(&sim), Status::Completed, "{task}");
+        data(&sim)
+    };
+    // Camunda 8: only what `zeebe:output` maps is written (with the worker's variables in scope).
+    let c8 = run(r#"<serviceTask id="ship"><extensionElements><zeebe:taskDefinition type="ship"/>
+        <zeebe:ioMapping><zeebe:output source="=tracking" target="shipment.tracking"/>
+        <zeebe:output source="=internal.cost * 2" target="cost"/></zeebe:ioMapping></extensionElements></serviceTask>"#);
+    assert_eq!(c8, json!({"order": "A-1", "shipment": {"tracking": "T-9"}, "cost": 8}));
+    // Camunda 7 external task: its output parameters.
+    let c7 = run(r#"<serviceTask id="ship" camunda:type="external" camunda:topic="ship"><extensionElements>
+        <camunda:inputOutput><camunda:outputParameter name="trackingNo">${tracking}</camunda:outputParameter>
+        </camunda:inputOutput></extensionElements></serviceTask>"#);
+    assert_eq!(c7, json!({"order": "A-1", "trackingNo": "T-9"}));
+    // A result expression (Camunda 8's header) and a result variable: added to the merged variables.
+    let headers = run(r#"<serviceTask id="ship"><extensionElements><zeebe:taskDefinition type="ship"/>
+        <zeebe:taskHeaders><zeebe:header key="resultVariable" value="job"/>
+        <zeebe:header key="resultExpression" value="={code: tracking}"/></zeebe:taskHeaders></extensionElements></serviceTask>"#);
+    assert_eq!(headers["code"], "T-9");
+    assert_eq!(headers["job"], json!({"tracking": "T-9", "internal": {"cost": 4}}));
+    assert_eq!(headers["tracking"], "T-9", "without output mappings the variables are merged");
+    // No mappings: merged, as before.
+    let plain = run(r#"<serviceTask id="ship" implementation="ship"/>"#);
+    assert_eq!(plain, json!({"order": "A-1", "tracking": "T-9", "internal": {"cost": 4}}));
+}
+
+#[test]
+fn a_failing_output_mapping_of_a_job_is_an_incident() {
+    let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d" targetNamespace="urn:t">
+<process id="p" isExecutable="true"><startEvent id="s"/><sequenceFlow id="f1" sourceRef="s" targetRef="ship"/>
+<serviceTask id="ship"><extensionElements><zeebe:taskDefinition type="ship"/>
+<zeebe:ioMapping><zeebe:output source="=tracking + 1" target="n"/></zeebe:ioMapping></extensionElements></serviceTask>
+<sequenceFlow id="f2" sourceRef="ship" targetRef="e"/><endEvent id="e"/></process></definitions>"#;
+    let processes = common::import_str(xml);
+    let mut sim = Sim::new(processes, common::t0());
+    sim.start("p", Default::default()).unwrap();
+    sim.settle(&mut Worker(json!({"tracking": "T-9"})));
+    let inc = &sim.instance(0).unwrap().incidents()[0];
+    assert_eq!(inc.code, "expression_failed");
+    assert!(inc.message.starts_with("an output mapping of `ship` failed"), "{}", inc.message);
+    assert_eq!(data(&sim), json!({}), "nothing is written");
+}

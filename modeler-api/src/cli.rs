@@ -1,4 +1,5 @@
-//! The command line: `sluice check`, `sluice run`, `sluice feel` and `sluice serve`.
+//! The command line: `sluice check`, `sluice run`, `sluice feel`, `sluice serve` and the others
+//! (`export`, `templates`, `new-connector`).
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -70,6 +71,20 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
+    /// Write a new connector crate (a task type in Rust) that builds and passes its test as it
+    /// is, and print the files to touch to register it (docs/connector-guide.md).
+    NewConnector {
+        /// The connector's type (`implementation="NAME"`), also its crate's name
+        /// (`sluice-connector-NAME`): lower-case letters, digits and `-`.
+        name: String,
+        /// The folder to create; default `connectors/NAME`.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// The checkout's `connectors/api` folder, for a crate written outside a Sluice checkout
+        /// (default: where this binary was built from).
+        #[arg(long, value_name = "DIR")]
+        api: Option<PathBuf>,
+    },
     /// Run one Request in memory with a virtual clock and print its trace as JSON lines.
     Run {
         file: PathBuf,
@@ -121,6 +136,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Feel(args) => feel(&args),
         Command::Export(args) => crate::export::run(&args),
         Command::Templates { out } => templates(&out),
+        Command::NewConnector { name, out, api } => crate::scaffold::run(&name, out.as_deref(), api.as_deref()),
         Command::Run {
             file,
             with,
@@ -690,6 +706,19 @@ mod tests {
         let with_jobs = Catalog(&registry, &jobs);
         assert_eq!(with_jobs.validate("fax", &inputs(json!({}))), Ok(()));
         assert_eq!(with_jobs.validate("http", &inputs(json!({}))), Err("missing required input `url`".into()));
+        // A mistyped job type: the closest declared type (or connector) is suggested.
+        let jobs = JobTypes::parse("ship-order, greet");
+        let with_jobs = Catalog(&registry, &jobs);
+        assert_eq!(
+            with_jobs.validate("ship-ordr", &inputs(json!({}))),
+            Err("no connector `ship-ordr` is registered (known: http, io.camunda:slack:1, slack-notification); nor \
+                 is `ship-ordr` a job type workers may take (SLUICE_JOB_TYPES allows `ship-order`, `greet`); did you \
+                 mean `ship-order`?"
+                .into())
+        );
+        let far = with_jobs.validate("invoice", &inputs(json!({}))).unwrap_err();
+        assert!(!far.contains("did you mean"), "{far}");
+        assert!(with_jobs.validate("htp", &inputs(json!({}))).unwrap_err().ends_with("; did you mean `http`?"));
         let slack = |v: Value| catalog.validate("slack-notification", &inputs(v));
         assert_eq!(slack(json!({"channel": "#x", "message": "Hi {{ name }}"})), Ok(()));
         assert_eq!(slack(json!({"channel": "#x"})), Err("missing required input `message`".into()));

@@ -12,6 +12,7 @@ mod export;
 mod logs;
 mod oidc;
 mod otlp;
+mod scaffold;
 mod serve;
 mod shaped_errors;
 mod templates;

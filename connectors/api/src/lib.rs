@@ -18,6 +18,7 @@ mod secret;
 pub mod template;
 
 pub use registry::{Call, ConnectorInfo, DEFAULT_TIMEOUT, Invoked, Registry, TemplateWarning};
+pub use schema::closest_name;
 pub use secret::Secret;
 pub use template::Secrets;
 

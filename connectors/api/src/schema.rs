@@ -326,17 +326,24 @@ pub(crate) fn known_and_closest(name: &str, known: &[&str]) -> String {
     if known.is_empty() {
         return String::new();
     }
-    let closest = known
-        .iter()
-        .map(|k| (edit_distance(&name.to_lowercase(), &k.to_lowercase()), *k))
-        .min()
-        .filter(|(d, k)| *d <= k.chars().count().max(name.chars().count()).div_ceil(3));
     let mut out = format!(" (known: {}", known.join(", "));
-    if let Some((_, k)) = closest {
+    if let Some(k) = closest_name(name, known) {
         out.push_str(&format!("; did you mean `{k}`?"));
     }
     out.push(')');
     out
+}
+
+/// The name of `known` closest to `name` (case aside), when it is within a third of the longer
+/// one's length in edits: what a "did you mean" suggests for a mistyped connector, input or job
+/// type. `None` when nothing is that close.
+pub fn closest_name<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
+    known
+        .iter()
+        .map(|k| (edit_distance(&name.to_lowercase(), &k.to_lowercase()), *k))
+        .min()
+        .filter(|(d, k)| *d <= k.chars().count().max(name.chars().count()).div_ceil(3))
+        .map(|(_, k)| k)
 }
 
 /// Levenshtein distance over characters.

@@ -42,6 +42,13 @@ pub trait ConnectorCatalog {
     ) -> Vec<(String, String)> {
         Vec::new()
     }
+
+    /// Whether a registered connector (not a job for workers) runs tasks of this type: settings
+    /// that only jobs honour (`zeebe:taskDefinition retries`) are warned about otherwise.
+    /// Default: unknown, taken as no.
+    fn is_connector(&self, _connector: &str) -> bool {
+        false
+    }
 }
 
 /// What the importer should know beyond the files themselves.

@@ -25,6 +25,7 @@ use crate::xml::{Doc, Node, Ns};
 mod assign;
 mod form;
 mod io;
+mod vendor;
 
 /// A `calledElement` to resolve once every file of the import is lifted.
 pub(crate) struct Call {
@@ -455,7 +456,12 @@ impl<'d> ProcLift<'d, '_, '_> {
     fn lift(&mut self, pi: usize, key: String) -> Process {
         let pn = self.node(pi);
         self.collect(pi, None);
+        self.vendor_settings(pi, &key);
         for i in 0..self.elements.len() {
+            // The id lent out and back, not cloned: a process may have 100,000 elements.
+            let id = std::mem::take(&mut self.elements[i].id);
+            self.vendor_settings(self.nodes[i], &id);
+            self.elements[i].id = id;
             let kind = self.kind_of(ElementIdx::from(i));
             self.elements[i].kind = kind;
         }
@@ -943,11 +949,28 @@ impl<'d> ProcLift<'d, '_, '_> {
                 !v.is_empty() && !v.eq_ignore_ascii_case("##WebService") && !v.eq_ignore_ascii_case("##unspecified")
             })
             .map(str::to_owned);
+        let mut retries = None;
         if connector.is_none()
             && let Some(e) = ext
             && let Some((_, td)) = doc.child(e, Ns::Zeebe, "taskDefinition")
         {
             connector = td.get_nonempty("type").map(str::to_owned);
+            // The retries a worker job starts with: a number is honoured; an expression is not.
+            if let Some(a) = td.attr("retries").filter(|a| !a.value.trim().is_empty()) {
+                match a.value.trim().parse::<u32>() {
+                    Ok(n) => retries = Some((n, a.offset)),
+                    Err(_) => self.rep.warn(
+                        a.offset,
+                        "unsupported-vendor-setting",
+                        format!(
+                            "`zeebe:taskDefinition retries` of `{id}` is not honoured by Sluice: it is `{}`, not a \
+                             number (a worker job then starts with 3 retries)",
+                            a.value.trim()
+                        ),
+                        Some(id),
+                    ),
+                }
+            }
         }
         let mut camunda_connector = None;
         if connector.is_none()
@@ -1157,6 +1180,22 @@ impl<'d> ProcLift<'d, '_, '_> {
         }
         if self.exec
             && let Some(cat) = self.connectors
+            && let Some((_, at)) = retries
+            && cat.is_connector(&connector)
+        {
+            self.rep.warn(
+                at,
+                "unsupported-vendor-setting",
+                format!(
+                    "`zeebe:taskDefinition retries` of `{id}` is not honoured by Sluice for the connector \
+                     `{connector}`: connector calls follow Sluice's retries (SLUICE_MAX_ATTEMPTS); it counts only \
+                     for a job type workers take"
+                ),
+                Some(id),
+            );
+        }
+        if self.exec
+            && let Some(cat) = self.connectors
         {
             let written = written.as_ref().unwrap_or(&inputs);
             if let Err(msg) = cat.validate(&connector, written) {
@@ -1180,6 +1219,7 @@ impl<'d> ProcLift<'d, '_, '_> {
             result_expression,
             headers,
             outputs,
+            retries: retries.map(|(n, _)| n),
         })))
     }
 

@@ -306,6 +306,9 @@ pub struct ConnectorCall {
     /// does (the result variable and the result expression's entries are then seen by the
     /// mappings only).
     pub outputs: Vec<OutputMapping>,
+    /// The retries a worker job of this task starts with (Camunda 8's `zeebe:taskDefinition
+    /// retries`, a number); `None`: the default (3). Connector calls do not use it.
+    pub retries: Option<u32>,
 }
 
 /// One output mapping of a connector task: a value computed from the connector's result.

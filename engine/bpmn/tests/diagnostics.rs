@@ -1128,3 +1128,59 @@ fn zeebe_io_mapping_builds_nested_inputs_and_compiles_feel_and_result_headers() 
     let text = render(&imported);
     assert!(text.starts_with("9:") && text.contains("the input `data.text` of `t`"), "{text}");
 }
+
+/// Vendor settings Sluice reads past without honouring them are warned about where they are
+/// written; `zeebe:taskDefinition retries` is honoured as a worker job's first retries.
+#[test]
+fn unhonoured_vendor_settings_are_warned_about() {
+    let xml = format!(
+        "{HEAD}\n<bpmn:process id=\"p\" isExecutable=\"true\" camunda:jobPriority=\"5\">\n{}\n</bpmn:process>\n</bpmn:definitions>\n",
+        r#"<bpmn:startEvent id="s" camunda:asyncAfter="true"/><bpmn:sequenceFlow id="f" sourceRef="s" targetRef="a"/>
+<bpmn:serviceTask id="a" camunda:type="external" camunda:topic="ship" camunda:asyncBefore="true" camunda:taskPriority="10">
+<bpmn:extensionElements><camunda:failedJobRetryTimeCycle>R5/PT1M</camunda:failedJobRetryTimeCycle></bpmn:extensionElements>
+</bpmn:serviceTask><bpmn:sequenceFlow id="g" sourceRef="a" targetRef="b"/>
+<bpmn:serviceTask id="b"><bpmn:extensionElements><zeebe:taskDefinition type="bill" retries="5"/></bpmn:extensionElements></bpmn:serviceTask>
+<bpmn:sequenceFlow id="h" sourceRef="b" targetRef="c"/>
+<bpmn:serviceTask id="c" camunda:asyncBefore="false"><bpmn:extensionElements><zeebe:taskDefinition type="bill" retries="=n"/></bpmn:extensionElements></bpmn:serviceTask>"#
+    );
+    check(
+        &xml,
+        expect![[r#"
+            2:63 warning[unsupported-vendor-setting] `camunda:jobPriority` of `p` is not honoured by Sluice: connector calls and worker jobs have no priority in Sluice (p)
+            3:45 warning[unsupported-vendor-setting] `camunda:asyncAfter` of `s` is not honoured by Sluice: Sluice adds no asynchronous continuation there (no extra wait state or transaction boundary) (s)
+            4:92 warning[unsupported-vendor-setting] `camunda:asyncBefore` of `a` is not honoured by Sluice: Sluice adds no asynchronous continuation there (no extra wait state or transaction boundary) (a)
+            4:120 warning[unsupported-vendor-setting] `camunda:taskPriority` of `a` is not honoured by Sluice: connector calls and worker jobs have no priority in Sluice (a)
+            5:25 warning[unsupported-vendor-setting] `camunda:failedJobRetryTimeCycle` of `a` is not honoured by Sluice: connector calls are retried with Sluice's back-off (SLUICE_MAX_ATTEMPTS), worker jobs as their workers' failures say (`retries`, `retry_after_ms`) (a)
+            9:121 warning[unsupported-vendor-setting] `zeebe:taskDefinition retries` of `c` is not honoured by Sluice: it is `=n`, not a number (a worker job then starts with 3 retries) (c)
+        "#]],
+    );
+    let p = process(&xml);
+    assert_eq!(connector(&p, "b").retries, Some(5));
+    assert_eq!(connector(&p, "c").retries, None);
+    assert_eq!(connector(&p, "a").retries, None);
+}
+
+#[test]
+fn retries_of_a_connector_task_are_warned_about() {
+    let xml = exec(
+        r#"<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f" sourceRef="s" targetRef="a"/>
+<bpmn:serviceTask id="a"><bpmn:extensionElements><zeebe:taskDefinition type="slack-notification" retries="5"/><zeebe:ioMapping><zeebe:input source="C1" target="channel"/></zeebe:ioMapping></bpmn:extensionElements></bpmn:serviceTask>"#,
+    );
+    struct Connectors;
+    impl ConnectorCatalog for Connectors {
+        fn validate(&self, connector: &str, inputs: &Map<String, Value>) -> Result<(), String> {
+            Catalog.validate(connector, inputs)
+        }
+        fn is_connector(&self, connector: &str) -> bool {
+            connector == "slack-notification"
+        }
+    }
+    let imported = import(
+        &[Source { name: "t.bpmn", bytes: xml.as_bytes() }],
+        &Options { known_processes: &[], connectors: Some(&Connectors), known_decisions: None },
+    );
+    expect![[r#"
+        4:107 warning[unsupported-vendor-setting] `zeebe:taskDefinition retries` of `a` is not honoured by Sluice for the connector `slack-notification`: connector calls follow Sluice's retries (SLUICE_MAX_ATTEMPTS); it counts only for a job type workers take (a)
+    "#]]
+    .assert_eq(&render(&imported));
+}

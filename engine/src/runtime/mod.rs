@@ -105,7 +105,8 @@ pub enum Input {
         output: Value,
     },
     /// A job worker completed the job of a service task waiting as a connector (`token`): `data`
-    /// is merged into the Request's data like a task's completion data.
+    /// is the task's result, written through its output mappings as a connector's result is;
+    /// a task without any merges it into the Request's data like a task's completion data.
     JobCompleted {
         token: TokenId,
         data: Data,

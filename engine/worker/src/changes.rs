@@ -39,7 +39,7 @@ pub(crate) fn changes_of(
     changes
 }
 
-/// The retries a worker job starts with (Camunda 8's default).
+/// The retries a worker job starts with when its task names none (Camunda 8's default).
 pub const DEFAULT_JOB_RETRIES: i64 = 3;
 
 /// Turns the connector jobs of tasks whose type `is_job_type` (no registered connector runs it;
@@ -58,7 +58,7 @@ pub(crate) fn to_workers(process: &Process, changes: &mut Changes, is_job_type: 
             element_id: c.element_id,
             attempt: c.attempt,
             job_type: call.connector.clone(),
-            retries: DEFAULT_JOB_RETRIES,
+            retries: call.retries.map_or(DEFAULT_JOB_RETRIES, i64::from),
         };
         j.kind = JobKind::Worker;
         j.payload = to_value(&payload);
@@ -489,5 +489,31 @@ mod tests {
         // The same key in the connector_invoked event's job id.
         assert_eq!(ch.events[0].event, HistoryEvent::ConnectorInvoked { attempt: 3, job_id: Some(job.id.to_string()) });
         assert_eq!(job.token, Some(TokenId(7)));
+    }
+
+    #[test]
+    fn a_worker_job_starts_with_the_retries_its_task_names() {
+        let xml = r#"<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d" targetNamespace="urn:t">
+<process id="p" isExecutable="true"><startEvent id="s"/><sequenceFlow id="f1" sourceRef="s" targetRef="gw"/>
+<parallelGateway id="gw"/><sequenceFlow id="f2" sourceRef="gw" targetRef="five"/><sequenceFlow id="f3" sourceRef="gw" targetRef="plain"/>
+<serviceTask id="five"><extensionElements><zeebe:taskDefinition type="ship" retries="5"/></extensionElements></serviceTask>
+<serviceTask id="plain"><extensionElements><zeebe:taskDefinition type="ship"/></extensionElements></serviceTask>
+</process></definitions>"#;
+        let imported = sluice_bpmn::import(&[Source { name: "j.bpmn", bytes: xml.as_bytes() }], &Options::default());
+        assert!(!imported.has_errors(), "{:?}", imported.diagnostics);
+        let p = imported.definitions.process("p").unwrap().clone();
+        let mut out = Vec::new();
+        Instance::start(&p, Data::new(), Start::Default, t0(), &mut out).unwrap();
+        let mut ch = from_commands(&p, RequestId::new(), &out, t0());
+        to_workers(&p, &mut ch, |t| t == "ship");
+        let mut retries: Vec<(String, i64)> = ch
+            .jobs_added
+            .iter()
+            .filter(|j| j.kind == JobKind::Worker)
+            .map(|j| serde_json::from_value::<WorkerJob>(j.payload.clone()).unwrap())
+            .map(|w| (w.element_id, w.retries))
+            .collect();
+        retries.sort();
+        assert_eq!(retries, [("five".to_string(), 5), ("plain".to_string(), DEFAULT_JOB_RETRIES)]);
     }
 }

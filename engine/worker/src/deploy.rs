@@ -76,15 +76,29 @@ pub struct Catalog<'a>(pub &'a Registry, pub &'a JobTypes);
 
 impl ConnectorCatalog for Catalog<'_> {
     fn validate(&self, connector: &str, inputs: &serde_json::Map<String, Value>) -> Result<(), String> {
-        if !self.0.contains(connector) && self.1.allows(connector) {
+        if self.0.contains(connector) {
+            return self.0.validate(connector, inputs);
+        }
+        if self.1.allows(connector) {
             return Ok(());
         }
-        self.0.validate(connector, inputs).map_err(|e| {
-            if self.0.contains(connector) {
-                return e;
-            }
-            format!("{e}; nor is `{connector}` a job type workers may take ({})", self.1.describe())
-        })
+        // Neither: list the connectors, say which job types are allowed, and suggest the closest
+        // of both (a mistyped job type is the likelier mistake where job types are declared).
+        let connectors: Vec<&str> = self.0.types().collect();
+        let mut known = connectors.clone();
+        known.extend(self.1.names().iter().map(String::as_str));
+        let listed = if connectors.is_empty() { String::new() } else { format!(" (known: {})", connectors.join(", ")) };
+        let hint = sluice_connector_api::closest_name(connector, &known)
+            .map(|k| format!("; did you mean `{k}`?"))
+            .unwrap_or_default();
+        Err(format!(
+            "no connector `{connector}` is registered{listed}; nor is `{connector}` a job type workers may take ({}){hint}",
+            self.1.describe()
+        ))
+    }
+
+    fn is_connector(&self, connector: &str) -> bool {
+        self.0.contains(connector)
     }
 
     fn problems(&self, connector: &str, inputs: &serde_json::Map<String, Value>) -> Vec<(String, String)> {

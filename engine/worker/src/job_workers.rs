@@ -67,6 +67,14 @@ impl JobTypes {
         }
     }
 
+    /// The types named (none for `None` and `Any`): what a mistyped type is compared with.
+    pub fn names(&self) -> &[String] {
+        match self {
+            JobTypes::Only(types) => types,
+            JobTypes::None | JobTypes::Any => &[],
+        }
+    }
+
     /// For messages: which types are allowed.
     pub fn describe(&self) -> String {
         match self {

@@ -23,74 +23,25 @@ impl Exec<'_> {
             }
             Input::ConnectorCompleted { token, output } => {
                 let tok = self.tok(token).ok_or(StepError::UnknownToken)?;
-                if !matches!(tok.state, TokenState::Connector { .. }) {
-                    return Err(StepError::NotWaiting("a connector result"));
-                }
-                let (scope, e) = (tok.scope, tok.element);
                 let TokenState::Connector { attempt } = tok.state else {
                     return Err(StepError::NotWaiting("a connector result"));
                 };
+                let (scope, e) = (tok.scope, tok.element);
                 self.out.push(Command::ConnectorCompleted { token, element: e, output: output.clone() });
-                let p = self.p;
-                let Kind::Task(TaskKind::Connector(call)) = &p.element(e).kind else {
-                    self.complete_activity(token);
-                    return Ok(());
-                };
-                // Camunda 8's result expression, computed before anything is written: a failure
-                // is an incident whose retry calls the connector again.
-                let entries = match &call.result_expression {
-                    Some(expr) => match result_entries(expr, &output, self.now) {
-                        Ok(entries) => entries,
-                        Err(msg) => {
-                            let msg = format!("the result expression of `{}` failed: {msg}", p.element(e).id);
-                            self.raise(token, "expression_failed", msg, Retry::Connector { attempt: attempt + 1 });
-                            return Ok(());
-                        }
-                    },
-                    None => Vec::new(),
-                };
-                if !call.outputs.is_empty() {
-                    // Output mappings (Camunda's): only they are written, all computed first.
-                    let mapped = match self.mapped_outputs(scope, call, &output, entries) {
-                        Ok(mapped) => mapped,
-                        Err(msg) => {
-                            let msg = format!("an output mapping of `{}` failed: {msg}", p.element(e).id);
-                            self.raise(token, "expression_failed", msg, Retry::Connector { attempt: attempt + 1 });
-                            return Ok(());
-                        }
-                    };
-                    for (target, value) in mapped {
-                        self.set_path(scope, &target, value);
-                    }
-                    self.complete_activity(token);
-                    return Ok(());
-                }
-                if let Some(name) = &call.result_variable {
-                    self.set_var(scope, name, output);
-                }
-                for (name, value) in entries {
-                    self.set_var(scope, &name, value);
-                }
-                self.complete_activity(token);
+                self.write_result(token, scope, e, attempt, output, None);
             }
             Input::JobCompleted { token, data } => {
                 let tok = self.tok(token).ok_or(StepError::UnknownToken)?;
-                if !matches!(tok.state, TokenState::Connector { .. }) {
+                let TokenState::Connector { attempt } = tok.state else {
                     return Err(StepError::NotWaiting("a job's completion"));
-                }
+                };
                 let (scope, e) = (tok.scope, tok.element);
                 let output = Value::Object(data.clone());
                 self.out.push(Command::ConnectorCompleted { token, element: e, output: output.clone() });
-                // A worker's variables are merged like a task's completion data (Camunda 8's job
-                // completion); a result variable also gets them as one object.
-                self.merge(scope, data);
-                let p = self.p;
-                if let Kind::Task(TaskKind::Connector(call)) = &p.element(e).kind
-                    && let Some(name) = &call.result_variable
-                {
-                    self.set_var(scope, name, output);
-                }
-                self.complete_activity(token);
+                // A worker's variables are its result: mapped by the task's outputs as a
+                // connector's are, else merged like a task's completion data (Camunda 8's job
+                // completion), with the result variable and result expression as for a connector.
+                self.write_result(token, scope, e, attempt, output, Some(data));
             }
             Input::ConnectorFailed { token, message } => {
                 let tok = self.tok(token).ok_or(StepError::UnknownToken)?;
@@ -383,6 +334,67 @@ impl Exec<'_> {
 /// readings); it must give a context (its entries become variables) or null (nothing).
 impl Exec<'_> {
     /// The values of a connector task's output mappings (see [`sluice_bpmn::OutputSource`]).
+    /// Writes the result of the connector call or worker job of task `e` and completes it: with
+    /// output mappings (Camunda's) only what they map is written; else `merged` (a worker's
+    /// variables) is merged into the data, the result variable gets the whole result and the
+    /// result expression's entries are set. The result expression and the mappings are computed
+    /// before anything is written: a failure is an incident whose retry calls again.
+    fn write_result(
+        &mut self,
+        token: TokenId,
+        scope: ScopeId,
+        e: ElementIdx,
+        attempt: u32,
+        output: Value,
+        merged: Option<Data>,
+    ) {
+        let p = self.p;
+        let Kind::Task(TaskKind::Connector(call)) = &p.element(e).kind else {
+            if let Some(data) = merged {
+                self.merge(scope, data);
+            }
+            self.complete_activity(token);
+            return;
+        };
+        // Camunda 8's result expression.
+        let entries = match &call.result_expression {
+            Some(expr) => match result_entries(expr, &output, self.now) {
+                Ok(entries) => entries,
+                Err(msg) => {
+                    let msg = format!("the result expression of `{}` failed: {msg}", p.element(e).id);
+                    self.raise(token, "expression_failed", msg, Retry::Connector { attempt: attempt + 1 });
+                    return;
+                }
+            },
+            None => Vec::new(),
+        };
+        if !call.outputs.is_empty() {
+            let mapped = match self.mapped_outputs(scope, call, &output, entries) {
+                Ok(mapped) => mapped,
+                Err(msg) => {
+                    let msg = format!("an output mapping of `{}` failed: {msg}", p.element(e).id);
+                    self.raise(token, "expression_failed", msg, Retry::Connector { attempt: attempt + 1 });
+                    return;
+                }
+            };
+            for (target, value) in mapped {
+                self.set_path(scope, &target, value);
+            }
+            self.complete_activity(token);
+            return;
+        }
+        if let Some(data) = merged {
+            self.merge(scope, data);
+        }
+        if let Some(name) = &call.result_variable {
+            self.set_var(scope, name, output);
+        }
+        for (name, value) in entries {
+            self.set_var(scope, &name, value);
+        }
+        self.complete_activity(token);
+    }
+
     fn mapped_outputs(
         &self,
         scope: ScopeId,

@@ -243,12 +243,22 @@ def scenario_slack_settings_connect_by_token_and_route_with_a_bad_channel(ctx):
     expect(started.locator(".channel-row").first.locator(".field-problem")).to_be_empty()
     expect(page.locator("#routing-status")).to_contain_text("Not saved")
     ctx.shot(page, "slack-settings-bad-channel")
-    # Without it, the settings save.
+    # Without it, the settings save, with a direct message for one person's tasks and a text
+    # for the started event.
     started.locator(".channel-row").nth(1).get_by_role("button", name="Remove").click()
+    page.select_option("#routing-direct-message", "also")
+    page.fill("#template-request_started", "Amount: {{ amount }}")
     page.click("#routing-save")
     expect(page.locator("#routing-saved")).to_be_visible()
     status, saved = ctx.server.api("GET", "/api/v1/processes/routed/notifications")
     assert status == 200 and saved["events"]["request_started"] == ["C0GENERAL"], saved
+    assert saved["direct_message"] == "also", saved
+    assert saved["templates"] == {"request_started": "Amount: {{ amount }}"}, saved
+    # Opened again, the form shows what was saved.
+    page.select_option("#routing-process", "")
+    page.select_option("#routing-process", "routed")
+    expect(page.locator("#routing-direct-message")).to_have_value("also")
+    expect(page.locator("#template-request_started")).to_have_value("Amount: {{ amount }}")
     # Removing a workspace still in use is refused with the processes, unless forced.
     row.locator("button.remove").click()
     expect(row.locator(".remove-problem")).to_contain_text("routed")

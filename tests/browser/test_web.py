@@ -2,8 +2,8 @@
 
 Run by .ci/browser.sh (`python tests/browser/test_web.py SLUICE_BINARY FAKE_SLACK_BINARY`). Each
 scenario is a function `scenario_*` (here and in modeller_scenarios.py); the last line counts them
-like a cargo test result. Screenshots of every page go
-to $SLUICE_SCREENSHOTS (default: $CARGO_TARGET_DIR/screenshots).
+like a cargo test result. Screenshots of every page go to $SLUICE_SCREENSHOTS (default:
+target/screenshots in the clone). SLUICE_BROWSER_ONLY=WORD runs the scenarios whose name has WORD.
 """
 
 import os
@@ -21,7 +21,7 @@ from harness import ADMIN, CHROMIUM, PASSWORD, FakeSlack, Server, switch_service
 from oidc_provider import Provider
 
 SHOTS = os.environ.get("SLUICE_SCREENSHOTS") or os.path.join(
-    os.environ.get("CARGO_TARGET_DIR", "target"), "screenshots"
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "target", "screenshots"
 )
 TIMEOUT_MS = 15_000
 

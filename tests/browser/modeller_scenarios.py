@@ -243,12 +243,22 @@ def scenario_slack_settings_connect_by_token_and_route_with_a_bad_channel(ctx):
     expect(started.locator(".channel-row").first.locator(".field-problem")).to_be_empty()
     expect(page.locator("#routing-status")).to_contain_text("Not saved")
     ctx.shot(page, "slack-settings-bad-channel")
-    # Without it, the settings save.
+    # Without it, the settings save, with a direct message for one person's tasks and a text
+    # for the started event.
     started.locator(".channel-row").nth(1).get_by_role("button", name="Remove").click()
+    page.select_option("#routing-direct-message", "also")
+    page.fill("#template-request_started", "Amount: {{ amount }}")
     page.click("#routing-save")
     expect(page.locator("#routing-saved")).to_be_visible()
     status, saved = ctx.server.api("GET", "/api/v1/processes/routed/notifications")
     assert status == 200 and saved["events"]["request_started"] == ["C0GENERAL"], saved
+    assert saved["direct_message"] == "also", saved
+    assert saved["templates"] == {"request_started": "Amount: {{ amount }}"}, saved
+    # Opened again, the form shows what was saved.
+    page.select_option("#routing-process", "")
+    page.select_option("#routing-process", "routed")
+    expect(page.locator("#routing-direct-message")).to_have_value("also")
+    expect(page.locator("#template-request_started")).to_have_value("Amount: {{ amount }}")
     # Removing a workspace still in use is refused with the processes, unless forced.
     row.locator("button.remove").click()
     expect(row.locator(".remove-problem")).to_contain_text("routed")
@@ -296,3 +306,55 @@ def scenario_a_model_without_a_diagram_opens_laid_out_and_keeps_what_it_does_not
     assert '<sluice:input name="url" value="http://127.0.0.1:9/other"' in xml, xml
     assert "line one\nline two</sluice:input>" in xml, xml
     assert 'name="Ask again"' in xml and "<bpmndi:BPMNShape" in xml, xml
+
+
+# A start form, a task form, a condition and a result variable: the data paths a Slack message
+# may insert.
+DATA_PATHS = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:sluice="urn:sluice:bpmn:1"
+  xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="urn:sluice:test">
+  <bpmn:process id="paths" isExecutable="true">
+    <bpmn:startEvent id="start">
+      <bpmn:extensionElements><camunda:formData><camunda:formField id="amount" type="long"/></camunda:formData></bpmn:extensionElements>
+    </bpmn:startEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="review"/>
+    <bpmn:userTask id="review" name="Review">
+      <bpmn:extensionElements><sluice:form><sluice:field id="reason" label="Reason" required="true"/><sluice:field id="size" type="enum" default="m"><sluice:value id="m" name="Medium"/></sluice:field></sluice:form></bpmn:extensionElements>
+    </bpmn:userTask>
+    <bpmn:sequenceFlow id="f2" sourceRef="review" targetRef="big"/>
+    <bpmn:exclusiveGateway id="big" default="f4"/>
+    <bpmn:sequenceFlow id="f3" sourceRef="big" targetRef="notify">
+      <bpmn:conditionExpression>amount &gt; 1000 and customer.tier = "gold"</bpmn:conditionExpression>
+    </bpmn:sequenceFlow>
+    <bpmn:sequenceFlow id="f4" sourceRef="big" targetRef="end"/>
+    <bpmn:serviceTask id="notify" name="Notify" implementation="slack-notification" sluice:resultVariable="posted">
+      <bpmn:extensionElements><sluice:input name="channel" value="C0GENERAL"/><sluice:input name="message" value="Big: "/></bpmn:extensionElements>
+    </bpmn:serviceTask>
+    <bpmn:sequenceFlow id="f5" sourceRef="notify" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def scenario_a_slack_message_offers_the_data_paths_the_model_uses(ctx):
+    ctx.server.deploy(DATA_PATHS)
+    page = ctx.signed_in("/modeller/paths")
+    expect(page.locator('#modeller .djs-element[data-element-id="notify"]')).to_have_count(1)
+    select_element(page, "notify")
+    chips = page.locator(".insert-fields .data-path")
+    expect(chips).to_have_text(["amount", "customer.tier", "posted", "reason", "size"])
+    expect(page.locator('.insert-fields [data-field="request.url"]')).to_have_count(1)
+    page.click("#input-message")
+    page.keyboard.press("End")
+    page.click('.insert-fields .data-path[data-field="amount"]')
+    expect(page.locator("#input-message")).to_have_value("Big: {{ amount }}")
+    ctx.shot(page, "modeller-data-paths")
+    # Saved, the model keeps its Sluice form as it was written.
+    page.click("#save")
+    expect(page.locator("#saved")).to_contain_text("paths v2")
+    status, v2 = ctx.server.api("GET", "/api/v1/processes/paths")
+    xml = v2["xml"]
+    assert '<sluice:field id="reason" label="Reason" required="true"' in xml, xml
+    assert '<sluice:value id="m" name="Medium"' in xml, xml
+    assert '<sluice:input name="message" value="Big: {{ amount }}"' in xml, xml

@@ -2,8 +2,8 @@
 
 Run by .ci/browser.sh (`python tests/browser/test_web.py SLUICE_BINARY FAKE_SLACK_BINARY`). Each
 scenario is a function `scenario_*` (here and in modeller_scenarios.py); the last line counts them
-like a cargo test result. Screenshots of every page go
-to $SLUICE_SCREENSHOTS (default: $CARGO_TARGET_DIR/screenshots).
+like a cargo test result. Screenshots of every page go to $SLUICE_SCREENSHOTS (default:
+target/screenshots in the clone). SLUICE_BROWSER_ONLY=WORD runs the scenarios whose name has WORD.
 """
 
 import os
@@ -21,7 +21,7 @@ from harness import ADMIN, CHROMIUM, PASSWORD, FakeSlack, Server, switch_service
 from oidc_provider import Provider
 
 SHOTS = os.environ.get("SLUICE_SCREENSHOTS") or os.path.join(
-    os.environ.get("CARGO_TARGET_DIR", "target"), "screenshots"
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "target", "screenshots"
 )
 TIMEOUT_MS = 15_000
 
@@ -379,6 +379,93 @@ def scenario_a_request_links_to_its_parent_and_children(ctx):
     page.click("#cancel")
     expect(page.locator("#status")).to_have_text("canceled")
     expect(page.locator("#cancel")).to_have_count(0)
+
+
+# A DMN file with one small decision table (no BPMN in it).
+SHIPPING_DMN = """<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="https://www.omg.org/spec/DMN/20191111/MODEL/" id="shipping_decisions" name="Shipping" namespace="urn:sluice:test">
+  <decision id="shipping_fee" name="Shipping fee">
+    <decisionTable id="shipping_table" hitPolicy="UNIQUE">
+      <input id="weight_input" label="Weight">
+        <inputExpression id="weight_expression" typeRef="number"><text>weight</text></inputExpression>
+      </input>
+      <output id="fee_output" label="Fee" name="fee" typeRef="number"/>
+      <rule id="light"><inputEntry id="light_weight"><text>&lt; 10</text></inputEntry><outputEntry id="light_fee"><text>5</text></outputEntry></rule>
+      <rule id="heavy"><inputEntry id="heavy_weight"><text>&gt;= 10</text></inputEntry><outputEntry id="heavy_fee"><text>20</text></outputEntry></rule>
+    </decisionTable>
+  </decision>
+</definitions>
+"""
+
+
+def scenario_the_request_list_filters_by_data_started_by_and_version(ctx):
+    ctx.server.deploy(APPROVAL.replace('id="approval"', 'id="filtered"').replace('bpmnElement="approval"', 'bpmnElement="filtered"'))
+    small = ctx.server.start("filtered", {"amount": 50, "customer": {"name": "Acme"}})["id"]
+    large = ctx.server.start("filtered", {"amount": 5000, "customer": {"name": "Bolt"}})["id"]
+    page = ctx.signed_in("/processes/filtered")
+    requests = page.locator("#requests")
+    expect(requests).to_contain_text(small)
+    expect(requests).to_contain_text(large)
+    # A data condition the API applies: amount >= 1000 keeps only the large one.
+    page.fill("#filter-data-path", "amount")
+    page.select_option("#filter-data-op", ">=")
+    page.fill("#filter-data-value", "1000")
+    page.click("#filter-apply")
+    expect(requests).not_to_contain_text(small)
+    expect(requests.locator("tbody tr")).to_have_count(1)
+    expect(requests).to_contain_text(large)
+    # `<` carries its value in the parameter's name; a nested path with `=`.
+    page.select_option("#filter-data-op", "<")
+    page.click("#filter-apply")
+    expect(requests).not_to_contain_text(large)
+    expect(requests).to_contain_text(small)
+    page.fill("#filter-data-path", "customer.name")
+    page.select_option("#filter-data-op", "=")
+    page.fill("#filter-data-value", "Bolt")
+    page.click("#filter-apply")
+    expect(requests).not_to_contain_text(small)
+    expect(requests).to_contain_text(large)
+    ctx.shot(page, "process-requests-filtered")
+    # Started by someone else: none; by whoever started both (the API token's user): the one
+    # the data keeps.
+    page.fill("#filter-started-by", "nobody-else")
+    page.click("#filter-apply")
+    expect(requests).to_contain_text("None.")
+    status, started = ctx.server.api("GET", f"/api/v1/requests/{large}")
+    assert status == 200 and started["started_by"], started
+    page.fill("#filter-started-by", started["started_by"])
+    page.click("#filter-apply")
+    expect(requests).to_contain_text(large)
+    expect(requests).not_to_contain_text(small)
+    # Created before a date long past: none.
+    page.fill("#filter-created-before", "2001-01-01T00:00")
+    page.click("#filter-apply")
+    expect(requests).to_contain_text("None.")
+    # Cleared, then only the version shown (v1 holds both; the API filters by version=1).
+    page.click("#filter-clear")
+    expect(requests.locator("tbody tr")).to_have_count(2)
+    page.check("#filter-version")
+    expect(requests.locator("tbody tr")).to_have_count(2)
+
+
+def scenario_a_dmn_deploy_lists_its_decisions_with_their_xml(ctx):
+    page = ctx.signed_in("/processes")
+    upload(page, "shipping.dmn", SHIPPING_DMN)
+    expect(page.locator("#deployed")).to_contain_text("decision shipping_fee v1")
+    row = page.locator('#decision-list tr[data-decision="shipping_fee"]')
+    expect(row).to_contain_text("Shipping fee")
+    expect(row).to_contain_text("v1")
+    # A second version; the XML of either is shown and offered for download.
+    upload(page, "shipping.dmn", SHIPPING_DMN.replace("<text>20</text>", "<text>25</text>"))
+    expect(page.locator("#deployed")).to_contain_text("decision shipping_fee v2")
+    expect(row).to_contain_text("v2")
+    row.locator("button.show-decision").click()
+    expect(page.locator("#decision-xml")).to_contain_text("<text>25</text>")
+    expect(page.locator("#decision-download")).to_have_attribute("download", "shipping_fee-v2.dmn")
+    page.select_option("#decision-version", "1")
+    expect(page.locator("#decision-xml")).to_contain_text("<text>20</text>")
+    expect(page.locator("#decision-download")).to_have_attribute("download", "shipping_fee-v1.dmn")
+    ctx.shot(page, "decisions")
 
 
 def scenario_claim_a_task_fill_its_typed_form_and_go_on_to_the_next_one(ctx):

@@ -1,6 +1,7 @@
 // Processes: the list, deploying a BPMN or DMN file (picked or dropped) with its diagnostics as a
-// list and as markers on the diagram, and a process's page with its versions, the XML of any
-// version (view, download) and its diagram.
+// list and as markers on the diagram, the deployed decisions (DMN) with the XML of any version,
+// and a process's page with its versions, the XML of any version (view, download), its diagram
+// and its Requests with filters (status, version, data field, started by, date range).
 import { api } from './api.js';
 import { h, fill, page, when, errorBox } from './dom.js';
 import { Diagram } from './diagram.js';
@@ -9,8 +10,75 @@ export async function processesPage() {
   const list = h('div', { id: 'process-list' }, h('p', { class: 'muted' }, 'Loading…'));
   const result = h('section', { id: 'deploy-result' });
   const create = h('p', {}, h('a', { class: 'button', href: '/modeller', id: 'new-model' }, 'Draw a new model'));
-  page('Processes', create, deployForm(list, result), result, h('h2', {}, 'Deployed'), list);
-  await refreshList(list);
+  const decisions = h('div', { id: 'decision-list' }, h('p', { class: 'muted' }, 'Loading…'));
+  const refresh = () => Promise.all([refreshList(list), refreshDecisions(decisions)]);
+  page('Processes', create, deployForm(refresh, result), result, h('h2', {}, 'Deployed'), list, h('h2', {}, 'Decisions'), decisions);
+  await refresh();
+}
+
+/** The deployed decisions (latest version of each); a row opens its versions and their XML. */
+async function refreshDecisions(box) {
+  try {
+    const { decisions } = await api('GET', '/api/v1/decisions');
+    if (decisions.length === 0) {
+      fill(box, h('p', { class: 'muted' }, 'No decision is deployed yet.'));
+      return;
+    }
+    const detail = h('div', { id: 'decision-detail' });
+    fill(
+      box,
+      h(
+        'table',
+        {},
+        h('thead', {}, h('tr', {}, h('th', {}, 'Decision'), h('th', {}, 'Name'), h('th', {}, 'Latest version'), h('th', {}, 'File'), h('th', {}, ''))),
+        h(
+          'tbody',
+          {},
+          decisions.map((d) =>
+            h(
+              'tr',
+              { dataset: { decision: d.id } },
+              h('td', {}, h('code', {}, d.id)),
+              h('td', {}, d.name || ''),
+              h('td', {}, `v${d.version}${d.version_tag ? ` (${d.version_tag})` : ''}`),
+              h('td', {}, d.file),
+              h(
+                'td',
+                {},
+                h('button', { type: 'button', class: 'secondary small show-decision', onclick: () => showDecision(detail, d.id, null).catch((e) => fill(detail, errorBox(e))) }, 'XML'),
+              ),
+            ),
+          ),
+        ),
+      ),
+      detail,
+    );
+  } catch (e) {
+    fill(box, errorBox(e));
+  }
+}
+
+/** One decision: a version picker, and the XML of that version's file to read and download. */
+async function showDecision(box, id, version) {
+  const d = await api('GET', `/api/v1/decisions/${encodeURIComponent(id)}${version ? `?version=${version}` : ''}`);
+  const select = h(
+    'select',
+    { id: 'decision-version' },
+    [...d.versions]
+      .reverse()
+      .map((v) => h('option', { value: v.version, selected: v.version === d.version }, `v${v.version} (${when(v.deployed_at)})${v.version_tag ? ` ${v.version_tag}` : ''}`)),
+  );
+  select.addEventListener('change', () => showDecision(box, id, Number(select.value)).catch((e) => fill(box, errorBox(e))));
+  const blob = new Blob([d.xml], { type: 'application/xml' });
+  fill(
+    box,
+    h('h3', {}, `${d.id}${d.name ? ` · ${d.name}` : ''}`),
+    h('label', { for: 'decision-version' }, 'Version '),
+    select,
+    ` · from ${d.file} · `,
+    h('a', { href: URL.createObjectURL(blob), download: `${d.id}-v${d.version}.dmn`, id: 'decision-download' }, 'Download'),
+    h('pre', { class: 'xml', id: 'decision-xml' }, d.xml),
+  );
 }
 
 async function refreshList(list) {
@@ -46,7 +114,7 @@ async function refreshList(list) {
   }
 }
 
-function deployForm(list, result) {
+function deployForm(refresh, result) {
   const input = h('input', { type: 'file', id: 'deploy-file', accept: '.bpmn,.dmn,.xml,application/xml,text/xml' });
   const zone = h(
     'div',
@@ -58,20 +126,23 @@ function deployForm(list, result) {
     fill(result, h('p', { class: 'muted' }, `Deploying ${file.name}…`));
     const xml = await file.text();
     try {
-      const { processes } = await api('POST', '/api/v1/processes', xml, 'application/xml');
+      const answer = await api('POST', '/api/v1/processes', xml, 'application/xml');
+      const processes = answer.processes || [];
+      const decisions = answer.decisions || [];
+      const items = [
+        ...processes.map((p) => h('a', { href: `/processes/${encodeURIComponent(p.key)}` }, `${p.key} v${p.version}`)),
+        ...decisions.map((d) => h('span', { class: 'deployed-decision' }, `decision ${d.id} v${d.version}`)),
+      ];
       fill(
         result,
         h(
           'p',
           { class: 'ok', id: 'deployed' },
           `Deployed ${file.name}: `,
-          processes.map((p, i) => [
-            i > 0 ? ', ' : '',
-            h('a', { href: `/processes/${encodeURIComponent(p.key)}` }, `${p.key} v${p.version}`),
-          ]),
+          items.length > 0 ? items.map((el, i) => [i > 0 ? ', ' : '', el]) : 'nothing new',
         ),
       );
-      await refreshList(list);
+      await refresh();
     } catch (e) {
       showDiagnostics(result, file.name, xml, e);
     }
@@ -221,22 +292,72 @@ async function showCounts(diagram, note, key, version) {
 }
 
 const STATUSES = ['active', 'error', 'completed', 'canceled'];
+/** The data operators offered, as the API spells each in a query parameter (see docs/api.md). */
+const DATA_OPS = ['=', '!=', '<', '<=', '>', '>='];
 
-/** The Requests of the process, newest first, with a status filter and pages. */
+/**
+ * The query parameter of a data condition: `data.PATH` + operator + value. A form-encoded pair
+ * splits at its first `=`, so `>=`, `<=` and `!=` end the name (`data.amount>` = `1000`) while
+ * `>` and `<` carry the value in the name (`data.amount>1000`, empty value).
+ */
+export function dataParam(path, op, value) {
+  const name = `data.${path}`;
+  switch (op) {
+    case '!=':
+      return [`${name}!`, value];
+    case '>=':
+      return [`${name}>`, value];
+    case '<=':
+      return [`${name}<`, value];
+    case '>':
+    case '<':
+      return [`${name}${op}${value}`, ''];
+    default:
+      return [name, value];
+  }
+}
+
+/** A `datetime-local` value (the reader's local time) as RFC 3339, or '' when empty or unreadable. */
+function rfc3339(local) {
+  if (!local) return '';
+  const d = new Date(local);
+  return Number.isNaN(d.getTime()) ? '' : d.toISOString();
+}
+
+/**
+ * The Requests of the process, newest first, with filters the API applies (status, the version
+ * shown, a data field, who started it, when it was created) and pages.
+ */
 function requestFilters(key, versionSelect, box) {
   const status = h('select', { id: 'filter-status' }, h('option', { value: '' }, 'any status'), STATUSES.map((s) => h('option', { value: s }, s)));
   const onlyVersion = h('input', { type: 'checkbox', id: 'filter-version' });
+  const path = h('input', { type: 'text', id: 'filter-data-path', placeholder: 'customer.name', size: 14, autocomplete: 'off' });
+  const op = h('select', { id: 'filter-data-op', 'aria-label': 'Operator' }, DATA_OPS.map((o) => h('option', { value: o }, o)));
+  const value = h('input', { type: 'text', id: 'filter-data-value', placeholder: 'Acme, 1000, true', size: 12, autocomplete: 'off' });
+  const startedBy = h('input', { type: 'text', id: 'filter-started-by', placeholder: 'username', size: 10, autocomplete: 'off' });
+  const after = h('input', { type: 'datetime-local', id: 'filter-created-after' });
+  const before = h('input', { type: 'datetime-local', id: 'filter-created-before' });
+  const apply = h('button', { type: 'submit', id: 'filter-apply' }, 'Filter');
+  const clear = h('button', { type: 'button', class: 'secondary', id: 'filter-clear' }, 'Clear');
   const more = h('button', { type: 'button', class: 'secondary', id: 'more-requests', hidden: true }, 'More');
   let cursor = null;
   let rows = [];
-  const load = async (next) => {
+  const query = () => {
     const q = new URLSearchParams({ process: key, limit: '50' });
     if (status.value) q.set('status', status.value);
+    if (onlyVersion.checked) q.set('version', versionSelect.value);
+    const p = path.value.trim().replace(/^data\./, '');
+    if (p) q.append(...dataParam(p, op.value, value.value.trim()));
+    if (startedBy.value.trim()) q.set('started_by', startedBy.value.trim());
+    if (rfc3339(after.value)) q.set('created_after', rfc3339(after.value));
+    if (rfc3339(before.value)) q.set('created_before', rfc3339(before.value));
+    return q;
+  };
+  const load = async (next) => {
+    const q = query();
     if (next) q.set('cursor', next);
     const pageOf = await api('GET', `/api/v1/requests?${q}`);
-    const version = Number(versionSelect.value);
-    const kept = onlyVersion.checked ? pageOf.requests.filter((r) => r.process_version === version) : pageOf.requests;
-    rows = next ? [...rows, ...kept] : kept;
+    rows = next ? [...rows, ...pageOf.requests] : pageOf.requests;
     cursor = pageOf.next_cursor || null;
     more.hidden = !cursor;
     fill(box, requestTable(rows), more);
@@ -245,14 +366,30 @@ function requestFilters(key, versionSelect, box) {
   status.addEventListener('change', reload);
   onlyVersion.addEventListener('change', reload);
   more.addEventListener('click', () => load(cursor).catch((e) => fill(box, errorBox(e))));
+  clear.addEventListener('click', () => {
+    for (const i of [path, value, startedBy, after, before]) i.value = '';
+    op.value = '=';
+    status.value = '';
+    onlyVersion.checked = false;
+    reload();
+  });
   const form = h(
-    'div',
+    'form',
     { class: 'filters', id: 'request-filters' },
     h('label', { for: 'filter-status' }, 'Status '),
     status,
-    ' ',
     h('label', { class: 'check' }, onlyVersion, ' only the version shown'),
+    h('span', { class: 'filter-group' }, h('label', { for: 'filter-data-path' }, 'Data '), path, op, value),
+    h('span', { class: 'filter-group' }, h('label', { for: 'filter-started-by' }, 'Started by '), startedBy),
+    h('span', { class: 'filter-group' }, h('label', { for: 'filter-created-after' }, 'Created after '), after),
+    h('span', { class: 'filter-group' }, h('label', { for: 'filter-created-before' }, 'before '), before),
+    apply,
+    clear,
   );
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    reload();
+  });
   return { form, reload };
 }
 

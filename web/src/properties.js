@@ -4,7 +4,7 @@
 // flow's condition; a timer's duration, date or cycle; a message's name and correlation key; a
 // user task's assignee and candidates (BPMN humanPerformer/potentialOwner); a connector task's
 // connector and inputs (a form from the connector's JSON Schema, `sluice:input` elements), with a
-// channel picker for Slack Notification.
+// channel picker for Slack Notification and buttons inserting the data paths the model uses.
 import { api } from './api.js';
 import { h, fill } from './dom.js';
 import { fieldsOf, schemaForm } from './schema-form.js';
@@ -27,6 +27,56 @@ const TIMER_KINDS = [
 ];
 /** What a Slack message may use besides the Request's data (`{{ path }}`). */
 const REQUEST_FIELDS = ['request.id', 'request.url', 'process.key'];
+const CAMUNDA_NS = 'http://camunda.org/schema/1.0/bpmn';
+const SLUICE_XML_NS = 'urn:sluice:bpmn:1';
+const BPMN_NS = 'http://www.omg.org/spec/BPMN/20100524/MODEL';
+/** FEEL's words and built-in functions' usual names, which are no data paths. */
+const FEEL_WORDS = new Set(
+  'and or not true false null if then else for in return some every satisfies between instance of function list context string number boolean date time duration contains starts ends with matches upper lower substring count sum min max mean abs floor ceiling now today'.split(' '),
+);
+
+/**
+ * The data paths a model is known to use, from its XML: the fields of its forms (Camunda 7
+ * `camunda:formField`s and `sluice:field`s, on start events and user tasks), the result variables
+ * of its tasks, the correlation keys of its messages, multi-instance output collections, and the
+ * names its conditions read (`amount`, `customer.name`). Sorted, each once.
+ * @param {string} xml
+ * @returns {string[]}
+ */
+export function dataPathsOf(xml) {
+  const doc = new DOMParser().parseFromString(xml, 'application/xml');
+  const paths = new Set();
+  const add = (p) => {
+    const v = (p || '').trim();
+    if (/^[A-Za-z_][\w-]*(\.[A-Za-z_][\w-]*)*$/.test(v)) paths.add(v);
+  };
+  for (const f of doc.getElementsByTagNameNS(CAMUNDA_NS, 'formField')) add(f.getAttribute('id'));
+  for (const f of doc.getElementsByTagNameNS(SLUICE_XML_NS, 'field')) add(f.getAttribute('id'));
+  for (const el of doc.getElementsByTagName('*')) {
+    for (const ns of [SLUICE_XML_NS, CAMUNDA_NS]) {
+      add(el.getAttributeNS(ns, 'resultVariable'));
+      add(el.getAttributeNS(ns, 'correlationKey'));
+      add(el.getAttributeNS(ns, 'outputCollection'));
+    }
+  }
+  for (const c of doc.getElementsByTagNameNS(BPMN_NS, 'conditionExpression')) {
+    for (const name of namesRead(c.textContent || '')) add(name);
+  }
+  return [...paths].sort();
+}
+
+/** The names a FEEL condition reads: dotted identifiers outside strings, not followed by `(`, not FEEL's words. */
+function namesRead(expr) {
+  const text = expr.replace(/^\s*\$\{|\}\s*$/g, '').replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'/g, ' ');
+  const out = [];
+  for (const m of text.matchAll(/[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*/g)) {
+    if (/[\w.]$/.test(text.slice(0, m.index))) continue; // the tail of a number such as 1e5
+    if (/^\s*\(/.test(text.slice(m.index + m[0].length))) continue; // a function called
+    if (FEEL_WORDS.has(m[0].split('.')[0])) continue;
+    out.push(m[0]);
+  }
+  return out;
+}
 
 /** The connector inputs of a task: name → text. */
 export function inputsOf(bo) {
@@ -408,7 +458,7 @@ export class PropertiesPanel {
     return h('div', { class: 'picker' }, pick, ' ', refresh, note);
   }
 
-  /** Buttons that insert what a message may use at the cursor. */
+  /** Buttons that insert what a message may use at the cursor: the Request's fields and the model's data paths. */
   fieldButtons(control, commit) {
     const insert = (text) => {
       const start = control.selectionStart ?? control.value.length;
@@ -417,11 +467,21 @@ export class PropertiesPanel {
       commit(control.value);
       control.focus();
     };
+    const chip = (f, cls) => h('button', { type: 'button', class: `small chip ${cls}`, dataset: { field: f }, onclick: () => insert(`{{ ${f} }}`) }, f);
+    const data = h('span', { class: 'data-fields' });
+    this.modeler
+      .saveXML()
+      .then(({ xml }) => {
+        const paths = dataPathsOf(xml).filter((p) => !REQUEST_FIELDS.includes(p));
+        if (paths.length > 0) fill(data, ' Data: ', paths.map((p) => chip(p, 'data-path')));
+      })
+      .catch(() => {});
     return h(
       'div',
       { class: 'insert-fields' },
       'Insert: ',
-      REQUEST_FIELDS.map((f) => h('button', { type: 'button', class: 'small chip', dataset: { field: f }, onclick: () => insert(`{{ ${f} }}`) }, f)),
+      REQUEST_FIELDS.map((f) => chip(f, 'request-field')),
+      data,
       h('span', { class: 'hint' }, ' and any field of the Request\'s data as {{ path.to.field }}'),
     );
   }

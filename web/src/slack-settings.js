@@ -2,9 +2,17 @@
 // app's credentials (admin), the connected workspaces with their alias and health, connecting
 // one by bot token or by Slack's install page (OAuth), removing one (refused while processes use
 // it, unless forced), and per process the channels of each notification event, with a channel
-// picker. The API's problems are shown next to the field they concern.
+// picker, the text each event's messages show (a template over the Request's data) and whether a
+// task meant for one person goes to them as a direct message. The API's problems are shown next
+// to the field they concern.
 import { api } from './api.js';
 import { h, fill, page, errorBox, when } from './dom.js';
+
+const DIRECT_MESSAGE = [
+  ['off', 'No: only the channels'],
+  ['also', 'Also: a direct message besides the channels'],
+  ['only', 'Only: a direct message instead of the channels'],
+];
 
 const EVENTS = [
   ['request_started', 'A Request started'],
@@ -92,10 +100,10 @@ function appCard() {
   );
 }
 
-/** Health: the channel list answers with the workspace's token, or says why not. */
+/** Health: the channel list, read afresh from Slack, answers with the workspace's token, or says why not. */
 async function health(alias, cell) {
   try {
-    const { channels } = await api('GET', `/api/v1/integrations/slack/${encodeURIComponent(alias)}/channels`);
+    const { channels } = await api('GET', `/api/v1/integrations/slack/${encodeURIComponent(alias)}/channels?refresh=true`);
     fill(cell, h('span', { class: 'status status-completed' }, 'connected'), ` ${channels.length} channel(s)`);
   } catch (e) {
     fill(cell, h('span', { class: 'status status-error' }, 'failing'), ' ', h('span', { class: 'error' }, e.message));
@@ -226,8 +234,26 @@ async function routingForm(form, key, integrations) {
   const lists = EVENTS.map(([event, label]) => {
     const ul = h('ul', { class: 'channels', dataset: { event } }, ((current.events || {})[event] || []).map((c) => row(event, c)));
     const add = h('button', { type: 'button', class: 'secondary small add-channel', dataset: { event }, onclick: () => ul.append(row(event, '')) }, 'Add a channel');
-    return h('div', { class: 'event', dataset: { event } }, h('h3', {}, label, ' ', h('code', {}, event)), h('span', { class: 'field-problem error', dataset: { field: `events.${event}` } }), ul, add);
+    const templateId = `template-${event}`;
+    const template = h('textarea', { id: templateId, class: 'template', rows: 2, dataset: { event }, placeholder: 'Amount: {{ amount }}' });
+    template.value = (current.templates || {})[event] || '';
+    return h(
+      'div',
+      { class: 'event', dataset: { event } },
+      h('h3', {}, label, ' ', h('code', {}, event)),
+      h('span', { class: 'field-problem error', dataset: { field: `events.${event}` } }),
+      ul,
+      add,
+      h('label', { for: templateId, class: 'template-label' }, 'Text of its messages (optional; the Request\'s data as {{ path }})'),
+      template,
+      h('span', { class: 'field-problem error', dataset: { field: `templates.${event}` } }),
+    );
   });
+  const direct = h(
+    'select',
+    { id: 'routing-direct-message' },
+    DIRECT_MESSAGE.map(([v, label]) => h('option', { value: v, selected: v === (current.direct_message || 'off') }, label)),
+  );
   const status = h('div', { id: 'routing-status', role: 'status' });
   const save = h('button', { type: 'button', id: 'routing-save' }, 'Save');
   const refresh = h('button', { type: 'button', class: 'secondary', id: 'routing-refresh', title: 'Read the channel list again (a private channel appears once the bot is invited)' }, 'Refresh channels');
@@ -250,8 +276,17 @@ async function routingForm(form, key, integrations) {
       rows.forEach((li, i) => (li.querySelector('.field-problem').dataset.field = `events.${ul.dataset.event}[${i}]`));
       events[ul.dataset.event] = rows.map((li) => li.querySelector('input.channel').value.trim());
     }
+    const templates = {};
+    for (const t of form.querySelectorAll('textarea.template')) {
+      if (t.value.trim()) templates[t.dataset.event] = t.value;
+    }
     try {
-      await api('PUT', `/api/v1/processes/${encodeURIComponent(key)}/notifications`, { integration: integration.value, events });
+      await api('PUT', `/api/v1/processes/${encodeURIComponent(key)}/notifications`, {
+        integration: integration.value,
+        events,
+        direct_message: direct.value,
+        templates,
+      });
       showProblems(form, null);
       fill(status, h('p', { class: 'ok', id: 'routing-saved' }, `Saved the notifications of ${key}.`));
     } catch (e) {
@@ -267,6 +302,13 @@ async function routingForm(form, key, integrations) {
     form,
     h('div', { class: 'field' }, h('label', { for: 'routing-integration' }, 'Workspace'), integration, h('span', { class: 'field-problem error', dataset: { field: 'integration' } })),
     lists,
+    h(
+      'div',
+      { class: 'field' },
+      h('label', { for: 'routing-direct-message' }, 'A task meant for one person: send it to them as a direct message?'),
+      direct,
+      h('span', { class: 'field-problem error', dataset: { field: 'direct_message' } }),
+    ),
     h('div', { class: 'toolbar' }, save, refresh),
     status,
   );

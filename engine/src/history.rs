@@ -208,9 +208,12 @@ pub enum HistoryEvent {
         #[serde(flatten)]
         about: NotificationRef,
         ts: String,
+        /// Who completed the task: their Slack user id when Slack knows them, else their username.
         decided_by: String,
         decided_by_name: Option<String>,
-        approved: bool,
+        /// The decision (`approved` in the Request's data); `None` for a task completed without one.
+        #[serde(default)]
+        approved: Option<bool>,
     },
     /// A click on Approve or Reject in Slack that did not count: the Slack user is linked to no
     /// Sluice user, or to one who may not complete the task. The task stays open.
@@ -512,7 +515,7 @@ mod tests {
                 ts: s(),
                 decided_by: s(),
                 decided_by_name: None,
-                approved: true,
+                approved: Some(true),
             },
             HistoryEvent::SlackClickRefused {
                 task_id: s(),

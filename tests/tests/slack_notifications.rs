@@ -832,4 +832,33 @@ fn only_people_allowed_to_decide_can_approve_from_slack_and_a_task_for_one_perso
         of_kind(&events, "notification_sent").iter().map(|e| e["channel"].as_str().unwrap()).collect();
     channels.sort_unstable();
     assert_eq!(channels, ["C0SALES", "C0SALES", "D0ALICE"], "{events:?}");
+    // The approval's message says who decided, without buttons.
+    let approval = slack.messages("C0SALES")[0].clone();
+    let shown = text_of(&approval);
+    assert!(approval.edited && shown.contains("*Approved* by <@U0ALICE>"), "{shown}");
+    assert!(!shown.contains("sluice_approve"), "{shown}");
+
+    // A task completed outside Slack (here through the API, by an operator) is shown done too,
+    // in the channel and in the direct message.
+    let (_, open) = server.api("GET", &format!("/api/v1/tasks?request={id}&status=active"), None);
+    let confirm = open["tasks"][0]["id"].as_str().unwrap().to_string();
+    let (status, body) =
+        server.api("POST", &format!("/api/v1/tasks/{confirm}/complete"), Some(json!({"data": {"paid": true}})));
+    assert_eq!(status, 200, "{body}");
+    for channel in ["C0SALES", "D0ALICE"] {
+        let done = wait_for("the completed task's message", || {
+            slack.messages(channel).pop().filter(|m| m.edited && text_of(m).contains("Confirm payment"))
+        });
+        let shown = text_of(&done);
+        assert!(shown.contains("*Completed* by `admin`") && !shown.contains("sluice_approve"), "{channel}: {shown}");
+    }
+    let events = wait_for("three messages updated", || {
+        let events = server.events(&id);
+        (of_kind(&events, "notification_updated").len() == 3).then_some(events)
+    });
+    let updated: Vec<(Option<&str>, Value)> = of_kind(&events, "notification_updated")
+        .iter()
+        .map(|e| (e["decided_by_name"].as_str(), e["approved"].clone()))
+        .collect();
+    assert_eq!(updated, [(Some("alice"), json!(true)), (Some("admin"), Value::Null), (Some("admin"), Value::Null)]);
 }

@@ -85,6 +85,16 @@ pub struct Notification {
     /// finds the person's account and opens the conversation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub direct_to: Option<String>,
+    /// Not a message of its own: the user task `task_id` was completed, so the provider changes
+    /// the messages it sent about it waiting to say who completed it and how, without buttons.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub closes_task: bool,
+    /// With `closes_task`: the decision the completion carried (`approved` in its data), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved: Option<bool>,
+    /// With `closes_task`: the token whose task was completed (the provider reads the task).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<u32>,
 }
 
 /// The person a task is meant for: its assignee, else its only candidate user when it has no
@@ -134,6 +144,17 @@ pub trait Notifications: Send + Sync + 'static {
         notification: &'a Notification,
         attempt: u32,
     ) -> BoxFuture<'a, Result<Delivered, NotifyError>>;
+
+    /// Changes the messages sent about a task waiting, now that it is completed
+    /// ([`Notification::closes_task`]); answers the history events that record what became of
+    /// each. Default: nothing to change.
+    fn close_task<'a>(
+        &'a self,
+        notification: &'a Notification,
+    ) -> BoxFuture<'a, Result<Vec<HistoryEvent>, NotifyError>> {
+        let _ = notification;
+        Box::pin(async { Ok(Vec::new()) })
+    }
 }
 
 /// Notification settings read from the store and kept for `ttl`, so that planning a step costs no
@@ -174,6 +195,9 @@ impl CachedSettings {
 
 /// The notification jobs for what one step recorded: one per configured channel of each
 /// notification event among `events` (plus `request_started` when `started`), in event order.
+/// `completed`: the tokens whose stored tasks this step completed, and `approved` the decision
+/// their completion carried (`approved` in its data): one job each changes the task's messages.
+#[allow(clippy::too_many_arguments)]
 pub fn plan(
     settings: &NotificationSettings,
     process: &Process,
@@ -181,6 +205,8 @@ pub fn plan(
     url: &str,
     started: bool,
     events: &[NewEvent],
+    completed: &[u32],
+    approved: Option<bool>,
     now: DateTime<Utc>,
 ) -> Vec<NewJob> {
     let element = |id: Option<&str>| id.and_then(|id| process.element_by_id(id)).map(|e| process.element(e));
@@ -243,6 +269,9 @@ pub fn plan(
                 documentation: documentation.clone(),
                 assignment: assignment.clone(),
                 direct_to,
+                closes_task: false,
+                approved: None,
+                token: None,
             };
             jobs.push(NewJob {
                 id: job_id,
@@ -254,6 +283,42 @@ pub fn plan(
                 payload: serde_json::to_value(&n).unwrap_or(Value::Null),
             });
         }
+    }
+    // A completed task whose waiting may have been told: its messages are changed to say so.
+    let told = !settings.channels(NotificationEvent::TaskWaiting).is_empty()
+        || settings.options.direct_message != DirectMessage::Off;
+    for &token in completed.iter().filter(|_| told) {
+        let job_id = JobId::new();
+        let n = Notification {
+            event: NotificationEvent::TaskWaiting,
+            integration: settings.integration.clone(),
+            channel: String::new(),
+            request_id: request.to_string(),
+            process_key: process.key.clone(),
+            process_name: process.name.clone(),
+            element_id: None,
+            element_name: None,
+            task_id: None,
+            user_task: true,
+            message: None,
+            url: url.to_string(),
+            job_id: Some(job_id.to_string()),
+            documentation: None,
+            assignment: TaskAssignment::default(),
+            direct_to: None,
+            closes_task: true,
+            approved,
+            token: Some(token),
+        };
+        jobs.push(NewJob {
+            id: job_id,
+            kind: JobKind::Notification,
+            due_at: now,
+            subscription: None,
+            token: None,
+            element_id: None,
+            payload: serde_json::to_value(&n).unwrap_or(Value::Null),
+        });
     }
     jobs
 }
@@ -268,22 +333,25 @@ impl Engine {
     /// The notification jobs of a step of `request` that recorded `events` (and, when `started`,
     /// created the Request). A settings lookup that fails fails the step: it is tried again
     /// rather than written without its notifications.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn notification_jobs(
         &self,
         process: &Process,
         request: RequestId,
         started: bool,
         events: &[NewEvent],
+        completed: &[u32],
+        approved: Option<bool>,
         now: DateTime<Utc>,
     ) -> Result<Vec<NewJob>, Error> {
         let Some(n) = &self.notifications else { return Ok(Vec::new()) };
-        let relevant = started || events.iter().any(|e| e.event.notification().is_some());
+        let relevant = started || !completed.is_empty() || events.iter().any(|e| e.event.notification().is_some());
         if !relevant {
             return Ok(Vec::new());
         }
         let Some(settings) = n.settings(&process.key).await? else { return Ok(Vec::new()) };
         let url = format!("{}/requests/{request}", self.options.public_url.trim_end_matches('/'));
-        Ok(plan(&settings, process, request, &url, started, events, now))
+        Ok(plan(&settings, process, request, &url, started, events, completed, approved, now))
     }
 
     /// Runs a `notification` job: delivers it, then records the outcome in the Request's history
@@ -300,6 +368,9 @@ impl Engine {
             }
         };
         let attempts = job.attempts.max(1);
+        if notification.closes_task {
+            return self.close_task(request, job, &notification, attempts, now).await;
+        }
         let result = match &self.notifications {
             Some(n) => n.deliver(&notification, u32::try_from(attempts).unwrap_or(u32::MAX)).await,
             None => Err(NotifyError::Failed {
@@ -348,6 +419,40 @@ impl Engine {
                 message, "a notification could not be delivered");
         }
         self.store.record_notification(request, Some(job.id), &[event]).await?;
+        Ok(())
+    }
+
+    /// Runs a job that changes the messages of a completed task: records what became of each,
+    /// with the job's removal, or gives the job back for a retry.
+    async fn close_task(
+        &self,
+        request: RequestId,
+        job: &JobRow,
+        n: &Notification,
+        attempts: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        let result = match &self.notifications {
+            Some(provider) => provider.close_task(n).await,
+            None => Ok(Vec::new()),
+        };
+        let events: Vec<NewEvent> = match result {
+            Ok(events) => events.into_iter().map(|e| NewEvent::new(n.element_id.clone(), e, now)).collect(),
+            Err(NotifyError::Retryable { message, retry_after }) if attempts < i64::from(self.options.max_attempts) => {
+                let mut delay = self.options.backoff.delay(attempts, self.next_unit());
+                if let Some(after) = retry_after.and_then(|d| chrono::Duration::from_std(d).ok()) {
+                    delay = delay.max(after);
+                }
+                self.store.release_job(job.id, &message, now + delay).await?;
+                return Ok(());
+            }
+            Err(NotifyError::Retryable { message, .. } | NotifyError::Failed { message, .. }) => {
+                let message = format!("the messages of the completed task could not be changed: {message}");
+                tracing::warn!(request = %request, message, "a notification could not be updated");
+                vec![failed_event(None, n.element_id.clone(), None, &message, attempts, now)]
+            }
+        };
+        self.store.record_notification(request, Some(job.id), &events).await?;
         Ok(())
     }
 }
@@ -427,7 +532,7 @@ mod tests {
                 options: sluice_store::NotificationOptions { direct_message: direct, ..Default::default() },
                 updated_at: Utc::now(),
             };
-            plan(&settings, &process, RequestId::new(), "u", false, &created(a.clone()), Utc::now())
+            plan(&settings, &process, RequestId::new(), "u", false, &created(a.clone()), &[], None, Utc::now())
                 .iter()
                 .map(|j| serde_json::from_value::<Notification>(j.payload.clone()).expect("a notification"))
                 .map(|n| (n.channel, n.direct_to, n.assignment))
@@ -472,7 +577,7 @@ mod tests {
                 Some("review"),
             ),
         ];
-        let jobs = plan(&settings, &process, id, "http://x/requests/1", true, &events, Utc::now());
+        let jobs = plan(&settings, &process, id, "http://x/requests/1", true, &events, &[], None, Utc::now());
         let got: Vec<Notification> =
             jobs.iter().map(|j| serde_json::from_value(j.payload.clone()).expect("a notification")).collect();
         let summary: Vec<(NotificationEvent, &str)> = got.iter().map(|n| (n.event, n.channel.as_str())).collect();
@@ -494,7 +599,7 @@ mod tests {
         assert_eq!(got[0].process_name.as_deref(), Some("Purchase"));
         assert_eq!(got[0].request_id, id.to_string());
         // Nothing relevant, nothing planned.
-        assert!(plan(&settings, &process, id, "u", false, &events[..1], Utc::now()).is_empty());
+        assert!(plan(&settings, &process, id, "u", false, &events[..1], &[], None, Utc::now()).is_empty());
     }
 
     #[test]
@@ -510,7 +615,8 @@ mod tests {
         };
         let due = "2026-12-05T09:00:00+00:00".to_string();
         let events = [event(HistoryEvent::TaskOverdue { token: 1, due: due.clone() }, Some("review"))];
-        let jobs = plan(&settings, &process, RequestId::new(), "http://x/requests/1", false, &events, Utc::now());
+        let jobs =
+            plan(&settings, &process, RequestId::new(), "http://x/requests/1", false, &events, &[], None, Utc::now());
         let got: Vec<Notification> =
             jobs.iter().map(|j| serde_json::from_value(j.payload.clone()).expect("a notification")).collect();
         assert_eq!(got.len(), 1);

@@ -145,7 +145,7 @@ impl Engine {
         changes.jobs_added.extend(jobs);
         changes.actor = started_by.clone();
         // notify.rs hook: the notifications of this creation commit with it.
-        changes.jobs_added.extend(self.notification_jobs(process, id, true, &changes.events, now).await?);
+        changes.jobs_added.extend(self.notification_jobs(process, id, true, &changes.events, &[], None, now).await?);
         if let Some(job) = job {
             changes.complete_job(job);
         }
@@ -274,7 +274,12 @@ impl Engine {
             let mut applied = 0;
             let mut refusal = None;
             let open_before: Vec<u32> = r.instance.incidents().iter().map(|i| i.id.0).collect();
+            // A task's completion may carry a decision, which its Slack messages then show.
+            let mut approved = None;
             for input in inputs(&r)? {
+                if let sluice_engine::Input::CompleteTask { data, .. } = &input {
+                    approved = data.get("approved").and_then(serde_json::Value::as_bool).or(approved);
+                }
                 match r.instance.step_with(&process, &decisions, input, now, &mut out) {
                     Ok(()) => applied += 1,
                     Err(e) => refusal = refusal.or(Some(e)),
@@ -308,7 +313,15 @@ impl Engine {
             let extra = events.iter().map(|e| NewEvent::new(e.element_id.clone(), e.event.clone(), now));
             changes.events.splice(0..0, extra);
             // notify.rs hook: the notifications of this step commit with it.
-            changes.jobs_added.extend(self.notification_jobs(&process, id, false, &changes.events, now).await?);
+            let completed: Vec<u32> = changes
+                .tasks_closed
+                .iter()
+                .filter(|t| t.status == sluice_store::TaskStatus::Completed)
+                .map(|t| t.token.0)
+                .collect();
+            let planned =
+                self.notification_jobs(&process, id, false, &changes.events, &completed, approved, now).await?;
+            changes.jobs_added.extend(planned);
             if let Some(job) = job {
                 changes.complete_job(job);
             }

@@ -513,77 +513,135 @@ impl SlackNotifier {
         Ok(verify_value(key, value))
     }
 
-    /// Replaces a decided message's buttons with who decided (a mention of the Slack user `user`,
-    /// which Slack shows as their current name); the outcome is recorded in the Request's history
-    /// (`notification_updated` or `notification_failed`).
-    pub async fn mark_decided(
-        &self,
-        d: &Decision,
-        user: &str,
-        user_name: Option<&str>,
-        channel: &str,
-        ts: &str,
-        original: &Value,
-    ) {
-        let verdict = if d.approved { "✅ *Approved*" } else { "❌ *Rejected*" };
-        let mention = format!("<@{}>", escape(user));
-        let line = format!("{verdict} by {mention}");
-        let mut blocks: Vec<Value> = original
-            .get("blocks")
-            .and_then(Value::as_array)
-            .map(|b| b.iter().filter(|b| b["type"] != "actions").cloned().collect())
-            .unwrap_or_default();
-        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": line}}));
-        let text = match original.get("text").and_then(Value::as_str) {
-            Some(t) if !t.is_empty() => {
-                format!("{t} — {} by {mention}", if d.approved { "approved" } else { "rejected" })
-            }
-            _ => line.clone(),
+    /// Changes every message sent about the task `n.task_id` waiting (its `notification_sent`
+    /// events without a `notification_updated`) to say who completed it and how (`approved` in
+    /// the completion's data), without buttons: whether it was decided in Slack, the web app or
+    /// the API. Answers a `notification_updated` or `notification_failed` per message.
+    async fn close(&self, n: &Notification) -> Result<Vec<HistoryEvent>, NotifyError> {
+        let retry = |message: String| NotifyError::Retryable { message, retry_after: None };
+        let (Ok(request), Some(token)) = (n.request_id.parse::<RequestId>(), n.token) else {
+            return Ok(Vec::new());
         };
-        let update =
-            UpdateMessage { channel: channel.into(), ts: ts.into(), text, blocks: Some(blocks), metadata: None };
-        let result = match self.tokens.lookup(Some(&d.integration)).await {
-            Ok(integration) => self.client.update_message(&integration.token, &update).await.map_err(|e| {
-                let message = match sluice_slack::connector::map_error(&e, &d.integration, channel) {
-                    ConnectorError::Fatal { message }
-                    | ConnectorError::Retryable { message, .. }
-                    | ConnectorError::Unconfirmed { message, .. }
-                    | ConnectorError::Bpmn { message, .. } => message,
-                };
-                (e.code().map(str::to_string), message)
-            }),
-            Err(e) => Err((None, e.to_string())),
+        // The task that token's completion closed: the last one completed there.
+        let tasks = self
+            .store
+            .tasks(Some(request), Some(sluice_store::TaskStatus::Completed))
+            .await
+            .map_err(|e| retry(e.to_string()))?;
+        let Some(row) = tasks.into_iter().filter(|t| t.token.0 == token).max_by_key(|t| t.completed_at) else {
+            return Ok(Vec::new());
         };
-        let now = chrono::Utc::now();
-        let about = NotificationRef {
-            notification: NotificationEvent::TaskWaiting,
-            integration: d.integration.clone(),
-            channel: channel.to_string(),
-            task_id: Some(d.task.to_string()),
+        let task = row.id;
+        let n = &Notification {
+            element_id: Some(row.element_id.clone()),
+            element_name: row.name.clone(),
+            task_id: Some(task.to_string()),
+            documentation: row.documentation.clone(),
+            ..n.clone()
         };
-        let event = match result {
-            Ok(_) => HistoryEvent::NotificationUpdated {
-                about,
-                ts: ts.to_string(),
-                decided_by: user.to_string(),
-                decided_by_name: user_name.map(str::to_string),
-                approved: d.approved,
-            },
-            Err((code, message)) => {
-                tracing::warn!(channel, ts, message, "cannot update the decided Slack message");
-                HistoryEvent::NotificationFailed {
-                    about: Some(about),
-                    ts: Some(ts.to_string()),
-                    error: code,
-                    message: format!("the message could not be updated: {message}"),
-                    attempts: None,
+        let task_id = task.to_string();
+        let history = self.store.request_events(request).await.map_err(|e| retry(e.to_string()))?;
+        let mut sent: Vec<(NotificationRef, String)> = Vec::new();
+        let mut updated: Vec<String> = Vec::new();
+        // The rows' fields as the API shows them: `notification`, `integration`, `channel`,
+        // `task_id`, `ts`.
+        let text = |row: &sluice_store::EventRow, key: &str| row.payload[key].as_str().map(str::to_string);
+        for row in &history {
+            match row.kind.as_str() {
+                "notification_sent"
+                    if text(row, "notification").as_deref() == Some(NotificationEvent::TaskWaiting.as_str())
+                        && text(row, "task_id").as_deref() == Some(task_id.as_str()) =>
+                {
+                    let (Some(integration), Some(channel), Some(ts)) =
+                        (text(row, "integration"), text(row, "channel"), text(row, "ts"))
+                    else {
+                        continue;
+                    };
+                    let about = NotificationRef {
+                        notification: NotificationEvent::TaskWaiting,
+                        integration,
+                        channel,
+                        task_id: Some(task_id.clone()),
+                    };
+                    sent.push((about, ts));
                 }
+                "notification_updated" => updated.extend(text(row, "ts")),
+                _ => {}
             }
-        };
-        let event = sluice_store::NewEvent::new(None, event, now);
-        if let Err(e) = self.store.record_notification(d.request, None, &[event]).await {
-            tracing::error!(error = %e, request = %d.request, "cannot record the update of a Slack message");
         }
+        sent.retain(|(_, ts)| !updated.contains(ts));
+        if sent.is_empty() {
+            return Ok(Vec::new());
+        }
+        let completed_by = row.completed_by.clone();
+        let approved = n.approved;
+        let integration = self.tokens.lookup(Some(&n.integration)).await.map_err(|e| match e {
+            tokens::Error::Unavailable(_) => retry(e.to_string()),
+            _ => NotifyError::Failed { code: None, message: e.to_string() },
+        })?;
+        let slack_user = match &completed_by {
+            Some(u) => self.slack_id_of(&integration, u).await.unwrap_or_default(),
+            None => None,
+        };
+        let who = match (&slack_user, &completed_by) {
+            (Some(id), _) => format!("<@{}>", escape(id)),
+            (None, Some(u)) => format!("`{}`", escape(u)),
+            (None, None) => "someone".to_string(),
+        };
+        let (verdict, word) = match approved {
+            Some(true) => ("✅ *Approved*", "approved"),
+            Some(false) => ("❌ *Rejected*", "rejected"),
+            None => ("☑️ *Completed*", "completed"),
+        };
+        let extras = Extras { people: None, fields: self.fields(n).await };
+        let (text, mut blocks) = render(n, None, &extras);
+        let line = json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("{verdict} by {who}")}});
+        blocks.insert(blocks.len().saturating_sub(1), line);
+        let text = text.replacen(" is waiting in ", " was waiting in ", 1);
+        let text = format!("{text} — {word} by {who}");
+        let mut events = Vec::new();
+        for (about, ts) in sent {
+            let update = UpdateMessage {
+                channel: about.channel.clone(),
+                ts: ts.clone(),
+                text: text.clone(),
+                blocks: Some(blocks.clone()),
+                metadata: None,
+            };
+            let event = match self.client.update_message(&integration.token, &update).await {
+                Ok(_) => HistoryEvent::NotificationUpdated {
+                    about,
+                    ts,
+                    decided_by: slack_user.clone().or_else(|| completed_by.clone()).unwrap_or_default(),
+                    decided_by_name: completed_by.clone(),
+                    approved,
+                },
+                Err(e) if e.is_retryable() && events.is_empty() => return Err(retry(e.to_string())),
+                Err(e) => {
+                    let message = match sluice_slack::connector::map_error(&e, &integration.alias, &about.channel) {
+                        ConnectorError::Fatal { message }
+                        | ConnectorError::Retryable { message, .. }
+                        | ConnectorError::Unconfirmed { message, .. }
+                        | ConnectorError::Bpmn { message, .. } => message,
+                    };
+                    tracing::warn!(
+                        channel = about.channel,
+                        ts,
+                        message,
+                        "cannot update the message of a completed task"
+                    );
+                    HistoryEvent::NotificationFailed {
+                        about: Some(about),
+                        ts: Some(ts),
+                        error: e.code().map(str::to_string),
+                        message: format!("the message could not be updated: {message}"),
+                        attempts: None,
+                    }
+                }
+            };
+            events.push(event);
+        }
+        Ok(events)
     }
 
     /// The direct message with the Sluice user `username` (`conversations.open`, scope
@@ -704,6 +762,10 @@ impl Notifications for SlackNotifier {
     /// (see [`sluice_slack::once`]).
     fn deliver<'a>(&'a self, n: &'a Notification, attempt: u32) -> BoxFuture<'a, Result<Delivered, NotifyError>> {
         Box::pin(self.post(n, attempt))
+    }
+
+    fn close_task<'a>(&'a self, n: &'a Notification) -> BoxFuture<'a, Result<Vec<HistoryEvent>, NotifyError>> {
+        Box::pin(self.close(n))
     }
 }
 
@@ -1005,6 +1067,9 @@ mod tests {
             documentation: None,
             assignment: Default::default(),
             direct_to: None,
+            closes_task: false,
+            approved: None,
+            token: None,
         };
         assert_eq!(notification_key(&n), "r/task_waiting/C1/t1");
         // With the job's id (every job planned now): two jobs never share a key.
@@ -1041,6 +1106,9 @@ mod tests {
             documentation: None,
             assignment: Default::default(),
             direct_to: None,
+            closes_task: false,
+            approved: None,
+            token: None,
         };
         let (text, blocks) = render(&n, None, &Extras::default());
         assert!(text.contains("pay failed in Orders &lt;!channel&gt;"), "{text}");

@@ -467,9 +467,8 @@ async fn complete(
     let details = json!({"request": decision.request.to_string(), "approved": decision.approved, "via": "slack",
                          "slack_user": click.user});
     state.audit_as(Some(username.to_string()), client, "task_completed", Some(id.to_string()), details).await;
-    if let (Some(channel), Some(ts), Some(slack)) = (&click.channel, &click.ts, state.inner.notifier.get()) {
-        slack.mark_decided(decision, &click.user, click.user_name.as_deref(), channel, ts, &click.message).await;
-    }
+    // The message is changed to say who decided by the job the completion planned, as for a task
+    // completed in the web app or through the API.
     Ok(Outcome::Decided)
 }
 

@@ -536,6 +536,47 @@ impl Store {
         Ok(n)
     }
 
+    // ---- failed sign-ins ----
+
+    /// Records a failed sign-in under each of `keys` at `at`, and forgets failures older than
+    /// `forget_before`.
+    pub async fn record_sign_in_failure(
+        &self,
+        keys: &[&str],
+        at: DateTime<Utc>,
+        forget_before: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        let mut tx = self.begin_write().await?;
+        {
+            let mut c = tx.conn();
+            c.execute("DELETE FROM sign_in_failures WHERE at < $1", args![millis(forget_before)]).await?;
+            for key in keys {
+                c.execute("INSERT INTO sign_in_failures (key, at) VALUES ($1, $2)", args![*key, millis(at)]).await?;
+            }
+        }
+        tx.commit().await
+    }
+
+    /// The times of the failed sign-ins under `key` since `since`, oldest first.
+    pub async fn sign_in_failures(&self, key: &str, since: DateTime<Utc>) -> Result<Vec<DateTime<Utc>>, Error> {
+        let mut tx = self.begin_read().await?;
+        let rows = tx
+            .conn()
+            .fetch_all(
+                "SELECT at FROM sign_in_failures WHERE key = $1 AND at >= $2 ORDER BY at",
+                args![key, millis(since)],
+            )
+            .await?;
+        rows.iter().map(|r| from_millis("sign-in failure at", r.int("at")?)).collect()
+    }
+
+    /// Forgets the failed sign-ins under `key` (after a successful one).
+    pub async fn forget_sign_in_failures(&self, key: &str) -> Result<(), Error> {
+        let mut tx = self.begin_write().await?;
+        tx.conn().execute("DELETE FROM sign_in_failures WHERE key = $1", args![key]).await?;
+        tx.commit().await
+    }
+
     // ---- the audit log ----
     /// Deletes up to `limit` audit entries older than `before`, oldest first; how many went.
     pub async fn prune_audit(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, Error> {

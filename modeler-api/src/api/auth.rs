@@ -625,7 +625,61 @@ pub mod passwords {
 
 // ---- sign-in limits ----
 
-/// Counts failed sign-ins per username and per client address in a sliding window (per node).
+impl People {
+    /// `Err(wait)` while `username` or `client` had too many failed sign-ins lately, on this node
+    /// or on any node that shares the database.
+    pub async fn check_sign_in(
+        &self,
+        store: &sluice_store::Store,
+        username: &str,
+        client: Option<&str>,
+    ) -> Result<(), Duration> {
+        self.limiter.check(username, client)?;
+        let now = chrono::Utc::now();
+        let window = chrono::Duration::from_std(SIGN_IN_WINDOW).unwrap_or_else(|_| chrono::Duration::minutes(15));
+        let mut wait: Option<Duration> = None;
+        for (key, max) in SignInLimiter::keys(username, client) {
+            let times = match store.sign_in_failures(&key, now - window).await {
+                Ok(times) => times,
+                Err(e) => {
+                    // This node's own count still holds.
+                    tracing::warn!(error = %e, "cannot read the shared sign-in failures");
+                    continue;
+                }
+            };
+            if times.len() >= max
+                && let Some(oldest) = times.get(times.len() - max)
+            {
+                let left = (*oldest + window - now).to_std().unwrap_or_default().max(Duration::from_secs(1));
+                wait = Some(wait.map_or(left, |w| w.max(left)));
+            }
+        }
+        wait.map_or(Ok(()), Err)
+    }
+
+    /// Counts a failed sign-in of `username` from `client`, here and for every node.
+    pub async fn sign_in_failed(&self, store: &sluice_store::Store, username: &str, client: Option<&str>) {
+        self.limiter.failed(username, client);
+        let now = chrono::Utc::now();
+        let window = chrono::Duration::from_std(SIGN_IN_WINDOW).unwrap_or_else(|_| chrono::Duration::minutes(15));
+        let keys = SignInLimiter::keys(username, client);
+        let keys: Vec<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
+        if let Err(e) = store.record_sign_in_failure(&keys, now, now - window).await {
+            tracing::warn!(error = %e, "cannot record a failed sign-in for the other nodes");
+        }
+    }
+
+    /// A successful sign-in forgets the username's failures (not the address's), everywhere.
+    pub async fn sign_in_succeeded(&self, store: &sluice_store::Store, username: &str) {
+        self.limiter.succeeded(username);
+        if let Err(e) = store.forget_sign_in_failures(&format!("user:{username}")).await {
+            tracing::warn!(error = %e, "cannot forget the shared failed sign-ins of a user");
+        }
+    }
+}
+
+/// Counts failed sign-ins per username and per client address in a sliding window on this node;
+/// [`People::check_sign_in`] adds the counts every node shares through the database.
 #[derive(Default)]
 pub struct SignInLimiter {
     failures: Mutex<HashMap<String, VecDeque<Instant>>>,
@@ -705,6 +759,30 @@ mod tests {
         assert!(passwords::verify("correct horse battery", &h));
         assert!(!passwords::verify("correct horse batterY", &h));
         assert!(!passwords::verify("x", "not a hash"));
+    }
+
+    #[test]
+    fn failed_sign_ins_on_one_node_count_on_the_others() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let store =
+                sluice_store::Store::open("sqlite::memory:", sluice_store::StoreOptions::default()).await.unwrap();
+            // Two nodes: each its own People (its own in-memory limiter), one database.
+            let (one, two) = (People::new(Vec::new(), false), People::new(Vec::new(), false));
+            for i in 0..MAX_FAILURES_PER_USER {
+                let node = if i % 2 == 0 { &one } else { &two };
+                assert!(node.check_sign_in(&store, "ann", Some("10.0.0.1")).await.is_ok());
+                node.sign_in_failed(&store, "ann", Some(&format!("10.0.0.{i}"))).await;
+            }
+            for node in [&one, &two] {
+                let wait = node.check_sign_in(&store, "ann", Some("10.0.0.99")).await.unwrap_err();
+                assert!(wait > Duration::from_secs(14 * 60) && wait <= SIGN_IN_WINDOW, "{wait:?}");
+            }
+            assert!(two.check_sign_in(&store, "bob", Some("10.0.0.99")).await.is_ok());
+            // A success on one node forgets the username's failures on both.
+            one.sign_in_succeeded(&store, "ann").await;
+            assert!(two.check_sign_in(&store, "ann", Some("10.0.0.99")).await.is_ok());
+        });
     }
 
     #[test]

@@ -517,7 +517,7 @@ async fn sign_in(
     })?;
     let user =
         user_for(state, client, &s, &discovery.issuer, &claims, &name).await.map_err(|r| (r, Some(name.clone())))?;
-    state.people().limiter.succeeded(&name);
+    state.people().sign_in_succeeded(state.store(), &name).await;
     let (_, cookies) = open_session(state, user, client, "oidc").await.map_err(|e| (e.into(), Some(name.clone())))?;
     let mut resp = (StatusCode::SEE_OTHER, [(header::LOCATION, login.next_path)]).into_response();
     for c in cookies {

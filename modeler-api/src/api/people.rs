@@ -337,7 +337,7 @@ pub async fn change_password(
     ApiJson(body): ApiJson<PasswordBody>,
 ) -> ApiResult<StatusCode> {
     let people = state.people();
-    if let Err(wait) = people.limiter.check(&caller.username, client.0.as_deref()) {
+    if let Err(wait) = people.check_sign_in(state.store(), &caller.username, client.0.as_deref()).await {
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_attempts",
@@ -349,7 +349,7 @@ pub async fn change_password(
     if hash.is_some() {
         let current = body.current_password.unwrap_or_default();
         if !people.verify_password(current, hash).await? {
-            people.limiter.failed(&caller.username, client.0.as_deref());
+            people.sign_in_failed(state.store(), &caller.username, client.0.as_deref()).await;
             let details = json!({"reason": "wrong current password"});
             state.audit(Some(&caller), &client, "password_change_failed", Some(user.id.clone()), details).await;
             return Err(ApiError::new(StatusCode::FORBIDDEN, "wrong_password", "the current password is wrong"));
@@ -521,7 +521,7 @@ pub async fn sign_in(
     // (it may be a password typed into the wrong field).
     let name = username(&body.username).unwrap_or_else(|_| "(invalid)".to_string());
     let people = state.people();
-    if let Err(wait) = people.limiter.check(&name, client.0.as_deref()) {
+    if let Err(wait) = people.check_sign_in(state.store(), &name, client.0.as_deref()).await {
         tracing::warn!(client = ?client.0, "sign-in refused: too many failed attempts");
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -536,7 +536,7 @@ pub async fn sign_in(
     let user = match (ok, found) {
         (true, Some((user, _))) => user,
         (_, found) => {
-            people.limiter.failed(&name, client.0.as_deref());
+            people.sign_in_failed(state.store(), &name, client.0.as_deref()).await;
             // Only a real username is recorded: an unknown one may be a password typed there.
             let known = found.map(|(u, _)| u);
             let reason = if known.is_some() { "wrong password" } else { "unknown user" };
@@ -546,7 +546,7 @@ pub async fn sign_in(
             return Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "wrong username or password"));
         }
     };
-    people.limiter.succeeded(&name);
+    people.sign_in_succeeded(state.store(), &name).await;
     let (view, cookies) = open_session(&state, user, &client, "password").await?;
     let mut resp = (StatusCode::OK, Json(view)).into_response();
     let headers = resp.headers_mut();

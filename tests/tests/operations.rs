@@ -129,6 +129,7 @@ fn run(name: &str, db: &Db) {
         (json!({"kind": "cancel", "version": 2}), 400, Some("version")),
         (json!({"kind": "cancel", "filter": {"status": "sleeping"}}), 400, Some("filter.status")),
         (json!({"kind": "cancel", "filter": {"proces": "order"}}), 400, Some("filter.proces")),
+        (json!({"kind": "cancel", "filter": {"data": ["order_id=o-1", "amount"]}}), 400, Some("filter.data[1]")),
         (json!({"kind": "explode"}), 400, Some("kind")),
     ] {
         let (got, e) = api.post_json("/api/v1/operations", &body).unwrap();
@@ -207,6 +208,21 @@ fn run(name: &str, db: &Db) {
         (op["status"] != "done").then(|| op.to_string())
     });
     assert_eq!(all(&api, "process=order&status=canceled").len(), REQUESTS / 4);
+
+    // A filter on the data: its conditions all hold (o-10 waits for a message).
+    let body = json!({"kind": "cancel", "filter": {"process": "order", "data": ["order_id=o-10", "path=task"]}});
+    let (status, op) = api.post_json("/api/v1/operations", &body).unwrap();
+    assert_eq!((status, op["total"].as_i64()), (202, Some(0)), "{op}");
+    let body = json!({"kind": "cancel", "filter": {"process": "order", "data": ["order_id=o-10", "path!=task"]}});
+    let (status, op) = api.post_json("/api/v1/operations", &body).unwrap();
+    assert_eq!((status, op["total"].as_i64()), (202, Some(1)), "{op}");
+    assert_eq!(op["filter"]["data"], json!(["order_id=o-10", "path!=task"]), "{op}");
+    let (o10, _, _) = &requests[10];
+    wait_for("o-10 canceled", Duration::from_secs(60), || {
+        let r = get(&api, &format!("/api/v1/requests/{o10}"));
+        (r["status"] != "canceled").then(|| r.to_string())
+    });
+    assert_eq!(all(&api, "process=order&status=canceled").len(), REQUESTS / 4 + 1);
 }
 
 #[test]

@@ -54,7 +54,7 @@ pub use notifications::{
 pub use oidc::{OidcLogin, OidcLoginUse};
 pub use operations::{MAX_FAILURES_KEPT, OperationFilter, OperationRow};
 pub use people::{AuditEntry, AuditRow, BUILTIN_ADMIN_ID, NewUser, Principal, TokenRow, UserChange, UserRow};
-pub use search::{DataCondition, DataOp, MAX_PATH_DEPTH, parse_path};
+pub use search::{DataCondition, DataOp, MAX_PATH_DEPTH, literal, parse_condition, parse_path};
 pub use secrets::SecretInfo;
 pub use settings::CallChild;
 pub use store::{

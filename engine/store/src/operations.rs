@@ -43,10 +43,14 @@ pub struct OperationFilter {
     pub created_after: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_before: Option<DateTime<Utc>>,
+    /// Conditions on the Request's data, each written `PATH OP VALUE` ([`crate::parse_condition`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub data: Vec<String>,
 }
 
 impl OperationFilter {
-    /// The listing filter it is (`Err`: a status that is none).
+    /// The listing filter it is (`Err`: a status that is none, or a data condition that does not
+    /// read).
     pub fn to_request_filter(&self) -> Result<RequestFilter, String> {
         let status = match &self.status {
             None => None,
@@ -54,7 +58,9 @@ impl OperationFilter {
                 format!("`{s}` is not a Request status (`active`, `error`, `completed`, `canceled`)")
             })?),
         };
+        let data = self.data.iter().map(|c| crate::parse_condition(c)).collect::<Result<Vec<_>, _>>()?;
         Ok(RequestFilter {
+            data,
             process_key: self.process.clone(),
             status,
             version: self.version,

@@ -60,6 +60,43 @@ impl DataCondition {
     }
 }
 
+/// A value as a search writes it: a JSON number, `true`, `false`, `null` or a quoted JSON
+/// string as that JSON value; anything else is the text itself.
+pub fn literal(text: &str) -> Value {
+    match serde_json::from_str::<Value>(text) {
+        Ok(v @ (Value::Number(_) | Value::Bool(_) | Value::Null | Value::String(_))) => v,
+        _ => Value::String(text.to_string()),
+    }
+}
+
+/// A condition written as one text, `PATH OP VALUE`: `customer.name=Acme`, `amount>=1000`,
+/// `status!="done"`, with `=`, `!=`, `<`, `<=`, `>`, `>=` (what a background operation's filter
+/// takes). The value reads as [`literal`] does; an order comparison takes a number or a string.
+pub fn parse_condition(text: &str) -> Result<DataCondition, String> {
+    let Some(at) = text.find(['=', '!', '<', '>']) else {
+        return Err(format!("`{text}` has no comparison: write PATH=VALUE, PATH>=VALUE, …"));
+    };
+    let (path, rest) = text.split_at(at);
+    let (op, value) = [
+        (">=", DataOp::Ge),
+        ("<=", DataOp::Le),
+        ("!=", DataOp::Ne),
+        ("=", DataOp::Eq),
+        (">", DataOp::Gt),
+        ("<", DataOp::Lt),
+    ]
+    .into_iter()
+    .find_map(|(sym, op)| rest.strip_prefix(sym).map(|v| (op, v)))
+    .ok_or_else(|| format!("`{text}`: `!` is only part of `!=`"))?;
+    let value = literal(value.trim());
+    if matches!(op, DataOp::Gt | DataOp::Ge | DataOp::Lt | DataOp::Le)
+        && !matches!(value, Value::Number(_) | Value::String(_))
+    {
+        return Err(format!("`{text}`: a comparison takes a number or a string"));
+    }
+    DataCondition::new(path.trim(), op, value).map_err(|why| format!("`{text}`: {why}"))
+}
+
 /// A dotted path of object keys: letters, digits, `_` and `-`, at most [`MAX_PATH_DEPTH`].
 pub fn parse_path(path: &str) -> Result<Vec<String>, String> {
     let keys: Vec<String> = path.split('.').map(str::to_string).collect();
@@ -247,6 +284,35 @@ fn index_name(keys: &[String]) -> String {
     let readable: String =
         joined.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).take(30).collect();
     format!("requests_data_{readable}_{:08x}", hash as u32)
+}
+
+#[cfg(test)]
+mod condition_tests {
+    #![allow(clippy::unwrap_used)]
+
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn conditions_written_as_one_text_are_read() {
+        let c = parse_condition("customer.name=Acme").unwrap();
+        assert_eq!(
+            (c.path, c.op, c.value),
+            (vec!["customer".to_string(), "name".to_string()], DataOp::Eq, json!("Acme"))
+        );
+        let c = parse_condition("amount>=1000").unwrap();
+        assert_eq!((c.op, c.value), (DataOp::Ge, json!(1000)));
+        assert_eq!(parse_condition("amount<5").unwrap().op, DataOp::Lt);
+        assert_eq!(parse_condition("amount>5").unwrap().op, DataOp::Gt);
+        assert_eq!(parse_condition("amount<=5").unwrap().op, DataOp::Le);
+        let c = parse_condition("status!=\"done\"").unwrap();
+        assert_eq!((c.op, c.value), (DataOp::Ne, json!("done")));
+        assert!(parse_condition("amount").is_err());
+        assert!(parse_condition("amount!5").is_err());
+        assert!(parse_condition("amount>true").is_err());
+        assert!(parse_condition("=5").is_err());
+    }
 }
 
 #[cfg(test)]

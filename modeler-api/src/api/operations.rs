@@ -60,6 +60,11 @@ pub struct FilterBody {
     pub created_after: Option<String>,
     #[schema(format = DateTime)]
     pub created_before: Option<String>,
+    /// Conditions on the Request's data, all of which must hold, each written `PATH OP VALUE`
+    /// with `=`, `!=`, `<`, `<=`, `>`, `>=` (`["customer.name=Acme", "amount>=1000"]`), as a
+    /// Request search takes them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub data: Vec<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -143,6 +148,7 @@ impl From<OperationRow> for OperationView {
                 incident: f.incident,
                 created_after: f.created_after.map(time),
                 created_before: f.created_before.map(time),
+                data: f.data,
             },
             version: op.params["version"].as_i64(),
             mapping: serde_json::from_value(op.params["mapping"].clone()).ok(),
@@ -188,7 +194,11 @@ pub async fn create(
         incident: f.incident,
         created_after: super::rfc3339("filter.created_after", f.created_after)?,
         created_before: super::rfc3339("filter.created_before", f.created_before)?,
+        data: f.data,
     };
+    for (i, c) in filter.data.iter().enumerate() {
+        sluice_store::parse_condition(c).map_err(|why| bad(&format!("filter.data[{i}]"), why))?;
+    }
     filter.to_request_filter().map_err(|why| bad("filter.status", why))?;
     let params = match body.kind {
         OperationKind::Migrate => {

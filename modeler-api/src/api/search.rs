@@ -5,7 +5,7 @@
 //! value: both spellings are read back into a path, an operator and a value here.
 
 use serde_json::Value;
-use sluice_store::{DataCondition, DataOp};
+use sluice_store::{DataCondition, DataOp, literal};
 
 use super::{ApiError, Details};
 
@@ -35,15 +35,6 @@ pub fn data_condition(key: &str, rest: &str, value: &str) -> Result<DataConditio
         return Err(bad(format!("`{key}`: a comparison takes a number or a string, not `{text}`")));
     }
     DataCondition::new(path, op, value).map_err(|why| bad(format!("`{key}`: {why}")))
-}
-
-/// A value as a search writes it: a JSON number, `true`, `false`, `null` or a quoted JSON
-/// string as that JSON value; anything else is the text itself.
-fn literal(text: &str) -> Value {
-    match serde_json::from_str::<Value>(text) {
-        Ok(v @ (Value::Number(_) | Value::Bool(_) | Value::Null | Value::String(_))) => v,
-        _ => Value::String(text.to_string()),
-    }
 }
 
 #[cfg(test)]

@@ -203,16 +203,16 @@ fn completed_jobs(changes: &Changes) -> impl Iterator<Item = JobId> + '_ {
 /// `start_child` job commits only while that job exists, so a child is created once per job, and
 /// once the job is seen gone, any child it made is seen too ([`Store::call_child`]). Claims and
 /// the heartbeat skip locked job rows; rows are locked in id order (`ids` comes sorted).
-async fn lock_jobs(c: &mut Conn<'_>, ids: &[String]) -> Result<HashSet<String>, Error> {
+async fn lock_jobs(c: &mut Conn<'_>, ids: &[String]) -> Result<HashMap<String, i64>, Error> {
     let lock = if c.is_postgres() { " FOR UPDATE" } else { "" };
-    let mut present = HashSet::new();
+    let mut present = HashMap::new();
     let mut rest = ids;
     for take in chunk_sizes(ids.len(), MAX_ROWS) {
         let (chunk, tail) = rest.split_at(take);
         rest = tail;
-        let sql = format!("SELECT id FROM jobs WHERE id IN ({}) ORDER BY id{lock}", list(1, take));
+        let sql = format!("SELECT id, attempts FROM jobs WHERE id IN ({}) ORDER BY id{lock}", list(1, take));
         for r in c.fetch_all(&sql, chunk.iter().map(|id| Arg::from(id.as_str())).collect()).await? {
-            present.insert(r.text("id")?);
+            present.insert(r.text("id")?, r.int("attempts")?);
         }
     }
     Ok(present)
@@ -396,18 +396,23 @@ async fn write_batch(
     let latest = if keys.is_empty() { HashMap::new() } else { latest_versions(c, &keys).await? };
     // A child is created only by the transaction that deletes the job that starts it (locked
     // here, so a concurrent run of the same job, or a drop of it, waits or is seen gone) ...
+    // The same lock serves the job workers' completions: a step guarded by a job's activation
+    // applies only while the job is at that activation.
     let starts: Vec<String> = ops
         .iter()
-        .filter_map(|op| match op {
-            WriteOp::Create { parent: Some(_), changes, .. } => Some(completed_jobs(changes)),
-            _ => None,
+        .flat_map(|op| {
+            let (starting, guard) = match op {
+                WriteOp::Create { parent: Some(_), changes, .. } => (Some(completed_jobs(changes)), None),
+                WriteOp::Step { changes, .. } => (None, changes.job_guard.map(|(job, _)| job)),
+                WriteOp::Create { .. } => (None, None),
+            };
+            starting.into_iter().flatten().chain(guard)
         })
-        .flatten()
         .map(|j| j.to_string())
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    let present = if starts.is_empty() { HashSet::new() } else { lock_jobs(c, &starts).await? };
+    let present = if starts.is_empty() { HashMap::new() } else { lock_jobs(c, &starts).await? };
     // ... and only under a parent whose whole ancestry is unfinished: cancel is final.
     let parents: Vec<String> = ops
         .iter()
@@ -428,7 +433,7 @@ async fn write_batch(
             continue;
         };
         if parent.is_some()
-            && let Some(gone) = completed_jobs(changes).find(|j| !present.contains(&j.to_string()))
+            && let Some(gone) = completed_jobs(changes).find(|j| !present.contains_key(&j.to_string()))
         {
             results[i] = Some(Err(Error::JobGone(gone)));
             continue;
@@ -467,6 +472,7 @@ async fn write_batch(
             take_owner(lease),
             take_until(lease),
             changes.actor.as_deref(),
+            state.positions.as_deref(),
         ]);
         created.push((i, *id));
         applied.push(Applied {
@@ -481,16 +487,16 @@ async fn write_batch(
     }
     // A Request id that exists already (or twice in the batch) is refused for that op alone.
     let mut inserted: HashMap<String, usize> = HashMap::new();
-    let sizes = chunk_sizes(request_rows.len(), MAX_PARAMS / 15);
+    let sizes = chunk_sizes(request_rows.len(), MAX_PARAMS / 16);
     let mut rows = request_rows.into_iter();
     for take in sizes {
         let chunk: Vec<Vec<Arg>> = rows.by_ref().take(take).collect();
         let sql = format!(
             "INSERT INTO requests (id, process_key, process_version, status, parent_request_id, parent_token, state,
                                    data, revision, created_at, updated_at, completed_at, lease_owner, lease_until,
-                                   started_by)
+                                   started_by, positions)
              VALUES {} ON CONFLICT (id) DO NOTHING RETURNING id",
-            values(chunk.len(), 15)
+            values(chunk.len(), 16)
         );
         for r in c.fetch_all(&sql, chunk.into_iter().flatten().collect()).await? {
             *inserted.entry(r.text("id")?).or_default() += 1;
@@ -514,22 +520,30 @@ async fn write_batch(
 
     // 2. Steps: one guarded UPDATE for all, returning the ones that were at their revision (and
     //    who holds their lease now).
-    let steps: Vec<(usize, RequestId, i64, &StateColumns, &Changes, &LeaseChange)> = ops
-        .iter()
-        .enumerate()
-        .filter_map(|(i, op)| match op {
-            WriteOp::Step { request, expected_revision, state, changes, lease } => {
-                Some((i, *request, *expected_revision, state, changes, lease))
+    let mut steps: Vec<(usize, RequestId, i64, &StateColumns, &Changes, &LeaseChange)> = Vec::new();
+    for (i, op) in ops.iter().enumerate() {
+        let WriteOp::Step { request, expected_revision, state, changes, lease } = op else { continue };
+        if let Some((job, generation)) = changes.job_guard {
+            match present.get(&job.to_string()) {
+                None => {
+                    results[i] = Some(Err(Error::JobGone(job)));
+                    continue;
+                }
+                Some(g) if *g != generation => {
+                    results[i] = Some(Err(Error::JobLockLost(job)));
+                    continue;
+                }
+                Some(_) => {}
             }
-            WriteOp::Create { .. } => None,
-        })
-        .collect();
+        }
+        steps.push((i, *request, *expected_revision, state, changes, lease));
+    }
     let mut written: HashMap<String, Option<String>> = HashMap::new();
     let mut rest = &steps[..];
-    for take in chunk_sizes(steps.len(), MAX_PARAMS / 11) {
+    for take in chunk_sizes(steps.len(), MAX_PARAMS / 12) {
         let (chunk, tail) = rest.split_at(take);
         rest = tail;
-        let mut a = Vec::with_capacity(chunk.len() * 11);
+        let mut a = Vec::with_capacity(chunk.len() * 12);
         for (_, request, expected, state, changes, lease) in chunk {
             let at = millis(changes.at);
             let (mode, node, now, until) = match lease {
@@ -551,13 +565,16 @@ async fn write_batch(
                 node,
                 now,
                 until,
+                state.positions.as_deref(),
             ]);
         }
         // The lease: kept (0); taken (1) unless another node holds a live one; released (2) if
         // still ours. Every SET expression reads the row as it was before the update.
         let sql = format!(
-            "WITH v (vid, expected, vstate, vdata, vstatus, vat, vcompleted, vmode, vnode, vnow, vuntil) AS (VALUES {})
+            "WITH v (vid, expected, vstate, vdata, vstatus, vat, vcompleted, vmode, vnode, vnow, vuntil, vpositions)
+                 AS (VALUES {})
              UPDATE requests SET state = v.vstate, data = v.vdata, status = v.vstatus, revision = v.expected + 1,
+                    positions = v.vpositions,
                     updated_at = v.vat, completed_at = COALESCE(requests.completed_at, v.vcompleted),
                     lease_owner = CASE
                         WHEN v.vmode = 1 AND (requests.lease_owner IS NULL OR requests.lease_owner = v.vnode
@@ -571,7 +588,7 @@ async fn write_batch(
                         ELSE requests.lease_until END
              FROM v WHERE requests.id = v.vid AND requests.revision = v.expected
              RETURNING id, lease_owner",
-            values(chunk.len(), 11)
+            values(chunk.len(), 12)
         );
         for r in c.fetch_all(&sql, a).await? {
             written.insert(r.text("id")?, r.opt_text("lease_owner")?);

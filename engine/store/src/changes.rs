@@ -144,6 +144,10 @@ pub struct Changes {
     /// creation, and the `completed_by` of the tasks it completes. `None` for the engine's own
     /// changes (jobs, timers, messages).
     pub actor: Option<String>,
+    /// A job worker's completion: the step applies only while this job is still at this
+    /// activation (generation), checked with the job's row locked in the step's transaction;
+    /// otherwise nothing is written ([`crate::Error::JobLockLost`], [`crate::Error::JobGone`]).
+    pub job_guard: Option<(JobId, i64)>,
 }
 
 impl Changes {
@@ -163,6 +167,7 @@ impl Changes {
             migrated: None,
             suspension: None,
             actor: None,
+            job_guard: None,
         }
     }
 

@@ -103,6 +103,10 @@ pub enum Error {
     /// outbox (another run of it created the child, or dropped the job).
     #[error("job {0} is no longer in the outbox: its child Request is not created")]
     JobGone(JobId),
+    /// A job worker's completion was not written: the job was activated again since (its lock
+    /// ran out and another worker took it).
+    #[error("job {0} was activated again since: this activation lost its lock and changed nothing")]
+    JobLockLost(JobId),
     #[error("no process `{key}` version {version} is deployed")]
     ProcessNotFound { key: String, version: i64 },
     #[error("process `{0}` is suspended: it starts no Request until it is resumed")]

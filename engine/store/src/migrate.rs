@@ -57,6 +57,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(28, "suspended_requests", "0028_suspended_requests.sql"),
     migration!(29, "notification_options", "0029_notification_options.sql"),
     migration!(30, "sign_in_failures", "0030_sign_in_failures.sql"),
+    migration!(31, "request_positions", "0031_request_positions.sql"),
 ];
 
 /// Each embedded migration as (version, name, its SQL for `backend`), in order: what a database
@@ -72,7 +73,7 @@ pub fn migration_scripts(backend: Backend) -> impl Iterator<Item = (i64, &'stati
 }
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 30;
+pub const SCHEMA_VERSION: i64 = 31;
 
 /// An arbitrary constant for `pg_advisory_xact_lock`: "sluice migrations".
 const PG_MIGRATION_LOCK: i64 = 0x0005_11CE_0001;

@@ -649,6 +649,9 @@ pub struct StateColumns {
     pub(crate) state: String,
     pub(crate) data: String,
     pub(crate) status: RequestStatus,
+    /// Where its tokens and incidents are (`requests.positions`, see [`positions`]); `None` once
+    /// finished.
+    pub(crate) positions: Option<String>,
 }
 
 impl StateColumns {
@@ -663,11 +666,38 @@ impl StateColumns {
 }
 
 fn state_columns(state: &Instance) -> Result<StateColumns, Error> {
+    let status = RequestStatus::of(state);
     Ok(StateColumns {
         state: json_text("Request state", state)?,
         data: json_text("Request data", state.data())?,
-        status: RequestStatus::of(state),
+        status,
+        positions: (!status.is_finished()).then(|| positions(state)),
     })
+}
+
+/// The `requests.positions` text of an open Request: its tokens' element indexes in ascending
+/// order, then, when it has incidents, `;` and theirs (`3,5`, `4;4`). Sorted so that Requests
+/// in the same places write the same text, which the per-element counts group by
+/// ([`crate::Store::element_counts`], read back by [`crate::reads::parse_positions`]).
+pub(crate) fn positions(state: &Instance) -> String {
+    use std::fmt::Write as _;
+    fn list(out: &mut String, mut elements: Vec<usize>) {
+        elements.sort_unstable();
+        for (i, e) in elements.into_iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            // Writing to a String cannot fail.
+            let _ = write!(out, "{e}");
+        }
+    }
+    let mut out = String::new();
+    list(&mut out, state.tokens().iter().map(|t| t.element.index()).collect());
+    if !state.incidents().is_empty() {
+        out.push(';');
+        list(&mut out, state.incidents().iter().map(|i| i.element.index()).collect());
+    }
+    out
 }
 
 fn create_op(new: &NewRequest<'_>, changes: &Changes) -> Result<WriteOp, Error> {

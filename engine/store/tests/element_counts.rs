@@ -64,6 +64,24 @@ async fn tokens_and_incidents_per_element(db: Arc<TestDb>) {
         [ElementCount { element: idx("approve"), active: 1, incidents: 0 }]
     );
     assert_eq!(store.element_counts("other", 1).await.unwrap(), []);
+    // Finished Requests keep no positions; open ones keep where their tokens are.
+    assert_eq!(db.count("SELECT COUNT(*) FROM requests WHERE status = 'completed' AND positions IS NULL").await, 1);
+    assert_eq!(db.count("SELECT COUNT(*) FROM requests WHERE status <> 'completed' AND positions IS NULL").await, 0);
+    let (check, approve) = (idx("check"), idx("approve"));
+    assert_eq!(db.count(&format!("SELECT COUNT(*) FROM requests WHERE positions = '{check};{check}'")).await, 2);
+    assert_eq!(db.count(&format!("SELECT COUNT(*) FROM requests WHERE positions = '{approve}'")).await, 3);
+
+    // Rows written before schema 31 have no positions: they are counted from their state, and
+    // mixed with rows that have them.
+    db.exec(&format!(
+        "UPDATE requests SET positions = NULL WHERE id IN
+             (SELECT id FROM requests WHERE positions IN ('{check};{check}', '{approve}') ORDER BY id LIMIT 3)"
+    ))
+    .await;
+    assert_eq!(db.count("SELECT COUNT(*) FROM requests WHERE status <> 'completed' AND positions IS NULL").await, 3);
+    assert_eq!(store.element_counts("gate", 1).await.unwrap(), expected);
+    db.exec("UPDATE requests SET positions = NULL").await;
+    assert_eq!(store.element_counts("gate", 1).await.unwrap(), expected);
     store.close().await;
 }
 both!(tokens_and_incidents_per_element);

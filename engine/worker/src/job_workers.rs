@@ -8,10 +8,13 @@
 //! a call whose generation is no longer the job's (its lock ran out and another worker activated
 //! the job) is refused with [`Error::JobLockLost`] and changes nothing.
 //!
-//! Completion (and a failure with no retries left, and a BPMN error) first holds the job under
-//! its key for [`FINISH_HOLD`] (so nobody activates it meanwhile), then steps the Request through
-//! the one write path, revision-guarded, the job deleted in the same transaction: the task moves
-//! on exactly once. The step also checks that the task still waits on the job's attempt.
+//! Completion (and a failure with no retries left, and a BPMN error) reads the job and checks the
+//! key's generation, then steps the Request through the one write path, revision-guarded and
+//! guarded by the activation: the store locks the job's row in the step's transaction and writes
+//! the step only while the job is still at that generation, deleting it in the same transaction
+//! (another worker's activation in between refuses it with `JobLockLost`). The task moves on
+//! exactly once, and a completion is one batched step, without a write of its own before it. The
+//! step also checks that the task still waits on the job's attempt.
 
 use std::time::Duration;
 
@@ -20,15 +23,11 @@ use serde_json::{Map, Value};
 use sluice_bpmn::{Kind, TaskKind};
 use sluice_engine::Input;
 use sluice_engine::runtime::{Data, TokenId};
-use sluice_store::{Held, JobId, RequestId, WorkerJobRow};
+use sluice_store::{Held, JobId, LoadedRequest, RequestId, WorkerJobRow};
 
 use crate::payload::WorkerJob;
 use crate::write::{StepCall, Stepped};
 use crate::{Engine, Error};
-
-/// How long a finishing call holds the job against new activations while it steps the Request
-/// (a node dying meanwhile leaves the job activatable again after this).
-const FINISH_HOLD: Duration = Duration::from_secs(60);
 
 /// How often a waiting activation looks at the database for jobs written by other nodes (jobs
 /// written by this node wake it at once).
@@ -144,9 +143,14 @@ impl Engine {
             let rows =
                 self.store.activate_worker_jobs(&a.worker, Some(&a.types), now, a.max_jobs, until(now, a.lock)).await?;
             if !rows.is_empty() {
+                // Their Requests in one read.
+                let ids: Vec<RequestId> = rows.iter().map(|r| r.request_id).collect();
+                let requests: std::collections::HashMap<RequestId, LoadedRequest> =
+                    self.store.load_requests(&ids).await?.into_iter().map(|r| (r.meta.id, r)).collect();
                 let mut jobs = Vec::with_capacity(rows.len());
                 for row in rows {
-                    if let Some(job) = self.activated(row).await? {
+                    let request = requests.get(&row.request_id);
+                    if let Some(job) = self.activated(row, request).await? {
                         jobs.push(job);
                     }
                 }
@@ -165,16 +169,12 @@ impl Engine {
 
     /// The job as handed out, with its data read from its Request; `None` (and the job dropped)
     /// when the Request no longer waits on it.
-    async fn activated(&self, row: WorkerJobRow) -> Result<Option<ActivatedJob>, Error> {
+    async fn activated(&self, row: WorkerJobRow, r: Option<&LoadedRequest>) -> Result<Option<ActivatedJob>, Error> {
         let payload: WorkerJob = serde_json::from_value(row.payload.clone())
             .map_err(|e| Error::BadJob { job: row.id, message: e.to_string() })?;
-        let r = match self.store.load_request(row.request_id).await {
-            Ok(r) => r,
-            Err(sluice_store::Error::RequestNotFound(_)) => {
-                self.store.complete_job(row.id).await?;
-                return Ok(None);
-            }
-            Err(e) => return Err(e.into()),
+        let Some(r) = r else {
+            self.store.complete_job(row.id).await?;
+            return Ok(None);
         };
         let token = TokenId(payload.token);
         if !r.instance.connector_calls().iter().any(|(t, _, at)| *t == token && *at == payload.attempt) {
@@ -234,6 +234,22 @@ impl Engine {
         }
     }
 
+    /// The job of `key` as it is now, if `key` is still its activation (checked against the
+    /// caller's `allowed` types). A finishing call reads it, then writes its step guarded by the
+    /// activation ([`StepCall::generation`]): no write of its own before the step, so completions
+    /// go into the store's group commits like any step.
+    async fn current(&self, key: &str, allowed: &JobTypes) -> Result<WorkerJobRow, Error> {
+        let (id, generation) = parse_key(key)?;
+        match self.store.worker_job(id).await? {
+            Some(row) if !allowed.allows(&row.job_type) => Err(Error::JobNotFound(key.to_owned())),
+            Some(row) if row.generation != generation || row.worker.is_none() => {
+                Err(Error::JobLockLost(key.to_owned()))
+            }
+            Some(row) => Ok(row),
+            None => Err(Error::JobNotFound(key.to_owned())),
+        }
+    }
+
     /// Extends the lock of `key` to `lock` from now.
     pub async fn extend_job(&self, key: &str, lock: Duration, allowed: &JobTypes) -> Result<DateTime<Utc>, Error> {
         let row = self.hold(key, lock, allowed).await?;
@@ -242,7 +258,7 @@ impl Engine {
 
     /// Completes the job of `key`: its `data` is merged into the Request's and the task moves on.
     pub async fn complete_job(&self, key: &str, data: Data, allowed: &JobTypes) -> Result<(), Error> {
-        let row = self.hold(key, FINISH_HOLD, allowed).await?;
+        let row = self.current(key, allowed).await?;
         self.finish(key, &row, move |token| Input::JobCompleted { token, data: data.clone() }).await
     }
 
@@ -254,7 +270,7 @@ impl Engine {
         message: Option<String>,
         allowed: &JobTypes,
     ) -> Result<(), Error> {
-        let row = self.hold(key, FINISH_HOLD, allowed).await?;
+        let row = self.current(key, allowed).await?;
         self.finish(key, &row, move |token| Input::ThrowError { token, code: code.clone(), message: message.clone() })
             .await
     }
@@ -283,18 +299,18 @@ impl Engine {
                 Held::Gone => Err(Error::JobNotFound(key.to_owned())),
             };
         }
-        let row = self.hold(key, FINISH_HOLD, allowed).await?;
+        let row = self.current(key, allowed).await?;
         let message = format!("job worker: {message} (no retries left)");
         self.finish(key, &row, move |token| Input::ConnectorFailed { token, message: message.clone() }).await
     }
 
     /// Steps the job's Request with `input`, the job deleted with the step, if the task still
-    /// waits on the job's attempt.
+    /// waits on the job's attempt and the job is still at the caller's activation.
     async fn finish(&self, key: &str, row: &WorkerJobRow, input: impl Fn(TokenId) -> Input) -> Result<(), Error> {
         let payload: WorkerJob = serde_json::from_value(row.payload.clone())
             .map_err(|e| Error::BadJob { job: row.id, message: e.to_string() })?;
         let token = TokenId(payload.token);
-        let call = StepCall::job(Some(row.id));
+        let call = StepCall { generation: Some(row.generation), ..StepCall::job(Some(row.id)) };
         let gone = || Error::JobNotFound(key.to_owned());
         let stepped = self
             .step_inner(row.request_id, Utc::now(), call, |r| {
@@ -308,6 +324,9 @@ impl Engine {
         match stepped {
             Ok((Stepped::Applied, _)) => Ok(()),
             Ok((Stepped::Refused(e), _)) => Err(e.into()),
+            // Another worker activated the job after the check: its activation is the job's now.
+            Err(Error::Store(sluice_store::Error::JobLockLost(_))) => Err(Error::JobLockLost(key.to_owned())),
+            Err(Error::Store(sluice_store::Error::JobGone(_))) => Err(gone()),
             Err(Error::JobNotFound(k)) => {
                 // The task was left meanwhile: the job means nothing any more.
                 self.store.complete_job(row.id).await?;

@@ -83,12 +83,23 @@ pub(crate) struct StepCall {
     pub(crate) events: Vec<HistoryEntry>,
     /// The username of the person whose call this is (`completed_by` of the tasks it completes).
     pub(crate) actor: Option<String>,
+    /// A job worker's call: the activation (generation) of `job` it names; the step is written
+    /// only while the job is still at it ([`sluice_store::Changes::job_guard`]).
+    pub(crate) generation: Option<i64>,
 }
 
 impl StepCall {
     /// A step for `job` (if any) that drops the job when refused.
     pub(crate) fn job(job: Option<JobId>) -> Self {
-        StepCall { job, drop_refused: true, preloaded: None, run_last: None, events: Vec::new(), actor: None }
+        StepCall {
+            job,
+            drop_refused: true,
+            preloaded: None,
+            run_last: None,
+            events: Vec::new(),
+            actor: None,
+            generation: None,
+        }
     }
 }
 
@@ -250,7 +261,7 @@ impl Engine {
         call: StepCall,
         mut inputs: impl FnMut(&LoadedRequest) -> Result<Vec<Input>, Error>,
     ) -> Result<(Stepped, LeaseAfter), Error> {
-        let StepCall { job, drop_refused, mut preloaded, run_last, events, actor } = call;
+        let StepCall { job, drop_refused, mut preloaded, run_last, events, actor, generation } = call;
         let held = |s: Result<Stepped, Error>| s.map(|s| (s, LeaseAfter::Held));
         for _ in 0..=self.options.max_conflict_retries {
             // A Request the caller just read is used once; after a conflict it is read again.
@@ -324,6 +335,7 @@ impl Engine {
             changes.jobs_added.extend(planned);
             if let Some(job) = job {
                 changes.complete_job(job);
+                changes.job_guard = generation.map(|g| (job, g));
             }
             let plan = self.plan(id, &changes, now, run_last);
             let wake = self.needs_wake(&changes, now, &plan);

@@ -347,12 +347,17 @@ impl Store {
         let mut c = tx.conn();
         let pg = c.is_postgres();
         let mut counts: std::collections::BTreeMap<i64, (i64, i64)> = std::collections::BTreeMap::new();
+        // SQLite is told the index: with the statistics a connection loaded while the table was
+        // small, its planner walked another index and read every row (170 ms at 100,000).
+        let by_version = if pg { "" } else { " INDEXED BY requests_open_by_version" };
         let grouped = c
             .fetch_all(
-                "SELECT positions, COUNT(*) AS n FROM requests
+                &format!(
+                    "SELECT positions, COUNT(*) AS n FROM requests{by_version}
                   WHERE process_key = $1 AND process_version = $2 AND status IN ('active', 'error')
                     AND positions IS NOT NULL
-                  GROUP BY positions",
+                  GROUP BY positions"
+                ),
                 args![process_key, version],
             )
             .await?;
@@ -368,7 +373,9 @@ impl Store {
                 counts.entry(e).or_default().1 += n;
             }
         }
-        // Rows from before schema 31, until their next write: read their state.
+        // Rows from before schema 31, until their next write: read their state. Both branches
+        // repeat the partial index's condition word for word, which SQLite needs to see that
+        // the index applies.
         // PostgreSQL: `json`, not `jsonb`: only two keys are read, and building jsonb's tree for
         // each state costs about half as much again.
         let (tokens, incidents) = if pg {
@@ -384,13 +391,13 @@ impl Store {
         };
         let sql = format!(
             "SELECT el, CAST(SUM(active) AS BIGINT) AS active, CAST(SUM(incidents) AS BIGINT) AS incidents FROM (
-                 SELECT {te} AS el, 1 AS active, 0 AS incidents FROM requests r, {tokens}
+                 SELECT {te} AS el, 1 AS active, 0 AS incidents FROM requests r{by_version}, {tokens}
                   WHERE r.process_key = $1 AND r.process_version = $2 AND r.status IN ('active', 'error')
                     AND r.positions IS NULL
                  UNION ALL
-                 SELECT {ie} AS el, 0 AS active, 1 AS incidents FROM requests r, {incidents}
-                  WHERE r.process_key = $1 AND r.process_version = $2 AND r.status = 'error'
-                    AND r.positions IS NULL
+                 SELECT {ie} AS el, 0 AS active, 1 AS incidents FROM requests r{by_version}, {incidents}
+                  WHERE r.process_key = $1 AND r.process_version = $2 AND r.status IN ('active', 'error')
+                    AND r.status = 'error' AND r.positions IS NULL
              ) AS counted GROUP BY el",
             te = element("t.value"),
             ie = element("i.value"),

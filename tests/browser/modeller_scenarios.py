@@ -358,3 +358,83 @@ def scenario_a_slack_message_offers_the_data_paths_the_model_uses(ctx):
     assert '<sluice:field id="reason" label="Reason" required="true"' in xml, xml
     assert '<sluice:value id="m" name="Medium"' in xml, xml
     assert '<sluice:input name="message" value="Big: {{ amount }}"' in xml, xml
+
+
+SLUICE_NS = "urn:sluice:bpmn:1"
+
+
+def sluice_parts(xml):
+    """What a model says in Sluice's namespace: (element id, attribute, value) for every
+    `sluice:` attribute, and (element id, the extension element as canonical text) for every
+    `sluice:` element, with the id of the BPMN element they belong to."""
+    import xml.etree.ElementTree as ET
+
+    found = set()
+
+    def walk(node, owner):
+        owner = node.get("id", owner)
+        for name, value in node.attrib.items():
+            if name.startswith("{" + SLUICE_NS + "}"):
+                found.add((owner, name, value))
+        for child in node:
+            if child.tag.startswith("{" + SLUICE_NS + "}"):
+                found.add((owner, ET.tostring(child, encoding="unicode").strip()))
+            else:
+                walk(child, owner)
+
+    walk(ET.fromstring(xml.encode()), None)
+    return found
+
+
+def scenario_what_the_modeller_writes_goes_through_camunda_modeler_and_back(ctx):
+    """Camunda Modeler is bpmn-js with Camunda's own extension, and it does not know `sluice:`.
+    A model saved by Sluice's modeller goes through bpmn-js without Sluice's extension (import,
+    an edit, export, as Camunda Modeler does), and every `sluice:` attribute and element comes
+    back unchanged; the result deploys and runs."""
+    ctx.server.deploy(DATA_PATHS)
+    page = ctx.signed_in("/modeller/paths")
+    select_element(page, "review")
+    set_field(page, "#prop-name", "Review it")
+    page.click("#save")
+    expect(page.locator("#saved")).to_contain_text("paths v2")
+    status, v2 = ctx.server.api("GET", "/api/v1/processes/paths")
+    assert status == 200, v2
+    written = v2["xml"]
+    ours = sluice_parts(written)
+    assert any(len(p) == 3 and p[1].endswith("resultVariable") for p in ours), ours
+    assert any(len(p) == 2 and "field" in p[1] for p in ours), ours
+
+    # The plain modeller of the same pinned bpmn-js, served by Sluice, without Sluice's moddle.
+    page.goto(ctx.server.base + "/processes")
+    viewer = page.locator('script[src*="bpmn-navigated-viewer"]').get_attribute("src")
+    page.add_script_tag(url=viewer.replace("bpmn-navigated-viewer", "bpmn-modeler"))
+    back = page.evaluate(
+        """async (xml) => {
+            const div = document.createElement('div');
+            div.style.width = '800px';
+            div.style.height = '600px';
+            document.body.appendChild(div);
+            const modeler = new window.BpmnJS({ container: div });
+            const { warnings } = await modeler.importXML(xml);
+            // An edit, as a person in Camunda Modeler would make one.
+            const registry = modeler.get('elementRegistry');
+            modeler.get('modeling').updateProperties(registry.get('notify'), { name: 'Notify the team' });
+            const { xml: out } = await modeler.saveXML({ format: true });
+            return { out, warnings: warnings.map((w) => w.message) };
+        }""",
+        written,
+    )
+    assert back["warnings"] == [], back["warnings"]
+    out = back["out"]
+    assert 'name="Notify the team"' in out, out
+    differing = sorted(map(str, ours ^ sluice_parts(out)))
+    assert not differing, (differing, out)
+
+    # Back in Sluice: it deploys as the next version and runs the same way.
+    status, body = ctx.server.api("POST", "/api/v1/processes", out, content_type="application/xml")
+    assert status in (200, 201), (status, body)
+    assert [(p["key"], p["version"]) for p in body["processes"]] == [("paths", 3)], body
+    request = ctx.server.start("paths", {"amount": 5, "customer": {"tier": "gold"}})
+    status, tasks = ctx.server.api("GET", f"/api/v1/tasks?request={request['id']}")
+    assert status == 200, tasks
+    assert [t["element_id"] for t in tasks["tasks"]] == ["review"], tasks

@@ -328,6 +328,9 @@ fn run(name: &str, db: &Db) {
     // Fails with retries left: back after its back-off, one retry fewer.
     let (status, body) = c.job(TOKEN, key, "fail", json!({"message": "flaky", "retries": 1, "retry_after_ms": 100}));
     assert_eq!(status, 204, "{body}");
+    // Let go, the job is no longer that activation's to complete.
+    let (status, lost) = c.job(TOKEN, key, "complete", json!({"data": {}}));
+    assert_eq!((status, lost["error"]["code"].as_str()), (409, Some("job_lock_lost")), "{lost}");
     let third = c.activate_one(TOKEN, &["rust-work"], "rust-b", 60_000);
     assert_eq!(third["retries"], 1, "{third}");
     let (status, _) = c.job(TOKEN, third["id"].as_str().unwrap(), "fail", json!({"message": "down", "retries": 0}));

@@ -202,17 +202,19 @@ fn completed_jobs(changes: &Changes) -> impl Iterator<Item = JobId> + '_ {
 /// PostgreSQL (SQLite's write lock covers it): a child's creation that completes its
 /// `start_child` job commits only while that job exists, so a child is created once per job, and
 /// once the job is seen gone, any child it made is seen too ([`Store::call_child`]). Claims and
-/// the heartbeat skip locked job rows; rows are locked in id order (`ids` comes sorted).
-async fn lock_jobs(c: &mut Conn<'_>, ids: &[String]) -> Result<HashMap<String, i64>, Error> {
+/// the heartbeat skip locked job rows; rows are locked in id order (`ids` comes sorted). Each
+/// present job comes with its generation (`attempts`) and whether a worker holds it, for the
+/// steps guarded by a worker's activation ([`Changes::job_guard`]).
+async fn lock_jobs(c: &mut Conn<'_>, ids: &[String]) -> Result<HashMap<String, (i64, bool)>, Error> {
     let lock = if c.is_postgres() { " FOR UPDATE" } else { "" };
     let mut present = HashMap::new();
     let mut rest = ids;
     for take in chunk_sizes(ids.len(), MAX_ROWS) {
         let (chunk, tail) = rest.split_at(take);
         rest = tail;
-        let sql = format!("SELECT id, attempts FROM jobs WHERE id IN ({}) ORDER BY id{lock}", list(1, take));
+        let sql = format!("SELECT id, attempts, locked_by FROM jobs WHERE id IN ({}) ORDER BY id{lock}", list(1, take));
         for r in c.fetch_all(&sql, chunk.iter().map(|id| Arg::from(id.as_str())).collect()).await? {
-            present.insert(r.text("id")?, r.int("attempts")?);
+            present.insert(r.text("id")?, (r.int("attempts")?, r.opt_text("locked_by")?.is_some()));
         }
     }
     Ok(present)
@@ -529,7 +531,8 @@ async fn write_batch(
                     results[i] = Some(Err(Error::JobGone(job)));
                     continue;
                 }
-                Some(g) if *g != generation => {
+                // Activated again since, or let go by a failure with retries left.
+                Some((g, locked)) if *g != generation || !locked => {
                     results[i] = Some(Err(Error::JobLockLost(job)));
                     continue;
                 }

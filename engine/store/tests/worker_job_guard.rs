@@ -1,6 +1,7 @@
 //! A job worker's completion is a step guarded by the job's activation (`Changes::job_guard`):
 //! written only while the job is still at that generation, in the step's own transaction, so a
-//! completion racing a new activation after its lock ran out changes nothing. On SQLite and on
+//! completion racing a new activation after its lock ran out, or coming after the job was let go
+//! by a failure with retries left, changes nothing. On SQLite and on
 //! PostgreSQL like `store.rs`.
 #![allow(clippy::unwrap_used)]
 
@@ -56,10 +57,20 @@ async fn guarded_steps(db: Arc<TestDb>) {
     assert_eq!(store.request(id).await.unwrap().revision, 1);
     assert!(store.worker_job(job).await.unwrap().is_some());
 
-    // The second's: written, the job deleted with it; once more, the job is gone.
-    assert_eq!(store.apply_step(id, 1, &inst, &completion(2)).await.unwrap(), 2);
+    // The second fails with retries left: the job is let go, and the same activation can no
+    // longer complete it.
+    assert!(matches!(store.retry_worker_job(job, 2, 2, later, "busy").await.unwrap(), sluice_store::Held::Yes(_)));
+    let err = store.apply_step(id, 1, &inst, &completion(2)).await.unwrap_err();
+    assert!(matches!(err, Error::JobLockLost(j) if j == job), "{err:?}");
+    assert_eq!(store.request(id).await.unwrap().revision, 1);
+
+    // The third activation's completion: written, the job deleted with it; once more, the job is
+    // gone.
+    let third = store.activate_worker_jobs("c", Some(&types), later, 10, later + Duration::seconds(60)).await.unwrap();
+    assert_eq!(third.iter().map(|j| j.generation).collect::<Vec<_>>(), [3]);
+    assert_eq!(store.apply_step(id, 1, &inst, &completion(3)).await.unwrap(), 2);
     assert!(store.worker_job(job).await.unwrap().is_none());
-    let err = store.apply_step(id, 2, &inst, &completion(2)).await.unwrap_err();
+    let err = store.apply_step(id, 2, &inst, &completion(3)).await.unwrap_err();
     assert!(matches!(err, Error::JobGone(j) if j == job), "{err:?}");
     assert_eq!(store.request(id).await.unwrap().revision, 2);
     store.close().await;

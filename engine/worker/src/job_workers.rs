@@ -15,7 +15,14 @@
 //! (another worker's activation in between refuses it with `JobLockLost`). The task moves on
 //! exactly once, and a completion is one batched step, without a write of its own before it. The
 //! step also checks that the task still waits on the job's attempt.
+//!
+//! A node keeps what it handed out ([`HandedOut`]: the job's row and its Request as read at
+//! activation, at most [`HANDED_OUT_MAX`] of them) until the finishing call, which then reads
+//! neither again when it reaches the same node: the step's guards (the activation, the
+//! Request's revision) decide as they do after a read, and a Request that moved since is read
+//! again by the step's conflict retry. A call reaching another node reads both.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -32,6 +39,18 @@ use crate::{Engine, Error};
 /// How often a waiting activation looks at the database for jobs written by other nodes (jobs
 /// written by this node wake it at once).
 const POLL: Duration = Duration::from_millis(250);
+
+/// The most handed-out jobs a node keeps for their finishing calls; beyond it, jobs whose lock
+/// ran out are let go, and if that is not enough, new ones are not kept (their calls read).
+const HANDED_OUT_MAX: usize = 10_000;
+
+/// A job this node handed out: its row as activated and, when it was the only job of its
+/// Request in the activation, the Request as read then.
+#[derive(Debug)]
+pub(crate) struct HandedOut {
+    row: WorkerJobRow,
+    request: Option<LoadedRequest>,
+}
 
 /// Which job types workers may take besides the connectors (`SLUICE_JOB_TYPES`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -145,15 +164,26 @@ impl Engine {
             if !rows.is_empty() {
                 // Their Requests in one read.
                 let ids: Vec<RequestId> = rows.iter().map(|r| r.request_id).collect();
-                let requests: std::collections::HashMap<RequestId, LoadedRequest> =
+                let mut requests: HashMap<RequestId, LoadedRequest> =
                     self.store.load_requests(&ids).await?.into_iter().map(|r| (r.meta.id, r)).collect();
                 let mut jobs = Vec::with_capacity(rows.len());
+                let mut kept = Vec::with_capacity(rows.len());
                 for row in rows {
-                    let request = requests.get(&row.request_id);
-                    if let Some(job) = self.activated(row, request).await? {
+                    if let Some(job) = self.activated(&row, requests.get(&row.request_id)).await? {
                         jobs.push(job);
+                        kept.push(row);
                     }
                 }
+                let mut per_request: HashMap<RequestId, usize> = HashMap::new();
+                for row in &kept {
+                    *per_request.entry(row.request_id).or_default() += 1;
+                }
+                let kept = kept.into_iter().map(|row| {
+                    let only = per_request.get(&row.request_id) == Some(&1);
+                    let request = if only { requests.remove(&row.request_id) } else { None };
+                    HandedOut { row, request }
+                });
+                self.keep_handed_out(kept, now);
                 if !jobs.is_empty() {
                     return Ok(jobs);
                 }
@@ -169,7 +199,7 @@ impl Engine {
 
     /// The job as handed out, with its data read from its Request; `None` (and the job dropped)
     /// when the Request no longer waits on it.
-    async fn activated(&self, row: WorkerJobRow, r: Option<&LoadedRequest>) -> Result<Option<ActivatedJob>, Error> {
+    async fn activated(&self, row: &WorkerJobRow, r: Option<&LoadedRequest>) -> Result<Option<ActivatedJob>, Error> {
         let payload: WorkerJob = serde_json::from_value(row.payload.clone())
             .map_err(|e| Error::BadJob { job: row.id, message: e.to_string() })?;
         let Some(r) = r else {
@@ -209,14 +239,38 @@ impl Engine {
         };
         Ok(Some(ActivatedJob {
             key: format!("{}.{}", row.id, row.generation),
-            job_type: row.job_type,
+            job_type: row.job_type.clone(),
             request_id: row.request_id,
-            element_id: row.element_id,
+            element_id: row.element_id.clone(),
             data,
             headers,
             retries: row.retries,
             lock_expires_at: row.locked_until.unwrap_or_else(Utc::now),
         }))
+    }
+
+    /// Keeps what an activation handed out for the finishing calls, within [`HANDED_OUT_MAX`].
+    fn keep_handed_out(&self, jobs: impl Iterator<Item = HandedOut>, now: DateTime<Utc>) {
+        let Ok(mut kept) = self.handed_out.lock() else { return };
+        for job in jobs {
+            if kept.len() >= HANDED_OUT_MAX {
+                kept.retain(|_, j| j.row.locked_until.is_some_and(|t| t > now));
+                if kept.len() >= HANDED_OUT_MAX {
+                    return;
+                }
+            }
+            kept.insert(job.row.id, job);
+        }
+    }
+
+    /// What this node handed out as activation `generation` of job `id`, taken out. A later
+    /// activation's stays for its own calls; an earlier one's is dropped (no call can use it).
+    fn take_handed_out(&self, id: JobId, generation: i64) -> Option<HandedOut> {
+        let mut kept = self.handed_out.lock().ok()?;
+        if kept.get(&id)?.row.generation > generation {
+            return None;
+        }
+        kept.remove(&id).filter(|job| job.row.generation == generation)
     }
 
     /// The job of `key` held under it for `d` (checked against the caller's `allowed` types).
@@ -238,14 +292,18 @@ impl Engine {
     /// caller's `allowed` types). A finishing call reads it, then writes its step guarded by the
     /// activation ([`StepCall::generation`]): no write of its own before the step, so completions
     /// go into the store's group commits like any step.
-    async fn current(&self, key: &str, allowed: &JobTypes) -> Result<WorkerJobRow, Error> {
+    /// What this node handed out serves without a read ([`HandedOut`]).
+    async fn current(&self, key: &str, allowed: &JobTypes) -> Result<HandedOut, Error> {
         let (id, generation) = parse_key(key)?;
+        if let Some(job) = self.take_handed_out(id, generation) {
+            return if allowed.allows(&job.row.job_type) { Ok(job) } else { Err(Error::JobNotFound(key.to_owned())) };
+        }
         match self.store.worker_job(id).await? {
             Some(row) if !allowed.allows(&row.job_type) => Err(Error::JobNotFound(key.to_owned())),
             Some(row) if row.generation != generation || row.worker.is_none() => {
                 Err(Error::JobLockLost(key.to_owned()))
             }
-            Some(row) => Ok(row),
+            Some(row) => Ok(HandedOut { row, request: None }),
             None => Err(Error::JobNotFound(key.to_owned())),
         }
     }
@@ -253,13 +311,18 @@ impl Engine {
     /// Extends the lock of `key` to `lock` from now.
     pub async fn extend_job(&self, key: &str, lock: Duration, allowed: &JobTypes) -> Result<DateTime<Utc>, Error> {
         let row = self.hold(key, lock, allowed).await?;
+        if let Ok(mut kept) = self.handed_out.lock()
+            && let Some(job) = kept.get_mut(&row.id)
+        {
+            job.row.locked_until = row.locked_until;
+        }
         Ok(row.locked_until.unwrap_or_else(Utc::now))
     }
 
     /// Completes the job of `key`: its `data` is merged into the Request's and the task moves on.
     pub async fn complete_job(&self, key: &str, data: Data, allowed: &JobTypes) -> Result<(), Error> {
-        let row = self.current(key, allowed).await?;
-        self.finish(key, &row, move |token| Input::JobCompleted { token, data: data.clone() }).await
+        let job = self.current(key, allowed).await?;
+        self.finish(key, job, move |token| Input::JobCompleted { token, data: data.clone() }).await
     }
 
     /// A BPMN error thrown at the job's task (its error boundary events catch it).
@@ -270,8 +333,8 @@ impl Engine {
         message: Option<String>,
         allowed: &JobTypes,
     ) -> Result<(), Error> {
-        let row = self.current(key, allowed).await?;
-        self.finish(key, &row, move |token| Input::ThrowError { token, code: code.clone(), message: message.clone() })
+        let job = self.current(key, allowed).await?;
+        self.finish(key, job, move |token| Input::ThrowError { token, code: code.clone(), message: message.clone() })
             .await
     }
 
@@ -288,6 +351,8 @@ impl Engine {
     ) -> Result<(), Error> {
         if retries > 0 {
             let (id, generation) = parse_key(key)?;
+            // The job goes back to the pool: what was handed out serves no later call.
+            let _ = self.take_handed_out(id, generation);
             match self.store.worker_job(id).await? {
                 Some(row) if allowed.allows(&row.job_type) => {}
                 _ => return Err(Error::JobNotFound(key.to_owned())),
@@ -299,18 +364,19 @@ impl Engine {
                 Held::Gone => Err(Error::JobNotFound(key.to_owned())),
             };
         }
-        let row = self.current(key, allowed).await?;
+        let job = self.current(key, allowed).await?;
         let message = format!("job worker: {message} (no retries left)");
-        self.finish(key, &row, move |token| Input::ConnectorFailed { token, message: message.clone() }).await
+        self.finish(key, job, move |token| Input::ConnectorFailed { token, message: message.clone() }).await
     }
 
     /// Steps the job's Request with `input`, the job deleted with the step, if the task still
     /// waits on the job's attempt and the job is still at the caller's activation.
-    async fn finish(&self, key: &str, row: &WorkerJobRow, input: impl Fn(TokenId) -> Input) -> Result<(), Error> {
+    async fn finish(&self, key: &str, job: HandedOut, input: impl Fn(TokenId) -> Input) -> Result<(), Error> {
+        let HandedOut { row, request } = job;
         let payload: WorkerJob = serde_json::from_value(row.payload.clone())
             .map_err(|e| Error::BadJob { job: row.id, message: e.to_string() })?;
         let token = TokenId(payload.token);
-        let call = StepCall { generation: Some(row.generation), ..StepCall::job(Some(row.id)) };
+        let call = StepCall { generation: Some(row.generation), preloaded: request, ..StepCall::job(Some(row.id)) };
         let gone = || Error::JobNotFound(key.to_owned());
         let stepped = self
             .step_inner(row.request_id, Utc::now(), call, |r| {

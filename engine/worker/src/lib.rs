@@ -218,6 +218,9 @@ pub struct Engine {
     /// When kept messages were last matched against subscriptions, and whether this node knows
     /// some are kept (see `messages.rs`).
     kept_sweep: Mutex<messages::KeptSweep>,
+    /// Worker jobs this node handed out, with their Requests as read then, until the worker's
+    /// finishing call (see `job_workers.rs`).
+    handed_out: Mutex<HashMap<sluice_store::JobId, job_workers::HandedOut>>,
 }
 
 impl Engine {
@@ -239,6 +242,7 @@ impl Engine {
             secret_key: None,
             job_written: Arc::new(tokio::sync::Notify::new()),
             kept_sweep: Mutex::new(messages::KeptSweep::default()),
+            handed_out: Mutex::new(HashMap::new()),
         })
     }
 

@@ -40,9 +40,10 @@ use crate::{Engine, Error};
 /// written by this node wake it at once).
 const POLL: Duration = Duration::from_millis(250);
 
-/// The most handed-out jobs a node keeps for their finishing calls; beyond it, jobs whose lock
-/// ran out are let go, and if that is not enough, new ones are not kept (their calls read).
-const HANDED_OUT_MAX: usize = 10_000;
+/// The most handed-out jobs a node keeps for their finishing calls (each with its Request's
+/// state, so memory stays bounded by this many states); beyond it, jobs whose lock ran out are
+/// let go, and if that is not enough, new ones are not kept (their calls read).
+const HANDED_OUT_MAX: usize = 4_096;
 
 /// A job this node handed out: its row as activated and, when it was the only job of its
 /// Request in the activation, the Request as read then.

@@ -3,7 +3,8 @@
 //! Camunda 7's `camunda:connector` (`http-connector`) with `camunda:inputOutput` (text with
 //! `${…}`, `camunda:map`, `camunda:list`, an expression, output parameters), Camunda 8's
 //! `zeebe:ioMapping` with `zeebe:output`s, and ProcessMaker's `pm:config` with the magic variables
-//! `_request` and `_user` (the person who started the Request).
+//! `_request` and `_user` (the person who started the Request), a ProcessMaker form task
+//! (`pm:screenRef`, `pm:assignment`) whose form data a `pm:config` uses, and a plain bpmn-js model.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{Read, Write};
@@ -146,7 +147,14 @@ fn run(name: &str, db: &Db, slack: &FakeSlack) {
     let (status, _) = http(addr, Some(&auth), "GET", "/api/v1/integrations/slack/manifest", None, b"").unwrap();
     assert_eq!(status, 403);
 
-    for m in ["camunda7_http_connector", "camunda8_http_outputs", "processmaker_magic_variables"] {
+    let models = [
+        "camunda7_http_connector",
+        "camunda8_http_outputs",
+        "processmaker_magic_variables",
+        "processmaker_form_task",
+        "bpmnjs_plain",
+    ];
+    for m in models {
         let (status, body) = api.deploy(&model(m)).unwrap();
         assert_eq!(status, 201, "{m}: {body}");
     }
@@ -189,6 +197,67 @@ fn run(name: &str, db: &Db, slack: &FakeSlack) {
             "email": "ann@example.com"})
     );
     assert!(r["data"].get("_request").is_none() && r["data"].get("_user").is_none(), "{r}");
+
+    // ProcessMaker: a form task (`pm:screenRef`) waits for the requester (`pm:assignment`), whose
+    // form data the next task's `pm:config` uses.
+    let id = start_as(addr, &token, "processmaker_form_task", json!({"stubUrl": stub_url}));
+    let task = waiting_task(addr, &auth, &id);
+    assert_eq!((task["element_id"].as_str(), task["assignee"].as_str()), (Some("node_2"), Some("ann")), "{task}");
+    assert!(task["due"].is_string(), "pm:dueIn gives a due date: {task}");
+    let (status, r) = api.get(&format!("/api/v1/requests/{id}")).unwrap();
+    assert_eq!((status, r["status"].as_str()), (200, Some("active")), "the form task waits: {r}");
+    complete(addr, &auth, &task, json!({"decision": "approved"}));
+    let r = settled(&api, &id);
+    assert_eq!(r["status"], "completed", "{r}");
+    let s = seen.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(s.line, format!("POST /decisions/{id} HTTP/1.1"));
+    let sent: Value = serde_json::from_str(&s.body).unwrap();
+    assert_eq!(sent, json!({"decision": "approved", "by": "ann"}));
+
+    // bpmn-js as it comes (demo.bpmn.io): a user task, a gateway with a `tFormalExpression`
+    // condition and a default flow, a plain task.
+    for (amount, end) in [(500, "Event_0j6mq1v"), (20, "Event_1n3qg2w")] {
+        let id = start_as(addr, &token, "bpmnjs_plain", json!({"amount": amount}));
+        let task = waiting_task(addr, &auth, &id);
+        assert_eq!(task["element_id"], "Activity_0x1kq2d", "{task}");
+        complete(addr, &auth, &task, json!({}));
+        let r = settled(&api, &id);
+        assert_eq!(r["status"], "completed", "{r}");
+        let (status, events) = api.get(&format!("/api/v1/requests/{id}/events?limit=100")).unwrap();
+        assert_eq!(status, 200, "{events}");
+        let ended: Vec<&str> = events["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["element_id"].as_str())
+            .filter(|e| e.starts_with("Event_"))
+            .collect();
+        assert_eq!(ended.first(), Some(&end), "amount {amount} ends at {end} alone: {events}");
+        assert!(ended.iter().all(|e| *e == end), "amount {amount} ends at {end} alone: {events}");
+    }
+}
+
+/// The one open task of Request `id`, as the holder of `auth` sees it.
+fn waiting_task(addr: SocketAddr, auth: &str, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, text) = http(addr, Some(auth), "GET", &format!("/api/v1/tasks?request={id}"), None, b"").unwrap();
+        assert_eq!(status, 200, "{text}");
+        let tasks: Value = serde_json::from_str(&text).unwrap();
+        if let Some(task) = tasks["tasks"].as_array().unwrap().first() {
+            return task.clone();
+        }
+        assert!(Instant::now() < deadline, "no task for Request {id}: {tasks}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Completes `task` with `data` as the holder of `auth`.
+fn complete(addr: SocketAddr, auth: &str, task: &Value, data: Value) {
+    let path = format!("/api/v1/tasks/{}/complete", task["id"].as_str().unwrap());
+    let body = json!({"data": data}).to_string();
+    let (status, text) = http(addr, Some(auth), "POST", &path, Some("application/json"), body.as_bytes()).unwrap();
+    assert_eq!(status, 200, "{text}");
 }
 
 async fn fake_slack() -> FakeSlack {

@@ -78,8 +78,8 @@ impl Store {
             a.push(n.into());
             let (p_at, p_rid, p_n) = (a.len() - 2, a.len() - 1, a.len());
             sql.push_str(&format!(
-                " AND (created_at < ${p_at} OR (created_at = ${p_at} AND (request_id < ${p_rid} \
-                   OR (request_id = ${p_rid} AND incident < ${p_n}))))"
+                " AND created_at <= ${p_at} AND (created_at < ${p_at} OR request_id < ${p_rid} \
+                   OR (request_id = ${p_rid} AND incident < ${p_n}))"
             ));
         }
         let limit = i64::from(limit.max(1));

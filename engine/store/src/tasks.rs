@@ -217,7 +217,7 @@ impl Store {
                 let key = key.parse::<i64>().map_err(|_| bad())?;
                 a.push(key.into());
                 a.push(id.to_string().into());
-                " AND (created_at > $1 OR (created_at = $1 AND task_id > $2))"
+                " AND created_at >= $1 AND (created_at > $1 OR task_id > $2)"
             }
             None => "",
         };

@@ -391,13 +391,14 @@ def scenario_what_the_modeller_writes_goes_through_camunda_modeler_and_back(ctx)
     A model saved by Sluice's modeller goes through bpmn-js without Sluice's extension (import,
     an edit, export, as Camunda Modeler does), and every `sluice:` attribute and element comes
     back unchanged; the result deploys and runs."""
-    ctx.server.deploy(DATA_PATHS)
-    page = ctx.signed_in("/modeller/paths")
+    # A key of its own: the scenarios share one server.
+    ctx.server.deploy(DATA_PATHS.replace('<bpmn:process id="paths"', '<bpmn:process id="roundtrip"'))
+    page = ctx.signed_in("/modeller/roundtrip")
     select_element(page, "review")
     set_field(page, "#prop-name", "Review it")
     page.click("#save")
-    expect(page.locator("#saved")).to_contain_text("paths v2")
-    status, v2 = ctx.server.api("GET", "/api/v1/processes/paths")
+    expect(page.locator("#saved")).to_contain_text("roundtrip v2")
+    status, v2 = ctx.server.api("GET", "/api/v1/processes/roundtrip")
     assert status == 200, v2
     written = v2["xml"]
     ours = sluice_parts(written)
@@ -433,8 +434,8 @@ def scenario_what_the_modeller_writes_goes_through_camunda_modeler_and_back(ctx)
     # Back in Sluice: it deploys as the next version and runs the same way.
     status, body = ctx.server.api("POST", "/api/v1/processes", out, content_type="application/xml")
     assert status in (200, 201), (status, body)
-    assert [(p["key"], p["version"]) for p in body["processes"]] == [("paths", 3)], body
-    request = ctx.server.start("paths", {"amount": 5, "customer": {"tier": "gold"}})
+    assert [(p["key"], p["version"]) for p in body["processes"]] == [("roundtrip", 3)], body
+    request = ctx.server.start("roundtrip", {"amount": 5, "customer": {"tier": "gold"}})
     status, tasks = ctx.server.api("GET", f"/api/v1/tasks?request={request['id']}")
     assert status == 200, tasks
     assert [t["element_id"] for t in tasks["tasks"]] == ["review"], tasks

@@ -11,7 +11,6 @@
 //! creation rate alone, and creation→completion p50/p99 from the Requests' own `created_at` and
 //! `completed_at`. With `--backlog` every Request is created first and the workers start after:
 //! jobs/s is then from the workers' start to the last completion, the workers' rate alone.
-//! `tests/bench_jobs.py` is the same run with Python workers, one call at a time.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, clippy::print_stderr)]
 
 use std::io::{BufRead, BufReader};

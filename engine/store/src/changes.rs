@@ -145,8 +145,9 @@ pub struct Changes {
     /// changes (jobs, timers, messages).
     pub actor: Option<String>,
     /// A job worker's completion: the step applies only while this job is still at this
-    /// activation (generation) and held by a worker, checked with the job's row locked in the step's transaction;
-    /// otherwise nothing is written ([`crate::Error::JobLockLost`], [`crate::Error::JobGone`]).
+    /// activation (generation) and held by a worker, checked with the job's row locked in the
+    /// step's transaction; otherwise nothing is written ([`crate::Error::JobLockLost`],
+    /// [`crate::Error::JobGone`]).
     pub job_guard: Option<(JobId, i64)>,
 }
 

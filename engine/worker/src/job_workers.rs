@@ -290,10 +290,10 @@ impl Engine {
     }
 
     /// The job of `key` as it is now, if `key` is still its activation (checked against the
-    /// caller's `allowed` types). A finishing call reads it, then writes its step guarded by the
-    /// activation ([`StepCall::generation`]): no write of its own before the step, so completions
-    /// go into the store's group commits like any step.
-    /// What this node handed out serves without a read ([`HandedOut`]).
+    /// caller's `allowed` types): what this node handed out under that key ([`HandedOut`]),
+    /// else the job as read. A finishing call then writes its step guarded by the activation
+    /// ([`StepCall::generation`]): no write of its own before the step, so completions go into
+    /// the store's group commits like any step.
     async fn current(&self, key: &str, allowed: &JobTypes) -> Result<HandedOut, Error> {
         let (id, generation) = parse_key(key)?;
         if let Some(job) = self.take_handed_out(id, generation) {

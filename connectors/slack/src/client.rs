@@ -5,6 +5,10 @@
 //! again a few times on 429 (a rate-limited call was not carried out, so repeating it is safe) and
 //! hands every other failure back as a typed [`Error`] that says whether it is worth retrying and
 //! whether the call may have been carried out anyway.
+//!
+//! Why one file of this size: each Web API method sits next to the request and answer types it
+//! sends and reads, and all of them share one error reading (`api_error`, `retry_after`); split
+//! apart, a method and its wire types would live in different files for no gain.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -148,9 +148,13 @@ async fn serve(args: ServeArgs, engine_runtime: tokio::runtime::Handle) -> anyho
         tracing::error!(error = %e, "the worker loop panicked");
     }
     let _ = heartbeat.await;
-    // A running operation stops where it is: its cursor says where the next start goes on.
+    // A running operation stops where it is: its cursor says where the next start goes on, and
+    // its claim is given up so that the next start (or another node) goes on at once.
     operations.abort();
     let _ = operations.await;
+    if let Err(e) = engine.release_operations().await {
+        tracing::warn!(error = %e, "cannot give up the claims on running operations; they run out by themselves");
+    }
     store.close().await;
     served.context("the HTTP server failed")?;
     tracing::info!("sluice stopped");

@@ -722,6 +722,83 @@ impl Prepared {
     }
 }
 
+/// Rows a step removes by its Request and a number.
+#[derive(Copy, Clone, PartialEq, Eq)]
+enum Removal {
+    /// The timer job of a subscription.
+    Timer,
+    /// The connector (or job worker) job of a token.
+    Connector,
+    /// A subscription.
+    Subscription,
+}
+
+impl Removal {
+    const ALL: [Removal; 3] = [Removal::Timer, Removal::Connector, Removal::Subscription];
+
+    /// The statement for one row (`$1` the Request, `$2` the number).
+    fn one(self) -> &'static str {
+        match self {
+            Removal::Timer => "DELETE FROM jobs WHERE request_id = $1 AND kind = 'timer' AND subscription = $2",
+            Removal::Connector => {
+                "DELETE FROM jobs WHERE request_id = $1 AND kind IN ('connector', 'worker') AND token = $2"
+            }
+            Removal::Subscription => "DELETE FROM subscriptions WHERE request_id = $1 AND subscription = $2",
+        }
+    }
+
+    /// The PostgreSQL statement for many rows, `{values}` the `(Request, number)` pairs.
+    fn many(self) -> &'static str {
+        match self {
+            Removal::Timer => {
+                "WITH v (vr, vn) AS (VALUES {values}) DELETE FROM jobs USING v
+                 WHERE jobs.request_id = v.vr AND jobs.kind = 'timer' AND jobs.subscription = v.vn"
+            }
+            Removal::Connector => {
+                "WITH v (vr, vn) AS (VALUES {values}) DELETE FROM jobs USING v
+                 WHERE jobs.request_id = v.vr AND jobs.kind IN ('connector', 'worker') AND jobs.token = v.vn"
+            }
+            Removal::Subscription => {
+                "WITH v (vr, vn) AS (VALUES {values}) DELETE FROM subscriptions USING v
+                 WHERE subscriptions.request_id = v.vr AND subscriptions.subscription = v.vn"
+            }
+        }
+    }
+}
+
+/// [`Removal`]s of a batch: written at once on SQLite, gathered on PostgreSQL until
+/// [`Removals::flush`].
+struct Removals {
+    gather: bool,
+    rows: [Vec<Arg>; 3],
+}
+
+impl Removals {
+    fn new(gather: bool) -> Self {
+        Removals { gather, rows: [Vec::new(), Vec::new(), Vec::new()] }
+    }
+
+    async fn add(&mut self, c: &mut Conn<'_>, kind: Removal, request: &str, n: i64) -> Result<(), Error> {
+        if self.gather {
+            self.rows[kind as usize].extend(args![request, n]);
+        } else {
+            c.execute(kind.one(), args![request, n]).await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(self, c: &mut Conn<'_>) -> Result<(), Error> {
+        for (kind, rows) in Removal::ALL.into_iter().zip(self.rows) {
+            let mut rows = rows.into_iter();
+            for take in chunk_sizes(rows.len() / 2, MAX_PARAMS / 2) {
+                let sql = kind.many().replace("{values}", &values(take, 2));
+                c.execute(&sql, rows.by_ref().take(2 * take).collect()).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The rows besides the Request's own, for many Requests at once, in the order `Changes` documents:
 /// removals, closes, the cleanup of finished Requests, new rows, history.
 async fn apply_all<'a>(c: &mut Conn<'_>, applied: &[Applied<'a>], prepared: &mut [Prepared]) -> Result<(), Error> {
@@ -734,34 +811,29 @@ async fn apply_all<'a>(c: &mut Conn<'_>, applied: &[Applied<'a>], prepared: &mut
     let mut sub_rows = Vec::new();
     let mut job_rows = Vec::new();
     let mut event_rows = Vec::new();
+    // Timer jobs, connector jobs and subscriptions removed by (Request, number): on PostgreSQL
+    // gathered into one statement per kind (a statement each was a round trip each: with a
+    // thousand timers firing in a batch, two thousand of them); on SQLite, in the process, a
+    // statement each costs little.
+    let mut removals = Removals::new(c.is_postgres());
     for a in applied {
         let ch: &'a Changes = a.changes;
         let at = millis(ch.at);
+        // A finished Request's timers, connector jobs and subscriptions all go below (the
+        // cleanup of finished Requests): removing them one by one first would be wasted.
+        let finishing = a.status.is_finished();
         for r in &ch.jobs_removed {
             match r {
                 JobRemoval::Job(id) => job_ids.push(id.to_string()),
-                JobRemoval::Timer(s) => {
-                    c.execute(
-                        "DELETE FROM jobs WHERE request_id = $1 AND kind = 'timer' AND subscription = $2",
-                        args![a.rid.as_str(), i64::from(s.0)],
-                    )
-                    .await?;
-                }
-                JobRemoval::Connector(t) => {
-                    c.execute(
-                        "DELETE FROM jobs WHERE request_id = $1 AND kind IN ('connector', 'worker') AND token = $2",
-                        args![a.rid.as_str(), i64::from(t.0)],
-                    )
-                    .await?;
-                }
+                JobRemoval::Timer(_) | JobRemoval::Connector(_) if finishing => {}
+                JobRemoval::Timer(s) => removals.add(c, Removal::Timer, &a.rid, i64::from(s.0)).await?,
+                JobRemoval::Connector(t) => removals.add(c, Removal::Connector, &a.rid, i64::from(t.0)).await?,
             }
         }
-        for s in &ch.subscriptions_closed {
-            c.execute(
-                "DELETE FROM subscriptions WHERE request_id = $1 AND subscription = $2",
-                args![a.rid.as_str(), i64::from(s.0)],
-            )
-            .await?;
+        if !finishing {
+            for s in &ch.subscriptions_closed {
+                removals.add(c, Removal::Subscription, &a.rid, i64::from(s.0)).await?;
+            }
         }
         // Migrations, suspensions and incidents: rare, a statement each (rare_rows.rs).
         crate::rare_rows::write(c, &a.rid, a.status.is_finished(), ch, at).await?;
@@ -884,6 +956,7 @@ async fn apply_all<'a>(c: &mut Conn<'_>, applied: &[Applied<'a>], prepared: &mut
         }
     }
 
+    removals.flush(c).await?;
     if !job_ids.is_empty() {
         for_ids(c, "DELETE FROM jobs WHERE id IN ({ids})", &[], &job_ids).await?;
     }

@@ -33,7 +33,8 @@ pub fn set_enabled(on: bool) {
     ENABLED.store(on, Ordering::Relaxed);
 }
 
-fn enabled() -> bool {
+/// Whether recording is on (see [`set_enabled`]).
+pub fn enabled() -> bool {
     ENABLED.load(Ordering::Relaxed)
 }
 

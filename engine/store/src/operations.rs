@@ -280,6 +280,22 @@ impl Store {
         Ok(true)
     }
 
+    /// Gives up `node`'s claims on running operations (at shutdown, once its operation runs
+    /// stopped), so the next node to look, or this one started again, goes on after their
+    /// cursors at once instead of when the claims run out. Returns how many it gave up.
+    pub async fn release_operations(&self, node: &str) -> Result<u64, Error> {
+        let mut tx = self.begin_write().await?;
+        let n = tx
+            .conn()
+            .execute(
+                "UPDATE operations SET owner = NULL, owner_until = NULL WHERE owner = $1 AND status = 'running'",
+                args![node],
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
     /// Ends an operation: `done`, or `failed` with why it could not go on.
     pub async fn finish_operation(
         &self,

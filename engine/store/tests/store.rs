@@ -240,6 +240,65 @@ async fn a_request_runs_through_task_and_message_with_its_rows_in_step(db: Arc<T
 }
 both!(a_request_runs_through_task_and_message_with_its_rows_in_step);
 
+/// Steps of several Requests in one batch that remove timer jobs by subscription (on PostgreSQL
+/// one statement for the batch): each Request's own timer goes, another Request's stays.
+async fn a_batch_of_steps_removes_each_requests_own_timer(db: Arc<TestDb>) {
+    let store = db.open().await;
+    deploy(&store).await;
+    let p = review();
+    let mut ops = Vec::new();
+    let mut stepped = Vec::new();
+    for order in ["ORD-1", "ORD-2", "ORD-3"] {
+        let (id, _) = start(&store, &p, order, t0()).await;
+        let mut loaded = store.load_request(id).await.unwrap();
+        let token = store.tasks(Some(id), Some(TaskStatus::Active)).await.unwrap()[0].token;
+        let mut out = Vec::new();
+        let input = Input::CompleteTask { token, data: data(json!({"ok": true})) };
+        loaded.instance.step(&p, input, t0(), &mut out).unwrap();
+        let changes = sluice_worker::from_commands(&p, id, &out, t0());
+        assert!(!changes.jobs_removed.is_empty(), "completing the task removes its timer");
+        ops.push(sluice_store::WriteOp::Step {
+            request: id,
+            expected_revision: loaded.revision,
+            state: sluice_store::StateColumns::of(&loaded.instance).unwrap(),
+            changes,
+            lease: sluice_store::LeaseChange::Keep,
+        });
+        stepped.push(id);
+    }
+    let (untouched, _) = start(&store, &p, "ORD-4", t0()).await;
+    let results = store.write_batch(&ops).await.unwrap();
+    assert!(results.iter().all(|r| matches!(r, Ok(sluice_store::WriteResult::Applied { .. }))), "{results:?}");
+    let due = store.due_jobs(t0() + chrono::Duration::days(1), 10).await.unwrap();
+    assert_eq!(
+        due.iter().map(|j| (j.kind, j.request_id)).collect::<Vec<_>>(),
+        vec![(JobKind::Timer, Some(untouched))],
+        "the stepped Requests' timers are gone, the other one's stays"
+    );
+    for id in stepped {
+        // Still running (waiting for the message), so the rows went one by one, not with the
+        // cleanup of finished Requests.
+        assert_eq!(store.request(id).await.unwrap().status, RequestStatus::Active);
+    }
+}
+both!(a_batch_of_steps_removes_each_requests_own_timer);
+
+/// A node shutting down gives up its claim on a running operation: another node (or the same
+/// one started again under a new id) takes it at once, not when the claim would have run out.
+async fn a_released_operation_claim_is_taken_at_once(db: Arc<TestDb>) {
+    let store = db.open().await;
+    deploy(&store).await;
+    let filter = sluice_store::OperationFilter { process: Some("review".into()), ..Default::default() };
+    let op = store.create_operation("cancel", &filter, &json!({}), None, t0()).await.unwrap();
+    let until = t0() + chrono::Duration::seconds(15);
+    assert_eq!(store.claim_operation("a", t0(), until).await.unwrap().map(|o| o.id), Some(op.id));
+    assert!(store.claim_operation("b", t0(), until).await.unwrap().is_none(), "a holds it");
+    assert_eq!(store.release_operations("b").await.unwrap(), 0, "b holds nothing");
+    assert_eq!(store.release_operations("a").await.unwrap(), 1);
+    assert_eq!(store.claim_operation("b", t0(), until).await.unwrap().map(|o| o.id), Some(op.id));
+}
+both!(a_released_operation_claim_is_taken_at_once);
+
 async fn a_fired_timer_job_is_completed_with_the_step_it_caused(db: Arc<TestDb>) {
     let store = db.open().await;
     deploy(&store).await;

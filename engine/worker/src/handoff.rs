@@ -87,18 +87,31 @@ impl Engine {
 
     /// What a write of `changes` to Request `id` does to its lease: with handoff on and a permit
     /// free, it takes the lease and claims the connector jobs due by `now`; else a run that holds
-    /// the lease (`run_last`: it runs its last job) lets go of it when no other run holds it.
-    pub(crate) fn plan(&self, id: RequestId, changes: &Changes, now: DateTime<Utc>, run_last: Option<bool>) -> Plan {
-        let keep = Plan { lease: LeaseChange::Keep, handed: None };
-        let Some(h) = self.handoff.get() else { return keep };
+    /// the lease (`run_last`: a handed-off run at its last job; `batch_last`: a claimed batch at
+    /// the Request's last job) lets go of it when no other run holds it.
+    pub(crate) fn plan(
+        &self,
+        id: RequestId,
+        changes: &Changes,
+        now: DateTime<Utc>,
+        run_last: Option<bool>,
+        batch_last: bool,
+    ) -> Plan {
+        let handoff = self.handoff.get();
         let release = || {
-            let alone = h.running.lock().map(|r| r.get(&id).copied().unwrap_or(0) <= 1).unwrap_or(false);
-            if run_last == Some(true) && alone {
+            // Handed-off runs holding this Request's lease (the one asking among them).
+            let runs = match handoff {
+                Some(h) => h.running.lock().map(|r| r.get(&id).copied().unwrap_or(0)).ok(),
+                None => Some(0),
+            };
+            let last = runs.is_some_and(|n| (run_last == Some(true) && n <= 1) || (batch_last && n == 0));
+            if last {
                 Plan { lease: LeaseChange::Release { node: self.options.node_id.clone() }, handed: None }
             } else {
                 Plan { lease: LeaseChange::Keep, handed: None }
             }
         };
+        let Some(h) = handoff else { return release() };
         let due: Vec<&sluice_store::NewJob> =
             changes.jobs_added.iter().filter(|j| j.kind == JobKind::Connector && j.due_at <= now).collect();
         if due.is_empty() || !h.open.load(Ordering::SeqCst) {

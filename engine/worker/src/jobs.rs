@@ -10,6 +10,7 @@ use sluice_engine::runtime::TokenId;
 use sluice_store::{JobKind, JobRow, LoadedRequest, RequestId};
 use tracing::Instrument;
 
+use crate::handoff::LeaseAfter;
 use crate::payload::{self, MessageJob, SignalJob};
 use crate::write::StepCall;
 use crate::{Engine, Error};
@@ -102,29 +103,35 @@ impl Engine {
         });
         let mut handled = futures_util::future::join_all(runs).await;
         for job in crashed {
-            handled.push(self.give_up_crashed(&job, now).await.map(|()| 1));
+            handled.push(self.give_up_crashed(&job, now).await.map(|()| (1, None)));
         }
         // This batch's Requests are free again for whichever node claims their next jobs (but
-        // those whose new jobs this node runs now: their runs let go when they end).
-        let held: Vec<RequestId> = held.into_iter().filter(|r| !self.running(r)).collect();
+        // those whose new jobs this node runs now: their runs let go when they end; and those
+        // whose last step let go already).
+        let released: std::collections::HashSet<RequestId> =
+            handled.iter().filter_map(|h| h.as_ref().ok().and_then(|(_, r)| *r)).collect();
+        let held: Vec<RequestId> = held.into_iter().filter(|r| !self.running(r) && !released.contains(r)).collect();
         if let Err(e) = self.store.release_request_leases(node, &held).await {
             tracing::warn!(error = %e, "cannot release Request leases; they run out by themselves");
         }
         let mut total = 0;
         for h in handled {
-            total += h?;
+            total += h?.0;
         }
         Ok(total)
     }
 
     /// Runs one Request's claimed jobs in order; a job that fails is given back with a backoff.
+    /// Returns how many ran, and the Request if its last step let go of its lease.
     async fn run_group(
         &self,
         jobs: Vec<JobRow>,
         mut first: Option<LoadedRequest>,
         now: DateTime<Utc>,
-    ) -> Result<usize, Error> {
+    ) -> Result<(usize, Option<RequestId>), Error> {
         let mut handled = 0;
+        let mut released = None;
+        let alone = jobs.len() == 1;
         for job in jobs {
             // The preloaded Request serves the first job only; later ones read what it wrote.
             let span = job_span(&job);
@@ -132,7 +139,15 @@ impl Engine {
                 (Some(r), JobKind::Connector) => {
                     self.run_connector(&job, now, Some(r), None).instrument(span).await.map(drop)
                 }
-                (Some(r), JobKind::Timer) => self.fire_timer(&job, now, Some(r)).instrument(span).await,
+                // A Request's only timer in the batch: its step also lets go of the lease.
+                (Some(r), JobKind::Timer) => match self.fire_timer(&job, now, Some(r), alone).instrument(span).await {
+                    Ok(LeaseAfter::Released) => {
+                        released = job.request_id;
+                        Ok(())
+                    }
+                    Ok(_) => Ok(()),
+                    Err(e) => Err(e),
+                },
                 _ => self.run_job(&job, now).instrument(span).await,
             };
             match result {
@@ -146,7 +161,7 @@ impl Engine {
                 }
             }
         }
-        Ok(handled)
+        Ok((handled, released))
     }
 
     /// The crash-loop guard: `job` was started [`crashes`] times without finishing (the process
@@ -208,7 +223,7 @@ impl Engine {
 
     pub(crate) async fn run_job(&self, job: &JobRow, now: DateTime<Utc>) -> Result<(), Error> {
         match job.kind {
-            JobKind::Timer => self.fire_timer(job, now, None).await,
+            JobKind::Timer => self.fire_timer(job, now, None, false).await.map(drop),
             JobKind::Connector => self.run_connector(job, now, None, None).await.map(drop),
             JobKind::Message => {
                 let m: MessageJob = payload::read(job)?;
@@ -236,21 +251,24 @@ impl Engine {
         }
     }
 
-    /// Fires a timer job: steps its Request (`preloaded` when the batch read it already).
+    /// Fires a timer job: steps its Request (`preloaded` when the batch read it already;
+    /// `batch_last`: the step lets go of the lease the batch took). Returns where the step left
+    /// the Request's lease.
     async fn fire_timer(
         &self,
         job: &JobRow,
         now: DateTime<Utc>,
         preloaded: Option<LoadedRequest>,
-    ) -> Result<(), Error> {
+        batch_last: bool,
+    ) -> Result<LeaseAfter, Error> {
         timer_fired(job);
         let (Some(id), Some(subscription)) = (job.request_id, job.subscription) else {
-            return self.drop_job(job).await;
+            self.drop_job(job).await?;
+            return Ok(LeaseAfter::Held);
         };
         let input = Input::TimerFired { subscription };
-        let call = StepCall { preloaded, ..StepCall::job(Some(job.id)) };
-        self.step_inner(id, now, call, |_| Ok(vec![input.clone()])).await?;
-        Ok(())
+        let call = StepCall { preloaded, batch_last, ..StepCall::job(Some(job.id)) };
+        Ok(self.step_inner(id, now, call, |_| Ok(vec![input.clone()])).await?.1)
     }
 
     pub(crate) async fn drop_job(&self, job: &JobRow) -> Result<(), Error> {

@@ -99,6 +99,13 @@ impl Engine {
         }
     }
 
+    /// Gives up this node's claims on running operations; call it once its operation runs have
+    /// stopped (at shutdown). Another node, or this one started again, then goes on after each
+    /// operation's cursor at once; a node that dies instead leaves its claim to run out (15 s).
+    pub async fn release_operations(&self) -> Result<u64, Error> {
+        Ok(self.store.release_operations(&self.options.node_id).await?)
+    }
+
     /// Does `action` to Request `id`: `Ok(None)` done, `Ok(Some(failure))` refused for this
     /// Request, `Err` when the store failed (the operation stops and is taken up again).
     async fn act(&self, action: &Action, id: RequestId, actor: Option<String>) -> Result<Option<Value>, Error> {

@@ -79,6 +79,10 @@ pub(crate) struct StepCall {
     pub(crate) preloaded: Option<LoadedRequest>,
     /// For a handed-off run that holds the Request's lease: whether it runs its last job.
     pub(crate) run_last: Option<bool>,
+    /// The job is the last of its Request's in a claimed batch, which holds the Request's lease:
+    /// the step lets the lease go (unless a handed-off run holds it too), so the batch need not
+    /// write the Request's row again to release it.
+    pub(crate) batch_last: bool,
     /// History events the caller adds to the step (a connector call's template warnings).
     pub(crate) events: Vec<HistoryEntry>,
     /// The username of the person whose call this is (`completed_by` of the tasks it completes).
@@ -96,6 +100,7 @@ impl StepCall {
             drop_refused: true,
             preloaded: None,
             run_last: None,
+            batch_last: false,
             events: Vec::new(),
             actor: None,
             generation: None,
@@ -160,7 +165,7 @@ impl Engine {
         if let Some(job) = job {
             changes.complete_job(job);
         }
-        let plan = self.plan(id, &changes, now, None);
+        let plan = self.plan(id, &changes, now, None, false);
         let wake = self.needs_wake(&changes, now, &plan);
         let lifecycle = Lifecycle::of(&changes.events, &out, process);
         let state = StateColumns::of(&instance)?;
@@ -261,7 +266,7 @@ impl Engine {
         call: StepCall,
         mut inputs: impl FnMut(&LoadedRequest) -> Result<Vec<Input>, Error>,
     ) -> Result<(Stepped, LeaseAfter), Error> {
-        let StepCall { job, drop_refused, mut preloaded, run_last, events, actor, generation } = call;
+        let StepCall { job, drop_refused, mut preloaded, run_last, batch_last, events, actor, generation } = call;
         let held = |s: Result<Stepped, Error>| s.map(|s| (s, LeaseAfter::Held));
         for _ in 0..=self.options.max_conflict_retries {
             // A Request the caller just read is used once; after a conflict it is read again.
@@ -337,7 +342,7 @@ impl Engine {
                 changes.complete_job(job);
                 changes.job_guard = generation.map(|g| (job, g));
             }
-            let plan = self.plan(id, &changes, now, run_last);
+            let plan = self.plan(id, &changes, now, run_last, batch_last);
             let wake = self.needs_wake(&changes, now, &plan);
             let releases = matches!(plan.lease, LeaseChange::Release { .. });
             let lifecycle = Lifecycle::of(&changes.events, &out, &process);

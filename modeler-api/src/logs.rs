@@ -65,6 +65,7 @@ pub fn init(format: LogFormat) -> Result<(), String> {
     };
     let (otlp_layer, said) = match otlp {
         Some((layer, url, unsupported)) => {
+            sluice_worker::set_trace_context(crate::otlp::traceparent_of);
             (Some(layer.with_filter(filter_fn(crate::otlp::OtlpLayer::wants))), Some((url, unsupported)))
         }
         None => (None, None),

@@ -24,7 +24,8 @@
 //!   `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` (default 512).
 //! - `OTEL_SDK_DISABLED=true` turns it off.
 //!
-//! An incoming W3C `traceparent` header makes the HTTP span a child of the caller's span.
+//! An incoming W3C `traceparent` header makes the HTTP span a child of the caller's span, and a
+//! connector call passes its own span's on ([`traceparent_of`]; the HTTP connector sends it).
 //! A span ends when its own work last ran (its last exit), not when the last of its children
 //! closes: a Request's step hands its connector calls to a task of their own, whose spans are its
 //! children and may run long after it.
@@ -374,6 +375,22 @@ fn unhex(text: &str, out: &mut [u8]) -> Option<()> {
         *slot = u8::from_str_radix(pair, 16).ok()?;
     }
     Some(())
+}
+
+/// The W3C `traceparent` of span `id`, or of its nearest ancestor this layer gave ids to (a span
+/// the layer's filter left out has none): what a connector call sends on. `None` when the
+/// process's subscriber is not built on a `Registry` or no span in the chain is traced.
+pub fn traceparent_of(id: &Id) -> Option<String> {
+    tracing::dispatcher::get_default(|d| {
+        let registry = d.downcast_ref::<tracing_subscriber::Registry>()?;
+        let span = registry.span(id)?;
+        span.scope().find_map(|s| {
+            s.extensions().get::<Live>().map(|live| {
+                let flags = if live.sampled { "01" } else { "00" };
+                format!("00-{}-{}-{flags}", hex(&live.trace_id), hex(&live.span_id))
+            })
+        })
+    })
 }
 
 impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for OtlpLayer {

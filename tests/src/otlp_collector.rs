@@ -1,6 +1,7 @@
 //! A stand-in for an OpenTelemetry collector's OTLP/HTTP receiver: it takes `POST /v1/traces`
 //! with a JSON body on 127.0.0.1 (keep-alive connections, as an SDK's client uses them), answers
-//! `200 {}` as a collector does, and keeps every document for the test to read.
+//! `200 {}` as a collector does, and keeps every document for the test to read. Any other path
+//! is answered the same way and kept too (a connector's call in a traced Request, say).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -13,6 +14,8 @@ use serde_json::Value;
 pub struct Export {
     pub path: String,
     pub content_type: String,
+    /// The request's `traceparent` header, if it had one.
+    pub traceparent: Option<String>,
     pub body: Value,
 }
 
@@ -89,8 +92,9 @@ fn serve(mut stream: TcpStream, kept: &Mutex<Vec<Export>>) {
         let body = serde_json::from_slice(&buf[head_end..head_end + len]).unwrap_or(Value::Null);
         let path = head.split(' ').nth(1).unwrap_or_default().to_string();
         let content_type = header(&head, "content-type").unwrap_or_default();
+        let traceparent = header(&head, "traceparent");
         if let Ok(mut e) = kept.lock() {
-            e.push(Export { path, content_type, body });
+            e.push(Export { path, content_type, traceparent, body });
         }
         buf.drain(..head_end + len);
         let answer = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";

@@ -3,7 +3,7 @@
 //! task completed with a caller's W3C `traceparent`, and a connector call that becomes an
 //! incident reach the collector as OTLP/HTTP JSON: a server span per HTTP call, a `start` or
 //! `step` span as its child, the handed-off connector call in the same trace, ids and times well
-//! formed. The export waits 60 s between batches here, so every span arriving shows the server
+//! formed; and an HTTP connector's call to a service carries its span's W3C `traceparent`. The export waits 60 s between batches here, so every span arriving shows the server
 //! sends what it holds when it stops (SIGTERM).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -27,6 +27,13 @@ const MODELS: &str = r#"<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BP
     <bpmn:startEvent id="begin"/>
     <bpmn:sequenceFlow id="g1" sourceRef="begin" targetRef="call"/>
     <bpmn:serviceTask id="call" implementation="http"><bpmn:extensionElements><sluice:input name="url" value="ftp://nowhere.example/x"/></bpmn:extensionElements></bpmn:serviceTask>
+  </bpmn:process>
+  <bpmn:process id="calling" isExecutable="true">
+    <bpmn:startEvent id="go"/>
+    <bpmn:sequenceFlow id="h1" sourceRef="go" targetRef="hook"/>
+    <bpmn:serviceTask id="hook" implementation="http"><bpmn:extensionElements><sluice:input name="method" value="POST"/><sluice:input name="url" value="{{ hook }}"/><sluice:input name="body" value="{}"/></bpmn:extensionElements></bpmn:serviceTask>
+    <bpmn:sequenceFlow id="h2" sourceRef="hook" targetRef="done"/>
+    <bpmn:endEvent id="done"/>
   </bpmn:process>
 </bpmn:definitions>"#;
 
@@ -92,18 +99,26 @@ fn run(name: &str, db: &Db) {
         b"{}",
     );
     assert!(answer.status == 200 || answer.status == 204, "{answer:?}");
+    // A connector call that reaches a service: it sends its span's trace context along.
+    let hook = format!("{}/hook", collector.endpoint());
+    let (status, r) = api.post_json("/api/v1/processes/calling/requests", &json!({"data": {"hook": hook}})).unwrap();
+    assert_eq!(status, 201, "{r}");
+    let h = r["id"].as_str().unwrap().to_string();
     until("the connector's incident", || api.get(&format!("/api/v1/requests/{c}")).unwrap().1["status"] == "error");
+    until("the hook's call", || api.get(&format!("/api/v1/requests/{h}")).unwrap().1["status"] == "completed");
     assert_eq!(api.get(&format!("/api/v1/requests/{a}")).unwrap().1["status"], "completed");
     // Nothing was exported yet (the batch waits 60 s): the stop sends it all.
     let status = server.terminate();
     assert!(status.success(), "{status}");
 
     let exports = collector.exports();
+    let (hooks, exports): (Vec<_>, Vec<_>) = exports.into_iter().partition(|e| e.path == "/hook");
     assert!(!exports.is_empty(), "nothing reached the collector");
     for e in &exports {
         assert_eq!(e.path, "/v1/traces");
         assert_eq!(e.content_type, "application/json");
     }
+    assert_eq!(hooks.len(), 1, "the connector called once: {hooks:?}");
     let spans = collector.spans();
     for (resource, span) in &spans {
         let service = resource["attributes"].as_array().unwrap().iter().find(|a| a["key"] == "service.name");
@@ -120,7 +135,7 @@ fn run(name: &str, db: &Db) {
 
     // The start of Request `a`: a server span for the call, the Request's first step inside it.
     let starts = named("POST /api/v1/processes/{key}/requests");
-    assert_eq!(starts.len(), 2, "{spans:#?}");
+    assert_eq!(starts.len(), 3, "{spans:#?}");
     for s in &starts {
         assert_eq!(s["kind"], 2, "{s}");
         assert_eq!(attr(s, "http.response.status_code"), Some(json!("201")), "{s}");
@@ -170,6 +185,20 @@ fn run(name: &str, db: &Db) {
             && s["traceId"] == call["traceId"]),
         "{spans:#?}"
     );
+
+    // The HTTP connector's request carried `traceparent`: the trace of Request `h`'s connector
+    // call, with that call's (client) span as the parent of whatever the service does.
+    let hook_call = named("connector_call")
+        .into_iter()
+        .find(|s| attr(s, "request_id") == Some(json!(h)))
+        .expect("a connector_call span for the hook's Request");
+    assert_eq!(attr(hook_call, "outcome"), Some(json!("ok")), "{hook_call}");
+    let sent = hooks[0].traceparent.as_deref().expect("a traceparent header on the connector's request");
+    let parts: Vec<&str> = sent.split('-').collect();
+    assert_eq!(parts.len(), 4, "{sent}");
+    assert_eq!((parts[0], parts[3]), ("00", "01"), "version 00, sampled: {sent}");
+    assert_eq!(json!(parts[1]), hook_call["traceId"], "{sent}");
+    assert_eq!(json!(parts[2]), hook_call["spanId"], "{sent}");
 }
 
 #[test]

@@ -128,6 +128,10 @@ pub struct Context {
     /// ([`ConnectorError::Unconfirmed`]) or the server stopped while it ran. A connector whose
     /// work must happen at most once checks here (and only here) before doing it again.
     pub maybe_done_before: bool,
+    /// The W3C `traceparent` of this call's span when traces are exported (OpenTelemetry): a
+    /// connector that calls another service over HTTP sends it as the `traceparent` header, so
+    /// that service's spans join the Request's trace. `None` when no traces are kept.
+    pub traceparent: Option<String>,
 }
 
 impl Context {
@@ -139,6 +143,7 @@ impl Context {
             cancellation: Cancellation::new(),
             secret_inputs: std::collections::BTreeMap::new(),
             maybe_done_before: false,
+            traceparent: None,
         }
     }
 

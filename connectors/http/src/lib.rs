@@ -17,7 +17,9 @@
 //! A 5xx, a 429 (with its `Retry-After` seconds), a timeout or a connection failure is
 //! `Retryable`; other 4xx are `Fatal` unless `error_code` is set. `POST` and `PATCH` requests carry
 //! an `Idempotency-Key: <request id>/<element id>` header unless the model sets one, so servers
-//! that support it can ignore a retried request.
+//! that support it can ignore a retried request. When traces are exported, every request carries
+//! the call's W3C `traceparent` (unless the model sets one), so the service's spans join the
+//! Request's trace.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -158,6 +160,13 @@ impl Http {
             let key = HeaderValue::from_str(&cx.idempotency_key().step())
                 .map_err(|_| ConnectorError::fatal("the idempotency key is not a valid header value"))?;
             headers.insert(HeaderName::from_static("idempotency-key"), key);
+        }
+        // The call's trace context (W3C Trace Context), unless the model sends its own.
+        if let Some(tp) = cx.traceparent.as_deref()
+            && !headers.contains_key("traceparent")
+            && let Ok(value) = HeaderValue::from_str(tp)
+        {
+            headers.insert(HeaderName::from_static("traceparent"), value);
         }
         let timeout = match input.timeout_seconds {
             None => DEFAULT_REQUEST_TIMEOUT,

@@ -106,6 +106,12 @@ impl Counters {
         self.add(values, 1);
     }
 
+    /// The count for these label values (0 if never counted).
+    pub fn get(&self, values: &[&str]) -> u64 {
+        let Ok(m) = self.values.lock() else { return 0 };
+        m.get(values.iter().map(|s| s.to_string()).collect::<Vec<_>>().as_slice()).copied().unwrap_or(0)
+    }
+
     pub fn add(&self, values: &[&str], n: u64) {
         if !enabled() || n == 0 {
             return;

@@ -24,6 +24,10 @@
 //! The `migrate` scenario parks the Requests at a message catch event, deploys a second version
 //! and migrates them to it: half concurrently (`BENCH_STARTERS` tasks), half one after the other
 //! as a background operation does; it prints Requests migrated per second for each.
+//! The `prune` scenario writes `BENCH_REQUESTS` finished Requests, runs the throughput run
+//! (`BENCH_PRUNE_RUN`, 20,000 Requests) three times alone, then again and again while the
+//! pruning loop's deletes (200 Requests a transaction, 5 ms apart) remove the finished ones, and
+//! prints the throughput alone and during the pruning (medians), and the pruning's rate.
 //! `BENCH_METRICS=0` turns the engine's metrics off (compare the throughput with and without).
 //! `BENCH_KEEP_DB=1` keeps the SQLite file (its path is printed) for a look at its pages, and a
 //! copy of its write-ahead log as the last commits left it (`bench.db-wal.last`).
@@ -146,6 +150,12 @@ struct Figures {
 }
 
 async fn run(store: Store, n: usize, starters: usize) -> Figures {
+    run_counted(store, n, starters, false).await
+}
+
+/// [`run`], waiting for the completions on the engine's counter (`by_counter`) instead of the
+/// store's count of completed Requests.
+async fn run_counted(store: Store, n: usize, starters: usize, by_counter: bool) -> Figures {
     let registry = Registry::default().with(Noop);
     let options = EngineOptions { node_id: "bench".into(), ..EngineOptions::default() };
     let engine = Arc::new(Engine::new(store.clone(), registry, options).await.expect("engine"));
@@ -156,6 +166,7 @@ async fn run(store: Store, n: usize, starters: usize) -> Figures {
     assert_eq!(deployed.len(), 1);
 
     let commits0 = sluice_store::commit_count();
+    let completed0 = sluice_store::metrics::engine_metrics().requests_completed.get(&["bench"]);
     let cpu0 = cpu_seconds("self").unwrap_or(0.0);
     let pg0 = postgres_cpu_seconds();
     let t0 = Instant::now();
@@ -183,9 +194,17 @@ async fn run(store: Store, n: usize, starters: usize) -> Figures {
     for t in tasks {
         t.await.expect("starter");
     }
+    // This run's completions: the store's count (metrics on or off alike), or for the `prune`
+    // scenario the engine's counter (the store holds other finished Requests, and the pruning
+    // deletes some meanwhile).
+    let completed = || sluice_store::metrics::engine_metrics().requests_completed.get(&["bench"]);
     loop {
-        let completed = store.count_requests(Some("completed")).await.expect("count") as usize;
-        if completed >= n {
+        let done = if by_counter {
+            (completed() - completed0) as usize
+        } else {
+            store.count_requests(Some("completed")).await.expect("count") as usize
+        };
+        if done >= n {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -457,6 +476,61 @@ async fn timers(store: Store, n: usize, concurrency: usize, spread: Duration) {
     println!("  lag p50/p99 ms by tenth of the due window: {}", by_tenth.join(" "));
 }
 
+/// `n` finished Requests, then the throughput run (`BENCH_PRUNE_RUN` Requests, default 20,000)
+/// three times alone, then again and again while the pruning loop's deletes (its batch and
+/// pause) remove the `n`; prints both throughputs and how fast the pruning went.
+async fn pruning(store: Store, n: usize, starters: usize) {
+    let m: usize = std::env::var("BENCH_PRUNE_RUN").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
+    assert!(sluice_store::metrics::enabled(), "the prune scenario counts completions with the engine's metrics");
+    let t0 = Instant::now();
+    run_counted(store.clone(), n, starters, true).await;
+    println!("  {n} finished Requests written in {:.1} s", t0.elapsed().as_secs_f64());
+    let cutoff = Utc::now();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let rate = |f: &Figures| f.requests as f64 / f.seconds;
+    let mut alone = Vec::new();
+    for _ in 0..3 {
+        alone.push(rate(&run_counted(store.clone(), m, starters, true).await));
+    }
+    let pruner = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let t = Instant::now();
+            let stats = store.prune_history_paced(cutoff, loops::PRUNE_BATCH, loops::PRUNE_PAUSE).await;
+            (stats.expect("prune"), t.elapsed().as_secs_f64())
+        })
+    };
+    let mut during = Vec::new();
+    while !pruner.is_finished() {
+        let f = run_counted(store.clone(), m, starters, true).await;
+        // A run that ended after the pruning is not a run under it.
+        if !pruner.is_finished() {
+            during.push(rate(&f));
+        }
+    }
+    let (stats, seconds) = pruner.await.expect("pruner");
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(0.0)
+    };
+    let (a, d) = (median(&mut alone), median(&mut during));
+    println!(
+        "  pruned {} Requests ({} history rows) in {seconds:.1} s ({:.0} Requests/s, {} a transaction, {} ms between)",
+        stats.requests,
+        stats.events,
+        stats.requests as f64 / seconds,
+        loops::PRUNE_BATCH,
+        loops::PRUNE_PAUSE.as_millis()
+    );
+    println!(
+        "  throughput ({m} Requests a run): alone {:?} (median {a:.0}/s); during the pruning {} runs, median {d:.0}/s = {:.0} % of alone (all: {:?})",
+        alone.iter().map(|r| r.round()).collect::<Vec<_>>(),
+        during.len(),
+        100.0 * d / a.max(1.0),
+        during.iter().map(|r| r.round()).collect::<Vec<_>>(),
+    );
+}
+
 fn print(name: &str, f: &Figures) {
     println!(
         "{name:<22} {:>7} Requests in {:>6.2} s: {:>9.0} completed Requests/s, {:.4} commits/Request, {:>6.1} µs CPU/Request{}",
@@ -504,6 +578,9 @@ fn main() {
                     } else if scenario == "timers" {
                         println!("SQLite (synchronous=FULL), waiting on timers:");
                         timers(store.clone(), n, starters, timer_spread()).await;
+                    } else if scenario == "prune" {
+                        println!("SQLite (synchronous=FULL), pruning while Requests run:");
+                        pruning(store.clone(), n, starters).await;
                     } else {
                         let f = run(store.clone(), n, starters).await;
                         print("SQLite (synchronous=FULL)", &f);
@@ -539,6 +616,9 @@ fn main() {
                     } else if scenario == "timers" {
                         println!("PostgreSQL (sync commit), waiting on timers:");
                         timers(store.clone(), n, starters, timer_spread()).await;
+                    } else if scenario == "prune" {
+                        println!("PostgreSQL (sync commit), pruning while Requests run:");
+                        pruning(store.clone(), n, starters).await;
                     } else {
                         let f = run(store.clone(), n, starters).await;
                         print("PostgreSQL (sync commit)", &f);

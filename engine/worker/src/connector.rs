@@ -157,6 +157,7 @@ impl Engine {
         cx.maybe_done_before = job.unconfirmed || crate::jobs::crashes(job) > 0;
         // Secrets are opened for this call only; a value that does not open is an incident.
         let span = tracing::info_span!("connector_call", request_id = %id, element_id = %el.id, connector = %call.connector, outcome = tracing::field::Empty, error = tracing::field::Empty);
+        cx.traceparent = crate::observe::traceparent(&span);
         let started = std::time::Instant::now();
         let invoked = match self.open_secrets(&secrets_named(call)).instrument(span.clone()).await {
             // No transaction is open here: the call may take as long as the registry allows.

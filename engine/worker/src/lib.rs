@@ -74,6 +74,7 @@ pub use loops::LoopOptions;
 pub use messages::{Broadcast, Publish, Published};
 pub use migrate::Migration;
 pub use notify::{BoxFuture, CachedSettings, Delivered, Notification, Notifications, NotifyError};
+pub use observe::{TraceContext, set_trace_context};
 pub use operations::operations_loop;
 
 /// The default of [`EngineOptions::max_job_crashes`]: a job that killed the process twice is not

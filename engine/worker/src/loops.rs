@@ -85,9 +85,9 @@ pub async fn heartbeat_loop(engine: Arc<Engine>, mut stop: watch::Receiver<bool>
 }
 
 /// Finished Requests one pruning transaction deletes.
-const PRUNE_BATCH: u32 = 200;
+pub const PRUNE_BATCH: u32 = 200;
 /// The pause between two pruning transactions.
-const PRUNE_PAUSE: Duration = Duration::from_millis(5);
+pub const PRUNE_PAUSE: Duration = Duration::from_millis(5);
 
 /// Audit entries one pruning transaction deletes.
 const AUDIT_PRUNE_BATCH: u32 = 1_000;

@@ -1,7 +1,9 @@
 //! What the engine tells operators about a Request's life: the lifecycle counters of
 //! [`sluice_store::metrics`] and one `info` log line per lifecycle event (started, completed,
 //! canceled, incident), each carrying `request_id` (and `element_id` where there is one), and
-//! how long each element that waited took.
+//! how long each element that waited took; and the trace context connector calls pass on.
+
+use std::sync::OnceLock;
 
 use sluice_bpmn::Process;
 use sluice_engine::{Command, HistoryEvent};
@@ -75,4 +77,22 @@ impl Lifecycle {
             tracing::info!(request_id, process, version, event = "request_canceled", "Request canceled");
         }
     }
+}
+
+/// Gives the W3C `traceparent` of a span (or of its nearest exported ancestor), if traces are
+/// exported.
+pub type TraceContext = fn(&tracing::Id) -> Option<String>;
+
+static TRACE_CONTEXT: OnceLock<TraceContext> = OnceLock::new();
+
+/// Sets where connector calls read their span's trace context (the binary's OpenTelemetry
+/// exporter, which knows the ids it gave each span). Once per process; later calls are ignored.
+pub fn set_trace_context(source: TraceContext) {
+    let _ = TRACE_CONTEXT.set(source);
+}
+
+/// The `traceparent` of `span`, when a trace context source is set and the span is traced.
+pub(crate) fn traceparent(span: &tracing::Span) -> Option<String> {
+    let source = TRACE_CONTEXT.get()?;
+    span.id().as_ref().and_then(source)
 }

@@ -4,7 +4,8 @@
 //! task inside a sub-process (which gained a boundary event) move to version 2, and afterwards
 //! every one goes on there: the timer fires by its new definition, the message correlates, the
 //! new boundary event catches. A plan that would lose a token is refused naming the element, and
-//! changes nothing.
+//! changes nothing. Requests inside a parallel multi-instance task move too, and finish their
+//! loop on the new version.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
@@ -219,6 +220,122 @@ fn run(name: &str, db: &Db) {
     }
     let (status, e) = migrate(&api, &requests[0].0, json!({"version": 1}));
     assert_eq!((status, e["error"]["code"].as_str()), (422, Some("migration_invalid")), "{e}");
+}
+
+/// `batch`: a parallel multi-instance user task `review` over `reviewers` (each collects its
+/// `ok`). Version 2 keeps it and gains a message boundary event `recall` on it and a `file` task
+/// after it; version 3 makes `review` sequential.
+fn batch_model(v: u32) -> String {
+    let sequential = if v == 3 { "true" } else { "false" };
+    let (boundary, next) = if v == 1 {
+        (String::new(), "done")
+    } else {
+        (
+            r#"<boundaryEvent id="recall" attachedToRef="review"><messageEventDefinition messageRef="m_recall"/></boundaryEvent>
+  <sequenceFlow id="fr" sourceRef="recall" targetRef="recalled"/>
+  <endEvent id="recalled"/>
+  <userTask id="file"/>
+  <sequenceFlow id="ff" sourceRef="file" targetRef="done"/>"#
+                .to_string(),
+            "file",
+        )
+    };
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:sluice="urn:sluice:bpmn:1" id="defs" targetNamespace="urn:migrate-mi">
+<message id="m_recall" name="recall" sluice:correlationKey="= batch_id"/>
+<process id="batch" isExecutable="true">
+  <startEvent id="s"/>
+  <sequenceFlow id="f0" sourceRef="s" targetRef="review"/>
+  <userTask id="review">
+    <multiInstanceLoopCharacteristics isSequential="{sequential}" sluice:collection="= reviewers" sluice:elementVariable="reviewer" sluice:outputCollection="verdicts" sluice:outputElement="= ok"/>
+  </userTask>
+  {boundary}
+  <sequenceFlow id="f1" sourceRef="review" targetRef="{next}"/>
+  <endEvent id="done"/>
+</process>
+</definitions>"#
+    )
+}
+
+/// Requests in the middle of a parallel multi-instance task move to a version where it has a
+/// boundary event and a task after it: the open instances stay open, the outputs collected so far
+/// stay, the loop finishes on the new version, and the new boundary event is armed on the loop.
+/// A version where the loop runs another way is refused naming it.
+fn run_multi_instance(name: &str, db: &Db) {
+    let config = ServeConfig { database_url: db.url(), log_dir: db.log_dir(name), env: vec![], address_space: None };
+    let serve = Serve::start(&config, name);
+    let api = serve.api();
+    let (status, d) = api.deploy(batch_model(1).as_bytes()).unwrap();
+    assert_eq!(status, 201, "{d}");
+    let mut ids = Vec::new();
+    for i in 0..2 {
+        let body = json!({"data": {"batch_id": format!("b-{i}"), "reviewers": ["ann", "bob", "cy"]}});
+        let (status, r) = api.post_json("/api/v1/processes/batch/requests", &body).unwrap();
+        assert_eq!(status, 201, "{r}");
+        let id = r["id"].as_str().unwrap().to_string();
+        // One instance done before the migration: its output must survive it.
+        let tasks = get(&api, &format!("/api/v1/tasks?request={id}&status=active"));
+        assert_eq!(tasks["tasks"].as_array().unwrap().len(), 3, "{tasks}");
+        let path = format!("/api/v1/tasks/{}/complete", tasks["tasks"][0]["id"].as_str().unwrap());
+        let (status, r) = api.post_json(&path, &json!({"data": {"ok": "first"}})).unwrap();
+        assert_eq!(status, 200, "{r}");
+        ids.push(id);
+    }
+    for v in [2, 3] {
+        let (status, d) = api.deploy(batch_model(v).as_bytes()).unwrap();
+        assert_eq!(status, 201, "{d}");
+    }
+    let (status, e) = migrate(&api, &ids[0], json!({"version": 3}));
+    assert_eq!((status, e["error"]["code"].as_str()), (422, Some("migration_invalid")), "{e}");
+    let message = e["error"]["message"].as_str().unwrap();
+    assert!(message.contains("`review` is a running parallel multi-instance activity"), "{e}");
+    assert!(message.contains("is sequential"), "{e}");
+    assert_eq!(get(&api, &format!("/api/v1/requests/{}", ids[0]))["process_version"], 1);
+
+    for id in &ids {
+        let (status, r) = migrate(&api, id, json!({"version": 2}));
+        assert_eq!(status, 200, "{r}");
+        assert_eq!(r["process_version"], 2, "{r}");
+        let tasks = get(&api, &format!("/api/v1/tasks?request={id}&status=active"));
+        assert_eq!(tasks["tasks"].as_array().unwrap().len(), 2, "the two open instances stay: {tasks}");
+    }
+    // The first finishes its loop on version 2: the outputs of before and after, then `file`.
+    let id = &ids[0];
+    for ok in ["second", "third"] {
+        let tasks = get(&api, &format!("/api/v1/tasks?request={id}&status=active"));
+        let path = format!("/api/v1/tasks/{}/complete", tasks["tasks"][0]["id"].as_str().unwrap());
+        let (status, r) = api.post_json(&path, &json!({"data": {"ok": ok}})).unwrap();
+        assert_eq!(status, 200, "{r}");
+    }
+    let r = wait_until(&api, id, "at `file`", |r| at(r) == ["file"]);
+    let mut verdicts: Vec<String> =
+        r["data"]["verdicts"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    verdicts.sort();
+    assert_eq!(verdicts, ["first", "second", "third"], "{r}");
+    complete(&api, id, "file");
+    wait_until(&api, id, "completed", |r| r["status"] == "completed");
+    // The second is recalled by the boundary event version 2 added: the loop and its open
+    // instances end.
+    let (status, m) = api.post_json("/api/v1/messages", &json!({"name": "recall", "correlation_key": "b-1"})).unwrap();
+    assert_eq!((status, m["requests"].as_array().unwrap().len()), (200, 1), "{m}");
+    wait_until(&api, &ids[1], "recalled", |r| r["status"] == "completed");
+    let tasks = get(&api, &format!("/api/v1/tasks?request={}&status=active", ids[1]));
+    assert!(tasks["tasks"].as_array().unwrap().is_empty(), "{tasks}");
+}
+
+#[test]
+fn multi_instance_migration_over_http_on_sqlite() {
+    let name = "migrate-mi-sqlite";
+    run_multi_instance(name, &Db::sqlite(name));
+}
+
+#[test]
+fn multi_instance_migration_over_http_on_postgres() {
+    let Some(db) = Db::postgres("migrate::multi_instance_migration_over_http_on_postgres") else {
+        return;
+    };
+    run_multi_instance("migrate-mi-postgres", &db);
 }
 
 #[test]

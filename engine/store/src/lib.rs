@@ -63,8 +63,9 @@ pub use store::{
 pub use suspend::Suspension;
 pub use tasks::{TaskChange, TaskOrder, TaskQuery, TaskRefusal, Viewer};
 pub use types::{
-    ElementCount, EventId, EventRow, JobId, JobKind, JobRow, LoadedRequest, ProcessVersion, PruneStats, RequestFilter,
-    RequestId, RequestPage, RequestRow, RequestStatus, SubscriptionKind, SubscriptionRow, TaskId, TaskRow, TaskStatus,
+    ElementCount, EventId, EventRow, JobId, JobKind, JobRow, LoadedRequest, ProcessVersion, PrunePace, PruneStats,
+    RequestFilter, RequestId, RequestPage, RequestRow, RequestStatus, SubscriptionKind, SubscriptionRow, TaskId,
+    TaskRow, TaskStatus,
 };
 
 /// What can go wrong in the store. Messages are written for the person running Sluice.

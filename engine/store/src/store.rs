@@ -18,8 +18,8 @@ use crate::changes::{Changes, NewJob};
 use crate::db::{Conn, DbRow, RawConn, Tx, args};
 use crate::migrate;
 use crate::types::{
-    JobId, JobKind, JobRow, ProcessVersion, PruneStats, RequestId, RequestRow, RequestStatus, SubscriptionKind,
-    SubscriptionRow, TaskRow, TaskStatus, from_millis, millis,
+    JobId, JobKind, JobRow, ProcessVersion, PrunePace, PruneStats, RequestId, RequestRow, RequestStatus,
+    SubscriptionKind, SubscriptionRow, TaskRow, TaskStatus, from_millis, millis,
 };
 
 /// How long the provisional Request lease taken with a job claim lasts (see
@@ -544,21 +544,23 @@ impl Store {
     /// write lock for long. A Request whose `cancel_child` jobs have not run yet is kept until they
     /// have: deleting it would delete them too, and its children would never be canceled.
     pub async fn prune_history(&self, finished_before: DateTime<Utc>, limit: u32) -> Result<PruneStats, Error> {
-        self.prune_history_paced(finished_before, limit, std::time::Duration::ZERO).await
+        self.prune_history_paced(finished_before, limit, PrunePace::FULL).await
     }
 
-    /// [`Store::prune_history`] with a `pause` after each batch, so that a long prune leaves the
-    /// Requests' writes room between its transactions (the server's pruning loop).
+    /// [`Store::prune_history`] with a pause after each batch (`pace`), so that a long prune
+    /// leaves the Requests' writes room between its transactions (the server's pruning loop).
     pub async fn prune_history_paced(
         &self,
         finished_before: DateTime<Utc>,
         limit: u32,
-        pause: std::time::Duration,
+        pace: PrunePace,
     ) -> Result<PruneStats, Error> {
         let cutoff = millis(finished_before);
         let mut total = PruneStats { requests: 0, events: 0 };
         loop {
             let mut tx = self.begin_write().await?;
+            // From when the writer is ours (waiting for it is not the prune's share).
+            let started = std::time::Instant::now();
             let mut c = tx.conn();
             let rows = c
                 .fetch_all(
@@ -576,6 +578,7 @@ impl Store {
             tx.commit().await?;
             total.requests += stats.requests;
             total.events += stats.events;
+            let pause = pace.after(started.elapsed());
             if !pause.is_zero() {
                 tokio::time::sleep(pause).await;
             }

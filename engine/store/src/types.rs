@@ -362,6 +362,29 @@ pub struct PruneStats {
     pub events: u64,
 }
 
+/// How a long prune leaves the Requests' writes room between its transactions
+/// ([`crate::Store::prune_history_paced`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PrunePace {
+    /// The least pause after each transaction.
+    pub pause: std::time::Duration,
+    /// The largest share of the time the prune may spend in its transactions (0 < share ≤ 1):
+    /// after one that took `t`, it pauses at least `t × (1 − share) / share`. On SQLite a
+    /// transaction holds the one writer, so this is the share of the writer the Requests lose.
+    pub share: f64,
+}
+
+impl PrunePace {
+    /// No pause: as fast as the store goes.
+    pub const FULL: PrunePace = PrunePace { pause: std::time::Duration::ZERO, share: 1.0 };
+
+    /// The pause after a transaction that took `took`.
+    pub fn after(&self, took: std::time::Duration) -> std::time::Duration {
+        let share = if self.share.is_finite() { self.share.clamp(0.01, 1.0) } else { 1.0 };
+        self.pause.max(took.mul_f64((1.0 - share) / share))
+    }
+}
+
 /// Unix milliseconds: the one timestamp representation of both schemas.
 pub(crate) fn millis(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()

@@ -26,7 +26,8 @@
 //! as a background operation does; it prints Requests migrated per second for each.
 //! The `prune` scenario writes `BENCH_REQUESTS` finished Requests, runs the throughput run
 //! (`BENCH_PRUNE_RUN`, 20,000 Requests) three times alone, then again and again while the
-//! pruning loop's deletes (200 Requests a transaction, 5 ms apart) remove the finished ones, and
+//! pruning loop's deletes (200 Requests a transaction, paced as the loop paces them) remove the
+//! finished ones, and
 //! prints the throughput alone and during the pruning (medians), and the pruning's rate.
 //! `BENCH_METRICS=0` turns the engine's metrics off (compare the throughput with and without).
 //! `BENCH_KEEP_DB=1` keeps the SQLite file (its path is printed) for a look at its pages, and a
@@ -496,7 +497,7 @@ async fn pruning(store: Store, n: usize, starters: usize) {
         let store = store.clone();
         tokio::spawn(async move {
             let t = Instant::now();
-            let stats = store.prune_history_paced(cutoff, loops::PRUNE_BATCH, loops::PRUNE_PAUSE).await;
+            let stats = store.prune_history_paced(cutoff, loops::PRUNE_BATCH, loops::PRUNE_PACE).await;
             (stats.expect("prune"), t.elapsed().as_secs_f64())
         })
     };
@@ -515,19 +516,23 @@ async fn pruning(store: Store, n: usize, starters: usize) {
     };
     let (a, d) = (median(&mut alone), median(&mut during));
     println!(
-        "  pruned {} Requests ({} history rows) in {seconds:.1} s ({:.0} Requests/s, {} a transaction, {} ms between)",
+        "  pruned {} Requests ({} history rows) in {seconds:.1} s ({:.0} Requests/s, {} a transaction, at least {} ms \
+         between, at most {:.0} % of the time)",
         stats.requests,
         stats.events,
         stats.requests as f64 / seconds,
         loops::PRUNE_BATCH,
-        loops::PRUNE_PAUSE.as_millis()
+        loops::PRUNE_PACE.pause.as_millis(),
+        loops::PRUNE_PACE.share * 100.0
     );
     println!(
-        "  throughput ({m} Requests a run): alone {:?} (median {a:.0}/s); during the pruning {} runs, median {d:.0}/s = {:.0} % of alone (all: {:?})",
+        "  throughput ({m} Requests a run): alone {:?} (median {a:.0}/s); during the pruning {} runs, median {d:.0}/s \
+         = {:.0} % of alone (min {:.0}, max {:.0})",
         alone.iter().map(|r| r.round()).collect::<Vec<_>>(),
         during.len(),
         100.0 * d / a.max(1.0),
-        during.iter().map(|r| r.round()).collect::<Vec<_>>(),
+        during.first().copied().unwrap_or(0.0),
+        during.last().copied().unwrap_or(0.0),
     );
 }
 

@@ -290,10 +290,15 @@ impl Engine {
     /// [`sluice_store::Store::delete_process_version`]), and forgets it here.
     pub async fn delete_version(&self, key: &str, version: i64) -> Result<(), Error> {
         self.store.delete_process_version(key, version).await?;
+        self.forget_version(key, version);
+        Ok(())
+    }
+
+    /// Drops a parsed version from this node's cache (it was deleted, here or by another node).
+    pub(crate) fn forget_version(&self, key: &str, version: i64) {
         if let Ok(mut cache) = self.processes.lock() {
             cache.remove(&(key.to_string(), version));
         }
-        Ok(())
     }
 
     fn cached(&self, key: &str, version: i64) -> Option<Arc<Process>> {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use sluice_store::Store;
+use sluice_store::{PrunePace, Store};
 use tokio::sync::{Notify, watch};
 
 use crate::Engine;
@@ -86,8 +86,13 @@ pub async fn heartbeat_loop(engine: Arc<Engine>, mut stop: watch::Receiver<bool>
 
 /// Finished Requests one pruning transaction deletes.
 pub const PRUNE_BATCH: u32 = 200;
-/// The pause between two pruning transactions.
-pub const PRUNE_PAUSE: Duration = Duration::from_millis(5);
+/// The pause between two pruning transactions: at least 5 ms, and long enough that pruning
+/// takes at most 10 % of the time (of the writer, on SQLite), whatever one transaction costs on
+/// this machine and backend. At 5 ms flat, pruning a million Requests on SQLite cut the
+/// Requests' throughput to 55 % while it ran; at 15 %, to 76 %.
+pub const PRUNE_PACE: PrunePace = PrunePace { pause: Duration::from_millis(5), share: 0.10 };
+/// The pause between two transactions of the audit log's pruning.
+const AUDIT_PRUNE_PAUSE: Duration = Duration::from_millis(5);
 
 /// Audit entries one pruning transaction deletes.
 const AUDIT_PRUNE_BATCH: u32 = 1_000;
@@ -105,7 +110,7 @@ pub async fn prune_loop(
     loop {
         // Small transactions with a pause between them: the Requests' writes go on meanwhile.
         if let Some(retention) = retention {
-            match store.prune_history_paced(Utc::now() - retention, PRUNE_BATCH, PRUNE_PAUSE).await {
+            match store.prune_history_paced(Utc::now() - retention, PRUNE_BATCH, PRUNE_PACE).await {
                 Ok(s) if s.requests > 0 => {
                     tracing::info!(requests = s.requests, events = s.events, "pruned finished Requests past retention")
                 }
@@ -123,7 +128,7 @@ pub async fn prune_loop(
                         if n < u64::from(AUDIT_PRUNE_BATCH) {
                             break;
                         }
-                        tokio::time::sleep(PRUNE_PAUSE).await;
+                        tokio::time::sleep(AUDIT_PRUNE_PAUSE).await;
                     }
                     Err(e) => {
                         tracing::error!(error = %e, "cannot prune the audit log");

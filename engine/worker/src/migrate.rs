@@ -50,6 +50,12 @@ impl Engine {
             }
             let key = r.meta.process_key.clone();
             let old = self.process(&key, from).await?;
+            // Asked of the store, not this node's cache of parsed versions: another node may
+            // have deleted the version since this one parsed it.
+            if !self.store.process_versions(&key).await?.iter().any(|v| v.version == version) {
+                self.forget_version(&key, version);
+                return Err(Error::MigrationInvalid(format!("process `{key}` has no version {version}")));
+            }
             let new = match self.process(&key, version).await {
                 Ok(p) => p,
                 Err(Error::Store(sluice_store::Error::ProcessNotFound { .. }) | Error::ProcessNotFound(_)) => {

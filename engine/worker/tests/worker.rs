@@ -684,6 +684,37 @@ async fn a_dead_nodes_leases_expire_and_another_engine_takes_over(db: Arc<TestDb
 }
 both!(a_dead_nodes_leases_expire_and_another_engine_takes_over);
 
+/// A version one node deleted is gone for the others too, though they parsed it before: a
+/// migration to it through another node is refused as invalid, and writes nothing.
+async fn a_version_deleted_on_one_node_is_gone_on_the_others(db: Arc<TestDb>) {
+    let script = Script::default();
+    let a = db.engine(&script, EngineOptions { node_id: "a".into(), ..options() }).await;
+    let b = db.engine(&script, EngineOptions { node_id: "b".into(), ..options() }).await;
+    let model = |name: &str| {
+        format!(
+            r#"<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="urn:t">
+  <process id="doomed" name="{name}" isExecutable="true">
+    <startEvent id="s"/><sequenceFlow id="f1" sourceRef="s" targetRef="t"/>
+    <userTask id="t"/><sequenceFlow id="f2" sourceRef="t" targetRef="e"/><endEvent id="e"/>
+  </process>
+</definitions>"#
+        )
+        .into_bytes()
+    };
+    a.deploy(&[("doomed.bpmn".into(), model("first"))]).await.unwrap();
+    a.deploy(&[("doomed.bpmn".into(), model("second"))]).await.unwrap();
+    // b has both versions parsed; a deletes the first (no Request uses it).
+    b.process("doomed", 1).await.unwrap();
+    b.process("doomed", 2).await.unwrap();
+    a.delete_version("doomed", 1).await.unwrap();
+    let id = b.start_request("doomed", None, data(json!({})), t0()).await.unwrap();
+    let moved = b.migrate(id, 1, &Default::default(), None, t0()).await;
+    assert!(matches!(&moved, Err(Error::MigrationInvalid(m)) if m.contains("has no version 1")), "{moved:?}");
+    let r = b.store().request(id).await.unwrap();
+    assert_eq!((r.process_version, r.revision), (2, 1), "nothing written");
+}
+both!(a_version_deleted_on_one_node_is_gone_on_the_others);
+
 // ---- handoff ----
 
 /// Waits (up to 10 s) until `done` holds.

@@ -5,7 +5,8 @@
 //! is checked whole before anything changes, and refused with every element that does not fit
 //! named: an element missing from the new version, one of another kind (a user task stays a user
 //! task, a gateway the same gateway), one that moved out of its sub-process, the flow a token
-//! waits on at a join, a multi-instance or loop activity that is running (not migrated).
+//! waits on at a join, a running loop or multi-instance activity whose new element does not loop
+//! the same way (its counts, items and outputs so far carry over as they are).
 //!
 //! Then the tokens, scopes and incidents take the new elements, and what waits on the model's
 //! event definitions is re-created from the new version: every timer, message and signal
@@ -82,20 +83,28 @@ pub(in crate::runtime) fn migrate(
     for id in subs {
         ex.close_subscription(id);
     }
-    // Tokens whose activity was running with boundary events armed, or waits now.
-    let waiting: Vec<(TokenId, ElementIdx, ScopeId, bool, bool)> = ex
-        .i
-        .tokens
-        .iter()
-        .map(|t| {
-            let running = armed.contains(&t.id)
-                || matches!(
-                    t.state,
-                    TokenState::Task | TokenState::Connector { .. } | TokenState::SubProcess { .. } | TokenState::Call
-                );
-            (t.id, t.element, t.scope, matches!(t.state, TokenState::Event), running)
-        })
-        .collect();
+    // Tokens whose activity was running with boundary events armed, or waits now. A loop's
+    // boundary events belong to its body token; the inner runs (the tokens directly in a loop
+    // instance's scope) have none.
+    let inner: std::collections::HashSet<ScopeId> =
+        ex.i.scopes.iter().filter(|s| matches!(s.kind, ScopeKind::Instance { .. })).map(|s| s.id).collect();
+    let waiting: Vec<(TokenId, ElementIdx, ScopeId, bool, bool)> =
+        ex.i.tokens
+            .iter()
+            .map(|t| {
+                let running = armed.contains(&t.id)
+                    || (!inner.contains(&t.scope)
+                        && matches!(
+                            t.state,
+                            TokenState::Task
+                                | TokenState::Connector { .. }
+                                | TokenState::SubProcess { .. }
+                                | TokenState::Call
+                                | TokenState::Body(_)
+                        ));
+                (t.id, t.element, t.scope, matches!(t.state, TokenState::Event), running)
+            })
+            .collect();
     for (t, e, scope, event, running) in waiting {
         let kind = &new.element(e).kind;
         if event {
@@ -210,17 +219,23 @@ fn check(inst: &Instance, old: &Process, new: &Process, mapping: &HashMap<String
     for t in &inst.tokens {
         let id = &old.element(t.element).id;
         match &t.state {
-            TokenState::Body(_) => problems.push(format!(
-                "`{id}` is a multi-instance or loop activity that is running: it cannot be migrated; wait for it to \
-                 finish or repair the Request first"
-            )),
+            // A running loop goes on at the new element, which must loop the same way: the
+            // loop's own state (counts, items, outputs so far) stays as it is.
+            TokenState::Body(body) => {
+                if let Some(&n) = elements.get(&t.element)
+                    && let Some(why) = loop_mismatch(body, new.element(n).looping.as_ref())
+                {
+                    problems.push(format!(
+                        "`{id}` is a running {} but `{}` {why} in the new version",
+                        loop_name(body),
+                        new.element(n).id
+                    ));
+                }
+            }
             TokenState::Incident { retry: Retry::Loop { .. }, .. } => {
                 problems.push(format!("`{id}` has an incident inside a loop: retry or repair it before migrating"))
             }
             _ => {}
-        }
-        if inst.scopes.iter().any(|s| s.id == t.scope && matches!(s.kind, ScopeKind::Instance { .. })) {
-            problems.push(format!("`{id}` runs inside a multi-instance or loop instance: it cannot be migrated"));
         }
     }
     // Flows tokens came along (a join counts them): by id, in the new version.
@@ -255,6 +270,38 @@ fn check(inst: &Instance, old: &Process, new: &Process, mapping: &HashMap<String
         problems.sort();
         problems.dedup();
         Err(problems.join("; "))
+    }
+}
+
+/// What kind of loop a running loop body is, for people.
+fn loop_name(body: &LoopBody) -> &'static str {
+    match (body.standard, body.sequential) {
+        (true, _) => "standard loop",
+        (false, true) => "sequential multi-instance activity",
+        (false, false) => "parallel multi-instance activity",
+    }
+}
+
+/// Why the new element cannot carry on a running loop body, if it cannot: it must loop the same
+/// way (a standard loop, or multi-instance in the same order), and a multi-instance activity
+/// must keep what its body holds: items when it goes over a collection, outputs when it collects
+/// them.
+fn loop_mismatch(body: &LoopBody, looping: Option<&Loop>) -> Option<&'static str> {
+    match looping {
+        None => Some("does not loop"),
+        Some(Loop::Standard { .. }) if body.standard => None,
+        Some(Loop::Standard { .. }) => Some("is a standard loop"),
+        Some(Loop::Multi(_)) if body.standard => Some("is a multi-instance activity"),
+        Some(Loop::Multi(mi)) if mi.sequential != body.sequential => {
+            Some(if mi.sequential { "is sequential" } else { "is parallel" })
+        }
+        Some(Loop::Multi(mi)) if mi.collection.is_some() != body.items.is_some() => {
+            Some(if body.items.is_some() { "has no collection" } else { "goes over a collection" })
+        }
+        Some(Loop::Multi(mi)) if mi.output_collection.is_some() != body.outputs.is_some() => {
+            Some(if body.outputs.is_some() { "collects no outputs" } else { "collects outputs" })
+        }
+        Some(Loop::Multi(_)) => None,
     }
 }
 

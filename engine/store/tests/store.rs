@@ -299,6 +299,39 @@ async fn a_released_operation_claim_is_taken_at_once(db: Arc<TestDb>) {
 }
 both!(a_released_operation_claim_is_taken_at_once);
 
+/// Where PostgreSQL's autovacuum is off, the store analyzes the tables whose rows changed by more
+/// than a tenth (and a thousand) since their last analysis, once; elsewhere it does nothing.
+async fn tables_are_maintained_where_autovacuum_is_off(db: Arc<TestDb>) {
+    let store = db.open().await;
+    deploy(&store).await;
+    let p = review();
+    for i in 0..1_500 {
+        start(&store, &p, &format!("ORD-{i}"), t0()).await;
+    }
+    let autovacuum_off = match db.kind {
+        Kind::Sqlite => false,
+        Kind::Postgres => {
+            db.count("SELECT COUNT(*) FROM pg_settings WHERE name = 'autovacuum' AND setting = 'off'").await == 1
+        }
+    };
+    // PostgreSQL's counts of changed rows reach its statistics views within about a second.
+    let mut analyzed = store.maintain_tables().await.unwrap();
+    for _ in 0..20 {
+        if !autovacuum_off || !analyzed.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        analyzed = store.maintain_tables().await.unwrap();
+    }
+    if autovacuum_off {
+        assert!(analyzed.contains(&"requests".to_string()), "{analyzed:?}");
+        assert!(store.maintain_tables().await.unwrap().is_empty(), "analyzed once");
+    } else {
+        assert!(analyzed.is_empty(), "{analyzed:?}");
+    }
+}
+both!(tables_are_maintained_where_autovacuum_is_off);
+
 async fn a_fired_timer_job_is_completed_with_the_step_it_caused(db: Arc<TestDb>) {
     let store = db.open().await;
     deploy(&store).await;

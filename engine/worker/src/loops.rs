@@ -69,10 +69,18 @@ pub async fn worker_loop(
     }
 }
 
+/// How often the heartbeat loop looks for tables to vacuum or analyze (PostgreSQL with
+/// autovacuum off; see [`Store::maintain_tables`]).
+const MAINTENANCE_EVERY: Duration = Duration::from_secs(60);
+
 /// Keeps this node's Request leases alive, every third of the lease, beside the worker loop (a
-/// batch of slow connector calls must not let them lapse), until told to stop.
+/// batch of slow connector calls must not let them lapse), until told to stop. About once a
+/// minute it also starts, on a task of its own, what PostgreSQL's autovacuum would do where it
+/// is off (a vacuum can take seconds; the leases must not wait for it).
 pub async fn heartbeat_loop(engine: Arc<Engine>, mut stop: watch::Receiver<bool>) {
     let every = engine.options().request_lease / 3;
+    let mut last = tokio::time::Instant::now();
+    let mut maintenance: Option<tokio::task::JoinHandle<()>> = None;
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
@@ -81,6 +89,20 @@ pub async fn heartbeat_loop(engine: Arc<Engine>, mut stop: watch::Receiver<bool>
         if let Err(e) = engine.heartbeat(Utc::now()).await {
             tracing::error!(error = %e, "cannot renew Request leases");
         }
+        if last.elapsed() >= MAINTENANCE_EVERY && maintenance.as_ref().is_none_or(|m| m.is_finished()) {
+            last = tokio::time::Instant::now();
+            maintenance = Some(tokio::spawn(maintain(engine.store().clone())));
+        }
+    }
+    if let Some(m) = maintenance {
+        m.abort();
+    }
+}
+
+/// One round of [`Store::maintain_tables`], its failure logged.
+pub async fn maintain(store: Store) {
+    if let Err(e) = store.maintain_tables().await {
+        tracing::warn!(error = %e, "cannot vacuum or analyze the tables that need it");
     }
 }
 

@@ -507,11 +507,12 @@ async fn pruning(store: Store, n: usize, starters: usize) {
             }
         })
     };
+    let pace = loops::prune_pace(&store);
     let pruner = {
         let store = store.clone();
         tokio::spawn(async move {
             let t = Instant::now();
-            let stats = store.prune_history_paced(cutoff, loops::PRUNE_BATCH, loops::PRUNE_PACE).await;
+            let stats = store.prune_history_paced(cutoff, loops::PRUNE_BATCH, pace).await;
             (stats.expect("prune"), t.elapsed().as_secs_f64())
         })
     };
@@ -537,8 +538,8 @@ async fn pruning(store: Store, n: usize, starters: usize) {
         stats.events,
         stats.requests as f64 / seconds,
         loops::PRUNE_BATCH,
-        loops::PRUNE_PACE.pause.as_millis(),
-        loops::PRUNE_PACE.share * 100.0
+        pace.pause.as_millis(),
+        pace.share * 100.0
     );
     println!(
         "  throughput ({m} Requests a run): alone {:?} (median {a:.0}/s); during the pruning {} runs, median {d:.0}/s \
